@@ -1,0 +1,195 @@
+"""cdk-nag AwsSolutions findings this stack keeps, each acknowledged with its reason.
+
+cdk-nag v3 runs as a CDK policy-validation plugin and fails the synth on any finding that is
+not acknowledged (`Validations.of(scope).acknowledge(...)`, the v3 successor of
+`NagSuppressions`). IAM5 (wildcard) findings are acknowledged one by one, naming the exact
+action or resource, so a new wildcard fails the synth until someone writes down why.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS
+
+if TYPE_CHECKING:
+    from infra.stack import ManagementServiceStack
+
+XRAY = "X-Ray's PutTraceSegments/PutTelemetryRecords (active tracing) take no resource-level permissions"
+EC2_NO_RESOURCE_LEVEL = (
+    "EC2 Describe* and create calls take no resource-level permissions or act on ids unknown before "
+    "creation; destructive calls on kubestep's own resources are conditioned on the "
+    "gke:management-service tag"
+)
+EXECUTIONS = (
+    "executions of this service's own state machines (named <svc>-<Workflow>); execution names are "
+    "per-operation, so the ARN ends in a wildcard"
+)
+
+
+def nag_text(value: Any) -> str:
+    """How cdk-nag writes a resolved value in a finding id (`<Logical.Arn>`, `<AWS::AccountId>`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Fn::Join":
+            separator, parts = arg
+            return separator.join(nag_text(part) for part in parts)
+        if fn == "Ref":
+            return f"<{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<{arg[0]}.{arg[1]}>"
+    return str(value)
+
+
+def _ack(scope: IConstruct, finding: str, reason: str) -> None:
+    cdk.Validations.of(scope).acknowledge(
+        cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason)
+    )
+
+
+def acknowledge_findings(stack: ManagementServiceStack) -> None:
+    ctx = stack.permission_context
+
+    def resource(arn: str) -> str:
+        return f"IAM5[Resource::{nag_text(stack.resolve(arn))}]"
+
+    # -- Lambda
+    for function in stack.functions.functions.values():
+        _ack(
+            function,
+            "L1",
+            "Pinned to python3.13 on purpose: the asset's native wheels (pydantic-core, wrapt) are built for "
+            "exactly this runtime and architecture (infra/lambda_asset.py); upgrade both together.",
+        )
+
+    roles = stack.functions.roles
+    _ack(roles[API], "IAM5[Resource::*]", XRAY)
+    _ack(roles[EXECUTION_EVENTS], "IAM5[Resource::*]", XRAY)
+    _ack(roles[NETWORK_TASKS], "IAM5[Resource::*]", f"{EC2_NO_RESOURCE_LEVEL}; {XRAY}")
+    _ack(
+        roles[CLUSTER_TASKS],
+        "IAM5[Resource::*]",
+        f"{EC2_NO_RESOURCE_LEVEL}; Auto Scaling groups, load balancers and target groups are created with "
+        f"names derived from the cluster uid, and DeleteCluster also removes the service load balancers "
+        f"Kubernetes created, whose names nobody knows in advance; {XRAY}",
+    )
+    _ack(
+        roles[CLUSTER_TASKS],
+        "IAM5[Action::ec2:Describe*]",
+        "Read-only EC2 Describe calls (instances, volumes, network interfaces, launch template versions, "
+        "security groups ...) that accept no resource-level permissions anyway.",
+    )
+    for secret in ctx.secret_arns:
+        _ack(
+            roles[CLUSTER_TASKS],
+            resource(secret),
+            "Cluster secrets are created per cluster uid as gke-<uid>-...; Secrets Manager appends a random "
+            "suffix to every secret ARN.",
+        )
+    for role in roles.values():
+        for execution in ctx.execution_arns:
+            _ack(role, resource(execution), EXECUTIONS)
+    for statement_resource in stack.key.wildcard_resources:
+        for role in [
+            *roles.values(),
+            stack.instance_roles.control_plane_role,
+            stack.instance_roles.node_role,
+        ]:
+            _ack(
+                role,
+                resource(statement_resource),
+                "The manifest names the KMS key by alias; IAM matches aliases only through the "
+                "kms:ResourceAliases condition, which every statement on this resource carries.",
+            )
+
+    # -- EC2 instance roles
+    instance_roles = stack.instance_roles
+    for role in (instance_roles.control_plane_role, instance_roles.node_role):
+        _ack(
+            role,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+            "SSM Session Manager is the break-glass access to instances (no SSH keys, no bastion); the AWS "
+            "managed policy is the documented minimum for the SSM agent.",
+        )
+    _ack(
+        instance_roles.node_role,
+        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly]",
+        "kubelet pulls images from ECR; the AWS managed read-only policy is what the AWS cloud provider "
+        "documents for nodes.",
+    )
+    _ack(
+        instance_roles.node_role,
+        "IAM5[Resource::*]",
+        "kubelet / cloud-controller-manager node part: ec2:DescribeInstances, DescribeRegions and "
+        "DescribeTags take no resource-level permissions.",
+    )
+    _ack(
+        instance_roles.control_plane_role,
+        "IAM5[Resource::*]",
+        "The AWS cloud-controller-manager's documented control-plane policy (kubernetes/cloud-provider-aws): "
+        "it creates and deletes service load balancers, target groups and security groups whose ids nobody "
+        "knows in advance; plus ec2:DescribeTags (no resource-level permissions) for the bootstrap script.",
+    )
+    for kind in ("volume", "instance"):
+        _ack(
+            instance_roles.control_plane_role,
+            resource(f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:{kind}/*"),
+            "Attach/detach of the replica's etcd volume: volume and instance ids are per replica and change "
+            "on replacement; the statement is conditioned on the gke:management-service tag.",
+        )
+    for role in (instance_roles.control_plane_role, instance_roles.node_role):
+        for secret in instance_roles.secret_resources:
+            _ack(
+                role,
+                resource(secret),
+                "Instances read their cluster's bootstrap secret gke-<uid>-bootstrap (kubeadm token); the "
+                "uid is only known at cluster creation and Secrets Manager appends a random suffix.",
+            )
+
+    # -- Step Functions
+    for machine in stack.state_machines.machines.values():
+        _ack(
+            machine,
+            "IAM5[Resource::*]",
+            "Vended logs delivery (logs:CreateLogDelivery, PutResourcePolicy, Describe*) and X-Ray tracing "
+            "accept no resource-level permissions; CDK adds exactly these for logging level ALL and tracing.",
+        )
+
+    # -- API Gateway
+    api = stack.api.rest_api
+    _ack(
+        api,
+        "APIG2",
+        "Requests are validated by the api function with the same pydantic models the workflows use, "
+        "which return field-level errors; an API Gateway model would duplicate them.",
+    )
+    _ack(
+        api,
+        "APIG3",
+        "IAM (SigV4) authorization on every method and stage throttling (50 rps, burst 100); a WAF web ACL "
+        "is left to the operator, as it costs money per ACL and is account policy.",
+    )
+    _ack(
+        api,
+        "APIG6",
+        "Execution logging needs the account-level API Gateway CloudWatch role (AWS::ApiGateway::Account), a "
+        "per-account singleton this stack must not own; the api function logs every request itself.",
+    )
+    if not stack.api.access_logging:
+        _ack(
+            api,
+            "APIG1",
+            "Access logging is opt-in (-c kubestep:apiAccessLogging=true) because it needs the account-level "
+            "API Gateway CloudWatch role that this stack must not own; the api function logs each request.",
+        )
+    _ack(
+        api,
+        "COG4",
+        "The API is for operators and automation with AWS credentials: every method is AWS_IAM (SigV4), "
+        "the same identities that may start the state machines directly.",
+    )

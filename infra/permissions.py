@@ -1,0 +1,356 @@
+"""Least-privilege IAM for the four Lambda functions and the state machines — in one place.
+
+`function_statements()` returns, per function key, the statements its role gets on top of
+writing its own log group and X-Ray (added in `functions.py`). Extend the lists here when a
+task calls a new AWS action; the IAM check (DESIGN §8) records every action the functions
+call in the workflow tests and asserts the synthesized policies grant it.
+
+Conventions:
+- Resources are ARNs built from names (not Refs) where a Ref would make a cycle: the state
+  machines reference the task functions, so the functions must not reference the machines.
+- Destructive EC2 / Auto Scaling actions on resources only kubestep creates are conditioned on
+  the tag `gke:management-service=<svc>` (`_owned()`), which kubestep puts in the
+  `TagSpecifications` of every create call. Resources Kubernetes creates under
+  `kubernetes.io/cluster/<uid>` (service load balancers, CSI volumes, their security groups)
+  do not carry it, and DeleteCluster removes them, so those actions stay unconditioned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_iam as iam
+
+from infra.config import SERVICE_TAG
+from infra.encryption import ServiceKey
+
+NETWORK_TASKS = "NetworkTasks"
+CLUSTER_TASKS = "ClusterTasks"
+EXECUTION_EVENTS = "ExecutionEvents"
+API = "Api"
+FUNCTION_KEYS = (NETWORK_TASKS, CLUSTER_TASKS, EXECUTION_EVENTS, API)
+
+# What DynamoDB does with the table's key on the caller's behalf (explicit, no `*` actions).
+TABLE_KEY_ACTIONS = [
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+]
+
+# Service-linked roles the ClusterTasks function may create (on first use in an account).
+SERVICE_LINKED_ROLES = {
+    "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling",
+    "elasticloadbalancing.amazonaws.com": "AWSServiceRoleForElasticLoadBalancing",
+}
+
+
+@dataclass(frozen=True)
+class PermissionContext:
+    """Names and ARNs the statements need."""
+
+    service: str
+    partition: str
+    region: str
+    account: str
+    table_arn: str
+    table_indexes: tuple[str, ...]
+    key: ServiceKey
+    control_plane_role_arn: str
+    node_role_arn: str
+    workflows: tuple[str, ...]
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{self.account if account else ''}:{resource}"
+        )
+
+    @property
+    def table_index_arns(self) -> list[str]:
+        return [f"{self.table_arn}/index/{index}" for index in self.table_indexes]
+
+    def service_linked_role_arn(self, service_name: str) -> str:
+        return self.arn(
+            "iam", f"role/aws-service-role/{service_name}/{SERVICE_LINKED_ROLES[service_name]}", region=False
+        )
+
+    @property
+    def secret_arns(self) -> list[str]:
+        """Cluster secrets are named `gke-<uid>-...` (Secrets Manager appends a random suffix)."""
+        return [self.arn("secretsmanager", "secret:gke-*")]
+
+    @property
+    def state_machine_arns(self) -> list[str]:
+        """This service's machines by exact name: `<svc>-*` would also match a service `<svc>-x`."""
+        return [self.arn("states", f"stateMachine:{self.service}-{w}") for w in self.workflows]
+
+    @property
+    def execution_arns(self) -> list[str]:
+        return [self.arn("states", f"execution:{self.service}-{w}:*") for w in self.workflows]
+
+
+def _stmt(
+    sid: str, actions: list[str], resources: list[str], conditions: dict[str, Any] | None = None
+) -> iam.PolicyStatement:
+    return iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
+
+
+def _owned(ctx: PermissionContext) -> dict[str, Any]:
+    return {"StringEquals": {f"aws:ResourceTag/{SERVICE_TAG}": ctx.service}}
+
+
+# ------------------------------------------------------------------ shared pieces
+
+
+def _state_table(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """Read/write the service's table (no Scan: hot paths query by key or through gsi1)."""
+    return [
+        _stmt(
+            "StateTable",
+            [
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+                # TransactWriteItems is no IAM action: a transaction is authorized by the
+                # Put/Update/Delete/ConditionCheck actions it contains.
+                "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem",
+            ],
+            [ctx.table_arn, *ctx.table_index_arns],
+        ),
+        # The table is encrypted with the customer-managed key; DynamoDB uses it on the
+        # caller's behalf, so only through DynamoDB.
+        ctx.key.statement(
+            TABLE_KEY_ACTIONS,
+            conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{ctx.region}.amazonaws.com"}},
+            sid="StateTableKeyViaDynamoDB",
+        ),
+    ]
+
+
+def _describe_executions(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """Lock take-over and event handling ask whether the holder's execution still runs."""
+    if not ctx.workflows:
+        return []
+    return [_stmt("DescribeOwnExecutions", ["states:DescribeExecution"], ctx.execution_arns)]
+
+
+# ------------------------------------------------------------------ per function
+
+
+def _network_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    return [
+        _stmt(
+            "NetworkDescribe",
+            [
+                "ec2:DescribeVpcs",
+                "ec2:DescribeVpcAttribute",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeInternetGateways",
+                "ec2:DescribeAddresses",
+                "ec2:DescribeNatGateways",
+                "ec2:DescribeRouteTables",
+                "ec2:DescribeVpcEndpoints",
+                "ec2:DescribePrefixLists",
+                "ec2:DescribeAvailabilityZones",
+            ],
+            ["*"],  # EC2 Describe* calls do not support resource-level permissions
+        ),
+        _stmt(
+            "NetworkCreate",
+            [
+                "ec2:CreateVpc",
+                "ec2:ModifyVpcAttribute",
+                "ec2:CreateSubnet",
+                "ec2:ModifySubnetAttribute",
+                "ec2:CreateInternetGateway",
+                "ec2:AttachInternetGateway",
+                "ec2:AllocateAddress",
+                "ec2:CreateNatGateway",
+                "ec2:CreateRouteTable",
+                "ec2:CreateRoute",
+                "ec2:ReplaceRoute",
+                "ec2:AssociateRouteTable",
+                "ec2:DisassociateRouteTable",
+                "ec2:CreateVpcEndpoint",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+            ],
+            ["*"],  # ids are unknown before creation; creates carry TagSpecifications
+        ),
+        _stmt(
+            "NetworkDeleteOwned",
+            [
+                "ec2:DeleteVpc",
+                "ec2:DeleteSubnet",
+                "ec2:DetachInternetGateway",
+                "ec2:DeleteInternetGateway",
+                "ec2:ReleaseAddress",
+                "ec2:DeleteNatGateway",
+                "ec2:DeleteRouteTable",
+                "ec2:DeleteVpcEndpoints",
+            ],
+            ["*"],
+            _owned(ctx),
+        ),
+        *_state_table(ctx),
+        *_describe_executions(ctx),
+    ]
+
+
+def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    return [
+        _stmt("Ec2Describe", ["ec2:Describe*"], ["*"]),
+        _stmt(
+            "Ec2Manage",
+            [
+                "ec2:CreateSecurityGroup",
+                "ec2:DeleteSecurityGroup",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:CreateVolume",
+                "ec2:DeleteVolume",  # also CSI volumes Kubernetes created: no kubestep tag
+                "ec2:CreateLaunchTemplate",
+                "ec2:CreateLaunchTemplateVersion",
+                "ec2:ModifyLaunchTemplate",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+                # CreateAutoScalingGroup with a launch template checks that the caller may
+                # RunInstances with it.
+                "ec2:RunInstances",
+            ],
+            ["*"],
+        ),
+        _stmt("Ec2DeleteOwned", ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"], ["*"], _owned(ctx)),
+        _stmt(
+            "AutoScaling",
+            [
+                "autoscaling:CreateAutoScalingGroup",
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeInstanceRefreshes",
+                "autoscaling:DescribeTags",
+                # Creating a group with tags needs CreateOrUpdateTags while the group does
+                # not exist yet, so no resource-tag condition here.
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:DeleteTags",
+            ],
+            ["*"],
+        ),
+        _stmt(
+            "AutoScalingOwned",
+            [
+                "autoscaling:UpdateAutoScalingGroup",
+                "autoscaling:DeleteAutoScalingGroup",
+                "autoscaling:SetDesiredCapacity",
+                "autoscaling:StartInstanceRefresh",
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
+            ],
+            ["*"],
+            _owned(ctx),
+        ),
+        _stmt(
+            "LoadBalancing",
+            [
+                "elasticloadbalancing:CreateLoadBalancer",
+                "elasticloadbalancing:DeleteLoadBalancer",
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:CreateTargetGroup",
+                "elasticloadbalancing:DeleteTargetGroup",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:CreateListener",
+                "elasticloadbalancing:DeleteListener",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:RemoveTags",
+                "elasticloadbalancing:DescribeTags",
+                "elasticloadbalancing:SetSecurityGroups",
+            ],
+            ["*"],  # kubestep's NLBs and the service load balancers Kubernetes created
+        ),
+        _stmt(
+            "PassInstanceRoles",
+            ["iam:PassRole"],
+            [ctx.control_plane_role_arn, ctx.node_role_arn],
+        ),
+        _stmt(
+            "ServiceLinkedRoles",
+            ["iam:CreateServiceLinkedRole"],
+            [ctx.service_linked_role_arn(name) for name in SERVICE_LINKED_ROLES],
+            {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
+        ),
+        _stmt(
+            "ClusterSecrets",
+            [
+                "secretsmanager:CreateSecret",
+                "secretsmanager:DeleteSecret",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:TagResource",
+                "secretsmanager:PutSecretValue",
+            ],
+            ctx.secret_arns,
+        ),
+        # Secrets and EBS volumes (CreateVolume / launches with the default key). EBS also
+        # needs ReEncrypt (AWS: "Permissions to use encrypted EBS resources").
+        ctx.key.statement(
+            [
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:DescribeKey",
+                "kms:CreateGrant",
+            ],
+            sid="ServiceKey",
+        ),
+        *_state_table(ctx),
+        *_describe_executions(ctx),
+    ]
+
+
+def _execution_events(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    return [*_state_table(ctx), *_describe_executions(ctx)]
+
+
+def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    statements = [*_state_table(ctx), *_describe_executions(ctx)]
+    if ctx.workflows:
+        statements.append(_stmt("StartOwnExecutions", ["states:StartExecution"], ctx.state_machine_arns))
+    return statements
+
+
+def function_statements(ctx: PermissionContext) -> dict[str, list[iam.PolicyStatement]]:
+    """Function key -> the statements of its role (beyond logs and X-Ray)."""
+    return {
+        NETWORK_TASKS: _network_tasks(ctx),
+        CLUSTER_TASKS: _cluster_tasks(ctx),
+        EXECUTION_EVENTS: _execution_events(ctx),
+        API: _api(ctx),
+    }
+
+
+def state_machine_statements(task_function_arns: list[str]) -> list[iam.PolicyStatement]:
+    """What every state machine's role may do besides logging and X-Ray: invoke the task functions."""
+    return [
+        _stmt(
+            "InvokeTaskFunctions",
+            ["lambda:InvokeFunction"],
+            # Unqualified ARNs: the ASL files invoke `${...FunctionArn}` as substituted.
+            task_function_arns,
+        )
+    ]

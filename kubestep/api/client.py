@@ -1,0 +1,252 @@
+"""A client for the management API: SigV4-signed for a deployed stack (API Gateway with IAM
+auth, service `execute-api`), plain HTTP for the embedded local runtime.
+
+`base_url` is the stack's `ApiUrl` output (the stage URL, `https://<id>.execute-api.<region>.
+amazonaws.com/v1/`) or the local runtime's API URL; routes live below it under `v1/`.
+Only the standard library and botocore: the CLI needs no extra HTTP dependency."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+API_PREFIX = "v1"
+# Answers worth retrying: throttling and API Gateway / Lambda hiccups. POSTs and DELETEs are
+# only retried with an Idempotency-Key, which makes the retry return the first answer.
+RETRY_STATUSES = (429, 502, 503, 504)
+_EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+
+
+class ApiError(Exception):
+    """A non-2xx answer: `code` and `details` come from the API's error body when it has one."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, str]] | None = None,
+        operation_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.operation_id = operation_id
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        text = f"{self.message} ({self.code}, HTTP {self.status})"
+        if self.details:
+            text += ": " + "; ".join(f"{d.get('field')}: {d.get('rule')}" for d in self.details)
+        return text
+
+
+class ApiClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        sign: bool = True,
+        timeout: float = 30.0,
+        retries: int = 3,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.sign = sign
+        self.timeout = timeout
+        self.retries = retries
+        self._session = boto3.Session(profile_name=profile) if sign else None
+        self.region = region or (self._session.region_name if self._session else None) or _region_of(base_url)
+        if sign and not self.region:
+            raise ValueError(
+                f"no AWS region to sign requests to {base_url} with: pass region= or set AWS_REGION"
+            )
+        # The local runtime listens on loopback: never send its requests through an HTTP proxy.
+        handlers = [] if sign else [urllib.request.ProxyHandler({})]
+        self._opener = urllib.request.build_opener(*handlers)
+
+    # ------------------------------------------------------------------ transport
+    def url(self, path: str, query: dict[str, Any] | None = None) -> str:
+        url = f"{self.base_url}/{API_PREFIX}/{path.lstrip('/')}"
+        params = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
+        return f"{url}?{urlencode(params, quote_via=quote)}" if params else url
+
+    def _headers(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> dict[str, str]:
+        if not self.sign:
+            return headers
+        assert self._session is not None
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            raise ApiError(
+                0, "NoCredentials", "no AWS credentials found to sign the request (configure a profile)"
+            )
+        request = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.region).add_auth(request)
+        return dict(request.headers.items())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        url = self.url(path, query)
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        safe_to_retry = method == "GET" or idempotency_key is not None
+        attempts = self.retries + 1 if safe_to_retry else 1
+        for attempt in range(attempts):
+            # Signatures carry a timestamp: sign every attempt afresh.
+            signed = self._headers(method, url, data, headers)
+            try:
+                with self._opener.open(
+                    urllib.request.Request(url, data=data, headers=signed, method=method),
+                    timeout=self.timeout,
+                ) as response:
+                    return _json(response.read())
+            except urllib.error.HTTPError as exc:
+                payload = exc.read()
+                if exc.code in RETRY_STATUSES and attempt + 1 < attempts:
+                    time.sleep(min(2**attempt * 0.5, 5))
+                    continue
+                raise _error(exc.code, payload) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(min(2**attempt * 0.5, 5))
+                    continue
+                reason = getattr(exc, "reason", exc)
+                raise ApiError(0, "Unreachable", f"cannot reach {self.base_url}: {reason}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ clusters
+    def create_cluster(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Start CreateCluster; `body` is `{cluster, nodePools, rollbackOnFailure}`. A key is
+        generated when none is given, so a retried request never starts a second execution."""
+        return self.request("POST", "clusters", body=body, idempotency_key=idempotency_key or _new_key())
+
+    def list_clusters(self, page_size: int = 100) -> list[dict[str, Any]]:
+        return list(self.iter_clusters(page_size))
+
+    def iter_clusters(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page = self.request("GET", "clusters", query={"limit": page_size, "nextToken": token})
+            yield from page["items"]
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    def get_cluster(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"clusters/{_segment(name)}")
+
+    def delete_cluster(
+        self, name: str, keep_etcd_volumes: bool = False, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self.request(
+            "DELETE",
+            f"clusters/{_segment(name)}",
+            query={"keepEtcdVolumes": keep_etcd_volumes},
+            idempotency_key=idempotency_key or _new_key(),
+        )
+
+    def upgrade_cluster(self, name: str, version: str) -> dict[str, Any]:
+        return self.request("POST", f"clusters/{_segment(name)}/upgrade", body={"version": version})
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"clusters/{_segment(name)}/events")["items"]
+
+    # ------------------------------------------------------------------ node pools
+    def list_node_pools(self, cluster: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"clusters/{_segment(cluster)}/nodepools")["items"]
+
+    def get_node_pool(self, cluster: str, pool: str) -> dict[str, Any]:
+        return self.request("GET", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}")
+
+    def create_node_pool(self, cluster: str, pool: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"clusters/{_segment(cluster)}/nodepools", body=pool)
+
+    def update_node_pool(self, cluster: str, pool: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PATCH", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}", body=changes)
+
+    def delete_node_pool(self, cluster: str, pool: str) -> dict[str, Any]:
+        return self.request("DELETE", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}")
+
+    # ------------------------------------------------------------------ operations
+    def operation(self, operation_id: str) -> dict[str, Any]:
+        return self.request("GET", f"operations/{_segment(operation_id)}")
+
+    def wait_operation(self, operation_id: str, timeout: float = 3600.0, poll: float = 5.0) -> dict[str, Any]:
+        """Poll until the operation is no longer RUNNING; its final state (check `status`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            operation = self.operation(operation_id)
+            if operation.get("status") != "RUNNING":
+                return operation
+            if time.monotonic() + poll > deadline:
+                raise TimeoutError(f"operation {operation_id} still RUNNING after {timeout:.0f} s")
+            time.sleep(poll)
+
+    def openapi(self) -> dict[str, Any]:
+        return self.request("GET", "openapi.json")
+
+
+def _new_key() -> str:
+    return f"kubestep-{uuid.uuid4()}"
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _query_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _json(payload: bytes) -> Any:
+    return json.loads(payload) if payload else None
+
+
+def _region_of(base_url: str) -> str | None:
+    match = _EXECUTE_API_HOST.match(urlsplit(base_url).hostname or "")
+    return match.group(1) if match else None
+
+
+def _error(status: int, payload: bytes) -> ApiError:
+    try:
+        body = json.loads(payload) if payload else {}
+    except ValueError:
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return ApiError(
+            status,
+            str(error.get("code") or f"HTTP{status}"),
+            str(error.get("message") or ""),
+            list(error.get("details") or []),
+            error.get("operationId"),
+        )
+    # API Gateway's own answers (IAM denials, throttling): {"message": ...} or {"Message": ...}.
+    message = (body.get("message") or body.get("Message")) if isinstance(body, dict) else None
+    text = message or payload.decode(errors="replace")[:500] or f"HTTP {status}"
+    code = {403: "Forbidden", 429: "Throttled"}.get(status, f"HTTP{status}")
+    return ApiError(status, code, text)

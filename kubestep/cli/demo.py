@@ -1,0 +1,133 @@
+"""`kubestep demo`: the main job in one command, on the embedded emulator. Start the runtime,
+deploy the management service, create the HA cluster of examples/ with live progress, print
+its AWS resources, delete it, and print what each operation cost."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from kubestep import inventory
+from kubestep.api.client import ApiClient
+from kubestep.cli import manifests, output, progress
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster-ha.yaml"
+
+
+def _section(title: str) -> None:
+    click.echo(f"\n== {title}")
+
+
+def _resources_table(found: dict[str, list[dict]]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("KIND", "NAME / ID", "DETAILS"):
+        table.add_column(column)
+    for lb in found["loadBalancers"]:
+        table.add_row("NLB", lb["name"], f"{lb['scheme']} {lb['type']} zones={','.join(lb['zones'])} dns={lb['dns']}")
+    for tg in found["targetGroups"]:
+        table.add_row("TargetGroup", tg["name"], f"{tg['protocol']}:{tg['port']} health {tg['healthCheck']}")
+    for g in sorted(found["autoScalingGroups"], key=lambda g: g["name"]):
+        table.add_row("AutoScalingGroup", g["name"],
+                      f"{g['role']} zones={','.join(g['zones'])} min={g['min']} max={g['max']} "
+                      f"health={g['healthCheck']} instances={len(g['instances'])}")
+    for v in sorted(found["volumes"], key=lambda v: v["zone"]):
+        if v["role"] == "etcd":
+            table.add_row("EBS volume", v["id"], f"etcd {v['size']} GiB {v['type']} {v['zone']} encrypted={v['encrypted']}")
+    for t in found["launchTemplates"]:
+        table.add_row("LaunchTemplate", t["name"], t["id"])
+    for g in found["securityGroups"]:
+        table.add_row("SecurityGroup", g["name"], g["id"])
+    for s in found["secrets"]:
+        table.add_row("Secret", s["name"], "kubeadm bootstrap material (KMS)")
+    return table
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the cluster and the runtime running (Ctrl-C stops).")
+@click.option("--time-scale", default=0.02, show_default=True, help="Factor for waits, retries and boots.")
+@click.option("-f", "--filename", "path", default=str(EXAMPLE), show_default=True, help="Cluster manifest.")
+def demo(keep: bool, time_scale: float, path: str) -> None:
+    """Create and delete an HA cluster on the embedded emulator, step by step."""
+    from kubestep.local.runtime import LocalRuntime
+
+    plan = manifests.plan(manifests.read_documents(path), path)
+    if len(plan.clusters) != 1:
+        raise click.UsageError(f"{path} must hold exactly one AWSCluster")
+    body = plan.clusters[0]
+    name = body["cluster"]["metadata"]["name"]
+    wall = time.monotonic()
+    runtime = LocalRuntime(port=0, api_port=0, time_scale=time_scale)
+    summary: list[tuple[str, str, float, dict]] = []
+    try:
+        _section("Starting the embedded AWS emulator and deploying the management service")
+        t0 = time.monotonic()
+        runtime.start()
+        outputs = runtime.deploy()
+        click.echo(f"  stack deployed in {time.monotonic() - t0:.1f}s: {len(outputs)} outputs, "
+                   f"AWS endpoint {runtime.endpoint_url}, API {runtime.api_url}")
+        sfn = runtime.boto3_client("stepfunctions")
+
+        _section("ProvisionNetwork: the management service's dedicated VPC")
+        t0 = time.monotonic()
+        description = runtime.provision_network(wait=False)
+        description = progress.follow(sfn, description["executionArn"])
+        summary.append(("ProvisionNetwork", description["status"], time.monotonic() - t0, {"arn": description["executionArn"]}))
+        if description["status"] != "SUCCEEDED":
+            raise click.ClickException(f"ProvisionNetwork {description['status']}: {description.get('cause')}")
+
+        api = ApiClient(runtime.api_url, sign=False)
+        _section(f"CreateCluster {name}: POST /v1/clusters")
+        t0 = time.monotonic()
+        operation = api.create_cluster(body)
+        click.echo(f"  operation {operation['id']} (execution {operation['executionArn']})")
+        description = progress.follow(sfn, operation["executionArn"])
+        summary.append(("CreateCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]}))
+        if description["status"] != "SUCCEEDED":
+            raise click.ClickException(f"CreateCluster {description['status']}: {description.get('cause')}")
+
+        cluster = api.get_cluster(name)
+        status = cluster["status"]
+        _section(f"Cluster {name}: {status['phase']}, Kubernetes {status['version']}, endpoint https://{status['endpoint']}:443")
+        found = inventory.cluster_resources(status["uid"], runtime.boto3_client)
+        output.console.print(_resources_table(found))
+
+        if keep:
+            runtime.write_state_file()
+            click.echo(f"\n--keep: the runtime keeps running (API {runtime.api_url}); "
+                       "try `kubestep get clusters` in another terminal; Ctrl-C stops it.")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+            return
+
+        _section(f"DeleteCluster {name}: DELETE /v1/clusters/{name}")
+        t0 = time.monotonic()
+        operation = api.delete_cluster(name)
+        description = progress.follow(sfn, operation["executionArn"])
+        summary.append(("DeleteCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]}))
+        if description["status"] != "SUCCEEDED":
+            raise click.ClickException(f"DeleteCluster {description['status']}: {description.get('cause')}")
+        left = inventory.count(inventory.cluster_resources(status["uid"], runtime.boto3_client))
+        click.echo(f"  resources left with uid {status['uid']}: {left}")
+        if left:
+            raise click.ClickException(f"{left} resources of the cluster were left behind")
+
+        _section("Summary")
+        stats = runtime.stats()
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("OPERATION", "STATUS", "WALL TIME", "STATE TRANSITIONS", "LAMBDA INVOCATIONS", "AWS API CALLS"):
+            table.add_column(column)
+        for kind, state, seconds, ref in summary:
+            s = stats.get(ref["arn"])
+            table.add_row(kind, state, f"{seconds:.1f}s", str(s.state_transitions if s else "-"),
+                          str(s.lambda_invocations if s else "-"), str(s.aws_api_calls if s else "-"))
+        output.console.print(table)
+        click.echo(f"\ntotal wall time {time.monotonic() - wall:.1f}s (time scale {time_scale}: "
+                   f"a 20 s instance boot took {20 * time_scale:.1f}s)")
+    finally:
+        runtime.stop()

@@ -1,0 +1,53 @@
+"""Typed errors. A task's exception class name becomes the Step Functions error name, so the
+state machines `Retry`/`Catch` on these names; keep them stable."""
+
+from __future__ import annotations
+
+
+class KubestepError(Exception):
+    """Base class for errors kubestep raises on purpose."""
+
+
+class InvalidSpec(KubestepError):
+    """The input breaks a rule. `problems` lists (field path, rule) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {rule}" for field, rule in problems))
+
+
+class NotFound(KubestepError):
+    """The named object does not exist."""
+
+
+class AlreadyExists(KubestepError):
+    """An object with that name exists with a different spec."""
+
+
+class LockHeld(KubestepError):
+    """Another operation holds the cluster's lock."""
+
+    def __init__(self, resource: str, holder: dict):
+        self.resource = resource
+        self.holder = holder
+        super().__init__(
+            f"{resource} is locked by operation {holder.get('operationId')} "
+            f"(execution {holder.get('executionArn') or 'not started yet'}, since {holder.get('acquiredAt')})"
+        )
+
+
+class NetworkNotReady(KubestepError):
+    """The management service's network is not READY."""
+
+
+class ResourcePending(KubestepError):
+    """A resource is on its way; the state machine retries the step later."""
+
+
+class ResourceTimeout(KubestepError):
+    """A resource did not get ready before the step's deadline."""
+
+
+class BootstrapFailed(KubestepError):
+    """An instance reported that its Kubernetes bootstrap failed."""
+

@@ -1,0 +1,21 @@
+"""The embedded local runtime: kubestep's management service on an in-process moto emulator.
+
+Importing this package is cheap; moto is imported when a runtime starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kubestep.local.runtime import ExecutionFailed, LocalRuntime, serve_forever
+
+__all__ = ["ExecutionFailed", "LocalRuntime", "serve_forever"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from kubestep.local import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(name)

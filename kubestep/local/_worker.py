@@ -1,0 +1,245 @@
+"""Lambda worker process for the embedded local runtime (run as a script, never imported).
+
+One *zygote* process per deployed function (code sha + environment) imports the handler once,
+then forks warm workers on request, so growing a pool to the workflows' ``MaxConcurrency`` costs
+a ``fork()`` instead of re-importing boto3/pydantic/powertools (seconds on a 2-core machine).
+
+This file only imports the standard library at module level: the project packages (``kubestep``,
+``lambdas``) must come from the deployed asset, so nothing may import them before the asset's
+directory has been put first on the import path.
+
+Protocol (``AF_UNIX`` stream sockets, messages are 4-byte big-endian length + JSON):
+
+* zygote control socket (fd given on the command line):
+  zygote -> parent ``{"ready": true, "import_error": {...} | null}`` once;
+  parent -> zygote ``{"op": "fork"}`` with one socket fd attached (SCM_RIGHTS);
+  zygote -> parent ``{"pid": <worker pid>}``.
+* worker socket: parent -> worker ``{"event": <json text>, "context": {...}}``;
+  worker -> parent ``{"payload": str, "errored": bool, "logs": str, "calls": [str]}``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+_HEADER = struct.Struct(">I")
+_MAX_LOG_BYTES = 256 * 1024
+
+# IAM action prefixes that differ from botocore's signing name.
+_IAM_PREFIX_OVERRIDES = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "apigateway"}
+
+
+def send_msg(sock: socket.socket, obj: Any, fds: list[int] | None = None) -> None:
+    data = json.dumps(obj).encode()
+    frame = _HEADER.pack(len(data)) + data
+    if fds:
+        socket.send_fds(sock, [frame], fds)
+    else:
+        sock.sendall(frame)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_msg(sock: socket.socket) -> Any | None:
+    header = _recv_exact(sock, _HEADER.size)
+    if header is None:
+        return None
+    body = _recv_exact(sock, _HEADER.unpack(header)[0])
+    return None if body is None else json.loads(body)
+
+
+class _AssetFinder(importlib.abc.MetaPathFinder):
+    """Resolve the asset's top-level project packages from the asset directory, first.
+
+    A meta-path finder (rather than only ``sys.path[0]``) also beats an editable install of the
+    project in the local environment, whose finder would otherwise map ``kubestep`` to the
+    working tree instead of the code CloudFormation deployed.
+    """
+
+    def __init__(self, root: str, names: set[str]) -> None:
+        self.root = root
+        self.names = names
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.names:
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [self.root])
+
+
+class LambdaContext:
+    """The subset of the AWS Lambda Python context object handlers (and Powertools) use."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.function_name: str = data["function_name"]
+        self.function_version: str = data.get("function_version", "$LATEST")
+        self.invoked_function_arn: str = data["invoked_function_arn"]
+        self.memory_limit_in_mb: int = int(data.get("memory_limit_in_mb", 128))
+        self.aws_request_id: str = data["aws_request_id"]
+        self.log_group_name: str = data.get("log_group_name", "")
+        self.log_stream_name: str = data.get("log_stream_name", "")
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.monotonic() + float(data.get("timeout_seconds", 3))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+_calls: list[str] = []
+
+
+def _install_call_recorder() -> None:
+    """Record the IAM-style action of every AWS API call made through botocore in this process."""
+    try:
+        from botocore.client import BaseClient
+    except ImportError:  # pragma: no cover - botocore is always there in practice
+        return
+    original = BaseClient._make_api_call
+
+    def _make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
+        try:
+            metadata = self.meta.service_model.metadata
+            prefix = metadata.get("signingName") or metadata.get("endpointPrefix") or "unknown"
+            _calls.append(f"{_IAM_PREFIX_OVERRIDES.get(prefix, prefix)}:{operation_name}")
+        except Exception:  # noqa: BLE001 - recording must never break the call
+            pass
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
+
+
+def _load_handler(spec: str) -> tuple[Any, dict[str, Any] | None]:
+    module_name, _, func_name = spec.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - reported per invocation, like the Lambda runtime
+        return None, {
+            "errorType": "Runtime.ImportModuleError",
+            "errorMessage": f"Unable to import module '{module_name}': {exc}",
+            "stackTrace": traceback.format_exception(exc),
+        }
+    handler = getattr(module, func_name, None)
+    if handler is None:
+        return None, {
+            "errorType": "Runtime.HandlerNotFound",
+            "errorMessage": f"Handler '{func_name}' missing on module '{module_name}'",
+            "stackTrace": [],
+        }
+    return handler, None
+
+
+def _set_pdeathsig() -> None:
+    # Linux only: die with the parent (the zygote), so workers never outlive the runtime.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    tb = exc.__traceback__
+    # Skip worker_loop's own frame: the Lambda runtime reports only the handler's frames.
+    tb = tb.tb_next if tb is not None and tb.tb_next is not None else tb
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_tb(tb),
+    }
+
+
+def worker_loop(sock: socket.socket, handler: Any, import_error: dict[str, Any] | None) -> None:
+    # Capture the handler's output at the file-descriptor level: loggers (Powertools) keep a
+    # reference to the original sys.stdout, so swapping sys.stdout would miss their lines.
+    capture = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
+    os.dup2(capture.fileno(), 1)
+    os.dup2(capture.fileno(), 2)
+    while True:
+        request = recv_msg(sock)
+        if request is None:  # parent went away
+            os._exit(0)
+        _calls.clear()
+        capture.seek(0)
+        capture.truncate()
+        errored = False
+        if import_error is not None:
+            payload, errored = json.dumps(import_error), True
+        else:
+            context = LambdaContext(request["context"])
+            try:
+                result = handler(json.loads(request["event"]), context)
+                try:
+                    payload = json.dumps(result)
+                except (TypeError, ValueError) as exc:
+                    errored = True
+                    payload = json.dumps(
+                        {
+                            "errorType": "Runtime.MarshalError",
+                            "errorMessage": f"Unable to marshal response: {exc}",
+                            "stackTrace": [],
+                        }
+                    )
+            except Exception as exc:  # noqa: BLE001 - every handler error is a function error
+                errored = True
+                payload = json.dumps(_error(exc))
+                traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        capture.seek(0)
+        logs = capture.read(_MAX_LOG_BYTES).decode("utf-8", "replace")
+        send_msg(sock, {"payload": payload, "errored": errored, "logs": logs, "calls": list(_calls)})
+
+
+def zygote_main(control_fd: int, asset_dir: str, packages: str, handler_spec: str) -> None:
+    control = socket.socket(fileno=control_fd)
+    sys.path.insert(0, asset_dir)
+    sys.meta_path.insert(0, _AssetFinder(asset_dir, set(filter(None, packages.split(",")))))
+    _install_call_recorder()
+    handler, import_error = _load_handler(handler_spec)
+    # Auto-reap forked workers: the runtime, not the zygote, tracks their pids.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    send_msg(control, {"ready": True, "import_error": import_error})
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(control, _HEADER.size, 1)
+        except OSError:
+            os._exit(0)
+        if not msg:  # the runtime closed the control socket (or died): leave, workers follow
+            os._exit(0)
+        body = _recv_exact(control, _HEADER.unpack(msg)[0])
+        if body is None or not fds:
+            os._exit(0)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # handlers may use subprocess
+            _set_pdeathsig()
+            control.close()
+            worker_loop(socket.socket(fileno=fds[0]), handler, import_error)
+            os._exit(0)
+        os.close(fds[0])
+        send_msg(control, {"pid": pid})
+
+
+if __name__ == "__main__":
+    zygote_main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])

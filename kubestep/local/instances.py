@@ -1,0 +1,319 @@
+"""The instance simulator: plays the part of kubestep's EC2 instances in the emulator.
+
+moto makes ASG instances ``InService`` and NLB targets ``healthy`` at once and nothing boots, so
+the health gate's last signal -- the instance's own bootstrap report (docs/contracts.md) --
+would never arrive. For each new instance of an Auto Scaling group tagged ``gke:cluster-uid``,
+after a time-scaled boot delay, the simulator writes that report through boto3 against the
+emulator, as the instance role would. Tests can make chosen replicas report
+``failed:<phase>``, so the health gate's failure path runs too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from kubestep.local.server import iter_backends
+from kubestep.local.time_scale import TimeScale
+
+LOG = logging.getLogger(__name__)
+
+UID_TAG = "gke:cluster-uid"
+NAME_TAG = "gke:cluster"
+ROLE_TAG = "gke:role"
+REPLICA_TAG = "gke:replica"
+NODEPOOL_TAG = "gke:nodepool"
+
+
+@dataclass
+class Failure:
+    """An injected bootstrap failure: matching instances report ``failed:<phase>``."""
+
+    cluster: str  # uid or name
+    phase: str
+    role: str = "control-plane"
+    replica: int | None = None  # None: every replica of the role
+    nodepool: str | None = None
+    remaining: int | None = None  # None: every matching instance; else that many times
+
+    def matches(self, boot: PendingBoot) -> bool:
+        if self.cluster not in (boot.uid, boot.cluster_name):
+            return False
+        if self.role != boot.role:
+            return False
+        if self.replica is not None and boot.replica != self.replica:
+            return False
+        if self.nodepool is not None and boot.nodepool != self.nodepool:
+            return False
+        return self.remaining is None or self.remaining > 0
+
+
+@dataclass(order=True)
+class PendingBoot:
+    due: float
+    seq: int
+    instance_id: str = field(compare=False)
+    region: str = field(compare=False)
+    uid: str = field(compare=False)
+    cluster_name: str | None = field(compare=False)
+    role: str = field(compare=False)
+    replica: int | None = field(compare=False)
+    nodepool: str | None = field(compare=False)
+    asg_name: str = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Report:
+    uid: str
+    cluster_name: str | None
+    role: str
+    key: str
+    status: str
+    instance_id: str
+    asg_name: str
+    reported_at: str
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def report_key(role: str, replica: int | None, instance_id: str) -> str:
+    return f"REPLICA#{replica}" if role == "control-plane" else f"NODE#{instance_id}"
+
+
+def write_report(
+    table_name: str, uid: str, role: str, key: str, status: str, instance_id: str, *, dynamodb: Any
+) -> None:
+    """Write the bootstrap report item (kubestep.bootstrap_report.record_report if present)."""
+    try:
+        from kubestep.bootstrap_report import record_report
+    except ImportError:
+        record_report = None
+    if record_report is not None:
+        record_report(table_name, uid, role, key, status, instance_id, dynamodb=dynamodb)
+        return
+    dynamodb.put_item(
+        TableName=table_name,
+        Item={
+            "pk": {"S": f"BOOTSTRAP#{uid}"},
+            "sk": {"S": key},
+            "status": {"S": status},
+            "instanceId": {"S": instance_id},
+            "reportedAt": {"S": _iso_now()},
+        },
+    )
+
+
+class InstanceSimulator:
+    """Background thread: watch kubestep ASGs' instances, report their bootstrap when "booted"."""
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        table_name: str | None = None,
+        time_scale: TimeScale | None = None,
+        boot_delay_seconds: float = 20.0,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.table_name = table_name
+        self.time_scale = time_scale or TimeScale(1.0)
+        self.boot_delay_seconds = boot_delay_seconds
+        self.poll_interval = poll_interval
+        self._seen: set[str] = set()
+        self._pending: list[PendingBoot] = []
+        self._failures: list[Failure] = []
+        self._reports: list[Report] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._clients: dict[str, Any] = {}
+        self.paused = False
+
+    # -- control -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="kubestep-instance-simulator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def fail_bootstrap(
+        self,
+        cluster: str,
+        replica: int | None = None,
+        phase: str = "kubeadm-join",
+        *,
+        role: str = "control-plane",
+        nodepool: str | None = None,
+        times: int | None = None,
+    ) -> Failure:
+        """Make matching instances (cluster uid or name) report ``failed:<phase>``.
+
+        ``replica=None`` matches every replica of ``role``; ``times`` limits how many instances
+        fail (default: all, including replacements).
+        """
+        if role == "node" and nodepool is None and replica is not None:
+            raise ValueError("nodes have no replica index; pass nodepool=")
+        failure = Failure(cluster, phase, role, replica, nodepool, times)
+        with self._lock:
+            self._failures.append(failure)
+        return failure
+
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def reports(self) -> list[Report]:
+        with self._lock:
+            return list(self._reports)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until every instance seen so far has reported (or was skipped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.scan()
+            if not self.pending():
+                return True
+            time.sleep(self.poll_interval)
+        return False
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.scan()
+                self._report_due()
+            except Exception:  # noqa: BLE001 - the simulator must survive moto's races
+                LOG.exception("instance simulator iteration failed")
+            self._stop.wait(self.poll_interval)
+
+    def scan(self) -> None:
+        """Schedule a boot for every instance not seen before in a kubestep ASG."""
+        from moto.autoscaling.models import autoscaling_backends
+
+        now = time.monotonic()
+        for _account, region, backend in iter_backends(autoscaling_backends):
+            for group in list(backend.autoscaling_groups.values()):
+                tags = {t.get("Key") or t.get("key"): t.get("Value") or t.get("value") for t in group.tags}
+                uid = tags.get(UID_TAG)
+                if not uid:
+                    continue
+                for state in list(group.instance_states):
+                    instance_id = state.instance.id
+                    if instance_id in self._seen:
+                        continue
+                    self._seen.add(instance_id)
+                    role = tags.get(ROLE_TAG) or ("control-plane" if REPLICA_TAG in tags else "node")
+                    replica = None
+                    with contextlib.suppress(TypeError, ValueError):
+                        replica = int(tags.get(REPLICA_TAG))  # type: ignore[arg-type]
+                    boot = PendingBoot(
+                        due=now + self.time_scale.seconds(self.boot_delay_seconds),
+                        seq=next(self._seq),
+                        instance_id=instance_id,
+                        region=region,
+                        uid=uid,
+                        cluster_name=tags.get(NAME_TAG),
+                        role=role,
+                        replica=replica,
+                        nodepool=tags.get(NODEPOOL_TAG),
+                        asg_name=group.name,
+                    )
+                    with self._lock:
+                        heapq.heappush(self._pending, boot)
+
+    def _instance_alive(self, region: str, instance_id: str) -> bool:
+        from moto.ec2.models import ec2_backends
+
+        for _account, backend_region, backend in iter_backends(ec2_backends):
+            if backend_region != region:
+                continue
+            with contextlib.suppress(Exception):
+                instance = backend.get_instance(instance_id)
+                return instance.state not in ("terminated", "shutting-down", "stopped", "stopping")
+        return False
+
+    def _dynamodb(self, region: str) -> Any:
+        client = self._clients.get(region)
+        if client is None:
+            client = boto3.client(
+                "dynamodb",
+                endpoint_url=self.endpoint_url,
+                region_name=region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            self._clients[region] = client
+        return client
+
+    def _report_due(self) -> None:
+        if self.paused or not self.table_name:  # not deployed yet: reports wait
+            return
+        while True:
+            with self._lock:
+                if not self._pending or self._pending[0].due > time.monotonic():
+                    return
+                boot = heapq.heappop(self._pending)
+                status = "ok"
+                for failure in self._failures:
+                    if failure.matches(boot):
+                        status = f"failed:{failure.phase}"
+                        if failure.remaining is not None:
+                            failure.remaining -= 1
+                        break
+            self._report(boot, status)
+
+    def _report(self, boot: PendingBoot, status: str) -> None:
+        if not self._instance_alive(boot.region, boot.instance_id):
+            return  # terminated before it "booted"
+        if boot.role == "control-plane" and boot.replica is None:
+            LOG.warning(
+                "instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG
+            )
+            return
+        key = report_key(boot.role, boot.replica, boot.instance_id)
+        write_report(
+            self.table_name,
+            boot.uid,
+            boot.role,
+            key,
+            status,
+            boot.instance_id,
+            dynamodb=self._dynamodb(boot.region),
+        )
+        with self._lock:
+            self._reports.append(
+                Report(
+                    boot.uid,
+                    boot.cluster_name,
+                    boot.role,
+                    key,
+                    status,
+                    boot.instance_id,
+                    boot.asg_name,
+                    _iso_now(),
+                )
+            )

@@ -1,0 +1,192 @@
+"""Launch templates and Auto Scaling groups, shared by control-plane replicas and node pools.
+
+Every launch template requires IMDSv2 and encrypts every volume; ASG names are unique per
+account and region, so CreateAutoScalingGroup's AlreadyExists means an earlier run made it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubestep import naming
+from kubestep.aws import is_error
+from kubestep.errors import ResourcePending
+from kubestep.models import Volume
+from kubestep.resources.context import ClusterContext
+
+# Canonical publishes Ubuntu AMI ids in public SSM parameters; launch templates resolve them
+# at launch, so every new instance gets the current patched image.
+UBUNTU_AMI = "resolve:ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
+GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")  # m7g.large, c6gn.xlarge, t4g.small
+ROOT_DEVICE = "/dev/sda1"
+
+
+def image_for(instance_type: str) -> str:
+    return UBUNTU_AMI.format(arch="arm64" if GRAVITON.match(instance_type) else "amd64")
+
+
+def ebs(volume: Volume, default_kms_key: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "VolumeSize": volume.size_gib,
+        "VolumeType": volume.volume_type,
+        "Encrypted": True,
+        "DeleteOnTermination": True,
+    }
+    if volume.iops:
+        spec["Iops"] = volume.iops
+    if volume.throughput:
+        spec["Throughput"] = volume.throughput
+    key = volume.kms_key_arn or default_kms_key
+    if key:
+        spec["KmsKeyId"] = key
+    return spec
+
+
+def launch_template_data(
+    ctx: ClusterContext,
+    *,
+    instance_type: str,
+    instance_profile_arn: str,
+    security_groups: list[str],
+    root_volume: Volume,
+    key_name: str | None,
+    user_data: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "ImageId": image_for(instance_type),
+        "InstanceType": instance_type,
+        "IamInstanceProfile": {"Arn": instance_profile_arn},
+        "SecurityGroupIds": security_groups,
+        "UserData": user_data,
+        "MetadataOptions": {
+            "HttpTokens": "required",
+            # 2 hops: containers on the host network reach IMDS through the bridge.
+            "HttpPutResponseHopLimit": 2,
+            "HttpEndpoint": "enabled",
+        },
+        "BlockDeviceMappings": [{"DeviceName": ROOT_DEVICE, "Ebs": ebs(root_volume, ctx.settings.service.spec.kms_key_arn)}],
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": naming.ec2_tags(tags)},
+            {"ResourceType": "volume", "Tags": naming.ec2_tags(tags)},
+        ],
+    }
+    if key_name:
+        data["KeyName"] = key_name
+    return data
+
+
+def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any], tags: dict[str, str]) -> str:
+    """The template under `name`; a changed spec becomes a new default version."""
+    try:
+        template = ctx.ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]
+    except Exception as exc:
+        if not is_error(exc, "InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound"):
+            raise
+        template = None
+    if template is None:
+        try:
+            template = ctx.ec2.create_launch_template(
+                LaunchTemplateName=name,
+                LaunchTemplateData=data,
+                ClientToken=naming.client_token(ctx.operation_id, name),
+                TagSpecifications=naming.tag_specifications("launch-template", tags),
+            )["LaunchTemplate"]
+        except Exception as exc:
+            if not is_error(exc, "InvalidLaunchTemplateName.AlreadyExistsException"):
+                raise
+            raise ResourcePending(f"launch template {name} exists but is not visible yet") from None
+    return template["LaunchTemplateId"]
+
+
+def ensure_group(
+    ctx: ClusterContext,
+    name: str,
+    *,
+    launch_template_id: str,
+    subnets: list[str],
+    min_size: int,
+    max_size: int,
+    desired: int,
+    target_groups: list[str],
+    tags: dict[str, str],
+) -> dict:
+    groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if groups:
+        return groups[0]
+    asg_tags = [
+        {"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": name, "ResourceType": "auto-scaling-group"}
+        for k, v in tags.items()
+    ]
+    kwargs: dict[str, Any] = {
+        "AutoScalingGroupName": name,
+        "LaunchTemplate": {"LaunchTemplateId": launch_template_id, "Version": "$Latest"},
+        "MinSize": min_size,
+        "MaxSize": max_size,
+        "DesiredCapacity": desired,
+        "VPCZoneIdentifier": ",".join(subnets),
+        # EC2 health only: an ELB health check would kill a replica whose etcd join is slow.
+        "HealthCheckType": "EC2",
+        "HealthCheckGracePeriod": 600,
+        "Tags": asg_tags,
+    }
+    if target_groups:
+        kwargs["TargetGroupARNs"] = target_groups
+    try:
+        ctx.autoscaling.create_auto_scaling_group(**kwargs)
+    except Exception as exc:
+        if not is_error(exc, "AlreadyExists"):
+            raise
+    return ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+
+def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:
+    filters = [{"Name": f"tag:{naming.TAG_CLUSTER_UID}", "Values": [ctx.uid]},
+               {"Name": f"tag:{naming.TAG_ROLE}", "Values": [role]}]
+    if scope == "operation":
+        filters.append({"Name": "tag:gke:created-by", "Values": [ctx.operation_id]})
+    found: list[dict] = []
+    for page in ctx.autoscaling.get_paginator("describe_auto_scaling_groups").paginate(Filters=filters):
+        found += page["AutoScalingGroups"]
+    return found
+
+
+def delete_groups(ctx: ClusterContext, scope: str, role: str) -> dict:
+    """Force-delete: the ASG terminates its instances; we wait for them separately."""
+    deleted = []
+    for group in groups(ctx, scope, role):
+        if group.get("Status") == "Delete in progress":
+            continue
+        try:
+            ctx.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=group["AutoScalingGroupName"], ForceDelete=True)
+        except Exception as exc:
+            if is_error(exc, "ScalingActivityInProgress", "ResourceInUse"):
+                raise ResourcePending(f"{group['AutoScalingGroupName']} is busy") from None
+            if not is_error(exc, "ValidationError"):  # already gone
+                raise
+        deleted.append(group["AutoScalingGroupName"])
+    remaining = [g["AutoScalingGroupName"] for g in groups(ctx, scope, role)]
+    if remaining:
+        raise ResourcePending(f"Auto Scaling groups {remaining} are being deleted")
+    return {"deleted": deleted}
+
+
+def live_instances(ctx: ClusterContext, scope: str) -> list[str]:
+    filters = [*ctx.ec2_filters(scope),
+               {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]}]
+    ids = []
+    for page in ctx.ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page["Reservations"]:
+            ids += [i["InstanceId"] for i in reservation["Instances"]]
+    return ids
+
+
+def delete_launch_templates(ctx: ClusterContext, scope: str) -> dict:
+    templates = ctx.ec2.describe_launch_templates(Filters=ctx.ec2_filters(scope))["LaunchTemplates"]
+    for template in templates:
+        try:
+            ctx.ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+        except Exception as exc:
+            if not is_error(exc, "InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException"):
+                raise
+    return {"deleted": [t["LaunchTemplateName"] for t in templates]}

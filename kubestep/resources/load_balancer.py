@@ -1,0 +1,159 @@
+"""The control plane's internal Network Load Balancer, its target group and listener.
+
+TCP 443 -> 6443, client IP preservation off (otherwise a replica reaching itself through the
+NLB times out and `kubeadm init`/`join` hang), HTTPS `/readyz` health check on 6443,
+deregistration delay 30 s, cross-zone load balancing on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kubestep import naming
+from kubestep.aws import is_error
+from kubestep.errors import ResourcePending
+from kubestep.polling import pending
+from kubestep.resources import placement
+from kubestep.resources.context import ClusterContext
+
+ACTIVE_DEADLINE = timedelta(minutes=10)
+TARGET_GROUP_ATTRIBUTES = {
+    "preserve_client_ip.enabled": "false",
+    "deregistration_delay.timeout_seconds": "30",
+}
+LOAD_BALANCER_ATTRIBUTES = {"load_balancing.cross_zone.enabled": "true"}
+
+
+def _elb_tags(tags: dict[str, str]) -> list[dict]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _describe_lb(ctx: ClusterContext) -> dict | None:
+    try:
+        return ctx.elbv2.describe_load_balancers(Names=[naming.load_balancer(ctx.uid)])["LoadBalancers"][0]
+    except Exception as exc:
+        if is_error(exc, "LoadBalancerNotFound"):
+            return None
+        raise
+
+
+def _describe_tg(ctx: ClusterContext) -> dict | None:
+    try:
+        return ctx.elbv2.describe_target_groups(Names=[naming.target_group(ctx.uid)])["TargetGroups"][0]
+    except Exception as exc:
+        if is_error(exc, "TargetGroupNotFound"):
+            return None
+        raise
+
+
+def ensure(ctx: ClusterContext) -> dict:
+    resources = ctx.record.get("resources") or {}
+    subnets = sorted({r.subnet_id for r in placement.replicas(ctx)})
+    lb = _describe_lb(ctx)
+    if lb is None:
+        # CreateLoadBalancer is idempotent by name with identical settings.
+        lb = ctx.elbv2.create_load_balancer(
+            Name=naming.load_balancer(ctx.uid),
+            Subnets=subnets,
+            SecurityGroups=[resources["sg-lb"]["id"]],
+            Scheme="internal",
+            Type="network",
+            IpAddressType="ipv4",
+            Tags=_elb_tags(ctx.tags(Name=naming.load_balancer(ctx.uid), **{naming.TAG_ROLE: "control-plane-lb"})),
+        )["LoadBalancers"][0]
+    if "nlb" not in resources:
+        ctx.record_resource("nlb", lb["LoadBalancerArn"])
+    ctx.elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Attributes=[{"Key": k, "Value": v} for k, v in LOAD_BALANCER_ATTRIBUTES.items()],
+    )
+    tg = _describe_tg(ctx)
+    if tg is None:
+        tg = ctx.elbv2.create_target_group(
+            Name=naming.target_group(ctx.uid),
+            Protocol="TCP",
+            Port=6443,
+            VpcId=ctx.vpc_id,
+            TargetType="instance",
+            HealthCheckProtocol="HTTPS",
+            HealthCheckPort="6443",
+            HealthCheckPath="/readyz",
+            HealthCheckIntervalSeconds=10,
+            HealthyThresholdCount=2,
+            UnhealthyThresholdCount=2,
+            Tags=_elb_tags(ctx.tags(Name=naming.target_group(ctx.uid), **{naming.TAG_ROLE: "control-plane-tg"})),
+        )["TargetGroups"][0]
+    if "target-group" not in resources:
+        ctx.record_resource("target-group", tg["TargetGroupArn"])
+    ctx.elbv2.modify_target_group_attributes(
+        TargetGroupArn=tg["TargetGroupArn"],
+        Attributes=[{"Key": k, "Value": v} for k, v in TARGET_GROUP_ATTRIBUTES.items()],
+    )
+    listeners = ctx.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    listener = next((item for item in listeners if item["Port"] == 443), None)
+    if listener is None:
+        listener = ctx.elbv2.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"],
+            Protocol="TCP",
+            Port=443,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
+            Tags=_elb_tags(ctx.tags()),
+        )["Listeners"][0]
+    if "listener" not in resources:
+        ctx.record_resource("listener", listener["ListenerArn"])
+    ctx.registry.update_cluster(ctx.name, endpoint=lb["DNSName"])
+    return {"loadBalancerDns": lb["DNSName"]}
+
+
+def check_active(ctx: ClusterContext) -> dict:
+    lb = _describe_lb(ctx)
+    if lb is None:
+        raise ResourcePending("the load balancer is not visible yet")
+    state = lb["State"]["Code"]
+    if state == "failed":
+        raise RuntimeError(f"load balancer {lb['LoadBalancerName']} failed: {lb['State'].get('Reason')}")
+    if state != "active":
+        pending(ctx.registry, ctx.operation_id, "nlb-active", ACTIVE_DEADLINE,
+                f"load balancer is {state}", ctx.settings.time_scale)
+    return {"state": state}
+
+
+def target_health(ctx: ClusterContext) -> dict[str, str]:
+    tg = _describe_tg(ctx)
+    if tg is None:
+        return {}
+    descriptions = ctx.elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+    return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in descriptions}
+
+
+def _ours(ctx: ClusterContext, arn: str, scope: str) -> bool:
+    tags = ctx.elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+    return bool(tags) and ctx.owned(naming.tags_dict(tags[0]["Tags"]), scope)
+
+
+def delete_load_balancer(ctx: ClusterContext, scope: str) -> dict:
+    lb = _describe_lb(ctx)
+    if lb is not None and _ours(ctx, lb["LoadBalancerArn"], scope):
+        ctx.elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+        raise ResourcePending(f"load balancer {lb['LoadBalancerName']} is being deleted")
+    # The NLB's network interfaces linger after it is gone and block security group deletion.
+    enis = ctx.ec2.describe_network_interfaces(
+        Filters=[{"Name": "description", "Values": [f"ELB net/{naming.load_balancer(ctx.uid)}/*"]}]
+    )["NetworkInterfaces"]
+    if enis:
+        pending(ctx.registry, ctx.operation_id, "nlb-enis-released", timedelta(minutes=10),
+                f"{len(enis)} network interfaces of the load balancer are still attached", ctx.settings.time_scale)
+    return {"deleted": bool(lb)}
+
+
+def delete_target_group(ctx: ClusterContext, scope: str) -> dict:
+    tg = _describe_tg(ctx)
+    if tg is None or not _ours(ctx, tg["TargetGroupArn"], scope):
+        return {"deleted": False}
+    try:
+        ctx.elbv2.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
+    except Exception as exc:
+        if is_error(exc, "ResourceInUse"):
+            raise ResourcePending("the target group is still in use") from None
+        if not is_error(exc, "TargetGroupNotFound"):
+            raise
+    return {"deleted": True}

@@ -1,0 +1,125 @@
+"""The cluster's three security groups and their rules (listed in docs/architecture.md).
+
+- `lb`: the internal NLB. The NLB's security group is given at creation; AWS cannot add one later.
+- `controlplane`: the API server (6443) from the NLB, etcd peers and kubelet among replicas.
+- `nodes`: kubelet from the control plane, all traffic among nodes (CNI), the NodePort range."""
+
+from __future__ import annotations
+
+from kubestep import naming
+from kubestep.aws import is_error
+from kubestep.errors import ResourcePending
+from kubestep.resources.context import ClusterContext
+
+PURPOSES = ("lb", "controlplane", "nodes")
+DESCRIPTIONS = {
+    "lb": "kubestep: internal NLB in front of the Kubernetes API",
+    "controlplane": "kubestep: Kubernetes control plane (API server, etcd)",
+    "nodes": "kubestep: Kubernetes worker nodes",
+}
+VXLAN_PORT = 8472  # the CNI's overlay between every node, control plane included
+
+
+def _rule(protocol: str, low: int, high: int, *, group: str | None = None, cidr: str | None = None, why: str) -> dict:
+    permission: dict = {"IpProtocol": protocol, "FromPort": low, "ToPort": high}
+    if group:
+        permission["UserIdGroupPairs"] = [{"GroupId": group, "Description": why}]
+    if cidr:
+        permission["IpRanges"] = [{"CidrIp": cidr, "Description": why}]
+    return permission
+
+
+def rules(groups: dict[str, str], vpc_cidr: str, node_ports: str) -> dict[str, list[dict]]:
+    lb, cp, nodes = groups["lb"], groups["controlplane"], groups["nodes"]
+    low, high = (int(p) for p in node_ports.split("-"))
+    return {
+        "lb": [_rule("tcp", 443, 443, cidr=vpc_cidr, why="Kubernetes API from the VPC")],
+        "controlplane": [
+            # Client IP preservation is off, so API traffic and health checks come from the NLB.
+            _rule("tcp", 6443, 6443, group=lb, why="API server from the NLB"),
+            _rule("tcp", 2379, 2380, group=cp, why="etcd client and peer traffic among replicas"),
+            _rule("tcp", 10250, 10250, group=cp, why="kubelet among replicas"),
+            _rule("tcp", 6443, 6443, group=cp, why="API server among replicas"),
+            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=cp, why="CNI overlay among replicas"),
+            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=nodes, why="CNI overlay from nodes"),
+        ],
+        "nodes": [
+            _rule("tcp", 10250, 10250, group=cp, why="kubelet from the control plane"),
+            _rule("-1", -1, -1, group=nodes, why="all traffic among nodes (CNI, pods)"),
+            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=cp, why="CNI overlay from the control plane"),
+            _rule("tcp", low, high, cidr=vpc_cidr, why="NodePort services from the VPC"),
+        ],
+    }
+
+
+def _find(ctx: ClusterContext, purpose: str) -> str | None:
+    groups = ctx.ec2.describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [ctx.vpc_id]},
+            {"Name": "group-name", "Values": [naming.security_group(ctx.uid, purpose)]},
+        ]
+    )["SecurityGroups"]
+    return groups[0]["GroupId"] if groups else None
+
+
+def ensure(ctx: ClusterContext) -> dict:
+    groups: dict[str, str] = {}
+    for purpose in PURPOSES:
+        recorded = (ctx.record.get("resources") or {}).get(f"sg-{purpose}", {}).get("id")
+        group_id = recorded or _find(ctx, purpose)
+        if not group_id:
+            try:
+                group_id = ctx.ec2.create_security_group(
+                    GroupName=naming.security_group(ctx.uid, purpose),
+                    Description=DESCRIPTIONS[purpose],
+                    VpcId=ctx.vpc_id,
+                    TagSpecifications=naming.tag_specifications(
+                        "security-group",
+                        ctx.tags(Name=naming.security_group(ctx.uid, purpose), **{naming.TAG_ROLE: f"sg-{purpose}"}),
+                    ),
+                )["GroupId"]
+            except Exception as exc:
+                # Group names are unique per VPC: a concurrent or earlier attempt won.
+                if not is_error(exc, "InvalidGroup.Duplicate"):
+                    raise
+                group_id = _find(ctx, purpose)
+                if not group_id:
+                    raise ResourcePending(f"security group {purpose} exists but is not visible yet") from None
+        if not recorded:
+            ctx.record_resource(f"sg-{purpose}", group_id)
+        groups[purpose] = group_id
+    node_ports = ctx.spec.spec.networking.node_port_range
+    for purpose, permissions in rules(groups, ctx.vpc_cidr, node_ports).items():
+        for permission in permissions:
+            try:
+                ctx.ec2.authorize_security_group_ingress(GroupId=groups[purpose], IpPermissions=[permission])
+            except Exception as exc:
+                if not is_error(exc, "InvalidPermission.Duplicate"):
+                    raise
+    return {"securityGroups": groups}
+
+
+def delete(ctx: ClusterContext, scope: str) -> dict:
+    """Revoke the rules first: groups that reference each other cannot be deleted otherwise."""
+    groups = ctx.ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [ctx.vpc_id]}, *ctx.ec2_filters(scope)]
+    )["SecurityGroups"]
+    for group in groups:
+        if group.get("IpPermissions"):
+            try:
+                ctx.ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+            except Exception as exc:
+                if not is_error(exc, "InvalidPermission.NotFound", "InvalidGroup.NotFound"):
+                    raise
+    deleted = []
+    for group in groups:
+        try:
+            ctx.ec2.delete_security_group(GroupId=group["GroupId"])
+            deleted.append(group["GroupId"])
+        except Exception as exc:
+            if is_error(exc, "InvalidGroup.NotFound"):
+                continue
+            if is_error(exc, "DependencyViolation"):
+                raise ResourcePending(f"security group {group['GroupId']} is still in use") from None
+            raise
+    return {"deleted": deleted}

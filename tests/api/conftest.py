@@ -1,0 +1,100 @@
+"""In-process moto for the API: the table, the state machines (a Pass state each; executions
+stay RUNNING, so locks stay held), the management service's settings and a READY network."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from kubestep import aws as aws_module
+from kubestep import settings as settings_module
+from kubestep.registry import Registry
+from tests.unit.conftest import EXAMPLES, TABLE, configure, create_table, load_service
+
+PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:unit-"
+WORKFLOWS = ("CreateCluster", "DeleteCluster", "ProvisionNetwork", "DeprovisionNetwork")
+PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+
+
+def _clear_caches() -> None:
+    from kubestep.api import app
+    from lambdas import _tasks
+
+    aws_module.client.cache_clear()
+    settings_module.settings.cache_clear()
+    _tasks.registry.cache_clear()
+    app._idempotent_runner.cache_clear()
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    """A management service (examples/management-service.yaml) with its network READY."""
+    for key, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_SERVICE_NAME": "kubestep",
+        "POWERTOOLS_METRICS_NAMESPACE": "kubestep",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    _clear_caches()
+    with mock_aws():
+        create_table()
+        sfn = boto3.client("stepfunctions", "us-east-1")
+        for workflow in WORKFLOWS:
+            sfn.create_state_machine(
+                name=f"unit-{workflow}", definition=PASS, roleArn="arn:aws:iam::123456789012:role/unit-sfn"
+            )
+        configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
+        registry = Registry(TABLE)
+        registry.update_network(status="READY")
+        yield registry
+    _clear_caches()
+
+
+def executions(workflow: str) -> list[dict[str, Any]]:
+    sfn = boto3.client("stepfunctions", "us-east-1")
+    return sfn.list_executions(stateMachineArn=f"{PREFIX}{workflow}")["executions"]
+
+
+def execution_input(arn: str) -> dict[str, Any]:
+    sfn = boto3.client("stepfunctions", "us-east-1")
+    return json.loads(sfn.describe_execution(executionArn=arn)["input"])
+
+
+def example_body() -> dict[str, Any]:
+    """examples/cluster-ha.yaml as a POST /v1/clusters body."""
+    docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
+    cluster = next(d for d in docs if d["kind"] == "AWSCluster")
+    pools = [d for d in docs if d["kind"] == "AWSNodePool"]
+    return {"cluster": cluster, "nodePools": pools, "rollbackOnFailure": True}
+
+
+def body_named(name: str) -> dict[str, Any]:
+    body = example_body()
+    body["cluster"]["metadata"]["name"] = name
+    for pool in body["nodePools"]:
+        pool["spec"]["clusterName"] = name
+    return body
+
+
+def register(registry: Registry, body: dict[str, Any], operation_id: str = "create-test-1") -> dict:
+    """What CreateCluster's AcquireLock step records: the cluster and its node pools."""
+    from kubestep.models import dump
+    from kubestep.validation import parse_create_request
+
+    request = parse_create_request(settings_module.settings().service, body)
+    return registry.create_cluster(
+        request.cluster.name,
+        "abcd1234",
+        dump(request.cluster),
+        operation_id,
+        [dump(p) for p in request.node_pools],
+    )

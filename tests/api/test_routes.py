@@ -1,0 +1,359 @@
+"""The management API's routes, called in-process with API Gateway REST proxy events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from kubestep.api import schemas
+from kubestep.registry import Registry
+from tests.api.conftest import body_named, example_body, execution_input, executions, register
+from tests.api.helpers import call, invoke, proxy_event
+
+
+def test_create_answers_202_with_the_operation_and_starts_one_execution(api: Registry) -> None:
+    answer = call("POST", "/v1/clusters", body=example_body())
+
+    assert answer.status == 202, answer.text
+    assert answer.headers["Content-Type"] == "application/json"
+    operation = schemas.Operation.model_validate(answer.json)
+    assert operation.kind == "CreateCluster" and operation.status == "RUNNING" and operation.target == "prod"
+    assert operation.statusUrl == f"/v1/operations/{operation.id}"
+    [execution] = executions("CreateCluster")
+    assert execution["executionArn"] == operation.executionArn and execution["name"] == operation.id
+    started = execution_input(execution["executionArn"])
+    assert started["operationId"] == operation.id and started["cluster"]["metadata"]["name"] == "prod"
+
+    # The operation is readable at once; the cluster only once its execution registers it.
+    status = call("GET", operation.statusUrl)
+    assert status.status == 200 and status.json["id"] == operation.id
+    pending = call("GET", "/v1/clusters/prod")
+    assert pending.status == 404 and operation.id in pending.error["message"]
+
+    register(api, example_body(), operation.id)
+    cluster = call("GET", "/v1/clusters/prod")
+    assert cluster.status == 200, cluster.text
+    view = schemas.Cluster.model_validate(cluster.json)
+    assert view.metadata.name == "prod" and view.status.phase == "PROVISIONING"
+    assert sorted(p.metadata.name for p in view.status.nodePools or []) == ["batch", "general"]
+    listed = call("GET", "/v1/clusters")
+    assert [c["metadata"]["name"] for c in listed.json["items"]] == ["prod"]
+    assert listed.json["nextToken"] is None
+
+
+def _without(path: str) -> dict[str, Any]:
+    body = example_body()
+    *parents, last = path.split(".")
+    node = body
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    del node[last]
+    return body
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    body = example_body()
+    *parents, last = path.split(".")
+    node = body
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[last] = value
+    return body
+
+
+BAD_BODIES = {
+    "missing cluster": (_without("cluster"), {"cluster"}),
+    "missing version": (_without("cluster.spec.controlPlane.version"), {"cluster.spec.controlPlane.version"}),
+    "two problems": (
+        _with("cluster.spec.controlPlane.version", "1.99.0") | {"colour": "blue"},
+        {"cluster.spec.controlPlane.version", "colour"},
+    ),
+    "bad CIDR": (
+        _with("cluster.spec.networking.podAddressCIDRBlocks", ["10.0.0.1/16"]),
+        {"cluster.spec.networking.podAddressCIDRBlocks"},
+    ),
+    "bad node count": (_with("nodePools.0.spec.minNodeCount", -1), {"nodePools[0].spec.minNodeCount"}),
+    "bad name": (_with("cluster.metadata.name", "Prod_1"), {"cluster.metadata.name"}),
+    "uid is the API's to choose": (example_body() | {"uid": "abcd1234"}, {"uid"}),
+    "zone outside the service": (
+        _with("cluster.spec.controlPlane.availabilityZones", ["us-east-1a", "us-east-1b", "us-east-1f"]),
+        {"cluster.spec.controlPlane.availabilityZones"},
+    ),
+    "node pool newer than the control plane": (
+        _with("nodePools.1.spec.version", "1.33.0"),
+        {"nodePools[1].spec.version"},
+    ),
+    "not an object": ([1, 2], {"body"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BODIES))
+def test_invalid_bodies_answer_400_naming_each_field(api: Registry, case: str) -> None:
+    body, fields = BAD_BODIES[case]
+    answer = call("POST", "/v1/clusters", body=body)
+
+    assert answer.status == 400, answer.text
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.error["code"] in ("InvalidRequest", "InvalidSpec")
+    assert fields <= answer.fields, answer.error
+    assert all(d["rule"] for d in answer.error["details"])
+    assert executions("CreateCluster") == []
+
+
+def test_unparsable_json_and_other_media_types(api: Registry) -> None:
+    broken = call(
+        "POST", "/v1/clusters", raw_body='{"cluster": ', headers={"Content-Type": "application/json"}
+    )
+    assert broken.status == 400 and broken.fields == {"body"} and "JSON" in broken.error["details"][0]["rule"]
+    text = call("POST", "/v1/clusters", raw_body="cluster: prod", headers={"Content-Type": "text/yaml"})
+    assert text.status == 415 and text.error["code"] == "UnsupportedMediaType"
+
+
+def test_bad_parameters_answer_400(api: Registry) -> None:
+    assert call("GET", "/v1/clusters", query={"limit": "0"}).fields == {"limit"}
+    assert call("GET", "/v1/clusters", query={"nextToken": "%%%"}).fields == {"nextToken"}
+    assert call("GET", "/v1/clusters/Not_A_Name").fields == {"name"}
+    assert call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "maybe"}).fields == {
+        "keepEtcdVolumes"
+    }
+
+
+def test_duplicate_name_answers_409_already_exists(api: Registry) -> None:
+    register(api, example_body())
+    answer = call("POST", "/v1/clusters", body=example_body())
+    assert answer.status == 409 and answer.error["code"] == "AlreadyExists"
+    assert executions("CreateCluster") == []
+
+
+def test_held_lock_answers_409_with_the_holder(api: Registry) -> None:
+    first = call("POST", "/v1/clusters", body=example_body()).json
+    # Another create of the same name before the first execution registered the cluster.
+    other = example_body()
+    other["cluster"]["spec"]["controlPlane"]["instanceType"] = "m5.xlarge"
+    answer = call("POST", "/v1/clusters", body=other)
+    assert answer.status == 409 and answer.error["code"] == "LockHeld"
+    assert answer.error["operationId"] == first["id"]
+    assert len(executions("CreateCluster")) == 1
+
+    # And a delete while the create runs.
+    register(api, example_body(), first["id"])
+    deleting = call("DELETE", "/v1/clusters/prod")
+    assert deleting.status == 409 and deleting.error["operationId"] == first["id"]
+
+
+def test_network_not_ready_answers_409(api: Registry) -> None:
+    api.update_network(status="PROVISIONING")
+    answer = call("POST", "/v1/clusters", body=example_body())
+    assert answer.status == 409 and answer.error["code"] == "NetworkNotReady"
+    assert "ProvisionNetwork" in answer.error["message"]
+
+
+def test_oversized_body_answers_413_before_parsing(api: Registry) -> None:
+    body = example_body()
+    body["cluster"]["metadata"]["labels"] = {f"k{i}": "x" * 100 for i in range(3000)}
+    answer = call("POST", "/v1/clusters", body=body)
+    assert answer.status == 413 and answer.error["code"] == "PayloadTooLarge"
+    assert answer.headers["Content-Type"] == "application/json"
+    garbage = call(
+        "POST", "/v1/clusters", raw_body="x" * (300 * 1024), headers={"Content-Type": "application/json"}
+    )
+    assert garbage.status == 413
+
+
+def test_unknown_things_answer_404_json(api: Registry) -> None:
+    for method, path in [
+        ("GET", "/v1/clusters/nope"),
+        ("DELETE", "/v1/clusters/nope"),
+        ("GET", "/v1/clusters/nope/nodepools"),
+        ("GET", "/v1/clusters/nope/nodepools/general"),
+        ("GET", "/v1/clusters/nope/events"),
+        ("GET", "/v1/operations/create-nope-1"),
+        ("GET", "/v1/nothing/here"),
+        ("PUT", "/v1/clusters"),
+        ("GET", "/v1"),
+    ]:
+        answer = call(method, path)
+        assert answer.status == 404, (method, path, answer.text)
+        assert answer.headers["Content-Type"] == "application/json"
+        assert answer.error["code"] == "NotFound"
+
+
+def test_delete_answers_202_and_passes_its_options(api: Registry) -> None:
+    register(api, example_body())
+    answer = call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "true"})
+    assert answer.status == 202, answer.text
+    operation = answer.json
+    assert operation["kind"] == "DeleteCluster" and operation["target"] == "prod"
+    [execution] = executions("DeleteCluster")
+    assert execution_input(execution["executionArn"]) == {
+        "clusterName": "prod",
+        "keepEtcdVolumes": True,
+        "operationId": operation["id"],
+    }
+
+
+def test_idempotency_key_returns_the_first_answer_and_starts_one_execution(api: Registry) -> None:
+    headers = {"Idempotency-Key": "retry-me-1"}
+    first = call("POST", "/v1/clusters", body=example_body(), headers=headers)
+    again = call("POST", "/v1/clusters", body=example_body(), headers={"idempotency-key": "retry-me-1"})
+    assert first.status == again.status == 202
+    assert first.json == again.json
+    assert len(executions("CreateCluster")) == 1
+
+    changed = body_named("other")
+    reused = call("POST", "/v1/clusters", body=changed, headers=headers)
+    assert reused.status == 409 and reused.error["code"] == "IdempotencyKeyReused"
+
+    fresh = call("POST", "/v1/clusters", body=changed, headers={"Idempotency-Key": "retry-me-2"})
+    assert fresh.status == 202 and fresh.json["id"] != first.json["id"]
+    assert len(executions("CreateCluster")) == 2
+    # The record lives in the service's table, expiring through its TTL attribute.
+    items = api.table.query(
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": "IDEMPOTENCY"}
+    )
+    assert len(items["Items"]) == 2 and all(int(i["ttl"]) > 0 for i in items["Items"])
+
+
+def test_failed_requests_are_not_remembered_by_the_idempotency_key(api: Registry) -> None:
+    headers = {"Idempotency-Key": "after-network"}
+    api.update_network(status="PROVISIONING")
+    assert call("POST", "/v1/clusters", body=example_body(), headers=headers).status == 409
+    api.update_network(status="READY")
+    assert call("POST", "/v1/clusters", body=example_body(), headers=headers).status == 202
+
+
+def test_idempotent_delete(api: Registry) -> None:
+    register(api, example_body())
+    headers = {"Idempotency-Key": "delete-once"}
+    first = call("DELETE", "/v1/clusters/prod", headers=headers)
+    again = call("DELETE", "/v1/clusters/prod", headers=headers)
+    assert first.status == again.status == 202 and first.json["id"] == again.json["id"]
+    assert len(executions("DeleteCluster")) == 1
+
+
+def test_list_pages_with_next_token(api: Registry) -> None:
+    for name in ("alpha", "bravo", "charlie"):
+        register(api, body_named(name))
+    first = call("GET", "/v1/clusters", query={"limit": "2"}).json
+    assert [c["metadata"]["name"] for c in first["items"]] == ["alpha", "bravo"]
+    assert "controlPlane" not in first["items"][0]["status"]  # the list is the summary view
+    second = call("GET", "/v1/clusters", query={"limit": "2", "nextToken": first["nextToken"]}).json
+    assert [c["metadata"]["name"] for c in second["items"]] == ["charlie"]
+    assert second["nextToken"] is None
+    schemas.ClusterList.model_validate(first)
+
+
+def test_node_pools_and_events(api: Registry) -> None:
+    register(api, example_body())
+    pools = call("GET", "/v1/clusters/prod/nodepools")
+    assert pools.status == 200
+    assert [
+        p["metadata"]["name"] for p in schemas.NodePoolList.model_validate(pools.json).model_dump()["items"]
+    ] == [
+        "batch",
+        "general",
+    ]
+    pool = call("GET", "/v1/clusters/prod/nodepools/general")
+    assert pool.status == 200 and pool.json["spec"]["minNodeCount"] == 2
+    assert call("GET", "/v1/clusters/prod/nodepools/missing").status == 404
+
+    assert call("GET", "/v1/clusters/prod/events").json == {"items": []}
+    api.record_event("prod", "Normal", "Provisioning", "creating", "AWSCluster/prod", "create-x-1")
+    events = call("GET", "/v1/clusters/prod/events").json["items"]
+    assert [e["reason"] for e in events] == ["Provisioning"] and events[0]["count"] == 1
+    # Events outlive their cluster.
+    api.delete_cluster_records("prod")
+    assert call("GET", "/v1/clusters/prod/events").status == 200
+
+
+NOT_YET = [
+    ("POST", "/v1/clusters/prod/upgrade", {"version": "1.33.1"}),
+    ("POST", "/v1/clusters/prod/nodepools", None),
+    ("PATCH", "/v1/clusters/prod/nodepools/general", {"maxNodeCount": 8}),
+    ("DELETE", "/v1/clusters/prod/nodepools/general", None),
+]
+
+
+def _new_pool() -> dict[str, Any]:
+    pool = copy.deepcopy(example_body()["nodePools"][0])
+    pool["metadata"]["name"] = "extra"
+    return pool
+
+
+@pytest.mark.parametrize(("method", "path", "body"), NOT_YET)
+def test_routes_without_a_workflow_answer_501_after_validating(
+    api: Registry, method: str, path: str, body: dict | None
+) -> None:
+    if path.endswith("/nodepools") and body is None:
+        body = _new_pool()
+    # Unknown cluster first: 404.
+    missing = call(method, path.replace("/prod", "/nope"), body=body)
+    assert missing.status == 404, missing.text
+    register(api, example_body())
+    answer = call(method, path, body=body)
+    assert answer.status == 501, answer.text
+    assert answer.error["code"] == "NotImplemented" and "not available yet" in answer.error["message"]
+
+
+def test_routes_without_a_workflow_still_validate(api: Registry) -> None:
+    register(api, example_body())
+    assert call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.34.0"}).fields == {"version"}
+    assert call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.32.4"}).fields == {"version"}
+    assert call("POST", "/v1/clusters/prod/upgrade", body={"version": "2"}).fields == {"version"}
+    assert call("POST", "/v1/clusters/prod/upgrade", body={}).fields == {"version"}
+    pool = _new_pool()
+    pool["spec"]["clusterName"] = "other"
+    assert call("POST", "/v1/clusters/prod/nodepools", body=pool).fields == {"spec.clusterName"}
+    existing = example_body()["nodePools"][0]
+    assert call("POST", "/v1/clusters/prod/nodepools", body=existing).error["code"] == "AlreadyExists"
+    patch = "/v1/clusters/prod/nodepools/general"
+    assert call("PATCH", patch, body={}).fields == {"body"}
+    assert call("PATCH", patch, body={"minNodeCount": 9}).status == 400  # above maxNodeCount 6
+    assert call("PATCH", patch, body={"version": "1.33.0"}).fields == {"version"}
+    assert call("PATCH", patch, body={"replicas": 3}).fields == {"replicas"}
+
+
+def test_every_response_is_json_and_the_document_declares_its_statuses(api: Registry) -> None:
+    answer = call("GET", "/v1/openapi.json")
+    assert answer.status == 200 and answer.headers["Content-Type"] == "application/json"
+    document = answer.json
+    assert document["openapi"].startswith("3.")
+    declared = {
+        (method.upper(), path): set(operation["responses"])
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    expected = {
+        ("POST", "/v1/clusters"): {"202", "400", "409", "413", "415"},
+        ("GET", "/v1/clusters"): {"200", "400"},
+        ("GET", "/v1/clusters/{name}"): {"200", "400", "404"},
+        ("DELETE", "/v1/clusters/{name}"): {"202", "400", "404", "409"},
+        ("POST", "/v1/clusters/{name}/upgrade"): {"202", "400", "404", "413", "415", "501"},
+        ("GET", "/v1/clusters/{name}/nodepools"): {"200", "400", "404"},
+        ("POST", "/v1/clusters/{name}/nodepools"): {"202", "400", "404", "409", "413", "415", "501"},
+        ("GET", "/v1/clusters/{name}/nodepools/{pool}"): {"200", "400", "404"},
+        ("PATCH", "/v1/clusters/{name}/nodepools/{pool}"): {"202", "400", "404", "413", "415", "501"},
+        ("DELETE", "/v1/clusters/{name}/nodepools/{pool}"): {"202", "400", "404", "501"},
+        ("GET", "/v1/clusters/{name}/events"): {"200", "400", "404"},
+        ("GET", "/v1/operations/{id}"): {"200", "400", "404"},
+    }
+    assert declared == expected
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text and '"422"' not in text
+    for (method, path), statuses in expected.items():
+        for status in statuses - {"200", "202"}:
+            content = document["paths"][path][method.lower()]["responses"][status]["content"]
+            assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def test_base64_bodies_are_accepted(api: Registry) -> None:
+    event = proxy_event(
+        "POST",
+        "/v1/clusters",
+        raw_body=json.dumps(example_body()).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert invoke(event).status == 202

@@ -1,0 +1,40 @@
+"""Run as a script by test_isolation: start and stop a runtime, check moto is restored."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import moto.stepfunctions.models as sfn_models
+from moto.awslambda.models import LambdaFunction
+from moto.core.config import default_user_config
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+
+def snapshot() -> tuple:
+    return (
+        sfn_models.stepfunctions_backends,
+        dict(default_user_config.get("stepfunctions", {})),
+        LambdaFunction.__dict__["_invoke_lambda"],
+        StepFunctionsParserBackend.__dict__["start_execution"],
+        os.environ.get("MOTO_PORT"),
+    )
+
+
+def main(home: str) -> None:
+    from kubestep.local.runtime import LocalRuntime
+
+    before = snapshot()
+    runtime = LocalRuntime(port=0, api_port=0, home=home)
+    runtime.start()
+    assert default_user_config["stepfunctions"]["execute_state_machine"] is True
+    assert LambdaFunction.__dict__["_invoke_lambda"] is not before[2]
+    runtime.stop()
+    after = snapshot()
+    for index, (old, new) in enumerate(zip(before, after, strict=True)):
+        assert old is new or old == new, (index, old, new)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,97 @@
+"""The instance simulator writes bootstrap reports for kubestep ASG instances."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from kubestep.local.runtime import LocalRuntime
+
+
+@pytest.fixture(scope="module")
+def launch_template(runtime: LocalRuntime) -> str:
+    ec2 = runtime.boto3_client("ec2")
+    ec2.create_launch_template(
+        LaunchTemplateName="gke-sim-lt",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.medium"},
+    )
+    return "gke-sim-lt"
+
+
+def _asg(runtime: LocalRuntime, name: str, lt: str, tags: dict[str, str]) -> None:
+    runtime.boto3_client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": lt, "Version": "$Latest"},
+        MinSize=1,
+        MaxSize=1,
+        DesiredCapacity=1,
+        AvailabilityZones=["us-east-1a"],
+        Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
+    )
+
+
+def _report(runtime: LocalRuntime, uid: str, key: str, timeout: float = 10) -> dict | None:
+    ddb = runtime.boto3_client("dynamodb")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = ddb.get_item(
+            TableName=runtime.outputs["TableName"],
+            Key={"pk": {"S": f"BOOTSTRAP#{uid}"}, "sk": {"S": key}},
+        ).get("Item")
+        if item:
+            return item
+        time.sleep(0.05)
+    return None
+
+
+def test_reports_ok_and_injected_failure(runtime: LocalRuntime, launch_template: str) -> None:
+    runtime.simulator.fail_bootstrap("sim-cluster", replica=2, phase="kubeadm-join")
+    for replica in range(3):
+        _asg(
+            runtime,
+            f"gke-u1abc-cp-{replica}",
+            launch_template,
+            {
+                "gke:cluster": "sim-cluster",
+                "gke:cluster-uid": "u1abc",
+                "gke:role": "control-plane",
+                "gke:replica": str(replica),
+            },
+        )
+    started = time.monotonic()
+    reports = {r: _report(runtime, "u1abc", f"REPLICA#{r}") for r in range(3)}
+    assert all(reports.values())
+    assert reports[0]["status"]["S"] == "ok"
+    assert reports[1]["status"]["S"] == "ok"
+    assert reports[2]["status"]["S"] == "failed:kubeadm-join"
+    assert reports[0]["instanceId"]["S"].startswith("i-")
+    assert reports[0]["reportedAt"]["S"].endswith(("Z", "+00:00"))
+    # The boot delay (20 s) is time-scaled (0.01): well under a second, but not instant.
+    assert time.monotonic() - started < 5
+
+
+def test_node_reports_and_untagged_groups(runtime: LocalRuntime, launch_template: str) -> None:
+    _asg(
+        runtime,
+        "gke-u2def-np-a",
+        launch_template,
+        {
+            "gke:cluster": "other",
+            "gke:cluster-uid": "u2def",
+            "gke:role": "node",
+            "gke:nodepool": "a",
+        },
+    )
+    _asg(runtime, "not-kubestep", launch_template, {"team": "x"})
+    assert runtime.simulator.wait_idle(timeout=10)
+    instance_id = next(
+        i["InstanceId"]
+        for g in runtime.boto3_client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=["gke-u2def-np-a"]
+        )["AutoScalingGroups"]
+        for i in g["Instances"]
+    )
+    item = _report(runtime, "u2def", f"NODE#{instance_id}")
+    assert item and item["status"]["S"] == "ok"
+    assert not [r for r in runtime.simulator.reports() if r.asg_name == "not-kubestep"]

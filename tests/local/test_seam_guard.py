@@ -1,0 +1,115 @@
+"""Guard the moto internals the runtime patches: if moto changes them, fail here, loudly."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import zipfile
+from importlib.metadata import version
+
+import pytest
+
+from kubestep.local.runtime import LocalRuntime
+
+GUARD_CODE = """
+class CustomError(Exception):
+    pass
+
+
+def handler(event, context):
+    if event.get("raise"):
+        raise CustomError("asked to raise")
+    return {"echo": event, "name": context.function_name, "req": context.aws_request_id}
+"""
+
+
+def test_moto_is_the_pinned_version() -> None:
+    assert version("moto") == "5.2.5", "the Lambda seam and ASL patches are verified against moto 5.2.5"
+
+
+def test_invoke_lambda_signature_and_contract() -> None:
+    import ast
+
+    import moto.awslambda.models as lambda_models
+
+    # Read moto's source: while a runtime runs, the class attributes are our replacements.
+    source = inspect.getsource(lambda_models)
+    tree = ast.parse(source)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "LambdaFunction")
+    methods = {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+    invoke_lambda = methods["_invoke_lambda"]
+    assert [a.arg for a in invoke_lambda.args.args] == ["self", "event"]
+    assert ast.unparse(invoke_lambda.returns) == "tuple[str, bool, str]"
+    assert [a.arg for a in methods["invoke"].args.args] == [
+        "self",
+        "body",
+        "request_headers",
+        "response_headers",
+    ]
+    # invoke() unpacks (payload, errored, logs) and marks errors with x-amz-function-error.
+    invoke_source = ast.unparse(methods["invoke"])
+    assert "res, errored, logs = self._invoke_lambda(event=body)" in invoke_source
+    assert "x-amz-function-error" in invoke_source
+
+
+def test_asl_call_sites_exist() -> None:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl.RetrierDecl._eval_body)
+    assert "_wait_interval" in WaitFunction.__dict__
+    assert callable(lambda_eval_utils.execute_lambda_function_integration)
+    assert callable(lambda_eval_utils.boto_client_for)
+    assert callable(BaseExecutionWorkerCommunication.terminated)
+    assert list(inspect.signature(StepFunctionsParserBackend.start_execution).parameters)[:3] == [
+        "self",
+        "state_machine_arn",
+        "name",
+    ]
+    import moto.stepfunctions.models as sfn_models
+
+    source = inspect.getsource(sfn_models.StateMachine.create_from_cloudformation_json)
+    assert "stepfunctions_backends[account_id][region_name]" in source
+
+
+@pytest.fixture(scope="module")
+def guard_function(runtime: LocalRuntime) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("guard.py", GUARD_CODE)
+    iam = runtime.boto3_client("iam")
+    role = iam.create_role(RoleName="guard-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    runtime.boto3_client("lambda").create_function(
+        FunctionName="guard",
+        Runtime="python3.13",
+        Role=role,
+        Handler="guard.handler",
+        Code={"ZipFile": buffer.getvalue()},
+        Environment={"Variables": {"GUARD": "1"}},
+    )
+    return "guard"
+
+
+def test_real_invoke_returns_the_handler_payload(runtime: LocalRuntime, guard_function: str) -> None:
+    response = runtime.boto3_client("lambda").invoke(
+        FunctionName=guard_function, Payload=json.dumps({"x": 1, "operationId": "op-1"})
+    )
+    assert "FunctionError" not in response
+    payload = json.loads(response["Payload"].read())
+    assert payload["echo"] == {"x": 1, "operationId": "op-1"}
+    assert payload["name"] == "guard"
+    counts = runtime.seam.invocation_counts()
+    assert counts[("guard", "op-1")] == 1
+
+
+def test_raised_error_is_unhandled_function_error(runtime: LocalRuntime, guard_function: str) -> None:
+    response = runtime.boto3_client("lambda").invoke(FunctionName=guard_function, Payload=b'{"raise": true}')
+    assert response["FunctionError"] == "Unhandled"
+    payload = json.loads(response["Payload"].read())
+    assert payload["errorType"] == "CustomError"
+    assert payload["errorMessage"] == "asked to raise"
+    assert any("guard.py" in line for line in payload["stackTrace"])

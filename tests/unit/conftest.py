@@ -1,0 +1,68 @@
+"""In-process moto for domain-level tests: the task functions called in the order the state
+machines call them, without Step Functions. The workflow tests run the real ASL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from kubestep import settings as settings_module
+from kubestep.models import AWSManagementService, dump
+from kubestep.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+TABLE = "unit-kubestep"
+
+
+def create_table(region: str = "us-east-1") -> None:
+    boto3.client("dynamodb", region).create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "gsi1",
+            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    )
+
+
+def load_service(path: Path) -> AWSManagementService:
+    return AWSManagementService.model_validate(yaml.safe_load(path.read_text()))
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    from kubestep import aws as aws_module
+
+    aws_module.client.cache_clear()
+    with mock_aws():
+        create_table()
+        yield
+    aws_module.client.cache_clear()
+    settings_module.settings.cache_clear()
+
+
+def configure(monkeypatch, service: AWSManagementService) -> settings_module.Settings:
+    monkeypatch.setenv("KUBESTEP_MANAGEMENT_SERVICE", json.dumps(dump(service)))
+    monkeypatch.setenv("KUBESTEP_TABLE_NAME", TABLE)
+    monkeypatch.setenv("KUBESTEP_STATE_MACHINE_ARN_PREFIX", "arn:aws:states:us-east-1:123456789012:stateMachine:unit-")
+    monkeypatch.setenv("KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN", "arn:aws:iam::123456789012:instance-profile/unit-control-plane")
+    monkeypatch.setenv("KUBESTEP_NODE_INSTANCE_PROFILE_ARN", "arn:aws:iam::123456789012:instance-profile/unit-node")
+    settings_module.settings.cache_clear()
+    return settings_module.settings()
+
+
+@pytest.fixture
+def registry(aws) -> Registry:
+    return Registry(TABLE)

@@ -1,0 +1,69 @@
+"""One embedded runtime per test process for the workflow tests: the real synthesized stack
+deployed into moto, its network provisioned, workflows run through the real ASL and handlers.
+
+All workflow tests share one xdist group, so they run in one process on one runtime."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubestep.local.runtime import LocalRuntime
+from kubestep.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+# The synth cache outlives a test session (synthesis is the slowest part of start-up).
+HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
+TIME_SCALE = 0.02
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/workflows" in str(item.path) or "tests\\workflows" in str(item.path):
+            item.add_marker(pytest.mark.xdist_group("runtime"))
+
+
+@pytest.fixture(scope="session")
+def runtime() -> Iterator[LocalRuntime]:
+    rt = LocalRuntime(port=0, api_port=0, time_scale=TIME_SCALE, home=HOME, boot_delay_seconds=20.0)
+    try:
+        rt.start()
+        rt.deploy()
+        rt.provision_network()
+        yield rt
+    finally:
+        rt.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(runtime: LocalRuntime) -> Registry:
+    return Registry(runtime.outputs["TableName"], dynamodb=_resource(runtime))
+
+
+def _resource(runtime: LocalRuntime) -> Any:
+    import boto3
+
+    return boto3.resource(
+        "dynamodb", endpoint_url=runtime.endpoint_url, region_name=runtime.region,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+
+
+def ha_request(name: str = "prod", **extra: Any) -> dict:
+    docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
+    cluster, pools = docs[0], docs[1:]
+    cluster["metadata"]["name"] = name
+    for pool in pools:
+        pool["spec"]["clusterName"] = name
+    return {"cluster": cluster, "nodePools": pools, **extra}
+
+
+@pytest.fixture
+def clients(runtime: LocalRuntime) -> Callable[[str], Any]:
+    return runtime.boto3_client
