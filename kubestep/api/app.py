@@ -27,8 +27,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Example, Server
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -121,6 +121,11 @@ IdempotencyKey = Annotated[
         "answer instead of starting another operation.",
     ),
 ]
+
+
+def _example(summary: str, value: dict[str, Any]) -> Body:
+    return Body(openapi_examples={"example": Example(summary=summary, value=value)})
+
 
 # ---------------------------------------------------------------- declared responses
 
@@ -404,7 +409,12 @@ def _require_network(registry: Registry, current: Settings) -> None:
     responses=_responses(202, schemas.Operation, "The CreateCluster operation started", *BODY_ERRORS, 409),
     tags=["clusters"],
 )
-def create_cluster(body: schemas.CreateClusterBody, idempotency_key: IdempotencyKey = None) -> JsonResponse:
+def create_cluster(
+    body: Annotated[
+        schemas.CreateClusterBody, _example("a cluster with one node pool", schemas.EXAMPLE_CREATE)
+    ],
+    idempotency_key: IdempotencyKey = None,
+) -> JsonResponse:
     current, registry = _deps()
     request = dump(body)
     if len(json.dumps(request).encode()) > MAX_EXECUTION_INPUT_BYTES:
@@ -498,7 +508,10 @@ def delete_cluster(
     ),
     tags=["clusters"],
 )
-def upgrade_cluster(name: ClusterName, body: schemas.UpgradeClusterBody) -> JsonResponse:
+def upgrade_cluster(
+    name: ClusterName,
+    body: Annotated[schemas.UpgradeClusterBody, _example("one minor version up", {"version": "1.33.0"})],
+) -> JsonResponse:
     _, registry = _deps()
     record = _require_cluster(registry, name)
     current_version = record.get("version") or record["spec"]["spec"]["controlPlane"]["version"]
@@ -533,7 +546,9 @@ def list_node_pools(name: ClusterName) -> JsonResponse:
     ),
     tags=["node pools"],
 )
-def create_node_pool(name: ClusterName, body: AWSNodePool) -> JsonResponse:
+def create_node_pool(
+    name: ClusterName, body: Annotated[AWSNodePool, _example("a node pool", schemas.EXAMPLE_NODE_POOL)]
+) -> JsonResponse:
     current, registry = _deps()
     record = _require_cluster(registry, name)
     cluster = AWSCluster.model_validate(record["spec"])
@@ -565,7 +580,11 @@ def get_node_pool(name: ClusterName, pool: PoolName) -> JsonResponse:
     ),
     tags=["node pools"],
 )
-def update_node_pool(name: ClusterName, pool: PoolName, body: schemas.UpdateNodePoolBody) -> JsonResponse:
+def update_node_pool(
+    name: ClusterName,
+    pool: PoolName,
+    body: Annotated[schemas.UpdateNodePoolBody, _example("scale out", {"maxNodeCount": 5})],
+) -> JsonResponse:
     current, registry = _deps()
     record = _require_cluster(registry, name)
     existing = _require_node_pool(registry, name, pool)
@@ -714,6 +733,17 @@ def handle(event: dict[str, Any], context: Any, **state: Any) -> dict[str, Any]:
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             error_body("PayloadTooLarge", f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB"),
         )
+    if event.get("body") and event.get("isBase64Encoded"):
+        # JSON is text: decode here, so a body that is not UTF-8 is a 400, not a parser crash.
+        try:
+            event = {**event, "body": base64.b64decode(event["body"]).decode(), "isBase64Encoded": False}
+        except (binascii.Error, UnicodeDecodeError):
+            return proxy_response(
+                HTTPStatus.BAD_REQUEST,
+                error_body(
+                    "InvalidRequest", "the request body is not UTF-8 text", [("body", "must be UTF-8 JSON")]
+                ),
+            )
     if event.get("body") and event.get("httpMethod") in ("POST", "PATCH") and not _is_json(event):
         # Every body this API takes is JSON; Powertools would try form and multipart parsers.
         return proxy_response(

@@ -69,7 +69,8 @@ class ApiClient:
         self.timeout = timeout
         self.retries = retries
         self._session = boto3.Session(profile_name=profile) if sign else None
-        self.region = region or (self._session.region_name if self._session else None) or _region_of(base_url)
+        # The API's own region first: a signature scoped to another region is refused.
+        self.region = region or _region_of(base_url) or (self._session.region_name if self._session else None)
         if sign and not self.region:
             raise ValueError(
                 f"no AWS region to sign requests to {base_url} with: pass region= or set AWS_REGION"

@@ -26,6 +26,25 @@ OperationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,80}$")
 
 # ---------------------------------------------------------------- requests
 
+# Documentation examples, valid for any management service: with no zones or subnets named, the
+# control plane takes the service's zones (dedicated VPC) or its first subnet (existing VPC).
+EXAMPLE_NODE_POOL: dict[str, Any] = {
+    "apiVersion": API_VERSION,
+    "kind": "AWSNodePool",
+    "metadata": {"name": "general"},
+    "spec": {"clusterName": "example", "version": "1.32.4", "minNodeCount": 1, "maxNodeCount": 3},
+}
+EXAMPLE_CREATE: dict[str, Any] = {
+    "cluster": {
+        "apiVersion": API_VERSION,
+        "kind": "AWSCluster",
+        "metadata": {"name": "example"},
+        "spec": {"controlPlane": {"version": "1.32.4", "instanceType": "m5.large"}},
+    },
+    "nodePools": [EXAMPLE_NODE_POOL],
+    "rollbackOnFailure": True,
+}
+
 
 class CreateClusterBody(Model):
     """`POST /v1/clusters`: `CreateClusterRequest` without `operationId` and `uid`, which the API

@@ -101,6 +101,9 @@ def _zip_directory(source: Path, cache_dir: Path, asset_hash: str) -> bytes:
                 path = Path(root, name)
                 archive.write(path, path.relative_to(source).as_posix())
     tmp.replace(cached)
+    # Keep the cache bounded: the newest few zips (one per asset version) are enough.
+    for stale in sorted(cache_dir.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)[4:]:
+        stale.unlink(missing_ok=True)
     return cached.read_bytes()
 
 

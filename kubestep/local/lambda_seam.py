@@ -255,6 +255,7 @@ class LambdaSeam:
         project_packages: Iterable[str] = DEFAULT_PROJECT_PACKAGES,
         log_dir: Path | None = None,
         save_logs: bool = True,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.pool_size = pool_size
@@ -263,6 +264,8 @@ class LambdaSeam:
         self.project_packages = tuple(project_packages)
         self.log_dir = log_dir or self.workdir / "logs"
         self.save_logs = save_logs
+        # Local-only variables for every function (e.g. KUBESTEP_LOCAL_TIME_SCALE).
+        self.extra_env = dict(extra_env or {})
         self._lock = threading.Lock()
         self._pools: dict[str, tuple[tuple[Any, ...], _FunctionPool]] = {}
         self._extract_locks: dict[str, threading.Lock] = {}
@@ -392,6 +395,7 @@ class LambdaSeam:
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
         )
+        env.update(self.extra_env)
         env.update({str(k): str(v) for k, v in (fn.environment_vars or {}).items()})
         # Reserved Lambda variables (a function cannot override them on AWS either).
         env.update(

@@ -40,6 +40,29 @@ def install() -> None:
 
     _installed["construct_error_output_value"] = original
     ExecutionState._construct_error_output_value = staticmethod(construct_error_output_value)
+    _install_nat_gateway_release()
+
+
+def _install_nat_gateway_release() -> None:
+    """DeleteNatGateway: AWS disassociates the gateway's Elastic IP (so it can be released);
+    moto keeps the association forever and ReleaseAddress stays refused."""
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+
+    original = NatGatewayBackend.delete_nat_gateway
+
+    def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
+        gateway = original(self, nat_gateway_id)
+        for address in getattr(gateway, "address_set", []):
+            allocation = address.get("allocationId")
+            for eip in self.address_by_allocation([allocation]) if allocation else []:
+                if eip.eni is not None and eip.eni.id == address.get("networkInterfaceId"):
+                    eip.eni = None
+                    eip.instance = None
+                    eip.association_id = None
+        return gateway
+
+    _installed["delete_nat_gateway"] = original
+    NatGatewayBackend.delete_nat_gateway = delete_nat_gateway
 
 
 def uninstall() -> None:
@@ -50,6 +73,11 @@ def uninstall() -> None:
     set_error = _installed.pop("set_error", None)
     if set_error is not None:
         Environment.set_error = set_error
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+
+    delete_nat_gateway = _installed.pop("delete_nat_gateway", None)
+    if delete_nat_gateway is not None:
+        NatGatewayBackend.delete_nat_gateway = delete_nat_gateway
     original = _installed.pop("construct_error_output_value", None)
     if original is not None:
         ExecutionState._construct_error_output_value = staticmethod(original)

@@ -148,7 +148,11 @@ class LocalRuntime:
             self.time_scale.install()
             moto_fixes.install()
             self._seam = LambdaSeam(
-                self.server.endpoint_url, pool_size=self.pool_size, log_dir=self.home / "local" / "logs"
+                self.server.endpoint_url,
+                pool_size=self.pool_size,
+                log_dir=self.home / "local" / "logs",
+                # Lets domain code scale its own deadlines like the interpreter's waits.
+                extra_env={"KUBESTEP_LOCAL_TIME_SCALE": repr(self.time_scale.scale)},
             )
             self._seam.install()
             self._simulator = InstanceSimulator(

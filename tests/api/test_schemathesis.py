@@ -1,9 +1,10 @@
 """schemathesis against the API's own OpenAPI document, through a loopback HTTP server that turns
 requests into API Gateway proxy events for `lambdas.api.handler` (in this process, on moto).
 
-A cluster `prod` with node pools, events and a finished operation is seeded so the documented
-examples reach the 200 answers too. The run must find no 5xx, no undeclared status, no answer
-that breaks its declared schema, and no schema-invalid request accepted."""
+A cluster `prod` with node pools, events and a finished operation is seeded, and the document's
+path examples name them, so the 200 answers are checked too. The run must find no 5xx (but the
+declared 501s), no undeclared status, no answer that breaks its declared schema, no wrong
+content type, and no schema-invalid request accepted."""
 
 from __future__ import annotations
 
@@ -29,8 +30,7 @@ from tests.api.helpers import LocalGateway
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
 MAX_EXAMPLES = 15
-STATUSES: Counter[str] = Counter()
-# The local gateway checks a signature is present, as API Gateway does (it does not verify it).
+# The local gateway checks that a signature is present, as API Gateway does (it does not verify it).
 SIGNED = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/execute-api/aws4_request"}
 CHECKS = [
     not_a_server_error,
@@ -39,11 +39,18 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
+# What the gateway answered, by method and status, over the whole run (printed with -s).
+ANSWERS: Counter[str] = Counter()
 
 schema = schemathesis.openapi.from_dict(
     openapi_document(),
     config=schemathesis.Config.from_dict(
-        {"generation": {"max-examples": MAX_EXAMPLES, "deterministic": True}}
+        {
+            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True},
+            # 501 is the documented answer of the routes whose workflows do not exist yet;
+            # status_code_conformance still fails it wherever it is not declared.
+            "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "501"]}},
+        }
     ),
 )
 
@@ -54,14 +61,14 @@ def gateway(api: Registry) -> Iterator[LocalGateway]:
     api.put_operation("create-seeded-1", "CreateCluster", "prod", None, uid=record["uid"])
     api.finish_operation("create-seeded-1", "SUCCEEDED")
     api.update_cluster(
-        "prod", phase="RUNNING", endpoint="gke-abcd1234-cp.elb.us-east-1.amazonaws.com", currentOperation=None
+        "prod", phase="RUNNING", endpoint="gke-abcd1234-cp.elb.amazonaws.com", currentOperation=None
     )
     api.record_event(
         "prod", "Normal", "Running", "cluster prod is RUNNING", "AWSCluster/prod", "create-seeded-1"
     )
     with LocalGateway(require_auth=True) as server:
         yield server
-    STATUSES.update(f"{r['method']} {r['status']}" for r in server.requests)
+    ANSWERS.update(f"{r['method']} {r['status']}" for r in server.requests)
 
 
 @schema.parametrize()
@@ -79,5 +86,10 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, gateway: 
     case.call_and_validate(base_url=gateway.url, checks=CHECKS, headers=SIGNED)
 
 
-def test_zz_report() -> None:
-    print(sum(STATUSES.values()), sorted(STATUSES.items()))
+def test_the_run_reached_the_function_and_its_successful_answers() -> None:
+    """Guards the run itself: most requests got past the gateway, and 2xx answers were checked."""
+    if not ANSWERS:
+        pytest.skip("run with the schemathesis tests above")
+    print(f"\nschemathesis: {sum(ANSWERS.values())} requests: {dict(sorted(ANSWERS.items()))}")
+    assert ANSWERS["GET 200"] and ANSWERS["POST 202"] and ANSWERS["DELETE 202"]
+    assert sum(n for key, n in ANSWERS.items() if key.endswith(" 403")) < sum(ANSWERS.values()) / 2

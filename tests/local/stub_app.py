@@ -41,10 +41,18 @@ HANDLER_CODE = textwrap.dedent(
     def handler(event, context):
         task = event.get("task")
         if task == "echo":
+            import pydantic_core
+
             return {"event": event, "function": context.function_name,
                     "remaining": context.get_remaining_time_in_millis() > 0,
+                    "memory": context.memory_limit_in_mb,
+                    "arn": context.invoked_function_arn,
                     "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
-                    "service": os.environ.get("KUBESTEP_SERVICE_NAME")}
+                    "region": os.environ.get("AWS_REGION"),
+                    "service": os.environ.get("KUBESTEP_SERVICE_NAME"),
+                    "timeScale": os.environ.get("KUBESTEP_LOCAL_TIME_SCALE"),
+                    "handlerFile": __file__,
+                    "nativeDep": pydantic_core.__file__}
         if task == "sleep":
             time.sleep(float(event.get("seconds", 1)))
             return {"slept": event.get("seconds"), "pid": os.getpid()}

@@ -76,3 +76,21 @@ def test_unnamed_executions_get_unique_names(runtime: LocalRuntime) -> None:
     assert not first.endswith(":None")
     runtime.wait_execution(first)
     runtime.wait_execution(second)
+
+
+def test_handler_environment_and_code_origin(runtime: LocalRuntime) -> None:
+    response = runtime.boto3_client("lambda").invoke(FunctionName="stub-tasks", Payload=b'{"task": "echo"}')
+    result = json.loads(response["Payload"].read())
+    assert result["function"] == "stub-tasks"
+    assert result["remaining"] is True
+    assert result["memory"] == 512
+    assert result["arn"].endswith(":function:stub-tasks")
+    assert result["endpoint"] == runtime.endpoint_url
+    assert result["region"] == "us-east-1"
+    assert result["service"] == "stub"
+    assert float(result["timeScale"]) == runtime.time_scale.scale
+    # The handler comes from the deployed zip (extracted), not from the synth's code directory...
+    assert "/code/" in result["handlerFile"] and str(runtime.home) not in result["handlerFile"]
+    assert "kubestep-lambda-" in result["handlerFile"]
+    # ...while the asset's platform-specific dependencies are not loaded: the local ones are.
+    assert ".venv" in result["nativeDep"] or "site-packages" in result["nativeDep"]
