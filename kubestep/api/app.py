@@ -47,7 +47,7 @@ from kubestep.api import schemas
 from kubestep.aws import RETRY_CONFIG
 from kubestep.errors import AlreadyExists, InvalidSpec, LockHeld, NetworkNotReady, NotFound
 from kubestep.models import NAME_PATTERN, AWSCluster, AWSNodePool, NodePoolSpec, dump, name_pattern_ok
-from kubestep.registry import Registry
+from kubestep.registry import Registry, cluster_pk
 from kubestep.settings import Settings, settings
 from kubestep.validation import node_pool_problems, parse, problems_from_errors
 
@@ -370,7 +370,7 @@ def _require_cluster(registry: Registry, name: str) -> dict:
     if record is not None:
         return record
     # A create reserves the name (its lock) before its execution writes the record.
-    lock = registry.get_lock(f"CLUSTER#{name}")
+    lock = registry.get_lock(cluster_pk(name))
     if lock:
         raise NotFound(
             f"cluster {name!r} does not exist yet: operation {lock.get('operationId')} is creating it "
@@ -402,6 +402,7 @@ def _require_network(registry: Registry, current: Settings) -> None:
 
 @app.post(
     f"{PREFIX}/clusters",
+    operation_id="createCluster",
     summary="Create a cluster (and its node pools)",
     description="Validates the manifests, reserves the name and starts a `CreateCluster` execution. "
     "`GET /v1/operations/{id}` reports progress at once; `GET /v1/clusters/{name}` answers 404 until the "
@@ -446,6 +447,7 @@ def decode_token(token: str) -> str:
 
 @app.get(
     f"{PREFIX}/clusters",
+    operation_id="listClusters",
     summary="List clusters",
     responses=_responses(200, schemas.ClusterList, "One page of clusters, by name", 400),
     tags=["clusters"],
@@ -465,6 +467,7 @@ def list_clusters(
 
 @app.get(
     f"{PREFIX}/clusters/<name>",
+    operation_id="getCluster",
     summary="Describe a cluster",
     responses=_responses(200, schemas.Cluster, "The cluster, its replicas and node pools", 400, 404),
     tags=["clusters"],
@@ -476,6 +479,7 @@ def get_cluster(name: ClusterName) -> JsonResponse:
 
 @app.delete(
     f"{PREFIX}/clusters/<name>",
+    operation_id="deleteCluster",
     summary="Delete a cluster",
     description="Starts a `DeleteCluster` execution: node pools, control plane, load balancer, security "
     "groups, what Kubernetes created, secrets, then the record.",
@@ -502,6 +506,7 @@ def delete_cluster(
 
 @app.post(
     f"{PREFIX}/clusters/<name>/upgrade",
+    operation_id="upgradeCluster",
     summary="Upgrade a cluster's control plane (not available yet)",
     responses=_responses(
         202, schemas.Operation, "The UpgradeCluster operation started", *BODY_ERRORS, 404, 501
@@ -528,6 +533,7 @@ def upgrade_cluster(
 
 @app.get(
     f"{PREFIX}/clusters/<name>/nodepools",
+    operation_id="listNodePools",
     summary="List a cluster's node pools",
     responses=_responses(200, schemas.NodePoolList, "The cluster's node pools", 400, 404),
     tags=["node pools"],
@@ -540,6 +546,7 @@ def list_node_pools(name: ClusterName) -> JsonResponse:
 
 @app.post(
     f"{PREFIX}/clusters/<name>/nodepools",
+    operation_id="createNodePool",
     summary="Add a node pool (not available yet)",
     responses=_responses(
         202, schemas.Operation, "The CreateNodePool operation started", *BODY_ERRORS, 404, 409, 501
@@ -562,6 +569,7 @@ def create_node_pool(
 
 @app.get(
     f"{PREFIX}/clusters/<name>/nodepools/<pool>",
+    operation_id="getNodePool",
     summary="Describe a node pool",
     responses=_responses(200, schemas.NodePool, "The node pool", 400, 404),
     tags=["node pools"],
@@ -574,6 +582,7 @@ def get_node_pool(name: ClusterName, pool: PoolName) -> JsonResponse:
 
 @app.patch(
     f"{PREFIX}/clusters/<name>/nodepools/<pool>",
+    operation_id="updateNodePool",
     summary="Change a node pool: size, version, labels, taints (not available yet)",
     responses=_responses(
         202, schemas.Operation, "The UpdateNodePool operation started", *BODY_ERRORS, 404, 501
@@ -601,6 +610,7 @@ def update_node_pool(
 
 @app.delete(
     f"{PREFIX}/clusters/<name>/nodepools/<pool>",
+    operation_id="deleteNodePool",
     summary="Delete a node pool (not available yet)",
     responses=_responses(202, schemas.Operation, "The DeleteNodePool operation started", 400, 404, 501),
     tags=["node pools"],
@@ -617,6 +627,7 @@ def delete_node_pool(name: ClusterName, pool: PoolName) -> JsonResponse:
 
 @app.get(
     f"{PREFIX}/clusters/<name>/events",
+    operation_id="listEvents",
     summary="A cluster's events (kept 30 days, also after the cluster is deleted)",
     responses=_responses(200, schemas.EventList, "Events, oldest first", 400, 404),
     tags=["clusters"],
@@ -631,6 +642,7 @@ def list_events(name: ClusterName) -> JsonResponse:
 
 @app.get(
     f"{PREFIX}/operations/<id>",
+    operation_id="getOperation",
     summary="An operation's status",
     responses=_responses(200, schemas.Operation, "The operation", 400, 404),
     tags=["operations"],

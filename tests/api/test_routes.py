@@ -342,6 +342,24 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Regi
         ("GET", "/v1/clusters/{name}/events"): {"200", "400", "404"},
         ("GET", "/v1/operations/{id}"): {"200", "400", "404"},
     }
+    openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
+    openapi_spec_validator.validate(document)
+    assert sorted(op["operationId"] for item in document["paths"].values() for op in item.values()) == sorted(
+        [
+            "createCluster",
+            "listClusters",
+            "getCluster",
+            "deleteCluster",
+            "upgradeCluster",
+            "listNodePools",
+            "createNodePool",
+            "getNodePool",
+            "updateNodePool",
+            "deleteNodePool",
+            "listEvents",
+            "getOperation",
+        ]
+    )
     # Every operation also declares API Gateway's own 403 (unsigned or IAM-denied requests).
     assert declared == {key: statuses | {"403"} for key, statuses in expected.items()}
     text = json.dumps(document)

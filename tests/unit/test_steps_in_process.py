@@ -44,11 +44,7 @@ def report_all(registry, settings, uid):
             record_report(settings.table_name, uid, tags["gke:role"], key, "ok", inst["InstanceId"])
 
 
-def test_create_and_delete_ha_cluster_in_process(monkeypatch, registry):
-    settings = configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
-    provision(settings, registry)
-    docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
-    request = {"cluster": docs[0], "nodePools": docs[1:]}
+def create(settings, registry, request):
     T = cluster_tasks.TASKS
     v = T["ValidateCreateRequest"]({"request": request, "executionName": "op1"}, settings, registry)
     ctx = {"clusterName": v["clusterName"], "operationId": v["operationId"]}
@@ -73,7 +69,15 @@ def test_create_and_delete_ha_cluster_in_process(monkeypatch, registry):
     out = T["MarkClusterRunning"](ctx, settings, registry)
     assert out["phase"] == "RUNNING" and out["endpoint"]
     T["ReleaseClusterLock"](ctx, settings, registry)
+    return lock["uid"]
 
+
+def test_create_and_delete_ha_cluster_in_process(monkeypatch, registry):
+    settings = configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
+    provision(settings, registry)
+    docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
+    create(settings, registry, {"cluster": docs[0], "nodePools": docs[1:]})
+    T = cluster_tasks.TASKS
     d = T["ValidateDeleteRequest"]({"request": {"clusterName": "prod"}, "executionName": "op2"}, settings, registry)
     dctx = {"clusterName": "prod", "operationId": d["operationId"]}
     T["AcquireDeleteLock"]({**dctx, "executionArn": "arn:y"}, settings, registry)
@@ -83,3 +87,35 @@ def test_create_and_delete_ha_cluster_in_process(monkeypatch, registry):
         run(T, step, {**dctx, "scope": "cluster"}, settings, registry)
     assert registry.get_cluster("prod") is None
     assert [e["reason"] for e in registry.list_events("prod")][-1] == "Deleted"
+
+
+def test_existing_vpc_with_one_subnet_puts_three_replicas_in_it(monkeypatch, registry):
+    import boto3
+
+    from kubestep.models import AWSManagementService
+
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    manifest = yaml.safe_load((EXAMPLES / "management-service-existing-vpc.yaml").read_text())
+    manifest["spec"]["existingVPC"] = {"vpcID": vpc, "subnetIDs": [subnet]}
+    settings = configure(monkeypatch, AWSManagementService.model_validate(manifest))
+    ev = {"operationId": "provision-network", "executionArn": None}
+    for step in ["BeginProvision", "ValidateExistingNetwork", "MarkNetworkReady", "FinishNetworkOperation"]:
+        network_tasks.TASKS[step](ev, settings, registry)
+    docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
+    cluster = docs[0]
+    del cluster["spec"]["controlPlane"]["availabilityZones"]
+    pool = docs[1]
+    del pool["spec"]["availabilityZone"]
+    uid = create(settings, registry, {"cluster": cluster, "nodePools": [pool]})
+    groups = boto3.client("autoscaling").describe_auto_scaling_groups(
+        Filters=[{"Name": "tag:gke:cluster-uid", "Values": [uid]}, {"Name": "tag:gke:role", "Values": ["control-plane"]}]
+    )["AutoScalingGroups"]
+    assert len(groups) == 3
+    assert {g["VPCZoneIdentifier"] for g in groups} == {subnet}
+    volumes = boto3.client("ec2").describe_volumes(
+        Filters=[{"Name": "tag:gke:cluster-uid", "Values": [uid]}, {"Name": "tag:gke:role", "Values": ["etcd"]}])["Volumes"]
+    assert sorted(v["AvailabilityZone"] for v in volumes) == ["us-east-1b"] * 3
+    lb = boto3.client("elbv2").describe_load_balancers()["LoadBalancers"][0]
+    assert [z["SubnetId"] for z in lb["AvailabilityZones"]] == [subnet]
