@@ -356,13 +356,16 @@ def _idempotent_runner(table_name: str) -> Callable[..., dict]:
 def _start_once(route: str, key: str | None, body: dict[str, Any], start: Callable[[], dict]) -> dict:
     """Start an operation; with an Idempotency-Key, a retry returns the first answer (one
     execution), and the key with another body is refused."""
+
+    def counted() -> dict:
+        operation = start()
+        metrics.add_metric(name="OperationStarted", unit=MetricUnit.Count, value=1)
+        return operation
+
     if key is None:
-        result = start()
-    else:
-        request = {"route": route, "key": key, "caller": _caller() or "anonymous", "body": body}
-        result = _idempotent_runner(_deps()[0].table_name)(request=request, start=start)
-    metrics.add_metric(name="OperationStarted", unit=MetricUnit.Count, value=1)
-    return result
+        return counted()
+    request = {"route": route, "key": key, "caller": _caller() or "anonymous", "body": body}
+    return _idempotent_runner(_deps()[0].table_name)(request=request, start=counted)
 
 
 def _require_cluster(registry: Registry, name: str) -> dict:
@@ -423,9 +426,11 @@ def create_cluster(
         raise PayloadTooLarge(
             f"the manifests exceed the {MAX_EXECUTION_INPUT_BYTES} bytes of an execution input"
         )
-    _require_network(registry, current)
 
+    # Checks of the current state run inside `start`: a retry with the same Idempotency-Key
+    # replays the first answer even after the state moved on.
     def start() -> dict:
+        _require_network(registry, current)
         return operations.operation_view(operations.start_create(current, registry, request), PREFIX)
 
     return _json(202, _start_once(f"POST {PREFIX}/clusters", idempotency_key, request, start))
@@ -494,9 +499,9 @@ def delete_cluster(
     idempotency_key: IdempotencyKey = None,
 ) -> JsonResponse:
     current, registry = _deps()
-    _require_cluster(registry, name)
 
     def start() -> dict:
+        _require_cluster(registry, name)
         operation = operations.start_delete(current, registry, name, keep_etcd_volumes)
         return operations.operation_view(operation, PREFIX)
 

@@ -22,8 +22,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 API_PREFIX = "v1"
-# Answers worth retrying: throttling and API Gateway / Lambda hiccups. POSTs and DELETEs are
-# only retried with an Idempotency-Key, which makes the retry return the first answer.
+# Answers worth retrying: throttling and API Gateway / Lambda hiccups (and a first attempt with
+# the same Idempotency-Key still in progress). POSTs and DELETEs are only retried with an
+# Idempotency-Key, which makes the retry return the first answer.
 RETRY_STATUSES = (429, 502, 503, 504)
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
@@ -126,11 +127,12 @@ class ApiClient:
                 ) as response:
                     return _json(response.read())
             except urllib.error.HTTPError as exc:
-                payload = exc.read()
-                if exc.code in RETRY_STATUSES and attempt + 1 < attempts:
+                error = _error(exc.code, exc.read())
+                retryable = exc.code in RETRY_STATUSES or error.code == "IdempotencyInProgress"
+                if retryable and attempt + 1 < attempts:
                     time.sleep(min(2**attempt * 0.5, 5))
                     continue
-                raise _error(exc.code, payload) from None
+                raise error from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 if attempt + 1 < attempts:
                     time.sleep(min(2**attempt * 0.5, 5))

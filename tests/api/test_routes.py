@@ -227,6 +227,27 @@ def test_failed_requests_are_not_remembered_by_the_idempotency_key(api: Registry
     assert call("POST", "/v1/clusters", body=example_body(), headers=headers).status == 202
 
 
+def test_a_retry_while_the_first_request_runs_answers_409_in_progress(
+    api: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubestep import operations
+
+    headers = {"Idempotency-Key": "impatient"}
+    start_create = operations.start_create
+    seen: list[Any] = []
+
+    def slow_start(*args: Any) -> dict:
+        # The client gives up and retries while the first request is still starting its execution.
+        seen.append(call("POST", "/v1/clusters", body=example_body(), headers=headers))
+        return start_create(*args)
+
+    monkeypatch.setattr(operations, "start_create", slow_start)
+    first = call("POST", "/v1/clusters", body=example_body(), headers=headers)
+    assert first.status == 202, first.text
+    assert seen[0].status == 409 and seen[0].error["code"] == "IdempotencyInProgress"
+    assert len(executions("CreateCluster")) == 1
+
+
 def test_idempotent_delete(api: Registry) -> None:
     register(api, example_body())
     headers = {"Idempotency-Key": "delete-once"}
@@ -234,6 +255,10 @@ def test_idempotent_delete(api: Registry) -> None:
     again = call("DELETE", "/v1/clusters/prod", headers=headers)
     assert first.status == again.status == 202 and first.json["id"] == again.json["id"]
     assert len(executions("DeleteCluster")) == 1
+    # Still the first answer once the cluster is gone.
+    api.delete_cluster_records("prod")
+    assert call("DELETE", "/v1/clusters/prod", headers=headers).json == first.json
+    assert call("DELETE", "/v1/clusters/prod").status == 404
 
 
 def test_list_pages_with_next_token(api: Registry) -> None:
