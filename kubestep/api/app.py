@@ -63,7 +63,7 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_EXECUTION_INPUT_BYTES = 256 * 1024 - 1024
 # Retries with the same Idempotency-Key within this window return the first answer.
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-IDEMPOTENCY_PK = "IDEMPOTENCY"
+IDEMPOTENCY_PK = "IDEMPOTENCY#api"  # docs/architecture.md: the `IDEMPOTENCY#…` items
 IDEMPOTENCY_CONFIG = IdempotencyConfig(
     event_key_jmespath="[route, key, caller]",
     payload_validation_jmespath="body",
@@ -330,7 +330,7 @@ def _caller() -> str | None:
 
 @cache
 def _idempotent_runner(table_name: str) -> Callable[..., dict]:
-    """Powertools idempotency on the service's single table: items `pk = IDEMPOTENCY`,
+    """Powertools idempotency on the service's single table: items `pk = IDEMPOTENCY#api`,
     `sk = kubestep-api#<hash of route, key, caller>`, expired through the table's `ttl`."""
     persistence = DynamoDBPersistenceLayer(
         table_name=table_name,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from kubestep.api import schemas
+from kubestep.api.app import IDEMPOTENCY_PK
 from kubestep.registry import Registry
 from tests.api.conftest import body_named, example_body, execution_input, executions, register
 from tests.api.helpers import call, invoke, proxy_event
@@ -214,7 +215,7 @@ def test_idempotency_key_returns_the_first_answer_and_starts_one_execution(api: 
     assert len(executions("CreateCluster")) == 2
     # The record lives in the service's table, expiring through its TTL attribute.
     items = api.table.query(
-        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": "IDEMPOTENCY"}
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": IDEMPOTENCY_PK}
     )
     assert len(items["Items"]) == 2 and all(int(i["ttl"]) > 0 for i in items["Items"])
 
