@@ -50,4 +50,3 @@ class ResourceTimeout(KubestepError):
 
 class BootstrapFailed(KubestepError):
     """An instance reported that its Kubernetes bootstrap failed."""
-

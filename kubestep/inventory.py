@@ -15,21 +15,37 @@ def cluster_resources(uid: str, clients: Any) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
 
     found["autoScalingGroups"] = [
-        {"name": g["AutoScalingGroupName"], "zones": g["AvailabilityZones"], "min": g["MinSize"], "max": g["MaxSize"],
-         "subnets": g["VPCZoneIdentifier"], "healthCheck": g["HealthCheckType"],
-         "targetGroups": g.get("TargetGroupARNs", []), "instances": [i["InstanceId"] for i in g["Instances"]],
-         "role": naming.tags_dict([{"Key": t["Key"], "Value": t["Value"]} for t in g["Tags"]]).get(naming.TAG_ROLE)}
+        {
+            "name": g["AutoScalingGroupName"],
+            "zones": g["AvailabilityZones"],
+            "min": g["MinSize"],
+            "max": g["MaxSize"],
+            "subnets": g["VPCZoneIdentifier"],
+            "healthCheck": g["HealthCheckType"],
+            "targetGroups": g.get("TargetGroupARNs", []),
+            "instances": [i["InstanceId"] for i in g["Instances"]],
+            "role": naming.tags_dict([{"Key": t["Key"], "Value": t["Value"]} for t in g["Tags"]]).get(naming.TAG_ROLE),
+        }
         for page in asg.get_paginator("describe_auto_scaling_groups").paginate(Filters=uid_filter)
         for g in page["AutoScalingGroups"]
     ]
     found["instances"] = [
         {"id": i["InstanceId"], "zone": i["Placement"]["AvailabilityZone"], "state": i["State"]["Name"]}
         for page in ec2.get_paginator("describe_instances").paginate(Filters=uid_filter)
-        for r in page["Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"
+        for r in page["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
     ]
     found["volumes"] = [
-        {"id": v["VolumeId"], "zone": v["AvailabilityZone"], "size": v["Size"], "type": v["VolumeType"],
-         "encrypted": v["Encrypted"], "state": v["State"], "role": naming.tags_dict(v.get("Tags")).get(naming.TAG_ROLE)}
+        {
+            "id": v["VolumeId"],
+            "zone": v["AvailabilityZone"],
+            "size": v["Size"],
+            "type": v["VolumeType"],
+            "encrypted": v["Encrypted"],
+            "state": v["State"],
+            "role": naming.tags_dict(v.get("Tags")).get(naming.TAG_ROLE),
+        }
         for v in ec2.describe_volumes(Filters=uid_filter)["Volumes"]
     ]
     found["launchTemplates"] = [
@@ -50,14 +66,28 @@ def cluster_resources(uid: str, clients: Any) -> dict[str, list[dict]]:
             if naming.tags_dict(desc["Tags"]).get(naming.TAG_CLUSTER_UID) == uid:
                 ours.add(desc["ResourceArn"])
     found["loadBalancers"] = [
-        {"name": lb["LoadBalancerName"], "dns": lb["DNSName"], "scheme": lb["Scheme"], "type": lb["Type"],
-         "zones": sorted(z["ZoneName"] for z in lb["AvailabilityZones"]), "securityGroups": lb.get("SecurityGroups", [])}
-        for lb in lbs if lb["LoadBalancerArn"] in ours
+        {
+            "name": lb["LoadBalancerName"],
+            "dns": lb["DNSName"],
+            "scheme": lb["Scheme"],
+            "type": lb["Type"],
+            "zones": sorted(z["ZoneName"] for z in lb["AvailabilityZones"]),
+            "securityGroups": lb.get("SecurityGroups", []),
+        }
+        for lb in lbs
+        if lb["LoadBalancerArn"] in ours
     ]
     found["targetGroups"] = [
-        {"name": tg["TargetGroupName"], "protocol": tg["Protocol"], "port": tg["Port"],
-         "healthCheck": f"{tg.get('HealthCheckProtocol')} {tg.get('HealthCheckPath', '')} :{tg.get('HealthCheckPort')}"}
-        for tg in tgs if tg["TargetGroupArn"] in ours
+        {
+            "name": tg["TargetGroupName"],
+            "protocol": tg["Protocol"],
+            "port": tg["Port"],
+            "healthCheck": (
+                f"{tg.get('HealthCheckProtocol')} {tg.get('HealthCheckPath', '')} :{tg.get('HealthCheckPort')}"
+            ),
+        }
+        for tg in tgs
+        if tg["TargetGroupArn"] in ours
     ]
     found["secrets"] = [
         {"name": s["Name"]}

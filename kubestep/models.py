@@ -248,9 +248,7 @@ class Networking(Model):
     service_address_cidr_blocks: list[str] = Field(
         default_factory=lambda: ["10.96.0.0/12"], alias="serviceAddressCIDRBlocks", min_length=1, max_length=1
     )
-    service_load_balancer_subnet_ids: list[SubnetId] = Field(
-        default_factory=list, alias="serviceLoadBalancerSubnetIDs"
-    )
+    service_load_balancer_subnet_ids: list[SubnetId] = Field(default_factory=list, alias="serviceLoadBalancerSubnetIDs")
     node_port_range: str = Field(default="30000-32767", alias="nodePortRange", pattern=r"^\d{1,5}-\d{1,5}$")
 
     @field_validator("pod_address_cidr_blocks", "service_address_cidr_blocks")
@@ -348,7 +346,9 @@ class Taint(Model):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
-LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")]
+LabelKey = Annotated[
+    str, StringConstraints(pattern=r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
 
 
@@ -387,9 +387,7 @@ class NodePoolSpec(Model):
     @model_validator(mode="after")
     def _counts(self) -> NodePoolSpec:
         if self.min_node_count > self.max_node_count:
-            raise ValueError(
-                f"minNodeCount ({self.min_node_count}) must be <= maxNodeCount ({self.max_node_count})"
-            )
+            raise ValueError(f"minNodeCount ({self.min_node_count}) must be <= maxNodeCount ({self.max_node_count})")
         if self.subnet_id is not None and self.availability_zone is not None:
             raise ValueError("set subnetID or availabilityZone, not both")
         return self

@@ -23,9 +23,7 @@ ROLE_NODE = "node"
 
 def new_uid() -> str:
     # First character a letter: some AWS names must not start with a digit.
-    return secrets.choice(string.ascii_lowercase) + "".join(
-        secrets.choice(UID_ALPHABET) for _ in range(UID_LENGTH - 1)
-    )
+    return secrets.choice(string.ascii_lowercase) + "".join(secrets.choice(UID_ALPHABET) for _ in range(UID_LENGTH - 1))
 
 
 def k8s_cluster_tag(uid: str) -> str:

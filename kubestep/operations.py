@@ -76,8 +76,15 @@ def start_create(settings: Settings, registry: Registry, body: Any) -> dict:
     operation_id = naming.execution_name("create", uid, 1)
     execution_input = request.model_dump(mode="json", by_alias=True, exclude_none=True)
     execution_input.update({"operationId": operation_id, "uid": uid})
-    return _start(settings, registry, workflow="CreateCluster", cluster=name, operation_id=operation_id,
-                  execution_input=execution_input, extra={"uid": uid})
+    return _start(
+        settings,
+        registry,
+        workflow="CreateCluster",
+        cluster=name,
+        operation_id=operation_id,
+        execution_input=execution_input,
+        extra={"uid": uid},
+    )
 
 
 def start_delete(settings: Settings, registry: Registry, name: str, keep_etcd_volumes: bool = False) -> dict:
@@ -89,5 +96,12 @@ def start_delete(settings: Settings, registry: Registry, name: str, keep_etcd_vo
     operation_id = naming.execution_name("delete", record["uid"], int(record["generation"]), secrets.token_hex(3))
     execution_input = request.model_dump(mode="json", by_alias=True, exclude_none=True)
     execution_input["operationId"] = operation_id
-    return _start(settings, registry, workflow="DeleteCluster", cluster=name, operation_id=operation_id,
-                  execution_input=execution_input, extra={"uid": record["uid"]})
+    return _start(
+        settings,
+        registry,
+        workflow="DeleteCluster",
+        cluster=name,
+        operation_id=operation_id,
+        execution_input=execution_input,
+        extra={"uid": record["uid"]},
+    )

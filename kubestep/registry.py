@@ -292,9 +292,7 @@ class Registry:
                 batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
 
     # ------------------------------------------------------------------ operations
-    def put_operation(
-        self, operation_id: str, kind: str, target: str, execution_arn: str | None, **extra: Any
-    ) -> dict:
+    def put_operation(self, operation_id: str, kind: str, target: str, execution_arn: str | None, **extra: Any) -> dict:
         """Record (or re-record) an operation; re-recording keeps its first start time."""
         stamp = iso()
         fields = {
@@ -328,7 +326,9 @@ class Registry:
         )["Attributes"]
         return _strip(item)  # type: ignore[return-value]
 
-    def finish_operation(self, operation_id: str, status: str, error: str | None = None, cause: str | None = None) -> None:
+    def finish_operation(
+        self, operation_id: str, status: str, error: str | None = None, cause: str | None = None
+    ) -> None:
         fields: dict[str, Any] = {"status": status, "endedAt": iso()}
         if error:
             fields["error"] = error

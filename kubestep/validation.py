@@ -71,22 +71,28 @@ def cluster_placement_problems(service: AWSManagementService, cluster: AWSCluste
     vpc_id = cluster.spec.networking.vpc_id
     if spec.dedicated_vpc:
         if cp.subnet_ids is not None:
-            problems.append((
-                "cluster.spec.controlPlane.subnetIDs",
-                "the management service has a dedicated VPC: name availabilityZones (or nothing for all zones)",
-            ))
+            problems.append(
+                (
+                    "cluster.spec.controlPlane.subnetIDs",
+                    "the management service has a dedicated VPC: name availabilityZones (or nothing for all zones)",
+                )
+            )
         zones = cp.availability_zones or spec.dedicated_vpc.availability_zones
         unknown = [z for z in zones if z not in spec.dedicated_vpc.availability_zones]
         if unknown:
-            problems.append((
-                "cluster.spec.controlPlane.availabilityZones",
-                f"{unknown} are not zones of the management service ({spec.dedicated_vpc.availability_zones})",
-            ))
+            problems.append(
+                (
+                    "cluster.spec.controlPlane.availabilityZones",
+                    f"{unknown} are not zones of the management service ({spec.dedicated_vpc.availability_zones})",
+                )
+            )
         elif len(zones) not in ODD_REPLICA_COUNTS:
-            problems.append((
-                "cluster.spec.controlPlane.availabilityZones",
-                f"one replica per zone: etcd needs 1, 3 or 5 members for a quorum (got {len(zones)} zones)",
-            ))
+            problems.append(
+                (
+                    "cluster.spec.controlPlane.availabilityZones",
+                    f"one replica per zone: etcd needs 1, 3 or 5 members for a quorum (got {len(zones)} zones)",
+                )
+            )
         if vpc_id is not None:
             problems.append(("cluster.spec.networking.vpcID", "leave it empty: the cluster uses the service's VPC"))
         vpc_cidr = spec.dedicated_vpc.vpc_cidr_block
@@ -100,22 +106,28 @@ def cluster_placement_problems(service: AWSManagementService, cluster: AWSCluste
     else:
         assert spec.existing_vpc is not None
         if cp.availability_zones is not None:
-            problems.append((
-                "cluster.spec.controlPlane.availabilityZones",
-                "the management service uses an existing VPC: name subnetIDs",
-            ))
+            problems.append(
+                (
+                    "cluster.spec.controlPlane.availabilityZones",
+                    "the management service uses an existing VPC: name subnetIDs",
+                )
+            )
         subnets = cp.subnet_ids or spec.existing_vpc.subnet_ids[:1]
         unknown = [s for s in subnets if s not in spec.existing_vpc.subnet_ids]
         if unknown:
-            problems.append((
-                "cluster.spec.controlPlane.subnetIDs",
-                f"{unknown} are not subnets of the management service ({spec.existing_vpc.subnet_ids})",
-            ))
+            problems.append(
+                (
+                    "cluster.spec.controlPlane.subnetIDs",
+                    f"{unknown} are not subnets of the management service ({spec.existing_vpc.subnet_ids})",
+                )
+            )
         elif len(subnets) not in (1, 3, 5):
-            problems.append((
-                "cluster.spec.controlPlane.subnetIDs",
-                "give 1 subnet (three replicas share it) or 3 or 5 (one replica each)",
-            ))
+            problems.append(
+                (
+                    "cluster.spec.controlPlane.subnetIDs",
+                    "give 1 subnet (three replicas share it) or 3 or 5 (one replica each)",
+                )
+            )
         if vpc_id is not None and vpc_id != spec.existing_vpc.vpc_id:
             problems.append(("cluster.spec.networking.vpcID", f"must be the service's VPC {spec.existing_vpc.vpc_id}"))
     return problems

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from http import HTTPStatus
@@ -46,7 +47,7 @@ from kubestep import operations, versions, views
 from kubestep.api import schemas
 from kubestep.aws import RETRY_CONFIG
 from kubestep.errors import AlreadyExists, InvalidSpec, LockHeld, NetworkNotReady, NotFound
-from kubestep.models import NAME_PATTERN, AWSCluster, AWSNodePool, NodePoolSpec, dump, name_pattern_ok
+from kubestep.models import NAME_PATTERN, AWSCluster, AWSNodePool, NodePoolSpec, dump
 from kubestep.registry import Registry, cluster_pk
 from kubestep.settings import Settings, settings
 from kubestep.validation import node_pool_problems, parse, problems_from_errors
@@ -56,7 +57,7 @@ metrics = Metrics()
 
 PREFIX = "/v1"
 API_TITLE = "kubestep management API"
-API_VERSION = "1.0.0"
+DOCUMENT_VERSION = "1.0.0"
 # API Gateway itself accepts 10 MB; a manifest is a few KiB, so anything this big is a mistake.
 MAX_BODY_BYTES = 256 * 1024
 # Step Functions refuses execution inputs over 256 KiB; keep room for operationId and uid.
@@ -89,25 +90,42 @@ class PayloadTooLarge(Exception):
 
 # ---------------------------------------------------------------- parameters
 
-ClusterName = Annotated[
-    str,
-    Path(
-        pattern=NAME_PATTERN,
-        max_length=40,
-        description="The cluster's name (metadata.name)",
-        examples=["prod"],
-    ),
-]
-PoolName = Annotated[
-    str, Path(pattern=NAME_PATTERN, max_length=40, description="The node pool's name", examples=["general"])
-]
+# Path names are documented with their pattern but not refused with 400: a name that cannot
+# exist is simply not found (as `kubectl get` answers), so "does it exist?" has one answer.
+OPERATION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+
+
+def _name_param(
+    description: str,
+    example: str,
+    *,
+    pattern: str = NAME_PATTERN,
+    max_length: int = 40,
+    alias: str | None = None,
+) -> Path:
+    return Path(
+        alias=alias,
+        description=description,
+        examples=[example],
+        json_schema_extra={"pattern": pattern, "maxLength": max_length},
+    )
+
+
+def _could_exist(name: str, pattern: str = NAME_PATTERN, max_length: int = 40) -> bool:
+    """Could an object have this name? Checked before any key reaches DynamoDB."""
+    return len(name) <= max_length and re.fullmatch(pattern, name) is not None
+
+
+ClusterName = Annotated[str, _name_param("The cluster's name (metadata.name)", "prod")]
+PoolName = Annotated[str, _name_param("The node pool's name", "general")]
 OperationIdParam = Annotated[
     str,
-    Path(
+    _name_param(
+        "The operation id (execution name)",
+        "create-k3x9q2m1-1",
+        pattern=OPERATION_ID_PATTERN,
+        max_length=80,
         alias="id",
-        pattern=r"^[A-Za-z0-9_-]{1,80}$",
-        description="The operation id (execution name)",
-        examples=["create-k3x9q2m1-1"],
     ),
 ]
 IdempotencyKey = Annotated[
@@ -369,6 +387,8 @@ def _start_once(route: str, key: str | None, body: dict[str, Any], start: Callab
 
 
 def _require_cluster(registry: Registry, name: str) -> dict:
+    if not _could_exist(name):
+        raise NotFound(f"cluster {name!r} does not exist (not a valid cluster name)")
     record = registry.get_cluster(name)
     if record is not None:
         return record
@@ -383,7 +403,7 @@ def _require_cluster(registry: Registry, name: str) -> dict:
 
 
 def _require_node_pool(registry: Registry, cluster: str, pool: str) -> dict:
-    record = registry.get_node_pool(cluster, pool)
+    record = registry.get_node_pool(cluster, pool) if _could_exist(pool) else None
     if record is None:
         raise NotFound(f"node pool {pool!r} of cluster {cluster!r} does not exist")
     return record
@@ -445,7 +465,7 @@ def decode_token(token: str) -> str:
         name = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         name = ""
-    if not name_pattern_ok(name):
+    if not _could_exist(name):
         raise InvalidSpec([("nextToken", "is not a token this API returned")])
     return name
 
@@ -639,7 +659,7 @@ def delete_node_pool(name: ClusterName, pool: PoolName) -> JsonResponse:
 )
 def list_events(name: ClusterName) -> JsonResponse:
     _, registry = _deps()
-    events = registry.list_events(name)
+    events = registry.list_events(name) if _could_exist(name) else []
     if not events:
         _require_cluster(registry, name)
     return _json(200, {"items": [views.event_view(e) for e in events]})
@@ -654,7 +674,8 @@ def list_events(name: ClusterName) -> JsonResponse:
 )
 def get_operation(operation_id: OperationIdParam) -> JsonResponse:
     _, registry = _deps()
-    operation = registry.get_operation(operation_id)
+    valid = _could_exist(operation_id, OPERATION_ID_PATTERN, 80)
+    operation = registry.get_operation(operation_id) if valid else None
     if operation is None:
         raise NotFound(f"operation {operation_id!r} does not exist")
     return _json(200, operations.operation_view(operation, PREFIX))
@@ -673,7 +694,7 @@ def openapi_document() -> dict[str, Any]:
     """The generated OpenAPI document, minus Powertools' 422 (this API answers 400 instead)."""
     schema = app.get_openapi_schema(
         title=API_TITLE,
-        version=API_VERSION,
+        version=DOCUMENT_VERSION,
         description="Kubernetes clusters on AWS, run by a serverless management service on Step Functions. "
         "Every request is signed with AWS SigV4 (service `execute-api`).",
         # Relative to this document (`<ApiUrl>/v1/openapi.json`): the stage URL, on AWS and locally.
@@ -735,7 +756,7 @@ def _is_json(event: Mapping[str, Any]) -> bool:
 
 def proxy_response(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {
-        "statusCode": status,
+        "statusCode": int(status),
         "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,

@@ -120,7 +120,9 @@ class Operation(BaseModel):
     id: str
     kind: str = Field(description="The workflow: CreateCluster, DeleteCluster, …")
     target: str | None = Field(default=None, description="The cluster the operation works on")
-    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"] | str
+    status: str = Field(
+        description="RUNNING until the execution ends: SUCCEEDED, FAILED, TIMED_OUT or ABORTED"
+    )
     executionArn: str | None = None
     startedAt: str | None = None
     endedAt: str | None = None

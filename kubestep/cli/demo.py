@@ -4,6 +4,7 @@ its AWS resources, delete it, and print what each operation cost."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -31,12 +32,17 @@ def _resources_table(found: dict[str, list[dict]]) -> Table:
     for tg in found["targetGroups"]:
         table.add_row("TargetGroup", tg["name"], f"{tg['protocol']}:{tg['port']} health {tg['healthCheck']}")
     for g in sorted(found["autoScalingGroups"], key=lambda g: g["name"]):
-        table.add_row("AutoScalingGroup", g["name"],
-                      f"{g['role']} zones={','.join(g['zones'])} min={g['min']} max={g['max']} "
-                      f"health={g['healthCheck']} instances={len(g['instances'])}")
+        table.add_row(
+            "AutoScalingGroup",
+            g["name"],
+            f"{g['role']} zones={','.join(g['zones'])} min={g['min']} max={g['max']} "
+            f"health={g['healthCheck']} instances={len(g['instances'])}",
+        )
     for v in sorted(found["volumes"], key=lambda v: v["zone"]):
         if v["role"] == "etcd":
-            table.add_row("EBS volume", v["id"], f"etcd {v['size']} GiB {v['type']} {v['zone']} encrypted={v['encrypted']}")
+            table.add_row(
+                "EBS volume", v["id"], f"etcd {v['size']} GiB {v['type']} {v['zone']} encrypted={v['encrypted']}"
+            )
     for t in found["launchTemplates"]:
         table.add_row("LaunchTemplate", t["name"], t["id"])
     for g in found["securityGroups"]:
@@ -67,15 +73,19 @@ def demo(keep: bool, time_scale: float, path: str) -> None:
         t0 = time.monotonic()
         runtime.start()
         outputs = runtime.deploy()
-        click.echo(f"  stack deployed in {time.monotonic() - t0:.1f}s: {len(outputs)} outputs, "
-                   f"AWS endpoint {runtime.endpoint_url}, API {runtime.api_url}")
+        click.echo(
+            f"  stack deployed in {time.monotonic() - t0:.1f}s: {len(outputs)} outputs, "
+            f"AWS endpoint {runtime.endpoint_url}, API {runtime.api_url}"
+        )
         sfn = runtime.boto3_client("stepfunctions")
 
         _section("ProvisionNetwork: the management service's dedicated VPC")
         t0 = time.monotonic()
         description = runtime.provision_network(wait=False)
         description = progress.follow(sfn, description["executionArn"])
-        summary.append(("ProvisionNetwork", description["status"], time.monotonic() - t0, {"arn": description["executionArn"]}))
+        summary.append(
+            ("ProvisionNetwork", description["status"], time.monotonic() - t0, {"arn": description["executionArn"]})
+        )
         if description["status"] != "SUCCEEDED":
             raise click.ClickException(f"ProvisionNetwork {description['status']}: {description.get('cause')}")
 
@@ -85,31 +95,37 @@ def demo(keep: bool, time_scale: float, path: str) -> None:
         operation = api.create_cluster(body)
         click.echo(f"  operation {operation['id']} (execution {operation['executionArn']})")
         description = progress.follow(sfn, operation["executionArn"])
-        summary.append(("CreateCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]}))
+        summary.append(
+            ("CreateCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]})
+        )
         if description["status"] != "SUCCEEDED":
             raise click.ClickException(f"CreateCluster {description['status']}: {description.get('cause')}")
 
         cluster = api.get_cluster(name)
         status = cluster["status"]
-        _section(f"Cluster {name}: {status['phase']}, Kubernetes {status['version']}, endpoint https://{status['endpoint']}:443")
+        _section(
+            f"Cluster {name}: {status['phase']}, Kubernetes {status['version']}, endpoint https://{status['endpoint']}:443"
+        )
         found = inventory.cluster_resources(status["uid"], runtime.boto3_client)
         output.console.print(_resources_table(found))
 
         if keep:
             runtime.write_state_file()
-            click.echo(f"\n--keep: the runtime keeps running (API {runtime.api_url}); "
-                       "try `kubestep get clusters` in another terminal; Ctrl-C stops it.")
-            try:
+            click.echo(
+                f"\n--keep: the runtime keeps running (API {runtime.api_url}); "
+                "try `kubestep get clusters` in another terminal; Ctrl-C stops it."
+            )
+            with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
             return
 
         _section(f"DeleteCluster {name}: DELETE /v1/clusters/{name}")
         t0 = time.monotonic()
         operation = api.delete_cluster(name)
         description = progress.follow(sfn, operation["executionArn"])
-        summary.append(("DeleteCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]}))
+        summary.append(
+            ("DeleteCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]})
+        )
         if description["status"] != "SUCCEEDED":
             raise click.ClickException(f"DeleteCluster {description['status']}: {description.get('cause')}")
         left = inventory.count(inventory.cluster_resources(status["uid"], runtime.boto3_client))
@@ -124,10 +140,18 @@ def demo(keep: bool, time_scale: float, path: str) -> None:
             table.add_column(column)
         for kind, state, seconds, ref in summary:
             s = stats.get(ref["arn"])
-            table.add_row(kind, state, f"{seconds:.1f}s", str(s.state_transitions if s else "-"),
-                          str(s.lambda_invocations if s else "-"), str(s.aws_api_calls if s else "-"))
+            table.add_row(
+                kind,
+                state,
+                f"{seconds:.1f}s",
+                str(s.state_transitions if s else "-"),
+                str(s.lambda_invocations if s else "-"),
+                str(s.aws_api_calls if s else "-"),
+            )
         output.console.print(table)
-        click.echo(f"\ntotal wall time {time.monotonic() - wall:.1f}s (time scale {time_scale}: "
-                   f"a 20 s instance boot took {20 * time_scale:.1f}s)")
+        click.echo(
+            f"\ntotal wall time {time.monotonic() - wall:.1f}s (time scale {time_scale}: "
+            f"a 20 s instance boot took {20 * time_scale:.1f}s)"
+        )
     finally:
         runtime.stop()

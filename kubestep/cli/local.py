@@ -43,10 +43,18 @@ def local() -> None:
 @local.command("up")
 @click.option("--port", default=4566, show_default=True, help="Emulator port.")
 @click.option("--api-port", default=8080, show_default=True, help="Management API port.")
-@click.option("--time-scale", default=DEFAULT_TIME_SCALE, show_default=True,
-              help="Factor for Wait states, Retry intervals and simulated boot delays.")
-@click.option("--manifest", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="AWSManagementService manifest (default: cdk.json's).")
+@click.option(
+    "--time-scale",
+    default=DEFAULT_TIME_SCALE,
+    show_default=True,
+    help="Factor for Wait states, Retry intervals and simulated boot delays.",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="AWSManagementService manifest (default: cdk.json's).",
+)
 @click.option("--detach", is_flag=True, help="Run in the background; `kubestep local down` stops it.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for start-up with --detach.")
 def local_up(port: int, api_port: int, time_scale: float, manifest: str | None, detach: bool, timeout: float) -> None:
@@ -66,8 +74,14 @@ def local_up(port: int, api_port: int, time_scale: float, manifest: str | None, 
             _print_endpoints(json.loads(line))
             click.echo("ready; Ctrl-C stops it")
 
-        serve_forever(port=port, api_port=api_port, time_scale=time_scale, boot_delay_seconds=20.0,
-                      manifest_path=manifest, ready=ready)
+        serve_forever(
+            port=port,
+            api_port=api_port,
+            time_scale=time_scale,
+            boot_delay_seconds=20.0,
+            manifest_path=manifest,
+            ready=ready,
+        )
         return
     log_dir = home() / "local"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -75,8 +89,11 @@ def local_up(port: int, api_port: int, time_scale: float, manifest: str | None, 
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "kubestep.local", *args],
-            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=Path.cwd(),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=Path.cwd(),
         )
     deadline = time.monotonic() + timeout
     assert process.stdout is not None

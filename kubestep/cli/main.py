@@ -77,9 +77,8 @@ def wait_for(client: ApiClient, operation: dict, timeout: float, *, quiet: bool 
             raise OperationFailed(f"operation {operation['id']} still running after {timeout:.0f}s")
         time.sleep(1.0)
     if current["status"] != "SUCCEEDED":
-        raise OperationFailed(
-            f"operation {current['id']} {current['status']}: {current.get('error') or ''} {current.get('cause') or ''}".strip()
-        )
+        reason = f"{current.get('error') or ''} {current.get('cause') or ''}".strip()
+        raise OperationFailed(f"operation {current['id']} {current['status']}: {reason}")
     return current
 
 

@@ -33,8 +33,14 @@ def cluster_table(clusters: list[dict]) -> Table:
     for c in clusters:
         status = c["status"]
         replicas = len((status.get("controlPlane") or {}).get("replicas") or [])
-        table.add_row(c["metadata"]["name"], status.get("phase") or "", status.get("version") or "",
-                      str(replicas or "-"), status.get("endpoint") or "", status.get("uid") or "")
+        table.add_row(
+            c["metadata"]["name"],
+            status.get("phase") or "",
+            status.get("version") or "",
+            str(replicas or "-"),
+            status.get("endpoint") or "",
+            status.get("uid") or "",
+        )
     return table
 
 
@@ -42,17 +48,30 @@ def node_pool_table(pools: list[dict]) -> Table:
     table = _table("NAME", "PHASE", "VERSION", "MIN", "MAX", "INSTANCE TYPE", "ZONE", "ASG")
     for p in pools:
         spec, status = p["spec"], p["status"]
-        table.add_row(p["metadata"]["name"], status.get("phase") or "", status.get("version") or "",
-                      str(spec["minNodeCount"]), str(spec["maxNodeCount"]), spec.get("instanceType", ""),
-                      status.get("zone") or "", status.get("autoScalingGroup") or "")
+        table.add_row(
+            p["metadata"]["name"],
+            status.get("phase") or "",
+            status.get("version") or "",
+            str(spec["minNodeCount"]),
+            str(spec["maxNodeCount"]),
+            spec.get("instanceType", ""),
+            status.get("zone") or "",
+            status.get("autoScalingGroup") or "",
+        )
     return table
 
 
 def event_table(events: list[dict]) -> Table:
     table = _table("LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE")
     for e in events:
-        table.add_row(e.get("lastTimestamp") or "", e.get("type") or "", e.get("reason") or "",
-                      e.get("involvedObject") or "", str(e.get("count", 1)), e.get("message") or "")
+        table.add_row(
+            e.get("lastTimestamp") or "",
+            e.get("type") or "",
+            e.get("reason") or "",
+            e.get("involvedObject") or "",
+            str(e.get("count", 1)),
+            e.get("message") or "",
+        )
     return table
 
 
@@ -75,8 +94,14 @@ def describe_cluster(cluster: dict, events: list[dict], operation: dict | None) 
     console.print("\n[bold]Control plane replicas[/bold]")
     replicas = _table("#", "ZONE", "ASG", "INSTANCE", "ETCD VOLUME", "BOOTSTRAP")
     for r in (status.get("controlPlane") or {}).get("replicas") or []:
-        replicas.add_row(str(r["index"]), r.get("zone") or "", r.get("autoScalingGroup") or "",
-                         r.get("instanceId") or "", r.get("etcdVolumeId") or "", r.get("bootstrap") or "")
+        replicas.add_row(
+            str(r["index"]),
+            r.get("zone") or "",
+            r.get("autoScalingGroup") or "",
+            r.get("instanceId") or "",
+            r.get("etcdVolumeId") or "",
+            r.get("bootstrap") or "",
+        )
     console.print(replicas)
     console.print("\n[bold]Node pools[/bold]")
     console.print(node_pool_table(status.get("nodePools") or []))

@@ -3,6 +3,7 @@ slow, opaque provisioning). Works against AWS and the local runtime alike."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -20,10 +21,8 @@ def _reason(event: dict) -> str | None:
         details = event.get(key)
         if details:
             cause = details.get("cause") or ""
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 cause = json.loads(cause).get("errorMessage", cause)
-            except (ValueError, AttributeError):
-                pass
             return f"{details.get('error')}: {cause}"
     return None
 

@@ -16,9 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubestep.local", description=__doc__)
     parser.add_argument("--port", type=int, default=4566, help="emulator port (0: any free port)")
     parser.add_argument("--api-port", type=int, default=8080, help="management API port (0: any free port)")
-    parser.add_argument(
-        "--time-scale", type=float, default=1.0, help="factor for ASL waits/retries and boots"
-    )
+    parser.add_argument("--time-scale", type=float, default=1.0, help="factor for ASL waits/retries and boots")
     parser.add_argument("--boot-delay", type=float, default=20.0, help="simulated instance boot, in seconds")
     parser.add_argument("--home", type=Path, default=None, help="state directory (default $KUBESTEP_HOME)")
     parser.add_argument("--manifest", type=Path, default=None, help="AWSManagementService manifest")

@@ -102,9 +102,7 @@ class ApiGatewayServer:
         self._server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="kubestep-local-apigw", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="kubestep-local-apigw", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -222,9 +220,7 @@ class ApiGatewayServer:
             result = json.loads(payload)
             status = int(result.get("statusCode", 200))
         except (ValueError, TypeError, AttributeError):
-            LOG.warning(
-                "API function %s returned a malformed proxy response: %s", function_name, payload[:500]
-            )
+            LOG.warning("API function %s returned a malformed proxy response: %s", function_name, payload[:500])
             return 502, [("Content-Type", "application/json")], b'{"message": "Internal server error"}'
         out_headers: list[tuple[str, str]] = []
         names: set[str] = set()
@@ -254,9 +250,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         gateway = self.owner
-        event = gateway.build_event(
-            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-        )
+        event = gateway.build_event(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
         if event is None:
             # What API Gateway answers for a path with no resource.
             status, headers, data = (
@@ -279,9 +273,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header(
-            "x-amzn-RequestId", event["requestContext"]["requestId"] if event else str(uuid.uuid4())
-        )
+        self.send_header("x-amzn-RequestId", event["requestContext"]["requestId"] if event else str(uuid.uuid4()))
         self.end_headers()
         if self.command != "HEAD":
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):

@@ -158,9 +158,7 @@ def ensure_bootstrap_version(template: Mapping[str, Any], endpoint_url: str, reg
     if BOOTSTRAP_VERSION_PARAMETER not in names:
         return
     ssm = _client("ssm", endpoint_url, region)
-    ssm.put_parameter(
-        Name=BOOTSTRAP_VERSION_PARAMETER, Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True
-    )
+    ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True)
 
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:]+)\}")
@@ -313,10 +311,7 @@ def stack_name_of(template_path: Path) -> str:
         manifest = json.loads(manifest_path.read_text())
         for artifact_id, artifact in manifest.get("artifacts", {}).items():
             props = artifact.get("properties", {})
-            if (
-                artifact.get("type") == "aws:cloudformation:stack"
-                and props.get("templateFile") == template_path.name
-            ):
+            if artifact.get("type") == "aws:cloudformation:stack" and props.get("templateFile") == template_path.name:
                 return props.get("stackName") or artifact_id
     return template_path.name.removesuffix(".template.json")
 
@@ -353,16 +348,12 @@ def deploy_template(
     except ClientError:
         current = None
     if current is None:
-        cfn.create_stack(
-            StackName=stack_name, TemplateBody=body, Parameters=params, Capabilities=CAPABILITIES
-        )
+        cfn.create_stack(StackName=stack_name, TemplateBody=body, Parameters=params, Capabilities=CAPABILITIES)
     else:
         deployed = cfn.get_template(StackName=stack_name)["TemplateBody"]
         deployed_text = deployed if isinstance(deployed, str) else json.dumps(deployed)
         if hashlib.sha256(deployed_text.encode()).digest() != hashlib.sha256(body.encode()).digest():
-            cfn.update_stack(
-                StackName=stack_name, TemplateBody=body, Parameters=params, Capabilities=CAPABILITIES
-            )
+            cfn.update_stack(StackName=stack_name, TemplateBody=body, Parameters=params, Capabilities=CAPABILITIES)
 
     deadline = time.monotonic() + timeout
     while True:

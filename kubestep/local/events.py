@@ -269,9 +269,7 @@ class EventBridgeStandIn:
                 count += 1
         return count
 
-    def _submit(
-        self, rule_name: str, target: dict[str, Any], event: dict[str, Any], account: str, region: str
-    ) -> None:
+    def _submit(self, rule_name: str, target: dict[str, Any], event: dict[str, Any], account: str, region: str) -> None:
         with self._lock:
             self._inflight += 1
         pool = self._pool

@@ -290,9 +290,7 @@ class InstanceSimulator:
         if not self._instance_alive(boot.region, boot.instance_id):
             return  # terminated before it "booted"
         if boot.role == "control-plane" and boot.replica is None:
-            LOG.warning(
-                "instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG
-            )
+            LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
         key = report_key(boot.role, boot.replica, boot.instance_id)
         write_report(

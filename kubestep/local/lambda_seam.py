@@ -170,9 +170,21 @@ class _FunctionPool:
     def _fork(self) -> _Worker:
         control = self._ensure_zygote()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        reply = None
         with self._fork_lock:
-            send_msg(control, {"op": "fork"}, fds=[theirs.fileno()])
-            reply = recv_msg(control)
+            try:
+                send_msg(control, {"op": "fork"}, fds=[theirs.fileno()])
+                reply = recv_msg(control)
+            except OSError:
+                reply = None
+            if (not reply or "pid" not in reply) and self._control is control:
+                # The zygote died: forget it, so the next invocation starts a new one.
+                self._control = None
+                with contextlib.suppress(OSError):
+                    control.close()
+                if self._zygote is not None:
+                    self._zygote.kill()
+                    self._zygote.wait()
         theirs.close()
         if not reply or "pid" not in reply:
             ours.close()

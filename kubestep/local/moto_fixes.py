@@ -67,7 +67,6 @@ def _install_nat_gateway_release() -> None:
 
 def uninstall() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
-
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     set_error = _installed.pop("set_error", None)

@@ -26,6 +26,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from kubestep.local import moto_fixes
 from kubestep.local.apigw import ApiGatewayServer
 from kubestep.local.deploy import deploy_template, stack_region
 from kubestep.local.events import EventBridgeStandIn
@@ -33,7 +34,6 @@ from kubestep.local.instances import InstanceSimulator
 from kubestep.local.lambda_seam import DEFAULT_POOL_SIZE, LambdaSeam
 from kubestep.local.server import ACCOUNT_ID, EmulatorServer, iter_backends
 from kubestep.local.synth import cached_synthesize, synthesize
-from kubestep.local import moto_fixes
 from kubestep.local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
@@ -99,9 +99,7 @@ class LocalRuntime:
     ) -> None:
         self.home = Path(home).expanduser() if home is not None else default_home()
         self.manifest_path = Path(manifest_path) if manifest_path else None
-        self.region = (
-            region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        )
+        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.pool_size = pool_size
         self.synth_cache = synth_cache
         self.prewarm = prewarm
@@ -212,9 +210,7 @@ class LocalRuntime:
                     if getattr(execution.exec_status, "value", None) != "RUNNING":
                         continue
                     with contextlib.suppress(Exception):
-                        execution.stop(
-                            datetime.now(UTC), error="States.Runtime", cause="local runtime stopped"
-                        )
+                        execution.stop(datetime.now(UTC), error="States.Runtime", cause="local runtime stopped")
 
     def __enter__(self) -> LocalRuntime:
         return self.start()
@@ -358,9 +354,7 @@ class LocalRuntime:
             kwargs["name"] = name
         return sfn.start_execution(**kwargs)["executionArn"]
 
-    def wait_execution(
-        self, execution_arn: str, timeout: float = 600.0, poll: float = 0.05
-    ) -> dict[str, Any]:
+    def wait_execution(self, execution_arn: str, timeout: float = 600.0, poll: float = 0.05) -> dict[str, Any]:
         """Wait until the execution leaves RUNNING; returns ``DescribeExecution``."""
         sfn = self.boto3_client("stepfunctions")
         deadline = time.monotonic() + timeout

@@ -84,9 +84,7 @@ class _MotoPatches:
         # start of a machine collides with the first.
         original = self._saved["start_execution"]
 
-        def start_execution(
-            self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
-        ) -> Any:
+        def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
             return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
         StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]

@@ -77,9 +77,7 @@ def synthesize(outdir: Path, manifest_path: Path | None = None, project_root: Pa
     raise SynthError(f"CDK synth printed no template path:\n{result.stdout[-2000:]}")
 
 
-def cached_synthesize(
-    cache_root: Path, manifest_path: Path | None = None, project_root: Path = PROJECT_ROOT
-) -> Path:
+def cached_synthesize(cache_root: Path, manifest_path: Path | None = None, project_root: Path = PROJECT_ROOT) -> Path:
     """Synthesize into ``cache_root/<source hash>`` unless that assembly already exists."""
     key = source_hash(project_root, manifest_path)
     target = cache_root / key

@@ -55,9 +55,7 @@ class TimeScale:
 
             # retrier_decl does ``import time`` and calls ``time.sleep``: give that module its own
             # ``time`` whose sleep is scaled, leaving the real module untouched for everyone else.
-            scaled_time = types.SimpleNamespace(
-                **{k: getattr(time, k) for k in dir(time) if not k.startswith("__")}
-            )
+            scaled_time = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
             scaled_time.sleep = lambda seconds: time.sleep(time_scale.seconds(seconds))
 
             def _wait_interval(self: Any, env: Any, wait_seconds: float) -> None:

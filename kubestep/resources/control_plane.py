@@ -27,28 +27,36 @@ def plan(ctx: ClusterContext) -> dict:
     """One etcd member item per replica plus the cluster-level etcd item. Re-planning keeps
     what an earlier run recorded."""
     replicas = placement.replicas(ctx)
-    ctx.registry.put_etcd_config(ctx.name, {
-        # The token keeps a member from joining another cluster's etcd by mistake.
-        "initialClusterToken": f"gke-{ctx.uid}-etcd",
-        "dataDir": ETCD_DATA_DIR,
-        "bootstrapSecret": naming.bootstrap_secret(ctx.uid),
-        "members": len(replicas),
-    })
+    ctx.registry.put_etcd_config(
+        ctx.name,
+        {
+            # The token keeps a member from joining another cluster's etcd by mistake.
+            "initialClusterToken": f"gke-{ctx.uid}-etcd",
+            "dataDir": ETCD_DATA_DIR,
+            "bootstrapSecret": naming.bootstrap_secret(ctx.uid),
+            "members": len(replicas),
+        },
+    )
     for replica in replicas:
-        ctx.registry.put_etcd_member(ctx.name, replica.index, {
-            "zone": replica.zone,
-            "subnetId": replica.subnet_id,
-            "name": naming.replica(ctx.uid, replica.index),
-            # Stable peer address: the NLB fronts the API; etcd peers find each other through
-            # kubeadm's member list, by this name resolved in the VPC's private DNS.
-            "peerName": f"{naming.replica(ctx.uid, replica.index)}.{ctx.name}.internal",
-        })
+        ctx.registry.put_etcd_member(
+            ctx.name,
+            replica.index,
+            {
+                "zone": replica.zone,
+                "subnetId": replica.subnet_id,
+                "name": naming.replica(ctx.uid, replica.index),
+                # Stable peer address: the NLB fronts the API; etcd peers find each other through
+                # kubeadm's member list, by this name resolved in the VPC's private DNS.
+                "peerName": f"{naming.replica(ctx.uid, replica.index)}.{ctx.name}.internal",
+            },
+        )
     return {"replicas": [r.index for r in replicas]}
 
 
 def _volume_tags(ctx: ClusterContext, index: int) -> dict[str, str]:
-    return ctx.tags(Name=naming.etcd_volume(ctx.uid, index), **{
-        naming.TAG_ROLE: "etcd", naming.TAG_REPLICA: str(index)})
+    return ctx.tags(
+        Name=naming.etcd_volume(ctx.uid, index), **{naming.TAG_ROLE: "etcd", naming.TAG_REPLICA: str(index)}
+    )
 
 
 def ensure_etcd_volume(ctx: ClusterContext, index: int) -> dict:
@@ -63,7 +71,9 @@ def ensure_etcd_volume(ctx: ClusterContext, index: int) -> dict:
             if not is_error(exc, "InvalidVolume.NotFound"):
                 raise
     if volume is None:
-        found = ctx.ec2.describe_volumes(Filters=ctx.ec2_filters(**{naming.TAG_ROLE: "etcd", naming.TAG_REPLICA: str(index)}))
+        found = ctx.ec2.describe_volumes(
+            Filters=ctx.ec2_filters(**{naming.TAG_ROLE: "etcd", naming.TAG_REPLICA: str(index)})
+        )
         volume = found["Volumes"][0] if found["Volumes"] else None
     if volume is None:
         spec = ctx.spec.spec.control_plane.etcd.main_volume
@@ -80,14 +90,22 @@ def ensure_etcd_volume(ctx: ClusterContext, index: int) -> dict:
         ctx.registry.record_resource(ctx.pk, member_sk(index), "etcd-volume", volume["VolumeId"], ctx.operation_id)
         ctx.registry.update_etcd_member(ctx.name, index, volumeId=volume["VolumeId"])
     if volume["State"] not in ("available", "in-use"):
-        pending(ctx.registry, ctx.operation_id, f"etcd-volume-{index}", VOLUME_DEADLINE,
-                f"etcd volume {volume['VolumeId']} of replica {index} is {volume['State']}", ctx.settings.time_scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            f"etcd-volume-{index}",
+            VOLUME_DEADLINE,
+            f"etcd volume {volume['VolumeId']} of replica {index} is {volume['State']}",
+            ctx.settings.time_scale,
+        )
     return {"volumeId": volume["VolumeId"], "zone": volume["AvailabilityZone"]}
 
 
 def _replica_tags(ctx: ClusterContext, index: int) -> dict[str, str]:
-    return ctx.tags(Name=naming.replica(ctx.uid, index), **{
-        naming.TAG_ROLE: naming.ROLE_CONTROL_PLANE, naming.TAG_REPLICA: str(index)})
+    return ctx.tags(
+        Name=naming.replica(ctx.uid, index),
+        **{naming.TAG_ROLE: naming.ROLE_CONTROL_PLANE, naming.TAG_REPLICA: str(index)},
+    )
 
 
 def ensure_launch_template(ctx: ClusterContext, index: int) -> dict:
@@ -96,19 +114,21 @@ def ensure_launch_template(ctx: ClusterContext, index: int) -> dict:
     cp = ctx.spec.spec.control_plane
     resources = ctx.record["resources"]
     tags = _replica_tags(ctx, index)
-    user_data = bootstrap.user_data(bootstrap.BootstrapParams(
-        table=ctx.settings.table_name,
-        region=ctx.settings.region,
-        uid=ctx.uid,
-        role=naming.ROLE_CONTROL_PLANE,
-        version=cp.version,
-        endpoint=ctx.record["endpoint"],
-        secret_name=naming.bootstrap_secret(ctx.uid),
-        pod_cidr=ctx.spec.spec.networking.pod_address_cidr_blocks[0],
-        service_cidr=ctx.spec.spec.networking.service_address_cidr_blocks[0],
-        replica=index,
-        etcd_volume_id=member["volumeId"],
-    ))
+    user_data = bootstrap.user_data(
+        bootstrap.BootstrapParams(
+            table=ctx.settings.table_name,
+            region=ctx.settings.region,
+            uid=ctx.uid,
+            role=naming.ROLE_CONTROL_PLANE,
+            version=cp.version,
+            endpoint=ctx.record["endpoint"],
+            secret_name=naming.bootstrap_secret(ctx.uid),
+            pod_cidr=ctx.spec.spec.networking.pod_address_cidr_blocks[0],
+            service_cidr=ctx.spec.spec.networking.service_address_cidr_blocks[0],
+            replica=index,
+            etcd_volume_id=member["volumeId"],
+        )
+    )
     data = instances.launch_template_data(
         ctx,
         instance_type=cp.instance_type,
@@ -159,19 +179,33 @@ def check_health(ctx: ClusterContext, index: int) -> dict:
         phase = report["status"].partition(":")[2] or "unknown"
         raise BootstrapFailed(f"{where} instance {report.get('instanceId')} failed bootstrap phase {phase}")
     group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[member["asgName"]])["AutoScalingGroups"]
-    in_service = [i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"]
+    in_service = [
+        i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
+    ]
     step = f"replica-health-{index}"
     scale = ctx.settings.time_scale
     if not in_service:
         pending(ctx.registry, ctx.operation_id, step, HEALTH_DEADLINE, f"{where} has no instance in service", scale)
     instance_id = in_service[0]
     if not report or report.get("instanceId") != instance_id:
-        pending(ctx.registry, ctx.operation_id, step, HEALTH_DEADLINE,
-                f"{where} instance {instance_id} has not reported its bootstrap yet", scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            step,
+            HEALTH_DEADLINE,
+            f"{where} instance {instance_id} has not reported its bootstrap yet",
+            scale,
+        )
     health = load_balancer.target_health(ctx).get(instance_id)
     if health != "healthy":
-        pending(ctx.registry, ctx.operation_id, step, HEALTH_DEADLINE,
-                f"{where} instance {instance_id} is {health or 'not registered'} in the NLB target group", scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            step,
+            HEALTH_DEADLINE,
+            f"{where} instance {instance_id} is {health or 'not registered'} in the NLB target group",
+            scale,
+        )
     ctx.registry.update_etcd_member(ctx.name, index, instanceId=instance_id, bootstrap="ok")
     return {"replica": index, "instanceId": instance_id}
 
@@ -182,8 +216,14 @@ def check_health(ctx: ClusterContext, index: int) -> dict:
 def check_instances_gone(ctx: ClusterContext, scope: str) -> dict:
     live = instances.live_instances(ctx, scope)
     if live:
-        pending(ctx.registry, ctx.operation_id, "instances-gone", timedelta(minutes=15),
-                f"{len(live)} instances are still terminating", ctx.settings.time_scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            "instances-gone",
+            timedelta(minutes=15),
+            f"{len(live)} instances are still terminating",
+            ctx.settings.time_scale,
+        )
     return {"instances": 0}
 
 
@@ -204,4 +244,3 @@ def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep: bool) -> dict:
             if not is_error(exc, "InvalidVolume.NotFound"):
                 raise
     return {"deleted": deleted}
-

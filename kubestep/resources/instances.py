@@ -65,7 +65,9 @@ def launch_template_data(
             "HttpPutResponseHopLimit": 2,
             "HttpEndpoint": "enabled",
         },
-        "BlockDeviceMappings": [{"DeviceName": ROOT_DEVICE, "Ebs": ebs(root_volume, ctx.settings.service.spec.kms_key_arn)}],
+        "BlockDeviceMappings": [
+            {"DeviceName": ROOT_DEVICE, "Ebs": ebs(root_volume, ctx.settings.service.spec.kms_key_arn)}
+        ],
         "TagSpecifications": [
             {"ResourceType": "instance", "Tags": naming.ec2_tags(tags)},
             {"ResourceType": "volume", "Tags": naming.ec2_tags(tags)},
@@ -141,8 +143,10 @@ def ensure_group(
 
 
 def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:
-    filters = [{"Name": f"tag:{naming.TAG_CLUSTER_UID}", "Values": [ctx.uid]},
-               {"Name": f"tag:{naming.TAG_ROLE}", "Values": [role]}]
+    filters = [
+        {"Name": f"tag:{naming.TAG_CLUSTER_UID}", "Values": [ctx.uid]},
+        {"Name": f"tag:{naming.TAG_ROLE}", "Values": [role]},
+    ]
     if scope == "operation":
         filters.append({"Name": "tag:gke:created-by", "Values": [ctx.operation_id]})
     found: list[dict] = []
@@ -158,7 +162,9 @@ def delete_groups(ctx: ClusterContext, scope: str, role: str) -> dict:
         if group.get("Status") == "Delete in progress":
             continue
         try:
-            ctx.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=group["AutoScalingGroupName"], ForceDelete=True)
+            ctx.autoscaling.delete_auto_scaling_group(
+                AutoScalingGroupName=group["AutoScalingGroupName"], ForceDelete=True
+            )
         except Exception as exc:
             if is_error(exc, "ScalingActivityInProgress", "ResourceInUse"):
                 raise ResourcePending(f"{group['AutoScalingGroupName']} is busy") from None
@@ -172,8 +178,10 @@ def delete_groups(ctx: ClusterContext, scope: str, role: str) -> dict:
 
 
 def live_instances(ctx: ClusterContext, scope: str) -> list[str]:
-    filters = [*ctx.ec2_filters(scope),
-               {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]}]
+    filters = [
+        *ctx.ec2_filters(scope),
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]},
+    ]
     ids = []
     for page in ctx.ec2.get_paginator("describe_instances").paginate(Filters=filters):
         for reservation in page["Reservations"]:

@@ -19,8 +19,12 @@ def delete(ctx: ClusterContext) -> dict:
     uid, vpc = ctx.uid, ctx.vpc_id
     removed: dict[str, list[str]] = {"loadBalancers": [], "targetGroups": [], "volumes": [], "securityGroups": []}
 
-    arns = [lb["LoadBalancerArn"] for page in ctx.elbv2.get_paginator("describe_load_balancers").paginate()
-            for lb in page["LoadBalancers"] if lb.get("VpcId") == vpc]
+    arns = [
+        lb["LoadBalancerArn"]
+        for page in ctx.elbv2.get_paginator("describe_load_balancers").paginate()
+        for lb in page["LoadBalancers"]
+        if lb.get("VpcId") == vpc
+    ]
     for i in range(0, len(arns), 20):
         for desc in ctx.elbv2.describe_tags(ResourceArns=arns[i : i + 20])["TagDescriptions"]:
             if _k8s_owned(naming.tags_dict(desc["Tags"]), uid):
@@ -28,16 +32,23 @@ def delete(ctx: ClusterContext) -> dict:
                 removed["loadBalancers"].append(desc["ResourceArn"])
 
     elb = client("elb", ctx.settings.region)
-    classic = [lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancerDescriptions"]
-               if lb.get("VPCId") == vpc]
+    classic = [
+        lb["LoadBalancerName"]
+        for lb in elb.describe_load_balancers()["LoadBalancerDescriptions"]
+        if lb.get("VPCId") == vpc
+    ]
     for i in range(0, len(classic), 20):
         for desc in elb.describe_tags(LoadBalancerNames=classic[i : i + 20])["TagDescriptions"]:
             if _k8s_owned(naming.tags_dict(desc["Tags"]), uid):
                 elb.delete_load_balancer(LoadBalancerName=desc["LoadBalancerName"])
                 removed["loadBalancers"].append(desc["LoadBalancerName"])
 
-    tg_arns = [tg["TargetGroupArn"] for page in ctx.elbv2.get_paginator("describe_target_groups").paginate()
-               for tg in page["TargetGroups"] if tg.get("VpcId") == vpc]
+    tg_arns = [
+        tg["TargetGroupArn"]
+        for page in ctx.elbv2.get_paginator("describe_target_groups").paginate()
+        for tg in page["TargetGroups"]
+        if tg.get("VpcId") == vpc
+    ]
     for i in range(0, len(tg_arns), 20):
         for desc in ctx.elbv2.describe_tags(ResourceArns=tg_arns[i : i + 20])["TagDescriptions"]:
             if _k8s_owned(naming.tags_dict(desc["Tags"]), uid):

@@ -112,8 +112,14 @@ def check_active(ctx: ClusterContext) -> dict:
     if state == "failed":
         raise RuntimeError(f"load balancer {lb['LoadBalancerName']} failed: {lb['State'].get('Reason')}")
     if state != "active":
-        pending(ctx.registry, ctx.operation_id, "nlb-active", ACTIVE_DEADLINE,
-                f"load balancer is {state}", ctx.settings.time_scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            "nlb-active",
+            ACTIVE_DEADLINE,
+            f"load balancer is {state}",
+            ctx.settings.time_scale,
+        )
     return {"state": state}
 
 
@@ -140,8 +146,14 @@ def delete_load_balancer(ctx: ClusterContext, scope: str) -> dict:
         Filters=[{"Name": "description", "Values": [f"ELB net/{naming.load_balancer(ctx.uid)}/*"]}]
     )["NetworkInterfaces"]
     if enis:
-        pending(ctx.registry, ctx.operation_id, "nlb-enis-released", timedelta(minutes=10),
-                f"{len(enis)} network interfaces of the load balancer are still attached", ctx.settings.time_scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            "nlb-enis-released",
+            timedelta(minutes=10),
+            f"{len(enis)} network interfaces of the load balancer are still attached",
+            ctx.settings.time_scale,
+        )
     return {"deleted": bool(lb)}
 
 

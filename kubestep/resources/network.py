@@ -71,7 +71,10 @@ def begin(ctx: NetworkContext) -> dict:
     spec = ctx.settings.service.spec
     mode = "dedicated" if spec.dedicated_vpc else "existing"
     ctx.registry.update_network(
-        status="PROVISIONING", mode=mode, service=ctx.svc, operationId=ctx.operation_id,
+        status="PROVISIONING",
+        mode=mode,
+        service=ctx.svc,
+        operationId=ctx.operation_id,
         zones=ctx.network.get("zones") or {},
     )
     return {"mode": mode}
@@ -128,7 +131,10 @@ def ensure_subnets(ctx: NetworkContext) -> dict:
     zones = network.get("zones") or {}
     for i, az in enumerate(spec.availability_zones):
         entry = dict(zones.get(az) or {})
-        for tier, cidr in (("public", spec.public_subnet_cidr_blocks[i]), ("private", spec.private_subnet_cidr_blocks[i])):
+        for tier, cidr in (
+            ("public", spec.public_subnet_cidr_blocks[i]),
+            ("private", spec.private_subnet_cidr_blocks[i]),
+        ):
             key = f"{tier}SubnetId"
             if entry.get(key):
                 continue
@@ -138,7 +144,9 @@ def ensure_subnets(ctx: NetworkContext) -> dict:
                 subnet_id = found["SubnetId"]
             else:
                 # Kubernetes' AWS cloud provider picks subnets for Service load balancers by these tags.
-                elb_role = {"kubernetes.io/role/elb": "1"} if tier == "public" else {"kubernetes.io/role/internal-elb": "1"}
+                elb_role = (
+                    {"kubernetes.io/role/elb": "1"} if tier == "public" else {"kubernetes.io/role/internal-elb": "1"}
+                )
                 subnet_id = ctx.ec2.create_subnet(
                     VpcId=vpc_id,
                     CidrBlock=cidr,
@@ -163,7 +171,9 @@ def ensure_nat_gateway(ctx: NetworkContext, az: str) -> dict:
         else:
             entry["allocationId"] = ctx.ec2.allocate_address(
                 Domain="vpc",
-                TagSpecifications=naming.tag_specifications("elastic-ip", ctx.tags(f"eip-{az}", f"gke-{ctx.svc}-nat-{az}")),
+                TagSpecifications=naming.tag_specifications(
+                    "elastic-ip", ctx.tags(f"eip-{az}", f"gke-{ctx.svc}-nat-{az}")
+                ),
             )["AllocationId"]
         ctx.registry.update_network(**{f"zones.{az}.allocationId": entry["allocationId"]})
     if not entry.get("natGatewayId"):
@@ -173,12 +183,16 @@ def ensure_nat_gateway(ctx: NetworkContext, az: str) -> dict:
             f"nat-{az}",
             [{"Name": "state", "Values": ["pending", "available"]}],
         )
-        nat_id = found["NatGatewayId"] if found else ctx.ec2.create_nat_gateway(
-            SubnetId=entry["publicSubnetId"],
-            AllocationId=entry["allocationId"],
-            ClientToken=ctx.token(f"nat-{az}"),
-            TagSpecifications=naming.tag_specifications("natgateway", ctx.tags(f"nat-{az}", f"gke-{ctx.svc}-{az}")),
-        )["NatGateway"]["NatGatewayId"]
+        nat_id = (
+            found["NatGatewayId"]
+            if found
+            else ctx.ec2.create_nat_gateway(
+                SubnetId=entry["publicSubnetId"],
+                AllocationId=entry["allocationId"],
+                ClientToken=ctx.token(f"nat-{az}"),
+                TagSpecifications=naming.tag_specifications("natgateway", ctx.tags(f"nat-{az}", f"gke-{ctx.svc}-{az}")),
+            )["NatGateway"]["NatGatewayId"]
+        )
         ctx.registry.update_network(**{f"zones.{az}.natGatewayId": nat_id})
     return {"zone": az}
 
@@ -197,8 +211,14 @@ def check_nat_gateways(ctx: NetworkContext) -> dict:
         raise RuntimeError(f"NAT gateway(s) failed: {[(g['NatGatewayId'], g.get('FailureMessage')) for g in failed]}")
     waiting = [g["NatGatewayId"] for g in gateways if g["State"] != "available"]
     if waiting:
-        pending(ctx.registry, ctx.operation_id, "nat-gateways", NAT_DEADLINE,
-                f"NAT gateways {waiting} are not available yet", ctx.settings.time_scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            "nat-gateways",
+            NAT_DEADLINE,
+            f"NAT gateways {waiting} are not available yet",
+            ctx.settings.time_scale,
+        )
     return {"natGateways": len(ids)}
 
 
@@ -226,9 +246,9 @@ def _ensure_default_route(ctx: NetworkContext, table_id: str, **target: str) -> 
 
 
 def _ensure_association(ctx: NetworkContext, table_id: str, subnet_id: str) -> None:
-    tables = ctx.ec2.describe_route_tables(
-        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}]
-    )["RouteTables"]
+    tables = ctx.ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])[
+        "RouteTables"
+    ]
     for table in tables:
         if table["RouteTableId"] == table_id:
             return
@@ -269,16 +289,20 @@ def ensure_vpc_endpoints(ctx: NetworkContext) -> dict:
             f"endpoint-{service}",
             [{"Name": "vpc-endpoint-state", "Values": ["pending", "available"]}],
         )
-        endpoint_id = found["VpcEndpointId"] if found else ctx.ec2.create_vpc_endpoint(
-            VpcId=network["vpcId"],
-            ServiceName=f"com.amazonaws.{region}.{service}",
-            VpcEndpointType="Gateway",
-            RouteTableIds=tables,
-            ClientToken=ctx.token(f"endpoint-{service}"),
-            TagSpecifications=naming.tag_specifications(
-                "vpc-endpoint", ctx.tags(f"endpoint-{service}", f"gke-{ctx.svc}-{service}")
-            ),
-        )["VpcEndpoint"]["VpcEndpointId"]
+        endpoint_id = (
+            found["VpcEndpointId"]
+            if found
+            else ctx.ec2.create_vpc_endpoint(
+                VpcId=network["vpcId"],
+                ServiceName=f"com.amazonaws.{region}.{service}",
+                VpcEndpointType="Gateway",
+                RouteTableIds=tables,
+                ClientToken=ctx.token(f"endpoint-{service}"),
+                TagSpecifications=naming.tag_specifications(
+                    "vpc-endpoint", ctx.tags(f"endpoint-{service}", f"gke-{ctx.svc}-{service}")
+                ),
+            )["VpcEndpoint"]["VpcEndpointId"]
+        )
         endpoints[service] = endpoint_id
         ctx.registry.update_network(endpoints=endpoints)
     return {"endpoints": sorted(endpoints)}
@@ -296,7 +320,10 @@ def validate_existing(ctx: NetworkContext) -> dict:
             raise InvalidSpec([("spec.existingVPC", str(exc))]) from None
         raise
     problems = [
-        (f"spec.existingVPC.subnetIDs[{spec.subnet_ids.index(s['SubnetId'])}]", f"{s['SubnetId']} is in {s['VpcId']}, not {spec.vpc_id}")
+        (
+            f"spec.existingVPC.subnetIDs[{spec.subnet_ids.index(s['SubnetId'])}]",
+            f"{s['SubnetId']} is in {s['VpcId']}, not {spec.vpc_id}",
+        )
         for s in subnets
         if s["VpcId"] != spec.vpc_id
     ]
@@ -304,9 +331,13 @@ def validate_existing(ctx: NetworkContext) -> dict:
         raise InvalidSpec(problems)
     zones: dict[str, Any] = {}
     for subnet in subnets:
-        zones.setdefault(subnet["AvailabilityZone"], {"privateSubnetIds": []})["privateSubnetIds"].append(subnet["SubnetId"])
+        zones.setdefault(subnet["AvailabilityZone"], {"privateSubnetIds": []})["privateSubnetIds"].append(
+            subnet["SubnetId"]
+        )
     ctx.registry.update_network(
-        vpcId=vpc["VpcId"], cidr=vpc["CidrBlock"], zones=zones,
+        vpcId=vpc["VpcId"],
+        cidr=vpc["CidrBlock"],
+        zones=zones,
         subnets={s["SubnetId"]: {"zone": s["AvailabilityZone"], "cidr": s["CidrBlock"]} for s in subnets},
     )
     return {"vpcId": vpc["VpcId"], "subnets": len(subnets)}
@@ -353,8 +384,10 @@ def delete_vpc_endpoints(ctx: NetworkContext) -> dict:
 def delete_nat_gateways(ctx: NetworkContext) -> dict:
     zones = ctx.network.get("zones") or {}
     found = ctx.ec2.describe_nat_gateways(
-        Filter=[{"Name": f"tag:{naming.TAG_SERVICE}", "Values": [ctx.svc]},
-                 {"Name": "state", "Values": ["pending", "available", "deleting"]}]
+        Filter=[
+            {"Name": f"tag:{naming.TAG_SERVICE}", "Values": [ctx.svc]},
+            {"Name": "state", "Values": ["pending", "available", "deleting"]},
+        ]
     )["NatGateways"]
     found = [g for g in found if naming.tags_dict(g.get("Tags")).get(naming.TAG_SERVICE) == ctx.svc]
     ids = {z["natGatewayId"] for z in zones.values() if z.get("natGatewayId")} | {g["NatGatewayId"] for g in found}
@@ -372,13 +405,21 @@ def delete_nat_gateways(ctx: NetworkContext) -> dict:
         if state != "deleted":
             still.append(nat_id)
     if still:
-        pending(ctx.registry, ctx.operation_id, "nat-gateways-deleted", NAT_DEADLINE,
-                f"NAT gateways {still} are still deleting", ctx.settings.time_scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            "nat-gateways-deleted",
+            NAT_DEADLINE,
+            f"NAT gateways {still} are still deleting",
+            ctx.settings.time_scale,
+        )
     return {"deleted": len(ids)}
 
 
 def release_addresses(ctx: NetworkContext) -> dict:
-    found = ctx.ec2.describe_addresses(Filters=[{"Name": f"tag:{naming.TAG_SERVICE}", "Values": [ctx.svc]}])["Addresses"]
+    found = ctx.ec2.describe_addresses(Filters=[{"Name": f"tag:{naming.TAG_SERVICE}", "Values": [ctx.svc]}])[
+        "Addresses"
+    ]
     for address in found:
         if address.get("AssociationId"):
             raise ResourcePending(f"EIP {address['AllocationId']} is still associated")
@@ -410,9 +451,9 @@ def delete_route_tables_subnets_gateway_vpc(ctx: NetworkContext) -> dict:
             ctx.ec2.delete_route_table(RouteTableId=table["RouteTableId"])
         for subnet in ctx.ec2.describe_subnets(Filters=ours)["Subnets"]:
             ctx.ec2.delete_subnet(SubnetId=subnet["SubnetId"])
-        for igw in ctx.ec2.describe_internet_gateways(
-            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
-        )["InternetGateways"]:
+        for igw in ctx.ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])[
+            "InternetGateways"
+        ]:
             ctx.ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
             ctx.ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
         ctx.ec2.delete_vpc(VpcId=vpc_id)

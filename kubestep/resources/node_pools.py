@@ -34,8 +34,9 @@ def _pool(ctx: ClusterContext, name: str) -> tuple[dict, AWSNodePool]:
 
 
 def _tags(ctx: ClusterContext, pool: AWSNodePool) -> dict[str, str]:
-    tags = ctx.tags(Name=naming.node_pool(ctx.uid, pool.name), **{
-        naming.TAG_ROLE: naming.ROLE_NODE, naming.TAG_NODEPOOL: pool.name})
+    tags = ctx.tags(
+        Name=naming.node_pool(ctx.uid, pool.name), **{naming.TAG_ROLE: naming.ROLE_NODE, naming.TAG_NODEPOOL: pool.name}
+    )
     tags.update(pool.spec.tags)
     return tags
 
@@ -44,17 +45,19 @@ def ensure_launch_template(ctx: ClusterContext, name: str) -> dict:
     record, pool = _pool(ctx, name)
     spec = pool.spec
     tags = _tags(ctx, pool)
-    user_data = bootstrap.user_data(bootstrap.BootstrapParams(
-        table=ctx.settings.table_name,
-        region=ctx.settings.region,
-        uid=ctx.uid,
-        role=naming.ROLE_NODE,
-        version=spec.version,
-        endpoint=ctx.record["endpoint"],
-        secret_name=naming.bootstrap_secret(ctx.uid),
-        pod_cidr=ctx.spec.spec.networking.pod_address_cidr_blocks[0],
-        service_cidr=ctx.spec.spec.networking.service_address_cidr_blocks[0],
-    ))
+    user_data = bootstrap.user_data(
+        bootstrap.BootstrapParams(
+            table=ctx.settings.table_name,
+            region=ctx.settings.region,
+            uid=ctx.uid,
+            role=naming.ROLE_NODE,
+            version=spec.version,
+            endpoint=ctx.record["endpoint"],
+            secret_name=naming.bootstrap_secret(ctx.uid),
+            pod_cidr=ctx.spec.spec.networking.pod_address_cidr_blocks[0],
+            service_cidr=ctx.spec.spec.networking.service_address_cidr_blocks[0],
+        )
+    )
     data = instances.launch_template_data(
         ctx,
         instance_type=spec.instance_type,
@@ -98,16 +101,29 @@ def check_health(ctx: ClusterContext, name: str) -> dict:
     record, pool = _pool(ctx, name)
     wanted = pool.spec.min_node_count
     group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record["asgName"]])["AutoScalingGroups"]
-    in_service = [i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"]
+    in_service = [
+        i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
+    ]
     reports = ctx.registry.bootstrap_reports(ctx.uid)
-    failed = [(i, reports[f"NODE#{i}"]["status"]) for i in in_service
-              if reports.get(f"NODE#{i}", {}).get("status", "").startswith("failed")]
+    failed = [
+        (i, reports[f"NODE#{i}"]["status"])
+        for i in in_service
+        if reports.get(f"NODE#{i}", {}).get("status", "").startswith("failed")
+    ]
     if failed:
         instance, status = failed[0]
-        raise BootstrapFailed(f"node pool {name}: instance {instance} failed bootstrap phase {status.partition(':')[2]}")
+        raise BootstrapFailed(
+            f"node pool {name}: instance {instance} failed bootstrap phase {status.partition(':')[2]}"
+        )
     ready = [i for i in in_service if reports.get(f"NODE#{i}", {}).get("status") == "ok"]
     if len(ready) < wanted:
-        pending(ctx.registry, ctx.operation_id, f"nodepool-health-{name}", HEALTH_DEADLINE,
-                f"node pool {name} has {len(ready)}/{wanted} nodes ready", ctx.settings.time_scale)
+        pending(
+            ctx.registry,
+            ctx.operation_id,
+            f"nodepool-health-{name}",
+            HEALTH_DEADLINE,
+            f"node pool {name} has {len(ready)}/{wanted} nodes ready",
+            ctx.settings.time_scale,
+        )
     ctx.registry.update_node_pool(ctx.name, name, phase="RUNNING", readyNodes=len(ready))
     return {"nodePool": name, "readyNodes": len(ready)}

@@ -4,6 +4,7 @@ DynamoDB. Every step is idempotent: re-running it converges and creates nothing 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -91,12 +92,23 @@ def acquire_create_lock(event: dict, settings: Settings, registry: Registry) -> 
         raise
     registry.put_operation(operation_id, "CreateCluster", name, event["executionArn"], uid=record["uid"])
     if lock.get("tookOverFrom"):
-        registry.record_event(name, "Normal", "LockTakenOver",
-                              f"operation {operation_id} took over the lock of {lock['tookOverFrom']}, "
-                              "whose execution is no longer running", f"AWSCluster/{name}", operation_id)
-    registry.record_event(name, "Normal", "Provisioning",
-                          f"operation {operation_id} is creating cluster {name} (uid {record['uid']})",
-                          f"AWSCluster/{name}", operation_id)
+        registry.record_event(
+            name,
+            "Normal",
+            "LockTakenOver",
+            f"operation {operation_id} took over the lock of {lock['tookOverFrom']}, "
+            "whose execution is no longer running",
+            f"AWSCluster/{name}",
+            operation_id,
+        )
+    registry.record_event(
+        name,
+        "Normal",
+        "Provisioning",
+        f"operation {operation_id} is creating cluster {name} (uid {record['uid']})",
+        f"AWSCluster/{name}",
+        operation_id,
+    )
     return {"uid": record["uid"], "tookOverFrom": lock.get("tookOverFrom")}
 
 
@@ -199,8 +211,9 @@ def mark_cluster_running(event: dict, settings: Settings, registry: Registry) ->
     ctx = _ctx(event, settings, registry)
     record = registry.update_cluster(ctx.name, phase="RUNNING", currentOperation=None, lastError=None)
     registry.finish_operation(ctx.operation_id, "SUCCEEDED")
-    ctx.event("Normal", "ClusterRunning",
-              f"cluster {ctx.name} is RUNNING; API endpoint https://{record['endpoint']}:443")
+    ctx.event(
+        "Normal", "ClusterRunning", f"cluster {ctx.name} is RUNNING; API endpoint https://{record['endpoint']}:443"
+    )
     return {"phase": "RUNNING", "endpoint": record["endpoint"]}
 
 
@@ -227,10 +240,10 @@ def record_failure(event: dict, settings: Settings, registry: Registry) -> dict:
     name, operation_id = event["clusterName"], event["operationId"]
     error, message = error_message(event.get("error"))
     registry.record_event(name, "Warning", error, message, f"AWSCluster/{name}", operation_id)
-    try:
-        registry.update_cluster(name, phase="ERROR", lastError={"error": error, "message": message, "operationId": operation_id})
-    except NotFound:
-        pass
+    with contextlib.suppress(NotFound):
+        registry.update_cluster(
+            name, phase="ERROR", lastError={"error": error, "message": message, "operationId": operation_id}
+        )
     registry.finish_operation(operation_id, "FAILED", error, message)
     return {"error": error}
 
@@ -266,8 +279,14 @@ def acquire_delete_lock(event: dict, settings: Settings, registry: Registry) -> 
         registry.release_lock(cluster_pk(name), operation_id)
         raise
     registry.put_operation(operation_id, "DeleteCluster", name, event["executionArn"], uid=record["uid"])
-    registry.record_event(name, "Normal", "Deleting", f"operation {operation_id} is deleting cluster {name}",
-                          f"AWSCluster/{name}", operation_id)
+    registry.record_event(
+        name,
+        "Normal",
+        "Deleting",
+        f"operation {operation_id} is deleting cluster {name}",
+        f"AWSCluster/{name}",
+        operation_id,
+    )
     return {"uid": record["uid"]}
 
 
@@ -342,7 +361,12 @@ def delete_cluster_record(event: dict, settings: Settings, registry: Registry) -
     registry.delete_bootstrap_reports(record["uid"])
     registry.delete_cluster_records(name)
     registry.finish_operation(operation_id, "SUCCEEDED")
-    registry.record_event(name, "Normal", "Deleted", f"cluster {name} (uid {record['uid']}) and its AWS resources are deleted",
-                          f"AWSCluster/{name}", operation_id)
+    registry.record_event(
+        name,
+        "Normal",
+        "Deleted",
+        f"cluster {name} (uid {record['uid']}) and its AWS resources are deleted",
+        f"AWSCluster/{name}",
+        operation_id,
+    )
     return {"deleted": name}
-

@@ -29,8 +29,12 @@ def handle(detail: dict, registry: Registry) -> dict:
         # The workflow recorded its own failure; only make sure the lock is gone.
         status_note = operation["status"]
     else:
-        registry.finish_operation(operation_id, status, f"Execution{status.title().replace('_', '')}",
-                                  detail.get("cause") or f"the execution ended {status}")
+        registry.finish_operation(
+            operation_id,
+            status,
+            f"Execution{status.title().replace('_', '')}",
+            detail.get("cause") or f"the execution ended {status}",
+        )
         status_note = status
     target = operation.get("target", "")
     pk = NETWORK_PK if target == "network" else cluster_pk(target)
@@ -38,9 +42,18 @@ def handle(detail: dict, registry: Registry) -> dict:
     if target != "network":
         cluster = registry.get_cluster(target)
         if cluster and cluster.get("currentOperation") == operation_id:
-            registry.update_cluster(target, phase="ERROR", currentOperation=None,
-                                    lastError={"error": f"Execution{status}", "operationId": operation_id})
-        registry.record_event(target, "Warning", f"Execution{status.title().replace('_', '')}",
-                              f"execution {detail['name']} ended {status}; lock released: {released}",
-                              f"AWSCluster/{target}", operation_id)
+            registry.update_cluster(
+                target,
+                phase="ERROR",
+                currentOperation=None,
+                lastError={"error": f"Execution{status}", "operationId": operation_id},
+            )
+        registry.record_event(
+            target,
+            "Warning",
+            f"Execution{status.title().replace('_', '')}",
+            f"execution {detail['name']} ended {status}; lock released: {released}",
+            f"AWSCluster/{target}",
+            operation_id,
+        )
     return {"operationId": operation_id, "status": status_note, "lockReleased": released}

@@ -54,12 +54,14 @@ def record_failure(event: dict, settings: Settings, registry: Registry) -> dict:
     return {"released": registry.release_lock(NETWORK_PK, event["operationId"]), "error": error}
 
 
-TASKS.update({
-    "BeginProvision": begin_provision,
-    "BeginDeprovision": begin_deprovision,
-    "FinishNetworkOperation": finish,
-    "RecordNetworkFailure": record_failure,
-})
+TASKS.update(
+    {
+        "BeginProvision": begin_provision,
+        "BeginDeprovision": begin_deprovision,
+        "FinishNetworkOperation": finish,
+        "RecordNetworkFailure": record_failure,
+    }
+)
 _step("EnsureVpc", network.ensure_vpc)
 _step("EnsureInternetGateway", network.ensure_internet_gateway)
 _step("EnsureSubnets", network.ensure_subnets)

@@ -118,7 +118,7 @@ def test_unparsable_json_and_other_media_types(api: Registry) -> None:
 def test_bad_parameters_answer_400(api: Registry) -> None:
     assert call("GET", "/v1/clusters", query={"limit": "0"}).fields == {"limit"}
     assert call("GET", "/v1/clusters", query={"nextToken": "%%%"}).fields == {"nextToken"}
-    assert call("GET", "/v1/clusters/Not_A_Name").fields == {"name"}
+    assert call("GET", "/v1/clusters", query={"limits": "2"}).fields == {"limits"}  # a typo is no default
     assert call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "maybe"}).fields == {
         "keepEtcdVolumes"
     }
@@ -177,6 +177,12 @@ def test_unknown_things_answer_404_json(api: Registry) -> None:
         ("GET", "/v1/nothing/here"),
         ("PUT", "/v1/clusters"),
         ("GET", "/v1"),
+        # A name that cannot exist is not found either (like `kubectl get`), not a 400.
+        ("GET", "/v1/clusters/Not_A_Name"),
+        ("DELETE", "/v1/clusters/" + "x" * 3000),
+        ("GET", "/v1/clusters/prod/nodepools/Bad_Pool"),
+        ("GET", "/v1/clusters/%F0%9F%92%A5/events"),
+        ("GET", "/v1/operations/" + "o" * 81),
     ]:
         answer = call(method, path)
         assert answer.status == 404, (method, path, answer.text)

@@ -71,14 +71,6 @@ class Synth:
         return json.loads(self.template_path.read_text())
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n N --dist loadgroup` keep the infra tests on one worker: one synth, not N."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.path).parents:
-            item.add_marker(pytest.mark.xdist_group("infra"))
-
-
 @pytest.fixture(scope="session")
 def stepfunctions_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's ASL files, or throwaway stand-ins named per the contracts while there are none."""

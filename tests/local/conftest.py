@@ -31,19 +31,11 @@ def synth_stub(outdir: Path) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # moto's backends are process-wide: run these where the other runtime tests run
-    # (tests/workflows uses the same group), one runtime at a time, never beside mock_aws.
-    for item in items:
-        if Path(str(item.path)).parent == Path(__file__).parent:
-            item.add_marker(pytest.mark.xdist_group("runtime"))
-
-
 @pytest.fixture(scope="session")
 def stub_template(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The stub stack's template (cdk synth costs seconds: cached across sessions)."""
     key = hashlib.sha256(STUB_APP.read_bytes() + sys.version.encode()).hexdigest()[:16]
-    cache = pytestconfig.cache
+    cache = getattr(pytestconfig, "cache", None)  # absent with -p no:cacheprovider
     root = Path(cache.mkdir("kubestep-local-stub")) if cache is not None else tmp_path_factory.mktemp("stub")
     template = root / key / "out" / "kubestep-stub.template.json"
     if not template.is_file():

@@ -273,9 +273,7 @@ def synth(outdir: Path) -> Path:
         billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
         encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
         encryption_key=key,
-        point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
-            point_in_time_recovery_enabled=True
-        ),
+        point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
         time_to_live_attribute="ttl",
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )

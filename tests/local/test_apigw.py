@@ -109,9 +109,7 @@ def test_event_shape_with_a_throwaway_function(runtime: LocalRuntime) -> None:
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream"])
 def test_binary_bodies_are_base64(runtime: LocalRuntime, content_type: str) -> None:
-    event = runtime.api.build_event(
-        "PUT", "/v1/blob", [("Content-Type", content_type)], b"\x00\xff", "127.0.0.1"
-    )
+    event = runtime.api.build_event("PUT", "/v1/blob", [("Content-Type", content_type)], b"\x00\xff", "127.0.0.1")
     assert event is not None
     assert event["isBase64Encoded"] is True
     assert event["body"] == "AP8="

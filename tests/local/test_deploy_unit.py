@@ -44,18 +44,14 @@ def test_string_definition_becomes_a_join_with_the_substitution_values() -> None
 
 
 def test_literal_substitutions_collapse_to_a_string() -> None:
-    props = transform_state_machine(
-        {"DefinitionString": ASL, "DefinitionSubstitutions": {"TasksArn": "arn:x"}}
-    )
+    props = transform_state_machine({"DefinitionString": ASL, "DefinitionSubstitutions": {"TasksArn": "arn:x"}})
     assert json.loads(props["DefinitionString"])["States"]["A"]["Resource"] == "arn:x"
 
 
 def test_join_definition_keeps_its_tokens() -> None:
     left, right = ASL.split('"${TasksArn}"')
     definition = {"Fn::Join": ["", [left + '"${TasksArn}"', {"Ref": "AWS::Region"}, right]]}
-    props = transform_state_machine(
-        {"DefinitionString": definition, "DefinitionSubstitutions": {"TasksArn": "X"}}
-    )
+    props = transform_state_machine({"DefinitionString": definition, "DefinitionSubstitutions": {"TasksArn": "X"}})
     parts = props["DefinitionString"]["Fn::Join"][1]
     assert {"Ref": "AWS::Region"} in parts
     assert "".join(p for p in parts if isinstance(p, str)).count('"X"') == 1

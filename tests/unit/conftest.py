@@ -26,11 +26,16 @@ def create_table(region: str = "us-east-1") -> None:
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "gsi1",
-            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"}, {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
 
 
@@ -57,7 +62,9 @@ def configure(monkeypatch, service: AWSManagementService) -> settings_module.Set
     monkeypatch.setenv("KUBESTEP_MANAGEMENT_SERVICE", json.dumps(dump(service)))
     monkeypatch.setenv("KUBESTEP_TABLE_NAME", TABLE)
     monkeypatch.setenv("KUBESTEP_STATE_MACHINE_ARN_PREFIX", "arn:aws:states:us-east-1:123456789012:stateMachine:unit-")
-    monkeypatch.setenv("KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN", "arn:aws:iam::123456789012:instance-profile/unit-control-plane")
+    monkeypatch.setenv(
+        "KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN", "arn:aws:iam::123456789012:instance-profile/unit-control-plane"
+    )
     monkeypatch.setenv("KUBESTEP_NODE_INSTANCE_PROFILE_ARN", "arn:aws:iam::123456789012:instance-profile/unit-node")
     settings_module.settings.cache_clear()
     return settings_module.settings()

@@ -37,8 +37,9 @@ def problems(body) -> dict[str, str]:
 def test_examples_validate():
     for path in EXAMPLES.glob("*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
-            {"AWSManagementService": AWSManagementService, "AWSCluster": AWSCluster,
-             "AWSNodePool": AWSNodePool}[doc["kind"]].model_validate(doc)
+            {"AWSManagementService": AWSManagementService, "AWSCluster": AWSCluster, "AWSNodePool": AWSNodePool}[
+                doc["kind"]
+            ].model_validate(doc)
     parse_create_request(SERVICE, request())
 
 
@@ -57,29 +58,56 @@ def test_defaults_match_what_users_expect():
         ({"cluster__metadata__name": "a" * 41}, "cluster.metadata.name", "at most 40"),
         ({"cluster__spec__controlPlane__version": "1.32"}, "cluster.spec.controlPlane.version", "1.MINOR.PATCH"),
         ({"cluster__spec__controlPlane__version": "1.20.1"}, "cluster.spec.controlPlane.version", "not supported"),
-        ({"cluster__spec__networking__podAddressCIDRBlocks": ["10.0.0.1/16"]},
-         "cluster.spec.networking.podAddressCIDRBlocks", "host bits"),
-        ({"cluster__spec__networking__serviceAddressCIDRBlocks": ["192.168.10.0/24"]},
-         "cluster.spec.networking", "overlaps"),
-        ({"cluster__spec__networking__podAddressCIDRBlocks": ["10.0.128.0/17"]},
-         "cluster.spec.networking.podAddressCIDRBlocks", "overlaps the VPC"),
-        ({"cluster__spec__controlPlane__availabilityZones": ["us-east-1a", "us-east-1z"]},
-         "cluster.spec.controlPlane.availabilityZones", "not zones of the management service"),
-        ({"cluster__spec__controlPlane__availabilityZones": ["us-east-1a", "us-east-1b"]},
-         "cluster.spec.controlPlane.availabilityZones", "quorum"),
-        ({"cluster__spec__controlPlane__subnetIDs": ["subnet-0123456789abcdef0"]},
-         "cluster.spec.controlPlane", "not both"),
-        ({"cluster__spec__controlPlane__rootVolume": {"sizeGiB": 10, "volumeType": "io2"}},
-         "cluster.spec.controlPlane.rootVolume", "iops is required"),
+        (
+            {"cluster__spec__networking__podAddressCIDRBlocks": ["10.0.0.1/16"]},
+            "cluster.spec.networking.podAddressCIDRBlocks",
+            "host bits",
+        ),
+        (
+            {"cluster__spec__networking__serviceAddressCIDRBlocks": ["192.168.10.0/24"]},
+            "cluster.spec.networking",
+            "overlaps",
+        ),
+        (
+            {"cluster__spec__networking__podAddressCIDRBlocks": ["10.0.128.0/17"]},
+            "cluster.spec.networking.podAddressCIDRBlocks",
+            "overlaps the VPC",
+        ),
+        (
+            {"cluster__spec__controlPlane__availabilityZones": ["us-east-1a", "us-east-1z"]},
+            "cluster.spec.controlPlane.availabilityZones",
+            "not zones of the management service",
+        ),
+        (
+            {"cluster__spec__controlPlane__availabilityZones": ["us-east-1a", "us-east-1b"]},
+            "cluster.spec.controlPlane.availabilityZones",
+            "quorum",
+        ),
+        (
+            {"cluster__spec__controlPlane__subnetIDs": ["subnet-0123456789abcdef0"]},
+            "cluster.spec.controlPlane",
+            "not both",
+        ),
+        (
+            {"cluster__spec__controlPlane__rootVolume": {"sizeGiB": 10, "volumeType": "io2"}},
+            "cluster.spec.controlPlane.rootVolume",
+            "iops is required",
+        ),
         ({"cluster__spec__controlPlane__tags": {"gke:cluster": "x"}}, "cluster.spec.controlPlane.tags", "reserves"),
-        ({"cluster__spec__controlPlane__instanceTyp": "m5.large"}, "cluster.spec.controlPlane.instanceTyp",
-         "not a known field"),
+        (
+            {"cluster__spec__controlPlane__instanceTyp": "m5.large"},
+            "cluster.spec.controlPlane.instanceTyp",
+            "not a known field",
+        ),
         ({"nodePools__0__spec__minNodeCount": 7}, "nodePools[0].spec", "must be <= maxNodeCount"),
         ({"nodePools__1__spec__version": "1.29.1"}, "nodePools[1].spec.version", "not supported"),
         ({"nodePools__1__spec__version": "1.33.1"}, "nodePools[1].spec.version", "newer than the control plane"),
         ({"nodePools__0__spec__clusterName": "other"}, "nodePools[0].spec.clusterName", "must be 'prod'"),
-        ({"nodePools__0__spec__taints": [{"key": "a", "effect": "Sometimes"}]},
-         "nodePools[0].spec.taints[0].effect", "must be"),
+        (
+            {"nodePools__0__spec__taints": [{"key": "a", "effect": "Sometimes"}]},
+            "nodePools[0].spec.taints[0].effect",
+            "must be",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_the_rule(changes, field, rule):
@@ -89,16 +117,24 @@ def test_bad_input_names_the_field_and_the_rule(changes, field, rule):
 
 
 def test_every_bad_field_is_reported_at_once():
-    found = problems(request(cluster__metadata__name="X", cluster__spec__controlPlane__version="2",
-                             nodePools__0__spec__maxNodeCount=0))
-    assert {"cluster.metadata.name", "cluster.spec.controlPlane.version", "nodePools[0].spec.maxNodeCount"} <= set(found)
+    found = problems(
+        request(
+            cluster__metadata__name="X", cluster__spec__controlPlane__version="2", nodePools__0__spec__maxNodeCount=0
+        )
+    )
+    assert {"cluster.metadata.name", "cluster.spec.controlPlane.version", "nodePools[0].spec.maxNodeCount"} <= set(
+        found
+    )
 
 
 def test_node_pool_skew_two_minors_at_most():
     body = request(cluster__spec__controlPlane__version="1.33.0", nodePools__0__spec__version="1.30.2")
     assert "more than 2 minor" in problems(body)["nodePools[0].spec.version"]
-    body = request(cluster__spec__controlPlane__version="1.33.0", nodePools__0__spec__version="1.31.2",
-                   nodePools__1__spec__version="1.33.0")
+    body = request(
+        cluster__spec__controlPlane__version="1.33.0",
+        nodePools__0__spec__version="1.31.2",
+        nodePools__1__spec__version="1.33.0",
+    )
     parse_create_request(SERVICE, body)
 
 

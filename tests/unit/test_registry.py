@@ -66,4 +66,7 @@ def test_parallel_members_do_not_overwrite_each_other(registry):
     registry.put_etcd_member("c", 1, {"zone": "other"})  # re-planning keeps what was recorded
     members = registry.list_etcd_members("c")
     assert [(m["zone"], m["resources"]["etcd-volume"]["id"]) for m in members] == [
-        ("z0", "vol-0"), ("z1", "vol-1"), ("z2", "vol-2")]
+        ("z0", "vol-0"),
+        ("z1", "vol-1"),
+        ("z2", "vol-2"),
+    ]

@@ -27,7 +27,13 @@ def provision(settings, registry):
         run(network_tasks.TASKS, step, ev, settings, registry)
     for zone in settings.service.zones:
         run(network_tasks.TASKS, "EnsureNatGateway", {**ev, "zone": zone}, settings, registry)
-    for step in ["CheckNatGateways", "EnsureRouteTables", "EnsureVpcEndpoints", "MarkNetworkReady", "FinishNetworkOperation"]:
+    for step in [
+        "CheckNatGateways",
+        "EnsureRouteTables",
+        "EnsureVpcEndpoints",
+        "MarkNetworkReady",
+        "FinishNetworkOperation",
+    ]:
         run(network_tasks.TASKS, step, ev, settings, registry)
 
 
@@ -40,7 +46,11 @@ def report_all(registry, settings, uid):
     for group in asg.describe_auto_scaling_groups()["AutoScalingGroups"]:
         tags = {t["Key"]: t["Value"] for t in group["Tags"]}
         for inst in group["Instances"]:
-            key = f"REPLICA#{tags['gke:replica']}" if tags["gke:role"] == "control-plane" else f"NODE#{inst['InstanceId']}"
+            key = (
+                f"REPLICA#{tags['gke:replica']}"
+                if tags["gke:role"] == "control-plane"
+                else f"NODE#{inst['InstanceId']}"
+            )
             record_report(settings.table_name, uid, tags["gke:role"], key, "ok", inst["InstanceId"])
 
 
@@ -48,8 +58,16 @@ def create(settings, registry, request):
     T = cluster_tasks.TASKS
     v = T["ValidateCreateRequest"]({"request": request, "executionName": "op1"}, settings, registry)
     ctx = {"clusterName": v["clusterName"], "operationId": v["operationId"]}
-    lock = T["AcquireCreateLock"]({"request": request, "operationId": "op1", "executionArn": "arn:x"}, settings, registry)
-    for step in ["EnsureSecurityGroups", "TagSubnets", "EnsureLoadBalancer", "CheckLoadBalancerActive", "EnsureBootstrapSecret"]:
+    lock = T["AcquireCreateLock"](
+        {"request": request, "operationId": "op1", "executionArn": "arn:x"}, settings, registry
+    )
+    for step in [
+        "EnsureSecurityGroups",
+        "TagSubnets",
+        "EnsureLoadBalancer",
+        "CheckLoadBalancerActive",
+        "EnsureBootstrapSecret",
+    ]:
         run(T, step, ctx, settings, registry)
     replicas = T["PlanReplicas"](ctx, settings, registry)["replicas"]
     assert replicas == [0, 1, 2]
@@ -81,9 +99,20 @@ def test_create_and_delete_ha_cluster_in_process(monkeypatch, registry):
     d = T["ValidateDeleteRequest"]({"request": {"clusterName": "prod"}, "executionName": "op2"}, settings, registry)
     dctx = {"clusterName": "prod", "operationId": d["operationId"]}
     T["AcquireDeleteLock"]({**dctx, "executionArn": "arn:y"}, settings, registry)
-    for step in ["DeleteNodePoolGroups", "DeleteControlPlaneGroups", "CheckInstancesGone", "DeleteEtcdVolumes",
-                 "DeleteLoadBalancer", "DeleteTargetGroup", "DeleteLaunchTemplates", "DeleteSecurityGroups",
-                 "DeleteKubernetesResources", "UntagSubnets", "DeleteBootstrapSecret", "DeleteClusterRecord"]:
+    for step in [
+        "DeleteNodePoolGroups",
+        "DeleteControlPlaneGroups",
+        "CheckInstancesGone",
+        "DeleteEtcdVolumes",
+        "DeleteLoadBalancer",
+        "DeleteTargetGroup",
+        "DeleteLaunchTemplates",
+        "DeleteSecurityGroups",
+        "DeleteKubernetesResources",
+        "UntagSubnets",
+        "DeleteBootstrapSecret",
+        "DeleteClusterRecord",
+    ]:
         run(T, step, {**dctx, "scope": "cluster"}, settings, registry)
     assert registry.get_cluster("prod") is None
     assert [e["reason"] for e in registry.list_events("prod")][-1] == "Deleted"
@@ -110,12 +139,16 @@ def test_existing_vpc_with_one_subnet_puts_three_replicas_in_it(monkeypatch, reg
     del pool["spec"]["availabilityZone"]
     uid = create(settings, registry, {"cluster": cluster, "nodePools": [pool]})
     groups = boto3.client("autoscaling").describe_auto_scaling_groups(
-        Filters=[{"Name": "tag:gke:cluster-uid", "Values": [uid]}, {"Name": "tag:gke:role", "Values": ["control-plane"]}]
+        Filters=[
+            {"Name": "tag:gke:cluster-uid", "Values": [uid]},
+            {"Name": "tag:gke:role", "Values": ["control-plane"]},
+        ]
     )["AutoScalingGroups"]
     assert len(groups) == 3
     assert {g["VPCZoneIdentifier"] for g in groups} == {subnet}
     volumes = boto3.client("ec2").describe_volumes(
-        Filters=[{"Name": "tag:gke:cluster-uid", "Values": [uid]}, {"Name": "tag:gke:role", "Values": ["etcd"]}])["Volumes"]
+        Filters=[{"Name": "tag:gke:cluster-uid", "Values": [uid]}, {"Name": "tag:gke:role", "Values": ["etcd"]}]
+    )["Volumes"]
     assert sorted(v["AvailabilityZone"] for v in volumes) == ["us-east-1b"] * 3
     lb = boto3.client("elbv2").describe_load_balancers()["LoadBalancers"][0]
     assert [z["SubnetId"] for z in lb["AvailabilityZones"]] == [subnet]

@@ -1,7 +1,7 @@
 """One embedded runtime per test process for the workflow tests: the real synthesized stack
 deployed into moto, its network provisioned, workflows run through the real ASL and handlers.
 
-All workflow tests share one xdist group, so they run in one process on one runtime."""
+tests/conftest.py keeps these tests in the process of the `emulator` xdist group."""
 
 from __future__ import annotations
 
@@ -21,12 +21,6 @@ EXAMPLES = ROOT / "examples"
 # The synth cache outlives a test session (synthesis is the slowest part of start-up).
 HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
 TIME_SCALE = 0.02
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/workflows" in str(item.path) or "tests\\workflows" in str(item.path):
-            item.add_marker(pytest.mark.xdist_group("runtime"))
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +44,11 @@ def _resource(runtime: LocalRuntime) -> Any:
     import boto3
 
     return boto3.resource(
-        "dynamodb", endpoint_url=runtime.endpoint_url, region_name=runtime.region,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "dynamodb",
+        endpoint_url=runtime.endpoint_url,
+        region_name=runtime.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 

@@ -29,7 +29,9 @@ def test_create_cluster_examples_work_from_the_console_with_the_execution_name_a
         # No zones named: one replica in each of the service's zones.
         zones = sorted(m["zone"] for m in registry.list_etcd_members(name))
         assert zones == ["us-east-1a", "us-east-1b", "us-east-1c"]
-        delete = {"clusterName": name} if name != "console" else json.loads((EXAMPLES / "DeleteCluster.json").read_text())
+        delete = (
+            {"clusterName": name} if name != "console" else json.loads((EXAMPLES / "DeleteCluster.json").read_text())
+        )
         assert run(runtime, "DeleteCluster", delete, f"console-delete-{name}")["status"] == "SUCCEEDED"
         assert inventory.count(inventory.cluster_resources(record["uid"], runtime.boto3_client)) == 0
 

@@ -54,8 +54,10 @@ def test_internal_nlb_in_private_subnets_with_security_group(ha_cluster, runtime
     assert lb["SecurityGroups"], "the NLB needs a security group at creation"
     private = {z["privateSubnetId"] for z in registry.get_network()["zones"].values()}
     assert {z["SubnetId"] for z in lb["AvailabilityZones"]} == private
-    attrs = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
-        LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+    }
     assert attrs["load_balancing.cross_zone.enabled"] == "true"
     listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
     assert [(li["Protocol"], li["Port"]) for li in listeners] == [("TCP", 443)]
@@ -63,8 +65,10 @@ def test_internal_nlb_in_private_subnets_with_security_group(ha_cluster, runtime
     assert listeners[0]["DefaultActions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
     assert (tg["Protocol"], tg["Port"]) == ("TCP", 6443)
     assert (tg["HealthCheckProtocol"], tg["HealthCheckPath"], tg["HealthCheckPort"]) == ("HTTPS", "/readyz", "6443")
-    tg_attrs = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
-        TargetGroupArn=tg["TargetGroupArn"])["Attributes"]}
+    tg_attrs = {
+        a["Key"]: a["Value"]
+        for a in elbv2.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])["Attributes"]
+    }
     assert tg_attrs["preserve_client_ip.enabled"] == "false"
     assert tg_attrs["deregistration_delay.timeout_seconds"] == "30"
 
@@ -92,7 +96,8 @@ def test_node_pool_asgs_follow_the_spec(ha_cluster, runtime):
     assert (pools[naming.node_pool(uid, "general")]["min"], pools[naming.node_pool(uid, "general")]["max"]) == (2, 6)
     assert (pools[naming.node_pool(uid, "batch")]["min"], pools[naming.node_pool(uid, "batch")]["max"]) == (0, 10)
     asg = runtime.boto3_client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[naming.node_pool(uid, "batch")])["AutoScalingGroups"][0]
+        AutoScalingGroupNames=[naming.node_pool(uid, "batch")]
+    )["AutoScalingGroups"][0]
     t = tags(asg)
     assert t["k8s.io/cluster-autoscaler/enabled"] == "true"
     assert t["k8s.io/cluster-autoscaler/node-template/taint/dedicated"] == "batch:NoSchedule"
@@ -103,11 +108,15 @@ def test_every_launch_template_requires_imdsv2_and_encrypts_volumes(ha_cluster, 
     ec2 = runtime.boto3_client("ec2")
     found = inventory.cluster_resources(ha_cluster["uid"], runtime.boto3_client)
     assert len(found["launchTemplates"]) == 5
-    secret = json.loads(runtime.boto3_client("secretsmanager").get_secret_value(
-        SecretId=naming.bootstrap_secret(ha_cluster["uid"]))["SecretString"])
+    secret = json.loads(
+        runtime.boto3_client("secretsmanager").get_secret_value(SecretId=naming.bootstrap_secret(ha_cluster["uid"]))[
+            "SecretString"
+        ]
+    )
     for template in found["launchTemplates"]:
         data = ec2.describe_launch_template_versions(LaunchTemplateId=template["id"])["LaunchTemplateVersions"][0][
-            "LaunchTemplateData"]
+            "LaunchTemplateData"
+        ]
         assert data["MetadataOptions"]["HttpTokens"] == "required"
         assert data["BlockDeviceMappings"] and all(b["Ebs"]["Encrypted"] for b in data["BlockDeviceMappings"])
         user_data = base64.b64decode(data["UserData"]).decode()
@@ -131,7 +140,8 @@ def test_rerunning_create_creates_nothing_new(ha_cluster, runtime, registry):
     assert result["status"] == "SUCCEEDED", result.get("cause")
     after = inventory.cluster_resources(ha_cluster["uid"], runtime.boto3_client)
     assert {k: sorted(map(json.dumps, v)) for k, v in after.items() if k != "instances"} == {
-        k: sorted(map(json.dumps, v)) for k, v in before.items() if k != "instances"}
+        k: sorted(map(json.dumps, v)) for k, v in before.items() if k != "instances"
+    }
     assert registry.get_cluster("prod")["phase"] == "RUNNING"
     assert registry.get_cluster("prod")["uid"] == ha_cluster["uid"]
 
@@ -141,6 +151,7 @@ def test_second_create_of_a_busy_cluster_is_refused(runtime, registry):
     first = runtime.start_execution("CreateCluster", ha_request("busy"), name="create-busy-1")
     # Wait until the first holds the lock.
     import time
+
     deadline = time.monotonic() + 60
     while registry.get_lock("CLUSTER#busy") is None:
         assert time.monotonic() < deadline

@@ -65,8 +65,10 @@ def test_create_stopped_in_the_replica_map_resumes_and_takes_over_the_lock(runti
         deadline = time.monotonic() + 120
         while True:
             events = sfn.get_execution_history(executionArn=arn)["events"]
-            if any(e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "EnsureReplicaGroup"
-                   for e in events):
+            if any(
+                e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "EnsureReplicaGroup"
+                for e in events
+            ):
                 break
             assert time.monotonic() < deadline, "never reached the replica Map"
             time.sleep(0.02)

@@ -1,0 +1,23 @@
+"""Test process layout. moto's backends are process-wide: the embedded runtime (a moto server
+in the test process) and in-process `mock_aws` tests must not share a process while both are
+live. Two xdist groups keep them apart under `pytest -n 2 --dist loadgroup`:
+
+- `emulator`: tests/workflows, tests/local, tests/cli (embedded runtimes, one at a time);
+- `inprocess`: everything else (in-process moto, CDK synth).
+
+Without xdist everything runs in one process, in collection order, which is also safe: the
+workflow tests' session runtime starts last (tests/workflows sorts last)."""
+
+from __future__ import annotations
+
+import pytest
+
+EMULATOR_DIRS = ("workflows", "local", "cli")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.parts
+        top = parts[parts.index("tests") + 1] if "tests" in parts else ""
+        group = "emulator" if top in EMULATOR_DIRS else "inprocess"
+        item.add_marker(pytest.mark.xdist_group(group))
