@@ -11,8 +11,13 @@ fi
 stamp=.venv/.kubestep-installed
 want=$(cat pyproject.toml requirements-lambda.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]'
+  mkdir -p .build
+  # Quiet unless it fails: pip's warnings are noise in the demo's output.
+  if ! { .venv/bin/python -m pip install --quiet --upgrade pip \
+         && .venv/bin/python -m pip install --quiet -e '.[test]'; } > .build/pip-install.log 2>&1; then
+    cat .build/pip-install.log >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ from rich.table import Table
 
 from kubestep.cli.manifests import dumps
 
-console = Console(highlight=False, soft_wrap=True)
+# Wide enough for AWS ids when printing to a file or pipe (rich assumes 80 columns there).
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def emit(data: Any, fmt: str, table: Callable[[Any], Table]) -> None:

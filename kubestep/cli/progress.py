@@ -38,7 +38,7 @@ def follow(
     """Print each state as it finishes, and what pending steps wait for; return DescribeExecution."""
     start = time.monotonic()
     seen = 0
-    last_wait: str | None = None
+    waits_seen: set[str] = set()
     entered: dict[str, datetime] = {}
     while True:
         events: list[dict] = []
@@ -55,9 +55,10 @@ def follow(
                 echo(f"  [{time.monotonic() - start:7.1f}s] done  {name} ({took:.1f}s)")
             elif kind in ("TaskFailed", "LambdaFunctionFailed"):
                 reason = _reason(event)
-                if reason and reason.startswith("ResourcePending") and reason != last_wait:
-                    echo(f"  [{time.monotonic() - start:7.1f}s] wait  {reason.removeprefix('ResourcePending: ')}")
-                    last_wait = reason
+                if reason and reason.startswith("ResourcePending"):
+                    if reason not in waits_seen:  # each distinct wait once, not every retry
+                        echo(f"  [{time.monotonic() - start:7.1f}s] wait  {reason.removeprefix('ResourcePending: ')}")
+                        waits_seen.add(reason)
                 elif reason and not reason.startswith("ResourcePending"):
                     echo(f"  [{time.monotonic() - start:7.1f}s] error {reason}")
         seen = len(events)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -91,9 +92,20 @@ class _Worker:
             self.kill()
             return None
 
+    def healthy(self) -> bool:
+        """An idle worker never writes: a readable socket means EOF, i.e. the process is gone."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(self.pid, signal.SIGKILL)
+        # Only signal a worker whose socket is still open: after EOF it is gone, and its pid may
+        # already belong to another process.
+        if self.healthy():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             self.sock.close()
 
@@ -195,8 +207,15 @@ class _FunctionPool:
     def invoke(self, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, bool]:
         """Run one request on a warm worker (forking one if all are busy); (reply, cold)."""
         with self._slots:
-            with self._lock:
-                worker = self._idle.pop() if self._idle else None
+            worker = None
+            while worker is None:
+                with self._lock:
+                    worker = self._idle.pop() if self._idle else None
+                if worker is None:
+                    break
+                if not worker.healthy():  # died while idle (e.g. with its zygote)
+                    worker.kill()
+                    worker = None
             cold = worker is None
             if worker is None:
                 worker = self._fork()
