@@ -44,5 +44,5 @@ def settings() -> Settings:
         control_plane_instance_profile_arn=env.get("KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN", ""),
         node_instance_profile_arn=env.get("KUBESTEP_NODE_INSTANCE_PROFILE_ARN", ""),
         kms_key_arn=env.get("KUBESTEP_KMS_KEY_ARN", ""),
-        time_scale=float(env.get("KUBESTEP_TIME_SCALE", "1")),
+        time_scale=float(env.get("KUBESTEP_LOCAL_TIME_SCALE", "1")),
     )

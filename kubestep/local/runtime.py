@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -147,6 +148,7 @@ class LocalRuntime:
             moto_fixes.install()
             self._seam = LambdaSeam(
                 self.server.endpoint_url,
+                workdir=self._lambda_workdir(),
                 pool_size=self.pool_size,
                 log_dir=self.home / "local" / "logs",
                 # Lets domain code scale its own deadlines like the interpreter's waits.
@@ -188,6 +190,7 @@ class LocalRuntime:
         self._abort_running_executions()
         if self._seam is not None:
             self._seam.close()
+            shutil.rmtree(self._seam.workdir, ignore_errors=True)
         self.time_scale.uninstall()
         moto_fixes.uninstall()
         self.server.stop()
@@ -197,6 +200,25 @@ class LocalRuntime:
         with _ACTIVE_LOCK:
             if _ACTIVE is self:
                 _ACTIVE = None
+
+    def _lambda_workdir(self) -> Path:
+        """``$KUBESTEP_HOME/local/lambda-<pid>`` for extracted code; sweeps those of dead runtimes
+        (a SIGKILLed runtime cannot clean up after itself)."""
+        root = self.home / "local"
+        for stale in root.glob("lambda-*"):
+            pid = stale.name.removeprefix("lambda-")
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(stale, ignore_errors=True)
+            except PermissionError:
+                pass
+        workdir = root / f"lambda-{os.getpid()}"
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        return workdir
 
     def _abort_running_executions(self) -> None:
         """Stop executions still running, so their interpreter threads end with the runtime."""

@@ -27,6 +27,9 @@ class TimeScale:
         self._scale = float(scale)
         self._saved: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # Set on uninstall: retry sleeps in flight end early, so interpreter threads of aborted
+        # executions do not outlive the runtime by a whole retry interval.
+        self._shutdown = threading.Event()
 
     @property
     def scale(self) -> float:
@@ -56,7 +59,9 @@ class TimeScale:
             # retrier_decl does ``import time`` and calls ``time.sleep``: give that module its own
             # ``time`` whose sleep is scaled, leaving the real module untouched for everyone else.
             scaled_time = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
-            scaled_time.sleep = lambda seconds: time.sleep(time_scale.seconds(seconds))
+            self._shutdown = threading.Event()
+            shutdown = self._shutdown
+            scaled_time.sleep = lambda seconds: shutdown.wait(time_scale.seconds(seconds))
 
             def _wait_interval(self: Any, env: Any, wait_seconds: float) -> None:
                 deadline = time.monotonic() + time_scale.seconds(wait_seconds)
@@ -89,3 +94,4 @@ class TimeScale:
             retrier_decl.time = self._saved["retrier_time"]
             WaitFunction._wait_interval = self._saved["wait_interval"]  # type: ignore[method-assign]
             self._saved = {}
+            self._shutdown.set()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 
 import moto.stepfunctions.models as sfn_models
 from moto.awslambda.models import LambdaFunction
@@ -21,15 +23,26 @@ def snapshot() -> tuple:
     )
 
 
-def main(home: str) -> None:
+def main(home: str, template: str) -> None:
     from kubestep.local.runtime import LocalRuntime
 
     before = snapshot()
+    threads_before = set(threading.enumerate())
     runtime = LocalRuntime(port=0, api_port=0, home=home)
     runtime.start()
     assert default_user_config["stepfunctions"]["execute_state_machine"] is True
     assert LambdaFunction.__dict__["_invoke_lambda"] is not before[2]
+    runtime.deploy(template)
+    runtime.run_execution("Fanout", {"items": [0.1, 0.1, 0.1]})
+    runtime.run_execution("Failing", {}, check=False)
+    # One still running when the runtime stops (a 30 s Wait at scale 1.0).
+    runtime.start_execution("RetryCatch", {})
     runtime.stop()
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - threads_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leaked = set(threading.enumerate()) - threads_before
+    assert not leaked, [t.name for t in leaked]
     after = snapshot()
     for index, (old, new) in enumerate(zip(before, after, strict=True)):
         assert old is new or old == new, (index, old, new)
@@ -37,4 +50,4 @@ def main(home: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

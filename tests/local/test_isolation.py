@@ -19,11 +19,11 @@ def test_one_runtime_per_process(runtime: LocalRuntime, tmp_path: Path) -> None:
         LocalRuntime(port=0, api_port=0, home=tmp_path).start()
 
 
-def test_restore_after_stop(tmp_path: Path) -> None:
+def test_restore_after_stop(tmp_path: Path, stub_template: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("MOTO_PORT", None)
     result = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("restore_check.py")), str(tmp_path)],
+        [sys.executable, str(Path(__file__).with_name("restore_check.py")), str(tmp_path), str(stub_template)],
         capture_output=True,
         text=True,
         env=env,
