@@ -18,6 +18,7 @@ from kubestep import versions
 SCRIPT = r"""#!/bin/bash
 # kubestep bootstrap: every phase reports its failure by name.
 set -euo pipefail
+# shellcheck source=/dev/null
 source /etc/kubestep/bootstrap.env
 PHASE=start
 report() {
@@ -62,13 +63,17 @@ if [ "$ROLE" = control-plane ] && [ "$REPLICA" = 0 ] && [ ! -f /var/lib/etcd/mem
   kubeadm init --control-plane-endpoint "$ENDPOINT:443" --upload-certs --certificate-key "$CERT_KEY" \
     --token "$BOOTSTRAP_TOKEN" --pod-network-cidr "$POD_CIDR" --service-cidr "$SERVICE_CIDR" \
     --kubernetes-version "v$VERSION"
-elif [ "$ROLE" = control-plane ]; then
-  PHASE=kubeadm-join
-  kubeadm join "$ENDPOINT:443" --token "$BOOTSTRAP_TOKEN" --discovery-token-unsafe-skip-ca-verification \
-    --control-plane --certificate-key "$CERT_KEY"
 else
   PHASE=kubeadm-join
-  kubeadm join "$ENDPOINT:443" --token "$BOOTSTRAP_TOKEN" --discovery-token-unsafe-skip-ca-verification
+  # All replicas and nodes boot at once: joining waits for replica 0's API server behind the NLB.
+  JOIN=(kubeadm join "$ENDPOINT:443" --token "$BOOTSTRAP_TOKEN" --discovery-token-unsafe-skip-ca-verification)
+  if [ "$ROLE" = control-plane ]; then JOIN+=(--control-plane --certificate-key "$CERT_KEY"); fi
+  for attempt in $(seq 40); do
+    "${JOIN[@]}" && break
+    [ "$attempt" = 40 ] && false
+    kubeadm reset -f || true
+    sleep 15
+  done
 fi
 PHASE=report
 report ok

@@ -18,7 +18,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from kubestep.aws import RETRY_CONFIG, is_error
-from kubestep.errors import AlreadyExists, LockHeld, NotFound
+from kubestep.errors import AlreadyExists, LockHeld, NetworkNotReady, NotFound
 
 EVENT_TTL = timedelta(days=30)
 OPERATION_TTL = timedelta(days=90)
@@ -108,6 +108,17 @@ class Registry:
     # ------------------------------------------------------------------ network
     def get_network(self) -> dict | None:
         return _strip(self._get(NETWORK_PK, "NETWORK"))
+
+    def ready_network(self, service_name: str) -> dict:
+        """The network record, or NetworkNotReady saying how to get there."""
+        network = self.get_network()
+        if not network or network.get("status") != "READY":
+            state = network.get("status") if network else "not provisioned"
+            raise NetworkNotReady(
+                f"the management service's network is {state}: start the {service_name}-ProvisionNetwork "
+                "state machine (execution name provision-network, input {}) and wait for it to succeed"
+            )
+        return network
 
     def update_network(self, **fields: Any) -> dict:
         fields.setdefault("updatedAt", iso())
@@ -220,6 +231,19 @@ class Registry:
             "updatedAt": stamp,
             "createdBy": operation_id,
         }
+
+    def add_node_pool(self, cluster: str, pool: dict, operation_id: str) -> bool:
+        """Record a node pool unless one of that name exists; True if it was added."""
+        try:
+            self.table.put_item(
+                Item=self._node_pool_item(cluster, pool, operation_id, iso()),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except ClientError as exc:
+            if is_error(exc, "ConditionalCheckFailedException"):
+                return False
+            raise
 
     def get_node_pool(self, cluster: str, pool: str) -> dict | None:
         return _strip(self._get(cluster_pk(cluster), f"NODEPOOL#{pool}"))

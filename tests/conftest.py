@@ -15,9 +15,9 @@ import pytest
 EMULATOR_DIRS = ("workflows", "local", "cli")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        parts = item.path.parts
-        top = parts[parts.index("tests") + 1] if "tests" in parts else ""
-        group = "emulator" if top in EMULATOR_DIRS else "inprocess"
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # At collection time, before xdist's own collection_modifyitems turns the marker into the
+    # node id's `@group` suffix that its loadgroup scheduler reads.
+    parts = item.path.parts
+    top = parts[parts.index("tests") + 1] if "tests" in parts else ""
+    item.add_marker(pytest.mark.xdist_group("emulator" if top in EMULATOR_DIRS else "inprocess"))

@@ -411,13 +411,7 @@ def _require_node_pool(registry: Registry, cluster: str, pool: str) -> dict:
 
 def _require_network(registry: Registry, current: Settings) -> None:
     """CreateCluster's first state would fail on it; saying so now saves the caller a failed operation."""
-    network = registry.get_network()
-    if not network or network.get("status") != "READY":
-        state = network.get("status") if network else "not provisioned"
-        raise NetworkNotReady(
-            f"the management service's network is {state}: start the {current.service_name}-ProvisionNetwork "
-            "state machine (or `kubestep network provision`) and wait for it to succeed"
-        )
+    registry.ready_network(current.service_name)
 
 
 # ---------------------------------------------------------------- clusters

@@ -8,7 +8,6 @@ from typing import Any
 
 from kubestep import naming
 from kubestep.aws import client
-from kubestep.errors import NetworkNotReady
 from kubestep.models import AWSCluster
 from kubestep.registry import Registry, cluster_pk
 from kubestep.settings import Settings
@@ -50,13 +49,7 @@ class ClusterContext:
 
     @cached_property
     def network(self) -> dict:
-        network = self.registry.get_network()
-        if not network or network.get("status") != "READY":
-            raise NetworkNotReady(
-                f"the management service's network is {network.get('status') if network else 'not provisioned'}: "
-                f"run the {self.settings.service_name}-ProvisionNetwork state machine "
-                "(`kubestep network provision`) and wait for it to succeed"
-            )
+        network = self.registry.ready_network(self.settings.service_name)
         return network
 
     @property

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubestep import naming
 from kubestep.aws import client, is_error
-from kubestep.errors import AlreadyExists, InvalidSpec, NetworkNotReady, NotFound
+from kubestep.errors import AlreadyExists, InvalidSpec, NotFound
 from kubestep.models import DeleteClusterRequest, dump
 from kubestep.registry import Registry, cluster_pk
 from kubestep.resources import (
@@ -55,16 +55,6 @@ def execution_running(settings: Settings) -> Callable[[str], bool | None]:
     return running
 
 
-def _require_network(registry: Registry, settings: Settings) -> None:
-    network = registry.get_network()
-    if not network or network.get("status") != "READY":
-        raise NetworkNotReady(
-            f"the management service's network is {network.get('status') if network else 'not provisioned'}: "
-            f"start the {settings.service_name}-ProvisionNetwork state machine "
-            "(or `kubestep network provision`) and wait for it to succeed"
-        )
-
-
 # ---------------------------------------------------------------- create
 
 
@@ -72,7 +62,7 @@ def _require_network(registry: Registry, settings: Settings) -> None:
 def validate_create_request(event: dict, settings: Settings, registry: Registry) -> dict:
     """First state: nothing is created on bad input."""
     request = parse_create_request(settings.service, event["request"])
-    _require_network(registry, settings)
+    registry.ready_network(settings.service_name)
     return {
         "clusterName": request.cluster.name,
         "operationId": request.operation_id or event["executionName"],
@@ -129,9 +119,7 @@ def _register(registry: Registry, request: Any, operation_id: str) -> dict:
         )
     # Same spec: resume or re-run. New node pools are added; existing ones are kept.
     for pool in pools:
-        if registry.get_node_pool(name, pool["metadata"]["name"]) is None:
-            item = registry._node_pool_item(name, pool, operation_id, existing["updatedAt"])
-            registry.table.put_item(Item=item)
+        registry.add_node_pool(name, pool, operation_id)
     phase = "RECONCILING" if existing["phase"] == "RUNNING" else "PROVISIONING"
     return registry.update_cluster(name, phase=phase, currentOperation=operation_id, lastError=None)
 

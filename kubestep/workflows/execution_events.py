@@ -25,21 +25,20 @@ def handle(detail: dict, registry: Registry) -> dict:
     operation = registry.get_operation(operation_id)
     if operation is None:
         return {"operationId": operation_id, "action": "none (no operation recorded; the lock was never taken)"}
-    if operation.get("status") not in ("RUNNING", None):
-        # The workflow recorded its own failure; only make sure the lock is gone.
-        status_note = operation["status"]
-    else:
+    # A workflow that failed through its Catch already recorded the failure and released the
+    # lock; only runs that ended without it (stopped, timed out, crashed) need the janitor.
+    unhandled = operation.get("status") in ("RUNNING", None)
+    if unhandled:
         registry.finish_operation(
             operation_id,
             status,
             f"Execution{status.title().replace('_', '')}",
             detail.get("cause") or f"the execution ended {status}",
         )
-        status_note = status
     target = operation.get("target", "")
     pk = NETWORK_PK if target == "network" else cluster_pk(target)
     released = registry.release_lock(pk, operation_id)
-    if target != "network":
+    if target != "network" and (unhandled or released):
         cluster = registry.get_cluster(target)
         if cluster and cluster.get("currentOperation") == operation_id:
             registry.update_cluster(
@@ -52,8 +51,8 @@ def handle(detail: dict, registry: Registry) -> dict:
             target,
             "Warning",
             f"Execution{status.title().replace('_', '')}",
-            f"execution {detail['name']} ended {status}; lock released: {released}",
+            f"execution {detail['name']} ended {status}; its lock was released: {released}",
             f"AWSCluster/{target}",
             operation_id,
         )
-    return {"operationId": operation_id, "status": status_note, "lockReleased": released}
+    return {"operationId": operation_id, "status": status, "handled": not unhandled, "lockReleased": released}
