@@ -116,8 +116,10 @@ def main() -> int:
         invocations = runtime.seam.invocations()
         warm = sorted(i.duration_seconds for i in invocations if not i.cold)
         if warm:
-            print(f"\nLambda invocations: {len(invocations)}; warm median {warm[len(warm) // 2] * 1000:.1f} ms, "
-                  f"p95 {warm[int(len(warm) * 0.95)] * 1000:.1f} ms")
+            print(
+                f"\nLambda invocations: {len(invocations)}; warm median {warm[len(warm) // 2] * 1000:.1f} ms, "
+                f"p95 {warm[int(len(warm) * 0.95)] * 1000:.1f} ms"
+            )
     finally:
         runtime.stop()
         memory.stop.set()

@@ -17,7 +17,11 @@ def test_demo_creates_prints_deletes_and_summarizes():
     env = {**os.environ, "KUBESTEP_HOME": str(SHARED_HOME)}  # reuses the synthesized assembly
     result = subprocess.run(
         [sys.executable, "-m", "kubestep.cli.main", "demo"],
-        env=env, capture_output=True, text=True, timeout=600, cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-4000:]
