@@ -8,7 +8,6 @@ object only live here; rules across objects (zones vs. the service, version skew
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -67,9 +66,6 @@ def _cidr(value: str) -> str:
     if network.version != 4:
         raise ValueError(f"{value!r} must be an IPv4 CIDR block")
     return str(network)
-
-
-Cidr = Annotated[str, Field(description="IPv4 CIDR block")]
 
 
 def overlapping(blocks: list[tuple[str, str]]) -> list[tuple[str, str, str, str]]:
@@ -436,14 +432,3 @@ class DeleteClusterRequest(Model):
 def dump(model: BaseModel) -> dict[str, Any]:
     """The manifest form: camelCase aliases, defaults filled in, nothing unset omitted."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-KIND_MODELS: dict[str, type[Model]] = {
-    "AWSManagementService": AWSManagementService,
-    "AWSCluster": AWSCluster,
-    "AWSNodePool": AWSNodePool,
-}
-
-
-def name_pattern_ok(name: str) -> bool:
-    return bool(re.fullmatch(NAME_PATTERN, name)) and len(name) <= 40

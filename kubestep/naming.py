@@ -5,6 +5,7 @@ under the same name at once; tags carry both."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 
@@ -70,8 +71,6 @@ def client_token(operation_id: str, logical_name: str) -> str:
     token = f"{operation_id}-{logical_name}"
     if len(token) <= 64:
         return token
-    import hashlib
-
     return hashlib.sha256(token.encode()).hexdigest()[:64]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep import bootstrap, naming
+from kubestep import naming
 from kubestep.aws import is_error
 from kubestep.errors import BootstrapFailed, ResourcePending
 from kubestep.polling import pending
@@ -114,20 +114,8 @@ def ensure_launch_template(ctx: ClusterContext, index: int) -> dict:
     cp = ctx.spec.spec.control_plane
     resources = ctx.record["resources"]
     tags = _replica_tags(ctx, index)
-    user_data = bootstrap.user_data(
-        bootstrap.BootstrapParams(
-            table=ctx.settings.table_name,
-            region=ctx.settings.region,
-            uid=ctx.uid,
-            role=naming.ROLE_CONTROL_PLANE,
-            version=cp.version,
-            endpoint=ctx.record["endpoint"],
-            secret_name=naming.bootstrap_secret(ctx.uid),
-            pod_cidr=ctx.spec.spec.networking.pod_address_cidr_blocks[0],
-            service_cidr=ctx.spec.spec.networking.service_address_cidr_blocks[0],
-            replica=index,
-            etcd_volume_id=member["volumeId"],
-        )
+    user_data = instances.user_data(
+        ctx, naming.ROLE_CONTROL_PLANE, cp.version, replica=index, etcd_volume_id=member["volumeId"]
     )
     data = instances.launch_template_data(
         ctx,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kubestep import naming
+from kubestep import bootstrap, naming
 from kubestep.aws import is_error
 from kubestep.errors import ResourcePending
 from kubestep.models import Volume
@@ -23,6 +23,28 @@ ROOT_DEVICE = "/dev/sda1"
 
 def image_for(instance_type: str) -> str:
     return UBUNTU_AMI.format(arch="arm64" if GRAVITON.match(instance_type) else "amd64")
+
+
+def user_data(
+    ctx: ClusterContext, role: str, version: str, *, replica: int | None = None, etcd_volume_id: str | None = None
+) -> str:
+    """The cluster's cloud-init for one role: what every instance needs to find its cluster."""
+    networking = ctx.spec.spec.networking
+    return bootstrap.user_data(
+        bootstrap.BootstrapParams(
+            table=ctx.settings.table_name,
+            region=ctx.settings.region,
+            uid=ctx.uid,
+            role=role,
+            version=version,
+            endpoint=ctx.record["endpoint"],
+            secret_name=naming.bootstrap_secret(ctx.uid),
+            pod_cidr=networking.pod_address_cidr_blocks[0],
+            service_cidr=networking.service_address_cidr_blocks[0],
+            replica=replica,
+            etcd_volume_id=etcd_volume_id,
+        )
+    )
 
 
 def ebs(volume: Volume, default_kms_key: str | None) -> dict[str, Any]:

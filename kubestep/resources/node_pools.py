@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep import bootstrap, naming
+from kubestep import naming
 from kubestep.errors import BootstrapFailed
 from kubestep.models import AWSNodePool
 from kubestep.polling import pending
@@ -45,19 +45,7 @@ def ensure_launch_template(ctx: ClusterContext, name: str) -> dict:
     record, pool = _pool(ctx, name)
     spec = pool.spec
     tags = _tags(ctx, pool)
-    user_data = bootstrap.user_data(
-        bootstrap.BootstrapParams(
-            table=ctx.settings.table_name,
-            region=ctx.settings.region,
-            uid=ctx.uid,
-            role=naming.ROLE_NODE,
-            version=spec.version,
-            endpoint=ctx.record["endpoint"],
-            secret_name=naming.bootstrap_secret(ctx.uid),
-            pod_cidr=ctx.spec.spec.networking.pod_address_cidr_blocks[0],
-            service_cidr=ctx.spec.spec.networking.service_address_cidr_blocks[0],
-        )
-    )
+    user_data = instances.user_data(ctx, naming.ROLE_NODE, spec.version)
     data = instances.launch_template_data(
         ctx,
         instance_type=spec.instance_type,
