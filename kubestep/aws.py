@@ -3,16 +3,22 @@ backs off client-side when EC2's token buckets run low (ANCHORS: CAPA #1751)."""
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from kubestep.errors import ResourcePending
+
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5, read_timeout=30)
 _lock = threading.Lock()
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @cache
@@ -28,3 +34,49 @@ def error_code(exc: ClientError) -> str:
 
 def is_error(exc: Exception, *codes: str) -> bool:
     return isinstance(exc, ClientError) and error_code(exc) in codes
+
+
+# Right after a create, AWS may not show the new resource to the next call yet (EC2's
+# eventual consistency): a step that uses it must wait and retry, not fail.
+NOT_YET_VISIBLE = {
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidGroup.NotFound",
+    "InvalidInternetGatewayID.NotFound",
+    "InvalidAllocationID.NotFound",
+    "InvalidRouteTableID.NotFound",
+    "InvalidNatGatewayID.NotFound",
+    "InvalidVolume.NotFound",
+    "InvalidInstanceID.NotFound",
+    "InvalidLaunchTemplateId.NotFound",
+    "InvalidLaunchTemplateName.NotFoundException",
+    "TargetGroupNotFound",
+    "LoadBalancerNotFound",
+}
+
+
+def not_yet_visible(exc: Exception) -> bool:
+    if not isinstance(exc, ClientError):
+        return False
+    code = error_code(exc)
+    if code in NOT_YET_VISIBLE:
+        return True
+    # Auto Scaling's words for a launch template it cannot see yet.
+    message = exc.response.get("Error", {}).get("Message", "")
+    return code == "ValidationError" and "launch template" in message and "does not exist" in message
+
+
+def pending_until_visible(fn: Callable[P, R]) -> Callable[P, R]:
+    """For steps that create and then use resources: a NotFound on something just created
+    becomes ResourcePending (retried by the state machine) instead of a failed create."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            if not_yet_visible(exc):
+                raise ResourcePending(f"not visible yet: {exc}") from exc
+            raise
+
+    return wrapper

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubestep import naming
-from kubestep.aws import client, is_error
+from kubestep.aws import client, is_error, pending_until_visible
 from kubestep.errors import AlreadyExists, InvalidSpec, NotFound
 from kubestep.models import DeleteClusterRequest, dump
 from kubestep.registry import Registry, cluster_pk
@@ -32,8 +32,13 @@ Task = Callable[[dict, Settings, Registry], dict]
 TASKS: dict[str, Task] = {}
 
 
+# Steps that create resources and use them at once wait out EC2's eventual consistency.
+CREATE_SIDE = ("Ensure", "Check", "Tag", "Plan")
+
+
 def task(fn: Task) -> Task:
-    TASKS["".join(part.title() for part in fn.__name__.split("_"))] = fn
+    name = "".join(part.title() for part in fn.__name__.split("_"))
+    TASKS[name] = pending_until_visible(fn) if name.startswith(CREATE_SIDE) else fn
     return fn
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kubestep.aws import pending_until_visible
 from kubestep.registry import NETWORK_PK, Registry
 from kubestep.resources import network
 from kubestep.resources.network import NetworkContext
@@ -19,7 +20,11 @@ def _ctx(event: dict, settings: Settings, registry: Registry) -> NetworkContext:
 
 
 def _step(name: str, fn: Callable[[NetworkContext], dict]) -> None:
-    TASKS[name] = lambda event, settings, registry: fn(_ctx(event, settings, registry))
+    def run(event: dict, settings: Settings, registry: Registry) -> dict:
+        return fn(_ctx(event, settings, registry))
+
+    # Creating steps wait out EC2's eventual consistency (a VPC not yet visible to the next call).
+    TASKS[name] = pending_until_visible(run) if name.startswith(("Ensure", "Check")) else run
 
 
 def begin_provision(event: dict, settings: Settings, registry: Registry) -> dict:
@@ -75,7 +80,7 @@ _step("DeleteNatGateways", network.delete_nat_gateways)
 _step("ReleaseAddresses", network.release_addresses)
 _step("DeleteVpc", network.delete_route_tables_subnets_gateway_vpc)
 _step("MarkNetworkDeleted", network.mark_deleted)
-TASKS["EnsureNatGateway"] = lambda event, settings, registry: network.ensure_nat_gateway(
-    _ctx(event, settings, registry), event["zone"]
+TASKS["EnsureNatGateway"] = pending_until_visible(
+    lambda event, settings, registry: network.ensure_nat_gateway(_ctx(event, settings, registry), event["zone"])
 )
 TASKS["ListZones"] = lambda event, settings, registry: {"zones": settings.service.zones}
