@@ -104,7 +104,9 @@ def apply(ctx: click.Context, path: str, wait: bool, timeout: float) -> None:
                 raise
             existing = None
         if existing is not None:
-            click.echo(f"awscluster/{name} exists (phase {existing['status']['phase']}); unchanged")
+            phase = existing["status"]["phase"]
+            hint = f"; `kubestep delete cluster {name}` first to create it again" if phase == "ERROR" else ""
+            click.echo(f"awscluster/{name} exists (phase {phase}); unchanged{hint}")
             continue
         operation = client.create_cluster(body)
         click.echo(f"awscluster/{name} creating (operation {operation['id']})")
