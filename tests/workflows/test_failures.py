@@ -112,3 +112,17 @@ def test_aborted_execution_releases_its_lock_through_eventbridge(runtime, regist
     assert operation["status"] == "ABORTED"
     time.sleep(0.5)
     assert run(runtime, "DeleteCluster", {"clusterName": "aborted"}, "delete-aborted")["status"] == "SUCCEEDED"
+
+
+def test_delete_can_keep_the_etcd_volumes(runtime, registry):
+    assert run(runtime, "CreateCluster", ha_request("keeper"), "create-keeper")["status"] == "SUCCEEDED"
+    uid = registry.get_cluster("keeper")["uid"]
+    result = run(runtime, "DeleteCluster", {"clusterName": "keeper", "keepEtcdVolumes": True}, "delete-keeper")
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    left = inventory.cluster_resources(uid, runtime.boto3_client)
+    kept = [v for v in left["volumes"] if v["role"] == "etcd"]
+    assert len(kept) == 3 and all(v["state"] == "available" for v in kept)
+    assert inventory.count(left) == len(kept), "only the etcd volumes stay"
+    ec2 = runtime.boto3_client("ec2")
+    for volume in kept:  # the test cleans up what it asked to keep
+        ec2.delete_volume(VolumeId=volume["id"])
