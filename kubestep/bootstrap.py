@@ -20,6 +20,9 @@ SCRIPT = r"""#!/bin/bash
 set -euo pipefail
 # shellcheck source=/dev/null
 source /etc/kubestep/bootstrap.env
+PHASE=awscli
+# Ubuntu 24.04 ships the AWS CLI as a snap (no awscli .deb); the report below needs it.
+command -v aws >/dev/null || snap install aws-cli --classic
 PHASE=start
 report() {
   aws dynamodb put-item --region "$REGION" --table-name "$TABLE" --item \
@@ -32,7 +35,7 @@ if [ "$ROLE" = control-plane ]; then REPORT_KEY="REPLICA#$REPLICA"; else REPORT_
 
 PHASE=packages
 apt-get update -q
-apt-get install -yq containerd awscli curl gpg
+apt-get install -yq containerd curl gpg
 mkdir -p /etc/apt/keyrings
 curl -fsSL "https://pkgs.k8s.io/core:/stable:/v$MINOR/deb/Release.key" | gpg --dearmor -o /etc/apt/keyrings/kubernetes.gpg
 echo "deb [signed-by=/etc/apt/keyrings/kubernetes.gpg] https://pkgs.k8s.io/core:/stable:/v$MINOR/deb/ /" > /etc/apt/sources.list.d/kubernetes.list

@@ -21,6 +21,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# shellcheck lints the instances' bootstrap script in the tests (Debian package).
+if ! command -v shellcheck >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 \
+      || echo "note: could not install shellcheck; the bootstrap lint test will fail" >&2
+  else
+    echo "note: install shellcheck (e.g. sudo apt-get install shellcheck) for the bootstrap lint test" >&2
+  fi
+fi
+
 # Node.js 20 is end of life and jsii prints a banner on every synth; a local Node.js 22 from
 # the npm registry comes first on PATH for everything run through scripts/env.sh.
 if ! .build/node/node_modules/.bin/node --version 2>/dev/null | grep -q '^v22'; then
