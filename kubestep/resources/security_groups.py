@@ -52,6 +52,14 @@ def rules(groups: dict[str, str], vpc_cidr: str, node_ports: str) -> dict[str, l
     }
 
 
+def _rule_keys(permission: dict) -> list[tuple]:
+    """(protocol, from, to, source) for each source of a permission, as EC2 describes it."""
+    head = (str(permission.get("IpProtocol")), permission.get("FromPort", -1), permission.get("ToPort", -1))
+    sources = [p["GroupId"] for p in permission.get("UserIdGroupPairs", [])]
+    sources += [r["CidrIp"] for r in permission.get("IpRanges", [])]
+    return [(*head, source) for source in sources]
+
+
 def _find(ctx: ClusterContext, purpose: str) -> str | None:
     groups = ctx.ec2.describe_security_groups(
         Filters=[
@@ -89,8 +97,15 @@ def ensure(ctx: ClusterContext) -> dict:
             ctx.record_resource(f"sg-{purpose}", group_id)
         groups[purpose] = group_id
     node_ports = ctx.spec.spec.networking.node_port_range
+    # One describe call instead of an authorize per rule on every re-run.
+    present = {
+        g["GroupId"]: {key for p in g.get("IpPermissions", []) for key in _rule_keys(p)}
+        for g in ctx.ec2.describe_security_groups(GroupIds=list(groups.values()))["SecurityGroups"]
+    }
     for purpose, permissions in rules(groups, ctx.vpc_cidr, node_ports).items():
         for permission in permissions:
+            if set(_rule_keys(permission)) <= present.get(groups[purpose], set()):
+                continue
             try:
                 ctx.ec2.authorize_security_group_ingress(GroupId=groups[purpose], IpPermissions=[permission])
             except Exception as exc:
