@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.config import SERVICE_TAG, ServiceConfig
 from infra.encryption import ServiceKey
 from infra.permissions import SERVICE_LINKED_ROLES, TABLE_KEY_ACTIONS
+from kubestep.store import keys
 
 # The AWS cloud-controller-manager's control-plane policy as kubernetes/cloud-provider-aws
 # documents it (docs/prerequisites.md), minus AttachVolume/DetachVolume which are granted
@@ -119,12 +120,12 @@ class InstanceRoles(Construct):
             ],
         )
 
-        # Bootstrap report (docs/contracts.md): one item under `BOOTSTRAP#<uid>`, nothing else.
+        # Bootstrap report (docs/contracts.md): items of the bootstrap partition only.
         bootstrap_report = iam.PolicyStatement(
             sid="BootstrapReport",
             actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
             resources=[table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["BOOTSTRAP#*"]}},
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys.bootstrap_leading_key_pattern()]}},
         )
         # DynamoDB uses the table's customer-managed key on the caller's behalf.
         table_key = key.statement(

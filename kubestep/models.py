@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -56,6 +57,15 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
     if len(tags) > 40:
         raise ValueError("at most 40 tags (AWS allows 50 per resource and kubestep adds its own)")
     return tags
+
+
+def _version(value: str, info: ValidationInfo) -> str:
+    """A version kubestep can install; a stored record's version only has to be well formed
+    (the catalog moves on; a record written under an older catalog must stay readable)."""
+    if info.context and info.context.get("stored"):
+        versions.parse(value)
+        return value
+    return versions.check_version(value)
 
 
 def _cidr(value: str) -> str:
@@ -280,7 +290,7 @@ class ControlPlane(Model):
     database_encryption: KmsRef = Field(default_factory=KmsRef, alias="databaseEncryption")
     tags: Tags = Field(default_factory=dict)
 
-    _version = field_validator("version")(classmethod(lambda cls, v: versions.check_version(v)))
+    _version = field_validator("version")(classmethod(lambda cls, v, info: _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
 
     @model_validator(mode="after")
@@ -377,7 +387,7 @@ class NodePoolSpec(Model):
     security_group_ids: list[SecurityGroupId] = Field(default_factory=list, alias="securityGroupIDs", max_length=4)
     update_settings: UpdateSettings = Field(default_factory=UpdateSettings, alias="updateSettings")
 
-    _version = field_validator("version")(classmethod(lambda cls, v: versions.check_version(v)))
+    _version = field_validator("version")(classmethod(lambda cls, v, info: _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
 
     @model_validator(mode="after")
@@ -409,8 +419,6 @@ class CreateClusterRequest(Model):
     cluster: AWSCluster
     node_pools: list[AWSNodePool] = Field(default_factory=list, alias="nodePools", max_length=20)
     rollback_on_failure: bool = Field(default=True, alias="rollbackOnFailure")
-    operation_id: str | None = Field(default=None, alias="operationId", pattern=r"^[A-Za-z0-9_-]{1,80}$")
-    uid: str | None = Field(default=None, pattern=r"^[a-z0-9]{8}$")
 
     @model_validator(mode="after")
     def _pools(self) -> CreateClusterRequest:
@@ -426,7 +434,11 @@ class DeleteClusterRequest(Model):
 
     cluster_name: Name = Field(alias="clusterName")
     keep_etcd_volumes: bool = Field(default=False, alias="keepEtcdVolumes")
-    operation_id: str | None = Field(default=None, alias="operationId", pattern=r"^[A-Za-z0-9_-]{1,80}$")
+
+
+class NetworkRequest(Model):
+    """`ProvisionNetwork` / `DeprovisionNetwork` execution input: `{}` (the network is the
+    management service's configuration)."""
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Starting workflows on behalf of the API (and anything else that is not the console):
-validate, reserve the cluster's lock under the operation id, record the operation, start the
-execution with that id as its name and in its input. The execution's own AcquireLock then
-finds the lock already held by its operation id: the reservation and the lock are one."""
+validate, reserve the cluster's lock under the operation id, write the operation record (the
+execution's identity: kind, target, uid, execution ARN), then start the execution with that id
+as its name. The execution's AcquireLock finds its own record and the lock already held by its
+operation id: the reservation and the lock are one. The input carries no identity."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ import secrets
 from typing import Any
 
 from kubestep import naming
-from kubestep.aws import client, is_error
+from kubestep.aws import client
+from kubestep.aws.errors import Kind, is_already_exists
 from kubestep.errors import AlreadyExists, NotFound
-from kubestep.models import DeleteClusterRequest
-from kubestep.registry import Registry, cluster_pk
 from kubestep.settings import Settings
-from kubestep.validation import parse, parse_create_request
-from kubestep.workflows.cluster import execution_running
+from kubestep.store import Operation, Store
+from kubestep.validation import parse_create_request, parse_delete_request
+from kubestep.workflows.identity import execution_running
 
 
 def execution_arn(settings: Settings, workflow: str, name: str) -> str:
@@ -24,84 +25,94 @@ def execution_arn(settings: Settings, workflow: str, name: str) -> str:
     return machine.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
-def operation_view(operation: dict, base_path: str = "/v1") -> dict:
+def operation_view(operation: Operation, base_path: str = "/v1") -> dict:
+    status = operation.status
+    if status == "RUNNING" and operation.compensating:
+        status = "ROLLING_BACK"
     return {
-        "id": operation["operationId"],
-        "kind": operation["kind"],
-        "target": operation.get("target"),
-        "status": operation.get("status", "RUNNING"),
-        "executionArn": operation.get("executionArn"),
-        "startedAt": operation.get("startedAt"),
-        "endedAt": operation.get("endedAt"),
-        "error": operation.get("error"),
-        "cause": operation.get("cause"),
-        "statusUrl": f"{base_path}/operations/{operation['operationId']}",
+        "id": operation.operation_id,
+        "kind": operation.kind,
+        "target": operation.target,
+        "status": status,
+        "executionArn": operation.execution_arn,
+        "startedAt": operation.started_at,
+        "endedAt": operation.ended_at,
+        "error": operation.error,
+        "cause": operation.cause,
+        "statusUrl": f"{base_path}/operations/{operation.operation_id}",
     }
 
 
 def _start(
     settings: Settings,
-    registry: Registry,
+    store: Store,
     *,
     workflow: str,
     cluster: str,
     operation_id: str,
     execution_input: dict,
-    extra: dict[str, Any] | None = None,
-) -> dict:
+    uid: str,
+    parameters: dict[str, Any] | None = None,
+) -> Operation:
     arn = execution_arn(settings, workflow, operation_id)
-    registry.acquire_lock(cluster_pk(cluster), operation_id, arn, execution_running(settings))
-    operation = registry.put_operation(operation_id, workflow, cluster, arn, **(extra or {}))
+    store.locks.acquire(cluster, operation_id, arn, execution_running(settings))
+    operation, created = store.operations.create(
+        Operation(
+            operation_id=operation_id,
+            kind=workflow,
+            target=cluster,
+            execution_arn=arn,
+            uid=uid,
+            parameters=parameters or {},
+        )
+    )
+    if not created and operation.execution_arn != arn:
+        store.locks.release(cluster, operation_id)
+        raise AlreadyExists(f"operation id {operation_id} is taken; retry")
     sfn = client("stepfunctions", settings.region)
     try:
         sfn.start_execution(
-            stateMachineArn=settings.state_machine_arn(workflow),
-            name=operation_id,
-            input=json.dumps(execution_input),
+            stateMachineArn=settings.state_machine_arn(workflow), name=operation_id, input=json.dumps(execution_input)
         )
     except Exception as exc:
-        if not is_error(exc, "ExecutionAlreadyExists"):
-            registry.release_lock(cluster_pk(cluster), operation_id)
-            registry.finish_operation(operation_id, "FAILED", type(exc).__name__, str(exc))
+        if not is_already_exists(exc, Kind.EXECUTION):
+            store.locks.release(cluster, operation_id)
+            store.operations.finish(operation_id, "FAILED", type(exc).__name__, str(exc))
             raise
     return operation
 
 
-def start_create(settings: Settings, registry: Registry, body: Any) -> dict:
+def start_create(settings: Settings, store: Store, body: Any) -> Operation:
     request = parse_create_request(settings.service, body)
     name = request.cluster.name
-    if registry.get_cluster(name) is not None:
+    if store.clusters.get(name) is not None:
         raise AlreadyExists(f"cluster {name!r} already exists")
-    uid = request.uid or naming.new_uid()
+    uid = naming.new_uid()
     operation_id = naming.execution_name("create", uid, 1)
-    execution_input = request.model_dump(mode="json", by_alias=True, exclude_none=True)
-    execution_input.update({"operationId": operation_id, "uid": uid})
     return _start(
         settings,
-        registry,
+        store,
         workflow="CreateCluster",
         cluster=name,
         operation_id=operation_id,
-        execution_input=execution_input,
-        extra={"uid": uid},
+        execution_input=request.model_dump(mode="json", by_alias=True, exclude_none=True),
+        uid=uid,
     )
 
 
-def start_delete(settings: Settings, registry: Registry, name: str, keep_etcd_volumes: bool = False) -> dict:
-    request = parse(DeleteClusterRequest, {"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
-    record = registry.get_cluster(name)
+def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False) -> Operation:
+    request = parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
+    record = store.clusters.get(name)
     if record is None:
         raise NotFound(f"cluster {name!r} does not exist")
     # A delete may be retried after a failure: each attempt is its own execution.
-    operation_id = naming.execution_name("delete", record["uid"], int(record["generation"]), secrets.token_hex(3))
-    execution_input = request.model_dump(mode="json", by_alias=True, exclude_none=True)
-    execution_input["operationId"] = operation_id
+    operation_id = naming.execution_name("delete", record.uid, record.generation, secrets.token_hex(3))
     return _start(
         settings,
-        registry,
+        store,
         workflow="DeleteCluster",
         cluster=name,
         operation_id=operation_id,
-        execution_input=execution_input,
-        extra={"uid": record["uid"]},
+        execution_input=request.model_dump(mode="json", by_alias=True, exclude_none=True),
+        uid=record.uid,
     )

@@ -13,7 +13,14 @@ from pydantic import BaseModel, ValidationError
 
 from kubestep import versions
 from kubestep.errors import InvalidSpec
-from kubestep.models import AWSCluster, AWSManagementService, AWSNodePool, CreateClusterRequest
+from kubestep.models import (
+    AWSCluster,
+    AWSManagementService,
+    AWSNodePool,
+    CreateClusterRequest,
+    DeleteClusterRequest,
+    NetworkRequest,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -157,7 +164,38 @@ def node_pool_problems(
     return problems
 
 
+IDENTITY_FIELDS = ("operationId", "uid")
+
+
+def refuse_identity_fields(data: Any) -> None:
+    """`operationId` and `uid` are kubestep's to set: typed into an execution input they would
+    let one operation impersonate another (DESIGN §10)."""
+    if isinstance(data, dict):
+        problems = [
+            (
+                key,
+                "is set by kubestep, not the input (the operation id is the execution name; a cluster's uid "
+                "is minted when it is created): remove it",
+            )
+            for key in IDENTITY_FIELDS
+            if key in data
+        ]
+        if problems:
+            raise InvalidSpec(problems)
+
+
+def parse_network_request(data: Any) -> NetworkRequest:
+    refuse_identity_fields(data)
+    return parse(NetworkRequest, {} if data is None else data)
+
+
+def parse_delete_request(data: Any) -> DeleteClusterRequest:
+    refuse_identity_fields(data)
+    return parse(DeleteClusterRequest, data)
+
+
 def parse_create_request(service: AWSManagementService, data: Any) -> CreateClusterRequest:
+    refuse_identity_fields(data)
     request = parse(CreateClusterRequest, data)
     problems = cluster_placement_problems(service, request.cluster)
     for i, pool in enumerate(request.node_pools):
