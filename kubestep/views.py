@@ -49,6 +49,8 @@ def cluster_view(registry: Registry, record: dict, *, detail: bool = True) -> di
         "endpoint": record.get("endpoint"),
         "version": record.get("version"),
         "uid": record.get("uid"),
+        # Public: kubeconfig's certificate-authority-data; nodes pin its hash when they join.
+        "clusterCaCertificate": record.get("clusterCaCertificate"),
         "generation": record.get("generation"),
         "currentOperation": record.get("currentOperation"),
         "lastError": record.get("lastError"),

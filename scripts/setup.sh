@@ -31,6 +31,27 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's kubectl (package kubernetes-client) reads the kubeconfig `get-credentials` writes in
+# the tests. Unpacked into .build/debian-kubectl rather than installed: installing would collide
+# with another package's /usr/bin/kubectl (the Google Cloud CLI's, on some machines), and the tests
+# must run Debian's, whatever kubectl is on PATH.
+if [ ! -x .build/debian-kubectl/usr/bin/kubectl ]; then
+  if command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
+    mkdir -p .build/debian-kubectl
+    fetch_kubectl() { (cd .build && rm -f kubernetes-client_*.deb && apt-get download -qq kubernetes-client); }
+    if ! fetch_kubectl >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      if apt-get update -qq >/dev/null 2>&1; then fetch_kubectl >/dev/null 2>&1 || true; fi
+    fi
+    if ls .build/kubernetes-client_*.deb >/dev/null 2>&1; then
+      dpkg-deb -x .build/kubernetes-client_*.deb .build/debian-kubectl && rm -f .build/kubernetes-client_*.deb
+    else
+      echo "note: could not fetch Debian's kubernetes-client; the kubeconfig acceptance test will fail" >&2
+    fi
+  else
+    echo "note: Debian's kubernetes-client (apt) is needed by the kubeconfig acceptance test" >&2
+  fi
+fi
+
 # Node.js 20 is end of life and jsii prints a banner on every synth; a local Node.js 22 from
 # the npm registry comes first on PATH for everything run through scripts/env.sh.
 if ! .build/node/node_modules/.bin/node --version 2>/dev/null | grep -q '^v22'; then

@@ -194,6 +194,11 @@ class ClusterStatus(_Open):
     )
     version: str | None = None
     uid: str | None = None
+    clusterCaCertificate: str | None = Field(
+        default=None,
+        description="The cluster CA certificate (PEM; public): what `kubestep get-credentials` writes as the "
+        "kubeconfig's certificate-authority-data. Absent until the create has generated the cluster's PKI",
+    )
     generation: int | None = None
     currentOperation: str | None = None
     lastError: LastError | None = None
