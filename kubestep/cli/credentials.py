@@ -61,10 +61,15 @@ class Connection:
 
     @property
     def name(self) -> str:
-        """The management service's name for the local runtime, else the REST API's id."""
+        """The management service's name for the local runtime, else the REST API's id (its
+        execute-api host's first label), else the API's host and port."""
         if self.local:
             return (self.local.get("outputs") or {}).get("ServiceName") or "local"
-        return (urlsplit(self.api_url).hostname or "api").split(".")[0]
+        parts = urlsplit(self.api_url)
+        host = parts.hostname or "api"
+        if ".execute-api." in host:
+            return host.split(".")[0]
+        return parts.netloc or host
 
 
 def _connect(ctx: click.Context) -> Connection:
