@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubestep.auth.token import EXEC_API_VERSIONS
 from kubestep.errors import KubestepError
 
@@ -101,6 +99,8 @@ def merge(config: dict[str, Any] | None, access: ClusterAccess) -> dict[str, Any
 def read(path: Path) -> dict[str, Any] | None:
     """The kubeconfig at `path` (None if missing or empty); a file that is not one is an error,
     never something to overwrite."""
+    import yaml  # here, not at module level: the Lambda asset (which holds kubestep/) has no PyYAML
+
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -133,6 +133,8 @@ def read(path: Path) -> dict[str, Any] | None:
 def write(path: Path, access: ClusterAccess) -> Path:
     """Merge `access` into the kubeconfig at `path` (created if missing) atomically, mode 0600.
     A symlinked kubeconfig is updated where it points. Returns the file written."""
+    import yaml
+
     target = Path(os.path.realpath(path.expanduser()))
     merged = merge(read(target), access)
     text = yaml.safe_dump(merged, default_flow_style=False, sort_keys=False)

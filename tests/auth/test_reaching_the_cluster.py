@@ -380,6 +380,16 @@ def test_get_credentials_writes_the_endpoint_ca_and_exec_plugin(world: World, tm
     assert "internal load balancer" in result.output and "kubestep tunnel prod --start" in result.output
 
 
+def test_get_credentials_server_override_and_exec_api_version(world: World, tmp_path: Path) -> None:
+    result = cli(
+        world, tmp_path, "get-credentials", "prod", "--server", "https://10.0.1.5:6443", "--exec-api-version", "v1"
+    )
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((tmp_path / "kube" / "config").read_text())
+    assert config["clusters"][0]["cluster"]["server"] == "https://10.0.1.5:6443"
+    assert config["users"][0]["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1"
+
+
 def test_get_credentials_refuses_a_cluster_without_ca_and_writes_nothing(world: World, tmp_path: Path) -> None:
     result = cli(world, tmp_path, "get-credentials", "young")
     assert result.exit_code == 1
