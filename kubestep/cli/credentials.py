@@ -173,6 +173,7 @@ def get_credentials(
         raise click.UsageError("--server and --via-tunnel are exclusive: the tunnel decides the server")
     if server and urlsplit(server).scheme != "https":
         raise click.UsageError(f"--server: must be an https:// URL (got {server!r})")
+    given_server = server
     connection = _connect(ctx)
     view = connection.client.get_cluster(cluster)
     uid = _cluster_id(view)
@@ -198,7 +199,9 @@ def get_credentials(
         raise CredentialsError(str(exc)) from exc
     cache_cluster_id(connection.api_url, cluster, uid)
     click.echo(f"Context {access.context} written to {written} (now the current context).")
-    if via_tunnel:
+    if given_server:
+        click.echo(f"Server {server} (as given with --server), checked against the cluster CA.")
+    elif via_tunnel:
         click.echo(
             f"Server {server}: the tunnel to {tls_server_name}:{API_PORT} must be open "
             f"(`kubestep tunnel {cluster} --local-port {local_port} --start` in another terminal)."
