@@ -49,6 +49,8 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
         "endpoint": record.endpoint,
         "version": record.version,
         "uid": record.uid,
+        # Public: kubeconfig's certificate-authority-data; nodes pin its hash when they join.
+        "clusterCaCertificate": record.cluster_ca_certificate,
         "generation": record.generation,
         "currentOperation": record.current_operation,
         "lastError": record.last_error.to_item() if record.last_error else None,

@@ -186,6 +186,11 @@ class ClusterStatus(_Open):
     endpoint: str | None = Field(default=None, description="The control plane's internal NLB DNS name (port 443)")
     version: str | None = None
     uid: str | None = None
+    clusterCaCertificate: str | None = Field(
+        default=None,
+        description="The cluster CA certificate (PEM; public): what `kubestep get-credentials` writes as the "
+        "kubeconfig's certificate-authority-data. Absent until the create has generated the cluster's PKI",
+    )
     generation: int | None = None
     currentOperation: str | None = None
     lastError: LastError | None = None

@@ -226,11 +226,14 @@ def operations_get(ctx: click.Context, operation_id: str, fmt: str) -> None:
 
 
 # Local runtime and demo commands live in their own modules.
+from kubestep.cli import credentials as _credentials  # noqa: E402
 from kubestep.cli import demo as _demo  # noqa: E402
 from kubestep.cli import local as _local  # noqa: E402
 
 main.add_command(_local.local)
 main.add_command(_demo.demo)
+for _command in _credentials.COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
