@@ -135,9 +135,7 @@ class InstanceRoles(Construct):
         )
 
         # user-data reads the cluster's bootstrap secret gke-<uid>-bootstrap (kubestep/bootstrap.py).
-        self.secret_resources = [
-            f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:gke-*"
-        ]
+        self.secret_resources = [f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:gke-*"]
         # Several management services may share an account: only this service's secrets
         # (ClusterTasks creates them with the service tag in `Tags`).
         cluster_secrets = iam.PolicyStatement(
@@ -185,9 +183,7 @@ class InstanceRoles(Construct):
             cluster_secrets,
             key.statement(
                 ["kms:Decrypt"],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}
-                },
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
                 sid="ServiceKeyDecryptViaSecretsManager",
             ),
             bootstrap_report,

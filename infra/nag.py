@@ -47,9 +47,7 @@ def nag_text(value: Any) -> str:
 
 
 def _ack(scope: IConstruct, finding: str, reason: str) -> None:
-    cdk.Validations.of(scope).acknowledge(
-        cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason)
-    )
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason))
 
 
 def acknowledge_findings(stack: ManagementServiceStack) -> None:

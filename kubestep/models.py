@@ -8,9 +8,11 @@ object only live here; rules across objects (zones vs. the service, version skew
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -33,7 +35,24 @@ Zone = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a
 VpcId = Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
 SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
 SecurityGroupId = Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]
-InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$", max_length=64)]
+# An EC2 instance type: a family with a generation digit (m5, t4g, c6gn, u-6tb1) and a size
+# (https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html); whether it
+# exists in the region is checked against DescribeInstanceTypes before anything is created.
+INSTANCE_TYPE_PATTERN = re.compile(
+    r"^[a-z][a-z-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|xlarge|[0-9]+xlarge|metal(-[0-9]+xl)?)$"
+)
+
+
+def _instance_type(value: str) -> str:
+    if len(value) > 64 or not INSTANCE_TYPE_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an EC2 instance type name (a family with its generation, then a size: "
+            "m5.large, t4g.medium, c6gn.2xlarge)"
+        )
+    return value
+
+
+InstanceType = Annotated[str, AfterValidator(_instance_type)]
 KmsKeyArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")]
 IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$")]
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=255)]

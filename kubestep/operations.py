@@ -17,6 +17,7 @@ from kubestep.errors import AlreadyExists, NotFound
 from kubestep.settings import Settings
 from kubestep.store import Operation, Store
 from kubestep.validation import parse_create_request, parse_delete_request
+from kubestep.workflows.cluster_steps import check_references
 from kubestep.workflows.identity import execution_running
 
 
@@ -87,6 +88,8 @@ def start_create(settings: Settings, store: Store, body: Any) -> Operation:
     name = request.cluster.name
     if store.clusters.get(name) is not None:
         raise AlreadyExists(f"cluster {name!r} already exists")
+    network = store.network.ready(settings.service_name)
+    check_references(settings, network.vpc_id, request)
     uid = naming.new_uid()
     operation_id = naming.execution_name("create", uid, 1)
     return _start(

@@ -8,12 +8,13 @@ import contextlib
 import json
 from typing import Any
 
-from kubestep.errors import AlreadyExists, NotFound
+from kubestep import preflight
+from kubestep.errors import AlreadyExists, InvalidSpec, NotFound
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Operation
-from kubestep.validation import parse_create_request, parse_delete_request
+from kubestep.validation import parse_create_request, parse_delete_request, replica_count
 from kubestep.workflows.identity import execution_running, own_operation
 
 # ---------------------------------------------------------------- create
@@ -21,10 +22,21 @@ from kubestep.workflows.identity import execution_running, own_operation
 
 @step
 def validate_create_request(ctx: StepInput) -> dict:
-    """First state: nothing is created on bad input."""
+    """First state: nothing is created on bad input, or on input naming what does not exist."""
     request = parse_create_request(ctx.settings.service, ctx.event.get("request"))
-    ctx.store.network.ready(ctx.settings.service_name)
+    network = ctx.store.network.ready(ctx.settings.service_name)
+    check_references(ctx.settings, network.vpc_id, request)
     return {"clusterName": request.cluster.name, "rollbackOnFailure": request.rollback_on_failure}
+
+
+def check_references(settings: Any, vpc_id: str | None, request: Any) -> None:
+    """Everything the request names exists, and what it launches fits the vCPU quota."""
+    pools = [(f"nodePools[{i}]", p) for i, p in enumerate(request.node_pools)]
+    replicas = replica_count(settings.service, request.cluster)
+    launches = preflight.launches_for(replicas, request.cluster, pools)
+    problems = preflight.reference_problems(settings, vpc_id, request.cluster, pools, launches)
+    if problems:
+        raise InvalidSpec(problems)
 
 
 @step
