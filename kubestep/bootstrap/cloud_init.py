@@ -72,7 +72,8 @@ def environment(p: BootstrapParams) -> dict[str, str]:
 
 
 def files(p: BootstrapParams) -> list[File]:
-    env = "".join(f"{key}={shlex.quote(value)}\n" for key, value in environment(p).items())
+    env = "# shellcheck shell=bash\n# kubestep bootstrap settings (non-secret), sourced by /usr/local/sbin/kubestep-*\n"
+    env += "".join(f"{key}={shlex.quote(value)}\n" for key, value in environment(p).items())
     found = [
         File(paths.ENV_FILE, env, "0600"),
         File(paths.BOOTSTRAP_SCRIPT, script("bootstrap.sh"), "0755"),

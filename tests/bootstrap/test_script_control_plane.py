@@ -11,7 +11,7 @@ import stat
 import pytest
 import yaml
 
-from kubestep.bootstrap import components
+from kubestep.bootstrap import components, schema
 from tests.bootstrap.conftest import CA_HASH, JOIN_TOKEN, SECRETS, control_plane
 from tests.bootstrap.harness import FIXTURES, Sandbox
 
@@ -200,6 +200,9 @@ def test_kubeadm_init_config_carries_the_cluster_settings(first_boot):
     assert "--upload-certs" not in init["args"] and len(init["args"]) == 3
     documents = {d["kind"]: d for d in yaml.safe_load_all(init["config"])}
     assert set(documents) == {"InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"}
+    for document in documents.values():  # as filled in on the instance
+        which = schema.KUBELET if document["kind"] == "KubeletConfiguration" else schema.KUBEADM
+        assert schema.problems(which, document) == []
     init_config, cluster = documents["InitConfiguration"], documents["ClusterConfiguration"]
     assert init_config["bootstrapTokens"][0]["token"] == JOIN_TOKEN
     assert init_config["nodeRegistration"]["name"] == "ip-10-0-1-10.ec2.internal"

@@ -20,6 +20,7 @@ PATH=$PATH:$ROOT/snap/bin
 # Bounded waits, in attempts 10 s apart (the tests shorten them).
 HEALTH_ATTEMPTS=${KUBESTEP_HEALTH_ATTEMPTS:-90}
 WAIT_ATTEMPTS=${KUBESTEP_WAIT_ATTEMPTS:-240}
+NODE_JOIN_ATTEMPTS=${KUBESTEP_NODE_JOIN_ATTEMPTS:-20}
 
 IMDS=http://169.254.169.254/latest
 PKI=$ROOT/etc/kubernetes/pki
@@ -446,8 +447,10 @@ apply_addons() {
 # ---------------------------------------------------------------- nodes
 
 join_node() {
+  # Nodes boot with the control plane: joining waits (discovery retries for 5 minutes, then
+  # this loop) until an API server answers behind the load balancer.
   local attempt
-  for attempt in $(seq 20); do
+  for ((attempt = 1; attempt <= NODE_JOIN_ATTEMPTS; attempt++)); do
     kubeadm join --config "$KUBEADM_DIR/join.yaml" && return 0
     log "kubeadm join attempt $attempt failed; resetting and retrying"
     kubeadm reset -f >/dev/null 2>&1 || true
