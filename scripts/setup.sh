@@ -31,6 +31,17 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   fi
 fi
 
+# Real etcd (etcd-server, etcd-client) runs the bootstrap's etcd recovery test; cloud-init
+# checks the rendered user-data (`cloud-init schema`). Debian packages.
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1 || ! command -v cloud-init >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client cloud-init) \
+      >/dev/null 2>&1 || echo "note: could not install etcd-server/etcd-client/cloud-init; the bootstrap tests will fail" >&2
+  else
+    echo "note: install etcd-server, etcd-client and cloud-init (e.g. sudo apt-get install ...) for the bootstrap tests" >&2
+  fi
+fi
+
 # Node.js 20 is end of life and jsii prints a banner on every synth; a local Node.js 22 from
 # the npm registry comes first on PATH for everything run through scripts/env.sh.
 if ! .build/node/node_modules/.bin/node --version 2>/dev/null | grep -q '^v22'; then
