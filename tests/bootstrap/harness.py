@@ -8,7 +8,6 @@ with the kubeadm configuration files as they were when kubeadm ran) and what was
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -24,8 +23,21 @@ STUB_SOURCE = Path(__file__).with_name("stub.py")
 FAST_STUB_SOURCE = Path(__file__).with_name("stub.sh")
 # Commands that answer questions (Python) and commands that only succeed or write a file (bash:
 # a Python start per call would make each run several seconds).
-STUBBED = "curl aws kubeadm kubectl kubelet etcdctl blkid mkfs.ext4".split()
-FAST_STUBBED = "apt-get apt-mark snap gpg systemctl mount mountpoint sysctl modprobe openssl chown sleep".split()
+STUBBED = ["curl", "aws", "kubeadm", "kubectl", "kubelet", "etcdctl", "blkid", "mkfs.ext4"]
+FAST_STUBBED = [
+    "apt-get",
+    "apt-mark",
+    "snap",
+    "gpg",
+    "systemctl",
+    "mount",
+    "mountpoint",
+    "sysctl",
+    "modprobe",
+    "openssl",
+    "chown",
+    "sleep",
+]
 FIXTURES = Path(__file__).with_name("fixtures")
 
 

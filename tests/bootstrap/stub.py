@@ -13,7 +13,19 @@ import shutil
 import sys
 
 ROOT = os.environ.get("KUBESTEP_ROOT", "")
-SCENARIO = json.load(open(os.environ["STUB_SCENARIO"]))
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def write(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+SCENARIO = json.loads(read(os.environ["STUB_SCENARIO"]))
 
 
 def load_state():
@@ -57,7 +69,7 @@ def curl(args):
     elif "/meta-data/" in url:
         print(SCENARIO["metadata"][url.split("/meta-data/", 1)[1]], end="")
     elif url.endswith("Release.key"):
-        open(out, "w").write("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+        write(out, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
     elif url == SCENARIO.get("calico_url"):
         shutil.copyfile(SCENARIO["calico_manifest"], out)
     elif url.endswith("/readyz"):
@@ -108,9 +120,8 @@ def aws(args):
             print(f"{volume['state']}\t{volume['attachedTo']}")
         elif operation == "attach-volume":
             volume.update(state="in-use", attachedTo=option(args, "--instance-id"))
-    elif service == "route53":
-        if operation == "change-resource-record-sets":
-            print("/change/C0123456789")
+    elif service == "route53" and operation == "change-resource-record-sets":
+        print("/change/C0123456789")
     save_state(state)
     return 0
 
@@ -130,7 +141,8 @@ def etcdctl(args):
         print(f"Member {words[2]} removed from cluster")
     elif words[:2] == ["member", "add"]:
         peer = option(args, "--peer-urls")
-        members.append({"id": f"{len(members) + 0xA0:x}", "status": "unstarted", "name": "", "peer": peer, "client": ""})
+        new = {"id": f"{len(members) + 0xA0:x}", "status": "unstarted", "name": "", "peer": peer, "client": ""}
+        members.append(new)
         cluster = ",".join(f"{m['name'] or words[2]}={m['peer']}" for m in members)
         print(f'Member added\n\nETCD_NAME="{words[2]}"\nETCD_INITIAL_CLUSTER="{cluster}"')
         print('ETCD_INITIAL_CLUSTER_STATE="existing"')
@@ -144,10 +156,10 @@ def kubeadm(args):
     config = option(args, "--config")
     extra = {}
     if config:
-        extra["config"] = open(config).read()
+        extra["config"] = read(config)
         patches = os.path.join(ROOT, "etc/kubestep/kubeadm/patches")
         if os.path.isdir(patches):
-            extra["patches"] = {name: open(os.path.join(patches, name)).read() for name in sorted(os.listdir(patches))}
+            extra["patches"] = {name: read(os.path.join(patches, name)) for name in sorted(os.listdir(patches))}
     etcd_patch = extra.get("patches", {}).get("etcd+json.json")
     if etcd_patch and args[:2] in (["init", "--config"], ["join", "--config"]):
         # The etcd static pod starts: a new cluster's first member, or the added member starting.
@@ -155,8 +167,15 @@ def kubeadm(args):
         state = load_state()
         members = state.setdefault("members", SCENARIO.get("etcd_members", []))
         if args[0] == "init":
-            members[:] = [{"id": "1000", "status": "started", "name": flags["name"],
-                           "peer": flags["initial-advertise-peer-urls"], "client": flags["advertise-client-urls"]}]
+            members[:] = [
+                {
+                    "id": "1000",
+                    "status": "started",
+                    "name": flags["name"],
+                    "peer": flags["initial-advertise-peer-urls"],
+                    "client": flags["advertise-client-urls"],
+                }
+            ]
         for m in members:
             if m["peer"] == flags["initial-advertise-peer-urls"]:
                 m.update(status="started", name=flags["name"], client=flags["advertise-client-urls"])
@@ -186,7 +205,7 @@ def main():
     args = sys.argv[1:]
     extra = kubeadm(args) if name == "kubeadm" else {}
     if name == "kubectl" and "-f" in args:
-        extra["file"] = open(option(args, "-f")).read()
+        extra["file"] = read(option(args, "-f"))
     record(name, args, **extra)
     if fails(name, args):
         sys.stderr.write(f"stub: {name} fails as the scenario asks\n")

@@ -60,13 +60,21 @@ def test_the_schemas_name_their_upstream_source():
         # v1beta3's apiServer.timeoutForControlPlane is gone from v1beta4 (now `timeouts`).
         (
             schema.KUBEADM,
-            {"apiVersion": kubeadm.KUBEADM_API, "kind": "ClusterConfiguration", "apiServer": {"timeoutForControlPlane": "4m"}},
+            {
+                "apiVersion": kubeadm.KUBEADM_API,
+                "kind": "ClusterConfiguration",
+                "apiServer": {"timeoutForControlPlane": "4"},
+            },
             "ClusterConfiguration.apiServer.timeoutForControlPlane: no such field in APIServer",
         ),
         # v1beta3's map-shaped extraArgs are lists of {name, value} in v1beta4.
         (
             schema.KUBEADM,
-            {"apiVersion": kubeadm.KUBEADM_API, "kind": "ClusterConfiguration", "etcd": {"local": {"extraArgs": {"a": "b"}}}},
+            {
+                "apiVersion": kubeadm.KUBEADM_API,
+                "kind": "ClusterConfiguration",
+                "etcd": {"local": {"extraArgs": {"a": "b"}}},
+            },
             "ClusterConfiguration.etcd.local.extraArgs: expected a list ([]Arg)",
         ),
         (
@@ -95,7 +103,11 @@ def test_cluster_configuration_has_the_cluster_settings():
     cluster = kubeadm.cluster_configuration(params)
     assert cluster["controlPlaneEndpoint"] == f"{params.endpoint}:443"
     assert cluster["kubernetesVersion"] == "v1.32.4"
-    assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "cluster.local"}
+    assert cluster["networking"] == {
+        "podSubnet": "10.244.0.0/16",
+        "serviceSubnet": "10.96.0.0/12",
+        "dnsDomain": "cluster.local",
+    }
     etcd = cluster["etcd"]["local"]
     assert etcd["dataDir"] == "/var/lib/kubestep/etcd-volume/data"
     names = [f"cp-{i}.abcd1234.svc.kubestep.internal" for i in range(3)]

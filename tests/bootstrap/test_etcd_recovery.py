@@ -160,7 +160,8 @@ def test_three_members_form_a_cluster_and_survive_both_kinds_of_replacement(repl
         initial_cluster = kubestep_member_join(replica, running)
         assert f"{replica.name}={replica.peer_url}" in initial_cluster.split(",")
         replica.start(initial_cluster, "existing")
-        wait_for(lambda n=len(running) + 1: all_healthy(endpoints[:n], n), f"{replica.name} to join")
+        count = len(running) + 1
+        wait_for(lambda n=count: all_healthy(endpoints[:n], n), f"{replica.name} to join")
     before = members(endpoints)
     assert sorted(before) == sorted(r.name for r in replicas)
     assert {m["peerURLs"][0] for m in before.values()} == {r.peer_url for r in replicas}
