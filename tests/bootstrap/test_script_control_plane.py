@@ -455,3 +455,21 @@ def test_a_volume_with_a_foreign_filesystem_is_never_formatted(tmp_path):
     run = box.run()
     assert report(run)["status"]["S"] == "failed:etcd-volume"
     assert not run.commands("mkfs.ext4")
+
+
+def test_a_xen_instance_finds_the_volume_as_xvdf(tmp_path):
+    box = Sandbox(tmp_path, control_plane(0), {"secrets": SECRETS})
+    box.file("/dev").mkdir()
+    box.file("/dev/xvdf").write_text("")
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    assert run.commands("mkfs.ext4")[0][-1] == str(box.file("/dev/xvdf"))
+
+
+def test_a_failure_before_the_instance_is_known_is_still_reported(tmp_path):
+    box = sandbox(tmp_path, 0, fail=["^curl .*meta-data/instance-id"])
+    run = box.run()
+    item = report(run)
+    # set -u: the trap uses only what is already set.
+    assert item["status"]["S"] == "failed:metadata" and item["instanceId"]["S"] == "unknown"
+    assert item["sk"]["S"] == "REPLICA#0" and "unbound variable" not in run.stderr

@@ -18,7 +18,7 @@ source "$CONF/bootstrap.env"
 # The AWS CLI snap installs into /snap/bin, which cloud-init's PATH may lack.
 PATH=$PATH:$ROOT/snap/bin
 # Bounded waits, in attempts 10 s apart (the tests shorten them).
-HEALTH_ATTEMPTS=${KUBESTEP_HEALTH_ATTEMPTS:-90}
+HEALTH_ATTEMPTS=${KUBESTEP_HEALTH_ATTEMPTS:-60}
 WAIT_ATTEMPTS=${KUBESTEP_WAIT_ATTEMPTS:-240}
 NODE_JOIN_ATTEMPTS=${KUBESTEP_NODE_JOIN_ATTEMPTS:-20}
 
@@ -76,7 +76,9 @@ imds() { curl -sf --retry 5 -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/me
 
 read_metadata() {
   IMDS_TOKEN=$(curl -sf --retry 5 -X PUT "$IMDS/api/token" -H 'X-aws-ec2-metadata-token-ttl-seconds: 21600')
-  INSTANCE_ID=$(imds instance-id)
+  local instance_id
+  instance_id=$(imds instance-id)
+  INSTANCE_ID=$instance_id
   PRIVATE_IP=$(imds local-ipv4)
   NODE_NAME=$(imds local-hostname)
   template_value AVAILABILITY_ZONE "$(imds placement/availability-zone)"
