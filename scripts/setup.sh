@@ -21,13 +21,21 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# The instances' bootstrap script is linted by ShellCheck in the tests (Debian package).
-if ! command -v shellcheck >/dev/null 2>&1; then
+# Debian packages the tests use: shellcheck and cloud-init lint and validate the instances'
+# bootstrap script and user-data (`cloud-init schema`); etcd-server and etcd-client run a real
+# etcd cluster through kubestep's member recovery.
+apt_packages=(shellcheck cloud-init etcd-server etcd-client)
+apt_commands=(shellcheck cloud-init etcd etcdctl)
+missing=()
+for i in "${!apt_packages[@]}"; do
+  command -v "${apt_commands[$i]}" >/dev/null 2>&1 || missing+=("${apt_packages[$i]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 \
-      || echo "note: could not install shellcheck; the bootstrap lint test will fail" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+      || echo "note: could not install ${missing[*]}; the tests that use them will fail" >&2
   else
-    echo "note: install shellcheck (e.g. sudo apt-get install shellcheck) for the bootstrap lint test" >&2
+    echo "note: install ${missing[*]} (e.g. sudo apt-get install ${missing[*]}); the tests use them" >&2
   fi
 fi
 
