@@ -56,6 +56,15 @@ InstanceType = Annotated[str, AfterValidator(_instance_type)]
 KmsKeyArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")]
 IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$")]
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+ImageId = Annotated[str, StringConstraints(pattern=r"^ami-[0-9a-f]{8,17}$")]
+# An instance profile's name, or its ARN.
+_IAM_NAME = r"[A-Za-z0-9_+=,.@-]{1,128}"
+InstanceProfile = Annotated[
+    str,
+    StringConstraints(
+        pattern=rf"^({_IAM_NAME}|arn:aws[a-z-]*:iam::[0-9]{{12}}:instance-profile/([A-Za-z0-9_+=,.@-]+/)*{_IAM_NAME})$"
+    ),
+]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 Tags = dict[TagKey, TagValue]
@@ -303,7 +312,8 @@ class ControlPlane(Model):
     subnet_ids: list[SubnetId] | None = Field(default=None, alias="subnetIDs", min_length=1, max_length=5)
     availability_zones: list[Zone] | None = Field(default=None, alias="availabilityZones", min_length=1, max_length=5)
     security_group_ids: list[SecurityGroupId] = Field(default_factory=list, alias="securityGroupIDs", max_length=4)
-    iam_instance_profile: str | None = Field(default=None, alias="iamInstanceProfile")
+    iam_instance_profile: InstanceProfile | None = Field(default=None, alias="iamInstanceProfile")
+    image_id: ImageId | None = Field(default=None, alias="imageID")
     root_volume: Volume = Field(default_factory=_root_volume, alias="rootVolume")
     etcd: Etcd = Field(default_factory=Etcd)
     database_encryption: KmsRef = Field(default_factory=KmsRef, alias="databaseEncryption")
@@ -402,7 +412,8 @@ class NodePoolSpec(Model):
     taints: list[Taint] = Field(default_factory=list)
     tags: Tags = Field(default_factory=dict)
     key_name: KeyName | None = Field(default=None, alias="keyName")
-    iam_instance_profile: str | None = Field(default=None, alias="iamInstanceProfile")
+    iam_instance_profile: InstanceProfile | None = Field(default=None, alias="iamInstanceProfile")
+    image_id: ImageId | None = Field(default=None, alias="imageID")
     security_group_ids: list[SecurityGroupId] = Field(default_factory=list, alias="securityGroupIDs", max_length=4)
     update_settings: UpdateSettings = Field(default_factory=UpdateSettings, alias="updateSettings")
 

@@ -87,31 +87,19 @@ def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def report_key(role: str, replica: int | None, instance_id: str) -> str:
-    return f"REPLICA#{replica}" if role == "control-plane" else f"NODE#{instance_id}"
-
-
-def write_report(
-    table_name: str, uid: str, role: str, key: str, status: str, instance_id: str, *, dynamodb: Any
-) -> None:
-    """Write the bootstrap report item (kubestep.bootstrap_report.record_report if present)."""
-    try:
-        from kubestep.bootstrap_report import record_report
-    except ImportError:
-        record_report = None
-    if record_report is not None:
-        record_report(table_name, uid, role, key, status, instance_id, dynamodb=dynamodb)
-        return
-    dynamodb.put_item(
-        TableName=table_name,
-        Item={
-            "pk": {"S": f"BOOTSTRAP#{uid}"},
-            "sk": {"S": key},
-            "status": {"S": status},
-            "instanceId": {"S": instance_id},
-            "reportedAt": {"S": _iso_now()},
-        },
-    )
+def write_report(store: Any, boot: PendingBoot, status: str) -> str:
+    """Write the bootstrap report item as the instance would, with the checks it made: for a
+    replica, every etcd member present and healthy and its API server ready; for a node, Ready."""
+    checks: dict[str, Any] = {}
+    if status == "ok":
+        if boot.role == "control-plane":
+            config = store.etcd.config(boot.cluster_name) if boot.cluster_name else None
+            checks = {"etcdMembers": config.members if config else 0, "etcdHealthy": True, "apiserverReady": True}
+        else:
+            checks = {"nodeReady": True}
+    replica = boot.replica if boot.role == "control-plane" else None
+    store.reports.write(boot.uid, status=status, instance_id=boot.instance_id, replica=replica, checks=checks)
+    return f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
 
 
 class InstanceSimulator:
@@ -139,7 +127,7 @@ class InstanceSimulator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
         self.paused = False
 
     # -- control -------------------------------------------------------------------------------
@@ -256,18 +244,21 @@ class InstanceSimulator:
                 return instance.state not in ("terminated", "shutting-down", "stopped", "stopping")
         return False
 
-    def _dynamodb(self, region: str) -> Any:
-        client = self._clients.get(region)
-        if client is None:
-            client = boto3.client(
+    def _store(self, region: str) -> Any:
+        from kubestep.store import Store
+
+        store = self._clients.get((region, self.table_name))
+        if store is None:
+            resource = boto3.resource(
                 "dynamodb",
                 endpoint_url=self.endpoint_url,
                 region_name=region,
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
             )
-            self._clients[region] = client
-        return client
+            store = Store.for_table(self.table_name, dynamodb=resource)
+            self._clients[(region, self.table_name)] = store
+        return store
 
     def _report_due(self) -> None:
         if self.paused or not self.table_name:  # not deployed yet: reports wait
@@ -292,16 +283,7 @@ class InstanceSimulator:
         if boot.role == "control-plane" and boot.replica is None:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
-        key = report_key(boot.role, boot.replica, boot.instance_id)
-        write_report(
-            self.table_name,
-            boot.uid,
-            boot.role,
-            key,
-            status,
-            boot.instance_id,
-            dynamodb=self._dynamodb(boot.region),
-        )
+        key = write_report(self._store(boot.region), boot, status)
         with self._lock:
             self._reports.append(
                 Report(

@@ -313,6 +313,7 @@ class LocalRuntime:
             cache_dir=self.home / "local" / "asset-zips",
         )
         self.timings["deploy"] = time.monotonic() - deployed
+        moto_fixes.publish_ubuntu_images(ACCOUNT_ID, self.region)
         self._clients.clear()
         self.simulator.table_name = self._outputs.get("TableName")
         self.api.region = self.region
