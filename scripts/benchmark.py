@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from kubestep.api.client import ApiClient  # noqa: E402
 from kubestep.cli import manifests  # noqa: E402
-from kubestep.local.runtime import LocalRuntime  # noqa: E402
+from kubestep_local.runtime import LocalRuntime  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:

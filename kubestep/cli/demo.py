@@ -58,7 +58,7 @@ def _resources_table(found: dict[str, list[dict]]) -> Table:
 @click.option("-f", "--filename", "path", default=str(EXAMPLE), show_default=True, help="Cluster manifest.")
 def demo(keep: bool, time_scale: float, path: str) -> None:
     """Create and delete an HA cluster on the embedded emulator, step by step."""
-    from kubestep.local.runtime import LocalRuntime
+    from kubestep_local.runtime import LocalRuntime
 
     plan = manifests.plan(manifests.read_documents(path), path)
     if len(plan.clusters) != 1:

@@ -68,7 +68,7 @@ def local_up(port: int, api_port: int, time_scale: float, manifest: str | None, 
     if manifest:
         args += ["--manifest", manifest]
     if not detach:
-        from kubestep.local.runtime import serve_forever
+        from kubestep_local.runtime import serve_forever
 
         def ready(line: str) -> None:
             _print_endpoints(json.loads(line))
@@ -88,7 +88,7 @@ def local_up(port: int, api_port: int, time_scale: float, manifest: str | None, 
     log_path = log_dir / "runtime.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "kubestep.local", *args],
+            [sys.executable, "-m", "kubestep_local", *args],
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 STUB_APP = Path(__file__).with_name("stub_app.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ def snapshot() -> tuple:
 
 
 def main(home: str, template: str) -> None:
-    from kubestep.local.runtime import LocalRuntime
+    from kubestep_local.runtime import LocalRuntime
 
     before = snapshot()
     threads_before = set(threading.enumerate())

@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from kubestep.local.apigw import ApiGatewayServer
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.apigw import ApiGatewayServer
+from kubestep_local.runtime import LocalRuntime
 
 SCOPE = "20240101/us-east-1/execute-api/aws4_request"
 THROWAWAY = """

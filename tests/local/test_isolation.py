@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

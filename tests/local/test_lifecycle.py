@@ -1,4 +1,4 @@
-"""`python -m kubestep.local`: ready line, state file, clean SIGTERM; workers die with it."""
+"""`python -m kubestep_local`: ready line, state file, clean SIGTERM; workers die with it."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _start(stub_template: Path, home: Path) -> tuple[subprocess.Popen[str], dict
         [
             sys.executable,
             "-m",
-            "kubestep.local",
+            "kubestep_local",
             "--port",
             "0",
             "--api-port",

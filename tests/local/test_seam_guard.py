@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import pytest
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 GUARD_CODE = """
 class CustomError(Exception):

@@ -10,7 +10,7 @@ import signal
 import time
 import zipfile
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 SLOW_CODE = """
 import time

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 
 def test_outputs_and_deployed_definition(runtime: LocalRuntime) -> None:

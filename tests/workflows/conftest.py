@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 from kubestep.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]

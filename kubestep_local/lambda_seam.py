@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kubestep.local._worker import recv_msg, send_msg
+from kubestep_local._worker import recv_msg, send_msg
 
 LOG = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class _FunctionPool:
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.log_path, "ab") as log:
-                # -P: keep kubestep/local/ (this script's directory) off sys.path, so nothing of
+                # -P: keep kubestep_local/ (this script's directory) off sys.path, so nothing of
                 # the working tree shadows the deployed asset.
                 self._zygote = subprocess.Popen(
                     [

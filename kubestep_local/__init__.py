@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kubestep.local.runtime import ExecutionFailed, LocalRuntime, serve_forever
+    from kubestep_local.runtime import ExecutionFailed, LocalRuntime, serve_forever
 
 __all__ = ["ExecutionFailed", "LocalRuntime", "serve_forever"]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from kubestep.local import runtime
+        from kubestep_local import runtime
 
         return getattr(runtime, name)
     raise AttributeError(name)

@@ -1,4 +1,4 @@
-"""``python -m kubestep.local``: run the embedded local runtime in the foreground.
+"""``python -m kubestep_local``: run the embedded local runtime in the foreground.
 
 ``kubestep local up --detach`` spawns this; it prints one JSON line when ready, writes
 ``$KUBESTEP_HOME/local.json`` and removes it again on SIGTERM/SIGINT.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kubestep.local", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kubestep_local", description=__doc__)
     parser.add_argument("--port", type=int, default=4566, help="emulator port (0: any free port)")
     parser.add_argument("--api-port", type=int, default=8080, help="management API port (0: any free port)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="factor for ASL waits/retries and boots")
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
 
-    from kubestep.local.runtime import serve_forever
+    from kubestep_local.runtime import serve_forever
 
     def ready(line: str) -> None:
         print(line, flush=True)

@@ -27,8 +27,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from kubestep.local.server import iter_backends
-from kubestep.local.time_scale import TimeScale
+from kubestep_local.server import iter_backends
+from kubestep_local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@
         sfn = rt.boto3_client("stepfunctions")
         ...
 
-``serve_forever()`` is what ``kubestep local up`` runs (``python -m kubestep.local``).
+``serve_forever()`` is what ``kubestep local up`` runs (``python -m kubestep_local``).
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from kubestep.local import moto_fixes
-from kubestep.local.apigw import ApiGatewayServer
-from kubestep.local.deploy import deploy_template, stack_region
-from kubestep.local.events import EventBridgeStandIn
-from kubestep.local.instances import InstanceSimulator
-from kubestep.local.lambda_seam import DEFAULT_POOL_SIZE, LambdaSeam
-from kubestep.local.server import ACCOUNT_ID, EmulatorServer, iter_backends
-from kubestep.local.synth import cached_synthesize, synthesize
-from kubestep.local.time_scale import TimeScale
+from kubestep_local import moto_fixes
+from kubestep_local.apigw import ApiGatewayServer
+from kubestep_local.deploy import deploy_template, stack_region
+from kubestep_local.events import EventBridgeStandIn
+from kubestep_local.instances import InstanceSimulator
+from kubestep_local.lambda_seam import DEFAULT_POOL_SIZE, LambdaSeam
+from kubestep_local.server import ACCOUNT_ID, EmulatorServer, iter_backends
+from kubestep_local.synth import cached_synthesize, synthesize
+from kubestep_local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 from botocore.config import Config
 
-from kubestep.local.server import ACCOUNT_ID
+from kubestep_local.server import ACCOUNT_ID
 
 LOG = logging.getLogger(__name__)
 
