@@ -1,6 +1,8 @@
 """The embedded local runtime: kubestep's management service on an in-process moto emulator.
 
-Importing this package is cheap; moto is imported when a runtime starts.
+Tooling for workstations and tests, not part of the Lambda asset. Importing this package is
+cheap; moto is imported when a runtime starts. It needs the `local` extra
+(``pip install 'kubestep[local]'``).
 """
 
 from __future__ import annotations
@@ -8,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kubestep_local.runtime import ExecutionFailed, LocalRuntime, serve_forever
+    from kubestep_local.runtime import ExecutionFailed, LocalRuntime, RuntimeConfig, serve_forever
 
-__all__ = ["ExecutionFailed", "LocalRuntime", "serve_forever"]
+__all__ = ["ExecutionFailed", "LocalRuntime", "RuntimeConfig", "serve_forever"]
 
 
 def __getattr__(name: str) -> Any:

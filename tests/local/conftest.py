@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubestep_local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
 STUB_APP = Path(__file__).with_name("stub_app.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def runtime(stub_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     """One runtime for tests/local, torn down when the package is done (one runtime per
     process: the workflow tests start their own afterwards)."""
     home = tmp_path_factory.mktemp("kubestep-home")
-    rt = LocalRuntime(port=0, api_port=0, time_scale=TIME_SCALE, home=home, boot_delay_seconds=20)
+    rt = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=TIME_SCALE, home=home, boot_delay_seconds=20))
     rt.start()
     try:
         rt.deploy(stub_template)

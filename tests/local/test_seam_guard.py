@@ -102,7 +102,7 @@ def test_real_invoke_returns_the_handler_payload(runtime: LocalRuntime, guard_fu
     payload = json.loads(response["Payload"].read())
     assert payload["echo"] == {"x": 1, "operationId": "op-1"}
     assert payload["name"] == "guard"
-    counts = runtime.seam.invocation_counts()
+    counts = runtime.recorder.invocation_counts()
     assert counts[("guard", "op-1")] == 1
 
 
