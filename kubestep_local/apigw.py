@@ -52,6 +52,7 @@ _JSON = "application/json"
 # A too-large body is read and dropped up to this size before answering 413; beyond, the
 # connection is closed unread.
 DISCARD_BOUND_BYTES = 64 * 1024 * 1024
+DISCARD_IDLE_SECONDS = 2.0
 
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded|yaml|x-yaml)|.*\+json)")
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
@@ -274,7 +275,7 @@ class ApiGatewayServer:
 
 
 class RequestTooLarge(Exception):
-    """The request body is over the payload limit."""
+    """The request body is over the payload limit (its declared length, if known, is the arg)."""
 
 
 class BadRequest(Exception):
@@ -291,8 +292,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The request body, at most the payload limit; raises RequestTooLarge or BadRequest.
 
-        Over the limit, what is left of the body is not read: the connection is closed after
-        the answer instead (so a 1 GB upload costs nothing)."""
+        Over the limit nothing more is kept: the 413 goes out at once, then ``_discard`` drops
+        what the client still sends (bounded) and the connection is closed."""
         limit = self.owner.max_payload_bytes
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return self._read_chunked(limit)
@@ -306,18 +307,19 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if length < 0:
             raise BadRequest(f"invalid Content-Length {raw_length!r}")
         if length > limit:
-            self._discard(length)
-            raise RequestTooLarge
+            raise RequestTooLarge(length)
         body = self.rfile.read(length)
         if len(body) < length:
             raise BadRequest("the request body ended before its Content-Length")
         return body
 
     def _discard(self, length: int) -> None:
-        """Read and drop a body that is too large, up to a bound, so a client that sends it all
-        before reading the answer gets the 413 instead of a reset connection."""
+        """After the 413: read and drop the rest of the body, up to a bound and while the client
+        keeps sending, so a client that sends it all before reading the answer gets the 413
+        instead of a reset connection."""
         remaining = min(length, DISCARD_BOUND_BYTES)
         with contextlib.suppress(OSError):
+            self.connection.settimeout(DISCARD_IDLE_SECONDS)
             while remaining > 0:
                 chunk = self.rfile.read(min(remaining, 1 << 16))
                 if not chunk:
@@ -337,7 +339,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     pass  # trailers
                 return bytes(body)
             if len(body) + size > limit:
-                raise RequestTooLarge
+                raise RequestTooLarge(DISCARD_BOUND_BYTES)  # the rest's length is unknown
             chunk = self.rfile.read(size)
             if len(chunk) < size:
                 raise BadRequest("the request body ended inside a chunk")
@@ -350,9 +352,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         event = None
         try:
             body = self._read_body()
-        except RequestTooLarge:
+        except RequestTooLarge as exc:
             self.close_connection = True
             self._answer(413, [("Content-Type", _JSON), ("Connection", "close")], b'{"message":"Request Too Long"}')
+            if exc.args:
+                self._discard(exc.args[0])
             return
         except BadRequest as exc:
             self.close_connection = True
@@ -376,9 +380,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._answer(status, headers, data, event["requestContext"]["requestId"] if event else None)
         LOG.debug("%s %s -> %s in %.3f s", self.command, self.path, status, time.monotonic() - started)
 
-    def _answer(
-        self, status: int, headers: list[tuple[str, str]], data: bytes, request_id: str | None = None
-    ) -> None:
+    def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes, request_id: str | None = None) -> None:
         try:
             self.send_response(status)
             for name, value in headers:

@@ -275,15 +275,16 @@ class LocalRuntime:
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.stop()
-        if self.config.persistent and self._seam is not None:
-            # Before the running executions are stopped: they come back ABORTED from the snapshot,
-            # with a cause that says why.
-            self.save_state(names)
-        moto_compat.stop_running_executions(STOPPED_ERROR, STOPPED_CAUSE)
+        if self._seam is not None:
+            if self.config.persistent:
+                # Before the running executions are stopped: they come back ABORTED from the
+                # snapshot, with a cause that says why.
+                self.save_state(names)
+            moto_compat.stop_running_executions(STOPPED_ERROR, STOPPED_CAUSE)
         # Wakes retry sleeps, so the stopped executions' threads end now.
         self.time_scale.uninstall()
-        self._wait_executions_ended(5.0)
         if self._seam is not None:
+            self._wait_executions_ended(5.0)
             self._seam.close()
             shutil.rmtree(self._seam.pools.workdir, ignore_errors=True)
         self._patches.undo()
