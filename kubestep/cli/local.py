@@ -55,6 +55,7 @@ def require_local_runtime(command: str) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped by its parent, does not)."""
     if pid <= 0:
         return False
     try:
@@ -63,7 +64,11 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): kill(0) is all we know
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
 
 
 def running_runtime() -> dict[str, Any] | None:
