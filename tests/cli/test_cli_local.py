@@ -229,6 +229,12 @@ def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
     second.write_text(yaml.safe_dump_all(docs))
     result = cli(local_runtime, "apply", "-f", str(second))
     assert result.exit_code == 0, result.output
+    deadline = time.monotonic() + 30  # until the workflow has written its record
+    while time.monotonic() < deadline:
+        listed = json.loads(cli(local_runtime, "get", "clusters", "-o", "json").output)
+        if [c for c in listed if c["metadata"]["name"] == "second"]:
+            break
+        time.sleep(0.2)
 
     down = kubestep("local", "down", timeout=120)
     assert down.returncode == 0, down.stderr

@@ -4,6 +4,8 @@ pytest's cache by the stub's source hash), deployed into one package-scoped runt
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,7 +41,14 @@ def stub_template(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPath
     root = Path(cache.mkdir("kubestep-local-stub")) if cache is not None else tmp_path_factory.mktemp("stub")
     template = root / key / "out" / "kubestep-stub.template.json"
     if not template.is_file():
-        template = synth_stub(root / key / "out")
+        # Two xdist workers may synthesize at once: each in its own directory, the first rename wins.
+        staging = root / f"{key}.{os.getpid()}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        synth_stub(staging / "out")
+        try:
+            staging.rename(root / key)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
     return template
 
 
