@@ -1023,4 +1023,3 @@ def restore_state(data: bytes) -> RestoredState:
             for region, backend in regions.items():
                 dict.__setitem__(per_account, region, backend)
     return RestoredState(saved_at=payload["saved_at"], extra=payload.get("extra") or {}, aborted_executions=aborted)
-

@@ -20,7 +20,7 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +132,6 @@ class RuntimeConfig:
 
     def resolved_home(self) -> Path:
         return self.home if self.home is not None else default_home()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}
 
 
 _ACTIVE: LocalRuntime | None = None
@@ -560,6 +557,17 @@ class LocalRuntime:
             self.timings["last_snapshot_bytes"] = float(len(snapshot))
             return summary
 
+    def discard_saved_state(self) -> dict[str, Any] | None:
+        """Delete the state a previous runtime of this home saved (before ``start``); returns its
+        summary. Raises home.RuntimeBusy if a runtime holds the home: its state is not ours."""
+        if self._started:
+            raise RuntimeError("discard_saved_state: the runtime is running")
+        self._home_lock.acquire(self._lock_info("starting"))
+        try:
+            return self.store.discard() or {}
+        finally:
+            self._home_lock.release()
+
     def _snapshot_loop(self) -> None:
         while not self._stop_snapshots.wait(self.config.snapshot_interval):
             if moto_compat.GATE.requests == self._requests_at_snapshot:
@@ -659,12 +667,7 @@ def serve_forever(
     previous = {sig: signal.signal(sig, _signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     runtime = LocalRuntime(config)
     try:
-        discarded = None
-        if fresh and config.persistent:
-            # Under the home's lock only: another runtime's state is not ours to discard.
-            runtime._home_lock.acquire(runtime._lock_info("starting"))
-            discarded = runtime.store.discard()
-            runtime._home_lock.release()
+        discarded = runtime.discard_saved_state() if fresh else None
         runtime.start()
         runtime.deploy(template_path)
         if provision_network and not stop.is_set():

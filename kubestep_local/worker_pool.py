@@ -238,8 +238,6 @@ class FunctionPool:
                 self._zygote.wait()
 
 
-
-
 class WorkerPools:
     """One ``FunctionPool`` per deployed function; a new code zip or configuration retires the old."""
 
