@@ -42,8 +42,10 @@ def test_asset_holds_handlers_and_domain_package_but_no_workstation_code(lambda_
     assert (lambda_asset_dir / "lambdas" / "__init__.py").is_file()
     assert (lambda_asset_dir / "kubestep" / "__init__.py").is_file()
     assert (lambda_asset_dir / "kubestep" / "models.py").is_file()
-    assert not (lambda_asset_dir / "kubestep" / "local").exists()
     assert not (lambda_asset_dir / "kubestep" / "cli").exists()
+    # The embedded local runtime is its own top-level package and tooling only.
+    assert not (lambda_asset_dir / "kubestep_local").exists()
+    assert not list(lambda_asset_dir.rglob("kubestep_local*"))
     assert not list(lambda_asset_dir.rglob("__pycache__"))
     assert not (lambda_asset_dir / "boto3").exists() and not (lambda_asset_dir / "botocore").exists()
 
@@ -122,9 +124,9 @@ def test_dependencies_are_cached_and_the_asset_is_content_addressed(lambda_asset
     for relative in (
         "kubestep/__init__.py",
         "kubestep/models.py",
-        "kubestep/local/__init__.py",
         "kubestep/cli/__init__.py",
-        "kubestep/resources/cli/__init__.py",  # only the top-level cli/ and local/ are excluded
+        "kubestep_local/__init__.py",
+        "kubestep/resources/cli/__init__.py",  # only the domain package's own cli/ is excluded
         "lambdas/__init__.py",
     ):
         (project / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +135,7 @@ def test_dependencies_are_cached_and_the_asset_is_content_addressed(lambda_asset
     second = build_lambda_asset(project_root=project, build_dir=lambda_asset_dir.parent)
     assert first == second, "same inputs, same directory (and the same CDK asset hash)"
     assert (first / "kubestep" / "resources" / "cli" / "__init__.py").is_file()
-    assert not (first / "kubestep" / "local").exists() and not (first / "kubestep" / "cli").exists()
+    assert not (first / "kubestep_local").exists() and not (first / "kubestep" / "cli").exists()
     assert (first / "pydantic_core").is_dir()
     (project / "lambdas" / "__init__.py").write_text("# changed\n")
     assert build_lambda_asset(project_root=project, build_dir=lambda_asset_dir.parent) != first
@@ -141,7 +143,7 @@ def test_dependencies_are_cached_and_the_asset_is_content_addressed(lambda_asset
 
 def test_module_level_imports_resolve_inside_lambda(lambda_asset_dir: Path) -> None:
     """Every module-level import of the project code in the asset is the standard library, the
-    asset itself or what the runtime provides: a `kubestep.local` or `yaml` import would only
+    asset itself or what the runtime provides: a `kubestep_local` or `yaml` import would only
     fail on AWS, where nobody runs the tests."""
     import ast
     import sys
@@ -162,6 +164,6 @@ def test_module_level_imports_resolve_inside_lambda(lambda_asset_dir: Path) -> N
                     top = name.split(".")[0]
                     if top == "__future__" or top in sys.stdlib_module_names:
                         continue
-                    if top not in available or name.startswith(("kubestep.local", "kubestep.cli")):
+                    if top not in available or name.startswith(("kubestep_local", "kubestep.cli")):
                         problems.append(f"{module.relative_to(lambda_asset_dir)}: {name}")
     assert not problems, problems

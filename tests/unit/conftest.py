@@ -56,7 +56,7 @@ def aws(monkeypatch):
     aws_module.client.cache_clear()
     with mock_aws():
         create_table()
-        from kubestep.local.moto_fixes import publish_ubuntu_images
+        from kubestep_local.moto_compat import publish_ubuntu_images
 
         publish_ubuntu_images("123456789012", "us-east-1")
         yield

@@ -22,8 +22,8 @@ from typing import Any
 
 import boto3
 
-from kubestep.local.server import iter_backends
-from kubestep.local.time_scale import TimeScale
+from kubestep_local import moto_compat
+from kubestep_local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
 
@@ -200,49 +200,45 @@ class InstanceSimulator:
 
     def scan(self) -> None:
         """Schedule a boot for every instance not seen before in a kubestep ASG."""
-        from moto.autoscaling.models import autoscaling_backends
-
         now = time.monotonic()
-        for _account, region, backend in iter_backends(autoscaling_backends):
-            for group in list(backend.autoscaling_groups.values()):
-                tags = {t.get("Key") or t.get("key"): t.get("Value") or t.get("value") for t in group.tags}
-                uid = tags.get(UID_TAG)
-                if not uid:
-                    continue
-                for state in list(group.instance_states):
-                    instance_id = state.instance.id
+        for group in moto_compat.autoscaling_groups():
+            uid = group.tags.get(UID_TAG)
+            if not uid:
+                continue
+            for instance_id in group.instance_ids:
+                with self._lock:
                     if instance_id in self._seen:
                         continue
                     self._seen.add(instance_id)
-                    role = tags.get(ROLE_TAG) or ("control-plane" if REPLICA_TAG in tags else "node")
-                    replica = None
-                    with contextlib.suppress(TypeError, ValueError):
-                        replica = int(tags.get(REPLICA_TAG))  # type: ignore[arg-type]
-                    boot = PendingBoot(
-                        due=now + self.time_scale.seconds(self.boot_delay_seconds),
-                        seq=next(self._seq),
-                        instance_id=instance_id,
-                        region=region,
-                        uid=uid,
-                        cluster_name=tags.get(NAME_TAG),
-                        role=role,
-                        replica=replica,
-                        nodepool=tags.get(NODEPOOL_TAG),
-                        asg_name=group.name,
-                    )
-                    with self._lock:
-                        heapq.heappush(self._pending, boot)
+                tags = group.tags
+                role = tags.get(ROLE_TAG) or ("control-plane" if REPLICA_TAG in tags else "node")
+                replica = None
+                with contextlib.suppress(TypeError, ValueError):
+                    replica = int(tags.get(REPLICA_TAG))  # type: ignore[arg-type]
+                boot = PendingBoot(
+                    due=now + self.time_scale.seconds(self.boot_delay_seconds),
+                    seq=next(self._seq),
+                    instance_id=instance_id,
+                    region=group.region,
+                    uid=uid,
+                    cluster_name=tags.get(NAME_TAG),
+                    role=role,
+                    replica=replica,
+                    nodepool=tags.get(NODEPOOL_TAG),
+                    asg_name=group.name,
+                )
+                with self._lock:
+                    heapq.heappush(self._pending, boot)
 
-    def _instance_alive(self, region: str, instance_id: str) -> bool:
-        from moto.ec2.models import ec2_backends
+    def booted(self) -> set[str]:
+        """Instances that have booted (reported, or were gone before they could)."""
+        with self._lock:
+            return self._seen - {boot.instance_id for boot in self._pending}
 
-        for _account, backend_region, backend in iter_backends(ec2_backends):
-            if backend_region != region:
-                continue
-            with contextlib.suppress(Exception):
-                instance = backend.get_instance(instance_id)
-                return instance.state not in ("terminated", "shutting-down", "stopped", "stopping")
-        return False
+    def mark_booted(self, instance_ids: set[str]) -> None:
+        """Known as booted already (restored from a snapshot): they do not boot again."""
+        with self._lock:
+            self._seen |= set(instance_ids)
 
     def _store(self, region: str) -> Any:
         from kubestep.store import Store
@@ -278,7 +274,7 @@ class InstanceSimulator:
             self._report(boot, status)
 
     def _report(self, boot: PendingBoot, status: str) -> None:
-        if not self._instance_alive(boot.region, boot.instance_id):
+        if not moto_compat.instance_running(boot.region, boot.instance_id):
             return  # terminated before it "booted"
         if boot.role == "control-plane" and boot.replica is None:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
