@@ -268,6 +268,10 @@ def prepare_template(template: Mapping[str, Any]) -> dict[str, Any]:
             del resources[logical_id]
         elif rtype == "AWS::StepFunctions::StateMachine":
             resource["Properties"] = transform_state_machine(props)
+        elif rtype == "AWS::SSM::Parameter" and isinstance(props.get("Tags"), dict):
+            # CloudFormation's AWS::SSM::Parameter takes Tags as a map; moto 5.2.5 iterates it as
+            # a list of {Key, Value} (moto/ssm/models.py put_parameter) and crashes.
+            props["Tags"] = [{"Key": k, "Value": v} for k, v in props["Tags"].items()]
         elif rtype == "AWS::Lambda::Function":
             # Layers are ignored by the seam (dependencies come from the local environment) and
             # moto would try to resolve each layer version ARN.

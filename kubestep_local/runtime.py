@@ -28,6 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from kubestep.aws.errors import Kind, is_already_exists
 from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
 from kubestep_local.deploy import deploy_template, stack_region
@@ -496,7 +497,7 @@ class LocalRuntime:
         try:
             execution_arn = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            if not is_already_exists(exc, Kind.EXECUTION):
                 raise
         if not wait:
             return sfn.describe_execution(executionArn=execution_arn)

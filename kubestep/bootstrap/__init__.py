@@ -11,7 +11,6 @@ versions), `cloud_init` (assembly), `scripts/` (what runs on the instance), `rep
 bootstrap report item), `schema` (upstream field schemas)."""
 
 from kubestep.bootstrap.cloud_init import render_cloud_config, render_user_data
-from kubestep.bootstrap.compat import render, user_data
 from kubestep.bootstrap.params import BootstrapParams, DnsZone, Taint, stable_replica_name
 
 __all__ = [
@@ -21,7 +20,4 @@ __all__ = [
     "render_cloud_config",
     "render_user_data",
     "stable_replica_name",
-    # Deprecated (resources/instances.py until the new params are wired): the legacy renderer.
-    "render",
-    "user_data",
 ]

@@ -134,15 +134,6 @@ class BootstrapParams:
     # only fields of the upstream type, never ones the bootstrap sets itself.
     kubelet_settings: Mapping[str, Any] = field(default_factory=dict)
 
-    # Compatibility with resources/instances.py until the lead wires these params: the old
-    # keyword arguments (`secret_name=...`) build the legacy params instead (kubestep.bootstrap.compat).
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        if "secret_name" in kwargs:
-            from kubestep.bootstrap.compat import LegacyBootstrapParams
-
-            return LegacyBootstrapParams(*args, **kwargs)
-        return super().__new__(cls)
-
     def __post_init__(self) -> None:
         problems = validate(self)
         if problems:

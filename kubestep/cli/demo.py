@@ -65,8 +65,10 @@ def demo(keep: bool, time_scale: float, path: str) -> None:
         from kubestep_local.home import describe_runtime
 
         # --keep makes the demo's runtime the one `kubestep` talks to; one per home.
-        click.echo(f"error: a local runtime is already running ({describe_runtime(other)}); "
-                   "`kubestep local down` stops it", err=True)
+        click.echo(
+            f"error: a local runtime is already running ({describe_runtime(other)}); `kubestep local down` stops it",
+            err=True,
+        )
         raise SystemExit(1)
     from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 

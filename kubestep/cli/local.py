@@ -88,7 +88,7 @@ def running_runtime() -> dict[str, Any] | None:
 
 
 def _print_endpoints(state: dict) -> None:
-    click.echo(f"AWS endpoint:  {state['endpoint_url']}   (`eval \"$(kubestep local env)\"` for boto3 / the AWS CLI)")
+    click.echo(f'AWS endpoint:  {state["endpoint_url"]}   (`eval "$(kubestep local env)"` for boto3 / the AWS CLI)')
     click.echo(f"API endpoint:  {state['api_url']}")
     click.echo(f"Region:        {state['region']}")
     click.echo(f"State file:    {local_state_file()}")

@@ -88,22 +88,24 @@ class Table:
         sets: list[str] = []
         removes: list[str] = []
 
+        # Placeholders of our own (#f…, :s…): boto3's condition builder names its own #n0/:v0,
+        # and the two sets are merged into one request.
         def path_of(key: str, i: int) -> str:
             parts = key.split(".")
             for j, part in enumerate(parts):
-                names[f"#n{i}_{j}"] = part
-            return ".".join(f"#n{i}_{j}" for j in range(len(parts)))
+                names[f"#f{i}_{j}"] = part
+            return ".".join(f"#f{i}_{j}" for j in range(len(parts)))
 
         for i, (key, value) in enumerate(fields.items()):
             path = path_of(key, i)
             if value is None:
                 removes.append(path)
             elif key in if_not_exists:
-                values[f":v{i}"] = dynamo_safe(value)
-                sets.append(f"{path} = if_not_exists({path}, :v{i})")
+                values[f":s{i}"] = dynamo_safe(value)
+                sets.append(f"{path} = if_not_exists({path}, :s{i})")
             else:
-                values[f":v{i}"] = dynamo_safe(value)
-                sets.append(f"{path} = :v{i}")
+                values[f":s{i}"] = dynamo_safe(value)
+                sets.append(f"{path} = :s{i}")
         for k, key in enumerate(remove, start=len(fields)):
             removes.append(path_of(key, k))
         expression = []

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubestep.bootstrap import BootstrapParams, Taint, stable_replica_name
-from kubestep.bootstrap.compat import LegacyBootstrapParams
+from kubestep.bootstrap import Taint, stable_replica_name
 from tests.bootstrap.conftest import control_plane, node
 
 
@@ -47,19 +46,3 @@ def test_replica_names_are_the_stable_identities():
     params = control_plane(1)
     assert params.replica_names == tuple(stable_replica_name("abcd1234", i, "svc.kubestep.internal") for i in range(3))
     assert params.replica_name == "cp-1.abcd1234.svc.kubestep.internal"
-
-
-def test_legacy_keyword_arguments_still_build_the_legacy_params():
-    # resources/instances.py until the lead wires the new params.
-    legacy = BootstrapParams(
-        table="t",
-        region="us-east-1",
-        uid="abcd1234",
-        role="node",
-        version="1.32.4",
-        endpoint="lb",
-        secret_name="gke-abcd1234-bootstrap",
-        pod_cidr="192.168.0.0/16",
-        service_cidr="10.96.0.0/12",
-    )
-    assert isinstance(legacy, LegacyBootstrapParams)

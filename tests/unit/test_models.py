@@ -128,7 +128,7 @@ def test_every_bad_field_is_reported_at_once():
 
 
 def test_node_pool_skew_two_minors_at_most():
-    body = request(cluster__spec__controlPlane__version="1.33.0", nodePools__0__spec__version="1.30.2")
+    body = request(cluster__spec__controlPlane__version="1.34.0", nodePools__0__spec__version="1.31.2")
     assert "more than 2 minor" in problems(body)["nodePools[0].spec.version"]
     body = request(
         cluster__spec__controlPlane__version="1.33.0",

@@ -140,3 +140,12 @@ def test_init_is_claimed_once(store):
     store.reports.write("u1", status="failed:kubeadm-join", instance_id="i-9")
     assert store.reports.replicas("u1")[0].ok
     assert store.reports.nodes("u1")["i-9"].failed_phase == "kubeadm-join"
+
+
+def test_a_conditional_update_keeps_its_own_values(store):
+    # boto3's condition builder names its own placeholders (#n0, :v0); ours must not collide.
+    store.clusters.create(record().model_copy(update={"current_operation": "op-1"}), [])
+    updated = store.clusters.update_if_operation("c", "op-1", phase="ERROR", current_operation=None)
+    assert (updated.phase, updated.current_operation) == ("ERROR", None)
+    assert store.clusters.update_if_operation("c", "op-1", phase="RUNNING") is None
+    assert store.clusters.get("c").phase == "ERROR"

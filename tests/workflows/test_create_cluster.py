@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 
 import pytest
@@ -108,23 +109,38 @@ def test_every_launch_template_requires_imdsv2_and_encrypts_volumes(ha_cluster, 
     ec2 = runtime.boto3_client("ec2")
     found = inventory.cluster_resources(ha_cluster.uid, runtime.boto3_client)
     assert len(found["launchTemplates"]) == 5
-    secret = json.loads(
-        runtime.boto3_client("secretsmanager").get_secret_value(SecretId=naming.bootstrap_secret(ha_cluster.uid))[
-            "SecretString"
-        ]
-    )
+    secrets = runtime.boto3_client("secretsmanager")
+    values = []
+    for name in (naming.control_plane_secret(ha_cluster.uid), naming.node_secret(ha_cluster.uid)):
+        values += list(json.loads(secrets.get_secret_value(SecretId=name)["SecretString"]).values())
+    images = set(ha_cluster.images.values())
     for template in found["launchTemplates"]:
         data = ec2.describe_launch_template_versions(LaunchTemplateId=template["id"])["LaunchTemplateVersions"][0][
             "LaunchTemplateData"
         ]
         assert data["MetadataOptions"]["HttpTokens"] == "required"
+        assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+        assert data["ImageId"] in images, "the image is pinned, not resolved at launch"
+        assert data["IamInstanceProfile"]["Arn"].split("/")[-1] in (
+            naming.instance_role(ha_cluster.uid, "control-plane"),
+            naming.instance_role(ha_cluster.uid, "node"),
+        )
         assert data["BlockDeviceMappings"] and all(b["Ebs"]["Encrypted"] for b in data["BlockDeviceMappings"])
-        user_data = base64.b64decode(data["UserData"]).decode()
+        user_data = gzip.decompress(base64.b64decode(data["UserData"])).decode()
         assert user_data.startswith("#cloud-config")
-        # The bootstrap secret's values stay in Secrets Manager: user-data names the secret only.
-        assert naming.bootstrap_secret(ha_cluster.uid) in user_data
-        for value in secret.values():
-            assert value not in user_data
+        assert ha_cluster.ca_cert_hash in user_data
+        # The secrets' values stay in Secrets Manager: user-data names the secrets only.
+        assert naming.node_secret(ha_cluster.uid) in user_data
+        for value in values:
+            for line in value.splitlines()[1:2] or [value]:  # a PEM's first body line, or the value
+                assert line not in user_data
+
+
+def test_the_cluster_ca_is_public_and_pinned(ha_cluster):
+    from kubestep import pki
+
+    assert ha_cluster.cluster_ca_certificate.startswith("-----BEGIN CERTIFICATE-----")
+    assert ha_cluster.ca_cert_hash == pki.ca_cert_hash(ha_cluster.cluster_ca_certificate)
 
 
 def test_etcd_members_are_one_item_each(ha_cluster, store):
