@@ -129,6 +129,11 @@ class InstanceSimulator:
         self._thread: threading.Thread | None = None
         self._clients: dict[tuple[str, str | None], Any] = {}
         self.paused = False
+        # The termination handler's part (queue mode): drain, then complete the lifecycle action.
+        self.drain_delay_seconds = 20.0
+        self._stalled: set[str] = set()
+        self._draining: dict[str, float] = {}
+        self.drained: list[tuple[str, str]] = []  # (instance id, lifecycle hook) completed by the "handler"
 
     # -- control -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -166,6 +171,16 @@ class InstanceSimulator:
             self._failures.append(failure)
         return failure
 
+    def stall_drains(self, cluster: str) -> None:
+        """The termination handler of `cluster` (uid or name) stops completing lifecycle actions,
+        so a roll waits for the drain until its deadline (the timeout path)."""
+        with self._lock:
+            self._stalled.add(cluster)
+
+    def resume_drains(self) -> None:
+        with self._lock:
+            self._stalled.clear()
+
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
@@ -194,6 +209,7 @@ class InstanceSimulator:
             try:
                 self.scan()
                 self._report_due()
+                self._drain_tick()
             except Exception:  # noqa: BLE001 - the simulator must survive moto's races
                 LOG.exception("instance simulator iteration failed")
             self._stop.wait(self.poll_interval)

@@ -1071,3 +1071,150 @@ def publish_ubuntu_images(account_id: str, region: str) -> dict[str, str]:
         )
         published[arch] = ami.id
     return published
+
+
+# ---------------------------------------------------------------- Auto Scaling lifecycle hooks
+
+
+@dataclass
+class PendingLifecycleAction:
+    """An instance in Terminating:Wait until its lifecycle action completes (or times out)."""
+
+    token: str
+    account: str
+    region: str
+    group: str
+    hook: str
+    instance_id: str
+    heartbeat_timeout: int
+    default_result: str
+    started: float
+
+
+_LIFECYCLE: dict[str, PendingLifecycleAction] = {}
+_LIFECYCLE_LOCK = threading.Lock()
+
+
+def pending_lifecycle_actions() -> list[PendingLifecycleAction]:
+    with _LIFECYCLE_LOCK:
+        return list(_LIFECYCLE.values())
+
+
+def _finish_termination(action: PendingLifecycleAction) -> None:
+    from moto.autoscaling.models import autoscaling_backends
+
+    backend = autoscaling_backends[action.account][action.region]
+    group = backend.autoscaling_groups.get(action.group)
+    if group is not None:
+        group.instance_states = [s for s in group.instance_states if s.instance.id != action.instance_id]
+    with contextlib.suppress(Exception):
+        backend.ec2_backend.terminate_instances([action.instance_id])
+
+
+def complete_lifecycle_action_for(token_or_instance: str, result: str = "CONTINUE") -> bool:
+    """Complete a pending termination (what CompleteLifecycleAction does); True if one matched."""
+    with _LIFECYCLE_LOCK:
+        action = _LIFECYCLE.pop(token_or_instance, None)
+        if action is None:
+            match = [t for t, a in _LIFECYCLE.items() if a.instance_id == token_or_instance]
+            action = _LIFECYCLE.pop(match[0]) if match else None
+    if action is None:
+        return False
+    _finish_termination(action)
+    return True
+
+
+def expire_lifecycle_actions(now: float, real_seconds: Callable[[float], float]) -> list[str]:
+    """Auto Scaling's heartbeat timeout: past it, the default result applies (for a terminating
+    hook, CONTINUE and ABANDON both terminate the instance)."""
+    expired = []
+    for action in pending_lifecycle_actions():
+        due = now - action.started >= real_seconds(action.heartbeat_timeout)
+        if due and complete_lifecycle_action_for(action.token, action.default_result):
+            expired.append(action.instance_id)
+    return expired
+
+
+def emulate_lifecycle_hooks(patches: PatchSet) -> None:
+    """moto 5.2.5 ignores lifecycle hooks and has no CompleteLifecycleAction: an instance of a
+    group with a termination hook goes to `Terminating:Wait`, Auto Scaling sends the
+    `EC2 Instance-terminate Lifecycle Action` event to EventBridge (rules route it on, e.g. to a
+    queue), and the instance terminates when its action completes or its heartbeat times out."""
+    import time as _time
+
+    from moto.autoscaling.models import AutoScalingBackend, TerminateInstanceActivity
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.events.models import events_backends
+
+    original_terminate = AutoScalingBackend.terminate_instance
+
+    def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+        state = next(
+            (s for g in self.autoscaling_groups.values() for s in g.instance_states if s.instance.id == instance_id),
+            None,
+        )
+        group = getattr(state.instance, "autoscaling_group", None) if state is not None else None
+        hooks = [
+            h
+            for h in (self.describe_lifecycle_hooks(group.name) if group is not None else [])
+            if h.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING"
+        ]
+        if not hooks or state is None or group is None:
+            return original_terminate(self, instance_id, should_decrement)
+        if state.lifecycle_state == "Terminating:Wait":
+            return TerminateInstanceActivity(state.instance, group.desired_capacity)
+        hook = hooks[0]
+        token = str(uuid.uuid4())
+        original_size = group.desired_capacity
+        state.lifecycle_state = "Terminating:Wait"
+        action = PendingLifecycleAction(
+            token=token,
+            account=self.account_id,
+            region=self.region_name,
+            group=group.name,
+            hook=hook.name,
+            instance_id=instance_id,
+            heartbeat_timeout=int(hook.heartbeat_timeout or 3600),
+            default_result=hook.default_result or "ABANDON",
+            started=_time.monotonic(),
+        )
+        with _LIFECYCLE_LOCK:
+            _LIFECYCLE[token] = action
+        if should_decrement:
+            group.desired_capacity = (group.desired_capacity or 0) - 1
+        # Only InService instances count for moto's capacity: without a decrement, a
+        # replacement launches while this one waits (as on AWS).
+        group.set_desired_capacity(group.desired_capacity)
+        detail = {
+            "LifecycleActionToken": token,
+            "AutoScalingGroupName": group.name,
+            "LifecycleHookName": hook.name,
+            "EC2InstanceId": instance_id,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        }
+        with contextlib.suppress(Exception):
+            events_backends[self.account_id][self.region_name].put_events(
+                [
+                    {
+                        "Source": "aws.autoscaling",
+                        "DetailType": "EC2 Instance-terminate Lifecycle Action",
+                        "Detail": json.dumps(detail),
+                        "Resources": [group.arn],
+                    }
+                ]
+            )
+        return TerminateInstanceActivity(state.instance, original_size)
+
+    patches.set(AutoScalingBackend, "terminate_instance", terminate_instance)
+
+    def complete_lifecycle_action(self: Any) -> str:
+        token = self._get_param("LifecycleActionToken") or self._get_param("InstanceId")
+        complete_lifecycle_action_for(token, self._get_param("LifecycleActionResult") or "CONTINUE")
+        return (
+            '<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+            "<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>"
+            f"{uuid.uuid4()}</RequestId></ResponseMetadata></CompleteLifecycleActionResponse>"
+        )
+
+    patches.set(AutoScalingResponse, "complete_lifecycle_action", complete_lifecycle_action)
+    patches.on_undo(lambda: _LIFECYCLE.clear())

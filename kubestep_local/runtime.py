@@ -225,6 +225,7 @@ class LocalRuntime:
         self.server.start()
         self.time_scale.install()
         moto_compat.fix_interpreter_bugs(self._patches)
+        moto_compat.emulate_lifecycle_hooks(self._patches)
         pools = WorkerPools(
             self.server.endpoint_url,
             pool_size=self.config.pool_size,

@@ -128,11 +128,24 @@ def ensure_replica_launch_template(ctx: ClusterContext, replica: int) -> dict:
         tags=tags,
     )
     name = naming.replica(ctx.uid, replica)
-    template_id = instances.ensure_launch_template(ctx, name, data, tags)
-    if member.launch_template_id != template_id:
-        ctx.store.etcd.record_resource(ctx.name, replica, Resource.LAUNCH_TEMPLATE, template_id, ctx.operation_id)
-        ctx.store.etcd.update_member(ctx.name, replica, launch_template_id=template_id)
-    return {"launchTemplateId": template_id}
+    template = instances.ensure_launch_template(ctx, name, data, tags)
+    if member.launch_template_id != template.template_id:
+        ctx.store.etcd.record_resource(
+            ctx.name, replica, Resource.LAUNCH_TEMPLATE, template.template_id, ctx.operation_id
+        )
+    if (member.launch_template_id, member.launch_template_version, member.launch_spec) != (
+        template.template_id,
+        template.version,
+        template.spec,
+    ):
+        ctx.store.etcd.update_member(
+            ctx.name,
+            replica,
+            launch_template_id=template.template_id,
+            launch_template_version=template.version,
+            launch_spec=template.spec,
+        )
+    return {"launchTemplateId": template.template_id, "version": template.version}
 
 
 @step(creates=True)
@@ -150,7 +163,7 @@ def ensure_replica_group(ctx: ClusterContext, replica: int) -> dict:
         max_size=1,
         desired=1,
         target_groups=[ctx.resource_id(Resource.TARGET_GROUP)],
-        tags=replica_tags(ctx, replica),
+        tags={**replica_tags(ctx, replica), naming.TAG_SPEC: member.launch_spec or ""},
     )
     if member.asg_name != name:
         ctx.store.etcd.record_resource(ctx.name, replica, Resource.ASG, name, ctx.operation_id)
@@ -179,10 +192,15 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     failed_check = replica_check_failure(report.checks, ctx.store.etcd.config(ctx.name))
     if failed_check:
         raise BootstrapFailed(f"{where} instance {instance_id} reported ok but {failed_check}")
+    state = load_balancer.load_balancer_state(ctx)
+    if state != "active":
+        ctx.pending(f"the load balancer is {state or 'not visible yet'}")
     health = load_balancer.target_health(ctx).get(instance_id)
     if health != "healthy":
         ctx.pending(f"{where} instance {instance_id} is {health or 'not registered'} in the NLB target group")
-    ctx.store.etcd.update_member(ctx.name, replica, instance_id=instance_id, bootstrap="ok")
+    ctx.store.etcd.update_member(
+        ctx.name, replica, instance_id=instance_id, bootstrap="ok", healthy_spec=member.launch_spec
+    )
     return {"replica": replica, "instanceId": instance_id}
 
 

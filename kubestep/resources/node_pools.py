@@ -9,7 +9,7 @@ from kubestep import naming
 from kubestep.errors import BootstrapFailed
 from kubestep.flow.steps import Poll, step
 from kubestep.models import AWSNodePool
-from kubestep.resources import images, instance_roles, instances, placement, user_data
+from kubestep.resources import images, instance_roles, instances, placement, termination, user_data
 from kubestep.resources.context import ClusterContext
 from kubestep.store import NodePoolRecord, Resource
 
@@ -66,13 +66,24 @@ def ensure_node_pool_launch_template(ctx: ClusterContext, node_pool: str) -> dic
         key_name=spec.key_name,
         tags=tags,
     )
-    template_id = instances.ensure_launch_template(ctx, naming.node_pool(ctx.uid, node_pool), data, tags)
-    if record.launch_template_id != template_id:
+    template = instances.ensure_launch_template(ctx, naming.node_pool(ctx.uid, node_pool), data, tags)
+    if record.launch_template_id != template.template_id:
         ctx.store.node_pools.record_resource(
-            ctx.name, node_pool, Resource.LAUNCH_TEMPLATE, template_id, ctx.operation_id
+            ctx.name, node_pool, Resource.LAUNCH_TEMPLATE, template.template_id, ctx.operation_id
         )
-        ctx.store.node_pools.update(ctx.name, node_pool, launch_template_id=template_id)
-    return {"launchTemplateId": template_id}
+    if (record.launch_template_id, record.launch_template_version, record.launch_spec) != (
+        template.template_id,
+        template.version,
+        template.spec,
+    ):
+        ctx.store.node_pools.update(
+            ctx.name,
+            node_pool,
+            launch_template_id=template.template_id,
+            launch_template_version=template.version,
+            launch_spec=template.spec,
+        )
+    return {"launchTemplateId": template.template_id, "version": template.version}
 
 
 @step(creates=True)
@@ -91,8 +102,13 @@ def ensure_node_pool_group(ctx: ClusterContext, node_pool: str) -> dict:
         max_size=record.spec.spec.max_node_count,
         desired=record.spec.spec.min_node_count,
         target_groups=[],
-        tags={**pool_tags(ctx, record.spec), **autoscaler_tags(ctx.uid, record.spec)},
+        tags={
+            **pool_tags(ctx, record.spec),
+            **autoscaler_tags(ctx.uid, record.spec),
+            naming.TAG_SPEC: record.launch_spec or "",
+        },
     )
+    termination.ensure_drain_hook(ctx, asg_name)
     if record.asg_name != asg_name:
         ctx.store.node_pools.record_resource(ctx.name, node_pool, Resource.ASG, asg_name, ctx.operation_id)
         ctx.store.node_pools.update(ctx.name, node_pool, asg_name=asg_name, zone=zone, subnet_id=subnet)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from kubestep import bootstrap, naming
 from kubestep.models import AWSNodePool
+from kubestep.resources import termination
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
 
@@ -47,6 +48,7 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str) -> str:
         etcd_volume_id=volume_id,
         admin_identity_arns=tuple(ctx.spec.spec.authentication.aws_iam.admin_identity_arns),
         encrypt_secrets=cp.database_encryption.kms_key_arn is not None,
+        node_termination_queue_url=termination.queue_url(ctx) if ctx.resource_id(Resource.TERMINATION_QUEUE) else None,
     )
     return bootstrap.render_user_data(params)
 

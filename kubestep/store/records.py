@@ -48,6 +48,8 @@ class Resource(StrEnum):
     LAUNCH_TEMPLATE = "launch-template"
     ASG = "asg"
     DNS_RECORD = "dns-record"
+    TERMINATION_QUEUE = "termination-queue"
+    TERMINATION_RULE = "termination-rule"
 
 
 class Record(BaseModel):
@@ -165,6 +167,8 @@ class NodePoolRecord(Record):
     created_by: str | None = None
     launch_template_id: str | None = None
     launch_template_version: int | None = None
+    # The spec hash (`gke:spec`) of the template version new instances launch with.
+    launch_spec: str | None = None
     asg_name: str | None = None
     zone: str | None = None
     subnet_id: str | None = None
@@ -193,6 +197,10 @@ class EtcdMember(Record):
     volume_id: str | None = None
     launch_template_id: str | None = None
     launch_template_version: int | None = None
+    # The spec hash (`gke:spec`) of the template version the replica's next instance launches
+    # with, and the one its running instance passed the health gate with.
+    launch_spec: str | None = None
+    healthy_spec: str | None = None
     asg_name: str | None = None
     instance_id: str | None = None
     bootstrap: str | None = None

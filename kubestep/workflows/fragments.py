@@ -18,6 +18,7 @@ from kubestep.resources import (
     secrets,
     security_groups,
     subnet_tags,
+    termination,
 )
 
 # Every cluster workflow's states carry the cluster name; the operation id is always the
@@ -47,6 +48,7 @@ def delete_cluster_states(*, prefix: str, scope: str, catch: Catch, keep_etcd_vo
         Task(load_balancer.delete_target_group, name=f"{prefix}DeleteTargetGroup", args=scoped),
         Task(instances.delete_launch_templates, name=f"{prefix}DeleteLaunchTemplates", args=scoped),
         Task(instance_roles.delete_instance_roles, name=f"{prefix}DeleteInstanceRoles", args=scoped),
+        Task(termination.delete_termination_queue, name=f"{prefix}DeleteTerminationQueue", args=scoped),
         Task(security_groups.delete_security_groups, name=f"{prefix}DeleteSecurityGroups", args=scoped),
     ]
     if scope == "cluster":
