@@ -54,13 +54,16 @@ def cluster_view(registry: Registry, record: dict, *, detail: bool = True) -> di
         "lastError": record.get("lastError"),
         "resources": _ids(record.get("resources")),
     }
+    # The list shows replicas and node pools too (the CLI's REPLICAS column, `get -o json`):
+    # three queries per cluster; only the etcd configuration is left to the detail view.
+    reports = registry.bootstrap_reports(record["uid"]) if record.get("uid") else {}
+    control_plane: dict[str, Any] = {
+        "replicas": [replica_view(m, reports) for m in registry.list_etcd_members(record["name"])]
+    }
     if detail:
-        reports = registry.bootstrap_reports(record["uid"])
-        status["controlPlane"] = {
-            "replicas": [replica_view(m, reports) for m in registry.list_etcd_members(record["name"])],
-            "etcd": registry.get_etcd_config(record["name"]),
-        }
-        status["nodePools"] = [node_pool_view(p) for p in registry.list_node_pools(record["name"])]
+        control_plane["etcd"] = registry.get_etcd_config(record["name"])
+    status["controlPlane"] = control_plane
+    status["nodePools"] = [node_pool_view(p) for p in registry.list_node_pools(record["name"])]
     return {
         "apiVersion": "kubestep.io/v1",
         "kind": "AWSCluster",

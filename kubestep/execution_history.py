@@ -1,0 +1,93 @@
+"""An execution's progress, step by step, from its Step Functions history (ANCHORS pain point
+6: slow, opaque provisioning). The API serves it (`GET /v1/operations/{id}/steps`) and the CLI
+prints it while waiting; the summary of a history only grows as the history grows, so a
+client asks for the items after the ones it has shown."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+PENDING = "ResourcePending"
+FAILED_EVENTS = ("TaskFailed", "LambdaFunctionFailed")
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def failure_reason(event: dict) -> str | None:
+    """`Error: message` of a failed task, or of the execution, if the event carries one."""
+    for key in (
+        "taskFailedEventDetails",
+        "lambdaFunctionFailedEventDetails",
+        "executionFailedEventDetails",
+        "executionAbortedEventDetails",
+        "executionTimedOutEventDetails",
+    ):
+        details = event.get(key)
+        if details:
+            cause = details.get("cause") or ""
+            with contextlib.suppress(ValueError, AttributeError):
+                cause = json.loads(cause).get("errorMessage", cause)
+            error = details.get("error") or ""
+            return f"{error}: {cause}" if cause else error
+    return None
+
+
+def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One item per finished state (`done`), per distinct wait of a polling step (`wait`:
+    what a `ResourcePending` retry waits for, once, not at every retry) and per error."""
+    items: list[dict[str, Any]] = []
+    entered: dict[str, datetime] = {}
+    waits: set[str] = set()
+    start: datetime | None = None
+
+    def add(kind: str, stamp: datetime, step: str | None, message: str, seconds: float | None = None) -> None:
+        items.append(
+            {
+                "index": len(items) + 1,
+                "type": kind,
+                "step": step,
+                "message": message,
+                "at": _iso(stamp),
+                "elapsedSeconds": round((stamp - (start or stamp)).total_seconds(), 3),
+                "seconds": None if seconds is None else round(seconds, 3),
+            }
+        )
+
+    last_entered: str | None = None
+    for event in events:
+        kind, stamp = event["type"], event["timestamp"]
+        start = start or stamp
+        if kind.endswith("StateEntered"):
+            last_entered = event["stateEnteredEventDetails"]["name"]
+            entered[last_entered] = stamp
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            took = (stamp - entered.get(name, stamp)).total_seconds()
+            add("done", stamp, name, f"{name} ({took:.1f}s)", took)
+        elif kind in FAILED_EVENTS:
+            reason = failure_reason(event)
+            if not reason:
+                continue
+            if reason.startswith(PENDING):
+                if reason not in waits:
+                    waits.add(reason)
+                    add("wait", stamp, last_entered, reason.removeprefix(f"{PENDING}: "))
+            else:
+                add("error", stamp, last_entered, reason)
+        elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
+            add("error", stamp, None, failure_reason(event) or kind.removeprefix("Execution").upper())
+    return items
+
+
+def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events += page["events"]
+    return events
