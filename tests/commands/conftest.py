@@ -48,7 +48,7 @@ class Service:
             "KUBESTEP_DEBUG": "",
             **(env or {}),
         }
-        return CliRunner().invoke(main, list(args), input=input, env=environment)
+        return CliRunner().invoke(main, list(args), input=input, env=environment, prog_name="kubestep")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             "POWERTOOLS_SERVICE_NAME": "kubestep",
             "POWERTOOLS_METRICS_NAMESPACE": "kubestep",
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # The API function runs in this process: its logs and metrics must not land in the
+            # CLI's captured stdout.
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
         }.items():
             patch.setenv(key, value)
         for key in ("AWS_PROFILE", "AWS_REGION", "KUBESTEP_API_URL", "KUBESTEP_CONTEXT"):

@@ -22,7 +22,12 @@ CLUSTER, GENERAL, BATCH = EXAMPLE.split("\n---\n")
 # The 461-byte file of the report: nine levels of nine aliases (9^9 = 387 million strings once
 # serialized). yaml.safe_load builds it in microseconds; json.dumps of it never finishes.
 ALIAS_BOMB = "\n".join(
-    ['apiVersion: kubestep.io/v1', 'kind: AWSCluster', 'metadata: {name: bomb}', 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    [
+        "apiVersion: kubestep.io/v1",
+        "kind: AWSCluster",
+        "metadata: {name: bomb}",
+        'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+    ]
     + [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
     + ["spec: {controlPlane: {version: '1.32.4'}, x: *a8}"]
 )
@@ -77,11 +82,15 @@ CASES: dict[str, Case] = {
     ),
     # ---- duplicates
     "duplicate key": Case(
-        ["apply", "-f", "FILE"], edit(CLUSTER, "instanceType: m5.large", "instanceType: m5.large\n    instanceType: c5.large"), "appears twice"
+        ["apply", "-f", "FILE"],
+        edit(CLUSTER, "instanceType: m5.large", "instanceType: m5.large\n    instanceType: c5.large"),
+        "appears twice",
     ),
     "duplicate top-level key": Case(["apply", "-f", "FILE"], CLUSTER + "\nkind: AWSNodePool\n", "'kind' appears twice"),
     "duplicate JSON key": Case(
-        ["apply", "-f", "FILE"], '{"apiVersion": "kubestep.io/v1", "kind": "AWSCluster", "kind": "AWSNodePool"}', "appears twice"
+        ["apply", "-f", "FILE"],
+        '{"apiVersion": "kubestep.io/v1", "kind": "AWSCluster", "kind": "AWSNodePool"}',
+        "appears twice",
     ),
     "same cluster twice": Case(["apply", "-f", "FILE"], CLUSTER + "\n---\n" + CLUSTER, "AWSCluster prod appears twice"),
     "same node pool twice": Case(
@@ -95,23 +104,33 @@ CASES: dict[str, Case] = {
     "management service": Case(
         ["apply", "-f", "FILE"], (ROOT / "examples" / "management-service.yaml").read_text(), "cdk deploy"
     ),
-    "no apiVersion": Case(["apply", "-f", "FILE"], edit(CLUSTER, "apiVersion: kubestep.io/v1", ""), "apiVersion: is required"),
+    "no apiVersion": Case(
+        ["apply", "-f", "FILE"], edit(CLUSTER, "apiVersion: kubestep.io/v1", ""), "apiVersion: is required"
+    ),
     "wrong apiVersion": Case(
         ["apply", "-f", "FILE"], edit(CLUSTER, "apiVersion: kubestep.io/v1", "apiVersion: v1"), "apiVersion"
     ),
     # ---- null and empty fields (tracebacks before)
     "null name": Case(["apply", "-f", "FILE"], edit(CLUSTER, "name: prod", "name:"), "metadata.name"),
     "empty name": Case(["apply", "-f", "FILE"], edit(CLUSTER, "name: prod", 'name: ""'), "metadata.name"),
-    "null metadata": Case(["apply", "-f", "FILE"], edit(CLUSTER, "metadata:\n  name: prod", "metadata:"), "it is empty"),
+    "null metadata": Case(
+        ["apply", "-f", "FILE"], edit(CLUSTER, "metadata:\n  name: prod", "metadata:"), "it is empty"
+    ),
     "null spec": Case(["apply", "-f", "FILE"], CLUSTER.split("spec:")[0] + "spec:\n", "spec"),
     "spec is a list": Case(["apply", "-f", "FILE"], CLUSTER.split("spec:")[0] + "spec: [1, 2]\n", "spec"),
     # ---- invalid documents: the whole file is refused, the valid first document too
     "second document invalid": Case(
-        ["apply", "-f", "FILE"], "\n---\n".join([CLUSTER, edit(GENERAL, "minNodeCount: 2", "minNodeCount: 9")]), "minNodeCount"
+        ["apply", "-f", "FILE"],
+        "\n---\n".join([CLUSTER, edit(GENERAL, "minNodeCount: 2", "minNodeCount: 9")]),
+        "minNodeCount",
     ),
-    "unknown field": Case(["apply", "-f", "FILE"], edit(CLUSTER, "instanceType:", "instanceTyp:"), "is not a known field"),
+    "unknown field": Case(
+        ["apply", "-f", "FILE"], edit(CLUSTER, "instanceType:", "instanceTyp:"), "is not a known field"
+    ),
     "unquoted version": Case(
-        ["apply", "-f", "FILE"], edit(CLUSTER, "version: 1.32.4", "version: 1.30"), 'YAML read the unquoted 1.30 as a number'
+        ["apply", "-f", "FILE"],
+        edit(CLUSTER, "version: 1.32.4", "version: 1.30"),
+        "YAML read the unquoted 1.30 as a number",
     ),
     "number label": Case(
         ["apply", "-f", "FILE"], edit(GENERAL, "labels: {workload: general}", "labels: {gpu: 1}"), "quote it"
@@ -122,16 +141,22 @@ CASES: dict[str, Case] = {
         "startTime",
     ),
     "node pool newer than control plane": Case(
-        ["apply", "-f", "FILE"], "\n---\n".join([CLUSTER, edit(GENERAL, "version: 1.32.4", "version: 1.33.0")]), "newer than"
+        ["apply", "-f", "FILE"],
+        "\n---\n".join([CLUSTER, edit(GENERAL, "version: 1.32.4", "version: 1.33.0")]),
+        "newer than",
     ),
-    "bad taint effect": Case(["apply", "-f", "FILE"], "\n---\n".join([CLUSTER, edit(BATCH, "NoSchedule", "Never")]), "effect"),
+    "bad taint effect": Case(
+        ["apply", "-f", "FILE"], "\n---\n".join([CLUSTER, edit(BATCH, "NoSchedule", "Never")]), "effect"
+    ),
     "21 node pools": Case(
         ["apply", "-f", "FILE"],
         "\n---\n".join([CLUSTER] + [edit(GENERAL, "name: general", f"name: pool{i}") for i in range(21)]),
         "at most 20 node pools per cluster (the file has 21)",
     ),
     "stdin invalid": Case(["apply", "-f", "-"], None, "metadata.name", stdin=edit(CLUSTER, "name: prod", "name: Prod")),
-    "delete -f without names": Case(["delete", "-f", "FILE"], edit(CLUSTER, "name: prod", "labels: {}"), "metadata.name"),
+    "delete -f without names": Case(
+        ["delete", "-f", "FILE"], edit(CLUSTER, "name: prod", "labels: {}"), "metadata.name"
+    ),
     "diff of a bad file": Case(["diff", "-f", "FILE"], "", "no documents"),
     # ---- flags and arguments
     "unknown flag": Case(["get", "clusters", "--bogus"], None, "No such option"),
@@ -191,7 +216,10 @@ def test_at_least_forty_cases() -> None:
 SERVER_CASES = {
     # Rules that need the management service: the server's dry run refuses them, nothing starts.
     "zone outside the service": (edit(CLUSTER, "us-east-1c]", "us-east-1d]"), "availabilityZones"),
-    "pod CIDR inside the VPC": (edit(CLUSTER, "podAddressCIDRBlocks: [192.168.0.0/16]", "podAddressCIDRBlocks: [10.0.0.0/16]"), "overlaps the VPC"),
+    "pod CIDR inside the VPC": (
+        edit(CLUSTER, "podAddressCIDRBlocks: [192.168.0.0/16]", "podAddressCIDRBlocks: [10.0.0.0/16]"),
+        "overlaps the VPC",
+    ),
 }
 
 

@@ -106,22 +106,20 @@ def _watch(
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    last = {kind.key_of(item): row for item, row in zip(as_list(data), rows, strict=True)}
-    last_objects = {kind.key_of(item): item for item in as_list(data)}
+    # A change is a change of the object (not of its AGE column, which ticks on its own).
+    last = {kind.key_of(item): item for item in as_list(data)}
     deadline = None if timeout is None else time.monotonic() + timeout
     while deadline is None or time.monotonic() < deadline:
         time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
-        items = as_list(fetch(ctx, kind, names, cluster))
-        for item in items:
+        for item in as_list(fetch(ctx, kind, names, cluster)):
             key = kind.key_of(item)
-            if fmt in ("json", "yaml", "name"):
-                if last_objects.get(key) != item:
-                    last_objects[key] = item
-                    click.echo(kind.name_of(item) if fmt == "name" else dumps(item, fmt), nl=fmt != "yaml")
+            if last.get(key) == item:
                 continue
-            _, [row] = rows_of([item], kind.columns, wide=wide)
-            if last.get(key) != row:
-                last[key] = row
+            last[key] = item
+            if fmt in ("json", "yaml", "name"):
+                click.echo(kind.name_of(item) if fmt == "name" else dumps(item, fmt), nl=fmt != "yaml")
+            else:
+                _, [row] = rows_of([item], kind.columns, wide=wide)
                 print_rows(None, [row], widths)
 
 
