@@ -354,7 +354,9 @@ def _operation_not_running(exc: OperationNotRunning) -> JsonResponse:
 def _no_route(exc: NotFoundError) -> JsonResponse:
     event = app.current_event
     allowed = allowed_methods(event.path)
-    if allowed:
+    # A path the route table knows but the method it does not. (A known method that still did
+    # not match is a path parameter that can name nothing: not found.)
+    if allowed and event.http_method not in allowed:
         # RFC 9110 §15.5.6: the path exists, the method does not: 405 with the methods it has.
         answer = _error(
             405,
