@@ -39,13 +39,30 @@ def failure_reason(event: dict) -> str | None:
     return None
 
 
+def _entered(event: dict, by_id: dict[int, dict], name: str | None = None) -> dict | None:
+    """The StateEntered event this event belongs to, by its `previousEventId` chain (on AWS the
+    chain stays inside one Map iteration, so parallel replicas are told apart)."""
+    current = by_id.get(event.get("previousEventId") or -1)
+    for _ in range(200):
+        if current is None:
+            return None
+        if current["type"].endswith("StateEntered") and (
+            name is None or current["stateEnteredEventDetails"]["name"] == name
+        ):
+            return current
+        current = by_id.get(current.get("previousEventId") or -1)
+    return None
+
+
 def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One item per finished state (`done`), per distinct wait of a polling step (`wait`:
     what a `ResourcePending` retry waits for, once, not at every retry) and per error."""
+    events = list(events)
+    by_id = {e["id"]: e for e in events if "id" in e}
     items: list[dict[str, Any]] = []
-    entered: dict[str, datetime] = {}
+    last_entered: dict[str, datetime] = {}
     waits: set[str] = set()
-    start: datetime | None = None
+    start: datetime | None = events[0]["timestamp"] if events else None
 
     def add(kind: str, stamp: datetime, step: str | None, message: str, seconds: float | None = None) -> None:
         items.append(
@@ -60,16 +77,22 @@ def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
 
-    last_entered: str | None = None
+    latest: list[str] = []
+
+    def step_of(event: dict) -> str | None:
+        entered = _entered(event, by_id)
+        return entered["stateEnteredEventDetails"]["name"] if entered else (latest[-1] if latest else None)
+
     for event in events:
         kind, stamp = event["type"], event["timestamp"]
-        start = start or stamp
         if kind.endswith("StateEntered"):
-            last_entered = event["stateEnteredEventDetails"]["name"]
-            entered[last_entered] = stamp
+            last_entered[event["stateEnteredEventDetails"]["name"]] = stamp
+            latest.append(event["stateEnteredEventDetails"]["name"])
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
-            took = (stamp - entered.get(name, stamp)).total_seconds()
+            entered = _entered(event, by_id, name)
+            began = entered["timestamp"] if entered else last_entered.get(name, stamp)
+            took = (stamp - began).total_seconds()
             add("done", stamp, name, f"{name} ({took:.1f}s)", took)
         elif kind in FAILED_EVENTS:
             reason = failure_reason(event)
@@ -78,9 +101,9 @@ def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             if reason.startswith(PENDING):
                 if reason not in waits:
                     waits.add(reason)
-                    add("wait", stamp, last_entered, reason.removeprefix(f"{PENDING}: "))
+                    add("wait", stamp, step_of(event), reason.removeprefix(f"{PENDING}: "))
             else:
-                add("error", stamp, last_entered, reason)
+                add("error", stamp, step_of(event), reason)
         elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
             add("error", stamp, None, failure_reason(event) or kind.removeprefix("Execution").upper())
     return items

@@ -107,30 +107,48 @@ def test_relative_times_like_kubectl() -> None:
 
 def test_progress_summary_of_a_history() -> None:
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    at = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
     pending = {"error": "ResourcePending", "cause": '{"errorMessage": "NLB provisioning"}'}
+
+    def event(i: int, previous: int, kind: str, second: float, **details: object) -> dict:
+        return {
+            "id": i,
+            "previousEventId": previous,
+            "type": kind,
+            "timestamp": t0 + timedelta(seconds=second),
+            **details,
+        }
+
+    def entered(name: str) -> dict:
+        return {"stateEnteredEventDetails": {"name": name}}
+
+    def exited(name: str) -> dict:
+        return {"stateExitedEventDetails": {"name": name}}
+
     events = [
-        {"type": "ExecutionStarted", "timestamp": at(0)},
-        {"type": "TaskStateEntered", "timestamp": at(1), "stateEnteredEventDetails": {"name": "EnsureLoadBalancer"}},
-        {"type": "TaskStateExited", "timestamp": at(3), "stateExitedEventDetails": {"name": "EnsureLoadBalancer"}},
-        {"type": "TaskStateEntered", "timestamp": at(3), "stateEnteredEventDetails": {"name": "WaitForLoadBalancer"}},
-        {"type": "LambdaFunctionFailed", "timestamp": at(4), "lambdaFunctionFailedEventDetails": pending},
-        {"type": "LambdaFunctionFailed", "timestamp": at(6), "lambdaFunctionFailedEventDetails": pending},
-        {
-            "type": "TaskFailed",
-            "timestamp": at(8),
-            "taskFailedEventDetails": {"error": "ResourceTimeout", "cause": "late"},
-        },
-        {"type": "ExecutionFailed", "timestamp": at(9), "executionFailedEventDetails": {"error": "ResourceTimeout"}},
+        event(1, 0, "ExecutionStarted", 0),
+        event(2, 1, "TaskStateEntered", 1, **entered("EnsureLoadBalancer")),
+        event(3, 2, "TaskStateExited", 3, **exited("EnsureLoadBalancer")),
+        # Two Map iterations in parallel: each exit pairs with its own entry (previousEventId).
+        event(4, 3, "TaskStateEntered", 3, **entered("EnsureEtcdVolume")),
+        event(5, 3, "TaskStateEntered", 3.5, **entered("EnsureEtcdVolume")),
+        event(6, 5, "TaskStateExited", 4, **exited("EnsureEtcdVolume")),
+        event(7, 4, "TaskStateExited", 5, **exited("EnsureEtcdVolume")),
+        event(8, 7, "TaskStateEntered", 5, **entered("WaitForLoadBalancer")),
+        event(9, 8, "LambdaFunctionFailed", 6, lambdaFunctionFailedEventDetails=pending),
+        event(10, 9, "LambdaFunctionFailed", 7, lambdaFunctionFailedEventDetails=pending),
+        event(11, 10, "TaskFailed", 8, taskFailedEventDetails={"error": "ResourceTimeout", "cause": "late"}),
+        event(12, 11, "ExecutionFailed", 9, executionFailedEventDetails={"error": "ResourceTimeout"}),
     ]
     items = summarize(events)
     assert [(i["type"], i["step"], i["message"], i["elapsedSeconds"]) for i in items] == [
         ("done", "EnsureLoadBalancer", "EnsureLoadBalancer (2.0s)", 3.0),
-        ("wait", "WaitForLoadBalancer", "NLB provisioning", 4.0),  # once, not at every retry
+        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume (0.5s)", 4.0),
+        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume (2.0s)", 5.0),
+        ("wait", "WaitForLoadBalancer", "NLB provisioning", 6.0),  # once, not at every retry
         ("error", "WaitForLoadBalancer", "ResourceTimeout: late", 8.0),
         ("error", None, "ResourceTimeout", 9.0),
     ]
-    assert summarize(events[:4]) == items[:1]  # the summary only grows with the history
+    assert summarize(events[:6]) == items[:2]  # the summary only grows with the history
 
 
 def test_manifest_limit_is_the_api_body_limit() -> None:
