@@ -345,6 +345,14 @@ def _payload_too_large(exc: PayloadTooLarge) -> JsonResponse:
     return _error(413, "PayloadTooLarge", str(exc))
 
 
+@app.exception_handler(RecursionError)
+def _nested_too_deeply(exc: RecursionError) -> JsonResponse:
+    # json.loads (or validation) of a body like [[[[…]]]] 2,000 levels deep: the caller's input.
+    return _error(
+        400, "InvalidRequest", "the request body is nested too deeply", [("body", "is nested too deeply")]
+    )
+
+
 @app.exception_handler(OperationNotRunning)
 def _operation_not_running(exc: OperationNotRunning) -> JsonResponse:
     return _error(409, "OperationNotRunning", str(exc))

@@ -194,3 +194,10 @@ def test_names_in_messages_are_quoted_and_capped(api: Registry) -> None:
     route = call("GET", "/v1/nothing/" + "y" * 500).error["message"]
     assert len(route) < 200 and route.startswith("no route 'GET' '/v1/nothing/yyy")
     assert json.dumps(answer.json)  # still JSON
+
+
+@pytest.mark.parametrize("body", ["[" * 2000 + "]" * 2000, '{"cluster": ' + '{"a": ' * 2000 + "1" + "}" * 2001])
+def test_a_body_nested_2000_levels_deep_is_a_400(api: Registry, body: str) -> None:
+    answer = call("POST", "/v1/clusters", raw_body=body, headers={"Content-Type": "application/json"})
+    assert answer.status == 400, answer.text
+    assert answer.error["code"] == "InvalidRequest" and answer.fields == {"body"}
