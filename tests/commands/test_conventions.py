@@ -183,12 +183,32 @@ def test_apply_of_a_changed_manifest_shows_the_difference_and_applies_nothing(
     assert '~ spec.controlPlane.instanceType: "m5.large" -> "m5.xlarge"' in result.stdout
     assert "~ spec.maxNodeCount: 10 -> 12" in result.stdout
     [error] = lines(result.stderr)
-    assert "lifecycle workflows; nothing was applied" in error
+    assert "arrives with the lifecycle workflows; nothing was applied" in error
     assert service.executions() == before
 
     diff = service.run("diff", "-f", str(changed))
     assert diff.exit_code == 1
     assert diff.stdout == "".join(line + "\n" for line in result.stdout.splitlines() if "unchanged" not in line)
+
+
+def test_apply_refuses_node_pools_it_cannot_create_before_creating_anything(
+    service: Service, prod: dict, tmp_path: Path
+) -> None:
+    text = EXAMPLE.read_text()
+    extra_pool = text.split("\n---\n")[1].replace("name: general", "name: extra")
+    manifest = tmp_path / "both.yaml"
+    manifest.write_text(text.replace("name: prod", "name: qa", 1).split("\n---\n")[0] + "\n---\n" + extra_pool)
+    before = service.executions()
+    result = service.run("apply", "-f", str(manifest))
+    assert result.exit_code == 1
+    assert "awsnodepool/prod/extra (new)" in result.stderr and service.executions() == before
+    orphan = tmp_path / "orphan.yaml"
+    orphan.write_text(extra_pool.replace("clusterName: prod", "clusterName: ghost"))
+    result = service.run("apply", "-f", str(orphan))
+    assert result.exit_code == 1 and "cluster 'ghost' does not exist" in result.stderr
+    diff = service.run("diff", "-f", str(manifest))
+    assert diff.exit_code == 1 and "+ awscluster/qa (new, with 0 node pools)" in diff.stdout
+    assert "+ awsnodepool/prod/extra (new)" in diff.stdout
 
 
 def test_apply_dry_run_asks_the_server_and_starts_nothing(service: Service, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from kubestep import diff
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli import manifests, target
 from kubestep.cli.base import Command
-from kubestep.cli.errors import NotApplied
+from kubestep.cli.errors import CliError, NotApplied
 from kubestep.cli.options import timeout_option
 from kubestep.cli.output import dumps
 from kubestep.cli.waiting import wait_for
@@ -30,6 +30,7 @@ class Comparison:
 
     creates: list[dict] = field(default_factory=list)  # POST /v1/clusters bodies
     new_pools: list[dict] = field(default_factory=list)  # pools of existing clusters
+    missing_clusters: dict[str, str] = field(default_factory=dict)  # pool -> the cluster it names
     unchanged: list[str] = field(default_factory=list)
     changed: list[tuple[str, list[diff.Change]]] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)  # object -> a hint worth printing
@@ -65,8 +66,14 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
         (result.changed.append((label, found)) if found else result.unchanged.append(label))
         for pool in body["nodePools"]:
             _compare_pool(result, name, pool, stored_pools.get(pool["metadata"]["name"]))
+    clusters: dict[str, bool] = {}
     for pool in plan.node_pools:
         cluster = pool["spec"]["clusterName"]
+        if cluster not in clusters:
+            clusters[cluster] = _get_or_none(client.get_cluster, cluster) is not None
+        if not clusters[cluster]:
+            result.missing_clusters[f"awsnodepool/{cluster}/{pool['metadata']['name']}"] = cluster
+            continue
         stored = _get_or_none(client.get_node_pool, cluster, pool["metadata"]["name"])
         _compare_pool(result, cluster, pool, stored)
     return result
@@ -118,12 +125,25 @@ def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: flo
         results.append({"object": label, "action": "unchanged"})
         if fmt == "text":
             click.echo(f"{label} unchanged" + (f" ({note})" if note else ""))
-    if comparison.changed:
+    if comparison.missing_clusters:
+        raise CliError(
+            "; ".join(
+                f"{label}: cluster {cluster!r} does not exist (put its AWSCluster in the file, or create it first)"
+                for label, cluster in comparison.missing_clusters.items()
+            )
+            + "; nothing was applied"
+        )
+    # Changes to what exists, and node pools added to existing clusters, are the lifecycle
+    # workflows' (UpdateCluster, CreateNodePool, UpdateNodePool: issue 10). Until then: say
+    # exactly what differs, and apply nothing of the file.
+    pending = [label for label, _ in comparison.changed] + [
+        f"awsnodepool/{p['spec']['clusterName']}/{p['metadata']['name']} (new)" for p in comparison.new_pools
+    ]
+    if pending:
         _print_changes(comparison)
-        labels = ", ".join(label for label, _ in comparison.changed)
         raise NotApplied(
-            f"{labels}: changing what exists arrives with the lifecycle workflows; nothing was applied "
-            "(the differences are above; `kubestep diff -f` shows them too)"
+            f"{', '.join(pending)}: changing what exists (or adding node pools to it) arrives with the lifecycle "
+            "workflows; nothing was applied (`kubestep diff -f` shows the differences)"
         )
     # The server checks every create before the first starts: all of the file, or none of it.
     for body in comparison.creates:
@@ -136,16 +156,6 @@ def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: flo
             _say(fmt, f"{label} created (server dry run: nothing was started)", label)
             continue
         operation = client.create_cluster(body)
-        started.append((label, operation))
-        results.append({"object": label, "action": "creating", "operation": operation})
-        _say(fmt, f"{label} creating (operation {operation['id']})", label)
-    for pool in comparison.new_pools:
-        label = f"awsnodepool/{pool['spec']['clusterName']}/{pool['metadata']['name']}"
-        if dry_run:
-            results.append({"object": label, "action": "created (dry run)"})
-            _say(fmt, f"{label} created (dry run)", label)
-            continue
-        operation = client.create_node_pool(pool["spec"]["clusterName"], pool)
         started.append((label, operation))
         results.append({"object": label, "action": "creating", "operation": operation})
         _say(fmt, f"{label} creating (operation {operation['id']})", label)
