@@ -58,6 +58,10 @@ class RootGroup(click.Group):
             result = super().main(argv, prog_name or "kubestep", complete_var, standalone_mode=False, **extra)
         except SystemExit:
             raise
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # `kubestep`, `kubestep operations`: the help, as kubectl prints it; not an error.
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(0)
         except BaseException as exc:  # the one place every failure is reported
             if is_broken_pipe(exc):
                 _quiet_stdout()

@@ -14,6 +14,7 @@ from kubestep.cli.output import duration_text
 from kubestep.cli.progress import line, time_scale_note
 
 POLL_SECONDS = 1.0
+AWS_POLL_SECONDS = 3.0
 
 
 def _stderr(text: str) -> None:
@@ -43,10 +44,14 @@ def wait_for(
             except ApiError:
                 steps = None  # progress is a courtesy: an older API without the route still waits
             if steps is not None:
-                note = time_scale_note(steps.get("timeScale") or 1)
+                scale = steps.get("timeScale") or 1
+                note = time_scale_note(scale)
                 if note and not noted:
                     echo(note)
                 noted = True
+                # Each poll reads the execution's history: on AWS (GetExecutionHistory is throttled
+                # per account), every few seconds is plenty; the local runtime runs 1/scale faster.
+                poll = max(poll, AWS_POLL_SECONDS) if scale >= 1 else poll
                 for item in steps["items"]:
                     echo(line(item))
                 shown = steps.get("next", shown)
@@ -57,7 +62,7 @@ def wait_for(
                 f"operation {operation_id} still RUNNING after {duration_text(timeout)}; it goes on "
                 f"(kubestep operations wait {operation_id})"
             )
-        time.sleep(poll)
+        time.sleep(max(0.05, min(poll, deadline - time.monotonic())))
     if current["status"] != "SUCCEEDED":
         reason = ": ".join(part for part in (current.get("error"), current.get("cause")) if part)
         raise OperationFailed(f"operation {operation_id} {current['status']}" + (f": {reason}" if reason else ""))
