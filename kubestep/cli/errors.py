@@ -75,7 +75,8 @@ def describe(exc: BaseException, ctx: click.Context | None = None) -> tuple[str,
 def report(exc: BaseException, args: list[str] | None = None) -> int:
     """Print the one line (and with --debug the traceback first) and return the exit code."""
     message, code = describe(exc)
-    if debug_requested(args) and not isinstance(exc, (click.UsageError, KeyboardInterrupt, click.Abort)):
+    expected = (ApiError, InvalidSpec, CliError, click.ClickException, KeyboardInterrupt, click.Abort)
+    if debug_requested(args) and not isinstance(exc, expected):
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"error: {_one_line(message)}", err=True)
     return code

@@ -72,7 +72,7 @@ class Document:
             shown = (
                 f"{self.cluster_name}/{self.name}" if self.kind == "AWSNodePool" and self.cluster_name else self.name
             )
-            return f"{self.kind} {_quoted(shown)}"
+            return f"{_quoted(self.kind)} {_quoted(shown)}"
         return f"document {self.number}"
 
     def line_of(self, path: tuple[Any, ...]) -> int:
