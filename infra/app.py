@@ -92,7 +92,5 @@ def synthesize(
 
     Raises if cdk-nag reports an unacknowledged finding (CDK's policy validation).
     """
-    app = build_app(
-        outdir=outdir, manifest_path=manifest_path, stepfunctions_dir=stepfunctions_dir, context=context
-    )
+    app = build_app(outdir=outdir, manifest_path=manifest_path, stepfunctions_dir=stepfunctions_dir, context=context)
     return template_path(app.synth())

@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.config import SERVICE_TAG, ServiceConfig
 from infra.encryption import ServiceKey
 from infra.permissions import SERVICE_LINKED_ROLES, TABLE_KEY_ACTIONS
+from kubestep.store import keys
 
 # The AWS cloud-controller-manager's control-plane policy as kubernetes/cloud-provider-aws
 # documents it (docs/prerequisites.md), minus AttachVolume/DetachVolume which are granted
@@ -119,12 +120,12 @@ class InstanceRoles(Construct):
             ],
         )
 
-        # Bootstrap report (docs/contracts.md): one item under `BOOTSTRAP#<uid>`, nothing else.
+        # Bootstrap report (docs/contracts.md): items of the bootstrap partition only.
         bootstrap_report = iam.PolicyStatement(
             sid="BootstrapReport",
             actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
             resources=[table_arn],
-            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["BOOTSTRAP#*"]}},
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys.bootstrap_leading_key_pattern()]}},
         )
         # DynamoDB uses the table's customer-managed key on the caller's behalf.
         table_key = key.statement(
@@ -134,9 +135,7 @@ class InstanceRoles(Construct):
         )
 
         # user-data reads the cluster's bootstrap secret gke-<uid>-bootstrap (kubestep/bootstrap.py).
-        self.secret_resources = [
-            f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:gke-*"
-        ]
+        self.secret_resources = [f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:gke-*"]
         # Several management services may share an account: only this service's secrets
         # (ClusterTasks creates them with the service tag in `Tags`).
         cluster_secrets = iam.PolicyStatement(
@@ -184,9 +183,7 @@ class InstanceRoles(Construct):
             cluster_secrets,
             key.statement(
                 ["kms:Decrypt"],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}
-                },
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"}},
                 sid="ServiceKeyDecryptViaSecretsManager",
             ),
             bootstrap_report,

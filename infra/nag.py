@@ -47,9 +47,7 @@ def nag_text(value: Any) -> str:
 
 
 def _ack(scope: IConstruct, finding: str, reason: str) -> None:
-    cdk.Validations.of(scope).acknowledge(
-        cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason)
-    )
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason))
 
 
 def acknowledge_findings(stack: ManagementServiceStack) -> None:
@@ -68,7 +66,6 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         )
 
     roles = stack.functions.roles
-    _ack(roles[API], "IAM5[Resource::*]", XRAY)
     _ack(roles[EXECUTION_EVENTS], "IAM5[Resource::*]", XRAY)
     _ack(roles[NETWORK_TASKS], "IAM5[Resource::*]", f"{EC2_NO_RESOURCE_LEVEL}; {XRAY}")
     _ack(
@@ -83,6 +80,20 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         "IAM5[Action::ec2:Describe*]",
         "Read-only EC2 Describe calls (instances, volumes, network interfaces, launch template versions, "
         "security groups ...) that accept no resource-level permissions anyway.",
+    )
+    for role in (roles[API], roles[CLUSTER_TASKS]):
+        _ack(
+            role,
+            resource(ctx.arn("iam", "instance-profile/*", region=False)),
+            "Read-only GetInstanceProfile on the instance profile a cluster manifest names (any name the "
+            "user chose), to refuse a request naming one that does not exist before anything is created.",
+        )
+    _ack(
+        roles[API],
+        "IAM5[Resource::*]",
+        f"Preflight look-ups (DescribeInstanceTypes, DescribeSecurityGroups, DescribeKeyPairs, DescribeSubnets, "
+        f"kms:DescribeKey, servicequotas:GetServiceQuota) of what a request names take no resource-level "
+        f"permissions or name resources unknown in advance; {XRAY}",
     )
     for secret in ctx.secret_arns:
         _ack(

@@ -205,6 +205,7 @@ def _network_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
 
 def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return [
+        *_preflight(ctx),
         _stmt("Ec2Describe", ["ec2:Describe*"], ["*"]),
         _stmt(
             "Ec2Manage",
@@ -323,12 +324,35 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     ]
 
 
+def _preflight(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """Looking up what a request names before anything is created (kubestep/preflight.py)."""
+    return [
+        _stmt(
+            "PreflightDescribe",
+            [
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeKeyPairs",
+                "ec2:DescribeSubnets",
+                "kms:DescribeKey",
+                "servicequotas:GetServiceQuota",
+            ],
+            ["*"],
+        ),
+        _stmt(
+            "PreflightInstanceProfiles",
+            ["iam:GetInstanceProfile"],
+            [ctx.arn("iam", "instance-profile/*", region=False)],
+        ),
+    ]
+
+
 def _execution_events(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return [*_state_table(ctx), *_describe_executions(ctx)]
 
 
 def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
-    statements = [*_state_table(ctx), *_describe_executions(ctx)]
+    statements = [*_state_table(ctx), *_describe_executions(ctx), *_preflight(ctx)]
     if ctx.workflows:
         statements.append(_stmt("StartOwnExecutions", ["states:StartExecution"], ctx.state_machine_arns))
         # Operations: progress read from the execution's history; cancel stops the execution.

@@ -25,7 +25,7 @@ from infra.permissions import (
     state_machine_statements,
 )
 from infra.state_machines import StateMachines
-from infra.state_table import GSI1, StateTable
+from infra.state_table import GSI1, GSI2, StateTable
 
 
 class ManagementServiceStack(cdk.Stack):
@@ -60,7 +60,7 @@ class ManagementServiceStack(cdk.Stack):
             region=self.region,
             account=self.account,
             table_arn=self.state.table_arn,
-            table_indexes=(GSI1,),
+            table_indexes=(GSI1, GSI2),
             key=self.key,
             control_plane_role_arn=self.instance_roles.control_plane_role.role_arn,
             node_role_arn=self.instance_roles.node_role.role_arn,

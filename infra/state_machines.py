@@ -62,9 +62,7 @@ class StateMachines(Construct):
                 definition_substitutions=substitutions,
                 # Every state's events, but never inputs/outputs: the console and the logs
                 # are readable by more people than the table.
-                logs=sfn.LogOptions(
-                    destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False
-                ),
+                logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
                 tracing_enabled=True,
             )
             for statement in statements:

@@ -8,10 +8,12 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 GSI1 = "gsi1"
+# Every operation of the service, newest first (`GET /v1/operations` without a cluster).
+GSI2 = "gsi2"
 
 
 class StateTable(Construct):
-    """`<svc>-kubestep`: pk/sk, GSI `gsi1`, TTL `ttl`, on-demand, PITR, customer-managed KMS.
+    """`<svc>-kubestep`: pk/sk, GSIs `gsi1` and `gsi2`, TTL `ttl`, on-demand, PITR, customer-managed KMS.
 
     `dynamodb.Table` (AWS::DynamoDB::Table), not `TableV2` (AWS::DynamoDB::GlobalTable), which
     the embedded emulator's CloudFormation cannot deploy.
@@ -40,6 +42,12 @@ class StateTable(Construct):
             index_name=GSI1,
             partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        self.table.add_global_secondary_index(
+            index_name=GSI2,
+            partition_key=dynamodb.Attribute(name="gsi2pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="gsi2sk", type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.ALL,
         )
 

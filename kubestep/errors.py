@@ -48,6 +48,10 @@ class ResourceTimeout(KubestepError):
     """A resource did not get ready before the step's deadline."""
 
 
+class Throttled(KubestepError):
+    """AWS kept throttling after botocore's own retries; the state machine backs off."""
+
+
 class BootstrapFailed(KubestepError):
     """An instance reported that its Kubernetes bootstrap failed."""
 

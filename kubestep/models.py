@@ -8,13 +8,16 @@ object only live here; rules across objects (zones vs. the service, version skew
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -32,7 +35,24 @@ Zone = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a
 VpcId = Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
 SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
 SecurityGroupId = Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]
-InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$", max_length=64)]
+# An EC2 instance type: a family with a generation digit (m5, t4g, c6gn, u-6tb1) and a size
+# (https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html); whether it
+# exists in the region is checked against DescribeInstanceTypes before anything is created.
+INSTANCE_TYPE_PATTERN = re.compile(
+    r"^[a-z][a-z-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|xlarge|[0-9]+xlarge|metal(-[0-9]+xl)?)$"
+)
+
+
+def _instance_type(value: str) -> str:
+    if len(value) > 64 or not INSTANCE_TYPE_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an EC2 instance type name (a family with its generation, then a size: "
+            "m5.large, t4g.medium, c6gn.2xlarge)"
+        )
+    return value
+
+
+InstanceType = Annotated[str, AfterValidator(_instance_type)]
 KmsKeyArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")]
 IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$")]
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -56,6 +76,15 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
     if len(tags) > 40:
         raise ValueError("at most 40 tags (AWS allows 50 per resource and kubestep adds its own)")
     return tags
+
+
+def _version(value: str, info: ValidationInfo) -> str:
+    """A version kubestep can install; a stored record's version only has to be well formed
+    (the catalog moves on; a record written under an older catalog must stay readable)."""
+    if info.context and info.context.get("stored"):
+        versions.parse(value)
+        return value
+    return versions.check_version(value)
 
 
 def _cidr(value: str) -> str:
@@ -452,7 +481,7 @@ class ControlPlane(Model):
         ),
     )
 
-    _version = field_validator("version")(classmethod(lambda cls, v: versions.check_version(v)))
+    _version = field_validator("version")(classmethod(lambda cls, v, info: _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
 
     @model_validator(mode="after")
@@ -657,7 +686,7 @@ class NodePoolSpec(Model):
         description="How rolling updates replace the pool's nodes.",
     )
 
-    _version = field_validator("version")(classmethod(lambda cls, v: versions.check_version(v)))
+    _version = field_validator("version")(classmethod(lambda cls, v, info: _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
 
     @model_validator(mode="after")
@@ -700,15 +729,6 @@ class CreateClusterRequest(Model):
         alias="rollbackOnFailure",
         description="Delete what the operation created when it fails (false keeps it for debugging).",
     )
-    operation_id: str | None = Field(
-        default=None,
-        alias="operationId",
-        pattern=r"^[A-Za-z0-9_-]{1,80}$",
-        description="Console runs only: the operation id (default the execution name).",
-    )
-    uid: str | None = Field(
-        default=None, pattern=r"^[a-z0-9]{8}$", description="Reserved for kubestep (8 lower-case letters and digits)."
-    )
 
     @model_validator(mode="after")
     def _pools(self) -> CreateClusterRequest:
@@ -726,12 +746,11 @@ class DeleteClusterRequest(Model):
     keep_etcd_volumes: bool = Field(
         default=False, alias="keepEtcdVolumes", description="Keep the replicas' etcd volumes (for a restore)."
     )
-    operation_id: str | None = Field(
-        default=None,
-        alias="operationId",
-        pattern=r"^[A-Za-z0-9_-]{1,80}$",
-        description="Console runs only: the operation id (default the execution name).",
-    )
+
+
+class NetworkRequest(Model):
+    """`ProvisionNetwork` / `DeprovisionNetwork` execution input: `{}` (the network is the
+    management service's configuration)."""
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -11,9 +11,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from kubestep import versions
+from kubestep import limits, versions
 from kubestep.errors import InvalidSpec
-from kubestep.models import AWSCluster, AWSManagementService, AWSNodePool, CreateClusterRequest
+from kubestep.models import (
+    AWSCluster,
+    AWSManagementService,
+    AWSNodePool,
+    CreateClusterRequest,
+    DeleteClusterRequest,
+    NetworkRequest,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -157,11 +164,149 @@ def node_pool_problems(
     return problems
 
 
+IDENTITY_FIELDS = ("operationId", "uid")
+
+
+def refuse_identity_fields(data: Any) -> None:
+    """`operationId` and `uid` are kubestep's to set: typed into an execution input they would
+    let one operation impersonate another (DESIGN §10)."""
+    if isinstance(data, dict):
+        problems = [
+            (
+                key,
+                "is set by kubestep, not the input (the operation id is the execution name; a cluster's uid "
+                "is minted when it is created): remove it",
+            )
+            for key in IDENTITY_FIELDS
+            if key in data
+        ]
+        if problems:
+            raise InvalidSpec(problems)
+
+
+def parse_network_request(data: Any) -> NetworkRequest:
+    refuse_identity_fields(data)
+    return parse(NetworkRequest, {} if data is None else data)
+
+
+def parse_delete_request(data: Any) -> DeleteClusterRequest:
+    refuse_identity_fields(data)
+    return parse(DeleteClusterRequest, data)
+
+
+def replica_count(service: AWSManagementService, cluster: AWSCluster) -> int:
+    """How many control-plane replicas the cluster gets (see resources/placement.py)."""
+    cp = cluster.spec.control_plane
+    if service.spec.dedicated_vpc:
+        return len(cp.availability_zones or service.spec.dedicated_vpc.availability_zones)
+    subnets = cp.subnet_ids or (service.spec.existing_vpc.subnet_ids[:1] if service.spec.existing_vpc else [])
+    return 3 if len(subnets) == 1 else len(subnets)
+
+
+def capacity_problems(
+    service: AWSManagementService,
+    cluster: AWSCluster,
+    pools: list[tuple[str, AWSNodePool]],
+    *,
+    existing_pools: list[AWSNodePool] = (),  # type: ignore[assignment]
+    launching_pools: list[tuple[str, AWSNodePool]] | None = None,
+) -> list[tuple[str, str]]:
+    """What the cluster's address ranges can hold, and what one operation may launch.
+
+    `pools` are (field prefix, pool) of this request; `existing_pools` those the cluster already
+    has (a node-pool create counts them against the pod range too)."""
+    problems: list[tuple[str, str]] = []
+    networking = cluster.spec.networking
+    pod_field = "cluster.spec.networking.podAddressCIDRBlocks"
+    pod = ipaddress.ip_network(networking.pod_address_cidr_blocks[0])
+    if pod.prefixlen > limits.NODE_CIDR_PREFIX:
+        problems.append(
+            (
+                pod_field,
+                f"{pod} is too small: every node takes a /{limits.NODE_CIDR_PREFIX} of the pod range "
+                "(kube-controller-manager --node-cidr-mask-size); use a /24 or larger, e.g. 192.168.0.0/16",
+            )
+        )
+    service_range = ipaddress.ip_network(networking.service_address_cidr_blocks[0])
+    if not limits.LARGEST_SERVICE_PREFIX <= service_range.prefixlen <= limits.SMALLEST_SERVICE_PREFIX:
+        problems.append(
+            (
+                "cluster.spec.networking.serviceAddressCIDRBlocks",
+                f"{service_range} must be between /{limits.LARGEST_SERVICE_PREFIX} (the API server's largest) and "
+                f"/{limits.SMALLEST_SERVICE_PREFIX} (the cluster DNS service is its 10th address)",
+            )
+        )
+    replicas = replica_count(service, cluster)
+    if pod.prefixlen <= limits.NODE_CIDR_PREFIX:
+        node_slots = 2 ** (limits.NODE_CIDR_PREFIX - pod.prefixlen)
+        wanted = replicas + sum(p.spec.max_node_count for p in existing_pools)
+        wanted += sum(p.spec.max_node_count for _, p in pools)
+        if wanted > node_slots:
+            problems.append(
+                (
+                    pod_field,
+                    f"{pod} holds {node_slots} nodes (a /{limits.NODE_CIDR_PREFIX} each) but the control plane and "
+                    f"the node pools' maxNodeCount add up to {wanted}: use a larger pod range or smaller pools",
+                )
+            )
+    launching = pools if launching_pools is None else launching_pools
+    launched = sum(p.spec.min_node_count for _, p in launching) + (replicas if launching_pools is None else 0)
+    if launched > limits.MAX_INSTANCES_PER_OPERATION:
+        field = launching[-1][0] + ".spec.minNodeCount" if launching else "nodePools"
+        problems.append(
+            (
+                field,
+                f"one operation launches at most {limits.MAX_INSTANCES_PER_OPERATION} instances (control plane and "
+                f"every pool's minNodeCount: {launched}); start pools smaller and let maxNodeCount grow them",
+            )
+        )
+    if len(existing_pools) + len(pools) > limits.MAX_NODE_POOLS_PER_CLUSTER:
+        problems.append(("nodePools", f"a cluster has at most {limits.MAX_NODE_POOLS_PER_CLUSTER} node pools"))
+    return problems
+
+
+def tag_budget_problems(
+    service: AWSManagementService, cluster: AWSCluster, pools: list[tuple[str, AWSNodePool]]
+) -> list[tuple[str, str]]:
+    """Every resource's tags fit AWS's 50 per resource: kubestep's own, the service's, the
+    control plane's, the pool's and the cluster autoscaler's (one per label and taint)."""
+    budget = limits.MAX_TAGS_PER_RESOURCE - limits.AWS_INSTANCE_TAGS - limits.KUBESTEP_TAGS
+    problems: list[tuple[str, str]] = []
+    shared = set(service.spec.tags) | set(cluster.spec.control_plane.tags)
+    if len(shared) > budget:
+        problems.append(
+            (
+                "cluster.spec.controlPlane.tags",
+                f"the service's and the control plane's tags ({len(shared)}) leave no room: at most {budget} "
+                f"(AWS allows {limits.MAX_TAGS_PER_RESOURCE} per resource; kubestep adds {limits.KUBESTEP_TAGS})",
+            )
+        )
+    for prefix, pool in pools:
+        own = shared | set(pool.spec.tags)
+        autoscaler = limits.AUTOSCALER_TAGS + len(pool.spec.labels) + len({t.key for t in pool.spec.taints})
+        total = len(own) + autoscaler
+        if total > budget:
+            problems.append(
+                (
+                    f"{prefix}.spec",
+                    f"its Auto Scaling group would need {total + limits.KUBESTEP_TAGS} tags: {len(own)} tags, "
+                    f"{len(pool.spec.labels)} labels and {len(pool.spec.taints)} taints (the cluster autoscaler "
+                    f"needs a tag for each) and kubestep's {limits.KUBESTEP_TAGS}; AWS allows "
+                    f"{limits.MAX_TAGS_PER_RESOURCE} per resource",
+                )
+            )
+    return problems
+
+
 def parse_create_request(service: AWSManagementService, data: Any) -> CreateClusterRequest:
+    refuse_identity_fields(data)
     request = parse(CreateClusterRequest, data)
     problems = cluster_placement_problems(service, request.cluster)
-    for i, pool in enumerate(request.node_pools):
-        problems += node_pool_problems(service, request.cluster, pool, f"nodePools[{i}]")
+    pools = [(f"nodePools[{i}]", pool) for i, pool in enumerate(request.node_pools)]
+    for prefix, pool in pools:
+        problems += node_pool_problems(service, request.cluster, pool, prefix)
+    problems += capacity_problems(service, request.cluster, pools)
+    problems += tag_budget_problems(service, request.cluster, pools)
     if problems:
         raise InvalidSpec(problems)
     return request

@@ -4,83 +4,86 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubestep.registry import Registry
+from kubestep.models import dump
+from kubestep.store import BootstrapReport, ClusterRecord, EtcdMember, Event, NodePoolRecord, Store
 
 
-def _ids(resources: dict | None) -> dict[str, str]:
-    return {k: v["id"] for k, v in (resources or {}).items() if isinstance(v, dict) and "id" in v}
+def _ids(resources: dict) -> dict[str, str]:
+    return {k: v.id for k, v in resources.items()}
 
 
-def node_pool_view(pool: dict) -> dict[str, Any]:
+def node_pool_view(pool: NodePoolRecord) -> dict[str, Any]:
     return {
         "apiVersion": "kubestep.io/v1",
         "kind": "AWSNodePool",
-        "metadata": {"name": pool["name"], "createdAt": pool.get("createdAt")},
-        "spec": pool["spec"]["spec"],
+        "metadata": {"name": pool.name, "createdAt": pool.created_at},
+        "spec": dump(pool.spec)["spec"],
         "status": {
-            "phase": pool.get("phase"),
-            "version": pool.get("version"),
-            "autoScalingGroup": pool.get("asgName"),
-            "launchTemplateId": pool.get("launchTemplateId"),
-            "zone": pool.get("zone"),
-            "subnetId": pool.get("subnetId"),
-            "readyNodes": pool.get("readyNodes"),
+            "phase": pool.phase,
+            "version": pool.version,
+            "autoScalingGroup": pool.asg_name,
+            "launchTemplateId": pool.launch_template_id,
+            "zone": pool.zone,
+            "subnetId": pool.subnet_id,
+            "readyNodes": pool.ready_nodes,
         },
     }
 
 
-def replica_view(member: dict, reports: dict[str, dict]) -> dict[str, Any]:
-    report = reports.get(f"REPLICA#{member['index']}") or {}
+def replica_view(member: EtcdMember, report: BootstrapReport | None) -> dict[str, Any]:
     return {
-        "index": member["index"],
-        "zone": member.get("zone"),
-        "subnetId": member.get("subnetId"),
-        "autoScalingGroup": member.get("asgName"),
-        "launchTemplateId": member.get("launchTemplateId"),
-        "instanceId": member.get("instanceId") or report.get("instanceId"),
-        "etcdVolumeId": member.get("volumeId"),
-        "bootstrap": report.get("status"),
+        "index": member.index,
+        "zone": member.zone,
+        "subnetId": member.subnet_id,
+        "autoScalingGroup": member.asg_name,
+        "launchTemplateId": member.launch_template_id,
+        "instanceId": member.instance_id or (report.instance_id if report else None),
+        "etcdVolumeId": member.volume_id,
+        "bootstrap": report.status if report else None,
     }
 
 
-def cluster_view(registry: Registry, record: dict, *, detail: bool = True) -> dict[str, Any]:
+def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) -> dict[str, Any]:
     status: dict[str, Any] = {
-        "phase": record.get("phase"),
-        "endpoint": record.get("endpoint"),
-        "version": record.get("version"),
-        "uid": record.get("uid"),
-        "generation": record.get("generation"),
-        "currentOperation": record.get("currentOperation"),
-        "lastError": record.get("lastError"),
-        "resources": _ids(record.get("resources")),
+        "phase": record.phase,
+        "endpoint": record.endpoint,
+        "version": record.version,
+        "uid": record.uid,
+        # Public: kubeconfig's certificate-authority-data; nodes pin its hash when they join.
+        "clusterCaCertificate": record.cluster_ca_certificate,
+        "generation": record.generation,
+        "currentOperation": record.current_operation,
+        "lastError": record.last_error.to_item() if record.last_error else None,
+        "resources": _ids(record.resources),
     }
     # The list shows replicas and node pools too (the CLI's REPLICAS column, `get -o json`):
     # three queries per cluster; only the etcd configuration is left to the detail view.
-    reports = registry.bootstrap_reports(record["uid"]) if record.get("uid") else {}
+    reports = store.reports.replicas(record.uid)
     control_plane: dict[str, Any] = {
-        "replicas": [replica_view(m, reports) for m in registry.list_etcd_members(record["name"])]
+        "replicas": [replica_view(m, reports.get(m.index)) for m in store.etcd.members(record.name)]
     }
     if detail:
-        control_plane["etcd"] = registry.get_etcd_config(record["name"])
+        config = store.etcd.config(record.name)
+        control_plane["etcd"] = config.to_item() if config else None
     status["controlPlane"] = control_plane
-    status["nodePools"] = [node_pool_view(p) for p in registry.list_node_pools(record["name"])]
+    status["nodePools"] = [node_pool_view(p) for p in store.node_pools.list(record.name)]
     return {
         "apiVersion": "kubestep.io/v1",
         "kind": "AWSCluster",
-        "metadata": {"name": record["name"], "uid": record.get("uid"), "createdAt": record.get("createdAt")},
-        "spec": record["spec"]["spec"],
+        "metadata": {"name": record.name, "uid": record.uid, "createdAt": record.created_at},
+        "spec": dump(record.spec)["spec"],
         "status": status,
     }
 
 
-def event_view(event: dict) -> dict[str, Any]:
+def event_view(event: Event) -> dict[str, Any]:
     return {
-        "type": event.get("type"),
-        "reason": event.get("reason"),
-        "message": event.get("message"),
-        "involvedObject": event.get("involvedObject"),
-        "count": event.get("count", 1),
-        "firstTimestamp": event.get("firstTimestamp"),
-        "lastTimestamp": event.get("lastTimestamp"),
-        "operationId": event.get("operationId"),
+        "type": event.type,
+        "reason": event.reason,
+        "message": event.message,
+        "involvedObject": event.involved_object,
+        "count": event.count,
+        "firstTimestamp": event.first_timestamp,
+        "lastTimestamp": event.last_timestamp,
+        "operationId": event.operation_id,
     }

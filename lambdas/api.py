@@ -1,7 +1,7 @@
 """`<svc>-api`: the management REST API behind API Gateway (`ANY /v1/{proxy+}`, IAM auth).
 
 The routes live in `kubestep.api.app`; this entry point adds Powertools logging, tracing and
-metrics and hands the cached settings and registry to the resolver."""
+metrics and hands the cached settings and store to the resolver."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from kubestep.api.app import handle
 from kubestep.settings import settings
-from lambdas._tasks import logger, metrics, registry, tracer
+from lambdas._tasks import logger, metrics, store, tracer
 
 # Most requests read and publish no metric; that is expected, not worth a warning per request.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
@@ -23,7 +23,7 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    response = handle(event, context, settings=settings(), registry=registry())
+    response = handle(event, context, settings=settings(), store=store())
     logger.info(
         "request",
         extra={

@@ -1,6 +1,5 @@
-"""Task states of CreateCluster and DeleteCluster."""
+"""Task states of the cluster workflows (CreateCluster, DeleteCluster, …)."""
 
-from kubestep.workflows.cluster import TASKS
 from lambdas._tasks import dispatcher
 
-handler = dispatcher(TASKS)
+handler = dispatcher("ClusterTasks")

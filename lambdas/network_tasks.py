@@ -1,6 +1,5 @@
 """Task states of ProvisionNetwork and DeprovisionNetwork."""
 
-from kubestep.workflows.network import TASKS
 from lambdas._tasks import dispatcher
 
-handler = dispatcher(TASKS)
+handler = dispatcher("NetworkTasks")

@@ -21,13 +21,42 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# shellcheck lints the instances' bootstrap script in the tests (Debian package).
-if ! command -v shellcheck >/dev/null 2>&1; then
+# Debian packages the tests use: shellcheck and cloud-init lint and validate the instances'
+# bootstrap script and user-data (`cloud-init schema`); etcd-server and etcd-client run a real
+# etcd cluster through kubestep's member recovery.
+apt_packages=(shellcheck cloud-init etcd-server etcd-client)
+apt_commands=(shellcheck cloud-init etcd etcdctl)
+missing=()
+for i in "${!apt_packages[@]}"; do
+  command -v "${apt_commands[$i]}" >/dev/null 2>&1 || missing+=("${apt_packages[$i]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && apt-get install -y -qq shellcheck) >/dev/null 2>&1 \
-      || echo "note: could not install shellcheck; the bootstrap lint test will fail" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+      || echo "note: could not install ${missing[*]}; the tests that use them will fail" >&2
   else
-    echo "note: install shellcheck (e.g. sudo apt-get install shellcheck) for the bootstrap lint test" >&2
+    echo "note: install ${missing[*]} (e.g. sudo apt-get install ${missing[*]}); the tests use them" >&2
+  fi
+fi
+
+# Debian's kubectl (package kubernetes-client) reads the kubeconfig `get-credentials` writes in
+# the tests. Unpacked into .build/debian-kubectl rather than installed: installing would collide
+# with another package's /usr/bin/kubectl (the Google Cloud CLI's, on some machines), and the tests
+# must run Debian's, whatever kubectl is on PATH.
+if [ ! -x .build/debian-kubectl/usr/bin/kubectl ]; then
+  if command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
+    mkdir -p .build/debian-kubectl
+    fetch_kubectl() { (cd .build && rm -f kubernetes-client_*.deb && apt-get download -qq kubernetes-client); }
+    if ! fetch_kubectl >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      if apt-get update -qq >/dev/null 2>&1; then fetch_kubectl >/dev/null 2>&1 || true; fi
+    fi
+    if ls .build/kubernetes-client_*.deb >/dev/null 2>&1; then
+      dpkg-deb -x .build/kubernetes-client_*.deb .build/debian-kubectl && rm -f .build/kubernetes-client_*.deb
+    else
+      echo "note: could not fetch Debian's kubernetes-client; the kubeconfig acceptance test will fail" >&2
+    fi
+  else
+    echo "note: Debian's kubernetes-client (apt) is needed by the kubeconfig acceptance test" >&2
   fi
 fi
 

@@ -56,9 +56,9 @@ from kubestep.errors import (
     NotFound,
     OperationNotRunning,
 )
-from kubestep.models import API_VERSION, NAME_PATTERN, AWSCluster, AWSNodePool, NodePoolSpec, dump
-from kubestep.registry import Registry, cluster_pk
+from kubestep.models import API_VERSION, NAME_PATTERN, AWSNodePool, NodePoolSpec, dump
 from kubestep.settings import Settings, settings
+from kubestep.store import ClusterRecord, NodePoolRecord, Operation, Store
 from kubestep.validation import node_pool_problems, parse, problems_from_errors
 
 logger = Logger(child=True)
@@ -184,9 +184,7 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-def _responses(
-    status: int, model: type[BaseModel], description: str, *errors: int
-) -> dict[int, OpenAPIResponse]:
+def _responses(status: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, OpenAPIResponse]:
     declared: dict[int, OpenAPIResponse] = {
         status: {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
     }
@@ -220,9 +218,7 @@ def error_body(
     return {"error": error}
 
 
-def _error(
-    status: int, code: str, message: str, details: Iterable[tuple[str, str]] = (), **kw: Any
-) -> JsonResponse:
+def _error(status: int, code: str, message: str, details: Iterable[tuple[str, str]] = (), **kw: Any) -> JsonResponse:
     return _json(status, error_body(code, message, details, **kw))
 
 
@@ -251,9 +247,7 @@ def _request_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[str, st
     for item in errors:
         _where, *rest = tuple(item.get("loc") or ("body",))
         if item.get("type") == "json_invalid":
-            problems.append(
-                ("body", f"is not valid JSON ({(item.get('ctx') or {}).get('error', 'parse error')})")
-            )
+            problems.append(("body", f"is not valid JSON ({(item.get('ctx') or {}).get('error', 'parse error')})"))
             continue
         # Body fields by their path inside the body; parameters (query, path, header) by name.
         [(field, rule)] = problems_from_errors([{**item, "loc": tuple(rest)}])
@@ -348,9 +342,7 @@ def _payload_too_large(exc: PayloadTooLarge) -> JsonResponse:
 @app.exception_handler(RecursionError)
 def _nested_too_deeply(exc: RecursionError) -> JsonResponse:
     # json.loads (or validation) of a body like [[[[…]]]] 2,000 levels deep: the caller's input.
-    return _error(
-        400, "InvalidRequest", "the request body is nested too deeply", [("body", "is nested too deeply")]
-    )
+    return _error(400, "InvalidRequest", "the request body is nested too deeply", [("body", "is nested too deeply")])
 
 
 @app.exception_handler(OperationNotRunning)
@@ -387,9 +379,7 @@ def _crashed(exc: Exception) -> JsonResponse:
     return _error(500, "InternalError", "the request failed unexpectedly; see the API function's logs")
 
 
-def _reject_unknown_query_parameters(
-    resolver: APIGatewayRestResolver, next_middleware: NextMiddleware
-) -> Response:
+def _reject_unknown_query_parameters(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
     # Like unknown body fields: a typo such as `?keepEtcdVolume=true` must not be ignored silently.
     route = resolver.context.get("_route")
     known = {param.alias for param in route.dependant.query_params} if route else set()
@@ -410,11 +400,11 @@ app.use([_reject_unknown_query_parameters])
 # ---------------------------------------------------------------- dependencies
 
 
-def _deps() -> tuple[Settings, Registry]:
-    """The Lambda handler puts its cached settings and registry in the resolver's context."""
+def _deps() -> tuple[Settings, Store]:
+    """The Lambda handler puts its cached settings and store in the resolver's context."""
     current = app.context.get("settings") or settings()
-    registry = app.context.get("registry") or Registry(current.table_name)
-    return current, registry
+    store = app.context.get("store") or Store.for_table(current.table_name)
+    return current, store
 
 
 def _caller() -> str | None:
@@ -462,32 +452,32 @@ def _start_once(route: str, key: str | None, body: dict[str, Any], start: Callab
     return _idempotent_runner(_deps()[0].table_name)(request=request, start=counted)
 
 
-def _require_cluster(registry: Registry, name: str) -> dict:
+def _require_cluster(registry: Store, name: str) -> ClusterRecord:
     if not _could_exist(name):
         raise NotFound(f"cluster {shown(name)} does not exist (not a valid cluster name)")
-    record = registry.get_cluster(name)
+    record = registry.clusters.get(name)
     if record is not None:
         return record
     # A create reserves the name (its lock) before its execution writes the record.
-    lock = registry.get_lock(cluster_pk(name))
+    lock = registry.locks.get(name)
     if lock:
         raise NotFound(
-            f"cluster {name!r} does not exist yet: operation {lock.get('operationId')} is creating it "
-            f"(GET {PREFIX}/operations/{lock.get('operationId')})"
+            f"cluster {name!r} does not exist yet: operation {lock.operation_id} is creating it "
+            f"(GET {PREFIX}/operations/{lock.operation_id})"
         )
     raise NotFound(f"cluster {name!r} does not exist")
 
 
-def _require_node_pool(registry: Registry, cluster: str, pool: str) -> dict:
-    record = registry.get_node_pool(cluster, pool) if _could_exist(pool) else None
+def _require_node_pool(registry: Store, cluster: str, pool: str) -> NodePoolRecord:
+    record = registry.node_pools.get(cluster, pool) if _could_exist(pool) else None
     if record is None:
         raise NotFound(f"node pool {shown(pool)} of cluster {shown(cluster)} does not exist")
     return record
 
 
-def _require_network(registry: Registry, current: Settings) -> None:
+def _require_network(registry: Store, current: Settings) -> None:
     """CreateCluster's first state would fail on it; saying so now saves the caller a failed operation."""
-    registry.ready_network(current.service_name)
+    registry.network.ready(current.service_name)
 
 
 # ---------------------------------------------------------------- clusters
@@ -508,9 +498,7 @@ def _require_network(registry: Registry, current: Settings) -> None:
     tags=["clusters"],
 )
 def create_cluster(
-    body: Annotated[
-        schemas.CreateClusterBody, _example("a cluster with one node pool", schemas.EXAMPLE_CREATE)
-    ],
+    body: Annotated[schemas.CreateClusterBody, _example("a cluster with one node pool", schemas.EXAMPLE_CREATE)],
     idempotency_key: IdempotencyKey = None,
     dry_run: DryRun = False,
 ) -> JsonResponse:
@@ -518,9 +506,7 @@ def create_cluster(
     request = dump(body)
     if len(json.dumps(request).encode()) > MAX_EXECUTION_INPUT_BYTES:
         # JSON escapes non-ASCII text: a body under MAX_BODY_BYTES can still grow past the limit.
-        raise PayloadTooLarge(
-            f"the manifests exceed the {MAX_EXECUTION_INPUT_BYTES} bytes of an execution input"
-        )
+        raise PayloadTooLarge(f"the manifests exceed the {MAX_EXECUTION_INPUT_BYTES} bytes of an execution input")
     if dry_run:
         return _json(200, operations.plan_create(current, registry, request))
 
@@ -562,7 +548,7 @@ def list_clusters(
 ) -> JsonResponse:
     _, registry = _deps()
     start = decode_token(next_token) if next_token else None
-    records, last = registry.list_clusters(limit=limit, start=start)
+    records, last = registry.clusters.list(limit=limit, start=start)
     items = [views.cluster_view(registry, record, detail=False) for record in records]
     return _json(200, {"items": items, "nextToken": encode_token(last) if last else None})
 
@@ -617,9 +603,7 @@ def delete_cluster(
     f"{PREFIX}/clusters/<name>/upgrade",
     operation_id="upgradeCluster",
     summary="Upgrade a cluster's control plane (not available yet)",
-    responses=_responses(
-        202, schemas.Operation, "The UpgradeCluster operation started", *BODY_ERRORS, 404, 501
-    ),
+    responses=_responses(202, schemas.Operation, "The UpgradeCluster operation started", *BODY_ERRORS, 404, 501),
     tags=["clusters"],
 )
 def upgrade_cluster(
@@ -628,7 +612,7 @@ def upgrade_cluster(
 ) -> JsonResponse:
     _, registry = _deps()
     record = _require_cluster(registry, name)
-    current_version = record.get("version") or record["spec"]["spec"]["controlPlane"]["version"]
+    current_version = record.version
     problem = versions.upgrade_problem(current_version, body.version)
     if problem is None and body.version == current_version:
         problem = f"the control plane already runs {current_version}"
@@ -650,16 +634,14 @@ def upgrade_cluster(
 def list_node_pools(name: ClusterName) -> JsonResponse:
     _, registry = _deps()
     _require_cluster(registry, name)
-    return _json(200, {"items": [views.node_pool_view(p) for p in registry.list_node_pools(name)]})
+    return _json(200, {"items": [views.node_pool_view(p) for p in registry.node_pools.list(name)]})
 
 
 @app.post(
     f"{PREFIX}/clusters/<name>/nodepools",
     operation_id="createNodePool",
     summary="Add a node pool (not available yet)",
-    responses=_responses(
-        202, schemas.Operation, "The CreateNodePool operation started", *BODY_ERRORS, 404, 409, 501
-    ),
+    responses=_responses(202, schemas.Operation, "The CreateNodePool operation started", *BODY_ERRORS, 404, 409, 501),
     tags=["node pools"],
 )
 def create_node_pool(
@@ -667,11 +649,10 @@ def create_node_pool(
 ) -> JsonResponse:
     current, registry = _deps()
     record = _require_cluster(registry, name)
-    cluster = AWSCluster.model_validate(record["spec"])
-    problems = node_pool_problems(current.service, cluster, body, "")
+    problems = node_pool_problems(current.service, record.spec, body, "")
     if problems:
         raise InvalidSpec([(field.lstrip("."), rule) for field, rule in problems])
-    if registry.get_node_pool(name, body.name) is not None:
+    if registry.node_pools.get(name, body.name) is not None:
         raise AlreadyExists(f"node pool {body.name!r} of cluster {name!r} already exists")
     raise NotImplementedYet("the CreateNodePool workflow is not available yet; nothing was started")
 
@@ -693,9 +674,7 @@ def get_node_pool(name: ClusterName, pool: PoolName) -> JsonResponse:
     f"{PREFIX}/clusters/<name>/nodepools/<pool>",
     operation_id="updateNodePool",
     summary="Change a node pool: size, version, labels, taints (not available yet)",
-    responses=_responses(
-        202, schemas.Operation, "The UpdateNodePool operation started", *BODY_ERRORS, 404, 501
-    ),
+    responses=_responses(202, schemas.Operation, "The UpdateNodePool operation started", *BODY_ERRORS, 404, 501),
     tags=["node pools"],
 )
 def update_node_pool(
@@ -709,8 +688,8 @@ def update_node_pool(
     changes = dump(body)
     if not changes:
         raise InvalidSpec([("body", "set at least one field to change")])
-    spec = parse(NodePoolSpec, {**existing["spec"]["spec"], **changes})
-    control_plane = record.get("version") or record["spec"]["spec"]["controlPlane"]["version"]
+    spec = parse(NodePoolSpec, {**dump(existing.spec.spec), **changes})
+    control_plane = record.version
     skew = versions.node_pool_skew_problem(control_plane, spec.version)
     if skew:
         raise InvalidSpec([("version", skew)])
@@ -743,7 +722,7 @@ def delete_node_pool(name: ClusterName, pool: PoolName) -> JsonResponse:
 )
 def list_events(name: ClusterName) -> JsonResponse:
     _, registry = _deps()
-    events = registry.list_events(name) if _could_exist(name) else []
+    events = registry.events.list(name) if _could_exist(name) else []
     if not events:
         _require_cluster(registry, name)
     return _json(200, {"items": [views.event_view(e) for e in events]})
@@ -765,8 +744,8 @@ def get_operation(operation_id: OperationIdParam) -> JsonResponse:
     f"{PREFIX}/operations",
     operation_id="listOperations",
     summary="List operations, newest first",
-    description="Without `cluster`: the network's operations, then each existing cluster's, by cluster "
-    "name. With `cluster`: that cluster's, also after it was deleted (operations are kept 90 days).",
+    description="Every target's operations (clusters' and the network's), newest first; with `cluster`, that "
+    "cluster's, also after it was deleted (operations are kept 90 days).",
     responses=_responses(200, schemas.OperationList, "One page of operations", 400),
     tags=["operations"],
 )
@@ -786,9 +765,9 @@ def list_operations(
     return _json(200, {"items": items, "nextToken": token})
 
 
-def _require_operation(registry: Registry, operation_id: str) -> dict:
+def _require_operation(registry: Store, operation_id: str) -> Operation:
     valid = _could_exist(operation_id, OPERATION_ID_PATTERN, 80)
-    operation = registry.get_operation(operation_id) if valid else None
+    operation = registry.operations.get(operation_id) if valid else None
     if operation is None:
         raise NotFound(f"operation {shown(operation_id)} does not exist")
     return operation
@@ -888,9 +867,7 @@ def openapi_document() -> dict[str, Any]:
                     "description": "Refused by API Gateway: no or invalid SigV4 signature, or IAM denies "
                     "`execute-api:Invoke`",
                     "content": {
-                        content_types.APPLICATION_JSON: {
-                            "schema": {"$ref": "#/components/schemas/GatewayError"}
-                        }
+                        content_types.APPLICATION_JSON: {"schema": {"$ref": "#/components/schemas/GatewayError"}}
                     },
                 }
     document.setdefault("components", {}).setdefault("schemas", {})["GatewayError"] = (
@@ -948,7 +925,7 @@ def proxy_response(status: int, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def handle(event: dict[str, Any], context: Any, **state: Any) -> dict[str, Any]:
-    """Resolve one API Gateway REST proxy event. `state` (settings, registry) goes to the routes."""
+    """Resolve one API Gateway REST proxy event. `state` (settings, store) goes to the routes."""
     if _body_size(event) > MAX_BODY_BYTES:
         # Before any parsing: a huge body costs nothing but this check.
         return proxy_response(
@@ -962,9 +939,7 @@ def handle(event: dict[str, Any], context: Any, **state: Any) -> dict[str, Any]:
         except (binascii.Error, UnicodeDecodeError):
             return proxy_response(
                 HTTPStatus.BAD_REQUEST,
-                error_body(
-                    "InvalidRequest", "the request body is not UTF-8 text", [("body", "must be UTF-8 JSON")]
-                ),
+                error_body("InvalidRequest", "the request body is not UTF-8 text", [("body", "must be UTF-8 JSON")]),
             )
     if event.get("body") and event.get("httpMethod") in ("POST", "PATCH") and not _is_json(event):
         # Every body this API takes is JSON; Powertools would try form and multipart parsers.

@@ -76,9 +76,7 @@ class ApiClient:
         # The API's own region first: a signature scoped to another region is refused.
         self.region = region or _region_of(base_url) or (self._session.region_name if self._session else None)
         if sign and not self.region:
-            raise ValueError(
-                f"no AWS region to sign requests to {base_url} with: pass region= or set AWS_REGION"
-            )
+            raise ValueError(f"no AWS region to sign requests to {base_url} with: pass region= or set AWS_REGION")
         # The local runtime listens on loopback: never send its requests through an HTTP proxy.
         handlers = [] if sign else [urllib.request.ProxyHandler({})]
         self._opener = urllib.request.build_opener(*handlers)
@@ -95,9 +93,7 @@ class ApiClient:
         assert self._session is not None
         credentials = self._session.get_credentials()
         if credentials is None:
-            raise ApiError(
-                0, "NoCredentials", "no AWS credentials found to sign the request (configure a profile)"
-            )
+            raise ApiError(0, "NoCredentials", "no AWS credentials found to sign the request (configure a profile)")
         request = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
         SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.region).add_auth(request)
         return dict(request.headers.items())

@@ -95,9 +95,7 @@ class ErrorBody(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. `InvalidSpec`, `NotFound`, `LockHeld`")
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)
-    operationId: str | None = Field(
-        default=None, description="`LockHeld`: the operation holding the cluster's lock"
-    )
+    operationId: str | None = Field(default=None, description="`LockHeld`: the operation holding the cluster's lock")
 
 
 class ErrorResponse(BaseModel):
@@ -120,9 +118,7 @@ class Operation(BaseModel):
     id: str
     kind: str = Field(description="The workflow: CreateCluster, DeleteCluster, …")
     target: str | None = Field(default=None, description="The cluster the operation works on")
-    status: str = Field(
-        description="RUNNING until the execution ends: SUCCEEDED, FAILED, TIMED_OUT or ABORTED"
-    )
+    status: str = Field(description="RUNNING until the execution ends: SUCCEEDED, FAILED, TIMED_OUT or ABORTED")
     executionArn: str | None = None
     startedAt: str | None = None
     endedAt: str | None = None
@@ -177,9 +173,7 @@ class Replica(_Open):
     launchTemplateId: str | None = None
     instanceId: str | None = None
     etcdVolumeId: str | None = None
-    bootstrap: str | None = Field(
-        default=None, description="The instance's own report: `ok` or `failed:<phase>`"
-    )
+    bootstrap: str | None = Field(default=None, description="The instance's own report: `ok` or `failed:<phase>`")
 
 
 class ControlPlaneStatus(_Open):
@@ -189,11 +183,14 @@ class ControlPlaneStatus(_Open):
 
 class ClusterStatus(_Open):
     phase: str | None = None
-    endpoint: str | None = Field(
-        default=None, description="The control plane's internal NLB DNS name (port 443)"
-    )
+    endpoint: str | None = Field(default=None, description="The control plane's internal NLB DNS name (port 443)")
     version: str | None = None
     uid: str | None = None
+    clusterCaCertificate: str | None = Field(
+        default=None,
+        description="The cluster CA certificate (PEM; public): what `kubestep get-credentials` writes as the "
+        "kubeconfig's certificate-authority-data. Absent until the create has generated the cluster's PKI",
+    )
     generation: int | None = None
     currentOperation: str | None = None
     lastError: LastError | None = None

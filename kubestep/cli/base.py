@@ -32,6 +32,14 @@ class Group(click.Group):
 Group.group_class = Group
 
 
+def with_global_flags(command: click.Command) -> click.Command:
+    """A command another module builds as a plain click command: accept the global flags
+    after it too."""
+    taken = {param.name for param in command.params}
+    command.params.extend(param for param in global_params(hidden=True) if param.name not in taken)
+    return command
+
+
 class RootGroup(click.Group):
     """The `kubestep` group: global flags shown here; the guard that turns every failure into
     one line and an exit code."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from kubestep import __version__
-from kubestep.cli.base import CONTEXT_SETTINGS, RootGroup
+from kubestep.cli.base import CONTEXT_SETTINGS, RootGroup, with_global_flags
 from kubestep.cli.commands.apply import apply, diff_command
 from kubestep.cli.commands.completion import completion
 from kubestep.cli.commands.config import config
@@ -54,12 +54,15 @@ for command in (
 ):
     main.add_command(command)
 
-# The local runtime and the demo live in their own modules.
+# The local runtime, the demo and reaching clusters live in their own modules.
+from kubestep.cli import credentials as _credentials  # noqa: E402
 from kubestep.cli import demo as _demo  # noqa: E402
 from kubestep.cli import local as _local  # noqa: E402
 
 main.add_command(_local.local)
 main.add_command(_demo.demo)
+for _command in _credentials.COMMANDS:
+    main.add_command(with_global_flags(_command))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,9 @@ from the botocore chain) or the embedded local runtime recorded under $KUBESTEP_
 Each setting comes from the first of: a flag (`--endpoint`, `--service`, `--region`,
 `--profile`); the context named by `--context` (or KUBESTEP_CONTEXT); the environment
 (KUBESTEP_API_URL, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE); the current context
-(`kubestep config use-context`); and, with no endpoint anywhere, the local runtime."""
+(`kubestep config use-context`); and, with no endpoint anywhere, the local runtime.
+KUBESTEP_API_URL set but empty means the local runtime, whatever the current context (what
+`kubestep get-credentials` writes into a kubeconfig's exec environment for a local cluster)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,16 @@ from kubestep.cli import contexts
 from kubestep.cli.contexts import home
 from kubestep.cli.errors import CliError, InputError
 
-__all__ = ["FLAGS_KEY", "Target", "client", "home", "local_state_file", "read_local_state", "resolve"]
+__all__ = [
+    "FLAGS_KEY",
+    "Target",
+    "client",
+    "home",
+    "local_state_file",
+    "read_local_state",
+    "resolve",
+    "target_of",
+]
 
 FLAGS_KEY = "kubestep.flags"  # ctx.meta: the global flags, wherever on the command line they were given
 STACK_PREFIX = "kubestep-"
@@ -137,10 +148,13 @@ def resolve(flags: dict[str, Any]) -> Target:
         return Target(flags["endpoint"], region, profile, "--endpoint")
     if flags.get("service"):
         return Target(stack_api_url(flags["service"], region, profile), region, profile, "--service")
+    env_url = env.get("KUBESTEP_API_URL")
     for context, why in ((explicit, "context"), (None, "env"), (current, "current context")):
         if why == "env":
-            if env.get("KUBESTEP_API_URL"):
-                return Target(env["KUBESTEP_API_URL"], region, profile, "KUBESTEP_API_URL")
+            if env_url:
+                return Target(env_url, region, profile, "KUBESTEP_API_URL")
+            if env_url == "":
+                break  # set but empty: the local runtime
             continue
         if context is None:
             continue
@@ -165,9 +179,17 @@ def resolve(flags: dict[str, Any]) -> Target:
     )
 
 
+def target_of(ctx: click.Context) -> Target:
+    """Where this command line's requests go (resolved once per command line)."""
+    cached = ctx.meta.get("kubestep.target")
+    if cached is None:
+        cached = ctx.meta["kubestep.target"] = resolve(ctx.meta.get(FLAGS_KEY, {}))
+    return cached
+
+
 def client(ctx: click.Context) -> ApiClient:
     """The API client for this command line (cached for the command's lifetime)."""
     cached = ctx.meta.get("kubestep.client")
     if cached is None:
-        cached = ctx.meta["kubestep.client"] = resolve(ctx.meta.get(FLAGS_KEY, {})).client()
+        cached = ctx.meta["kubestep.client"] = target_of(ctx).client()
     return cached

@@ -1,29 +1,39 @@
 """What every cluster step needs: the cluster record, its spec, the network, AWS clients,
-the operation that is running, and the tags and look-ups scoped to the cluster's uid."""
+the operation that is running, and the tags and look-ups scoped to the cluster.
+
+Resources are selected by the cluster's uid **and** its name and management service (the
+record that owns the uid), so a uid typed into some other record can never reach them."""
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, Self
 
 from kubestep import naming
 from kubestep.aws import client
+from kubestep.flow.context import StepContext, require
 from kubestep.models import AWSCluster
-from kubestep.registry import Registry, cluster_pk
 from kubestep.settings import Settings
+from kubestep.store import ClusterRecord, NetworkRecord, Resource, Store
 
 TAG_CREATED_BY = "gke:created-by"
+SCOPES = ("cluster", "operation")
 
 
-class ClusterContext:
-    def __init__(self, settings: Settings, registry: Registry, cluster_name: str, operation_id: str):
-        self.settings = settings
-        self.registry = registry
+class ClusterContext(StepContext):
+    def __init__(self, settings: Settings, store: Store, cluster_name: str, operation_id: str):
+        super().__init__(settings, store, operation_id)
         self.name = cluster_name
-        self.operation_id = operation_id
-        self.record = registry.require_cluster(cluster_name)
-        self.uid: str = self.record["uid"]
-        self.pk = cluster_pk(cluster_name)
+        self.record: ClusterRecord = store.clusters.require(cluster_name)
+        self.uid: str = self.record.uid
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any], settings: Settings, store: Store) -> Self:
+        return cls(settings, store, require(event, "clusterName"), require(event, "operationId"))
+
+    def reload(self) -> ClusterRecord:
+        self.record = self.store.clusters.require(self.name)
+        return self.record
 
     # ------------------------------------------------------------------ AWS clients
     @cached_property
@@ -43,49 +53,66 @@ class ClusterContext:
         return client("secretsmanager", self.settings.region)
 
     # ------------------------------------------------------------------ spec and network
-    @cached_property
+    @property
     def spec(self) -> AWSCluster:
-        return AWSCluster.model_validate(self.record["spec"])
+        return self.record.spec
 
     @cached_property
-    def network(self) -> dict:
-        network = self.registry.ready_network(self.settings.service_name)
-        return network
+    def network(self) -> NetworkRecord:
+        return self.store.network.ready(self.settings.service_name)
 
     @property
     def vpc_id(self) -> str:
-        return self.network["vpcId"]
+        assert self.network.vpc_id
+        return self.network.vpc_id
 
     @property
     def vpc_cidr(self) -> str:
-        return self.network["cidr"]
+        assert self.network.cidr
+        return self.network.cidr
+
+    def resource_id(self, logical: Resource) -> str | None:
+        return self.record.resource_id(logical)
 
     # ------------------------------------------------------------------ tags and look-ups
+    def identity_tags(self) -> dict[str, str]:
+        """The tags that say "this cluster's": service, name and uid together."""
+        return naming.cluster_tags(self.settings.service_name, self.name, self.uid)
+
     def tags(self, **extra: str) -> dict[str, str]:
         """Tags for a resource this operation creates."""
-        tags = naming.cluster_tags(self.settings.service_name, self.name, self.uid)
-        tags[TAG_CREATED_BY] = self.operation_id
-        tags.update(self.settings.service.spec.tags)
+        tags = dict(self.settings.service.spec.tags)
         tags.update(self.spec.spec.control_plane.tags)
+        tags.update(self.identity_tags())
+        tags[TAG_CREATED_BY] = self.operation_id
         tags.update(extra)
         return tags
 
     def ec2_filters(self, scope: str = "cluster", **tags: str) -> list[dict]:
-        filters = [{"Name": f"tag:{naming.TAG_CLUSTER_UID}", "Values": [self.uid]}]
+        check_scope(scope)
+        filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in self.identity_tags().items()]
         if scope == "operation":
             filters.append({"Name": f"tag:{TAG_CREATED_BY}", "Values": [self.operation_id]})
         filters += [{"Name": f"tag:{k}", "Values": [v]} for k, v in tags.items()]
         return filters
 
     def owned(self, tags: dict[str, str], scope: str) -> bool:
-        if tags.get(naming.TAG_CLUSTER_UID) != self.uid:
+        check_scope(scope)
+        if any(tags.get(k) != v for k, v in self.identity_tags().items()):
             return False
         return scope != "operation" or tags.get(TAG_CREATED_BY) == self.operation_id
 
-    def record_resource(self, logical: str, resource_id: str, sk: str = "CLUSTER") -> None:
-        self.registry.record_resource(self.pk, sk, logical, resource_id, self.operation_id)
+    def record_resource(self, logical: Resource, resource_id: str) -> None:
+        self.store.clusters.record_resource(self.name, logical, resource_id, self.operation_id)
 
     def event(self, type_: str, reason: str, message: str, involved: str | None = None) -> None:
-        self.registry.record_event(
+        self.store.events.record(
             self.name, type_, reason, message, involved or f"AWSCluster/{self.name}", self.operation_id
         )
+
+
+def check_scope(scope: str) -> None:
+    if scope not in SCOPES:
+        from kubestep.errors import InvalidSpec
+
+        raise InvalidSpec([("scope", f"must be one of {', '.join(SCOPES)}")])

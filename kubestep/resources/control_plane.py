@@ -7,48 +7,47 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubestep import naming
-from kubestep.aws import is_error
-from kubestep.errors import BootstrapFailed, ResourcePending
-from kubestep.polling import pending
+from kubestep.aws.errors import Kind, is_in_use, is_not_found
+from kubestep.errors import BootstrapFailed
+from kubestep.flow.steps import Poll, step
 from kubestep.resources import instances, load_balancer, placement
 from kubestep.resources.context import ClusterContext
+from kubestep.store import EtcdConfig, EtcdMember, Resource
 
-VOLUME_DEADLINE = timedelta(minutes=5)
+VOLUME = Poll(deadline=timedelta(minutes=5))
 # Instance boot + packages + kubeadm join + NLB health checks (ANCHORS: 3-5 min for targets).
-HEALTH_DEADLINE = timedelta(minutes=20)
+HEALTH = Poll(deadline=timedelta(minutes=20), interval=10, backoff=1.2, max_delay=20)
+VOLUMES_DELETED = Poll(deadline=timedelta(minutes=10))
 ETCD_DATA_DIR = "/var/lib/etcd"
 
 
-def member_sk(index: int) -> str:
-    return f"ETCD#MEMBER#{index:02d}"
-
-
-def plan(ctx: ClusterContext) -> dict:
+@step(creates=True)
+def plan_replicas(ctx: ClusterContext) -> dict:
     """One etcd member item per replica plus the cluster-level etcd item. Re-planning keeps
     what an earlier run recorded."""
     replicas = placement.replicas(ctx)
-    ctx.registry.put_etcd_config(
+    ctx.store.etcd.put_config(
         ctx.name,
-        {
+        EtcdConfig(
             # The token keeps a member from joining another cluster's etcd by mistake.
-            "initialClusterToken": f"gke-{ctx.uid}-etcd",
-            "dataDir": ETCD_DATA_DIR,
-            "bootstrapSecret": naming.bootstrap_secret(ctx.uid),
-            "members": len(replicas),
-        },
+            initial_cluster_token=f"gke-{ctx.uid}-etcd",
+            data_dir=ETCD_DATA_DIR,
+            control_plane_secret=naming.bootstrap_secret(ctx.uid),
+            members=len(replicas),
+        ),
     )
     for replica in replicas:
-        ctx.registry.put_etcd_member(
+        ctx.store.etcd.plan_member(
             ctx.name,
-            replica.index,
-            {
-                "zone": replica.zone,
-                "subnetId": replica.subnet_id,
-                "name": naming.replica(ctx.uid, replica.index),
-                # Stable peer address: the NLB fronts the API; etcd peers find each other through
-                # kubeadm's member list, by this name resolved in the VPC's private DNS.
-                "peerName": f"{naming.replica(ctx.uid, replica.index)}.{ctx.name}.internal",
-            },
+            EtcdMember(
+                index=replica.index,
+                zone=replica.zone,
+                subnet_id=replica.subnet_id,
+                name=naming.replica(ctx.uid, replica.index),
+                # Stable peer address: the NLB fronts the API; etcd peers find each other by this
+                # name resolved in the VPC's private DNS.
+                peer_name=f"{naming.replica(ctx.uid, replica.index)}.{ctx.name}.internal",
+            ),
         )
     return {"replicas": [r.index for r in replicas]}
 
@@ -59,20 +58,21 @@ def _volume_tags(ctx: ClusterContext, index: int) -> dict[str, str]:
     )
 
 
-def ensure_etcd_volume(ctx: ClusterContext, index: int) -> dict:
-    member = ctx.registry.get_etcd_member(ctx.name, index)
-    assert member is not None, f"replica {index} was not planned"
-    volume_id = (member.get("resources") or {}).get("etcd-volume", {}).get("id")
+@step(creates=True, poll=VOLUME)
+def ensure_etcd_volume(ctx: ClusterContext, replica: int) -> dict:
+    """The replica's etcd volume, in its zone; it outlives every instance of the replica."""
+    member = ctx.store.etcd.require_member(ctx.name, replica)
+    volume_id = member.resources.get(Resource.ETCD_VOLUME)
     volume = None
     if volume_id:
         try:
-            volume = ctx.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+            volume = ctx.ec2.describe_volumes(VolumeIds=[volume_id.id])["Volumes"][0]
         except Exception as exc:
-            if not is_error(exc, "InvalidVolume.NotFound"):
+            if not is_not_found(exc, Kind.VOLUME):
                 raise
     if volume is None:
         found = ctx.ec2.describe_volumes(
-            Filters=ctx.ec2_filters(**{naming.TAG_ROLE: "etcd", naming.TAG_REPLICA: str(index)})
+            Filters=ctx.ec2_filters(**{naming.TAG_ROLE: "etcd", naming.TAG_REPLICA: str(replica)})
         )
         volume = found["Volumes"][0] if found["Volumes"] else None
     if volume is None:
@@ -80,155 +80,121 @@ def ensure_etcd_volume(ctx: ClusterContext, index: int) -> dict:
         ebs = instances.ebs(spec, ctx.settings.service.spec.kms_key_arn)
         kwargs = {k: v for k, v in ebs.items() if k not in ("VolumeSize", "DeleteOnTermination")}
         volume = ctx.ec2.create_volume(
-            AvailabilityZone=member["zone"],
+            AvailabilityZone=member.zone,
             Size=spec.size_gib,
-            ClientToken=naming.client_token(ctx.operation_id, naming.etcd_volume(ctx.uid, index)),
-            TagSpecifications=naming.tag_specifications("volume", _volume_tags(ctx, index)),
+            ClientToken=naming.client_token(ctx.operation_id, naming.etcd_volume(ctx.uid, replica)),
+            TagSpecifications=naming.tag_specifications("volume", _volume_tags(ctx, replica)),
             **kwargs,
         )
-    if volume["VolumeId"] != volume_id:
-        ctx.registry.record_resource(ctx.pk, member_sk(index), "etcd-volume", volume["VolumeId"], ctx.operation_id)
-        ctx.registry.update_etcd_member(ctx.name, index, volumeId=volume["VolumeId"])
+    if member.volume_id != volume["VolumeId"]:
+        ctx.store.etcd.record_resource(ctx.name, replica, Resource.ETCD_VOLUME, volume["VolumeId"], ctx.operation_id)
+        ctx.store.etcd.update_member(ctx.name, replica, volume_id=volume["VolumeId"])
     if volume["State"] not in ("available", "in-use"):
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            f"etcd-volume-{index}",
-            VOLUME_DEADLINE,
-            f"etcd volume {volume['VolumeId']} of replica {index} is {volume['State']}",
-            ctx.settings.time_scale,
-        )
+        ctx.pending(f"etcd volume {volume['VolumeId']} of replica {replica} is {volume['State']}")
     return {"volumeId": volume["VolumeId"], "zone": volume["AvailabilityZone"]}
 
 
-def _replica_tags(ctx: ClusterContext, index: int) -> dict[str, str]:
+def replica_tags(ctx: ClusterContext, index: int) -> dict[str, str]:
     return ctx.tags(
         Name=naming.replica(ctx.uid, index),
         **{naming.TAG_ROLE: naming.ROLE_CONTROL_PLANE, naming.TAG_REPLICA: str(index)},
     )
 
 
-def ensure_launch_template(ctx: ClusterContext, index: int) -> dict:
-    member = ctx.registry.get_etcd_member(ctx.name, index)
-    assert member is not None
+@step(creates=True)
+def ensure_replica_launch_template(ctx: ClusterContext, replica: int) -> dict:
+    """The replica's launch template: its instance type, image, security groups and user-data."""
+    member = ctx.store.etcd.require_member(ctx.name, replica)
     cp = ctx.spec.spec.control_plane
-    resources = ctx.record["resources"]
-    tags = _replica_tags(ctx, index)
+    tags = replica_tags(ctx, replica)
     user_data = instances.user_data(
-        ctx, naming.ROLE_CONTROL_PLANE, cp.version, replica=index, etcd_volume_id=member["volumeId"]
+        ctx, naming.ROLE_CONTROL_PLANE, cp.version, replica=replica, etcd_volume_id=member.volume_id
     )
     data = instances.launch_template_data(
         ctx,
         instance_type=cp.instance_type,
         instance_profile_arn=cp.iam_instance_profile or ctx.settings.control_plane_instance_profile_arn,
-        security_groups=[resources["sg-controlplane"]["id"], *cp.security_group_ids],
+        security_groups=[ctx.resource_id(Resource.SG_CONTROL_PLANE), *cp.security_group_ids],
         root_volume=cp.root_volume,
         key_name=cp.key_name,
         user_data=user_data,
         tags=tags,
     )
-    name = naming.replica(ctx.uid, index)
+    name = naming.replica(ctx.uid, replica)
     template_id = instances.ensure_launch_template(ctx, name, data, tags)
-    if (member.get("resources") or {}).get("launch-template", {}).get("id") != template_id:
-        ctx.registry.record_resource(ctx.pk, member_sk(index), "launch-template", template_id, ctx.operation_id)
-        ctx.registry.update_etcd_member(ctx.name, index, launchTemplateId=template_id)
+    if member.launch_template_id != template_id:
+        ctx.store.etcd.record_resource(ctx.name, replica, Resource.LAUNCH_TEMPLATE, template_id, ctx.operation_id)
+        ctx.store.etcd.update_member(ctx.name, replica, launch_template_id=template_id)
     return {"launchTemplateId": template_id}
 
 
-def ensure_group(ctx: ClusterContext, index: int) -> dict:
-    member = ctx.registry.get_etcd_member(ctx.name, index)
-    assert member is not None
-    name = naming.replica(ctx.uid, index)
+@step(creates=True)
+def ensure_replica_group(ctx: ClusterContext, replica: int) -> dict:
+    """The replica's own Auto Scaling group (1/1/1), registered in the NLB's target group."""
+    member = ctx.store.etcd.require_member(ctx.name, replica)
+    assert member.launch_template_id, "the launch template step runs first"
+    name = naming.replica(ctx.uid, replica)
     group = instances.ensure_group(
         ctx,
         name,
-        launch_template_id=member["launchTemplateId"],
-        subnets=[member["subnetId"]],
+        launch_template_id=member.launch_template_id,
+        subnets=[member.subnet_id],
         min_size=1,
         max_size=1,
         desired=1,
-        target_groups=[ctx.record["resources"]["target-group"]["id"]],
-        tags=_replica_tags(ctx, index),
+        target_groups=[ctx.resource_id(Resource.TARGET_GROUP)],
+        tags=replica_tags(ctx, replica),
     )
-    if (member.get("resources") or {}).get("asg", {}).get("id") != name:
-        ctx.registry.record_resource(ctx.pk, member_sk(index), "asg", name, ctx.operation_id)
-        ctx.registry.update_etcd_member(ctx.name, index, asgName=name)
+    if member.asg_name != name:
+        ctx.store.etcd.record_resource(ctx.name, replica, Resource.ASG, name, ctx.operation_id)
+        ctx.store.etcd.update_member(ctx.name, replica, asg_name=name)
     return {"asg": group["AutoScalingGroupName"]}
 
 
-def check_health(ctx: ClusterContext, index: int) -> dict:
+@step(poll=HEALTH)
+def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     """RUNNING means: the instance's own bootstrap report says ok, the ASG has it InService,
     and the NLB target (HTTPS /readyz on AWS) is healthy. A failed report fails at once."""
-    member = ctx.registry.get_etcd_member(ctx.name, index)
-    assert member is not None
-    report = ctx.registry.bootstrap_report(ctx.uid, f"REPLICA#{index}")
-    where = f"replica {index} ({member['zone']}, {member.get('asgName')})"
-    if report and report["status"].startswith("failed"):
-        phase = report["status"].partition(":")[2] or "unknown"
-        raise BootstrapFailed(f"{where} instance {report.get('instanceId')} failed bootstrap phase {phase}")
-    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[member["asgName"]])["AutoScalingGroups"]
+    member = ctx.store.etcd.require_member(ctx.name, replica)
+    report = ctx.store.reports.replica(ctx.uid, replica)
+    where = f"replica {replica} ({member.zone}, {member.asg_name})"
+    if report and report.failed_phase:
+        raise BootstrapFailed(f"{where} instance {report.instance_id} failed bootstrap phase {report.failed_phase}")
+    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[member.asg_name])["AutoScalingGroups"]
     in_service = [
         i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
     ]
-    step = f"replica-health-{index}"
-    scale = ctx.settings.time_scale
     if not in_service:
-        pending(ctx.registry, ctx.operation_id, step, HEALTH_DEADLINE, f"{where} has no instance in service", scale)
+        ctx.pending(f"{where} has no instance in service")
     instance_id = in_service[0]
-    if not report or report.get("instanceId") != instance_id:
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            step,
-            HEALTH_DEADLINE,
-            f"{where} instance {instance_id} has not reported its bootstrap yet",
-            scale,
-        )
+    if not report or report.instance_id != instance_id:
+        ctx.pending(f"{where} instance {instance_id} has not reported its bootstrap yet")
     health = load_balancer.target_health(ctx).get(instance_id)
     if health != "healthy":
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            step,
-            HEALTH_DEADLINE,
-            f"{where} instance {instance_id} is {health or 'not registered'} in the NLB target group",
-            scale,
-        )
-    ctx.registry.update_etcd_member(ctx.name, index, instanceId=instance_id, bootstrap="ok")
-    return {"replica": index, "instanceId": instance_id}
+        ctx.pending(f"{where} instance {instance_id} is {health or 'not registered'} in the NLB target group")
+    ctx.store.etcd.update_member(ctx.name, replica, instance_id=instance_id, bootstrap="ok")
+    return {"replica": replica, "instanceId": instance_id}
 
 
 # ---------------------------------------------------------------- delete
 
 
-def check_instances_gone(ctx: ClusterContext, scope: str) -> dict:
-    live = instances.live_instances(ctx, scope)
-    if live:
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            "instances-gone",
-            timedelta(minutes=15),
-            f"{len(live)} instances are still terminating",
-            ctx.settings.time_scale,
-        )
-    return {"instances": 0}
-
-
-def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep: bool) -> dict:
+@step(poll=VOLUMES_DELETED)
+def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool) -> dict:
+    """Delete the replicas' etcd volumes (unless asked to keep them for a restore)."""
     volumes = ctx.ec2.describe_volumes(Filters=ctx.ec2_filters(scope, **{naming.TAG_ROLE: "etcd"}))["Volumes"]
-    if keep:
+    if keep_etcd_volumes:
         return {"kept": [v["VolumeId"] for v in volumes]}
     deleted = []
     for volume in volumes:
         if volume["State"] == "in-use":
-            raise ResourcePending(f"etcd volume {volume['VolumeId']} is still attached")
+            ctx.pending(f"etcd volume {volume['VolumeId']} is still attached")
         try:
             ctx.ec2.delete_volume(VolumeId=volume["VolumeId"])
             deleted.append(volume["VolumeId"])
         except Exception as exc:
-            if is_error(exc, "VolumeInUse", "IncorrectState"):
-                raise ResourcePending(f"etcd volume {volume['VolumeId']} is busy") from None
-            if not is_error(exc, "InvalidVolume.NotFound"):
+            if is_in_use(exc):
+                ctx.pending(f"etcd volume {volume['VolumeId']} is busy")
+            if not is_not_found(exc, Kind.VOLUME):
                 raise
     return {"deleted": deleted}

@@ -6,13 +6,26 @@ account and region, so CreateAutoScalingGroup's AlreadyExists means an earlier r
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from kubestep import bootstrap, naming
-from kubestep.aws import is_error
-from kubestep.errors import ResourcePending
+from kubestep.aws.errors import (
+    AUTO_SCALING_GROUP_EXISTS,
+    Kind,
+    is_already_exists,
+    is_error,
+    is_group_gone,
+    is_in_use,
+    is_not_found,
+)
+from kubestep.flow.steps import Poll, step
 from kubestep.models import Volume
 from kubestep.resources.context import ClusterContext
+
+# ASG deletes take a minute or two; terminating instances up to a few minutes each.
+GROUPS_DELETED = Poll(deadline=timedelta(minutes=15), interval=5)
+INSTANCES_GONE = Poll(deadline=timedelta(minutes=15), interval=10)
 
 # Canonical publishes Ubuntu AMI ids in public SSM parameters; launch templates resolve them
 # at launch, so every new instance gets the current patched image.
@@ -30,6 +43,7 @@ def user_data(
 ) -> str:
     """The cluster's cloud-init for one role: what every instance needs to find its cluster."""
     networking = ctx.spec.spec.networking
+    assert ctx.record.endpoint, "the load balancer step records the endpoint first"
     return bootstrap.user_data(
         bootstrap.BootstrapParams(
             table=ctx.settings.table_name,
@@ -37,7 +51,7 @@ def user_data(
             uid=ctx.uid,
             role=role,
             version=version,
-            endpoint=ctx.record["endpoint"],
+            endpoint=ctx.record.endpoint,
             secret_name=naming.bootstrap_secret(ctx.uid),
             pod_cidr=networking.pod_address_cidr_blocks[0],
             service_cidr=networking.service_address_cidr_blocks[0],
@@ -105,7 +119,7 @@ def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any],
     try:
         template = ctx.ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]
     except Exception as exc:
-        if not is_error(exc, "InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound"):
+        if not is_not_found(exc, Kind.LAUNCH_TEMPLATE):
             raise
         template = None
     if template is None:
@@ -117,9 +131,9 @@ def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any],
                 TagSpecifications=naming.tag_specifications("launch-template", tags),
             )["LaunchTemplate"]
         except Exception as exc:
-            if not is_error(exc, "InvalidLaunchTemplateName.AlreadyExistsException"):
+            if not is_already_exists(exc, Kind.LAUNCH_TEMPLATE):
                 raise
-            raise ResourcePending(f"launch template {name} exists but is not visible yet") from None
+            ctx.pending(f"launch template {name} exists but is not visible yet")
     return template["LaunchTemplateId"]
 
 
@@ -159,18 +173,17 @@ def ensure_group(
     try:
         ctx.autoscaling.create_auto_scaling_group(**kwargs)
     except Exception as exc:
-        if not is_error(exc, "AlreadyExists"):
+        if not is_error(exc, AUTO_SCALING_GROUP_EXISTS):
             raise
-    return ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    created = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if not created:
+        ctx.pending(f"Auto Scaling group {name} is not visible yet")
+    return created[0]
 
 
 def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:
-    filters = [
-        {"Name": f"tag:{naming.TAG_CLUSTER_UID}", "Values": [ctx.uid]},
-        {"Name": f"tag:{naming.TAG_ROLE}", "Values": [role]},
-    ]
-    if scope == "operation":
-        filters.append({"Name": "tag:gke:created-by", "Values": [ctx.operation_id]})
+    """The cluster's groups of one role (selected by uid, name and service together)."""
+    filters = ctx.ec2_filters(scope, **{naming.TAG_ROLE: role})
     found: list[dict] = []
     for page in ctx.autoscaling.get_paginator("describe_auto_scaling_groups").paginate(Filters=filters):
         found += page["AutoScalingGroups"]
@@ -178,7 +191,7 @@ def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:
 
 
 def delete_groups(ctx: ClusterContext, scope: str, role: str) -> dict:
-    """Force-delete: the ASG terminates its instances; we wait for them separately."""
+    """Force-delete: the ASG terminates its instances; the instances step waits for them."""
     deleted = []
     for group in groups(ctx, scope, role):
         if group.get("Status") == "Delete in progress":
@@ -188,35 +201,80 @@ def delete_groups(ctx: ClusterContext, scope: str, role: str) -> dict:
                 AutoScalingGroupName=group["AutoScalingGroupName"], ForceDelete=True
             )
         except Exception as exc:
-            if is_error(exc, "ScalingActivityInProgress", "ResourceInUse"):
-                raise ResourcePending(f"{group['AutoScalingGroupName']} is busy") from None
-            if not is_error(exc, "ValidationError"):  # already gone
+            if is_in_use(exc):
+                ctx.pending(f"{group['AutoScalingGroupName']} is busy")
+            if not is_group_gone(exc):
                 raise
         deleted.append(group["AutoScalingGroupName"])
     remaining = [g["AutoScalingGroupName"] for g in groups(ctx, scope, role)]
     if remaining:
-        raise ResourcePending(f"Auto Scaling groups {remaining} are being deleted")
+        ctx.pending(f"Auto Scaling groups {remaining} are being deleted")
     return {"deleted": deleted}
 
 
-def live_instances(ctx: ClusterContext, scope: str) -> list[str]:
-    filters = [
-        *ctx.ec2_filters(scope),
-        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]},
-    ]
-    ids = []
+@step(poll=GROUPS_DELETED)
+def delete_node_pool_groups(ctx: ClusterContext, scope: str) -> dict:
+    """Force-delete every node pool's Auto Scaling group."""
+    return delete_groups(ctx, scope, naming.ROLE_NODE)
+
+
+@step(poll=GROUPS_DELETED)
+def delete_control_plane_groups(ctx: ClusterContext, scope: str) -> dict:
+    """Force-delete every replica's Auto Scaling group."""
+    return delete_groups(ctx, scope, naming.ROLE_CONTROL_PLANE)
+
+
+LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+def live_instances(ctx: ClusterContext, scope: str) -> dict[str, str]:
+    """Instance id -> state of the cluster's instances that are not terminated."""
+    filters = [*ctx.ec2_filters(scope), {"Name": "instance-state-name", "Values": LIVE_STATES}]
+    found: dict[str, str] = {}
     for page in ctx.ec2.get_paginator("describe_instances").paginate(Filters=filters):
         for reservation in page["Reservations"]:
-            ids += [i["InstanceId"] for i in reservation["Instances"]]
-    return ids
+            for instance in reservation["Instances"]:
+                if ctx.owned(naming.tags_dict(instance.get("Tags")), scope):
+                    found[instance["InstanceId"]] = instance["State"]["Name"]
+    return found
 
 
+@step(poll=INSTANCES_GONE)
+def terminate_instances(ctx: ClusterContext, scope: str) -> dict:
+    """Terminate the cluster's instances that are still alive — also those no Auto Scaling group
+    owns any more (detached by hand, or launched by a group whose creation then failed) — and
+    wait until every one it asked to go away is gone."""
+    live = live_instances(ctx, scope)
+    to_stop = sorted(i for i, state in live.items() if state != "shutting-down")
+    if to_stop:
+        for start in range(0, len(to_stop), 50):
+            try:
+                ctx.ec2.terminate_instances(InstanceIds=to_stop[start : start + 50])
+            except Exception as exc:
+                if not is_not_found(exc, Kind.INSTANCE):
+                    raise
+        live = live_instances(ctx, scope)
+    if live:
+        states: dict[str, int] = {}
+        for state in live.values():
+            states[state] = states.get(state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        ctx.pending(f"waiting for {len(live)} instances to terminate ({summary})")
+    return {"instances": 0}
+
+
+@step
 def delete_launch_templates(ctx: ClusterContext, scope: str) -> dict:
+    """Delete the cluster's launch templates (every version)."""
     templates = ctx.ec2.describe_launch_templates(Filters=ctx.ec2_filters(scope))["LaunchTemplates"]
+    deleted = []
     for template in templates:
+        if not ctx.owned(naming.tags_dict(template.get("Tags")), scope):
+            continue
         try:
             ctx.ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+            deleted.append(template["LaunchTemplateName"])
         except Exception as exc:
-            if not is_error(exc, "InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException"):
+            if not is_not_found(exc, Kind.LAUNCH_TEMPLATE):
                 raise
-    return {"deleted": [t["LaunchTemplateName"] for t in templates]}
+    return {"deleted": deleted}

@@ -4,10 +4,15 @@ classic), their target groups and security groups, and CSI volumes, all tagged
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from kubestep import naming
-from kubestep.aws import client, is_error
-from kubestep.errors import ResourcePending
+from kubestep.aws import client
+from kubestep.aws.errors import DEPENDENCY_VIOLATION, Kind, is_error, is_in_use, is_not_found
+from kubestep.flow.steps import Poll, step
 from kubestep.resources.context import TAG_CREATED_BY, ClusterContext
+
+GONE = Poll(deadline=timedelta(minutes=20), interval=10)
 
 
 def _k8s_owned(tags: dict[str, str], uid: str) -> bool:
@@ -15,7 +20,10 @@ def _k8s_owned(tags: dict[str, str], uid: str) -> bool:
     return naming.k8s_cluster_tag(uid) in tags and TAG_CREATED_BY not in tags
 
 
-def delete(ctx: ClusterContext) -> dict:
+@step(poll=GONE)
+def delete_kubernetes_resources(ctx: ClusterContext) -> dict:
+    """Service load balancers, their target and security groups, and CSI volumes that
+    Kubernetes created under `kubernetes.io/cluster/<uid>`."""
     uid, vpc = ctx.uid, ctx.vpc_id
     removed: dict[str, list[str]] = {"loadBalancers": [], "targetGroups": [], "volumes": [], "securityGroups": []}
 
@@ -56,8 +64,8 @@ def delete(ctx: ClusterContext) -> dict:
                     ctx.elbv2.delete_target_group(TargetGroupArn=desc["ResourceArn"])
                     removed["targetGroups"].append(desc["ResourceArn"])
                 except Exception as exc:
-                    if is_error(exc, "ResourceInUse"):
-                        raise ResourcePending("a Kubernetes target group is still in use") from None
+                    if is_in_use(exc):
+                        ctx.pending("a Kubernetes target group is still in use")
                     raise
 
     tag_key = [{"Name": "tag-key", "Values": [naming.k8s_cluster_tag(uid)]}]
@@ -65,7 +73,7 @@ def delete(ctx: ClusterContext) -> dict:
         if not _k8s_owned(naming.tags_dict(volume.get("Tags")), uid):
             continue
         if volume["State"] == "in-use":
-            raise ResourcePending(f"Kubernetes volume {volume['VolumeId']} is still attached")
+            ctx.pending(f"Kubernetes volume {volume['VolumeId']} is still attached")
         ctx.ec2.delete_volume(VolumeId=volume["VolumeId"])
         removed["volumes"].append(volume["VolumeId"])
 
@@ -77,8 +85,8 @@ def delete(ctx: ClusterContext) -> dict:
             ctx.ec2.delete_security_group(GroupId=group["GroupId"])
             removed["securityGroups"].append(group["GroupId"])
         except Exception as exc:
-            if is_error(exc, "DependencyViolation"):
-                raise ResourcePending(f"Kubernetes security group {group['GroupId']} is still in use") from None
-            if not is_error(exc, "InvalidGroup.NotFound"):
+            if is_error(exc, DEPENDENCY_VIOLATION):
+                ctx.pending(f"Kubernetes security group {group['GroupId']} is still in use")
+            if not is_not_found(exc, Kind.SECURITY_GROUP):
                 raise
     return {k: len(v) for k, v in removed.items()}

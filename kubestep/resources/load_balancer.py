@@ -9,13 +9,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubestep import naming
-from kubestep.aws import is_error
-from kubestep.errors import ResourcePending
-from kubestep.polling import pending
+from kubestep.aws.errors import IN_USE, Kind, is_error, is_not_found
+from kubestep.flow.steps import Poll, step
 from kubestep.resources import placement
 from kubestep.resources.context import ClusterContext
+from kubestep.store import Resource
 
-ACTIVE_DEADLINE = timedelta(minutes=10)
+# AWS: an NLB is `provisioning` for a few minutes; its ENIs linger a while after a delete.
+ACTIVE = Poll(deadline=timedelta(minutes=10), interval=10)
+DELETED = Poll(deadline=timedelta(minutes=15), interval=5)
 TARGET_GROUP_ATTRIBUTES = {
     "preserve_client_ip.enabled": "false",
     "deregistration_delay.timeout_seconds": "30",
@@ -31,7 +33,7 @@ def _describe_lb(ctx: ClusterContext) -> dict | None:
     try:
         return ctx.elbv2.describe_load_balancers(Names=[naming.load_balancer(ctx.uid)])["LoadBalancers"][0]
     except Exception as exc:
-        if is_error(exc, "LoadBalancerNotFound"):
+        if is_not_found(exc, Kind.LOAD_BALANCER):
             return None
         raise
 
@@ -40,13 +42,14 @@ def _describe_tg(ctx: ClusterContext) -> dict | None:
     try:
         return ctx.elbv2.describe_target_groups(Names=[naming.target_group(ctx.uid)])["TargetGroups"][0]
     except Exception as exc:
-        if is_error(exc, "TargetGroupNotFound"):
+        if is_not_found(exc, Kind.TARGET_GROUP):
             return None
         raise
 
 
-def ensure(ctx: ClusterContext) -> dict:
-    resources = ctx.record.get("resources") or {}
+@step(creates=True)
+def ensure_load_balancer(ctx: ClusterContext) -> dict:
+    """The internal NLB, its target group (TCP 6443, HTTPS /readyz) and its TCP 443 listener."""
     subnets = sorted({r.subnet_id for r in placement.replicas(ctx)})
     lb = _describe_lb(ctx)
     if lb is None:
@@ -54,14 +57,14 @@ def ensure(ctx: ClusterContext) -> dict:
         lb = ctx.elbv2.create_load_balancer(
             Name=naming.load_balancer(ctx.uid),
             Subnets=subnets,
-            SecurityGroups=[resources["sg-lb"]["id"]],
+            SecurityGroups=[ctx.resource_id(Resource.SG_LB)],
             Scheme="internal",
             Type="network",
             IpAddressType="ipv4",
             Tags=_elb_tags(ctx.tags(Name=naming.load_balancer(ctx.uid), **{naming.TAG_ROLE: "control-plane-lb"})),
         )["LoadBalancers"][0]
-    if "nlb" not in resources:
-        ctx.record_resource("nlb", lb["LoadBalancerArn"])
+    if ctx.resource_id(Resource.NLB) != lb["LoadBalancerArn"]:
+        ctx.record_resource(Resource.NLB, lb["LoadBalancerArn"])
     ctx.elbv2.modify_load_balancer_attributes(
         LoadBalancerArn=lb["LoadBalancerArn"],
         Attributes=[{"Key": k, "Value": v} for k, v in LOAD_BALANCER_ATTRIBUTES.items()],
@@ -82,8 +85,8 @@ def ensure(ctx: ClusterContext) -> dict:
             UnhealthyThresholdCount=2,
             Tags=_elb_tags(ctx.tags(Name=naming.target_group(ctx.uid), **{naming.TAG_ROLE: "control-plane-tg"})),
         )["TargetGroups"][0]
-    if "target-group" not in resources:
-        ctx.record_resource("target-group", tg["TargetGroupArn"])
+    if ctx.resource_id(Resource.TARGET_GROUP) != tg["TargetGroupArn"]:
+        ctx.record_resource(Resource.TARGET_GROUP, tg["TargetGroupArn"])
     ctx.elbv2.modify_target_group_attributes(
         TargetGroupArn=tg["TargetGroupArn"],
         Attributes=[{"Key": k, "Value": v} for k, v in TARGET_GROUP_ATTRIBUTES.items()],
@@ -98,28 +101,23 @@ def ensure(ctx: ClusterContext) -> dict:
             DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
             Tags=_elb_tags(ctx.tags()),
         )["Listeners"][0]
-    if "listener" not in resources:
-        ctx.record_resource("listener", listener["ListenerArn"])
-    ctx.registry.update_cluster(ctx.name, endpoint=lb["DNSName"])
+    if ctx.resource_id(Resource.LISTENER) != listener["ListenerArn"]:
+        ctx.record_resource(Resource.LISTENER, listener["ListenerArn"])
+    ctx.store.clusters.update(ctx.name, endpoint=lb["DNSName"])
     return {"loadBalancerDns": lb["DNSName"]}
 
 
-def check_active(ctx: ClusterContext) -> dict:
+@step(poll=ACTIVE)
+def check_load_balancer_active(ctx: ClusterContext) -> dict:
+    """Wait for the NLB to leave `provisioning`."""
     lb = _describe_lb(ctx)
     if lb is None:
-        raise ResourcePending("the load balancer is not visible yet")
+        ctx.pending("the load balancer is not visible yet")
     state = lb["State"]["Code"]
     if state == "failed":
         raise RuntimeError(f"load balancer {lb['LoadBalancerName']} failed: {lb['State'].get('Reason')}")
     if state != "active":
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            "nlb-active",
-            ACTIVE_DEADLINE,
-            f"load balancer is {state}",
-            ctx.settings.time_scale,
-        )
+        ctx.pending(f"load balancer {lb['LoadBalancerName']} is {state}")
     return {"state": state}
 
 
@@ -136,36 +134,33 @@ def _ours(ctx: ClusterContext, arn: str, scope: str) -> bool:
     return bool(tags) and ctx.owned(naming.tags_dict(tags[0]["Tags"]), scope)
 
 
+@step(poll=DELETED)
 def delete_load_balancer(ctx: ClusterContext, scope: str) -> dict:
+    """Delete the NLB, then wait until its network interfaces are released."""
     lb = _describe_lb(ctx)
     if lb is not None and _ours(ctx, lb["LoadBalancerArn"], scope):
         ctx.elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
-        raise ResourcePending(f"load balancer {lb['LoadBalancerName']} is being deleted")
+        ctx.pending(f"load balancer {lb['LoadBalancerName']} is being deleted")
     # The NLB's network interfaces linger after it is gone and block security group deletion.
     enis = ctx.ec2.describe_network_interfaces(
         Filters=[{"Name": "description", "Values": [f"ELB net/{naming.load_balancer(ctx.uid)}/*"]}]
     )["NetworkInterfaces"]
     if enis:
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            "nlb-enis-released",
-            timedelta(minutes=10),
-            f"{len(enis)} network interfaces of the load balancer are still attached",
-            ctx.settings.time_scale,
-        )
+        ctx.pending(f"{len(enis)} network interfaces of the load balancer are still attached")
     return {"deleted": bool(lb)}
 
 
+@step(poll=DELETED)
 def delete_target_group(ctx: ClusterContext, scope: str) -> dict:
+    """Delete the control plane's target group once no load balancer uses it."""
     tg = _describe_tg(ctx)
     if tg is None or not _ours(ctx, tg["TargetGroupArn"], scope):
         return {"deleted": False}
     try:
         ctx.elbv2.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
     except Exception as exc:
-        if is_error(exc, "ResourceInUse"):
-            raise ResourcePending("the target group is still in use") from None
-        if not is_error(exc, "TargetGroupNotFound"):
+        if is_error(exc, *IN_USE):
+            ctx.pending("the target group is still in use")
+        if not is_not_found(exc, Kind.TARGET_GROUP):
             raise
     return {"deleted": True}

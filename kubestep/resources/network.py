@@ -8,30 +8,37 @@ Each `ensure_*` looks up by the id recorded in DynamoDB, then by tags, and only 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from kubestep import naming
-from kubestep.aws import client, is_error
-from kubestep.errors import InvalidSpec, ResourcePending
-from kubestep.polling import pending
-from kubestep.registry import Registry
-from kubestep.settings import Settings
+from kubestep.aws import client
+from kubestep.aws.errors import DEPENDENCY_VIOLATION, NOT_FOUND, Kind, error_code, is_error, is_not_found
+from kubestep.errors import InvalidSpec
+from kubestep.flow.context import StepContext
+from kubestep.flow.steps import Poll, step
+from kubestep.store import NetworkRecord
 
-NAT_DEADLINE = timedelta(minutes=15)  # AWS: up to 10 minutes pending -> available
+# AWS: a NAT gateway is up to 10 minutes `pending` -> `available`.
+NAT = Poll(deadline=timedelta(minutes=15), interval=15)
+NAT_DELETED = Poll(deadline=timedelta(minutes=15), interval=15)
+ADDRESSES_RELEASED = Poll(deadline=timedelta(minutes=10), interval=10)
+VPC_DELETED = Poll(deadline=timedelta(minutes=15), interval=10)
 NETWORK_ROLE_TAG = "gke:network-role"
 
 
-class NetworkContext:
-    def __init__(self, settings: Settings, registry: Registry, operation_id: str):
-        self.settings = settings
-        self.registry = registry
-        self.operation_id = operation_id
-        self.ec2 = client("ec2", settings.region)
-        self.svc = settings.service_name
+class NetworkContext(StepContext):
+    @cached_property
+    def ec2(self) -> Any:
+        return client("ec2", self.settings.region)
 
     @property
-    def network(self) -> dict:
-        return self.registry.get_network() or {}
+    def svc(self) -> str:
+        return self.settings.service_name
+
+    @property
+    def network(self) -> NetworkRecord:
+        return self.store.network.get() or NetworkRecord()
 
     def tags(self, role: str, name: str) -> dict[str, str]:
         return {
@@ -70,24 +77,26 @@ def _dedicated(ctx: NetworkContext):
 def begin(ctx: NetworkContext) -> dict:
     spec = ctx.settings.service.spec
     mode = "dedicated" if spec.dedicated_vpc else "existing"
-    ctx.registry.update_network(
+    ctx.store.network.update(
         status="PROVISIONING",
         mode=mode,
         service=ctx.svc,
-        operationId=ctx.operation_id,
-        zones=ctx.network.get("zones") or {},
+        operation_id=ctx.operation_id,
+        zones=ctx.network.zones,
     )
     return {"mode": mode}
 
 
+@step(creates=True)
 def ensure_vpc(ctx: NetworkContext) -> dict:
+    """The dedicated VPC, with DNS support and hostnames on."""
     spec = _dedicated(ctx)
-    vpc_id = ctx.network.get("vpcId")
+    vpc_id = ctx.network.vpc_id
     if vpc_id:
         try:
             ctx.ec2.describe_vpcs(VpcIds=[vpc_id])
         except Exception as exc:
-            if not is_error(exc, "InvalidVpcID.NotFound"):
+            if not is_not_found(exc, Kind.VPC):
                 raise
             vpc_id = None
     if not vpc_id:
@@ -98,17 +107,19 @@ def ensure_vpc(ctx: NetworkContext) -> dict:
             CidrBlock=spec.vpc_cidr_block,
             TagSpecifications=naming.tag_specifications("vpc", ctx.tags("vpc", f"gke-{ctx.svc}")),
         )["Vpc"]["VpcId"]
-    ctx.registry.update_network(vpcId=vpc_id, cidr=spec.vpc_cidr_block)
+    ctx.store.network.update(vpc_id=vpc_id, cidr=spec.vpc_cidr_block)
     # Instances and the NLB resolve each other by DNS name.
     ctx.ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
     ctx.ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
     return {"vpcId": vpc_id}
 
 
+@step(creates=True)
 def ensure_internet_gateway(ctx: NetworkContext) -> dict:
+    """The internet gateway, attached to the VPC."""
     network = ctx.network
-    vpc_id = network["vpcId"]
-    igw_id = network.get("internetGatewayId")
+    vpc_id = network.vpc_id
+    igw_id = network.internet_gateway_id
     if not igw_id:
         found = ctx.find("describe_internet_gateways", "InternetGateways", "igw")
         igw_id = found["InternetGatewayId"] if found else None
@@ -116,27 +127,28 @@ def ensure_internet_gateway(ctx: NetworkContext) -> dict:
         igw_id = ctx.ec2.create_internet_gateway(
             TagSpecifications=naming.tag_specifications("internet-gateway", ctx.tags("igw", f"gke-{ctx.svc}"))
         )["InternetGateway"]["InternetGatewayId"]
-        ctx.registry.update_network(internetGatewayId=igw_id)
+        ctx.store.network.update(internet_gateway_id=igw_id)
     igw = ctx.ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"][0]
     if not any(a["VpcId"] == vpc_id for a in igw.get("Attachments", [])):
         ctx.ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-    ctx.registry.update_network(internetGatewayId=igw_id)
+    ctx.store.network.update(internet_gateway_id=igw_id)
     return {"internetGatewayId": igw_id}
 
 
+@step(creates=True)
 def ensure_subnets(ctx: NetworkContext) -> dict:
+    """A public and a private subnet in each zone."""
     spec = _dedicated(ctx)
     network = ctx.network
-    vpc_id = network["vpcId"]
-    zones = network.get("zones") or {}
+    vpc_id = network.vpc_id
     for i, az in enumerate(spec.availability_zones):
-        entry = dict(zones.get(az) or {})
+        zone = network.zones.get(az)
         for tier, cidr in (
             ("public", spec.public_subnet_cidr_blocks[i]),
             ("private", spec.private_subnet_cidr_blocks[i]),
         ):
-            key = f"{tier}SubnetId"
-            if entry.get(key):
+            field = f"{tier}_subnet_id"
+            if zone is not None and getattr(zone, field):
                 continue
             role = f"{tier}-{az}"
             found = ctx.find("describe_subnets", "Subnets", role, [{"Name": "vpc-id", "Values": [vpc_id]}])
@@ -155,28 +167,29 @@ def ensure_subnets(ctx: NetworkContext) -> dict:
                         "subnet", {**ctx.tags(role, f"gke-{ctx.svc}-{tier}-{az}"), **elb_role}
                     ),
                 )["Subnet"]["SubnetId"]
-            entry[key] = subnet_id
-            ctx.registry.update_network(**{f"zones.{az}": entry})
-        ctx.registry.update_network(**{f"zones.{az}": entry})
+            ctx.store.network.update_zone(az, **{field: subnet_id})
     return {"zones": len(spec.availability_zones)}
 
 
-def ensure_nat_gateway(ctx: NetworkContext, az: str) -> dict:
-    """One NAT gateway per zone, so losing a zone does not cut the others off."""
-    entry = dict(ctx.network["zones"][az])
-    if not entry.get("allocationId"):
+@step(creates=True)
+def ensure_nat_gateway(ctx: NetworkContext, zone: str) -> dict:
+    """One Elastic IP and NAT gateway per zone, so losing a zone does not cut the others off."""
+    az = zone
+    entry = ctx.network.zones[az]
+    allocation_id = entry.allocation_id
+    if not allocation_id:
         found = ctx.find("describe_addresses", "Addresses", f"eip-{az}")
         if found:
-            entry["allocationId"] = found["AllocationId"]
+            allocation_id = found["AllocationId"]
         else:
-            entry["allocationId"] = ctx.ec2.allocate_address(
+            allocation_id = ctx.ec2.allocate_address(
                 Domain="vpc",
                 TagSpecifications=naming.tag_specifications(
                     "elastic-ip", ctx.tags(f"eip-{az}", f"gke-{ctx.svc}-nat-{az}")
                 ),
             )["AllocationId"]
-        ctx.registry.update_network(**{f"zones.{az}.allocationId": entry["allocationId"]})
-    if not entry.get("natGatewayId"):
+        ctx.store.network.update_zone(az, allocation_id=allocation_id)
+    if not entry.nat_gateway_id:
         found = ctx.find(
             "describe_nat_gateways",
             "NatGateways",
@@ -187,43 +200,38 @@ def ensure_nat_gateway(ctx: NetworkContext, az: str) -> dict:
             found["NatGatewayId"]
             if found
             else ctx.ec2.create_nat_gateway(
-                SubnetId=entry["publicSubnetId"],
-                AllocationId=entry["allocationId"],
+                SubnetId=entry.public_subnet_id,
+                AllocationId=allocation_id,
                 ClientToken=ctx.token(f"nat-{az}"),
                 TagSpecifications=naming.tag_specifications("natgateway", ctx.tags(f"nat-{az}", f"gke-{ctx.svc}-{az}")),
             )["NatGateway"]["NatGatewayId"]
         )
-        ctx.registry.update_network(**{f"zones.{az}.natGatewayId": nat_id})
+        ctx.store.network.update_zone(az, nat_gateway_id=nat_id)
     return {"zone": az}
 
 
+@step(poll=NAT)
 def check_nat_gateways(ctx: NetworkContext) -> dict:
-    zones = ctx.network["zones"]
-    ids = [z["natGatewayId"] for z in zones.values()]
+    """Wait until every zone's NAT gateway is available (up to 10 minutes on AWS)."""
+    zones = ctx.network.zones
+    ids = [z.nat_gateway_id for z in zones.values() if z.nat_gateway_id]
     gateways = ctx.ec2.describe_nat_gateways(NatGatewayIds=ids)["NatGateways"]
     failed = [g for g in gateways if g["State"] == "failed"]
     if failed:
         # A failed NAT gateway never recovers: forget it so a re-run creates a new one.
         for gateway in failed:
             for az, zone in zones.items():
-                if zone.get("natGatewayId") == gateway["NatGatewayId"]:
-                    ctx.registry.update_network(**{f"zones.{az}.natGatewayId": None})
+                if zone.nat_gateway_id == gateway["NatGatewayId"]:
+                    ctx.store.network.update_zone(az, nat_gateway_id=None)
         raise RuntimeError(f"NAT gateway(s) failed: {[(g['NatGatewayId'], g.get('FailureMessage')) for g in failed]}")
     waiting = [g["NatGatewayId"] for g in gateways if g["State"] != "available"]
     if waiting:
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            "nat-gateways",
-            NAT_DEADLINE,
-            f"NAT gateways {waiting} are not available yet",
-            ctx.settings.time_scale,
-        )
+        ctx.pending(f"NAT gateways {waiting} are not available yet")
     return {"natGateways": len(ids)}
 
 
 def _ensure_route_table(ctx: NetworkContext, role: str, name: str, recorded: str | None) -> str:
-    vpc_id = ctx.network["vpcId"]
+    vpc_id = ctx.network.vpc_id
     if recorded:
         return recorded
     found = ctx.find("describe_route_tables", "RouteTables", role, [{"Name": "vpc-id", "Values": [vpc_id]}])
@@ -258,28 +266,33 @@ def _ensure_association(ctx: NetworkContext, table_id: str, subnet_id: str) -> N
     ctx.ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
 
 
+@step(creates=True)
 def ensure_route_tables(ctx: NetworkContext) -> dict:
+    """A public route table (to the internet gateway) and a private one per zone (to its NAT)."""
     network = ctx.network
-    public_id = _ensure_route_table(ctx, "rt-public", f"gke-{ctx.svc}-public", network.get("publicRouteTableId"))
-    ctx.registry.update_network(publicRouteTableId=public_id)
-    _ensure_default_route(ctx, public_id, GatewayId=network["internetGatewayId"])
-    for az, zone in network["zones"].items():
-        _ensure_association(ctx, public_id, zone["publicSubnetId"])
+    assert network.internet_gateway_id
+    public_id = _ensure_route_table(ctx, "rt-public", f"gke-{ctx.svc}-public", network.public_route_table_id)
+    ctx.store.network.update(public_route_table_id=public_id)
+    _ensure_default_route(ctx, public_id, GatewayId=network.internet_gateway_id)
+    for az, zone in network.zones.items():
+        assert zone.public_subnet_id and zone.private_subnet_id and zone.nat_gateway_id
+        _ensure_association(ctx, public_id, zone.public_subnet_id)
         private_id = _ensure_route_table(
-            ctx, f"rt-private-{az}", f"gke-{ctx.svc}-private-{az}", zone.get("privateRouteTableId")
+            ctx, f"rt-private-{az}", f"gke-{ctx.svc}-private-{az}", zone.private_route_table_id
         )
-        ctx.registry.update_network(**{f"zones.{az}.privateRouteTableId": private_id})
-        _ensure_default_route(ctx, private_id, NatGatewayId=zone["natGatewayId"])
-        _ensure_association(ctx, private_id, zone["privateSubnetId"])
-    return {"routeTables": 1 + len(network["zones"])}
+        ctx.store.network.update_zone(az, private_route_table_id=private_id)
+        _ensure_default_route(ctx, private_id, NatGatewayId=zone.nat_gateway_id)
+        _ensure_association(ctx, private_id, zone.private_subnet_id)
+    return {"routeTables": 1 + len(network.zones)}
 
 
+@step(creates=True)
 def ensure_vpc_endpoints(ctx: NetworkContext) -> dict:
     """Gateway endpoints are free and keep S3/DynamoDB traffic off the NAT gateways."""
     network = ctx.network
     region = ctx.settings.region
-    tables = [network["publicRouteTableId"]] + [z["privateRouteTableId"] for z in network["zones"].values()]
-    endpoints = dict(network.get("endpoints") or {})
+    tables = [network.public_route_table_id] + [z.private_route_table_id for z in network.zones.values()]
+    endpoints = dict(network.endpoints)
     for service in ("s3", "dynamodb"):
         if endpoints.get(service):
             continue
@@ -293,7 +306,7 @@ def ensure_vpc_endpoints(ctx: NetworkContext) -> dict:
             found["VpcEndpointId"]
             if found
             else ctx.ec2.create_vpc_endpoint(
-                VpcId=network["vpcId"],
+                VpcId=network.vpc_id,
                 ServiceName=f"com.amazonaws.{region}.{service}",
                 VpcEndpointType="Gateway",
                 RouteTableIds=tables,
@@ -304,11 +317,13 @@ def ensure_vpc_endpoints(ctx: NetworkContext) -> dict:
             )["VpcEndpoint"]["VpcEndpointId"]
         )
         endpoints[service] = endpoint_id
-        ctx.registry.update_network(endpoints=endpoints)
+        ctx.store.network.update(endpoints=endpoints)
     return {"endpoints": sorted(endpoints)}
 
 
-def validate_existing(ctx: NetworkContext) -> dict:
+@step(creates=True)
+def validate_existing_network(ctx: NetworkContext) -> dict:
+    """The existing VPC and subnets exist and belong together; record them."""
     spec = ctx.settings.service.spec.existing_vpc
     if spec is None:
         raise InvalidSpec([("spec.existingVPC", "this step needs an existing VPC")])
@@ -316,7 +331,7 @@ def validate_existing(ctx: NetworkContext) -> dict:
         vpc = ctx.ec2.describe_vpcs(VpcIds=[spec.vpc_id])["Vpcs"][0]
         subnets = ctx.ec2.describe_subnets(SubnetIds=spec.subnet_ids)["Subnets"]
     except Exception as exc:
-        if is_error(exc, "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound"):
+        if is_not_found(exc, Kind.VPC) or is_not_found(exc, Kind.SUBNET):
             raise InvalidSpec([("spec.existingVPC", str(exc))]) from None
         raise
     problems = [
@@ -334,8 +349,8 @@ def validate_existing(ctx: NetworkContext) -> dict:
         zones.setdefault(subnet["AvailabilityZone"], {"privateSubnetIds": []})["privateSubnetIds"].append(
             subnet["SubnetId"]
         )
-    ctx.registry.update_network(
-        vpcId=vpc["VpcId"],
+    ctx.store.network.update(
+        vpc_id=vpc["VpcId"],
         cidr=vpc["CidrBlock"],
         zones=zones,
         subnets={s["SubnetId"]: {"zone": s["AvailabilityZone"], "cidr": s["CidrBlock"]} for s in subnets},
@@ -343,8 +358,10 @@ def validate_existing(ctx: NetworkContext) -> dict:
     return {"vpcId": vpc["VpcId"], "subnets": len(subnets)}
 
 
-def mark_ready(ctx: NetworkContext) -> dict:
-    ctx.registry.update_network(status="READY")
+@step
+def mark_network_ready(ctx: NetworkContext) -> dict:
+    """The network is READY: clusters may be created."""
+    ctx.store.network.update(status="READY", last_error=None)
     return {"status": "READY"}
 
 
@@ -352,19 +369,21 @@ def mark_ready(ctx: NetworkContext) -> dict:
 
 
 def begin_delete(ctx: NetworkContext) -> dict:
-    clusters, _ = ctx.registry.list_clusters(limit=1)
+    clusters, _ = ctx.store.clusters.list(limit=1)
     if clusters:
-        raise InvalidSpec([("network", f"clusters still use it (e.g. {clusters[0]['name']}); delete them first")])
-    network = ctx.network
-    if not network:
+        raise InvalidSpec([("network", f"clusters still use it (e.g. {clusters[0].name}); delete them first")])
+    network = ctx.store.network.get()
+    if network is None:
         return {"mode": "none"}
-    ctx.registry.update_network(status="DEPROVISIONING", operationId=ctx.operation_id)
-    return {"mode": network.get("mode", "dedicated")}
+    ctx.store.network.update(status="DEPROVISIONING", operation_id=ctx.operation_id)
+    return {"mode": network.mode or "dedicated"}
 
 
+@step
 def delete_vpc_endpoints(ctx: NetworkContext) -> dict:
-    endpoints = ctx.network.get("endpoints") or {}
-    vpc_id = ctx.network.get("vpcId")
+    """Delete the gateway endpoints."""
+    endpoints = ctx.network.endpoints
+    vpc_id = ctx.network.vpc_id
     ids = list(endpoints.values())
     if vpc_id:
         found = ctx.ec2.describe_vpc_endpoints(
@@ -374,15 +393,17 @@ def delete_vpc_endpoints(ctx: NetworkContext) -> dict:
     ids = sorted(set(ids))
     if ids:
         result = ctx.ec2.delete_vpc_endpoints(VpcEndpointIds=ids)
-        problems = [u for u in result.get("Unsuccessful", []) if "NotFound" not in u["Error"]["Code"]]
+        problems = [u for u in result.get("Unsuccessful", []) if u["Error"]["Code"] not in NOT_FOUND[Kind.VPC_ENDPOINT]]
         if problems:
             raise RuntimeError(f"could not delete VPC endpoints: {problems}")
-    ctx.registry.update_network(endpoints={})
+    ctx.store.network.update(endpoints={})
     return {"deleted": len(ids)}
 
 
+@step(poll=NAT_DELETED)
 def delete_nat_gateways(ctx: NetworkContext) -> dict:
-    zones = ctx.network.get("zones") or {}
+    """Delete every zone's NAT gateway and wait until they are gone."""
+    zones = ctx.network.zones
     found = ctx.ec2.describe_nat_gateways(
         Filter=[
             {"Name": f"tag:{naming.TAG_SERVICE}", "Values": [ctx.svc]},
@@ -390,13 +411,13 @@ def delete_nat_gateways(ctx: NetworkContext) -> dict:
         ]
     )["NatGateways"]
     found = [g for g in found if naming.tags_dict(g.get("Tags")).get(naming.TAG_SERVICE) == ctx.svc]
-    ids = {z["natGatewayId"] for z in zones.values() if z.get("natGatewayId")} | {g["NatGatewayId"] for g in found}
+    ids = {z.nat_gateway_id for z in zones.values() if z.nat_gateway_id} | {g["NatGatewayId"] for g in found}
     still = []
     for nat_id in sorted(ids):
         try:
             state = ctx.ec2.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]["State"]
         except Exception as exc:
-            if is_error(exc, "NatGatewayNotFound"):
+            if is_not_found(exc, Kind.NAT_GATEWAY):
                 continue
             raise
         if state in ("pending", "available"):
@@ -405,41 +426,38 @@ def delete_nat_gateways(ctx: NetworkContext) -> dict:
         if state != "deleted":
             still.append(nat_id)
     if still:
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            "nat-gateways-deleted",
-            NAT_DEADLINE,
-            f"NAT gateways {still} are still deleting",
-            ctx.settings.time_scale,
-        )
+        ctx.pending(f"NAT gateways {still} are still deleting")
     return {"deleted": len(ids)}
 
 
+@step(poll=ADDRESSES_RELEASED)
 def release_addresses(ctx: NetworkContext) -> dict:
+    """Release the NAT gateways' Elastic IPs once they are disassociated."""
     found = ctx.ec2.describe_addresses(Filters=[{"Name": f"tag:{naming.TAG_SERVICE}", "Values": [ctx.svc]}])[
         "Addresses"
     ]
     for address in found:
         if address.get("AssociationId"):
-            raise ResourcePending(f"EIP {address['AllocationId']} is still associated")
+            ctx.pending(f"Elastic IP {address['AllocationId']} is still associated")
         try:
             ctx.ec2.release_address(AllocationId=address["AllocationId"])
         except Exception as exc:
-            if not is_error(exc, "InvalidAllocationID.NotFound"):
+            if not is_not_found(exc, Kind.ELASTIC_IP):
                 raise
     return {"released": len(found)}
 
 
+@step("DeleteVpc", poll=VPC_DELETED)
 def delete_route_tables_subnets_gateway_vpc(ctx: NetworkContext) -> dict:
+    """Route tables, subnets, the internet gateway, then the VPC."""
     network = ctx.network
-    vpc_id = network.get("vpcId")
+    vpc_id = network.vpc_id
     if not vpc_id:
         return {"vpc": None}
     try:
         ctx.ec2.describe_vpcs(VpcIds=[vpc_id])
     except Exception as exc:
-        if is_error(exc, "InvalidVpcID.NotFound"):
+        if is_not_found(exc, Kind.VPC):
             return {"vpc": None}
         raise
     ours = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": f"tag:{naming.TAG_SERVICE}", "Values": [ctx.svc]}]
@@ -458,12 +476,15 @@ def delete_route_tables_subnets_gateway_vpc(ctx: NetworkContext) -> dict:
             ctx.ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
         ctx.ec2.delete_vpc(VpcId=vpc_id)
     except Exception as exc:
-        if is_error(exc, "DependencyViolation", "InvalidRouteTableID.NotFound", "InvalidSubnetID.NotFound"):
-            raise ResourcePending(f"VPC {vpc_id} still has dependencies: {exc}") from None
+        gone = is_not_found(exc, Kind.ROUTE_TABLE) or is_not_found(exc, Kind.SUBNET)
+        if is_error(exc, DEPENDENCY_VIOLATION) or gone:
+            ctx.pending(f"VPC {vpc_id} still has dependencies ({error_code(exc)})")
         raise
     return {"vpc": vpc_id}
 
 
-def mark_deleted(ctx: NetworkContext) -> dict:
-    ctx.registry.delete_network()
+@step
+def mark_network_deleted(ctx: NetworkContext) -> dict:
+    """Forget the network record."""
+    ctx.store.network.delete()
     return {"status": "DELETED"}

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 from kubestep import naming
 from kubestep.errors import BootstrapFailed
+from kubestep.flow.steps import Poll, step
 from kubestep.models import AWSNodePool
-from kubestep.polling import pending
 from kubestep.resources import instances, placement
 from kubestep.resources.context import ClusterContext
+from kubestep.store import NodePoolRecord, Resource
 
-HEALTH_DEADLINE = timedelta(minutes=15)
+HEALTH = Poll(deadline=timedelta(minutes=15), interval=10, backoff=1.2, max_delay=20)
 
 
 def autoscaler_tags(uid: str, pool: AWSNodePool) -> dict[str, str]:
@@ -27,91 +28,95 @@ def autoscaler_tags(uid: str, pool: AWSNodePool) -> dict[str, str]:
     return tags
 
 
-def _pool(ctx: ClusterContext, name: str) -> tuple[dict, AWSNodePool]:
-    record = ctx.registry.get_node_pool(ctx.name, name)
-    assert record is not None, f"node pool {name} has no record"
-    return record, AWSNodePool.model_validate(record["spec"])
+def _pool(ctx: ClusterContext, name: str) -> NodePoolRecord:
+    return ctx.store.node_pools.require(ctx.name, name)
 
 
-def _tags(ctx: ClusterContext, pool: AWSNodePool) -> dict[str, str]:
-    tags = ctx.tags(
-        Name=naming.node_pool(ctx.uid, pool.name), **{naming.TAG_ROLE: naming.ROLE_NODE, naming.TAG_NODEPOOL: pool.name}
+def pool_tags(ctx: ClusterContext, pool: AWSNodePool) -> dict[str, str]:
+    tags = dict(pool.spec.tags)
+    tags.update(
+        ctx.tags(
+            Name=naming.node_pool(ctx.uid, pool.name),
+            **{naming.TAG_ROLE: naming.ROLE_NODE, naming.TAG_NODEPOOL: pool.name},
+        )
     )
-    tags.update(pool.spec.tags)
     return tags
 
 
-def ensure_launch_template(ctx: ClusterContext, name: str) -> dict:
-    record, pool = _pool(ctx, name)
-    spec = pool.spec
-    tags = _tags(ctx, pool)
+@step
+def list_node_pools(ctx: ClusterContext) -> dict:
+    """The cluster's node pools, for the Map that creates them."""
+    return {"nodePools": sorted(p.name for p in ctx.store.node_pools.list(ctx.name))}
+
+
+@step(creates=True)
+def ensure_node_pool_launch_template(ctx: ClusterContext, node_pool: str) -> dict:
+    """The pool's launch template: instance type, image, security groups and user-data."""
+    record = _pool(ctx, node_pool)
+    spec = record.spec.spec
+    tags = pool_tags(ctx, record.spec)
     user_data = instances.user_data(ctx, naming.ROLE_NODE, spec.version)
     data = instances.launch_template_data(
         ctx,
         instance_type=spec.instance_type,
         instance_profile_arn=spec.iam_instance_profile or ctx.settings.node_instance_profile_arn,
-        security_groups=[ctx.record["resources"]["sg-nodes"]["id"], *spec.security_group_ids],
+        security_groups=[ctx.resource_id(Resource.SG_NODES), *spec.security_group_ids],
         root_volume=spec.root_volume,
         key_name=spec.key_name,
         user_data=user_data,
         tags=tags,
     )
-    template_id = instances.ensure_launch_template(ctx, naming.node_pool(ctx.uid, name), data, tags)
-    if (record.get("resources") or {}).get("launch-template", {}).get("id") != template_id:
-        ctx.registry.record_resource(ctx.pk, f"NODEPOOL#{name}", "launch-template", template_id, ctx.operation_id)
-        ctx.registry.update_node_pool(ctx.name, name, launchTemplateId=template_id)
+    template_id = instances.ensure_launch_template(ctx, naming.node_pool(ctx.uid, node_pool), data, tags)
+    if record.launch_template_id != template_id:
+        ctx.store.node_pools.record_resource(
+            ctx.name, node_pool, Resource.LAUNCH_TEMPLATE, template_id, ctx.operation_id
+        )
+        ctx.store.node_pools.update(ctx.name, node_pool, launch_template_id=template_id)
     return {"launchTemplateId": template_id}
 
 
-def ensure_group(ctx: ClusterContext, name: str) -> dict:
-    record, pool = _pool(ctx, name)
-    zone, subnet = placement.node_pool_subnet(ctx, pool)
-    asg_name = naming.node_pool(ctx.uid, name)
+@step(creates=True)
+def ensure_node_pool_group(ctx: ClusterContext, node_pool: str) -> dict:
+    """The pool's Auto Scaling group, min..max, with the cluster autoscaler's tags."""
+    record = _pool(ctx, node_pool)
+    assert record.launch_template_id, "the launch template step runs first"
+    zone, subnet = placement.node_pool_subnet(ctx, record.spec)
+    asg_name = naming.node_pool(ctx.uid, node_pool)
     group = instances.ensure_group(
         ctx,
         asg_name,
-        launch_template_id=record["launchTemplateId"],
+        launch_template_id=record.launch_template_id,
         subnets=[subnet],
-        min_size=pool.spec.min_node_count,
-        max_size=pool.spec.max_node_count,
-        desired=pool.spec.min_node_count,
+        min_size=record.spec.spec.min_node_count,
+        max_size=record.spec.spec.max_node_count,
+        desired=record.spec.spec.min_node_count,
         target_groups=[],
-        tags={**_tags(ctx, pool), **autoscaler_tags(ctx.uid, pool)},
+        tags={**pool_tags(ctx, record.spec), **autoscaler_tags(ctx.uid, record.spec)},
     )
-    if (record.get("resources") or {}).get("asg", {}).get("id") != asg_name:
-        ctx.registry.record_resource(ctx.pk, f"NODEPOOL#{name}", "asg", asg_name, ctx.operation_id)
-        ctx.registry.update_node_pool(ctx.name, name, asgName=asg_name, zone=zone, subnetId=subnet)
+    if record.asg_name != asg_name:
+        ctx.store.node_pools.record_resource(ctx.name, node_pool, Resource.ASG, asg_name, ctx.operation_id)
+        ctx.store.node_pools.update(ctx.name, node_pool, asg_name=asg_name, zone=zone, subnet_id=subnet)
     return {"asg": group["AutoScalingGroupName"]}
 
 
-def check_health(ctx: ClusterContext, name: str) -> dict:
+@step(poll=HEALTH)
+def check_node_pool_health(ctx: ClusterContext, node_pool: str) -> dict:
     """A pool is RUNNING when at least minNodeCount nodes are in service and bootstrapped."""
-    record, pool = _pool(ctx, name)
-    wanted = pool.spec.min_node_count
-    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record["asgName"]])["AutoScalingGroups"]
+    record = _pool(ctx, node_pool)
+    wanted = record.spec.spec.min_node_count
+    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"]
     in_service = [
         i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
     ]
-    reports = ctx.registry.bootstrap_reports(ctx.uid)
-    failed = [
-        (i, reports[f"NODE#{i}"]["status"])
-        for i in in_service
-        if reports.get(f"NODE#{i}", {}).get("status", "").startswith("failed")
-    ]
+    reports = ctx.store.reports.nodes(ctx.uid)
+    failed = [(i, reports[i]) for i in in_service if i in reports and reports[i].failed_phase]
     if failed:
-        instance, status = failed[0]
+        instance, report = failed[0]
         raise BootstrapFailed(
-            f"node pool {name}: instance {instance} failed bootstrap phase {status.partition(':')[2]}"
+            f"node pool {node_pool}: instance {instance} failed bootstrap phase {report.failed_phase}"
         )
-    ready = [i for i in in_service if reports.get(f"NODE#{i}", {}).get("status") == "ok"]
+    ready = [i for i in in_service if i in reports and reports[i].ok]
     if len(ready) < wanted:
-        pending(
-            ctx.registry,
-            ctx.operation_id,
-            f"nodepool-health-{name}",
-            HEALTH_DEADLINE,
-            f"node pool {name} has {len(ready)}/{wanted} nodes ready",
-            ctx.settings.time_scale,
-        )
-    ctx.registry.update_node_pool(ctx.name, name, phase="RUNNING", readyNodes=len(ready))
-    return {"nodePool": name, "readyNodes": len(ready)}
+        ctx.pending(f"node pool {node_pool} has {len(ready)}/{wanted} nodes ready")
+    ctx.store.node_pools.update(ctx.name, node_pool, phase="RUNNING", ready_nodes=len(ready))
+    return {"nodePool": node_pool, "readyNodes": len(ready)}

@@ -27,9 +27,9 @@ def replicas(ctx: ClusterContext) -> list[Replica]:
     network = ctx.network
     if service.dedicated_vpc:
         zones = cp.availability_zones or service.dedicated_vpc.availability_zones
-        return [Replica(i, az, network["zones"][az]["privateSubnetId"]) for i, az in enumerate(zones)]
+        return [Replica(i, az, _private_subnet(ctx, az)) for i, az in enumerate(zones)]
     subnets = cp.subnet_ids or service.existing_vpc.subnet_ids[:1]  # type: ignore[union-attr]
-    zone_of = {subnet: info["zone"] for subnet, info in network["subnets"].items()}
+    zone_of = {subnet: info.zone for subnet, info in network.subnets.items()}
     if len(subnets) == 1:
         return [Replica(i, zone_of[subnets[0]], subnets[0]) for i in range(REPLICAS_IN_ONE_SUBNET)]
     return [Replica(i, zone_of[s], s) for i, s in enumerate(subnets)]
@@ -39,9 +39,15 @@ def node_pool_subnet(ctx: ClusterContext, pool: AWSNodePool) -> tuple[str, str]:
     """(zone, subnet id) of a node pool; default: the first replica's."""
     network = ctx.network
     if pool.spec.subnet_id:
-        return network["subnets"][pool.spec.subnet_id]["zone"], pool.spec.subnet_id
+        return network.subnets[pool.spec.subnet_id].zone, pool.spec.subnet_id
     if pool.spec.availability_zone:
         zone = pool.spec.availability_zone
-        return zone, network["zones"][zone]["privateSubnetId"]
+        return zone, _private_subnet(ctx, zone)
     first = replicas(ctx)[0]
     return first.zone, first.subnet_id
+
+
+def _private_subnet(ctx: ClusterContext, zone: str) -> str:
+    subnet = ctx.network.zones[zone].private_subnet_id
+    assert subnet, f"zone {zone} has no private subnet recorded"
+    return subnet

@@ -10,8 +10,10 @@ import string
 import uuid
 
 from kubestep import naming
-from kubestep.aws import is_error
+from kubestep.aws.errors import Kind, is_already_exists, is_not_found
+from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
+from kubestep.store import Resource
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -22,12 +24,14 @@ def _bootstrap_token() -> str:
     return f"{part(6)}.{part(16)}"
 
 
-def ensure(ctx: ClusterContext) -> dict:
+@step(creates=True)
+def ensure_bootstrap_secret(ctx: ClusterContext) -> dict:
+    """Generate the cluster's bootstrap secret (its value never leaves Secrets Manager)."""
     name = naming.bootstrap_secret(ctx.uid)
     try:
         arn = ctx.secretsmanager.describe_secret(SecretId=name)["ARN"]
     except Exception as exc:
-        if not is_error(exc, "ResourceNotFoundException"):
+        if not is_not_found(exc, Kind.SECRET):
             raise
         kwargs = {}
         if ctx.settings.kms_key_arn:
@@ -43,24 +47,25 @@ def ensure(ctx: ClusterContext) -> dict:
                 **kwargs,
             )["ARN"]
         except Exception as exc2:
-            if not is_error(exc2, "ResourceExistsException"):
+            if not is_already_exists(exc2, Kind.SECRET):
                 raise
             arn = ctx.secretsmanager.describe_secret(SecretId=name)["ARN"]
-    if "bootstrap-secret" not in (ctx.record.get("resources") or {}):
-        ctx.record_resource("bootstrap-secret", arn)
+    if ctx.resource_id(Resource.BOOTSTRAP_SECRET) != arn:
+        ctx.record_resource(Resource.BOOTSTRAP_SECRET, arn)
     return {"secret": name}
 
 
-def delete(ctx: ClusterContext, scope: str) -> dict:
+@step
+def delete_bootstrap_secret(ctx: ClusterContext, scope: str) -> dict:
+    """Schedule the secret's deletion (its name carries the uid: a re-create never collides)."""
     name = naming.bootstrap_secret(ctx.uid)
     try:
         secret = ctx.secretsmanager.describe_secret(SecretId=name)
     except Exception as exc:
-        if is_error(exc, "ResourceNotFoundException"):
+        if is_not_found(exc, Kind.SECRET):
             return {"deleted": False}
         raise
     if secret.get("DeletedDate") or not ctx.owned(naming.tags_dict(secret.get("Tags")), scope):
         return {"deleted": False}
-    # The name carries the uid, so the 7-day recovery window never blocks a re-create.
     ctx.secretsmanager.delete_secret(SecretId=name, RecoveryWindowInDays=7)
     return {"deleted": True}

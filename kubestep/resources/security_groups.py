@@ -6,12 +6,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from kubestep import naming
-from kubestep.aws import is_error
-from kubestep.errors import ResourcePending
+from kubestep.aws.errors import (
+    DEPENDENCY_VIOLATION,
+    PERMISSION_DUPLICATE,
+    PERMISSION_NOT_FOUND,
+    Kind,
+    is_already_exists,
+    is_error,
+    is_not_found,
+)
+from kubestep.flow.steps import Poll, step
 from kubestep.resources.context import ClusterContext
+from kubestep.store import Resource
 
 PURPOSES = ("lb", "controlplane", "nodes")
+LOGICAL = {"lb": Resource.SG_LB, "controlplane": Resource.SG_CONTROL_PLANE, "nodes": Resource.SG_NODES}
 DESCRIPTIONS = {
     "lb": "kubestep: internal NLB in front of the Kubernetes API",
     "controlplane": "kubestep: Kubernetes control plane (API server, etcd)",
@@ -70,10 +82,12 @@ def _find(ctx: ClusterContext, purpose: str) -> str | None:
     return groups[0]["GroupId"] if groups else None
 
 
-def ensure(ctx: ClusterContext) -> dict:
+@step(creates=True)
+def ensure_security_groups(ctx: ClusterContext) -> dict:
+    """The cluster's three security groups and their rules."""
     groups: dict[str, str] = {}
     for purpose in PURPOSES:
-        recorded = (ctx.record.get("resources") or {}).get(f"sg-{purpose}", {}).get("id")
+        recorded = ctx.resource_id(LOGICAL[purpose])
         group_id = recorded or _find(ctx, purpose)
         if not group_id:
             try:
@@ -88,13 +102,13 @@ def ensure(ctx: ClusterContext) -> dict:
                 )["GroupId"]
             except Exception as exc:
                 # Group names are unique per VPC: a concurrent or earlier attempt won.
-                if not is_error(exc, "InvalidGroup.Duplicate"):
+                if not is_already_exists(exc, Kind.SECURITY_GROUP):
                     raise
                 group_id = _find(ctx, purpose)
                 if not group_id:
-                    raise ResourcePending(f"security group {purpose} exists but is not visible yet") from None
+                    ctx.pending(f"security group {purpose} exists but is not visible yet")
         if not recorded:
-            ctx.record_resource(f"sg-{purpose}", group_id)
+            ctx.record_resource(LOGICAL[purpose], group_id)
         groups[purpose] = group_id
     node_ports = ctx.spec.spec.networking.node_port_range
     # One describe call instead of an authorize per rule on every re-run.
@@ -109,12 +123,13 @@ def ensure(ctx: ClusterContext) -> dict:
             try:
                 ctx.ec2.authorize_security_group_ingress(GroupId=groups[purpose], IpPermissions=[permission])
             except Exception as exc:
-                if not is_error(exc, "InvalidPermission.Duplicate"):
+                if not is_error(exc, PERMISSION_DUPLICATE):
                     raise
     return {"securityGroups": groups}
 
 
-def delete(ctx: ClusterContext, scope: str) -> dict:
+@step(poll=Poll(deadline=timedelta(minutes=20), interval=10))
+def delete_security_groups(ctx: ClusterContext, scope: str) -> dict:
     """Revoke the rules first: groups that reference each other cannot be deleted otherwise."""
     groups = ctx.ec2.describe_security_groups(
         Filters=[{"Name": "vpc-id", "Values": [ctx.vpc_id]}, *ctx.ec2_filters(scope)]
@@ -124,7 +139,7 @@ def delete(ctx: ClusterContext, scope: str) -> dict:
             try:
                 ctx.ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
             except Exception as exc:
-                if not is_error(exc, "InvalidPermission.NotFound", "InvalidGroup.NotFound"):
+                if not (is_error(exc, PERMISSION_NOT_FOUND) or is_not_found(exc, Kind.SECURITY_GROUP)):
                     raise
     deleted = []
     for group in groups:
@@ -132,9 +147,9 @@ def delete(ctx: ClusterContext, scope: str) -> dict:
             ctx.ec2.delete_security_group(GroupId=group["GroupId"])
             deleted.append(group["GroupId"])
         except Exception as exc:
-            if is_error(exc, "InvalidGroup.NotFound"):
+            if is_not_found(exc, Kind.SECURITY_GROUP):
                 continue
-            if is_error(exc, "DependencyViolation"):
-                raise ResourcePending(f"security group {group['GroupId']} is still in use") from None
+            if is_error(exc, DEPENDENCY_VIOLATION):
+                ctx.pending(f"security group {group['GroupId']} is still in use (network interfaces linger)")
             raise
     return {"deleted": deleted}

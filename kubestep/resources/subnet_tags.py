@@ -4,26 +4,31 @@ AWS cloud controller manager picks subnets for Service load balancers by it."""
 from __future__ import annotations
 
 from kubestep import naming
+from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
 
 
 def subnet_ids(ctx: ClusterContext) -> list[str]:
     network = ctx.network
-    if "subnets" in network:  # existing VPC
-        return sorted(network["subnets"])
+    if network.subnets:  # existing VPC
+        return sorted(network.subnets)
     ids = []
-    for zone in network["zones"].values():
-        ids += [zone[k] for k in ("privateSubnetId", "publicSubnetId") if zone.get(k)]
+    for zone in network.zones.values():
+        ids += [s for s in (zone.private_subnet_id, zone.public_subnet_id) if s]
     return sorted(ids)
 
 
-def tag(ctx: ClusterContext) -> dict:
+@step(creates=True)
+def tag_subnets(ctx: ClusterContext) -> dict:
+    """Mark the service's subnets as shared by this cluster."""
     ids = subnet_ids(ctx)
     ctx.ec2.create_tags(Resources=ids, Tags=[{"Key": naming.k8s_cluster_tag(ctx.uid), "Value": "shared"}])
     return {"subnets": len(ids)}
 
 
-def untag(ctx: ClusterContext) -> dict:
+@step
+def untag_subnets(ctx: ClusterContext) -> dict:
+    """Remove this cluster's tag from the service's subnets."""
     ids = subnet_ids(ctx)
     ctx.ec2.delete_tags(Resources=ids, Tags=[{"Key": naming.k8s_cluster_tag(ctx.uid)}])
     return {"subnets": len(ids)}

@@ -1,0 +1,35 @@
+"""kubestep's workflows, each declared once in its own module (`create_cluster`, …).
+
+A declaration is the single source of: the ASL file `stepfunctions/<Workflow>.asl.json`
+(rendered by `python -m kubestep.workflows`, kept equal by a test), the task dispatch table of
+each Lambda function, the order the in-process tests run the steps in, and the diagram in
+docs/architecture.md."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from kubestep.flow.asl import Workflow
+from kubestep.flow.steps import StepSpec
+
+
+@cache
+def all_workflows() -> dict[str, Workflow]:
+    from kubestep.workflows import create_cluster, delete_cluster, deprovision_network, provision_network
+
+    modules = (provision_network, deprovision_network, create_cluster, delete_cluster)
+    return {m.WORKFLOW.name: m.WORKFLOW for m in modules}
+
+
+def workflow(name: str) -> Workflow:
+    return all_workflows()[name]
+
+
+@cache
+def dispatch_table(function: str) -> dict[str, StepSpec]:
+    """The steps the `<function>` Lambda runs: those of every workflow that names it."""
+    table: dict[str, StepSpec] = {}
+    for wf in all_workflows().values():
+        if wf.function == function:
+            table.update(wf.step_specs())
+    return table

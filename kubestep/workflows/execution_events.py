@@ -1,56 +1,48 @@
 """Step Functions "Execution Status Change" events for FAILED, TIMED_OUT and ABORTED runs.
 
 StopExecution and execution timeouts skip every `Catch`, so the lock such a run held would
-stay taken until its lease expired; this releases it and records the outcome."""
+stay taken until its lease expired; this releases it and records the outcome. The operation
+is the one recorded for this very execution (its name and ARN), never one named in its input."""
 
 from __future__ import annotations
 
-import json
-
-from kubestep.registry import NETWORK_PK, Registry, cluster_pk
+from kubestep.store import Store
 
 
-def operation_id_of(detail: dict) -> str:
-    try:
-        data = json.loads(detail.get("input") or "{}")
-    except ValueError:
-        data = {}
-    request = data if isinstance(data, dict) else {}
-    return request.get("operationId") or detail["name"]
-
-
-def handle(detail: dict, registry: Registry) -> dict:
+def handle(detail: dict, store: Store) -> dict:
     status = detail["status"]
-    operation_id = operation_id_of(detail)
-    operation = registry.get_operation(operation_id)
+    operation_id = detail["name"]
+    operation = store.operations.get(operation_id)
     if operation is None:
         return {"operationId": operation_id, "action": "none (no operation recorded; the lock was never taken)"}
+    if operation.execution_arn and operation.execution_arn != detail.get("executionArn"):
+        # Another state machine's execution of the same name: not this operation's run.
+        return {"operationId": operation_id, "action": "none (the operation belongs to another execution)"}
     # A workflow that failed through its Catch already recorded the failure and released the
     # lock; only runs that ended without it (stopped, timed out, crashed) need the janitor.
-    unhandled = operation.get("status") in ("RUNNING", None)
+    reason = f"Execution{status.title().replace('_', '')}"
+    unhandled = operation.status == "RUNNING"
     if unhandled:
-        registry.finish_operation(
+        store.operations.finish(
             operation_id,
             status,
-            f"Execution{status.title().replace('_', '')}",
-            detail.get("cause") or f"the execution ended {status}",
+            operation.error or reason,
+            operation.cause or detail.get("cause") or f"the execution ended {status}",
         )
-    target = operation.get("target", "")
-    pk = NETWORK_PK if target == "network" else cluster_pk(target)
-    released = registry.release_lock(pk, operation_id)
+    target = operation.target
+    released = store.locks.release(target, operation_id)
     if target != "network" and (unhandled or released):
-        cluster = registry.get_cluster(target)
-        if cluster and cluster.get("currentOperation") == operation_id:
-            registry.update_cluster(
-                target,
-                phase="ERROR",
-                currentOperation=None,
-                lastError={"error": f"Execution{status}", "operationId": operation_id},
-            )
-        registry.record_event(
+        store.clusters.update_if_operation(
+            target,
+            operation_id,
+            phase="ERROR",
+            current_operation=None,
+            last_error={"error": reason, "message": f"the execution ended {status}", "operationId": operation_id},
+        )
+        store.events.record(
             target,
             "Warning",
-            f"Execution{status.title().replace('_', '')}",
+            reason,
             f"execution {detail['name']} ended {status}; its lock was released: {released}",
             f"AWSCluster/{target}",
             operation_id,

@@ -13,8 +13,9 @@ import yaml
 from moto import mock_aws
 
 from kubestep import aws as aws_module
+from kubestep import naming
 from kubestep import settings as settings_module
-from kubestep.registry import Registry
+from kubestep.store import ClusterRecord, NodePoolRecord, Store
 from tests.unit.conftest import EXAMPLES, TABLE, configure, create_table, load_service
 
 PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:unit-"
@@ -28,12 +29,12 @@ def _clear_caches() -> None:
 
     aws_module.client.cache_clear()
     settings_module.settings.cache_clear()
-    _tasks.registry.cache_clear()
+    _tasks.store.cache_clear()
     app._idempotent_runner.cache_clear()
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     """A management service (examples/management-service.yaml) with its network READY."""
     for key, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -53,9 +54,9 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
                 name=f"unit-{workflow}", definition=PASS, roleArn="arn:aws:iam::123456789012:role/unit-sfn"
             )
         configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
-        registry = Registry(TABLE)
-        registry.update_network(status="READY")
-        yield registry
+        store = Store.for_table(TABLE)
+        store.network.update(status="READY")
+        yield store
     _clear_caches()
 
 
@@ -85,16 +86,25 @@ def body_named(name: str) -> dict[str, Any]:
     return body
 
 
-def register(registry: Registry, body: dict[str, Any], operation_id: str = "create-test-1") -> dict:
+def register(
+    store: Store, body: dict[str, Any], operation_id: str = "create-test-1", uid: str | None = None
+) -> ClusterRecord:
     """What CreateCluster's AcquireLock step records: the cluster and its node pools."""
-    from kubestep.models import dump
     from kubestep.validation import parse_create_request
 
     request = parse_create_request(settings_module.settings().service, body)
-    return registry.create_cluster(
-        request.cluster.name,
-        "abcd1234",
-        dump(request.cluster),
-        operation_id,
-        [dump(p) for p in request.node_pools],
+    name = request.cluster.name
+    record = ClusterRecord(
+        name=name,
+        # The first cluster gets a fixed uid (tests name its resources); others their own.
+        uid=uid or ("abcd1234" if store.clusters.owner_of_uid("abcd1234") is None else naming.new_uid()),
+        spec=request.cluster,
+        version=request.cluster.spec.control_plane.version,
+        created_by=operation_id,
+        current_operation=operation_id,
     )
+    pools = [
+        NodePoolRecord(name=p.name, cluster=name, spec=p, version=p.spec.version, created_by=operation_id)
+        for p in request.node_pools
+    ]
+    return store.clusters.create(record, pools)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kubestep.api.client import ApiClient, ApiError
-from kubestep.registry import Registry
+from kubestep.store import Store
 from tests.api.conftest import body_named, example_body, execution_input, executions, register
 from tests.api.helpers import Answer, LocalGateway, invoke
 
@@ -19,12 +19,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
 
 @pytest.fixture
-def gateway(api: Registry) -> Iterator[LocalGateway]:
+def gateway(api: Store) -> Iterator[LocalGateway]:
     with LocalGateway() as server:
         yield server
 
 
-def test_create_follow_and_read(api: Registry, gateway: LocalGateway) -> None:
+def test_create_follow_and_read(api: Store, gateway: LocalGateway) -> None:
     client = ApiClient(gateway.url + "/", sign=False)
     operation = client.create_cluster(example_body())
     assert operation["kind"] == "CreateCluster" and operation["status"] == "RUNNING"
@@ -34,7 +34,7 @@ def test_create_follow_and_read(api: Registry, gateway: LocalGateway) -> None:
 
     with pytest.raises(TimeoutError):
         client.wait_operation(operation["id"], timeout=0.2, poll=0.1)
-    api.finish_operation(operation["id"], "SUCCEEDED")
+    api.operations.finish(operation["id"], "SUCCEEDED")
     assert client.wait_operation(operation["id"], timeout=5, poll=0.1)["status"] == "SUCCEEDED"
 
     with pytest.raises(ApiError) as missing:
@@ -47,7 +47,7 @@ def test_create_follow_and_read(api: Registry, gateway: LocalGateway) -> None:
     assert client.events("prod") == []
 
 
-def test_list_follows_next_token(api: Registry, gateway: LocalGateway) -> None:
+def test_list_follows_next_token(api: Store, gateway: LocalGateway) -> None:
     for name in ("a1", "b2", "c3", "d4", "e5"):
         register(api, body_named(name))
     client = ApiClient(gateway.url, sign=False)
@@ -61,7 +61,7 @@ def test_list_follows_next_token(api: Registry, gateway: LocalGateway) -> None:
     assert sum(r["path"] == "/v1/clusters" for r in gateway.requests) == 3
 
 
-def test_errors_carry_code_details_and_holder(api: Registry, gateway: LocalGateway) -> None:
+def test_errors_carry_code_details_and_holder(api: Store, gateway: LocalGateway) -> None:
     client = ApiClient(gateway.url, sign=False)
     body = example_body()
     body["cluster"]["spec"]["controlPlane"]["version"] = "1.99.0"
@@ -85,7 +85,7 @@ def test_errors_carry_code_details_and_holder(api: Registry, gateway: LocalGatew
     assert not_yet.value.status == 501
 
 
-def test_delete_passes_keep_etcd_volumes(api: Registry, gateway: LocalGateway) -> None:
+def test_delete_passes_keep_etcd_volumes(api: Store, gateway: LocalGateway) -> None:
     register(api, example_body())
     operation = ApiClient(gateway.url, sign=False).delete_cluster("prod", keep_etcd_volumes=True)
     [execution] = executions("DeleteCluster")
@@ -93,9 +93,7 @@ def test_delete_passes_keep_etcd_volumes(api: Registry, gateway: LocalGateway) -
     assert operation["kind"] == "DeleteCluster"
 
 
-def test_signed_requests_carry_a_sigv4_signature_for_execute_api(
-    api: Registry, gateway: LocalGateway
-) -> None:
+def test_signed_requests_carry_a_sigv4_signature_for_execute_api(api: Store, gateway: LocalGateway) -> None:
     client = ApiClient(gateway.url, region="eu-west-1", sign=True)
     assert client.list_clusters() == []
     headers = gateway.requests[-1]["headers"]
@@ -115,7 +113,7 @@ def test_region_comes_from_the_api_url() -> None:
     )
 
 
-def test_gateway_refusals_and_unreachable_endpoints_are_api_errors(api: Registry) -> None:
+def test_gateway_refusals_and_unreachable_endpoints_are_api_errors(api: Store) -> None:
     with LocalGateway(require_auth=True) as strict, pytest.raises(ApiError) as refused:
         ApiClient(strict.url, sign=False, retries=0).list_clusters()
     assert refused.value.status == 403 and refused.value.message == "Missing Authentication Token"
@@ -128,7 +126,7 @@ def test_gateway_refusals_and_unreachable_endpoints_are_api_errors(api: Registry
     assert unreachable.value.status == 0 and unreachable.value.code == "Unreachable"
 
 
-def test_behind_the_local_runtimes_gateway(api: Registry) -> None:
+def test_behind_the_local_runtimes_gateway(api: Store) -> None:
     """The same handler behind `kubestep.local.apigw` (the runtime's API Gateway stand-in), with
     its Lambda invoke replaced by an in-process call: the events it builds route correctly."""
     apigw = pytest.importorskip("kubestep.local.apigw")

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from kubestep.api import schemas
-from kubestep.registry import Registry
+from kubestep.store import Operation, Store
 from kubestep.workflows import execution_events
 from tests.api.conftest import body_named, example_body, executions, register
 from tests.api.helpers import call
@@ -24,7 +24,7 @@ def _resolve(request_path: str, location: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(request_path), location))
 
 
-def test_every_202_says_where_and_when_to_poll(api: Registry) -> None:
+def test_every_202_says_where_and_when_to_poll(api: Store) -> None:
     created = call("POST", "/v1/clusters", body=example_body())
     assert created.status == 202
     operation = created.json
@@ -33,7 +33,7 @@ def test_every_202_says_where_and_when_to_poll(api: Registry) -> None:
     assert _resolve("/v1/clusters", created.headers["Location"]) == operation["statusUrl"]
     assert int(created.headers["Retry-After"]) >= 1
 
-    api.release_lock("CLUSTER#prod", operation["id"])
+    api.locks.release("prod", operation["id"])
     register(api, example_body(), operation["id"])
     deleted = call("DELETE", "/v1/clusters/prod")
     assert deleted.status == 202
@@ -47,7 +47,7 @@ def test_every_202_says_where_and_when_to_poll(api: Registry) -> None:
     )
 
 
-def test_cancel_stops_the_execution_and_the_janitor_ends_the_operation(api: Registry) -> None:
+def test_cancel_stops_the_execution_and_the_janitor_ends_the_operation(api: Store) -> None:
     operation = call("POST", "/v1/clusters", body=example_body()).json
     answer = call("POST", f"/v1/operations/{operation['id']}:cancel")
     assert answer.status == 202 and answer.json["id"] == operation["id"]
@@ -57,7 +57,7 @@ def test_cancel_stops_the_execution_and_the_janitor_ends_the_operation(api: Regi
 
     # EventBridge's "Execution Status Change" reaches the execution-events handler:
     execution_events.handle({**description, "name": operation["id"], "status": "ABORTED"}, api)
-    assert api.get_lock("CLUSTER#prod") is None
+    assert api.locks.get("prod") is None
     assert call("GET", operation["statusUrl"]).json["status"] == "ABORTED"
     # The name is free at once.
     assert call("POST", "/v1/clusters", body=example_body()).status == 202
@@ -67,11 +67,11 @@ def test_cancel_stops_the_execution_and_the_janitor_ends_the_operation(api: Regi
     assert call("POST", "/v1/operations/create-nope-1:cancel").status == 404
 
 
-def test_list_operations_pages_and_filters(api: Registry) -> None:
+def test_list_operations_pages_and_filters(api: Store) -> None:
     for name in ("alpha", "bravo", "charlie"):
         assert call("POST", "/v1/clusters", body=body_named(name)).status == 202
         register(api, body_named(name), f"create-{name}")
-    api.put_operation("provision-network", "ProvisionNetwork", "network", None)
+    api.operations.create(Operation(operation_id="provision-network", kind="ProvisionNetwork", target="network"))
 
     everything = []
     token = None
@@ -84,7 +84,8 @@ def test_list_operations_pages_and_filters(api: Registry) -> None:
         token = page.json["nextToken"]
         if not token:
             break
-    assert [o["target"] for o in everything] == ["network", "alpha", "bravo", "charlie"]
+    # Newest first, whatever their target.
+    assert [o["target"] for o in everything] == ["network", "charlie", "bravo", "alpha"]
     assert len({o["id"] for o in everything}) == 4
 
     only = call("GET", "/v1/operations", query={"cluster": "bravo"}).json
@@ -99,14 +100,14 @@ def test_list_operations_pages_and_filters(api: Registry) -> None:
         base64.urlsafe_b64encode(b"[]").decode(),
     ],
 )
-def test_bad_tokens_are_invalid_requests(api: Registry, token: str) -> None:
+def test_bad_tokens_are_invalid_requests(api: Store, token: str) -> None:
     for path in ("/v1/operations", "/v1/clusters"):
         answer = call("GET", path, query={"nextToken": token})
         assert answer.status == 400 and answer.error["code"] == "InvalidRequest", (path, answer.text)
         assert answer.fields == {"nextToken"}
 
 
-def test_steps_report_progress_after_a_position(api: Registry) -> None:
+def test_steps_report_progress_after_a_position(api: Store) -> None:
     operation = call("POST", "/v1/clusters", body=example_body()).json
     first = call("GET", f"/v1/operations/{operation['id']}/steps")
     assert first.status == 200, first.text
@@ -117,13 +118,13 @@ def test_steps_report_progress_after_a_position(api: Registry) -> None:
     assert call("GET", "/v1/operations/create-nope-1/steps").status == 404
 
 
-def test_dry_run_create_checks_everything_and_starts_nothing(api: Registry) -> None:
+def test_dry_run_create_checks_everything_and_starts_nothing(api: Store) -> None:
     answer = call("POST", "/v1/clusters", body=example_body(), query={"dryRun": "true"})
     assert answer.status == 200, answer.text
     plan = schemas.CreateClusterDryRun.model_validate(answer.json)
     assert plan.target == "prod" and [p.metadata.name for p in plan.nodePools] == ["general", "batch"]
     assert plan.cluster.spec.control_plane.root_volume.size_gib == 32  # defaults filled in
-    assert executions("CreateCluster") == [] and api.get_lock("CLUSTER#prod") is None
+    assert executions("CreateCluster") == [] and api.locks.get("prod") is None
 
     invalid = example_body()
     invalid["cluster"]["spec"]["controlPlane"]["availabilityZones"] = ["us-east-1d"]
@@ -136,14 +137,14 @@ def test_dry_run_create_checks_everything_and_starts_nothing(api: Registry) -> N
     register(api, example_body(), started.json["id"])
     exists = call("POST", "/v1/clusters", body=example_body(), query={"dryRun": "true"})
     assert exists.status == 409 and exists.error["code"] == "AlreadyExists"
-    api.update_network(status="DELETING")
+    api.network.update(status="DELETING")
     other = call("POST", "/v1/clusters", body=body_named("other"), query={"dryRun": "true"})
     assert other.status == 409 and other.error["code"] == "NetworkNotReady"
 
 
-def test_dry_run_delete_says_what_would_go(api: Registry) -> None:
+def test_dry_run_delete_says_what_would_go(api: Store) -> None:
     register(api, example_body())
-    api.release_lock("CLUSTER#prod", "create-test-1")
+    api.locks.release("prod", "create-test-1")
     answer = call("DELETE", "/v1/clusters/prod", query={"dryRun": "true", "keepEtcdVolumes": "true"})
     assert answer.status == 200, answer.text
     plan = schemas.DeleteClusterDryRun.model_validate(answer.json)
@@ -152,7 +153,7 @@ def test_dry_run_delete_says_what_would_go(api: Registry) -> None:
     assert call("DELETE", "/v1/clusters/nope", query={"dryRun": "true"}).status == 404
 
 
-def test_version(api: Registry) -> None:
+def test_version(api: Store) -> None:
     answer = call("GET", "/v1/version")
     assert answer.status == 200
     version = schemas.VersionInfo.model_validate(answer.json)
@@ -174,7 +175,7 @@ def test_version(api: Registry) -> None:
         ("POST", "/v1/openapi.json", "GET"),
     ],
 )
-def test_unsupported_methods_answer_405_with_allow(api: Registry, method: str, path: str, allowed: str | None) -> None:
+def test_unsupported_methods_answer_405_with_allow(api: Store, method: str, path: str, allowed: str | None) -> None:
     answer = call(method, path)
     if allowed is None:
         assert answer.status == 404
@@ -184,7 +185,7 @@ def test_unsupported_methods_answer_405_with_allow(api: Registry, method: str, p
     assert answer.error["code"] == "MethodNotAllowed" and allowed in answer.error["message"]
 
 
-def test_names_in_messages_are_quoted_and_capped(api: Registry) -> None:
+def test_names_in_messages_are_quoted_and_capped(api: Store) -> None:
     hostile = "\x1b[31mred\u202e" + "x" * 500
     answer = call("GET", "/v1/clusters/" + hostile)
     assert answer.status == 404
@@ -197,7 +198,7 @@ def test_names_in_messages_are_quoted_and_capped(api: Registry) -> None:
 
 
 @pytest.mark.parametrize("body", ["[" * 2000 + "]" * 2000, '{"cluster": ' + '{"a": ' * 2000 + "1" + "}" * 2001])
-def test_a_body_nested_2000_levels_deep_is_a_400(api: Registry, body: str) -> None:
+def test_a_body_nested_2000_levels_deep_is_a_400(api: Store, body: str) -> None:
     answer = call("POST", "/v1/clusters", raw_body=body, headers={"Content-Type": "application/json"})
     assert answer.status == 400, answer.text
     assert answer.error["code"] == "InvalidRequest" and answer.fields == {"body"}

@@ -10,14 +10,14 @@ import pytest
 
 from kubestep.api import schemas
 from kubestep.api.app import IDEMPOTENCY_PK
-from kubestep.registry import Registry
+from kubestep.store import Store
 from tests.api.conftest import body_named, example_body, execution_input, executions, register
 from tests.api.helpers import call, invoke, proxy_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
 
-def test_create_answers_202_with_the_operation_and_starts_one_execution(api: Registry) -> None:
+def test_create_answers_202_with_the_operation_and_starts_one_execution(api: Store) -> None:
     answer = call("POST", "/v1/clusters", body=example_body())
 
     assert answer.status == 202, answer.text
@@ -28,7 +28,11 @@ def test_create_answers_202_with_the_operation_and_starts_one_execution(api: Reg
     [execution] = executions("CreateCluster")
     assert execution["executionArn"] == operation.executionArn and execution["name"] == operation.id
     started = execution_input(execution["executionArn"])
-    assert started["operationId"] == operation.id and started["cluster"]["metadata"]["name"] == "prod"
+    # The input carries no identity: the execution finds its operation record by its own name.
+    assert "operationId" not in started and "uid" not in started
+    assert started["cluster"]["metadata"]["name"] == "prod"
+    recorded = api.operations.get(operation.id)
+    assert recorded.execution_arn == operation.executionArn and recorded.uid and recorded.kind == "CreateCluster"
 
     # The operation is readable at once; the cluster only once its execution registers it.
     status = call("GET", operation.statusUrl)
@@ -94,7 +98,7 @@ BAD_BODIES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_BODIES))
-def test_invalid_bodies_answer_400_naming_each_field(api: Registry, case: str) -> None:
+def test_invalid_bodies_answer_400_naming_each_field(api: Store, case: str) -> None:
     body, fields = BAD_BODIES[case]
     answer = call("POST", "/v1/clusters", body=body)
 
@@ -106,32 +110,28 @@ def test_invalid_bodies_answer_400_naming_each_field(api: Registry, case: str) -
     assert executions("CreateCluster") == []
 
 
-def test_unparsable_json_and_other_media_types(api: Registry) -> None:
-    broken = call(
-        "POST", "/v1/clusters", raw_body='{"cluster": ', headers={"Content-Type": "application/json"}
-    )
+def test_unparsable_json_and_other_media_types(api: Store) -> None:
+    broken = call("POST", "/v1/clusters", raw_body='{"cluster": ', headers={"Content-Type": "application/json"})
     assert broken.status == 400 and broken.fields == {"body"} and "JSON" in broken.error["details"][0]["rule"]
     text = call("POST", "/v1/clusters", raw_body="cluster: prod", headers={"Content-Type": "text/yaml"})
     assert text.status == 415 and text.error["code"] == "UnsupportedMediaType"
 
 
-def test_bad_parameters_answer_400(api: Registry) -> None:
+def test_bad_parameters_answer_400(api: Store) -> None:
     assert call("GET", "/v1/clusters", query={"limit": "0"}).fields == {"limit"}
     assert call("GET", "/v1/clusters", query={"nextToken": "%%%"}).fields == {"nextToken"}
     assert call("GET", "/v1/clusters", query={"limits": "2"}).fields == {"limits"}  # a typo is no default
-    assert call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "maybe"}).fields == {
-        "keepEtcdVolumes"
-    }
+    assert call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "maybe"}).fields == {"keepEtcdVolumes"}
 
 
-def test_duplicate_name_answers_409_already_exists(api: Registry) -> None:
+def test_duplicate_name_answers_409_already_exists(api: Store) -> None:
     register(api, example_body())
     answer = call("POST", "/v1/clusters", body=example_body())
     assert answer.status == 409 and answer.error["code"] == "AlreadyExists"
     assert executions("CreateCluster") == []
 
 
-def test_held_lock_answers_409_with_the_holder(api: Registry) -> None:
+def test_held_lock_answers_409_with_the_holder(api: Store) -> None:
     first = call("POST", "/v1/clusters", body=example_body()).json
     # Another create of the same name before the first execution registered the cluster.
     other = example_body()
@@ -147,26 +147,24 @@ def test_held_lock_answers_409_with_the_holder(api: Registry) -> None:
     assert deleting.status == 409 and deleting.error["operationId"] == first["id"]
 
 
-def test_network_not_ready_answers_409(api: Registry) -> None:
-    api.update_network(status="PROVISIONING")
+def test_network_not_ready_answers_409(api: Store) -> None:
+    api.network.update(status="PROVISIONING")
     answer = call("POST", "/v1/clusters", body=example_body())
     assert answer.status == 409 and answer.error["code"] == "NetworkNotReady"
     assert "ProvisionNetwork" in answer.error["message"]
 
 
-def test_oversized_body_answers_413_before_parsing(api: Registry) -> None:
+def test_oversized_body_answers_413_before_parsing(api: Store) -> None:
     body = example_body()
     body["cluster"]["metadata"]["labels"] = {f"k{i}": "x" * 100 for i in range(3000)}
     answer = call("POST", "/v1/clusters", body=body)
     assert answer.status == 413 and answer.error["code"] == "PayloadTooLarge"
     assert answer.headers["Content-Type"] == "application/json"
-    garbage = call(
-        "POST", "/v1/clusters", raw_body="x" * (300 * 1024), headers={"Content-Type": "application/json"}
-    )
+    garbage = call("POST", "/v1/clusters", raw_body="x" * (300 * 1024), headers={"Content-Type": "application/json"})
     assert garbage.status == 413
 
 
-def test_unknown_things_answer_404_json(api: Registry) -> None:
+def test_unknown_things_answer_404_json(api: Store) -> None:
     for method, path in [
         ("GET", "/v1/clusters/nope"),
         ("DELETE", "/v1/clusters/nope"),
@@ -189,21 +187,18 @@ def test_unknown_things_answer_404_json(api: Registry) -> None:
         assert answer.error["code"] == "NotFound"
 
 
-def test_delete_answers_202_and_passes_its_options(api: Registry) -> None:
+def test_delete_answers_202_and_passes_its_options(api: Store) -> None:
     register(api, example_body())
     answer = call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "true"})
     assert answer.status == 202, answer.text
     operation = answer.json
     assert operation["kind"] == "DeleteCluster" and operation["target"] == "prod"
     [execution] = executions("DeleteCluster")
-    assert execution_input(execution["executionArn"]) == {
-        "clusterName": "prod",
-        "keepEtcdVolumes": True,
-        "operationId": operation["id"],
-    }
+    assert execution_input(execution["executionArn"]) == {"clusterName": "prod", "keepEtcdVolumes": True}
+    assert api.operations.get(operation["id"]).execution_arn == execution["executionArn"]
 
 
-def test_idempotency_key_returns_the_first_answer_and_starts_one_execution(api: Registry) -> None:
+def test_idempotency_key_returns_the_first_answer_and_starts_one_execution(api: Store) -> None:
     headers = {"Idempotency-Key": "retry-me-1"}
     first = call("POST", "/v1/clusters", body=example_body(), headers=headers)
     again = call("POST", "/v1/clusters", body=example_body(), headers={"idempotency-key": "retry-me-1"})
@@ -219,22 +214,20 @@ def test_idempotency_key_returns_the_first_answer_and_starts_one_execution(api: 
     assert fresh.status == 202 and fresh.json["id"] != first.json["id"]
     assert len(executions("CreateCluster")) == 2
     # The record lives in the service's table, expiring through its TTL attribute.
-    items = api.table.query(
-        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": IDEMPOTENCY_PK}
-    )
+    items = api.table.table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": IDEMPOTENCY_PK})
     assert len(items["Items"]) == 2 and all(int(i["ttl"]) > 0 for i in items["Items"])
 
 
-def test_failed_requests_are_not_remembered_by_the_idempotency_key(api: Registry) -> None:
+def test_failed_requests_are_not_remembered_by_the_idempotency_key(api: Store) -> None:
     headers = {"Idempotency-Key": "after-network"}
-    api.update_network(status="PROVISIONING")
+    api.network.update(status="PROVISIONING")
     assert call("POST", "/v1/clusters", body=example_body(), headers=headers).status == 409
-    api.update_network(status="READY")
+    api.network.update(status="READY")
     assert call("POST", "/v1/clusters", body=example_body(), headers=headers).status == 202
 
 
 def test_a_retry_while_the_first_request_runs_answers_409_in_progress(
-    api: Registry, monkeypatch: pytest.MonkeyPatch
+    api: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kubestep import operations
 
@@ -254,7 +247,7 @@ def test_a_retry_while_the_first_request_runs_answers_409_in_progress(
     assert len(executions("CreateCluster")) == 1
 
 
-def test_idempotent_delete(api: Registry) -> None:
+def test_idempotent_delete(api: Store) -> None:
     register(api, example_body())
     headers = {"Idempotency-Key": "delete-once"}
     first = call("DELETE", "/v1/clusters/prod", headers=headers)
@@ -262,12 +255,12 @@ def test_idempotent_delete(api: Registry) -> None:
     assert first.status == again.status == 202 and first.json["id"] == again.json["id"]
     assert len(executions("DeleteCluster")) == 1
     # Still the first answer once the cluster is gone.
-    api.delete_cluster_records("prod")
+    api.clusters.delete_everything("prod", "abcd1234")
     assert call("DELETE", "/v1/clusters/prod", headers=headers).json == first.json
     assert call("DELETE", "/v1/clusters/prod").status == 404
 
 
-def test_list_pages_with_next_token(api: Registry) -> None:
+def test_list_pages_with_next_token(api: Store) -> None:
     for name in ("alpha", "bravo", "charlie"):
         register(api, body_named(name))
     first = call("GET", "/v1/clusters", query={"limit": "2"}).json
@@ -282,13 +275,11 @@ def test_list_pages_with_next_token(api: Registry) -> None:
     schemas.ClusterList.model_validate(first)
 
 
-def test_node_pools_and_events(api: Registry) -> None:
+def test_node_pools_and_events(api: Store) -> None:
     register(api, example_body())
     pools = call("GET", "/v1/clusters/prod/nodepools")
     assert pools.status == 200
-    assert [
-        p["metadata"]["name"] for p in schemas.NodePoolList.model_validate(pools.json).model_dump()["items"]
-    ] == [
+    assert [p["metadata"]["name"] for p in schemas.NodePoolList.model_validate(pools.json).model_dump()["items"]] == [
         "batch",
         "general",
     ]
@@ -297,11 +288,11 @@ def test_node_pools_and_events(api: Registry) -> None:
     assert call("GET", "/v1/clusters/prod/nodepools/missing").status == 404
 
     assert call("GET", "/v1/clusters/prod/events").json == {"items": []}
-    api.record_event("prod", "Normal", "Provisioning", "creating", "AWSCluster/prod", "create-x-1")
+    api.events.record("prod", "Normal", "Provisioning", "creating", "AWSCluster/prod", "create-x-1")
     events = call("GET", "/v1/clusters/prod/events").json["items"]
     assert [e["reason"] for e in events] == ["Provisioning"] and events[0]["count"] == 1
     # Events outlive their cluster.
-    api.delete_cluster_records("prod")
+    api.clusters.delete_everything("prod", "abcd1234")
     assert call("GET", "/v1/clusters/prod/events").status == 200
 
 
@@ -321,7 +312,7 @@ def _new_pool() -> dict[str, Any]:
 
 @pytest.mark.parametrize(("method", "path", "body"), NOT_YET)
 def test_routes_without_a_workflow_answer_501_after_validating(
-    api: Registry, method: str, path: str, body: dict | None
+    api: Store, method: str, path: str, body: dict | None
 ) -> None:
     if path.endswith("/nodepools") and body is None:
         body = _new_pool()
@@ -334,7 +325,7 @@ def test_routes_without_a_workflow_answer_501_after_validating(
     assert answer.error["code"] == "NotImplemented" and "not available yet" in answer.error["message"]
 
 
-def test_routes_without_a_workflow_still_validate(api: Registry) -> None:
+def test_routes_without_a_workflow_still_validate(api: Store) -> None:
     register(api, example_body())
     assert call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.34.0"}).fields == {"version"}
     assert call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.32.4"}).fields == {"version"}
@@ -352,7 +343,7 @@ def test_routes_without_a_workflow_still_validate(api: Registry) -> None:
     assert call("PATCH", patch, body={"replicas": 3}).fields == {"replicas"}
 
 
-def test_every_response_is_json_and_the_document_declares_its_statuses(api: Registry) -> None:
+def test_every_response_is_json_and_the_document_declares_its_statuses(api: Store) -> None:
     answer = call("GET", "/v1/openapi.json")
     assert answer.status == 200 and answer.headers["Content-Type"] == "application/json"
     document = answer.json
@@ -412,7 +403,7 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Regi
             assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
 
 
-def test_base64_bodies_are_accepted(api: Registry) -> None:
+def test_base64_bodies_are_accepted(api: Store) -> None:
     event = proxy_event(
         "POST",
         "/v1/clusters",

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kubestep.api.app import openapi_document
-from kubestep.registry import Registry
+from kubestep.store import Operation, Store
 from tests.api.conftest import example_body, register
 from tests.api.helpers import LocalGateway
 
@@ -56,16 +56,14 @@ schema = schemathesis.openapi.from_dict(
 
 
 @pytest.fixture
-def gateway(api: Registry) -> Iterator[LocalGateway]:
+def gateway(api: Store) -> Iterator[LocalGateway]:
     record = register(api, example_body(), "create-seeded-1")
-    api.put_operation("create-seeded-1", "CreateCluster", "prod", None, uid=record["uid"])
-    api.finish_operation("create-seeded-1", "SUCCEEDED")
-    api.update_cluster(
-        "prod", phase="RUNNING", endpoint="gke-abcd1234-cp.elb.amazonaws.com", currentOperation=None
+    api.operations.create(
+        Operation(operation_id="create-seeded-1", kind="CreateCluster", target="prod", uid=record.uid)
     )
-    api.record_event(
-        "prod", "Normal", "Running", "cluster prod is RUNNING", "AWSCluster/prod", "create-seeded-1"
-    )
+    api.operations.finish("create-seeded-1", "SUCCEEDED")
+    api.clusters.update("prod", phase="RUNNING", endpoint="gke-abcd1234-cp.elb.amazonaws.com", current_operation=None)
+    api.events.record("prod", "Normal", "Running", "cluster prod is RUNNING", "AWSCluster/prod", "create-seeded-1")
     with LocalGateway(require_auth=True) as server:
         yield server
     ANSWERS.update(f"{r['method']} {r['status']}" for r in server.requests)

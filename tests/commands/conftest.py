@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from moto import mock_aws
 
 from kubestep.cli.main import main
-from kubestep.registry import Registry
+from kubestep.store import Store
 from tests.api.conftest import PASS, PREFIX, WORKFLOWS, _clear_caches
 from tests.api.helpers import LocalGateway
 from tests.unit.conftest import EXAMPLES, TABLE, configure, create_table, load_service
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class Service:
-    registry: Registry
+    store: Store
     gateway: LocalGateway
     home: Path
 
@@ -39,8 +39,8 @@ class Service:
     def sent(self) -> list[tuple[str, str]]:
         return [(r["method"], r["path"]) for r in self.gateway.requests]
 
-    def run(self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
-        """`kubestep ARGS` against this service, with its own $KUBESTEP_HOME."""
+    def run(self, *args: str, input: str | bytes | None = None, env: dict[str, str | None] | None = None) -> Result:
+        """`kubestep ARGS` against this service, with its own $KUBESTEP_HOME (env None: unset)."""
         environment = {
             "KUBESTEP_HOME": str(self.home),
             "KUBESTEP_API_URL": self.gateway.url,
@@ -78,8 +78,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                     name=f"unit-{workflow}", definition=PASS, roleArn="arn:aws:iam::123456789012:role/unit-sfn"
                 )
             configure(patch, load_service(EXAMPLES / "management-service.yaml"))
-            registry = Registry(TABLE)
-            registry.update_network(status="READY")
+            store = Store.for_table(TABLE)
+            store.network.update(status="READY")
             with LocalGateway() as gateway:
-                yield Service(registry, gateway, tmp_path_factory.mktemp("kubestep-home"))
+                yield Service(store, gateway, tmp_path_factory.mktemp("kubestep-home"))
         _clear_caches()

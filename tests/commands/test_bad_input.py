@@ -206,7 +206,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(service: Service, tmp_
     assert "Traceback" not in result.stderr + result.stdout
     # Refused before a single request: nothing sent, nothing created.
     assert service.gateway.requests[before:] == []
-    assert service.executions() == [] and service.registry.get_cluster("prod") is None
+    assert service.executions() == [] and service.store.clusters.get("prod") is None
 
 
 def test_at_least_forty_cases() -> None:

@@ -13,11 +13,10 @@ import boto3
 import pytest
 import yaml
 
-from kubestep.bootstrap_report import record_report
+from kubestep.store import ClusterRecord, EtcdMember, Operation
 from kubestep.workflows import execution_events
 from tests.api.conftest import body_named, register
 from tests.commands.conftest import ROOT, Service
-from tests.unit.conftest import TABLE
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
@@ -26,14 +25,24 @@ AGE = re.compile(r"^\d+[smhdy]$")
 
 
 @pytest.fixture(scope="module")
-def prod(service: Service) -> dict:
+def prod(service: Service) -> ClusterRecord:
     """Cluster prod as CreateCluster records it, with three replicas, two of them reported ok."""
-    record = register(service.registry, body_named("prod"), "create-prod0001-1")
+    record = register(service.store, body_named("prod"), "create-prod0001-1")
     for index, zone in enumerate(["us-east-1a", "us-east-1b", "us-east-1c"]):
-        service.registry.put_etcd_member("prod", index, {"zone": zone, "asgName": f"gke-{record['uid']}-cp-{index}"})
+        member = EtcdMember(
+            index=index,
+            zone=zone,
+            subnet_id=f"subnet-0000000{index}",
+            name=f"etcd-{index}",
+            peer_name=f"cp-{index}.{record.uid}.demo.kubestep.internal",
+            asg_name=f"gke-{record.uid}-cp-{index}",
+        )
+        service.store.etcd.plan_member("prod", member)
     for index in (0, 1):
-        record_report(TABLE, record["uid"], "control-plane", f"REPLICA#{index}", "ok", f"i-0000000{index}")
-    service.registry.put_operation("create-prod0001-1", "CreateCluster", "prod", None, uid=record["uid"])
+        service.store.reports.write(record.uid, status="ok", instance_id=f"i-0000000{index}", replica=index)
+    service.store.operations.create(
+        Operation(operation_id="create-prod0001-1", kind="CreateCluster", target="prod", uid=record.uid)
+    )
     return record
 
 
@@ -56,7 +65,7 @@ def test_h_is_help_everywhere(service: Service) -> None:
     assert service.sent() == [] or all(m == "GET" for m, _ in service.sent())
 
 
-def test_singular_plural_and_short_names_are_the_same(service: Service, prod: dict) -> None:
+def test_singular_plural_and_short_names_are_the_same(service: Service, prod: ClusterRecord) -> None:
     outputs = {
         name: service.run("get", name, "-o", "name").stdout for name in ("clusters", "cluster", "cl", "awsclusters")
     }
@@ -69,7 +78,7 @@ def test_singular_plural_and_short_names_are_the_same(service: Service, prod: di
     ]
 
 
-def test_node_pools_are_named_cluster_slash_pool(service: Service, prod: dict) -> None:
+def test_node_pools_are_named_cluster_slash_pool(service: Service, prod: ClusterRecord) -> None:
     by_slash = service.run("get", "nodepool", "prod/general", "-o", "json")
     by_flag = service.run("get", "np", "general", "-c", "prod", "-o", "json")
     assert by_slash.exit_code == by_flag.exit_code == 0
@@ -84,7 +93,7 @@ def test_node_pools_are_named_cluster_slash_pool(service: Service, prod: dict) -
 # ---------------------------------------------------------------- output formats
 
 
-def test_table_wide_name_json_yaml(service: Service, prod: dict) -> None:
+def test_table_wide_name_json_yaml(service: Service, prod: ClusterRecord) -> None:
     table = service.run("get", "clusters")
     header, row = lines(table.stdout)
     assert header.split() == ["NAME", "PHASE", "VERSION", "REPLICAS", "NODEPOOLS", "AGE"]
@@ -104,7 +113,7 @@ def test_table_wide_name_json_yaml(service: Service, prod: dict) -> None:
     assert [line.split()[:-1] for line in lines(no_headers.stdout)] == [row.split()[:-1]]
 
 
-def test_query_is_jmespath_on_the_json_form(service: Service, prod: dict) -> None:
+def test_query_is_jmespath_on_the_json_form(service: Service, prod: ClusterRecord) -> None:
     names = service.run("get", "clusters", "--query", "[?status.phase=='PROVISIONING'].metadata.name")
     assert names.exit_code == 0 and json.loads(names.stdout) == ["prod"]
     as_yaml = service.run("get", "cluster", "prod", "--query", "spec.controlPlane.version", "-o", "yaml")
@@ -113,7 +122,7 @@ def test_query_is_jmespath_on_the_json_form(service: Service, prod: dict) -> Non
     assert as_text.stdout == "prod\tPROVISIONING\n"
 
 
-def test_operations_print_as_tables(service: Service, prod: dict) -> None:
+def test_operations_print_as_tables(service: Service, prod: ClusterRecord) -> None:
     got = service.run("operations", "get", "create-prod0001-1")
     header, row = lines(got.stdout)
     assert header.split() == ["ID", "KIND", "TARGET", "STATUS", "AGE", "DURATION"]
@@ -123,15 +132,15 @@ def test_operations_print_as_tables(service: Service, prod: dict) -> None:
     assert service.run("operations", "list", "-c", "prod", "-o", "name").stdout == listed.stdout
 
 
-def test_events_have_relative_times(service: Service, prod: dict) -> None:
-    service.registry.record_event("prod", "Normal", "Creating", "creating the cluster", "AWSCluster/prod", "x")
+def test_events_have_relative_times(service: Service, prod: ClusterRecord) -> None:
+    service.store.events.record("prod", "Normal", "Creating", "creating the cluster", "AWSCluster/prod", "x")
     for args in (["get", "events", "-c", "prod"], ["events", "prod"]):
         header, *rows = lines(service.run(*args).stdout)
         assert header.startswith("LAST SEEN   TYPE")
         assert any("Creating" in r and AGE.match(r.split()[0]) for r in rows)
 
 
-def test_describe_cluster_nodepool_operation(service: Service, prod: dict) -> None:
+def test_describe_cluster_nodepool_operation(service: Service, prod: ClusterRecord) -> None:
     cluster = service.run("describe", "cluster", "prod")
     assert cluster.exit_code == 0
     for text in ("Phase:", "Control plane replicas", "us-east-1c", "Node pools", "general", "Events"):
@@ -144,10 +153,10 @@ def test_describe_cluster_nodepool_operation(service: Service, prod: dict) -> No
     assert as_json["metadata"]["name"] == "prod" and "events" in as_json
 
 
-def test_watch_prints_each_change(service: Service, prod: dict) -> None:
+def test_watch_prints_each_change(service: Service, prod: ClusterRecord) -> None:
     def change_later() -> None:
         time.sleep(0.6)
-        service.registry.update_cluster("prod", phase="RUNNING")
+        service.store.clusters.update("prod", phase="RUNNING")
 
     changer = threading.Thread(target=change_later)
     changer.start()
@@ -155,7 +164,7 @@ def test_watch_prints_each_change(service: Service, prod: dict) -> None:
         result = service.run("get", "cluster", "prod", "-w", "--interval", "0.2s", "--timeout", "2s")
     finally:
         changer.join()
-        service.registry.update_cluster("prod", phase="PROVISIONING")
+        service.store.clusters.update("prod", phase="PROVISIONING")
     header, first, *changes = lines(result.stdout)
     assert result.exit_code == 0 and "PROVISIONING" in first
     assert [c.split()[1] for c in changes] == ["RUNNING"]
@@ -165,7 +174,7 @@ def test_watch_prints_each_change(service: Service, prod: dict) -> None:
 
 
 def test_apply_of_a_changed_manifest_shows_the_difference_and_applies_nothing(
-    service: Service, prod: dict, tmp_path: Path
+    service: Service, prod: ClusterRecord, tmp_path: Path
 ) -> None:
     same = service.run("apply", "-f", str(EXAMPLE))
     assert same.exit_code == 0 and "awscluster/prod unchanged" in same.stdout
@@ -192,7 +201,7 @@ def test_apply_of_a_changed_manifest_shows_the_difference_and_applies_nothing(
 
 
 def test_apply_refuses_node_pools_it_cannot_create_before_creating_anything(
-    service: Service, prod: dict, tmp_path: Path
+    service: Service, prod: ClusterRecord, tmp_path: Path
 ) -> None:
     text = EXAMPLE.read_text()
     extra_pool = text.split("\n---\n")[1].replace("name: general", "name: extra")
@@ -229,7 +238,7 @@ def test_apply_creates_then_cancel_aborts_and_releases_the_lock(service: Service
     [result] = json.loads(created.stdout)
     operation = result["operation"]
     assert result["action"] == "creating" and operation["kind"] == "CreateCluster"
-    assert service.registry.get_lock("CLUSTER#dev")["operationId"] == operation["id"]
+    assert service.store.locks.get("dev").operation_id == operation["id"]
 
     cancelled = service.run("operations", "cancel", operation["id"])
     assert cancelled.exit_code == 0 and cancelled.stdout.startswith(f"operation/{operation['id']} cancelling")
@@ -237,15 +246,15 @@ def test_apply_creates_then_cancel_aborts_and_releases_the_lock(service: Service
     description = sfn.describe_execution(executionArn=operation["executionArn"])
     assert description["status"] == "ABORTED"
     # What EventBridge delivers on AWS and in the local runtime: the janitor ends the operation.
-    execution_events.handle({**description, "name": operation["id"], "status": "ABORTED"}, service.registry)
-    assert service.registry.get_lock("CLUSTER#dev") is None
+    execution_events.handle({**description, "name": operation["id"], "status": "ABORTED"}, service.store)
+    assert service.store.locks.get("dev") is None
     got = json.loads(service.run("get", "operation", operation["id"], "-o", "json").stdout)
     assert got["status"] == "ABORTED"
     again = service.run("operations", "cancel", operation["id"])
     assert again.exit_code == 1 and "already ended ABORTED" in again.stderr
 
 
-def test_delete_by_file_and_dry_run(service: Service, prod: dict, tmp_path: Path) -> None:
+def test_delete_by_file_and_dry_run(service: Service, prod: ClusterRecord, tmp_path: Path) -> None:
     dry = service.run("delete", "cluster", "prod", "--dry-run")
     assert (
         dry.exit_code == 0
@@ -255,7 +264,7 @@ def test_delete_by_file_and_dry_run(service: Service, prod: dict, tmp_path: Path
     missing = service.run("delete", "cluster", "nope", "--ignore-not-found")
     assert missing.exit_code == 0 and missing.stderr == ""
     # The create of prod holds its lock in this module (executions stay RUNNING): a conflict, exit 1.
-    service.registry.release_lock("CLUSTER#prod", "create-prod0001-1")
+    service.store.locks.release("prod", "create-prod0001-1")
     result = service.run("delete", "-f", str(EXAMPLE))
     assert result.exit_code == 0, result.output
     assert re.fullmatch(r"awscluster/prod deleting \(operation delete-[\w-]+\)\n", result.stdout)
@@ -267,7 +276,7 @@ def test_delete_by_file_and_dry_run(service: Service, prod: dict, tmp_path: Path
 # ---------------------------------------------------------------- flags, contexts, versions, completion
 
 
-def test_global_flags_follow_the_subcommand(service: Service, prod: dict) -> None:
+def test_global_flags_follow_the_subcommand(service: Service, prod: ClusterRecord) -> None:
     result = service.run(
         "get",
         "clusters",
@@ -277,16 +286,16 @@ def test_global_flags_follow_the_subcommand(service: Service, prod: dict) -> Non
         service.gateway.url,
         "--region",
         "us-east-1",
-        env={"KUBESTEP_API_URL": ""},
+        env={"KUBESTEP_API_URL": None},
     )
     assert result.exit_code == 0 and result.stdout == "awscluster/prod\n"
     before = service.run(
-        "--endpoint", service.gateway.url, "get", "clusters", "-o", "name", env={"KUBESTEP_API_URL": ""}
+        "--endpoint", service.gateway.url, "get", "clusters", "-o", "name", env={"KUBESTEP_API_URL": None}
     )
     assert before.stdout == result.stdout
 
 
-def test_durations(service: Service, prod: dict) -> None:
+def test_durations(service: Service, prod: ClusterRecord) -> None:
     for value in ("90s", "10m", "1h30m", "2"):
         result = service.run("get", "clusters", "-w", "--timeout", value, "--interval", "1ms", "-h")
         assert result.exit_code == 0
@@ -299,8 +308,18 @@ def test_durations(service: Service, prod: dict) -> None:
     )
 
 
-def test_contexts(service: Service, prod: dict, tmp_path: Path) -> None:
-    home = {"KUBESTEP_HOME": str(tmp_path), "KUBESTEP_API_URL": ""}
+def test_empty_api_url_means_the_local_runtime(service: Service, prod: ClusterRecord, tmp_path: Path) -> None:
+    """What get-credentials writes into a local cluster's kubeconfig exec environment: the local
+    runtime, even with a current context elsewhere."""
+    home = {"KUBESTEP_HOME": str(tmp_path), "KUBESTEP_API_URL": None}
+    assert service.run("config", "set-context", "lab", "--endpoint", service.gateway.url, env=home).exit_code == 0
+    assert service.run("get", "clusters", "-o", "name", env=home).stdout == "awscluster/prod\n"
+    local = service.run("get", "clusters", env={**home, "KUBESTEP_API_URL": ""})
+    assert local.exit_code == 2 and "no management API to talk to" in local.stderr
+
+
+def test_contexts(service: Service, prod: ClusterRecord, tmp_path: Path) -> None:
+    home = {"KUBESTEP_HOME": str(tmp_path), "KUBESTEP_API_URL": None}
     assert service.run("config", "current-context", env=home).exit_code == 1
     created = service.run(
         "config", "set-context", "lab", "--endpoint", service.gateway.url, "--region", "us-east-1", env=home
@@ -319,7 +338,7 @@ def test_contexts(service: Service, prod: dict, tmp_path: Path) -> None:
     assert service.run("config", "get-contexts", "-o", "name", env=home).stdout == "context/lab\n"
 
 
-def test_service_finds_the_api_from_the_stack_output(service: Service, prod: dict) -> None:
+def test_service_finds_the_api_from_the_stack_output(service: Service, prod: ClusterRecord) -> None:
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {"ApiUrl": {"Value": service.gateway.url}},
@@ -328,10 +347,12 @@ def test_service_finds_the_api_from_the_stack_output(service: Service, prod: dic
         StackName="kubestep-demo", TemplateBody=json.dumps(template)
     )
     result = service.run(
-        "get", "clusters", "-o", "name", "--service", "demo", "--region", "us-east-1", env={"KUBESTEP_API_URL": ""}
+        "get", "clusters", "-o", "name", "--service", "demo", "--region", "us-east-1", env={"KUBESTEP_API_URL": None}
     )
     assert result.exit_code == 0 and result.stdout == "awscluster/prod\n"
-    missing = service.run("get", "clusters", "--service", "nope", "--region", "us-east-1", env={"KUBESTEP_API_URL": ""})
+    missing = service.run(
+        "get", "clusters", "--service", "nope", "--region", "us-east-1", env={"KUBESTEP_API_URL": None}
+    )
     assert missing.exit_code == 1 and lines(missing.stderr)[0].startswith(
         "error: no stack kubestep-nope in region us-east-1"
     )
@@ -349,7 +370,7 @@ def test_version_shows_client_server_and_kubernetes_versions(service: Service) -
     assert service.run("version", "--client", env={"KUBESTEP_API_URL": "http://127.0.0.1:9"}).exit_code == 0
 
 
-def test_completion_scripts_and_cluster_names(service: Service, prod: dict) -> None:
+def test_completion_scripts_and_cluster_names(service: Service, prod: ClusterRecord) -> None:
     for shell in ("bash", "zsh", "fish"):
         script = service.run("completion", shell)
         assert script.exit_code == 0 and "_KUBESTEP_COMPLETE" in script.stdout

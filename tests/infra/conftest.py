@@ -90,9 +90,7 @@ def lambda_asset_dir() -> Path:
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory, stepfunctions_dir: Path, lambda_asset_dir: Path) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(
-        outdir=str(outdir), manifest_path=str(DEFAULT_MANIFEST), stepfunctions_dir=stepfunctions_dir
-    )
+    app = build_app(outdir=str(outdir), manifest_path=str(DEFAULT_MANIFEST), stepfunctions_dir=stepfunctions_dir)
     assembly = app.synth()  # raises on unacknowledged cdk-nag findings
     return Synth(app, outdir, template_path(assembly), tuple(discover_workflows(stepfunctions_dir)))
 

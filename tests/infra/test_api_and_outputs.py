@@ -13,8 +13,7 @@ def test_rest_api_routes_and_iam_authorization(synthesized_template: dict[str, A
     (api,) = resources_of(synthesized_template, "AWS::ApiGateway::RestApi").values()
     assert api["Properties"]["Name"] == "demo-kubestep"
     paths = sorted(
-        r["Properties"]["PathPart"]
-        for r in resources_of(synthesized_template, "AWS::ApiGateway::Resource").values()
+        r["Properties"]["PathPart"] for r in resources_of(synthesized_template, "AWS::ApiGateway::Resource").values()
     )
     assert paths == ["v1", "{proxy+}"]
     methods = resources_of(synthesized_template, "AWS::ApiGateway::Method").values()
@@ -32,9 +31,7 @@ def test_rest_api_routes_and_iam_authorization(synthesized_template: dict[str, A
         assert api_function in str(props["Integration"]["Uri"])
 
 
-def test_stage_v1_throttled_and_no_account_resource(
-    template: Template, synthesized_template: dict[str, Any]
-) -> None:
+def test_stage_v1_throttled_and_no_account_resource(template: Template, synthesized_template: dict[str, Any]) -> None:
     template.resource_count_is("AWS::ApiGateway::Account", 0)
     (stage,) = resources_of(synthesized_template, "AWS::ApiGateway::Stage").values()
     props = stage["Properties"]

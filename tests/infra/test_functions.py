@@ -19,9 +19,7 @@ FUNCTIONS = {
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        f["Properties"]["FunctionName"]: f for f in resources_of(template, "AWS::Lambda::Function").values()
-    }
+    return {f["Properties"]["FunctionName"]: f for f in resources_of(template, "AWS::Lambda::Function").values()}
 
 
 def test_the_four_functions(synthesized_template: dict[str, Any]) -> None:
@@ -52,9 +50,7 @@ def test_environment(synthesized_template: dict[str, Any], name: str) -> None:
     assert env["KUBESTEP_SERVICE_NAME"] == "demo"
     assert env["KUBESTEP_TABLE_NAME"] == {"Ref": table_id}
     assert env["KUBESTEP_KMS_KEY_ARN"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert env["KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN"] == {
-        "Fn::GetAtt": [profiles["demo-control-plane"], "Arn"]
-    }
+    assert env["KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN"] == {"Fn::GetAtt": [profiles["demo-control-plane"], "Arn"]}
     assert env["KUBESTEP_NODE_INSTANCE_PROFILE_ARN"] == {"Fn::GetAtt": [profiles["demo-node"], "Arn"]}
     # Built from the name (no Ref to a state machine: that would be a dependency cycle).
     assert env["KUBESTEP_STATE_MACHINE_ARN_PREFIX"] == {
@@ -106,8 +102,7 @@ def test_function_roles_write_only_their_own_log_group(synthesized_template: dic
             for p in policies
             for s in p["Properties"]["PolicyDocument"]["Statement"]
             if any(
-                str(a).startswith("logs:")
-                for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                str(a).startswith("logs:") for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
             )
         ]
         assert log_statements == [

@@ -55,9 +55,7 @@ def test_instance_roles_and_profiles(synthesized_template: dict[str, Any]) -> No
 
 def test_pass_role_only_on_the_two_instance_roles(synthesized_template: dict[str, Any]) -> None:
     roles = _role_ids(synthesized_template)
-    expected = sorted(
-        json.dumps({"Fn::GetAtt": [roles[n], "Arn"]}) for n in ("demo-control-plane", "demo-node")
-    )
+    expected = sorted(json.dumps({"Fn::GetAtt": [roles[n], "Arn"]}) for n in ("demo-control-plane", "demo-node"))
     pass_role = [
         (policy, s)
         for policy, s in statements_of(synthesized_template)
@@ -83,9 +81,7 @@ def test_only_the_api_starts_executions_and_only_of_its_own_machines(
     ]
     assert len(starts) == 1
     policy_id, statement = starts[0]
-    assert {"Ref": api_role} in resources_of(synthesized_template, "AWS::IAM::Policy")[policy_id][
-        "Properties"
-    ]["Roles"]
+    assert {"Ref": api_role} in resources_of(synthesized_template, "AWS::IAM::Policy")[policy_id]["Properties"]["Roles"]
     assert as_list(statement["Action"]) == ["states:StartExecution"]
     expected = sorted(
         json.dumps(
@@ -132,9 +128,9 @@ def test_destructive_actions_are_conditioned_on_the_service_tag(synthesized_temp
     for _, statement in statements_of(synthesized_template):
         for action in set(as_list(statement["Action"])) & conditioned:
             seen.add(action)
-            assert statement["Condition"] == {
-                "StringEquals": {"aws:ResourceTag/gke:management-service": "demo"}
-            }, action
+            assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/gke:management-service": "demo"}}, (
+                action
+            )
     assert seen == conditioned
 
 
@@ -169,9 +165,7 @@ def test_nodes_read_the_bootstrap_secret_but_decrypt_only_through_secrets_manage
     assert statements["ClusterSecrets"]["Action"] == "secretsmanager:GetSecretValue"
     decrypt = statements["ServiceKeyDecryptViaSecretsManager"]
     assert decrypt["Action"] == "kms:Decrypt"
-    assert decrypt["Condition"] == {
-        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
-    }
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
     assert not any(
         a.startswith(("ec2:Attach", "ec2:Detach", "ec2:Create", "ec2:Delete", "elasticloadbalancing:"))
         for s in statements.values()
@@ -215,16 +209,10 @@ def test_permissions_boundary_on_every_role(variant_template: dict[str, Any]) ->
 
 
 def test_alias_key_is_matched_through_resource_aliases(variant_template: dict[str, Any]) -> None:
-    kms = [
-        s
-        for _, s in statements_of(variant_template)
-        if any(a.startswith("kms:") for a in as_list(s["Action"]))
-    ]
+    kms = [s for _, s in statements_of(variant_template) if any(a.startswith("kms:") for a in as_list(s["Action"]))]
     assert kms
     for statement in kms:
         if statement.get("Sid") == "CloudControllerManager":
             continue  # kms:DescribeKey on *, as the cloud provider documents
         assert statement["Resource"] == "arn:aws:kms:eu-west-1:123456789012:key/*"
-        assert statement["Condition"]["ForAnyValue:StringEquals"] == {
-            "kms:ResourceAliases": ["alias/platform"]
-        }
+        assert statement["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": ["alias/platform"]}

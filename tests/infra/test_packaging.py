@@ -108,9 +108,7 @@ def test_requirements_are_fully_pinned_and_the_lock_is_complete(lambda_asset_dir
             assert requirement.specifier.contains(installed[dependency][0], prereleases=True), (name, text)
 
 
-def test_dependencies_are_cached_and_the_asset_is_content_addressed(
-    lambda_asset_dir: Path, tmp_path: Path
-) -> None:
+def test_dependencies_are_cached_and_the_asset_is_content_addressed(lambda_asset_dir: Path, tmp_path: Path) -> None:
     assert (lambda_asset_dir.parent / f"deps-{requirements_hash()[:16]}").is_dir()
     # A small project of its own: the real tree may be edited while the suite runs.
     project = tmp_path / "project"

@@ -58,9 +58,7 @@ def test_definition_is_inline_text_with_substitutions(synthesized_template: dict
         assert "DefinitionS3Location" not in props, "from_file: neither cfn-lint nor moto can read it"
         definition = props["DefinitionString"]
         if isinstance(definition, dict):  # a Fn::Sub is fine too
-            definition = (
-                definition["Fn::Sub"] if isinstance(definition["Fn::Sub"], str) else definition["Fn::Sub"][0]
-            )
+            definition = definition["Fn::Sub"] if isinstance(definition["Fn::Sub"], str) else definition["Fn::Sub"][0]
         assert isinstance(definition, str)
         assert '"TimeoutSeconds"' in definition, f"{machine_name} must set TimeoutSeconds"
         assert props["DefinitionSubstitutions"] == {
@@ -76,8 +74,7 @@ def test_machines_may_invoke_exactly_the_two_task_functions(synthesized_template
         for logical_id, f in resources_of(synthesized_template, "AWS::Lambda::Function").items()
     }
     expected = sorted(
-        json.dumps({"Fn::GetAtt": [functions[n], "Arn"]})
-        for n in ("demo-network-tasks", "demo-cluster-tasks")
+        json.dumps({"Fn::GetAtt": [functions[n], "Arn"]}) for n in ("demo-network-tasks", "demo-cluster-tasks")
     )
     roles = {m["Properties"]["RoleArn"]["Fn::GetAtt"][0] for _, m in _machines(synthesized_template).values()}
     policies = resources_of(synthesized_template, "AWS::IAM::Policy")

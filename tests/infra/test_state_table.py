@@ -27,6 +27,8 @@ def test_table_keys_gsi_ttl_pitr_billing(template: Template) -> None:
                     {"AttributeName": "sk", "AttributeType": "S"},
                     {"AttributeName": "gsi1pk", "AttributeType": "S"},
                     {"AttributeName": "gsi1sk", "AttributeType": "S"},
+                    {"AttributeName": "gsi2pk", "AttributeType": "S"},
+                    {"AttributeName": "gsi2sk", "AttributeType": "S"},
                 ]
             ),
             "GlobalSecondaryIndexes": [
@@ -37,7 +39,15 @@ def test_table_keys_gsi_ttl_pitr_billing(template: Template) -> None:
                         {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "ALL"},
-                }
+                },
+                {
+                    "IndexName": "gsi2",
+                    "KeySchema": [
+                        {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                },
             ],
             "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},

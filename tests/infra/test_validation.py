@@ -15,11 +15,7 @@ from tests.infra.conftest import Synth
 
 def _lint_errors(template_path: Path) -> list[str]:
     matches = lint_all(template_path.read_text())
-    return [
-        f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})"
-        for m in matches
-        if m.rule.id.startswith("E")
-    ]
+    return [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches if m.rule.id.startswith("E")]
 
 
 def test_cfn_lint_has_no_errors(synth: Synth) -> None:
@@ -55,8 +51,7 @@ def test_every_acknowledgement_has_a_reason(synth: Synth) -> None:
 def test_a_bad_manifest_is_refused_with_the_field_named(tmp_path: Path) -> None:
     manifest = tmp_path / "bad.yaml"
     manifest.write_text(
-        "apiVersion: kubestep.io/v1\nkind: AWSManagementService\nmetadata: {name: x}\n"
-        "spec: {region: us-east-1}\n"
+        "apiVersion: kubestep.io/v1\nkind: AWSManagementService\nmetadata: {name: x}\nspec: {region: us-east-1}\n"
     )
     with pytest.raises(ManifestError, match="dedicatedVPC or existingVPC"):
         load_service_config(manifest)

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from kubestep import settings as settings_module
 from kubestep.models import AWSManagementService, dump
-from kubestep.registry import Registry
+from kubestep.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -21,20 +21,23 @@ TABLE = "unit-kubestep"
 
 
 def create_table(region: str = "us-east-1") -> None:
+    """The table as infra/state_table.py declares it (keys, two GSIs)."""
+    names = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
     boto3.client("dynamodb", region).create_table(
         TableName=TABLE,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in names],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": "gsi1",
+                "IndexName": index,
                 "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                    {"AttributeName": f"{index}pk", "KeyType": "HASH"},
+                    {"AttributeName": f"{index}sk", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
+            for index in ("gsi1", "gsi2")
         ],
     )
 
@@ -71,5 +74,5 @@ def configure(monkeypatch, service: AWSManagementService) -> settings_module.Set
 
 
 @pytest.fixture
-def registry(aws) -> Registry:
-    return Registry(TABLE)
+def store(aws) -> Store:
+    return Store.for_table(TABLE)

@@ -1,126 +1,78 @@
-"""The task functions in the state machines' order against in-process moto: fast feedback on
-the domain logic (the workflow tests run the same through the real ASL)."""
+"""The workflows' rendered ASL run by a small in-process interpreter against in-process moto:
+fast feedback on the domain logic, in the very order the declarations render (the workflow
+tests run the same definitions through moto's real ASL interpreter)."""
 
 from __future__ import annotations
 
+import boto3
+import pytest
 import yaml
 
-from kubestep.errors import ResourcePending
-from kubestep.workflows import cluster as cluster_tasks
-from kubestep.workflows import network as network_tasks
+from kubestep.store import Store
 
+from .asl_runner import ExecutionFailed, Interpreter
 from .conftest import EXAMPLES, configure, load_service
 
 
-def run(tasks, name, event, settings, registry, *, retries=50):
-    for _ in range(retries):
-        try:
-            return tasks[name](event, settings, registry)
-        except ResourcePending:
-            continue
-    raise AssertionError(f"{name} stayed pending")
+def provision(settings, store):
+    run = Interpreter("ProvisionNetwork", settings, store).run({}, "provision-network")
+    assert run.entered[-1] == "Provisioned"
+    return run
 
 
-def provision(settings, registry):
-    ev = {"operationId": "provision-network", "executionArn": None}
-    for step in ["BeginProvision", "EnsureVpc", "EnsureInternetGateway", "EnsureSubnets"]:
-        run(network_tasks.TASKS, step, ev, settings, registry)
-    for zone in settings.service.zones:
-        run(network_tasks.TASKS, "EnsureNatGateway", {**ev, "zone": zone}, settings, registry)
-    for step in [
-        "CheckNatGateways",
-        "EnsureRouteTables",
-        "EnsureVpcEndpoints",
-        "MarkNetworkReady",
-        "FinishNetworkOperation",
-    ]:
-        run(network_tasks.TASKS, step, ev, settings, registry)
-
-
-def report_all(registry, settings, uid):
-    import boto3
-
-    from kubestep.bootstrap_report import record_report
-
+def report_all(settings, store: Store, uid: str) -> None:
+    """Play every instance's part: write an `ok` bootstrap report."""
     asg = boto3.client("autoscaling")
     for group in asg.describe_auto_scaling_groups()["AutoScalingGroups"]:
         tags = {t["Key"]: t["Value"] for t in group["Tags"]}
+        if tags.get("gke:cluster-uid") != uid:
+            continue
         for inst in group["Instances"]:
-            key = (
-                f"REPLICA#{tags['gke:replica']}"
-                if tags["gke:role"] == "control-plane"
-                else f"NODE#{inst['InstanceId']}"
-            )
-            record_report(settings.table_name, uid, tags["gke:role"], key, "ok", inst["InstanceId"])
+            replica = int(tags["gke:replica"]) if tags["gke:role"] == "control-plane" else None
+            store.reports.write(uid, status="ok", instance_id=inst["InstanceId"], replica=replica)
 
 
-def create(settings, registry, request):
-    T = cluster_tasks.TASKS
-    v = T["ValidateCreateRequest"]({"request": request, "executionName": "op1"}, settings, registry)
-    ctx = {"clusterName": v["clusterName"], "operationId": v["operationId"]}
-    lock = T["AcquireCreateLock"](
-        {"request": request, "operationId": "op1", "executionArn": "arn:x"}, settings, registry
-    )
-    for step in [
-        "EnsureSecurityGroups",
-        "TagSubnets",
-        "EnsureLoadBalancer",
-        "CheckLoadBalancerActive",
-        "EnsureBootstrapSecret",
-    ]:
-        run(T, step, ctx, settings, registry)
-    replicas = T["PlanReplicas"](ctx, settings, registry)["replicas"]
-    assert replicas == [0, 1, 2]
-    for r in replicas:
-        for step in ["EnsureEtcdVolume", "EnsureReplicaLaunchTemplate", "EnsureReplicaGroup"]:
-            run(T, step, {**ctx, "replica": r}, settings, registry)
-    report_all(registry, settings, lock["uid"])
-    for r in replicas:
-        run(T, "CheckReplicaHealth", {**ctx, "replica": r}, settings, registry)
-    pools = T["ListNodePools"](ctx, settings, registry)["nodePools"]
-    for p in pools:
-        for step in ["EnsureNodePoolLaunchTemplate", "EnsureNodePoolGroup"]:
-            run(T, step, {**ctx, "nodePool": p}, settings, registry)
-    report_all(registry, settings, lock["uid"])
-    for p in pools:
-        run(T, "CheckNodePoolHealth", {**ctx, "nodePool": p}, settings, registry)
-    out = T["MarkClusterRunning"](ctx, settings, registry)
-    assert out["phase"] == "RUNNING" and out["endpoint"]
-    T["ReleaseClusterLock"](ctx, settings, registry)
-    return lock["uid"]
+def create(settings, store, request, name="create-op1"):
+    def report(payload):
+        record = store.clusters.get(payload["clusterName"])
+        report_all(settings, store, record.uid)
+
+    hooks = {"CheckReplicaHealth": report, "CheckNodePoolHealth": report}
+    return Interpreter("CreateCluster", settings, store, hooks=hooks).run(request, name)
 
 
-def test_create_and_delete_ha_cluster_in_process(monkeypatch, registry):
-    settings = configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
-    provision(settings, registry)
+def ha_request():
     docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
-    create(settings, registry, {"cluster": docs[0], "nodePools": docs[1:]})
-    T = cluster_tasks.TASKS
-    d = T["ValidateDeleteRequest"]({"request": {"clusterName": "prod"}, "executionName": "op2"}, settings, registry)
-    dctx = {"clusterName": "prod", "operationId": d["operationId"]}
-    T["AcquireDeleteLock"]({**dctx, "executionArn": "arn:y"}, settings, registry)
-    for step in [
-        "DeleteNodePoolGroups",
-        "DeleteControlPlaneGroups",
-        "CheckInstancesGone",
-        "DeleteEtcdVolumes",
-        "DeleteLoadBalancer",
-        "DeleteTargetGroup",
-        "DeleteLaunchTemplates",
-        "DeleteSecurityGroups",
-        "DeleteKubernetesResources",
-        "UntagSubnets",
-        "DeleteBootstrapSecret",
-        "DeleteClusterRecord",
-    ]:
-        run(T, step, {**dctx, "scope": "cluster"}, settings, registry)
-    assert registry.get_cluster("prod") is None
-    assert [e["reason"] for e in registry.list_events("prod")][-1] == "Deleted"
+    return {"cluster": docs[0], "nodePools": docs[1:]}
 
 
-def test_existing_vpc_with_one_subnet_puts_three_replicas_in_it(monkeypatch, registry):
-    import boto3
+def test_create_and_delete_ha_cluster_in_process(monkeypatch, store):
+    settings = configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
+    provision(settings, store)
+    run = create(settings, store, ha_request())
+    assert run.entered[-1] == "Created"
+    record = store.clusters.require("prod")
+    assert record.phase == "RUNNING" and record.endpoint
+    assert [m.index for m in store.etcd.members("prod")] == [0, 1, 2]
+    assert store.locks.get("prod") is None
+    assert store.operations.get("create-op1").status == "SUCCEEDED"
 
+    delete = Interpreter("DeleteCluster", settings, store).run({"clusterName": "prod"}, "delete-op2")
+    assert delete.entered[-1] == "Deleted"
+    assert store.clusters.get("prod") is None
+    assert store.clusters.owner_of_uid(record.uid) is None
+    assert [e.reason for e in store.events.list("prod")][-1] == "Deleted"
+
+
+def test_identity_fields_in_the_input_are_refused(monkeypatch, store):
+    settings = configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
+    provision(settings, store)
+    with pytest.raises(ExecutionFailed) as info:
+        create(settings, store, {**ha_request(), "uid": "abcdefgh", "operationId": "create-x-1"})
+    assert info.value.error == "InvalidSpec" and "uid" in info.value.cause and "operationId" in info.value.cause
+
+
+def test_existing_vpc_with_one_subnet_puts_three_replicas_in_it(monkeypatch, store):
     from kubestep.models import AWSManagementService
 
     ec2 = boto3.client("ec2")
@@ -129,15 +81,14 @@ def test_existing_vpc_with_one_subnet_puts_three_replicas_in_it(monkeypatch, reg
     manifest = yaml.safe_load((EXAMPLES / "management-service-existing-vpc.yaml").read_text())
     manifest["spec"]["existingVPC"] = {"vpcID": vpc, "subnetIDs": [subnet]}
     settings = configure(monkeypatch, AWSManagementService.model_validate(manifest))
-    ev = {"operationId": "provision-network", "executionArn": None}
-    for step in ["BeginProvision", "ValidateExistingNetwork", "MarkNetworkReady", "FinishNetworkOperation"]:
-        network_tasks.TASKS[step](ev, settings, registry)
-    docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
-    cluster = docs[0]
-    del cluster["spec"]["controlPlane"]["availabilityZones"]
-    pool = docs[1]
-    del pool["spec"]["availabilityZone"]
-    uid = create(settings, registry, {"cluster": cluster, "nodePools": [pool]})
+    run = provision(settings, store)
+    assert "EnsureVpc" not in run.entered and "ValidateExistingNetwork" in run.entered
+    request = ha_request()
+    del request["cluster"]["spec"]["controlPlane"]["availabilityZones"]
+    request["nodePools"] = request["nodePools"][:1]
+    del request["nodePools"][0]["spec"]["availabilityZone"]
+    create(settings, store, request)
+    uid = store.clusters.require("prod").uid
     groups = boto3.client("autoscaling").describe_auto_scaling_groups(
         Filters=[
             {"Name": "tag:gke:cluster-uid", "Values": [uid]},

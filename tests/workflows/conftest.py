@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kubestep.local.runtime import LocalRuntime
-from kubestep.registry import Registry
+from kubestep.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -36,8 +36,8 @@ def runtime() -> Iterator[LocalRuntime]:
 
 
 @pytest.fixture(scope="session")
-def registry(runtime: LocalRuntime) -> Registry:
-    return Registry(runtime.outputs["TableName"], dynamodb=_resource(runtime))
+def store(runtime: LocalRuntime) -> Store:
+    return Store.for_table(runtime.outputs["TableName"], dynamodb=_resource(runtime))
 
 
 def _resource(runtime: LocalRuntime) -> Any:

@@ -15,25 +15,25 @@ def run(runtime, workflow, payload, name):
     return runtime.run_execution(workflow, payload, name=name, check=False, timeout=300)
 
 
-def test_create_cluster_examples_work_from_the_console_with_the_execution_name_as_operation(runtime, registry):
+def test_create_cluster_examples_work_from_the_console_with_the_execution_name_as_operation(runtime, store):
     for path in sorted(EXAMPLES.glob("CreateCluster*.json")):
         payload = json.loads(path.read_text())
         name = payload["cluster"]["metadata"]["name"]
         execution = f"console-{path.stem.replace('.', '-').lower()}"
         result = run(runtime, "CreateCluster", payload, execution)
         assert result["status"] == "SUCCEEDED", (path.name, result.get("cause"))
-        record = registry.get_cluster(name)
-        assert record["phase"] == "RUNNING"
-        operation = registry.get_operation(execution)
-        assert (operation["kind"], operation["status"], operation["target"]) == ("CreateCluster", "SUCCEEDED", name)
+        record = store.clusters.get(name)
+        assert record.phase == "RUNNING"
+        operation = store.operations.get(execution)
+        assert (operation.kind, operation.status, operation.target) == ("CreateCluster", "SUCCEEDED", name)
         # No zones named: one replica in each of the service's zones.
-        zones = sorted(m["zone"] for m in registry.list_etcd_members(name))
+        zones = sorted(m.zone for m in store.etcd.members(name))
         assert zones == ["us-east-1a", "us-east-1b", "us-east-1c"]
         delete = (
             {"clusterName": name} if name != "console" else json.loads((EXAMPLES / "DeleteCluster.json").read_text())
         )
         assert run(runtime, "DeleteCluster", delete, f"console-delete-{name}")["status"] == "SUCCEEDED"
-        assert inventory.count(inventory.cluster_resources(record["uid"], runtime.boto3_client)) == 0
+        assert inventory.count(inventory.cluster_resources(record.uid, runtime.boto3_client)) == 0
 
 
 def test_malformed_console_input_fails_in_the_first_state(runtime):

@@ -21,38 +21,38 @@ def tags(resource):
 
 
 @pytest.fixture(scope="module")
-def ha_cluster(runtime, registry):
+def ha_cluster(runtime, store):
     result = run(runtime, "CreateCluster", ha_request("prod"), "create-prod-1")
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    return registry.get_cluster("prod")
+    return store.clusters.get("prod")
 
 
-def test_network_has_three_public_three_private_subnets_and_three_nat_gateways(runtime, registry):
-    network = registry.get_network()
-    assert network["status"] == "READY"
+def test_network_has_three_public_three_private_subnets_and_three_nat_gateways(runtime, store):
+    network = store.network.get()
+    assert network.status == "READY"
     ec2 = runtime.boto3_client("ec2")
-    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [network["vpcId"]]}])["Subnets"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [network.vpc_id]}])["Subnets"]
     roles = sorted(tags(s)["gke:network-role"].split("-")[0] for s in subnets)
     assert roles == ["private"] * 3 + ["public"] * 3
     assert len({s["AvailabilityZone"] for s in subnets}) == 3
-    nats = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [network["vpcId"]]}])["NatGateways"]
+    nats = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [network.vpc_id]}])["NatGateways"]
     assert len([n for n in nats if n["State"] == "available"]) == 3
-    public = {z["publicSubnetId"] for z in network["zones"].values()}
+    public = {z.public_subnet_id for z in network.zones.values()}
     assert {n["SubnetId"] for n in nats} == public
 
 
 def test_ha_cluster_is_running_with_the_nlb_dns_as_endpoint(ha_cluster, runtime):
-    assert ha_cluster["phase"] == "RUNNING"
-    lb = runtime.boto3_client("elbv2").describe_load_balancers(Names=[naming.load_balancer(ha_cluster["uid"])])
-    assert ha_cluster["endpoint"] == lb["LoadBalancers"][0]["DNSName"]
+    assert ha_cluster.phase == "RUNNING"
+    lb = runtime.boto3_client("elbv2").describe_load_balancers(Names=[naming.load_balancer(ha_cluster.uid)])
+    assert ha_cluster.endpoint == lb["LoadBalancers"][0]["DNSName"]
 
 
-def test_internal_nlb_in_private_subnets_with_security_group(ha_cluster, runtime, registry):
+def test_internal_nlb_in_private_subnets_with_security_group(ha_cluster, runtime, store):
     elbv2 = runtime.boto3_client("elbv2")
-    lb = elbv2.describe_load_balancers(Names=[naming.load_balancer(ha_cluster["uid"])])["LoadBalancers"][0]
+    lb = elbv2.describe_load_balancers(Names=[naming.load_balancer(ha_cluster.uid)])["LoadBalancers"][0]
     assert lb["Scheme"] == "internal" and lb["Type"] == "network"
     assert lb["SecurityGroups"], "the NLB needs a security group at creation"
-    private = {z["privateSubnetId"] for z in registry.get_network()["zones"].values()}
+    private = {z.private_subnet_id for z in store.network.get().zones.values()}
     assert {z["SubnetId"] for z in lb["AvailabilityZones"]} == private
     attrs = {
         a["Key"]: a["Value"]
@@ -61,7 +61,7 @@ def test_internal_nlb_in_private_subnets_with_security_group(ha_cluster, runtime
     assert attrs["load_balancing.cross_zone.enabled"] == "true"
     listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
     assert [(li["Protocol"], li["Port"]) for li in listeners] == [("TCP", 443)]
-    tg = elbv2.describe_target_groups(Names=[naming.target_group(ha_cluster["uid"])])["TargetGroups"][0]
+    tg = elbv2.describe_target_groups(Names=[naming.target_group(ha_cluster.uid)])["TargetGroups"][0]
     assert listeners[0]["DefaultActions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
     assert (tg["Protocol"], tg["Port"]) == ("TCP", 6443)
     assert (tg["HealthCheckProtocol"], tg["HealthCheckPath"], tg["HealthCheckPort"]) == ("HTTPS", "/readyz", "6443")
@@ -74,9 +74,9 @@ def test_internal_nlb_in_private_subnets_with_security_group(ha_cluster, runtime
 
 
 def test_three_control_plane_asgs_in_three_zones_with_etcd_volumes_alongside(ha_cluster, runtime):
-    uid = ha_cluster["uid"]
+    uid = ha_cluster.uid
     found = inventory.cluster_resources(uid, runtime.boto3_client)
-    tg_arn = ha_cluster["resources"]["target-group"]["id"]
+    tg_arn = ha_cluster.resources["target-group"].id
     cp = sorted((g for g in found["autoScalingGroups"] if g["role"] == "control-plane"), key=lambda g: g["name"])
     assert [g["name"] for g in cp] == [naming.replica(uid, i) for i in range(3)]
     for group in cp:
@@ -90,9 +90,9 @@ def test_three_control_plane_asgs_in_three_zones_with_etcd_volumes_alongside(ha_
 
 
 def test_node_pool_asgs_follow_the_spec(ha_cluster, runtime):
-    found = inventory.cluster_resources(ha_cluster["uid"], runtime.boto3_client)
+    found = inventory.cluster_resources(ha_cluster.uid, runtime.boto3_client)
     pools = {g["name"]: g for g in found["autoScalingGroups"] if g["role"] == "node"}
-    uid = ha_cluster["uid"]
+    uid = ha_cluster.uid
     assert (pools[naming.node_pool(uid, "general")]["min"], pools[naming.node_pool(uid, "general")]["max"]) == (2, 6)
     assert (pools[naming.node_pool(uid, "batch")]["min"], pools[naming.node_pool(uid, "batch")]["max"]) == (0, 10)
     asg = runtime.boto3_client("autoscaling").describe_auto_scaling_groups(
@@ -106,10 +106,10 @@ def test_node_pool_asgs_follow_the_spec(ha_cluster, runtime):
 
 def test_every_launch_template_requires_imdsv2_and_encrypts_volumes(ha_cluster, runtime):
     ec2 = runtime.boto3_client("ec2")
-    found = inventory.cluster_resources(ha_cluster["uid"], runtime.boto3_client)
+    found = inventory.cluster_resources(ha_cluster.uid, runtime.boto3_client)
     assert len(found["launchTemplates"]) == 5
     secret = json.loads(
-        runtime.boto3_client("secretsmanager").get_secret_value(SecretId=naming.bootstrap_secret(ha_cluster["uid"]))[
+        runtime.boto3_client("secretsmanager").get_secret_value(SecretId=naming.bootstrap_secret(ha_cluster.uid))[
             "SecretString"
         ]
     )
@@ -122,38 +122,38 @@ def test_every_launch_template_requires_imdsv2_and_encrypts_volumes(ha_cluster, 
         user_data = base64.b64decode(data["UserData"]).decode()
         assert user_data.startswith("#cloud-config")
         # The bootstrap secret's values stay in Secrets Manager: user-data names the secret only.
-        assert naming.bootstrap_secret(ha_cluster["uid"]) in user_data
+        assert naming.bootstrap_secret(ha_cluster.uid) in user_data
         for value in secret.values():
             assert value not in user_data
 
 
-def test_etcd_members_are_one_item_each(ha_cluster, registry):
-    members = registry.list_etcd_members("prod")
-    assert [m["index"] for m in members] == [0, 1, 2]
-    assert all(m["volumeId"] and m["asgName"] and m["instanceId"] for m in members)
-    assert registry.get_etcd_config("prod")["members"] == 3
+def test_etcd_members_are_one_item_each(ha_cluster, store):
+    members = store.etcd.members("prod")
+    assert [m.index for m in members] == [0, 1, 2]
+    assert all(m.volume_id and m.asg_name and m.instance_id for m in members)
+    assert store.etcd.config("prod").members == 3
 
 
-def test_rerunning_create_creates_nothing_new(ha_cluster, runtime, registry):
-    before = inventory.cluster_resources(ha_cluster["uid"], runtime.boto3_client)
+def test_rerunning_create_creates_nothing_new(ha_cluster, runtime, store):
+    before = inventory.cluster_resources(ha_cluster.uid, runtime.boto3_client)
     result = run(runtime, "CreateCluster", ha_request("prod"), "create-prod-rerun")
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    after = inventory.cluster_resources(ha_cluster["uid"], runtime.boto3_client)
+    after = inventory.cluster_resources(ha_cluster.uid, runtime.boto3_client)
     assert {k: sorted(map(json.dumps, v)) for k, v in after.items() if k != "instances"} == {
         k: sorted(map(json.dumps, v)) for k, v in before.items() if k != "instances"
     }
-    assert registry.get_cluster("prod")["phase"] == "RUNNING"
-    assert registry.get_cluster("prod")["uid"] == ha_cluster["uid"]
+    assert store.clusters.get("prod").phase == "RUNNING"
+    assert store.clusters.get("prod").uid == ha_cluster.uid
 
 
-def test_second_create_of_a_busy_cluster_is_refused(runtime, registry):
+def test_second_create_of_a_busy_cluster_is_refused(runtime, store):
     sfn = runtime.boto3_client("stepfunctions")
     first = runtime.start_execution("CreateCluster", ha_request("busy"), name="create-busy-1")
     # Wait until the first holds the lock.
     import time
 
     deadline = time.monotonic() + 60
-    while registry.get_lock("CLUSTER#busy") is None:
+    while store.locks.get("busy") is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     second = run(runtime, "CreateCluster", ha_request("busy"), "create-busy-2")
@@ -161,33 +161,33 @@ def test_second_create_of_a_busy_cluster_is_refused(runtime, registry):
     assert second["error"] == "LockHeld"
     done = runtime.wait_execution(first, timeout=300)
     assert done["status"] == "SUCCEEDED", done.get("cause")
-    record = registry.get_cluster("busy")
-    assert record["phase"] == "RUNNING"
-    assert inventory.count(inventory.cluster_resources(record["uid"], runtime.boto3_client)) > 0
+    record = store.clusters.get("busy")
+    assert record.phase == "RUNNING"
+    assert inventory.count(inventory.cluster_resources(record.uid, runtime.boto3_client)) > 0
     history = sfn.get_execution_history(executionArn=second["executionArn"])["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
     assert entered == ["ValidateRequest", "AcquireLock"], "a refused lock must not compensate"
     assert run(runtime, "DeleteCluster", {"clusterName": "busy"}, "delete-busy")["status"] == "SUCCEEDED"
 
 
-def test_delete_leaves_nothing_but_events_and_shared_network(ha_cluster, runtime, registry):
-    uid = ha_cluster["uid"]
+def test_delete_leaves_nothing_but_events_and_shared_network(ha_cluster, runtime, store):
+    uid = ha_cluster.uid
     result = run(runtime, "DeleteCluster", {"clusterName": "prod"}, "delete-prod-1")
     assert result["status"] == "SUCCEEDED", result.get("cause")
     assert inventory.count(inventory.cluster_resources(uid, runtime.boto3_client)) == 0
-    assert registry.get_cluster("prod") is None and registry.list_etcd_members("prod") == []
-    network = registry.get_network()
+    assert store.clusters.get("prod") is None and store.etcd.members("prod") == []
+    network = store.network.get()
     ec2 = runtime.boto3_client("ec2")
-    assert ec2.describe_vpcs(VpcIds=[network["vpcId"]])["Vpcs"]
-    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [network["vpcId"]]}])["Subnets"]:
+    assert ec2.describe_vpcs(VpcIds=[network.vpc_id])["Vpcs"]
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [network.vpc_id]}])["Subnets"]:
         assert naming.k8s_cluster_tag(uid) not in tags(subnet)
-    reasons = [e["reason"] for e in registry.list_events("prod")]
+    reasons = [e.reason for e in store.events.list("prod")]
     assert "ClusterRunning" in reasons and reasons[-1] == "Deleted"
-    assert registry.get_lock("CLUSTER#prod") is None
+    assert store.locks.get("prod") is None
 
     # Re-create at once under the same name: a new incarnation with a new uid.
     again = run(runtime, "CreateCluster", ha_request("prod"), "create-prod-2")
     assert again["status"] == "SUCCEEDED", again.get("cause")
-    record = registry.get_cluster("prod")
-    assert record["uid"] != uid and record["phase"] == "RUNNING"
+    record = store.clusters.get("prod")
+    assert record.uid != uid and record.phase == "RUNNING"
     assert run(runtime, "DeleteCluster", {"clusterName": "prod"}, "delete-prod-2")["status"] == "SUCCEEDED"

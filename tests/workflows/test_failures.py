@@ -38,7 +38,7 @@ def test_not_json_object_input_is_invalid_spec(runtime):
     assert (result["status"], result["error"]) == ("FAILED", "InvalidSpec")
 
 
-def test_bootstrap_failure_on_replica_2_rolls_back_everything(runtime, registry):
+def test_bootstrap_failure_on_replica_2_rolls_back_everything(runtime, store):
     runtime.simulator.fail_bootstrap("flaky", replica=2, phase="kubeadm-join")
     try:
         result = run(runtime, "CreateCluster", ha_request("flaky"), "create-flaky-1")
@@ -46,17 +46,19 @@ def test_bootstrap_failure_on_replica_2_rolls_back_everything(runtime, registry)
         runtime.simulator.clear_failures()
     assert result["status"] == "FAILED"
     assert result["error"] == "BootstrapFailed"
-    record = registry.get_cluster("flaky")
-    assert record["phase"] == "ERROR"
-    warnings = [e for e in registry.list_events("flaky") if e["type"] == "Warning"]
-    assert any("replica 2" in e["message"] and "kubeadm-join" in e["message"] for e in warnings)
-    assert inventory.count(inventory.cluster_resources(record["uid"], runtime.boto3_client)) == 0
-    assert registry.get_lock("CLUSTER#flaky") is None
+    record = store.clusters.get("flaky")
+    assert record.phase == "ERROR"
+    warnings = [e for e in store.events.list("flaky") if e.type == "Warning"]
+    assert any("replica 2" in e.message and "kubeadm-join" in e.message for e in warnings), [
+        (e.reason, e.message) for e in warnings
+    ]
+    assert inventory.count(inventory.cluster_resources(record.uid, runtime.boto3_client)) == 0
+    assert store.locks.get("flaky") is None
     # The ERROR record can be deleted, and the name used again.
     assert run(runtime, "DeleteCluster", {"clusterName": "flaky"}, "delete-flaky")["status"] == "SUCCEEDED"
 
 
-def test_create_stopped_in_the_replica_map_resumes_and_takes_over_the_lock(runtime, registry):
+def test_create_stopped_in_the_replica_map_resumes_and_takes_over_the_lock(runtime, store):
     sfn = runtime.boto3_client("stepfunctions")
     # Without the execution-status janitor, the stopped run's lock stays: the re-run must take it over.
     runtime.events.stop()
@@ -75,48 +77,48 @@ def test_create_stopped_in_the_replica_map_resumes_and_takes_over_the_lock(runti
         sfn.stop_execution(executionArn=arn)
         assert runtime.wait_execution(arn, timeout=60)["status"] == "ABORTED"
         time.sleep(0.5)  # let in-flight tasks of the stopped run finish
-        held = registry.get_lock("CLUSTER#resume")
-        assert held and held["operationId"] == "create-resume-1"
+        held = store.locks.get("resume")
+        assert held and held.operation_id == "create-resume-1"
         result = run(runtime, "CreateCluster", ha_request("resume"), "create-resume-2")
     finally:
         runtime.events.start()
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    record = registry.get_cluster("resume")
-    reasons = [e["reason"] for e in registry.list_events("resume")]
+    record = store.clusters.get("resume")
+    reasons = [e.reason for e in store.events.list("resume")]
     assert "LockTakenOver" in reasons
-    found = inventory.cluster_resources(record["uid"], runtime.boto3_client)
+    found = inventory.cluster_resources(record.uid, runtime.boto3_client)
     assert len([g for g in found["autoScalingGroups"] if g["role"] == "control-plane"]) == 3
     assert len([g for g in found["autoScalingGroups"] if g["role"] == "node"]) == 2
     assert len([v for v in found["volumes"] if v["role"] == "etcd"]) == 3
     assert len(found["launchTemplates"]) == 5 and len(found["securityGroups"]) == 3
     assert len(found["loadBalancers"]) == 1 and len(found["targetGroups"]) == 1
     assert run(runtime, "DeleteCluster", {"clusterName": "resume"}, "delete-resume")["status"] == "SUCCEEDED"
-    assert inventory.count(inventory.cluster_resources(record["uid"], runtime.boto3_client)) == 0
+    assert inventory.count(inventory.cluster_resources(record.uid, runtime.boto3_client)) == 0
 
 
-def test_aborted_execution_releases_its_lock_through_eventbridge(runtime, registry):
+def test_aborted_execution_releases_its_lock_through_eventbridge(runtime, store):
     sfn = runtime.boto3_client("stepfunctions")
     arn = runtime.start_execution("CreateCluster", ha_request("aborted"), name="create-aborted-1")
     deadline = time.monotonic() + 60
-    while registry.get_lock("CLUSTER#aborted") is None:
+    while store.locks.get("aborted") is None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     sfn.stop_execution(executionArn=arn)
     runtime.wait_execution(arn, timeout=60)
     runtime.events.wait_idle(timeout=30)
     deadline = time.monotonic() + 30
-    while registry.get_lock("CLUSTER#aborted") is not None:
+    while store.locks.get("aborted") is not None:
         assert time.monotonic() < deadline, "the execution-status rule did not release the lock"
         time.sleep(0.05)
-    operation = registry.get_operation("create-aborted-1")
-    assert operation["status"] == "ABORTED"
+    operation = store.operations.get("create-aborted-1")
+    assert operation.status == "ABORTED"
     time.sleep(0.5)
     assert run(runtime, "DeleteCluster", {"clusterName": "aborted"}, "delete-aborted")["status"] == "SUCCEEDED"
 
 
-def test_delete_can_keep_the_etcd_volumes(runtime, registry):
+def test_delete_can_keep_the_etcd_volumes(runtime, store):
     assert run(runtime, "CreateCluster", ha_request("keeper"), "create-keeper")["status"] == "SUCCEEDED"
-    uid = registry.get_cluster("keeper")["uid"]
+    uid = store.clusters.get("keeper").uid
     result = run(runtime, "DeleteCluster", {"clusterName": "keeper", "keepEtcdVolumes": True}, "delete-keeper")
     assert result["status"] == "SUCCEEDED", result.get("cause")
     left = inventory.cluster_resources(uid, runtime.boto3_client)

@@ -13,16 +13,16 @@ def run(runtime, workflow, payload, name):
     return runtime.run_execution(workflow, payload, name=name, check=False, timeout=300)
 
 
-def test_deprovision_refuses_while_clusters_exist_then_deletes_the_vpc(runtime, registry):
+def test_deprovision_refuses_while_clusters_exist_then_deletes_the_vpc(runtime, store):
     assert run(runtime, "CreateCluster", ha_request("last"), "create-last")["status"] == "SUCCEEDED"
     refused = run(runtime, "DeprovisionNetwork", {}, "deprovision-network-refused")
     assert refused["status"] == "FAILED" and "clusters still use it" in refused["cause"]
-    assert registry.get_network()["status"] == "READY"
+    assert store.network.get().status == "READY"
     assert run(runtime, "DeleteCluster", {"clusterName": "last"}, "delete-last")["status"] == "SUCCEEDED"
-    vpc_id = registry.get_network()["vpcId"]
+    vpc_id = store.network.get().vpc_id
     done = run(runtime, "DeprovisionNetwork", {}, "deprovision-network")
     assert done["status"] == "SUCCEEDED", done.get("cause")
-    assert registry.get_network() is None
+    assert store.network.get() is None
     ec2 = runtime.boto3_client("ec2")
     assert not ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"]
     svc = runtime.service_name

@@ -1,5 +1,7 @@
 """boto3 clients with the retry behaviour AWS recommends for control planes: adaptive mode
-backs off client-side when EC2's token buckets run low (ANCHORS: CAPA #1751)."""
+backs off client-side when EC2's token buckets run low (ANCHORS: CAPA #1751).
+
+Error codes and the predicates over them live in `kubestep.aws.errors`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from kubestep.aws.errors import not_yet_visible
 from kubestep.errors import ResourcePending
 
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5, read_timeout=30)
@@ -26,44 +29,6 @@ def client(service: str, region: str | None = None) -> Any:
     # boto3's default session is not thread-safe for client creation.
     with _lock:
         return boto3.session.Session().client(service, region_name=region, config=RETRY_CONFIG)
-
-
-def error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
-def is_error(exc: Exception, *codes: str) -> bool:
-    return isinstance(exc, ClientError) and error_code(exc) in codes
-
-
-# Right after a create, AWS may not show the new resource to the next call yet (EC2's
-# eventual consistency): a step that uses it must wait and retry, not fail.
-NOT_YET_VISIBLE = {
-    "InvalidVpcID.NotFound",
-    "InvalidSubnetID.NotFound",
-    "InvalidGroup.NotFound",
-    "InvalidInternetGatewayID.NotFound",
-    "InvalidAllocationID.NotFound",
-    "InvalidRouteTableID.NotFound",
-    "InvalidNatGatewayID.NotFound",
-    "InvalidVolume.NotFound",
-    "InvalidInstanceID.NotFound",
-    "InvalidLaunchTemplateId.NotFound",
-    "InvalidLaunchTemplateName.NotFoundException",
-    "TargetGroupNotFound",
-    "LoadBalancerNotFound",
-}
-
-
-def not_yet_visible(exc: Exception) -> bool:
-    if not isinstance(exc, ClientError):
-        return False
-    code = error_code(exc)
-    if code in NOT_YET_VISIBLE:
-        return True
-    # Auto Scaling's words for a launch template it cannot see yet.
-    message = exc.response.get("Error", {}).get("Message", "")
-    return code == "ValidationError" and "launch template" in message and "does not exist" in message
 
 
 def pending_until_visible(fn: Callable[P, R]) -> Callable[P, R]:

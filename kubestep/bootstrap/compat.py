@@ -1,10 +1,8 @@
-"""cloud-init user-data for control-plane replicas and nodes.
-
-The instance attaches its replica's etcd volume, installs containerd and the kubeadm tools of
-the requested version, fetches the cluster's bootstrap secret from Secrets Manager (never
-from user-data, which anyone with ec2:DescribeInstanceAttribute can read), runs kubeadm, and
-writes its bootstrap report (`ok` or `failed:<phase>`) to the management service's table.
-The full kubeadm configuration (CNI, cloud controller manager) grows in a later issue."""
+"""DEPRECATED compatibility shim: the pre-issue-9 bootstrap, kept only so that
+`resources/instances.py` (which still builds `BootstrapParams(secret_name=...)` and calls
+`user_data(...)`) keeps working until the lead wires `render_user_data` and the new
+`kubestep.bootstrap.BootstrapParams`. Delete this module then. Nothing new uses it: its script
+has every flaw issue 9 lists (no CA pinning, `--upload-certs`, etcd on `lost+found`, ...)."""
 
 from __future__ import annotations
 
@@ -84,7 +82,7 @@ report ok
 
 
 @dataclass(frozen=True)
-class BootstrapParams:
+class LegacyBootstrapParams:
     table: str
     region: str
     uid: str
@@ -98,7 +96,7 @@ class BootstrapParams:
     etcd_volume_id: str | None = None
 
 
-def render(params: BootstrapParams) -> str:
+def render(params: LegacyBootstrapParams) -> str:
     _, minor, _ = versions.parse(params.version)
     env = {
         "TABLE": params.table,
@@ -126,5 +124,5 @@ def render(params: BootstrapParams) -> str:
     return "#cloud-config\n" + json.dumps(config, indent=1) + "\n"
 
 
-def user_data(params: BootstrapParams) -> str:
+def user_data(params: LegacyBootstrapParams) -> str:
     return base64.b64encode(render(params).encode()).decode()

@@ -1,0 +1,27 @@
+"""What runs on the instances: cloud-init user-data that makes a Kubernetes control-plane
+replica or node with kubeadm, and reports the result.
+
+The Lambda side calls one function:
+
+    render_user_data(BootstrapParams(...)) -> str   # base64 cloud-config for the launch template
+
+One module per concern: `params` (the interface, validated), `kubeadm` (v1beta4 documents),
+`host` (containerd, kernel, systemd), `addons` (in-cluster manifests), `components` (pinned
+versions), `cloud_init` (assembly), `scripts/` (what runs on the instance), `report` (the
+bootstrap report item), `schema` (upstream field schemas)."""
+
+from kubestep.bootstrap.cloud_init import render_cloud_config, render_user_data
+from kubestep.bootstrap.compat import render, user_data
+from kubestep.bootstrap.params import BootstrapParams, DnsZone, Taint, stable_replica_name
+
+__all__ = [
+    "BootstrapParams",
+    "DnsZone",
+    "Taint",
+    "render_cloud_config",
+    "render_user_data",
+    "stable_replica_name",
+    # Deprecated (resources/instances.py until the new params are wired): the legacy renderer.
+    "render",
+    "user_data",
+]

@@ -1,0 +1,141 @@
+"""The instance's cloud-init user-data: `#cloud-config` with `write_files` only.
+
+cloud-init writes every file in its final place (host configuration, templates, add-on
+manifests, the scripts); the bootstrap script runs from cloud-init's per-boot scripts
+directory, so it runs at first boot and again after every reboot. The whole cloud-config is
+gzipped (cloud-init recognises compressed user-data): EC2 allows 16 KB of user-data before
+base64, and the control plane's text is about three times that."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import shlex
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+from kubestep.bootstrap import addons, components, host, kubeadm, paths
+from kubestep.bootstrap.params import BootstrapParams
+
+USER_DATA_LIMIT = 16384  # bytes, before base64 (EC2 RunInstances / launch templates)
+PER_BOOT_HOOK = (
+    "#!/bin/sh\n# kubestep: bootstrap at first boot, remount and report after a reboot.\n"
+    f"exec {paths.BOOTSTRAP_SCRIPT}\n"
+)
+
+
+@dataclass(frozen=True)
+class File:
+    path: str
+    content: str
+    permissions: str = "0644"
+
+
+def script(name: str) -> str:
+    return resources.files("kubestep.bootstrap").joinpath("scripts", name).read_text()
+
+
+def environment(p: BootstrapParams) -> dict[str, str]:
+    """The non-secret values the scripts read (`/etc/kubestep/bootstrap.env`)."""
+    env = {
+        "TABLE": p.table,
+        "REGION": p.region,
+        "SERVICE_NAME": p.service_name,
+        "CLUSTER_NAME": p.cluster_name,
+        "CLUSTER_UID": p.uid,
+        "ROLE": p.role,
+        "KUBERNETES_VERSION": p.version,
+        "KUBERNETES_MINOR": f"1.{p.minor}",
+        "ENDPOINT": p.endpoint,
+        "NODE_SECRET_ARN": p.node_secret_arn,
+        "POD_CIDR": p.pod_cidr,
+    }
+    if p.is_control_plane:
+        assert p.dns is not None and p.etcd_volume_id and p.control_plane_secret_arn
+        env |= {
+            "CONTROL_PLANE_SECRET_ARN": p.control_plane_secret_arn,
+            "REPLICA_INDEX": str(p.replica_index),
+            "REPLICA_COUNT": str(p.replica_count),
+            "REPLICA_NAME": p.replica_name,
+            "REPLICA_NAMES": " ".join(p.replica_names),
+            "HOSTED_ZONE_ID": p.dns.hosted_zone_id,
+            "ETCD_VOLUME_ID": p.etcd_volume_id,
+            "ETCD_MOUNT": paths.ETCD_MOUNT,
+            "ETCD_DATA_DIR": paths.ETCD_DATA_DIR,
+            "ENCRYPT_SECRETS": "true" if p.encrypt_secrets else "false",
+            "CALICO_MANIFEST_URL": components.CALICO_MANIFEST_URL,
+            "CALICO_MANIFEST_SHA256": components.CALICO_MANIFEST_SHA256,
+        }
+    return env
+
+
+def files(p: BootstrapParams) -> list[File]:
+    env = "# shellcheck shell=bash\n# kubestep bootstrap settings (non-secret), sourced by /usr/local/sbin/kubestep-*\n"
+    env += "".join(f"{key}={shlex.quote(value)}\n" for key, value in environment(p).items())
+    found = [
+        File(paths.ENV_FILE, env, "0600"),
+        File(paths.BOOTSTRAP_SCRIPT, script("bootstrap.sh"), "0755"),
+        File(paths.PER_BOOT_HOOK, PER_BOOT_HOOK, "0755"),
+        File(f"{paths.CONF_DIR}/containerd-config.toml", host.containerd_config(p)),
+        File(paths.MODULES_FILE, host.modules_load()),
+        File(paths.SYSCTL_FILE, host.sysctl_conf()),
+    ]
+    found += [File(f"{paths.TEMPLATES_DIR}/{name}", text, "0600") for name, text in kubeadm.files(p).items()]
+    if not p.is_control_plane:
+        return found
+    found += [
+        File(paths.ETCD_MEMBER_SCRIPT, script("etcd-member.sh"), "0755"),
+        File(paths.TOKEN_REFRESH_SCRIPT, script("token-refresh.sh"), "0755"),
+        File(paths.WRITE_SECRETS_SCRIPT, script("write_secrets.py")),
+        File(paths.KUBELET_ETCD_DROP_IN, host.kubelet_etcd_volume_drop_in()),
+        File(paths.TOKEN_REFRESH_SERVICE, host.token_refresh_service()),
+        File(paths.TOKEN_REFRESH_TIMER, host.token_refresh_timer()),
+        File(f"{paths.AUTHENTICATOR_CONFIG_DIR}/config.yaml", yaml.safe_dump(addons.authenticator_config(p))),
+        File(f"{paths.AUTHENTICATOR_CONFIG_DIR}/pod.yaml", addons.to_yaml([addons.authenticator_pod()])),
+        File(
+            f"{paths.TEMPLATES_DIR}/authenticator-webhook.kubeconfig",
+            addons.to_yaml([addons.authenticator_webhook_kubeconfig()]),
+        ),
+        File(f"{paths.ADDONS_DIR}/cloud-controller-manager.yaml", addons.to_yaml(addons.cloud_controller_manager(p))),
+        File(f"{paths.ADDONS_DIR}/cluster-admins.yaml", addons.to_yaml(addons.cluster_admins_binding())),
+    ]
+    if p.encrypt_secrets:
+        found.append(
+            File(f"{paths.TEMPLATES_DIR}/encryption-config.yaml", addons.to_yaml([addons.encryption_configuration()]))
+        )
+    if p.node_termination_queue_url:
+        found.append(
+            File(
+                f"{paths.ADDONS_DIR}/node-termination-handler.yaml", addons.to_yaml(addons.node_termination_handler(p))
+            )
+        )
+    return found
+
+
+class _Dumper(yaml.SafeDumper):
+    """File contents as YAML literal blocks: readable, and what `cloud-init query` shows."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _string)
+
+
+def render_cloud_config(p: BootstrapParams) -> str:
+    """The cloud-config text (what cloud-init sees after decompressing the user-data)."""
+    entries = [
+        {"path": f.path, "owner": "root:root", "permissions": f.permissions, "content": f.content} for f in files(p)
+    ]
+    return "#cloud-config\n" + yaml.dump({"write_files": entries}, Dumper=_Dumper, sort_keys=False, width=200)
+
+
+def render_user_data(p: BootstrapParams) -> str:
+    """The launch template's `UserData`: base64 of the gzipped cloud-config."""
+    packed = gzip.compress(render_cloud_config(p).encode(), compresslevel=9, mtime=0)
+    if len(packed) > USER_DATA_LIMIT:
+        raise ValueError(f"user-data for {p.role} is {len(packed)} bytes gzipped; EC2 allows {USER_DATA_LIMIT}")
+    return base64.b64encode(packed).decode()

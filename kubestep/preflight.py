@@ -1,0 +1,201 @@
+"""What a request names must exist before anything is created: instance types offered in the
+region, security groups in the service's VPC, key pairs, instance profiles, KMS keys, subnets;
+and the instances it launches must fit the account's vCPU quota. Without this, a security
+group id that does not exist looked like eventual consistency and was retried for 20 minutes.
+
+Each problem names the field and the rule, like the manifest's own validation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kubestep import limits
+from kubestep.aws import client
+from kubestep.aws.errors import INVALID_INSTANCE_TYPE, UNAUTHORIZED, Kind, is_error, is_not_found
+from kubestep.models import AWSCluster, AWSNodePool
+from kubestep.settings import Settings
+
+Problems = list[tuple[str, str]]
+INSTANCE_PROFILE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:instance-profile/(?:.*/)?([\w+=,.@-]{1,128})$")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Instances of one type that an operation launches at once."""
+
+    instance_type: str
+    count: int
+
+
+def _field_refs(cluster: AWSCluster | None, pools: list[tuple[str, AWSNodePool]]) -> dict[str, list[tuple[str, Any]]]:
+    """Reference kind -> [(field, value)] for everything the request names."""
+    refs: dict[str, list[tuple[str, Any]]] = {k: [] for k in ("type", "sg", "key", "profile", "kms", "subnet")}
+    if cluster is not None:
+        cp = cluster.spec.control_plane
+        base = "cluster.spec.controlPlane"
+        refs["type"].append((f"{base}.instanceType", cp.instance_type))
+        refs["sg"] += [(f"{base}.securityGroupIDs[{i}]", g) for i, g in enumerate(cp.security_group_ids)]
+        if cp.key_name:
+            refs["key"].append((f"{base}.keyName", cp.key_name))
+        if cp.iam_instance_profile:
+            refs["profile"].append((f"{base}.iamInstanceProfile", cp.iam_instance_profile))
+        for field, volume in ((f"{base}.rootVolume", cp.root_volume), (f"{base}.etcd.mainVolume", cp.etcd.main_volume)):
+            if volume.kms_key_arn:
+                refs["kms"].append((f"{field}.kmsKeyARN", volume.kms_key_arn))
+        if cp.database_encryption.kms_key_arn:
+            refs["kms"].append((f"{base}.databaseEncryption.kmsKeyARN", cp.database_encryption.kms_key_arn))
+        refs["subnet"] += [
+            (f"cluster.spec.networking.serviceLoadBalancerSubnetIDs[{i}]", s)
+            for i, s in enumerate(cluster.spec.networking.service_load_balancer_subnet_ids)
+        ]
+    for prefix, pool in pools:
+        spec = pool.spec
+        refs["type"].append((f"{prefix}.spec.instanceType", spec.instance_type))
+        refs["sg"] += [(f"{prefix}.spec.securityGroupIDs[{i}]", g) for i, g in enumerate(spec.security_group_ids)]
+        if spec.key_name:
+            refs["key"].append((f"{prefix}.spec.keyName", spec.key_name))
+        if spec.iam_instance_profile:
+            refs["profile"].append((f"{prefix}.spec.iamInstanceProfile", spec.iam_instance_profile))
+        if spec.root_volume.kms_key_arn:
+            refs["kms"].append((f"{prefix}.spec.rootVolume.kmsKeyARN", spec.root_volume.kms_key_arn))
+    return refs
+
+
+def reference_problems(
+    settings: Settings,
+    vpc_id: str | None,
+    cluster: AWSCluster | None,
+    pools: list[tuple[str, AWSNodePool]],
+    launches: Iterable[Launch] = (),
+) -> Problems:
+    """Look up everything the request names (a few Describe calls); [] when all exist."""
+    refs = _field_refs(cluster, pools)
+    region = settings.region
+    ec2 = client("ec2", region)
+    problems: Problems = []
+    types = _instance_types(ec2, refs["type"], problems)
+    for field, group in refs["sg"]:
+        try:
+            found = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
+        except Exception as exc:
+            if not is_not_found(exc, Kind.SECURITY_GROUP):
+                raise
+            found = []
+        if not found:
+            problems.append((field, f"security group {group} does not exist in {region}"))
+        elif vpc_id and found[0]["VpcId"] != vpc_id:
+            problems.append(
+                (field, f"security group {group} is in {found[0]['VpcId']}, not the cluster's VPC {vpc_id}")
+            )
+    for field, key in refs["key"]:
+        try:
+            ec2.describe_key_pairs(KeyNames=[key])
+        except Exception as exc:
+            if not is_not_found(exc, Kind.KEY_PAIR):
+                raise
+            problems.append((field, f"key pair {key!r} does not exist in {region}"))
+    for field, subnet in refs["subnet"]:
+        try:
+            found = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"]
+        except Exception as exc:
+            if not is_not_found(exc, Kind.SUBNET):
+                raise
+            found = []
+        if not found:
+            problems.append((field, f"subnet {subnet} does not exist in {region}"))
+        elif vpc_id and found[0]["VpcId"] != vpc_id:
+            problems.append((field, f"subnet {subnet} is not in the cluster's VPC {vpc_id}"))
+    if refs["profile"]:
+        iam = client("iam", region)
+        for field, profile in refs["profile"]:
+            match = INSTANCE_PROFILE_ARN.match(profile)
+            name = match.group(1) if match else profile
+            try:
+                iam.get_instance_profile(InstanceProfileName=name)
+            except Exception as exc:
+                if not is_not_found(exc, Kind.IAM_ENTITY):
+                    raise
+                problems.append((field, f"instance profile {name!r} does not exist"))
+    if refs["kms"]:
+        kms = client("kms", region)
+        for field, key_arn in refs["kms"]:
+            try:
+                state = kms.describe_key(KeyId=key_arn)["KeyMetadata"].get("KeyState")
+            except Exception as exc:
+                if is_not_found(exc, Kind.KMS_KEY):
+                    problems.append((field, f"KMS key {key_arn} does not exist"))
+                    continue
+                if is_error(exc, *UNAUTHORIZED):
+                    # The key policy may not let the management service describe it; its use at
+                    # launch is what matters, and the key's own policy decides that.
+                    continue
+                raise
+            if state != "Enabled":
+                problems.append((field, f"KMS key {key_arn} is {state}, not Enabled"))
+    if not problems and types:
+        problems += quota_problems(settings, types, launches)
+    return problems
+
+
+def _instance_types(ec2: Any, refs: list[tuple[str, str]], problems: Problems) -> dict[str, dict]:
+    wanted = sorted({value for _, value in refs})
+    if not wanted:
+        return {}
+    found: dict[str, dict] = {}
+    try:
+        for item in ec2.describe_instance_types(InstanceTypes=wanted)["InstanceTypes"]:
+            found[item["InstanceType"]] = item
+    except Exception as exc:
+        if not is_error(exc, INVALID_INSTANCE_TYPE):
+            raise
+        for name in wanted:  # one by one, to name the missing ones
+            try:
+                found[name] = ec2.describe_instance_types(InstanceTypes=[name])["InstanceTypes"][0]
+            except Exception as inner:
+                if not is_error(inner, INVALID_INSTANCE_TYPE):
+                    raise
+    for field, name in refs:
+        if name not in found:
+            problems.append((field, f"instance type {name} does not exist in {ec2.meta.region_name}"))
+        elif not set(found[name].get("ProcessorInfo", {}).get("SupportedArchitectures", [])) & {"x86_64", "arm64"}:
+            problems.append((field, f"instance type {name} is neither x86_64 nor arm64"))
+    return found
+
+
+STANDARD_FAMILIES = ("a", "c", "d", "h", "i", "m", "r", "t", "z")
+
+
+def quota_problems(settings: Settings, types: dict[str, dict], launches: Iterable[Launch]) -> Problems:
+    """The vCPUs an operation launches against the account's Running On-Demand Standard quota
+    (Service Quotas L-1216C47A). Where the quota cannot be read, this check says nothing."""
+    standard = 0
+    for launch in launches:
+        info = types.get(launch.instance_type)
+        if info and launch.instance_type[0] in STANDARD_FAMILIES:
+            standard += launch.count * info["VCpuInfo"]["DefaultVCpus"]
+    if not standard:
+        return []
+    service, code = limits.STANDARD_VCPU_QUOTA
+    try:
+        quota = client("service-quotas", settings.region).get_service_quota(ServiceCode=service, QuotaCode=code)
+    except Exception:  # noqa: BLE001 - not readable (permissions, partition, emulator): no opinion
+        return []
+    value = quota.get("Quota", {}).get("Value")
+    if value is not None and standard > value:
+        return [
+            (
+                "nodePools",
+                f"this operation launches {standard} vCPUs of standard instances but the account's quota is "
+                f"{value:g} (Service Quotas {code}); request an increase or launch fewer",
+            )
+        ]
+    return []
+
+
+def launches_for(replicas: int, cluster: AWSCluster | None, pools: list[tuple[str, AWSNodePool]]) -> list[Launch]:
+    out = [Launch(cluster.spec.control_plane.instance_type, replicas)] if cluster is not None else []
+    out += [Launch(p.spec.instance_type, p.spec.min_node_count) for _, p in pools]
+    return out

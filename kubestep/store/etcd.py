@@ -1,0 +1,62 @@
+"""The etcd configuration of each cluster: one item per member (parallel replica branches never
+overwrite each other) and one cluster-level item."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+
+from kubestep.errors import NotFound
+from kubestep.store import keys
+from kubestep.store.clusters import _stored
+from kubestep.store.records import EtcdConfig, EtcdMember, Resource, ResourceRef
+from kubestep.store.table import ConditionFailed, Table
+
+
+class EtcdRepository:
+    def __init__(self, table: Table):
+        self._table = table
+
+    def plan_member(self, cluster: str, member: EtcdMember) -> EtcdMember:
+        """Record a member unless it exists; re-planning keeps what an earlier run recorded."""
+        self._table.put_new(
+            {"pk": keys.cluster_pk(cluster), "sk": keys.etcd_member_sk(member.index), **member.to_item()}
+        )
+        return self.require_member(cluster, member.index)
+
+    def get_member(self, cluster: str, index: int) -> EtcdMember | None:
+        return EtcdMember.from_item(self._table.get(keys.cluster_pk(cluster), keys.etcd_member_sk(index)))
+
+    def require_member(self, cluster: str, index: int) -> EtcdMember:
+        member = self.get_member(cluster, index)
+        if member is None:
+            raise NotFound(f"replica {index} of cluster {cluster!r} was never planned")
+        return member
+
+    def members(self, cluster: str) -> list[EtcdMember]:
+        items = self._table.query_all(
+            KeyConditionExpression=Key("pk").eq(keys.cluster_pk(cluster))
+            & Key("sk").begins_with(keys.ETCD_MEMBER_PREFIX),
+            ConsistentRead=True,
+        )
+        return sorted((m for m in (EtcdMember.from_item(i) for i in items) if m is not None), key=lambda m: m.index)
+
+    def update_member(self, cluster: str, index: int, **fields: Any) -> EtcdMember:
+        values = {EtcdMember.attribute(k): _stored(v) for k, v in fields.items()}
+        try:
+            item = self._table.update(keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, Attr("pk").exists())
+        except ConditionFailed:
+            raise NotFound(f"replica {index} of cluster {cluster!r} was never planned") from None
+        return EtcdMember.from_item(item)  # type: ignore[return-value]
+
+    def record_resource(self, cluster: str, index: int, logical: Resource, resource_id: str, operation_id: str) -> None:
+        ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
+        self._table.update(keys.cluster_pk(cluster), keys.etcd_member_sk(index), {f"resources.{logical.value}": ref})
+
+    def put_config(self, cluster: str, config: EtcdConfig) -> EtcdConfig:
+        self._table.put_new({"pk": keys.cluster_pk(cluster), "sk": keys.ETCD_CONFIG_SK, **config.to_item()})
+        return self.config(cluster) or config
+
+    def config(self, cluster: str) -> EtcdConfig | None:
+        return EtcdConfig.from_item(self._table.get(keys.cluster_pk(cluster), keys.ETCD_CONFIG_SK))

@@ -1,0 +1,185 @@
+"""The single table's low-level access: consistent reads, partial updates by attribute path,
+conditional writes and paginated queries. Repositories build on this; nothing else does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Attr, ConditionBase
+from botocore.exceptions import ClientError
+
+from kubestep.aws import RETRY_CONFIG
+from kubestep.aws.errors import is_condition_failed
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None = None) -> str:
+    return (moment or now()).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def dynamo_safe(value: Any) -> Any:
+    """Floats as Decimals (the only number type DynamoDB's serializer takes), recursively."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: dynamo_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [dynamo_safe(v) for v in value]
+    return value
+
+
+class ConditionFailed(Exception):
+    """A conditional write lost (the item exists, or no longer matches)."""
+
+
+class Table:
+    def __init__(self, table_name: str, dynamodb: Any = None):
+        resource = dynamodb or boto3.session.Session().resource("dynamodb", config=RETRY_CONFIG)
+        self.name = table_name
+        self.table = resource.Table(table_name)
+        self.client = self.table.meta.client
+
+    def get(self, pk: str, sk: str) -> dict | None:
+        return self.table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
+
+    def put(self, item: dict, condition: ConditionBase | str | None = None) -> None:
+        kwargs: dict[str, Any] = {"Item": dynamo_safe(item)}
+        if condition is not None:
+            kwargs["ConditionExpression"] = condition
+        try:
+            self.table.put_item(**kwargs)
+        except ClientError as exc:
+            if is_condition_failed(exc):
+                raise ConditionFailed(str(exc)) from None
+            raise
+
+    def put_new(self, item: dict) -> bool:
+        """Put unless an item with that key exists; True if this call wrote it."""
+        try:
+            self.put(item, Attr("pk").not_exists())
+            return True
+        except ConditionFailed:
+            return False
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        fields: dict[str, Any],
+        condition: ConditionBase | None = None,
+        *,
+        remove: tuple[str, ...] = (),
+        if_not_exists: tuple[str, ...] = (),
+    ) -> dict:
+        """SET each field (a dotted key updates one entry of a map attribute without touching its
+        siblings; a value of None removes the attribute); returns the new item."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets: list[str] = []
+        removes: list[str] = []
+
+        def path_of(key: str, i: int) -> str:
+            parts = key.split(".")
+            for j, part in enumerate(parts):
+                names[f"#n{i}_{j}"] = part
+            return ".".join(f"#n{i}_{j}" for j in range(len(parts)))
+
+        for i, (key, value) in enumerate(fields.items()):
+            path = path_of(key, i)
+            if value is None:
+                removes.append(path)
+            elif key in if_not_exists:
+                values[f":v{i}"] = dynamo_safe(value)
+                sets.append(f"{path} = if_not_exists({path}, :v{i})")
+            else:
+                values[f":v{i}"] = dynamo_safe(value)
+                sets.append(f"{path} = :v{i}")
+        for k, key in enumerate(remove, start=len(fields)):
+            removes.append(path_of(key, k))
+        expression = []
+        if sets:
+            expression.append("SET " + ", ".join(sets))
+        if removes:
+            expression.append("REMOVE " + ", ".join(removes))
+        kwargs: dict[str, Any] = {
+            "Key": {"pk": pk, "sk": sk},
+            "UpdateExpression": " ".join(expression),
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        if condition is not None:
+            kwargs["ConditionExpression"] = condition
+        try:
+            return self.table.update_item(**kwargs)["Attributes"]
+        except ClientError as exc:
+            if is_condition_failed(exc):
+                raise ConditionFailed(str(exc)) from None
+            raise
+
+    def raw_update(self, **kwargs: Any) -> dict:
+        try:
+            return self.table.update_item(**kwargs).get("Attributes", {})
+        except ClientError as exc:
+            if is_condition_failed(exc):
+                raise ConditionFailed(str(exc)) from None
+            raise
+
+    def delete(self, pk: str, sk: str, condition: ConditionBase | None = None) -> bool:
+        kwargs: dict[str, Any] = {"Key": {"pk": pk, "sk": sk}}
+        if condition is not None:
+            kwargs["ConditionExpression"] = condition
+        try:
+            self.table.delete_item(**kwargs)
+            return True
+        except ClientError as exc:
+            if is_condition_failed(exc):
+                return False
+            raise
+
+    def query_all(self, **kwargs: Any) -> list[dict]:
+        items: list[dict] = []
+        while True:
+            page = self.table.query(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def query_page(self, **kwargs: Any) -> tuple[list[dict], dict | None]:
+        page = self.table.query(**kwargs)
+        return page.get("Items", []), page.get("LastEvaluatedKey")
+
+    def transact_put(self, items: list[tuple[dict, ConditionBase | str | None]]) -> None:
+        """All or nothing; ConditionFailed if any condition fails. (The resource's client
+        serializes plain Python values itself.)"""
+        transact = []
+        for item, condition in items:
+            put: dict[str, Any] = {"TableName": self.name, "Item": dynamo_safe(item)}
+            if condition is not None:
+                # Only attribute_not_exists(pk) is used in transactions: a plain string condition.
+                put["ConditionExpression"] = condition
+            transact.append({"Put": put})
+        try:
+            self.client.transact_write_items(TransactItems=transact)
+        except ClientError as exc:
+            if is_condition_failed(exc):
+                raise ConditionFailed(str(exc)) from None
+            raise
+
+    def delete_all(self, items: list[dict]) -> int:
+        with self.table.batch_writer() as batch:
+            for item in items:
+                batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+        return len(items)

@@ -1,0 +1,235 @@
+"""The operation-level steps of cluster workflows: validate the input, prove the execution's
+identity and take the cluster's lock, record success or failure, release the lock. The
+resource steps live with their AWS resource kind in `kubestep.resources`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from kubestep import preflight
+from kubestep.errors import AlreadyExists, InvalidSpec, NotFound
+from kubestep.flow.context import StepInput
+from kubestep.flow.steps import step
+from kubestep.resources.context import ClusterContext
+from kubestep.store import ClusterRecord, NodePoolRecord, Operation
+from kubestep.validation import parse_create_request, parse_delete_request, replica_count
+from kubestep.workflows.identity import execution_running, own_operation
+
+# ---------------------------------------------------------------- create
+
+
+@step
+def validate_create_request(ctx: StepInput) -> dict:
+    """First state: nothing is created on bad input, or on input naming what does not exist."""
+    request = parse_create_request(ctx.settings.service, ctx.event.get("request"))
+    network = ctx.store.network.ready(ctx.settings.service_name)
+    check_references(ctx.settings, network.vpc_id, request)
+    return {"clusterName": request.cluster.name, "rollbackOnFailure": request.rollback_on_failure}
+
+
+def check_references(settings: Any, vpc_id: str | None, request: Any) -> None:
+    """Everything the request names exists, and what it launches fits the vCPU quota."""
+    pools = [(f"nodePools[{i}]", p) for i, p in enumerate(request.node_pools)]
+    replicas = replica_count(settings.service, request.cluster)
+    launches = preflight.launches_for(replicas, request.cluster, pools)
+    problems = preflight.reference_problems(settings, vpc_id, request.cluster, pools, launches)
+    if problems:
+        raise InvalidSpec(problems)
+
+
+@step
+def acquire_create_lock(ctx: StepInput) -> dict:
+    """Prove who this execution is, take the cluster's lock, create (or resume) its record."""
+    request = parse_create_request(ctx.settings.service, ctx.event.get("request"))
+    name = request.cluster.name
+    operation = own_operation(ctx, "CreateCluster", name)
+    lock = ctx.store.locks.acquire(name, ctx.operation_id, ctx.execution_arn, execution_running(ctx.settings))
+    try:
+        record = _register(ctx, request, operation)
+    except Exception:
+        ctx.store.locks.release(name, ctx.operation_id)
+        raise
+    if record.uid != operation.uid:
+        ctx.store.operations.set(ctx.operation_id, uid=record.uid)
+    involved = f"AWSCluster/{name}"
+    if lock.took_over_from:
+        ctx.store.events.record(
+            name,
+            "Normal",
+            "LockTakenOver",
+            f"operation {ctx.operation_id} took over the lock of {lock.took_over_from}, "
+            "whose execution is no longer running",
+            involved,
+            ctx.operation_id,
+        )
+    ctx.store.events.record(
+        name,
+        "Normal",
+        "Provisioning",
+        f"operation {ctx.operation_id} is creating cluster {name} (uid {record.uid})",
+        involved,
+        ctx.operation_id,
+    )
+    return {"uid": record.uid, "tookOverFrom": lock.took_over_from}
+
+
+def _register(ctx: StepInput, request: Any, operation: Operation) -> ClusterRecord:
+    name = request.cluster.name
+    existing = ctx.store.clusters.get(name)
+    if existing is None:
+        assert operation.uid
+        record = ClusterRecord(
+            name=name,
+            uid=operation.uid,
+            spec=request.cluster,
+            version=request.cluster.spec.control_plane.version,
+            created_by=ctx.operation_id,
+            current_operation=ctx.operation_id,
+        )
+        pools = [
+            NodePoolRecord(name=p.name, cluster=name, spec=p, version=p.spec.version, created_by=ctx.operation_id)
+            for p in request.node_pools
+        ]
+        try:
+            return ctx.store.clusters.create(record, pools)
+        except AlreadyExists:
+            existing = ctx.store.clusters.require(name)
+    if existing.spec != request.cluster:
+        raise AlreadyExists(
+            f"cluster {name!r} already exists (phase {existing.phase}) with a different spec; "
+            "delete it first, or re-run with the same manifest to resume"
+        )
+    # Same spec: resume or re-run. New node pools are added; existing ones are kept.
+    for pool in request.node_pools:
+        ctx.store.node_pools.add(
+            NodePoolRecord(
+                name=pool.name, cluster=name, spec=pool, version=pool.spec.version, created_by=ctx.operation_id
+            )
+        )
+    phase = "RECONCILING" if existing.phase == "RUNNING" else "PROVISIONING"
+    return ctx.store.clusters.update(name, phase=phase, current_operation=ctx.operation_id, last_error=None)
+
+
+@step
+def mark_cluster_running(ctx: ClusterContext) -> dict:
+    """The cluster passed every health gate: RUNNING, with its API endpoint; the lock goes."""
+    record = ctx.store.clusters.update(ctx.name, phase="RUNNING", current_operation=None, last_error=None)
+    ctx.event("Normal", "ClusterRunning", f"cluster {ctx.name} is RUNNING; API endpoint https://{record.endpoint}:443")
+    ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
+    ctx.store.locks.release(ctx.name, ctx.operation_id)
+    return {"phase": "RUNNING", "endpoint": record.endpoint}
+
+
+def error_message(error: Any) -> tuple[str, str]:
+    """(error name, message) from a Catch's `{Error, Cause}`; a Lambda's Cause is JSON."""
+    error = error if isinstance(error, dict) else {}
+    name = str(error.get("Error") or "Unknown")
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+    except (ValueError, TypeError):
+        pass
+    return name, str(cause)
+
+
+@step
+def record_failure(ctx: StepInput, cluster_name: str, error: dict) -> dict:
+    """A step failed after the lock was taken: a Warning event naming the cause, phase ERROR.
+    With compensation to come, the operation stays RUNNING (rolling back) until it ends."""
+    name, message = error_message(error)
+    ctx.store.events.record(cluster_name, "Warning", name, message, f"AWSCluster/{cluster_name}", ctx.operation_id)
+    with contextlib.suppress(NotFound):
+        ctx.store.clusters.update(
+            cluster_name,
+            phase="ERROR",
+            last_error={"error": name, "message": message, "operationId": ctx.operation_id},
+        )
+    compensating = ctx.event.get("rollbackOnFailure") is True or None
+    ctx.store.operations.set(ctx.operation_id, compensating=compensating, error=name, cause=message[:4000])
+    return {"error": name}
+
+
+@step
+def record_rollback(ctx: StepInput, cluster_name: str) -> dict:
+    """Compensation finished: everything this operation created is gone."""
+    ctx.store.events.record(
+        cluster_name,
+        "Normal",
+        "RolledBack",
+        f"operation {ctx.operation_id} deleted the resources it had created",
+        f"AWSCluster/{cluster_name}",
+        ctx.operation_id,
+    )
+    return {"rolledBack": True}
+
+
+@step
+def record_compensation_failure(ctx: StepInput, cluster_name: str, compensation_error: dict) -> dict:
+    """Compensation itself failed: say so (the operation still reports the original error)."""
+    error, message = error_message(compensation_error)
+    ctx.store.events.record(
+        cluster_name,
+        "Warning",
+        "RollbackFailed",
+        f"deleting what operation {ctx.operation_id} created failed ({error}: {message}); "
+        f"`kubestep delete cluster {cluster_name}` removes what is left",
+        f"AWSCluster/{cluster_name}",
+        ctx.operation_id,
+    )
+    return {"error": error}
+
+
+@step
+def finish_failure(ctx: StepInput, cluster_name: str, error: dict) -> dict:
+    """Last state of a failed run: release the lock, then report the operation FAILED with its
+    original error (not a compensation error)."""
+    released = ctx.store.locks.release(cluster_name, ctx.operation_id)
+    name, message = error_message(error)
+    ctx.store.operations.finish(ctx.operation_id, "FAILED", name, message)
+    return {"released": released}
+
+
+# ---------------------------------------------------------------- delete
+
+
+@step
+def validate_delete_request(ctx: StepInput) -> dict:
+    """First state: the cluster must exist."""
+    request = parse_delete_request(ctx.event.get("request"))
+    ctx.store.clusters.require(request.cluster_name)
+    return {"clusterName": request.cluster_name, "keepEtcdVolumes": request.keep_etcd_volumes}
+
+
+@step
+def acquire_delete_lock(ctx: StepInput, cluster_name: str) -> dict:
+    """Prove who this execution is, take the cluster's lock, mark it STOPPING."""
+    record = ctx.store.clusters.require(cluster_name)
+    own_operation(ctx, "DeleteCluster", cluster_name, uid=record.uid)
+    ctx.store.locks.acquire(cluster_name, ctx.operation_id, ctx.execution_arn, execution_running(ctx.settings))
+    try:
+        record = ctx.store.clusters.update(cluster_name, phase="STOPPING", current_operation=ctx.operation_id)
+    except NotFound:
+        ctx.store.locks.release(cluster_name, ctx.operation_id)
+        raise
+    ctx.store.events.record(
+        cluster_name,
+        "Normal",
+        "Deleting",
+        f"operation {ctx.operation_id} is deleting cluster {cluster_name}",
+        f"AWSCluster/{cluster_name}",
+        ctx.operation_id,
+    )
+    return {"uid": record.uid}
+
+
+@step
+def delete_cluster_record(ctx: ClusterContext) -> dict:
+    """Last step: the record, node pools, etcd items, uid claim and the lock go; events stay."""
+    ctx.store.reports.delete_all(ctx.uid)
+    ctx.store.clusters.delete_everything(ctx.name, ctx.uid)
+    ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
+    ctx.event("Normal", "Deleted", f"cluster {ctx.name} (uid {ctx.uid}) and its AWS resources are deleted")
+    return {"deleted": ctx.name}

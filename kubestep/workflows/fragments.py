@@ -1,0 +1,53 @@
+"""State sequences shared by several workflows, declared once.
+
+The delete order (DESIGN §4) lives here only: `DeleteCluster` runs it for the whole cluster,
+and a failed `CreateCluster` runs the same steps scoped to what its own operation created."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubestep.flow.asl import Catch, State, Task, guarded
+from kubestep.resources import (
+    control_plane,
+    instances,
+    kubernetes_leftovers,
+    load_balancer,
+    secrets,
+    security_groups,
+    subnet_tags,
+)
+
+# Every cluster workflow's states carry the cluster name; the operation id is always the
+# execution's own name (`$$.Execution.Name`), never a field of the input.
+CLUSTER_PAYLOAD: dict[str, Any] = {"clusterName.$": "$.clusterName", "operationId.$": "$$.Execution.Name"}
+IDENTITY_PAYLOAD: dict[str, Any] = {
+    "operationId.$": "$$.Execution.Name",
+    "executionArn.$": "$$.Execution.Id",
+}
+
+
+def delete_cluster_states(*, prefix: str, scope: str, catch: Catch, keep_etcd_volumes: Any) -> list[State]:
+    """Node pools -> control plane -> instances gone -> etcd volumes -> NLB -> target group ->
+    launch templates -> security groups -> what Kubernetes created -> subnet tags -> secrets.
+
+    `scope` "cluster" deletes everything the cluster owns; "operation" only what the running
+    operation created (compensation). `keep_etcd_volumes` is a literal or a `{"…​.$": path}`."""
+    scoped = {"scope": scope}
+    keep = keep_etcd_volumes if isinstance(keep_etcd_volumes, dict) else {"keepEtcdVolumes": keep_etcd_volumes}
+    states: list[State] = [
+        Task(instances.delete_node_pool_groups, name=f"{prefix}DeleteNodePoolGroups", args=scoped),
+        Task(instances.delete_control_plane_groups, name=f"{prefix}DeleteControlPlaneGroups", args=scoped),
+        Task(instances.terminate_instances, name=f"{prefix}TerminateInstances", args=scoped),
+        Task(control_plane.delete_etcd_volumes, name=f"{prefix}DeleteEtcdVolumes", args={**scoped, **keep}),
+        Task(load_balancer.delete_load_balancer, name=f"{prefix}DeleteLoadBalancer", args=scoped),
+        Task(load_balancer.delete_target_group, name=f"{prefix}DeleteTargetGroup", args=scoped),
+        Task(instances.delete_launch_templates, name=f"{prefix}DeleteLaunchTemplates", args=scoped),
+        Task(security_groups.delete_security_groups, name=f"{prefix}DeleteSecurityGroups", args=scoped),
+    ]
+    if scope == "cluster":
+        # Only a cluster that ran can have made Service load balancers and volumes.
+        states.append(Task(kubernetes_leftovers.delete_kubernetes_resources, name=f"{prefix}DeleteKubernetesResources"))
+        states.append(Task(subnet_tags.untag_subnets, name=f"{prefix}UntagSubnets"))
+    states.append(Task(secrets.delete_bootstrap_secret, name=f"{prefix}DeleteBootstrapSecret", args=scoped))
+    return guarded(states, catch)

@@ -1,0 +1,72 @@
+"""ProvisionNetwork: the management service's dedicated VPC built step by step (VPC, internet
+gateway, public and private subnets per zone, an EIP + NAT gateway per zone, route tables,
+S3/DynamoDB gateway endpoints), or an existing VPC validated and recorded; then READY."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kubestep.flow.asl import Catch, Choice, Fail, Map, Succeed, Task, Workflow, guarded
+from kubestep.resources import network
+from kubestep.workflows import network_steps
+from kubestep.workflows.fragments import IDENTITY_PAYLOAD
+
+FAILED = Catch("RecordFailure", result_path="$.error")
+BASE = {"operationId.$": "$$.Execution.Name"}
+
+WORKFLOW = Workflow(
+    name="ProvisionNetwork",
+    module=__name__,
+    comment="Build the management service's dedicated VPC step by step (or validate an existing one) and record "
+    "it as READY. Input: {} (the manifest is the stack's configuration).",
+    timeout=timedelta(hours=1),
+    function="NetworkTasks",
+    base_payload=BASE,
+    chains=[
+        [
+            Task(
+                network_steps.begin_provision,
+                name="AcquireLock",
+                base=False,
+                args={"request.$": "$", **IDENTITY_PAYLOAD},
+                output="$.begin",
+                select={"mode.$": "$.Payload.mode"},
+            ),
+            Choice(
+                "NetworkMode",
+                choices=[({"Variable": "$.begin.mode", "StringEquals": "existing"}, "ValidateExistingNetwork")],
+                default="EnsureVpc",
+            ),
+        ],
+        [*guarded([Task(network.validate_existing_network, next="MarkNetworkReady")], FAILED)],
+        [
+            *guarded(
+                [
+                    Task(network.ensure_vpc),
+                    Task(network.ensure_internet_gateway),
+                    Task(network.ensure_subnets),
+                    Task(network_steps.list_zones, output="$.zones", select={"names.$": "$.Payload.zones"}),
+                    Map(
+                        "EnsureNatGateways",
+                        comment="An EIP and NAT gateway per zone. CreateNatGateway's token bucket is small (10, 1/s).",
+                        items="$.zones.names",
+                        selector={"zone.$": "$$.Map.Item.Value"},
+                        max_concurrency=3,
+                        steps=[Task(network.ensure_nat_gateway, args={"zone.$": "$.zone"})],
+                    ),
+                    Task(network.check_nat_gateways, name="WaitForNatGateways"),
+                    Task(network.ensure_route_tables),
+                    Task(network.ensure_vpc_endpoints),
+                ],
+                FAILED,
+            ),
+            *guarded([Task(network.mark_network_ready, name="MarkNetworkReady")], FAILED),
+            Task(network_steps.finish_network_operation, name="Finish"),
+            Succeed("Provisioned"),
+        ],
+        [
+            Task(network_steps.record_network_failure, name="RecordFailure", args={"error.$": "$.error"}),
+            Fail("ProvisionFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
+        ],
+    ],
+)

@@ -1,0 +1,103 @@
+"""Shared params and secrets for the bootstrap tests."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+
+import pytest
+
+from kubestep.bootstrap import BootstrapParams, DnsZone, Taint
+
+ACCOUNT = "123456789012"
+NODE_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:gke-abcd1234-node-AbCdEf"
+CONTROL_PLANE_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:gke-abcd1234-controlplane-GhIjKl"
+JOIN_TOKEN = "abcdef.0123456789abcdef"
+ENCRYPTION_KEY = base64.b64encode(bytes(range(32))).decode()
+CA_HASH = "sha256:" + "3f" * 32
+QUEUE = f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/svc-node-lifecycle-abcd1234"
+
+
+def pem(kind: str, tag: str) -> str:
+    body = base64.b64encode(f"{tag} material".encode() * 4).decode()
+    return f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n"
+
+
+CONTROL_PLANE_SECRET_VALUE = {
+    "ca.crt": pem("CERTIFICATE", "cluster-ca"),
+    "ca.key": pem("RSA PRIVATE KEY", "cluster-ca-key"),
+    "etcd-ca.crt": pem("CERTIFICATE", "etcd-ca"),
+    "etcd-ca.key": pem("RSA PRIVATE KEY", "etcd-ca-key"),
+    "front-proxy-ca.crt": pem("CERTIFICATE", "front-proxy-ca"),
+    "front-proxy-ca.key": pem("RSA PRIVATE KEY", "front-proxy-ca-key"),
+    "sa.key": pem("RSA PRIVATE KEY", "service-account-key"),
+    "sa.pub": pem("PUBLIC KEY", "service-account-pub"),
+    "encryptionKey": ENCRYPTION_KEY,
+}
+SECRETS = {NODE_SECRET: json.dumps({"token": JOIN_TOKEN}), CONTROL_PLANE_SECRET: json.dumps(CONTROL_PLANE_SECRET_VALUE)}
+
+COMMON = dict(
+    table="svc-kubestep",
+    region="us-east-1",
+    service_name="svc",
+    cluster_name="prod",
+    uid="abcd1234",
+    version="1.32.4",
+    endpoint="gke-abcd1234-cp-0123456789abcdef.elb.us-east-1.amazonaws.com",
+    ca_cert_hash=CA_HASH,
+    node_secret_arn=NODE_SECRET,
+    pod_cidr="10.244.0.0/16",
+    service_cidr="10.96.0.0/12",
+)
+
+
+def control_plane(index: int = 0, **changes) -> BootstrapParams:
+    fields = dict(
+        COMMON,
+        role="control-plane",
+        control_plane_secret_arn=CONTROL_PLANE_SECRET,
+        dns=DnsZone("Z0123456789ABCDEFGHIJ", "svc.kubestep.internal"),
+        replica_index=index,
+        replica_count=3,
+        etcd_volume_id=f"vol-0123456789abcdef{index}",
+        admin_identity_arns=(f"arn:aws:iam::{ACCOUNT}:role/platform/Admin", f"arn:aws:iam::{ACCOUNT}:user/alice"),
+        node_termination_queue_url=QUEUE,
+        encrypt_secrets=True,
+    )
+    return BootstrapParams(**(fields | changes))
+
+
+def node(**changes) -> BootstrapParams:
+    fields = dict(
+        COMMON,
+        role="node",
+        version="1.31.8",
+        node_labels={"workload": "batch", "node.kubernetes.io/pool": "batch"},
+        node_taints=(Taint("dedicated", "batch", "NoSchedule"),),
+        max_pods=58,
+        kubelet_settings={"kubeReserved": {"cpu": "100m", "memory": "256Mi"}},
+    )
+    return BootstrapParams(**(fields | changes))
+
+
+def variants() -> dict[str, BootstrapParams]:
+    """Every shape of user-data: both roles, each optional feature on and off, every minor."""
+    found = {
+        "control-plane": control_plane(),
+        "control-plane-minimal": control_plane(
+            2, admin_identity_arns=(), node_termination_queue_url=None, encrypt_secrets=False, replica_count=3
+        ),
+        "control-plane-single": control_plane(0, replica_count=1),
+        "node": node(),
+        "node-minimal": node(node_labels={}, node_taints=(), max_pods=None, kubelet_settings={}),
+    }
+    for minor in (31, 33, 34):
+        found[f"control-plane-1.{minor}"] = control_plane(1, version=f"1.{minor}.2")
+        found[f"node-1.{minor}"] = node(version=f"1.{minor}.2")
+    return found
+
+
+@pytest.fixture
+def replace():
+    return dataclasses.replace

@@ -1,0 +1,475 @@
+"""The real rendered bootstrap script, run by bash in a sandbox, for control-plane replicas:
+first boot of the replica that initialises, a replica joining, replacements with and without
+the etcd volume's data, a reboot, and failures reported with their phase."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+
+import pytest
+import yaml
+
+from kubestep.bootstrap import components, schema
+from tests.bootstrap.conftest import CA_HASH, JOIN_TOKEN, SECRETS, control_plane
+from tests.bootstrap.harness import FIXTURES, Sandbox
+
+UID = "abcd1234"
+INIT_KEY = f"BOOTSTRAP#{UID}|INIT"
+NAMES = [f"cp-{i}.{UID}.svc.kubestep.internal" for i in range(3)]
+
+
+@pytest.fixture(autouse=True)
+def calico_fixture_checksum(monkeypatch):
+    # The stubbed download serves an excerpt of the pinned manifest; pin the excerpt's checksum.
+    digest = hashlib.sha256((FIXTURES / "calico-vxlan-excerpt.yaml").read_bytes()).hexdigest()
+    monkeypatch.setattr(components, "CALICO_MANIFEST_SHA256", digest)
+
+
+def member(i: int, status: str = "started", peer: str | None = None) -> dict[str, str]:
+    return {
+        "id": f"{0x1000 + i:x}",
+        "status": status,
+        "name": NAMES[i],
+        "peer": peer or f"https://{NAMES[i]}:2380",
+        "client": f"https://{NAMES[i]}:2379",
+    }
+
+
+def initialised(by: int = 0) -> dict:
+    return {
+        INIT_KEY: {
+            "pk": {"S": f"BOOTSTRAP#{UID}"},
+            "sk": {"S": "INIT"},
+            "status": {"S": "initialized"},
+            "replica": {"N": str(by)},
+        }
+    }
+
+
+def sandbox(tmp_path, index=0, *, state=None, data_on_volume=False, **scenario) -> Sandbox:
+    box = Sandbox(
+        tmp_path,
+        control_plane(index),
+        {"secrets": SECRETS, "filesystem": "ext4" if data_on_volume else None, "state": state or {}, **scenario},
+        aws_preinstalled=scenario.pop("aws_preinstalled", True),
+    )
+    link = box.file(f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef{index}")
+    link.parent.mkdir(parents=True)
+    box.file("/dev/nvme1n1").write_text("")
+    link.symlink_to(box.file("/dev/nvme1n1"))
+    if data_on_volume:
+        box.file("/var/lib/kubestep/etcd-volume/data/member/snap").mkdir(parents=True)
+    return box
+
+
+def report(run) -> dict:
+    """The last AWS call, which must be the report; returns its item."""
+    last = run.calls[-1]
+    assert last["cmd"] == "aws" and last["args"][:2] == ["dynamodb", "put-item"], last
+    item = json.loads(last["args"][last["args"].index("--item") + 1])
+    assert item["sk"]["S"].startswith(("REPLICA#", "NODE#"))
+    return item
+
+
+def first_kubeadm(run) -> int:
+    return run.index(lambda c: c["cmd"] == "kubeadm")
+
+
+# ---------------------------------------------------------------- replica 0, first boot
+
+
+@pytest.fixture(scope="module")
+def first_boot(tmp_path_factory):
+    hashed = hashlib.sha256((FIXTURES / "calico-vxlan-excerpt.yaml").read_bytes()).hexdigest()
+    original = components.CALICO_MANIFEST_SHA256
+    components.CALICO_MANIFEST_SHA256 = hashed
+    try:
+        box = sandbox(tmp_path_factory.mktemp("first-boot"), 0, aws_preinstalled=False)
+    finally:
+        components.CALICO_MANIFEST_SHA256 = original
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    return box, run
+
+
+def test_aws_cli_is_installed_before_anything_else(first_boot):
+    _, run = first_boot
+    assert run.calls[0]["cmd"] == "snap" and run.calls[0]["args"][:3] == ["install", "aws-cli", "--classic"]
+    assert run.index(lambda c: c["cmd"] == "aws") > 0
+
+
+def test_kernel_modules_and_sysctls_are_persisted_and_loaded(first_boot):
+    box, run = first_boot
+    assert box.read("/etc/modules-load.d/kubestep-kubernetes.conf").split() == ["overlay", "br_netfilter"]
+    sysctls = dict(line.split(" = ") for line in box.read("/etc/sysctl.d/99-kubestep-kubernetes.conf").splitlines())
+    assert sysctls == {
+        "net.ipv4.ip_forward": "1",
+        "net.bridge.bridge-nf-call-iptables": "1",
+        "net.bridge.bridge-nf-call-ip6tables": "1",
+    }
+    assert ["overlay"] in run.commands("modprobe") and ["br_netfilter"] in run.commands("modprobe")
+    assert ["--system"] in run.commands("sysctl")
+    assert run.index(lambda c: c["cmd"] == "sysctl") < first_kubeadm(run)
+
+
+def test_apt_waits_for_the_dpkg_lock_and_pins_the_version(first_boot):
+    _, run = first_boot
+    apt = run.commands("apt-get")
+    assert apt and all("DPkg::Lock::Timeout=600" in args for args in apt)
+    assert any("kubeadm=1.32.4-*" in args and "kubelet=1.32.4-*" in args and "etcd-client" in args for args in apt)
+    assert ["hold", "kubelet", "kubeadm", "kubectl"] in run.commands("apt-mark")
+
+
+def test_containerd_runs_with_systemd_cgroups_and_the_matching_sandbox_image_before_kubeadm(first_boot):
+    box, run = first_boot
+    config = box.read("/etc/containerd/config.toml")
+    assert "SystemdCgroup = true" in config
+    assert 'sandbox_image = "registry.k8s.io/pause:3.10"' in config
+    restart = run.index(lambda c: c["cmd"] == "systemctl" and c["args"] == ["restart", "containerd"])
+    assert restart < first_kubeadm(run)
+
+
+def test_new_etcd_volume_is_formatted_mounted_and_in_fstab(first_boot):
+    box, run = first_boot
+    assert run.aws("ec2", "attach-volume")
+    assert len(run.commands("mkfs.ext4")) == 1 and run.commands("mkfs.ext4")[0][-1].endswith("/dev/nvme1n1")
+    fstab = box.read("/etc/fstab").splitlines()
+    assert fstab == [
+        "UUID=0b7ab1e5-0000-4000-8000-00000000e7cd /var/lib/kubestep/etcd-volume ext4 "
+        "defaults,nofail,x-systemd.device-timeout=90s 0 2"
+    ]
+    assert [str(box.file("/var/lib/kubestep/etcd-volume"))] in run.commands("mount")
+    # The kubelet (and so etcd) waits for the mount after a reboot.
+    drop_in = box.read("/etc/systemd/system/kubelet.service.d/20-kubestep-etcd-volume.conf")
+    assert "RequiresMountsFor=/var/lib/kubestep/etcd-volume" in drop_in
+
+
+def test_replica_registers_its_stable_name_before_etcd_starts(first_boot):
+    _, run = first_boot
+    change = run.aws("route53", "change-resource-record-sets")[0]
+    batch = json.loads(change[change.index("--change-batch") + 1])
+    record = batch["Changes"][0]
+    assert record["Action"] == "UPSERT"
+    assert record["ResourceRecordSet"] == {
+        "Name": NAMES[0],
+        "Type": "A",
+        "TTL": 30,
+        "ResourceRecords": [{"Value": "10.0.1.10"}],
+    }
+    assert change[change.index("--hosted-zone-id") + 1] == "Z0123456789ABCDEFGHIJ"
+    upsert = run.index(lambda c: c["cmd"] == "aws" and c["args"][:1] == ["route53"])
+    assert upsert < first_kubeadm(run)
+
+
+def test_ca_material_is_placed_from_the_control_plane_secret(first_boot):
+    box, _ = first_boot
+    secret = json.loads(SECRETS[control_plane().control_plane_secret_arn])
+    for key, path, mode in [
+        ("ca.crt", "ca.crt", 0o644),
+        ("ca.key", "ca.key", 0o600),
+        ("etcd-ca.key", "etcd/ca.key", 0o600),
+        ("front-proxy-ca.crt", "front-proxy-ca.crt", 0o644),
+        ("sa.key", "sa.key", 0o600),
+        ("sa.pub", "sa.pub", 0o644),
+    ]:
+        placed = box.file(f"/etc/kubernetes/pki/{path}")
+        assert placed.read_text() == secret[key]
+        assert stat.S_IMODE(placed.stat().st_mode) == mode, path
+    encryption = yaml.safe_load(box.read("/etc/kubernetes/encryption/config.yaml"))
+    keys = encryption["resources"][0]["providers"][0]["secretbox"]["keys"]
+    assert keys[0]["secret"] == secret["encryptionKey"]
+    assert stat.S_IMODE(box.file("/etc/kubernetes/encryption/config.yaml").stat().st_mode) == 0o600
+
+
+def test_initialisation_is_claimed_in_the_registry_then_kubeadm_init_runs_once(first_boot):
+    box, run = first_boot
+    claim = next(a for a in run.aws("dynamodb", "put-item") if "--condition-expression" in a)
+    assert claim[claim.index("--condition-expression") + 1] == "attribute_not_exists(pk)"
+    claim_at = run.index(lambda c: c["cmd"] == "aws" and "--condition-expression" in c["args"])
+    inits = run.kubeadm("init", "--config")
+    assert len(inits) == 1 and run.calls.index(inits[0]) > claim_at
+    assert not run.kubeadm("join")
+    assert box.dynamodb_items()[INIT_KEY]["status"]["S"] == "initialized"
+
+
+def test_kubeadm_init_config_carries_the_cluster_settings(first_boot):
+    _, run = first_boot
+    (init,) = run.kubeadm("init", "--config")
+    assert "--upload-certs" not in init["args"] and len(init["args"]) == 3
+    documents = {d["kind"]: d for d in yaml.safe_load_all(init["config"])}
+    assert set(documents) == {"InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"}
+    for document in documents.values():  # as filled in on the instance
+        which = schema.KUBELET if document["kind"] == "KubeletConfiguration" else schema.KUBEADM
+        assert schema.problems(which, document) == []
+    init_config, cluster = documents["InitConfiguration"], documents["ClusterConfiguration"]
+    assert init_config["bootstrapTokens"][0]["token"] == JOIN_TOKEN
+    assert init_config["nodeRegistration"]["name"] == "ip-10-0-1-10.ec2.internal"
+    assert {"name": "cloud-provider", "value": "external"} in init_config["nodeRegistration"]["kubeletExtraArgs"]
+    assert init_config["localAPIEndpoint"] == {"advertiseAddress": "10.0.1.10", "bindPort": 6443}
+    assert "certificateKey" not in init_config
+    assert cluster["controlPlaneEndpoint"] == "gke-abcd1234-cp-0123456789abcdef.elb.us-east-1.amazonaws.com:443"
+    assert cluster["networking"]["podSubnet"] == "10.244.0.0/16"
+    assert cluster["networking"]["serviceSubnet"] == "10.96.0.0/12"
+    etcd = cluster["etcd"]["local"]
+    assert etcd["dataDir"] == "/var/lib/kubestep/etcd-volume/data"
+    assert etcd["serverCertSANs"] == NAMES and etcd["peerCertSANs"] == NAMES
+    api_args = {a["name"]: a["value"] for a in cluster["apiServer"]["extraArgs"]}
+    webhook = api_args["authentication-token-webhook-config-file"]
+    assert webhook == "/etc/kubernetes/aws-iam-authenticator/kubeconfig.yaml"
+    assert api_args["encryption-provider-config"] == "/etc/kubernetes/encryption/config.yaml"
+    assert documents["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+
+
+def test_etcd_identity_is_the_stable_name_when_initialising(first_boot):
+    _, run = first_boot
+    (init,) = run.kubeadm("init", "--config")
+    patch = json.loads(init["patches"]["etcd+json.json"])
+    flags = [op["value"] for op in patch]
+    assert flags == [
+        f"--name={NAMES[0]}",
+        f"--initial-advertise-peer-urls=https://{NAMES[0]}:2380",
+        f"--advertise-client-urls=https://{NAMES[0]}:2379",
+        f"--initial-cluster={NAMES[0]}=https://{NAMES[0]}:2380",
+        "--initial-cluster-state=new",
+    ]
+    assert all(op["op"] == "add" and op["path"] == "/spec/containers/0/command/-" for op in patch)
+    kubelet = json.loads(init["patches"]["kubeletconfiguration+merge.json"])
+    assert kubelet["providerID"] == "aws:///us-east-1a/i-0aaaaaaaaaaaaaaa1"
+
+
+def test_authenticator_webhook_is_ready_before_the_api_server_and_runs_as_a_static_pod(first_boot):
+    box, run = first_boot
+    webhook = yaml.safe_load(box.read("/etc/kubernetes/aws-iam-authenticator/kubeconfig.yaml"))
+    assert webhook["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:21362/authenticate"
+    assert webhook["clusters"][0]["cluster"]["certificate-authority-data"]  # the generated certificate
+    assert run.index(lambda c: c["cmd"] == "openssl") < first_kubeadm(run)
+    pod = yaml.safe_load(box.read("/etc/kubernetes/manifests/aws-iam-authenticator.yaml"))
+    assert pod["spec"]["hostNetwork"] and "--kubeconfig-pregenerated=true" in pod["spec"]["containers"][0]["args"]
+    config = yaml.safe_load(box.read("/etc/kubestep/aws-iam-authenticator/config.yaml"))
+    assert config["clusterID"] == UID
+    assert config["server"]["mapRoles"][0]["roleARN"] == "arn:aws:iam::123456789012:role/Admin"
+    assert config["server"]["mapUsers"][0]["groups"] == ["kubestep:cluster-admins"]
+
+
+def test_addons_are_applied_once_by_the_initialising_replica(first_boot):
+    _, run = first_boot
+    applied = run.applied()
+    assert len(applied) == 4
+    _, ccm, admins, nth = (list(yaml.safe_load_all(text)) for text in applied)
+    # The fixture is the calico-node container's env list of the pinned manifest.
+    calico_env = {e["name"]: e.get("value") for e in yaml.safe_load(applied[0])}
+    assert calico_env["CALICO_IPV4POOL_VXLAN"] == "Always"
+    assert calico_env["CALICO_IPV4POOL_IPIP"] == "Never"
+    assert calico_env["CALICO_IPV4POOL_CIDR"] == "10.244.0.0/16"
+    assert {d["kind"] for d in ccm} >= {"DaemonSet", "ClusterRole", "ServiceAccount"}
+    daemon_set = next(d for d in ccm if d["kind"] == "DaemonSet")
+    assert daemon_set["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v1.32.8")
+    assert admins[0]["roleRef"]["name"] == "cluster-admin"
+    deployment = next(d for d in nth if d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["QUEUE_URL"].endswith("/svc-node-lifecycle-abcd1234")
+    assert env["ENABLE_SQS_TERMINATION_DRAINING"] == "true"
+    for args in (c["args"] for c in run.calls if c["cmd"] == "kubectl" and "apply" in c["args"]):
+        # Server-side apply, against this replica's own API server.
+        assert "--server-side" in args and args[args.index("--server") + 1] == "https://10.0.1.10:6443"
+    # Marked initialised only after the add-ons: joiners wait for it.
+    marked = run.index(lambda c: c["cmd"] == "aws" and c["args"][:2] == ["dynamodb", "update-item"])
+    assert marked > max(i for i, c in enumerate(run.calls) if c["cmd"] == "kubectl" and "apply" in c["args"])
+
+
+def test_token_refresh_timer_is_enabled(first_boot):
+    _, run = first_boot
+    assert ["enable", "--now", "kubestep-token-refresh.timer"] in run.commands("systemctl")
+
+
+def test_report_is_written_last_with_the_checks(first_boot):
+    _, run = first_boot
+    item = report(run)
+    assert item["sk"]["S"] == "REPLICA#0" and item["status"]["S"] == "ok"
+    assert item["instanceId"]["S"] == "i-0aaaaaaaaaaaaaaa1" and item["version"]["S"] == "1.32.4"
+    assert item["checks"]["M"] == {
+        "etcdMembers": {"N": "1"},
+        "etcdHealthy": {"BOOL": True},
+        "apiserverReady": {"BOOL": True},
+    }
+
+
+def test_nothing_secret_reaches_the_command_lines(first_boot):
+    _, run = first_boot
+    secret = json.loads(SECRETS[control_plane().control_plane_secret_arn])
+    for call in run.calls:
+        line = " ".join(call["args"])
+        assert JOIN_TOKEN not in line and "PRIVATE KEY" not in line and secret["encryptionKey"] not in line, call
+
+
+# ---------------------------------------------------------------- other replicas
+
+
+def test_replica_joining_an_initialised_cluster_adds_its_member_and_joins_pinned(tmp_path):
+    box = sandbox(tmp_path, 1, state={"items": initialised(0), "members": [member(0)]})
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    assert not run.kubeadm("init", "--config")
+    assert [c["args"][:4] for c in run.kubeadm("init", "phase")] == [
+        ["init", "phase", "certs", "apiserver-etcd-client"],
+        ["init", "phase", "etcd", "local"],
+    ]
+    # The claim was refused (someone initialised), so it waits for `initialized`, then joins.
+    assert run.aws("dynamodb", "get-item")
+    adds = [a for a in run.commands("etcdctl") if a[:2] == ["member", "add"]]
+    assert adds == [["member", "add", NAMES[1], f"--peer-urls=https://{NAMES[1]}:2380"]]
+    assert not [a for a in run.commands("etcdctl") if a[:2] == ["member", "remove"]]
+    (etcd_local,) = run.kubeadm("init", "phase", "etcd", "local")
+    flags = [op["value"] for op in json.loads(etcd_local["patches"]["etcd+json.json"])]
+    assert f"--initial-cluster={NAMES[0]}=https://{NAMES[0]}:2380,{NAMES[1]}=https://{NAMES[1]}:2380" in flags
+    assert "--initial-cluster-state=existing" in flags
+    (join,) = run.kubeadm("join")
+    assert join["args"] == ["join", "--config", str(box.file("/etc/kubestep/kubeadm/join.yaml"))]
+    document = yaml.safe_load(join["config"])
+    assert document["discovery"]["bootstrapToken"] == {
+        "apiServerEndpoint": "gke-abcd1234-cp-0123456789abcdef.elb.us-east-1.amazonaws.com:443",
+        "token": JOIN_TOKEN,
+        "caCertHashes": [CA_HASH],
+    }
+    assert "unsafeSkipCAVerification" not in document["discovery"]["bootstrapToken"]
+    assert document["controlPlane"] == {"localAPIEndpoint": {"advertiseAddress": "10.0.1.10", "bindPort": 6443}}
+    assert document["skipPhases"] == ["control-plane-join/etcd"]
+    assert not run.applied()
+    assert box.etcd_members()[-1]["peer"] == f"https://{NAMES[1]}:2380"
+    assert report(run)["status"]["S"] == "ok"
+
+
+def test_replacement_with_its_volume_restarts_as_the_same_member(tmp_path):
+    box = sandbox(
+        tmp_path, 2, state={"items": initialised(0), "members": [member(0), member(1), member(2)]}, data_on_volume=True
+    )
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    assert not run.commands("mkfs.ext4")
+    assert not [a for a in run.commands("etcdctl") if a[:1] == ["member"] and a[1] in ("add", "remove")]
+    assert not run.kubeadm("join") and not run.kubeadm("init", "--config")
+    phases = [" ".join(c["args"][2 : c["args"].index("--config")]) for c in run.kubeadm("init", "phase")]
+    assert phases == [
+        "certs all",
+        "kubeconfig all",
+        "etcd local",
+        "control-plane all",
+        "kubelet-start",
+        "mark-control-plane",
+    ]
+    (etcd_local,) = run.kubeadm("init", "phase", "etcd", "local")
+    assert "--initial-cluster-state=existing" in etcd_local["patches"]["etcd+json.json"]
+    assert not run.aws("dynamodb", "put-item")[:-1], "no claim: the volume's data decides"
+    assert len(box.etcd_members()) == 3
+    assert report(run)["checks"]["M"]["etcdMembers"] == {"N": "3"}
+
+
+def test_replacement_with_an_empty_volume_removes_the_stale_member_then_joins(tmp_path):
+    box = sandbox(tmp_path, 1, state={"items": initialised(0), "members": [member(0), member(1), member(2)]})
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    etcd = [a for a in run.commands("etcdctl") if a[:1] == ["member"]]
+    assert etcd[:3] == [
+        ["member", "list"],
+        ["member", "remove", f"{0x1001:x}"],
+        ["member", "add", NAMES[1], f"--peer-urls=https://{NAMES[1]}:2380"],
+    ]
+    assert len(run.commands("mkfs.ext4")) == 1
+    assert len(run.kubeadm("join")) == 1 and not run.kubeadm("init", "--config")
+    assert [m["peer"] for m in box.etcd_members()].count(f"https://{NAMES[1]}:2380") == 1
+    assert report(run)["status"]["S"] == "ok"
+
+
+def test_a_claim_held_by_another_replica_means_join_never_init(tmp_path):
+    items = initialised(2)
+    items[INIT_KEY]["status"]["S"] = "initializing"
+    box = sandbox(tmp_path, 0, state={"items": items, "members": [member(2)]})
+    run = box.run()
+    # It waits for `initialized` (three attempts here), and never initialises itself.
+    assert run.returncode != 0
+    assert not run.kubeadm("init", "--config") and not run.kubeadm("join")
+    assert report(run)["status"]["S"] == "failed:wait-initialized"
+
+
+def test_a_predecessor_that_claimed_and_died_before_etcd_had_data_is_succeeded_by_init(tmp_path):
+    items = initialised(0)
+    items[INIT_KEY]["status"]["S"] = "initializing"
+    box = sandbox(tmp_path, 0, state={"items": items})
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    assert len(run.kubeadm("init", "--config")) == 1
+    assert box.dynamodb_items()[INIT_KEY]["status"]["S"] == "initialized"
+
+
+# ---------------------------------------------------------------- reboot and failures
+
+
+def test_reboot_remounts_reregisters_and_reports_without_bootstrapping_again(tmp_path):
+    box = sandbox(tmp_path, 0)
+    assert box.run().returncode == 0
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    assert not run.kubeadm("init") and not run.kubeadm("join") and not run.commands("apt-get")
+    assert not run.commands("mkfs.ext4") and not run.applied()
+    assert [str(box.file("/var/lib/kubestep/etcd-volume"))] in run.commands("mount")
+    assert run.aws("route53", "change-resource-record-sets")
+    assert len(box.read("/etc/fstab").splitlines()) == 1
+    assert report(run)["status"]["S"] == "ok"
+
+
+def test_a_failed_kubeadm_init_is_reported_with_its_phase_and_stops(tmp_path):
+    box = sandbox(tmp_path, 0, fail=["^kubeadm init --config"])
+    run = box.run()
+    assert run.returncode != 0
+    assert report(run)["status"]["S"] == "failed:kubeadm-init"
+    assert not run.applied()
+    assert box.read("/var/lib/kubestep/failed-phase").strip() == "kubeadm-init"
+    # A later boot never retries in place; it reports the failure again.
+    again = box.run()
+    assert again.returncode != 0 and not again.kubeadm("init")
+    assert report(again)["status"]["S"] == "failed:kubeadm-init"
+
+
+def test_a_calico_manifest_with_another_checksum_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(components, "CALICO_MANIFEST_SHA256", "0" * 64)
+    box = sandbox(tmp_path, 0)
+    run = box.run()
+    assert run.returncode != 0
+    assert report(run)["status"]["S"] == "failed:cni"
+    assert not run.applied()
+
+
+def test_unhealthy_etcd_is_reported_with_the_checks(tmp_path):
+    box = sandbox(tmp_path, 0, fail=["^etcdctl .*endpoint health"])
+    run = box.run()
+    item = report(run)
+    assert item["status"]["S"] == "failed:health"
+    assert item["checks"]["M"]["etcdHealthy"] == {"BOOL": False}
+    assert item["checks"]["M"]["apiserverReady"] == {"BOOL": True}
+
+
+def test_a_volume_with_a_foreign_filesystem_is_never_formatted(tmp_path):
+    box = sandbox(tmp_path, 0, filesystem="xfs")
+    run = box.run()
+    assert report(run)["status"]["S"] == "failed:etcd-volume"
+    assert not run.commands("mkfs.ext4")
+
+
+def test_a_xen_instance_finds_the_volume_as_xvdf(tmp_path):
+    box = Sandbox(tmp_path, control_plane(0), {"secrets": SECRETS})
+    box.file("/dev").mkdir()
+    box.file("/dev/xvdf").write_text("")
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    assert run.commands("mkfs.ext4")[0][-1] == str(box.file("/dev/xvdf"))
+
+
+def test_a_failure_before_the_instance_is_known_is_still_reported(tmp_path):
+    box = sandbox(tmp_path, 0, fail=["^curl .*meta-data/instance-id"])
+    run = box.run()
+    item = report(run)
+    # set -u: the trap uses only what is already set.
+    assert item["status"]["S"] == "failed:metadata" and item["instanceId"]["S"] == "unknown"
+    assert item["sk"]["S"] == "REPLICA#0" and "unbound variable" not in run.stderr

@@ -1,0 +1,90 @@
+"""The real rendered bootstrap script for a node-pool instance, and the control plane's
+token-refresh script, in the sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.bootstrap.conftest import CA_HASH, JOIN_TOKEN, SECRETS, control_plane, node
+from tests.bootstrap.harness import Sandbox
+from tests.bootstrap.test_script_control_plane import report
+
+
+def test_node_joins_pinned_by_the_ca_hash_with_its_pool_settings(tmp_path):
+    box = Sandbox(tmp_path, node(), {"secrets": SECRETS})
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    (join,) = run.kubeadm("join")
+    assert join["args"] == ["join", "--config", str(box.file("/etc/kubestep/kubeadm/join.yaml"))]
+    document = yaml.safe_load(join["config"])
+    assert document["discovery"]["bootstrapToken"]["caCertHashes"] == [CA_HASH]
+    assert document["discovery"]["bootstrapToken"]["token"] == JOIN_TOKEN
+    assert "controlPlane" not in document and "skipPhases" not in document
+    registration = document["nodeRegistration"]
+    args = {a["name"]: a["value"] for a in registration["kubeletExtraArgs"]}
+    assert args == {
+        "cloud-provider": "external",
+        "node-ip": "10.0.1.10",
+        "node-labels": "node.kubernetes.io/pool=batch,workload=batch",
+    }
+    assert registration["taints"] == [{"key": "dedicated", "value": "batch", "effect": "NoSchedule"}]
+    kubelet = json.loads(join["patches"]["kubeletconfiguration+merge.json"])
+    assert kubelet["kind"] == "KubeletConfiguration" and kubelet["maxPods"] == 58
+    assert kubelet["kubeReserved"] == {"cpu": "100m", "memory": "256Mi"}
+    assert kubelet["providerID"] == "aws:///us-east-1a/i-0aaaaaaaaaaaaaaa1"
+    assert "etcd+json.json" not in join["patches"]
+    # Nodes never touch etcd, DNS, the control-plane secret or the init claim.
+    assert not run.commands("etcdctl") and not run.aws("route53", "change-resource-record-sets")
+    assert not run.aws("ec2", "attach-volume") and not run.applied()
+    assert [a[a.index("--secret-id") + 1] for a in run.aws("secretsmanager", "get-secret-value")] == [
+        node().node_secret_arn
+    ]
+    containerd = box.read("/etc/containerd/config.toml")
+    assert "SystemdCgroup = true" in containerd and "registry.k8s.io/pause:3.10" in containerd
+    item = report(run)
+    assert item["sk"]["S"] == "NODE#i-0aaaaaaaaaaaaaaa1" and item["status"]["S"] == "ok"
+    assert item["checks"]["M"] == {"nodeReady": {"BOOL": True}} and item["version"]["S"] == "1.31.8"
+
+
+def test_node_join_is_retried_after_a_reset(tmp_path):
+    box = Sandbox(tmp_path, node(), {"secrets": SECRETS, "fail": ["^kubeadm join"]})
+    run = box.run(KUBESTEP_NODE_JOIN_ATTEMPTS="3")
+    assert run.returncode != 0
+    assert len(run.kubeadm("join")) == 3 and len(run.kubeadm("reset", "-f")) == 3
+    assert report(run)["status"]["S"] == "failed:kubeadm-join"
+
+
+def test_a_node_that_never_becomes_ready_reports_it(tmp_path):
+    box = Sandbox(tmp_path, node(), {"secrets": SECRETS, "node_ready": "False"})
+    run = box.run()
+    item = report(run)
+    assert item["status"]["S"] == "failed:health" and item["checks"]["M"] == {"nodeReady": {"BOOL": False}}
+
+
+def test_a_malformed_join_token_fails_the_secrets_phase(tmp_path):
+    secrets = dict(SECRETS, **{node().node_secret_arn: json.dumps({"token": "not-a-token"})})
+    run = Sandbox(tmp_path, node(), {"secrets": secrets}).run()
+    assert report(run)["status"]["S"] == "failed:secrets" and not run.kubeadm("join")
+
+
+def test_token_refresh_reregisters_the_secret_token_with_a_short_ttl(tmp_path):
+    box = Sandbox(tmp_path, control_plane(), {"secrets": SECRETS})
+    run = box.run("/usr/local/sbin/kubestep-token-refresh")
+    assert run.returncode == 0, run.stderr
+    kubeconfig = str(box.file("/etc/kubernetes/admin.conf"))
+    assert [c["args"] for c in run.calls if c["cmd"] == "kubeadm"] == [
+        ["token", "delete", "abcdef", "--kubeconfig", kubeconfig],
+        [
+            "token",
+            "create",
+            JOIN_TOKEN,
+            "--ttl",
+            "2h",
+            "--kubeconfig",
+            kubeconfig,
+            "--description",
+            "kubestep join token (node secret)",
+        ],
+    ]

@@ -1,0 +1,142 @@
+"""The store: locks taken by operation id (the API's reservation and the execution are one
+lock), taken over only from a dead or expired holder; uids owned by one record; operations
+written once; events that aggregate and outlive their cluster; parallel etcd members."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from kubestep.errors import AlreadyExists, LockHeld
+from kubestep.models import AWSCluster
+from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, locks
+
+CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.32.1"}}})
+
+
+def record(name: str = "c", uid: str = "uid00001") -> ClusterRecord:
+    spec = CLUSTER.model_copy(update={"metadata": CLUSTER.metadata.model_copy(update={"name": name})})
+    return ClusterRecord(name=name, uid=uid, spec=spec, version="1.32.1")
+
+
+def test_same_operation_reacquires_and_another_is_refused(store):
+    store.locks.acquire("a", "op-1", "arn:exec:1", lambda arn: True)
+    store.locks.acquire("a", "op-1", "arn:exec:1", lambda arn: True)
+    with pytest.raises(LockHeld) as info:
+        store.locks.acquire("a", "op-2", "arn:exec:2", lambda arn: True)
+    assert "op-1" in str(info.value)
+
+
+def test_takeover_from_a_stopped_execution(store):
+    store.locks.acquire("a", "op-1", "arn:exec:1", lambda arn: True)
+    lock = store.locks.acquire("a", "op-2", "arn:exec:2", lambda arn: arn != "arn:exec:1")
+    assert lock.took_over_from == "op-1"
+    assert store.locks.get("a").operation_id == "op-2"
+
+
+def test_reservation_without_execution_is_respected_during_grace(store, monkeypatch):
+    store.locks.acquire("a", "op-1", "arn:exec:1", lambda arn: None)
+    with pytest.raises(LockHeld):
+        store.locks.acquire("a", "op-2", "arn:exec:2", lambda arn: None)
+    monkeypatch.setattr(locks, "LOCK_START_GRACE", timedelta(seconds=-1))
+    assert store.locks.acquire("a", "op-2", "arn:exec:2", lambda arn: None).took_over_from == "op-1"
+
+
+def test_expired_lease_is_taken_over(store, monkeypatch):
+    monkeypatch.setattr(locks, "LOCK_TTL", timedelta(seconds=-1))
+    store.locks.acquire("a", "op-1", "arn:exec:1", lambda arn: True)
+    assert store.locks.acquire("a", "op-2", "arn:exec:2", lambda arn: True).took_over_from == "op-1"
+
+
+def test_release_only_by_the_holder(store):
+    store.locks.acquire("a", "op-1", None, lambda arn: True)
+    assert store.locks.release("a", "op-2") is False
+    assert store.locks.release("a", "op-1") is True
+    assert store.locks.get("a") is None
+
+
+def test_network_and_cluster_locks_are_separate(store):
+    store.locks.acquire("network", "op-n", None, lambda arn: True)
+    store.locks.acquire("network-like-cluster", "op-c", None, lambda arn: True)
+    assert store.locks.get("network").operation_id == "op-n"
+
+
+def test_a_uid_belongs_to_one_record_only(store):
+    store.clusters.create(record("c", "uid00001"), [])
+    with pytest.raises(AlreadyExists, match="uid uid00001 already belongs to cluster 'c'"):
+        store.clusters.create(record("d", "uid00001"), [])
+    assert store.clusters.get("d") is None
+    assert store.clusters.owner_of_uid("uid00001") == "c"
+    store.clusters.delete_everything("c", "uid00001")
+    assert store.clusters.owner_of_uid("uid00001") is None
+
+
+def test_an_operation_is_written_once(store):
+    first, created = store.operations.create(
+        Operation(operation_id="op-1", kind="CreateCluster", target="c", execution_arn="arn:1", uid="u1")
+    )
+    assert created
+    again, created = store.operations.create(
+        Operation(operation_id="op-1", kind="DeleteCluster", target="x", execution_arn="arn:2", uid="u2")
+    )
+    assert not created and (again.kind, again.target, again.execution_arn, again.uid) == (
+        "CreateCluster",
+        "c",
+        "arn:1",
+        "u1",
+    )
+    assert store.operations.finish("op-1", "SUCCEEDED")
+    assert not store.operations.finish("op-1", "FAILED", "X", "later")
+    assert store.operations.get("op-1").status == "SUCCEEDED"
+
+
+def test_operations_list_newest_first_with_pages(store):
+    for i in range(5):
+        store.operations.create(
+            Operation(
+                operation_id=f"op-{i}", kind="CreateCluster", target="c", started_at=f"2026-01-0{i + 1}T00:00:00Z"
+            )
+        )
+    page, token = store.operations.for_target("c", limit=3)
+    assert [o.operation_id for o in page] == ["op-4", "op-3", "op-2"]
+    rest, token = store.operations.for_target("c", limit=3, start=token)
+    assert [o.operation_id for o in rest] == ["op-1", "op-0"] and token is None
+    everything, _ = store.operations.all(limit=10)
+    assert [o.operation_id for o in everything] == ["op-4", "op-3", "op-2", "op-1", "op-0"]
+
+
+def test_events_aggregate_and_outlive_the_cluster(store):
+    store.clusters.create(record(), [])
+    for _ in range(3):
+        store.events.record("c", "Warning", "Pending", "waiting", "AWSCluster/c", "op")
+    store.events.record("c", "Normal", "Other", "hello", "AWSCluster/c")
+    store.clusters.delete_everything("c", "uid00001")
+    events = store.events.list("c")
+    assert [(e.reason, e.count) for e in events] == [("Pending", 3), ("Other", 1)]
+    assert store.clusters.get("c") is None
+
+
+def test_parallel_members_do_not_overwrite_each_other(store):
+    store.clusters.create(record(), [])
+    for i in range(3):
+        store.etcd.plan_member("c", EtcdMember(index=i, zone=f"z{i}", subnet_id="s", name=f"m{i}", peer_name=f"p{i}"))
+        store.etcd.record_resource("c", i, Resource.ETCD_VOLUME, f"vol-{i}", "op")
+    # Re-planning keeps what was recorded.
+    store.etcd.plan_member("c", EtcdMember(index=1, zone="other", subnet_id="s", name="m1", peer_name="p1"))
+    members = store.etcd.members("c")
+    assert [(m.zone, m.resources[Resource.ETCD_VOLUME].id) for m in members] == [
+        ("z0", "vol-0"),
+        ("z1", "vol-1"),
+        ("z2", "vol-2"),
+    ]
+
+
+def test_init_is_claimed_once(store):
+    assert store.reports.claim_init("u1", "i-1", 0) is True
+    assert store.reports.claim_init("u1", "i-2", 0) is False
+    assert store.reports.init_claim("u1").instance_id == "i-1"
+    store.reports.write("u1", status="ok", instance_id="i-1", replica=0)
+    store.reports.write("u1", status="failed:kubeadm-join", instance_id="i-9")
+    assert store.reports.replicas("u1")[0].ok
+    assert store.reports.nodes("u1")["i-9"].failed_phase == "kubeadm-join"
