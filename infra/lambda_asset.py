@@ -2,7 +2,8 @@
 
 Layout of the asset: the dependencies from `requirements-lambda.txt` installed for the Lambda
 runtime's Python and architecture (native wheels such as pydantic-core must match it), plus
-the project's pure-Python packages `kubestep/` (without `local/` and `cli/`) and `lambdas/`.
+the project's pure-Python packages `kubestep/` (without `cli/`) and `lambdas/`. The embedded local
+runtime is its own top-level package (`kubestep_local/`) and never part of the asset.
 
 The dependencies are cached under `.build/lambda/deps-<sha256 of requirements-lambda.txt>`;
 only the project code is copied afresh on every synth.
@@ -29,10 +30,10 @@ REQUIREMENTS = PROJECT_ROOT / "requirements-lambda.txt"
 BUILD_DIR = PROJECT_ROOT / ".build" / "lambda"
 ASSET_DIR_ENV = "KUBESTEP_LAMBDA_ASSET_DIR"
 
-# Project packages copied into the asset, and what stays out of it: the embedded local
-# runtime and the CLI run on a workstation, never in Lambda.
+# Project packages copied into the asset, and what stays out of it: the CLI runs on a
+# workstation, never in Lambda (so does `kubestep_local/`, which is not in PACKAGES).
 PACKAGES = ("kubestep", "lambdas")
-EXCLUDED_SUBPACKAGES = {("kubestep", "local"), ("kubestep", "cli")}
+EXCLUDED_SUBPACKAGES = {("kubestep", "cli")}
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache")
 
 # Old asset directories of other synths are removed once they are this old (another process

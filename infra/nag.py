@@ -106,11 +106,7 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         for execution in ctx.execution_arns:
             _ack(role, resource(execution), EXECUTIONS)
     for statement_resource in stack.key.wildcard_resources:
-        for role in [
-            *roles.values(),
-            stack.instance_roles.control_plane_role,
-            stack.instance_roles.node_role,
-        ]:
+        for role in roles.values():
             _ack(
                 role,
                 resource(statement_resource),
@@ -118,49 +114,39 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
                 "kms:ResourceAliases condition, which every statement on this resource carries.",
             )
 
-    # -- EC2 instance roles
-    instance_roles = stack.instance_roles
-    for role in (instance_roles.control_plane_role, instance_roles.node_role):
+    # -- the per-cluster instance roles' permissions boundary, and the tasks that create them
+    boundary = stack.instance_role_boundary.policy
+    _ack(
+        boundary,
+        "IAM5[Resource::*]",
+        "A permissions boundary caps what any per-cluster instance role may do; the cloud controller manager "
+        "and kubelet actions take no resource-level permissions or act on resources created later. Each "
+        "role's own inline policy (kubestep/iam_policies.py) names its cluster's resources.",
+    )
+    for secret in ctx.secret_arns:
         _ack(
-            role,
-            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
-            "SSM Session Manager is the break-glass access to instances (no SSH keys, no bastion); the AWS "
-            "managed policy is the documented minimum for the SSM agent.",
+            boundary,
+            resource(secret),
+            "Cluster secrets are named gke-<uid>-...; the boundary also requires the service's tag, each role's "
+            "own policy names its two secrets' ARNs.",
+        )
+    for kind in ("role", "instance-profile"):
+        _ack(
+            roles[CLUSTER_TASKS],
+            resource(ctx.arn("iam", f"{kind}{ctx.instance_role_path}*", region=False)),
+            "Per-cluster instance roles and profiles gke-<uid>-controlplane/-node under the service's own IAM "
+            "path; creation requires the service's permissions boundary, PassRole only to EC2.",
         )
     _ack(
-        instance_roles.node_role,
-        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly]",
-        "kubelet pulls images from ECR; the AWS managed read-only policy is what the AWS cloud provider "
-        "documents for nodes.",
+        roles[CLUSTER_TASKS],
+        resource(ctx.arn("ssm", "parameter/aws/service/canonical/ubuntu/*", account=False)),
+        "Canonical's public SSM parameters naming the current Ubuntu 24.04 image per architecture.",
     )
     _ack(
-        instance_roles.node_role,
-        "IAM5[Resource::*]",
-        "kubelet / cloud-controller-manager node part: ec2:DescribeInstances, DescribeRegions and "
-        "DescribeTags take no resource-level permissions.",
+        roles[CLUSTER_TASKS],
+        resource(ctx.arn("route53", "hostedzone/*", region=False, account=False)),
+        "The service's private hosted zone, created by ProvisionNetwork (its id is unknown at synth).",
     )
-    _ack(
-        instance_roles.control_plane_role,
-        "IAM5[Resource::*]",
-        "The AWS cloud-controller-manager's documented control-plane policy (kubernetes/cloud-provider-aws): "
-        "it creates and deletes service load balancers, target groups and security groups whose ids nobody "
-        "knows in advance; plus ec2:DescribeTags (no resource-level permissions) for the bootstrap script.",
-    )
-    for kind in ("volume", "instance"):
-        _ack(
-            instance_roles.control_plane_role,
-            resource(f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:{kind}/*"),
-            "Attach/detach of the replica's etcd volume: volume and instance ids are per replica and change "
-            "on replacement; the statement is conditioned on the gke:management-service tag.",
-        )
-    for role in (instance_roles.control_plane_role, instance_roles.node_role):
-        for secret in instance_roles.secret_resources:
-            _ack(
-                role,
-                resource(secret),
-                "Instances read their cluster's bootstrap secret gke-<uid>-bootstrap (kubeadm token); the "
-                "uid is only known at cluster creation and Secrets Manager appends a random suffix.",
-            )
 
     # -- Step Functions
     for machine in stack.state_machines.machines.values():

@@ -58,8 +58,9 @@ class PermissionContext:
     table_arn: str
     table_indexes: tuple[str, ...]
     key: ServiceKey
-    control_plane_role_arn: str
-    node_role_arn: str
+    instance_role_path: str
+    instance_role_boundary_arn: str
+    manifest_parameter_arn: str
     workflows: tuple[str, ...]
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
@@ -198,14 +199,32 @@ def _network_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             ["*"],
             _owned(ctx),
         ),
+        _stmt(
+            "ServiceHostedZone",
+            [
+                "route53:CreateHostedZone",
+                "route53:ListHostedZonesByName",
+                "route53:ChangeTagsForResource",
+                "route53:ListResourceRecordSets",
+                "route53:ChangeResourceRecordSets",
+                "route53:DeleteHostedZone",
+                "route53:GetChange",
+                # A private hosted zone is created with its VPC association.
+                "route53:AssociateVPCWithHostedZone",
+                "ec2:DescribeVpcs",
+            ],
+            ["*"],  # the zone id is unknown before creation
+        ),
         *_state_table(ctx),
         *_describe_executions(ctx),
+        *_manifest(ctx),
     ]
 
 
 def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return [
         *_preflight(ctx),
+        *_manifest(ctx),
         _stmt("Ec2Describe", ["ec2:Describe*"], ["*"]),
         _stmt(
             "Ec2Manage",
@@ -282,10 +301,17 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             ],
             ["*"],  # kubestep's NLBs and the service load balancers Kubernetes created
         ),
+        *_instance_roles(ctx),
         _stmt(
-            "PassInstanceRoles",
-            ["iam:PassRole"],
-            [ctx.control_plane_role_arn, ctx.node_role_arn],
+            "UbuntuImages",
+            ["ssm:GetParameter"],
+            # Canonical's public parameters (kubestep/resources/images.py): no account in the ARN.
+            [ctx.arn("ssm", "parameter/aws/service/canonical/ubuntu/*", account=False)],
+        ),
+        _stmt(
+            "ReplicaDnsRecords",
+            ["route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets"],
+            [ctx.arn("route53", "hostedzone/*", region=False, account=False)],
         ),
         _stmt(
             "ServiceLinkedRoles",
@@ -301,6 +327,8 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
                 "secretsmanager:DescribeSecret",
                 "secretsmanager:TagResource",
                 "secretsmanager:PutSecretValue",
+                # A re-run after the control-plane secret was made reads its public CA back.
+                "secretsmanager:GetSecretValue",
             ],
             ctx.secret_arns,
         ),
@@ -322,6 +350,57 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
         *_state_table(ctx),
         *_describe_executions(ctx),
     ]
+
+
+def _instance_roles(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """Each cluster's own instance roles: only under the service's path, only with the service's
+    permissions boundary, passed only to EC2."""
+    roles = ctx.arn("iam", f"role{ctx.instance_role_path}*", region=False)
+    profiles = ctx.arn("iam", f"instance-profile{ctx.instance_role_path}*", region=False)
+    return [
+        _stmt(
+            "CreateInstanceRolesWithTheBoundary",
+            ["iam:CreateRole", "iam:PutRolePolicy"],
+            [roles],
+            {"StringEquals": {"iam:PermissionsBoundary": ctx.instance_role_boundary_arn}},
+        ),
+        _stmt(
+            "ManageInstanceRoles",
+            [
+                "iam:GetRole",
+                "iam:TagRole",
+                "iam:ListRoleTags",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:DeleteRole",
+            ],
+            [roles],
+        ),
+        _stmt(
+            "ManageInstanceProfiles",
+            [
+                "iam:CreateInstanceProfile",
+                "iam:GetInstanceProfile",
+                "iam:TagInstanceProfile",
+                "iam:AddRoleToInstanceProfile",
+                "iam:RemoveRoleFromInstanceProfile",
+                "iam:DeleteInstanceProfile",
+            ],
+            [profiles],
+        ),
+        _stmt(
+            "PassInstanceRolesToEc2",
+            ["iam:PassRole"],
+            [roles],
+            {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+    ]
+
+
+def _manifest(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    return [_stmt("ManagementServiceManifest", ["ssm:GetParameter"], [ctx.manifest_parameter_arn])]
 
 
 def _preflight(ctx: PermissionContext) -> list[iam.PolicyStatement]:
@@ -348,11 +427,11 @@ def _preflight(ctx: PermissionContext) -> list[iam.PolicyStatement]:
 
 
 def _execution_events(ctx: PermissionContext) -> list[iam.PolicyStatement]:
-    return [*_state_table(ctx), *_describe_executions(ctx)]
+    return [*_state_table(ctx), *_describe_executions(ctx), *_manifest(ctx)]
 
 
 def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
-    statements = [*_state_table(ctx), *_describe_executions(ctx), *_preflight(ctx)]
+    statements = [*_state_table(ctx), *_describe_executions(ctx), *_preflight(ctx), *_manifest(ctx)]
     if ctx.workflows:
         statements.append(_stmt("StartOwnExecutions", ["states:StartExecution"], ctx.state_machine_arns))
         # Operations: progress read from the execution's history; cancel stops the execution.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.api import ManagementApi
@@ -13,7 +14,7 @@ from infra.config import SERVICE_TAG, ServiceConfig
 from infra.encryption import ServiceKey
 from infra.execution_events import ExecutionEventsRule
 from infra.functions import Functions
-from infra.instance_roles import InstanceRoles
+from infra.instance_roles import InstanceRoleBoundary, role_path
 from infra.nag import acknowledge_findings
 from infra.permissions import (
     API,
@@ -50,8 +51,18 @@ class ManagementServiceStack(cdk.Stack):
 
         self.key = ServiceKey(self, "Encryption", config=config)
         self.state = StateTable(self, "State", table_name=config.table_name, key=self.key.key)
-        self.instance_roles = InstanceRoles(
-            self, "InstanceRoles", config=config, key=self.key, table_arn=self.state.table_arn
+        self.instance_role_boundary = InstanceRoleBoundary(
+            self, "InstanceRoleBoundary", config=config, table_arn=self.state.table_arn
+        )
+        boundary_arn = self._boundary_arn(config.permissions_boundary) or self.instance_role_boundary.arn
+        # The manifest in an SSM parameter: a Lambda environment holds 4 KB at most.
+        self.manifest_parameter = ssm.StringParameter(
+            self,
+            "ManagementServiceManifest",
+            parameter_name=f"/kubestep/{svc}/management-service",
+            description=f"kubestep {svc}: the AWSManagementService manifest the functions read",
+            string_value=config.manifest_json,
+            tier=ssm.ParameterTier.ADVANCED if len(config.manifest_json) > 4096 else ssm.ParameterTier.STANDARD,
         )
 
         self.permission_context = context = PermissionContext(
@@ -62,8 +73,9 @@ class ManagementServiceStack(cdk.Stack):
             table_arn=self.state.table_arn,
             table_indexes=(GSI1, GSI2),
             key=self.key,
-            control_plane_role_arn=self.instance_roles.control_plane_role.role_arn,
-            node_role_arn=self.instance_roles.node_role.role_arn,
+            instance_role_path=role_path(svc),
+            instance_role_boundary_arn=boundary_arn,
+            manifest_parameter_arn=self.manifest_parameter.parameter_arn,
             workflows=tuple(workflows),
         )
         environment = {
@@ -71,12 +83,13 @@ class ManagementServiceStack(cdk.Stack):
             "POWERTOOLS_METRICS_NAMESPACE": "kubestep",
             "KUBESTEP_SERVICE_NAME": svc,
             "KUBESTEP_TABLE_NAME": self.state.table_name,
-            "KUBESTEP_MANAGEMENT_SERVICE": config.manifest_json,
+            "KUBESTEP_TABLE_ARN": self.state.table_arn,
+            "KUBESTEP_MANAGEMENT_SERVICE_PARAMETER": self.manifest_parameter.parameter_name,
             # Built from the name, not from the machines' Refs: the machines reference the
             # functions, so a Ref back would be a cycle.
             "KUBESTEP_STATE_MACHINE_ARN_PREFIX": context.arn("states", f"stateMachine:{svc}-"),
-            "KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN": self.instance_roles.control_plane_profile_arn,
-            "KUBESTEP_NODE_INSTANCE_PROFILE_ARN": self.instance_roles.node_profile_arn,
+            "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc),
+            "KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN": boundary_arn,
             "KUBESTEP_KMS_KEY_ARN": self.key.key_arn,
         }
         self.functions = Functions(
@@ -140,7 +153,17 @@ class ManagementServiceStack(cdk.Stack):
 
         acknowledge_findings(self)
 
+    def _boundary_arn(self, boundary: str | None) -> str | None:
+        """The service's own permissions boundary (manifest `iam.permissionsBoundary`), if any:
+        then the per-cluster instance roles get it too."""
+        if not boundary:
+            return None
+        return self._boundary(boundary).managed_policy_arn
+
     def _boundary(self, boundary: str) -> iam.IManagedPolicy:
+        existing = self.node.try_find_child("PermissionsBoundary")
+        if existing is not None:
+            return existing  # type: ignore[return-value]
         if boundary.startswith("arn:"):
             return iam.ManagedPolicy.from_managed_policy_arn(self, "PermissionsBoundary", boundary)
         return iam.ManagedPolicy.from_managed_policy_name(self, "PermissionsBoundary", boundary)

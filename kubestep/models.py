@@ -56,6 +56,15 @@ InstanceType = Annotated[str, AfterValidator(_instance_type)]
 KmsKeyArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")]
 IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$")]
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+ImageId = Annotated[str, StringConstraints(pattern=r"^ami-[0-9a-f]{8,17}$")]
+# An instance profile's name, or its ARN.
+_IAM_NAME = r"[A-Za-z0-9_+=,.@-]{1,128}"
+InstanceProfile = Annotated[
+    str,
+    StringConstraints(
+        pattern=rf"^({_IAM_NAME}|arn:aws[a-z-]*:iam::[0-9]{{12}}:instance-profile/([A-Za-z0-9_+=,.@-]+/)*{_IAM_NAME})$"
+    ),
+]
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
 Tags = dict[TagKey, TagValue]
@@ -459,10 +468,18 @@ class ControlPlane(Model):
         max_length=4,
         description="Up to 4 more security groups for the replicas (besides the ones kubestep creates).",
     )
-    iam_instance_profile: str | None = Field(
+    iam_instance_profile: InstanceProfile | None = Field(
         default=None,
         alias="iamInstanceProfile",
         description="Name of an instance profile to use instead of the cluster's own control-plane profile.",
+    )
+    image_id: ImageId | None = Field(
+        default=None,
+        alias="imageID",
+        description=(
+            "An AMI id (ami-...) for the replicas instead of the Ubuntu image kubestep picks "
+            "(Canonical's published image for the region)."
+        ),
     )
     root_volume: Volume = Field(
         default_factory=_root_volume, alias="rootVolume", description="Each replica's root volume (default 32 GiB gp3)."
@@ -669,10 +686,18 @@ class NodePoolSpec(Model):
     key_name: KeyName | None = Field(
         default=None, alias="keyName", description="Name of an EC2 key pair for SSH access to the nodes (default none)."
     )
-    iam_instance_profile: str | None = Field(
+    iam_instance_profile: InstanceProfile | None = Field(
         default=None,
         alias="iamInstanceProfile",
         description="Name of an instance profile to use instead of the cluster's own node profile.",
+    )
+    image_id: ImageId | None = Field(
+        default=None,
+        alias="imageID",
+        description=(
+            "An AMI id (ami-...) for the nodes instead of the Ubuntu image kubestep picks (Canonical's "
+            "published image for the region)."
+        ),
     )
     security_group_ids: list[SecurityGroupId] = Field(
         default_factory=list,

@@ -56,8 +56,19 @@ def node_pool(uid: str, pool: str) -> str:
     return f"gke-{uid}-np-{pool}"
 
 
-def bootstrap_secret(uid: str) -> str:
-    return f"gke-{uid}-bootstrap"
+def control_plane_secret(uid: str) -> str:
+    """CA keys, the service-account key, the Secrets encryption key: control plane only."""
+    return f"gke-{uid}-controlplane"
+
+
+def node_secret(uid: str) -> str:
+    """The kubeadm join token: nodes (and the control plane, which registers it)."""
+    return f"gke-{uid}-node"
+
+
+def instance_role(uid: str, role: str) -> str:
+    """Per-cluster IAM role and instance profile of `role` (control-plane | node)."""
+    return f"gke-{uid}-{'controlplane' if role == ROLE_CONTROL_PLANE else 'node'}"
 
 
 def execution_name(kind: str, uid: str, generation: int, suffix: str = "") -> str:

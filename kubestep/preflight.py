@@ -32,7 +32,7 @@ class Launch:
 
 def _field_refs(cluster: AWSCluster | None, pools: list[tuple[str, AWSNodePool]]) -> dict[str, list[tuple[str, Any]]]:
     """Reference kind -> [(field, value)] for everything the request names."""
-    refs: dict[str, list[tuple[str, Any]]] = {k: [] for k in ("type", "sg", "key", "profile", "kms", "subnet")}
+    refs: dict[str, list[tuple[str, Any]]] = {k: [] for k in ("type", "sg", "key", "profile", "kms", "subnet", "image")}
     if cluster is not None:
         cp = cluster.spec.control_plane
         base = "cluster.spec.controlPlane"
@@ -42,6 +42,8 @@ def _field_refs(cluster: AWSCluster | None, pools: list[tuple[str, AWSNodePool]]
             refs["key"].append((f"{base}.keyName", cp.key_name))
         if cp.iam_instance_profile:
             refs["profile"].append((f"{base}.iamInstanceProfile", cp.iam_instance_profile))
+        if cp.image_id:
+            refs["image"].append((f"{base}.imageID", cp.image_id))
         for field, volume in ((f"{base}.rootVolume", cp.root_volume), (f"{base}.etcd.mainVolume", cp.etcd.main_volume)):
             if volume.kms_key_arn:
                 refs["kms"].append((f"{field}.kmsKeyARN", volume.kms_key_arn))
@@ -59,6 +61,8 @@ def _field_refs(cluster: AWSCluster | None, pools: list[tuple[str, AWSNodePool]]
             refs["key"].append((f"{prefix}.spec.keyName", spec.key_name))
         if spec.iam_instance_profile:
             refs["profile"].append((f"{prefix}.spec.iamInstanceProfile", spec.iam_instance_profile))
+        if spec.image_id:
+            refs["image"].append((f"{prefix}.spec.imageID", spec.image_id))
         if spec.root_volume.kms_key_arn:
             refs["kms"].append((f"{prefix}.spec.rootVolume.kmsKeyARN", spec.root_volume.kms_key_arn))
     return refs
@@ -97,6 +101,15 @@ def reference_problems(
             if not is_not_found(exc, Kind.KEY_PAIR):
                 raise
             problems.append((field, f"key pair {key!r} does not exist in {region}"))
+    for field, image in refs["image"]:
+        try:
+            found = ec2.describe_images(ImageIds=[image])["Images"]
+        except Exception as exc:
+            if not is_not_found(exc, Kind.IMAGE):
+                raise
+            found = []
+        if not found:
+            problems.append((field, f"image {image} does not exist in {region} (or is not shared with this account)"))
     for field, subnet in refs["subnet"]:
         try:
             found = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"]

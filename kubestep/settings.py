@@ -1,5 +1,9 @@
-"""What a Lambda function (or the CLI acting as one) knows about its management service,
-read once from the environment the CDK stack sets (docs/contracts.md)."""
+"""What a Lambda function knows about its management service, read once per execution
+environment from what the CDK stack sets (docs/contracts.md).
+
+The management-service manifest lives in an SSM parameter (Lambda's 4 KB environment limit is
+too small for a manifest with many tags), read with Powertools Parameters; tests and the local
+runtime may set it inline (KUBESTEP_MANAGEMENT_SERVICE)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from kubestep.iam_policies import Account
 from kubestep.models import AWSManagementService
 
 
@@ -16,9 +21,12 @@ class Settings:
     service: AWSManagementService
     table_name: str
     state_machine_arn_prefix: str
-    control_plane_instance_profile_arn: str
-    node_instance_profile_arn: str
     kms_key_arn: str
+    table_arn: str = ""
+    # Per-cluster instance roles (kubestep.resources.instance_roles): their IAM path and the
+    # permissions boundary every one of them is created under.
+    instance_role_path: str = "/"
+    instance_role_boundary_arn: str = ""
     # The local runtime compresses time; deadlines in handlers scale with it.
     time_scale: float = 1.0
 
@@ -33,16 +41,37 @@ class Settings:
     def region(self) -> str:
         return self.service.spec.region
 
+    @property
+    def account(self) -> Account:
+        """Partition, region and account, from the table's ARN (arn:<partition>:dynamodb:<region>:<account>:…)."""
+        parts = (self.table_arn or self.state_machine_arn_prefix).split(":")
+        if len(parts) < 5:
+            return Account("aws", self.region, "000000000000")
+        return Account(parts[1], parts[3], parts[4])
+
+
+def _manifest(env: os._Environ) -> AWSManagementService:
+    inline = env.get("KUBESTEP_MANAGEMENT_SERVICE")
+    if inline:
+        return AWSManagementService.model_validate(json.loads(inline))
+    from aws_lambda_powertools.utilities import parameters
+
+    # Cached for the execution environment's life: the stack changes it only with a deploy,
+    # which also updates the functions (and so starts new environments).
+    text = parameters.get_parameter(env["KUBESTEP_MANAGEMENT_SERVICE_PARAMETER"], max_age=3600)
+    return AWSManagementService.model_validate(json.loads(text))
+
 
 @cache
 def settings() -> Settings:
     env = os.environ
     return Settings(
-        service=AWSManagementService.model_validate(json.loads(env["KUBESTEP_MANAGEMENT_SERVICE"])),
+        service=_manifest(env),
         table_name=env["KUBESTEP_TABLE_NAME"],
+        table_arn=env.get("KUBESTEP_TABLE_ARN", ""),
         state_machine_arn_prefix=env.get("KUBESTEP_STATE_MACHINE_ARN_PREFIX", ""),
-        control_plane_instance_profile_arn=env.get("KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN", ""),
-        node_instance_profile_arn=env.get("KUBESTEP_NODE_INSTANCE_PROFILE_ARN", ""),
         kms_key_arn=env.get("KUBESTEP_KMS_KEY_ARN", ""),
+        instance_role_path=env.get("KUBESTEP_INSTANCE_ROLE_PATH", "/"),
+        instance_role_boundary_arn=env.get("KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN", ""),
         time_scale=float(env.get("KUBESTEP_LOCAL_TIME_SCALE", "1")),
     )

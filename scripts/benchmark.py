@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from kubestep.api.client import ApiClient  # noqa: E402
 from kubestep.cli import manifests  # noqa: E402
-from kubestep.local.runtime import LocalRuntime  # noqa: E402
+from kubestep_local.runtime import LocalRuntime, RuntimeConfig  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:
@@ -76,7 +76,7 @@ def main() -> int:
     memory.start()
     rows: list[tuple[str, float, str]] = []
     t0 = time.monotonic()
-    runtime = LocalRuntime(port=0, api_port=0, time_scale=args.time_scale)
+    runtime = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=args.time_scale))
     try:
         runtime.start()
         runtime.deploy()
@@ -113,7 +113,7 @@ def main() -> int:
             s = stats.get(arn)
             counts = (s.state_transitions, s.lambda_invocations, s.aws_api_calls) if s else ("-", "-", "-")
             print(f"{name:<32}{seconds:>8.2f}s{counts[0]:>13}{counts[1]:>13}{counts[2]:>11}")
-        invocations = runtime.seam.invocations()
+        invocations = runtime.recorder.invocations()
         warm = sorted(i.duration_seconds for i in invocations if not i.cold)
         if warm:
             print(

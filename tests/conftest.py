@@ -5,6 +5,9 @@ live. Two xdist groups keep them apart under `pytest -n 2 --dist loadgroup`:
 - `emulator`: tests/workflows, tests/local, tests/cli (embedded runtimes, one at a time);
 - `inprocess`: everything else (in-process moto, CDK synth).
 
+A module that runs its runtimes in subprocesses only (no in-process emulator) may name its group
+itself (`pytestmark = pytest.mark.xdist_group("inprocess")`) to run beside the emulator group.
+
 Without xdist everything runs in one process, in collection order, which is also safe: the
 workflow tests' session runtime starts last (tests/workflows sorts last)."""
 
@@ -18,6 +21,8 @@ EMULATOR_DIRS = ("workflows", "local", "cli")
 def pytest_itemcollected(item: pytest.Item) -> None:
     # At collection time, before xdist's own collection_modifyitems turns the marker into the
     # node id's `@group` suffix that its loadgroup scheduler reads.
+    if item.get_closest_marker("xdist_group") is not None:
+        return  # the module chose its group
     parts = item.path.parts
     top = parts[parts.index("tests") + 1] if "tests" in parts else ""
     item.add_marker(pytest.mark.xdist_group("emulator" if top in EMULATOR_DIRS else "inprocess"))

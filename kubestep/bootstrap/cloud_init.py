@@ -18,6 +18,7 @@ import yaml
 
 from kubestep.bootstrap import addons, components, host, kubeadm, paths
 from kubestep.bootstrap.params import BootstrapParams
+from kubestep.store import keys
 
 USER_DATA_LIMIT = 16384  # bytes, before base64 (EC2 RunInstances / launch templates)
 PER_BOOT_HOOK = (
@@ -51,6 +52,11 @@ def environment(p: BootstrapParams) -> dict[str, str]:
         "ENDPOINT": p.endpoint,
         "NODE_SECRET_ARN": p.node_secret_arn,
         "POD_CIDR": p.pod_cidr,
+        # The report's and the init claim's keys, from the store (the only place key formats live).
+        "REPORT_PK": keys.bootstrap_pk(p.uid),
+        "REPLICA_REPORT_PREFIX": keys.REPLICA_REPORT_PREFIX,
+        "NODE_REPORT_PREFIX": keys.NODE_REPORT_PREFIX,
+        "INIT_CLAIM_SK": keys.INIT_CLAIM_SK,
     }
     if p.is_control_plane:
         assert p.dns is not None and p.etcd_volume_id and p.control_plane_secret_arn

@@ -22,7 +22,7 @@ CA_CERT_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 QUEUE_URL = re.compile(r"^https://sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
 IDENTITY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):(user|role)/([\w+=,.@/-]+)$")
-HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+HOSTED_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")  # AWS ids look like Z0123…; the emulator's do not
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 UID = re.compile(r"^[a-z][a-z0-9]{3,31}$")

@@ -58,7 +58,17 @@ def _resources_table(found: dict[str, list[dict]]) -> Table:
 @click.option("-f", "--filename", "path", default=str(EXAMPLE), show_default=True, help="Cluster manifest.")
 def demo(keep: bool, time_scale: float, path: str) -> None:
     """Create and delete an HA cluster on the embedded emulator, step by step."""
-    from kubestep.local.runtime import LocalRuntime
+    from kubestep.cli.local import require_local_runtime, running_runtime
+
+    require_local_runtime("demo")
+    if keep and (other := running_runtime()):
+        from kubestep_local.home import describe_runtime
+
+        # --keep makes the demo's runtime the one `kubestep` talks to; one per home.
+        click.echo(f"error: a local runtime is already running ({describe_runtime(other)}); "
+                   "`kubestep local down` stops it", err=True)
+        raise SystemExit(1)
+    from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
     plan = manifests.plan(manifests.read_documents(path), path)
     if len(plan.clusters) != 1:
@@ -66,7 +76,8 @@ def demo(keep: bool, time_scale: float, path: str) -> None:
     body = plan.clusters[0]
     name = body["cluster"]["metadata"]["name"]
     wall = time.monotonic()
-    runtime = LocalRuntime(port=0, api_port=0, time_scale=time_scale)
+    # Its own fresh emulator on free ports, whatever `kubestep local up` keeps running or saved.
+    runtime = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=time_scale))
     summary: list[tuple[str, str, float, dict]] = []
     try:
         _section("Starting the embedded AWS emulator and deploying the management service")

@@ -1,38 +1,132 @@
-"""`kubestep local up|down|status`: the embedded AWS emulator with the management service
-deployed into it (DESIGN §7)."""
+"""`kubestep local up|down|status|env`: the embedded AWS emulator with the management service
+deployed into it (DESIGN §7).
+
+`local up` needs the `local` extra (moto, the CDK app); `down`, `status` and `env` only read
+`$KUBESTEP_HOME` and signal the runtime's process, so they work with the plain CLI install."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
+# What the embedded runtime imports (module -> distribution), all from the `local` extra.
+LOCAL_RUNTIME_MODULES = {
+    "moto": "moto[server]",
+    "aws_cdk": "aws-cdk-lib",
+    "cdk_nag": "cdk-nag",
+    "constructs": "constructs",
+    "aws_lambda_powertools": "aws-lambda-powertools",
+}
+LOCAL_EXTRA_HINT = "pip install 'kubestep[local]'"
+# The emulator's fixed account and dummy credentials (it verifies no signature).
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def require_local_runtime(command: str) -> None:
+    """Exit with one line naming the `local` extra unless the runtime's packages are installed."""
+    missing = []
+    for module, distribution in LOCAL_RUNTIME_MODULES.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(distribution)
+    if missing:
+        _fail(f"`kubestep {command}` needs the local runtime's packages ({', '.join(missing)}): {LOCAL_EXTRA_HINT}")
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped by its parent, does not)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): kill(0) is all we know
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
+def running_runtime() -> dict[str, Any] | None:
+    """Who holds this home: the runtime's lock information, or a live pid in local.json."""
+    from kubestep_local.home import running_runtime as lock_holder
+
+    info = lock_holder(home())
+    if info is not None:
+        state = read_local_state() or {}
+        if state.get("pid") == info.get("pid"):
+            info = {**info, **{k: state[k] for k in ("endpoint_url", "api_url") if k in state}}
+        return info
+    state = read_local_state()
+    if state and _alive(int(state.get("pid", 0))):
+        return {**state, "home": str(home())}
+    return None
 
 
 def _print_endpoints(state: dict) -> None:
-    click.echo(f"AWS endpoint:  {state['endpoint_url']}   (AWS_ENDPOINT_URL for boto3 / the AWS CLI)")
+    click.echo(f"AWS endpoint:  {state['endpoint_url']}   (`eval \"$(kubestep local env)\"` for boto3 / the AWS CLI)")
     click.echo(f"API endpoint:  {state['api_url']}")
     click.echo(f"Region:        {state['region']}")
     click.echo(f"State file:    {local_state_file()}")
+
+
+def _names(names: list[str] | None) -> str:
+    return ", ".join(names) if names else "none"
+
+
+def _print_restore(report: dict | None) -> None:
+    """What became of the state the previous runtime left (one or two lines)."""
+    if not report:
+        return
+    if report.get("restored"):
+        clusters = report.get("clusters")
+        click.echo(
+            f"Restored:      the emulator's state saved at {report.get('savedAt')} "
+            f"(clusters: {_names(clusters) if clusters is not None else 'unknown'})"
+        )
+        if report.get("abortedExecutions"):
+            click.echo(
+                f"               running operations could not survive the restart and ended ABORTED: "
+                f"{', '.join(report['abortedExecutions'])}"
+            )
+        if report.get("lastError"):
+            click.echo(
+                f"warning: saving the state failed after that ({report['lastError'].get('error')}); "
+                "later changes were lost",
+                err=True,
+            )
+    elif report.get("discarded"):
+        click.echo(f"Discarded:     the saved state (--fresh); clusters lost: {_names(report.get('lostClusters'))}")
+    else:
+        click.echo(
+            f"warning: the previous local runtime held clusters {_names(report.get('lostClusters'))}; "
+            f"they were lost: its saved state could not be restored ({report.get('error')})",
+            err=True,
+        )
 
 
 @click.group()
@@ -41,8 +135,8 @@ def local() -> None:
 
 
 @local.command("up")
-@click.option("--port", default=4566, show_default=True, help="Emulator port.")
-@click.option("--api-port", default=8080, show_default=True, help="Management API port.")
+@click.option("--port", default=4566, show_default=True, help="Emulator port (0: any free port).")
+@click.option("--api-port", default=8080, show_default=True, help="Management API port (0: any free port).")
 @click.option(
     "--time-scale",
     default=DEFAULT_TIME_SCALE,
@@ -55,40 +149,64 @@ def local() -> None:
     default=None,
     help="AWSManagementService manifest (default: cdk.json's).",
 )
+@click.option("--fresh", is_flag=True, help="Discard the state the previous runtime saved; start empty.")
 @click.option("--detach", is_flag=True, help="Run in the background; `kubestep local down` stops it.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for start-up with --detach.")
-def local_up(port: int, api_port: int, time_scale: float, manifest: str | None, detach: bool, timeout: float) -> None:
-    """Start the emulator, deploy the management service, provision its network."""
-    state = read_local_state()
-    if state and _alive(int(state.get("pid", 0))):
-        click.echo("the local runtime is already running")
-        _print_endpoints(state)
-        return
+def local_up(
+    port: int, api_port: int, time_scale: float, manifest: str | None, fresh: bool, detach: bool, timeout: float
+) -> None:
+    """Start the emulator, deploy the management service, provision its network.
+
+    The emulator's state (clusters and their AWS resources) is saved when it stops and at
+    intervals, and comes back with the next `local up`."""
+    require_local_runtime("local up")
+    from kubestep_local.home import describe_runtime
+    from kubestep_local.server import port_available
+
+    running = running_runtime()
+    if running:
+        _fail(f"a local runtime is already running ({describe_runtime(running)}); `kubestep local down` stops it")
+    for number, what, option in ((port, "the AWS endpoint", "--port"), (api_port, "the management API", "--api-port")):
+        if not port_available(number):
+            _fail(f"port {number} ({what}) is in use; pick another with {option} (0 picks a free one)")
+    if port and port == api_port:
+        _fail(f"--port and --api-port must differ (both {port})")
     args = ["--port", str(port), "--api-port", str(api_port), "--time-scale", str(time_scale)]
     if manifest:
         args += ["--manifest", manifest]
+    if fresh:
+        args.append("--fresh")
     if not detach:
-        from kubestep.local.runtime import serve_forever
+        from kubestep_local.home import RuntimeBusy
+        from kubestep_local.runtime import RuntimeConfig, serve_forever
+        from kubestep_local.server import PortInUse
 
         def ready(line: str) -> None:
-            _print_endpoints(json.loads(line))
-            click.echo("ready; Ctrl-C stops it")
+            state = json.loads(line)
+            _print_endpoints(state)
+            _print_restore(state.get("restore"))
+            click.echo("ready; Ctrl-C stops it (and saves its state)")
 
-        serve_forever(
+        config = RuntimeConfig(
             port=port,
             api_port=api_port,
             time_scale=time_scale,
-            boot_delay_seconds=20.0,
-            manifest_path=manifest,
-            ready=ready,
+            manifest_path=Path(manifest) if manifest else None,
+            home=home(),
+            persistent=True,
         )
+        try:
+            serve_forever(config, ready=ready, fresh=fresh)
+        except (PortInUse, RuntimeBusy) as exc:
+            _fail(str(exc))
         return
     log_dir = home() / "local"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "runtime.log"
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "kubestep.local", *args],
+            [sys.executable, "-m", "kubestep_local", "--home", str(home()), *args],
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -103,39 +221,149 @@ def local_up(port: int, api_port: int, time_scale: float, manifest: str | None, 
         if line.startswith(b"{"):
             break
         if process.poll() is not None:
-            raise click.ClickException(f"the local runtime exited with {process.returncode}; see {log_path}")
+            exited = f"the local runtime exited with {process.returncode}; see {log_path}"
+            _fail(_runtime_error(log_path, log_start) or exited)
     if not line.startswith(b"{"):
         process.terminate()
-        raise click.ClickException(f"the local runtime did not start within {timeout:.0f}s; see {log_path}")
-    _print_endpoints(json.loads(line))
+        _fail(f"the local runtime did not start within {timeout:.0f}s; see {log_path}")
+    state = json.loads(line)
+    _print_endpoints(state)
+    _print_restore(state.get("restore"))
     click.echo(f"running in the background (pid {process.pid}, log {log_path}); `kubestep local down` stops it")
 
 
+def _runtime_error(log_path: Path, start: int) -> str | None:
+    """The runtime's own one-line error (``error: ...``) from what it logged since ``start``."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(start)
+            lines = log.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else None
+
+
+def _cluster_names(state: dict) -> list[str] | None:
+    from kubestep.api.client import ApiClient
+
+    try:
+        clusters = ApiClient(state["api_url"], sign=False, timeout=20).list_clusters()
+        return sorted(c["metadata"]["name"] for c in clusters)
+    except Exception:  # noqa: BLE001 - the names only make the messages better
+        return None
+
+
 @local.command("down")
-@click.option("--timeout", default=30.0, show_default=True)
-def local_down(timeout: float) -> None:
-    """Stop the local runtime (its state is in memory and goes with it)."""
-    state = read_local_state()
-    if not state:
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a clean stop.")
+@click.option("--force", is_flag=True, help="Stop without asking, also when clusters would be lost.")
+def local_down(timeout: float, force: bool) -> None:
+    """Stop the local runtime. Its state is saved and comes back with `kubestep local up`."""
+    from kubestep_local.home import describe_runtime
+    from kubestep_local.state import StateStore
+
+    running = running_runtime()
+    state = read_local_state() or {}
+    if not running:
+        local_state_file().unlink(missing_ok=True)
         click.echo("the local runtime is not running")
         return
-    pid = int(state.get("pid", 0))
-    if pid and _alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    pid = int(running.get("pid") or state.get("pid") or 0)
+    store = StateStore(home())
+    clusters = _cluster_names(state) if state.get("api_url") else None
+    at_risk = None
+    if not state.get("persistent", True):
+        at_risk = "this runtime does not keep its state (kubestep demo --keep)"
+    elif (store.summary() or {}).get("lastError"):
+        at_risk = f"saving its state is failing ({store.summary()['lastError'].get('error')})"
+    if at_risk and clusters and not force:
+        message = f"the local runtime holds clusters {_names(clusters)}; {at_risk}: stopping it loses them"
+        if not sys.stdin.isatty():
+            _fail(f"{message}; pass --force to stop it anyway")
+        click.echo(f"warning: {message}", err=True)
+        if not click.confirm("Stop it anyway?", default=False):
+            _fail("not stopped")
+    if not _alive(pid):
+        _fail(f"the local runtime's lock is held but its pid is unknown ({describe_runtime(running)})")
+    saved_before = (store.summary() or {}).get("savedAt")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    killed = False
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        killed = True
     local_state_file().unlink(missing_ok=True)
-    click.echo("stopped")
+    summary = store.summary() or {}
+    if not state.get("persistent", True):
+        click.echo(f"stopped; clusters lost: {_names(clusters)}")
+    elif not killed and summary.get("savedAt") not in (None, saved_before) and not summary.get("lastError"):
+        click.echo(
+            f"stopped; its state is saved (clusters: {_names(summary.get('clusters'))}) and comes back with "
+            "`kubestep local up` (`--fresh` starts empty)"
+        )
+    elif summary.get("savedAt"):
+        click.echo(
+            f"warning: stopped{' forcibly' if killed else ''}; the state saved at {summary['savedAt']} comes back "
+            "with `kubestep local up`; later changes are lost",
+            err=True,
+        )
+    else:
+        click.echo(f"warning: stopped; no state was saved; clusters lost: {_names(clusters)}", err=True)
 
 
 @local.command("status")
 def local_status() -> None:
     """Is the local runtime running, and where."""
-    state = read_local_state()
-    if not state or not _alive(int(state.get("pid", 0))):
+    from kubestep_local.home import describe_runtime
+    from kubestep_local.state import StateStore
+
+    running = running_runtime()
+    summary = StateStore(home()).summary()
+    saved = (
+        f"saved at {summary.get('savedAt')} (clusters: {_names(summary.get('clusters'))})"
+        if summary and summary.get("savedAt")
+        else "none"
+    )
+    if not running:
         click.echo("not running")
+        click.echo(f"Saved state:   {saved}")
         sys.exit(1)
-    _print_endpoints(state)
+    state = read_local_state()
+    if state and state.get("pid") == running.get("pid"):
+        _print_endpoints(state)
+    else:
+        click.echo(f"starting ({describe_runtime(running)})")
+    click.echo(f"Process:       pid {running.get('pid')}, home {home()}")
+    click.echo(f"Saved state:   {saved}")
+
+
+def environment(state: dict) -> dict[str, str]:
+    """What the shell needs to use the runtime with the AWS CLI, boto3 and kubestep."""
+    return {
+        "AWS_ENDPOINT_URL": state["endpoint_url"],
+        "AWS_REGION": state["region"],
+        "AWS_DEFAULT_REGION": state["region"],
+        **DUMMY_CREDENTIALS,
+        "KUBESTEP_API_URL": state["api_url"],
+    }
+
+
+@local.command("env")
+@click.option("--unset", is_flag=True, help="Print the commands that undo the exports.")
+def local_env(unset: bool) -> None:
+    """Shell exports for the running local runtime: `eval "$(kubestep local env)"`.
+
+    The AWS CLI and boto3 then talk to the emulator (endpoint, region, dummy credentials), and
+    kubestep to its management API."""
+    names = ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", *DUMMY_CREDENTIALS, "KUBESTEP_API_URL"]
+    if unset:
+        click.echo(f"unset {' '.join(names)}")
+        return
+    running = running_runtime()
+    state = read_local_state()
+    if not running or not state or state.get("pid") != running.get("pid"):
+        _fail("the local runtime is not running (or still starting): `kubestep local up --detach` first")
+    for name, value in environment(state).items():
+        click.echo(f"export {name}={shlex.quote(value)}")

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 from kubestep import naming
 from kubestep.aws.errors import Kind, is_in_use, is_not_found
+from kubestep.bootstrap import stable_replica_name
 from kubestep.errors import BootstrapFailed
 from kubestep.flow.steps import Poll, step
-from kubestep.resources import instances, load_balancer, placement
+from kubestep.resources import images, instance_roles, instances, load_balancer, placement, user_data
 from kubestep.resources.context import ClusterContext
 from kubestep.store import EtcdConfig, EtcdMember, Resource
 
@@ -32,7 +33,8 @@ def plan_replicas(ctx: ClusterContext) -> dict:
             # The token keeps a member from joining another cluster's etcd by mistake.
             initial_cluster_token=f"gke-{ctx.uid}-etcd",
             data_dir=ETCD_DATA_DIR,
-            control_plane_secret=naming.bootstrap_secret(ctx.uid),
+            control_plane_secret=naming.control_plane_secret(ctx.uid),
+            node_secret=naming.node_secret(ctx.uid),
             members=len(replicas),
         ),
     )
@@ -44,12 +46,18 @@ def plan_replicas(ctx: ClusterContext) -> dict:
                 zone=replica.zone,
                 subnet_id=replica.subnet_id,
                 name=naming.replica(ctx.uid, replica.index),
-                # Stable peer address: the NLB fronts the API; etcd peers find each other by this
-                # name resolved in the VPC's private DNS.
-                peer_name=f"{naming.replica(ctx.uid, replica.index)}.{ctx.name}.internal",
+                # Stable identity (survives instance replacement): the replica's A record in the
+                # service's private hosted zone, which the instance itself keeps current.
+                peer_name=stable_replica_name(ctx.uid, replica.index, _domain(ctx)),
             ),
         )
     return {"replicas": [r.index for r in replicas]}
+
+
+def _domain(ctx: ClusterContext) -> str:
+    domain = ctx.network.dns_domain
+    assert domain, "ProvisionNetwork records the service's private hosted zone"
+    return domain
 
 
 def _volume_tags(ctx: ClusterContext, index: int) -> dict[str, str]:
@@ -107,17 +115,16 @@ def ensure_replica_launch_template(ctx: ClusterContext, replica: int) -> dict:
     member = ctx.store.etcd.require_member(ctx.name, replica)
     cp = ctx.spec.spec.control_plane
     tags = replica_tags(ctx, replica)
-    user_data = instances.user_data(
-        ctx, naming.ROLE_CONTROL_PLANE, cp.version, replica=replica, etcd_volume_id=member.volume_id
-    )
+    assert member.volume_id, "the etcd volume step runs first"
     data = instances.launch_template_data(
         ctx,
         instance_type=cp.instance_type,
-        instance_profile_arn=cp.iam_instance_profile or ctx.settings.control_plane_instance_profile_arn,
+        image_id=images.image_for(ctx, cp.instance_type, cp.image_id),
+        user_data=user_data.control_plane(ctx, replica, member.volume_id),
+        instance_profile_arn=cp.iam_instance_profile or instance_roles.profile_arn(ctx, naming.ROLE_CONTROL_PLANE),
         security_groups=[ctx.resource_id(Resource.SG_CONTROL_PLANE), *cp.security_group_ids],
         root_volume=cp.root_volume,
         key_name=cp.key_name,
-        user_data=user_data,
         tags=tags,
     )
     name = naming.replica(ctx.uid, replica)
@@ -169,11 +176,27 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     instance_id = in_service[0]
     if not report or report.instance_id != instance_id:
         ctx.pending(f"{where} instance {instance_id} has not reported its bootstrap yet")
+    failed_check = replica_check_failure(report.checks, ctx.store.etcd.config(ctx.name))
+    if failed_check:
+        raise BootstrapFailed(f"{where} instance {instance_id} reported ok but {failed_check}")
     health = load_balancer.target_health(ctx).get(instance_id)
     if health != "healthy":
         ctx.pending(f"{where} instance {instance_id} is {health or 'not registered'} in the NLB target group")
     ctx.store.etcd.update_member(ctx.name, replica, instance_id=instance_id, bootstrap="ok")
     return {"replica": replica, "instanceId": instance_id}
+
+
+def replica_check_failure(checks: dict, config: EtcdConfig | None) -> str | None:
+    """What a replica's own report must say it checked (kubestep.bootstrap): every etcd member
+    present and etcd healthy, its API server ready. None when all hold."""
+    wanted = config.members if config else None
+    if checks.get("etcdMembers") != wanted:
+        return f"its etcd has {checks.get('etcdMembers')} of {wanted} members"
+    if checks.get("etcdHealthy") is not True:
+        return "its etcd is not healthy"
+    if checks.get("apiserverReady") is not True:
+        return "its API server is not ready (/readyz)"
+    return None
 
 
 # ---------------------------------------------------------------- delete

@@ -5,11 +5,10 @@ account and region, so CreateAutoScalingGroup's AlreadyExists means an earlier r
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
-from kubestep import bootstrap, naming
+from kubestep import naming
 from kubestep.aws.errors import (
     AUTO_SCALING_GROUP_EXISTS,
     Kind,
@@ -27,38 +26,7 @@ from kubestep.resources.context import ClusterContext
 GROUPS_DELETED = Poll(deadline=timedelta(minutes=15), interval=5)
 INSTANCES_GONE = Poll(deadline=timedelta(minutes=15), interval=10)
 
-# Canonical publishes Ubuntu AMI ids in public SSM parameters; launch templates resolve them
-# at launch, so every new instance gets the current patched image.
-UBUNTU_AMI = "resolve:ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
-GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")  # m7g.large, c6gn.xlarge, t4g.small
 ROOT_DEVICE = "/dev/sda1"
-
-
-def image_for(instance_type: str) -> str:
-    return UBUNTU_AMI.format(arch="arm64" if GRAVITON.match(instance_type) else "amd64")
-
-
-def user_data(
-    ctx: ClusterContext, role: str, version: str, *, replica: int | None = None, etcd_volume_id: str | None = None
-) -> str:
-    """The cluster's cloud-init for one role: what every instance needs to find its cluster."""
-    networking = ctx.spec.spec.networking
-    assert ctx.record.endpoint, "the load balancer step records the endpoint first"
-    return bootstrap.user_data(
-        bootstrap.BootstrapParams(
-            table=ctx.settings.table_name,
-            region=ctx.settings.region,
-            uid=ctx.uid,
-            role=role,
-            version=version,
-            endpoint=ctx.record.endpoint,
-            secret_name=naming.bootstrap_secret(ctx.uid),
-            pod_cidr=networking.pod_address_cidr_blocks[0],
-            service_cidr=networking.service_address_cidr_blocks[0],
-            replica=replica,
-            etcd_volume_id=etcd_volume_id,
-        )
-    )
 
 
 def ebs(volume: Volume, default_kms_key: str | None) -> dict[str, Any]:
@@ -82,6 +50,7 @@ def launch_template_data(
     ctx: ClusterContext,
     *,
     instance_type: str,
+    image_id: str,
     instance_profile_arn: str,
     security_groups: list[str],
     root_volume: Volume,
@@ -90,15 +59,18 @@ def launch_template_data(
     tags: dict[str, str],
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "ImageId": image_for(instance_type),
+        "ImageId": image_id,
         "InstanceType": instance_type,
-        "IamInstanceProfile": {"Arn": instance_profile_arn},
+        # The cluster's own profile (an ARN), or one the manifest names (a name or an ARN).
+        "IamInstanceProfile": {"Arn" if instance_profile_arn.startswith("arn:") else "Name": instance_profile_arn},
         "SecurityGroupIds": security_groups,
         "UserData": user_data,
         "MetadataOptions": {
             "HttpTokens": "required",
-            # 2 hops: containers on the host network reach IMDS through the bridge.
-            "HttpPutResponseHopLimit": 2,
+            # 1 hop: everything that uses the instance role (kubelet, the cloud controller
+            # manager, the authenticator, the termination handler) runs on the host network;
+            # a pod on the pod network cannot reach the instance's credentials.
+            "HttpPutResponseHopLimit": 1,
             "HttpEndpoint": "enabled",
         },
         "BlockDeviceMappings": [

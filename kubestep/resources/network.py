@@ -13,7 +13,15 @@ from typing import Any
 
 from kubestep import naming
 from kubestep.aws import client
-from kubestep.aws.errors import DEPENDENCY_VIOLATION, NOT_FOUND, Kind, error_code, is_error, is_not_found
+from kubestep.aws.errors import (
+    DEPENDENCY_VIOLATION,
+    NOT_FOUND,
+    Kind,
+    error_code,
+    is_already_exists,
+    is_error,
+    is_not_found,
+)
 from kubestep.errors import InvalidSpec
 from kubestep.flow.context import StepContext
 from kubestep.flow.steps import Poll, step
@@ -488,3 +496,79 @@ def mark_network_deleted(ctx: NetworkContext) -> dict:
     """Forget the network record."""
     ctx.store.network.delete()
     return {"status": "DELETED"}
+
+
+# ---------------------------------------------------------------- private hosted zone
+
+
+def dns_domain(ctx: NetworkContext) -> str:
+    return f"{ctx.svc}.kubestep.internal"
+
+
+def _route53(ctx: NetworkContext) -> Any:
+    return client("route53", ctx.settings.region)
+
+
+def _find_zone(ctx: NetworkContext, domain: str) -> str | None:
+    route53 = _route53(ctx)
+    zones = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="10")["HostedZones"]
+    for zone in zones:
+        if zone["Name"].rstrip(".") == domain and zone.get("Config", {}).get("PrivateZone"):
+            return zone["Id"].split("/")[-1]
+    return None
+
+
+@step(creates=True)
+def ensure_dns_zone(ctx: NetworkContext) -> dict:
+    """The service's private hosted zone (`<svc>.kubestep.internal`, in the service's VPC): each
+    control-plane replica keeps its stable name there (`cp-<i>.<uid>.<domain>`)."""
+    network = ctx.network
+    domain = dns_domain(ctx)
+    zone_id = network.hosted_zone_id or _find_zone(ctx, domain)
+    if zone_id is None:
+        route53 = _route53(ctx)
+        try:
+            zone_id = route53.create_hosted_zone(
+                Name=domain,
+                VPC={"VPCRegion": ctx.settings.region, "VPCId": network.vpc_id},
+                # The same request after a lost response is recognised, not a second zone.
+                CallerReference=f"kubestep-{ctx.svc}-{network.vpc_id}",
+                HostedZoneConfig={"Comment": f"kubestep {ctx.svc}: control-plane replica names", "PrivateZone": True},
+            )["HostedZone"]["Id"].split("/")[-1]
+        except Exception as exc:
+            if not is_already_exists(exc, Kind.HOSTED_ZONE):
+                raise
+            zone_id = _find_zone(ctx, domain)
+            if zone_id is None:
+                ctx.pending(f"hosted zone {domain} exists but is not visible yet")
+        route53.change_tags_for_resource(
+            ResourceType="hostedzone",
+            ResourceId=zone_id,
+            AddTags=[{"Key": k, "Value": v} for k, v in ctx.tags("dns", domain).items()],
+        )
+    ctx.store.network.update(hosted_zone_id=zone_id, dns_domain=domain)
+    return {"hostedZoneId": zone_id}
+
+
+@step(poll=VPC_DELETED)
+def delete_dns_zone(ctx: NetworkContext) -> dict:
+    """The service's private hosted zone (its replica records go with their clusters)."""
+    network = ctx.network
+    zone_id = network.hosted_zone_id or _find_zone(ctx, dns_domain(ctx))
+    if zone_id is None:
+        return {"deleted": None}
+    route53 = _route53(ctx)
+    try:
+        records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        leftovers = [r for r in records if r["Type"] not in ("SOA", "NS")]
+        if leftovers:
+            route53.change_resource_record_sets(
+                HostedZoneId=zone_id,
+                ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in leftovers]},
+            )
+        route53.delete_hosted_zone(Id=zone_id)
+    except Exception as exc:
+        if not is_not_found(exc, Kind.HOSTED_ZONE):
+            raise
+    ctx.store.network.update(hosted_zone_id=None)
+    return {"deleted": zone_id}

@@ -9,7 +9,7 @@ from kubestep import naming
 from kubestep.errors import BootstrapFailed
 from kubestep.flow.steps import Poll, step
 from kubestep.models import AWSNodePool
-from kubestep.resources import instances, placement
+from kubestep.resources import images, instance_roles, instances, placement, user_data
 from kubestep.resources.context import ClusterContext
 from kubestep.store import NodePoolRecord, Resource
 
@@ -55,15 +55,15 @@ def ensure_node_pool_launch_template(ctx: ClusterContext, node_pool: str) -> dic
     record = _pool(ctx, node_pool)
     spec = record.spec.spec
     tags = pool_tags(ctx, record.spec)
-    user_data = instances.user_data(ctx, naming.ROLE_NODE, spec.version)
     data = instances.launch_template_data(
         ctx,
         instance_type=spec.instance_type,
-        instance_profile_arn=spec.iam_instance_profile or ctx.settings.node_instance_profile_arn,
+        image_id=images.image_for(ctx, spec.instance_type, spec.image_id),
+        user_data=user_data.node(ctx, record.spec),
+        instance_profile_arn=spec.iam_instance_profile or instance_roles.profile_arn(ctx, naming.ROLE_NODE),
         security_groups=[ctx.resource_id(Resource.SG_NODES), *spec.security_group_ids],
         root_volume=spec.root_volume,
         key_name=spec.key_name,
-        user_data=user_data,
         tags=tags,
     )
     template_id = instances.ensure_launch_template(ctx, naming.node_pool(ctx.uid, node_pool), data, tags)
@@ -115,7 +115,8 @@ def check_node_pool_health(ctx: ClusterContext, node_pool: str) -> dict:
         raise BootstrapFailed(
             f"node pool {node_pool}: instance {instance} failed bootstrap phase {report.failed_phase}"
         )
-    ready = [i for i in in_service if i in reports and reports[i].ok]
+    # Ready means the node's own report says so: bootstrapped, and the node Ready in the cluster.
+    ready = [i for i in in_service if i in reports and reports[i].ok and reports[i].checks.get("nodeReady") is True]
     if len(ready) < wanted:
         ctx.pending(f"node pool {node_pool} has {len(ready)}/{wanted} nodes ready")
     ctx.store.node_pools.update(ctx.name, node_pool, phase="RUNNING", ready_nodes=len(ready))

@@ -1,71 +1,123 @@
-"""The cluster's bootstrap secret (kubeadm bootstrap token and certificate key) in Secrets
-Manager, KMS-encrypted. Generated here, read only by the cluster's instances; its value never
-passes through Step Functions or logs."""
+"""The cluster's two secrets in Secrets Manager, made here and never passed through Step
+Functions or logs (only their ARNs travel):
+
+- `gke-<uid>-controlplane`: the CAs' certificates and keys, the service-account key pair and
+  the Secrets encryption key (kubestep.pki), KMS-encrypted with the cluster's
+  databaseEncryption key or the service's key; readable only by the cluster's control-plane role.
+- `gke-<uid>-node`: the kubeadm join token; readable by the cluster's nodes and control plane.
+
+The CA certificate and its hash are public: they go on the cluster record (the API's
+`status.clusterCaCertificate`, and every join pins the hash)."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import string
 import uuid
+from typing import Any
 
-from kubestep import naming
+from kubestep import naming, pki
 from kubestep.aws.errors import Kind, is_already_exists, is_not_found
 from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
 
-TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+
+class SecretOfAnotherIncarnation(Exception):
+    """A secret under this cluster's name is pending deletion: it belongs to an earlier cluster."""
 
 
-def _bootstrap_token() -> str:
-    # kubeadm's format: [a-z0-9]{6}.[a-z0-9]{16}
-    part = lambda n: "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(n))  # noqa: E731
-    return f"{part(6)}.{part(16)}"
+def _describe(ctx: ClusterContext, name: str) -> dict | None:
+    try:
+        return ctx.secretsmanager.describe_secret(SecretId=name)
+    except Exception as exc:
+        if is_not_found(exc, Kind.SECRET):
+            return None
+        raise
+
+
+def _create(ctx: ClusterContext, name: str, description: str, value: dict[str, Any], kms_key: str | None) -> str:
+    kwargs: dict[str, Any] = {"KmsKeyId": kms_key} if kms_key else {}
+    try:
+        return ctx.secretsmanager.create_secret(
+            Name=name,
+            Description=description,
+            SecretString=json.dumps(value),
+            # Same operation, same request token: a retried create is not a second secret.
+            ClientRequestToken=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ctx.operation_id}/{name}")),
+            Tags=naming.ec2_tags(ctx.tags(Name=name)),
+            **kwargs,
+        )["ARN"]
+    except Exception as exc:
+        if not is_already_exists(exc, Kind.SECRET):
+            raise
+        found = _describe(ctx, name)
+        if found is None:
+            ctx.pending(f"secret {name} exists but is not visible yet")
+        return found["ARN"]
+
+
+def _ensure(ctx: ClusterContext, name: str, description: str, make: Any, kms_key: str | None) -> tuple[str, bool]:
+    found = _describe(ctx, name)
+    if found is not None:
+        if found.get("DeletedDate"):
+            raise SecretOfAnotherIncarnation(
+                f"secret {name} is scheduled for deletion by an earlier cluster of uid {ctx.uid}; "
+                "delete this cluster and create it again (it gets a new uid)"
+            )
+        return found["ARN"], False
+    return _create(ctx, name, description, make(), kms_key), True
 
 
 @step(creates=True)
-def ensure_bootstrap_secret(ctx: ClusterContext) -> dict:
-    """Generate the cluster's bootstrap secret (its value never leaves Secrets Manager)."""
-    name = naming.bootstrap_secret(ctx.uid)
-    try:
-        arn = ctx.secretsmanager.describe_secret(SecretId=name)["ARN"]
-    except Exception as exc:
-        if not is_not_found(exc, Kind.SECRET):
-            raise
-        kwargs = {}
-        if ctx.settings.kms_key_arn:
-            kwargs["KmsKeyId"] = ctx.settings.kms_key_arn
-        try:
-            arn = ctx.secretsmanager.create_secret(
-                Name=name,
-                Description=f"kubeadm bootstrap material of kubestep cluster {ctx.name} ({ctx.uid})",
-                SecretString=json.dumps({"token": _bootstrap_token(), "certificateKey": secrets.token_hex(32)}),
-                # Same operation, same request token: a retried create is not a second secret.
-                ClientRequestToken=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ctx.operation_id}/{name}")),
-                Tags=[{"Key": k, "Value": v} for k, v in ctx.tags().items()],
-                **kwargs,
-            )["ARN"]
-        except Exception as exc2:
-            if not is_already_exists(exc2, Kind.SECRET):
-                raise
-            arn = ctx.secretsmanager.describe_secret(SecretId=name)["ARN"]
-    if ctx.resource_id(Resource.BOOTSTRAP_SECRET) != arn:
-        ctx.record_resource(Resource.BOOTSTRAP_SECRET, arn)
-    return {"secret": name}
+def ensure_cluster_pki(ctx: ClusterContext) -> dict:
+    """The cluster's CAs and keys in the control-plane secret, its join token in the node
+    secret; the CA certificate and its hash on the cluster record."""
+    cp_name, node_name = naming.control_plane_secret(ctx.uid), naming.node_secret(ctx.uid)
+    made: dict[str, pki.ClusterPki] = {}
+
+    def material() -> dict[str, str]:
+        made["pki"] = pki.generate()
+        return made["pki"].material
+
+    encryption_key = ctx.spec.spec.control_plane.database_encryption.kms_key_arn or ctx.settings.kms_key_arn or None
+    cp_arn, created = _ensure(
+        ctx, cp_name, f"PKI of kubestep cluster {ctx.name} ({ctx.uid}): control plane only", material, encryption_key
+    )
+    if created and ctx.resource_id(Resource.CONTROL_PLANE_SECRET) != cp_arn:
+        ctx.record_resource(Resource.CONTROL_PLANE_SECRET, cp_arn)
+    node_arn, created = _ensure(
+        ctx,
+        node_name,
+        f"Join token of kubestep cluster {ctx.name} ({ctx.uid})",
+        lambda: {"token": pki.bootstrap_token()},
+        ctx.settings.kms_key_arn or None,
+    )
+    if created and ctx.resource_id(Resource.NODE_SECRET) != node_arn:
+        ctx.record_resource(Resource.NODE_SECRET, node_arn)
+    if ctx.record.cluster_ca_certificate is None or ctx.resource_id(Resource.CONTROL_PLANE_SECRET) is None:
+        if "pki" in made:
+            certificate = made["pki"].ca_certificate
+        else:
+            # A re-run after the secret was made: read the public certificate back from it.
+            value = json.loads(ctx.secretsmanager.get_secret_value(SecretId=cp_arn)["SecretString"])
+            certificate = value["ca.crt"]
+        for logical, arn in ((Resource.CONTROL_PLANE_SECRET, cp_arn), (Resource.NODE_SECRET, node_arn)):
+            if ctx.resource_id(logical) is None:
+                ctx.record_resource(logical, arn)
+        ctx.store.clusters.update(
+            ctx.name, cluster_ca_certificate=certificate, ca_cert_hash=pki.ca_cert_hash(certificate)
+        )
+    return {"controlPlaneSecret": cp_arn, "nodeSecret": node_arn}
 
 
 @step
-def delete_bootstrap_secret(ctx: ClusterContext, scope: str) -> dict:
-    """Schedule the secret's deletion (its name carries the uid: a re-create never collides)."""
-    name = naming.bootstrap_secret(ctx.uid)
-    try:
-        secret = ctx.secretsmanager.describe_secret(SecretId=name)
-    except Exception as exc:
-        if is_not_found(exc, Kind.SECRET):
-            return {"deleted": False}
-        raise
-    if secret.get("DeletedDate") or not ctx.owned(naming.tags_dict(secret.get("Tags")), scope):
-        return {"deleted": False}
-    ctx.secretsmanager.delete_secret(SecretId=name, RecoveryWindowInDays=7)
-    return {"deleted": True}
+def delete_cluster_secrets(ctx: ClusterContext, scope: str) -> dict:
+    """Schedule both secrets' deletion (their names carry the uid: a re-create never collides)."""
+    deleted = []
+    for name in (naming.control_plane_secret(ctx.uid), naming.node_secret(ctx.uid)):
+        secret = _describe(ctx, name)
+        if secret is None or secret.get("DeletedDate") or not ctx.owned(naming.tags_dict(secret.get("Tags")), scope):
+            continue
+        ctx.secretsmanager.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+        deleted.append(name)
+    return {"deleted": deleted}

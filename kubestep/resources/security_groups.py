@@ -29,7 +29,9 @@ DESCRIPTIONS = {
     "controlplane": "kubestep: Kubernetes control plane (API server, etcd)",
     "nodes": "kubestep: Kubernetes worker nodes",
 }
-VXLAN_PORT = 8472  # the CNI's overlay between every node, control plane included
+# Calico in VXLAN mode (kubestep.bootstrap): its overlay between every node, control plane
+# included (https://docs.tigera.io/calico/latest/getting-started/kubernetes/requirements).
+VXLAN_PORT = 4789
 
 
 def _rule(protocol: str, low: int, high: int, *, group: str | None = None, cidr: str | None = None, why: str) -> dict:
@@ -49,16 +51,18 @@ def rules(groups: dict[str, str], vpc_cidr: str, node_ports: str) -> dict[str, l
         "controlplane": [
             # Client IP preservation is off, so API traffic and health checks come from the NLB.
             _rule("tcp", 6443, 6443, group=lb, why="API server from the NLB"),
+            # In-cluster clients (kubernetes.default) reach the API server on its own address.
+            _rule("tcp", 6443, 6443, group=nodes, why="API server from the nodes"),
+            _rule("tcp", 6443, 6443, group=cp, why="API server among replicas"),
             _rule("tcp", 2379, 2380, group=cp, why="etcd client and peer traffic among replicas"),
             _rule("tcp", 10250, 10250, group=cp, why="kubelet among replicas"),
-            _rule("tcp", 6443, 6443, group=cp, why="API server among replicas"),
-            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=cp, why="CNI overlay among replicas"),
-            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=nodes, why="CNI overlay from nodes"),
+            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=cp, why="Calico VXLAN among replicas"),
+            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=nodes, why="Calico VXLAN from nodes"),
         ],
         "nodes": [
             _rule("tcp", 10250, 10250, group=cp, why="kubelet from the control plane"),
             _rule("-1", -1, -1, group=nodes, why="all traffic among nodes (CNI, pods)"),
-            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=cp, why="CNI overlay from the control plane"),
+            _rule("udp", VXLAN_PORT, VXLAN_PORT, group=cp, why="Calico VXLAN from the control plane"),
             _rule("tcp", low, high, cidr=vpc_cidr, why="NodePort services from the VPC"),
         ],
     }

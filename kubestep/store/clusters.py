@@ -89,6 +89,14 @@ class ClusterRepository:
         ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
         self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {f"resources.{logical.value}": ref})
 
+    def record_image(self, name: str, arch: str, image_id: str) -> ClusterRecord:
+        """Pin the image of an architecture; the first writer wins (parallel branches agree)."""
+        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {"images": {}}, if_not_exists=("images",))
+        item = self._table.update(
+            keys.cluster_pk(name), keys.CLUSTER_SK, {f"images.{arch}": image_id}, if_not_exists=(f"images.{arch}",)
+        )
+        return ClusterRecord.from_item(item)  # type: ignore[return-value]
+
     def forget_resource(self, name: str, logical: Resource) -> None:
         self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {}, remove=(f"resources.{logical.value}",))
 

@@ -38,11 +38,12 @@ class Resource(StrEnum):
     NLB = "nlb"
     TARGET_GROUP = "target-group"
     LISTENER = "listener"
-    BOOTSTRAP_SECRET = "bootstrap-secret"
     CONTROL_PLANE_SECRET = "controlplane-secret"
     NODE_SECRET = "node-secret"
     CONTROL_PLANE_ROLE = "controlplane-role"
     NODE_ROLE = "node-role"
+    CONTROL_PLANE_PROFILE = "controlplane-instance-profile"
+    NODE_PROFILE = "node-instance-profile"
     ETCD_VOLUME = "etcd-volume"
     LAUNCH_TEMPLATE = "launch-template"
     ASG = "asg"
@@ -137,6 +138,8 @@ class ClusterRecord(Record):
     # Public PKI facts (never a private key): the cluster CA and the hash joins pin.
     cluster_ca_certificate: str | None = None
     ca_cert_hash: str | None = None
+    # The machine image pinned per architecture (amd64, arm64) for this cluster's instances.
+    images: dict[str, str] = Field(default_factory=dict)
     # Resources the cluster's operations found missing or changed (drift), by logical name.
     drift: dict[str, str] = Field(default_factory=dict)
 

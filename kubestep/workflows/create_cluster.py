@@ -8,7 +8,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
-from kubestep.resources import control_plane, load_balancer, node_pools, secrets, security_groups, subnet_tags
+from kubestep.resources import (
+    control_plane,
+    instance_roles,
+    load_balancer,
+    node_pools,
+    secrets,
+    security_groups,
+    subnet_tags,
+)
 from kubestep.workflows import cluster_steps
 from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, delete_cluster_states
 
@@ -20,9 +28,9 @@ ITEM = {"clusterName.$": "$.clusterName"}
 WORKFLOW = Workflow(
     name="CreateCluster",
     module=__name__,
-    comment="Create a Kubernetes cluster: security groups, internal NLB, control-plane replicas (etcd volume + "
-    "launch template + ASG each), health gate, node pools. Input: {cluster, nodePools, rollbackOnFailure} "
-    "(stepfunctions/examples/).",
+    comment="Create a Kubernetes cluster: security groups, internal NLB, PKI and secrets, instance roles, "
+    "control-plane replicas (etcd volume + launch template + ASG each), health gate, node pools. "
+    "Input: {cluster, nodePools, rollbackOnFailure} (stepfunctions/examples/).",
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
@@ -62,7 +70,8 @@ WORKFLOW = Workflow(
                     Task(subnet_tags.tag_subnets),
                     Task(load_balancer.ensure_load_balancer),
                     Task(load_balancer.check_load_balancer_active, name="WaitForLoadBalancer"),
-                    Task(secrets.ensure_bootstrap_secret),
+                    Task(secrets.ensure_cluster_pki),
+                    Task(instance_roles.ensure_instance_roles),
                     Task(
                         control_plane.plan_replicas,
                         output="$.plan",

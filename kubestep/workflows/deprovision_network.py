@@ -1,6 +1,7 @@
-"""DeprovisionNetwork: refused while clusters exist; gateway endpoints -> NAT gateways (wait
-until deleted) -> Elastic IPs -> route tables, subnets, internet gateway, VPC -> record gone.
-For an existing VPC only the record goes (kubestep created nothing in it)."""
+"""DeprovisionNetwork: refused while clusters exist; the private hosted zone; for a dedicated VPC
+then gateway endpoints -> NAT gateways (wait until deleted) -> Elastic IPs -> route tables,
+subnets, internet gateway, VPC; the record goes. An existing VPC keeps everything else
+(kubestep created nothing else in it)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ WORKFLOW = Workflow(
                 output="$.begin",
                 select={"mode.$": "$.Payload.mode"},
             ),
+            *guarded([Task(network.delete_dns_zone)], FAILED),
             Choice(
                 "NetworkMode",
                 choices=[({"Variable": "$.begin.mode", "StringEquals": "dedicated"}, "DeleteVpcEndpoints")],

@@ -10,6 +10,8 @@ from typing import Any
 from kubestep.flow.asl import Catch, State, Task, guarded
 from kubestep.resources import (
     control_plane,
+    dns_records,
+    instance_roles,
     instances,
     kubernetes_leftovers,
     load_balancer,
@@ -29,7 +31,8 @@ IDENTITY_PAYLOAD: dict[str, Any] = {
 
 def delete_cluster_states(*, prefix: str, scope: str, catch: Catch, keep_etcd_volumes: Any) -> list[State]:
     """Node pools -> control plane -> instances gone -> etcd volumes -> NLB -> target group ->
-    launch templates -> security groups -> what Kubernetes created -> subnet tags -> secrets.
+    launch templates -> instance roles -> security groups -> what Kubernetes created -> subnet
+    tags -> replica DNS records -> secrets.
 
     `scope` "cluster" deletes everything the cluster owns; "operation" only what the running
     operation created (compensation). `keep_etcd_volumes` is a literal or a `{"…​.$": path}`."""
@@ -43,11 +46,13 @@ def delete_cluster_states(*, prefix: str, scope: str, catch: Catch, keep_etcd_vo
         Task(load_balancer.delete_load_balancer, name=f"{prefix}DeleteLoadBalancer", args=scoped),
         Task(load_balancer.delete_target_group, name=f"{prefix}DeleteTargetGroup", args=scoped),
         Task(instances.delete_launch_templates, name=f"{prefix}DeleteLaunchTemplates", args=scoped),
+        Task(instance_roles.delete_instance_roles, name=f"{prefix}DeleteInstanceRoles", args=scoped),
         Task(security_groups.delete_security_groups, name=f"{prefix}DeleteSecurityGroups", args=scoped),
     ]
     if scope == "cluster":
         # Only a cluster that ran can have made Service load balancers and volumes.
         states.append(Task(kubernetes_leftovers.delete_kubernetes_resources, name=f"{prefix}DeleteKubernetesResources"))
         states.append(Task(subnet_tags.untag_subnets, name=f"{prefix}UntagSubnets"))
-    states.append(Task(secrets.delete_bootstrap_secret, name=f"{prefix}DeleteBootstrapSecret", args=scoped))
+    states.append(Task(dns_records.delete_dns_records, name=f"{prefix}DeleteDnsRecords"))
+    states.append(Task(secrets.delete_cluster_secrets, name=f"{prefix}DeleteClusterSecrets", args=scoped))
     return guarded(states, catch)

@@ -1,6 +1,7 @@
 """ProvisionNetwork: the management service's dedicated VPC built step by step (VPC, internet
 gateway, public and private subnets per zone, an EIP + NAT gateway per zone, route tables,
-S3/DynamoDB gateway endpoints), or an existing VPC validated and recorded; then READY."""
+S3/DynamoDB gateway endpoints), or an existing VPC validated and recorded; then the service's
+private hosted zone (the control-plane replicas' stable names) and READY."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ WORKFLOW = Workflow(
                 default="EnsureVpc",
             ),
         ],
-        [*guarded([Task(network.validate_existing_network, next="MarkNetworkReady")], FAILED)],
+        [*guarded([Task(network.validate_existing_network, next="EnsureDnsZone")], FAILED)],
         [
             *guarded(
                 [
@@ -57,10 +58,11 @@ WORKFLOW = Workflow(
                     Task(network.check_nat_gateways, name="WaitForNatGateways"),
                     Task(network.ensure_route_tables),
                     Task(network.ensure_vpc_endpoints),
+                    Task(network.ensure_dns_zone),
+                    Task(network.mark_network_ready, name="MarkNetworkReady"),
                 ],
                 FAILED,
             ),
-            *guarded([Task(network.mark_network_ready, name="MarkNetworkReady")], FAILED),
             Task(network_steps.finish_network_operation, name="Finish"),
             Succeed("Provisioned"),
         ],

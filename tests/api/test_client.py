@@ -127,9 +127,9 @@ def test_gateway_refusals_and_unreachable_endpoints_are_api_errors(api: Store) -
 
 
 def test_behind_the_local_runtimes_gateway(api: Store) -> None:
-    """The same handler behind `kubestep.local.apigw` (the runtime's API Gateway stand-in), with
+    """The same handler behind `kubestep_local.apigw` (the runtime's API Gateway stand-in), with
     its Lambda invoke replaced by an in-process call: the events it builds route correctly."""
-    apigw = pytest.importorskip("kubestep.local.apigw")
+    apigw = pytest.importorskip("kubestep_local.apigw")
 
     class InProcess(apigw.ApiGatewayServer):  # type: ignore[name-defined,misc]
         def invoke(self, event: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -1,55 +1,27 @@
-"""The report item the local instance simulator writes has the shape the script writes."""
+"""The report item the store writes (the local instance simulator plays the instance with it)
+has the attributes the instance's script writes, under the keys the store defines."""
 
 from __future__ import annotations
 
-from kubestep.bootstrap.report import record_report, report_item
-from kubestep.bootstrap_report import record_report as compat_record_report
+import re
+
+from kubestep.bootstrap import cloud_init
+from kubestep.store import keys
+from kubestep.store.records import BootstrapReport
 
 
-class Recorder:
-    def __init__(self):
-        self.items = []
-
-    def put_item(self, TableName, Item):  # noqa: N803 - boto3's argument names
-        self.items.append((TableName, Item))
-
-
-def test_record_report_writes_status_version_and_checks():
-    dynamodb = Recorder()
-    record_report(
-        "svc-kubestep",
-        "abcd1234",
-        "control-plane",
-        "REPLICA#1",
-        "ok",
-        "i-0123",
-        dynamodb=dynamodb,
-        version="1.32.4",
-        checks={"etcdMembers": 3, "etcdHealthy": True, "apiserverReady": True},
-    )
-    table, item = dynamodb.items[0]
-    assert table == "svc-kubestep"
-    assert item["pk"] == {"S": "BOOTSTRAP#abcd1234"} and item["sk"] == {"S": "REPLICA#1"}
-    assert item["checks"] == {
-        "M": {"etcdMembers": {"N": "3"}, "etcdHealthy": {"BOOL": True}, "apiserverReady": {"BOOL": True}}
-    }
-    assert item["version"] == {"S": "1.32.4"} and item["reportedAt"]["S"].endswith("Z")
+def test_the_script_writes_the_attributes_the_store_reads():
+    script = cloud_init.script("bootstrap.sh")
+    body = script[script.index("report() {") : script.index("on_error() {")]
+    written = set(re.findall(r'\\"(\w+)\\":\{\\"[SMN]', body))
+    stored = {BootstrapReport.attribute(f) for f in BootstrapReport.model_fields if f != "key"}
+    assert written == {"pk", "sk", *stored}, written
 
 
-def test_the_old_module_still_records():
-    dynamodb = Recorder()
-    compat_record_report("t", "abcd1234", "node", "NODE#i-1", "failed:kubeadm-join", "i-1", dynamodb=dynamodb)
-    assert set(dynamodb.items[0][1]) == {"pk", "sk", "status", "instanceId", "reportedAt"}
-
-
-def test_same_attributes_as_the_script_report():
-    # The script's report (tests/bootstrap/test_script_*.py) carries exactly these attributes.
-    assert set(report_item("u", "NODE#i", "ok", "i", version="1", checks={"nodeReady": True})) == {
-        "pk",
-        "sk",
-        "status",
-        "instanceId",
-        "reportedAt",
-        "version",
-        "checks",
-    }
+def test_the_script_takes_its_keys_from_the_store():
+    script = cloud_init.script("bootstrap.sh")
+    for literal in ("BOOTSTRAP#", "REPLICA#", "NODE#"):
+        assert literal not in script
+    for variable in ("REPORT_PK", "REPLICA_REPORT_PREFIX", "NODE_REPORT_PREFIX", "INIT_CLAIM_SK"):
+        assert f"${variable}" in script
+    assert keys.INIT_CLAIM_SK == "INIT"

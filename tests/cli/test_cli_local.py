@@ -1,6 +1,8 @@
 """The CLI end to end against `kubestep local up --detach` (a separate runtime process):
 apply, get, describe, delete, events; boto3 at the printed endpoint sees the cluster's AWS
-resources while it exists and none after delete."""
+resources while it exists and none after delete; the clusters survive `local down` / `local up`
+(issue 7, defect 7), a second runtime or a taken port fail at once, and `local env` gives a
+fresh shell what the AWS CLI and boto3 need (defect 9)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from kubestep import inventory
@@ -26,47 +30,42 @@ SHARED_HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-
 HOME = SHARED_HOME / f"cli-{os.getpid()}"
 
 
+def kubestep(*args: str, home: Path = HOME, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The CLI in its own process (as a user runs it), stdin not a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "kubestep.cli.main", *args],
+        env={**os.environ, "KUBESTEP_HOME": str(home), "KUBESTEP_API_URL": ""},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def _up(home: Path = HOME, *extra: str) -> subprocess.CompletedProcess[str]:
+    return kubestep(
+        "local", "up", "--detach", "--port", "0", "--api-port", "0", "--time-scale", "0.02", *extra, home=home
+    )
+
+
+def _endpoint(stdout: str) -> str:
+    return re.search(r"AWS endpoint:\s+(\S+)", stdout).group(1)
+
+
 @pytest.fixture(scope="module")
 def local_runtime():
-    env = {**os.environ, "KUBESTEP_HOME": str(HOME)}
     shutil.rmtree(HOME, ignore_errors=True)
     if (SHARED_HOME / "local" / "cdk.out").is_dir():
         shutil.copytree(SHARED_HOME / "local" / "cdk.out", HOME / "local" / "cdk.out")
     HOME.mkdir(parents=True, exist_ok=True)
-    up = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubestep.cli.main",
-            "local",
-            "up",
-            "--detach",
-            "--port",
-            "0",
-            "--api-port",
-            "0",
-            "--time-scale",
-            "0.02",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
+    up = _up()
     assert up.returncode == 0, up.stderr + up.stdout
-    endpoint = re.search(r"AWS endpoint:\s+(\S+)", up.stdout).group(1)
+    runtime = {"endpoint": _endpoint(up.stdout), "stdout": up.stdout}
     try:
-        yield {"env": env, "endpoint": endpoint, "stdout": up.stdout}
+        yield runtime
     finally:
-        down = subprocess.run(
-            [sys.executable, "-m", "kubestep.cli.main", "local", "down"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
+        down = kubestep("local", "down", timeout=120)
         assert down.returncode == 0, down.stderr
         shutil.rmtree(HOME, ignore_errors=True)
 
@@ -99,9 +98,104 @@ def test_local_up_prints_both_endpoints(local_runtime):
     assert "AWS endpoint:" in local_runtime["stdout"] and "API endpoint:" in local_runtime["stdout"]
     state = json.loads((HOME / "local.json").read_text())
     assert state["endpoint_url"] == local_runtime["endpoint"]
+    status = kubestep("local", "status")
+    assert status.returncode == 0 and f"pid {state['pid']}" in status.stdout
 
 
-def test_apply_get_describe_delete(local_runtime):
+def test_a_second_local_up_names_the_running_runtime(local_runtime):
+    state = json.loads((HOME / "local.json").read_text())
+    started = time.monotonic()
+    second = kubestep("local", "up", "--detach", "--port", "0", "--api-port", "0")
+    assert second.returncode == 1
+    assert second.stdout == ""
+    (line,) = second.stderr.strip().splitlines()
+    assert line.startswith("error: a local runtime is already running (")
+    for part in (f"pid {state['pid']}", state["endpoint_url"], state["api_url"], f"home {HOME}"):
+        assert part in line
+    assert time.monotonic() - started < 20
+
+
+def test_local_up_on_a_taken_port_fails_fast(local_runtime, tmp_path):
+    port = local_runtime["endpoint"].rsplit(":", 1)[1]
+    started = time.monotonic()
+    taken = kubestep("local", "up", "--detach", "--port", port, "--api-port", "0", home=tmp_path)
+    assert taken.returncode == 1
+    assert taken.stderr.strip() == (
+        f"error: port {port} (the AWS endpoint) is in use; pick another with --port (0 picks a free one)"
+    )
+    assert time.monotonic() - started < 20  # it used to hang for more than 300 s
+    assert not (tmp_path / "local.json").exists()
+
+
+def test_local_env_is_all_a_fresh_shell_needs(local_runtime, tmp_path):
+    """The README's `eval "$(kubestep local env)"` then the AWS CLI / boto3, on a machine with no
+    AWS configuration at all (no ~/.aws, no AWS_* variables)."""
+    result = kubestep("local", "env")
+    assert result.returncode == 0, result.stderr
+    exports = dict(re.findall(r"^export (\w+)=(\S+)$", result.stdout, flags=re.MULTILINE))
+    state = json.loads((HOME / "local.json").read_text())
+    assert exports == {
+        "AWS_ENDPOINT_URL": state["endpoint_url"],
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "KUBESTEP_API_URL": state["api_url"],
+    }
+    probe = "import boto3; print(len(boto3.client('elbv2').describe_load_balancers()['LoadBalancers']))"
+    script = 'eval "$1"; exec "$2" -c "$3"'
+    bare = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    answer = subprocess.run(
+        ["bash", "-c", script, "bash", result.stdout, sys.executable, probe], env=bare, capture_output=True, text=True
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip().isdigit()
+    # kubestep itself uses KUBESTEP_API_URL (SigV4-signed with the dummy credentials).
+    listed = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'eval "$1"; exec "$2" -m kubestep.cli.main get clusters -o json',
+            "bash",
+            result.stdout,
+            sys.executable,
+        ],
+        env={**bare, "KUBESTEP_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert isinstance(json.loads(listed.stdout), list)
+    assert kubestep("local", "env", "--unset").stdout.startswith("unset AWS_ENDPOINT_URL ")
+
+
+def test_local_down_warns_before_losing_clusters_of_a_runtime_that_keeps_no_state(local_runtime, tmp_path):
+    """`kubestep demo --keep` runs a runtime that does not save its state: stopping it loses the
+    clusters, so `local down` says so first and wants --force when nobody can answer."""
+    result = cli(local_runtime, "apply", "-f", str(ROOT / "examples" / "cluster-ha.yaml"), "--wait")
+    assert result.exit_code == 0, result.output
+    state = json.loads((HOME / "local.json").read_text())
+    holder = subprocess.Popen(["sleep", "120"])  # stands in for the demo's process
+    try:
+        (tmp_path / "local.json").write_text(json.dumps({**state, "pid": holder.pid, "persistent": False}))
+        refused = kubestep("local", "down", home=tmp_path)
+        assert refused.returncode == 1
+        (line,) = refused.stderr.strip().splitlines()
+        assert line.startswith("error: the local runtime holds clusters prod; this runtime does not keep its state")
+        assert line.endswith("pass --force to stop it anyway")
+        assert holder.poll() is None
+        forced = kubestep("local", "down", "--force", home=tmp_path)
+        assert forced.returncode == 0, forced.stderr
+        assert forced.stdout.strip() == "stopped; clusters lost: prod"
+        assert holder.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
+    # prod may exist already (the test above): apply is then "unchanged".
     result = cli(local_runtime, "apply", "-f", str(ROOT / "examples" / "cluster-ha.yaml"), "--wait")
     assert result.exit_code == 0, result.output
     # Live progress, step by step, with the time since the execution started (and the time scale).
@@ -136,6 +230,51 @@ def test_apply_get_describe_delete(local_runtime):
     result = cli(local_runtime, "apply", "-f", str(ROOT / "examples" / "cluster-ha.yaml"))
     assert result.exit_code == 0 and "unchanged" in result.output
 
+    # A second create still running when the runtime stops cannot survive the restart: it ends
+    # ABORTED, and the management service's own handler releases its lock, as on AWS.
+    docs = list(yaml.safe_load_all((ROOT / "examples" / "cluster-ha.yaml").read_text()))
+    docs[0]["metadata"]["name"] = "second"
+    for pool in docs[1:]:
+        pool["spec"]["clusterName"] = "second"
+    second = HOME / "second.yaml"
+    second.write_text(yaml.safe_dump_all(docs))
+    result = cli(local_runtime, "apply", "-f", str(second))
+    assert result.exit_code == 0, result.output
+    deadline = time.monotonic() + 30  # until the workflow has written its record
+    while time.monotonic() < deadline:
+        listed = json.loads(cli(local_runtime, "get", "clusters", "-o", "json").output)
+        if [c for c in listed if c["metadata"]["name"] == "second"]:
+            break
+        time.sleep(0.2)
+
+    down = kubestep("local", "down", timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert "its state is saved (clusters: prod, second)" in down.stdout
+    up = _up()
+    assert up.returncode == 0, up.stderr
+    assert re.search(r"Restored:\s+the emulator's state saved at \S+ \(clusters: prod, second\)", up.stdout)
+    assert re.search(r"ended ABORTED: create-\w+-1", up.stdout)
+    local_runtime["endpoint"] = _endpoint(up.stdout)
+
+    result = cli(local_runtime, "get", "clusters", "-o", "json")
+    phases = {c["metadata"]["name"]: c["status"]["phase"] for c in json.loads(result.output)}
+    assert phases["prod"] == "RUNNING"
+    deadline = time.monotonic() + 60
+    while phases["second"] != "ERROR" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        phases = {
+            c["metadata"]["name"]: c["status"]["phase"]
+            for c in json.loads(cli(local_runtime, "get", "clusters", "-o", "json").output)
+        }
+    assert phases["second"] == "ERROR"
+    result = cli(local_runtime, "events", "second", "-o", "json")
+    assert "ExecutionAborted" in [e["reason"] for e in json.loads(result.output)]
+    found = inventory.cluster_resources(uid, clients(local_runtime["endpoint"]))
+    assert len(found["autoScalingGroups"]) == 5, "the AWS resources came back with the records"
+
+    # The lock was released: the aborted cluster can be deleted at once.
+    result = cli(local_runtime, "delete", "cluster", "second", "--wait")
+    assert result.exit_code == 0, result.output
     result = cli(local_runtime, "delete", "cluster", "prod", "--wait")
     assert result.exit_code == 0, result.output
     assert inventory.count(inventory.cluster_resources(uid, clients(local_runtime["endpoint"]))) == 0

@@ -40,23 +40,26 @@ def test_the_four_functions(synthesized_template: dict[str, Any]) -> None:
 def test_environment(synthesized_template: dict[str, Any], name: str) -> None:
     table_id = next(iter(resources_of(synthesized_template, "AWS::DynamoDB::Table")))
     key_id = next(iter(resources_of(synthesized_template, "AWS::KMS::Key")))
-    profiles = {
-        p["Properties"]["InstanceProfileName"]: logical_id
-        for logical_id, p in resources_of(synthesized_template, "AWS::IAM::InstanceProfile").items()
-    }
     env = _functions(synthesized_template)[name]["Properties"]["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "kubestep"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "kubestep"
     assert env["KUBESTEP_SERVICE_NAME"] == "demo"
     assert env["KUBESTEP_TABLE_NAME"] == {"Ref": table_id}
     assert env["KUBESTEP_KMS_KEY_ARN"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert env["KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN"] == {"Fn::GetAtt": [profiles["demo-control-plane"], "Arn"]}
-    assert env["KUBESTEP_NODE_INSTANCE_PROFILE_ARN"] == {"Fn::GetAtt": [profiles["demo-node"], "Arn"]}
+    assert env["KUBESTEP_TABLE_ARN"] == {"Fn::GetAtt": [table_id, "Arn"]}
+    assert env["KUBESTEP_INSTANCE_ROLE_PATH"] == "/kubestep/demo/"
+    assert "Ref" in json.dumps(env["KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN"])
     # Built from the name (no Ref to a state machine: that would be a dependency cycle).
     assert env["KUBESTEP_STATE_MACHINE_ARN_PREFIX"] == {
         "Fn::Join": ["", ["arn:aws:states:us-east-1:", {"Ref": "AWS::AccountId"}, ":stateMachine:demo-"]]
     }
-    manifest = env["KUBESTEP_MANAGEMENT_SERVICE"]
+    # The manifest is not in the environment (4 KB limit) but in an SSM parameter.
+    assert "KUBESTEP_MANAGEMENT_SERVICE" not in env
+    (parameter,) = resources_of(synthesized_template, "AWS::SSM::Parameter").values()
+    assert env["KUBESTEP_MANAGEMENT_SERVICE_PARAMETER"] == {
+        "Ref": next(iter(resources_of(synthesized_template, "AWS::SSM::Parameter")))
+    }
+    manifest = parameter["Properties"]["Value"]
     assert isinstance(manifest, str) and "\n" not in manifest and ": " not in manifest, "compact JSON"
     service = AWSManagementService.model_validate_json(manifest)
     assert service.name == "demo"

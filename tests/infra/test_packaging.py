@@ -42,8 +42,10 @@ def test_asset_holds_handlers_and_domain_package_but_no_workstation_code(lambda_
     assert (lambda_asset_dir / "lambdas" / "__init__.py").is_file()
     assert (lambda_asset_dir / "kubestep" / "__init__.py").is_file()
     assert (lambda_asset_dir / "kubestep" / "models.py").is_file()
-    assert not (lambda_asset_dir / "kubestep" / "local").exists()
     assert not (lambda_asset_dir / "kubestep" / "cli").exists()
+    # The embedded local runtime is its own top-level package and tooling only.
+    assert not (lambda_asset_dir / "kubestep_local").exists()
+    assert not list(lambda_asset_dir.rglob("kubestep_local*"))
     assert not list(lambda_asset_dir.rglob("__pycache__"))
     assert not (lambda_asset_dir / "boto3").exists() and not (lambda_asset_dir / "botocore").exists()
 
@@ -52,7 +54,12 @@ def test_native_extensions_are_for_cpython_313_on_aarch64(lambda_asset_dir: Path
     shared_objects = sorted(lambda_asset_dir.rglob("*.so"))
     assert any(p.name.startswith("_pydantic_core.") for p in shared_objects)
     for path in shared_objects:
-        assert "cpython-313" in path.name and "aarch64" in path.name, path.relative_to(lambda_asset_dir)
+        # Version-specific extensions name their interpreter and platform; stable-ABI ones
+        # (cryptography's `*.abi3.so`) come from abi3 aarch64 wheels (checked below).
+        name = path.name
+        assert ("cpython-313" in name and "aarch64" in name) or name.endswith(".abi3.so"), path.relative_to(
+            lambda_asset_dir
+        )
 
 
 def test_native_wheels_are_tagged_cp313_manylinux_aarch64(lambda_asset_dir: Path) -> None:
@@ -67,7 +74,9 @@ def test_native_wheels_are_tagged_cp313_manylinux_aarch64(lambda_asset_dir: Path
         assert tags, dist_info.name
         for tag in tags:
             python, abi, platform = tag.split("-")
-            assert python == "cp313" and abi in ("cp313", "abi3"), (dist_info.name, tag)
+            # abi3 wheels run on every CPython from the one they name up (PEP 384).
+            stable = abi == "abi3" and re.fullmatch(r"cp3(\d+)", python) and int(python[3:]) <= 13
+            assert (python == "cp313" and abi == "cp313") or stable, (dist_info.name, tag)
             assert re.fullmatch(r"manylinux(2014|_\d+_\d+)_aarch64", platform), (dist_info.name, tag)
     assert any(name.startswith("pydantic_core-") for name in native)
 
@@ -115,9 +124,9 @@ def test_dependencies_are_cached_and_the_asset_is_content_addressed(lambda_asset
     for relative in (
         "kubestep/__init__.py",
         "kubestep/models.py",
-        "kubestep/local/__init__.py",
         "kubestep/cli/__init__.py",
-        "kubestep/resources/cli/__init__.py",  # only the top-level cli/ and local/ are excluded
+        "kubestep_local/__init__.py",
+        "kubestep/resources/cli/__init__.py",  # only the domain package's own cli/ is excluded
         "lambdas/__init__.py",
     ):
         (project / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +135,7 @@ def test_dependencies_are_cached_and_the_asset_is_content_addressed(lambda_asset
     second = build_lambda_asset(project_root=project, build_dir=lambda_asset_dir.parent)
     assert first == second, "same inputs, same directory (and the same CDK asset hash)"
     assert (first / "kubestep" / "resources" / "cli" / "__init__.py").is_file()
-    assert not (first / "kubestep" / "local").exists() and not (first / "kubestep" / "cli").exists()
+    assert not (first / "kubestep_local").exists() and not (first / "kubestep" / "cli").exists()
     assert (first / "pydantic_core").is_dir()
     (project / "lambdas" / "__init__.py").write_text("# changed\n")
     assert build_lambda_asset(project_root=project, build_dir=lambda_asset_dir.parent) != first
@@ -134,7 +143,7 @@ def test_dependencies_are_cached_and_the_asset_is_content_addressed(lambda_asset
 
 def test_module_level_imports_resolve_inside_lambda(lambda_asset_dir: Path) -> None:
     """Every module-level import of the project code in the asset is the standard library, the
-    asset itself or what the runtime provides: a `kubestep.local` or `yaml` import would only
+    asset itself or what the runtime provides: a `kubestep_local` or `yaml` import would only
     fail on AWS, where nobody runs the tests."""
     import ast
     import sys
@@ -155,6 +164,6 @@ def test_module_level_imports_resolve_inside_lambda(lambda_asset_dir: Path) -> N
                     top = name.split(".")[0]
                     if top == "__future__" or top in sys.stdlib_module_names:
                         continue
-                    if top not in available or name.startswith(("kubestep.local", "kubestep.cli")):
+                    if top not in available or name.startswith(("kubestep_local", "kubestep.cli")):
                         problems.append(f"{module.relative_to(lambda_asset_dir)}: {name}")
     assert not problems, problems

@@ -4,6 +4,8 @@ pytest's cache by the stub's source hash), deployed into one package-scoped runt
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
 STUB_APP = Path(__file__).with_name("stub_app.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +41,14 @@ def stub_template(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPath
     root = Path(cache.mkdir("kubestep-local-stub")) if cache is not None else tmp_path_factory.mktemp("stub")
     template = root / key / "out" / "kubestep-stub.template.json"
     if not template.is_file():
-        template = synth_stub(root / key / "out")
+        # Two xdist workers may synthesize at once: each in its own directory, the first rename wins.
+        staging = root / f"{key}.{os.getpid()}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        synth_stub(staging / "out")
+        try:
+            staging.rename(root / key)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
     return template
 
 
@@ -48,7 +57,7 @@ def runtime(stub_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     """One runtime for tests/local, torn down when the package is done (one runtime per
     process: the workflow tests start their own afterwards)."""
     home = tmp_path_factory.mktemp("kubestep-home")
-    rt = LocalRuntime(port=0, api_port=0, time_scale=TIME_SCALE, home=home, boot_delay_seconds=20)
+    rt = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=TIME_SCALE, home=home, boot_delay_seconds=20))
     rt.start()
     try:
         rt.deploy(stub_template)

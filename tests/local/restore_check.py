@@ -24,11 +24,11 @@ def snapshot() -> tuple:
 
 
 def main(home: str, template: str) -> None:
-    from kubestep.local.runtime import LocalRuntime
+    from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
     before = snapshot()
     threads_before = set(threading.enumerate())
-    runtime = LocalRuntime(port=0, api_port=0, home=home)
+    runtime = LocalRuntime(RuntimeConfig(port=0, api_port=0, home=home))
     runtime.start()
     assert default_user_config["stepfunctions"]["execute_state_machine"] is True
     assert LambdaFunction.__dict__["_invoke_lambda"] is not before[2]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import time
 import urllib.error
 import urllib.request
 import zipfile
 
 import pytest
 
-from kubestep.local.apigw import ApiGatewayServer
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.apigw import MAX_PAYLOAD_BYTES, ApiGatewayServer
+from kubestep_local.runtime import LocalRuntime
 
 SCOPE = "20240101/us-east-1/execute-api/aws4_request"
 THROWAWAY = """
@@ -113,3 +115,133 @@ def test_binary_bodies_are_base64(runtime: LocalRuntime, content_type: str) -> N
     assert event is not None
     assert event["isBase64Encoded"] is True
     assert event["body"] == "AP8="
+
+
+# -- API Gateway's limits (issue 7, defect 3): REST API quotas, "Payload size: 10 MB", integration
+# timeout 29 s (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+
+
+def _raw_exchange(url: str, request: bytes, *, timeout: float = 30) -> bytes:
+    """Send raw bytes; return the answer's status line, headers and body (by its Content-Length)."""
+    from urllib.parse import urlsplit
+
+    split = urlsplit(url)
+    with socket.create_connection((split.hostname, split.port), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = int(
+            next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        )
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
+
+def _invocations_of(runtime: LocalRuntime, function: str) -> int:
+    return sum(1 for i in runtime.recorder.invocations() if i.function_name == function)
+
+
+def test_a_body_over_10_mb_is_413_before_the_function_runs(runtime: LocalRuntime) -> None:
+    before = _invocations_of(runtime, "stub-api")
+    status, headers, body = _request(
+        runtime.api_url + "v1/clusters",
+        method="POST",
+        body=b"x" * (MAX_PAYLOAD_BYTES + 1),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 413
+    assert json.loads(body) == {"message": "Request Too Long"}
+    assert headers["Connection"] == "close"
+    assert _invocations_of(runtime, "stub-api") == before
+    # Exactly the limit reaches the function (whose echo of it is over Lambda's 6 MB response
+    # limit, which moto enforces: 502, as API Gateway answers a failed invocation).
+    status, _, body = _request(
+        runtime.api_url + "v1/clusters",
+        method="POST",
+        body=b"y" * MAX_PAYLOAD_BYTES,
+        headers={"Content-Type": "text/plain"},
+    )
+    assert status == 502
+    assert _invocations_of(runtime, "stub-api") == before + 1
+    status, _, body = _request(
+        runtime.api_url + "v1/clusters", method="POST", body=b"y" * (1 << 20), headers={"Content-Type": "text/plain"}
+    )
+    assert status == 201 and len(json.loads(body)["body"]) == 1 << 20
+
+
+def test_a_huge_declared_length_is_refused_without_reading_it(runtime: LocalRuntime) -> None:
+    started = time.monotonic()
+    answer = _raw_exchange(
+        runtime.api_url,
+        b"POST /v1/clusters HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000000000\r\n\r\n{",
+        timeout=10,
+    )
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert time.monotonic() - started < 5
+
+
+def test_chunked_bodies_count_towards_the_limit(runtime: LocalRuntime) -> None:
+    chunk = b"z" * (1 << 20)
+    request = b"POST /v1/clusters HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    request += b"".join(b"%x\r\n" % len(chunk) + chunk + b"\r\n" for _ in range(11)) + b"0\r\n\r\n"
+    assert _raw_exchange(runtime.api_url, request).startswith(b"HTTP/1.1 413 ")
+    small = b'{"a": 1}'
+    request = b"POST /v1/clusters HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    request += b"%x\r\n" % len(small) + small + b"\r\n0\r\n\r\n"
+    answer = _raw_exchange(runtime.api_url, request)
+    assert answer.startswith(b"HTTP/1.1 201 ")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["body"] == small.decode()
+
+
+def test_broken_framing_is_400(runtime: LocalRuntime) -> None:
+    for length in (b"-5", b"ten"):
+        answer = _raw_exchange(
+            runtime.api_url, b"POST /v1/clusters HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+
+
+def test_a_stalled_client_is_dropped_and_others_are_served(runtime: LocalRuntime) -> None:
+    server = ApiGatewayServer(runtime.endpoint_url, port=0, function_name="stub-api", client_timeout=0.5)
+    server.start()
+    try:
+        from urllib.parse import urlsplit
+
+        split = urlsplit(server.url)
+        with socket.create_connection((split.hostname, split.port), timeout=10) as stalled:
+            # Promises 100 bytes, sends 2, then nothing.
+            stalled.sendall(b"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}")
+            status, _, _ = _request(server.url + "/v1/other")
+            assert status == 200  # served while the stalled request waits
+            started = time.monotonic()
+            assert stalled.recv(1024) == b""  # closed by the server, no answer
+            assert time.monotonic() - started < 5
+    finally:
+        server.stop()
+
+
+def test_the_integration_timeout_is_504(runtime: LocalRuntime) -> None:
+    server = ApiGatewayServer(runtime.endpoint_url, port=0, function_name="stub-tasks", integration_timeout=0.5)
+    server.start()
+    try:
+        # stub-tasks sleeps on {"task": "sleep"}; the proxy event has no task, so ask it directly.
+        server.build_event = lambda *args, **kwargs: {  # type: ignore[method-assign]
+            "task": "sleep",
+            "seconds": 2,
+            "requestContext": {"requestId": "r-1"},
+        }
+        status, _, body = _request(server.url + "/v1/slow")
+    finally:
+        server.stop()
+    assert status == 504
+    assert json.loads(body) == {"message": "Endpoint request timed out"}

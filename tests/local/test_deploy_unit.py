@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kubestep.local.deploy import DeployError, prepare_template, transform_state_machine
+from kubestep_local.deploy import DeployError, prepare_template, transform_state_machine
 
 ASL = json.dumps(
     {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 
 def _events_in_table(runtime: LocalRuntime, detail_type: str) -> list[dict]:

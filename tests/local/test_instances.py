@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_one_runtime_per_process(runtime: LocalRuntime, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="another LocalRuntime"):
-        LocalRuntime(port=0, api_port=0, home=tmp_path).start()
+        LocalRuntime(RuntimeConfig(port=0, api_port=0, home=tmp_path)).start()
 
 
 def test_restore_after_stop(tmp_path: Path, stub_template: Path) -> None:

@@ -1,4 +1,4 @@
-"""`python -m kubestep.local`: ready line, state file, clean SIGTERM; workers die with it."""
+"""`python -m kubestep_local`: ready line, state file, clean SIGTERM; workers die with it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import boto3
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Runtimes in subprocesses only: these tests may run beside the in-process emulator tests.
+pytestmark = pytest.mark.xdist_group("inprocess")
 
 
 def _children(pid: int) -> set[int]:
@@ -55,7 +57,7 @@ def _start(stub_template: Path, home: Path) -> tuple[subprocess.Popen[str], dict
         [
             sys.executable,
             "-m",
-            "kubestep.local",
+            "kubestep_local",
             "--port",
             "0",
             "--api-port",

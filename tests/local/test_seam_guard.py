@@ -6,11 +6,13 @@ import inspect
 import io
 import json
 import zipfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import pytest
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local import moto_compat
+from kubestep_local.runtime import LocalRuntime
 
 GUARD_CODE = """
 class CustomError(Exception):
@@ -26,6 +28,45 @@ def handler(event, context):
 
 def test_moto_is_the_pinned_version() -> None:
     assert version("moto") == "5.2.5", "the Lambda seam and ASL patches are verified against moto 5.2.5"
+    assert moto_compat.check_moto_version() == moto_compat.PINNED_MOTO_VERSION == "5.2.5"
+
+
+def test_another_moto_version_is_refused_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moto_compat, "version", lambda name: "5.3.0")
+    with pytest.raises(moto_compat.MotoVersionError) as raised:
+        moto_compat.check_moto_version()
+    assert str(raised.value) == (
+        "the local runtime patches moto's internals and is verified against moto 5.2.5 only; "
+        "moto 5.3.0 is installed (pip install 'moto[server]==5.2.5')"
+    )
+
+    def missing(name: str) -> str:
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(moto_compat, "version", missing)
+    with pytest.raises(
+        moto_compat.MotoVersionError, match=r"needs the `local` extra \(pip install 'kubestep\[local\]'\)"
+    ):
+        moto_compat.check_moto_version()
+
+
+def test_only_the_compatibility_module_imports_moto() -> None:
+    """Every reach into moto goes through kubestep_local/moto_compat.py (issue 8)."""
+    import ast
+
+    package = Path(moto_compat.__file__).parent
+    offenders = []
+    for module in sorted(package.glob("*.py")):
+        if module.name == "moto_compat.py":
+            continue
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{module.name}: {name}" for name in names if name.split(".")[0] == "moto"]
+    assert not offenders
 
 
 def test_invoke_lambda_signature_and_contract() -> None:
@@ -102,7 +143,7 @@ def test_real_invoke_returns_the_handler_payload(runtime: LocalRuntime, guard_fu
     payload = json.loads(response["Payload"].read())
     assert payload["echo"] == {"x": 1, "operationId": "op-1"}
     assert payload["name"] == "guard"
-    counts = runtime.seam.invocation_counts()
+    counts = runtime.recorder.invocation_counts()
     assert counts[("guard", "op-1")] == 1
 
 

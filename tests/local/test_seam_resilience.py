@@ -10,7 +10,7 @@ import signal
 import time
 import zipfile
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 SLOW_CODE = """
 import time
@@ -57,7 +57,7 @@ def test_timeout_kills_the_worker(runtime: LocalRuntime) -> None:
 def test_a_dead_zygote_is_replaced(runtime: LocalRuntime) -> None:
     lam = runtime.boto3_client("lambda")
     lam.invoke(FunctionName="stub-tasks", Payload=b'{"task": "echo"}')
-    pools = [pool for _, pool in runtime.seam._pools.values() if pool.name == "stub-tasks"]
+    pools = [pool for pool in runtime.workers.pools() if pool.name == "stub-tasks"]
     assert pools and pools[0]._zygote is not None
     os.kill(pools[0]._zygote.pid, signal.SIGKILL)
     pools[0]._zygote.wait()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from kubestep.local.runtime import LocalRuntime
+from kubestep_local.runtime import LocalRuntime
 
 
 def test_outputs_and_deployed_definition(runtime: LocalRuntime) -> None:
@@ -55,10 +55,10 @@ def test_retry_on_custom_error_and_catch_under_time_scale(runtime: LocalRuntime)
     assert stats.lambda_invocations == 4  # 2 x ResourcePending, success, Boom
     assert stats.aws_api_calls == 3
     assert stats.state_transitions >= 4
-    calls = [c for c in runtime.seam.calls() if c.operation_id == "retry-catch-1"]
+    calls = [c for c in runtime.recorder.calls() if c.operation_id == "retry-catch-1"]
     assert calls and {c.action for c in calls} == {"dynamodb:UpdateItem"}
     assert {c.function_name for c in calls} == {"stub-tasks"}
-    errors = [i.error_type for i in runtime.seam.invocations() if i.execution_arn == arn]
+    errors = [i.error_type for i in runtime.recorder.invocations() if i.execution_arn == arn]
     assert errors == ["ResourcePending", "ResourcePending", None, "Boom"]
 
 
@@ -90,6 +90,6 @@ def test_handler_environment_and_code_origin(runtime: LocalRuntime) -> None:
     assert result["service"] == "stub"
     assert float(result["timeScale"]) == runtime.time_scale.scale
     # The handler comes from the deployed zip (extracted per code sha), not from the synth's code directory...
-    assert result["handlerFile"].startswith(str(runtime.seam.workdir / "code"))
+    assert result["handlerFile"].startswith(str(runtime.workers.workdir / "code"))
     # ...while the asset's platform-specific dependencies are not loaded: the local ones are.
     assert ".venv" in result["nativeDep"] or "site-packages" in result["nativeDep"]

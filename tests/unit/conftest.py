@@ -56,6 +56,9 @@ def aws(monkeypatch):
     aws_module.client.cache_clear()
     with mock_aws():
         create_table()
+        from kubestep_local.moto_compat import publish_ubuntu_images
+
+        publish_ubuntu_images("123456789012", "us-east-1")
         yield
     aws_module.client.cache_clear()
     settings_module.settings.cache_clear()
@@ -64,11 +67,9 @@ def aws(monkeypatch):
 def configure(monkeypatch, service: AWSManagementService) -> settings_module.Settings:
     monkeypatch.setenv("KUBESTEP_MANAGEMENT_SERVICE", json.dumps(dump(service)))
     monkeypatch.setenv("KUBESTEP_TABLE_NAME", TABLE)
+    monkeypatch.setenv("KUBESTEP_TABLE_ARN", f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}")
+    monkeypatch.setenv("KUBESTEP_INSTANCE_ROLE_PATH", "/kubestep/unit/")
     monkeypatch.setenv("KUBESTEP_STATE_MACHINE_ARN_PREFIX", "arn:aws:states:us-east-1:123456789012:stateMachine:unit-")
-    monkeypatch.setenv(
-        "KUBESTEP_CONTROL_PLANE_INSTANCE_PROFILE_ARN", "arn:aws:iam::123456789012:instance-profile/unit-control-plane"
-    )
-    monkeypatch.setenv("KUBESTEP_NODE_INSTANCE_PROFILE_ARN", "arn:aws:iam::123456789012:instance-profile/unit-node")
     settings_module.settings.cache_clear()
     return settings_module.settings()
 

@@ -28,8 +28,13 @@ def report_all(settings, store: Store, uid: str) -> None:
         if tags.get("gke:cluster-uid") != uid:
             continue
         for inst in group["Instances"]:
-            replica = int(tags["gke:replica"]) if tags["gke:role"] == "control-plane" else None
-            store.reports.write(uid, status="ok", instance_id=inst["InstanceId"], replica=replica)
+            if tags["gke:role"] == "control-plane":
+                members = store.etcd.config(tags["gke:cluster"]).members
+                checks = {"etcdMembers": members, "etcdHealthy": True, "apiserverReady": True}
+                replica = int(tags["gke:replica"])
+            else:
+                checks, replica = {"nodeReady": True}, None
+            store.reports.write(uid, status="ok", instance_id=inst["InstanceId"], replica=replica, checks=checks)
 
 
 def create(settings, store, request, name="create-op1"):

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kubestep.local.runtime import LocalRuntime
 from kubestep.store import Store
+from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -25,7 +25,7 @@ TIME_SCALE = 0.02
 
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(port=0, api_port=0, time_scale=TIME_SCALE, home=HOME, boot_delay_seconds=20.0)
+    rt = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=TIME_SCALE, home=HOME, boot_delay_seconds=20.0))
     try:
         rt.start()
         rt.deploy()

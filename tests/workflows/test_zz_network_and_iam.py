@@ -74,7 +74,7 @@ def test_every_action_the_handlers_called_is_granted_by_the_synthesized_policies
     template = json.loads(runtime.synthesize().read_text())
     statements = _function_statements(template)
     called: dict[str, set[str]] = {}
-    for record in runtime.seam.call_records():
+    for record in runtime.recorder.call_records():
         called.setdefault(record.function_name, set()).add(record.action)
     # The workflows of this session exercised all the task functions.
     for suffix in ("network-tasks", "cluster-tasks", "execution-events"):

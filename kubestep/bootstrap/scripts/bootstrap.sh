@@ -51,7 +51,7 @@ retry() { # retry ATTEMPTS DELAY COMMAND...: run COMMAND until it succeeds, at m
 
 report() { # report STATUS: the bootstrap report item (docs/contracts.md), with the checks made
   local status=$1 item
-  item="{\"pk\":{\"S\":\"BOOTSTRAP#$CLUSTER_UID\"},\"sk\":{\"S\":\"$REPORT_KEY\"},\"status\":{\"S\":\"$status\"}"
+  item="{\"pk\":{\"S\":\"$REPORT_PK\"},\"sk\":{\"S\":\"$REPORT_KEY\"},\"status\":{\"S\":\"$status\"}"
   item+=",\"instanceId\":{\"S\":\"$INSTANCE_ID\"},\"reportedAt\":{\"S\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}"
   if [ -n "$INSTALLED_VERSION" ]; then item+=",\"version\":{\"S\":\"$INSTALLED_VERSION\"}"; fi
   if [ -n "$CHECKS" ]; then item+=",\"checks\":{\"M\":$CHECKS}"; fi
@@ -82,7 +82,7 @@ read_metadata() {
   PRIVATE_IP=$(imds local-ipv4)
   NODE_NAME=$(imds local-hostname)
   template_value AVAILABILITY_ZONE "$(imds placement/availability-zone)"
-  if [ "$ROLE" = control-plane ]; then REPORT_KEY="REPLICA#$REPLICA_INDEX"; else REPORT_KEY="NODE#$INSTANCE_ID"; fi
+  if [ "$ROLE" = control-plane ]; then REPORT_KEY="$REPLICA_REPORT_PREFIX$REPLICA_INDEX"; else REPORT_KEY="$NODE_REPORT_PREFIX$INSTANCE_ID"; fi
 }
 
 # ---------------------------------------------------------------- host
@@ -263,12 +263,12 @@ start_authenticator() {
 
 # ---------------------------------------------------------------- initialise exactly once
 
-init_key() { echo "{\"pk\":{\"S\":\"BOOTSTRAP#$CLUSTER_UID\"},\"sk\":{\"S\":\"INIT\"}}"; }
+init_key() { echo "{\"pk\":{\"S\":\"$REPORT_PK\"},\"sk\":{\"S\":\"$INIT_CLAIM_SK\"}}"; }
 
 claim_initialisation() {
-  # The registry decides, never the instance's own disk: a conditional put on BOOTSTRAP#<uid>/INIT.
+  # The registry decides, never the instance's own disk: a conditional put on the init claim item.
   local out item
-  item="{\"pk\":{\"S\":\"BOOTSTRAP#$CLUSTER_UID\"},\"sk\":{\"S\":\"INIT\"},\"status\":{\"S\":\"initializing\"}"
+  item="{\"pk\":{\"S\":\"$REPORT_PK\"},\"sk\":{\"S\":\"$INIT_CLAIM_SK\"},\"status\":{\"S\":\"initializing\"}"
   item+=",\"replica\":{\"N\":\"$REPLICA_INDEX\"},\"instanceId\":{\"S\":\"$INSTANCE_ID\"}"
   item+=",\"claimedAt\":{\"S\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}}"
   if out=$(aws dynamodb put-item --region "$REGION" --table-name "$TABLE" --item "$item" \
@@ -556,7 +556,7 @@ main() {
   # Installed before anything can fail: failures are reported with it. Ubuntu 24.04 has the
   # AWS CLI as a snap only.
   command -v aws >/dev/null || retry 5 10 snap install aws-cli --classic
-  if [ "$ROLE" = control-plane ]; then REPORT_KEY="REPLICA#$REPLICA_INDEX"; fi
+  if [ "$ROLE" = control-plane ]; then REPORT_KEY="$REPLICA_REPORT_PREFIX$REPLICA_INDEX"; fi
   trap on_error ERR
   PHASE=metadata
   read_metadata

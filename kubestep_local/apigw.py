@@ -9,12 +9,19 @@ else), and the function's ``statusCode``/``headers``/``body`` are written back.
 Routes mirror ``infra/api.py``: resource ``/v1`` and ``/v1/{proxy+}`` on stage ``v1``. The local
 server's root plays the role of the stage URL (``ApiUrl`` on AWS is ``https://.../v1/``), so a
 client that appends ``v1/clusters`` to ``ApiUrl`` works against both.
+
+Limits as API Gateway enforces them (REST API quotas,
+https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html): a payload over 10 MB
+is answered 413 (gateway response ``REQUEST_TOO_LARGE``) before the function is called; the
+integration times out after 29 s (504). A client that stalls while sending its request is
+disconnected instead of holding a thread.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import json
 import logging
 import re
@@ -29,10 +36,23 @@ from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
 
-from kubestep.local.server import ACCOUNT_ID
+from kubestep_local.moto_compat import ACCOUNT_ID
+from kubestep_local.server import PortInUse
 
 LOG = logging.getLogger(__name__)
+
+# API Gateway REST API quotas: "Payload size: 10 MB" (not adjustable); integration timeout 29 s.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+INTEGRATION_TIMEOUT_SECONDS = 29.0
+# How long a client may take between bytes of its request before it is disconnected.
+CLIENT_IDLE_TIMEOUT_SECONDS = 30.0
+_JSON = "application/json"
+# A too-large body is read and dropped up to this size before answering 413; beyond, the
+# connection is closed unread.
+DISCARD_BOUND_BYTES = 64 * 1024 * 1024
+DISCARD_IDLE_SECONDS = 2.0
 
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded|yaml|x-yaml)|.*\+json)")
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
@@ -52,6 +72,9 @@ class ApiGatewayServer:
         stage: str = "v1",
         base_path: str = "/v1",
         api_id: str = "local",
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+        client_timeout: float = CLIENT_IDLE_TIMEOUT_SECONDS,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.host = host
@@ -62,6 +85,9 @@ class ApiGatewayServer:
         self.stage = stage
         self.base_path = "/" + base_path.strip("/")
         self.api_id = api_id
+        self.max_payload_bytes = max_payload_bytes
+        self.integration_timeout = integration_timeout
+        self.client_timeout = client_timeout
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lambda = None
@@ -87,8 +113,8 @@ class ApiGatewayServer:
                 region_name=self.region,
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
-                # The function's own timeout bounds the call; no SDK retries of a POST.
-                config=Config(read_timeout=900, retries={"max_attempts": 1}),
+                # API Gateway waits at most its integration timeout; no SDK retries of a POST.
+                config=Config(read_timeout=self.integration_timeout, retries={"max_attempts": 1}),
             )
         return self._lambda
 
@@ -98,8 +124,14 @@ class ApiGatewayServer:
         class Handler(_ProxyHandler):
             server_version = "kubestep-local-apigw"
             owner = gateway
+            timeout = gateway.client_timeout  # socket timeout per read: a stalled client is dropped
 
-        self._server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise PortInUse(self.requested_port, "the management API", "--api-port") from exc
+            raise
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="kubestep-local-apigw", daemon=True)
@@ -211,7 +243,11 @@ class ApiGatewayServer:
         function_name = self.function_name
         if not function_name:
             return 503, [("Content-Type", "application/json")], b'{"message": "API function not deployed"}'
-        response = self._client().invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+        try:
+            response = self._client().invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+        except ReadTimeoutError:
+            LOG.warning("API function %s did not answer within %.0f s", function_name, self.integration_timeout)
+            return 504, [("Content-Type", _JSON)], b'{"message": "Endpoint request timed out"}'
         payload = response["Payload"].read()
         if response.get("FunctionError"):
             LOG.warning("API function %s failed: %s", function_name, payload[:2000])
@@ -238,6 +274,14 @@ class ApiGatewayServer:
         return status, out_headers, data
 
 
+class RequestTooLarge(Exception):
+    """The request body is over the payload limit (its declared length, if known, is the arg)."""
+
+
+class BadRequest(Exception):
+    """The request's framing is broken (Content-Length, chunked encoding)."""
+
+
 class _ProxyHandler(BaseHTTPRequestHandler):
     owner: ApiGatewayServer
     protocol_version = "HTTP/1.1"
@@ -245,39 +289,111 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         LOG.debug("%s " + format, self.address_string(), *args)
 
+    def _read_body(self) -> bytes:
+        """The request body, at most the payload limit; raises RequestTooLarge or BadRequest.
+
+        Over the limit nothing more is kept: the 413 goes out at once, then ``_discard`` drops
+        what the client still sends (bounded) and the connection is closed."""
+        limit = self.owner.max_payload_bytes
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return b""
+        try:
+            length = int(raw_length)
+        except ValueError:
+            raise BadRequest(f"invalid Content-Length {raw_length!r}") from None
+        if length < 0:
+            raise BadRequest(f"invalid Content-Length {raw_length!r}")
+        if length > limit:
+            raise RequestTooLarge(length)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise BadRequest("the request body ended before its Content-Length")
+        return body
+
+    def _discard(self, length: int) -> None:
+        """After the 413: read and drop the rest of the body, up to a bound and while the client
+        keeps sending, so a client that sends it all before reading the answer gets the 413
+        instead of a reset connection."""
+        remaining = min(length, DISCARD_BOUND_BYTES)
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(DISCARD_IDLE_SECONDS)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 16))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+
+    def _read_chunked(self, limit: int) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise BadRequest("invalid chunk size") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+            if len(body) + size > limit:
+                raise RequestTooLarge(DISCARD_BOUND_BYTES)  # the rest's length is unknown
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise BadRequest("the request body ended inside a chunk")
+            body += chunk
+            self.rfile.readline(3)  # the CRLF after the chunk
+
     def _handle(self) -> None:
         started = time.monotonic()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         gateway = self.owner
+        event = None
+        try:
+            body = self._read_body()
+        except RequestTooLarge as exc:
+            self.close_connection = True
+            self._answer(413, [("Content-Type", _JSON), ("Connection", "close")], b'{"message":"Request Too Long"}')
+            if exc.args:
+                self._discard(exc.args[0])
+            return
+        except BadRequest as exc:
+            self.close_connection = True
+            data = json.dumps({"message": str(exc)}).encode()
+            self._answer(400, [("Content-Type", _JSON), ("Connection", "close")], data)
+            return
+        except (TimeoutError, ConnectionError):
+            # The client stalled or went away in the middle of its request: nothing to answer.
+            self.close_connection = True
+            return
         event = gateway.build_event(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
         if event is None:
             # What API Gateway answers for a path with no resource.
-            status, headers, data = (
-                403,
-                [("Content-Type", "application/json")],
-                (b'{"message":"Missing Authentication Token"}'),
-            )
+            status, headers, data = 403, [("Content-Type", _JSON)], b'{"message":"Missing Authentication Token"}'
         else:
             try:
                 status, headers, data = gateway.invoke(event)
             except Exception:  # noqa: BLE001 - an emulator error is a 502 to the client
                 LOG.exception("API stand-in failed")
-                status, headers, data = (
-                    502,
-                    [("Content-Type", "application/json")],
-                    (b'{"message": "Internal server error"}'),
-                )
-        self.send_response(status)
-        for name, value in headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", event["requestContext"]["requestId"] if event else str(uuid.uuid4()))
-        self.end_headers()
-        if self.command != "HEAD":
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(data)
+                status, headers, data = 502, [("Content-Type", _JSON)], b'{"message": "Internal server error"}'
+        self._answer(status, headers, data, event["requestContext"]["requestId"] if event else None)
         LOG.debug("%s %s -> %s in %.3f s", self.command, self.path, status, time.monotonic() - started)
+
+    def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes, request_id: str | None = None) -> None:
+        try:
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in ("content-length", "transfer-encoding"):
+                    if name.lower() == "connection" and value.lower() != "close":
+                        continue
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-amzn-RequestId", request_id or str(uuid.uuid4()))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle

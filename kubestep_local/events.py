@@ -5,7 +5,7 @@ Change" events and (b) nothing fires ``ScheduleExpression`` rules; moto's ``put_
 deliver to Lambda targets either (``moto/events/models.py:140-202`` raises NotImplementedError).
 This module plays EventBridge's part for the deployed rules: it builds the event exactly as AWS
 shapes it, matches each ENABLED rule of the default bus with moto's own pattern matcher
-(``EventPattern.matches_event``), applies the target's Input/InputPath/InputTransformer, and
+(``moto_compat.RuleInfo.matches``), applies the target's Input/InputPath/InputTransformer, and
 invokes Lambda targets through boto3 against the emulator (so through the Lambda seam) with
 Lambda's asynchronous-invocation retry policy (2 retries), time-scaled.
 """
@@ -27,8 +27,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from kubestep.local.server import iter_backends
-from kubestep.local.time_scale import TimeScale
+from kubestep_local import moto_compat
+from kubestep_local.moto_compat import ExecutionInfo, RuleInfo
+from kubestep_local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
 
@@ -69,29 +70,28 @@ def rate_seconds(expression: str | None) -> float | None:
     return int(match.group(1)) * _UNIT_SECONDS[unit]
 
 
-def status_change_event(execution: Any, account: str, region: str) -> dict[str, Any]:
+def status_change_event(execution: ExecutionInfo) -> dict[str, Any]:
     """The EventBridge event AWS emits when a Standard execution changes status."""
-    status = getattr(execution.exec_status, "value", execution.exec_status)
     output = None
-    if status == "SUCCEEDED" and execution.output is not None:
+    if execution.status == "SUCCEEDED" and execution.output is not None:
         output = json.dumps(execution.output, separators=(",", ":"))
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": STATUS_CHANGE,
         "source": "aws.states",
-        "account": account,
+        "account": execution.account,
         "time": _iso(execution.stop_date),
-        "region": region,
-        "resources": [execution.exec_arn],
+        "region": execution.region,
+        "resources": [execution.arn],
         "detail": {
-            "executionArn": execution.exec_arn,
+            "executionArn": execution.arn,
             "stateMachineArn": execution.state_machine_arn,
             "name": execution.name,
-            "status": status,
+            "status": execution.status,
             "startDate": _epoch_ms(execution.start_date),
             "stopDate": _epoch_ms(execution.stop_date),
-            "input": json.dumps(execution.input_data, separators=(",", ":")),
+            "input": json.dumps(execution.input, separators=(",", ":")),
             "output": output,
             "inputDetails": {"included": True},
             "outputDetails": {"included": True} if output is not None else None,
@@ -101,15 +101,15 @@ def status_change_event(execution: Any, account: str, region: str) -> dict[str, 
     }
 
 
-def scheduled_event(rule: Any, account: str, region: str) -> dict[str, Any]:
+def scheduled_event(rule: RuleInfo) -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": account,
+        "account": rule.account,
         "time": _iso(None),
-        "region": region,
+        "region": rule.region,
         "resources": [rule.arn],
         "detail": {},
     }
@@ -124,13 +124,8 @@ def _target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
         matches = parse(target["InputPath"]).find(event)
         return matches[0].value if matches else None
     if target.get("InputTransformer"):
-        from moto.events.utils import EventTemplateParser
-
-        transformer = target["InputTransformer"]
-        return EventTemplateParser.parse(
-            input_template=transformer.get("InputTemplate"),
-            input_paths_map=transformer.get("InputPathsMap", {}),
-            event={**event, "ingestion-time": time.time()},
+        return moto_compat.render_input_transformer(
+            target["InputTransformer"], {**event, "ingestion-time": time.time()}
         )
     return event
 
@@ -161,25 +156,15 @@ class EventBridgeStandIn:
         self._pool: ThreadPoolExecutor | None = None
         self._max_workers = max_workers
         self._clients: dict[tuple[str, str], Any] = {}
-        self._saved_terminated: Any = None
+        self._patches = moto_compat.PatchSet()
         self._inflight = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             return
-        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
-
         # Wake the poller the moment an execution ends instead of waiting for the next poll.
-        stand_in = self
-        original = BaseExecutionWorkerCommunication.terminated
-        self._saved_terminated = original
-
-        def terminated(comm: Any) -> None:
-            original(comm)
-            stand_in._wake.set()
-
-        BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+        moto_compat.on_execution_end(self._patches, self._wake.set)
         self._stop.clear()
         self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="kubestep-events")
         self._thread = threading.Thread(target=self._run, name="kubestep-eventbridge", daemon=True)
@@ -194,11 +179,7 @@ class EventBridgeStandIn:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._saved_terminated is not None:
-            from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
-
-            BaseExecutionWorkerCommunication.terminated = self._saved_terminated  # type: ignore[method-assign]
-            self._saved_terminated = None
+        self._patches.undo()
 
     def deliveries(self) -> list[Delivery]:
         with self._lock:
@@ -227,102 +208,90 @@ class EventBridgeStandIn:
             self._wake.wait(self.poll_interval)
             self._wake.clear()
 
+    def delivered(self) -> set[str]:
+        """ARNs of the ended executions whose status change has been delivered."""
+        with self._lock:
+            return set(self._seen)
+
+    def mark_delivered(self, execution_arns: set[str]) -> None:
+        """Known as delivered already (restored from a snapshot): not delivered again."""
+        with self._lock:
+            self._seen |= set(execution_arns)
+
     def poll_executions(self) -> None:
-        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
-        for account, region, backend in iter_backends(stepfunctions_parser_backends):
-            for machine in list(backend.state_machines):
-                for execution in list(getattr(machine, "executions", [])):
-                    status = getattr(execution.exec_status, "value", execution.exec_status)
-                    if status not in TERMINAL:
-                        continue
-                    with self._lock:
-                        if execution.exec_arn in self._seen:
-                            continue
-                        self._seen.add(execution.exec_arn)
-                        self._inflight += 1  # until its deliveries are submitted (wait_idle)
-                    try:
-                        self.put_event(status_change_event(execution, account, region), account, region)
-                    finally:
-                        with self._lock:
-                            self._inflight -= 1
-
-    def _rules(self, account: str, region: str) -> list[Any]:
-        from moto.events.models import events_backends
-
-        for acc, reg, backend in iter_backends(events_backends):
-            if acc == account and reg == region:
-                bus = backend.event_buses.get("default")
-                return list(bus.rules.values()) if bus is not None else []
-        return []
+        for execution in moto_compat.executions():
+            if execution.status not in TERMINAL:
+                continue
+            with self._lock:
+                if execution.arn in self._seen:
+                    continue
+                self._seen.add(execution.arn)
+                self._inflight += 1  # until its deliveries are submitted (wait_idle)
+            try:
+                self.put_event(status_change_event(execution), execution.account, execution.region)
+            finally:
+                with self._lock:
+                    self._inflight -= 1
 
     def put_event(self, event: dict[str, Any], account: str, region: str) -> int:
         """Deliver ``event`` to the targets of every matching ENABLED rule; returns #targets."""
         count = 0
-        for rule in self._rules(account, region):
-            if rule.state != "ENABLED" or rule.scheduled_expression:
+        for rule in moto_compat.event_rules(account, region, bus="default"):
+            if rule.state != "ENABLED" or rule.schedule_expression:
                 continue
-            if not rule.event_pattern.matches_event(event):
+            if not rule.matches(event):
                 continue
-            for target in list(rule.targets):
-                self._submit(rule.name, target, event, account, region)
+            for target in rule.targets:
+                self._submit(rule.name, target, event, rule.region)
                 count += 1
         return count
 
-    def _submit(self, rule_name: str, target: dict[str, Any], event: dict[str, Any], account: str, region: str) -> None:
+    def _submit(self, rule_name: str, target: dict[str, Any], event: dict[str, Any], region: str) -> None:
         with self._lock:
             self._inflight += 1
         pool = self._pool
         if pool is None:
-            self._deliver(rule_name, target, event, account, region)
+            self._deliver(rule_name, target, event, region)
             return
-        pool.submit(self._deliver, rule_name, target, event, account, region)
+        pool.submit(self._deliver, rule_name, target, event, region)
 
     # -- scheduled rules -----------------------------------------------------------------------
     def _fire_due_schedules(self) -> None:
-        from moto.events.models import events_backends
-
         now = time.monotonic()
-        for account, region, backend in iter_backends(events_backends):
-            for bus in list(backend.event_buses.values()):
-                for rule in list(bus.rules.values()):
-                    period = rate_seconds(rule.scheduled_expression)
-                    if period is None or rule.state != "ENABLED":
-                        continue  # cron(...) fires only through fire_scheduled()
-                    due = self._next_fire.get(rule.arn)
-                    if due is None:
-                        self._next_fire[rule.arn] = now + self.time_scale.seconds(period)
-                        continue
-                    if now >= due:
-                        self._next_fire[rule.arn] = now + self.time_scale.seconds(period)
-                        self._fire(rule, account, region)
+        for rule in moto_compat.event_rules():
+            period = rate_seconds(rule.schedule_expression)
+            if period is None or rule.state != "ENABLED":
+                continue  # cron(...) fires only through fire_scheduled()
+            due = self._next_fire.get(rule.arn)
+            if due is None:
+                self._next_fire[rule.arn] = now + self.time_scale.seconds(period)
+                continue
+            if now >= due:
+                self._next_fire[rule.arn] = now + self.time_scale.seconds(period)
+                self._fire(rule)
 
-    def _fire(self, rule: Any, account: str, region: str) -> int:
-        event = scheduled_event(rule, account, region)
-        for target in list(rule.targets):
-            self._submit(rule.name, target, event, account, region)
+    def _fire(self, rule: RuleInfo) -> int:
+        event = scheduled_event(rule)
+        for target in rule.targets:
+            self._submit(rule.name, target, event, rule.region)
         return len(rule.targets)
 
     def fire_scheduled(self, rule_name: str, *, wait: bool = True, timeout: float = 60.0) -> list[Delivery]:
         """Fire a scheduled rule (rate or cron) now; returns its deliveries when ``wait``."""
-        from moto.events.models import events_backends
-
-        for account, region, backend in iter_backends(events_backends):
-            for bus in list(backend.event_buses.values()):
-                rule = bus.rules.get(rule_name)
-                if rule is None:
-                    continue
-                before = len(self.deliveries())
-                expected = self._fire(rule, account, region)
-                if not wait:
-                    return []
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline:
-                    mine = [d for d in self.deliveries()[before:] if d.rule_name == rule_name]
-                    if len(mine) >= expected:
-                        return mine
-                    time.sleep(0.02)
-                raise TimeoutError(f"scheduled rule {rule_name} not delivered in {timeout} s")
+        for rule in moto_compat.event_rules():
+            if rule.name != rule_name:
+                continue
+            before = len(self.deliveries())
+            expected = self._fire(rule)
+            if not wait:
+                return []
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                mine = [d for d in self.deliveries()[before:] if d.rule_name == rule_name]
+                if len(mine) >= expected:
+                    return mine
+                time.sleep(0.02)
+            raise TimeoutError(f"scheduled rule {rule_name} not delivered in {timeout} s")
         raise KeyError(f"no EventBridge rule named {rule_name}")
 
     # -- delivery ------------------------------------------------------------------------------
@@ -341,9 +310,7 @@ class EventBridgeStandIn:
             self._clients[key] = client
         return client
 
-    def _deliver(
-        self, rule_name: str, target: dict[str, Any], event: dict[str, Any], account: str, region: str
-    ) -> None:
+    def _deliver(self, rule_name: str, target: dict[str, Any], event: dict[str, Any], region: str) -> None:
         try:
             arn = target["Arn"]
             payload_in = _target_input(target, event)

@@ -22,8 +22,8 @@ from typing import Any
 
 import boto3
 
-from kubestep.local.server import iter_backends
-from kubestep.local.time_scale import TimeScale
+from kubestep_local import moto_compat
+from kubestep_local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
 
@@ -87,31 +87,19 @@ def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def report_key(role: str, replica: int | None, instance_id: str) -> str:
-    return f"REPLICA#{replica}" if role == "control-plane" else f"NODE#{instance_id}"
-
-
-def write_report(
-    table_name: str, uid: str, role: str, key: str, status: str, instance_id: str, *, dynamodb: Any
-) -> None:
-    """Write the bootstrap report item (kubestep.bootstrap_report.record_report if present)."""
-    try:
-        from kubestep.bootstrap_report import record_report
-    except ImportError:
-        record_report = None
-    if record_report is not None:
-        record_report(table_name, uid, role, key, status, instance_id, dynamodb=dynamodb)
-        return
-    dynamodb.put_item(
-        TableName=table_name,
-        Item={
-            "pk": {"S": f"BOOTSTRAP#{uid}"},
-            "sk": {"S": key},
-            "status": {"S": status},
-            "instanceId": {"S": instance_id},
-            "reportedAt": {"S": _iso_now()},
-        },
-    )
+def write_report(store: Any, boot: PendingBoot, status: str) -> str:
+    """Write the bootstrap report item as the instance would, with the checks it made: for a
+    replica, every etcd member present and healthy and its API server ready; for a node, Ready."""
+    checks: dict[str, Any] = {}
+    if status == "ok":
+        if boot.role == "control-plane":
+            config = store.etcd.config(boot.cluster_name) if boot.cluster_name else None
+            checks = {"etcdMembers": config.members if config else 0, "etcdHealthy": True, "apiserverReady": True}
+        else:
+            checks = {"nodeReady": True}
+    replica = boot.replica if boot.role == "control-plane" else None
+    store.reports.write(boot.uid, status=status, instance_id=boot.instance_id, replica=replica, checks=checks)
+    return f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
 
 
 class InstanceSimulator:
@@ -139,7 +127,7 @@ class InstanceSimulator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
         self.paused = False
 
     # -- control -------------------------------------------------------------------------------
@@ -212,62 +200,61 @@ class InstanceSimulator:
 
     def scan(self) -> None:
         """Schedule a boot for every instance not seen before in a kubestep ASG."""
-        from moto.autoscaling.models import autoscaling_backends
-
         now = time.monotonic()
-        for _account, region, backend in iter_backends(autoscaling_backends):
-            for group in list(backend.autoscaling_groups.values()):
-                tags = {t.get("Key") or t.get("key"): t.get("Value") or t.get("value") for t in group.tags}
-                uid = tags.get(UID_TAG)
-                if not uid:
-                    continue
-                for state in list(group.instance_states):
-                    instance_id = state.instance.id
+        for group in moto_compat.autoscaling_groups():
+            uid = group.tags.get(UID_TAG)
+            if not uid:
+                continue
+            for instance_id in group.instance_ids:
+                with self._lock:
                     if instance_id in self._seen:
                         continue
                     self._seen.add(instance_id)
-                    role = tags.get(ROLE_TAG) or ("control-plane" if REPLICA_TAG in tags else "node")
-                    replica = None
-                    with contextlib.suppress(TypeError, ValueError):
-                        replica = int(tags.get(REPLICA_TAG))  # type: ignore[arg-type]
-                    boot = PendingBoot(
-                        due=now + self.time_scale.seconds(self.boot_delay_seconds),
-                        seq=next(self._seq),
-                        instance_id=instance_id,
-                        region=region,
-                        uid=uid,
-                        cluster_name=tags.get(NAME_TAG),
-                        role=role,
-                        replica=replica,
-                        nodepool=tags.get(NODEPOOL_TAG),
-                        asg_name=group.name,
-                    )
-                    with self._lock:
-                        heapq.heappush(self._pending, boot)
+                tags = group.tags
+                role = tags.get(ROLE_TAG) or ("control-plane" if REPLICA_TAG in tags else "node")
+                replica = None
+                with contextlib.suppress(TypeError, ValueError):
+                    replica = int(tags.get(REPLICA_TAG))  # type: ignore[arg-type]
+                boot = PendingBoot(
+                    due=now + self.time_scale.seconds(self.boot_delay_seconds),
+                    seq=next(self._seq),
+                    instance_id=instance_id,
+                    region=group.region,
+                    uid=uid,
+                    cluster_name=tags.get(NAME_TAG),
+                    role=role,
+                    replica=replica,
+                    nodepool=tags.get(NODEPOOL_TAG),
+                    asg_name=group.name,
+                )
+                with self._lock:
+                    heapq.heappush(self._pending, boot)
 
-    def _instance_alive(self, region: str, instance_id: str) -> bool:
-        from moto.ec2.models import ec2_backends
+    def booted(self) -> set[str]:
+        """Instances that have booted (reported, or were gone before they could)."""
+        with self._lock:
+            return self._seen - {boot.instance_id for boot in self._pending}
 
-        for _account, backend_region, backend in iter_backends(ec2_backends):
-            if backend_region != region:
-                continue
-            with contextlib.suppress(Exception):
-                instance = backend.get_instance(instance_id)
-                return instance.state not in ("terminated", "shutting-down", "stopped", "stopping")
-        return False
+    def mark_booted(self, instance_ids: set[str]) -> None:
+        """Known as booted already (restored from a snapshot): they do not boot again."""
+        with self._lock:
+            self._seen |= set(instance_ids)
 
-    def _dynamodb(self, region: str) -> Any:
-        client = self._clients.get(region)
-        if client is None:
-            client = boto3.client(
+    def _store(self, region: str) -> Any:
+        from kubestep.store import Store
+
+        store = self._clients.get((region, self.table_name))
+        if store is None:
+            resource = boto3.resource(
                 "dynamodb",
                 endpoint_url=self.endpoint_url,
                 region_name=region,
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
             )
-            self._clients[region] = client
-        return client
+            store = Store.for_table(self.table_name, dynamodb=resource)
+            self._clients[(region, self.table_name)] = store
+        return store
 
     def _report_due(self) -> None:
         if self.paused or not self.table_name:  # not deployed yet: reports wait
@@ -287,21 +274,12 @@ class InstanceSimulator:
             self._report(boot, status)
 
     def _report(self, boot: PendingBoot, status: str) -> None:
-        if not self._instance_alive(boot.region, boot.instance_id):
+        if not moto_compat.instance_running(boot.region, boot.instance_id):
             return  # terminated before it "booted"
         if boot.role == "control-plane" and boot.replica is None:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
-        key = report_key(boot.role, boot.replica, boot.instance_id)
-        write_report(
-            self.table_name,
-            boot.uid,
-            boot.role,
-            key,
-            status,
-            boot.instance_id,
-            dynamodb=self._dynamodb(boot.region),
-        )
+        key = write_report(self._store(boot.region), boot, status)
         with self._lock:
             self._reports.append(
                 Report(

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _HASHED_DIRS = ("infra", "kubestep", "lambdas", "stepfunctions", "examples")
 _HASHED_FILES = ("app.py", "cdk.json", "pyproject.toml", "requirements-lambda.txt")
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}

@@ -29,7 +29,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from kubestep.local.server import ACCOUNT_ID
+from kubestep_local.moto_compat import ACCOUNT_ID
 
 LOG = logging.getLogger(__name__)
 

@@ -1,0 +1,311 @@
+"""The IAM policies of each cluster's own instance roles (`gke-<uid>-controlplane`,
+`gke-<uid>-node`), and the permissions boundary every such role is created under.
+
+An instance proves who it is by its role (DESIGN §10): per-cluster roles, whose policies name
+the cluster's own secrets, volumes, report items and DNS records, are what keeps a node of
+cluster A away from cluster B's secrets and from its own cluster's control-plane secret. The
+boundary (a managed policy of the stack) caps what any role the management service creates can
+ever do, so the ClusterTasks function cannot mint itself a broader role.
+
+The AWS cloud controller manager's statements follow kubernetes/cloud-provider-aws
+(docs/prerequisites.md), scoped where AWS supports it: mutations only on resources tagged
+`kubernetes.io/cluster/<uid>`, creates only with that tag in the request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kubestep.store import keys
+
+Statement = dict[str, Any]
+Document = dict[str, Any]
+
+ECR_READ_ONLY = [
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+]
+CCM_DESCRIBE = [
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeInstances",
+    "ec2:DescribeRegions",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeInstanceTopology",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancerPolicies",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "kms:DescribeKey",
+]
+# On existing load balancers, target groups and security groups Kubernetes created for
+# Services (tagged kubernetes.io/cluster/<uid>=owned by the CCM).
+CCM_MUTATE_OWNED = [
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:DeleteSecurityGroup",
+    "elasticloadbalancing:AddTags",
+    "elasticloadbalancing:AttachLoadBalancerToSubnets",
+    "elasticloadbalancing:ApplySecurityGroupsToLoadBalancer",
+    "elasticloadbalancing:CreateLoadBalancerPolicy",
+    "elasticloadbalancing:CreateLoadBalancerListeners",
+    "elasticloadbalancing:ConfigureHealthCheck",
+    "elasticloadbalancing:DeleteLoadBalancer",
+    "elasticloadbalancing:DeleteLoadBalancerListeners",
+    "elasticloadbalancing:DetachLoadBalancerFromSubnets",
+    "elasticloadbalancing:DeregisterInstancesFromLoadBalancer",
+    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+    "elasticloadbalancing:RegisterInstancesWithLoadBalancer",
+    "elasticloadbalancing:SetLoadBalancerPoliciesForBackendServer",
+    "elasticloadbalancing:CreateListener",
+    "elasticloadbalancing:DeleteListener",
+    "elasticloadbalancing:DeleteTargetGroup",
+    "elasticloadbalancing:ModifyListener",
+    "elasticloadbalancing:ModifyTargetGroup",
+    "elasticloadbalancing:RegisterTargets",
+    "elasticloadbalancing:DeregisterTargets",
+    "elasticloadbalancing:SetLoadBalancerPoliciesOfListener",
+]
+CCM_CREATE_TAGGED = [
+    "ec2:CreateSecurityGroup",
+    "elasticloadbalancing:CreateLoadBalancer",
+    "elasticloadbalancing:CreateTargetGroup",
+]
+# Session Manager (`kubestep tunnel`, break-glass shells instead of SSH keys and bastions): what
+# the AWS managed policy AmazonSSMManagedInstanceCore grants, inline so one document says it all.
+SSM_CORE = [
+    "ssm:DescribeAssociation",
+    "ssm:GetDeployablePatchSnapshotForInstance",
+    "ssm:GetDocument",
+    "ssm:DescribeDocument",
+    "ssm:GetManifest",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:ListAssociations",
+    "ssm:ListInstanceAssociations",
+    "ssm:PutInventory",
+    "ssm:PutComplianceItems",
+    "ssm:PutConfigurePackageResult",
+    "ssm:UpdateAssociationStatus",
+    "ssm:UpdateInstanceAssociationStatus",
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage",
+    "ec2messages:DeleteMessage",
+    "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint",
+    "ec2messages:GetMessages",
+    "ec2messages:SendReply",
+]
+# The AWS Node Termination Handler in queue mode (issue 10), on the control plane.
+NTH_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+
+
+@dataclass(frozen=True)
+class Account:
+    partition: str
+    region: str
+    account: str
+
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
+        where = f"{self.region if region else ''}:{self.account if account else ''}"
+        return f"arn:{self.partition}:{service}:{where}:{resource}"
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What a cluster's role policies name."""
+
+    account: Account
+    service: str
+    uid: str
+    table_arn: str
+    service_kms_key_arn: str | None
+    control_plane_secret_arn: str
+    node_secret_arn: str
+    hosted_zone_id: str
+    dns_domain: str
+    # Customer keys the cluster's volumes or secrets use (attach needs a grant, decrypt the secret).
+    volume_kms_key_arns: tuple[str, ...] = ()
+    secrets_kms_key_arn: str | None = None
+    node_termination_queue_arn: str | None = None
+
+
+def _statement(sid: str, actions: list[str], resources: list[str], conditions: dict | None = None) -> Statement:
+    statement: Statement = {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+    if conditions:
+        statement["Condition"] = conditions
+    return statement
+
+
+def _k8s_tag(uid: str) -> str:
+    return f"kubernetes.io/cluster/{uid}"
+
+
+def _report_items(facts: ClusterFacts, actions: list[str]) -> Statement:
+    # Only items of the cluster's own bootstrap partition (its reports and the init claim).
+    return _statement(
+        "OwnBootstrapItems",
+        actions,
+        [facts.table_arn],
+        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [keys.bootstrap_pk(facts.uid)]}},
+    )
+
+
+def _secret_keys(facts: ClusterFacts) -> list[Statement]:
+    keys_used = sorted({k for k in (facts.service_kms_key_arn, facts.secrets_kms_key_arn) if k})
+    if not keys_used:
+        return []
+    return [
+        _statement(
+            "DecryptSecretsViaSecretsManager",
+            ["kms:Decrypt"],
+            keys_used,
+            {"StringEquals": {"kms:ViaService": f"secretsmanager.{facts.account.region}.amazonaws.com"}},
+        )
+    ]
+
+
+def control_plane_policy(facts: ClusterFacts) -> Document:
+    a, uid = facts.account, facts.uid
+    owned = {"StringEquals": {f"aws:ResourceTag/{_k8s_tag(uid)}": "owned"}}
+    statements = [
+        _statement(
+            "OwnSecrets", ["secretsmanager:GetSecretValue"], [facts.control_plane_secret_arn, facts.node_secret_arn]
+        ),
+        *_secret_keys(facts),
+        _report_items(facts, ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
+        # The replica's etcd volume: only volumes and instances of this cluster.
+        _statement(
+            "OwnEtcdVolumes",
+            ["ec2:AttachVolume", "ec2:DetachVolume"],
+            [a.arn("ec2", "volume/*"), a.arn("ec2", "instance/*")],
+            {"StringEquals": {"aws:ResourceTag/gke:cluster-uid": uid}},
+        ),
+        # Its own stable name, cp-<i>.<uid>.<domain>, and nothing else in the service's zone.
+        _statement(
+            "OwnReplicaRecords",
+            ["route53:ChangeResourceRecordSets"],
+            [a.arn("route53", f"hostedzone/{facts.hosted_zone_id}", region=False, account=False)],
+            {
+                "ForAllValues:StringLike": {
+                    "route53:ChangeResourceRecordSetsNormalizedRecordNames": [f"*.{uid}.{facts.dns_domain}"]
+                },
+                "ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": ["A"]},
+            },
+        ),
+        _statement("DnsChanges", ["route53:GetChange"], [a.arn("route53", "change/*", region=False, account=False)]),
+        _statement("SessionManager", SSM_CORE, ["*"]),
+        _statement("CloudControllerManagerRead", CCM_DESCRIBE, ["*"]),
+        _statement("CloudControllerManagerOwned", CCM_MUTATE_OWNED, ["*"], owned),
+        _statement(
+            "CloudControllerManagerCreate",
+            CCM_CREATE_TAGGED,
+            ["*"],
+            {"StringEquals": {f"aws:RequestTag/{_k8s_tag(uid)}": "owned"}},
+        ),
+        # Tags only on what it is creating (the condition keys of CreateTags: ec2:CreateAction).
+        _statement(
+            "TagWhatItCreates",
+            ["ec2:CreateTags"],
+            [a.arn("ec2", "security-group/*")],
+            {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}},
+        ),
+        _statement(
+            "LoadBalancerServiceLinkedRole",
+            ["iam:CreateServiceLinkedRole"],
+            [
+                a.arn(
+                    "iam",
+                    "role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing",
+                    region=False,
+                )
+            ],
+            {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+        ),
+    ]
+    if facts.volume_kms_key_arns:
+        keys_arns = sorted(set(facts.volume_kms_key_arns))
+        statements.append(
+            _statement(
+                "EncryptedVolumeAttach",
+                ["kms:CreateGrant"],
+                keys_arns,
+                {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        statements.append(_statement("EncryptedVolumeKeys", ["kms:DescribeKey"], keys_arns))
+    if facts.node_termination_queue_arn:
+        statements.append(_statement("NodeTerminationQueue", NTH_ACTIONS, [facts.node_termination_queue_arn]))
+        statements.append(
+            _statement(
+                "NodeTerminationLifecycle",
+                ["autoscaling:CompleteLifecycleAction"],
+                [a.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*")],
+                {"StringEquals": {"aws:ResourceTag/gke:cluster-uid": uid}},
+            )
+        )
+        statements.append(_statement("NodeTerminationRead", ["autoscaling:DescribeAutoScalingInstances"], ["*"]))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def node_policy(facts: ClusterFacts) -> Document:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            _statement("JoinToken", ["secretsmanager:GetSecretValue"], [facts.node_secret_arn]),
+            *_secret_keys(facts),
+            _report_items(facts, ["dynamodb:PutItem"]),
+            _statement("Kubelet", ["ec2:DescribeInstances", "ec2:DescribeRegions"], ["*"]),
+            _statement("ImagePulls", ECR_READ_ONLY, ["*"]),
+            _statement("SessionManager", SSM_CORE, ["*"]),
+        ],
+    }
+
+
+def trust_policy() -> Document:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def boundary_actions() -> list[str]:
+    """Every action a per-cluster role may ever have (the boundary's Allow)."""
+    actions = {
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "kms:CreateGrant",
+        "kms:DescribeKey",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "ec2:AttachVolume",
+        "ec2:DetachVolume",
+        "ec2:CreateTags",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+        "iam:CreateServiceLinkedRole",
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:DescribeAutoScalingInstances",
+        *CCM_DESCRIBE,
+        *CCM_MUTATE_OWNED,
+        *CCM_CREATE_TAGGED,
+        *NTH_ACTIONS,
+        *ECR_READ_ONLY,
+        *SSM_CORE,
+    }
+    return sorted(actions)

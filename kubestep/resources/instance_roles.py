@@ -1,0 +1,167 @@
+"""Each cluster's own IAM roles and instance profiles, `gke-<uid>-controlplane` and
+`gke-<uid>-node`, under the management service's path and permissions boundary, with inline
+policies naming only the cluster's own secrets, volumes, report items and DNS records
+(kubestep.iam_policies). IAM is eventually consistent: a new instance profile is refused by
+EC2 for a few seconds, which the launch template steps wait out."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from kubestep import iam_policies, naming
+from kubestep.aws import client
+from kubestep.aws.errors import Kind, is_already_exists, is_not_found
+from kubestep.flow.steps import Poll, step
+from kubestep.resources.context import ClusterContext
+from kubestep.store import Resource
+
+POLICY_NAME = "kubestep-cluster"
+ROLES = {
+    naming.ROLE_CONTROL_PLANE: (Resource.CONTROL_PLANE_ROLE, Resource.CONTROL_PLANE_PROFILE),
+    naming.ROLE_NODE: (Resource.NODE_ROLE, Resource.NODE_PROFILE),
+}
+PROFILE_DETACHED = Poll(deadline=timedelta(minutes=5))
+
+
+def _iam(ctx: ClusterContext):
+    return client("iam", ctx.settings.region)
+
+
+def facts(ctx: ClusterContext) -> iam_policies.ClusterFacts:
+    settings = ctx.settings
+    cp = ctx.spec.spec.control_plane
+    volume_keys = tuple(k for k in (cp.root_volume.kms_key_arn, cp.etcd.main_volume.kms_key_arn) if k)
+    pool_keys = (p.spec.spec.root_volume.kms_key_arn for p in ctx.store.node_pools.list(ctx.name))
+    volume_keys += tuple(k for k in pool_keys if k)
+    if settings.service.spec.kms_key_arn:
+        volume_keys += (settings.service.spec.kms_key_arn,)
+    cp_secret = ctx.resource_id(Resource.CONTROL_PLANE_SECRET)
+    node_secret = ctx.resource_id(Resource.NODE_SECRET)
+    assert cp_secret and node_secret, "the PKI step records the secrets first"
+    network = ctx.network
+    assert network.hosted_zone_id and network.dns_domain, "ProvisionNetwork records the hosted zone"
+    return iam_policies.ClusterFacts(
+        account=settings.account,
+        service=settings.service_name,
+        uid=ctx.uid,
+        table_arn=settings.table_arn,
+        service_kms_key_arn=settings.kms_key_arn or None,
+        control_plane_secret_arn=cp_secret,
+        node_secret_arn=node_secret,
+        hosted_zone_id=network.hosted_zone_id,
+        dns_domain=network.dns_domain,
+        volume_kms_key_arns=volume_keys,
+        secrets_kms_key_arn=cp.database_encryption.kms_key_arn,
+        node_termination_queue_arn=None,
+    )
+
+
+def _ensure_role(ctx: ClusterContext, role: str, document: dict) -> tuple[str, str]:
+    iam = _iam(ctx)
+    name = naming.instance_role(ctx.uid, role)
+    path = ctx.settings.instance_role_path
+    tags = [{"Key": k, "Value": v} for k, v in ctx.tags(Name=name, **{naming.TAG_ROLE: role}).items()]
+    try:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    except Exception as exc:
+        if not is_not_found(exc, Kind.IAM_ENTITY):
+            raise
+        kwargs = (
+            {"PermissionsBoundary": ctx.settings.instance_role_boundary_arn}
+            if (ctx.settings.instance_role_boundary_arn)
+            else {}
+        )
+        try:
+            arn = iam.create_role(
+                RoleName=name,
+                Path=path,
+                AssumeRolePolicyDocument=json.dumps(iam_policies.trust_policy()),
+                Description=f"kubestep cluster {ctx.name} ({ctx.uid}): {role} instances",
+                MaxSessionDuration=3600,
+                Tags=tags,
+                **kwargs,
+            )["Role"]["Arn"]
+        except Exception as exc2:
+            if not is_already_exists(exc2, Kind.IAM_ENTITY):
+                raise
+            arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    # Idempotent: the policy is rewritten on every run (a cluster update may change keys).
+    iam.put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(document))
+    try:
+        profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    except Exception as exc:
+        if not is_not_found(exc, Kind.IAM_ENTITY):
+            raise
+        try:
+            profile = iam.create_instance_profile(InstanceProfileName=name, Path=path, Tags=tags)["InstanceProfile"]
+        except Exception as exc2:
+            if not is_already_exists(exc2, Kind.IAM_ENTITY):
+                raise
+            profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    if not any(r["RoleName"] == name for r in profile.get("Roles", [])):
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return arn, profile["Arn"]
+
+
+@step(creates=True)
+def ensure_instance_roles(ctx: ClusterContext) -> dict:
+    """The cluster's own control-plane and node roles and instance profiles."""
+    f = facts(ctx)
+    out = {}
+    for role, document in (
+        (naming.ROLE_CONTROL_PLANE, iam_policies.control_plane_policy(f)),
+        (naming.ROLE_NODE, iam_policies.node_policy(f)),
+    ):
+        role_arn, profile_arn = _ensure_role(ctx, role, document)
+        role_resource, profile_resource = ROLES[role]
+        if ctx.resource_id(role_resource) != role_arn:
+            ctx.record_resource(role_resource, role_arn)
+        if ctx.resource_id(profile_resource) != profile_arn:
+            ctx.record_resource(profile_resource, profile_arn)
+        out[role] = profile_arn
+    return {"instanceProfiles": out}
+
+
+def profile_arn(ctx: ClusterContext, role: str) -> str:
+    arn = ctx.resource_id(ROLES[role][1])
+    assert arn, "the instance roles step records the profiles first"
+    return arn
+
+
+@step(poll=PROFILE_DETACHED)
+def delete_instance_roles(ctx: ClusterContext, scope: str) -> dict:
+    """Remove the roles from their profiles, delete profiles, policies and roles (after every
+    instance using them is gone)."""
+    iam = _iam(ctx)
+    deleted = []
+    for role in ROLES:
+        name = naming.instance_role(ctx.uid, role)
+        try:
+            found = iam.get_role(RoleName=name)["Role"]
+        except Exception as exc:
+            if is_not_found(exc, Kind.IAM_ENTITY):
+                continue
+            raise
+        tags = naming.tags_dict(iam.list_role_tags(RoleName=name).get("Tags"))
+        if not ctx.owned(tags, scope):
+            continue
+        try:
+            profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+            for attached in profile.get("Roles", []):
+                iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=attached["RoleName"])
+            iam.delete_instance_profile(InstanceProfileName=name)
+        except Exception as exc:
+            if not is_not_found(exc, Kind.IAM_ENTITY):
+                raise
+        for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for policy in iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", []):
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        try:
+            iam.delete_role(RoleName=found["RoleName"])
+        except Exception as exc:
+            if not is_not_found(exc, Kind.IAM_ENTITY):
+                raise
+        deleted.append(name)
+    return {"deleted": deleted}

@@ -1,0 +1,62 @@
+"""The bootstrap parameters of a cluster's instances (kubestep.bootstrap): only non-secret
+values, from the cluster record, its etcd configuration and the network. The instances read
+their key material from the secrets these name, with their own role."""
+
+from __future__ import annotations
+
+from kubestep import bootstrap, naming
+from kubestep.models import AWSNodePool
+from kubestep.resources.context import ClusterContext
+from kubestep.store import Resource
+
+
+def _common(ctx: ClusterContext, role: str, version: str) -> dict:
+    record = ctx.record
+    networking = ctx.spec.spec.networking
+    node_secret = ctx.resource_id(Resource.NODE_SECRET)
+    assert record.endpoint, "the load balancer step records the endpoint first"
+    assert record.ca_cert_hash and node_secret, "the PKI step records the CA and the secrets first"
+    return {
+        "table": ctx.settings.table_name,
+        "region": ctx.settings.region,
+        "service_name": ctx.settings.service_name,
+        "cluster_name": ctx.name,
+        "uid": ctx.uid,
+        "role": role,
+        "version": version,
+        "endpoint": record.endpoint,
+        "ca_cert_hash": record.ca_cert_hash,
+        "node_secret_arn": node_secret,
+        "pod_cidr": networking.pod_address_cidr_blocks[0],
+        "service_cidr": networking.service_address_cidr_blocks[0],
+    }
+
+
+def control_plane(ctx: ClusterContext, replica: int, volume_id: str) -> str:
+    cp = ctx.spec.spec.control_plane
+    config = ctx.store.etcd.config(ctx.name)
+    assert config is not None, "replicas are planned first"
+    network = ctx.network
+    assert network.hosted_zone_id and network.dns_domain
+    params = bootstrap.BootstrapParams(
+        **_common(ctx, naming.ROLE_CONTROL_PLANE, cp.version),
+        control_plane_secret_arn=ctx.resource_id(Resource.CONTROL_PLANE_SECRET),
+        dns=bootstrap.DnsZone(network.hosted_zone_id, network.dns_domain),
+        replica_index=replica,
+        replica_count=config.members,
+        etcd_volume_id=volume_id,
+        admin_identity_arns=tuple(ctx.spec.spec.authentication.aws_iam.admin_identity_arns),
+        encrypt_secrets=cp.database_encryption.kms_key_arn is not None,
+    )
+    return bootstrap.render_user_data(params)
+
+
+def node(ctx: ClusterContext, pool: AWSNodePool) -> str:
+    spec = pool.spec
+    params = bootstrap.BootstrapParams(
+        **_common(ctx, naming.ROLE_NODE, spec.version),
+        node_labels=dict(spec.labels),
+        node_taints=tuple(bootstrap.Taint(t.key, t.value, t.effect) for t in spec.taints),
+        max_pods=spec.max_pods_per_node,
+    )
+    return bootstrap.render_user_data(params)

@@ -1,0 +1,391 @@
+"""Warm worker processes that run deployed Lambda functions from their code zip.
+
+Per function (code sha + configuration) one *zygote* process imports the handler once and forks
+warm workers on request (``_worker.py``), so growing a pool to the workflows' ``MaxConcurrency``
+costs a ``fork()`` instead of re-importing boto3/pydantic/powertools. Each worker runs one
+invocation at a time, with the function's environment and ``AWS_ENDPOINT_URL`` pointing at the
+emulator; a crash or timeout kills that worker only, like a Lambda sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from kubestep_local._worker import recv_msg, send_msg
+from kubestep_local.moto_compat import FunctionInfo
+
+LOG = logging.getLogger(__name__)
+
+WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
+DEFAULT_POOL_SIZE = 8
+DEFAULT_PROJECT_PACKAGES = ("kubestep", "lambdas")
+
+# Environment of the runtime process that must not leak into functions: the function gets its
+# own configuration (and AWS credentials/endpoint pointing at the emulator) like on AWS.
+_SCRUBBED_PREFIXES = ("AWS_", "MOTO_", "KUBESTEP_", "POWERTOOLS_", "_X_AMZN", "TEST_SERVER_MODE")
+
+
+class _Worker:
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send one invocation; None if the worker died or timed out (then it is killed)."""
+        try:
+            self.sock.settimeout(timeout)
+            send_msg(self.sock, request)
+            return recv_msg(self.sock)
+        except (TimeoutError, OSError, ValueError):
+            self.kill()
+            return None
+
+    def healthy(self) -> bool:
+        """An idle worker never writes: a readable socket means EOF, i.e. the process is gone."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def kill(self) -> None:
+        # Only signal a worker whose socket is still open: after EOF it is gone, and its pid may
+        # already belong to another process.
+        if self.healthy():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class FunctionPool:
+    """A zygote with the handler imported, and up to ``size`` forked warm workers."""
+
+    def __init__(
+        self,
+        name: str,
+        asset_dir: Path,
+        packages: Iterable[str],
+        handler: str,
+        env: dict[str, str],
+        size: int,
+        log_path: Path,
+    ) -> None:
+        self.name = name
+        self.asset_dir = asset_dir
+        self.packages = ",".join(packages)
+        self.handler = handler
+        self.env = env
+        self.size = size
+        self.log_path = log_path
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()  # guards _idle/_busy/_zygote state
+        self._fork_lock = threading.Lock()  # one fork request on the control socket at a time
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._zygote: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._closed = False
+
+    # -- zygote ----------------------------------------------------------------------------
+    def _ensure_zygote(self) -> socket.socket:
+        with self._fork_lock:
+            if self._control is not None:
+                return self._control
+            if self._closed:
+                raise RuntimeError(f"pool of {self.name} is closed")
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "ab") as log:
+                # -P: keep kubestep_local/ (this script's directory) off sys.path, so nothing of
+                # the working tree shadows the deployed asset.
+                self._zygote = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-P",
+                        str(WORKER_SCRIPT),
+                        str(child.fileno()),
+                        str(self.asset_dir),
+                        self.packages,
+                        self.handler,
+                    ],
+                    pass_fds=[child.fileno()],
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    cwd=str(self.asset_dir),
+                )
+            child.close()
+            parent.settimeout(120)
+            ready = recv_msg(parent)
+            if not ready or not ready.get("ready"):
+                self._zygote.kill()
+                raise RuntimeError(f"Lambda worker for {self.name} failed to start; see {self.log_path}")
+            if ready.get("import_error"):
+                LOG.warning("%s: %s", self.name, ready["import_error"]["errorMessage"])
+            self._control = parent
+            return parent
+
+    def _fork(self) -> _Worker:
+        control = self._ensure_zygote()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        reply = None
+        with self._fork_lock:
+            try:
+                send_msg(control, {"op": "fork"}, fds=[theirs.fileno()])
+                reply = recv_msg(control)
+            except OSError:
+                reply = None
+            if (not reply or "pid" not in reply) and self._control is control:
+                # The zygote died: forget it, so the next invocation starts a new one.
+                self._control = None
+                with contextlib.suppress(OSError):
+                    control.close()
+                if self._zygote is not None:
+                    self._zygote.kill()
+                    self._zygote.wait()
+        theirs.close()
+        if not reply or "pid" not in reply:
+            ours.close()
+            raise RuntimeError(f"Lambda zygote for {self.name} died; see {self.log_path}")
+        return _Worker(reply["pid"], ours)
+
+    # -- invocations -------------------------------------------------------------------------
+    def invoke(self, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, bool]:
+        """Run one request on a warm worker (forking one if all are busy); (reply, cold)."""
+        with self._slots:
+            worker = None
+            while worker is None:
+                with self._lock:
+                    worker = self._idle.pop() if self._idle else None
+                if worker is None:
+                    break
+                if not worker.healthy():  # died while idle (e.g. with its zygote)
+                    worker.kill()
+                    worker = None
+            cold = worker is None
+            if worker is None:
+                worker = self._fork()
+            with self._lock:
+                self._busy.add(worker)
+            reply = None
+            try:
+                reply = worker.call(request, timeout)
+            finally:
+                with self._lock:
+                    self._busy.discard(worker)
+                    if reply is not None and not self._closed:
+                        self._idle.append(worker)
+                    else:
+                        worker.kill()
+            return reply, cold
+
+    def prewarm(self, workers: int) -> None:
+        self._ensure_zygote()
+        with self._lock:
+            missing = max(0, min(workers, self.size) - len(self._idle) - len(self._busy))
+        for _ in range(missing):
+            worker = self._fork()
+            with self._lock:
+                if self._closed:
+                    worker.kill()
+                else:
+                    self._idle.append(worker)
+
+    def pids(self) -> list[int]:
+        """The zygote's and the workers' process ids."""
+        with self._lock:
+            pids = [w.pid for w in [*self._idle, *self._busy]]
+            if self._zygote is not None and self._zygote.poll() is None:
+                pids.append(self._zygote.pid)
+        return pids
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers = self._idle + list(self._busy)
+            self._idle = []
+        for worker in workers:
+            worker.kill()
+        # Waits for a zygote start in progress (prewarm), so its control socket gets closed too.
+        with self._fork_lock:
+            control, self._control = self._control, None
+        if control is not None:
+            with contextlib.suppress(OSError):
+                control.close()  # EOF: the zygote exits, its workers die with it (PDEATHSIG)
+        if self._zygote is not None:
+            try:
+                self._zygote.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._zygote.kill()
+                self._zygote.wait()
+
+
+class WorkerPools:
+    """One ``FunctionPool`` per deployed function; a new code zip or configuration retires the old."""
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        workdir: Path,
+        log_dir: Path,
+        project_packages: Iterable[str] = DEFAULT_PROJECT_PACKAGES,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.pool_size = pool_size
+        self.workdir = workdir
+        self.log_dir = log_dir
+        self.project_packages = tuple(project_packages)
+        # Local-only variables for every function (e.g. KUBESTEP_LOCAL_TIME_SCALE).
+        self.extra_env = dict(extra_env or {})
+        self._lock = threading.Lock()
+        self._pools: dict[str, tuple[tuple[Any, ...], FunctionPool]] = {}
+        self._extract_locks: dict[str, threading.Lock] = {}
+        # Snapshot now: the runtime's environment changes under it (pytest sets
+        # PYTEST_CURRENT_TEST per phase), which must not retire warm pools.
+        self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+
+    def _asset_dir(self, fn: FunctionInfo) -> Path:
+        """Extract the function's project packages from its deployed zip (once per code sha)."""
+        code_id = hashlib.sha1(f"{fn.code_sha256}:{fn.handler}".encode()).hexdigest()[:16]
+        target = self.workdir / "code" / code_id
+        with self._lock:
+            lock = self._extract_locks.setdefault(code_id, threading.Lock())
+        with lock:
+            if target.is_dir():
+                return target
+            wanted = set(self.project_packages) | {fn.handler.split(".", 1)[0]}
+            staging = Path(tempfile.mkdtemp(prefix=f"{code_id}-", dir=self.workdir))
+            with zipfile.ZipFile(io.BytesIO(fn.code_zip)) as archive:
+                # Only the project's pure-Python packages: the asset's third-party dependencies
+                # are built for the Lambda runtime (Python 3.13/arm64) and come from the local
+                # environment instead.
+                members = [
+                    m
+                    for m in archive.namelist()
+                    if m.split("/", 1)[0] in wanted or m.split("/", 1)[0].removesuffix(".py") in wanted
+                ]
+                archive.extractall(staging, members)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging.rename(target)
+            return target
+
+    def function_env(self, fn: FunctionInfo) -> dict[str, str]:
+        env = dict(self._base_env)
+        env.update(
+            {
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
+        env.update(self.extra_env)
+        env.update(fn.environment)
+        # Reserved Lambda variables (a function cannot override them on AWS either).
+        env.update(
+            {
+                "_HANDLER": fn.handler,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime}",
+                "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": fn.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": fn.log_group,
+                "AWS_REGION": fn.region,
+                "AWS_DEFAULT_REGION": fn.region,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            }
+        )
+        return env
+
+    def pool_for(self, fn: FunctionInfo) -> FunctionPool:
+        env = self.function_env(fn)
+        key = (fn.code_sha256, fn.handler, json.dumps(env, sort_keys=True))
+        retired: FunctionPool | None = None
+        with self._lock:
+            entry = self._pools.get(fn.arn)
+            if entry is not None and entry[0] == key:
+                return entry[1]
+        asset_dir = self._asset_dir(fn)
+        with self._lock:
+            entry = self._pools.get(fn.arn)
+            if entry is not None and entry[0] == key:
+                return entry[1]
+            if entry is not None:  # new code or configuration: retire the old workers
+                retired = entry[1]
+            pool = FunctionPool(
+                fn.name,
+                asset_dir,
+                self.project_packages,
+                fn.handler,
+                env,
+                self.pool_size,
+                self.log_dir / f"{fn.name}.worker.log",
+            )
+            self._pools[fn.arn] = (key, pool)
+        if retired is not None:  # off the invoking thread: it may wait for a zygote start
+            threading.Thread(target=retired.close, name=f"retire-{fn.name}", daemon=True).start()
+        return pool
+
+    def invoke(self, fn: FunctionInfo, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, bool]:
+        """Run one request on a warm worker of the function; (reply or None if it died, cold)."""
+        try:
+            return self.pool_for(fn).invoke(request, timeout)
+        except (RuntimeError, OSError):
+            # The pool was retired under us (new code/configuration): once more on the new one.
+            return self.pool_for(fn).invoke(request, timeout)
+
+    def prewarm(self, functions: Iterable[FunctionInfo], workers: int = 1) -> list[threading.Thread]:
+        """Start zygotes (and ``workers`` forked workers) for the functions, in the background."""
+        threads = []
+        for fn in functions:
+
+            def _warm(fn: FunctionInfo = fn) -> None:
+                try:
+                    self.pool_for(fn).prewarm(workers)
+                except Exception as exc:  # noqa: BLE001 - a cold start later is fine
+                    LOG.debug("prewarm of %s failed: %s", fn.name, exc)
+
+            thread = threading.Thread(target=_warm, name=f"prewarm-{fn.name}", daemon=True)
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def pools(self) -> list[FunctionPool]:
+        with self._lock:
+            return [pool for _, pool in self._pools.values()]
+
+    def pids(self) -> list[int]:
+        """Process ids of all zygotes and workers (for leak checks)."""
+        return [pid for pool in self.pools() for pid in pool.pids()]
+
+    def close(self) -> None:
+        with self._lock:
+            pools = [pool for _, pool in self._pools.values()]
+            self._pools.clear()
+        for pool in pools:
+            pool.close()
