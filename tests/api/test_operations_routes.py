@@ -13,6 +13,7 @@ import pytest
 
 from kubestep.api import schemas
 from kubestep.store import Operation, Store
+from kubestep.versions import SUPPORTED_MINORS
 from kubestep.workflows import execution_events
 from tests.api.conftest import body_named, example_body, executions, register
 from tests.api.helpers import call
@@ -158,10 +159,7 @@ def test_version(api: Store) -> None:
     assert answer.status == 200
     version = schemas.VersionInfo.model_validate(answer.json)
     assert version.managementService == "demo" and version.region == "us-east-1"
-    assert (
-        version.kubernetesVersions == ["1.30", "1.31", "1.32", "1.33", "1.34"]
-        and version.apiVersion == "kubestep.io/v1"
-    )
+    assert version.kubernetesVersions == [f"1.{m}" for m in SUPPORTED_MINORS] and version.apiVersion == "kubestep.io/v1"
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from kubestep.store import ClusterRecord, EtcdMember, Operation
+from kubestep.versions import SUPPORTED_MINORS
 from kubestep.workflows import execution_events
 from tests.api.conftest import body_named, register
 from tests.commands.conftest import ROOT, Service
@@ -364,9 +365,9 @@ def test_version_shows_client_server_and_kubernetes_versions(service: Service) -
     client, server, kubernetes = lines(result.stdout)
     assert client == "Client Version: kubestep 0.1.0"
     assert server.startswith("Server Version: kubestep 0.1.0 (management service demo, us-east-1")
-    assert kubernetes == "Kubernetes versions: 1.30, 1.31, 1.32, 1.33, 1.34"
+    assert kubernetes == "Kubernetes versions: " + ", ".join(f"1.{m}" for m in SUPPORTED_MINORS)
     data = json.loads(service.run("version", "-o", "json").stdout)
-    assert data["server"]["kubernetesVersions"][-1] == "1.34"
+    assert data["server"]["kubernetesVersions"][-1] == f"1.{SUPPORTED_MINORS[-1]}"
     assert service.run("version", "--client", env={"KUBESTEP_API_URL": "http://127.0.0.1:9"}).exit_code == 0
 
 
