@@ -10,14 +10,12 @@ KUBESTEP_API_URL set but empty means the local runtime, whatever the current con
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
@@ -66,27 +64,16 @@ def _alive(pid: int) -> bool:
     return pid > 0
 
 
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass
 class Target:
     endpoint: str
     region: str | None
     profile: str | None
     source: str  # where the endpoint came from, for messages
-
-    @property
-    def sign(self) -> bool:
-        # The local runtime listens on loopback and checks no signature; AWS needs one.
-        return not is_loopback(self.endpoint)
+    # Every endpoint that was named is signed (API Gateway with IAM auth; the local runtime's
+    # stand-in accepts any signature, e.g. with `kubestep local env`'s dummy credentials); the
+    # local runtime found through its state file needs no credentials at all.
+    sign: bool = True
 
     def client(self) -> ApiClient:
         try:
@@ -172,7 +159,7 @@ def resolve(flags: dict[str, Any]) -> Target:
                 f"the local runtime recorded in {local_state_file()} (pid {pid}) is not running: "
                 "start it with `kubestep local up --detach`, or pass --endpoint / --context"
             )
-        return Target(state["api_url"], None, None, "the local runtime")
+        return Target(state["api_url"], None, None, "the local runtime", sign=False)
     raise click.UsageError(
         "no management API to talk to: run `kubestep local up --detach`, pass --endpoint URL or --service NAME, "
         "set KUBESTEP_API_URL, or choose a context (kubestep config use-context NAME)"
