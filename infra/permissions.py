@@ -434,6 +434,14 @@ def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     statements = [*_state_table(ctx), *_describe_executions(ctx), *_preflight(ctx), *_manifest(ctx)]
     if ctx.workflows:
         statements.append(_stmt("StartOwnExecutions", ["states:StartExecution"], ctx.state_machine_arns))
+        # Operations: progress read from the execution's history; cancel stops the execution.
+        statements.append(
+            _stmt(
+                "FollowAndCancelOwnExecutions",
+                ["states:GetExecutionHistory", "states:StopExecution"],
+                ctx.execution_arns,
+            )
+        )
     return statements
 
 

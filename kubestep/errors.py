@@ -54,3 +54,11 @@ class Throttled(KubestepError):
 
 class BootstrapFailed(KubestepError):
     """An instance reported that its Kubernetes bootstrap failed."""
+
+
+class InvalidRequest(InvalidSpec):
+    """A request parameter (a query parameter or token, not a manifest field) breaks a rule."""
+
+
+class OperationNotRunning(KubestepError):
+    """The operation has already ended: there is nothing to cancel."""

@@ -6,16 +6,22 @@ operation id: the reservation and the lock are one. The input carries no identit
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 import secrets
 from typing import Any
 
 from kubestep import naming
 from kubestep.aws import client
-from kubestep.aws.errors import Kind, is_already_exists
-from kubestep.errors import AlreadyExists, NotFound
+from kubestep.aws.errors import Kind, is_already_exists, is_not_found
+from kubestep.errors import AlreadyExists, InvalidRequest, LockHeld, NotFound, OperationNotRunning
+from kubestep.execution_history import history, summarize
+from kubestep.models import dump
 from kubestep.settings import Settings
 from kubestep.store import Operation, Store
+from kubestep.store.locks import _abandoned
 from kubestep.validation import parse_create_request, parse_delete_request
 from kubestep.workflows.cluster_steps import check_references
 from kubestep.workflows.identity import execution_running
@@ -119,3 +125,129 @@ def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes:
         execution_input=request.model_dump(mode="json", by_alias=True, exclude_none=True),
         uid=record.uid,
     )
+
+
+# ---------------------------------------------------------------- dry runs
+# Every check the start would make, in the same order, and nothing started: what
+# `?dryRun=true` answers (and `kubestep apply --dry-run` shows).
+
+
+def _lock_free(settings: Settings, store: Store, target: str) -> None:
+    holder = store.locks.get(target)
+    # The same judgement `locks.acquire` makes before taking a lock over.
+    if holder and not _abandoned(holder, execution_running(settings)):
+        raise LockHeld(f"cluster {target}", holder.to_item())
+
+
+def plan_create(settings: Settings, store: Store, body: Any) -> dict:
+    request = parse_create_request(settings.service, body)
+    name = request.cluster.name
+    if store.clusters.get(name) is not None:
+        raise AlreadyExists(f"cluster {name!r} already exists")
+    network = store.network.ready(settings.service_name)
+    check_references(settings, network.vpc_id, request)
+    _lock_free(settings, store, name)
+    return {
+        "dryRun": True,
+        "kind": "CreateCluster",
+        "target": name,
+        "cluster": dump(request.cluster),
+        "nodePools": [dump(pool) for pool in request.node_pools],
+        "rollbackOnFailure": request.rollback_on_failure,
+    }
+
+
+def plan_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False) -> dict:
+    parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
+    record = store.clusters.get(name)
+    if record is None:
+        raise NotFound(f"cluster {name!r} does not exist")
+    _lock_free(settings, store, name)
+    return {
+        "dryRun": True,
+        "kind": "DeleteCluster",
+        "target": name,
+        "uid": record.uid,
+        "keepEtcdVolumes": keep_etcd_volumes,
+        "nodePools": [pool.name for pool in store.node_pools.list(name)],
+        "resources": {logical: ref.id for logical, ref in record.resources.items()},
+    }
+
+
+# ---------------------------------------------------------------- listing, cancelling, progress
+
+_OPERATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def _bad_token() -> InvalidRequest:
+    return InvalidRequest([("nextToken", "is not a token this API returned")])
+
+
+def encode_token(position: str) -> str:
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    """The store's position (`<startedAt>|<operation id>`) from a token the API handed out."""
+    try:
+        position = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise _bad_token() from None
+    started_at, separator, operation_id = position.partition("|")
+    if not separator or not 0 < len(started_at) <= 40 or not _OPERATION_ID.match(operation_id):
+        raise _bad_token()
+    return position
+
+
+def list_operations(
+    store: Store, *, cluster: str | None = None, limit: int = 50, token: str | None = None
+) -> tuple[list[Operation], str | None]:
+    """One page of operations, newest first: every target's, or one cluster's (also after it
+    was deleted: operation records are kept 90 days). Returns (operations, next token)."""
+    start = decode_token(token) if token else None
+    if cluster is not None:
+        found, position = store.operations.for_target(cluster, limit, start)
+    else:
+        found, position = store.operations.all(limit, start)
+    return found, encode_token(position) if position else None
+
+
+def cancel(settings: Settings, store: Store, operation_id: str, caller: str | None = None) -> Operation:
+    """StopExecution of a running operation. The execution-status handler then records it
+    ABORTED and releases its lock, as for any execution that ended without its own Catch."""
+    operation = store.operations.get(operation_id)
+    if operation is None:
+        raise NotFound(f"operation {operation_id!r} does not exist")
+    if operation.status != "RUNNING" or not operation.execution_arn:
+        raise OperationNotRunning(f"operation {operation_id!r} already ended {operation.status}: nothing to cancel")
+    sfn = client("stepfunctions", settings.region)
+    try:
+        sfn.stop_execution(
+            executionArn=operation.execution_arn,
+            error="OperationCancelled",
+            cause=f"cancelled through the API by {caller or 'an anonymous caller'}"[:1000],
+        )
+    except Exception as exc:
+        if is_not_found(exc, Kind.EXECUTION):
+            raise OperationNotRunning(f"operation {operation_id!r} has no execution to stop") from None
+        raise
+    return operation
+
+
+def steps(settings: Settings, operation: Operation, after: int = 0) -> dict:
+    """The operation's progress: the summary items after the first `after` (see
+    `kubestep.execution_history`), and the time scale the durations were measured at."""
+    items: list[dict] = []
+    if operation.execution_arn:
+        try:
+            items = summarize(history(client("stepfunctions", settings.region), operation.execution_arn))
+        except Exception as exc:
+            if not is_not_found(exc, Kind.EXECUTION):
+                raise
+    return {
+        "operationId": operation.operation_id,
+        "status": operation.status,
+        "timeScale": settings.time_scale,
+        "items": items[after:],
+        "next": len(items),
+    }

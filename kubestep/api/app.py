@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
@@ -43,13 +44,21 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from pydantic import BaseModel
 
-from kubestep import operations, versions, views
+from kubestep import __version__, operations, versions, views
 from kubestep.api import schemas
 from kubestep.aws import RETRY_CONFIG
-from kubestep.errors import AlreadyExists, InvalidSpec, LockHeld, NetworkNotReady, NotFound
-from kubestep.models import NAME_PATTERN, AWSNodePool, NodePoolSpec, dump
+from kubestep.errors import (
+    AlreadyExists,
+    InvalidRequest,
+    InvalidSpec,
+    LockHeld,
+    NetworkNotReady,
+    NotFound,
+    OperationNotRunning,
+)
+from kubestep.models import API_VERSION, NAME_PATTERN, AWSNodePool, NodePoolSpec, dump
 from kubestep.settings import Settings, settings
-from kubestep.store import ClusterRecord, NodePoolRecord, Store
+from kubestep.store import ClusterRecord, NodePoolRecord, Operation, Store
 from kubestep.validation import node_pool_problems, parse, problems_from_errors
 
 logger = Logger(child=True)
@@ -116,6 +125,12 @@ def _could_exist(name: str, pattern: str = NAME_PATTERN, max_length: int = 40) -
     return len(name) <= max_length and re.fullmatch(pattern, name) is not None
 
 
+def shown(value: str, limit: int = 80) -> str:
+    """A caller's text inside a message: quoted and escaped like repr (no raw control or
+    bidirectional characters reach a terminal or a log), and at most `limit` characters."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
 ClusterName = Annotated[str, _name_param("The cluster's name (metadata.name)", "prod")]
 PoolName = Annotated[str, _name_param("The node pool's name", "general")]
 OperationIdParam = Annotated[
@@ -137,6 +152,16 @@ IdempotencyKey = Annotated[
         pattern=r"^[\x21-\x7e]+$",
         description="Retrying with the same key (and the same body) within 24 hours returns the first "
         "answer instead of starting another operation.",
+    ),
+]
+
+
+DryRun = Annotated[
+    bool,
+    Query(
+        alias="dryRun",
+        description="Validate and check everything the operation would (names, locks, the network), "
+        "start nothing, and answer 200 with what would happen",
     ),
 ]
 
@@ -197,6 +222,24 @@ def _error(status: int, code: str, message: str, details: Iterable[tuple[str, st
     return _json(status, error_body(code, message, details, **kw))
 
 
+# How long a client should wait before polling an operation (scaled in the local runtime).
+RETRY_AFTER_SECONDS = 5
+
+
+def _accepted(current: Settings, operation: dict[str, Any]) -> JsonResponse:
+    """202 for a started operation, with where to poll it (`Location`, relative to the request
+    URL so it keeps the stage prefix: `https://…/api/v1/clusters` + `operations/<id>`) and when."""
+    request_dir = posixpath.dirname(app.current_event.path.rstrip("/"))
+    location = posixpath.relpath(operation["statusUrl"], request_dir)
+    retry_after = max(1, round(RETRY_AFTER_SECONDS * (current.time_scale or 1)))
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body=operation,
+        headers={"Location": location, "Retry-After": str(retry_after)},
+    )
+
+
 def _request_problems(errors: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """Powertools' validation errors as (field, rule): body fields by their path inside the body,
     parameters by their name."""
@@ -234,6 +277,12 @@ def _invalid_spec(exc: InvalidSpec) -> JsonResponse:
     # A rule on the whole body (e.g. unique node pool names) has no field of its own.
     problems = [("body" if field == "(input)" else field, rule) for field, rule in exc.problems]
     return _error(400, "InvalidSpec", "; ".join(f"{f}: {r}" for f, r in problems), problems)
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid_request_parameter(exc: InvalidRequest) -> JsonResponse:
+    # A query parameter or token, not the manifest: the code of Powertools' parameter errors.
+    return _error(400, "InvalidRequest", "; ".join(f"{f}: {r}" for f, r in exc.problems), exc.problems)
 
 
 @app.exception_handler(NotFound)
@@ -290,10 +339,37 @@ def _payload_too_large(exc: PayloadTooLarge) -> JsonResponse:
     return _error(413, "PayloadTooLarge", str(exc))
 
 
+@app.exception_handler(RecursionError)
+def _nested_too_deeply(exc: RecursionError) -> JsonResponse:
+    # json.loads (or validation) of a body like [[[[…]]]] 2,000 levels deep: the caller's input.
+    return _error(400, "InvalidRequest", "the request body is nested too deeply", [("body", "is nested too deeply")])
+
+
+@app.exception_handler(OperationNotRunning)
+def _operation_not_running(exc: OperationNotRunning) -> JsonResponse:
+    return _error(409, "OperationNotRunning", str(exc))
+
+
 @app.not_found
 def _no_route(exc: NotFoundError) -> JsonResponse:
     event = app.current_event
-    return _error(404, "NotFound", f"no route {event.http_method} {event.path}; see GET {PREFIX}/openapi.json")
+    allowed = allowed_methods(event.path)
+    # A path the route table knows but the method it does not. (A known method that still did
+    # not match is a path parameter that can name nothing: not found.)
+    if allowed and event.http_method not in allowed:
+        # RFC 9110 §15.5.6: the path exists, the method does not: 405 with the methods it has.
+        answer = _error(
+            405,
+            "MethodNotAllowed",
+            f"{shown(event.http_method, 20)} is not allowed on {shown(event.path)}; allowed: {', '.join(allowed)}",
+        )
+        answer.headers["Allow"] = ", ".join(allowed)
+        return answer
+    return _error(
+        404,
+        "NotFound",
+        f"no route {shown(event.http_method, 20)} {shown(event.path)}; see GET {PREFIX}/openapi.json",
+    )
 
 
 @app.exception_handler(Exception)
@@ -378,7 +454,7 @@ def _start_once(route: str, key: str | None, body: dict[str, Any], start: Callab
 
 def _require_cluster(registry: Store, name: str) -> ClusterRecord:
     if not _could_exist(name):
-        raise NotFound(f"cluster {name!r} does not exist (not a valid cluster name)")
+        raise NotFound(f"cluster {shown(name)} does not exist (not a valid cluster name)")
     record = registry.clusters.get(name)
     if record is not None:
         return record
@@ -395,7 +471,7 @@ def _require_cluster(registry: Store, name: str) -> ClusterRecord:
 def _require_node_pool(registry: Store, cluster: str, pool: str) -> NodePoolRecord:
     record = registry.node_pools.get(cluster, pool) if _could_exist(pool) else None
     if record is None:
-        raise NotFound(f"node pool {pool!r} of cluster {cluster!r} does not exist")
+        raise NotFound(f"node pool {shown(pool)} of cluster {shown(cluster)} does not exist")
     return record
 
 
@@ -413,19 +489,26 @@ def _require_network(registry: Store, current: Settings) -> None:
     summary="Create a cluster (and its node pools)",
     description="Validates the manifests, reserves the name and starts a `CreateCluster` execution. "
     "`GET /v1/operations/{id}` reports progress at once; `GET /v1/clusters/{name}` answers 404 until the "
-    "execution has registered the cluster.",
-    responses=_responses(202, schemas.Operation, "The CreateCluster operation started", *BODY_ERRORS, 409),
+    "execution has registered the cluster. With `dryRun=true`: every check (manifests, network ready, "
+    "name free, no operation holding the name), nothing started, 200 with what would be created.",
+    responses={
+        **_responses(202, schemas.Operation, "The CreateCluster operation started", *BODY_ERRORS, 409),
+        **_responses(200, schemas.CreateClusterDryRun, "dryRun=true: what would be created"),
+    },
     tags=["clusters"],
 )
 def create_cluster(
     body: Annotated[schemas.CreateClusterBody, _example("a cluster with one node pool", schemas.EXAMPLE_CREATE)],
     idempotency_key: IdempotencyKey = None,
+    dry_run: DryRun = False,
 ) -> JsonResponse:
     current, registry = _deps()
     request = dump(body)
     if len(json.dumps(request).encode()) > MAX_EXECUTION_INPUT_BYTES:
         # JSON escapes non-ASCII text: a body under MAX_BODY_BYTES can still grow past the limit.
         raise PayloadTooLarge(f"the manifests exceed the {MAX_EXECUTION_INPUT_BYTES} bytes of an execution input")
+    if dry_run:
+        return _json(200, operations.plan_create(current, registry, request))
 
     # Checks of the current state run inside `start`: a retry with the same Idempotency-Key
     # replays the first answer even after the state moved on.
@@ -433,7 +516,7 @@ def create_cluster(
         _require_network(registry, current)
         return operations.operation_view(operations.start_create(current, registry, request), PREFIX)
 
-    return _json(202, _start_once(f"POST {PREFIX}/clusters", idempotency_key, request, start))
+    return _accepted(current, _start_once(f"POST {PREFIX}/clusters", idempotency_key, request, start))
 
 
 def encode_token(name: str) -> str:
@@ -446,7 +529,7 @@ def decode_token(token: str) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         name = ""
     if not _could_exist(name):
-        raise InvalidSpec([("nextToken", "is not a token this API returned")])
+        raise InvalidRequest([("nextToken", "is not a token this API returned")])
     return name
 
 
@@ -488,7 +571,10 @@ def get_cluster(name: ClusterName) -> JsonResponse:
     summary="Delete a cluster",
     description="Starts a `DeleteCluster` execution: node pools, control plane, load balancer, security "
     "groups, what Kubernetes created, secrets, then the record.",
-    responses=_responses(202, schemas.Operation, "The DeleteCluster operation started", 400, 404, 409),
+    responses={
+        **_responses(202, schemas.Operation, "The DeleteCluster operation started", 400, 404, 409),
+        **_responses(200, schemas.DeleteClusterDryRun, "dryRun=true: what would be deleted"),
+    },
     tags=["clusters"],
 )
 def delete_cluster(
@@ -497,8 +583,12 @@ def delete_cluster(
         bool, Query(alias="keepEtcdVolumes", description="Keep the etcd EBS volumes (for a restore)")
     ] = False,
     idempotency_key: IdempotencyKey = None,
+    dry_run: DryRun = False,
 ) -> JsonResponse:
     current, registry = _deps()
+    if dry_run:
+        _require_cluster(registry, name)
+        return _json(200, operations.plan_delete(current, registry, name, keep_etcd_volumes))
 
     def start() -> dict:
         _require_cluster(registry, name)
@@ -506,7 +596,7 @@ def delete_cluster(
         return operations.operation_view(operation, PREFIX)
 
     body = {"name": name, "keepEtcdVolumes": keep_etcd_volumes}
-    return _json(202, _start_once(f"DELETE {PREFIX}/clusters/{{name}}", idempotency_key, body, start))
+    return _accepted(current, _start_once(f"DELETE {PREFIX}/clusters/{{name}}", idempotency_key, body, start))
 
 
 @app.post(
@@ -647,11 +737,96 @@ def list_events(name: ClusterName) -> JsonResponse:
 )
 def get_operation(operation_id: OperationIdParam) -> JsonResponse:
     _, registry = _deps()
+    return _json(200, operations.operation_view(_require_operation(registry, operation_id), PREFIX))
+
+
+@app.get(
+    f"{PREFIX}/operations",
+    operation_id="listOperations",
+    summary="List operations, newest first",
+    description="Every target's operations (clusters' and the network's), newest first; with `cluster`, that "
+    "cluster's, also after it was deleted (operations are kept 90 days).",
+    responses=_responses(200, schemas.OperationList, "One page of operations", 400),
+    tags=["operations"],
+)
+def list_operations(
+    cluster: Annotated[
+        str | None,
+        Query(description="Only this cluster's operations", max_length=40, pattern=NAME_PATTERN),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 50,
+    next_token: Annotated[
+        str | None, Query(alias="nextToken", max_length=1000, description="From the previous page")
+    ] = None,
+) -> JsonResponse:
+    _, registry = _deps()
+    records, token = operations.list_operations(registry, cluster=cluster, limit=limit, token=next_token)
+    items = [operations.operation_view(record, PREFIX) for record in records]
+    return _json(200, {"items": items, "nextToken": token})
+
+
+def _require_operation(registry: Store, operation_id: str) -> Operation:
     valid = _could_exist(operation_id, OPERATION_ID_PATTERN, 80)
     operation = registry.operations.get(operation_id) if valid else None
     if operation is None:
-        raise NotFound(f"operation {operation_id!r} does not exist")
-    return _json(200, operations.operation_view(operation, PREFIX))
+        raise NotFound(f"operation {shown(operation_id)} does not exist")
+    return operation
+
+
+@app.post(
+    f"{PREFIX}/operations/<id>:cancel",
+    operation_id="cancelOperation",
+    summary="Cancel a running operation",
+    description="Stops the operation's execution (StopExecution). The operation then ends ABORTED; its lock "
+    "is released and its records cleaned as for any execution that ended without finishing. 409 "
+    "`OperationNotRunning` if it has already ended.",
+    responses=_responses(202, schemas.Operation, "Cancellation requested; poll the operation", 400, 404, 409),
+    tags=["operations"],
+)
+def cancel_operation(operation_id: OperationIdParam) -> JsonResponse:
+    current, registry = _deps()
+    _require_operation(registry, operation_id)
+    operation = operations.cancel(current, registry, operation_id, _caller())
+    return _accepted(current, operations.operation_view(operation, PREFIX))
+
+
+@app.get(
+    f"{PREFIX}/operations/<id>/steps",
+    operation_id="listOperationSteps",
+    summary="An operation's progress, step by step",
+    description="From the execution's history: each finished step with its duration, what polling steps "
+    "wait for (once each), errors. Pass `after` = the previous answer's `next` to get only new items.",
+    responses=_responses(200, schemas.OperationSteps, "Steps after `after`", 400, 404),
+    tags=["operations"],
+)
+def list_operation_steps(
+    operation_id: OperationIdParam,
+    after: Annotated[int, Query(ge=0, le=1_000_000, description="Items already seen")] = 0,
+) -> JsonResponse:
+    current, registry = _deps()
+    return _json(200, operations.steps(current, _require_operation(registry, operation_id), after))
+
+
+@app.get(
+    f"{PREFIX}/version",
+    operation_id="getVersion",
+    summary="The management service's version and the Kubernetes versions it installs",
+    responses=_responses(200, schemas.VersionInfo, "Versions"),
+    tags=["service"],
+)
+def get_version() -> JsonResponse:
+    current, _ = _deps()
+    return _json(
+        200,
+        {
+            "kubestep": __version__,
+            "apiVersion": API_VERSION,
+            "managementService": current.service_name,
+            "region": current.region,
+            "kubernetesVersions": [f"1.{minor}" for minor in versions.SUPPORTED_MINORS],
+            "timeScale": current.time_scale,
+        },
+    )
 
 
 @app.get(f"{PREFIX}/openapi.json", include_in_schema=False)
@@ -706,6 +881,21 @@ def openapi_document() -> dict[str, Any]:
             if f"#/components/schemas/{unused}" not in json.dumps(rest):
                 components.pop(unused, None)
     return document
+
+
+@cache
+def _route_table() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    """(path regex, methods) of every route, from the OpenAPI document: what 405 answers allow."""
+    table = [(re.compile(rf"^{re.escape(PREFIX)}/openapi\.json/*$"), ("GET",))]
+    for template, item in openapi_document().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        methods = tuple(sorted(m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")))
+        table.append((re.compile(rf"^{pattern}/*$"), methods))
+    return tuple(table)
+
+
+def allowed_methods(path: str) -> list[str]:
+    return sorted({m for regex, methods in _route_table() if regex.match(path) for m in methods})
 
 
 # ---------------------------------------------------------------- entry point

@@ -48,10 +48,13 @@ class ApiError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        text = f"{self.message} ({self.code}, HTTP {self.status})"
-        if self.details:
-            text += ": " + "; ".join(f"{d.get('field')}: {d.get('rule')}" for d in self.details)
-        return text
+        """The message once: the API's messages usually already name each detail."""
+        text = self.message.replace("\n", " ").strip()
+        details = [f"{d.get('field')}: {d.get('rule')}" for d in self.details]
+        missing = [detail for detail in details if detail not in text]
+        if missing:
+            text = f"{text}: {'; '.join(missing)}" if text else "; ".join(missing)
+        return f"{text} ({self.code}, HTTP {self.status})" if self.status else f"{text} ({self.code})"
 
 
 class ApiClient:
@@ -138,9 +141,14 @@ class ApiClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ clusters
-    def create_cluster(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    def create_cluster(
+        self, body: dict[str, Any], idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
         """Start CreateCluster; `body` is `{cluster, nodePools, rollbackOnFailure}`. A key is
-        generated when none is given, so a retried request never starts a second execution."""
+        generated when none is given, so a retried request never starts a second execution.
+        `dry_run`: the server checks everything and answers what it would create."""
+        if dry_run:
+            return self.request("POST", "clusters", body=body, query={"dryRun": True})
         return self.request("POST", "clusters", body=body, idempotency_key=idempotency_key or _new_key())
 
     def list_clusters(self, page_size: int = 100) -> list[dict[str, Any]]:
@@ -159,8 +167,16 @@ class ApiClient:
         return self.request("GET", f"clusters/{_segment(name)}")
 
     def delete_cluster(
-        self, name: str, keep_etcd_volumes: bool = False, idempotency_key: str | None = None
+        self,
+        name: str,
+        keep_etcd_volumes: bool = False,
+        idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
+        if dry_run:
+            query = {"keepEtcdVolumes": keep_etcd_volumes, "dryRun": True}
+            return self.request("DELETE", f"clusters/{_segment(name)}", query=query)
         return self.request(
             "DELETE",
             f"clusters/{_segment(name)}",
@@ -193,6 +209,29 @@ class ApiClient:
     # ------------------------------------------------------------------ operations
     def operation(self, operation_id: str) -> dict[str, Any]:
         return self.request("GET", f"operations/{_segment(operation_id)}")
+
+    def list_operations(self, cluster: str | None = None, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every operation (newest first per cluster), or one cluster's."""
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query = {"cluster": cluster, "limit": page_size, "nextToken": token}
+            page = self.request("GET", "operations", query=query)
+            found += page["items"]
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def cancel_operation(self, operation_id: str) -> dict[str, Any]:
+        """Stop the operation's execution; it then ends ABORTED (poll it)."""
+        return self.request("POST", f"operations/{_segment(operation_id)}:cancel")
+
+    def operation_steps(self, operation_id: str, after: int = 0) -> dict[str, Any]:
+        """Progress items after the first `after`; pass the answer's `next` on the next call."""
+        return self.request("GET", f"operations/{_segment(operation_id)}/steps", query={"after": after})
+
+    def version(self) -> dict[str, Any]:
+        return self.request("GET", "version")
 
     def wait_operation(self, operation_id: str, timeout: float = 3600.0, poll: float = 5.0) -> dict[str, Any]:
         """Poll until the operation is no longer RUNNING; its final state (check `status`)."""

@@ -195,8 +195,10 @@ class ClusterStatus(_Open):
     currentOperation: str | None = None
     lastError: LastError | None = None
     resources: dict[str, str] = Field(default_factory=dict, description="Logical name -> AWS id")
-    controlPlane: ControlPlaneStatus | None = Field(default=None, description="`GET /clusters/{name}` only")
-    nodePools: list[NodePool] | None = Field(default=None, description="`GET /clusters/{name}` only")
+    controlPlane: ControlPlaneStatus | None = Field(
+        default=None, description="The replicas (`etcd`: `GET /clusters/{name}` only)"
+    )
+    nodePools: list[NodePool] | None = None
 
 
 class Cluster(BaseModel):
@@ -229,3 +231,62 @@ class Event(BaseModel):
 
 class EventList(BaseModel):
     items: list[Event]
+
+
+# ---------------------------------------------------------------- operations: lists, progress, dry runs
+
+
+class OperationList(BaseModel):
+    items: list[Operation]
+    nextToken: str | None = Field(default=None, description="Pass as `nextToken` for the next page")
+
+
+class Step(BaseModel):
+    index: int = Field(description="1-based position in the operation's progress")
+    type: Literal["done", "wait", "error"] = Field(
+        description="`done`: a step finished; `wait`: a polling step waits for a resource (shown once per "
+        "distinct wait); `error`: a step or the execution failed"
+    )
+    step: str | None = Field(default=None, description="The state's name")
+    message: str
+    at: str = Field(description="When (ISO 8601 UTC)")
+    elapsedSeconds: float = Field(description="Since the execution started")
+    seconds: float | None = Field(default=None, description="`done`: how long the step took")
+
+
+class OperationSteps(BaseModel):
+    operationId: str
+    status: str
+    timeScale: float = Field(
+        description="1 on AWS; in the local runtime, the factor its waits, retries and boots are compressed by"
+    )
+    items: list[Step]
+    next: int = Field(description="Pass as `after` to get only the items after these")
+
+
+class CreateClusterDryRun(BaseModel):
+    dryRun: Literal[True] = True
+    kind: Literal["CreateCluster"] = "CreateCluster"
+    target: str = Field(description="The cluster's name")
+    cluster: AWSCluster = Field(description="The cluster as it would be created (defaults filled in)")
+    nodePools: list[AWSNodePool]
+    rollbackOnFailure: bool
+
+
+class DeleteClusterDryRun(BaseModel):
+    dryRun: Literal[True] = True
+    kind: Literal["DeleteCluster"] = "DeleteCluster"
+    target: str
+    uid: str | None = None
+    keepEtcdVolumes: bool
+    nodePools: list[str] = Field(description="Node pools deleted with the cluster")
+    resources: dict[str, str] = Field(default_factory=dict, description="Logical name -> AWS id, deleted")
+
+
+class VersionInfo(BaseModel):
+    kubestep: str = Field(description="The management service's kubestep version")
+    apiVersion: str = Field(description="The manifests' apiVersion")
+    managementService: str
+    region: str
+    kubernetesVersions: list[str] = Field(description="The Kubernetes minor versions clusters can run")
+    timeScale: float = Field(description="1 on AWS; the local runtime's time scale otherwise")

@@ -23,7 +23,7 @@ from cryptography import x509
 from kubestep.api.client import ApiClient
 from kubestep.auth import kubeconfig
 from kubestep.auth.token import EXEC_API_VERSIONS, TokenError, exec_credential, mint_token, requested_exec_api_version
-from kubestep.cli.target import Target, home, read_local_state
+from kubestep.cli.target import Target, home, read_local_state, target_of
 
 DEFAULT_TUNNEL_PORT = 8443
 PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
@@ -73,7 +73,7 @@ class Connection:
 
 
 def _connect(ctx: click.Context) -> Connection:
-    target = ctx.find_object(Target)
+    target = target_of(ctx)
     client = target.client()
     return Connection(target, client, None if client.sign else read_local_state())
 

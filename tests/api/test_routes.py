@@ -173,7 +173,6 @@ def test_unknown_things_answer_404_json(api: Store) -> None:
         ("GET", "/v1/clusters/nope/events"),
         ("GET", "/v1/operations/create-nope-1"),
         ("GET", "/v1/nothing/here"),
-        ("PUT", "/v1/clusters"),
         ("GET", "/v1"),
         # A name that cannot exist is not found either (like `kubectl get`), not a 400.
         ("GET", "/v1/clusters/Not_A_Name"),
@@ -266,7 +265,10 @@ def test_list_pages_with_next_token(api: Store) -> None:
         register(api, body_named(name))
     first = call("GET", "/v1/clusters", query={"limit": "2"}).json
     assert [c["metadata"]["name"] for c in first["items"]] == ["alpha", "bravo"]
-    assert "controlPlane" not in first["items"][0]["status"]  # the list is the summary view
+    # The list carries replicas and node pools (the CLI's REPLICAS column), not the etcd configuration.
+    status = first["items"][0]["status"]
+    assert "etcd" not in status["controlPlane"] and "replicas" in status["controlPlane"]
+    assert sorted(p["metadata"]["name"] for p in status["nodePools"]) == ["batch", "general"]
     second = call("GET", "/v1/clusters", query={"limit": "2", "nextToken": first["nextToken"]}).json
     assert [c["metadata"]["name"] for c in second["items"]] == ["charlie"]
     assert second["nextToken"] is None
@@ -352,10 +354,10 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
         for method, operation in item.items()
     }
     expected = {
-        ("POST", "/v1/clusters"): {"202", "400", "409", "413", "415"},
+        ("POST", "/v1/clusters"): {"200", "202", "400", "409", "413", "415"},
         ("GET", "/v1/clusters"): {"200", "400"},
         ("GET", "/v1/clusters/{name}"): {"200", "400", "404"},
-        ("DELETE", "/v1/clusters/{name}"): {"202", "400", "404", "409"},
+        ("DELETE", "/v1/clusters/{name}"): {"200", "202", "400", "404", "409"},
         ("POST", "/v1/clusters/{name}/upgrade"): {"202", "400", "404", "413", "415", "501"},
         ("GET", "/v1/clusters/{name}/nodepools"): {"200", "400", "404"},
         ("POST", "/v1/clusters/{name}/nodepools"): {"202", "400", "404", "409", "413", "415", "501"},
@@ -364,6 +366,10 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
         ("DELETE", "/v1/clusters/{name}/nodepools/{pool}"): {"202", "400", "404", "501"},
         ("GET", "/v1/clusters/{name}/events"): {"200", "400", "404"},
         ("GET", "/v1/operations/{id}"): {"200", "400", "404"},
+        ("GET", "/v1/operations"): {"200", "400"},
+        ("POST", "/v1/operations/{id}:cancel"): {"202", "400", "404", "409"},
+        ("GET", "/v1/operations/{id}/steps"): {"200", "400", "404"},
+        ("GET", "/v1/version"): {"200"},
     }
     openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
     openapi_spec_validator.validate(document)
@@ -381,6 +387,10 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
             "deleteNodePool",
             "listEvents",
             "getOperation",
+            "listOperations",
+            "cancelOperation",
+            "listOperationSteps",
+            "getVersion",
         ]
     )
     # Every operation also declares API Gateway's own 403 (unsigned or IAM-denied requests).
