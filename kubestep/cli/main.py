@@ -15,6 +15,7 @@ from kubestep.cli.base import CONTEXT_SETTINGS, RootGroup, with_global_flags
 from kubestep.cli.commands.apply import apply, diff_command
 from kubestep.cli.commands.completion import completion
 from kubestep.cli.commands.config import config
+from kubestep.cli.commands.dashboard import dashboard
 from kubestep.cli.commands.delete import delete
 from kubestep.cli.commands.describe import describe
 from kubestep.cli.commands.explain import explain, schema
@@ -51,6 +52,7 @@ for command in (
     schema,
     config,
     completion,
+    dashboard,
 ):
     main.add_command(command)
 
