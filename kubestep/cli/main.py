@@ -18,6 +18,7 @@ from kubestep.cli.commands.config import config
 from kubestep.cli.commands.dashboard import dashboard
 from kubestep.cli.commands.delete import delete
 from kubestep.cli.commands.describe import describe
+from kubestep.cli.commands.diagnose import diagnose
 from kubestep.cli.commands.explain import explain, schema
 from kubestep.cli.commands.get import events, get
 from kubestep.cli.commands.operations import operations
@@ -53,6 +54,7 @@ for command in (
     config,
     completion,
     dashboard,
+    diagnose,
 ):
     main.add_command(command)
 
