@@ -43,13 +43,12 @@ _SECRET_VALUES: tuple[tuple[re.Pattern[str], str], ...] = (
     # kubeadm bootstrap tokens: [a-z0-9]{6}.[a-z0-9]{16} (k8s.io/cluster-bootstrap/token/api).
     (re.compile(r"(?<![A-Za-z0-9.])[a-z0-9]{6}\.[a-z0-9]{16}(?![A-Za-z0-9])"), "[redacted bootstrap token]"),
     (re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"), "[redacted access key id]"),
-    (
-        re.compile(
-            r"(?i)(aws_secret_access_key|aws_session_token|secret_?access_?key|session_?token)"
-            r"""(["']?\s*[:=]\s*["']?)[^\s"',}]+"""
-        ),
-        r"\1\2" + REDACTED,
-    ),
+)
+# `"key": "value"`, `key: value` and `key=value` inside free text (a pasted JSON document, an
+# environment dump): the value goes when the key names a secret (`_secret_key`).
+_KEYED_VALUE = re.compile(
+    r"""(?P<quote>["']?)(?P<key>[A-Za-z][A-Za-z0-9._-]{1,60})(?P=quote)(?P<sep>\s*[:=]\s*)"""
+    r"""(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s"',}\]]+))"""
 )
 # Keys whose value is secret (compared lower-case, without punctuation).
 _SECRET_KEYS = frozenset(
@@ -89,7 +88,15 @@ class Scrubber:
         for pattern, replacement in _SECRET_VALUES:
             value, count = pattern.subn(replacement, value)
             self.redactions += count
-        return value
+        return _KEYED_VALUE.sub(self._keyed, value)
+
+    def _keyed(self, match: re.Match[str]) -> str:
+        if not _secret_key(match.group("key")):
+            return match.group(0)
+        self.redactions += 1
+        quote = '"' if match.group("dq") is not None else "'" if match.group("sq") is not None else ""
+        key = f"{match.group('quote')}{match.group('key')}{match.group('quote')}"
+        return f"{key}{match.group('sep')}{quote}{REDACTED}{quote}"
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -290,7 +297,8 @@ def _cluster_findings(cluster: dict[str, Any]) -> list[Finding]:
         found.append(Finding("error", f"cluster phase is {phase}", detail or "no last error recorded", "cluster.json"))
     elif phase in TRANSITIONAL_PHASES and not status.get("currentOperation"):
         found.append(Finding("warning", f"cluster is {phase} with no operation running", "", "cluster.json"))
-    running = phase == "RUNNING"
+    # Once created (RUNNING, or DEGRADED by a roll), every replica and node pool should be up.
+    running = phase in ("RUNNING", "DEGRADED")
     for replica in (status.get("controlPlane") or {}).get("replicas") or []:
         where = f"replica {replica.get('index')} ({replica.get('zone')}, {replica.get('autoScalingGroup')})"
         report = replica.get("bootstrap")
