@@ -211,6 +211,15 @@ def test_keyboard_alone_reaches_a_cluster_and_its_operation(page, creation) -> N
     page.locator("#operation li.step").first.wait_for()
 
 
+def test_the_stack_deployed_its_cloudwatch_dashboard(runtime) -> None:
+    """The synthesized template's dashboard deploys (moto's CloudFormation knows the type)."""
+    cloudwatch = runtime.boto3_client("cloudwatch")
+    name = f"kubestep-{runtime.service_name}"
+    assert name in {d["DashboardName"] for d in cloudwatch.list_dashboards()["DashboardEntries"]}
+    body = cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"]
+    assert "OperationStarted" in body and "ExecutionsFailed" in body
+
+
 def _serious_violations(page: Any) -> list[dict[str, Any]]:
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
