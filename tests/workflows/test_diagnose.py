@@ -117,6 +117,8 @@ def test_summary_names_the_failure(snapshot, failed) -> None:
     assert ("error", expected) in titles
     assert any(s == "error" and t.startswith("replica 1 ") and t.endswith("is unhealthy") for s, t in titles)
     assert any(s == "warning" and t.startswith("Warning event") for s, t in titles)
+    # Nothing was rolled back or deleted: every recorded resource is found by its tags.
+    assert [t for _, t in titles if t.startswith("drift")] == []
     markdown = snapshot["files"]["summary.md"].decode()
     assert f"**ERROR** {expected}" in markdown
     assert expected in snapshot["output"] and snapshot["output"].startswith(f"wrote {snapshot['path']}")
