@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.api import ManagementApi
 from infra.config import SERVICE_TAG, ServiceConfig
+from infra.dashboard import OperationsDashboard
 from infra.encryption import ServiceKey
 from infra.execution_events import ExecutionEventsRule
 from infra.functions import Functions
@@ -134,6 +135,10 @@ class ManagementServiceStack(cdk.Stack):
         self.api = ManagementApi(
             self, "Api", service=svc, function=self.functions[API], access_logging=api_access_logging
         )
+        self.dashboard = OperationsDashboard(
+            self, "Dashboard", service=svc, environment=environment, functions=self.functions.functions,
+            state_machines=self.state_machines.machines, api=self.api.rest_api,
+        )  # fmt: skip
 
         cdk.CfnOutput(self, "ServiceName", value=svc, description="Management service name")
         cdk.CfnOutput(self, "TableName", value=self.state.table_name, description="State table")
