@@ -94,8 +94,9 @@ class ManagementServiceStack(cdk.Stack):
             "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc),
             "KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN": boundary_arn,
             "KUBESTEP_KMS_KEY_ARN": self.key.key_arn,
-            "KUBESTEP_SCHEDULER_ROLE_ARN": context.scheduler_role_arn,
         }
+        self.upgrades = ScheduledUpgrades(self, "Upgrades", context=context)
+        environment["KUBESTEP_SCHEDULER_ROLE_ARN"] = self.upgrades.scheduler_role.role_arn
         self.functions = Functions(
             self,
             "Functions",
@@ -115,13 +116,9 @@ class ManagementServiceStack(cdk.Stack):
             substitutions={f"{key}FunctionArn": arn for key, arn in zip(task_functions, task_arns, strict=True)},
             statements=state_machine_statements(task_arns),
         )
-        self.upgrades = ScheduledUpgrades(
-            self,
-            "Upgrades",
-            context=context,
-            planner=self.state_machines.machines.get("PlanUpgrades"),
-            planner_schedule=config.planner_schedule,
-        )
+        planner = self.state_machines.machines.get("PlanUpgrades")
+        if planner is not None:
+            self.upgrades.add_planner(planner, config.planner_schedule)
         self.execution_events: ExecutionEventsRule | None = None
         if self.state_machines.machines:  # an event pattern cannot match an empty list
             self.execution_events = ExecutionEventsRule(
