@@ -102,8 +102,9 @@ class PermissionContext:
     @property
     def scheduler_role_path(self) -> str:
         """The Scheduler role's IAM path: its name is CloudFormation's (a fixed name would collide
-        when the same service is deployed in two regions of one account)."""
-        return f"/kubestep/{self.service}/scheduler/"
+        when the same service is deployed in two regions of one account), its path per region and
+        beside the instance roles' (infra/instance_roles.py role_path), not under it."""
+        return f"/kubestep/{self.service}/{self.region}/scheduler/"
 
     @property
     def scheduler_role_arn(self) -> str:

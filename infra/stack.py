@@ -76,7 +76,7 @@ class ManagementServiceStack(cdk.Stack):
             table_arn=self.state.table_arn,
             table_indexes=(GSI1, GSI2),
             key=self.key,
-            instance_role_path=role_path(svc),
+            instance_role_path=role_path(svc, self.region),
             instance_role_boundary_arn=boundary_arn,
             manifest_parameter_arn=self.manifest_parameter.parameter_arn,
             workflows=tuple(workflows),
@@ -91,7 +91,7 @@ class ManagementServiceStack(cdk.Stack):
             # Built from the name, not from the machines' Refs: the machines reference the
             # functions, so a Ref back would be a cycle.
             "KUBESTEP_STATE_MACHINE_ARN_PREFIX": context.arn("states", f"stateMachine:{svc}-"),
-            "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc),
+            "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc, self.region),
             "KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN": boundary_arn,
             "KUBESTEP_KMS_KEY_ARN": self.key.key_arn,
         }
