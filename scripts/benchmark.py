@@ -14,13 +14,17 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import boto3  # noqa: E402
+
 from kubestep.api.client import ApiClient  # noqa: E402
 from kubestep.cli import manifests  # noqa: E402
+from kubestep.store import Store  # noqa: E402
 from kubestep_local.runtime import LocalRuntime, RuntimeConfig  # noqa: E402
 
 
@@ -66,6 +70,42 @@ def body(name: str) -> dict:
     return request
 
 
+def cross_talk(runtime: LocalRuntime, clusters: int) -> str:
+    """Every Auto Scaling group and instance of the benchmark's clusters carries its own
+    cluster's name and uid together (kubestep's tags), none another's."""
+    dynamodb = boto3.resource(
+        "dynamodb",
+        endpoint_url=runtime.endpoint_url,
+        region_name=runtime.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    store = Store.for_table(runtime.outputs["TableName"], dynamodb=dynamodb)
+    uids = {c.name: c.uid for c in store.clusters.all()}
+    foreign = checked = 0
+    pages = runtime.boto3_client("autoscaling").get_paginator("describe_auto_scaling_groups").paginate()
+    groups = [g for page in pages for g in page["AutoScalingGroups"]]
+    reservations = runtime.boto3_client("ec2").describe_instances()["Reservations"]
+    for resource in groups + [i for r in reservations for i in r["Instances"]]:
+        tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+        if tags.get("gke:cluster", "").startswith("bench-"):
+            checked += 1
+            foreign += uids.get(tags["gke:cluster"]) != tags.get("gke:cluster-uid")
+    running = sum(1 for c in store.clusters.all() if c.name.startswith("bench-") and c.phase == "RUNNING")
+    return f"{running}/{clusters} RUNNING; {checked} groups and instances checked, {foreign} with another's uid"
+
+
+def throttling(runtime: LocalRuntime, ended: list[dict]) -> int:
+    sfn = runtime.boto3_client("stepfunctions")
+    seen = 0
+    for operation in ended:
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=operation["executionArn"]):
+            seen += sum(
+                1 for e in page["events"] if any(w in str(e) for w in ("Throttl", "TooManyRequests", "LimitExceeded"))
+            )
+    return seen
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=3, help="clusters created at once")
@@ -97,9 +137,11 @@ def main() -> int:
 
         t = time.monotonic()
         operations = [api.create_cluster(body(f"bench-{i + 1}")) for i in range(args.clusters)]
-        for operation in operations:
-            api.wait_operation(operation["id"], timeout=600, poll=0.1)
+        ended = [api.wait_operation(operation["id"], timeout=1800, poll=0.2) for operation in operations]
         rows.append((f"{args.clusters} x CreateCluster at once", time.monotonic() - t, ""))
+        outcomes = Counter(e["status"] for e in ended)
+        concurrent = f"{args.clusters} creates at once: {dict(outcomes)}; " + cross_talk(runtime, args.clusters)
+        concurrent += f"; throttling retries in their histories: {throttling(runtime, ended)}"
         t = time.monotonic()
         operations = [api.delete_cluster(f"bench-{i + 1}") for i in range(args.clusters)]
         for operation in operations:
@@ -107,6 +149,7 @@ def main() -> int:
         rows.append((f"{args.clusters} x DeleteCluster at once", time.monotonic() - t, ""))
 
         stats = runtime.stats()
+        print(f"\n{concurrent}")
         print(f"\nkubestep benchmark (time scale {args.time_scale}, {os.cpu_count()} CPUs)\n")
         print(f"{'STEP':<32}{'WALL':>9}{'TRANSITIONS':>13}{'INVOCATIONS':>13}{'API CALLS':>11}")
         for name, seconds, arn in rows:

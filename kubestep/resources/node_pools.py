@@ -220,6 +220,8 @@ def apply_node_pool_update(ctx: ClusterContext, node_pool: str) -> dict:
             MaxSize=spec.max_node_count,
             DesiredCapacity=desired,
         )
+        if record.rollout:  # an earlier roll's facts: this change replaces nothing
+            ctx.store.node_pools.update(ctx.name, node_pool, rollout=None)
     _sync_group_tags(ctx, record, target, spec_hash)
     return {"roll": rolls}
 

@@ -181,6 +181,16 @@ def test_a_stalled_drain_times_out_with_a_warning_and_the_roll_goes_on(runtime, 
     assert warnings and old in warnings[0]["message"], api.events("pools")
 
 
+def test_a_bounds_change_after_a_roll_says_it_replaced_nothing(store, api):
+    assert store.node_pools.get("pools", "general").rollout  # the rolls above left their facts
+    done = finish(api, api.update_node_pool("pools", "general", {"maxNodeCount": 9}))
+    assert done["status"] == "SUCCEEDED", done
+    assert store.node_pools.get("pools", "general").rollout is None
+    updated = [e for e in store.events.list("pools") if e.reason == "NodePoolUpdated" and "general" in e.message]
+    latest = max(updated, key=lambda e: e.last_timestamp or "")
+    assert "(0 nodes replaced)" in latest.message, latest.message
+
+
 def test_node_pools_are_added_and_deleted(runtime, store, api):
     pool = {
         "apiVersion": "kubestep.io/v1",
