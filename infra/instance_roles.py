@@ -3,7 +3,7 @@
 Each cluster's control-plane and node roles are made by the ClusterTasks function
 (kubestep/resources/instance_roles.py), with inline policies naming only that cluster's own
 resources (kubestep/iam_policies.py). The stack provides their IAM path
-(`/kubestep/<svc>/`) and the permissions boundary every one of them is created under: a
+(`/kubestep/<svc>/<region>/instances/`) and the permissions boundary every one of them is created under: a
 managed policy whose Allow is the union of what such a role may ever do, limited to this
 service's table, its secrets and its own tag where AWS supports it. The ClusterTasks function
 may create roles only under that path and only with that boundary, so it cannot give itself
@@ -21,12 +21,15 @@ from kubestep import iam_policies
 from kubestep.store import keys
 
 
-def role_path(service: str) -> str:
-    return f"/kubestep/{service}/"
+def role_path(service: str, region: str) -> str:
+    """Per service and region (IAM is global: the same service deployed in two regions of one
+    account must not manage each other's roles), and a sibling of the Scheduler role's path
+    (infra/permissions.py), never its parent: a grant on `role<path>*` matches every deeper path."""
+    return f"/kubestep/{service}/{region}/instances/"
 
 
 class InstanceRoleBoundary(Construct):
-    """`<svc>-instance-boundary`: the permissions boundary of every per-cluster instance role."""
+    """`<svc>-<region>-instance-boundary`: the permissions boundary of every per-cluster instance role."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig, table_arn: str) -> None:
         super().__init__(scope, construct_id)
@@ -42,7 +45,7 @@ class InstanceRoleBoundary(Construct):
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
-            managed_policy_name=f"{svc}-instance-boundary",
+            managed_policy_name=f"{svc}-{stack.region}-instance-boundary",
             description=f"kubestep {svc}: the most any cluster's instance role may do",
             statements=[
                 iam.PolicyStatement(

@@ -78,6 +78,12 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         resource(ctx.arn("events", "rule/gke-*-node-termination")),
         "Each cluster's rule feeding its termination queue, named gke-<uid>-node-termination.",
     )
+    _ack(
+        roles[API],
+        resource(ctx.scheduler_role_arn),
+        "PassRole of the one Scheduler role under /kubestep/<svc>/scheduler/ (its name is CloudFormation's, so "
+        "two regions never collide), only to scheduler.amazonaws.com.",
+    )
     for schedule in ctx.schedule_arns:
         _ack(
             roles[API],

@@ -76,7 +76,7 @@ class ManagementServiceStack(cdk.Stack):
             table_arn=self.state.table_arn,
             table_indexes=(GSI1, GSI2),
             key=self.key,
-            instance_role_path=role_path(svc),
+            instance_role_path=role_path(svc, self.region),
             instance_role_boundary_arn=boundary_arn,
             manifest_parameter_arn=self.manifest_parameter.parameter_arn,
             workflows=tuple(workflows),
@@ -91,11 +91,12 @@ class ManagementServiceStack(cdk.Stack):
             # Built from the name, not from the machines' Refs: the machines reference the
             # functions, so a Ref back would be a cycle.
             "KUBESTEP_STATE_MACHINE_ARN_PREFIX": context.arn("states", f"stateMachine:{svc}-"),
-            "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc),
+            "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc, self.region),
             "KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN": boundary_arn,
             "KUBESTEP_KMS_KEY_ARN": self.key.key_arn,
-            "KUBESTEP_SCHEDULER_ROLE_ARN": context.scheduler_role_arn,
         }
+        self.upgrades = ScheduledUpgrades(self, "Upgrades", context=context)
+        environment["KUBESTEP_SCHEDULER_ROLE_ARN"] = self.upgrades.scheduler_role.role_arn
         self.functions = Functions(
             self,
             "Functions",
@@ -115,13 +116,9 @@ class ManagementServiceStack(cdk.Stack):
             substitutions={f"{key}FunctionArn": arn for key, arn in zip(task_functions, task_arns, strict=True)},
             statements=state_machine_statements(task_arns),
         )
-        self.upgrades = ScheduledUpgrades(
-            self,
-            "Upgrades",
-            context=context,
-            planner=self.state_machines.machines.get("PlanUpgrades"),
-            planner_schedule=config.planner_schedule,
-        )
+        planner = self.state_machines.machines.get("PlanUpgrades")
+        if planner is not None:
+            self.upgrades.add_planner(planner, config.planner_schedule)
         self.execution_events: ExecutionEventsRule | None = None
         if self.state_machines.machines:  # an event pattern cannot match an empty list
             self.execution_events = ExecutionEventsRule(

@@ -82,17 +82,27 @@ def _iterations(events: list[dict]) -> dict[int, dict[str, Any] | None]:
     MapIterationStarted and ends at its MapIteration{Succeeded,Failed,Aborted}, so one pass in
     id order places each event in its iteration (a replica, a node pool, a batch)."""
     frames: dict[int, tuple[dict[str, Any], ...]] = {}
+    # Where each Map state runs (by name, the latest entered): an iteration's start and end and
+    # the Map's exit go back there, because their `previousEventId` may name the previous
+    # iteration's last event (moto does, for one iteration after another).
+    maps: dict[str, tuple[dict[str, Any], ...]] = {}
     for event in events:
         if "id" not in event:
             continue
         outer = frames.get(event.get("previousEventId") or 0, ())
         kind = event["type"]
-        if kind == "MapIterationStarted":
+        if kind == "MapStateEntered":
+            maps[event["stateEnteredEventDetails"]["name"]] = outer
+            frames[event["id"]] = outer
+        elif kind == "MapIterationStarted":
             details = event.get("mapIterationStartedEventDetails") or {}
             iteration = {"map": details.get("name"), "iteration": details.get("index"), "item": None}
-            frames[event["id"]] = (*outer, iteration)
+            frames[event["id"]] = (*maps.get(details.get("name"), outer[:-1]), iteration)
         elif kind in ITERATION_ENDED:
-            frames[event["id"]] = outer[:-1]
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+            frames[event["id"]] = maps.get(details.get("name"), outer[:-1])
+        elif kind == "MapStateExited":
+            frames[event["id"]] = maps.get(event["stateExitedEventDetails"]["name"], outer)
         else:
             frames[event["id"]] = outer
             if kind.endswith("StateEntered") and outer and outer[-1]["item"] is None:

@@ -33,7 +33,11 @@ API_VERSION = "kubestep.io/v1"
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=40)]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
-Zone = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$")]
+# A zone's name (us-east-1a) or its ID (use1-az1). Names are shuffled per account; IDs name the same
+# physical zone in every account ("AZ IDs for your AWS resources", AWS RAM User Guide).
+ZONE_NAME_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$"
+ZONE_ID_PATTERN = r"^[a-z]{3,6}\d-az\d{1,2}$"
+Zone = Annotated[str, StringConstraints(pattern=f"{ZONE_NAME_PATTERN}|{ZONE_ID_PATTERN}")]
 VpcId = Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
 SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
 SecurityGroupId = Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]
@@ -138,6 +142,29 @@ class Metadata(Model):
 # ---------------------------------------------------------------- management service
 
 
+# Region words as AWS abbreviates them in zone IDs (us-east-1 -> use1, ap-northeast-1 -> apne1,
+# us-gov-west-1 -> usgw1): the published AZ ID list follows this rule.
+_ZONE_ID_WORDS = {"gov": "g", "north": "n", "south": "s", "east": "e", "west": "w", "central": "c"}
+_ZONE_ID_WORDS |= {
+    f"{a}{b}": _ZONE_ID_WORDS[a] + _ZONE_ID_WORDS[b] for a in ("north", "south") for b in ("east", "west")
+}
+
+
+def is_zone_id(zone: str) -> bool:
+    return re.fullmatch(ZONE_ID_PATTERN, zone) is not None
+
+
+def zone_in_region(zone: str, region: str) -> bool:
+    """A zone name starts with its region; a zone ID with the region's abbreviation (a region
+    whose words have no known abbreviation is not second-guessed)."""
+    if not is_zone_id(zone):
+        return zone.startswith(region) and len(zone) == len(region) + 1
+    country, *words, number = region.split("-")
+    if any(w not in _ZONE_ID_WORDS for w in words):
+        return True
+    return zone.split("-az")[0] == country + "".join(_ZONE_ID_WORDS[w] for w in words) + number
+
+
 class DedicatedVPC(Model):
     vpc_cidr_block: str = Field(
         alias="vpcCIDRBlock", description="The VPC's IPv4 CIDR block, /16 to /28 (AWS limit), e.g. 10.0.0.0/16."
@@ -147,8 +174,9 @@ class DedicatedVPC(Model):
         min_length=1,
         max_length=6,
         description=(
-            "The zones of the VPC (1 to 6), e.g. [us-east-1a, us-east-1b, us-east-1c]: one private and one "
-            "public subnet each; a cluster's control plane puts one replica per zone."
+            "The zones of the VPC (1 to 6), by name (us-east-1a) or by zone ID (use1-az1, the same physical zone "
+            "in every account; names are shuffled per account): one private and one public subnet each; a "
+            "cluster's control plane puts one replica per zone. Clusters name the zones the same way."
         ),
     )
     private_subnet_cidr_blocks: list[str] = Field(
@@ -300,7 +328,7 @@ class ManagementServiceSpec(Model):
         if (self.dedicated_vpc is None) == (self.existing_vpc is None):
             raise ValueError("set exactly one of dedicatedVPC or existingVPC")
         if self.dedicated_vpc:
-            wrong = [z for z in self.dedicated_vpc.availability_zones if not z.startswith(self.region)]
+            wrong = [z for z in self.dedicated_vpc.availability_zones if not zone_in_region(z, self.region)]
             if wrong:
                 raise ValueError(f"availability zones {wrong} are not in region {self.region}")
         return self
@@ -422,7 +450,9 @@ class Networking(Model):
     service_load_balancer_subnet_ids: list[SubnetId] = Field(
         default_factory=list,
         alias="serviceLoadBalancerSubnetIDs",
-        description="Subnets where Kubernetes Services of type LoadBalancer place their load balancers.",
+        description="Subnets where Kubernetes Services of type LoadBalancer place their load balancers: they get "
+        "the cluster's kubernetes.io/cluster/<uid> tag (default: the service's subnets). Tag them "
+        "kubernetes.io/role/elb=1 (internet-facing) or kubernetes.io/role/internal-elb=1 (internal).",
     )
     node_port_range: str = Field(
         default="30000-32767",

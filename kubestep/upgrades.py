@@ -20,7 +20,7 @@ from typing import Any
 from kubestep import versions
 from kubestep.aws import client
 from kubestep.aws.errors import Kind, is_not_found
-from kubestep.errors import InvalidRequest, InvalidSpec, NotFound, ScheduleNotPending
+from kubestep.errors import AlreadyExists, InvalidRequest, InvalidSpec, NotFound, ScheduleNotPending
 from kubestep.models import UpdateClusterRequest
 from kubestep.settings import Settings
 from kubestep.store import ClusterRecord, Schedule, Store
@@ -192,13 +192,24 @@ def create_schedule(
     """A one-time Scheduler schedule that starts UpdateCluster with `request` at `at`, and its
     record. The request was validated against the cluster now; it is validated again when it
     runs (the cluster may have changed), and the schedule records why it did nothing then."""
+    when = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for pending in store.schedules.list(request["clusterName"]):
+        if pending.state != "SCHEDULED" or pending.at != when:
+            continue
+        if {k: v for k, v in pending.parameters.items() if k != "scheduleId"} == request:
+            return pending  # the same request again (a retry): one schedule, not two
+        raise AlreadyExists(
+            f"cluster {request['clusterName']!r} already has schedule {pending.schedule_id} at {when} "
+            f"({schedule_view(pending)['version']}): cancel it first (`kubestep delete schedule "
+            f"{pending.schedule_id}`) or choose another time"
+        )
     schedule_id = schedule_name(settings)
     body = {**request, "scheduleId": schedule_id}
     record = Schedule(
         schedule_id=schedule_id,
         cluster=request["clusterName"],
         kind=UPGRADE_WORKFLOW,
-        at=at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        at=when,
         parameters=body,
     )
     store.schedules.create(record)

@@ -71,6 +71,12 @@ class ClusterContext(StepContext):
         assert self.network.cidr
         return self.network.cidr
 
+    def zone_name(self, zone: str) -> str:
+        """The zone's name for APIs that take no zone ID (CreateVolume): what AWS put the
+        zone's subnets in, when the manifest named a zone ID."""
+        entry = self.network.zones.get(zone)
+        return entry.zone_name if entry is not None and entry.zone_name else zone
+
     def resource_id(self, logical: Resource) -> str | None:
         return self.record.resource_id(logical)
 

@@ -88,7 +88,7 @@ def ensure_etcd_volume(ctx: ClusterContext, replica: int) -> dict:
         ebs = instances.ebs(spec, ctx.settings.service.spec.kms_key_arn)
         kwargs = {k: v for k, v in ebs.items() if k not in ("VolumeSize", "DeleteOnTermination")}
         volume = ctx.ec2.create_volume(
-            AvailabilityZone=member.zone,
+            AvailabilityZone=ctx.zone_name(member.zone),
             Size=spec.size_gib,
             ClientToken=naming.client_token(ctx.operation_id, naming.etcd_volume(ctx.uid, replica)),
             TagSpecifications=naming.tag_specifications("volume", _volume_tags(ctx, replica)),

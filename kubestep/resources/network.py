@@ -25,6 +25,7 @@ from kubestep.aws.errors import (
 from kubestep.errors import InvalidSpec
 from kubestep.flow.context import StepContext
 from kubestep.flow.steps import Poll, step
+from kubestep.models import is_zone_id
 from kubestep.store import NetworkRecord
 
 # AWS: a NAT gateway is up to 10 minutes `pending` -> `available`.
@@ -161,21 +162,21 @@ def ensure_subnets(ctx: NetworkContext) -> dict:
             role = f"{tier}-{az}"
             found = ctx.find("describe_subnets", "Subnets", role, [{"Name": "vpc-id", "Values": [vpc_id]}])
             if found:
-                subnet_id = found["SubnetId"]
+                subnet = found
             else:
                 # Kubernetes' AWS cloud provider picks subnets for Service load balancers by these tags.
                 elb_role = (
                     {"kubernetes.io/role/elb": "1"} if tier == "public" else {"kubernetes.io/role/internal-elb": "1"}
                 )
-                subnet_id = ctx.ec2.create_subnet(
+                subnet = ctx.ec2.create_subnet(
                     VpcId=vpc_id,
                     CidrBlock=cidr,
-                    AvailabilityZone=az,
+                    **({"AvailabilityZoneId": az} if is_zone_id(az) else {"AvailabilityZone": az}),
                     TagSpecifications=naming.tag_specifications(
                         "subnet", {**ctx.tags(role, f"gke-{ctx.svc}-{tier}-{az}"), **elb_role}
                     ),
-                )["Subnet"]["SubnetId"]
-            ctx.store.network.update_zone(az, **{field: subnet_id})
+                )["Subnet"]
+            ctx.store.network.update_zone(az, **{field: subnet["SubnetId"], "zone_name": subnet["AvailabilityZone"]})
     return {"zones": len(spec.availability_zones)}
 
 

@@ -89,6 +89,7 @@ class ErrorInfo(Record):
 
 
 class NetworkZone(Record):
+    zone_name: str | None = None  # where AWS put the subnets (the manifest may name a zone ID)
     public_subnet_id: str | None = None
     private_subnet_id: str | None = None
     private_subnet_ids: list[str] = Field(default_factory=list)  # existing VPC

@@ -399,6 +399,11 @@ def test_an_upgrade_at_a_time_is_a_schedule_listed_and_cancellable(api: Store) -
     assert target["name"] == f"sched-{schedule['id']}" and target["stateMachineArn"].endswith("unit-UpdateCluster")
     assert json.loads(target["input"])["scheduleId"] == schedule["id"]
     assert found["Target"]["RoleArn"].endswith("role/unit-upgrade-scheduler")
+    # The same request again is the same schedule (a retry); another at that time is refused.
+    assert call("POST", "/v1/clusters/prod/upgrade", body=body).json["id"] == schedule["id"]
+    other = call("POST", "/v1/clusters/prod/upgrade", body={**body, "nodePools": []})
+    assert other.status == 409 and other.error["code"] == "AlreadyExists" and schedule["id"] in other.error["message"]
+    assert len(scheduler.list_schedules()["Schedules"]) == 1
 
     listed = call("GET", "/v1/schedules", query={"cluster": "prod"}).json["items"]
     assert [s["id"] for s in listed] == [schedule["id"]]

@@ -38,7 +38,7 @@ def _metrics(body: dict[str, Any]) -> list[list[Any]]:
 
 def _emitted_metric_names() -> set[str]:
     names = set()
-    for path in (ROOT / "kubestep" / "api" / "app.py", ROOT / "lambdas" / "_tasks.py"):
+    for path in [*sorted((ROOT / "kubestep" / "api").rglob("*.py")), *sorted((ROOT / "lambdas").glob("*.py"))]:
         names |= set(re.findall(r'add_metric\(name="([A-Za-z]+)"', path.read_text()))
     return names
 

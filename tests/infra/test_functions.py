@@ -48,7 +48,7 @@ def test_environment(synthesized_template: dict[str, Any], name: str) -> None:
     assert env["KUBESTEP_TABLE_NAME"] == {"Ref": table_id}
     assert env["KUBESTEP_KMS_KEY_ARN"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert env["KUBESTEP_TABLE_ARN"] == {"Fn::GetAtt": [table_id, "Arn"]}
-    assert env["KUBESTEP_INSTANCE_ROLE_PATH"] == "/kubestep/demo/"
+    assert env["KUBESTEP_INSTANCE_ROLE_PATH"] == "/kubestep/demo/us-east-1/instances/"
     assert "Ref" in json.dumps(env["KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN"])
     # Built from the name (no Ref to a state machine: that would be a dependency cycle).
     assert env["KUBESTEP_STATE_MACHINE_ARN_PREFIX"] == {
@@ -132,7 +132,7 @@ def test_scheduled_upgrades_are_wired(synthesized_template: dict[str, Any]) -> N
     plan_id = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-PlanUpgrades")
     assert target["Arn"] == {"Ref": plan_id}
     roles = resources_of(synthesized_template, "AWS::IAM::Role")
-    scheduler = next(r for r in roles.values() if r["Properties"].get("RoleName") == "demo-upgrade-scheduler")
+    scheduler = next(r for r in roles.values() if r["Properties"].get("Path") == "/kubestep/demo/us-east-1/scheduler/")
     [trust] = scheduler["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -41,7 +42,7 @@ def test_instance_roles_are_per_cluster_under_a_boundary(synthesized_template: d
         for p in resources_of(synthesized_template, "AWS::IAM::ManagedPolicy").values()
         if "ManagedPolicyName" in p["Properties"]
     }
-    boundary = boundaries["demo-instance-boundary"]["Properties"]["PolicyDocument"]["Statement"]
+    boundary = boundaries["demo-us-east-1-instance-boundary"]["Properties"]["PolicyDocument"]["Statement"]
     actions = {a for s in boundary for a in as_list(s["Action"])}
     assert {"secretsmanager:GetSecretValue", "ec2:AttachVolume", "route53:ChangeResourceRecordSets"} <= actions
     assert not any(a.startswith("iam:") and a != "iam:CreateServiceLinkedRole" for a in actions)
@@ -63,12 +64,16 @@ def test_pass_role_only_to_ec2_and_only_the_services_instance_roles(synthesized_
         for role in [r["Ref"] for r in policies[policy_id]["Properties"]["Roles"]]
     }
     instance_roles = by_role.pop(_function_role(synthesized_template, "demo-cluster-tasks"))
-    assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/*"]]}')
+    assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/us-east-1/instances/*"]]}')
     assert instance_roles["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     scheduler = by_role.pop(_function_role(synthesized_template, "demo-api"))
-    assert json.dumps(scheduler["Resource"]).endswith(':role/demo-upgrade-scheduler"]]}')
+    assert json.dumps(scheduler["Resource"]).endswith(':role/kubestep/demo/us-east-1/scheduler/*"]]}')
     assert scheduler["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
     assert not by_role
+    # IAM's `*` matches `/` too: the instance roles' path must not contain the Scheduler role's.
+    instance_pattern = json.dumps(instance_roles["Resource"]).split(":role")[-1].split('"')[0]
+    scheduler_pattern = json.dumps(scheduler["Resource"]).split(":role")[-1].split('"')[0]
+    assert not fnmatch.fnmatchcase(scheduler_pattern.replace("*", "SchedulerRole"), instance_pattern)
 
 
 def test_roles_are_created_only_with_the_boundary(synthesized_template: dict[str, Any]) -> None:
@@ -102,7 +107,9 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     machines = resources_of(synthesized_template, "AWS::StepFunctions::StateMachine")
     plan_upgrades = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-PlanUpgrades")
     roles = resources_of(synthesized_template, "AWS::IAM::Role")
-    scheduler_role = next(i for i, r in roles.items() if r["Properties"].get("RoleName") == "demo-upgrade-scheduler")
+    scheduler_role = next(
+        i for i, r in roles.items() if r["Properties"].get("Path") == "/kubestep/demo/us-east-1/scheduler/"
+    )
     starts: dict[str, list[str]] = {}
     for policy_id, statement in statements_of(synthesized_template):
         if any(a.startswith("states:Start") or a in ("states:*", "*") for a in as_list(statement["Action"])):

@@ -200,6 +200,52 @@ def test_progress_items_name_their_map_iteration() -> None:
     assert items[0]["message"] == "ReplaceReplica [replica 2] (1.0s)"
 
 
+def test_iterations_one_after_another_do_not_nest_and_the_map_ends_outside_them() -> None:
+    """Sequential iterations as moto records them: the next MapIterationStarted, the Map's end
+    and its exit name the previous iteration's last event as `previousEventId`. The step after
+    the Map belongs to no iteration."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def event(i: int, previous: int, kind: str, **details: object) -> dict:
+        return {"id": i, "previousEventId": previous, "type": kind, "timestamp": t0 + timedelta(seconds=i), **details}
+
+    def entered(name: str, payload: dict) -> dict:
+        return {"stateEnteredEventDetails": {"name": name, "input": json.dumps(payload)}}
+
+    def exited(name: str) -> dict:
+        return {"stateExitedEventDetails": {"name": name}}
+
+    def started(index: int) -> dict:
+        return {"mapIterationStartedEventDetails": {"name": "RollReplicas", "index": index}}
+
+    def succeeded(index: int) -> dict:
+        return {"mapIterationSucceededEventDetails": {"name": "RollReplicas", "index": index}}
+
+    events = [
+        event(1, 0, "ExecutionStarted"),
+        event(2, 1, "MapStateEntered", **entered("RollReplicas", {"clusterName": "prod"})),
+        event(3, 2, "MapStateStarted"),
+        event(4, 3, "MapIterationStarted", **started(0)),
+        event(5, 4, "TaskStateEntered", **entered("ReplaceReplica", {"clusterName": "prod", "replica": 0})),
+        event(6, 5, "TaskStateExited", **exited("ReplaceReplica")),
+        event(7, 6, "MapIterationSucceeded", **succeeded(0)),
+        event(8, 6, "MapIterationStarted", **started(1)),
+        event(9, 8, "TaskStateEntered", **entered("ReplaceReplica", {"clusterName": "prod", "replica": 1})),
+        event(10, 9, "TaskStateExited", **exited("ReplaceReplica")),
+        event(11, 10, "MapIterationSucceeded", **succeeded(1)),
+        event(12, 11, "MapStateSucceeded"),
+        event(13, 11, "MapStateExited", **exited("RollReplicas")),
+        event(14, 13, "TaskStateEntered", **entered("MarkRunning", {"clusterName": "prod"})),
+        event(15, 14, "TaskStateExited", **exited("MarkRunning")),
+    ]
+    assert [(i["message"], i["iteration"]) for i in summarize(events)] == [
+        ("ReplaceReplica [replica 0] (1.0s)", 0),
+        ("ReplaceReplica [replica 1] (1.0s)", 1),
+        ("RollReplicas (11.0s)", None),
+        ("MarkRunning (1.0s)", None),
+    ]
+
+
 def test_manifest_limit_is_the_api_body_limit() -> None:
     from kubestep.api.app import MAX_BODY_BYTES
 

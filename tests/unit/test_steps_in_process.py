@@ -108,3 +108,45 @@ def test_existing_vpc_with_one_subnet_puts_three_replicas_in_it(monkeypatch, sto
     assert sorted(v["AvailabilityZone"] for v in volumes) == ["us-east-1b"] * 3
     lb = boto3.client("elbv2").describe_load_balancers()["LoadBalancers"][0]
     assert [z["SubnetId"] for z in lb["AvailabilityZones"]] == [subnet]
+
+
+def test_zone_ids_name_the_same_zones_in_the_network_and_the_cluster(monkeypatch, store):
+    """A manifest may name zones by ID (use1-az1: the same physical zone in every account; names
+    are shuffled per account). Subnets are made by ID; volumes (CreateVolume takes a name) go
+    in the zone AWS put the subnets in."""
+    from kubestep.models import AWSManagementService
+
+    ids = {z["ZoneName"]: z["ZoneId"] for z in boto3.client("ec2").describe_availability_zones()["AvailabilityZones"]}
+    manifest = yaml.safe_load((EXAMPLES / "management-service.yaml").read_text())
+    names = manifest["spec"]["dedicatedVPC"]["availabilityZones"]
+    # Reversed, so a zone ID read as a name (or the other way round) would land elsewhere.
+    chosen = [ids[n] for n in reversed(names)]
+    manifest["spec"]["dedicatedVPC"]["availabilityZones"] = chosen
+    settings = configure(monkeypatch, AWSManagementService.model_validate(manifest))
+    provision(settings, store)
+    request = ha_request()
+    request["cluster"]["spec"]["controlPlane"]["availabilityZones"] = chosen
+    for pool in request["nodePools"]:
+        pool["spec"]["availabilityZone"] = chosen[0]
+    assert create(settings, store, request).entered[-1] == "Created"
+    ec2 = boto3.client("ec2")
+    network = store.network.get()
+    for zone_id in chosen:
+        entry = network.zones[zone_id]
+        subnet = ec2.describe_subnets(SubnetIds=[entry.private_subnet_id])["Subnets"][0]
+        assert subnet["AvailabilityZoneId"] == zone_id and entry.zone_name == subnet["AvailabilityZone"]
+    for member in store.etcd.members("prod"):
+        volume = ec2.describe_volumes(VolumeIds=[member.volume_id])["Volumes"][0]
+        assert ids[volume["AvailabilityZone"]] == member.zone == chosen[member.index]
+
+
+def test_zone_ids_of_another_region_are_refused():
+    from pydantic import ValidationError
+
+    from kubestep.models import AWSManagementService
+
+    manifest = yaml.safe_load((EXAMPLES / "management-service.yaml").read_text())
+    manifest["spec"]["dedicatedVPC"]["availabilityZones"] = ["use1-az1", "usw2-az1", "use1-az3"]
+    with pytest.raises(ValidationError) as info:
+        AWSManagementService.model_validate(manifest)
+    assert "['usw2-az1'] are not in region us-east-1" in str(info.value)

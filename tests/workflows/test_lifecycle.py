@@ -7,6 +7,7 @@ planner and one-off schedules fired by the local clock."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -85,7 +86,16 @@ def roll_order(runtime, execution_arn: str) -> list[tuple[str, str, int]]:
 
 
 def test_scaling_a_node_pool_changes_only_its_group_bounds(runtime, store, api):
-    create(api, "pools")
+    # Its Service load balancers go to one named subnet: only that one gets the cluster's tag.
+    network = store.network.get()
+    lb_subnet = sorted(z.private_subnet_id for z in network.zones.values())[0]
+    request = ha_request("pools")
+    request["cluster"]["spec"]["networking"]["serviceLoadBalancerSubnetIDs"] = [lb_subnet]
+    done = finish(api, api.create_cluster(request))
+    assert done["status"] == "SUCCEEDED", done
+    cluster_tag = naming.k8s_cluster_tag(store.clusters.get("pools").uid)
+    tagged = runtime.boto3_client("ec2").describe_subnets(Filters=[{"Name": "tag-key", "Values": [cluster_tag]}])
+    assert [s["SubnetId"] for s in tagged["Subnets"]] == [lb_subnet]
     record = store.node_pools.get("pools", "general")
     asg = runtime.boto3_client("autoscaling")
     before = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"][0]
@@ -362,3 +372,70 @@ def test_a_schedule_whose_cluster_is_busy_records_why_it_did_nothing(runtime, st
     record = api.get_schedule(schedule["id"])
     assert record["state"] == "FIRED" and record["outcome"].startswith("skipped:"), record
     assert "manual-hold" in record["outcome"]
+
+
+# ---------------------------------------------------------------- no secret material anywhere
+
+# What a leak looks like even when its value is no longer readable (an earlier cluster's secret is
+# pending deletion): a PEM private key, or a kubeadm bootstrap token (kubeadm's own format,
+# k8s.io/cluster-bootstrap/token/api: "[a-z0-9]{6}.[a-z0-9]{16}").
+LEAK_PATTERNS = {
+    "a private key": re.compile(r"PRIVATE KEY"),
+    "a bootstrap token": re.compile(r"(?<![a-z0-9.])[a-z0-9]{6}\.[a-z0-9]{16}(?![a-z0-9])"),
+}
+
+
+def _needles(runtime, store) -> dict[str, str]:
+    """Every secret value of the clusters alive now (one PEM body line stands for its key; the
+    certificates are public and skipped), named by where it came from."""
+    secrets = runtime.boto3_client("secretsmanager")
+    needles = {}
+    for record in store.clusters.all():
+        for name in (naming.control_plane_secret(record.uid), naming.node_secret(record.uid)):
+            value = json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
+            for key, text in value.items():
+                if "CERTIFICATE" in text:
+                    continue
+                lines = [line for line in text.splitlines() if line and not line.startswith("-----")]
+                needles[f"{name}:{key}"] = lines[1] if len(lines) > 2 else text
+    return needles
+
+
+def _leaks(where: str, text: str, needles: dict[str, str]) -> list[str]:
+    found = [f"{where}: {what}" for what, pattern in LEAK_PATTERNS.items() if pattern.search(text)]
+    return found + [f"{where}: the value of {source}" for source, needle in needles.items() if needle in text]
+
+
+def test_no_secret_material_in_any_history_log_environment_or_record(runtime, store, api):
+    """Issue 9 acceptance 7, over everything this session's runtime has run so far (every
+    workflow test module before this one: creates, failures and rollbacks, cancels, rolls,
+    upgrades, schedules): each execution's full history, each Lambda's log, each function's
+    environment, each item of the table. The clusters of this module are alive, so their
+    secrets' exact values are searched too."""
+    needles = _needles(runtime, store)
+    assert len(needles) >= 2 * 4, needles.keys()  # two clusters: CA keys, SA key, certificate key, token
+    assert _leaks("self-check", json.dumps(list(needles.values())), needles)  # the scan can fail
+    leaks: list[str] = []
+    sfn = runtime.boto3_client("stepfunctions")
+    histories = 0
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
+            for execution in page["executions"]:
+                arn = execution["executionArn"]
+                text = json.dumps(sfn.describe_execution(executionArn=arn), default=str)
+                for history in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+                    text += json.dumps(history["events"], default=str)
+                leaks += _leaks(arn.split(":", 6)[-1], text, needles)
+                histories += 1
+    assert histories >= 20
+    logs = sorted((runtime.home / "local" / "logs").glob("*.log"))
+    assert logs
+    for log in logs:
+        leaks += _leaks(log.name, log.read_text(errors="replace"), needles)
+    for function in runtime.boto3_client("lambda").list_functions()["Functions"]:
+        environment = json.dumps(function.get("Environment", {}))
+        leaks += _leaks(f"environment of {function['FunctionName']}", environment, needles)
+    dynamodb = runtime.boto3_client("dynamodb")
+    for page in dynamodb.get_paginator("scan").paginate(TableName=runtime.outputs["TableName"]):
+        leaks += _leaks("the table", json.dumps(page["Items"]), needles)
+    assert leaks == []
