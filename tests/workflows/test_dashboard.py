@@ -287,6 +287,9 @@ ITERATIONS = """(map) => [...document.querySelectorAll(`table.iterations[data-ma
   item: tr.querySelector('td').textContent, done: Number(tr.querySelectorAll('td')[1].textContent) }))"""
 
 
+ROLL_ROWS = "#operation table.iterations[data-map='RollReplicas'] tbody tr"
+
+
 def _replica_steps_in_history(runtime, execution_arn: str) -> list[tuple[str, str]]:
     """(state, `replica N`) of each ReplaceReplica/CheckReplicaHealth exit, in history order."""
     sfn = runtime.boto3_client("stepfunctions")
@@ -312,6 +315,7 @@ def test_cluster_page_lists_its_scheduled_upgrades(page, creation, api) -> None:
         cells = page.locator(row).locator("td")
         assert cells.nth(0).locator("time").get_attribute("datetime") == schedule["at"]
         assert cells.nth(1).text_content() == "1.33.5" and cells.nth(2).text_content() == "all"
+        assert _serious_violations(page) == []
     finally:
         api.cancel_schedule(schedule["id"])
     page.locator(f"{row}[data-state='CANCELLED']").wait_for(timeout=WAIT * 1000)
@@ -349,6 +353,7 @@ def test_an_upgrade_rolls_the_control_plane_replica_by_replica(page, creation, a
     history = _replica_steps_in_history(runtime, ended["executionArn"])
     assert shown == history
     assert shown == [(state, item) for item in final_items for state in ("ReplaceReplica", "CheckReplicaHealth")]
+    page.locator(f"{ROLL_ROWS}[data-iteration='0'][data-state='finished']").wait_for(timeout=WAIT * 1000)
     rows = page.evaluate(ITERATIONS, "RollReplicas")
     assert [(r["item"], r["state"], r["done"]) for r in rows] == [(item, "finished", 2) for item in final_items], [
         (x["step"], x["type"], x["map"], x["iteration"], x["item"]) for x in page.evaluate(TIMELINE)
@@ -459,8 +464,11 @@ def test_a_failed_gate_leaves_the_cluster_degraded_with_the_warning_that_explain
 
     # The operation: replica 0 rolled, replica 1 failed its gate, replica 2 untouched.
     page.locator("#operation .operation-head .badge", has_text="FAILED").wait_for(timeout=WAIT * 1000)
+    # (the table is final once the page has the history's last steps, maybe a poll after the badge)
+    page.locator(f"{ROLL_ROWS}[data-iteration='0'][data-state='finished']").wait_for(timeout=WAIT * 1000)
     rows = page.evaluate(ITERATIONS, "RollReplicas")
     assert [(r["item"], r["state"]) for r in rows] == [("replica 0", "finished"), ("replica 1", "failed")], rows
     _screenshot(page, "cluster-degraded")
+    assert _serious_violations(page) == []
     page.goto(page.url.split("#")[0] + "#/")
     _row(page).locator(".badge", has_text="DEGRADED").wait_for(timeout=WAIT * 1000)
