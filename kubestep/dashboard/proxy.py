@@ -39,7 +39,6 @@ def _route(method: str, path: str, description: str, *query: str) -> Route:
 
 ALLOWED_ROUTES: tuple[Route, ...] = (
     _route("GET", "version", "the management service's version"),
-    _route("GET", "openapi.json", "the API's routes (the page asks for scheduled upgrades only where they exist)"),
     _route("GET", "clusters", "the fleet", "limit", "nextToken"),
     _route("GET", "clusters/{segment}", "a cluster with its replicas, node pools and etcd configuration"),
     _route("GET", "clusters/{segment}/events", "a cluster's events"),
@@ -49,8 +48,7 @@ ALLOWED_ROUTES: tuple[Route, ...] = (
     _route("GET", "operations/{segment}", "an operation"),
     _route("GET", "operations/{segment}/steps", "an operation's progress", "after"),
     _route("POST", "operations/{segment}:cancel", "cancel a running operation"),
-    # Scheduled upgrades (issue 10): the page shows "none" while a service does not have the route.
-    _route("GET", "schedules", "scheduled upgrades", "cluster", "limit", "nextToken"),
+    _route("GET", "schedules", "a cluster's one-off upgrade schedules", "cluster"),
 )
 
 

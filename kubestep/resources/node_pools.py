@@ -130,24 +130,29 @@ def ensure_node_pool_group(ctx: ClusterContext, node_pool: str) -> dict:
     return {"asg": group["AutoScalingGroupName"]}
 
 
-@step(poll=HEALTH)
-def check_node_pool_health(ctx: ClusterContext, node_pool: str) -> dict:
-    """A pool is RUNNING when at least minNodeCount nodes are in service and bootstrapped."""
-    record = _pool(ctx, node_pool)
-    wanted = record.spec.spec.min_node_count
+def _ready_nodes(ctx: ClusterContext, record: NodePoolRecord, *, fail: bool) -> list[str]:
+    """The pool's in-service instances whose own report says bootstrapped and the node Ready in
+    the cluster; with `fail`, an instance that reported a failed bootstrap fails the step."""
     group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"]
     in_service = [
         i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
     ]
     reports = ctx.store.reports.nodes(ctx.uid)
     failed = [(i, reports[i]) for i in in_service if i in reports and reports[i].failed_phase]
-    if failed:
+    if fail and failed:
         instance, report = failed[0]
         raise BootstrapFailed(
-            f"node pool {node_pool}: instance {instance} failed bootstrap phase {report.failed_phase}"
+            f"node pool {record.name}: instance {instance} failed bootstrap phase {report.failed_phase}"
         )
-    # Ready means the node's own report says so: bootstrapped, and the node Ready in the cluster.
-    ready = [i for i in in_service if i in reports and reports[i].ok and reports[i].checks.get("nodeReady") is True]
+    return [i for i in in_service if i in reports and reports[i].ok and reports[i].checks.get("nodeReady") is True]
+
+
+@step(poll=HEALTH)
+def check_node_pool_health(ctx: ClusterContext, node_pool: str) -> dict:
+    """A pool is RUNNING when at least minNodeCount nodes are in service and bootstrapped."""
+    record = _pool(ctx, node_pool)
+    wanted = record.spec.spec.min_node_count
+    ready = _ready_nodes(ctx, record, fail=True)
     if len(ready) < wanted:
         ctx.pending(f"node pool {node_pool} has {len(ready)}/{wanted} nodes ready")
     ctx.store.node_pools.update(ctx.name, node_pool, phase="RUNNING", ready_nodes=len(ready))
@@ -242,8 +247,17 @@ def finish_node_pool_update(ctx: ClusterContext, node_pool: str) -> dict:
         MaxSize=target.spec.max_node_count,
         DesiredCapacity=desired,
     )
+    # The pool's readiness as of this update (a roll ends with every new node ready; a scale-up's
+    # new nodes may still be booting), so its status does not keep the count of its create.
+    ready = _ready_nodes(ctx, record, fail=False)
     ctx.store.node_pools.update(
-        ctx.name, node_pool, spec=target, version=target.spec.version, target_spec=None, phase="RUNNING"
+        ctx.name,
+        node_pool,
+        spec=target,
+        version=target.spec.version,
+        target_spec=None,
+        phase="RUNNING",
+        ready_nodes=len(ready),
     )
     replaced = (record.rollout or {}).get("replaced", 0)
     ctx.event(

@@ -221,6 +221,9 @@ def test_api_errors_come_back_as_the_api_said_them(dashboard: DashboardServer) -
         ("GET", "/api/prod/v1/operations?cluster=a&cluster=b", 400),
         ("GET", "/api/prod/v1/clusters?dryRun=true", 400),
         ("GET", "/api/prod/v2/clusters", 404),
+        ("DELETE", "/api/prod/v1/schedules/prod-1", 405),  # it shows schedules, cancels none
+        ("GET", "/api/prod/v1/schedules?cluster=prod&limit=5", 400),
+        ("GET", "/api/prod/v1/openapi.json", 403),  # only the routes the page reads
     ],
 )
 def test_everything_else_is_refused_before_signing(

@@ -1,22 +1,28 @@
 """The dashboard in a real browser (Playwright driving Debian's Chromium) against the session's
 emulator runtime, through `kubestep dashboard` run as a user runs it: the fleet follows a cluster
 being created to RUNNING with its replicas per zone and node pools; the cluster's page shows
-its operation step by step, per replica and per node pool, and its events; a DEGRADED cluster
-shows the Warning event that explains it; the page works with the keyboard alone and axe-core
-finds no serious or critical accessibility violation. Screenshots go to `.artifacts/dashboard/`.
+its operation step by step, per replica and per node pool, its scheduled upgrades and its
+events; the page works with the keyboard alone and axe-core finds no serious or critical
+accessibility violation. Then the module's one cluster goes through issue 10's lifecycle while
+the page watches: an upgrade rolling the control plane replica by replica, a node pool rolling
+batch by batch through its drains, and a control-plane change whose health gate fails on one
+replica, leaving the cluster DEGRADED with the Warning event that explains it (the last test:
+the module deletes the cluster after it). Screenshots go to `.artifacts/dashboard/`.
 
 Chromium comes from Debian (`scripts/setup.sh` installs it as root); a machine without it
 fails these tests with that message rather than skipping them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,7 @@ ARTIFACTS = ROOT / ".artifacts" / "dashboard"
 CLUSTER = "dash"
 TARGET = "default"  # `kubestep dashboard --endpoint URL` names that target `default`
 WAIT = 120  # seconds: a create takes ~10 s at the session's time scale
+ROLL_WAIT = 400  # seconds: an upgrade takes ~50 s here, a 3-node roll ~40 s; more on a busy machine
 
 
 def _screenshot(page: Any, name: str) -> Path:
@@ -99,12 +106,15 @@ def dashboard(runtime, tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def creation(api, runtime) -> Iterator[dict[str, Any]]:
-    """The module's one cluster, created through the API; deleted when the module is done."""
+    """The module's one cluster, created through the API; deleted when the module is done, after
+    whatever operation a failed test left running (the network is deprovisioned last, by
+    test_zz_network_and_iam, which fails while a cluster remains)."""
     operation = api.create_cluster(ha_request(CLUSTER))
     yield operation
-    ended = api.wait_operation(operation["id"], timeout=WAIT, poll=0.5)
+    for running in [op for op in api.list_operations(CLUSTER) if op["status"] == "RUNNING"]:
+        api.wait_operation(running["id"], timeout=ROLL_WAIT, poll=0.5)
     deletion = api.delete_cluster(CLUSTER)
-    assert api.wait_operation(deletion["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED", ended
+    assert api.wait_operation(deletion["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
 
 
 @pytest.fixture
@@ -200,6 +210,8 @@ def test_keyboard_alone_reaches_a_cluster_and_its_operation(page, creation) -> N
     page.get_by_role("heading", level=1, name=f"Cluster {CLUSTER}").wait_for()
     assert page.evaluate("document.activeElement.id") == "main", "focus moves to the new view's content"
     operation = f"op:{creation['id']}"
+    # As a keyboard user would, wait until the cluster's operations are listed before moving on.
+    page.locator(f"#operation a[data-key='{operation}']").wait_for(timeout=WAIT * 1000)
     for _ in range(40):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.dataset.key") == operation:
@@ -239,28 +251,224 @@ def test_axe_finds_no_serious_violation_on_the_fleet_and_the_cluster_page(page, 
     assert _serious_violations(page) == []
 
 
-def test_a_degraded_cluster_shows_the_warning_that_explains_it(page, creation, store, api) -> None:
-    """DEGRADED as the lifecycle workflows record it when a roll's gate fails (issue 10): the
-    phase and a Warning event naming the replica and the check. Written here through the store,
-    as the workflow's steps write them, until the upgrade workflow runs in this suite."""
-    assert api.wait_operation(creation["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
-    page.get_by_role("link", name=CLUSTER, exact=True).click()
+def _open(page: Any, operation: str | None = None) -> None:
+    """The cluster's page (on `operation`, if named), by its address, as a bookmark opens it."""
+    hash_ = f"#/t/{TARGET}/c/{CLUSTER}" + (f"/op/{operation}" if operation else "")
+    page.goto(page.url.split("#")[0] + hash_)
     page.get_by_role("heading", level=1, name=f"Cluster {CLUSTER}").wait_for()
-    page.locator("#summary .badge", has_text="RUNNING").wait_for(timeout=WAIT * 1000)
-    explanation = "replica 1 (us-east-1b) failed its gate after replacement: etcdHealthy is false; the roll stopped"
-    store.events.record(CLUSTER, "Warning", "ReplicaGateFailed", explanation, f"AWSCluster/{CLUSTER}")
-    store.clusters.update(CLUSTER, phase="DEGRADED")
+
+
+def _fact(page: Any, term: str) -> str:
+    """The value of one of the summary's facts (`Phase`, `Version`, …)."""
+    dt = page.locator("#summary dt", has_text=re.compile(f"^{re.escape(term)}$"))
+    return (dt.locator("xpath=following-sibling::dd[1]").text_content() or "").strip()
+
+
+def _watch(api: ApiClient, operation: dict[str, Any], look: Callable[[], Any]) -> tuple[dict[str, Any], list[Any]]:
+    """Samples of the page (`look()`) while the operation runs, a few per second, then its end."""
+    samples: list[Any] = []
+    deadline = time.monotonic() + ROLL_WAIT
+    while time.monotonic() < deadline:
+        samples.append(look())
+        ended = api.operation(operation["id"])
+        if ended["status"] != "RUNNING":
+            return ended, samples
+        time.sleep(0.25)
+    pytest.fail(f"operation {operation['id']} still running after {ROLL_WAIT} s")
+
+
+# The page's step view as data: every timeline line's step, type, Map iteration and item.
+TIMELINE = """() => [...document.querySelectorAll('#operation ol.timeline li.step')].map((li) => ({
+  step: li.dataset.step, type: li.className.replace('step step-', ''), map: li.dataset.map || null,
+  iteration: li.dataset.iteration === undefined ? null : Number(li.dataset.iteration),
+  item: li.dataset.item || null, text: li.textContent }))"""
+ITERATIONS = """(map) => [...document.querySelectorAll(`table.iterations[data-map='${map}'] tbody tr`)].map((tr) => ({
+  iteration: Number(tr.dataset.iteration), state: tr.dataset.state,
+  item: tr.querySelector('td').textContent, done: Number(tr.querySelectorAll('td')[1].textContent) }))"""
+
+
+ROLL_ROWS = "#operation table.iterations[data-map='RollReplicas'] tbody tr"
+
+
+def _replica_steps_in_history(runtime, execution_arn: str) -> list[tuple[str, str]]:
+    """(state, `replica N`) of each ReplaceReplica/CheckReplicaHealth exit, in history order."""
+    sfn = runtime.boto3_client("stepfunctions")
+    order = []
+    for history in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        for event in history["events"]:
+            details = event.get("stateExitedEventDetails")
+            if details and details["name"] in ("ReplaceReplica", "CheckReplicaHealth"):
+                order.append((details["name"], f"replica {json.loads(details['output'])['replica']}"))
+    return order
+
+
+def test_cluster_page_lists_its_scheduled_upgrades(page, creation, api) -> None:
+    """`GET /v1/schedules?cluster=` on the page: a one-off upgrade, then cancelled."""
+    assert api.wait_operation(creation["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
+    _open(page)
+    page.locator("#schedules p", has_text="None.").wait_for(timeout=WAIT * 1000)
+    at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    schedule = api.upgrade_cluster(CLUSTER, "1.33.5", node_pools="all", at=at.isoformat())
     try:
-        page.locator("#summary .badge", has_text="DEGRADED").wait_for(timeout=WAIT * 1000)
-        warning = page.locator("#events tr.warning", has_text="ReplicaGateFailed")
-        warning.wait_for(timeout=WAIT * 1000)
-        assert explanation in warning.text_content()
-        assert warning.locator("strong.warning-label").text_content().endswith("Warning")
-        page.wait_for_function(
-            "document.getElementById('announcer').textContent.includes('is now DEGRADED')", timeout=10_000
-        )
-        _screenshot(page, "cluster-degraded")
-        page.goto(page.url.split("#")[0] + "#/")
-        _row(page).locator(".badge", has_text="DEGRADED").wait_for(timeout=WAIT * 1000)
+        row = f"#schedules tr[data-schedule='{schedule['id']}']"
+        page.locator(f"{row}[data-state='SCHEDULED']").wait_for(timeout=WAIT * 1000)
+        cells = page.locator(row).locator("td")
+        assert cells.nth(0).locator("time").get_attribute("datetime") == schedule["at"]
+        assert cells.nth(1).text_content() == "1.33.5" and cells.nth(2).text_content() == "all"
+        assert _serious_violations(page) == []
     finally:
-        store.clusters.update(CLUSTER, phase="RUNNING")
+        api.cancel_schedule(schedule["id"])
+    page.locator(f"{row}[data-state='CANCELLED']").wait_for(timeout=WAIT * 1000)
+    assert page.locator(row).locator("td").nth(3).text_content() == "CANCELLED"
+
+
+def test_an_upgrade_rolls_the_control_plane_replica_by_replica(page, creation, api, runtime) -> None:
+    assert api.wait_operation(creation["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
+    operation = api.upgrade_cluster(CLUSTER, "1.33.5")
+    _open(page, operation["id"])
+    ended, samples = _watch(api, operation, lambda: page.evaluate(ITERATIONS, "RollReplicas"))
+    assert ended["status"] == "SUCCEEDED", ended
+
+    # Live: the roll's iterations appeared on the page one at a time, in order, while it ran.
+    appeared = [[row["item"] for row in rows] for rows in samples if rows]
+    seen: list[list[str]] = []
+    for rows in appeared:
+        if not seen or seen[-1] != rows:
+            seen.append(rows)
+    lengths = [len(rows) for rows in seen]
+    assert lengths == sorted(lengths) and lengths[-1] == 3 and {1, 2} & set(lengths), seen
+    final_items = seen[-1]
+    assert sorted(final_items) == ["replica 0", "replica 1", "replica 2"]
+    assert all(rows == final_items[: len(rows)] for rows in seen), "an iteration's item never changes"
+
+    # The step view has each replica's replacement and gate in the order the history has them:
+    # replica N+1 replaced only after replica N passed its gate.
+    page.locator("#operation .operation-head .badge", has_text="SUCCEEDED").wait_for(timeout=WAIT * 1000)
+    page.locator("#operation li.step-done[data-step='MarkRunning']").wait_for(timeout=WAIT * 1000)
+    shown = [
+        (line["step"], line["item"])
+        for line in page.evaluate(TIMELINE)
+        if line["type"] == "done" and line["step"] in ("ReplaceReplica", "CheckReplicaHealth")
+    ]
+    history = _replica_steps_in_history(runtime, ended["executionArn"])
+    assert shown == history
+    assert shown == [(state, item) for item in final_items for state in ("ReplaceReplica", "CheckReplicaHealth")]
+    page.locator(f"{ROLL_ROWS}[data-iteration='0'][data-state='finished']").wait_for(timeout=WAIT * 1000)
+    rows = page.evaluate(ITERATIONS, "RollReplicas")
+    assert [(r["item"], r["state"], r["done"]) for r in rows] == [(item, "finished", 2) for item in final_items], [
+        (x["step"], x["type"], x["map"], x["iteration"], x["item"]) for x in page.evaluate(TIMELINE)
+    ]
+
+    # It ends RUNNING on the new version, here and in the fleet.
+    page.locator("#summary .badge", has_text="RUNNING").wait_for(timeout=WAIT * 1000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#summary dd')].some((dd) => dd.textContent === '1.33.5')", timeout=10_000
+    )
+    assert _fact(page, "Version") == "1.33.5" and _fact(page, "Current operation") == "none"
+    page.locator("#events tr", has_text="ControlPlaneUpdated").wait_for(timeout=WAIT * 1000)
+    _screenshot(page, "upgrade-rolled")
+    page.goto(page.url.split("#")[0] + "#/")
+    _row(page).locator("td").nth(1).filter(has_text="1.33.5").wait_for(timeout=WAIT * 1000)
+
+
+ROLL_WAIT_MESSAGE = re.compile(r"node pool general: (\d+)/3 new nodes ready, (\d+) old, (\d+) draining")
+
+
+def test_a_node_pool_rolls_batch_by_batch_through_its_drains(page, creation, api, store, runtime) -> None:
+    scaled = api.update_node_pool(CLUSTER, "general", {"minNodeCount": 3})
+    assert api.wait_operation(scaled["id"], timeout=ROLL_WAIT, poll=0.5)["status"] == "SUCCEEDED"
+    assert runtime.simulator.wait_idle(30)
+    group = store.node_pools.get(CLUSTER, "general").asg_name
+    members = runtime.boto3_client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    old = {m["InstanceId"] for m in members["AutoScalingGroups"][0]["Instances"]}
+    assert len(old) == 3
+
+    operation = api.update_node_pool(CLUSTER, "general", {"labels": {"tier": "web"}})
+    _open(page, operation["id"])
+
+    def look() -> dict[str, Any]:
+        return page.evaluate(
+            """() => ({
+              waits: [...document.querySelectorAll("#operation li.step-wait[data-step='RollNodePool'] .msg")]
+                .map((m) => m.textContent),
+              draining: [...document.querySelectorAll("#events tbody tr")]
+                .filter((tr) => tr.querySelectorAll('td')[1].textContent === 'Draining').length })"""
+        )
+
+    ended, samples = _watch(api, operation, look)
+    assert ended["status"] == "SUCCEEDED", ended
+
+    # Live: the drains' events and the roll's wait lines arrived on the page while it ran.
+    page.locator("#operation .operation-head .badge", has_text="SUCCEEDED").wait_for(timeout=WAIT * 1000)
+    page.locator("#operation li.step-done[data-step='MarkRunning']").wait_for(timeout=WAIT * 1000)
+    final = look()
+    counts = [sample["draining"] for sample in samples] + [final["draining"]]
+    assert counts == sorted(counts) and counts[-1] == 3 and any(0 < c < 3 for c in counts), counts
+    waits = final["waits"]
+    assert all(sample["waits"] == waits[: len(sample["waits"])] for sample in samples), "lines only ever appended"
+    assert any(0 < len(sample["waits"]) < len(waits) for sample in samples), "the lines appeared while the roll ran"
+
+    # Batch by batch (maxSurge 1, maxUnavailable 0), as the execution history tells it: one new
+    # node at a time becomes ready, and only then one old node leaves; never fewer than 3 nodes.
+    progress = [tuple(int(n) for n in ROLL_WAIT_MESSAGE.search(line).groups()) for line in waits]
+    ready, remaining = [p[0] for p in progress], [p[1] for p in progress]
+    assert ready == sorted(ready) and remaining == sorted(remaining, reverse=True), waits
+    assert all(b - a <= 1 for a, b in zip(ready, ready[1:], strict=False)), waits
+    assert all(new + old >= 3 for new, old, _ in progress), waits
+    batches = iter((new, old) for new, old, _ in progress)
+    assert all(batch in batches for batch in [(0, 3), (1, 3), (2, 2), (3, 1)]), waits  # in this order
+
+    # Every old node's Draining event, and the pool back to RUNNING with 3 ready nodes.
+    page.locator("#events tbody tr", has_text="Draining").nth(2).wait_for(timeout=WAIT * 1000)
+    draining = page.locator("#events tbody tr", has_text="Draining")
+    assert draining.count() == 3
+    messages = " ".join(draining.nth(i).text_content() for i in range(3))
+    assert all(instance in messages for instance in old), messages
+    assert all(draining.nth(i).locator("td").nth(2).text_content() == "AWSNodePool/general" for i in range(3))
+    pool = page.locator("#nodepools tr[data-nodepool='general']")
+    pool.locator(".badge", has_text="RUNNING").wait_for(timeout=WAIT * 1000)
+    pool.locator("td").nth(4).filter(has_text=re.compile("^3$")).wait_for(timeout=WAIT * 1000)
+    _screenshot(page, "nodepool-rolled")
+
+
+def test_a_failed_gate_leaves_the_cluster_degraded_with_the_warning_that_explains_it(
+    page, creation, api, runtime
+) -> None:
+    """A control-plane change whose gate fails on replica 1 (its new instance cannot join etcd):
+    the roll stops there, the cluster is DEGRADED, and a Warning names the replica and the check.
+    The module's last test: the cluster is deleted after it."""
+    failure = runtime.simulator.fail_bootstrap(CLUSTER, replica=1, phase="etcd-join", times=1)
+    try:
+        operation = api.update_cluster(CLUSTER, {"controlPlane": {"instanceType": "m5.xlarge"}})
+        _open(page, operation["id"])
+        page.locator("#summary .badge", has_text="DEGRADED").wait_for(timeout=ROLL_WAIT * 1000)
+    finally:
+        if failure.remaining:
+            runtime.simulator.clear_failures()
+    ended = api.wait_operation(operation["id"], timeout=WAIT, poll=0.5)
+    assert ended["status"] == "FAILED", ended
+    # Both announced to screen readers, though one refresh may have seen both changes.
+    page.wait_for_function(
+        f"""(() => {{ const said = document.getElementById('announcer').textContent;
+        return said.includes('is now DEGRADED') && said.includes('Operation {operation["id"]} FAILED'); }})()""",
+        timeout=10_000,
+    )
+    warning = [e for e in api.events(CLUSTER) if e["type"] == "Warning"][-1]
+    assert "replica 1" in warning["message"] and "etcd-join" in warning["message"], warning
+    row = page.locator("#events tr.warning", has_text=warning["reason"])
+    row.wait_for(timeout=WAIT * 1000)
+    text = row.text_content()
+    assert "replica 1" in text and "etcd-join" in text and warning["message"] in text
+    assert row.locator("strong.warning-label").text_content().endswith("Warning")
+    assert "replica 1" in _fact(page, "Last error") and "etcd-join" in _fact(page, "Last error")
+
+    # The operation: replica 0 rolled, replica 1 failed its gate, replica 2 untouched.
+    page.locator("#operation .operation-head .badge", has_text="FAILED").wait_for(timeout=WAIT * 1000)
+    # (the table is final once the page has the history's last steps, maybe a poll after the badge)
+    page.locator(f"{ROLL_ROWS}[data-iteration='0'][data-state='finished']").wait_for(timeout=WAIT * 1000)
+    rows = page.evaluate(ITERATIONS, "RollReplicas")
+    assert [(r["item"], r["state"]) for r in rows] == [("replica 0", "finished"), ("replica 1", "failed")], rows
+    _screenshot(page, "cluster-degraded")
+    assert _serious_violations(page) == []
+    page.goto(page.url.split("#")[0] + "#/")
+    _row(page).locator(".badge", has_text="DEGRADED").wait_for(timeout=WAIT * 1000)

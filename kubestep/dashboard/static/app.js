@@ -15,7 +15,6 @@ const state = {
   operations: new Map(), // operation id -> status last seen
   steps: new Map(), // "target/operation" -> {items, next, status, final}
   versions: new Map(), // target -> GET /v1/version answer
-  routes: new Map(), // target -> the paths of its OpenAPI document
 };
 
 class ApiFailure extends Error {
@@ -59,9 +58,12 @@ function update(container, signature, build) {
   return true;
 }
 
+// A polite live region: each message is added as its own line (one refresh may both make a
+// cluster DEGRADED and end its operation: neither hides the other); the last few are kept.
 function announce(text) {
   const region = document.getElementById("announcer");
-  region.textContent = text;
+  region.append(h("p", {}, text));
+  while (region.childElementCount > 3) region.firstElementChild.remove();
 }
 
 function phaseBadge(phase) {
@@ -126,18 +128,9 @@ async function api(target, path, { method = "GET" } = {}) {
   return body;
 }
 
-// Whether a target's API has a route (e.g. `/v1/schedules`, which older services lack): from its
-// OpenAPI document, read once.
-async function hasRoute(target, path) {
-  if (!state.routes.has(target)) {
-    const document = await api(target, "openapi.json");
-    state.routes.set(target, new Set(Object.keys(document.paths || {})));
-  }
-  return state.routes.get(target).has(path);
-}
-
+// A cluster's one-off upgrade schedules, or null from a management service older than them: its
+// API sends every /v1 path to the api function, whose router answers 404 for a route it lacks.
 async function schedulesOf(target, cluster) {
-  if (!(await hasRoute(target, "/v1/schedules"))) return null;
   try {
     return await api(target, `schedules?cluster=${encodeURIComponent(cluster)}`);
   } catch (error) {
@@ -444,29 +437,42 @@ function eventsTable(events) {
   ];
 }
 
-const SCHEDULE_FIELDS = [
-  ["Schedule", ["name", "id", "scheduleName"]],
-  ["Version", ["version", "targetVersion"]],
-  ["When", ["at", "scheduledTime", "startAt", "time", "nextRun"]],
-  ["State", ["state", "status"]],
-  ["Note", ["reason", "message", "lastResult"]],
-];
+function scheduledNodePools(value) {
+  if (!value) return "none";
+  return Array.isArray(value) ? value.join(", ") : String(value);
+}
 
-function schedulesView(answer) {
-  if (answer === null) return h("p", {}, "None.");
+// `GET /v1/schedules?cluster=` items (the Schedule schema of the API's OpenAPI document).
+function schedulesView(target, answer) {
+  if (answer === null) return h("p", {}, "None: this management service has no scheduled upgrades.");
   const items = answer.items || [];
   if (!items.length) return h("p", {}, "None.");
-  const pick = (item, keys) => {
-    const key = keys.find((k) => item[k] !== undefined && item[k] !== null);
-    const value = key ? item[key] : undefined;
-    return value === undefined ? "—" : typeof value === "object" ? JSON.stringify(value) : String(value);
-  };
   return h(
     "table",
-    { class: "data" },
-    h("caption", {}, "Scheduled upgrades"),
-    h("thead", {}, h("tr", {}, SCHEDULE_FIELDS.map(([label]) => h("th", { scope: "col" }, label)))),
-    h("tbody", {}, items.map((item) => h("tr", {}, SCHEDULE_FIELDS.map(([, keys]) => h("td", {}, pick(item, keys)))))),
+    { class: "data schedules" },
+    h("caption", {}, "One-off upgrades, by time"),
+    h("thead", {}, h("tr", {}, ["Schedule", "At", "Version", "Node pools", "State", "Outcome"].map((l) => h("th", { scope: "col" }, l)))),
+    h(
+      "tbody",
+      {},
+      items.map((item) =>
+        h(
+          "tr",
+          { "data-schedule": item.id, "data-state": item.state },
+          h("th", { scope: "row" }, h("code", {}, item.id)),
+          h("td", {}, timeElement(item.at)),
+          h("td", {}, item.version || "—"),
+          h("td", {}, scheduledNodePools(item.nodePools)),
+          h("td", {}, statusBadge(item.state)),
+          h(
+            "td",
+            {},
+            item.outcome || "—",
+            item.operationId ? [" (", link(clusterHref(target, item.cluster, item.operationId), item.operationId, `op:${item.operationId}`), ")"] : null,
+          ),
+        ),
+      ),
+    ),
   );
 }
 
@@ -544,7 +550,7 @@ function timelineItem(item, longest) {
   if (item.seconds) bar.style.setProperty("width", `${Math.max(2, Math.round((item.seconds / longest) * 100))}%`);
   return h(
     "li",
-    { class: `step step-${item.type}`, "data-step": item.step || "" },
+    { class: `step step-${item.type}`, "data-step": item.step || "", "data-map": item.map, "data-iteration": item.iteration, "data-item": item.item },
     h("span", { class: "elapsed" }, `+${item.elapsedSeconds.toFixed(1)} s`),
     " ",
     h("span", { class: "kind" }, item.type),
@@ -690,9 +696,9 @@ function renderCluster(target, name, selectedOperation) {
     }
     if (events.value) update(el.events, JSON.stringify(events.value.items), () => eventsTable(events.value.items));
     else update(el.events, `error:${message(events.error)}`, () => errorNote(events.error, "events"));
-    // Scheduled upgrades: a service without the route (or nothing scheduled) shows none.
+    // Scheduled upgrades: none scheduled, or a service older than the route (schedulesOf gives null).
     if (schedules.error) update(el.schedules, `error:${message(schedules.error)}`, () => errorNote(schedules.error, "schedules"));
-    else update(el.schedules, JSON.stringify(schedules.value), () => schedulesView(schedules.value));
+    else update(el.schedules, JSON.stringify(schedules.value), () => schedulesView(target, schedules.value));
 
     if (operations.error) {
       update(el.operations, `error:${message(operations.error)}`, () => errorNote(operations.error, "operations"));
