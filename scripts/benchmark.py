@@ -88,7 +88,8 @@ def cross_talk(runtime: LocalRuntime, clusters: int) -> str:
     reservations = runtime.boto3_client("ec2").describe_instances()["Reservations"]
     for resource in groups + [i for r in reservations for i in r["Instances"]]:
         tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-        if tags.get("gke:cluster", "").startswith("bench-"):
+        gone = resource.get("State", {}).get("Name") in ("shutting-down", "terminated")  # deleted bench-0's
+        if tags.get("gke:cluster", "").startswith("bench-") and not gone:
             checked += 1
             foreign += uids.get(tags["gke:cluster"]) != tags.get("gke:cluster-uid")
     running = sum(1 for c in store.clusters.all() if c.name.startswith("bench-") and c.phase == "RUNNING")
