@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aws_cdk as cdk
 from constructs import IConstruct
 
-from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS
+from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, PermissionContext
 
 if TYPE_CHECKING:
     from infra.stack import ManagementServiceStack
@@ -142,11 +142,20 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         resource(ctx.arn("ssm", "parameter/aws/service/canonical/ubuntu/*", account=False)),
         "Canonical's public SSM parameters naming the current Ubuntu 24.04 image per architecture.",
     )
+    for role in (roles[CLUSTER_TASKS], roles[NETWORK_TASKS]):
+        _ack(
+            role,
+            resource(ctx.arn("route53", "hostedzone/*", region=False, account=False)),
+            "The service's private hosted zone, created by ProvisionNetwork (its id is unknown at synth); "
+            "Route 53 has no tag condition keys.",
+        )
     _ack(
-        roles[CLUSTER_TASKS],
-        resource(ctx.arn("route53", "hostedzone/*", region=False, account=False)),
-        "The service's private hosted zone, created by ProvisionNetwork (its id is unknown at synth).",
+        roles[NETWORK_TASKS],
+        resource(ctx.arn("route53", "change/*", region=False, account=False)),
+        "Route 53 change ids are returned by each record change; GetChange is read-only.",
     )
+    for arn, reason in _cluster_task_wildcards(ctx).items():
+        _ack(roles[CLUSTER_TASKS], resource(arn), reason)
 
     # -- Step Functions
     for machine in stack.state_machines.machines.values():
@@ -190,3 +199,44 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         "The API is for operators and automation with AWS credentials: every method is AWS_IAM (SigV4), "
         "the same identities that may start the state machines directly.",
     )
+
+
+def _cluster_task_wildcards(ctx: PermissionContext) -> dict[str, str]:
+    """ARN patterns of the ClusterTasks role (infra/permissions.py) -> why a wildcard is needed
+    and what narrows it."""
+    tag = f"conditioned on the tag gke:management-service={ctx.service} (aws:ResourceTag, or aws:RequestTag on create)"
+    out = {
+        ctx.arn("ec2", "security-group/*"): "Cluster security groups are created per cluster (ids unknown at synth); "
+        f"rule changes and deletes are {tag}. Deleting the groups the cloud controller manager made for Services "
+        "cannot be tag-conditioned: their only tag, kubernetes.io/cluster/<uid>, embeds the uid in the key; "
+        "DeleteCluster checks it before deleting.",
+        ctx.arn("ec2", "volume/*"): f"etcd volumes per replica, {tag}; EBS CSI volumes only with their "
+        "ebs.csi.aws.com/cluster=true tag.",
+        ctx.arn("ec2", "launch-template/*"): f"Launch templates per replica and node pool, {tag}; RunInstances "
+        "(checked by CreateAutoScalingGroup) only from one of them.",
+        ctx.arn("ec2", "image/*", account=False): "RunInstances through one of the service's launch templates "
+        "(ec2:LaunchTemplate condition): the image its launch template names.",
+        ctx.arn("ec2", "instance/*"): f"RunInstances only through the service's launch templates; TerminateInstances "
+        f"{tag}.",
+        ctx.arn("ec2", "network-interface/*"): "RunInstances only through the service's launch templates.",
+        ctx.arn("ec2", "subnet/*"): "RunInstances only through the service's launch templates; the cluster tag "
+        "kubernetes.io/cluster/<uid> on the service's own subnets (only that tag key, only subnets "
+        f"{tag}).",
+        ctx.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/gke-*"): "Auto Scaling groups are named "
+        f"gke-<uid>-...; the group id in the ARN is random. Creates and changes {tag}; the ownership tag itself "
+        "cannot be changed.",
+        ctx.arn("elasticloadbalancing", "loadbalancer/*/gke-*"): f"The API load balancer is named gke-<uid>-cp; {tag}.",
+        ctx.arn(
+            "elasticloadbalancing", "targetgroup/gke-*"
+        ): f"The API target group is named gke-<uid>-cp-6443; {tag}.",
+        ctx.arn("elasticloadbalancing", "listener/*/gke-*"): f"Listeners of the API load balancer; {tag}.",
+        ctx.arn("elasticloadbalancing", "loadbalancer/*"): "Deleting Service load balancers the cloud controller "
+        "manager created (unknown names), only those tagged kubernetes.io/service-name.",
+        ctx.arn("elasticloadbalancing", "targetgroup/*"): "Deleting the target groups of Service load balancers the "
+        "cloud controller manager created, only those tagged kubernetes.io/service-name.",
+        ctx.arn("iam", "role/gke-*", region=False): "iam:GetRole only: looking up a cluster's role before it exists "
+        "(IAM authorizes the path-less ARN of a role it cannot find).",
+        ctx.arn("sqs", "gke-*"): f"Each cluster's node-termination queue gke-<uid>-node-termination; {tag}.",
+        ctx.arn("events", "rule/gke-*"): f"Each cluster's termination-events rule gke-<uid>-node-termination; {tag}.",
+    }
+    return out

@@ -65,6 +65,7 @@ class ManagementServiceStack(cdk.Stack):
             tier=ssm.ParameterTier.ADVANCED if len(config.manifest_json) > 4096 else ssm.ParameterTier.STANDARD,
         )
 
+        existing = config.manifest.get("spec", {}).get("existingVPC") or {}
         self.permission_context = context = PermissionContext(
             service=svc,
             partition=self.partition,
@@ -77,6 +78,8 @@ class ManagementServiceStack(cdk.Stack):
             instance_role_boundary_arn=boundary_arn,
             manifest_parameter_arn=self.manifest_parameter.parameter_arn,
             workflows=tuple(workflows),
+            existing_vpc_id=existing.get("vpcID"),
+            existing_subnet_ids=tuple(existing.get("subnetIDs", ())),
         )
         environment = {
             "POWERTOOLS_SERVICE_NAME": "kubestep",
