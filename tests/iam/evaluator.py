@@ -87,8 +87,10 @@ def arn_match(pattern: str, arn: str) -> bool:
         return True
     pattern_parts = pattern.split(":", 5)
     arn_parts = arn.split(":", 5)
-    if len(pattern_parts) != 6 or len(arn_parts) != 6:
-        return glob_match(pattern, arn)
+    if len(arn_parts) != 6:  # not an ARN (a resource the check could not derive)
+        return False
+    if len(pattern_parts) != 6:  # a malformed ARN pattern matches nothing
+        return False
     return all(glob_match(p, a) for p, a in zip(pattern_parts, arn_parts, strict=True))
 
 

@@ -223,5 +223,6 @@ def deployed_resolver(template: Mapping[str, Any], cloudformation: Any, stack_na
     physical = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if r.get("PhysicalResourceId")  # the emulator leaves some (an Events rule) without one
     }
     return Resolver(template, Environment(account, region, partition, stack_name), physical)
