@@ -102,6 +102,7 @@ class ManagementServiceStack(cdk.Stack):
             asset_dir=asset_dir,
             environment=environment,
             statements=function_statements(context),
+            log_key=self.key.log_key,
         )
 
         task_arns = [self.functions[NETWORK_TASKS].function_arn, self.functions[CLUSTER_TASKS].function_arn]
@@ -115,6 +116,7 @@ class ManagementServiceStack(cdk.Stack):
                 "ClusterTasksFunctionArn": task_arns[1],
             },
             statements=state_machine_statements(task_arns),
+            log_key=self.key.log_key,
         )
         self.execution_events: ExecutionEventsRule | None = None
         if self.state_machines.machines:  # an event pattern cannot match an empty list
@@ -127,7 +129,12 @@ class ManagementServiceStack(cdk.Stack):
             )
 
         self.api = ManagementApi(
-            self, "Api", service=svc, function=self.functions[API], access_logging=api_access_logging
+            self,
+            "Api",
+            service=svc,
+            function=self.functions[API],
+            access_logging=api_access_logging,
+            log_key=self.key.log_key,
         )
 
         cdk.CfnOutput(self, "ServiceName", value=svc, description="Management service name")
