@@ -73,3 +73,23 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
     result = check(records, policies, ledger)
     assert result.checked > len(records)  # implied authorizations (tag on create, RunInstances, ...) too
     assert not result.findings, f"{len(result.findings)} calls not granted:\n{result.summary()}"
+
+
+def test_every_launch_template_requires_imdsv2_and_encrypts_and_every_load_balancer_is_internal(runtime):
+    """From the calls the handlers made: IMDSv2 (hop limit 1) and encrypted volumes on every
+    launch template (version), encrypted etcd volumes, no internet-facing load balancer."""
+    records = runtime.recorder.call_records()
+    templates = [
+        r.params["LaunchTemplateData"]
+        for r in records
+        if r.operation in ("CreateLaunchTemplate", "CreateLaunchTemplateVersion") and r.params
+    ]
+    assert templates
+    for data in templates:
+        assert data["MetadataOptions"]["HttpTokens"] == "required"
+        assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+        assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
+    volumes = [r.params for r in records if r.operation == "CreateVolume"]
+    assert volumes and all(v["Encrypted"] for v in volumes)
+    balancers = [r.params for r in records if r.operation == "CreateLoadBalancer"]
+    assert balancers and all(b.get("Scheme") == "internal" for b in balancers)
