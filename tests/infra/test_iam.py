@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.infra.helpers import as_list, resources_of, statements_of
+from tests.infra.helpers import as_list, attached_policies, resources_of, statements_of
 
 
 def _role_ids(template: dict[str, Any]) -> dict[str, str]:
@@ -27,7 +27,7 @@ def _function_role(template: dict[str, Any], function_name: str) -> str:
 def _statements_of_role(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
     return [
         s
-        for p in resources_of(template, "AWS::IAM::Policy").values()
+        for p in attached_policies(template).values()
         if {"Ref": role_id} in p["Properties"]["Roles"]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
@@ -56,9 +56,7 @@ def test_pass_role_only_to_ec2_and_only_the_services_instance_roles(synthesized_
     assert len(pass_role) == 1, "only the ClusterTasks function passes roles"
     policy_id, statement = pass_role[0]
     cluster_tasks_role = _function_role(synthesized_template, "demo-cluster-tasks")
-    assert {"Ref": cluster_tasks_role} in resources_of(synthesized_template, "AWS::IAM::Policy")[policy_id][
-        "Properties"
-    ]["Roles"]
+    assert {"Ref": cluster_tasks_role} in attached_policies(synthesized_template)[policy_id]["Properties"]["Roles"]
     assert json.dumps(statement["Resource"]).endswith(':role/kubestep/demo/*"]]}')
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
 
@@ -85,7 +83,7 @@ def test_only_the_api_starts_executions_and_only_of_its_own_machines(
     ]
     assert len(starts) == 1
     policy_id, statement = starts[0]
-    assert {"Ref": api_role} in resources_of(synthesized_template, "AWS::IAM::Policy")[policy_id]["Properties"]["Roles"]
+    assert {"Ref": api_role} in attached_policies(synthesized_template)[policy_id]["Properties"]["Roles"]
     assert as_list(statement["Action"]) == ["states:StartExecution"]
     expected = sorted(
         json.dumps(
@@ -132,9 +130,8 @@ def test_destructive_actions_are_conditioned_on_the_service_tag(synthesized_temp
     for _, statement in statements_of(synthesized_template):
         for action in set(as_list(statement["Action"])) & conditioned:
             seen.add(action)
-            assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/gke:management-service": "demo"}}, (
-                action
-            )
+            owner = statement["Condition"]["StringEquals"]["aws:ResourceTag/gke:management-service"]
+            assert owner == "demo", action
     assert seen == conditioned
 
 
