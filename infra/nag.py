@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aws_cdk as cdk
 from constructs import IConstruct
 
-from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, PermissionContext
+from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, UPGRADE_PLANNER, PermissionContext
 
 if TYPE_CHECKING:
     from infra.stack import ManagementServiceStack
@@ -67,6 +67,13 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
 
     roles = stack.functions.roles
     _ack(roles[EXECUTION_EVENTS], "IAM5[Resource::*]", XRAY)
+    _ack(roles[UPGRADE_PLANNER], "IAM5[Resource::*]", XRAY)
+    for schedule in ctx.schedule_arns:
+        _ack(
+            roles[API],
+            resource(schedule),
+            "One-off upgrade schedules are named <svc>-upgrade-<random> when a caller asks for an upgrade at a time.",
+        )
     _ack(roles[NETWORK_TASKS], "IAM5[Resource::*]", f"{EC2_NO_RESOURCE_LEVEL}; {XRAY}")
     _ack(
         roles[CLUSTER_TASKS],
@@ -236,7 +243,9 @@ def _cluster_task_wildcards(ctx: PermissionContext) -> dict[str, str]:
         "cloud controller manager created, only those tagged kubernetes.io/service-name.",
         ctx.arn("iam", "role/gke-*", region=False): "iam:GetRole only: looking up a cluster's role before it exists "
         "(IAM authorizes the path-less ARN of a role it cannot find).",
-        ctx.arn("sqs", "gke-*"): f"Each cluster's node-termination queue gke-<uid>-node-termination; {tag}.",
-        ctx.arn("events", "rule/gke-*"): f"Each cluster's termination-events rule gke-<uid>-node-termination; {tag}.",
+        ctx.arn("sqs", "gke-*-node-termination"): "Each cluster's node-termination queue, named "
+        f"gke-<uid>-node-termination after the cluster's uid; {tag}.",
+        ctx.arn("events", "rule/gke-*-node-termination"): "Each cluster's rule feeding its termination queue, named "
+        f"gke-<uid>-node-termination; {tag}.",
     }
     return out

@@ -1,4 +1,4 @@
-"""Least-privilege IAM for the four Lambda functions and the state machines — in one place.
+"""Least-privilege IAM for the five Lambda functions and the state machines — in one place.
 
 `function_statements()` returns, per function key, the statements its role gets on top of
 writing its own log group and X-Ray (added in `functions.py`). Extend the lists here when a
@@ -29,7 +29,10 @@ NETWORK_TASKS = "NetworkTasks"
 CLUSTER_TASKS = "ClusterTasks"
 EXECUTION_EVENTS = "ExecutionEvents"
 API = "Api"
-FUNCTION_KEYS = (NETWORK_TASKS, CLUSTER_TASKS, EXECUTION_EVENTS, API)
+UPGRADE_PLANNER = "UpgradePlanner"
+FUNCTION_KEYS = (NETWORK_TASKS, CLUSTER_TASKS, EXECUTION_EVENTS, API, UPGRADE_PLANNER)
+# The workflow one-off schedules and the planner start (kubestep/upgrades.py).
+UPGRADE_WORKFLOW = "UpdateCluster"
 
 # What DynamoDB does with the table's key on the caller's behalf (explicit, no `*` actions).
 TABLE_KEY_ACTIONS = [
@@ -90,6 +93,18 @@ class PermissionContext:
     def state_machine_arns(self) -> list[str]:
         """This service's machines by exact name: `<svc>-*` would also match a service `<svc>-x`."""
         return [self.arn("states", f"stateMachine:{self.service}-{w}") for w in self.workflows]
+
+    def state_machine_arn(self, workflow: str) -> str:
+        return self.arn("states", f"stateMachine:{self.service}-{workflow}")
+
+    @property
+    def schedule_arns(self) -> list[str]:
+        """One-off upgrade schedules: `<svc>-upgrade-*` in the default group (kubestep/upgrades.py)."""
+        return [self.arn("scheduler", f"schedule/default/{self.service}-upgrade-*")]
+
+    @property
+    def scheduler_role_arn(self) -> str:
+        return self.arn("iam", f"role/{self.service}-upgrade-scheduler", region=False)
 
     @property
     def execution_arns(self) -> list[str]:
@@ -579,8 +594,8 @@ def _cluster_secrets(ctx: PermissionContext) -> list[iam.PolicyStatement]:
 def _termination_queue(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     """Each cluster's node-termination queue and the EventBridge rule feeding it
     (kubestep/resources/termination.py), both named gke-<uid>-node-termination."""
-    queues = ctx.arn("sqs", "gke-*")
-    rules = ctx.arn("events", "rule/gke-*")
+    queues = ctx.arn("sqs", "gke-*-node-termination")
+    rules = ctx.arn("events", "rule/gke-*-node-termination")
     return [
         _stmt("TerminationQueueCreate", ["sqs:CreateQueue", "sqs:TagQueue"], [queues], _request_tagged(ctx)),
         _stmt("TerminationQueueRead", ["sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:GetQueueAttributes"], [queues]),
@@ -686,6 +701,7 @@ def _execution_events(ctx: PermissionContext) -> list[iam.PolicyStatement]:
 
 def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     statements = [*_state_table(ctx), *_describe_executions(ctx), *_preflight(ctx), *_manifest(ctx)]
+    statements += _one_off_schedules(ctx)
     if ctx.workflows:
         statements.append(_stmt("StartOwnExecutions", ["states:StartExecution"], ctx.state_machine_arns))
         # Operations: progress read from the execution's history; cancel stops the execution.
@@ -699,6 +715,37 @@ def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return statements
 
 
+def _one_off_schedules(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """`upgrade --at`: create, read and cancel the service's one-time schedules, handing them the
+    scheduler role (which may only start UpdateCluster)."""
+    return [
+        _stmt(
+            "OneOffUpgradeSchedules",
+            ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule"],
+            ctx.schedule_arns,
+        ),
+        _stmt(
+            "PassSchedulerRole",
+            ["iam:PassRole"],
+            [ctx.scheduler_role_arn],
+            {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        ),
+    ]
+
+
+def _upgrade_planner(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """The planner reads the table and starts UpdateCluster executions, nothing else."""
+    statements = [*_state_table(ctx), *_describe_executions(ctx), *_manifest(ctx)]
+    if UPGRADE_WORKFLOW in ctx.workflows:
+        statements.append(_stmt("StartUpgrades", ["states:StartExecution"], [ctx.state_machine_arn(UPGRADE_WORKFLOW)]))
+    return statements
+
+
+def scheduler_role_statements(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """The role EventBridge Scheduler assumes for one-off upgrades: start UpdateCluster only."""
+    return [_stmt("StartScheduledUpgrades", ["states:StartExecution"], [ctx.state_machine_arn(UPGRADE_WORKFLOW)])]
+
+
 def function_statements(ctx: PermissionContext) -> dict[str, list[iam.PolicyStatement]]:
     """Function key -> the statements of its role (beyond logs and X-Ray)."""
     return {
@@ -706,6 +753,7 @@ def function_statements(ctx: PermissionContext) -> dict[str, list[iam.PolicyStat
         CLUSTER_TASKS: _cluster_tasks(ctx),
         EXECUTION_EVENTS: _execution_events(ctx),
         API: _api(ctx),
+        UPGRADE_PLANNER: _upgrade_planner(ctx),
     }
 
 

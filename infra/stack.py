@@ -21,12 +21,14 @@ from infra.permissions import (
     CLUSTER_TASKS,
     EXECUTION_EVENTS,
     NETWORK_TASKS,
+    UPGRADE_PLANNER,
     PermissionContext,
     function_statements,
     state_machine_statements,
 )
 from infra.state_machines import StateMachines
 from infra.state_table import GSI1, GSI2, StateTable
+from infra.upgrades import ScheduledUpgrades
 
 
 class ManagementServiceStack(cdk.Stack):
@@ -94,6 +96,7 @@ class ManagementServiceStack(cdk.Stack):
             "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc),
             "KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN": boundary_arn,
             "KUBESTEP_KMS_KEY_ARN": self.key.key_arn,
+            "KUBESTEP_SCHEDULER_ROLE_ARN": context.scheduler_role_arn,
         }
         self.functions = Functions(
             self,
@@ -105,18 +108,23 @@ class ManagementServiceStack(cdk.Stack):
             log_key=self.key.log_key,
         )
 
-        task_arns = [self.functions[NETWORK_TASKS].function_arn, self.functions[CLUSTER_TASKS].function_arn]
+        task_functions = (NETWORK_TASKS, CLUSTER_TASKS, UPGRADE_PLANNER)
+        task_arns = [self.functions[key].function_arn for key in task_functions]
         self.state_machines = StateMachines(
             self,
             "Workflows",
             service=svc,
             workflows=workflows,
-            substitutions={
-                "NetworkTasksFunctionArn": task_arns[0],
-                "ClusterTasksFunctionArn": task_arns[1],
-            },
+            substitutions={f"{key}FunctionArn": arn for key, arn in zip(task_functions, task_arns, strict=True)},
             statements=state_machine_statements(task_arns),
             log_key=self.key.log_key,
+        )
+        self.upgrades = ScheduledUpgrades(
+            self,
+            "Upgrades",
+            context=context,
+            planner=self.state_machines.machines.get("PlanUpgrades"),
+            planner_schedule=config.planner_schedule,
         )
         self.execution_events: ExecutionEventsRule | None = None
         if self.state_machines.machines:  # an event pattern cannot match an empty list

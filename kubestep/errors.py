@@ -62,3 +62,15 @@ class InvalidRequest(InvalidSpec):
 
 class OperationNotRunning(KubestepError):
     """The operation has already ended: there is nothing to cancel."""
+
+
+class OperationCancelled(KubestepError):
+    """A cancel was requested: the workflow stops here and compensates what it created."""
+
+
+class ClusterNotReady(KubestepError):
+    """The cluster is in a phase that takes no lifecycle operation (creating, deleting, ERROR)."""
+
+
+class ScheduleNotPending(KubestepError):
+    """The schedule already fired or was cancelled: there is nothing to cancel."""

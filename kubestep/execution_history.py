@@ -54,6 +54,28 @@ def _entered(event: dict, by_id: dict[int, dict], name: str | None = None) -> di
     return None
 
 
+# What a Map iteration is about, from its item (the Map's ItemSelector): shown with each step of
+# the iteration, so a roll reads replica by replica and pool by pool.
+ITEM_KEYS = (("replica", "replica"), ("nodePool", "node pool"), ("zone", "zone"))
+
+
+def item_label(entered: dict | None) -> str:
+    """` [replica 1]` for a state entered inside a Map iteration over replicas; else empty."""
+    if not entered:
+        return ""
+    try:
+        data = json.loads(entered["stateEnteredEventDetails"].get("input") or "{}")
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    for key, label in ITEM_KEYS:
+        value = data.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return f" [{label} {value}]"
+    return ""
+
+
 def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One item per finished state (`done`), per distinct wait of a polling step (`wait`:
     what a `ResourcePending` retry waits for, once, not at every retry) and per error."""
@@ -93,7 +115,7 @@ def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             entered = _entered(event, by_id, name)
             began = entered["timestamp"] if entered else last_entered.get(name, stamp)
             took = (stamp - began).total_seconds()
-            add("done", stamp, name, f"{name} ({took:.1f}s)", took)
+            add("done", stamp, name, f"{name}{item_label(entered)} ({took:.1f}s)", took)
         elif kind in FAILED_EVENTS:
             reason = failure_reason(event)
             if not reason:

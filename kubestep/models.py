@@ -14,10 +14,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -239,6 +241,24 @@ class ServiceIAM(Model):
     )
 
 
+class Upgrades(Model):
+    """How the management service schedules automatic upgrades."""
+
+    max_concurrent: int = Field(
+        default=3,
+        alias="maxConcurrent",
+        ge=1,
+        le=50,
+        description="At most this many clusters upgrade at once across the fleet (default 3).",
+    )
+    planner_schedule: str = Field(
+        default="rate(15 minutes)",
+        alias="plannerSchedule",
+        pattern=r"^(rate\(\d+ (minute|minutes|hour|hours)\)|cron\(.+\))$",
+        description="How often the upgrade planner looks for due upgrades (an EventBridge schedule expression).",
+    )
+
+
 class ManagementServiceSpec(Model):
     region: Region = Field(description="The AWS region of the management service and all its clusters, e.g. us-east-1.")
     dedicated_vpc: DedicatedVPC | None = Field(
@@ -271,6 +291,7 @@ class ManagementServiceSpec(Model):
         ),
     )
     iam: ServiceIAM = Field(default_factory=ServiceIAM, description="IAM settings of the roles the service creates.")
+    upgrades: Upgrades = Field(default_factory=Upgrades, description="How automatic upgrades are scheduled.")
 
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
 
@@ -527,20 +548,88 @@ class Authentication(Model):
     )
 
 
+DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+
+
+def _time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)") from None
+    return value
+
+
+def _duration(value: Any) -> Any:
+    """`4h`, `90m`, `1h30m` or a number of hours."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value * 60)
+    if isinstance(value, str):
+        match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?", value.strip())
+        if match and value.strip():
+            return int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
+    raise ValueError(f"{value!r} is not a duration like 4h, 90m or 1h30m")
+
+
 class MaintenanceWindow(Model):
-    # Weekly window, UTC: e.g. day "SAT", start "03:00", duration 4 hours.
-    day: Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"] = Field(
-        default="SAT", description="Day of the weekly window (UTC): MON, TUE, WED, THU, FRI, SAT (default) or SUN."
-    )
-    start_time: str = Field(
+    """When automatic upgrades may start: on these days, from `start` for `duration`, in `timeZone`."""
+
+    start: str = Field(
         default="03:00",
-        alias="startTime",
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-        description='Start of the window, HH:MM in UTC (default "03:00"; quote it in YAML).',
+        description='Start of the window, HH:MM in the window\'s time zone (default "03:00"; quote it in YAML).',
     )
-    duration_hours: int = Field(
-        default=4, alias="durationHours", ge=1, le=24, description="Length of the window in hours (1 to 24, default 4)."
+    duration_minutes: Annotated[int, BeforeValidator(_duration)] = Field(
+        default=240,
+        alias="duration",
+        ge=60,
+        le=24 * 60,
+        description="Length of the window: 4h (default), 90m, 1h30m, or a number of hours; 1h to 24h.",
     )
+    days: list[Day] = Field(
+        default_factory=lambda: list(DAYS),
+        min_length=1,
+        max_length=7,
+        description="Days the window opens on (MON … SUN; default every day).",
+    )
+    time_zone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        default="UTC", alias="timeZone", description="IANA time zone of `start` and `days` (default UTC)."
+    )
+
+    @field_serializer("duration_minutes")
+    def _duration_text(self, minutes: int) -> str:
+        # Written back the way it is read: a bare number would mean hours.
+        hours, rest = divmod(minutes, 60)
+        return (f"{hours}h" if hours else "") + (f"{rest}m" if rest else "")
+
+    @field_validator("days")
+    @classmethod
+    def _unique_days(cls, days: list[str]) -> list[str]:
+        if len(set(days)) != len(days):
+            raise ValueError("days must be unique")
+        return days
+
+    def opened_at(self, moment: Any) -> Any:
+        """When the window that is open at `moment` (an aware datetime) opened, or None."""
+        from datetime import datetime, timedelta
+        from zoneinfo import ZoneInfo
+
+        local = moment.astimezone(ZoneInfo(self.time_zone))
+        hour, minute = (int(p) for p in self.start.split(":"))
+        # A window that started yesterday may still be open (e.g. 22:00 for 4 hours).
+        for back in (0, 1):
+            day = (local - timedelta(days=back)).date()
+            opened = datetime(day.year, day.month, day.day, hour, minute, tzinfo=local.tzinfo)
+            closes = opened + timedelta(minutes=self.duration_minutes)
+            if DAYS[opened.weekday()] in self.days and opened <= local < closes:
+                return opened
+        return None
+
+    def is_open(self, moment: Any) -> bool:
+        """Is the window open at `moment` (an aware datetime)?"""
+        return self.opened_at(moment) is not None
 
 
 class UpgradePolicy(Model):
@@ -770,6 +859,104 @@ class DeleteClusterRequest(Model):
     cluster_name: Name = Field(alias="clusterName", description="The cluster to delete.")
     keep_etcd_volumes: bool = Field(
         default=False, alias="keepEtcdVolumes", description="Keep the replicas' etcd volumes (for a restore)."
+    )
+
+
+class NodePoolChanges(Model):
+    """What can change on an existing node pool. Bounds and update settings change in place;
+    anything an instance is launched with rolls the pool (surge, drain, replace)."""
+
+    version: str | None = Field(default=None, description="Kubernetes version (<= the control plane's).")
+    min_node_count: int | None = Field(default=None, alias="minNodeCount", ge=0, le=1000, description="Minimum nodes.")
+    max_node_count: int | None = Field(default=None, alias="maxNodeCount", ge=1, le=1000, description="Maximum nodes.")
+    instance_type: InstanceType | None = Field(default=None, alias="instanceType", description="EC2 instance type.")
+    max_pods_per_node: int | None = Field(
+        default=None, alias="maxPodsPerNode", ge=8, le=250, description="The kubelet's maxPods."
+    )
+    root_volume: Volume | None = Field(default=None, alias="rootVolume", description="Root volume.")
+    labels: dict[LabelKey, LabelValue] | None = Field(default=None, description="Node labels (replace all).")
+    taints: list[Taint] | None = Field(default=None, description="Node taints (replace all).")
+    tags: Tags | None = Field(default=None, description="AWS tags of the pool's resources (replace all).")
+    image_id: ImageId | None = Field(default=None, alias="imageID", description="Machine image.")
+    key_name: KeyName | None = Field(default=None, alias="keyName", description="EC2 key pair.")
+    iam_instance_profile: InstanceProfile | None = Field(
+        default=None, alias="iamInstanceProfile", description="Instance profile."
+    )
+    security_group_ids: list[SecurityGroupId] | None = Field(
+        default=None, alias="securityGroupIDs", max_length=4, description="Extra security groups."
+    )
+    update_settings: UpdateSettings | None = Field(
+        default=None, alias="updateSettings", description="maxSurge / maxUnavailable of rolls."
+    )
+
+    _version = field_validator("version")(classmethod(lambda cls, v, info: None if v is None else _version(v, info)))
+    _tags = field_validator("tags")(classmethod(lambda cls, v: None if v is None else _check_tags(v)))
+
+
+class CreateNodePoolRequest(Model):
+    """`CreateNodePool` execution input and `POST /v1/clusters/{name}/nodepools` (the pool)."""
+
+    cluster_name: Name = Field(alias="clusterName", description="The cluster the pool joins.")
+    node_pool: AWSNodePool = Field(alias="nodePool", description="The AWSNodePool manifest.")
+    rollback_on_failure: bool = Field(
+        default=True, alias="rollbackOnFailure", description="Delete what the operation created when it fails."
+    )
+
+
+class UpdateNodePoolRequest(Model):
+    """`UpdateNodePool` execution input and `PATCH /v1/clusters/{name}/nodepools/{pool}` (the changes)."""
+
+    cluster_name: Name = Field(alias="clusterName", description="The pool's cluster.")
+    node_pool: Name = Field(alias="nodePool", description="The pool to change.")
+    changes: NodePoolChanges = Field(description="The fields to change.")
+
+
+class DeleteNodePoolRequest(Model):
+    """`DeleteNodePool` execution input."""
+
+    cluster_name: Name = Field(alias="clusterName", description="The pool's cluster.")
+    node_pool: Name = Field(alias="nodePool", description="The pool to delete.")
+
+
+class ControlPlaneChanges(Model):
+    """What can change on a running control plane; every change rolls the replicas one at a time."""
+
+    version: str | None = Field(default=None, description="Kubernetes version: one minor up at most, never down.")
+    instance_type: InstanceType | None = Field(default=None, alias="instanceType", description="EC2 instance type.")
+    root_volume: Volume | None = Field(default=None, alias="rootVolume", description="Root volume.")
+    security_group_ids: list[SecurityGroupId] | None = Field(
+        default=None, alias="securityGroupIDs", max_length=4, description="Extra security groups."
+    )
+    iam_instance_profile: InstanceProfile | None = Field(
+        default=None, alias="iamInstanceProfile", description="Instance profile."
+    )
+    image_id: ImageId | None = Field(default=None, alias="imageID", description="Machine image.")
+    key_name: KeyName | None = Field(default=None, alias="keyName", description="EC2 key pair.")
+
+    _version = field_validator("version")(classmethod(lambda cls, v, info: None if v is None else _version(v, info)))
+
+
+class UpdateClusterRequest(Model):
+    """`UpdateCluster` execution input (`POST /v1/clusters/{name}/upgrade`, `PATCH /v1/clusters/{name}`,
+    EventBridge schedules): control-plane changes, then optionally the node pools' version."""
+
+    cluster_name: Name = Field(alias="clusterName", description="The cluster to update.")
+    control_plane: ControlPlaneChanges = Field(
+        default_factory=ControlPlaneChanges, alias="controlPlane", description="Control-plane changes."
+    )
+    upgrade_policy: UpgradePolicy | None = Field(
+        default=None, alias="upgradePolicy", description="A new upgrade policy (changes in place)."
+    )
+    node_pools: Literal["all"] | list[Name] | None = Field(
+        default=None,
+        alias="nodePools",
+        description='After the control plane: upgrade these node pools to its version ("all" or names).',
+    )
+    schedule_id: str | None = Field(
+        default=None,
+        alias="scheduleId",
+        pattern=r"^[a-z0-9-]{1,64}$",
+        description="Set by a one-off schedule: the run records its outcome on the schedule.",
     )
 
 

@@ -310,6 +310,10 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
 
     DeleteNatGateway: AWS disassociates the gateway's Elastic IP (so it can be released); moto
     keeps the association forever and ReleaseAddress stays refused.
+
+    Launch template versions made by CreateLaunchTemplateVersion cannot launch instances.
+
+    PutEvents stops at the first scheduled rule of the bus (see below).
     """
     from moto.ec2.models.nat_gateways import NatGatewayBackend
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
@@ -347,6 +351,40 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
         return gateway
 
     patches.set(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)
+
+    # CreateLaunchTemplateVersion stores UserData as the plain base64 text, CreateLaunchTemplate
+    # as a Base64EncodedString; an Auto Scaling group launching from a later version then fails
+    # moto's own type assertion (LaunchTemplateVersion.user_data). AWS stores both alike.
+    from moto.core.types import Base64EncodedString
+    from moto.ec2.models.launch_templates import LaunchTemplateVersion
+
+    def user_data(self: Any) -> Any:
+        value = self.data.get("UserData")
+        return Base64EncodedString(value) if isinstance(value, str) else value
+
+    patches.set(LaunchTemplateVersion, "user_data", property(user_data))
+
+    # PutEvents offers every event to every rule of the bus; moto lets a scheduled rule (no event
+    # pattern) match them all and then raises on its Step Functions or Lambda target, so no rule
+    # after it gets the event. On AWS a scheduled rule never matches an event. Targets moto cannot
+    # deliver (Lambda, Step Functions) are the EventBridge stand-in's (kubestep_local.events).
+    from moto.events.models import Rule
+
+    original_send = Rule.send_to_targets
+
+    def send_to_targets(self: Any, event: Any, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not self.event_pattern.get_pattern():
+            return
+        deliverable = [t for t in self.targets if t["Arn"].split(":")[2] not in ("lambda", "states")]
+        if len(deliverable) != len(self.targets):
+            # A copy, so the rule the stand-in reads keeps all its targets.
+            view = copy.copy(self)
+            view.targets = deliverable
+            original_send(view, event, transform_input)
+            return
+        original_send(self, event, transform_input)
+
+    patches.set(Rule, "send_to_targets", send_to_targets)
 
 
 def scale_asl_waits(patches: PatchSet, real_seconds: Callable[[float], float], shutdown: threading.Event) -> None:

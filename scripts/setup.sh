@@ -84,3 +84,11 @@ if ! .build/node/node_modules/.bin/node --version 2>/dev/null | grep -q '^v22'; 
     exit 1
   fi
 fi
+
+# asl-validator (npm), the Amazon States Language validator, checks every rendered state
+# machine in the tests (tests/unit/test_asl_validator.py), beside cfn-lint's E3601.
+if [ ! -x .build/node/node_modules/.bin/asl-validator ] && command -v npm >/dev/null 2>&1; then
+  mkdir -p .build/node
+  npm install --silent --no-save --no-audit --no-fund --prefix .build/node asl-validator@4.0.0 node@22 >/dev/null 2>&1 \
+    || echo "note: could not install asl-validator; tests/unit/test_asl_validator.py will fail" >&2
+fi

@@ -29,6 +29,10 @@ RETRY_STATUSES = (429, 502, 503, 504)
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
 
+# An operation's status while its execution still runs (rolling back or cancelling included).
+ACTIVE_STATUSES = ("RUNNING", "CANCELLING", "ROLLING_BACK")
+
+
 class ApiError(Exception):
     """A non-2xx answer: `code` and `details` come from the API's error body when it has one."""
 
@@ -184,11 +188,35 @@ class ApiClient:
             idempotency_key=idempotency_key or _new_key(),
         )
 
-    def upgrade_cluster(self, name: str, version: str) -> dict[str, Any]:
-        return self.request("POST", f"clusters/{_segment(name)}/upgrade", body={"version": version})
+    def upgrade_cluster(
+        self,
+        name: str,
+        version: str,
+        *,
+        node_pools: str | list[str] | None = None,
+        at: str | None = None,
+        idempotency_key: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """UpdateCluster to `version` (the operation), or with `at` a one-off schedule."""
+        body: dict[str, Any] = {"version": version}
+        if node_pools is not None:
+            body["nodePools"] = node_pools
+        if at is not None:
+            body["at"] = at
+        return self._mutate("POST", f"clusters/{_segment(name)}/upgrade", body, idempotency_key, dry_run)
+
+    def update_cluster(
+        self, name: str, changes: dict[str, Any], idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """`changes`: `{controlPlane: {...}, upgradePolicy: {...}, nodePools: "all" | [names]}`."""
+        return self._mutate("PATCH", f"clusters/{_segment(name)}", changes, idempotency_key, dry_run)
 
     def events(self, name: str) -> list[dict[str, Any]]:
         return self.request("GET", f"clusters/{_segment(name)}/events")["items"]
+
+    def server_config(self) -> dict[str, Any]:
+        return self.request("GET", "serverconfig")
 
     # ------------------------------------------------------------------ node pools
     def list_node_pools(self, cluster: str) -> list[dict[str, Any]]:
@@ -197,14 +225,44 @@ class ApiClient:
     def get_node_pool(self, cluster: str, pool: str) -> dict[str, Any]:
         return self.request("GET", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}")
 
-    def create_node_pool(self, cluster: str, pool: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", f"clusters/{_segment(cluster)}/nodepools", body=pool)
+    def create_node_pool(
+        self, cluster: str, pool: dict[str, Any], idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        return self._mutate("POST", f"clusters/{_segment(cluster)}/nodepools", pool, idempotency_key, dry_run)
 
-    def update_node_pool(self, cluster: str, pool: str, changes: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}", body=changes)
+    def update_node_pool(
+        self,
+        cluster: str,
+        pool: str,
+        changes: dict[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        path = f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}"
+        return self._mutate("PATCH", path, changes, idempotency_key, dry_run)
 
-    def delete_node_pool(self, cluster: str, pool: str) -> dict[str, Any]:
-        return self.request("DELETE", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}")
+    def delete_node_pool(
+        self, cluster: str, pool: str, idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        path = f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}"
+        return self._mutate("DELETE", path, None, idempotency_key, dry_run)
+
+    # ------------------------------------------------------------------ schedules
+    def list_schedules(self, cluster: str | None = None) -> list[dict[str, Any]]:
+        return self.request("GET", "schedules", query={"cluster": cluster})["items"]
+
+    def get_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self.request("GET", f"schedules/{_segment(schedule_id)}")
+
+    def cancel_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"schedules/{_segment(schedule_id)}")
+
+    def _mutate(self, method: str, path: str, body: Any, idempotency_key: str | None, dry_run: bool) -> dict[str, Any]:
+        # A generated key makes the request safe to retry: a retry never starts a second execution.
+        if dry_run:
+            return self.request(method, path, body=body, query={"dryRun": True})
+        return self.request(method, path, body=body, idempotency_key=idempotency_key or _new_key())
 
     # ------------------------------------------------------------------ operations
     def operation(self, operation_id: str) -> dict[str, Any]:
@@ -238,7 +296,7 @@ class ApiClient:
         deadline = time.monotonic() + timeout
         while True:
             operation = self.operation(operation_id)
-            if operation.get("status") != "RUNNING":
+            if operation.get("status") not in ACTIVE_STATUSES:
                 return operation
             if time.monotonic() + poll > deadline:
                 raise TimeoutError(f"operation {operation_id} still RUNNING after {timeout:.0f} s")

@@ -15,10 +15,10 @@ from kubestep.models import (
     AWSCluster,
     AWSNodePool,
     ClusterSpec,
+    ControlPlaneChanges,
     Model,
     NodePoolSpec,
-    Taint,
-    UpdateSettings,
+    UpgradePolicy,
 )
 
 ClusterName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=40)]
@@ -60,27 +60,46 @@ class CreateClusterBody(Model):
 
 
 class UpgradeClusterBody(Model):
-    """`POST /v1/clusters/{name}/upgrade`: the control plane's target version."""
+    """`POST /v1/clusters/{name}/upgrade`: the control plane's target version, optionally the node
+    pools after it, optionally at a later time (an EventBridge Scheduler one-time schedule)."""
 
-    version: str = Field(description="1.MINOR.PATCH; one minor version above the current one at most")
+    version: str = Field(description="1.MINOR.PATCH; one minor version above the current one at most, never down")
+    node_pools: Literal["all"] | list[Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=40)]] | None = (
+        Field(
+            default=None,
+            alias="nodePools",
+            max_length=20,
+            description='After the control plane, upgrade these node pools to its version ("all" or names)',
+        )
+    )
+    at: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Start the upgrade at this time (ISO 8601 with a zone, e.g. 2026-12-01T03:00:00Z) instead of now; "
+        "answers 201 with the schedule",
+    )
 
     _version = field_validator("version")(classmethod(lambda cls, v: versions.check_version(v)))
 
 
-class UpdateNodePoolBody(Model):
-    """`PATCH /v1/clusters/{name}/nodepools/{pool}`: the fields a node pool can change in place."""
+class UpdateClusterBody(Model):
+    """`PATCH /v1/clusters/{name}`: control-plane changes (each rolls the replicas one at a time),
+    a new upgrade policy (in place), and optionally the node pools' version afterwards."""
 
-    version: str | None = None
-    min_node_count: int | None = Field(default=None, alias="minNodeCount", ge=0, le=1000)
-    max_node_count: int | None = Field(default=None, alias="maxNodeCount", ge=1, le=1000)
-    labels: dict[str, str] | None = None
-    taints: list[Taint] | None = None
-    update_settings: UpdateSettings | None = Field(default=None, alias="updateSettings")
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str | None) -> str | None:
-        return None if value is None else versions.check_version(value)
+    control_plane: ControlPlaneChanges = Field(
+        default_factory=ControlPlaneChanges, alias="controlPlane", description="Control-plane changes"
+    )
+    upgrade_policy: UpgradePolicy | None = Field(
+        default=None, alias="upgradePolicy", description="A new upgrade policy"
+    )
+    node_pools: Literal["all"] | list[Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=40)]] | None = (
+        Field(
+            default=None,
+            alias="nodePools",
+            max_length=20,
+            description="Node pools to move to the control plane's version",
+        )
+    )
 
 
 # ---------------------------------------------------------------- errors
@@ -290,3 +309,61 @@ class VersionInfo(BaseModel):
     region: str
     kubernetesVersions: list[str] = Field(description="The Kubernetes minor versions clusters can run")
     timeScale: float = Field(description="1 on AWS; the local runtime's time scale otherwise")
+
+
+class NodePoolDryRun(_Open):
+    dryRun: Literal[True] = True
+    kind: str = Field(description="CreateNodePool, UpdateNodePool or DeleteNodePool")
+    target: str = Field(description="The cluster")
+    nodePool: Any = Field(description="The pool (create: its manifest; update/delete: its name)")
+    rolls: bool | None = Field(default=None, description="update: whether the change replaces the pool's instances")
+    changes: list[str] | None = Field(default=None, description="update: each changed field, `~ path: old -> new`")
+
+
+class UpdateClusterDryRun(_Open):
+    dryRun: Literal[True] = True
+    kind: Literal["UpdateCluster"] = "UpdateCluster"
+    target: str
+    rolls: bool = Field(description="Whether the control plane's replicas are replaced (one at a time)")
+    version: str = Field(description="The control plane's version afterwards")
+    changes: list[str]
+    nodePools: list[str] = Field(description="Node pools upgraded to that version afterwards")
+
+
+class Schedule(BaseModel):
+    id: str = Field(description="The EventBridge Scheduler schedule's name")
+    cluster: str
+    kind: str = Field(description="The workflow it starts (UpdateCluster)")
+    at: str = Field(description="When it fires (ISO 8601 UTC)")
+    state: Literal["SCHEDULED", "FIRED", "CANCELLED"]
+    version: str | None = None
+    nodePools: Any = None
+    createdAt: str | None = None
+    firedAt: str | None = None
+    outcome: str | None = Field(default=None, description="What the run did: `started`, or `skipped: <why>`")
+    operationId: str | None = Field(default=None, description="The UpdateCluster operation it started")
+
+
+class ScheduleList(BaseModel):
+    items: list[Schedule]
+
+
+class ChannelInfo(BaseModel):
+    channel: Literal["rapid", "regular", "stable"]
+    minor: str
+    defaultVersion: str
+
+
+class MinorInfo(BaseModel):
+    minor: str
+    defaultVersion: str = Field(description="The newest patch of the minor")
+    endOfLife: str | None = None
+
+
+class ServerConfig(BaseModel):
+    """GKE's getAwsServerConfig: the versions kubestep installs and what each channel follows."""
+
+    asOf: str = Field(description="When the catalog was last reviewed")
+    validVersions: list[str] = Field(description="Every installable version, newest first")
+    minors: list[MinorInfo]
+    channels: list[ChannelInfo]

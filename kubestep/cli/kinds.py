@@ -141,6 +141,53 @@ def _event_key(event: dict) -> str:
     return f"{event.get('involvedObject')}|{event.get('reason')}|{event.get('message')}"
 
 
+# ---------------------------------------------------------------- versions and schedules
+
+
+def _versions(client: ApiClient) -> list[dict]:
+    """One row per installable version (GET /v1/serverconfig), newest first."""
+    config = client.server_config()
+    defaults: dict[str, list[str]] = {}
+    for channel in config.get("channels") or []:
+        defaults.setdefault(channel["defaultVersion"], []).append(channel["channel"])
+    end_of_life = {m["minor"]: m.get("endOfLife") for m in config.get("minors") or []}
+    rows = []
+    for version in config.get("validVersions") or []:
+        minor = ".".join(version.split(".")[:2])
+        rows.append(
+            {
+                "version": version,
+                "minor": minor,
+                "channels": sorted(defaults.get(version, [])),
+                "endOfLife": end_of_life.get(minor),
+            }
+        )
+    return rows
+
+
+VERSION_COLUMNS = [
+    Column("VERSION", lambda v: v["version"]),
+    Column("MINOR", lambda v: v["minor"]),
+    Column("DEFAULT-FOR", lambda v: ",".join(v["channels"]) or "-"),
+    Column("END-OF-LIFE", lambda v: v.get("endOfLife") or "-"),
+]
+
+SCHEDULE_COLUMNS = [
+    Column("ID", lambda s: s["id"]),
+    Column("CLUSTER", lambda s: s.get("cluster")),
+    Column("VERSION", lambda s: s.get("version")),
+    Column("AT", lambda s: s.get("at")),
+    Column("STATE", lambda s: s.get("state")),
+    Column("OUTCOME", lambda s: s.get("outcome")),
+    Column(
+        "NODEPOOLS",
+        lambda s: s.get("nodePools") if isinstance(s.get("nodePools"), str) else ",".join(s.get("nodePools") or []),
+        wide_only=True,
+    ),
+    Column("OPERATION", lambda s: s.get("operationId"), wide_only=True),
+]
+
+
 # ---------------------------------------------------------------- the table of kinds
 
 
@@ -186,6 +233,25 @@ KINDS: list[Kind] = [
         list_items=lambda client, cluster: client.events(cluster or ""),
         scoped=True,
         needs_cluster_to_list=True,
+    ),
+    Kind(
+        "version",
+        "versions",
+        ("serverconfig",),
+        VERSION_COLUMNS,
+        name_of=lambda v: f"version/{v['version']}",
+        key_of=lambda v: v["version"],
+        list_items=lambda client, _cluster: _versions(client),
+    ),
+    Kind(
+        "schedule",
+        "schedules",
+        ("sched",),
+        SCHEDULE_COLUMNS,
+        name_of=lambda s: f"schedule/{s['id']}",
+        key_of=lambda s: s["id"],
+        list_items=lambda client, cluster: client.list_schedules(cluster),
+        get_item=lambda client, ref: client.get_schedule(ref.name or ""),
     ),
 ]
 BY_NAME: dict[str, Kind] = {name: kind for kind in KINDS for name in kind.names}

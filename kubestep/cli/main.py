@@ -19,6 +19,7 @@ from kubestep.cli.commands.delete import delete
 from kubestep.cli.commands.describe import describe
 from kubestep.cli.commands.explain import explain, schema
 from kubestep.cli.commands.get import events, get
+from kubestep.cli.commands.lifecycle import create, scale, upgrade
 from kubestep.cli.commands.operations import operations
 from kubestep.cli.commands.version import version
 
@@ -43,6 +44,9 @@ for command in (
     diff_command,
     get,
     describe,
+    create,
+    upgrade,
+    scale,
     delete,
     events,
     operations,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import click
 
-from kubestep.api.client import ApiClient, ApiError
+from kubestep.api.client import ACTIVE_STATUSES, ApiClient, ApiError
 from kubestep.cli.errors import OperationFailed
 from kubestep.cli.output import duration_text
 from kubestep.cli.progress import line, time_scale_note
@@ -55,7 +55,7 @@ def wait_for(
                 for item in steps["items"]:
                     echo(line(item))
                 shown = steps.get("next", shown)
-        if current["status"] != "RUNNING":
+        if current["status"] not in ACTIVE_STATUSES:
             break
         if time.monotonic() > deadline:
             raise OperationFailed(

@@ -20,7 +20,8 @@ from kubestep.store import Resource
 
 LIFECYCLE_EVENT = "EC2 Instance-terminate Lifecycle Action"
 # How long a node may take to drain before Auto Scaling goes on without the handler.
-HEARTBEAT_TIMEOUT_SECONDS = 600
+# Longer than the roll's drain deadline (node_pool_rollout.DRAIN_DEADLINE), so the roll warns first.
+HEARTBEAT_TIMEOUT_SECONDS = 900
 
 
 def queue_url(ctx: ClusterContext) -> str:

@@ -140,6 +140,8 @@ class ClusterRecord(Record):
     # Public PKI facts (never a private key): the cluster CA and the hash joins pin.
     cluster_ca_certificate: str | None = None
     ca_cert_hash: str | None = None
+    # Set while an update rolls the control plane: the spec it moves to.
+    target_spec: AWSCluster | None = None
     # The machine image pinned per architecture (amd64, arm64) for this cluster's instances.
     images: dict[str, str] = Field(default_factory=dict)
     # Resources the cluster's operations found missing or changed (drift), by logical name.
@@ -152,6 +154,8 @@ class ClusterRecord(Record):
     def to_item(self) -> dict[str, Any]:
         item = super().to_item()
         item["spec"] = dump(self.spec)
+        if self.target_spec is not None:
+            item["targetSpec"] = dump(self.target_spec)
         return item
 
 

@@ -15,9 +15,29 @@ from kubestep.flow.steps import StepSpec
 
 @cache
 def all_workflows() -> dict[str, Workflow]:
-    from kubestep.workflows import create_cluster, delete_cluster, deprovision_network, provision_network
+    from kubestep.workflows import (
+        create_cluster,
+        create_node_pool,
+        delete_cluster,
+        delete_node_pool,
+        deprovision_network,
+        plan_upgrades,
+        provision_network,
+        update_cluster,
+        update_node_pool,
+    )
 
-    modules = (provision_network, deprovision_network, create_cluster, delete_cluster)
+    modules = (
+        provision_network,
+        deprovision_network,
+        create_cluster,
+        delete_cluster,
+        create_node_pool,
+        update_node_pool,
+        delete_node_pool,
+        update_cluster,
+        plan_upgrades,
+    )
     return {m.WORKFLOW.name: m.WORKFLOW for m in modules}
 
 

@@ -131,6 +131,26 @@ WORKFLOW = Workflow(
             *delete_cluster_states(
                 prefix="Rollback", scope="operation", catch=COMPENSATION_FAILED, keep_etcd_volumes=False
             ),
+            *guarded(
+                [
+                    Task(
+                        cluster_steps.verify_rollback,
+                        args={"scope": "operation"},
+                        output="$.verified",
+                        select={"clean.$": "$.Payload.clean"},
+                    )
+                ],
+                COMPENSATION_FAILED,
+            ),
+            Choice(
+                "RolledBackEverything",
+                comment="A task still running when the create failed may have created something after its "
+                "delete step passed: delete again.",
+                choices=[({"Variable": "$.verified.clean", "BooleanEquals": False}, "RollbackDeleteNodePoolGroups")],
+                default="RecordRollback",
+            ),
+        ],
+        [
             Task(cluster_steps.record_rollback, next="FinishFailure"),
         ],
         [

@@ -48,8 +48,32 @@ def test_every_202_says_where_and_when_to_poll(api: Store) -> None:
     )
 
 
-def test_cancel_stops_the_execution_and_the_janitor_ends_the_operation(api: Store) -> None:
+def test_cancelling_a_create_asks_it_to_stop_and_compensate(api: Store) -> None:
+    """A create is not stopped (StopExecution would skip its compensation): it is asked to stop,
+    and its next step raises OperationCancelled (tests/workflows/test_failures.py follows it to
+    ABORTED with nothing left)."""
+    from kubestep.errors import OperationCancelled
+    from kubestep.flow.dispatch import _stop_if_cancelled
+
     operation = call("POST", "/v1/clusters", body=example_body()).json
+    answer = call("POST", f"/v1/operations/{operation['id']}:cancel")
+    assert answer.status == 202 and answer.json["status"] == "CANCELLING"
+    sfn = boto3.client("stepfunctions", "us-east-1")
+    assert sfn.describe_execution(executionArn=operation["executionArn"])["status"] == "RUNNING"
+    assert api.operations.get(operation["id"]).cancel_requested is True
+    with pytest.raises(OperationCancelled, match="cancelled through the API by"):
+        _stop_if_cancelled(api, operation["id"])
+    # Once compensation runs, the steps that undo the create go on.
+    api.operations.set(operation["id"], compensating=True)
+    _stop_if_cancelled(api, operation["id"])
+    again = call("POST", f"/v1/operations/{operation['id']}:cancel")
+    assert again.status == 409 and again.error["code"] == "OperationNotRunning"
+
+
+def test_cancel_stops_other_executions_and_the_janitor_ends_the_operation(api: Store) -> None:
+    register(api, example_body())
+    api.clusters.update("prod", phase="RUNNING", current_operation=None)
+    operation = call("DELETE", "/v1/clusters/prod").json
     answer = call("POST", f"/v1/operations/{operation['id']}:cancel")
     assert answer.status == 202 and answer.json["id"] == operation["id"]
     sfn = boto3.client("stepfunctions", "us-east-1")
@@ -60,8 +84,6 @@ def test_cancel_stops_the_execution_and_the_janitor_ends_the_operation(api: Stor
     execution_events.handle({**description, "name": operation["id"], "status": "ABORTED"}, api)
     assert api.locks.get("prod") is None
     assert call("GET", operation["statusUrl"]).json["status"] == "ABORTED"
-    # The name is free at once.
-    assert call("POST", "/v1/clusters", body=example_body()).status == 202
 
     again = call("POST", f"/v1/operations/{operation['id']}:cancel")
     assert again.status == 409 and again.error["code"] == "OperationNotRunning"
@@ -166,7 +188,7 @@ def test_version(api: Store) -> None:
     "method, path, allowed",
     [
         ("PUT", "/v1/clusters", "GET, POST"),
-        ("PATCH", "/v1/clusters/prod", "DELETE, GET"),
+        ("PUT", "/v1/clusters/prod", "DELETE, GET, PATCH"),
         ("POST", "/v1/operations/x", "GET"),
         ("GET", "/v1/operations/x:cancel", None),  # the GET route's id would be `x:cancel`: not found
         ("DELETE", "/v1/version", "GET"),

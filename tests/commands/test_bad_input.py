@@ -137,8 +137,8 @@ CASES: dict[str, Case] = {
     ),
     "numeric start time": Case(
         ["apply", "-f", "FILE"],
-        edit(CLUSTER, "autoUpgrade: false", "autoUpgrade: false\n    maintenanceWindow: {startTime: 1330}"),
-        "startTime",
+        edit(CLUSTER, "autoUpgrade: false", "autoUpgrade: false\n    maintenanceWindow: {start: 1330}"),
+        "start",
     ),
     "node pool newer than control plane": Case(
         ["apply", "-f", "FILE"],
@@ -241,10 +241,10 @@ def test_server_side_refusals_start_nothing(service: Service, tmp_path: Path, co
 
 
 def test_yaml_1_2_reads_times_and_words_as_strings(service: Service, tmp_path: Path) -> None:
-    """`startTime: 13:30` (YAML 1.1: the number 810) and `autoUpgrade: off` (YAML 1.1: false;
+    """`start: 13:30` (YAML 1.1: the number 810) and `autoUpgrade: off` (YAML 1.1: false;
     YAML 1.2: the word, which the model reads as false) are what the user meant."""
     path = tmp_path / "cluster.yaml"
-    path.write_text(edit(CLUSTER, "autoUpgrade: false", "autoUpgrade: off\n    maintenanceWindow: {startTime: 13:30}"))
+    path.write_text(edit(CLUSTER, "autoUpgrade: false", "autoUpgrade: off\n    maintenanceWindow: {start: 13:30}"))
 
     result = service.run("apply", "-f", str(path), "--dry-run", "-o", "json")
 

@@ -15,7 +15,6 @@ import yaml
 
 from kubestep.store import ClusterRecord, EtcdMember, Operation
 from kubestep.versions import SUPPORTED_MINORS
-from kubestep.workflows import execution_events
 from tests.api.conftest import body_named, register
 from tests.commands.conftest import ROOT, Service
 
@@ -174,51 +173,16 @@ def test_watch_prints_each_change(service: Service, prod: ClusterRecord) -> None
 # ---------------------------------------------------------------- apply, diff, delete
 
 
-def test_apply_of_a_changed_manifest_shows_the_difference_and_applies_nothing(
+def test_apply_refuses_a_node_pool_of_a_cluster_that_exists_nowhere(
     service: Service, prod: ClusterRecord, tmp_path: Path
 ) -> None:
-    same = service.run("apply", "-f", str(EXAMPLE))
-    assert same.exit_code == 0 and "awscluster/prod unchanged" in same.stdout
-    assert service.run("diff", "-f", str(EXAMPLE)).exit_code == 0
-
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(
-        EXAMPLE.read_text()
-        .replace("instanceType: m5.large\n    availabilityZones", "instanceType: m5.xlarge\n    availabilityZones")
-        .replace("maxNodeCount: 10", "maxNodeCount: 12")
-    )
-    before = service.executions()
-    result = service.run("apply", "-f", str(changed))
-    assert result.exit_code == 1
-    assert '~ spec.controlPlane.instanceType: "m5.large" -> "m5.xlarge"' in result.stdout
-    assert "~ spec.maxNodeCount: 10 -> 12" in result.stdout
-    [error] = lines(result.stderr)
-    assert "arrives with the lifecycle workflows; nothing was applied" in error
-    assert service.executions() == before
-
-    diff = service.run("diff", "-f", str(changed))
-    assert diff.exit_code == 1
-    assert diff.stdout == "".join(line + "\n" for line in result.stdout.splitlines() if "unchanged" not in line)
-
-
-def test_apply_refuses_node_pools_it_cannot_create_before_creating_anything(
-    service: Service, prod: ClusterRecord, tmp_path: Path
-) -> None:
-    text = EXAMPLE.read_text()
-    extra_pool = text.split("\n---\n")[1].replace("name: general", "name: extra")
-    manifest = tmp_path / "both.yaml"
-    manifest.write_text(text.replace("name: prod", "name: qa", 1).split("\n---\n")[0] + "\n---\n" + extra_pool)
-    before = service.executions()
-    result = service.run("apply", "-f", str(manifest))
-    assert result.exit_code == 1
-    assert "awsnodepool/prod/extra (new)" in result.stderr and service.executions() == before
+    extra_pool = EXAMPLE.read_text().split("\n---\n")[1].replace("name: general", "name: extra")
     orphan = tmp_path / "orphan.yaml"
     orphan.write_text(extra_pool.replace("clusterName: prod", "clusterName: ghost"))
+    before = service.executions()
     result = service.run("apply", "-f", str(orphan))
     assert result.exit_code == 1 and "cluster 'ghost' does not exist" in result.stderr
-    diff = service.run("diff", "-f", str(manifest))
-    assert diff.exit_code == 1 and "+ awscluster/qa (new, with 0 node pools)" in diff.stdout
-    assert "+ awsnodepool/prod/extra (new)" in diff.stdout
+    assert service.executions() == before
 
 
 def test_apply_dry_run_asks_the_server_and_starts_nothing(service: Service, tmp_path: Path) -> None:
@@ -243,12 +207,11 @@ def test_apply_creates_then_cancel_aborts_and_releases_the_lock(service: Service
 
     cancelled = service.run("operations", "cancel", operation["id"])
     assert cancelled.exit_code == 0 and cancelled.stdout.startswith(f"operation/{operation['id']} cancelling")
-    sfn = boto3.client("stepfunctions", "us-east-1")
-    description = sfn.describe_execution(executionArn=operation["executionArn"])
-    assert description["status"] == "ABORTED"
-    # What EventBridge delivers on AWS and in the local runtime: the janitor ends the operation.
-    execution_events.handle({**description, "name": operation["id"], "status": "ABORTED"}, service.store)
-    assert service.store.locks.get("dev") is None
+    got = json.loads(service.run("get", "operation", operation["id"], "-o", "json").stdout)
+    assert got["status"] == "CANCELLING"  # the create stops at its next step and compensates
+    # What the workflow's last state does then (tests/workflows/test_failures.py runs it for real).
+    service.store.locks.release("dev", operation["id"])
+    service.store.operations.finish(operation["id"], "ABORTED", "OperationCancelled", "cancelled")
     got = json.loads(service.run("get", "operation", operation["id"], "-o", "json").stdout)
     assert got["status"] == "ABORTED"
     again = service.run("operations", "cancel", operation["id"])

@@ -3,6 +3,7 @@ relative times, the progress summary of an execution history."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -118,8 +119,8 @@ def test_progress_summary_of_a_history() -> None:
             **details,
         }
 
-    def entered(name: str) -> dict:
-        return {"stateEnteredEventDetails": {"name": name}}
+    def entered(name: str, **state: object) -> dict:
+        return {"stateEnteredEventDetails": {"name": name, "input": json.dumps(state)}}
 
     def exited(name: str) -> dict:
         return {"stateExitedEventDetails": {"name": name}}
@@ -129,8 +130,8 @@ def test_progress_summary_of_a_history() -> None:
         event(2, 1, "TaskStateEntered", 1, **entered("EnsureLoadBalancer")),
         event(3, 2, "TaskStateExited", 3, **exited("EnsureLoadBalancer")),
         # Two Map iterations in parallel: each exit pairs with its own entry (previousEventId).
-        event(4, 3, "TaskStateEntered", 3, **entered("EnsureEtcdVolume")),
-        event(5, 3, "TaskStateEntered", 3.5, **entered("EnsureEtcdVolume")),
+        event(4, 3, "TaskStateEntered", 3, **entered("EnsureEtcdVolume", clusterName="prod", replica=0)),
+        event(5, 3, "TaskStateEntered", 3.5, **entered("EnsureEtcdVolume", clusterName="prod", replica=1)),
         event(6, 5, "TaskStateExited", 4, **exited("EnsureEtcdVolume")),
         event(7, 4, "TaskStateExited", 5, **exited("EnsureEtcdVolume")),
         event(8, 7, "TaskStateEntered", 5, **entered("WaitForLoadBalancer")),
@@ -142,8 +143,9 @@ def test_progress_summary_of_a_history() -> None:
     items = summarize(events)
     assert [(i["type"], i["step"], i["message"], i["elapsedSeconds"]) for i in items] == [
         ("done", "EnsureLoadBalancer", "EnsureLoadBalancer (2.0s)", 3.0),
-        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume (0.5s)", 4.0),
-        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume (2.0s)", 5.0),
+        # Each iteration's steps name its item (the replica, the node pool, the zone).
+        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume [replica 1] (0.5s)", 4.0),
+        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume [replica 0] (2.0s)", 5.0),
         ("wait", "WaitForLoadBalancer", "NLB provisioning", 6.0),  # once, not at every retry
         ("error", "WaitForLoadBalancer", "ResourceTimeout: late", 8.0),
         ("error", None, "ResourceTimeout", 9.0),

@@ -1,10 +1,13 @@
-"""`kubestep apply -f FILE` and `kubestep diff -f FILE`.
+"""`kubestep apply -f FILE` and `kubestep diff -f FILE`: create-or-update, declaratively.
 
 apply: read and validate every document first (nothing is sent if any is invalid); compare
-each object with what is stored (kubestep.diff); have the server check every create with
-`dryRun=true` before the first one starts; then create what is new. An existing object whose
-stored spec differs is shown field by field and nothing is applied: updates arrive with the
-lifecycle workflows (issue 10 turns `apply` into create-or-update on this same comparison)."""
+each object with what is stored (kubestep.diff); turn each difference into the operation that
+makes it (CreateCluster, UpdateCluster, CreateNodePool, UpdateNodePool — the same rules as the
+API: `kubestep.lifecycle`); refuse the whole file when a field cannot change in place (it says
+which); have the server check every operation with `dryRun=true` before the first one starts;
+then start them. A cluster takes one operation at a time: with `--wait` apply runs each
+cluster's operations one after the other; without it, it starts the first and says what waits
+(apply the file again when it ends — apply converges)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Any
 
 import click
 
-from kubestep import diff
+from kubestep import diff, lifecycle
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli import manifests, target
 from kubestep.cli.base import Command
@@ -25,6 +28,17 @@ from kubestep.models import AWSCluster, AWSNodePool, dump
 
 
 @dataclass
+class Action:
+    """One operation apply starts: its label, what it does, and how to start (or dry-run) it."""
+
+    cluster: str
+    label: str
+    verb: str  # creating, updating, upgrading, scaling, rolling
+    describe: list[str]
+    start: Any  # Callable[[bool], dict]: dry_run -> answer
+
+
+@dataclass
 class Comparison:
     """Each object of a file against the stored state."""
 
@@ -33,6 +47,8 @@ class Comparison:
     missing_clusters: dict[str, str] = field(default_factory=dict)  # pool -> the cluster it names
     unchanged: list[str] = field(default_factory=list)
     changed: list[tuple[str, list[diff.Change]]] = field(default_factory=list)
+    fixed: dict[str, list[str]] = field(default_factory=dict)  # object -> fields that cannot change in place
+    updates: list[Action] = field(default_factory=list)  # in file order
     notes: dict[str, str] = field(default_factory=dict)  # object -> a hint worth printing
 
     @property
@@ -49,6 +65,28 @@ def _get_or_none(fetch: Any, *args: str) -> dict | None:
         raise
 
 
+def _stored_cluster(existing: dict) -> AWSCluster:
+    return AWSCluster.model_validate(
+        {
+            "apiVersion": existing["apiVersion"],
+            "kind": "AWSCluster",
+            "metadata": {"name": existing["metadata"]["name"]},
+            "spec": existing["spec"],
+        }
+    )
+
+
+def _stored_pool(existing: dict) -> AWSNodePool:
+    return AWSNodePool.model_validate(
+        {
+            "apiVersion": existing["apiVersion"],
+            "kind": "AWSNodePool",
+            "metadata": {"name": existing["metadata"]["name"]},
+            "spec": existing["spec"],
+        }
+    )
+
+
 def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
     result = Comparison()
     for body in plan.clusters:
@@ -61,11 +99,16 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
         phase = existing["status"].get("phase")
         if phase == "ERROR":
             result.notes[label] = f"phase ERROR: `kubestep delete cluster {name}` first to create it again"
-        found = diff.changes(existing["spec"], dump(AWSCluster.model_validate(body["cluster"]))["spec"], "spec")
+        wanted = AWSCluster.model_validate(body["cluster"])
+        found = diff.changes(existing["spec"], dump(wanted)["spec"], "spec")
+        if found:
+            result.changed.append((label, found))
+            _cluster_update(client, result, label, _stored_cluster(existing), wanted)
+        else:
+            result.unchanged.append(label)
         stored_pools = {p["metadata"]["name"]: p for p in existing["status"].get("nodePools") or []}
-        (result.changed.append((label, found)) if found else result.unchanged.append(label))
         for pool in body["nodePools"]:
-            _compare_pool(result, name, pool, stored_pools.get(pool["metadata"]["name"]))
+            _compare_pool(client, result, name, pool, stored_pools.get(pool["metadata"]["name"]))
     clusters: dict[str, bool] = {}
     for pool in plan.node_pools:
         cluster = pool["spec"]["clusterName"]
@@ -75,17 +118,67 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
             result.missing_clusters[f"awsnodepool/{cluster}/{pool['metadata']['name']}"] = cluster
             continue
         stored = _get_or_none(client.get_node_pool, cluster, pool["metadata"]["name"])
-        _compare_pool(result, cluster, pool, stored)
+        _compare_pool(client, result, cluster, pool, stored)
     return result
 
 
-def _compare_pool(result: Comparison, cluster: str, pool: dict, stored: dict | None) -> None:
+def _cluster_update(client: ApiClient, result: Comparison, label: str, stored: AWSCluster, wanted: AWSCluster) -> None:
+    request, fixed = lifecycle.cluster_manifest_changes(stored, wanted)
+    if fixed:
+        result.fixed[label] = fixed
+    if request is None:
+        return
+    changes = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    changes.pop("clusterName", None)
+    rolls = bool(changes.get("controlPlane"))
+    verb = "upgrading" if set(changes.get("controlPlane") or {}) == {"version"} else "updating"
+    result.updates.append(
+        Action(
+            stored.name,
+            label,
+            verb,
+            ["rolls the control plane one replica at a time"] if rolls else ["in place"],
+            lambda dry_run: client.update_cluster(stored.name, changes, dry_run=dry_run),
+        )
+    )
+
+
+def _compare_pool(client: ApiClient, result: Comparison, cluster: str, pool: dict, stored: dict | None) -> None:
     label = f"awsnodepool/{cluster}/{pool['metadata']['name']}"
     if stored is None:
         result.new_pools.append(pool)
+        result.updates.append(
+            Action(
+                cluster,
+                label,
+                "creating",
+                ["new"],
+                lambda dry_run: client.create_node_pool(cluster, pool, dry_run=dry_run),
+            )
+        )
         return
-    found = diff.changes(stored["spec"], dump(AWSNodePool.model_validate(pool))["spec"], "spec")
-    (result.changed.append((label, found)) if found else result.unchanged.append(label))
+    wanted = AWSNodePool.model_validate(pool)
+    found = diff.changes(stored["spec"], dump(wanted)["spec"], "spec")
+    if not found:
+        result.unchanged.append(label)
+        return
+    result.changed.append((label, found))
+    changes, fixed = lifecycle.node_pool_manifest_changes(_stored_pool(stored), wanted)
+    if fixed:
+        result.fixed[label] = fixed
+    if changes is None:
+        return
+    body = changes.model_dump(mode="json", by_alias=True, exclude_none=True)
+    rolls = bool(set(body) & set(lifecycle.POOL_ROLLING_FIELDS))
+    result.updates.append(
+        Action(
+            cluster,
+            label,
+            "rolling" if rolls else "scaling" if set(body) <= {"minNodeCount", "maxNodeCount"} else "updating",
+            ["rolls the pool within its update settings"] if rolls else ["in place"],
+            lambda dry_run: client.update_node_pool(cluster, pool["metadata"]["name"], body, dry_run=dry_run),
+        )
+    )
 
 
 def _print_changes(comparison: Comparison) -> None:
@@ -93,29 +186,35 @@ def _print_changes(comparison: Comparison) -> None:
         click.echo(f"{label} differs from the stored spec ({len(found)} field{'s' if len(found) != 1 else ''}):")
         for text in diff.render(found):
             click.echo(text)
+        for text in comparison.fixed.get(label, []):
+            click.echo(f"  ! {text.lstrip('~ ')}")
 
 
-@click.command(cls=Command, short_help="Create the clusters and node pools of a manifest file.")
+@click.command(cls=Command, short_help="Create or update the clusters and node pools of a manifest file.")
 @click.option(
     "-f", "--filename", "path", required=True, metavar="FILE", help="Manifest file (YAML or JSON; '-' reads stdin)."
 )
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Validate here and on the server (names, network, locks) and show what would change; change nothing.",
+    help="Validate here and on the server (names, network, locks, rules) and show what would change; change nothing.",
 )
-@click.option("--wait/--no-wait", default=False, help="Follow the operations, step by step, to their end.")
-@timeout_option("1h", "How long --wait waits")
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    help="Follow the operations, step by step, to their end (a cluster's operations one after the other).",
+)
+@timeout_option("2h", "How long --wait waits for each operation")
 @click.option(
     "-o", "--output", "fmt", type=click.Choice(["text", "name", "json", "yaml"]), default="text", show_default=True
 )
 @click.pass_context
 def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: float, fmt: str) -> None:
-    """Create the clusters (with their node pools) and node pools in FILE.
+    """Create what FILE describes and does not exist; change what exists and differs.
 
-    Every document is validated before anything is sent; an object that exists and differs
-    is shown field by field and nothing is applied (updates arrive with the lifecycle
-    workflows), exit 1."""
+    Every document is validated before anything is sent, and the server checks every operation
+    (dryRun) before the first starts: all of the file, or none of it. A field that cannot change
+    in place (networking, zones, etcd, a pool's subnet) refuses the whole file and says so."""
     plan = manifests.load_plan(path)
     client = target.client(ctx)
     comparison = compare(client, plan)
@@ -133,39 +232,76 @@ def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: flo
             )
             + "; nothing was applied"
         )
-    # Changes to what exists, and node pools added to existing clusters, are the lifecycle
-    # workflows' (UpdateCluster, CreateNodePool, UpdateNodePool: issue 10). Until then: say
-    # exactly what differs, and apply nothing of the file.
-    pending = [label for label, _ in comparison.changed] + [
-        f"awsnodepool/{p['spec']['clusterName']}/{p['metadata']['name']} (new)" for p in comparison.new_pools
-    ]
-    if pending:
+    if fmt == "text":
         _print_changes(comparison)
+    if comparison.fixed:
         raise NotApplied(
-            f"{', '.join(pending)}: changing what exists (or adding node pools to it) arrives with the lifecycle "
-            "workflows; nothing was applied (`kubestep diff -f` shows the differences)"
+            "; ".join(
+                f"{label}: {', '.join(t.lstrip('~ ') for t in lines)}" for label, lines in comparison.fixed.items()
+            )
+            + "; nothing was applied"
         )
-    # The server checks every create before the first starts: all of the file, or none of it.
+    # The server checks everything before the first operation starts: all of the file, or none.
     for body in comparison.creates:
         client.create_cluster(body, dry_run=True)
-    started = []
-    for body in comparison.creates:
-        label = f"awscluster/{body['cluster']['metadata']['name']}"
-        if dry_run:
+    for action in comparison.updates:
+        action.start(True)
+    if dry_run:
+        for body in comparison.creates:
+            label = f"awscluster/{body['cluster']['metadata']['name']}"
             results.append({"object": label, "action": "created (server dry run)"})
             _say(fmt, f"{label} created (server dry run: nothing was started)", label)
-            continue
+        for action in comparison.updates:
+            results.append({"object": action.label, "action": f"{action.verb} (server dry run)"})
+            _say(fmt, f"{action.label} {action.verb}: {'; '.join(action.describe)} (server dry run)", action.label)
+        if fmt in ("json", "yaml"):
+            click.echo(dumps(results, fmt), nl=fmt == "json")
+        return
+    started: list[tuple[str, dict]] = []
+    for body in comparison.creates:
+        label = f"awscluster/{body['cluster']['metadata']['name']}"
         operation = client.create_cluster(body)
         started.append((label, operation))
         results.append({"object": label, "action": "creating", "operation": operation})
         _say(fmt, f"{label} creating (operation {operation['id']})", label)
+    # One operation per cluster at a time (its lock): the first now, the rest after it (--wait)
+    # or on the next apply.
+    queues: dict[str, list[Action]] = {}
+    for action in comparison.updates:
+        queues.setdefault(action.cluster, []).append(action)
+    waiting: list[tuple[str, list[Action]]] = []
+    for cluster, actions in queues.items():
+        first, rest = actions[0], actions[1:]
+        operation = first.start(False)
+        results.append({"object": first.label, "action": first.verb, "operation": operation})
+        _say(fmt, f"{first.label} {first.verb} (operation {operation['id']}; {'; '.join(first.describe)})", first.label)
+        if wait:
+            waiting.append((cluster, rest))
+            started.append((first.label, operation))
+        else:
+            for action in rest:
+                results.append({"object": action.label, "action": "waiting", "after": operation["id"]})
+                _say(
+                    fmt,
+                    f"{action.label} waits for operation {operation['id']} on cluster {cluster}: apply the file "
+                    "again when it ends (or use --wait)",
+                    action.label,
+                )
     if fmt in ("json", "yaml"):
         click.echo(dumps(results, fmt), nl=fmt == "json")
-    if wait:
-        for label, operation in started:
+    if not wait:
+        return
+    for label, operation in started:
+        done = wait_for(client, operation, timeout)
+        if fmt == "text":
+            click.echo(f"{label}: operation {done['id']} {done['status']}")
+    for _cluster, rest in waiting:
+        for action in rest:
+            operation = action.start(False)
+            _say(fmt, f"{action.label} {action.verb} (operation {operation['id']})", action.label)
             done = wait_for(client, operation, timeout)
             if fmt == "text":
-                click.echo(f"{label} created: operation {done['id']} {done['status']}")
+                click.echo(f"{action.label}: operation {done['id']} {done['status']}")
 
 
 def _say(fmt: str, text: str, label: str) -> None:
@@ -191,6 +327,9 @@ def diff_command(ctx: click.Context, path: str) -> None:
     for pool in comparison.new_pools:
         click.echo(f"+ awsnodepool/{pool['spec']['clusterName']}/{pool['metadata']['name']} (new)")
     _print_changes(comparison)
+    for action in comparison.updates:
+        if action.verb != "creating":
+            click.echo(f"{action.label}: apply would start {action.verb} ({'; '.join(action.describe)})")
     if comparison.differs:
         ctx.exit(1)
 

@@ -17,6 +17,15 @@ from kubestep.cli.waiting import wait_for
 def _delete_one(
     client: ApiClient, kind: str, ref: Ref, *, keep_etcd_volumes: bool, dry_run: bool
 ) -> tuple[str, dict | None]:
+    if kind == "schedule":
+        label = f"schedule/{ref.name}"
+        if dry_run:
+            client.get_schedule(ref.name or "")
+            click.echo(f"{label} cancelled (dry run)")
+            return label, None
+        client.cancel_schedule(ref.name or "")
+        click.echo(f"{label} cancelled")
+        return label, None
     if kind == "cluster":
         label = f"awscluster/{ref.name}"
         answer = client.delete_cluster(ref.name or "", keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run)
@@ -30,8 +39,8 @@ def _delete_one(
         return label, answer
     label = f"awsnodepool/{ref.cluster}/{ref.name}"
     if dry_run:
-        client.get_node_pool(ref.cluster or "", ref.name or "")
-        click.echo(f"{label} deleted (dry run)")
+        client.delete_node_pool(ref.cluster or "", ref.name or "", dry_run=True)
+        click.echo(f"{label} deleted (server dry run: nothing was started)")
         return label, None
     answer = client.delete_node_pool(ref.cluster or "", ref.name or "")
     click.echo(f"{label} deleting (operation {answer['id']})")
@@ -58,7 +67,7 @@ def _from_file(path: str) -> list[tuple[str, Ref]]:
     return targets
 
 
-@click.command(cls=Command, short_help="Delete clusters or node pools (by name or -f FILE).")
+@click.command(cls=Command, short_help="Delete clusters or node pools, cancel schedules (by name or -f FILE).")
 @click.argument("kind", metavar="[TYPE]", required=False, shell_complete=complete_kind)
 @click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_name)
 @click.option("-f", "--filename", "path", metavar="FILE", help="Delete the clusters and node pools named in FILE.")
@@ -87,6 +96,7 @@ def delete(
     Examples:
       kubestep delete cluster prod --wait
       kubestep delete nodepool prod/batch
+      kubestep delete schedule svc-upgrade-1a2b3c4d
       kubestep delete -f examples/cluster-ha.yaml
     """
     if path and (kind or names):
@@ -99,7 +109,7 @@ def delete(
         resource = kinds.kind_named(kind)
         if resource.singular == "operation":
             raise InputError("operations are not deleted; cancel a running one: kubestep operations cancel ID")
-        if resource.singular not in ("cluster", "nodepool"):
+        if resource.singular not in ("cluster", "nodepool", "schedule"):
             raise InputError(f"{resource.plural} cannot be deleted")
         targets = [(resource.singular, ref) for ref in kinds.refs(resource, names, cluster)]
     client = target.client(ctx)

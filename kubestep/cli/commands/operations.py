@@ -7,6 +7,7 @@ import time
 
 import click
 
+from kubestep.api.client import ACTIVE_STATUSES
 from kubestep.cli import kinds, target
 from kubestep.cli.base import Group
 from kubestep.cli.commands.get import cluster_option, get_options, show
@@ -76,19 +77,21 @@ def operations_wait(ctx: click.Context, operation_id: str, timeout: float, quiet
 @timeout_option("10m")
 @click.pass_context
 def operations_cancel(ctx: click.Context, operation_id: str, dry_run: bool, wait: bool, timeout: float) -> None:
-    """Cancel a running operation: its execution is stopped, its lock released, and it ends
-    ABORTED (a cancelled create leaves the cluster in ERROR: delete it)."""
+    """Cancel a running operation. A create (cluster or node pool) stops at its next step,
+    deletes what it had created and ends ABORTED, and the name is free again; any other
+    operation's execution is stopped, its lock released, and it ends ABORTED."""
     client = target.client(ctx)
     if dry_run:
         operation = client.operation(operation_id)
-        state = "would be cancelled" if operation["status"] == "RUNNING" else f"has already ended {operation['status']}"
+        ended = f"has already ended {operation['status']}"
+        state = "would be cancelled" if operation["status"] in ACTIVE_STATUSES else ended
         click.echo(f"operation/{operation_id} {state} (dry run)")
         return
     operation = client.cancel_operation(operation_id)
     click.echo(f"operation/{operation_id} cancelling ({operation['kind']} of {operation.get('target')})")
     if wait:
         deadline = time.monotonic() + timeout
-        while operation["status"] == "RUNNING":
+        while operation["status"] in ACTIVE_STATUSES:
             if time.monotonic() > deadline:
                 raise OperationFailed(f"operation {operation_id} still RUNNING after {duration_text(timeout)}")
             time.sleep(1.0)
