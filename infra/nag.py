@@ -68,6 +68,12 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
     roles = stack.functions.roles
     _ack(roles[EXECUTION_EVENTS], "IAM5[Resource::*]", XRAY)
     _ack(roles[UPGRADE_PLANNER], "IAM5[Resource::*]", XRAY)
+    _ack(
+        roles[API],
+        resource(ctx.scheduler_role_arn),
+        "PassRole of the one Scheduler role under /kubestep/<svc>/scheduler/ (its name is CloudFormation's, so "
+        "two regions never collide), only to scheduler.amazonaws.com.",
+    )
     for schedule in ctx.schedule_arns:
         _ack(
             roles[API],

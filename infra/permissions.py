@@ -103,8 +103,15 @@ class PermissionContext:
         return [self.arn("scheduler", f"schedule/default/{self.service}-upgrade-*")]
 
     @property
+    def scheduler_role_path(self) -> str:
+        """The Scheduler role's IAM path: its name is CloudFormation's (a fixed name would collide
+        when the same service is deployed in two regions of one account)."""
+        return f"/kubestep/{self.service}/scheduler/"
+
+    @property
     def scheduler_role_arn(self) -> str:
-        return self.arn("iam", f"role/{self.service}-upgrade-scheduler", region=False)
+        """Every role under that path (there is one): what the API may pass to Scheduler."""
+        return self.arn("iam", f"role{self.scheduler_role_path}*", region=False)
 
     @property
     def execution_arns(self) -> list[str]:

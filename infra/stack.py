@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.api import ManagementApi
 from infra.config import SERVICE_TAG, ServiceConfig
+from infra.dashboard import OperationsDashboard
 from infra.encryption import ServiceKey
 from infra.execution_events import ExecutionEventsRule
 from infra.functions import Functions
@@ -96,8 +97,9 @@ class ManagementServiceStack(cdk.Stack):
             "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc),
             "KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN": boundary_arn,
             "KUBESTEP_KMS_KEY_ARN": self.key.key_arn,
-            "KUBESTEP_SCHEDULER_ROLE_ARN": context.scheduler_role_arn,
         }
+        self.upgrades = ScheduledUpgrades(self, "Upgrades", context=context)
+        environment["KUBESTEP_SCHEDULER_ROLE_ARN"] = self.upgrades.scheduler_role.role_arn
         self.functions = Functions(
             self,
             "Functions",
@@ -119,13 +121,9 @@ class ManagementServiceStack(cdk.Stack):
             statements=state_machine_statements(task_arns),
             log_key=self.key.log_key,
         )
-        self.upgrades = ScheduledUpgrades(
-            self,
-            "Upgrades",
-            context=context,
-            planner=self.state_machines.machines.get("PlanUpgrades"),
-            planner_schedule=config.planner_schedule,
-        )
+        planner = self.state_machines.machines.get("PlanUpgrades")
+        if planner is not None:
+            self.upgrades.add_planner(planner, config.planner_schedule)
         self.execution_events: ExecutionEventsRule | None = None
         if self.state_machines.machines:  # an event pattern cannot match an empty list
             self.execution_events = ExecutionEventsRule(
@@ -144,6 +142,10 @@ class ManagementServiceStack(cdk.Stack):
             access_logging=api_access_logging,
             log_key=self.key.log_key,
         )
+        self.dashboard = OperationsDashboard(
+            self, "Dashboard", service=svc, environment=environment, functions=self.functions.functions,
+            state_machines=self.state_machines.machines, api=self.api.rest_api,
+        )  # fmt: skip
 
         cdk.CfnOutput(self, "ServiceName", value=svc, description="Management service name")
         cdk.CfnOutput(self, "TableName", value=self.state.table_name, description="State table")

@@ -13,23 +13,16 @@ from infra.permissions import PermissionContext, scheduler_role_statements
 
 
 class ScheduledUpgrades(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        context: PermissionContext,
-        planner: sfn.IStateMachine | None,
-        planner_schedule: str,
-    ) -> None:
+    """Made before the functions (the API hands the Scheduler role's ARN to each schedule); the
+    planner rule is added once the state machines exist (`add_planner`)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, context: PermissionContext) -> None:
         super().__init__(scope, construct_id)
-        svc = context.service
-        # Named (not generated): the API passes it to Scheduler by an ARN built from the name,
-        # and the API's PassRole statement names it the same way.
+        self.service = svc = context.service
         self.scheduler_role = iam.Role(
             self,
             "SchedulerRole",
-            role_name=f"{svc}-upgrade-scheduler",
+            path=context.scheduler_role_path,
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 # The confused-deputy guard AWS documents for Scheduler execution roles.
@@ -40,14 +33,15 @@ class ScheduledUpgrades(Construct):
         for statement in scheduler_role_statements(context):
             self.scheduler_role.add_to_policy(statement)
         self.planner_rule: events.Rule | None = None
-        if planner is not None:
-            self.planner_rule = events.Rule(
-                self,
-                "PlannerRule",
-                rule_name=f"{svc}-plan-upgrades",
-                description=f"kubestep {svc}: start the automatic upgrades that are due",
-                schedule=events.Schedule.expression(planner_schedule),
-                # The scheduled event is the input; on AWS the planner takes the time from the
-                # execution itself.
-                targets=[targets.SfnStateMachine(planner, retry_attempts=2)],
-            )
+
+    def add_planner(self, planner: sfn.IStateMachine, planner_schedule: str) -> None:
+        self.planner_rule = events.Rule(
+            self,
+            "PlannerRule",
+            rule_name=f"{self.service}-plan-upgrades",
+            description=f"kubestep {self.service}: start the automatic upgrades that are due",
+            schedule=events.Schedule.expression(planner_schedule),
+            # The scheduled event is the input; on AWS the planner takes the time from the
+            # execution itself.
+            targets=[targets.SfnStateMachine(planner, retry_attempts=2)],
+        )

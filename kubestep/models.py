@@ -422,7 +422,9 @@ class Networking(Model):
     service_load_balancer_subnet_ids: list[SubnetId] = Field(
         default_factory=list,
         alias="serviceLoadBalancerSubnetIDs",
-        description="Subnets where Kubernetes Services of type LoadBalancer place their load balancers.",
+        description="Subnets where Kubernetes Services of type LoadBalancer place their load balancers: they get "
+        "the cluster's kubernetes.io/cluster/<uid> tag (default: the service's subnets). Tag them "
+        "kubernetes.io/role/elb=1 (internet-facing) or kubernetes.io/role/internal-elb=1 (internal).",
     )
     node_port_range: str = Field(
         default="30000-32767",

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kubestep.aws.errors import Kind, error_code, is_already_exists
+
 LOG = logging.getLogger(__name__)
 
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
@@ -75,8 +77,11 @@ def fire_due(client: Callable[[str], Any], now: datetime) -> list[Fired]:
         try:
             arn = _start(sfn, schedule["Target"])
         except Exception as exc:  # noqa: BLE001 - recorded like Scheduler's failed invocation
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            outcome = "already started" if code == "ExecutionAlreadyExists" else f"{code or type(exc).__name__}: {exc}"
+            outcome = (
+                "already started"
+                if is_already_exists(exc, Kind.EXECUTION)
+                else f"{error_code(exc) or type(exc).__name__}: {exc}"
+            )
         if schedule.get("ActionAfterCompletion") == "DELETE":
             scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
         LOG.info("schedule %s fired: %s", summary["Name"], outcome)

@@ -271,6 +271,11 @@ class Step(BaseModel):
     at: str = Field(description="When (ISO 8601 UTC)")
     elapsedSeconds: float = Field(description="Since the execution started")
     seconds: float | None = Field(default=None, description="`done`: how long the step took")
+    map: str | None = Field(default=None, description="The Map state whose iteration ran the step (innermost)")
+    iteration: int | None = Field(default=None, description="The Map iteration's index (0-based)")
+    item: str | None = Field(
+        default=None, description="What the iteration works on, from its input: `replica 0`, `nodePool general`"
+    )
 
 
 class OperationSteps(BaseModel):

@@ -215,13 +215,15 @@ def get_credentials(
 
 
 def _token_env(connection: Connection) -> dict[str, str]:
-    """What the exec plugin needs to reach the same management API with the same identity."""
+    """What the exec plugin needs to reach the same management API with the same identity.
+    `KUBESTEP_CONTEXT` is emptied: a context chosen in the shell (which outranks
+    KUBESTEP_API_URL) must not send kubectl's token request to another management service."""
     if connection.local:
-        env = {"KUBESTEP_API_URL": ""}  # the local runtime, even if the shell points elsewhere
+        env = {"KUBESTEP_API_URL": "", "KUBESTEP_CONTEXT": ""}  # the local runtime, whatever the shell says
         if os.environ.get("KUBESTEP_HOME"):
             env["KUBESTEP_HOME"] = str(home())
         return env
-    env = {"KUBESTEP_API_URL": connection.api_url}
+    env = {"KUBESTEP_API_URL": connection.api_url, "KUBESTEP_CONTEXT": ""}
     if connection.target.profile:
         env["AWS_PROFILE"] = connection.target.profile
     if connection.region:

@@ -15,8 +15,10 @@ from kubestep.cli.base import CONTEXT_SETTINGS, RootGroup, with_global_flags
 from kubestep.cli.commands.apply import apply, diff_command
 from kubestep.cli.commands.completion import completion
 from kubestep.cli.commands.config import config
+from kubestep.cli.commands.dashboard import dashboard
 from kubestep.cli.commands.delete import delete
 from kubestep.cli.commands.describe import describe
+from kubestep.cli.commands.diagnose import diagnose
 from kubestep.cli.commands.explain import explain, schema
 from kubestep.cli.commands.get import events, get
 from kubestep.cli.commands.lifecycle import create, scale, upgrade
@@ -55,6 +57,8 @@ for command in (
     schema,
     config,
     completion,
+    dashboard,
+    diagnose,
 ):
     main.add_command(command)
 

@@ -81,6 +81,8 @@ def ensure_load_balancer(ctx: ClusterContext) -> dict:
             HealthCheckPort="6443",
             HealthCheckPath="/readyz",
             HealthCheckIntervalSeconds=10,
+            # A hung API server must fail its check well inside the interval (NLB allows 2-120 s).
+            HealthCheckTimeoutSeconds=5,
             HealthyThresholdCount=2,
             UnhealthyThresholdCount=2,
             Tags=_elb_tags(ctx.tags(Name=naming.target_group(ctx.uid), **{naming.TAG_ROLE: "control-plane-tg"})),

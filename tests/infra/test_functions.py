@@ -132,7 +132,7 @@ def test_scheduled_upgrades_are_wired(synthesized_template: dict[str, Any]) -> N
     plan_id = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-PlanUpgrades")
     assert target["Arn"] == {"Ref": plan_id}
     roles = resources_of(synthesized_template, "AWS::IAM::Role")
-    scheduler = next(r for r in roles.values() if r["Properties"].get("RoleName") == "demo-upgrade-scheduler")
+    scheduler = next(r for r in roles.values() if r["Properties"].get("Path") == "/kubestep/demo/scheduler/")
     [trust] = scheduler["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]

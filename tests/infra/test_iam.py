@@ -66,7 +66,7 @@ def test_pass_role_only_to_ec2_and_only_the_services_instance_roles(synthesized_
     assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/*"]]}')
     assert instance_roles["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     scheduler = by_role.pop(_function_role(synthesized_template, "demo-api"))
-    assert json.dumps(scheduler["Resource"]).endswith(':role/demo-upgrade-scheduler"]]}')
+    assert json.dumps(scheduler["Resource"]).endswith(':role/kubestep/demo/scheduler/*"]]}')
     assert scheduler["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
     assert not by_role
 
@@ -102,7 +102,7 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     machines = resources_of(synthesized_template, "AWS::StepFunctions::StateMachine")
     plan_upgrades = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-PlanUpgrades")
     roles = resources_of(synthesized_template, "AWS::IAM::Role")
-    scheduler_role = next(i for i, r in roles.items() if r["Properties"].get("RoleName") == "demo-upgrade-scheduler")
+    scheduler_role = next(i for i, r in roles.items() if r["Properties"].get("Path") == "/kubestep/demo/scheduler/")
     starts: dict[str, list[str]] = {}
     for policy_id, statement in statements_of(synthesized_template):
         if any(a.startswith("states:Start") or a in ("states:*", "*") for a in as_list(statement["Action"])):

@@ -143,14 +143,61 @@ def test_progress_summary_of_a_history() -> None:
     items = summarize(events)
     assert [(i["type"], i["step"], i["message"], i["elapsedSeconds"]) for i in items] == [
         ("done", "EnsureLoadBalancer", "EnsureLoadBalancer (2.0s)", 3.0),
-        # Each iteration's steps name its item (the replica, the node pool, the zone).
-        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume [replica 1] (0.5s)", 4.0),
-        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume [replica 0] (2.0s)", 5.0),
+        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume (0.5s)", 4.0),
+        ("done", "EnsureEtcdVolume", "EnsureEtcdVolume (2.0s)", 5.0),
         ("wait", "WaitForLoadBalancer", "NLB provisioning", 6.0),  # once, not at every retry
         ("error", "WaitForLoadBalancer", "ResourceTimeout: late", 8.0),
         ("error", None, "ResourceTimeout", 9.0),
     ]
     assert summarize(events[:6]) == items[:2]  # the summary only grows with the history
+
+
+def test_progress_items_name_their_map_iteration() -> None:
+    """A roll's items say which replica (or node pool, or batch) each step belongs to, from the
+    MapIteration* events (inline Map: its iterations' events chain to MapIterationStarted)."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def event(i: int, previous: int, kind: str, **details: object) -> dict:
+        return {"id": i, "previousEventId": previous, "type": kind, "timestamp": t0 + timedelta(seconds=i), **details}
+
+    def entered(name: str, payload: dict) -> dict:
+        return {"stateEnteredEventDetails": {"name": name, "input": json.dumps(payload)}}
+
+    def exited(name: str) -> dict:
+        return {"stateExitedEventDetails": {"name": name}}
+
+    def iteration(index: int) -> dict:
+        return {"mapIterationStartedEventDetails": {"name": "RollReplicas", "index": index}}
+
+    pending = {"error": "ResourcePending", "cause": '{"errorMessage": "replica 2 has not reported"}'}
+    events = [
+        event(1, 0, "ExecutionStarted"),
+        event(2, 1, "MapStateEntered", **entered("RollReplicas", {"clusterName": "prod"})),
+        event(3, 2, "MapStateStarted"),
+        event(4, 3, "MapIterationStarted", **iteration(0)),
+        event(5, 4, "TaskStateEntered", **entered("ReplaceReplica", {"clusterName": "prod", "replica": 2})),
+        event(6, 5, "TaskStateExited", **exited("ReplaceReplica")),
+        event(7, 6, "TaskStateEntered", **entered("GateReplica", {"clusterName": "prod", "replica": 2})),
+        event(8, 7, "LambdaFunctionFailed", lambdaFunctionFailedEventDetails=pending),
+        event(9, 8, "TaskStateExited", **exited("GateReplica")),
+        event(10, 9, "MapIterationSucceeded"),
+        event(11, 3, "MapIterationStarted", **iteration(1)),
+        event(12, 11, "TaskStateEntered", **entered("ReplaceReplica", {"clusterName": "prod", "replica": 0})),
+        event(13, 12, "TaskFailed", taskFailedEventDetails={"error": "GateFailed", "cause": "etcd unhealthy"}),
+        event(14, 13, "MapIterationFailed"),
+        event(15, 14, "MapStateFailed"),
+        event(16, 15, "MapStateExited", **exited("RollReplicas")),
+    ]
+    items = summarize(events)
+    assert [(i["type"], i["step"], i["map"], i["iteration"], i["item"]) for i in items] == [
+        ("done", "ReplaceReplica", "RollReplicas", 0, "replica 2"),
+        ("wait", "GateReplica", "RollReplicas", 0, "replica 2"),
+        ("done", "GateReplica", "RollReplicas", 0, "replica 2"),
+        ("error", "ReplaceReplica", "RollReplicas", 1, "replica 0"),
+        ("done", "RollReplicas", None, None, None),  # the Map itself, outside its iterations
+    ]
+    # The line the CLI prints while waiting names the item too.
+    assert items[0]["message"] == "ReplaceReplica [replica 2] (1.0s)"
 
 
 def test_manifest_limit_is_the_api_body_limit() -> None:

@@ -85,7 +85,16 @@ def roll_order(runtime, execution_arn: str) -> list[tuple[str, str, int]]:
 
 
 def test_scaling_a_node_pool_changes_only_its_group_bounds(runtime, store, api):
-    create(api, "pools")
+    # Its Service load balancers go to one named subnet: only that one gets the cluster's tag.
+    network = store.network.get()
+    lb_subnet = sorted(z.private_subnet_id for z in network.zones.values())[0]
+    request = ha_request("pools")
+    request["cluster"]["spec"]["networking"]["serviceLoadBalancerSubnetIDs"] = [lb_subnet]
+    done = finish(api, api.create_cluster(request))
+    assert done["status"] == "SUCCEEDED", done
+    cluster_tag = naming.k8s_cluster_tag(store.clusters.get("pools").uid)
+    tagged = runtime.boto3_client("ec2").describe_subnets(Filters=[{"Name": "tag-key", "Values": [cluster_tag]}])
+    assert [s["SubnetId"] for s in tagged["Subnets"]] == [lb_subnet]
     record = store.node_pools.get("pools", "general")
     asg = runtime.boto3_client("autoscaling")
     before = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"][0]
