@@ -86,7 +86,8 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         "IAM5[Resource::*]",
         f"{EC2_NO_RESOURCE_LEVEL}; Auto Scaling groups, load balancers and target groups are created with "
         f"names derived from the cluster uid, and DeleteCluster also removes the service load balancers "
-        f"Kubernetes created, whose names nobody knows in advance; {XRAY}",
+        f"Kubernetes created, whose names nobody knows in advance; secretsmanager:ListSecrets (a rollback's "
+        f"search for leftovers) takes no resource-level permission; {XRAY}",
     )
     _ack(
         roles[CLUSTER_TASKS],
@@ -143,10 +144,10 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
             "Cluster secrets are named gke-<uid>-...; the boundary also requires the service's tag, each role's "
             "own policy names its two secrets' ARNs.",
         )
-    for kind in ("role", "instance-profile"):
+    for arn in (ctx.instance_role_arns, ctx.instance_profile_arns):
         _ack(
             roles[CLUSTER_TASKS],
-            resource(ctx.arn("iam", f"{kind}{ctx.instance_role_path}*", region=False)),
+            resource(arn),
             "Per-cluster instance roles and profiles gke-<uid>-controlplane/-node under the service's own IAM "
             "path; creation requires the service's permissions boundary, PassRole only to EC2.",
         )

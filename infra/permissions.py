@@ -114,6 +114,16 @@ class PermissionContext:
         return self.arn("iam", f"role{self.scheduler_role_path}*", region=False)
 
     @property
+    def instance_role_arns(self) -> str:
+        """The per-cluster instance roles `gke-<uid>-...` under the service's path: not the
+        Scheduler role, which lives under the same path's `scheduler/`."""
+        return self.arn("iam", f"role{self.instance_role_path}gke-*", region=False)
+
+    @property
+    def instance_profile_arns(self) -> str:
+        return self.arn("iam", f"instance-profile{self.instance_role_path}gke-*", region=False)
+
+    @property
     def execution_arns(self) -> list[str]:
         return [self.arn("states", f"execution:{self.service}-{w}:*") for w in self.workflows]
 
@@ -313,6 +323,9 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
         ),
         *_cluster_secrets(ctx),
+        # A rollback checks nothing of the cluster's uid is left (kubestep/inventory.py):
+        # ListSecrets takes no resource-level permission (Secrets Manager's authorization reference).
+        _stmt("FindLeftoverSecrets", ["secretsmanager:ListSecrets"], ["*"]),
         *_termination_queue(ctx),
         *_state_table(ctx),
         *_describe_executions(ctx),
@@ -466,6 +479,8 @@ def _auto_scaling(ctx: PermissionContext) -> list[iam.PolicyStatement]:
                 "autoscaling:TerminateInstanceInAutoScalingGroup",
                 "autoscaling:PutLifecycleHook",
                 "autoscaling:DeleteLifecycleHook",
+                # A drain past its deadline: the roll completes the lifecycle action itself.
+                "autoscaling:CompleteLifecycleAction",
             ],
             [groups],
             {**_owned(ctx), "ForAllValues:StringNotEquals": {"aws:TagKeys": [SERVICE_TAG]}},
@@ -625,8 +640,8 @@ def _termination_queue(ctx: PermissionContext) -> list[iam.PolicyStatement]:
 def _instance_roles(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     """Each cluster's own instance roles: only under the service's path, only with the service's
     permissions boundary, passed only to EC2."""
-    roles = ctx.arn("iam", f"role{ctx.instance_role_path}*", region=False)
-    profiles = ctx.arn("iam", f"instance-profile{ctx.instance_role_path}*", region=False)
+    roles = ctx.instance_role_arns
+    profiles = ctx.instance_profile_arns
     return [
         _stmt(
             "CreateInstanceRolesWithTheBoundary",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kubestep_local.recorder import CallRecord
 
 from .evaluator import evaluate
-from .requests import Authorization, Ledger, authorizations
+from .requests import Authorization, Ledger, authorizations, delegated
 from .template import RolePolicies
 
 
@@ -46,13 +46,27 @@ def check(
     policies: Mapping[str, RolePolicies],
     ledger: Ledger,
     partition_key: str = "pk",
+    roles: Mapping[str, RolePolicies] | None = None,
 ) -> CheckResult:
-    """Evaluate every call of every function (in the order they were made)."""
+    """Evaluate every call of every function (in the order they were made), and what a service
+    will do with a role a call handed it (`roles`: role name -> policies; a role not among them
+    fails the check)."""
     findings: list[Finding] = []
     seen: set[tuple] = set()
     checked = 0
     by_function: dict[str, int] = {}
     for record in records:
+        for role_arn, request in delegated(record):
+            checked += 1
+            delegate = (roles or {}).get(role_arn.rsplit("/", 1)[-1])
+            if delegate is None:
+                reason = f"{role_arn} is not a role of the template"
+            else:
+                decision = evaluate(request, delegate.statements, delegate.boundary)
+                if decision.allowed:
+                    continue
+                reason = f"as {role_arn}: {decision.reason}"
+            findings.append(Finding(record.function_name, Authorization(request, record, record.operation), reason))
         role = policies.get(record.function_name)
         for authorization in authorizations(ledger, record, partition_key):
             checked += 1

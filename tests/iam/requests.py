@@ -21,6 +21,7 @@ Auto Scaling group launched), from a describe of the target in the emulator.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ VARIABLE_ALIASES = {
     "ParameterNameWithoutLeadingSlash": ("Name", "Names"),
     "RuleName": ("Rule", "Name"),
     "QueueName": ("QueueName",),
+    "ScheduleName": ("Name",),
 }
 
 
@@ -273,6 +275,14 @@ class ArnBuilder:
             return out
         if prefix == "autoscaling" and variable == "GroupId":
             return [OPAQUE_ID]
+        if prefix == "autoscaling" and variable == "GroupFriendlyName" and self.call.operation.endswith("Tags"):
+            # CreateOrUpdateTags / DeleteTags name each tag's group (the walk skips `Tags`).
+            groups = [
+                t["ResourceId"]
+                for t in p.get("Tags") or []
+                if isinstance(t, dict) and t.get("ResourceType", "auto-scaling-group") == "auto-scaling-group"
+            ]
+            return list(dict.fromkeys(groups))
         if prefix == "route53" and variable == "Id":
             ids = _values_named(p, ["HostedZoneId", "Id", "ResourceId"])
             return [i.rsplit("/", 1)[-1] for i in ids]
@@ -644,6 +654,11 @@ def _implied(
             {},
             False,
         )
+    # EventBridge Scheduler: the schedule's target role is passed to Scheduler (Scheduler User
+    # Guide, "Set up the execution role": the caller needs iam:PassRole on it).
+    if action == "scheduler:CreateSchedule" and (p.get("Target") or {}).get("RoleArn"):
+        passed = {"iam:PassedToService": "scheduler.amazonaws.com"}
+        yield "iam:PassRole", "role", p["Target"]["RoleArn"], passed, True
     # Route 53: a private hosted zone checks its VPC (Route 53 API permissions reference).
     if action == "route53:CreateHostedZone" and p.get("VPC"):
         yield "ec2:DescribeVpcs", "", "*", {}, True
@@ -665,6 +680,23 @@ def _implied(
                         CallRecord(call.function_name, None, None, item_action, params=body), partition_key
                     )
                     yield item_action, "table", table_arn, {"dynamodb:LeadingKeys": pk}, True
+
+
+def delegated(call: CallRecord) -> list[tuple[str, Request]]:
+    """(role ARN, request) of what a service will do later with a role the call handed it: a
+    one-off schedule's universal StartExecution target, run by Scheduler as the schedule's role
+    (kubestep/upgrades.py create_schedule)."""
+    p = call.params or {}
+    target = p.get("Target") or {}
+    if call.action != "scheduler:CreateSchedule" or call.error is not None or not target.get("RoleArn"):
+        return []
+    arn = target.get("Arn", "")
+    if arn.endswith(":aws-sdk:sfn:startExecution"):
+        request = json.loads(target.get("Input") or "{}")
+        return [(target["RoleArn"], Request("states:StartExecution", request.get("stateMachineArn", "?")))]
+    if arn.split(":")[2:3] == ["states"]:
+        return [(target["RoleArn"], Request("states:StartExecution", arn))]
+    return [(target["RoleArn"], Request(f"? {arn}", "?"))]  # a target the check does not know fails it
 
 
 def _key_arn(ledger: Ledger, region: str, key: str) -> str:

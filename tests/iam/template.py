@@ -206,6 +206,14 @@ def function_policies(template: Mapping[str, Any], resolver: Resolver) -> dict[s
     return out
 
 
+def named_role_policies(template: Mapping[str, Any], resolver: Resolver) -> dict[str, RolePolicies]:
+    """Role name (its physical id, as deployed) -> its policies: the roles a function hands to a
+    service (the Scheduler role) are found by the name at the end of their ARN."""
+    return {
+        str(resolver.ref(logical_id)): policies for logical_id, policies in role_policies(template, resolver).items()
+    }
+
+
 def managed_policy_statements(template: Mapping[str, Any], resolver: Resolver, name_suffix: str) -> list[Statement]:
     """The resolved statements of the template's managed policy whose name ends with `name_suffix`."""
     for resource in template["Resources"].values():

@@ -3,9 +3,11 @@ IAM reference, and the implied authorizations backed by the reference's dependen
 
 from __future__ import annotations
 
+import json
+
 from kubestep_local.recorder import CallRecord
 
-from .requests import Ledger, authorizations, dependent_actions, privilege
+from .requests import Ledger, authorizations, delegated, dependent_actions, privilege
 
 ACCOUNT = "123456789012"
 
@@ -38,6 +40,7 @@ def test_the_implied_actions_are_iam_actions_and_the_reference_lists_them_where_
     assert "ec2:CreateTags" in dependent_actions("ec2:CreateVpc")
     assert "ec2:CreateTags" in dependent_actions("ec2:CreateLaunchTemplate")
     assert "iam:PassRole" in dependent_actions("autoscaling:CreateAutoScalingGroup")
+    assert "iam:PassRole" in dependent_actions("scheduler:CreateSchedule")
     assert "elasticloadbalancing:AddTags" in dependent_actions("elasticloadbalancing:CreateLoadBalancer")
     assert "ec2:DescribeVpcs" in dependent_actions("route53:CreateHostedZone")
 
@@ -155,3 +158,62 @@ def test_an_auto_scaling_group_from_a_launch_template_needs_run_instances_and_pa
     passed = by_action(auths)[("iam:PassRole", "CreateAutoScalingGroup")].request
     assert passed.resource == f"arn:aws:iam::{ACCOUNT}:role/kubestep/d/gke-u-node"
     assert passed.context == {"iam:PassedToService": "ec2.amazonaws.com"}
+
+
+SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/kubestep/d/scheduler/d-SchedulerRole-ABC"
+UPDATE_CLUSTER = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:d-UpdateCluster"
+
+
+def _schedule(target_arn="arn:aws:scheduler:::aws-sdk:sfn:startExecution", machine=UPDATE_CLUSTER):
+    return call(
+        "scheduler:CreateSchedule",
+        {
+            "Name": "d-upgrade-0a1b2c3d",
+            "GroupName": "default",
+            "ScheduleExpression": "at(2026-12-05T03:30:00)",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "Target": {
+                "Arn": target_arn,
+                "RoleArn": SCHEDULER_ROLE,
+                "Input": json.dumps({"stateMachineArn": machine, "name": "sched-x", "input": "{}"}),
+            },
+        },
+        {"ScheduleArn": f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/d-upgrade-0a1b2c3d"},
+    )
+
+
+def test_a_schedule_passes_its_role_to_scheduler_and_is_named_by_group_and_name():
+    auths = by_action(authorizations(Ledger(ACCOUNT), _schedule()))
+    schedule = f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/d-upgrade-0a1b2c3d"
+    assert auths[("scheduler:CreateSchedule", None)].request.resource == schedule
+    passed = auths[("iam:PassRole", "CreateSchedule")].request
+    assert passed.resource == SCHEDULER_ROLE
+    assert passed.context == {"iam:PassedToService": "scheduler.amazonaws.com"}
+    # A cancel names the schedule only by group and name.
+    (cancel,) = authorizations(
+        Ledger(ACCOUNT), call("scheduler:DeleteSchedule", {"Name": "d-upgrade-0a1b2c3d", "GroupName": "default"})
+    )
+    assert cancel.request.resource == schedule
+
+
+def test_what_scheduler_does_with_the_role_is_the_targets_start_execution():
+    ((role, request),) = delegated(_schedule())
+    assert role == SCHEDULER_ROLE
+    assert (request.action, request.resource) == ("states:StartExecution", UPDATE_CLUSTER)
+    # A templated Step Functions target is the machine itself; anything else is unknown (the check fails).
+    ((_, templated),) = delegated(_schedule(target_arn=UPDATE_CLUSTER))
+    assert templated.resource == UPDATE_CLUSTER
+    ((_, unknown),) = delegated(_schedule(target_arn="arn:aws:lambda:us-east-1:1:function:f"))
+    assert unknown.action.startswith("?")
+
+
+def test_auto_scaling_tag_changes_name_each_tags_group():
+    tags = [
+        {"ResourceId": "gke-u-np-a", "ResourceType": "auto-scaling-group", "Key": "gke:spec", "Value": "1"},
+        {"ResourceId": "gke-u-np-a", "ResourceType": "auto-scaling-group", "Key": "k", "Value": "v"},
+    ]
+    (update,) = authorizations(Ledger(ACCOUNT), call("autoscaling:CreateOrUpdateTags", {"Tags": tags}))
+    assert update.request.resource.endswith(":autoScalingGroupName/gke-u-np-a")
+    assert update.request.context["aws:TagKeys"] == ["gke:spec", "k"]
+    (delete,) = authorizations(Ledger(ACCOUNT), call("autoscaling:DeleteTags", {"Tags": tags[1:]}))
+    assert delete.request.resource.endswith(":autoScalingGroupName/gke-u-np-a")

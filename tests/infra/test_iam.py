@@ -63,7 +63,7 @@ def test_pass_role_only_to_ec2_and_only_the_services_instance_roles(synthesized_
         for role in [r["Ref"] for r in policies[policy_id]["Properties"]["Roles"]]
     }
     instance_roles = by_role.pop(_function_role(synthesized_template, "demo-cluster-tasks"))
-    assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/*"]]}')
+    assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/gke-*"]]}')
     assert instance_roles["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     scheduler = by_role.pop(_function_role(synthesized_template, "demo-api"))
     assert json.dumps(scheduler["Resource"]).endswith(':role/kubestep/demo/scheduler/*"]]}')

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -21,7 +22,13 @@ from kubestep_local.recorder import CallRecord
 from tests.iam.checker import check
 from tests.iam.evaluator import evaluate, statements_of
 from tests.iam.requests import Ledger, authorizations
-from tests.iam.template import Environment, Resolver, function_policies, managed_policy_statements
+from tests.iam.template import (
+    Environment,
+    Resolver,
+    function_policies,
+    managed_policy_statements,
+    named_role_policies,
+)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -147,6 +154,96 @@ def test_a_group_launching_from_a_foreign_launch_template_fails_the_check(polici
     )
     (finding,) = _findings(policies, [theirs], ledger)
     assert "ec2:RunInstances on arn:aws:ec2:us-east-1:123456789012:launch-template/lt-x" in finding
+
+
+def _scheduler_role(resolver: Resolver, service: str) -> tuple[str, str]:
+    """(name, ARN) of the Scheduler role as the template makes it (under its path)."""
+    path = f"/kubestep/{service}/scheduler/"
+    (logical_id,) = [
+        k
+        for k, r in resolver.resources.items()
+        if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("Path") == path
+    ]
+    name = resolver.ref(logical_id)
+    return name, f"arn:aws:iam::{ACCOUNT}:role{path}{name}"
+
+
+def _create_schedule(api: str, service: str, role_arn: str, machine: str, name: str | None = None) -> CallRecord:
+    name = name or f"{service}-upgrade-0a1b2c3d"
+    return _call(
+        api,
+        "scheduler:CreateSchedule",
+        {
+            "Name": name,
+            "GroupName": "default",
+            "ScheduleExpression": "at(2026-12-05T03:30:00)",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "ActionAfterCompletion": "DELETE",
+            "Target": {
+                "Arn": "arn:aws:scheduler:::aws-sdk:sfn:startExecution",
+                "RoleArn": role_arn,
+                "Input": json.dumps(
+                    {"stateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{service}-{machine}"}
+                ),
+            },
+        },
+        {"ScheduleArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{name}"},
+    )
+
+
+def test_a_schedule_hands_scheduler_only_its_role_which_starts_only_upgrades(
+    synthesized_template, resolver, policies, service
+):
+    api = f"{service}-api"
+    roles = named_role_policies(synthesized_template, resolver)
+    _, scheduler_role = _scheduler_role(resolver, service)
+
+    def findings(call: CallRecord) -> list[str]:
+        return [str(f) for f in check([call], policies, Ledger(ACCOUNT), roles=roles).findings]
+
+    assert findings(_create_schedule(api, service, scheduler_role, "UpdateCluster")) == []
+    # A schedule that would delete a cluster: the Scheduler role may not start DeleteCluster.
+    (finding,) = findings(_create_schedule(api, service, scheduler_role, "DeleteCluster"))
+    assert f"states:StartExecution on arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{service}-DeleteCluster" in finding
+    # Handing Scheduler a cluster's instance role: the API may not pass it.
+    instance_role = f"arn:aws:iam::{ACCOUNT}:role/kubestep/{service}/gke-u1-controlplane"
+    passed = findings(_create_schedule(api, service, instance_role, "UpdateCluster"))
+    assert any(f"iam:PassRole on {instance_role}" in f for f in passed), passed
+    # A schedule not named as the service's.
+    (named,) = findings(_create_schedule(api, service, scheduler_role, "UpdateCluster", name="other-upgrade-1"))
+    assert "scheduler:CreateSchedule" in named and "schedule/default/other-upgrade-1" in named
+
+
+def test_cluster_tasks_manage_the_instance_roles_under_the_path_not_the_scheduler_role(
+    resolver, policies, cluster_tasks, service
+):
+    name, _ = _scheduler_role(resolver, service)
+    ledger = Ledger(ACCOUNT)
+    ledger.role_paths["gke-u1-node"] = f"/kubestep/{service}/"
+    ledger.role_paths[name] = f"/kubestep/{service}/scheduler/"
+    for action, params in (
+        ("iam:DeleteRolePolicy", {"PolicyName": "p"}),
+        ("iam:DeleteRole", {}),
+        ("iam:ListRolePolicies", {}),
+    ):
+        assert _findings(policies, [_call(cluster_tasks, action, {"RoleName": "gke-u1-node", **params})], ledger) == []
+        (finding,) = _findings(policies, [_call(cluster_tasks, action, {"RoleName": name, **params})], ledger)
+        assert f"/kubestep/{service}/scheduler/{name}" in finding
+
+
+def test_completing_a_lifecycle_action_only_on_the_services_groups(policies, cluster_tasks, service):
+    ledger = Ledger(ACCOUNT)
+    group = "autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName"
+    ledger.tags[f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:{group}/gke-u1-np-a"] = {"gke:management-service": service}
+    ledger.tags[f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:{group}/gke-u2-np-a"] = {"gke:management-service": "other"}
+    params = {"LifecycleHookName": "kubestep-drain", "InstanceId": "i-1", "LifecycleActionResult": "CONTINUE"}
+    own = _call(cluster_tasks, "autoscaling:CompleteLifecycleAction", {**params, "AutoScalingGroupName": "gke-u1-np-a"})
+    other = _call(
+        cluster_tasks, "autoscaling:CompleteLifecycleAction", {**params, "AutoScalingGroupName": "gke-u2-np-a"}
+    )
+    assert _findings(policies, [own], ledger) == []
+    (finding,) = _findings(policies, [other], ledger)
+    assert "gke-u2-np-a" in finding
 
 
 def test_an_action_no_statement_grants_fails_the_check(policies, cluster_tasks):

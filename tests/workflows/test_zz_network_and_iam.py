@@ -7,7 +7,7 @@ import json
 
 from tests.iam.checker import check
 from tests.iam.requests import Ledger
-from tests.iam.template import deployed_resolver, function_policies
+from tests.iam.template import deployed_resolver, function_policies, named_role_policies
 
 from .conftest import ha_request
 
@@ -65,12 +65,31 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
     called: dict[str, set[str]] = {}
     for record in records:
         called.setdefault(record.function_name, set()).add(record.action)
-    # The workflows of this session exercised all the task functions.
-    for suffix in ("network-tasks", "cluster-tasks", "execution-events"):
+    # The workflows of this session exercised every function, the lifecycle's calls included:
+    # node-pool rolls through the drain hook, the termination queues, one-off schedules handing
+    # Scheduler its role, the planner starting upgrades, the rollback's leftover search.
+    for suffix in ("network-tasks", "cluster-tasks", "execution-events", "api", "upgrade-planner"):
         assert any(name.endswith(suffix) for name in called), f"no calls recorded for {suffix}"
+    actions = set().union(*called.values())
+    lifecycle = {
+        "autoscaling:PutLifecycleHook",
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "autoscaling:CompleteLifecycleAction",
+        "ec2:CreateLaunchTemplateVersion",
+        "sqs:CreateQueue",
+        "sqs:DeleteQueue",
+        "events:PutRule",
+        "events:DeleteRule",
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "states:StartExecution",
+        "secretsmanager:ListSecrets",
+    }
+    assert lifecycle <= actions, f"not exercised: {sorted(lifecycle - actions)}"
     assert sum(len(v) for v in called.values()) > 40
     ledger = Ledger(resolver.env.account, resolver.env.partition, describe_tags=_describe_tags(runtime))
-    result = check(records, policies, ledger)
+    result = check(records, policies, ledger, roles=named_role_policies(template, resolver))
     assert result.checked > len(records)  # implied authorizations (tag on create, RunInstances, ...) too
     assert not result.findings, f"{len(result.findings)} calls not granted:\n{result.summary()}"
 
