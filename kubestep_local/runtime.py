@@ -33,10 +33,12 @@ from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
 from kubestep_local.deploy import deploy_template, stack_region
 from kubestep_local.events import EventBridgeStandIn
+from kubestep_local.faults import Fault, FaultPlan, Invocation
 from kubestep_local.home import STATE_FILE, HomeLock, default_home
 from kubestep_local.instances import InstanceSimulator
 from kubestep_local.lambda_seam import LambdaSeam
-from kubestep_local.moto_compat import ACCOUNT_ID
+from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
+from kubestep_local.moto_compat import ACCOUNT_ID, FunctionInfo
 from kubestep_local.recorder import CallRecorder
 from kubestep_local.server import EmulatorServer, PortInUse, port_available
 from kubestep_local.state import StateStore
@@ -110,6 +112,9 @@ class RuntimeConfig:
     """Seconds between state snapshots of a persistent runtime (taken only after requests)."""
     extra_function_env: dict[str, str] = field(default_factory=dict)
     """Local-only environment variables for every function."""
+    latency: str = "instant"
+    """The latency model's profile (``kubestep_local.latency``): instant, realistic, slow. Can be
+    changed while the runtime runs (``LocalRuntime.set_latency``)."""
 
     def __post_init__(self) -> None:
         for name in ("home", "manifest_path"):
@@ -128,6 +133,8 @@ class RuntimeConfig:
             raise ValueError(f"RuntimeConfig.pool_size: must be >= 1 (got {self.pool_size})")
         if self.snapshot_interval <= 0:
             raise ValueError(f"RuntimeConfig.snapshot_interval: must be > 0 (got {self.snapshot_interval})")
+        if self.latency not in PROFILE_NAMES:
+            raise ValueError(f"RuntimeConfig.latency: must be one of {', '.join(PROFILE_NAMES)} (got {self.latency!r})")
         if self.persistent and not self.reset:
             raise ValueError("RuntimeConfig.persistent: needs reset=True (saved state loads into a fresh emulator)")
 
@@ -157,6 +164,12 @@ class LocalRuntime:
         self.server = EmulatorServer(port=self.config.port, quiet=self.config.quiet)
         self.recorder = CallRecorder()
         self.store = StateStore(self.home)
+        self.latency = LatencyModel(self.time_scale, self.config.latency)
+        # Fault injection: the plan every Lambda worker reads (kubestep_local/faults.py).
+        self.faults = FaultPlan(self.home / "local" / f"faults-{os.getpid()}.json")
+        self._compute: dict[str, list[tuple[float, float]]] = {}
+        self._waits: dict[str, list[tuple[float, float]]] = {}
+        self.time_scale.on_wait = self._waited
         self.timings: dict[str, float] = {}
         # What the start did with the saved state (persistent runtimes): see ``restore_report``.
         self.restore_report: dict[str, Any] | None = None
@@ -225,18 +238,29 @@ class LocalRuntime:
         self.server.start()
         self.time_scale.install()
         moto_compat.fix_interpreter_bugs(self._patches)
+        moto_compat.match_aws_semantics(self._patches)
+        Path(self.faults.path).parent.mkdir(parents=True, exist_ok=True)
+        self.faults.clear()
+        self.latency.start()
         pools = WorkerPools(
             self.server.endpoint_url,
             pool_size=self.config.pool_size,
             workdir=self._lambda_workdir(),
             log_dir=self.home / "local" / "logs",
             # Lets domain code scale its own deadlines like the interpreter's waits.
-            extra_env={"KUBESTEP_LOCAL_TIME_SCALE": repr(self.time_scale.scale), **self.config.extra_function_env},
+            extra_env={
+                "KUBESTEP_LOCAL_TIME_SCALE": repr(self.time_scale.scale),
+                "KUBESTEP_LOCAL_FAULTS": self.faults.path,
+                **self.config.extra_function_env,
+            },
         )
-        self._seam = LambdaSeam(pools, self.recorder, log_dir=self.home / "local" / "logs")
+        self._seam = LambdaSeam(pools, self.recorder, log_dir=self.home / "local" / "logs", interceptors=[self])
         self._seam.install()
         self._simulator = InstanceSimulator(
-            self.server.endpoint_url, time_scale=self.time_scale, boot_delay_seconds=self.config.boot_delay_seconds
+            self.server.endpoint_url,
+            time_scale=self.time_scale,
+            boot_delay_seconds=self.config.boot_delay_seconds,
+            on_report=self._reported,
         )
         self._simulator.mark_booted(set(self._restored_extra.get("booted", ())))
         self._simulator.start()
@@ -281,12 +305,15 @@ class LocalRuntime:
             moto_compat.stop_running_executions(STOPPED_ERROR, STOPPED_CAUSE)
         # Wakes retry sleeps, so the stopped executions' threads end now.
         self.time_scale.uninstall()
+        self.latency.stop()
         if self._seam is not None:
             self._wait_executions_ended(5.0)
             self._seam.close()
             shutil.rmtree(self._seam.pools.workdir, ignore_errors=True)
         self._patches.undo()
         self.server.stop()
+        with contextlib.suppress(OSError):
+            os.unlink(self.faults.path)
         self._home_lock.release()
         self._api = self._events = self._simulator = self._seam = None
         self._clients.clear()
@@ -526,6 +553,53 @@ class LocalRuntime:
                 aws_api_calls=calls.get(execution.arn, 0),
             )
         return out
+
+    # -- latency model, fault injection, modelled time --------------------------------------------
+    def set_latency(self, profile: str) -> None:
+        """Switch the latency model's profile (instant, realistic, slow) while the runtime runs."""
+        self.latency.set_profile(profile)
+
+    def modelled_time(self, execution_arn: str) -> dict[str, Any]:
+        """How long the execution would have taken on AWS: Lambda run time as measured, every
+        wait (Retry backoff, Wait states: what polls AWS's intermediate states and the instances'
+        boots) divided by the time scale (``latency.modelled_seconds``)."""
+        execution = next((e for e in moto_compat.executions() if e.arn == execution_arn), None)
+        if execution is None or execution.start_date is None:
+            raise KeyError(execution_arn)
+        started = execution.start_date.timestamp()
+        ended = execution.stop_date.timestamp() if execution.stop_date else time.time()
+        with self._lock:
+            compute = list(self._compute.get(execution_arn, ()))
+            waits = list(self._waits.get(execution_arn, ()))
+        return modelled_seconds(started, ended, waits, compute, self.time_scale.scale)
+
+    def _waited(self, execution_arn: str | None, started: float, ended: float) -> None:
+        if execution_arn:
+            with self._lock:
+                self._waits.setdefault(execution_arn, []).append((started, ended))
+
+    # LambdaSeam interceptor: Lambda-level faults, and when each invocation ran.
+    def before_invoke(self, fn: FunctionInfo, event: Any, execution_arn: str | None) -> None:
+        fault = self.faults.take(Invocation.from_event(fn.name, event), None, kinds=("service-exception",))
+        if fault is not None:
+            raise moto_compat.InvocationRefused(
+                fault.code or "ServiceException", f"kubestep fault injection ({fault.kind} {fault.id})"
+            )
+
+    def after_invoke(
+        self, fn: FunctionInfo, event: Any, execution_arn: str | None, started_at: float, duration: float
+    ) -> None:
+        if execution_arn:
+            with self._lock:
+                self._compute.setdefault(execution_arn, []).append((started_at, started_at + duration))
+
+    def _reported(self, report: Any) -> None:
+        if report.status == "ok":
+            self.latency.mark_serving(report.instance_id)
+
+    def inject(self, *faults: Fault) -> list[Fault]:
+        """Turn faults on (``kubestep_local.faults.Fault``); ``self.faults.remove``/``clear`` off."""
+        return self.faults.add(*faults)
 
     # -- keeping state (persistent runtimes) ----------------------------------------------------
     def cluster_names(self) -> list[str] | None:

@@ -510,6 +510,48 @@ def delete_cluster(
 
 
 @app.post(
+    f"{PREFIX}/clusters/<name>:repair",
+    operation_id="repairCluster",
+    summary="Repair a cluster after hand changes",
+    description="Starts a `RepairCluster` execution: it finds what was deleted or changed by hand (recorded as "
+    "`status.drift`), makes it again, replaces instances whose launch template changed, and reports what it "
+    "changed in the operation's `result`. 409 while another operation works on the cluster.",
+    responses=_responses(202, schemas.Operation, "The RepairCluster operation started", 400, 404, 409),
+    tags=["clusters"],
+)
+def repair_cluster(name: ClusterName, idempotency_key: IdempotencyKey = None) -> JsonResponse:
+    current, registry = _deps()
+
+    def start() -> dict:
+        _require_cluster(registry, name)
+        return operations.operation_view(operations.start_repair(current, registry, name), PREFIX)
+
+    return _json(202, _start_once(f"POST {PREFIX}/clusters/{{name}}:repair", idempotency_key, {"name": name}, start))
+
+
+@app.post(
+    f"{PREFIX}/orphans:sweep",
+    operation_id="sweepOrphans",
+    summary="Find (and delete) resources of clusters whose record is gone",
+    description="Starts a `SweepOrphans` execution. A dry run (the default) lists them in the operation's "
+    "`result`; otherwise those older than the grace period are deleted with DeleteCluster's steps.",
+    responses=_responses(202, schemas.Operation, "The SweepOrphans operation started", *BODY_ERRORS),
+    tags=["operations"],
+)
+def sweep_orphans(
+    body: Annotated[schemas.SweepOrphansBody, _example("a dry run", {"dryRun": True})],
+    idempotency_key: IdempotencyKey = None,
+) -> JsonResponse:
+    current, registry = _deps()
+    request = dump(body)
+
+    def start() -> dict:
+        return operations.operation_view(operations.start_sweep(current, registry, request), PREFIX)
+
+    return _json(202, _start_once(f"POST {PREFIX}/orphans:sweep", idempotency_key, request, start))
+
+
+@app.post(
     f"{PREFIX}/clusters/<name>/upgrade",
     operation_id="upgradeCluster",
     summary="Upgrade a cluster's control plane (not available yet)",

@@ -191,6 +191,15 @@ class ApiClient:
         return self.request("DELETE", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}")
 
     # ------------------------------------------------------------------ operations
+    def repair_cluster(self, name: str, idempotency_key: str | None = None) -> dict[str, Any]:
+        return self.request("POST", f"clusters/{_segment(name)}:repair", idempotency_key=idempotency_key or _new_key())
+
+    def sweep_orphans(
+        self, dry_run: bool = True, grace_period_seconds: int = 3600, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        body = {"dryRun": dry_run, "gracePeriodSeconds": grace_period_seconds}
+        return self.request("POST", "orphans:sweep", body=body, idempotency_key=idempotency_key or _new_key())
+
     def operation(self, operation_id: str) -> dict[str, Any]:
         return self.request("GET", f"operations/{_segment(operation_id)}")
 

@@ -5,6 +5,8 @@ account and region, so CreateAutoScalingGroup's AlreadyExists means an earlier r
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -86,8 +88,15 @@ def launch_template_data(
     return data
 
 
+def data_digest(data: dict[str, Any]) -> str:
+    """What a launch template version was made from (its `VersionDescription`): a re-run with
+    the same data makes nothing new; changed data (a repaired volume or endpoint) a new version."""
+    return "kubestep " + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any], tags: dict[str, str]) -> str:
     """The template under `name`; a changed spec becomes a new default version."""
+    digest = data_digest(data)
     try:
         template = ctx.ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]
     except Exception as exc:
@@ -99,6 +108,7 @@ def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any],
             template = ctx.ec2.create_launch_template(
                 LaunchTemplateName=name,
                 LaunchTemplateData=data,
+                VersionDescription=digest,
                 ClientToken=naming.client_token(ctx.operation_id, name),
                 TagSpecifications=naming.tag_specifications("launch-template", tags),
             )["LaunchTemplate"]
@@ -106,7 +116,18 @@ def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any],
             if not is_already_exists(exc, Kind.LAUNCH_TEMPLATE):
                 raise
             ctx.pending(f"launch template {name} exists but is not visible yet")
-    return template["LaunchTemplateId"]
+        return template["LaunchTemplateId"]
+    template_id = template["LaunchTemplateId"]
+    default = ctx.ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])
+    if default["LaunchTemplateVersions"][0].get("VersionDescription") != digest:
+        version = ctx.ec2.create_launch_template_version(
+            LaunchTemplateId=template_id,
+            LaunchTemplateData=data,
+            VersionDescription=digest,
+            ClientToken=naming.client_token(ctx.operation_id, f"{name}-{digest}"),
+        )["LaunchTemplateVersion"]["VersionNumber"]
+        ctx.ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version))
+    return template_id
 
 
 def ensure_group(
@@ -123,7 +144,7 @@ def ensure_group(
 ) -> dict:
     groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     if groups:
-        return groups[0]
+        return reconcile_group(ctx, groups[0], launch_template_id, min_size, max_size, target_groups)
     asg_tags = [
         {"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": name, "ResourceType": "auto-scaling-group"}
         for k, v in tags.items()
@@ -151,6 +172,39 @@ def ensure_group(
     if not created:
         ctx.pending(f"Auto Scaling group {name} is not visible yet")
     return created[0]
+
+
+def reconcile_group(
+    ctx: ClusterContext, group: dict, launch_template_id: str, min_size: int, max_size: int, target_groups: list[str]
+) -> dict:
+    """An existing group back to what kubestep made it (a repair after hand changes): its launch
+    template (recreated under a new id), its size limits, its target groups (recreated under a
+    new ARN). The desired capacity is the autoscaler's, kept within the limits."""
+    name = group["AutoScalingGroupName"]
+    if group.get("Status") == "Delete in progress":
+        ctx.pending(f"Auto Scaling group {name} is being deleted")
+    changes: dict[str, Any] = {}
+    if (group.get("LaunchTemplate") or {}).get("LaunchTemplateId") != launch_template_id:
+        changes["LaunchTemplate"] = {"LaunchTemplateId": launch_template_id, "Version": "$Latest"}
+    if (group["MinSize"], group["MaxSize"]) != (min_size, max_size):
+        changes.update(MinSize=min_size, MaxSize=max_size)
+        changes["DesiredCapacity"] = min(max(group["DesiredCapacity"], min_size), max_size)
+    if changes:
+        ctx.autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, **changes)
+    attached = set(group.get("TargetGroupARNs") or [])
+    missing = [arn for arn in target_groups if arn not in attached]
+    if missing:
+        ctx.autoscaling.attach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=missing)
+    stale = sorted(attached - set(target_groups))
+    if stale and target_groups:  # a replaced target group: the old one is gone or not ours any more
+        try:
+            ctx.autoscaling.detach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=stale)
+        except Exception as exc:
+            if not is_not_found(exc, Kind.TARGET_GROUP):
+                raise
+    if not (changes or missing or stale):
+        return group
+    return ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
 
 
 def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:

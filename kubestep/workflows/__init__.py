@@ -18,6 +18,10 @@ def all_workflows() -> dict[str, Workflow]:
     from kubestep.workflows import create_cluster, delete_cluster, deprovision_network, provision_network
 
     modules = (provision_network, deprovision_network, create_cluster, delete_cluster)
+    # Issue 11 (reliability): repair after hand changes, and the orphan sweeper.
+    from kubestep.workflows import repair_cluster, sweep_orphans
+
+    modules += (repair_cluster, sweep_orphans)
     return {m.WORKFLOW.name: m.WORKFLOW for m in modules}
 
 

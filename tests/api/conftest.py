@@ -20,6 +20,8 @@ from tests.unit.conftest import EXAMPLES, TABLE, configure, create_table, load_s
 
 PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:unit-"
 WORKFLOWS = ("CreateCluster", "DeleteCluster", "ProvisionNetwork", "DeprovisionNetwork")
+# Issue 11.
+WORKFLOWS += ("RepairCluster", "SweepOrphans")
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
 

@@ -83,6 +83,18 @@ def test_only_the_api_starts_executions_and_only_of_its_own_machines(
         for policy, s in statements_of(synthesized_template)
         if any(a.startswith("states:Start") or a in ("states:*", "*") for a in as_list(s["Action"]))
     ]
+    # Besides the API, only the daily sweep schedule's role, and only SweepOrphans (issue 11).
+    machines = resources_of(synthesized_template, "AWS::StepFunctions::StateMachine")
+    sweeper = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-SweepOrphans")
+    scheduled = [(p, s) for p, s in starts if s["Resource"] == {"Ref": sweeper}]
+    assert len(scheduled) == 1 and as_list(scheduled[0][1]["Action"]) == ["states:StartExecution"]
+    roles = resources_of(synthesized_template, "AWS::IAM::Policy")[scheduled[0][0]]["Properties"]["Roles"]
+    for role in roles:
+        trust = resources_of(synthesized_template, "AWS::IAM::Role")[role["Ref"]]["Properties"]
+        assert [s["Principal"] for s in trust["AssumeRolePolicyDocument"]["Statement"]] == [
+            {"Service": "events.amazonaws.com"}
+        ]
+    starts = [item for item in starts if item not in scheduled]
     assert len(starts) == 1
     policy_id, statement = starts[0]
     assert {"Ref": api_role} in resources_of(synthesized_template, "AWS::IAM::Policy")[policy_id]["Properties"]["Roles"]
