@@ -24,10 +24,11 @@ And one Lambda-level kind, decided by the seam before any worker runs:
 ``Lambda.ServiceException``).
 
 A fault matches an AWS call by ``operation`` (the IAM-style action the recorder uses,
-``ec2:CreateVolume``; ``*`` for any), and optionally by ``cluster`` (the cluster the invocation
-works for: ``clusterName`` of its event, or the manifest's name in a create request), ``task``
-(the step), ``function`` (name or its ``<svc>-`` suffix) and ``match`` (text the request's URL or
-body contains, e.g. a cluster uid). ``times`` limits how often it fires (None: always).
+``ec2:CreateVolume``; ``*`` for any; ``mutating`` for any that changes something), and
+optionally by ``cluster`` (the cluster the invocation works for: ``clusterName`` of its event,
+or the manifest's name in a create request), ``task`` (the step), ``function`` (name or its
+``<svc>-`` suffix) and ``match`` (text the request's URL or body contains, e.g. a cluster uid).
+``times`` limits how often it fires (None: always).
 
 The worker imports this file by path (it is not part of the deployed asset): only the standard
 library at module level; botocore is imported when the hooks are installed.
@@ -48,6 +49,16 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 ENV_VAR = "KUBESTEP_LOCAL_FAULTS"
+# `operation` matching any call that changes something (not Describe*, Get*, List*, ...).
+MUTATING = "mutating"
+READ_ONLY_VERBS = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Lookup", "Search")
+
+
+def is_read_only(operation: str) -> bool:
+    """An IAM-style action (``ec2:DescribeVolumes``) that changes nothing."""
+    return operation.split(":", 1)[-1].startswith(READ_ONLY_VERBS)
+
+
 AWS_KINDS = ("throttle", "error", "lost-response", "crash")
 LAMBDA_KINDS = ("service-exception",)
 KINDS = AWS_KINDS + LAMBDA_KINDS
@@ -65,6 +76,9 @@ class Fault:
     function: str | None = None
     match: str | None = None
     code: str | None = None
+    abort: bool = False
+    """``crash``: the execution that invoked the dying worker is stopped at that very moment (the
+    management service's own process died; no ``Catch`` runs, the lock stays held)."""
     id: str = ""
     fired: int = 0
 
@@ -90,6 +104,9 @@ class Fault:
             return False
         if operation is None:
             if self.operation is not None:
+                return False
+        elif self.operation == MUTATING:
+            if is_read_only(operation):
                 return False
         elif self.operation not in ("*", operation):
             return False

@@ -31,7 +31,13 @@ class Interceptor(Protocol):
     def before_invoke(self, fn: FunctionInfo, event: Any, execution_arn: str | None) -> None: ...
 
     def after_invoke(
-        self, fn: FunctionInfo, event: Any, execution_arn: str | None, started_at: float, duration: float
+        self,
+        fn: FunctionInfo,
+        event: Any,
+        execution_arn: str | None,
+        started_at: float,
+        duration: float,
+        died: bool,
     ) -> None: ...
 
 
@@ -115,7 +121,7 @@ class LambdaSeam:
         reply, cold = self.pools.invoke(fn, request, timeout + 0.5)
         duration = time.monotonic() - started
         for interceptor in self.interceptors:
-            interceptor.after_invoke(fn, event, execution_arn, started_at, duration)
+            interceptor.after_invoke(fn, event, execution_arn, started_at, duration, reply is None)
         if reply is None:
             timed_out = duration >= timeout
             payload = json.dumps(

@@ -251,6 +251,19 @@ def enable_asl_execution(endpoint_url: str) -> None:
         response.read()
 
 
+@contextlib.contextmanager
+def deterministic_ids(seed: int) -> Iterator[None]:
+    """Ids moto generates inside the block depend on ``seed`` only (moto's own seedable
+    random, moto/moto_api/_internal/__init__.py); afterwards they are random again."""
+    from moto.moto_api._internal import mock_random
+
+    mock_random.seed(seed)
+    try:
+        yield
+    finally:
+        mock_random.seed(int.from_bytes(os.urandom(8), "big"))
+
+
 def reset_backends() -> None:
     """Forget every resource of every service (moto's own reset)."""
     from moto.moto_api._internal.models import moto_api_backend
@@ -1053,6 +1066,15 @@ def execution_history(execution_arn: str) -> list[dict[str, Any]]:
                 return list(backend.get_execution_history(execution_arn)["events"])
             return []
     raise KeyError(execution_arn)
+
+
+def stop_execution(execution_arn: str, error: str, cause: str) -> bool:
+    """StopExecution of one RUNNING execution (from inside the runtime, e.g. a dying worker)."""
+    for _account, _region, _backend, execution in _step_functions_executions():
+        if execution.exec_arn == execution_arn and _status(execution) == "RUNNING":
+            execution.stop(datetime.now(UTC), error=error, cause=cause)
+            return True
+    return False
 
 
 def stop_running_executions(error: str, cause: str) -> list[str]:

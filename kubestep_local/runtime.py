@@ -115,6 +115,9 @@ class RuntimeConfig:
     latency: str = "instant"
     """The latency model's profile (``kubestep_local.latency``): instant, realistic, slow. Can be
     changed while the runtime runs (``LocalRuntime.set_latency``)."""
+    existing_vpc: bool = False
+    """Make a stand-in "existing" VPC with one private subnet first and deploy an existing-VPC
+    management service over it (``kubestep_local.existing_vpc``); ``manifest_path`` is ignored."""
 
     def __post_init__(self) -> None:
         for name in ("home", "manifest_path"):
@@ -184,6 +187,7 @@ class LocalRuntime:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._restored_extra: dict[str, Any] = {}
+        self._manifest_override: Path | None = None
         self._snapshots: threading.Thread | None = None
         self._stop_snapshots = threading.Event()
         self._snapshot_lock = threading.Lock()
@@ -405,13 +409,26 @@ class LocalRuntime:
         return f"{service}-api" if service else None
 
     # -- deploy ------------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path | None:
+        """The AWSManagementService manifest deployed (the stand-in's with ``existing_vpc``)."""
+        return self._manifest_override or self.config.manifest_path
+
     def synthesize(self) -> Path:
         """Synthesize the project's CDK app (``infra.app.synthesize``), cached by source hash."""
         cache = self.home / "local" / "cdk.out"
         if self.config.synth_cache:
-            return cached_synthesize(cache, self.config.manifest_path)
+            return cached_synthesize(cache, self.manifest_path)
         cache.mkdir(parents=True, exist_ok=True)
-        return synthesize(cache / "latest", self.config.manifest_path)
+        return synthesize(cache / "latest", self.manifest_path)
+
+    def make_existing_vpc(self) -> tuple[str, str]:
+        """The stand-in "existing" VPC and subnet (made once), and its management service's manifest."""
+        from kubestep_local import existing_vpc
+
+        vpc_id, subnet_id = existing_vpc.ensure_stand_in(self.boto3_client("ec2"), self.region)
+        self._manifest_override = existing_vpc.write_manifest(self.home / "local", self.region, vpc_id, subnet_id)
+        return vpc_id, subnet_id
 
     def deploy(self, template_path: Path | str | None = None) -> dict[str, str]:
         """Synthesize (unless a template is given) and deploy into the emulator; returns outputs.
@@ -419,6 +436,8 @@ class LocalRuntime:
         After a restore the stack exists already: it is updated only if the template changed."""
         self.start()
         started = time.monotonic()
+        if self.config.existing_vpc and self._manifest_override is None:
+            self.make_existing_vpc()
         if template_path is None:
             template_path = self.synthesize()
             self.timings["synth"] = time.monotonic() - started
@@ -587,11 +606,31 @@ class LocalRuntime:
             )
 
     def after_invoke(
-        self, fn: FunctionInfo, event: Any, execution_arn: str | None, started_at: float, duration: float
+        self,
+        fn: FunctionInfo,
+        event: Any,
+        execution_arn: str | None,
+        started_at: float,
+        duration: float,
+        died: bool,
     ) -> None:
         if execution_arn:
             with self._lock:
                 self._compute.setdefault(execution_arn, []).append((started_at, started_at + duration))
+        if died and execution_arn and self._crashed_with_abort(fn, event, started_at):
+            # The management service itself died here: the execution stops before its Catch
+            # could see the failed task (what StopExecution does on AWS).
+            moto_compat.stop_execution(execution_arn, "States.Runtime", "the Lambda worker died (fault injection)")
+
+    def _crashed_with_abort(self, fn: FunctionInfo, event: Any, since: float) -> bool:
+        invocation = Invocation.from_event(fn.name, event)
+        aborting = {f.id for f in self.faults.faults() if f.kind == "crash" and f.abort}
+        return any(
+            f.id in aborting
+            and f.at >= since
+            and (f.operation_id, f.task) == (invocation.operation_id, invocation.task)
+            for f in self.faults.firings()
+        )
 
     def _reported(self, report: Any) -> None:
         if report.status == "ok":

@@ -93,6 +93,11 @@ def describe_cluster(cluster: dict, events: list[dict], operation: dict | None) 
         console.print(f"[bold]{key + ':':<12}[/bold] {value if value is not None else '-'}")
     if operation:
         console.print(f"[bold]{'Operation:':<12}[/bold] {operation['id']} {operation['kind']} {operation['status']}")
+    drift = status.get("drift") or {}
+    if drift:
+        console.print("\n[bold]Drift[/bold] (changed by hand; `kubestep repair cluster` puts it back)")
+        for key, what in drift.items():
+            console.print(f"  {key}: {what}")
     console.print("\n[bold]Control plane replicas[/bold]")
     replicas = _table("#", "ZONE", "ASG", "INSTANCE", "ETCD VOLUME", "BOOTSTRAP")
     for r in (status.get("controlPlane") or {}).get("replicas") or []:
