@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import importlib
 import io
@@ -188,6 +189,11 @@ class StateGate:
 
 
 GATE = StateGate()
+# moto's backends are not thread-safe (a describe iterating a dict another request's thread is
+# changing fails with "dictionary changed size during iteration", a 500): requests that change or
+# read backends run one at a time (the GIL runs one at a time anyway). Lambda invocations do not
+# take it: their handlers' own requests must pass while they run.
+REQUEST_LOCK = threading.RLock()
 
 
 def gated_path(method: str, path: str) -> bool:
@@ -227,7 +233,7 @@ def start_server(host: str, port: int, gate: StateGate = GATE) -> ServerHandle:
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         if not gated_path(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
             return moto_app(environ, start_response)
-        with gate.shared():
+        with gate.shared(), REQUEST_LOCK:
             # Materialize the body inside the gate: the backend call happens in here.
             return list(moto_app(environ, start_response))
 
@@ -367,9 +373,6 @@ def match_aws_semantics(patches: PatchSet) -> None:
     them; each has a test in tests/local/test_aws_semantics.py. A retried call (botocore resends
     a request whose response was lost) must meet AWS's answer, not a second resource:
 
-    - DynamoDB: requests run concurrently in the server's threads and ``transact_write_items``
-      deep-copies tables other threads are changing ("dictionary changed size during
-      iteration", a 500); AWS serializes per item. Requests to DynamoDB take one lock.
     - CreateVolume ignores ``ClientToken``: AWS returns the volume the token made.
     - CreateLoadBalancer makes a second load balancer of the same name: AWS returns the one it
       has when the settings are the same (else ``DuplicateLoadBalancerName``).
@@ -383,7 +386,6 @@ def match_aws_semantics(patches: PatchSet) -> None:
       ``ResourceExistsException``: AWS answers ``InvalidRequestException`` (the name is held
       until the deletion happens).
     """
-    from moto.dynamodb.responses import DynamoHandler
     from moto.ec2.responses.elastic_block_store import ElasticBlockStore
     from moto.elbv2.exceptions import DuplicateListenerError, DuplicateLoadBalancerName
     from moto.elbv2.models import ELBv2Backend
@@ -391,15 +393,6 @@ def match_aws_semantics(patches: PatchSet) -> None:
     from moto.iam.models import IAMBackend
     from moto.secretsmanager.exceptions import InvalidRequestException
     from moto.secretsmanager.models import SecretsManagerBackend
-
-    dynamodb_lock = threading.RLock()
-    original_call_action = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with dynamodb_lock:
-            return original_call_action(self)
-
-    patches.set(DynamoHandler, "call_action", call_action)
 
     original_create_volume = ElasticBlockStore.create_volume
 
@@ -538,7 +531,8 @@ def model_latency(patches: PatchSet, hooks: LatencyHooks) -> None:
 
     def later(seconds: float, action: Callable[[], None], what: str) -> None:
         def gated() -> None:
-            with GATE.shared():  # a snapshot sees a transition whole or not at all
+            # A snapshot sees a transition whole or not at all; no request sees it half done.
+            with GATE.shared(), REQUEST_LOCK:
                 action()
 
         hooks.later(seconds, gated, what)
@@ -768,7 +762,7 @@ def _instance_to(instance: Any, intermediate: str, name: str, code: int) -> None
 
 # (execution ARN or None, wall-clock start, end) of one scaled wait of the interpreter.
 WaitObserver = Callable[["str | None", float, float], None]
-# The execution whose Task a thread of the interpreter ran last (Retry sleeps follow it there).
+# The execution whose retrier a thread of the interpreter evaluates (its Retry sleep follows).
 _THREAD_EXECUTION = threading.local()
 
 
@@ -829,6 +823,16 @@ def scale_asl_waits(
 
     patches.set(retrier_decl, "time", scaled_time)
     patches.set(WaitFunction, "_wait_interval", _wait_interval)
+    # A Retry sleeps in the thread that evaluates the retrier: tell its sleep whose it is.
+    original_retry = retrier_decl.RetrierDecl._eval_body
+
+    @functools.wraps(original_retry)
+    def _eval_body(self: Any, env: Any) -> Any:
+        with contextlib.suppress(Exception):
+            _THREAD_EXECUTION.arn = env.states.context_object.context_object_data["Execution"]["Id"]
+        return original_retry(self, env)
+
+    patches.set(retrier_decl.RetrierDecl, "_eval_body", _eval_body)
 
 
 @dataclass(frozen=True)
@@ -928,7 +932,6 @@ def route_lambda_invocations(patches: PatchSet, runner: LambdaRunner) -> None:
             tls.sfn_execution = env.states.context_object.context_object_data["Execution"]["Id"]
         except Exception:  # noqa: BLE001 - attribution is best effort
             tls.sfn_execution = None
-        _THREAD_EXECUTION.arn = tls.sfn_execution
         try:
             return original_integration(env, *args, **kwargs)
         finally:
@@ -995,7 +998,7 @@ def append_function_log(function: FunctionInfo, text: str) -> None:
     """Write one invocation's log lines to the function's CloudWatch log group, as Lambda does."""
     from moto.awslambda.models import lambda_backends
 
-    with GATE.shared():
+    with GATE.shared(), REQUEST_LOCK:
         per_account = dict.get(lambda_backends, function.account)
         backend = dict.get(per_account, function.region) if per_account is not None else None
         if backend is None:

@@ -78,7 +78,9 @@ def tagged(settings: Settings) -> dict[str, Orphan]:
             for i in reservation["Instances"]:
                 note("instances", i["InstanceId"], naming.tags_dict(i.get("Tags")), i.get("LaunchTime"))
     for v in ec2.describe_volumes(Filters=service)["Volumes"]:
-        note("volumes", v["VolumeId"], naming.tags_dict(v.get("Tags")), v.get("CreateTime"))
+        tags = naming.tags_dict(v.get("Tags"))
+        if naming.TAG_RETAINED_BY not in tags:  # etcd volumes a delete kept for a restore
+            note("volumes", v["VolumeId"], tags, v.get("CreateTime"))
     for t in ec2.describe_launch_templates(Filters=service)["LaunchTemplates"]:
         note("launchTemplates", t["LaunchTemplateId"], naming.tags_dict(t.get("Tags")), t.get("CreateTime"))
     for g in ec2.describe_security_groups(Filters=service)["SecurityGroups"]:

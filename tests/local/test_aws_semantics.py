@@ -75,7 +75,9 @@ def test_a_secret_name_is_held_while_its_secret_is_scheduled_for_deletion(runtim
     assert code(raised) == "InvalidRequestException" and "scheduled for deletion" in str(raised.value)
 
 
-def test_concurrent_dynamodb_transactions_never_fail_with_a_server_error(runtime) -> None:
+def test_concurrent_requests_never_fail_with_a_server_error(runtime) -> None:
+    """moto's backends are not thread-safe (moto_compat.REQUEST_LOCK): DynamoDB transactions
+    deep-copy tables other requests change."""
     dynamodb = runtime.boto3_client("dynamodb")
     dynamodb.create_table(
         TableName="semantics-concurrency",
