@@ -305,6 +305,8 @@ def install(path: str) -> None:
     global _plan
     import botocore.session
 
+    compress_backoff(float(os.environ.get("KUBESTEP_LOCAL_TIME_SCALE", "1")))
+
     _plan = FaultPlan(path)
     original = botocore.session.Session.create_client
 
@@ -322,6 +324,37 @@ def install(path: str) -> None:
         return client
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+
+
+def compress_backoff(scale: float) -> None:
+    """botocore's client-side waits compressed by the local runtime's time scale, like every other
+    wait it models: the backoff between attempts (``endpoint.py``: ``time.sleep(delay)``, the only
+    sleep through that module) and the adaptive retry mode's rate limiter (its clock, in
+    ``retries/bucket.py``, runs 1/scale times as fast; what it waits on that clock is scaled
+    back to real time). Injected throttles then cost what they would cost a workflow running
+    that much faster, instead of seconds of real time in every warm worker."""
+    if scale <= 0 or scale == 1:
+        return
+    import time as real_time
+    import types
+
+    import botocore.endpoint
+    from botocore.retries import bucket
+
+    scaled = types.SimpleNamespace(**{k: getattr(real_time, k) for k in dir(real_time) if not k.startswith("__")})
+    scaled.sleep = lambda seconds: real_time.sleep(max(0.0, seconds * scale))
+    botocore.endpoint.time = scaled  # type: ignore[attr-defined]
+
+    class ScaledClock(bucket.Clock):
+        def sleep(self, amount: float) -> None:
+            real_time.sleep(max(0.0, amount * scale))
+
+        def current_time(self) -> float:
+            return real_time.time() / scale
+
+    original_sleep_amount = bucket.TokenBucket._sleep_amount
+    bucket.Clock = ScaledClock  # type: ignore[misc]  # adaptive.py makes its clock as bucket.Clock()
+    bucket.TokenBucket._sleep_amount = lambda self, amount: original_sleep_amount(self, amount) * scale  # type: ignore[method-assign]
 
 
 def begin_invocation(function: str, event: Any) -> None:

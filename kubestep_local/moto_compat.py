@@ -481,6 +481,74 @@ def match_aws_semantics(patches: PatchSet) -> None:
     patches.set(SecretsManagerBackend, "create_secret", create_secret)
 
 
+# Item operations whose results are plain data (no timestamps or blobs to format).
+DYNAMODB_DATA_OPERATIONS = frozenset(
+    ("dynamodb", op)
+    for op in (
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    )
+)
+
+
+def fix_moto_performance(patches: PatchSet) -> None:
+    """What moto 5.2.5 does on every request that costs more than the request (the emulator is one
+    Python process: its CPU is the local runtime's bottleneck).
+
+    It looks an EC2 resource's tags up by scanning every tag of every resource
+    (``TaggedEC2Resource.get_tags`` -> ``describe_tags(filters={"resource-id": [id]})``, a regex
+    per tag), so a describe with a tag filter costs resources x tags: with a few dozen clusters in
+    the emulator, every kubestep step's describe took seconds. The same answer, looked up by id."""
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        resource_id = getattr(self, "id", None)
+        if not resource_id:
+            return []
+        tags = dict.get(self.ec2_backend.tags, resource_id) or {}
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        return [{"resource_id": resource_id, "key": k, "value": v, "resource_type": kind} for k, v in tags.items()]
+
+    patches.set(TaggedEC2Resource, "get_tags", get_tags)
+
+    # Per request, moto lists its own package directory (an isdir per service) to route the
+    # request (moto_server/werkzeug_app.py get_backend_for_host), and inspects the response
+    # class's members to find the action's method (core/responses.py call_action). Neither
+    # changes while the process runs.
+    from moto import backends
+    from moto.core import responses
+
+    # DynamoDB's item operations return dicts already in the wire format (moto's dynamo_to_dict);
+    # the generic serializer still walks every attribute value against the output shape, which
+    # was half of the emulator's time. Those results go out as they are.
+    from moto.core.serialize import BaseJSONSerializer
+
+    original_result = BaseJSONSerializer._serialize_result
+
+    def _serialize_result(self: Any, resp: Any, result: Any) -> Any:
+        model = self.operation_model
+        if isinstance(result, dict) and (model.service_model.service_name, model.name) in DYNAMODB_DATA_OPERATIONS:
+            return self._serialized_result_to_response(resp, result, model.output_shape, result)
+        return original_result(self, resp, result)
+
+    patches.set(BaseJSONSerializer, "_serialize_result", _serialize_result)
+
+    modules = tuple(backends.list_of_moto_modules())
+    patches.set(backends, "list_of_moto_modules", lambda: modules)
+    patches.set(
+        responses, "method_names_from_class", functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+    )
+
+
 class LatencyHooks(Protocol):
     """What ``model_latency``'s patches ask the latency model (``kubestep_local.latency``)."""
 
@@ -937,15 +1005,24 @@ def route_lambda_invocations(patches: PatchSet, runner: LambdaRunner) -> None:
         finally:
             tls.sfn_execution = None
 
-    def boto_client_for(*args: Any, **kwargs: Any) -> Any:
-        client = original_client_for(*args, **kwargs)
+    # One client per region and service (moto makes a new boto3 client for every invocation,
+    # milliseconds of CPU each); the header comes from the invoking thread at send time.
+    clients: dict[tuple[Any, ...], Any] = {}
+    clients_lock = threading.Lock()
+
+    def _add_header(request: Any, **_: Any) -> None:
         execution_arn = getattr(tls, "sfn_execution", None)
         if execution_arn:
+            request.headers[EXECUTION_HEADER] = execution_arn
 
-            def _add_header(request: Any, **_: Any) -> None:
-                request.headers[EXECUTION_HEADER] = execution_arn
-
-            client.meta.events.register("before-sign.lambda.Invoke", _add_header)
+    def boto_client_for(region: Any, service: Any, state_credentials: Any = None) -> Any:
+        key = (region, service, repr(state_credentials))
+        with clients_lock:
+            client = clients.get(key)
+            if client is None:
+                client = original_client_for(region=region, service=service, state_credentials=state_credentials)
+                client.meta.events.register("before-sign.lambda.Invoke", _add_header)
+                clients[key] = client
         return client
 
     patches.set(LambdaFunction, "_invoke_lambda", _invoke_lambda)
@@ -1059,6 +1136,14 @@ def executions() -> list[ExecutionInfo]:
         )
         for account, region, _backend, execution in _step_functions_executions()
     ]
+
+
+def execution_status(execution_arn: str) -> str | None:
+    """An execution's status (None if the executing backend has no such execution)."""
+    for _account, _region, _backend, execution in _step_functions_executions():
+        if execution.exec_arn == execution_arn:
+            return _status(execution)
+    return None
 
 
 def execution_history(execution_arn: str) -> list[dict[str, Any]]:

@@ -243,6 +243,7 @@ class LocalRuntime:
         self.time_scale.install()
         moto_compat.fix_interpreter_bugs(self._patches)
         moto_compat.match_aws_semantics(self._patches)
+        moto_compat.fix_moto_performance(self._patches)
         Path(self.faults.path).parent.mkdir(parents=True, exist_ok=True)
         self.faults.clear()
         self.latency.start()
@@ -503,13 +504,20 @@ class LocalRuntime:
         return sfn.start_execution(**kwargs)["executionArn"]
 
     def wait_execution(self, execution_arn: str, timeout: float = 600.0, poll: float = 0.05) -> dict[str, Any]:
-        """Wait until the execution leaves RUNNING; returns ``DescribeExecution``."""
+        """Wait until the execution leaves RUNNING; returns ``DescribeExecution``.
+
+        Polls the executing backend in process (no request to the emulator each time: a dozen
+        waiting callers would otherwise keep it busy answering DescribeExecution)."""
         sfn = self.boto3_client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
-            description = sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] != "RUNNING":
-                return description
+            status = moto_compat.execution_status(execution_arn)
+            if status not in (None, "RUNNING"):
+                return sfn.describe_execution(executionArn=execution_arn)
+            if status is None:  # not visible in process (e.g. another process's emulator): ask
+                description = sfn.describe_execution(executionArn=execution_arn)
+                if description["status"] != "RUNNING":
+                    return description
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout} s")
             time.sleep(poll)

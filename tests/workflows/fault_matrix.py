@@ -37,7 +37,7 @@ from .conftest import ROOT, ha_request
 REPORT = ROOT / ".build" / "reports" / "fault-matrix.txt"
 FAULTS = ("throttle", "error", "lost-response")
 THROTTLES = 3
-SPREAD = 3  # clusters the throttles, and the delete's hard failures, are spread over
+SPREAD = 3  # clusters the chains of the delete's hard failures are spread over
 # Inventory kinds that are counts of things (instances come and go with the groups).
 COUNTED = (
     "autoScalingGroups",
@@ -117,11 +117,14 @@ class Matrix:
         self.operations: dict[str, list[str]] = {}
         self.baseline: dict[str, int] = {}
         self.rows: list[Row] = []
+        self.timings: list[tuple[int, float, float]] = []  # (job, started after, took)
         self._counter = 0
+        self._started = 0.0
 
     # -- running -----------------------------------------------------------------------------
     def run(self, workflow: str, payload: dict, name: str) -> dict:
-        return self.runtime.run_execution(workflow, payload, name=name, check=False, timeout=600)
+        arn = self.runtime.start_execution(workflow, payload, name)
+        return self.runtime.wait_execution(arn, timeout=600, poll=0.2)
 
     def name(self, kind: str) -> str:
         self._counter += 1
@@ -146,7 +149,7 @@ class Matrix:
         while self.store.locks.get(cluster) is not None:
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.1)
+            time.sleep(0.25)
         return True
 
     # -- the clean runs the operations are derived from ------------------------------------------
@@ -288,14 +291,10 @@ class Matrix:
             for fault in FAULTS
         }
         self.rows = [row for key in sorted(rows) for row in rows[key]]
-        # Throttles cost botocore's backoff (seconds each) and a chain runs one delete after
-        # another: both are spread over a few clusters to keep the wall time down.
-        throttled = zip(
-            _spread(rows[(CREATE.name, "throttle")], SPREAD),
-            _spread(rows[(DELETE.name, "throttle")], SPREAD),
-            strict=True,
-        )
-        jobs: list[Callable[[], None]] = [lambda c=c, d=d: self.lifecycle(c, d) for c, d in throttled]
+        # A chain runs one delete after another: the chains are spread over a few clusters.
+        jobs: list[Callable[[], None]] = [
+            lambda: self.lifecycle(rows[(CREATE.name, "throttle")], rows[(DELETE.name, "throttle")])
+        ]
         jobs.append(lambda: self.lifecycle(rows[(CREATE.name, "lost-response")], rows[(DELETE.name, "lost-response")]))
         jobs += [
             lambda chain=chain: self.delete_error_chain(chain)
@@ -304,9 +303,15 @@ class Matrix:
         jobs += [lambda row=row: self.lifecycle([row], []) for row in rows[(CREATE.name, "error")]]
         return jobs
 
-    def run_all(self, parallel: int = 6) -> None:
+    def run_all(self, parallel: int = 10) -> None:
+        def timed(index: int, job: Callable[[], None]) -> None:
+            started = time.monotonic()
+            job()
+            self.timings.append((index, started - self._started, time.monotonic() - started))
+
+        self._started = time.monotonic()
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            for future in [pool.submit(job) for job in self.plan()]:
+            for future in [pool.submit(timed, i, job) for i, job in enumerate(self.plan())]:
                 future.result()
 
     # -- the table -----------------------------------------------------------------------------------

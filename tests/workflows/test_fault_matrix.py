@@ -26,5 +26,6 @@ def test_every_mutating_operation_under_every_fault(runtime, store) -> None:
     text = matrix.write()
     print(text)
     print(f"fault matrix: {len(matrix.rows)} cases in {time.monotonic() - started:.0f}s")
+    print("jobs (index, started after, took):", [(i, round(a), round(b)) for i, a, b in sorted(matrix.timings)])
     failing = [r for r in matrix.rows if not r.ok]
     assert not failing, text
