@@ -126,11 +126,11 @@ def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes:
 # ---------------------------------------------------------------- issue 11: repair, sweep
 
 
-def start_repair(settings: Settings, store: Store, name: str) -> Operation:
+def start_repair(settings: Settings, store: Store, name: str, dry_run: bool = False) -> Operation:
     """RepairCluster: refused (LockHeld) while another operation works on the cluster."""
     from kubestep.workflows.repair_steps import KIND, parse_repair_request
 
-    request = parse_repair_request({"clusterName": name})
+    request = parse_repair_request({"clusterName": name, "dryRun": dry_run})
     record = store.clusters.get(name)
     if record is None:
         raise NotFound(f"cluster {name!r} does not exist")

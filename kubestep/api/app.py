@@ -519,14 +519,21 @@ def delete_cluster(
     responses=_responses(202, schemas.Operation, "The RepairCluster operation started", 400, 404, 409),
     tags=["clusters"],
 )
-def repair_cluster(name: ClusterName, idempotency_key: IdempotencyKey = None) -> JsonResponse:
+def repair_cluster(
+    name: ClusterName,
+    dry_run: Annotated[
+        bool, Query(alias="dryRun", description="Only find and record the drift (`status.drift`); change nothing")
+    ] = False,
+    idempotency_key: IdempotencyKey = None,
+) -> JsonResponse:
     current, registry = _deps()
 
     def start() -> dict:
         _require_cluster(registry, name)
-        return operations.operation_view(operations.start_repair(current, registry, name), PREFIX)
+        return operations.operation_view(operations.start_repair(current, registry, name, dry_run), PREFIX)
 
-    return _json(202, _start_once(f"POST {PREFIX}/clusters/{{name}}:repair", idempotency_key, {"name": name}, start))
+    body = {"name": name, "dryRun": dry_run}
+    return _json(202, _start_once(f"POST {PREFIX}/clusters/{{name}}:repair", idempotency_key, body, start))
 
 
 @app.post(

@@ -191,8 +191,13 @@ class ApiClient:
         return self.request("DELETE", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}")
 
     # ------------------------------------------------------------------ operations
-    def repair_cluster(self, name: str, idempotency_key: str | None = None) -> dict[str, Any]:
-        return self.request("POST", f"clusters/{_segment(name)}:repair", idempotency_key=idempotency_key or _new_key())
+    def repair_cluster(self, name: str, dry_run: bool = False, idempotency_key: str | None = None) -> dict[str, Any]:
+        return self.request(
+            "POST",
+            f"clusters/{_segment(name)}:repair",
+            query={"dryRun": dry_run},
+            idempotency_key=idempotency_key or _new_key(),
+        )
 
     def sweep_orphans(
         self, dry_run: bool = True, grace_period_seconds: int = 3600, idempotency_key: str | None = None

@@ -30,20 +30,26 @@ def repair() -> None:
 
 @repair.command("cluster")
 @click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Only find and record the drift (`kubestep describe` shows it).")
 @click.option("--wait/--no-wait", default=False, help="Wait for the repair and print what it changed.")
 @click.option("--timeout", default=3600.0, show_default=True)
 @click.pass_context
-def repair_cluster(ctx: click.Context, name: str, wait: bool, timeout: float) -> None:
+def repair_cluster(ctx: click.Context, name: str, dry_run: bool, wait: bool, timeout: float) -> None:
     """Find what was deleted or changed by hand, make it again, report what changed (RepairCluster)."""
     from kubestep.cli.main import _client, wait_for
 
     client = _client(ctx)
-    operation = client.repair_cluster(name)
-    click.echo(f"awscluster/{name} repairing (operation {operation['id']})")
+    operation = client.repair_cluster(name, dry_run=dry_run)
+    click.echo(f"awscluster/{name} {'checking for drift' if dry_run else 'repairing'} (operation {operation['id']})")
     if not wait:
         return
     done = wait_for(client, operation, timeout)
     result = done.get("result") or {}
+    if dry_run:
+        for key, what in (result.get("drift") or {}).items():
+            click.echo(f"  drift  {key}: {what}")
+        click.echo(f"awscluster/{name}: {len(result.get('drift') or {})} differences; nothing was changed")
+        return
     repaired, remaining = result.get("repaired") or {}, result.get("remaining") or {}
     if not repaired and not remaining:
         click.echo(f"awscluster/{name}: nothing had drifted")

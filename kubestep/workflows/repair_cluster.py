@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Fail, Map, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
 from kubestep.resources import (
     control_plane,
     drift,
@@ -28,7 +28,8 @@ WORKFLOW = Workflow(
     name="RepairCluster",
     module=__name__,
     comment="Repair a cluster after hand changes: detect drift, make missing resources again, reconcile changed "
-    "ones, replace instances whose launch template changed, report. Input: {clusterName}.",
+    "ones, replace instances whose launch template changed, report. Input: {clusterName, dryRun (default "
+    "false: a dry run records the drift and changes nothing)}.",
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
@@ -40,7 +41,7 @@ WORKFLOW = Workflow(
                 base=False,
                 args={"request.$": "$", **IDENTITY_PAYLOAD},
                 output="$.validated",
-                select={"clusterName.$": "$.Payload.clusterName"},
+                select={"clusterName.$": "$.Payload.clusterName", "dryRun.$": "$.Payload.dryRun"},
             ),
             Task(
                 repair_steps.acquire_repair_lock,
@@ -48,12 +49,36 @@ WORKFLOW = Workflow(
                 base=False,
                 args={"clusterName.$": "$.validated.clusterName", **IDENTITY_PAYLOAD},
                 output="$.lock",
-                select={"uid.$": "$.Payload.uid"},
+                select={"uid.$": "$.Payload.uid", "phase.$": "$.Payload.phase"},
             ),
-            Pass("Context", parameters={"clusterName.$": "$.validated.clusterName", "uid.$": "$.lock.uid"}),
+            Pass(
+                "Context",
+                parameters={
+                    "clusterName.$": "$.validated.clusterName",
+                    "dryRun.$": "$.validated.dryRun",
+                    "phase.$": "$.lock.phase",
+                    "uid.$": "$.lock.uid",
+                },
+            ),
+            *guarded([Task(drift.detect_drift, output="$.drift", select={"found.$": "$.Payload.found"})], FAILED),
+            Choice(
+                "DryRun",
+                choices=[({"Variable": "$.dryRun", "BooleanEquals": True}, "FinishDryRun")],
+                default="EnsureSecurityGroups",
+            ),
+        ],
+        [
             *guarded(
                 [
-                    Task(drift.detect_drift, output="$.drift", select={"found.$": "$.Payload.found"}),
+                    Task(repair_steps.finish_dry_run, args={"phase.$": "$.phase", "found.$": "$.drift.found"}),
+                ],
+                FAILED,
+            ),
+            Succeed("Reported"),
+        ],
+        [
+            *guarded(
+                [
                     Task(security_groups.ensure_security_groups),
                     Task(subnet_tags.tag_subnets),
                     Task(load_balancer.ensure_load_balancer),

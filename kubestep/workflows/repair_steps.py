@@ -23,6 +23,7 @@ class RepairClusterRequest(Model):
     """`RepairCluster` execution input."""
 
     cluster_name: Name = Field(alias="clusterName")
+    dry_run: bool = Field(default=False, alias="dryRun")
 
 
 def parse_repair_request(data: object) -> RepairClusterRequest:
@@ -35,14 +36,15 @@ def validate_repair_request(ctx: StepInput) -> dict:
     """First state: the cluster must exist."""
     request = parse_repair_request(ctx.event.get("request"))
     ctx.store.clusters.require(request.cluster_name)
-    return {"clusterName": request.cluster_name}
+    return {"clusterName": request.cluster_name, "dryRun": request.dry_run}
 
 
 @step
 def acquire_repair_lock(ctx: StepInput, cluster_name: str) -> dict:
     """Prove who this execution is, take the cluster's lock (a busy cluster is refused), mark it
-    RECONCILING."""
+    RECONCILING (a dry run puts the phase back)."""
     record = ctx.store.clusters.require(cluster_name)
+    phase = record.phase
     own_operation(ctx, KIND, cluster_name, uid=record.uid)
     ctx.store.locks.acquire(cluster_name, ctx.operation_id, ctx.execution_arn, execution_running(ctx.settings))
     try:
@@ -58,7 +60,18 @@ def acquire_repair_lock(ctx: StepInput, cluster_name: str) -> dict:
         f"AWSCluster/{cluster_name}",
         ctx.operation_id,
     )
-    return {"uid": record.uid}
+    return {"uid": record.uid, "phase": phase}
+
+
+@step
+def finish_dry_run(ctx: ClusterContext, phase: str, found: dict) -> dict:
+    """A dry run changes nothing: the drift is recorded (`kubestep describe` shows it), the phase
+    is what it was, the lock goes."""
+    ctx.store.clusters.update(ctx.name, phase=phase, current_operation=None)
+    ctx.store.operations.set(ctx.operation_id, progress={"drift": found, "dryRun": True})
+    ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
+    ctx.store.locks.release(ctx.name, ctx.operation_id)
+    return {"drift": sorted(found)}
 
 
 def _stale(ctx: ClusterContext, asg_name: str | None, template_id: str | None) -> list[str]:
