@@ -40,6 +40,12 @@ class ServiceConfig:
         return json.dumps(self.manifest, separators=(",", ":"), sort_keys=True)
 
     @property
+    def planner_schedule(self) -> str:
+        """How often PlanUpgrades runs (`spec.upgrades.plannerSchedule`)."""
+        upgrades = (self.manifest.get("spec") or {}).get("upgrades") or {}
+        return upgrades.get("plannerSchedule") or "rate(15 minutes)"
+
+    @property
     def stack_name(self) -> str:
         return f"kubestep-{self.name}"
 

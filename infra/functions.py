@@ -1,4 +1,4 @@
-"""The four Lambda functions (docs/contracts.md), one shared code asset, one role each."""
+"""The five Lambda functions (docs/contracts.md), one shared code asset, one role each."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS
+from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, UPGRADE_PLANNER
 
 # The bundled native wheels (pydantic-core, wrapt) are built for exactly this runtime and
 # architecture (lambda_asset.py); change all three together.
@@ -52,6 +52,13 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
         "Releases locks and records outcomes of FAILED / TIMED_OUT / ABORTED executions",
     ),
     FunctionSpec(
+        UPGRADE_PLANNER,
+        "upgrade-planner",
+        "lambdas.upgrade_planner.handler",
+        cdk.Duration.minutes(2),
+        "Finds the automatic upgrades due now and starts them (PlanUpgrades)",
+    ),
+    FunctionSpec(
         API,
         "api",
         "lambdas.api.handler",
@@ -63,7 +70,7 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
 
 
 class Functions(Construct):
-    """`<svc>-network-tasks`, `<svc>-cluster-tasks`, `<svc>-execution-events`, `<svc>-api`."""
+    """`<svc>-network-tasks`, `<svc>-cluster-tasks`, `<svc>-execution-events`, `<svc>-upgrade-planner`, `<svc>-api`."""
 
     def __init__(
         self,

@@ -30,10 +30,10 @@ REQUIREMENTS = PROJECT_ROOT / "requirements-lambda.txt"
 BUILD_DIR = PROJECT_ROOT / ".build" / "lambda"
 ASSET_DIR_ENV = "KUBESTEP_LAMBDA_ASSET_DIR"
 
-# Project packages copied into the asset, and what stays out of it: the CLI runs on a
-# workstation, never in Lambda (so does `kubestep_local/`, which is not in PACKAGES).
+# Project packages copied into the asset, and what stays out of it: the CLI and its dashboard
+# run on a workstation, never in Lambda (so does `kubestep_local/`, which is not in PACKAGES).
 PACKAGES = ("kubestep", "lambdas")
-EXCLUDED_SUBPACKAGES = {("kubestep", "cli")}
+EXCLUDED_SUBPACKAGES = {("kubestep", "cli"), ("kubestep", "dashboard")}
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache")
 
 # Old asset directories of other synths are removed once they are this old (another process

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aws_cdk as cdk
 from constructs import IConstruct
 
-from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS
+from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, UPGRADE_PLANNER
 
 if TYPE_CHECKING:
     from infra.stack import ManagementServiceStack
@@ -67,6 +67,29 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
 
     roles = stack.functions.roles
     _ack(roles[EXECUTION_EVENTS], "IAM5[Resource::*]", XRAY)
+    _ack(roles[UPGRADE_PLANNER], "IAM5[Resource::*]", XRAY)
+    _ack(
+        roles[CLUSTER_TASKS],
+        resource(ctx.arn("sqs", "gke-*-node-termination")),
+        "Each cluster's node-termination queue, named gke-<uid>-node-termination after the cluster's uid.",
+    )
+    _ack(
+        roles[CLUSTER_TASKS],
+        resource(ctx.arn("events", "rule/gke-*-node-termination")),
+        "Each cluster's rule feeding its termination queue, named gke-<uid>-node-termination.",
+    )
+    _ack(
+        roles[API],
+        resource(ctx.scheduler_role_arn),
+        "PassRole of the one Scheduler role under /kubestep/<svc>/scheduler/ (its name is CloudFormation's, so "
+        "two regions never collide), only to scheduler.amazonaws.com.",
+    )
+    for schedule in ctx.schedule_arns:
+        _ack(
+            roles[API],
+            resource(schedule),
+            "One-off upgrade schedules are named <svc>-upgrade-<random> when a caller asks for an upgrade at a time.",
+        )
     _ack(roles[NETWORK_TASKS], "IAM5[Resource::*]", f"{EC2_NO_RESOURCE_LEVEL}; {XRAY}")
     _ack(
         roles[CLUSTER_TASKS],

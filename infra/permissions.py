@@ -29,7 +29,10 @@ NETWORK_TASKS = "NetworkTasks"
 CLUSTER_TASKS = "ClusterTasks"
 EXECUTION_EVENTS = "ExecutionEvents"
 API = "Api"
-FUNCTION_KEYS = (NETWORK_TASKS, CLUSTER_TASKS, EXECUTION_EVENTS, API)
+UPGRADE_PLANNER = "UpgradePlanner"
+FUNCTION_KEYS = (NETWORK_TASKS, CLUSTER_TASKS, EXECUTION_EVENTS, API, UPGRADE_PLANNER)
+# The workflow one-off schedules and the planner start (kubestep/upgrades.py).
+UPGRADE_WORKFLOW = "UpdateCluster"
 
 # What DynamoDB does with the table's key on the caller's behalf (explicit, no `*` actions).
 TABLE_KEY_ACTIONS = [
@@ -87,6 +90,25 @@ class PermissionContext:
     def state_machine_arns(self) -> list[str]:
         """This service's machines by exact name: `<svc>-*` would also match a service `<svc>-x`."""
         return [self.arn("states", f"stateMachine:{self.service}-{w}") for w in self.workflows]
+
+    def state_machine_arn(self, workflow: str) -> str:
+        return self.arn("states", f"stateMachine:{self.service}-{workflow}")
+
+    @property
+    def schedule_arns(self) -> list[str]:
+        """One-off upgrade schedules: `<svc>-upgrade-*` in the default group (kubestep/upgrades.py)."""
+        return [self.arn("scheduler", f"schedule/default/{self.service}-upgrade-*")]
+
+    @property
+    def scheduler_role_path(self) -> str:
+        """The Scheduler role's IAM path: its name is CloudFormation's (a fixed name would collide
+        when the same service is deployed in two regions of one account)."""
+        return f"/kubestep/{self.service}/scheduler/"
+
+    @property
+    def scheduler_role_arn(self) -> str:
+        """Every role under that path (there is one): what the API may pass to Scheduler."""
+        return self.arn("iam", f"role{self.scheduler_role_path}*", region=False)
 
     @property
     def execution_arns(self) -> list[str]:
@@ -301,6 +323,46 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             ],
             ["*"],  # kubestep's NLBs and the service load balancers Kubernetes created
         ),
+        _stmt(
+            "DrainLifecycleHooks",
+            ["autoscaling:PutLifecycleHook", "autoscaling:DescribeLifecycleHooks"],
+            ["*"],
+            _owned(ctx),
+        ),
+        # Each cluster's node-termination queue and the rule that feeds it the node pools'
+        # termination lifecycle events (kubestep/resources/termination.py), by name.
+        _stmt(
+            "NodeTerminationQueues",
+            [
+                "sqs:CreateQueue",
+                "sqs:GetQueueUrl",
+                "sqs:GetQueueAttributes",
+                "sqs:SetQueueAttributes",
+                "sqs:TagQueue",
+                "sqs:ListQueueTags",
+                "sqs:DeleteQueue",
+                # A drain that never completes: the roll completes the lifecycle action itself.
+            ],
+            [ctx.arn("sqs", "gke-*-node-termination")],
+        ),
+        _stmt(
+            "NodeTerminationRules",
+            [
+                "events:PutRule",
+                "events:DescribeRule",
+                "events:PutTargets",
+                "events:ListTargetsByRule",
+                "events:RemoveTargets",
+                "events:DeleteRule",
+                "events:TagResource",
+                "events:ListTagsForResource",
+            ],
+            [ctx.arn("events", "rule/gke-*-node-termination")],
+        ),
+        _stmt("CompleteDrains", ["autoscaling:CompleteLifecycleAction"], ["*"], _owned(ctx)),
+        # A rollback checks that nothing of the cluster's uid is left (kubestep/inventory.py);
+        # ListSecrets takes no resource-level permission.
+        _stmt("FindLeftovers", ["secretsmanager:ListSecrets"], ["*"]),
         *_instance_roles(ctx),
         _stmt(
             "UbuntuImages",
@@ -432,8 +494,17 @@ def _execution_events(ctx: PermissionContext) -> list[iam.PolicyStatement]:
 
 def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     statements = [*_state_table(ctx), *_describe_executions(ctx), *_preflight(ctx), *_manifest(ctx)]
+    statements += _one_off_schedules(ctx)
     if ctx.workflows:
         statements.append(_stmt("StartOwnExecutions", ["states:StartExecution"], ctx.state_machine_arns))
+        # Operations: progress read from the execution's history; cancel stops the execution.
+        statements.append(
+            _stmt(
+                "FollowAndCancelOwnExecutions",
+                ["states:GetExecutionHistory", "states:StopExecution"],
+                ctx.execution_arns,
+            )
+        )
     return statements
 
 
@@ -463,6 +534,37 @@ def _repair_and_sweep(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     ]
 
 
+def _one_off_schedules(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """`upgrade --at`: create, read and cancel the service's one-time schedules, handing them the
+    scheduler role (which may only start UpdateCluster)."""
+    return [
+        _stmt(
+            "OneOffUpgradeSchedules",
+            ["scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule"],
+            ctx.schedule_arns,
+        ),
+        _stmt(
+            "PassSchedulerRole",
+            ["iam:PassRole"],
+            [ctx.scheduler_role_arn],
+            {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        ),
+    ]
+
+
+def _upgrade_planner(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """The planner reads the table and starts UpdateCluster executions, nothing else."""
+    statements = [*_state_table(ctx), *_describe_executions(ctx), *_manifest(ctx)]
+    if UPGRADE_WORKFLOW in ctx.workflows:
+        statements.append(_stmt("StartUpgrades", ["states:StartExecution"], [ctx.state_machine_arn(UPGRADE_WORKFLOW)]))
+    return statements
+
+
+def scheduler_role_statements(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """The role EventBridge Scheduler assumes for one-off upgrades: start UpdateCluster only."""
+    return [_stmt("StartScheduledUpgrades", ["states:StartExecution"], [ctx.state_machine_arn(UPGRADE_WORKFLOW)])]
+
+
 def function_statements(ctx: PermissionContext) -> dict[str, list[iam.PolicyStatement]]:
     """Function key -> the statements of its role (beyond logs and X-Ray)."""
     return {
@@ -470,6 +572,7 @@ def function_statements(ctx: PermissionContext) -> dict[str, list[iam.PolicyStat
         CLUSTER_TASKS: [*_cluster_tasks(ctx), *_repair_and_sweep(ctx)],
         EXECUTION_EVENTS: _execution_events(ctx),
         API: _api(ctx),
+        UPGRADE_PLANNER: _upgrade_planner(ctx),
     }
 
 

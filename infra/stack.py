@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.api import ManagementApi
 from infra.config import SERVICE_TAG, ServiceConfig
+from infra.dashboard import OperationsDashboard
 from infra.encryption import ServiceKey
 from infra.execution_events import ExecutionEventsRule
 from infra.functions import Functions
@@ -21,6 +22,7 @@ from infra.permissions import (
     CLUSTER_TASKS,
     EXECUTION_EVENTS,
     NETWORK_TASKS,
+    UPGRADE_PLANNER,
     PermissionContext,
     function_statements,
     state_machine_statements,
@@ -28,6 +30,7 @@ from infra.permissions import (
 from infra.state_machines import StateMachines
 from infra.state_table import GSI1, GSI2, StateTable
 from infra.sweep_schedule import SweepSchedule
+from infra.upgrades import ScheduledUpgrades
 
 
 class ManagementServiceStack(cdk.Stack):
@@ -93,6 +96,8 @@ class ManagementServiceStack(cdk.Stack):
             "KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN": boundary_arn,
             "KUBESTEP_KMS_KEY_ARN": self.key.key_arn,
         }
+        self.upgrades = ScheduledUpgrades(self, "Upgrades", context=context)
+        environment["KUBESTEP_SCHEDULER_ROLE_ARN"] = self.upgrades.scheduler_role.role_arn
         self.functions = Functions(
             self,
             "Functions",
@@ -102,18 +107,19 @@ class ManagementServiceStack(cdk.Stack):
             statements=function_statements(context),
         )
 
-        task_arns = [self.functions[NETWORK_TASKS].function_arn, self.functions[CLUSTER_TASKS].function_arn]
+        task_functions = (NETWORK_TASKS, CLUSTER_TASKS, UPGRADE_PLANNER)
+        task_arns = [self.functions[key].function_arn for key in task_functions]
         self.state_machines = StateMachines(
             self,
             "Workflows",
             service=svc,
             workflows=workflows,
-            substitutions={
-                "NetworkTasksFunctionArn": task_arns[0],
-                "ClusterTasksFunctionArn": task_arns[1],
-            },
+            substitutions={f"{key}FunctionArn": arn for key, arn in zip(task_functions, task_arns, strict=True)},
             statements=state_machine_statements(task_arns),
         )
+        planner = self.state_machines.machines.get("PlanUpgrades")
+        if planner is not None:
+            self.upgrades.add_planner(planner, config.planner_schedule)
         self.execution_events: ExecutionEventsRule | None = None
         if self.state_machines.machines:  # an event pattern cannot match an empty list
             self.execution_events = ExecutionEventsRule(
@@ -131,6 +137,10 @@ class ManagementServiceStack(cdk.Stack):
         self.api = ManagementApi(
             self, "Api", service=svc, function=self.functions[API], access_logging=api_access_logging
         )
+        self.dashboard = OperationsDashboard(
+            self, "Dashboard", service=svc, environment=environment, functions=self.functions.functions,
+            state_machines=self.state_machines.machines, api=self.api.rest_api,
+        )  # fmt: skip
 
         cdk.CfnOutput(self, "ServiceName", value=svc, description="Management service name")
         cdk.CfnOutput(self, "TableName", value=self.state.table_name, description="State table")

@@ -54,3 +54,23 @@ class Throttled(KubestepError):
 
 class BootstrapFailed(KubestepError):
     """An instance reported that its Kubernetes bootstrap failed."""
+
+
+class InvalidRequest(InvalidSpec):
+    """A request parameter (a query parameter or token, not a manifest field) breaks a rule."""
+
+
+class OperationNotRunning(KubestepError):
+    """The operation has already ended: there is nothing to cancel."""
+
+
+class OperationCancelled(KubestepError):
+    """A cancel was requested: the workflow stops here and compensates what it created."""
+
+
+class ClusterNotReady(KubestepError):
+    """The cluster is in a phase that takes no lifecycle operation (creating, deleting, ERROR)."""
+
+
+class ScheduleNotPending(KubestepError):
+    """The schedule already fired or was cancelled: there is nothing to cancel."""

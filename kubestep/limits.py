@@ -12,8 +12,9 @@ MAX_TAGS_PER_RESOURCE = 50
 # instances it launches. AWS does not count `aws:` tags, the emulator (moto) does: leave room.
 AWS_INSTANCE_TAGS = 3
 # Tags kubestep puts on every resource of a cluster besides the user's: the service, cluster
-# name, uid, kubernetes.io/cluster/<uid>, created-by, Name, role and replica or node pool.
-KUBESTEP_TAGS = 8
+# name, uid, kubernetes.io/cluster/<uid>, created-by, Name, role, replica or node pool, and the
+# spec an instance was launched with.
+KUBESTEP_TAGS = 9
 # The cluster autoscaler's enabled and ownership tags on every node-pool group.
 AUTOSCALER_TAGS = 2
 

@@ -14,10 +14,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -118,18 +120,52 @@ def overlapping(blocks: list[tuple[str, str]]) -> list[tuple[str, str, str, str]
 
 
 class Metadata(Model):
-    name: Name
-    labels: dict[str, str] = Field(default_factory=dict)
+    name: Name = Field(
+        description=(
+            "The object's name: a DNS-1123 label (lower-case letters, digits and '-', starting with a letter), "
+            "at most 40 characters. A cluster's name can be reused as soon as it is deleted: AWS names use the "
+            "cluster's uid."
+        )
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Free-form key/value labels kept with the object (not applied to AWS resources; use `tags` for those)."
+        ),
+    )
 
 
 # ---------------------------------------------------------------- management service
 
 
 class DedicatedVPC(Model):
-    vpc_cidr_block: str = Field(alias="vpcCIDRBlock")
-    availability_zones: list[Zone] = Field(alias="availabilityZones", min_length=1, max_length=6)
-    private_subnet_cidr_blocks: list[str] = Field(alias="privateSubnetCIDRBlocks", min_length=1)
-    public_subnet_cidr_blocks: list[str] = Field(alias="publicSubnetCIDRBlocks", min_length=1)
+    vpc_cidr_block: str = Field(
+        alias="vpcCIDRBlock", description="The VPC's IPv4 CIDR block, /16 to /28 (AWS limit), e.g. 10.0.0.0/16."
+    )
+    availability_zones: list[Zone] = Field(
+        alias="availabilityZones",
+        min_length=1,
+        max_length=6,
+        description=(
+            "The zones of the VPC (1 to 6), e.g. [us-east-1a, us-east-1b, us-east-1c]: one private and one "
+            "public subnet each; a cluster's control plane puts one replica per zone."
+        ),
+    )
+    private_subnet_cidr_blocks: list[str] = Field(
+        alias="privateSubnetCIDRBlocks",
+        min_length=1,
+        description=(
+            "One CIDR block per availability zone, inside vpcCIDRBlock: the private subnets of control planes "
+            "and nodes."
+        ),
+    )
+    public_subnet_cidr_blocks: list[str] = Field(
+        alias="publicSubnetCIDRBlocks",
+        min_length=1,
+        description=(
+            "One CIDR block per availability zone, inside vpcCIDRBlock: the public subnets of the NAT gateways."
+        ),
+    )
 
     @field_validator("vpc_cidr_block")
     @classmethod
@@ -175,26 +211,87 @@ class DedicatedVPC(Model):
 
 
 class ExistingVPC(Model):
-    vpc_id: VpcId = Field(alias="vpcID")
-    subnet_ids: list[SubnetId] = Field(alias="subnetIDs", min_length=1, max_length=6)
+    vpc_id: VpcId = Field(
+        alias="vpcID", description="The id of the VPC to use (vpc-...); kubestep creates no network in it."
+    )
+    subnet_ids: list[SubnetId] = Field(
+        alias="subnetIDs",
+        min_length=1,
+        max_length=6,
+        description=(
+            "Private subnets of that VPC (1 to 6) for control planes and nodes; they need a route to the "
+            "internet (NAT) or VPC endpoints."
+        ),
+    )
 
 
 class KmsRef(Model):
-    kms_key_arn: KmsKeyArn | None = Field(default=None, alias="kmsKeyARN")
+    kms_key_arn: KmsKeyArn | None = Field(
+        default=None,
+        alias="kmsKeyARN",
+        description="ARN of the KMS key (or alias) to encrypt with; default: the management service's key.",
+    )
 
 
 class ServiceIAM(Model):
-    permissions_boundary: str | None = Field(default=None, alias="permissionsBoundary")
+    permissions_boundary: str | None = Field(
+        default=None,
+        alias="permissionsBoundary",
+        description="ARN of an IAM managed policy set as permissions boundary on every role kubestep creates.",
+    )
+
+
+class Upgrades(Model):
+    """How the management service schedules automatic upgrades."""
+
+    max_concurrent: int = Field(
+        default=3,
+        alias="maxConcurrent",
+        ge=1,
+        le=50,
+        description="At most this many clusters upgrade at once across the fleet (default 3).",
+    )
+    planner_schedule: str = Field(
+        default="rate(15 minutes)",
+        alias="plannerSchedule",
+        pattern=r"^(rate\(\d+ (minute|minutes|hour|hours)\)|cron\(.+\))$",
+        description="How often the upgrade planner looks for due upgrades (an EventBridge schedule expression).",
+    )
 
 
 class ManagementServiceSpec(Model):
-    region: Region
-    dedicated_vpc: DedicatedVPC | None = Field(default=None, alias="dedicatedVPC")
-    existing_vpc: ExistingVPC | None = Field(default=None, alias="existingVPC")
-    kms_key_arn: KmsKeyArn | None = Field(default=None, alias="kmsKeyARN")
-    database_encryption: KmsRef = Field(default_factory=KmsRef, alias="databaseEncryption")
-    tags: Tags = Field(default_factory=dict)
-    iam: ServiceIAM = Field(default_factory=ServiceIAM)
+    region: Region = Field(description="The AWS region of the management service and all its clusters, e.g. us-east-1.")
+    dedicated_vpc: DedicatedVPC | None = Field(
+        default=None,
+        alias="dedicatedVPC",
+        description="Create and own a VPC for the clusters (set this or existingVPC).",
+    )
+    existing_vpc: ExistingVPC | None = Field(
+        default=None,
+        alias="existingVPC",
+        description="Use a VPC and subnets that already exist (set this or dedicatedVPC).",
+    )
+    kms_key_arn: KmsKeyArn | None = Field(
+        default=None,
+        alias="kmsKeyARN",
+        description=(
+            "ARN of the KMS key for the service's table, secrets and volumes; default: a key the stack creates."
+        ),
+    )
+    database_encryption: KmsRef = Field(
+        default_factory=KmsRef,
+        alias="databaseEncryption",
+        description="The KMS key that encrypts the service's DynamoDB table.",
+    )
+    tags: Tags = Field(
+        default_factory=dict,
+        description=(
+            "AWS tags added to every resource of the service and its clusters (at most 40; prefixes gke:, aws:,"
+            " kubernetes.io/cluster/ are reserved)."
+        ),
+    )
+    iam: ServiceIAM = Field(default_factory=ServiceIAM, description="IAM settings of the roles the service creates.")
+    upgrades: Upgrades = Field(default_factory=Upgrades, description="How automatic upgrades are scheduled.")
 
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
 
@@ -210,10 +307,16 @@ class ManagementServiceSpec(Model):
 
 
 class AWSManagementService(Model):
-    api_version: Literal["kubestep.io/v1"] = Field(default=API_VERSION, alias="apiVersion")
-    kind: Literal["AWSManagementService"] = "AWSManagementService"
-    metadata: Metadata
-    spec: ManagementServiceSpec
+    api_version: Literal["kubestep.io/v1"] = Field(
+        default=API_VERSION, alias="apiVersion", description="Always kubestep.io/v1."
+    )
+    kind: Literal["AWSManagementService"] = Field(
+        default="AWSManagementService", description="Always AWSManagementService."
+    )
+    metadata: Metadata = Field(
+        description="The service's name (at most 24 characters: it prefixes the stack's AWS names)."
+    )
+    spec: ManagementServiceSpec = Field(description="Where the service runs and how its network is made.")
 
     @field_validator("metadata")
     @classmethod
@@ -240,11 +343,24 @@ VolumeType = Literal["gp2", "gp3", "io1", "io2"]
 
 
 class Volume(Model):
-    size_gib: int = Field(alias="sizeGiB", ge=1, le=16384)
-    volume_type: VolumeType = Field(default="gp3", alias="volumeType")
-    iops: int | None = Field(default=None, ge=100, le=256000)
-    throughput: int | None = Field(default=None, ge=125, le=1000, description="MiB/s, gp3 only")
-    kms_key_arn: KmsKeyArn | None = Field(default=None, alias="kmsKeyARN")
+    size_gib: int = Field(alias="sizeGiB", ge=1, le=16384, description="Size in GiB (1 to 16384).")
+    volume_type: VolumeType = Field(
+        default="gp3", alias="volumeType", description="EBS volume type: gp2, gp3 (default), io1 or io2."
+    )
+    iops: int | None = Field(
+        default=None,
+        ge=100,
+        le=256000,
+        description="Provisioned IOPS: required for io1/io2, 3000-16000 for gp3, not allowed for gp2.",
+    )
+    throughput: int | None = Field(
+        default=None, ge=125, le=1000, description="Throughput in MiB/s (125 to 1000), gp3 only."
+    )
+    kms_key_arn: KmsKeyArn | None = Field(
+        default=None,
+        alias="kmsKeyARN",
+        description="ARN of the KMS key that encrypts the volume; default: the management service's key.",
+    )
 
     @model_validator(mode="after")
     def _iops(self) -> Volume:
@@ -268,22 +384,54 @@ def _etcd_volume() -> Volume:
 
 
 class Etcd(Model):
-    main_volume: Volume = Field(default_factory=_etcd_volume, alias="mainVolume")
+    main_volume: Volume = Field(
+        default_factory=_etcd_volume,
+        alias="mainVolume",
+        description="Each replica's etcd data volume (default 8 GiB gp3); it outlives instance replacements.",
+    )
 
 
 # ---------------------------------------------------------------- cluster
 
 
 class Networking(Model):
-    vpc_id: VpcId | None = Field(default=None, alias="vpcID")
+    vpc_id: VpcId | None = Field(
+        default=None,
+        alias="vpcID",
+        description="Leave empty with a dedicated VPC; with an existing VPC, the service's VPC id.",
+    )
     pod_address_cidr_blocks: list[str] = Field(
-        default_factory=lambda: ["192.168.0.0/16"], alias="podAddressCIDRBlocks", min_length=1, max_length=1
+        default_factory=lambda: ["192.168.0.0/16"],
+        alias="podAddressCIDRBlocks",
+        min_length=1,
+        max_length=1,
+        description=(
+            "One IPv4 CIDR block for pod IPs (default 192.168.0.0/16); must not overlap the VPC or the service CIDR."
+        ),
     )
     service_address_cidr_blocks: list[str] = Field(
-        default_factory=lambda: ["10.96.0.0/12"], alias="serviceAddressCIDRBlocks", min_length=1, max_length=1
+        default_factory=lambda: ["10.96.0.0/12"],
+        alias="serviceAddressCIDRBlocks",
+        min_length=1,
+        max_length=1,
+        description=(
+            "One IPv4 CIDR block for Service cluster IPs (default 10.96.0.0/12); must not overlap the VPC or "
+            "the pod CIDR."
+        ),
     )
-    service_load_balancer_subnet_ids: list[SubnetId] = Field(default_factory=list, alias="serviceLoadBalancerSubnetIDs")
-    node_port_range: str = Field(default="30000-32767", alias="nodePortRange", pattern=r"^\d{1,5}-\d{1,5}$")
+    service_load_balancer_subnet_ids: list[SubnetId] = Field(
+        default_factory=list,
+        alias="serviceLoadBalancerSubnetIDs",
+        description="Subnets where Kubernetes Services of type LoadBalancer place their load balancers: they get "
+        "the cluster's kubernetes.io/cluster/<uid> tag (default: the service's subnets). Tag them "
+        "kubernetes.io/role/elb=1 (internet-facing) or kubernetes.io/role/internal-elb=1 (internal).",
+    )
+    node_port_range: str = Field(
+        default="30000-32767",
+        alias="nodePortRange",
+        pattern=r"^\d{1,5}-\d{1,5}$",
+        description="The NodePort range LOW-HIGH (default 30000-32767), opened to the VPC on nodes.",
+    )
 
     @field_validator("pod_address_cidr_blocks", "service_address_cidr_blocks")
     @classmethod
@@ -306,18 +454,72 @@ class Networking(Model):
 
 
 class ControlPlane(Model):
-    version: str
-    instance_type: InstanceType = Field(default="m5.large", alias="instanceType")
-    key_name: KeyName | None = Field(default=None, alias="keyName")
-    subnet_ids: list[SubnetId] | None = Field(default=None, alias="subnetIDs", min_length=1, max_length=5)
-    availability_zones: list[Zone] | None = Field(default=None, alias="availabilityZones", min_length=1, max_length=5)
-    security_group_ids: list[SecurityGroupId] = Field(default_factory=list, alias="securityGroupIDs", max_length=4)
-    iam_instance_profile: InstanceProfile | None = Field(default=None, alias="iamInstanceProfile")
-    image_id: ImageId | None = Field(default=None, alias="imageID")
-    root_volume: Volume = Field(default_factory=_root_volume, alias="rootVolume")
-    etcd: Etcd = Field(default_factory=Etcd)
-    database_encryption: KmsRef = Field(default_factory=KmsRef, alias="databaseEncryption")
-    tags: Tags = Field(default_factory=dict)
+    version: str = Field(
+        description=(
+            'Kubernetes version 1.MINOR.PATCH (quote it in YAML: "1.32.4"); '
+            "`kubestep version` lists the supported minors."
+        )
+    )
+    instance_type: InstanceType = Field(
+        default="m5.large", alias="instanceType", description="EC2 instance type of each replica (default m5.large)."
+    )
+    key_name: KeyName | None = Field(
+        default=None,
+        alias="keyName",
+        description="Name of an EC2 key pair for SSH access to the replicas (default none).",
+    )
+    subnet_ids: list[SubnetId] | None = Field(
+        default=None,
+        alias="subnetIDs",
+        min_length=1,
+        max_length=5,
+        description="Existing VPC only: 1 subnet (three replicas share it), or 3 or 5 subnets (one replica each).",
+    )
+    availability_zones: list[Zone] | None = Field(
+        default=None,
+        alias="availabilityZones",
+        min_length=1,
+        max_length=5,
+        description=(
+            "Dedicated VPC only: the zones of the replicas, one replica per zone (1, 3 or 5; default all the "
+            "service's zones)."
+        ),
+    )
+    security_group_ids: list[SecurityGroupId] = Field(
+        default_factory=list,
+        alias="securityGroupIDs",
+        max_length=4,
+        description="Up to 4 more security groups for the replicas (besides the ones kubestep creates).",
+    )
+    iam_instance_profile: InstanceProfile | None = Field(
+        default=None,
+        alias="iamInstanceProfile",
+        description="Name of an instance profile to use instead of the cluster's own control-plane profile.",
+    )
+    image_id: ImageId | None = Field(
+        default=None,
+        alias="imageID",
+        description=(
+            "An AMI id (ami-...) for the replicas instead of the Ubuntu image kubestep picks "
+            "(Canonical's published image for the region)."
+        ),
+    )
+    root_volume: Volume = Field(
+        default_factory=_root_volume, alias="rootVolume", description="Each replica's root volume (default 32 GiB gp3)."
+    )
+    etcd: Etcd = Field(default_factory=Etcd, description="The etcd data volume of each replica.")
+    database_encryption: KmsRef = Field(
+        default_factory=KmsRef,
+        alias="databaseEncryption",
+        description="The KMS key that encrypts Kubernetes Secrets at rest in etcd.",
+    )
+    tags: Tags = Field(
+        default_factory=dict,
+        description=(
+            "AWS tags added to the control plane's resources (at most 40; reserved prefixes gke:, aws:, "
+            "kubernetes.io/cluster/)."
+        ),
+    )
 
     _version = field_validator("version")(classmethod(lambda cls, v, info: _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
@@ -333,39 +535,146 @@ class ControlPlane(Model):
 
 
 class AwsIAMAuth(Model):
-    admin_identity_arns: list[IamArn] = Field(default_factory=list, alias="adminIdentityARNs")
+    admin_identity_arns: list[IamArn] = Field(
+        default_factory=list,
+        alias="adminIdentityARNs",
+        description="IAM user or role ARNs mapped to the cluster-admin group through aws-iam-authenticator.",
+    )
 
 
 class Authentication(Model):
-    aws_iam: AwsIAMAuth = Field(default_factory=AwsIAMAuth, alias="awsIAM")
+    aws_iam: AwsIAMAuth = Field(
+        default_factory=AwsIAMAuth,
+        alias="awsIAM",
+        description="Authentication with AWS IAM identities (aws-iam-authenticator).",
+    )
+
+
+DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+Day = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+
+
+def _time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)") from None
+    return value
+
+
+def _duration(value: Any) -> Any:
+    """`4h`, `90m`, `1h30m` or a number of hours."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value * 60)
+    if isinstance(value, str):
+        match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?", value.strip())
+        if match and value.strip():
+            return int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
+    raise ValueError(f"{value!r} is not a duration like 4h, 90m or 1h30m")
 
 
 class MaintenanceWindow(Model):
-    # Weekly window, UTC: e.g. day "SAT", start "03:00", duration 4 hours.
-    day: Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"] = "SAT"
-    start_time: str = Field(default="03:00", alias="startTime", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    duration_hours: int = Field(default=4, alias="durationHours", ge=1, le=24)
+    """When automatic upgrades may start: on these days, from `start` for `duration`, in `timeZone`."""
+
+    start: str = Field(
+        default="03:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description='Start of the window, HH:MM in the window\'s time zone (default "03:00"; quote it in YAML).',
+    )
+    duration_minutes: Annotated[int, BeforeValidator(_duration)] = Field(
+        default=240,
+        alias="duration",
+        ge=60,
+        le=24 * 60,
+        description="Length of the window: 4h (default), 90m, 1h30m, or a number of hours; 1h to 24h.",
+    )
+    days: list[Day] = Field(
+        default_factory=lambda: list(DAYS),
+        min_length=1,
+        max_length=7,
+        description="Days the window opens on (MON … SUN; default every day).",
+    )
+    time_zone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        default="UTC", alias="timeZone", description="IANA time zone of `start` and `days` (default UTC)."
+    )
+
+    @field_serializer("duration_minutes")
+    def _duration_text(self, minutes: int) -> str:
+        # Written back the way it is read: a bare number would mean hours.
+        hours, rest = divmod(minutes, 60)
+        return (f"{hours}h" if hours else "") + (f"{rest}m" if rest else "")
+
+    @field_validator("days")
+    @classmethod
+    def _unique_days(cls, days: list[str]) -> list[str]:
+        if len(set(days)) != len(days):
+            raise ValueError("days must be unique")
+        return days
+
+    def opened_at(self, moment: Any) -> Any:
+        """When the window that is open at `moment` (an aware datetime) opened, or None."""
+        from datetime import datetime, timedelta
+        from zoneinfo import ZoneInfo
+
+        local = moment.astimezone(ZoneInfo(self.time_zone))
+        hour, minute = (int(p) for p in self.start.split(":"))
+        # A window that started yesterday may still be open (e.g. 22:00 for 4 hours).
+        for back in (0, 1):
+            day = (local - timedelta(days=back)).date()
+            opened = datetime(day.year, day.month, day.day, hour, minute, tzinfo=local.tzinfo)
+            closes = opened + timedelta(minutes=self.duration_minutes)
+            if DAYS[opened.weekday()] in self.days and opened <= local < closes:
+                return opened
+        return None
+
+    def is_open(self, moment: Any) -> bool:
+        """Is the window open at `moment` (an aware datetime)?"""
+        return self.opened_at(moment) is not None
 
 
 class UpgradePolicy(Model):
-    release_channel: Literal["rapid", "regular", "stable", "none"] = Field(default="regular", alias="releaseChannel")
-    maintenance_window: MaintenanceWindow = Field(default_factory=MaintenanceWindow, alias="maintenanceWindow")
-    auto_upgrade: bool = Field(default=False, alias="autoUpgrade")
+    release_channel: Literal["rapid", "regular", "stable", "none"] = Field(
+        default="regular",
+        alias="releaseChannel",
+        description="Which versions automatic upgrades follow: rapid, regular (default), stable, or none.",
+    )
+    maintenance_window: MaintenanceWindow = Field(
+        default_factory=MaintenanceWindow, alias="maintenanceWindow", description="When automatic upgrades may run."
+    )
+    auto_upgrade: bool = Field(
+        default=False,
+        alias="autoUpgrade",
+        description=(
+            "Upgrade automatically to the release channel's version inside the maintenance window (default false)."
+        ),
+    )
 
 
 class ClusterSpec(Model):
-    region: Region | None = None
-    networking: Networking = Field(default_factory=Networking)
-    control_plane: ControlPlane = Field(alias="controlPlane")
-    authentication: Authentication = Field(default_factory=Authentication)
-    upgrade_policy: UpgradePolicy = Field(default_factory=UpgradePolicy, alias="upgradePolicy")
+    region: Region | None = Field(default=None, description="Optional; must be the management service's region.")
+    networking: Networking = Field(
+        default_factory=Networking, description="Pod and Service address ranges, NodePorts, load balancer subnets."
+    )
+    control_plane: ControlPlane = Field(
+        alias="controlPlane", description="The control plane: Kubernetes version, instances, placement, volumes."
+    )
+    authentication: Authentication = Field(default_factory=Authentication, description="Who administers the cluster.")
+    upgrade_policy: UpgradePolicy = Field(
+        default_factory=UpgradePolicy,
+        alias="upgradePolicy",
+        description="Release channel, automatic upgrades and their maintenance window.",
+    )
 
 
 class AWSCluster(Model):
-    api_version: Literal["kubestep.io/v1"] = Field(default=API_VERSION, alias="apiVersion")
-    kind: Literal["AWSCluster"] = "AWSCluster"
-    metadata: Metadata
-    spec: ClusterSpec
+    api_version: Literal["kubestep.io/v1"] = Field(
+        default=API_VERSION, alias="apiVersion", description="Always kubestep.io/v1."
+    )
+    kind: Literal["AWSCluster"] = Field(default="AWSCluster", description="Always AWSCluster.")
+    metadata: Metadata = Field(description="The cluster's name and labels.")
+    spec: ClusterSpec = Field(description="The desired state of the cluster.")
 
     @property
     def name(self) -> str:
@@ -376,9 +685,15 @@ class AWSCluster(Model):
 
 
 class Taint(Model):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=253)]
-    value: Annotated[str, StringConstraints(max_length=63)] = ""
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
+        description="The taint's key (1 to 253 characters)."
+    )
+    value: Annotated[str, StringConstraints(max_length=63)] = Field(
+        default="", description="The taint's value (at most 63 characters; default empty)."
+    )
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        description="NoSchedule, PreferNoSchedule or NoExecute."
+    )
 
 
 LabelKey = Annotated[
@@ -388,8 +703,20 @@ LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-
 
 
 class UpdateSettings(Model):
-    max_surge: int = Field(default=1, alias="maxSurge", ge=0, le=100)
-    max_unavailable: int = Field(default=0, alias="maxUnavailable", ge=0, le=100)
+    max_surge: int = Field(
+        default=1,
+        alias="maxSurge",
+        ge=0,
+        le=100,
+        description="How many extra nodes an update may add above the desired count (default 1).",
+    )
+    max_unavailable: int = Field(
+        default=0,
+        alias="maxUnavailable",
+        ge=0,
+        le=100,
+        description="How many nodes an update may take away below the desired count (default 0).",
+    )
 
     @model_validator(mode="after")
     def _progress(self) -> UpdateSettings:
@@ -399,23 +726,81 @@ class UpdateSettings(Model):
 
 
 class NodePoolSpec(Model):
-    cluster_name: Name = Field(alias="clusterName")
-    version: str
-    subnet_id: SubnetId | None = Field(default=None, alias="subnetID")
-    availability_zone: Zone | None = Field(default=None, alias="availabilityZone")
-    min_node_count: int = Field(alias="minNodeCount", ge=0, le=1000)
-    max_node_count: int = Field(alias="maxNodeCount", ge=1, le=1000)
-    instance_type: InstanceType = Field(default="m5.large", alias="instanceType")
-    max_pods_per_node: int = Field(default=110, alias="maxPodsPerNode", ge=8, le=250)
-    root_volume: Volume = Field(default_factory=_root_volume, alias="rootVolume")
-    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
-    taints: list[Taint] = Field(default_factory=list)
-    tags: Tags = Field(default_factory=dict)
-    key_name: KeyName | None = Field(default=None, alias="keyName")
-    iam_instance_profile: InstanceProfile | None = Field(default=None, alias="iamInstanceProfile")
-    image_id: ImageId | None = Field(default=None, alias="imageID")
-    security_group_ids: list[SecurityGroupId] = Field(default_factory=list, alias="securityGroupIDs", max_length=4)
-    update_settings: UpdateSettings = Field(default_factory=UpdateSettings, alias="updateSettings")
+    cluster_name: Name = Field(alias="clusterName", description="The name of the cluster the node pool belongs to.")
+    version: str = Field(
+        description=(
+            "Kubernetes version 1.MINOR.PATCH of the nodes (quote it in YAML): never newer than the control "
+            "plane, at most 2 minors behind."
+        )
+    )
+    subnet_id: SubnetId | None = Field(
+        default=None,
+        alias="subnetID",
+        description="Existing VPC only: the subnet of the nodes (default the cluster's first).",
+    )
+    availability_zone: Zone | None = Field(
+        default=None,
+        alias="availabilityZone",
+        description="Dedicated VPC only: the zone of the nodes (default the cluster's first).",
+    )
+    min_node_count: int = Field(
+        alias="minNodeCount", ge=0, le=1000, description="Fewest nodes the cluster autoscaler keeps (0 to 1000)."
+    )
+    max_node_count: int = Field(
+        alias="maxNodeCount",
+        ge=1,
+        le=1000,
+        description="Most nodes the cluster autoscaler may add (1 to 1000, at least minNodeCount).",
+    )
+    instance_type: InstanceType = Field(
+        default="m5.large", alias="instanceType", description="EC2 instance type of the nodes (default m5.large)."
+    )
+    max_pods_per_node: int = Field(
+        default=110, alias="maxPodsPerNode", ge=8, le=250, description="Most pods per node (8 to 250, default 110)."
+    )
+    root_volume: Volume = Field(
+        default_factory=_root_volume, alias="rootVolume", description="Each node's root volume (default 32 GiB gp3)."
+    )
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description=(
+            "Kubernetes labels on every node of the pool (also tagged for the cluster autoscaler's scale from zero)."
+        ),
+    )
+    taints: list[Taint] = Field(default_factory=list, description="Kubernetes taints on every node of the pool.")
+    tags: Tags = Field(
+        default_factory=dict,
+        description=(
+            "AWS tags added to the pool's resources (at most 40; reserved prefixes gke:, aws:, kubernetes.io/cluster/)."
+        ),
+    )
+    key_name: KeyName | None = Field(
+        default=None, alias="keyName", description="Name of an EC2 key pair for SSH access to the nodes (default none)."
+    )
+    iam_instance_profile: InstanceProfile | None = Field(
+        default=None,
+        alias="iamInstanceProfile",
+        description="Name of an instance profile to use instead of the cluster's own node profile.",
+    )
+    image_id: ImageId | None = Field(
+        default=None,
+        alias="imageID",
+        description=(
+            "An AMI id (ami-...) for the nodes instead of the Ubuntu image kubestep picks (Canonical's "
+            "published image for the region)."
+        ),
+    )
+    security_group_ids: list[SecurityGroupId] = Field(
+        default_factory=list,
+        alias="securityGroupIDs",
+        max_length=4,
+        description="Up to 4 more security groups for the nodes (besides the ones kubestep creates).",
+    )
+    update_settings: UpdateSettings = Field(
+        default_factory=UpdateSettings,
+        alias="updateSettings",
+        description="How rolling updates replace the pool's nodes.",
+    )
 
     _version = field_validator("version")(classmethod(lambda cls, v, info: _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
@@ -430,10 +815,12 @@ class NodePoolSpec(Model):
 
 
 class AWSNodePool(Model):
-    api_version: Literal["kubestep.io/v1"] = Field(default=API_VERSION, alias="apiVersion")
-    kind: Literal["AWSNodePool"] = "AWSNodePool"
-    metadata: Metadata
-    spec: NodePoolSpec
+    api_version: Literal["kubestep.io/v1"] = Field(
+        default=API_VERSION, alias="apiVersion", description="Always kubestep.io/v1."
+    )
+    kind: Literal["AWSNodePool"] = Field(default="AWSNodePool", description="Always AWSNodePool.")
+    metadata: Metadata = Field(description="The node pool's name (unique within its cluster) and labels.")
+    spec: NodePoolSpec = Field(description="The desired state of the node pool.")
 
     @property
     def name(self) -> str:
@@ -446,9 +833,18 @@ class AWSNodePool(Model):
 class CreateClusterRequest(Model):
     """`CreateCluster` execution input and `POST /v1/clusters` body."""
 
-    cluster: AWSCluster
-    node_pools: list[AWSNodePool] = Field(default_factory=list, alias="nodePools", max_length=20)
-    rollback_on_failure: bool = Field(default=True, alias="rollbackOnFailure")
+    cluster: AWSCluster = Field(description="The AWSCluster manifest.")
+    node_pools: list[AWSNodePool] = Field(
+        default_factory=list,
+        alias="nodePools",
+        max_length=20,
+        description="AWSNodePool manifests created with the cluster (at most 20, unique names).",
+    )
+    rollback_on_failure: bool = Field(
+        default=True,
+        alias="rollbackOnFailure",
+        description="Delete what the operation created when it fails (false keeps it for debugging).",
+    )
 
     @model_validator(mode="after")
     def _pools(self) -> CreateClusterRequest:
@@ -462,8 +858,108 @@ class CreateClusterRequest(Model):
 class DeleteClusterRequest(Model):
     """`DeleteCluster` execution input."""
 
-    cluster_name: Name = Field(alias="clusterName")
-    keep_etcd_volumes: bool = Field(default=False, alias="keepEtcdVolumes")
+    cluster_name: Name = Field(alias="clusterName", description="The cluster to delete.")
+    keep_etcd_volumes: bool = Field(
+        default=False, alias="keepEtcdVolumes", description="Keep the replicas' etcd volumes (for a restore)."
+    )
+
+
+class NodePoolChanges(Model):
+    """What can change on an existing node pool. Bounds and update settings change in place;
+    anything an instance is launched with rolls the pool (surge, drain, replace)."""
+
+    version: str | None = Field(default=None, description="Kubernetes version (<= the control plane's).")
+    min_node_count: int | None = Field(default=None, alias="minNodeCount", ge=0, le=1000, description="Minimum nodes.")
+    max_node_count: int | None = Field(default=None, alias="maxNodeCount", ge=1, le=1000, description="Maximum nodes.")
+    instance_type: InstanceType | None = Field(default=None, alias="instanceType", description="EC2 instance type.")
+    max_pods_per_node: int | None = Field(
+        default=None, alias="maxPodsPerNode", ge=8, le=250, description="The kubelet's maxPods."
+    )
+    root_volume: Volume | None = Field(default=None, alias="rootVolume", description="Root volume.")
+    labels: dict[LabelKey, LabelValue] | None = Field(default=None, description="Node labels (replace all).")
+    taints: list[Taint] | None = Field(default=None, description="Node taints (replace all).")
+    tags: Tags | None = Field(default=None, description="AWS tags of the pool's resources (replace all).")
+    image_id: ImageId | None = Field(default=None, alias="imageID", description="Machine image.")
+    key_name: KeyName | None = Field(default=None, alias="keyName", description="EC2 key pair.")
+    iam_instance_profile: InstanceProfile | None = Field(
+        default=None, alias="iamInstanceProfile", description="Instance profile."
+    )
+    security_group_ids: list[SecurityGroupId] | None = Field(
+        default=None, alias="securityGroupIDs", max_length=4, description="Extra security groups."
+    )
+    update_settings: UpdateSettings | None = Field(
+        default=None, alias="updateSettings", description="maxSurge / maxUnavailable of rolls."
+    )
+
+    _version = field_validator("version")(classmethod(lambda cls, v, info: None if v is None else _version(v, info)))
+    _tags = field_validator("tags")(classmethod(lambda cls, v: None if v is None else _check_tags(v)))
+
+
+class CreateNodePoolRequest(Model):
+    """`CreateNodePool` execution input and `POST /v1/clusters/{name}/nodepools` (the pool)."""
+
+    cluster_name: Name = Field(alias="clusterName", description="The cluster the pool joins.")
+    node_pool: AWSNodePool = Field(alias="nodePool", description="The AWSNodePool manifest.")
+    rollback_on_failure: bool = Field(
+        default=True, alias="rollbackOnFailure", description="Delete what the operation created when it fails."
+    )
+
+
+class UpdateNodePoolRequest(Model):
+    """`UpdateNodePool` execution input and `PATCH /v1/clusters/{name}/nodepools/{pool}` (the changes)."""
+
+    cluster_name: Name = Field(alias="clusterName", description="The pool's cluster.")
+    node_pool: Name = Field(alias="nodePool", description="The pool to change.")
+    changes: NodePoolChanges = Field(description="The fields to change.")
+
+
+class DeleteNodePoolRequest(Model):
+    """`DeleteNodePool` execution input."""
+
+    cluster_name: Name = Field(alias="clusterName", description="The pool's cluster.")
+    node_pool: Name = Field(alias="nodePool", description="The pool to delete.")
+
+
+class ControlPlaneChanges(Model):
+    """What can change on a running control plane; every change rolls the replicas one at a time."""
+
+    version: str | None = Field(default=None, description="Kubernetes version: one minor up at most, never down.")
+    instance_type: InstanceType | None = Field(default=None, alias="instanceType", description="EC2 instance type.")
+    root_volume: Volume | None = Field(default=None, alias="rootVolume", description="Root volume.")
+    security_group_ids: list[SecurityGroupId] | None = Field(
+        default=None, alias="securityGroupIDs", max_length=4, description="Extra security groups."
+    )
+    iam_instance_profile: InstanceProfile | None = Field(
+        default=None, alias="iamInstanceProfile", description="Instance profile."
+    )
+    image_id: ImageId | None = Field(default=None, alias="imageID", description="Machine image.")
+    key_name: KeyName | None = Field(default=None, alias="keyName", description="EC2 key pair.")
+
+    _version = field_validator("version")(classmethod(lambda cls, v, info: None if v is None else _version(v, info)))
+
+
+class UpdateClusterRequest(Model):
+    """`UpdateCluster` execution input (`POST /v1/clusters/{name}/upgrade`, `PATCH /v1/clusters/{name}`,
+    EventBridge schedules): control-plane changes, then optionally the node pools' version."""
+
+    cluster_name: Name = Field(alias="clusterName", description="The cluster to update.")
+    control_plane: ControlPlaneChanges = Field(
+        default_factory=ControlPlaneChanges, alias="controlPlane", description="Control-plane changes."
+    )
+    upgrade_policy: UpgradePolicy | None = Field(
+        default=None, alias="upgradePolicy", description="A new upgrade policy (changes in place)."
+    )
+    node_pools: Literal["all"] | list[Name] | None = Field(
+        default=None,
+        alias="nodePools",
+        description='After the control plane: upgrade these node pools to its version ("all" or names).',
+    )
+    schedule_id: str | None = Field(
+        default=None,
+        alias="scheduleId",
+        pattern=r"^[a-z0-9-]{1,64}$",
+        description="Set by a one-off schedule: the run records its outcome on the schedule.",
+    )
 
 
 class NetworkRequest(Model):

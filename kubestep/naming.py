@@ -21,6 +21,9 @@ TAG_SERVICE = "gke:management-service"
 # On etcd volumes a delete kept (keepEtcdVolumes): the operation that kept them; the orphan
 # sweeper leaves them alone.
 TAG_RETAINED_BY = "gke:retained-by"
+# The spec an instance was launched with (a digest of its launch template data): rolls tell new
+# instances from old by it.
+TAG_SPEC = "gke:spec"
 ROLE_CONTROL_PLANE = "control-plane"
 ROLE_NODE = "node"
 
@@ -109,3 +112,15 @@ def tag_specifications(resource_type: str, tags: dict[str, str]) -> list[dict]:
 
 def tags_dict(tag_list: list[dict] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tag_list or []}
+
+
+def termination_queue(uid: str) -> str:
+    """The cluster's SQS queue of node-termination lifecycle messages (the termination handler's)."""
+    return f"gke-{uid}-node-termination"
+
+
+def termination_rule(uid: str) -> str:
+    return f"gke-{uid}-node-termination"
+
+
+DRAIN_HOOK = "kubestep-drain"

@@ -6,17 +6,25 @@ operation id: the reservation and the lock are one. The input carries no identit
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from kubestep import naming
 from kubestep.aws import client
-from kubestep.aws.errors import Kind, is_already_exists
-from kubestep.errors import AlreadyExists, NotFound
+from kubestep.aws.errors import Kind, is_already_exists, is_not_found
+from kubestep.errors import AlreadyExists, InvalidRequest, LockHeld, NotFound, OperationNotRunning
+from kubestep.execution_history import history, summarize
+from kubestep.models import dump
 from kubestep.settings import Settings
 from kubestep.store import Operation, Store
+from kubestep.store.locks import _abandoned
 from kubestep.validation import parse_create_request, parse_delete_request
+from kubestep.workflows import lifecycle_steps
 from kubestep.workflows.cluster_steps import check_references
 from kubestep.workflows.identity import execution_running
 
@@ -30,6 +38,8 @@ def operation_view(operation: Operation, base_path: str = "/v1") -> dict:
     status = operation.status
     if status == "RUNNING" and operation.compensating:
         status = "ROLLING_BACK"
+    elif status == "RUNNING" and operation.cancel_requested:
+        status = "CANCELLING"
     return {
         "id": operation.operation_id,
         "kind": operation.kind,
@@ -58,6 +68,12 @@ def _start(
     parameters: dict[str, Any] | None = None,
 ) -> Operation:
     arn = execution_arn(settings, workflow, operation_id)
+    existing = store.operations.get(operation_id)
+    if existing is not None:
+        if existing.execution_arn != arn or existing.target != cluster:
+            raise AlreadyExists(f"operation id {operation_id} is taken; retry")
+        # A deterministic name started before (the upgrade planner firing twice): nothing more.
+        return existing
     store.locks.acquire(cluster, operation_id, arn, execution_running(settings))
     operation, created = store.operations.create(
         Operation(
@@ -123,14 +139,280 @@ def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes:
     )
 
 
+# ---------------------------------------------------------------- lifecycle
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What the workflows' validation steps read (`settings`, `store`), for the API to run the
+    same checks before it starts anything: one set of rules, answered 400 at once."""
+
+    settings: Settings
+    store: Store
+
+
+def _lifecycle_id(kind: str, store: Store, cluster: str) -> tuple[str, str]:
+    record = store.clusters.get(cluster)
+    if record is None:
+        raise NotFound(f"cluster {cluster!r} does not exist")
+    return record.uid, naming.execution_name(kind, record.uid, record.generation, secrets.token_hex(3))
+
+
+def start_create_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
+    request = lifecycle_steps.parse_create_node_pool(Checks(settings, store), body)
+    uid, operation_id = _lifecycle_id("nodepool", store, request.cluster_name)
+    return _start(
+        settings,
+        store,
+        workflow="CreateNodePool",
+        cluster=request.cluster_name,
+        operation_id=operation_id,
+        execution_input=dump(request),
+        uid=uid,
+        parameters={"nodePool": request.node_pool.name},
+    )
+
+
+def start_update_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
+    request, _plan = lifecycle_steps.plan_node_pool_update(Checks(settings, store), body)
+    uid, operation_id = _lifecycle_id("nodepool", store, request.cluster_name)
+    return _start(
+        settings,
+        store,
+        workflow="UpdateNodePool",
+        cluster=request.cluster_name,
+        operation_id=operation_id,
+        execution_input=dump(request),
+        uid=uid,
+        parameters={"nodePool": request.node_pool},
+    )
+
+
+def start_delete_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
+    request = lifecycle_steps.parse_delete_node_pool(Checks(settings, store), body)
+    uid, operation_id = _lifecycle_id("nodepool", store, request.cluster_name)
+    return _start(
+        settings,
+        store,
+        workflow="DeleteNodePool",
+        cluster=request.cluster_name,
+        operation_id=operation_id,
+        execution_input=dump(request),
+        uid=uid,
+        parameters={"nodePool": request.node_pool},
+    )
+
+
+def start_update_cluster(settings: Settings, store: Store, body: Any, *, operation_id: str | None = None) -> Operation:
+    """UpdateCluster for the API, the upgrade planner (with its deterministic `operation_id`)
+    and nothing else: a one-off schedule starts the execution itself (EventBridge Scheduler)."""
+    request, plan = lifecycle_steps.plan_cluster_update(Checks(settings, store), body)
+    uid, generated = _lifecycle_id("update", store, request.cluster_name)
+    return _start(
+        settings,
+        store,
+        workflow="UpdateCluster",
+        cluster=request.cluster_name,
+        operation_id=operation_id or generated,
+        execution_input=dump(request),
+        uid=uid,
+        parameters={"version": plan.target.spec.control_plane.version, "nodePools": plan.node_pools},
+    )
+
+
+def plan_node_pool_create(settings: Settings, store: Store, body: Any) -> dict:
+    request = lifecycle_steps.parse_create_node_pool(Checks(settings, store), body)
+    _lock_free(settings, store, request.cluster_name)
+    return {
+        "dryRun": True,
+        "kind": "CreateNodePool",
+        "target": request.cluster_name,
+        "nodePool": dump(request.node_pool),
+    }
+
+
+def plan_node_pool_update(settings: Settings, store: Store, body: Any) -> dict:
+    request, plan = lifecycle_steps.plan_node_pool_update(Checks(settings, store), body)
+    _lock_free(settings, store, request.cluster_name)
+    return {
+        "dryRun": True,
+        "kind": "UpdateNodePool",
+        "target": request.cluster_name,
+        "nodePool": request.node_pool,
+        "rolls": plan.rolls,
+        "changes": [change.line() for change in plan.changes],
+        "spec": dump(plan.target.spec),
+    }
+
+
+def plan_node_pool_delete(settings: Settings, store: Store, body: Any) -> dict:
+    request = lifecycle_steps.parse_delete_node_pool(Checks(settings, store), body)
+    _lock_free(settings, store, request.cluster_name)
+    return {"dryRun": True, "kind": "DeleteNodePool", "target": request.cluster_name, "nodePool": request.node_pool}
+
+
+def plan_cluster_update_rules(settings: Settings, store: Store, body: Any) -> None:
+    """The update's rules now (a one-off schedule checks them again when it fires)."""
+    lifecycle_steps.plan_cluster_update(Checks(settings, store), body)
+
+
+def plan_cluster_update(settings: Settings, store: Store, body: Any) -> dict:
+    request, plan = lifecycle_steps.plan_cluster_update(Checks(settings, store), body)
+    _lock_free(settings, store, request.cluster_name)
+    return {
+        "dryRun": True,
+        "kind": "UpdateCluster",
+        "target": request.cluster_name,
+        "rolls": plan.rolls,
+        "version": plan.target.spec.control_plane.version,
+        "changes": [change.line() for change in plan.changes],
+        "nodePools": plan.node_pools,
+    }
+
+
+# ---------------------------------------------------------------- dry runs
+# Every check the start would make, in the same order, and nothing started: what
+# `?dryRun=true` answers (and `kubestep apply --dry-run` shows).
+
+
+def _lock_free(settings: Settings, store: Store, target: str) -> None:
+    holder = store.locks.get(target)
+    # The same judgement `locks.acquire` makes before taking a lock over.
+    if holder and not _abandoned(holder, execution_running(settings)):
+        raise LockHeld(f"cluster {target}", holder.to_item())
+
+
+def plan_create(settings: Settings, store: Store, body: Any) -> dict:
+    request = parse_create_request(settings.service, body)
+    name = request.cluster.name
+    if store.clusters.get(name) is not None:
+        raise AlreadyExists(f"cluster {name!r} already exists")
+    network = store.network.ready(settings.service_name)
+    check_references(settings, network.vpc_id, request)
+    _lock_free(settings, store, name)
+    return {
+        "dryRun": True,
+        "kind": "CreateCluster",
+        "target": name,
+        "cluster": dump(request.cluster),
+        "nodePools": [dump(pool) for pool in request.node_pools],
+        "rollbackOnFailure": request.rollback_on_failure,
+    }
+
+
+def plan_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False) -> dict:
+    parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
+    record = store.clusters.get(name)
+    if record is None:
+        raise NotFound(f"cluster {name!r} does not exist")
+    _lock_free(settings, store, name)
+    return {
+        "dryRun": True,
+        "kind": "DeleteCluster",
+        "target": name,
+        "uid": record.uid,
+        "keepEtcdVolumes": keep_etcd_volumes,
+        "nodePools": [pool.name for pool in store.node_pools.list(name)],
+        "resources": {logical: ref.id for logical, ref in record.resources.items()},
+    }
+
+
+# ---------------------------------------------------------------- listing, cancelling, progress
+
+_OPERATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def _bad_token() -> InvalidRequest:
+    return InvalidRequest([("nextToken", "is not a token this API returned")])
+
+
+def encode_token(position: str) -> str:
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    """The store's position (`<startedAt>|<operation id>`) from a token the API handed out."""
+    try:
+        position = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise _bad_token() from None
+    started_at, separator, operation_id = position.partition("|")
+    if not separator or not 0 < len(started_at) <= 40 or not _OPERATION_ID.match(operation_id):
+        raise _bad_token()
+    return position
+
+
+def list_operations(
+    store: Store, *, cluster: str | None = None, limit: int = 50, token: str | None = None
+) -> tuple[list[Operation], str | None]:
+    """One page of operations, newest first: every target's, or one cluster's (also after it
+    was deleted: operation records are kept 90 days). Returns (operations, next token)."""
+    start = decode_token(token) if token else None
+    if cluster is not None:
+        found, position = store.operations.for_target(cluster, limit, start)
+    else:
+        found, position = store.operations.all(limit, start)
+    return found, encode_token(position) if position else None
+
+
+# Workflows that compensate what they created: a cancel stops them at their next step, they
+# delete what their own operation made and end ABORTED (StopExecution would skip all that).
+COOPERATIVE_CANCEL = ("CreateCluster", "CreateNodePool")
+
+
+def cancel(settings: Settings, store: Store, operation_id: str, caller: str | None = None) -> Operation:
+    """Cancel a running operation. A create is asked to stop (`cancelRequested`): its next step
+    raises OperationCancelled, its Catch compensates what this operation created, it releases the
+    lock and ends ABORTED, and a cancelled create forgets the cluster so the name is free again.
+    Anything else is stopped (StopExecution); the execution-status handler then records it
+    ABORTED and releases its lock, as for any execution that ended without its own Catch."""
+    operation = store.operations.get(operation_id)
+    if operation is None:
+        raise NotFound(f"operation {operation_id!r} does not exist")
+    if operation.status != "RUNNING" or not operation.execution_arn:
+        raise OperationNotRunning(f"operation {operation_id!r} already ended {operation.status}: nothing to cancel")
+    who = f"cancelled through the API by {caller or 'an anonymous caller'}"[:1000]
+    if operation.kind in COOPERATIVE_CANCEL:
+        if operation.compensating:
+            raise OperationNotRunning(f"operation {operation_id!r} is already rolling back: it ends on its own")
+        return store.operations.set(operation_id, cancel_requested=True, cause=who) or operation
+    sfn = client("stepfunctions", settings.region)
+    try:
+        sfn.stop_execution(executionArn=operation.execution_arn, error="OperationCancelled", cause=who)
+    except Exception as exc:
+        if is_not_found(exc, Kind.EXECUTION):
+            raise OperationNotRunning(f"operation {operation_id!r} has no execution to stop") from None
+        raise
+    return operation
+
+
+def steps(settings: Settings, operation: Operation, after: int = 0) -> dict:
+    """The operation's progress: the summary items after the first `after` (see
+    `kubestep.execution_history`), and the time scale the durations were measured at."""
+    items: list[dict] = []
+    if operation.execution_arn:
+        try:
+            items = summarize(history(client("stepfunctions", settings.region), operation.execution_arn))
+        except Exception as exc:
+            if not is_not_found(exc, Kind.EXECUTION):
+                raise
+    return {
+        "operationId": operation.operation_id,
+        "status": operation.status,
+        "timeScale": settings.time_scale,
+        "items": items[after:],
+        "next": len(items),
+    }
+
+
 # ---------------------------------------------------------------- issue 11: repair, sweep
 
 
-def start_repair(settings: Settings, store: Store, name: str, dry_run: bool = False) -> Operation:
+def start_repair(settings: Settings, store: Store, name: str, detect_only: bool = False) -> Operation:
     """RepairCluster: refused (LockHeld) while another operation works on the cluster."""
     from kubestep.workflows.repair_steps import KIND, parse_repair_request
 
-    request = parse_repair_request({"clusterName": name, "dryRun": dry_run})
+    request = parse_repair_request({"clusterName": name, "detectOnly": detect_only})
     record = store.clusters.get(name)
     if record is None:
         raise NotFound(f"cluster {name!r} does not exist")

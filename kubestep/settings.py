@@ -29,6 +29,11 @@ class Settings:
     instance_role_boundary_arn: str = ""
     # The local runtime compresses time; deadlines in handlers scale with it.
     time_scale: float = 1.0
+    # Only the local runtime sets it: the upgrade planner then takes "now" from its input (the
+    # scheduled event's time), so `kubestep local tick --at TIME` can try any maintenance window.
+    local_clock: bool = False
+    # The role EventBridge Scheduler assumes to start one-off upgrades.
+    scheduler_role_arn: str = ""
 
     @property
     def service_name(self) -> str:
@@ -74,4 +79,6 @@ def settings() -> Settings:
         instance_role_path=env.get("KUBESTEP_INSTANCE_ROLE_PATH", "/"),
         instance_role_boundary_arn=env.get("KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN", ""),
         time_scale=float(env.get("KUBESTEP_LOCAL_TIME_SCALE", "1")),
+        local_clock=env.get("KUBESTEP_LOCAL_CLOCK") == "1",
+        scheduler_role_arn=env.get("KUBESTEP_SCHEDULER_ROLE_ARN", ""),
     )

@@ -57,15 +57,17 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
         "resources": _ids(record.resources),
         "drift": dict(record.drift),
     }
+    # The list shows replicas and node pools too (the CLI's REPLICAS column, `get -o json`):
+    # three queries per cluster; only the etcd configuration is left to the detail view.
+    reports = store.reports.replicas(record.uid)
+    control_plane: dict[str, Any] = {
+        "replicas": [replica_view(m, reports.get(m.index)) for m in store.etcd.members(record.name)]
+    }
     if detail:
-        reports = store.reports.replicas(record.uid)
-        members = store.etcd.members(record.name)
         config = store.etcd.config(record.name)
-        status["controlPlane"] = {
-            "replicas": [replica_view(m, reports.get(m.index)) for m in members],
-            "etcd": config.to_item() if config else None,
-        }
-        status["nodePools"] = [node_pool_view(p) for p in store.node_pools.list(record.name)]
+        control_plane["etcd"] = config.to_item() if config else None
+    status["controlPlane"] = control_plane
+    status["nodePools"] = [node_pool_view(p) for p in store.node_pools.list(record.name)]
     return {
         "apiVersion": "kubestep.io/v1",
         "kind": "AWSCluster",

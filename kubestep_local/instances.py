@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import json
 import logging
 import threading
 import time
@@ -133,6 +134,10 @@ class InstanceSimulator:
         self.paused = False
         # Told of every report written (the latency model: the instance now serves /readyz).
         self.on_report = on_report
+        # The termination handler's part (queue mode): drain, then complete the lifecycle action.
+        self.drain_delay_seconds = 20.0
+        self._stalled: set[str] = set()
+        self.drained: list[tuple[str, str]] = []  # (instance id, lifecycle hook) completed by the "handler"
 
     # -- control -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -170,6 +175,16 @@ class InstanceSimulator:
             self._failures.append(failure)
         return failure
 
+    def stall_drains(self, cluster: str) -> None:
+        """The termination handler of `cluster` (uid or name) stops completing lifecycle actions,
+        so a roll waits for the drain until its deadline (the timeout path)."""
+        with self._lock:
+            self._stalled.add(cluster)
+
+    def resume_drains(self) -> None:
+        with self._lock:
+            self._stalled.clear()
+
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
@@ -198,6 +213,7 @@ class InstanceSimulator:
             try:
                 self.scan()
                 self._report_due()
+                self._drain_tick()
             except Exception:  # noqa: BLE001 - the simulator must survive moto's races
                 LOG.exception("instance simulator iteration failed")
             self._stop.wait(self.poll_interval)
@@ -238,6 +254,76 @@ class InstanceSimulator:
                 )
                 with self._lock:
                     heapq.heappush(self._pending, boot)
+
+    # -- the node termination handler (queue mode) ----------------------------------------------
+    def _client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        client = self._clients.get(key)
+        if client is None:
+            client = boto3.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            self._clients[key] = client
+        return client
+
+    def _queued_actions(self, region: str, uid: str) -> dict[str, tuple[str, dict]]:
+        """The lifecycle messages waiting in the cluster's termination queue: token -> (receipt, detail)."""
+        sqs = self._client("sqs", region)
+        try:
+            url = sqs.get_queue_url(QueueName=f"gke-{uid}-node-termination")["QueueUrl"]
+        except Exception:  # noqa: BLE001 - no queue: nothing reaches a handler
+            return {}
+        found: dict[str, tuple[str, dict]] = {}
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1).get(
+            "Messages", []
+        ):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                detail = json.loads(message["Body"])["detail"]
+                found[detail["LifecycleActionToken"]] = (message["ReceiptHandle"], {**detail, "QueueUrl": url})
+        return found
+
+    def _drain_tick(self) -> None:
+        """What aws-node-termination-handler does in queue mode, for each instance in
+        Terminating:Wait: read the lifecycle message from its cluster's queue, cordon and drain
+        the node (here: `drain_delay_seconds`, scaled), complete the lifecycle action through the
+        Auto Scaling API, delete the message. A stalled cluster's handler does nothing, so the
+        hook's heartbeat timeout ends the wait (Auto Scaling's own behaviour, emulated)."""
+        now = time.monotonic()
+        actions = moto_compat.pending_lifecycle_actions()
+        if actions:
+            groups = {g.name: g for g in moto_compat.autoscaling_groups()}
+            queued: dict[tuple[str, str], dict[str, tuple[str, dict]]] = {}
+            for action in actions:
+                group = groups.get(action.group)
+                tags = group.tags if group is not None else {}
+                uid, name = tags.get(UID_TAG), tags.get(NAME_TAG)
+                with self._lock:
+                    stalled = bool({uid, name} & self._stalled)
+                if not uid or stalled:
+                    continue
+                if now - action.started < self.time_scale.seconds(self.drain_delay_seconds):
+                    continue
+                key = (action.region, uid)
+                if key not in queued:
+                    queued[key] = self._queued_actions(action.region, uid)
+                message = queued[key].pop(action.token, None)
+                if message is None:
+                    continue  # not delivered (yet): a handler only acts on what reaches its queue
+                receipt, detail = message
+                self._client("autoscaling", action.region).complete_lifecycle_action(
+                    LifecycleHookName=detail["LifecycleHookName"],
+                    AutoScalingGroupName=detail["AutoScalingGroupName"],
+                    LifecycleActionToken=action.token,
+                    LifecycleActionResult="CONTINUE",
+                )
+                self._client("sqs", action.region).delete_message(QueueUrl=detail["QueueUrl"], ReceiptHandle=receipt)
+                with self._lock:
+                    self.drained.append((action.instance_id, action.hook))
+        moto_compat.expire_lifecycle_actions(now, self.time_scale.seconds)
 
     def booted(self) -> set[str]:
         """Instances that have booted (reported, or were gone before they could)."""

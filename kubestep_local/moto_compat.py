@@ -329,6 +329,10 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
 
     DeleteNatGateway: AWS disassociates the gateway's Elastic IP (so it can be released); moto
     keeps the association forever and ReleaseAddress stays refused.
+
+    Launch template versions made by CreateLaunchTemplateVersion cannot launch instances.
+
+    PutEvents stops at the first scheduled rule of the bus (see below).
     """
     from moto.ec2.models.nat_gateways import NatGatewayBackend
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
@@ -366,6 +370,40 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
         return gateway
 
     patches.set(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)
+
+    # CreateLaunchTemplateVersion stores UserData as the plain base64 text, CreateLaunchTemplate
+    # as a Base64EncodedString; an Auto Scaling group launching from a later version then fails
+    # moto's own type assertion (LaunchTemplateVersion.user_data). AWS stores both alike.
+    from moto.core.types import Base64EncodedString
+    from moto.ec2.models.launch_templates import LaunchTemplateVersion
+
+    def user_data(self: Any) -> Any:
+        value = self.data.get("UserData")
+        return Base64EncodedString(value) if isinstance(value, str) else value
+
+    patches.set(LaunchTemplateVersion, "user_data", property(user_data))
+
+    # PutEvents offers every event to every rule of the bus; moto lets a scheduled rule (no event
+    # pattern) match them all and then raises on its Step Functions or Lambda target, so no rule
+    # after it gets the event. On AWS a scheduled rule never matches an event. Targets moto cannot
+    # deliver (Lambda, Step Functions) are the EventBridge stand-in's (kubestep_local.events).
+    from moto.events.models import Rule
+
+    original_send = Rule.send_to_targets
+
+    def send_to_targets(self: Any, event: Any, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not self.event_pattern.get_pattern():
+            return
+        deliverable = [t for t in self.targets if t["Arn"].split(":")[2] not in ("lambda", "states")]
+        if len(deliverable) != len(self.targets):
+            # A copy, so the rule the stand-in reads keeps all its targets.
+            view = copy.copy(self)
+            view.targets = deliverable
+            original_send(view, event, transform_input)
+            return
+        original_send(self, event, transform_input)
+
+    patches.set(Rule, "send_to_targets", send_to_targets)
 
 
 def match_aws_semantics(patches: PatchSet) -> None:
@@ -802,11 +840,14 @@ def model_latency(patches: PatchSet, hooks: LatencyHooks) -> None:
         healthy_after = hooks.real(interval * int(self.healthy_threshold_count or 5))
         unhealthy_after = hooks.real(interval * int(self.unhealthy_threshold_count or 2))
         now = time.time()
+        # AWS runs a target's health checks only once its load balancer is active: a target
+        # registered while the NLB provisions stays `initial` (Elb.RegistrationInProgress) until then.
+        checks_from = max(registered, _load_balancers_active_at(self))
         serving = hooks.serving_since(target["Id"])
-        if serving is not None and now >= max(serving, registered) + healthy_after:
+        if serving is not None and now >= max(serving, checks_from) + healthy_after:
             return health
         port, check_port = health.port, health.health_check_port
-        if now < registered + unhealthy_after:
+        if now < checks_from + unhealthy_after:
             reason = ("Elb.RegistrationInProgress", "Target registration is in progress")
             return FakeHealthStatus(target["Id"], port, check_port, "initial", *reason)
         return FakeHealthStatus(
@@ -815,6 +856,15 @@ def model_latency(patches: PatchSet, hooks: LatencyHooks) -> None:
 
     patches.set(FakeTargetGroup, "register", register)
     patches.set(FakeTargetGroup, "health_for", health_for)
+
+
+def _load_balancers_active_at(target_group: Any) -> float:
+    """When the target group's last load balancer became (or becomes) active; 0 if unmodelled."""
+    from moto.elbv2.models import elbv2_backends
+
+    backend = elbv2_backends[target_group.account_id][target_group.region_name]
+    balancers = (backend.load_balancers.get(arn) for arn in target_group.load_balancer_arns)
+    return max((getattr(lb, "_kubestep_active_at", 0.0) for lb in balancers if lb is not None), default=0.0)
 
 
 def _settle(obj: Any, attribute: str, intermediate: str, final: str) -> None:
@@ -1643,3 +1693,150 @@ def publish_ubuntu_images(account_id: str, region: str) -> dict[str, str]:
         )
         published[arch] = ami.id
     return published
+
+
+# ---------------------------------------------------------------- Auto Scaling lifecycle hooks
+
+
+@dataclass
+class PendingLifecycleAction:
+    """An instance in Terminating:Wait until its lifecycle action completes (or times out)."""
+
+    token: str
+    account: str
+    region: str
+    group: str
+    hook: str
+    instance_id: str
+    heartbeat_timeout: int
+    default_result: str
+    started: float
+
+
+_LIFECYCLE: dict[str, PendingLifecycleAction] = {}
+_LIFECYCLE_LOCK = threading.Lock()
+
+
+def pending_lifecycle_actions() -> list[PendingLifecycleAction]:
+    with _LIFECYCLE_LOCK:
+        return list(_LIFECYCLE.values())
+
+
+def _finish_termination(action: PendingLifecycleAction) -> None:
+    from moto.autoscaling.models import autoscaling_backends
+
+    backend = autoscaling_backends[action.account][action.region]
+    group = backend.autoscaling_groups.get(action.group)
+    if group is not None:
+        group.instance_states = [s for s in group.instance_states if s.instance.id != action.instance_id]
+    with contextlib.suppress(Exception):
+        backend.ec2_backend.terminate_instances([action.instance_id])
+
+
+def complete_lifecycle_action_for(token_or_instance: str, result: str = "CONTINUE") -> bool:
+    """Complete a pending termination (what CompleteLifecycleAction does); True if one matched."""
+    with _LIFECYCLE_LOCK:
+        action = _LIFECYCLE.pop(token_or_instance, None)
+        if action is None:
+            match = [t for t, a in _LIFECYCLE.items() if a.instance_id == token_or_instance]
+            action = _LIFECYCLE.pop(match[0]) if match else None
+    if action is None:
+        return False
+    _finish_termination(action)
+    return True
+
+
+def expire_lifecycle_actions(now: float, real_seconds: Callable[[float], float]) -> list[str]:
+    """Auto Scaling's heartbeat timeout: past it, the default result applies (for a terminating
+    hook, CONTINUE and ABANDON both terminate the instance)."""
+    expired = []
+    for action in pending_lifecycle_actions():
+        due = now - action.started >= real_seconds(action.heartbeat_timeout)
+        if due and complete_lifecycle_action_for(action.token, action.default_result):
+            expired.append(action.instance_id)
+    return expired
+
+
+def emulate_lifecycle_hooks(patches: PatchSet) -> None:
+    """moto 5.2.5 ignores lifecycle hooks and has no CompleteLifecycleAction: an instance of a
+    group with a termination hook goes to `Terminating:Wait`, Auto Scaling sends the
+    `EC2 Instance-terminate Lifecycle Action` event to EventBridge (rules route it on, e.g. to a
+    queue), and the instance terminates when its action completes or its heartbeat times out."""
+    import time as _time
+
+    from moto.autoscaling.models import AutoScalingBackend, TerminateInstanceActivity
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.events.models import events_backends
+
+    original_terminate = AutoScalingBackend.terminate_instance
+
+    def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+        state = next(
+            (s for g in self.autoscaling_groups.values() for s in g.instance_states if s.instance.id == instance_id),
+            None,
+        )
+        group = getattr(state.instance, "autoscaling_group", None) if state is not None else None
+        hooks = [
+            h
+            for h in (self.describe_lifecycle_hooks(group.name) if group is not None else [])
+            if h.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING"
+        ]
+        if not hooks or state is None or group is None:
+            return original_terminate(self, instance_id, should_decrement)
+        if state.lifecycle_state == "Terminating:Wait":
+            return TerminateInstanceActivity(state.instance, group.desired_capacity)
+        hook = hooks[0]
+        token = str(uuid.uuid4())
+        original_size = group.desired_capacity
+        state.lifecycle_state = "Terminating:Wait"
+        action = PendingLifecycleAction(
+            token=token,
+            account=self.account_id,
+            region=self.region_name,
+            group=group.name,
+            hook=hook.name,
+            instance_id=instance_id,
+            heartbeat_timeout=int(hook.heartbeat_timeout or 3600),
+            default_result=hook.default_result or "ABANDON",
+            started=_time.monotonic(),
+        )
+        with _LIFECYCLE_LOCK:
+            _LIFECYCLE[token] = action
+        if should_decrement:
+            group.desired_capacity = (group.desired_capacity or 0) - 1
+        # Only InService instances count for moto's capacity: without a decrement, a
+        # replacement launches while this one waits (as on AWS).
+        group.set_desired_capacity(group.desired_capacity)
+        detail = {
+            "LifecycleActionToken": token,
+            "AutoScalingGroupName": group.name,
+            "LifecycleHookName": hook.name,
+            "EC2InstanceId": instance_id,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        }
+        with contextlib.suppress(Exception):
+            events_backends[self.account_id][self.region_name].put_events(
+                [
+                    {
+                        "Source": "aws.autoscaling",
+                        "DetailType": "EC2 Instance-terminate Lifecycle Action",
+                        "Detail": json.dumps(detail),
+                        "Resources": [group.arn],
+                    }
+                ]
+            )
+        return TerminateInstanceActivity(state.instance, original_size)
+
+    patches.set(AutoScalingBackend, "terminate_instance", terminate_instance)
+
+    def complete_lifecycle_action(self: Any) -> str:
+        token = self._get_param("LifecycleActionToken") or self._get_param("InstanceId")
+        complete_lifecycle_action_for(token, self._get_param("LifecycleActionResult") or "CONTINUE")
+        return (
+            '<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+            "<CompleteLifecycleActionResult/><ResponseMetadata><RequestId>"
+            f"{uuid.uuid4()}</RequestId></ResponseMetadata></CompleteLifecycleActionResponse>"
+        )
+
+    patches.set(AutoScalingResponse, "complete_lifecycle_action", complete_lifecycle_action)
+    patches.on_undo(lambda: _LIFECYCLE.clear())

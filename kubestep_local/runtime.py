@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from kubestep_local.lambda_seam import LambdaSeam
 from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
 from kubestep_local.moto_compat import ACCOUNT_ID, FunctionInfo
 from kubestep_local.recorder import CallRecorder
+from kubestep_local.scheduler import SchedulerClock, Tick, tick
 from kubestep_local.server import EmulatorServer, PortInUse, port_available
 from kubestep_local.state import StateStore
 from kubestep_local.synth import cached_synthesize, synthesize
@@ -181,6 +183,7 @@ class LocalRuntime:
         self._seam: LambdaSeam | None = None
         self._simulator: InstanceSimulator | None = None
         self._events: EventBridgeStandIn | None = None
+        self._scheduler_clock: SchedulerClock | None = None
         self._api: ApiGatewayServer | None = None
         self._outputs: dict[str, str] = {}
         self._started = False
@@ -247,6 +250,7 @@ class LocalRuntime:
         Path(self.faults.path).parent.mkdir(parents=True, exist_ok=True)
         self.faults.clear()
         self.latency.start()
+        moto_compat.emulate_lifecycle_hooks(self._patches)
         pools = WorkerPools(
             self.server.endpoint_url,
             pool_size=self.config.pool_size,
@@ -256,6 +260,7 @@ class LocalRuntime:
             extra_env={
                 "KUBESTEP_LOCAL_TIME_SCALE": repr(self.time_scale.scale),
                 "KUBESTEP_LOCAL_FAULTS": self.faults.path,
+                "KUBESTEP_LOCAL_CLOCK": "1",
                 **self.config.extra_function_env,
             },
         )
@@ -274,6 +279,9 @@ class LocalRuntime:
         )
         self._events.mark_delivered(set(self._restored_extra.get("delivered", ())))
         self._events.start()
+        if self.config.scheduled_rules:
+            self._scheduler_clock = SchedulerClock(self.boto3_client)
+            self._scheduler_clock.start()
         self._api = ApiGatewayServer(
             self.server.endpoint_url,
             port=self.config.api_port,
@@ -298,7 +306,7 @@ class LocalRuntime:
         if self._snapshots is not None:
             self._snapshots.join(timeout=30)
             self._snapshots = None
-        for part in (self._api, self._events, self._simulator):
+        for part in (self._api, self._events, self._simulator, self._scheduler_clock):
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.stop()
@@ -320,7 +328,7 @@ class LocalRuntime:
         with contextlib.suppress(OSError):
             os.unlink(self.faults.path)
         self._home_lock.release()
-        self._api = self._events = self._simulator = self._seam = None
+        self._api = self._events = self._simulator = self._seam = self._scheduler_clock = None
         self._clients.clear()
         self._started = False
         with _ACTIVE_LOCK:
@@ -460,6 +468,18 @@ class LocalRuntime:
         if self.config.prewarm:
             self.workers.prewarm(moto_compat.lambda_functions(ACCOUNT_ID, self.region), workers=1)
         return self.outputs
+
+    # -- the clock -----------------------------------------------------------------------------------
+    def tick(self, at: datetime | None = None) -> Tick:
+        """Fire, as of `at` (default now), the upgrade planner's rule and the one-time schedules
+        that are due (`kubestep local tick --at TIME`)."""
+        at = at or datetime.now(UTC)
+        service = self.service_name
+        planner = self.state_machine_arn("PlanUpgrades") if "PlanUpgradesStateMachineArn" in self._outputs else None
+        rule_arn = f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{service}-plan-upgrades"
+        return tick(
+            self.boto3_client, at, planner_arn=planner, rule_arn=rule_arn, account=ACCOUNT_ID, region=self.region
+        )
 
     # -- AWS clients --------------------------------------------------------------------------------
     def boto3_client(self, service: str, region: str | None = None) -> Any:

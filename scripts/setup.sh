@@ -23,9 +23,10 @@ fi
 
 # Debian packages the tests use: shellcheck and cloud-init lint and validate the instances'
 # bootstrap script and user-data (`cloud-init schema`); etcd-server and etcd-client run a real
-# etcd cluster through kubestep's member recovery.
-apt_packages=(shellcheck cloud-init etcd-server etcd-client)
-apt_commands=(shellcheck cloud-init etcd etcdctl)
+# etcd cluster through kubestep's member recovery; chromium is the browser the dashboard's
+# Playwright tests drive (never `playwright install`, which downloads a browser build).
+apt_packages=(shellcheck cloud-init etcd-server etcd-client chromium)
+apt_commands=(shellcheck cloud-init etcd etcdctl chromium)
 missing=()
 for i in "${!apt_packages[@]}"; do
   command -v "${apt_commands[$i]}" >/dev/null 2>&1 || missing+=("${apt_packages[$i]}")
@@ -61,12 +62,18 @@ if [ ! -x .build/debian-kubectl/usr/bin/kubectl ]; then
 fi
 
 # Node.js 20 is end of life and jsii prints a banner on every synth; a local Node.js 22 from
-# the npm registry comes first on PATH for everything run through scripts/env.sh.
-if ! .build/node/node_modules/.bin/node --version 2>/dev/null | grep -q '^v22'; then
+# the npm registry comes first on PATH for everything run through scripts/env.sh. The same
+# install brings axe-core (the accessibility engine the dashboard's browser tests inject) and
+# asl-validator (the Amazon States Language validator, tests/unit/test_asl_validator.py). One
+# `npm install` with all three: a later `--no-save` install would prune the others.
+node_packages=(node@22 axe-core@4 asl-validator@4.0.0)
+if ! .build/node/node_modules/.bin/node --version 2>/dev/null | grep -q '^v22' \
+   || [ ! -f .build/node/node_modules/axe-core/axe.min.js ] \
+   || [ ! -x .build/node/node_modules/.bin/asl-validator ]; then
   if command -v npm >/dev/null 2>&1; then
     mkdir -p .build/node
-    npm install --silent --no-save --no-audit --no-fund --prefix .build/node node@22 >/dev/null 2>&1 \
-      || echo "note: could not install Node.js 22 locally; the CDK will use $(node --version 2>/dev/null || echo 'no node')" >&2
+    npm install --silent --no-save --no-audit --no-fund --prefix .build/node "${node_packages[@]}" >/dev/null 2>&1 \
+      || echo "note: could not install ${node_packages[*]} locally; the CDK will use $(node --version 2>/dev/null || echo 'no node'), and the browser and ASL tests will fail" >&2
   else
     echo "error: Node.js (npm) is required by the AWS CDK; install it (e.g. apt-get install nodejs npm)" >&2
     exit 1

@@ -29,6 +29,10 @@ RETRY_STATUSES = (429, 502, 503, 504)
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
 
+# An operation's status while its execution still runs (rolling back or cancelling included).
+ACTIVE_STATUSES = ("RUNNING", "CANCELLING", "ROLLING_BACK")
+
+
 class ApiError(Exception):
     """A non-2xx answer: `code` and `details` come from the API's error body when it has one."""
 
@@ -48,10 +52,13 @@ class ApiError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        text = f"{self.message} ({self.code}, HTTP {self.status})"
-        if self.details:
-            text += ": " + "; ".join(f"{d.get('field')}: {d.get('rule')}" for d in self.details)
-        return text
+        """The message once: the API's messages usually already name each detail."""
+        text = self.message.replace("\n", " ").strip()
+        details = [f"{d.get('field')}: {d.get('rule')}" for d in self.details]
+        missing = [detail for detail in details if detail not in text]
+        if missing:
+            text = f"{text}: {'; '.join(missing)}" if text else "; ".join(missing)
+        return f"{text} ({self.code}, HTTP {self.status})" if self.status else f"{text} ({self.code})"
 
 
 class ApiClient:
@@ -138,9 +145,14 @@ class ApiClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ clusters
-    def create_cluster(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+    def create_cluster(
+        self, body: dict[str, Any], idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
         """Start CreateCluster; `body` is `{cluster, nodePools, rollbackOnFailure}`. A key is
-        generated when none is given, so a retried request never starts a second execution."""
+        generated when none is given, so a retried request never starts a second execution.
+        `dry_run`: the server checks everything and answers what it would create."""
+        if dry_run:
+            return self.request("POST", "clusters", body=body, query={"dryRun": True})
         return self.request("POST", "clusters", body=body, idempotency_key=idempotency_key or _new_key())
 
     def list_clusters(self, page_size: int = 100) -> list[dict[str, Any]]:
@@ -159,8 +171,16 @@ class ApiClient:
         return self.request("GET", f"clusters/{_segment(name)}")
 
     def delete_cluster(
-        self, name: str, keep_etcd_volumes: bool = False, idempotency_key: str | None = None
+        self,
+        name: str,
+        keep_etcd_volumes: bool = False,
+        idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
+        if dry_run:
+            query = {"keepEtcdVolumes": keep_etcd_volumes, "dryRun": True}
+            return self.request("DELETE", f"clusters/{_segment(name)}", query=query)
         return self.request(
             "DELETE",
             f"clusters/{_segment(name)}",
@@ -168,11 +188,35 @@ class ApiClient:
             idempotency_key=idempotency_key or _new_key(),
         )
 
-    def upgrade_cluster(self, name: str, version: str) -> dict[str, Any]:
-        return self.request("POST", f"clusters/{_segment(name)}/upgrade", body={"version": version})
+    def upgrade_cluster(
+        self,
+        name: str,
+        version: str,
+        *,
+        node_pools: str | list[str] | None = None,
+        at: str | None = None,
+        idempotency_key: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """UpdateCluster to `version` (the operation), or with `at` a one-off schedule."""
+        body: dict[str, Any] = {"version": version}
+        if node_pools is not None:
+            body["nodePools"] = node_pools
+        if at is not None:
+            body["at"] = at
+        return self._mutate("POST", f"clusters/{_segment(name)}/upgrade", body, idempotency_key, dry_run)
+
+    def update_cluster(
+        self, name: str, changes: dict[str, Any], idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """`changes`: `{controlPlane: {...}, upgradePolicy: {...}, nodePools: "all" | [names]}`."""
+        return self._mutate("PATCH", f"clusters/{_segment(name)}", changes, idempotency_key, dry_run)
 
     def events(self, name: str) -> list[dict[str, Any]]:
         return self.request("GET", f"clusters/{_segment(name)}/events")["items"]
+
+    def server_config(self) -> dict[str, Any]:
+        return self.request("GET", "serverconfig")
 
     # ------------------------------------------------------------------ node pools
     def list_node_pools(self, cluster: str) -> list[dict[str, Any]]:
@@ -181,21 +225,53 @@ class ApiClient:
     def get_node_pool(self, cluster: str, pool: str) -> dict[str, Any]:
         return self.request("GET", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}")
 
-    def create_node_pool(self, cluster: str, pool: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", f"clusters/{_segment(cluster)}/nodepools", body=pool)
+    def create_node_pool(
+        self, cluster: str, pool: dict[str, Any], idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        return self._mutate("POST", f"clusters/{_segment(cluster)}/nodepools", pool, idempotency_key, dry_run)
 
-    def update_node_pool(self, cluster: str, pool: str, changes: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}", body=changes)
+    def update_node_pool(
+        self,
+        cluster: str,
+        pool: str,
+        changes: dict[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        path = f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}"
+        return self._mutate("PATCH", path, changes, idempotency_key, dry_run)
 
-    def delete_node_pool(self, cluster: str, pool: str) -> dict[str, Any]:
-        return self.request("DELETE", f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}")
+    def delete_node_pool(
+        self, cluster: str, pool: str, idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        path = f"clusters/{_segment(cluster)}/nodepools/{_segment(pool)}"
+        return self._mutate("DELETE", path, None, idempotency_key, dry_run)
+
+    # ------------------------------------------------------------------ schedules
+    def list_schedules(self, cluster: str | None = None) -> list[dict[str, Any]]:
+        return self.request("GET", "schedules", query={"cluster": cluster})["items"]
+
+    def get_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self.request("GET", f"schedules/{_segment(schedule_id)}")
+
+    def cancel_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"schedules/{_segment(schedule_id)}")
+
+    def _mutate(self, method: str, path: str, body: Any, idempotency_key: str | None, dry_run: bool) -> dict[str, Any]:
+        # A generated key makes the request safe to retry: a retry never starts a second execution.
+        if dry_run:
+            return self.request(method, path, body=body, query={"dryRun": True})
+        return self.request(method, path, body=body, idempotency_key=idempotency_key or _new_key())
 
     # ------------------------------------------------------------------ operations
-    def repair_cluster(self, name: str, dry_run: bool = False, idempotency_key: str | None = None) -> dict[str, Any]:
+    def repair_cluster(
+        self, name: str, detect_only: bool = False, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         return self.request(
             "POST",
             f"clusters/{_segment(name)}:repair",
-            query={"dryRun": dry_run},
+            query={"detectOnly": detect_only},
             idempotency_key=idempotency_key or _new_key(),
         )
 
@@ -208,12 +284,35 @@ class ApiClient:
     def operation(self, operation_id: str) -> dict[str, Any]:
         return self.request("GET", f"operations/{_segment(operation_id)}")
 
+    def list_operations(self, cluster: str | None = None, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every operation (newest first per cluster), or one cluster's."""
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query = {"cluster": cluster, "limit": page_size, "nextToken": token}
+            page = self.request("GET", "operations", query=query)
+            found += page["items"]
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def cancel_operation(self, operation_id: str) -> dict[str, Any]:
+        """Stop the operation's execution; it then ends ABORTED (poll it)."""
+        return self.request("POST", f"operations/{_segment(operation_id)}:cancel")
+
+    def operation_steps(self, operation_id: str, after: int = 0) -> dict[str, Any]:
+        """Progress items after the first `after`; pass the answer's `next` on the next call."""
+        return self.request("GET", f"operations/{_segment(operation_id)}/steps", query={"after": after})
+
+    def version(self) -> dict[str, Any]:
+        return self.request("GET", "version")
+
     def wait_operation(self, operation_id: str, timeout: float = 3600.0, poll: float = 5.0) -> dict[str, Any]:
         """Poll until the operation is no longer RUNNING; its final state (check `status`)."""
         deadline = time.monotonic() + timeout
         while True:
             operation = self.operation(operation_id)
-            if operation.get("status") != "RUNNING":
+            if operation.get("status") not in ACTIVE_STATUSES:
                 return operation
             if time.monotonic() + poll > deadline:
                 raise TimeoutError(f"operation {operation_id} still RUNNING after {timeout:.0f} s")

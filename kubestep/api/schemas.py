@@ -15,10 +15,10 @@ from kubestep.models import (
     AWSCluster,
     AWSNodePool,
     ClusterSpec,
+    ControlPlaneChanges,
     Model,
     NodePoolSpec,
-    Taint,
-    UpdateSettings,
+    UpgradePolicy,
 )
 
 ClusterName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=40)]
@@ -60,9 +60,24 @@ class CreateClusterBody(Model):
 
 
 class UpgradeClusterBody(Model):
-    """`POST /v1/clusters/{name}/upgrade`: the control plane's target version."""
+    """`POST /v1/clusters/{name}/upgrade`: the control plane's target version, optionally the node
+    pools after it, optionally at a later time (an EventBridge Scheduler one-time schedule)."""
 
-    version: str = Field(description="1.MINOR.PATCH; one minor version above the current one at most")
+    version: str = Field(description="1.MINOR.PATCH; one minor version above the current one at most, never down")
+    node_pools: Literal["all"] | list[Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=40)]] | None = (
+        Field(
+            default=None,
+            alias="nodePools",
+            max_length=20,
+            description='After the control plane, upgrade these node pools to its version ("all" or names)',
+        )
+    )
+    at: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Start the upgrade at this time (ISO 8601 with a zone, e.g. 2026-12-01T03:00:00Z) instead of now; "
+        "answers 201 with the schedule",
+    )
 
     _version = field_validator("version")(classmethod(lambda cls, v: versions.check_version(v)))
 
@@ -71,30 +86,36 @@ class SweepOrphansBody(Model):
     """`POST /v1/orphans:sweep`: list (and unless a dry run, delete) what this service tagged for
     clusters whose record is gone."""
 
-    dry_run: bool = Field(default=True, alias="dryRun", description="List only; delete nothing")
+    # Strict: JSON `false` is not 0 seconds, nor `0` a boolean.
+    dry_run: bool = Field(default=True, alias="dryRun", strict=True, description="List only; delete nothing")
     grace_period_seconds: int = Field(
         default=3600,
         alias="gracePeriodSeconds",
+        strict=True,
         ge=0,
         le=30 * 24 * 3600,
         description="Only resources older than this are deleted",
     )
 
 
-class UpdateNodePoolBody(Model):
-    """`PATCH /v1/clusters/{name}/nodepools/{pool}`: the fields a node pool can change in place."""
+class UpdateClusterBody(Model):
+    """`PATCH /v1/clusters/{name}`: control-plane changes (each rolls the replicas one at a time),
+    a new upgrade policy (in place), and optionally the node pools' version afterwards."""
 
-    version: str | None = None
-    min_node_count: int | None = Field(default=None, alias="minNodeCount", ge=0, le=1000)
-    max_node_count: int | None = Field(default=None, alias="maxNodeCount", ge=1, le=1000)
-    labels: dict[str, str] | None = None
-    taints: list[Taint] | None = None
-    update_settings: UpdateSettings | None = Field(default=None, alias="updateSettings")
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str | None) -> str | None:
-        return None if value is None else versions.check_version(value)
+    control_plane: ControlPlaneChanges = Field(
+        default_factory=ControlPlaneChanges, alias="controlPlane", description="Control-plane changes"
+    )
+    upgrade_policy: UpgradePolicy | None = Field(
+        default=None, alias="upgradePolicy", description="A new upgrade policy"
+    )
+    node_pools: Literal["all"] | list[Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=40)]] | None = (
+        Field(
+            default=None,
+            alias="nodePools",
+            max_length=20,
+            description="Node pools to move to the control plane's version",
+        )
+    )
 
 
 # ---------------------------------------------------------------- errors
@@ -215,8 +236,10 @@ class ClusterStatus(_Open):
     drift: dict[str, str] = Field(
         default_factory=dict, description="What the last repair found changed or missing (`POST …:repair`)"
     )
-    controlPlane: ControlPlaneStatus | None = Field(default=None, description="`GET /clusters/{name}` only")
-    nodePools: list[NodePool] | None = Field(default=None, description="`GET /clusters/{name}` only")
+    controlPlane: ControlPlaneStatus | None = Field(
+        default=None, description="The replicas (`etcd`: `GET /clusters/{name}` only)"
+    )
+    nodePools: list[NodePool] | None = None
 
 
 class Cluster(BaseModel):
@@ -249,3 +272,125 @@ class Event(BaseModel):
 
 class EventList(BaseModel):
     items: list[Event]
+
+
+# ---------------------------------------------------------------- operations: lists, progress, dry runs
+
+
+class OperationList(BaseModel):
+    items: list[Operation]
+    nextToken: str | None = Field(default=None, description="Pass as `nextToken` for the next page")
+
+
+class Step(BaseModel):
+    index: int = Field(description="1-based position in the operation's progress")
+    type: Literal["done", "wait", "error"] = Field(
+        description="`done`: a step finished; `wait`: a polling step waits for a resource (shown once per "
+        "distinct wait); `error`: a step or the execution failed"
+    )
+    step: str | None = Field(default=None, description="The state's name")
+    message: str
+    at: str = Field(description="When (ISO 8601 UTC)")
+    elapsedSeconds: float = Field(description="Since the execution started")
+    seconds: float | None = Field(default=None, description="`done`: how long the step took")
+    map: str | None = Field(default=None, description="The Map state whose iteration ran the step (innermost)")
+    iteration: int | None = Field(default=None, description="The Map iteration's index (0-based)")
+    item: str | None = Field(
+        default=None, description="What the iteration works on, from its input: `replica 0`, `nodePool general`"
+    )
+
+
+class OperationSteps(BaseModel):
+    operationId: str
+    status: str
+    timeScale: float = Field(
+        description="1 on AWS; in the local runtime, the factor its waits, retries and boots are compressed by"
+    )
+    items: list[Step]
+    next: int = Field(description="Pass as `after` to get only the items after these")
+
+
+class CreateClusterDryRun(BaseModel):
+    dryRun: Literal[True] = True
+    kind: Literal["CreateCluster"] = "CreateCluster"
+    target: str = Field(description="The cluster's name")
+    cluster: AWSCluster = Field(description="The cluster as it would be created (defaults filled in)")
+    nodePools: list[AWSNodePool]
+    rollbackOnFailure: bool
+
+
+class DeleteClusterDryRun(BaseModel):
+    dryRun: Literal[True] = True
+    kind: Literal["DeleteCluster"] = "DeleteCluster"
+    target: str
+    uid: str | None = None
+    keepEtcdVolumes: bool
+    nodePools: list[str] = Field(description="Node pools deleted with the cluster")
+    resources: dict[str, str] = Field(default_factory=dict, description="Logical name -> AWS id, deleted")
+
+
+class VersionInfo(BaseModel):
+    kubestep: str = Field(description="The management service's kubestep version")
+    apiVersion: str = Field(description="The manifests' apiVersion")
+    managementService: str
+    region: str
+    kubernetesVersions: list[str] = Field(description="The Kubernetes minor versions clusters can run")
+    timeScale: float = Field(description="1 on AWS; the local runtime's time scale otherwise")
+
+
+class NodePoolDryRun(_Open):
+    dryRun: Literal[True] = True
+    kind: str = Field(description="CreateNodePool, UpdateNodePool or DeleteNodePool")
+    target: str = Field(description="The cluster")
+    nodePool: Any = Field(description="The pool (create: its manifest; update/delete: its name)")
+    rolls: bool | None = Field(default=None, description="update: whether the change replaces the pool's instances")
+    changes: list[str] | None = Field(default=None, description="update: each changed field, `~ path: old -> new`")
+
+
+class UpdateClusterDryRun(_Open):
+    dryRun: Literal[True] = True
+    kind: Literal["UpdateCluster"] = "UpdateCluster"
+    target: str
+    rolls: bool = Field(description="Whether the control plane's replicas are replaced (one at a time)")
+    version: str = Field(description="The control plane's version afterwards")
+    changes: list[str]
+    nodePools: list[str] = Field(description="Node pools upgraded to that version afterwards")
+
+
+class Schedule(BaseModel):
+    id: str = Field(description="The EventBridge Scheduler schedule's name")
+    cluster: str
+    kind: str = Field(description="The workflow it starts (UpdateCluster)")
+    at: str = Field(description="When it fires (ISO 8601 UTC)")
+    state: Literal["SCHEDULED", "FIRED", "CANCELLED"]
+    version: str | None = None
+    nodePools: Any = None
+    createdAt: str | None = None
+    firedAt: str | None = None
+    outcome: str | None = Field(default=None, description="What the run did: `started`, or `skipped: <why>`")
+    operationId: str | None = Field(default=None, description="The UpdateCluster operation it started")
+
+
+class ScheduleList(BaseModel):
+    items: list[Schedule]
+
+
+class ChannelInfo(BaseModel):
+    channel: Literal["rapid", "regular", "stable"]
+    minor: str
+    defaultVersion: str
+
+
+class MinorInfo(BaseModel):
+    minor: str
+    defaultVersion: str = Field(description="The newest patch of the minor")
+    endOfLife: str | None = None
+
+
+class ServerConfig(BaseModel):
+    """GKE's getAwsServerConfig: the versions kubestep installs and what each channel follows."""
+
+    asOf: str = Field(description="When the catalog was last reviewed")
+    validVersions: list[str] = Field(description="Every installable version, newest first")
+    minors: list[MinorInfo]
+    channels: list[ChannelInfo]

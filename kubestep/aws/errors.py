@@ -42,6 +42,7 @@ class Kind(StrEnum):
     SCHEDULE = "schedule"
     STACK = "cloudformation-stack"
     KMS_KEY = "kms-key"
+    EVENT_RULE = "eventbridge-rule"
 
 
 NOT_FOUND: dict[Kind, frozenset[str]] = {
@@ -77,6 +78,7 @@ NOT_FOUND: dict[Kind, frozenset[str]] = {
     Kind.SCHEDULE: frozenset({"ResourceNotFoundException"}),
     Kind.STACK: frozenset({"ValidationError"}),
     Kind.KMS_KEY: frozenset({"NotFoundException"}),
+    Kind.EVENT_RULE: frozenset({"ResourceNotFoundException"}),
 }
 
 # "Already exists" answers: an earlier attempt (or a concurrent one) won; read it back.

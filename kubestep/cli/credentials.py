@@ -23,7 +23,7 @@ from cryptography import x509
 from kubestep.api.client import ApiClient
 from kubestep.auth import kubeconfig
 from kubestep.auth.token import EXEC_API_VERSIONS, TokenError, exec_credential, mint_token, requested_exec_api_version
-from kubestep.cli.target import Target, home, read_local_state
+from kubestep.cli.target import Target, home, read_local_state, target_of
 
 DEFAULT_TUNNEL_PORT = 8443
 PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
@@ -73,7 +73,7 @@ class Connection:
 
 
 def _connect(ctx: click.Context) -> Connection:
-    target = ctx.find_object(Target)
+    target = target_of(ctx)
     client = target.client()
     return Connection(target, client, None if client.sign else read_local_state())
 
@@ -215,13 +215,15 @@ def get_credentials(
 
 
 def _token_env(connection: Connection) -> dict[str, str]:
-    """What the exec plugin needs to reach the same management API with the same identity."""
+    """What the exec plugin needs to reach the same management API with the same identity.
+    `KUBESTEP_CONTEXT` is emptied: a context chosen in the shell (which outranks
+    KUBESTEP_API_URL) must not send kubectl's token request to another management service."""
     if connection.local:
-        env = {"KUBESTEP_API_URL": ""}  # the local runtime, even if the shell points elsewhere
+        env = {"KUBESTEP_API_URL": "", "KUBESTEP_CONTEXT": ""}  # the local runtime, whatever the shell says
         if os.environ.get("KUBESTEP_HOME"):
             env["KUBESTEP_HOME"] = str(home())
         return env
-    env = {"KUBESTEP_API_URL": connection.api_url}
+    env = {"KUBESTEP_API_URL": connection.api_url, "KUBESTEP_CONTEXT": ""}
     if connection.target.profile:
         env["AWS_PROFILE"] = connection.target.profile
     if connection.region:

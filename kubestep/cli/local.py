@@ -396,3 +396,89 @@ def local_env(unset: bool) -> None:
         _fail("the local runtime is not running (or still starting): `kubestep local up --detach` first")
     for name, value in environment(state).items():
         click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@local.command("tick")
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="The moment to play (ISO 8601 with a zone, e.g. 2026-12-05T03:30:00Z); default now.",
+)
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def local_tick(at: str | None, fmt: str) -> None:
+    """Fire the scheduled upgrades as of TIME: the upgrade planner's EventBridge rule (with the
+    scheduled event's time TIME, which the local runtime's planner honours) and every one-off
+    upgrade schedule due by TIME. On AWS, EventBridge does this on its own schedule.
+
+    \b
+    Examples:
+      kubestep local tick --at 2026-12-05T03:30:00Z     # inside a 03:00 maintenance window
+      kubestep local tick                                # now: due one-off schedules fire
+    """
+    from datetime import UTC, datetime
+
+    import boto3
+
+    from kubestep import upgrades
+    from kubestep.errors import InvalidSpec
+    from kubestep_local.moto_compat import ACCOUNT_ID
+    from kubestep_local.scheduler import tick
+
+    running = running_runtime()
+    state = read_local_state()
+    if not running or not state or state.get("pid") != running.get("pid"):
+        _fail("the local runtime is not running (or still starting): `kubestep local up --detach` first")
+    try:
+        moment = upgrades.parse_time(at, "--at") if at else datetime.now(UTC)
+    except InvalidSpec as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    region = state["region"]
+
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=state["endpoint_url"],
+            region_name=region,
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    outputs = state.get("outputs") or {}
+    service = outputs.get("ServiceName", "")
+    result = tick(
+        client,
+        moment,
+        planner_arn=outputs.get("PlanUpgradesStateMachineArn"),
+        rule_arn=f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{service}-plan-upgrades",
+        account=ACCOUNT_ID,
+        region=region,
+    )
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "planner": {"execution": result.planner_execution, "status": result.planner_status},
+                    "decisions": result.decisions,
+                    "schedules": [
+                        {"id": f.name, "at": f.at.isoformat(), "execution": f.execution_arn, "outcome": f.outcome}
+                        for f in result.fired
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"At {moment:%Y-%m-%dT%H:%M:%SZ}:")
+    click.echo(f"  upgrade planner: {result.planner_status or 'not deployed'}")
+    for decision in result.decisions:
+        what = decision["action"]
+        more = f" (operation {decision['operationId']})" if decision.get("operationId") else ""
+        click.echo(f"    {decision['clusterName']}: {what}: {decision['reason']}{more}")
+    if not result.decisions and result.planner_status:
+        click.echo("    no clusters")
+    click.echo(f"  one-off schedules fired: {len(result.fired)}")
+    for fired in result.fired:
+        click.echo(f"    {fired.name} (due {fired.at:%Y-%m-%dT%H:%M:%SZ}): {fired.outcome}")

@@ -1,56 +1,328 @@
-"""Reading manifest files (YAML or JSON, several documents per file) into API requests."""
+"""Manifest files (YAML or JSON, several documents per file) into API requests, refusing
+anything doubtful before a single request is sent: every document is read, bounded
+(`kubestep.cli.safe_yaml`) and validated with the same pydantic models the API uses, and one
+error line names each problem with its document, line and field."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+from yaml.nodes import Node, ScalarNode
 
-from kubestep.errors import InvalidSpec
+from kubestep import versions
+from kubestep.cli.errors import InputError
+from kubestep.cli.safe_yaml import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, load_all, node_index
+from kubestep.models import API_VERSION, AWSCluster, AWSNodePool, CreateClusterRequest
+from kubestep.validation import field_path, problems_from_errors
+
+APPLICABLE = {"AWSCluster": AWSCluster, "AWSNodePool": AWSNodePool}
+MAX_NODE_POOLS = CreateClusterRequest.model_fields["node_pools"].metadata[0].max_length
+# The API refuses request bodies over this (kubestep.api.app.MAX_BODY_BYTES; a test keeps them equal).
+MAX_REQUEST_BYTES = MAX_DOCUMENT_BYTES
+_NOT_APPLIED = {
+    "AWSManagementService": "is deployed with `cdk deploy` (cdk.json's kubestep:managementService), not applied",
+}
+
+
+# ---------------------------------------------------------------- documents
+
+
+@dataclass
+class Document:
+    """One non-empty document of a file, with the nodes it was built from (for line numbers)."""
+
+    source: str
+    number: int  # 1-based position in the file
+    data: Any
+    nodes: dict[tuple[Any, ...], Node]
+
+    @property
+    def line(self) -> int:
+        root = self.nodes.get(())
+        return root.start_mark.line + 1 if root is not None else 1
+
+    @property
+    def kind(self) -> str | None:
+        kind = self.data.get("kind") if isinstance(self.data, dict) else None
+        return kind if isinstance(kind, str) else None
+
+    @property
+    def name(self) -> str | None:
+        metadata = self.data.get("metadata") if isinstance(self.data, dict) else None
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        return name if isinstance(name, str) and name else None
+
+    @property
+    def cluster_name(self) -> str | None:
+        spec = self.data.get("spec") if isinstance(self.data, dict) else None
+        cluster = spec.get("clusterName") if isinstance(spec, dict) else None
+        return cluster if isinstance(cluster, str) and cluster else None
+
+    @property
+    def label(self) -> str:
+        """`AWSCluster prod`, `AWSNodePool prod/general`, or `document 2` while it has no name."""
+        if self.kind and self.name:
+            shown = (
+                f"{self.cluster_name}/{self.name}" if self.kind == "AWSNodePool" and self.cluster_name else self.name
+            )
+            return f"{_quoted(self.kind)} {_quoted(shown)}"
+        return f"document {self.number}"
+
+    def line_of(self, path: tuple[Any, ...]) -> int:
+        """The line of `path`, or of its nearest parent that is in the file (a missing field)."""
+        for end in range(len(path), -1, -1):
+            node = self.nodes.get(tuple(path[:end]))
+            if node is not None:
+                return node.start_mark.line + 1
+        return self.line
+
+    def problem(self, path: tuple[Any, ...], rule: str, error_type: str = "") -> str:
+        where = f"{self.label}, line {self.line_of(path)}"
+        name = field_path(path) if path else ""
+        return f"{where}: {name + ': ' if name else ''}{rule}{self.hint(path, error_type)}"
+
+    def hint(self, path: tuple[Any, ...], error_type: str) -> str:
+        """What YAML made of an unquoted value, when that is why a field is refused."""
+        node = self.nodes.get(path)
+        if not isinstance(node, ScalarNode) or node.style not in (None, ""):  # plain, not quoted
+            return ""
+        tag = node.tag.rsplit(":", 1)[-1]
+        if tag == "null" and error_type in ("model_type", "dict_type", "string_type", "list_type", "missing"):
+            return " (it is empty: YAML reads a key with no value as null)"
+        if error_type == "string_type" and tag in ("int", "float", "bool"):
+            what = {"int": "a number", "float": "a number", "bool": "a boolean"}[tag]
+            return f' (YAML read the unquoted {node.value} as {what}: quote it, "{node.value}")'
+        return ""
+
+
+def _quoted(value: str) -> str:
+    return value if value.replace("-", "").replace("/", "").isalnum() and len(value) <= 80 else repr(value[:80])
+
+
+def read_text(path: str) -> str:
+    """The file's text, refusing what cannot be a manifest before reading much of it."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        shown = "standard input"
+    else:
+        shown = path
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{path}: is a directory; name one manifest file")
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
+            raise InputError(
+                f"{path}: {info.st_size} bytes is more than a manifest file may hold ({MAX_FILE_BYTES} bytes)"
+            )
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{shown}: more than a manifest file may hold ({MAX_FILE_BYTES} bytes)")
+    if b"\x00" in data:
+        raise InputError(f"{shown}: is not a text file (it holds binary data)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{shown}: is not UTF-8 text (byte {exc.start})") from None
+
+
+def _yaml_error(source: str, exc: yaml.YAMLError) -> InputError:
+    line = getattr(exc, "line", None)
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        if mark is not None:
+            line = mark.line + 1
+        problem = " ".join(part for part in (exc.context, exc.problem) if part)
+        return InputError(f"{source}: line {line}: not valid YAML: {problem}" if line else f"{source}: {problem}")
+    message = str(exc).replace("\n", " ")
+    return InputError(f"{source}: line {line}: refused: {message}" if line else f"{source}: refused: {message}")
+
+
+def load(path: str) -> list[Document]:
+    """Every non-empty document of the file; an empty file is an error (a typo'd path or a file
+    emptied by mistake must not "apply" nothing and succeed)."""
+    source = "standard input" if path == "-" else path
+    text = read_text(path)
+    try:
+        loaded = load_all(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(source, exc) from None
+    except RecursionError:
+        raise InputError(f"{source}: refused: nested too deeply") from None
+    documents = [
+        Document(source, number, data, node_index(node))
+        for number, (node, data) in enumerate(loaded, start=1)
+        if data is not None
+    ]
+    if not documents:
+        raise InputError(f"{source}: no documents: the file is empty or holds only comments")
+    problems = []
+    for doc in documents:
+        if not isinstance(doc.data, dict):
+            problems.append(
+                doc.problem((), f"must be a mapping with apiVersion, kind, metadata and spec, not {_type(doc.data)}")
+            )
+    if problems:
+        raise InputError(f"{source}: " + "; ".join(problems))
+    return documents
+
+
+def _type(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+# ---------------------------------------------------------------- validation and the plan
 
 
 @dataclass
 class ApplyPlan:
     clusters: list[dict] = field(default_factory=list)  # CreateClusterRequest bodies
     node_pools: list[dict] = field(default_factory=list)  # pools for clusters not in the file
+    documents: list[Document] = field(default_factory=list)
+
+
+def _structure_problems(doc: Document) -> list[str]:
+    data = doc.data
+    problems = []
+    if "apiVersion" not in data:
+        problems.append(doc.problem(("apiVersion",), f"is required ({API_VERSION})", "missing"))
+    kind = data.get("kind")
+    if kind is None:
+        problems.append(doc.problem(("kind",), "is required (AWSCluster or AWSNodePool)", "missing"))
+    elif kind in _NOT_APPLIED:
+        problems.append(doc.problem(("kind",), f"{kind} {_NOT_APPLIED[kind]}"))
+    elif kind not in APPLICABLE:
+        problems.append(doc.problem(("kind",), f"{str(kind)[:60]!r} cannot be applied (AWSCluster or AWSNodePool)"))
+    return problems
+
+
+def _model_problems(doc: Document) -> list[str]:
+    try:
+        APPLICABLE[doc.data["kind"]].model_validate(doc.data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            [(_, rule)] = problems_from_errors([error])
+            problems.append(doc.problem(tuple(error["loc"]), rule, error["type"]))
+        return problems
+    return []
+
+
+def validate(documents: list[Document]) -> ApplyPlan:
+    """Validate every document, then the file as a whole; raise one InputError naming every
+    problem, or return the requests to send."""
+    source = documents[0].source
+    problems: list[str] = []
+    valid: list[Document] = []
+    for doc in documents:
+        found = _structure_problems(doc) or _model_problems(doc)
+        problems += found
+        if not found:
+            valid.append(doc)
+
+    # The same object twice: which one would win is not the user's intent, whatever it is.
+    first: dict[tuple[str, str], Document] = {}
+    for doc in valid:
+        key = (doc.kind or "", doc.label)
+        if key in first:
+            problems.append(f"{doc.label} appears twice (lines {first[key].line} and {doc.line})")
+        else:
+            first[key] = doc
+
+    clusters = {doc.name: doc for doc in valid if doc.kind == "AWSCluster"}
+    pools_by_cluster: dict[str, list[Document]] = {}
+    result = ApplyPlan(documents=documents)
+    for doc in valid:
+        if doc.kind != "AWSNodePool":
+            continue
+        cluster = clusters.get(doc.cluster_name)
+        if cluster is None:
+            result.node_pools.append(doc.data)
+            continue
+        pools_by_cluster.setdefault(cluster.name or "", []).append(doc)
+        skew = versions.node_pool_skew_problem(
+            cluster.data["spec"]["controlPlane"]["version"], doc.data["spec"]["version"]
+        )
+        if skew:
+            problems.append(doc.problem(("spec", "version"), skew))
+
+    for name, cluster in clusters.items():
+        pools = pools_by_cluster.get(name or "", [])
+        body = {"cluster": cluster.data, "nodePools": [p.data for p in pools]}
+        if len(pools) > MAX_NODE_POOLS:
+            problems.append(
+                f"{cluster.label}: at most {MAX_NODE_POOLS} node pools per cluster (the file has {len(pools)})"
+            )
+        elif not problems:
+            # The request as a whole (what the API validates); per-document rules were checked above.
+            try:
+                CreateClusterRequest.model_validate(body)
+            except ValidationError as exc:
+                for error in exc.errors(include_url=False):
+                    [(path, rule)] = problems_from_errors([error])
+                    problems.append(f"{cluster.label}: {'' if path == '(input)' else path + ': '}{rule}")
+        size = len(json.dumps(body).encode())
+        if size > MAX_REQUEST_BYTES:
+            problems.append(
+                f"{cluster.label}: its request would be {size // 1024} KiB, more than the API's "
+                f"{MAX_REQUEST_BYTES // 1024} KiB"
+            )
+        result.clusters.append(body)
+    if problems:
+        raise InputError(f"{source}: " + "; ".join(problems))
+    return result
+
+
+def load_plan(path: str) -> ApplyPlan:
+    return validate(load(path))
+
+
+def identify(documents: list[Document]) -> list[Document]:
+    """What `delete -f` needs: a kind it knows and a name for every document (the rest of each
+    document is not checked: deleting needs no valid spec)."""
+    problems = []
+    for doc in documents:
+        problems += _structure_problems(doc)
+        if doc.name is None:
+            problems.append(doc.problem(("metadata", "name"), "is required", "missing"))
+        if doc.kind == "AWSNodePool" and doc.cluster_name is None:
+            problems.append(doc.problem(("spec", "clusterName"), "is required", "missing"))
+    if problems:
+        raise InputError(f"{documents[0].source}: " + "; ".join(problems))
+    return documents
+
+
+# ---------------------------------------------------------------- what `kubestep demo` uses
 
 
 def read_documents(path: str) -> list[dict[str, Any]]:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise InvalidSpec([(path, f"is not valid YAML/JSON: {exc}")]) from None
-    for i, doc in enumerate(docs):
-        if not isinstance(doc, dict) or "kind" not in doc:
-            raise InvalidSpec([(f"{path}[{i}]", "each document needs apiVersion, kind, metadata and spec")])
-    return docs
+    """The file's validated documents as plain data."""
+    return [doc.data for doc in load_plan(path).documents]
 
 
 def plan(docs: list[dict[str, Any]], source: str = "manifest") -> ApplyPlan:
-    result = ApplyPlan()
-    clusters = {d.get("metadata", {}).get("name"): d for d in docs if d["kind"] == "AWSCluster"}
-    pools_by_cluster: dict[str, list[dict]] = {}
-    for i, doc in enumerate(docs):
-        kind = doc["kind"]
-        if kind == "AWSNodePool":
-            cluster = (doc.get("spec") or {}).get("clusterName")
-            if cluster in clusters:
-                pools_by_cluster.setdefault(cluster, []).append(doc)
-            else:
-                result.node_pools.append(doc)
-        elif kind != "AWSCluster":
-            raise InvalidSpec([(f"{source}[{i}].kind", f"{kind!r} cannot be applied (AWSCluster or AWSNodePool)")])
-    for name, cluster in clusters.items():
-        result.clusters.append({"cluster": cluster, "nodePools": pools_by_cluster.get(name, [])})
-    return result
+    """The requests for documents that `read_documents` returned (validated)."""
+    documents = [Document(source, i, doc, {}) for i, doc in enumerate(docs, start=1)]
+    return validate(documents)
 
 
 def dumps(data: Any, fmt: str) -> str:
     if fmt == "yaml":
-        return yaml.safe_dump(data, sort_keys=False)
-    return json.dumps(data, indent=2)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return json.dumps(data, indent=2, ensure_ascii=False)

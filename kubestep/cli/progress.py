@@ -1,67 +1,52 @@
-"""Live, step-by-step progress of an execution, read from its history (ANCHORS pain point 6:
-slow, opaque provisioning). Works against AWS and the local runtime alike."""
+"""Live, step-by-step progress of an execution (ANCHORS pain point 6: slow, opaque
+provisioning): read from the execution's history directly (`kubestep demo`, which owns the
+emulator) or through the API (`--wait`, see `kubestep.cli.waiting`). Both print the same lines."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import click
 
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+from kubestep.execution_history import TERMINAL, history, summarize
+
+__all__ = ["TERMINAL", "follow", "line", "time_scale_note"]
 
 
-def _reason(event: dict) -> str | None:
-    """The message of a pending or failed task, if the event carries one."""
-    for key in ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails", "executionFailedEventDetails"):
-        details = event.get(key)
-        if details:
-            cause = details.get("cause") or ""
-            with contextlib.suppress(ValueError, AttributeError):
-                cause = json.loads(cause).get("errorMessage", cause)
-            return f"{details.get('error')}: {cause}"
-    return None
+def line(item: dict[str, Any]) -> str:
+    """`  [  12.3s] done  EnsureLoadBalancer (1.2s)`: elapsed since the execution started."""
+    return f"  [{item['elapsedSeconds']:7.1f}s] {item['type']:<5} {item['message']}"
+
+
+def time_scale_note(scale: float) -> str | None:
+    """At a time scale, waits and boots are compressed: say so once, so that a step taking
+    0.4 s is not read as AWS speed (and a `ResourceTimeout` after a minute is understood)."""
+    if not scale or scale == 1:
+        return None
+    return (
+        f"  (local runtime at time scale {scale:g}: Step Functions waits, retries and instance boots run "
+        f"{1 / scale:.0f}x faster than on AWS; times below are wall-clock)"
+    )
 
 
 def follow(
     sfn: Any,
     execution_arn: str,
     *,
-    echo: Callable[[str], None] = lambda line: click.echo(line, err=True),
+    echo: Callable[[str], None] = lambda text: click.echo(text, err=True),
     poll: float = 0.25,
     timeout: float = 3600.0,
 ) -> dict:
-    """Print each state as it finishes, and what pending steps wait for; return DescribeExecution."""
+    """Print each step as it finishes, and what pending steps wait for; return DescribeExecution."""
     start = time.monotonic()
-    seen = 0
-    waits_seen: set[str] = set()
-    entered: dict[str, datetime] = {}
+    shown = 0
     while True:
-        events: list[dict] = []
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            events += page["events"]
-        for event in events[seen:]:
-            kind = event["type"]
-            stamp = event["timestamp"]
-            if kind.endswith("StateEntered"):
-                entered[event["stateEnteredEventDetails"]["name"]] = stamp
-            elif kind.endswith("StateExited"):
-                name = event["stateExitedEventDetails"]["name"]
-                took = (stamp - entered.get(name, stamp)).total_seconds()
-                echo(f"  [{time.monotonic() - start:7.1f}s] done  {name} ({took:.1f}s)")
-            elif kind in ("TaskFailed", "LambdaFunctionFailed"):
-                reason = _reason(event)
-                if reason and reason.startswith("ResourcePending"):
-                    if reason not in waits_seen:  # each distinct wait once, not every retry
-                        echo(f"  [{time.monotonic() - start:7.1f}s] wait  {reason.removeprefix('ResourcePending: ')}")
-                        waits_seen.add(reason)
-                elif reason and not reason.startswith("ResourcePending"):
-                    echo(f"  [{time.monotonic() - start:7.1f}s] error {reason}")
-        seen = len(events)
+        items = summarize(history(sfn, execution_arn))
+        for item in items[shown:]:
+            echo(line(item))
+        shown = len(items)
         description = sfn.describe_execution(executionArn=execution_arn)
         if description["status"] in TERMINAL:
             return description

@@ -8,7 +8,10 @@ import re
 import click
 from rich.table import Table
 
-from kubestep.cli import manifests, output
+from kubestep.cli import manifests, output, target
+from kubestep.cli.base import Command, Group
+from kubestep.cli.options import timeout_option
+from kubestep.cli.waiting import wait_for
 
 FORMATS = click.Choice(["table", "json", "yaml"])
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
@@ -23,29 +26,30 @@ def seconds(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-@click.group()
+@click.group(cls=Group)
 def repair() -> None:
     """Put resources back as kubestep made them."""
 
 
-@repair.command("cluster")
+@repair.command("cluster", cls=Command)
 @click.argument("name")
-@click.option("--dry-run", is_flag=True, help="Only find and record the drift (`kubestep describe` shows it).")
+@click.option(
+    "--detect-only", is_flag=True, help="Only find and record the drift (`kubestep describe` shows it); change nothing."
+)
 @click.option("--wait/--no-wait", default=False, help="Wait for the repair and print what it changed.")
-@click.option("--timeout", default=3600.0, show_default=True)
+@timeout_option()
 @click.pass_context
-def repair_cluster(ctx: click.Context, name: str, dry_run: bool, wait: bool, timeout: float) -> None:
+def repair_cluster(ctx: click.Context, name: str, detect_only: bool, wait: bool, timeout: float) -> None:
     """Find what was deleted or changed by hand, make it again, report what changed (RepairCluster)."""
-    from kubestep.cli.main import _client, wait_for
-
-    client = _client(ctx)
-    operation = client.repair_cluster(name, dry_run=dry_run)
-    click.echo(f"awscluster/{name} {'checking for drift' if dry_run else 'repairing'} (operation {operation['id']})")
+    client = target.client(ctx)
+    operation = client.repair_cluster(name, detect_only=detect_only)
+    doing = "checking for drift" if detect_only else "repairing"
+    click.echo(f"awscluster/{name} {doing} (operation {operation['id']})")
     if not wait:
         return
     done = wait_for(client, operation, timeout)
     result = done.get("result") or {}
-    if dry_run:
+    if detect_only:
         for key, what in (result.get("drift") or {}).items():
             click.echo(f"  drift  {key}: {what}")
         click.echo(f"awscluster/{name}: {len(result.get('drift') or {})} differences; nothing was changed")
@@ -84,19 +88,17 @@ def orphan_table(result: dict) -> Table:
     return table
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--yes", is_flag=True, help="Delete them (default: a dry run that lists them).")
 @click.option("--grace-period", default="1h", show_default=True, help="Only what is older is deleted (30m, 1h, 2d).")
 @click.option("-o", "--output", "fmt", type=FORMATS, default="table", show_default=True)
-@click.option("--timeout", default=3600.0, show_default=True)
+@timeout_option()
 @click.pass_context
 def sweep(ctx: click.Context, yes: bool, grace_period: str, fmt: str, timeout: float) -> None:
     """Resources this management service tagged for clusters whose record is gone (SweepOrphans)."""
-    from kubestep.cli.main import _client, wait_for
-
-    client = _client(ctx)
+    client = target.client(ctx)
     operation = client.sweep_orphans(dry_run=not yes, grace_period_seconds=seconds(grace_period))
-    done = wait_for(client, operation, timeout, quiet=True)
+    done = wait_for(client, operation, timeout, progress=False)
     result = done.get("result") or {}
     if fmt != "table":
         click.echo(manifests.dumps(result, fmt))

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from kubestep.aws import pending_until_visible
 from kubestep.aws.errors import error_code, is_throttling
-from kubestep.errors import InvalidSpec, ResourcePending, Throttled
+from kubestep.errors import InvalidSpec, OperationCancelled, ResourcePending, Throttled
 from kubestep.flow.context import StepRun
 from kubestep.flow.steps import StepSpec
 from kubestep.settings import Settings
@@ -36,6 +36,20 @@ def _coerce(value: Any, kind: type, key: str) -> Any:
     return value
 
 
+# Steps that handle a failure (and compensation steps, which take a `scope`) run after a cancel.
+FAILURE_PATH = frozenset(
+    {"RecordFailure", "FinishFailure", "RecordRollback", "RecordCompensationFailure", "ForgetNodePool"}
+)
+
+
+def _stop_if_cancelled(store: Store, operation_id: str) -> None:
+    """A cancel asked for (`kubestep operations cancel`): stop before this step. The workflow's
+    Catch then compensates what the operation created, as for any failure."""
+    operation = store.operations.get(operation_id) if operation_id else None
+    if operation is not None and operation.cancel_requested and not operation.compensating:
+        raise OperationCancelled(operation.cause or f"operation {operation_id} was cancelled")
+
+
 def run_step(spec: StepSpec, event: dict[str, Any], settings: Settings, store: Store) -> dict:
     context_type, params = spec.signature
     kwargs: dict[str, Any] = {}
@@ -45,6 +59,8 @@ def run_step(spec: StepSpec, event: dict[str, Any], settings: Settings, store: S
         kwargs[param.name] = _coerce(event[param.key], param.kind, param.key)
     ctx = context_type.from_event(event, settings, store)
     ctx.run = StepRun(spec, "-".join([spec.name, *(str(v) for v in kwargs.values())]))
+    if spec.name not in FAILURE_PATH and "scope" not in event:
+        _stop_if_cancelled(store, ctx.operation_id)
     fn = pending_until_visible(spec.fn) if spec.creates else spec.fn
     try:
         return fn(ctx, **kwargs)

@@ -109,30 +109,50 @@ def replica_tags(ctx: ClusterContext, index: int) -> dict[str, str]:
     )
 
 
-@step(creates=True)
-def ensure_replica_launch_template(ctx: ClusterContext, replica: int) -> dict:
-    """The replica's launch template: its instance type, image, security groups and user-data."""
+def replica_launch_template(ctx: ClusterContext, replica: int) -> instances.TemplateVersion:
+    """Replica `replica`'s launch template with a version that launches the cluster's target
+    spec (while an update rolls) or its spec; recorded on the etcd member."""
     member = ctx.store.etcd.require_member(ctx.name, replica)
-    cp = ctx.spec.spec.control_plane
+    cluster = ctx.record.target_spec or ctx.spec
+    cp = cluster.spec.control_plane
     tags = replica_tags(ctx, replica)
     assert member.volume_id, "the etcd volume step runs first"
     data = instances.launch_template_data(
         ctx,
         instance_type=cp.instance_type,
         image_id=images.image_for(ctx, cp.instance_type, cp.image_id),
-        user_data=user_data.control_plane(ctx, replica, member.volume_id),
+        user_data=user_data.control_plane(ctx, replica, member.volume_id, cluster),
         instance_profile_arn=cp.iam_instance_profile or instance_roles.profile_arn(ctx, naming.ROLE_CONTROL_PLANE),
         security_groups=[ctx.resource_id(Resource.SG_CONTROL_PLANE), *cp.security_group_ids],
         root_volume=cp.root_volume,
         key_name=cp.key_name,
         tags=tags,
     )
-    name = naming.replica(ctx.uid, replica)
-    template_id = instances.ensure_launch_template(ctx, name, data, tags)
-    if member.launch_template_id != template_id:
-        ctx.store.etcd.record_resource(ctx.name, replica, Resource.LAUNCH_TEMPLATE, template_id, ctx.operation_id)
-        ctx.store.etcd.update_member(ctx.name, replica, launch_template_id=template_id)
-    return {"launchTemplateId": template_id}
+    template = instances.ensure_launch_template(ctx, naming.replica(ctx.uid, replica), data, tags)
+    if member.launch_template_id != template.template_id:
+        ctx.store.etcd.record_resource(
+            ctx.name, replica, Resource.LAUNCH_TEMPLATE, template.template_id, ctx.operation_id
+        )
+    if (member.launch_template_id, member.launch_template_version, member.launch_spec) != (
+        template.template_id,
+        template.version,
+        template.spec,
+    ):
+        ctx.store.etcd.update_member(
+            ctx.name,
+            replica,
+            launch_template_id=template.template_id,
+            launch_template_version=template.version,
+            launch_spec=template.spec,
+        )
+    return template
+
+
+@step(creates=True)
+def ensure_replica_launch_template(ctx: ClusterContext, replica: int) -> dict:
+    """The replica's launch template: its instance type, image, security groups and user-data."""
+    template = replica_launch_template(ctx, replica)
+    return {"launchTemplateId": template.template_id, "version": template.version}
 
 
 @step(creates=True)
@@ -150,7 +170,7 @@ def ensure_replica_group(ctx: ClusterContext, replica: int) -> dict:
         max_size=1,
         desired=1,
         target_groups=[ctx.resource_id(Resource.TARGET_GROUP)],
-        tags=replica_tags(ctx, replica),
+        tags={**replica_tags(ctx, replica), naming.TAG_SPEC: member.launch_spec or ""},
     )
     if member.asg_name != name:
         ctx.store.etcd.record_resource(ctx.name, replica, Resource.ASG, name, ctx.operation_id)
@@ -165,24 +185,34 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     member = ctx.store.etcd.require_member(ctx.name, replica)
     report = ctx.store.reports.replica(ctx.uid, replica)
     where = f"replica {replica} ({member.zone}, {member.asg_name})"
-    if report and report.failed_phase:
+    assert member.asg_name
+    members = instances.group_instances(ctx, member.asg_name)
+    # A failed report counts only for an instance of the replica's current spec (a replaced
+    # instance's old report is history).
+    live = {m["id"] for m in members if m["spec"] == member.launch_spec}
+    if report and report.failed_phase and report.instance_id in live:
         raise BootstrapFailed(f"{where} instance {report.instance_id} failed bootstrap phase {report.failed_phase}")
-    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[member.asg_name])["AutoScalingGroups"]
-    in_service = [
-        i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
-    ]
+    in_service = [m["id"] for m in members if m["state"] == "InService"]
     if not in_service:
         ctx.pending(f"{where} has no instance in service")
-    instance_id = in_service[0]
+    current = [i for i in in_service if i in live]
+    if not current:
+        ctx.pending(f"{where} has no instance of its current spec in service yet")
+    instance_id = current[0]
     if not report or report.instance_id != instance_id:
         ctx.pending(f"{where} instance {instance_id} has not reported its bootstrap yet")
     failed_check = replica_check_failure(report.checks, ctx.store.etcd.config(ctx.name))
     if failed_check:
         raise BootstrapFailed(f"{where} instance {instance_id} reported ok but {failed_check}")
+    state = load_balancer.load_balancer_state(ctx)
+    if state != "active":
+        ctx.pending(f"the load balancer is {state or 'not visible yet'}")
     health = load_balancer.target_health(ctx).get(instance_id)
     if health != "healthy":
         ctx.pending(f"{where} instance {instance_id} is {health or 'not registered'} in the NLB target group")
-    ctx.store.etcd.update_member(ctx.name, replica, instance_id=instance_id, bootstrap="ok")
+    ctx.store.etcd.update_member(
+        ctx.name, replica, instance_id=instance_id, bootstrap="ok", healthy_spec=member.launch_spec
+    )
     return {"replica": replica, "instanceId": instance_id}
 
 

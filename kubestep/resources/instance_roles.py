@@ -55,7 +55,7 @@ def facts(ctx: ClusterContext) -> iam_policies.ClusterFacts:
         dns_domain=network.dns_domain,
         volume_kms_key_arns=volume_keys,
         secrets_kms_key_arn=cp.database_encryption.kms_key_arn,
-        node_termination_queue_arn=None,
+        node_termination_queue_arn=ctx.resource_id(Resource.TERMINATION_QUEUE),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -88,15 +89,38 @@ def launch_template_data(
     return data
 
 
-def data_digest(data: dict[str, Any]) -> str:
-    """What a launch template version was made from (its `VersionDescription`): a re-run with
-    the same data makes nothing new; changed data (a repaired volume or endpoint) a new version."""
-    return "kubestep " + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+def spec_hash(data: dict[str, Any]) -> str:
+    """A short digest of what an instance is launched with (its launch template data, tags
+    aside): instances carry it as the `gke:spec` tag, so a roll tells new from old on AWS and in
+    the emulator alike (which version of `$Latest` launched an instance is not described)."""
+    launch = {k: v for k, v in data.items() if k != "TagSpecifications"}
+    return hashlib.sha256(json.dumps(launch, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any], tags: dict[str, str]) -> str:
-    """The template under `name`; a changed spec becomes a new default version."""
-    digest = data_digest(data)
+def _with_spec_tag(data: dict[str, Any], digest: str) -> dict[str, Any]:
+    data = json.loads(json.dumps(data))
+    for spec in data.get("TagSpecifications", []):
+        spec["Tags"] = [t for t in spec["Tags"] if t["Key"] != naming.TAG_SPEC] + [
+            {"Key": naming.TAG_SPEC, "Value": digest}
+        ]
+    return data
+
+
+@dataclass(frozen=True)
+class TemplateVersion:
+    template_id: str
+    version: int
+    spec: str  # the spec hash of that version
+
+
+def ensure_launch_template(
+    ctx: ClusterContext, name: str, data: dict[str, Any], tags: dict[str, str]
+) -> TemplateVersion:
+    """The template under `name`, whose latest version launches `data`: a changed spec becomes
+    a new version (its description carries the spec hash), the same spec is found again."""
+    digest = spec_hash(data)
+    data = _with_spec_tag(data, digest)
+    description = f"kubestep spec {digest}"
     try:
         template = ctx.ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]
     except Exception as exc:
@@ -107,8 +131,8 @@ def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any],
         try:
             template = ctx.ec2.create_launch_template(
                 LaunchTemplateName=name,
+                VersionDescription=description,
                 LaunchTemplateData=data,
-                VersionDescription=digest,
                 ClientToken=naming.client_token(ctx.operation_id, name),
                 TagSpecifications=naming.tag_specifications("launch-template", tags),
             )["LaunchTemplate"]
@@ -116,18 +140,51 @@ def ensure_launch_template(ctx: ClusterContext, name: str, data: dict[str, Any],
             if not is_already_exists(exc, Kind.LAUNCH_TEMPLATE):
                 raise
             ctx.pending(f"launch template {name} exists but is not visible yet")
-        return template["LaunchTemplateId"]
-    template_id = template["LaunchTemplateId"]
-    default = ctx.ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Default"])
-    if default["LaunchTemplateVersions"][0].get("VersionDescription") != digest:
-        version = ctx.ec2.create_launch_template_version(
-            LaunchTemplateId=template_id,
-            LaunchTemplateData=data,
-            VersionDescription=digest,
-            ClientToken=naming.client_token(ctx.operation_id, f"{name}-{digest}"),
-        )["LaunchTemplateVersion"]["VersionNumber"]
-        ctx.ec2.modify_launch_template(LaunchTemplateId=template_id, DefaultVersion=str(version))
-    return template_id
+        return TemplateVersion(template["LaunchTemplateId"], int(template.get("LatestVersionNumber", 1)), digest)
+    latest = ctx.ec2.describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Latest"]
+    )["LaunchTemplateVersions"][0]
+    if latest.get("VersionDescription") == description:
+        return TemplateVersion(template["LaunchTemplateId"], int(latest["VersionNumber"]), digest)
+    created = ctx.ec2.create_launch_template_version(
+        LaunchTemplateId=template["LaunchTemplateId"],
+        VersionDescription=description,
+        LaunchTemplateData=data,
+        # Same operation and spec, same request: a retried call is not a second version.
+        ClientToken=naming.client_token(ctx.operation_id, f"{name}-{digest}"),
+    )["LaunchTemplateVersion"]
+    return TemplateVersion(template["LaunchTemplateId"], int(created["VersionNumber"]), digest)
+
+
+def set_group_spec(ctx: ClusterContext, group_name: str, digest: str) -> None:
+    """Instances the group launches from now on carry `gke:spec=<digest>` (tag propagation)."""
+    ctx.autoscaling.create_or_update_tags(
+        Tags=[
+            {
+                "ResourceId": group_name,
+                "ResourceType": "auto-scaling-group",
+                "Key": naming.TAG_SPEC,
+                "Value": digest,
+                "PropagateAtLaunch": True,
+            }
+        ]
+    )
+
+
+def group_instances(ctx: ClusterContext, group_name: str) -> list[dict]:
+    """The group's instances: id, lifecycle state and the spec each was launched with."""
+    groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+    if not groups:
+        return []
+    members = {i["InstanceId"]: i for i in groups[0]["Instances"]}
+    specs: dict[str, str | None] = {}
+    if members:
+        pages = ctx.ec2.get_paginator("describe_instances").paginate(InstanceIds=list(members))
+        for page in pages:
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    specs[instance["InstanceId"]] = naming.tags_dict(instance.get("Tags")).get(naming.TAG_SPEC)
+    return [{"id": i, "state": m["LifecycleState"], "spec": specs.get(i)} for i, m in sorted(members.items())]
 
 
 def ensure_group(

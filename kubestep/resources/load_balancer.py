@@ -15,8 +15,8 @@ from kubestep.resources import placement
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
 
-# AWS: an NLB is `provisioning` for a few minutes; its ENIs linger a while after a delete.
-ACTIVE = Poll(deadline=timedelta(minutes=10), interval=10)
+# AWS: an NLB is `provisioning` for a few minutes (the replicas' health gate waits for it); its
+# ENIs linger a while after a delete.
 DELETED = Poll(deadline=timedelta(minutes=15), interval=5)
 TARGET_GROUP_ATTRIBUTES = {
     "preserve_client_ip.enabled": "false",
@@ -81,6 +81,8 @@ def ensure_load_balancer(ctx: ClusterContext) -> dict:
             HealthCheckPort="6443",
             HealthCheckPath="/readyz",
             HealthCheckIntervalSeconds=10,
+            # A hung API server must fail its check well inside the interval (NLB allows 2-120 s).
+            HealthCheckTimeoutSeconds=5,
             HealthyThresholdCount=2,
             UnhealthyThresholdCount=2,
             Tags=_elb_tags(ctx.tags(Name=naming.target_group(ctx.uid), **{naming.TAG_ROLE: "control-plane-tg"})),
@@ -111,18 +113,16 @@ def ensure_load_balancer(ctx: ClusterContext) -> dict:
     return {"loadBalancerDns": lb["DNSName"]}
 
 
-@step(poll=ACTIVE)
-def check_load_balancer_active(ctx: ClusterContext) -> dict:
-    """Wait for the NLB to leave `provisioning`."""
+def load_balancer_state(ctx: ClusterContext) -> str | None:
+    """`provisioning`, `active`, `failed`, … (None if not visible yet). A failed NLB never
+    recovers: that fails the step."""
     lb = _describe_lb(ctx)
     if lb is None:
-        ctx.pending("the load balancer is not visible yet")
+        return None
     state = lb["State"]["Code"]
     if state == "failed":
         raise RuntimeError(f"load balancer {lb['LoadBalancerName']} failed: {lb['State'].get('Reason')}")
-    if state != "active":
-        ctx.pending(f"load balancer {lb['LoadBalancerName']} is {state}")
-    return {"state": state}
+    return state
 
 
 def target_health(ctx: ClusterContext) -> dict[str, str]:

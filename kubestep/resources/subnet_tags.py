@@ -1,5 +1,9 @@
-"""`kubernetes.io/cluster/<uid>=shared` on the service's subnets while the cluster lives: the
-AWS cloud controller manager picks subnets for Service load balancers by it."""
+"""`kubernetes.io/cluster/<uid>=shared` on the subnets of the cluster's Service load balancers
+while the cluster lives: the AWS cloud controller manager picks subnets for a Service of type
+LoadBalancer among those carrying the cluster's tag (and `kubernetes.io/role/elb` or
+`internal-elb`, set on the dedicated VPC's subnets when they are made). Those are
+`spec.networking.serviceLoadBalancerSubnetIDs` when the cluster names them, else the service's
+subnets."""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ from kubestep.resources.context import ClusterContext
 
 
 def subnet_ids(ctx: ClusterContext) -> list[str]:
+    named = ctx.record.spec.spec.networking.service_load_balancer_subnet_ids
+    if named:
+        return sorted(set(named))
     network = ctx.network
     if network.subnets:  # existing VPC
         return sorted(network.subnets)

@@ -5,7 +5,8 @@ their key material from the secrets these name, with their own role."""
 from __future__ import annotations
 
 from kubestep import bootstrap, naming
-from kubestep.models import AWSNodePool
+from kubestep.models import AWSCluster, AWSNodePool
+from kubestep.resources import termination
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
 
@@ -32,8 +33,10 @@ def _common(ctx: ClusterContext, role: str, version: str) -> dict:
     }
 
 
-def control_plane(ctx: ClusterContext, replica: int, volume_id: str) -> str:
-    cp = ctx.spec.spec.control_plane
+def control_plane(ctx: ClusterContext, replica: int, volume_id: str, cluster: AWSCluster | None = None) -> str:
+    """User-data of replica `replica` running `cluster` (default: the recorded spec)."""
+    cluster = cluster or ctx.spec
+    cp = cluster.spec.control_plane
     config = ctx.store.etcd.config(ctx.name)
     assert config is not None, "replicas are planned first"
     network = ctx.network
@@ -45,8 +48,9 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str) -> str:
         replica_index=replica,
         replica_count=config.members,
         etcd_volume_id=volume_id,
-        admin_identity_arns=tuple(ctx.spec.spec.authentication.aws_iam.admin_identity_arns),
+        admin_identity_arns=tuple(cluster.spec.authentication.aws_iam.admin_identity_arns),
         encrypt_secrets=cp.database_encryption.kms_key_arn is not None,
+        node_termination_queue_url=termination.queue_url(ctx) if ctx.resource_id(Resource.TERMINATION_QUEUE) else None,
     )
     return bootstrap.render_user_data(params)
 

@@ -30,8 +30,10 @@ from kubestep.store.records import (
     NodePoolRecord,
     Operation,
     Resource,
+    Schedule,
 )
 from kubestep.store.reports import ReportRepository
+from kubestep.store.schedules import ScheduleRepository
 from kubestep.store.table import Table, iso, now, parse_iso
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "NodePoolRecord",
     "Operation",
     "Resource",
+    "Schedule",
     "Store",
     "iso",
     "now",
@@ -95,6 +98,10 @@ class Store:
     @cached_property
     def reports(self) -> ReportRepository:
         return ReportRepository(self.table)
+
+    @cached_property
+    def schedules(self) -> ScheduleRepository:
+        return ScheduleRepository(self.table)
 
     @cached_property
     def deadlines(self) -> DeadlineRepository:

@@ -48,6 +48,8 @@ class Resource(StrEnum):
     LAUNCH_TEMPLATE = "launch-template"
     ASG = "asg"
     DNS_RECORD = "dns-record"
+    TERMINATION_QUEUE = "termination-queue"
+    TERMINATION_RULE = "termination-rule"
 
 
 class Record(BaseModel):
@@ -138,6 +140,8 @@ class ClusterRecord(Record):
     # Public PKI facts (never a private key): the cluster CA and the hash joins pin.
     cluster_ca_certificate: str | None = None
     ca_cert_hash: str | None = None
+    # Set while an update rolls the control plane: the spec it moves to.
+    target_spec: AWSCluster | None = None
     # The machine image pinned per architecture (amd64, arm64) for this cluster's instances.
     images: dict[str, str] = Field(default_factory=dict)
     # Resources the cluster's operations found missing or changed (drift), by logical name.
@@ -150,6 +154,8 @@ class ClusterRecord(Record):
     def to_item(self) -> dict[str, Any]:
         item = super().to_item()
         item["spec"] = dump(self.spec)
+        if self.target_spec is not None:
+            item["targetSpec"] = dump(self.target_spec)
         return item
 
 
@@ -165,6 +171,8 @@ class NodePoolRecord(Record):
     created_by: str | None = None
     launch_template_id: str | None = None
     launch_template_version: int | None = None
+    # The spec hash (`gke:spec`) of the template version new instances launch with.
+    launch_spec: str | None = None
     asg_name: str | None = None
     zone: str | None = None
     subnet_id: str | None = None
@@ -193,6 +201,10 @@ class EtcdMember(Record):
     volume_id: str | None = None
     launch_template_id: str | None = None
     launch_template_version: int | None = None
+    # The spec hash (`gke:spec`) of the template version the replica's next instance launches
+    # with, and the one its running instance passed the health gate with.
+    launch_spec: str | None = None
+    healthy_spec: str | None = None
     asg_name: str | None = None
     instance_id: str | None = None
     bootstrap: str | None = None

@@ -15,13 +15,34 @@ from kubestep.flow.steps import StepSpec
 
 @cache
 def all_workflows() -> dict[str, Workflow]:
-    from kubestep.workflows import create_cluster, delete_cluster, deprovision_network, provision_network
+    from kubestep.workflows import (
+        create_cluster,
+        create_node_pool,
+        delete_cluster,
+        delete_node_pool,
+        deprovision_network,
+        plan_upgrades,
+        provision_network,
+        repair_cluster,
+        sweep_orphans,
+        update_cluster,
+        update_node_pool,
+    )
 
-    modules = (provision_network, deprovision_network, create_cluster, delete_cluster)
-    # Issue 11 (reliability): repair after hand changes, and the orphan sweeper.
-    from kubestep.workflows import repair_cluster, sweep_orphans
-
-    modules += (repair_cluster, sweep_orphans)
+    modules = (
+        provision_network,
+        deprovision_network,
+        create_cluster,
+        delete_cluster,
+        create_node_pool,
+        update_node_pool,
+        delete_node_pool,
+        update_cluster,
+        plan_upgrades,
+        # Issue 11 (reliability): repair after hand changes, and the orphan sweeper.
+        repair_cluster,
+        sweep_orphans,
+    )
     return {m.WORKFLOW.name: m.WORKFLOW for m in modules}
 
 

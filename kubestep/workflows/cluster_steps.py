@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import timedelta
 from typing import Any
 
 from kubestep import preflight
-from kubestep.errors import AlreadyExists, InvalidSpec, NotFound
+from kubestep.errors import AlreadyExists, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
-from kubestep.flow.steps import step
+from kubestep.flow.steps import Poll, step
 from kubestep.resources.context import ClusterContext
-from kubestep.store import ClusterRecord, NodePoolRecord, Operation
+from kubestep.store import ClusterRecord, NodePoolRecord, Operation, iso, now, parse_iso
 from kubestep.validation import parse_create_request, parse_delete_request, replica_count
 from kubestep.workflows.identity import execution_running, own_operation
 
@@ -137,19 +138,69 @@ def error_message(error: Any) -> tuple[str, str]:
 
 @step
 def record_failure(ctx: StepInput, cluster_name: str, error: dict) -> dict:
-    """A step failed after the lock was taken: a Warning event naming the cause, phase ERROR.
-    With compensation to come, the operation stays RUNNING (rolling back) until it ends."""
+    """A step failed after the lock was taken: a Warning event naming the cause, and the phase
+    the workflow declares (`failurePhase`: ERROR for a create, DEGRADED for an update of a
+    running cluster, whose other parts keep working). With compensation to come, the operation
+    stays RUNNING (rolling back) until it ends."""
     name, message = error_message(error)
-    ctx.store.events.record(cluster_name, "Warning", name, message, f"AWSCluster/{cluster_name}", ctx.operation_id)
+    phase = ctx.event.get("failurePhase") or "ERROR"
+    pool = ctx.event.get("nodePool")
+    involved = f"AWSNodePool/{pool}" if pool else f"AWSCluster/{cluster_name}"
+    ctx.store.events.record(cluster_name, "Warning", name, message, involved, ctx.operation_id)
+    last_error = {"error": name, "message": message, "operationId": ctx.operation_id}
     with contextlib.suppress(NotFound):
+        if pool:
+            ctx.store.node_pools.update(cluster_name, pool, phase=phase)
         ctx.store.clusters.update(
             cluster_name,
-            phase="ERROR",
-            last_error={"error": name, "message": message, "operationId": ctx.operation_id},
+            phase=phase if not pool or phase != "ERROR" else "DEGRADED",
+            current_operation=None if phase != "ERROR" else ctx.operation_id,
+            last_error=last_error,
         )
     compensating = ctx.event.get("rollbackOnFailure") is True or None
-    ctx.store.operations.set(ctx.operation_id, compensating=compensating, error=name, cause=message[:4000])
+    ctx.store.operations.set(
+        ctx.operation_id, compensating=compensating, error=name, cause=message[:4000], progress={"failedAt": iso()}
+    )
     return {"error": name}
+
+
+# How long a task invocation can outlive the Map iteration that started it: the ClusterTasks
+# function's timeout (infra/functions.py). A failed Map stops its other iterations, but a Lambda
+# invocation already running goes on and may still create something after compensation passed.
+IN_FLIGHT_LIMIT = timedelta(minutes=5, seconds=30)
+MAX_ROLLBACK_ROUNDS = 3
+ROLLBACK_SETTLE = Poll(deadline=timedelta(minutes=10), interval=20, backoff=1.5, max_delay=60)
+
+
+@step(poll=ROLLBACK_SETTLE)
+def verify_rollback(ctx: ClusterContext, scope: str) -> dict:
+    """After compensation: nothing of the cluster's uid is left, also once every task invocation
+    that was still running when the create failed has ended (they cannot outlive the function's
+    timeout). Anything found sends compensation round again (at most MAX_ROLLBACK_ROUNDS)."""
+    from kubestep import inventory
+    from kubestep.aws import client
+
+    left = inventory.cluster_resources(ctx.uid, lambda service: client(service, ctx.settings.region))
+    found = {
+        kind: [r.get("id") or r.get("name") or r.get("arn") for r in items] for kind, items in left.items() if items
+    }
+    operation = ctx.store.operations.get(ctx.operation_id)
+    progress = dict((operation.progress if operation else None) or {})
+    if found:
+        rounds = int(progress.get("rollbackRounds", 0)) + 1
+        if rounds > MAX_ROLLBACK_ROUNDS:
+            raise ResourceTimeout(f"compensation left {found} after {MAX_ROLLBACK_ROUNDS} rounds")
+        ctx.store.operations.set(ctx.operation_id, progress={**progress, "rollbackRounds": rounds})
+        ctx.store.events.record(
+            ctx.name, "Normal", "RollbackAgain", f"still there after compensation: {found}; deleting again",
+            f"AWSCluster/{ctx.name}", ctx.operation_id,
+        )  # fmt: skip
+        return {"clean": False, "found": found}
+    failed_at = parse_iso(operation.progress.get("failedAt")) if operation and operation.progress else None
+    settle_until = (failed_at or now()) + IN_FLIGHT_LIMIT * ctx.settings.time_scale
+    if now() < settle_until:
+        ctx.pending(f"nothing left; waiting until {settle_until:%H:%M:%S} for task invocations still running to end")
+    return {"clean": True}
 
 
 @step
@@ -186,9 +237,19 @@ def record_compensation_failure(ctx: StepInput, cluster_name: str, compensation_
 def finish_failure(ctx: StepInput, cluster_name: str, error: dict) -> dict:
     """Last state of a failed run: release the lock, then report the operation FAILED with its
     original error (not a compensation error)."""
-    released = ctx.store.locks.release(cluster_name, ctx.operation_id)
     name, message = error_message(error)
-    ctx.store.operations.finish(ctx.operation_id, "FAILED", name, message)
+    cancelled = name == "OperationCancelled"
+    operation = ctx.store.operations.get(ctx.operation_id)
+    record = ctx.store.clusters.get(cluster_name)
+    if cancelled and operation and operation.compensating and record and record.created_by == ctx.operation_id:
+        # A cancelled create that deleted what it made leaves nothing behind: the name is free
+        # again at once (its events stay, for the record of what happened).
+        ctx.store.clusters.delete_everything(cluster_name, record.uid)
+        ctx.store.events.record(
+            cluster_name, "Normal", "Cancelled", message, f"AWSCluster/{cluster_name}", ctx.operation_id
+        )
+    released = ctx.store.locks.release(cluster_name, ctx.operation_id)
+    ctx.store.operations.finish(ctx.operation_id, "ABORTED" if cancelled else "FAILED", name, message)
     return {"released": released}
 
 

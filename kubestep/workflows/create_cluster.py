@@ -16,6 +16,7 @@ from kubestep.resources import (
     secrets,
     security_groups,
     subnet_tags,
+    termination,
 )
 from kubestep.workflows import cluster_steps
 from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, delete_cluster_states
@@ -69,8 +70,8 @@ WORKFLOW = Workflow(
                     Task(security_groups.ensure_security_groups),
                     Task(subnet_tags.tag_subnets),
                     Task(load_balancer.ensure_load_balancer),
-                    Task(load_balancer.check_load_balancer_active, name="WaitForLoadBalancer"),
                     Task(secrets.ensure_cluster_pki),
+                    Task(termination.ensure_termination_queue),
                     Task(instance_roles.ensure_instance_roles),
                     Task(
                         control_plane.plan_replicas,
@@ -130,6 +131,26 @@ WORKFLOW = Workflow(
             *delete_cluster_states(
                 prefix="Rollback", scope="operation", catch=COMPENSATION_FAILED, keep_etcd_volumes=False
             ),
+            *guarded(
+                [
+                    Task(
+                        cluster_steps.verify_rollback,
+                        args={"scope": "operation"},
+                        output="$.verified",
+                        select={"clean.$": "$.Payload.clean"},
+                    )
+                ],
+                COMPENSATION_FAILED,
+            ),
+            Choice(
+                "RolledBackEverything",
+                comment="A task still running when the create failed may have created something after its "
+                "delete step passed: delete again.",
+                choices=[({"Variable": "$.verified.clean", "BooleanEquals": False}, "RollbackDeleteNodePoolGroups")],
+                default="RecordRollback",
+            ),
+        ],
+        [
             Task(cluster_steps.record_rollback, next="FinishFailure"),
         ],
         [

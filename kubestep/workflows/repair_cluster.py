@@ -17,6 +17,7 @@ from kubestep.resources import (
     secrets,
     security_groups,
     subnet_tags,
+    termination,
 )
 from kubestep.workflows import cluster_steps, repair_steps
 from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD
@@ -28,8 +29,8 @@ WORKFLOW = Workflow(
     name="RepairCluster",
     module=__name__,
     comment="Repair a cluster after hand changes: detect drift, make missing resources again, reconcile changed "
-    "ones, replace instances whose launch template changed, report. Input: {clusterName, dryRun (default "
-    "false: a dry run records the drift and changes nothing)}.",
+    "ones, replace instances whose launch template changed, report. Input: {clusterName, detectOnly (default "
+    "false: only detect and record the drift, change nothing)}.",
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
@@ -41,7 +42,7 @@ WORKFLOW = Workflow(
                 base=False,
                 args={"request.$": "$", **IDENTITY_PAYLOAD},
                 output="$.validated",
-                select={"clusterName.$": "$.Payload.clusterName", "dryRun.$": "$.Payload.dryRun"},
+                select={"clusterName.$": "$.Payload.clusterName", "detectOnly.$": "$.Payload.detectOnly"},
             ),
             Task(
                 repair_steps.acquire_repair_lock,
@@ -55,22 +56,22 @@ WORKFLOW = Workflow(
                 "Context",
                 parameters={
                     "clusterName.$": "$.validated.clusterName",
-                    "dryRun.$": "$.validated.dryRun",
+                    "detectOnly.$": "$.validated.detectOnly",
                     "phase.$": "$.lock.phase",
                     "uid.$": "$.lock.uid",
                 },
             ),
             *guarded([Task(drift.detect_drift, output="$.drift", select={"found.$": "$.Payload.found"})], FAILED),
             Choice(
-                "DryRun",
-                choices=[({"Variable": "$.dryRun", "BooleanEquals": True}, "FinishDryRun")],
+                "DetectOnly",
+                choices=[({"Variable": "$.detectOnly", "BooleanEquals": True}, "FinishDetection")],
                 default="EnsureSecurityGroups",
             ),
         ],
         [
             *guarded(
                 [
-                    Task(repair_steps.finish_dry_run, args={"phase.$": "$.phase", "found.$": "$.drift.found"}),
+                    Task(repair_steps.finish_detection, args={"phase.$": "$.phase", "found.$": "$.drift.found"}),
                 ],
                 FAILED,
             ),
@@ -82,8 +83,8 @@ WORKFLOW = Workflow(
                     Task(security_groups.ensure_security_groups),
                     Task(subnet_tags.tag_subnets),
                     Task(load_balancer.ensure_load_balancer),
-                    Task(load_balancer.check_load_balancer_active, name="WaitForLoadBalancer"),
                     Task(secrets.ensure_cluster_pki),
+                    Task(termination.ensure_termination_queue),
                     Task(instance_roles.ensure_instance_roles),
                     Task(control_plane.plan_replicas, output="$.plan", select={"replicas.$": "$.Payload.replicas"}),
                     Map(
@@ -129,7 +130,8 @@ WORKFLOW = Workflow(
             Succeed("Repaired"),
         ],
         [
-            Task(cluster_steps.record_failure, args={"error.$": "$.error"}),
+            # A repair works on a cluster that ran: what it could not put back leaves it DEGRADED.
+            Task(cluster_steps.record_failure, args={"error.$": "$.error", "failurePhase": "DEGRADED"}),
             Task(cluster_steps.finish_failure, args={"error.$": "$.error"}),
             Fail("RepairFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
         ],

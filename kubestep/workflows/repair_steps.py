@@ -10,7 +10,7 @@ from kubestep.errors import NotFound
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
 from kubestep.models import Model, Name
-from kubestep.resources import drift
+from kubestep.resources import drift, instances
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
 from kubestep.validation import parse, refuse_identity_fields
@@ -23,7 +23,7 @@ class RepairClusterRequest(Model):
     """`RepairCluster` execution input."""
 
     cluster_name: Name = Field(alias="clusterName")
-    dry_run: bool = Field(default=False, alias="dryRun")
+    detect_only: bool = Field(default=False, alias="detectOnly")
 
 
 def parse_repair_request(data: object) -> RepairClusterRequest:
@@ -36,13 +36,13 @@ def validate_repair_request(ctx: StepInput) -> dict:
     """First state: the cluster must exist."""
     request = parse_repair_request(ctx.event.get("request"))
     ctx.store.clusters.require(request.cluster_name)
-    return {"clusterName": request.cluster_name, "dryRun": request.dry_run}
+    return {"clusterName": request.cluster_name, "detectOnly": request.detect_only}
 
 
 @step
 def acquire_repair_lock(ctx: StepInput, cluster_name: str) -> dict:
     """Prove who this execution is, take the cluster's lock (a busy cluster is refused), mark it
-    RECONCILING (a dry run puts the phase back)."""
+    RECONCILING (detecting only puts the phase back)."""
     record = ctx.store.clusters.require(cluster_name)
     phase = record.phase
     own_operation(ctx, KIND, cluster_name, uid=record.uid)
@@ -64,33 +64,30 @@ def acquire_repair_lock(ctx: StepInput, cluster_name: str) -> dict:
 
 
 @step
-def finish_dry_run(ctx: ClusterContext, phase: str, found: dict) -> dict:
-    """A dry run changes nothing: the drift is recorded (`kubestep describe` shows it), the phase
+def finish_detection(ctx: ClusterContext, phase: str, found: dict) -> dict:
+    """Detecting only changes nothing: the drift is recorded (`kubestep describe` shows it), the phase
     is what it was, the lock goes."""
     ctx.store.clusters.update(ctx.name, phase=phase, current_operation=None)
-    ctx.store.operations.set(ctx.operation_id, progress={"drift": found, "dryRun": True})
+    ctx.store.operations.set(ctx.operation_id, progress={"drift": found, "detectOnly": True})
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
     ctx.store.locks.release(ctx.name, ctx.operation_id)
     return {"drift": sorted(found)}
 
 
-def _stale(ctx: ClusterContext, asg_name: str | None, template_id: str | None) -> list[str]:
-    """In-service or pending instances of the group launched from an older version of its
-    template than the default (or from another template)."""
-    if not asg_name or not template_id:
+def _stale(ctx: ClusterContext, asg_name: str | None, spec: str | None) -> list[str]:
+    """In-service or pending instances of the group launched from another spec than the one its
+    launch template launches now (the `gke:spec` tag each instance carries: a repair that
+    changed the template, e.g. a new API endpoint, left them on the old one)."""
+    if not asg_name or not spec:
         return []
-    template = ctx.ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"][0]
-    default = int(template["DefaultVersionNumber"])
-    groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])["AutoScalingGroups"]
-    stale = []
-    for instance in groups[0]["Instances"] if groups else []:
-        if instance["LifecycleState"] not in ("InService", "Pending"):
-            continue
-        launched = instance.get("LaunchTemplate") or {}
-        version = str(launched.get("Version", ""))
-        if launched.get("LaunchTemplateId") != template_id or (version.isdigit() and int(version) < default):
-            stale.append(instance["InstanceId"])
-    return stale
+    # The group's own `gke:spec` tag outranks the template's on what it launches: point it at the
+    # template's spec first, so the replacements carry the spec they were launched with.
+    instances.set_group_spec(ctx, asg_name, spec)
+    return [
+        member["id"]
+        for member in instances.group_instances(ctx, asg_name)
+        if member["state"] in ("InService", "Pending") and member["spec"] != spec
+    ]
 
 
 def _replace(ctx: ClusterContext, instance_ids: list[str], involved: str) -> None:
@@ -111,7 +108,7 @@ def replace_stale_replica(ctx: ClusterContext, replica: int) -> dict:
     """One replica at a time (the Map runs one): replace its instance if the repair changed its
     launch template; the health gate that follows waits for the new one."""
     member = ctx.store.etcd.require_member(ctx.name, replica)
-    stale = _stale(ctx, member.asg_name, member.launch_template_id)
+    stale = _stale(ctx, member.asg_name, member.launch_spec)
     _replace(ctx, stale, f"replica {replica}")
     return {"replaced": stale}
 
@@ -121,7 +118,7 @@ def replace_stale_nodes(ctx: ClusterContext, node_pool: str) -> dict:
     """The pool's nodes whose launch template the repair changed (e.g. a new API endpoint:
     they could not reach the control plane any more) are replaced."""
     pool = ctx.store.node_pools.require(ctx.name, node_pool)
-    stale = _stale(ctx, pool.asg_name, pool.launch_template_id)
+    stale = _stale(ctx, pool.asg_name, pool.launch_spec)
     _replace(ctx, stale, f"node pool {node_pool}")
     return {"replaced": stale}
 

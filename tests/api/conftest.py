@@ -13,26 +13,24 @@ import yaml
 from moto import mock_aws
 
 from kubestep import aws as aws_module
-from kubestep import naming
+from kubestep import idempotency, naming
 from kubestep import settings as settings_module
 from kubestep.store import ClusterRecord, NodePoolRecord, Store
+from kubestep.workflows import all_workflows
 from tests.unit.conftest import EXAMPLES, TABLE, configure, create_table, load_service
 
 PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:unit-"
-WORKFLOWS = ("CreateCluster", "DeleteCluster", "ProvisionNetwork", "DeprovisionNetwork")
-# Issue 11.
-WORKFLOWS += ("RepairCluster", "SweepOrphans")
+WORKFLOWS = tuple(all_workflows())
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
 
 def _clear_caches() -> None:
-    from kubestep.api import app
     from lambdas import _tasks
 
     aws_module.client.cache_clear()
     settings_module.settings.cache_clear()
     _tasks.store.cache_clear()
-    app._idempotent_runner.cache_clear()
+    idempotency.runner.cache_clear()
 
 
 @pytest.fixture
@@ -110,3 +108,9 @@ def register(
         for p in request.node_pools
     ]
     return store.clusters.create(record, pools)
+
+
+def register_running(store: Store, body: dict[str, Any] | None = None) -> ClusterRecord:
+    """A cluster whose create has finished: RUNNING, no operation, no lock."""
+    record = register(store, body or example_body())
+    return store.clusters.update(record.name, phase="RUNNING", current_operation=None)

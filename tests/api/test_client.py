@@ -82,7 +82,7 @@ def test_errors_carry_code_details_and_holder(api: Store, gateway: LocalGateway)
     register(api, example_body(), first["id"])
     with pytest.raises(ApiError) as not_yet:
         client.create_node_pool("prod", {**example_body()["nodePools"][0], "metadata": {"name": "extra"}})
-    assert not_yet.value.status == 501
+    assert not_yet.value.status == 409 and not_yet.value.code == "LockHeld"
 
 
 def test_delete_passes_keep_etcd_volumes(api: Store, gateway: LocalGateway) -> None:

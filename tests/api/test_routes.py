@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from kubestep.api import schemas
 from kubestep.api.app import IDEMPOTENCY_PK
 from kubestep.store import Store
-from tests.api.conftest import body_named, example_body, execution_input, executions, register
+from tests.api.conftest import body_named, example_body, execution_input, executions, register, register_running
 from tests.api.helpers import call, invoke, proxy_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -173,7 +174,6 @@ def test_unknown_things_answer_404_json(api: Store) -> None:
         ("GET", "/v1/clusters/nope/events"),
         ("GET", "/v1/operations/create-nope-1"),
         ("GET", "/v1/nothing/here"),
-        ("PUT", "/v1/clusters"),
         ("GET", "/v1"),
         # A name that cannot exist is not found either (like `kubectl get`), not a 400.
         ("GET", "/v1/clusters/Not_A_Name"),
@@ -266,7 +266,10 @@ def test_list_pages_with_next_token(api: Store) -> None:
         register(api, body_named(name))
     first = call("GET", "/v1/clusters", query={"limit": "2"}).json
     assert [c["metadata"]["name"] for c in first["items"]] == ["alpha", "bravo"]
-    assert "controlPlane" not in first["items"][0]["status"]  # the list is the summary view
+    # The list carries replicas and node pools (the CLI's REPLICAS column), not the etcd configuration.
+    status = first["items"][0]["status"]
+    assert "etcd" not in status["controlPlane"] and "replicas" in status["controlPlane"]
+    assert sorted(p["metadata"]["name"] for p in status["nodePools"]) == ["batch", "general"]
     second = call("GET", "/v1/clusters", query={"limit": "2", "nextToken": first["nextToken"]}).json
     assert [c["metadata"]["name"] for c in second["items"]] == ["charlie"]
     assert second["nextToken"] is None
@@ -294,11 +297,12 @@ def test_node_pools_and_events(api: Store) -> None:
     assert call("GET", "/v1/clusters/prod/events").status == 200
 
 
-NOT_YET = [
-    ("POST", "/v1/clusters/prod/upgrade", {"version": "1.33.1"}),
-    ("POST", "/v1/clusters/prod/nodepools", None),
-    ("PATCH", "/v1/clusters/prod/nodepools/general", {"maxNodeCount": 8}),
-    ("DELETE", "/v1/clusters/prod/nodepools/general", None),
+LIFECYCLE = [
+    ("POST", "/v1/clusters/prod/upgrade", {"version": "1.33.1"}, "UpdateCluster"),
+    ("PATCH", "/v1/clusters/prod", {"controlPlane": {"instanceType": "m5.xlarge"}}, "UpdateCluster"),
+    ("POST", "/v1/clusters/prod/nodepools", None, "CreateNodePool"),
+    ("PATCH", "/v1/clusters/prod/nodepools/general", {"maxNodeCount": 8}, "UpdateNodePool"),
+    ("DELETE", "/v1/clusters/prod/nodepools/general", None, "DeleteNodePool"),
 ]
 
 
@@ -308,37 +312,113 @@ def _new_pool() -> dict[str, Any]:
     return pool
 
 
-@pytest.mark.parametrize(("method", "path", "body"), NOT_YET)
-def test_routes_without_a_workflow_answer_501_after_validating(
-    api: Store, method: str, path: str, body: dict | None
+@pytest.mark.parametrize(("method", "path", "body", "workflow"), LIFECYCLE)
+def test_lifecycle_routes_start_their_workflow_after_validating(
+    api: Store, method: str, path: str, body: dict | None, workflow: str
 ) -> None:
     if path.endswith("/nodepools") and body is None:
         body = _new_pool()
-    # Unknown cluster first: 404.
+    # Unknown cluster first: 404, nothing started.
     missing = call(method, path.replace("/prod", "/nope"), body=body)
     assert missing.status == 404, missing.text
+    # A cluster still being created (its record PROVISIONING): 409, nothing started.
     register(api, example_body())
+    busy = call(method, path, body=body)
+    assert busy.status == 409 and busy.error["code"] == "ClusterNotReady", busy.text
+    assert executions(workflow) == []
+    # Dry run: every check, nothing started.
+    api.clusters.update("prod", phase="RUNNING", current_operation=None)
+    dry = call(method, path, body=body, query={"dryRun": "true"})
+    assert dry.status == 200 and dry.json["dryRun"] is True and dry.json["kind"] == workflow, dry.text
+    assert executions(workflow) == []
     answer = call(method, path, body=body)
-    assert answer.status == 501, answer.text
-    assert answer.error["code"] == "NotImplemented" and "not available yet" in answer.error["message"]
+    assert answer.status == 202, answer.text
+    assert answer.json["kind"] == workflow and answer.json["target"] == "prod"
+    assert answer.headers["Location"].endswith(f"operations/{answer.json['id']}")
+    [execution] = executions(workflow)
+    assert execution["name"] == answer.json["id"]
+    started = execution_input(execution["executionArn"])
+    assert started["clusterName"] == "prod" and "operationId" not in started and "uid" not in started
+    # The lock is reserved for it: a second mutation waits.
+    again = call(method, path, body=body)
+    assert again.status == 409 and again.error["operationId"] == answer.json["id"]
 
 
-def test_routes_without_a_workflow_still_validate(api: Store) -> None:
-    register(api, example_body())
-    assert call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.34.0"}).fields == {"version"}
-    assert call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.32.4"}).fields == {"version"}
-    assert call("POST", "/v1/clusters/prod/upgrade", body={"version": "2"}).fields == {"version"}
-    assert call("POST", "/v1/clusters/prod/upgrade", body={}).fields == {"version"}
+def test_lifecycle_routes_refuse_what_breaks_a_rule_and_start_nothing(api: Store) -> None:
+    register_running(api)
+    upgrade = "/v1/clusters/prod/upgrade"
+    # Two minors at once; and the batch pool (1.31) would fall three minors behind: both named.
+    assert call("POST", upgrade, body={"version": "1.34.0"}).fields == {"controlPlane.version", "nodePools"}
+    assert "controlPlane.version" in call("POST", upgrade, body={"version": "1.31.2"}).fields  # down
+    assert call("POST", upgrade, body={"version": "2"}).fields == {"version"}
+    assert call("POST", upgrade, body={}).fields == {"version"}
+    assert call("POST", upgrade, body={"version": "1.32.4"}).fields == {"controlPlane"}  # nothing to change
+    # batch runs 1.31: with the control plane on 1.33 it stays within two minors, so that is fine…
+    assert call("POST", upgrade, body={"version": "1.33.1"}, query={"dryRun": "true"}).status == 200
+    # …and naming a pool that does not exist is not.
+    assert call("POST", upgrade, body={"version": "1.33.1", "nodePools": ["nope"]}).fields == {"nodePools"}
+    assert call("POST", upgrade, body={"version": "1.33.1", "at": "tomorrow"}).fields == {"at"}
+    assert call("POST", upgrade, body={"version": "1.33.1", "at": "2026-01-01T03:00:00"}).fields == {"at"}
+    assert call("POST", upgrade, body={"version": "1.33.1", "at": "2020-01-01T03:00:00Z"}).fields == {"at"}
     pool = _new_pool()
     pool["spec"]["clusterName"] = "other"
     assert call("POST", "/v1/clusters/prod/nodepools", body=pool).fields == {"spec.clusterName"}
+    newer = _new_pool()
+    newer["spec"]["version"] = "1.33.1"
+    assert call("POST", "/v1/clusters/prod/nodepools", body=newer).status == 400
     existing = example_body()["nodePools"][0]
     assert call("POST", "/v1/clusters/prod/nodepools", body=existing).error["code"] == "AlreadyExists"
     patch = "/v1/clusters/prod/nodepools/general"
-    assert call("PATCH", patch, body={}).fields == {"body"}
+    assert call("PATCH", patch, body={}).fields == {"changes"}
     assert call("PATCH", patch, body={"minNodeCount": 9}).status == 400  # above maxNodeCount 6
-    assert call("PATCH", patch, body={"version": "1.33.0"}).fields == {"version"}
+    assert call("PATCH", patch, body={"version": "1.33.0"}).fields == {"changes.version"}  # newer than the CP
     assert call("PATCH", patch, body={"replicas": 3}).fields == {"replicas"}
+    assert call("PATCH", "/v1/clusters/prod", body={"controlPlane": {"replicas": 5}}).status == 400
+    for workflow in ("UpdateCluster", "CreateNodePool", "UpdateNodePool", "DeleteNodePool"):
+        assert executions(workflow) == []
+
+
+def test_an_upgrade_at_a_time_is_a_schedule_listed_and_cancellable(api: Store) -> None:
+    import boto3
+
+    register_running(api)
+    created = call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.33.1", "at": "2099-01-01T03:00:00Z"})
+    assert created.status == 400 and created.fields == {"at"}  # more than 90 days ahead
+    at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    body = {"version": "1.33.1", "nodePools": "all", "at": at.isoformat()}
+    created = call("POST", "/v1/clusters/prod/upgrade", body=body)
+    assert created.status == 201, created.text
+    schedule = created.json
+    assert schedule["state"] == "SCHEDULED" and schedule["version"] == "1.33.1" and schedule["cluster"] == "prod"
+    assert schedule["at"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert executions("UpdateCluster") == []  # nothing runs before its time
+    scheduler = boto3.client("scheduler", "us-east-1")
+    found = scheduler.get_schedule(Name=schedule["id"])
+    assert found["ScheduleExpression"] == f"at({at:%Y-%m-%dT%H:%M:%S})" and found["ActionAfterCompletion"] == "DELETE"
+    target = json.loads(found["Target"]["Input"])
+    assert target["name"] == f"sched-{schedule['id']}" and target["stateMachineArn"].endswith("unit-UpdateCluster")
+    assert json.loads(target["input"])["scheduleId"] == schedule["id"]
+    assert found["Target"]["RoleArn"].endswith("role/unit-upgrade-scheduler")
+
+    listed = call("GET", "/v1/schedules", query={"cluster": "prod"}).json["items"]
+    assert [s["id"] for s in listed] == [schedule["id"]]
+    assert call("GET", "/v1/schedules", query={"cluster": "other"}).json["items"] == []
+    assert call("GET", f"/v1/schedules/{schedule['id']}").json["state"] == "SCHEDULED"
+    assert call("GET", "/v1/schedules/nope").status == 404
+    cancelled = call("DELETE", f"/v1/schedules/{schedule['id']}")
+    assert cancelled.status == 200 and cancelled.json["state"] == "CANCELLED"
+    assert not scheduler.list_schedules()["Schedules"]
+    again = call("DELETE", f"/v1/schedules/{schedule['id']}")
+    assert again.status == 409 and again.error["code"] == "ScheduleNotPending"
+
+
+def test_server_config_lists_channels_and_versions(api: Store) -> None:
+    answer = call("GET", "/v1/serverconfig")
+    assert answer.status == 200
+    config = schemas.ServerConfig.model_validate(answer.json)
+    channels = {c.channel: c.defaultVersion for c in config.channels}
+    assert set(channels) == {"rapid", "regular", "stable"}
+    assert all(version in config.validVersions for version in channels.values())
 
 
 def test_every_response_is_json_and_the_document_declares_its_statuses(api: Store) -> None:
@@ -352,21 +432,30 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
         for method, operation in item.items()
     }
     expected = {
-        ("POST", "/v1/clusters"): {"202", "400", "409", "413", "415"},
+        ("POST", "/v1/clusters"): {"200", "202", "400", "409", "413", "415"},
         ("GET", "/v1/clusters"): {"200", "400"},
         ("GET", "/v1/clusters/{name}"): {"200", "400", "404"},
-        ("DELETE", "/v1/clusters/{name}"): {"202", "400", "404", "409"},
-        ("POST", "/v1/clusters/{name}/upgrade"): {"202", "400", "404", "413", "415", "501"},
+        ("DELETE", "/v1/clusters/{name}"): {"200", "202", "400", "404", "409"},
+        ("PATCH", "/v1/clusters/{name}"): {"200", "202", "400", "404", "409", "413", "415"},
+        ("POST", "/v1/clusters/{name}/upgrade"): {"200", "201", "202", "400", "404", "409", "413", "415"},
         ("GET", "/v1/clusters/{name}/nodepools"): {"200", "400", "404"},
-        ("POST", "/v1/clusters/{name}/nodepools"): {"202", "400", "404", "409", "413", "415", "501"},
+        ("POST", "/v1/clusters/{name}/nodepools"): {"200", "202", "400", "404", "409", "413", "415"},
         ("GET", "/v1/clusters/{name}/nodepools/{pool}"): {"200", "400", "404"},
-        ("PATCH", "/v1/clusters/{name}/nodepools/{pool}"): {"202", "400", "404", "413", "415", "501"},
-        ("DELETE", "/v1/clusters/{name}/nodepools/{pool}"): {"202", "400", "404", "501"},
+        ("PATCH", "/v1/clusters/{name}/nodepools/{pool}"): {"200", "202", "400", "404", "409", "413", "415"},
+        ("DELETE", "/v1/clusters/{name}/nodepools/{pool}"): {"200", "202", "400", "404", "409"},
+        ("GET", "/v1/schedules"): {"200", "400"},
+        ("GET", "/v1/schedules/{id}"): {"200", "400", "404"},
+        ("DELETE", "/v1/schedules/{id}"): {"200", "400", "404", "409"},
+        ("GET", "/v1/serverconfig"): {"200"},
         ("GET", "/v1/clusters/{name}/events"): {"200", "400", "404"},
         ("GET", "/v1/operations/{id}"): {"200", "400", "404"},
+        ("GET", "/v1/operations"): {"200", "400"},
+        ("POST", "/v1/operations/{id}:cancel"): {"202", "400", "404", "409"},
+        ("GET", "/v1/operations/{id}/steps"): {"200", "400", "404"},
+        ("GET", "/v1/version"): {"200"},
         # Issue 11: repair and the orphan sweeper.
         ("POST", "/v1/clusters/{name}:repair"): {"202", "400", "404", "409"},
-        ("POST", "/v1/orphans:sweep"): {"202", "400", "413", "415"},
+        ("POST", "/v1/orphans:sweep"): {"202", "400", "409", "413", "415"},
     }
     openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
     openapi_spec_validator.validate(document)
@@ -377,6 +466,11 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
             "getCluster",
             "deleteCluster",
             "upgradeCluster",
+            "updateCluster",
+            "listSchedules",
+            "getSchedule",
+            "cancelSchedule",
+            "getServerConfig",
             "listNodePools",
             "createNodePool",
             "getNodePool",
@@ -384,6 +478,10 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
             "deleteNodePool",
             "listEvents",
             "getOperation",
+            "listOperations",
+            "cancelOperation",
+            "listOperationSteps",
+            "getVersion",
             "repairCluster",
             "sweepOrphans",
         ]
@@ -393,7 +491,7 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
     text = json.dumps(document)
     assert "HTTPValidationError" not in text and '"422"' not in text
     for (method, path), statuses in expected.items():
-        for status in statuses - {"200", "202"}:
+        for status in statuses - {"200", "201", "202"}:
             content = document["paths"][path][method.lower()]["responses"][status]["content"]
             assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
 

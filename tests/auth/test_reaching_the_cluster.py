@@ -376,6 +376,8 @@ def test_get_credentials_writes_the_endpoint_ca_and_exec_plugin(world: World, tm
     assert {e["name"]: e["value"] for e in user["user"]["exec"]["env"]} == {
         "KUBESTEP_API_URL": world.api_url,
         "AWS_REGION": REGION,
+        # A context picked in the user's shell outranks KUBESTEP_API_URL: emptied for the plugin.
+        "KUBESTEP_CONTEXT": "",
     }
     assert config["current-context"] == cluster["name"]
     assert "internal load balancer" in result.output and "kubestep tunnel prod --start" in result.output
@@ -457,7 +459,7 @@ def test_local_runtime_contexts_name_the_service_and_sign_for_the_emulator(world
     config = yaml.safe_load((tmp_path / "kube" / "config").read_text())
     assert config["current-context"] == "kubestep_demo_prod"
     env = {e["name"]: e["value"] for e in config["users"][0]["user"]["exec"]["env"]}
-    assert env == {"KUBESTEP_API_URL": "", "KUBESTEP_HOME": str(home)}
+    assert env == {"KUBESTEP_API_URL": "", "KUBESTEP_CONTEXT": "", "KUBESTEP_HOME": str(home)}
     token = cli(world, tmp_path, "token", "prod", KUBESTEP_API_URL="", AWS_ENDPOINT_URL_STS="")
     assert token.exit_code == 0, token.output
     value = json.loads(token.output)["status"]["token"]

@@ -73,7 +73,11 @@ def local_runtime():
 def cli(local_runtime, *args: str):
     runner = CliRunner()
     return runner.invoke(
-        main, list(args), env={"KUBESTEP_HOME": str(HOME), "KUBESTEP_API_URL": ""}, catch_exceptions=False
+        main,
+        list(args),
+        env={"KUBESTEP_HOME": str(HOME), "KUBESTEP_API_URL": "", "KUBESTEP_CONTEXT": ""},
+        catch_exceptions=False,
+        prog_name="kubestep",
     )
 
 
@@ -194,6 +198,12 @@ def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
     # prod may exist already (the test above): apply is then "unchanged".
     result = cli(local_runtime, "apply", "-f", str(ROOT / "examples" / "cluster-ha.yaml"), "--wait")
     assert result.exit_code == 0, result.output
+    if "awscluster/prod unchanged" not in result.stdout:
+        # Live progress, step by step, with the time since the execution started (and the time scale).
+        assert "local runtime at time scale 0.02" in result.stderr
+        assert re.search(r"^  \[\s*[\d.]+s\] done  EnsureLoadBalancer \([\d.]+s\)$", result.stderr, re.M)
+        assert re.search(r"^  \[\s*[\d.]+s\] done  MarkRunning", result.stderr, re.M)
+        assert "awscluster/prod created: operation create-" in result.stdout
     result = cli(local_runtime, "get", "clusters", "-o", "json")
     assert result.exit_code == 0, result.output
     clusters = json.loads(result.output)
@@ -207,8 +217,10 @@ def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
     assert "Control plane replicas" in result.output and "us-east-1c" in result.output
     assert "ClusterRunning" in result.output
 
-    result = cli(local_runtime, "get", "nodepools", "prod", "-o", "yaml")
+    result = cli(local_runtime, "get", "nodepools", "-c", "prod", "-o", "yaml")
     assert result.exit_code == 0 and "general" in result.output and "batch" in result.output
+    result = cli(local_runtime, "get", "clusters")
+    assert re.search(r"^prod\s+RUNNING\s+1\.32\.4\s+3/3\s+2\s+\d+[smh]$", result.stdout, re.M), result.stdout
 
     found = inventory.cluster_resources(uid, clients(local_runtime["endpoint"]))
     assert len(found["loadBalancers"]) == 1
@@ -270,6 +282,37 @@ def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
     result = cli(local_runtime, "events", "prod", "-o", "json")
     assert result.exit_code == 0
     assert [e["reason"] for e in json.loads(result.output)][-1] == "Deleted"
+
+
+def test_cancel_mid_create_ends_aborted_and_releases_the_lock(local_runtime, tmp_path):
+    manifest = tmp_path / "cancelled.yaml"
+    manifest.write_text((ROOT / "examples" / "cluster-ha.yaml").read_text().replace("prod", "cancelled"))
+    result = cli(local_runtime, "apply", "-f", str(manifest), "-o", "json")
+    assert result.exit_code == 0, result.output
+    operation_id = json.loads(result.stdout)[0]["operation"]["id"]
+    # Mid-way: once the load balancer exists (the replicas come next).
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        steps = json.loads(cli(local_runtime, "describe", "operation", operation_id, "-o", "json").stdout)["steps"]
+        if any(s["step"] == "EnsureLoadBalancer" and s["type"] == "done" for s in steps):
+            break
+        time.sleep(0.5)
+    result = cli(local_runtime, "operations", "cancel", operation_id, "--wait", "--timeout", "2m")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == f"operation/{operation_id} ABORTED"
+    assert json.loads(cli(local_runtime, "get", "operation", operation_id, "-o", "json").stdout)["status"] == "ABORTED"
+    # What it created is gone with the cluster's record: the name is free at once.
+    assert cli(local_runtime, "get", "cluster", "cancelled").exit_code == 1
+    result = cli(local_runtime, "apply", "-f", str(manifest), "--wait")
+    assert result.exit_code == 0, result.output
+    result = cli(local_runtime, "delete", "cluster", "cancelled", "--wait")
+    assert result.exit_code == 0, result.output
+    # --wait shows live progress, step by step, with the time since the execution started.
+    assert "local runtime at time scale 0.02" in result.stderr
+    assert re.search(r"^  \[\s*[\d.]+s\] done  DeleteLoadBalancer \([\d.]+s\)$", result.stderr, re.M), result.stderr
+    assert result.stdout.splitlines()[-1].startswith("awscluster/cancelled deleted: operation delete-")
+    listed = cli(local_runtime, "get", "operations", "-c", "cancelled", "-o", "json")
+    assert sorted(o["status"] for o in json.loads(listed.stdout)) == ["ABORTED", "SUCCEEDED", "SUCCEEDED"]
 
 
 def test_errors_are_one_line_with_documented_exit_codes(local_runtime, tmp_path):

@@ -1,4 +1,4 @@
-"""The four Lambda functions, and the guard that every function in the template is Python."""
+"""The five Lambda functions, and the guard that every function in the template is Python."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ FUNCTIONS = {
     "demo-cluster-tasks": "lambdas.cluster_tasks.handler",
     "demo-execution-events": "lambdas.execution_events.handler",
     "demo-api": "lambdas.api.handler",
+    "demo-upgrade-planner": "lambdas.upgrade_planner.handler",
 }
 
 
@@ -22,7 +23,7 @@ def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["Properties"]["FunctionName"]: f for f in resources_of(template, "AWS::Lambda::Function").values()}
 
 
-def test_the_four_functions(synthesized_template: dict[str, Any]) -> None:
+def test_the_five_functions(synthesized_template: dict[str, Any]) -> None:
     functions = _functions(synthesized_template)
     assert sorted(functions) == sorted(FUNCTIONS)
     code = {json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions.values()}
@@ -84,7 +85,7 @@ def test_every_lambda_function_is_python(synthesized_template: dict[str, Any]) -
         assert resource["Type"] != "AWS::CloudFormation::CustomResource", logical_id
         if resource["Type"] in ("AWS::Lambda::Function", "AWS::Serverless::Function"):
             runtimes[logical_id] = resource["Properties"].get("Runtime")
-    assert len(runtimes) == 4
+    assert len(runtimes) == len(FUNCTIONS)
     assert all(str(r).startswith("python") for r in runtimes.values()), runtimes
     assert "nodejs" not in json.dumps(synthesized_template)
 
@@ -115,3 +116,32 @@ def test_function_roles_write_only_their_own_log_group(synthesized_template: dic
                 "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
             }
         ]
+
+
+def test_scheduled_upgrades_are_wired(synthesized_template: dict[str, Any]) -> None:
+    """The planner rule starts PlanUpgrades on the manifest's schedule; the Scheduler role may
+    only start UpdateCluster, and only Scheduler (of this account) may assume it."""
+    rules = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in resources_of(synthesized_template, "AWS::Events::Rule").values()
+    }
+    planner = rules["demo-plan-upgrades"]
+    assert planner["ScheduleExpression"] == "rate(15 minutes)"
+    [target] = planner["Targets"]
+    machines = resources_of(synthesized_template, "AWS::StepFunctions::StateMachine")
+    plan_id = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-PlanUpgrades")
+    assert target["Arn"] == {"Ref": plan_id}
+    roles = resources_of(synthesized_template, "AWS::IAM::Role")
+    scheduler = next(r for r in roles.values() if r["Properties"].get("Path") == "/kubestep/demo/scheduler/")
+    [trust] = scheduler["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
+    policies = resources_of(synthesized_template, "AWS::IAM::Policy").values()
+    granted = [
+        s
+        for p in policies
+        if any(r.get("Ref") in {i for i, role in roles.items() if role is scheduler} for r in p["Properties"]["Roles"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert [s["Action"] for s in granted] == ["states:StartExecution"]
+    assert "demo-UpdateCluster" in json.dumps(granted[0]["Resource"])

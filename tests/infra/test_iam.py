@@ -48,19 +48,27 @@ def test_instance_roles_are_per_cluster_under_a_boundary(synthesized_template: d
 
 
 def test_pass_role_only_to_ec2_and_only_the_services_instance_roles(synthesized_template: dict[str, Any]) -> None:
+    """ClusterTasks passes the per-cluster instance roles to EC2; the API passes the one
+    Scheduler role (start UpdateCluster only) to EventBridge Scheduler. Nothing else passes roles."""
     pass_role = [
         (policy, s)
         for policy, s in statements_of(synthesized_template)
         if any(a in ("iam:PassRole", "iam:*", "*") for a in as_list(s["Action"]))
     ]
-    assert len(pass_role) == 1, "only the ClusterTasks function passes roles"
-    policy_id, statement = pass_role[0]
-    cluster_tasks_role = _function_role(synthesized_template, "demo-cluster-tasks")
-    assert {"Ref": cluster_tasks_role} in resources_of(synthesized_template, "AWS::IAM::Policy")[policy_id][
-        "Properties"
-    ]["Roles"]
-    assert json.dumps(statement["Resource"]).endswith(':role/kubestep/demo/*"]]}')
-    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    assert len(pass_role) == 2
+    policies = resources_of(synthesized_template, "AWS::IAM::Policy")
+    by_role = {
+        role: statement
+        for policy_id, statement in pass_role
+        for role in [r["Ref"] for r in policies[policy_id]["Properties"]["Roles"]]
+    }
+    instance_roles = by_role.pop(_function_role(synthesized_template, "demo-cluster-tasks"))
+    assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/*"]]}')
+    assert instance_roles["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    scheduler = by_role.pop(_function_role(synthesized_template, "demo-api"))
+    assert json.dumps(scheduler["Resource"]).endswith(':role/kubestep/demo/scheduler/*"]]}')
+    assert scheduler["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    assert not by_role
 
 
 def test_roles_are_created_only_with_the_boundary(synthesized_template: dict[str, Any]) -> None:
@@ -74,43 +82,43 @@ def test_roles_are_created_only_with_the_boundary(synthesized_template: dict[str
     )
 
 
-def test_only_the_api_starts_executions_and_only_of_its_own_machines(
+def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     synthesized_template: dict[str, Any], workflows: tuple[str, ...]
 ) -> None:
-    api_role = _function_role(synthesized_template, "demo-api")
-    starts = [
-        (policy, s)
-        for policy, s in statements_of(synthesized_template)
-        if any(a.startswith("states:Start") or a in ("states:*", "*") for a in as_list(s["Action"]))
-    ]
-    # Besides the API, only the daily sweep schedule's role, and only SweepOrphans (issue 11).
-    machines = resources_of(synthesized_template, "AWS::StepFunctions::StateMachine")
-    sweeper = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-SweepOrphans")
-    scheduled = [(p, s) for p, s in starts if s["Resource"] == {"Ref": sweeper}]
-    assert len(scheduled) == 1 and as_list(scheduled[0][1]["Action"]) == ["states:StartExecution"]
-    roles = resources_of(synthesized_template, "AWS::IAM::Policy")[scheduled[0][0]]["Properties"]["Roles"]
-    for role in roles:
-        trust = resources_of(synthesized_template, "AWS::IAM::Role")[role["Ref"]]["Properties"]
-        assert [s["Principal"] for s in trust["AssumeRolePolicyDocument"]["Statement"]] == [
-            {"Service": "events.amazonaws.com"}
-        ]
-    starts = [item for item in starts if item not in scheduled]
-    assert len(starts) == 1
-    policy_id, statement = starts[0]
-    assert {"Ref": api_role} in resources_of(synthesized_template, "AWS::IAM::Policy")[policy_id]["Properties"]["Roles"]
-    assert as_list(statement["Action"]) == ["states:StartExecution"]
-    expected = sorted(
-        json.dumps(
+    """The API starts its own machines; the upgrade planner and the Scheduler role only
+    UpdateCluster; the planner rule's role (CDK's) only PlanUpgrades, the sweep rule's only
+    SweepOrphans. No one else starts anything."""
+
+    def machine(workflow: str) -> str:
+        return json.dumps(
             {
                 "Fn::Join": [
                     "",
-                    ["arn:aws:states:us-east-1:", {"Ref": "AWS::AccountId"}, f":stateMachine:demo-{w}"],
+                    ["arn:aws:states:us-east-1:", {"Ref": "AWS::AccountId"}, f":stateMachine:demo-{workflow}"],
                 ]
             }
         )
-        for w in workflows
-    )
-    assert sorted(json.dumps(r) for r in as_list(statement["Resource"])) == expected
+
+    policies = resources_of(synthesized_template, "AWS::IAM::Policy")
+    machines = resources_of(synthesized_template, "AWS::StepFunctions::StateMachine")
+    plan_upgrades = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-PlanUpgrades")
+    roles = resources_of(synthesized_template, "AWS::IAM::Role")
+    scheduler_role = next(i for i, r in roles.items() if r["Properties"].get("Path") == "/kubestep/demo/scheduler/")
+    starts: dict[str, list[str]] = {}
+    for policy_id, statement in statements_of(synthesized_template):
+        if any(a.startswith("states:Start") or a in ("states:*", "*") for a in as_list(statement["Action"])):
+            assert as_list(statement["Action"]) == ["states:StartExecution"]
+            for role in policies[policy_id]["Properties"]["Roles"]:
+                starts.setdefault(role["Ref"], []).extend(json.dumps(r) for r in as_list(statement["Resource"]))
+    assert sorted(starts.pop(_function_role(synthesized_template, "demo-api"))) == sorted(machine(w) for w in workflows)
+    assert starts.pop(_function_role(synthesized_template, "demo-upgrade-planner")) == [machine("UpdateCluster")]
+    assert starts.pop(scheduler_role) == [machine("UpdateCluster")]
+    # The two EventBridge rules' roles (CDK's): the planner's and the daily sweep's (issue 11).
+    sweeper = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-SweepOrphans")
+    assert sorted(starts.values()) == sorted([[json.dumps({"Ref": plan_upgrades})], [json.dumps({"Ref": sweeper})]])
+    for role in starts:
+        trust = roles[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "events.amazonaws.com"}]
 
 
 def test_describe_execution_is_scoped_to_own_machines(synthesized_template: dict[str, Any]) -> None:

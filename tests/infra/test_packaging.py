@@ -43,6 +43,7 @@ def test_asset_holds_handlers_and_domain_package_but_no_workstation_code(lambda_
     assert (lambda_asset_dir / "kubestep" / "__init__.py").is_file()
     assert (lambda_asset_dir / "kubestep" / "models.py").is_file()
     assert not (lambda_asset_dir / "kubestep" / "cli").exists()
+    assert not (lambda_asset_dir / "kubestep" / "dashboard").exists()
     # The embedded local runtime is its own top-level package and tooling only.
     assert not (lambda_asset_dir / "kubestep_local").exists()
     assert not list(lambda_asset_dir.rglob("kubestep_local*"))

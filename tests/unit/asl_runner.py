@@ -95,7 +95,9 @@ class Interpreter:
     def run(self, execution_input: Any, name: str) -> Run:
         arn = f"arn:aws:states:us-east-1:123456789012:execution:unit-{self.workflow.name}:{name}"
         run = Run(name, arn, execution_input)
-        context = {"Execution": {"Name": name, "Id": arn, "Input": execution_input}}
+        context = {
+            "Execution": {"Name": name, "Id": arn, "Input": execution_input, "StartTime": "2026-12-05T03:30:00Z"}
+        }
         try:
             run.output = self._states(self.definition, execution_input, context, run)
         except ExecutionFailed as exc:

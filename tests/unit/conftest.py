@@ -70,6 +70,7 @@ def configure(monkeypatch, service: AWSManagementService) -> settings_module.Set
     monkeypatch.setenv("KUBESTEP_TABLE_ARN", f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}")
     monkeypatch.setenv("KUBESTEP_INSTANCE_ROLE_PATH", "/kubestep/unit/")
     monkeypatch.setenv("KUBESTEP_STATE_MACHINE_ARN_PREFIX", "arn:aws:states:us-east-1:123456789012:stateMachine:unit-")
+    monkeypatch.setenv("KUBESTEP_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/unit-upgrade-scheduler")
     settings_module.settings.cache_clear()
     return settings_module.settings()
 

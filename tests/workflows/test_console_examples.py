@@ -40,3 +40,34 @@ def test_malformed_console_input_fails_in_the_first_state(runtime):
     result = run(runtime, "CreateCluster", {"cluster": {"metadata": {"name": "x"}}, "extra": 1}, "console-malformed")
     assert result["error"] == "InvalidSpec"
     assert "cluster.spec" in result["cause"] and "extra" in result["cause"]
+
+
+LIFECYCLE_EXAMPLES = [
+    ("CreateNodePool", "CreateNodePool.json"),
+    ("UpdateNodePool", "UpdateNodePool.json"),
+    ("UpdateNodePool", "UpdateNodePool.roll.json"),
+    ("DeleteNodePool", "DeleteNodePool.json"),
+    ("UpdateCluster", "UpdateCluster.json"),
+]
+
+
+def test_lifecycle_examples_work_from_the_console(runtime, store):
+    """Each lifecycle example, in order, on the console's cluster; then the planner's."""
+    create = json.loads((EXAMPLES / "CreateCluster.json").read_text())
+    assert run(runtime, "CreateCluster", create, "console-lifecycle-create")["status"] == "SUCCEEDED"
+    record = store.clusters.get("console")
+    for workflow, example in LIFECYCLE_EXAMPLES:
+        payload = json.loads((EXAMPLES / example).read_text())
+        execution = f"console-{example.removesuffix('.json').replace('.', '-').lower()}"
+        result = run(runtime, workflow, payload, execution)
+        assert result["status"] == "SUCCEEDED", (example, result.get("cause"))
+        operation = store.operations.get(execution)
+        assert (operation.kind, operation.status, operation.target) == (workflow, "SUCCEEDED", "console")
+    assert store.clusters.get("console").version == "1.33.5"
+    assert {p.name: p.version for p in store.node_pools.list("console")} == {"general": "1.33.5", "batch": "1.33.5"}
+    assert store.node_pools.get("console", "general").spec.spec.labels == {"tier": "web"}
+    planner = run(runtime, "PlanUpgrades", json.loads((EXAMPLES / "PlanUpgrades.json").read_text()), "console-plan")
+    assert planner["status"] == "SUCCEEDED", planner.get("cause")
+    deleted = run(runtime, "DeleteCluster", {"clusterName": "console"}, "console-lifecycle-delete")
+    assert deleted["status"] == "SUCCEEDED"
+    assert inventory.count(inventory.cluster_resources(record.uid, runtime.boto3_client)) == 0

@@ -128,3 +128,34 @@ def test_delete_can_keep_the_etcd_volumes(runtime, store):
     ec2 = runtime.boto3_client("ec2")
     for volume in kept:  # the test cleans up what it asked to keep
         ec2.delete_volume(VolumeId=volume["id"])
+
+
+def test_cancelling_a_create_midway_compensates_and_frees_the_name(runtime, store):
+    """Issue 7, acceptance 4: ABORTED, the lock released, what the create made deleted, and the
+    same name created again at once."""
+    from kubestep.api.client import ApiClient
+
+    api = ApiClient(runtime.api_url, sign=False)
+    operation = api.create_cluster(ha_request("cancelme"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the create has made something worth undoing
+        record = store.clusters.get("cancelme")
+        if record is not None and store.etcd.members("cancelme"):
+            break
+        time.sleep(0.1)
+    uid = store.clusters.get("cancelme").uid
+    cancelled = api.cancel_operation(operation["id"])
+    assert cancelled["status"] in ("CANCELLING", "ROLLING_BACK"), cancelled
+    done = api.wait_operation(operation["id"], timeout=300, poll=0.2)
+    assert done["status"] == "ABORTED" and done["error"] == "OperationCancelled", done
+    assert "cancelled through the API" in done["cause"]
+    assert store.locks.get("cancelme") is None
+    assert store.clusters.get("cancelme") is None
+    left = inventory.cluster_resources(uid, runtime.boto3_client)
+    assert inventory.count(left) == 0, {kind: found for kind, found in left.items() if found}
+    reasons = [e.reason for e in store.events.list("cancelme")]
+    assert "OperationCancelled" in reasons and reasons[-1] == "Cancelled"
+    # The name is free at once.
+    again = api.wait_operation(api.create_cluster(ha_request("cancelme"))["id"], timeout=300, poll=0.2)
+    assert again["status"] == "SUCCEEDED", again
+    assert api.wait_operation(api.delete_cluster("cancelme")["id"], timeout=300, poll=0.2)["status"] == "SUCCEEDED"

@@ -1,0 +1,1 @@
+"""One Powertools router per resource, joined by `kubestep.api.app` with `include_router`."""

@@ -1,0 +1,136 @@
+"""`kubestep delete cluster|nodepool NAME...` and `kubestep delete -f FILE`."""
+
+from __future__ import annotations
+
+import click
+
+from kubestep.api.client import ApiClient, ApiError
+from kubestep.cli import kinds, manifests, target
+from kubestep.cli.base import Command
+from kubestep.cli.commands.get import cluster_option, complete_kind, complete_name
+from kubestep.cli.errors import INPUT_STATUSES, CliError, InputError
+from kubestep.cli.kinds import Ref
+from kubestep.cli.options import timeout_option
+from kubestep.cli.waiting import wait_for
+
+
+def _delete_one(
+    client: ApiClient, kind: str, ref: Ref, *, keep_etcd_volumes: bool, dry_run: bool
+) -> tuple[str, dict | None]:
+    if kind == "schedule":
+        label = f"schedule/{ref.name}"
+        if dry_run:
+            client.get_schedule(ref.name or "")
+            click.echo(f"{label} cancelled (dry run)")
+            return label, None
+        client.cancel_schedule(ref.name or "")
+        click.echo(f"{label} cancelled")
+        return label, None
+    if kind == "cluster":
+        label = f"awscluster/{ref.name}"
+        answer = client.delete_cluster(ref.name or "", keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run)
+        if dry_run:
+            click.echo(
+                f"{label} deleted (server dry run: nothing was started; {len(answer.get('nodePools') or [])} node "
+                f"pools and {len(answer.get('resources') or {})} recorded AWS resources would go)"
+            )
+            return label, None
+        click.echo(f"{label} deleting (operation {answer['id']})")
+        return label, answer
+    label = f"awsnodepool/{ref.cluster}/{ref.name}"
+    if dry_run:
+        client.delete_node_pool(ref.cluster or "", ref.name or "", dry_run=True)
+        click.echo(f"{label} deleted (server dry run: nothing was started)")
+        return label, None
+    answer = client.delete_node_pool(ref.cluster or "", ref.name or "")
+    click.echo(f"{label} deleting (operation {answer['id']})")
+    return label, answer
+
+
+def _from_file(path: str) -> list[tuple[str, Ref]]:
+    """(kind, ref) for each object of the file; a node pool whose cluster the file also
+    deletes goes with its cluster."""
+    documents = manifests.identify(manifests.load(path))
+    clusters = {doc.name for doc in documents if doc.kind == "AWSCluster"}
+    targets: list[tuple[str, Ref]] = []
+    seen = set()
+    for doc in documents:
+        if doc.kind == "AWSCluster":
+            key = ("cluster", Ref(None, doc.name))
+        elif doc.cluster_name in clusters:
+            continue
+        else:
+            key = ("nodepool", Ref(doc.cluster_name, doc.name))
+        if key not in seen:
+            seen.add(key)
+            targets.append(key)
+    return targets
+
+
+@click.command(cls=Command, short_help="Delete clusters or node pools, cancel schedules (by name or -f FILE).")
+@click.argument("kind", metavar="[TYPE]", required=False, shell_complete=complete_kind)
+@click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_name)
+@click.option("-f", "--filename", "path", metavar="FILE", help="Delete the clusters and node pools named in FILE.")
+@cluster_option()
+@click.option("--keep-etcd-volumes", is_flag=True, help="Keep the replicas' etcd volumes (for a restore).")
+@click.option("--ignore-not-found", is_flag=True, help="Treat a resource that does not exist as deleted.")
+@click.option("--dry-run", is_flag=True, help="Check on the server what would be deleted; delete nothing.")
+@click.option("--wait/--no-wait", default=False, help="Follow the operations, step by step, to their end.")
+@timeout_option("1h", "How long --wait waits")
+@click.pass_context
+def delete(
+    ctx: click.Context,
+    kind: str | None,
+    names: tuple[str, ...],
+    path: str | None,
+    cluster: str | None,
+    keep_etcd_volumes: bool,
+    ignore_not_found: bool,
+    dry_run: bool,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Delete clusters (and every AWS resource they own) or node pools.
+
+    \b
+    Examples:
+      kubestep delete cluster prod --wait
+      kubestep delete nodepool prod/batch
+      kubestep delete schedule svc-upgrade-1a2b3c4d
+      kubestep delete -f examples/cluster-ha.yaml
+    """
+    if path and (kind or names):
+        raise InputError("name resources, or give -f FILE, not both")
+    if path:
+        targets = _from_file(path)
+    else:
+        if not kind or not names:
+            raise InputError("name what to delete: kubestep delete cluster NAME, or kubestep delete -f FILE")
+        resource = kinds.kind_named(kind)
+        if resource.singular == "operation":
+            raise InputError("operations are not deleted; cancel a running one: kubestep operations cancel ID")
+        if resource.singular not in ("cluster", "nodepool", "schedule"):
+            raise InputError(f"{resource.plural} cannot be deleted")
+        targets = [(resource.singular, ref) for ref in kinds.refs(resource, names, cluster)]
+    client = target.client(ctx)
+    failures: list[ApiError] = []
+    started = []
+    for kind_name, ref in targets:
+        try:
+            label, operation = _delete_one(client, kind_name, ref, keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run)
+        except ApiError as exc:
+            if exc.status == 404 and ignore_not_found:
+                continue
+            failures.append(exc)
+            continue
+        if operation:
+            started.append((label, operation))
+    if wait:
+        for label, operation in started:
+            done = wait_for(client, operation, timeout)
+            click.echo(f"{label} deleted: operation {done['id']} {done['status']}")
+    if failures:
+        error = CliError("; ".join(f.one_line() for f in failures))
+        if all(f.status in INPUT_STATUSES for f in failures):
+            error.exit_code = 2
+        raise error

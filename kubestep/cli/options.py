@@ -1,0 +1,148 @@
+"""Options shared by the commands: the global flags (accepted before or after the subcommand,
+like kubectl's and the AWS CLI's), output formats, durations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from kubestep.cli.target import FLAGS_KEY
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OUTPUT_FORMATS = ("table", "wide", "name", "json", "yaml")
+GLOBAL_FLAGS = ("endpoint", "service", "context", "region", "profile")
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # ctx.meta is shared by the whole command line: a flag given after the subcommand lands
+    # where one given before it would; an unset flag never overrides a set one.
+    if value not in (None, False):
+        ctx.meta.setdefault(FLAGS_KEY, {})[param.name] = value
+    return value
+
+
+GLOBAL_HELP = [
+    ("endpoint", "URL", "Management API URL (a stack's ApiUrl output). Env: KUBESTEP_API_URL."),
+    ("service", "NAME", "Management service NAME: the API URL from stack kubestep-NAME's ApiUrl output."),
+    ("context", "NAME", "Use this context (kubestep config get-contexts). Env: KUBESTEP_CONTEXT."),
+    ("region", "REGION", "AWS region to sign requests for. Env: AWS_REGION."),
+    ("profile", "PROFILE", "AWS credentials profile. Env: AWS_PROFILE."),
+]
+
+
+def global_params(*, hidden: bool) -> list[click.Parameter]:
+    """--endpoint, --service, --context, --region, --profile, --debug: shown on `kubestep -h`,
+    accepted (hidden) by every subcommand, so they may follow it."""
+    params: list[click.Parameter] = [
+        click.Option(
+            [f"--{name}"],
+            metavar=metavar,
+            help=help_text,
+            hidden=hidden,
+            expose_value=False,
+            callback=_remember,
+            shell_complete=_complete_context if name == "context" else None,
+        )
+        for name, metavar, help_text in GLOBAL_HELP
+    ]
+    params.append(
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            hidden=hidden,
+            expose_value=False,
+            callback=_remember,
+            help="Print the traceback of an unexpected error. Env: KUBESTEP_DEBUG=1.",
+        )
+    )
+    return params
+
+
+def _complete_context(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    from kubestep.cli import contexts
+
+    try:
+        names = sorted(contexts.load().contexts)
+    except Exception:
+        return []
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "table") -> Callable[[F], F]:
+    """-o/--output, --query (JMESPath on the JSON form), --no-headers."""
+
+    def decorate(f: F) -> F:
+        f = click.option("--no-headers", is_flag=True, help="Tables without their header line (for scripts).")(f)
+        f = click.option(
+            "--query",
+            metavar="JMESPATH",
+            callback=_check_query,
+            help="A JMESPath expression applied to the JSON form, as the AWS CLI does (e.g. "
+            "\"[?status.phase=='RUNNING'].metadata.name\"); printed as JSON unless -o yaml.",
+        )(f)
+        return click.option(
+            "-o",
+            "--output",
+            "fmt",
+            type=click.Choice(formats),
+            default=default,
+            show_default=True,
+            help="table, wide (more columns), name (kind/name), json or yaml (the API representation).",
+        )(f)
+
+    return decorate
+
+
+def _check_query(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Checked before any request, like every other flag.
+    if value is not None:
+        import jmespath
+        from jmespath.exceptions import JMESPathError
+
+        try:
+            jmespath.compile(value)
+        except JMESPathError as exc:
+            raise click.BadParameter(" ".join(str(exc).split()), ctx, param) from None
+    return value
+
+
+class Duration(click.ParamType):
+    """`90s`, `10m`, `1h30m`, `2h`, or plain seconds."""
+
+    name = "duration"
+    _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+    _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            text = str(value).strip().lower()
+            if re.fullmatch(r"\d+(\.\d+)?", text):
+                seconds = float(text)
+            elif text and self._PART.sub("", text) == "":
+                seconds = sum(float(n) * self._UNITS[u] for n, u in self._PART.findall(text))
+            else:
+                self.fail(f"{str(value)[:40]!r} is not a duration (e.g. 90s, 10m, 1h30m)", param, ctx)
+        if seconds <= 0:
+            self.fail(f"{value!r} must be longer than zero", param, ctx)
+        return seconds
+
+
+DURATION = Duration()
+
+
+def timeout_option(default: str = "1h", help_text: str = "How long to wait") -> Callable[[F], F]:
+    return click.option(
+        "--timeout", type=DURATION, default=default, show_default=True, help=f"{help_text} (e.g. 90s, 10m, 1h)."
+    )
+
+
+def dry_run_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--dry-run", is_flag=True, help=help_text)

@@ -1,0 +1,301 @@
+"""The dashboard's HTTP server: the static page, the list of targets, and the signing proxy.
+
+Guards, in the order they run on every request:
+- it listens on 127.0.0.1 only;
+- `Host` must name that loopback address and port (a DNS-rebinding page reaches us with its
+  own host name), and an `Origin` or `Sec-Fetch-Site` a browser sends must be this page's own;
+- `/api/...` needs the session cookie, set only by opening the URL the CLI printed (its token
+  is random per run), so another local user or a page in another tab cannot use the proxy;
+- the proxy forwards only `proxy.ALLOWED_ROUTES`; a POST must also carry the page's
+  `X-Kubestep-Dashboard` header (no cross-site form can);
+- credentials never reach the page: requests are signed here, by `ApiClient`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from kubestep.api.client import ApiClient, ApiError
+from kubestep.dashboard.proxy import ProxyError, allowed_route
+
+LOOPBACK = "127.0.0.1"
+COOKIE = "kubestep_dashboard"
+ACTION_HEADER = "X-Kubestep-Dashboard"
+MAX_BODY = 1024  # the one action the page posts (cancel) has no body
+STATIC_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+# Everything the page needs comes from this server; nothing inline, no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+@dataclass
+class DashboardTarget:
+    """One management service the page shows: a name (a context's, or `default`), where its API
+    is, and how to make its client. `error` says why it cannot be reached (it is still listed)."""
+
+    name: str
+    endpoint: str | None = None
+    region: str | None = None
+    local: bool = False
+    make_client: Callable[[], ApiClient] | None = None
+    error: str | None = None
+    _client: ApiClient | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def client(self) -> ApiClient:
+        with self._lock:
+            if self._client is None:
+                if self.make_client is None:
+                    raise ProxyError(502, "TargetUnavailable", self.error or f"target {self.name} has no endpoint")
+                try:
+                    self._client = self.make_client()
+                except Exception as exc:  # a profile that does not exist, no region, ...
+                    self.error = " ".join(str(exc).split())
+                    self.make_client = None
+                    raise ProxyError(502, "TargetUnavailable", self.error) from None
+            return self._client
+
+    def describe(self) -> dict[str, Any]:
+        """What the page may know about a target: never a credential or a profile."""
+        return {
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "kind": "local" if self.local else "aws",
+            "error": self.error,
+        }
+
+
+class DashboardServer:
+    """`DashboardServer(targets, port=0).start()`; `url` is what to open (it carries the token)."""
+
+    def __init__(
+        self,
+        targets: Sequence[DashboardTarget],
+        *,
+        port: int = 0,
+        poll_seconds: float = 2.0,
+        token: str | None = None,
+    ) -> None:
+        names = [t.name for t in targets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"target names must be unique: {names}")
+        self.targets = {t.name: t for t in targets}
+        self.poll_seconds = poll_seconds
+        self.token = token or secrets.token_urlsafe(32)
+        self._httpd = ThreadingHTTPServer((LOOPBACK, port), _handler_class(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/"
+
+    @property
+    def url(self) -> str:
+        """The URL to open: its token sets the session cookie once, then the page drops it."""
+        return f"{self.base_url}?token={quote(self.token)}"
+
+    def allowed_hosts(self) -> set[str]:
+        return {f"{host}:{self.port}" for host in (LOOPBACK, "localhost", "[::1]")}
+
+    def start(self) -> DashboardServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="kubestep-dashboard", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted (then `close()`)."""
+        self._httpd.serve_forever()
+
+    def close(self) -> None:
+        self._httpd.server_close()
+
+    def stop(self) -> None:
+        """Stop the thread `start()` began, and close the socket."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.close()
+
+    def __enter__(self) -> DashboardServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _static(name: str) -> bytes:
+    return resources.files("kubestep.dashboard").joinpath("static", name).read_bytes()
+
+
+def _handler_class(server: DashboardServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        dashboard = server
+
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    dashboard: DashboardServer
+    server_version = "kubestep-dashboard"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+
+    # -------------------------------------------------------------- plumbing
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the CLI prints the URL; per-request lines would bury it
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in {**SECURITY_HEADERS, **(headers or {})}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        self._send(status, body, "application/json", {"Cache-Control": "no-store"})
+
+    def _error(self, status: int, code: str, message: str, **extra: Any) -> None:
+        self._json(status, {"error": {"code": code, "message": message, **extra}})
+
+    # -------------------------------------------------------------- guards
+    def _same_origin(self) -> str | None:
+        """Why the request is refused (None: it comes from this page, or from no page at all)."""
+        host = self.headers.get("Host", "")
+        allowed = self.dashboard.allowed_hosts()
+        if host not in allowed:
+            return f"Host {host[:80]!r} is not this dashboard's loopback address"
+        origin = self.headers.get("Origin")
+        if origin is not None and origin not in {f"http://{h}" for h in allowed}:
+            return f"Origin {origin[:80]!r} is not this dashboard"
+        fetch_site = self.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return f"a {fetch_site[:20]} request"
+        return None
+
+    def _has_session(self) -> bool:
+        try:
+            cookie = SimpleCookie(self.headers.get("Cookie", ""))
+        except CookieError:
+            return False
+        morsel = cookie.get(COOKIE)
+        return morsel is not None and hmac.compare_digest(morsel.value.encode(), self.dashboard.token.encode())
+
+    # -------------------------------------------------------------- methods
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+            self._error(413, "PayloadTooLarge", "the dashboard's actions have no body")
+            return
+        if length:
+            self.rfile.read(length)
+        self._dispatch("POST")
+
+    def _refuse_method(self) -> None:
+        self._error(405, "MethodNotAllowed", "the dashboard answers GET, HEAD and POST only")
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method  # noqa: N815
+
+    def _dispatch(self, method: str) -> None:
+        refusal = self._same_origin()
+        if refusal:
+            self._error(403, "Forbidden", f"refused: {refusal}")
+            return
+        parts = urlsplit(self.path)
+        path = parts.path
+        if path == "/" and method == "GET":
+            self._index(parts.query)
+        elif path.startswith("/static/") and method == "GET":
+            self._static_file(path.removeprefix("/static/"))
+        elif path.startswith("/api/"):
+            self._api(method, path.removeprefix("/api/"), parts.query)
+        else:
+            self._error(404, "NotFound", "no such page")
+
+    def _index(self, query: str) -> None:
+        token = parse_qs(query).get("token", [None])[0]
+        if token is not None:
+            if not hmac.compare_digest(token.encode(), self.dashboard.token.encode()):
+                self._error(403, "Forbidden", "this is not the token the dashboard printed")
+                return
+            # The token becomes an HttpOnly cookie, and leaves the address bar and history.
+            cookie = f"{COOKIE}={self.dashboard.token}; HttpOnly; SameSite=Strict; Path=/"
+            self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie, "Cache-Control": "no-store"})
+            return
+        self._send(200, _static("index.html"), STATIC_FILES["index.html"], {"Cache-Control": "no-cache"})
+
+    def _static_file(self, name: str) -> None:
+        if name not in STATIC_FILES or name == "index.html":
+            self._error(404, "NotFound", "no such file")
+            return
+        self._send(200, _static(name), STATIC_FILES[name], {"Cache-Control": "no-cache"})
+
+    def _api(self, method: str, rest: str, query: str) -> None:
+        if not self._has_session():
+            self._error(401, "NoSession", "open the URL `kubestep dashboard` printed (it carries the session token)")
+            return
+        if rest == "targets" and method == "GET":
+            targets = [t.describe() for t in self.dashboard.targets.values()]
+            self._json(200, {"targets": targets, "pollSeconds": self.dashboard.poll_seconds})
+            return
+        target_name, separator, api_path = rest.partition("/v1/")
+        target = self.dashboard.targets.get(unquote(target_name)) if separator else None
+        if target is None:
+            self._error(404, "NoSuchTarget", f"no target {unquote(target_name)[:80]!r}")
+            return
+        try:
+            if method == "POST" and self.headers.get(ACTION_HEADER) != "1":
+                raise ProxyError(403, "Forbidden", f"an action needs the page's {ACTION_HEADER} header")
+            _, parsed = allowed_route(method, api_path, query)
+            answer = target.client().request(method, api_path, query=parsed or None)
+        except ProxyError as exc:
+            self._error(exc.status, exc.code, exc.message)
+            return
+        except ApiError as exc:
+            # The management API's own answer, as it gave it (0: it could not be reached).
+            status = exc.status or int(HTTPStatus.BAD_GATEWAY)
+            details = {"details": exc.details} if exc.details else {}
+            self._error(status, exc.code, exc.message, **details)
+            return
+        self._json(202 if method == "POST" else 200, answer if answer is not None else {})

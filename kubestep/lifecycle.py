@@ -1,0 +1,186 @@
+"""What a change to a running cluster or node pool means, decided before anything changes:
+the target spec, whether instances must be replaced (a roll) or the change applies in place,
+and the rules it must keep (version skew, one minor at a time, the address ranges, AWS's tag
+limits). Shared by the API (answers 400 at once), the workflows' first state (the console path
+has no API in front) and the CLI's `apply`/`diff`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kubestep import diff, versions
+from kubestep.errors import InvalidSpec
+from kubestep.models import (
+    AWSCluster,
+    AWSManagementService,
+    AWSNodePool,
+    ControlPlaneChanges,
+    NodePoolChanges,
+    UpdateClusterRequest,
+    dump,
+)
+from kubestep.validation import capacity_problems, node_pool_problems, parse, tag_budget_problems
+
+# Node-pool fields whose change needs new instances (what the launch template carries).
+POOL_ROLLING_FIELDS = (
+    "version",
+    "instanceType",
+    "maxPodsPerNode",
+    "rootVolume",
+    "labels",
+    "taints",
+    "imageID",
+    "keyName",
+    "iamInstanceProfile",
+    "securityGroupIDs",
+)
+POOL_IN_PLACE_FIELDS = ("minNodeCount", "maxNodeCount", "updateSettings", "tags")
+POOL_FIXED_FIELDS = ("clusterName", "subnetID", "availabilityZone")
+# What may change on a running cluster's spec at all; everything in controlPlane rolls.
+CLUSTER_FIXED = (
+    "spec.networking",
+    "spec.region",
+    "spec.controlPlane.availabilityZones",
+    "spec.controlPlane.subnetIDs",
+    "spec.controlPlane.etcd",
+    "spec.controlPlane.databaseEncryption",
+    "metadata",
+)
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    target: AWSNodePool
+    changes: list[diff.Change]
+    rolls: bool
+
+    @property
+    def in_place_only(self) -> bool:
+        return not self.rolls
+
+
+def _merged(model: Any, changes: Any) -> dict[str, Any]:
+    merged = dump(model)
+    merged.update(changes.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return merged
+
+
+def plan_node_pool_change(
+    service: AWSManagementService,
+    cluster: AWSCluster,
+    cluster_version: str,
+    pool: AWSNodePool,
+    changes: NodePoolChanges,
+    other_pools: list[AWSNodePool],
+    prefix: str = "changes",
+) -> PoolPlan:
+    """The pool's target spec, or InvalidSpec naming each field and rule."""
+    set_fields = changes.model_dump(by_alias=True, exclude_none=True)
+    if not set_fields:
+        raise InvalidSpec([(prefix, "set at least one field to change")])
+    spec = parse(AWSNodePool, {**dump(pool), "spec": _merged(pool.spec, changes)}, "")
+    problems = []
+    skew = versions.node_pool_skew_problem(cluster_version, spec.spec.version)
+    if skew:
+        problems.append((f"{prefix}.version", skew))
+    problems += [(f"{prefix}{f.removeprefix('.spec')}", r) for f, r in node_pool_problems(service, cluster, spec, "")]
+    problems += capacity_problems(service, cluster, [(prefix, spec)], existing_pools=other_pools, launching_pools=[])
+    problems += tag_budget_problems(service, cluster, [(prefix, spec)])
+    if problems:
+        raise InvalidSpec(problems)
+    found = diff.changes(dump(pool.spec), dump(spec.spec))
+    rolls = any(change.path.split(".")[0].split("[")[0] in POOL_ROLLING_FIELDS for change in found)
+    return PoolPlan(spec, found, rolls)
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    target: AWSCluster
+    changes: list[diff.Change]
+    rolls: bool  # the control plane's instances change
+    node_pools: list[str]  # pools to move to the control plane's version afterwards
+
+
+def plan_cluster_change(
+    service: AWSManagementService,
+    cluster: AWSCluster,
+    pools: list[AWSNodePool],
+    request: UpdateClusterRequest,
+) -> ClusterPlan:
+    """The cluster's target spec and the pools to upgrade after it, or InvalidSpec: control
+    planes move one minor at a time and never down; no node pool may end up newer than the
+    control plane or more than two minors behind it."""
+    cp_changes: ControlPlaneChanges = request.control_plane
+    target_data = dump(cluster)
+    target_data["spec"]["controlPlane"] = _merged(cluster.spec.control_plane, cp_changes)
+    if request.upgrade_policy is not None:
+        target_data["spec"]["upgradePolicy"] = dump(request.upgrade_policy)
+    target = parse(AWSCluster, target_data, "")
+    problems: list[tuple[str, str]] = []
+    current_version, target_version = cluster.spec.control_plane.version, target.spec.control_plane.version
+    if target_version != current_version:
+        problem = versions.upgrade_problem(current_version, target_version)
+        if problem:
+            problems.append(("controlPlane.version", problem))
+    names = [p.name for p in pools]
+    if request.node_pools == "all":
+        upgraded = names
+    else:
+        upgraded = list(request.node_pools or [])
+        unknown = sorted(set(upgraded) - set(names))
+        if unknown:
+            problems.append(("nodePools", f"{unknown} are not node pools of cluster {cluster.name!r} ({names})"))
+    for pool in pools:
+        version = target_version if pool.name in upgraded else pool.spec.version
+        skew = versions.node_pool_skew_problem(target_version, version)
+        if skew:
+            where = "nodePools" if pool.name not in upgraded else f"nodePools[{pool.name}]"
+            problems.append((where, f"node pool {pool.name}: {skew}; upgrade it with the control plane (nodePools)"))
+    found = diff.changes(dump(cluster.spec), dump(target.spec))
+    if not found and not upgraded:
+        problems.append(("controlPlane", f"nothing to change: cluster {cluster.name!r} already has this spec"))
+    if problems:
+        raise InvalidSpec(problems)
+    rolls = any(c.path.startswith("controlPlane") for c in found)
+    return ClusterPlan(target, found, rolls, upgraded)
+
+
+def cluster_manifest_changes(stored: AWSCluster, wanted: AWSCluster) -> tuple[UpdateClusterRequest | None, list[str]]:
+    """What `kubestep apply` of a changed cluster manifest asks for: the UpdateCluster request,
+    and the fields that cannot change in place (each a readable line)."""
+    found = diff.changes(dump(stored), dump(wanted))
+    fixed = [c.line() for c in found if any(f"{c.path}".startswith(prefix) for prefix in CLUSTER_FIXED)]
+    cp = {
+        c.path.split(".")[2].split("[")[0]
+        for c in found
+        if c.path.startswith("spec.controlPlane.") and not any(c.path.startswith(p) for p in CLUSTER_FIXED)
+    }
+    movable = {"version", "instanceType", "rootVolume", "securityGroupIDs", "iamInstanceProfile", "imageID", "keyName"}
+    fixed += [f"~ spec.controlPlane.{field}: cannot change in place" for field in sorted(cp - movable - {"tags"})]
+    changes = {field: dump(wanted.spec.control_plane).get(field) for field in sorted(cp & movable)}
+    policy = wanted.spec.upgrade_policy if stored.spec.upgrade_policy != wanted.spec.upgrade_policy else None
+    if not changes and policy is None:
+        return None, fixed
+    request = UpdateClusterRequest.model_validate(
+        {
+            "clusterName": stored.name,
+            "controlPlane": {k: v for k, v in changes.items() if v is not None},
+            **({"upgradePolicy": dump(policy)} if policy is not None else {}),
+        }
+    )
+    return request, fixed
+
+
+def node_pool_manifest_changes(stored: AWSNodePool, wanted: AWSNodePool) -> tuple[NodePoolChanges | None, list[str]]:
+    """What `kubestep apply` of a changed node-pool manifest asks for, and what cannot change."""
+    old, new = dump(stored.spec), dump(wanted.spec)
+    fixed = [
+        f"~ spec.{f}: cannot change in place (delete and re-create the pool)"
+        for f in POOL_FIXED_FIELDS
+        if old.get(f) != new.get(f)
+    ]
+    changed = {k: new.get(k) for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in POOL_FIXED_FIELDS}
+    if not changed:
+        return None, fixed
+    return NodePoolChanges.model_validate({k: v for k, v in changed.items() if v is not None}), fixed

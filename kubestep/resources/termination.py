@@ -1,0 +1,131 @@
+"""Draining nodes without the Lambdas reaching into the cluster: each node pool's Auto Scaling
+group has a termination lifecycle hook; EventBridge routes the cluster's lifecycle events
+(`EC2 Instance-terminate Lifecycle Action` for its own groups only) to the cluster's own SQS
+queue; the AWS Node Termination Handler, installed by the bootstrap in queue mode on the
+control plane, drains the node and completes the lifecycle action. One queue per cluster: the
+handler drops (and deletes) messages for instances of other clusters.
+
+(aws-node-termination-handler's queue-processor setup: docs/queue-processor.md.)"""
+
+from __future__ import annotations
+
+import json
+
+from kubestep import naming
+from kubestep.aws import client
+from kubestep.aws.errors import Kind, is_not_found
+from kubestep.flow.steps import step
+from kubestep.resources.context import ClusterContext
+from kubestep.store import Resource
+
+LIFECYCLE_EVENT = "EC2 Instance-terminate Lifecycle Action"
+# How long a node may take to drain before Auto Scaling goes on without the handler.
+# Longer than the roll's drain deadline (node_pool_rollout.DRAIN_DEADLINE), so the roll warns first.
+HEARTBEAT_TIMEOUT_SECONDS = 900
+
+
+def queue_url(ctx: ClusterContext) -> str:
+    """The queue's URL in the form AWS gives it (the instances reach the real endpoint)."""
+    account = ctx.settings.account
+    suffix = "amazonaws.com.cn" if account.partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{account.region}.{suffix}/{account.account}/{naming.termination_queue(ctx.uid)}"
+
+
+def queue_arn(ctx: ClusterContext) -> str:
+    return ctx.settings.account.arn("sqs", naming.termination_queue(ctx.uid))
+
+
+def _pattern(uid: str) -> dict:
+    return {
+        "source": ["aws.autoscaling"],
+        "detail-type": [LIFECYCLE_EVENT],
+        "detail": {"AutoScalingGroupName": [{"prefix": naming.node_pool(uid, "")}]},
+    }
+
+
+@step(creates=True)
+def ensure_termination_queue(ctx: ClusterContext) -> dict:
+    """The cluster's queue of node-termination messages and the EventBridge rule that fills it."""
+    sqs = client("sqs", ctx.settings.region)
+    events = client("events", ctx.settings.region)
+    name = naming.termination_queue(ctx.uid)
+    rule_name = naming.termination_rule(ctx.uid)
+    rule_arn = ctx.settings.account.arn("events", f"rule/{rule_name}")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ClusterLifecycleEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn(ctx),
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+    # CreateQueue is idempotent for the same name and attributes.
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "SqsManagedSseEnabled": "true",
+            "MessageRetentionPeriod": "3600",
+            "Policy": json.dumps(policy),
+        },
+        tags=ctx.tags(Name=name),
+    )["QueueUrl"]
+    if ctx.resource_id(Resource.TERMINATION_QUEUE) != queue_arn(ctx):
+        ctx.record_resource(Resource.TERMINATION_QUEUE, queue_arn(ctx))
+    events.put_rule(
+        Name=rule_name,
+        EventPattern=json.dumps(_pattern(ctx.uid)),
+        State="ENABLED",
+        Description=f"kubestep cluster {ctx.name}: node-termination lifecycle events to its queue",
+        Tags=naming.ec2_tags(ctx.tags(Name=rule_name)),
+    )
+    events.put_targets(Rule=rule_name, Targets=[{"Id": "termination-queue", "Arn": queue_arn(ctx)}])
+    if ctx.resource_id(Resource.TERMINATION_RULE) != rule_arn:
+        ctx.record_resource(Resource.TERMINATION_RULE, rule_arn)
+    return {"queue": url}
+
+
+def ensure_drain_hook(ctx: ClusterContext, group_name: str) -> None:
+    """The node pool group's termination lifecycle hook (idempotent: PutLifecycleHook upserts)."""
+    ctx.autoscaling.put_lifecycle_hook(
+        LifecycleHookName=naming.DRAIN_HOOK,
+        AutoScalingGroupName=group_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=HEARTBEAT_TIMEOUT_SECONDS,
+        DefaultResult="CONTINUE",
+    )
+
+
+@step
+def delete_termination_queue(ctx: ClusterContext, scope: str) -> dict:
+    """The rule (targets first) and the queue."""
+    sqs = client("sqs", ctx.settings.region)
+    events = client("events", ctx.settings.region)
+    rule_name = naming.termination_rule(ctx.uid)
+    deleted = []
+    try:
+        tags = naming.tags_dict(
+            events.list_tags_for_resource(ResourceARN=ctx.settings.account.arn("events", f"rule/{rule_name}"))["Tags"]
+        )
+        if ctx.owned(tags, scope):
+            targets = events.list_targets_by_rule(Rule=rule_name)["Targets"]
+            if targets:
+                events.remove_targets(Rule=rule_name, Ids=[t["Id"] for t in targets])
+            events.delete_rule(Name=rule_name)
+            deleted.append(rule_name)
+    except Exception as exc:
+        if not is_not_found(exc, Kind.EVENT_RULE):
+            raise
+    try:
+        url = sqs.get_queue_url(QueueName=naming.termination_queue(ctx.uid))["QueueUrl"]
+        if ctx.owned(sqs.list_queue_tags(QueueUrl=url).get("Tags", {}), scope):
+            sqs.delete_queue(QueueUrl=url)
+            deleted.append(naming.termination_queue(ctx.uid))
+    except Exception as exc:
+        if not is_not_found(exc, Kind.QUEUE):
+            raise
+    return {"deleted": deleted}

@@ -1,0 +1,187 @@
+"""EventBridge Scheduler stand-in: moto stores schedules but never fires them.
+
+A one-time schedule (`at(yyyy-mm-ddThh:mm:ss)` in its `ScheduleExpressionTimezone`) is due when
+its time has come; firing it does what Scheduler does for the target kubestep uses, the
+universal target `arn:aws:scheduler:::aws-sdk:sfn:startExecution` (the target's `Input` is the
+StartExecution request), or a templated Step Functions target (state machine ARN + input), then
+deletes the schedule when `ActionAfterCompletion` is DELETE. Everything goes through boto3
+against the emulator, exactly as a client would see it. Used by the runtime's clock (due by
+wall time) and by `kubestep local tick --at TIME` (due by a time of the caller's choosing).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kubestep.aws.errors import Kind, error_code, is_already_exists
+
+LOG = logging.getLogger(__name__)
+
+_AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
+START_EXECUTION = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+
+
+@dataclass(frozen=True)
+class Fired:
+    name: str
+    group: str
+    at: datetime
+    execution_arn: str | None
+    outcome: str  # "started", "already started", or the error
+
+
+def due_time(schedule: dict[str, Any]) -> datetime | None:
+    """When a one-time schedule fires (UTC), or None for rate/cron schedules."""
+    match = _AT.match(schedule.get("ScheduleExpression") or "")
+    if not match:
+        return None
+    zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
+    return datetime.fromisoformat(match.group(1)).replace(tzinfo=zone).astimezone(UTC)
+
+
+def _start(sfn: Any, target: dict[str, Any]) -> str:
+    if target["Arn"] == START_EXECUTION:
+        request = json.loads(target.get("Input") or "{}")
+        return sfn.start_execution(**request)["executionArn"]
+    if target["Arn"].split(":")[2] == "states":
+        return sfn.start_execution(stateMachineArn=target["Arn"], input=target.get("Input") or "{}")["executionArn"]
+    raise NotImplementedError(f"Scheduler stand-in: target {target['Arn']} is not supported")
+
+
+def fire_due(client: Callable[[str], Any], now: datetime) -> list[Fired]:
+    """Fire every ENABLED one-time schedule due at `now`; returns what each did."""
+    scheduler, sfn = client("scheduler"), client("stepfunctions")
+    fired: list[Fired] = []
+    summaries = []
+    token = None
+    while True:
+        page = scheduler.list_schedules(**({"NextToken": token} if token else {}))
+        summaries += page.get("Schedules") or []
+        token = page.get("NextToken")
+        if not token:
+            break
+    for summary in summaries:
+        group = summary.get("GroupName") or "default"
+        schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+        at = due_time(schedule)
+        if at is None or at > now or schedule.get("State", "ENABLED") != "ENABLED":
+            continue
+        arn, outcome = None, "started"
+        try:
+            arn = _start(sfn, schedule["Target"])
+        except Exception as exc:  # noqa: BLE001 - recorded like Scheduler's failed invocation
+            outcome = (
+                "already started"
+                if is_already_exists(exc, Kind.EXECUTION)
+                else f"{error_code(exc) or type(exc).__name__}: {exc}"
+            )
+        if schedule.get("ActionAfterCompletion") == "DELETE":
+            scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
+        LOG.info("schedule %s fired: %s", summary["Name"], outcome)
+        fired.append(Fired(summary["Name"], group, at, arn, outcome))
+    return fired
+
+
+@dataclass(frozen=True)
+class Tick:
+    at: datetime
+    planner_execution: str | None
+    planner_status: str | None
+    decisions: list[dict[str, Any]]
+    fired: list[Fired]
+
+
+def scheduled_event(rule_arn: str, at: datetime, account: str, region: str) -> dict[str, Any]:
+    """The event EventBridge delivers for a scheduled rule (its `time` is the fire time)."""
+    return {
+        "version": "0",
+        "id": f"tick-{at:%Y%m%d%H%M%S}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def _planner_output(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """The decisions FindDueUpgrades returned (its TaskSucceeded output in the history)."""
+    decisions: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        for event in page["events"]:
+            details = event.get("taskSucceededEventDetails")
+            if not details:
+                continue
+            payload = json.loads(details.get("output") or "{}").get("Payload") or {}
+            if "upgrades" in payload:
+                decisions += payload.get("upgrades") or []
+                decisions += payload.get("skipped") or []
+    return decisions
+
+
+def tick(
+    client: Callable[[str], Any],
+    at: datetime,
+    *,
+    planner_arn: str | None,
+    rule_arn: str,
+    account: str,
+    region: str,
+    timeout: float = 120.0,
+) -> Tick:
+    """What would happen at `at`: the upgrade planner fires (as its EventBridge rule would,
+    with the scheduled event's time `at`), then the one-time schedules due by `at` fire."""
+    import time
+
+    sfn = client("stepfunctions")
+    execution_arn = status = None
+    decisions: list[dict[str, Any]] = []
+    if planner_arn:
+        event = scheduled_event(rule_arn, at, account, region)
+        name = f"tick-{at:%Y%m%dT%H%M%S}-{int(time.time() * 1000) % 100000:05d}"
+        execution_arn = sfn.start_execution(stateMachineArn=planner_arn, name=name, input=json.dumps(event))[
+            "executionArn"
+        ]
+        deadline = time.monotonic() + timeout
+        while True:
+            status = sfn.describe_execution(executionArn=execution_arn)["status"]
+            if status != "RUNNING" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        decisions = _planner_output(sfn, execution_arn)
+    return Tick(at, execution_arn, status, decisions, fire_due(client, at))
+
+
+class SchedulerClock:
+    """Fires one-time schedules when their (wall-clock) time comes, like Scheduler does."""
+
+    def __init__(self, client: Callable[[str], Any], interval: float = 1.0) -> None:
+        import threading
+
+        self._client = client
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kubestep-local-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                fire_due(self._client, datetime.now(UTC))
+            except Exception:  # noqa: BLE001 - the clock keeps ticking; the log says why
+                LOG.exception("firing due schedules failed")

@@ -1,0 +1,45 @@
+"""`kubestep --help` and the README's CLI reference list every command (and the README names
+no command that does not exist)."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from kubestep.cli.main import main
+from tests.commands.conftest import ROOT, Service
+
+README = (ROOT / "README.md").read_text()
+REFERENCE = README[README.index("## CLI reference") : README.index("## API reference")]
+
+
+def command_paths() -> dict[str, list[str]]:
+    """Top-level command -> its subcommands (empty for a plain command)."""
+    return {
+        name: sorted(command.commands) if isinstance(command, click.Group) else []
+        for name, command in main.commands.items()
+    }
+
+
+def test_help_lists_every_command(service: Service) -> None:
+    listed = service.run("--help").stdout
+    for name, subcommands in command_paths().items():
+        assert re.search(rf"^  {re.escape(name)}\s", listed, re.M), name
+        if subcommands:
+            group_help = service.run(name, "--help").stdout
+            for sub in subcommands:
+                assert re.search(rf"^  {re.escape(sub)}\s", group_help, re.M), (name, sub)
+
+
+def test_readme_documents_every_command() -> None:
+    for name, subcommands in command_paths().items():
+        assert f"`kubestep {name}" in REFERENCE, f"README's CLI reference lacks `kubestep {name}`"
+        rows = [line for line in REFERENCE.splitlines() if f"kubestep {name} " in line]
+        for sub in subcommands:
+            assert any(re.search(rf"\b{re.escape(sub)}\b", row) for row in rows), f"kubestep {name} {sub}"
+
+
+def test_readme_names_no_command_that_does_not_exist() -> None:
+    mentioned = set(re.findall(r"`kubestep ([a-z-]+)", REFERENCE))
+    assert mentioned <= set(main.commands), mentioned - set(main.commands)

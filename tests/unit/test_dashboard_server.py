@@ -1,0 +1,276 @@
+"""The dashboard's server, without a browser: it listens on loopback only, refuses foreign
+Host/Origin headers (DNS rebinding, cross-site requests) and requests without the session
+cookie, forwards only the allow-listed routes, and signs what it forwards as the CLI does —
+SigV4 for a named endpoint, seen here by a capture server standing in for API Gateway — with
+no credential ever in what the page receives."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from kubestep.api.client import ApiClient
+from kubestep.cli import contexts
+from kubestep.cli.commands.dashboard import dashboard_targets
+from kubestep.dashboard import DashboardServer, DashboardTarget, ProxyError, allowed_route
+from kubestep.dashboard.server import COOKIE
+
+ACCESS_KEY = "AKIDDASHBOARDTEST"
+SECRET_KEY = "dashboard-test-secret-key-never-in-the-page"
+
+
+class Upstream:
+    """A management API stand-in that records each request and answers `{"seen": path}`."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self) -> None:
+                upstream.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+                if "missing" in self.path:
+                    body = json.dumps({"error": {"code": "NotFound", "message": "cluster 'missing' does not exist"}})
+                    status = 404
+                else:
+                    body, status = json.dumps({"seen": self.path, "items": []}), 200
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer  # noqa: N815
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(upstream: Upstream) -> Iterator[DashboardServer]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    mp.delenv("AWS_PROFILE", raising=False)
+    targets = [
+        DashboardTarget(
+            "prod",
+            endpoint=upstream.url,
+            region="eu-west-1",
+            make_client=lambda: ApiClient(upstream.url, region="eu-west-1", retries=0),
+        ),
+        DashboardTarget("broken", error="no stack kubestep-gone in region eu-west-1"),
+    ]
+    with DashboardServer(targets, port=0) as server:
+        yield server
+    mp.undo()
+
+
+def call(
+    server: DashboardServer,
+    path: str,
+    *,
+    method: str = "GET",
+    host: str | None = None,
+    session: bool = True,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    sent = {"Host": host or f"127.0.0.1:{server.port}", **(headers or {})}
+    if session:
+        sent["Cookie"] = f"{COOKIE}={server.token}"
+    connection.request(method, path, headers=sent)
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, dict(response.getheaders()), body
+
+
+def test_listens_on_loopback_only(dashboard: DashboardServer) -> None:
+    assert dashboard._httpd.server_address[0] == "127.0.0.1"
+    assert dashboard.url.startswith(f"http://127.0.0.1:{dashboard.port}/?token=")
+
+
+def test_the_page_is_static_and_locked_down(dashboard: DashboardServer) -> None:
+    status, headers, body = call(dashboard, "/", session=False)
+    assert status == 200 and b'<script type="module" src="/static/app.js">' in body
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    for name in ("app.js", "app.css"):
+        status, _, _ = call(dashboard, f"/static/{name}", session=False)
+        assert status == 200
+    for path in ("/static/../server.py", "/static/server.py", "/static/%2e%2e/server.py", "/etc/passwd"):
+        status, _, body = call(dashboard, path)
+        assert status == 404, path
+        assert b"import" not in body
+
+
+def test_the_printed_url_sets_an_http_only_cookie_and_drops_the_token(dashboard: DashboardServer) -> None:
+    status, headers, _ = call(dashboard, f"/?token={dashboard.token}", session=False)
+    assert status == 303 and headers["Location"] == "/"
+    cookie = headers["Set-Cookie"]
+    assert cookie.startswith(f"{COOKIE}={dashboard.token};")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    status, headers, _ = call(dashboard, "/?token=guessed", session=False)
+    assert status == 403 and "Set-Cookie" not in headers
+
+
+def test_api_needs_the_session_cookie(dashboard: DashboardServer, upstream: Upstream) -> None:
+    before = len(upstream.requests)
+    status, _, body = call(dashboard, "/api/prod/v1/clusters", session=False)
+    assert status == 401 and json.loads(body)["error"]["code"] == "NoSession"
+    status, _, _ = call(dashboard, "/api/prod/v1/clusters", headers={"Cookie": f"{COOKIE}=wrong"}, session=False)
+    assert status == 401
+    assert len(upstream.requests) == before, "nothing was forwarded"
+
+
+@pytest.mark.parametrize(
+    ("host", "headers"),
+    [
+        ("evil.example:80", {}),  # DNS rebinding: a foreign name resolving to 127.0.0.1
+        ("127.0.0.1", {}),  # no port: not this server's address
+        (None, {"Origin": "http://evil.example"}),
+        (None, {"Origin": "http://127.0.0.1:1"}),
+        (None, {"Sec-Fetch-Site": "cross-site"}),
+    ],
+)
+def test_foreign_hosts_origins_and_sites_are_refused(
+    dashboard: DashboardServer, upstream: Upstream, host: str | None, headers: dict[str, str]
+) -> None:
+    before = len(upstream.requests)
+    for path in ("/", "/api/targets", "/api/prod/v1/clusters"):
+        status, _, body = call(dashboard, path, host=host, headers=headers)
+        assert status == 403, (path, body)
+    assert len(upstream.requests) == before
+
+
+def test_localhost_names_and_the_page_own_origin_are_accepted(dashboard: DashboardServer) -> None:
+    port = dashboard.port
+    for host in (f"localhost:{port}", f"[::1]:{port}", f"127.0.0.1:{port}"):
+        status, _, _ = call(dashboard, "/api/targets", host=host, headers={"Origin": f"http://{host}"})
+        assert status == 200, host
+
+
+def test_targets_list_names_endpoints_and_errors_never_credentials(dashboard: DashboardServer) -> None:
+    status, _, body = call(dashboard, "/api/targets")
+    assert status == 200
+    answer = json.loads(body)
+    assert [t["name"] for t in answer["targets"]] == ["prod", "broken"]
+    assert answer["targets"][1]["error"].startswith("no stack")
+    assert set(answer["targets"][0]) == {"name", "endpoint", "region", "kind", "error"}
+    assert ACCESS_KEY.encode() not in body and SECRET_KEY.encode() not in body
+
+
+def test_allowed_requests_are_forwarded_signed(dashboard: DashboardServer, upstream: Upstream) -> None:
+    status, headers, body = call(dashboard, "/api/prod/v1/operations?cluster=prod&limit=5")
+    assert status == 200, body
+    assert json.loads(body)["seen"] == "/api/v1/operations?cluster=prod&limit=5"
+    forwarded = upstream.requests[-1]
+    authorization = forwarded["headers"]["Authorization"]
+    # SigV4 for API Gateway's execute-api in the endpoint's region, with the user's key.
+    assert authorization.startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
+    assert "/eu-west-1/execute-api/aws4_request" in authorization
+    assert "Cookie" not in forwarded["headers"], "the session cookie stays here"
+    assert ACCESS_KEY.encode() not in body and SECRET_KEY.encode() not in body
+    assert headers["Cache-Control"] == "no-store"
+
+
+def test_api_errors_come_back_as_the_api_said_them(dashboard: DashboardServer) -> None:
+    status, _, body = call(dashboard, "/api/prod/v1/clusters/missing")
+    assert status == 404
+    assert json.loads(body)["error"] == {"code": "NotFound", "message": "cluster 'missing' does not exist"}
+    status, _, body = call(dashboard, "/api/broken/v1/clusters")
+    assert status == 502 and json.loads(body)["error"]["code"] == "TargetUnavailable"
+    status, _, body = call(dashboard, "/api/nowhere/v1/clusters")
+    assert status == 404 and json.loads(body)["error"]["code"] == "NoSuchTarget"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/prod/v1/clusters/prod/upgrade", 403),
+        ("POST", "/api/prod/v1/clusters", 405),  # a create is not something the page does
+        ("DELETE", "/api/prod/v1/clusters/prod", 405),
+        ("GET", "/api/prod/v1/clusters/..", 403),
+        ("GET", "/api/prod/v1/clusters/a/../../../secrets", 403),
+        ("GET", "/api/prod/v1/clusters/prod%2F..%2Fx", 403),
+        ("GET", "/api/prod/v1/https://evil.example/", 403),
+        ("GET", "/api/prod/v1/operations?cluster=a&cluster=b", 400),
+        ("GET", "/api/prod/v1/clusters?dryRun=true", 400),
+        ("GET", "/api/prod/v2/clusters", 404),
+    ],
+)
+def test_everything_else_is_refused_before_signing(
+    dashboard: DashboardServer, upstream: Upstream, method: str, path: str, status: int
+) -> None:
+    before = len(upstream.requests)
+    got, _, body = call(dashboard, path, method=method, headers={"X-Kubestep-Dashboard": "1"})
+    assert got == status, body
+    assert len(upstream.requests) == before
+
+
+def test_cancel_needs_the_page_header(dashboard: DashboardServer, upstream: Upstream) -> None:
+    path = "/api/prod/v1/operations/create-abc-1:cancel"
+    status, _, _ = call(dashboard, path, method="POST")
+    assert status == 403  # a cross-site form cannot set the header
+    status, _, body = call(dashboard, path, method="POST", headers={"X-Kubestep-Dashboard": "1"})
+    assert status == 202, body
+    assert upstream.requests[-1]["method"] == "POST"
+    assert upstream.requests[-1]["path"] == "/api/v1/operations/create-abc-1:cancel"
+
+
+def test_route_table_lists_reads_and_one_action() -> None:
+    assert allowed_route("GET", "operations/op-1/steps", "after=3")[1] == {"after": "3"}
+    assert allowed_route("GET", "schedules", "cluster=prod")[1] == {"cluster": "prod"}
+    with pytest.raises(ProxyError) as refused:
+        allowed_route("GET", "operations/op-1/steps", "after=1&x=2")
+    assert "'x' is not forwarded (allowed: after)" in refused.value.message
+
+
+def test_targets_from_contexts_and_the_default_endpoint(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("KUBESTEP_HOME", str(tmp_path))
+    for name in ("KUBESTEP_API_URL", "KUBESTEP_CONTEXT", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    config = contexts.Config(current="prod")
+    config.contexts["prod"] = contexts.Context("prod", endpoint="https://abc.execute-api.eu-west-1.amazonaws.com/api/")
+    config.contexts["staging"] = contexts.Context(
+        "staging", endpoint="https://def.execute-api.us-east-2.amazonaws.com/api/"
+    )
+    contexts.save(config)
+    # No flags: every context; the current context is the default endpoint, so it is not listed twice.
+    targets = dashboard_targets({}, ())
+    assert [(t.name, t.endpoint) for t in targets] == [
+        ("prod", "https://abc.execute-api.eu-west-1.amazonaws.com/api/"),
+        ("staging", "https://def.execute-api.us-east-2.amazonaws.com/api/"),
+    ]
+    # An explicit endpoint is listed too, first, as `default`.
+    targets = dashboard_targets({"endpoint": "https://xyz.execute-api.eu-west-1.amazonaws.com/api/"}, ())
+    assert [t.name for t in targets] == ["default", "prod", "staging"]
+    # Chosen contexts only (the repeatable option and the global flag).
+    assert [t.name for t in dashboard_targets({"context": "staging"}, ("prod",))] == ["prod", "staging"]
+    with pytest.raises(Exception, match="no context named 'nope'"):
+        dashboard_targets({}, ("nope",))
