@@ -171,6 +171,14 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
     for arn, reason in _cluster_task_wildcards(ctx).items():
         _ack(roles[CLUSTER_TASKS], resource(arn), reason)
 
+    # -- issue 11: RepairCluster points a cluster's listener at a recreated target group
+    _ack(
+        roles[CLUSTER_TASKS],
+        resource(ctx.arn("elasticloadbalancing", "listener/net/gke-*")),
+        "ModifyListener only on the listeners of kubestep's control-plane NLBs (gke-<uid>-cp); the uid is "
+        "minted per cluster, so it is unknown at synth.",
+    )
+
     # -- Step Functions
     for machine in stack.state_machines.machines.values():
         _ack(

@@ -737,6 +737,32 @@ def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return statements
 
 
+# ------------------------------------------------------------------ issue 11: RepairCluster, SweepOrphans
+
+
+def _repair_and_sweep(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """What RepairCluster adds to the create's calls (a recreated target group attached to the
+    replicas' groups, the listener pointed at it) and what SweepOrphans lists."""
+    return [
+        _stmt(
+            "RepairGroupTargetGroups",
+            ["autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:DetachLoadBalancerTargetGroups"],
+            ["*"],
+            _owned(ctx),
+        ),
+        _stmt(
+            "RepairListener",
+            ["elasticloadbalancing:ModifyListener"],
+            # The control plane's NLB is named gke-<uid>-cp.
+            [ctx.arn("elasticloadbalancing", "listener/net/gke-*")],
+        ),
+        # Neither action supports resource-level permissions (the IAM Service Authorization
+        # Reference lists no resource type for them): "*" is the only resource they accept.
+        _stmt("SweepListSecrets", ["secretsmanager:ListSecrets"], ["*"]),
+        _stmt("SweepListInstanceRoles", ["iam:ListRoles"], ["*"]),
+    ]
+
+
 def _one_off_schedules(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     """`upgrade --at`: create, read and cancel the service's one-time schedules, handing them the
     scheduler role (which may only start UpdateCluster)."""
@@ -772,7 +798,7 @@ def function_statements(ctx: PermissionContext) -> dict[str, list[iam.PolicyStat
     """Function key -> the statements of its role (beyond logs and X-Ray)."""
     return {
         NETWORK_TASKS: _network_tasks(ctx),
-        CLUSTER_TASKS: _cluster_tasks(ctx),
+        CLUSTER_TASKS: [*_cluster_tasks(ctx), *_repair_and_sweep(ctx)],
         EXECUTION_EVENTS: _execution_events(ctx),
         API: _api(ctx),
         UPGRADE_PLANNER: _upgrade_planner(ctx),

@@ -29,6 +29,7 @@ from infra.permissions import (
 )
 from infra.state_machines import StateMachines
 from infra.state_table import GSI1, GSI2, StateTable
+from infra.sweep_schedule import SweepSchedule
 from infra.upgrades import ScheduledUpgrades
 
 
@@ -133,6 +134,10 @@ class ManagementServiceStack(cdk.Stack):
                 state_machine_arns=self.state_machines.arns,
                 function=self.functions[EXECUTION_EVENTS],
             )
+
+        # Issue 11: the orphan sweeper runs daily.
+        sweeper = self.state_machines.machines.get("SweepOrphans")
+        self.sweep_schedule = SweepSchedule(self, "SweepSchedule", service=svc, machine=sweeper) if sweeper else None
 
         self.api = ManagementApi(
             self,

@@ -27,6 +27,7 @@ import ctypes
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import json
 import os
 import signal
@@ -215,6 +216,27 @@ def _install_call_recorder() -> None:
     BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
 
 
+_faults: Any = None
+
+
+def _install_faults() -> None:
+    """Fault injection (kubestep_local/faults.py, loaded by path: it is not in the asset), when
+    the runtime names a fault plan."""
+    global _faults
+    path = os.environ.get("KUBESTEP_LOCAL_FAULTS")
+    if not path:
+        return
+    spec = importlib.util.spec_from_file_location(
+        "kubestep_local_faults", os.path.join(os.path.dirname(__file__), "faults.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    module.install(path)
+    _faults = module
+
+
 def _load_handler(spec: str) -> tuple[Any, dict[str, Any] | None]:
     module_name, _, func_name = spec.rpartition(".")
     try:
@@ -274,7 +296,10 @@ def worker_loop(sock: socket.socket, handler: Any, import_error: dict[str, Any] 
         else:
             context = LambdaContext(request["context"])
             try:
-                result = handler(json.loads(request["event"]), context)
+                event = json.loads(request["event"])
+                if _faults is not None:
+                    _faults.begin_invocation(context.function_name, event)
+                result = handler(event, context)
                 try:
                     payload = json.dumps(result)
                 except (TypeError, ValueError) as exc:
@@ -302,6 +327,7 @@ def zygote_main(control_fd: int, asset_dir: str, packages: str, handler_spec: st
     sys.path.insert(0, asset_dir)
     sys.meta_path.insert(0, _AssetFinder(asset_dir, set(filter(None, packages.split(",")))))
     _install_call_recorder()
+    _install_faults()
     handler, import_error = _load_handler(handler_spec)
     # Auto-reap forked workers: the runtime, not the zygote, tracks their pids.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)

@@ -86,7 +86,8 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     synthesized_template: dict[str, Any], workflows: tuple[str, ...]
 ) -> None:
     """The API starts its own machines; the upgrade planner and the Scheduler role only
-    UpdateCluster; the planner rule's role (CDK's) only PlanUpgrades. No one else starts anything."""
+    UpdateCluster; the planner rule's role (CDK's) only PlanUpgrades, the sweep rule's only
+    SweepOrphans. No one else starts anything."""
 
     def machine(workflow: str) -> str:
         return json.dumps(
@@ -112,8 +113,12 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     assert sorted(starts.pop(_function_role(synthesized_template, "demo-api"))) == sorted(machine(w) for w in workflows)
     assert starts.pop(_function_role(synthesized_template, "demo-upgrade-planner")) == [machine("UpdateCluster")]
     assert starts.pop(scheduler_role) == [machine("UpdateCluster")]
-    [(_events_role, targets)] = starts.items()
-    assert targets == [json.dumps({"Ref": plan_upgrades})]
+    # The two EventBridge rules' roles (CDK's): the planner's and the daily sweep's (issue 11).
+    sweeper = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-SweepOrphans")
+    assert sorted(starts.values()) == sorted([[json.dumps({"Ref": plan_upgrades})], [json.dumps({"Ref": sweeper})]])
+    for role in starts:
+        trust = roles[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "events.amazonaws.com"}]
 
 
 def test_describe_execution_is_scoped_to_own_machines(synthesized_template: dict[str, Any]) -> None:
