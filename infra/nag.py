@@ -86,8 +86,8 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         "IAM5[Resource::*]",
         f"{EC2_NO_RESOURCE_LEVEL}; Auto Scaling groups, load balancers and target groups are created with "
         f"names derived from the cluster uid, and DeleteCluster also removes the service load balancers "
-        f"Kubernetes created, whose names nobody knows in advance; secretsmanager:ListSecrets (a rollback's "
-        f"search for leftovers) takes no resource-level permission; {XRAY}",
+        f"Kubernetes created, whose names nobody knows in advance; secretsmanager:ListSecrets and "
+        f"iam:ListRoles (a rollback's and the orphan sweeper's searches) take no resource-level permission; {XRAY}",
     )
     _ack(
         roles[CLUSTER_TASKS],
@@ -170,14 +170,6 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
     )
     for arn, reason in _cluster_task_wildcards(ctx).items():
         _ack(roles[CLUSTER_TASKS], resource(arn), reason)
-
-    # -- issue 11: RepairCluster points a cluster's listener at a recreated target group
-    _ack(
-        roles[CLUSTER_TASKS],
-        resource(ctx.arn("elasticloadbalancing", "listener/net/gke-*")),
-        "ModifyListener only on the listeners of kubestep's control-plane NLBs (gke-<uid>-cp); the uid is "
-        "minted per cluster, so it is unknown at synth.",
-    )
 
     # -- Step Functions
     for machine in stack.state_machines.machines.values():

@@ -323,9 +323,11 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
         ),
         *_cluster_secrets(ctx),
-        # A rollback checks nothing of the cluster's uid is left (kubestep/inventory.py):
-        # ListSecrets takes no resource-level permission (Secrets Manager's authorization reference).
-        _stmt("FindLeftoverSecrets", ["secretsmanager:ListSecrets"], ["*"]),
+        # A rollback checks nothing of the cluster's uid is left (kubestep/inventory.py) and
+        # SweepOrphans lists what the service tagged (kubestep/resources/orphans.py): neither list
+        # takes a resource-level permission (the Service Authorization Reference lists no resource
+        # type for them).
+        _stmt("ListTaggedSecretsAndRoles", ["secretsmanager:ListSecrets", "iam:ListRoles"], ["*"]),
         *_termination_queue(ctx),
         *_state_table(ctx),
         *_describe_executions(ctx),
@@ -481,6 +483,9 @@ def _auto_scaling(ctx: PermissionContext) -> list[iam.PolicyStatement]:
                 "autoscaling:DeleteLifecycleHook",
                 # A drain past its deadline: the roll completes the lifecycle action itself.
                 "autoscaling:CompleteLifecycleAction",
+                # RepairCluster attaches a recreated target group to the replicas' groups.
+                "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:DetachLoadBalancerTargetGroups",
             ],
             [groups],
             {**_owned(ctx), "ForAllValues:StringNotEquals": {"aws:TagKeys": [SERVICE_TAG]}},
@@ -536,6 +541,8 @@ def _load_balancers(ctx: PermissionContext) -> list[iam.PolicyStatement]:
                 "elasticloadbalancing:ModifyLoadBalancerAttributes",
                 "elasticloadbalancing:ModifyTargetGroupAttributes",
                 "elasticloadbalancing:SetSecurityGroups",
+                # RepairCluster points the listener at a recreated target group.
+                "elasticloadbalancing:ModifyListener",
                 "elasticloadbalancing:DeleteLoadBalancer",
                 "elasticloadbalancing:DeleteTargetGroup",
                 "elasticloadbalancing:DeleteListener",
@@ -737,32 +744,6 @@ def _api(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return statements
 
 
-# ------------------------------------------------------------------ issue 11: RepairCluster, SweepOrphans
-
-
-def _repair_and_sweep(ctx: PermissionContext) -> list[iam.PolicyStatement]:
-    """What RepairCluster adds to the create's calls (a recreated target group attached to the
-    replicas' groups, the listener pointed at it) and what SweepOrphans lists."""
-    return [
-        _stmt(
-            "RepairGroupTargetGroups",
-            ["autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:DetachLoadBalancerTargetGroups"],
-            ["*"],
-            _owned(ctx),
-        ),
-        _stmt(
-            "RepairListener",
-            ["elasticloadbalancing:ModifyListener"],
-            # The control plane's NLB is named gke-<uid>-cp.
-            [ctx.arn("elasticloadbalancing", "listener/net/gke-*")],
-        ),
-        # Neither action supports resource-level permissions (the IAM Service Authorization
-        # Reference lists no resource type for them): "*" is the only resource they accept.
-        _stmt("SweepListSecrets", ["secretsmanager:ListSecrets"], ["*"]),
-        _stmt("SweepListInstanceRoles", ["iam:ListRoles"], ["*"]),
-    ]
-
-
 def _one_off_schedules(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     """`upgrade --at`: create, read and cancel the service's one-time schedules, handing them the
     scheduler role (which may only start UpdateCluster)."""
@@ -798,7 +779,7 @@ def function_statements(ctx: PermissionContext) -> dict[str, list[iam.PolicyStat
     """Function key -> the statements of its role (beyond logs and X-Ray)."""
     return {
         NETWORK_TASKS: _network_tasks(ctx),
-        CLUSTER_TASKS: [*_cluster_tasks(ctx), *_repair_and_sweep(ctx)],
+        CLUSTER_TASKS: _cluster_tasks(ctx),
         EXECUTION_EVENTS: _execution_events(ctx),
         API: _api(ctx),
         UPGRADE_PLANNER: _upgrade_planner(ctx),

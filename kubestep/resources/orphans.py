@@ -108,7 +108,11 @@ def tagged(settings: Settings) -> dict[str, Orphan]:
                 note("secrets", s["Name"], naming.tags_dict(s.get("Tags")), s.get("CreatedDate"))
     iam = client("iam", region)
     for page in iam.get_paginator("list_roles").paginate(PathPrefix=settings.instance_role_path):
+        # Only the per-cluster roles, directly on the path: the prefix also lists the service's
+        # Scheduler role (under `scheduler/`), which the ClusterTasks role may not read.
         for role in page["Roles"]:
+            if role.get("Path") != settings.instance_role_path:
+                continue
             tags = naming.tags_dict(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
             note("instanceRoles", role["RoleName"], tags, role.get("CreateDate"))
     return found

@@ -246,6 +246,37 @@ def test_completing_a_lifecycle_action_only_on_the_services_groups(policies, clu
     assert "gke-u2-np-a" in finding
 
 
+def test_repair_changes_only_the_services_groups_and_listeners(policies, cluster_tasks, service):
+    ledger = Ledger(ACCOUNT)
+    group = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:00000000-0000-0000-0000-000000000000"
+    listener = (
+        f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/net/gke-u1-cp/50dc6c495c0c9188/f2f7dc8efc522ab2"
+    )
+    ledger.tags[f"{group}:autoScalingGroupName/gke-u1-cp-0"] = {"gke:management-service": service}
+    ledger.tags[listener] = {"gke:management-service": service}
+    target_group = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/gke-u1-cp-6443/73e2d6bc24d8a067"
+
+    def attach(name: str) -> CallRecord:
+        return _call(
+            cluster_tasks,
+            "autoscaling:AttachLoadBalancerTargetGroups",
+            {"AutoScalingGroupName": name, "TargetGroupARNs": [target_group]},
+        )
+
+    def point(arn: str) -> CallRecord:
+        forward = [{"Type": "forward", "TargetGroupArn": target_group}]
+        return _call(
+            cluster_tasks, "elasticloadbalancing:ModifyListener", {"ListenerArn": arn, "DefaultActions": forward}
+        )
+
+    assert _findings(policies, [attach("gke-u1-cp-0"), point(listener)], ledger) == []
+    # Someone else's group and listener (not tagged as the service's).
+    other_listener = listener.replace("gke-u1-cp", "gke-u9-cp")
+    ledger.tags[other_listener] = {"team": "web"}
+    findings = _findings(policies, [attach("gke-u9-cp-0"), point(other_listener)], ledger)
+    assert len(findings) == 2 and "gke-u9-cp-0" in findings[0] and other_listener in findings[1], findings
+
+
 def test_an_action_no_statement_grants_fails_the_check(policies, cluster_tasks):
     (finding,) = _findings(
         policies,

@@ -67,7 +67,8 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
         called.setdefault(record.function_name, set()).add(record.action)
     # The workflows of this session exercised every function, the lifecycle's calls included:
     # node-pool rolls through the drain hook, the termination queues, one-off schedules handing
-    # Scheduler its role, the planner starting upgrades, the rollback's leftover search.
+    # Scheduler its role, the planner starting upgrades, the rollback's leftover search, repair
+    # and the orphan sweep; the fault matrix's throttled, failed and lost-response calls too.
     for suffix in ("network-tasks", "cluster-tasks", "execution-events", "api", "upgrade-planner"):
         assert any(name.endswith(suffix) for name in called), f"no calls recorded for {suffix}"
     actions = set().union(*called.values())
@@ -85,6 +86,8 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
         "scheduler:DeleteSchedule",
         "states:StartExecution",
         "secretsmanager:ListSecrets",
+        # SweepOrphans (test_drift.py).
+        "iam:ListRoles",
     }
     assert lifecycle <= actions, f"not exercised: {sorted(lifecycle - actions)}"
     assert sum(len(v) for v in called.values()) > 40
