@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -30,6 +31,7 @@ class ManagementApi(Construct):
         service: str,
         function: lambda_.IFunction,
         access_logging: bool = False,
+        log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logging = access_logging
@@ -40,6 +42,7 @@ class ManagementApi(Construct):
                 "AccessLogs",
                 retention=logs.RetentionDays.ONE_MONTH,
                 removal_policy=cdk.RemovalPolicy.DESTROY,
+                encryption_key=log_key,
             )
             access_log_options = {
                 "access_log_destination": apigw.LogGroupLogDestination(access_logs),

@@ -58,6 +58,35 @@ class ServiceKey(Construct):
         self.key = self.created
         self.key_arn = self.created.key_arn
         self._allow_autoscaling_service_linked_role(stack)
+        self._allow_cloudwatch_logs(stack)
+
+    @property
+    def log_key(self) -> kms.IKey | None:
+        """The key the stack's log groups are encrypted with: the stack's own key, whose policy
+        lets CloudWatch Logs use it. A key the manifest names is the owner's, and its policy may
+        not: those log groups keep CloudWatch Logs' default encryption (see docs/architecture.md)."""
+        return self.created
+
+    def _allow_cloudwatch_logs(self, stack: cdk.Stack) -> None:
+        """CloudWatch Logs encrypts this account's log groups with the key (AWS: "Encrypt log data
+        in CloudWatch Logs using AWS KMS", its key policy statement, limited by the encryption
+        context to this account's and region's log groups)."""
+        assert self.created is not None
+        self.created.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
 
     def _allow_autoscaling_service_linked_role(self, stack: cdk.Stack) -> None:
         """Let Auto Scaling launch instances whose EBS volumes use this key.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -81,6 +82,7 @@ class Functions(Construct):
         asset_dir: Path,
         environment: dict[str, str],
         statements: dict[str, list[iam.PolicyStatement]],
+        log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         code = lambda_.Code.from_asset(str(asset_dir))
@@ -98,6 +100,7 @@ class Functions(Construct):
                 log_group_name=f"/aws/lambda/{name}",
                 retention=logs.RetentionDays.ONE_MONTH,
                 removal_policy=cdk.RemovalPolicy.DESTROY,
+                encryption_key=log_key,
             )
             # Our own role (instead of the default one with AWSLambdaBasicExecutionRole) so
             # the function may write only to its own log group.

@@ -41,7 +41,13 @@ class InstanceRoleBoundary(Construct):
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "kms:CreateGrant",
+            "iam:CreateServiceLinkedRole",
         }
+        load_balancer_service_role = (
+            f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/"
+            "elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing"
+        )
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
@@ -61,6 +67,20 @@ class InstanceRoleBoundary(Construct):
                     conditions={
                         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys.bootstrap_leading_key_pattern()]}
                     },
+                ),
+                # Grants only for an AWS resource (EBS attaching an encrypted volume).
+                iam.PolicyStatement(
+                    sid="GrantsForVolumes",
+                    actions=["kms:CreateGrant"],
+                    resources=["*"],
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                ),
+                # The cloud controller manager's first Service load balancer in an account.
+                iam.PolicyStatement(
+                    sid="LoadBalancingServiceLinkedRole",
+                    actions=["iam:CreateServiceLinkedRole"],
+                    resources=[load_balancer_service_role],
+                    conditions={"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
                 ),
                 iam.PolicyStatement(
                     sid="Everything",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aws_cdk as cdk
 from constructs import IConstruct
 
-from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, UPGRADE_PLANNER
+from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, UPGRADE_PLANNER, PermissionContext
 
 if TYPE_CHECKING:
     from infra.stack import ManagementServiceStack
@@ -69,19 +69,9 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
     _ack(roles[EXECUTION_EVENTS], "IAM5[Resource::*]", XRAY)
     _ack(roles[UPGRADE_PLANNER], "IAM5[Resource::*]", XRAY)
     _ack(
-        roles[CLUSTER_TASKS],
-        resource(ctx.arn("sqs", "gke-*-node-termination")),
-        "Each cluster's node-termination queue, named gke-<uid>-node-termination after the cluster's uid.",
-    )
-    _ack(
-        roles[CLUSTER_TASKS],
-        resource(ctx.arn("events", "rule/gke-*-node-termination")),
-        "Each cluster's rule feeding its termination queue, named gke-<uid>-node-termination.",
-    )
-    _ack(
         roles[API],
         resource(ctx.scheduler_role_arn),
-        "PassRole of the one Scheduler role under /kubestep/<svc>/scheduler/ (its name is CloudFormation's, so "
+        "PassRole of the one Scheduler role under /kubestep/<svc>/<region>/scheduler/ (its name is CloudFormation's, so "
         "two regions never collide), only to scheduler.amazonaws.com.",
     )
     for schedule in ctx.schedule_arns:
@@ -96,7 +86,8 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         "IAM5[Resource::*]",
         f"{EC2_NO_RESOURCE_LEVEL}; Auto Scaling groups, load balancers and target groups are created with "
         f"names derived from the cluster uid, and DeleteCluster also removes the service load balancers "
-        f"Kubernetes created, whose names nobody knows in advance; {XRAY}",
+        f"Kubernetes created, whose names nobody knows in advance; secretsmanager:ListSecrets and "
+        f"iam:ListRoles (a rollback's and the orphan sweeper's searches) take no resource-level permission; {XRAY}",
     )
     _ack(
         roles[CLUSTER_TASKS],
@@ -153,10 +144,10 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
             "Cluster secrets are named gke-<uid>-...; the boundary also requires the service's tag, each role's "
             "own policy names its two secrets' ARNs.",
         )
-    for kind in ("role", "instance-profile"):
+    for arn in (ctx.instance_role_arns, ctx.instance_profile_arns):
         _ack(
             roles[CLUSTER_TASKS],
-            resource(ctx.arn("iam", f"{kind}{ctx.instance_role_path}*", region=False)),
+            resource(arn),
             "Per-cluster instance roles and profiles gke-<uid>-controlplane/-node under the service's own IAM "
             "path; creation requires the service's permissions boundary, PassRole only to EC2.",
         )
@@ -165,11 +156,20 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         resource(ctx.arn("ssm", "parameter/aws/service/canonical/ubuntu/*", account=False)),
         "Canonical's public SSM parameters naming the current Ubuntu 24.04 image per architecture.",
     )
+    for role in (roles[CLUSTER_TASKS], roles[NETWORK_TASKS]):
+        _ack(
+            role,
+            resource(ctx.arn("route53", "hostedzone/*", region=False, account=False)),
+            "The service's private hosted zone, created by ProvisionNetwork (its id is unknown at synth); "
+            "Route 53 has no tag condition keys.",
+        )
     _ack(
-        roles[CLUSTER_TASKS],
-        resource(ctx.arn("route53", "hostedzone/*", region=False, account=False)),
-        "The service's private hosted zone, created by ProvisionNetwork (its id is unknown at synth).",
+        roles[NETWORK_TASKS],
+        resource(ctx.arn("route53", "change/*", region=False, account=False)),
+        "Route 53 change ids are returned by each record change; GetChange is read-only.",
     )
+    for arn, reason in _cluster_task_wildcards(ctx).items():
+        _ack(roles[CLUSTER_TASKS], resource(arn), reason)
 
     # -- Step Functions
     for machine in stack.state_machines.machines.values():
@@ -213,3 +213,46 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         "The API is for operators and automation with AWS credentials: every method is AWS_IAM (SigV4), "
         "the same identities that may start the state machines directly.",
     )
+
+
+def _cluster_task_wildcards(ctx: PermissionContext) -> dict[str, str]:
+    """ARN patterns of the ClusterTasks role (infra/permissions.py) -> why a wildcard is needed
+    and what narrows it."""
+    tag = f"conditioned on the tag gke:management-service={ctx.service} (aws:ResourceTag, or aws:RequestTag on create)"
+    out = {
+        ctx.arn("ec2", "security-group/*"): "Cluster security groups are created per cluster (ids unknown at synth); "
+        f"rule changes and deletes are {tag}. Deleting the groups the cloud controller manager made for Services "
+        "cannot be tag-conditioned: their only tag, kubernetes.io/cluster/<uid>, embeds the uid in the key; "
+        "DeleteCluster checks it before deleting.",
+        ctx.arn("ec2", "volume/*"): f"etcd volumes per replica, {tag}; EBS CSI volumes only with their "
+        "ebs.csi.aws.com/cluster=true tag.",
+        ctx.arn("ec2", "launch-template/*"): f"Launch templates per replica and node pool, {tag}; RunInstances "
+        "(checked by CreateAutoScalingGroup) only from one of them.",
+        ctx.arn("ec2", "image/*", account=False): "RunInstances through one of the service's launch templates "
+        "(ec2:LaunchTemplate condition): the image its launch template names.",
+        ctx.arn("ec2", "instance/*"): f"RunInstances only through the service's launch templates; TerminateInstances "
+        f"{tag}.",
+        ctx.arn("ec2", "network-interface/*"): "RunInstances only through the service's launch templates.",
+        ctx.arn("ec2", "subnet/*"): "RunInstances only through the service's launch templates; the cluster tag "
+        "kubernetes.io/cluster/<uid> on the service's own subnets (only that tag key, only subnets "
+        f"{tag}).",
+        ctx.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/gke-*"): "Auto Scaling groups are named "
+        f"gke-<uid>-...; the group id in the ARN is random. Creates and changes {tag}; the ownership tag itself "
+        "cannot be changed.",
+        ctx.arn("elasticloadbalancing", "loadbalancer/*/gke-*"): f"The API load balancer is named gke-<uid>-cp; {tag}.",
+        ctx.arn(
+            "elasticloadbalancing", "targetgroup/gke-*"
+        ): f"The API target group is named gke-<uid>-cp-6443; {tag}.",
+        ctx.arn("elasticloadbalancing", "listener/*/gke-*"): f"Listeners of the API load balancer; {tag}.",
+        ctx.arn("elasticloadbalancing", "loadbalancer/*"): "Deleting Service load balancers the cloud controller "
+        "manager created (unknown names), only those tagged kubernetes.io/service-name.",
+        ctx.arn("elasticloadbalancing", "targetgroup/*"): "Deleting the target groups of Service load balancers the "
+        "cloud controller manager created, only those tagged kubernetes.io/service-name.",
+        ctx.arn("iam", "role/gke-*", region=False): "iam:GetRole only: looking up a cluster's role before it exists "
+        "(IAM authorizes the path-less ARN of a role it cannot find).",
+        ctx.arn("sqs", "gke-*-node-termination"): "Each cluster's node-termination queue, named "
+        f"gke-<uid>-node-termination after the cluster's uid; {tag}.",
+        ctx.arn("events", "rule/gke-*-node-termination"): "Each cluster's rule feeding its termination queue, named "
+        f"gke-<uid>-node-termination; {tag}.",
+    }
+    return out

@@ -1,4 +1,4 @@
-"""Least-privilege IAM for the four Lambda functions and the state machines — in one place.
+"""Least-privilege IAM for the five Lambda functions and the state machines — in one place.
 
 `function_statements()` returns, per function key, the statements its role gets on top of
 writing its own log group and X-Ray (added in `functions.py`). Extend the lists here when a
@@ -65,6 +65,9 @@ class PermissionContext:
     instance_role_boundary_arn: str
     manifest_parameter_arn: str
     workflows: tuple[str, ...]
+    # An existing VPC named by the manifest (None: the service's dedicated VPC).
+    existing_vpc_id: str | None = None
+    existing_subnet_ids: tuple[str, ...] = ()
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return (
@@ -110,6 +113,16 @@ class PermissionContext:
     def scheduler_role_arn(self) -> str:
         """Every role under that path (there is one): what the API may pass to Scheduler."""
         return self.arn("iam", f"role{self.scheduler_role_path}*", region=False)
+
+    @property
+    def instance_role_arns(self) -> str:
+        """The per-cluster instance roles `gke-<uid>-...` under the service's path: not the
+        Scheduler role, which lives under the same path's `scheduler/`."""
+        return self.arn("iam", f"role{self.instance_role_path}gke-*", region=False)
+
+    @property
+    def instance_profile_arns(self) -> str:
+        return self.arn("iam", f"instance-profile{self.instance_role_path}gke-*", region=False)
 
     @property
     def execution_arns(self) -> list[str]:
@@ -164,7 +177,34 @@ def _describe_executions(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return [_stmt("DescribeOwnExecutions", ["states:DescribeExecution"], ctx.execution_arns)]
 
 
-# ------------------------------------------------------------------ per function
+def _tag_on_create(ctx: PermissionContext, sid: str, create_actions: list[str]) -> iam.PolicyStatement:
+    """`ec2:CreateTags` only as part of these creates and only with the service's tag in the
+    request: tagging an existing resource would make every `aws:ResourceTag` condition below
+    bypassable (EC2 User Guide, "Grant permission to tag resources during creation")."""
+    return _stmt(
+        sid,
+        ["ec2:CreateTags"],
+        ["*"],
+        {
+            "StringEquals": {
+                "ec2:CreateAction": sorted(a.split(":", 1)[1] for a in create_actions),
+                f"aws:RequestTag/{SERVICE_TAG}": ctx.service,
+            }
+        },
+    )
+
+
+# ------------------------------------------------------------------ NetworkTasks
+
+NETWORK_CREATES = [
+    "ec2:CreateVpc",
+    "ec2:CreateSubnet",
+    "ec2:CreateInternetGateway",
+    "ec2:AllocateAddress",
+    "ec2:CreateNatGateway",
+    "ec2:CreateRouteTable",
+    "ec2:CreateVpcEndpoint",
+]
 
 
 def _network_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
@@ -188,25 +228,18 @@ def _network_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
         _stmt(
             "NetworkCreate",
             [
-                "ec2:CreateVpc",
+                *NETWORK_CREATES,
                 "ec2:ModifyVpcAttribute",
-                "ec2:CreateSubnet",
                 "ec2:ModifySubnetAttribute",
-                "ec2:CreateInternetGateway",
                 "ec2:AttachInternetGateway",
-                "ec2:AllocateAddress",
-                "ec2:CreateNatGateway",
-                "ec2:CreateRouteTable",
                 "ec2:CreateRoute",
                 "ec2:ReplaceRoute",
                 "ec2:AssociateRouteTable",
                 "ec2:DisassociateRouteTable",
-                "ec2:CreateVpcEndpoint",
-                "ec2:CreateTags",
-                "ec2:DeleteTags",
             ],
             ["*"],  # ids are unknown before creation; creates carry TagSpecifications
         ),
+        _tag_on_create(ctx, "NetworkTagOnCreate", NETWORK_CREATES),
         _stmt(
             "NetworkDeleteOwned",
             [
@@ -222,148 +255,56 @@ def _network_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             ["*"],
             _owned(ctx),
         ),
-        _stmt(
-            "ServiceHostedZone",
-            [
-                "route53:CreateHostedZone",
-                "route53:ListHostedZonesByName",
-                "route53:ChangeTagsForResource",
-                "route53:ListResourceRecordSets",
-                "route53:ChangeResourceRecordSets",
-                "route53:DeleteHostedZone",
-                "route53:GetChange",
-                # A private hosted zone is created with its VPC association.
-                "route53:AssociateVPCWithHostedZone",
-                "ec2:DescribeVpcs",
-            ],
-            ["*"],  # the zone id is unknown before creation
-        ),
+        *_service_hosted_zone(ctx),
         *_state_table(ctx),
         *_describe_executions(ctx),
         *_manifest(ctx),
     ]
 
 
+def _service_hosted_zone(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """The service's private hosted zone (Route 53 has no tag condition keys: zones by ARN)."""
+    zones = ctx.arn("route53", "hostedzone/*", region=False, account=False)
+    return [
+        _stmt(
+            "ServiceHostedZoneCreate",
+            # A private zone is created with its VPC (Route 53 checks ec2:DescribeVpcs).
+            ["route53:CreateHostedZone", "route53:ListHostedZonesByName", "ec2:DescribeVpcs"],
+            ["*"],  # no resource-level permissions for these
+        ),
+        _stmt(
+            "ServiceHostedZone",
+            [
+                "route53:ChangeTagsForResource",
+                "route53:ListResourceRecordSets",
+                "route53:ChangeResourceRecordSets",
+                "route53:DeleteHostedZone",
+                "route53:AssociateVPCWithHostedZone",
+            ],
+            [zones],
+        ),
+        _stmt(
+            "ServiceHostedZoneChanges",
+            ["route53:GetChange"],
+            [ctx.arn("route53", "change/*", region=False, account=False)],
+        ),
+    ]
+
+
+# ------------------------------------------------------------------ ClusterTasks
+
+
 def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return [
         *_preflight(ctx),
         *_manifest(ctx),
-        _stmt("Ec2Describe", ["ec2:Describe*"], ["*"]),
-        _stmt(
-            "Ec2Manage",
-            [
-                "ec2:CreateSecurityGroup",
-                "ec2:DeleteSecurityGroup",
-                "ec2:AuthorizeSecurityGroupIngress",
-                "ec2:AuthorizeSecurityGroupEgress",
-                "ec2:RevokeSecurityGroupIngress",
-                "ec2:RevokeSecurityGroupEgress",
-                "ec2:CreateVolume",
-                "ec2:DeleteVolume",  # also CSI volumes Kubernetes created: no kubestep tag
-                "ec2:CreateLaunchTemplate",
-                "ec2:CreateLaunchTemplateVersion",
-                "ec2:ModifyLaunchTemplate",
-                "ec2:CreateTags",
-                "ec2:DeleteTags",
-                # CreateAutoScalingGroup with a launch template checks that the caller may
-                # RunInstances with it.
-                "ec2:RunInstances",
-            ],
-            ["*"],
-        ),
-        _stmt("Ec2DeleteOwned", ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"], ["*"], _owned(ctx)),
-        _stmt(
-            "AutoScaling",
-            [
-                "autoscaling:CreateAutoScalingGroup",
-                "autoscaling:DescribeAutoScalingGroups",
-                "autoscaling:DescribeAutoScalingInstances",
-                "autoscaling:DescribeScalingActivities",
-                "autoscaling:DescribeInstanceRefreshes",
-                "autoscaling:DescribeTags",
-                # Creating a group with tags needs CreateOrUpdateTags while the group does
-                # not exist yet, so no resource-tag condition here.
-                "autoscaling:CreateOrUpdateTags",
-                "autoscaling:DeleteTags",
-            ],
-            ["*"],
-        ),
-        _stmt(
-            "AutoScalingOwned",
-            [
-                "autoscaling:UpdateAutoScalingGroup",
-                "autoscaling:DeleteAutoScalingGroup",
-                "autoscaling:SetDesiredCapacity",
-                "autoscaling:StartInstanceRefresh",
-                "autoscaling:TerminateInstanceInAutoScalingGroup",
-            ],
-            ["*"],
-            _owned(ctx),
-        ),
-        _stmt(
-            "LoadBalancing",
-            [
-                "elasticloadbalancing:CreateLoadBalancer",
-                "elasticloadbalancing:DeleteLoadBalancer",
-                "elasticloadbalancing:DescribeLoadBalancers",
-                "elasticloadbalancing:CreateTargetGroup",
-                "elasticloadbalancing:DeleteTargetGroup",
-                "elasticloadbalancing:DescribeTargetGroups",
-                "elasticloadbalancing:CreateListener",
-                "elasticloadbalancing:DeleteListener",
-                "elasticloadbalancing:DescribeListeners",
-                "elasticloadbalancing:ModifyTargetGroupAttributes",
-                "elasticloadbalancing:DescribeTargetGroupAttributes",
-                "elasticloadbalancing:ModifyLoadBalancerAttributes",
-                "elasticloadbalancing:DescribeLoadBalancerAttributes",
-                "elasticloadbalancing:DescribeTargetHealth",
-                "elasticloadbalancing:AddTags",
-                "elasticloadbalancing:RemoveTags",
-                "elasticloadbalancing:DescribeTags",
-                "elasticloadbalancing:SetSecurityGroups",
-            ],
-            ["*"],  # kubestep's NLBs and the service load balancers Kubernetes created
-        ),
-        _stmt(
-            "DrainLifecycleHooks",
-            ["autoscaling:PutLifecycleHook", "autoscaling:DescribeLifecycleHooks"],
-            ["*"],
-            _owned(ctx),
-        ),
-        # Each cluster's node-termination queue and the rule that feeds it the node pools'
-        # termination lifecycle events (kubestep/resources/termination.py), by name.
-        _stmt(
-            "NodeTerminationQueues",
-            [
-                "sqs:CreateQueue",
-                "sqs:GetQueueUrl",
-                "sqs:GetQueueAttributes",
-                "sqs:SetQueueAttributes",
-                "sqs:TagQueue",
-                "sqs:ListQueueTags",
-                "sqs:DeleteQueue",
-                # A drain that never completes: the roll completes the lifecycle action itself.
-            ],
-            [ctx.arn("sqs", "gke-*-node-termination")],
-        ),
-        _stmt(
-            "NodeTerminationRules",
-            [
-                "events:PutRule",
-                "events:DescribeRule",
-                "events:PutTargets",
-                "events:ListTargetsByRule",
-                "events:RemoveTargets",
-                "events:DeleteRule",
-                "events:TagResource",
-                "events:ListTagsForResource",
-            ],
-            [ctx.arn("events", "rule/gke-*-node-termination")],
-        ),
-        _stmt("CompleteDrains", ["autoscaling:CompleteLifecycleAction"], ["*"], _owned(ctx)),
-        # A rollback checks that nothing of the cluster's uid is left (kubestep/inventory.py);
-        # ListSecrets takes no resource-level permission.
-        _stmt("FindLeftovers", ["secretsmanager:ListSecrets"], ["*"]),
+        _stmt("Ec2Describe", CLUSTER_EC2_DESCRIBE, ["*"]),  # EC2 Describe* take no resource-level permissions
+        *_security_groups(ctx),
+        *_volumes(ctx),
+        *_launch_templates_and_instances(ctx),
+        *_auto_scaling(ctx),
+        *_load_balancers(ctx),
+        *_subnet_cluster_tags(ctx),
         *_instance_roles(ctx),
         _stmt(
             "UbuntuImages",
@@ -382,44 +323,333 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             [ctx.service_linked_role_arn(name) for name in SERVICE_LINKED_ROLES],
             {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLES)}},
         ),
+        *_cluster_secrets(ctx),
+        # A rollback checks nothing of the cluster's uid is left (kubestep/inventory.py) and
+        # SweepOrphans lists what the service tagged (kubestep/resources/orphans.py): neither list
+        # takes a resource-level permission (the Service Authorization Reference lists no resource
+        # type for them).
+        _stmt("ListTaggedSecretsAndRoles", ["secretsmanager:ListSecrets", "iam:ListRoles"], ["*"]),
+        *_termination_queue(ctx),
+        *_state_table(ctx),
+        *_describe_executions(ctx),
+    ]
+
+
+CLUSTER_EC2_DESCRIBE = [
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeImages",
+    "ec2:DescribeVolumes",
+    "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeKeyPairs",
+]
+CLUSTER_EC2_CREATES = ["ec2:CreateSecurityGroup", "ec2:CreateVolume", "ec2:CreateLaunchTemplate"]
+
+
+def _request_tagged(ctx: PermissionContext) -> dict[str, Any]:
+    return {"StringEquals": {f"aws:RequestTag/{SERVICE_TAG}": ctx.service}}
+
+
+def _security_groups(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    groups = ctx.arn("ec2", "security-group/*")
+    statements = [
+        # The create also names the VPC (no tags on that resource): the group's own tags are
+        # checked by the tag-on-create statement.
+        _stmt("SecurityGroupCreate", ["ec2:CreateSecurityGroup"], ["*"]),
+        _tag_on_create(ctx, "ClusterTagOnCreate", CLUSTER_EC2_CREATES),
+        _stmt(
+            "SecurityGroupRulesOwned",
+            [
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:DeleteSecurityGroup",
+            ],
+            [groups],
+            _owned(ctx),
+        ),
+        # Security groups the cloud controller manager made for Services carry only
+        # kubernetes.io/cluster/<uid>, a tag key IAM cannot match for any uid; DeleteCluster
+        # checks that tag before deleting (kubestep/resources/kubernetes_leftovers.py). In an
+        # existing VPC, only groups of that VPC.
+        _stmt(
+            "KubernetesSecurityGroupsDelete",
+            ["ec2:DeleteSecurityGroup"],
+            [groups],
+            {"ArnEquals": {"ec2:Vpc": ctx.arn("ec2", f"vpc/{ctx.existing_vpc_id}")}} if ctx.existing_vpc_id else None,
+        ),
+    ]
+    return statements
+
+
+def _volumes(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    volumes = ctx.arn("ec2", "volume/*")
+    return [
+        _stmt("EtcdVolumesCreate", ["ec2:CreateVolume"], [volumes], _request_tagged(ctx)),
+        _stmt("EtcdVolumesDeleteOwned", ["ec2:DeleteVolume"], [volumes], _owned(ctx)),
+        # Volumes the EBS CSI driver created for PersistentVolumes: it tags every one of them
+        # ebs.csi.aws.com/cluster=true (aws-ebs-csi-driver, pkg/cloud).
+        _stmt(
+            "KubernetesVolumesDelete",
+            ["ec2:DeleteVolume"],
+            [volumes],
+            {"StringEquals": {"aws:ResourceTag/ebs.csi.aws.com/cluster": "true"}},
+        ),
+    ]
+
+
+def _launch_templates_and_instances(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    templates = ctx.arn("ec2", "launch-template/*")
+    from_a_template = {"ArnLike": {"ec2:LaunchTemplate": templates}}
+    return [
+        _stmt("LaunchTemplatesCreate", ["ec2:CreateLaunchTemplate"], [templates], _request_tagged(ctx)),
+        _stmt(
+            "LaunchTemplatesOwned",
+            ["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:DeleteLaunchTemplate"],
+            [templates],
+            _owned(ctx),
+        ),
+        # CreateAutoScalingGroup with a launch template checks that the caller may RunInstances
+        # with it: only from one of the service's own launch templates ...
+        _stmt(
+            "RunInstancesFromOwnLaunchTemplates",
+            ["ec2:RunInstances"],
+            [templates],
+            {**_owned(ctx), **from_a_template},
+        ),
+        # ... and only through a launch template (the instance, its volumes and interface, the
+        # image, groups and subnets it uses).
+        _stmt(
+            "RunInstancesThroughLaunchTemplates",
+            ["ec2:RunInstances"],
+            [
+                ctx.arn("ec2", "instance/*"),
+                ctx.arn("ec2", "volume/*"),
+                ctx.arn("ec2", "network-interface/*"),
+                ctx.arn("ec2", "security-group/*"),
+                ctx.arn("ec2", "subnet/*"),
+                ctx.arn("ec2", "image/*", account=False),
+            ],
+            from_a_template,
+        ),
+        _stmt("InstancesTerminateOwned", ["ec2:TerminateInstances"], [ctx.arn("ec2", "instance/*")], _owned(ctx)),
+    ]
+
+
+def _auto_scaling(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    groups = ctx.arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/gke-*")
+    return [
+        _stmt(
+            "AutoScalingDescribe",
+            [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeInstanceRefreshes",
+                "autoscaling:DescribeLifecycleHooks",
+                "autoscaling:DescribeTags",
+            ],
+            ["*"],  # Describe calls take no resource-level permissions
+        ),
+        _stmt("AutoScalingCreate", ["autoscaling:CreateAutoScalingGroup"], [groups], _request_tagged(ctx)),
+        # Tags while a group is created (the request carries the service's tag; a group of another
+        # kubestep service keeps its own) ...
+        _stmt(
+            "AutoScalingTagOnCreate",
+            ["autoscaling:CreateOrUpdateTags"],
+            [groups],
+            {
+                **_request_tagged(ctx),
+                "StringEqualsIfExists": {f"aws:ResourceTag/{SERVICE_TAG}": ctx.service},
+            },
+        ),
+        # ... and later tags (gke:spec) on the service's own groups, never its ownership tag.
+        _stmt(
+            "AutoScalingOwned",
+            [
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:DeleteTags",
+                "autoscaling:UpdateAutoScalingGroup",
+                "autoscaling:DeleteAutoScalingGroup",
+                "autoscaling:SetDesiredCapacity",
+                "autoscaling:StartInstanceRefresh",
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
+                "autoscaling:PutLifecycleHook",
+                "autoscaling:DeleteLifecycleHook",
+                # A drain past its deadline: the roll completes the lifecycle action itself.
+                "autoscaling:CompleteLifecycleAction",
+                # RepairCluster attaches a recreated target group to the replicas' groups.
+                "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:DetachLoadBalancerTargetGroups",
+            ],
+            [groups],
+            {**_owned(ctx), "ForAllValues:StringNotEquals": {"aws:TagKeys": [SERVICE_TAG]}},
+        ),
+    ]
+
+
+def _load_balancers(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    # kubestep's API load balancer and target group are named gke-<uid>-cp[-6443] (`net` on AWS;
+    # the emulator writes `app` into a network load balancer's ARN, hence the `*`).
+    balancers = ctx.arn("elasticloadbalancing", "loadbalancer/*/gke-*")
+    target_groups = ctx.arn("elasticloadbalancing", "targetgroup/gke-*")
+    listeners = ctx.arn("elasticloadbalancing", "listener/*/gke-*")
+    any_balancer = ctx.arn("elasticloadbalancing", "loadbalancer/*")
+    any_target_group = ctx.arn("elasticloadbalancing", "targetgroup/*")
+    creates = ["CreateLoadBalancer", "CreateTargetGroup", "CreateListener"]
+    return [
+        _stmt(
+            "LoadBalancingDescribe",
+            [
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elasticloadbalancing:DescribeTags",
+            ],
+            ["*"],  # Describe calls take no resource-level permissions
+        ),
+        _stmt(
+            "LoadBalancingCreate",
+            [f"elasticloadbalancing:{a}" for a in creates],
+            [balancers, target_groups],
+            _request_tagged(ctx),
+        ),
+        # Tags only as part of those creates (ELB User Guide, "tag on create":
+        # elasticloadbalancing:CreateAction).
+        _stmt(
+            "LoadBalancingTagOnCreate",
+            ["elasticloadbalancing:AddTags"],
+            [balancers, target_groups, listeners],
+            {
+                "StringEquals": {
+                    "elasticloadbalancing:CreateAction": creates,
+                    f"aws:RequestTag/{SERVICE_TAG}": ctx.service,
+                }
+            },
+        ),
+        _stmt(
+            "LoadBalancingOwned",
+            [
+                "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                "elasticloadbalancing:ModifyTargetGroupAttributes",
+                "elasticloadbalancing:SetSecurityGroups",
+                # RepairCluster points the listener at a recreated target group.
+                "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:DeleteLoadBalancer",
+                "elasticloadbalancing:DeleteTargetGroup",
+                "elasticloadbalancing:DeleteListener",
+            ],
+            [balancers, target_groups, listeners],
+            _owned(ctx),
+        ),
+        # Service load balancers (and their target groups) the cloud controller manager created:
+        # it tags each with kubernetes.io/service-name (cloud-provider-aws, TagNameKubernetesService).
+        _stmt(
+            "KubernetesLoadBalancersDelete",
+            ["elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:DeleteTargetGroup"],
+            [any_balancer, any_target_group],
+            {"Null": {"aws:ResourceTag/kubernetes.io/service-name": "false"}},
+        ),
+    ]
+
+
+def _subnet_cluster_tags(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """`kubernetes.io/cluster/<uid>=shared` on the service's subnets while a cluster lives
+    (kubestep/resources/subnet_tags.py): only that tag key, only on the service's subnets
+    (its own, tagged, or the existing VPC's, by ARN)."""
+    if ctx.existing_subnet_ids:
+        resources = [ctx.arn("ec2", f"subnet/{s}") for s in ctx.existing_subnet_ids]
+        conditions: dict[str, Any] = {}
+    else:
+        resources = [ctx.arn("ec2", "subnet/*")]
+        conditions = dict(_owned(ctx))
+    conditions["ForAllValues:StringLike"] = {"aws:TagKeys": ["kubernetes.io/cluster/*"]}
+    conditions["Null"] = {"aws:TagKeys": "false"}
+    return [_stmt("SubnetClusterTags", ["ec2:CreateTags", "ec2:DeleteTags"], resources, conditions)]
+
+
+def _cluster_secrets(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    return [
         _stmt(
             "ClusterSecrets",
             [
                 "secretsmanager:CreateSecret",
-                "secretsmanager:DeleteSecret",
                 "secretsmanager:DescribeSecret",
-                "secretsmanager:TagResource",
                 "secretsmanager:PutSecretValue",
                 # A re-run after the control-plane secret was made reads its public CA back.
                 "secretsmanager:GetSecretValue",
             ],
             ctx.secret_arns,
         ),
-        # Secrets and EBS volumes (CreateVolume / launches with the default key). EBS also
-        # needs ReEncrypt (AWS: "Permissions to use encrypted EBS resources").
+        # Tags only while creating (with the service's tag); deletes only of the service's secrets.
+        _stmt("ClusterSecretsTagOnCreate", ["secretsmanager:TagResource"], ctx.secret_arns, _request_tagged(ctx)),
+        _stmt("ClusterSecretsDeleteOwned", ["secretsmanager:DeleteSecret"], ctx.secret_arns, _owned(ctx)),
+        # The secrets are encrypted with the service key, used on the caller's behalf by Secrets
+        # Manager (GenerateDataKey to write, Decrypt to read).
+        ctx.key.statement(
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{ctx.region}.amazonaws.com"}},
+            sid="ServiceKeyViaSecretsManager",
+        ),
+        # EBS volumes encrypted with the service key (AWS: "Permissions to use encrypted EBS
+        # resources"), only through EC2; the grant only for an AWS resource.
         ctx.key.statement(
             [
-                "kms:Encrypt",
                 "kms:Decrypt",
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
-                "kms:GenerateDataKey",
                 "kms:GenerateDataKeyWithoutPlaintext",
                 "kms:DescribeKey",
-                "kms:CreateGrant",
             ],
-            sid="ServiceKey",
+            conditions={"StringEquals": {"kms:ViaService": f"ec2.{ctx.region}.amazonaws.com"}},
+            sid="ServiceKeyViaEc2",
         ),
-        *_state_table(ctx),
-        *_describe_executions(ctx),
+        ctx.key.statement(
+            ["kms:CreateGrant"],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            sid="ServiceKeyGrantsForVolumes",
+        ),
+    ]
+
+
+def _termination_queue(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """Each cluster's node-termination queue and the EventBridge rule feeding it
+    (kubestep/resources/termination.py), both named gke-<uid>-node-termination."""
+    queues = ctx.arn("sqs", "gke-*-node-termination")
+    rules = ctx.arn("events", "rule/gke-*-node-termination")
+    return [
+        _stmt("TerminationQueueCreate", ["sqs:CreateQueue", "sqs:TagQueue"], [queues], _request_tagged(ctx)),
+        _stmt("TerminationQueueRead", ["sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:GetQueueAttributes"], [queues]),
+        _stmt("TerminationQueueDeleteOwned", ["sqs:DeleteQueue"], [queues], _owned(ctx)),
+        _stmt("TerminationRuleCreate", ["events:PutRule", "events:TagResource"], [rules], _request_tagged(ctx)),
+        _stmt(
+            "TerminationRuleRead",
+            ["events:ListTagsForResource", "events:ListTargetsByRule", "events:DescribeRule"],
+            [rules],
+        ),
+        _stmt(
+            "TerminationRuleOwned",
+            ["events:PutTargets", "events:RemoveTargets", "events:DeleteRule"],
+            [rules],
+            _owned(ctx),
+        ),
     ]
 
 
 def _instance_roles(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     """Each cluster's own instance roles: only under the service's path, only with the service's
     permissions boundary, passed only to EC2."""
-    roles = ctx.arn("iam", f"role{ctx.instance_role_path}*", region=False)
-    profiles = ctx.arn("iam", f"instance-profile{ctx.instance_role_path}*", region=False)
+    roles = ctx.instance_role_arns
+    profiles = ctx.instance_profile_arns
     return [
         _stmt(
             "CreateInstanceRolesWithTheBoundary",
@@ -427,10 +657,16 @@ def _instance_roles(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             [roles],
             {"StringEquals": {"iam:PermissionsBoundary": ctx.instance_role_boundary_arn}},
         ),
+        # Looking a role up before it exists: IAM cannot know its path yet and authorizes the
+        # path-less ARN (role/gke-<uid>-...), read-only.
+        _stmt(
+            "LookUpInstanceRoles",
+            ["iam:GetRole"],
+            [roles, ctx.arn("iam", "role/gke-*", region=False)],
+        ),
         _stmt(
             "ManageInstanceRoles",
             [
-                "iam:GetRole",
                 "iam:TagRole",
                 "iam:ListRoleTags",
                 "iam:ListRolePolicies",

@@ -29,6 +29,7 @@ from infra.permissions import (
 )
 from infra.state_machines import StateMachines
 from infra.state_table import GSI1, GSI2, StateTable
+from infra.sweep_schedule import SweepSchedule
 from infra.upgrades import ScheduledUpgrades
 
 
@@ -68,6 +69,7 @@ class ManagementServiceStack(cdk.Stack):
             tier=ssm.ParameterTier.ADVANCED if len(config.manifest_json) > 4096 else ssm.ParameterTier.STANDARD,
         )
 
+        existing = config.manifest.get("spec", {}).get("existingVPC") or {}
         self.permission_context = context = PermissionContext(
             service=svc,
             partition=self.partition,
@@ -80,6 +82,8 @@ class ManagementServiceStack(cdk.Stack):
             instance_role_boundary_arn=boundary_arn,
             manifest_parameter_arn=self.manifest_parameter.parameter_arn,
             workflows=tuple(workflows),
+            existing_vpc_id=existing.get("vpcID"),
+            existing_subnet_ids=tuple(existing.get("subnetIDs", ())),
         )
         environment = {
             "POWERTOOLS_SERVICE_NAME": "kubestep",
@@ -104,6 +108,7 @@ class ManagementServiceStack(cdk.Stack):
             asset_dir=asset_dir,
             environment=environment,
             statements=function_statements(context),
+            log_key=self.key.log_key,
         )
 
         task_functions = (NETWORK_TASKS, CLUSTER_TASKS, UPGRADE_PLANNER)
@@ -115,6 +120,7 @@ class ManagementServiceStack(cdk.Stack):
             workflows=workflows,
             substitutions={f"{key}FunctionArn": arn for key, arn in zip(task_functions, task_arns, strict=True)},
             statements=state_machine_statements(task_arns),
+            log_key=self.key.log_key,
         )
         planner = self.state_machines.machines.get("PlanUpgrades")
         if planner is not None:
@@ -129,8 +135,17 @@ class ManagementServiceStack(cdk.Stack):
                 function=self.functions[EXECUTION_EVENTS],
             )
 
+        # Issue 11: the orphan sweeper runs daily.
+        sweeper = self.state_machines.machines.get("SweepOrphans")
+        self.sweep_schedule = SweepSchedule(self, "SweepSchedule", service=svc, machine=sweeper) if sweeper else None
+
         self.api = ManagementApi(
-            self, "Api", service=svc, function=self.functions[API], access_logging=api_access_logging
+            self,
+            "Api",
+            service=svc,
+            function=self.functions[API],
+            access_logging=api_access_logging,
+            log_key=self.key.log_key,
         )
         self.dashboard = OperationsDashboard(
             self, "Dashboard", service=svc, environment=environment, functions=self.functions.functions,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -39,6 +40,7 @@ class StateMachines(Construct):
         workflows: dict[str, Path],
         substitutions: dict[str, str],
         statements: list[iam.PolicyStatement],
+        log_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.machines: dict[str, sfn.StateMachine] = {}
@@ -52,6 +54,7 @@ class StateMachines(Construct):
                 log_group_name=f"/aws/vendedlogs/states/{name}",
                 retention=logs.RetentionDays.ONE_MONTH,
                 removal_policy=cdk.RemovalPolicy.DESTROY,
+                encryption_key=log_key,
             )
             machine = sfn.StateMachine(
                 self,

@@ -18,6 +18,9 @@ TAG_NODEPOOL = "gke:nodepool"
 TAG_ROLE = "gke:role"
 TAG_REPLICA = "gke:replica"
 TAG_SERVICE = "gke:management-service"
+# On etcd volumes a delete kept (keepEtcdVolumes): the operation that kept them; the orphan
+# sweeper leaves them alone.
+TAG_RETAINED_BY = "gke:retained-by"
 # The spec an instance was launched with (a digest of its launch template data): rolls tell new
 # instances from old by it.
 TAG_SPEC = "gke:spec"

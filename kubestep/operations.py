@@ -50,6 +50,8 @@ def operation_view(operation: Operation, base_path: str = "/v1") -> dict:
         "endedAt": operation.ended_at,
         "error": operation.error,
         "cause": operation.cause,
+        # What the operation found or changed (a repair's, a sweep's), when it says.
+        "result": operation.progress,
         "statusUrl": f"{base_path}/operations/{operation.operation_id}",
     }
 
@@ -401,3 +403,49 @@ def steps(settings: Settings, operation: Operation, after: int = 0) -> dict:
         "items": items[after:],
         "next": len(items),
     }
+
+
+# ---------------------------------------------------------------- issue 11: repair, sweep
+
+
+def start_repair(settings: Settings, store: Store, name: str, detect_only: bool = False) -> Operation:
+    """RepairCluster: refused (LockHeld) while another operation works on the cluster."""
+    from kubestep.workflows.repair_steps import KIND, parse_repair_request
+
+    request = parse_repair_request({"clusterName": name, "detectOnly": detect_only})
+    record = store.clusters.get(name)
+    if record is None:
+        raise NotFound(f"cluster {name!r} does not exist")
+    operation_id = naming.execution_name("repair", record.uid, record.generation, secrets.token_hex(3))
+    return _start(
+        settings,
+        store,
+        workflow=KIND,
+        cluster=name,
+        operation_id=operation_id,
+        execution_input=request.model_dump(mode="json", by_alias=True),
+        uid=record.uid,
+    )
+
+
+def start_sweep(settings: Settings, store: Store, body: Any) -> Operation:
+    """SweepOrphans (a dry run unless `dryRun` is false). No lock: every step it runs is idempotent."""
+    from kubestep.workflows.sweep_steps import KIND, TARGET, parse_sweep_request
+
+    request = parse_sweep_request(body)
+    operation_id = f"sweep-{secrets.token_hex(6)}"
+    arn = execution_arn(settings, KIND, operation_id)
+    operation, _ = store.operations.create(
+        Operation(operation_id=operation_id, kind=KIND, target=TARGET, execution_arn=arn, uid=naming.new_uid())
+    )
+    sfn = client("stepfunctions", settings.region)
+    try:
+        sfn.start_execution(
+            stateMachineArn=settings.state_machine_arn(KIND),
+            name=operation_id,
+            input=json.dumps(request.model_dump(mode="json", by_alias=True)),
+        )
+    except Exception as exc:
+        store.operations.finish(operation_id, "FAILED", type(exc).__name__, str(exc))
+        raise
+    return operation

@@ -55,6 +55,7 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
         "currentOperation": record.current_operation,
         "lastError": record.last_error.to_item() if record.last_error else None,
         "resources": _ids(record.resources),
+        "drift": dict(record.drift),
     }
     # The list shows replicas and node pools too (the CLI's REPLICAS column, `get -o json`):
     # three queries per cluster; only the etcd configuration is left to the detail view.

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="discard the saved emulator state first")
     parser.add_argument("--ephemeral", action="store_true", help="neither restore nor save the emulator state")
     parser.add_argument("--snapshot-interval", type=float, default=30.0, help="seconds between state snapshots")
+    parser.add_argument("--latency", default="instant", help="latency profile: instant, realistic, slow")
+    parser.add_argument("--existing-vpc", action="store_true", help="deploy over a stand-in existing VPC")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             manifest_path=args.manifest,
             persistent=not args.ephemeral,
             snapshot_interval=args.snapshot_interval,
+            latency=args.latency,
+            existing_vpc=args.existing_vpc,
         )
         serve_forever(
             config,

@@ -15,15 +15,19 @@ Protocol (``AF_UNIX`` stream sockets, messages are 4-byte big-endian length + JS
   parent -> zygote ``{"op": "fork"}`` with one socket fd attached (SCM_RIGHTS);
   zygote -> parent ``{"pid": <worker pid>}``.
 * worker socket: parent -> worker ``{"event": <json text>, "context": {...}}``;
-  worker -> parent ``{"payload": str, "errored": bool, "logs": str, "calls": [str]}``.
+  worker -> parent ``{"payload": str, "errored": bool, "logs": str, "calls": [call]}``, each call
+  ``{"action", "service", "operation", "region", "params", "response", "error"}`` (params and
+  response with secret material and large blobs removed, ``_redact``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import json
 import os
 import signal
@@ -106,27 +110,131 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-_calls: list[str] = []
+_calls: list[dict[str, Any]] = []
+
+# Request/response members never recorded: secret material, and blobs the IAM check has no use for.
+_REDACTED_KEYS = frozenset(
+    {
+        "SecretString",
+        "SecretBinary",
+        "Plaintext",
+        "CiphertextBlob",
+        "UserData",
+        "PolicyDocument",
+        "AssumeRolePolicyDocument",
+        "Password",
+        "Token",
+        "SessionToken",
+        "SecretAccessKey",
+        "Credentials",
+    }
+)
+_MAX_STRING = 2048
+# Read calls' responses are not recorded: the resources they act on are named in the request.
+_READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Query", "Scan")
+
+
+def _redact(value: Any, depth: int = 0) -> Any:
+    if depth > 12:
+        return "<nested>"
+    if isinstance(value, dict):
+        return {
+            k: ("<redacted>" if k in _REDACTED_KEYS else _redact(v, depth + 1))
+            for k, v in value.items()
+            if k != "ResponseMetadata"
+        }
+    if isinstance(value, (list, tuple)):
+        return [_redact(v, depth + 1) for v in value[:200]]
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str):
+        return value if len(value) <= _MAX_STRING else f"<{len(value)} chars>"
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if hasattr(value, "get_expression"):  # a boto3 DynamoDB condition (Key(...).eq(...))
+        return _condition(value)
+    return str(value)  # datetimes, decimals, streaming bodies
+
+
+def _condition(condition: Any) -> Any:
+    """A boto3 condition as the expression DynamoDB receives (the key values decide LeadingKeys)."""
+    try:
+        from boto3.dynamodb.conditions import ConditionExpressionBuilder
+
+        try:
+            built = ConditionExpressionBuilder().build_expression(condition, is_key_condition=True)
+        except Exception:  # noqa: BLE001 - not a key condition
+            built = ConditionExpressionBuilder().build_expression(condition)
+        return {
+            "Expression": built.condition_expression,
+            "Names": built.attribute_name_placeholders,
+            "Values": _redact(built.attribute_value_placeholders, 1),
+        }
+    except Exception:  # noqa: BLE001
+        return str(condition)
 
 
 def _install_call_recorder() -> None:
-    """Record the IAM-style action of every AWS API call made through botocore in this process."""
+    """Record every AWS API call made through botocore in this process: the IAM-style action, the
+    request's parameters and (for calls that change something) the response, so the IAM check can
+    rebuild the resources and condition keys of each call (tests/iam)."""
     try:
         from botocore.client import BaseClient
+        from botocore.exceptions import ClientError
     except ImportError:  # pragma: no cover - botocore is always there in practice
         return
     original = BaseClient._make_api_call
 
     def _make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
+        call: dict[str, Any] | None = None
         try:
             metadata = self.meta.service_model.metadata
             prefix = metadata.get("signingName") or metadata.get("endpointPrefix") or "unknown"
-            _calls.append(f"{_IAM_PREFIX_OVERRIDES.get(prefix, prefix)}:{operation_name}")
+            call = {
+                "action": f"{_IAM_PREFIX_OVERRIDES.get(prefix, prefix)}:{operation_name}",
+                "service": self.meta.service_model.service_name,
+                "operation": operation_name,
+                "region": self.meta.region_name,
+                "params": _redact(api_params),
+                "response": None,
+                "error": None,
+            }
+            _calls.append(call)
         except Exception:  # noqa: BLE001 - recording must never break the call
             pass
-        return original(self, operation_name, api_params)
+        try:
+            result = original(self, operation_name, api_params)
+        except ClientError as exc:
+            if call is not None:
+                call["error"] = exc.response.get("Error", {}).get("Code")
+            raise
+        if call is not None and not operation_name.startswith(_READ_PREFIXES):
+            with contextlib.suppress(Exception):
+                call["response"] = _redact(result)
+        return result
 
     BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
+
+
+_faults: Any = None
+
+
+def _install_faults() -> None:
+    """Fault injection (kubestep_local/faults.py, loaded by path: it is not in the asset), when
+    the runtime names a fault plan."""
+    global _faults
+    path = os.environ.get("KUBESTEP_LOCAL_FAULTS")
+    if not path:
+        return
+    spec = importlib.util.spec_from_file_location(
+        "kubestep_local_faults", os.path.join(os.path.dirname(__file__), "faults.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    module.install(path)
+    _faults = module
 
 
 def _load_handler(spec: str) -> tuple[Any, dict[str, Any] | None]:
@@ -188,7 +296,10 @@ def worker_loop(sock: socket.socket, handler: Any, import_error: dict[str, Any] 
         else:
             context = LambdaContext(request["context"])
             try:
-                result = handler(json.loads(request["event"]), context)
+                event = json.loads(request["event"])
+                if _faults is not None:
+                    _faults.begin_invocation(context.function_name, event)
+                result = handler(event, context)
                 try:
                     payload = json.dumps(result)
                 except (TypeError, ValueError) as exc:
@@ -216,6 +327,7 @@ def zygote_main(control_fd: int, asset_dir: str, packages: str, handler_spec: st
     sys.path.insert(0, asset_dir)
     sys.meta_path.insert(0, _AssetFinder(asset_dir, set(filter(None, packages.split(",")))))
     _install_call_recorder()
+    _install_faults()
     handler, import_error = _load_handler(handler_spec)
     # Auto-reap forked workers: the runtime, not the zygote, tracks their pids.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)

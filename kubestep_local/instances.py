@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -114,6 +115,7 @@ class InstanceSimulator:
         time_scale: TimeScale | None = None,
         boot_delay_seconds: float = 20.0,
         poll_interval: float = 0.1,
+        on_report: Callable[[Report], None] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.table_name = table_name
@@ -130,6 +132,8 @@ class InstanceSimulator:
         self._thread: threading.Thread | None = None
         self._clients: dict[tuple[str, str | None], Any] = {}
         self.paused = False
+        # Told of every report written (the latency model: the instance now serves /readyz).
+        self.on_report = on_report
         # The termination handler's part (queue mode): drain, then complete the lifecycle action.
         self.drain_delay_seconds = 20.0
         self._stalled: set[str] = set()
@@ -222,6 +226,11 @@ class InstanceSimulator:
             if not uid:
                 continue
             for instance_id in group.instance_ids:
+                with self._lock:
+                    if instance_id in self._seen:
+                        continue
+                if moto_compat.instance_state(group.region, instance_id) == "pending":
+                    continue  # boots once EC2 has it running (the latency model keeps it pending)
                 with self._lock:
                     if instance_id in self._seen:
                         continue
@@ -366,16 +375,17 @@ class InstanceSimulator:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
         key = write_report(self._store(boot.region), boot, status)
+        report = Report(
+            boot.uid,
+            boot.cluster_name,
+            boot.role,
+            key,
+            status,
+            boot.instance_id,
+            boot.asg_name,
+            _iso_now(),
+        )
         with self._lock:
-            self._reports.append(
-                Report(
-                    boot.uid,
-                    boot.cluster_name,
-                    boot.role,
-                    key,
-                    status,
-                    boot.instance_id,
-                    boot.asg_name,
-                    _iso_now(),
-                )
-            )
+            self._reports.append(report)
+        if self.on_report is not None:
+            self.on_report(report)

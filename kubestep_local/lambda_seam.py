@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubestep_local import moto_compat
 from kubestep_local.moto_compat import FunctionInfo
@@ -25,6 +25,21 @@ from kubestep_local.recorder import CallRecorder, Invocation
 from kubestep_local.worker_pool import WorkerPools
 
 LOG = logging.getLogger(__name__)
+
+
+class Interceptor(Protocol):
+    def before_invoke(self, fn: FunctionInfo, event: Any, execution_arn: str | None) -> None: ...
+
+    def after_invoke(
+        self,
+        fn: FunctionInfo,
+        event: Any,
+        execution_arn: str | None,
+        started_at: float,
+        duration: float,
+        died: bool,
+    ) -> None: ...
+
 
 _ACTIVE: LambdaSeam | None = None
 _ACTIVE_LOCK = threading.Lock()
@@ -42,12 +57,20 @@ class LambdaSeam:
     """Routes moto's Lambda invocations to ``pools`` and records them in ``recorder``."""
 
     def __init__(
-        self, pools: WorkerPools, recorder: CallRecorder | None = None, *, log_dir: Path, save_logs: bool = True
+        self,
+        pools: WorkerPools,
+        recorder: CallRecorder | None = None,
+        *,
+        log_dir: Path,
+        save_logs: bool = True,
+        interceptors: list[Interceptor] | None = None,
     ) -> None:
         self.pools = pools
         self.recorder = recorder or CallRecorder()
         self.log_dir = log_dir
         self.save_logs = save_logs
+        # Fault injection and the compute timeline (LocalRuntime): told before and after each run.
+        self.interceptors: list[Interceptor] = list(interceptors or [])
         self._patches = moto_compat.PatchSet()
 
     def install(self) -> None:
@@ -91,9 +114,14 @@ class LambdaSeam:
                 "timeout_seconds": timeout,
             },
         }
+        for interceptor in self.interceptors:
+            interceptor.before_invoke(fn, event, execution_arn)  # may raise moto_compat.InvocationRefused
+        started_at = time.time()
         started = time.monotonic()
         reply, cold = self.pools.invoke(fn, request, timeout + 0.5)
         duration = time.monotonic() - started
+        for interceptor in self.interceptors:
+            interceptor.after_invoke(fn, event, execution_arn, started_at, duration, reply is None)
         if reply is None:
             timed_out = duration >= timeout
             payload = json.dumps(

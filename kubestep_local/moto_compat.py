@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import importlib
 import io
@@ -40,7 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Protocol
 
 LOG = logging.getLogger(__name__)
 
@@ -188,6 +189,11 @@ class StateGate:
 
 
 GATE = StateGate()
+# moto's backends are not thread-safe (a describe iterating a dict another request's thread is
+# changing fails with "dictionary changed size during iteration", a 500): requests that change or
+# read backends run one at a time (the GIL runs one at a time anyway). Lambda invocations do not
+# take it: their handlers' own requests must pass while they run.
+REQUEST_LOCK = threading.RLock()
 
 
 def gated_path(method: str, path: str) -> bool:
@@ -227,7 +233,7 @@ def start_server(host: str, port: int, gate: StateGate = GATE) -> ServerHandle:
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         if not gated_path(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
             return moto_app(environ, start_response)
-        with gate.shared():
+        with gate.shared(), REQUEST_LOCK:
             # Materialize the body inside the gate: the backend call happens in here.
             return list(moto_app(environ, start_response))
 
@@ -249,6 +255,19 @@ def enable_asl_execution(endpoint_url: str) -> None:
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
         response.read()
+
+
+@contextlib.contextmanager
+def deterministic_ids(seed: int) -> Iterator[None]:
+    """Ids moto generates inside the block depend on ``seed`` only (moto's own seedable
+    random, moto/moto_api/_internal/__init__.py); afterwards they are random again."""
+    from moto.moto_api._internal import mock_random
+
+    mock_random.seed(seed)
+    try:
+        yield
+    finally:
+        mock_random.seed(int.from_bytes(os.urandom(8), "big"))
 
 
 def reset_backends() -> None:
@@ -387,7 +406,490 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
     patches.set(Rule, "send_to_targets", send_to_targets)
 
 
-def scale_asl_waits(patches: PatchSet, real_seconds: Callable[[float], float], shutdown: threading.Event) -> None:
+def match_aws_semantics(patches: PatchSet) -> None:
+    """Answers moto 5.2.5 gives differently from AWS where kubestep's idempotency depends on
+    them; each has a test in tests/local/test_aws_semantics.py. A retried call (botocore resends
+    a request whose response was lost) must meet AWS's answer, not a second resource:
+
+    - CreateVolume ignores ``ClientToken``: AWS returns the volume the token made.
+    - CreateLoadBalancer makes a second load balancer of the same name: AWS returns the one it
+      has when the settings are the same (else ``DuplicateLoadBalancerName``).
+    - CreateTargetGroup answers ``DuplicateTargetGroupName`` for the same settings: AWS returns
+      the existing group.
+    - CreateListener never sees a listener on the same port (it looks the port up among ARNs):
+      AWS returns the same listener for the same settings, ``DuplicateListener`` otherwise.
+    - RemoveRoleFromInstanceProfile of a role the profile does not hold crashes (500): AWS
+      answers ``NoSuchEntity``.
+    - CreateSecret of a name whose secret is scheduled for deletion answers
+      ``ResourceExistsException``: AWS answers ``InvalidRequestException`` (the name is held
+      until the deletion happens).
+    """
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+    from moto.elbv2.exceptions import DuplicateListenerError, DuplicateLoadBalancerName
+    from moto.elbv2.models import ELBv2Backend
+    from moto.iam.exceptions import NoSuchEntity
+    from moto.iam.models import IAMBackend
+    from moto.secretsmanager.exceptions import InvalidRequestException
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original_create_volume = ElasticBlockStore.create_volume
+
+    def create_volume(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        token = self._get_param("ClientToken")
+        tokens = self.ec2_backend.__dict__.setdefault("_kubestep_volume_tokens", {})
+        known = self.ec2_backend.volumes.get(tokens.get(token)) if token else None
+        if known is not None:
+            return ActionResult(known)
+        result = original_create_volume(self)
+        if token:
+            created = max(self.ec2_backend.volumes.values(), key=lambda v: v.create_time, default=None)
+            if created is not None:
+                tokens[token] = created.id
+        return result
+
+    patches.set(ElasticBlockStore, "create_volume", create_volume)
+
+    original_create_lb = ELBv2Backend.create_load_balancer
+
+    def create_load_balancer(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        existing = next((lb for lb in self.load_balancers.values() if lb.name == name), None)
+        if existing is None:
+            return original_create_lb(self, name, *args, **kwargs)
+        same = (kwargs.get("scheme") or "internet-facing") == existing.scheme and (
+            kwargs.get("loadbalancer_type") or "application"
+        ) == existing.type
+        if not same:
+            raise DuplicateLoadBalancerName()
+        return existing
+
+    patches.set(ELBv2Backend, "create_load_balancer", create_load_balancer)
+
+    original_create_tg = ELBv2Backend.create_target_group
+
+    def create_target_group(self: Any, name: str, **kwargs: Any) -> Any:
+        existing = next((tg for tg in self.target_groups.values() if tg.name == name), None)
+        if existing is not None and (kwargs.get("protocol"), str(kwargs.get("port")), kwargs.get("vpc_id")) == (
+            existing.protocol,
+            str(existing.port),
+            existing.vpc_id,
+        ):
+            return existing
+        return original_create_tg(self, name, **kwargs)
+
+    patches.set(ELBv2Backend, "create_target_group", create_target_group)
+
+    original_create_listener = ELBv2Backend.create_listener
+
+    def create_listener(self: Any, load_balancer_arn: str, protocol: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        balancer = self.load_balancers.get(load_balancer_arn)
+        for listener in list(balancer.listeners.values()) if balancer is not None else []:
+            if str(listener.port) != str(port):
+                continue
+            wanted = [(a.get("Type"), a.get("TargetGroupArn")) for a in kwargs.get("actions") or []]
+            have = [(a.type, a.data.get("TargetGroupArn")) for a in listener.default_actions]
+            if listener.protocol == protocol and wanted == have:
+                return listener
+            raise DuplicateListenerError()
+        return original_create_listener(self, load_balancer_arn, protocol, port, *args, **kwargs)
+
+    patches.set(ELBv2Backend, "create_listener", create_listener)
+
+    original_remove_role = IAMBackend.remove_role_from_instance_profile
+
+    def remove_role_from_instance_profile(self: Any, profile_name: str, role_name: str) -> None:
+        profile = self.get_instance_profile(profile_name)
+        if not any(role.name == role_name for role in profile.roles):
+            raise NoSuchEntity(f"The role {role_name} is not in instance profile {profile_name}.")
+        original_remove_role(self, profile_name, role_name)
+
+    patches.set(IAMBackend, "remove_role_from_instance_profile", remove_role_from_instance_profile)
+
+    original_create_secret = SecretsManagerBackend.create_secret
+
+    def create_secret(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        existing = self.secrets.get(name) if name in self.secrets.keys() else None  # noqa: SIM118 - moto's store
+        if existing is not None and getattr(existing, "deleted_date", None):
+            raise InvalidRequestException(
+                "You can't create this secret because a secret with this name is already scheduled for deletion."
+            )
+        return original_create_secret(self, name, *args, **kwargs)
+
+    patches.set(SecretsManagerBackend, "create_secret", create_secret)
+
+
+# Item operations whose results are plain data (no timestamps or blobs to format).
+DYNAMODB_DATA_OPERATIONS = frozenset(
+    ("dynamodb", op)
+    for op in (
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    )
+)
+
+
+def fix_moto_performance(patches: PatchSet) -> None:
+    """What moto 5.2.5 does on every request that costs more than the request (the emulator is one
+    Python process: its CPU is the local runtime's bottleneck).
+
+    It looks an EC2 resource's tags up by scanning every tag of every resource
+    (``TaggedEC2Resource.get_tags`` -> ``describe_tags(filters={"resource-id": [id]})``, a regex
+    per tag), so a describe with a tag filter costs resources x tags: with a few dozen clusters in
+    the emulator, every kubestep step's describe took seconds. The same answer, looked up by id."""
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        resource_id = getattr(self, "id", None)
+        if not resource_id:
+            return []
+        tags = dict.get(self.ec2_backend.tags, resource_id) or {}
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        return [{"resource_id": resource_id, "key": k, "value": v, "resource_type": kind} for k, v in tags.items()]
+
+    patches.set(TaggedEC2Resource, "get_tags", get_tags)
+
+    # Per request, moto lists its own package directory (an isdir per service) to route the
+    # request (moto_server/werkzeug_app.py get_backend_for_host), and inspects the response
+    # class's members to find the action's method (core/responses.py call_action). Neither
+    # changes while the process runs.
+    from moto import backends
+    from moto.core import responses
+
+    # DynamoDB's item operations return dicts already in the wire format (moto's dynamo_to_dict);
+    # the generic serializer still walks every attribute value against the output shape, which
+    # was half of the emulator's time. Those results go out as they are.
+    from moto.core.serialize import BaseJSONSerializer
+
+    original_result = BaseJSONSerializer._serialize_result
+
+    def _serialize_result(self: Any, resp: Any, result: Any) -> Any:
+        model = self.operation_model
+        if isinstance(result, dict) and (model.service_model.service_name, model.name) in DYNAMODB_DATA_OPERATIONS:
+            return self._serialized_result_to_response(resp, result, model.output_shape, result)
+        return original_result(self, resp, result)
+
+    patches.set(BaseJSONSerializer, "_serialize_result", _serialize_result)
+
+    modules = tuple(backends.list_of_moto_modules())
+    patches.set(backends, "list_of_moto_modules", lambda: modules)
+    patches.set(
+        responses, "method_names_from_class", functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+    )
+
+
+class LatencyHooks(Protocol):
+    """What ``model_latency``'s patches ask the latency model (``kubestep_local.latency``)."""
+
+    def delay(self, what: str) -> float:
+        """Real seconds ``what`` stays in its intermediate state (0: settles at once)."""
+        ...
+
+    def models(self, what: str) -> bool:
+        """Whether the profile models ``what`` at all (nothing is imposed by asking)."""
+        ...
+
+    def real(self, modelled_seconds: float) -> float:
+        """Real seconds for modelled AWS seconds (the time scale)."""
+        ...
+
+    def later(self, seconds: float, action: Callable[[], None], what: str) -> None:
+        """Run ``action`` (a state transition) after ``seconds`` real seconds."""
+        ...
+
+    def serving_since(self, instance_id: str) -> float | None:
+        """Since when (``time.time()``) the instance answers its health check; None: not yet."""
+        ...
+
+
+def model_latency(patches: PatchSet, hooks: LatencyHooks) -> None:
+    """Keep resources in AWS's intermediate states for as long as ``hooks.delay`` says.
+
+    moto settles everything at once; on AWS a NAT gateway is ``pending`` for minutes, an NLB
+    ``provisioning``, a volume ``creating``, an instance ``pending`` (its Auto Scaling instance
+    ``Pending``) and ``shutting-down``, a deleted Auto Scaling group ``Delete in progress``, a
+    NAT gateway ``deleting``; an NLB target is ``initial`` for its health check's threshold, then
+    ``unhealthy`` until the instance serves its health check (here: its bootstrap report, from
+    ``hooks.serving_since``) for that long; an NLB has a network interface per subnet that
+    lingers after the NLB is deleted, so deleting its security group answers
+    ``DependencyViolation`` meanwhile. Each patch wraps moto's own call and changes only the
+    state the caller sees (or when moto's next step happens); with a delay of 0 moto's own
+    behaviour is unchanged.
+    """
+    import time
+
+    from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models.elastic_block_store import EBSBackend, Volume
+    from moto.ec2.models.instances import Instance, InstanceBackend
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+    from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeLoadBalancer, FakeTargetGroup
+
+    def later(seconds: float, action: Callable[[], None], what: str) -> None:
+        def gated() -> None:
+            # A snapshot sees a transition whole or not at all; no request sees it half done.
+            with GATE.shared(), REQUEST_LOCK:
+                action()
+
+        hooks.later(seconds, gated, what)
+
+    # -- NAT gateways: pending -> available; deleting -> deleted
+    original_create_nat = NatGatewayBackend.create_nat_gateway
+    original_delete_nat = vars(NatGatewayBackend)["delete_nat_gateway"]
+
+    def create_nat_gateway(self: Any, *args: Any, **kwargs: Any) -> Any:
+        gateway = original_create_nat(self, *args, **kwargs)
+        delay = hooks.delay("nat-gateway-pending")
+        if delay:
+            gateway.state = "pending"
+            later(delay, lambda: _settle(gateway, "state", "pending", "available"), "nat-gateway-pending")
+        return gateway
+
+    def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
+        gateway = original_delete_nat(self, nat_gateway_id)
+        delay = hooks.delay("nat-gateway-deleting")
+        if delay and gateway.state == "deleted":
+            gateway.state = "deleting"
+            later(delay, lambda: _settle(gateway, "state", "deleting", "deleted"), "nat-gateway-deleting")
+        return gateway
+
+    patches.set(NatGatewayBackend, "create_nat_gateway", create_nat_gateway)
+    patches.set(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)
+
+    # -- NLBs: provisioning until due (moto activates on the first describe); ENIs per subnet
+    original_create_lb = vars(ELBv2Backend)["create_load_balancer"]
+    original_delete_lb = ELBv2Backend.delete_load_balancer
+    original_activate = FakeLoadBalancer.activate
+
+    def create_load_balancer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        known = set(self.load_balancers)
+        balancer = original_create_lb(self, *args, **kwargs)
+        if balancer.arn in known:
+            return balancer  # an idempotent repeat (match_aws_semantics)
+        delay = hooks.delay("load-balancer-provisioning")
+        if delay:
+            balancer._kubestep_active_at = time.time() + delay
+        if balancer.type == "network" and hooks.models("load-balancer-interfaces-linger"):
+            lb_id = balancer.arn.rsplit("/", 1)[-1]
+            balancer._kubestep_enis = [
+                self.ec2_backend.create_network_interface(
+                    subnet,
+                    private_ip_address=None,
+                    group_ids=list(balancer.security_groups or []),
+                    description=f"ELB net/{balancer.name}/{lb_id}",
+                ).id
+                for subnet in balancer.subnets
+            ]
+        return balancer
+
+    def activate(self: Any) -> None:
+        if time.time() >= getattr(self, "_kubestep_active_at", 0):
+            original_activate(self)
+
+    def delete_load_balancer(self: Any, arn: str) -> None:
+        balancer = self.load_balancers.get(arn)
+        original_delete_lb(self, arn)
+        enis = list(getattr(balancer, "_kubestep_enis", ()))
+        if not enis:
+            return
+        ec2 = self.ec2_backend
+
+        def release() -> None:
+            for eni_id in enis:
+                with contextlib.suppress(Exception):
+                    ec2.delete_network_interface(eni_id)
+
+        delay = hooks.delay("load-balancer-interfaces-linger")
+        if delay:
+            later(delay, release, "load-balancer-interfaces-linger")
+        else:
+            release()
+
+    patches.set(ELBv2Backend, "create_load_balancer", create_load_balancer)
+    patches.set(ELBv2Backend, "delete_load_balancer", delete_load_balancer)
+    patches.set(FakeLoadBalancer, "activate", activate)
+
+    # -- security groups: refused while a network interface still uses them
+    original_delete_sg = SecurityGroupBackend.delete_security_group
+
+    def delete_security_group(self: Any, name: str | None = None, group_id: str | None = None) -> None:
+        if group_id:
+            for eni in list(getattr(self, "enis", {}).values()):
+                if eni.instance is not None and eni.instance.state == "terminated":
+                    continue  # moto keeps a terminated instance's interface; AWS deletes it
+                if group_id in {g.id for g in eni._group_set}:
+                    raise DependencyViolationError(f"resource {group_id} has a dependent object")
+        return original_delete_sg(self, name=name, group_id=group_id)
+
+    patches.set(SecurityGroupBackend, "delete_security_group", delete_security_group)
+
+    # -- volumes: creating -> available
+    original_create_volume = EBSBackend.create_volume
+    original_status = Volume.status
+
+    def create_volume(self: Any, *args: Any, **kwargs: Any) -> Any:
+        volume = original_create_volume(self, *args, **kwargs)
+        delay = hooks.delay("volume-creating")
+        if delay:
+            volume._kubestep_available_at = time.time() + delay
+        return volume
+
+    def status(self: Any) -> str:
+        if time.time() < getattr(self, "_kubestep_available_at", 0):
+            return "creating"
+        return original_status.fget(self)
+
+    patches.set(EBSBackend, "create_volume", create_volume)
+    patches.set(Volume, "status", property(status))
+
+    # -- instances: pending -> running (their Auto Scaling instance Pending -> InService);
+    #    terminated after shutting-down
+    original_run = InstanceBackend.run_instances
+    original_terminate = Instance.terminate
+    original_replace = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    def run_instances(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reservation = original_run(self, *args, **kwargs)
+        delay = hooks.delay("instance-pending")
+        if delay:
+            for instance in reservation.instances:
+                instance._state.name, instance._state.code = "pending", 0
+                instance._kubestep_running_at = time.time() + delay
+                later(delay, lambda i=instance: _instance_to(i, "pending", "running", 16), "instance-pending")
+        return reservation
+
+    def replace_instances(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_replace(self, *args, **kwargs)
+        for state in list(self.instance_states):
+            due = getattr(state.instance, "_kubestep_running_at", None)
+            if due and state.lifecycle_state == "InService" and state.instance.state == "pending":
+                state.lifecycle_state = "Pending"
+                later(
+                    max(0.0, due - time.time()),
+                    lambda s=state: _settle(s, "lifecycle_state", "Pending", "InService"),
+                    "auto-scaling-instance-pending",
+                )
+        return result
+
+    def terminate(self: Any) -> Any:
+        previous = original_terminate(self)
+        delay = hooks.delay("instance-shutting-down")
+        if delay and self._state.name == "terminated" and previous.name != "terminated":
+            self._state.name, self._state.code = "shutting-down", 32
+            later(delay, lambda: _instance_to(self, "shutting-down", "terminated", 48), "instance-shutting-down")
+        return previous
+
+    patches.set(InstanceBackend, "run_instances", run_instances)
+    patches.set(FakeAutoScalingGroup, "replace_autoscaling_group_instances", replace_instances)
+    patches.set(Instance, "terminate", terminate)
+
+    # -- Auto Scaling groups: Delete in progress, then gone (instances terminated then)
+    original_delete_group = AutoScalingBackend.delete_auto_scaling_group
+
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        group = self.autoscaling_groups.get(group_name)
+        delay = hooks.delay("auto-scaling-group-deleting")
+        if group is None or not delay:
+            return original_delete_group(self, group_name)
+        if getattr(group, "status", None) == "Delete in progress":
+            return None
+
+        def finish() -> None:
+            if self.autoscaling_groups.get(group_name) is group:
+                original_delete_group(self, group_name)
+
+        group.status = "Delete in progress"
+        later(delay, finish, "auto-scaling-group-deleting")
+        return None
+
+    patches.set(AutoScalingBackend, "delete_auto_scaling_group", delete_auto_scaling_group)
+
+    # -- NLB targets: initial -> unhealthy until the instance serves -> healthy
+    original_register = FakeTargetGroup.register
+    original_health_for = FakeTargetGroup.health_for
+
+    def register(self: Any, targets: list[dict[str, Any]]) -> None:
+        # Auto Scaling registers an instance as it launches (pending); moto accepts only running.
+        launching = [
+            t for t in targets if getattr(self.ec2_backend.get_instance_by_id(t["Id"]), "state", "") == "pending"
+        ]
+        original_register(self, [t for t in targets if t not in launching])
+        for target in launching:
+            self.targets[target["Id"]] = {"Id": target["Id"], "Port": target.get("Port", self.port)}
+            self.deregistered_targets.pop(target["Id"], None)
+        stamps = self.__dict__.setdefault("_kubestep_registered", {})
+        for target in targets:
+            stamps.setdefault(target["Id"], time.time())
+
+    def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        health = original_health_for(self, target, ec2_backend)
+        registered = getattr(self, "_kubestep_registered", {}).get(target["Id"])
+        if health.status != "healthy" or registered is None or not hooks.models("target-health"):
+            return health
+        interval = float(self.health_check_interval_seconds or 30)
+        healthy_after = hooks.real(interval * int(self.healthy_threshold_count or 5))
+        unhealthy_after = hooks.real(interval * int(self.unhealthy_threshold_count or 2))
+        now = time.time()
+        # AWS runs a target's health checks only once its load balancer is active: a target
+        # registered while the NLB provisions stays `initial` (Elb.RegistrationInProgress) until then.
+        checks_from = max(registered, _load_balancers_active_at(self))
+        serving = hooks.serving_since(target["Id"])
+        if serving is not None and now >= max(serving, checks_from) + healthy_after:
+            return health
+        port, check_port = health.port, health.health_check_port
+        if now < checks_from + unhealthy_after:
+            reason = ("Elb.RegistrationInProgress", "Target registration is in progress")
+            return FakeHealthStatus(target["Id"], port, check_port, "initial", *reason)
+        return FakeHealthStatus(
+            target["Id"], port, check_port, "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
+        )
+
+    patches.set(FakeTargetGroup, "register", register)
+    patches.set(FakeTargetGroup, "health_for", health_for)
+
+
+def _load_balancers_active_at(target_group: Any) -> float:
+    """When the target group's last load balancer became (or becomes) active; 0 if unmodelled."""
+    from moto.elbv2.models import elbv2_backends
+
+    backend = elbv2_backends[target_group.account_id][target_group.region_name]
+    balancers = (backend.load_balancers.get(arn) for arn in target_group.load_balancer_arns)
+    return max((getattr(lb, "_kubestep_active_at", 0.0) for lb in balancers if lb is not None), default=0.0)
+
+
+def _settle(obj: Any, attribute: str, intermediate: str, final: str) -> None:
+    """``obj.attribute = final`` unless something else changed it meanwhile."""
+    if getattr(obj, attribute, None) == intermediate:
+        setattr(obj, attribute, final)
+
+
+def _instance_to(instance: Any, intermediate: str, name: str, code: int) -> None:
+    if instance._state.name == intermediate:
+        instance._state.name, instance._state.code = name, code
+
+
+# (execution ARN or None, wall-clock start, end) of one scaled wait of the interpreter.
+WaitObserver = Callable[["str | None", float, float], None]
+# The execution whose retrier a thread of the interpreter evaluates (its Retry sleep follows).
+_THREAD_EXECUTION = threading.local()
+
+
+def scale_asl_waits(
+    patches: PatchSet,
+    real_seconds: Callable[[float], float],
+    shutdown: threading.Event,
+    on_wait: WaitObserver | None = None,
+) -> None:
     """Scale what the interpreter sleeps in Retry intervals and Wait states.
 
     moto's interpreter really sleeps: ``time.sleep(interval_seconds)`` between retries
@@ -397,6 +899,7 @@ def scale_asl_waits(patches: PatchSet, real_seconds: Callable[[float], float], s
     those two call sites change -- never the global ``time.sleep`` (moto's server, boto3 retries
     and the runtime's threads keep real time). ``shutdown`` ends retry sleeps early, so the
     interpreter threads of aborted executions do not outlive the runtime by a retry interval.
+    ``on_wait`` hears of each scaled wait (what an execution's modelled time scales back up).
     """
     import time
     import types
@@ -407,22 +910,47 @@ def scale_asl_waits(patches: PatchSet, real_seconds: Callable[[float], float], s
     # retrier_decl does ``import time`` and calls ``time.sleep``: give that module its own
     # ``time`` whose sleep is scaled, leaving the real module untouched for everyone else.
     scaled_time = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
-    scaled_time.sleep = lambda seconds: shutdown.wait(real_seconds(seconds))
+
+    def _sleep(seconds: float) -> None:
+        started = time.time()
+        shutdown.wait(real_seconds(seconds))
+        if on_wait is not None:
+            on_wait(getattr(_THREAD_EXECUTION, "arn", None), started, time.time())
+
+    scaled_time.sleep = _sleep
 
     def _wait_interval(self: Any, env: Any, wait_seconds: float) -> None:
+        started = time.time()
         deadline = time.monotonic() + real_seconds(wait_seconds)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            env.program_state_event.wait(remaining)
-            # The event is set on any program state change; only an ended/stopped program
-            # interrupts the wait (moto's own loop re-enters on the rest).
-            if not env.is_running():
-                return
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                env.program_state_event.wait(remaining)
+                # The event is set on any program state change; only an ended/stopped program
+                # interrupts the wait (moto's own loop re-enters on the rest).
+                if not env.is_running():
+                    return
+        finally:
+            if on_wait is not None:
+                arn = None
+                with contextlib.suppress(Exception):
+                    arn = env.states.context_object.context_object_data["Execution"]["Id"]
+                on_wait(arn, started, time.time())
 
     patches.set(retrier_decl, "time", scaled_time)
     patches.set(WaitFunction, "_wait_interval", _wait_interval)
+    # A Retry sleeps in the thread that evaluates the retrier: tell its sleep whose it is.
+    original_retry = retrier_decl.RetrierDecl._eval_body
+
+    @functools.wraps(original_retry)
+    def _eval_body(self: Any, env: Any) -> Any:
+        with contextlib.suppress(Exception):
+            _THREAD_EXECUTION.arn = env.states.context_object.context_object_data["Execution"]["Id"]
+        return original_retry(self, env)
+
+    patches.set(retrier_decl.RetrierDecl, "_eval_body", _eval_body)
 
 
 @dataclass(frozen=True)
@@ -466,6 +994,17 @@ def _function_info(fn: Any) -> FunctionInfo:
 LambdaRunner = Callable[[FunctionInfo, Any, "str | None"], tuple[str, bool, str]]
 
 
+class InvocationRefused(Exception):
+    """A LambdaRunner refuses an invocation: the Invoke call itself fails, as when the Lambda
+    service answers ``ServiceException`` (HTTP 500); Step Functions reports
+    ``Lambda.<code>``."""
+
+    def __init__(self, code: str = "ServiceException", message: str = "Lambda was unable to run the function") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 def route_lambda_invocations(patches: PatchSet, runner: LambdaRunner) -> None:
     """Run every Lambda invocation through ``runner`` instead of moto's Docker path.
 
@@ -484,7 +1023,14 @@ def route_lambda_invocations(patches: PatchSet, runner: LambdaRunner) -> None:
     original_client_for = lambda_eval_utils.boto_client_for
 
     def _invoke_lambda(fn: Any, event: Any = None) -> tuple[str, bool, str]:
-        return runner(_function_info(fn), event, getattr(tls, "execution_arn", None))
+        try:
+            return runner(_function_info(fn), event, getattr(tls, "execution_arn", None))
+        except InvocationRefused as exc:
+            from moto.awslambda.exceptions import LambdaClientError
+
+            error = LambdaClientError(exc.code, exc.message)
+            error.code = 500  # a service error, as Lambda answers it
+            raise error from None
 
     def invoke(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
         # moto parses the body before _invoke_lambda; keep the caller's execution ARN.
@@ -509,15 +1055,24 @@ def route_lambda_invocations(patches: PatchSet, runner: LambdaRunner) -> None:
         finally:
             tls.sfn_execution = None
 
-    def boto_client_for(*args: Any, **kwargs: Any) -> Any:
-        client = original_client_for(*args, **kwargs)
+    # One client per region and service (moto makes a new boto3 client for every invocation,
+    # milliseconds of CPU each); the header comes from the invoking thread at send time.
+    clients: dict[tuple[Any, ...], Any] = {}
+    clients_lock = threading.Lock()
+
+    def _add_header(request: Any, **_: Any) -> None:
         execution_arn = getattr(tls, "sfn_execution", None)
         if execution_arn:
+            request.headers[EXECUTION_HEADER] = execution_arn
 
-            def _add_header(request: Any, **_: Any) -> None:
-                request.headers[EXECUTION_HEADER] = execution_arn
-
-            client.meta.events.register("before-sign.lambda.Invoke", _add_header)
+    def boto_client_for(region: Any, service: Any, state_credentials: Any = None) -> Any:
+        key = (region, service, repr(state_credentials))
+        with clients_lock:
+            client = clients.get(key)
+            if client is None:
+                client = original_client_for(region=region, service=service, state_credentials=state_credentials)
+                client.meta.events.register("before-sign.lambda.Invoke", _add_header)
+                clients[key] = client
         return client
 
     patches.set(LambdaFunction, "_invoke_lambda", _invoke_lambda)
@@ -570,7 +1125,7 @@ def append_function_log(function: FunctionInfo, text: str) -> None:
     """Write one invocation's log lines to the function's CloudWatch log group, as Lambda does."""
     from moto.awslambda.models import lambda_backends
 
-    with GATE.shared():
+    with GATE.shared(), REQUEST_LOCK:
         per_account = dict.get(lambda_backends, function.account)
         backend = dict.get(per_account, function.region) if per_account is not None else None
         if backend is None:
@@ -633,6 +1188,14 @@ def executions() -> list[ExecutionInfo]:
     ]
 
 
+def execution_status(execution_arn: str) -> str | None:
+    """An execution's status (None if the executing backend has no such execution)."""
+    for _account, _region, _backend, execution in _step_functions_executions():
+        if execution.exec_arn == execution_arn:
+            return _status(execution)
+    return None
+
+
 def execution_history(execution_arn: str) -> list[dict[str, Any]]:
     """``GetExecutionHistory``'s events ([] for an execution that never started)."""
     for _account, _region, backend, execution in _step_functions_executions():
@@ -641,6 +1204,15 @@ def execution_history(execution_arn: str) -> list[dict[str, Any]]:
                 return list(backend.get_execution_history(execution_arn)["events"])
             return []
     raise KeyError(execution_arn)
+
+
+def stop_execution(execution_arn: str, error: str, cause: str) -> bool:
+    """StopExecution of one RUNNING execution (from inside the runtime, e.g. a dying worker)."""
+    for _account, _region, _backend, execution in _step_functions_executions():
+        if execution.exec_arn == execution_arn and _status(execution) == "RUNNING":
+            execution.stop(datetime.now(UTC), error=error, cause=cause)
+            return True
+    return False
 
 
 def stop_running_executions(error: str, cause: str) -> list[str]:
@@ -694,6 +1266,18 @@ def instance_running(region: str, instance_id: str) -> bool:
             instance = backend.get_instance(instance_id)
             return instance.state not in ("terminated", "shutting-down", "stopped", "stopping")
     return False
+
+
+def instance_state(region: str, instance_id: str) -> str | None:
+    """An EC2 instance's state name (None if there is no such instance)."""
+    from moto.ec2.models import ec2_backends
+
+    for _account, backend_region, backend in _iter_backends(ec2_backends):
+        if backend_region != region:
+            continue
+        with contextlib.suppress(Exception):
+            return str(backend.get_instance(instance_id).state)
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """What the deployed functions did: every invocation, and every AWS API call each one made.
 
-The workers report the IAM-style action of each botocore call they made (``_worker.py``); the
-seam attributes invocations and calls to the operation (``operationId`` in the event) and to the
-Step Functions execution that invoked the function. The IAM check of the synthesized policies
-and the per-operation numbers of ``LocalRuntime.stats()`` read them here.
+The workers report each botocore call they made (``_worker.py``): its IAM-style action, the
+request's parameters and, for calls that change something, the response (both without secret
+material); the seam attributes invocations and calls to the operation (``operationId`` in the
+event) and to the Step Functions execution that invoked the function. The resource-level IAM
+check (tests/iam: resource ARNs and condition keys of each call, evaluated against the
+synthesized policies) and the per-operation numbers of ``LocalRuntime.stats()`` read them here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class ApiCall(NamedTuple):
@@ -27,6 +29,30 @@ class CallRecord:
     operation_id: str | None
     execution_arn: str | None
     action: str
+    # botocore's service and operation names, the client's region, the request's parameters and
+    # the parsed response of a mutating call (None for reads), the error code of a failed call.
+    service: str = ""
+    operation: str = ""
+    region: str | None = None
+    params: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, invocation: Invocation, call: str | dict[str, Any]) -> CallRecord:
+        where = (invocation.function_name, invocation.operation_id, invocation.execution_arn)
+        if isinstance(call, str):  # an action only
+            return cls(*where, call)
+        return cls(
+            *where,
+            call["action"],
+            service=call.get("service", ""),
+            operation=call.get("operation", ""),
+            region=call.get("region"),
+            params=call.get("params"),
+            response=call.get("response"),
+            error=call.get("error"),
+        )
 
 
 @dataclass(frozen=True)
@@ -48,11 +74,8 @@ class CallRecorder:
         self._calls: list[CallRecord] = []
         self._invocations: list[Invocation] = []
 
-    def record(self, invocation: Invocation, actions: Iterable[str]) -> None:
-        calls = [
-            CallRecord(invocation.function_name, invocation.operation_id, invocation.execution_arn, action)
-            for action in actions
-        ]
+    def record(self, invocation: Invocation, calls_made: Iterable[str | dict[str, Any]]) -> None:
+        calls = [CallRecord.of(invocation, call) for call in calls_made]
         with self._lock:
             self._invocations.append(invocation)
             self._calls.extend(calls)

@@ -34,10 +34,12 @@ from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
 from kubestep_local.deploy import deploy_template, stack_region
 from kubestep_local.events import EventBridgeStandIn
+from kubestep_local.faults import Fault, FaultPlan, Invocation
 from kubestep_local.home import STATE_FILE, HomeLock, default_home
 from kubestep_local.instances import InstanceSimulator
 from kubestep_local.lambda_seam import LambdaSeam
-from kubestep_local.moto_compat import ACCOUNT_ID
+from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
+from kubestep_local.moto_compat import ACCOUNT_ID, FunctionInfo
 from kubestep_local.recorder import CallRecorder
 from kubestep_local.scheduler import SchedulerClock, Tick, tick
 from kubestep_local.server import EmulatorServer, PortInUse, port_available
@@ -112,6 +114,12 @@ class RuntimeConfig:
     """Seconds between state snapshots of a persistent runtime (taken only after requests)."""
     extra_function_env: dict[str, str] = field(default_factory=dict)
     """Local-only environment variables for every function."""
+    latency: str = "instant"
+    """The latency model's profile (``kubestep_local.latency``): instant, realistic, slow. Can be
+    changed while the runtime runs (``LocalRuntime.set_latency``)."""
+    existing_vpc: bool = False
+    """Make a stand-in "existing" VPC with one private subnet first and deploy an existing-VPC
+    management service over it (``kubestep_local.existing_vpc``); ``manifest_path`` is ignored."""
 
     def __post_init__(self) -> None:
         for name in ("home", "manifest_path"):
@@ -130,6 +138,8 @@ class RuntimeConfig:
             raise ValueError(f"RuntimeConfig.pool_size: must be >= 1 (got {self.pool_size})")
         if self.snapshot_interval <= 0:
             raise ValueError(f"RuntimeConfig.snapshot_interval: must be > 0 (got {self.snapshot_interval})")
+        if self.latency not in PROFILE_NAMES:
+            raise ValueError(f"RuntimeConfig.latency: must be one of {', '.join(PROFILE_NAMES)} (got {self.latency!r})")
         if self.persistent and not self.reset:
             raise ValueError("RuntimeConfig.persistent: needs reset=True (saved state loads into a fresh emulator)")
 
@@ -159,6 +169,12 @@ class LocalRuntime:
         self.server = EmulatorServer(port=self.config.port, quiet=self.config.quiet)
         self.recorder = CallRecorder()
         self.store = StateStore(self.home)
+        self.latency = LatencyModel(self.time_scale, self.config.latency)
+        # Fault injection: the plan every Lambda worker reads (kubestep_local/faults.py).
+        self.faults = FaultPlan(self.home / "local" / f"faults-{os.getpid()}.json")
+        self._compute: dict[str, list[tuple[float, float]]] = {}
+        self._waits: dict[str, list[tuple[float, float]]] = {}
+        self.time_scale.on_wait = self._waited
         self.timings: dict[str, float] = {}
         # What the start did with the saved state (persistent runtimes): see ``restore_report``.
         self.restore_report: dict[str, Any] | None = None
@@ -174,6 +190,7 @@ class LocalRuntime:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._restored_extra: dict[str, Any] = {}
+        self._manifest_override: Path | None = None
         self._snapshots: threading.Thread | None = None
         self._stop_snapshots = threading.Event()
         self._snapshot_lock = threading.Lock()
@@ -228,6 +245,11 @@ class LocalRuntime:
         self.server.start()
         self.time_scale.install()
         moto_compat.fix_interpreter_bugs(self._patches)
+        moto_compat.match_aws_semantics(self._patches)
+        moto_compat.fix_moto_performance(self._patches)
+        Path(self.faults.path).parent.mkdir(parents=True, exist_ok=True)
+        self.faults.clear()
+        self.latency.start()
         moto_compat.emulate_lifecycle_hooks(self._patches)
         pools = WorkerPools(
             self.server.endpoint_url,
@@ -237,14 +259,18 @@ class LocalRuntime:
             # Lets domain code scale its own deadlines like the interpreter's waits.
             extra_env={
                 "KUBESTEP_LOCAL_TIME_SCALE": repr(self.time_scale.scale),
+                "KUBESTEP_LOCAL_FAULTS": self.faults.path,
                 "KUBESTEP_LOCAL_CLOCK": "1",
                 **self.config.extra_function_env,
             },
         )
-        self._seam = LambdaSeam(pools, self.recorder, log_dir=self.home / "local" / "logs")
+        self._seam = LambdaSeam(pools, self.recorder, log_dir=self.home / "local" / "logs", interceptors=[self])
         self._seam.install()
         self._simulator = InstanceSimulator(
-            self.server.endpoint_url, time_scale=self.time_scale, boot_delay_seconds=self.config.boot_delay_seconds
+            self.server.endpoint_url,
+            time_scale=self.time_scale,
+            boot_delay_seconds=self.config.boot_delay_seconds,
+            on_report=self._reported,
         )
         self._simulator.mark_booted(set(self._restored_extra.get("booted", ())))
         self._simulator.start()
@@ -292,12 +318,15 @@ class LocalRuntime:
             moto_compat.stop_running_executions(STOPPED_ERROR, STOPPED_CAUSE)
         # Wakes retry sleeps, so the stopped executions' threads end now.
         self.time_scale.uninstall()
+        self.latency.stop()
         if self._seam is not None:
             self._wait_executions_ended(5.0)
             self._seam.close()
             shutil.rmtree(self._seam.pools.workdir, ignore_errors=True)
         self._patches.undo()
         self.server.stop()
+        with contextlib.suppress(OSError):
+            os.unlink(self.faults.path)
         self._home_lock.release()
         self._api = self._events = self._simulator = self._seam = self._scheduler_clock = None
         self._clients.clear()
@@ -389,13 +418,26 @@ class LocalRuntime:
         return f"{service}-api" if service else None
 
     # -- deploy ------------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path | None:
+        """The AWSManagementService manifest deployed (the stand-in's with ``existing_vpc``)."""
+        return self._manifest_override or self.config.manifest_path
+
     def synthesize(self) -> Path:
         """Synthesize the project's CDK app (``infra.app.synthesize``), cached by source hash."""
         cache = self.home / "local" / "cdk.out"
         if self.config.synth_cache:
-            return cached_synthesize(cache, self.config.manifest_path)
+            return cached_synthesize(cache, self.manifest_path)
         cache.mkdir(parents=True, exist_ok=True)
-        return synthesize(cache / "latest", self.config.manifest_path)
+        return synthesize(cache / "latest", self.manifest_path)
+
+    def make_existing_vpc(self) -> tuple[str, str]:
+        """The stand-in "existing" VPC and subnet (made once), and its management service's manifest."""
+        from kubestep_local import existing_vpc
+
+        vpc_id, subnet_id = existing_vpc.ensure_stand_in(self.boto3_client("ec2"), self.region)
+        self._manifest_override = existing_vpc.write_manifest(self.home / "local", self.region, vpc_id, subnet_id)
+        return vpc_id, subnet_id
 
     def deploy(self, template_path: Path | str | None = None) -> dict[str, str]:
         """Synthesize (unless a template is given) and deploy into the emulator; returns outputs.
@@ -403,6 +445,8 @@ class LocalRuntime:
         After a restore the stack exists already: it is updated only if the template changed."""
         self.start()
         started = time.monotonic()
+        if self.config.existing_vpc and self._manifest_override is None:
+            self.make_existing_vpc()
         if template_path is None:
             template_path = self.synthesize()
             self.timings["synth"] = time.monotonic() - started
@@ -480,13 +524,20 @@ class LocalRuntime:
         return sfn.start_execution(**kwargs)["executionArn"]
 
     def wait_execution(self, execution_arn: str, timeout: float = 600.0, poll: float = 0.05) -> dict[str, Any]:
-        """Wait until the execution leaves RUNNING; returns ``DescribeExecution``."""
+        """Wait until the execution leaves RUNNING; returns ``DescribeExecution``.
+
+        Polls the executing backend in process (no request to the emulator each time: a dozen
+        waiting callers would otherwise keep it busy answering DescribeExecution)."""
         sfn = self.boto3_client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
-            description = sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] != "RUNNING":
-                return description
+            status = moto_compat.execution_status(execution_arn)
+            if status not in (None, "RUNNING"):
+                return sfn.describe_execution(executionArn=execution_arn)
+            if status is None:  # not visible in process (e.g. another process's emulator): ask
+                description = sfn.describe_execution(executionArn=execution_arn)
+                if description["status"] != "RUNNING":
+                    return description
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout} s")
             time.sleep(poll)
@@ -549,6 +600,73 @@ class LocalRuntime:
                 aws_api_calls=calls.get(execution.arn, 0),
             )
         return out
+
+    # -- latency model, fault injection, modelled time --------------------------------------------
+    def set_latency(self, profile: str) -> None:
+        """Switch the latency model's profile (instant, realistic, slow) while the runtime runs."""
+        self.latency.set_profile(profile)
+
+    def modelled_time(self, execution_arn: str) -> dict[str, Any]:
+        """How long the execution would have taken on AWS: Lambda run time as measured, every
+        wait (Retry backoff, Wait states: what polls AWS's intermediate states and the instances'
+        boots) divided by the time scale (``latency.modelled_seconds``)."""
+        execution = next((e for e in moto_compat.executions() if e.arn == execution_arn), None)
+        if execution is None or execution.start_date is None:
+            raise KeyError(execution_arn)
+        started = execution.start_date.timestamp()
+        ended = execution.stop_date.timestamp() if execution.stop_date else time.time()
+        with self._lock:
+            compute = list(self._compute.get(execution_arn, ()))
+            waits = list(self._waits.get(execution_arn, ()))
+        return modelled_seconds(started, ended, waits, compute, self.time_scale.scale)
+
+    def _waited(self, execution_arn: str | None, started: float, ended: float) -> None:
+        if execution_arn:
+            with self._lock:
+                self._waits.setdefault(execution_arn, []).append((started, ended))
+
+    # LambdaSeam interceptor: Lambda-level faults, and when each invocation ran.
+    def before_invoke(self, fn: FunctionInfo, event: Any, execution_arn: str | None) -> None:
+        fault = self.faults.take(Invocation.from_event(fn.name, event), None, kinds=("service-exception",))
+        if fault is not None:
+            raise moto_compat.InvocationRefused(
+                fault.code or "ServiceException", f"kubestep fault injection ({fault.kind} {fault.id})"
+            )
+
+    def after_invoke(
+        self,
+        fn: FunctionInfo,
+        event: Any,
+        execution_arn: str | None,
+        started_at: float,
+        duration: float,
+        died: bool,
+    ) -> None:
+        if execution_arn:
+            with self._lock:
+                self._compute.setdefault(execution_arn, []).append((started_at, started_at + duration))
+        if died and execution_arn and self._crashed_with_abort(fn, event, started_at):
+            # The management service itself died here: the execution stops before its Catch
+            # could see the failed task (what StopExecution does on AWS).
+            moto_compat.stop_execution(execution_arn, "States.Runtime", "the Lambda worker died (fault injection)")
+
+    def _crashed_with_abort(self, fn: FunctionInfo, event: Any, since: float) -> bool:
+        invocation = Invocation.from_event(fn.name, event)
+        aborting = {f.id for f in self.faults.faults() if f.kind == "crash" and f.abort}
+        return any(
+            f.id in aborting
+            and f.at >= since
+            and (f.operation_id, f.task) == (invocation.operation_id, invocation.task)
+            for f in self.faults.firings()
+        )
+
+    def _reported(self, report: Any) -> None:
+        if report.status == "ok":
+            self.latency.mark_serving(report.instance_id)
+
+    def inject(self, *faults: Fault) -> list[Fault]:
+        """Turn faults on (``kubestep_local.faults.Fault``); ``self.faults.remove``/``clear`` off."""
+        return self.faults.add(*faults)
 
     # -- keeping state (persistent runtimes) ----------------------------------------------------
     def cluster_names(self) -> list[str] | None:

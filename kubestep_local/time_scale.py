@@ -23,6 +23,8 @@ class TimeScale:
         # Set on uninstall: retry sleeps in flight end early, so interpreter threads of aborted
         # executions do not outlive the runtime by a whole retry interval.
         self._shutdown = threading.Event()
+        # Told of each scaled wait: (execution ARN or None, wall-clock start, end).
+        self.on_wait: moto_compat.WaitObserver | None = None
 
     @property
     def scale(self) -> float:
@@ -43,7 +45,11 @@ class TimeScale:
             if self._patches:
                 return
             self._shutdown = threading.Event()
-            moto_compat.scale_asl_waits(self._patches, self.seconds, self._shutdown)
+            moto_compat.scale_asl_waits(self._patches, self.seconds, self._shutdown, self._waited)
+
+    def _waited(self, execution_arn: str | None, started: float, ended: float) -> None:
+        if self.on_wait is not None:
+            self.on_wait(execution_arn, started, ended)
 
     def uninstall(self) -> None:
         with self._lock:

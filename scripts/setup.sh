@@ -21,6 +21,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# checkov (CloudFormation checks of the synthesized template) in a virtualenv of its own: it pins
+# boto3==1.35.49 and old urllib3/packaging, which the project (moto, boto3 >= 1.40) cannot share.
+CHECKOV_VERSION=3.3.30
+if ! .build/checkov/bin/checkov --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
+  mkdir -p .build
+  if ! { "$PYTHON" -m venv .build/checkov \
+         && .build/checkov/bin/python -m pip install --quiet "checkov==$CHECKOV_VERSION"; } > .build/checkov-install.log 2>&1; then
+    cat .build/checkov-install.log >&2
+    exit 1
+  fi
+fi
+
 # Debian packages the tests use: shellcheck and cloud-init lint and validate the instances'
 # bootstrap script and user-data (`cloud-init schema`); etcd-server and etcd-client run a real
 # etcd cluster through kubestep's member recovery; chromium is the browser the dashboard's

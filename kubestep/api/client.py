@@ -265,6 +265,22 @@ class ApiClient:
         return self.request(method, path, body=body, idempotency_key=idempotency_key or _new_key())
 
     # ------------------------------------------------------------------ operations
+    def repair_cluster(
+        self, name: str, detect_only: bool = False, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        return self.request(
+            "POST",
+            f"clusters/{_segment(name)}:repair",
+            query={"detectOnly": detect_only},
+            idempotency_key=idempotency_key or _new_key(),
+        )
+
+    def sweep_orphans(
+        self, dry_run: bool = True, grace_period_seconds: int = 3600, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        body = {"dryRun": dry_run, "gracePeriodSeconds": grace_period_seconds}
+        return self.request("POST", "orphans:sweep", body=body, idempotency_key=idempotency_key or _new_key())
+
     def operation(self, operation_id: str) -> dict[str, Any]:
         return self.request("GET", f"operations/{_segment(operation_id)}")
 

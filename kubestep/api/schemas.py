@@ -82,6 +82,22 @@ class UpgradeClusterBody(Model):
     _version = field_validator("version")(classmethod(lambda cls, v: versions.check_version(v)))
 
 
+class SweepOrphansBody(Model):
+    """`POST /v1/orphans:sweep`: list (and unless a dry run, delete) what this service tagged for
+    clusters whose record is gone."""
+
+    # Strict: JSON `false` is not 0 seconds, nor `0` a boolean.
+    dry_run: bool = Field(default=True, alias="dryRun", strict=True, description="List only; delete nothing")
+    grace_period_seconds: int = Field(
+        default=3600,
+        alias="gracePeriodSeconds",
+        strict=True,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="Only resources older than this are deleted",
+    )
+
+
 class UpdateClusterBody(Model):
     """`PATCH /v1/clusters/{name}`: control-plane changes (each rolls the replicas one at a time),
     a new upgrade policy (in place), and optionally the node pools' version afterwards."""
@@ -143,6 +159,9 @@ class Operation(BaseModel):
     endedAt: str | None = None
     error: str | None = None
     cause: str | None = None
+    result: dict[str, Any] | None = Field(
+        default=None, description="What the operation found or changed (RepairCluster, SweepOrphans)"
+    )
     statusUrl: str
 
 
@@ -214,6 +233,9 @@ class ClusterStatus(_Open):
     currentOperation: str | None = None
     lastError: LastError | None = None
     resources: dict[str, str] = Field(default_factory=dict, description="Logical name -> AWS id")
+    drift: dict[str, str] = Field(
+        default_factory=dict, description="What the last repair found changed or missing (`POST …:repair`)"
+    )
     controlPlane: ControlPlaneStatus | None = Field(
         default=None, description="The replicas (`etcd`: `GET /clusters/{name}` only)"
     )

@@ -96,6 +96,11 @@ ALREADY_EXISTS: dict[Kind, frozenset[str]] = {
 AUTO_SCALING_GROUP_EXISTS = "AlreadyExists"
 # Auto Scaling answers ValidationError ("... not found") for a group that is gone.
 AUTO_SCALING_VALIDATION = "ValidationError"
+# IAM: AddRoleToInstanceProfile of a profile that holds its one role already (a retried call).
+IAM_LIMIT_EXCEEDED = "LimitExceeded"
+# Secrets Manager: DeleteSecret of a secret already scheduled for deletion (a retried call), or
+# CreateSecret of a name whose secret is scheduled for deletion.
+SECRET_INVALID_REQUEST = "InvalidRequestException"
 # A rule that is already there (AuthorizeSecurityGroupIngress) or already gone (Revoke...).
 PERMISSION_DUPLICATE = "InvalidPermission.Duplicate"
 PERMISSION_NOT_FOUND = "InvalidPermission.NotFound"
@@ -137,6 +142,11 @@ THROTTLING = frozenset(
         "EC2ThrottledException",
     }
 )
+
+# What each API protocol answers when it throttles, and when IAM denies a call (botocore parses
+# them by protocol); the local runtime's fault injection answers with these.
+THROTTLING_BY_PROTOCOL = {"ec2": "RequestLimitExceeded", "json": "TooManyRequestsException", "query": "Throttling"}
+UNAUTHORIZED_BY_PROTOCOL = {"ec2": "UnauthorizedOperation", "json": "AccessDeniedException", "query": "AccessDenied"}
 
 # A request AWS refused for the caller's input (a bad id or instance type named in a spec).
 INVALID_PARAMETER = frozenset({"InvalidParameterValue", "InvalidParameterCombination", "InvalidParameter"})

@@ -15,6 +15,7 @@ from rich.table import Table
 from kubestep import inventory
 from kubestep.api.client import ApiClient
 from kubestep.cli import manifests, output, progress
+from kubestep.flow.steps import human
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster-ha.yaml"
 
@@ -56,7 +57,14 @@ def _resources_table(found: dict[str, list[dict]]) -> Table:
 @click.option("--keep", is_flag=True, help="Keep the cluster and the runtime running (Ctrl-C stops).")
 @click.option("--time-scale", default=0.02, show_default=True, help="Factor for waits, retries and boots.")
 @click.option("-f", "--filename", "path", default=str(EXAMPLE), show_default=True, help="Cluster manifest.")
-def demo(keep: bool, time_scale: float, path: str) -> None:
+@click.option(
+    "--latency",
+    type=click.Choice(("instant", "realistic", "slow")),
+    default="instant",
+    show_default=True,
+    help="How long AWS keeps resources in their intermediate states (compressed by --time-scale).",
+)
+def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
     """Create and delete an HA cluster on the embedded emulator, step by step."""
     from kubestep.cli.local import require_local_runtime, running_runtime
 
@@ -79,7 +87,7 @@ def demo(keep: bool, time_scale: float, path: str) -> None:
     name = body["cluster"]["metadata"]["name"]
     wall = time.monotonic()
     # Its own fresh emulator on free ports, whatever `kubestep local up` keeps running or saved.
-    runtime = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=time_scale))
+    runtime = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=time_scale, latency=latency))
     summary: list[tuple[str, str, float, dict]] = []
     try:
         _section("Starting the embedded AWS emulator and deploying the management service")
@@ -149,10 +157,12 @@ def demo(keep: bool, time_scale: float, path: str) -> None:
         _section("Summary")
         stats = runtime.stats()
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("OPERATION", "STATUS", "WALL TIME", "STATE TRANSITIONS", "LAMBDA INVOCATIONS", "AWS API CALLS"):
+        columns = ("OPERATION", "STATUS", "WALL TIME", "STATE TRANSITIONS", "LAMBDA INVOCATIONS", "AWS API CALLS")
+        for column in (*columns, "MODELLED AWS TIME"):
             table.add_column(column)
         for kind, state, seconds, ref in summary:
             s = stats.get(ref["arn"])
+            modelled = runtime.modelled_time(ref["arn"])["modelledSeconds"]
             table.add_row(
                 kind,
                 state,
@@ -160,11 +170,18 @@ def demo(keep: bool, time_scale: float, path: str) -> None:
                 str(s.state_transitions if s else "-"),
                 str(s.lambda_invocations if s else "-"),
                 str(s.aws_api_calls if s else "-"),
+                human(modelled),
             )
         output.console.print(table)
         click.echo(
             f"\ntotal wall time {time.monotonic() - wall:.1f}s (time scale {time_scale}: "
             f"a 20 s instance boot took {20 * time_scale:.1f}s)"
         )
+        click.echo(
+            f"modelled AWS time: what the waits would take on AWS (latency profile {latency}; Lambda run time "
+            "as measured, every wait divided by the time scale)"
+        )
+        for what, totals in runtime.latency.report().items():
+            click.echo(f"  {what}: {int(totals['count'])} x {human(totals['eachSeconds'])}")
     finally:
         runtime.stop()

@@ -22,6 +22,8 @@ import click
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
+# kubestep_local.latency.PROFILES (named here: the plain CLI install has no kubestep_local).
+LATENCY_PROFILES = ("instant", "realistic", "slow")
 # What the embedded runtime imports (module -> distribution), all from the `local` extra.
 LOCAL_RUNTIME_MODULES = {
     "moto": "moto[server]",
@@ -152,8 +154,30 @@ def local() -> None:
 @click.option("--fresh", is_flag=True, help="Discard the state the previous runtime saved; start empty.")
 @click.option("--detach", is_flag=True, help="Run in the background; `kubestep local down` stops it.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for start-up with --detach.")
+@click.option(
+    "--latency",
+    type=click.Choice(LATENCY_PROFILES),
+    default="instant",
+    show_default=True,
+    help="How long AWS keeps resources in their intermediate states (NAT gateways pending, NLBs "
+    "provisioning, ...), compressed by --time-scale.",
+)
+@click.option(
+    "--existing-vpc",
+    is_flag=True,
+    help="First make a stand-in existing VPC with one private subnet, then deploy an existing-VPC "
+    "management service over it (instead of --manifest's).",
+)
 def local_up(
-    port: int, api_port: int, time_scale: float, manifest: str | None, fresh: bool, detach: bool, timeout: float
+    port: int,
+    api_port: int,
+    time_scale: float,
+    manifest: str | None,
+    fresh: bool,
+    detach: bool,
+    timeout: float,
+    latency: str,
+    existing_vpc: bool,
 ) -> None:
     """Start the emulator, deploy the management service, provision its network.
 
@@ -176,6 +200,9 @@ def local_up(
         args += ["--manifest", manifest]
     if fresh:
         args.append("--fresh")
+    args += ["--latency", latency]
+    if existing_vpc:
+        args.append("--existing-vpc")
     if not detach:
         from kubestep_local.home import RuntimeBusy
         from kubestep_local.runtime import RuntimeConfig, serve_forever
@@ -194,6 +221,8 @@ def local_up(
             manifest_path=Path(manifest) if manifest else None,
             home=home(),
             persistent=True,
+            latency=latency,
+            existing_vpc=existing_vpc,
         )
         try:
             serve_forever(config, ready=ready, fresh=fresh)

@@ -73,4 +73,6 @@ def run_step(spec: StepSpec, event: dict[str, Any], settings: Settings, store: S
         if is_throttling(exc):
             # botocore's adaptive retries ran out: the state machine backs off and retries.
             raise Throttled(f"{spec.name}: AWS throttled {exc.operation_name} ({error_code(exc)})") from exc
+        # Name the step: the Warning event and the operation's cause say where it failed.
+        exc.args = (f"{spec.name}: {exc}",)
         raise

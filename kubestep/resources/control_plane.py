@@ -237,7 +237,10 @@ def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool
     """Delete the replicas' etcd volumes (unless asked to keep them for a restore)."""
     volumes = ctx.ec2.describe_volumes(Filters=ctx.ec2_filters(scope, **{naming.TAG_ROLE: "etcd"}))["Volumes"]
     if keep_etcd_volumes:
-        return {"kept": [v["VolumeId"] for v in volumes]}
+        kept = [v["VolumeId"] for v in volumes]
+        if kept:  # kept on purpose (a restore): the orphan sweeper must not take them
+            ctx.ec2.create_tags(Resources=kept, Tags=[{"Key": naming.TAG_RETAINED_BY, "Value": ctx.operation_id}])
+        return {"kept": kept}
     deleted = []
     for volume in volumes:
         if volume["State"] == "in-use":

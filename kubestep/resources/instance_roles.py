@@ -7,11 +7,13 @@ EC2 for a few seconds, which the launch template steps wait out."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from kubestep import iam_policies, naming
 from kubestep.aws import client
-from kubestep.aws.errors import Kind, is_already_exists, is_not_found
+from kubestep.aws.errors import IAM_LIMIT_EXCEEDED, Kind, is_already_exists, is_error, is_not_found
 from kubestep.flow.steps import Poll, step
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
@@ -100,7 +102,15 @@ def _ensure_role(ctx: ClusterContext, role: str, document: dict) -> tuple[str, s
                 raise
             profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     if not any(r["RoleName"] == name for r in profile.get("Roles", [])):
-        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        try:
+            iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        except Exception as exc:
+            # A profile holds one role: an earlier (or retried) call added it already.
+            if not is_error(exc, IAM_LIMIT_EXCEEDED):
+                raise
+            roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"].get("Roles", [])
+            if not any(r["RoleName"] == name for r in roles):
+                raise
     return arn, profile["Arn"]
 
 
@@ -137,31 +147,40 @@ def delete_instance_roles(ctx: ClusterContext, scope: str) -> dict:
     deleted = []
     for role in ROLES:
         name = naming.instance_role(ctx.uid, role)
-        try:
-            found = iam.get_role(RoleName=name)["Role"]
-        except Exception as exc:
-            if is_not_found(exc, Kind.IAM_ENTITY):
-                continue
-            raise
+        found = _unless_gone(iam.get_role, RoleName=name)
+        if found is None:
+            if scope == "cluster":  # the name carries the uid: a profile whose role went is the cluster's
+                _delete_profile(iam, name)
+            continue
         tags = naming.tags_dict(iam.list_role_tags(RoleName=name).get("Tags"))
         if not ctx.owned(tags, scope):
             continue
-        try:
-            profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
-            for attached in profile.get("Roles", []):
-                iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=attached["RoleName"])
-            iam.delete_instance_profile(InstanceProfileName=name)
-        except Exception as exc:
-            if not is_not_found(exc, Kind.IAM_ENTITY):
-                raise
+        # Each call on its own: "not found" means an earlier (or retried) call did it, and the
+        # next ones must still run (a profile left behind would outlive the cluster).
+        _delete_profile(iam, name)
         for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
-            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+            _unless_gone(iam.delete_role_policy, RoleName=name, PolicyName=policy)
         for policy in iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", []):
-            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
-        try:
-            iam.delete_role(RoleName=found["RoleName"])
-        except Exception as exc:
-            if not is_not_found(exc, Kind.IAM_ENTITY):
-                raise
+            _unless_gone(iam.detach_role_policy, RoleName=name, PolicyArn=policy["PolicyArn"])
+        _unless_gone(iam.delete_role, RoleName=found["Role"]["RoleName"])
         deleted.append(name)
     return {"deleted": deleted}
+
+
+def _delete_profile(iam: Any, name: str) -> None:
+    profile = _unless_gone(iam.get_instance_profile, InstanceProfileName=name)
+    if profile is None:
+        return
+    for attached in profile["InstanceProfile"].get("Roles", []):
+        _unless_gone(iam.remove_role_from_instance_profile, InstanceProfileName=name, RoleName=attached["RoleName"])
+    _unless_gone(iam.delete_instance_profile, InstanceProfileName=name)
+
+
+def _unless_gone(call: Callable[..., Any], **kwargs: Any) -> Any:
+    """``call(**kwargs)``'s answer, or None when IAM says the entity is not there (done already)."""
+    try:
+        return call(**kwargs)
+    except Exception as exc:
+        if is_not_found(exc, Kind.IAM_ENTITY):
+            return None
+        raise

@@ -201,7 +201,7 @@ def ensure_group(
 ) -> dict:
     groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     if groups:
-        return groups[0]
+        return reconcile_group(ctx, groups[0], launch_template_id, min_size, max_size, target_groups)
     asg_tags = [
         {"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": name, "ResourceType": "auto-scaling-group"}
         for k, v in tags.items()
@@ -229,6 +229,39 @@ def ensure_group(
     if not created:
         ctx.pending(f"Auto Scaling group {name} is not visible yet")
     return created[0]
+
+
+def reconcile_group(
+    ctx: ClusterContext, group: dict, launch_template_id: str, min_size: int, max_size: int, target_groups: list[str]
+) -> dict:
+    """An existing group back to what kubestep made it (a repair after hand changes): its launch
+    template (recreated under a new id), its size limits, its target groups (recreated under a
+    new ARN). The desired capacity is the autoscaler's, kept within the limits."""
+    name = group["AutoScalingGroupName"]
+    if group.get("Status") == "Delete in progress":
+        ctx.pending(f"Auto Scaling group {name} is being deleted")
+    changes: dict[str, Any] = {}
+    if (group.get("LaunchTemplate") or {}).get("LaunchTemplateId") != launch_template_id:
+        changes["LaunchTemplate"] = {"LaunchTemplateId": launch_template_id, "Version": "$Latest"}
+    if (group["MinSize"], group["MaxSize"]) != (min_size, max_size):
+        changes.update(MinSize=min_size, MaxSize=max_size)
+        changes["DesiredCapacity"] = min(max(group["DesiredCapacity"], min_size), max_size)
+    if changes:
+        ctx.autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, **changes)
+    attached = set(group.get("TargetGroupARNs") or [])
+    missing = [arn for arn in target_groups if arn not in attached]
+    if missing:
+        ctx.autoscaling.attach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=missing)
+    stale = sorted(attached - set(target_groups))
+    if stale and target_groups:  # a replaced target group: the old one is gone or not ours any more
+        try:
+            ctx.autoscaling.detach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=stale)
+        except Exception as exc:
+            if not is_not_found(exc, Kind.TARGET_GROUP):
+                raise
+    if not (changes or missing or stale):
+        return group
+    return ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
 
 
 def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:

@@ -95,6 +95,10 @@ def ensure_load_balancer(ctx: ClusterContext) -> dict:
     )
     listeners = ctx.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
     listener = next((item for item in listeners if item["Port"] == 443), None)
+    forward = [{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}]
+    if listener is not None and [a.get("TargetGroupArn") for a in listener["DefaultActions"]] != [tg["TargetGroupArn"]]:
+        # The target group was made again (a repair): forward to the new one.
+        ctx.elbv2.modify_listener(ListenerArn=listener["ListenerArn"], DefaultActions=forward)
     if listener is None:
         listener = ctx.elbv2.create_listener(
             LoadBalancerArn=lb["LoadBalancerArn"],

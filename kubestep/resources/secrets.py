@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from kubestep import naming, pki
-from kubestep.aws.errors import Kind, is_already_exists, is_not_found
+from kubestep.aws.errors import SECRET_INVALID_REQUEST, Kind, is_already_exists, is_error, is_not_found
 from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
@@ -118,6 +118,11 @@ def delete_cluster_secrets(ctx: ClusterContext, scope: str) -> dict:
         secret = _describe(ctx, name)
         if secret is None or secret.get("DeletedDate") or not ctx.owned(naming.tags_dict(secret.get("Tags")), scope):
             continue
-        ctx.secretsmanager.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+        try:
+            ctx.secretsmanager.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+        except Exception as exc:
+            # An earlier (or retried) call scheduled it already: that is what this step wants.
+            if not (is_error(exc, SECRET_INVALID_REQUEST) and (_describe(ctx, name) or {}).get("DeletedDate")):
+                raise
         deleted.append(name)
     return {"deleted": deleted}

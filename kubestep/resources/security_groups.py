@@ -68,7 +68,7 @@ def rules(groups: dict[str, str], vpc_cidr: str, node_ports: str) -> dict[str, l
     }
 
 
-def _rule_keys(permission: dict) -> list[tuple]:
+def rule_keys(permission: dict) -> list[tuple]:
     """(protocol, from, to, source) for each source of a permission, as EC2 describes it."""
     head = (str(permission.get("IpProtocol")), permission.get("FromPort", -1), permission.get("ToPort", -1))
     sources = [p["GroupId"] for p in permission.get("UserIdGroupPairs", [])]
@@ -92,7 +92,8 @@ def ensure_security_groups(ctx: ClusterContext) -> dict:
     groups: dict[str, str] = {}
     for purpose in PURPOSES:
         recorded = ctx.resource_id(LOGICAL[purpose])
-        group_id = recorded or _find(ctx, purpose)
+        # Looked up by name even when recorded: a group deleted by hand is made again (repair).
+        group_id = _find(ctx, purpose)
         if not group_id:
             try:
                 group_id = ctx.ec2.create_security_group(
@@ -111,18 +112,18 @@ def ensure_security_groups(ctx: ClusterContext) -> dict:
                 group_id = _find(ctx, purpose)
                 if not group_id:
                     ctx.pending(f"security group {purpose} exists but is not visible yet")
-        if not recorded:
+        if recorded != group_id:
             ctx.record_resource(LOGICAL[purpose], group_id)
         groups[purpose] = group_id
     node_ports = ctx.spec.spec.networking.node_port_range
     # One describe call instead of an authorize per rule on every re-run.
     present = {
-        g["GroupId"]: {key for p in g.get("IpPermissions", []) for key in _rule_keys(p)}
+        g["GroupId"]: {key for p in g.get("IpPermissions", []) for key in rule_keys(p)}
         for g in ctx.ec2.describe_security_groups(GroupIds=list(groups.values()))["SecurityGroups"]
     }
     for purpose, permissions in rules(groups, ctx.vpc_cidr, node_ports).items():
         for permission in permissions:
-            if set(_rule_keys(permission)) <= present.get(groups[purpose], set()):
+            if set(rule_keys(permission)) <= present.get(groups[purpose], set()):
                 continue
             try:
                 ctx.ec2.authorize_security_group_ingress(GroupId=groups[purpose], IpPermissions=[permission])

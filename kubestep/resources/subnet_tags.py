@@ -13,7 +13,8 @@ from kubestep.resources.context import ClusterContext
 
 
 def subnet_ids(ctx: ClusterContext) -> list[str]:
-    named = ctx.record.spec.spec.networking.service_load_balancer_subnet_ids
+    # No record: the orphan sweeper deleting what a lost record's cluster left (kubestep.resources.orphans).
+    named = ctx.record.spec.spec.networking.service_load_balancer_subnet_ids if ctx.record else None
     if named:
         return sorted(set(named))
     network = ctx.network
@@ -35,7 +36,10 @@ def tag_subnets(ctx: ClusterContext) -> dict:
 
 @step
 def untag_subnets(ctx: ClusterContext) -> dict:
-    """Remove this cluster's tag from the service's subnets."""
-    ids = subnet_ids(ctx)
-    ctx.ec2.delete_tags(Resources=ids, Tags=[{"Key": naming.k8s_cluster_tag(ctx.uid)}])
+    """Remove this cluster's tag from the service's subnets, and from any subnet still carrying it
+    (subnets the record no longer names, or named by a record that is gone)."""
+    tag = naming.k8s_cluster_tag(ctx.uid)
+    tagged = ctx.ec2.describe_subnets(Filters=[{"Name": "tag-key", "Values": [tag]}])["Subnets"]
+    ids = sorted(set(subnet_ids(ctx)) | {s["SubnetId"] for s in tagged})
+    ctx.ec2.delete_tags(Resources=ids, Tags=[{"Key": tag}])
     return {"subnets": len(ids)}

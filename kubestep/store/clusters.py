@@ -126,11 +126,13 @@ class ClusterRepository:
 
     def delete_everything(self, name: str, uid: str) -> int:
         """Everything under the cluster's key (record, node pools, etcd items, lock) and its uid
-        claim; events live under their own key and stay readable."""
-        items = self._table.query_all(KeyConditionExpression=Key("pk").eq(keys.cluster_pk(name)), ConsistentRead=True)
-        count = self._table.delete_all(items)
+        claim; events live under their own key and stay readable. The cluster record goes last:
+        a delete that fails half-way keeps it, so a re-run finds the cluster and finishes."""
         self._table.delete(keys.uid_pk(uid), keys.UID_SK, Attr("cluster").eq(name))
-        return count
+        items = self._table.query_all(KeyConditionExpression=Key("pk").eq(keys.cluster_pk(name)), ConsistentRead=True)
+        record = [i for i in items if i["sk"] == keys.CLUSTER_SK]
+        count = self._table.delete_all([i for i in items if i["sk"] != keys.CLUSTER_SK])
+        return count + self._table.delete_all(record)
 
 
 def node_pool_item(pool: NodePoolRecord) -> dict:

@@ -23,6 +23,8 @@ def all_workflows() -> dict[str, Workflow]:
         deprovision_network,
         plan_upgrades,
         provision_network,
+        repair_cluster,
+        sweep_orphans,
         update_cluster,
         update_node_pool,
     )
@@ -37,6 +39,9 @@ def all_workflows() -> dict[str, Workflow]:
         delete_node_pool,
         update_cluster,
         plan_upgrades,
+        # Issue 11 (reliability): repair after hand changes, and the orphan sweeper.
+        repair_cluster,
+        sweep_orphans,
     )
     return {m.WORKFLOW.name: m.WORKFLOW for m in modules}
 

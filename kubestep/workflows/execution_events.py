@@ -7,6 +7,7 @@ is the one recorded for this very execution (its name and ARN), never one named 
 from __future__ import annotations
 
 from kubestep.store import Store
+from kubestep.workflows.cluster_steps import error_message
 
 
 def handle(detail: dict, store: Store) -> dict:
@@ -39,11 +40,15 @@ def handle(detail: dict, store: Store) -> dict:
             current_operation=None,
             last_error={"error": reason, "message": f"the execution ended {status}", "operationId": operation_id},
         )
+        why = ""
+        if detail.get("error"):
+            error, cause = error_message({"Error": detail.get("error"), "Cause": detail.get("cause")})
+            why = f" ({error}: {cause[:500]})" if cause else f" ({error})"
         store.events.record(
             target,
             "Warning",
             reason,
-            f"execution {detail['name']} ended {status}; its lock was released: {released}",
+            f"execution {detail['name']} ended {status}{why}; its lock was released: {released}",
             f"AWSCluster/{target}",
             operation_id,
         )

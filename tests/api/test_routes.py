@@ -458,6 +458,9 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
         ("POST", "/v1/operations/{id}:cancel"): {"202", "400", "404", "409"},
         ("GET", "/v1/operations/{id}/steps"): {"200", "400", "404"},
         ("GET", "/v1/version"): {"200"},
+        # Issue 11: repair and the orphan sweeper.
+        ("POST", "/v1/clusters/{name}:repair"): {"202", "400", "404", "409"},
+        ("POST", "/v1/orphans:sweep"): {"202", "400", "409", "413", "415"},
     }
     openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
     openapi_spec_validator.validate(document)
@@ -484,6 +487,8 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
             "cancelOperation",
             "listOperationSteps",
             "getVersion",
+            "repairCluster",
+            "sweepOrphans",
         ]
     )
     # Every operation also declares API Gateway's own 403 (unsigned or IAM-denied requests).
@@ -504,3 +509,35 @@ def test_base64_bodies_are_accepted(api: Store) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert invoke(event).status == 202
+
+
+def test_repair_starts_its_workflow_and_a_busy_cluster_is_refused(api: Store) -> None:
+    """Issue 11: `POST /v1/clusters/{name}:repair` starts RepairCluster under the cluster's lock."""
+
+
+    assert call("POST", "/v1/clusters/ghost:repair").status == 404
+    record = register(api, example_body(), "create-test-1")
+    api.locks.release(record.name, "create-test-1")
+    api.clusters.update(record.name, phase="RUNNING", current_operation=None)
+    answer = call("POST", f"/v1/clusters/{record.name}:repair")
+    assert answer.status == 202, answer.json
+    assert answer.json["kind"] == "RepairCluster" and answer.json["id"].startswith(f"repair-{record.uid}-")
+    (started,) = executions("RepairCluster")
+    assert started["name"] == answer.json["id"]
+    # Its execution holds the lock (it stays RUNNING here): a second repair is refused.
+    again = call("POST", f"/v1/clusters/{record.name}:repair")
+    assert again.status == 409 and again.json["error"]["code"] == "LockHeld"
+    assert len(executions("RepairCluster")) == 1
+
+
+def test_sweep_starts_a_dry_run_unless_told_otherwise(api: Store) -> None:
+
+
+    answer = call("POST", "/v1/orphans:sweep", body={})
+    assert answer.status == 202 and answer.json["kind"] == "SweepOrphans"
+    assert execution_input(executions("SweepOrphans")[0]["executionArn"]) == {
+        "dryRun": True,
+        "gracePeriodSeconds": 3600,
+    }
+    bad = call("POST", "/v1/orphans:sweep", body={"gracePeriodSeconds": -1})
+    assert bad.status == 400 and bad.json["error"]["details"][0]["field"] == "gracePeriodSeconds"

@@ -6,7 +6,7 @@ import fnmatch
 import json
 from typing import Any
 
-from tests.infra.helpers import as_list, resources_of, statements_of
+from tests.infra.helpers import as_list, attached_policies, resources_of, statements_of
 
 
 def _role_ids(template: dict[str, Any]) -> dict[str, str]:
@@ -28,7 +28,7 @@ def _function_role(template: dict[str, Any], function_name: str) -> str:
 def _statements_of_role(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
     return [
         s
-        for p in resources_of(template, "AWS::IAM::Policy").values()
+        for p in attached_policies(template).values()
         if {"Ref": role_id} in p["Properties"]["Roles"]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
@@ -57,14 +57,14 @@ def test_pass_role_only_to_ec2_and_only_the_services_instance_roles(synthesized_
         if any(a in ("iam:PassRole", "iam:*", "*") for a in as_list(s["Action"]))
     ]
     assert len(pass_role) == 2
-    policies = resources_of(synthesized_template, "AWS::IAM::Policy")
+    policies = attached_policies(synthesized_template)
     by_role = {
         role: statement
         for policy_id, statement in pass_role
         for role in [r["Ref"] for r in policies[policy_id]["Properties"]["Roles"]]
     }
     instance_roles = by_role.pop(_function_role(synthesized_template, "demo-cluster-tasks"))
-    assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/us-east-1/instances/*"]]}')
+    assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/us-east-1/instances/gke-*"]]}')
     assert instance_roles["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
     scheduler = by_role.pop(_function_role(synthesized_template, "demo-api"))
     assert json.dumps(scheduler["Resource"]).endswith(':role/kubestep/demo/us-east-1/scheduler/*"]]}')
@@ -91,7 +91,8 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     synthesized_template: dict[str, Any], workflows: tuple[str, ...]
 ) -> None:
     """The API starts its own machines; the upgrade planner and the Scheduler role only
-    UpdateCluster; the planner rule's role (CDK's) only PlanUpgrades. No one else starts anything."""
+    UpdateCluster; the planner rule's role (CDK's) only PlanUpgrades, the sweep rule's only
+    SweepOrphans. No one else starts anything."""
 
     def machine(workflow: str) -> str:
         return json.dumps(
@@ -103,7 +104,7 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
             }
         )
 
-    policies = resources_of(synthesized_template, "AWS::IAM::Policy")
+    policies = attached_policies(synthesized_template)
     machines = resources_of(synthesized_template, "AWS::StepFunctions::StateMachine")
     plan_upgrades = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-PlanUpgrades")
     roles = resources_of(synthesized_template, "AWS::IAM::Role")
@@ -119,8 +120,12 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     assert sorted(starts.pop(_function_role(synthesized_template, "demo-api"))) == sorted(machine(w) for w in workflows)
     assert starts.pop(_function_role(synthesized_template, "demo-upgrade-planner")) == [machine("UpdateCluster")]
     assert starts.pop(scheduler_role) == [machine("UpdateCluster")]
-    [(_events_role, targets)] = starts.items()
-    assert targets == [json.dumps({"Ref": plan_upgrades})]
+    # The two EventBridge rules' roles (CDK's): the planner's and the daily sweep's (issue 11).
+    sweeper = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-SweepOrphans")
+    assert sorted(starts.values()) == sorted([[json.dumps({"Ref": plan_upgrades})], [json.dumps({"Ref": sweeper})]])
+    for role in starts:
+        trust = roles[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "events.amazonaws.com"}]
 
 
 def test_describe_execution_is_scoped_to_own_machines(synthesized_template: dict[str, Any]) -> None:
@@ -154,9 +159,8 @@ def test_destructive_actions_are_conditioned_on_the_service_tag(synthesized_temp
     for _, statement in statements_of(synthesized_template):
         for action in set(as_list(statement["Action"])) & conditioned:
             seen.add(action)
-            assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/gke:management-service": "demo"}}, (
-                action
-            )
+            owner = statement["Condition"]["StringEquals"]["aws:ResourceTag/gke:management-service"]
+            assert owner == "demo", action
     assert seen == conditioned
 
 

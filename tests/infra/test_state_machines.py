@@ -124,3 +124,17 @@ def test_execution_status_rule(synthesized_template: dict[str, Any], workflows: 
     ]
     assert len(permissions) == 1
     assert permissions[0]["FunctionName"] == {"Fn::GetAtt": [functions["demo-execution-events"], "Arn"]}
+
+
+def test_the_orphan_sweeper_runs_daily_and_deletes(synthesized_template: dict[str, Any]) -> None:
+    """Issue 11: SweepOrphans once a day, not as a dry run."""
+    (rule,) = [
+        r["Properties"]
+        for r in resources_of(synthesized_template, "AWS::Events::Rule").values()
+        if r["Properties"]["Name"] == "demo-sweep-orphans"
+    ]
+    assert rule["ScheduleExpression"] == "rate(1 day)" and rule["State"] == "ENABLED"
+    (target,) = rule["Targets"]
+    machines = _machines(synthesized_template)
+    assert target["Arn"] == {"Ref": machines["demo-SweepOrphans"][0]}
+    assert json.loads(target["Input"]) == {"dryRun": False}

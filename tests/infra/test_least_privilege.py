@@ -1,0 +1,438 @@
+"""Least privilege, proven on the synthesized template (issue 9 acceptance 6, issue 11 acceptance 5).
+
+- The resource-level IAM check (tests/iam) fails when a function calls an action or a resource its
+  role does not grant: each case below is a call a handler could make by mistake, and its correct
+  twin passes.
+- Per-cluster isolation: each cluster's instance-role policies (kubestep/iam_policies.py)
+  intersected with the stack's permissions boundary (as IAM does) keep cluster A's nodes away
+  from B's secrets and A's control-plane secret, A's volumes and DNS names away from B, and A's
+  report items away from B's; and allow what each role needs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kubestep import iam_policies
+from kubestep.store import keys
+from kubestep_local.recorder import CallRecord
+from tests.iam.checker import check
+from tests.iam.evaluator import evaluate, statements_of
+from tests.iam.requests import Ledger, authorizations
+from tests.iam.template import (
+    Environment,
+    Resolver,
+    function_policies,
+    managed_policy_statements,
+    named_role_policies,
+)
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def resolver(synthesized_template: dict[str, Any]) -> Resolver:
+    return Resolver(synthesized_template, Environment(ACCOUNT, REGION))
+
+
+@pytest.fixture(scope="module")
+def policies(synthesized_template, resolver):
+    return function_policies(synthesized_template, resolver)
+
+
+@pytest.fixture(scope="module")
+def cluster_tasks(policies) -> str:
+    (name,) = [n for n in policies if n.endswith("-cluster-tasks")]
+    return name
+
+
+@pytest.fixture(scope="module")
+def service(cluster_tasks) -> str:
+    return cluster_tasks.removesuffix("-cluster-tasks")
+
+
+def _call(function: str, action: str, params: dict, response: dict | None = None) -> CallRecord:
+    service, operation = action.split(":")
+    return CallRecord(function, "op-1", None, action, service, operation, REGION, params, response)
+
+
+def _findings(policies, calls: list[CallRecord], ledger: Ledger | None = None) -> list[str]:
+    result = check(calls, policies, ledger or Ledger(ACCOUNT))
+    return [str(f) for f in result.findings]
+
+
+def _owned_tags(service: str, uid: str = "u1") -> list[dict[str, str]]:
+    return [{"Key": "gke:management-service", "Value": service}, {"Key": "gke:cluster-uid", "Value": uid}]
+
+
+# ------------------------------------------------------------------ the check can fail
+
+
+def test_a_call_on_another_services_table_fails_the_check(policies, cluster_tasks, service):
+    own = _call(
+        cluster_tasks,
+        "dynamodb:GetItem",
+        {"TableName": f"{service}-kubestep", "Key": {"pk": "NETWORK", "sk": "NETWORK"}},
+    )
+    other = _call(
+        cluster_tasks, "dynamodb:GetItem", {"TableName": "other-kubestep", "Key": {"pk": "NETWORK", "sk": "NETWORK"}}
+    )
+    assert _findings(policies, [own]) == []
+    (finding,) = _findings(policies, [other])
+    assert "table/other-kubestep" in finding and "no identity-policy statement allows it" in finding
+
+
+def test_a_role_created_without_the_boundary_fails_the_check(policies, cluster_tasks, resolver, service):
+    boundary = resolver.ref(next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::IAM::ManagedPolicy"))
+    params = {"RoleName": "gke-u1-node", "Path": f"/kubestep/{service}/", "Tags": _owned_tags(service)}
+    assert (
+        _findings(policies, [_call(cluster_tasks, "iam:CreateRole", {**params, "PermissionsBoundary": boundary})]) == []
+    )
+    findings = _findings(policies, [_call(cluster_tasks, "iam:CreateRole", params)])
+    assert any("iam:CreateRole on arn:aws:iam::123456789012:role/kubestep/" in f for f in findings), findings
+    # ... and outside the service's path, even with the boundary.
+    elsewhere = {**params, "Path": "/", "PermissionsBoundary": boundary}
+    assert _findings(policies, [_call(cluster_tasks, "iam:CreateRole", elsewhere)])
+
+
+def test_tagging_an_existing_resource_fails_the_check_tagging_on_create_passes(policies, cluster_tasks, service):
+    create = _call(
+        cluster_tasks,
+        "ec2:CreateVolume",
+        {
+            "AvailabilityZone": "us-east-1a",
+            "Size": 8,
+            "TagSpecifications": [{"ResourceType": "volume", "Tags": _owned_tags(service)}],
+        },
+        {"VolumeId": "vol-1"},
+    )
+    assert _findings(policies, [create]) == []
+    # Claiming someone's volume by tagging it as the service's (the bypass of every tag condition).
+    claim = _call(cluster_tasks, "ec2:CreateTags", {"Resources": ["vol-2"], "Tags": _owned_tags(service)})
+    (finding,) = _findings(policies, [claim])
+    assert "ec2:CreateTags on arn:aws:ec2:us-east-1:123456789012:volume/vol-2" in finding
+    # A create without the service's tag is refused too.
+    untagged = _call(
+        cluster_tasks, "ec2:CreateVolume", {"AvailabilityZone": "us-east-1a", "Size": 8}, {"VolumeId": "vol-3"}
+    )
+    assert _findings(policies, [untagged])
+
+
+def test_deleting_what_the_service_did_not_create_fails_the_check(policies, cluster_tasks, service):
+    ledger = Ledger(ACCOUNT)
+    ledger.tags[f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/vol-ours"] = {"gke:management-service": service}
+    ledger.tags[f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/vol-theirs"] = {"team": "data"}
+    ours = _call(cluster_tasks, "ec2:DeleteVolume", {"VolumeId": "vol-ours"})
+    theirs = _call(cluster_tasks, "ec2:DeleteVolume", {"VolumeId": "vol-theirs"})
+    assert _findings(policies, [ours], ledger) == []
+    (finding,) = _findings(policies, [theirs], ledger)
+    assert "volume/vol-theirs" in finding
+
+
+def test_a_group_launching_from_a_foreign_launch_template_fails_the_check(policies, cluster_tasks, service):
+    ledger = Ledger(ACCOUNT)
+    ledger.tags[f"arn:aws:ec2:{REGION}:{ACCOUNT}:launch-template/lt-ours"] = {"gke:management-service": service}
+    group = {
+        "AutoScalingGroupName": "gke-u1-np-a",
+        "MinSize": 1,
+        "MaxSize": 1,
+        "VPCZoneIdentifier": "subnet-1",
+        "Tags": [{**t, "ResourceId": "gke-u1-np-a", "PropagateAtLaunch": True} for t in _owned_tags(service)],
+    }
+    ours = _call(
+        cluster_tasks,
+        "autoscaling:CreateAutoScalingGroup",
+        {**group, "LaunchTemplate": {"LaunchTemplateId": "lt-ours"}},
+    )
+    assert _findings(policies, [ours], ledger) == []
+    theirs = _call(
+        cluster_tasks, "autoscaling:CreateAutoScalingGroup", {**group, "LaunchTemplate": {"LaunchTemplateId": "lt-x"}}
+    )
+    (finding,) = _findings(policies, [theirs], ledger)
+    assert "ec2:RunInstances on arn:aws:ec2:us-east-1:123456789012:launch-template/lt-x" in finding
+
+
+def _scheduler_role(resolver: Resolver, service: str) -> tuple[str, str]:
+    """(name, ARN) of the Scheduler role as the template makes it (under its path)."""
+    path = f"/kubestep/{service}/scheduler/"
+    (logical_id,) = [
+        k
+        for k, r in resolver.resources.items()
+        if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("Path") == path
+    ]
+    name = resolver.ref(logical_id)
+    return name, f"arn:aws:iam::{ACCOUNT}:role{path}{name}"
+
+
+def _create_schedule(api: str, service: str, role_arn: str, machine: str, name: str | None = None) -> CallRecord:
+    name = name or f"{service}-upgrade-0a1b2c3d"
+    return _call(
+        api,
+        "scheduler:CreateSchedule",
+        {
+            "Name": name,
+            "GroupName": "default",
+            "ScheduleExpression": "at(2026-12-05T03:30:00)",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "ActionAfterCompletion": "DELETE",
+            "Target": {
+                "Arn": "arn:aws:scheduler:::aws-sdk:sfn:startExecution",
+                "RoleArn": role_arn,
+                "Input": json.dumps(
+                    {"stateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{service}-{machine}"}
+                ),
+            },
+        },
+        {"ScheduleArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{name}"},
+    )
+
+
+def test_a_schedule_hands_scheduler_only_its_role_which_starts_only_upgrades(
+    synthesized_template, resolver, policies, service
+):
+    api = f"{service}-api"
+    roles = named_role_policies(synthesized_template, resolver)
+    _, scheduler_role = _scheduler_role(resolver, service)
+
+    def findings(call: CallRecord) -> list[str]:
+        return [str(f) for f in check([call], policies, Ledger(ACCOUNT), roles=roles).findings]
+
+    assert findings(_create_schedule(api, service, scheduler_role, "UpdateCluster")) == []
+    # A schedule that would delete a cluster: the Scheduler role may not start DeleteCluster.
+    (finding,) = findings(_create_schedule(api, service, scheduler_role, "DeleteCluster"))
+    assert f"states:StartExecution on arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{service}-DeleteCluster" in finding
+    # Handing Scheduler a cluster's instance role: the API may not pass it.
+    instance_role = f"arn:aws:iam::{ACCOUNT}:role/kubestep/{service}/gke-u1-controlplane"
+    passed = findings(_create_schedule(api, service, instance_role, "UpdateCluster"))
+    assert any(f"iam:PassRole on {instance_role}" in f for f in passed), passed
+    # A schedule not named as the service's.
+    (named,) = findings(_create_schedule(api, service, scheduler_role, "UpdateCluster", name="other-upgrade-1"))
+    assert "scheduler:CreateSchedule" in named and "schedule/default/other-upgrade-1" in named
+
+
+def test_cluster_tasks_manage_the_instance_roles_under_the_path_not_the_scheduler_role(
+    resolver, policies, cluster_tasks, service
+):
+    name, _ = _scheduler_role(resolver, service)
+    ledger = Ledger(ACCOUNT)
+    ledger.role_paths["gke-u1-node"] = f"/kubestep/{service}/"
+    ledger.role_paths[name] = f"/kubestep/{service}/scheduler/"
+    for action, params in (
+        ("iam:DeleteRolePolicy", {"PolicyName": "p"}),
+        ("iam:DeleteRole", {}),
+        ("iam:ListRolePolicies", {}),
+    ):
+        assert _findings(policies, [_call(cluster_tasks, action, {"RoleName": "gke-u1-node", **params})], ledger) == []
+        (finding,) = _findings(policies, [_call(cluster_tasks, action, {"RoleName": name, **params})], ledger)
+        assert f"/kubestep/{service}/scheduler/{name}" in finding
+
+
+def test_completing_a_lifecycle_action_only_on_the_services_groups(policies, cluster_tasks, service):
+    ledger = Ledger(ACCOUNT)
+    group = "autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName"
+    ledger.tags[f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:{group}/gke-u1-np-a"] = {"gke:management-service": service}
+    ledger.tags[f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:{group}/gke-u2-np-a"] = {"gke:management-service": "other"}
+    params = {"LifecycleHookName": "kubestep-drain", "InstanceId": "i-1", "LifecycleActionResult": "CONTINUE"}
+    own = _call(cluster_tasks, "autoscaling:CompleteLifecycleAction", {**params, "AutoScalingGroupName": "gke-u1-np-a"})
+    other = _call(
+        cluster_tasks, "autoscaling:CompleteLifecycleAction", {**params, "AutoScalingGroupName": "gke-u2-np-a"}
+    )
+    assert _findings(policies, [own], ledger) == []
+    (finding,) = _findings(policies, [other], ledger)
+    assert "gke-u2-np-a" in finding
+
+
+def test_repair_changes_only_the_services_groups_and_listeners(policies, cluster_tasks, service):
+    ledger = Ledger(ACCOUNT)
+    group = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:00000000-0000-0000-0000-000000000000"
+    listener = (
+        f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/net/gke-u1-cp/50dc6c495c0c9188/f2f7dc8efc522ab2"
+    )
+    ledger.tags[f"{group}:autoScalingGroupName/gke-u1-cp-0"] = {"gke:management-service": service}
+    ledger.tags[listener] = {"gke:management-service": service}
+    target_group = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/gke-u1-cp-6443/73e2d6bc24d8a067"
+
+    def attach(name: str) -> CallRecord:
+        return _call(
+            cluster_tasks,
+            "autoscaling:AttachLoadBalancerTargetGroups",
+            {"AutoScalingGroupName": name, "TargetGroupARNs": [target_group]},
+        )
+
+    def point(arn: str) -> CallRecord:
+        forward = [{"Type": "forward", "TargetGroupArn": target_group}]
+        return _call(
+            cluster_tasks, "elasticloadbalancing:ModifyListener", {"ListenerArn": arn, "DefaultActions": forward}
+        )
+
+    assert _findings(policies, [attach("gke-u1-cp-0"), point(listener)], ledger) == []
+    # Someone else's group and listener (not tagged as the service's).
+    other_listener = listener.replace("gke-u1-cp", "gke-u9-cp")
+    ledger.tags[other_listener] = {"team": "web"}
+    findings = _findings(policies, [attach("gke-u9-cp-0"), point(other_listener)], ledger)
+    assert len(findings) == 2 and "gke-u9-cp-0" in findings[0] and other_listener in findings[1], findings
+
+
+def test_an_action_no_statement_grants_fails_the_check(policies, cluster_tasks):
+    (finding,) = _findings(
+        policies,
+        [_call(cluster_tasks, "sqs:SendMessage", {"QueueUrl": "https://q/123456789012/gke-u1-x", "MessageBody": "m"})],
+    )
+    assert "sqs:SendMessage" in finding
+
+
+def test_no_function_role_grants_a_wildcard_action(policies):
+    for function, role in policies.items():
+        for statement in role.statements:
+            actions = statement.get("Action", [])
+            for action in actions if isinstance(actions, list) else [actions]:
+                assert "*" not in action, f"{function}: {action}"
+
+
+# ------------------------------------------------------------------ per-cluster isolation
+
+
+@pytest.fixture(scope="module")
+def boundary(synthesized_template, resolver) -> list[dict]:
+    return managed_policy_statements(synthesized_template, resolver, "-instance-boundary")
+
+
+def _facts(resolver: Resolver, service: str, uid: str) -> iam_policies.ClusterFacts:
+    table = resolver.get_att(
+        next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::DynamoDB::Table"), "Arn"
+    )
+    key = resolver.get_att(next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::KMS::Key"), "Arn")
+    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:gke-{uid}"
+    return iam_policies.ClusterFacts(
+        account=iam_policies.Account("aws", REGION, ACCOUNT),
+        service=service,
+        uid=uid,
+        table_arn=table,
+        service_kms_key_arn=key,
+        control_plane_secret_arn=f"{secret}-controlplane-Ab12Cd",
+        node_secret_arn=f"{secret}-node-Ef34Gh",
+        hosted_zone_id="Z0SERVICEZONE",
+        dns_domain=f"{service}.kubestep.internal",
+        node_termination_queue_arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:gke-{uid}-node-termination",
+    )
+
+
+class Clusters:
+    """Two clusters of one service, their resources as the ledger knows them (tags)."""
+
+    def __init__(self, resolver: Resolver, service: str) -> None:
+        self.a, self.b = _facts(resolver, service, "aaaa1111"), _facts(resolver, service, "bbbb2222")
+        self.table_name = self.a.table_arn.rsplit("/", 1)[1]
+        self.ledger = Ledger(ACCOUNT)
+        for facts in (self.a, self.b):
+            tags = {"gke:management-service": service, "gke:cluster-uid": facts.uid}
+            for arn in (facts.control_plane_secret_arn, facts.node_secret_arn):
+                self.ledger.tags[arn] = tags
+            self.ledger.tags[self.volume(facts)] = tags
+            self.ledger.tags[self.instance(facts)] = tags
+
+    def volume(self, facts) -> str:
+        return f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/vol-{facts.uid}"
+
+    def instance(self, facts) -> str:
+        return f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-{facts.uid}"
+
+    def allowed(self, document: dict, boundary: list[dict], action: str, params: dict) -> bool:
+        service, operation = action.split(":")
+        record = CallRecord("instance", None, None, action, service, operation, REGION, params, None)
+        auths = authorizations(self.ledger, record)
+        assert auths and not any(a.unresolved for a in auths)
+        return all(evaluate(a.request, statements_of(document), boundary).allowed for a in auths)
+
+
+@pytest.fixture(scope="module")
+def clusters(resolver, service) -> Clusters:
+    return Clusters(resolver, service)
+
+
+def test_a_node_reads_its_own_join_token_only(clusters, boundary):
+    node_a = iam_policies.node_policy(clusters.a)
+    read = "secretsmanager:GetSecretValue"
+    assert clusters.allowed(node_a, boundary, read, {"SecretId": clusters.a.node_secret_arn})
+    assert not clusters.allowed(node_a, boundary, read, {"SecretId": clusters.a.control_plane_secret_arn})
+    assert not clusters.allowed(node_a, boundary, read, {"SecretId": clusters.b.node_secret_arn})
+    assert not clusters.allowed(node_a, boundary, read, {"SecretId": clusters.b.control_plane_secret_arn})
+
+
+def test_a_control_plane_reads_its_own_cluster_secrets_only(clusters, boundary):
+    cp_a = iam_policies.control_plane_policy(clusters.a)
+    read = "secretsmanager:GetSecretValue"
+    assert clusters.allowed(cp_a, boundary, read, {"SecretId": clusters.a.control_plane_secret_arn})
+    assert clusters.allowed(cp_a, boundary, read, {"SecretId": clusters.a.node_secret_arn})
+    assert not clusters.allowed(cp_a, boundary, read, {"SecretId": clusters.b.control_plane_secret_arn})
+
+
+def test_report_items_only_in_the_own_clusters_bootstrap_partition(clusters, boundary):
+    for document in (iam_policies.node_policy(clusters.a), iam_policies.control_plane_policy(clusters.a)):
+        own = {"TableName": clusters.table_name, "Item": {"pk": keys.bootstrap_pk(clusters.a.uid), "sk": "NODE#i-1"}}
+        other = {"TableName": clusters.table_name, "Item": {"pk": keys.bootstrap_pk(clusters.b.uid), "sk": "NODE#i-1"}}
+        service_item = {"TableName": clusters.table_name, "Item": {"pk": "NETWORK", "sk": "NETWORK"}}
+        assert clusters.allowed(document, boundary, "dynamodb:PutItem", own)
+        assert not clusters.allowed(document, boundary, "dynamodb:PutItem", other)
+        assert not clusters.allowed(document, boundary, "dynamodb:PutItem", service_item)
+
+
+def test_a_control_plane_attaches_only_its_own_clusters_volumes(clusters, boundary):
+    cp_a = iam_policies.control_plane_policy(clusters.a)
+    own = {"VolumeId": f"vol-{clusters.a.uid}", "InstanceId": f"i-{clusters.a.uid}", "Device": "/dev/xvdf"}
+    other = {"VolumeId": f"vol-{clusters.b.uid}", "InstanceId": f"i-{clusters.a.uid}", "Device": "/dev/xvdf"}
+    assert clusters.allowed(cp_a, boundary, "ec2:AttachVolume", own)
+    assert not clusters.allowed(cp_a, boundary, "ec2:AttachVolume", other)
+    # Nodes attach no volume at all.
+    assert not clusters.allowed(iam_policies.node_policy(clusters.a), boundary, "ec2:AttachVolume", own)
+
+
+def _record(name: str) -> dict:
+    return {
+        "HostedZoneId": "Z0SERVICEZONE",
+        "ChangeBatch": {
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": "A",
+                        "TTL": 30,
+                        "ResourceRecords": [{"Value": "10.0.0.5"}],
+                    },
+                }
+            ]
+        },
+    }
+
+
+def test_a_control_plane_changes_only_its_own_clusters_dns_names(clusters, boundary):
+    cp_a = iam_policies.control_plane_policy(clusters.a)
+    domain = clusters.a.dns_domain
+    change = "route53:ChangeResourceRecordSets"
+    assert clusters.allowed(cp_a, boundary, change, _record(f"cp-0.{clusters.a.uid}.{domain}"))
+    assert not clusters.allowed(cp_a, boundary, change, _record(f"cp-0.{clusters.b.uid}.{domain}"))
+    assert not clusters.allowed(cp_a, boundary, change, _record(f"api.{domain}"))
+    assert not clusters.allowed(
+        iam_policies.node_policy(clusters.a), boundary, change, _record(f"cp-0.{clusters.a.uid}.{domain}")
+    )
+
+
+def test_the_boundary_caps_a_policy_that_grants_more(clusters, boundary):
+    """A per-cluster policy widened by mistake still cannot read another service's secrets or
+    write outside the bootstrap partitions: the boundary intersects it."""
+    wide = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "dynamodb:PutItem"], "Resource": "*"}
+        ],
+    }
+    foreign_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:gke-cccc3333-node-Zz99Yy"
+    clusters.ledger.tags[foreign_secret] = {"gke:management-service": "another"}
+    assert not clusters.allowed(wide, boundary, "secretsmanager:GetSecretValue", {"SecretId": foreign_secret})
+    item = {"TableName": clusters.table_name, "Item": {"pk": "CLUSTER#x", "sk": "CLUSTER"}}
+    assert not clusters.allowed(wide, boundary, "dynamodb:PutItem", item)

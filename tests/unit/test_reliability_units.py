@@ -1,0 +1,53 @@
+"""Pure parts of issue 11: modelled AWS time, latency profiles, fault matching, orphan views."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kubestep.resources.orphans import Orphan
+from kubestep_local.faults import Fault, Invocation, is_read_only
+from kubestep_local.latency import PROFILES, Profile, modelled_seconds
+
+
+def test_waits_count_divided_by_the_time_scale_unless_a_task_runs_meanwhile() -> None:
+    # 10 s of real time at scale 0.01: tasks 0-2 s and 6-7 s, the interpreter waits 2-6 s and 5-9 s.
+    result = modelled_seconds(0, 10, waits=[(2, 6), (5, 9)], compute=[(0, 2), (6, 7)], time_scale=0.01)
+    # Scaled: 2-6 and 7-9 (6-7 a task ran) = 6 s -> 600 s; the other 4 s count as they were.
+    assert result["scaledWaitSeconds"] == pytest.approx(6)
+    assert result["modelledSeconds"] == pytest.approx(604)
+    assert modelled_seconds(0, 5, [], [], 0.02)["modelledSeconds"] == pytest.approx(5)
+    # Waits outside the execution do not count.
+    assert modelled_seconds(10, 12, [(0, 11)], [], 0.5)["modelledSeconds"] == pytest.approx(1 / 0.5 + 1)
+
+
+def test_profiles_name_known_states_and_grow_from_realistic_to_slow() -> None:
+    assert PROFILES["instant"].seconds == {}
+    for state, realistic in PROFILES["realistic"].seconds.items():
+        assert PROFILES["slow"].seconds[state] >= realistic
+    with pytest.raises(ValueError, match="unknown states"):
+        Profile("typo", {"nat-gateway-pendin": 1.0})
+
+
+def test_faults_match_operation_cluster_and_times() -> None:
+    invocation = Invocation("svc-cluster-tasks", "EnsureEtcdVolume", "prod", "create-x-1")
+    fault = Fault("error", "ec2:CreateVolume", cluster="prod", times=2, fired=1)
+    assert fault.hits(invocation, "ec2:CreateVolume")
+    assert not fault.hits(invocation, "ec2:DeleteVolume")
+    assert not Fault("error", "ec2:CreateVolume", cluster="other").hits(invocation, "ec2:CreateVolume")
+    assert not Fault("error", "ec2:CreateVolume", times=2, fired=2).hits(invocation, "ec2:CreateVolume")
+    mutating = Fault("crash", "mutating", task="EnsureEtcdVolume")
+    assert mutating.hits(invocation, "ec2:CreateVolume") and not mutating.hits(invocation, "ec2:DescribeVolumes")
+    assert Fault("crash", function="cluster-tasks").hits(invocation, None)
+    assert is_read_only("dynamodb:Query") and not is_read_only("dynamodb:PutItem")
+
+
+def test_an_orphan_is_old_once_its_newest_resource_passed_the_grace_period() -> None:
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    orphan = Orphan("u1", None)
+    orphan.add("volumes", "vol-1", now - timedelta(hours=3), {"gke:cluster": "prod"})
+    orphan.add("instances", "i-1", now - timedelta(minutes=20), {})
+    view = orphan.view(now, timedelta(hours=1))
+    assert (view["clusterName"], view["count"], view["ageSeconds"], view["old"]) == ("prod", 2, 1200, False)
+    assert orphan.view(now, timedelta(minutes=10))["old"] is True

@@ -1,0 +1,364 @@
+"""The fault matrix (issue 11): for every mutating AWS operation a workflow performs — derived from
+the calls a clean run recorded, not listed by hand — the workflow meets that operation throttled
+three times, failing hard, and taking effect with its response lost.
+
+A workflow under test is declared once (`WorkflowUnderTest`); node-pool and upgrade workflows
+become rows by declaring them in `WORKFLOWS` the same way. Cases run on small clusters (one
+replica, one node pool of none to two nodes: every step still runs), in parallel inside the
+session's runtime, grouped where the faults cannot disturb each other:
+
+- throttling is absorbed by botocore's retry of the very call, so one cluster carries every
+  operation's three throttles at once (each fault must fire its three times);
+- a lost response is followed by botocore's resend of the same call: one cluster carries every
+  create operation's lost response, then every delete operation's; duplicates are counted per
+  resource kind against the clean run;
+- a delete's hard failures run in a chain on one cluster, in the order the operations are first
+  called: each run fails at its operation and the next run gets past it, the last one finishes;
+- each create's hard failure gets its own cluster (compensation, then a clean delete).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubestep import inventory
+from kubestep.store import Store
+from kubestep_local.faults import Fault, is_read_only
+from kubestep_local.runtime import LocalRuntime
+
+from .conftest import ROOT, ha_request
+
+REPORT = ROOT / ".build" / "reports" / "fault-matrix.txt"
+FAULTS = ("throttle", "error", "lost-response")
+THROTTLES = 3
+SPREAD = 3  # clusters the chains of the delete's hard failures are spread over
+# Inventory kinds that are counts of things (instances come and go with the groups).
+COUNTED = (
+    "autoScalingGroups",
+    "volumes",
+    "launchTemplates",
+    "securityGroups",
+    "loadBalancers",
+    "targetGroups",
+    "secrets",
+)
+
+
+def small_cluster(name: str) -> dict:
+    """One replica, one node pool of 0..2 nodes: every create and delete step runs, cheaply."""
+    request = ha_request(name)
+    request["cluster"]["spec"]["controlPlane"]["availabilityZones"] = ["us-east-1a"]
+    pool = request["nodePools"][0]
+    pool["spec"].update(minNodeCount=0, maxNodeCount=2, availabilityZone="us-east-1a")
+    request["nodePools"] = [pool]
+    return request
+
+
+@dataclass(frozen=True)
+class WorkflowUnderTest:
+    """A workflow of the matrix: what its execution input is, whether it needs a RUNNING cluster
+    first, and what a hard failure must lead to ("compensates": the run rolls back what it made;
+    "stops": the run fails, keeps the record, and a re-run finishes)."""
+
+    name: str
+    execution_input: Callable[[str], dict]
+    needs_cluster: bool
+    on_error: str
+
+
+CREATE = WorkflowUnderTest("CreateCluster", small_cluster, needs_cluster=False, on_error="compensates")
+DELETE = WorkflowUnderTest("DeleteCluster", lambda name: {"clusterName": name}, needs_cluster=True, on_error="stops")
+WORKFLOWS = (CREATE, DELETE)
+
+
+@dataclass
+class Row:
+    workflow: str
+    operation: str
+    fault: str
+    cluster: str = ""
+    outcome: str = "not run"
+    fired: int = 0
+    left: int | None = None
+    lost: int | None = None
+    duplicates: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.left == 0 and self.lost == 0 and self.duplicates in (0, None)
+
+
+def mutating_operations(runtime: LocalRuntime, operation_id: str) -> list[str]:
+    """The mutating AWS operations an execution's steps called, in the order first called."""
+    seen: list[str] = []
+    for call in runtime.recorder.calls():
+        if call.operation_id == operation_id and not is_read_only(call.action) and call.action not in seen:
+            seen.append(call.action)
+    return seen
+
+
+def counts(runtime: LocalRuntime, uid: str) -> dict[str, int]:
+    found = inventory.cluster_resources(uid, runtime.boto3_client)
+    return {kind: len(found[kind]) for kind in COUNTED}
+
+
+class Matrix:
+    def __init__(self, runtime: LocalRuntime, store: Store, prefix: str = "fm") -> None:
+        self.runtime = runtime
+        self.store = store
+        self.prefix = prefix
+        self.operations: dict[str, list[str]] = {}
+        self.baseline: dict[str, int] = {}
+        self.rows: list[Row] = []
+        self.timings: list[tuple[int, float, float]] = []  # (job, started after, took)
+        self._counter = 0
+        self._started = 0.0
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, workflow: str, payload: dict, name: str) -> dict:
+        arn = self.runtime.start_execution(workflow, payload, name)
+        return self.runtime.wait_execution(arn, timeout=600, poll=0.2)
+
+    def name(self, kind: str) -> str:
+        self._counter += 1
+        return f"{self.prefix}-{kind}-{self._counter}"
+
+    def uid_of(self, cluster: str, operation_id: str) -> str | None:
+        record = self.store.clusters.get(cluster)
+        if record is not None:
+            return record.uid
+        operation = self.store.operations.get(operation_id)
+        return operation.uid if operation else None
+
+    def orphans(self, uid: str | None) -> int:
+        """Resources of the uid while no record owns it: what a lost record leaves behind."""
+        if uid is None or self.store.clusters.owner_of_uid(uid) is not None:
+            return 0
+        return sum(counts(self.runtime, uid).values())
+
+    def wait_unlocked(self, cluster: str, timeout: float = 60.0) -> bool:
+        """A run that failed outside its Catch leaves the lock to the execution-status janitor."""
+        deadline = time.monotonic() + timeout
+        while self.store.locks.get(cluster) is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.25)
+        return True
+
+    # -- the clean runs the operations are derived from ------------------------------------------
+    def derive(self) -> None:
+        cluster = f"{self.prefix}-baseline"
+        created = self.run(CREATE.name, CREATE.execution_input(cluster), f"{cluster}-create")
+        assert created["status"] == "SUCCEEDED", created.get("cause")
+        uid = self.store.clusters.get(cluster).uid
+        self.baseline = counts(self.runtime, uid)
+        deleted = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete")
+        assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
+        self.operations = {
+            CREATE.name: mutating_operations(self.runtime, f"{cluster}-create"),
+            DELETE.name: mutating_operations(self.runtime, f"{cluster}-delete"),
+        }
+
+    # -- one cluster's life: a create (maybe with faults), a delete (maybe with faults) ------------
+    def lifecycle(self, create: list[Row], delete: list[Row]) -> None:
+        cluster = self.name("c")
+        for row in (*create, *delete):
+            row.cluster = cluster
+        create_id, uid = f"{cluster}-create", None
+        faults = self._inject(create)
+        result = self.run(CREATE.name, CREATE.execution_input(cluster), create_id)
+        self._settle(faults, create)
+        uid = self.uid_of(cluster, create_id)
+        if create and create[0].fault == "error":
+            self._created_despite_error(create[0], cluster, result, uid)
+        else:
+            for row in create:
+                if result["status"] != "SUCCEEDED":
+                    row.problems.append(f"create {result['status']}: {result.get('cause')}")
+                row.outcome = f"{result['status']} ({self._how(row)})"
+                row.duplicates = self._duplicates(uid)
+        if self.store.clusters.get(cluster) is not None:
+            self._delete(cluster, delete, uid)
+        for row in (*create, *delete):
+            row.left = sum(counts(self.runtime, uid).values()) if uid else 0
+            row.lost = row.lost or 0
+            row.lost += self.orphans(uid)
+
+    def _inject(self, rows: list[Row]) -> list[Fault]:
+        times = {"throttle": THROTTLES, "error": 1, "lost-response": 1}
+        faults = [Fault(row.fault, row.operation, times=times[row.fault], cluster=row.cluster) for row in rows]
+        return self.runtime.inject(*faults) if faults else []
+
+    def _settle(self, faults: list[Fault], rows: list[Row]) -> None:
+        for fault, row in zip(faults, rows, strict=True):
+            row.fired = (self.runtime.faults.get(fault) or fault).fired
+            wanted = THROTTLES if row.fault == "throttle" else 1
+            if row.fired != wanted:
+                row.problems.append(f"fired {row.fired} times, not {wanted}")
+        self.runtime.faults.remove(*faults)
+
+    @staticmethod
+    def _how(row: Row) -> str:
+        return {"throttle": f"{THROTTLES} throttles absorbed", "lost-response": "resent, found"}.get(row.fault, "")
+
+    def _duplicates(self, uid: str | None) -> int:
+        if uid is None:
+            return 0
+        now = counts(self.runtime, uid)
+        return sum(max(0, now[kind] - self.baseline[kind]) for kind in COUNTED)
+
+    def _created_despite_error(self, row: Row, cluster: str, result: dict, uid: str | None) -> None:
+        """A create that met a hard failure: FAILED, ERROR with a Warning naming the step and the
+        AWS operation, nothing of the operation left."""
+        short = row.operation.split(":", 1)[1]
+        if result["status"] != "FAILED":
+            row.problems.append(f"create {result['status']} despite a hard failure of {row.operation}")
+        if not self.wait_unlocked(cluster):
+            row.problems.append("the lock was never released")
+        left = sum(counts(self.runtime, uid).values()) if uid else 0
+        if left:
+            row.problems.append(f"{left} resources of the operation left after compensation")
+        operation = self.store.operations.get(f"{cluster}-create")
+        if operation is None:
+            row.outcome = "FAILED before anything was recorded"
+            return
+        record = self.store.clusters.get(cluster)
+        warnings = [e for e in self.store.events.list(cluster) if e.type == "Warning"]
+        named = [e for e in warnings if short in e.message]
+        if not named:
+            row.problems.append(f"no Warning event names {short}: {[e.message for e in warnings]}")
+        step = _step_named(named[0].message) if named else "?"
+        if record is not None and record.phase != "ERROR":
+            row.problems.append(f"phase {record.phase}, not ERROR")
+        compensated = any(e.reason == "RolledBack" for e in self.store.events.list(cluster))
+        row.outcome = f"FAILED in {step}" + (" -> compensated" if compensated else " (before anything was made)")
+
+    def _delete(self, cluster: str, rows: list[Row], uid: str | None) -> None:
+        faults = self._inject(rows)
+        first = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete")
+        self._settle(faults, rows)
+        for row in rows:
+            row.outcome = f"{first['status']} ({self._how(row)})"
+            if first["status"] != "SUCCEEDED":
+                row.problems.append(f"delete {first['status']}: {first.get('cause')}")
+        if first["status"] != "SUCCEEDED":  # a clean delete, then: the rows report the failure
+            self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete-cleanup")
+
+    def delete_error_chain(self, rows: list[Row]) -> None:
+        """One cluster; for each delete operation in the order first called, a DeleteCluster run
+        with that operation failing hard: it stops naming it, keeps the record, and the next run
+        gets past it; the last run finishes."""
+        cluster = self.name("chain")
+        created = self.run(CREATE.name, CREATE.execution_input(cluster), f"{cluster}-create")
+        uid = self.uid_of(cluster, f"{cluster}-create")
+        for attempt, row in enumerate(rows):
+            row.cluster = cluster
+            if created["status"] != "SUCCEEDED":
+                row.problems.append(f"create {created['status']}: {created.get('cause')}")
+                continue
+            faults = self._inject([row])
+            result = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete-{attempt}")
+            self._settle(faults, [row])
+            self.wait_unlocked(cluster)
+            short = row.operation.split(":", 1)[1]
+            cause = result.get("cause") or ""
+            if result["status"] != "FAILED" or short not in cause:
+                row.problems.append(f"delete {result['status']} without naming {short}: {cause[:300]}")
+            remaining = sum(counts(self.runtime, uid).values()) if uid else 0
+            row.lost = 1 if self.store.clusters.get(cluster) is None and remaining else 0
+            row.outcome = f"FAILED in {_step_named(cause)} -> re-run went on"
+        final = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete-last")
+        left = sum(counts(self.runtime, uid).values()) if uid else 0
+        for row in rows:
+            row.left = left
+            row.lost = (row.lost or 0) + self.orphans(uid)
+            if final["status"] != "SUCCEEDED":
+                row.problems.append(f"the last re-run {final['status']}: {final.get('cause')}")
+        if rows and final["status"] == "SUCCEEDED":
+            rows[-1].outcome += f"; last re-run {final['status']}"
+
+    def plan(self) -> list[Callable[[], None]]:
+        rows = {
+            (wf, fault): [Row(wf, op, fault) for op in self.operations[wf]]
+            for wf in self.operations
+            for fault in FAULTS
+        }
+        self.rows = [row for key in sorted(rows) for row in rows[key]]
+        # A chain runs one delete after another: the chains are spread over a few clusters.
+        jobs: list[Callable[[], None]] = [
+            lambda: self.lifecycle(rows[(CREATE.name, "throttle")], rows[(DELETE.name, "throttle")])
+        ]
+        jobs.append(lambda: self.lifecycle(rows[(CREATE.name, "lost-response")], rows[(DELETE.name, "lost-response")]))
+        jobs += [
+            lambda chain=chain: self.delete_error_chain(chain)
+            for chain in _spread(rows[(DELETE.name, "error")], SPREAD)
+        ]
+        jobs += [lambda row=row: self.lifecycle([row], []) for row in rows[(CREATE.name, "error")]]
+        return jobs
+
+    def run_all(self, parallel: int = 10) -> None:
+        def timed(index: int, job: Callable[[], None]) -> None:
+            started = time.monotonic()
+            job()
+            self.timings.append((index, started - self._started, time.monotonic() - started))
+
+        self._started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            for future in [pool.submit(timed, i, job) for i, job in enumerate(self.plan())]:
+                future.result()
+
+    # -- the table -----------------------------------------------------------------------------------
+    def table(self) -> str:
+        head = ("WORKFLOW", "OPERATION", "FAULT", "OUTCOME", "FIRED", "LEFT", "LOST", "DUPLICATES", "CLUSTER")
+        lines = [
+            (
+                r.workflow,
+                r.operation,
+                r.fault,
+                r.outcome,
+                str(r.fired),
+                str(r.left),
+                str(r.lost),
+                _dash(r.duplicates),
+                r.cluster,
+            )
+            for r in self.rows
+        ]
+        widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
+        text = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [head, *lines]]
+        problems = [f"{r.workflow} {r.operation} {r.fault}: {'; '.join(r.problems)}" for r in self.rows if r.problems]
+        left, lost = sum(r.left or 0 for r in self.rows), sum(r.lost or 0 for r in self.rows)
+        summary = (
+            f"{len(self.rows)} cases ({len({(r.workflow, r.operation) for r in self.rows})} operations x "
+            f"{len(FAULTS)} faults); resources left {left}, records lost {lost}, "
+            f"duplicates {sum(r.duplicates or 0 for r in self.rows)}"
+        )
+        return "\n".join(["kubestep fault matrix", *text, summary, *problems]) + "\n"
+
+    def write(self, path: Path = REPORT) -> str:
+        text = self.table()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return text
+
+
+def _step_named(message: str) -> str:
+    """The step a failure message names: `<Step>: An error occurred (...)` (kubestep.flow.dispatch)."""
+    match = re.search(r"\b([A-Z][A-Za-z]+): An error occurred \(", message)
+    return match.group(1) if match else "?"
+
+
+def _spread(rows: list[Row], parts: int) -> list[list[Row]]:
+    """Every `parts`-th row together: each part keeps the order the operations are first called."""
+    return [rows[i::parts] for i in range(parts) if rows[i::parts]]
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)

@@ -1,0 +1,102 @@
+"""The main workflows under the `realistic` latency profile (kubestep_local/latency.py): NAT
+gateways pending, the NLB provisioning, volumes creating, instances pending, targets initial or
+unhealthy until their bootstrap report, groups deleting, the NLB's interfaces lingering. The
+execution histories must show each step's pending path taken, and the workflows still succeed.
+
+First in the runtime's group (the file name sorts first): the network is provisioned again under
+the profile, which needs no cluster to exist."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from kubestep import inventory
+from kubestep_local.latency import PROFILES, Profile
+from kubestep_local.runtime import LocalRuntime
+
+from .conftest import ha_request
+
+LB = "load-balancer-provisioning"
+
+
+def run(runtime, workflow, payload, name):
+    return runtime.run_execution(workflow, payload, name=name, check=False, timeout=600)
+
+
+def pending(runtime: LocalRuntime, execution_arn: str) -> list[str]:
+    """What each ResourcePending of the execution said (the step's own words)."""
+    sfn = runtime.boto3_client("stepfunctions")
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    out = []
+    for event in events:
+        details = event.get("taskFailedEventDetails") or {}
+        if details.get("error") == "ResourcePending":
+            out.append(json.loads(details["cause"])["errorMessage"])
+    return out
+
+
+def said(messages: list[str], *words: str) -> bool:
+    return any(all(w in m for w in words) for m in messages)
+
+
+@pytest.fixture(scope="module")
+def realistic(runtime: LocalRuntime, store) -> Iterator[LocalRuntime]:
+    assert store.clusters.all() == [], "runs first: the network is provisioned again"
+    assert run(runtime, "DeprovisionNetwork", {}, "deprovision-network-realistic")["status"] == "SUCCEEDED"
+    runtime.set_latency("realistic")
+    # The NLB provisions while the replicas boot; only the replicas' health gate waits for it. The
+    # emulator does not compress the Lambda tasks' own run time, so at time scale 0.02 each real
+    # millisecond of them counts 50 modelled ones: the NLB outlasts them only when it provisions
+    # for the slow end of AWS's "a few minutes", which this module models.
+    realistic = runtime.latency.profile
+    runtime.latency.profile = Profile(
+        "realistic", {**realistic.seconds, "load-balancer-provisioning": PROFILES["slow"].seconds[LB] * 2}
+    )
+    runtime.latency.reset_report()
+    try:
+        yield runtime
+    finally:
+        runtime.set_latency("instant")
+
+
+def test_provision_network_waits_for_its_nat_gateways(realistic, store) -> None:
+    result = run(realistic, "ProvisionNetwork", {}, "provision-network-realistic")
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    messages = pending(realistic, result["executionArn"])
+    assert said(messages, "NAT gateways", "are not available yet"), messages
+    assert store.network.get().status == "READY"
+    modelled = realistic.modelled_time(result["executionArn"])
+    # Three NAT gateways pending 3 minutes of AWS time each, in parallel. The polls' own run time
+    # inside that window counts unscaled (latency.modelled_seconds): on a busy machine it eats
+    # part of the window, hence the margin.
+    assert modelled["modelledSeconds"] >= 120 > modelled["realSeconds"]
+
+
+def test_create_and_delete_take_every_pending_path(realistic, store) -> None:
+    created = run(realistic, "CreateCluster", ha_request("patient"), "create-patient-1")
+    assert created["status"] == "SUCCEEDED", created.get("cause")
+    messages = pending(realistic, created["executionArn"])
+    uid = store.clusters.get("patient").uid
+    # The replicas' health gate waits for the NLB (kubestep.resources.control_plane.check_replica_health).
+    assert said(messages, "the load balancer is provisioning"), messages
+    assert said(messages, "etcd volume", "is creating"), messages
+    assert said(messages, "has no instance in service"), messages  # instances pending
+    target = [m for m in messages if "in the NLB target group" in m]
+    assert any(" is initial " in m or " is unhealthy " in m for m in target), messages
+    assert store.clusters.get("patient").phase == "RUNNING"
+    modelled = realistic.modelled_time(created["executionArn"])
+    assert modelled["modelledSeconds"] >= 150, modelled  # at least the NLB's provisioning
+
+    deleted = run(realistic, "DeleteCluster", {"clusterName": "patient"}, "delete-patient-1")
+    assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
+    messages = pending(realistic, deleted["executionArn"])
+    assert said(messages, "Auto Scaling groups", "are being deleted"), messages
+    assert said(messages, "network interfaces of the load balancer are still attached"), messages
+    assert said(messages, "instances to terminate", "shutting-down"), messages
+    assert inventory.count(inventory.cluster_resources(uid, realistic.boto3_client)) == 0
+    report = realistic.latency.report()
+    for state in ("nat-gateway-pending", "load-balancer-provisioning", "volume-creating", "instance-pending"):
+        assert report[state]["count"] >= 1, report
