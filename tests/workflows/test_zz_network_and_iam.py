@@ -40,7 +40,8 @@ def _function_statements(template: dict) -> dict[str, list[dict]]:
     resources = template["Resources"]
     by_role: dict[str, list[dict]] = {}
     for logical_id, resource in resources.items():
-        if resource["Type"] == "AWS::IAM::Policy":
+        # CDK moves what does not fit a role's inline policy size into an overflow managed policy.
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             for role in resource["Properties"].get("Roles", []):
                 by_role.setdefault(role["Ref"], []).extend(resource["Properties"]["PolicyDocument"]["Statement"])
         if resource["Type"] == "AWS::IAM::Role":
