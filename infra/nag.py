@@ -71,8 +71,8 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
     _ack(
         roles[API],
         resource(ctx.scheduler_role_arn),
-        "PassRole of the one Scheduler role under /kubestep/<svc>/<region>/scheduler/ (its name is CloudFormation's, so "
-        "two regions never collide), only to scheduler.amazonaws.com.",
+        "PassRole of the one Scheduler role under /kubestep/<svc>/<region>/scheduler/ (its name is "
+        "CloudFormation's, so two regions never collide), only to scheduler.amazonaws.com.",
     )
     for schedule in ctx.schedule_arns:
         _ack(

@@ -327,8 +327,8 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
     then overwrites the program's stopped state (``Environment.set_error`` does not check it,
     unlike ``set_ended``).
 
-    DeleteNatGateway: AWS disassociates the gateway's Elastic IP (so it can be released); moto
-    keeps the association forever and ReleaseAddress stays refused.
+    DeleteNatGateway: AWS disassociates the gateway's Elastic IP (so it can be released) and
+    deletes its network interface; moto keeps both forever and ReleaseAddress stays refused.
 
     Launch template versions made by CreateLaunchTemplateVersion cannot launch instances.
 
@@ -367,6 +367,12 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
                     eip.eni = None
                     eip.instance = None
                     eip.association_id = None
+        # AWS deletes the gateway's network interface too; moto keeps it, in the VPC's default
+        # security group, so the VPC's deletion (which deletes that group) would be refused once
+        # security groups check their interfaces (the latency model's patch).
+        eni = getattr(gateway, "_eni", None)
+        if eni is not None and eni.id in getattr(self, "enis", {}):
+            self.delete_network_interface(eni.id)
         return gateway
 
     patches.set(NatGatewayBackend, "delete_nat_gateway", delete_nat_gateway)

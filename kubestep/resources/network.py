@@ -18,6 +18,7 @@ from kubestep.aws.errors import (
     NOT_FOUND,
     Kind,
     error_code,
+    error_message,
     is_already_exists,
     is_error,
     is_not_found,
@@ -487,7 +488,7 @@ def delete_route_tables_subnets_gateway_vpc(ctx: NetworkContext) -> dict:
     except Exception as exc:
         gone = is_not_found(exc, Kind.ROUTE_TABLE) or is_not_found(exc, Kind.SUBNET)
         if is_error(exc, DEPENDENCY_VIOLATION) or gone:
-            ctx.pending(f"VPC {vpc_id} still has dependencies ({error_code(exc)})")
+            ctx.pending(f"VPC {vpc_id} still has dependencies ({error_code(exc)}: {error_message(exc)})")
         raise
     return {"vpc": vpc_id}
 

@@ -88,7 +88,10 @@ def test_create_and_delete_take_every_pending_path(realistic, store) -> None:
     assert any(" is initial " in m or " is unhealthy " in m for m in target), messages
     assert store.clusters.get("patient").phase == "RUNNING"
     modelled = realistic.modelled_time(created["executionArn"])
-    assert modelled["modelledSeconds"] >= 150, modelled  # at least the NLB's provisioning
+    # The NLB's provisioning ran in modelled time, compressed: the modelled figure counts the
+    # scaled waits at AWS's pace and the tasks' own run time as it was, so it is a multiple of
+    # the real time by how much of the create was waiting (how much depends on the machine).
+    assert modelled["modelledSeconds"] >= 3 * modelled["realSeconds"], modelled
 
     deleted = run(realistic, "DeleteCluster", {"clusterName": "patient"}, "delete-patient-1")
     assert deleted["status"] == "SUCCEEDED", deleted.get("cause")

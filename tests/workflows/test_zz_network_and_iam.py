@@ -16,6 +16,35 @@ def run(runtime, workflow, payload, name):
     return runtime.run_execution(workflow, payload, name=name, check=False, timeout=300)
 
 
+def _what_is_in(runtime, vpc_id: str) -> dict[str, list]:
+    """What still holds a VPC, to say why it could not be deleted."""
+    ec2 = runtime.boto3_client("ec2")
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    return {
+        "interfaces": [
+            (n["NetworkInterfaceId"], n.get("Description"), n.get("InterfaceType"), n["Status"])
+            for n in ec2.describe_network_interfaces(Filters=in_vpc)["NetworkInterfaces"]
+        ],
+        "subnets": [s["SubnetId"] for s in ec2.describe_subnets(Filters=in_vpc)["Subnets"]],
+        "securityGroups": [
+            (g["GroupId"], g["GroupName"]) for g in ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"]
+        ],
+        "natGateways": [
+            (n["NatGatewayId"], n["State"]) for n in ec2.describe_nat_gateways(Filter=in_vpc)["NatGateways"]
+        ],
+        "instances": [
+            (i["InstanceId"], i["State"]["Name"])
+            for r in ec2.describe_instances(Filters=in_vpc)["Reservations"]
+            for i in r["Instances"]
+        ],
+        "loadBalancers": [
+            lb["LoadBalancerName"]
+            for lb in runtime.boto3_client("elbv2").describe_load_balancers()["LoadBalancers"]
+            if lb.get("VpcId") == vpc_id
+        ],
+    }
+
+
 def test_deprovision_refuses_while_clusters_exist_then_deletes_the_vpc(runtime, store):
     assert run(runtime, "CreateCluster", ha_request("last"), "create-last")["status"] == "SUCCEEDED"
     refused = run(runtime, "DeprovisionNetwork", {}, "deprovision-network-refused")
@@ -24,7 +53,7 @@ def test_deprovision_refuses_while_clusters_exist_then_deletes_the_vpc(runtime, 
     assert run(runtime, "DeleteCluster", {"clusterName": "last"}, "delete-last")["status"] == "SUCCEEDED"
     vpc_id = store.network.get().vpc_id
     done = run(runtime, "DeprovisionNetwork", {}, "deprovision-network")
-    assert done["status"] == "SUCCEEDED", done.get("cause")
+    assert done["status"] == "SUCCEEDED", (done.get("cause"), _what_is_in(runtime, vpc_id))
     assert store.network.get() is None
     ec2 = runtime.boto3_client("ec2")
     assert not ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"]
