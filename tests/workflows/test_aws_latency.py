@@ -18,6 +18,7 @@ from kubestep_local.latency import PROFILES, Profile
 from kubestep_local.runtime import LocalRuntime
 
 from .conftest import ha_request
+from .fault_matrix import small_cluster
 
 LB = "load-balancer-provisioning"
 
@@ -103,3 +104,38 @@ def test_create_and_delete_take_every_pending_path(realistic, store) -> None:
     report = realistic.latency.report()
     for state in ("nat-gateway-pending", "load-balancer-provisioning", "volume-creating", "instance-pending"):
         assert report[state]["count"] >= 1, report
+
+
+def test_a_node_pool_roll_and_an_upgrade_wait_for_what_aws_keeps_pending(realistic, store) -> None:
+    """The lifecycle under the profile: a pool's roll waits for its new instance (pending, then
+    its report); the control plane's upgrade waits for the replacement to be in service and its
+    NLB target to leave `initial`/`unhealthy`; both succeed, and the delete leaves nothing."""
+    request = small_cluster("steady")
+    request["nodePools"][0]["spec"]["minNodeCount"] = 1
+    created = run(realistic, "CreateCluster", request, "create-steady-1")
+    assert created["status"] == "SUCCEEDED", created.get("cause")
+    uid = store.clusters.get("steady").uid
+    pool = request["nodePools"][0]["metadata"]["name"]
+
+    before = realistic.latency.report()["instance-pending"]["count"]
+    changes = {"labels": {"tier": "web"}, "updateSettings": {"maxSurge": 1, "maxUnavailable": 0}}
+    rolled = run(
+        realistic, "UpdateNodePool", {"clusterName": "steady", "nodePool": pool, "changes": changes}, "roll-steady-1"
+    )
+    assert rolled["status"] == "SUCCEEDED", rolled.get("cause")
+    assert said(pending(realistic, rolled["executionArn"]), f"node pool {pool}", "new nodes ready")
+    assert realistic.latency.report()["instance-pending"]["count"] > before  # the surge instance was pending
+
+    before = realistic.latency.report()["instance-pending"]["count"]
+    upgrade = {"clusterName": "steady", "controlPlane": {"version": "1.33.5"}, "nodePools": "all"}
+    upgraded = run(realistic, "UpdateCluster", upgrade, "upgrade-steady-1")
+    assert upgraded["status"] == "SUCCEEDED", upgraded.get("cause")
+    messages = pending(realistic, upgraded["executionArn"])
+    target = [m for m in messages if "in the NLB target group" in m]
+    assert said(messages, "has no instance in service") or target, messages
+    assert realistic.latency.report()["instance-pending"]["count"] > before
+    assert store.clusters.get("steady").version == "1.33.5"
+
+    deleted = run(realistic, "DeleteCluster", {"clusterName": "steady"}, "delete-steady-1")
+    assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
+    assert inventory.count(inventory.cluster_resources(uid, realistic.boto3_client)) == 0
