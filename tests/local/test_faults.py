@@ -93,6 +93,10 @@ def test_a_hard_error_reaches_the_handler_and_changes_nothing(runtime: LocalRunt
     result = invoke(runtime, caller, create_volume("refused"))
     assert result["error"] == "UnauthorizedOperation" and "CreateVolume" in result["message"]
     assert volumes(runtime, "refused") == []
+    # The recorder marks the error as the injected one (the IAM check does not evaluate it).
+    calls = runtime.recorder.call_records()
+    (refused,) = [c for c in calls if c.function_name == caller and c.operation == "CreateVolume" and c.error]
+    assert refused.error_injected and refused.error == "UnauthorizedOperation"
     # Once: the next call goes through.
     assert "answer" in invoke(runtime, caller, create_volume("refused"))
 
@@ -106,6 +110,13 @@ def test_a_lost_response_took_effect_and_botocore_sends_the_call_again(runtime: 
     )
     # The first send made the group; the resent call is told so (a step must read it back).
     assert result["error"] == "InvalidGroup.Duplicate", result
+    # The recorder keeps the answer the handler never saw: the IAM check learns what the call made.
+    calls = runtime.recorder.call_records()
+    (record,) = [c for c in calls if c.function_name == caller and c.operation == "CreateSecurityGroup"]
+    made = runtime.boto3_client("ec2").describe_security_groups(Filters=[{"Name": "group-name", "Values": ["lost"]}])
+    (group_id,) = [g["GroupId"] for g in made["SecurityGroups"]]
+    assert record.error == "InvalidGroup.Duplicate" and not record.error_injected
+    assert [answer["GroupId"] for answer in record.lost_responses] == [group_id]
     # CreateVolume carries an idempotency token botocore fills in: the resent call gets the same
     # volume (on AWS, and in the emulator: moto_compat.match_aws_semantics).
     runtime.inject(Fault("lost-response", "ec2:CreateVolume", cluster="c1"))
