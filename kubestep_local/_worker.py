@@ -19,7 +19,8 @@ Protocol (``AF_UNIX`` stream sockets, messages are 4-byte big-endian length + JS
   ``{"action", "service", "operation", "region", "params", "response", "error"}`` and, when fault
   injection hit it, ``"error_injected"`` (the error is the injected one: the call never reached
   the emulator) and ``"lost_responses"`` (answers of attempts that took effect but were lost);
-  params and responses with secret material and large blobs removed (``_redact``).
+  params and responses with secret material and large blobs removed (``_redact``). A worker a
+  ``crash`` fault kills first sends ``{"calls_before_crash": [call]}``.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class LambdaContext:
 
 
 _calls: list[dict[str, Any]] = []
+_reply_socket: socket.socket | None = None  # this worker's socket to the runtime
 # The call botocore is making on this thread (fault injection reports its lost answer to it).
 _current = threading.local()
 
@@ -234,6 +236,10 @@ def _note_injected(kind: str, answer: Any) -> None:
     call = getattr(_current, "call", None)
     if call is not None and answer is not None and not call["operation"].startswith(_READ_PREFIXES):
         call.setdefault("lost_responses", []).append(_redact(answer))
+    if kind == "crash" and _reply_socket is not None:
+        # The worker dies next: the calls it made so far (this one took effect) still go to the
+        # recorder, as a message before the reply that never comes.
+        send_msg(_reply_socket, {"calls_before_crash": list(_calls)})
 
 
 _faults: Any = None
@@ -299,6 +305,8 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 
 def worker_loop(sock: socket.socket, handler: Any, import_error: dict[str, Any] | None) -> None:
+    global _reply_socket
+    _reply_socket = sock
     # Capture the handler's output at the file-descriptor level: loggers (Powertools) keep a
     # reference to the original sys.stdout, so swapping sys.stdout would miss their lines.
     capture = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker

@@ -300,9 +300,9 @@ _plan: FaultPlan | None = None
 _invocation = Invocation("unknown")
 # Told every fault injected into an AWS call, as ``(kind, answer)``: ``answer`` is None for an
 # attempt that never reached the emulator (``throttle``, ``error``), and for a ``lost-response``
-# the answer the emulator gave, parsed. The worker's call recorder keeps it with the call: the IAM
-# check must know what the call made (a new role's path, a load balancer's ARN) although the
-# handler never saw it.
+# or a ``crash`` (told before the worker dies) the answer the emulator gave, parsed. The worker's
+# call recorder keeps it with the call: the IAM check must know what the call made (a new role's
+# path, a load balancer's ARN) although the handler never saw it.
 injection_listener: Any = None
 # How the message of every error fault injection answers with begins (the recorder tells an
 # injected error from the emulator's own by it).
@@ -402,9 +402,9 @@ def _before_send(request: Any, event_name: str, prefix: str, protocol: str, serv
 
     if fault.kind in ("lost-response", "crash"):
         response = _send(request)  # the call takes effect...
+        _tell(fault.kind, lambda: _parse(response, service_model, operation_name))
         if fault.kind == "crash":
             _die()
-        _tell(fault.kind, lambda: _parse(response, service_model, operation_name))
         raise ReadTimeoutError(endpoint_url=request.url)  # ...and its answer never arrives
     code = fault.code or _default_code(fault.kind, prefix, protocol)
     _tell(fault.kind)

@@ -130,6 +130,10 @@ def test_a_crash_after_the_call_kills_the_worker(runtime: LocalRuntime, caller: 
     result = invoke(runtime, caller, create_volume("crashed"))
     assert result["functionError"] == "Unhandled" and result["errorType"] == "Runtime.ExitError"
     assert len(volumes(runtime, "crashed")) == 1, "the call took effect before the worker died"
+    # The worker told the calls it made before dying: the recorder knows what the crashed call made.
+    calls = [c for c in runtime.recorder.call_records() if c.function_name == caller and c.operation == "CreateVolume"]
+    (crashed,) = [c for c in calls if (c.params or {}).get("ClientToken") == "crashed"]
+    assert [answer["VolumeId"] for answer in crashed.lost_responses] == volumes(runtime, "crashed")
     assert "answer" in invoke(runtime, caller, create_volume("after-crash")), "a new worker serves the next one"
 
 
