@@ -710,9 +710,10 @@ def attempts(call: CallRecord) -> list[CallRecord]:
     """The requests the emulator received for one recorded call, as AWS authorizes each: first
     every attempt that took effect although fault injection lost its answer (with the answer the
     emulator gave, so what it made enters the ledger), then the attempt whose outcome the handler
-    saw. A resend that failed because the lost attempt had already made the resource acts on that
-    resource (its ARN from the lost answer). None for a call fault injection answered with an
-    error itself: a simulated denial the emulator never received (`CheckResult.injected_errors`)."""
+    saw (none when the worker died with the call). A resend that failed because the lost attempt
+    had already made the resource acts on that resource (its ARN from the lost answer). None for
+    a call fault injection answered with an error itself: a simulated denial the emulator never
+    received (`CheckResult.injected_errors`)."""
     if not (call.lost_responses or call.error_injected):
         return [call]
     out = []
@@ -721,8 +722,10 @@ def attempts(call: CallRecord) -> list[CallRecord]:
         error = (answer.get("Error") or {}).get("Code") if "Error" in answer else None
         made = made if error else answer
         out.append(replace(call, response=None if error else answer, error=error, lost_responses=()))
-    if not call.error_injected:
-        response = call.response if call.response is not None or call.error is None else made
+    # No answer and no error: the worker died with the call (a `crash` fault), nothing was resent.
+    ended = call.response is not None or call.error is not None
+    if ended and not call.error_injected:
+        response = call.response if call.error is None else (call.response or made)
         out.append(replace(call, response=response, lost_responses=()))
     return out
 

@@ -239,3 +239,6 @@ def test_a_call_whose_answer_fault_injection_lost_is_each_attempt_the_emulator_r
     # Without the lost answers the check cannot know the load balancer.
     assert attempts(resent) == [resent]
     assert attempts(replace(resent, error_injected=True)) == []
+    # A worker a crash fault killed: the attempt that took effect, and no resend.
+    crashed = replace(resent, error=None, lost_responses=(made,))
+    assert [a.response for a in attempts(crashed)] == [made]
