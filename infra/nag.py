@@ -225,7 +225,7 @@ def _cluster_task_wildcards(ctx: PermissionContext) -> dict[str, str]:
         "cannot be tag-conditioned: their only tag, kubernetes.io/cluster/<uid>, embeds the uid in the key; "
         "DeleteCluster checks it before deleting.",
         ctx.arn("ec2", "volume/*"): f"etcd volumes per replica, {tag}; EBS CSI volumes only with their "
-        "ebs.csi.aws.com/cluster=true tag.",
+        "ebs.csi.aws.com/cluster=true tag; tagging an existing one only with the gke:retained-by key.",
         ctx.arn("ec2", "launch-template/*"): f"Launch templates per replica and node pool, {tag}; RunInstances "
         "(checked by CreateAutoScalingGroup) only from one of them.",
         ctx.arn("ec2", "image/*", account=False): "RunInstances through one of the service's launch templates "

@@ -24,6 +24,7 @@ from aws_cdk import aws_iam as iam
 
 from infra.config import SERVICE_TAG
 from infra.encryption import ServiceKey
+from kubestep.naming import TAG_RETAINED_BY
 
 NETWORK_TASKS = "NetworkTasks"
 CLUSTER_TASKS = "ClusterTasks"
@@ -393,6 +394,19 @@ def _volumes(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return [
         _stmt("EtcdVolumesCreate", ["ec2:CreateVolume"], [volumes], _request_tagged(ctx)),
         _stmt("EtcdVolumesDeleteOwned", ["ec2:DeleteVolume"], [volumes], _owned(ctx)),
+        # A delete that keeps the etcd volumes for a restore marks them so the orphan sweeper
+        # leaves them (kubestep/resources/control_plane.py delete_etcd_volumes): that one tag key
+        # only (it cannot touch the service tag the other conditions rely on), own volumes only.
+        _stmt(
+            "EtcdVolumesMarkRetained",
+            ["ec2:CreateTags"],
+            [volumes],
+            {
+                **_owned(ctx),
+                "ForAllValues:StringEquals": {"aws:TagKeys": [TAG_RETAINED_BY]},
+                "Null": {"aws:TagKeys": "false"},
+            },
+        ),
         # Volumes the EBS CSI driver created for PersistentVolumes: it tags every one of them
         # ebs.csi.aws.com/cluster=true (aws-ebs-csi-driver, pkg/cloud).
         _stmt(

@@ -16,8 +16,11 @@ Protocol (``AF_UNIX`` stream sockets, messages are 4-byte big-endian length + JS
   zygote -> parent ``{"pid": <worker pid>}``.
 * worker socket: parent -> worker ``{"event": <json text>, "context": {...}}``;
   worker -> parent ``{"payload": str, "errored": bool, "logs": str, "calls": [call]}``, each call
-  ``{"action", "service", "operation", "region", "params", "response", "error"}`` (params and
-  response with secret material and large blobs removed, ``_redact``).
+  ``{"action", "service", "operation", "region", "params", "response", "error"}`` and, when fault
+  injection hit it, ``"error_injected"`` (the error is the injected one: the call never reached
+  the emulator) and ``"lost_responses"`` (answers of attempts that took effect but were lost);
+  params and responses with secret material and large blobs removed (``_redact``). A worker a
+  ``crash`` fault kills first sends ``{"calls_before_crash": [call]}``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import socket
 import struct
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from typing import Any
@@ -111,6 +115,9 @@ class LambdaContext:
 
 
 _calls: list[dict[str, Any]] = []
+_reply_socket: socket.socket | None = None  # this worker's socket to the runtime
+# The call botocore is making on this thread (fault injection reports its lost answer to it).
+_current = threading.local()
 
 # Request/response members never recorded: secret material, and blobs the IAM check has no use for.
 _REDACTED_KEYS = frozenset(
@@ -202,18 +209,37 @@ def _install_call_recorder() -> None:
             _calls.append(call)
         except Exception:  # noqa: BLE001 - recording must never break the call
             pass
+        outer, _current.call = getattr(_current, "call", None), call
         try:
             result = original(self, operation_name, api_params)
         except ClientError as exc:
             if call is not None:
-                call["error"] = exc.response.get("Error", {}).get("Code")
+                error = exc.response.get("Error", {})
+                call["error"] = error.get("Code")
+                if _faults is not None and str(error.get("Message", "")).startswith(_faults.INJECTED_MESSAGE):
+                    call["error_injected"] = True  # the answer of fault injection, not of the service
             raise
+        finally:
+            _current.call = outer
         if call is not None and not operation_name.startswith(_READ_PREFIXES):
             with contextlib.suppress(Exception):
                 call["response"] = _redact(result)
         return result
 
     BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
+
+
+def _note_injected(kind: str, answer: Any) -> None:
+    """Fault injection hit an attempt of the current call: the answer of an attempt that took
+    effect although it was lost is recorded with the call (``lost_responses``), for calls that
+    change something."""
+    call = getattr(_current, "call", None)
+    if call is not None and answer is not None and not call["operation"].startswith(_READ_PREFIXES):
+        call.setdefault("lost_responses", []).append(_redact(answer))
+    if kind == "crash" and _reply_socket is not None:
+        # The worker dies next: the calls it made so far (this one took effect) still go to the
+        # recorder, as a message before the reply that never comes.
+        send_msg(_reply_socket, {"calls_before_crash": list(_calls)})
 
 
 _faults: Any = None
@@ -234,6 +260,7 @@ def _install_faults() -> None:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     module.install(path)
+    module.injection_listener = _note_injected
     _faults = module
 
 
@@ -278,6 +305,8 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 
 def worker_loop(sock: socket.socket, handler: Any, import_error: dict[str, Any] | None) -> None:
+    global _reply_socket
+    _reply_socket = sock
     # Capture the handler's output at the file-descriptor level: loggers (Powertools) keep a
     # reference to the original sys.stdout, so swapping sys.stdout would miss their lines.
     capture = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker

@@ -298,6 +298,21 @@ class FaultPlan:
 # ------------------------------------------------------------------------------------------------
 _plan: FaultPlan | None = None
 _invocation = Invocation("unknown")
+# Told every fault injected into an AWS call, as ``(kind, answer)``: ``answer`` is None for an
+# attempt that never reached the emulator (``throttle``, ``error``), and for a ``lost-response``
+# or a ``crash`` (told before the worker dies) the answer the emulator gave, parsed. The worker's
+# call recorder keeps it with the call: the IAM check must know what the call made (a new role's
+# path, a load balancer's ARN) although the handler never saw it.
+injection_listener: Any = None
+# How the message of every error fault injection answers with begins (the recorder tells an
+# injected error from the emulator's own by it).
+INJECTED_MESSAGE = "kubestep fault injection"
+
+
+def _tell(kind: str, answer: Any = None) -> None:
+    if injection_listener is not None:
+        with contextlib.suppress(Exception):  # telling the recorder must never change the fault
+            injection_listener(kind, answer() if callable(answer) else answer)
 
 
 def install(path: str) -> None:
@@ -318,7 +333,7 @@ def install(path: str) -> None:
         protocol = client.meta.service_model.protocol
 
         def before_send(request: Any, event_name: str, **_: Any) -> Any:
-            return _before_send(request, event_name, prefix, protocol)
+            return _before_send(request, event_name, prefix, protocol, client.meta.service_model)
 
         client.meta.events.register_first("before-send", before_send)
         return client
@@ -371,10 +386,11 @@ def _die() -> None:
     time.sleep(60)  # SIGKILL is not synchronous everywhere
 
 
-def _before_send(request: Any, event_name: str, prefix: str, protocol: str) -> Any:
+def _before_send(request: Any, event_name: str, prefix: str, protocol: str, service_model: Any = None) -> Any:
     if _plan is None:
         return None
-    operation = f"{prefix}:{event_name.rsplit('.', 1)[-1]}"
+    operation_name = event_name.rsplit(".", 1)[-1]
+    operation = f"{prefix}:{operation_name}"
     body = request.body
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
@@ -385,18 +401,36 @@ def _before_send(request: Any, event_name: str, prefix: str, protocol: str) -> A
     from botocore.exceptions import ReadTimeoutError
 
     if fault.kind in ("lost-response", "crash"):
-        _send(request)  # the call takes effect...
+        response = _send(request)  # the call takes effect...
+        _tell(fault.kind, lambda: _parse(response, service_model, operation_name))
         if fault.kind == "crash":
             _die()
         raise ReadTimeoutError(endpoint_url=request.url)  # ...and its answer never arrives
     code = fault.code or _default_code(fault.kind, prefix, protocol)
+    _tell(fault.kind)
     return _error_response(request.url, protocol, code, fault, operation)
 
 
-def _send(request: Any) -> None:
+def _send(request: Any) -> Any:
     from botocore.httpsession import URLLib3Session
 
-    URLLib3Session(timeout=60).send(request).content  # noqa: B018 - read it: the call completes
+    response = URLLib3Session(timeout=60).send(request)
+    response.content  # noqa: B018 - read it: the call completes
+    return response
+
+
+def _parse(response: Any, service_model: Any, operation_name: str) -> dict[str, Any]:
+    """The answer the handler never saw, parsed as botocore would have (an error: its code)."""
+    from botocore.parsers import create_parser
+
+    operation_model = service_model.operation_model(operation_name)
+    parsed = create_parser(service_model.protocol).parse(
+        {"status_code": response.status_code, "headers": response.headers, "body": response.content},
+        operation_model.output_shape,
+    )
+    if response.status_code >= 300:
+        return {"Error": {"Code": (parsed.get("Error") or {}).get("Code", str(response.status_code))}}
+    return parsed
 
 
 def _default_code(kind: str, prefix: str, protocol: str) -> str:
@@ -418,7 +452,7 @@ def _error_response(url: str, protocol: str, code: str, fault: Fault, operation:
     """The error as the service's protocol carries it, for botocore's own parser."""
     from botocore.awsrequest import AWSResponse
 
-    message = f"kubestep fault injection ({fault.kind} {fault.id}): {operation}"
+    message = f"{INJECTED_MESSAGE} ({fault.kind} {fault.id}): {operation}"
     request_id = str(uuid.uuid4())
     status = (503 if protocol == "ec2" else 400) if fault.kind == "throttle" else 403
     headers = {"x-amzn-RequestId": request_id}

@@ -120,9 +120,10 @@ class LambdaSeam:
         started = time.monotonic()
         reply, cold = self.pools.invoke(fn, request, timeout + 0.5)
         duration = time.monotonic() - started
+        died = reply is None or bool(reply.get("died"))
         for interceptor in self.interceptors:
-            interceptor.after_invoke(fn, event, execution_arn, started_at, duration, reply is None)
-        if reply is None:
+            interceptor.after_invoke(fn, event, execution_arn, started_at, duration, died)
+        if died:
             timed_out = duration >= timeout
             payload = json.dumps(
                 {
@@ -134,7 +135,8 @@ class LambdaSeam:
                     ),
                 }
             )
-            reply = {"payload": payload, "errored": True, "logs": "", "calls": []}
+            # The calls a worker told before it died (a ``crash`` fault) took effect: recorded too.
+            reply = {"payload": payload, "errored": True, "logs": "", "calls": (reply or {}).get("calls", [])}
         error_type = None
         if reply["errored"]:
             with contextlib.suppress(Exception):

@@ -2,10 +2,11 @@
 
 The workers report each botocore call they made (``_worker.py``): its IAM-style action, the
 request's parameters and, for calls that change something, the response (both without secret
-material); the seam attributes invocations and calls to the operation (``operationId`` in the
-event) and to the Step Functions execution that invoked the function. The resource-level IAM
-check (tests/iam: resource ARNs and condition keys of each call, evaluated against the
-synthesized policies) and the per-operation numbers of ``LocalRuntime.stats()`` read them here.
+material) and the answers fault injection dropped after an attempt took effect; the seam
+attributes invocations and calls to the operation (``operationId`` in the event) and to the Step
+Functions execution that invoked the function. The resource-level IAM check (tests/iam: resource
+ARNs and condition keys of each call, evaluated against the synthesized policies) and the
+per-operation numbers of ``LocalRuntime.stats()`` read them here.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class CallRecord:
     params: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     error: str | None = None
+    # Fault injection (kubestep_local/faults.py): the error above is its answer (the call never
+    # reached the emulator); answers of attempts that took effect on the emulator although
+    # fault injection dropped them (``lost-response``: botocore resent the call, whose outcome
+    # is above).
+    error_injected: bool = False
+    lost_responses: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(cls, invocation: Invocation, call: str | dict[str, Any]) -> CallRecord:
@@ -52,6 +59,8 @@ class CallRecord:
             params=call.get("params"),
             response=call.get("response"),
             error=call.get("error"),
+            error_injected=bool(call.get("error_injected")),
+            lost_responses=tuple(call.get("lost_responses") or ()),
         )
 
 

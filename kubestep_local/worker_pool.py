@@ -47,14 +47,23 @@ class _Worker:
         self.sock = sock
 
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one invocation; None if the worker died or timed out (then it is killed)."""
+        """Send one invocation; None if the worker died or timed out (then it is killed), or
+        ``{"died": True, "calls": [...]}`` if it died after telling the calls it made (fault
+        injection's ``crash``: the recorder must know what they did)."""
+        calls_before_crash = None
         try:
             self.sock.settimeout(timeout)
             send_msg(self.sock, request)
-            return recv_msg(self.sock)
+            reply = recv_msg(self.sock)
+            while reply is not None and "calls_before_crash" in reply:
+                calls_before_crash = reply["calls_before_crash"]
+                reply = recv_msg(self.sock)
         except (TimeoutError, OSError, ValueError):
             self.kill()
-            return None
+            reply = None
+        if reply is None and calls_before_crash is not None:
+            return {"died": True, "calls": calls_before_crash}
+        return reply
 
     def healthy(self) -> bool:
         """An idle worker never writes: a readable socket means EOF, i.e. the process is gone."""
@@ -191,7 +200,7 @@ class FunctionPool:
             finally:
                 with self._lock:
                     self._busy.discard(worker)
-                    if reply is not None and not self._closed:
+                    if reply is not None and not reply.get("died") and not self._closed:
                         self._idle.append(worker)
                     else:
                         worker.kill()

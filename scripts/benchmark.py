@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 import boto3  # noqa: E402
 
 from kubestep.api.client import ApiClient  # noqa: E402
+from kubestep.aws.errors import THROTTLING  # noqa: E402
 from kubestep.cli import manifests  # noqa: E402
 from kubestep.store import Store  # noqa: E402
 from kubestep_local.runtime import LocalRuntime, RuntimeConfig  # noqa: E402
@@ -101,9 +102,7 @@ def throttling(runtime: LocalRuntime, ended: list[dict]) -> int:
     seen = 0
     for operation in ended:
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=operation["executionArn"]):
-            seen += sum(
-                1 for e in page["events"] if any(w in str(e) for w in ("Throttl", "TooManyRequests", "LimitExceeded"))
-            )
+            seen += sum(1 for e in page["events"] if any(code in str(e) for code in THROTTLING))
     return seen
 
 

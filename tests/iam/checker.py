@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kubestep_local.recorder import CallRecord
 
 from .evaluator import evaluate
-from .requests import Authorization, Ledger, authorizations, delegated
+from .requests import Authorization, Ledger, attempts, authorizations, delegated
 from .template import RolePolicies
 
 
@@ -33,6 +33,8 @@ class CheckResult:
     findings: list[Finding]
     checked: int  # authorizations evaluated
     by_function: dict[str, int]
+    # Calls fault injection answered with an error itself (they never reached the emulator).
+    injected_errors: int = 0
 
     def summary(self, limit: int = 40) -> str:
         lines = [str(f) for f in self.findings[:limit]]
@@ -55,7 +57,10 @@ def check(
     seen: set[tuple] = set()
     checked = 0
     by_function: dict[str, int] = {}
-    for record in records:
+    records = list(records)
+    # A call whose answer fault injection lost reached the emulator more than once: each attempt
+    # counts; one fault injection answered with an error never reached it.
+    for record in (attempt for recorded in records for attempt in attempts(recorded)):
         for role_arn, request in delegated(record):
             checked += 1
             delegate = (roles or {}).get(role_arn.rsplit("/", 1)[-1])
@@ -85,4 +90,4 @@ def check(
             if key not in seen:
                 seen.add(key)
                 findings.append(Finding(record.function_name, authorization, reason))
-    return CheckResult(findings, checked, by_function)
+    return CheckResult(findings, checked, by_function, sum(r.error_injected for r in records))

@@ -14,7 +14,8 @@ launch template, passing a role, a customer-managed key used on the caller's beh
 against the reference's dependent actions where it lists them.
 
 Resource tags (`aws:ResourceTag/*`) come from a ledger of what the recorded calls themselves
-tagged (creates with tags, tag calls), or, for resources made by something else (instances an
+tagged (creates with tags, tag calls; a create whose answer fault injection lost counts with the
+answer the emulator gave, `attempts`), or, for resources made by something else (instances an
 Auto Scaling group launched), from a describe of the target in the emulator.
 """
 
@@ -24,7 +25,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -703,6 +704,30 @@ def _key_arn(ledger: Ledger, region: str, key: str) -> str:
     if key.startswith("arn:"):
         return key
     return ledger.arn("kms", region, key if key.startswith("alias/") else f"key/{key}")
+
+
+def attempts(call: CallRecord) -> list[CallRecord]:
+    """The requests the emulator received for one recorded call, as AWS authorizes each: first
+    every attempt that took effect although fault injection lost its answer (with the answer the
+    emulator gave, so what it made enters the ledger), then the attempt whose outcome the handler
+    saw (none when the worker died with the call). A resend that failed because the lost attempt
+    had already made the resource acts on that resource (its ARN from the lost answer). None for
+    a call fault injection answered with an error itself: a simulated denial the emulator never
+    received (`CheckResult.injected_errors`)."""
+    if not (call.lost_responses or call.error_injected):
+        return [call]
+    out = []
+    made = None
+    for answer in call.lost_responses:
+        error = (answer.get("Error") or {}).get("Code") if "Error" in answer else None
+        made = made if error else answer
+        out.append(replace(call, response=None if error else answer, error=error, lost_responses=()))
+    # No answer and no error: the worker died with the call (a `crash` fault), nothing was resent.
+    ended = call.response is not None or call.error is not None
+    if ended and not call.error_injected:
+        response = call.response if call.error is None else (call.response or made)
+        out.append(replace(call, response=response, lost_responses=()))
+    return out
 
 
 def authorizations(ledger: Ledger, call: CallRecord, partition_key: str = "pk") -> list[Authorization]:

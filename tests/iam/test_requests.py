@@ -4,10 +4,11 @@ IAM reference, and the implied authorizations backed by the reference's dependen
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from kubestep_local.recorder import CallRecord
 
-from .requests import Ledger, authorizations, delegated, dependent_actions, privilege
+from .requests import Ledger, attempts, authorizations, delegated, dependent_actions, privilege
 
 ACCOUNT = "123456789012"
 
@@ -217,3 +218,27 @@ def test_auto_scaling_tag_changes_name_each_tags_group():
     assert update.request.context["aws:TagKeys"] == ["gke:spec", "k"]
     (delete,) = authorizations(Ledger(ACCOUNT), call("autoscaling:DeleteTags", {"Tags": tags[1:]}))
     assert delete.request.resource.endswith(":autoScalingGroupName/gke-u-np-a")
+
+
+def test_a_call_whose_answer_fault_injection_lost_is_each_attempt_the_emulator_received():
+    arn = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/net/gke-u1-cp/0123456789abcdef"
+    tags = [{"Key": "svc", "Value": "d"}]
+    made = {"LoadBalancers": [{"LoadBalancerArn": arn, "LoadBalancerName": "gke-u1-cp"}]}
+    params = {"Name": "gke-u1-cp", "Tags": tags}
+    resent = call("elasticloadbalancing:CreateLoadBalancer", params, error="DuplicateLoadBalancerName")
+    lost = replace(resent, lost_responses=({"Error": {"Code": "InternalFailure"}}, made))
+    failed, took_effect, resend = attempts(lost)
+    assert failed.error == "InternalFailure" and failed.response is None
+    assert took_effect.error is None and took_effect.response == made and not took_effect.lost_responses
+    # The resend failed because the resource exists: it acts on what the lost attempt made.
+    assert resend.error == "DuplicateLoadBalancerName" and resend.response == made
+    ledger = Ledger(ACCOUNT)
+    for attempt in (failed, took_effect, resend):
+        authorizations(ledger, attempt)
+    assert ledger.tags[arn] == {"svc": "d"}, "what the lost attempt made and tagged is known"
+    # Without the lost answers the check cannot know the load balancer.
+    assert attempts(resent) == [resent]
+    assert attempts(replace(resent, error_injected=True)) == []
+    # A worker a crash fault killed: the attempt that took effect, and no resend.
+    crashed = replace(resent, error=None, lost_responses=(made,))
+    assert [a.response for a in attempts(crashed)] == [made]

@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from infra.instance_roles import role_path
 from kubestep import iam_policies
 from kubestep.store import keys
 from kubestep_local.recorder import CallRecord
@@ -88,7 +90,7 @@ def test_a_call_on_another_services_table_fails_the_check(policies, cluster_task
 
 def test_a_role_created_without_the_boundary_fails_the_check(policies, cluster_tasks, resolver, service):
     boundary = resolver.ref(next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::IAM::ManagedPolicy"))
-    params = {"RoleName": "gke-u1-node", "Path": f"/kubestep/{service}/", "Tags": _owned_tags(service)}
+    params = {"RoleName": "gke-u1-node", "Path": role_path(service, REGION), "Tags": _owned_tags(service)}
     assert (
         _findings(policies, [_call(cluster_tasks, "iam:CreateRole", {**params, "PermissionsBoundary": boundary})]) == []
     )
@@ -158,7 +160,7 @@ def test_a_group_launching_from_a_foreign_launch_template_fails_the_check(polici
 
 def _scheduler_role(resolver: Resolver, service: str) -> tuple[str, str]:
     """(name, ARN) of the Scheduler role as the template makes it (under its path)."""
-    path = f"/kubestep/{service}/scheduler/"
+    path = f"/kubestep/{service}/{REGION}/scheduler/"
     (logical_id,) = [
         k
         for k, r in resolver.resources.items()
@@ -206,7 +208,7 @@ def test_a_schedule_hands_scheduler_only_its_role_which_starts_only_upgrades(
     (finding,) = findings(_create_schedule(api, service, scheduler_role, "DeleteCluster"))
     assert f"states:StartExecution on arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{service}-DeleteCluster" in finding
     # Handing Scheduler a cluster's instance role: the API may not pass it.
-    instance_role = f"arn:aws:iam::{ACCOUNT}:role/kubestep/{service}/gke-u1-controlplane"
+    instance_role = f"arn:aws:iam::{ACCOUNT}:role{role_path(service, REGION)}gke-u1-controlplane"
     passed = findings(_create_schedule(api, service, instance_role, "UpdateCluster"))
     assert any(f"iam:PassRole on {instance_role}" in f for f in passed), passed
     # A schedule not named as the service's.
@@ -219,8 +221,8 @@ def test_cluster_tasks_manage_the_instance_roles_under_the_path_not_the_schedule
 ):
     name, _ = _scheduler_role(resolver, service)
     ledger = Ledger(ACCOUNT)
-    ledger.role_paths["gke-u1-node"] = f"/kubestep/{service}/"
-    ledger.role_paths[name] = f"/kubestep/{service}/scheduler/"
+    ledger.role_paths["gke-u1-node"] = role_path(service, REGION)
+    ledger.role_paths[name] = f"/kubestep/{service}/{REGION}/scheduler/"
     for action, params in (
         ("iam:DeleteRolePolicy", {"PolicyName": "p"}),
         ("iam:DeleteRole", {}),
@@ -228,7 +230,7 @@ def test_cluster_tasks_manage_the_instance_roles_under_the_path_not_the_schedule
     ):
         assert _findings(policies, [_call(cluster_tasks, action, {"RoleName": "gke-u1-node", **params})], ledger) == []
         (finding,) = _findings(policies, [_call(cluster_tasks, action, {"RoleName": name, **params})], ledger)
-        assert f"/kubestep/{service}/scheduler/{name}" in finding
+        assert f"/kubestep/{service}/{REGION}/scheduler/{name}" in finding
 
 
 def test_completing_a_lifecycle_action_only_on_the_services_groups(policies, cluster_tasks, service):
@@ -275,6 +277,78 @@ def test_repair_changes_only_the_services_groups_and_listeners(policies, cluster
     ledger.tags[other_listener] = {"team": "web"}
     findings = _findings(policies, [attach("gke-u9-cp-0"), point(other_listener)], ledger)
     assert len(findings) == 2 and "gke-u9-cp-0" in findings[0] and other_listener in findings[1], findings
+
+
+def test_a_kept_etcd_volume_is_marked_retained_only_with_that_tag_key_and_only_if_the_services(
+    policies, cluster_tasks, service
+):
+    ledger = Ledger(ACCOUNT)
+    ledger.tags[f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/vol-ours"] = {"gke:management-service": service}
+    ledger.tags[f"arn:aws:ec2:{REGION}:{ACCOUNT}:volume/vol-theirs"] = {"team": "data"}
+
+    def tag(volume: str, key: str) -> CallRecord:
+        return _call(cluster_tasks, "ec2:CreateTags", {"Resources": [volume], "Tags": [{"Key": key, "Value": "op-1"}]})
+
+    assert _findings(policies, [tag("vol-ours", "gke:retained-by")], ledger) == []
+    (theirs,) = _findings(policies, [tag("vol-theirs", "gke:retained-by")], ledger)
+    assert "volume/vol-theirs" in theirs
+    (other_key,) = _findings(policies, [tag("vol-ours", "gke:cluster-uid")], ledger)
+    assert "volume/vol-ours" in other_key
+
+
+def test_what_an_attempt_made_although_fault_injection_lost_its_answer_is_known_to_the_check(
+    resolver, policies, cluster_tasks, service
+):
+    """A CreateRole that took effect, its answer lost, resent (EntityAlreadyExists): the role's
+    path comes from the lost answer (kubestep_local/faults.py ``lost-response``), so the calls
+    on it afterwards are checked against the role under the service's path."""
+    boundary = resolver.ref(next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::IAM::ManagedPolicy"))
+    path = role_path(service, REGION)
+    params = {"RoleName": "gke-u1-node", "Path": path, "Tags": _owned_tags(service), "PermissionsBoundary": boundary}
+    made = {"Role": {"RoleName": "gke-u1-node", "Path": path, "Arn": f"arn:aws:iam::{ACCOUNT}:role{path}gke-u1-node"}}
+    create = CallRecord(
+        cluster_tasks,
+        "op-1",
+        None,
+        "iam:CreateRole",
+        "iam",
+        "CreateRole",
+        REGION,
+        params,
+        None,
+        error="EntityAlreadyExists",
+        lost_responses=(made,),
+    )
+    delete = _call(cluster_tasks, "iam:DeleteRole", {"RoleName": "gke-u1-node"})
+    assert _findings(policies, [create, delete]) == []
+    # Without the lost answer the check knows no such role under the path: a role at `/`.
+    forgot = replace(create, lost_responses=())
+    (finding,) = _findings(policies, [forgot, delete])
+    assert "iam:DeleteRole on arn:aws:iam::123456789012:role/gke-u1-node" in finding
+
+
+def test_a_call_fault_injection_refused_itself_is_counted_not_evaluated(policies, cluster_tasks):
+    """An injected `error` never reached the emulator (a simulated denial): the check counts it and
+    evaluates every other call; the same call refused by the emulator is evaluated."""
+    params = {"QueueUrl": "https://q/123456789012/gke-u1-x", "MessageBody": "m"}
+    injected = CallRecord(
+        cluster_tasks,
+        "op-1",
+        None,
+        "sqs:SendMessage",
+        "sqs",
+        "SendMessage",
+        REGION,
+        params,
+        error="AccessDenied",
+        error_injected=True,
+    )
+    result = check([injected], policies, Ledger(ACCOUNT))
+    assert result.findings == [] and result.injected_errors == 1 and result.checked == 0
+    refused = CallRecord(
+        cluster_tasks, "op-1", None, "sqs:SendMessage", "sqs", "SendMessage", REGION, params, error="AccessDenied"
+    )
+    assert len(check([refused], policies, Ledger(ACCOUNT)).findings) == 1
 
 
 def test_an_action_no_statement_grants_fails_the_check(policies, cluster_tasks):

@@ -93,6 +93,10 @@ def test_a_hard_error_reaches_the_handler_and_changes_nothing(runtime: LocalRunt
     result = invoke(runtime, caller, create_volume("refused"))
     assert result["error"] == "UnauthorizedOperation" and "CreateVolume" in result["message"]
     assert volumes(runtime, "refused") == []
+    # The recorder marks the error as the injected one (the IAM check does not evaluate it).
+    calls = runtime.recorder.call_records()
+    (refused,) = [c for c in calls if c.function_name == caller and c.operation == "CreateVolume" and c.error]
+    assert refused.error_injected and refused.error == "UnauthorizedOperation"
     # Once: the next call goes through.
     assert "answer" in invoke(runtime, caller, create_volume("refused"))
 
@@ -106,6 +110,13 @@ def test_a_lost_response_took_effect_and_botocore_sends_the_call_again(runtime: 
     )
     # The first send made the group; the resent call is told so (a step must read it back).
     assert result["error"] == "InvalidGroup.Duplicate", result
+    # The recorder keeps the answer the handler never saw: the IAM check learns what the call made.
+    calls = runtime.recorder.call_records()
+    (record,) = [c for c in calls if c.function_name == caller and c.operation == "CreateSecurityGroup"]
+    made = runtime.boto3_client("ec2").describe_security_groups(Filters=[{"Name": "group-name", "Values": ["lost"]}])
+    (group_id,) = [g["GroupId"] for g in made["SecurityGroups"]]
+    assert record.error == "InvalidGroup.Duplicate" and not record.error_injected
+    assert [answer["GroupId"] for answer in record.lost_responses] == [group_id]
     # CreateVolume carries an idempotency token botocore fills in: the resent call gets the same
     # volume (on AWS, and in the emulator: moto_compat.match_aws_semantics).
     runtime.inject(Fault("lost-response", "ec2:CreateVolume", cluster="c1"))
@@ -119,6 +130,10 @@ def test_a_crash_after_the_call_kills_the_worker(runtime: LocalRuntime, caller: 
     result = invoke(runtime, caller, create_volume("crashed"))
     assert result["functionError"] == "Unhandled" and result["errorType"] == "Runtime.ExitError"
     assert len(volumes(runtime, "crashed")) == 1, "the call took effect before the worker died"
+    # The worker told the calls it made before dying: the recorder knows what the crashed call made.
+    calls = [c for c in runtime.recorder.call_records() if c.function_name == caller and c.operation == "CreateVolume"]
+    (crashed,) = [c for c in calls if (c.params or {}).get("ClientToken") == "crashed"]
+    assert [answer["VolumeId"] for answer in crashed.lost_responses] == volumes(runtime, "crashed")
     assert "answer" in invoke(runtime, caller, create_volume("after-crash")), "a new worker serves the next one"
 
 
