@@ -50,17 +50,21 @@ def realistic(runtime: LocalRuntime, store) -> Iterator[LocalRuntime]:
     runtime.set_latency("realistic")
     # The NLB provisions while the replicas boot; only the replicas' health gate waits for it. The
     # emulator does not compress the Lambda tasks' own run time, so at time scale 0.02 each real
-    # millisecond of them counts 50 modelled ones: the NLB outlasts them only when it provisions
-    # for the slow end of AWS's "a few minutes", which this module models.
+    # millisecond of them counts 50 modelled ones: the NLB outlasts them (on a busy machine too)
+    # only when it provisions for well beyond the slow end of AWS's "a few minutes".
     realistic = runtime.latency.profile
     runtime.latency.profile = Profile(
-        "realistic", {**realistic.seconds, "load-balancer-provisioning": PROFILES["slow"].seconds[LB] * 2}
+        "realistic", {**realistic.seconds, "load-balancer-provisioning": PROFILES["slow"].seconds[LB] * 4}
     )
     runtime.latency.reset_report()
     try:
         yield runtime
     finally:
         runtime.set_latency("instant")
+        # A failed test must not leave its cluster to the modules after it (the network is
+        # deprovisioned last, which needs no cluster left).
+        for record in store.clusters.all():
+            run(runtime, "DeleteCluster", {"clusterName": record.name}, f"delete-{record.name}-after-latency")
 
 
 def test_provision_network_waits_for_its_nat_gateways(realistic, store) -> None:
