@@ -151,10 +151,13 @@ def mutating_operations(runtime: LocalRuntime, operation_id: str) -> list[str]:
     return seen
 
 
-def counts(runtime: LocalRuntime, uid: str) -> dict[str, int]:
+def counts(runtime: LocalRuntime, uid: str, versions: bool = False) -> dict[str, int]:
+    """The cluster's resources by kind; `versions`: its launch templates' versions too (a roll
+    adds one per template: a resent CreateLaunchTemplateVersion must not add two)."""
     found = inventory.cluster_resources(uid, runtime.boto3_client)
     counted = {kind: len(found[kind]) for kind in COUNTED}
-    # A roll adds launch template versions: a resent CreateLaunchTemplateVersion must not add two.
+    if not versions:
+        return counted
     templates = (
         runtime.boto3_client("ec2").describe_launch_templates(
             LaunchTemplateIds=[t["id"] for t in found["launchTemplates"]]
@@ -217,13 +220,13 @@ class Matrix:
         created = self.run(CREATE.name, CREATE.execution_input(cluster), f"{cluster}-create")
         assert created["status"] == "SUCCEEDED", created.get("cause")
         uid = self.store.clusters.get(cluster).uid
-        self.baselines[CREATE.name] = counts(self.runtime, uid)
+        self.baselines[CREATE.name] = counts(self.runtime, uid, versions=True)
         self.operations[CREATE.name] = mutating_operations(self.runtime, f"{cluster}-create")
         for workflow in MIDDLE:
             run_id = f"{cluster}-{workflow.name.lower()}"
             done = self.run(workflow.name, workflow.execution_input(cluster), run_id)
             assert done["status"] == "SUCCEEDED", (workflow.name, done.get("cause"))
-            self.baselines[workflow.name] = counts(self.runtime, uid)
+            self.baselines[workflow.name] = counts(self.runtime, uid, versions=True)
             self.operations[workflow.name] = mutating_operations(self.runtime, run_id)
         deleted = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete")
         assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
@@ -308,7 +311,7 @@ class Matrix:
         baseline = self.baselines[workflow]
         if uid is None:
             return 0
-        now = counts(self.runtime, uid)
+        now = counts(self.runtime, uid, versions=True)
         return sum(max(0, now[kind] - baseline[kind]) for kind in baseline)
 
     def _created_despite_error(self, row: Row, cluster: str, result: dict, uid: str | None) -> None:
