@@ -107,10 +107,13 @@ def plan_cluster_change(
     cluster: AWSCluster,
     pools: list[AWSNodePool],
     request: UpdateClusterRequest,
+    resume: bool = False,
 ) -> ClusterPlan:
     """The cluster's target spec and the pools to upgrade after it, or InvalidSpec: control
     planes move one minor at a time and never down; no node pool may end up newer than the
-    control plane or more than two minors behind it."""
+    control plane or more than two minors behind it. `resume`: the cluster is DEGRADED by an
+    update that failed after its spec was adopted (e.g. releasing the lock failed), so the same
+    request, with nothing left to change, runs again to check every replica and end RUNNING."""
     cp_changes: ControlPlaneChanges = request.control_plane
     target_data = dump(cluster)
     target_data["spec"]["controlPlane"] = _merged(cluster.spec.control_plane, cp_changes)
@@ -138,7 +141,7 @@ def plan_cluster_change(
             where = "nodePools" if pool.name not in upgraded else f"nodePools[{pool.name}]"
             problems.append((where, f"node pool {pool.name}: {skew}; upgrade it with the control plane (nodePools)"))
     found = diff.changes(dump(cluster.spec), dump(target.spec))
-    if not found and not upgraded:
+    if not found and not upgraded and not resume:
         problems.append(("controlPlane", f"nothing to change: cluster {cluster.name!r} already has this spec"))
     if problems:
         raise InvalidSpec(problems)

@@ -418,6 +418,7 @@ def match_aws_semantics(patches: PatchSet) -> None:
     a request whose response was lost) must meet AWS's answer, not a second resource:
 
     - CreateVolume ignores ``ClientToken``: AWS returns the volume the token made.
+    - CreateLaunchTemplateVersion ignores ``ClientToken``: AWS returns the version the token made.
     - CreateLoadBalancer makes a second load balancer of the same name: AWS returns the one it
       has when the settings are the same (else ``DuplicateLoadBalancerName``).
     - CreateTargetGroup answers ``DuplicateTargetGroupName`` for the same settings: AWS returns
@@ -456,6 +457,22 @@ def match_aws_semantics(patches: PatchSet) -> None:
         return result
 
     patches.set(ElasticBlockStore, "create_volume", create_volume)
+
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    original_create_version = LaunchTemplates.create_launch_template_version
+
+    def create_launch_template_version(self: Any) -> Any:
+        token = self._get_param("ClientToken")
+        answers = self.ec2_backend.__dict__.setdefault("_kubestep_template_version_tokens", {})
+        if token and token in answers:
+            return answers[token]
+        result = original_create_version(self)
+        if token:
+            answers[token] = result
+        return result
+
+    patches.set(LaunchTemplates, "create_launch_template_version", create_launch_template_version)
 
     original_create_lb = ELBv2Backend.create_load_balancer
 
@@ -1787,7 +1804,13 @@ def emulate_lifecycle_hooks(patches: PatchSet) -> None:
             for h in (self.describe_lifecycle_hooks(group.name) if group is not None else [])
             if h.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING"
         ]
-        if not hooks or state is None or group is None:
+        if state is None:
+            # moto's own lookup raises StopIteration (a 500); AWS answers a ValidationError, e.g.
+            # to a resent terminate whose first call already took the instance out of its group.
+            from moto.autoscaling.exceptions import ValidationError
+
+            raise ValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+        if not hooks or group is None:
             return original_terminate(self, instance_id, should_decrement)
         if state.lifecycle_state == "Terminating:Wait":
             return TerminateInstanceActivity(state.instance, group.desired_capacity)

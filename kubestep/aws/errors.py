@@ -196,6 +196,13 @@ def is_group_gone(exc: BaseException) -> bool:
     return is_error(exc, AUTO_SCALING_VALIDATION) and "not found" in error_message(exc).lower()
 
 
+def is_instance_not_managed(exc: BaseException) -> bool:
+    """Auto Scaling's answer to TerminateInstanceInAutoScalingGroup for an instance no group holds
+    any more ("Instance Id not found - No managed instance found for instance ID i-..."): a resent
+    terminate whose first call already took the instance out."""
+    return is_error(exc, AUTO_SCALING_VALIDATION) and "no managed instance found" in error_message(exc).lower()
+
+
 def is_launch_template_not_visible(exc: BaseException) -> bool:
     """Auto Scaling's words for a launch template it cannot see yet (eventual consistency)."""
     message = error_message(exc)

@@ -63,9 +63,7 @@ def replace_replica(ctx: ClusterContext, replica: int) -> dict:
         for old in members:
             if "Terminat" in old["state"]:
                 continue
-            ctx.autoscaling.terminate_instance_in_auto_scaling_group(
-                InstanceId=old["id"], ShouldDecrementDesiredCapacity=False
-            )
+            instances.terminate_in_group(ctx, old["id"], decrement=False)
             replaced.append(old["id"])
         ctx.event(
             "Normal", "ReplacingReplica", f"replica {replica}: replacing instance(s) {replaced} with the new spec"

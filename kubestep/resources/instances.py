@@ -19,6 +19,7 @@ from kubestep.aws.errors import (
     is_error,
     is_group_gone,
     is_in_use,
+    is_instance_not_managed,
     is_not_found,
 )
 from kubestep.flow.steps import Poll, step
@@ -169,6 +170,18 @@ def set_group_spec(ctx: ClusterContext, group_name: str, digest: str) -> None:
             }
         ]
     )
+
+
+def terminate_in_group(ctx: ClusterContext, instance_id: str, decrement: bool) -> None:
+    """Terminate a group's instance through Auto Scaling (its lifecycle hooks run). A resent call
+    (the first one's response was lost) meets an instance the group no longer holds: done."""
+    try:
+        ctx.autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement
+        )
+    except Exception as exc:
+        if not is_instance_not_managed(exc):
+            raise
 
 
 def group_instances(ctx: ClusterContext, group_name: str) -> list[dict]:

@@ -114,9 +114,7 @@ def roll_node_pool(ctx: ClusterContext, node_pool: str) -> dict:
         if counts:
             budget -= 1
     for instance in chosen:
-        ctx.autoscaling.terminate_instance_in_auto_scaling_group(
-            InstanceId=instance, ShouldDecrementDesiredCapacity=True
-        )
+        instances.terminate_in_group(ctx, instance, decrement=True)
         rollout["terminating"][instance] = iso()
         rollout["replaced"] = int(rollout.get("replaced", 0)) + 1
         ctx.event(

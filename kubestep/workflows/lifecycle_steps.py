@@ -105,7 +105,14 @@ def acquire_create_node_pool_lock(ctx: StepInput, cluster_name: str) -> dict:
             raise AlreadyExists(f"node pool {pool.name!r} of cluster {cluster_name!r} already exists")
         ctx.store.clusters.update(cluster_name, phase="RECONCILING", current_operation=ctx.operation_id)
     except Exception:
-        ctx.store.locks.release(cluster_name, ctx.operation_id)
+        # This step runs outside the workflow's Catch: a record it added, with nothing made yet,
+        # would otherwise refuse the next attempt ("already exists").
+        try:
+            mine = ctx.store.node_pools.get(cluster_name, pool.name)
+            if mine is not None and mine.created_by == ctx.operation_id and not mine.asg_name:
+                ctx.store.node_pools.delete(cluster_name, pool.name)
+        finally:
+            ctx.store.locks.release(cluster_name, ctx.operation_id)
         raise
     _event(ctx, cluster_name, "NodePoolCreating", f"operation {ctx.operation_id} is adding node pool {pool.name}")
     return {"nodePool": pool.name}
@@ -219,7 +226,9 @@ def plan_cluster_update(ctx: StepInput | Any, data: Any) -> tuple[UpdateClusterR
     request = parse(UpdateClusterRequest, data)
     record = _operable(ctx.store, request.cluster_name)
     pools = [p.spec for p in ctx.store.node_pools.list(request.cluster_name)]
-    plan = lifecycle.plan_cluster_change(ctx.settings.service, record.spec, pools, request)
+    plan = lifecycle.plan_cluster_change(
+        ctx.settings.service, record.spec, pools, request, resume=record.phase == "DEGRADED"
+    )
     return request, plan
 
 

@@ -92,9 +92,7 @@ def _stale(ctx: ClusterContext, asg_name: str | None, spec: str | None) -> list[
 
 def _replace(ctx: ClusterContext, instance_ids: list[str], involved: str) -> None:
     for instance_id in instance_ids:
-        ctx.autoscaling.terminate_instance_in_auto_scaling_group(
-            InstanceId=instance_id, ShouldDecrementDesiredCapacity=False
-        )
+        instances.terminate_in_group(ctx, instance_id, decrement=False)
     if instance_ids:
         ctx.event(
             "Normal",

@@ -57,6 +57,29 @@ def test_create_volume_honours_its_client_token(runtime) -> None:
     assert ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, ClientToken="semantics-2")["VolumeId"] != one
 
 
+def test_create_launch_template_version_honours_its_client_token(runtime) -> None:
+    ec2 = runtime.boto3_client("ec2")
+    template = ec2.create_launch_template(LaunchTemplateName="semantics-lt", LaunchTemplateData={})["LaunchTemplate"]
+    made = [
+        ec2.create_launch_template_version(
+            LaunchTemplateId=template["LaunchTemplateId"], LaunchTemplateData={"ImageId": "ami-1"}, ClientToken=t
+        )["LaunchTemplateVersion"]["VersionNumber"]
+        for t in ("semantics-v", "semantics-v", "semantics-w")
+    ]
+    assert made == [2, 2, 3]
+
+
+def test_terminating_an_instance_no_group_holds_is_a_validation_error(runtime) -> None:
+    # AWS's answer (e.g. to a resent terminate whose first call took effect), as reported in
+    # yaybu/touchdown#51: "Instance Id not found - No managed instance found for instance ID".
+    autoscaling = runtime.boto3_client("autoscaling")
+    with pytest.raises(ClientError) as raised:
+        autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId="i-0123456789abcdef0", ShouldDecrementDesiredCapacity=False
+        )
+    assert code(raised) == "ValidationError" and "No managed instance found" in str(raised.value)
+
+
 def test_removing_a_role_a_profile_does_not_hold_is_no_such_entity(runtime) -> None:
     iam = runtime.boto3_client("iam")
     iam.create_role(RoleName="semantics-role", AssumeRolePolicyDocument="{}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubestep import inventory
+from kubestep import inventory, naming
 from kubestep.store import Store
 from kubestep_local.faults import Fault, is_read_only
 from kubestep_local.runtime import LocalRuntime
@@ -38,6 +38,7 @@ REPORT = ROOT / ".build" / "reports" / "fault-matrix.txt"
 FAULTS = ("throttle", "error", "lost-response")
 THROTTLES = 3
 SPREAD = 3  # clusters the chains of the delete's hard failures are spread over
+MIDDLE_SPREAD = 3  # at least this many clusters carry the node-pool and upgrade hard failures
 # Inventory kinds that are counts of things (instances come and go with the groups).
 COUNTED = (
     "autoScalingGroups",
@@ -74,7 +75,53 @@ class WorkflowUnderTest:
 
 CREATE = WorkflowUnderTest("CreateCluster", small_cluster, needs_cluster=False, on_error="compensates")
 DELETE = WorkflowUnderTest("DeleteCluster", lambda name: {"clusterName": name}, needs_cluster=True, on_error="stops")
-WORKFLOWS = (CREATE, DELETE)
+
+# The node-pool and upgrade workflows run between a cluster's create and its delete, in this
+# order: a pool of one node is added, rolled (a label change), deleted; then the control plane
+# goes up one minor (the small cluster is 1.32.4).
+POOL = "extra"
+UPGRADE_TO = "1.33.5"
+
+
+def extra_pool(name: str) -> dict:
+    return {
+        "clusterName": name,
+        "nodePool": {
+            "apiVersion": "kubestep.io/v1",
+            "kind": "AWSNodePool",
+            "metadata": {"name": POOL},
+            "spec": {
+                "clusterName": name,
+                "version": "1.32.4",
+                "availabilityZone": "us-east-1a",
+                "minNodeCount": 1,
+                "maxNodeCount": 2,
+            },
+        },
+        "rollbackOnFailure": True,
+    }
+
+
+CREATE_POOL = WorkflowUnderTest("CreateNodePool", extra_pool, needs_cluster=True, on_error="compensates")
+ROLL_POOL = WorkflowUnderTest(
+    "UpdateNodePool",
+    lambda name: {"clusterName": name, "nodePool": POOL, "changes": {"labels": {"tier": "web"}}},
+    needs_cluster=True,
+    on_error="degrades",
+)
+DELETE_POOL = WorkflowUnderTest(
+    "DeleteNodePool", lambda name: {"clusterName": name, "nodePool": POOL}, needs_cluster=True, on_error="stops"
+)
+UPGRADE = WorkflowUnderTest(
+    "UpdateCluster",
+    lambda name: {"clusterName": name, "controlPlane": {"version": UPGRADE_TO}},
+    needs_cluster=True,
+    on_error="degrades",
+)
+POOL_WORKFLOWS = (CREATE_POOL, ROLL_POOL, DELETE_POOL)
+MIDDLE = (*POOL_WORKFLOWS, UPGRADE)
+WORKFLOWS = (CREATE, *MIDDLE, DELETE)
+BY_NAME = {w.name: w for w in WORKFLOWS}
 
 
 @dataclass
@@ -104,9 +151,22 @@ def mutating_operations(runtime: LocalRuntime, operation_id: str) -> list[str]:
     return seen
 
 
-def counts(runtime: LocalRuntime, uid: str) -> dict[str, int]:
+def counts(runtime: LocalRuntime, uid: str, versions: bool = False) -> dict[str, int]:
+    """The cluster's resources by kind; `versions`: its launch templates' versions too (a roll
+    adds one per template: a resent CreateLaunchTemplateVersion must not add two)."""
     found = inventory.cluster_resources(uid, runtime.boto3_client)
-    return {kind: len(found[kind]) for kind in COUNTED}
+    counted = {kind: len(found[kind]) for kind in COUNTED}
+    if not versions:
+        return counted
+    templates = (
+        runtime.boto3_client("ec2").describe_launch_templates(
+            LaunchTemplateIds=[t["id"] for t in found["launchTemplates"]]
+        )["LaunchTemplates"]
+        if found["launchTemplates"]
+        else []
+    )
+    counted["launchTemplateVersions"] = sum(t["LatestVersionNumber"] for t in templates)
+    return counted
 
 
 class Matrix:
@@ -115,7 +175,7 @@ class Matrix:
         self.store = store
         self.prefix = prefix
         self.operations: dict[str, list[str]] = {}
-        self.baseline: dict[str, int] = {}
+        self.baselines: dict[str, dict[str, int]] = {}  # workflow -> counts after its clean run
         self.rows: list[Row] = []
         self.timings: list[tuple[int, float, float]] = []  # (job, started after, took)
         self._counter = 0
@@ -154,22 +214,30 @@ class Matrix:
 
     # -- the clean runs the operations are derived from ------------------------------------------
     def derive(self) -> None:
+        """One clean cluster's life (create, the middle workflows, delete): each workflow's
+        mutating operations and the cluster's resource counts after it."""
         cluster = f"{self.prefix}-baseline"
         created = self.run(CREATE.name, CREATE.execution_input(cluster), f"{cluster}-create")
         assert created["status"] == "SUCCEEDED", created.get("cause")
         uid = self.store.clusters.get(cluster).uid
-        self.baseline = counts(self.runtime, uid)
+        self.baselines[CREATE.name] = counts(self.runtime, uid, versions=True)
+        self.operations[CREATE.name] = mutating_operations(self.runtime, f"{cluster}-create")
+        for workflow in MIDDLE:
+            run_id = f"{cluster}-{workflow.name.lower()}"
+            done = self.run(workflow.name, workflow.execution_input(cluster), run_id)
+            assert done["status"] == "SUCCEEDED", (workflow.name, done.get("cause"))
+            self.baselines[workflow.name] = counts(self.runtime, uid, versions=True)
+            self.operations[workflow.name] = mutating_operations(self.runtime, run_id)
         deleted = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete")
         assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
-        self.operations = {
-            CREATE.name: mutating_operations(self.runtime, f"{cluster}-create"),
-            DELETE.name: mutating_operations(self.runtime, f"{cluster}-delete"),
-        }
+        self.operations[DELETE.name] = mutating_operations(self.runtime, f"{cluster}-delete")
 
-    # -- one cluster's life: a create (maybe with faults), a delete (maybe with faults) ------------
-    def lifecycle(self, create: list[Row], delete: list[Row]) -> None:
+    # -- one cluster's life: a create, the middle workflows, a delete, each maybe with faults -------
+    def lifecycle(self, create: list[Row], delete: list[Row], middle: dict[str, list[Row]] | None = None) -> None:
+        middle = middle or {}
         cluster = self.name("c")
-        for row in (*create, *delete):
+        everything = [*create, *(row for rows in middle.values() for row in rows), *delete]
+        for row in everything:
             row.cluster = cluster
         create_id, uid = f"{cluster}-create", None
         faults = self._inject(create)
@@ -184,12 +252,42 @@ class Matrix:
                     row.problems.append(f"create {result['status']}: {result.get('cause')}")
                 row.outcome = f"{result['status']} ({self._how(row)})"
                 row.duplicates = self._duplicates(uid)
+        if middle and result["status"] == "SUCCEEDED":
+            for workflow in MIDDLE:
+                self._absorbed(cluster, workflow, middle.get(workflow.name, []), uid)
         if self.store.clusters.get(cluster) is not None:
             self._delete(cluster, delete, uid)
-        for row in (*create, *delete):
+        for row in everything:
             row.left = sum(counts(self.runtime, uid).values()) if uid else 0
             row.lost = row.lost or 0
             row.lost += self.orphans(uid)
+
+    def _absorbed(self, cluster: str, workflow: WorkflowUnderTest, rows: list[Row], uid: str | None) -> None:
+        """A middle workflow with faults it must absorb (throttles, lost responses): SUCCEEDED, and
+        no more of anything than the clean run had after the same workflow."""
+        faults = self._inject(rows)
+        result = self.run(workflow.name, workflow.execution_input(cluster), f"{cluster}-{workflow.name.lower()}")
+        self._settle(faults, rows)
+        for row in rows:
+            if result["status"] != "SUCCEEDED":
+                row.problems.append(f"{workflow.name} {result['status']}: {result.get('cause')}")
+            row.outcome = f"{result['status']} ({self._how(row)})"
+            row.duplicates = self._duplicates(uid, workflow.name)
+            row.lost = self._lost_record(cluster, workflow, uid)
+
+    def _lost_record(self, cluster: str, workflow: WorkflowUnderTest, uid: str | None) -> int:
+        """The cluster's record gone, or the pool's record gone while its group or template is
+        still there (the pool's part of the cluster's resources, by name)."""
+        if uid is None:
+            return 0
+        if self.store.clusters.get(cluster) is None:
+            return sum(counts(self.runtime, uid).values())
+        if workflow not in POOL_WORKFLOWS or self.store.node_pools.get(cluster, POOL) is not None:
+            return 0
+        found = inventory.cluster_resources(uid, self.runtime.boto3_client)
+        pool_name = naming.node_pool(uid, POOL)
+        kinds = ("autoScalingGroups", "launchTemplates")
+        return sum(1 for kind in kinds for r in found[kind] if r["name"] == pool_name)
 
     def _inject(self, rows: list[Row]) -> list[Fault]:
         times = {"throttle": THROTTLES, "error": 1, "lost-response": 1}
@@ -208,11 +306,13 @@ class Matrix:
     def _how(row: Row) -> str:
         return {"throttle": f"{THROTTLES} throttles absorbed", "lost-response": "resent, found"}.get(row.fault, "")
 
-    def _duplicates(self, uid: str | None) -> int:
+    def _duplicates(self, uid: str | None, workflow: str = CREATE.name) -> int:
+        """More of a kind than the clean run had after the same workflow."""
+        baseline = self.baselines[workflow]
         if uid is None:
             return 0
-        now = counts(self.runtime, uid)
-        return sum(max(0, now[kind] - self.baseline[kind]) for kind in COUNTED)
+        now = counts(self.runtime, uid, versions=True)
+        return sum(max(0, now[kind] - baseline[kind]) for kind in baseline)
 
     def _created_despite_error(self, row: Row, cluster: str, result: dict, uid: str | None) -> None:
         """A create that met a hard failure: FAILED, ERROR with a Warning naming the step and the
@@ -230,6 +330,12 @@ class Matrix:
             row.outcome = "FAILED before anything was recorded"
             return
         record = self.store.clusters.get(cluster)
+        cause = result.get("cause") or ""
+        if record is None and short in cause:
+            # The step that writes the cluster's record failed (outside the Catch: no record, no
+            # events): the execution's cause names the operation.
+            row.outcome = "FAILED writing the cluster's record (cause names it)"
+            return
         warnings = [e for e in self.store.events.list(cluster) if e.type == "Warning"]
         named = [e for e in warnings if short in e.message]
         if not named:
@@ -284,6 +390,78 @@ class Matrix:
         if rows and final["status"] == "SUCCEEDED":
             rows[-1].outcome += f"; last re-run {final['status']}"
 
+    def middle_error_chain(self, pool_rows: list[dict[str, Row]], upgrade: Row | None) -> None:
+        """One cluster. Each cycle adds, rolls and deletes the pool, one operation of each failing
+        hard in its own run: the run fails naming it (a failed update leaves the pool DEGRADED), no
+        record is lost, and a re-run under a new execution name succeeds. Then, if given, one
+        UpdateCluster operation fails hard the same way and the re-run upgrades. Then the delete
+        leaves nothing."""
+        cluster = self.name("mid")
+        rows = [row for cycle in pool_rows for row in cycle.values()] + ([upgrade] if upgrade else [])
+        for row in rows:
+            row.cluster = cluster
+        created = self.run(CREATE.name, CREATE.execution_input(cluster), f"{cluster}-create")
+        uid = self.uid_of(cluster, f"{cluster}-create")
+        if created["status"] != "SUCCEEDED":
+            for row in rows:
+                row.problems.append(f"create {created['status']}: {created.get('cause')}")
+        else:
+            try:
+                for attempt, cycle in enumerate(pool_rows):
+                    for workflow in POOL_WORKFLOWS:
+                        self._fails_then_converges(cluster, workflow, cycle.get(workflow.name), uid, attempt)
+                if upgrade is not None:
+                    self._fails_then_converges(cluster, UPGRADE, upgrade, uid, 0)
+            except AssertionError as exc:  # a clean run between the faulted ones failed
+                rows[0].problems.append(str(exc))
+        deleted = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete")
+        left = sum(counts(self.runtime, uid).values()) if uid else 0
+        for row in rows:
+            if deleted["status"] != "SUCCEEDED":
+                row.problems.append(f"the cluster's delete {deleted['status']}: {deleted.get('cause')}")
+            row.left = left
+            row.lost = (row.lost or 0) + self.orphans(uid)
+
+    def _fails_then_converges(
+        self, cluster: str, workflow: WorkflowUnderTest, row: Row | None, uid: str | None, attempt: int
+    ) -> None:
+        run_id = f"{cluster}-{workflow.name.lower()}-{attempt}"
+        if row is None:  # this cycle has no operation of the workflow left to fail: a clean run
+            done = self.run(workflow.name, workflow.execution_input(cluster), run_id)
+            if done["status"] != "SUCCEEDED":
+                raise AssertionError(f"{cluster}: clean {workflow.name} {done['status']}: {done.get('cause')}")
+            return
+        faults = self._inject([row])
+        result = self.run(workflow.name, workflow.execution_input(cluster), f"{run_id}-fault")
+        self._settle(faults, [row])
+        if not self.wait_unlocked(cluster):
+            row.problems.append("the lock was never released")
+        short = row.operation.split(":", 1)[1]
+        cause = result.get("cause") or ""
+        warnings = [e.message for e in self.store.events.list(cluster) if e.type == "Warning"]
+        if result["status"] != "FAILED":
+            row.problems.append(f"{workflow.name} {result['status']} despite a hard failure of {row.operation}")
+        elif short not in cause and not any(short in w for w in warnings):
+            row.problems.append(f"{workflow.name} failed without naming {short}: {cause[:300]}")
+        row.lost = self._lost_record(cluster, workflow, uid)
+        phase = self._phase(cluster, workflow)
+        if workflow.on_error == "degrades" and phase not in ("DEGRADED", "ERROR", "RUNNING"):
+            row.problems.append(f"{workflow.name} left phase {phase}")
+        again = self.run(workflow.name, workflow.execution_input(cluster), f"{run_id}-rerun")
+        if again["status"] != "SUCCEEDED":
+            row.problems.append(f"the re-run {again['status']}: {again.get('cause')}")
+        if workflow is UPGRADE and self.store.clusters.get(cluster).version != UPGRADE_TO:
+            row.problems.append(f"the re-run left version {self.store.clusters.get(cluster).version}")
+        row.lost += self._lost_record(cluster, workflow, uid)
+        row.outcome = f"FAILED in {_step_named(cause)} ({phase}) -> re-run {again['status']}"
+
+    def _phase(self, cluster: str, workflow: WorkflowUnderTest) -> str:
+        if workflow in POOL_WORKFLOWS:
+            pool = self.store.node_pools.get(cluster, POOL)
+            return pool.phase if pool is not None else "gone"
+        record = self.store.clusters.get(cluster)
+        return record.phase if record is not None else "gone"
+
     def plan(self) -> list[Callable[[], None]]:
         rows = {
             (wf, fault): [Row(wf, op, fault) for op in self.operations[wf]]
@@ -291,16 +469,34 @@ class Matrix:
             for fault in FAULTS
         }
         self.rows = [row for key in sorted(rows) for row in rows[key]]
-        # A chain runs one delete after another: the chains are spread over a few clusters.
+        # Throttles and lost responses: one cluster's whole life each, every workflow's operations
+        # faulted in its own run.
         jobs: list[Callable[[], None]] = [
-            lambda: self.lifecycle(rows[(CREATE.name, "throttle")], rows[(DELETE.name, "throttle")])
+            lambda fault=fault: self.lifecycle(
+                rows[(CREATE.name, fault)],
+                rows[(DELETE.name, fault)],
+                {w.name: rows[(w.name, fault)] for w in MIDDLE if (w.name, fault) in rows},
+            )
+            for fault in ("throttle", "lost-response")
         ]
-        jobs.append(lambda: self.lifecycle(rows[(CREATE.name, "lost-response")], rows[(DELETE.name, "lost-response")]))
+        # A chain runs one delete after another: the chains are spread over a few clusters.
         jobs += [
             lambda chain=chain: self.delete_error_chain(chain)
             for chain in _spread(rows[(DELETE.name, "error")], SPREAD)
         ]
         jobs += [lambda row=row: self.lifecycle([row], []) for row in rows[(CREATE.name, "error")]]
+        # The middle workflows' hard failures: cycles of pool operations spread over clusters that
+        # each also take one upgrade operation.
+        cycles = [
+            {w.name: rows[(w.name, "error")][i] for w in POOL_WORKFLOWS if i < len(rows[(w.name, "error")])}
+            for i in range(max((len(rows[(w.name, "error")]) for w in POOL_WORKFLOWS), default=0))
+        ]
+        upgrades = rows.get((UPGRADE.name, "error"), [])
+        chains = max(MIDDLE_SPREAD, len(upgrades)) if cycles or upgrades else 0
+        upgrade_of = [*upgrades, *([None] * chains)][:chains]
+        jobs += [
+            lambda part=cycles[i::chains], up=upgrade_of[i]: self.middle_error_chain(part, up) for i in range(chains)
+        ]
         return jobs
 
     def run_all(self, parallel: int = 10) -> None:
