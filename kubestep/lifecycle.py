@@ -81,14 +81,17 @@ def plan_node_pool_change(
         raise InvalidSpec([(prefix, "set at least one field to change")])
     spec = parse(AWSNodePool, {**dump(pool), "spec": _merged(pool.spec, changes)}, "")
     problems = []
+    # Against the version the control plane runs (during an upgrade, its spec is already the target).
     skew = versions.node_pool_skew_problem(cluster_version, spec.spec.version)
     if skew:
         problems.append((f"{prefix}.version", skew))
-    problems += [(f"{prefix}{f.removeprefix('.spec')}", r) for f, r in node_pool_problems(service, cluster, spec, "")]
+    moved = spec.spec.version != pool.spec.version
+    found_problems = node_pool_problems(service, cluster, spec, "", new_version=moved)
+    problems += [(f"{prefix}{f.removeprefix('.spec')}", r) for f, r in found_problems]
     problems += capacity_problems(service, cluster, [(prefix, spec)], existing_pools=other_pools, launching_pools=[])
     problems += tag_budget_problems(service, cluster, [(prefix, spec)])
     if problems:
-        raise InvalidSpec(problems)
+        raise InvalidSpec(list(dict.fromkeys(problems)))  # the two skew checks agree when versions do
     found = diff.changes(dump(pool.spec), dump(spec.spec))
     rolls = any(change.path.split(".")[0].split("[")[0] in POOL_ROLLING_FIELDS for change in found)
     return PoolPlan(spec, found, rolls)

@@ -484,7 +484,7 @@ class Networking(Model):
 class ControlPlane(Model):
     version: str = Field(
         description=(
-            'Kubernetes version 1.MINOR.PATCH (quote it in YAML: "1.32.4"); '
+            'Kubernetes version 1.MINOR.PATCH (quote it in YAML: "1.35.4"); '
             "`kubestep version` lists the supported minors."
         )
     )

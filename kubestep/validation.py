@@ -141,14 +141,18 @@ def cluster_placement_problems(service: AWSManagementService, cluster: AWSCluste
 
 
 def node_pool_problems(
-    service: AWSManagementService, cluster: AWSCluster, pool: AWSNodePool, prefix: str
+    service: AWSManagementService, cluster: AWSCluster, pool: AWSNodePool, prefix: str, new_version: bool = True
 ) -> list[tuple[str, str]]:
+    """What is wrong with `pool` in `cluster`; `new_version`: the pool's version is being installed
+    (a new pool, or a pool moving to it), so it may not be past its end of life."""
     problems: list[tuple[str, str]] = []
     if pool.spec.cluster_name != cluster.name:
         problems.append((f"{prefix}.spec.clusterName", f"must be {cluster.name!r}, the cluster it belongs to"))
     skew = versions.node_pool_skew_problem(cluster.spec.control_plane.version, pool.spec.version)
     if skew:
         problems.append((f"{prefix}.spec.version", skew))
+    elif new_version and (ended := versions.end_of_life_problem(pool.spec.version)):
+        problems.append((f"{prefix}.spec.version", ended))
     if service.spec.dedicated_vpc:
         if pool.spec.subnet_id is not None:
             problems.append((f"{prefix}.spec.subnetID", "the service has a dedicated VPC: name availabilityZone"))
@@ -302,6 +306,9 @@ def parse_create_request(service: AWSManagementService, data: Any) -> CreateClus
     refuse_identity_fields(data)
     request = parse(CreateClusterRequest, data)
     problems = cluster_placement_problems(service, request.cluster)
+    ended = versions.end_of_life_problem(request.cluster.spec.control_plane.version)
+    if ended:
+        problems.append(("cluster.spec.controlPlane.version", ended))
     pools = [(f"nodePools[{i}]", pool) for i, pool in enumerate(request.node_pools)]
     for prefix, pool in pools:
         problems += node_pool_problems(service, request.cluster, pool, prefix)

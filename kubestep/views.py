@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubestep import versions
 from kubestep.models import dump
 from kubestep.store import BootstrapReport, ClusterRecord, EtcdMember, Event, NodePoolRecord, Store
 
@@ -26,8 +27,14 @@ def node_pool_view(pool: NodePoolRecord) -> dict[str, Any]:
             "zone": pool.zone,
             "subnetId": pool.subnet_id,
             "readyNodes": pool.ready_nodes,
+            "warnings": _version_warnings(pool.version),
         },
     }
+
+
+def _version_warnings(version: str | None) -> list[str]:
+    warning = versions.end_of_life_warning(version) if version else None
+    return [warning] if warning else []
 
 
 def replica_view(member: EtcdMember, report: BootstrapReport | None) -> dict[str, Any]:
@@ -56,6 +63,7 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
         "lastError": record.last_error.to_item() if record.last_error else None,
         "resources": _ids(record.resources),
         "drift": dict(record.drift),
+        "warnings": _version_warnings(record.version),
     }
     # The list shows replicas and node pools too (the CLI's REPLICAS column, `get -o json`):
     # three queries per cluster; only the etcd configuration is left to the detail view.

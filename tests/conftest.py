@@ -13,7 +13,17 @@ workflow tests' session runtime starts last (tests/workflows sorts last)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from kubestep import versions
+
+# The end-of-life rule reads today's date: pinned to the version catalog's own date, so the suite
+# tests the catalog as written and does not start failing the day a listed minor reaches its end
+# of life (tests/unit/test_versions_catalog.py moves the date explicitly). Set before any runtime
+# starts: its worker processes inherit it.
+os.environ.setdefault(versions.TODAY_ENV, versions.catalog().as_of)
 
 EMULATOR_DIRS = ("workflows", "local", "cli")
 

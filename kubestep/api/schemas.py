@@ -32,14 +32,14 @@ EXAMPLE_NODE_POOL: dict[str, Any] = {
     "apiVersion": API_VERSION,
     "kind": "AWSNodePool",
     "metadata": {"name": "general"},
-    "spec": {"clusterName": "example", "version": "1.32.4", "minNodeCount": 1, "maxNodeCount": 3},
+    "spec": {"clusterName": "example", "version": "1.35.4", "minNodeCount": 1, "maxNodeCount": 3},
 }
 EXAMPLE_CREATE: dict[str, Any] = {
     "cluster": {
         "apiVersion": API_VERSION,
         "kind": "AWSCluster",
         "metadata": {"name": "example"},
-        "spec": {"controlPlane": {"version": "1.32.4", "instanceType": "m5.large"}},
+        "spec": {"controlPlane": {"version": "1.35.4", "instanceType": "m5.large"}},
     },
     "nodePools": [EXAMPLE_NODE_POOL],
     "rollbackOnFailure": True,

@@ -60,6 +60,7 @@ def environment(p: BootstrapParams) -> dict[str, str]:
     }
     if p.is_control_plane:
         assert p.dns is not None and p.etcd_volume_id and p.control_plane_secret_arn
+        calico_url, calico_sha256 = components.calico_manifest(p.minor)
         env |= {
             "CONTROL_PLANE_SECRET_ARN": p.control_plane_secret_arn,
             "REPLICA_INDEX": str(p.replica_index),
@@ -71,8 +72,8 @@ def environment(p: BootstrapParams) -> dict[str, str]:
             "ETCD_MOUNT": paths.ETCD_MOUNT,
             "ETCD_DATA_DIR": paths.ETCD_DATA_DIR,
             "ENCRYPT_SECRETS": "true" if p.encrypt_secrets else "false",
-            "CALICO_MANIFEST_URL": components.CALICO_MANIFEST_URL,
-            "CALICO_MANIFEST_SHA256": components.CALICO_MANIFEST_SHA256,
+            "CALICO_MANIFEST_URL": calico_url,
+            "CALICO_MANIFEST_SHA256": calico_sha256,
         }
     return env
 

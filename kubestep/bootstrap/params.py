@@ -213,10 +213,8 @@ def validate(p: BootstrapParams) -> list[str]:  # noqa: C901 - one check per fie
     if not match:
         problems.append(f"version must look like 1.MINOR.PATCH (got {p.version!r})")
     elif int(match.group(1)) not in components.supported_minors():
-        problems.append(
-            f"version {p.version}: the bootstrap supports Kubernetes 1.{components.MIN_MINOR}-1.{components.MAX_MINOR} "
-            "(kubeadm's v1beta4 configuration first shipped in 1.31)"
-        )
+        listed = ", ".join(f"1.{m}" for m in components.supported_minors())
+        problems.append(f"version {p.version}: the bootstrap installs Kubernetes {listed} (the version catalog)")
     if not re.match(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", p.endpoint or ""):
         problems.append(f"endpoint must be the load balancer's DNS name, without scheme or port (got {p.endpoint!r})")
     if not CA_CERT_HASH.match(p.ca_cert_hash or ""):

@@ -151,6 +151,7 @@ def _versions(client: ApiClient) -> list[dict]:
     for channel in config.get("channels") or []:
         defaults.setdefault(channel["defaultVersion"], []).append(channel["channel"])
     end_of_life = {m["minor"]: m.get("endOfLife") for m in config.get("minors") or []}
+    supported = {m["minor"]: m.get("supported", True) for m in config.get("minors") or []}
     rows = []
     for version in config.get("validVersions") or []:
         minor = ".".join(version.split(".")[:2])
@@ -160,6 +161,7 @@ def _versions(client: ApiClient) -> list[dict]:
                 "minor": minor,
                 "channels": sorted(defaults.get(version, [])),
                 "endOfLife": end_of_life.get(minor),
+                "supported": supported.get(minor, True),
             }
         )
     return rows
@@ -170,6 +172,7 @@ VERSION_COLUMNS = [
     Column("MINOR", lambda v: v["minor"]),
     Column("DEFAULT-FOR", lambda v: ",".join(v["channels"]) or "-"),
     Column("END-OF-LIFE", lambda v: v.get("endOfLife") or "-"),
+    Column("STATUS", lambda v: "supported" if v.get("supported", True) else "end of life: upgrade only"),
 ]
 
 SCHEDULE_COLUMNS = [

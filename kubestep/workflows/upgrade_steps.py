@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kubestep import operations, upgrades
+from kubestep import operations, upgrades, versions
 from kubestep.errors import AlreadyExists, InvalidSpec, LockHeld, NotFound
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
@@ -32,6 +32,7 @@ def find_due_upgrades(ctx: StepInput) -> dict:
     each other cluster waits."""
     now = planning_time(ctx)
     decisions = upgrades.plan(ctx.store, ctx.settings.service.spec.upgrades.max_concurrent, now)
+    warn_end_of_life(ctx)
     due = [d.as_dict() for d in decisions if d.action == "upgrade"]
     skipped = [d.as_dict() for d in decisions if d.action != "upgrade"]
     return {
@@ -40,6 +41,18 @@ def find_due_upgrades(ctx: StepInput) -> dict:
         "skipped": skipped[:MAX_LISTED_DECISIONS],
         "skippedCount": len(skipped),
     }
+
+
+def warn_end_of_life(ctx: StepInput) -> None:
+    """A Warning event (aggregated: one per object, its count rising hourly) on every cluster and
+    node pool that runs a Kubernetes minor past its end of life."""
+    for record in ctx.store.clusters.all():
+        objects = [(f"AWSCluster/{record.name}", record.version)]
+        objects += [(f"AWSNodePool/{record.name}/{p.name}", p.version) for p in ctx.store.node_pools.list(record.name)]
+        for involved, version in objects:
+            warning = versions.end_of_life_warning(version) if version else None
+            if warning:
+                ctx.store.events.record(record.name, "Warning", "VersionEndOfLife", warning, involved)
 
 
 @step

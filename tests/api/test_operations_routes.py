@@ -13,7 +13,7 @@ import pytest
 
 from kubestep.api import schemas
 from kubestep.store import Operation, Store
-from kubestep.versions import SUPPORTED_MINORS
+from kubestep.versions import supported_minors
 from kubestep.workflows import execution_events
 from tests.api.conftest import body_named, example_body, executions, register
 from tests.api.helpers import call
@@ -181,7 +181,9 @@ def test_version(api: Store) -> None:
     assert answer.status == 200
     version = schemas.VersionInfo.model_validate(answer.json)
     assert version.managementService == "demo" and version.region == "us-east-1"
-    assert version.kubernetesVersions == [f"1.{m}" for m in SUPPORTED_MINORS] and version.apiVersion == "kubestep.io/v1"
+    assert (
+        version.kubernetesVersions == [f"1.{m}" for m in supported_minors()] and version.apiVersion == "kubestep.io/v1"
+    )
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,7 @@ BAD_BODIES = {
         {"cluster.spec.controlPlane.availabilityZones"},
     ),
     "node pool newer than the control plane": (
-        _with("nodePools.1.spec.version", "1.33.0"),
+        _with("nodePools.1.spec.version", "1.36.0"),
         {"nodePools[1].spec.version"},
     ),
     "not an object": ([1, 2], {"body"}),
@@ -298,7 +298,7 @@ def test_node_pools_and_events(api: Store) -> None:
 
 
 LIFECYCLE = [
-    ("POST", "/v1/clusters/prod/upgrade", {"version": "1.33.1"}, "UpdateCluster"),
+    ("POST", "/v1/clusters/prod/upgrade", {"version": "1.36.1"}, "UpdateCluster"),
     ("PATCH", "/v1/clusters/prod", {"controlPlane": {"instanceType": "m5.xlarge"}}, "UpdateCluster"),
     ("POST", "/v1/clusters/prod/nodepools", None, "CreateNodePool"),
     ("PATCH", "/v1/clusters/prod/nodepools/general", {"maxNodeCount": 8}, "UpdateNodePool"),
@@ -347,31 +347,31 @@ def test_lifecycle_routes_start_their_workflow_after_validating(
 def test_lifecycle_routes_refuse_what_breaks_a_rule_and_start_nothing(api: Store) -> None:
     register_running(api)
     upgrade = "/v1/clusters/prod/upgrade"
-    # Two minors at once; and the batch pool (1.31) would fall three minors behind: both named.
-    assert call("POST", upgrade, body={"version": "1.34.0"}).fields == {"controlPlane.version", "nodePools"}
-    assert "controlPlane.version" in call("POST", upgrade, body={"version": "1.31.2"}).fields  # down
+    # Two minors at once.
+    assert call("POST", upgrade, body={"version": "1.37.0"}).fields == {"controlPlane.version"}
+    assert "controlPlane.version" in call("POST", upgrade, body={"version": "1.34.2"}).fields  # down
     assert call("POST", upgrade, body={"version": "2"}).fields == {"version"}
     assert call("POST", upgrade, body={}).fields == {"version"}
-    assert call("POST", upgrade, body={"version": "1.32.4"}).fields == {"controlPlane"}  # nothing to change
-    # batch runs 1.31: with the control plane on 1.33 it stays within two minors, so that is fine…
-    assert call("POST", upgrade, body={"version": "1.33.1"}, query={"dryRun": "true"}).status == 200
+    assert call("POST", upgrade, body={"version": "1.35.4"}).fields == {"controlPlane"}  # nothing to change
+    # batch runs 1.35.2: with the control plane on 1.36 it stays within two minors, so that is fine…
+    assert call("POST", upgrade, body={"version": "1.36.1"}, query={"dryRun": "true"}).status == 200
     # …and naming a pool that does not exist is not.
-    assert call("POST", upgrade, body={"version": "1.33.1", "nodePools": ["nope"]}).fields == {"nodePools"}
-    assert call("POST", upgrade, body={"version": "1.33.1", "at": "tomorrow"}).fields == {"at"}
-    assert call("POST", upgrade, body={"version": "1.33.1", "at": "2026-01-01T03:00:00"}).fields == {"at"}
-    assert call("POST", upgrade, body={"version": "1.33.1", "at": "2020-01-01T03:00:00Z"}).fields == {"at"}
+    assert call("POST", upgrade, body={"version": "1.36.1", "nodePools": ["nope"]}).fields == {"nodePools"}
+    assert call("POST", upgrade, body={"version": "1.36.1", "at": "tomorrow"}).fields == {"at"}
+    assert call("POST", upgrade, body={"version": "1.36.1", "at": "2026-01-01T03:00:00"}).fields == {"at"}
+    assert call("POST", upgrade, body={"version": "1.36.1", "at": "2020-01-01T03:00:00Z"}).fields == {"at"}
     pool = _new_pool()
     pool["spec"]["clusterName"] = "other"
     assert call("POST", "/v1/clusters/prod/nodepools", body=pool).fields == {"spec.clusterName"}
     newer = _new_pool()
-    newer["spec"]["version"] = "1.33.1"
+    newer["spec"]["version"] = "1.36.1"
     assert call("POST", "/v1/clusters/prod/nodepools", body=newer).status == 400
     existing = example_body()["nodePools"][0]
     assert call("POST", "/v1/clusters/prod/nodepools", body=existing).error["code"] == "AlreadyExists"
     patch = "/v1/clusters/prod/nodepools/general"
     assert call("PATCH", patch, body={}).fields == {"changes"}
     assert call("PATCH", patch, body={"minNodeCount": 9}).status == 400  # above maxNodeCount 6
-    assert call("PATCH", patch, body={"version": "1.33.0"}).fields == {"changes.version"}  # newer than the CP
+    assert call("PATCH", patch, body={"version": "1.36.0"}).fields == {"changes.version"}  # newer than the CP
     assert call("PATCH", patch, body={"replicas": 3}).fields == {"replicas"}
     assert call("PATCH", "/v1/clusters/prod", body={"controlPlane": {"replicas": 5}}).status == 400
     for workflow in ("UpdateCluster", "CreateNodePool", "UpdateNodePool", "DeleteNodePool"):
@@ -382,14 +382,14 @@ def test_an_upgrade_at_a_time_is_a_schedule_listed_and_cancellable(api: Store) -
     import boto3
 
     register_running(api)
-    created = call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.33.1", "at": "2099-01-01T03:00:00Z"})
+    created = call("POST", "/v1/clusters/prod/upgrade", body={"version": "1.36.1", "at": "2099-01-01T03:00:00Z"})
     assert created.status == 400 and created.fields == {"at"}  # more than 90 days ahead
     at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
-    body = {"version": "1.33.1", "nodePools": "all", "at": at.isoformat()}
+    body = {"version": "1.36.1", "nodePools": "all", "at": at.isoformat()}
     created = call("POST", "/v1/clusters/prod/upgrade", body=body)
     assert created.status == 201, created.text
     schedule = created.json
-    assert schedule["state"] == "SCHEDULED" and schedule["version"] == "1.33.1" and schedule["cluster"] == "prod"
+    assert schedule["state"] == "SCHEDULED" and schedule["version"] == "1.36.1" and schedule["cluster"] == "prod"
     assert schedule["at"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert executions("UpdateCluster") == []  # nothing runs before its time
     scheduler = boto3.client("scheduler", "us-east-1")

@@ -18,7 +18,7 @@ SATURDAY_0330 = datetime(2026, 12, 5, 3, 30, tzinfo=UTC)
 ALWAYS = {"start": "00:00", "duration": "24h"}
 
 
-def auto_cluster(store: Store, name: str, *, version: str = "1.32.4", window: dict | None = None, **policy) -> None:
+def auto_cluster(store: Store, name: str, *, version: str = "1.35.4", window: dict | None = None, **policy) -> None:
     body = example_body()
     body["cluster"]["metadata"]["name"] = name
     body["cluster"]["spec"]["controlPlane"]["version"] = version
@@ -44,31 +44,31 @@ def plan(store: Store, name: str, at: datetime = SATURDAY_0330) -> dict:
 @pytest.mark.parametrize(
     ("current", "channel", "expected"),
     [
-        ("1.32.4", "regular", "1.33.5"),  # regular follows 1.33: its newest patch
-        ("1.31.2", "regular", "1.32.9"),  # two minors behind: one at a time
-        ("1.33.1", "regular", "1.33.5"),  # a patch behind
-        ("1.33.5", "regular", None),  # up to date
-        ("1.34.1", "stable", None),  # ahead of its channel: never down
-        ("1.32.4", "none", None),
+        ("1.35.4", "regular", "1.36.5"),  # regular follows 1.36: its newest patch
+        ("1.34.2", "regular", "1.35.9"),  # two minors behind: one at a time
+        ("1.36.1", "regular", "1.36.5"),  # a patch behind
+        ("1.36.5", "regular", None),  # up to date
+        ("1.37.1", "stable", None),  # ahead of its channel: never down
+        ("1.35.4", "none", None),
     ],
 )
 def test_next_version_moves_toward_the_channel_one_minor_at_a_time(current: str, channel: str, expected: str | None):
-    assert versions.catalog().channels["regular"] == 33, "the table below assumes regular = 1.33"
+    assert versions.catalog().channels["regular"] == 36, "the table below assumes regular = 1.36"
     assert upgrades.next_version(current, channel) == expected
 
 
 def test_decisions_name_why_each_cluster_waits(api: Store) -> None:
     auto_cluster(api, "due")
-    auto_cluster(api, "current", version="1.33.5")
+    auto_cluster(api, "current", version="1.36.5")
     auto_cluster(api, "sunday", window={"start": "03:00", "duration": "4h", "days": ["SUN"]})
     auto_cluster(api, "berlin", window={"start": "03:00", "duration": "1h", "timeZone": "Europe/Berlin"})
     auto_cluster(api, "off", autoUpgrade=False)
     auto_cluster(api, "degraded")
     api.clusters.update("degraded", phase="DEGRADED")
     decisions = {d.cluster: d for d in upgrades.plan(api, 3, SATURDAY_0330)}
-    assert decisions["due"].action == "upgrade" and decisions["due"].version == "1.33.5"
+    assert decisions["due"].action == "upgrade" and decisions["due"].version == "1.36.5"
     assert decisions["due"].operation_id == upgrades.auto_operation_id(
-        api.clusters.get("due"), "1.33.5", datetime(2026, 12, 5, 0, 0, tzinfo=UTC)
+        api.clusters.get("due"), "1.36.5", datetime(2026, 12, 5, 0, 0, tzinfo=UTC)
     )
     assert decisions["current"].reason.startswith("up to date")
     assert decisions["sunday"].reason == "outside its maintenance window"
@@ -98,7 +98,7 @@ def test_the_cap_holds_with_ten_eligible_clusters_and_firing_twice_starts_nothin
     done = api.operations.get(started[0])
     api.operations.finish(done.operation_id, "SUCCEEDED")
     api.locks.release(done.target, done.operation_id)
-    api.clusters.update(done.target, version="1.33.5", spec=_upgraded(api, done.target))
+    api.clusters.update(done.target, version="1.36.5", spec=_upgraded(api, done.target))
     plan(api, "plan-3")
     assert len(executions("UpdateCluster")) == 4
 
@@ -106,7 +106,7 @@ def test_the_cap_holds_with_ten_eligible_clusters_and_firing_twice_starts_nothin
 def _upgraded(store: Store, name: str):
     record = store.clusters.get(name)
     spec = record.spec.model_copy(deep=True)
-    spec.spec.control_plane.version = "1.33.5"
+    spec.spec.control_plane.version = "1.36.5"
     return spec
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from kubestep.bootstrap import BootstrapParams, DnsZone, Taint
+from kubestep.bootstrap import BootstrapParams, DnsZone, Taint, components
 
 ACCOUNT = "123456789012"
 NODE_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:gke-abcd1234-node-AbCdEf"
@@ -43,7 +43,7 @@ COMMON = dict(
     service_name="svc",
     cluster_name="prod",
     uid="abcd1234",
-    version="1.32.4",
+    version="1.35.4",
     endpoint="gke-abcd1234-cp-0123456789abcdef.elb.us-east-1.amazonaws.com",
     ca_cert_hash=CA_HASH,
     node_secret_arn=NODE_SECRET,
@@ -72,7 +72,7 @@ def node(**changes) -> BootstrapParams:
     fields = dict(
         COMMON,
         role="node",
-        version="1.31.8",
+        version="1.34.8",
         node_labels={"workload": "batch", "node.kubernetes.io/pool": "batch"},
         node_taints=(Taint("dedicated", "batch", "NoSchedule"),),
         max_pods=58,
@@ -92,7 +92,7 @@ def variants() -> dict[str, BootstrapParams]:
         "node": node(),
         "node-minimal": node(node_labels={}, node_taints=(), max_pods=None, kubelet_settings={}),
     }
-    for minor in (31, 33, 34):
+    for minor in components.supported_minors():
         found[f"control-plane-1.{minor}"] = control_plane(1, version=f"1.{minor}.2")
         found[f"node-1.{minor}"] = node(version=f"1.{minor}.2")
     return found

@@ -91,7 +91,7 @@ class Sandbox:
         self.program = program
         self.state.write_text(json.dumps(self.scenario.pop("state", {})))
         self.scenario.setdefault("version", self.params.version)
-        self.scenario.setdefault("calico_url", components.CALICO_MANIFEST_URL)
+        self.scenario.setdefault("calico_url", components.calico_manifest(self.params.minor)[0])
         self.scenario.setdefault("calico_manifest", str(FIXTURES / "calico-vxlan-excerpt.yaml"))
         self.scenario.setdefault(
             "metadata",

@@ -102,7 +102,7 @@ def test_cluster_configuration_has_the_cluster_settings():
     params = control_plane(1)
     cluster = kubeadm.cluster_configuration(params)
     assert cluster["controlPlaneEndpoint"] == f"{params.endpoint}:443"
-    assert cluster["kubernetesVersion"] == "v1.32.4"
+    assert cluster["kubernetesVersion"] == f"v{params.version}"
     assert cluster["networking"] == {
         "podSubnet": "10.244.0.0/16",
         "serviceSubnet": "10.96.0.0/12",

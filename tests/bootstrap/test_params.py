@@ -11,7 +11,7 @@ from tests.bootstrap.conftest import control_plane, node
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: node(version="1.30.9"), "version 1.30.9: the bootstrap supports Kubernetes 1.31-1.34"),
+        (lambda: node(version="1.33.9"), "version 1.33.9: the bootstrap installs Kubernetes 1.34, 1.35, 1.36, 1.37"),
         (lambda: node(version="v1.32"), "version must look like 1.MINOR.PATCH"),
         (lambda: node(ca_cert_hash="sha256:abc"), "ca_cert_hash must be sha256:<64 lowercase hex>"),
         (lambda: node(pod_cidr="10.96.0.0/16"), "pod_cidr 10.96.0.0/16 and service_cidr 10.96.0.0/12 must not overlap"),

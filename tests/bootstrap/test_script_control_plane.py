@@ -24,7 +24,8 @@ NAMES = [f"cp-{i}.{UID}.svc.kubestep.internal" for i in range(3)]
 def calico_fixture_checksum(monkeypatch):
     # The stubbed download serves an excerpt of the pinned manifest; pin the excerpt's checksum.
     digest = hashlib.sha256((FIXTURES / "calico-vxlan-excerpt.yaml").read_bytes()).hexdigest()
-    monkeypatch.setattr(components, "CALICO_MANIFEST_SHA256", digest)
+    pinned = components.calico_manifest
+    monkeypatch.setattr(components, "calico_manifest", lambda minor: (pinned(minor)[0], digest))
 
 
 def member(i: int, status: str = "started", peer: str | None = None) -> dict[str, str]:
@@ -83,12 +84,12 @@ def first_kubeadm(run) -> int:
 @pytest.fixture(scope="module")
 def first_boot(tmp_path_factory):
     hashed = hashlib.sha256((FIXTURES / "calico-vxlan-excerpt.yaml").read_bytes()).hexdigest()
-    original = components.CALICO_MANIFEST_SHA256
-    components.CALICO_MANIFEST_SHA256 = hashed
+    original = components.calico_manifest
+    components.calico_manifest = lambda minor: (original(minor)[0], hashed)
     try:
         box = sandbox(tmp_path_factory.mktemp("first-boot"), 0, aws_preinstalled=False)
     finally:
-        components.CALICO_MANIFEST_SHA256 = original
+        components.calico_manifest = original
     run = box.run()
     assert run.returncode == 0, run.stderr
     return box, run
@@ -118,7 +119,7 @@ def test_apt_waits_for_the_dpkg_lock_and_pins_the_version(first_boot):
     _, run = first_boot
     apt = run.commands("apt-get")
     assert apt and all("DPkg::Lock::Timeout=600" in args for args in apt)
-    assert any("kubeadm=1.32.4-*" in args and "kubelet=1.32.4-*" in args and "etcd-client" in args for args in apt)
+    assert any("kubeadm=1.35.4-*" in args and "kubelet=1.35.4-*" in args and "etcd-client" in args for args in apt)
     assert ["hold", "kubelet", "kubeadm", "kubectl"] in run.commands("apt-mark")
 
 
@@ -126,7 +127,7 @@ def test_containerd_runs_with_systemd_cgroups_and_the_matching_sandbox_image_bef
     box, run = first_boot
     config = box.read("/etc/containerd/config.toml")
     assert "SystemdCgroup = true" in config
-    assert 'sandbox_image = "registry.k8s.io/pause:3.10"' in config
+    assert f'sandbox_image = "{components.pause_image(box.params.minor)}"' in config
     restart = run.index(lambda c: c["cmd"] == "systemctl" and c["args"] == ["restart", "containerd"])
     assert restart < first_kubeadm(run)
 
@@ -254,7 +255,7 @@ def test_authenticator_webhook_is_ready_before_the_api_server_and_runs_as_a_stat
 
 
 def test_addons_are_applied_once_by_the_initialising_replica(first_boot):
-    _, run = first_boot
+    box, run = first_boot
     applied = run.applied()
     assert len(applied) == 4
     _, ccm, admins, nth = (list(yaml.safe_load_all(text)) for text in applied)
@@ -265,7 +266,8 @@ def test_addons_are_applied_once_by_the_initialising_replica(first_boot):
     assert calico_env["CALICO_IPV4POOL_CIDR"] == "10.244.0.0/16"
     assert {d["kind"] for d in ccm} >= {"DaemonSet", "ClusterRole", "ServiceAccount"}
     daemon_set = next(d for d in ccm if d["kind"] == "DaemonSet")
-    assert daemon_set["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v1.32.8")
+    image = daemon_set["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == components.cloud_controller_manager_image(box.params.minor)
     assert admins[0]["roleRef"]["name"] == "cluster-admin"
     deployment = next(d for d in nth if d["kind"] == "Deployment")
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
@@ -288,7 +290,7 @@ def test_report_is_written_last_with_the_checks(first_boot):
     _, run = first_boot
     item = report(run)
     assert item["sk"]["S"] == "REPLICA#0" and item["status"]["S"] == "ok"
-    assert item["instanceId"]["S"] == "i-0aaaaaaaaaaaaaaa1" and item["version"]["S"] == "1.32.4"
+    assert item["instanceId"]["S"] == "i-0aaaaaaaaaaaaaaa1" and item["version"]["S"] == "1.35.4"
     assert item["checks"]["M"] == {
         "etcdMembers": {"N": "1"},
         "etcdHealthy": {"BOOL": True},
@@ -433,7 +435,8 @@ def test_a_failed_kubeadm_init_is_reported_with_its_phase_and_stops(tmp_path):
 
 
 def test_a_calico_manifest_with_another_checksum_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(components, "CALICO_MANIFEST_SHA256", "0" * 64)
+    pinned = components.calico_manifest
+    monkeypatch.setattr(components, "calico_manifest", lambda minor: (pinned(minor)[0], "0" * 64))
     box = sandbox(tmp_path, 0)
     run = box.run()
     assert run.returncode != 0

@@ -45,7 +45,7 @@ def test_node_joins_pinned_by_the_ca_hash_with_its_pool_settings(tmp_path):
     assert "SystemdCgroup = true" in containerd and "registry.k8s.io/pause:3.10" in containerd
     item = report(run)
     assert item["sk"]["S"] == "NODE#i-0aaaaaaaaaaaaaaa1" and item["status"]["S"] == "ok"
-    assert item["checks"]["M"] == {"nodeReady": {"BOOL": True}} and item["version"]["S"] == "1.31.8"
+    assert item["checks"]["M"] == {"nodeReady": {"BOOL": True}} and item["version"]["S"] == "1.34.8"
 
 
 def test_node_join_is_retried_after_a_reset(tmp_path):

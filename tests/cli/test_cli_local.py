@@ -220,7 +220,7 @@ def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
     result = cli(local_runtime, "get", "nodepools", "-c", "prod", "-o", "yaml")
     assert result.exit_code == 0 and "general" in result.output and "batch" in result.output
     result = cli(local_runtime, "get", "clusters")
-    assert re.search(r"^prod\s+RUNNING\s+1\.32\.4\s+3/3\s+2\s+\d+[smh]$", result.stdout, re.M), result.stdout
+    assert re.search(r"^prod\s+RUNNING\s+1\.35\.4\s+3/3\s+2\s+\d+[smh]$", result.stdout, re.M), result.stdout
 
     found = inventory.cluster_resources(uid, clients(local_runtime["endpoint"]))
     assert len(found["loadBalancers"]) == 1

@@ -29,7 +29,7 @@ ALIAS_BOMB = "\n".join(
         'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
     ]
     + [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
-    + ["spec: {controlPlane: {version: '1.32.4'}, x: *a8}"]
+    + ["spec: {controlPlane: {version: '1.35.4'}, x: *a8}"]
 )
 
 
@@ -129,7 +129,7 @@ CASES: dict[str, Case] = {
     ),
     "unquoted version": Case(
         ["apply", "-f", "FILE"],
-        edit(CLUSTER, "version: 1.32.4", "version: 1.30"),
+        edit(CLUSTER, "version: 1.35.4", "version: 1.30"),
         "YAML read the unquoted 1.30 as a number",
     ),
     "number label": Case(
@@ -142,7 +142,7 @@ CASES: dict[str, Case] = {
     ),
     "node pool newer than control plane": Case(
         ["apply", "-f", "FILE"],
-        "\n---\n".join([CLUSTER, edit(GENERAL, "version: 1.32.4", "version: 1.33.0")]),
+        "\n---\n".join([CLUSTER, edit(GENERAL, "version: 1.35.4", "version: 1.36.0")]),
         "newer than",
     ),
     "bad taint effect": Case(

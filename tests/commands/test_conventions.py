@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kubestep.store import ClusterRecord, EtcdMember, Operation
-from kubestep.versions import SUPPORTED_MINORS
+from kubestep.versions import supported_minors
 from tests.api.conftest import body_named, register
 from tests.commands.conftest import ROOT, Service
 
@@ -98,7 +98,7 @@ def test_table_wide_name_json_yaml(service: Service, prod: ClusterRecord) -> Non
     header, row = lines(table.stdout)
     assert header.split() == ["NAME", "PHASE", "VERSION", "REPLICAS", "NODEPOOLS", "AGE"]
     name, phase, version, replicas, pools, age = row.split()
-    assert (name, phase, version, replicas, pools) == ("prod", "PROVISIONING", "1.32.4", "2/3", "2")
+    assert (name, phase, version, replicas, pools) == ("prod", "PROVISIONING", "1.35.4", "2/3", "2")
     assert AGE.match(age), age
 
     wide_header = lines(service.run("get", "clusters", "-o", "wide").stdout)[0]
@@ -117,7 +117,7 @@ def test_query_is_jmespath_on_the_json_form(service: Service, prod: ClusterRecor
     names = service.run("get", "clusters", "--query", "[?status.phase=='PROVISIONING'].metadata.name")
     assert names.exit_code == 0 and json.loads(names.stdout) == ["prod"]
     as_yaml = service.run("get", "cluster", "prod", "--query", "spec.controlPlane.version", "-o", "yaml")
-    assert yaml.safe_load(as_yaml.stdout) == "1.32.4"
+    assert yaml.safe_load(as_yaml.stdout) == "1.35.4"
     as_text = service.run("get", "clusters", "-o", "table", "--query", "[].[metadata.name, status.phase]")
     assert as_text.stdout == "prod\tPROVISIONING\n"
 
@@ -328,9 +328,9 @@ def test_version_shows_client_server_and_kubernetes_versions(service: Service) -
     client, server, kubernetes = lines(result.stdout)
     assert client == "Client Version: kubestep 0.1.0"
     assert server.startswith("Server Version: kubestep 0.1.0 (management service demo, us-east-1")
-    assert kubernetes == "Kubernetes versions: " + ", ".join(f"1.{m}" for m in SUPPORTED_MINORS)
+    assert kubernetes == "Kubernetes versions: " + ", ".join(f"1.{m}" for m in supported_minors())
     data = json.loads(service.run("version", "-o", "json").stdout)
-    assert data["server"]["kubernetesVersions"][-1] == f"1.{SUPPORTED_MINORS[-1]}"
+    assert data["server"]["kubernetesVersions"][-1] == f"1.{supported_minors()[-1]}"
     assert service.run("version", "--client", env={"KUBESTEP_API_URL": "http://127.0.0.1:9"}).exit_code == 0
 
 

@@ -107,20 +107,20 @@ def test_apply_adds_a_node_pool_to_an_existing_cluster(service: Service, prod: C
 
 def test_upgrade_refuses_skew_with_exit_2_and_starts_nothing(service: Service, prod: ClusterRecord) -> None:
     before = len(service.executions("UpdateCluster"))
-    two_minors = service.run("upgrade", "cluster", "prod", "--version", "1.34.1")
+    two_minors = service.run("upgrade", "cluster", "prod", "--version", "1.37.1")
     assert two_minors.exit_code == 2
     assert "controlPlane.version" in two_minors.stderr and "one minor version at a time" in two_minors.stderr
-    down = service.run("upgrade", "cluster", "prod", "--version", "1.31.13")
+    down = service.run("upgrade", "cluster", "prod", "--version", "1.34.13")
     assert down.exit_code == 2 and "cannot downgrade" in down.stderr
-    newer_pool = service.run("create", "nodepool", "prod/new", "--version", "1.33.5")
+    newer_pool = service.run("create", "nodepool", "prod/new", "--version", "1.36.5")
     assert newer_pool.exit_code == 2 and "newer than the control plane" in newer_pool.stderr
     assert len(service.executions("UpdateCluster")) == before
 
-    ok = service.run("upgrade", "cluster", "prod", "--version", "1.33.5", "--node-pools", "all")
+    ok = service.run("upgrade", "cluster", "prod", "--version", "1.36.5", "--node-pools", "all")
     assert ok.exit_code == 0, ok.output
-    assert "awscluster/prod upgrading to 1.33.5 (operation update-" in ok.stdout
+    assert "awscluster/prod upgrading to 1.36.5 (operation update-" in ok.stdout
     request = started(service, "UpdateCluster")[-1]
-    assert request == {"clusterName": "prod", "controlPlane": {"version": "1.33.5"}, "nodePools": "all"}
+    assert request == {"clusterName": "prod", "controlPlane": {"version": "1.36.5"}, "nodePools": "all"}
     busy = service.run("scale", "nodepool", "prod/general", "--max", "9")
     assert busy.exit_code == 1 and "LockHeld" in busy.stderr
     release(service)
@@ -145,7 +145,7 @@ def test_scale_and_create_nodepool(service: Service, prod: ClusterRecord) -> Non
     )  # fmt: skip
     assert created.exit_code == 0, created.output
     pool = started(service, "CreateNodePool")[-1]["nodePool"]
-    assert pool["spec"]["version"] == "1.32.4"  # the control plane's
+    assert pool["spec"]["version"] == "1.35.4"  # the control plane's
     assert pool["spec"]["labels"] == {"accelerator": "nvidia"}
     assert pool["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
     release(service)
@@ -155,13 +155,17 @@ def test_get_versions_and_schedules_and_delete_schedule(service: Service, prod: 
     versions = service.run("get", "versions")
     assert versions.exit_code == 0
     header, *rows = versions.stdout.splitlines()
-    assert header.split() == ["VERSION", "MINOR", "DEFAULT-FOR", "END-OF-LIFE"]
-    assert any("regular" in row for row in rows) and any(row.startswith("1.33.5 ") for row in rows)
+    assert header.split() == ["VERSION", "MINOR", "DEFAULT-FOR", "END-OF-LIFE", "STATUS"]
+    assert any("regular" in row for row in rows) and any(row.startswith("1.36.5 ") for row in rows)
+    # As of the catalog's date (tests/conftest.py): 1.35-1.37 supported, 1.34 past its end of life.
+    status = {row.split()[0]: row.split(None, 4)[4] for row in rows}
+    assert {v for v, s in status.items() if s == "supported"} >= {"1.35.9", "1.36.5", "1.37.1", "1.37.0"}
+    assert status["1.34.13"] == "end of life: upgrade only"
 
     at = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-    naive = service.run("upgrade", "cluster", "prod", "--version", "1.33.5", "--at", at.rstrip("Z"))
+    naive = service.run("upgrade", "cluster", "prod", "--version", "1.36.5", "--at", at.rstrip("Z"))
     assert naive.exit_code == 2 and "time zone" in naive.stderr
-    scheduled = service.run("upgrade", "cluster", "prod", "--version", "1.33.5", "--at", at, "-o", "json")
+    scheduled = service.run("upgrade", "cluster", "prod", "--version", "1.36.5", "--at", at, "-o", "json")
     assert scheduled.exit_code == 0, scheduled.output
     schedule = json.loads(scheduled.stdout)
     assert schedule["at"] == at and schedule["state"] == "SCHEDULED"

@@ -114,7 +114,7 @@ class _FakeApi(BaseHTTPRequestHandler):
             "spec": {},
             "status": {
                 "phase": "RUNNING",
-                "version": "1.32.4",
+                "version": "1.35.4",
                 "endpoint": "gke-abc-cp.example",
                 "uid": "abc123",
                 "controlPlane": {"replicas": [{}, {}, {}]},
@@ -169,7 +169,7 @@ def test_the_cli_runs_without_the_extras(cli_only_python: Path, fake_api: str, t
     listed = _run(cli_only_python, "-m", "kubestep.cli.main", "--endpoint", fake_api, "get", "clusters", home=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split()[:6] == ["NAME", "PHASE", "VERSION", "REPLICAS", "NODEPOOLS", "AGE"]
-    assert listed.stdout.split()[6:12] == ["prod", "RUNNING", "1.32.4", "0/3", "-", "-"]
+    assert listed.stdout.split()[6:12] == ["prod", "RUNNING", "1.35.4", "0/3", "-", "-"]
     path, authorization = _FakeApi.requests[-1]
     assert path.startswith("/v1/clusters")
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=testing/"), "signed with SigV4"

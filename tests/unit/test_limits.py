@@ -40,13 +40,13 @@ def changed(path: str, value) -> dict:
         ("cluster.spec.controlPlane.version", "1.032.4", "cluster.spec.controlPlane.version", "leading zeros"),
         (
             "cluster.spec.controlPlane.version",
-            "1.32.99999999999999999999",
+            "1.35.99999999999999999999",
             "cluster.spec.controlPlane.version",
             "1.MINOR",
         ),
         (
             "cluster.spec.controlPlane.version",
-            "1.32.999",
+            "1.35.999",
             "cluster.spec.controlPlane.version",
             "not a published release",
         ),

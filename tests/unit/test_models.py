@@ -44,7 +44,7 @@ def test_examples_validate():
 
 
 def test_defaults_match_what_users_expect():
-    cluster = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.32.4"}}})
+    cluster = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.35.4"}}})
     cp = cluster.spec.control_plane
     assert (cp.instance_type, cp.root_volume.size_gib, cp.root_volume.volume_type) == ("m5.large", 32, "gp3")
     assert (cp.etcd.main_volume.size_gib, cp.etcd.main_volume.volume_type) == (8, "gp3")
@@ -56,7 +56,7 @@ def test_defaults_match_what_users_expect():
     [
         ({"cluster__metadata__name": "Prod"}, "cluster.metadata.name", "does not match"),
         ({"cluster__metadata__name": "a" * 41}, "cluster.metadata.name", "at most 40"),
-        ({"cluster__spec__controlPlane__version": "1.32"}, "cluster.spec.controlPlane.version", "1.MINOR.PATCH"),
+        ({"cluster__spec__controlPlane__version": "1.35"}, "cluster.spec.controlPlane.version", "1.MINOR.PATCH"),
         ({"cluster__spec__controlPlane__version": "1.20.1"}, "cluster.spec.controlPlane.version", "not supported"),
         (
             {"cluster__spec__networking__podAddressCIDRBlocks": ["10.0.0.1/16"]},
@@ -101,7 +101,7 @@ def test_defaults_match_what_users_expect():
         ),
         ({"nodePools__0__spec__minNodeCount": 7}, "nodePools[0].spec", "must be <= maxNodeCount"),
         ({"nodePools__1__spec__version": "1.29.1"}, "nodePools[1].spec.version", "not supported"),
-        ({"nodePools__1__spec__version": "1.33.1"}, "nodePools[1].spec.version", "newer than the control plane"),
+        ({"nodePools__1__spec__version": "1.36.1"}, "nodePools[1].spec.version", "newer than the control plane"),
         ({"nodePools__0__spec__clusterName": "other"}, "nodePools[0].spec.clusterName", "must be 'prod'"),
         (
             {"nodePools__0__spec__taints": [{"key": "a", "effect": "Sometimes"}]},
@@ -128,12 +128,12 @@ def test_every_bad_field_is_reported_at_once():
 
 
 def test_node_pool_skew_two_minors_at_most():
-    body = request(cluster__spec__controlPlane__version="1.34.0", nodePools__0__spec__version="1.31.2")
+    body = request(cluster__spec__controlPlane__version="1.37.0", nodePools__0__spec__version="1.34.2")
     assert "more than 2 minor" in problems(body)["nodePools[0].spec.version"]
     body = request(
-        cluster__spec__controlPlane__version="1.33.0",
-        nodePools__0__spec__version="1.31.2",
-        nodePools__1__spec__version="1.33.0",
+        cluster__spec__controlPlane__version="1.37.0",
+        nodePools__0__spec__version="1.35.2",
+        nodePools__1__spec__version="1.37.0",
     )
     parse_create_request(SERVICE, body)
 

@@ -12,12 +12,12 @@ from kubestep.errors import AlreadyExists, LockHeld
 from kubestep.models import AWSCluster
 from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, locks
 
-CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.32.1"}}})
+CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.35.1"}}})
 
 
 def record(name: str = "c", uid: str = "uid00001") -> ClusterRecord:
     spec = CLUSTER.model_copy(update={"metadata": CLUSTER.metadata.model_copy(update={"name": name})})
-    return ClusterRecord(name=name, uid=uid, spec=spec, version="1.32.1")
+    return ClusterRecord(name=name, uid=uid, spec=spec, version="1.35.1")
 
 
 def test_same_operation_reacquires_and_another_is_refused(store):

@@ -78,9 +78,9 @@ DELETE = WorkflowUnderTest("DeleteCluster", lambda name: {"clusterName": name}, 
 
 # The node-pool and upgrade workflows run between a cluster's create and its delete, in this
 # order: a pool of one node is added, rolled (a label change), deleted; then the control plane
-# goes up one minor (the small cluster is 1.32.4).
+# goes up one minor (the small cluster is 1.35.4).
 POOL = "extra"
-UPGRADE_TO = "1.33.5"
+UPGRADE_TO = "1.36.5"
 
 
 def extra_pool(name: str) -> dict:
@@ -92,7 +92,7 @@ def extra_pool(name: str) -> dict:
             "metadata": {"name": POOL},
             "spec": {
                 "clusterName": name,
-                "version": "1.32.4",
+                "version": "1.35.4",
                 "availabilityZone": "us-east-1a",
                 "minNodeCount": 1,
                 "maxNodeCount": 2,

@@ -131,14 +131,14 @@ def test_a_node_pool_roll_and_an_upgrade_wait_for_what_aws_keeps_pending(realist
     assert realistic.latency.report()["instance-pending"]["count"] > before  # the surge instance was pending
 
     before = realistic.latency.report()["instance-pending"]["count"]
-    upgrade = {"clusterName": "steady", "controlPlane": {"version": "1.33.5"}, "nodePools": "all"}
+    upgrade = {"clusterName": "steady", "controlPlane": {"version": "1.36.5"}, "nodePools": "all"}
     upgraded = run(realistic, "UpdateCluster", upgrade, "upgrade-steady-1")
     assert upgraded["status"] == "SUCCEEDED", upgraded.get("cause")
     messages = pending(realistic, upgraded["executionArn"])
     target = [m for m in messages if "in the NLB target group" in m]
     assert said(messages, "has no instance in service") or target, messages
     assert realistic.latency.report()["instance-pending"]["count"] > before
-    assert store.clusters.get("steady").version == "1.33.5"
+    assert store.clusters.get("steady").version == "1.36.5"
 
     deleted = run(realistic, "DeleteCluster", {"clusterName": "steady"}, "delete-steady-1")
     assert deleted["status"] == "SUCCEEDED", deleted.get("cause")

@@ -63,8 +63,8 @@ def test_lifecycle_examples_work_from_the_console(runtime, store):
         assert result["status"] == "SUCCEEDED", (example, result.get("cause"))
         operation = store.operations.get(execution)
         assert (operation.kind, operation.status, operation.target) == (workflow, "SUCCEEDED", "console")
-    assert store.clusters.get("console").version == "1.33.5"
-    assert {p.name: p.version for p in store.node_pools.list("console")} == {"general": "1.33.5", "batch": "1.33.5"}
+    assert store.clusters.get("console").version == "1.36.5"
+    assert {p.name: p.version for p in store.node_pools.list("console")} == {"general": "1.36.5", "batch": "1.36.5"}
     assert store.node_pools.get("console", "general").spec.spec.labels == {"tier": "web"}
     planner = run(runtime, "PlanUpgrades", json.loads((EXAMPLES / "PlanUpgrades.json").read_text()), "console-plan")
     assert planner["status"] == "SUCCEEDED", planner.get("cause")

@@ -108,13 +108,29 @@ def dashboard(runtime, tmp_path_factory) -> Iterator[str]:
 def creation(api, runtime) -> Iterator[dict[str, Any]]:
     """The module's one cluster, created through the API; deleted when the module is done, after
     whatever operation a failed test left running (the network is deprovisioned last, by
-    test_zz_network_and_iam, which fails while a cluster remains)."""
-    operation = api.create_cluster(ha_request(CLUSTER))
-    yield operation
+    test_zz_network_and_iam, which fails while a cluster remains).
+
+    Its instances' boots wait until a test lets them (`running`, or the fleet test once the page
+    has shown PROVISIONING): the create cannot finish between two polls of the page."""
+    runtime.simulator.paused = True
+    try:
+        operation = api.create_cluster(ha_request(CLUSTER))
+        yield operation
+    finally:
+        runtime.simulator.paused = False
     for running in [op for op in api.list_operations(CLUSTER) if op["status"] == "RUNNING"]:
         api.wait_operation(running["id"], timeout=ROLL_WAIT, poll=0.5)
     deletion = api.delete_cluster(CLUSTER)
     assert api.wait_operation(deletion["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
+
+
+@pytest.fixture
+def running(creation, api, runtime) -> dict[str, Any]:
+    """The module's cluster once its create has ended (each test can run alone: nothing it starts
+    meets the create's lock)."""
+    runtime.simulator.paused = False
+    assert api.wait_operation(creation["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
+    return creation
 
 
 @pytest.fixture
@@ -134,10 +150,13 @@ def _row(page: Any) -> Any:
     return page.locator(f'tr[data-cluster="{CLUSTER}"]')
 
 
-def test_fleet_follows_a_create_to_running_with_replicas_and_node_pools(page, creation, api) -> None:
+def test_fleet_follows_a_create_to_running_with_replicas_and_node_pools(page, creation, api, runtime) -> None:
     assert page.url.endswith("/"), "the token left the address bar"
     row = _row(page)
     row.wait_for(timeout=WAIT * 1000)
+    # The page shows the create in progress while the instances are held before their boot...
+    row.locator(".badge", has_text="PROVISIONING").first.wait_for(timeout=WAIT * 1000)
+    runtime.simulator.paused = False  # ...then follows it to RUNNING.
     phases: list[str] = []
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
@@ -166,7 +185,7 @@ def test_fleet_follows_a_create_to_running_with_replicas_and_node_pools(page, cr
     _screenshot(page, "fleet-running")
 
 
-def test_cluster_page_shows_replicas_node_pools_steps_per_iteration_and_events(page, creation) -> None:
+def test_cluster_page_shows_replicas_node_pools_steps_per_iteration_and_events(page, running) -> None:
     page.get_by_role("link", name=CLUSTER, exact=True).click()
     page.get_by_role("heading", level=1, name=f"Cluster {CLUSTER}").wait_for()
     replicas = page.locator("#replicas tbody tr")
@@ -194,7 +213,7 @@ def test_cluster_page_shows_replicas_node_pools_steps_per_iteration_and_events(p
     _screenshot(page, "cluster-running")
 
 
-def test_keyboard_alone_reaches_a_cluster_and_its_operation(page, creation) -> None:
+def test_keyboard_alone_reaches_a_cluster_and_its_operation(page, running) -> None:
     _row(page).wait_for(timeout=WAIT * 1000)
     target = f"cluster:{TARGET}/{CLUSTER}"
     for _ in range(30):
@@ -209,7 +228,7 @@ def test_keyboard_alone_reaches_a_cluster_and_its_operation(page, creation) -> N
     page.keyboard.press("Enter")
     page.get_by_role("heading", level=1, name=f"Cluster {CLUSTER}").wait_for()
     assert page.evaluate("document.activeElement.id") == "main", "focus moves to the new view's content"
-    operation = f"op:{creation['id']}"
+    operation = f"op:{running['id']}"
     # As a keyboard user would, wait until the cluster's operations are listed before moving on.
     page.locator(f"#operation a[data-key='{operation}']").wait_for(timeout=WAIT * 1000)
     for _ in range(40):
@@ -219,7 +238,7 @@ def test_keyboard_alone_reaches_a_cluster_and_its_operation(page, creation) -> N
     else:
         pytest.fail("Tab never reached the operation's link")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(rf"#/t/{TARGET}/c/{CLUSTER}/op/{creation['id']}$"))
+    page.wait_for_url(re.compile(rf"#/t/{TARGET}/c/{CLUSTER}/op/{running['id']}$"))
     page.locator("#operation li.step").first.wait_for()
 
 
@@ -242,7 +261,7 @@ def _serious_violations(page: Any) -> list[dict[str, Any]]:
     ]
 
 
-def test_axe_finds_no_serious_violation_on_the_fleet_and_the_cluster_page(page, creation) -> None:
+def test_axe_finds_no_serious_violation_on_the_fleet_and_the_cluster_page(page, running) -> None:
     _row(page).wait_for(timeout=WAIT * 1000)
     assert _serious_violations(page) == []
     page.get_by_role("link", name=CLUSTER, exact=True).click()
@@ -302,19 +321,19 @@ def _replica_steps_in_history(runtime, execution_arn: str) -> list[tuple[str, st
     return order
 
 
-def test_cluster_page_lists_its_scheduled_upgrades(page, creation, api) -> None:
+def test_cluster_page_lists_its_scheduled_upgrades(page, running, api) -> None:
     """`GET /v1/schedules?cluster=` on the page: a one-off upgrade, then cancelled."""
-    assert api.wait_operation(creation["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
+    assert api.wait_operation(running["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
     _open(page)
     page.locator("#schedules p", has_text="None.").wait_for(timeout=WAIT * 1000)
     at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
-    schedule = api.upgrade_cluster(CLUSTER, "1.33.5", node_pools="all", at=at.isoformat())
+    schedule = api.upgrade_cluster(CLUSTER, "1.36.5", node_pools="all", at=at.isoformat())
     try:
         row = f"#schedules tr[data-schedule='{schedule['id']}']"
         page.locator(f"{row}[data-state='SCHEDULED']").wait_for(timeout=WAIT * 1000)
         cells = page.locator(row).locator("td")
         assert cells.nth(0).locator("time").get_attribute("datetime") == schedule["at"]
-        assert cells.nth(1).text_content() == "1.33.5" and cells.nth(2).text_content() == "all"
+        assert cells.nth(1).text_content() == "1.36.5" and cells.nth(2).text_content() == "all"
         assert _serious_violations(page) == []
     finally:
         api.cancel_schedule(schedule["id"])
@@ -322,9 +341,9 @@ def test_cluster_page_lists_its_scheduled_upgrades(page, creation, api) -> None:
     assert page.locator(row).locator("td").nth(3).text_content() == "CANCELLED"
 
 
-def test_an_upgrade_rolls_the_control_plane_replica_by_replica(page, creation, api, runtime) -> None:
-    assert api.wait_operation(creation["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
-    operation = api.upgrade_cluster(CLUSTER, "1.33.5")
+def test_an_upgrade_rolls_the_control_plane_replica_by_replica(page, running, api, runtime) -> None:
+    assert api.wait_operation(running["id"], timeout=WAIT, poll=0.5)["status"] == "SUCCEEDED"
+    operation = api.upgrade_cluster(CLUSTER, "1.36.5")
     _open(page, operation["id"])
     ended, samples = _watch(api, operation, lambda: page.evaluate(ITERATIONS, "RollReplicas"))
     assert ended["status"] == "SUCCEEDED", ended
@@ -362,19 +381,19 @@ def test_an_upgrade_rolls_the_control_plane_replica_by_replica(page, creation, a
     # It ends RUNNING on the new version, here and in the fleet.
     page.locator("#summary .badge", has_text="RUNNING").wait_for(timeout=WAIT * 1000)
     page.wait_for_function(
-        "[...document.querySelectorAll('#summary dd')].some((dd) => dd.textContent === '1.33.5')", timeout=10_000
+        "[...document.querySelectorAll('#summary dd')].some((dd) => dd.textContent === '1.36.5')", timeout=10_000
     )
-    assert _fact(page, "Version") == "1.33.5" and _fact(page, "Current operation") == "none"
+    assert _fact(page, "Version") == "1.36.5" and _fact(page, "Current operation") == "none"
     page.locator("#events tr", has_text="ControlPlaneUpdated").wait_for(timeout=WAIT * 1000)
     _screenshot(page, "upgrade-rolled")
     page.goto(page.url.split("#")[0] + "#/")
-    _row(page).locator("td").nth(1).filter(has_text="1.33.5").wait_for(timeout=WAIT * 1000)
+    _row(page).locator("td").nth(1).filter(has_text="1.36.5").wait_for(timeout=WAIT * 1000)
 
 
 ROLL_WAIT_MESSAGE = re.compile(r"node pool general: (\d+)/3 new nodes ready, (\d+) old, (\d+) draining")
 
 
-def test_a_node_pool_rolls_batch_by_batch_through_its_drains(page, creation, api, store, runtime) -> None:
+def test_a_node_pool_rolls_batch_by_batch_through_its_drains(page, running, api, store, runtime) -> None:
     scaled = api.update_node_pool(CLUSTER, "general", {"minNodeCount": 3})
     assert api.wait_operation(scaled["id"], timeout=ROLL_WAIT, poll=0.5)["status"] == "SUCCEEDED"
     assert runtime.simulator.wait_idle(30)
@@ -432,7 +451,7 @@ def test_a_node_pool_rolls_batch_by_batch_through_its_drains(page, creation, api
 
 
 def test_a_failed_gate_leaves_the_cluster_degraded_with_the_warning_that_explains_it(
-    page, creation, api, runtime
+    page, running, api, runtime
 ) -> None:
     """A control-plane change whose gate fails on replica 1 (its new instance cannot join etcd):
     the roll stops there, the cluster is DEGRADED, and a Warning names the replica and the check.

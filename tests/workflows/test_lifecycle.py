@@ -196,7 +196,7 @@ def test_node_pools_are_added_and_deleted(runtime, store, api):
         "apiVersion": "kubestep.io/v1",
         "kind": "AWSNodePool",
         "metadata": {"name": "extra"},
-        "spec": {"clusterName": "pools", "version": "1.32.4", "minNodeCount": 1, "maxNodeCount": 2},
+        "spec": {"clusterName": "pools", "version": "1.35.4", "minNodeCount": 1, "maxNodeCount": 2},
     }
     done = finish(api, api.create_node_pool("pools", pool))
     assert done["status"] == "SUCCEEDED", done
@@ -223,9 +223,9 @@ def test_upgrade_replaces_each_replica_once_one_at_a_time(runtime, store, api):
     members_before = {m.index: m for m in store.etcd.members("up")}
     templates_before = {m.index: m.launch_template_version for m in members_before.values()}
     with pytest.raises(ApiError) as skew:
-        api.upgrade_cluster("up", "1.34.1")  # two minors at once
+        api.upgrade_cluster("up", "1.37.1")  # two minors at once
     assert skew.value.status == 400 and "one minor version at a time" in skew.value.message
-    operation = api.upgrade_cluster("up", "1.33.5", node_pools="all")
+    operation = api.upgrade_cluster("up", "1.36.5", node_pools="all")
     done = finish(api, operation, timeout=600)
     assert done["status"] == "SUCCEEDED", done
 
@@ -247,9 +247,9 @@ def test_upgrade_replaces_each_replica_once_one_at_a_time(runtime, store, api):
         assert member.instance_id != members_before[index].instance_id
         assert member.launch_template_version > templates_before[index]
     cluster = api.get_cluster("up")
-    assert cluster["status"]["phase"] == "RUNNING" and cluster["status"]["version"] == "1.33.5"
-    assert cluster["spec"]["controlPlane"]["version"] == "1.33.5"
-    assert {p["status"]["version"] for p in api.list_node_pools("up")} == {"1.33.5"}
+    assert cluster["status"]["phase"] == "RUNNING" and cluster["status"]["version"] == "1.36.5"
+    assert cluster["spec"]["controlPlane"]["version"] == "1.36.5"
+    assert {p["status"]["version"] for p in api.list_node_pools("up")} == {"1.36.5"}
 
 
 def test_a_failed_gate_stops_the_roll_degraded_and_the_next_upgrade_resumes(runtime, store, api):
@@ -303,7 +303,7 @@ def _fake_cluster(store, name: str, *, version: str, auto: bool, window: dict | 
 
 
 def test_the_planner_starts_due_upgrades_once_and_only_inside_windows(runtime, store, api):
-    # A real cluster on 1.32 with auto-upgrade in a Saturday 03:00-05:00 UTC window.
+    # A real cluster on 1.35 with auto-upgrade in a Saturday 03:00-05:00 UTC window.
     window = {"start": "03:00", "duration": "2h", "days": ["SAT"], "timeZone": "UTC"}
     request = ha_request("auto")
     request["cluster"]["spec"]["upgradePolicy"] = {
@@ -313,9 +313,9 @@ def test_the_planner_starts_due_upgrades_once_and_only_inside_windows(runtime, s
     }
     done = finish(api, api.create_cluster(request))
     assert done["status"] == "SUCCEEDED", done
-    _fake_cluster(store, "off", version="1.32.4", auto=False, window=window)
-    _fake_cluster(store, "current", version="1.33.5", auto=True, window=window)
-    _fake_cluster(store, "sunday", version="1.32.4", auto=True, window={**window, "days": ["SUN"]})
+    _fake_cluster(store, "off", version="1.35.4", auto=False, window=window)
+    _fake_cluster(store, "current", version="1.36.5", auto=True, window=window)
+    _fake_cluster(store, "sunday", version="1.35.4", auto=True, window={**window, "days": ["SUN"]})
     saturday = datetime(2026, 12, 5, 3, 30, tzinfo=UTC)
 
     outside = runtime.tick(saturday - timedelta(hours=2))
@@ -324,7 +324,7 @@ def test_the_planner_starts_due_upgrades_once_and_only_inside_windows(runtime, s
 
     inside = runtime.tick(saturday)
     decisions = {d["clusterName"]: d for d in inside.decisions}
-    assert decisions["auto"]["action"] == "upgrade" and decisions["auto"]["version"] == "1.33.5"
+    assert decisions["auto"]["action"] == "upgrade" and decisions["auto"]["version"] == "1.36.5"
     assert decisions["off"]["reason"] == "auto-upgrade is off"
     assert decisions["current"]["reason"].startswith("up to date")
     assert decisions["sunday"]["reason"] == "outside its maintenance window"
@@ -341,7 +341,7 @@ def test_the_planner_starts_due_upgrades_once_and_only_inside_windows(runtime, s
     assert [e["name"] for e in upgrades] == [operation_id]
     done = finish(api, api.operation(operation_id), timeout=600)
     assert done["status"] == "SUCCEEDED", done
-    assert api.get_cluster("auto")["status"]["version"] == "1.33.5"
+    assert api.get_cluster("auto")["status"]["version"] == "1.36.5"
     after = runtime.tick(saturday + timedelta(minutes=30))
     assert {d["clusterName"]: d for d in after.decisions}["auto"]["reason"].startswith("up to date")
     for name in ("off", "current", "sunday"):
@@ -350,9 +350,9 @@ def test_the_planner_starts_due_upgrades_once_and_only_inside_windows(runtime, s
 
 def test_a_one_off_schedule_upgrades_at_its_time_and_a_cancelled_one_does_not(runtime, store, api):
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
-    cancelled = api.upgrade_cluster("pools", "1.33.5", node_pools="all", at=at.isoformat())
+    cancelled = api.upgrade_cluster("pools", "1.36.5", node_pools="all", at=at.isoformat())
     assert api.cancel_schedule(cancelled["id"])["state"] == "CANCELLED"
-    schedule = api.upgrade_cluster("pools", "1.33.5", node_pools="all", at=at.isoformat())
+    schedule = api.upgrade_cluster("pools", "1.36.5", node_pools="all", at=at.isoformat())
     assert schedule["state"] == "SCHEDULED"
     early = runtime.tick(at - timedelta(minutes=1))
     assert not early.fired
@@ -365,14 +365,14 @@ def test_a_one_off_schedule_upgrades_at_its_time_and_a_cancelled_one_does_not(ru
     assert record["state"] == "FIRED" and record["outcome"] == "started"
     assert record["operationId"] == f"sched-{schedule['id']}"
     assert api.get_schedule(cancelled["id"])["state"] == "CANCELLED"
-    assert api.get_cluster("pools")["status"]["version"] == "1.33.5"
+    assert api.get_cluster("pools")["status"]["version"] == "1.36.5"
     # The Scheduler deleted the fired schedule (ActionAfterCompletion DELETE).
     assert not runtime.boto3_client("scheduler").list_schedules()["Schedules"]
 
 
 def test_a_schedule_whose_cluster_is_busy_records_why_it_did_nothing(runtime, store, api):
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
-    schedule = api.upgrade_cluster("pools", "1.34.1", at=at.isoformat())
+    schedule = api.upgrade_cluster("pools", "1.37.1", at=at.isoformat())
     holder = store.locks.acquire("pools", "manual-hold", None, lambda arn: True)
     try:
         fired = runtime.tick(at + timedelta(seconds=1))

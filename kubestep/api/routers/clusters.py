@@ -238,7 +238,7 @@ def update_cluster(
 def upgrade_cluster(
     name: ClusterName,
     body: Annotated[
-        schemas.UpgradeClusterBody, example("one minor version up", {"version": "1.33.5", "nodePools": "all"})
+        schemas.UpgradeClusterBody, example("one minor version up", {"version": "1.36.5", "nodePools": "all"})
     ],
     idempotency_key: IdempotencyKey = None,
     dry_run: DryRun = False,

@@ -44,6 +44,7 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
             pairs.append(("Last error", f"{error.get('error')}: {error.get('message') or ''}".strip(": ")))
         if operation:
             pairs.append(("Operation", f"{operation['id']} {operation['kind']} {operation['status']}"))
+        pairs += [("Warning", warning) for warning in status.get("warnings") or []]
         key_values(pairs)
         drift = status.get("drift") or {}
         if drift:
@@ -111,6 +112,7 @@ def _node_pool(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
                     f"maxSurge {update.get('maxSurge')}, maxUnavailable {update.get('maxUnavailable')}",
                 ),
             ]
+            + [("Warning", warning) for warning in status.get("warnings") or []]
         )
 
     return pool, human

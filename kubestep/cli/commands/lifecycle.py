@@ -104,8 +104,8 @@ def upgrade_cluster(
 
     \b
     Examples:
-      kubestep upgrade cluster prod --version 1.33.5 --node-pools all --wait
-      kubestep upgrade cluster prod --version 1.33.5 --at 2026-12-06T03:00:00Z
+      kubestep upgrade cluster prod --version 1.36.5 --node-pools all --wait
+      kubestep upgrade cluster prod --version 1.36.5 --at 2026-12-06T03:00:00Z
     """
     if at and wait:
         raise InputError("--wait follows an operation; with --at the upgrade starts later (kubestep get schedules)")

@@ -11,7 +11,7 @@ from kubestep.cli import target
 from kubestep.cli.base import Command
 from kubestep.cli.options import output_options
 from kubestep.cli.output import emit
-from kubestep.versions import SUPPORTED_MINORS
+from kubestep.versions import supported_minors
 
 
 @click.command(cls=Command, short_help="Client and server versions, supported Kubernetes versions.")
@@ -20,7 +20,7 @@ from kubestep.versions import SUPPORTED_MINORS
 @click.pass_context
 def version(ctx: click.Context, client_only: bool, fmt: str, query: str | None, no_headers: bool) -> None:
     """Print the client and server versions and the Kubernetes versions clusters can run."""
-    data: dict = {"client": {"kubestep": __version__, "kubernetesVersions": [f"1.{m}" for m in SUPPORTED_MINORS]}}
+    data: dict = {"client": {"kubestep": __version__, "kubernetesVersions": [f"1.{m}" for m in supported_minors()]}}
     failure: ApiError | None = None
     if not client_only:
         try:
