@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from kubestep import files
 from kubestep_local import moto_compat
 
 SERVICE_NAME = "shared"
@@ -60,6 +61,6 @@ def write_manifest(directory: Path, region: str, vpc_id: str, subnet_id: str) ->
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "management-service-existing-vpc.yaml"
     text = yaml.safe_dump(manifest, sort_keys=False)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+    if files.read_text_if_regular(path, "existing-VPC manifest") != text:
+        files.replace_file(path, text, what="existing-VPC manifest", mode=0o644)
     return path

@@ -29,6 +29,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from kubestep import files
 from kubestep.aws.errors import Kind, is_already_exists
 from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
@@ -777,9 +778,7 @@ class LocalRuntime:
             "time_scale": self.time_scale.scale,
             "persistent": self.config.persistent,
         }
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
+        files.replace_file(self.state_file, json.dumps(state, indent=2), what="local runtime state file")
         self._home_lock.update(self._lock_info("ready"))
         return self.state_file
 

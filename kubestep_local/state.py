@@ -13,17 +13,19 @@ Files, under ``$KUBESTEP_HOME/local/state/``:
   attempt if saving failed, so ``kubestep local down`` can warn before stopping and the next start
   can name what was lost.
 
-Only the standard library: the CLI reads the summary without the `local` extra's packages.
+Only the standard library (and kubestep.files, which uses only it): the CLI reads the summary
+without the `local` extra's packages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from kubestep import files
 
 STATE_DIR = Path("local") / "state"
 SNAPSHOT_FILE = "emulator.pickle"
@@ -36,12 +38,7 @@ def now_iso() -> str:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
+    files.replace_file(path, data, what="local runtime state")
 
 
 class StateStore:
