@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import click
 
+from kubestep.cli.options import DURATION
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
@@ -153,7 +154,9 @@ def local() -> None:
 )
 @click.option("--fresh", is_flag=True, help="Discard the state the previous runtime saved; start empty.")
 @click.option("--detach", is_flag=True, help="Run in the background; `kubestep local down` stops it.")
-@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for start-up with --detach.")
+@click.option(
+    "--timeout", type=DURATION, default="10m", show_default=True, help="How long to wait for start-up with --detach."
+)
 @click.option(
     "--latency",
     type=click.Choice(LATENCY_PROFILES),
@@ -284,7 +287,7 @@ def _cluster_names(state: dict) -> list[str] | None:
 
 
 @local.command("down")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a clean stop.")
+@click.option("--timeout", type=DURATION, default="1m", show_default=True, help="How long to wait for a clean stop.")
 @click.option("--force", is_flag=True, help="Stop without asking, also when clusters would be lost.")
 def local_down(timeout: float, force: bool) -> None:
     """Stop the local runtime. Its state is saved and comes back with `kubestep local up`."""
