@@ -20,7 +20,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -492,47 +492,74 @@ def test_token_reads_the_cluster_each_time_and_answers_in_the_requested_version(
             verify_token(token, "e5f6a7b8", world.emulator)
 
 
-def test_no_token_for_a_deleted_cluster_nor_for_the_next_one_of_its_name(world: World, tmp_path: Path) -> None:
-    """A context belongs to one incarnation: after a delete, `kubestep token` signs nothing;
-    after the name is created again, a context written for the old uid signs nothing either,
-    and a context without a uid signs for the cluster that exists now, never the old one."""
+@pytest.fixture
+def gamma(world: World) -> Iterator[Callable[[str], None]]:
+    """Makes cluster gamma (RUNNING, with its CA) under the uid given; deletes what is left."""
+
+    def make(uid: str) -> None:
+        register(world.store, body_named("gamma"), f"create-gamma-{uid}", uid=uid)
+        world.store.clusters.update("gamma", endpoint=ENDPOINT, cluster_ca_certificate=world.ca_pem, phase="RUNNING")
+
+    yield make
+    left = world.store.clusters.get("gamma")
+    if left is not None:
+        world.store.clusters.delete_everything("gamma", left.uid)
+
+
+def _signed_for(world: World, result: Any) -> str:
+    """The uid a token was minted for (STS confirms it for that uid only)."""
+    assert result.exit_code == 0, result.output
+    token = json.loads(result.output)["status"]["token"]
+    for uid in ("c0ffee01", "c0ffee02"):
+        try:
+            verify_token(token, uid, world.emulator)
+            return uid
+        except TokenError:
+            continue
+    raise AssertionError("the token is for neither incarnation")
+
+
+def test_no_token_for_a_deleted_cluster_nor_for_its_old_uid_after_a_re_create(
+    world: World, tmp_path: Path, gamma: Callable[[str], None]
+) -> None:
+    """`kubestep token` exited 0 for a deleted cluster and, after a delete and re-create under the
+    same name, kept signing for the old uid (a cache keyed by name)."""
     keys = {"AWS_ACCESS_KEY_ID": world.caller["key"], "AWS_SECRET_ACCESS_KEY": world.caller["secret"]}
-    first_uid, second_uid = "c0ffee01", "c0ffee02"
-    store = world.store
-    add_cluster(store, "gamma", first_uid, endpoint=ENDPOINT, cluster_ca_certificate=world.ca_pem, phase="RUNNING")
-    try:
-        written = cli(world, tmp_path, "get-credentials", "gamma")
-        assert written.exit_code == 0, written.output
-        config = yaml.safe_load((tmp_path / "kube" / "config").read_text())
-        args = next(u for u in config["users"] if u["name"].endswith("_gamma"))["user"]["exec"]["args"]
-        assert args == ["token", "gamma", "--uid", first_uid]
-        signed = cli(world, tmp_path, *args, **keys)
-        assert signed.exit_code == 0, signed.output
-        token = json.loads(signed.output)["status"]["token"]
-        assert verify_token(token, first_uid, world.emulator) == world.caller["arn"]
+    gamma("c0ffee01")
+    assert cli(world, tmp_path, "get-credentials", "gamma").exit_code == 0
+    assert _signed_for(world, cli(world, tmp_path, "token", "gamma", **keys)) == "c0ffee01"
 
-        store.clusters.delete_everything("gamma", first_uid)
-        for gone in (cli(world, tmp_path, *args, **keys), cli(world, tmp_path, "token", "gamma", **keys)):
-            assert gone.exit_code == 1, gone.output
-            (line,) = gone.output.strip().splitlines()
-            assert line.startswith("error: cluster 'gamma' does not exist") and "no token was signed" in line
+    world.store.clusters.delete_everything("gamma", "c0ffee01")
+    gone = cli(world, tmp_path, "token", "gamma", **keys)
+    assert gone.exit_code == 1, gone.output
+    (line,) = gone.output.strip().splitlines()
+    assert line.startswith("error: cluster 'gamma' does not exist") and "no token was signed" in line
 
-        register(store, body_named("gamma"), "create-gamma-again", uid=second_uid)
-        stale = cli(world, tmp_path, *args, **keys)
-        assert stale.exit_code == 1, stale.output
-        (line,) = stale.output.strip().splitlines()
-        assert f"uid {second_uid}" in line and f"written for uid {first_uid}" in line
-        assert "kubestep get-credentials gamma" in line
-        current = cli(world, tmp_path, "token", "gamma", **keys)
-        assert current.exit_code == 0, current.output
-        token = json.loads(current.output)["status"]["token"]
-        assert verify_token(token, second_uid, world.emulator) == world.caller["arn"]
-        with pytest.raises(TokenError, match="SignatureDoesNotMatch"):
-            verify_token(token, first_uid, world.emulator)
-    finally:
-        for uid in (first_uid, second_uid):
-            if (store.clusters.get("gamma") or None) and store.clusters.get("gamma").uid == uid:
-                store.clusters.delete_everything("gamma", uid)
+    gamma("c0ffee02")
+    assert _signed_for(world, cli(world, tmp_path, "token", "gamma", **keys)) == "c0ffee02"
+
+
+def test_a_context_signs_only_for_the_incarnation_it_was_written_for(
+    world: World, tmp_path: Path, gamma: Callable[[str], None]
+) -> None:
+    keys = {"AWS_ACCESS_KEY_ID": world.caller["key"], "AWS_SECRET_ACCESS_KEY": world.caller["secret"]}
+    gamma("c0ffee01")
+    assert cli(world, tmp_path, "get-credentials", "gamma").exit_code == 0
+    config = yaml.safe_load((tmp_path / "kube" / "config").read_text())
+    args = next(u for u in config["users"] if u["name"].endswith("_gamma"))["user"]["exec"]["args"]
+    assert args == ["token", "gamma", "--uid", "c0ffee01"]
+    assert _signed_for(world, cli(world, tmp_path, *args, **keys)) == "c0ffee01"
+
+    world.store.clusters.delete_everything("gamma", "c0ffee01")
+    gone = cli(world, tmp_path, *args, **keys)
+    assert gone.exit_code == 1 and "does not exist" in gone.output, gone.output
+
+    gamma("c0ffee02")
+    stale = cli(world, tmp_path, *args, **keys)
+    assert stale.exit_code == 1, stale.output
+    (line,) = stale.output.strip().splitlines()
+    assert "uid c0ffee02" in line and "written for uid c0ffee01" in line and "no token was signed" in line
+    assert "kubestep get-credentials gamma" in line
 
 
 def test_token_for_an_unknown_cluster_fails_in_one_line(world: World, tmp_path: Path) -> None:
