@@ -42,7 +42,7 @@ from kubestep_local.lambda_seam import LambdaSeam
 from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
 from kubestep_local.moto_compat import ACCOUNT_ID, FunctionInfo
 from kubestep_local.recorder import CallRecorder
-from kubestep_local.scheduler import SchedulerClock, Tick, tick
+from kubestep_local.scheduler import SchedulerClock, Tick, kubestep_outcomes, tick
 from kubestep_local.server import EmulatorServer, PortInUse, port_available
 from kubestep_local.state import StateStore
 from kubestep_local.synth import cached_synthesize, synthesize
@@ -478,8 +478,15 @@ class LocalRuntime:
         service = self.service_name
         planner = self.state_machine_arn("PlanUpgrades") if "PlanUpgradesStateMachineArn" in self._outputs else None
         rule_arn = f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{service}-plan-upgrades"
+        outcomes = kubestep_outcomes(self.api_url) if self._api_function_name() else None
         return tick(
-            self.boto3_client, at, planner_arn=planner, rule_arn=rule_arn, account=ACCOUNT_ID, region=self.region
+            self.boto3_client,
+            at,
+            planner_arn=planner,
+            rule_arn=rule_arn,
+            account=ACCOUNT_ID,
+            region=self.region,
+            outcome_of=outcomes,
         )
 
     # -- AWS clients --------------------------------------------------------------------------------

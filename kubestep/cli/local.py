@@ -426,7 +426,7 @@ def local_tick(at: str | None, fmt: str) -> None:
     from kubestep import upgrades
     from kubestep.errors import InvalidSpec
     from kubestep_local.moto_compat import ACCOUNT_ID
-    from kubestep_local.scheduler import tick
+    from kubestep_local.scheduler import kubestep_outcomes, tick
 
     running = running_runtime()
     state = read_local_state()
@@ -457,6 +457,8 @@ def local_tick(at: str | None, fmt: str) -> None:
         rule_arn=f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{service}-plan-upgrades",
         account=ACCOUNT_ID,
         region=region,
+        # Each schedule's own record says what it did (started, or skipped and why).
+        outcome_of=kubestep_outcomes(state["api_url"]),
     )
     if fmt == "json":
         click.echo(
@@ -466,7 +468,12 @@ def local_tick(at: str | None, fmt: str) -> None:
                     "planner": {"execution": result.planner_execution, "status": result.planner_status},
                     "decisions": result.decisions,
                     "schedules": [
-                        {"id": f.name, "at": f.at.isoformat(), "execution": f.execution_arn, "outcome": f.outcome}
+                        {
+                            "id": f.name,
+                            "at": f.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "execution": f.execution_arn,
+                            "outcome": f.outcome,
+                        }
                         for f in result.fired
                     ],
                 },
