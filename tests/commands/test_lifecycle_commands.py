@@ -229,3 +229,37 @@ def test_cancelling_a_schedule_touches_no_other_clusters_nor_an_earlier_incarnat
     for leftover in (earlier, neighbour):
         if store.schedules.get(leftover).state == "SCHEDULED":
             assert service.run("delete", "schedule", leftover).exit_code == 0
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_apply_of_an_error_cluster_says_what_the_api_says_and_applies_nothing(
+    service: Service, prod: ClusterRecord, dry_run: bool
+) -> None:
+    """The file matches the stored spec, but the cluster is ERROR: not "unchanged" with exit 0
+    (the create or update that failed is not what the file asks for). apply quotes the cluster's
+    last error, names the ways on, exits 1 and starts nothing."""
+    failure = {
+        "error": "BootstrapFailed",
+        "message": "replica 2 reported failed:kubeadm-init",
+        "operationId": "create-prod-1",
+    }
+    service.store.clusters.update("prod", phase="ERROR", last_error=failure)
+    before = {w: len(service.executions(w)) for w in ("CreateCluster", "UpdateCluster", "UpdateNodePool")}
+    result = service.run("apply", "-f", str(EXAMPLE), *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 1, result.output
+    assert "unchanged" not in result.stdout.split("awsnodepool")[0]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: awscluster/prod is ERROR (BootstrapFailed: replica 2 reported failed:kubeadm-init")
+    assert "in operation create-prod-1" in line and "nothing was applied" in line
+    assert "kubestep repair cluster prod" in line and "kubestep delete cluster prod" in line
+    assert {w: len(service.executions(w)) for w in before} == before
+    diff = service.run("diff", "-f", str(EXAMPLE))
+    assert diff.exit_code == 1 and "! awscluster/prod is ERROR (BootstrapFailed" in diff.stdout
+
+
+def test_apply_of_a_cluster_being_deleted_waits_for_the_delete(service: Service, prod: ClusterRecord) -> None:
+    service.store.clusters.update("prod", phase="STOPPING", current_operation="delete-abcd1234-1-0a0b0c")
+    result = service.run("apply", "-f", str(EXAMPLE))
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "awscluster/prod is being deleted (delete-abcd1234-1-0a0b0c)" in line and "nothing was applied" in line
