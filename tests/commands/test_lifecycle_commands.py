@@ -191,8 +191,8 @@ def test_cancelling_a_schedule_touches_no_other_clusters_nor_an_earlier_incarnat
         if (existing := store.clusters.get(name)) is not None:
             store.clusters.delete_everything(name, existing.uid)
 
-    def running(name: str, operation: str) -> ClusterRecord:
-        register(store, body_named(name), operation)
+    def running(name: str, operation: str, uid: str) -> ClusterRecord:
+        register(store, body_named(name), operation, uid=uid)
         return store.clusters.update(name, phase="RUNNING", current_operation=None)
 
     def schedule(name: str, days: int) -> str:
@@ -201,13 +201,13 @@ def test_cancelling_a_schedule_touches_no_other_clusters_nor_an_earlier_incarnat
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)["id"]
 
-    first = running("lyra", "create-lyra-1")
+    first = running("lyra", "create-lyra-1", "1yra0001")
     earlier = schedule("lyra", 3)  # the first lyra's
     store.clusters.delete_everything("lyra", first.uid)
-    second = running("lyra", "create-lyra-2")
+    second = running("lyra", "create-lyra-2", "1yra0002")
     assert second.uid != first.uid
     target = schedule("lyra", 4)
-    running("vega", "create-vega-1")
+    running("vega", "create-vega-1", "vega0001")
     neighbour = schedule("vega", 4)
 
     def states() -> dict[str, tuple[str, bool]]:
