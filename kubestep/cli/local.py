@@ -101,9 +101,30 @@ def _names(names: list[str] | None) -> str:
     return ", ".join(names) if names else "none"
 
 
+def _lost_operations(report: dict) -> None:
+    """Operations started after the last snapshot of a runtime that crashed: their work is gone."""
+    lost = report.get("lostOperations") or []
+    if not lost:
+        return
+    named = ", ".join(
+        f"{entry.get('name')} ({entry.get('stateMachine')}"
+        + (f" of cluster {entry['cluster']}" if entry.get("cluster") else "")
+        + f", started {entry.get('startedAt')})"
+        for entry in lost
+    )
+    click.echo(
+        f"warning: the previous local runtime stopped without saving after these operations started; "
+        f"what they did is lost: {named}",
+        err=True,
+    )
+
+
 def _print_restore(report: dict | None) -> None:
     """What became of the state the previous runtime left (one or two lines)."""
     if not report:
+        return
+    _lost_operations(report)
+    if report.get("nothingSaved"):
         return
     if report.get("restored"):
         clusters = report.get("clusters")

@@ -293,3 +293,18 @@ def test_api_errors_say_their_details_once() -> None:
     )
     terse = ApiError(400, "InvalidRequest", "the request is invalid", [{"field": "limit", "rule": "must be <= 100"}])
     assert terse.one_line() == "the request is invalid: limit: must be <= 100 (InvalidRequest, HTTP 400)"
+
+
+def test_local_up_names_the_operations_a_crash_lost(capsys: pytest.CaptureFixture[str]) -> None:
+    from kubestep.cli.local import _print_restore
+
+    lost = [{"name": "create-k3x9-1", "stateMachine": "svc-CreateCluster", "cluster": "prod", "startedAt": "T"}]
+    _print_restore({"restored": False, "nothingSaved": True, "lostOperations": lost})
+    err = capsys.readouterr().err
+    assert err == (
+        "warning: the previous local runtime stopped without saving after these operations started; what they did "
+        "is lost: create-k3x9-1 (svc-CreateCluster of cluster prod, started T)\n"
+    )
+    _print_restore({"restored": True, "savedAt": "S", "clusters": ["a"], "abortedExecutions": [], "lostOperations": []})
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith("Restored:")
