@@ -58,6 +58,8 @@ def writable_target(path: Path | str, what: str = "file") -> Path:
         return target
     except NotADirectoryError:
         raise UnsafeTarget(f"{what} {given}: a part of the path is not a directory; nothing was written") from None
+    except OSError as exc:  # a symlink loop, a path too long, no permission to look
+        raise UnsafeTarget(f"{what} {given}: {exc.strerror or exc}; nothing was written") from None
     kind = _kind(info.st_mode)
     if kind is not None:
         shown = given if target == given.absolute() else f"{given} (-> {target})"

@@ -69,3 +69,11 @@ def test_create_makes_only_new_files(tmp_path: Path) -> None:
     assert path.read_bytes() == b"data"
     with pytest.raises(UnsafeTarget, match="does not exist"):
         files.create_file(tmp_path / "no" / "dir" / "x", b"")
+
+
+def test_a_symlink_loop_is_refused_in_one_line(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(UnsafeTarget, match="nothing was written"):
+        files.replace_file(loop, "x", what="kubeconfig")
+    assert loop.is_symlink()
