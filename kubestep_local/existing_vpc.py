@@ -1,4 +1,4 @@
-"""`kubestep local up --existing-vpc`: a stand-in for "a VPC you already have" (DESIGN: the
+"""`kubestep local up --existing-vpc`: a stand-in for "a VPC you already have" (the
 existing-VPC management service) — a VPC with one private subnet, made in the emulator before
 anything of kubestep's, tagged as a customer's VPC would be and nothing of kubestep's — and the
 AWSManagementService manifest that names it.

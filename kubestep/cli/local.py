@@ -1,5 +1,5 @@
 """`kubestep local up|down|status|env`: the embedded AWS emulator with the management service
-deployed into it (DESIGN §7).
+deployed into it.
 
 `local up` needs the `local` extra (moto, the CDK app); `down`, `status` and `env` only read
 `$KUBESTEP_HOME` and signal the runtime's process, so they work with the plain CLI install."""

@@ -1,4 +1,4 @@
-"""`kubestep repair cluster NAME` and `kubestep sweep` (issue 11): put a cluster back after hand
+"""`kubestep repair cluster NAME` and `kubestep sweep`: put a cluster back after hand
 changes, and find (with `--yes`, delete) what clusters whose record is gone left behind."""
 
 from __future__ import annotations
