@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubestep import inventory
+from kubestep import files, inventory
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.execution_history import history
 
@@ -445,7 +445,6 @@ def write_tarball(snapshot: Snapshot, path: Path) -> list[str]:
             info = tarfile.TarInfo(f"{snapshot.directory}/{rel}")
             info.size, info.mode, info.mtime = len(data), 0o600, stamp
             tar.addfile(info, io.BytesIO(data))
-    with open(path, "xb") as handle:  # exclusive: an existing file is never overwritten
-        path.chmod(0o600)
-        handle.write(buffer.getvalue())
+    # Exclusive: an existing file, symlink or device is never overwritten (files.UnsafeTarget).
+    files.create_file(path, buffer.getvalue(), what="--output")
     return sorted(members)

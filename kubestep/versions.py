@@ -128,7 +128,7 @@ def supported_names() -> str:
 def parse(version: str) -> tuple[int, int, int]:
     match = VERSION_RE.fullmatch(version) if isinstance(version, str) else None
     if not match:
-        raise ValueError(f"version must look like 1.MINOR.PATCH without leading zeros, e.g. 1.32.4 (got {version!r})")
+        raise ValueError(f"version must look like 1.MINOR.PATCH without leading zeros, e.g. 1.35.4 (got {version!r})")
     return 1, int(match.group(1)), int(match.group(2))
 
 

@@ -1,4 +1,4 @@
-"""`kubestep local up --existing-vpc`: a stand-in for "a VPC you already have" (DESIGN: the
+"""`kubestep local up --existing-vpc`: a stand-in for "a VPC you already have" (the
 existing-VPC management service) — a VPC with one private subnet, made in the emulator before
 anything of kubestep's, tagged as a customer's VPC would be and nothing of kubestep's — and the
 AWSManagementService manifest that names it.
@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from kubestep import files
 from kubestep_local import moto_compat
 
 SERVICE_NAME = "shared"
@@ -60,6 +61,6 @@ def write_manifest(directory: Path, region: str, vpc_id: str, subnet_id: str) ->
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "management-service-existing-vpc.yaml"
     text = yaml.safe_dump(manifest, sort_keys=False)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+    if files.read_text_if_regular(path, "existing-VPC manifest") != text:
+        files.replace_file(path, text, what="existing-VPC manifest", mode=0o644)
     return path

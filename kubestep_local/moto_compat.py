@@ -1104,6 +1104,22 @@ def route_lambda_invocations(patches: PatchSet, runner: LambdaRunner) -> None:
     patches.set(lambda_eval_utils, "boto_client_for", boto_client_for)
 
 
+def on_execution_start(patches: PatchSet, callback: Callable[[str, Any], None]) -> None:
+    """Call ``callback(execution_arn, input)`` after each StartExecution of the executing backend
+    has created its execution, before the request answers. Patch after ``bind_step_functions``
+    (the server's) and undo before it: the patches stack."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        execution = original(self, state_machine_arn, *args, **kwargs)
+        callback(execution.exec_arn, execution.input_data)
+        return execution
+
+    patches.set(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
 def on_execution_end(patches: PatchSet, callback: Callable[[], None]) -> None:
     """Call ``callback`` whenever a Step Functions execution ends (after its status is set)."""
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication

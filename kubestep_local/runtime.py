@@ -29,6 +29,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from kubestep import files
 from kubestep.aws.errors import Kind, is_already_exists
 from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
@@ -41,7 +42,7 @@ from kubestep_local.lambda_seam import LambdaSeam
 from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
 from kubestep_local.moto_compat import ACCOUNT_ID, FunctionInfo
 from kubestep_local.recorder import CallRecorder
-from kubestep_local.scheduler import SchedulerClock, Tick, tick
+from kubestep_local.scheduler import SchedulerClock, Tick, kubestep_outcomes, tick
 from kubestep_local.server import EmulatorServer, PortInUse, port_available
 from kubestep_local.state import StateStore
 from kubestep_local.synth import cached_synthesize, synthesize
@@ -53,6 +54,9 @@ LOG = logging.getLogger(__name__)
 PROVISION_NETWORK_EXECUTION = "provision-network"
 STOPPED_ERROR = "States.Runtime"
 STOPPED_CAUSE = "local runtime stopped"
+# Seconds between an execution starting or ending and the snapshot it triggers: its first steps
+# (the record a create registers) land in the snapshot; several at once make one.
+OPERATION_SNAPSHOT_DELAY = 1.0
 
 
 class ExecutionFailed(RuntimeError):
@@ -195,6 +199,8 @@ class LocalRuntime:
         self._stop_snapshots = threading.Event()
         self._snapshot_lock = threading.Lock()
         self._requests_at_snapshot = -1
+        # Set when an execution starts or ends: the snapshot loop saves soon, not in 30 s.
+        self._operation_changed = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> LocalRuntime:
@@ -290,6 +296,7 @@ class LocalRuntime:
         )
         self._api.start()
         if self.config.persistent:
+            moto_compat.on_execution_start(self._patches, self._journal_start)
             self._home_lock.update(self._lock_info("starting"))
             self._stop_snapshots.clear()
             self._snapshots = threading.Thread(target=self._snapshot_loop, name="kubestep-local-snapshots", daemon=True)
@@ -477,8 +484,15 @@ class LocalRuntime:
         service = self.service_name
         planner = self.state_machine_arn("PlanUpgrades") if "PlanUpgradesStateMachineArn" in self._outputs else None
         rule_arn = f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{service}-plan-upgrades"
+        outcomes = kubestep_outcomes(self.api_url) if self._api_function_name() else None
         return tick(
-            self.boto3_client, at, planner_arn=planner, rule_arn=rule_arn, account=ACCOUNT_ID, region=self.region
+            self.boto3_client,
+            at,
+            planner_arn=planner,
+            rule_arn=rule_arn,
+            account=ACCOUNT_ID,
+            region=self.region,
+            outcome_of=outcomes,
         )
 
     # -- AWS clients --------------------------------------------------------------------------------
@@ -686,6 +700,7 @@ class LocalRuntime:
         """Save the emulator's state under the home now; returns the state summary."""
         with self._snapshot_lock:
             requests = moto_compat.GATE.requests
+            began = time.time()
             extra = {
                 "delivered": sorted(self._events.delivered()) if self._events else [],
                 "booted": sorted(self._simulator.booted()) if self._simulator else [],
@@ -697,6 +712,7 @@ class LocalRuntime:
                 return self.store.record_failure(str(exc), clusters)
             self._requests_at_snapshot = requests
             summary = self.store.save(snapshot, clusters)
+            self.store.trim_journal(before=began)  # what started before the snapshot is in it
             self.timings["last_snapshot_bytes"] = float(len(snapshot))
             return summary
 
@@ -711,10 +727,43 @@ class LocalRuntime:
         finally:
             self._home_lock.release()
 
+    def _journal_start(self, execution_arn: str, execution_input: Any) -> None:
+        """An execution started (before StartExecution answers): one journal line, and a snapshot soon."""
+        machine, _, name = execution_arn.split(":execution:", 1)[-1].partition(":")
+        entry = {"at": time.time(), "execution": execution_arn, "name": name, "stateMachine": machine}
+        cluster = _cluster_named_in(execution_input)
+        if cluster:
+            entry["cluster"] = cluster
+        try:
+            self.store.journal(entry)
+        except OSError as exc:  # the start must not fail for it; the next snapshot covers it
+            LOG.warning("writing the operation journal failed: %s", exc)
+        self._operation_changed.set()
+
     def _snapshot_loop(self) -> None:
-        while not self._stop_snapshots.wait(self.config.snapshot_interval):
+        """Save every `snapshot_interval` seconds in which requests reached the emulator, and soon
+        after an execution starts (its first steps recorded) or ends: a crash then loses at most
+        what an operation did since its last start or end."""
+        last = time.monotonic()
+        running: set[str] = set()
+        while not self._stop_snapshots.wait(0.5):
+            try:
+                now_running = {e.arn for e in moto_compat.executions() if e.status == "RUNNING"}
+            except RuntimeError:  # a backend changed while it was read: look again next time
+                continue
+            if running - now_running:
+                self._operation_changed.set()
+            running = now_running
+            due = time.monotonic() - last >= self.config.snapshot_interval
+            if not self._operation_changed.is_set() and not due:
+                continue
             if moto_compat.GATE.requests == self._requests_at_snapshot:
+                last = time.monotonic()
                 continue  # nothing reached the emulator since the last snapshot
+            if self._operation_changed.is_set():
+                self._stop_snapshots.wait(OPERATION_SNAPSHOT_DELAY)  # let its first steps land
+            self._operation_changed.clear()
+            last = time.monotonic()
             try:
                 self.save_state(self.cluster_names())
             except Exception:  # noqa: BLE001 - the next interval tries again
@@ -725,6 +774,9 @@ class LocalRuntime:
         data = self.store.load()
         summary = self.store.summary() or {}
         if data is None:
+            lost = self._lost_operations()
+            if lost:
+                self.restore_report = {"restored": False, "nothingSaved": True, "lostOperations": lost}
             return
         started = time.monotonic()
         try:
@@ -737,6 +789,7 @@ class LocalRuntime:
                 "error": str(exc),
                 "lostClusters": summary.get("clusters"),
                 "setAside": str(aside) if aside else None,
+                "lostOperations": self._lost_operations(),
             }
             LOG.warning("the saved emulator state could not be restored: %s", exc)
             return
@@ -749,9 +802,24 @@ class LocalRuntime:
             "abortedExecutions": [arn.rsplit(":", 1)[-1] for arn in restored.aborted_executions],
             # The last save failed: whatever changed after savedAt is not in this state.
             "lastError": last_error,
+            # Started after the snapshot, before a crash: what they did is not in this state.
+            "lostOperations": self._lost_operations(),
         }
         self._requests_at_snapshot = moto_compat.GATE.requests
         self.timings["restore"] = time.monotonic() - started
+
+    def _lost_operations(self) -> list[dict[str, Any]]:
+        """Journal entries whose execution the restored emulator does not hold; the journal is
+        then emptied (this start reported them)."""
+        held = {e.arn for e in moto_compat.executions()}
+        lost = [
+            {k: entry[k] for k in ("name", "stateMachine", "cluster") if k in entry}
+            | {"startedAt": datetime.fromtimestamp(float(entry.get("at", 0)), UTC).isoformat(timespec="seconds")}
+            for entry in self.store.journal_entries()
+            if entry.get("execution") not in held
+        ]
+        self.store.trim_journal(before=float("inf"))
+        return lost
 
     # -- the CLI's handle ---------------------------------------------------------------------------
     def _lock_info(self, phase: str) -> dict[str, Any]:
@@ -777,9 +845,7 @@ class LocalRuntime:
             "time_scale": self.time_scale.scale,
             "persistent": self.config.persistent,
         }
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
+        files.replace_file(self.state_file, json.dumps(state, indent=2), what="local runtime state file")
         self._home_lock.update(self._lock_info("ready"))
         return self.state_file
 
@@ -837,6 +903,25 @@ def serve_forever(
         runtime.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _cluster_named_in(execution_input: Any) -> str | None:
+    """The cluster an execution works on, from its input as kubestep's API writes it
+    (`clusterName`, or a create's `cluster.metadata.name`); None for other inputs."""
+    try:
+        data = json.loads(execution_input) if isinstance(execution_input, str) else execution_input
+    except ValueError:
+        return None
+    for candidate in (data, (data or {}).get("request") if isinstance(data, dict) else None):
+        if not isinstance(candidate, dict):
+            continue
+        if isinstance(candidate.get("clusterName"), str):
+            return candidate["clusterName"]
+        cluster = candidate.get("cluster")
+        metadata = cluster.get("metadata") if isinstance(cluster, dict) else None
+        if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+            return metadata["name"]
+    return None
 
 
 def stats_as_dicts(stats: dict[str, ExecutionStats]) -> dict[str, dict[str, Any]]:

@@ -14,18 +14,25 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kubestep.aws.errors import Kind, error_code, is_already_exists
+from kubestep.aws.errors import Kind, error_code, is_already_exists, is_not_found
 
 LOG = logging.getLogger(__name__)
 
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 START_EXECUTION = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+
+
+# What the schedule's owner recorded when it ran (kubestep: the schedule record's outcome,
+# "started" or "skipped: <why>"); None while nothing is recorded yet, "" for a schedule nobody
+# records (then the invocation's own result is the outcome).
+OutcomeOf = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,16 @@ class Fired:
     group: str
     at: datetime
     execution_arn: str | None
-    outcome: str  # "started", "already started", or the error
+    outcome: str  # what the schedule did: its owner's record, else how the invocation went
+    invocation: str = "started"  # "started", "already started", or the error starting it
+
+
+@dataclass(frozen=True)
+class _Due:
+    at: datetime
+    name: str
+    group: str
+    schedule: dict[str, Any]
 
 
 def due_time(schedule: dict[str, Any]) -> datetime | None:
@@ -55,11 +71,10 @@ def _start(sfn: Any, target: dict[str, Any]) -> str:
     raise NotImplementedError(f"Scheduler stand-in: target {target['Arn']} is not supported")
 
 
-def fire_due(client: Callable[[str], Any], now: datetime) -> list[Fired]:
-    """Fire every ENABLED one-time schedule due at `now`; returns what each did."""
-    scheduler, sfn = client("scheduler"), client("stepfunctions")
-    fired: list[Fired] = []
-    summaries = []
+def _due(scheduler: Any, now: datetime) -> list[_Due]:
+    """The ENABLED one-time schedules due at `now`, earliest first (then by name): a later one
+    must not take the cluster's lock before an earlier one had its turn."""
+    summaries: list[dict[str, Any]] = []
     token = None
     while True:
         page = scheduler.list_schedules(**({"NextToken": token} if token else {}))
@@ -67,25 +82,95 @@ def fire_due(client: Callable[[str], Any], now: datetime) -> list[Fired]:
         token = page.get("NextToken")
         if not token:
             break
+    due = []
     for summary in summaries:
         group = summary.get("GroupName") or "default"
-        schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
-        at = due_time(schedule)
-        if at is None or at > now or schedule.get("State", "ENABLED") != "ENABLED":
-            continue
-        arn, outcome = None, "started"
         try:
-            arn = _start(sfn, schedule["Target"])
-        except Exception as exc:  # noqa: BLE001 - recorded like Scheduler's failed invocation
-            outcome = (
-                "already started"
-                if is_already_exists(exc, Kind.EXECUTION)
-                else f"{error_code(exc) or type(exc).__name__}: {exc}"
-            )
-        if schedule.get("ActionAfterCompletion") == "DELETE":
-            scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
-        LOG.info("schedule %s fired: %s", summary["Name"], outcome)
-        fired.append(Fired(summary["Name"], group, at, arn, outcome))
+            schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+        except Exception as exc:
+            if is_not_found(exc, Kind.SCHEDULE):
+                continue  # fired (and deleted) or cancelled since it was listed
+            raise
+        at = due_time(schedule)
+        if at is not None and at <= now and schedule.get("State", "ENABLED") == "ENABLED":
+            due.append(_Due(at, summary["Name"], group, schedule))
+    return sorted(due, key=lambda d: (d.at, d.name))
+
+
+def _invoke(scheduler: Any, sfn: Any, due: _Due) -> tuple[str | None, str]:
+    """Start the schedule's target, as Scheduler does, and delete a one-time schedule after."""
+    arn, invocation = None, "started"
+    try:
+        arn = _start(sfn, due.schedule["Target"])
+    except Exception as exc:  # noqa: BLE001 - recorded like Scheduler's failed invocation
+        invocation = (
+            "already started"
+            if is_already_exists(exc, Kind.EXECUTION)
+            else f"{error_code(exc) or type(exc).__name__}: {exc}"
+        )
+    if due.schedule.get("ActionAfterCompletion") == "DELETE":
+        try:
+            scheduler.delete_schedule(Name=due.name, GroupName=due.group)
+        except Exception as exc:
+            if not is_not_found(exc, Kind.SCHEDULE):  # another firer deleted it first
+                raise
+    return arn, invocation
+
+
+def _recorded(outcome_of: OutcomeOf, sfn: Any, name: str, execution_arn: str, invocation: str, timeout: float) -> str:
+    """The outcome the schedule's owner records, waited for (its execution's first steps)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = outcome_of(name)
+        if outcome == "":
+            return invocation
+        if outcome is not None:
+            return outcome
+        status = sfn.describe_execution(executionArn=execution_arn)["status"]
+        if status != "RUNNING" and outcome_of(name) is None:
+            return f"{invocation}; its execution ended {status} without recording an outcome"
+        if time.monotonic() > deadline:
+            return f"{invocation}; no outcome recorded within {timeout:g}s"
+        time.sleep(0.1)
+
+
+def kubestep_outcomes(api_url: str) -> OutcomeOf:
+    """What a kubestep schedule recorded, read through the management API (GET /v1/schedules/ID):
+    None while it is SCHEDULED, "" for a schedule kubestep does not know."""
+    from kubestep.api.client import ApiClient, ApiError
+
+    api = ApiClient(api_url, sign=False, timeout=30)
+
+    def outcome_of(name: str) -> str | None:
+        try:
+            record = api.get_schedule(name)
+        except ApiError as exc:
+            if exc.status in (400, 404):
+                return ""
+            raise
+        if record.get("state") == "SCHEDULED":
+            return None
+        return str(record.get("outcome") or record.get("state"))
+
+    return outcome_of
+
+
+def fire_due(
+    client: Callable[[str], Any], now: datetime, *, outcome_of: OutcomeOf | None = None, timeout: float = 120.0
+) -> list[Fired]:
+    """Fire every ENABLED one-time schedule due at `now`, earliest first; returns what each did.
+
+    With `outcome_of`, each schedule's outcome is what its owner recorded (waited for before the
+    next schedule fires, so two due for one cluster run in their order), else the invocation's."""
+    scheduler, sfn = client("scheduler"), client("stepfunctions")
+    fired: list[Fired] = []
+    for due in _due(scheduler, now):
+        arn, invocation = _invoke(scheduler, sfn, due)
+        outcome = invocation
+        if outcome_of is not None and arn is not None:
+            outcome = _recorded(outcome_of, sfn, due.name, arn, invocation, timeout)
+        LOG.info("schedule %s fired: %s", due.name, outcome)
+        fired.append(Fired(due.name, due.group, due.at, arn, outcome, invocation))
     return fired
 
 
@@ -137,11 +222,11 @@ def tick(
     account: str,
     region: str,
     timeout: float = 120.0,
+    outcome_of: OutcomeOf | None = None,
 ) -> Tick:
     """What would happen at `at`: the upgrade planner fires (as its EventBridge rule would,
-    with the scheduled event's time `at`), then the one-time schedules due by `at` fire."""
-    import time
-
+    with the scheduled event's time `at`), then the one-time schedules due by `at` fire, in
+    their order, each with the outcome `outcome_of` reads (see fire_due)."""
     sfn = client("stepfunctions")
     execution_arn = status = None
     decisions: list[dict[str, Any]] = []
@@ -158,7 +243,7 @@ def tick(
                 break
             time.sleep(0.1)
         decisions = _planner_output(sfn, execution_arn)
-    return Tick(at, execution_arn, status, decisions, fire_due(client, at))
+    return Tick(at, execution_arn, status, decisions, fire_due(client, at, outcome_of=outcome_of, timeout=timeout))
 
 
 class SchedulerClock:

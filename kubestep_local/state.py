@@ -11,9 +11,13 @@ Files, under ``$KUBESTEP_HOME/local/state/``:
 - ``emulator.pickle`` -- the snapshot (a pickle: load only your own);
 - ``summary.json`` -- when it was saved and the clusters it holds; also the error of the last
   attempt if saving failed, so ``kubestep local down`` can warn before stopping and the next start
-  can name what was lost.
+  can name what was lost;
+- ``journal.jsonl`` -- one line per execution started since the last snapshot, written before
+  StartExecution answers: after a crash (``kill -9``) the next start names each operation the
+  snapshot does not hold, instead of a cluster vanishing without notice.
 
-Only the standard library: the CLI reads the summary without the `local` extra's packages.
+Only the standard library (and kubestep.files, which uses only it): the CLI reads the summary
+without the `local` extra's packages.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubestep import files
+
 STATE_DIR = Path("local") / "state"
 SNAPSHOT_FILE = "emulator.pickle"
 SUMMARY_FILE = "summary.json"
+JOURNAL_FILE = "journal.jsonl"
 UNRESTORABLE_FILE = "emulator.unrestorable.pickle"
 
 
@@ -36,12 +43,7 @@ def now_iso() -> str:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
+    files.replace_file(path, data, what="local runtime state")
 
 
 class StateStore:
@@ -51,6 +53,7 @@ class StateStore:
         self.directory = Path(home) / STATE_DIR
         self.snapshot_path = self.directory / SNAPSHOT_FILE
         self.summary_path = self.directory / SUMMARY_FILE
+        self.journal_path = self.directory / JOURNAL_FILE
 
     def exists(self) -> bool:
         return self.snapshot_path.is_file()
@@ -95,10 +98,45 @@ class StateStore:
             self.summary_path.unlink()
         return target
 
+    # -- the journal of executions started since the last snapshot ------------------------------
+    def journal(self, entry: dict[str, Any]) -> None:
+        """Append one started execution (`at`: epoch seconds), durably: a crash right after the
+        start still leaves its line."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def journal_entries(self) -> list[dict[str, Any]]:
+        try:
+            lines = self.journal_path.read_text().splitlines()
+        except OSError:
+            return []
+        entries = []
+        for line in lines:
+            with contextlib.suppress(ValueError):  # a line cut short by the crash
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    entries.append(entry)
+        return entries
+
+    def trim_journal(self, before: float) -> None:
+        """Drop the entries a snapshot taken after `before` holds."""
+        kept = [e for e in self.journal_entries() if float(e.get("at", 0)) >= before]
+        if kept:
+            _write_atomically(self.journal_path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept).encode())
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.journal_path.unlink()
+
     def discard(self) -> dict[str, Any] | None:
         """Delete the saved state; returns its summary (what was discarded)."""
         summary = self.summary()
-        for path in (self.snapshot_path, self.summary_path):
+        for path in (self.snapshot_path, self.summary_path, self.journal_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         return summary

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubestep import files
 from kubestep.auth.token import EXEC_API_VERSIONS
 from kubestep.errors import KubestepError
 
@@ -26,6 +26,10 @@ _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9.-]+")
 
 class KubeconfigError(KubestepError):
     """The kubeconfig file cannot be read or written; nothing was changed."""
+
+
+class UnsafeKubeconfig(KubeconfigError):
+    """The kubeconfig path names a device, FIFO, directory or dangling symlink: bad input."""
 
 
 @dataclass(frozen=True)
@@ -102,11 +106,15 @@ def read(path: Path) -> dict[str, Any] | None:
     import yaml  # here, not at module level: the Lambda asset (which holds kubestep/) has no PyYAML
 
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
+        text = files.read_text_if_regular(path, "kubeconfig")
+    except files.UnsafeTarget as exc:
+        raise UnsafeKubeconfig(str(exc)) from None
     except OSError as exc:
         raise KubeconfigError(f"cannot read kubeconfig {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise KubeconfigError(f"kubeconfig {path} is not UTF-8 text; fix or move it") from None
+    if text is None:
+        return None
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -132,23 +140,15 @@ def read(path: Path) -> dict[str, Any] | None:
 
 def write(path: Path, access: ClusterAccess) -> Path:
     """Merge `access` into the kubeconfig at `path` (created if missing) atomically, mode 0600.
-    A symlinked kubeconfig is updated where it points. Returns the file written."""
+    A symlinked kubeconfig is updated where it points; a path that leads to anything but a
+    regular file (a device such as /dev/null, a FIFO, a directory, a dangling symlink) is
+    refused (UnsafeKubeconfig) and nothing is written. Returns the file written."""
     import yaml
 
-    target = Path(os.path.realpath(path.expanduser()))
-    merged = merge(read(target), access)
+    merged = merge(read(path), access)
     text = yaml.safe_dump(merged, default_flow_style=False, sort_keys=False)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # A temporary file in the same directory, then rename: readers see the old or the new file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, KUBECONFIG_MODE)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+        return files.replace_file(path, text, what="kubeconfig", mode=KUBECONFIG_MODE)
+    except files.UnsafeTarget as exc:
+        raise UnsafeKubeconfig(str(exc)) from None

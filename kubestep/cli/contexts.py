@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
+from kubestep import files
 from kubestep.cli.errors import InputError
 
 CONTEXT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,62}$")
@@ -73,11 +73,13 @@ def check_name(name: str) -> str:
 def load() -> Config:
     path = config_file()
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Config()
+        text = files.read_text_if_regular(path, "kubestep config")
+    except files.UnsafeTarget as exc:
+        raise InputError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read it ({exc})") from None
+    if text is None:
+        return Config()
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -94,15 +96,12 @@ def load() -> Config:
 
 
 def save(config: Config) -> Path:
-    path = config_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "current-context": config.current,
         "contexts": [config.contexts[name].as_dict() for name in sorted(config.contexts)],
     }
     # Written whole, then renamed: a crash never leaves half a config.
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as handle:
-        yaml.safe_dump(data, handle, sort_keys=False)
-    os.chmod(handle.name, 0o600)
-    os.replace(handle.name, path)
-    return path
+    try:
+        return files.replace_file(config_file(), yaml.safe_dump(data, sort_keys=False), what="kubestep config")
+    except files.UnsafeTarget as exc:
+        raise InputError(str(exc)) from None

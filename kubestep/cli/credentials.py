@@ -3,7 +3,6 @@ runs) and `tunnel` (SSM port forwarding to the internal NLB)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -20,9 +19,10 @@ import click
 from botocore.exceptions import BotoCoreError
 from cryptography import x509
 
-from kubestep.api.client import ApiClient
+from kubestep.api.client import ApiClient, ApiError
 from kubestep.auth import kubeconfig
 from kubestep.auth.token import EXEC_API_VERSIONS, TokenError, exec_credential, mint_token, requested_exec_api_version
+from kubestep.cli.errors import InputError
 from kubestep.cli.target import Target, home, read_local_state, target_of
 
 DEFAULT_TUNNEL_PORT = 8443
@@ -78,31 +78,29 @@ def _connect(ctx: click.Context) -> Connection:
     return Connection(target, client, None if client.sign else read_local_state())
 
 
-# ---------------------------------------------------------------- cluster id cache
+# ---------------------------------------------------------------- the cluster incarnation
 
 
-def _cache_file(api_url: str, cluster: str) -> Path:
-    key = hashlib.sha256(f"{api_url}\n{cluster}".encode()).hexdigest()[:32]
-    return home() / "cache" / "cluster-ids" / f"{key}.json"
-
-
-def cached_cluster_id(api_url: str, cluster: str) -> str | None:
+def signable_cluster_id(connection: Connection, cluster: str, expected_uid: str | None = None) -> str:
+    """The cluster's uid, read from the API now. A cluster that is gone, or that is
+    another incarnation than `expected_uid` (deleted and created again under its name), is an
+    error: a token is signed only for the uid of a cluster that exists."""
     try:
-        entry = json.loads(_cache_file(api_url, cluster).read_text())
-    except (OSError, ValueError):
-        return None
-    if isinstance(entry, dict) and entry.get("apiUrl") == api_url and entry.get("cluster") == cluster:
-        uid = entry.get("uid")
-        return uid if isinstance(uid, str) and uid else None
-    return None
-
-
-def cache_cluster_id(api_url: str, cluster: str, uid: str) -> None:
-    path = _cache_file(api_url, cluster)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"apiUrl": api_url, "cluster": cluster, "uid": uid}))
-    tmp.replace(path)
+        view = connection.client.get_cluster(cluster)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise CredentialsError(
+                f"cluster {cluster!r} does not exist at {connection.api_url} (deleted?): no token was signed; "
+                "remove its kubeconfig context, or `kubestep get-credentials` a cluster that exists"
+            ) from None
+        raise
+    uid = _cluster_id(view)
+    if expected_uid and uid != expected_uid:
+        raise CredentialsError(
+            f"cluster {cluster!r} is another cluster now (uid {uid}; this context was written for uid {expected_uid}, "
+            f"which was deleted): no token was signed; run `kubestep get-credentials {cluster}` for the new one"
+        )
+    return uid
 
 
 def _cluster_id(view: dict[str, Any]) -> str:
@@ -188,16 +186,18 @@ def get_credentials(
         context=kubeconfig.context_name(connection.name, cluster),
         server=server,
         ca_pem=ca_pem,
-        token_args=["token", cluster],
+        # The context belongs to this incarnation: a cluster created again under the name gets no token.
+        token_args=["token", cluster, "--uid", uid],
         token_env=_token_env(connection),
         tls_server_name=tls_server_name,
         exec_api_version=EXEC_VERSIONS[exec_api_version],
     )
     try:
         written = kubeconfig.write(path or kubeconfig.default_path(), access)
+    except kubeconfig.UnsafeKubeconfig as exc:
+        raise InputError(str(exc)) from None
     except kubeconfig.KubeconfigError as exc:
         raise CredentialsError(str(exc)) from exc
-    cache_cluster_id(connection.api_url, cluster, uid)
     click.echo(f"Context {access.context} written to {written} (now the current context).")
     if given_server:
         click.echo(f"Server {server} (as given with --server), checked against the cluster CA.")
@@ -233,14 +233,20 @@ def _token_env(connection: Connection) -> dict[str, str]:
 
 @click.command("token")
 @click.argument("cluster")
+@click.option(
+    "--uid",
+    "expected_uid",
+    metavar="UID",
+    help="Sign only if CLUSTER is this incarnation (get-credentials writes it into the context).",
+)
 @click.pass_context
-def token(ctx: click.Context, cluster: str) -> None:
-    """Print an ExecCredential with an aws-iam-authenticator token for CLUSTER (kubectl runs this)."""
+def token(ctx: click.Context, cluster: str, expected_uid: str | None) -> None:
+    """Print an ExecCredential with an aws-iam-authenticator token for CLUSTER (kubectl runs this).
+
+    The cluster is looked up each time: a deleted cluster, or one created again under its name
+    (another uid than --uid), gets no token."""
     connection = _connect(ctx)
-    uid = cached_cluster_id(connection.api_url, cluster)
-    if uid is None:
-        uid = _cluster_id(connection.client.get_cluster(cluster))
-        cache_cluster_id(connection.api_url, cluster, uid)
+    uid = signable_cluster_id(connection, cluster, expected_uid)
     try:
         session = boto3.Session(profile_name=connection.target.profile)
         if session.get_credentials() is None:

@@ -1,5 +1,5 @@
 """`kubestep local up|down|status|env`: the embedded AWS emulator with the management service
-deployed into it (DESIGN §7).
+deployed into it.
 
 `local up` needs the `local` extra (moto, the CDK app); `down`, `status` and `env` only read
 `$KUBESTEP_HOME` and signal the runtime's process, so they work with the plain CLI install."""
@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import click
 
+from kubestep.cli.options import DURATION
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
@@ -100,9 +101,30 @@ def _names(names: list[str] | None) -> str:
     return ", ".join(names) if names else "none"
 
 
+def _lost_operations(report: dict) -> None:
+    """Operations started after the last snapshot of a runtime that crashed: their work is gone."""
+    lost = report.get("lostOperations") or []
+    if not lost:
+        return
+    named = ", ".join(
+        f"{entry.get('name')} ({entry.get('stateMachine')}"
+        + (f" of cluster {entry['cluster']}" if entry.get("cluster") else "")
+        + f", started {entry.get('startedAt')})"
+        for entry in lost
+    )
+    click.echo(
+        f"warning: the previous local runtime stopped without saving after these operations started; "
+        f"what they did is lost: {named}",
+        err=True,
+    )
+
+
 def _print_restore(report: dict | None) -> None:
     """What became of the state the previous runtime left (one or two lines)."""
     if not report:
+        return
+    _lost_operations(report)
+    if report.get("nothingSaved"):
         return
     if report.get("restored"):
         clusters = report.get("clusters")
@@ -153,7 +175,9 @@ def local() -> None:
 )
 @click.option("--fresh", is_flag=True, help="Discard the state the previous runtime saved; start empty.")
 @click.option("--detach", is_flag=True, help="Run in the background; `kubestep local down` stops it.")
-@click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for start-up with --detach.")
+@click.option(
+    "--timeout", type=DURATION, default="10m", show_default=True, help="How long to wait for start-up with --detach."
+)
 @click.option(
     "--latency",
     type=click.Choice(LATENCY_PROFILES),
@@ -284,7 +308,7 @@ def _cluster_names(state: dict) -> list[str] | None:
 
 
 @local.command("down")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a clean stop.")
+@click.option("--timeout", type=DURATION, default="1m", show_default=True, help="How long to wait for a clean stop.")
 @click.option("--force", is_flag=True, help="Stop without asking, also when clusters would be lost.")
 def local_down(timeout: float, force: bool) -> None:
     """Stop the local runtime. Its state is saved and comes back with `kubestep local up`."""
@@ -423,7 +447,7 @@ def local_tick(at: str | None, fmt: str) -> None:
     from kubestep import upgrades
     from kubestep.errors import InvalidSpec
     from kubestep_local.moto_compat import ACCOUNT_ID
-    from kubestep_local.scheduler import tick
+    from kubestep_local.scheduler import kubestep_outcomes, tick
 
     running = running_runtime()
     state = read_local_state()
@@ -454,6 +478,8 @@ def local_tick(at: str | None, fmt: str) -> None:
         rule_arn=f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{service}-plan-upgrades",
         account=ACCOUNT_ID,
         region=region,
+        # Each schedule's own record says what it did (started, or skipped and why).
+        outcome_of=kubestep_outcomes(state["api_url"]),
     )
     if fmt == "json":
         click.echo(
@@ -463,7 +489,12 @@ def local_tick(at: str | None, fmt: str) -> None:
                     "planner": {"execution": result.planner_execution, "status": result.planner_status},
                     "decisions": result.decisions,
                     "schedules": [
-                        {"id": f.name, "at": f.at.isoformat(), "execution": f.execution_arn, "outcome": f.outcome}
+                        {
+                            "id": f.name,
+                            "at": f.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "execution": f.execution_arn,
+                            "outcome": f.outcome,
+                        }
                         for f in result.fired
                     ],
                 },

@@ -3,13 +3,13 @@ like kubectl's and the AWS CLI's), output formats, durations."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from kubestep.cli.target import FLAGS_KEY
+from kubestep.durations import InvalidDuration, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,25 +113,26 @@ def _check_query(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 class Duration(click.ParamType):
-    """`90s`, `10m`, `1h30m`, `2h`, or plain seconds."""
+    """A duration as kubectl writes it (`kubestep.durations`): `90s`, `10m`, `1h30m`, `2d`, or
+    plain seconds; in seconds. `minimum`: the shortest accepted (0 allows `0s`)."""
 
     name = "duration"
-    _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-    _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def __init__(self, minimum: float | None = None) -> None:
+        self.minimum = minimum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             seconds = float(value)
         else:
-            text = str(value).strip().lower()
-            if re.fullmatch(r"\d+(\.\d+)?", text):
-                seconds = float(text)
-            elif text and self._PART.sub("", text) == "":
-                seconds = sum(float(n) * self._UNITS[u] for n, u in self._PART.findall(text))
-            else:
-                self.fail(f"{str(value)[:40]!r} is not a duration (e.g. 90s, 10m, 1h30m)", param, ctx)
-        if seconds <= 0:
-            self.fail(f"{value!r} must be longer than zero", param, ctx)
+            try:
+                seconds = parse_duration(value)
+            except InvalidDuration as exc:
+                self.fail(str(exc), param, ctx)
+        if self.minimum is None and seconds <= 0:
+            self.fail(f"{str(value)[:40]!r} must be longer than zero", param, ctx)
+        if self.minimum is not None and seconds < self.minimum:
+            self.fail(f"{str(value)[:40]!r} must be at least {self.minimum:g}s", param, ctx)
         return seconds
 
 

@@ -1,29 +1,21 @@
-"""`kubestep repair cluster NAME` and `kubestep sweep` (issue 11): put a cluster back after hand
+"""`kubestep repair cluster NAME` and `kubestep sweep`: put a cluster back after hand
 changes, and find (with `--yes`, delete) what clusters whose record is gone left behind."""
 
 from __future__ import annotations
 
-import re
+import math
 
 import click
 from rich.table import Table
 
 from kubestep.cli import manifests, output, target
 from kubestep.cli.base import Command, Group
-from kubestep.cli.options import timeout_option
+from kubestep.cli.options import Duration, timeout_option
 from kubestep.cli.waiting import wait_for
 
 FORMATS = click.Choice(["table", "json", "yaml"])
-_DURATION = re.compile(r"^(\d+)([smhd]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def seconds(text: str) -> int:
-    """`90`, `90s`, `30m`, `1h`, `2d` -> seconds."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise click.BadParameter(f"must be a duration like 30m, 1h or 2d (got {text!r})", param_hint="--grace-period")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+# `0s` is a grace period too: everything orphaned, whatever its age.
+GRACE_PERIOD = Duration(minimum=0)
 
 
 @click.group(cls=Group)
@@ -90,14 +82,21 @@ def orphan_table(result: dict) -> Table:
 
 @click.command(cls=Command)
 @click.option("--yes", is_flag=True, help="Delete them (default: a dry run that lists them).")
-@click.option("--grace-period", default="1h", show_default=True, help="Only what is older is deleted (30m, 1h, 2d).")
+@click.option(
+    "--grace-period",
+    type=GRACE_PERIOD,
+    default="1h",
+    show_default=True,
+    help="Only what is older is deleted (30m, 1h30m, 2d, 0s).",
+)
 @click.option("-o", "--output", "fmt", type=FORMATS, default="table", show_default=True)
 @timeout_option()
 @click.pass_context
-def sweep(ctx: click.Context, yes: bool, grace_period: str, fmt: str, timeout: float) -> None:
+def sweep(ctx: click.Context, yes: bool, grace_period: float, fmt: str, timeout: float) -> None:
     """Resources this management service tagged for clusters whose record is gone (SweepOrphans)."""
     client = target.client(ctx)
-    operation = client.sweep_orphans(dry_run=not yes, grace_period_seconds=seconds(grace_period))
+    # The API counts whole seconds; a fraction of one more never makes something old sooner.
+    operation = client.sweep_orphans(dry_run=not yes, grace_period_seconds=math.ceil(grace_period))
     done = wait_for(client, operation, timeout, progress=False)
     result = done.get("result") or {}
     if fmt != "table":

@@ -4,8 +4,12 @@ Guards, in the order they run on every request:
 - it listens on 127.0.0.1 only;
 - `Host` must name that loopback address and port (a DNS-rebinding page reaches us with its
   own host name), and an `Origin` or `Sec-Fetch-Site` a browser sends must be this page's own;
-- `/api/...` needs the session cookie, set only by opening the URL the CLI printed (its token
-  is random per run), so another local user or a page in another tab cannot use the proxy;
+- `/api/...` needs this run's session token in the `X-Kubestep-Session` header. The CLI prints
+  (and opens) the page's URL with the token in its fragment, which browsers never send to any
+  server; the page keeps it in its own origin's sessionStorage and sends it with each call. It
+  is no cookie: browsers scope cookies by host, not port, so any page of any other server on
+  127.0.0.1 would receive a cookie, while sessionStorage and a header the page sets belong to
+  this origin (host and port) alone;
 - the proxy forwards only `proxy.ALLOWED_ROUTES`; a POST must also carry the page's
   `X-Kubestep-Dashboard` header (no cross-site form can);
 - credentials never reach the page: requests are signed here, by `ApiClient`.
@@ -15,24 +19,29 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.dashboard.proxy import ProxyError, allowed_route
 
 LOOPBACK = "127.0.0.1"
-COOKIE = "kubestep_dashboard"
+SESSION_HEADER = "X-Kubestep-Session"
 ACTION_HEADER = "X-Kubestep-Dashboard"
 MAX_BODY = 1024  # the one action the page posts (cancel) has no body
+# A request that stops sending (a body shorter than its Content-Length, an idle keep-alive
+# connection) gives its thread back after this many seconds.
+REQUEST_TIMEOUT_SECONDS = 15
+_CONTENT_LENGTH = re.compile(r"\d{1,9}")
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -107,7 +116,7 @@ class DashboardServer:
         self.targets = {t.name: t for t in targets}
         self.poll_seconds = poll_seconds
         self.token = token or secrets.token_urlsafe(32)
-        self._httpd = ThreadingHTTPServer((LOOPBACK, port), _handler_class(self))
+        self._httpd = _QuietServer((LOOPBACK, port), _handler_class(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -121,8 +130,9 @@ class DashboardServer:
 
     @property
     def url(self) -> str:
-        """The URL to open: its token sets the session cookie once, then the page drops it."""
-        return f"{self.base_url}?token={quote(self.token)}"
+        """The URL to open: the token rides in the fragment, which the browser keeps to itself;
+        the page takes it from there and drops it from the address bar."""
+        return f"{self.base_url}#token={quote(self.token)}"
 
     def allowed_hosts(self) -> set[str]:
         return {f"{host}:{self.port}" for host in (LOOPBACK, "localhost", "[::1]")}
@@ -154,6 +164,15 @@ class DashboardServer:
         self.stop()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # One line, not socketserver's traceback: a broken request must not bury the URL.
+        error = sys.exc_info()[1]
+        print(f"kubestep dashboard: a request from {client_address[0]} failed: {error!r}", file=sys.stderr)
+
+
 def _static(name: str) -> bytes:
     return resources.files("kubestep.dashboard").joinpath("static", name).read_bytes()
 
@@ -170,6 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "kubestep-dashboard"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    timeout = REQUEST_TIMEOUT_SECONDS
 
     # -------------------------------------------------------------- plumbing
     def log_message(self, format: str, *args: Any) -> None:
@@ -208,31 +228,52 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _has_session(self) -> bool:
+        given = self.headers.get(SESSION_HEADER)
+        return given is not None and hmac.compare_digest(given.encode(), self.dashboard.token.encode())
+
+    def _skip_body(self) -> bool:
+        """Read and drop the request's body (the dashboard takes none); False after answering a
+        framing it will not read: a bad or negative Content-Length, a body too large, chunks.
+        The connection is then closed, since where the next request starts is unknown."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if self.headers.get("Transfer-Encoding") is not None:
+            return self._bad_framing(411, "LengthRequired", "the dashboard takes no chunked body")
+        if not lengths:
+            return True
+        if len(lengths) != 1 or not _CONTENT_LENGTH.fullmatch(lengths[0].strip()):
+            return self._bad_framing(400, "BadRequest", "Content-Length must be one non-negative whole number")
+        length = int(lengths[0])
+        if length > MAX_BODY:
+            return self._bad_framing(413, "PayloadTooLarge", "the dashboard's actions have no body")
         try:
-            cookie = SimpleCookie(self.headers.get("Cookie", ""))
-        except CookieError:
+            if length and len(self.rfile.read(length)) != length:
+                self.close_connection = True
+                return False  # the client went away mid-body: nobody to answer
+        except TimeoutError:
+            self.close_connection = True
             return False
-        morsel = cookie.get(COOKIE)
-        return morsel is not None and hmac.compare_digest(morsel.value.encode(), self.dashboard.token.encode())
+        return True
+
+    def _bad_framing(self, status: int, code: str, message: str) -> bool:
+        self.close_connection = True
+        self._error(status, code, message)
+        return False
 
     # -------------------------------------------------------------- methods
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._dispatch("GET")
+        if self._skip_body():
+            self._dispatch("GET")
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self._dispatch("GET")
+        if self._skip_body():
+            self._dispatch("GET")
 
     def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self.close_connection = True
-            self._error(413, "PayloadTooLarge", "the dashboard's actions have no body")
-            return
-        if length:
-            self.rfile.read(length)
-        self._dispatch("POST")
+        if self._skip_body():
+            self._dispatch("POST")
 
     def _refuse_method(self) -> None:
+        self.close_connection = True  # its body, if any, is not read
         self._error(405, "MethodNotAllowed", "the dashboard answers GET, HEAD and POST only")
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method  # noqa: N815
@@ -245,25 +286,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         if path == "/" and method == "GET":
-            self._index(parts.query)
+            self._send(200, _static("index.html"), STATIC_FILES["index.html"], {"Cache-Control": "no-cache"})
         elif path.startswith("/static/") and method == "GET":
             self._static_file(path.removeprefix("/static/"))
         elif path.startswith("/api/"):
             self._api(method, path.removeprefix("/api/"), parts.query)
         else:
             self._error(404, "NotFound", "no such page")
-
-    def _index(self, query: str) -> None:
-        token = parse_qs(query).get("token", [None])[0]
-        if token is not None:
-            if not hmac.compare_digest(token.encode(), self.dashboard.token.encode()):
-                self._error(403, "Forbidden", "this is not the token the dashboard printed")
-                return
-            # The token becomes an HttpOnly cookie, and leaves the address bar and history.
-            cookie = f"{COOKIE}={self.dashboard.token}; HttpOnly; SameSite=Strict; Path=/"
-            self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie, "Cache-Control": "no-store"})
-            return
-        self._send(200, _static("index.html"), STATIC_FILES["index.html"], {"Cache-Control": "no-cache"})
 
     def _static_file(self, name: str) -> None:
         if name not in STATIC_FILES or name == "index.html":
@@ -273,7 +302,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, method: str, rest: str, query: str) -> None:
         if not self._has_session():
-            self._error(401, "NoSession", "open the URL `kubestep dashboard` printed (it carries the session token)")
+            hint = f"open the URL `kubestep dashboard` printed: the page sends its token as {SESSION_HEADER}"
+            self._error(401, "NoSession", hint)
             return
         if rest == "targets" and method == "GET":
             targets = [t.describe() for t in self.dashboard.targets.values()]

@@ -153,8 +153,16 @@ def test_empty_file_is_a_new_kubeconfig(tmp_path: Path) -> None:
 def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "config"
     path.mkdir()  # a directory where the file should be
-    with pytest.raises(KubeconfigError, match="cannot read"):
+    with pytest.raises(KubeconfigError, match="is a directory, not a regular file: nothing was written"):
         kubeconfig.write(path, access())
+    unreadable = tmp_path / "unreadable"
+    unreadable.write_text("")
+    unreadable.chmod(0)
+    if os.access(unreadable, os.R_OK):  # root reads anything: a read error of another kind then
+        unreadable.chmod(0o600)
+        unreadable.write_bytes(b"\xff\xfe not utf-8")
+    with pytest.raises(KubeconfigError):
+        kubeconfig.write(unreadable, access())
 
 
 def test_default_path_is_kubeconfigs_first_entry_else_home(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,9 +39,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubestep.auth.token import TokenError, decode_token, mint_token, verify_token
 from kubestep.cli.main import main
 from kubestep.store import EtcdMember, Store
-from tests.api.conftest import _clear_caches
+from tests.api.conftest import _clear_caches, body_named, register
 from tests.api.helpers import LocalGateway
 from tests.auth import sts_emulator
+from tests.special_files import dangling, fingerprint, null_device, subdirectory, unblock_readers
 from tests.unit.conftest import EXAMPLES, TABLE, configure, create_table, load_service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,8 +205,6 @@ class World:
 
 def add_cluster(store: Store, name: str, uid: str, **fields: Any) -> None:
     """A cluster record as CreateCluster's first step writes it, then what later steps add."""
-    from tests.api.conftest import body_named, register
-
     register(store, body_named(name), f"create-{name}", uid=uid)
     if fields:
         store.clusters.update(name, **fields)
@@ -372,7 +371,7 @@ def test_get_credentials_writes_the_endpoint_ca_and_exec_plugin(world: World, tm
     assert "tls-server-name" not in cluster["cluster"]
     assert base64.b64decode(cluster["cluster"]["certificate-authority-data"]).decode() == world.ca_pem
     (user,) = config["users"]
-    assert user["user"]["exec"]["args"] == ["token", "prod"]
+    assert user["user"]["exec"]["args"] == ["token", "prod", "--uid", UID]
     assert {e["name"]: e["value"] for e in user["user"]["exec"]["env"]} == {
         "KUBESTEP_API_URL": world.api_url,
         "AWS_REGION": REGION,
@@ -403,6 +402,55 @@ def test_get_credentials_refuses_a_cluster_without_ca_and_writes_nothing(world: 
     assert not (tmp_path / "kube").exists()
 
 
+def _fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    unblock_readers(path)
+    return path
+
+
+def _device(tmp_path: Path) -> Path:
+    return null_device(tmp_path)
+
+
+def _dangling(tmp_path: Path) -> Path:
+    return dangling(tmp_path)
+
+
+def _directory(tmp_path: Path) -> Path:
+    return subdirectory(tmp_path)
+
+
+@pytest.mark.parametrize("how", ["--kubeconfig", "KUBECONFIG"])
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (_device, "is a character device"),
+        (_fifo, "is a FIFO"),
+        (_dangling, "which does not exist"),
+        (_directory, "is a directory"),
+    ],
+)
+def test_get_credentials_writes_only_regular_files(
+    world: World, tmp_path: Path, how: str, make: Any, reason: str
+) -> None:
+    """`--kubeconfig /dev/null` (or KUBECONFIG=/dev/null) as root once replaced the device node
+    with a regular file: a device, FIFO, dangling symlink or directory is refused (exit 2, one
+    line) and left as it was."""
+    path = make(tmp_path)
+    before = fingerprint(path)
+    args = ["get-credentials", "prod", *(["--kubeconfig", str(path)] if how == "--kubeconfig" else [])]
+    result = cli(world, tmp_path, *args, **({"KUBECONFIG": str(path)} if how == "KUBECONFIG" else {}))
+    if make is _directory and how == "--kubeconfig":
+        assert result.exit_code == 2 and "is a directory" in result.output  # click's own check
+    else:
+        assert result.exit_code == 2, result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith(f"error: kubeconfig {path}") and reason in line, line
+    assert fingerprint(path) == before
+    assert not (tmp_path / "missing").exists()
+
+
 def test_get_credentials_errors(world: World, tmp_path: Path) -> None:
     missing = cli(world, tmp_path, "get-credentials", "nosuch")
     assert missing.exit_code == 1 and missing.output.startswith("error: ") and "404" in missing.output
@@ -417,13 +465,13 @@ def test_get_credentials_errors(world: World, tmp_path: Path) -> None:
     assert garbage.read_text() == "clusters: [unclosed\n"
 
 
-def test_token_uses_the_cached_cluster_id_and_answers_in_the_requested_version(world: World, tmp_path: Path) -> None:
+def test_token_reads_the_cluster_each_time_and_answers_in_the_requested_version(world: World, tmp_path: Path) -> None:
     paths = lambda: [r["path"] for r in world.gateway.requests]  # noqa: E731
     before = len(paths())
     keys = {"AWS_ACCESS_KEY_ID": world.caller["key"], "AWS_SECRET_ACCESS_KEY": world.caller["secret"]}
     first = cli(world, tmp_path, "token", "prod", **keys)
     assert first.exit_code == 0, first.output
-    assert paths()[before:] == ["/v1/clusters/prod"]  # uid fetched once...
+    assert paths()[before:] == ["/v1/clusters/prod"]
     credential = json.loads(first.output)
     assert credential["apiVersion"] == "client.authentication.k8s.io/v1beta1"
     assert credential["kind"] == "ExecCredential"
@@ -431,17 +479,87 @@ def test_token_uses_the_cached_cluster_id_and_answers_in_the_requested_version(w
     assert timedelta(minutes=13) < expires - datetime.now(UTC) <= timedelta(minutes=14)
 
     info = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "spec": {}})
-    second = cli(world, tmp_path, "token", "prod", KUBERNETES_EXEC_INFO=info, **keys)
+    second = cli(world, tmp_path, "token", "prod", "--uid", UID, KUBERNETES_EXEC_INFO=info, **keys)
     assert second.exit_code == 0, second.output
-    assert paths()[before:] == ["/v1/clusters/prod"]  # ...then read from $KUBESTEP_HOME/cache
+    # Each token: the cluster is looked up again (a cached uid would outlive a delete).
+    assert paths()[before:] == ["/v1/clusters/prod", "/v1/clusters/prod"]
     assert json.loads(second.output)["apiVersion"] == "client.authentication.k8s.io/v1"
-    assert list((tmp_path / ".kubestep" / "cache" / "cluster-ids").glob("*.json"))
     # Both tokens are for the cluster's uid: the emulator's STS confirms them for UID only.
     for output in (first.output, second.output):
         token = json.loads(output)["status"]["token"]
         assert verify_token(token, UID, world.emulator) == world.caller["arn"]
         with pytest.raises(TokenError, match="SignatureDoesNotMatch"):
             verify_token(token, "e5f6a7b8", world.emulator)
+
+
+@pytest.fixture
+def gamma(world: World) -> Iterator[Callable[[str], None]]:
+    """Makes cluster gamma (RUNNING, with its CA) under the uid given; deletes what is left."""
+
+    def make(uid: str) -> None:
+        register(world.store, body_named("gamma"), f"create-gamma-{uid}", uid=uid)
+        world.store.clusters.update("gamma", endpoint=ENDPOINT, cluster_ca_certificate=world.ca_pem, phase="RUNNING")
+
+    yield make
+    left = world.store.clusters.get("gamma")
+    if left is not None:
+        world.store.clusters.delete_everything("gamma", left.uid)
+
+
+def _signed_for(world: World, result: Any) -> str:
+    """The uid a token was minted for (STS confirms it for that uid only)."""
+    assert result.exit_code == 0, result.output
+    token = json.loads(result.output)["status"]["token"]
+    for uid in ("c0ffee01", "c0ffee02"):
+        try:
+            verify_token(token, uid, world.emulator)
+            return uid
+        except TokenError:
+            continue
+    raise AssertionError("the token is for neither incarnation")
+
+
+def test_no_token_for_a_deleted_cluster_nor_for_its_old_uid_after_a_re_create(
+    world: World, tmp_path: Path, gamma: Callable[[str], None]
+) -> None:
+    """`kubestep token` exited 0 for a deleted cluster and, after a delete and re-create under the
+    same name, kept signing for the old uid (a cache keyed by name)."""
+    keys = {"AWS_ACCESS_KEY_ID": world.caller["key"], "AWS_SECRET_ACCESS_KEY": world.caller["secret"]}
+    gamma("c0ffee01")
+    assert cli(world, tmp_path, "get-credentials", "gamma").exit_code == 0
+    assert _signed_for(world, cli(world, tmp_path, "token", "gamma", **keys)) == "c0ffee01"
+
+    world.store.clusters.delete_everything("gamma", "c0ffee01")
+    gone = cli(world, tmp_path, "token", "gamma", **keys)
+    assert gone.exit_code == 1, gone.output
+    (line,) = gone.output.strip().splitlines()
+    assert line.startswith("error: cluster 'gamma' does not exist") and "no token was signed" in line
+
+    gamma("c0ffee02")
+    assert _signed_for(world, cli(world, tmp_path, "token", "gamma", **keys)) == "c0ffee02"
+
+
+def test_a_context_signs_only_for_the_incarnation_it_was_written_for(
+    world: World, tmp_path: Path, gamma: Callable[[str], None]
+) -> None:
+    keys = {"AWS_ACCESS_KEY_ID": world.caller["key"], "AWS_SECRET_ACCESS_KEY": world.caller["secret"]}
+    gamma("c0ffee01")
+    assert cli(world, tmp_path, "get-credentials", "gamma").exit_code == 0
+    config = yaml.safe_load((tmp_path / "kube" / "config").read_text())
+    args = next(u for u in config["users"] if u["name"].endswith("_gamma"))["user"]["exec"]["args"]
+    assert args == ["token", "gamma", "--uid", "c0ffee01"]
+    assert _signed_for(world, cli(world, tmp_path, *args, **keys)) == "c0ffee01"
+
+    world.store.clusters.delete_everything("gamma", "c0ffee01")
+    gone = cli(world, tmp_path, *args, **keys)
+    assert gone.exit_code == 1 and "does not exist" in gone.output, gone.output
+
+    gamma("c0ffee02")
+    stale = cli(world, tmp_path, *args, **keys)
+    assert stale.exit_code == 1, stale.output
+    (line,) = stale.output.strip().splitlines()
+    assert "uid c0ffee02" in line and "written for uid c0ffee01" in line and "no token was signed" in line
+    assert "kubestep get-credentials gamma" in line
 
 
 def test_token_for_an_unknown_cluster_fails_in_one_line(world: World, tmp_path: Path) -> None:

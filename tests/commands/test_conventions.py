@@ -15,7 +15,7 @@ import yaml
 
 from kubestep.store import ClusterRecord, EtcdMember, Operation
 from kubestep.versions import supported_minors
-from tests.api.conftest import body_named, register
+from tests.api.conftest import body_named, execution_input, register
 from tests.commands.conftest import ROOT, Service
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
@@ -270,6 +270,24 @@ def test_durations(service: Service, prod: ClusterRecord) -> None:
         "error: operation create-prod0001-1 still RUNNING after 1s; it goes on "
         "(kubestep operations wait create-prod0001-1)"
     )
+
+
+def test_every_duration_flag_reads_go_durations(service: Service, prod: ClusterRecord, tmp_path: Path) -> None:
+    """`--grace-period 1h30m` was refused though documented, and `local down --timeout` took only
+    seconds: every duration flag reads kubectl's (Go's) form, one parser."""
+    before = len(service.executions("SweepOrphans"))
+    swept = service.run("sweep", "--grace-period", "1h30m", "--timeout", "1s")
+    assert swept.exit_code == 1, swept.output  # the stand-in state machine never ends: only the request matters
+    assert "still RUNNING after 1s" in swept.stderr
+    runs = sorted(service.executions("SweepOrphans"), key=lambda e: e["startDate"])
+    assert len(runs) == before + 1
+    assert execution_input(runs[-1]["executionArn"])["gracePeriodSeconds"] == 5400
+    zero = service.run("sweep", "--grace-period", "0s", "--timeout", "1s")
+    assert zero.exit_code == 1 and "still RUNNING" in zero.stderr
+    bad = service.run("sweep", "--grace-period", "-1h")
+    assert bad.exit_code == 2 and "has a sign" in bad.stderr
+    down = service.run("local", "down", "--timeout", "1h30m", env={"KUBESTEP_HOME": str(tmp_path)})
+    assert down.exit_code == 0 and down.stdout == "the local runtime is not running\n", down.output
 
 
 def test_empty_api_url_means_the_local_runtime(service: Service, prod: ClusterRecord, tmp_path: Path) -> None:

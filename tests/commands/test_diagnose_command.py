@@ -13,6 +13,7 @@ import pytest
 from kubestep.store import ClusterRecord, Operation
 from tests.api.conftest import body_named, register
 from tests.commands.conftest import Service
+from tests.special_files import dangling, fifo, fingerprint, null_device
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
@@ -53,8 +54,12 @@ def test_snapshot_through_the_api_alone(service: Service, broken: ClusterRecord,
 @pytest.mark.parametrize(
     ("args", "expect", "code"),
     [
-        (["--output", "{existing}"], "exists: the snapshot never overwrites a file", 2),
+        (["--output", "{existing}"], "exists: it is never overwritten", 2),
         (["--output", "{tmp}/no/such/dir/x.tar.gz"], "does not exist", 2),
+        # Once "unexpected error: FileExistsError" after the whole snapshot was read.
+        (["--output", "{dangling}"], "is a symlink to", 2),
+        (["--output", "{device}"], "is a character device, not a regular file", 2),
+        (["--output", "{fifo}"], "is a FIFO (named pipe), not a regular file", 2),
         (["--operations", "0"], "Invalid value for '--operations'", 2),
     ],
 )
@@ -63,14 +68,18 @@ def test_bad_output_and_flags_are_refused_before_anything_is_read(
 ) -> None:
     existing = tmp_path / "existing.tar.gz"
     existing.write_bytes(b"keep me")
+    specials = {"dangling": dangling(tmp_path), "device": null_device(tmp_path), "fifo": fifo(tmp_path)}
+    fingerprints = {name: fingerprint(path) for name, path in specials.items()}
     before = len(service.gateway.requests)
-    filled = [a.format(existing=existing, tmp=tmp_path) for a in args]
+    filled = [a.format(existing=existing, tmp=tmp_path, **specials) for a in args]
     result = service.run("diagnose", "snapshot", "prod", *filled)
     assert result.exit_code == code, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and expect in line
     assert len(service.gateway.requests) == before
     assert existing.read_bytes() == b"keep me"
+    assert {name: fingerprint(path) for name, path in specials.items()} == fingerprints
+    assert not (tmp_path / "missing").exists()
 
 
 def test_an_unknown_cluster_fails_in_one_line(service: Service, tmp_path: Path) -> None:

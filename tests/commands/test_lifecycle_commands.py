@@ -165,6 +165,13 @@ def test_get_versions_and_schedules_and_delete_schedule(service: Service, prod: 
     at = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
     naive = service.run("upgrade", "cluster", "prod", "--version", "1.36.5", "--at", at.rstrip("Z"))
     assert naive.exit_code == 2 and "time zone" in naive.stderr
+    dry = service.run("upgrade", "cluster", "prod", "--version", "1.36.5", "--at", at, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    # The time was missing from the dry run's line.
+    assert dry.stdout.splitlines()[0] == (
+        f"awscluster/prod upgrade to 1.36.5 scheduled at {at} (server dry run: nothing was scheduled)"
+    )
+    assert not boto3.client("scheduler", "us-east-1").list_schedules()["Schedules"]
     scheduled = service.run("upgrade", "cluster", "prod", "--version", "1.36.5", "--at", at, "-o", "json")
     assert scheduled.exit_code == 0, scheduled.output
     schedule = json.loads(scheduled.stdout)
@@ -176,3 +183,87 @@ def test_get_versions_and_schedules_and_delete_schedule(service: Service, prod: 
     again = service.run("delete", "schedule", schedule["id"])
     assert again.exit_code == 1 and "ScheduleNotPending" in again.stderr
     assert not boto3.client("scheduler", "us-east-1").list_schedules()["Schedules"]
+
+
+def test_cancelling_a_schedule_touches_no_other_clusters_nor_an_earlier_incarnations(service: Service) -> None:
+    """`kubestep delete schedule ID` is destructive: it picks the schedule by its id alone (not by
+    a cluster name), and another cluster's schedule and one left by an earlier incarnation of the
+    same name, sitting next to it, keep their records and their Scheduler schedules."""
+    store = service.store
+    scheduler = boto3.client("scheduler", "us-east-1")
+    for name in ("lyra", "vega"):
+        if (existing := store.clusters.get(name)) is not None:
+            store.clusters.delete_everything(name, existing.uid)
+
+    def running(name: str, operation: str, uid: str) -> ClusterRecord:
+        register(store, body_named(name), operation, uid=uid)
+        return store.clusters.update(name, phase="RUNNING", current_operation=None)
+
+    def schedule(name: str, days: int) -> str:
+        at = (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        result = service.run("upgrade", "cluster", name, "--version", "1.36.5", "--at", at, "-o", "json")
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["id"]
+
+    first = running("lyra", "create-lyra-1", "1yra0001")
+    earlier = schedule("lyra", 3)  # the first lyra's
+    store.clusters.delete_everything("lyra", first.uid)
+    second = running("lyra", "create-lyra-2", "1yra0002")
+    assert second.uid != first.uid
+    target = schedule("lyra", 4)
+    running("vega", "create-vega-1", "vega0001")
+    neighbour = schedule("vega", 4)
+
+    def states() -> dict[str, tuple[str, bool]]:
+        names = {s["Name"] for s in scheduler.list_schedules()["Schedules"]}
+        return {i: (store.schedules.get(i).state, i in names) for i in (earlier, target, neighbour)}
+
+    before = states()
+    assert before[target] == ("SCHEDULED", True) and before[neighbour] == ("SCHEDULED", True)
+    by_name = service.run("delete", "schedule", "lyra")
+    assert by_name.exit_code == 1 and "does not exist" in by_name.stderr
+    assert states() == before
+    cancelled = service.run("delete", "schedule", target)
+    assert cancelled.exit_code == 0, cancelled.output
+    after = states()
+    assert after[target] == ("CANCELLED", False)
+    assert after[earlier] == before[earlier] and after[neighbour] == before[neighbour]
+    for name in ("lyra", "vega"):
+        store.clusters.delete_everything(name, store.clusters.get(name).uid)
+    for leftover in (earlier, neighbour):
+        if store.schedules.get(leftover).state == "SCHEDULED":
+            assert service.run("delete", "schedule", leftover).exit_code == 0
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_apply_of_an_error_cluster_says_what_the_api_says_and_applies_nothing(
+    service: Service, prod: ClusterRecord, dry_run: bool
+) -> None:
+    """The file matches the stored spec, but the cluster is ERROR: not "unchanged" with exit 0
+    (the create or update that failed is not what the file asks for). apply quotes the cluster's
+    last error, names the ways on, exits 1 and starts nothing."""
+    failure = {
+        "error": "BootstrapFailed",
+        "message": "replica 2 reported failed:kubeadm-init",
+        "operationId": "create-prod-1",
+    }
+    service.store.clusters.update("prod", phase="ERROR", last_error=failure)
+    before = {w: len(service.executions(w)) for w in ("CreateCluster", "UpdateCluster", "UpdateNodePool")}
+    result = service.run("apply", "-f", str(EXAMPLE), *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 1, result.output
+    assert "unchanged" not in result.stdout.split("awsnodepool")[0]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: awscluster/prod is ERROR (BootstrapFailed: replica 2 reported failed:kubeadm-init")
+    assert "in operation create-prod-1" in line and "nothing was applied" in line
+    assert "kubestep repair cluster prod" in line and "kubestep delete cluster prod" in line
+    assert {w: len(service.executions(w)) for w in before} == before
+    diff = service.run("diff", "-f", str(EXAMPLE))
+    assert diff.exit_code == 1 and "! awscluster/prod is ERROR (BootstrapFailed" in diff.stdout
+
+
+def test_apply_of_a_cluster_being_deleted_waits_for_the_delete(service: Service, prod: ClusterRecord) -> None:
+    service.store.clusters.update("prod", phase="STOPPING", current_operation="delete-abcd1234-1-0a0b0c")
+    result = service.run("apply", "-f", str(EXAMPLE))
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "awscluster/prod is being deleted (delete-abcd1234-1-0a0b0c)" in line and "nothing was applied" in line

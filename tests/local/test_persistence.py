@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -264,3 +265,56 @@ def test_a_port_taken_by_another_program_is_named(stub_template: Path, tmp_path:
     assert result.stderr.strip() == (
         f"error: port {port} (the management API) is in use; pick another with --api-port (0 picks a free one)"
     )
+
+
+def test_a_crash_before_the_periodic_snapshot_loses_no_finished_operation_and_names_a_running_one(
+    stub_template: Path, tmp_path: Path
+) -> None:
+    """A `kill -9` before the first 30 s snapshot made a new cluster vanish without notice at the
+    next start. An execution's start and end are saved within seconds; one started after the last
+    save comes back ABORTED or, if no snapshot holds it, is named as lost."""
+    home = tmp_path / "home"
+    process, ready = _start(stub_template, home, "--time-scale", "1")  # the default 30 s interval
+    try:
+        sfn = _client(ready, "stepfunctions")
+        finished = sfn.start_execution(
+            stateMachineArn=ready["outputs"]["FanoutStateMachineArn"], name="finished", input='{"items": [0.1]}'
+        )["executionArn"]
+        deadline = time.monotonic() + 30
+        while sfn.describe_execution(executionArn=finished)["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sfn.describe_execution(executionArn=finished)["status"] == "SUCCEEDED"
+        ended = datetime.now(UTC)
+        store = StateStore(home)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # saved because it ended, long before the 30 s interval
+            saved = (store.summary() or {}).get("savedAt")
+            # savedAt has whole seconds: a snapshot of the next second or later began after the end.
+            if saved and datetime.fromisoformat(saved) >= ended.replace(microsecond=0) + timedelta(seconds=1):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"no snapshot after the execution ended (summary {store.summary()})")
+        sfn.start_execution(
+            stateMachineArn=ready["outputs"]["RetryCatchStateMachineArn"],
+            name="running-at-crash",
+            input=json.dumps({"key": "k9", "succeedAfter": 3}),
+        )
+    finally:
+        process.kill()  # no clean stop, no periodic snapshot yet
+        process.wait()
+    process, ready = _start(stub_template, home, "--time-scale", "0.01")
+    try:
+        report = ready["restore"]
+        assert report["restored"] is True, report
+        sfn = _client(ready, "stepfunctions")
+        assert sfn.describe_execution(executionArn=finished)["status"] == "SUCCEEDED"
+        lost = [entry["name"] for entry in report["lostOperations"]]
+        assert ("running-at-crash" in report["abortedExecutions"]) != ("running-at-crash" in lost), report
+        assert "finished" not in lost
+        if lost:
+            (entry,) = report["lostOperations"]
+            assert "RetryCatch" in entry["stateMachine"] and entry["startedAt"], entry
+        assert not StateStore(home).journal_entries(), "reported once"
+    finally:
+        _stop(process)

@@ -14,8 +14,9 @@ from kubestep import diff
 from kubestep.api.client import ApiError
 from kubestep.cli import safe_yaml
 from kubestep.cli.manifests import MAX_REQUEST_BYTES
-from kubestep.cli.options import DURATION
+from kubestep.cli.options import DURATION, Duration
 from kubestep.cli.output import age
+from kubestep.durations import parse_duration
 from kubestep.execution_history import summarize
 
 
@@ -83,16 +84,41 @@ def test_field_diff() -> None:
 
 
 @pytest.mark.parametrize(
-    "text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("2", 2), ("1.5h", 5400), ("250ms", 0.25)]
+    "text, seconds",
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("1h30m", 5400),
+        ("2", 2),
+        ("1.5h", 5400),
+        ("250ms", 0.25),
+        # Go's time.ParseDuration forms, which kubectl's flags take.
+        ("1h30m45s", 5445),
+        (".5h", 1800),
+        ("2h45m", 9900),
+        ("1m0.5s", 60.5),
+        ("1500us", 0.0015),
+        ("1500µs", 0.0015),
+        ("2d", 172800),
+        ("1D2H", 93600),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
-    assert DURATION.convert(text, None, None) == seconds
+    assert DURATION.convert(text, None, None) == pytest.approx(seconds)
+    assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["10x", "m", "-5s", "0s", "1h-2m", ""])
+@pytest.mark.parametrize("text", ["10x", "m", "-5s", "+5s", "0s", "1h-2m", "", "1h 30m", "h1", "1.2.3s", "0"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(click.BadParameter):
         DURATION.convert(text, None, None)
+
+
+def test_a_duration_that_may_be_zero() -> None:
+    assert Duration(minimum=0).convert("0s", None, None) == 0
+    assert Duration(minimum=0).convert("0", None, None) == 0
+    with pytest.raises(click.BadParameter, match="has a sign"):
+        Duration(minimum=0).convert("-1s", None, None)
 
 
 def test_relative_times_like_kubectl() -> None:
@@ -267,3 +293,18 @@ def test_api_errors_say_their_details_once() -> None:
     )
     terse = ApiError(400, "InvalidRequest", "the request is invalid", [{"field": "limit", "rule": "must be <= 100"}])
     assert terse.one_line() == "the request is invalid: limit: must be <= 100 (InvalidRequest, HTTP 400)"
+
+
+def test_local_up_names_the_operations_a_crash_lost(capsys: pytest.CaptureFixture[str]) -> None:
+    from kubestep.cli.local import _print_restore
+
+    lost = [{"name": "create-k3x9-1", "stateMachine": "svc-CreateCluster", "cluster": "prod", "startedAt": "T"}]
+    _print_restore({"restored": False, "nothingSaved": True, "lostOperations": lost})
+    err = capsys.readouterr().err
+    assert err == (
+        "warning: the previous local runtime stopped without saving after these operations started; what they did "
+        "is lost: create-k3x9-1 (svc-CreateCluster of cluster prod, started T)\n"
+    )
+    _print_restore({"restored": True, "savedAt": "S", "clusters": ["a"], "abortedExecutions": [], "lostOperations": []})
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith("Restored:")

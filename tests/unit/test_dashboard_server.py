@@ -1,14 +1,17 @@
 """The dashboard's server, without a browser: it listens on loopback only, refuses foreign
 Host/Origin headers (DNS rebinding, cross-site requests) and requests without the session
-cookie, forwards only the allow-listed routes, and signs what it forwards as the CLI does —
-SigV4 for a named endpoint, seen here by a capture server standing in for API Gateway — with
-no credential ever in what the page receives."""
+token header (a cookie, which any server on another port of 127.0.0.1 would receive, is no
+session), forwards only the allow-listed routes, signs what it forwards as the CLI does — SigV4
+for a named endpoint, seen here by a capture server standing in for API Gateway — with no
+credential ever in what the page receives, and answers broken request framing at once."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,7 +22,8 @@ from kubestep.api.client import ApiClient
 from kubestep.cli import contexts
 from kubestep.cli.commands.dashboard import dashboard_targets
 from kubestep.dashboard import DashboardServer, DashboardTarget, ProxyError, allowed_route
-from kubestep.dashboard.server import COOKIE
+
+SESSION_HEADER = "X-Kubestep-Session"  # the page and the server agree on it (static/app.js)
 
 ACCESS_KEY = "AKIDDASHBOARDTEST"
 SECRET_KEY = "dashboard-test-secret-key-never-in-the-page"
@@ -100,7 +104,7 @@ def call(
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     sent = {"Host": host or f"127.0.0.1:{server.port}", **(headers or {})}
     if session:
-        sent["Cookie"] = f"{COOKIE}={server.token}"
+        sent[SESSION_HEADER] = server.token
     connection.request(method, path, headers=sent)
     response = connection.getresponse()
     body = response.read()
@@ -110,7 +114,7 @@ def call(
 
 def test_listens_on_loopback_only(dashboard: DashboardServer) -> None:
     assert dashboard._httpd.server_address[0] == "127.0.0.1"
-    assert dashboard.url.startswith(f"http://127.0.0.1:{dashboard.port}/?token=")
+    assert dashboard.url == f"http://127.0.0.1:{dashboard.port}/#token={dashboard.token}"
 
 
 def test_the_page_is_static_and_locked_down(dashboard: DashboardServer) -> None:
@@ -128,22 +132,33 @@ def test_the_page_is_static_and_locked_down(dashboard: DashboardServer) -> None:
         assert b"import" not in body
 
 
-def test_the_printed_url_sets_an_http_only_cookie_and_drops_the_token(dashboard: DashboardServer) -> None:
-    status, headers, _ = call(dashboard, f"/?token={dashboard.token}", session=False)
-    assert status == 303 and headers["Location"] == "/"
-    cookie = headers["Set-Cookie"]
-    assert cookie.startswith(f"{COOKIE}={dashboard.token};")
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    status, headers, _ = call(dashboard, "/?token=guessed", session=False)
-    assert status == 403 and "Set-Cookie" not in headers
+def test_the_token_travels_in_the_fragment_and_no_cookie_is_ever_set(dashboard: DashboardServer) -> None:
+    """Browsers never send a fragment, and a cookie would reach every port of 127.0.0.1."""
+    for path in ("/", f"/?token={dashboard.token}", "/static/app.js"):
+        status, headers, _ = call(dashboard, path, session=False)
+        assert status == 200, path
+        assert "Set-Cookie" not in headers, path
+    status, headers, _ = call(dashboard, "/api/targets")
+    assert status == 200 and "Set-Cookie" not in headers
 
 
-def test_api_needs_the_session_cookie(dashboard: DashboardServer, upstream: Upstream) -> None:
+def test_api_needs_the_session_header(dashboard: DashboardServer, upstream: Upstream) -> None:
     before = len(upstream.requests)
     status, _, body = call(dashboard, "/api/prod/v1/clusters", session=False)
     assert status == 401 and json.loads(body)["error"]["code"] == "NoSession"
-    status, _, _ = call(dashboard, "/api/prod/v1/clusters", headers={"Cookie": f"{COOKIE}=wrong"}, session=False)
-    assert status == 401
+    assert SESSION_HEADER in json.loads(body)["error"]["message"]
+    refused = [
+        {SESSION_HEADER: "wrong"},
+        {SESSION_HEADER: dashboard.token[:-1]},
+        {SESSION_HEADER: ""},
+        # What any page on 127.0.0.1 would send along if the token were a cookie.
+        {"Cookie": f"kubestep_dashboard={dashboard.token}"},
+        {"Authorization": f"Bearer {dashboard.token}"},
+    ]
+    for headers in refused:
+        for path in ("/api/targets", "/api/prod/v1/clusters"):
+            status, _, _ = call(dashboard, path, headers=headers, session=False)
+            assert status == 401, (headers, path)
     assert len(upstream.requests) == before, "nothing was forwarded"
 
 
@@ -277,3 +292,65 @@ def test_targets_from_contexts_and_the_default_endpoint(tmp_path, monkeypatch) -
     assert [t.name for t in dashboard_targets({"context": "staging"}, ("prod",))] == ["prod", "staging"]
     with pytest.raises(Exception, match="no context named 'nope'"):
         dashboard_targets({}, ("nope",))
+
+
+def raw_request(server: DashboardServer, head: str, body: bytes = b"", wait: float = 5.0) -> tuple[bytes, float]:
+    """Send `head` (and `body`) on a raw socket; the answer's bytes and how long it took."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        answer = b""
+        try:
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        except TimeoutError:
+            pass
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [
+        ("abc", b"400"),  # once a traceback on the CLI's terminal
+        ("-1", b"400"),  # once read to EOF: the request's thread held until the client left
+        ("1.5", b"400"),
+        ("99999999999999999999", b"400"),
+        ("2048", b"413"),
+    ],
+)
+def test_bad_content_length_is_answered_at_once_without_a_traceback(
+    dashboard: DashboardServer, upstream: Upstream, capfd: pytest.CaptureFixture[str], length: str, status: bytes
+) -> None:
+    before = len(upstream.requests)
+    for method in ("POST", "GET"):
+        head = (
+            f"{method} /api/prod/v1/operations/create-abc-1:cancel HTTP/1.1\nHost: 127.0.0.1:{dashboard.port}\n"
+            f"{SESSION_HEADER}: {dashboard.token}\nX-Kubestep-Dashboard: 1\nContent-Length: {length}\n"
+        )
+        answer, took = raw_request(dashboard, head)
+        assert answer.startswith(b"HTTP/1.1 " + status), (method, answer[:200])
+        assert took < 2, f"{method} with Content-Length {length} took {took:.1f}s"
+    assert len(upstream.requests) == before
+    assert "Traceback" not in capfd.readouterr().err
+    # The server goes on serving.
+    assert call(dashboard, "/api/targets")[0] == 200
+
+
+def test_a_body_is_read_and_the_connection_stays_in_step(dashboard: DashboardServer) -> None:
+    """A small body is read and dropped, so the next request on the connection is parsed right;
+    a chunked one is refused and the connection closed."""
+    head = (
+        f"GET /api/targets HTTP/1.1\nHost: 127.0.0.1:{dashboard.port}\n{SESSION_HEADER}: {dashboard.token}\n"
+        "Content-Length: 5\n"
+    )
+    answer, _ = raw_request(dashboard, head, b"hello")
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    chunked = (
+        f"POST /api/targets HTTP/1.1\nHost: 127.0.0.1:{dashboard.port}\n{SESSION_HEADER}: {dashboard.token}\n"
+        "Transfer-Encoding: chunked\n"
+    )
+    answer, took = raw_request(dashboard, chunked, b"5\r\nhello\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 411") and took < 2, answer[:200]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubestep import diagnose, pki
+from kubestep.files import UnsafeTarget
 
 
 def test_scrub_removes_a_real_control_plane_secret_whole() -> None:
@@ -172,5 +173,5 @@ def test_tarball_holds_the_files_and_the_summaries_and_is_never_overwritten(tmp_
         markdown = tar.extractfile(next(m for m in members if m.endswith("summary.md"))).read().decode()
     assert summary["phase"] == "ERROR" and summary["findings"][0]["title"] == "cluster phase is ERROR"
     assert "**ERROR** cluster phase is ERROR" in markdown and "## Not collected" in markdown
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UnsafeTarget, match="exists: it is never overwritten"):
         diagnose.write_tarball(snapshot, path)

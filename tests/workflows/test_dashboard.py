@@ -20,6 +20,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -93,7 +94,7 @@ def dashboard(runtime, tmp_path_factory) -> Iterator[str]:
         cwd=ROOT,
     )
     first = process.stdout.readline()
-    match = re.match(r"kubestep dashboard: (http://127\.0\.0\.1:\d+/\?token=\S+)$", first.strip())
+    match = re.match(r"kubestep dashboard: (http://127\.0\.0\.1:\d+/#token=\S+)$", first.strip())
     assert match, first + process.stderr.read() if process.poll() is not None else first
     try:
         yield match.group(1)
@@ -146,12 +147,115 @@ def page(browser, dashboard) -> Iterator[Any]:
     assert errors == [], errors
 
 
+class OtherPortSite:
+    """Another web server on 127.0.0.1 (another port), as any local program or a page the user
+    opens might run: it records every request's headers, and its page tries what a hostile page
+    would — read cookies and storage, call the dashboard at `dashboard_base` — and reports what it
+    got. Its /api/ answers as a management API, so the dashboard can forward to it."""
+
+    PAGE = """<!doctype html><html><head><title>elsewhere</title></head><body><script>
+    (async () => {
+      const report = { cookie: document.cookie, storage: Object.entries(sessionStorage).concat(
+        Object.entries(localStorage)), calls: [] };
+      for (const path of ["api/targets", "api/local/v1/operations/hostile-op-1"]) {
+        try {
+          const answer = await fetch(`DASHBOARD${path}`, { credentials: "include" });
+          report.calls.push({ path, status: answer.status, body: await answer.text() });
+        } catch (error) {
+          report.calls.push({ path, error: String(error) });
+        }
+      }
+      await fetch("/report", { method: "POST", body: JSON.stringify(report) });
+      document.body.dataset.done = "1";
+    })();
+    </script></body></html>"""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        site = self
+        self.requests: list[dict[str, str]] = []
+        self.report: dict[str, Any] | None = None
+        self.dashboard_base = ""
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, body: bytes, content_type: str) -> None:
+                site.requests.append({"path": self.path, **dict(self.headers.items())})
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path.startswith("/api/"):  # as the management API (the dashboard's upstream)
+                    self._answer(b'{"items": [], "kubestep": "test"}', "application/json")
+                else:
+                    self._answer(site.PAGE.replace("DASHBOARD", site.dashboard_base).encode(), "text/html")
+
+            def do_POST(self) -> None:  # noqa: N802
+                site.report = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                self._answer(b"{}", "application/json")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_page_on_another_port_cannot_obtain_or_use_the_session(browser) -> None:
+    """Browsers scope cookies by host, not port: with a session cookie, every page the user's
+    browser opened on 127.0.0.1:<any other port> was sent the dashboard's token. The token now
+    lives in the page's own origin (host and port): opened in the same browser after the
+    dashboard, a page of another server on 127.0.0.1 neither receives nor reads it, and its calls
+    to the dashboard's API are refused."""
+    from kubestep.dashboard import DashboardServer, DashboardTarget
+
+    other = OtherPortSite()
+    api_url = f"{other.url}api/"
+    target = DashboardTarget("local", endpoint=api_url, local=True, make_client=lambda: ApiClient(api_url, sign=False))
+    server = DashboardServer([target]).start()
+    other.dashboard_base = server.base_url
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        # The page is in session: its targets came through the API.
+        page.locator("#view").filter(has_text="local").wait_for(timeout=WAIT * 1000)
+        assert "token" not in page.url
+        elsewhere = context.new_page()
+        elsewhere.goto(other.url)
+        elsewhere.wait_for_function("document.body.dataset.done === '1'", timeout=WAIT * 1000)
+        seen = json.dumps(other.requests)
+        assert server.token not in seen, "a request to another port carried the dashboard's token"
+        report = other.report
+        assert report is not None
+        assert server.token not in json.dumps(report), report
+        assert report["cookie"] == "" and report["storage"] == []
+        for call in report["calls"]:
+            # The browser hides a cross-origin answer from the page, or the server refused it.
+            assert "error" in call or call["status"] in (401, 403), call
+        assert not any("hostile" in r["path"] for r in other.requests), "nothing was forwarded for the other page"
+        # The dashboard's own tab is still in session.
+        assert page.evaluate("sessionStorage.getItem('kubestep-dashboard-session')") == server.token
+    finally:
+        context.close()
+        other.close()
+        server.stop()
+
+
 def _row(page: Any) -> Any:
     return page.locator(f'tr[data-cluster="{CLUSTER}"]')
 
 
 def test_fleet_follows_a_create_to_running_with_replicas_and_node_pools(page, creation, api, runtime) -> None:
-    assert page.url.endswith("/"), "the token left the address bar"
+    assert page.url.endswith("/#/") and "token" not in page.url, "the token left the address bar"
     row = _row(page)
     row.wait_for(timeout=WAIT * 1000)
     # The page shows the create in progress while the instances are held before their boot...

@@ -382,6 +382,9 @@ def test_a_schedule_whose_cluster_is_busy_records_why_it_did_nothing(runtime, st
     record = api.get_schedule(schedule["id"])
     assert record["state"] == "FIRED" and record["outcome"].startswith("skipped:"), record
     assert "manual-hold" in record["outcome"]
+    # The tick says what the schedule says (it said "started": its execution did start).
+    (reported,) = fired.fired
+    assert reported.outcome == record["outcome"] and reported.invocation == "started"
 
 
 # ---------------------------------------------------------------- no secret material anywhere

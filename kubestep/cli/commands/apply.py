@@ -49,11 +49,11 @@ class Comparison:
     changed: list[tuple[str, list[diff.Change]]] = field(default_factory=list)
     fixed: dict[str, list[str]] = field(default_factory=dict)  # object -> fields that cannot change in place
     updates: list[Action] = field(default_factory=list)  # in file order
-    notes: dict[str, str] = field(default_factory=dict)  # object -> a hint worth printing
+    blocked: dict[str, str] = field(default_factory=dict)  # object -> why apply cannot converge it
 
     @property
     def differs(self) -> bool:
-        return bool(self.creates or self.new_pools or self.changed)
+        return bool(self.creates or self.new_pools or self.changed or self.blocked)
 
 
 def _get_or_none(fetch: Any, *args: str) -> dict | None:
@@ -96,9 +96,9 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
         if existing is None:
             result.creates.append(body)
             continue
-        phase = existing["status"].get("phase")
-        if phase == "ERROR":
-            result.notes[label] = f"phase ERROR: `kubestep delete cluster {name}` first to create it again"
+        blocked = _blocked(existing)
+        if blocked:
+            result.blocked[label] = blocked
         wanted = AWSCluster.model_validate(body["cluster"])
         found = diff.changes(existing["spec"], dump(wanted)["spec"], "spec")
         if found:
@@ -120,6 +120,26 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
         stored = _get_or_none(client.get_node_pool, cluster, pool["metadata"]["name"])
         _compare_pool(client, result, cluster, pool, stored)
     return result
+
+
+def _blocked(existing: dict) -> str | None:
+    """Why apply cannot bring a stored cluster to a file's spec, whatever the file says: it is in
+    ERROR (an unchanged spec is not a running cluster) or being deleted. The cluster's own last
+    error is quoted as the API reports it."""
+    name, status = existing["metadata"]["name"], existing.get("status") or {}
+    phase = status.get("phase")
+    if phase == "STOPPING":
+        operation = status.get("currentOperation") or "a delete"
+        return f"is being deleted ({operation}): apply the file again when the delete has ended to create it anew"
+    if phase != "ERROR":
+        return None
+    error = status.get("lastError") or {}
+    said = f"{error.get('error')}: {error.get('message')}" if error else "no error recorded"
+    operation = f" in operation {error['operationId']}" if error.get("operationId") else ""
+    return (
+        f"is ERROR ({said}{operation}); apply does not resume a failed cluster: `kubestep repair cluster {name}` "
+        f"puts back what is missing, or `kubestep delete cluster {name}` and apply again starts over"
+    )
 
 
 def _cluster_update(client: ApiClient, result: Comparison, label: str, stored: AWSCluster, wanted: AWSCluster) -> None:
@@ -220,10 +240,11 @@ def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: flo
     comparison = compare(client, plan)
     results: list[dict[str, Any]] = []
     for label in comparison.unchanged:
-        note = comparison.notes.get(label)
+        if label in comparison.blocked:
+            continue
         results.append({"object": label, "action": "unchanged"})
         if fmt == "text":
-            click.echo(f"{label} unchanged" + (f" ({note})" if note else ""))
+            click.echo(f"{label} unchanged")
     if comparison.missing_clusters:
         raise CliError(
             "; ".join(
@@ -234,6 +255,10 @@ def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: flo
         )
     if fmt == "text":
         _print_changes(comparison)
+    if comparison.blocked:
+        raise NotApplied(
+            "; ".join(f"{label} {why}" for label, why in comparison.blocked.items()) + "; nothing was applied"
+        )
     if comparison.fixed:
         raise NotApplied(
             "; ".join(
@@ -327,6 +352,8 @@ def diff_command(ctx: click.Context, path: str) -> None:
     for pool in comparison.new_pools:
         click.echo(f"+ awsnodepool/{pool['spec']['clusterName']}/{pool['metadata']['name']} (new)")
     _print_changes(comparison)
+    for label, why in comparison.blocked.items():
+        click.echo(f"! {label} {why}")
     for action in comparison.updates:
         if action.verb != "creating":
             click.echo(f"{action.label}: apply would start {action.verb} ({'; '.join(action.describe)})")

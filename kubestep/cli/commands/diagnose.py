@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from kubestep import diagnose as snapshots
+from kubestep import files
 from kubestep.cli import target
 from kubestep.cli.base import Group
 from kubestep.cli.errors import CliError, InputError
@@ -87,10 +88,10 @@ def snapshot(ctx: click.Context, cluster: str, output: Path | None, operations: 
     if output is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         output = Path(f"kubestep-diagnose-{cluster}-{stamp}.tar.gz")
-    if output.exists():
-        raise InputError(f"--output {output} exists: the snapshot never overwrites a file")
-    if not output.parent.is_dir():
-        raise InputError(f"--output {output}: directory {output.parent} does not exist")
+    try:
+        files.check_new(output, "--output")  # before anything is read: a file, link or device there is kept
+    except files.UnsafeTarget as exc:
+        raise InputError(str(exc)) from None
     resolved = target.target_of(ctx)
     client = target.client(ctx)
     aws = aws_clients(resolved, client.region) if use_aws else None
@@ -102,7 +103,10 @@ def snapshot(ctx: click.Context, cluster: str, output: Path | None, operations: 
     ):
         reasons = "; ".join(taken.problems) or "nothing found"
         raise CliError(f"nothing to snapshot for cluster {cluster!r}: {reasons}")
-    names = snapshots.write_tarball(taken, output)
+    try:
+        names = snapshots.write_tarball(taken, output)
+    except files.UnsafeTarget as exc:  # something appeared there while the snapshot was taken
+        raise InputError(str(exc)) from None
     click.echo(f"wrote {output} ({len(names)} files, {output.stat().st_size // 1024 + 1} KiB)")
     for finding in taken.findings:
         click.echo(

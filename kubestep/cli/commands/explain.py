@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from kubestep import manifest_schema
+from kubestep import files, manifest_schema
 from kubestep.cli.base import Command
 from kubestep.cli.errors import InputError
 from kubestep.manifest_schema import FieldDoc
@@ -80,7 +80,11 @@ def schema(kind: str | None, directory: Path | None) -> None:
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         for name, filename in manifest_schema.SCHEMA_FILES.items():
-            (directory / filename).write_text(manifest_schema.dumps(manifest_schema.json_schema(name)))
+            text = manifest_schema.dumps(manifest_schema.json_schema(name))
+            try:
+                files.replace_file(directory / filename, text, what="schema file", mode=0o644)
+            except files.UnsafeTarget as exc:
+                raise InputError(str(exc)) from None
             click.echo(str(directory / filename))
         return
     if not kind:

@@ -42,11 +42,11 @@ def _started(client: ApiClient, label: str, answer: dict, wait: bool, timeout: f
             click.echo(f"operation {done['id']} {done['status']}")
 
 
-def _dry(answer: dict, fmt: str, summary: str) -> None:
+def _dry(answer: dict, fmt: str, summary: str, nothing: str = "nothing was started") -> None:
     if fmt in ("json", "yaml"):
         click.echo(dumps(answer, fmt), nl=fmt == "json")
         return
-    click.echo(f"{summary} (server dry run: nothing was started)")
+    click.echo(f"{summary} (server dry run: {nothing})")
     for change in answer.get("changes") or []:
         click.echo(f"  {change}")
 
@@ -71,7 +71,7 @@ def upgrade() -> None:
 
 @upgrade.command("cluster", cls=Command)
 @click.argument("name", shell_complete=complete_cluster)
-@click.option("--version", "version", required=True, metavar="V", help="Target version, e.g. 1.33.5.")
+@click.option("--version", "version", required=True, metavar="V", help="Target version, e.g. 1.36.5.")
 @click.option(
     "--node-pools",
     metavar="all|A,B",
@@ -112,7 +112,12 @@ def upgrade_cluster(
     client = target.client(ctx)
     answer = client.upgrade_cluster(name, version, node_pools=_node_pools_value(node_pools), at=at, dry_run=dry_run)
     if dry_run:
-        _dry(answer, fmt, f"awscluster/{name} upgraded to {answer.get('version', version)}")
+        target_version = answer.get("version", version)
+        if at:
+            summary = f"awscluster/{name} upgrade to {target_version} scheduled at {answer.get('at') or at}"
+            _dry(answer, fmt, summary, "nothing was scheduled")
+        else:
+            _dry(answer, fmt, f"awscluster/{name} upgraded to {target_version}")
         return
     if at:
         if fmt in ("json", "yaml"):

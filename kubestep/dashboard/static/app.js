@@ -5,6 +5,22 @@
 const MAX_BACKOFF_SECONDS = 30;
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]);
 const ACTION_HEADER = "X-Kubestep-Dashboard";
+const SESSION_HEADER = "X-Kubestep-Session";
+const SESSION_KEY = "kubestep-dashboard-session";
+
+// This run's session token. The CLI opens the page with it in the fragment (#token=...), which
+// the browser never sends anywhere; it moves to this origin's sessionStorage (this host AND port,
+// this tab: no page of another server on 127.0.0.1 can read it, unlike a cookie) and leaves the
+// address bar. Every API call carries it in a header.
+const session = (() => {
+  const given = /^#token=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (given) {
+    sessionStorage.setItem(SESSION_KEY, given[1]);
+    history.replaceState(null, "", `${location.pathname}#/`);
+    return given[1];
+  }
+  return sessionStorage.getItem(SESSION_KEY);
+})();
 
 const state = {
   targets: [],
@@ -112,12 +128,12 @@ function errorNote(error, what) {
 // ------------------------------------------------------------------ API
 
 async function api(target, path, { method = "GET" } = {}) {
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", [SESSION_HEADER]: session || "" };
   if (method !== "GET") headers[ACTION_HEADER] = "1";
   const response = await fetch(`/api/${encodeURIComponent(target)}/v1/${path}`, {
     method,
     headers,
-    credentials: "same-origin",
+    credentials: "omit",
     cache: "no-store",
   });
   const body = await response.json().catch(() => ({}));
@@ -140,7 +156,11 @@ async function schedulesOf(target, cluster) {
 }
 
 async function loadTargets() {
-  const response = await fetch("/api/targets", { credentials: "same-origin", cache: "no-store" });
+  const response = await fetch("/api/targets", {
+    headers: { Accept: "application/json", [SESSION_HEADER]: session || "" },
+    credentials: "omit",
+    cache: "no-store",
+  });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = body.error || {};
@@ -754,7 +774,8 @@ async function main() {
     await loadTargets();
   } catch (error) {
     document.getElementById("refresh-state").textContent = "Not connected";
-    const hint = error.status === 401 ? " Open the URL that `kubestep dashboard` printed: it carries this session's token." : "";
+    const hint =
+      error.status === 401 ? " Open the URL that `kubestep dashboard` printed: it carries this session's token." : "";
     document.getElementById("view").replaceChildren(h("p", { class: "error-note", role: "alert" }, `${message(error)}.${hint}`));
     return;
   }
