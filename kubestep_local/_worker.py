@@ -165,6 +165,11 @@ def _redact(value: Any, depth: int = 0) -> Any:
     return str(value)  # datetimes, decimals, streaming bodies
 
 
+def record_safe(value: Any) -> Any:
+    """A call's parameters or response as the recorder keeps them (secret material removed)."""
+    return _redact(value)
+
+
 def _condition(condition: Any) -> Any:
     """A boto3 condition as the expression DynamoDB receives (the key values decide LeadingKeys)."""
     try:

@@ -536,6 +536,45 @@ def _leading_keys(call: CallRecord, partition_key: str) -> list[str]:
     return keys
 
 
+_EXPRESSION_WORDS = {"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN"}
+
+
+def _expression_attributes(expression: Any, names: Mapping[str, str]) -> set[str]:
+    """Top-level attribute names an expression names: `#placeholders` through the request's
+    ExpressionAttributeNames, bare names as written (function names and keywords aside)."""
+    if isinstance(expression, dict):  # a boto3 condition as the recorder keeps it
+        names = {**names, **expression.get("Names", {})}
+        expression = expression.get("Expression", "")
+    if not isinstance(expression, str):
+        return set()
+    found = set()
+    blanked = re.sub(r":[A-Za-z0-9_]+", " ", expression)  # values
+    for match in re.finditer(r"(#?[A-Za-z_][A-Za-z0-9_]*)(\s*\()?", blanked):
+        token, is_function = match.group(1), match.group(2)
+        nested = match.start(1) > 0 and blanked[match.start(1) - 1] == "."  # a.b: only `a` is top-level
+        if is_function or nested or token.upper() in _EXPRESSION_WORDS:
+            continue
+        found.add(names.get(token, token) if token.startswith("#") else token)
+    return found
+
+
+def _attributes(call: CallRecord) -> list[str]:
+    """`dynamodb:Attributes`: the top-level attribute names a request reads or writes (its key,
+    its item, the names in its expressions); absent for a request that names none beyond the key
+    (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained access control")."""
+    p = call.params or {}
+    names = p.get("ExpressionAttributeNames") or {}
+    found: set[str] = set()
+    for container in ("Item", "Key"):
+        if isinstance(p.get(container), dict):
+            found |= set(p[container])
+    for member in ("UpdateExpression", "ConditionExpression", "ProjectionExpression", "FilterExpression"):
+        found |= _expression_attributes(p.get(member), names)
+    if p.get("Key") and not (found - set(p["Key"])):
+        return []  # a read of the whole item by its key names no attribute
+    return sorted(found)
+
+
 def _request_tags(call: CallRecord, resource_type: str) -> dict[str, str] | None:
     p = call.params or {}
     if "TagSpecifications" in p:
@@ -606,6 +645,7 @@ def _context(
         candidates.add("iam:AWSServiceName", p.get("AWSServiceName"))
     if action.startswith("dynamodb:"):
         candidates.add("dynamodb:LeadingKeys", _leading_keys(call, partition_key))
+        candidates.add("dynamodb:Attributes", _attributes(call))
     if action == "route53:ChangeResourceRecordSets":
         changes = (p.get("ChangeBatch") or {}).get("Changes", [])
         candidates.add(

@@ -227,8 +227,25 @@ def test_a_key_policy_without_the_account_statement_refuses_the_instances(cluste
     assert any(f.reason == "the key policy allows neither the caller nor its account" for f in result.findings)
 
 
+def test_a_replacement_after_initialisation_only_reads_the_final_claim(tmp_path, cluster, stack):
+    """Once the cluster is initialised its control-plane role may only read the init claim; a
+    replica with an empty volume that boots then (a replacement) never writes it, and joins."""
+    first, _ = cluster
+    shared = {"items": first.dynamodb_items(), "members": first.etcd_members()}
+    replacement = _replica(tmp_path, stack, 2, shared)
+    run = replacement.run()
+    records = _records(run, "controlplane", INSTANCES[2])
+    assert not run.kubeadm("init", "--config") and run.kubeadm("join")
+    sealed = stack.facts(initialized=True)
+    result = _check(stack, records, iam_policies.control_plane_policy(sealed), iam_policies.node_policy(sealed))
+    assert not result.findings, result.summary()
+    claim = keys.init_claim_pk(UID)
+    assert not [r for r in records if r.action != "dynamodb:GetItem" and claim in str(r.params)]
+
+
 def test_the_node_report_key_is_the_one_the_store_reads(cluster):
     _, records = cluster
     (report,) = [r for r in records["node"] if r.action == "dynamodb:PutItem"]
     item = report.params["Item"]
     assert item["sk"]["S"] == keys.node_report_sk(INSTANCES["node"])
+    assert item["pk"]["S"] == keys.node_report_pk(UID, Stack.instance_arn(INSTANCES["node"]))

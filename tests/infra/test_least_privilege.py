@@ -416,12 +416,22 @@ class Clusters:
     def instance(self, facts) -> str:
         return f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-{facts.uid}"
 
-    def allowed(self, document: dict, boundary: list[dict], action: str, params: dict) -> bool:
+    def allowed(
+        self, document: dict, boundary: list[dict], action: str, params: dict, instance_arn: str | None = None
+    ) -> bool:
+        """The call by an instance (`instance_arn`: its requests' ec2:SourceInstanceARN) whose role
+        has `document` within `boundary`: its own action (the keys' uses aside)."""
         service, operation = action.split(":")
         record = CallRecord("instance", None, None, action, service, operation, REGION, params, None)
-        auths = authorizations(self.ledger, record)
+        auths = [a for a in authorizations(self.ledger, record) if a.request.action == action]
         assert auths and not any(a.unresolved for a in auths)
-        return all(evaluate(a.request, statements_of(document), boundary).allowed for a in auths)
+        principal = {"ec2:SourceInstanceARN": instance_arn} if instance_arn else {}
+        return all(
+            evaluate(
+                replace(a.request, context={**principal, **a.request.context}), statements_of(document), boundary
+            ).allowed
+            for a in auths
+        )
 
 
 @pytest.fixture(scope="module")
@@ -446,14 +456,78 @@ def test_a_control_plane_reads_its_own_cluster_secrets_only(clusters, boundary):
     assert not clusters.allowed(cp_a, boundary, read, {"SecretId": clusters.b.control_plane_secret_arn})
 
 
-def test_report_items_only_in_the_own_clusters_bootstrap_partition(clusters, boundary):
-    for document in (iam_policies.node_policy(clusters.a), iam_policies.control_plane_policy(clusters.a)):
-        own = {"TableName": clusters.table_name, "Item": {"pk": keys.bootstrap_pk(clusters.a.uid), "sk": "NODE#i-1"}}
-        other = {"TableName": clusters.table_name, "Item": {"pk": keys.bootstrap_pk(clusters.b.uid), "sk": "NODE#i-1"}}
-        service_item = {"TableName": clusters.table_name, "Item": {"pk": "NETWORK", "sk": "NETWORK"}}
-        assert clusters.allowed(document, boundary, "dynamodb:PutItem", own)
-        assert not clusters.allowed(document, boundary, "dynamodb:PutItem", other)
-        assert not clusters.allowed(document, boundary, "dynamodb:PutItem", service_item)
+def _item(clusters: Clusters, pk: str, sk: str, **attributes: Any) -> dict:
+    item = {"pk": pk, "sk": sk, "status": "ok", "instanceId": "i-1", "reportedAt": "2026-12-05T00:00:00Z", **attributes}
+    return {"TableName": clusters.table_name, "Item": item}
+
+
+def _node_report(clusters: Clusters, facts, instance: str, **attributes: Any) -> dict:
+    pk = keys.node_report_pk(facts.uid, clusters.instance(facts).replace(f"i-{facts.uid}", instance))
+    return _item(clusters, pk, keys.node_report_sk(instance), **attributes)
+
+
+def test_a_node_writes_its_own_report_and_nothing_else(clusters, boundary):
+    """A node's role reaches one item: its own report, under the partition named by its own
+    instance ARN (`${ec2:SourceInstanceARN}`). It cannot forge another node's report, a replica's
+    report (the health gate), or the init claim (which would make a later empty-volume replica
+    run `kubeadm init` on a running cluster), nor write attributes a report does not have."""
+    a = clusters.a
+    node_a = iam_policies.node_policy(a)
+    me = clusters.instance(a).replace(f"i-{a.uid}", "i-0node1")
+    put = "dynamodb:PutItem"
+    assert clusters.allowed(node_a, boundary, put, _node_report(clusters, a, "i-0node1"), me)
+    assert not clusters.allowed(node_a, boundary, put, _node_report(clusters, a, "i-0node2"), me)
+    assert not clusters.allowed(node_a, boundary, put, _node_report(clusters, clusters.b, "i-0node1"), me)
+    replica = _item(clusters, keys.bootstrap_pk(a.uid), keys.replica_report_sk(0))
+    assert not clusters.allowed(node_a, boundary, put, replica, me)
+    claim = _item(clusters, keys.init_claim_pk(a.uid), keys.INIT_CLAIM_SK)
+    assert not clusters.allowed(node_a, boundary, put, claim, me)
+    reset = {
+        "TableName": clusters.table_name,
+        "Key": {"pk": keys.init_claim_pk(a.uid), "sk": keys.INIT_CLAIM_SK},
+        "UpdateExpression": "REMOVE initializedAt",
+    }
+    assert not clusters.allowed(node_a, boundary, "dynamodb:UpdateItem", reset, me)
+    # An attribute a report does not have (a node listing itself in an index of the table).
+    indexed = _node_report(clusters, a, "i-0node1", gsi1pk="CLUSTERS")
+    assert not clusters.allowed(node_a, boundary, put, indexed, me)
+    # Not an instance's credentials: the policy variable has no value, the statement no effect.
+    assert not clusters.allowed(node_a, boundary, put, _node_report(clusters, a, "i-0node1"))
+
+
+def test_a_replica_claims_init_until_the_cluster_is_initialised_then_only_reads_the_claim(clusters, boundary):
+    """The control-plane role writes the replicas' reports and, until the cluster is initialised,
+    the init claim (the conditional claim, then `initialized`). Once initialised (the management
+    service puts the role's policy again after the health gate), the claim is final: no replica
+    can overwrite or reset it, only read it; a replica report still goes through."""
+    a = clusters.a
+    key = {"pk": keys.init_claim_pk(a.uid), "sk": keys.INIT_CLAIM_SK}
+    attributes = {"status": "initializing", "replica": 0, "instanceId": "i-1", "claimedAt": "t"}
+    claim = {"TableName": clusters.table_name, "Item": {**key, **attributes}}
+    mark = {
+        "TableName": clusters.table_name,
+        "Key": key,
+        "UpdateExpression": "SET #s = :s, initializedAt = :t",
+        "ExpressionAttributeNames": {"#s": "status"},
+    }
+    read = {"TableName": clusters.table_name, "Key": key}
+    report = _item(clusters, keys.bootstrap_pk(a.uid), keys.replica_report_sk(1))
+    claiming = iam_policies.control_plane_policy(a)
+    for action, params in (("dynamodb:PutItem", claim), ("dynamodb:UpdateItem", mark), ("dynamodb:GetItem", read)):
+        assert clusters.allowed(claiming, boundary, action, params), action
+    assert clusters.allowed(claiming, boundary, "dynamodb:PutItem", report)
+    initialised = iam_policies.control_plane_policy(replace(a, initialized=True))
+    assert not clusters.allowed(initialised, boundary, "dynamodb:PutItem", claim)
+    assert not clusters.allowed(initialised, boundary, "dynamodb:UpdateItem", mark)
+    assert clusters.allowed(initialised, boundary, "dynamodb:GetItem", read)
+    assert clusters.allowed(initialised, boundary, "dynamodb:PutItem", report)
+    # The replicas' partition holds reports only: the claim is not reachable through it, and a
+    # replica writes neither nodes' reports nor another cluster's items.
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", _node_report(clusters, a, "i-0node1"))
+    other = _item(clusters, keys.bootstrap_pk(clusters.b.uid), keys.replica_report_sk(0))
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", other)
+    service_item = _item(clusters, "NETWORK", "NETWORK")
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", service_item)
 
 
 def test_a_control_plane_attaches_only_its_own_clusters_volumes(clusters, boundary):
