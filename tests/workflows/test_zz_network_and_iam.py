@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.iam.checker import check
-from tests.iam.requests import Ledger
-from tests.iam.template import deployed_resolver, function_policies, named_role_policies
+from tests.iam.template import deployed_resolver, function_policies, named_role_policies, stack_ledger
 
 from .conftest import ha_request
 
@@ -120,7 +119,13 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
     }
     assert lifecycle <= actions, f"not exercised: {sorted(lifecycle - actions)}"
     assert sum(len(v) for v in called.values()) > 40
-    ledger = Ledger(resolver.env.account, resolver.env.partition, describe_tags=_describe_tags(runtime))
+    # The instances' own calls (the simulator's, as their roles) are checked against the policies
+    # ClusterTasks put on those roles, within the boundary, under the table's key and its policy.
+    instance_calls = [r for r in records if r.role_name]
+    assert {r.role_name.rsplit("-", 1)[1] for r in instance_calls} == {"controlplane", "node"}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= {r.action for r in instance_calls}
+    ledger = stack_ledger(template, resolver, describe_tags=_describe_tags(runtime))
+    assert ledger.table_keys and ledger.key_policies and ledger.managed_policies
     result = check(records, policies, ledger, roles=named_role_policies(template, resolver))
     assert result.checked > len(records)  # implied authorizations (tag on create, RunInstances, ...) too
     assert not result.findings, f"{len(result.findings)} calls not granted:\n{result.summary()}"
