@@ -11,7 +11,7 @@ key policy too (KMS: nothing uses a key its policy does not allow)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from kubestep_local.recorder import CallRecord
 
@@ -46,6 +46,8 @@ class CheckResult:
     by_function: dict[str, int]
     # Calls fault injection answered with an error itself (they never reached the emulator).
     injected_errors: int = 0
+    # (action, implied action) of every authorization a call implied.
+    implied: set[tuple[str, str]] = field(default_factory=set)
 
     def summary(self, limit: int = 40) -> str:
         lines = [str(f) for f in self.findings[:limit]]
@@ -106,6 +108,7 @@ def check(
     seen: set[tuple] = set()
     checked = 0
     by_function: dict[str, int] = {}
+    implied: set[tuple[str, str]] = set()
     records = list(records)
     # A call whose answer fault injection lost reached the emulator more than once: each attempt
     # counts; one fault injection answered with an error never reached it.
@@ -128,6 +131,8 @@ def check(
         )
         for authorization in authorizations(ledger, record, partition_key):
             checked += 1
+            if authorization.implied_by:
+                implied.add((record.action, authorization.request.action))
             by_function[record.function_name] = by_function.get(record.function_name, 0) + 1
             request = replace(authorization.request, context={**principal_context, **authorization.request.context})
             if role is None:
@@ -145,4 +150,4 @@ def check(
             if key not in seen:
                 seen.add(key)
                 findings.append(Finding(record.function_name, replace(authorization, request=request), reason))
-    return CheckResult(findings, checked, by_function, sum(r.error_injected for r in records))
+    return CheckResult(findings, checked, by_function, sum(r.error_injected for r in records), implied)

@@ -144,6 +144,10 @@ def dependent_actions(action: str) -> set[str]:
     return {a for t in entry["resource_types"].values() for a in t.get("dependent_actions", [])}
 
 
+# DynamoDB actions that read items, and those that write them.
+TABLE_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "ConditionCheckItem", "TransactGetItems"}
+TABLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
 # The Service Authorization Reference's dependent actions of every action a kubestep principal
 # may call: (action, dependent) -> (modelled: `_implied` authorizes it for the calls that need
 # it, why or when). A granted action whose dependent action is missing here fails the tests, so a
@@ -212,6 +216,56 @@ DEPENDENT_ACTIONS: dict[tuple[str, str], tuple[bool, str]] = {
         )
     },
 }
+
+
+# What the check authorizes for a call that the reference does not list among its dependent
+# actions: (action, implied action) -> the AWS page that documents it (`_implied` cites each).
+_KMS_VIA = {
+    "dynamodb": "Amazon DynamoDB Developer Guide, Key policy for a customer managed key",
+    "secretsmanager": "Secrets Manager User Guide, Secret encryption and decryption",
+    "ec2": "EC2 User Guide, Amazon EBS encryption: permissions for IAM users",
+}
+IMPLIED_BEYOND_THE_REFERENCE: dict[tuple[str, str], str] = {
+    **{
+        (f"autoscaling:{op}AutoScalingGroup", implied): "Amazon EC2 Auto Scaling User Guide, API permissions"
+        for op in ("Create", "Update")
+        for implied in ("ec2:RunInstances", "ec2:CreateTags")
+    },
+    ("autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags"): "Auto Scaling User Guide, Tag groups",
+    **{
+        ("dynamodb:TransactWriteItems", f"dynamodb:{op}"): "DynamoDB Developer Guide, Using IAM with transactions"
+        for op in ("PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem")
+    },
+    ("secretsmanager:CreateSecret", "secretsmanager:TagResource"): "Secrets Manager API Reference, CreateSecret",
+    ("iam:CreateRole", "iam:TagRole"): "IAM User Guide, Permissions required to tag IAM entities",
+    ("iam:CreateInstanceProfile", "iam:TagInstanceProfile"): "IAM User Guide, Permissions required to tag IAM entities",
+    ("sqs:CreateQueue", "sqs:TagQueue"): "SQS Developer Guide, Tagging on creation",
+    ("events:PutRule", "events:TagResource"): "EventBridge User Guide, Tagging resources",
+    **{
+        (f"dynamodb:{op}", kms): _KMS_VIA["dynamodb"]
+        for op in (*TABLE_READS, *TABLE_WRITES)
+        for kms in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+    },
+    **{
+        (f"secretsmanager:{op}", kms): _KMS_VIA["secretsmanager"]
+        for op in ("CreateSecret", "GetSecretValue", "PutSecretValue")
+        for kms in ("kms:Decrypt", "kms:GenerateDataKey")
+    },
+    **{
+        ("ec2:CreateVolume", kms): _KMS_VIA["ec2"]
+        for kms in ("kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:CreateGrant")
+    },
+}
+
+
+def unexplained_implications(pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(action, implied action) pairs the check authorized that neither the reference's dependent
+    actions nor IMPLIED_BEYOND_THE_REFERENCE account for."""
+    return {
+        (action, implied)
+        for action, implied in pairs
+        if implied not in dependent_actions(action) and (action, implied) not in IMPLIED_BEYOND_THE_REFERENCE
+    }
 
 
 def dependent_actions_needing_review(actions: Iterable[str]) -> set[tuple[str, str]]:
@@ -946,11 +1000,6 @@ def _launch_keys(ledger: Ledger, call: CallRecord) -> list[tuple[str, Request]]:
             out.append((role, Request(action, key, via_ec2)))
         out.append((role, Request("kms:CreateGrant", key, {**via_ec2, "kms:GrantIsForAWSResource": True})))
     return out
-
-
-# DynamoDB actions that read items, and those that write them.
-TABLE_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "ConditionCheckItem", "TransactGetItems"}
-TABLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
 def _table_key(ledger: Ledger, call: CallRecord, action: str, region: str) -> Iterator[tuple]:

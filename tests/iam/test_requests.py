@@ -365,7 +365,12 @@ def test_every_dependent_action_the_reference_lists_for_a_granted_action_is_mode
     each modelled one really comes out of the representative call."""
     from kubestep import iam_policies
 
-    from .requests import DEPENDENT_ACTIONS, dependent_actions_needing_review
+    from .requests import (
+        DEPENDENT_ACTIONS,
+        IMPLIED_BEYOND_THE_REFERENCE,
+        dependent_actions_needing_review,
+        unexplained_implications,
+    )
 
     unreviewed = dependent_actions_needing_review(iam_policies.boundary_actions())
     assert not unreviewed, f"dependent actions neither modelled nor ruled out: {sorted(unreviewed)}"
@@ -414,6 +419,35 @@ def test_every_dependent_action_the_reference_lists_for_a_granted_action_is_mode
         ),
     }
     ledger.profile_roles["p"] = "r"
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k-1"
+    ledger.table_keys["t"] = key
+    samples |= {
+        "dynamodb:PutItem": call("dynamodb:PutItem", {"TableName": "t", "Item": {"pk": "A", "sk": "B"}}),
+        "ec2:CreateVolume": call(
+            "ec2:CreateVolume",
+            {
+                "AvailabilityZone": "us-east-1a",
+                "Size": 8,
+                "Encrypted": True,
+                "KmsKeyId": key,
+                "TagSpecifications": [{"ResourceType": "volume", "Tags": [{"Key": "k", "Value": "v"}]}],
+            },
+            {"VolumeId": "vol-1"},
+        ),
+        "secretsmanager:CreateSecret": call(
+            "secretsmanager:CreateSecret",
+            {"Name": "s", "KmsKeyId": key, "Tags": [{"Key": "k", "Value": "v"}]},
+            {"ARN": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:s-AbCdEf"},
+        ),
+    }
+    # Everything implied is either a dependent action the reference lists or documented beyond it,
+    # and what is documented beyond it is not in the reference.
+    pairs = {(r.action, a.request.action) for r in samples.values() for a in authorizations(ledger, r) if a.implied_by}
+    assert ("ec2:CreateVolume", "kms:CreateGrant") in pairs and ("dynamodb:PutItem", "kms:Encrypt") in pairs
+    assert not unexplained_implications(pairs)
+    assert unexplained_implications({("ec2:CreateVpc", "kms:Decrypt")}) == {("ec2:CreateVpc", "kms:Decrypt")}
+    for action, implied in IMPLIED_BEYOND_THE_REFERENCE:
+        assert implied not in dependent_actions(action), (action, implied)
     for (action, dependent), (modelled, _reason) in DEPENDENT_ACTIONS.items():
         if not modelled or action not in samples:
             continue

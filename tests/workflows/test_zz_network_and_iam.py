@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.iam.checker import check
+from tests.iam.requests import unexplained_implications
 from tests.iam.template import deployed_resolver, function_policies, named_role_policies, stack_ledger
 
 from .conftest import ha_request
@@ -129,6 +130,9 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
     result = check(records, policies, ledger, roles=named_role_policies(template, resolver))
     assert result.checked > len(records)  # implied authorizations (tag on create, RunInstances, ...) too
     assert not result.findings, f"{len(result.findings)} calls not granted:\n{result.summary()}"
+    # Every implied authorization is one the reference lists as a dependent action, or one an AWS
+    # page documents beyond it (tests/iam/requests.py IMPLIED_BEYOND_THE_REFERENCE).
+    assert not unexplained_implications(result.implied)
 
 
 def test_every_launch_template_requires_imdsv2_and_encrypts_and_every_load_balancer_is_internal(runtime):
