@@ -514,6 +514,7 @@ def test_base64_bodies_are_accepted(api: Store) -> None:
 def test_repair_starts_its_workflow_and_a_busy_cluster_is_refused(api: Store) -> None:
     """Issue 11: `POST /v1/clusters/{name}:repair` starts RepairCluster under the cluster's lock."""
 
+
     assert call("POST", "/v1/clusters/ghost:repair").status == 404
     record = register(api, example_body(), "create-test-1")
     api.locks.release(record.name, "create-test-1")
@@ -530,6 +531,7 @@ def test_repair_starts_its_workflow_and_a_busy_cluster_is_refused(api: Store) ->
 
 
 def test_sweep_starts_a_dry_run_unless_told_otherwise(api: Store) -> None:
+
 
     answer = call("POST", "/v1/orphans:sweep", body={})
     assert answer.status == 202 and answer.json["kind"] == "SweepOrphans"
