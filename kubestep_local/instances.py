@@ -3,9 +3,13 @@
 moto makes ASG instances ``InService`` and NLB targets ``healthy`` at once and nothing boots, so
 the health gate's last signal -- the instance's own bootstrap report (docs/contracts.md) --
 would never arrive. For each new instance of an Auto Scaling group tagged ``gke:cluster-uid``,
-after a time-scaled boot delay, the simulator writes that report through boto3 against the
-emulator, as the instance role would. Tests can make chosen replicas report
-``failed:<phase>``, so the health gate's failure path runs too.
+after a time-scaled boot delay, the simulator does through boto3 against the emulator what the
+bootstrap script does with the instance role: a replica claims initialisation (unless the
+cluster is initialised) and marks it done, every instance writes its report under its own key.
+Each of these calls is recorded as the instance role's (``CallRecord.role_name``, with the
+instance's ARN), so the IAM check evaluates them against the policy the functions put on that
+role. Tests can make chosen replicas report ``failed:<phase>``, so the health gate's failure
+path runs too.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
+from kubestep import naming
 from kubestep_local import moto_compat
+from kubestep_local._worker import record_safe
+from kubestep_local.recorder import CallRecord, CallRecorder
 from kubestep_local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
@@ -89,18 +97,28 @@ def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def write_report(store: Any, boot: PendingBoot, status: str) -> str:
-    """Write the bootstrap report item as the instance would, with the checks it made: for a
-    replica, every etcd member present and healthy and its API server ready; for a node, Ready."""
+def write_report(store: Any, boot: PendingBoot, status: str, instance_arn: str, *, checks_store: Any = None) -> str:
+    """What the bootstrap script writes, as the instance would: a replica of a cluster not yet
+    initialised claims initialisation (the conditional put) and, having claimed it, marks it
+    done; then the report item with the checks it made: for a replica, every etcd member present
+    and healthy and its API server ready; for a node, Ready. `checks_store` reads what the
+    instance would have seen itself (its etcd membership), outside what the role is checked for."""
     checks: dict[str, Any] = {}
+    replica = boot.replica if boot.role == "control-plane" else None
     if status == "ok":
         if boot.role == "control-plane":
-            config = store.etcd.config(boot.cluster_name) if boot.cluster_name else None
+            reader = checks_store or store
+            config = reader.etcd.config(boot.cluster_name) if boot.cluster_name else None
             checks = {"etcdMembers": config.members if config else 0, "etcdHealthy": True, "apiserverReady": True}
+            if not store.reports.initialized(boot.uid) and store.reports.claim_init(
+                boot.uid, boot.instance_id, replica
+            ):
+                store.reports.mark_initialized(boot.uid)
         else:
             checks = {"nodeReady": True}
-    replica = boot.replica if boot.role == "control-plane" else None
-    store.reports.write(boot.uid, status=status, instance_id=boot.instance_id, replica=replica, checks=checks)
+    store.reports.write(
+        boot.uid, status=status, instance_id=boot.instance_id, replica=replica, instance_arn=instance_arn, checks=checks
+    )
     return f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
 
 
@@ -116,6 +134,7 @@ class InstanceSimulator:
         boot_delay_seconds: float = 20.0,
         poll_interval: float = 0.1,
         on_report: Callable[[Report], None] | None = None,
+        recorder: CallRecorder | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.table_name = table_name
@@ -134,6 +153,10 @@ class InstanceSimulator:
         self.paused = False
         # Told of every report written (the latency model: the instance now serves /readyz).
         self.on_report = on_report
+        # The instances' own calls, as their roles' (the IAM check evaluates them).
+        self.recorder = recorder
+        self._principal = threading.local()
+        self._accounts: dict[str, str] = {}
         # The termination handler's part (queue mode): drain, then complete the lifecycle action.
         self.drain_delay_seconds = 20.0
         self._stalled: set[str] = set()
@@ -335,10 +358,13 @@ class InstanceSimulator:
         with self._lock:
             self._seen |= set(instance_ids)
 
-    def _store(self, region: str) -> Any:
+    def _store(self, region: str, *, as_instance: bool = True) -> Any:
+        """The table as an instance reaches it (its calls recorded as its role's), or, for what
+        the simulator only reads to play its part, unrecorded."""
         from kubestep.store import Store
 
-        store = self._clients.get((region, self.table_name))
+        key = (region, self.table_name, as_instance)
+        store = self._clients.get(key)
         if store is None:
             resource = boto3.resource(
                 "dynamodb",
@@ -347,9 +373,55 @@ class InstanceSimulator:
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
             )
+            if as_instance:
+                self._record_calls_of(resource.meta.client)
             store = Store.for_table(self.table_name, dynamodb=resource)
-            self._clients[(region, self.table_name)] = store
+            self._clients[key] = store
         return store
+
+    def _record_calls_of(self, client: Any) -> None:
+        """Record each call of `client` as the instance role's that the current boot plays."""
+        original = client._make_api_call
+
+        def make_api_call(operation_name: str, api_params: Any) -> Any:
+            role, instance_arn = getattr(self._principal, "current", (None, None))
+            error = response = None
+            try:
+                response = original(operation_name, api_params)
+                return response
+            except ClientError as exc:
+                error = exc.response.get("Error", {}).get("Code")
+                raise
+            finally:
+                if self.recorder is not None and role:
+                    params = record_safe(api_params)
+                    writes = not operation_name.startswith(("Get", "Query", "Describe"))
+                    self.recorder.record_calls(
+                        [
+                            CallRecord(
+                                role,
+                                None,
+                                None,
+                                f"dynamodb:{operation_name}",
+                                "dynamodb",
+                                operation_name,
+                                client.meta.region_name,
+                                params,
+                                record_safe(response) if writes and response else None,
+                                error,
+                                role_name=role,
+                                source_instance_arn=instance_arn,
+                            )  # fmt: skip
+                        ]
+                    )
+
+        client._make_api_call = make_api_call
+
+    def _instance_arn(self, region: str, instance_id: str) -> str:
+        """The instance's ARN, as AWS puts it in its requests (ec2:SourceInstanceARN)."""
+        if region not in self._accounts:
+            self._accounts[region] = self._client("sts", region).get_caller_identity()["Account"]
+        return f"arn:aws:ec2:{region}:{self._accounts[region]}:instance/{instance_id}"
 
     def _report_due(self) -> None:
         if self.paused or not self.table_name:  # not deployed yet: reports wait
@@ -374,7 +446,19 @@ class InstanceSimulator:
         if boot.role == "control-plane" and boot.replica is None:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
-        key = write_report(self._store(boot.region), boot, status)
+        instance_arn = self._instance_arn(boot.region, boot.instance_id)
+        role = naming.instance_role(boot.uid, boot.role)
+        self._principal.current = (role, instance_arn)
+        try:
+            key = write_report(
+                self._store(boot.region),
+                boot,
+                status,
+                instance_arn,
+                checks_store=self._store(boot.region, as_instance=False),
+            )
+        finally:
+            self._principal.current = (None, None)
         report = Report(
             boot.uid,
             boot.cluster_name,

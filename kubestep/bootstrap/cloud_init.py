@@ -53,11 +53,23 @@ def environment(p: BootstrapParams) -> dict[str, str]:
         "NODE_SECRET_ARN": p.node_secret_arn,
         "POD_CIDR": p.pod_cidr,
         # The report's and the init claim's keys, from the store (the only place key formats live).
-        "REPORT_PK": keys.bootstrap_pk(p.uid),
         "REPLICA_REPORT_PREFIX": keys.REPLICA_REPORT_PREFIX,
         "NODE_REPORT_PREFIX": keys.NODE_REPORT_PREFIX,
-        "INIT_CLAIM_SK": keys.INIT_CLAIM_SK,
     }
+    if p.is_control_plane:
+        env |= {
+            "REPORT_PK": keys.bootstrap_pk(p.uid),
+            "INIT_CLAIM_PK": keys.init_claim_pk(p.uid),
+            "INIT_CLAIM_SK": keys.INIT_CLAIM_SK,
+        }
+    else:
+        # A node's report partition ends with its own instance ARN (the only one its role may
+        # write); the script appends its instance id once it knows it.
+        partition, account = p.node_secret_arn.split(":")[1], p.node_secret_arn.split(":")[4]
+        env |= {
+            "REPORT_PK": "",
+            "NODE_REPORT_PK_PREFIX": keys.node_report_pk(p.uid, f"arn:{partition}:ec2:{p.region}:{account}:instance/"),
+        }
     if p.is_control_plane:
         assert p.dns is not None and p.etcd_volume_id and p.control_plane_secret_arn
         calico_url, calico_sha256 = components.calico_manifest(p.minor)

@@ -213,6 +213,7 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     ctx.store.etcd.update_member(
         ctx.name, replica, instance_id=instance_id, bootstrap="ok", healthy_spec=member.launch_spec
     )
+    instance_roles.seal_init_claim(ctx)
     return {"replica": replica, "instanceId": instance_id}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -321,6 +322,21 @@ def delete_control_plane_groups(ctx: ClusterContext, scope: str) -> dict:
 
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+def instance_arns(ctx: ClusterContext, instance_ids: Iterable[str]) -> dict[str, str]:
+    """Instance id -> its ARN (what a node's report is keyed by: its `ec2:SourceInstanceARN`)."""
+    return {i: ctx.settings.account.arn("ec2", f"instance/{i}") for i in instance_ids}
+
+
+def node_instances_ever(ctx: ClusterContext) -> dict[str, str]:
+    """Instance id -> ARN of every node instance of the cluster EC2 still lists, terminated ones
+    included (EC2 lists a terminated instance for about an hour)."""
+    filters = ctx.ec2_filters("cluster", **{naming.TAG_ROLE: naming.ROLE_NODE})
+    found = []
+    for page in ctx.ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        found += [i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]]
+    return instance_arns(ctx, found)
 
 
 def live_instances(ctx: ClusterContext, scope: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ TERMINATING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Termin
 
 
 def _ready(ctx: ClusterContext, ids: list[str]) -> set[str]:
-    reports = ctx.store.reports.nodes(ctx.uid)
+    reports = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, ids))
     failed = [(i, reports[i]) for i in ids if i in reports and reports[i].failed_phase]
     if failed:
         instance, report = failed[0]

@@ -137,7 +137,7 @@ def _ready_nodes(ctx: ClusterContext, record: NodePoolRecord, *, fail: bool) -> 
     in_service = [
         i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
     ]
-    reports = ctx.store.reports.nodes(ctx.uid)
+    reports = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, in_service))
     failed = [(i, reports[i]) for i in in_service if i in reports and reports[i].failed_phase]
     if fail and failed:
         instance, report = failed[0]

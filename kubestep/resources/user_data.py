@@ -41,6 +41,8 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str, cluster: AW
     assert config is not None, "replicas are planned first"
     network = ctx.network
     assert network.hosted_zone_id and network.dns_domain
+    # The script reads the init claim in its own partition: a claim from before must be there.
+    ctx.store.reports.adopt_shared_partition_claim(ctx.uid)
     params = bootstrap.BootstrapParams(
         **_common(ctx, naming.ROLE_CONTROL_PLANE, cp.version),
         control_plane_secret_arn=ctx.resource_id(Resource.CONTROL_PLANE_SECRET),

@@ -27,6 +27,7 @@ EVENT_PREFIX = "EVENT#"
 REPLICA_REPORT_PREFIX = "REPLICA#"
 NODE_REPORT_PREFIX = "NODE#"
 INIT_CLAIM_SK = "INIT"
+NODE_REPORT_PARTITION = "#NODE#"
 UID_SK = "UID"
 SCHEDULE_SK = "SCHEDULE"
 
@@ -69,7 +70,20 @@ def event_sk(involved_object: str, reason: str, digest: str) -> str:
 
 
 def bootstrap_pk(uid: str) -> str:
+    """The control-plane replicas' reports (`REPLICA#<index>`)."""
     return f"{BOOTSTRAP_PREFIX}{uid}"
+
+
+def init_claim_pk(uid: str) -> str:
+    """The init claim, alone in its partition: IAM scopes items by partition key only
+    (`dynamodb:LeadingKeys`), so a role that may write reports cannot touch the claim."""
+    return f"{BOOTSTRAP_PREFIX}{uid}#INIT"
+
+
+def node_report_pk(uid: str, instance_arn: str) -> str:
+    """One node's report, alone in its partition: the node role may write exactly
+    `node_report_pk(uid, "${ec2:SourceInstanceARN}")`, its own."""
+    return f"{BOOTSTRAP_PREFIX}{uid}{NODE_REPORT_PARTITION}{instance_arn}"
 
 
 def replica_report_sk(index: int) -> str:
@@ -97,6 +111,6 @@ def lock_pk_for(target: str) -> str:
     return NETWORK_PK if target == "network" else cluster_pk(target)
 
 
-def bootstrap_leading_key_pattern(uid: str = "*") -> str:
-    """`dynamodb:LeadingKeys` value that scopes an instance role to its cluster's report items."""
-    return f"{BOOTSTRAP_PREFIX}{uid}"
+def bootstrap_leading_key_patterns(uid: str = "*") -> list[str]:
+    """`dynamodb:LeadingKeys` values (StringLike) of every partition a cluster's instances write."""
+    return [bootstrap_pk(uid), init_claim_pk(uid), node_report_pk(uid, "*")]

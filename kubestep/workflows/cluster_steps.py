@@ -13,6 +13,7 @@ from kubestep import preflight
 from kubestep.errors import AlreadyExists, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
+from kubestep.resources import instances
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Operation, iso, now, parse_iso
 from kubestep.validation import parse_create_request, parse_delete_request, replica_count
@@ -289,7 +290,7 @@ def acquire_delete_lock(ctx: StepInput, cluster_name: str) -> dict:
 @step
 def delete_cluster_record(ctx: ClusterContext) -> dict:
     """Last step: the record, node pools, etcd items, uid claim and the lock go; events stay."""
-    ctx.store.reports.delete_all(ctx.uid)
+    ctx.store.reports.delete_all(ctx.uid, instances.node_instances_ever(ctx))
     ctx.store.clusters.delete_everything(ctx.name, ctx.uid)
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
     ctx.event("Normal", "Deleted", f"cluster {ctx.name} (uid {ctx.uid}) and its AWS resources are deleted")

@@ -12,11 +12,12 @@ import pytest
 import yaml
 
 from kubestep.bootstrap import components, schema
+from kubestep.store import keys
 from tests.bootstrap.conftest import CA_HASH, JOIN_TOKEN, SECRETS, control_plane
 from tests.bootstrap.harness import FIXTURES, Sandbox
 
 UID = "abcd1234"
-INIT_KEY = f"BOOTSTRAP#{UID}|INIT"
+INIT_KEY = f"{keys.init_claim_pk(UID)}|{keys.INIT_CLAIM_SK}"
 NAMES = [f"cp-{i}.{UID}.svc.kubestep.internal" for i in range(3)]
 
 
@@ -41,8 +42,8 @@ def member(i: int, status: str = "started", peer: str | None = None) -> dict[str
 def initialised(by: int = 0) -> dict:
     return {
         INIT_KEY: {
-            "pk": {"S": f"BOOTSTRAP#{UID}"},
-            "sk": {"S": "INIT"},
+            "pk": {"S": keys.init_claim_pk(UID)},
+            "sk": {"S": keys.INIT_CLAIM_SK},
             "status": {"S": "initialized"},
             "replica": {"N": str(by)},
         }

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from kubestep.store import keys
 from kubestep_local.runtime import LocalRuntime
 
 
@@ -31,14 +32,11 @@ def _asg(runtime: LocalRuntime, name: str, lt: str, tags: dict[str, str]) -> Non
     )
 
 
-def _report(runtime: LocalRuntime, uid: str, key: str, timeout: float = 10) -> dict | None:
+def _report(runtime: LocalRuntime, pk: str, sk: str, timeout: float = 10) -> dict | None:
     ddb = runtime.boto3_client("dynamodb")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        item = ddb.get_item(
-            TableName=runtime.outputs["TableName"],
-            Key={"pk": {"S": f"BOOTSTRAP#{uid}"}, "sk": {"S": key}},
-        ).get("Item")
+        item = ddb.get_item(TableName=runtime.outputs["TableName"], Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
         if item:
             return item
         time.sleep(0.05)
@@ -60,7 +58,7 @@ def test_reports_ok_and_injected_failure(runtime: LocalRuntime, launch_template:
             },
         )
     started = time.monotonic()
-    reports = {r: _report(runtime, "u1abc", f"REPLICA#{r}") for r in range(3)}
+    reports = {r: _report(runtime, keys.bootstrap_pk("u1abc"), keys.replica_report_sk(r)) for r in range(3)}
     assert all(reports.values())
     assert reports[0]["status"]["S"] == "ok"
     assert reports[1]["status"]["S"] == "ok"
@@ -69,6 +67,13 @@ def test_reports_ok_and_injected_failure(runtime: LocalRuntime, launch_template:
     assert reports[0]["reportedAt"]["S"].endswith(("Z", "+00:00"))
     # The boot delay (20 s) is time-scaled (0.01): well under a second, but not instant.
     assert time.monotonic() - started < 5
+    # A replica that booted fine claimed initialisation, once, and marked it done, as the
+    # script does; every call was made as the control-plane role, from its own instance.
+    claim = _report(runtime, keys.init_claim_pk("u1abc"), keys.INIT_CLAIM_SK)
+    assert claim and claim["status"]["S"] == "initialized" and claim["replica"]["N"] in ("0", "1")
+    calls = [c for c in runtime.recorder.call_records() if c.role_name == "gke-u1abc-controlplane"]
+    assert {c.action for c in calls} >= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert all(c.source_instance_arn and ":instance/i-" in c.source_instance_arn for c in calls)
 
 
 def test_node_reports_and_untagged_groups(runtime: LocalRuntime, launch_template: str) -> None:
@@ -92,6 +97,9 @@ def test_node_reports_and_untagged_groups(runtime: LocalRuntime, launch_template
         )["AutoScalingGroups"]
         for i in g["Instances"]
     )
-    item = _report(runtime, "u2def", f"NODE#{instance_id}")
+    arn = f"arn:aws:ec2:{runtime.region}:123456789012:instance/{instance_id}"
+    item = _report(runtime, keys.node_report_pk("u2def", arn), keys.node_report_sk(instance_id))
     assert item and item["status"]["S"] == "ok"
+    (call,) = [c for c in runtime.recorder.call_records() if c.role_name == "gke-u2def-node"]
+    assert call.action == "dynamodb:PutItem" and call.source_instance_arn == arn
     assert not [r for r in runtime.simulator.reports() if r.asg_name == "not-kubestep"]

@@ -34,7 +34,10 @@ def report_all(settings, store: Store, uid: str) -> None:
                 replica = int(tags["gke:replica"])
             else:
                 checks, replica = {"nodeReady": True}, None
-            store.reports.write(uid, status="ok", instance_id=inst["InstanceId"], replica=replica, checks=checks)
+            arn = settings.account.arn("ec2", f"instance/{inst['InstanceId']}")
+            store.reports.write(
+                uid, status="ok", instance_id=inst["InstanceId"], replica=replica, instance_arn=arn, checks=checks
+            )
 
 
 def create(settings, store, request, name="create-op1"):

@@ -136,10 +136,20 @@ def test_init_is_claimed_once(store):
     assert store.reports.claim_init("u1", "i-1", 0) is True
     assert store.reports.claim_init("u1", "i-2", 0) is False
     assert store.reports.init_claim("u1").instance_id == "i-1"
+    assert not store.reports.initialized("u1")
+    store.reports.mark_initialized("u1")
+    assert store.reports.initialized("u1")
+    node_arn = "arn:aws:ec2:us-east-1:123456789012:instance/i-9"
     store.reports.write("u1", status="ok", instance_id="i-1", replica=0)
-    store.reports.write("u1", status="failed:kubeadm-join", instance_id="i-9")
-    assert store.reports.replicas("u1")[0].ok
-    assert store.reports.nodes("u1")["i-9"].failed_phase == "kubeadm-join"
+    store.reports.write("u1", status="failed:kubeadm-join", instance_id="i-9", instance_arn=node_arn)
+    assert list(store.reports.replicas("u1")) == [0] and store.reports.replicas("u1")[0].ok
+    assert store.reports.nodes("u1", {"i-9": node_arn})["i-9"].failed_phase == "kubeadm-join"
+    assert store.reports.nodes("u1", {"i-8": node_arn.replace("i-9", "i-8")}) == {}
+    # A node's report needs its instance ARN: it may write its own partition only.
+    with pytest.raises(ValueError, match="instance ARN"):
+        store.reports.write("u1", status="ok", instance_id="i-7")
+    assert store.reports.delete_all("u1", {"i-9": node_arn}) == 3
+    assert store.reports.init_claim("u1") is None and store.reports.nodes("u1", {"i-9": node_arn}) == {}
 
 
 def test_a_conditional_update_keeps_its_own_values(store):

@@ -82,7 +82,12 @@ read_metadata() {
   PRIVATE_IP=$(imds local-ipv4)
   NODE_NAME=$(imds local-hostname)
   template_value AVAILABILITY_ZONE "$(imds placement/availability-zone)"
-  if [ "$ROLE" = control-plane ]; then REPORT_KEY="$REPLICA_REPORT_PREFIX$REPLICA_INDEX"; else REPORT_KEY="$NODE_REPORT_PREFIX$INSTANCE_ID"; fi
+  if [ "$ROLE" = control-plane ]; then
+    REPORT_KEY="$REPLICA_REPORT_PREFIX$REPLICA_INDEX"
+  else
+    REPORT_PK="$NODE_REPORT_PK_PREFIX$INSTANCE_ID"
+    REPORT_KEY="$NODE_REPORT_PREFIX$INSTANCE_ID"
+  fi
 }
 
 # ---------------------------------------------------------------- host
@@ -263,12 +268,14 @@ start_authenticator() {
 
 # ---------------------------------------------------------------- initialise exactly once
 
-init_key() { echo "{\"pk\":{\"S\":\"$REPORT_PK\"},\"sk\":{\"S\":\"$INIT_CLAIM_SK\"}}"; }
+init_key() { echo "{\"pk\":{\"S\":\"$INIT_CLAIM_PK\"},\"sk\":{\"S\":\"$INIT_CLAIM_SK\"}}"; }
 
 claim_initialisation() {
   # The registry decides, never the instance's own disk: a conditional put on the init claim item.
+  # An initialised cluster's claim is final (the role may then only read it): nothing to claim.
   local out item
-  item="{\"pk\":{\"S\":\"$REPORT_PK\"},\"sk\":{\"S\":\"$INIT_CLAIM_SK\"},\"status\":{\"S\":\"initializing\"}"
+  if cluster_initialized; then return 1; fi
+  item="{\"pk\":{\"S\":\"$INIT_CLAIM_PK\"},\"sk\":{\"S\":\"$INIT_CLAIM_SK\"},\"status\":{\"S\":\"initializing\"}"
   item+=",\"replica\":{\"N\":\"$REPLICA_INDEX\"},\"instanceId\":{\"S\":\"$INSTANCE_ID\"}"
   item+=",\"claimedAt\":{\"S\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}}"
   if out=$(aws dynamodb put-item --region "$REGION" --table-name "$TABLE" --item "$item" \
