@@ -43,12 +43,11 @@ INSTANCES = {
 @pytest.fixture(scope="module", autouse=True)
 def calico_fixture_checksum():
     # The stubbed download serves an excerpt of the pinned manifest; pin the excerpt's checksum.
-    original = components.CALICO_MANIFEST_SHA256
-    components.CALICO_MANIFEST_SHA256 = hashlib.sha256(
-        (FIXTURES / "calico-vxlan-excerpt.yaml").read_bytes()
-    ).hexdigest()
+    digest = hashlib.sha256((FIXTURES / "calico-vxlan-excerpt.yaml").read_bytes()).hexdigest()
+    original = components.calico_manifest
+    components.calico_manifest = lambda minor: (original(minor)[0], digest)
     yield
-    components.CALICO_MANIFEST_SHA256 = original
+    components.calico_manifest = original
 
 
 class Stack:
