@@ -1,8 +1,9 @@
 """`kubestep local up|down|status|env`: the embedded AWS emulator with the management service
 deployed into it (DESIGN §7).
 
-`local up` needs the `local` extra (moto, the CDK app); `down`, `status` and `env` only read
-`$KUBESTEP_HOME` and signal the runtime's process, so they work with the plain CLI install."""
+The runtime runs from a kubestep checkout (it deploys the checkout's CDK app; `kubestep.checkout`).
+`local up` needs the `local` extra (moto, the CDK); `down`, `status` and `env` only read
+`$KUBESTEP_HOME` and signal the runtime's process, so they work without it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any, NoReturn
 
 import click
 
+from kubestep import checkout
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
@@ -32,7 +34,6 @@ LOCAL_RUNTIME_MODULES = {
     "constructs": "constructs",
     "aws_lambda_powertools": "aws-lambda-powertools",
 }
-LOCAL_EXTRA_HINT = "pip install 'kubestep[local]'"
 # The emulator's fixed account and dummy credentials (it verifies no signature).
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -42,8 +43,21 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def require_checkout(command: str) -> Path:
+    """The checkout the local runtime runs from (made importable), or exit with one line."""
+    root = checkout.local_runtime_importable()
+    if root is None:
+        installed = Path(checkout.__file__).resolve().parent
+        _fail(
+            f"`kubestep {command}` needs the local runtime, which runs from a kubestep checkout (it deploys the "
+            f"checkout's CDK app), and this kubestep is installed from a wheel ({installed}): {checkout.INSTALL_LOCAL}"
+        )
+    return root
+
+
 def require_local_runtime(command: str) -> None:
     """Exit with one line naming the `local` extra unless the runtime's packages are installed."""
+    root = require_checkout(command)
     missing = []
     for module, distribution in LOCAL_RUNTIME_MODULES.items():
         try:
@@ -53,7 +67,10 @@ def require_local_runtime(command: str) -> None:
         if not found:
             missing.append(distribution)
     if missing:
-        _fail(f"`kubestep {command}` needs the local runtime's packages ({', '.join(missing)}): {LOCAL_EXTRA_HINT}")
+        _fail(
+            f"`kubestep {command}` needs the local runtime's packages ({', '.join(missing)}): "
+            f"{checkout.local_install_hint(root)}"
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -234,8 +251,11 @@ def local_up(
     log_path = log_dir / "runtime.log"
     log_start = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:
+        root = require_checkout("local up")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
         process = subprocess.Popen(
             [sys.executable, "-m", "kubestep_local", "--home", str(home()), *args],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -288,6 +308,7 @@ def _cluster_names(state: dict) -> list[str] | None:
 @click.option("--force", is_flag=True, help="Stop without asking, also when clusters would be lost.")
 def local_down(timeout: float, force: bool) -> None:
     """Stop the local runtime. Its state is saved and comes back with `kubestep local up`."""
+    require_checkout("local down")
     from kubestep_local.home import describe_runtime
     from kubestep_local.state import StateStore
 
@@ -345,6 +366,7 @@ def local_down(timeout: float, force: bool) -> None:
 @local.command("status")
 def local_status() -> None:
     """Is the local runtime running, and where."""
+    require_checkout("local status")
     from kubestep_local.home import describe_runtime
     from kubestep_local.state import StateStore
 
@@ -386,6 +408,7 @@ def local_env(unset: bool) -> None:
 
     The AWS CLI and boto3 then talk to the emulator (endpoint, region, dummy credentials), and
     kubestep to its management API."""
+    require_checkout("local env")
     names = ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", *DUMMY_CREDENTIALS, "KUBESTEP_API_URL"]
     if unset:
         click.echo(f"unset {' '.join(names)}")
@@ -416,6 +439,7 @@ def local_tick(at: str | None, fmt: str) -> None:
       kubestep local tick --at 2026-12-05T03:30:00Z     # inside a 03:00 maintenance window
       kubestep local tick                                # now: due one-off schedules fire
     """
+    require_checkout("local tick")
     from datetime import UTC, datetime
 
     import boto3
