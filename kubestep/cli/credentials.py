@@ -242,7 +242,7 @@ def token(ctx: click.Context, cluster: str) -> None:
         uid = _cluster_id(connection.client.get_cluster(cluster))
         cache_cluster_id(connection.api_url, cluster, uid)
     try:
-        session = boto3.Session(profile_name=connection.target.profile)
+        session = _signing_session(connection)
         if session.get_credentials() is None:
             raise CredentialsError(
                 "no AWS credentials to sign the token with: configure them (aws configure, AWS_PROFILE, ...)"
@@ -257,6 +257,19 @@ def token(ctx: click.Context, cluster: str) -> None:
         raise CredentialsError(str(exc)) from exc
     version = requested_exec_api_version(os.environ.get("KUBERNETES_EXEC_INFO"))
     click.echo(json.dumps(exec_credential(minted, version)))
+
+
+def _signing_session(connection: Connection) -> boto3.Session:
+    """Whose credentials sign the token: yours, or for the local runtime (whose STS accepts any
+    signature) its dummy ones, so a local cluster needs no `eval "$(kubestep local env)"`."""
+    if connection.local:
+        from kubestep.cli.local import DUMMY_CREDENTIALS
+
+        return boto3.Session(
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+    return boto3.Session(profile_name=connection.target.profile)
 
 
 @click.command("tunnel")

@@ -17,10 +17,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 
 from kubestep import checkout
+from kubestep.cli.contexts import LOCAL
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
@@ -110,6 +112,7 @@ def _print_endpoints(state: dict) -> None:
     click.echo(f'AWS endpoint:  {state["endpoint_url"]}   (`eval "$(kubestep local env)"` for boto3 / the AWS CLI)')
     click.echo(f"API endpoint:  {state['api_url']}")
     click.echo(f"Region:        {state['region']}")
+    click.echo(f"Context:       {LOCAL}   (`kubestep config use-context {LOCAL}`; it follows the runtime's endpoints)")
     click.echo(f"State file:    {local_state_file()}")
 
 
@@ -229,6 +232,7 @@ def local_up(
             state = json.loads(line)
             _print_endpoints(state)
             _print_restore(state.get("restore"))
+            _warn_stale_exports(state)
             click.echo("ready; Ctrl-C stops it (and saves its state)")
 
         config = RuntimeConfig(
@@ -278,6 +282,7 @@ def local_up(
     state = json.loads(line)
     _print_endpoints(state)
     _print_restore(state.get("restore"))
+    _warn_stale_exports(state)
     click.echo(f"running in the background (pid {process.pid}, log {log_path}); `kubestep local down` stops it")
 
 
@@ -391,14 +396,42 @@ def local_status() -> None:
 
 
 def environment(state: dict) -> dict[str, str]:
-    """What the shell needs to use the runtime with the AWS CLI, boto3 and kubestep."""
+    """What the shell needs to use the runtime with the AWS CLI, boto3 and kubestep. kubestep
+    gets the context `local` rather than the API's URL: it reads the runtime's endpoints from
+    $KUBESTEP_HOME each time, so the shell keeps working after the runtime restarts elsewhere."""
     return {
         "AWS_ENDPOINT_URL": state["endpoint_url"],
         "AWS_REGION": state["region"],
         "AWS_DEFAULT_REGION": state["region"],
         **DUMMY_CREDENTIALS,
-        "KUBESTEP_API_URL": state["api_url"],
+        "KUBESTEP_CONTEXT": LOCAL,
     }
+
+
+# What `local env --unset` undoes: its exports, and the API URL earlier releases exported.
+ENVIRONMENT_NAMES = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", *DUMMY_CREDENTIALS, "KUBESTEP_CONTEXT")
+
+
+def _stale_exports(state: dict) -> list[str]:
+    """This shell's exports that point at another local runtime's loopback endpoints (an earlier
+    `eval "$(kubestep local env)"` before a restart on other ports)."""
+    stale = []
+    for name, now in (("AWS_ENDPOINT_URL", state["endpoint_url"]), ("KUBESTEP_API_URL", state["api_url"])):
+        value = os.environ.get(name) or ""
+        host = urlsplit(value).hostname
+        if host in ("127.0.0.1", "localhost") and value.rstrip("/") != now.rstrip("/"):
+            stale.append(f"{name}={value}")
+    return stale
+
+
+def _warn_stale_exports(state: dict) -> None:
+    stale = _stale_exports(state)
+    if stale:
+        click.echo(
+            f"warning: this shell's {', '.join(stale)} point at an earlier local runtime: "
+            'eval "$(kubestep local env)" again (kubestep itself follows: KUBESTEP_CONTEXT=local)',
+            err=True,
+        )
 
 
 @local.command("env")
@@ -407,12 +440,12 @@ def local_env(unset: bool) -> None:
     """Shell exports for the running local runtime: `eval "$(kubestep local env)"`.
 
     The AWS CLI and boto3 then talk to the emulator (endpoint, region, dummy credentials), and
-    kubestep to its management API."""
-    require_checkout("local env")
-    names = ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", *DUMMY_CREDENTIALS, "KUBESTEP_API_URL"]
+    kubestep to its management API through the context `local`, which follows the runtime when it
+    restarts on other ports (the AWS CLI's endpoint does not: `local up` says when to eval again)."""
     if unset:
-        click.echo(f"unset {' '.join(names)}")
+        click.echo(f"unset {' '.join([*ENVIRONMENT_NAMES, 'KUBESTEP_API_URL'])}")
         return
+    require_checkout("local env")
     running = running_runtime()
     state = read_local_state()
     if not running or not state or state.get("pid") != running.get("pid"):

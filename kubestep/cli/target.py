@@ -30,6 +30,7 @@ __all__ = [
     "client",
     "home",
     "local_state_file",
+    "local_target",
     "read_local_state",
     "resolve",
     "target_of",
@@ -108,14 +109,35 @@ def stack_api_url(service: str, region: str | None, profile: str | None) -> str:
     return outputs["ApiUrl"]
 
 
+def local_target(why: str | None = None) -> Target:
+    """The local runtime of this `$KUBESTEP_HOME`, where it listens now: every `kubestep local up`
+    rewrites `local.json` with its endpoints, so resolving again follows a restart on other ports
+    (a long-running client such as the dashboard resolves a local context again when a request
+    cannot connect). `why` names the context that chose it, for the messages."""
+    state = read_local_state()
+    if not state or not state.get("api_url"):
+        if why is None:
+            raise click.UsageError(
+                "no management API to talk to: run `kubestep local up --detach`, pass --endpoint URL or --service "
+                "NAME, set KUBESTEP_API_URL, or choose a context (kubestep config use-context NAME)"
+            )
+        raise CliError(f"{why} is the local runtime, which is not running: start it with `kubestep local up --detach`")
+    pid = int(state.get("pid") or 0)
+    if pid and not _alive(pid):
+        raise CliError(
+            f"the local runtime recorded in {local_state_file()} (pid {pid}) is not running: "
+            "start it with `kubestep local up --detach`, or pass --endpoint / --context"
+        )
+    return Target(state["api_url"], None, None, why or "the local runtime", sign=False)
+
+
 def resolve(flags: dict[str, Any]) -> Target:
     config = contexts.load()
     env = os.environ
     named = flags.get("context") or env.get("KUBESTEP_CONTEXT") or None
     explicit = config.get(named) if named else None
-    current = (
-        config.get(config.current) if (config.current and not named and config.current in config.contexts) else None
-    )
+    everything = config.all()
+    current = everything.get(config.current) if (config.current and not named) else None
 
     def first(*values: str | None) -> str | None:
         return next((v for v in values if v), None)
@@ -150,20 +172,8 @@ def resolve(flags: dict[str, Any]) -> Target:
         if context.service:
             url = stack_api_url(context.service, region, profile)
             return Target(url, region, profile, f"{why} {context.name}")
-        break  # a context with neither: the local runtime
-    state = read_local_state()
-    if state and state.get("api_url"):
-        pid = int(state.get("pid") or 0)
-        if pid and not _alive(pid):
-            raise CliError(
-                f"the local runtime recorded in {local_state_file()} (pid {pid}) is not running: "
-                "start it with `kubestep local up --detach`, or pass --endpoint / --context"
-            )
-        return Target(state["api_url"], None, None, "the local runtime", sign=False)
-    raise click.UsageError(
-        "no management API to talk to: run `kubestep local up --detach`, pass --endpoint URL or --service NAME, "
-        "set KUBESTEP_API_URL, or choose a context (kubestep config use-context NAME)"
-    )
+        return local_target(f"{why} {context.name}")  # a context with neither: the local runtime
+    return local_target()
 
 
 def target_of(ctx: click.Context) -> Target:

@@ -181,7 +181,7 @@ CASES: dict[str, Case] = {
     "cancel without an id": Case(["operations", "cancel"], None, "Missing argument 'ID'"),
     "describe events": Case(["describe", "events", "x", "-c", "prod"], None, "describe shows"),
     "unknown command": Case(["gett", "clusters"], None, "No such command 'gett'"),
-    "bad context name": Case(["config", "set-context", "no spaces"], None, "must match"),
+    "bad context name": Case(["config", "set-context", "no spaces"], None, "1 to 63 characters: letters, digits"),
 }
 
 

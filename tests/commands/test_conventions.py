@@ -299,7 +299,8 @@ def test_contexts(service: Service, prod: ClusterRecord, tmp_path: Path) -> None
     assert service.run("get", "clusters", "-o", "name", "--context", "lab", env=home).stdout == "awscluster/prod\n"
     assert (tmp_path / "config").stat().st_mode & 0o077 == 0
     assert service.run("config", "delete-context", "other", env=home).exit_code == 0
-    assert service.run("config", "get-contexts", "-o", "name", env=home).stdout == "context/lab\n"
+    # `local`, the local runtime's context, is built in.
+    assert service.run("config", "get-contexts", "-o", "name", env=home).stdout == "context/lab\ncontext/local\n"
 
 
 def test_service_finds_the_api_from_the_stack_output(service: Service, prod: ClusterRecord) -> None:
