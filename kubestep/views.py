@@ -8,6 +8,11 @@ from kubestep import versions
 from kubestep.models import dump
 from kubestep.store import BootstrapReport, ClusterRecord, EtcdMember, Event, NodePoolRecord, Store
 
+# What the API sets and a manifest never says: `kubestep get cluster prod -o yaml | kubestep apply
+# -f -` ignores these, as kubectl ignores status and the server's metadata on apply. (A uid, when
+# given, is still checked: it names the incarnation the file was read from.)
+SERVER_SET_FIELDS: tuple[tuple[str, ...], ...] = (("status",), ("metadata", "uid"), ("metadata", "createdAt"))
+
 
 def _ids(resources: dict) -> dict[str, str]:
     return {k: v.id for k, v in resources.items()}

@@ -96,6 +96,13 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
         if existing is None:
             result.creates.append(body)
             continue
+        read_from, uid = plan.uids.get(name), existing["status"].get("uid")
+        if read_from and read_from != uid:
+            result.fixed[label] = [
+                f"metadata.uid: {read_from} names an earlier cluster {name} (this one is {uid}); "
+                "remove metadata.uid to apply the file to it"
+            ]
+            continue
         phase = existing["status"].get("phase")
         if phase == "ERROR":
             result.notes[label] = f"phase ERROR: `kubestep delete cluster {name}` first to create it again"
@@ -190,10 +197,28 @@ def _print_changes(comparison: Comparison) -> None:
             click.echo(f"  ! {text.lstrip('~ ')}")
 
 
-@click.command(cls=Command, short_help="Create or update the clusters and node pools of a manifest file.")
-@click.option(
-    "-f", "--filename", "path", required=True, metavar="FILE", help="Manifest file (YAML or JSON; '-' reads stdin)."
-)
+def filename_options(f: Any) -> Any:
+    """`-f FILE` (repeatable; a directory's manifest files; `-` is stdin) and `-R`, as kubectl has them."""
+    f = click.option("-R", "--recursive", is_flag=True, help="With -f DIR, its subdirectories' files too.")(f)
+    return click.option(
+        "-f",
+        "--filename",
+        "paths",
+        required=True,
+        multiple=True,
+        metavar="FILE",
+        help="Manifest file (YAML or JSON; '-' reads stdin), or a directory: its .yaml, .yml and .json files in "
+        "name order. Repeatable.",
+    )(f)
+
+
+def _notes(plan: manifests.ApplyPlan) -> None:
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@click.command(cls=Command, short_help="Create or update the clusters and node pools of manifest files.")
+@filename_options
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -209,13 +234,25 @@ def _print_changes(comparison: Comparison) -> None:
     "-o", "--output", "fmt", type=click.Choice(["text", "name", "json", "yaml"]), default="text", show_default=True
 )
 @click.pass_context
-def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: float, fmt: str) -> None:
+def apply(
+    ctx: click.Context, paths: tuple[str, ...], recursive: bool, dry_run: bool, wait: bool, timeout: float, fmt: str
+) -> None:
     """Create what FILE describes and does not exist; change what exists and differs.
 
     Every document is validated before anything is sent, and the server checks every operation
-    (dryRun) before the first starts: all of the file, or none of it. A field that cannot change
-    in place (networking, zones, etcd, a pool's subnet) refuses the whole file and says so."""
-    plan = manifests.load_plan(path)
+    (dryRun) before the first starts: all of the files, or none of them. A field that cannot change
+    in place (networking, zones, etcd, a pool's subnet) refuses them all and says so. What the API
+    sets (status, metadata.uid, metadata.createdAt) is ignored, so `kubestep get cluster NAME -o yaml
+    | kubestep apply -f -` round-trips; a metadata.uid must still be the cluster's own.
+
+    \b
+    Examples:
+      kubestep apply -f examples/cluster-ha.yaml --wait
+      kubestep apply -f manifests/              # its .yaml, .yml and .json files, in name order
+      kubestep get cluster prod -o yaml | kubestep apply -f -
+    """
+    plan = manifests.load_plan(paths, recursive=recursive)
+    _notes(plan)
     client = target.client(ctx)
     comparison = compare(client, plan)
     results: list[dict[str, Any]] = []
@@ -311,14 +348,13 @@ def _say(fmt: str, text: str, label: str) -> None:
         click.echo(label)
 
 
-@click.command(cls=Command, short_help="Show how a manifest file differs from what exists.")
-@click.option(
-    "-f", "--filename", "path", required=True, metavar="FILE", help="Manifest file (YAML or JSON; '-' reads stdin)."
-)
+@click.command(cls=Command, short_help="Show how manifest files differ from what exists.")
+@filename_options
 @click.pass_context
-def diff_command(ctx: click.Context, path: str) -> None:
+def diff_command(ctx: click.Context, paths: tuple[str, ...], recursive: bool) -> None:
     """Show how FILE differs from what exists (exit 0: no differences, 1: differences)."""
-    plan = manifests.load_plan(path)
+    plan = manifests.load_plan(paths, recursive=recursive)
+    _notes(plan)
     comparison = compare(target.client(ctx), plan)
     for body in comparison.creates:
         click.echo(

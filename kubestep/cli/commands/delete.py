@@ -47,10 +47,12 @@ def _delete_one(
     return label, answer
 
 
-def _from_file(path: str) -> list[tuple[str, Ref]]:
-    """(kind, ref) for each object of the file; a node pool whose cluster the file also
-    deletes goes with its cluster."""
-    documents = manifests.identify(manifests.load(path))
+def _from_files(paths: tuple[str, ...], recursive: bool) -> list[tuple[str, Ref]]:
+    """(kind, ref) for each object of the files; a node pool whose cluster the files also
+    delete goes with its cluster."""
+    documents, notes = manifests.identify(manifests.load_paths(paths, recursive=recursive))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     clusters = {doc.name for doc in documents if doc.kind == "AWSCluster"}
     targets: list[tuple[str, Ref]] = []
     seen = set()
@@ -70,7 +72,16 @@ def _from_file(path: str) -> list[tuple[str, Ref]]:
 @click.command(cls=Command, short_help="Delete clusters or node pools, cancel schedules (by name or -f FILE).")
 @click.argument("kind", metavar="[TYPE]", required=False, shell_complete=complete_kind)
 @click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_name)
-@click.option("-f", "--filename", "path", metavar="FILE", help="Delete the clusters and node pools named in FILE.")
+@click.option(
+    "-f",
+    "--filename",
+    "paths",
+    multiple=True,
+    metavar="FILE",
+    help="Delete the clusters and node pools named in FILE (a directory: its .yaml, .yml and .json files; "
+    "repeatable; '-' reads stdin).",
+)
+@click.option("-R", "--recursive", is_flag=True, help="With -f DIR, its subdirectories' files too.")
 @cluster_option()
 @click.option("--keep-etcd-volumes", is_flag=True, help="Keep the replicas' etcd volumes (for a restore).")
 @click.option("--ignore-not-found", is_flag=True, help="Treat a resource that does not exist as deleted.")
@@ -82,7 +93,8 @@ def delete(
     ctx: click.Context,
     kind: str | None,
     names: tuple[str, ...],
-    path: str | None,
+    paths: tuple[str, ...],
+    recursive: bool,
     cluster: str | None,
     keep_etcd_volumes: bool,
     ignore_not_found: bool,
@@ -99,10 +111,10 @@ def delete(
       kubestep delete schedule svc-upgrade-1a2b3c4d
       kubestep delete -f examples/cluster-ha.yaml
     """
-    if path and (kind or names):
+    if paths and (kind or names):
         raise InputError("name resources, or give -f FILE, not both")
-    if path:
-        targets = _from_file(path)
+    if paths:
+        targets = _from_files(paths, recursive)
     else:
         if not kind or not names:
             raise InputError("name what to delete: kubestep delete cluster NAME, or kubestep delete -f FILE")
