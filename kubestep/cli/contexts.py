@@ -87,7 +87,7 @@ def check_name(name: str) -> str:
 
 def suggestion(name: str, known: Iterable[str]) -> str:
     """` (did you mean 'prod'?)` for a near miss, else nothing."""
-    from kubestep.cli.suggest import did_you_mean
+    from kubestep.suggest import did_you_mean
 
     return did_you_mean(name, known)
 

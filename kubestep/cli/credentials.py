@@ -26,6 +26,7 @@ from kubestep.auth.token import EXEC_API_VERSIONS, TokenError, exec_credential, 
 from kubestep.cli.target import Target, home, read_local_state, target_of
 
 DEFAULT_TUNNEL_PORT = 8443
+TUNNEL_SUFFIX = "-tunnel"  # the context that reaches the cluster through `kubestep tunnel`
 PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 API_PORT = 443
 EXEC_VERSIONS = {version.rsplit("/", 1)[1]: version for version in EXEC_API_VERSIONS}
@@ -149,7 +150,11 @@ def _ca_certificate(view: dict[str, Any]) -> str:
     help="File to merge the context into (default: first of $KUBECONFIG, else ~/.kube/config).",
 )
 @click.option("--server", help="API server URL to write instead of https://<endpoint>:443.")
-@click.option("--via-tunnel", is_flag=True, help="Reach the API server through `kubestep tunnel` on --local-port.")
+@click.option(
+    "--via-tunnel",
+    is_flag=True,
+    help=f"Reach the API server through `kubestep tunnel` on --local-port: a context of its own ({TUNNEL_SUFFIX}).",
+)
 @click.option("--local-port", default=DEFAULT_TUNNEL_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--exec-api-version",
@@ -185,7 +190,9 @@ def get_credentials(
     elif not server:
         server = f"https://{_endpoint(view)}:{API_PORT}"
     access = kubeconfig.ClusterAccess(
-        context=kubeconfig.context_name(connection.name, cluster),
+        # Through the tunnel is a second way to the same cluster: a context of its own, beside the
+        # direct one (from inside the VPC), not instead of it.
+        context=kubeconfig.context_name(connection.name, cluster) + (TUNNEL_SUFFIX if via_tunnel else ""),
         server=server,
         ca_pem=ca_pem,
         token_args=["token", cluster],

@@ -23,6 +23,8 @@ import click
 
 from kubestep import checkout
 from kubestep.cli.contexts import LOCAL
+from kubestep.cli.manifests import dumps
+from kubestep.cli.options import output_option
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
@@ -461,7 +463,7 @@ def local_env(unset: bool) -> None:
     metavar="TIME",
     help="The moment to play (ISO 8601 with a zone, e.g. 2026-12-05T03:30:00Z); default now.",
 )
-@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option(("text", "json", "yaml"))
 def local_tick(at: str | None, fmt: str) -> None:
     """Fire the scheduled upgrades as of TIME: the upgrade planner's EventBridge rule (with the
     scheduled event's time TIME, which the local runtime's planner honours) and every one-off
@@ -512,9 +514,9 @@ def local_tick(at: str | None, fmt: str) -> None:
         account=ACCOUNT_ID,
         region=region,
     )
-    if fmt == "json":
+    if fmt in ("json", "yaml"):
         click.echo(
-            json.dumps(
+            dumps(
                 {
                     "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "planner": {"execution": result.planner_execution, "status": result.planner_status},
@@ -524,8 +526,9 @@ def local_tick(at: str | None, fmt: str) -> None:
                         for f in result.fired
                     ],
                 },
-                indent=2,
-            )
+                fmt,
+            ),
+            nl=fmt == "json",
         )
         return
     click.echo(f"At {moment:%Y-%m-%dT%H:%M:%SZ}:")

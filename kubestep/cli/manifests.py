@@ -17,10 +17,11 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import Node, ScalarNode
 
-from kubestep import versions
+from kubestep import manifest_schema, versions
 from kubestep.cli.errors import InputError
 from kubestep.cli.safe_yaml import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, load_all, node_index
 from kubestep.models import API_VERSION, AWSCluster, AWSNodePool, CreateClusterRequest
+from kubestep.suggest import did_you_mean
 from kubestep.validation import field_path, problems_from_errors
 from kubestep.views import SERVER_SET_FIELDS
 
@@ -334,6 +335,9 @@ def _model_problems(doc: Document) -> list[str]:
         problems = []
         for error in exc.errors(include_url=False):
             [(_, rule)] = problems_from_errors([error])
+            if error["type"] == "extra_forbidden":  # a typo, most likely: name the field it resembles
+                *parent, name = error["loc"]
+                rule += did_you_mean(str(name), manifest_schema.known_fields(doc.data["kind"], parent))
             problems.append(doc.problem(tuple(error["loc"]), rule, error["type"]))
         return problems
     return []

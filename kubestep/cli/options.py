@@ -13,7 +13,10 @@ from kubestep.cli.target import FLAGS_KEY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-OUTPUT_FORMATS = ("table", "wide", "name", "json", "yaml")
+# -o everywhere an object is printed: text (the default, for people; `table` is the same), wide
+# (more columns where there are more), name (kind/name, for scripts), json and yaml (the API's form).
+OUTPUT_FORMATS = ("text", "wide", "name", "json", "yaml")
+TEXT_SYNONYM = "table"
 GLOBAL_FLAGS = ("endpoint", "service", "context", "region", "profile")
 
 
@@ -74,7 +77,36 @@ def _complete_context(ctx: click.Context, param: click.Parameter, incomplete: st
     return [CompletionItem(n) for n in names if n.startswith(incomplete)]
 
 
-def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "table") -> Callable[[F], F]:
+class OutputFormat(click.Choice):
+    """`-o`: one of `formats`, with `table` accepted for `text` (what earlier releases called it)."""
+
+    def __init__(self, formats: tuple[str, ...] = OUTPUT_FORMATS) -> None:
+        super().__init__([*formats, TEXT_SYNONYM] if "text" in formats else list(formats))
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        found = super().convert(value, param, ctx)
+        return "text" if found == TEXT_SYNONYM else found
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        shown = [c for c in self.choices if c != TEXT_SYNONYM]
+        return "[" + "|".join(str(c) for c in shown) + "]"
+
+
+def output_option(formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "text") -> Callable[[F], F]:
+    """-o/--output alone (commands that print what they did)."""
+    return click.option(
+        "-o",
+        "--output",
+        "fmt",
+        type=OutputFormat(formats),
+        default=default,
+        show_default=True,
+        help=f"{', '.join(formats[:-1])} or {formats[-1]}: text for people, name for scripts (kind/name), "
+        "json or yaml for programs (the API's representation).",
+    )
+
+
+def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "text") -> Callable[[F], F]:
     """-o/--output, --query (JMESPath on the JSON form), --no-headers."""
 
     def decorate(f: F) -> F:
@@ -90,10 +122,10 @@ def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = 
             "-o",
             "--output",
             "fmt",
-            type=click.Choice(formats),
+            type=OutputFormat(formats),
             default=default,
             show_default=True,
-            help="table, wide (more columns), name (kind/name), json or yaml (the API representation).",
+            help="text (a table), wide (more columns), name (kind/name), json or yaml (the API representation).",
         )(f)
 
     return decorate

@@ -10,10 +10,9 @@ from rich.table import Table
 
 from kubestep.cli import manifests, output, target
 from kubestep.cli.base import Command, Group
-from kubestep.cli.options import timeout_option
+from kubestep.cli.options import output_option, timeout_option
 from kubestep.cli.waiting import wait_for
 
-FORMATS = click.Choice(["table", "json", "yaml"])
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -91,7 +90,7 @@ def orphan_table(result: dict) -> Table:
 @click.command(cls=Command)
 @click.option("--yes", is_flag=True, help="Delete them (default: a dry run that lists them).")
 @click.option("--grace-period", default="1h", show_default=True, help="Only what is older is deleted (30m, 1h, 2d).")
-@click.option("-o", "--output", "fmt", type=FORMATS, default="table", show_default=True)
+@output_option(("text", "json", "yaml"))
 @timeout_option()
 @click.pass_context
 def sweep(ctx: click.Context, yes: bool, grace_period: str, fmt: str, timeout: float) -> None:
@@ -100,7 +99,7 @@ def sweep(ctx: click.Context, yes: bool, grace_period: str, fmt: str, timeout: f
     operation = client.sweep_orphans(dry_run=not yes, grace_period_seconds=seconds(grace_period))
     done = wait_for(client, operation, timeout, progress=False)
     result = done.get("result") or {}
-    if fmt != "table":
+    if fmt != "text":
         click.echo(manifests.dumps(result, fmt))
         return
     if not result.get("orphans"):

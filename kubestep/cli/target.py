@@ -88,7 +88,7 @@ class Target:
 def stack_api_url(service: str, region: str | None, profile: str | None) -> str:
     """The `ApiUrl` output of the stack `kubestep-<service>` (CloudFormation, through boto3)."""
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     if not SERVICE_NAME.match(service) or len(service) > 24:
         raise InputError(f"--service {service[:40]!r} is not a management service name")
@@ -101,8 +101,13 @@ def stack_api_url(service: str, region: str | None, profile: str | None) -> str:
         if "does not exist" in message:
             raise CliError(f"no stack {stack} in region {session.region_name}: {message}") from None
         raise CliError(f"cannot read stack {stack}: {message}") from None
-    except BotoCoreError as exc:
-        raise InputError(f"cannot read stack {stack}: {exc} (pass --region and --profile, or set AWS_REGION)") from None
+    except NoCredentialsError:
+        where = f"profile {profile}" if profile else "the environment, ~/.aws or --profile"
+        raise InputError(f"cannot read stack {stack}: no AWS credentials found in {where} (aws configure)") from None
+    except NoRegionError:
+        raise InputError(f"cannot read stack {stack}: no AWS region: pass --region or set AWS_REGION") from None
+    except BotoCoreError as exc:  # ProfileNotFound, an endpoint that cannot be reached, ...
+        raise InputError(f"cannot read stack {stack}: {' '.join(str(exc).split())}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for s in answer["Stacks"] for o in s.get("Outputs", [])}
     if "ApiUrl" not in outputs:
         raise CliError(f"stack {stack} has no ApiUrl output (is it a kubestep management service?)")

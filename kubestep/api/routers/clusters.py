@@ -189,7 +189,7 @@ def list_events(name: ClusterName) -> JsonResponse:
     events = store.events.list(name) if could_exist(name) else []
     if not events:
         require_cluster(store, name)
-    return json_response(200, {"items": [views.event_view(e) for e in events]})
+    return json_response(200, {"items": [views.event_view(e, name) for e in events]})
 
 
 @router.patch(

@@ -20,8 +20,8 @@ from kubestep import diff, lifecycle
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli import manifests, target
 from kubestep.cli.base import Command
-from kubestep.cli.errors import CliError, NotApplied
-from kubestep.cli.options import timeout_option
+from kubestep.cli.errors import EXIT_USAGE, INPUT_STATUSES, CliError, NotApplied
+from kubestep.cli.options import output_option, timeout_option
 from kubestep.cli.output import dumps
 from kubestep.cli.waiting import wait_for
 from kubestep.models import AWSCluster, AWSNodePool, dump
@@ -36,6 +36,12 @@ class Action:
     verb: str  # creating, updating, upgrading, scaling, rolling
     describe: list[str]
     start: Any  # Callable[[bool], dict]: dry_run -> answer
+    rolls_what: str = ""  # "the control plane one replica at a time", "the pool within its update settings"
+
+    def learn(self, answer: dict) -> None:
+        """What the server's planner says it will do (its dry-run answer): a roll, or in place."""
+        if self.rolls_what and "rolls" in answer:
+            self.describe = [f"rolls {self.rolls_what}"] if answer["rolls"] else ["in place"]
 
 
 @dataclass
@@ -146,6 +152,7 @@ def _cluster_update(client: ApiClient, result: Comparison, label: str, stored: A
             verb,
             ["rolls the control plane one replica at a time"] if rolls else ["in place"],
             lambda dry_run: client.update_cluster(stored.name, changes, dry_run=dry_run),
+            rolls_what="the control plane one replica at a time",
         )
     )
 
@@ -184,8 +191,36 @@ def _compare_pool(client: ApiClient, result: Comparison, cluster: str, pool: dic
             "rolling" if rolls else "scaling" if set(body) <= {"minNodeCount", "maxNodeCount"} else "updating",
             ["rolls the pool within its update settings"] if rolls else ["in place"],
             lambda dry_run: client.update_node_pool(cluster, pool["metadata"]["name"], body, dry_run=dry_run),
+            rolls_what="the pool within its update settings",
         )
     )
+
+
+def plan_with_server(client: ApiClient, comparison: Comparison) -> list[tuple[str, ApiError]]:
+    """Every operation apply would start, checked by the server (`dryRun=true`): the planner that
+    decides when the operation starts decides here too, for `diff`, `apply --dry-run` and `apply`
+    alike (a downgrade is refused by all three, in the same words). Each action learns what the
+    server will do; returns the refusals, by object."""
+    refusals: list[tuple[str, ApiError]] = []
+    for body in comparison.creates:
+        try:
+            client.create_cluster(body, dry_run=True)
+        except ApiError as exc:
+            refusals.append((f"awscluster/{body['cluster']['metadata']['name']}", exc))
+    for action in comparison.updates:
+        try:
+            action.learn(action.start(True))
+        except ApiError as exc:
+            refusals.append((action.label, exc))
+    return refusals
+
+
+def refused(refusals: list[tuple[str, ApiError]]) -> CliError:
+    """One line naming every refusal; exit 2 when each says the input is wrong (a rule), else 1."""
+    error = CliError("; ".join(f"{label}: {exc.one_line()}" for label, exc in refusals) + "; nothing was applied")
+    if all(exc.status in INPUT_STATUSES for _, exc in refusals):
+        error.exit_code = EXIT_USAGE
+    return error
 
 
 def _print_changes(comparison: Comparison) -> None:
@@ -230,9 +265,7 @@ def _notes(plan: manifests.ApplyPlan) -> None:
     help="Follow the operations, step by step, to their end (a cluster's operations one after the other).",
 )
 @timeout_option("2h", "How long --wait waits for each operation")
-@click.option(
-    "-o", "--output", "fmt", type=click.Choice(["text", "name", "json", "yaml"]), default="text", show_default=True
-)
+@output_option()
 @click.pass_context
 def apply(
     ctx: click.Context, paths: tuple[str, ...], recursive: bool, dry_run: bool, wait: bool, timeout: float, fmt: str
@@ -251,6 +284,7 @@ def apply(
       kubestep apply -f manifests/              # its .yaml, .yml and .json files, in name order
       kubestep get cluster prod -o yaml | kubestep apply -f -
     """
+    fmt = "text" if fmt == "wide" else fmt  # nothing wider to show
     plan = manifests.load_plan(paths, recursive=recursive)
     _notes(plan)
     client = target.client(ctx)
@@ -259,8 +293,7 @@ def apply(
     for label in comparison.unchanged:
         note = comparison.notes.get(label)
         results.append({"object": label, "action": "unchanged"})
-        if fmt == "text":
-            click.echo(f"{label} unchanged" + (f" ({note})" if note else ""))
+        _say(fmt, f"{label} unchanged" + (f" ({note})" if note else ""), label)
     if comparison.missing_clusters:
         raise CliError(
             "; ".join(
@@ -279,10 +312,9 @@ def apply(
             + "; nothing was applied"
         )
     # The server checks everything before the first operation starts: all of the file, or none.
-    for body in comparison.creates:
-        client.create_cluster(body, dry_run=True)
-    for action in comparison.updates:
-        action.start(True)
+    refusals = plan_with_server(client, comparison)
+    if refusals:
+        raise refused(refusals)
     if dry_run:
         for body in comparison.creates:
             label = f"awscluster/{body['cluster']['metadata']['name']}"
@@ -352,10 +384,14 @@ def _say(fmt: str, text: str, label: str) -> None:
 @filename_options
 @click.pass_context
 def diff_command(ctx: click.Context, paths: tuple[str, ...], recursive: bool) -> None:
-    """Show how FILE differs from what exists (exit 0: no differences, 1: differences)."""
+    """Show how FILE differs from what exists, and what apply would do about it: the server
+    checks each operation (dryRun) as apply does, so a change apply would refuse (a downgrade,
+    a busy cluster) is shown refused here too. Exit 0: no differences, 1: differences."""
     plan = manifests.load_plan(paths, recursive=recursive)
     _notes(plan)
-    comparison = compare(target.client(ctx), plan)
+    client = target.client(ctx)
+    comparison = compare(client, plan)
+    refusals = dict(plan_with_server(client, comparison))
     for body in comparison.creates:
         click.echo(
             f"+ awscluster/{body['cluster']['metadata']['name']} (new, with {len(body['nodePools'])} node pools)"
@@ -364,8 +400,12 @@ def diff_command(ctx: click.Context, paths: tuple[str, ...], recursive: bool) ->
         click.echo(f"+ awsnodepool/{pool['spec']['clusterName']}/{pool['metadata']['name']} (new)")
     _print_changes(comparison)
     for action in comparison.updates:
+        if action.label in refusals:
+            continue
         if action.verb != "creating":
             click.echo(f"{action.label}: apply would start {action.verb} ({'; '.join(action.describe)})")
+    for label, exc in refusals.items():
+        click.echo(f"! {label}: apply would refuse it: {exc.one_line()}")
     if comparison.differs:
         ctx.exit(1)
 

@@ -10,40 +10,44 @@ from kubestep.cli.base import Command
 from kubestep.cli.commands.get import cluster_option, complete_kind, complete_name
 from kubestep.cli.errors import INPUT_STATUSES, CliError, InputError
 from kubestep.cli.kinds import Ref
-from kubestep.cli.options import timeout_option
+from kubestep.cli.options import output_option, timeout_option
 from kubestep.cli.waiting import wait_for
 
 
 def _delete_one(
-    client: ApiClient, kind: str, ref: Ref, *, keep_etcd_volumes: bool, dry_run: bool
+    client: ApiClient, kind: str, ref: Ref, *, keep_etcd_volumes: bool, dry_run: bool, fmt: str
 ) -> tuple[str, dict | None]:
+    def echo(label: str, text: str) -> None:
+        click.echo(label if fmt == "name" else f"{label} {text}")
+
     if kind == "schedule":
         label = f"schedule/{ref.name}"
         if dry_run:
             client.get_schedule(ref.name or "")
-            click.echo(f"{label} cancelled (dry run)")
+            echo(label, "cancelled (dry run)")
             return label, None
         client.cancel_schedule(ref.name or "")
-        click.echo(f"{label} cancelled")
+        echo(label, "cancelled")
         return label, None
     if kind == "cluster":
         label = f"awscluster/{ref.name}"
         answer = client.delete_cluster(ref.name or "", keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run)
         if dry_run:
-            click.echo(
-                f"{label} deleted (server dry run: nothing was started; {len(answer.get('nodePools') or [])} node "
-                f"pools and {len(answer.get('resources') or {})} recorded AWS resources would go)"
+            echo(
+                label,
+                f"deleted (server dry run: nothing was started; {len(answer.get('nodePools') or [])} node "
+                f"pools and {len(answer.get('resources') or {})} recorded AWS resources would go)",
             )
             return label, None
-        click.echo(f"{label} deleting (operation {answer['id']})")
+        echo(label, f"deleting (operation {answer['id']})")
         return label, answer
     label = f"awsnodepool/{ref.cluster}/{ref.name}"
     if dry_run:
         client.delete_node_pool(ref.cluster or "", ref.name or "", dry_run=True)
-        click.echo(f"{label} deleted (server dry run: nothing was started)")
+        echo(label, "deleted (server dry run: nothing was started)")
         return label, None
     answer = client.delete_node_pool(ref.cluster or "", ref.name or "")
-    click.echo(f"{label} deleting (operation {answer['id']})")
+    echo(label, f"deleting (operation {answer['id']})")
     return label, answer
 
 
@@ -88,6 +92,7 @@ def _from_files(paths: tuple[str, ...], recursive: bool) -> list[tuple[str, Ref]
 @click.option("--dry-run", is_flag=True, help="Check on the server what would be deleted; delete nothing.")
 @click.option("--wait/--no-wait", default=False, help="Follow the operations, step by step, to their end.")
 @timeout_option("1h", "How long --wait waits")
+@output_option(("text", "name"))
 @click.pass_context
 def delete(
     ctx: click.Context,
@@ -101,6 +106,7 @@ def delete(
     dry_run: bool,
     wait: bool,
     timeout: float,
+    fmt: str,
 ) -> None:
     """Delete clusters (and every AWS resource they own) or node pools.
 
@@ -129,7 +135,9 @@ def delete(
     started = []
     for kind_name, ref in targets:
         try:
-            label, operation = _delete_one(client, kind_name, ref, keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run)
+            label, operation = _delete_one(
+                client, kind_name, ref, keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run, fmt=fmt
+            )
         except ApiError as exc:
             if exc.status == 404 and ignore_not_found:
                 continue
@@ -140,7 +148,8 @@ def delete(
     if wait:
         for label, operation in started:
             done = wait_for(client, operation, timeout)
-            click.echo(f"{label} deleted: operation {done['id']} {done['status']}")
+            if fmt == "text":
+                click.echo(f"{label} deleted: operation {done['id']} {done['status']}")
     if failures:
         error = CliError("; ".join(f.one_line() for f in failures))
         if all(f.status in INPUT_STATUSES for f in failures):
