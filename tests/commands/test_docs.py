@@ -17,7 +17,9 @@ REFERENCE = README[README.index("## CLI reference") : README.index("## API refer
 def command_paths() -> dict[str, list[str]]:
     """Top-level command -> its subcommands (empty for a plain command)."""
     return {
-        name: sorted(n for n, sub in command.commands.items() if not sub.hidden) if isinstance(command, click.Group) else []
+        name: sorted(n for n, sub in command.commands.items() if not sub.hidden)
+        if isinstance(command, click.Group)
+        else []
         for name, command in main.commands.items()
         if not command.hidden
     }
