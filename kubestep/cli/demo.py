@@ -103,7 +103,7 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
         _section("ProvisionNetwork: the management service's dedicated VPC")
         t0 = time.monotonic()
         description = runtime.provision_network(wait=False)
-        description = progress.follow(sfn, description["executionArn"])
+        description = progress.follow(sfn, description["executionArn"], kind="ProvisionNetwork", target="network")
         summary.append(
             ("ProvisionNetwork", description["status"], time.monotonic() - t0, {"arn": description["executionArn"]})
         )
@@ -115,7 +115,9 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
         t0 = time.monotonic()
         operation = api.create_cluster(body)
         click.echo(f"  operation {operation['id']} (execution {operation['executionArn']})")
-        description = progress.follow(sfn, operation["executionArn"])
+        replicas = len(body["cluster"]["spec"]["controlPlane"].get("availabilityZones") or []) or None
+        totals = {"nodePool": len(body["nodePools"]), **({"replica": replicas} if replicas else {})}
+        description = progress.follow(sfn, operation["executionArn"], kind="CreateCluster", target=name, totals=totals)
         summary.append(
             ("CreateCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]})
         )
@@ -143,7 +145,7 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
         _section(f"DeleteCluster {name}: DELETE /v1/clusters/{name}")
         t0 = time.monotonic()
         operation = api.delete_cluster(name)
-        description = progress.follow(sfn, operation["executionArn"])
+        description = progress.follow(sfn, operation["executionArn"], kind="DeleteCluster", target=name)
         summary.append(
             ("DeleteCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]})
         )

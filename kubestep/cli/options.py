@@ -38,7 +38,7 @@ GLOBAL_HELP = [
 
 
 def global_params(*, hidden: bool) -> list[click.Parameter]:
-    """--endpoint, --service, --context, --region, --profile, --debug: shown on `kubestep -h`,
+    """--endpoint, --service, --context, --region, --profile, --debug, --no-progress: shown on `kubestep -h`,
     accepted (hidden) by every subcommand, so they may follow it."""
     params: list[click.Parameter] = [
         click.Option(
@@ -60,6 +60,17 @@ def global_params(*, hidden: bool) -> list[click.Parameter]:
             expose_value=False,
             callback=_remember,
             help="Print the traceback of an unexpected error. Env: KUBESTEP_DEBUG=1.",
+        )
+    )
+    params.append(
+        click.Option(
+            ["--no-progress"],
+            is_flag=True,
+            hidden=hidden,
+            expose_value=False,
+            callback=_remember,
+            help="--wait prints plain lines, no live status line (so it does when stderr is not a terminal, "
+            "or with NO_COLOR). Env: KUBESTEP_NO_PROGRESS=1.",
         )
     )
     return params
