@@ -52,13 +52,14 @@ run_logged() {
 }
 
 pip_progress() {
-  local collected
+  local last collected
+  last=$(grep -v '^ ' "$1" | tail -n 1)
   collected=$(grep -c '^Collecting ' "$1" || true)
-  if grep -q '^Installing collected packages' "$1"; then
-    say "installing ($collected packages)"
-  else
-    say "$collected packages resolved and fetched so far"
-  fi
+  case $last in
+    "Installing collected packages: "*)
+      say "installing $(($(tr -cd , <<<"$last" | wc -c) + 1)) packages" ;;
+    *) say "$collected packages resolved and fetched so far" ;;
+  esac
 }
 elapsed_only() { say "still running (log: $1)"; }
 

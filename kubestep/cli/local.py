@@ -201,10 +201,11 @@ def local_up(
     latency: str,
     existing_vpc: bool,
 ) -> None:
-    """Start the emulator, deploy the management service, provision its network.
-
-    The emulator's state (clusters and their AWS resources) is saved when it stops and at
-    intervals, and comes back with the next `local up`."""
+    """Start the emulator, deploy the management service, provision its network; print the AWS
+    and API endpoints and record them in $KUBESTEP_HOME/local.json (the context `local` reads
+    them). The emulator's state (clusters and their AWS resources) is saved when it stops and
+    every 30 s while it is used, and comes back with the next `local up` (--fresh starts empty).
+    One runtime per $KUBESTEP_HOME: exit 1 naming the running one, or the port in use."""
     require_local_runtime("local up")
     from kubestep_local.home import describe_runtime
     from kubestep_local.server import port_available
@@ -314,7 +315,8 @@ def _cluster_names(state: dict) -> list[str] | None:
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for a clean stop.")
 @click.option("--force", is_flag=True, help="Stop without asking, also when clusters would be lost.")
 def local_down(timeout: float, force: bool) -> None:
-    """Stop the local runtime. Its state is saved and comes back with `kubestep local up`."""
+    """Stop the local runtime. Its state is saved and comes back with `kubestep local up`; a
+    runtime that keeps none (`demo --keep`) asks first (--force in scripts)."""
     require_checkout("local down")
     from kubestep_local.home import describe_runtime
     from kubestep_local.state import StateStore

@@ -39,7 +39,10 @@ def repair() -> None:
 @timeout_option()
 @click.pass_context
 def repair_cluster(ctx: click.Context, name: str, detect_only: bool, wait: bool, timeout: float) -> None:
-    """Find what was deleted or changed by hand, make it again, report what changed (RepairCluster)."""
+    """Put back what people deleted or changed by hand (RepairCluster): the cluster's drift is
+    recorded (`kubestep describe` shows it), what is missing is made again, changed groups and rules
+    restored, instances on an outdated launch template replaced one replica at a time; --wait
+    prints what it repaired. --detect-only: record the drift, change nothing."""
     client = target.client(ctx)
     operation = client.repair_cluster(name, detect_only=detect_only)
     doing = "checking for drift" if detect_only else "repairing"
@@ -94,7 +97,9 @@ def orphan_table(result: dict) -> Table:
 @timeout_option()
 @click.pass_context
 def sweep(ctx: click.Context, yes: bool, grace_period: str, fmt: str, timeout: float) -> None:
-    """Resources this management service tagged for clusters whose record is gone (SweepOrphans)."""
+    """Resources this management service tagged for clusters whose record is gone (SweepOrphans;
+    it also runs daily): a dry run lists them by cluster uid; --yes deletes those older than the
+    grace period with DeleteCluster's steps."""
     client = target.client(ctx)
     operation = client.sweep_orphans(dry_run=not yes, grace_period_seconds=seconds(grace_period))
     done = wait_for(client, operation, timeout, progress=False)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What the scripts run from the machine (everything else is a stub).
 REAL_TOOLS = (
     "bash", "sh", "cat", "sha256sum", "cut", "grep", "du", "awk", "mkdir", "dirname", "sleep", "tail",
-    "rm", "ls", "readlink", "chmod", "env", "touch", "cp",
+    "rm", "ls", "readlink", "chmod", "env", "touch", "cp", "tr", "wc",
 )  # fmt: skip
 
 STUB = """#!/bin/bash

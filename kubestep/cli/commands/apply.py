@@ -270,13 +270,20 @@ def _notes(plan: manifests.ApplyPlan) -> None:
 def apply(
     ctx: click.Context, paths: tuple[str, ...], recursive: bool, dry_run: bool, wait: bool, timeout: float, fmt: str
 ) -> None:
-    """Create what FILE describes and does not exist; change what exists and differs.
-
-    Every document is validated before anything is sent, and the server checks every operation
-    (dryRun) before the first starts: all of the files, or none of them. A field that cannot change
-    in place (networking, zones, etcd, a pool's subnet) refuses them all and says so. What the API
-    sets (status, metadata.uid, metadata.createdAt) is ignored, so `kubestep get cluster NAME -o yaml
-    | kubestep apply -f -` round-trips; a metadata.uid must still be the cluster's own.
+    """Create what FILE describes and does not exist; show what exists and differs field by field
+    (`~ spec.maxNodeCount: 10 -> 12`) and start the operation that makes it: UpdateCluster for
+    control-plane fields and the upgrade policy, CreateNodePool for a new pool, UpdateNodePool for a
+    changed one (saying whether it rolls or changes in place). Every document is validated before
+    anything is sent, and the server checks every operation (dryRun) before the first starts: all
+    of the files, or none of them. A field that cannot change in place (networking, zones, etcd,
+    encryption, a pool's subnet) refuses them all, naming it (exit 1); so does a node pool of a
+    cluster that exists nowhere. A cluster takes one operation at a time: --wait runs a cluster's
+    operations one after another; without it the first starts and the rest say they wait (apply
+    the files again when it ends). What the API sets (status, metadata.uid, metadata.createdAt) is
+    ignored, so `kubestep get cluster NAME -o yaml | kubestep apply -f -` round-trips; a
+    metadata.uid must still be the cluster's own. Management-service documents are skipped with a
+    note (they are deployed with `cdk deploy`). --dry-run: the server checks everything, nothing
+    starts.
 
     \b
     Examples:
@@ -384,9 +391,10 @@ def _say(fmt: str, text: str, label: str) -> None:
 @filename_options
 @click.pass_context
 def diff_command(ctx: click.Context, paths: tuple[str, ...], recursive: bool) -> None:
-    """Show how FILE differs from what exists, and what apply would do about it: the server
-    checks each operation (dryRun) as apply does, so a change apply would refuse (a downgrade,
-    a busy cluster) is shown refused here too. Exit 0: no differences, 1: differences."""
+    """Show how FILE differs from what exists, and what apply would do about it: `+` new objects,
+    `~`/`+`/`-` fields, `!` fields that cannot change in place, and the operation apply would start.
+    The server checks each operation (dryRun) as apply does, so a change apply would refuse (a
+    downgrade, a busy cluster) is shown refused here too. Exit 0: no differences, 1: differences."""
     plan = manifests.load_plan(paths, recursive=recursive)
     _notes(plan)
     client = target.client(ctx)

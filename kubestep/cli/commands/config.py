@@ -90,8 +90,10 @@ def use_context(name: str) -> None:
 def set_context(
     name: str, endpoint: str | None, service: str | None, region: str | None, profile: str | None, make_current: bool
 ) -> None:
-    """Create or change context NAME (fields not given are kept). With neither --endpoint nor
-    --service it targets the local runtime."""
+    """Create or change context NAME in $KUBESTEP_HOME/config (fields not given are kept): an
+    endpoint, or a management service found through its stack, with the region and profile to
+    sign with. With neither --endpoint nor --service it targets the local runtime (as `local`,
+    built in, does)."""
     contexts.check_name(name)
     if name == contexts.LOCAL and (endpoint or service):
         raise InputError(f"{name!r} is the local runtime's context; give this endpoint another name")

@@ -108,7 +108,10 @@ def delete(
     timeout: float,
     fmt: str,
 ) -> None:
-    """Delete clusters (and every AWS resource they own) or node pools.
+    """Delete clusters (and every AWS resource they own, including what Kubernetes created under
+    kubernetes.io/cluster/<uid>) or node pools (their nodes drained through the lifecycle hook
+    first), or cancel one-off upgrade schedules. -f FILE deletes what the manifests name (a node
+    pool whose cluster the files also name goes with it). --dry-run: the server says what would go.
 
     \b
     Examples:

@@ -187,8 +187,10 @@ def describe(
     query: str | None,
     no_headers: bool,
 ) -> None:
-    """Show resources in detail: a cluster (replicas, node pools, events, current operation),
-    a node pool (CLUSTER/POOL), an operation (its steps so far).
+    """Show resources in detail: a cluster (phase, version, endpoint, replicas with zone, ASG,
+    instance, etcd volume and bootstrap report, node pools, recent events, the current operation,
+    drift), a node pool (CLUSTER/POOL: sizes, placement, labels, taints, AWS ids, its events), an
+    operation (its steps so far). -o json|yaml prints what the view is made of.
 
     \b
     Examples:

@@ -160,13 +160,19 @@ def get(
     interval: float,
     timeout: float | None,
 ) -> None:
-    """List resources, or show the ones named.
-
-    \b
-    TYPE: clusters (cluster, cl), nodepools (nodepool, np), operations (operation, op),
-          events (event, ev).
-    Node pools are named CLUSTER/POOL, or POOL with -c CLUSTER; `get nodepools` without -c
-    lists every cluster's. Events need -c CLUSTER; `get operations -c CLUSTER` filters.
+    """List resources, or show the ones named. TYPE has singular, plural and short names:
+    clusters (cluster, cl), nodepools (nodepool, np), operations (operation, op), events (event,
+    ev), versions (version), schedules (schedule, sched). `get clusters`: NAME, PHASE, VERSION,
+    REPLICAS ready/total, NODEPOOLS, AGE (-o wide adds ENDPOINT, UID, OPERATION). Node pools are
+    named CLUSTER/POOL, or POOL with -c CLUSTER; `get nodepools` without -c lists every cluster's.
+    Events need -c CLUSTER (a node pool's: `get events POOL -c CLUSTER`); `get operations -c
+    CLUSTER` filters (a cluster's are kept 90 days, also after it is deleted). `get versions`: the
+    Kubernetes versions kubestep installs, newest first, with the channels each is the default of,
+    the minor's end of life and whether it is supported (warnings on stderr for minors at or near
+    their end of life). `get schedules [-c CLUSTER]`: one-off upgrades (ID, CLUSTER, VERSION, AT,
+    STATE, OUTCOME). -o json|yaml is the API's representation; --query applies a JMESPath
+    expression to it (printed as JSON, or -o yaml, or tab-separated with an explicit -o text);
+    -w prints each change after the list.
 
     \b
     Examples:

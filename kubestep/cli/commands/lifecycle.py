@@ -127,8 +127,13 @@ def upgrade_cluster(
     timeout: float,
     fmt: str,
 ) -> None:
-    """Upgrade cluster NAME to --version: one minor version at a time, never down; node pools
-    must end within two minors of the control plane and never above it.
+    """Upgrade cluster NAME to --version: the control plane one replica at a time behind its
+    health gate, then the node pools named with --node-pools. One minor version at a time, never
+    down; node pools must end within two minors of the control plane and never above it (refused
+    at once, exit 2). An upgrade to the version the cluster runs is "unchanged" and starts nothing;
+    a target at or near its end of life is warned about. --at TIME (ISO 8601 with a zone, 1 minute
+    to 90 days ahead): an EventBridge Scheduler one-time schedule instead (kubestep get schedules).
+    --wait prints each replica's replacement and gate.
 
     \b
     Examples:
@@ -196,7 +201,8 @@ def scale_nodepool(
     timeout: float,
     fmt: str,
 ) -> None:
-    """Set node pool CLUSTER/POOL's --min and/or --max node count.
+    """Set node pool CLUSTER/POOL's --min and/or --max node count: only its Auto Scaling group
+    changes, in place. Bounds it already has are "unchanged": nothing starts.
 
     \b
     Examples:
@@ -288,7 +294,8 @@ def create_nodepool(
     timeout: float,
     fmt: str,
 ) -> None:
-    """Add node pool CLUSTER/POOL to a running cluster.
+    """Add node pool CLUSTER/POOL to a running cluster (version: the control plane's by default),
+    from flags or from an AWSNodePool manifest (-f FILE).
 
     \b
     Examples:

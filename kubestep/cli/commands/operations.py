@@ -68,7 +68,8 @@ def operations_get(ctx: click.Context, operation_id: str, fmt: str, query: str |
 @click.option("--quiet", is_flag=True, help="No step-by-step progress.")
 @click.pass_context
 def operations_wait(ctx: click.Context, operation_id: str, timeout: float, quiet: bool) -> None:
-    """Follow an operation, step by step, to its end; exit 1 unless it SUCCEEDED."""
+    """Follow an operation, step by step (a live status line under the steps at a terminal), to
+    its end; exit 1 unless it SUCCEEDED."""
     client = target.client(ctx)
     result = wait_for(client, client.operation(operation_id), timeout, progress=not quiet)
     click.echo(f"operation {result['id']} {result['status']}")

@@ -19,7 +19,8 @@ from kubestep.versions import supported_minors
 @output_options(formats=("text", "json", "yaml"))
 @click.pass_context
 def version(ctx: click.Context, client_only: bool, fmt: str, query: str | None, no_headers: bool) -> None:
-    """Print the client and server versions and the Kubernetes versions clusters can run."""
+    """Print the client and server versions (the management service, its region, the local
+    runtime's time scale) and the Kubernetes versions clusters can run."""
     data: dict = {"client": {"kubestep": __version__, "kubernetesVersions": [f"1.{m}" for m in supported_minors()]}}
     failure: ApiError | None = None
     if not client_only:
