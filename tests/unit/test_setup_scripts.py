@@ -162,3 +162,16 @@ def test_env_sh_leaves_npms_global_directory_where_it_was(tmp_path: Path) -> Non
     before, after, node = result.stdout.split()
     assert after == before and not after.startswith(str(ROOT)), result.stdout
     assert node == str(ROOT / ".build" / "node" / "node_modules" / ".bin" / "node"), "the project's Node.js is first"
+
+
+def test_the_demos_closing_note_and_the_readme_give_the_same_numbers() -> None:
+    """The set-up's reference numbers are measured once and written twice: in README's first
+    screen and in the note `scripts/demo.sh` ends with."""
+    note = (ROOT / "scripts" / "demo.sh").read_text()
+    readme = (ROOT / "README.md").read_text()
+    (demo_row,) = [line for line in readme.splitlines() if line.startswith("| `bash scripts/demo.sh` |")]
+    (test_row,) = [line for line in readme.splitlines() if line.startswith("| `bash scripts/test.sh` |")]
+    demo_time, demo_disk = re.search(r"set-up (\d+) s.*\| (\d+) MB \|$", demo_row).groups()
+    more_time, more_disk = re.search(r"about (\d+) s more.*\((\d+) MB more", test_row).groups()
+    assert f"from nothing about {demo_time} s and {demo_disk} MB" in note
+    assert f"about {more_time} s and {more_disk} MB more" in note
