@@ -107,6 +107,9 @@ def test_token_for_a_local_cluster_needs_no_exported_credentials(
         "AWS_CONFIG_FILE": str(home / "none"),
         "AWS_EC2_METADATA_DISABLED": "true",
     }
+    # The API function runs in this process and its clients keep the credentials they were made
+    # with: make them now (as any earlier command would have), before the CLI's environment loses its.
+    assert service.run("get", "cluster", "prod", "-o", "name", env=BARE).exit_code == 0
     result = service.run("token", "prod", env=no_credentials)
     assert result.exit_code == 0, result.output
     credential = json.loads(result.stdout)
