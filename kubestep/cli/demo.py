@@ -53,7 +53,7 @@ def _resources_table(found: dict[str, list[dict]]) -> Table:
     return table
 
 
-@click.command()
+@click.command(short_help="Create and delete an HA cluster on a fresh emulator, step by step.")
 @click.option("--keep", is_flag=True, help="Keep the cluster and the runtime running (Ctrl-C stops).")
 @click.option("--time-scale", default=0.02, show_default=True, help="Factor for waits, retries and boots.")
 @click.option("-f", "--filename", "path", default=str(EXAMPLE), show_default=True, help="Cluster manifest.")
