@@ -156,7 +156,9 @@ def test_env_sh_leaves_npms_global_directory_where_it_was(tmp_path: Path) -> Non
     it (on PATH), not into the project's Node.js directory."""
     assert shutil.which("npm"), "npm is required (scripts/setup.sh says so)"
     script = f'before=$(npm prefix -g); source "{ROOT}/scripts/env.sh"; echo "$before"; npm prefix -g; command -v node'
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    # The shell before it: no project's Node.js on PATH yet (the test runner's may have sourced it).
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if "/.build/node/" not in p)
+    env = {"PATH": path, "HOME": str(tmp_path)}
     result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     before, after, _node = result.stdout.split()
