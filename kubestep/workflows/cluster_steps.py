@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from kubestep import preflight
+from kubestep import preflight, recovery
 from kubestep.errors import AlreadyExists, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
@@ -146,14 +146,17 @@ def record_failure(ctx: StepInput, cluster_name: str, error: dict) -> dict:
     phase = ctx.event.get("failurePhase") or "ERROR"
     pool = ctx.event.get("nodePool")
     involved = f"AWSNodePool/{pool}" if pool else f"AWSCluster/{cluster_name}"
-    ctx.store.events.record(cluster_name, "Warning", name, message, involved, ctx.operation_id)
-    last_error = {"error": name, "message": message, "operationId": ctx.operation_id}
+    cluster_phase = phase if not pool or phase != "ERROR" else "DEGRADED"
+    operation = ctx.store.operations.get(ctx.operation_id)
+    hint = recovery.advice(cluster_name, cluster_phase, operation.kind if operation else None)
+    ctx.store.events.record(cluster_name, "Warning", name, f"{message} ({hint})", involved, ctx.operation_id)
+    last_error = {"error": name, "message": message, "operationId": ctx.operation_id, "hint": hint}
     with contextlib.suppress(NotFound):
         if pool:
             ctx.store.node_pools.update(cluster_name, pool, phase=phase)
         ctx.store.clusters.update(
             cluster_name,
-            phase=phase if not pool or phase != "ERROR" else "DEGRADED",
+            phase=cluster_phase,
             current_operation=None if phase != "ERROR" else ctx.operation_id,
             last_error=last_error,
         )

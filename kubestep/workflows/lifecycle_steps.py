@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubestep import lifecycle, preflight
+from kubestep import lifecycle, preflight, recovery
 from kubestep.errors import AlreadyExists, ClusterNotReady, InvalidSpec, LockHeld, NotFound
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
@@ -33,7 +33,9 @@ def _operable(store: Store, name: str) -> ClusterRecord:
         lock = store.locks.get(name)
         if lock is not None:
             raise LockHeld(f"cluster {name}", lock.to_item())
-        hint = "delete it" if record.phase == "ERROR" else "wait for it to be RUNNING"
+        failed = record.last_error.operation_id if record.last_error else None
+        operation = store.operations.get(failed) if failed else None
+        hint = recovery.advice(name, record.phase, operation.kind if operation else None)
         raise ClusterNotReady(f"cluster {name!r} is {record.phase}: {hint}")
     return record
 

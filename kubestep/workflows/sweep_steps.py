@@ -12,12 +12,13 @@ from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
 from kubestep.models import Model
 from kubestep.resources import orphans
+from kubestep.store.keys import ServiceTarget
 from kubestep.validation import parse, refuse_identity_fields
 from kubestep.workflows.cluster_steps import error_message
 from kubestep.workflows.identity import own_operation
 
 KIND = "SweepOrphans"
-TARGET = "orphans"
+TARGET = ServiceTarget.ORPHANS
 # Deleting a cluster's worth of orphans: groups, instances, the NLB's interfaces, security groups.
 SWEPT = Poll(deadline=timedelta(minutes=45), interval=10, backoff=1.5, max_delay=30)
 
