@@ -107,7 +107,7 @@ def _version(value: str, info: ValidationInfo) -> str:
 def _cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
+    except ValueError:
         raise ValueError(f"{shown(value)} is not a CIDR block with its host bits zero") from None
     if network.version != 4:
         raise ValueError(f"{shown(value)} must be an IPv4 CIDR block")
@@ -590,7 +590,9 @@ def _time_zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{shown(value)} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)") from None
+        raise ValueError(
+            f"{shown(value)} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)"
+        ) from None
     return value
 
 
@@ -783,9 +785,9 @@ def _kubelet_labels(labels: dict[str, str] | None, info: ValidationInfo) -> dict
     refused = []
     for key in labels or {}:
         namespace = key.rpartition("/")[0]
-        if any(namespace == d or namespace.endswith(f".{d}") for d in KUBERNETES_LABEL_DOMAINS):
-            if namespace not in KUBELET_LABEL_NAMESPACES:
-                refused.append(shown(key))
+        kubernetes = any(namespace == d or namespace.endswith(f".{d}") for d in KUBERNETES_LABEL_DOMAINS)
+        if kubernetes and namespace not in KUBELET_LABEL_NAMESPACES:
+            refused.append(shown(key))
     if refused:
         raise ValueError(
             f"{', '.join(sorted(refused))}: a node may label itself in the kubernetes.io and k8s.io namespaces "

@@ -130,7 +130,9 @@ def supported_names() -> str:
 def parse(version: str) -> tuple[int, int, int]:
     match = VERSION_RE.fullmatch(version) if isinstance(version, str) else None
     if not match:
-        raise ValueError(f"version must look like 1.MINOR.PATCH without leading zeros, e.g. 1.32.4 (got {shown(version)})")
+        raise ValueError(
+            f"version must look like 1.MINOR.PATCH without leading zeros, e.g. 1.32.4 (got {shown(version)})"
+        )
     return 1, int(match.group(1)), int(match.group(2))
 
 

@@ -234,15 +234,18 @@ def replica_check_failure(checks: dict, config: EtcdConfig | None) -> str | None
 
 @step(poll=VOLUMES_DELETED)
 def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool) -> dict:
-    """Delete the replicas' etcd volumes (unless asked to keep them for a restore)."""
+    """Delete the replicas' etcd volumes (unless asked to keep them for a restore). A volume an
+    earlier delete kept (`gke:retained-by`) stays whoever deletes later, a sweep included:
+    retained means retained, until a person deletes it."""
     volumes = ctx.ec2.describe_volumes(Filters=ctx.ec2_filters(scope, **{naming.TAG_ROLE: "etcd"}))["Volumes"]
+    retained = [v["VolumeId"] for v in volumes if naming.TAG_RETAINED_BY in naming.tags_dict(v.get("Tags"))]
     if keep_etcd_volumes:
-        kept = [v["VolumeId"] for v in volumes]
+        kept = [v["VolumeId"] for v in volumes if v["VolumeId"] not in retained]
         if kept:  # kept on purpose (a restore): the orphan sweeper must not take them
             ctx.ec2.create_tags(Resources=kept, Tags=[{"Key": naming.TAG_RETAINED_BY, "Value": ctx.operation_id}])
-        return {"kept": kept}
+        return {"kept": kept + retained}
     deleted = []
-    for volume in volumes:
+    for volume in (v for v in volumes if v["VolumeId"] not in retained):
         if volume["State"] == "in-use":
             ctx.pending(f"etcd volume {volume['VolumeId']} is still attached")
         try:
@@ -253,4 +256,4 @@ def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool
                 ctx.pending(f"etcd volume {volume['VolumeId']} is busy")
             if not is_not_found(exc, Kind.VOLUME):
                 raise
-    return {"deleted": deleted}
+    return {"deleted": deleted, "kept": retained}

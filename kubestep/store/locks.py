@@ -29,7 +29,9 @@ class LockRepository:
     def get(self, target: keys.Target) -> Lock | None:
         return Lock.from_item(self._table.get(keys.lock_pk_for(target), keys.LOCK_SK))
 
-    def acquire(self, target: keys.Target, operation_id: str, execution_arn: str | None, running: ExecutionRunning) -> Lock:
+    def acquire(
+        self, target: keys.Target, operation_id: str, execution_arn: str | None, running: ExecutionRunning
+    ) -> Lock:
         """Take the lock of `target` (the network, or a cluster by name) for `operation_id` (again, if it
         already holds it), or take it over from an abandoned holder.
 

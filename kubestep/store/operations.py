@@ -74,7 +74,9 @@ class OperationRepository:
         except ConditionFailed:
             return False
 
-    def for_target(self, target: keys.Target, limit: int = 20, start: str | None = None) -> tuple[list[Operation], str | None]:
+    def for_target(
+        self, target: keys.Target, limit: int = 20, start: str | None = None
+    ) -> tuple[list[Operation], str | None]:
         """Newest first."""
         kwargs: dict[str, Any] = {
             "IndexName": "gsi1",

@@ -313,6 +313,9 @@ class InitClaim(Record):
 class Schedule(Record):
     schedule_id: str
     cluster: str
+    # The cluster incarnation the schedule was made for: it never acts on a later cluster of the
+    # same name (absent on schedules made before incarnations were recorded).
+    uid: str | None = None
     kind: str
     at: str
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -320,5 +323,6 @@ class Schedule(Record):
     schedule_arn: str | None = None
     created_at: str | None = None
     fired_at: str | None = None
+    cancelled_at: str | None = None
     outcome: str | None = None
     operation_id: str | None = None

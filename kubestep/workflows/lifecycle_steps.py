@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubestep import lifecycle, preflight, recovery
+from kubestep import lifecycle, preflight, recovery, upgrades
 from kubestep.errors import AlreadyExists, ClusterNotReady, InvalidSpec, LockHeld, NotFound
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
@@ -73,7 +73,7 @@ def parse_create_node_pool(ctx: StepInput | Any, data: Any) -> CreateNodePoolReq
         raise InvalidSpec(problems)
     network = ctx.store.network.ready(ctx.settings.service_name)
     launches = preflight.launches_for(0, None, [(field, pool)])
-    found = preflight.reference_problems(ctx.settings, network.vpc_id, None, [(field, pool)], launches)
+    found = preflight.reference_problems(ctx.settings, network.vpc_id, None, [(field, pool)], launches, record.uid)
     if found:
         raise InvalidSpec(found)
     return request
@@ -150,6 +150,7 @@ def plan_node_pool_update(ctx: StepInput | Any, data: Any) -> tuple[UpdateNodePo
     plan = lifecycle.plan_node_pool_change(
         ctx.settings.service, record.spec, record.version, pool.spec, request.changes, others
     )
+    _check_new_references(ctx, record, pool=request.changes, prefix="changes")
     return request, plan
 
 
@@ -231,23 +232,37 @@ def plan_cluster_update(ctx: StepInput | Any, data: Any) -> tuple[UpdateClusterR
     plan = lifecycle.plan_cluster_change(
         ctx.settings.service, record.spec, pools, request, resume=record.phase == "DEGRADED"
     )
+    _check_new_references(ctx, record, control_plane=request.control_plane, prefix="controlPlane")
     return request, plan
+
+
+def _check_new_references(ctx: StepInput | Any, record: ClusterRecord, **changes: Any) -> None:
+    """What an update introduces passes the create's preflight: it exists, and it is the
+    account's own or this cluster incarnation's (never another cluster's profile or group)."""
+    network = ctx.store.network.ready(ctx.settings.service_name)
+    found = preflight.change_reference_problems(ctx.settings, network.vpc_id, record.uid, **changes)
+    if found:
+        raise InvalidSpec(found)
 
 
 @step
 def validate_update_cluster(ctx: StepInput) -> dict:
     """First state: the change keeps every rule (one minor at a time, never down, pools within
-    two minors and never newer); nothing changes otherwise."""
+    two minors and never newer); nothing changes otherwise. A one-off schedule's run whose
+    cluster is gone, is another incarnation of the name, or no longer fits records why on the
+    schedule and does nothing."""
     data = ctx.event.get("request")
-    schedule = data.get("scheduleId") if isinstance(data, dict) else None
+    schedule = upgrades.scheduled_run(ctx.store, ctx.operation_id, data)
+    stale = upgrades.stale_schedule(ctx.store, schedule) if schedule else None
     try:
+        if stale:
+            raise ClusterNotReady(stale)
         request, plan = plan_cluster_update(ctx, data)
     except (InvalidSpec, NotFound, LockHeld, ClusterNotReady) as exc:
-        if schedule:
-            # A one-off schedule whose cluster is gone or no longer fits: say why it did nothing.
-            ctx.store.schedules.record_outcome(schedule, f"skipped: {exc}", None)
-            return {"skip": True}
-        raise
+        if schedule is None:
+            raise
+        ctx.store.schedules.record_outcome(schedule.schedule_id, f"skipped: {exc}", None)
+        return {"skip": True, "reason": str(exc)[:500]}
     return {
         "skip": False,
         "clusterName": request.cluster_name,
@@ -259,13 +274,19 @@ def validate_update_cluster(ctx: StepInput) -> dict:
 @step
 def acquire_update_cluster_lock(ctx: StepInput, cluster_name: str) -> dict:
     """Identity, the cluster's lock, the target spec on the record."""
-    request, plan = plan_cluster_update(ctx, ctx.event.get("request"))
+    data = ctx.event.get("request")
+    schedule = upgrades.scheduled_run(ctx.store, ctx.operation_id, data)
+    stale = upgrades.stale_schedule(ctx.store, schedule) if schedule else None
+    if schedule is not None and stale:  # the cluster changed since the first state: still nothing
+        ctx.store.schedules.record_outcome(schedule.schedule_id, f"skipped: {stale}", None)
+        raise ClusterNotReady(stale)
+    request, plan = plan_cluster_update(ctx, data)
     version = plan.target.spec.control_plane.version
     try:
         _lock(ctx, "UpdateCluster", cluster_name, version=version, nodePools=plan.node_pools)
     except Exception as exc:
-        if request.schedule_id:
-            ctx.store.schedules.record_outcome(request.schedule_id, f"skipped: {exc}", None)
+        if schedule is not None:
+            ctx.store.schedules.record_outcome(schedule.schedule_id, f"skipped: {exc}", None)
         raise
     try:
         ctx.store.clusters.update(
@@ -274,8 +295,8 @@ def acquire_update_cluster_lock(ctx: StepInput, cluster_name: str) -> dict:
     except Exception:
         ctx.store.locks.release(cluster_name, ctx.operation_id)
         raise
-    if request.schedule_id:
-        ctx.store.schedules.record_outcome(request.schedule_id, "started", ctx.operation_id)
+    if schedule is not None:
+        ctx.store.schedules.record_outcome(schedule.schedule_id, "started", ctx.operation_id)
     _event(
         ctx,
         cluster_name,
