@@ -216,6 +216,31 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     return {"replica": replica, "instanceId": instance_id}
 
 
+def replica_problem(ctx: ClusterContext, member: EtcdMember) -> str | None:
+    """What keeps a replica from being healthy right now, from live state (no waiting): an
+    instance of its current launch template in service, whose own bootstrap report says ok.
+    None when it is healthy."""
+    if not member.asg_name:
+        return f"replica {member.index} has no Auto Scaling group"
+    live = instances.group_instances(ctx, member.asg_name)
+    current = {m["id"] for m in live if m["state"] == "InService" and m["spec"] == member.launch_spec}
+    if not current:
+        running = ", ".join(f"{m['id']} ({m['state']})" for m in live) or "none"
+        return f"replica {member.index} has no instance of its current launch template in service ({running})"
+    report = ctx.store.reports.replica(ctx.uid, member.index)
+    if report is None or report.instance_id not in current:
+        return f"replica {member.index} instance {', '.join(sorted(current))} has not reported its bootstrap"
+    if not report.ok:
+        return f"replica {member.index} instance {report.instance_id} reported {report.status}"
+    return None
+
+
+def control_plane_problems(ctx: ClusterContext) -> list[str]:
+    """Every replica's `replica_problem`: [] means the control plane is healthy now."""
+    found = [replica_problem(ctx, member) for member in ctx.store.etcd.members(ctx.name)]
+    return [problem for problem in found if problem]
+
+
 def replica_check_failure(checks: dict, config: EtcdConfig | None) -> str | None:
     """What a replica's own report must say it checked (kubestep.bootstrap): every etcd member
     present and etcd healthy, its API server ready. None when all hold."""

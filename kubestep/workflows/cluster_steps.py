@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 from kubestep import preflight, recovery, upgrades
-from kubestep.errors import AlreadyExists, InvalidSpec, NotFound, ResourceTimeout
+from kubestep.errors import AlreadyExists, BootstrapFailed, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
+from kubestep.resources import control_plane
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Operation, iso, now, parse_iso
 from kubestep.validation import parse_create_request, parse_delete_request, replica_count
@@ -115,7 +116,12 @@ def _register(ctx: StepInput, request: Any, operation: Operation) -> ClusterReco
 
 @step
 def mark_cluster_running(ctx: ClusterContext) -> dict:
-    """The cluster passed every health gate: RUNNING, with its API endpoint; the lock goes."""
+    """The cluster passed every health gate: RUNNING, with its API endpoint; the lock goes. The
+    replicas' live state is looked at once more (an instance that failed since its gate makes
+    the operation fail instead: RUNNING is never a record's memory)."""
+    problems = control_plane.control_plane_problems(ctx)
+    if problems:
+        raise BootstrapFailed(f"the control plane is not healthy: {'; '.join(problems)}")
     record = ctx.store.clusters.update(ctx.name, phase="RUNNING", current_operation=None, last_error=None)
     ctx.event("Normal", "ClusterRunning", f"cluster {ctx.name} is RUNNING; API endpoint https://{record.endpoint}:443")
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")

@@ -12,6 +12,7 @@ from kubestep.errors import AlreadyExists, ClusterNotReady, InvalidSpec, LockHel
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
 from kubestep.models import CreateNodePoolRequest, DeleteNodePoolRequest, UpdateClusterRequest, UpdateNodePoolRequest
+from kubestep.resources import control_plane
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Store
 from kubestep.validation import (
@@ -120,20 +121,31 @@ def acquire_create_node_pool_lock(ctx: StepInput, cluster_name: str) -> dict:
     return {"nodePool": pool.name}
 
 
+def _phase_now(ctx: ClusterContext) -> str:
+    """RUNNING only when the control plane is healthy now (its replicas' live instances and
+    reports): a node-pool operation does not make a DEGRADED cluster well."""
+    return "DEGRADED" if control_plane.control_plane_problems(ctx) else "RUNNING"
+
+
 @step
 def forget_node_pool(ctx: ClusterContext, node_pool: str) -> dict:
     """Compensation's last word: the record of a pool this operation created goes."""
     record = ctx.store.node_pools.get(ctx.name, node_pool)
     if record is not None and record.created_by == ctx.operation_id:
         ctx.store.node_pools.delete(ctx.name, node_pool)
-    ctx.store.clusters.update(ctx.name, phase="RUNNING", current_operation=None)
+    ctx.store.clusters.update(ctx.name, phase=_phase_now(ctx), current_operation=None)
     return {"forgotten": record is not None}
 
 
 @step
 def finish_node_pool_operation(ctx: ClusterContext) -> dict:
-    """The cluster is RUNNING again, the operation SUCCEEDED, the lock released."""
-    ctx.store.clusters.update(ctx.name, phase="RUNNING", current_operation=None, last_error=None)
+    """The cluster is back as it was (RUNNING if its control plane is healthy now), the
+    operation SUCCEEDED, the lock released."""
+    phase = _phase_now(ctx)
+    fields: dict[str, Any] = {"phase": phase, "current_operation": None}
+    if phase == "RUNNING":
+        fields["last_error"] = None
+    ctx.store.clusters.update(ctx.name, **fields)
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
     return {"released": ctx.store.locks.release(ctx.name, ctx.operation_id)}
 
