@@ -99,7 +99,7 @@ class Fleet:
     # ------------------------------------------------------------------ what a cluster owns
     def snapshot(self, name: str, uid: str) -> dict:
         """Everything of cluster `name` (uid `uid`) an operation could change: its records, its
-        lock and schedules, its AWS resources and their launch template versions."""
+        lock and the name's schedules, its AWS resources and their launch template versions."""
         store = self.store
         record = store.clusters.get(name)
         resources = inventory.cluster_resources(uid, lambda service: boto3.client(service, REGION))
@@ -121,7 +121,7 @@ class Fleet:
                     "pools": [p.to_item() for p in store.node_pools.list(name)] if record and record.uid == uid else [],
                     "members": [m.to_item() for m in store.etcd.members(name)] if record and record.uid == uid else [],
                     "lock": store.locks.get(name).to_item() if store.locks.get(name) else None,
-                    "schedules": [s.to_item() for s in store.schedules.list(name) if s.uid == uid],
+                    "schedules": [s.to_item() for s in store.schedules.list(name)],
                     "aws": resources,
                     "templateVersions": versions,
                     "profiles": profiles,
