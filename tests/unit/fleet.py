@@ -6,10 +6,11 @@ snapshot of everything one cluster owns, to prove an operation on another left i
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -69,6 +70,7 @@ def report_all(store: Store, uid: str, status: str = "ok") -> None:
 class Fleet:
     settings: Settings
     store: Store
+    serial: Iterator[int] = field(default_factory=itertools.count)
 
     # ------------------------------------------------------------------ workflows (console)
     def run(self, workflow: str, execution_input: Any, name: str, hooks: dict | None = None) -> Run:
@@ -84,11 +86,11 @@ class Fleet:
             if record is not None:
                 report_all(self.store, record.uid)
 
-        return {"CheckReplicaHealth": report, "CheckNodePoolHealth": report}
+        return {name: report for name in ("CheckReplicaHealth", "CheckNodePoolHealth", "RollNodePool")}
 
     def create(self, name: str, request: dict | None = None) -> ClusterRecord:
-        operation = f"create-{name}-{len(self.store.clusters.all())}"
-        run = self.run("CreateCluster", request or small_request(name), operation)
+        # Execution names are never reused (an operation id names one operation for good).
+        run = self.run("CreateCluster", request or small_request(name), f"create-{name}-{next(self.serial)}")
         assert run.entered[-1] == "Created", run.entered
         return self.store.clusters.require(name)
 
@@ -145,11 +147,16 @@ def fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
     }.items():
         monkeypatch.setenv(key, value)
     _clear_caches()
+    from kubestep_local import moto_compat
+
+    # The emulator's corrections of moto (launch templates' later versions launch, resent calls
+    # meet AWS's answers), as the embedded runtime applies them.
+    patches = moto_compat.PatchSet()
+    moto_compat.fix_interpreter_bugs(patches)
+    moto_compat.match_aws_semantics(patches)
     with mock_aws():
         create_table()
-        from kubestep_local.moto_compat import publish_ubuntu_images
-
-        publish_ubuntu_images("123456789012", REGION)
+        moto_compat.publish_ubuntu_images("123456789012", REGION)
         sfn = boto3.client("stepfunctions", REGION)
         for workflow in WORKFLOWS:
             sfn.create_state_machine(
@@ -159,7 +166,10 @@ def fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
         store = Store.for_table(TABLE)
         provisioned = Interpreter("ProvisionNetwork", settings, store).run({}, "provision-network")
         assert provisioned.entered[-1] == "Provisioned"
-        yield Fleet(settings, store)
+        try:
+            yield Fleet(settings, store)
+        finally:
+            patches.undo()
     _clear_caches()
 
 
