@@ -859,7 +859,9 @@ class NodePoolSpec(Model):
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         description=(
-            "Kubernetes labels on every node of the pool (also tagged for the cluster autoscaler's scale from zero)."
+            "Kubernetes labels on every node of the pool (also tagged for the cluster autoscaler's scale from "
+            "zero); in the kubernetes.io and k8s.io namespaces only node.kubernetes.io/ and kubelet.kubernetes.io/ "
+            "keys, which a kubelet may set on itself."
         ),
     )
     taints: list[Taint] = Field(default_factory=list, description="Kubernetes taints on every node of the pool.")
