@@ -215,3 +215,27 @@ def test_labels_a_kubelet_may_not_set_on_itself_are_refused(key: str) -> None:
 def test_labels_a_kubelet_may_set_pass() -> None:
     labels = {"node.kubernetes.io/pool": "a", "kubelet.kubernetes.io/x": "b", "example.com/team": "c", "tier": "d"}
     assert parse(NodePoolChanges, {"labels": labels}, "changes.").labels == labels
+
+
+def test_a_failure_without_a_catch_is_listed_once_with_its_step() -> None:
+    """The execution's own failure repeats the step's (no Catch before the lock): one line."""
+    from datetime import UTC, datetime, timedelta
+
+    from kubestep.execution_history import summarize
+
+    t0 = datetime(2026, 12, 5, tzinfo=UTC)
+    cause = json.dumps({"errorMessage": "cluster iota is locked by operation other-1", "errorType": "LockHeld",
+                        "stackTrace": ['  File "/var/task/lambdas/_tasks.py", line 52\n']})  # fmt: skip
+    failed = {"error": "LockHeld", "cause": cause}
+    events = [
+        {"id": 1, "previousEventId": 0, "type": "ExecutionStarted", "timestamp": t0},
+        {"id": 2, "previousEventId": 1, "type": "TaskStateEntered", "timestamp": t0 + timedelta(seconds=1),
+         "stateEnteredEventDetails": {"name": "AcquireLock", "input": "{}"}},
+        {"id": 3, "previousEventId": 2, "type": "TaskFailed", "timestamp": t0 + timedelta(seconds=2),
+         "taskFailedEventDetails": failed},
+        {"id": 4, "previousEventId": 3, "type": "ExecutionFailed", "timestamp": t0 + timedelta(seconds=2),
+         "executionFailedEventDetails": failed},
+    ]  # fmt: skip
+    [item] = summarize(events)
+    assert (item["type"], item["step"]) == ("error", "AcquireLock")
+    assert item["message"] == "LockHeld: cluster iota is locked by operation other-1"
