@@ -333,9 +333,16 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
         # type for them).
         _stmt("ListTaggedSecretsAndRoles", ["secretsmanager:ListSecrets", "iam:ListRoles"], ["*"]),
         *_termination_queue(ctx),
+        *_cancel_cluster_schedules(ctx),
         *_state_table(ctx),
         *_describe_executions(ctx),
     ]
+
+
+def _cancel_cluster_schedules(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """DeleteCluster cancels the cluster's pending one-off upgrades: it deletes the service's
+    schedules only (never creates one, never passes the Scheduler role)."""
+    return [_stmt("CancelClusterSchedules", ["scheduler:DeleteSchedule"], ctx.schedule_arns)]
 
 
 CLUSTER_EC2_DESCRIBE = [
@@ -761,6 +768,7 @@ def _preflight(ctx: PermissionContext) -> list[iam.PolicyStatement]:
                 "ec2:DescribeInstanceTypes",
                 "ec2:DescribeSecurityGroups",
                 "ec2:DescribeKeyPairs",
+                "ec2:DescribeImages",
                 "ec2:DescribeSubnets",
                 "kms:DescribeKey",
                 "servicequotas:GetServiceQuota",

@@ -21,7 +21,7 @@ from kubestep.errors import AlreadyExists, InvalidRequest, LockHeld, NotFound, O
 from kubestep.execution_history import history, summarize
 from kubestep.models import dump
 from kubestep.settings import Settings
-from kubestep.store import Operation, Store
+from kubestep.store import Operation, Store, keys
 from kubestep.store.locks import _abandoned
 from kubestep.validation import parse_create_request, parse_delete_request
 from kubestep.workflows import lifecycle_steps
@@ -350,7 +350,8 @@ def list_operations(
     was deleted: operation records are kept 90 days). Returns (operations, next token)."""
     start = decode_token(token) if token else None
     if cluster is not None:
-        found, position = store.operations.for_target(cluster, limit, start)
+        # "network" and "orphans" are not cluster names (refused at create): the service's own.
+        found, position = store.operations.for_target(keys.target_named(cluster), limit, start)
     else:
         found, position = store.operations.all(limit, start)
     return found, encode_token(position) if position else None

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kubestep import limits, versions
-from kubestep.errors import InvalidSpec
+from kubestep.errors import InvalidSpec, shown
 from kubestep.models import (
     NAME_PATTERN,
     ZONE_ID_PATTERN,
@@ -93,7 +93,7 @@ def problems_from_errors(errors: Iterable[Mapping[str, Any]], prefix: str = "") 
         elif item["type"] == "literal_error":
             msg = msg.replace("Input should be", "must be")
         elif item["type"] == "string_pattern_mismatch":
-            msg = f"{item['input']!r} is not valid: {pattern_rule(item['ctx']['pattern'])}"
+            msg = f"{shown(item['input'])} is not valid: {pattern_rule(item['ctx']['pattern'])}"
         path = field_path(tuple(item["loc"]))
         problems.append((f"{prefix}{path}" if prefix and path != "(input)" else prefix.rstrip(".") or path, msg))
     return problems

@@ -13,6 +13,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from kubestep.errors import shown
+
 # 1.MINOR.PATCH without leading zeros or absurd lengths: `1.032.4` and `1.32.99999999999999999999`
 # are not Kubernetes versions (semver: numeric identifiers have no leading zeros).
 VERSION_RE = re.compile(r"^1\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,3})$")
@@ -128,7 +130,9 @@ def supported_names() -> str:
 def parse(version: str) -> tuple[int, int, int]:
     match = VERSION_RE.fullmatch(version) if isinstance(version, str) else None
     if not match:
-        raise ValueError(f"version must look like 1.MINOR.PATCH without leading zeros, e.g. 1.35.4 (got {version!r})")
+        raise ValueError(
+            f"version must look like 1.MINOR.PATCH without leading zeros, e.g. 1.35.4 (got {shown(version)})"
+        )
     return 1, int(match.group(1)), int(match.group(2))
 
 

@@ -97,7 +97,9 @@ def orphan_table(result: dict) -> Table:
 def sweep(ctx: click.Context, yes: bool, grace_period: float, fmt: str, timeout: float) -> None:
     """Resources this management service tagged for clusters whose record is gone (SweepOrphans;
     it also runs daily): a dry run lists them by cluster uid; --yes deletes those older than the
-    grace period with DeleteCluster's steps."""
+    grace period with DeleteCluster's steps. Etcd volumes kept by `delete cluster
+    --keep-etcd-volumes` are listed as retained and never deleted; what AWS gives no creation time
+    (security groups, target groups) is aged from when a sweep first saw it."""
     client = target.client(ctx)
     # The API counts whole seconds; a fraction of one more never makes something old sooner.
     operation = client.sweep_orphans(dry_run=not yes, grace_period_seconds=math.ceil(grace_period))

@@ -217,6 +217,31 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     return {"replica": replica, "instanceId": instance_id}
 
 
+def replica_problem(ctx: ClusterContext, member: EtcdMember) -> str | None:
+    """What keeps a replica from being healthy right now, from live state (no waiting): an
+    instance of its current launch template in service, whose own bootstrap report says ok.
+    None when it is healthy."""
+    if not member.asg_name:
+        return f"replica {member.index} has no Auto Scaling group"
+    live = instances.group_instances(ctx, member.asg_name)
+    current = {m["id"] for m in live if m["state"] == "InService" and m["spec"] == member.launch_spec}
+    if not current:
+        running = ", ".join(f"{m['id']} ({m['state']})" for m in live) or "none"
+        return f"replica {member.index} has no instance of its current launch template in service ({running})"
+    report = ctx.store.reports.replica(ctx.uid, member.index)
+    if report is None or report.instance_id not in current:
+        return f"replica {member.index} instance {', '.join(sorted(current))} has not reported its bootstrap"
+    if not report.ok:
+        return f"replica {member.index} instance {report.instance_id} reported {report.status}"
+    return None
+
+
+def control_plane_problems(ctx: ClusterContext) -> list[str]:
+    """Every replica's `replica_problem`: [] means the control plane is healthy now."""
+    found = [replica_problem(ctx, member) for member in ctx.store.etcd.members(ctx.name)]
+    return [problem for problem in found if problem]
+
+
 def replica_check_failure(checks: dict, config: EtcdConfig | None) -> str | None:
     """What a replica's own report must say it checked (kubestep.bootstrap): every etcd member
     present and etcd healthy, its API server ready. None when all hold."""
@@ -235,15 +260,18 @@ def replica_check_failure(checks: dict, config: EtcdConfig | None) -> str | None
 
 @step(poll=VOLUMES_DELETED)
 def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool) -> dict:
-    """Delete the replicas' etcd volumes (unless asked to keep them for a restore)."""
+    """Delete the replicas' etcd volumes (unless asked to keep them for a restore). A volume an
+    earlier delete kept (`gke:retained-by`) stays whoever deletes later, a sweep included:
+    retained means retained, until a person deletes it."""
     volumes = ctx.ec2.describe_volumes(Filters=ctx.ec2_filters(scope, **{naming.TAG_ROLE: "etcd"}))["Volumes"]
+    retained = [v["VolumeId"] for v in volumes if naming.TAG_RETAINED_BY in naming.tags_dict(v.get("Tags"))]
     if keep_etcd_volumes:
-        kept = [v["VolumeId"] for v in volumes]
+        kept = [v["VolumeId"] for v in volumes if v["VolumeId"] not in retained]
         if kept:  # kept on purpose (a restore): the orphan sweeper must not take them
             ctx.ec2.create_tags(Resources=kept, Tags=[{"Key": naming.TAG_RETAINED_BY, "Value": ctx.operation_id}])
-        return {"kept": kept}
+        return {"kept": kept + retained}
     deleted = []
-    for volume in volumes:
+    for volume in (v for v in volumes if v["VolumeId"] not in retained):
         if volume["State"] == "in-use":
             ctx.pending(f"etcd volume {volume['VolumeId']} is still attached")
         try:
@@ -254,4 +282,4 @@ def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool
                 ctx.pending(f"etcd volume {volume['VolumeId']} is busy")
             if not is_not_found(exc, Kind.VOLUME):
                 raise
-    return {"deleted": deleted}
+    return {"deleted": deleted, "kept": retained}

@@ -186,19 +186,28 @@ def terminate_in_group(ctx: ClusterContext, instance_id: str, decrement: bool) -
 
 
 def group_instances(ctx: ClusterContext, group_name: str) -> list[dict]:
-    """The group's instances: id, lifecycle state and the spec each was launched with."""
+    """The group's instances: id, lifecycle state, instance type and the spec each was launched
+    with."""
     groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
     if not groups:
         return []
     members = {i["InstanceId"]: i for i in groups[0]["Instances"]}
-    specs: dict[str, str | None] = {}
+    found: dict[str, dict] = {}
     if members:
         pages = ctx.ec2.get_paginator("describe_instances").paginate(InstanceIds=list(members))
         for page in pages:
             for reservation in page["Reservations"]:
                 for instance in reservation["Instances"]:
-                    specs[instance["InstanceId"]] = naming.tags_dict(instance.get("Tags")).get(naming.TAG_SPEC)
-    return [{"id": i, "state": m["LifecycleState"], "spec": specs.get(i)} for i, m in sorted(members.items())]
+                    found[instance["InstanceId"]] = instance
+    return [
+        {
+            "id": i,
+            "state": m["LifecycleState"],
+            "spec": naming.tags_dict(found.get(i, {}).get("Tags")).get(naming.TAG_SPEC),
+            "type": found.get(i, {}).get("InstanceType") or m.get("InstanceType"),
+        }
+        for i, m in sorted(members.items())
+    ]
 
 
 def ensure_group(

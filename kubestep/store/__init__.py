@@ -34,6 +34,7 @@ from kubestep.store.records import (
 )
 from kubestep.store.reports import ReportRepository
 from kubestep.store.schedules import ScheduleRepository
+from kubestep.store.sightings import SightingRepository
 from kubestep.store.table import Table, iso, now, parse_iso
 
 __all__ = [
@@ -102,6 +103,10 @@ class Store:
     @cached_property
     def schedules(self) -> ScheduleRepository:
         return ScheduleRepository(self.table)
+
+    @cached_property
+    def sightings(self) -> SightingRepository:
+        return SightingRepository(self.table)
 
     @cached_property
     def deadlines(self) -> DeadlineRepository:

@@ -5,6 +5,8 @@ repositories for records by name, uid or id."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # Partition keys ----------------------------------------------------------------------------
 NETWORK_PK = "NETWORK"
 CLUSTER_PREFIX = "CLUSTER#"
@@ -14,6 +16,7 @@ BOOTSTRAP_PREFIX = "BOOTSTRAP#"
 DEADLINE_PREFIX = "DEADLINE#"
 UID_PREFIX = "UID#"
 SCHEDULE_PREFIX = "SCHEDULE#"
+ORPHAN_PREFIX = "ORPHAN#"
 
 # Sort keys -----------------------------------------------------------------------------------
 NETWORK_SK = "NETWORK"
@@ -30,15 +33,36 @@ INIT_CLAIM_SK = "INIT"
 NODE_REPORT_PARTITION = "#NODE#"
 UID_SK = "UID"
 SCHEDULE_SK = "SCHEDULE"
+SIGHTING_PREFIX = "SEEN#"
 
 # GSI1 partitions -------------------------------------------------------------------------------
 CLUSTERS_INDEX = "CLUSTERS"
 OPERATIONS_INDEX_PREFIX = "OPS#"
+SERVICE_OPERATIONS_INDEX_PREFIX = "SERVICE#OPS#"
 ALL_OPERATIONS_INDEX = "OPERATIONS"
 SCHEDULES_INDEX = "SCHEDULES"
 IDEMPOTENCY_PK = "IDEMPOTENCY#api"
 
 KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "ttl")
+
+
+class ServiceTarget(StrEnum):
+    """What an operation works on when it is not a cluster: the management service's network, or
+    the orphan sweep. Keys are chosen by the target's type, never by its text: a cluster named
+    "network" is a `str` and keys under `CLUSTER#` and `OPS#`, so it can never hold the network's
+    lock or mix into its operations (the names are also refused for clusters, so that a name in an
+    API call means one thing)."""
+
+    NETWORK = "network"
+    ORPHANS = "orphans"
+
+
+Target = str | ServiceTarget
+
+
+def target_named(name: str) -> Target:
+    """The target a name in a request means: a service target's name, else a cluster's."""
+    return ServiceTarget(name) if name in {target.value for target in ServiceTarget} else name
 
 
 def cluster_pk(name: str) -> str:
@@ -57,7 +81,9 @@ def operation_pk(operation_id: str) -> str:
     return f"{OPERATION_PREFIX}{operation_id}"
 
 
-def operations_index(target: str) -> str:
+def operations_index(target: Target) -> str:
+    if isinstance(target, ServiceTarget):
+        return f"{SERVICE_OPERATIONS_INDEX_PREFIX}{target.value}"
     return f"{OPERATIONS_INDEX_PREFIX}{target}"
 
 
@@ -106,9 +132,21 @@ def schedule_pk(schedule_id: str) -> str:
     return f"{SCHEDULE_PREFIX}{schedule_id}"
 
 
-def lock_pk_for(target: str) -> str:
-    """The partition whose LOCK item guards `target` ("network" or a cluster name)."""
-    return NETWORK_PK if target == "network" else cluster_pk(target)
+def lock_pk_for(target: Target) -> str:
+    """The partition whose LOCK item guards `target`: the network's, or the cluster's."""
+    if target is ServiceTarget.NETWORK:
+        return NETWORK_PK
+    if isinstance(target, ServiceTarget):
+        raise ValueError(f"{target.value} takes no lock")
+    return cluster_pk(target)
+
+
+def orphan_pk(uid: str) -> str:
+    return f"{ORPHAN_PREFIX}{uid}"
+
+
+def sighting_sk(resource_id: str) -> str:
+    return f"{SIGHTING_PREFIX}{resource_id}"
 
 
 def bootstrap_leading_key_patterns(uid: str = "*") -> list[str]:

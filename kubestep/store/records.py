@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from kubestep.models import AWSCluster, AWSNodePool, dump
-from kubestep.store.keys import KEY_ATTRIBUTES
+from kubestep.store.keys import KEY_ATTRIBUTES, ServiceTarget, Target
 
 # Manifests read back from the table were valid when they were stored: later catalog changes
 # (a Kubernetes minor leaving the supported list) must not make them unreadable.
@@ -83,6 +83,8 @@ class ErrorInfo(Record):
     error: str
     message: str | None = None
     operation_id: str | None = None
+    # The command that resumes or repairs what the failed operation left (kubestep.recovery).
+    hint: str | None = None
 
 
 # ---------------------------------------------------------------- network
@@ -223,6 +225,15 @@ class EtcdConfig(Record):
 # ---------------------------------------------------------------- operations, events, locks
 
 
+# Operations whose target is not a cluster, by the kind their workflow records (never by the
+# target's text: a cluster may not be named like these, but keys must not depend on that).
+SERVICE_TARGET_KINDS = {
+    "ProvisionNetwork": ServiceTarget.NETWORK,
+    "DeprovisionNetwork": ServiceTarget.NETWORK,
+    "SweepOrphans": ServiceTarget.ORPHANS,
+}
+
+
 class Operation(Record):
     operation_id: str
     kind: str
@@ -240,6 +251,15 @@ class Operation(Record):
     compensating: bool | None = None
     cancel_requested: bool | None = None
     progress: dict[str, Any] | None = None
+
+    @property
+    def keyed_target(self) -> Target:
+        """What the operation's keys (lock, operations index) are built from."""
+        return SERVICE_TARGET_KINDS.get(self.kind, self.target)
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.kind not in SERVICE_TARGET_KINDS
 
 
 class Event(Record):
@@ -293,6 +313,9 @@ class InitClaim(Record):
 class Schedule(Record):
     schedule_id: str
     cluster: str
+    # The cluster incarnation the schedule was made for: it never acts on a later cluster of the
+    # same name (absent on schedules made before incarnations were recorded).
+    uid: str | None = None
     kind: str
     at: str
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -300,5 +323,6 @@ class Schedule(Record):
     schedule_arn: str | None = None
     created_at: str | None = None
     fired_at: str | None = None
+    cancelled_at: str | None = None
     outcome: str | None = None
     operation_id: str | None = None

@@ -9,11 +9,11 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from kubestep import preflight
-from kubestep.errors import AlreadyExists, InvalidSpec, NotFound, ResourceTimeout
+from kubestep import preflight, recovery, upgrades
+from kubestep.errors import AlreadyExists, BootstrapFailed, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
-from kubestep.resources import instances
+from kubestep.resources import control_plane, instances
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Operation, iso, now, parse_iso
 from kubestep.validation import parse_create_request, parse_delete_request, replica_count
@@ -116,7 +116,12 @@ def _register(ctx: StepInput, request: Any, operation: Operation) -> ClusterReco
 
 @step
 def mark_cluster_running(ctx: ClusterContext) -> dict:
-    """The cluster passed every health gate: RUNNING, with its API endpoint; the lock goes."""
+    """The cluster passed every health gate: RUNNING, with its API endpoint; the lock goes. The
+    replicas' live state is looked at once more (an instance that failed since its gate makes
+    the operation fail instead: RUNNING is never a record's memory)."""
+    problems = control_plane.control_plane_problems(ctx)
+    if problems:
+        raise BootstrapFailed(f"the control plane is not healthy: {'; '.join(problems)}")
     record = ctx.store.clusters.update(ctx.name, phase="RUNNING", current_operation=None, last_error=None)
     ctx.event("Normal", "ClusterRunning", f"cluster {ctx.name} is RUNNING; API endpoint https://{record.endpoint}:443")
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
@@ -147,14 +152,17 @@ def record_failure(ctx: StepInput, cluster_name: str, error: dict) -> dict:
     phase = ctx.event.get("failurePhase") or "ERROR"
     pool = ctx.event.get("nodePool")
     involved = f"AWSNodePool/{pool}" if pool else f"AWSCluster/{cluster_name}"
-    ctx.store.events.record(cluster_name, "Warning", name, message, involved, ctx.operation_id)
-    last_error = {"error": name, "message": message, "operationId": ctx.operation_id}
+    cluster_phase = phase if not pool or phase != "ERROR" else "DEGRADED"
+    operation = ctx.store.operations.get(ctx.operation_id)
+    hint = recovery.advice(cluster_name, cluster_phase, operation.kind if operation else None)
+    ctx.store.events.record(cluster_name, "Warning", name, f"{message} ({hint})", involved, ctx.operation_id)
+    last_error = {"error": name, "message": message, "operationId": ctx.operation_id, "hint": hint}
     with contextlib.suppress(NotFound):
         if pool:
             ctx.store.node_pools.update(cluster_name, pool, phase=phase)
         ctx.store.clusters.update(
             cluster_name,
-            phase=phase if not pool or phase != "ERROR" else "DEGRADED",
+            phase=cluster_phase,
             current_operation=None if phase != "ERROR" else ctx.operation_id,
             last_error=last_error,
         )
@@ -285,6 +293,17 @@ def acquire_delete_lock(ctx: StepInput, cluster_name: str) -> dict:
         ctx.operation_id,
     )
     return {"uid": record.uid}
+
+
+@step
+def cancel_cluster_schedules(ctx: ClusterContext) -> dict:
+    """The cluster's pending one-off upgrades go with it: each Scheduler schedule deleted and its
+    record CANCELLED, saying why (a schedule never outlives its cluster to act on a new one)."""
+    why = f"cluster {ctx.name} (uid {ctx.uid}) was deleted by operation {ctx.operation_id}"
+    cancelled = upgrades.cancel_cluster_schedules(ctx.settings, ctx.store, ctx.name, ctx.uid, why)
+    if cancelled:
+        ctx.event("Normal", "SchedulesCancelled", f"one-off upgrades {', '.join(cancelled)} cancelled: {why}")
+    return {"cancelled": cancelled}
 
 
 @step

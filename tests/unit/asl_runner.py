@@ -126,7 +126,11 @@ class Interpreter:
                     for index, item in enumerate(items):
                         item_context = {**context, "Map": {"Item": {"Value": item, "Index": index}}}
                         item_input = render(state["ItemSelector"], data, item_context)
-                        self._states(state["ItemProcessor"], item_input, item_context, run)
+                        try:
+                            self._states(state["ItemProcessor"], item_input, item_context, run)
+                        except ExecutionFailed as failed:
+                            # A failed iteration fails the Map state itself, whose Catch applies.
+                            raise _StepError(failed.error, failed.cause) from None
                     data = put(data, state.get("ResultPath", "$"), items)
                 elif kind == "Choice":
                     name = self._choose(state, data)

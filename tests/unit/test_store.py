@@ -10,7 +10,7 @@ import pytest
 
 from kubestep.errors import AlreadyExists, LockHeld
 from kubestep.models import AWSCluster
-from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, locks
+from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, keys, locks
 
 CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.35.1"}}})
 
@@ -57,9 +57,9 @@ def test_release_only_by_the_holder(store):
 
 
 def test_network_and_cluster_locks_are_separate(store):
-    store.locks.acquire("network", "op-n", None, lambda arn: True)
+    store.locks.acquire(keys.ServiceTarget.NETWORK, "op-n", None, lambda arn: True)
     store.locks.acquire("network-like-cluster", "op-c", None, lambda arn: True)
-    assert store.locks.get("network").operation_id == "op-n"
+    assert store.locks.get(keys.ServiceTarget.NETWORK).operation_id == "op-n"
 
 
 def test_a_uid_belongs_to_one_record_only(store):
