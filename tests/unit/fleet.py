@@ -28,6 +28,7 @@ from .asl_runner import Interpreter, Run
 from .conftest import EXAMPLES, TABLE, configure, create_table, load_service
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
 
 
 def small_request(name: str, **pool_spec: Any) -> dict:
@@ -63,7 +64,11 @@ def report_all(store: Store, uid: str, status: str = "ok") -> None:
                 replica = int(tags["gke:replica"])
             else:
                 checks, replica = {"nodeReady": True}, None
-            store.reports.write(uid, status=status, instance_id=inst["InstanceId"], replica=replica, checks=checks)
+            # A node writes its report under its own instance ARN (the only partition its role may write).
+            arn = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{inst['InstanceId']}"
+            store.reports.write(
+                uid, status=status, instance_id=inst["InstanceId"], replica=replica, instance_arn=arn, checks=checks
+            )
 
 
 @dataclass
