@@ -27,6 +27,9 @@ EVENT_PREFIX = "EVENT#"
 REPLICA_REPORT_PREFIX = "REPLICA#"
 NODE_REPORT_PREFIX = "NODE#"
 INIT_CLAIM_SK = "INIT"
+# Once-per-version claims of the cluster-wide upgrade steps (docs/contracts.md): `UPGRADE#1.37.1`.
+UPGRADE_CLAIM_PREFIX = "UPGRADE#"
+ADDONS_CLAIM_PREFIX = "ADDONS#"
 UID_SK = "UID"
 SCHEDULE_SK = "SCHEDULE"
 
@@ -78,6 +81,14 @@ def replica_report_sk(index: int) -> str:
 
 def node_report_sk(instance_id: str) -> str:
     return f"{NODE_REPORT_PREFIX}{instance_id}"
+
+
+def addons_claim_sk(version: str) -> str:
+    return f"{ADDONS_CLAIM_PREFIX}{version}"
+
+
+def upgrade_claim_sk(version: str) -> str:
+    return f"{UPGRADE_CLAIM_PREFIX}{version}"
 
 
 def deadline_pk(operation_id: str) -> str:

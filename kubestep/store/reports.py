@@ -10,7 +10,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from kubestep.store import keys
-from kubestep.store.records import BootstrapReport, InitClaim
+from kubestep.store.records import BootstrapReport, InitClaim, VersionClaim
 from kubestep.store.table import Table, iso
 
 
@@ -26,7 +26,8 @@ class ReportRepository:
 
     def all(self, uid: str) -> list[BootstrapReport]:
         items = self._table.query_all(KeyConditionExpression=Key("pk").eq(keys.bootstrap_pk(uid)), ConsistentRead=True)
-        return [r for r in (self._report(i) for i in items if i["sk"] != keys.INIT_CLAIM_SK) if r is not None]
+        reports = (i for i in items if i["sk"].startswith((keys.REPLICA_REPORT_PREFIX, keys.NODE_REPORT_PREFIX)))
+        return [r for r in (self._report(i) for i in reports) if r is not None]
 
     def replica(self, uid: str, index: int) -> BootstrapReport | None:
         return self._report(self._table.get(keys.bootstrap_pk(uid), keys.replica_report_sk(index)))
@@ -55,11 +56,19 @@ class ReportRepository:
         replica: int | None = None,
         version: str | None = None,
         checks: dict[str, Any] | None = None,
+        certificates: dict[str, str] | None = None,
+        source: str = "boot",
     ) -> None:
         """What an instance writes (the local instance simulator plays that part)."""
         sk = keys.replica_report_sk(replica) if replica is not None else keys.node_report_sk(instance_id)
         report = BootstrapReport(
-            status=status, instance_id=instance_id, reported_at=iso(), version=version, checks=checks or {}
+            status=status,
+            instance_id=instance_id,
+            reported_at=iso(),
+            source=source,
+            version=version,
+            checks=checks or {},
+            certificates=certificates or {},
         )
         item = report.to_item()
         item.pop("key", None)
@@ -73,6 +82,15 @@ class ReportRepository:
         claim = InitClaim(instance_id=instance_id, replica=replica, claimed_at=iso())
         return self._table.put_new({"pk": keys.bootstrap_pk(uid), "sk": keys.INIT_CLAIM_SK, **claim.to_item()})
 
+    def addons_claim(self, uid: str, version: str) -> VersionClaim | None:
+        """Who applied kubestep's add-ons for `version`; `status == "applied"` once done (the
+        control plane's upgrade to `version` is then complete)."""
+        return VersionClaim.from_item(self._table.get(keys.bootstrap_pk(uid), keys.addons_claim_sk(version)))
+
+    def upgrade_claim(self, uid: str, version: str) -> VersionClaim | None:
+        """Who ran `kubeadm upgrade apply` for `version`; `status == "upgraded"` once done."""
+        return VersionClaim.from_item(self._table.get(keys.bootstrap_pk(uid), keys.upgrade_claim_sk(version)))
+
     def mark_initialized(self, uid: str) -> None:
         self._table.update(keys.bootstrap_pk(uid), keys.INIT_CLAIM_SK, {"status": "initialized"})
 
@@ -83,4 +101,10 @@ class ReportRepository:
 
 def report_key_prefixes() -> dict[str, str]:
     """The sort-key prefixes the instances' bootstrap script writes (rendered into user-data)."""
-    return {"replica": keys.REPLICA_REPORT_PREFIX, "node": keys.NODE_REPORT_PREFIX, "init": keys.INIT_CLAIM_SK}
+    return {
+        "replica": keys.REPLICA_REPORT_PREFIX,
+        "node": keys.NODE_REPORT_PREFIX,
+        "init": keys.INIT_CLAIM_SK,
+        "upgrade": keys.UPGRADE_CLAIM_PREFIX,
+        "addons": keys.ADDONS_CLAIM_PREFIX,
+    }
