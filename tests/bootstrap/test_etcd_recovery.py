@@ -197,3 +197,34 @@ def test_three_members_form_a_cluster_and_survive_both_kinds_of_replacement(repl
     for replica in replicas:
         values = etcdctl([replica.client_url], "get", "--prefix", "--print-value-only", "/registry/kubestep/").stdout
         assert "survives" in values.split() and "kept" in values.split(), replica.name
+
+
+def test_a_voting_member_added_before_it_runs_stops_the_cluster_a_learner_does_not(replicas):
+    """What the bootstrap's join order rests on (etcd's "Runtime reconfiguration" guide: a
+    two-member cluster needs both to make progress; its learner design: a learner does not
+    count towards quorum), with the real etcd the harnesses use."""
+    first, second, third = replicas
+    first.start(f"{first.name}={first.peer_url}", "new")
+    wait_for(lambda: all_healthy([first.client_url], 1), "the first member")
+    endpoint = [first.client_url]
+    # A learner that has not started: the one-member cluster still commits and reads.
+    etcdctl(endpoint, "member", "add", second.name, f"--peer-urls={second.peer_url}", "--learner")
+    assert etcdctl(endpoint, "put", "/probe", "with-a-learner", check=False).returncode == 0
+    assert etcdctl(endpoint, "get", "/probe", check=False).returncode == 0
+    learner = next(m for m in members(endpoint).values() if m.get("isLearner"))
+    etcdctl(endpoint, "member", "remove", format(learner["ID"], "x"))
+    # A voting member that has not started: quorum is two, one runs: writes and linearizable
+    # reads time out, and etcd refuses the next member for want of started members.
+    wait_for(
+        lambda: (
+            etcdctl(endpoint, "member", "add", second.name, f"--peer-urls={second.peer_url}", check=False).returncode
+            == 0
+        ),
+        "the voting member's add (etcd settles the learner's removal first)",
+        timeout=20,
+    )
+    put = etcdctl(endpoint, "put", "/probe", "without-quorum", check=False)
+    assert put.returncode != 0 and "deadline exceeded" in put.stderr.lower()
+    assert etcdctl(endpoint, "get", "/probe", check=False).returncode != 0
+    refused = etcdctl(endpoint, "member", "add", third.name, f"--peer-urls={third.peer_url}", check=False)
+    assert refused.returncode != 0 and "not enough started members" in refused.stderr
