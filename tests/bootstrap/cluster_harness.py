@@ -86,7 +86,7 @@ class ClusterHarness:
                 "calico_url": self.calico_url,
                 "calico_manifest": str(CALICO_MANIFEST),
                 "etcd_timing": {"heartbeat": 50, "election": 500},
-                "kubeadm_wait_seconds": 10,
+                "kubeadm_wait_seconds": 20,
                 "certificate_days": certificate_days,
                 "renewed_days": 365,
             },

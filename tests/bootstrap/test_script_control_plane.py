@@ -575,3 +575,55 @@ def test_token_refresh_runs_as_a_minted_identity_never_admin_conf_and_keeps_toke
     for call in run.calls:
         assert "admin.conf" not in " ".join(call["args"])
         assert JOIN_TOKEN not in " ".join(call["args"]), call
+
+
+# ---------------------------------------------------------------- the report timer
+
+OLDER_API_SERVER = ["registry.k8s.io/kube-apiserver:v1.35.4", "registry.k8s.io/kube-apiserver:v1.34.13"]
+
+
+def upgraded_replica(tmp_path) -> Sandbox:
+    """Replica 2 restarted at 1.35.4 during an upgrade from 1.34.13, while another replica still
+    runs 1.34.13: its boot upgrades its node but leaves the add-ons."""
+    state = {"items": initialised(0), "members": [member(0), member(1), member(2)]}
+    box = sandbox(
+        tmp_path, 2, state=state, data_on_volume=True, addons_version="1.34.13", apiserver_images=OLDER_API_SERVER
+    )
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    assert run.kubeadm("upgrade", "node") and not run.applied()
+    assert "BOOTSTRAP#abcd1234|ADDONS#1.35.4" not in box.dynamodb_items()
+    return box
+
+
+def change_scenario(box: Sandbox, **changes) -> None:
+    path = box.base / "scenario.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+
+
+def test_the_report_timer_applies_lagging_add_ons_once_the_whole_control_plane_runs_this_version(tmp_path):
+    box = upgraded_replica(tmp_path)
+    change_scenario(box, apiserver_images=["registry.k8s.io/kube-apiserver:v1.35.4"] * 3)
+    timer = box.run("/usr/local/sbin/kubestep-bootstrap", "report")
+    assert timer.returncode == 0, timer.stderr
+    assert len(timer.applied()) == 6
+    assert box.dynamodb_items()["BOOTSTRAP#abcd1234|ADDONS#1.35.4"]["status"]["S"] == "applied"
+    assert report(timer)["source"]["S"] == "timer"
+    # Once: the next report applies nothing.
+    assert not box.run("/usr/local/sbin/kubestep-bootstrap", "report").applied()
+
+
+def test_a_failed_add_on_is_never_marked_applied_and_the_report_is_still_written(tmp_path):
+    box = upgraded_replica(tmp_path)
+    change_scenario(
+        box,
+        apiserver_images=["registry.k8s.io/kube-apiserver:v1.35.4"] * 3,
+        fail=["^kubectl .*apply .*cloud-controller-manager"],
+    )
+    timer = box.run("/usr/local/sbin/kubestep-bootstrap", "report")
+    assert timer.returncode == 0, timer.stderr
+    # Calico went in, the cloud controller manager's apply failed, and nothing was applied after it.
+    calico, ccm = timer.applied()
+    assert "aws-cloud-controller-manager" in ccm
+    assert box.dynamodb_items()["BOOTSTRAP#abcd1234|ADDONS#1.35.4"]["status"]["S"] == "applying"
+    assert report(timer)["status"]["S"] == "ok" and report(timer)["source"]["S"] == "timer"

@@ -9,6 +9,8 @@
 #                                           (kubestep-certs-renew.timer, control plane)
 #   kubestep-bootstrap refresh-tokens       the join tokens the node secret lists, registered
 #                                           (kubestep-token-refresh.timer, control plane)
+#   kubestep-bootstrap converge-addons      the add-ons of this version, if they lag and the
+#                                           whole control plane runs it (the report's child)
 #
 # Every boot phase reports its failure by name (`failed:<phase>`) to the management service's
 # table; the last thing a boot does is its report (`ok` with the checks it made). After a
@@ -35,6 +37,8 @@ PROMOTE_ATTEMPTS=${KUBESTEP_PROMOTE_ATTEMPTS:-60}
 CERT_RENEW_DAYS=${KUBESTEP_CERT_RENEW_DAYS:-90}
 # A version claim still in progress after this long is taken over (its work is idempotent).
 CLAIM_LEASE_MINUTES=15
+# How often a replica looks again at a version claim another holds (the report timer: once).
+CLAIM_ATTEMPTS=${KUBESTEP_CLAIM_ATTEMPTS:-$WAIT_ATTEMPTS}
 
 IMDS=http://169.254.169.254/latest
 PKI=$ROOT/etc/kubernetes/pki
@@ -391,7 +395,7 @@ claim_version_step() { # claim_version_step SK IN_PROGRESS: 0 claimed here, 1 an
 once_per_version() { # once_per_version SK IN_PROGRESS DONE COMMAND...: COMMAND by one replica only
   local sk=$1 in_progress=$2 finished=$3 attempt claim
   shift 3
-  for ((attempt = 1; attempt <= WAIT_ATTEMPTS; attempt++)); do
+  for ((attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++)); do
     claim=0
     claim_version_step "$sk" "$in_progress" || claim=$?
     case $claim in
@@ -564,6 +568,10 @@ upgrade_cluster() {
   # upgrades kube-proxy and CoreDNS (kubeadm does that part only then).
   local cluster
   cluster=$(cluster_version)
+  if [ -z "$cluster" ]; then
+    log "the cluster's kubeadm-config names no kubernetesVersion"
+    return 1
+  fi
   if version_older "$cluster" "$KUBERNETES_VERSION"; then
     PHASE=upgrade-apply
     log "the cluster runs $cluster: upgrading it to $KUBERNETES_VERSION"
@@ -580,8 +588,9 @@ upgrade_cluster() {
 converge_addons() { # kubestep's add-ons at this version, once every control-plane instance runs it
   if [ "$(addons_version)" = "$KUBERNETES_VERSION" ]; then return 0; fi
   if ! control_plane_at_my_version; then
+    # Not an error: the last replica of the roll applies them (or any replica's report timer).
     log "add-ons for $KUBERNETES_VERSION wait until every control-plane instance runs it"
-    return 1
+    return 0
   fi
   once_per_version "$ADDONS_CLAIM_PREFIX$KUBERNETES_VERSION" applying applied apply_addons
 }
@@ -610,7 +619,7 @@ bootstrap_control_plane() {
     remove_predecessor_nodes
     upgrade_cluster
     PHASE=addons
-    converge_addons || log "the report timer retries the add-ons"
+    converge_addons
   fi
   PHASE=timers
   systemctl daemon-reload
@@ -950,8 +959,8 @@ periodic_report() {
   read_metadata
   read_installed_version
   if [ "$ROLE" = control-plane ]; then
-    converge_addons || true
-    PHASE=report
+    # In its own process, so a failed step stops the add-ons (errexit) but never this report.
+    KUBESTEP_CLAIM_ATTEMPTS=1 bash "$0" converge-addons || log "the add-ons did not converge; the next report retries"
   fi
   health_check || true
   read_certificates
@@ -967,8 +976,12 @@ main() {
       renew_certificates
       ;;
     refresh-tokens) refresh_tokens ;;
+    converge-addons)
+      read_metadata
+      converge_addons
+      ;;
     *)
-      echo "usage: kubestep-bootstrap [boot | report | renew-certificates | refresh-tokens]" >&2
+      echo "usage: kubestep-bootstrap [boot | report | renew-certificates | refresh-tokens | converge-addons]" >&2
       return 2
       ;;
   esac
