@@ -38,6 +38,8 @@ POOL_ROLLING_FIELDS = (
 POOL_IN_PLACE_FIELDS = ("minNodeCount", "maxNodeCount", "updateSettings", "tags")
 POOL_FIXED_FIELDS = ("clusterName", "subnetID", "availabilityZone")
 # What may change on a running cluster's spec at all; everything in controlPlane rolls.
+# The rule a change that changes nothing is refused with: clients say "unchanged" on seeing it.
+NOTHING_TO_CHANGE = "nothing to change"
 CLUSTER_FIXED = (
     "spec.networking",
     "spec.region",
@@ -145,7 +147,7 @@ def plan_cluster_change(
             problems.append((where, f"node pool {pool.name}: {skew}; upgrade it with the control plane (nodePools)"))
     found = diff.changes(dump(cluster.spec), dump(target.spec))
     if not found and not upgraded and not resume:
-        problems.append(("controlPlane", f"nothing to change: cluster {cluster.name!r} already has this spec"))
+        problems.append(("controlPlane", f"{NOTHING_TO_CHANGE}: cluster {cluster.name!r} already has this spec"))
     if problems:
         raise InvalidSpec(problems)
     rolls = any(c.path.startswith("controlPlane") for c in found)

@@ -44,6 +44,7 @@ def operation_view(operation: Operation, base_path: str = "/v1") -> dict:
         "id": operation.operation_id,
         "kind": operation.kind,
         "target": operation.target,
+        "nodePool": operation.parameters.get("nodePool"),
         "status": status,
         "executionArn": operation.execution_arn,
         "startedAt": operation.started_at,

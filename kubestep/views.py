@@ -8,6 +8,11 @@ from kubestep import versions
 from kubestep.models import dump
 from kubestep.store import BootstrapReport, ClusterRecord, EtcdMember, Event, NodePoolRecord, Store
 
+# What the API sets and a manifest never says: `kubestep get cluster prod -o yaml | kubestep apply
+# -f -` ignores these, as kubectl ignores status and the server's metadata on apply. (A uid, when
+# given, is still checked: it names the incarnation the file was read from.)
+SERVER_SET_FIELDS: tuple[tuple[str, ...], ...] = (("status",), ("metadata", "uid"), ("metadata", "createdAt"))
+
 
 def _ids(resources: dict) -> dict[str, str]:
     return {k: v.id for k, v in resources.items()}
@@ -37,7 +42,7 @@ def _version_warnings(version: str | None) -> list[str]:
     return [warning] if warning else []
 
 
-def replica_view(member: EtcdMember, report: BootstrapReport | None) -> dict[str, Any]:
+def replica_view(member: EtcdMember, report: BootstrapReport | None, *, deleting: bool = False) -> dict[str, Any]:
     return {
         "index": member.index,
         "zone": member.zone,
@@ -47,7 +52,18 @@ def replica_view(member: EtcdMember, report: BootstrapReport | None) -> dict[str
         "instanceId": member.instance_id or (report.instance_id if report else None),
         "etcdVolumeId": member.volume_id,
         "bootstrap": report.status if report else None,
+        # Its create is rolling back: the replica's resources are being deleted, whatever its
+        # last report said.
+        "deleting": deleting,
     }
+
+
+def _rolling_back(store: Store, record: ClusterRecord) -> bool:
+    """The cluster's current operation failed (or was cancelled) and is deleting what it created."""
+    if not record.current_operation:
+        return False
+    operation = store.operations.get(record.current_operation)
+    return bool(operation and operation.status == "RUNNING" and operation.compensating)
 
 
 def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) -> dict[str, Any]:
@@ -68,8 +84,12 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
     # The list shows replicas and node pools too (the CLI's REPLICAS column, `get -o json`):
     # three queries per cluster; only the etcd configuration is left to the detail view.
     reports = store.reports.replicas(record.uid)
+    rolling_back = _rolling_back(store, record)
+    status["rollingBack"] = rolling_back
     control_plane: dict[str, Any] = {
-        "replicas": [replica_view(m, reports.get(m.index)) for m in store.etcd.members(record.name)]
+        "replicas": [
+            replica_view(m, reports.get(m.index), deleting=rolling_back) for m in store.etcd.members(record.name)
+        ]
     }
     if detail:
         config = store.etcd.config(record.name)
@@ -85,8 +105,9 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
     }
 
 
-def event_view(event: Event) -> dict[str, Any]:
+def event_view(event: Event, cluster: str | None = None) -> dict[str, Any]:
     return {
+        "cluster": cluster,
         "type": event.type,
         "reason": event.reason,
         "message": event.message,

@@ -153,6 +153,7 @@ class Operation(BaseModel):
     id: str
     kind: str = Field(description="The workflow: CreateCluster, DeleteCluster, …")
     target: str | None = Field(default=None, description="The cluster the operation works on")
+    nodePool: str | None = Field(default=None, description="The node pool a node-pool operation works on")
     status: str = Field(description="RUNNING until the execution ends: SUCCEEDED, FAILED, TIMED_OUT or ABORTED")
     executionArn: str | None = None
     startedAt: str | None = None
@@ -212,6 +213,9 @@ class Replica(_Open):
     instanceId: str | None = None
     etcdVolumeId: str | None = None
     bootstrap: str | None = Field(default=None, description="The instance's own report: `ok` or `failed:<phase>`")
+    deleting: bool = Field(
+        default=False, description="Its create is rolling back: the replica's resources are being deleted"
+    )
 
 
 class ControlPlaneStatus(_Open):
@@ -231,6 +235,9 @@ class ClusterStatus(_Open):
     )
     generation: int | None = None
     currentOperation: str | None = None
+    rollingBack: bool = Field(
+        default=False, description="The current operation failed or was cancelled and deletes what it created"
+    )
     lastError: LastError | None = None
     resources: dict[str, str] = Field(default_factory=dict, description="Logical name -> AWS id")
     drift: dict[str, str] = Field(
@@ -260,10 +267,13 @@ class NodePoolList(BaseModel):
 
 
 class Event(BaseModel):
+    cluster: str | None = Field(default=None, description="The cluster whose events these are")
     type: str | None = Field(default=None, description="Normal or Warning")
     reason: str | None = None
     message: str | None = None
-    involvedObject: str | None = None
+    involvedObject: str | None = Field(
+        default=None, description="`AWSCluster/<cluster>` or `AWSNodePool/<pool>` (a pool of `cluster`)"
+    )
     count: int = 1
     firstTimestamp: str | None = None
     lastTimestamp: str | None = None

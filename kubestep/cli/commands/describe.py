@@ -12,7 +12,14 @@ from kubestep.cli import kinds, target
 from kubestep.cli.base import Command
 from kubestep.cli.commands.get import cluster_option, complete_kind, complete_name
 from kubestep.cli.errors import InputError
-from kubestep.cli.kinds import EVENT_COLUMNS, NODE_POOL_COLUMNS, Ref
+from kubestep.cli.kinds import (
+    EVENT_COLUMNS,
+    NODE_POOL_COLUMNS,
+    Ref,
+    node_pool_events,
+    operation_target,
+    replica_health,
+)
 from kubestep.cli.options import output_options
 from kubestep.cli.output import age, cell, emit, key_values, print_rows, rows_of, section
 
@@ -44,6 +51,8 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
             pairs.append(("Last error", f"{error.get('error')}: {error.get('message') or ''}".strip(": ")))
         if operation:
             pairs.append(("Operation", f"{operation['id']} {operation['kind']} {operation['status']}"))
+        if status.get("rollingBack"):
+            pairs.append(("Rolling back", "the operation deletes what it created; the replicas below are going"))
         pairs += [("Warning", warning) for warning in status.get("warnings") or []]
         key_values(pairs)
         drift = status.get("drift") or {}
@@ -61,7 +70,7 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
                     r.get("autoScalingGroup"),
                     r.get("instanceId"),
                     r.get("etcdVolumeId"),
-                    r.get("bootstrap"),
+                    replica_health(r),
                 ]
                 for r in replicas
             ],
@@ -79,6 +88,7 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
 
 def _node_pool(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
     pool = client.get_node_pool(ref.cluster or "", ref.name or "")
+    events = node_pool_events(client, ref)
 
     def human() -> None:
         spec, status = pool["spec"], pool["status"]
@@ -114,8 +124,11 @@ def _node_pool(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
             ]
             + [("Warning", warning) for warning in status.get("warnings") or []]
         )
+        section("Events")
+        header, rows = rows_of(events[-15:], EVENT_COLUMNS, wide=False)
+        _rows(header, rows)
 
-    return pool, human
+    return {**pool, "events": events}, human
 
 
 def _operation(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
@@ -131,7 +144,7 @@ def _operation(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
             [
                 ("ID", operation["id"]),
                 ("Kind", operation.get("kind")),
-                ("Target", operation.get("target")),
+                ("Target", operation_target(operation)),
                 ("Status", operation.get("status")),
                 ("Started", f"{operation.get('startedAt')} ({age(operation.get('startedAt'))} ago)"),
                 ("Ended", operation.get("endedAt")),
@@ -163,7 +176,7 @@ DESCRIBERS = {"cluster": _cluster, "nodepool": _node_pool, "operation": _operati
 @click.argument("kind", metavar="TYPE", shell_complete=complete_kind)
 @click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=complete_name)
 @cluster_option()
-@output_options(formats=("table", "json", "yaml"))
+@output_options()
 @click.pass_context
 def describe(
     ctx: click.Context,
@@ -174,8 +187,10 @@ def describe(
     query: str | None,
     no_headers: bool,
 ) -> None:
-    """Show resources in detail: a cluster (replicas, node pools, events, current operation),
-    a node pool (CLUSTER/POOL), an operation (its steps so far).
+    """Show resources in detail: a cluster (phase, version, endpoint, replicas with zone, ASG,
+    instance, etcd volume and bootstrap report, node pools, recent events, the current operation,
+    drift), a node pool (CLUSTER/POOL: sizes, placement, labels, taints, AWS ids, its events), an
+    operation (its steps so far). -o json|yaml prints what the view is made of.
 
     \b
     Examples:
@@ -190,9 +205,9 @@ def describe(
     client = target.client(ctx)
     for i, ref in enumerate(kinds.refs(resource, names, cluster)):
         data, human = describer(client, ref)
-        if fmt == "table" and not query:
+        if fmt in ("text", "wide") and not query:
             if i:
                 click.echo("")
             human()
         else:
-            emit(data, fmt, query_expression=query, headers=not no_headers)
+            emit(data, fmt, name=resource.name_of, query_expression=query, headers=not no_headers)
