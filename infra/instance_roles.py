@@ -19,7 +19,7 @@ from constructs import Construct
 from infra.config import SERVICE_TAG, ServiceConfig
 from kubestep import iam_policies
 from kubestep.store import keys
-from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES
+from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
 
 
 def role_path(service: str, region: str) -> str:
@@ -63,7 +63,8 @@ class InstanceRoleBoundary(Construct):
                     resources=[secrets],
                     conditions={"StringEquals": {f"aws:ResourceTag/{SERVICE_TAG}": svc}},
                 ),
-                # The instances' own items (reports, the init claim), only the attributes they write.
+                # The instances' own items (reports, the init and version claims), only the
+                # attributes they write.
                 iam.PolicyStatement(
                     sid="BootstrapItems",
                     actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -71,7 +72,9 @@ class InstanceRoleBoundary(Construct):
                     conditions={
                         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys.bootstrap_leading_key_patterns()},
                         "ForAllValues:StringEquals": {
-                            "dynamodb:Attributes": sorted({*REPORT_ATTRIBUTES, *INIT_CLAIM_ATTRIBUTES})
+                            "dynamodb:Attributes": sorted(
+                                {*REPORT_ATTRIBUTES, *INIT_CLAIM_ATTRIBUTES, *VERSION_CLAIM_ATTRIBUTES}
+                            )
                         },
                     },
                 ),

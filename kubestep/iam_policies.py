@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubestep.store import keys
-from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES
+from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
 
 Statement = dict[str, Any]
 Document = dict[str, Any]
@@ -226,17 +226,21 @@ def _secret_keys(facts: ClusterFacts) -> list[Statement]:
     ]
 
 
+CLAIM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+
+
 def _replica_items(facts: ClusterFacts) -> list[Statement]:
     """The replicas' reports; the init claim: read always, written (the conditional claim, then
     `initialized`) only until the cluster is initialised. From then on it is final: no replica,
     whatever its script does, can reset it and make a later empty-volume replica run
-    `kubeadm init` against a cluster that exists (split brain)."""
-    claim = (
-        ["dynamodb:GetItem"] if facts.initialized else ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-    )
+    `kubeadm init` against a cluster that exists (split brain). The once-per-version claims
+    (`UPGRADE#<version>`, `ADDONS#<version>`) in their own partition, writable for the cluster's
+    life: every upgrade takes new ones, and a stale one is taken over after its lease."""
+    claim = ["dynamodb:GetItem"] if facts.initialized else CLAIM_ACTIONS
     return [
         _items("ReplicaReports", facts, ["dynamodb:PutItem"], keys.bootstrap_pk(facts.uid), REPORT_ATTRIBUTES),
         _items("InitClaim", facts, claim, keys.init_claim_pk(facts.uid), INIT_CLAIM_ATTRIBUTES),
+        _items("VersionClaims", facts, CLAIM_ACTIONS, keys.version_claim_pk(facts.uid), VERSION_CLAIM_ATTRIBUTES),
     ]
 
 

@@ -31,6 +31,9 @@ REPLICA_REPORT_PREFIX = "REPLICA#"
 NODE_REPORT_PREFIX = "NODE#"
 INIT_CLAIM_SK = "INIT"
 NODE_REPORT_PARTITION = "#NODE#"
+# Once-per-version claims of the cluster-wide upgrade steps (docs/contracts.md): `UPGRADE#1.37.1`.
+UPGRADE_CLAIM_PREFIX = "UPGRADE#"
+ADDONS_CLAIM_PREFIX = "ADDONS#"
 UID_SK = "UID"
 SCHEDULE_SK = "SCHEDULE"
 SIGHTING_PREFIX = "SEEN#"
@@ -106,6 +109,13 @@ def init_claim_pk(uid: str) -> str:
     return f"{BOOTSTRAP_PREFIX}{uid}#INIT"
 
 
+def version_claim_pk(uid: str) -> str:
+    """The once-per-version claims (`UPGRADE#<version>`, `ADDONS#<version>`), in a partition of
+    their own: the control-plane role writes them for every upgrade, long after the init claim is
+    sealed, and the reports' partition only takes the report's attributes."""
+    return f"{BOOTSTRAP_PREFIX}{uid}#VERSION"
+
+
 def node_report_pk(uid: str, instance_arn: str) -> str:
     """One node's report, alone in its partition: the node role may write exactly
     `node_report_pk(uid, "${ec2:SourceInstanceARN}")`, its own."""
@@ -118,6 +128,14 @@ def replica_report_sk(index: int) -> str:
 
 def node_report_sk(instance_id: str) -> str:
     return f"{NODE_REPORT_PREFIX}{instance_id}"
+
+
+def addons_claim_sk(version: str) -> str:
+    return f"{ADDONS_CLAIM_PREFIX}{version}"
+
+
+def upgrade_claim_sk(version: str) -> str:
+    return f"{UPGRADE_CLAIM_PREFIX}{version}"
 
 
 def deadline_pk(operation_id: str) -> str:
@@ -151,4 +169,4 @@ def sighting_sk(resource_id: str) -> str:
 
 def bootstrap_leading_key_patterns(uid: str = "*") -> list[str]:
     """`dynamodb:LeadingKeys` values (StringLike) of every partition a cluster's instances write."""
-    return [bootstrap_pk(uid), init_claim_pk(uid), node_report_pk(uid, "*")]
+    return [bootstrap_pk(uid), init_claim_pk(uid), version_claim_pk(uid), node_report_pk(uid, "*")]

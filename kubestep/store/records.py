@@ -283,12 +283,17 @@ class Lock(Record):
 
 
 class BootstrapReport(Record):
+    """What an instance says about itself (docs/contracts.md): at the end of each boot, then
+    every minute from its report timer."""
+
     key: str | None = None
     status: str
     instance_id: str | None = None
     reported_at: str | None = None
+    source: str | None = None  # boot | timer
     version: str | None = None
     checks: dict[str, Any] = Field(default_factory=dict)
+    certificates: dict[str, str] = Field(default_factory=dict)  # name -> notAfter (ISO 8601 UTC)
 
     @property
     def ok(self) -> bool:
@@ -299,6 +304,17 @@ class BootstrapReport(Record):
         if not self.status.startswith("failed"):
             return None
         return self.status.partition(":")[2] or "unknown"
+
+
+class VersionClaim(Record):
+    """Which replica made a cluster-wide change for a Kubernetes version (the kubeadm upgrade,
+    the add-ons), once per version; `status` ends `upgraded` / `applied`."""
+
+    instance_id: str
+    replica: int | None = None
+    status: str
+    claimed_at: str | None = None
+    done_at: str | None = None
 
 
 class InitClaim(Record):

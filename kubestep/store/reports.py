@@ -1,9 +1,10 @@
 """What instances write about themselves with their instance role (docs/contracts.md):
-bootstrap reports read by the health gate, and the claim that makes `kubeadm init` run once
-per cluster. Each kind has its own partition, because IAM can scope an instance role's items by
-partition key only (`dynamodb:LeadingKeys`): the control-plane replicas' reports under
-`BOOTSTRAP#<uid>`, the init claim under `BOOTSTRAP#<uid>#INIT`, each node's report under
-`BOOTSTRAP#<uid>#NODE#<its instance ARN>` (kubestep/iam_policies.py)."""
+bootstrap reports read by the health gate, the claim that makes `kubeadm init` run once per
+cluster, and the claims that make each cluster-wide upgrade step run once per version. Each kind
+has its own partition, because IAM can scope an instance role's items by partition key only
+(`dynamodb:LeadingKeys`): the control-plane replicas' reports under `BOOTSTRAP#<uid>`, the init
+claim under `BOOTSTRAP#<uid>#INIT`, the version claims under `BOOTSTRAP#<uid>#VERSION`, each
+node's report under `BOOTSTRAP#<uid>#NODE#<its instance ARN>` (kubestep/iam_policies.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from kubestep.store import keys
-from kubestep.store.records import BootstrapReport, InitClaim
+from kubestep.store.records import BootstrapReport, InitClaim, VersionClaim
 from kubestep.store.table import Table, iso
 
 # Every attribute an instance writes (the instance roles may write no other: dynamodb:Attributes).
-REPORT_ATTRIBUTES = ("pk", "sk", "status", "instanceId", "reportedAt", "version", "checks")
+REPORT_ATTRIBUTES = ("pk", "sk", "status", "instanceId", "reportedAt", "source", "version", "checks", "certificates")
 INIT_CLAIM_ATTRIBUTES = ("pk", "sk", "status", "replica", "instanceId", "claimedAt", "initializedAt")
+# A VersionClaim item's (`UPGRADE#<version>`, `ADDONS#<version>`).
+VERSION_CLAIM_ATTRIBUTES = ("pk", "sk", "status", "replica", "instanceId", "claimedAt", "doneAt")
 INITIALIZED = "initialized"
 
 
@@ -64,6 +67,8 @@ class ReportRepository:
         instance_arn: str | None = None,
         version: str | None = None,
         checks: dict[str, Any] | None = None,
+        certificates: dict[str, str] | None = None,
+        source: str = "boot",
     ) -> None:
         """What an instance writes (the local instance simulator plays that part): a replica its
         report by index, a node its own by its instance ARN."""
@@ -74,7 +79,13 @@ class ReportRepository:
         else:
             raise ValueError("a node's report needs its instance ARN (the node role writes only its own)")
         report = BootstrapReport(
-            status=status, instance_id=instance_id, reported_at=iso(), version=version, checks=checks or {}
+            status=status,
+            instance_id=instance_id,
+            reported_at=iso(),
+            source=source,
+            version=version,
+            checks=checks or {},
+            certificates=certificates or {},
         )
         item = report.to_item()
         item.pop("key", None)
@@ -87,6 +98,15 @@ class ReportRepository:
         """True for exactly one caller per cluster: that one runs `kubeadm init`."""
         claim = InitClaim(instance_id=instance_id, replica=replica, claimed_at=iso())
         return self._table.put_new({"pk": keys.init_claim_pk(uid), "sk": keys.INIT_CLAIM_SK, **claim.to_item()})
+
+    def addons_claim(self, uid: str, version: str) -> VersionClaim | None:
+        """Who applied kubestep's add-ons for `version`; `status == "applied"` once done (the
+        control plane's upgrade to `version` is then complete)."""
+        return VersionClaim.from_item(self._table.get(keys.version_claim_pk(uid), keys.addons_claim_sk(version)))
+
+    def upgrade_claim(self, uid: str, version: str) -> VersionClaim | None:
+        """Who ran `kubeadm upgrade apply` for `version`; `status == "upgraded"` once done."""
+        return VersionClaim.from_item(self._table.get(keys.version_claim_pk(uid), keys.upgrade_claim_sk(version)))
 
     def mark_initialized(self, uid: str) -> None:
         self._table.update(keys.init_claim_pk(uid), keys.INIT_CLAIM_SK, {"status": INITIALIZED, "initializedAt": iso()})
@@ -104,9 +124,10 @@ class ReportRepository:
         return claim is not None and claim.status == INITIALIZED
 
     def delete_all(self, uid: str, node_instance_arns: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> int:
-        """The replicas' reports, the init claim and the reports of the nodes given (id -> ARN)."""
+        """The replicas' reports, the init claim, the version claims and the reports of the nodes
+        given (id -> ARN)."""
         items: list[dict] = []
-        for pk in (keys.bootstrap_pk(uid), keys.init_claim_pk(uid)):
+        for pk in (keys.bootstrap_pk(uid), keys.init_claim_pk(uid), keys.version_claim_pk(uid)):
             items += self._table.query_all(KeyConditionExpression=Key("pk").eq(pk))
         pairs = node_instance_arns.items() if isinstance(node_instance_arns, Mapping) else node_instance_arns
         items += [{"pk": keys.node_report_pk(uid, arn), "sk": keys.node_report_sk(i)} for i, arn in pairs]

@@ -530,6 +530,54 @@ def test_a_replica_claims_init_until_the_cluster_is_initialised_then_only_reads_
     assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", service_item)
 
 
+def test_a_replica_takes_and_finishes_version_claims_for_the_clusters_life_and_a_node_never(clusters, boundary):
+    """The once-per-version claims (`UPGRADE#<v>`, `ADDONS#<v>`) have their own partition: the
+    control-plane role takes them (a conditional put), marks them done and reads them, before and
+    after the init claim is sealed (upgrades come later), with a claim's attributes only. A node
+    writes none; a replica cannot put a claim into the reports' partition (the attributes a report
+    has not) nor into the sealed init partition, nor touch another cluster's claims."""
+    a = clusters.a
+    sk = keys.addons_claim_sk("1.37.1")
+    key = {"pk": keys.version_claim_pk(a.uid), "sk": sk}
+    attributes = {"status": "applying", "replica": 0, "instanceId": "i-1", "claimedAt": "t"}
+    take = {
+        "TableName": clusters.table_name,
+        "Item": {**key, **attributes},
+        "ConditionExpression": (
+            "attribute_not_exists(pk) OR (#s = :busy AND (replica = :replica OR claimedAt < :stale))"
+        ),
+        "ExpressionAttributeNames": {"#s": "status"},
+    }
+    done = {
+        "TableName": clusters.table_name,
+        "Key": key,
+        "UpdateExpression": "SET #s = :s, doneAt = :t",
+        "ExpressionAttributeNames": {"#s": "status"},
+    }
+    read = {"TableName": clusters.table_name, "Key": key}
+    calls = (("dynamodb:PutItem", take), ("dynamodb:UpdateItem", done), ("dynamodb:GetItem", read))
+    for initialized in (False, True):
+        policy = iam_policies.control_plane_policy(replace(a, initialized=initialized))
+        for action, params in calls:
+            assert clusters.allowed(policy, boundary, action, params), (initialized, action)
+    claiming = iam_policies.control_plane_policy(a)
+    # Only a claim's attributes there (not a report's `checks`, not an index key).
+    report_like = {**take, "Item": {**take["Item"], "checks": {}}}
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", report_like)
+    # A claim in the reports' partition, or in the init claim's once sealed: refused.
+    in_reports = {**take, "Item": {**take["Item"], "pk": keys.bootstrap_pk(a.uid)}}
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", in_reports)
+    sealed = iam_policies.control_plane_policy(replace(a, initialized=True))
+    in_init = {**take, "Item": {**take["Item"], "pk": keys.init_claim_pk(a.uid)}}
+    assert not clusters.allowed(sealed, boundary, "dynamodb:PutItem", in_init)
+    other = {**take, "Item": {**take["Item"], "pk": keys.version_claim_pk(clusters.b.uid)}}
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", other)
+    node_a = iam_policies.node_policy(a)
+    me = clusters.instance(a).replace(f"i-{a.uid}", "i-0node1")
+    for action, params in calls:
+        assert not clusters.allowed(node_a, boundary, action, params, me), action
+
+
 def test_a_control_plane_attaches_only_its_own_clusters_volumes(clusters, boundary):
     cp_a = iam_policies.control_plane_policy(clusters.a)
     own = {"VolumeId": f"vol-{clusters.a.uid}", "InstanceId": f"i-{clusters.a.uid}", "Device": "/dev/xvdf"}

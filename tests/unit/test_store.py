@@ -11,6 +11,7 @@ import pytest
 from kubestep.errors import AlreadyExists, LockHeld
 from kubestep.models import AWSCluster
 from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, keys, locks
+from kubestep.store.records import VersionClaim
 
 CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.35.1"}}})
 
@@ -150,6 +151,25 @@ def test_init_is_claimed_once(store):
         store.reports.write("u1", status="ok", instance_id="i-7")
     assert store.reports.delete_all("u1", {"i-9": node_arn}) == 3
     assert store.reports.init_claim("u1") is None and store.reports.nodes("u1", {"i-9": node_arn}) == {}
+
+
+def test_version_claims_are_read_from_their_own_partition_and_deleted_with_the_rest(store):
+    """What a replica writes for an upgrade (the instances write these items, the store reads
+    them): `UPGRADE#<v>` and `ADDONS#<v>` under the version claims' partition, apart from the
+    replicas' reports and the init claim."""
+    for sk, status in ((keys.upgrade_claim_sk("1.37.1"), "upgraded"), (keys.addons_claim_sk("1.37.1"), "applied")):
+        claim = VersionClaim(instance_id="i-1", replica=2, status=status, claimed_at="t0", done_at="t1")
+        store.table.put({"pk": keys.version_claim_pk("u1"), "sk": sk, **claim.to_item()})
+    assert store.reports.upgrade_claim("u1", "1.37.1").status == "upgraded"
+    addons = store.reports.addons_claim("u1", "1.37.1")
+    assert (addons.status, addons.replica, addons.done_at) == ("applied", 2, "t1")
+    assert store.reports.addons_claim("u1", "1.36.5") is None
+    store.reports.write("u1", status="ok", instance_id="i-1", replica=0, source="timer", certificates={"ca": "t"})
+    report = store.reports.replica("u1", 0)
+    assert (report.source, report.certificates) == ("timer", {"ca": "t"})
+    assert list(store.reports.replicas("u1")) == [0]
+    assert store.reports.delete_all("u1") == 3
+    assert store.reports.upgrade_claim("u1", "1.37.1") is None and store.reports.addons_claim("u1", "1.37.1") is None
 
 
 def test_a_conditional_update_keeps_its_own_values(store):
