@@ -186,8 +186,7 @@ def test_the_calls_these_operations_made_are_granted(runtime, store, api) -> Non
     schedules in Scheduler, an update's preflight of what it names and its drift check, the
     roll's look at every replica's live instance."""
     from tests.iam.checker import check
-    from tests.iam.requests import Ledger
-    from tests.iam.template import deployed_resolver, function_policies, named_role_policies
+    from tests.iam.template import deployed_resolver, function_policies, named_role_policies, stack_ledger
 
     from .test_zz_network_and_iam import _describe_tags
 
@@ -208,7 +207,7 @@ def test_the_calls_these_operations_made_are_granted(runtime, store, api) -> Non
     template = json.loads(runtime.synthesize().read_text())
     cloudformation = runtime.boto3_client("cloudformation")
     resolver = deployed_resolver(template, cloudformation, cloudformation.describe_stacks()["Stacks"][0]["StackName"])
-    ledger = Ledger(resolver.env.account, resolver.env.partition, describe_tags=_describe_tags(runtime))
+    ledger = stack_ledger(template, resolver, describe_tags=_describe_tags(runtime))
     result = check(
         records, function_policies(template, resolver), ledger, roles=named_role_policies(template, resolver)
     )
