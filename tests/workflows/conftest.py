@@ -1,7 +1,11 @@
-"""One embedded runtime per test process for the workflow tests: the real synthesized stack
-deployed into moto, its network provisioned, workflows run through the real ASL and handlers.
+"""One embedded runtime per test module for the workflow tests: the real synthesized stack deployed
+into moto, its network provisioned, workflows run through the real ASL and handlers.
 
-tests/conftest.py keeps these tests in the process of the `emulator` xdist group."""
+Module scope: a module sees only what its own tests did (nothing another module left, created
+or deprovisioned), its tests can be run alone, and xdist can run any two modules at once on two
+workers (tests/conftest.py). Before it stops, the runtime checks every AWS call its handlers
+made and every execution it ran (runtime_checks.py: calls granted by the synthesized policies,
+no secret material anywhere): a problem fails the module's last test at teardown."""
 
 from __future__ import annotations
 
@@ -16,21 +20,38 @@ import yaml
 from kubestep.store import Store
 from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
+from . import runtime_checks
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 # The synth cache outlives a test session (synthesis is the slowest part of start-up).
 HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
 TIME_SCALE = 0.02
+# What the runtimes of a session share through their homes: the synthesized assembly and the
+# zipped Lambda asset (both keyed by content; the synth cache takes a lock while it writes).
+SHARED_CACHES = ("cdk.out", "asset-zips")
 
 
-@pytest.fixture(scope="session")
-def runtime() -> Iterator[LocalRuntime]:
+def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home of the runtime's own (its function logs, fault plan, Lambda code), with the caches
+    linked to the shared ones."""
+    home = tmp_path_factory.mktemp("kubestep-home")
+    (home / "local").mkdir()
+    for name in SHARED_CACHES:
+        shared = HOME / "local" / name
+        shared.mkdir(parents=True, exist_ok=True)
+        (home / "local" / name).symlink_to(shared, target_is_directory=True)
+    return home
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
     rt = LocalRuntime(
         RuntimeConfig(
             port=0,
             api_port=0,
             time_scale=TIME_SCALE,
-            home=HOME,
+            home=runtime_home(tmp_path_factory),
             boot_delay_seconds=20.0,
             # The tests fire the upgrade planner at chosen times (`runtime.tick`), not on its rate.
             scheduled_rules=False,
@@ -41,11 +62,13 @@ def runtime() -> Iterator[LocalRuntime]:
         rt.deploy()
         rt.provision_network()
         yield rt
+        found = runtime_checks.problems(rt, Store.for_table(rt.outputs["TableName"], dynamodb=_resource(rt)))
+        assert not found, f"in what this module's runtime ran:\n{found}"
     finally:
         rt.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def store(runtime: LocalRuntime) -> Store:
     return Store.for_table(runtime.outputs["TableName"], dynamodb=_resource(runtime))
 

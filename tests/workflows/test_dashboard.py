@@ -1,4 +1,4 @@
-"""The dashboard in a real browser (Playwright driving Debian's Chromium) against the session's
+"""The dashboard in a real browser (Playwright driving Debian's Chromium) against the module's
 emulator runtime, through `kubestep dashboard` run as a user runs it: the fleet follows a cluster
 being created to RUNNING with its replicas per zone and node pools; the cluster's page shows
 its operation step by step, per replica and per node pool, its scheduled upgrades and its
@@ -108,8 +108,7 @@ def dashboard(runtime, tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def creation(api, runtime) -> Iterator[dict[str, Any]]:
     """The module's one cluster, created through the API; deleted when the module is done, after
-    whatever operation a failed test left running (the network is deprovisioned last, by
-    test_zz_network_and_iam, which fails while a cluster remains).
+    whatever operation a failed test left running.
 
     Its instances' boots wait until a test lets them (`running`, or the fleet test once the page
     has shown PROVISIONING): the create cannot finish between two polls of the page."""
