@@ -10,6 +10,9 @@ no secret material anywhere): a problem fails the module's last test at teardown
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -97,3 +100,40 @@ def ha_request(name: str = "prod", **extra: Any) -> dict:
 @pytest.fixture
 def clients(runtime: LocalRuntime) -> Callable[[str], Any]:
     return runtime.boto3_client
+
+
+class InFlight:
+    """Lambda invocations running now, per execution (an interceptor of the runtime's Lambda
+    seam): a stopped execution's tasks still running can be waited for, not slept past."""
+
+    def __init__(self) -> None:
+        self._running: Counter[str | None] = Counter()
+        self._changed = threading.Condition()
+
+    def before_invoke(self, fn: Any, event: Any, execution_arn: str | None) -> None:
+        with self._changed:
+            self._running[execution_arn] += 1
+
+    def after_invoke(self, fn: Any, event: Any, execution_arn: str | None, *timing: Any) -> None:
+        with self._changed:
+            self._running[execution_arn] -= 1
+            self._changed.notify_all()
+
+    def wait_ended(self, execution_arn: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._running[execution_arn] > 0:
+                left = deadline - time.monotonic()
+                assert left > 0, f"tasks of {execution_arn} still running after {timeout} s"
+                self._changed.wait(left)
+
+
+@pytest.fixture
+def in_flight(runtime: LocalRuntime) -> Iterator[InFlight]:
+    # Last: an invocation the runtime's own interceptor refuses (fault injection) never runs.
+    tracker = InFlight()
+    runtime.seam.interceptors.append(tracker)
+    try:
+        yield tracker
+    finally:
+        runtime.seam.interceptors.remove(tracker)
