@@ -19,10 +19,11 @@ Each xdist group is one unit of work a worker runs from start to end:
 - a test module may name its group itself (`pytestmark = pytest.mark.xdist_group(NAME)`), and a
   test may be split across groups (tests/workflows/test_fault_matrix.py: one group per part).
 
-The scheduler hands out the longest groups first (`GROUP_SECONDS`: test time per group measured
-on an idle 2-core machine; a group not listed counts DEFAULT_EMULATOR_SECONDS if it starts a
-runtime, else 0.5 s per test). A group's runtime costs its start (deploy of the synthesized stack
-and ProvisionNetwork: a few seconds) on top of its tests.
+The scheduler hands out the longest groups first (`GROUP_SECONDS`; a group not listed counts
+DEFAULT_EMULATOR_SECONDS if its module starts runtimes, else DEFAULT_SECONDS_PER_TEST a test). A
+workflow module's runtime costs its start on top of its tests: about a second from the snapshot
+the first runtime of the process saved after deploying the stack and provisioning the network
+(which took that first one several seconds), and the checks of all it ran at its end.
 
 Without xdist everything runs in one process, in collection order, which is also safe: each
 runtime has stopped before the next module starts."""
@@ -44,11 +45,28 @@ os.environ.setdefault(versions.TODAY_ENV, versions.catalog().as_of)
 
 # Packages whose modules start runtimes of their own (the scheduler's default for them).
 RUNTIME_PACKAGES = ("workflows", "cli")
-DEFAULT_EMULATOR_SECONDS = 40.0
-# Test time per group (seconds, idle 2-core machine, runtime start included): the order the
-# scheduler hands groups out in. Approximate: only the order matters. Add a group here when it
-# takes more than ~20 s.
-GROUP_SECONDS: dict[str, float] = {}
+DEFAULT_EMULATOR_SECONDS = 25.0
+DEFAULT_SECONDS_PER_TEST = 0.2
+# Test time per group in seconds (setup and teardown included), approximate: only the order
+# matters. Add a group when it takes more than ~25 s.
+GROUP_SECONDS: dict[str, float] = {
+    "workflows/test_lifecycle": 110,
+    "workflows/test_aws_latency": 95,
+    "workflows/test_fault_matrix-absorbed": 85,
+    "workflows/test_fault_matrix-create-errors": 85,
+    "workflows/test_fault_matrix-other-errors": 85,
+    "cli/test_cli_local": 80,
+    "api/test_schemathesis": 50,
+    "workflows/test_zz_network_and_iam": 50,
+    "workflows/test_failures": 40,
+    "api/test_routes": 40,
+    "workflows/test_dashboard": 35,
+    "cli/test_existing_vpc": 35,
+    "cli/test_demo": 30,
+    "workflows/test_console_examples": 30,
+    "local/test_persistence": 25,
+    "infra": 25,
+}
 
 
 def group_of(item: pytest.Item) -> str:
@@ -75,7 +93,7 @@ def expected_seconds(group: str, tests: int) -> float:
         return GROUP_SECONDS[group]
     if group.split("/", 1)[0] in RUNTIME_PACKAGES:
         return DEFAULT_EMULATOR_SECONDS
-    return 0.5 * tests
+    return DEFAULT_SECONDS_PER_TEST * tests
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

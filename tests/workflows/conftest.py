@@ -1,5 +1,6 @@
 """One embedded runtime per test module for the workflow tests: the real synthesized stack deployed
-into moto, its network provisioned, workflows run through the real ASL and handlers.
+into moto, its network provisioned, workflows run through the real ASL and handlers. The first
+runtime of a test process deploys and provisions; the others start from its snapshot.
 
 Module scope: a module sees only what its own tests did (nothing another module left, created
 or deprovisioned), its tests can be run alone, and xdist can run any two modules at once on two
@@ -47,8 +48,16 @@ def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def deployed_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the first runtime of this test process saves the emulator with the stack deployed and
+    the network provisioned; the runtimes after it start from there (RuntimeConfig.start_from)
+    instead of deploying and provisioning again."""
+    return tmp_path_factory.getbasetemp() / "deployed-stack.pickle"
+
+
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+def runtime(tmp_path_factory: pytest.TempPathFactory, deployed_state: Path) -> Iterator[LocalRuntime]:
     rt = LocalRuntime(
         RuntimeConfig(
             port=0,
@@ -58,12 +67,18 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
             boot_delay_seconds=20.0,
             # The tests fire the upgrade planner at chosen times (`runtime.tick`), not on its rate.
             scheduled_rules=False,
+            # A function's warm workers start with its first invocation: most modules never call
+            # some of the five, and each costs an import of the handler's dependencies.
+            prewarm=False,
+            start_from=deployed_state if deployed_state.is_file() else None,
         )
     )
     try:
         rt.start()
         rt.deploy()
         rt.provision_network()
+        if not deployed_state.is_file():
+            rt.snapshot(deployed_state)
         yield rt
         found = runtime_checks.problems(rt, Store.for_table(rt.outputs["TableName"], dynamodb=_resource(rt)))
         assert not found, f"in what this module's runtime ran:\n{found}"

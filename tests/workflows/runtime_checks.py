@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from kubestep import naming
 from kubestep.store import Store
+from kubestep_local import moto_compat
 from kubestep_local.recorder import CallRecord
 from kubestep_local.runtime import LocalRuntime
 from tests.iam.checker import CheckResult, check
@@ -106,20 +107,18 @@ def leaks_in(where: str, text: str, needles: dict[str, str]) -> list[str]:
 
 
 def leaks(runtime: LocalRuntime, needles: dict[str, str]) -> tuple[list[str], int]:
-    """Secret material in each execution's description and full history, each Lambda's log, each
-    function's environment and each item of the table; and how many executions were read."""
+    """Secret material in each execution (input, output, error, cause) and its full history,
+    each Lambda's log, each function's environment and each item of the table; and how many
+    executions were read. Executions are read in process, as moto holds them: what
+    DescribeExecution and GetExecutionHistory answer, without a round trip per page."""
     found: list[str] = []
-    sfn = runtime.boto3_client("stepfunctions")
     histories = 0
-    for machine in sfn.list_state_machines()["stateMachines"]:
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
-            for execution in page["executions"]:
-                arn = execution["executionArn"]
-                text = json.dumps(sfn.describe_execution(executionArn=arn), default=str)
-                for history in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
-                    text += json.dumps(history["events"], default=str)
-                found += leaks_in(arn.split(":", 6)[-1], text, needles)
-                histories += 1
+    for execution in moto_compat.executions():
+        text = json.dumps(
+            [execution.input, execution.output, execution.error, execution.cause], default=str
+        ) + json.dumps(moto_compat.execution_history(execution.arn), default=str)
+        found += leaks_in(execution.arn.split(":", 6)[-1], text, needles)
+        histories += 1
     logs = sorted((runtime.home / "local" / "logs").glob("*.log"))
     for log in logs:
         found += leaks_in(log.name, log.read_text(errors="replace"), needles)
