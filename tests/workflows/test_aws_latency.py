@@ -9,6 +9,7 @@ profile."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -85,6 +86,35 @@ def patient_instances(realistic: LocalRuntime) -> Iterator[None]:
         realistic.latency.profile = profile
 
 
+@pytest.fixture
+def slow_target_checks(realistic: LocalRuntime) -> Iterator[None]:
+    """Every target group checks its targets every 30 s and counts one healthy after 10 checks
+    (the longest an NLB allows), set as soon as the group exists: a target stays `initial`, then
+    `unhealthy`, for 5 minutes of AWS time (6 s here) after its load balancer is active. With
+    kubestep's 10 s x 2 it is 0.4 s here, less than a busy machine takes between two looks of the
+    health gate (the Lambda tasks' own run time is not compressed)."""
+    elbv2 = realistic.boto3_client("elbv2")
+    stop = threading.Event()
+    slowed: set[str] = set()
+
+    def slow_down() -> None:
+        while not stop.wait(0.05):
+            for group in elbv2.describe_target_groups()["TargetGroups"]:
+                if group["TargetGroupArn"] not in slowed:
+                    elbv2.modify_target_group(
+                        TargetGroupArn=group["TargetGroupArn"], HealthCheckIntervalSeconds=30, HealthyThresholdCount=10
+                    )
+                    slowed.add(group["TargetGroupArn"])
+
+    watcher = threading.Thread(target=slow_down, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
 def test_provision_network_waits_for_its_nat_gateways(realistic, store) -> None:
     result = run(realistic, "ProvisionNetwork", {}, "provision-network-realistic")
     assert result["status"] == "SUCCEEDED", result.get("cause")
@@ -98,7 +128,9 @@ def test_provision_network_waits_for_its_nat_gateways(realistic, store) -> None:
     assert modelled["modelledSeconds"] >= 120 > modelled["realSeconds"]
 
 
-def test_create_and_delete_take_every_pending_path(realistic, store, network, patient_instances) -> None:
+def test_create_and_delete_take_every_pending_path(
+    realistic, store, network, patient_instances, slow_target_checks
+) -> None:
     created = run(realistic, "CreateCluster", ha_request("patient"), "create-patient-1")
     assert created["status"] == "SUCCEEDED", created.get("cause")
     messages = pending(realistic, created["executionArn"])
