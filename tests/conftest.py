@@ -110,6 +110,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
         def _assign_work_unit(self, node: Any) -> None:
             if not self._ordered:
+                # Every test has a group (pytest_itemcollected): a unit named by a test's node id
+                # means xdist no longer sees the groups (pyproject.toml says when that happens),
+                # and runtimes would start on both workers for one module's tests.
+                lost = [unit for unit in self.workqueue if "::" in unit]
+                if lost:
+                    raise RuntimeError(f"--dist loadgroup sees no xdist_group on {len(lost)} tests, e.g. {lost[0]}")
                 order = sorted(self.workqueue, key=lambda group: -expected_seconds(group, len(self.workqueue[group])))
                 for group in order:
                     self.workqueue.move_to_end(group)
