@@ -307,7 +307,11 @@ def bind_step_functions(patches: PatchSet, port: int) -> None:
     # CloudFormation hooks create/delete/update through the module global
     # ``moto.stepfunctions.models.stepfunctions_backends`` (moto/stepfunctions/models.py:291, 302,
     # 334), its only readers besides responses.py. Rebinding the global is enough; it must
-    # happen before the deploy.
+    # happen before the deploy. responses.py binds the global at import (moto/stepfunctions/
+    # responses.py:8), and the server imports it on the first Step Functions request: imported
+    # first, it keeps the plain backends, which `mock_aws` uses after the runtime stops.
+    import moto.stepfunctions.responses  # noqa: F401
+
     patches.set(sfn_models, "stepfunctions_backends", stepfunctions_parser_backends)
     # Unnamed executions get a UUID name, as on AWS: moto's executing backend formats the ARN
     # with ``name`` as given (moto/stepfunctions/parser/models.py:161-211), so a StartExecution

@@ -124,9 +124,13 @@ class RuntimeConfig:
     existing_vpc: bool = False
     """Make a stand-in "existing" VPC with one private subnet first and deploy an existing-VPC
     management service over it (``kubestep_local.existing_vpc``); ``manifest_path`` is ignored."""
+    start_from: Path | None = None
+    """Start from an emulator state ``LocalRuntime.snapshot`` wrote (a deployed stack with its
+    network, say) instead of an empty emulator: ``deploy()`` finds the stack in place and
+    ``provision_network()`` the network's execution; a fraction of a second instead of seconds."""
 
     def __post_init__(self) -> None:
-        for name in ("home", "manifest_path"):
+        for name in ("home", "manifest_path", "start_from"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value).expanduser())
@@ -146,6 +150,8 @@ class RuntimeConfig:
             raise ValueError(f"RuntimeConfig.latency: must be one of {', '.join(PROFILE_NAMES)} (got {self.latency!r})")
         if self.persistent and not self.reset:
             raise ValueError("RuntimeConfig.persistent: needs reset=True (saved state loads into a fresh emulator)")
+        if self.start_from is not None and (self.persistent or not self.reset):
+            raise ValueError("RuntimeConfig.start_from: needs reset=True and persistent=False (not the home's state)")
 
     def resolved_home(self) -> Path:
         return self.home if self.home is not None else default_home()
@@ -227,6 +233,8 @@ class LocalRuntime:
                 moto_compat.reset_backends()
             if self.config.persistent:
                 self._restore()
+            elif self.config.start_from is not None:
+                self._restored_extra = moto_compat.restore_state(self.config.start_from.read_bytes()).extra
             # This run's function logs only (they are appended per invocation).
             for stale in (self.home / "local" / "logs").glob("*.log"):
                 with contextlib.suppress(OSError):
@@ -697,15 +705,28 @@ class LocalRuntime:
             LOG.debug("listing clusters failed: %s", exc)
             return None
 
+    def _bookkeeping(self) -> dict[str, Any]:
+        """What the stand-ins did that travels with a snapshot (nothing announced or booted twice)."""
+        return {
+            "delivered": sorted(self._events.delivered()) if self._events else [],
+            "booted": sorted(self._simulator.booted()) if self._simulator else [],
+        }
+
+    def snapshot(self, path: Path) -> Path:
+        """Write the emulator's state to `path` (atomically), for ``RuntimeConfig.start_from``."""
+        data = moto_compat.snapshot_state(self._bookkeeping())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+        return path
+
     def save_state(self, clusters: list[str] | None = None) -> dict[str, Any]:
         """Save the emulator's state under the home now; returns the state summary."""
         with self._snapshot_lock:
             requests = moto_compat.GATE.requests
             began = time.time()
-            extra = {
-                "delivered": sorted(self._events.delivered()) if self._events else [],
-                "booted": sorted(self._simulator.booted()) if self._simulator else [],
-            }
+            extra = self._bookkeeping()
             try:
                 snapshot = moto_compat.snapshot_state(extra)
             except moto_compat.SnapshotError as exc:

@@ -4,11 +4,15 @@ Synthesis runs ``infra.app.synthesize(outdir, manifest_path)`` in a subprocess: 
 Node.js process per interpreter, which must not live on inside the runtime (or a test session).
 The assembly is cached under ``$KUBESTEP_HOME/local/cdk.out/<hash>``, keyed by everything that
 can change the template or the asset (project sources, ASL files, lock files, the manifest), so
-a second ``kubestep local up`` or test session skips the ~5-10 s synth.
+a second ``kubestep local up`` or test session skips the ~5-10 s synth. Runtimes that start
+at the same time (parallel test workers) share the cache: one synthesizes, the others wait for it
+and read what it wrote, never a directory being replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -81,25 +85,47 @@ def cached_synthesize(cache_root: Path, manifest_path: Path | None = None, proje
     """Synthesize into ``cache_root/<source hash>`` unless that assembly already exists."""
     key = source_hash(project_root, manifest_path)
     target = cache_root / key
+    cached = _cached_template(target)
+    if cached is not None:
+        return cached
+    cache_root.mkdir(parents=True, exist_ok=True)
+    # One synth per key at a time: a second runtime starting now waits and reuses the assembly.
+    with _locked(cache_root / f".{key}.lock"):
+        cached = _cached_template(target)
+        if cached is not None:
+            return cached
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
+        try:
+            template = synthesize(staging, manifest_path, project_root)
+            relative = template.resolve().relative_to(staging.resolve())
+            (staging / "kubestep-template.json").write_text(json.dumps({"template": str(relative)}))
+            if target.exists():  # an incomplete assembly (no marker): no runtime reads it
+                shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    _prune(cache_root, keep=key)
+    return target / relative
+
+
+def _cached_template(target: Path) -> Path | None:
     marker = target / "kubestep-template.json"
-    if marker.is_file():
+    with contextlib.suppress(OSError, ValueError, KeyError):
         template = target / json.loads(marker.read_text())["template"]
         if template.is_file():
             return template
-    cache_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
-    try:
-        template = synthesize(staging, manifest_path, project_root)
-        relative = template.resolve().relative_to(staging.resolve())
-        (staging / "kubestep-template.json").write_text(json.dumps({"template": str(relative)}))
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _prune(cache_root, keep=key)
-    return target / relative
+    return None
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _prune(cache_root: Path, keep: str) -> None:
@@ -110,3 +136,4 @@ def _prune(cache_root: Path, keep: str) -> None:
     )
     for stale in entries[_KEEP - 1 :]:
         shutil.rmtree(stale, ignore_errors=True)
+        (cache_root / f".{stale.name}.lock").unlink(missing_ok=True)

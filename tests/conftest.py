@@ -1,19 +1,37 @@
-"""Test process layout. moto's backends are process-wide: the embedded runtime (a moto server
-in the test process) and in-process `mock_aws` tests must not share a process while both are
-live. Two xdist groups keep them apart under `pytest -n 2 --dist loadgroup`:
+"""Test process layout for `pytest -n 2 --dist loadgroup` (scripts/test.sh).
 
-- `emulator`: tests/workflows, tests/local, tests/cli (embedded runtimes, one at a time);
-- `inprocess`: everything else (in-process moto, CDK synth).
+moto's backends are process-wide: an embedded runtime (a moto server in the test process) and
+in-process `mock_aws` tests must not share a process *while both are live*; one after the other
+is fine (a stopped runtime leaves moto as it found it). So no runtime outlives its tests:
 
-A module that runs its runtimes in subprocesses only (no in-process emulator) may name its group
-itself (`pytestmark = pytest.mark.xdist_group("inprocess")`) to run beside the emulator group.
+- tests/workflows: each module starts its own runtime (module scope: tests/workflows/conftest.py),
+  which ends with the module, after the IAM check of every call its handlers made;
+- tests/local: one runtime of a stub stack for the modules that use it (package scope);
+- tests/cli: the CLI against runtimes it starts in subprocesses;
+- everything else: in-process moto (`mock_aws`, at most module scope) and CDK synth.
 
-Without xdist everything runs in one process, in collection order, which is also safe: the
-workflow tests' session runtime starts last (tests/workflows sorts last)."""
+Each xdist group is one unit of work a worker runs from start to end:
+
+- every test module is a group of its own (`workflows/test_lifecycle`, `api/test_routes`, ...),
+  so modules of any kind run on both workers in any order;
+- `local`: the tests/local tests that use its package runtime (one runtime, not one per worker);
+- `infra`: tests/infra (its session-scoped synth runs once);
+- a test module may name its group itself (`pytestmark = pytest.mark.xdist_group(NAME)`), and a
+  test may be split across groups (tests/workflows/test_fault_matrix.py: one group per part).
+
+The scheduler hands out the longest groups first (`GROUP_SECONDS`; a group not listed counts
+DEFAULT_EMULATOR_SECONDS if its module starts runtimes, else DEFAULT_SECONDS_PER_TEST a test). A
+workflow module's runtime costs its start on top of its tests: about a second from the snapshot
+the first runtime of the process saved after deploying the stack and provisioning the network
+(which took that first one several seconds), and the checks of all it ran at its end.
+
+Without xdist everything runs in one process, in collection order, which is also safe: each
+runtime has stopped before the next module starts."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -25,14 +43,83 @@ from kubestep import versions
 # starts: its worker processes inherit it.
 os.environ.setdefault(versions.TODAY_ENV, versions.catalog().as_of)
 
-EMULATOR_DIRS = ("workflows", "local", "cli")
+# Packages whose modules start runtimes of their own (the scheduler's default for them).
+RUNTIME_PACKAGES = ("workflows", "cli")
+DEFAULT_EMULATOR_SECONDS = 25.0
+DEFAULT_SECONDS_PER_TEST = 0.2
+# Test time per group in seconds (setup and teardown included), approximate: only the order
+# matters. Add a group when it takes more than ~25 s.
+GROUP_SECONDS: dict[str, float] = {
+    "workflows/test_lifecycle": 110,
+    "workflows/test_aws_latency": 95,
+    "workflows/test_fault_matrix-absorbed": 85,
+    "workflows/test_fault_matrix-create-errors": 85,
+    "workflows/test_fault_matrix-other-errors": 85,
+    "cli/test_cli_local": 80,
+    "api/test_schemathesis": 50,
+    "workflows/test_zz_network_and_iam": 50,
+    "workflows/test_failures": 40,
+    "api/test_routes": 40,
+    "workflows/test_dashboard": 35,
+    "cli/test_existing_vpc": 35,
+    "cli/test_demo": 30,
+    "workflows/test_console_examples": 30,
+    "local/test_persistence": 25,
+    "infra": 25,
+}
+
+
+def group_of(item: pytest.Item) -> str:
+    parts = item.path.parts
+    inside = parts[parts.index("tests") + 1 :] if "tests" in parts else parts[-1:]
+    top = inside[0] if len(inside) > 1 else ""
+    if top == "local" and "runtime" in getattr(item, "fixturenames", ()):
+        return "local"
+    if top == "infra":
+        return "infra"
+    return "/".join(inside).removesuffix(".py")
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     # At collection time, before xdist's own collection_modifyitems turns the marker into the
     # node id's `@group` suffix that its loadgroup scheduler reads.
     if item.get_closest_marker("xdist_group") is not None:
-        return  # the module chose its group
-    parts = item.path.parts
-    top = parts[parts.index("tests") + 1] if "tests" in parts else ""
-    item.add_marker(pytest.mark.xdist_group("emulator" if top in EMULATOR_DIRS else "inprocess"))
+        return  # the module or the test chose its group
+    item.add_marker(pytest.mark.xdist_group(group_of(item)))
+
+
+def expected_seconds(group: str, tests: int) -> float:
+    if group in GROUP_SECONDS:
+        return GROUP_SECONDS[group]
+    if group.split("/", 1)[0] in RUNTIME_PACKAGES:
+        return DEFAULT_EMULATOR_SECONDS
+    return DEFAULT_SECONDS_PER_TEST * tests
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class LongestGroupsFirst(LoadGroupScheduling):
+        """xdist's loadgroup scheduling (a worker is given the next group when the one it runs has
+        two tests left), with the groups in order of expected time, longest first, instead of
+        by number of tests: a long group started last would finish alone."""
+
+        _ordered = False
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self._ordered:
+                # Every test has a group (pytest_itemcollected): a unit named by a test's node id
+                # means xdist no longer sees the groups (pyproject.toml says when that happens),
+                # and runtimes would start on both workers for one module's tests.
+                lost = [unit for unit in self.workqueue if "::" in unit]
+                if lost:
+                    raise RuntimeError(f"--dist loadgroup sees no xdist_group on {len(lost)} tests, e.g. {lost[0]}")
+                order = sorted(self.workqueue, key=lambda group: -expected_seconds(group, len(self.workqueue[group])))
+                for group in order:
+                    self.workqueue.move_to_end(group)
+                self._ordered = True
+            super()._assign_work_unit(node)
+
+    return LongestGroupsFirst(config, log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -36,6 +37,12 @@ def _clear_caches() -> None:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     """A management service (examples/management-service.yaml) with its network READY."""
+    with management_service(monkeypatch) as store:
+        yield store
+
+
+@contextmanager
+def management_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     for key, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",

@@ -56,9 +56,11 @@ def _endpoint(stdout: str) -> str:
 @pytest.fixture(scope="module")
 def local_runtime():
     shutil.rmtree(HOME, ignore_errors=True)
-    if (SHARED_HOME / "local" / "cdk.out").is_dir():
-        shutil.copytree(SHARED_HOME / "local" / "cdk.out", HOME / "local" / "cdk.out")
-    HOME.mkdir(parents=True, exist_ok=True)
+    # The shared synth cache itself, not a copy: another worker may be writing to it (its lock
+    # keeps readers off an assembly being written).
+    (SHARED_HOME / "local" / "cdk.out").mkdir(parents=True, exist_ok=True)
+    (HOME / "local").mkdir(parents=True)
+    (HOME / "local" / "cdk.out").symlink_to(SHARED_HOME / "local" / "cdk.out", target_is_directory=True)
     up = _up()
     assert up.returncode == 0, up.stderr + up.stdout
     runtime = {"endpoint": _endpoint(up.stdout), "stdout": up.stdout}

@@ -27,7 +27,7 @@ from tests.iam.template import Environment, Resolver, managed_policy_statements,
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = Path(os.environ.get("KUBESTEP_CHECKOV", ROOT / ".build" / "checkov" / "bin" / "checkov"))
 ACCOUNT, REGION = "123456789012", "us-east-1"
-used: set[tuple[str, str, str]] = set()
+Finding = tuple[str, str, str]  # (finding, where, detail)
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +60,12 @@ def documents(synthesized_template: dict[str, Any]) -> dict[str, dict]:
     return docs
 
 
-def _unacknowledged(tool: str, findings: list[tuple[str, str, str]]) -> list[str]:
-    out = []
-    for finding, where, detail in findings:
-        ack = acknowledgement(tool, finding, where)
-        if ack is None:
-            out.append(f"{tool} {finding} on {where}: {detail}")
-        else:
-            used.add((ack.tool, ack.finding, ack.resource))
-    return out
+def _unacknowledged(tool: str, findings: list[Finding]) -> list[str]:
+    return [
+        f"{tool} {finding} on {where}: {detail}"
+        for finding, where, detail in findings
+        if acknowledgement(tool, finding, where) is None
+    ]
 
 
 def _parliament_actions(finding: Any) -> list[str]:
@@ -79,7 +76,8 @@ def _parliament_actions(finding: Any) -> list[str]:
     return [match.group(1)] if match else [""]
 
 
-def test_parliament_finds_nothing_unacknowledged_from_medium_up(documents):
+@pytest.fixture(scope="module")
+def parliament_findings(documents) -> list[Finding]:
     from parliament import analyze_policy_string, config
 
     findings, counts = [], {}
@@ -91,10 +89,15 @@ def test_parliament_finds_nothing_unacknowledged_from_medium_up(documents):
                 for action in _parliament_actions(finding):
                     findings.append((f"{finding.issue}:{action}", name, str(finding.detail)[:200]))
     print(f"parliament: {len(documents)} documents, findings by severity {counts}")
-    assert not _unacknowledged("parliament", findings)
+    return findings
 
 
-def test_cloudsplaining_finds_no_unacknowledged_high_risk(documents):
+def test_parliament_finds_nothing_unacknowledged_from_medium_up(parliament_findings):
+    assert not _unacknowledged("parliament", parliament_findings)
+
+
+@pytest.fixture(scope="module")
+def cloudsplaining_findings(documents) -> list[Finding]:
     from cloudsplaining.scan.policy_document import PolicyDocument
 
     findings, counts = [], {}
@@ -115,10 +118,15 @@ def test_cloudsplaining_finds_no_unacknowledged_high_risk(documents):
             if actions and risk in ("PrivilegeEscalation", "ResourceExposure", "CredentialsExposure"):
                 findings.append((risk, name, ", ".join(sorted(actions))[:300]))
     print(f"cloudsplaining: {len(documents)} documents, actions by risk {counts}")
-    assert not _unacknowledged("cloudsplaining", findings)
+    return findings
 
 
-def test_checkov_finds_nothing_unacknowledged(synth):
+def test_cloudsplaining_finds_no_unacknowledged_high_risk(cloudsplaining_findings):
+    assert not _unacknowledged("cloudsplaining", cloudsplaining_findings)
+
+
+@pytest.fixture(scope="module")
+def checkov_findings(synth) -> list[Finding]:
     assert CHECKOV.exists(), f"checkov is installed by scripts/setup.sh into {CHECKOV.parent.parent}"
     result = subprocess.run(
         [
@@ -145,21 +153,24 @@ def test_checkov_finds_nothing_unacknowledged(synth):
     summary = report["summary"]
     print(f"checkov {summary['checkov_version']}: {summary['passed']} passed, {summary['failed']} failed")
     assert summary["parsing_errors"] == 0 and summary["passed"] > 50
-    findings = [
+    return [
         (check["check_id"], check["resource"].split(".", 1)[1], check["check_name"])
         for check in report["results"]["failed_checks"]
     ]
-    assert not _unacknowledged("checkov", findings)
 
 
-def test_every_acknowledgement_is_still_needed(request):
-    """Runs last in this module: an acknowledgement no analyser needed any more is removed."""
-    for name in (
-        "test_parliament_finds_nothing_unacknowledged_from_medium_up",
-        "test_cloudsplaining_finds_no_unacknowledged_high_risk",
-        "test_checkov_finds_nothing_unacknowledged",
-    ):
-        if not any(item.name == name for item in request.session.items):
-            pytest.skip("the analysers' tests did not run in this session")
-    stale = [a for a in ACKNOWLEDGED if (a.tool, a.finding, a.resource) not in used]
+def test_checkov_finds_nothing_unacknowledged(checkov_findings):
+    assert not _unacknowledged("checkov", checkov_findings)
+
+
+def test_every_acknowledgement_is_still_needed(parliament_findings, cloudsplaining_findings, checkov_findings):
+    """An acknowledgement no analyser's finding needs any more is removed."""
+    found = {"parliament": parliament_findings, "cloudsplaining": cloudsplaining_findings, "checkov": checkov_findings}
+    needed = {
+        (ack.tool, ack.finding, ack.resource)
+        for tool, findings in found.items()
+        for finding, where, _detail in findings
+        if (ack := acknowledgement(tool, finding, where)) is not None
+    }
+    stale = [a for a in ACKNOWLEDGED if (a.tool, a.finding, a.resource) not in needed]
     assert not stale, f"acknowledgements no finding needs: {stale}"

@@ -10,6 +10,7 @@ import time
 import moto.stepfunctions.models as sfn_models
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
+from moto.stepfunctions.models import StepFunctionBackend
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 
@@ -46,6 +47,11 @@ def main(home: str, template: str) -> None:
     after = snapshot()
     for index, (old, new) in enumerate(zip(before, after, strict=True)):
         assert old is new or old == new, (index, old, new)
+    # Step Functions requests mock_aws answers after the runtime reach the plain backends (the
+    # responses module, imported by the runtime's first request, keeps what it bound then).
+    from moto.stepfunctions import responses
+
+    assert responses.get_backend("123456789012", "us-east-1").__class__ is StepFunctionBackend
     print("ok")
 
 

@@ -14,8 +14,6 @@ import boto3
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# Runtimes in subprocesses only: these tests may run beside the in-process emulator tests.
-pytestmark = pytest.mark.xdist_group("inprocess")
 
 
 def _children(pid: int) -> set[int]:

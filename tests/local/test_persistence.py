@@ -21,8 +21,6 @@ from kubestep_local.moto_compat import ABORTED_ON_RESTORE_CAUSE
 from kubestep_local.state import StateStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# Runtimes in subprocesses only: these tests may run beside the in-process emulator tests.
-pytestmark = pytest.mark.xdist_group("inprocess")
 
 
 def _command(template: Path, *extra: str, port: int = 0) -> list[str]:

@@ -1,11 +1,19 @@
-"""One embedded runtime per test process for the workflow tests: the real synthesized stack
-deployed into moto, its network provisioned, workflows run through the real ASL and handlers.
+"""One embedded runtime per test module for the workflow tests: the real synthesized stack deployed
+into moto, its network provisioned, workflows run through the real ASL and handlers. The first
+runtime of a test process deploys and provisions; the others start from its snapshot.
 
-tests/conftest.py keeps these tests in the process of the `emulator` xdist group."""
+Module scope: a module sees only what its own tests did (nothing another module left, created
+or deprovisioned), its tests can be run alone, and xdist can run any two modules at once on two
+workers (tests/conftest.py). Before it stops, the runtime checks every AWS call its handlers
+made and every execution it ran (runtime_checks.py: calls granted by the synthesized policies,
+no secret material anywhere): a problem fails the module's last test at teardown."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,36 +24,69 @@ import yaml
 from kubestep.store import Store
 from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
+from . import runtime_checks
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 # The synth cache outlives a test session (synthesis is the slowest part of start-up).
 HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
 TIME_SCALE = 0.02
+# What the runtimes of a session share through their homes: the synthesized assembly and the
+# zipped Lambda asset (both keyed by content; the synth cache takes a lock while it writes).
+SHARED_CACHES = ("cdk.out", "asset-zips")
+
+
+def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home of the runtime's own (its function logs, fault plan, Lambda code), with the caches
+    linked to the shared ones."""
+    home = tmp_path_factory.mktemp("kubestep-home")
+    (home / "local").mkdir()
+    for name in SHARED_CACHES:
+        shared = HOME / "local" / name
+        shared.mkdir(parents=True, exist_ok=True)
+        (home / "local" / name).symlink_to(shared, target_is_directory=True)
+    return home
 
 
 @pytest.fixture(scope="session")
-def runtime() -> Iterator[LocalRuntime]:
+def deployed_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the first runtime of this test process saves the emulator with the stack deployed and
+    the network provisioned; the runtimes after it start from there (RuntimeConfig.start_from)
+    instead of deploying and provisioning again."""
+    return tmp_path_factory.getbasetemp() / "deployed-stack.pickle"
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory, deployed_state: Path) -> Iterator[LocalRuntime]:
     rt = LocalRuntime(
         RuntimeConfig(
             port=0,
             api_port=0,
             time_scale=TIME_SCALE,
-            home=HOME,
+            home=runtime_home(tmp_path_factory),
             boot_delay_seconds=20.0,
             # The tests fire the upgrade planner at chosen times (`runtime.tick`), not on its rate.
             scheduled_rules=False,
+            # A function's warm workers start with its first invocation: most modules never call
+            # some of the five, and each costs an import of the handler's dependencies.
+            prewarm=False,
+            start_from=deployed_state if deployed_state.is_file() else None,
         )
     )
     try:
         rt.start()
         rt.deploy()
         rt.provision_network()
+        if not deployed_state.is_file():
+            rt.snapshot(deployed_state)
         yield rt
+        found = runtime_checks.problems(rt, Store.for_table(rt.outputs["TableName"], dynamodb=_resource(rt)))
+        assert not found, f"in what this module's runtime ran:\n{found}"
     finally:
         rt.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def store(runtime: LocalRuntime) -> Store:
     return Store.for_table(runtime.outputs["TableName"], dynamodb=_resource(runtime))
 
@@ -74,3 +115,40 @@ def ha_request(name: str = "prod", **extra: Any) -> dict:
 @pytest.fixture
 def clients(runtime: LocalRuntime) -> Callable[[str], Any]:
     return runtime.boto3_client
+
+
+class InFlight:
+    """Lambda invocations running now, per execution (an interceptor of the runtime's Lambda
+    seam): a stopped execution's tasks still running can be waited for, not slept past."""
+
+    def __init__(self) -> None:
+        self._running: Counter[str | None] = Counter()
+        self._changed = threading.Condition()
+
+    def before_invoke(self, fn: Any, event: Any, execution_arn: str | None) -> None:
+        with self._changed:
+            self._running[execution_arn] += 1
+
+    def after_invoke(self, fn: Any, event: Any, execution_arn: str | None, *timing: Any) -> None:
+        with self._changed:
+            self._running[execution_arn] -= 1
+            self._changed.notify_all()
+
+    def wait_ended(self, execution_arn: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._running[execution_arn] > 0:
+                left = deadline - time.monotonic()
+                assert left > 0, f"tasks of {execution_arn} still running after {timeout} s"
+                self._changed.wait(left)
+
+
+@pytest.fixture
+def in_flight(runtime: LocalRuntime) -> Iterator[InFlight]:
+    # Last: an invocation the runtime's own interceptor refuses (fault injection) never runs.
+    tracker = InFlight()
+    runtime.seam.interceptors.append(tracker)
+    try:
+        yield tracker
+    finally:
+        runtime.seam.interceptors.remove(tracker)

@@ -5,7 +5,7 @@ three times, failing hard, and taking effect with its response lost.
 A workflow under test is declared once (`WorkflowUnderTest`); node-pool and upgrade workflows
 become rows by declaring them in `WORKFLOWS` the same way. Cases run on small clusters (one
 replica, one node pool of none to two nodes: every step still runs), in parallel inside the
-session's runtime, grouped where the faults cannot disturb each other:
+module's runtime, grouped where the faults cannot disturb each other:
 
 - throttling is absorbed by botocore's retry of the very call, so one cluster carries every
   operation's three throttles at once (each fault must fire its three times);
@@ -15,6 +15,9 @@ session's runtime, grouped where the faults cannot disturb each other:
 - a delete's hard failures run in a chain on one cluster, in the order the operations are first
   called: each run fails at its operation and the next run gets past it, the last one finishes;
 - each create's hard failure gets its own cluster (compensation, then a clean delete).
+
+The matrix is run in parts (`PARTS`), each a test of its own that can run on its own worker, in
+its own runtime: each part derives the operations from a clean run, then runs its cases.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from kubestep_local.runtime import LocalRuntime
 
 from .conftest import ROOT, ha_request
 
-REPORT = ROOT / ".build" / "reports" / "fault-matrix.txt"
+REPORTS = ROOT / ".build" / "reports"
 FAULTS = ("throttle", "error", "lost-response")
 THROTTLES = 3
 SPREAD = 3  # clusters the chains of the delete's hard failures are spread over
@@ -123,6 +126,18 @@ MIDDLE = (*POOL_WORKFLOWS, UPGRADE)
 WORKFLOWS = (CREATE, *MIDDLE, DELETE)
 BY_NAME = {w.name: w for w in WORKFLOWS}
 
+# The parts the matrix runs in, of about the same length: the faults every workflow must absorb
+# (two clusters' lives), the create's hard failures (a cluster each), the other workflows' hard
+# failures (chains on a few clusters).
+ABSORBED, CREATE_ERRORS, OTHER_ERRORS = "absorbed", "create-errors", "other-errors"
+PARTS = (ABSORBED, CREATE_ERRORS, OTHER_ERRORS)
+
+
+def part_of(workflow: str, fault: str) -> str:
+    if fault != "error":
+        return ABSORBED
+    return CREATE_ERRORS if workflow == CREATE.name else OTHER_ERRORS
+
 
 @dataclass
 class Row:
@@ -170,10 +185,11 @@ def counts(runtime: LocalRuntime, uid: str, versions: bool = False) -> dict[str,
 
 
 class Matrix:
-    def __init__(self, runtime: LocalRuntime, store: Store, prefix: str = "fm") -> None:
+    def __init__(self, runtime: LocalRuntime, store: Store, prefix: str = "fm", part: str | None = None) -> None:
         self.runtime = runtime
         self.store = store
         self.prefix = prefix
+        self.part = part  # one of PARTS, or None: the whole matrix
         self.operations: dict[str, list[str]] = {}
         self.baselines: dict[str, dict[str, int]] = {}  # workflow -> counts after its clean run
         self.rows: list[Row] = []
@@ -462,11 +478,19 @@ class Matrix:
         record = self.store.clusters.get(cluster)
         return record.phase if record is not None else "gone"
 
+    def for_part(self, part: str) -> Matrix:
+        """A matrix of one of the parts, on the operations and baselines this one derived (its
+        clusters named apart from other parts' in the same runtime)."""
+        matrix = Matrix(self.runtime, self.store, prefix=f"{self.prefix}-{part[0]}", part=part)
+        matrix.operations, matrix.baselines = self.operations, self.baselines
+        return matrix
+
     def plan(self) -> list[Callable[[], None]]:
         rows = {
             (wf, fault): [Row(wf, op, fault) for op in self.operations[wf]]
             for wf in self.operations
             for fault in FAULTS
+            if self.part in (None, part_of(wf, fault))
         }
         self.rows = [row for key in sorted(rows) for row in rows[key]]
         # Throttles and lost responses: one cluster's whole life each, every workflow's operations
@@ -478,18 +502,20 @@ class Matrix:
                 {w.name: rows[(w.name, fault)] for w in MIDDLE if (w.name, fault) in rows},
             )
             for fault in ("throttle", "lost-response")
+            if (CREATE.name, fault) in rows
         ]
         # A chain runs one delete after another: the chains are spread over a few clusters.
         jobs += [
             lambda chain=chain: self.delete_error_chain(chain)
-            for chain in _spread(rows[(DELETE.name, "error")], SPREAD)
+            for chain in _spread(rows.get((DELETE.name, "error"), []), SPREAD)
         ]
-        jobs += [lambda row=row: self.lifecycle([row], []) for row in rows[(CREATE.name, "error")]]
+        jobs += [lambda row=row: self.lifecycle([row], []) for row in rows.get((CREATE.name, "error"), [])]
         # The middle workflows' hard failures: cycles of pool operations spread over clusters that
         # each also take one upgrade operation.
+        pool_errors = {w.name: rows.get((w.name, "error"), []) for w in POOL_WORKFLOWS}
         cycles = [
-            {w.name: rows[(w.name, "error")][i] for w in POOL_WORKFLOWS if i < len(rows[(w.name, "error")])}
-            for i in range(max((len(rows[(w.name, "error")]) for w in POOL_WORKFLOWS), default=0))
+            {name: errors[i] for name, errors in pool_errors.items() if i < len(errors)}
+            for i in range(max(map(len, pool_errors.values()), default=0))
         ]
         upgrades = rows.get((UPGRADE.name, "error"), [])
         chains = max(MIDDLE_SPREAD, len(upgrades)) if cycles or upgrades else 0
@@ -533,13 +559,15 @@ class Matrix:
         left, lost = sum(r.left or 0 for r in self.rows), sum(r.lost or 0 for r in self.rows)
         summary = (
             f"{len(self.rows)} cases ({len({(r.workflow, r.operation) for r in self.rows})} operations x "
-            f"{len(FAULTS)} faults); resources left {left}, records lost {lost}, "
+            f"{len({r.fault for r in self.rows})} faults); resources left {left}, records lost {lost}, "
             f"duplicates {sum(r.duplicates or 0 for r in self.rows)}"
         )
-        return "\n".join(["kubestep fault matrix", *text, summary, *problems]) + "\n"
+        title = "kubestep fault matrix" + (f" ({self.part})" if self.part else "")
+        return "\n".join([title, *text, summary, *problems]) + "\n"
 
-    def write(self, path: Path = REPORT) -> str:
+    def write(self, path: Path | None = None) -> str:
         text = self.table()
+        path = path or REPORTS / f"fault-matrix-{self.part or 'all'}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return text

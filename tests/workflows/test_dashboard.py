@@ -1,4 +1,4 @@
-"""The dashboard in a real browser (Playwright driving Debian's Chromium) against the session's
+"""The dashboard in a real browser (Playwright driving Debian's Chromium) against the module's
 emulator runtime, through `kubestep dashboard` run as a user runs it: the fleet follows a cluster
 being created to RUNNING with its replicas per zone and node pools; the cluster's page shows
 its operation step by step, per replica and per node pool, its scheduled upgrades and its
@@ -84,7 +84,11 @@ def dashboard(runtime, tmp_path_factory) -> Iterator[str]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": runtime.region,
     }
-    command = [sys.executable, "-m", "kubestep.cli.main", "dashboard", "--port", "0", "--no-open"]
+    # Ctrl-C as at a terminal: a test run started in the background (`&`, nohup) ignores SIGINT,
+    # and the dashboard would inherit that and never stop.
+    ctrl_c = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+    command = [sys.executable, "-c", f"{ctrl_c}; from kubestep.cli.main import main; main()", "dashboard"]
+    command += ["--port", "0", "--no-open"]
     process = subprocess.Popen(
         [*command, "--interval", "0.5s", "--endpoint", runtime.api_url],
         env=env,
@@ -108,8 +112,7 @@ def dashboard(runtime, tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def creation(api, runtime) -> Iterator[dict[str, Any]]:
     """The module's one cluster, created through the API; deleted when the module is done, after
-    whatever operation a failed test left running (the network is deprovisioned last, by
-    test_zz_network_and_iam, which fails while a cluster remains).
+    whatever operation a failed test left running.
 
     Its instances' boots wait until a test lets them (`running`, or the fleet test once the page
     has shown PROVISIONING): the create cannot finish between two polls of the page."""

@@ -58,7 +58,7 @@ def test_bootstrap_failure_on_replica_2_rolls_back_everything(runtime, store):
     assert run(runtime, "DeleteCluster", {"clusterName": "flaky"}, "delete-flaky")["status"] == "SUCCEEDED"
 
 
-def test_create_stopped_in_the_replica_map_resumes_and_takes_over_the_lock(runtime, store):
+def test_create_stopped_in_the_replica_map_resumes_and_takes_over_the_lock(runtime, store, in_flight):
     sfn = runtime.boto3_client("stepfunctions")
     # Without the execution-status janitor, the stopped run's lock stays: the re-run must take it over.
     runtime.events.stop()
@@ -76,7 +76,7 @@ def test_create_stopped_in_the_replica_map_resumes_and_takes_over_the_lock(runti
             time.sleep(0.02)
         sfn.stop_execution(executionArn=arn)
         assert runtime.wait_execution(arn, timeout=60)["status"] == "ABORTED"
-        time.sleep(0.5)  # let in-flight tasks of the stopped run finish
+        in_flight.wait_ended(arn)  # the stopped run's tasks still running
         held = store.locks.get("resume")
         assert held and held.operation_id == "create-resume-1"
         result = run(runtime, "CreateCluster", ha_request("resume"), "create-resume-2")
@@ -96,7 +96,7 @@ def test_create_stopped_in_the_replica_map_resumes_and_takes_over_the_lock(runti
     assert inventory.count(inventory.cluster_resources(record.uid, runtime.boto3_client)) == 0
 
 
-def test_aborted_execution_releases_its_lock_through_eventbridge(runtime, store):
+def test_aborted_execution_releases_its_lock_through_eventbridge(runtime, store, in_flight):
     sfn = runtime.boto3_client("stepfunctions")
     arn = runtime.start_execution("CreateCluster", ha_request("aborted"), name="create-aborted-1")
     deadline = time.monotonic() + 60
@@ -112,7 +112,7 @@ def test_aborted_execution_releases_its_lock_through_eventbridge(runtime, store)
         time.sleep(0.05)
     operation = store.operations.get("create-aborted-1")
     assert operation.status == "ABORTED"
-    time.sleep(0.5)
+    in_flight.wait_ended(arn)
     assert run(runtime, "DeleteCluster", {"clusterName": "aborted"}, "delete-aborted")["status"] == "SUCCEEDED"
 
 

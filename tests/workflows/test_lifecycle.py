@@ -7,10 +7,8 @@ planner and one-off schedules fired by the local clock."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,21 +17,60 @@ from kubestep import naming
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.store import ClusterRecord
 
+from . import runtime_checks
 from .conftest import ha_request
 
 AUTOSCALER = "k8s.io/cluster-autoscaler/node-template/"
 
 
 @pytest.fixture(scope="module")
-def api(runtime) -> Iterator[ApiClient]:
-    client = ApiClient(runtime.api_url, sign=False)
-    yield client
-    # The network is deprovisioned last (test_zz_network_and_iam): leave no cluster behind.
-    for name in ("pools", "up", "auto"):
-        try:
-            finish(client, client.delete_cluster(name))
-        except ApiError as exc:
-            assert exc.status == 404, exc
+def api(runtime) -> ApiClient:
+    return ApiClient(runtime.api_url, sign=False)
+
+
+@pytest.fixture(scope="module")
+def pools(store, api) -> str:
+    """The node-pool tests' cluster, its Service load balancers in one named subnet (returned)."""
+    network = store.network.get()
+    lb_subnet = sorted(z.private_subnet_id for z in network.zones.values())[0]
+    request = ha_request("pools")
+    request["cluster"]["spec"]["networking"]["serviceLoadBalancerSubnetIDs"] = [lb_subnet]
+    done = finish(api, api.create_cluster(request))
+    assert done["status"] == "SUCCEEDED", done
+    return lb_subnet
+
+
+@pytest.fixture(scope="module")
+def up(api) -> str:
+    """The control-plane tests' cluster."""
+    create(api, "up")
+    return "up"
+
+
+# What a test run alone needs of the ones before it (in file order they have done it already).
+@pytest.fixture
+def general_at_three(pools, api) -> None:
+    """The general pool scaled to 3..8 (test_scaling_a_node_pool_changes_only_its_group_bounds)."""
+    spec = api.get_node_pool("pools", "general")["spec"]
+    if (spec["minNodeCount"], spec["maxNodeCount"]) != (3, 8):
+        done = finish(api, api.update_node_pool("pools", "general", {"minNodeCount": 3, "maxNodeCount": 8}))
+        assert done["status"] == "SUCCEEDED", done
+
+
+@pytest.fixture
+def general_rolled(general_at_three, api, store) -> None:
+    """The general pool rolled once (test_changing_labels_rolls_the_pool_within_surge_through_the_drain_hook)."""
+    if not store.node_pools.get("pools", "general").rollout:
+        done = finish(api, api.update_node_pool("pools", "general", {"labels": {"tier": "web"}}))
+        assert done["status"] == "SUCCEEDED", done
+
+
+@pytest.fixture
+def pools_on_1_36(pools, api) -> None:
+    """The pools cluster on 1.36.5 (test_a_one_off_schedule_upgrades_at_its_time_and_a_cancelled_one_does_not)."""
+    if api.get_cluster("pools")["status"]["version"] != "1.36.5":
+        done = finish(api, api.upgrade_cluster("pools", "1.36.5", node_pools="all"), timeout=600)
+        assert done["status"] == "SUCCEEDED", done
 
 
 def finish(api: ApiClient, operation: dict, timeout: float = 400) -> dict:
@@ -85,14 +122,9 @@ def roll_order(runtime, execution_arn: str) -> list[tuple[str, str, int]]:
 # ---------------------------------------------------------------- node pools
 
 
-def test_scaling_a_node_pool_changes_only_its_group_bounds(runtime, store, api):
+def test_scaling_a_node_pool_changes_only_its_group_bounds(runtime, store, api, pools):
     # Its Service load balancers go to one named subnet: only that one gets the cluster's tag.
-    network = store.network.get()
-    lb_subnet = sorted(z.private_subnet_id for z in network.zones.values())[0]
-    request = ha_request("pools")
-    request["cluster"]["spec"]["networking"]["serviceLoadBalancerSubnetIDs"] = [lb_subnet]
-    done = finish(api, api.create_cluster(request))
-    assert done["status"] == "SUCCEEDED", done
+    lb_subnet = pools
     cluster_tag = naming.k8s_cluster_tag(store.clusters.get("pools").uid)
     tagged = runtime.boto3_client("ec2").describe_subnets(Filters=[{"Name": "tag-key", "Values": [cluster_tag]}])
     assert [s["SubnetId"] for s in tagged["Subnets"]] == [lb_subnet]
@@ -112,7 +144,7 @@ def test_scaling_a_node_pool_changes_only_its_group_bounds(runtime, store, api):
     assert (pool["spec"]["minNodeCount"], pool["spec"]["maxNodeCount"]) == (3, 8)
 
 
-def test_changing_labels_rolls_the_pool_within_surge_through_the_drain_hook(runtime, store, api):
+def test_changing_labels_rolls_the_pool_within_surge_through_the_drain_hook(runtime, store, api, general_at_three):
     runtime.simulator.wait_idle(30)
     record = store.node_pools.get("pools", "general")
     asg = runtime.boto3_client("autoscaling")
@@ -160,7 +192,7 @@ def test_changing_labels_rolls_the_pool_within_surge_through_the_drain_hook(runt
     assert len(events) >= desired
 
 
-def test_a_stalled_drain_times_out_with_a_warning_and_the_roll_goes_on(runtime, store, api):
+def test_a_stalled_drain_times_out_with_a_warning_and_the_roll_goes_on(runtime, store, api, pools):
     done = finish(api, api.update_node_pool("pools", "batch", {"minNodeCount": 1}))
     assert done["status"] == "SUCCEEDED", done
     runtime.simulator.wait_idle(30)
@@ -181,7 +213,7 @@ def test_a_stalled_drain_times_out_with_a_warning_and_the_roll_goes_on(runtime, 
     assert warnings and old in warnings[0]["message"], api.events("pools")
 
 
-def test_a_bounds_change_after_a_roll_says_it_replaced_nothing(store, api):
+def test_a_bounds_change_after_a_roll_says_it_replaced_nothing(store, api, general_rolled):
     assert store.node_pools.get("pools", "general").rollout  # the rolls above left their facts
     done = finish(api, api.update_node_pool("pools", "general", {"maxNodeCount": 9}))
     assert done["status"] == "SUCCEEDED", done
@@ -191,7 +223,7 @@ def test_a_bounds_change_after_a_roll_says_it_replaced_nothing(store, api):
     assert "(0 nodes replaced)" in latest.message, latest.message
 
 
-def test_node_pools_are_added_and_deleted(runtime, store, api):
+def test_node_pools_are_added_and_deleted(runtime, store, api, pools):
     pool = {
         "apiVersion": "kubestep.io/v1",
         "kind": "AWSNodePool",
@@ -217,8 +249,7 @@ def test_node_pools_are_added_and_deleted(runtime, store, api):
 # ---------------------------------------------------------------- the control plane
 
 
-def test_upgrade_replaces_each_replica_once_one_at_a_time(runtime, store, api):
-    create(api, "up")
+def test_upgrade_replaces_each_replica_once_one_at_a_time(runtime, store, api, up):
     record = store.clusters.get("up")
     members_before = {m.index: m for m in store.etcd.members("up")}
     templates_before = {m.index: m.launch_template_version for m in members_before.values()}
@@ -252,7 +283,7 @@ def test_upgrade_replaces_each_replica_once_one_at_a_time(runtime, store, api):
     assert {p["status"]["version"] for p in api.list_node_pools("up")} == {"1.36.5"}
 
 
-def test_a_failed_gate_stops_the_roll_degraded_and_the_next_upgrade_resumes(runtime, store, api):
+def test_a_failed_gate_stops_the_roll_degraded_and_the_next_upgrade_resumes(runtime, store, api, up):
     members_before = {m.index: m.instance_id for m in store.etcd.members("up")}
     failure = runtime.simulator.fail_bootstrap("up", replica=1, phase="etcd-join", times=1)
     done = finish(api, api.update_cluster("up", {"controlPlane": {"instanceType": "m5.xlarge"}}), timeout=600)
@@ -350,7 +381,7 @@ def test_the_planner_starts_due_upgrades_once_and_only_inside_windows(runtime, s
         store.clusters.delete_everything(name, store.clusters.get(name).uid)
 
 
-def test_a_one_off_schedule_upgrades_at_its_time_and_a_cancelled_one_does_not(runtime, store, api):
+def test_a_one_off_schedule_upgrades_at_its_time_and_a_cancelled_one_does_not(runtime, store, api, pools):
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
     cancelled = api.upgrade_cluster("pools", "1.36.5", node_pools="all", at=at.isoformat())
     assert api.cancel_schedule(cancelled["id"])["state"] == "CANCELLED"
@@ -372,7 +403,7 @@ def test_a_one_off_schedule_upgrades_at_its_time_and_a_cancelled_one_does_not(ru
     assert not runtime.boto3_client("scheduler").list_schedules()["Schedules"]
 
 
-def test_a_schedule_whose_cluster_is_busy_records_why_it_did_nothing(runtime, store, api):
+def test_a_schedule_whose_cluster_is_busy_records_why_it_did_nothing(runtime, store, api, pools_on_1_36):
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
     schedule = api.upgrade_cluster("pools", "1.37.1", at=at.isoformat())
     holder = store.locks.acquire("pools", "manual-hold", None, lambda arn: True)
@@ -391,66 +422,16 @@ def test_a_schedule_whose_cluster_is_busy_records_why_it_did_nothing(runtime, st
 
 # ---------------------------------------------------------------- no secret material anywhere
 
-# What a leak looks like even when its value is no longer readable (an earlier cluster's secret is
-# pending deletion): a PEM private key, or a kubeadm bootstrap token (kubeadm's own format,
-# k8s.io/cluster-bootstrap/token/api: "[a-z0-9]{6}.[a-z0-9]{16}").
-LEAK_PATTERNS = {
-    "a private key": re.compile(r"PRIVATE KEY"),
-    "a bootstrap token": re.compile(r"(?<![a-z0-9.])[a-z0-9]{6}\.[a-z0-9]{16}(?![a-z0-9])"),
-}
 
-
-def _needles(runtime, store) -> dict[str, str]:
-    """Every secret value of the clusters alive now (one PEM body line stands for its key; the
-    certificates are public and skipped), named by where it came from."""
-    secrets = runtime.boto3_client("secretsmanager")
-    needles = {}
-    for record in store.clusters.all():
-        for name in (naming.control_plane_secret(record.uid), naming.node_secret(record.uid)):
-            value = json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
-            for key, text in value.items():
-                if "CERTIFICATE" in text:
-                    continue
-                lines = [line for line in text.splitlines() if line and not line.startswith("-----")]
-                needles[f"{name}:{key}"] = lines[1] if len(lines) > 2 else text
-    return needles
-
-
-def _leaks(where: str, text: str, needles: dict[str, str]) -> list[str]:
-    found = [f"{where}: {what}" for what, pattern in LEAK_PATTERNS.items() if pattern.search(text)]
-    return found + [f"{where}: the value of {source}" for source, needle in needles.items() if needle in text]
-
-
-def test_no_secret_material_in_any_history_log_environment_or_record(runtime, store, api):
-    """Issue 9 acceptance 7, over everything this session's runtime has run so far (every
-    workflow test module before this one: creates, failures and rollbacks, cancels, rolls,
-    upgrades, schedules): each execution's full history, each Lambda's log, each function's
-    environment, each item of the table. The clusters of this module are alive, so their
-    secrets' exact values are searched too."""
-    needles = _needles(runtime, store)
+def test_no_secret_material_in_any_history_log_environment_or_record(runtime, store, api, pools, up):
+    """Over everything this module's runtime has run (creates, rolls, upgrades, schedules; every
+    other runtime is scanned the same way before it stops: runtime_checks.py): each execution's
+    full history, each Lambda's log, each function's environment, each item of the table. The
+    clusters of this module are alive, so their secrets' exact values are searched too."""
+    needles = runtime_checks.secret_values(runtime, store)
     assert len(needles) >= 2 * 4, needles.keys()  # two clusters: CA keys, SA key, certificate key, token
-    assert _leaks("self-check", json.dumps(list(needles.values())), needles)  # the scan can fail
-    leaks: list[str] = []
-    sfn = runtime.boto3_client("stepfunctions")
-    histories = 0
-    for machine in sfn.list_state_machines()["stateMachines"]:
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"]):
-            for execution in page["executions"]:
-                arn = execution["executionArn"]
-                text = json.dumps(sfn.describe_execution(executionArn=arn), default=str)
-                for history in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
-                    text += json.dumps(history["events"], default=str)
-                leaks += _leaks(arn.split(":", 6)[-1], text, needles)
-                histories += 1
-    assert histories >= 20
-    logs = sorted((runtime.home / "local" / "logs").glob("*.log"))
-    assert logs
-    for log in logs:
-        leaks += _leaks(log.name, log.read_text(errors="replace"), needles)
-    for function in runtime.boto3_client("lambda").list_functions()["Functions"]:
-        environment = json.dumps(function.get("Environment", {}))
-        leaks += _leaks(f"environment of {function['FunctionName']}", environment, needles)
-    dynamodb = runtime.boto3_client("dynamodb")
-    for page in dynamodb.get_paginator("scan").paginate(TableName=runtime.outputs["TableName"]):
-        leaks += _leaks("the table", json.dumps(page["Items"]), needles)
+    assert runtime_checks.leaks_in("self-check", json.dumps(list(needles.values())), needles)  # the scan can fail
+    assert sorted((runtime.home / "local" / "logs").glob("*.log"))
+    leaks, histories = runtime_checks.leaks(runtime, needles)
+    assert histories >= 3  # the network's and the two clusters' creates at least
     assert leaks == []

@@ -188,7 +188,7 @@ def test_the_calls_these_operations_made_are_granted(runtime, store, api) -> Non
     from tests.iam.checker import check
     from tests.iam.template import deployed_resolver, function_policies, named_role_policies, stack_ledger
 
-    from .test_zz_network_and_iam import _describe_tags
+    from .runtime_checks import _describe_tags
 
     first_call = len(runtime.recorder.call_records())
     create(api, "own-iam")

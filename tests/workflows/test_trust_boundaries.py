@@ -39,10 +39,15 @@ def test_identity_fields_in_any_console_input_are_refused_in_the_first_state(run
     assert store.operations.get(name) is None
 
 
-def test_an_execution_named_after_another_operation_cannot_act_for_it(runtime, store):
+@pytest.fixture(scope="module")
+def victim(runtime, store):
+    """The cluster the tests below try to act for, created under the operation id create-victim-1."""
     created = run(runtime, "CreateCluster", ha_request("victim"), "create-victim-1")
     assert created["status"] == "SUCCEEDED", created.get("cause")
-    victim = store.clusters.get("victim")
+    return store.clusters.get("victim")
+
+
+def test_an_execution_named_after_another_operation_cannot_act_for_it(runtime, store, victim):
     before = store.operations.get("create-victim-1")
     # A DeleteCluster started from the console under the create's operation id.
     result = run(runtime, "DeleteCluster", {"clusterName": "victim"}, "create-victim-1")
@@ -55,8 +60,7 @@ def test_an_execution_named_after_another_operation_cannot_act_for_it(runtime, s
     assert store.locks.get("victim") is None
 
 
-def test_a_console_create_mints_its_own_uid_and_selects_only_its_own_resources(runtime, store):
-    victim = store.clusters.get("victim")
+def test_a_console_create_mints_its_own_uid_and_selects_only_its_own_resources(runtime, store, victim):
     mine = run(runtime, "CreateCluster", ha_request("neighbour"), "create-neighbour-1")
     assert mine["status"] == "SUCCEEDED", mine.get("cause")
     neighbour = store.clusters.get("neighbour")
@@ -67,8 +71,7 @@ def test_a_console_create_mints_its_own_uid_and_selects_only_its_own_resources(r
     assert store.clusters.get("victim").phase == "RUNNING"
 
 
-def test_delete_finishes_with_instances_outside_any_group(runtime, store):
-    victim = store.clusters.get("victim")
+def test_delete_finishes_with_instances_outside_any_group(runtime, store, victim):
     asg = runtime.boto3_client("autoscaling")
     pool = naming.node_pool(victim.uid, "general")
     group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[pool])["AutoScalingGroups"][0]

