@@ -65,20 +65,37 @@ def _age(value: int | None) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+def _counts(resources: dict[str, list[str]] | None) -> str:
+    return ", ".join(f"{len(ids)} {kind}" for kind, ids in (resources or {}).items()) or "-"
+
+
 def orphan_table(result: dict) -> Table:
+    """One row per orphaned uid: what is deletable, what a delete kept (never swept), and what this
+    sweep did with it — deleted (counted), left (and why), kept for its age, or would delete."""
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("UID", "CLUSTER", "RESOURCES", "AGE", "ACTION"):
+    for column in ("UID", "CLUSTER", "RESOURCES", "RETAINED", "AGE", "ACTION"):
         table.add_column(column)
     deleted, dry_run = set(result.get("deleted") or []), result.get("dryRun", True)
+    deleted_resources, left = result.get("deletedResources") or {}, result.get("left") or {}
     for orphan in result.get("orphans") or []:
-        if orphan["uid"] in deleted:
-            action = "deleted"
+        uid = orphan["uid"]
+        if uid in left:
+            action = f"deleted {_counts(deleted_resources.get(uid))}; left {_counts(left[uid].get('resources'))}: "
+            action += left[uid].get("reason", "")
+        elif uid in deleted:
+            action = f"deleted {_counts(deleted_resources.get(uid) or orphan['resources'])}"
         elif not orphan["old"]:
-            action = "kept (younger than the grace period)"
+            action = "kept (younger than the grace period)" if orphan.get("count", 1) else "nothing to delete"
         else:
             action = "would delete (--yes)" if dry_run else "left (see the operation)"
-        kinds = ", ".join(f"{len(ids)} {kind}" for kind, ids in orphan["resources"].items())
-        table.add_row(orphan["uid"], orphan.get("clusterName") or "-", kinds, _age(orphan.get("ageSeconds")), action)
+        table.add_row(
+            uid,
+            orphan.get("clusterName") or "-",
+            _counts(orphan["resources"]),
+            _counts(orphan.get("retained")),
+            _age(orphan.get("ageSeconds")),
+            action,
+        )
     return table
 
 

@@ -231,9 +231,10 @@ def apply_node_pool_update(ctx: ClusterContext, node_pool: str) -> dict:
     return {"roll": rolls}
 
 
-@step
+@step(poll=HEALTH)
 def finish_node_pool_update(ctx: ClusterContext, node_pool: str) -> dict:
-    """The pool runs its target spec: record it, restore its bounds, RUNNING."""
+    """The pool runs its target spec: its bounds restored and at least minNodeCount nodes ready
+    (a scale-up waits for its new nodes as a create waits for its first ones), then RUNNING."""
     record = _pool(ctx, node_pool)
     target = record.target_spec or record.spec
     assert record.asg_name
@@ -241,15 +242,22 @@ def finish_node_pool_update(ctx: ClusterContext, node_pool: str) -> dict:
         0
     ]
     desired = min(max(group["DesiredCapacity"], target.spec.min_node_count), target.spec.max_node_count)
-    ctx.autoscaling.update_auto_scaling_group(
-        AutoScalingGroupName=record.asg_name,
-        MinSize=target.spec.min_node_count,
-        MaxSize=target.spec.max_node_count,
-        DesiredCapacity=desired,
-    )
-    # The pool's readiness as of this update (a roll ends with every new node ready; a scale-up's
-    # new nodes may still be booting), so its status does not keep the count of its create.
-    ready = _ready_nodes(ctx, record, fail=False)
+    if (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) != (
+        target.spec.min_node_count,
+        target.spec.max_node_count,
+        desired,
+    ):
+        ctx.autoscaling.update_auto_scaling_group(
+            AutoScalingGroupName=record.asg_name,
+            MinSize=target.spec.min_node_count,
+            MaxSize=target.spec.max_node_count,
+            DesiredCapacity=desired,
+        )
+    # One source of readiness: the count the pool's status shows is the one this step waited for,
+    # so an update that succeeded never leaves the pool showing fewer ready nodes than its minimum.
+    ready = _ready_nodes(ctx, record, fail=True)
+    if len(ready) < target.spec.min_node_count:
+        ctx.pending(f"node pool {node_pool} has {len(ready)}/{target.spec.min_node_count} nodes ready")
     ctx.store.node_pools.update(
         ctx.name,
         node_pool,

@@ -142,6 +142,10 @@ def test_scaling_a_node_pool_changes_only_its_group_bounds(runtime, store, api, 
     assert store.node_pools.get("pools", "general").launch_spec == record.launch_spec
     pool = api.get_node_pool("pools", "general")
     assert (pool["spec"]["minNodeCount"], pool["spec"]["maxNodeCount"]) == (3, 8)
+    # The update ends when the new minimum is ready, and says so: the status counts what it
+    # waited for (it used to keep the count from before the new nodes booted).
+    in_service = [i for i in after["Instances"] if i["LifecycleState"] == "InService"]
+    assert len(in_service) == 3 and pool["status"]["readyNodes"] == 3, (in_service, pool["status"])
 
 
 def test_changing_labels_rolls_the_pool_within_surge_through_the_drain_hook(runtime, store, api, general_at_three):
