@@ -31,7 +31,6 @@ CLUSTER_TASKS = "ClusterTasks"
 EXECUTION_EVENTS = "ExecutionEvents"
 API = "Api"
 UPGRADE_PLANNER = "UpgradePlanner"
-FUNCTION_KEYS = (NETWORK_TASKS, CLUSTER_TASKS, EXECUTION_EVENTS, API, UPGRADE_PLANNER)
 # The workflow one-off schedules and the planner start (kubestep/upgrades.py).
 UPGRADE_WORKFLOW = "UpdateCluster"
 

@@ -35,7 +35,6 @@ POOL_ROLLING_FIELDS = (
     "iamInstanceProfile",
     "securityGroupIDs",
 )
-POOL_IN_PLACE_FIELDS = ("minNodeCount", "maxNodeCount", "updateSettings", "tags")
 POOL_FIXED_FIELDS = ("clusterName", "subnetID", "availabilityZone")
 # What may change on a running cluster's spec at all; everything in controlPlane rolls.
 # The rule a change that changes nothing is refused with: clients say "unchanged" on seeing it.
@@ -56,10 +55,6 @@ class PoolPlan:
     target: AWSNodePool
     changes: list[diff.Change]
     rolls: bool
-
-    @property
-    def in_place_only(self) -> bool:
-        return not self.rolls
 
 
 def _merged(model: Any, changes: Any) -> dict[str, Any]:

@@ -256,6 +256,8 @@ def _install_faults() -> None:
     """Fault injection (kubestep_local/faults.py, loaded by path: it is not in the asset), when
     the runtime names a fault plan."""
     global _faults
+    # faults.ENV_VAR, spelled out: this file imports nothing of the project before the asset's
+    # path is set (the test suite checks the two agree).
     path = os.environ.get("KUBESTEP_LOCAL_FAULTS")
     if not path:
         return

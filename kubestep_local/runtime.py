@@ -20,7 +20,7 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
 from kubestep_local.deploy import deploy_template, stack_region
 from kubestep_local.events import EventBridgeStandIn
+from kubestep_local.faults import ENV_VAR as FAULTS_ENV_VAR
 from kubestep_local.faults import Fault, FaultPlan, Invocation
 from kubestep_local.home import STATE_FILE, HomeLock, default_home
 from kubestep_local.instances import InstanceSimulator
@@ -161,11 +162,6 @@ _ACTIVE: LocalRuntime | None = None
 _ACTIVE_LOCK = threading.Lock()
 
 
-def active_runtime() -> LocalRuntime | None:
-    """The runtime running in this process, if any."""
-    return _ACTIVE
-
-
 class LocalRuntime:
     """moto on loopback with everything kubestep needs to run its workflows without AWS."""
 
@@ -273,7 +269,7 @@ class LocalRuntime:
             # Lets domain code scale its own deadlines like the interpreter's waits.
             extra_env={
                 "KUBESTEP_LOCAL_TIME_SCALE": repr(self.time_scale.scale),
-                "KUBESTEP_LOCAL_FAULTS": self.faults.path,
+                FAULTS_ENV_VAR: self.faults.path,
                 "KUBESTEP_LOCAL_CLOCK": "1",
                 **self.config.extra_function_env,
             },
@@ -944,7 +940,3 @@ def _cluster_named_in(execution_input: Any) -> str | None:
         if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
             return metadata["name"]
     return None
-
-
-def stats_as_dicts(stats: dict[str, ExecutionStats]) -> dict[str, dict[str, Any]]:
-    return {arn: asdict(s) for arn, s in stats.items()}

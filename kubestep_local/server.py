@@ -29,12 +29,6 @@ class PortInUse(RuntimeError):
         super().__init__(f"port {port} ({what}) is in use; pick another with {option} (0 picks a free one)")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def port_available(port: int, host: str = "127.0.0.1") -> bool:
     """Whether ``host:port`` can be listened on now (0 always can). Like the servers, with
     SO_REUSEADDR: a port in TIME_WAIT is free."""

@@ -150,7 +150,6 @@ UNAUTHORIZED_BY_PROTOCOL = {"ec2": "UnauthorizedOperation", "json": "AccessDenie
 
 # A request AWS refused for the caller's input (a bad id or instance type named in a spec).
 INVALID_PARAMETER = frozenset({"InvalidParameterValue", "InvalidParameterCombination", "InvalidParameter"})
-DRY_RUN_OK = "DryRunOperation"
 INVALID_INSTANCE_TYPE = "InvalidInstanceType"
 UNAUTHORIZED = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
 

@@ -25,7 +25,6 @@ ETCD_DATA_DIR = f"{ETCD_MOUNT}/data"
 
 KUBERNETES_DIR = "/etc/kubernetes"
 PKI_DIR = f"{KUBERNETES_DIR}/pki"
-MANIFESTS_DIR = f"{KUBERNETES_DIR}/manifests"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 
 AUTHENTICATOR_CONFIG_DIR = f"{CONF_DIR}/aws-iam-authenticator"
@@ -35,7 +34,6 @@ AUTHENTICATOR_WEBHOOK_KUBECONFIG = f"{AUTHENTICATOR_WEBHOOK_DIR}/kubeconfig.yaml
 ENCRYPTION_DIR = f"{KUBERNETES_DIR}/encryption"
 ENCRYPTION_CONFIG = f"{ENCRYPTION_DIR}/config.yaml"
 
-CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 SYSCTL_FILE = "/etc/sysctl.d/99-kubestep-kubernetes.conf"
 MODULES_FILE = "/etc/modules-load.d/kubestep-kubernetes.conf"
 KUBELET_ETCD_DROP_IN = "/etc/systemd/system/kubelet.service.d/20-kubestep-etcd-volume.conf"

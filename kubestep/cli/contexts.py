@@ -49,10 +49,6 @@ class Context:
     region: str | None = None
     profile: str | None = None
 
-    @property
-    def is_local(self) -> bool:
-        return not self.endpoint and not self.service
-
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in asdict(self).items() if v}
 

@@ -17,7 +17,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # (more columns where there are more), name (kind/name, for scripts), json and yaml (the API's form).
 OUTPUT_FORMATS = ("text", "wide", "name", "json", "yaml")
 TEXT_SYNONYM = "table"
-GLOBAL_FLAGS = ("endpoint", "service", "context", "region", "profile")
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -186,7 +185,3 @@ def timeout_option(default: str = "1h", help_text: str = "How long to wait") -> 
     return click.option(
         "--timeout", type=DURATION, default=default, show_default=True, help=f"{help_text} (e.g. 90s, 10m, 1h)."
     )
-
-
-def dry_run_option(help_text: str) -> Callable[[F], F]:
-    return click.option("--dry-run", is_flag=True, help=help_text)

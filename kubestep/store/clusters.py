@@ -97,9 +97,6 @@ class ClusterRepository:
         )
         return ClusterRecord.from_item(item)  # type: ignore[return-value]
 
-    def forget_resource(self, name: str, logical: Resource) -> None:
-        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {}, remove=(f"resources.{logical.value}",))
-
     def set_drift(self, name: str, drift: dict[str, str]) -> None:
         self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {"drift": drift})
 

@@ -178,3 +178,14 @@ def test_the_invocation_knows_its_cluster_from_any_workflow_event() -> None:
         Fault("throttle")
     with pytest.raises(ValueError, match="Fault.kind"):
         Fault("explode", "ec2:CreateVolume")
+
+
+def test_the_worker_reads_the_fault_plan_from_the_variable_the_runtime_sets() -> None:
+    """The worker imports nothing of the project before the asset's path is set, so it spells the
+    variable out: it must be the one faults.py names and the runtime exports."""
+    from pathlib import Path
+
+    from kubestep_local import faults
+
+    worker = (Path(faults.__file__).parent / "_worker.py").read_text()
+    assert f'os.environ.get("{faults.ENV_VAR}")' in worker
