@@ -661,10 +661,6 @@ class MaintenanceWindow(Model):
                 return opened
         return None
 
-    def is_open(self, moment: Any) -> bool:
-        """Is the window open at `moment` (an aware datetime)?"""
-        return self.opened_at(moment) is not None
-
 
 # YAML 1.1's words for a boolean, which people write in manifests (`autoUpgrade: off`) and a
 # YAML 1.2 reader keeps as words: accepted for manifest switches, nothing else is coerced.
