@@ -1,7 +1,7 @@
 """`<svc>-execution-status`: executions that ended without running their own `Catch`.
 
 StopExecution and timeouts skip `Catch`, so this rule lets the execution-events function
-release the cluster lock and record the outcome (DESIGN §3).
+release the cluster lock and record the outcome (else the cluster would stay locked).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""One directory asset for all four functions, bundled locally without Docker (DESIGN §6).
+"""One directory asset for all five functions, bundled locally without Docker (a
+deploy must work on a machine without a container engine).
 
 Layout of the asset: the dependencies from `requirements-lambda.txt` installed for the Lambda
 runtime's Python and architecture (native wheels such as pydantic-core must match it), plus

@@ -2,7 +2,7 @@
 
 `function_statements()` returns, per function key, the statements its role gets on top of
 writing its own log group and X-Ray (added in `functions.py`). Extend the lists here when a
-task calls a new AWS action; the IAM check (DESIGN §8) records every action the functions
+task calls a new AWS action; the IAM check (tests/iam) records every action the functions
 call in the workflow tests and asserts the synthesized policies grant it.
 
 Conventions:

@@ -135,7 +135,7 @@ class ManagementServiceStack(cdk.Stack):
                 function=self.functions[EXECUTION_EVENTS],
             )
 
-        # Issue 11: the orphan sweeper runs daily.
+        # The orphan sweeper runs daily: what a failed delete left behind is freed without anyone asking.
         sweeper = self.state_machines.machines.get("SweepOrphans")
         self.sweep_schedule = SweepSchedule(self, "SweepSchedule", service=svc, machine=sweeper) if sweeper else None
 

@@ -1,4 +1,4 @@
-"""The management service's single DynamoDB table (docs/contracts.md, DESIGN §3)."""
+"""The management service's single DynamoDB table (keys and indexes: docs/contracts.md)."""
 
 from __future__ import annotations
 

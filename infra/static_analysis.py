@@ -77,7 +77,7 @@ ACKNOWLEDGED: tuple[Acknowledgement, ...] = (
         "checkov",
         "CKV_AWS_173",
         "Functions*",
-        "The environment holds names and ARNs only (no secret: the suite scans it, issue 9), encrypted at rest "
+        "The environment holds names and ARNs only (no secret: the suite scans it), encrypted at rest "
         "with Lambda's AWS-managed key.",
     ),
     Acknowledgement(

@@ -1,5 +1,5 @@
 """`<svc>-sweep-orphans`: SweepOrphans once a day, deleting (not a dry run) what it finds older
-than its grace period (issue 11)."""
+than its grace period."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""An execution's progress, step by step, from its Step Functions history (ANCHORS pain point
-6: slow, opaque provisioning). The API serves it (`GET /v1/operations/{id}/steps`) and the CLI
+"""An execution's progress, step by step, from its Step Functions history (slow provisioning is
+bearable when it says what it waits for). The API serves it (`GET /v1/operations/{id}/steps`) and the CLI
 prints it while waiting; the summary of a history only grows as the history grows, so a
 client asks for the items after the ones it has shown."""
 

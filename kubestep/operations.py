@@ -407,7 +407,7 @@ def steps(settings: Settings, operation: Operation, after: int = 0) -> dict:
     }
 
 
-# ---------------------------------------------------------------- issue 11: repair, sweep
+# ---------------------------------------------------------------- repair, sweep
 
 
 def start_repair(settings: Settings, store: Store, name: str, detect_only: bool = False) -> Operation:

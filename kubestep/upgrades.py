@@ -7,7 +7,7 @@ holding the cluster — and starts the due ones under a fleet-wide cap with dete
 operation ids, so a rule that fires twice (EventBridge delivers at least once) starts nothing
 twice. A one-off schedule is a Scheduler schedule whose target is Step Functions'
 StartExecution of UpdateCluster with a name of its own (`sched-<schedule id>`): the same
-at-least-once argument, and the execution proves nothing but that name (DESIGN §10)."""
+at-least-once argument, and the execution proves nothing but that name (its input is whatever its starter typed)."""
 
 from __future__ import annotations
 

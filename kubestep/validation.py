@@ -213,7 +213,7 @@ IDENTITY_FIELDS = ("operationId", "uid")
 
 def refuse_identity_fields(data: Any) -> None:
     """`operationId` and `uid` are kubestep's to set: typed into an execution input they would
-    let one operation impersonate another (DESIGN §10)."""
+    let one operation impersonate another."""
     if isinstance(data, dict):
         problems = [
             (

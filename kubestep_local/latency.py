@@ -6,7 +6,8 @@ moto settles everything at once, so the polling paths of kubestep's steps (a NAT
 time"), each intermediate state lasts; the runtime's time scale compresses them like every other
 wait (``realistic`` at time scale 0.02 keeps a NAT gateway ``pending`` for 3.6 real seconds).
 
-Profiles (modelled seconds; sources: ANCHORS.md's published timings, AWS documentation):
+Profiles (modelled seconds; sources: AWS documentation and timings users of kOps, eksctl
+and Cluster API AWS publish):
 
 - ``instant``: moto's own behaviour (everything settles at once). The default.
 - ``realistic``: what AWS typically takes.
@@ -70,7 +71,7 @@ PROFILES: dict[str, Profile] = {
             "load-balancer-provisioning": 150.0,
             "load-balancer-interfaces-linger": 60.0,
             "volume-creating": 10.0,
-            "instance-pending": 30.0,  # ANCHORS: running in 25-48 s
+            "instance-pending": 30.0,  # EC2 instances are running in 25-48 s
             "instance-shutting-down": 30.0,
             "auto-scaling-group-deleting": 45.0,
             "target-health": 1.0,
@@ -79,7 +80,7 @@ PROFILES: dict[str, Profile] = {
     "slow": Profile(
         "slow",
         {
-            "nat-gateway-pending": 600.0,  # ANCHORS: up to 10 min pending -> available
+            "nat-gateway-pending": 600.0,  # NAT gateways: up to 10 min pending -> available
             "nat-gateway-deleting": 300.0,
             "load-balancer-provisioning": 300.0,
             "load-balancer-interfaces-linger": 300.0,

@@ -1,5 +1,6 @@
 """boto3 clients with the retry behaviour AWS recommends for control planes: adaptive mode
-backs off client-side when EC2's token buckets run low (ANCHORS: CAPA #1751).
+backs off client-side when EC2's token buckets run low (fleets of Cluster API AWS
+clusters hit RequestLimitExceeded with fixed-rate retries: kubernetes-sigs/cluster-api-provider-aws#1751).
 
 Error codes and the predicates over them live in `kubestep.aws.errors`."""
 

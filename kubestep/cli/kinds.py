@@ -1,7 +1,7 @@
 """The resource kinds the CLI gets, describes, watches and deletes, kubectl-style: singular,
 plural and short names; cluster-scoped kinds are addressed as `CLUSTER/NAME` or `NAME -c
-CLUSTER` (lists take `-c CLUSTER`, or show every cluster's). A new kind (issue 10's versions
-and schedules) is one more entry in KINDS."""
+CLUSTER` (lists take `-c CLUSTER`, or show every cluster's). A new kind (versions and
+schedules were the last) is one more entry in KINDS."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ main.add_command(_local.local)
 main.add_command(_demo.demo)
 for _command in _credentials.COMMANDS:
     main.add_command(with_global_flags(_command))
-from kubestep.cli import reliability as _reliability  # noqa: E402 - repair, sweep (issue 11)
+from kubestep.cli import reliability as _reliability  # noqa: E402 - repair, sweep
 
 for _command in _reliability.COMMANDS:
     main.add_command(with_global_flags(_command))

@@ -1,5 +1,5 @@
-"""Live, step-by-step progress of an execution (ANCHORS pain point 6: slow, opaque
-provisioning): read from the execution's history directly (`kubestep demo`, which owns the
+"""Live, step-by-step progress of an execution (slow provisioning is bearable when it says
+what it waits for): read from the execution's history directly (`kubestep demo`, which owns the
 emulator) or through the API (`--wait`, see `kubestep.cli.waiting`). Both print the same lines."""
 
 from __future__ import annotations

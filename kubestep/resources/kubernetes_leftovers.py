@@ -1,6 +1,7 @@
 """What Kubernetes itself created in the cluster's name: Service load balancers (NLB/ALB and
 classic), their target groups and security groups, and CSI volumes, all tagged
-`kubernetes.io/cluster/<uid>`. Left behind they block VPC deletion (ANCHORS pain point 1)."""
+`kubernetes.io/cluster/<uid>`. Left behind they block VPC deletion (their ENIs and
+security groups keep the subnets in use)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A uid is minted once per incarnation and claimed with a `UID#<uid>` item in the same
 transaction that creates the record: no two records can ever share a uid, whatever an
-execution's input says (DESIGN §10)."""
+execution's input says (anyone allowed to start one may type any JSON)."""
 
 from __future__ import annotations
 

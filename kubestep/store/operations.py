@@ -2,7 +2,7 @@
 
 An operation record is written once, by its owner: the API (before it starts the execution)
 or, for a console start, the execution itself. `create` never overwrites; callers compare
-the stored execution ARN with their own to prove who they are (DESIGN §10)."""
+the stored execution ARN with their own to prove who they are (nothing in an input does)."""
 
 from __future__ import annotations
 

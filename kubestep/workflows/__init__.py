@@ -39,7 +39,7 @@ def all_workflows() -> dict[str, Workflow]:
         delete_node_pool,
         update_cluster,
         plan_upgrades,
-        # Issue 11 (reliability): repair after hand changes, and the orphan sweeper.
+        # Reliability: repair after hand changes, and the orphan sweeper.
         repair_cluster,
         sweep_orphans,
     )

@@ -1,6 +1,6 @@
 """State sequences shared by several workflows, declared once.
 
-The delete order (DESIGN §4) lives here only: `DeleteCluster` runs it for the whole cluster,
+The delete order (dependents before what they depend on) lives here only: `DeleteCluster` runs it for the whole cluster,
 and a failed `CreateCluster` runs the same steps scoped to what its own operation created."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Who an execution is (DESIGN §10): its own execution name and ARN, and the operation record
+"""Who an execution is: its own execution name and ARN, and the operation record
 written for that name before it started (by the API) or by the execution itself (a console
 start). Never a field of its input: anyone allowed to start an execution may type any JSON."""
 

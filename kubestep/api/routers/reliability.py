@@ -1,4 +1,4 @@
-"""Issue 11: `POST /v1/clusters/{name}:repair` (RepairCluster) and `POST /v1/orphans:sweep`
+"""`POST /v1/clusters/{name}:repair` (RepairCluster) and `POST /v1/orphans:sweep`
 (SweepOrphans): put a cluster back after hand changes; find (and delete) what clusters whose
 record is gone left behind."""
 
