@@ -25,6 +25,14 @@ from kubestep.models import (
 M = TypeVar("M", bound=BaseModel)
 
 ODD_REPLICA_COUNTS = (1, 3, 5)
+ADMINS_FIELD = "cluster.spec.authentication.awsIAM.adminIdentityARNs"
+# Nothing in an execution's input proves who started it, so a create started from the console
+# has no creator to default to; the API fills in its caller before this rule runs.
+NO_ADMINS = (
+    "name at least one IAM user or role ARN: the cluster's administrators are the only identities that can use "
+    "kubectl on it (a create through the API or `kubestep apply` defaults to its caller; one started from the "
+    "Step Functions console cannot know who started it)"
+)
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -309,6 +317,8 @@ def parse_create_request(service: AWSManagementService, data: Any) -> CreateClus
     ended = versions.end_of_life_problem(request.cluster.spec.control_plane.version)
     if ended:
         problems.append(("cluster.spec.controlPlane.version", ended))
+    if not request.cluster.spec.authentication.aws_iam.admin_identity_arns:
+        problems.append((ADMINS_FIELD, NO_ADMINS))
     pools = [(f"nodePools[{i}]", pool) for i, pool in enumerate(request.node_pools)]
     for prefix, pool in pools:
         problems += node_pool_problems(service, request.cluster, pool, prefix)

@@ -12,6 +12,7 @@ from kubestep import versions
 from kubestep.models import (
     API_VERSION,
     NAME_PATTERN,
+    Authentication,
     AWSCluster,
     AWSNodePool,
     ClusterSpec,
@@ -100,13 +101,19 @@ class SweepOrphansBody(Model):
 
 class UpdateClusterBody(Model):
     """`PATCH /v1/clusters/{name}`: control-plane changes (each rolls the replicas one at a time),
-    a new upgrade policy (in place), and optionally the node pools' version afterwards."""
+    a new upgrade policy and new administrators (both in place), and optionally the node pools'
+    version afterwards."""
 
     control_plane: ControlPlaneChanges = Field(
         default_factory=ControlPlaneChanges, alias="controlPlane", description="Control-plane changes"
     )
     upgrade_policy: UpgradePolicy | None = Field(
         default=None, alias="upgradePolicy", description="A new upgrade policy"
+    )
+    authentication: Authentication | None = Field(
+        default=None,
+        description="New cluster administrators (`awsIAM.adminIdentityARNs`, replace all): in place, no instance "
+        "is replaced",
     )
     node_pools: Literal["all"] | list[Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=40)]] | None = (
         Field(

@@ -14,6 +14,8 @@ BOOTSTRAP_PREFIX = "BOOTSTRAP#"
 DEADLINE_PREFIX = "DEADLINE#"
 UID_PREFIX = "UID#"
 SCHEDULE_PREFIX = "SCHEDULE#"
+# What the management service tells a cluster's control plane (instances read it, never write).
+CLUSTER_ACCESS_PREFIX = "ACCESS#"
 
 # Sort keys -----------------------------------------------------------------------------------
 NETWORK_SK = "NETWORK"
@@ -29,6 +31,7 @@ NODE_REPORT_PREFIX = "NODE#"
 INIT_CLAIM_SK = "INIT"
 UID_SK = "UID"
 SCHEDULE_SK = "SCHEDULE"
+ADMINS_SK = "ADMINS"
 
 # GSI1 partitions -------------------------------------------------------------------------------
 CLUSTERS_INDEX = "CLUSTERS"
@@ -100,3 +103,13 @@ def lock_pk_for(target: str) -> str:
 def bootstrap_leading_key_pattern(uid: str = "*") -> str:
     """`dynamodb:LeadingKeys` value that scopes an instance role to its cluster's report items."""
     return f"{BOOTSTRAP_PREFIX}{uid}"
+
+
+def cluster_access_pk(uid: str) -> str:
+    return f"{CLUSTER_ACCESS_PREFIX}{uid}"
+
+
+def cluster_access_leading_key(uid: str = "*") -> str:
+    """`dynamodb:LeadingKeys` value that lets a control-plane role read (only) its cluster's
+    administrators item."""
+    return f"{CLUSTER_ACCESS_PREFIX}{uid}"

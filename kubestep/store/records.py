@@ -124,6 +124,13 @@ class NetworkRecord(Record):
 # ---------------------------------------------------------------- clusters
 
 
+class JoinTokenInfo(Record):
+    created_at: str
+    expires_at: str
+    # How many values the control plane accepts right now (the newest and those still overlapping).
+    accepted: int = 1
+
+
 class ClusterRecord(Record):
     name: str
     uid: str
@@ -136,8 +143,12 @@ class ClusterRecord(Record):
     created_at: str | None = None
     updated_at: str | None = None
     created_by: str | None = None
+    # The IAM principal whose API request created the cluster (None: started from the console).
+    creator: str | None = None
     current_operation: str | None = None
     last_error: ErrorInfo | None = None
+    # The join token's public facts (never its value): when the newest was made, when it expires.
+    join_token: JoinTokenInfo | None = None
     # Public PKI facts (never a private key): the cluster CA and the hash joins pin.
     cluster_ca_certificate: str | None = None
     ca_cert_hash: str | None = None
@@ -269,6 +280,8 @@ class BootstrapReport(Record):
     reported_at: str | None = None
     version: str | None = None
     checks: dict[str, Any] = Field(default_factory=dict)
+    # A control-plane replica's certificates: name -> when it expires (ISO 8601 UTC).
+    certificates: dict[str, str] = Field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -279,6 +292,15 @@ class BootstrapReport(Record):
         if not self.status.startswith("failed"):
             return None
         return self.status.partition(":")[2] or "unknown"
+
+
+class ClusterAdmins(Record):
+    """What the control plane's aws-iam-authenticator maps to the cluster-admin group."""
+
+    generation: int
+    role_arns: list[str] = Field(default_factory=list, alias="roleARNs")
+    user_arns: list[str] = Field(default_factory=list, alias="userARNs")
+    updated_at: str | None = None
 
 
 class InitClaim(Record):

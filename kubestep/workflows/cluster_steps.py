@@ -87,6 +87,8 @@ def _register(ctx: StepInput, request: Any, operation: Operation) -> ClusterReco
             spec=request.cluster,
             version=request.cluster.spec.control_plane.version,
             created_by=ctx.operation_id,
+            # Who asked the API for it (the operation record the API wrote; a console start has none).
+            creator=operation.parameters.get("caller"),
             current_operation=ctx.operation_id,
         )
         pools = [

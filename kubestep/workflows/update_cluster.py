@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
-from kubestep.resources import control_plane, control_plane_rollout
+from kubestep.resources import cluster_admins, control_plane, control_plane_rollout
 from kubestep.workflows import cluster_steps, lifecycle_steps
 from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, roll_node_pool_states
 
@@ -84,6 +84,10 @@ WORKFLOW = Workflow(
                         ],
                     ),
                     Task(control_plane_rollout.adopt_control_plane_spec),
+                    Task(
+                        cluster_admins.publish_cluster_admins,
+                        comment="New administrators change in place: the replicas re-read the item, none is replaced.",
+                    ),
                     Map(
                         "UpgradeNodePools",
                         comment="Then the node pools asked for, one pool at a time, each within its update settings.",

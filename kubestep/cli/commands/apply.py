@@ -99,7 +99,7 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
         phase = existing["status"].get("phase")
         if phase == "ERROR":
             result.notes[label] = f"phase ERROR: `kubestep delete cluster {name}` first to create it again"
-        wanted = AWSCluster.model_validate(body["cluster"])
+        wanted = lifecycle.with_stored_admins(_stored_cluster(existing), AWSCluster.model_validate(body["cluster"]))
         found = diff.changes(existing["spec"], dump(wanted)["spec"], "spec")
         if found:
             result.changed.append((label, found))
