@@ -219,6 +219,42 @@ class Replica(_Open):
     instanceId: str | None = None
     etcdVolumeId: str | None = None
     bootstrap: str | None = Field(default=None, description="The instance's own report: `ok` or `failed:<phase>`")
+    reportedAt: str | None = Field(default=None, description="When the instance last reported (every minute)")
+    adminsGeneration: int | None = Field(
+        default=None, description="The administrators generation its aws-iam-authenticator serves"
+    )
+    certificatesExpireAt: str | None = Field(
+        default=None, description="When the first of its certificates expires, as it reports them"
+    )
+
+
+class ClusterAdminsStatus(_Open):
+    identityARNs: list[str] = Field(
+        default_factory=list, description="`spec.authentication.awsIAM.adminIdentityARNs`: cluster-admin"
+    )
+    creator: str | None = Field(
+        default=None, description="The IAM principal whose API request created the cluster (absent: console)"
+    )
+    generation: int | None = Field(
+        default=None, description="The administrators item's generation (`GET /clusters/{name}` only)"
+    )
+    appliedBy: int | None = Field(
+        default=None, description="How many replicas report serving that generation (`GET /clusters/{name}` only)"
+    )
+
+
+class JoinTokenStatus(_Open):
+    createdAt: str | None = Field(default=None, description="When the newest join token was made")
+    expiresAt: str | None = Field(default=None, description="When the newest join token expires")
+    accepted: int | None = Field(default=None, description="How many values the control plane accepts now")
+    rotatesAfter: str | None = Field(default=None, description="When the upgrade planner makes the next one")
+
+
+class CertificateExpiry(_Open):
+    name: str = Field(description="As `kubeadm certs check-expiration` names it (`apiserver`, `admin.conf`, `ca`, …)")
+    expiresAt: str
+    replica: int = Field(description="The replica whose copy expires first")
+    daysLeft: int
 
 
 class ControlPlaneStatus(_Open):
@@ -242,6 +278,14 @@ class ClusterStatus(_Open):
     resources: dict[str, str] = Field(default_factory=dict, description="Logical name -> AWS id")
     drift: dict[str, str] = Field(
         default_factory=dict, description="What the last repair found changed or missing (`POST …:repair`)"
+    )
+    admins: ClusterAdminsStatus | None = Field(default=None, description="Who is cluster-admin, and where it applies")
+    joinToken: JoinTokenStatus | None = Field(
+        default=None, description="The join token's times (never its value); rotated daily by the upgrade planner"
+    )
+    certificates: list[CertificateExpiry] = Field(
+        default_factory=list,
+        description="The control plane's certificates as the replicas report them, the soonest expiry first",
     )
     controlPlane: ControlPlaneStatus | None = Field(
         default=None, description="The replicas (`etcd`: `GET /clusters/{name}` only)"
