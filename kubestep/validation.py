@@ -310,6 +310,14 @@ def tag_budget_problems(
     return problems
 
 
+def admins_problems(request: CreateClusterRequest) -> list[tuple[str, str]]:
+    """A create must name its administrators by the time the workflow runs (the API fills in
+    its caller; the console cannot)."""
+    if request.cluster.spec.authentication.aws_iam.admin_identity_arns:
+        return []
+    return [(ADMINS_FIELD, NO_ADMINS)]
+
+
 def parse_create_request(service: AWSManagementService, data: Any) -> CreateClusterRequest:
     refuse_identity_fields(data)
     request = parse(CreateClusterRequest, data)
@@ -317,8 +325,6 @@ def parse_create_request(service: AWSManagementService, data: Any) -> CreateClus
     ended = versions.end_of_life_problem(request.cluster.spec.control_plane.version)
     if ended:
         problems.append(("cluster.spec.controlPlane.version", ended))
-    if not request.cluster.spec.authentication.aws_iam.admin_identity_arns:
-        problems.append((ADMINS_FIELD, NO_ADMINS))
     pools = [(f"nodePools[{i}]", pool) for i, pool in enumerate(request.node_pools)]
     for prefix, pool in pools:
         problems += node_pool_problems(service, request.cluster, pool, prefix)

@@ -15,7 +15,7 @@ from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Operation, iso, now, parse_iso
-from kubestep.validation import parse_create_request, parse_delete_request, replica_count
+from kubestep.validation import admins_problems, parse_create_request, parse_delete_request, replica_count
 from kubestep.workflows.identity import execution_running, own_operation
 
 # ---------------------------------------------------------------- create
@@ -25,6 +25,9 @@ from kubestep.workflows.identity import execution_running, own_operation
 def validate_create_request(ctx: StepInput) -> dict:
     """First state: nothing is created on bad input, or on input naming what does not exist."""
     request = parse_create_request(ctx.settings.service, ctx.event.get("request"))
+    problems = admins_problems(request)
+    if problems:
+        raise InvalidSpec(problems)
     network = ctx.store.network.ready(ctx.settings.service_name)
     check_references(ctx.settings, network.vpc_id, request)
     return {"clusterName": request.cluster.name, "rollbackOnFailure": request.rollback_on_failure}
