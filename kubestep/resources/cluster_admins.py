@@ -1,7 +1,9 @@
 """The cluster's administrators where its control plane reads them (a table item, not user-data):
 changing who administers a running cluster writes that item, and the replicas turn it into
 aws-iam-authenticator's mapping on their own timer — no launch template changes, no instance is
-replaced. A create publishes it before the first replica boots."""
+replaced. It always says what the cluster record's spec says: a create publishes it before the
+first replica boots, an update before its roll (a replacement reads it at boot) and again once
+the new spec is adopted, a repair before it replaces anything."""
 
 from __future__ import annotations
 

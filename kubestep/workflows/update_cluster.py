@@ -64,6 +64,11 @@ WORKFLOW = Workflow(
             *guarded(
                 [
                     Task(
+                        cluster_admins.publish_cluster_admins,
+                        name="PublishCurrentClusterAdmins",
+                        comment="Replicas the roll replaces read the administrators item at boot: it must exist.",
+                    ),
+                    Task(
                         control_plane_rollout.plan_control_plane_roll,
                         output="$.plan",
                         select={"replicas.$": "$.Payload.replicas"},
