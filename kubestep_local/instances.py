@@ -569,20 +569,15 @@ class InstanceSimulator:
         boot = live.boot
         store = self._store(boot.region)
         if boot.role == "control-plane":
-            checks, certificates = self._replica_facts(store, live)
+            checks = self._replica_facts(store, live)
             store.reports.write(
-                boot.uid,
-                status="ok",
-                instance_id=boot.instance_id,
-                replica=boot.replica,
-                checks=checks,
-                certificates=certificates,
+                boot.uid, status="ok", instance_id=boot.instance_id, replica=boot.replica, checks=checks
             )
             return f"replica {boot.replica}"
         store.reports.write(boot.uid, status="ok", instance_id=boot.instance_id, checks=self._node_facts(live))
         return f"node {boot.instance_id}"
 
-    def _replica_facts(self, store: Any, live: LiveInstance) -> tuple[dict[str, Any], dict[str, str]]:
+    def _replica_facts(self, store: Any, live: LiveInstance) -> dict[str, Any]:
         """What a replica's report says now: etcd membership (`etcdctl member list`: the replicas
         booted and running), health (a quorum of the planned members), its API server, the
         administrators generation its authenticator serves, its certificates' expiries."""
@@ -604,7 +599,8 @@ class InstanceSimulator:
         ca = ca_expiry(record.cluster_ca_certificate if record and record.uid == boot.uid else None)
         if ca is not None:
             certificates["ca"] = _iso(ca)
-        return checks, certificates
+        checks["certificates"] = certificates
+        return checks
 
     def _node_facts(self, live: LiveInstance) -> dict[str, Any]:
         """A node is Ready once booted; the cloud controller manager (running on a booted replica)

@@ -280,8 +280,13 @@ class BootstrapReport(Record):
     reported_at: str | None = None
     version: str | None = None
     checks: dict[str, Any] = Field(default_factory=dict)
-    # A control-plane replica's certificates: name -> when it expires (ISO 8601 UTC).
-    certificates: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def certificates(self) -> dict[str, str]:
+        """A control-plane replica's certificates, as it reports them in `checks.certificates`:
+        name -> when it expires (ISO 8601 UTC)."""
+        found = self.checks.get("certificates")
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
     @property
     def ok(self) -> bool:

@@ -55,23 +55,14 @@ class ReportRepository:
         replica: int | None = None,
         version: str | None = None,
         checks: dict[str, Any] | None = None,
-        certificates: dict[str, str] | None = None,
     ) -> None:
-        """What an instance writes, at boot and then periodically (the local instance simulator
-        plays that part)."""
+        """What an instance writes (the local instance simulator plays that part)."""
         sk = keys.replica_report_sk(replica) if replica is not None else keys.node_report_sk(instance_id)
         report = BootstrapReport(
-            status=status,
-            instance_id=instance_id,
-            reported_at=iso(),
-            version=version,
-            checks=checks or {},
-            certificates=certificates or {},
+            status=status, instance_id=instance_id, reported_at=iso(), version=version, checks=checks or {}
         )
         item = report.to_item()
         item.pop("key", None)
-        if not item.get("certificates"):
-            item.pop("certificates", None)
         self._table.put({"pk": keys.bootstrap_pk(uid), "sk": sk, **item})
 
     def init_claim(self, uid: str) -> InitClaim | None:

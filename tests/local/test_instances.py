@@ -129,7 +129,7 @@ def test_replicas_report_live_membership_and_a_slow_join_shows_up_late(
         assert first and first["checks"]["M"]["etcdMembers"]["N"] in ("1", "2")
         assert _report(runtime, "u3late", "REPLICA#2", timeout=1) is None  # still joining
         # The leaf certificates last a year from the replica's join (kubeadm's default).
-        expires = first["certificates"]["M"]["apiserver"]["S"]
+        expires = first["checks"]["M"]["certificates"]["M"]["apiserver"]["S"]
         assert expires.startswith(str(int(first["reportedAt"]["S"][:4]) + 1))
 
         def members(replica: int) -> int:
