@@ -62,12 +62,10 @@ def admins_view(store: Store, record: ClusterRecord, reports: dict[int, Bootstra
     }
     if detail:
         published = store.admins.get(record.uid)
-        view["generation"] = published.generation if published else None
-        view["appliedBy"] = (
-            len([r for r in reports.values() if (r.checks.get("adminsGeneration") or 0) >= published.generation])
-            if published
-            else 0
-        )
+        generation = published.generation if published else None
+        served = [r.checks.get("adminsGeneration") or 0 for r in reports.values()]
+        view["generation"] = generation
+        view["appliedBy"] = len([g for g in served if generation is not None and g >= generation])
     return view
 
 
