@@ -103,3 +103,96 @@ def test_node_reports_and_untagged_groups(runtime: LocalRuntime, launch_template
     (call,) = [c for c in runtime.recorder.call_records() if c.role_name == "gke-u2def-node"]
     assert call.action == "dynamodb:PutItem" and call.source_instance_arn == arn
     assert not [r for r in runtime.simulator.reports() if r.asg_name == "not-kubestep"]
+
+
+def _control_plane(runtime: LocalRuntime, lt: str, cluster: str, uid: str, replicas: int) -> None:
+    for replica in range(replicas):
+        _asg(
+            runtime,
+            f"gke-{uid}-cp-{replica}",
+            lt,
+            {"gke:cluster": cluster, "gke:cluster-uid": uid, "gke:role": "control-plane", "gke:replica": str(replica)},
+        )
+
+
+def _until(condition, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition never held")
+
+
+def test_replicas_report_live_membership_and_a_slow_join_shows_up_late(
+    runtime: LocalRuntime, launch_template: str
+) -> None:
+    """Every replica rewrites its report: etcd counts the replicas that booted and still run,
+    so the first replicas say 2 members until the slow third one joins, then 3."""
+    runtime.simulator.delay_boot("late-cluster", replica=2, seconds=300)  # 3 s at time scale 0.01
+    try:
+        _control_plane(runtime, launch_template, "late-cluster", "u3late", 3)
+        first = _report(runtime, "u3late", "REPLICA#0")
+        assert first and first["checks"]["M"]["etcdMembers"]["N"] in ("1", "2")
+        assert _report(runtime, "u3late", "REPLICA#2", timeout=1) is None  # still joining
+        # The leaf certificates last a year from the replica's join (kubeadm's default).
+        expires = first["checks"]["M"]["certificates"]["M"]["apiserver"]["S"]
+        assert expires.startswith(str(int(first["reportedAt"]["S"][:4]) + 1))
+
+        def members(replica: int) -> int:
+            item = _report(runtime, "u3late", f"REPLICA#{replica}", timeout=1) or {}
+            return int(item.get("checks", {}).get("M", {}).get("etcdMembers", {}).get("N", 0))
+
+        _until(lambda: members(0) == 2)
+        later = _until(lambda: members(0) == 3, timeout=30)
+        assert later and members(2) == 3
+        again = _report(runtime, "u3late", "REPLICA#0")
+        assert again["reportedAt"]["S"] > first["reportedAt"]["S"]  # a periodic report, not the boot's
+        assert again["checks"]["M"]["etcdHealthy"]["BOOL"] is True
+    finally:
+        runtime.simulator.clear_failures()
+
+
+def _node(runtime: LocalRuntime, lt: str, cluster: str, uid: str) -> str:
+    _asg(runtime, f"gke-{uid}-np-a", lt, {"gke:cluster": cluster, "gke:cluster-uid": uid, "gke:role": "node"})
+    groups = runtime.boto3_client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"gke-{uid}-np-a"])
+    return groups["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+
+
+def test_the_cloud_controller_manager_initialises_nodes_unless_it_is_stalled(
+    runtime: LocalRuntime, launch_template: str
+) -> None:
+    _control_plane(runtime, launch_template, "ccm-ok", "u4ccm", 1)
+    node = _node(runtime, launch_template, "ccm-ok", "u4ccm")
+    booted = _report(runtime, "u4ccm", f"NODE#{node}")
+    assert booted and booted["checks"]["M"]["nodeReady"]["BOOL"] is True
+
+    def initialised(uid: str, instance: str) -> dict | None:
+        item = _report(runtime, uid, f"NODE#{instance}", timeout=1) or {}
+        checks = item.get("checks", {}).get("M", {})
+        return checks if checks.get("uninitializedTaint", {}).get("BOOL") is False else None
+
+    checks = _until(lambda: initialised("u4ccm", node))
+    zone = runtime.boto3_client("ec2").describe_instances(InstanceIds=[node])["Reservations"][0]["Instances"][0]
+    assert checks["providerID"]["S"] == f"aws:///{zone['Placement']['AvailabilityZone']}/{node}"
+
+    runtime.simulator.stall_cloud_controller("ccm-stalled")
+    try:
+        _control_plane(runtime, launch_template, "ccm-stalled", "u5stl", 1)
+        stalled = _node(runtime, launch_template, "ccm-stalled", "u5stl")
+        # Three periodic reports later (each past the CCM's delay) it is still Ready, tainted,
+        # without a providerID.
+        seen: set[str] = set()
+
+        def reports_seen() -> bool:
+            item = _report(runtime, "u5stl", f"NODE#{stalled}", timeout=1) or {}
+            seen.add(item.get("reportedAt", {}).get("S", ""))
+            return len(seen - {""}) >= 3
+
+        _until(reports_seen, timeout=30)
+        checks = _report(runtime, "u5stl", f"NODE#{stalled}")["checks"]["M"]
+        assert checks["nodeReady"]["BOOL"] is True and checks["uninitializedTaint"]["BOOL"] is True
+        assert "providerID" not in checks
+    finally:
+        runtime.simulator.resume_cloud_controller()

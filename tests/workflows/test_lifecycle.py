@@ -408,6 +408,9 @@ def _needles(runtime, store) -> dict[str, str]:
     for record in store.clusters.all():
         for name in (naming.control_plane_secret(record.uid), naming.node_secret(record.uid)):
             value = json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
+            # Every join token still accepted is a secret too (the node secret's `tokens`).
+            for i, token in enumerate(value.pop("tokens", [])):
+                needles[f"{name}:tokens[{i}]"] = token["token"]
             for key, text in value.items():
                 if "CERTIFICATE" in text:
                     continue
