@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from kubestep import versions
+from kubestep import cluster_admins, versions
 from kubestep.errors import shown
 
 API_VERSION = "kubestep.io/v1"
@@ -61,7 +61,6 @@ def _instance_type(value: str) -> str:
 
 InstanceType = Annotated[str, AfterValidator(_instance_type)]
 KmsKeyArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")]
-IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$")]
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 ImageId = Annotated[str, StringConstraints(pattern=r"^ami-[0-9a-f]{8,17}$")]
 # An instance profile's name, or its ARN.
@@ -564,12 +563,36 @@ class ControlPlane(Model):
         return self
 
 
+def _admin_identity(value: str, info: ValidationInfo) -> str:
+    """An IAM user or role ARN; a stored record keeps what it was stored with."""
+    if info.context and info.context.get("stored"):
+        return value
+    return cluster_admins.check_identity(value)
+
+
+AdminIdentityArn = Annotated[str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_admin_identity)]
+
+
 class AwsIAMAuth(Model):
-    admin_identity_arns: list[IamArn] = Field(
+    admin_identity_arns: list[AdminIdentityArn] = Field(
         default_factory=list,
         alias="adminIdentityARNs",
-        description="IAM user or role ARNs mapped to the cluster-admin group through aws-iam-authenticator.",
+        max_length=cluster_admins.MAX_ADMINS,
+        description=(
+            "IAM user or role ARNs mapped to the cluster-admin group through aws-iam-authenticator (at most "
+            f"{cluster_admins.MAX_ADMINS}; a role with or without its path). Default: whoever creates the "
+            "cluster through the API (an assumed-role session counts as its role). Changes in place, without "
+            "replacing instances."
+        ),
     )
+
+    @field_validator("admin_identity_arns")
+    @classmethod
+    def _unique(cls, arns: list[str]) -> list[str]:
+        repeated = sorted({a for a in arns if arns.count(a) > 1})
+        if repeated:
+            raise ValueError(f"must be unique (repeated: {', '.join(repeated)})")
+        return arns
 
 
 class Authentication(Model):
@@ -1043,6 +1066,11 @@ class UpdateClusterRequest(Model):
     )
     upgrade_policy: UpgradePolicy | None = Field(
         default=None, alias="upgradePolicy", description="A new upgrade policy (changes in place)."
+    )
+    authentication: Authentication | None = Field(
+        default=None,
+        description="New cluster administrators (replace all; changes in place: the replicas pick the mapping up "
+        "without being replaced).",
     )
     node_pools: Literal["all"] | list[Name] | None = Field(
         default=None,

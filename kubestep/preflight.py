@@ -279,3 +279,128 @@ def launches_for(replicas: int, cluster: AWSCluster | None, pools: list[tuple[st
     out = [Launch(cluster.spec.control_plane.instance_type, replicas)] if cluster is not None else []
     out += [Launch(p.spec.instance_type, p.spec.min_node_count) for _, p in pools]
     return out
+
+
+# ---------------------------------------------------------------- an existing VPC: egress and DNS
+# kubestep builds a dedicated VPC's NAT gateways, routes and DNS settings itself; a VPC someone
+# else made has to provide them, and a boot that cannot reach the internet fails minutes into a
+# create (apt, registry.k8s.io, the AWS APIs) with nothing but a console log to say why.
+
+DEFAULT_ROUTE = "0.0.0.0/0"
+# The AWS APIs the instances call (bootstrap, kubelet, the cloud controller manager, the node
+# termination handler, Session Manager): what a VPC without a default route would need endpoints
+# for. Route 53, which each replica calls for its stable name, has no VPC endpoint.
+INSTANCE_ENDPOINT_SERVICES = (
+    "dynamodb",
+    "ec2",
+    "ec2messages",
+    "elasticloadbalancing",
+    "autoscaling",
+    "kms",
+    "secretsmanager",
+    "sqs",
+    "ssm",
+    "ssmmessages",
+    "sts",
+)
+VPC_DNS_ATTRIBUTES = (
+    (
+        "enableDnsSupport",
+        "EnableDnsSupport",
+        "enable-dns-support",
+        "the instances resolve the AWS APIs, the package and image registries, the load balancer's name and the "
+        "service's private hosted zone through the VPC's DNS resolver",
+    ),
+    (
+        "enableDnsHostnames",
+        "EnableDnsHostnames",
+        "enable-dns-hostnames",
+        "the service's private hosted zone (the replicas' stable names) and the instances' private DNS names, "
+        "which the cloud controller manager uses, need it",
+    ),
+)
+
+
+def vpc_dns_problems(ec2: Any, vpc_id: str, field: str) -> Problems:
+    """Both DNS attributes of the VPC must be on."""
+    problems: Problems = []
+    for attribute, key, flag, why in VPC_DNS_ATTRIBUTES:
+        value = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute).get(key, {}).get("Value")
+        if value is not True:
+            problems.append(
+                (
+                    field,
+                    f"VPC {vpc_id} has {attribute} off: {why}; turn it on "
+                    f"(aws ec2 modify-vpc-attribute --vpc-id {vpc_id} --{flag})",
+                )
+            )
+    return problems
+
+
+def egress_problems(ec2: Any, vpc_id: str, subnets: list[tuple[str, dict]]) -> Problems:
+    """Each (field, subnet as DescribeSubnets returns it) the instances use must have a default
+    route that reaches the internet: a NAT gateway, a transit gateway, a firewall or NAT
+    appliance, a VPN or Cloud WAN attachment — or an internet gateway when the subnet gives
+    instances public addresses. A subnet without one is named with what it would need instead."""
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    main = next((t for t in tables if any(a.get("Main") for a in t.get("Associations", []))), None)
+    problems: Problems = []
+    for field, subnet in subnets:
+        subnet_id = subnet["SubnetId"]
+        table = next(
+            (t for t in tables if any(a.get("SubnetId") == subnet_id for a in t.get("Associations", []))), main
+        )
+        problem = _default_route_problem(table, subnet)
+        if problem:
+            missing = _missing_endpoints(ec2, vpc_id, table)
+            problems.append(
+                (
+                    field,
+                    f"{problem}: the instances download packages and images from the internet and call AWS APIs; "
+                    f"add a default route to a NAT gateway (or a transit gateway or firewall that reaches the "
+                    f"internet). Without egress they would also need VPC endpoints for "
+                    f"{', '.join(missing) or 'nothing more'} and Route 53, which has none",
+                )
+            )
+    return problems
+
+
+def _default_route_problem(table: dict | None, subnet: dict) -> str | None:
+    subnet_id = subnet["SubnetId"]
+    if table is None:
+        return f"subnet {subnet_id} has no route table"
+    where = f"subnet {subnet_id} (route table {table['RouteTableId']})"
+    route = next((r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == DEFAULT_ROUTE), None)
+    if route is None:
+        return f"{where} has no default route ({DEFAULT_ROUTE})"
+    if route.get("State", "active") != "active":
+        return f"{where}: its default route is {route.get('State')}"
+    gateway = route.get("GatewayId") or ""
+    if route.get("VpcPeeringConnectionId"):
+        return f"{where}: its default route goes to a VPC peering connection, which carries no traffic onward"
+    if gateway.startswith("igw-") and not subnet.get("MapPublicIpOnLaunch"):
+        return (
+            f"{where}: its default route goes to internet gateway {gateway}, but the subnet gives instances no "
+            "public IP address, so they cannot use it"
+        )
+    targets = ("NatGatewayId", "TransitGatewayId", "NetworkInterfaceId", "InstanceId", "CoreNetworkArn")
+    targets += ("LocalGatewayId", "CarrierGatewayId")
+    if gateway or any(route.get(t) for t in targets):
+        return None
+    return f"{where}: its default route has no target"
+
+
+def _missing_endpoints(ec2: Any, vpc_id: str, table: dict | None) -> list[str]:
+    """The AWS services the instances call that the VPC has no usable endpoint for."""
+    endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
+    found = set()
+    for endpoint in endpoints:
+        if endpoint.get("State", "available").lower() not in ("available", "pending"):
+            continue
+        service = endpoint["ServiceName"].rsplit(".", 1)[-1]
+        if endpoint.get("VpcEndpointType") == "Gateway":
+            if table is not None and table["RouteTableId"] in endpoint.get("RouteTableIds", []):
+                found.add(service)
+        elif endpoint.get("PrivateDnsEnabled"):
+            found.add(service)
+    return [s for s in INSTANCE_ENDPOINT_SERVICES if s not in found]

@@ -65,6 +65,14 @@ def pattern_rule(pattern: str) -> str:
 
 
 ODD_REPLICA_COUNTS = (1, 3, 5)
+ADMINS_FIELD = "cluster.spec.authentication.awsIAM.adminIdentityARNs"
+# Nothing in an execution's input proves who started it, so a create started from the console
+# has no creator to default to; the API fills in its caller before this rule runs.
+NO_ADMINS = (
+    "name at least one IAM user or role ARN: the cluster's administrators are the only identities that can use "
+    "kubectl on it (a create through the API or `kubestep apply` defaults to its caller; one started from the "
+    "Step Functions console cannot know who started it)"
+)
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -340,6 +348,14 @@ def tag_budget_problems(
                 )
             )
     return problems
+
+
+def admins_problems(request: CreateClusterRequest) -> list[tuple[str, str]]:
+    """A create must name its administrators by the time the workflow runs (the API fills in
+    its caller; the console cannot)."""
+    if request.cluster.spec.authentication.aws_iam.admin_identity_arns:
+        return []
+    return [(ADMINS_FIELD, NO_ADMINS)]
 
 
 def parse_create_request(service: AWSManagementService, data: Any) -> CreateClusterRequest:

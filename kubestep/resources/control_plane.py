@@ -11,7 +11,7 @@ from kubestep.aws.errors import Kind, is_in_use, is_not_found
 from kubestep.bootstrap import stable_replica_name
 from kubestep.errors import BootstrapFailed
 from kubestep.flow.steps import Poll, step
-from kubestep.resources import images, instance_roles, instances, load_balancer, placement, user_data
+from kubestep.resources import images, instance_roles, instances, load_balancer, placement, reports, user_data
 from kubestep.resources.context import ClusterContext
 from kubestep.store import EtcdConfig, EtcdMember, Resource
 
@@ -180,8 +180,11 @@ def ensure_replica_group(ctx: ClusterContext, replica: int) -> dict:
 
 @step(poll=HEALTH)
 def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
-    """RUNNING means: the instance's own bootstrap report says ok, the ASG has it InService,
-    and the NLB target (HTTPS /readyz on AWS) is healthy. A failed report fails at once."""
+    """RUNNING means: the instance's own bootstrap report says ok, its latest periodic report
+    says every etcd member is there and healthy and its API server ready, the ASG has it
+    InService, and the NLB target (HTTPS /readyz on AWS) is healthy. A failed bootstrap fails at
+    once; anything else is waited for until the step's deadline (a slow join is not a failure),
+    then the timeout names the check that never held."""
     member = ctx.store.etcd.require_member(ctx.name, replica)
     report = ctx.store.reports.replica(ctx.uid, replica)
     where = f"replica {replica} ({member.zone}, {member.asg_name})"
@@ -201,9 +204,12 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     instance_id = current[0]
     if not report or report.instance_id != instance_id:
         ctx.pending(f"{where} instance {instance_id} has not reported its bootstrap yet")
+    stale = reports.staleness(report, ctx.settings.time_scale)
+    if stale:
+        ctx.pending(f"{where} instance {instance_id}: {stale}")
     failed_check = replica_check_failure(report.checks, ctx.store.etcd.config(ctx.name))
     if failed_check:
-        raise BootstrapFailed(f"{where} instance {instance_id} reported ok but {failed_check}")
+        ctx.pending(f"{where} instance {instance_id} reported ok but {failed_check}")
     state = load_balancer.load_balancer_state(ctx)
     if state != "active":
         ctx.pending(f"the load balancer is {state or 'not visible yet'}")
@@ -243,15 +249,16 @@ def control_plane_problems(ctx: ClusterContext) -> list[str]:
 
 
 def replica_check_failure(checks: dict, config: EtcdConfig | None) -> str | None:
-    """What a replica's own report must say it checked (kubestep.bootstrap): every etcd member
-    present and etcd healthy, its API server ready. None when all hold."""
+    """What a replica's latest report must say it checked (docs/contracts.md, "Replica
+    reports"): every etcd member started and etcd healthy, its API server ready. None when all
+    hold; else the check that does not, in words."""
     wanted = config.members if config else None
     if checks.get("etcdMembers") != wanted:
-        return f"its etcd has {checks.get('etcdMembers')} of {wanted} members"
+        return f"its etcd has {checks.get('etcdMembers')} of {wanted} members (etcdMembers)"
     if checks.get("etcdHealthy") is not True:
-        return "its etcd is not healthy"
+        return "its etcd is not healthy (etcdHealthy)"
     if checks.get("apiserverReady") is not True:
-        return "its API server is not ready (/readyz)"
+        return "its API server is not ready (/readyz, apiserverReady)"
     return None
 
 

@@ -50,7 +50,8 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str, cluster: AW
         replica_index=replica,
         replica_count=config.members,
         etcd_volume_id=volume_id,
-        admin_identity_arns=tuple(cluster.spec.authentication.aws_iam.admin_identity_arns),
+        # No administrators here: the replicas read them from the cluster's administrators item
+        # (kubestep.resources.cluster_admins), so changing them replaces no instance.
         encrypt_secrets=cp.database_encryption.kms_key_arn is not None,
         node_termination_queue_url=termination.queue_url(ctx) if ctx.resource_id(Resource.TERMINATION_QUEUE) else None,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from kubestep.store.admins import ClusterAdminsRepository
 from kubestep.store.clusters import ClusterRepository
 from kubestep.store.deadlines import DeadlineRepository
 from kubestep.store.etcd import EtcdRepository
@@ -21,6 +22,7 @@ from kubestep.store.node_pools import NodePoolRepository
 from kubestep.store.operations import OperationRepository
 from kubestep.store.records import (
     BootstrapReport,
+    ClusterAdmins,
     ClusterRecord,
     EtcdConfig,
     EtcdMember,
@@ -39,6 +41,7 @@ from kubestep.store.table import Table, iso, now, parse_iso
 
 __all__ = [
     "BootstrapReport",
+    "ClusterAdmins",
     "ClusterRecord",
     "EtcdConfig",
     "EtcdMember",
@@ -95,6 +98,10 @@ class Store:
     @cached_property
     def locks(self) -> LockRepository:
         return LockRepository(self.table)
+
+    @cached_property
+    def admins(self) -> ClusterAdminsRepository:
+        return ClusterAdminsRepository(self.table)
 
     @cached_property
     def reports(self) -> ReportRepository:

@@ -17,6 +17,8 @@ DEADLINE_PREFIX = "DEADLINE#"
 UID_PREFIX = "UID#"
 SCHEDULE_PREFIX = "SCHEDULE#"
 ORPHAN_PREFIX = "ORPHAN#"
+# What the management service tells a cluster's control plane (instances read it, never write).
+CLUSTER_ACCESS_PREFIX = "ACCESS#"
 
 # Sort keys -----------------------------------------------------------------------------------
 NETWORK_SK = "NETWORK"
@@ -37,6 +39,7 @@ ADDONS_CLAIM_PREFIX = "ADDONS#"
 UID_SK = "UID"
 SCHEDULE_SK = "SCHEDULE"
 SIGHTING_PREFIX = "SEEN#"
+ADMINS_SK = "ADMINS"
 
 # GSI1 partitions -------------------------------------------------------------------------------
 CLUSTERS_INDEX = "CLUSTERS"
@@ -170,3 +173,13 @@ def sighting_sk(resource_id: str) -> str:
 def bootstrap_leading_key_patterns(uid: str = "*") -> list[str]:
     """`dynamodb:LeadingKeys` values (StringLike) of every partition a cluster's instances write."""
     return [bootstrap_pk(uid), init_claim_pk(uid), version_claim_pk(uid), node_report_pk(uid, "*")]
+
+
+def cluster_access_pk(uid: str) -> str:
+    return f"{CLUSTER_ACCESS_PREFIX}{uid}"
+
+
+def cluster_access_leading_key(uid: str = "*") -> str:
+    """`dynamodb:LeadingKeys` value that lets a control-plane role read (only) its cluster's
+    administrators item."""
+    return f"{CLUSTER_ACCESS_PREFIX}{uid}"

@@ -126,6 +126,13 @@ class NetworkRecord(Record):
 # ---------------------------------------------------------------- clusters
 
 
+class JoinTokenInfo(Record):
+    created_at: str
+    expires_at: str
+    # How many values the control plane accepts right now (the newest and those still overlapping).
+    accepted: int = 1
+
+
 class ClusterRecord(Record):
     name: str
     uid: str
@@ -138,8 +145,12 @@ class ClusterRecord(Record):
     created_at: str | None = None
     updated_at: str | None = None
     created_by: str | None = None
+    # The IAM principal whose API request created the cluster (None: started from the console).
+    creator: str | None = None
     current_operation: str | None = None
     last_error: ErrorInfo | None = None
+    # The join token's public facts (never its value): when the newest was made, when it expires.
+    join_token: JoinTokenInfo | None = None
     # Public PKI facts (never a private key): the cluster CA and the hash joins pin.
     cluster_ca_certificate: str | None = None
     ca_cert_hash: str | None = None
@@ -315,6 +326,15 @@ class VersionClaim(Record):
     status: str
     claimed_at: str | None = None
     done_at: str | None = None
+
+
+class ClusterAdmins(Record):
+    """What the control plane's aws-iam-authenticator maps to the cluster-admin group."""
+
+    generation: int
+    role_arns: list[str] = Field(default_factory=list, alias="roleARNs")
+    user_arns: list[str] = Field(default_factory=list, alias="userARNs")
+    updated_at: str | None = None
 
 
 class InitClaim(Record):

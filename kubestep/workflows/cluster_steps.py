@@ -16,7 +16,7 @@ from kubestep.flow.steps import Poll, step
 from kubestep.resources import control_plane, instances
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Operation, iso, now, parse_iso
-from kubestep.validation import parse_create_request, parse_delete_request, replica_count
+from kubestep.validation import admins_problems, parse_create_request, parse_delete_request, replica_count
 from kubestep.workflows.identity import execution_running, own_operation
 
 # ---------------------------------------------------------------- create
@@ -26,6 +26,9 @@ from kubestep.workflows.identity import execution_running, own_operation
 def validate_create_request(ctx: StepInput) -> dict:
     """First state: nothing is created on bad input, or on input naming what does not exist."""
     request = parse_create_request(ctx.settings.service, ctx.event.get("request"))
+    problems = admins_problems(request)
+    if problems:
+        raise InvalidSpec(problems)
     network = ctx.store.network.ready(ctx.settings.service_name)
     check_references(ctx.settings, network.vpc_id, request)
     return {"clusterName": request.cluster.name, "rollbackOnFailure": request.rollback_on_failure}
@@ -88,6 +91,8 @@ def _register(ctx: StepInput, request: Any, operation: Operation) -> ClusterReco
             spec=request.cluster,
             version=request.cluster.spec.control_plane.version,
             created_by=ctx.operation_id,
+            # Who asked the API for it (the operation record the API wrote; a console start has none).
+            creator=operation.parameters.get("caller"),
             current_operation=ctx.operation_id,
         )
         pools = [

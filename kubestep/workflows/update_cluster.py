@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
-from kubestep.resources import control_plane, control_plane_rollout, drift
+from kubestep.resources import cluster_admins, control_plane, control_plane_rollout, drift
 from kubestep.workflows import cluster_steps, lifecycle_steps
 from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, roll_node_pool_states
 
@@ -67,6 +67,11 @@ WORKFLOW = Workflow(
                 [
                     Task(drift.check_for_drift),
                     Task(
+                        cluster_admins.publish_cluster_admins,
+                        name="PublishCurrentClusterAdmins",
+                        comment="Replicas the roll replaces read the administrators item at boot: it must exist.",
+                    ),
+                    Task(
                         control_plane_rollout.plan_control_plane_roll,
                         output="$.plan",
                         select={"replicas.$": "$.Payload.replicas"},
@@ -87,6 +92,10 @@ WORKFLOW = Workflow(
                         ],
                     ),
                     Task(control_plane_rollout.adopt_control_plane_spec),
+                    Task(
+                        cluster_admins.publish_cluster_admins,
+                        comment="New administrators change in place: the replicas re-read the item, none is replaced.",
+                    ),
                     Map(
                         "UpgradeNodePools",
                         comment="Then the node pools asked for, one pool at a time, each within its update settings.",

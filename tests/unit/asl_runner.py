@@ -87,7 +87,6 @@ class Interpreter:
     ):
         self.workflow = workflow(workflow_name)
         self.definition = self.workflow.render()
-        self.table = dispatch_table(self.workflow.function)
         self.settings = settings
         self.store = store
         self.hooks = hooks or {}
@@ -158,7 +157,9 @@ class Interpreter:
 
     def _task(self, name: str, state: dict, data: Any, context: dict) -> Any:
         payload = render(state["Parameters"]["Payload"], data, context)
-        spec = self.table[payload["task"]]
+        # A task may name another function than its workflow's (`${ClusterTasksFunctionArn}`).
+        function = state["Parameters"]["FunctionName"].removeprefix("${").removesuffix("FunctionArn}")
+        spec = dispatch_table(function)[payload["task"]]
         pending = next((r for r in state.get("Retry", []) if "ResourcePending" in r["ErrorEquals"]), None)
         attempts = 1 + (pending["MaxAttempts"] if pending else 0)
         for attempt in range(attempts):

@@ -94,6 +94,9 @@ def secret_values(runtime: LocalRuntime, store: Store) -> dict[str, str]:
                 value = json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
             except ClientError:  # a record without secrets (a failed create's, rolled back)
                 continue
+            # Every join token still accepted is a secret too (the node secret's `tokens`).
+            for i, token in enumerate(value.pop("tokens", [])):
+                needles[f"{name}:tokens[{i}]"] = token["token"]
             for key, text in value.items():
                 if "CERTIFICATE" in text:
                     continue

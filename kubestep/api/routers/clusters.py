@@ -49,10 +49,12 @@ def started(name: str) -> None:
     summary="Create a cluster (and its node pools)",
     description="Validates the manifests, reserves the name and starts a `CreateCluster` execution. "
     "`GET /v1/operations/{id}` reports progress at once; `GET /v1/clusters/{name}` answers 404 until the "
-    "execution has registered the cluster. With `dryRun=true`: every check (manifests, network ready, "
-    "name free, no operation holding the name), nothing started, 200 with what would be created. The body is "
-    "the same JSON as the `CreateCluster` execution input; an `Idempotency-Key` makes a retry answer what the "
-    "first request answered. 409 `NetworkNotReady` until `ProvisionNetwork` has succeeded.",
+    "execution has registered the cluster. A cluster that names no `authentication.awsIAM.adminIdentityARNs` "
+    "gets the caller as its administrator (an assumed-role session as its role). With `dryRun=true`: every "
+    "check (manifests, network ready, name free, no operation holding the name), nothing started, 200 with what "
+    "would be created. The body is the same JSON as the `CreateCluster` execution input; an `Idempotency-Key` "
+    "makes a retry answer what the first request answered. 409 `NetworkNotReady` until `ProvisionNetwork` has "
+    "succeeded.",
     responses={
         **responses(202, schemas.Operation, "The CreateCluster operation started", *BODY_ERRORS, 409),
         **responses(200, schemas.CreateClusterDryRun, "dryRun=true: what would be created"),
@@ -70,13 +72,13 @@ def create_cluster(
         # JSON escapes non-ASCII text: a body under MAX_BODY_BYTES can still grow past the limit.
         raise PayloadTooLarge(f"the manifests exceed the {MAX_EXECUTION_INPUT_BYTES} bytes of an execution input")
     if dry_run:
-        return json_response(200, operations.plan_create(current, store, request))
+        return json_response(200, operations.plan_create(current, store, request, caller(router)))
 
     # Checks of the current state run inside `start`: a retry with the same Idempotency-Key
     # replays the first answer even after the state moved on.
     def start() -> dict:
         store.network.ready(current.service_name)
-        operation = operations.operation_view(operations.start_create(current, store, request), PREFIX)
+        operation = operations.operation_view(operations.start_create(current, store, request, caller(router)), PREFIX)
         started("CreateCluster")
         return operation
 

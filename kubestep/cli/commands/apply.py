@@ -112,7 +112,7 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
         blocked = _blocked(existing)
         if blocked:
             result.blocked[label] = blocked
-        wanted = AWSCluster.model_validate(body["cluster"])
+        wanted = lifecycle.with_stored_admins(_stored_cluster(existing), AWSCluster.model_validate(body["cluster"]))
         found = diff.changes(existing["spec"], dump(wanted)["spec"], "spec")
         if found:
             result.changed.append((label, found))

@@ -53,6 +53,7 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
             pairs.append(("Operation", f"{operation['id']} {operation['kind']} {operation['status']}"))
         if status.get("rollingBack"):
             pairs.append(("Rolling back", "the operation deletes what it created; the replicas below are going"))
+        pairs += _access_pairs(status)
         pairs += [("Warning", warning) for warning in status.get("warnings") or []]
         key_values(pairs)
         drift = status.get("drift") or {}
@@ -62,7 +63,7 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
         section("Control plane replicas")
         replicas = (status.get("controlPlane") or {}).get("replicas") or []
         _rows(
-            ["#", "ZONE", "ASG", "INSTANCE", "ETCD VOLUME", "BOOTSTRAP"],
+            ["#", "ZONE", "ASG", "INSTANCE", "ETCD VOLUME", "BOOTSTRAP", "REPORTED"],
             [
                 [
                     r["index"],
@@ -71,9 +72,15 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
                     r.get("instanceId"),
                     r.get("etcdVolumeId"),
                     replica_health(r),
+                    f"{age(r['reportedAt'])} ago" if r.get("reportedAt") else None,
                 ]
                 for r in replicas
             ],
+        )
+        section("Certificates (as the replicas report them; the first copy to expire)")
+        _rows(
+            ["CERTIFICATE", "EXPIRES", "IN", "REPLICA"],
+            [[c["name"], c["expiresAt"], f"{c['daysLeft']}d", c["replica"]] for c in status.get("certificates") or []],
         )
         section("Node pools")
         pools = status.get("nodePools") or []
@@ -84,6 +91,36 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
         _rows(header, rows)
 
     return data, human
+
+
+def _access_pairs(status: dict) -> list[tuple[str, Any]]:
+    """Who is cluster-admin (and whether the replicas serve it yet), and the join token's expiry."""
+    admins = status.get("admins") or {}
+    creator = admins.get("creator")
+    arns = admins.get("identityARNs") or []
+    pairs: list[tuple[str, Any]] = [
+        (
+            "Admins",
+            ", ".join(arns)
+            or "none: nobody can use kubectl (set spec.authentication.awsIAM.adminIdentityARNs, then kubestep apply)",
+        ),
+        ("Created by", creator or "-"),
+    ]
+    if admins.get("generation") is not None:
+        replicas = (status.get("controlPlane") or {}).get("replicas") or []
+        mapping = f"generation {admins['generation']}, served by {admins.get('appliedBy', 0)}/{len(replicas)} replicas"
+        unread = [f"replica {r.get('index')}: {r['adminsError']}" for r in replicas if r.get("adminsError")]
+        pairs.append(("Admin mapping", "; ".join([mapping, *unread])))
+    token = status.get("joinToken")
+    if token:
+        pairs.append(
+            (
+                "Join token",
+                f"expires {token['expiresAt']} (rotates after {token['rotatesAfter']}; "
+                f"{token.get('accepted', 1)} value(s) accepted)",
+            )
+        )
+    return pairs
 
 
 def _node_pool(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
