@@ -1,27 +1,17 @@
 """State sequences shared by several workflows, declared once.
 
-The delete order (DESIGN §4) lives here only: `DeleteCluster` runs it for the whole cluster,
-and a failed `CreateCluster` runs the same steps scoped to what its own operation created."""
+The delete chain is read from the kinds' list (`kubestep.resources.kinds`): `DeleteCluster`
+runs it for the whole cluster, and a failed `CreateCluster` runs the same steps scoped to what
+its own operation created."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kubestep.flow.asl import Catch, Choice, State, Task, guarded
-from kubestep.resources import (
-    control_plane,
-    dns_records,
-    instance_roles,
-    instances,
-    kubernetes_leftovers,
-    load_balancer,
-    node_pool_rollout,
-    node_pools,
-    secrets,
-    security_groups,
-    subnet_tags,
-    termination,
-)
+from kubestep.flow.steps import spec_of
+from kubestep.resources import kinds, node_pool_rollout, node_pools
+from kubestep.resources.kind import KEEP_ETCD_VOLUMES, SCOPE
 
 # Every cluster workflow's states carry the cluster name; the operation id is always the
 # execution's own name (`$$.Execution.Name`), never a field of the input.
@@ -33,32 +23,18 @@ IDENTITY_PAYLOAD: dict[str, Any] = {
 
 
 def delete_cluster_states(*, prefix: str, scope: str, catch: Catch, keep_etcd_volumes: Any) -> list[State]:
-    """Node pools -> control plane -> instances gone -> etcd volumes -> NLB -> target group ->
-    launch templates -> instance roles -> security groups -> what Kubernetes created -> subnet
-    tags -> replica DNS records -> secrets.
+    """The delete chain of `kubestep.resources.kinds`, kind by kind in its order.
 
     `scope` "cluster" deletes everything the cluster owns; "operation" only what the running
-    operation created (compensation). `keep_etcd_volumes` is a literal or a `{"…​.$": path}`."""
-    scoped = {"scope": scope}
+    operation created (compensation: a cluster that never ran made nothing Kubernetes makes, and
+    has no schedules). `keep_etcd_volumes` is a literal or a `{"…​.$": path}`."""
     keep = keep_etcd_volumes if isinstance(keep_etcd_volumes, dict) else {"keepEtcdVolumes": keep_etcd_volumes}
-    states: list[State] = [
-        Task(instances.delete_node_pool_groups, name=f"{prefix}DeleteNodePoolGroups", args=scoped),
-        Task(instances.delete_control_plane_groups, name=f"{prefix}DeleteControlPlaneGroups", args=scoped),
-        Task(instances.terminate_instances, name=f"{prefix}TerminateInstances", args=scoped),
-        Task(control_plane.delete_etcd_volumes, name=f"{prefix}DeleteEtcdVolumes", args={**scoped, **keep}),
-        Task(load_balancer.delete_load_balancer, name=f"{prefix}DeleteLoadBalancer", args=scoped),
-        Task(load_balancer.delete_target_group, name=f"{prefix}DeleteTargetGroup", args=scoped),
-        Task(instances.delete_launch_templates, name=f"{prefix}DeleteLaunchTemplates", args=scoped),
-        Task(instance_roles.delete_instance_roles, name=f"{prefix}DeleteInstanceRoles", args=scoped),
-        Task(termination.delete_termination_queue, name=f"{prefix}DeleteTerminationQueue", args=scoped),
-        Task(security_groups.delete_security_groups, name=f"{prefix}DeleteSecurityGroups", args=scoped),
-    ]
-    if scope == "cluster":
-        # Only a cluster that ran can have made Service load balancers and volumes.
-        states.append(Task(kubernetes_leftovers.delete_kubernetes_resources, name=f"{prefix}DeleteKubernetesResources"))
-        states.append(Task(subnet_tags.untag_subnets, name=f"{prefix}UntagSubnets"))
-    states.append(Task(dns_records.delete_dns_records, name=f"{prefix}DeleteDnsRecords"))
-    states.append(Task(secrets.delete_cluster_secrets, name=f"{prefix}DeleteClusterSecrets", args=scoped))
+    values = {SCOPE: {"scope": scope}, KEEP_ETCD_VOLUMES: keep}
+    states: list[State] = []
+    for delete in kinds.delete_steps(whole_cluster=scope == "cluster"):
+        args = {key: value for arg in delete.args for key, value in values[arg].items()}
+        name = f"{prefix}{delete.name or spec_of(delete.fn).name}"
+        states.append(Task(delete.fn, name=name, args=args) if args else Task(delete.fn, name=name))
     return guarded(states, catch)
 
 
