@@ -26,7 +26,7 @@ from kubestep.aws.errors import (
 from kubestep.flow.steps import Poll, step
 from kubestep.models import Volume
 from kubestep.resources.context import ClusterContext
-from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope, exists
+from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope
 from kubestep.store import EtcdMember, NodePoolRecord, Resource
 
 # ASG deletes take a minute or two; terminating instances up to a few minutes each.
@@ -457,7 +457,14 @@ def find_launch_templates(scope: Scope, uid: str | None) -> Iterator[Found]:
 def _template_exists(ctx: ClusterContext, template_id: str | None) -> bool:
     if not template_id:
         return False
-    return exists(lambda: ctx.ec2.describe_launch_templates(LaunchTemplateIds=[template_id]), Kind.LAUNCH_TEMPLATE)
+    try:
+        # AWS answers a deleted template's id with InvalidLaunchTemplateId.NotFound; an empty list
+        # (what the emulator answers) means the same.
+        return bool(ctx.ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"])
+    except Exception as exc:
+        if is_not_found(exc, Kind.LAUNCH_TEMPLATE):
+            return False
+        raise
 
 
 def launch_template_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
