@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from kubestep import naming
@@ -173,6 +174,57 @@ def set_group_spec(ctx: ClusterContext, group_name: str, digest: str) -> None:
             }
         ]
     )
+
+
+class LifecycleState(StrEnum):
+    """An instance's state in its Auto Scaling group (Amazon EC2 Auto Scaling API Reference,
+    `Instance.LifecycleState`)."""
+
+    PENDING = "Pending"
+    PENDING_WAIT = "Pending:Wait"
+    PENDING_PROCEED = "Pending:Proceed"
+    QUARANTINED = "Quarantined"
+    IN_SERVICE = "InService"
+    TERMINATING = "Terminating"
+    TERMINATING_WAIT = "Terminating:Wait"
+    TERMINATING_PROCEED = "Terminating:Proceed"
+    TERMINATED = "Terminated"
+    DETACHING = "Detaching"
+    DETACHED = "Detached"
+    ENTERING_STANDBY = "EnteringStandby"
+    STANDBY = "Standby"
+    WARMED_PENDING = "Warmed:Pending"
+    WARMED_PENDING_WAIT = "Warmed:Pending:Wait"
+    WARMED_PENDING_PROCEED = "Warmed:Pending:Proceed"
+    WARMED_TERMINATING = "Warmed:Terminating"
+    WARMED_TERMINATING_WAIT = "Warmed:Terminating:Wait"
+    WARMED_TERMINATING_PROCEED = "Warmed:Terminating:Proceed"
+    WARMED_TERMINATED = "Warmed:Terminated"
+    WARMED_STOPPED = "Warmed:Stopped"
+    WARMED_RUNNING = "Warmed:Running"
+    WARMED_HIBERNATED = "Warmed:Hibernated"
+
+
+# The instance is going away: terminated or leaving the group (its lifecycle hooks may still
+# run, e.g. a node draining in Terminating:Wait). Nothing waits for it, counts it or replaces it.
+GOING_AWAY = frozenset(
+    {
+        LifecycleState.TERMINATING,
+        LifecycleState.TERMINATING_WAIT,
+        LifecycleState.TERMINATING_PROCEED,
+        LifecycleState.TERMINATED,
+        LifecycleState.DETACHING,
+        LifecycleState.DETACHED,
+        LifecycleState.WARMED_TERMINATING,
+        LifecycleState.WARMED_TERMINATING_WAIT,
+        LifecycleState.WARMED_TERMINATING_PROCEED,
+        LifecycleState.WARMED_TERMINATED,
+    }
+)
+
+
+def going_away(state: str) -> bool:
+    return state in GOING_AWAY
 
 
 def terminate_in_group(ctx: ClusterContext, instance_id: str, decrement: bool) -> None:
@@ -521,7 +573,7 @@ def group_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 
 def _replica_running(ctx: ClusterContext, member: EtcdMember) -> str:
     """What differs between a replica's spec and record and its live instance."""
-    live = [m for m in group_instances(ctx, member.asg_name or "") if "Terminat" not in m["state"]]
+    live = [m for m in group_instances(ctx, member.asg_name or "") if not going_away(m["state"])]
     if not live:
         return ""
     changes = []
@@ -533,7 +585,7 @@ def _replica_running(ctx: ClusterContext, member: EtcdMember) -> str:
     stale = [m["id"] for m in live if member.launch_spec and m["spec"] != member.launch_spec]
     if stale:
         changes.append(f"{', '.join(stale)} launched from another launch template version than the replica's")
-    in_service = sorted(m["id"] for m in live if m["state"] == "InService")
+    in_service = sorted(m["id"] for m in live if m["state"] == LifecycleState.IN_SERVICE)
     if member.instance_id and member.instance_id not in in_service:
         serving = ", ".join(in_service) or "none"
         changes.append(f"the record names {member.instance_id}, which is not in service ({serving} is)")
@@ -544,7 +596,7 @@ def _replica_running(ctx: ClusterContext, member: EtcdMember) -> str:
 
 
 def _pool_running(ctx: ClusterContext, pool: NodePoolRecord) -> str:
-    live = [m for m in group_instances(ctx, pool.asg_name or "") if "Terminat" not in m["state"]]
+    live = [m for m in group_instances(ctx, pool.asg_name or "") if not going_away(m["state"])]
     wanted = pool.spec.spec.instance_type
     others = sorted({m["type"] for m in live if m["type"] != wanted})
     stale = [m["id"] for m in live if pool.launch_spec and m["spec"] != pool.launch_spec]
