@@ -334,6 +334,7 @@ def volume_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 VOLUMES = ResourceKind(
     "volumes",
     find=find_volumes,
+    ensure=("EnsureEtcdVolume",),
     delete=(DeleteStep(delete_etcd_volumes, args=(SCOPE, KEEP_ETCD_VOLUMES)),),
     drift=volume_drift,
 )

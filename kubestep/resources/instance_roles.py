@@ -272,6 +272,7 @@ def profile_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 PROFILES = ResourceKind(
     "instanceProfiles",
     find=find_profiles,
+    ensure=("EnsureInstanceRoles",),
     delete=(DeleteStep(delete_instance_roles),),
     needs=("instanceRoles",),
     drift=profile_drift,
@@ -279,6 +280,7 @@ PROFILES = ResourceKind(
 ROLES_KIND = ResourceKind(
     "instanceRoles",
     find=find_roles,
+    ensure=("EnsureInstanceRoles",),
     delete=(DeleteStep(delete_instance_roles),),
     drift=role_drift,
 )

@@ -624,6 +624,7 @@ def instance_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]
 GROUPS = ResourceKind(
     "autoScalingGroups",
     find=find_groups,
+    ensure=("EnsureReplicaGroup", "EnsureNodePoolGroup"),
     delete=(DeleteStep(delete_node_pool_groups), DeleteStep(delete_control_plane_groups)),
     needs=("launchTemplates", "targetGroups"),
     drift=group_drift,
@@ -642,6 +643,7 @@ INSTANCES = ResourceKind(
 LAUNCH_TEMPLATES = ResourceKind(
     "launchTemplates",
     find=find_launch_templates,
+    ensure=("EnsureReplicaLaunchTemplate", "EnsureNodePoolLaunchTemplate"),
     delete=(DeleteStep(delete_launch_templates),),
     needs=("instanceProfiles", "securityGroups"),
     drift=launch_template_drift,

@@ -88,13 +88,15 @@ class DeleteStep:
 @dataclass(frozen=True)
 class ResourceKind:
     """A kind of resource a cluster owns. `find(scope, uid)` lists this service's (one
-    incarnation's when `uid` is given); `delete` are the steps that delete a cluster's; `needs`
+    incarnation's when `uid` is given); `ensure` the create chain's steps that make it (by
+    name: they run after those of what it needs); `delete` the steps that delete a cluster's; `needs`
     the kinds that must outlive it (they come later in the delete order); `drift(ctx, found)`
     says what differs from the records (`found`: what the kinds before it found); drift of a
     kind with `blocks_updates` False is what an update's roll puts right itself."""
 
     name: str
     find: Callable[[Scope, str | None], Iterable[Found]] | None = None
+    ensure: tuple[str, ...] = ()
     delete: tuple[DeleteStep, ...] = ()
     needs: tuple[str, ...] = ()
     drift: Callable[[ClusterContext, dict[str, str]], dict[str, str]] | None = None

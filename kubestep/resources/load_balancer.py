@@ -256,6 +256,7 @@ def listener_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]
 LISTENERS = ResourceKind(
     "listeners",
     find=find_listeners,
+    ensure=("EnsureLoadBalancer",),
     delete=(DeleteStep(delete_load_balancer),),  # a listener goes with its load balancer
     needs=("loadBalancers", "targetGroups"),
     drift=listener_drift,
@@ -263,6 +264,7 @@ LISTENERS = ResourceKind(
 LOAD_BALANCERS = ResourceKind(
     "loadBalancers",
     find=find_load_balancers,
+    ensure=("EnsureLoadBalancer",),
     delete=(DeleteStep(delete_load_balancer),),
     needs=("securityGroups",),
     drift=load_balancer_drift,
@@ -270,6 +272,7 @@ LOAD_BALANCERS = ResourceKind(
 TARGET_GROUPS = ResourceKind(
     "targetGroups",
     find=find_target_groups,
+    ensure=("EnsureLoadBalancer",),
     delete=(DeleteStep(delete_target_group),),
     drift=target_group_drift,
 )

@@ -172,6 +172,7 @@ def secret_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 KIND = ResourceKind(
     "secrets",
     find=find_secrets,
+    ensure=("EnsureClusterPki",),
     delete=(DeleteStep(delete_cluster_secrets),),
     drift=secret_drift,
 )

@@ -199,6 +199,7 @@ def security_group_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str
 KIND = ResourceKind(
     "securityGroups",
     find=find_security_groups,
+    ensure=("EnsureSecurityGroups",),
     delete=(DeleteStep(delete_security_groups),),
     drift=security_group_drift,
 )

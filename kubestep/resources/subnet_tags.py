@@ -47,4 +47,6 @@ def untag_subnets(ctx: ClusterContext) -> dict:
 
 
 # Not a resource: the cluster's mark on the service's shared subnets, taken off by a whole delete.
-KIND = ResourceKind("subnetTags", delete=(DeleteStep(untag_subnets, args=(), whole_cluster_only=True),))
+KIND = ResourceKind(
+    "subnetTags", ensure=("TagSubnets",), delete=(DeleteStep(untag_subnets, args=(), whole_cluster_only=True),)
+)

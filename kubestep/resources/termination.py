@@ -208,6 +208,7 @@ def rule_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 RULES = ResourceKind(
     "eventRules",
     find=find_rules,
+    ensure=("EnsureTerminationQueue",),
     delete=(DeleteStep(delete_termination_queue),),
     needs=("terminationQueues",),
     drift=rule_drift,
@@ -215,6 +216,7 @@ RULES = ResourceKind(
 QUEUES = ResourceKind(
     "terminationQueues",
     find=find_queues,
+    ensure=("EnsureTerminationQueue",),
     delete=(DeleteStep(delete_termination_queue),),
     drift=queue_drift,
 )

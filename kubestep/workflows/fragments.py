@@ -8,18 +8,86 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubestep.flow.asl import Catch, Choice, State, Task, guarded
+from kubestep.flow.asl import Catch, Choice, Map, State, Task, guarded
 from kubestep.flow.steps import spec_of
-from kubestep.resources import kinds, node_pool_rollout, node_pools
+from kubestep.resources import (
+    cluster_admins,
+    control_plane,
+    instance_roles,
+    kinds,
+    load_balancer,
+    node_pool_rollout,
+    node_pools,
+    secrets,
+    security_groups,
+    subnet_tags,
+    termination,
+)
 from kubestep.resources.kind import KEEP_ETCD_VOLUMES, SCOPE
 
 # Every cluster workflow's states carry the cluster name; the operation id is always the
 # execution's own name (`$$.Execution.Name`), never a field of the input.
 CLUSTER_PAYLOAD: dict[str, Any] = {"clusterName.$": "$.clusterName", "operationId.$": "$$.Execution.Name"}
+# A Map iteration's item carries the cluster name on (the workflow's base payload reads it).
+ITEM: dict[str, Any] = {"clusterName.$": "$.clusterName"}
 IDENTITY_PAYLOAD: dict[str, Any] = {
     "operationId.$": "$$.Execution.Name",
     "executionArn.$": "$$.Execution.Id",
 }
+
+
+def ensure_cluster_states(*, replicas_map: str) -> list[State]:
+    """What a cluster is made of, in create order (each kind after what it needs, which a test
+    checks against `kubestep.resources.kinds`): security groups → subnet tags → NLB, target group
+    and listener → PKI secrets → termination queue and rule → instance roles and profiles → the
+    administrators → each replica's etcd volume, launch template and group (`replicas_map`).
+    A create makes them; a repair runs the same steps to make again what is missing (each finds
+    what exists)."""
+    return [
+        Task(security_groups.ensure_security_groups),
+        Task(subnet_tags.tag_subnets),
+        Task(load_balancer.ensure_load_balancer),
+        Task(secrets.ensure_cluster_pki),
+        Task(termination.ensure_termination_queue),
+        Task(instance_roles.ensure_instance_roles),
+        Task(
+            cluster_admins.publish_cluster_admins,
+            comment="The administrators where the replicas read them, before the first one boots.",
+        ),
+        Task(control_plane.plan_replicas, output="$.plan", select={"replicas.$": "$.Payload.replicas"}),
+        Map(
+            replicas_map,
+            items="$.plan.replicas",
+            selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
+            max_concurrency=5,
+            steps=[
+                Task(control_plane.ensure_etcd_volume, args={"replica.$": "$.replica"}),
+                Task(control_plane.ensure_replica_launch_template, args={"replica.$": "$.replica"}),
+                Task(control_plane.ensure_replica_group, args={"replica.$": "$.replica"}),
+            ],
+        ),
+    ]
+
+
+def ensure_node_pools_states(*, pools_map: str, before_gate: tuple[Task, ...] = ()) -> list[State]:
+    """Every node pool's launch template and group, `before_gate` (a repair's replacement of
+    stale nodes), then its health gate."""
+    pool = {"nodePool.$": "$.nodePool"}
+    return [
+        Task(node_pools.list_node_pools, output="$.pools", select={"names.$": "$.Payload.nodePools"}),
+        Map(
+            pools_map,
+            items="$.pools.names",
+            selector={**ITEM, "nodePool.$": "$$.Map.Item.Value"},
+            max_concurrency=5,
+            steps=[
+                Task(node_pools.ensure_node_pool_launch_template, args=pool),
+                Task(node_pools.ensure_node_pool_group, args=pool),
+                *before_gate,
+                Task(node_pools.check_node_pool_health, args=pool),
+            ],
+        ),
+    ]
 
 
 def delete_cluster_states(*, prefix: str, scope: str, catch: Catch, keep_etcd_volumes: Any) -> list[State]:

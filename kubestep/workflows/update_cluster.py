@@ -12,10 +12,9 @@ from datetime import timedelta
 from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
 from kubestep.resources import cluster_admins, control_plane, control_plane_rollout, drift
 from kubestep.workflows import cluster_steps, lifecycle_steps
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, roll_node_pool_states
+from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, ITEM, roll_node_pool_states
 
 FAILED = Catch("RecordFailure", result_path="$.error")
-ITEM = {"clusterName.$": "$.clusterName"}
 
 WORKFLOW = Workflow(
     name="UpdateCluster",

@@ -18,7 +18,7 @@ import pytest
 
 from kubestep import inventory, naming
 from kubestep.flow import steps
-from kubestep.flow.asl import Catch, Task
+from kubestep.flow.asl import Catch, Map, Task
 from kubestep.models import AWSCluster
 from kubestep.resources import kinds, orphans
 from kubestep.resources.context import ClusterContext
@@ -215,3 +215,31 @@ def test_a_toy_kind_is_in_drift(toy, monkeypatch, settings, store) -> None:
     drift = kinds.detect(ctx)
     assert "toy-widget" not in drift
     assert drift["sg-lb"] == "missing", "every other kind is asked as well (nothing else was made)"
+
+
+def _names(states: list) -> list[str]:
+    """Task names in order, a Map's steps in place."""
+    out: list[str] = []
+    for state in states:
+        if isinstance(state, Map):
+            out += _names(state.steps)
+        elif isinstance(state, Task):
+            out.append(state.name)
+    return out
+
+
+def test_the_create_chain_makes_each_kind_after_what_it_needs() -> None:
+    """The create order (one fragment, which CreateCluster and RepairCluster both run) makes
+    every kind kubestep makes, none before a kind it needs is begun."""
+    chain = _names(
+        fragments.ensure_cluster_states(replicas_map="Replicas") + fragments.ensure_node_pools_states(pools_map="Pools")
+    )
+    made = {kind.name: [chain.index(step) for step in kind.ensure] for kind in kinds.KINDS}
+    # Instances are launched by their groups, DNS records written by the replicas at boot,
+    # schedules made by `upgrade --at`: no create step makes them.
+    made_elsewhere = {"instances", "dnsRecords", "schedules"}
+    assert {k.name for k in kinds.KINDS if k.find is not None and not made[k.name]} == made_elsewhere
+    for kind in kinds.KINDS:
+        for needed in kind.needs:
+            if made[kind.name] and made[needed]:
+                assert min(made[kind.name]) >= min(made[needed]), f"{kind.name} is made before {needed}"
