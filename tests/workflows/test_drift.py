@@ -8,6 +8,7 @@ them in a dry run and deletes them (older than the grace period) otherwise."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -134,6 +135,26 @@ def test_the_sweeper_lists_then_deletes_a_lost_records_resources(runtime, store)
 # ---------------------------------------------------------------- every kind (kubestep.resources.kinds)
 
 
+def _not_granted(runtime, records: list) -> list[str]:
+    """The ClusterTasks function's calls among `records` that its synthesized policy does not
+    grant (the listings and look-ups every kind added: queues, rules, profiles, schedules).
+    `records` start before the resources were created: the checker reads their tags from there."""
+    from tests.iam.checker import check
+    from tests.iam.requests import Ledger
+    from tests.iam.template import deployed_resolver, function_policies, named_role_policies
+
+    from .test_zz_network_and_iam import _describe_tags
+
+    tasks = [r for r in records if r.function_name.endswith("cluster-tasks")]
+    assert tasks, "the operations ran in the ClusterTasks function"
+    template = json.loads(runtime.synthesize().read_text())
+    cloudformation = runtime.boto3_client("cloudformation")
+    resolver = deployed_resolver(template, cloudformation, cloudformation.describe_stacks()["Stacks"][0]["StackName"])
+    ledger = Ledger(resolver.env.account, resolver.env.partition, describe_tags=_describe_tags(runtime))
+    result = check(tasks, function_policies(template, resolver), ledger, roles=named_role_policies(template, resolver))
+    return [str(finding) for finding in result.findings]
+
+
 def _stale_dns_record(runtime, store, uid: str, address: str) -> str:
     """A replica's name in the service's zone, as a replica UPSERTs it at boot (here by hand)."""
     network = store.network.get()
@@ -210,6 +231,8 @@ def _delete_one_of_each(runtime, store, cluster: str) -> dict[str, str]:
 
 def test_drift_sees_every_kind_deleted_or_changed_by_hand(runtime, store) -> None:
     cluster = "everykind"
+    # From the create on: the checker learns each resource's tags and path from its creation.
+    first_call = len(runtime.recorder.call_records())
     created = _run(runtime, "CreateCluster", small_cluster(cluster), f"{cluster}-create")
     assert created["status"] == "SUCCEEDED", created.get("cause")
     try:
@@ -232,6 +255,8 @@ def test_drift_sees_every_kind_deleted_or_changed_by_hand(runtime, store) -> Non
         assert drift[Resource.SG_NODES.value].startswith("rules missing")
         assert drift[f"dns/{gone['dns']}"] == "points at 10.254.254.254, which no live replica has"
         assert drift[f"schedule/{gone['schedule']}"].startswith("missing from EventBridge Scheduler")
+        denied = _not_granted(runtime, runtime.recorder.call_records()[first_call:])
+        assert not denied, "\n".join(denied)
     finally:
         deleted = _run(runtime, "DeleteCluster", {"clusterName": cluster}, f"{cluster}-delete")
     assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
@@ -243,6 +268,7 @@ def test_the_sweeper_frees_every_kind_and_nothing_of_another_incarnation(runtime
     for it, are listed and freed; a live cluster's resources and a deleted cluster's retained
     etcd volume stay."""
     live, kept, lost = "bystander", "keptvols", "strayed"
+    first_call = len(runtime.recorder.call_records())
     for name in (live, kept, lost):
         created = _run(runtime, "CreateCluster", small_cluster(name), f"{name}-create")
         assert created["status"] == "SUCCEEDED", created.get("cause")
@@ -268,6 +294,7 @@ def test_the_sweeper_frees_every_kind_and_nothing_of_another_incarnation(runtime
         left = inventory.cluster_resources(lost_uid, runtime.boto3_client, store)
         live_after = inventory.cluster_resources(live_uid, runtime.boto3_client, store)
         kept_after = [v["VolumeId"] for v in ec2.describe_volumes(VolumeIds=retained)["Volumes"]]
+        sweep_calls = runtime.recorder.call_records()[first_call:]
     finally:
         for volume in retained:  # retained volumes are a person's to delete: here, the test's
             ec2.delete_volume(VolumeId=volume)
@@ -281,3 +308,5 @@ def test_the_sweeper_frees_every_kind_and_nothing_of_another_incarnation(runtime
     assert store.schedules.get(schedule).state == "CANCELLED"
     assert live_after == live_before, "the live cluster's resources are as they were"
     assert sorted(kept_after) == sorted(retained), "retained volumes stay"
+    denied = _not_granted(runtime, sweep_calls)
+    assert not denied, "\n".join(denied)
