@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from kubestep import iam_policies, naming
@@ -248,24 +249,23 @@ def find_profiles(scope: Scope, uid: str | None) -> Iterator[Found]:
     return _named(scope, uid, PROFILE_CALLS)
 
 
-def role_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
-    iam = _iam(ctx)
-    drift = {}
-    for role, (role_logical, _profile) in ROLES.items():
-        name = naming.instance_role(ctx.uid, role)
-        if not exists(lambda n=name: iam.get_role(RoleName=n), Kind.IAM_ENTITY):
-            drift[role_logical.value] = MISSING
+def _missing(ctx: ClusterContext, calls: _IamCalls, logical: int) -> dict[str, str]:
+    """Each role's entity (`logical`: 0 the role, 1 its profile, as ROLES names them) that IAM
+    does not know."""
+    iam, drift = _iam(ctx), {}
+    for role, names in ROLES.items():
+        get = partial(getattr(iam, calls.get), **{calls.name: naming.instance_role(ctx.uid, role)})
+        if not exists(get, Kind.IAM_ENTITY):
+            drift[names[logical].value] = MISSING
     return drift
+
+
+def role_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    return _missing(ctx, ROLE_CALLS, 0)
 
 
 def profile_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
-    iam = _iam(ctx)
-    drift = {}
-    for role, (_role, profile_logical) in ROLES.items():
-        name = naming.instance_role(ctx.uid, role)
-        if not exists(lambda n=name: iam.get_instance_profile(InstanceProfileName=n), Kind.IAM_ENTITY):
-            drift[profile_logical.value] = MISSING
-    return drift
+    return _missing(ctx, PROFILE_CALLS, 1)
 
 
 # One step deletes both: each profile (its role taken out of it), then the role.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
 from kubestep.resources import (
     control_plane,
 )
@@ -15,8 +15,9 @@ from kubestep.workflows import cluster_steps
 from kubestep.workflows.fragments import (
     CLUSTER_PAYLOAD,
     IDENTITY_PAYLOAD,
-    ITEM,
+    REPLICA,
     delete_cluster_states,
+    each,
     ensure_cluster_states,
     ensure_node_pools_states,
 )
@@ -67,13 +68,12 @@ WORKFLOW = Workflow(
             *guarded(
                 [
                     *ensure_cluster_states(replicas_map="CreateReplicas"),
-                    Map(
+                    each(
                         "WaitForControlPlane",
+                        "$.plan.replicas",
+                        "replica",
+                        [Task(control_plane.check_replica_health, args=REPLICA)],
                         comment="The health gate: every replica InService, bootstrapped, healthy behind the NLB.",
-                        items="$.plan.replicas",
-                        selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
-                        max_concurrency=5,
-                        steps=[Task(control_plane.check_replica_health, args={"replica.$": "$.replica"})],
                     ),
                     *ensure_node_pools_states(pools_map="CreateNodePools"),
                     Task(cluster_steps.mark_cluster_running, name="MarkRunning"),

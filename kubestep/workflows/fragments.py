@@ -13,6 +13,7 @@ from kubestep.flow.steps import spec_of
 from kubestep.resources import (
     cluster_admins,
     control_plane,
+    control_plane_rollout,
     instance_roles,
     kinds,
     load_balancer,
@@ -30,6 +31,33 @@ from kubestep.resources.kind import KEEP_ETCD_VOLUMES, SCOPE
 CLUSTER_PAYLOAD: dict[str, Any] = {"clusterName.$": "$.clusterName", "operationId.$": "$$.Execution.Name"}
 # A Map iteration's item carries the cluster name on (the workflow's base payload reads it).
 ITEM: dict[str, Any] = {"clusterName.$": "$.clusterName"}
+REPLICA: dict[str, Any] = {"replica.$": "$.replica"}
+NODE_POOL: dict[str, Any] = {"nodePool.$": "$.nodePool"}
+
+
+def each(name: str, items: str, key: str, steps: list[State], *, one_at_a_time: bool = False, comment: str = "") -> Map:
+    """`steps` for each item of the list at `items` (a replica index, a node pool name), given to
+    them as `key` with the cluster name; five at a time, or one."""
+    return Map(
+        name,
+        comment=comment,
+        items=items,
+        selector={**ITEM, f"{key}.$": "$$.Map.Item.Value"},
+        max_concurrency=1 if one_at_a_time else 5,
+        steps=steps,
+    )
+
+
+def roll_replicas_states(comment: str) -> list[State]:
+    """One replica at a time: its instance replaced unless it is of the replica's spec and has not
+    failed (`kubestep.resources.replacement`), then the health gate over what runs."""
+    steps: list[State] = [
+        Task(control_plane_rollout.replace_replica, args=REPLICA),
+        Task(control_plane.check_replica_health, args=REPLICA),
+    ]
+    return [each("RollReplicas", "$.plan.replicas", "replica", steps, one_at_a_time=True, comment=comment)]
+
+
 IDENTITY_PAYLOAD: dict[str, Any] = {
     "operationId.$": "$$.Execution.Name",
     "executionArn.$": "$$.Execution.Id",
@@ -55,15 +83,14 @@ def ensure_cluster_states(*, replicas_map: str) -> list[State]:
             comment="The administrators where the replicas read them, before the first one boots.",
         ),
         Task(control_plane.plan_replicas, output="$.plan", select={"replicas.$": "$.Payload.replicas"}),
-        Map(
+        each(
             replicas_map,
-            items="$.plan.replicas",
-            selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
-            max_concurrency=5,
-            steps=[
-                Task(control_plane.ensure_etcd_volume, args={"replica.$": "$.replica"}),
-                Task(control_plane.ensure_replica_launch_template, args={"replica.$": "$.replica"}),
-                Task(control_plane.ensure_replica_group, args={"replica.$": "$.replica"}),
+            "$.plan.replicas",
+            "replica",
+            [
+                Task(control_plane.ensure_etcd_volume, args=REPLICA),
+                Task(control_plane.ensure_replica_launch_template, args=REPLICA),
+                Task(control_plane.ensure_replica_group, args=REPLICA),
             ],
         ),
     ]
@@ -72,21 +99,15 @@ def ensure_cluster_states(*, replicas_map: str) -> list[State]:
 def ensure_node_pools_states(*, pools_map: str, before_gate: tuple[Task, ...] = ()) -> list[State]:
     """Every node pool's launch template and group, `before_gate` (a repair's replacement of
     stale nodes), then its health gate."""
-    pool = {"nodePool.$": "$.nodePool"}
+    steps: list[State] = [
+        Task(node_pools.ensure_node_pool_launch_template, args=NODE_POOL),
+        Task(node_pools.ensure_node_pool_group, args=NODE_POOL),
+        *before_gate,
+        Task(node_pools.check_node_pool_health, args=NODE_POOL),
+    ]
     return [
         Task(node_pools.list_node_pools, output="$.pools", select={"names.$": "$.Payload.nodePools"}),
-        Map(
-            pools_map,
-            items="$.pools.names",
-            selector={**ITEM, "nodePool.$": "$$.Map.Item.Value"},
-            max_concurrency=5,
-            steps=[
-                Task(node_pools.ensure_node_pool_launch_template, args=pool),
-                Task(node_pools.ensure_node_pool_group, args=pool),
-                *before_gate,
-                Task(node_pools.check_node_pool_health, args=pool),
-            ],
-        ),
+        each(pools_map, "$.pools.names", "nodePool", steps),
     ]
 
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
 from kubestep.resources import (
-    control_plane,
     drift,
 )
 from kubestep.workflows import cluster_steps, repair_steps
 from kubestep.workflows.fragments import (
     CLUSTER_PAYLOAD,
     IDENTITY_PAYLOAD,
-    ITEM,
+    NODE_POOL,
     ensure_cluster_states,
     ensure_node_pools_states,
+    roll_replicas_states,
 )
 
 FAILED = Catch("RecordFailure", result_path="$.error")
@@ -79,20 +79,10 @@ WORKFLOW = Workflow(
             *guarded(
                 [
                     *ensure_cluster_states(replicas_map="RestoreReplicas"),
-                    Map(
-                        "RollReplicas",
-                        comment="One replica at a time: etcd keeps its quorum while a replica is replaced.",
-                        items="$.plan.replicas",
-                        selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
-                        max_concurrency=1,
-                        steps=[
-                            Task(repair_steps.replace_stale_replica, args={"replica.$": "$.replica"}),
-                            Task(control_plane.check_replica_health, args={"replica.$": "$.replica"}),
-                        ],
-                    ),
+                    *roll_replicas_states("One replica at a time: etcd keeps its quorum while a replica is replaced."),
                     *ensure_node_pools_states(
                         pools_map="RestoreNodePools",
-                        before_gate=(Task(repair_steps.replace_stale_nodes, args={"nodePool.$": "$.nodePool"}),),
+                        before_gate=(Task(repair_steps.replace_stale_nodes, args=NODE_POOL),),
                     ),
                     Task(repair_steps.record_repair, args={"found.$": "$.drift.found"}),
                     Task(cluster_steps.mark_cluster_running, name="MarkRunning"),

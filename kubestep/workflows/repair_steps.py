@@ -75,14 +75,6 @@ def finish_detection(ctx: ClusterContext, phase: str, found: dict) -> dict:
 
 
 @step
-def replace_stale_replica(ctx: ClusterContext, replica: int) -> dict:
-    """One replica at a time (the Map runs one): replace its instance if the repair changed its
-    launch template (a recreated etcd volume or load balancer changes what an instance is told
-    at boot); the health gate that follows waits for the new one."""
-    return {"replaced": replacement.replace_replica(ctx, replica)}
-
-
-@step
 def replace_stale_nodes(ctx: ClusterContext, node_pool: str) -> dict:
     """The pool's nodes whose launch template the repair changed (e.g. a new API endpoint:
     they could not reach the control plane any more) are replaced."""
