@@ -333,6 +333,7 @@ def volume_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 
 VOLUMES = ResourceKind(
     "volumes",
+    label="EBS volume",
     find=find_volumes,
     ensure=("EnsureEtcdVolume",),
     delete=(DeleteStep(delete_etcd_volumes, args=(SCOPE, KEEP_ETCD_VOLUMES)),),

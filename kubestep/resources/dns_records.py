@@ -102,6 +102,7 @@ def record_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 
 KIND = ResourceKind(
     "dnsRecords",
+    label="DNS record",
     find=find_records,
     delete=(DeleteStep(delete_dns_records, args=()),),
     drift=record_drift,

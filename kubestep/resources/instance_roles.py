@@ -271,6 +271,7 @@ def profile_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 # One step deletes both: each profile (its role taken out of it), then the role.
 PROFILES = ResourceKind(
     "instanceProfiles",
+    label="InstanceProfile",
     find=find_profiles,
     ensure=("EnsureInstanceRoles",),
     delete=(DeleteStep(delete_instance_roles),),
@@ -279,6 +280,7 @@ PROFILES = ResourceKind(
 )
 ROLES_KIND = ResourceKind(
     "instanceRoles",
+    label="IAM role",
     find=find_roles,
     ensure=("EnsureInstanceRoles",),
     delete=(DeleteStep(delete_instance_roles),),

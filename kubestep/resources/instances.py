@@ -623,6 +623,7 @@ def instance_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]
 
 GROUPS = ResourceKind(
     "autoScalingGroups",
+    label="AutoScalingGroup",
     find=find_groups,
     ensure=("EnsureReplicaGroup", "EnsureNodePoolGroup"),
     delete=(DeleteStep(delete_node_pool_groups), DeleteStep(delete_control_plane_groups)),
@@ -633,6 +634,7 @@ GROUPS = ResourceKind(
 # takes those no group holds (detached by hand, or launched by a group whose creation failed).
 INSTANCES = ResourceKind(
     "instances",
+    label="Instance",
     find=find_instances,
     delete=(DeleteStep(terminate_instances),),
     needs=("volumes", "launchTemplates", "instanceProfiles", "securityGroups", "terminationQueues", "secrets"),
@@ -642,6 +644,7 @@ INSTANCES = ResourceKind(
 )
 LAUNCH_TEMPLATES = ResourceKind(
     "launchTemplates",
+    label="LaunchTemplate",
     find=find_launch_templates,
     ensure=("EnsureReplicaLaunchTemplate", "EnsureNodePoolLaunchTemplate"),
     delete=(DeleteStep(delete_launch_templates),),

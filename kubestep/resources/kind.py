@@ -95,6 +95,7 @@ class ResourceKind:
     kind with `blocks_updates` False is what an update's roll puts right itself."""
 
     name: str
+    label: str = ""  # how the demo's table names one
     find: Callable[[Scope, str | None], Iterable[Found]] | None = None
     ensure: tuple[str, ...] = ()
     delete: tuple[DeleteStep, ...] = ()

@@ -255,6 +255,7 @@ def listener_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]
 
 LISTENERS = ResourceKind(
     "listeners",
+    label="Listener",
     find=find_listeners,
     ensure=("EnsureLoadBalancer",),
     delete=(DeleteStep(delete_load_balancer),),  # a listener goes with its load balancer
@@ -263,6 +264,7 @@ LISTENERS = ResourceKind(
 )
 LOAD_BALANCERS = ResourceKind(
     "loadBalancers",
+    label="NLB",
     find=find_load_balancers,
     ensure=("EnsureLoadBalancer",),
     delete=(DeleteStep(delete_load_balancer),),
@@ -271,6 +273,7 @@ LOAD_BALANCERS = ResourceKind(
 )
 TARGET_GROUPS = ResourceKind(
     "targetGroups",
+    label="TargetGroup",
     find=find_target_groups,
     ensure=("EnsureLoadBalancer",),
     delete=(DeleteStep(delete_target_group),),

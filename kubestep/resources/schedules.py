@@ -56,6 +56,7 @@ def schedule_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]
 
 KIND = ResourceKind(
     "schedules",
+    label="Schedule",
     find=find_schedules,
     delete=(DeleteStep(cancel_cluster_schedules, args=(), whole_cluster_only=True, name="CancelSchedules"),),
     drift=schedule_drift,

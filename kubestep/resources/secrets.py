@@ -171,6 +171,7 @@ def secret_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 
 KIND = ResourceKind(
     "secrets",
+    label="Secret",
     find=find_secrets,
     ensure=("EnsureClusterPki",),
     delete=(DeleteStep(delete_cluster_secrets),),

@@ -198,6 +198,7 @@ def security_group_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str
 
 KIND = ResourceKind(
     "securityGroups",
+    label="SecurityGroup",
     find=find_security_groups,
     ensure=("EnsureSecurityGroups",),
     delete=(DeleteStep(delete_security_groups),),

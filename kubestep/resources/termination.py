@@ -207,6 +207,7 @@ def rule_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
 # One step deletes both: the rule (its targets first), then the queue it sends to.
 RULES = ResourceKind(
     "eventRules",
+    label="EventBridge rule",
     find=find_rules,
     ensure=("EnsureTerminationQueue",),
     delete=(DeleteStep(delete_termination_queue),),
@@ -215,6 +216,7 @@ RULES = ResourceKind(
 )
 QUEUES = ResourceKind(
     "terminationQueues",
+    label="SQS queue",
     find=find_queues,
     ensure=("EnsureTerminationQueue",),
     delete=(DeleteStep(delete_termination_queue),),

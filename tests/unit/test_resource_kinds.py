@@ -15,8 +15,10 @@ from types import ModuleType
 
 import boto3
 import pytest
+from rich.console import Console
 
 from kubestep import inventory, naming
+from kubestep.cli.demo import resources_table
 from kubestep.flow import steps
 from kubestep.flow.asl import Catch, Map, Task
 from kubestep.models import AWSCluster
@@ -67,7 +69,9 @@ def widget_drift(ctx, found):
     return {} if exists(lambda: ssm.get_parameter(Name=PREFIX + ctx.uid), Kind.PARAMETER) else {"toy-widget": MISSING}
 
 
-KIND = ResourceKind("toyWidgets", find=find_widgets, delete=(DeleteStep(delete_toy_widgets),), drift=widget_drift)
+KIND = ResourceKind(
+    "toyWidgets", label="ToyWidget", find=find_widgets, delete=(DeleteStep(delete_toy_widgets),), drift=widget_drift
+)
 '''
 
 
@@ -184,6 +188,9 @@ def test_a_toy_kind_is_in_the_inventory_and_the_sweep(toy, monkeypatch, settings
         return boto3.client(service, REGION)
 
     assert [r["id"] for r in inventory.cluster_resources(lost, clients)["toyWidgets"]] == [lost_widget]
+    console = Console(width=200, record=True)
+    console.print(resources_table(inventory.cluster_resources(lost, clients)))
+    assert f"ToyWidget  {lost_widget}" in console.export_text(), "the demo's table shows every kind"
     assert [r["id"] for r in inventory.cluster_resources(live, clients)["toyWidgets"]] == [live_widget]
     found = {o.uid: o for o in orphans.find(settings, store, datetime.now(UTC))}
     assert set(found) == {lost}, "the live cluster's widget is no orphan"
