@@ -350,22 +350,24 @@ def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:
     return found
 
 
+def force_delete(ctx: ClusterContext, group: dict) -> bool:
+    """Force-delete a group (its instances terminate with it); False if its delete is under way
+    already. A group another call deleted meanwhile is deleted."""
+    if group.get("Status") == "Delete in progress":
+        return False
+    try:
+        ctx.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=group["AutoScalingGroupName"], ForceDelete=True)
+    except Exception as exc:
+        if is_in_use(exc):
+            ctx.pending(f"{group['AutoScalingGroupName']} is busy")
+        if not is_group_gone(exc):
+            raise
+    return True
+
+
 def delete_groups(ctx: ClusterContext, scope: str, role: str) -> dict:
     """Force-delete: the ASG terminates its instances; the instances step waits for them."""
-    deleted = []
-    for group in groups(ctx, scope, role):
-        if group.get("Status") == "Delete in progress":
-            continue
-        try:
-            ctx.autoscaling.delete_auto_scaling_group(
-                AutoScalingGroupName=group["AutoScalingGroupName"], ForceDelete=True
-            )
-        except Exception as exc:
-            if is_in_use(exc):
-                ctx.pending(f"{group['AutoScalingGroupName']} is busy")
-            if not is_group_gone(exc):
-                raise
-        deleted.append(group["AutoScalingGroupName"])
+    deleted = [group["AutoScalingGroupName"] for group in groups(ctx, scope, role) if force_delete(ctx, group)]
     remaining = [g["AutoScalingGroupName"] for g in groups(ctx, scope, role)]
     if remaining:
         ctx.pending(f"Auto Scaling groups {remaining} are being deleted")
