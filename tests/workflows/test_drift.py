@@ -9,6 +9,7 @@ them in a dry run and deletes them (older than the grace period) otherwise."""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
 import pytest
@@ -197,7 +198,7 @@ def _delete_one_of_each(runtime, store, cluster: str) -> dict[str, str]:
     record = store.clusters.get(cluster)
     uid = record.uid
     (pool,) = store.node_pools.list(cluster)
-    ec2, asg, elbv2, iam, secrets, sqs, events = (
+    ec2, asg, elbv2, iam, secretsmanager, sqs, events = (
         runtime.boto3_client(s) for s in ("ec2", "autoscaling", "elbv2", "iam", "secretsmanager", "sqs", "events")
     )
     asg.delete_auto_scaling_group(AutoScalingGroupName=pool.asg_name, ForceDelete=True)
@@ -214,7 +215,7 @@ def _delete_one_of_each(runtime, store, cluster: str) -> dict[str, str]:
     for policy in iam.list_role_policies(RoleName=control_plane)["PolicyNames"]:
         iam.delete_role_policy(RoleName=control_plane, PolicyName=policy)
     iam.delete_role(RoleName=control_plane)
-    secrets.delete_secret(SecretId=naming.node_secret(uid), RecoveryWindowInDays=7)
+    secretsmanager.delete_secret(SecretId=naming.node_secret(uid), RecoveryWindowInDays=7)
     sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=naming.termination_queue(uid))["QueueUrl"])
     rule = naming.termination_rule(uid)
     events.remove_targets(Rule=rule, Ids=[t["Id"] for t in events.list_targets_by_rule(Rule=rule)["Targets"]])
@@ -223,7 +224,7 @@ def _delete_one_of_each(runtime, store, cluster: str) -> dict[str, str]:
     (group,) = ec2.describe_security_groups(GroupIds=[nodes])["SecurityGroups"]
     ec2.revoke_security_group_ingress(GroupId=nodes, IpPermissions=group["IpPermissions"])
     dns = _stale_dns_record(runtime, store, uid, "10.254.254.254")
-    schedule = f"{runtime.service_name}-upgrade-drift0001"  # named as kubestep.upgrades names them
+    schedule = f"{runtime.service_name}-upgrade-{secrets.token_hex(4)}"  # named as kubestep.upgrades names them
     _pending_schedule(runtime, store, cluster, uid, schedule)
     runtime.boto3_client("scheduler").delete_schedule(Name=schedule, GroupName="default")
     return {"pool": pool.name, "dns": dns, "schedule": schedule}
@@ -279,7 +280,7 @@ def test_the_sweeper_frees_every_kind_and_nothing_of_another_incarnation(runtime
     kept_filter = [{"Name": f"tag:{naming.TAG_CLUSTER_UID}", "Values": [kept_uid]}]
     retained = [v["VolumeId"] for v in ec2.describe_volumes(Filters=kept_filter)["Volumes"]]
     _stale_dns_record(runtime, store, lost_uid, "10.254.254.253")
-    schedule = f"{runtime.service_name}-upgrade-sweep0001"
+    schedule = f"{runtime.service_name}-upgrade-{secrets.token_hex(4)}"
     _pending_schedule(runtime, store, lost, lost_uid, schedule)
     live_before = inventory.cluster_resources(live_uid, runtime.boto3_client, store)
     try:
