@@ -327,10 +327,20 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
         ),
         *_cluster_secrets(ctx),
         # A rollback checks nothing of the cluster's uid is left (kubestep/inventory.py) and
-        # SweepOrphans lists what the service tagged (kubestep/resources/orphans.py): neither list
-        # takes a resource-level permission (the Service Authorization Reference lists no resource
-        # type for them).
-        _stmt("ListTaggedSecretsAndRoles", ["secretsmanager:ListSecrets", "iam:ListRoles"], ["*"]),
+        # SweepOrphans lists what the service made, every kind (kubestep/resources/kinds.py): no
+        # list takes a resource-level permission (the Service Authorization Reference lists no
+        # resource type for them).
+        _stmt(
+            "ListTaggedSecretsAndRoles",
+            [
+                "secretsmanager:ListSecrets",
+                "iam:ListRoles",
+                "iam:ListInstanceProfiles",
+                "sqs:ListQueues",
+                "events:ListRules",
+            ],
+            ["*"],
+        ),
         *_termination_queue(ctx),
         *_cancel_cluster_schedules(ctx),
         *_state_table(ctx),
@@ -339,9 +349,10 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
 
 
 def _cancel_cluster_schedules(ctx: PermissionContext) -> list[iam.PolicyStatement]:
-    """DeleteCluster cancels the cluster's pending one-off upgrades: it deletes the service's
-    schedules only (never creates one, never passes the Scheduler role)."""
-    return [_stmt("CancelClusterSchedules", ["scheduler:DeleteSchedule"], ctx.schedule_arns)]
+    """DeleteCluster cancels the cluster's pending one-off upgrades, and drift looks for them: it
+    reads and deletes the service's schedules only (never creates one, never passes the
+    Scheduler role)."""
+    return [_stmt("CancelClusterSchedules", ["scheduler:GetSchedule", "scheduler:DeleteSchedule"], ctx.schedule_arns)]
 
 
 CLUSTER_EC2_DESCRIBE = [

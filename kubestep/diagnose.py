@@ -347,7 +347,7 @@ def _drift_findings(cluster: dict[str, Any], resources: dict[str, list[dict[str,
     names: set[str] = set()
     for kind in resources.values():
         for resource in kind:
-            names.update(str(resource.get(key)) for key in ("id", "name") if resource.get(key))
+            names.update(str(resource.get(key)) for key in ("id", "name", "arn") if resource.get(key))
     status = cluster.get("status") or {}
     expected: list[tuple[str, str, str]] = []  # (what, recorded id, the id or name the inventory lists)
     for logical, recorded in (status.get("resources") or {}).items():
@@ -371,11 +371,15 @@ def _drift_findings(cluster: dict[str, Any], resources: dict[str, list[dict[str,
 
 
 def _inventory_name(recorded: str) -> str | None:
-    """How `kubestep.inventory` lists a recorded id: security groups by id; load balancers and
-    target groups by name (from their ARN); secrets by name (the ARN adds a random suffix).
-    None for kinds the inventory does not cover (IAM, SQS, EventBridge)."""
-    if recorded.startswith("sg-"):
+    """How `kubestep.inventory` lists a recorded id: security groups, listeners, instance roles and
+    profiles by id or ARN; load balancers and target groups by name (from their ARN); secrets by
+    name (the ARN adds a random suffix); the termination queue and rule by name. None for what it
+    does not know."""
+    if recorded.startswith("sg-") or re.match(r"arn:[^:]+:(iam::|elasticloadbalancing:.*:listener/)", recorded):
         return recorded
+    match = re.match(r"arn:[^:]+:(sqs:[^:]*:[^:]*:|events:[^:]*:[^:]*:rule/)([^/:]+)$", recorded)
+    if match:
+        return match.group(2)
     match = re.match(r"arn:[^:]+:elasticloadbalancing:[^:]*:[^:]*:(loadbalancer/[^/]+|targetgroup)/([^/]+)/", recorded)
     if match:
         return match.group(2)

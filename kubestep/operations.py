@@ -11,27 +11,23 @@ import binascii
 import json
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from kubestep import cluster_admins, naming
 from kubestep.aws import client
-from kubestep.aws.errors import Kind, is_already_exists, is_not_found
+from kubestep.aws.errors import Kind, is_not_found
 from kubestep.errors import AlreadyExists, InvalidRequest, InvalidSpec, LockHeld, NotFound, OperationNotRunning
 from kubestep.execution_history import history, summarize
 from kubestep.models import dump
 from kubestep.settings import Settings
 from kubestep.store import Operation, Store, keys
-from kubestep.store.locks import _abandoned
+from kubestep.store.locks import abandoned
 from kubestep.validation import ADMINS_FIELD, parse_create_request, parse_delete_request
 from kubestep.workflows import lifecycle_steps
 from kubestep.workflows.cluster_steps import check_references
 from kubestep.workflows.identity import execution_running
-
-
-def execution_arn(settings: Settings, workflow: str, name: str) -> str:
-    machine = settings.state_machine_arn(workflow)
-    return machine.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+from kubestep.workflows.starts import Checks, execution_arn, lifecycle_id, start_execution
+from kubestep.workflows.starts import start_update_cluster as start_update_cluster
 
 
 def operation_view(operation: Operation, base_path: str = "/v1") -> dict:
@@ -55,51 +51,6 @@ def operation_view(operation: Operation, base_path: str = "/v1") -> dict:
         "result": operation.progress,
         "statusUrl": f"{base_path}/operations/{operation.operation_id}",
     }
-
-
-def _start(
-    settings: Settings,
-    store: Store,
-    *,
-    workflow: str,
-    cluster: str,
-    operation_id: str,
-    execution_input: dict,
-    uid: str,
-    parameters: dict[str, Any] | None = None,
-) -> Operation:
-    arn = execution_arn(settings, workflow, operation_id)
-    existing = store.operations.get(operation_id)
-    if existing is not None:
-        if existing.execution_arn != arn or existing.target != cluster:
-            raise AlreadyExists(f"operation id {operation_id} is taken; retry")
-        # A deterministic name started before (the upgrade planner firing twice): nothing more.
-        return existing
-    store.locks.acquire(cluster, operation_id, arn, execution_running(settings))
-    operation, created = store.operations.create(
-        Operation(
-            operation_id=operation_id,
-            kind=workflow,
-            target=cluster,
-            execution_arn=arn,
-            uid=uid,
-            parameters=parameters or {},
-        )
-    )
-    if not created and operation.execution_arn != arn:
-        store.locks.release(cluster, operation_id)
-        raise AlreadyExists(f"operation id {operation_id} is taken; retry")
-    sfn = client("stepfunctions", settings.region)
-    try:
-        sfn.start_execution(
-            stateMachineArn=settings.state_machine_arn(workflow), name=operation_id, input=json.dumps(execution_input)
-        )
-    except Exception as exc:
-        if not is_already_exists(exc, Kind.EXECUTION):
-            store.locks.release(cluster, operation_id)
-            store.operations.finish(operation_id, "FAILED", type(exc).__name__, str(exc))
-            raise
-    return operation
 
 
 def with_creator_as_admin(body: Any, caller: str | None) -> Any:
@@ -132,7 +83,7 @@ def start_create(settings: Settings, store: Store, body: Any, caller: str | None
     check_references(settings, network.vpc_id, request)
     uid = naming.new_uid()
     operation_id = naming.execution_name("create", uid, 1)
-    return _start(
+    return start_execution(
         settings,
         store,
         workflow="CreateCluster",
@@ -151,7 +102,7 @@ def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes:
         raise NotFound(f"cluster {name!r} does not exist")
     # A delete may be retried after a failure: each attempt is its own execution.
     operation_id = naming.execution_name("delete", record.uid, record.generation, secrets.token_hex(3))
-    return _start(
+    return start_execution(
         settings,
         store,
         workflow="DeleteCluster",
@@ -165,26 +116,10 @@ def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes:
 # ---------------------------------------------------------------- lifecycle
 
 
-@dataclass(frozen=True)
-class Checks:
-    """What the workflows' validation steps read (`settings`, `store`), for the API to run the
-    same checks before it starts anything: one set of rules, answered 400 at once."""
-
-    settings: Settings
-    store: Store
-
-
-def _lifecycle_id(kind: str, store: Store, cluster: str) -> tuple[str, str]:
-    record = store.clusters.get(cluster)
-    if record is None:
-        raise NotFound(f"cluster {cluster!r} does not exist")
-    return record.uid, naming.execution_name(kind, record.uid, record.generation, secrets.token_hex(3))
-
-
 def start_create_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
     request = lifecycle_steps.parse_create_node_pool(Checks(settings, store), body)
-    uid, operation_id = _lifecycle_id("nodepool", store, request.cluster_name)
-    return _start(
+    uid, operation_id = lifecycle_id("nodepool", store, request.cluster_name)
+    return start_execution(
         settings,
         store,
         workflow="CreateNodePool",
@@ -198,8 +133,8 @@ def start_create_node_pool(settings: Settings, store: Store, body: Any) -> Opera
 
 def start_update_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
     request, _plan = lifecycle_steps.plan_node_pool_update(Checks(settings, store), body)
-    uid, operation_id = _lifecycle_id("nodepool", store, request.cluster_name)
-    return _start(
+    uid, operation_id = lifecycle_id("nodepool", store, request.cluster_name)
+    return start_execution(
         settings,
         store,
         workflow="UpdateNodePool",
@@ -213,8 +148,8 @@ def start_update_node_pool(settings: Settings, store: Store, body: Any) -> Opera
 
 def start_delete_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
     request = lifecycle_steps.parse_delete_node_pool(Checks(settings, store), body)
-    uid, operation_id = _lifecycle_id("nodepool", store, request.cluster_name)
-    return _start(
+    uid, operation_id = lifecycle_id("nodepool", store, request.cluster_name)
+    return start_execution(
         settings,
         store,
         workflow="DeleteNodePool",
@@ -223,23 +158,6 @@ def start_delete_node_pool(settings: Settings, store: Store, body: Any) -> Opera
         execution_input=dump(request),
         uid=uid,
         parameters={"nodePool": request.node_pool},
-    )
-
-
-def start_update_cluster(settings: Settings, store: Store, body: Any, *, operation_id: str | None = None) -> Operation:
-    """UpdateCluster for the API, the upgrade planner (with its deterministic `operation_id`)
-    and nothing else: a one-off schedule starts the execution itself (EventBridge Scheduler)."""
-    request, plan = lifecycle_steps.plan_cluster_update(Checks(settings, store), body)
-    uid, generated = _lifecycle_id("update", store, request.cluster_name)
-    return _start(
-        settings,
-        store,
-        workflow="UpdateCluster",
-        cluster=request.cluster_name,
-        operation_id=operation_id or generated,
-        execution_input=dump(request),
-        uid=uid,
-        parameters={"version": plan.target.spec.control_plane.version, "nodePools": plan.node_pools},
     )
 
 
@@ -301,7 +219,7 @@ def plan_cluster_update(settings: Settings, store: Store, body: Any) -> dict:
 def _lock_free(settings: Settings, store: Store, target: str) -> None:
     holder = store.locks.get(target)
     # The same judgement `locks.acquire` makes before taking a lock over.
-    if holder and not _abandoned(holder, execution_running(settings)):
+    if holder and not abandoned(holder, execution_running(settings)):
         raise LockHeld(f"cluster {target}", holder.to_item())
 
 
@@ -442,7 +360,7 @@ def start_repair(settings: Settings, store: Store, name: str, detect_only: bool 
     if record is None:
         raise NotFound(f"cluster {name!r} does not exist")
     operation_id = naming.execution_name("repair", record.uid, record.generation, secrets.token_hex(3))
-    return _start(
+    return start_execution(
         settings,
         store,
         workflow=KIND,

@@ -227,12 +227,15 @@ def stale_schedule(store: Store, schedule: Schedule) -> str | None:
     return None
 
 
-def cancel_cluster_schedules(settings: Settings, store: Store, cluster: str, uid: str, why: str) -> list[str]:
+def cancel_cluster_schedules(
+    settings: Settings, store: Store, cluster: str, uid: str, why: str, *, exact: bool = False
+) -> list[str]:
     """Cancel every pending schedule made for this cluster incarnation (its Scheduler schedule
-    deleted, its record CANCELLED with `why`); returns their ids."""
+    deleted, its record CANCELLED with `why`); returns their ids. `exact`: only those that name
+    this uid (a sweep of an earlier incarnation leaves those that name none to the live one)."""
     cancelled = []
     for schedule in store.schedules.list(cluster):
-        if schedule.state != "SCHEDULED" or (schedule.uid and schedule.uid != uid):
+        if schedule.state != "SCHEDULED" or (schedule.uid and schedule.uid != uid) or (exact and not schedule.uid):
             continue
         _delete_scheduler_schedule(settings, schedule.schedule_id)
         if store.schedules.cancel(schedule.schedule_id, f"cancelled: {why}") is not None:

@@ -16,6 +16,7 @@ from kubestep import inventory
 from kubestep.api.client import ApiClient
 from kubestep.cli import manifests, output, progress
 from kubestep.flow.steps import human
+from kubestep.resources import kinds
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster-ha.yaml"
 
@@ -24,33 +25,24 @@ def _section(title: str) -> None:
     click.echo(f"\n== {title}")
 
 
-def _resources_table(found: dict[str, list[dict]]) -> Table:
+def resources_table(found: dict[str, list[dict]]) -> Table:
+    """Every resource of the inventory, kind by kind in the kinds' list order
+    (`kubestep.resources.kinds`)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("KIND", "NAME / ID", "DETAILS"):
         table.add_column(column)
-    for lb in found["loadBalancers"]:
-        table.add_row("NLB", lb["name"], f"{lb['scheme']} {lb['type']} zones={','.join(lb['zones'])} dns={lb['dns']}")
-    for tg in found["targetGroups"]:
-        table.add_row("TargetGroup", tg["name"], f"{tg['protocol']}:{tg['port']} health {tg['healthCheck']}")
-    for g in sorted(found["autoScalingGroups"], key=lambda g: g["name"]):
-        table.add_row(
-            "AutoScalingGroup",
-            g["name"],
-            f"{g['role']} zones={','.join(g['zones'])} min={g['min']} max={g['max']} "
-            f"health={g['healthCheck']} instances={len(g['instances'])}",
-        )
-    for v in sorted(found["volumes"], key=lambda v: v["zone"]):
-        if v["role"] == "etcd":
-            table.add_row(
-                "EBS volume", v["id"], f"etcd {v['size']} GiB {v['type']} {v['zone']} encrypted={v['encrypted']}"
-            )
-    for t in found["launchTemplates"]:
-        table.add_row("LaunchTemplate", t["name"], t["id"])
-    for g in found["securityGroups"]:
-        table.add_row("SecurityGroup", g["name"], g["id"])
-    for s in found["secrets"]:
-        table.add_row("Secret", s["name"], "kubeadm bootstrap material (KMS)")
+    for kind in kinds.KINDS:
+        for resource in sorted(found.get(kind.name, []), key=lambda r: str(r.get("name") or r["id"])):
+            name = resource.get("name") or resource["id"]
+            details = " ".join(f"{key}={_shown(value)}" for key, value in resource.items() if key not in ("id", "name"))
+            table.add_row(kind.label or kind.name, str(name), details)
     return table
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) if len(value) <= 3 else f"{len(value)} items"
+    return str(value)
 
 
 @click.command(short_help="Create and delete an HA cluster on a fresh emulator, step by step.")
@@ -134,7 +126,7 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
             f"Cluster {name}: {status['phase']}, Kubernetes {status['version']}, endpoint https://{status['endpoint']}:443"
         )
         found = inventory.cluster_resources(status["uid"], runtime.boto3_client)
-        output.console.print(_resources_table(found))
+        output.console.print(resources_table(found))
 
         if keep:
             runtime.write_state_file()

@@ -4,6 +4,7 @@ registered in the NLB's target group; and the health gate that decides RUNNING."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 from kubestep import naming
@@ -13,6 +14,7 @@ from kubestep.errors import BootstrapFailed
 from kubestep.flow.steps import Poll, step
 from kubestep.resources import images, instance_roles, instances, load_balancer, placement, reports, user_data
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import KEEP_ETCD_VOLUMES, MISSING, SCOPE, DeleteStep, Found, ResourceKind, Scope
 from kubestep.store import EtcdConfig, EtcdMember, Resource
 
 VOLUME = Poll(deadline=timedelta(minutes=5))
@@ -290,3 +292,50 @@ def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool
             if not is_not_found(exc, Kind.VOLUME):
                 raise
     return {"deleted": deleted, "kept": retained}
+
+
+# ---------------------------------------------------------------- the kind: etcd volumes
+
+
+def find_volumes(scope: Scope, uid: str | None) -> Iterator[Found]:
+    """Every volume this service tagged: the etcd volumes, also those a delete kept
+    (`gke:retained-by`), which the sweep reports and never deletes."""
+    for v in scope.clients("ec2").describe_volumes(Filters=scope.ec2_filters(uid))["Volumes"]:
+        tags = naming.tags_dict(v.get("Tags"))
+        found = scope.found(
+            uid,
+            v["VolumeId"],
+            tags,
+            v.get("CreateTime"),
+            zone=v["AvailabilityZone"],
+            size=v["Size"],
+            type=v["VolumeType"],
+            encrypted=v["Encrypted"],
+            state=v["State"],
+            role=tags.get(naming.TAG_ROLE),
+        )
+        if found:
+            yield found
+
+
+def volume_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    """Each replica's etcd volume the records name, gone."""
+    members = [m for m in ctx.store.etcd.members(ctx.name) if m.volume_id]
+    if not members:
+        return {}
+    ids = [m.volume_id for m in members]
+    described = ctx.ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": ids}])["Volumes"]
+    present = {v["VolumeId"] for v in described}
+    return {
+        f"replica-{m.index}/etcd-volume": f"{MISSING} ({m.volume_id})" for m in members if m.volume_id not in present
+    }
+
+
+VOLUMES = ResourceKind(
+    "volumes",
+    label="EBS volume",
+    find=find_volumes,
+    ensure=("EnsureEtcdVolume",),
+    delete=(DeleteStep(delete_etcd_volumes, args=(SCOPE, KEEP_ETCD_VOLUMES)),),
+    drift=volume_drift,
+)

@@ -13,7 +13,7 @@ passes every replica through the gate."""
 from __future__ import annotations
 
 from kubestep.flow.steps import step
-from kubestep.resources import control_plane, instances
+from kubestep.resources import control_plane, instances, replacement
 from kubestep.resources.context import ClusterContext
 
 
@@ -39,27 +39,9 @@ def plan_control_plane_roll(ctx: ClusterContext) -> dict:
 
 @step
 def replace_replica(ctx: ClusterContext, replica: int) -> dict:
-    """Replace the replica's instance unless one of its target spec is already there (and has
-    not reported a failure): Auto Scaling launches the replacement from the new version."""
-    member = ctx.store.etcd.require_member(ctx.name, replica)
-    assert member.asg_name and member.launch_spec
-    members = instances.group_instances(ctx, member.asg_name)
-    report = ctx.store.reports.replica(ctx.uid, replica)
-    failed = report.instance_id if report and report.failed_phase else None
-    current = [
-        m for m in members if m["spec"] == member.launch_spec and m["id"] != failed and "Terminat" not in m["state"]
-    ]
-    replaced = []
-    if not current:
-        for old in members:
-            if "Terminat" in old["state"]:
-                continue
-            instances.terminate_in_group(ctx, old["id"], decrement=False)
-            replaced.append(old["id"])
-        ctx.event(
-            "Normal", "ReplacingReplica", f"replica {replica}: replacing instance(s) {replaced} with the new spec"
-        )
-    return {"replica": replica, "replaced": replaced}
+    """Replace the replica's instance unless it is of the target spec already (and has not
+    reported a failure): Auto Scaling launches the replacement from the new version."""
+    return {"replica": replica, "replaced": replacement.replace_replica(ctx, replica)}
 
 
 @step

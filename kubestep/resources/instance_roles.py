@@ -7,8 +7,10 @@ EC2 for a few seconds, which the launch template steps wait out."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from kubestep import iam_policies, naming
@@ -16,6 +18,7 @@ from kubestep.aws import client
 from kubestep.aws.errors import IAM_LIMIT_EXCEEDED, Kind, is_already_exists, is_error, is_not_found
 from kubestep.flow.steps import Poll, step
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope, exists
 from kubestep.store import Resource
 
 POLICY_NAME = "kubestep-cluster"
@@ -196,3 +199,90 @@ def _unless_gone(call: Callable[..., Any], **kwargs: Any) -> Any:
         if is_not_found(exc, Kind.IAM_ENTITY):
             return None
         raise
+
+
+# ---------------------------------------------------------------- the kinds: roles, instance profiles
+
+
+@dataclass(frozen=True)
+class _IamCalls:
+    get: str  # get_role: its answer carries the tags (the list calls' do not)
+    item: str  # Role
+    list_all: str  # list_roles
+    items: str  # Roles
+    name: str  # RoleName
+
+
+ROLE_CALLS = _IamCalls("get_role", "Role", "list_roles", "Roles", "RoleName")
+PROFILE_CALLS = _IamCalls(
+    "get_instance_profile", "InstanceProfile", "list_instance_profiles", "InstanceProfiles", "InstanceProfileName"
+)
+
+
+def _named(scope: Scope, uid: str | None, calls: _IamCalls) -> Iterator[Found]:
+    """IAM entities this service made for clusters: one incarnation's by their names
+    (`gke-<uid>-<role>`), every cluster's directly on the service's role path (the prefix also
+    lists the service's own Scheduler role, under `scheduler/`, which is no cluster's)."""
+    iam = scope.clients("iam")
+    if uid:
+        names = [naming.instance_role(uid, role) for role in ROLES]
+    else:
+        path = scope.role_path or "/"
+        pages = iam.get_paginator(calls.list_all).paginate(PathPrefix=path)
+        names = [e[calls.name] for page in pages for e in page[calls.items] if e.get("Path") == path]
+    for name in names:
+        answer = _unless_gone(getattr(iam, calls.get), **{calls.name: name})
+        if answer is None:
+            continue
+        entity = answer[calls.item]
+        tags = naming.tags_dict(entity.get("Tags"))
+        found = scope.found(uid, name, tags, entity.get("CreateDate"), name=name, arn=entity["Arn"])
+        if found:
+            yield found
+
+
+def find_roles(scope: Scope, uid: str | None) -> Iterator[Found]:
+    return _named(scope, uid, ROLE_CALLS)
+
+
+def find_profiles(scope: Scope, uid: str | None) -> Iterator[Found]:
+    return _named(scope, uid, PROFILE_CALLS)
+
+
+def _missing(ctx: ClusterContext, calls: _IamCalls, logical: int) -> dict[str, str]:
+    """Each role's entity (`logical`: 0 the role, 1 its profile, as ROLES names them) that IAM
+    does not know."""
+    iam, drift = _iam(ctx), {}
+    for role, names in ROLES.items():
+        get = partial(getattr(iam, calls.get), **{calls.name: naming.instance_role(ctx.uid, role)})
+        if not exists(get, Kind.IAM_ENTITY):
+            drift[names[logical].value] = MISSING
+    return drift
+
+
+def role_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    return _missing(ctx, ROLE_CALLS, 0)
+
+
+def profile_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    return _missing(ctx, PROFILE_CALLS, 1)
+
+
+# One step deletes both: each profile (its role taken out of it), then the role.
+PROFILES = ResourceKind(
+    "instanceProfiles",
+    label="InstanceProfile",
+    find=find_profiles,
+    ensure=("EnsureInstanceRoles",),
+    delete=(DeleteStep(delete_instance_roles),),
+    needs=("instanceRoles",),
+    drift=profile_drift,
+)
+ROLES_KIND = ResourceKind(
+    "instanceRoles",
+    label="IAM role",
+    find=find_roles,
+    ensure=("EnsureInstanceRoles",),
+    delete=(DeleteStep(delete_instance_roles),),
+    drift=role_drift,
+)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from kubestep import naming
@@ -26,6 +27,8 @@ from kubestep.aws.errors import (
 from kubestep.flow.steps import Poll, step
 from kubestep.models import Volume
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope
+from kubestep.store import EtcdMember, NodePoolRecord, Resource
 
 # ASG deletes take a minute or two; terminating instances up to a few minutes each.
 GROUPS_DELETED = Poll(deadline=timedelta(minutes=15), interval=5)
@@ -173,6 +176,57 @@ def set_group_spec(ctx: ClusterContext, group_name: str, digest: str) -> None:
     )
 
 
+class LifecycleState(StrEnum):
+    """An instance's state in its Auto Scaling group (Amazon EC2 Auto Scaling API Reference,
+    `Instance.LifecycleState`)."""
+
+    PENDING = "Pending"
+    PENDING_WAIT = "Pending:Wait"
+    PENDING_PROCEED = "Pending:Proceed"
+    QUARANTINED = "Quarantined"
+    IN_SERVICE = "InService"
+    TERMINATING = "Terminating"
+    TERMINATING_WAIT = "Terminating:Wait"
+    TERMINATING_PROCEED = "Terminating:Proceed"
+    TERMINATED = "Terminated"
+    DETACHING = "Detaching"
+    DETACHED = "Detached"
+    ENTERING_STANDBY = "EnteringStandby"
+    STANDBY = "Standby"
+    WARMED_PENDING = "Warmed:Pending"
+    WARMED_PENDING_WAIT = "Warmed:Pending:Wait"
+    WARMED_PENDING_PROCEED = "Warmed:Pending:Proceed"
+    WARMED_TERMINATING = "Warmed:Terminating"
+    WARMED_TERMINATING_WAIT = "Warmed:Terminating:Wait"
+    WARMED_TERMINATING_PROCEED = "Warmed:Terminating:Proceed"
+    WARMED_TERMINATED = "Warmed:Terminated"
+    WARMED_STOPPED = "Warmed:Stopped"
+    WARMED_RUNNING = "Warmed:Running"
+    WARMED_HIBERNATED = "Warmed:Hibernated"
+
+
+# The instance is going away: terminated or leaving the group (its lifecycle hooks may still
+# run, e.g. a node draining in Terminating:Wait). Nothing waits for it, counts it or replaces it.
+GOING_AWAY = frozenset(
+    {
+        LifecycleState.TERMINATING,
+        LifecycleState.TERMINATING_WAIT,
+        LifecycleState.TERMINATING_PROCEED,
+        LifecycleState.TERMINATED,
+        LifecycleState.DETACHING,
+        LifecycleState.DETACHED,
+        LifecycleState.WARMED_TERMINATING,
+        LifecycleState.WARMED_TERMINATING_WAIT,
+        LifecycleState.WARMED_TERMINATING_PROCEED,
+        LifecycleState.WARMED_TERMINATED,
+    }
+)
+
+
+def going_away(state: str) -> bool:
+    return state in GOING_AWAY
+
+
 def terminate_in_group(ctx: ClusterContext, instance_id: str, decrement: bool) -> None:
     """Terminate a group's instance through Auto Scaling (its lifecycle hooks run). A resent call
     (the first one's response was lost) meets an instance the group no longer holds: done."""
@@ -296,22 +350,24 @@ def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:
     return found
 
 
+def force_delete(ctx: ClusterContext, group: dict) -> bool:
+    """Force-delete a group (its instances terminate with it); False if its delete is under way
+    already. A group another call deleted meanwhile is deleted."""
+    if group.get("Status") == "Delete in progress":
+        return False
+    try:
+        ctx.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=group["AutoScalingGroupName"], ForceDelete=True)
+    except Exception as exc:
+        if is_in_use(exc):
+            ctx.pending(f"{group['AutoScalingGroupName']} is busy")
+        if not is_group_gone(exc):
+            raise
+    return True
+
+
 def delete_groups(ctx: ClusterContext, scope: str, role: str) -> dict:
     """Force-delete: the ASG terminates its instances; the instances step waits for them."""
-    deleted = []
-    for group in groups(ctx, scope, role):
-        if group.get("Status") == "Delete in progress":
-            continue
-        try:
-            ctx.autoscaling.delete_auto_scaling_group(
-                AutoScalingGroupName=group["AutoScalingGroupName"], ForceDelete=True
-            )
-        except Exception as exc:
-            if is_in_use(exc):
-                ctx.pending(f"{group['AutoScalingGroupName']} is busy")
-            if not is_group_gone(exc):
-                raise
-        deleted.append(group["AutoScalingGroupName"])
+    deleted = [group["AutoScalingGroupName"] for group in groups(ctx, scope, role) if force_delete(ctx, group)]
     remaining = [g["AutoScalingGroupName"] for g in groups(ctx, scope, role)]
     if remaining:
         ctx.pending(f"Auto Scaling groups {remaining} are being deleted")
@@ -399,3 +455,201 @@ def delete_launch_templates(ctx: ClusterContext, scope: str) -> dict:
             if not is_not_found(exc, Kind.LAUNCH_TEMPLATE):
                 raise
     return {"deleted": deleted}
+
+
+# ---------------------------------------------------------------- the kinds: groups, instances, templates
+
+
+def find_groups(scope: Scope, uid: str | None) -> Iterator[Found]:
+    autoscaling = scope.clients("autoscaling")
+    for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate(Filters=scope.ec2_filters(uid)):
+        for g in page["AutoScalingGroups"]:
+            tags = {t["Key"]: t["Value"] for t in g.get("Tags", [])}
+            found = scope.found(
+                uid,
+                g["AutoScalingGroupName"],
+                tags,
+                g.get("CreatedTime"),
+                name=g["AutoScalingGroupName"],
+                zones=g["AvailabilityZones"],
+                min=g["MinSize"],
+                max=g["MaxSize"],
+                subnets=g["VPCZoneIdentifier"],
+                healthCheck=g["HealthCheckType"],
+                targetGroups=g.get("TargetGroupARNs", []),
+                instances=[i["InstanceId"] for i in g["Instances"]],
+                role=tags.get(naming.TAG_ROLE),
+            )
+            if found:
+                yield found
+
+
+def find_instances(scope: Scope, uid: str | None) -> Iterator[Found]:
+    """Instances that are not terminated (EC2 lists a terminated one for about an hour)."""
+    ec2 = scope.clients("ec2")
+    live = [{"Name": "instance-state-name", "Values": LIVE_STATES}]
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=scope.ec2_filters(uid) + live):
+        for reservation in page["Reservations"]:
+            for i in reservation["Instances"]:
+                tags = naming.tags_dict(i.get("Tags"))
+                state = i["State"]["Name"]
+                zone = i["Placement"]["AvailabilityZone"]
+                found = scope.found(uid, i["InstanceId"], tags, i.get("LaunchTime"), zone=zone, state=state)
+                if found:
+                    yield found
+
+
+def find_launch_templates(scope: Scope, uid: str | None) -> Iterator[Found]:
+    ec2 = scope.clients("ec2")
+    for t in ec2.describe_launch_templates(Filters=scope.ec2_filters(uid))["LaunchTemplates"]:
+        tags = naming.tags_dict(t.get("Tags"))
+        found = scope.found(uid, t["LaunchTemplateId"], tags, t.get("CreateTime"), name=t["LaunchTemplateName"])
+        if found:
+            yield found
+
+
+def _template_exists(ctx: ClusterContext, template_id: str | None) -> bool:
+    if not template_id:
+        return False
+    try:
+        # AWS answers a deleted template's id with InvalidLaunchTemplateId.NotFound; an empty list
+        # (what the emulator answers) means the same.
+        return bool(ctx.ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"])
+    except Exception as exc:
+        if is_not_found(exc, Kind.LAUNCH_TEMPLATE):
+            return False
+        raise
+
+
+def launch_template_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    """Each replica's and node pool's launch template the records name, gone."""
+    owners = [(f"replica-{m.index}", m.launch_template_id) for m in ctx.store.etcd.members(ctx.name)]
+    owners += [(f"nodepool-{p.name}", p.launch_template_id) for p in ctx.store.node_pools.list(ctx.name)]
+    return {
+        f"{where}/launch-template": f"{MISSING} ({template_id})"
+        for where, template_id in owners
+        if template_id and not _template_exists(ctx, template_id)
+    }
+
+
+def _group_drift(group: dict | None, template_id: str | None, limits: tuple[int, int], target_groups: list[str]) -> str:
+    if group is None or group.get("Status") == "Delete in progress":
+        return MISSING
+    changes = []
+    if template_id and (group.get("LaunchTemplate") or {}).get("LaunchTemplateId") != template_id:
+        changes.append("launch template changed")
+    if (group["MinSize"], group["MaxSize"]) != limits:
+        changes.append(f"size {group['MinSize']}..{group['MaxSize']} (kubestep: {limits[0]}..{limits[1]})")
+    if target_groups and not set(target_groups) <= set(group.get("TargetGroupARNs") or []):
+        changes.append("not attached to the control plane's target group")
+    return "; ".join(changes)
+
+
+def described_groups(ctx: ClusterContext, names: list[str]) -> dict[str, dict]:
+    """Group name -> DescribeAutoScalingGroups' answer, for the names that exist."""
+    groups: dict[str, dict] = {}
+    for start in range(0, len(names), 50):
+        page = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=names[start : start + 50])
+        groups.update({g["AutoScalingGroupName"]: g for g in page["AutoScalingGroups"]})
+    return groups
+
+
+def group_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    """Each replica's and node pool's group: there, launching its template, within its size
+    limits, a replica's behind the control plane's target group (unless that is gone too)."""
+    members, pools = ctx.store.etcd.members(ctx.name), ctx.store.node_pools.list(ctx.name)
+    names = [m.asg_name for m in members if m.asg_name] + [p.asg_name for p in pools if p.asg_name]
+    groups = described_groups(ctx, names)
+    target_group = ctx.resource_id(Resource.TARGET_GROUP)
+    target_groups = [target_group] if target_group and Resource.TARGET_GROUP.value not in found else []
+    drift = {}
+    for member in (m for m in members if m.asg_name):
+        what = _group_drift(groups.get(member.asg_name), member.launch_template_id, (1, 1), target_groups)
+        drift[f"replica-{member.index}/asg"] = what
+    for pool in (p for p in pools if p.asg_name):
+        limits = (pool.spec.spec.min_node_count, pool.spec.spec.max_node_count)
+        what = _group_drift(groups.get(pool.asg_name), pool.launch_template_id, limits, [])
+        drift[f"nodepool-{pool.name}/asg"] = what
+    return {key: what for key, what in drift.items() if what}
+
+
+def _replica_running(ctx: ClusterContext, member: EtcdMember) -> str:
+    """What differs between a replica's spec and record and its live instance."""
+    live = [m for m in group_instances(ctx, member.asg_name or "") if not going_away(m["state"])]
+    if not live:
+        return ""
+    changes = []
+    wanted = ctx.spec.spec.control_plane.instance_type
+    target = ctx.record.target_spec.spec.control_plane.instance_type if ctx.record.target_spec else wanted
+    for other in sorted({m["type"] for m in live if m["type"] != wanted}):
+        unfinished = " (what an unfinished update asks for: run it again)" if other == target else ""
+        changes.append(f"runs {other} where the spec says {wanted}{unfinished}")
+    stale = [m["id"] for m in live if member.launch_spec and m["spec"] != member.launch_spec]
+    if stale:
+        changes.append(f"{', '.join(stale)} launched from another launch template version than the replica's")
+    in_service = sorted(m["id"] for m in live if m["state"] == LifecycleState.IN_SERVICE)
+    if member.instance_id and member.instance_id not in in_service:
+        serving = ", ".join(in_service) or "none"
+        changes.append(f"the record names {member.instance_id}, which is not in service ({serving} is)")
+    report = ctx.store.reports.replica(ctx.uid, member.index)
+    if report and report.failed_phase and report.instance_id in in_service:
+        changes.append(f"{report.instance_id} reported {report.status}")
+    return "; ".join(changes)
+
+
+def _pool_running(ctx: ClusterContext, pool: NodePoolRecord) -> str:
+    live = [m for m in group_instances(ctx, pool.asg_name or "") if not going_away(m["state"])]
+    wanted = pool.spec.spec.instance_type
+    others = sorted({m["type"] for m in live if m["type"] != wanted})
+    stale = [m["id"] for m in live if pool.launch_spec and m["spec"] != pool.launch_spec]
+    changes = [f"runs {', '.join(others)} where the spec says {wanted}"] if others else []
+    if stale:
+        changes.append(f"{', '.join(stale)} launched from another launch template version than the pool's")
+    return "; ".join(changes)
+
+
+def instance_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    """The spec against what runs: each replica's and node pool's live instances (their type,
+    the launch template version they came from, their reports, the instances the records name).
+    Groups already found missing or changed are skipped: the repair makes them again first."""
+    changed = set(group_drift(ctx, found))
+    drift: dict[str, str] = {}
+    for member in ctx.store.etcd.members(ctx.name):
+        if member.asg_name and f"replica-{member.index}/asg" not in changed:
+            drift[f"replica-{member.index}/instance"] = _replica_running(ctx, member)
+    for pool in ctx.store.node_pools.list(ctx.name):
+        if pool.asg_name and f"nodepool-{pool.name}/asg" not in changed and not pool.target_spec:
+            drift[f"nodepool-{pool.name}/instances"] = _pool_running(ctx, pool)
+    return {key: what for key, what in drift.items() if what}
+
+
+GROUPS = ResourceKind(
+    "autoScalingGroups",
+    label="AutoScalingGroup",
+    find=find_groups,
+    ensure=("EnsureReplicaGroup", "EnsureNodePoolGroup"),
+    delete=(DeleteStep(delete_node_pool_groups), DeleteStep(delete_control_plane_groups)),
+    needs=("launchTemplates", "targetGroups"),
+    drift=group_drift,
+)
+# Instances come after their groups: a group deleted by force takes its own; the step after it
+# takes those no group holds (detached by hand, or launched by a group whose creation failed).
+INSTANCES = ResourceKind(
+    "instances",
+    label="Instance",
+    find=find_instances,
+    delete=(DeleteStep(terminate_instances),),
+    needs=("volumes", "launchTemplates", "instanceProfiles", "securityGroups", "terminationQueues", "secrets"),
+    # What runs differing from the spec is what an update's roll and its health gate put right.
+    drift=instance_drift,
+    blocks_updates=False,
+)
+LAUNCH_TEMPLATES = ResourceKind(
+    "launchTemplates",
+    label="LaunchTemplate",
+    find=find_launch_templates,
+    ensure=("EnsureReplicaLaunchTemplate", "EnsureNodePoolLaunchTemplate"),
+    delete=(DeleteStep(delete_launch_templates),),
+    needs=("instanceProfiles", "securityGroups"),
+    drift=launch_template_drift,
+)

@@ -12,6 +12,7 @@ from kubestep.aws import client
 from kubestep.aws.errors import DEPENDENCY_VIOLATION, Kind, is_error, is_in_use, is_not_found
 from kubestep.flow.steps import Poll, step
 from kubestep.resources.context import TAG_CREATED_BY, ClusterContext
+from kubestep.resources.kind import DeleteStep, ResourceKind
 
 GONE = Poll(deadline=timedelta(minutes=20), interval=10)
 
@@ -91,3 +92,10 @@ def delete_kubernetes_resources(ctx: ClusterContext) -> dict:
             if not is_not_found(exc, Kind.SECURITY_GROUP):
                 raise
     return {k: len(v) for k, v in removed.items()}
+
+
+# Not kubestep's own: what Kubernetes made goes once a cluster that ran is deleted, before the
+# security groups its load balancers reference are gone.
+KIND = ResourceKind(
+    "kubernetesResources", delete=(DeleteStep(delete_kubernetes_resources, args=(), whole_cluster_only=True),)
+)

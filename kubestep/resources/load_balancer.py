@@ -6,6 +6,7 @@ deregistration delay 30 s, cross-zone load balancing on."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 from kubestep import naming
@@ -13,6 +14,7 @@ from kubestep.aws.errors import IN_USE, Kind, is_error, is_not_found
 from kubestep.flow.steps import Poll, step
 from kubestep.resources import placement
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope
 from kubestep.store import Resource
 
 # AWS: an NLB is `provisioning` for a few minutes (the replicas' health gate waits for it); its
@@ -168,3 +170,112 @@ def delete_target_group(ctx: ClusterContext, scope: str) -> dict:
         if not is_not_found(exc, Kind.TARGET_GROUP):
             raise
     return {"deleted": True}
+
+
+# ---------------------------------------------------------------- the kinds: NLB, listener, target group
+
+
+def _tagged_arns(scope: Scope, arns: list[str]) -> dict[str, dict[str, str]]:
+    elbv2, tags = scope.clients("elbv2"), {}
+    for start in range(0, len(arns), 20):
+        for desc in elbv2.describe_tags(ResourceArns=arns[start : start + 20])["TagDescriptions"]:
+            tags[desc["ResourceArn"]] = naming.tags_dict(desc.get("Tags"))
+    return tags
+
+
+def find_load_balancers(scope: Scope, uid: str | None) -> Iterator[Found]:
+    balancers = scope.clients("elbv2").describe_load_balancers()["LoadBalancers"]
+    tags = _tagged_arns(scope, [lb["LoadBalancerArn"] for lb in balancers])
+    for lb in balancers:
+        found = scope.found(
+            uid,
+            lb["LoadBalancerArn"],
+            tags.get(lb["LoadBalancerArn"], {}),
+            lb.get("CreatedTime"),
+            name=lb["LoadBalancerName"],
+            dns=lb["DNSName"],
+            scheme=lb["Scheme"],
+            type=lb["Type"],
+            zones=sorted(z["ZoneName"] for z in lb["AvailabilityZones"]),
+            securityGroups=lb.get("SecurityGroups", []),
+        )
+        if found:
+            yield found
+
+
+def find_listeners(scope: Scope, uid: str | None) -> Iterator[Found]:
+    """Listeners of this service's load balancers (they go with their load balancer)."""
+    elbv2 = scope.clients("elbv2")
+    for lb in find_load_balancers(scope, uid):
+        for listener in elbv2.describe_listeners(LoadBalancerArn=lb.id)["Listeners"]:
+            yield Found(lb.uid, listener["ListenerArn"], lb.tags, lb.created, {"port": listener["Port"]}, tagged=False)
+
+
+def find_target_groups(scope: Scope, uid: str | None) -> Iterator[Found]:
+    groups = scope.clients("elbv2").describe_target_groups()["TargetGroups"]
+    tags = _tagged_arns(scope, [tg["TargetGroupArn"] for tg in groups])
+    for tg in groups:
+        health = f"{tg.get('HealthCheckProtocol')} {tg.get('HealthCheckPath', '')} :{tg.get('HealthCheckPort')}"
+        found = scope.found(
+            uid,
+            tg["TargetGroupArn"],
+            tags.get(tg["TargetGroupArn"], {}),
+            name=tg["TargetGroupName"],
+            protocol=tg["Protocol"],
+            port=tg["Port"],
+            healthCheck=health,
+        )
+        if found:
+            yield found
+
+
+def load_balancer_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    return {} if _describe_lb(ctx) else {Resource.NLB.value: MISSING}
+
+
+def target_group_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    return {} if _describe_tg(ctx) else {Resource.TARGET_GROUP.value: MISSING}
+
+
+def listener_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    """The HTTPS listener, forwarding to the control plane's target group (unless either is gone:
+    the repair makes the listener with them)."""
+    lb = _describe_lb(ctx)
+    if lb is None:
+        return {}
+    listeners = ctx.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    listener = next((li for li in listeners if li["Port"] == 443), None)
+    if listener is None:
+        return {Resource.LISTENER.value: MISSING}
+    tg = _describe_tg(ctx)
+    if tg and [a.get("TargetGroupArn") for a in listener["DefaultActions"]] != [tg["TargetGroupArn"]]:
+        return {Resource.LISTENER.value: "forwards to another target group"}
+    return {}
+
+
+LISTENERS = ResourceKind(
+    "listeners",
+    label="Listener",
+    find=find_listeners,
+    ensure=("EnsureLoadBalancer",),
+    delete=(DeleteStep(delete_load_balancer),),  # a listener goes with its load balancer
+    needs=("loadBalancers", "targetGroups"),
+    drift=listener_drift,
+)
+LOAD_BALANCERS = ResourceKind(
+    "loadBalancers",
+    label="NLB",
+    find=find_load_balancers,
+    ensure=("EnsureLoadBalancer",),
+    delete=(DeleteStep(delete_load_balancer),),
+    needs=("securityGroups",),
+    drift=load_balancer_drift,
+)
+TARGET_GROUPS = ResourceKind(
+    "targetGroups",
+    label="TargetGroup",
+    find=find_target_groups,
+    ensure=("EnsureLoadBalancer",),
+    delete=(DeleteStep(delete_target_group),),
+    drift=target_group_drift,
+)

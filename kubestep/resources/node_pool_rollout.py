@@ -30,7 +30,6 @@ from kubestep.store import NodePoolRecord, iso, now, parse_iso
 
 ROLL = Poll(deadline=timedelta(minutes=90), interval=10, backoff=1.2, max_delay=20)
 DRAIN_DEADLINE = timedelta(minutes=10)
-TERMINATING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Terminated")
 
 
 def _ready(ctx: ClusterContext, ids: list[str]) -> set[str]:
@@ -72,8 +71,8 @@ def roll_node_pool(ctx: ClusterContext, node_pool: str) -> dict:
     settings = (record.target_spec or record.spec).spec.update_settings
     desired, surge, unavailable = int(rollout["desired"]), settings.max_surge, settings.max_unavailable
     members = instances.group_instances(ctx, record.asg_name)
-    alive = [m for m in members if m["state"] not in TERMINATING]
-    leaving = [m for m in members if m["state"] in TERMINATING]
+    alive = [m for m in members if not instances.going_away(m["state"])]
+    leaving = [m for m in members if instances.going_away(m["state"])]
     new = [m["id"] for m in alive if m["spec"] == target]
     old = [m["id"] for m in alive if m["spec"] != target]
     ready_new = _ready(ctx, new)
@@ -137,7 +136,8 @@ def _watch_drains(
     limit = DRAIN_DEADLINE * ctx.settings.time_scale
     for member in leaving:
         started = rollout.get("terminating", {}).get(member["id"])
-        if member["state"] != "Terminating:Wait" or started is None or member["id"] in rollout["warned"]:
+        draining = member["state"] == instances.LifecycleState.TERMINATING_WAIT
+        if not draining or started is None or member["id"] in rollout["warned"]:
             continue
         if now() - parse_iso(started) < limit:
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubestep import naming
-from kubestep.aws.errors import Kind, is_group_gone, is_in_use, is_not_found
+from kubestep.aws.errors import Kind, is_not_found
 from kubestep.errors import BootstrapFailed
 from kubestep.flow.steps import Poll, step
 from kubestep.models import AWSNodePool
@@ -301,14 +301,7 @@ def delete_node_pool_group(ctx: ClusterContext, node_pool: str, scope: str) -> d
     for group in groups:
         if not ctx.owned({t["Key"]: t["Value"] for t in group["Tags"]}, scope):
             return {"deleted": None}
-        if group.get("Status") != "Delete in progress":
-            try:
-                ctx.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
-            except Exception as exc:
-                if is_in_use(exc):
-                    ctx.pending(f"{name} is busy")
-                if not is_group_gone(exc):
-                    raise
+        instances.force_delete(ctx, group)
     if ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
         ctx.pending(f"Auto Scaling group {name} is being deleted")
     return {"deleted": name}

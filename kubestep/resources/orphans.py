@@ -3,22 +3,23 @@ and `gke:cluster-uid`) whose uid no cluster record owns any more (a record delet
 delete that lost its record, a crashed tool). Left behind, they cost money and block VPC
 deletion.
 
-`find` lists them by uid with their newest creation time (or, for what AWS gives none, the time
-a sweep first saw it); `SweepOrphans` deletes those older than a grace period with the very
-steps `DeleteCluster` runs, through an `OrphanContext` (the cluster's identity from the
-resources' own tags, no record). Etcd volumes a delete kept (`gke:retained-by`) are listed as
-retained and never deleted."""
+`find` lists them, every kind of `kubestep.resources.kinds`, by uid with their newest creation
+time (or, for what AWS gives none, the time a sweep first saw it); `SweepOrphans` deletes those
+older than a grace period with the very steps `DeleteCluster` runs (`kinds.delete_calls`),
+through an `OrphanContext` (the cluster's identity from the resources' own tags, no record).
+Etcd volumes a delete kept (`gke:retained-by`) are listed as retained and never deleted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubestep import naming
 from kubestep.aws import client
+from kubestep.resources import kinds
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import Scope
 from kubestep.settings import Settings
 from kubestep.store import Store
 
@@ -39,13 +40,16 @@ class Orphan:
     undated: list[str] = field(default_factory=list)
     newest: datetime | None = None
 
-    def add(self, kind: str, resource_id: str, created: datetime | None, tags: dict[str, str]) -> None:
+    def add(
+        self, kind: str, resource_id: str, created: datetime | None, tags: dict[str, str], tagged: bool = True
+    ) -> None:
         self.cluster_name = self.cluster_name or tags.get(naming.TAG_CLUSTER)
         if naming.TAG_RETAINED_BY in tags:  # etcd volumes a delete kept for a restore
             self.retained.setdefault(kind, []).append(resource_id)
             return
         self.resources.setdefault(kind, []).append(resource_id)
-        self.tags[resource_id] = tags
+        if tagged:  # what AWS keeps no tags for is selected by name or record, not by tags
+            self.tags[resource_id] = tags
         if created is None:
             self.undated.append(resource_id)
         else:
@@ -82,70 +86,20 @@ class Orphan:
         return {rid: keys for rid, keys in missing.items() if keys}
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
+def scope(settings: Settings, store: Store) -> Scope:
+    """Where the sweep looks: this service's resources, of every cluster incarnation."""
+    region = settings.region
+    return Scope(lambda service: client(service, region), settings.service_name, store, settings.instance_role_path)
 
 
-def tagged(settings: Settings) -> dict[str, Orphan]:
-    """Everything this service tagged with a cluster uid, by uid (records not consulted)."""
-    region, svc = settings.region, settings.service_name
-    ec2, asg, elbv2 = client("ec2", region), client("autoscaling", region), client("elbv2", region)
+def tagged(settings: Settings, store: Store) -> dict[str, Orphan]:
+    """Everything this service made for a cluster incarnation, of every kind, by uid (the
+    records not consulted: the kinds AWS keeps no tags for say theirs by name or record)."""
     found: dict[str, Orphan] = {}
-
-    def note(kind: str, resource_id: str, tags: dict[str, str], created: Any = None) -> None:
-        uid = tags.get(naming.TAG_CLUSTER_UID)
-        if uid and tags.get(naming.TAG_SERVICE) == svc:
-            found.setdefault(uid, Orphan(uid, None)).add(kind, resource_id, _parse_time(created), tags)
-
-    service = [{"Name": f"tag:{naming.TAG_SERVICE}", "Values": [svc]}]
-    live = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
-    for page in ec2.get_paginator("describe_instances").paginate(Filters=service + live):
-        for reservation in page["Reservations"]:
-            for i in reservation["Instances"]:
-                note("instances", i["InstanceId"], naming.tags_dict(i.get("Tags")), i.get("LaunchTime"))
-    for v in ec2.describe_volumes(Filters=service)["Volumes"]:
-        note("volumes", v["VolumeId"], naming.tags_dict(v.get("Tags")), v.get("CreateTime"))
-    for t in ec2.describe_launch_templates(Filters=service)["LaunchTemplates"]:
-        note("launchTemplates", t["LaunchTemplateId"], naming.tags_dict(t.get("Tags")), t.get("CreateTime"))
-    for g in ec2.describe_security_groups(Filters=service)["SecurityGroups"]:
-        note("securityGroups", g["GroupId"], naming.tags_dict(g.get("Tags")))
-    for page in asg.get_paginator("describe_auto_scaling_groups").paginate(
-        Filters=[{"Name": f"tag:{naming.TAG_SERVICE}", "Values": [svc]}]
-    ):
-        for g in page["AutoScalingGroups"]:
-            tags = {t["Key"]: t["Value"] for t in g.get("Tags", [])}
-            note("autoScalingGroups", g["AutoScalingGroupName"], tags, g.get("CreatedTime"))
-    balancers = {lb["LoadBalancerArn"]: lb for lb in elbv2.describe_load_balancers()["LoadBalancers"]}
-    targets = [tg["TargetGroupArn"] for tg in elbv2.describe_target_groups()["TargetGroups"]]
-    arns = list(balancers) + targets
-    for start in range(0, len(arns), 20):
-        for desc in elbv2.describe_tags(ResourceArns=arns[start : start + 20])["TagDescriptions"]:
-            arn = desc["ResourceArn"]
-            kind = "loadBalancers" if arn in balancers else "targetGroups"
-            note(kind, arn, naming.tags_dict(desc.get("Tags")), balancers.get(arn, {}).get("CreatedTime"))
-    secrets = client("secretsmanager", region)
-    for page in secrets.get_paginator("list_secrets").paginate(
-        Filters=[{"Key": "tag-key", "Values": [naming.TAG_CLUSTER_UID]}]
-    ):
-        for s in page["SecretList"]:
-            if not s.get("DeletedDate"):
-                note("secrets", s["Name"], naming.tags_dict(s.get("Tags")), s.get("CreatedDate"))
-    iam = client("iam", region)
-    for page in iam.get_paginator("list_roles").paginate(PathPrefix=settings.instance_role_path):
-        # Only the per-cluster roles, directly on the path: the prefix also lists the service's
-        # Scheduler role (under `scheduler/`), which the ClusterTasks role may not read.
-        for role in page["Roles"]:
-            if role.get("Path") != settings.instance_role_path:
-                continue
-            tags = naming.tags_dict(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags"))
-            note("instanceRoles", role["RoleName"], tags, role.get("CreateDate"))
+    for kind, resources in kinds.find(scope(settings, store)).items():
+        for resource in resources:
+            orphan = found.setdefault(resource.uid, Orphan(resource.uid, None))
+            orphan.add(kind, resource.id, resource.created, resource.tags, resource.tagged)
     return found
 
 
@@ -153,7 +107,7 @@ def find(settings: Settings, store: Store, at: datetime | None = None) -> list[O
     """Tagged resources whose uid no cluster record owns, by uid. What AWS gives no creation
     time is dated by when a sweep first saw it (recorded in the store, seen now if never)."""
     at = at or now()
-    found = [o for uid, o in sorted(tagged(settings).items()) if store.clusters.owner_of_uid(uid) is None]
+    found = [o for uid, o in sorted(tagged(settings, store).items()) if store.clusters.owner_of_uid(uid) is None]
     for orphan in found:
         for first_seen in store.sightings.first_seen(orphan.uid, orphan.undated, at).values():
             orphan.seen(first_seen)
@@ -176,20 +130,6 @@ class OrphanContext(ClusterContext):
     def event(self, type_: str, reason: str, message: str, involved: str | None = None) -> None:
         # The events of the cluster the orphans belonged to (they outlive it).
         super().event(type_, reason, message, involved)
-
-
-def delete_steps() -> list[tuple[Callable[..., dict], dict[str, Any]]]:
-    """DeleteCluster's steps for a whole cluster, in its order (declared once, in
-    `kubestep.workflows.fragments`), as (function, keyword arguments)."""
-    from kubestep.flow.asl import Catch, Task
-    from kubestep.workflows.fragments import delete_cluster_states
-
-    out = []
-    for state in delete_cluster_states(prefix="", scope="cluster", catch=Catch("-"), keep_etcd_volumes=False):
-        assert isinstance(state, Task)
-        _context, params = state.spec.signature
-        out.append((state.spec.fn, {p.name: state.args[p.key] for p in params}))
-    return out
 
 
 def now() -> datetime:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from kubestep import join_tokens, naming, pki
 from kubestep.aws.errors import SECRET_INVALID_REQUEST, Kind, is_already_exists, is_error, is_not_found
 from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope
 from kubestep.store import Resource, now
 
 
@@ -135,3 +137,43 @@ def delete_cluster_secrets(ctx: ClusterContext, scope: str) -> dict:
                 raise
         deleted.append(name)
     return {"deleted": deleted}
+
+
+# ---------------------------------------------------------------- the kind
+
+
+def find_secrets(scope: Scope, uid: str | None) -> Iterator[Found]:
+    """Secrets not scheduled for deletion (one scheduled is gone for kubestep's purposes)."""
+    wanted = {"Key": "tag-value", "Values": [uid]} if uid else {"Key": "tag-key", "Values": [naming.TAG_CLUSTER_UID]}
+    filters = [wanted]
+    for page in scope.clients("secretsmanager").get_paginator("list_secrets").paginate(Filters=filters):
+        for s in page["SecretList"]:
+            if s.get("DeletedDate"):
+                continue
+            found = scope.found(uid, s["Name"], naming.tags_dict(s.get("Tags")), s.get("CreatedDate"), name=s["Name"])
+            if found:
+                yield found
+
+
+def secret_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    drift = {}
+    for logical, name in (
+        (Resource.CONTROL_PLANE_SECRET, naming.control_plane_secret(ctx.uid)),
+        (Resource.NODE_SECRET, naming.node_secret(ctx.uid)),
+    ):
+        secret = _describe(ctx, name)
+        if secret is None:
+            drift[logical.value] = MISSING
+        elif secret.get("DeletedDate"):
+            drift[logical.value] = "scheduled for deletion (restore it: aws secretsmanager restore-secret)"
+    return drift
+
+
+KIND = ResourceKind(
+    "secrets",
+    label="Secret",
+    find=find_secrets,
+    ensure=("EnsureClusterPki",),
+    delete=(DeleteStep(delete_cluster_secrets),),
+    drift=secret_drift,
+)

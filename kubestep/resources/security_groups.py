@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 from kubestep import naming
@@ -20,6 +21,7 @@ from kubestep.aws.errors import (
 )
 from kubestep.flow.steps import Poll, step
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope
 from kubestep.store import Resource
 
 PURPOSES = ("lb", "controlplane", "nodes")
@@ -158,3 +160,47 @@ def delete_security_groups(ctx: ClusterContext, scope: str) -> dict:
                 ctx.pending(f"security group {group['GroupId']} is still in use (network interfaces linger)")
             raise
     return {"deleted": deleted}
+
+
+# ---------------------------------------------------------------- the kind
+
+
+def find_security_groups(scope: Scope, uid: str | None) -> Iterator[Found]:
+    """Security groups give no creation time: the sweep dates them by when it first saw them."""
+    for g in scope.clients("ec2").describe_security_groups(Filters=scope.ec2_filters(uid))["SecurityGroups"]:
+        found = scope.found(uid, g["GroupId"], naming.tags_dict(g.get("Tags")), name=g["GroupName"])
+        if found:
+            yield found
+
+
+def security_group_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    """The three groups, each with every rule kubestep gave it."""
+    drift: dict[str, str] = {}
+    names = {naming.security_group(ctx.uid, p): p for p in PURPOSES}
+    groups = ctx.ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [ctx.vpc_id]}, {"Name": "group-name", "Values": list(names)}]
+    )["SecurityGroups"]
+    by_purpose = {names[g["GroupName"]]: g for g in groups}
+    for purpose in PURPOSES:
+        if purpose not in by_purpose:
+            drift[LOGICAL[purpose].value] = MISSING
+    if len(by_purpose) < len(PURPOSES):
+        return drift  # the rules name the missing group: the repair makes both
+    ids = {purpose: g["GroupId"] for purpose, g in by_purpose.items()}
+    for purpose, permissions in rules(ids, ctx.vpc_cidr, ctx.spec.spec.networking.node_port_range).items():
+        present = {key for p in by_purpose[purpose].get("IpPermissions", []) for key in rule_keys(p)}
+        lost = [key for permission in permissions for key in rule_keys(permission) if key not in present]
+        if lost:
+            described = ", ".join(f"{proto} {low}-{high} from {source}" for proto, low, high, source in lost)
+            drift[LOGICAL[purpose].value] = f"rules missing: {described}"
+    return drift
+
+
+KIND = ResourceKind(
+    "securityGroups",
+    label="SecurityGroup",
+    find=find_security_groups,
+    ensure=("EnsureSecurityGroups",),
+    delete=(DeleteStep(delete_security_groups),),
+    drift=security_group_drift,
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from kubestep import naming
 from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import DeleteStep, ResourceKind
 
 
 def subnet_ids(ctx: ClusterContext) -> list[str]:
@@ -43,3 +44,9 @@ def untag_subnets(ctx: ClusterContext) -> dict:
     ids = sorted(set(subnet_ids(ctx)) | {s["SubnetId"] for s in tagged})
     ctx.ec2.delete_tags(Resources=ids, Tags=[{"Key": tag}])
     return {"subnets": len(ids)}
+
+
+# Not a resource: the cluster's mark on the service's shared subnets, taken off by a whole delete.
+KIND = ResourceKind(
+    "subnetTags", ensure=("TagSubnets",), delete=(DeleteStep(untag_subnets, args=(), whole_cluster_only=True),)
+)

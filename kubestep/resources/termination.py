@@ -10,12 +10,15 @@ handler drops (and deletes) messages for instances of other clusters.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from kubestep import naming
 from kubestep.aws import client
 from kubestep.aws.errors import Kind, is_not_found
 from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
+from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope
 from kubestep.store import Resource
 
 LIFECYCLE_EVENT = "EC2 Instance-terminate Lifecycle Action"
@@ -129,3 +132,93 @@ def delete_termination_queue(ctx: ClusterContext, scope: str) -> dict:
         if not is_not_found(exc, Kind.QUEUE):
             raise
     return {"deleted": deleted}
+
+
+# ---------------------------------------------------------------- the kinds: queue and rule
+
+NAME_PREFIX = "gke-"  # every cluster's queue and rule name starts so (naming.termination_queue)
+
+
+def find_queues(scope: Scope, uid: str | None) -> Iterator[Found]:
+    sqs = scope.clients("sqs")
+    if uid:
+        try:
+            urls = [sqs.get_queue_url(QueueName=naming.termination_queue(uid))["QueueUrl"]]
+        except Exception as exc:
+            if not is_not_found(exc, Kind.QUEUE):
+                raise
+            urls = []
+    else:
+        pages = sqs.get_paginator("list_queues").paginate(QueueNamePrefix=NAME_PREFIX)
+        urls = [url for page in pages for url in page.get("QueueUrls", [])]
+    for url in urls:
+        try:
+            tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+            created = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["CreatedTimestamp"])["Attributes"]
+        except Exception as exc:
+            if is_not_found(exc, Kind.QUEUE):
+                continue  # deleted since it was listed
+            raise
+        # Epoch seconds (AWS answers an integer; the emulator a float).
+        when = datetime.fromtimestamp(float(created["CreatedTimestamp"]), UTC)
+        found = scope.found(uid, url.rsplit("/", 1)[-1], tags, when, url=url)
+        if found:
+            yield found
+
+
+def find_rules(scope: Scope, uid: str | None) -> Iterator[Found]:
+    """EventBridge gives a rule no creation time: the sweep dates it by when it first saw it."""
+    events = scope.clients("events")
+    prefix = naming.termination_rule(uid) if uid else NAME_PREFIX
+    rules = [r for page in events.get_paginator("list_rules").paginate(NamePrefix=prefix) for r in page["Rules"]]
+    for rule in rules:
+        try:
+            tags = naming.tags_dict(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"])
+        except Exception as exc:
+            if is_not_found(exc, Kind.EVENT_RULE):
+                continue
+            raise
+        found = scope.found(uid, rule["Name"], tags, arn=rule["Arn"])
+        if found:
+            yield found
+
+
+def queue_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    if any(True for _ in find_queues(Scope(lambda s: client(s, ctx.settings.region)), ctx.uid)):
+        return {}
+    return {Resource.TERMINATION_QUEUE.value: MISSING}
+
+
+def rule_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
+    """The rule, sending the cluster's lifecycle events to its queue."""
+    events = client("events", ctx.settings.region)
+    name = naming.termination_rule(ctx.uid)
+    try:
+        targets = events.list_targets_by_rule(Rule=name)["Targets"]
+    except Exception as exc:
+        if not is_not_found(exc, Kind.EVENT_RULE):
+            raise
+        return {Resource.TERMINATION_RULE.value: MISSING}
+    if queue_arn(ctx) not in [t["Arn"] for t in targets]:
+        return {Resource.TERMINATION_RULE.value: "does not send to the cluster's termination queue"}
+    return {}
+
+
+# One step deletes both: the rule (its targets first), then the queue it sends to.
+RULES = ResourceKind(
+    "eventRules",
+    label="EventBridge rule",
+    find=find_rules,
+    ensure=("EnsureTerminationQueue",),
+    delete=(DeleteStep(delete_termination_queue),),
+    needs=("terminationQueues",),
+    drift=rule_drift,
+)
+QUEUES = ResourceKind(
+    "terminationQueues",
+    label="SQS queue",
+    find=find_queues,
+    ensure=("EnsureTerminationQueue",),
+    delete=(DeleteStep(delete_termination_queue),),
+    drift=queue_drift,
+)

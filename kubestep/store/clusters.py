@@ -63,7 +63,7 @@ class ClusterRepository:
 
     def update(self, name: str, **fields: Any) -> ClusterRecord:
         """Set fields (Python names); None removes the attribute. NotFound if the record is gone."""
-        values = {ClusterRecord.attribute(k): _stored(v) for k, v in fields.items()}
+        values = {ClusterRecord.attribute(k): stored_form(v) for k, v in fields.items()}
         values.setdefault("updatedAt", iso())
         try:
             item = self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, values, Attr("pk").exists())
@@ -73,7 +73,7 @@ class ClusterRepository:
 
     def update_if_operation(self, name: str, operation_id: str, **fields: Any) -> ClusterRecord | None:
         """Update only while `operation_id` is the cluster's current operation."""
-        values = {ClusterRecord.attribute(k): _stored(v) for k, v in fields.items()}
+        values = {ClusterRecord.attribute(k): stored_form(v) for k, v in fields.items()}
         values.setdefault("updatedAt", iso())
         try:
             item = self._table.update(
@@ -139,12 +139,12 @@ def node_pool_item(pool: NodePoolRecord) -> dict:
     return {"pk": keys.cluster_pk(pool.cluster), "sk": keys.node_pool_sk(pool.name), **pool.to_item()}
 
 
-def _stored(value: Any) -> Any:
+def stored_form(value: Any) -> Any:
     """Records and models as their stored form."""
     if hasattr(value, "to_item"):
         return value.to_item()
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(value, dict):
-        return {k: _stored(v) for k, v in value.items()}
+        return {k: stored_form(v) for k, v in value.items()}
     return value

@@ -9,7 +9,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from kubestep.errors import NotFound
 from kubestep.store import keys
-from kubestep.store.clusters import _stored
+from kubestep.store.clusters import stored_form
 from kubestep.store.records import EtcdConfig, EtcdMember, Resource, ResourceRef
 from kubestep.store.table import ConditionFailed, Table
 
@@ -43,7 +43,7 @@ class EtcdRepository:
         return sorted((m for m in (EtcdMember.from_item(i) for i in items) if m is not None), key=lambda m: m.index)
 
     def update_member(self, cluster: str, index: int, **fields: Any) -> EtcdMember:
-        values = {EtcdMember.attribute(k): _stored(v) for k, v in fields.items()}
+        values = {EtcdMember.attribute(k): stored_form(v) for k, v in fields.items()}
         try:
             item = self._table.update(keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, Attr("pk").exists())
         except ConditionFailed:

@@ -53,7 +53,7 @@ class LockRepository:
             holder = self.get(target)
             if holder is None:
                 continue
-            if not _abandoned(holder, running):
+            if not abandoned(holder, running):
                 raise LockHeld(_describe(target), holder.to_item())
             try:
                 # Take over only the very lock we judged abandoned.
@@ -73,7 +73,7 @@ def _describe(target: keys.Target) -> str:
     return "the network" if target is keys.ServiceTarget.NETWORK else f"cluster {target}"
 
 
-def _abandoned(holder: Lock, running: ExecutionRunning) -> bool:
+def abandoned(holder: Lock, running: ExecutionRunning) -> bool:
     if parse_iso(holder.expires_at) < now():
         return True
     if not holder.execution_arn:

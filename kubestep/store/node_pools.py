@@ -8,7 +8,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from kubestep.errors import NotFound
 from kubestep.store import keys
-from kubestep.store.clusters import _stored, node_pool_item
+from kubestep.store.clusters import node_pool_item, stored_form
 from kubestep.store.records import NodePoolRecord, Resource, ResourceRef
 from kubestep.store.table import ConditionFailed, Table, iso
 
@@ -40,7 +40,7 @@ class NodePoolRepository:
         return [r for r in (NodePoolRecord.from_item(i) for i in items) if r is not None]
 
     def update(self, cluster: str, pool: str, **fields: Any) -> NodePoolRecord:
-        values = {NodePoolRecord.attribute(k): _stored(v) for k, v in fields.items()}
+        values = {NodePoolRecord.attribute(k): stored_form(v) for k, v in fields.items()}
         values.setdefault("updatedAt", iso())
         try:
             item = self._table.update(keys.cluster_pk(cluster), keys.node_pool_sk(pool), values, Attr("pk").exists())

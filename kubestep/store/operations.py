@@ -12,7 +12,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from kubestep.store import keys
-from kubestep.store.clusters import _stored
+from kubestep.store.clusters import stored_form
 from kubestep.store.records import Operation
 from kubestep.store.table import ConditionFailed, Table, iso, now
 
@@ -49,7 +49,7 @@ class OperationRepository:
 
     def set(self, operation_id: str, **fields: Any) -> Operation | None:
         """Update fields of an existing record (progress, compensation); None if it is gone."""
-        values = {Operation.attribute(k): _stored(v) for k, v in fields.items()}
+        values = {Operation.attribute(k): stored_form(v) for k, v in fields.items()}
         try:
             item = self._table.update(keys.operation_pk(operation_id), keys.OPERATION_SK, values, Attr("pk").exists())
         except ConditionFailed:

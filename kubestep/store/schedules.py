@@ -8,7 +8,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from kubestep.store import keys
-from kubestep.store.clusters import _stored
+from kubestep.store.clusters import stored_form
 from kubestep.store.records import Schedule
 from kubestep.store.table import ConditionFailed, Table, iso
 
@@ -36,7 +36,7 @@ class ScheduleRepository:
         return [s for s in found if cluster is None or s.cluster == cluster]
 
     def update(self, schedule_id: str, **fields: Any) -> Schedule | None:
-        values = {Schedule.attribute(k): _stored(v) for k, v in fields.items()}
+        values = {Schedule.attribute(k): stored_form(v) for k, v in fields.items()}
         try:
             item = self._table.update(keys.schedule_pk(schedule_id), keys.SCHEDULE_SK, values, Attr("pk").exists())
         except ConditionFailed:

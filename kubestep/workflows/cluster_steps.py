@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from kubestep import preflight, recovery, upgrades
+from kubestep import preflight, recovery
 from kubestep.errors import AlreadyExists, BootstrapFailed, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
@@ -194,10 +194,8 @@ def verify_rollback(ctx: ClusterContext, scope: str) -> dict:
     from kubestep import inventory
     from kubestep.aws import client
 
-    left = inventory.cluster_resources(ctx.uid, lambda service: client(service, ctx.settings.region))
-    found = {
-        kind: [r.get("id") or r.get("name") or r.get("arn") for r in items] for kind, items in left.items() if items
-    }
+    left = inventory.cluster_resources(ctx.uid, lambda service: client(service, ctx.settings.region), ctx.store)
+    found = {kind: [r["id"] for r in items] for kind, items in left.items() if items}
     operation = ctx.store.operations.get(ctx.operation_id)
     progress = dict((operation.progress if operation else None) or {})
     if found:
@@ -298,17 +296,6 @@ def acquire_delete_lock(ctx: StepInput, cluster_name: str) -> dict:
         ctx.operation_id,
     )
     return {"uid": record.uid}
-
-
-@step
-def cancel_cluster_schedules(ctx: ClusterContext) -> dict:
-    """The cluster's pending one-off upgrades go with it: each Scheduler schedule deleted and its
-    record CANCELLED, saying why (a schedule never outlives its cluster to act on a new one)."""
-    why = f"cluster {ctx.name} (uid {ctx.uid}) was deleted by operation {ctx.operation_id}"
-    cancelled = upgrades.cancel_cluster_schedules(ctx.settings, ctx.store, ctx.name, ctx.uid, why)
-    if cancelled:
-        ctx.event("Normal", "SchedulesCancelled", f"one-off upgrades {', '.join(cancelled)} cancelled: {why}")
-    return {"cancelled": cancelled}
 
 
 @step

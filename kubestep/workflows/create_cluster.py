@@ -7,25 +7,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
 from kubestep.resources import (
-    cluster_admins,
     control_plane,
-    instance_roles,
-    load_balancer,
-    node_pools,
-    secrets,
-    security_groups,
-    subnet_tags,
-    termination,
 )
 from kubestep.workflows import cluster_steps
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, delete_cluster_states
+from kubestep.workflows.fragments import (
+    CLUSTER_PAYLOAD,
+    IDENTITY_PAYLOAD,
+    REPLICA,
+    delete_cluster_states,
+    each,
+    ensure_cluster_states,
+    ensure_node_pools_states,
+)
 
 FAILED = Catch("RecordFailure", result_path="$.error")
 # Compensation errors go elsewhere: `$.error` stays the cause the operation reports.
 COMPENSATION_FAILED = Catch("RecordCompensationFailure", result_path="$.compensationError")
-ITEM = {"clusterName.$": "$.clusterName"}
 
 WORKFLOW = Workflow(
     name="CreateCluster",
@@ -68,52 +67,15 @@ WORKFLOW = Workflow(
             ),
             *guarded(
                 [
-                    Task(security_groups.ensure_security_groups),
-                    Task(subnet_tags.tag_subnets),
-                    Task(load_balancer.ensure_load_balancer),
-                    Task(secrets.ensure_cluster_pki),
-                    Task(termination.ensure_termination_queue),
-                    Task(instance_roles.ensure_instance_roles),
-                    Task(
-                        cluster_admins.publish_cluster_admins,
-                        comment="The administrators where the replicas read them, before the first one boots.",
-                    ),
-                    Task(
-                        control_plane.plan_replicas,
-                        output="$.plan",
-                        select={"replicas.$": "$.Payload.replicas"},
-                    ),
-                    Map(
-                        "CreateReplicas",
-                        items="$.plan.replicas",
-                        selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
-                        max_concurrency=5,
-                        steps=[
-                            Task(control_plane.ensure_etcd_volume, args={"replica.$": "$.replica"}),
-                            Task(control_plane.ensure_replica_launch_template, args={"replica.$": "$.replica"}),
-                            Task(control_plane.ensure_replica_group, args={"replica.$": "$.replica"}),
-                        ],
-                    ),
-                    Map(
+                    *ensure_cluster_states(replicas_map="CreateReplicas"),
+                    each(
                         "WaitForControlPlane",
+                        "$.plan.replicas",
+                        "replica",
+                        [Task(control_plane.check_replica_health, args=REPLICA)],
                         comment="The health gate: every replica InService, bootstrapped, healthy behind the NLB.",
-                        items="$.plan.replicas",
-                        selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
-                        max_concurrency=5,
-                        steps=[Task(control_plane.check_replica_health, args={"replica.$": "$.replica"})],
                     ),
-                    Task(node_pools.list_node_pools, output="$.pools", select={"names.$": "$.Payload.nodePools"}),
-                    Map(
-                        "CreateNodePools",
-                        items="$.pools.names",
-                        selector={**ITEM, "nodePool.$": "$$.Map.Item.Value"},
-                        max_concurrency=5,
-                        steps=[
-                            Task(node_pools.ensure_node_pool_launch_template, args={"nodePool.$": "$.nodePool"}),
-                            Task(node_pools.ensure_node_pool_group, args={"nodePool.$": "$.nodePool"}),
-                            Task(node_pools.check_node_pool_health, args={"nodePool.$": "$.nodePool"}),
-                        ],
-                    ),
+                    *ensure_node_pools_states(pools_map="CreateNodePools"),
                     Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
                 ],
                 FAILED,

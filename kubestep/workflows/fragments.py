@@ -1,19 +1,21 @@
 """State sequences shared by several workflows, declared once.
 
-The delete order (dependents before what they depend on) lives here only: `DeleteCluster` runs it for the whole cluster,
-and a failed `CreateCluster` runs the same steps scoped to what its own operation created."""
+The delete chain is read from the kinds' list (`kubestep.resources.kinds`): `DeleteCluster`
+runs it for the whole cluster, and a failed `CreateCluster` runs the same steps scoped to what
+its own operation created."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kubestep.flow.asl import Catch, Choice, State, Task, guarded
+from kubestep.flow.asl import Catch, Choice, Map, State, Task, guarded
+from kubestep.flow.steps import spec_of
 from kubestep.resources import (
+    cluster_admins,
     control_plane,
-    dns_records,
+    control_plane_rollout,
     instance_roles,
-    instances,
-    kubernetes_leftovers,
+    kinds,
     load_balancer,
     node_pool_rollout,
     node_pools,
@@ -22,43 +24,106 @@ from kubestep.resources import (
     subnet_tags,
     termination,
 )
+from kubestep.resources.kind import KEEP_ETCD_VOLUMES, SCOPE
 
 # Every cluster workflow's states carry the cluster name; the operation id is always the
 # execution's own name (`$$.Execution.Name`), never a field of the input.
 CLUSTER_PAYLOAD: dict[str, Any] = {"clusterName.$": "$.clusterName", "operationId.$": "$$.Execution.Name"}
+# A Map iteration's item carries the cluster name on (the workflow's base payload reads it).
+ITEM: dict[str, Any] = {"clusterName.$": "$.clusterName"}
+REPLICA: dict[str, Any] = {"replica.$": "$.replica"}
+NODE_POOL: dict[str, Any] = {"nodePool.$": "$.nodePool"}
+
+
+def each(name: str, items: str, key: str, steps: list[State], *, one_at_a_time: bool = False, comment: str = "") -> Map:
+    """`steps` for each item of the list at `items` (a replica index, a node pool name), given to
+    them as `key` with the cluster name; five at a time, or one."""
+    return Map(
+        name,
+        comment=comment,
+        items=items,
+        selector={**ITEM, f"{key}.$": "$$.Map.Item.Value"},
+        max_concurrency=1 if one_at_a_time else 5,
+        steps=steps,
+    )
+
+
+def roll_replicas_states(comment: str) -> list[State]:
+    """One replica at a time: its instance replaced unless it is of the replica's spec and has not
+    failed (`kubestep.resources.replacement`), then the health gate over what runs."""
+    steps: list[State] = [
+        Task(control_plane_rollout.replace_replica, args=REPLICA),
+        Task(control_plane.check_replica_health, args=REPLICA),
+    ]
+    return [each("RollReplicas", "$.plan.replicas", "replica", steps, one_at_a_time=True, comment=comment)]
+
+
 IDENTITY_PAYLOAD: dict[str, Any] = {
     "operationId.$": "$$.Execution.Name",
     "executionArn.$": "$$.Execution.Id",
 }
 
 
+def ensure_cluster_states(*, replicas_map: str) -> list[State]:
+    """What a cluster is made of, in create order (each kind after what it needs, which a test
+    checks against `kubestep.resources.kinds`): security groups → subnet tags → NLB, target group
+    and listener → PKI secrets → termination queue and rule → instance roles and profiles → the
+    administrators → each replica's etcd volume, launch template and group (`replicas_map`).
+    A create makes them; a repair runs the same steps to make again what is missing (each finds
+    what exists)."""
+    return [
+        Task(security_groups.ensure_security_groups),
+        Task(subnet_tags.tag_subnets),
+        Task(load_balancer.ensure_load_balancer),
+        Task(secrets.ensure_cluster_pki),
+        Task(termination.ensure_termination_queue),
+        Task(instance_roles.ensure_instance_roles),
+        Task(
+            cluster_admins.publish_cluster_admins,
+            comment="The administrators where the replicas read them, before the first one boots.",
+        ),
+        Task(control_plane.plan_replicas, output="$.plan", select={"replicas.$": "$.Payload.replicas"}),
+        each(
+            replicas_map,
+            "$.plan.replicas",
+            "replica",
+            [
+                Task(control_plane.ensure_etcd_volume, args=REPLICA),
+                Task(control_plane.ensure_replica_launch_template, args=REPLICA),
+                Task(control_plane.ensure_replica_group, args=REPLICA),
+            ],
+        ),
+    ]
+
+
+def ensure_node_pools_states(*, pools_map: str, before_gate: tuple[Task, ...] = ()) -> list[State]:
+    """Every node pool's launch template and group, `before_gate` (a repair's replacement of
+    stale nodes), then its health gate."""
+    steps: list[State] = [
+        Task(node_pools.ensure_node_pool_launch_template, args=NODE_POOL),
+        Task(node_pools.ensure_node_pool_group, args=NODE_POOL),
+        *before_gate,
+        Task(node_pools.check_node_pool_health, args=NODE_POOL),
+    ]
+    return [
+        Task(node_pools.list_node_pools, output="$.pools", select={"names.$": "$.Payload.nodePools"}),
+        each(pools_map, "$.pools.names", "nodePool", steps),
+    ]
+
+
 def delete_cluster_states(*, prefix: str, scope: str, catch: Catch, keep_etcd_volumes: Any) -> list[State]:
-    """Node pools -> control plane -> instances gone -> etcd volumes -> NLB -> target group ->
-    launch templates -> instance roles -> security groups -> what Kubernetes created -> subnet
-    tags -> replica DNS records -> secrets.
+    """The delete chain of `kubestep.resources.kinds`, kind by kind in its order.
 
     `scope` "cluster" deletes everything the cluster owns; "operation" only what the running
-    operation created (compensation). `keep_etcd_volumes` is a literal or a `{"…​.$": path}`."""
-    scoped = {"scope": scope}
+    operation created (compensation: a cluster that never ran made nothing Kubernetes makes, and
+    has no schedules). `keep_etcd_volumes` is a literal or a `{"…​.$": path}`."""
     keep = keep_etcd_volumes if isinstance(keep_etcd_volumes, dict) else {"keepEtcdVolumes": keep_etcd_volumes}
-    states: list[State] = [
-        Task(instances.delete_node_pool_groups, name=f"{prefix}DeleteNodePoolGroups", args=scoped),
-        Task(instances.delete_control_plane_groups, name=f"{prefix}DeleteControlPlaneGroups", args=scoped),
-        Task(instances.terminate_instances, name=f"{prefix}TerminateInstances", args=scoped),
-        Task(control_plane.delete_etcd_volumes, name=f"{prefix}DeleteEtcdVolumes", args={**scoped, **keep}),
-        Task(load_balancer.delete_load_balancer, name=f"{prefix}DeleteLoadBalancer", args=scoped),
-        Task(load_balancer.delete_target_group, name=f"{prefix}DeleteTargetGroup", args=scoped),
-        Task(instances.delete_launch_templates, name=f"{prefix}DeleteLaunchTemplates", args=scoped),
-        Task(instance_roles.delete_instance_roles, name=f"{prefix}DeleteInstanceRoles", args=scoped),
-        Task(termination.delete_termination_queue, name=f"{prefix}DeleteTerminationQueue", args=scoped),
-        Task(security_groups.delete_security_groups, name=f"{prefix}DeleteSecurityGroups", args=scoped),
-    ]
-    if scope == "cluster":
-        # Only a cluster that ran can have made Service load balancers and volumes.
-        states.append(Task(kubernetes_leftovers.delete_kubernetes_resources, name=f"{prefix}DeleteKubernetesResources"))
-        states.append(Task(subnet_tags.untag_subnets, name=f"{prefix}UntagSubnets"))
-    states.append(Task(dns_records.delete_dns_records, name=f"{prefix}DeleteDnsRecords"))
-    states.append(Task(secrets.delete_cluster_secrets, name=f"{prefix}DeleteClusterSecrets", args=scoped))
+    values = {SCOPE: {"scope": scope}, KEEP_ETCD_VOLUMES: keep}
+    states: list[State] = []
+    for delete in kinds.delete_steps(whole_cluster=scope == "cluster"):
+        args = {key: value for arg in delete.args for key, value in values[arg].items()}
+        name = f"{prefix}{delete.name or spec_of(delete.fn).name}"
+        states.append(Task(delete.fn, name=name, args=args) if args else Task(delete.fn, name=name))
     return guarded(states, catch)
 
 

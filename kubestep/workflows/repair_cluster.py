@@ -7,24 +7,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
 from kubestep.resources import (
-    cluster_admins,
-    control_plane,
     drift,
-    instance_roles,
-    load_balancer,
-    node_pools,
-    secrets,
-    security_groups,
-    subnet_tags,
-    termination,
 )
 from kubestep.workflows import cluster_steps, repair_steps
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD
+from kubestep.workflows.fragments import (
+    CLUSTER_PAYLOAD,
+    IDENTITY_PAYLOAD,
+    NODE_POOL,
+    ensure_cluster_states,
+    ensure_node_pools_states,
+    roll_replicas_states,
+)
 
 FAILED = Catch("RecordFailure", result_path="$.error")
-ITEM = {"clusterName.$": "$.clusterName"}
 
 WORKFLOW = Workflow(
     name="RepairCluster",
@@ -81,48 +78,11 @@ WORKFLOW = Workflow(
         [
             *guarded(
                 [
-                    Task(security_groups.ensure_security_groups),
-                    Task(subnet_tags.tag_subnets),
-                    Task(load_balancer.ensure_load_balancer),
-                    Task(secrets.ensure_cluster_pki),
-                    Task(termination.ensure_termination_queue),
-                    Task(instance_roles.ensure_instance_roles),
-                    Task(cluster_admins.publish_cluster_admins),
-                    Task(control_plane.plan_replicas, output="$.plan", select={"replicas.$": "$.Payload.replicas"}),
-                    Map(
-                        "RestoreReplicas",
-                        items="$.plan.replicas",
-                        selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
-                        max_concurrency=5,
-                        steps=[
-                            Task(control_plane.ensure_etcd_volume, args={"replica.$": "$.replica"}),
-                            Task(control_plane.ensure_replica_launch_template, args={"replica.$": "$.replica"}),
-                            Task(control_plane.ensure_replica_group, args={"replica.$": "$.replica"}),
-                        ],
-                    ),
-                    Map(
-                        "RollReplicas",
-                        comment="One replica at a time: etcd keeps its quorum while a replica is replaced.",
-                        items="$.plan.replicas",
-                        selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
-                        max_concurrency=1,
-                        steps=[
-                            Task(repair_steps.replace_stale_replica, args={"replica.$": "$.replica"}),
-                            Task(control_plane.check_replica_health, args={"replica.$": "$.replica"}),
-                        ],
-                    ),
-                    Task(node_pools.list_node_pools, output="$.pools", select={"names.$": "$.Payload.nodePools"}),
-                    Map(
-                        "RestoreNodePools",
-                        items="$.pools.names",
-                        selector={**ITEM, "nodePool.$": "$$.Map.Item.Value"},
-                        max_concurrency=5,
-                        steps=[
-                            Task(node_pools.ensure_node_pool_launch_template, args={"nodePool.$": "$.nodePool"}),
-                            Task(node_pools.ensure_node_pool_group, args={"nodePool.$": "$.nodePool"}),
-                            Task(repair_steps.replace_stale_nodes, args={"nodePool.$": "$.nodePool"}),
-                            Task(node_pools.check_node_pool_health, args={"nodePool.$": "$.nodePool"}),
-                        ],
+                    *ensure_cluster_states(replicas_map="RestoreReplicas"),
+                    *roll_replicas_states("One replica at a time: etcd keeps its quorum while a replica is replaced."),
+                    *ensure_node_pools_states(
+                        pools_map="RestoreNodePools",
+                        before_gate=(Task(repair_steps.replace_stale_nodes, args=NODE_POOL),),
                     ),
                     Task(repair_steps.record_repair, args={"found.$": "$.drift.found"}),
                     Task(cluster_steps.mark_cluster_running, name="MarkRunning"),

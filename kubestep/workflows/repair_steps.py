@@ -10,7 +10,7 @@ from kubestep.errors import NotFound
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
 from kubestep.models import Model, Name
-from kubestep.resources import drift, instances
+from kubestep.resources import drift, replacement
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
 from kubestep.validation import parse, refuse_identity_fields
@@ -74,51 +74,14 @@ def finish_detection(ctx: ClusterContext, phase: str, found: dict) -> dict:
     return {"drift": sorted(found)}
 
 
-def _stale(ctx: ClusterContext, asg_name: str | None, spec: str | None) -> list[str]:
-    """In-service or pending instances of the group launched from another spec than the one its
-    launch template launches now (the `gke:spec` tag each instance carries: a repair that
-    changed the template, e.g. a new API endpoint, left them on the old one)."""
-    if not asg_name or not spec:
-        return []
-    # The group's own `gke:spec` tag outranks the template's on what it launches: point it at the
-    # template's spec first, so the replacements carry the spec they were launched with.
-    instances.set_group_spec(ctx, asg_name, spec)
-    return [
-        member["id"]
-        for member in instances.group_instances(ctx, asg_name)
-        if member["state"] in ("InService", "Pending") and member["spec"] != spec
-    ]
-
-
-def _replace(ctx: ClusterContext, instance_ids: list[str], involved: str) -> None:
-    for instance_id in instance_ids:
-        instances.terminate_in_group(ctx, instance_id, decrement=False)
-    if instance_ids:
-        ctx.event(
-            "Normal",
-            "InstancesReplaced",
-            f"{involved}: replacing {', '.join(instance_ids)} (launched from an older launch template version)",
-        )
-
-
-@step
-def replace_stale_replica(ctx: ClusterContext, replica: int) -> dict:
-    """One replica at a time (the Map runs one): replace its instance if the repair changed its
-    launch template; the health gate that follows waits for the new one."""
-    member = ctx.store.etcd.require_member(ctx.name, replica)
-    stale = _stale(ctx, member.asg_name, member.launch_spec)
-    _replace(ctx, stale, f"replica {replica}")
-    return {"replaced": stale}
-
-
 @step
 def replace_stale_nodes(ctx: ClusterContext, node_pool: str) -> dict:
     """The pool's nodes whose launch template the repair changed (e.g. a new API endpoint:
     they could not reach the control plane any more) are replaced."""
     pool = ctx.store.node_pools.require(ctx.name, node_pool)
-    stale = _stale(ctx, pool.asg_name, pool.launch_spec)
-    _replace(ctx, stale, f"node pool {node_pool}")
-    return {"replaced": stale}
+    if not pool.asg_name or not pool.launch_spec:
+        return {"replaced": []}
+    return {"replaced": replacement.replace_stale(ctx, pool.asg_name, pool.launch_spec, f"node pool {node_pool}")}
 
 
 @step

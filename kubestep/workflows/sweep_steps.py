@@ -12,7 +12,7 @@ from kubestep.errors import InvalidSpec
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
 from kubestep.models import Model
-from kubestep.resources import orphans
+from kubestep.resources import kinds, orphans
 from kubestep.store.keys import ServiceTarget
 from kubestep.validation import parse, refuse_identity_fields
 from kubestep.workflows.cluster_steps import error_message
@@ -64,7 +64,7 @@ def sweep_orphan(ctx: StepInput, uid: str, cluster_name: str) -> dict:
         raise InvalidSpec([("uid", f"{uid} belongs to a cluster record: not an orphan")])
     orphan = orphans.OrphanContext(ctx.settings, ctx.store, cluster_name, uid, ctx.operation_id)
     orphan.run = ctx.run  # pending steps count against this step's deadline
-    for fn, kwargs in orphans.delete_steps():
+    for fn, kwargs in kinds.delete_calls(keep_etcd_volumes=False):
         fn(orphan, **kwargs)
     return {"uid": uid}
 

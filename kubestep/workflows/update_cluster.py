@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
-from kubestep.resources import cluster_admins, control_plane, control_plane_rollout, drift
+from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
+from kubestep.resources import cluster_admins, control_plane_rollout, drift
 from kubestep.workflows import cluster_steps, lifecycle_steps
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, roll_node_pool_states
+from kubestep.workflows.fragments import (
+    CLUSTER_PAYLOAD,
+    IDENTITY_PAYLOAD,
+    NODE_POOL,
+    each,
+    roll_node_pool_states,
+    roll_replicas_states,
+)
 
 FAILED = Catch("RecordFailure", result_path="$.error")
-ITEM = {"clusterName.$": "$.clusterName"}
 
 WORKFLOW = Workflow(
     name="UpdateCluster",
@@ -76,36 +82,21 @@ WORKFLOW = Workflow(
                         output="$.plan",
                         select={"replicas.$": "$.Payload.replicas"},
                     ),
-                    Map(
-                        "RollReplicas",
-                        comment="One replica at a time: replica N+1 starts only after replica N passed its gate.",
-                        items="$.plan.replicas",
-                        selector={**ITEM, "replica.$": "$$.Map.Item.Value"},
-                        max_concurrency=1,
-                        steps=[
-                            Task(control_plane_rollout.replace_replica, args={"replica.$": "$.replica"}),
-                            Task(
-                                control_plane.check_replica_health,
-                                name="CheckReplicaHealth",
-                                args={"replica.$": "$.replica"},
-                            ),
-                        ],
+                    *roll_replicas_states(
+                        "One replica at a time: replica N+1 starts only after replica N passed its gate."
                     ),
                     Task(control_plane_rollout.adopt_control_plane_spec),
                     Task(
                         cluster_admins.publish_cluster_admins,
                         comment="New administrators change in place: the replicas re-read the item, none is replaced.",
                     ),
-                    Map(
+                    each(
                         "UpgradeNodePools",
+                        "$.nodePools",
+                        "nodePool",
+                        [Task(lifecycle_steps.prepare_node_pool_upgrade, args=NODE_POOL), *roll_node_pool_states()],
+                        one_at_a_time=True,
                         comment="Then the node pools asked for, one pool at a time, each within its update settings.",
-                        items="$.nodePools",
-                        selector={**ITEM, "nodePool.$": "$$.Map.Item.Value"},
-                        max_concurrency=1,
-                        steps=[
-                            Task(lifecycle_steps.prepare_node_pool_upgrade, args={"nodePool.$": "$.nodePool"}),
-                            *roll_node_pool_states(),
-                        ],
                     ),
                     Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
                 ],

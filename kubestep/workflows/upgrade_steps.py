@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kubestep import operations, upgrades, versions
+from kubestep import upgrades, versions
 from kubestep.errors import AlreadyExists, InvalidSpec, LockHeld, NotFound
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
+from kubestep.workflows import starts
 
 # A page of decisions in the execution's history; the rest are counted (256 KiB state limit).
 MAX_LISTED_DECISIONS = 100
@@ -61,7 +62,7 @@ def start_upgrade(ctx: StepInput, cluster_name: str, version: str, upgrade_id: s
     deterministic operation id: started once however often the planner fires."""
     request = upgrades.upgrade_request(cluster_name, version)
     try:
-        operation = operations.start_update_cluster(ctx.settings, ctx.store, request, operation_id=upgrade_id)
+        operation = starts.start_update_cluster(ctx.settings, ctx.store, request, operation_id=upgrade_id)
     except (LockHeld, InvalidSpec, NotFound, AlreadyExists) as exc:
         # The cluster changed since the plan (another operation took it, it was deleted): next time.
         return {"clusterName": cluster_name, "started": False, "reason": str(exc)[:500]}

@@ -144,9 +144,11 @@ def test_findings_name_phase_failed_steps_unhealthy_replicas_warnings_and_drift(
     assert drift == [
         "drift: node pool general autoScalingGroup gke-abc12345-np-general is recorded but not found by its tags",
         "drift: replica 1 etcdVolumeId vol-1 is recorded but not found by its tags",
+        "drift: resource node-role arn:aws:iam::1:role/kubestep/demo/gke-abc12345-node is recorded but not found by "
+        "its tags",
         "drift: resource target-group arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/gke-abc12345-cp-6443/ff "
         "is recorded but not found by its tags",
-    ]  # the IAM role is not inventoried: not called missing
+    ]  # the inventory has every kind (kubestep.resources.kinds): a role it does not list is called missing
     assert [f.severity for f in found] == sorted((f.severity for f in found), key=lambda s: s != "error")
 
 

@@ -1,8 +1,11 @@
 """Boundaries the code keeps: DynamoDB key formats only in `kubestep.store`, AWS error codes
-only in `kubestep.aws.errors`, moto only in the local runtime and tests."""
+only in `kubestep.aws.errors`, moto only in the local runtime and tests; the layers without
+knots (nothing in `kubestep.resources` imports a workflow, `kubestep.operations` sits above the
+workflows and no workflow imports it back) and no private name used across modules."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 from pathlib import Path
@@ -83,3 +86,64 @@ def test_predicates():
     assert errors.is_in_use(error("DependencyViolation"))
     assert errors.is_group_gone(error("ValidationError", "AutoScalingGroup name not found - x"))
     assert not errors.is_group_gone(error("ValidationError", "MinSize must be <= MaxSize"))
+
+
+def _imports(path: Path) -> list[tuple[str, list[str], int]]:
+    """(module, names imported from it, line) of every import in the file, nested ones too."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, [], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [alias.name for alias in node.names]
+            found.append((node.module, names, node.lineno))
+            found += [(f"{node.module}.{name}", [], node.lineno) for name in names]
+    return found
+
+
+def _offenders(paths: list[Path], forbidden: str) -> list[str]:
+    return [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in paths
+        for module, _names, line in _imports(path)
+        if module == forbidden or module.startswith(f"{forbidden}.")
+    ]
+
+
+def test_resources_never_import_the_workflows():
+    resources = [p for p in source_files() if p.parent == ROOT / "kubestep" / "resources"]
+    assert len(resources) > 10
+    assert _offenders(resources, "kubestep.workflows") == []
+
+
+def test_the_operations_and_the_upgrade_planner_do_not_import_each_other():
+    """`kubestep.operations` (the API's starts) is above the workflows: the upgrade planner starts
+    UpdateCluster through `kubestep.workflows.starts`, which both use."""
+    operations, planner = ROOT / "kubestep" / "operations.py", ROOT / "kubestep" / "workflows" / "upgrade_steps.py"
+    assert _offenders([planner], "kubestep.operations") == []
+    assert _offenders([operations], "kubestep.workflows.upgrade_steps") == []
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_private_name_is_used_across_modules():
+    """A name starting with `_` is its module's own: neither imported elsewhere nor reached
+    through another module (`module._name`)."""
+    offenders = []
+    for path in source_files():
+        tree = ast.parse(path.read_text())
+        modules = set()
+        for module, names, line in _imports(path):
+            offenders += [f"{path.relative_to(ROOT)}:{line}: {module}.{n}" for n in names if _private(n)]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kubestep"):
+                modules |= {alias.asname or alias.name for alias in node.names}
+            elif isinstance(node, ast.Import):
+                modules |= {alias.asname for alias in node.names if alias.name.startswith("kubestep") and alias.asname}
+        for node in ast.walk(tree):
+            reached = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr)
+            if reached and node.value.id in modules:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert offenders == []

@@ -8,12 +8,15 @@ them in a dry run and deletes them (older than the grace period) otherwise."""
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
 
 import pytest
 
-from kubestep import inventory
-from kubestep.store import Resource
+from kubestep import inventory, naming
+from kubestep.resources import kinds
+from kubestep.store import Resource, Schedule
 
 from .fault_matrix import counts, small_cluster
 
@@ -128,3 +131,183 @@ def test_the_sweeper_lists_then_deletes_a_lost_records_resources(runtime, store)
     assert still == made > 0, "a dry run deletes nothing"
     assert swept["status"] == "SUCCEEDED", swept.get("cause")
     assert uid in result["deleted"] and left == 0
+
+
+# ---------------------------------------------------------------- every kind (kubestep.resources.kinds)
+
+
+def _not_granted(runtime, records: list) -> list[str]:
+    """The ClusterTasks function's calls among `records` that its synthesized policy does not
+    grant (the listings and look-ups every kind added: queues, rules, profiles, schedules).
+    `records` start before the resources were created: the checker reads their tags from there."""
+    from tests.iam.checker import check
+    from tests.iam.requests import Ledger
+    from tests.iam.template import deployed_resolver, function_policies, named_role_policies
+
+    from .test_zz_network_and_iam import _describe_tags
+
+    tasks = [r for r in records if r.function_name.endswith("cluster-tasks")]
+    assert tasks, "the operations ran in the ClusterTasks function"
+    template = json.loads(runtime.synthesize().read_text())
+    cloudformation = runtime.boto3_client("cloudformation")
+    resolver = deployed_resolver(template, cloudformation, cloudformation.describe_stacks()["Stacks"][0]["StackName"])
+    ledger = Ledger(resolver.env.account, resolver.env.partition, describe_tags=_describe_tags(runtime))
+    result = check(tasks, function_policies(template, resolver), ledger, roles=named_role_policies(template, resolver))
+    return [str(finding) for finding in result.findings]
+
+
+def _stale_dns_record(runtime, store, uid: str, address: str) -> str:
+    """A replica's name in the service's zone, as a replica UPSERTs it at boot (here by hand)."""
+    network = store.network.get()
+    name = f"cp-0.{uid}.{network.dns_domain.rstrip('.')}."
+    record = {"Name": name, "Type": "A", "TTL": 30, "ResourceRecords": [{"Value": address}]}
+    runtime.boto3_client("route53").change_resource_record_sets(
+        HostedZoneId=network.hosted_zone_id,
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]},
+    )
+    return name.rstrip(".")
+
+
+def _pending_schedule(runtime, store, cluster: str, uid: str, schedule_id: str) -> None:
+    """A one-off upgrade as `kubestep upgrade --at` makes it: its record and its Scheduler schedule
+    (kubestep.upgrades.create_schedule)."""
+    store.schedules.create(
+        Schedule(
+            schedule_id=schedule_id,
+            cluster=cluster,
+            uid=uid,
+            kind="UpdateCluster",
+            at="2099-01-01T03:00:00Z",
+            parameters={"clusterName": cluster, "scheduleId": schedule_id},
+        )
+    )
+    runtime.boto3_client("scheduler").create_schedule(
+        Name=schedule_id,
+        GroupName="default",
+        ScheduleExpression="at(2099-01-01T03:00:00)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": "arn:aws:scheduler:::aws-sdk:sfn:startExecution", "RoleArn": "arn:aws:iam::123456789012:role/x"},
+    )
+
+
+def _delete_one_of_each(runtime, store, cluster: str) -> dict[str, str]:
+    """By hand, one of each kind the first drift test leaves alone: a node pool's group and launch
+    template, the listener, the target group, an instance profile, a role, a secret, the
+    termination queue and its rule, a security group's rules; a DNS record changed; a pending
+    schedule's Scheduler schedule."""
+    record = store.clusters.get(cluster)
+    uid = record.uid
+    (pool,) = store.node_pools.list(cluster)
+    ec2, asg, elbv2, iam, secretsmanager, sqs, events = (
+        runtime.boto3_client(s) for s in ("ec2", "autoscaling", "elbv2", "iam", "secretsmanager", "sqs", "events")
+    )
+    asg.delete_auto_scaling_group(AutoScalingGroupName=pool.asg_name, ForceDelete=True)
+    ec2.delete_launch_template(LaunchTemplateId=pool.launch_template_id)
+    lb = record.resources[Resource.NLB].id
+    for listener in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]:
+        elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
+    elbv2.delete_target_group(TargetGroupArn=record.resources[Resource.TARGET_GROUP].id)
+    node = naming.instance_role(uid, naming.ROLE_NODE)
+    iam.remove_role_from_instance_profile(InstanceProfileName=node, RoleName=node)
+    iam.delete_instance_profile(InstanceProfileName=node)
+    control_plane = naming.instance_role(uid, naming.ROLE_CONTROL_PLANE)
+    iam.remove_role_from_instance_profile(InstanceProfileName=control_plane, RoleName=control_plane)
+    for policy in iam.list_role_policies(RoleName=control_plane)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=control_plane, PolicyName=policy)
+    iam.delete_role(RoleName=control_plane)
+    secretsmanager.delete_secret(SecretId=naming.node_secret(uid), RecoveryWindowInDays=7)
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=naming.termination_queue(uid))["QueueUrl"])
+    rule = naming.termination_rule(uid)
+    events.remove_targets(Rule=rule, Ids=[t["Id"] for t in events.list_targets_by_rule(Rule=rule)["Targets"]])
+    events.delete_rule(Name=rule)
+    nodes = record.resources[Resource.SG_NODES].id
+    (group,) = ec2.describe_security_groups(GroupIds=[nodes])["SecurityGroups"]
+    ec2.revoke_security_group_ingress(GroupId=nodes, IpPermissions=group["IpPermissions"])
+    dns = _stale_dns_record(runtime, store, uid, "10.254.254.254")
+    schedule = f"{runtime.service_name}-upgrade-{secrets.token_hex(4)}"  # named as kubestep.upgrades names them
+    _pending_schedule(runtime, store, cluster, uid, schedule)
+    runtime.boto3_client("scheduler").delete_schedule(Name=schedule, GroupName="default")
+    return {"pool": pool.name, "dns": dns, "schedule": schedule}
+
+
+def test_drift_sees_every_kind_deleted_or_changed_by_hand(runtime, store) -> None:
+    cluster = "everykind"
+    # From the create on: the checker learns each resource's tags and path from its creation.
+    first_call = len(runtime.recorder.call_records())
+    created = _run(runtime, "CreateCluster", small_cluster(cluster), f"{cluster}-create")
+    assert created["status"] == "SUCCEEDED", created.get("cause")
+    try:
+        gone = _delete_one_of_each(runtime, store, cluster)
+        detected = _run(runtime, "RepairCluster", {"clusterName": cluster, "detectOnly": True}, f"{cluster}-detect")
+        assert detected["status"] == "SUCCEEDED", detected.get("cause")
+        drift = store.clusters.get(cluster).drift
+        pool = f"nodepool-{gone['pool']}"
+        assert drift[f"{pool}/asg"] == "missing" and drift[f"{pool}/launch-template"].startswith("missing")
+        for logical in (
+            Resource.LISTENER,
+            Resource.TARGET_GROUP,
+            Resource.NODE_PROFILE,
+            Resource.CONTROL_PLANE_ROLE,
+            Resource.TERMINATION_QUEUE,
+            Resource.TERMINATION_RULE,
+        ):
+            assert drift.get(logical.value) == "missing", (logical, drift)
+        assert drift[Resource.NODE_SECRET.value].startswith("scheduled for deletion")
+        assert drift[Resource.SG_NODES.value].startswith("rules missing")
+        assert drift[f"dns/{gone['dns']}"] == "points at 10.254.254.254, which no live replica has"
+        assert drift[f"schedule/{gone['schedule']}"].startswith("missing from EventBridge Scheduler")
+        denied = _not_granted(runtime, runtime.recorder.call_records()[first_call:])
+        assert not denied, "\n".join(denied)
+    finally:
+        deleted = _run(runtime, "DeleteCluster", {"clusterName": cluster}, f"{cluster}-delete")
+    assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
+    assert store.schedules.get(gone["schedule"]).state == "CANCELLED", "a schedule goes with its cluster"
+
+
+def test_the_sweeper_frees_every_kind_and_nothing_of_another_incarnation(runtime, store) -> None:
+    """A lost record's resources of every kind, with a DNS record and a pending schedule planted
+    for it, are listed and freed; a live cluster's resources and a deleted cluster's retained
+    etcd volume stay."""
+    live, kept, lost = "bystander", "keptvols", "strayed"
+    first_call = len(runtime.recorder.call_records())
+    for name in (live, kept, lost):
+        created = _run(runtime, "CreateCluster", small_cluster(name), f"{name}-create")
+        assert created["status"] == "SUCCEEDED", created.get("cause")
+    kept_uid, lost_uid, live_uid = (store.clusters.get(n).uid for n in (kept, lost, live))
+    deleted = _run(runtime, "DeleteCluster", {"clusterName": kept, "keepEtcdVolumes": True}, f"{kept}-delete")
+    assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
+    ec2 = runtime.boto3_client("ec2")
+    kept_filter = [{"Name": f"tag:{naming.TAG_CLUSTER_UID}", "Values": [kept_uid]}]
+    retained = [v["VolumeId"] for v in ec2.describe_volumes(Filters=kept_filter)["Volumes"]]
+    _stale_dns_record(runtime, store, lost_uid, "10.254.254.253")
+    schedule = f"{runtime.service_name}-upgrade-{secrets.token_hex(4)}"
+    _pending_schedule(runtime, store, lost, lost_uid, schedule)
+    live_before = inventory.cluster_resources(live_uid, runtime.boto3_client, store)
+    try:
+        store.clusters.delete_everything(lost, lost_uid)  # its records lost by hand
+        made = {k: v for k, v in inventory.cluster_resources(lost_uid, runtime.boto3_client, store).items() if v}
+        dry = _run(runtime, "SweepOrphans", {"dryRun": True, "gracePeriodSeconds": 0}, "sweep-kinds-dry")
+        assert dry["status"] == "SUCCEEDED", dry.get("cause")
+        listed = {o["uid"]: o for o in store.operations.get("sweep-kinds-dry").progress["orphans"]}
+        swept = _run(runtime, "SweepOrphans", {"dryRun": False, "gracePeriodSeconds": 0}, "sweep-kinds")
+        assert swept["status"] == "SUCCEEDED", swept.get("cause")
+        result = store.operations.get("sweep-kinds").progress
+        left = inventory.cluster_resources(lost_uid, runtime.boto3_client, store)
+        live_after = inventory.cluster_resources(live_uid, runtime.boto3_client, store)
+        kept_after = [v["VolumeId"] for v in ec2.describe_volumes(VolumeIds=retained)["Volumes"]]
+        sweep_calls = runtime.recorder.call_records()[first_call:]
+    finally:
+        for volume in retained:  # retained volumes are a person's to delete: here, the test's
+            ec2.delete_volume(VolumeId=volume)
+        _run(runtime, "DeleteCluster", {"clusterName": live}, f"{live}-delete")
+    every_kind = {k.name for k in kinds.KINDS if k.find is not None}
+    assert set(made) == every_kind, "the lost cluster had one or more of every kind"
+    assert set(listed[lost_uid]["resources"]) == every_kind
+    assert listed[kept_uid]["retained"] == {"volumes": sorted(retained)} and not listed[kept_uid]["old"]
+    assert live_uid not in listed
+    assert lost_uid in result["deleted"] and inventory.count(left) == 0, left
+    assert store.schedules.get(schedule).state == "CANCELLED"
+    assert live_after == live_before, "the live cluster's resources are as they were"
+    assert sorted(kept_after) == sorted(retained), "retained volumes stay"
+    denied = _not_granted(runtime, sweep_calls)
+    assert not denied, "\n".join(denied)
