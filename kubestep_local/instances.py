@@ -349,13 +349,14 @@ class InstanceSimulator:
     # -- the loop ------------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.scan()
-                self._report_due()
-                self._report_live()
-                self._drain_tick()
-            except Exception:  # noqa: BLE001 - the simulator must survive moto's races
-                LOG.exception("instance simulator iteration failed")
+            # Each phase on its own: one that fails (moto's races) must not starve the others —
+            # a scan that keeps failing would otherwise stop every periodic report, and the
+            # health gates would read them as stale.
+            for phase in (self.scan, self._report_due, self._report_live, self._drain_tick):
+                try:
+                    phase()
+                except Exception:  # noqa: BLE001 - the simulator must survive moto's races
+                    LOG.exception("instance simulator: %s failed", phase.__name__)
             self._stop.wait(self.poll_interval)
 
     def scan(self) -> None:
@@ -658,8 +659,13 @@ class InstanceSimulator:
                 with self._lock:
                     self._live.pop(live.boot.instance_id, None)
                 continue
-            self._write(live, source="timer")
+            # The next report is due an interval later whatever this one did: an instance whose
+            # write fails is retried on its schedule, never ahead of the others.
             live.next_report = now + self.time_scale.seconds(self.report_interval_seconds)
+            try:
+                self._write(live, source="timer")
+            except Exception:  # noqa: BLE001 - one instance's failure must not stop the others' reports
+                LOG.exception("instance simulator: the periodic report of %s failed", live.boot.instance_id)
 
     def _running_replicas(self, uid: str) -> set[int]:
         """The replicas of `uid` whose instance booted well and still runs: etcd's started members."""

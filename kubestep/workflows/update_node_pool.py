@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubestep.flow.asl import Catch, Fail, Pass, Succeed, Task, Workflow, guarded
+from kubestep.resources import drift
 from kubestep.workflows import cluster_steps, lifecycle_steps
 from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, roll_node_pool_states
 
@@ -45,6 +46,8 @@ WORKFLOW = Workflow(
             Pass(
                 "Context", parameters={"clusterName.$": "$.validated.clusterName", "nodePool.$": "$.validated.nodePool"}
             ),
+            # A group deleted by hand would fail the update half-way: say "repair" before changing anything.
+            *guarded([Task(drift.check_for_drift)], FAILED),
             *roll_node_pool_states(catch=FAILED),
             *guarded([Task(lifecycle_steps.finish_node_pool_operation, name="MarkRunning")], FAILED),
             Succeed("Updated"),

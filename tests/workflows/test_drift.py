@@ -8,7 +8,6 @@ them in a dry run and deletes them (older than the grace period) otherwise."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 
@@ -140,19 +139,11 @@ def _not_granted(runtime, records: list) -> list[str]:
     """The ClusterTasks function's calls among `records` that its synthesized policy does not
     grant (the listings and look-ups every kind added: queues, rules, profiles, schedules).
     `records` start before the resources were created: the checker reads their tags from there."""
-    from tests.iam.checker import check
-    from tests.iam.requests import Ledger
-    from tests.iam.template import deployed_resolver, function_policies, named_role_policies
-
-    from .test_zz_network_and_iam import _describe_tags
+    from . import runtime_checks
 
     tasks = [r for r in records if r.function_name.endswith("cluster-tasks")]
     assert tasks, "the operations ran in the ClusterTasks function"
-    template = json.loads(runtime.synthesize().read_text())
-    cloudformation = runtime.boto3_client("cloudformation")
-    resolver = deployed_resolver(template, cloudformation, cloudformation.describe_stacks()["Stacks"][0]["StackName"])
-    ledger = Ledger(resolver.env.account, resolver.env.partition, describe_tags=_describe_tags(runtime))
-    result = check(tasks, function_policies(template, resolver), ledger, roles=named_role_policies(template, resolver))
+    result = runtime_checks.granted(runtime, tasks)
     return [str(finding) for finding in result.findings]
 
 
