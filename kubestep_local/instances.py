@@ -10,11 +10,14 @@ emulator, as the instance role would. Tests can make chosen replicas report
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gzip
 import heapq
 import itertools
 import json
 import logging
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import yaml
 
 from kubestep_local import moto_compat
 from kubestep_local.time_scale import TimeScale
@@ -89,9 +93,33 @@ def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def write_report(store: Any, boot: PendingBoot, status: str) -> str:
+def installed_version(user_data: str | None) -> str | None:
+    """The Kubernetes version an instance's bootstrap installs: `KUBERNETES_VERSION` of the
+    settings file its (gzipped, base64) cloud-config writes, as the real bootstrap reads it."""
+    if not user_data:
+        return None
+    try:
+        text = base64.b64decode(user_data)
+        if text[:2] == b"\x1f\x8b":
+            text = gzip.decompress(text)
+        config = yaml.safe_load(text.decode())
+    except (ValueError, OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    entries = config.get("write_files") if isinstance(config, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and str(entry.get("path", "")).endswith("/bootstrap.env"):
+            for line in str(entry.get("content", "")).splitlines():
+                key, _, value = line.partition("=")
+                if key == "KUBERNETES_VERSION":
+                    words = shlex.split(value)
+                    return words[0] if words else None
+    return None
+
+
+def write_report(store: Any, boot: PendingBoot, status: str, version: str | None = None) -> str:
     """Write the bootstrap report item as the instance would, with the checks it made: for a
-    replica, every etcd member present and healthy and its API server ready; for a node, Ready."""
+    replica, every etcd member present and healthy and its API server ready; for a node, Ready;
+    and, as `kubelet --version` tells the real one, the version it installed."""
     checks: dict[str, Any] = {}
     if status == "ok":
         if boot.role == "control-plane":
@@ -100,7 +128,9 @@ def write_report(store: Any, boot: PendingBoot, status: str) -> str:
         else:
             checks = {"nodeReady": True}
     replica = boot.replica if boot.role == "control-plane" else None
-    store.reports.write(boot.uid, status=status, instance_id=boot.instance_id, replica=replica, checks=checks)
+    store.reports.write(
+        boot.uid, status=status, instance_id=boot.instance_id, replica=replica, version=version, checks=checks
+    )
     return f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
 
 
@@ -125,6 +155,9 @@ class InstanceSimulator:
         self._seen: set[str] = set()
         self._pending: list[PendingBoot] = []
         self._failures: list[Failure] = []
+        # Boots held back (tests: one replica's new instance stays unbooted while others go on).
+        self._holds: list[Failure] = []
+        self._held: list[PendingBoot] = []
         self._reports: list[Report] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
@@ -175,6 +208,28 @@ class InstanceSimulator:
             self._failures.append(failure)
         return failure
 
+    def hold_boots(
+        self, cluster: str, replica: int | None = None, *, role: str = "control-plane", nodepool: str | None = None
+    ) -> None:
+        """Matching instances (cluster uid or name) do not boot until `release_boots()`: a roll
+        waits at that replica's (or pool's) health gate for as long as a test needs."""
+        with self._lock:
+            self._holds.append(Failure(cluster, "held", role, replica, nodepool))
+
+    def release_boots(self) -> None:
+        """Boot what `hold_boots` held (at once: their boot delay has passed) and hold no more."""
+        with self._lock:
+            self._holds.clear()
+            for boot in self._held:
+                boot.due = time.monotonic()
+                heapq.heappush(self._pending, boot)
+            self._held.clear()
+
+    def held(self) -> list[str]:
+        """Instance ids held back by `hold_boots`, booted once released."""
+        with self._lock:
+            return [boot.instance_id for boot in self._held]
+
     def stall_drains(self, cluster: str) -> None:
         """The termination handler of `cluster` (uid or name) stops completing lifecycle actions,
         so a roll waits for the drain until its deadline (the timeout path)."""
@@ -195,7 +250,7 @@ class InstanceSimulator:
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._held)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until every instance seen so far has reported (or was skipped)."""
@@ -328,7 +383,7 @@ class InstanceSimulator:
     def booted(self) -> set[str]:
         """Instances that have booted (reported, or were gone before they could)."""
         with self._lock:
-            return self._seen - {boot.instance_id for boot in self._pending}
+            return self._seen - {boot.instance_id for boot in [*self._pending, *self._held]}
 
     def mark_booted(self, instance_ids: set[str]) -> None:
         """Known as booted already (restored from a snapshot): they do not boot again."""
@@ -359,6 +414,9 @@ class InstanceSimulator:
                 if not self._pending or self._pending[0].due > time.monotonic():
                     return
                 boot = heapq.heappop(self._pending)
+                if any(hold.matches(boot) for hold in self._holds):
+                    self._held.append(boot)
+                    continue
                 status = "ok"
                 for failure in self._failures:
                     if failure.matches(boot):
@@ -374,7 +432,8 @@ class InstanceSimulator:
         if boot.role == "control-plane" and boot.replica is None:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
-        key = write_report(self._store(boot.region), boot, status)
+        version = installed_version(moto_compat.instance_user_data(boot.region, boot.instance_id))
+        key = write_report(self._store(boot.region), boot, status, version)
         report = Report(
             boot.uid,
             boot.cluster_name,
