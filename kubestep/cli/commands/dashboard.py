@@ -16,20 +16,37 @@ from kubestep.cli import contexts
 from kubestep.cli.base import with_global_flags
 from kubestep.cli.errors import CliError, InputError
 from kubestep.cli.options import DURATION
-from kubestep.cli.target import FLAGS_KEY, Target, resolve
+from kubestep.api.client import ApiClient
+from kubestep.cli.target import FLAGS_KEY, Target, read_local_state, resolve
 from kubestep.dashboard import DashboardServer, DashboardTarget
 
 DEFAULT_PORT = 8070
 MIN_INTERVAL_SECONDS = 0.5
 
 
+def _local_api_url() -> str | None:
+    """Where the local runtime's API is now, from the endpoints it recorded when it started."""
+    state = read_local_state() or {}
+    url = state.get("api_url")
+    return url if isinstance(url, str) and url else None
+
+
+def _local_client(endpoint: str) -> ApiClient:
+    return ApiClient(endpoint, sign=False)
+
+
 def _dashboard_target(name: str, resolved: Target) -> DashboardTarget:
+    # The local runtime (found through its state file, or named by the endpoint it recorded) is
+    # followed when it restarts on other ports: `kubestep local down && kubestep local up`.
+    local = not resolved.sign or resolved.endpoint == _local_api_url()
     return DashboardTarget(
         name=name,
         endpoint=resolved.endpoint,
         region=resolved.region,
-        local=not resolved.sign,
+        local=local,
         make_client=resolved.client,
+        locate=_local_api_url if local else None,
+        client_at=_local_client if local else None,
     )
 
 
