@@ -103,7 +103,7 @@ def installed_version(user_data: str | None) -> str | None:
         if text[:2] == b"\x1f\x8b":
             text = gzip.decompress(text)
         config = yaml.safe_load(text.decode())
-    except (ValueError, OSError, yaml.YAMLError, UnicodeDecodeError):
+    except (ValueError, TypeError, OSError, EOFError, yaml.YAMLError, UnicodeDecodeError):
         return None
     entries = config.get("write_files") if isinstance(config, dict) else None
     for entry in entries if isinstance(entries, list) else []:
@@ -210,20 +210,25 @@ class InstanceSimulator:
 
     def hold_boots(
         self, cluster: str, replica: int | None = None, *, role: str = "control-plane", nodepool: str | None = None
-    ) -> None:
+    ) -> Failure:
         """Matching instances (cluster uid or name) do not boot until `release_boots()`: a roll
         waits at that replica's (or pool's) health gate for as long as a test needs."""
+        hold = Failure(cluster, "held", role, replica, nodepool)
         with self._lock:
-            self._holds.append(Failure(cluster, "held", role, replica, nodepool))
+            self._holds.append(hold)
+        return hold
 
-    def release_boots(self) -> None:
-        """Boot what `hold_boots` held (at once: their boot delay has passed) and hold no more."""
+    def release_boots(self, hold: Failure | None = None) -> None:
+        """Boot what `hold` (every hold, by default) held back, at once (their boot delay has
+        passed), and hold those no more."""
         with self._lock:
-            self._holds.clear()
-            for boot in self._held:
+            holds = [hold] if hold is not None else list(self._holds)
+            self._holds = [h for h in self._holds if h not in holds]
+            released = [boot for boot in self._held if any(h.matches(boot) for h in holds)]
+            self._held = [boot for boot in self._held if boot not in released]
+            for boot in released:
                 boot.due = time.monotonic()
                 heapq.heappush(self._pending, boot)
-            self._held.clear()
 
     def held(self) -> list[str]:
         """Instance ids held back by `hold_boots`, booted once released."""

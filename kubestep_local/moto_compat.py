@@ -1318,7 +1318,10 @@ def instance_user_data(region: str, instance_id: str) -> str | None:
             data = backend.get_instance(instance_id).user_data
             if isinstance(data, list | tuple):  # moto keeps RunInstances' UserData as a one-item list
                 data = data[0] if data else None
-            return data.decode() if isinstance(data, bytes) else data
+            if data is None:
+                return None
+            # bytes, str, or moto's Base64EncodedString (whose str() is the encoded text)
+            return data.decode() if isinstance(data, bytes) else str(data)
     return None
 
 

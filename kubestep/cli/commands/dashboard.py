@@ -119,12 +119,14 @@ def dashboard(
     ctx: click.Context, port: int, open_browser: bool | None, context: tuple[str, ...], interval: float
 ) -> None:
     """Serve the dashboard: every cluster of every management service (phase, version,
-    endpoint, replicas per zone, node pools), a cluster's running operation step by step,
-    scheduled upgrades and events.
+    endpoint, replicas per zone, node pools, the current operation's progress, warnings), a
+    cluster's operations step by step on a timeline, scheduled upgrades and events; upgrade,
+    scale a node pool, delete and cancel, each after a confirmation.
 
     It listens on 127.0.0.1 only and signs the page's API calls with your AWS credentials, as
     the CLI does; the page never sees them. Open the printed URL (it carries this run's session
-    token); Ctrl-C stops it."""
+    token); Ctrl-C stops it. A page showing the local runtime follows it when it restarts on
+    other ports."""
     if interval < MIN_INTERVAL_SECONDS:
         raise InputError(f"--interval must be at least {MIN_INTERVAL_SECONDS:g}s")
     flags = ctx.meta.get(FLAGS_KEY, {})
