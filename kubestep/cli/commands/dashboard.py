@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
+from kubestep.api.client import ApiClient
 from kubestep.cli import contexts
 from kubestep.cli.base import with_global_flags
 from kubestep.cli.errors import CliError, InputError
 from kubestep.cli.options import DURATION
-from kubestep.api.client import ApiClient
 from kubestep.cli.target import FLAGS_KEY, Target, read_local_state, resolve
 from kubestep.dashboard import DashboardServer, DashboardTarget
 
