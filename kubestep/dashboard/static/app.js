@@ -156,14 +156,21 @@ function globalConsole(region) {
   return "https://console.aws.amazon.com";
 }
 
+// What a console URL may be built from: a region name, an ARN of plain characters (the URL is
+// the API's data: nothing in it may steer a link to another host).
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+const ARN = /^arn:aws(-cn|-us-gov)?:[a-z0-9-]+:([a-z0-9-]*):(\d{12})?:[A-Za-z0-9_.:/+=@-]+$/;
+
 function arnParts(arn) {
+  if (!ARN.test(arn)) return null;
   const parts = arn.split(":");
-  return parts.length >= 6 ? { region: parts[3], account: parts[4], resource: parts.slice(5).join(":"), service: parts[2] } : null;
+  return { region: parts[3], account: parts[4], resource: parts.slice(5).join(":"), service: parts[2] };
 }
 
 // The console page of an AWS id, by its shape (or `kind` for names, like an Auto Scaling
 // group's), in the id's own region (an ARN's) or the target's; null for an id without a page.
 function consoleUrl(id, region, kind) {
+  if (!REGION.test(region || "")) return null;
   const e = encodeURIComponent;
   const ec2 = (fragment) => `${consoleBase(region)}/ec2/home?region=${region}#${fragment}`;
   const vpc = (fragment) => `${consoleBase(region)}/vpcconsole/home?region=${region}#${fragment}`;
@@ -171,7 +178,7 @@ function consoleUrl(id, region, kind) {
   if (id.startsWith("arn:")) {
     const arn = arnParts(id);
     if (!arn) return null;
-    const r = arn.region || region;
+    const r = REGION.test(arn.region) ? arn.region : region;
     const base = consoleBase(r);
     if (arn.service === "elasticloadbalancing") {
       if (arn.resource.startsWith("loadbalancer/")) return `${base}/ec2/home?region=${r}#LoadBalancer:loadBalancerArn=${id}`;
@@ -218,7 +225,7 @@ function consoleUrl(id, region, kind) {
 function idContext(targetName) {
   const target = state.targets.find((t) => t.name === targetName) || {};
   const version = state.versions.get(targetName) || {};
-  return { region: version.region || target.region || "us-east-1", local: target.kind === "local" };
+  return { region: version.region || target.region || null, local: target.kind === "local" };
 }
 
 function awsId(id, context, kind) {
@@ -608,9 +615,10 @@ function replicaHealth(replica, context = {}) {
   return { text: "pending", css: "pending" };
 }
 
-function replicasSummary(cluster) {
+function replicasSummary(cluster, progress) {
   const replicas = (cluster.status.controlPlane || {}).replicas || [];
   const healthy = replicas.filter((r) => r.bootstrap === "ok" && !r.updatePending).length;
+  const context = { replacing: replicasInWork(progress), operationRunning: Boolean(cluster.status.currentOperation) };
   return h(
     "div",
     {},
@@ -620,7 +628,7 @@ function replicasSummary(cluster) {
           "ul",
           { class: "compact" },
           replicas.map((replica) => {
-            const health = replicaHealth(replica, { operationRunning: Boolean(cluster.status.currentOperation) });
+            const health = replicaHealth(replica, context);
             return h("li", {}, `${replica.zone || `replica ${replica.index}`}: `, h("span", { class: `health ${health.css}` }, health.text));
           }),
         )
@@ -800,7 +808,7 @@ function fleetTable(target, clusters) {
             h("td", {}, phaseBadge(status.phase)),
             h("td", { class: "version" }, versionText(status.version || cluster.spec.controlPlane?.version, status.targetVersion)),
             h("td", {}, status.endpoint ? endpointElement(status.endpoint) : "—"),
-            h("td", {}, replicasSummary(cluster)),
+            h("td", {}, replicasSummary(cluster, state.steps.get(`${target}/${status.currentOperation}`)?.progress)),
             h("td", {}, nodePoolsSummary(cluster)),
             h("td", {}, status.currentOperation ? progressView(target, name, status.currentOperation) : "—"),
             h("td", {}, warningBadges(warnings)),
@@ -928,7 +936,7 @@ function renderFleet() {
         { class: "target", "aria-labelledby": `target-${index}`, "data-target": target.name },
         h("h2", { id: `target-${index}` }, target.name),
         h("p", { class: "meta", id: `target-${index}-meta` }, target.endpoint || ""),
-        h("div", { id: `target-${index}-body` }, h("p", {}, "Loading…")),
+        h("div", { id: `target-${index}-body`, class: "scroll" }, h("p", {}, "Loading…")),
       ),
     ),
   );
