@@ -15,6 +15,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -79,7 +81,12 @@ def gateway(api: Store) -> Iterator[LocalGateway]:
     ],
 )
 def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, gateway: LocalGateway) -> None:
-    case.call_and_validate(base_url=gateway.url, checks=CHECKS, headers=SIGNED)
+    # A case whose headers are the invalid part may lack the Authorization the document requires:
+    # adding the signature back would turn it into a valid request the API rightly accepts.
+    header = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
+    negative_headers = header is not None and header.mode == GenerationMode.NEGATIVE
+    unsigned = negative_headers and not (case.headers or {}).get("Authorization")
+    case.call_and_validate(base_url=gateway.url, checks=CHECKS, headers=None if unsigned else SIGNED)
 
 
 def test_the_run_reached_the_function_and_its_successful_answers() -> None:
