@@ -19,6 +19,7 @@ from constructs import Construct
 from infra.config import SERVICE_TAG, ServiceConfig
 from kubestep import iam_policies
 from kubestep.store import keys
+from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
 
 
 def role_path(service: str, region: str) -> str:
@@ -41,9 +42,11 @@ class InstanceRoleBoundary(Construct):
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            *iam_policies.TABLE_KEY_ACTIONS,
             "kms:CreateGrant",
             "iam:CreateServiceLinkedRole",
         }
+        through = [f"{service}.{stack.region}.amazonaws.com" for service in ("dynamodb", "secretsmanager")]
         load_balancer_service_role = (
             f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/"
             "elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing"
@@ -60,13 +63,28 @@ class InstanceRoleBoundary(Construct):
                     resources=[secrets],
                     conditions={"StringEquals": {f"aws:ResourceTag/{SERVICE_TAG}": svc}},
                 ),
+                # The instances' own items (reports, the init and version claims), only the
+                # attributes they write.
                 iam.PolicyStatement(
                     sid="BootstrapItems",
                     actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                     resources=[table_arn],
                     conditions={
-                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys.bootstrap_leading_key_pattern()]}
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys.bootstrap_leading_key_patterns()},
+                        "ForAllValues:StringEquals": {
+                            "dynamodb:Attributes": sorted(
+                                {*REPORT_ATTRIBUTES, *INIT_CLAIM_ATTRIBUTES, *VERSION_CLAIM_ATTRIBUTES}
+                            )
+                        },
                     },
+                ),
+                # Customer-managed keys (the table's, the secrets') only as DynamoDB and Secrets
+                # Manager use them on the instance's behalf.
+                iam.PolicyStatement(
+                    sid="KeysThroughTheirServices",
+                    actions=iam_policies.TABLE_KEY_ACTIONS,
+                    resources=["*"],
+                    conditions={"StringEquals": {"kms:ViaService": through}},
                 ),
                 # Grants only for an AWS resource (EBS attaching an encrypted volume).
                 iam.PolicyStatement(

@@ -80,6 +80,12 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
             resource(schedule),
             "One-off upgrade schedules are named <svc>-upgrade-<random> when a caller asks for an upgrade at a time.",
         )
+        _ack(
+            roles[CLUSTER_TASKS],
+            resource(schedule),
+            "DeleteCluster cancels the cluster's pending one-off upgrades, named <svc>-upgrade-<random> when they "
+            "were made (DeleteSchedule only).",
+        )
     _ack(roles[NETWORK_TASKS], "IAM5[Resource::*]", f"{EC2_NO_RESOURCE_LEVEL}; {XRAY}")
     _ack(
         roles[CLUSTER_TASKS],
@@ -105,7 +111,8 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
     _ack(
         roles[API],
         "IAM5[Resource::*]",
-        f"Preflight look-ups (DescribeInstanceTypes, DescribeSecurityGroups, DescribeKeyPairs, DescribeSubnets, "
+        f"Preflight look-ups (DescribeInstanceTypes, DescribeSecurityGroups, DescribeKeyPairs, DescribeImages, "
+        f"DescribeSubnets, "
         f"kms:DescribeKey, servicequotas:GetServiceQuota) of what a request names take no resource-level "
         f"permissions or name resources unknown in advance; {XRAY}",
     )

@@ -24,7 +24,7 @@ from aws_cdk import aws_iam as iam
 
 from infra.config import SERVICE_TAG
 from infra.encryption import ServiceKey
-from kubestep.naming import TAG_RETAINED_BY
+from kubestep.naming import TAG_CLUSTER_UID, TAG_RETAINED_BY
 
 NETWORK_TASKS = "NetworkTasks"
 CLUSTER_TASKS = "ClusterTasks"
@@ -221,6 +221,8 @@ def _network_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
                 "ec2:DescribeNatGateways",
                 "ec2:DescribeRouteTables",
                 "ec2:DescribeVpcEndpoints",
+                # CreateVpcEndpoint's dependent actions (Service Authorization Reference).
+                "ec2:DescribeSecurityGroups",
                 "ec2:DescribePrefixLists",
                 "ec2:DescribeAvailabilityZones",
             ],
@@ -331,9 +333,16 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
         # type for them).
         _stmt("ListTaggedSecretsAndRoles", ["secretsmanager:ListSecrets", "iam:ListRoles"], ["*"]),
         *_termination_queue(ctx),
+        *_cancel_cluster_schedules(ctx),
         *_state_table(ctx),
         *_describe_executions(ctx),
     ]
+
+
+def _cancel_cluster_schedules(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """DeleteCluster cancels the cluster's pending one-off upgrades: it deletes the service's
+    schedules only (never creates one, never passes the Scheduler role)."""
+    return [_stmt("CancelClusterSchedules", ["scheduler:DeleteSchedule"], ctx.schedule_arns)]
 
 
 CLUSTER_EC2_DESCRIBE = [
@@ -362,7 +371,10 @@ def _security_groups(ctx: PermissionContext) -> list[iam.PolicyStatement]:
         # The create also names the VPC (no tags on that resource): the group's own tags are
         # checked by the tag-on-create statement.
         _stmt("SecurityGroupCreate", ["ec2:CreateSecurityGroup"], ["*"]),
-        _tag_on_create(ctx, "ClusterTagOnCreate", CLUSTER_EC2_CREATES),
+        # RunInstances: the launch template's instance and volume tags, applied when Auto Scaling
+        # launches; its API-permissions page makes the group's creator need ec2:CreateTags with
+        # ec2:CreateAction = RunInstances ("You are not authorized to use launch template" else).
+        _tag_on_create(ctx, "ClusterTagOnCreate", [*CLUSTER_EC2_CREATES, "ec2:RunInstances"]),
         _stmt(
             "SecurityGroupRulesOwned",
             [
@@ -453,7 +465,36 @@ def _launch_templates_and_instances(ctx: PermissionContext) -> list[iam.PolicySt
             from_a_template,
         ),
         _stmt("InstancesTerminateOwned", ["ec2:TerminateInstances"], [ctx.arn("ec2", "instance/*")], _owned(ctx)),
+        _only_own_clusters_profiles(ctx),
     ]
+
+
+def _only_own_clusters_profiles(ctx: PermissionContext) -> iam.PolicyStatement:
+    """A cluster's instance profile only for that cluster's instances: no launch of an instance
+    whose profile is one of the service's `gke-<uid>-*` profiles of another uid than the launch's
+    own `gke:cluster-uid` tag (the launch template's tags are the launch's request tags).
+
+    Why here, on RunInstances: iam:PassRole's request context names the role and the receiving
+    service only (`iam:PassedToService`, `iam:AssociatedResourceArn`: the instance, unknown before
+    launch), never the launch template or group, and ec2:CreateLaunchTemplate checks neither the
+    profile nor PassRole. RunInstances, which Auto Scaling authorizes as the group's creator, has
+    both the instance's `ec2:InstanceProfile` and its request tags. A Deny, so that a launch
+    without the uid tag (the policy variable then unresolved, the statement void) still works."""
+    own_uid = f"${{aws:RequestTag/{TAG_CLUSTER_UID}}}"
+    return iam.PolicyStatement(
+        sid="InstanceProfilesOnlyOfTheLaunchesCluster",
+        effect=iam.Effect.DENY,
+        actions=["ec2:RunInstances"],
+        resources=[ctx.arn("ec2", "instance/*")],
+        conditions={
+            "ArnLike": {"ec2:InstanceProfile": ctx.instance_profile_arns},
+            "ArnNotLike": {
+                "ec2:InstanceProfile": ctx.arn(
+                    "iam", f"instance-profile{ctx.instance_role_path}gke-{own_uid}-*", region=False
+                )
+            },
+        },
+    )
 
 
 def _auto_scaling(ctx: PermissionContext) -> list[iam.PolicyStatement]:
@@ -703,11 +744,13 @@ def _instance_roles(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             ],
             [profiles],
         ),
+        # Passed to EC2 (launches), or into the role's own instance profile: AddRoleToInstanceProfile
+        # needs iam:PassRole too (IAM API Reference) and names no service, hence IfExists.
         _stmt(
             "PassInstanceRolesToEc2",
             ["iam:PassRole"],
             [roles],
-            {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+            {"StringEqualsIfExists": {"iam:PassedToService": "ec2.amazonaws.com"}},
         ),
     ]
 
@@ -725,6 +768,7 @@ def _preflight(ctx: PermissionContext) -> list[iam.PolicyStatement]:
                 "ec2:DescribeInstanceTypes",
                 "ec2:DescribeSecurityGroups",
                 "ec2:DescribeKeyPairs",
+                "ec2:DescribeImages",
                 "ec2:DescribeSubnets",
                 "kms:DescribeKey",
                 "servicequotas:GetServiceQuota",

@@ -3,6 +3,20 @@ state machines `Retry`/`Catch` on these names; keep them stable."""
 
 from __future__ import annotations
 
+from typing import Any
+
+SHOWN_LIMIT = 80
+
+
+def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
+    """A caller's value inside a message: quoted and escaped like repr (no raw control or
+    bidirectional characters reach a terminal or a log), and cut at `limit` characters (a 6 KB
+    value is named, not echoed)."""
+    if not isinstance(value, str):
+        value = repr(value)
+        return value if len(value) <= limit else value[:limit] + "…"
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
 
 class KubestepError(Exception):
     """Base class for errors kubestep raises on purpose."""

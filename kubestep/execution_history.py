@@ -244,7 +244,11 @@ def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             else:
                 add("error", stamp, step_of(event), reason, None, event.get("id", 0))
         elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
-            add("error", stamp, None, failure_reason(event) or kind.removeprefix("Execution").upper())
+            reason = failure_reason(event) or kind.removeprefix("Execution").upper()
+            # A run that fails where a step failed (no Catch: LockHeld in AcquireLock) repeats
+            # that step's error: it is listed once, with its step.
+            if not (items and items[-1]["type"] == "error" and items[-1]["message"] == reason):
+                add("error", stamp, None, reason)
     return items
 
 

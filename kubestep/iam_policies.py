@@ -1,7 +1,7 @@
 """The IAM policies of each cluster's own instance roles (`gke-<uid>-controlplane`,
 `gke-<uid>-node`), and the permissions boundary every such role is created under.
 
-An instance proves who it is by its role (DESIGN §10): per-cluster roles, whose policies name
+An instance proves who it is by its role: per-cluster roles, whose policies name
 the cluster's own secrets, volumes, report items and DNS records, are what keeps a node of
 cluster A away from cluster B's secrets and from its own cluster's control-plane secret. The
 boundary (a managed policy of the stack) caps what any role the management service creates can
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubestep.store import keys
+from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
 
 Statement = dict[str, Any]
 Document = dict[str, Any]
@@ -110,7 +111,10 @@ SSM_CORE = [
     "ec2messages:GetMessages",
     "ec2messages:SendReply",
 ]
-# The AWS Node Termination Handler in queue mode (issue 10), on the control plane.
+# What DynamoDB does with the state table's key on the caller's behalf: decrypt what it reads,
+# encrypt and make data keys for what it writes ("kms:GenerateDataKey*" in AWS's key policy).
+TABLE_KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"]
+# The AWS Node Termination Handler in queue mode, on the control plane.
 NTH_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 
 
@@ -142,6 +146,8 @@ class ClusterFacts:
     volume_kms_key_arns: tuple[str, ...] = ()
     secrets_kms_key_arn: str | None = None
     node_termination_queue_arn: str | None = None
+    # The cluster is initialised: its init claim is final, readable but no longer writable.
+    initialized: bool = False
 
 
 def _statement(sid: str, actions: list[str], resources: list[str], conditions: dict | None = None) -> Statement:
@@ -155,14 +161,55 @@ def _k8s_tag(uid: str) -> str:
     return f"kubernetes.io/cluster/{uid}"
 
 
-def _report_items(facts: ClusterFacts, actions: list[str]) -> Statement:
-    # Only items of the cluster's own bootstrap partition (its reports and the init claim).
+# The policy variable AWS fills with the ARN of the instance whose role credentials sign the
+# request: a global condition key (EC2 User Guide, "ec2:SourceInstanceARN condition key"), and
+# global keys may be policy variables (IAM User Guide, "IAM policy elements: Variables and tags").
+SOURCE_INSTANCE_ARN = "${ec2:SourceInstanceARN}"
+
+
+def _items(sid: str, facts: ClusterFacts, actions: list[str], partition: str, attributes: tuple[str, ...]) -> Statement:
+    """Only the items of one partition, and only the attributes an instance writes there: IAM
+    scopes DynamoDB items by partition key alone (`dynamodb:LeadingKeys`; there is no sort-key
+    condition), so each kind of item an instance writes has its own partition."""
     return _statement(
-        "OwnBootstrapItems",
+        sid,
         actions,
         [facts.table_arn],
-        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [keys.bootstrap_pk(facts.uid)]}},
+        {
+            "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [partition], "dynamodb:Attributes": list(attributes)},
+        },
     )
+
+
+def _key_statement(sid: str, actions: list[str], key_arns: list[str], conditions: dict) -> Statement:
+    """A key named by its ARN, or by an alias ARN (IAM cannot match an alias as the resource: the
+    key's aliases are then a condition, `kms:ResourceAliases`)."""
+    aliases = [k for k in key_arns if ":alias/" in k]
+    if not aliases:
+        return _statement(sid, actions, sorted(key_arns), conditions)
+    resources = sorted(
+        {k for k in key_arns if ":alias/" not in k} | {a.split(":alias/")[0] + ":key/*" for a in aliases}
+    )
+    names = sorted("alias/" + a.split(":alias/", 1)[1] for a in aliases)
+    return _statement(
+        sid, actions, resources, {**conditions, "ForAnyValue:StringEquals": {"kms:ResourceAliases": names}}
+    )
+
+
+def _table_key(facts: ClusterFacts) -> list[Statement]:
+    """The state table's customer-managed key, which DynamoDB uses on the caller's behalf for
+    every item read and written (Amazon DynamoDB Developer Guide, "Key policy for a customer
+    managed key"), only through DynamoDB."""
+    if not facts.service_kms_key_arn:
+        return []
+    return [
+        _key_statement(
+            "StateTableKeyViaDynamoDB",
+            TABLE_KEY_ACTIONS,
+            [facts.service_kms_key_arn],
+            {"StringEquals": {"kms:ViaService": f"dynamodb.{facts.account.region}.amazonaws.com"}},
+        )
+    ]
 
 
 def _secret_keys(facts: ClusterFacts) -> list[Statement]:
@@ -170,12 +217,30 @@ def _secret_keys(facts: ClusterFacts) -> list[Statement]:
     if not keys_used:
         return []
     return [
-        _statement(
+        _key_statement(
             "DecryptSecretsViaSecretsManager",
             ["kms:Decrypt"],
             keys_used,
             {"StringEquals": {"kms:ViaService": f"secretsmanager.{facts.account.region}.amazonaws.com"}},
         )
+    ]
+
+
+CLAIM_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+
+
+def _replica_items(facts: ClusterFacts) -> list[Statement]:
+    """The replicas' reports; the init claim: read always, written (the conditional claim, then
+    `initialized`) only until the cluster is initialised. From then on it is final: no replica,
+    whatever its script does, can reset it and make a later empty-volume replica run
+    `kubeadm init` against a cluster that exists (split brain). The once-per-version claims
+    (`UPGRADE#<version>`, `ADDONS#<version>`) in their own partition, writable for the cluster's
+    life: every upgrade takes new ones, and a stale one is taken over after its lease."""
+    claim = ["dynamodb:GetItem"] if facts.initialized else CLAIM_ACTIONS
+    return [
+        _items("ReplicaReports", facts, ["dynamodb:PutItem"], keys.bootstrap_pk(facts.uid), REPORT_ATTRIBUTES),
+        _items("InitClaim", facts, claim, keys.init_claim_pk(facts.uid), INIT_CLAIM_ATTRIBUTES),
+        _items("VersionClaims", facts, CLAIM_ACTIONS, keys.version_claim_pk(facts.uid), VERSION_CLAIM_ATTRIBUTES),
     ]
 
 
@@ -187,7 +252,8 @@ def control_plane_policy(facts: ClusterFacts) -> Document:
             "OwnSecrets", ["secretsmanager:GetSecretValue"], [facts.control_plane_secret_arn, facts.node_secret_arn]
         ),
         *_secret_keys(facts),
-        _report_items(facts, ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]),
+        *_table_key(facts),
+        *_replica_items(facts),
         # The replica's etcd volume: only volumes and instances of this cluster.
         _statement(
             "OwnEtcdVolumes",
@@ -268,7 +334,15 @@ def node_policy(facts: ClusterFacts) -> Document:
         "Statement": [
             _statement("JoinToken", ["secretsmanager:GetSecretValue"], [facts.node_secret_arn]),
             *_secret_keys(facts),
-            _report_items(facts, ["dynamodb:PutItem"]),
+            *_table_key(facts),
+            # Its own report only: the partition named by its own instance ARN.
+            _items(
+                "OwnNodeReport",
+                facts,
+                ["dynamodb:PutItem"],
+                keys.node_report_pk(facts.uid, SOURCE_INSTANCE_ARN),
+                REPORT_ATTRIBUTES,
+            ),
             _statement("Kubelet", ["ec2:DescribeInstances", "ec2:DescribeRegions"], ["*"]),
             _statement("ImagePulls", ECR_READ_ONLY, ["*"]),
             _statement("SessionManager", SSM_CORE, ["*"]),
@@ -287,7 +361,7 @@ def boundary_actions() -> list[str]:
     """Every action a per-cluster role may ever have (the boundary's Allow)."""
     actions = {
         "secretsmanager:GetSecretValue",
-        "kms:Decrypt",
+        *TABLE_KEY_ACTIONS,
         "kms:CreateGrant",
         "kms:DescribeKey",
         "dynamodb:GetItem",

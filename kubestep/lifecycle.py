@@ -38,6 +38,8 @@ POOL_ROLLING_FIELDS = (
 POOL_IN_PLACE_FIELDS = ("minNodeCount", "maxNodeCount", "updateSettings", "tags")
 POOL_FIXED_FIELDS = ("clusterName", "subnetID", "availabilityZone")
 # What may change on a running cluster's spec at all; everything in controlPlane rolls.
+# The rule a change that changes nothing is refused with: clients say "unchanged" on seeing it.
+NOTHING_TO_CHANGE = "nothing to change"
 CLUSTER_FIXED = (
     "spec.networking",
     "spec.region",
@@ -114,7 +116,8 @@ def plan_cluster_change(
 ) -> ClusterPlan:
     """The cluster's target spec and the pools to upgrade after it, or InvalidSpec: control
     planes move one minor at a time and never down; no node pool may end up newer than the
-    control plane or more than two minors behind it. `resume`: the cluster is DEGRADED by an
+    control plane or more than two minors behind it. New administrators (`authentication`) and a
+    new upgrade policy change in place. `resume`: the cluster is DEGRADED by an
     update that failed after its spec was adopted (e.g. releasing the lock failed), so the same
     request, with nothing left to change, runs again to check every replica and end RUNNING."""
     cp_changes: ControlPlaneChanges = request.control_plane
@@ -122,8 +125,17 @@ def plan_cluster_change(
     target_data["spec"]["controlPlane"] = _merged(cluster.spec.control_plane, cp_changes)
     if request.upgrade_policy is not None:
         target_data["spec"]["upgradePolicy"] = dump(request.upgrade_policy)
+    if request.authentication is not None:
+        target_data["spec"]["authentication"] = dump(request.authentication)
     target = parse(AWSCluster, target_data, "")
     problems: list[tuple[str, str]] = []
+    if request.authentication is not None and not target.spec.authentication.aws_iam.admin_identity_arns:
+        problems.append(
+            (
+                "authentication.awsIAM.adminIdentityARNs",
+                "name at least one IAM user or role ARN: with none, nobody could use kubectl on the cluster",
+            )
+        )
     current_version, target_version = cluster.spec.control_plane.version, target.spec.control_plane.version
     if target_version != current_version:
         problem = versions.upgrade_problem(current_version, target_version)
@@ -145,16 +157,26 @@ def plan_cluster_change(
             problems.append((where, f"node pool {pool.name}: {skew}; upgrade it with the control plane (nodePools)"))
     found = diff.changes(dump(cluster.spec), dump(target.spec))
     if not found and not upgraded and not resume:
-        problems.append(("controlPlane", f"nothing to change: cluster {cluster.name!r} already has this spec"))
+        problems.append(("controlPlane", f"{NOTHING_TO_CHANGE}: cluster {cluster.name!r} already has this spec"))
     if problems:
         raise InvalidSpec(problems)
     rolls = any(c.path.startswith("controlPlane") for c in found)
     return ClusterPlan(target, found, rolls, upgraded)
 
 
+def with_stored_admins(stored: AWSCluster, wanted: AWSCluster) -> AWSCluster:
+    """`wanted`, keeping the cluster's administrators when it names none: the API made the
+    creator one, so applying the manifest a cluster was created from changes nothing."""
+    if wanted.spec.authentication.aws_iam.admin_identity_arns:
+        return wanted
+    spec = wanted.spec.model_copy(update={"authentication": stored.spec.authentication})
+    return wanted.model_copy(update={"spec": spec})
+
+
 def cluster_manifest_changes(stored: AWSCluster, wanted: AWSCluster) -> tuple[UpdateClusterRequest | None, list[str]]:
     """What `kubestep apply` of a changed cluster manifest asks for: the UpdateCluster request,
     and the fields that cannot change in place (each a readable line)."""
+    wanted = with_stored_admins(stored, wanted)
     found = diff.changes(dump(stored), dump(wanted))
     fixed = [c.line() for c in found if any(f"{c.path}".startswith(prefix) for prefix in CLUSTER_FIXED)]
     cp = {
@@ -166,13 +188,15 @@ def cluster_manifest_changes(stored: AWSCluster, wanted: AWSCluster) -> tuple[Up
     fixed += [f"~ spec.controlPlane.{field}: cannot change in place" for field in sorted(cp - movable - {"tags"})]
     changes = {field: dump(wanted.spec.control_plane).get(field) for field in sorted(cp & movable)}
     policy = wanted.spec.upgrade_policy if stored.spec.upgrade_policy != wanted.spec.upgrade_policy else None
-    if not changes and policy is None:
+    admins = wanted.spec.authentication if stored.spec.authentication != wanted.spec.authentication else None
+    if not changes and policy is None and admins is None:
         return None, fixed
     request = UpdateClusterRequest.model_validate(
         {
             "clusterName": stored.name,
             "controlPlane": {k: v for k, v in changes.items() if v is not None},
             **({"upgradePolicy": dump(policy)} if policy is not None else {}),
+            **({"authentication": dump(admins)} if admins is not None else {}),
         }
     )
     return request, fixed

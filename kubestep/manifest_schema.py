@@ -5,12 +5,14 @@ models and their field descriptions (which also fill the API's OpenAPI document)
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, TypeAdapter
 
 from kubestep.models import AWSCluster, AWSManagementService, AWSNodePool
+from kubestep.suggest import did_you_mean
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -49,7 +51,8 @@ def kind_of(name: str) -> str:
     kind = KIND_NAMES.get(name.lower())
     if kind is None:
         known = ", ".join(sorted({"cluster", "nodepool", "managementservice"}))
-        raise UnknownKind(f"unknown kind {name[:60]!r} (known: {known}, or AWSCluster, AWSNodePool, …)")
+        hint = did_you_mean(name, {n for n in KIND_NAMES if not n.startswith("aws") and not n.endswith("s")})
+        raise UnknownKind(f"unknown kind {name[:60]!r}{hint} (known: {known}, or AWSCluster, AWSNodePool, …)")
     return kind
 
 
@@ -176,6 +179,16 @@ class _Walker:
         return None
 
 
+def known_fields(kind: str, path: Sequence[str | int]) -> list[str]:
+    """The field names of the object at `path` in a `kind` manifest (list indexes are skipped:
+    they lead to the items' fields), or none when the path leads nowhere."""
+    try:
+        found = explain(".".join([kind, *(str(part) for part in path if not isinstance(part, int))]))
+    except (UnknownKind, UnknownField):
+        return []
+    return [doc.name for doc in found.fields]
+
+
 def explain(target: str) -> Explanation:
     """`cluster.spec.controlPlane` -> the field's type and description and its own fields."""
     kind_name, *path = target.split(".")
@@ -188,9 +201,10 @@ def explain(target: str) -> Explanation:
     for part in path:
         found = walker.child(node, part)
         if found is None:
-            known = ", ".join(d.name for d in walker.children(node)) or "none: it is a value"
+            fields = [d.name for d in walker.children(node)]
+            known = ", ".join(fields) or "none: it is a value"
             where = ".".join(names)
-            raise UnknownField(f"{where} has no field {part[:60]!r} (its fields: {known})")
+            raise UnknownField(f"{where} has no field {part[:60]!r}{did_you_mean(part, fields)} (its fields: {known})")
         node, required = found
         names.append(part)
     return Explanation(

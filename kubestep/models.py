@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from kubestep import versions
+from kubestep import cluster_admins, versions
+from kubestep.errors import shown
 
 API_VERSION = "kubestep.io/v1"
 
@@ -52,7 +53,7 @@ INSTANCE_TYPE_PATTERN = re.compile(
 def _instance_type(value: str) -> str:
     if len(value) > 64 or not INSTANCE_TYPE_PATTERN.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not an EC2 instance type name (a family with its generation, then a size: "
+            f"{shown(value)} is not an EC2 instance type name (a family with its generation, then a size: "
             "m5.large, t4g.medium, c6gn.2xlarge)"
         )
     return value
@@ -60,7 +61,6 @@ def _instance_type(value: str) -> str:
 
 InstanceType = Annotated[str, AfterValidator(_instance_type)]
 KmsKeyArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")]
-IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$")]
 KeyName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 ImageId = Annotated[str, StringConstraints(pattern=r"^ami-[0-9a-f]{8,17}$")]
 # An instance profile's name, or its ARN.
@@ -79,9 +79,10 @@ RESERVED_TAG_PREFIXES = ("gke:", "aws:", "kubernetes.io/cluster/")
 
 
 class Model(BaseModel):
-    """Strict by default: an unknown field is a typo the user wants to hear about."""
+    """Strict: an unknown field is a typo the user wants to hear about, and a value of the wrong
+    JSON type is refused, not coerced (`true` is not 1 node, `"3"` not 3, `"false"` not false)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True, strict=True)
 
 
 def _check_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -105,10 +106,10 @@ def _version(value: str, info: ValidationInfo) -> str:
 def _cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a CIDR block with its host bits zero ({exc})") from None
+    except ValueError:
+        raise ValueError(f"{shown(value)} is not a CIDR block with its host bits zero") from None
     if network.version != 4:
-        raise ValueError(f"{value!r} must be an IPv4 CIDR block")
+        raise ValueError(f"{shown(value)} must be an IPv4 CIDR block")
     return str(network)
 
 
@@ -562,12 +563,36 @@ class ControlPlane(Model):
         return self
 
 
+def _admin_identity(value: str, info: ValidationInfo) -> str:
+    """An IAM user or role ARN; a stored record keeps what it was stored with."""
+    if info.context and info.context.get("stored"):
+        return value
+    return cluster_admins.check_identity(value)
+
+
+AdminIdentityArn = Annotated[str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_admin_identity)]
+
+
 class AwsIAMAuth(Model):
-    admin_identity_arns: list[IamArn] = Field(
+    admin_identity_arns: list[AdminIdentityArn] = Field(
         default_factory=list,
         alias="adminIdentityARNs",
-        description="IAM user or role ARNs mapped to the cluster-admin group through aws-iam-authenticator.",
+        max_length=cluster_admins.MAX_ADMINS,
+        description=(
+            "IAM user or role ARNs mapped to the cluster-admin group through aws-iam-authenticator (at most "
+            f"{cluster_admins.MAX_ADMINS}; a role with or without its path). Default: whoever creates the "
+            "cluster through the API (an assumed-role session counts as its role). Changes in place, without "
+            "replacing instances."
+        ),
     )
+
+    @field_validator("admin_identity_arns")
+    @classmethod
+    def _unique(cls, arns: list[str]) -> list[str]:
+        repeated = sorted({a for a in arns if arns.count(a) > 1})
+        if repeated:
+            raise ValueError(f"must be unique (repeated: {', '.join(repeated)})")
+        return arns
 
 
 class Authentication(Model):
@@ -588,7 +613,9 @@ def _time_zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)") from None
+        raise ValueError(
+            f"{shown(value)} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)"
+        ) from None
     return value
 
 
@@ -600,7 +627,7 @@ def _duration(value: Any) -> Any:
         match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?", value.strip())
         if match and value.strip():
             return int(match.group(1) or 0) * 60 + int(match.group(2) or 0)
-    raise ValueError(f"{value!r} is not a duration like 4h, 90m or 1h30m")
+    raise ValueError(f"{shown(value)} is not a duration like 4h, 90m or 1h30m")
 
 
 class MaintenanceWindow(Model):
@@ -662,6 +689,20 @@ class MaintenanceWindow(Model):
         return self.opened_at(moment) is not None
 
 
+# YAML 1.1's words for a boolean, which people write in manifests (`autoUpgrade: off`) and a
+# YAML 1.2 reader keeps as words: accepted for manifest switches, nothing else is coerced.
+YAML_BOOLEAN_WORDS = {"true": True, "on": True, "yes": True, "false": False, "off": False, "no": False}
+
+
+def _yaml_boolean(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in YAML_BOOLEAN_WORDS:
+        return YAML_BOOLEAN_WORDS[value.strip().lower()]
+    return value
+
+
+ManifestSwitch = Annotated[bool, BeforeValidator(_yaml_boolean)]
+
+
 class UpgradePolicy(Model):
     release_channel: Literal["rapid", "regular", "stable", "none"] = Field(
         default="regular",
@@ -671,7 +712,7 @@ class UpgradePolicy(Model):
     maintenance_window: MaintenanceWindow = Field(
         default_factory=MaintenanceWindow, alias="maintenanceWindow", description="When automatic upgrades may run."
     )
-    auto_upgrade: bool = Field(
+    auto_upgrade: ManifestSwitch = Field(
         default=False,
         alias="autoUpgrade",
         description=(
@@ -696,12 +737,30 @@ class ClusterSpec(Model):
     )
 
 
+# Names of what operations work on besides clusters (kubestep.store.keys.ServiceTarget): the
+# API and the CLI take them where a cluster's name goes (`get operations -c network`).
+RESERVED_CLUSTER_NAMES = ("network", "orphans")
+
+
+class ClusterMetadata(Metadata):
+    @field_validator("name")
+    @classmethod
+    def _unreserved(cls, name: str, info: ValidationInfo) -> str:
+        if name in RESERVED_CLUSTER_NAMES and not (info.context and info.context.get("stored")):
+            raise ValueError(
+                f"{name!r} is reserved (operations on the management service's {name} use it); choose another name"
+            )
+        return name
+
+
 class AWSCluster(Model):
     api_version: Literal["kubestep.io/v1"] = Field(
         default=API_VERSION, alias="apiVersion", description="Always kubestep.io/v1."
     )
     kind: Literal["AWSCluster"] = Field(default="AWSCluster", description="Always AWSCluster.")
-    metadata: Metadata = Field(description="The cluster's name and labels.")
+    metadata: ClusterMetadata = Field(
+        description=f"The cluster's name and labels (not {' or '.join(RESERVED_CLUSTER_NAMES)}: reserved)."
+    )
     spec: ClusterSpec = Field(description="The desired state of the cluster.")
 
     @property
@@ -728,6 +787,37 @@ LabelKey = Annotated[
     str, StringConstraints(pattern=r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 ]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+
+
+# What a kubelet may set on its own Node (`--node-labels`, which the bootstrap passes the pool's
+# labels to). In the kubernetes.io and k8s.io namespaces upstream allows only the namespaces
+# kubelet.kubernetes.io and node.kubernetes.io (`kubeletLabelNamespaces`) and the well-known
+# labels the kubelet sets itself (`kubeletLabels`: hostname, os, arch, zone, region, instance
+# type), both in kubernetes/kubernetes pkg/kubelet/apis/well_known_labels.go; anything else there
+# makes the kubelet refuse to start (`ValidateKubeletFlags`, cmd/kubelet/app/options/options.go),
+# and the NodeRestriction admission plugin refuses the same. A pool never sets the well-known
+# ones (its kubelet does), so only the two namespaces remain; `node-role.kubernetes.io/*` and
+# `kubernetes.io/role` are for an administrator's kubectl, never the node itself.
+KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+KUBERNETES_LABEL_DOMAINS = ("kubernetes.io", "k8s.io")
+
+
+def _kubelet_labels(labels: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
+    if info.context and info.context.get("stored"):
+        return labels  # written before this rule: readable, and a change of labels is checked
+    refused = []
+    for key in labels or {}:
+        namespace = key.rpartition("/")[0]
+        kubernetes = any(namespace == d or namespace.endswith(f".{d}") for d in KUBERNETES_LABEL_DOMAINS)
+        if kubernetes and namespace not in KUBELET_LABEL_NAMESPACES:
+            refused.append(shown(key))
+    if refused:
+        raise ValueError(
+            f"{', '.join(sorted(refused))}: a node may label itself in the kubernetes.io and k8s.io namespaces "
+            f"only under {' and '.join(f'{n}/' for n in KUBELET_LABEL_NAMESPACES)} (the kubelet refuses the rest); "
+            "give nodes roles with kubectl once they joined"
+        )
+    return labels
 
 
 class UpdateSettings(Model):
@@ -792,7 +882,9 @@ class NodePoolSpec(Model):
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         description=(
-            "Kubernetes labels on every node of the pool (also tagged for the cluster autoscaler's scale from zero)."
+            "Kubernetes labels on every node of the pool (also tagged for the cluster autoscaler's scale from "
+            "zero); in the kubernetes.io and k8s.io namespaces only node.kubernetes.io/ and kubelet.kubernetes.io/ "
+            "keys, which a kubelet may set on itself."
         ),
     )
     taints: list[Taint] = Field(default_factory=list, description="Kubernetes taints on every node of the pool.")
@@ -832,6 +924,7 @@ class NodePoolSpec(Model):
 
     _version = field_validator("version")(classmethod(lambda cls, v, info: _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
+    _labels = field_validator("labels")(classmethod(lambda cls, v, info: _kubelet_labels(v, info)))
 
     @model_validator(mode="after")
     def _counts(self) -> NodePoolSpec:
@@ -921,6 +1014,7 @@ class NodePoolChanges(Model):
 
     _version = field_validator("version")(classmethod(lambda cls, v, info: None if v is None else _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: None if v is None else _check_tags(v)))
+    _labels = field_validator("labels")(classmethod(lambda cls, v, info: _kubelet_labels(v, info)))
 
 
 class CreateNodePoolRequest(Model):
@@ -976,6 +1070,11 @@ class UpdateClusterRequest(Model):
     )
     upgrade_policy: UpgradePolicy | None = Field(
         default=None, alias="upgradePolicy", description="A new upgrade policy (changes in place)."
+    )
+    authentication: Authentication | None = Field(
+        default=None,
+        description="New cluster administrators (replace all; changes in place: the replicas pick the mapping up "
+        "without being replaced).",
     )
     node_pools: Literal["all"] | list[Name] | None = Field(
         default=None,

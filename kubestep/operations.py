@@ -14,16 +14,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from kubestep import naming
+from kubestep import cluster_admins, naming
 from kubestep.aws import client
 from kubestep.aws.errors import Kind, is_already_exists, is_not_found
-from kubestep.errors import AlreadyExists, InvalidRequest, LockHeld, NotFound, OperationNotRunning
+from kubestep.errors import AlreadyExists, InvalidRequest, InvalidSpec, LockHeld, NotFound, OperationNotRunning
 from kubestep.execution_history import history, progress, summarize
 from kubestep.models import dump
 from kubestep.settings import Settings
-from kubestep.store import Operation, Store
+from kubestep.store import Operation, Store, keys
 from kubestep.store.locks import _abandoned
-from kubestep.validation import parse_create_request, parse_delete_request
+from kubestep.validation import ADMINS_FIELD, parse_create_request, parse_delete_request
 from kubestep.workflows import lifecycle_steps
 from kubestep.workflows.cluster_steps import check_references
 from kubestep.workflows.identity import execution_running
@@ -44,6 +44,7 @@ def operation_view(operation: Operation, base_path: str = "/v1") -> dict:
         "id": operation.operation_id,
         "kind": operation.kind,
         "target": operation.target,
+        "nodePool": operation.parameters.get("nodePool"),
         # The incarnation of the target it worked on: a cluster deleted and created again
         # under the same name has another uid.
         "uid": operation.uid,
@@ -104,7 +105,28 @@ def _start(
     return operation
 
 
-def start_create(settings: Settings, store: Store, body: Any) -> Operation:
+def with_creator_as_admin(body: Any, caller: str | None) -> Any:
+    """A create through the API whose cluster names no administrators gets its caller (as EKS
+    makes a cluster's creator its administrator): the API knows who signed the request, an
+    execution's input proves nothing. A caller that cannot be mapped is refused naming the field."""
+    cluster = body.get("cluster") if isinstance(body, dict) else None
+    spec = cluster.get("spec") if isinstance(cluster, dict) else None
+    if not isinstance(spec, dict):
+        return body  # validation names what is missing
+    auth = spec.get("authentication") if isinstance(spec.get("authentication"), dict) else {}
+    aws_iam = auth.get("awsIAM") if isinstance(auth.get("awsIAM"), dict) else {}
+    if aws_iam.get("adminIdentityARNs"):
+        return body
+    try:
+        admin = cluster_admins.caller_admin(caller)
+    except cluster_admins.NotAnAdminIdentity as exc:
+        raise InvalidSpec([(ADMINS_FIELD, f"{exc}: name the cluster's administrators")]) from None
+    spec = {**spec, "authentication": {**auth, "awsIAM": {**aws_iam, "adminIdentityARNs": [admin]}}}
+    return {**body, "cluster": {**cluster, "spec": spec}}
+
+
+def start_create(settings: Settings, store: Store, body: Any, caller: str | None = None) -> Operation:
+    body = with_creator_as_admin(body, caller)
     request = parse_create_request(settings.service, body)
     name = request.cluster.name
     if store.clusters.get(name) is not None:
@@ -121,6 +143,7 @@ def start_create(settings: Settings, store: Store, body: Any) -> Operation:
         operation_id=operation_id,
         execution_input=request.model_dump(mode="json", by_alias=True, exclude_none=True),
         uid=uid,
+        parameters={"caller": caller} if caller else None,
     )
 
 
@@ -285,7 +308,8 @@ def _lock_free(settings: Settings, store: Store, target: str) -> None:
         raise LockHeld(f"cluster {target}", holder.to_item())
 
 
-def plan_create(settings: Settings, store: Store, body: Any) -> dict:
+def plan_create(settings: Settings, store: Store, body: Any, caller: str | None = None) -> dict:
+    body = with_creator_as_admin(body, caller)
     request = parse_create_request(settings.service, body)
     name = request.cluster.name
     if store.clusters.get(name) is not None:
@@ -352,7 +376,8 @@ def list_operations(
     was deleted: operation records are kept 90 days). Returns (operations, next token)."""
     start = decode_token(token) if token else None
     if cluster is not None:
-        found, position = store.operations.for_target(cluster, limit, start)
+        # "network" and "orphans" are not cluster names (refused at create): the service's own.
+        found, position = store.operations.for_target(keys.target_named(cluster), limit, start)
     else:
         found, position = store.operations.all(limit, start)
     return found, encode_token(position) if position else None

@@ -20,7 +20,7 @@ from typing import Any
 from kubestep import versions
 from kubestep.aws import client
 from kubestep.aws.errors import Kind, is_not_found
-from kubestep.errors import AlreadyExists, InvalidRequest, InvalidSpec, NotFound, ScheduleNotPending
+from kubestep.errors import AlreadyExists, InvalidRequest, InvalidSpec, NotFound, ScheduleNotPending, shown
 from kubestep.models import UpdateClusterRequest
 from kubestep.settings import Settings
 from kubestep.store import ClusterRecord, Schedule, Store
@@ -161,8 +161,91 @@ def schedule_name(settings: Settings) -> str:
     return f"{settings.service_name}-upgrade-{secrets.token_hex(4)}"
 
 
+SCHEDULE_EXECUTION_PREFIX = "sched-"
+
+
 def schedule_execution_name(schedule_id: str) -> str:
-    return f"sched-{schedule_id}"[:80]
+    return f"{SCHEDULE_EXECUTION_PREFIX}{schedule_id}"[:80]
+
+
+def scheduled_run(store: Store, execution_name: str, request: Any) -> Schedule | None:
+    """The one-off schedule an UpdateCluster execution runs for, or None. An execution proves it
+    by its own name (Scheduler starts it as `sched-<schedule id>`) and by carrying exactly the
+    request kubestep recorded on that schedule; a `scheduleId` in any other execution's input is
+    refused, and nothing of the schedule changes."""
+    claimed = request.get("scheduleId") if isinstance(request, dict) else None
+    named = execution_name.removeprefix(SCHEDULE_EXECUTION_PREFIX)
+    if named == execution_name:
+        if claimed is not None:
+            raise InvalidSpec(
+                [
+                    (
+                        "scheduleId",
+                        "is set only by a one-off schedule's own execution (named sched-<schedule id>); remove it "
+                        "(`kubestep upgrade cluster NAME --at TIME` makes a schedule)",
+                    )
+                ]
+            )
+        return None
+    schedule = store.schedules.get(named)
+    if schedule is None or claimed != named or request != schedule.parameters:
+        owner = (
+            f"schedule {named} of cluster {schedule.cluster!r}"
+            if schedule
+            else f"schedule {named}, which does not exist"
+        )
+        raise InvalidSpec(
+            [
+                (
+                    "executionName",
+                    f"{shown(execution_name)} is the execution name of {owner}, and this input is not that schedule's "
+                    "request; start this execution under another name",
+                )
+            ]
+        )
+    return schedule
+
+
+def stale_schedule(store: Store, schedule: Schedule) -> str | None:
+    """Why a schedule that fires must do nothing: it is no longer pending, or the cluster it was
+    made for is gone (also when a new cluster of the same name exists: another incarnation)."""
+    if schedule.state != "SCHEDULED":
+        return f"schedule {schedule.schedule_id} is {schedule.state}"
+    record = store.clusters.get(schedule.cluster)
+    if record is None:
+        return f"cluster {schedule.cluster!r} no longer exists"
+    # A schedule made before incarnations were recorded: the cluster must be older than it.
+    made_for_another = (
+        record.uid != schedule.uid if schedule.uid else (record.created_at or "") > (schedule.created_at or "")
+    )
+    if made_for_another:
+        earlier = f"uid {schedule.uid}" if schedule.uid else "an earlier cluster of that name"
+        return (
+            f"cluster {schedule.cluster!r} is uid {record.uid}, a new cluster of that name: the schedule was made "
+            f"for {earlier}, which was deleted; a schedule never upgrades another cluster"
+        )
+    return None
+
+
+def cancel_cluster_schedules(settings: Settings, store: Store, cluster: str, uid: str, why: str) -> list[str]:
+    """Cancel every pending schedule made for this cluster incarnation (its Scheduler schedule
+    deleted, its record CANCELLED with `why`); returns their ids."""
+    cancelled = []
+    for schedule in store.schedules.list(cluster):
+        if schedule.state != "SCHEDULED" or (schedule.uid and schedule.uid != uid):
+            continue
+        _delete_scheduler_schedule(settings, schedule.schedule_id)
+        if store.schedules.cancel(schedule.schedule_id, f"cancelled: {why}") is not None:
+            cancelled.append(schedule.schedule_id)
+    return cancelled
+
+
+def _delete_scheduler_schedule(settings: Settings, schedule_id: str) -> None:
+    try:
+        client("scheduler", settings.region).delete_schedule(Name=schedule_id, GroupName=SCHEDULE_GROUP)
+    except Exception as exc:
+        if not is_not_found(exc, Kind.SCHEDULE):
+            raise
 
 
 def parse_time(value: str, field: str = "at") -> datetime:
@@ -193,8 +276,12 @@ def create_schedule(
     record. The request was validated against the cluster now; it is validated again when it
     runs (the cluster may have changed), and the schedule records why it did nothing then."""
     when = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    cluster = store.clusters.get(request["clusterName"])
+    if cluster is None:
+        raise NotFound(f"cluster {request['clusterName']!r} does not exist")
     for pending in store.schedules.list(request["clusterName"]):
-        if pending.state != "SCHEDULED" or pending.at != when:
+        # Only this incarnation's: an earlier cluster's schedule never stands for this one's.
+        if pending.state != "SCHEDULED" or pending.at != when or stale_schedule(store, pending):
             continue
         if {k: v for k, v in pending.parameters.items() if k != "scheduleId"} == request:
             return pending  # the same request again (a retry): one schedule, not two
@@ -208,6 +295,7 @@ def create_schedule(
     record = Schedule(
         schedule_id=schedule_id,
         cluster=request["clusterName"],
+        uid=cluster.uid,
         kind=UPGRADE_WORKFLOW,
         at=when,
         parameters=body,
@@ -252,12 +340,10 @@ def cancel_schedule(settings: Settings, store: Store, schedule_id: str) -> Sched
         raise ScheduleNotPending(
             f"schedule {schedule_id!r} is {record.state}: only a pending schedule can be cancelled"
         )
-    try:
-        client("scheduler", settings.region).delete_schedule(Name=schedule_id, GroupName=SCHEDULE_GROUP)
-    except Exception as exc:
-        if not is_not_found(exc, Kind.SCHEDULE):
-            raise
-    return store.schedules.update(schedule_id, state="CANCELLED") or record
+    _delete_scheduler_schedule(settings, schedule_id)
+    return (
+        store.schedules.cancel(schedule_id, "cancelled through the API") or store.schedules.get(schedule_id) or record
+    )
 
 
 def schedule_view(schedule: Schedule) -> dict[str, Any]:

@@ -12,8 +12,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kubestep import limits, versions
-from kubestep.errors import InvalidSpec
+from kubestep.errors import InvalidSpec, shown
 from kubestep.models import (
+    NAME_PATTERN,
+    ZONE_ID_PATTERN,
+    ZONE_NAME_PATTERN,
     AWSCluster,
     AWSManagementService,
     AWSNodePool,
@@ -24,7 +27,52 @@ from kubestep.models import (
 
 M = TypeVar("M", bound=BaseModel)
 
+# Each string pattern of the models and the API, in words: an error says the rule, not the regex
+# (a test keeps every pattern of the JSON schemas and the OpenAPI document in this table).
+_HEX_ID = "and 8 to 17 hexadecimal digits"
+PATTERN_RULES: dict[str, str] = {
+    NAME_PATTERN: "lower-case letters, digits and '-', starting with a letter and ending with a letter or digit "
+    "(e.g. prod-eu)",
+    r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$": "an AWS region name, e.g. us-east-1",
+    f"{ZONE_NAME_PATTERN}|{ZONE_ID_PATTERN}": "an availability zone name (e.g. us-east-1a) or zone ID (e.g. use1-az1)",
+    r"^vpc-[0-9a-f]{8,17}$": f"a VPC id: vpc- {_HEX_ID}",
+    r"^subnet-[0-9a-f]{8,17}$": f"a subnet id: subnet- {_HEX_ID}",
+    r"^sg-[0-9a-f]{8,17}$": f"a security group id: sg- {_HEX_ID}",
+    r"^ami-[0-9a-f]{8,17}$": f"an AMI id: ami- {_HEX_ID}",
+    r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$": "a KMS key or alias ARN "
+    "(arn:aws:kms:REGION:ACCOUNT:key/ID or arn:aws:kms:REGION:ACCOUNT:alias/NAME)",
+    r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$": "an IAM or STS ARN (arn:aws:iam::ACCOUNT:role/NAME, "
+    "arn:aws:sts::ACCOUNT:assumed-role/...)",
+    r"^([A-Za-z0-9_+=,.@-]{1,128}|arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/([A-Za-z0-9_+=,.@-]+/)*"
+    r"[A-Za-z0-9_+=,.@-]{1,128})$": "an instance profile name (letters, digits and _+=,.@-, at most 128) or its ARN "
+    "(arn:aws:iam::ACCOUNT:instance-profile/NAME)",
+    r"^(rate\(\d+ (minute|minutes|hour|hours)\)|cron\(.+\))$": "an EventBridge schedule: rate(N minutes), "
+    "rate(N hours) or cron(...)",
+    r"^\d{1,5}-\d{1,5}$": "a port range FROM-TO, e.g. 30000-32767",
+    r"^([01]\d|2[0-3]):[0-5]\d$": "a time of day HH:MM on a 24-hour clock, e.g. 03:00",
+    r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$": "a Kubernetes label key: an optional "
+    "DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+    r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$": "empty, or up to 63 letters, digits, '-', '_' or '.', "
+    "starting and ending with a letter or digit",
+    r"^[a-z0-9-]{1,64}$": "lower-case letters, digits and '-', at most 64",
+    r"^[A-Za-z0-9_-]{1,80}$": "letters, digits, '-' and '_', at most 80",
+}
+
+
+def pattern_rule(pattern: str) -> str:
+    """The rule a string pattern enforces, in words."""
+    return PATTERN_RULES.get(pattern, f"must match the pattern {pattern}")
+
+
 ODD_REPLICA_COUNTS = (1, 3, 5)
+ADMINS_FIELD = "cluster.spec.authentication.awsIAM.adminIdentityARNs"
+# Nothing in an execution's input proves who started it, so a create started from the console
+# has no creator to default to; the API fills in its caller before this rule runs.
+NO_ADMINS = (
+    "name at least one IAM user or role ARN: the cluster's administrators are the only identities that can use "
+    "kubectl on it (a create through the API or `kubestep apply` defaults to its caller; one started from the "
+    "Step Functions console cannot know who started it)"
+)
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -53,7 +101,7 @@ def problems_from_errors(errors: Iterable[Mapping[str, Any]], prefix: str = "") 
         elif item["type"] == "literal_error":
             msg = msg.replace("Input should be", "must be")
         elif item["type"] == "string_pattern_mismatch":
-            msg = f"{item['input']!r} does not match {item['ctx']['pattern']}"
+            msg = f"{shown(item['input'])} is not valid: {pattern_rule(item['ctx']['pattern'])}"
         path = field_path(tuple(item["loc"]))
         problems.append((f"{prefix}{path}" if prefix and path != "(input)" else prefix.rstrip(".") or path, msg))
     return problems
@@ -300,6 +348,14 @@ def tag_budget_problems(
                 )
             )
     return problems
+
+
+def admins_problems(request: CreateClusterRequest) -> list[tuple[str, str]]:
+    """A create must name its administrators by the time the workflow runs (the API fills in
+    its caller; the console cannot)."""
+    if request.cluster.spec.authentication.aws_iam.admin_identity_arns:
+        return []
+    return [(ADMINS_FIELD, NO_ADMINS)]
 
 
 def parse_create_request(service: AWSManagementService, data: Any) -> CreateClusterRequest:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from kubestep.errors import shown
 
 # 1.MINOR.PATCH without leading zeros or absurd lengths: `1.032.4` and `1.32.99999999999999999999`
 # are not Kubernetes versions (semver: numeric identifiers have no leading zeros).
@@ -39,6 +41,8 @@ class Minor:
     pause: str  # the sandbox image tag kubeadm of this minor expects
     cloud_controller_manager: str  # kubernetes/cloud-provider-aws release of this minor
     calico: str  # Calico release (its manifest's SHA-256 is in the catalog's `calico` table)
+    # Image -> sha256 digest of its index (pause, cloudControllerManager); None: not confirmed yet.
+    digests: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -58,6 +62,9 @@ class Catalog:
     minors: dict[int, Minor]
     channels: dict[str, int]
     calico_manifests: dict[str, str]  # Calico release -> SHA-256 of its manifests/calico-vxlan.yaml
+    # Calico release -> {tagged image reference in its manifest: sha256 digest, or None}
+    calico_images: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    package_revision: str = "1.1"  # the Debian revision of pkgs.k8s.io's kubelet/kubeadm/kubectl builds
 
     def default_version(self, channel: str) -> str:
         return self.minors[self.channels[channel]].default_version
@@ -104,10 +111,12 @@ def catalog() -> Catalog:
             entry["pause"],
             entry["cloudControllerManager"],
             entry["calico"],
+            dict(entry.get("digests", {})),
         )
     channels = {name: int(minor.split(".")[1]) for name, minor in data["channels"].items()}
     calico = {release: entry["manifestSHA256"] for release, entry in data["calico"].items()}
-    return Catalog(data["asOf"], minors, channels, calico)
+    calico_images = {release: dict(entry.get("images", {})) for release, entry in data["calico"].items()}
+    return Catalog(data["asOf"], minors, channels, calico, calico_images, data.get("packageRevision", "1.1"))
 
 
 def installable_minors() -> tuple[int, ...]:
@@ -128,7 +137,9 @@ def supported_names() -> str:
 def parse(version: str) -> tuple[int, int, int]:
     match = VERSION_RE.fullmatch(version) if isinstance(version, str) else None
     if not match:
-        raise ValueError(f"version must look like 1.MINOR.PATCH without leading zeros, e.g. 1.35.4 (got {version!r})")
+        raise ValueError(
+            f"version must look like 1.MINOR.PATCH without leading zeros, e.g. 1.35.4 (got {shown(version)})"
+        )
     return 1, int(match.group(1)), int(match.group(2))
 
 

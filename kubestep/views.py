@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubestep import versions
+from kubestep import certificates, join_tokens, versions
 from kubestep.models import dump
-from kubestep.store import BootstrapReport, ClusterRecord, EtcdMember, Event, NodePoolRecord, Store
+from kubestep.store import BootstrapReport, ClusterRecord, EtcdMember, Event, NodePoolRecord, Store, iso, now, parse_iso
+
+# What the API sets and a manifest never says: `kubestep get cluster prod -o yaml | kubestep apply
+# -f -` ignores these, as kubectl ignores status and the server's metadata on apply. (A uid, when
+# given, is still checked: it names the incarnation the file was read from.)
+SERVER_SET_FIELDS: tuple[tuple[str, ...], ...] = (("status",), ("metadata", "uid"), ("metadata", "createdAt"))
 
 
 def _ids(resources: dict) -> dict[str, str]:
@@ -38,7 +43,8 @@ def _version_warnings(version: str | None) -> list[str]:
     return [warning] if warning else []
 
 
-def replica_view(member: EtcdMember, report: BootstrapReport | None) -> dict[str, Any]:
+def replica_view(member: EtcdMember, report: BootstrapReport | None, *, deleting: bool = False) -> dict[str, Any]:
+    expiries = certificates.earliest({member.index: report}) if report else []
     return {
         "index": member.index,
         "zone": member.zone,
@@ -54,12 +60,53 @@ def replica_view(member: EtcdMember, report: BootstrapReport | None) -> dict[str
         # It passed the health gate on an older spec than its template now launches: an update
         # is replacing the replica, or will (its old instance's report still reads `ok`).
         "updatePending": bool(member.healthy_spec and member.launch_spec != member.healthy_spec),
+        # Its create is rolling back: the replica's resources are being deleted, whatever its
+        # last report said.
+        "deleting": deleting,
+        "reportedAt": report.reported_at if report else None,
+        "adminsGeneration": report.checks.get("adminsGeneration") if report else None,
+        "certificatesExpireAt": iso(expiries[0].expires_at) if expiries else None,
     }
 
 
 def _network_vpc(store: Store) -> str | None:
     network = store.network.get()
     return network.vpc_id if network else None
+
+
+def admins_view(store: Store, record: ClusterRecord, reports: dict[int, BootstrapReport], detail: bool) -> dict:
+    """Who is cluster-admin; in detail, the published generation and how many replicas serve it."""
+    view: dict[str, Any] = {
+        "identityARNs": list(record.spec.spec.authentication.aws_iam.admin_identity_arns),
+        "creator": record.creator,
+    }
+    if detail:
+        published = store.admins.get(record.uid)
+        generation = published.generation if published else None
+        served = [r.checks.get("adminsGeneration") or 0 for r in reports.values()]
+        view["generation"] = generation
+        view["appliedBy"] = len([g for g in served if generation is not None and g >= generation])
+    return view
+
+
+def join_token_view(record: ClusterRecord) -> dict[str, Any] | None:
+    token = record.join_token
+    if token is None:
+        return None
+    return {
+        "createdAt": token.created_at,
+        "expiresAt": token.expires_at,
+        "accepted": token.accepted,
+        "rotatesAfter": iso(parse_iso(token.created_at) + join_tokens.ROTATE_AFTER),
+    }
+
+
+def _rolling_back(store: Store, record: ClusterRecord) -> bool:
+    """The cluster's current operation failed (or was cancelled) and is deleting what it created."""
+    if not record.current_operation:
+        return False
+    operation = store.operations.get(record.current_operation)
+    return bool(operation and operation.status == "RUNNING" and operation.compensating)
 
 
 def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) -> dict[str, Any]:
@@ -79,10 +126,18 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
         "warnings": _version_warnings(record.version),
     }
     # The list shows replicas and node pools too (the CLI's REPLICAS column, `get -o json`):
-    # three queries per cluster; only the etcd configuration is left to the detail view.
+    # three queries per cluster; the etcd configuration and the administrators item are left to
+    # the detail view.
     reports = store.reports.replicas(record.uid)
+    rolling_back = _rolling_back(store, record)
+    status["rollingBack"] = rolling_back
+    status["admins"] = admins_view(store, record, reports, detail)
+    status["joinToken"] = join_token_view(record)
+    status["certificates"] = [e.view(now()) for e in certificates.earliest(reports)]
     control_plane: dict[str, Any] = {
-        "replicas": [replica_view(m, reports.get(m.index)) for m in store.etcd.members(record.name)]
+        "replicas": [
+            replica_view(m, reports.get(m.index), deleting=rolling_back) for m in store.etcd.members(record.name)
+        ]
     }
     if detail:
         config = store.etcd.config(record.name)
@@ -99,8 +154,9 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
     }
 
 
-def event_view(event: Event) -> dict[str, Any]:
+def event_view(event: Event, cluster: str | None = None) -> dict[str, Any]:
     return {
+        "cluster": cluster,
         "type": event.type,
         "reason": event.reason,
         "message": event.message,

@@ -1,8 +1,8 @@
 """The embedded local runtime: kubestep's management service on an in-process moto emulator.
 
 Tooling for workstations and tests, not part of the Lambda asset. Importing this package is
-cheap; moto is imported when a runtime starts. It needs the `local` extra
-(``pip install 'kubestep[local]'``).
+cheap; moto is imported when a runtime starts. It needs the `local` extra and runs from the
+checkout (``pip install -e '.[local]'`` there; see ``kubestep.checkout``).
 """
 
 from __future__ import annotations

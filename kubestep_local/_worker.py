@@ -127,7 +127,6 @@ _REDACTED_KEYS = frozenset(
         "Plaintext",
         "CiphertextBlob",
         "UserData",
-        "PolicyDocument",
         "AssumeRolePolicyDocument",
         "Password",
         "Token",
@@ -137,6 +136,9 @@ _REDACTED_KEYS = frozenset(
     }
 )
 _MAX_STRING = 2048
+# Kept whole: an instance role's policy (no secret in it) is what the IAM check evaluates the
+# instances' own calls against (tests/iam).
+_KEPT_WHOLE = frozenset({"PolicyDocument"})
 # Read calls' responses are not recorded: the resources they act on are named in the request.
 _READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Query", "Scan")
 
@@ -146,7 +148,7 @@ def _redact(value: Any, depth: int = 0) -> Any:
         return "<nested>"
     if isinstance(value, dict):
         return {
-            k: ("<redacted>" if k in _REDACTED_KEYS else _redact(v, depth + 1))
+            k: ("<redacted>" if k in _REDACTED_KEYS else v if k in _KEPT_WHOLE else _redact(v, depth + 1))
             for k, v in value.items()
             if k != "ResponseMetadata"
         }
@@ -161,6 +163,11 @@ def _redact(value: Any, depth: int = 0) -> Any:
     if hasattr(value, "get_expression"):  # a boto3 DynamoDB condition (Key(...).eq(...))
         return _condition(value)
     return str(value)  # datetimes, decimals, streaming bodies
+
+
+def record_safe(value: Any) -> Any:
+    """A call's parameters or response as the recorder keeps them (secret material removed)."""
+    return _redact(value)
 
 
 def _condition(condition: Any) -> Any:

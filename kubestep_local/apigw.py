@@ -56,6 +56,8 @@ DISCARD_IDLE_SECONDS = 2.0
 
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded|yaml|x-yaml)|.*\+json)")
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+# The runtime's dummy credentials (`kubestep local env`), which unsigned local CLI calls stand for.
+DUMMY_ACCESS_KEY = "testing"
 
 
 class ApiGatewayServer:
@@ -91,6 +93,8 @@ class ApiGatewayServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lambda = None
+        self._identities: dict[str, dict[str, str]] = {}
+        self._identities_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -117,6 +121,35 @@ class ApiGatewayServer:
                 config=Config(read_timeout=self.integration_timeout, retries={"max_attempts": 1}),
             )
         return self._lambda
+
+    def caller_identity(self, access_key: str | None) -> dict[str, str]:
+        """Who signed with `access_key`, as API Gateway's IAM authorisation puts it in the
+        request context (`userArn`, `caller`, `accountId`): the emulator's STS answer for that
+        key (an IAM user's or an assumed role's key is that identity). A request without a
+        signature comes from the local CLI, which acts with the runtime's dummy credentials."""
+        key = access_key or DUMMY_ACCESS_KEY
+        with self._identities_lock:
+            known = self._identities.get(key)
+        if known is not None:
+            return known
+        sts = boto3.client(
+            "sts",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=key,
+            aws_secret_access_key=DUMMY_ACCESS_KEY,
+        )
+        answer = sts.get_caller_identity()
+        arn = answer["Arn"]
+        # moto names credentials it does not know `arn:aws:sts::ACCOUNT:user/moto`; AWS never gives
+        # an IAM user an `sts` ARN, so the stand-in shows that user as AWS would.
+        fallback = re.fullmatch(r"arn:([\w-]+):sts::(\d{12}):user/(.+)", arn)
+        if fallback:
+            arn = f"arn:{fallback.group(1)}:iam::{fallback.group(2)}:user/{fallback.group(3)}"
+        identity = {"userArn": arn, "caller": answer["UserId"], "accountId": answer["Account"], "accessKey": key}
+        with self._identities_lock:
+            self._identities[key] = identity
+        return identity
 
     def start(self) -> None:
         gateway = self
@@ -191,6 +224,7 @@ class ApiGatewayServer:
                 text_body = base64.b64encode(body).decode()
         authorization = next((v for k, v in headers if k.lower() == "authorization"), "")
         access_key = m.group(1) if (m := _CREDENTIAL.search(authorization)) else None
+        identity = self.caller_identity(access_key)
         user_agent = next((v for k, v in headers if k.lower() == "user-agent"), None)
         now = datetime.now(UTC)
         request_id = str(uuid.uuid4())
@@ -219,18 +253,18 @@ class ApiGatewayServer:
                 "requestId": request_id,
                 "identity": {
                     "cognitoIdentityPoolId": None,
-                    "accountId": ACCOUNT_ID if access_key else None,
+                    "accountId": identity["accountId"],
                     "cognitoIdentityId": None,
-                    "caller": access_key,
+                    "caller": identity["caller"],
                     "sourceIp": source_ip,
                     "principalOrgId": None,
-                    "accessKey": access_key,
+                    "accessKey": identity["accessKey"],
                     "cognitoAuthenticationType": None,
                     "cognitoAuthenticationProvider": None,
-                    # moto does not verify SigV4: every signed caller is the account's root.
-                    "userArn": f"arn:aws:iam::{ACCOUNT_ID}:root" if access_key else None,
+                    # moto verifies no signature: the access key alone says who signed.
+                    "userArn": identity["userArn"],
                     "userAgent": user_agent,
-                    "user": access_key,
+                    "user": identity["caller"],
                 },
                 "domainName": f"{self.host}:{self.port}",
                 "apiId": self.api_id,

@@ -1,5 +1,6 @@
 """`kubestep local up --existing-vpc`: a stand-in for "a VPC you already have" (the
-existing-VPC management service) — a VPC with one private subnet, made in the emulator before
+existing-VPC management service) — a VPC with one private subnet whose default route leads to a
+transit gateway (egress), DNS support and hostnames on, made in the emulator before
 anything of kubestep's, tagged as a customer's VPC would be and nothing of kubestep's — and the
 AWSManagementService manifest that names it.
 
@@ -31,6 +32,7 @@ def ensure_stand_in(ec2: Any, region: str) -> tuple[str, str]:
     if found:
         vpc_id = found[0]["VpcId"]
         subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+        ensure_egress(ec2, vpc_id, subnets[0]["SubnetId"])
         return vpc_id, subnets[0]["SubnetId"]
     tags = [{"Key": "Name", "Value": NAME_TAG}, *({"Key": k, "Value": v} for k, v in OWNER_TAGS.items())]
     with moto_compat.deterministic_ids(SEED):
@@ -47,7 +49,37 @@ def ensure_stand_in(ec2: Any, region: str) -> tuple[str, str]:
         )["Subnet"]["SubnetId"]
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    ensure_egress(ec2, vpc_id, subnet_id)
     return vpc_id, subnet_id
+
+
+def ensure_egress(ec2: Any, vpc_id: str, subnet_id: str) -> None:
+    """The private subnet's way out, as many organisations build it: a default route to a transit
+    gateway that leads to a shared egress VPC (not modelled beyond the gateway), through a route
+    table of the subnet's own. Made once; found again by its tag."""
+    egress_tag = f"{NAME_TAG} egress"
+    tags = [{"Key": "Name", "Value": egress_tag}, *({"Key": k, "Value": v} for k, v in OWNER_TAGS.items())]
+    gateways = ec2.describe_transit_gateways(Filters=[{"Name": "tag:Name", "Values": [egress_tag]}])["TransitGateways"]
+    if gateways:
+        gateway_id = gateways[0]["TransitGatewayId"]
+    else:
+        gateway_id = ec2.create_transit_gateway(
+            Description="shared egress (kubestep local stand-in)",
+            TagSpecifications=[{"ResourceType": "transit-gateway", "Tags": tags}],
+        )["TransitGateway"]["TransitGatewayId"]
+    attachments = ec2.describe_transit_gateway_vpc_attachments(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "transit-gateway-id", "Values": [gateway_id]}]
+    )["TransitGatewayVpcAttachments"]
+    if not [a for a in attachments if a.get("State") not in ("deleted", "deleting")]:
+        ec2.create_transit_gateway_vpc_attachment(TransitGatewayId=gateway_id, VpcId=vpc_id, SubnetIds=[subnet_id])
+    tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])
+    if tables["RouteTables"]:
+        return
+    table_id = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=[{"ResourceType": "route-table", "Tags": tags}])[
+        "RouteTable"
+    ]["RouteTableId"]
+    ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", TransitGatewayId=gateway_id)
+    ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
 
 
 def write_manifest(directory: Path, region: str, vpc_id: str, subnet_id: str) -> Path:

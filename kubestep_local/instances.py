@@ -1,11 +1,30 @@
 """The instance simulator: plays the part of kubestep's EC2 instances in the emulator.
 
 moto makes ASG instances ``InService`` and NLB targets ``healthy`` at once and nothing boots, so
-the health gate's last signal -- the instance's own bootstrap report (docs/contracts.md) --
-would never arrive. For each new instance of an Auto Scaling group tagged ``gke:cluster-uid``,
-after a time-scaled boot delay, the simulator writes that report through boto3 against the
-emulator, as the instance role would. Tests can make chosen replicas report
-``failed:<phase>``, so the health gate's failure path runs too.
+the health gate's last signal -- the instance's own report (docs/contracts.md, "Bootstrap
+report") -- would never arrive. For each new instance of an Auto Scaling group tagged
+``gke:cluster-uid``, after a time-scaled boot delay, the simulator does through boto3 against the
+emulator what the bootstrap script does with the instance role: a replica claims initialisation
+(unless the cluster is initialised) and marks it done, every instance writes its report under
+its own key, with the Kubernetes version its user-data installs (as ``kubelet --version`` tells
+the real one); an instance that booted well then rewrites its report every
+``report_interval_seconds`` (time-scaled), as its report timer does, with what it would see then:
+
+- a control-plane replica: the etcd members started (the cluster's replicas that have booted
+  and still run; no learner once booted), etcd healthy while they hold a quorum, its API server
+  ready, the generation of the cluster's administrators item its authenticator serves (it
+  re-reads the item, as the replica's timer does), and its certificates' expiries (leaf
+  certificates a year after the replica joined, kubeadm's default; the cluster CA from its
+  certificate);
+- a node: Ready, and once the cluster's cloud controller manager runs (a booted replica) and
+  ``ccm_delay_seconds`` passed, initialised by it (``nodeInitialized``, providerID set).
+
+Each call an instance makes is recorded as its instance role's (``CallRecord.role_name``, with
+the instance's ARN), so the IAM check evaluates them against the policy the functions put on
+that role; what the simulator only reads to play its part (etcd membership, the cluster CA) is
+not recorded. Tests can make chosen instances report ``failed:<phase>``, boot late (a slow
+join), hold their boot until released, or keep the cloud controller manager from ever
+initialising a cluster's nodes.
 """
 
 from __future__ import annotations
@@ -22,13 +41,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import yaml
+from botocore.exceptions import ClientError
 
+from kubestep import naming
 from kubestep_local import moto_compat
+from kubestep_local._worker import record_safe
+from kubestep_local.recorder import CallRecord, CallRecorder
 from kubestep_local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
@@ -41,11 +64,10 @@ NODEPOOL_TAG = "gke:nodepool"
 
 
 @dataclass
-class Failure:
-    """An injected bootstrap failure: matching instances report ``failed:<phase>``."""
+class Match:
+    """Which instances an injected behaviour applies to."""
 
     cluster: str  # uid or name
-    phase: str
     role: str = "control-plane"
     replica: int | None = None  # None: every replica of the role
     nodepool: str | None = None
@@ -62,6 +84,24 @@ class Failure:
             return False
         return self.remaining is None or self.remaining > 0
 
+    def use(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+
+@dataclass
+class Failure(Match):
+    """An injected bootstrap failure: matching instances report ``failed:<phase>``."""
+
+    phase: str = "kubeadm-join"
+
+
+@dataclass
+class Delay(Match):
+    """A slow boot (a join that takes long): matching instances report ``seconds`` later."""
+
+    seconds: float = 0.0
+
 
 @dataclass(order=True)
 class PendingBoot:
@@ -75,6 +115,19 @@ class PendingBoot:
     replica: int | None = field(compare=False)
     nodepool: str | None = field(compare=False)
     asg_name: str = field(compare=False)
+
+
+@dataclass
+class LiveInstance:
+    """A booted instance that reports periodically, with what it knows of itself."""
+
+    boot: PendingBoot
+    booted_at: float  # monotonic
+    joined_at: datetime  # wall clock: its certificates were signed then
+    zone: str | None
+    next_report: float = 0.0
+    # What its user-data installs; the real instance reports `kubelet --version`.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,26 +169,51 @@ def installed_version(user_data: str | None) -> str | None:
     return None
 
 
-def write_report(store: Any, boot: PendingBoot, status: str, version: str | None = None) -> str:
-    """Write the bootstrap report item as the instance would, with the checks it made: for a
-    replica, every etcd member present and healthy and its API server ready; for a node, Ready;
-    and, as `kubelet --version` tells the real one, the version it installed."""
-    checks: dict[str, Any] = {}
-    if status == "ok":
-        if boot.role == "control-plane":
-            config = store.etcd.config(boot.cluster_name) if boot.cluster_name else None
-            checks = {"etcdMembers": config.members if config else 0, "etcdHealthy": True, "apiserverReady": True}
-        else:
-            checks = {"nodeReady": True}
-    replica = boot.replica if boot.role == "control-plane" else None
-    store.reports.write(
-        boot.uid, status=status, instance_id=boot.instance_id, replica=replica, version=version, checks=checks
-    )
-    return f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# What `kubeadm certs check-expiration` lists and the script reports (docs/contracts.md,
+# `certificates`): leaf certificates and kubeconfigs kubeadm signs for a year (its default
+# `certificateValidityPeriod`), per replica, and the kubelet's own client certificate.
+LEAF_CERTIFICATES = (
+    "admin.conf",
+    "apiserver",
+    "apiserver-etcd-client",
+    "apiserver-kubelet-client",
+    "controller-manager.conf",
+    "etcd-healthcheck-client",
+    "etcd-peer",
+    "etcd-server",
+    "front-proxy-client",
+    "scheduler.conf",
+    "kubelet-client",
+)
+LEAF_VALIDITY = timedelta(days=365)
+
+
+def ca_expiry(certificate_pem: str | None) -> datetime | None:
+    """When the cluster CA (its certificate on the cluster record) expires."""
+    if not certificate_pem:
+        return None
+    from cryptography import x509
+
+    try:
+        return x509.load_pem_x509_certificate(certificate_pem.encode()).not_valid_after_utc
+    except ValueError:
+        return None
+
+
+def claim_initialisation(store: Any, boot: PendingBoot) -> None:
+    """What a replica's first successful boot does in the registry: unless the cluster is
+    initialised, claim initialisation (the conditional put) and, having claimed it, mark it done."""
+    if not store.reports.initialized(boot.uid) and store.reports.claim_init(boot.uid, boot.instance_id, boot.replica):
+        store.reports.mark_initialized(boot.uid)
 
 
 class InstanceSimulator:
-    """Background thread: watch kubestep ASGs' instances, report their bootstrap when "booted"."""
+    """Background thread: watch kubestep ASGs' instances, report their bootstrap when "booted",
+    then report periodically while they run."""
 
     def __init__(
         self,
@@ -146,27 +224,42 @@ class InstanceSimulator:
         boot_delay_seconds: float = 20.0,
         poll_interval: float = 0.1,
         on_report: Callable[[Report], None] | None = None,
+        recorder: CallRecorder | None = None,
+        report_interval_seconds: float = 60.0,
+        ccm_delay_seconds: float = 10.0,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.table_name = table_name
         self.time_scale = time_scale or TimeScale(1.0)
         self.boot_delay_seconds = boot_delay_seconds
         self.poll_interval = poll_interval
+        # Every booted instance rewrites its report this often (the script's report timer: 60 s).
+        self.report_interval_seconds = report_interval_seconds
+        # How long after a node's boot the cloud controller manager initialises it.
+        self.ccm_delay_seconds = ccm_delay_seconds
         self._seen: set[str] = set()
         self._pending: list[PendingBoot] = []
         self._failures: list[Failure] = []
         # Boots held back (tests: one replica's new instance stays unbooted while others go on).
-        self._holds: list[Failure] = []
+        self._holds: list[Match] = []
         self._held: list[PendingBoot] = []
+        self._delays: list[Delay] = []
+        self._ccm_stalled: set[str] = set()
+        self._live: dict[str, LiveInstance] = {}
+        self._adopt_checked: set[str] = set()
         self._reports: list[Report] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[tuple[Any, ...], Any] = {}
         self.paused = False
         # Told of every report written (the latency model: the instance now serves /readyz).
         self.on_report = on_report
+        # The instances' own calls, as their roles' (the IAM check evaluates them).
+        self.recorder = recorder
+        self._principal = threading.local()
+        self._accounts: dict[str, str] = {}
         # The termination handler's part (queue mode): drain, then complete the lifecycle action.
         self.drain_delay_seconds = 20.0
         self._stalled: set[str] = set()
@@ -203,22 +296,22 @@ class InstanceSimulator:
         """
         if role == "node" and nodepool is None and replica is not None:
             raise ValueError("nodes have no replica index; pass nodepool=")
-        failure = Failure(cluster, phase, role, replica, nodepool, times)
+        failure = Failure(cluster, role, replica, nodepool, times, phase=phase)
         with self._lock:
             self._failures.append(failure)
         return failure
 
     def hold_boots(
         self, cluster: str, replica: int | None = None, *, role: str = "control-plane", nodepool: str | None = None
-    ) -> Failure:
+    ) -> Match:
         """Matching instances (cluster uid or name) do not boot until `release_boots()`: a roll
         waits at that replica's (or pool's) health gate for as long as a test needs."""
-        hold = Failure(cluster, "held", role, replica, nodepool)
+        hold = Match(cluster, role, replica, nodepool)
         with self._lock:
             self._holds.append(hold)
         return hold
 
-    def release_boots(self, hold: Failure | None = None) -> None:
+    def release_boots(self, hold: Match | None = None) -> None:
         """Boot what `hold` (every hold, by default) held back, at once (their boot delay has
         passed), and hold those no more."""
         with self._lock:
@@ -235,6 +328,35 @@ class InstanceSimulator:
         with self._lock:
             return [boot.instance_id for boot in self._held]
 
+    def delay_boot(
+        self,
+        cluster: str,
+        replica: int | None = None,
+        seconds: float = 300.0,
+        *,
+        role: str = "control-plane",
+        nodepool: str | None = None,
+        times: int | None = None,
+    ) -> Delay:
+        """Make matching instances (cluster uid or name) finish booting ``seconds`` (modelled,
+        time-scaled) later than the others: a replica that joins etcd late."""
+        if role == "node" and nodepool is None and replica is not None:
+            raise ValueError("nodes have no replica index; pass nodepool=")
+        delay = Delay(cluster, role, replica, nodepool, times, seconds=seconds)
+        with self._lock:
+            self._delays.append(delay)
+        return delay
+
+    def stall_cloud_controller(self, cluster: str) -> None:
+        """The cloud controller manager of `cluster` (uid or name) never initialises a node: its
+        nodes stay Ready with the uninitialized taint and no providerID."""
+        with self._lock:
+            self._ccm_stalled.add(cluster)
+
+    def resume_cloud_controller(self) -> None:
+        with self._lock:
+            self._ccm_stalled.clear()
+
     def stall_drains(self, cluster: str) -> None:
         """The termination handler of `cluster` (uid or name) stops completing lifecycle actions,
         so a roll waits for the drain until its deadline (the timeout path)."""
@@ -246,8 +368,10 @@ class InstanceSimulator:
             self._stalled.clear()
 
     def clear_failures(self) -> None:
+        """Forget injected bootstrap failures and slow boots."""
         with self._lock:
             self._failures.clear()
+            self._delays.clear()
 
     def reports(self) -> list[Report]:
         with self._lock:
@@ -273,13 +397,15 @@ class InstanceSimulator:
             try:
                 self.scan()
                 self._report_due()
+                self._report_live()
                 self._drain_tick()
             except Exception:  # noqa: BLE001 - the simulator must survive moto's races
                 LOG.exception("instance simulator iteration failed")
             self._stop.wait(self.poll_interval)
 
     def scan(self) -> None:
-        """Schedule a boot for every instance not seen before in a kubestep ASG."""
+        """Schedule a boot for every instance not seen before in a kubestep ASG (late for one a
+        test slowed down); take up the periodic reports of instances booted before a restore."""
         now = time.monotonic()
         for group in moto_compat.autoscaling_groups():
             uid = group.tags.get(UID_TAG)
@@ -287,33 +413,67 @@ class InstanceSimulator:
                 continue
             for instance_id in group.instance_ids:
                 with self._lock:
-                    if instance_id in self._seen:
-                        continue
+                    seen = instance_id in self._seen
+                if seen:
+                    self._adopt(group, instance_id)
+                    continue
                 if moto_compat.instance_state(group.region, instance_id) == "pending":
                     continue  # boots once EC2 has it running (the latency model keeps it pending)
                 with self._lock:
                     if instance_id in self._seen:
                         continue
                     self._seen.add(instance_id)
-                tags = group.tags
-                role = tags.get(ROLE_TAG) or ("control-plane" if REPLICA_TAG in tags else "node")
-                replica = None
-                with contextlib.suppress(TypeError, ValueError):
-                    replica = int(tags.get(REPLICA_TAG))  # type: ignore[arg-type]
-                boot = PendingBoot(
-                    due=now + self.time_scale.seconds(self.boot_delay_seconds),
-                    seq=next(self._seq),
-                    instance_id=instance_id,
-                    region=group.region,
-                    uid=uid,
-                    cluster_name=tags.get(NAME_TAG),
-                    role=role,
-                    replica=replica,
-                    nodepool=tags.get(NODEPOOL_TAG),
-                    asg_name=group.name,
-                )
+                boot = self._boot_of(group, instance_id, now + self.time_scale.seconds(self.boot_delay_seconds))
                 with self._lock:
+                    for delay in self._delays:
+                        if delay.matches(boot):
+                            boot.due += self.time_scale.seconds(delay.seconds)
+                            delay.use()
+                            break
                     heapq.heappush(self._pending, boot)
+
+    def _boot_of(self, group: Any, instance_id: str, due: float) -> PendingBoot:
+        tags = group.tags
+        role = tags.get(ROLE_TAG) or ("control-plane" if REPLICA_TAG in tags else "node")
+        replica = None
+        with contextlib.suppress(TypeError, ValueError):
+            replica = int(tags.get(REPLICA_TAG))  # type: ignore[arg-type]
+        return PendingBoot(
+            due=due,
+            seq=next(self._seq),
+            instance_id=instance_id,
+            region=group.region,
+            uid=tags[UID_TAG],
+            cluster_name=tags.get(NAME_TAG),
+            role=role,
+            replica=replica,
+            nodepool=tags.get(NODEPOOL_TAG),
+            asg_name=group.name,
+        )
+
+    def _adopt(self, group: Any, instance_id: str) -> None:
+        """An instance that booted before a restore (`mark_booted`) and reported ok goes on
+        reporting, as its timers would."""
+        with self._lock:
+            if instance_id in self._live or instance_id in self._adopt_checked or not self.table_name:
+                return
+            if any(b.instance_id == instance_id for b in [*self._pending, *self._held]):
+                return
+            self._adopt_checked.add(instance_id)
+        if not moto_compat.instance_running(group.region, instance_id):
+            return
+        boot = self._boot_of(group, instance_id, time.monotonic())
+        store = self._store(group.region, as_instance=False)
+        if boot.role == "control-plane" and boot.replica is not None:
+            report = store.reports.replica(boot.uid, boot.replica)
+        else:
+            report = store.reports.node(boot.uid, instance_id, self._instance_arn(group.region, instance_id))
+        if report is None or not report.ok or report.instance_id != instance_id:
+            return
+        with self._lock:
+            self._live[instance_id] = LiveInstance(
+                boot, time.monotonic(), datetime.now(UTC), self._zone(boot), time.monotonic(), self._version(boot)
+            )
 
     # -- the node termination handler (queue mode) ----------------------------------------------
     def _client(self, service: str, region: str) -> Any:
@@ -395,10 +555,13 @@ class InstanceSimulator:
         with self._lock:
             self._seen |= set(instance_ids)
 
-    def _store(self, region: str) -> Any:
+    def _store(self, region: str, *, as_instance: bool = True) -> Any:
+        """The table as an instance reaches it (its calls recorded as its role's), or, for what
+        the simulator only reads to play its part, unrecorded."""
         from kubestep.store import Store
 
-        store = self._clients.get((region, self.table_name))
+        key = (region, self.table_name, as_instance)
+        store = self._clients.get(key)
         if store is None:
             resource = boto3.resource(
                 "dynamodb",
@@ -407,9 +570,55 @@ class InstanceSimulator:
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
             )
+            if as_instance:
+                self._record_calls_of(resource.meta.client)
             store = Store.for_table(self.table_name, dynamodb=resource)
-            self._clients[(region, self.table_name)] = store
+            self._clients[key] = store
         return store
+
+    def _record_calls_of(self, client: Any) -> None:
+        """Record each call of `client` as the instance role's that the current boot plays."""
+        original = client._make_api_call
+
+        def make_api_call(operation_name: str, api_params: Any) -> Any:
+            role, instance_arn = getattr(self._principal, "current", (None, None))
+            error = response = None
+            try:
+                response = original(operation_name, api_params)
+                return response
+            except ClientError as exc:
+                error = exc.response.get("Error", {}).get("Code")
+                raise
+            finally:
+                if self.recorder is not None and role:
+                    params = record_safe(api_params)
+                    writes = not operation_name.startswith(("Get", "Query", "Describe"))
+                    self.recorder.record_calls(
+                        [
+                            CallRecord(
+                                role,
+                                None,
+                                None,
+                                f"dynamodb:{operation_name}",
+                                "dynamodb",
+                                operation_name,
+                                client.meta.region_name,
+                                params,
+                                record_safe(response) if writes and response else None,
+                                error,
+                                role_name=role,
+                                source_instance_arn=instance_arn,
+                            )  # fmt: skip
+                        ]
+                    )
+
+        client._make_api_call = make_api_call
+
+    def _instance_arn(self, region: str, instance_id: str) -> str:
+        """The instance's ARN, as AWS puts it in its requests (ec2:SourceInstanceARN)."""
+        if region not in self._accounts:
+            self._accounts[region] = self._client("sts", region).get_caller_identity()["Account"]
+        return f"arn:aws:ec2:{region}:{self._accounts[region]}:instance/{instance_id}"
 
     def _report_due(self) -> None:
         if self.paused or not self.table_name:  # not deployed yet: reports wait
@@ -426,19 +635,50 @@ class InstanceSimulator:
                 for failure in self._failures:
                     if failure.matches(boot):
                         status = f"failed:{failure.phase}"
-                        if failure.remaining is not None:
-                            failure.remaining -= 1
+                        failure.use()
                         break
             self._report(boot, status)
 
+    @contextlib.contextmanager
+    def _as_instance(self, boot: PendingBoot) -> Any:
+        """The calls made inside are the instance's own, with its role (recorded as such)."""
+        self._principal.current = (
+            naming.instance_role(boot.uid, boot.role),
+            self._instance_arn(boot.region, boot.instance_id),
+        )
+        try:
+            yield
+        finally:
+            self._principal.current = (None, None)
+
     def _report(self, boot: PendingBoot, status: str) -> None:
+        """The instance's first report, at the end of its boot; one that booted well goes on
+        reporting (`_report_live`), one that failed reports once (it is replaced, not retried)."""
         if not moto_compat.instance_running(boot.region, boot.instance_id):
             return  # terminated before it "booted"
         if boot.role == "control-plane" and boot.replica is None:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
-        version = installed_version(moto_compat.instance_user_data(boot.region, boot.instance_id))
-        key = write_report(self._store(boot.region), boot, status, version)
+        live = LiveInstance(boot, time.monotonic(), datetime.now(UTC), self._zone(boot), version=self._version(boot))
+        if status == "ok":
+            with self._lock:
+                self._live[boot.instance_id] = live
+            key = self._write(live, source="boot")
+        else:
+            replica = boot.replica if boot.role == "control-plane" else None
+            with self._as_instance(boot):
+                self._store(boot.region).reports.write(
+                    boot.uid,
+                    status=status,
+                    instance_id=boot.instance_id,
+                    replica=replica,
+                    instance_arn=self._instance_arn(boot.region, boot.instance_id),
+                    version=live.version,
+                )
+            key = f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
+        # A node reports again as soon as the cloud controller manager may have initialised it.
+        first = min(self.report_interval_seconds, self.ccm_delay_seconds) if boot.role == "node" else None
+        live.next_report = time.monotonic() + self.time_scale.seconds(first or self.report_interval_seconds)
         report = Report(
             boot.uid,
             boot.cluster_name,
@@ -453,3 +693,112 @@ class InstanceSimulator:
             self._reports.append(report)
         if self.on_report is not None:
             self.on_report(report)
+
+    # -- periodic reports ------------------------------------------------------------------------
+    def _report_live(self) -> None:
+        """Every booted instance's periodic report, when due; a terminated one stops."""
+        if self.paused or not self.table_name:
+            return
+        now = time.monotonic()
+        with self._lock:
+            due = [live for live in self._live.values() if live.next_report <= now]
+        for live in due:
+            if not moto_compat.instance_running(live.boot.region, live.boot.instance_id):
+                with self._lock:
+                    self._live.pop(live.boot.instance_id, None)
+                continue
+            self._write(live, source="timer")
+            live.next_report = now + self.time_scale.seconds(self.report_interval_seconds)
+
+    def _running_replicas(self, uid: str) -> set[int]:
+        """The replicas of `uid` whose instance booted well and still runs: etcd's started members."""
+        with self._lock:
+            replicas = [
+                (live.boot.replica, live.boot.region, live.boot.instance_id)
+                for live in self._live.values()
+                if live.boot.uid == uid and live.boot.role == "control-plane" and live.boot.replica is not None
+            ]
+        return {r for r, region, instance_id in replicas if moto_compat.instance_running(region, instance_id)}
+
+    def _write(self, live: LiveInstance, *, source: str) -> str:
+        """One ok report of a booted instance (the boot's last step, or its report timer), made
+        with its role; a replica's first also claims initialisation, as the script does."""
+        boot = live.boot
+        store = self._store(boot.region)
+        with self._as_instance(boot):
+            if boot.role == "control-plane":
+                if source == "boot":
+                    claim_initialisation(store, boot)
+                checks, certificates = self._replica_facts(store, live)
+                store.reports.write(
+                    boot.uid,
+                    status="ok",
+                    instance_id=boot.instance_id,
+                    replica=boot.replica,
+                    version=live.version,
+                    checks=checks,
+                    certificates=certificates,
+                    source=source,
+                )
+                return f"replica {boot.replica}"
+            store.reports.write(
+                boot.uid,
+                status="ok",
+                instance_id=boot.instance_id,
+                instance_arn=self._instance_arn(boot.region, boot.instance_id),
+                version=live.version,
+                checks=self._node_facts(live),
+                certificates={"kubelet-client": _iso(live.joined_at + LEAF_VALIDITY)},
+                source=source,
+            )
+            return f"node {boot.instance_id}"
+
+    def _replica_facts(self, store: Any, live: LiveInstance) -> tuple[dict[str, Any], dict[str, str]]:
+        """What a replica's report says now (its `checks`, its `certificates`): etcd membership
+        (`etcdctl member list`: the replicas booted and running, none a learner once booted),
+        health (a quorum of the planned members), its API server, the administrators generation
+        its authenticator serves (read with the replica's role, as its report timer does), its
+        certificates' expiries."""
+        boot = live.boot
+        facts = self._store(boot.region, as_instance=False)
+        started = len(self._running_replicas(boot.uid))
+        config = facts.etcd.config(boot.cluster_name) if boot.cluster_name else None
+        planned = config.members if config else started
+        checks: dict[str, Any] = {
+            "etcdMembers": started,
+            "etcdLearners": 0,
+            "etcdHealthy": started * 2 > planned,
+            "apiserverReady": True,
+        }
+        admins = store.admins.get(boot.uid)
+        if admins is not None:
+            checks["adminsGeneration"] = admins.generation
+        certificates = dict.fromkeys(LEAF_CERTIFICATES, _iso(live.joined_at + LEAF_VALIDITY))
+        record = facts.clusters.get(boot.cluster_name) if boot.cluster_name else None
+        ca = ca_expiry(record.cluster_ca_certificate if record and record.uid == boot.uid else None)
+        if ca is not None:
+            certificates["ca"] = _iso(ca)
+        return checks, certificates
+
+    def _node_facts(self, live: LiveInstance) -> dict[str, Any]:
+        """A node is Ready once booted; the cloud controller manager (running on a booted replica)
+        initialises it `ccm_delay_seconds` later: providerID `aws:///<zone>/<instance>`, taint gone."""
+        boot = live.boot
+        with self._lock:
+            stalled = bool({boot.uid, boot.cluster_name} & self._ccm_stalled)
+        waited = time.monotonic() - live.booted_at >= self.time_scale.seconds(self.ccm_delay_seconds)
+        initialised = not stalled and waited and bool(self._running_replicas(boot.uid))
+        checks: dict[str, Any] = {"nodeReady": True, "nodeInitialized": initialised}
+        if initialised:
+            checks["providerID"] = f"aws:///{live.zone or 'unknown'}/{boot.instance_id}"
+        return checks
+
+    @staticmethod
+    def _version(boot: PendingBoot) -> str | None:
+        return installed_version(moto_compat.instance_user_data(boot.region, boot.instance_id))
+
+    def _zone(self, boot: PendingBoot) -> str | None:
+        with contextlib.suppress(Exception):
+            answer = self._client("ec2", boot.region).describe_instances(InstanceIds=[boot.instance_id])
+            return answer["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+        return None

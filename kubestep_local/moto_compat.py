@@ -43,6 +43,8 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
+from kubestep.checkout import local_install_hint
+
 LOG = logging.getLogger(__name__)
 
 PINNED_MOTO_VERSION = "5.2.5"
@@ -69,7 +71,7 @@ def check_moto_version() -> str:
         installed = version("moto")
     except PackageNotFoundError:
         raise MotoVersionError(
-            "moto is not installed: the local runtime needs the `local` extra (pip install 'kubestep[local]')"
+            f"moto is not installed: the local runtime needs the `local` extra ({local_install_hint()})"
         ) from None
     if installed != PINNED_MOTO_VERSION:
         raise MotoVersionError(

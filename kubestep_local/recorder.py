@@ -44,6 +44,10 @@ class CallRecord:
     # is above).
     error_injected: bool = False
     lost_responses: tuple[dict[str, Any], ...] = ()
+    # A call an instance made with its instance role (the instance simulator plays that part):
+    # the role's name and the instance's ARN (its requests' `ec2:SourceInstanceARN`).
+    role_name: str | None = None
+    source_instance_arn: str | None = None
 
     @classmethod
     def of(cls, invocation: Invocation, call: str | dict[str, Any]) -> CallRecord:
@@ -87,6 +91,11 @@ class CallRecorder:
         calls = [CallRecord.of(invocation, call) for call in calls_made]
         with self._lock:
             self._invocations.append(invocation)
+            self._calls.extend(calls)
+
+    def record_calls(self, calls: Iterable[CallRecord]) -> None:
+        """Calls made outside the functions (an instance's, with its role)."""
+        with self._lock:
             self._calls.extend(calls)
 
     def calls(self) -> list[ApiCall]:

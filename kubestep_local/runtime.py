@@ -277,6 +277,7 @@ class LocalRuntime:
             time_scale=self.time_scale,
             boot_delay_seconds=self.config.boot_delay_seconds,
             on_report=self._reported,
+            recorder=self.recorder,
         )
         self._simulator.mark_booted(set(self._restored_extra.get("booted", ())))
         self._simulator.start()

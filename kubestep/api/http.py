@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel
 
 from kubestep.api import schemas
-from kubestep.errors import NotFound
+from kubestep.errors import NotFound, shown
 from kubestep.models import NAME_PATTERN
 from kubestep.settings import Settings, settings
 from kubestep.store import ClusterRecord, NodePoolRecord, Operation, Store
@@ -55,12 +55,6 @@ def name_param(
 def could_exist(name: str, pattern: str = NAME_PATTERN, max_length: int = 40) -> bool:
     """Could an object have this name? Checked before any key reaches DynamoDB."""
     return len(name) <= max_length and re.fullmatch(pattern, name) is not None
-
-
-def shown(value: str, limit: int = 80) -> str:
-    """A caller's text inside a message: quoted and escaped like repr (no raw control or
-    bidirectional characters reach a terminal or a log), and at most `limit` characters."""
-    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 ClusterName = Annotated[str, name_param("The cluster's name (metadata.name)", "prod")]

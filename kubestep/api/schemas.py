@@ -12,6 +12,7 @@ from kubestep import versions
 from kubestep.models import (
     API_VERSION,
     NAME_PATTERN,
+    Authentication,
     AWSCluster,
     AWSNodePool,
     ClusterSpec,
@@ -100,13 +101,19 @@ class SweepOrphansBody(Model):
 
 class UpdateClusterBody(Model):
     """`PATCH /v1/clusters/{name}`: control-plane changes (each rolls the replicas one at a time),
-    a new upgrade policy (in place), and optionally the node pools' version afterwards."""
+    a new upgrade policy and new administrators (both in place), and optionally the node pools'
+    version afterwards."""
 
     control_plane: ControlPlaneChanges = Field(
         default_factory=ControlPlaneChanges, alias="controlPlane", description="Control-plane changes"
     )
     upgrade_policy: UpgradePolicy | None = Field(
         default=None, alias="upgradePolicy", description="A new upgrade policy"
+    )
+    authentication: Authentication | None = Field(
+        default=None,
+        description="New cluster administrators (`awsIAM.adminIdentityARNs`, replace all): in place, no instance "
+        "is replaced",
     )
     node_pools: Literal["all"] | list[Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=40)]] | None = (
         Field(
@@ -158,6 +165,7 @@ class Operation(BaseModel):
         description="The uid of the cluster incarnation it works on (a cluster deleted and created again under "
         "the same name has another)",
     )
+    nodePool: str | None = Field(default=None, description="The node pool a node-pool operation works on")
     status: str = Field(description="RUNNING until the execution ends: SUCCEEDED, FAILED, TIMED_OUT or ABORTED")
     executionArn: str | None = None
     startedAt: str | None = None
@@ -231,6 +239,45 @@ class Replica(_Open):
         description="True while its launch template carries a spec its running instance has not passed the "
         "health gate with: an update is replacing it, or will",
     )
+    deleting: bool = Field(
+        default=False, description="Its create is rolling back: the replica's resources are being deleted"
+    )
+    reportedAt: str | None = Field(default=None, description="When the instance last reported (every minute)")
+    adminsGeneration: int | None = Field(
+        default=None, description="The administrators generation its aws-iam-authenticator serves"
+    )
+    certificatesExpireAt: str | None = Field(
+        default=None, description="When the first of its certificates expires, as it reports them"
+    )
+
+
+class ClusterAdminsStatus(_Open):
+    identityARNs: list[str] = Field(
+        default_factory=list, description="`spec.authentication.awsIAM.adminIdentityARNs`: cluster-admin"
+    )
+    creator: str | None = Field(
+        default=None, description="The IAM principal whose API request created the cluster (absent: console)"
+    )
+    generation: int | None = Field(
+        default=None, description="The administrators item's generation (`GET /clusters/{name}` only)"
+    )
+    appliedBy: int | None = Field(
+        default=None, description="How many replicas report serving that generation (`GET /clusters/{name}` only)"
+    )
+
+
+class JoinTokenStatus(_Open):
+    createdAt: str | None = Field(default=None, description="When the newest join token was made")
+    expiresAt: str | None = Field(default=None, description="When the newest join token expires")
+    accepted: int | None = Field(default=None, description="How many values the control plane accepts now")
+    rotatesAfter: str | None = Field(default=None, description="When the upgrade planner makes the next one")
+
+
+class CertificateExpiry(_Open):
+    name: str = Field(description="As `kubeadm certs check-expiration` names it (`apiserver`, `admin.conf`, `ca`, …)")
+    expiresAt: str
+    replica: int = Field(description="The replica whose copy expires first")
+    daysLeft: int
 
 
 class ControlPlaneStatus(_Open):
@@ -254,10 +301,21 @@ class ClusterStatus(_Open):
     )
     generation: int | None = None
     currentOperation: str | None = None
+    rollingBack: bool = Field(
+        default=False, description="The current operation failed or was cancelled and deletes what it created"
+    )
     lastError: LastError | None = None
     resources: dict[str, str] = Field(default_factory=dict, description="Logical name -> AWS id")
     drift: dict[str, str] = Field(
         default_factory=dict, description="What the last repair found changed or missing (`POST …:repair`)"
+    )
+    admins: ClusterAdminsStatus | None = Field(default=None, description="Who is cluster-admin, and where it applies")
+    joinToken: JoinTokenStatus | None = Field(
+        default=None, description="The join token's times (never its value); rotated daily by the upgrade planner"
+    )
+    certificates: list[CertificateExpiry] = Field(
+        default_factory=list,
+        description="The control plane's certificates as the replicas report them, the soonest expiry first",
     )
     controlPlane: ControlPlaneStatus | None = Field(
         default=None, description="The replicas (`etcd`: `GET /clusters/{name}` only)"
@@ -283,10 +341,13 @@ class NodePoolList(BaseModel):
 
 
 class Event(BaseModel):
+    cluster: str | None = Field(default=None, description="The cluster whose events these are")
     type: str | None = Field(default=None, description="Normal or Warning")
     reason: str | None = None
     message: str | None = None
-    involvedObject: str | None = None
+    involvedObject: str | None = Field(
+        default=None, description="`AWSCluster/<cluster>` or `AWSNodePool/<pool>` (a pool of `cluster`)"
+    )
     count: int = 1
     firstTimestamp: str | None = None
     lastTimestamp: str | None = None

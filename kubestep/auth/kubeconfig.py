@@ -17,6 +17,7 @@ from typing import Any
 
 from kubestep import files
 from kubestep.auth.token import EXEC_API_VERSIONS
+from kubestep.checkout import KUBECONFIG_INSTALL_HINT
 from kubestep.errors import KubestepError
 
 KUBECONFIG_MODE = 0o600
@@ -75,7 +76,7 @@ def entries(access: ClusterAccess) -> dict[str, dict[str, Any]]:
         "args": list(access.token_args),
         "interactiveMode": "Never",
         "provideClusterInfo": False,
-        "installHint": "kubestep is the CLI that wrote this context: pip install kubestep (or activate its venv)",
+        "installHint": KUBECONFIG_INSTALL_HINT,
     }
     if access.token_env:
         exec_config["env"] = [{"name": k, "value": v} for k, v in sorted(access.token_env.items())]

@@ -6,9 +6,11 @@ The Lambda side calls one function:
     render_user_data(BootstrapParams(...)) -> str   # base64 cloud-config for the launch template
 
 One module per concern: `params` (the interface, validated), `kubeadm` (v1beta4 documents),
-`host` (containerd, kernel, systemd), `addons` (in-cluster manifests), `components` (pinned
-versions), `cloud_init` (assembly), `scripts/` (what runs on the instance), `report` (the
-bootstrap report item), `schema` (upstream field schemas)."""
+`host` (containerd, kernel, systemd units and timers), `addons` (in-cluster manifests),
+`components` (pinned versions and image digests), `cloud_init` (assembly), `scripts/` (what runs
+on the instance: the boot, the report, certificate renewal, join-token refresh, etcd
+membership), `schema` (upstream field schemas). The report item the instances write is
+`kubestep.store.records.BootstrapReport` (docs/contracts.md)."""
 
 from kubestep.bootstrap.cloud_init import render_cloud_config, render_user_data
 from kubestep.bootstrap.params import BootstrapParams, DnsZone, Taint, stable_replica_name

@@ -1,9 +1,12 @@
 """What runs in the cluster besides kubeadm's own components, rendered from the params.
 
-Applied once, by the replica that initialised the cluster, with `kubectl apply --server-side`
-(idempotent): the AWS cloud controller manager, the cluster-admin binding for
-aws-iam-authenticator's admin group, the AWS Node Termination Handler (queue mode) when a queue
-is given. Calico is fetched at boot (pinned, checksummed; see components.py). The authenticator
+Applied once per Kubernetes version with `kubectl apply --server-side` (idempotent): at create
+by the replica that initialised the cluster, after an upgrade by the first replica that finds
+the whole control plane at the new version. The AWS cloud controller manager, the
+cluster-admin binding for aws-iam-authenticator's admin group, the Role the join-token refresh
+runs as, the AWS Node Termination Handler (queue mode) when a queue is given, and last the
+`kubestep-addons` ConfigMap that records which version they match. Calico is fetched at boot
+(pinned, checksummed; see components.py). The authenticator
 itself is a static pod on every control-plane replica, so the API server's webhook always has a
 local authenticator, with or without the cluster.
 
@@ -22,6 +25,9 @@ from kubestep.bootstrap import components, paths
 from kubestep.bootstrap.params import IDENTITY_ARN, BootstrapParams
 
 CLUSTER_ADMINS_GROUP = "kubestep:cluster-admins"
+# The identity the join-token refresh mints for itself from the cluster CA for each run.
+BOOTSTRAP_TOKEN_MANAGER = "kubestep:bootstrap-token-manager"
+ADDONS_CONFIG_MAP = "kubestep-addons"
 CONTROL_PLANE_SELECTOR = {"node-role.kubernetes.io/control-plane": ""}
 CONTROL_PLANE_TOLERATIONS = [
     {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
@@ -190,7 +196,7 @@ def node_termination_handler(p: BootstrapParams) -> list[dict[str, Any]]:
                     "containers": [
                         {
                             "name": account,
-                            "image": components.NODE_TERMINATION_HANDLER_IMAGE,
+                            "image": components.NODE_TERMINATION_HANDLER.reference,
                             "env": container_env,
                             "securityContext": {
                                 "readOnlyRootFilesystem": True,
@@ -224,6 +230,34 @@ def cluster_admins_binding() -> list[dict[str, Any]]:
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": CLUSTER_ADMINS_GROUP}],
         }
+    ]
+
+
+def bootstrap_token_manager() -> list[dict[str, Any]]:
+    """What the join-token refresh may do: manage the Secrets in kube-system that hold bootstrap
+    tokens (Secrets cannot be narrowed by type in RBAC); bound to the user it mints for itself,
+    so it never depends on admin.conf, which expires."""
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(BOOTSTRAP_TOKEN_MANAGER),
+        "rules": [_rule([""], ["secrets"], ["get", "list", "create", "update", "patch", "delete"])],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(BOOTSTRAP_TOKEN_MANAGER),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": BOOTSTRAP_TOKEN_MANAGER},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": BOOTSTRAP_TOKEN_MANAGER}],
+    }
+    return [role, binding]
+
+
+def addons_record(p: BootstrapParams) -> list[dict[str, Any]]:
+    """Applied last: the Kubernetes version the add-ons match (read back by the replicas to know
+    whether an upgrade still owes the cluster its add-ons, and reported to the management service)."""
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(ADDONS_CONFIG_MAP), "data": {"version": p.version}}
     ]
 
 
@@ -267,7 +301,7 @@ def authenticator_pod() -> dict[str, Any]:
             "containers": [
                 {
                     "name": "aws-iam-authenticator",
-                    "image": components.AWS_IAM_AUTHENTICATOR_IMAGE,
+                    "image": components.AWS_IAM_AUTHENTICATOR.reference,
                     "args": [
                         "server",
                         "--config=/etc/aws-iam-authenticator/config.yaml",

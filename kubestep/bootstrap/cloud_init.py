@@ -4,12 +4,15 @@ cloud-init writes every file in its final place (host configuration, templates, 
 manifests, the scripts); the bootstrap script runs from cloud-init's per-boot scripts
 directory, so it runs at first boot and again after every reboot. The whole cloud-config is
 gzipped (cloud-init recognises compressed user-data): EC2 allows 16 KB of user-data before
-base64, and the control plane's text is about three times that."""
+base64, and the control plane's text is about three times that. The scripts ship without their
+comments (they stay in the repository's copies): the comments alone would not fit."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import gzip
+import re
 import shlex
 from dataclasses import dataclass
 from importlib import resources
@@ -34,8 +37,32 @@ class File:
     permissions: str = "0644"
 
 
+# A full-line shell comment, but not the shebang or a shellcheck directive. The scripts keep no
+# multi-line string whose lines start with `#` or are blank, so removing these lines is safe.
+SHELL_COMMENT = re.compile(r"^\s*(#(?!!| shellcheck ).*)?$")
+# A function definition's trailing comment (`name() { # what it does`).
+FUNCTION_COMMENT = re.compile(r"^([a-z_]+\(\) \{) # .*$", re.MULTILINE)
+
+
 def script(name: str) -> str:
-    return resources.files("kubestep.bootstrap").joinpath("scripts", name).read_text()
+    """A script as it ships: without comments, blank lines or docstrings."""
+    text = resources.files("kubestep.bootstrap").joinpath("scripts", name).read_text()
+    if name.endswith(".sh"):
+        text = FUNCTION_COMMENT.sub(r"\1", text)
+        return "".join(line for line in text.splitlines(keepends=True) if not SHELL_COMMENT.match(line))
+    if name.endswith(".py"):
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (
+                isinstance(body, list)
+                and body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+        return ast.unparse(tree) + "\n"
+    return text
 
 
 def environment(p: BootstrapParams) -> dict[str, str]:
@@ -52,12 +79,30 @@ def environment(p: BootstrapParams) -> dict[str, str]:
         "ENDPOINT": p.endpoint,
         "NODE_SECRET_ARN": p.node_secret_arn,
         "POD_CIDR": p.pod_cidr,
-        # The report's and the init claim's keys, from the store (the only place key formats live).
-        "REPORT_PK": keys.bootstrap_pk(p.uid),
+        # The report's and the claims' keys, from the store (the only place key formats live).
         "REPLICA_REPORT_PREFIX": keys.REPLICA_REPORT_PREFIX,
         "NODE_REPORT_PREFIX": keys.NODE_REPORT_PREFIX,
-        "INIT_CLAIM_SK": keys.INIT_CLAIM_SK,
+        "KUBERNETES_APT_REPOSITORY": components.kubernetes_apt_repository(p.minor),
+        "KUBERNETES_APT_KEY_FINGERPRINT": components.KUBERNETES_APT_KEY_FINGERPRINT,
+        "KUBERNETES_PACKAGE_REVISION": components.kubernetes_package_revision(),
     }
+    if p.is_control_plane:
+        env |= {
+            "REPORT_PK": keys.bootstrap_pk(p.uid),
+            "INIT_CLAIM_PK": keys.init_claim_pk(p.uid),
+            "INIT_CLAIM_SK": keys.INIT_CLAIM_SK,
+            "VERSION_CLAIM_PK": keys.version_claim_pk(p.uid),
+            "UPGRADE_CLAIM_PREFIX": keys.UPGRADE_CLAIM_PREFIX,
+            "ADDONS_CLAIM_PREFIX": keys.ADDONS_CLAIM_PREFIX,
+        }
+    else:
+        # A node's report partition ends with its own instance ARN (the only one its role may
+        # write); the script appends its instance id once it knows it.
+        partition, account = p.node_secret_arn.split(":")[1], p.node_secret_arn.split(":")[4]
+        env |= {
+            "REPORT_PK": "",
+            "NODE_REPORT_PK_PREFIX": keys.node_report_pk(p.uid, f"arn:{partition}:ec2:{p.region}:{account}:instance/"),
+        }
     if p.is_control_plane:
         assert p.dns is not None and p.etcd_volume_id and p.control_plane_secret_arn
         calico_url, calico_sha256 = components.calico_manifest(p.minor)
@@ -74,6 +119,13 @@ def environment(p: BootstrapParams) -> dict[str, str]:
             "ENCRYPT_SECRETS": "true" if p.encrypt_secrets else "false",
             "CALICO_MANIFEST_URL": calico_url,
             "CALICO_MANIFEST_SHA256": calico_sha256,
+            # `tagged=pinned` pairs: the manifest's image references rewritten to their digests.
+            "CALICO_IMAGE_PINS": " ".join(
+                f"{i.tagged}={i.reference}" for i in components.calico_images(p.minor) if i.digest
+            ),
+            "REPLICA_LABEL": kubeadm.REPLICA_LABEL,
+            # The user the join-token refresh mints a certificate for (a Role in the add-ons binds it).
+            "BOOTSTRAP_TOKEN_MANAGER": addons.BOOTSTRAP_TOKEN_MANAGER,
         }
     return env
 
@@ -90,15 +142,13 @@ def files(p: BootstrapParams) -> list[File]:
         File(paths.SYSCTL_FILE, host.sysctl_conf()),
     ]
     found += [File(f"{paths.TEMPLATES_DIR}/{name}", text, "0600") for name, text in kubeadm.files(p).items()]
+    found += [File(f"{paths.SYSTEMD_DIR}/{name}", text) for name, text in host.systemd_units(p).items()]
     if not p.is_control_plane:
         return found
     found += [
         File(paths.ETCD_MEMBER_SCRIPT, script("etcd-member.sh"), "0755"),
-        File(paths.TOKEN_REFRESH_SCRIPT, script("token-refresh.sh"), "0755"),
         File(paths.WRITE_SECRETS_SCRIPT, script("write_secrets.py")),
         File(paths.KUBELET_ETCD_DROP_IN, host.kubelet_etcd_volume_drop_in()),
-        File(paths.TOKEN_REFRESH_SERVICE, host.token_refresh_service()),
-        File(paths.TOKEN_REFRESH_TIMER, host.token_refresh_timer()),
         File(f"{paths.AUTHENTICATOR_CONFIG_DIR}/config.yaml", yaml.safe_dump(addons.authenticator_config(p))),
         File(f"{paths.AUTHENTICATOR_CONFIG_DIR}/pod.yaml", addons.to_yaml([addons.authenticator_pod()])),
         File(
@@ -107,6 +157,8 @@ def files(p: BootstrapParams) -> list[File]:
         ),
         File(f"{paths.ADDONS_DIR}/cloud-controller-manager.yaml", addons.to_yaml(addons.cloud_controller_manager(p))),
         File(f"{paths.ADDONS_DIR}/cluster-admins.yaml", addons.to_yaml(addons.cluster_admins_binding())),
+        File(f"{paths.ADDONS_DIR}/bootstrap-token-manager.yaml", addons.to_yaml(addons.bootstrap_token_manager())),
+        File(f"{paths.ADDONS_DIR}/kubestep-addons.yaml", addons.to_yaml(addons.addons_record(p))),
     ]
     if p.encrypt_secrets:
         found.append(

@@ -60,28 +60,62 @@ def kubelet_etcd_volume_drop_in() -> str:
     return f"[Unit]\nRequiresMountsFor={paths.ETCD_MOUNT}\n"
 
 
-def token_refresh_service() -> str:
+def _oneshot(description: str, command: str, after: str = "kubelet.service") -> str:
+    # Only once the bootstrap succeeded: before that the boot itself reports, and a failed boot's
+    # report must stay as it is.
     return f"""[Unit]
-Description=kubestep: keep the node secret's join token registered in the cluster
-After=kubelet.service
-ConditionPathExists={paths.KUBERNETES_DIR}/admin.conf
+Description=kubestep: {description}
+After={after}
+ConditionPathExists={paths.BOOTSTRAP_COMPLETE}
 
 [Service]
 Type=oneshot
-ExecStart={paths.TOKEN_REFRESH_SCRIPT}
+ExecStart={command}
 """
 
 
-def token_refresh_timer() -> str:
-    # The token is registered with a 2-hour TTL and re-registered every 30 minutes by every
-    # replica: a node joining days later still joins; a rotated secret value takes over within 30 min.
-    return """[Unit]
-Description=kubestep: refresh the join token every 30 minutes
+def _timer(description: str, schedule: str) -> str:
+    return f"""[Unit]
+Description=kubestep: {description}
 
 [Timer]
-OnBootSec=5min
-OnUnitActiveSec=30min
+{schedule}
 
 [Install]
 WantedBy=timers.target
 """
+
+
+def systemd_units(p: BootstrapParams) -> dict[str, str]:
+    """Unit file name -> content, under /etc/systemd/system. Every instance reports every minute
+    (live state for the management service's gate). Control-plane replicas also keep the join
+    tokens the node secret lists registered (every 15 minutes: a rotated token is accepted
+    within 15 minutes, a dropped one refused within its two-hour TTL) and renew kubeadm's
+    certificates before they expire (daily, each replica at its own hour, so two replicas never
+    restart their control plane at once)."""
+    units = {
+        "kubestep-report.service": _oneshot("report this instance's health", f"{paths.BOOTSTRAP_SCRIPT} report"),
+        "kubestep-report.timer": _timer(
+            "report this instance's health every minute", "OnBootSec=2min\nOnUnitActiveSec=60s\nAccuracySec=5s"
+        ),
+    }
+    if not p.is_control_plane:
+        return units
+    assert p.replica_index is not None
+    hour = (2 + 3 * p.replica_index) % 24
+    units |= {
+        "kubestep-token-refresh.service": _oneshot(
+            "register the node secret's join tokens in the cluster", f"{paths.BOOTSTRAP_SCRIPT} refresh-tokens"
+        ),
+        "kubestep-token-refresh.timer": _timer(
+            "refresh the join tokens every 15 minutes", "OnBootSec=5min\nOnUnitActiveSec=15min"
+        ),
+        "kubestep-certs-renew.service": _oneshot(
+            "renew kubeadm's certificates before they expire", f"{paths.BOOTSTRAP_SCRIPT} renew-certificates"
+        ),
+        "kubestep-certs-renew.timer": _timer(
+            "renew kubeadm's certificates 90 days before they expire",
+            f"OnCalendar=*-*-* {hour:02d}:17:00 UTC\nPersistent=true",
+        ),
+    }
+    return units

@@ -26,14 +26,17 @@ KUBELET_API = "kubelet.config.k8s.io/v1beta1"
 API_PORT = 6443
 ETCD_PEER_PORT = 2380
 ETCD_CLIENT_PORT = 2379
-# The control-plane join writes etcd's manifest itself before `kubeadm join` (kubestep adds the
-# etcd member with its stable peer URL); kubeadm's init-node checks would refuse that file, and
-# the data dir when the replica restarts as the same member. Nothing else is ignored.
-CONTROL_PLANE_JOIN_IGNORED_PREFLIGHT = (
-    "DirAvailable--etc-kubernetes-manifests",
-    "FileAvailable--etc-kubernetes-manifests-etcd.yaml",
-    "DirAvailable-" + paths.ETCD_DATA_DIR.replace("/", "-"),
-)
+# A replica replaced with an empty etcd volume while an upgrade rolls joins the cluster at the
+# cluster's (older) version with its newer kubelet, then upgrades the cluster with `kubeadm
+# upgrade apply`; kubeadm's kubelet-newer-than-control-plane check would stop that join.
+CONTROL_PLANE_JOIN_IGNORED_PREFLIGHT = ("KubeletVersion",)
+# kubestep joins etcd itself, on the replica's stable name (kubeadm would register the member
+# under the instance's address): kubeadm's etcd join is `etcd-join` while the
+# ControlPlaneKubeletLocalMode feature gate is on (the default since Kubernetes 1.33), and
+# `control-plane-join/etcd` without it. Both are skipped should a full `kubeadm join` ever run.
+CONTROL_PLANE_JOIN_SKIPPED_PHASES = ("etcd-join", "control-plane-join/etcd")
+# Control-plane nodes carry their replica index, so a replacement finds its predecessors' Nodes.
+REPLICA_LABEL = "kubestep.io/replica"
 NODE_JOIN_TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 
 
@@ -53,8 +56,11 @@ def kubelet_extra_args(p: BootstrapParams) -> list[dict[str, str]]:
     # The external AWS cloud controller manager initialises nodes (providerID, addresses,
     # zone labels); in-tree cloud providers are gone since Kubernetes 1.29.
     args = [("cloud-provider", "external"), ("node-ip", placeholder("PRIVATE_IP"))]
-    if p.node_labels:
-        args.append(("node-labels", ",".join(f"{k}={v}" for k, v in sorted(p.node_labels.items()))))
+    labels = dict(p.node_labels)
+    if p.is_control_plane:
+        labels[REPLICA_LABEL] = str(p.replica_index)
+    if labels:
+        args.append(("node-labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))))
     return _args(args)
 
 
@@ -140,8 +146,15 @@ def init_configuration(p: BootstrapParams) -> dict[str, Any]:
 
 
 def kubelet_configuration() -> dict[str, Any]:
-    """The cluster-wide kubelet configuration (kubeadm uploads it as the kubelet-config ConfigMap)."""
-    return {"apiVersion": KUBELET_API, "kind": "KubeletConfiguration", "cgroupDriver": "systemd"}
+    """The cluster-wide kubelet configuration (kubeadm uploads it as the kubelet-config ConfigMap).
+    The kubelet renews its own client certificate before it expires (kubeadm's default, stated
+    so it cannot be lost)."""
+    return {
+        "apiVersion": KUBELET_API,
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": "systemd",
+        "rotateCertificates": True,
+    }
 
 
 def kubelet_patch(p: BootstrapParams) -> dict[str, Any]:
@@ -181,8 +194,28 @@ def join_configuration(p: BootstrapParams) -> dict[str, Any]:
         document["controlPlane"] = {
             "localAPIEndpoint": {"advertiseAddress": placeholder("PRIVATE_IP"), "bindPort": API_PORT}
         }
-        document["skipPhases"] = ["control-plane-join/etcd"]
+        document["skipPhases"] = list(CONTROL_PLANE_JOIN_SKIPPED_PHASES)
     return document
+
+
+def upgrade_configuration(p: BootstrapParams) -> dict[str, Any]:
+    """`kubeadm upgrade apply` (the first replica at a new version) and `kubeadm upgrade node`
+    (the others): to this replica's version, with this node's patches (etcd's identity flags
+    stay on its command line), renewing this node's certificates. `forceUpgrade` is what makes
+    `upgrade apply` non-interactive with a config file (kubestep checks version skew itself)."""
+    patches = {"directory": paths.KUBEADM_PATCHES_DIR}
+    return {
+        "apiVersion": KUBEADM_API,
+        "kind": "UpgradeConfiguration",
+        "apply": {
+            "kubernetesVersion": f"v{p.version}",
+            "forceUpgrade": True,
+            "certificateRenewal": True,
+            "etcdUpgrade": True,
+            "patches": patches,
+        },
+        "node": {"certificateRenewal": True, "etcdUpgrade": True, "patches": patches},
+    }
 
 
 def etcd_identity_flags(p: BootstrapParams) -> dict[str, str]:
@@ -226,5 +259,6 @@ def files(p: BootstrapParams) -> dict[str, str]:
     }
     if p.is_control_plane:
         rendered["kubeadm/init.yaml"] = to_yaml(init_documents(p))
+        rendered["kubeadm/upgrade.yaml"] = to_yaml([upgrade_configuration(p)])
         rendered["kubeadm/patches/etcd+json.json"] = json.dumps(etcd_patch(p), indent=1) + "\n"
     return rendered

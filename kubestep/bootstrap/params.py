@@ -83,7 +83,8 @@ class BootstrapParams:
     """Everything an instance needs to find and join its cluster (non-secret values only)."""
 
     # The management service's DynamoDB table: the instance writes its bootstrap report there
-    # (`BOOTSTRAP#<uid>`), and control-plane replicas claim "initialise once" in it.
+    # (under the keys kubestep.store.keys gives it), and control-plane replicas claim
+    # "initialise once" in it.
     table: str
     # AWS region of the service (Secrets Manager, DynamoDB, EC2 API calls).
     region: str

@@ -9,12 +9,16 @@ and AWS profile to sign requests with. Stored in `$KUBESTEP_HOME/config` (YAML):
       region: eu-west-1
       profile: platform
 
-A context with neither endpoint nor service is the local runtime."""
+A context with neither endpoint nor service is the local runtime. One such context always exists,
+`local` (unless the file defines its own): the runtime of this `$KUBESTEP_HOME`, wherever it
+listens now -- `kubestep local up` records its current endpoints in `$KUBESTEP_HOME/local.json`,
+and a local context is resolved from that file each time, so it follows a restart on other ports."""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,7 +28,9 @@ from kubestep import files
 from kubestep.cli.errors import InputError
 
 CONTEXT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,62}$")
+CONTEXT_NAME_RULE = "1 to 63 characters: letters, digits and . _ @ : -, starting with a letter or digit (e.g. prod-eu)"
 FIELDS = ("endpoint", "service", "region", "profile")
+LOCAL = "local"  # the built-in context of the local runtime
 
 
 def home() -> Path:
@@ -57,17 +63,33 @@ class Config:
     contexts: dict[str, Context] = field(default_factory=dict)
 
     def get(self, name: str) -> Context:
-        context = self.contexts.get(name)
+        context = self.all().get(name)
         if context is None:
-            known = ", ".join(sorted(self.contexts)) or "none yet: kubestep config set-context NAME"
-            raise InputError(f"no context named {name[:60]!r} (contexts: {known})")
+            raise InputError(f"no context named {name[:60]!r}{suggestion(name, self.all())} (contexts: {self.names()})")
         return context
+
+    def all(self) -> dict[str, Context]:
+        """The file's contexts and, unless it defines its own, the built-in `local`."""
+        return {LOCAL: Context(LOCAL), **self.contexts}
+
+    def names(self) -> str:
+        return ", ".join(sorted(self.all()))
+
+    def is_builtin(self, name: str) -> bool:
+        return name == LOCAL and name not in self.contexts
 
 
 def check_name(name: str) -> str:
     if not CONTEXT_NAME.match(name):
-        raise InputError(f"context name {name[:60]!r} must match {CONTEXT_NAME.pattern}")
+        raise InputError(f"context name {name[:60]!r}: {CONTEXT_NAME_RULE}")
     return name
+
+
+def suggestion(name: str, known: Iterable[str]) -> str:
+    """` (did you mean 'prod'?)` for a near miss, else nothing."""
+    from kubestep.suggest import did_you_mean
+
+    return did_you_mean(name, known)
 
 
 def load() -> Config:

@@ -26,6 +26,7 @@ from kubestep.cli.errors import InputError
 from kubestep.cli.target import Target, home, read_local_state, target_of
 
 DEFAULT_TUNNEL_PORT = 8443
+TUNNEL_SUFFIX = "-tunnel"  # the context that reaches the cluster through `kubestep tunnel`
 PORT_FORWARDING_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 API_PORT = 443
 EXEC_VERSIONS = {version.rsplit("/", 1)[1]: version for version in EXEC_API_VERSIONS}
@@ -147,7 +148,11 @@ def _ca_certificate(view: dict[str, Any]) -> str:
     help="File to merge the context into (default: first of $KUBECONFIG, else ~/.kube/config).",
 )
 @click.option("--server", help="API server URL to write instead of https://<endpoint>:443.")
-@click.option("--via-tunnel", is_flag=True, help="Reach the API server through `kubestep tunnel` on --local-port.")
+@click.option(
+    "--via-tunnel",
+    is_flag=True,
+    help=f"Reach the API server through `kubestep tunnel` on --local-port: a context of its own ({TUNNEL_SUFFIX}).",
+)
 @click.option("--local-port", default=DEFAULT_TUNNEL_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--exec-api-version",
@@ -183,7 +188,9 @@ def get_credentials(
     elif not server:
         server = f"https://{_endpoint(view)}:{API_PORT}"
     access = kubeconfig.ClusterAccess(
-        context=kubeconfig.context_name(connection.name, cluster),
+        # Through the tunnel is a second way to the same cluster: a context of its own, beside the
+        # direct one (from inside the VPC), not instead of it.
+        context=kubeconfig.context_name(connection.name, cluster) + (TUNNEL_SUFFIX if via_tunnel else ""),
         server=server,
         ca_pem=ca_pem,
         # The context belongs to this incarnation: a cluster created again under the name gets no token.
@@ -248,7 +255,7 @@ def token(ctx: click.Context, cluster: str, expected_uid: str | None) -> None:
     connection = _connect(ctx)
     uid = signable_cluster_id(connection, cluster, expected_uid)
     try:
-        session = boto3.Session(profile_name=connection.target.profile)
+        session = _signing_session(connection)
         if session.get_credentials() is None:
             raise CredentialsError(
                 "no AWS credentials to sign the token with: configure them (aws configure, AWS_PROFILE, ...)"
@@ -263,6 +270,19 @@ def token(ctx: click.Context, cluster: str, expected_uid: str | None) -> None:
         raise CredentialsError(str(exc)) from exc
     version = requested_exec_api_version(os.environ.get("KUBERNETES_EXEC_INFO"))
     click.echo(json.dumps(exec_credential(minted, version)))
+
+
+def _signing_session(connection: Connection) -> boto3.Session:
+    """Whose credentials sign the token: yours, or for the local runtime (whose STS accepts any
+    signature) its dummy ones, so a local cluster needs no `eval "$(kubestep local env)"`."""
+    if connection.local:
+        from kubestep.cli.local import DUMMY_CREDENTIALS
+
+        return boto3.Session(
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+    return boto3.Session(profile_name=connection.target.profile)
 
 
 @click.command("tunnel")

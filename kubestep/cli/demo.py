@@ -53,7 +53,7 @@ def _resources_table(found: dict[str, list[dict]]) -> Table:
     return table
 
 
-@click.command()
+@click.command(short_help="Create and delete an HA cluster on a fresh emulator, step by step.")
 @click.option("--keep", is_flag=True, help="Keep the cluster and the runtime running (Ctrl-C stops).")
 @click.option("--time-scale", default=0.02, show_default=True, help="Factor for waits, retries and boots.")
 @click.option("-f", "--filename", "path", default=str(EXAMPLE), show_default=True, help="Cluster manifest.")
@@ -65,7 +65,11 @@ def _resources_table(found: dict[str, list[dict]]) -> Table:
     help="How long AWS keeps resources in their intermediate states (compressed by --time-scale).",
 )
 def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
-    """Create and delete an HA cluster on the embedded emulator, step by step."""
+    """Everything in one command on a fresh emulator of its own: deploy the management service,
+    provision its network, create the HA cluster of examples/cluster-ha.yaml step by step, print
+    its AWS resources, delete it, check nothing is left, and print each operation's wall time,
+    state transitions, Lambda invocations and AWS API calls. --keep leaves the cluster and the
+    runtime running."""
     from kubestep.cli.local import require_local_runtime, running_runtime
 
     require_local_runtime("demo")
@@ -103,7 +107,7 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
         _section("ProvisionNetwork: the management service's dedicated VPC")
         t0 = time.monotonic()
         description = runtime.provision_network(wait=False)
-        description = progress.follow(sfn, description["executionArn"])
+        description = progress.follow(sfn, description["executionArn"], kind="ProvisionNetwork", target="network")
         summary.append(
             ("ProvisionNetwork", description["status"], time.monotonic() - t0, {"arn": description["executionArn"]})
         )
@@ -115,7 +119,9 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
         t0 = time.monotonic()
         operation = api.create_cluster(body)
         click.echo(f"  operation {operation['id']} (execution {operation['executionArn']})")
-        description = progress.follow(sfn, operation["executionArn"])
+        replicas = len(body["cluster"]["spec"]["controlPlane"].get("availabilityZones") or []) or None
+        totals = {"nodePool": len(body["nodePools"]), **({"replica": replicas} if replicas else {})}
+        description = progress.follow(sfn, operation["executionArn"], kind="CreateCluster", target=name, totals=totals)
         summary.append(
             ("CreateCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]})
         )
@@ -143,7 +149,7 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
         _section(f"DeleteCluster {name}: DELETE /v1/clusters/{name}")
         t0 = time.monotonic()
         operation = api.delete_cluster(name)
-        description = progress.follow(sfn, operation["executionArn"])
+        description = progress.follow(sfn, operation["executionArn"], kind="DeleteCluster", target=name)
         summary.append(
             ("DeleteCluster", description["status"], time.monotonic() - t0, {"arn": operation["executionArn"]})
         )

@@ -16,6 +16,7 @@ import click
 
 from kubestep.api.client import ApiError
 from kubestep.errors import InvalidSpec
+from kubestep.suggest import close_matches, suggestion
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -62,6 +63,9 @@ def describe(exc: BaseException, ctx: click.Context | None = None) -> tuple[str,
         return f"invalid input: {exc}", EXIT_USAGE
     if isinstance(exc, CliError):
         return str(exc), exc.exit_code
+    if isinstance(exc, click.NoSuchOption):
+        where = exc.ctx.command_path if exc.ctx else "kubestep"
+        return f"No such option: {exc.option_name}{_near_options(exc)} (see '{where} -h')", EXIT_USAGE
     if isinstance(exc, click.UsageError):
         where = exc.ctx.command_path if exc.ctx else "kubestep"
         return f"{exc.format_message()} (see '{where} -h')", EXIT_USAGE
@@ -70,6 +74,21 @@ def describe(exc: BaseException, ctx: click.Context | None = None) -> tuple[str,
     if isinstance(exc, (KeyboardInterrupt, click.Abort)):
         return "interrupted", EXIT_INTERRUPTED
     return f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_FAILED
+
+
+def _near_options(exc: click.NoSuchOption) -> str:
+    """click's own "Did you mean" compares whole flags, so `--zone` is "close" to `--context`
+    (the shared dashes count): compare the names, and offer every flag the command takes."""
+    if exc.ctx is None:
+        return ""
+    flags = {
+        flag.lstrip("-"): flag
+        for param in exc.ctx.command.get_params(exc.ctx)
+        if isinstance(param, click.Option)
+        for flag in (*param.opts, *param.secondary_opts)
+        if flag.startswith("--")
+    }
+    return suggestion(flags[name] for name in close_matches(exc.option_name.lstrip("-"), flags))
 
 
 def report(exc: BaseException, args: list[str] | None = None) -> int:

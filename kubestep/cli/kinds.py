@@ -5,6 +5,7 @@ and schedules) is one more entry in KINDS."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,8 +13,12 @@ from datetime import UTC, datetime
 import click
 
 from kubestep.api.client import ApiClient
+from kubestep.cli import end_of_life
 from kubestep.cli.errors import InputError
 from kubestep.cli.output import Column, age, duration_text, parse_time
+from kubestep.models import NAME_PATTERN
+from kubestep.suggest import close_matches, did_you_mean
+from kubestep.validation import pattern_rule
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,10 @@ class Kind:
     get_item: Callable[[ApiClient, Ref], dict] | None = None
     scoped: bool = False  # belongs to a cluster
     needs_cluster_to_list: bool = False
+    # Lines worth a `warning:` on stderr after a listing (e.g. end-of-life versions).
+    warnings: Callable[[ApiClient], list[str]] | None = None
+    # Kinds whose names pick a part of a list rather than one object (a node pool's events).
+    list_named: Callable[[ApiClient, Ref], list[dict]] | None = None
     names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -49,8 +58,14 @@ def _replicas(cluster: dict) -> str:
     replicas = ((cluster.get("status") or {}).get("controlPlane") or {}).get("replicas")
     if not replicas:
         return "-"
-    ready = sum(1 for r in replicas if r.get("bootstrap") == "ok")
+    ready = sum(1 for r in replicas if replica_health(r) == "ok")
     return f"{ready}/{len(replicas)}"
+
+
+def replica_health(replica: dict) -> str | None:
+    """What a replica's own report says (`ok`, `failed:<phase>`), unless its resources are being
+    deleted (its create rolls back): then that, whatever it said."""
+    return "deleting (rollback)" if replica.get("deleting") else replica.get("bootstrap")
 
 
 def _pools(cluster: dict) -> str:
@@ -110,10 +125,16 @@ def _took(operation: dict) -> str:
     return duration_text((end - start).total_seconds())
 
 
+def operation_target(operation: dict) -> str | None:
+    """`prod`, or `prod/gpu` for a node pool's operation."""
+    target, pool = operation.get("target"), operation.get("nodePool")
+    return f"{target}/{pool}" if target and pool else target
+
+
 OPERATION_COLUMNS = [
     Column("ID", lambda o: o["id"]),
     Column("KIND", lambda o: o.get("kind")),
-    Column("TARGET", lambda o: o.get("target")),
+    Column("TARGET", operation_target),
     Column("STATUS", lambda o: o.get("status")),
     Column("AGE", lambda o: age(o.get("startedAt"))),
     Column("DURATION", _took),
@@ -125,11 +146,27 @@ OPERATION_COLUMNS = [
 # ---------------------------------------------------------------- events
 
 
+NODE_POOL_OBJECT = "AWSNodePool/"
+
+
+def involved_object(event: dict) -> str | None:
+    """What an event is about, with its cluster: `AWSCluster/prod`, `AWSNodePool/prod/gpu`."""
+    found, cluster = event.get("involvedObject"), event.get("cluster")
+    if found and cluster and found.startswith(NODE_POOL_OBJECT) and found.count("/") == 1:
+        return f"{NODE_POOL_OBJECT}{cluster}/{found.removeprefix(NODE_POOL_OBJECT)}"
+    return found
+
+
+def node_pool_events(client: ApiClient, ref: Ref) -> list[dict]:
+    """A node pool's events (its cluster's, about it)."""
+    return [e for e in client.events(ref.cluster or "") if e.get("involvedObject") == f"{NODE_POOL_OBJECT}{ref.name}"]
+
+
 EVENT_COLUMNS = [
     Column("LAST SEEN", lambda e: age(e.get("lastTimestamp"))),
     Column("TYPE", lambda e: e.get("type")),
     Column("REASON", lambda e: e.get("reason")),
-    Column("OBJECT", lambda e: e.get("involvedObject")),
+    Column("OBJECT", involved_object),
     Column("COUNT", lambda e: e.get("count", 1)),
     Column("MESSAGE", lambda e: e.get("message")),
     Column("FIRST SEEN", lambda e: age(e.get("firstTimestamp")), wide_only=True),
@@ -138,7 +175,7 @@ EVENT_COLUMNS = [
 
 
 def _event_key(event: dict) -> str:
-    return f"{event.get('involvedObject')}|{event.get('reason')}|{event.get('message')}"
+    return f"{involved_object(event)}|{event.get('reason')}|{event.get('message')}"
 
 
 # ---------------------------------------------------------------- versions and schedules
@@ -236,6 +273,7 @@ KINDS: list[Kind] = [
         list_items=lambda client, cluster: client.events(cluster or ""),
         scoped=True,
         needs_cluster_to_list=True,
+        list_named=node_pool_events,
     ),
     Kind(
         "version",
@@ -245,6 +283,7 @@ KINDS: list[Kind] = [
         name_of=lambda v: f"version/{v['version']}",
         key_of=lambda v: v["version"],
         list_items=lambda client, _cluster: _versions(client),
+        warnings=lambda client: end_of_life.warnings(client.server_config()),
     ),
     Kind(
         "schedule",
@@ -264,15 +303,36 @@ def kind_named(name: str) -> Kind:
     kind = BY_NAME.get(name.lower())
     if kind is None:
         known = ", ".join(k.plural for k in KINDS)
-        raise InputError(f"unknown resource type {name[:40]!r} (known: {known})")
+        near = {BY_NAME[n].singular for n in close_matches(name, BY_NAME)}
+        hint = did_you_mean(name, near) if near else ""
+        raise InputError(f"unknown resource type {name[:40]!r}{hint} (known: {known})")
     return kind
 
 
+MAX_NAME_LENGTH = 40
+
+
+def check_name(what: str, name: str) -> str:
+    """A cluster's or node pool's name, or InputError saying the rule (before any request)."""
+    if len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name):
+        return name
+    hint = "; a node pool is named CLUSTER/POOL" if what == "cluster" and "/" in name else ""
+    raise InputError(
+        f"{name[:80]!r} is not a {what} name: {pattern_rule(NAME_PATTERN)}, at most {MAX_NAME_LENGTH} characters{hint}"
+    )
+
+
 def refs(kind: Kind, names: tuple[str, ...], cluster: str | None) -> list[Ref]:
-    """`prod/general` or `general -c prod` for cluster-scoped kinds; plain names otherwise."""
+    """`prod/general` or `general -c prod` for cluster-scoped kinds (node pools, and events, whose
+    names are node pools'); plain names otherwise."""
+    if cluster:
+        check_name("cluster", cluster)
     if not kind.scoped:
         if cluster and kind.singular == "cluster":
             raise InputError("-c/--cluster selects the cluster of node pools, events and operations, not of clusters")
+        if kind.singular == "cluster":
+            for name in names:
+                check_name("cluster", name)
         return [Ref(cluster, name) for name in names]
     found = []
     for name in names:
@@ -282,9 +342,9 @@ def refs(kind: Kind, names: tuple[str, ...], cluster: str | None) -> list[Ref]:
                 raise InputError(f"{name[:80]!r}: name a {kind.singular} as CLUSTER/NAME")
             if cluster and cluster != owner:
                 raise InputError(f"{name[:80]!r} is in cluster {owner!r}, but -c says {cluster!r}")
-            found.append(Ref(owner, short))
+            found.append(Ref(check_name("cluster", owner), check_name("node pool", short)))
         elif cluster:
-            found.append(Ref(cluster, name))
+            found.append(Ref(cluster, check_name("node pool", name)))
         else:
             raise InputError(f"{name[:80]!r}: name the cluster too: CLUSTER/{name[:40]} or -c CLUSTER")
     return found

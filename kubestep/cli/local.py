@@ -1,8 +1,9 @@
 """`kubestep local up|down|status|env`: the embedded AWS emulator with the management service
 deployed into it.
 
-`local up` needs the `local` extra (moto, the CDK app); `down`, `status` and `env` only read
-`$KUBESTEP_HOME` and signal the runtime's process, so they work with the plain CLI install."""
+The runtime runs from a kubestep checkout (it deploys the checkout's CDK app; `kubestep.checkout`).
+`local up` needs the `local` extra (moto, the CDK); `down`, `status` and `env` only read
+`$KUBESTEP_HOME` and signal the runtime's process, so they work without it."""
 
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 
-from kubestep.cli.options import DURATION
+from kubestep import checkout
+from kubestep.cli.contexts import LOCAL
+from kubestep.cli.manifests import dumps
+from kubestep.cli.options import DURATION, output_option
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
@@ -33,7 +38,6 @@ LOCAL_RUNTIME_MODULES = {
     "constructs": "constructs",
     "aws_lambda_powertools": "aws-lambda-powertools",
 }
-LOCAL_EXTRA_HINT = "pip install 'kubestep[local]'"
 # The emulator's fixed account and dummy credentials (it verifies no signature).
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -43,8 +47,21 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def require_checkout(command: str) -> Path:
+    """The checkout the local runtime runs from (made importable), or exit with one line."""
+    root = checkout.local_runtime_importable()
+    if root is None:
+        installed = Path(checkout.__file__).resolve().parent
+        _fail(
+            f"`kubestep {command}` needs the local runtime, which runs from a kubestep checkout (it deploys the "
+            f"checkout's CDK app), and this kubestep is installed from a wheel ({installed}): {checkout.INSTALL_LOCAL}"
+        )
+    return root
+
+
 def require_local_runtime(command: str) -> None:
     """Exit with one line naming the `local` extra unless the runtime's packages are installed."""
+    root = require_checkout(command)
     missing = []
     for module, distribution in LOCAL_RUNTIME_MODULES.items():
         try:
@@ -54,7 +71,10 @@ def require_local_runtime(command: str) -> None:
         if not found:
             missing.append(distribution)
     if missing:
-        _fail(f"`kubestep {command}` needs the local runtime's packages ({', '.join(missing)}): {LOCAL_EXTRA_HINT}")
+        _fail(
+            f"`kubestep {command}` needs the local runtime's packages ({', '.join(missing)}): "
+            f"{checkout.local_install_hint(root)}"
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -94,6 +114,7 @@ def _print_endpoints(state: dict) -> None:
     click.echo(f'AWS endpoint:  {state["endpoint_url"]}   (`eval "$(kubestep local env)"` for boto3 / the AWS CLI)')
     click.echo(f"API endpoint:  {state['api_url']}")
     click.echo(f"Region:        {state['region']}")
+    click.echo(f"Context:       {LOCAL}   (`kubestep config use-context {LOCAL}`; it follows the runtime's endpoints)")
     click.echo(f"State file:    {local_state_file()}")
 
 
@@ -203,10 +224,13 @@ def local_up(
     latency: str,
     existing_vpc: bool,
 ) -> None:
-    """Start the emulator, deploy the management service, provision its network.
-
-    The emulator's state (clusters and their AWS resources) is saved when it stops and at
-    intervals, and comes back with the next `local up`."""
+    """Start the emulator, deploy the management service, provision its network; print the AWS
+    and API endpoints and record them in $KUBESTEP_HOME/local.json (the context `local` reads
+    them). The emulator's state (clusters and their AWS resources) is saved when it stops, every
+    30 s while it is used and within seconds of each operation's start and end, and comes back
+    with the next `local up` (--fresh starts empty); after a crash it names every operation the
+    saved state does not hold.
+    One runtime per $KUBESTEP_HOME: exit 1 naming the running one, or the port in use."""
     require_local_runtime("local up")
     from kubestep_local.home import describe_runtime
     from kubestep_local.server import port_available
@@ -236,6 +260,7 @@ def local_up(
             state = json.loads(line)
             _print_endpoints(state)
             _print_restore(state.get("restore"))
+            _warn_stale_exports(state)
             click.echo("ready; Ctrl-C stops it (and saves its state)")
 
         config = RuntimeConfig(
@@ -258,8 +283,11 @@ def local_up(
     log_path = log_dir / "runtime.log"
     log_start = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:
+        root = require_checkout("local up")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
         process = subprocess.Popen(
             [sys.executable, "-m", "kubestep_local", "--home", str(home()), *args],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -282,6 +310,7 @@ def local_up(
     state = json.loads(line)
     _print_endpoints(state)
     _print_restore(state.get("restore"))
+    _warn_stale_exports(state)
     click.echo(f"running in the background (pid {process.pid}, log {log_path}); `kubestep local down` stops it")
 
 
@@ -311,7 +340,9 @@ def _cluster_names(state: dict) -> list[str] | None:
 @click.option("--timeout", type=DURATION, default="1m", show_default=True, help="How long to wait for a clean stop.")
 @click.option("--force", is_flag=True, help="Stop without asking, also when clusters would be lost.")
 def local_down(timeout: float, force: bool) -> None:
-    """Stop the local runtime. Its state is saved and comes back with `kubestep local up`."""
+    """Stop the local runtime. Its state is saved and comes back with `kubestep local up`; a
+    runtime that keeps none (`demo --keep`) asks first (--force in scripts)."""
+    require_checkout("local down")
     from kubestep_local.home import describe_runtime
     from kubestep_local.state import StateStore
 
@@ -369,6 +400,7 @@ def local_down(timeout: float, force: bool) -> None:
 @local.command("status")
 def local_status() -> None:
     """Is the local runtime running, and where."""
+    require_checkout("local status")
     from kubestep_local.home import describe_runtime
     from kubestep_local.state import StateStore
 
@@ -393,14 +425,42 @@ def local_status() -> None:
 
 
 def environment(state: dict) -> dict[str, str]:
-    """What the shell needs to use the runtime with the AWS CLI, boto3 and kubestep."""
+    """What the shell needs to use the runtime with the AWS CLI, boto3 and kubestep. kubestep
+    gets the context `local` rather than the API's URL: it reads the runtime's endpoints from
+    $KUBESTEP_HOME each time, so the shell keeps working after the runtime restarts elsewhere."""
     return {
         "AWS_ENDPOINT_URL": state["endpoint_url"],
         "AWS_REGION": state["region"],
         "AWS_DEFAULT_REGION": state["region"],
         **DUMMY_CREDENTIALS,
-        "KUBESTEP_API_URL": state["api_url"],
+        "KUBESTEP_CONTEXT": LOCAL,
     }
+
+
+# What `local env --unset` undoes: its exports, and the API URL earlier releases exported.
+ENVIRONMENT_NAMES = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", *DUMMY_CREDENTIALS, "KUBESTEP_CONTEXT")
+
+
+def _stale_exports(state: dict) -> list[str]:
+    """This shell's exports that point at another local runtime's loopback endpoints (an earlier
+    `eval "$(kubestep local env)"` before a restart on other ports)."""
+    stale = []
+    for name, now in (("AWS_ENDPOINT_URL", state["endpoint_url"]), ("KUBESTEP_API_URL", state["api_url"])):
+        value = os.environ.get(name) or ""
+        host = urlsplit(value).hostname
+        if host in ("127.0.0.1", "localhost") and value.rstrip("/") != now.rstrip("/"):
+            stale.append(f"{name}={value}")
+    return stale
+
+
+def _warn_stale_exports(state: dict) -> None:
+    stale = _stale_exports(state)
+    if stale:
+        click.echo(
+            f"warning: this shell's {', '.join(stale)} point at an earlier local runtime: "
+            'eval "$(kubestep local env)" again (kubestep itself follows: KUBESTEP_CONTEXT=local)',
+            err=True,
+        )
 
 
 @local.command("env")
@@ -409,11 +469,12 @@ def local_env(unset: bool) -> None:
     """Shell exports for the running local runtime: `eval "$(kubestep local env)"`.
 
     The AWS CLI and boto3 then talk to the emulator (endpoint, region, dummy credentials), and
-    kubestep to its management API."""
-    names = ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", *DUMMY_CREDENTIALS, "KUBESTEP_API_URL"]
+    kubestep to its management API through the context `local`, which follows the runtime when it
+    restarts on other ports (the AWS CLI's endpoint does not: `local up` says when to eval again)."""
     if unset:
-        click.echo(f"unset {' '.join(names)}")
+        click.echo(f"unset {' '.join([*ENVIRONMENT_NAMES, 'KUBESTEP_API_URL'])}")
         return
+    require_checkout("local env")
     running = running_runtime()
     state = read_local_state()
     if not running or not state or state.get("pid") != running.get("pid"):
@@ -429,17 +490,19 @@ def local_env(unset: bool) -> None:
     metavar="TIME",
     help="The moment to play (ISO 8601 with a zone, e.g. 2026-12-05T03:30:00Z); default now.",
 )
-@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option(("text", "json", "yaml"))
 def local_tick(at: str | None, fmt: str) -> None:
     """Fire the scheduled upgrades as of TIME: the upgrade planner's EventBridge rule (with the
     scheduled event's time TIME, which the local runtime's planner honours) and every one-off
-    upgrade schedule due by TIME. On AWS, EventBridge does this on its own schedule.
+    upgrade schedule due by TIME, earliest first, each with the outcome its schedule recorded
+    (started, or skipped: why). On AWS, EventBridge does this on its own schedule.
 
     \b
     Examples:
       kubestep local tick --at 2026-12-05T03:30:00Z     # inside a 03:00 maintenance window
       kubestep local tick                                # now: due one-off schedules fire
     """
+    require_checkout("local tick")
     from datetime import UTC, datetime
 
     import boto3
@@ -481,9 +544,9 @@ def local_tick(at: str | None, fmt: str) -> None:
         # Each schedule's own record says what it did (started, or skipped and why).
         outcome_of=kubestep_outcomes(state["api_url"]),
     )
-    if fmt == "json":
+    if fmt in ("json", "yaml"):
         click.echo(
-            json.dumps(
+            dumps(
                 {
                     "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "planner": {"execution": result.planner_execution, "status": result.planner_status},
@@ -498,8 +561,9 @@ def local_tick(at: str | None, fmt: str) -> None:
                         for f in result.fired
                     ],
                 },
-                indent=2,
-            )
+                fmt,
+            ),
+            nl=fmt == "json",
         )
         return
     click.echo(f"At {moment:%Y-%m-%dT%H:%M:%SZ}:")

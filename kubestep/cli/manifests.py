@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +17,13 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import Node, ScalarNode
 
-from kubestep import versions
+from kubestep import manifest_schema, versions
 from kubestep.cli.errors import InputError
 from kubestep.cli.safe_yaml import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, load_all, node_index
 from kubestep.models import API_VERSION, AWSCluster, AWSNodePool, CreateClusterRequest
+from kubestep.suggest import did_you_mean
 from kubestep.validation import field_path, problems_from_errors
+from kubestep.views import SERVER_SET_FIELDS
 
 APPLICABLE = {"AWSCluster": AWSCluster, "AWSNodePool": AWSNodePool}
 MAX_NODE_POOLS = CreateClusterRequest.model_fields["node_pools"].metadata[0].max_length
@@ -42,6 +45,10 @@ class Document:
     number: int  # 1-based position in the file
     data: Any
     nodes: dict[tuple[Any, ...], Node]
+    # metadata.uid of an object read back from the API (`get -o yaml`): the incarnation it names.
+    uid: str | None = None
+    # Set when documents of several files are read together: messages then name the file.
+    show_source: bool = False
 
     @property
     def line(self) -> int:
@@ -83,8 +90,13 @@ class Document:
                 return node.start_mark.line + 1
         return self.line
 
+    @property
+    def where(self) -> str:
+        """The document's label, with its file when several files are read together."""
+        return f"{self.source}: {self.label}" if self.show_source else self.label
+
     def problem(self, path: tuple[Any, ...], rule: str, error_type: str = "") -> str:
-        where = f"{self.label}, line {self.line_of(path)}"
+        where = f"{self.where}, line {self.line_of(path)}"
         name = field_path(path) if path else ""
         return f"{where}: {name + ': ' if name else ''}{rule}{self.hint(path, error_type)}"
 
@@ -120,7 +132,7 @@ def read_text(path: str) -> str:
         except OSError as exc:
             raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         if stat.S_ISDIR(info.st_mode):
-            raise InputError(f"{path}: is a directory; name one manifest file")
+            raise InputError(f"{path}: is a directory")
         if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
             raise InputError(
                 f"{path}: {info.st_size} bytes is more than a manifest file may hold ({MAX_FILE_BYTES} bytes)"
@@ -152,6 +164,71 @@ def _yaml_error(source: str, exc: yaml.YAMLError) -> InputError:
     return InputError(f"{source}: line {line}: refused: {message}" if line else f"{source}: refused: {message}")
 
 
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def manifest_files(path: str, *, recursive: bool = False) -> list[str]:
+    """kubectl's rules for `-f`: a file (or `-`, standard input) as it is; a directory's .yaml,
+    .yml and .json files in name order, and with `recursive` its subdirectories' too, each where
+    its name falls (a depth-first walk in name order)."""
+    if path == "-" or not os.path.isdir(path):
+        return [path]
+    found: list[str] = []
+
+    def walk(directory: str) -> None:
+        for name in sorted(os.listdir(directory)):
+            full = os.path.join(directory, name)
+            if os.path.isdir(full):
+                if recursive:
+                    walk(full)
+            elif name.endswith(MANIFEST_SUFFIXES):
+                found.append(full)
+
+    try:
+        walk(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not found:
+        deeper = "" if recursive else "; -R reads its subdirectories too"
+        raise InputError(f"{path}: no manifest files (.yaml, .yml, .json) in this directory{deeper}")
+    return found
+
+
+def _without_server_fields(data: Any) -> tuple[Any, str | None]:
+    """An object as `kubestep get -o yaml` prints it, less what the API sets (kubestep.views:
+    SERVER_SET_FIELDS), and the uid it carried."""
+    if not isinstance(data, dict):
+        return data, None
+    metadata = data.get("metadata")
+    uid = metadata.get("uid") if isinstance(metadata, dict) else None
+    cleaned = dict(data)
+    for path in SERVER_SET_FIELDS:
+        parent = cleaned
+        for key in path[:-1]:
+            child = parent.get(key)
+            if not isinstance(child, dict):
+                break
+            parent[key] = child = dict(child)
+            parent = child
+        else:
+            parent.pop(path[-1], None)
+    return cleaned, uid if isinstance(uid, str) else None
+
+
+def _documents(source: str, number: int, node: Node, data: Any) -> list[Document]:
+    """The document, or the objects of a list of them (what `get -o yaml` prints for several)."""
+    index = node_index(node)
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        items = []
+        for position, item in enumerate(data):
+            nodes = {path[1:]: found for path, found in index.items() if path and path[0] == position}
+            cleaned, uid = _without_server_fields(item)
+            items.append(Document(source, number, cleaned, nodes, uid))
+        return items
+    cleaned, uid = _without_server_fields(data)
+    return [Document(source, number, cleaned, index, uid)]
+
+
 def load(path: str) -> list[Document]:
     """Every non-empty document of the file; an empty file is an error (a typo'd path or a file
     emptied by mistake must not "apply" nothing and succeed)."""
@@ -164,9 +241,10 @@ def load(path: str) -> list[Document]:
     except RecursionError:
         raise InputError(f"{source}: refused: nested too deeply") from None
     documents = [
-        Document(source, number, data, node_index(node))
+        doc
         for number, (node, data) in enumerate(loaded, start=1)
         if data is not None
+        for doc in _documents(source, number, node, data)
     ]
     if not documents:
         raise InputError(f"{source}: no documents: the file is empty or holds only comments")
@@ -179,6 +257,41 @@ def load(path: str) -> list[Document]:
     if problems:
         raise InputError(f"{source}: " + "; ".join(problems))
     return documents
+
+
+def load_paths(paths: Sequence[str], *, recursive: bool = False) -> list[Document]:
+    """The documents of every `-f` (files, directories, `-`), in order."""
+    files = [file for path in paths for file in manifest_files(path, recursive=recursive)]
+    if files.count("-") > 1:
+        raise InputError("-f -: standard input can be read once")
+    documents = [doc for file in files for doc in load(file)]
+    if len(files) > 1:
+        for doc in documents:
+            doc.show_source = True
+    return documents
+
+
+def _refused(documents: list[Document], problems: list[str]) -> InputError:
+    """One error naming every problem (after the file, when there is one file)."""
+    sources = {doc.source for doc in documents}
+    if len(sources) == 1:
+        return InputError(f"{documents[0].source}: " + "; ".join(problems))
+    return InputError("; ".join(problems))
+
+
+def _skipped(documents: list[Document]) -> tuple[list[Document], list[str]]:
+    """The documents apply and delete act on, and a note for each they leave alone (a management
+    service is deployed with the CDK): `apply -f examples/` applies the cluster beside them."""
+    kept, notes, refusals = [], [], []
+    for doc in documents:
+        if doc.kind in _NOT_APPLIED:
+            notes.append(f"{doc.where} skipped: it {_NOT_APPLIED[doc.kind]}")
+            refusals.append(doc.problem(("kind",), f"{doc.kind} {_NOT_APPLIED[doc.kind]}"))
+        else:
+            kept.append(doc)
+    if not kept and notes:
+        raise _refused(documents, refusals)
+    return kept, notes
 
 
 def _type(value: Any) -> str:
@@ -195,6 +308,9 @@ class ApplyPlan:
     clusters: list[dict] = field(default_factory=list)  # CreateClusterRequest bodies
     node_pools: list[dict] = field(default_factory=list)  # pools for clusters not in the file
     documents: list[Document] = field(default_factory=list)
+    # The incarnation a cluster's document was read from (its metadata.uid), by cluster name.
+    uids: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # documents left alone, and why
 
 
 def _structure_problems(doc: Document) -> list[str]:
@@ -219,6 +335,9 @@ def _model_problems(doc: Document) -> list[str]:
         problems = []
         for error in exc.errors(include_url=False):
             [(_, rule)] = problems_from_errors([error])
+            if error["type"] == "extra_forbidden":  # a typo, most likely: name the field it resembles
+                *parent, name = error["loc"]
+                rule += did_you_mean(str(name), manifest_schema.known_fields(doc.data["kind"], parent))
             problems.append(doc.problem(tuple(error["loc"]), rule, error["type"]))
         return problems
     return []
@@ -227,7 +346,8 @@ def _model_problems(doc: Document) -> list[str]:
 def validate(documents: list[Document]) -> ApplyPlan:
     """Validate every document, then the file as a whole; raise one InputError naming every
     problem, or return the requests to send."""
-    source = documents[0].source
+    everything = documents
+    documents, notes = _skipped(documents)
     problems: list[str] = []
     valid: list[Document] = []
     for doc in documents:
@@ -241,13 +361,18 @@ def validate(documents: list[Document]) -> ApplyPlan:
     for doc in valid:
         key = (doc.kind or "", doc.label)
         if key in first:
-            problems.append(f"{doc.label} appears twice (lines {first[key].line} and {doc.line})")
+            earlier = first[key]
+            if doc.show_source:
+                where = f"{earlier.source} line {earlier.line} and {doc.source} line {doc.line}"
+            else:
+                where = f"lines {earlier.line} and {doc.line}"
+            problems.append(f"{doc.label} appears twice ({where})")
         else:
             first[key] = doc
 
     clusters = {doc.name: doc for doc in valid if doc.kind == "AWSCluster"}
     pools_by_cluster: dict[str, list[Document]] = {}
-    result = ApplyPlan(documents=documents)
+    result = ApplyPlan(documents=documents, notes=notes)
     for doc in valid:
         if doc.kind != "AWSNodePool":
             continue
@@ -265,9 +390,11 @@ def validate(documents: list[Document]) -> ApplyPlan:
     for name, cluster in clusters.items():
         pools = pools_by_cluster.get(name or "", [])
         body = {"cluster": cluster.data, "nodePools": [p.data for p in pools]}
+        if cluster.uid:
+            result.uids[name or ""] = cluster.uid
         if len(pools) > MAX_NODE_POOLS:
             problems.append(
-                f"{cluster.label}: at most {MAX_NODE_POOLS} node pools per cluster (the file has {len(pools)})"
+                f"{cluster.where}: at most {MAX_NODE_POOLS} node pools per cluster (the file has {len(pools)})"
             )
         elif not problems:
             # The request as a whole (what the API validates); per-document rules were checked above.
@@ -276,26 +403,28 @@ def validate(documents: list[Document]) -> ApplyPlan:
             except ValidationError as exc:
                 for error in exc.errors(include_url=False):
                     [(path, rule)] = problems_from_errors([error])
-                    problems.append(f"{cluster.label}: {'' if path == '(input)' else path + ': '}{rule}")
+                    problems.append(f"{cluster.where}: {'' if path == '(input)' else path + ': '}{rule}")
         size = len(json.dumps(body).encode())
         if size > MAX_REQUEST_BYTES:
             problems.append(
-                f"{cluster.label}: its request would be {size // 1024} KiB, more than the API's "
+                f"{cluster.where}: its request would be {size // 1024} KiB, more than the API's "
                 f"{MAX_REQUEST_BYTES // 1024} KiB"
             )
         result.clusters.append(body)
     if problems:
-        raise InputError(f"{source}: " + "; ".join(problems))
+        raise _refused(everything, problems)
     return result
 
 
-def load_plan(path: str) -> ApplyPlan:
-    return validate(load(path))
+def load_plan(paths: str | Sequence[str], *, recursive: bool = False) -> ApplyPlan:
+    return validate(load_paths([paths] if isinstance(paths, str) else paths, recursive=recursive))
 
 
-def identify(documents: list[Document]) -> list[Document]:
+def identify(documents: list[Document]) -> tuple[list[Document], list[str]]:
     """What `delete -f` needs: a kind it knows and a name for every document (the rest of each
-    document is not checked: deleting needs no valid spec)."""
+    document is not checked: deleting needs no valid spec), and the notes of what it leaves alone."""
+    everything = documents
+    documents, notes = _skipped(documents)
     problems = []
     for doc in documents:
         problems += _structure_problems(doc)
@@ -304,8 +433,8 @@ def identify(documents: list[Document]) -> list[Document]:
         if doc.kind == "AWSNodePool" and doc.cluster_name is None:
             problems.append(doc.problem(("spec", "clusterName"), "is required", "missing"))
     if problems:
-        raise InputError(f"{documents[0].source}: " + "; ".join(problems))
-    return documents
+        raise _refused(everything, problems)
+    return documents, notes
 
 
 # ---------------------------------------------------------------- what `kubestep demo` uses

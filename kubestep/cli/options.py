@@ -13,7 +13,10 @@ from kubestep.durations import InvalidDuration, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-OUTPUT_FORMATS = ("table", "wide", "name", "json", "yaml")
+# -o everywhere an object is printed: text (the default, for people; `table` is the same), wide
+# (more columns where there are more), name (kind/name, for scripts), json and yaml (the API's form).
+OUTPUT_FORMATS = ("text", "wide", "name", "json", "yaml")
+TEXT_SYNONYM = "table"
 GLOBAL_FLAGS = ("endpoint", "service", "context", "region", "profile")
 
 
@@ -35,7 +38,7 @@ GLOBAL_HELP = [
 
 
 def global_params(*, hidden: bool) -> list[click.Parameter]:
-    """--endpoint, --service, --context, --region, --profile, --debug: shown on `kubestep -h`,
+    """--endpoint, --service, --context, --region, --profile, --debug, --no-progress: shown on `kubestep -h`,
     accepted (hidden) by every subcommand, so they may follow it."""
     params: list[click.Parameter] = [
         click.Option(
@@ -59,6 +62,17 @@ def global_params(*, hidden: bool) -> list[click.Parameter]:
             help="Print the traceback of an unexpected error. Env: KUBESTEP_DEBUG=1.",
         )
     )
+    params.append(
+        click.Option(
+            ["--no-progress"],
+            is_flag=True,
+            hidden=hidden,
+            expose_value=False,
+            callback=_remember,
+            help="--wait prints plain lines, no live status line (so it does when stderr is not a terminal, "
+            "or with NO_COLOR). Env: KUBESTEP_NO_PROGRESS=1.",
+        )
+    )
     return params
 
 
@@ -74,7 +88,36 @@ def _complete_context(ctx: click.Context, param: click.Parameter, incomplete: st
     return [CompletionItem(n) for n in names if n.startswith(incomplete)]
 
 
-def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "table") -> Callable[[F], F]:
+class OutputFormat(click.Choice):
+    """`-o`: one of `formats`, with `table` accepted for `text` (what earlier releases called it)."""
+
+    def __init__(self, formats: tuple[str, ...] = OUTPUT_FORMATS) -> None:
+        super().__init__([*formats, TEXT_SYNONYM] if "text" in formats else list(formats))
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        found = super().convert(value, param, ctx)
+        return "text" if found == TEXT_SYNONYM else found
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        shown = [c for c in self.choices if c != TEXT_SYNONYM]
+        return "[" + "|".join(str(c) for c in shown) + "]"
+
+
+def output_option(formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "text") -> Callable[[F], F]:
+    """-o/--output alone (commands that print what they did)."""
+    return click.option(
+        "-o",
+        "--output",
+        "fmt",
+        type=OutputFormat(formats),
+        default=default,
+        show_default=True,
+        help=f"{', '.join(formats[:-1])} or {formats[-1]}: text for people, name for scripts (kind/name), "
+        "json or yaml for programs (the API's representation).",
+    )
+
+
+def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "text") -> Callable[[F], F]:
     """-o/--output, --query (JMESPath on the JSON form), --no-headers."""
 
     def decorate(f: F) -> F:
@@ -90,10 +133,10 @@ def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = 
             "-o",
             "--output",
             "fmt",
-            type=click.Choice(formats),
+            type=OutputFormat(formats),
             default=default,
             show_default=True,
-            help="table, wide (more columns), name (kind/name), json or yaml (the API representation).",
+            help="text (a table), wide (more columns), name (kind/name), json or yaml (the API representation).",
         )(f)
 
     return decorate

@@ -154,7 +154,7 @@ def emit(
         result = query(data, query_expression)
         if fmt == "yaml":
             click.echo(dumps(result, "yaml"), nl=False)
-        elif fmt in ("table", "wide") and explicit_format:
+        elif fmt in ("text", "wide") and explicit_format:
             _plain(result, headers)
         else:
             click.echo(dumps(result, "json"))

@@ -38,18 +38,29 @@ def follow(
     echo: Callable[[str], None] = lambda text: click.echo(text, err=True),
     poll: float = 0.25,
     timeout: float = 3600.0,
+    kind: str = "",
+    target: str = "",
+    totals: dict[str, int] | None = None,
 ) -> dict:
-    """Print each step as it finishes, and what pending steps wait for; return DescribeExecution."""
+    """Print each step as it finishes, and what pending steps wait for (under them, at a
+    terminal, the live status line of `kubestep.cli.status_line`); return DescribeExecution."""
+    from kubestep.cli.status_line import Status, progress_display
+
     start = time.monotonic()
+    status = Status(kind=kind or "execution", target=target, started=time.time(), totals=dict(totals or {}))
     shown = 0
-    while True:
-        items = summarize(history(sfn, execution_arn))
-        for item in items[shown:]:
-            echo(line(item))
-        shown = len(items)
-        description = sfn.describe_execution(executionArn=execution_arn)
-        if description["status"] in TERMINAL:
-            return description
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{execution_arn} still running after {timeout:.0f}s")
-        time.sleep(poll)
+    with progress_display(echo) as display:
+        display.show(status)
+        while True:
+            items = summarize(history(sfn, execution_arn))
+            for item in items[shown:]:
+                display.log(line(item))
+                status.observe(item)
+            display.show(status)
+            shown = len(items)
+            description = sfn.describe_execution(executionArn=execution_arn)
+            if description["status"] in TERMINAL:
+                return description
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"{execution_arn} still running after {timeout:.0f}s")
+            time.sleep(poll)

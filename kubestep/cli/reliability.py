@@ -10,10 +10,9 @@ from rich.table import Table
 
 from kubestep.cli import manifests, output, target
 from kubestep.cli.base import Command, Group
-from kubestep.cli.options import Duration, timeout_option
+from kubestep.cli.options import Duration, output_option, timeout_option
 from kubestep.cli.waiting import wait_for
 
-FORMATS = click.Choice(["table", "json", "yaml"])
 # `0s` is a grace period too: everything orphaned, whatever its age.
 GRACE_PERIOD = Duration(minimum=0)
 
@@ -32,7 +31,10 @@ def repair() -> None:
 @timeout_option()
 @click.pass_context
 def repair_cluster(ctx: click.Context, name: str, detect_only: bool, wait: bool, timeout: float) -> None:
-    """Find what was deleted or changed by hand, make it again, report what changed (RepairCluster)."""
+    """Put back what people deleted or changed by hand (RepairCluster): the cluster's drift is
+    recorded (`kubestep describe` shows it), what is missing is made again, changed groups and rules
+    restored, instances on an outdated launch template replaced one replica at a time; --wait
+    prints what it repaired. --detect-only: record the drift, change nothing."""
     client = target.client(ctx)
     operation = client.repair_cluster(name, detect_only=detect_only)
     doing = "checking for drift" if detect_only else "repairing"
@@ -89,17 +91,21 @@ def orphan_table(result: dict) -> Table:
     show_default=True,
     help="Only what is older is deleted (30m, 1h30m, 2d, 0s).",
 )
-@click.option("-o", "--output", "fmt", type=FORMATS, default="table", show_default=True)
+@output_option(("text", "json", "yaml"))
 @timeout_option()
 @click.pass_context
 def sweep(ctx: click.Context, yes: bool, grace_period: float, fmt: str, timeout: float) -> None:
-    """Resources this management service tagged for clusters whose record is gone (SweepOrphans)."""
+    """Resources this management service tagged for clusters whose record is gone (SweepOrphans;
+    it also runs daily): a dry run lists them by cluster uid; --yes deletes those older than the
+    grace period with DeleteCluster's steps. Etcd volumes kept by `delete cluster
+    --keep-etcd-volumes` are listed as retained and never deleted; what AWS gives no creation time
+    (security groups, target groups) is aged from when a sweep first saw it."""
     client = target.client(ctx)
     # The API counts whole seconds; a fraction of one more never makes something old sooner.
     operation = client.sweep_orphans(dry_run=not yes, grace_period_seconds=math.ceil(grace_period))
     done = wait_for(client, operation, timeout, progress=False)
     result = done.get("result") or {}
-    if fmt != "table":
+    if fmt != "text":
         click.echo(manifests.dumps(result, fmt))
         return
     if not result.get("orphans"):

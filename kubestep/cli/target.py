@@ -30,6 +30,7 @@ __all__ = [
     "client",
     "home",
     "local_state_file",
+    "local_target",
     "read_local_state",
     "resolve",
     "target_of",
@@ -87,7 +88,7 @@ class Target:
 def stack_api_url(service: str, region: str | None, profile: str | None) -> str:
     """The `ApiUrl` output of the stack `kubestep-<service>` (CloudFormation, through boto3)."""
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     if not SERVICE_NAME.match(service) or len(service) > 24:
         raise InputError(f"--service {service[:40]!r} is not a management service name")
@@ -100,12 +101,39 @@ def stack_api_url(service: str, region: str | None, profile: str | None) -> str:
         if "does not exist" in message:
             raise CliError(f"no stack {stack} in region {session.region_name}: {message}") from None
         raise CliError(f"cannot read stack {stack}: {message}") from None
-    except BotoCoreError as exc:
-        raise InputError(f"cannot read stack {stack}: {exc} (pass --region and --profile, or set AWS_REGION)") from None
+    except NoCredentialsError:
+        where = f"profile {profile}" if profile else "the environment, ~/.aws or --profile"
+        raise InputError(f"cannot read stack {stack}: no AWS credentials found in {where} (aws configure)") from None
+    except NoRegionError:
+        raise InputError(f"cannot read stack {stack}: no AWS region: pass --region or set AWS_REGION") from None
+    except BotoCoreError as exc:  # ProfileNotFound, an endpoint that cannot be reached, ...
+        raise InputError(f"cannot read stack {stack}: {' '.join(str(exc).split())}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for s in answer["Stacks"] for o in s.get("Outputs", [])}
     if "ApiUrl" not in outputs:
         raise CliError(f"stack {stack} has no ApiUrl output (is it a kubestep management service?)")
     return outputs["ApiUrl"]
+
+
+def local_target(why: str | None = None) -> Target:
+    """The local runtime of this `$KUBESTEP_HOME`, where it listens now: every `kubestep local up`
+    rewrites `local.json` with its endpoints, so resolving again follows a restart on other ports
+    (a long-running client such as the dashboard resolves a local context again when a request
+    cannot connect). `why` names the context that chose it, for the messages."""
+    state = read_local_state()
+    if not state or not state.get("api_url"):
+        if why is None:
+            raise click.UsageError(
+                "no management API to talk to: run `kubestep local up --detach`, pass --endpoint URL or --service "
+                "NAME, set KUBESTEP_API_URL, or choose a context (kubestep config use-context NAME)"
+            )
+        raise CliError(f"{why} is the local runtime, which is not running: start it with `kubestep local up --detach`")
+    pid = int(state.get("pid") or 0)
+    if pid and not _alive(pid):
+        raise CliError(
+            f"the local runtime recorded in {local_state_file()} (pid {pid}) is not running: "
+            "start it with `kubestep local up --detach`, or pass --endpoint / --context"
+        )
+    return Target(state["api_url"], None, None, why or "the local runtime", sign=False)
 
 
 def resolve(flags: dict[str, Any]) -> Target:
@@ -113,9 +141,8 @@ def resolve(flags: dict[str, Any]) -> Target:
     env = os.environ
     named = flags.get("context") or env.get("KUBESTEP_CONTEXT") or None
     explicit = config.get(named) if named else None
-    current = (
-        config.get(config.current) if (config.current and not named and config.current in config.contexts) else None
-    )
+    everything = config.all()
+    current = everything.get(config.current) if (config.current and not named) else None
 
     def first(*values: str | None) -> str | None:
         return next((v for v in values if v), None)
@@ -150,20 +177,8 @@ def resolve(flags: dict[str, Any]) -> Target:
         if context.service:
             url = stack_api_url(context.service, region, profile)
             return Target(url, region, profile, f"{why} {context.name}")
-        break  # a context with neither: the local runtime
-    state = read_local_state()
-    if state and state.get("api_url"):
-        pid = int(state.get("pid") or 0)
-        if pid and not _alive(pid):
-            raise CliError(
-                f"the local runtime recorded in {local_state_file()} (pid {pid}) is not running: "
-                "start it with `kubestep local up --detach`, or pass --endpoint / --context"
-            )
-        return Target(state["api_url"], None, None, "the local runtime", sign=False)
-    raise click.UsageError(
-        "no management API to talk to: run `kubestep local up --detach`, pass --endpoint URL or --service NAME, "
-        "set KUBESTEP_API_URL, or choose a context (kubestep config use-context NAME)"
-    )
+        return local_target(f"{why} {context.name}")  # a context with neither: the local runtime
+    return local_target()
 
 
 def target_of(ctx: click.Context) -> Target:

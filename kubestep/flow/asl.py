@@ -103,10 +103,16 @@ class Task(State):
     next: str | None = None
     catch: Catch | None = None
     base: bool = True  # include the workflow's base payload (cluster name, operation id)
+    # Another task function than the workflow's, for a step that needs that function's rights
+    # (e.g. the planner's join-token rotation runs on ClusterTasks, which may write secrets).
+    function: str | None = None
 
     def __post_init__(self) -> None:
         self.spec = spec_of(self.step)
         self.name = self.name or self.spec.name
+
+    def function_of(self, workflow: Workflow) -> str:
+        return self.function or workflow.function
 
     def with_catch(self, catch: Catch) -> Task:
         return self if self.catch else replace(self, catch=catch)
@@ -119,7 +125,7 @@ class Task(State):
         body: dict[str, Any] = {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": f"${{{workflow.function}FunctionArn}}", "Payload": payload},
+            "Parameters": {"FunctionName": f"${{{self.function_of(workflow)}FunctionArn}}", "Payload": payload},
         }
         if self.output is None:
             body["ResultPath"] = None
@@ -289,8 +295,9 @@ class Workflow:
     def tasks(self) -> list[Task]:
         return [s for s in self.states() if isinstance(s, Task)]
 
-    def step_specs(self) -> dict[str, StepSpec]:
-        return {t.spec.name: t.spec for t in self.tasks()}
+    def step_specs(self, function: str | None = None) -> dict[str, StepSpec]:
+        """The steps of its tasks (only those `function` runs, when given)."""
+        return {t.spec.name: t.spec for t in self.tasks() if function in (None, t.function_of(self))}
 
     # ------------------------------------------------------------------ rendering
     def render_chain(self, chain: list[State], *, end: bool = False) -> dict[str, Any]:

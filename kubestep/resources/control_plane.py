@@ -11,7 +11,7 @@ from kubestep.aws.errors import Kind, is_in_use, is_not_found
 from kubestep.bootstrap import stable_replica_name
 from kubestep.errors import BootstrapFailed
 from kubestep.flow.steps import Poll, step
-from kubestep.resources import images, instance_roles, instances, load_balancer, placement, user_data
+from kubestep.resources import images, instance_roles, instances, load_balancer, placement, reports, user_data
 from kubestep.resources.context import ClusterContext
 from kubestep.store import EtcdConfig, EtcdMember, Resource
 
@@ -180,8 +180,11 @@ def ensure_replica_group(ctx: ClusterContext, replica: int) -> dict:
 
 @step(poll=HEALTH)
 def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
-    """RUNNING means: the instance's own bootstrap report says ok, the ASG has it InService,
-    and the NLB target (HTTPS /readyz on AWS) is healthy. A failed report fails at once."""
+    """RUNNING means: the instance's own bootstrap report says ok, its latest periodic report
+    says every etcd member is there and healthy and its API server ready, the ASG has it
+    InService, and the NLB target (HTTPS /readyz on AWS) is healthy. A failed bootstrap fails at
+    once; anything else is waited for until the step's deadline (a slow join is not a failure),
+    then the timeout names the check that never held."""
     member = ctx.store.etcd.require_member(ctx.name, replica)
     report = ctx.store.reports.replica(ctx.uid, replica)
     where = f"replica {replica} ({member.zone}, {member.asg_name})"
@@ -201,9 +204,12 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     instance_id = current[0]
     if not report or report.instance_id != instance_id:
         ctx.pending(f"{where} instance {instance_id} has not reported its bootstrap yet")
+    stale = reports.staleness(report, ctx.settings.time_scale)
+    if stale:
+        ctx.pending(f"{where} instance {instance_id}: {stale}")
     failed_check = replica_check_failure(report.checks, ctx.store.etcd.config(ctx.name))
     if failed_check:
-        raise BootstrapFailed(f"{where} instance {instance_id} reported ok but {failed_check}")
+        ctx.pending(f"{where} instance {instance_id} reported ok but {failed_check}")
     state = load_balancer.load_balancer_state(ctx)
     if state != "active":
         ctx.pending(f"the load balancer is {state or 'not visible yet'}")
@@ -213,19 +219,46 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     ctx.store.etcd.update_member(
         ctx.name, replica, instance_id=instance_id, bootstrap="ok", healthy_spec=member.launch_spec
     )
+    instance_roles.seal_init_claim(ctx)
     return {"replica": replica, "instanceId": instance_id}
 
 
+def replica_problem(ctx: ClusterContext, member: EtcdMember) -> str | None:
+    """What keeps a replica from being healthy right now, from live state (no waiting): an
+    instance of its current launch template in service, whose own bootstrap report says ok.
+    None when it is healthy."""
+    if not member.asg_name:
+        return f"replica {member.index} has no Auto Scaling group"
+    live = instances.group_instances(ctx, member.asg_name)
+    current = {m["id"] for m in live if m["state"] == "InService" and m["spec"] == member.launch_spec}
+    if not current:
+        running = ", ".join(f"{m['id']} ({m['state']})" for m in live) or "none"
+        return f"replica {member.index} has no instance of its current launch template in service ({running})"
+    report = ctx.store.reports.replica(ctx.uid, member.index)
+    if report is None or report.instance_id not in current:
+        return f"replica {member.index} instance {', '.join(sorted(current))} has not reported its bootstrap"
+    if not report.ok:
+        return f"replica {member.index} instance {report.instance_id} reported {report.status}"
+    return None
+
+
+def control_plane_problems(ctx: ClusterContext) -> list[str]:
+    """Every replica's `replica_problem`: [] means the control plane is healthy now."""
+    found = [replica_problem(ctx, member) for member in ctx.store.etcd.members(ctx.name)]
+    return [problem for problem in found if problem]
+
+
 def replica_check_failure(checks: dict, config: EtcdConfig | None) -> str | None:
-    """What a replica's own report must say it checked (kubestep.bootstrap): every etcd member
-    present and etcd healthy, its API server ready. None when all hold."""
+    """What a replica's latest report must say it checked (docs/contracts.md, "Replica
+    reports"): every etcd member started and etcd healthy, its API server ready. None when all
+    hold; else the check that does not, in words."""
     wanted = config.members if config else None
     if checks.get("etcdMembers") != wanted:
-        return f"its etcd has {checks.get('etcdMembers')} of {wanted} members"
+        return f"its etcd has {checks.get('etcdMembers')} of {wanted} members (etcdMembers)"
     if checks.get("etcdHealthy") is not True:
-        return "its etcd is not healthy"
+        return "its etcd is not healthy (etcdHealthy)"
     if checks.get("apiserverReady") is not True:
-        return "its API server is not ready (/readyz)"
+        return "its API server is not ready (/readyz, apiserverReady)"
     return None
 
 
@@ -234,15 +267,18 @@ def replica_check_failure(checks: dict, config: EtcdConfig | None) -> str | None
 
 @step(poll=VOLUMES_DELETED)
 def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool) -> dict:
-    """Delete the replicas' etcd volumes (unless asked to keep them for a restore)."""
+    """Delete the replicas' etcd volumes (unless asked to keep them for a restore). A volume an
+    earlier delete kept (`gke:retained-by`) stays whoever deletes later, a sweep included:
+    retained means retained, until a person deletes it."""
     volumes = ctx.ec2.describe_volumes(Filters=ctx.ec2_filters(scope, **{naming.TAG_ROLE: "etcd"}))["Volumes"]
+    retained = [v["VolumeId"] for v in volumes if naming.TAG_RETAINED_BY in naming.tags_dict(v.get("Tags"))]
     if keep_etcd_volumes:
-        kept = [v["VolumeId"] for v in volumes]
+        kept = [v["VolumeId"] for v in volumes if v["VolumeId"] not in retained]
         if kept:  # kept on purpose (a restore): the orphan sweeper must not take them
             ctx.ec2.create_tags(Resources=kept, Tags=[{"Key": naming.TAG_RETAINED_BY, "Value": ctx.operation_id}])
-        return {"kept": kept}
+        return {"kept": kept + retained}
     deleted = []
-    for volume in volumes:
+    for volume in (v for v in volumes if v["VolumeId"] not in retained):
         if volume["State"] == "in-use":
             ctx.pending(f"etcd volume {volume['VolumeId']} is still attached")
         try:
@@ -253,4 +289,4 @@ def delete_etcd_volumes(ctx: ClusterContext, scope: str, keep_etcd_volumes: bool
                 ctx.pending(f"etcd volume {volume['VolumeId']} is busy")
             if not is_not_found(exc, Kind.VOLUME):
                 raise
-    return {"deleted": deleted}
+    return {"deleted": deleted, "kept": retained}

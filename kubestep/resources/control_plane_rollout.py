@@ -1,48 +1,39 @@
 """Rolling the control plane to a new spec (version, instance type, image, …) one replica at a
-time, unhealthy replicas first (kOps' and GKE on AWS's way; ANCHORS pain point 4: never move on
-before a replaced replica is healthy). Each replica keeps its Auto Scaling group, its etcd
+time, unhealthy replicas first (kOps' and GKE on AWS's way: never move on before a replaced
+replica is healthy, or etcd's quorum is at risk). Each replica keeps its Auto Scaling group, its etcd
 volume and its stable name: its group launches the new template version, the new instance
 attaches the same volume and takes the same name, and rejoins as the same etcd member with its
 data. The health gate (`check_replica_health`) is the same as a create's, for the new instance.
 
 A replica whose gate fails stops the roll (the workflow marks the cluster DEGRADED, naming the
-replica and the check); the replicas after it are untouched. The next update skips replicas
-already healthy on the target spec: it resumes where this one stopped."""
+replica and the check); the replicas after it are untouched. The next update replaces only
+replicas not running the target spec healthily: it resumes where this one stopped, and still
+passes every replica through the gate."""
 
 from __future__ import annotations
 
 from kubestep.flow.steps import step
 from kubestep.resources import control_plane, instances
 from kubestep.resources.context import ClusterContext
-from kubestep.store import EtcdMember
-
-
-def _healthy_now(ctx: ClusterContext, member: EtcdMember) -> bool:
-    """Quick look (no waiting): an InService instance whose own report is ok."""
-    if not member.asg_name:
-        return False
-    report = ctx.store.reports.replica(ctx.uid, member.index)
-    in_service = {m["id"] for m in instances.group_instances(ctx, member.asg_name) if m["state"] == "InService"}
-    return bool(report and report.ok and report.instance_id in in_service)
 
 
 @step(creates=True)
 def plan_control_plane_roll(ctx: ClusterContext) -> dict:
-    """A new launch template version per replica for the target spec; which replicas to
-    replace, unhealthy ones first, skipping those already healthy on the target."""
+    """A new launch template version per replica for the target spec, and every replica in the
+    roll, those not healthy on the target first: each is replaced unless an instance of the
+    target spec that has not failed is there already, and each passes the health gate over its
+    live instance. A replica's record (a spec it once passed with) never stands in for the gate:
+    RUNNING comes only from gates over what runs now."""
     assert ctx.record.target_spec is not None, "AcquireLock records the target spec"
-    pending = []
+    members = []
     for member in ctx.store.etcd.members(ctx.name):
         template = control_plane.replica_launch_template(ctx, member.index)
         assert member.asg_name
         instances.set_group_spec(ctx, member.asg_name, template.spec)
-        member = ctx.store.etcd.require_member(ctx.name, member.index)
-        if member.healthy_spec != template.spec:
-            pending.append(member)
-    pending.sort(key=lambda m: (_healthy_now(ctx, m), m.index))
-    order = [m.index for m in pending]
-    if order:
-        ctx.event("Normal", "RollingControlPlane", f"replacing replicas {order} one at a time, unhealthy first")
+        members.append(ctx.store.etcd.require_member(ctx.name, member.index))
+    members.sort(key=lambda m: (control_plane.replica_problem(ctx, m) is None, m.index))
+    order = [m.index for m in members]
+    ctx.event("Normal", "RollingControlPlane", f"checking replicas {order} one at a time, unhealthy first")
     return {"replicas": order}
 
 

@@ -1,11 +1,12 @@
 """Drift: what a cluster's AWS resources look like against what kubestep made, after people
-changed or deleted things by hand (ANCHORS pain points 1 and 2).
+changed or deleted things by hand, and what runs against what the spec says.
 
 `detect` compares every resource the cluster's records name with what AWS has: the three
 security groups and their rules, the NLB, its target group and listener, the secrets, the
 instance roles and profiles, each replica's etcd volume, launch template and Auto Scaling group
 (its launch template, size limits and target group), each node pool's launch template and
-group. It changes nothing. `RepairCluster` records what it found on the cluster record
+group, and the live instances of each (their type, launch template version and reports, and the
+instances the records name). It changes nothing. `RepairCluster` records what it found on the cluster record
 (`drift`, shown by `kubestep describe`), runs the create steps again (they recreate what is
 missing and reconcile what changed), rolls the instances whose launch template changed, and
 reports what it changed."""
@@ -16,9 +17,9 @@ from kubestep import naming
 from kubestep.aws.errors import Kind, is_not_found
 from kubestep.errors import KubestepError
 from kubestep.flow.steps import step
-from kubestep.resources import security_groups
+from kubestep.resources import instances, security_groups
 from kubestep.resources.context import ClusterContext
-from kubestep.store import Resource
+from kubestep.store import EtcdMember, NodePoolRecord, Resource
 
 MISSING = "missing"
 
@@ -173,15 +174,94 @@ def _instances(ctx: ClusterContext, target_group: str | None) -> dict[str, str]:
     return found
 
 
+# Drift in what runs (an instance of another type, a failed report, the record naming an instance
+# that is gone): what an update's roll and its health gate put right themselves.
+INSTANCE_DRIFT_SUFFIXES = ("/instance", "/instances")
+
+
+def _replica_running(ctx: ClusterContext, member: EtcdMember) -> str:
+    """What differs between a replica's spec and record and its live instance."""
+    live = [m for m in instances.group_instances(ctx, member.asg_name or "") if "Terminat" not in m["state"]]
+    if not live:
+        return ""
+    changes = []
+    wanted = ctx.spec.spec.control_plane.instance_type
+    target = ctx.record.target_spec.spec.control_plane.instance_type if ctx.record.target_spec else wanted
+    for other in sorted({m["type"] for m in live if m["type"] != wanted}):
+        unfinished = " (what an unfinished update asks for: run it again)" if other == target else ""
+        changes.append(f"runs {other} where the spec says {wanted}{unfinished}")
+    stale = [m["id"] for m in live if member.launch_spec and m["spec"] != member.launch_spec]
+    if stale:
+        changes.append(f"{', '.join(stale)} launched from another launch template version than the replica's")
+    in_service = sorted(m["id"] for m in live if m["state"] == "InService")
+    if member.instance_id and member.instance_id not in in_service:
+        serving = ", ".join(in_service) or "none"
+        changes.append(f"the record names {member.instance_id}, which is not in service ({serving} is)")
+    report = ctx.store.reports.replica(ctx.uid, member.index)
+    if report and report.failed_phase and report.instance_id in in_service:
+        changes.append(f"{report.instance_id} reported {report.status}")
+    return "; ".join(changes)
+
+
+def _pool_running(ctx: ClusterContext, pool: NodePoolRecord) -> str:
+    live = [m for m in instances.group_instances(ctx, pool.asg_name or "") if "Terminat" not in m["state"]]
+    wanted = pool.spec.spec.instance_type
+    others = sorted({m["type"] for m in live if m["type"] != wanted})
+    stale = [m["id"] for m in live if pool.launch_spec and m["spec"] != pool.launch_spec]
+    changes = [f"runs {', '.join(others)} where the spec says {wanted}"] if others else []
+    if stale:
+        changes.append(f"{', '.join(stale)} launched from another launch template version than the pool's")
+    return "; ".join(changes)
+
+
+def _running(ctx: ClusterContext, present: dict[str, str]) -> dict[str, str]:
+    """Compare the spec with what runs: each replica's and node pool's live instances (their type,
+    the launch template version they came from, their reports, the instances the records name).
+    Groups already found missing or changed are skipped: the repair makes them again first."""
+    found: dict[str, str] = {}
+    for member in ctx.store.etcd.members(ctx.name):
+        if member.asg_name and f"replica-{member.index}/asg" not in present:
+            drift = _replica_running(ctx, member)
+            if drift:
+                found[f"replica-{member.index}/instance"] = drift
+    for pool in ctx.store.node_pools.list(ctx.name):
+        if pool.asg_name and f"nodepool-{pool.name}/asg" not in present and not pool.target_spec:
+            drift = _pool_running(ctx, pool)
+            if drift:
+                found[f"nodepool-{pool.name}/instances"] = drift
+    return found
+
+
 def detect(ctx: ClusterContext) -> dict[str, str]:
-    """Logical resource -> what differs ("missing", "rules missing: ...", "size 0..0 ..."); {} when
-    everything kubestep made is there as it made it."""
+    """Logical resource -> what differs ("missing", "rules missing: ...", "size 0..0 ...", "runs
+    m5.xlarge where the spec says m5.large"); {} when everything kubestep made is there as it
+    made it and runs what the spec says."""
     found = _security_groups(ctx)
     found.update(_load_balancer(ctx))
     found.update(_secrets_and_roles(ctx))
     tg = ctx.resource_id(Resource.TARGET_GROUP)
     found.update(_instances(ctx, tg if Resource.TARGET_GROUP.value not in found else None))
+    found.update(_running(ctx, found))
     return dict(sorted(found.items()))
+
+
+class DriftDetected(KubestepError):
+    """What an operation needs was deleted or changed by hand: `kubestep repair cluster` first."""
+
+
+@step
+def check_for_drift(ctx: ClusterContext) -> dict:
+    """Before an update changes anything: every resource it works with is there as kubestep made
+    it (a replica group deleted by hand would fail the roll half-way). What runs may differ (an
+    instance of another type, a failed one): the roll and its gate put that right."""
+    drift = {k: v for k, v in detect(ctx).items() if not k.endswith(INSTANCE_DRIFT_SUFFIXES)}
+    if drift:
+        ctx.store.clusters.set_drift(ctx.name, drift)
+        raise DriftDetected(
+            f"cluster {ctx.name} differs from what kubestep made ({summary(drift)}): run `kubestep repair cluster "
+            f"{ctx.name}` to restore it, then this update again; nothing was changed"
+        )
+    return {"drift": {}}
 
 
 def summary(drift: dict[str, str]) -> str:

@@ -56,6 +56,7 @@ def facts(ctx: ClusterContext) -> iam_policies.ClusterFacts:
         volume_kms_key_arns=volume_keys,
         secrets_kms_key_arn=cp.database_encryption.kms_key_arn,
         node_termination_queue_arn=ctx.resource_id(Resource.TERMINATION_QUEUE),
+        initialized=ctx.store.reports.initialized(ctx.uid),
     )
 
 
@@ -131,6 +132,17 @@ def ensure_instance_roles(ctx: ClusterContext) -> dict:
             ctx.record_resource(profile_resource, profile_arn)
         out[role] = profile_arn
     return {"instanceProfiles": out}
+
+
+def seal_init_claim(ctx: ClusterContext) -> None:
+    """Once the cluster is initialised, its control-plane role may only read the init claim: put
+    the role's policy again without the claim's writes (idempotent; IAM applies it within
+    seconds)."""
+    if not ctx.store.reports.initialized(ctx.uid):
+        return
+    document = iam_policies.control_plane_policy(facts(ctx))
+    name = naming.instance_role(ctx.uid, naming.ROLE_CONTROL_PLANE)
+    _iam(ctx).put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(document))
 
 
 def profile_arn(ctx: ClusterContext, role: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -185,19 +186,28 @@ def terminate_in_group(ctx: ClusterContext, instance_id: str, decrement: bool) -
 
 
 def group_instances(ctx: ClusterContext, group_name: str) -> list[dict]:
-    """The group's instances: id, lifecycle state and the spec each was launched with."""
+    """The group's instances: id, lifecycle state, instance type and the spec each was launched
+    with."""
     groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
     if not groups:
         return []
     members = {i["InstanceId"]: i for i in groups[0]["Instances"]}
-    specs: dict[str, str | None] = {}
+    found: dict[str, dict] = {}
     if members:
         pages = ctx.ec2.get_paginator("describe_instances").paginate(InstanceIds=list(members))
         for page in pages:
             for reservation in page["Reservations"]:
                 for instance in reservation["Instances"]:
-                    specs[instance["InstanceId"]] = naming.tags_dict(instance.get("Tags")).get(naming.TAG_SPEC)
-    return [{"id": i, "state": m["LifecycleState"], "spec": specs.get(i)} for i, m in sorted(members.items())]
+                    found[instance["InstanceId"]] = instance
+    return [
+        {
+            "id": i,
+            "state": m["LifecycleState"],
+            "spec": naming.tags_dict(found.get(i, {}).get("Tags")).get(naming.TAG_SPEC),
+            "type": found.get(i, {}).get("InstanceType") or m.get("InstanceType"),
+        }
+        for i, m in sorted(members.items())
+    ]
 
 
 def ensure_group(
@@ -321,6 +331,21 @@ def delete_control_plane_groups(ctx: ClusterContext, scope: str) -> dict:
 
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+def instance_arns(ctx: ClusterContext, instance_ids: Iterable[str]) -> dict[str, str]:
+    """Instance id -> its ARN (what a node's report is keyed by: its `ec2:SourceInstanceARN`)."""
+    return {i: ctx.settings.account.arn("ec2", f"instance/{i}") for i in instance_ids}
+
+
+def node_instances_ever(ctx: ClusterContext) -> dict[str, str]:
+    """Instance id -> ARN of every node instance of the cluster EC2 still lists, terminated ones
+    included (EC2 lists a terminated instance for about an hour)."""
+    filters = ctx.ec2_filters("cluster", **{naming.TAG_ROLE: naming.ROLE_NODE})
+    found = []
+    for page in ctx.ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        found += [i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]]
+    return instance_arns(ctx, found)
 
 
 def live_instances(ctx: ClusterContext, scope: str) -> dict[str, str]:

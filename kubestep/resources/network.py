@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from kubestep import naming
+from kubestep import naming, preflight
 from kubestep.aws import client
 from kubestep.aws.errors import (
     DEPENDENCY_VIOLATION,
@@ -333,7 +333,8 @@ def ensure_vpc_endpoints(ctx: NetworkContext) -> dict:
 
 @step(creates=True)
 def validate_existing_network(ctx: NetworkContext) -> dict:
-    """The existing VPC and subnets exist and belong together; record them."""
+    """The existing VPC and subnets exist and belong together, the VPC resolves DNS and every
+    subnet reaches the internet; record them."""
     spec = ctx.settings.service.spec.existing_vpc
     if spec is None:
         raise InvalidSpec([("spec.existingVPC", "this step needs an existing VPC")])
@@ -352,6 +353,13 @@ def validate_existing_network(ctx: NetworkContext) -> dict:
         for s in subnets
         if s["VpcId"] != spec.vpc_id
     ]
+    if problems:
+        raise InvalidSpec(problems)
+    # Every cluster instance runs in one of these subnets: each needs egress, the VPC its DNS.
+    by_id = {s["SubnetId"]: s for s in subnets}
+    named = [(f"spec.existingVPC.subnetIDs[{i}]", by_id[sid]) for i, sid in enumerate(spec.subnet_ids) if sid in by_id]
+    problems = preflight.vpc_dns_problems(ctx.ec2, spec.vpc_id, "spec.existingVPC.vpcID")
+    problems += preflight.egress_problems(ctx.ec2, spec.vpc_id, named)
     if problems:
         raise InvalidSpec(problems)
     zones: dict[str, Any] = {}

@@ -3,7 +3,8 @@ rolling update), without the Lambdas reaching into the cluster:
 
 1. the pool's group launches its new template version (`gke:spec` tells new instances from old);
 2. surge: desired capacity grows to at most `desired + maxSurge` instances;
-3. once new nodes are ready (their own bootstrap report: bootstrapped and `Ready`), old ones
+3. once new nodes are ready (their own latest report: bootstrapped, `Ready`, initialised by the
+   cloud controller manager), old ones
    are terminated through Auto Scaling, so the termination lifecycle hook holds each until the
    AWS Node Termination Handler has drained it (kubestep.resources.termination);
 4. repeat until no old instance is left, never fewer than `desired - maxUnavailable` ready nodes
@@ -23,6 +24,7 @@ from kubestep import naming
 from kubestep.errors import BootstrapFailed
 from kubestep.flow.steps import Poll, step
 from kubestep.resources import instances
+from kubestep.resources import reports as node_reports
 from kubestep.resources.context import ClusterContext
 from kubestep.store import NodePoolRecord, iso, now, parse_iso
 
@@ -32,12 +34,12 @@ TERMINATING = ("Terminating", "Terminating:Wait", "Terminating:Proceed", "Termin
 
 
 def _ready(ctx: ClusterContext, ids: list[str]) -> set[str]:
-    reports = ctx.store.reports.nodes(ctx.uid)
+    reports = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, ids))
     failed = [(i, reports[i]) for i in ids if i in reports and reports[i].failed_phase]
     if failed:
         instance, report = failed[0]
         raise BootstrapFailed(f"new node {instance} failed bootstrap phase {report.failed_phase}")
-    return {i for i in ids if i in reports and reports[i].ok and reports[i].checks.get("nodeReady") is True}
+    return {i for i in ids if node_reports.node_problem(reports.get(i), ctx.settings.time_scale) is None}
 
 
 def begin(ctx: ClusterContext, record: NodePoolRecord, target_spec: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from kubestep.resources import (
     instances,
     node_pool_rollout,
     placement,
+    reports,
     termination,
     user_data,
 )
@@ -130,31 +131,39 @@ def ensure_node_pool_group(ctx: ClusterContext, node_pool: str) -> dict:
     return {"asg": group["AutoScalingGroupName"]}
 
 
-def _ready_nodes(ctx: ClusterContext, record: NodePoolRecord, *, fail: bool) -> list[str]:
-    """The pool's in-service instances whose own report says bootstrapped and the node Ready in
-    the cluster; with `fail`, an instance that reported a failed bootstrap fails the step."""
+def _node_states(ctx: ClusterContext, record: NodePoolRecord, *, fail: bool) -> tuple[list[str], dict[str, str]]:
+    """(the pool's in-service instances whose own latest report says bootstrapped, Ready and
+    initialised by the cloud controller manager; why each other in-service instance is not);
+    with `fail`, an instance that reported a failed bootstrap fails the step."""
     group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"]
     in_service = [
         i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
     ]
-    reports = ctx.store.reports.nodes(ctx.uid)
-    failed = [(i, reports[i]) for i in in_service if i in reports and reports[i].failed_phase]
+    found = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, in_service))
+    failed = [(i, found[i]) for i in in_service if i in found and found[i].failed_phase]
     if fail and failed:
         instance, report = failed[0]
         raise BootstrapFailed(
             f"node pool {record.name}: instance {instance} failed bootstrap phase {report.failed_phase}"
         )
-    return [i for i in in_service if i in reports and reports[i].ok and reports[i].checks.get("nodeReady") is True]
+    problems = {i: reports.node_problem(found.get(i), ctx.settings.time_scale) for i in in_service}
+    return [i for i in in_service if problems[i] is None], {i: p for i, p in problems.items() if p}
+
+
+def _ready_nodes(ctx: ClusterContext, record: NodePoolRecord, *, fail: bool) -> list[str]:
+    return _node_states(ctx, record, fail=fail)[0]
 
 
 @step(poll=HEALTH)
 def check_node_pool_health(ctx: ClusterContext, node_pool: str) -> dict:
-    """A pool is RUNNING when at least minNodeCount nodes are in service and bootstrapped."""
+    """A pool is RUNNING when at least minNodeCount nodes are in service, bootstrapped, Ready
+    and initialised by the cloud controller manager (providerID set, uninitialized taint gone)."""
     record = _pool(ctx, node_pool)
     wanted = record.spec.spec.min_node_count
-    ready = _ready_nodes(ctx, record, fail=True)
+    ready, problems = _node_states(ctx, record, fail=True)
     if len(ready) < wanted:
-        ctx.pending(f"node pool {node_pool} has {len(ready)}/{wanted} nodes ready")
+        why = "; ".join(f"{instance}: {problem}" for instance, problem in sorted(problems.items())[:3])
+        ctx.pending(f"node pool {node_pool} has {len(ready)}/{wanted} nodes ready" + (f" ({why})" if why else ""))
     ctx.store.node_pools.update(ctx.name, node_pool, phase="RUNNING", ready_nodes=len(ready))
     return {"nodePool": node_pool, "readyNodes": len(ready)}
 

@@ -1,11 +1,13 @@
 """Orphans: AWS resources this management service tagged for a cluster (`gke:management-service`
 and `gke:cluster-uid`) whose uid no cluster record owns any more (a record deleted by hand, a
-delete that lost its record, a crashed tool). ANCHORS pain point 1: left behind, they cost money
-and block VPC deletion.
+delete that lost its record, a crashed tool). Left behind, they cost money and block VPC
+deletion.
 
-`find` lists them by uid with their newest creation time; `SweepOrphans` deletes those older
-than a grace period with the very steps `DeleteCluster` runs, through an `OrphanContext` (the
-cluster's identity from the resources' own tags, no record)."""
+`find` lists them by uid with their newest creation time (or, for what AWS gives none, the time
+a sweep first saw it); `SweepOrphans` deletes those older than a grace period with the very
+steps `DeleteCluster` runs, through an `OrphanContext` (the cluster's identity from the
+resources' own tags, no record). Etcd volumes a delete kept (`gke:retained-by`) are listed as
+retained and never deleted."""
 
 from __future__ import annotations
 
@@ -25,17 +27,37 @@ DEFAULT_GRACE = timedelta(hours=1)
 
 @dataclass
 class Orphan:
+    """One uid's leftovers: what a sweep may delete (`resources`), what a delete kept on purpose
+    (`retained`: never deleted, never aged), and when the newest deletable one came to be (its
+    creation time, or when the sweeper first saw it if AWS gives none)."""
+
     uid: str
     cluster_name: str | None
     resources: dict[str, list[str]] = field(default_factory=dict)
+    retained: dict[str, list[str]] = field(default_factory=dict)
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    undated: list[str] = field(default_factory=list)
     newest: datetime | None = None
 
     def add(self, kind: str, resource_id: str, created: datetime | None, tags: dict[str, str]) -> None:
-        self.resources.setdefault(kind, []).append(resource_id)
         self.cluster_name = self.cluster_name or tags.get(naming.TAG_CLUSTER)
-        if created is not None:
-            created = created if created.tzinfo else created.replace(tzinfo=UTC)
-            self.newest = created if self.newest is None else max(self.newest, created)
+        if naming.TAG_RETAINED_BY in tags:  # etcd volumes a delete kept for a restore
+            self.retained.setdefault(kind, []).append(resource_id)
+            return
+        self.resources.setdefault(kind, []).append(resource_id)
+        self.tags[resource_id] = tags
+        if created is None:
+            self.undated.append(resource_id)
+        else:
+            self.seen(created)
+
+    def seen(self, created: datetime) -> None:
+        created = created if created.tzinfo else created.replace(tzinfo=UTC)
+        self.newest = created if self.newest is None else max(self.newest, created)
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.resources.values())
 
     def view(self, now: datetime, grace: timedelta) -> dict[str, Any]:
         age = (now - self.newest).total_seconds() if self.newest else None
@@ -43,10 +65,21 @@ class Orphan:
             "uid": self.uid,
             "clusterName": self.cluster_name,
             "resources": {k: sorted(v) for k, v in sorted(self.resources.items())},
-            "count": sum(len(v) for v in self.resources.values()),
+            "retained": {k: sorted(v) for k, v in sorted(self.retained.items())},
+            "count": self.count,
             "ageSeconds": None if age is None else int(age),
-            "old": age is None or age >= grace.total_seconds(),
+            # Nothing deletable, or nothing dated yet, is never old.
+            "old": self.count > 0 and age is not None and age >= grace.total_seconds(),
         }
+
+    def incomplete_identity(self, service: str) -> dict[str, list[str]]:
+        """Resource id -> the identity tags it lacks: DeleteCluster's steps select a cluster's
+        resources by all of them, so one without them is never deleted by a sweep."""
+        if not self.cluster_name:
+            return {rid: ["gke:cluster"] for rid in self.tags}
+        wanted = naming.cluster_tags(service, self.cluster_name, self.uid)
+        missing = {rid: [k for k, v in wanted.items() if tags.get(k) != v] for rid, tags in self.tags.items()}
+        return {rid: keys for rid, keys in missing.items() if keys}
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -78,9 +111,7 @@ def tagged(settings: Settings) -> dict[str, Orphan]:
             for i in reservation["Instances"]:
                 note("instances", i["InstanceId"], naming.tags_dict(i.get("Tags")), i.get("LaunchTime"))
     for v in ec2.describe_volumes(Filters=service)["Volumes"]:
-        tags = naming.tags_dict(v.get("Tags"))
-        if naming.TAG_RETAINED_BY not in tags:  # etcd volumes a delete kept for a restore
-            note("volumes", v["VolumeId"], tags, v.get("CreateTime"))
+        note("volumes", v["VolumeId"], naming.tags_dict(v.get("Tags")), v.get("CreateTime"))
     for t in ec2.describe_launch_templates(Filters=service)["LaunchTemplates"]:
         note("launchTemplates", t["LaunchTemplateId"], naming.tags_dict(t.get("Tags")), t.get("CreateTime"))
     for g in ec2.describe_security_groups(Filters=service)["SecurityGroups"]:
@@ -118,9 +149,15 @@ def tagged(settings: Settings) -> dict[str, Orphan]:
     return found
 
 
-def find(settings: Settings, store: Store) -> list[Orphan]:
-    """Tagged resources whose uid no cluster record owns, by uid."""
-    return [o for uid, o in sorted(tagged(settings).items()) if store.clusters.owner_of_uid(uid) is None]
+def find(settings: Settings, store: Store, at: datetime | None = None) -> list[Orphan]:
+    """Tagged resources whose uid no cluster record owns, by uid. What AWS gives no creation
+    time is dated by when a sweep first saw it (recorded in the store, seen now if never)."""
+    at = at or now()
+    found = [o for uid, o in sorted(tagged(settings).items()) if store.clusters.owner_of_uid(uid) is None]
+    for orphan in found:
+        for first_seen in store.sightings.first_seen(orphan.uid, orphan.undated, at).values():
+            orphan.seen(first_seen)
+    return found
 
 
 class OrphanContext(ClusterContext):

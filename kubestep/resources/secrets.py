@@ -4,7 +4,8 @@ Functions or logs (only their ARNs travel):
 - `gke-<uid>-controlplane`: the CAs' certificates and keys, the service-account key pair and
   the Secrets encryption key (kubestep.pki), KMS-encrypted with the cluster's
   databaseEncryption key or the service's key; readable only by the cluster's control-plane role.
-- `gke-<uid>-node`: the kubeadm join token; readable by the cluster's nodes and control plane.
+- `gke-<uid>-node`: the kubeadm join token (kubestep.join_tokens: the newest value and those
+  still accepted, rotated daily); readable by the cluster's nodes and control plane.
 
 The CA certificate and its hash are public: they go on the cluster record (the API's
 `status.clusterCaCertificate`, and every join pins the hash)."""
@@ -15,11 +16,11 @@ import json
 import uuid
 from typing import Any
 
-from kubestep import naming, pki
+from kubestep import join_tokens, naming, pki
 from kubestep.aws.errors import SECRET_INVALID_REQUEST, Kind, is_already_exists, is_error, is_not_found
 from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
-from kubestep.store import Resource
+from kubestep.store import Resource, now
 
 
 class SecretOfAnotherIncarnation(Exception):
@@ -85,15 +86,23 @@ def ensure_cluster_pki(ctx: ClusterContext) -> dict:
     )
     if created and ctx.resource_id(Resource.CONTROL_PLANE_SECRET) != cp_arn:
         ctx.record_resource(Resource.CONTROL_PLANE_SECRET, cp_arn)
+    first_tokens: list[join_tokens.Token] = []
+
+    def first_token() -> dict[str, Any]:
+        first_tokens.append(join_tokens.new_token(now()))
+        return join_tokens.secret_value(first_tokens)
+
     node_arn, created = _ensure(
         ctx,
         node_name,
-        f"Join token of kubestep cluster {ctx.name} ({ctx.uid})",
-        lambda: {"token": pki.bootstrap_token()},
+        f"Join token of kubestep cluster {ctx.name} ({ctx.uid}), rotated by the management service",
+        first_token,
         ctx.settings.kms_key_arn or None,
     )
     if created and ctx.resource_id(Resource.NODE_SECRET) != node_arn:
         ctx.record_resource(Resource.NODE_SECRET, node_arn)
+    if first_tokens and ctx.record.join_token is None:
+        ctx.store.clusters.update(ctx.name, join_token=join_tokens.info(first_tokens, now()))
     if ctx.record.cluster_ca_certificate is None or ctx.resource_id(Resource.CONTROL_PLANE_SECRET) is None:
         if "pki" in made:
             certificate = made["pki"].ca_certificate

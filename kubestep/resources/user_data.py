@@ -41,6 +41,8 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str, cluster: AW
     assert config is not None, "replicas are planned first"
     network = ctx.network
     assert network.hosted_zone_id and network.dns_domain
+    # The script reads the init claim in its own partition: a claim from before must be there.
+    ctx.store.reports.adopt_shared_partition_claim(ctx.uid)
     params = bootstrap.BootstrapParams(
         **_common(ctx, naming.ROLE_CONTROL_PLANE, cp.version),
         control_plane_secret_arn=ctx.resource_id(Resource.CONTROL_PLANE_SECRET),
@@ -48,7 +50,8 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str, cluster: AW
         replica_index=replica,
         replica_count=config.members,
         etcd_volume_id=volume_id,
-        admin_identity_arns=tuple(cluster.spec.authentication.aws_iam.admin_identity_arns),
+        # No administrators here: the replicas read them from the cluster's administrators item
+        # (kubestep.resources.cluster_admins), so changing them replaces no instance.
         encrypt_secrets=cp.database_encryption.kms_key_arn is not None,
         node_termination_queue_url=termination.queue_url(ctx) if ctx.resource_id(Resource.TERMINATION_QUEUE) else None,
     )

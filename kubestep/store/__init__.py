@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from kubestep.store.admins import ClusterAdminsRepository
 from kubestep.store.clusters import ClusterRepository
 from kubestep.store.deadlines import DeadlineRepository
 from kubestep.store.etcd import EtcdRepository
@@ -21,6 +22,7 @@ from kubestep.store.node_pools import NodePoolRepository
 from kubestep.store.operations import OperationRepository
 from kubestep.store.records import (
     BootstrapReport,
+    ClusterAdmins,
     ClusterRecord,
     EtcdConfig,
     EtcdMember,
@@ -34,10 +36,12 @@ from kubestep.store.records import (
 )
 from kubestep.store.reports import ReportRepository
 from kubestep.store.schedules import ScheduleRepository
+from kubestep.store.sightings import SightingRepository
 from kubestep.store.table import Table, iso, now, parse_iso
 
 __all__ = [
     "BootstrapReport",
+    "ClusterAdmins",
     "ClusterRecord",
     "EtcdConfig",
     "EtcdMember",
@@ -96,12 +100,20 @@ class Store:
         return LockRepository(self.table)
 
     @cached_property
+    def admins(self) -> ClusterAdminsRepository:
+        return ClusterAdminsRepository(self.table)
+
+    @cached_property
     def reports(self) -> ReportRepository:
         return ReportRepository(self.table)
 
     @cached_property
     def schedules(self) -> ScheduleRepository:
         return ScheduleRepository(self.table)
+
+    @cached_property
+    def sightings(self) -> SightingRepository:
+        return SightingRepository(self.table)
 
     @cached_property
     def deadlines(self) -> DeadlineRepository:

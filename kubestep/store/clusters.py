@@ -125,9 +125,12 @@ class ClusterRepository:
         return [r for r in (ClusterRecord.from_item(i) for i in items) if r is not None]
 
     def delete_everything(self, name: str, uid: str) -> int:
-        """Everything under the cluster's key (record, node pools, etcd items, lock) and its uid
-        claim; events live under their own key and stay readable. The cluster record goes last:
-        a delete that fails half-way keeps it, so a re-run finds the cluster and finishes."""
+        """Everything under the cluster's key (record, node pools, etcd items, lock), its uid
+        claim and its administrators item; events live under their own key and stay readable.
+        The cluster record goes last: a delete that fails half-way keeps it, so a re-run finds
+        the cluster and finishes."""
+        if self.owner_of_uid(uid) in (name, None):
+            self._table.delete(keys.cluster_access_pk(uid), keys.ADMINS_SK)
         self._table.delete(keys.uid_pk(uid), keys.UID_SK, Attr("cluster").eq(name))
         items = self._table.query_all(KeyConditionExpression=Key("pk").eq(keys.cluster_pk(name)), ConsistentRead=True)
         record = [i for i in items if i["sk"] == keys.CLUSTER_SK]

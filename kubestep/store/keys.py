@@ -5,6 +5,8 @@ repositories for records by name, uid or id."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # Partition keys ----------------------------------------------------------------------------
 NETWORK_PK = "NETWORK"
 CLUSTER_PREFIX = "CLUSTER#"
@@ -14,6 +16,9 @@ BOOTSTRAP_PREFIX = "BOOTSTRAP#"
 DEADLINE_PREFIX = "DEADLINE#"
 UID_PREFIX = "UID#"
 SCHEDULE_PREFIX = "SCHEDULE#"
+ORPHAN_PREFIX = "ORPHAN#"
+# What the management service tells a cluster's control plane (instances read it, never write).
+CLUSTER_ACCESS_PREFIX = "ACCESS#"
 
 # Sort keys -----------------------------------------------------------------------------------
 NETWORK_SK = "NETWORK"
@@ -27,17 +32,43 @@ EVENT_PREFIX = "EVENT#"
 REPLICA_REPORT_PREFIX = "REPLICA#"
 NODE_REPORT_PREFIX = "NODE#"
 INIT_CLAIM_SK = "INIT"
+NODE_REPORT_PARTITION = "#NODE#"
+# Once-per-version claims of the cluster-wide upgrade steps (docs/contracts.md): `UPGRADE#1.37.1`.
+UPGRADE_CLAIM_PREFIX = "UPGRADE#"
+ADDONS_CLAIM_PREFIX = "ADDONS#"
 UID_SK = "UID"
 SCHEDULE_SK = "SCHEDULE"
+SIGHTING_PREFIX = "SEEN#"
+ADMINS_SK = "ADMINS"
 
 # GSI1 partitions -------------------------------------------------------------------------------
 CLUSTERS_INDEX = "CLUSTERS"
 OPERATIONS_INDEX_PREFIX = "OPS#"
+SERVICE_OPERATIONS_INDEX_PREFIX = "SERVICE#OPS#"
 ALL_OPERATIONS_INDEX = "OPERATIONS"
 SCHEDULES_INDEX = "SCHEDULES"
 IDEMPOTENCY_PK = "IDEMPOTENCY#api"
 
 KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "ttl")
+
+
+class ServiceTarget(StrEnum):
+    """What an operation works on when it is not a cluster: the management service's network, or
+    the orphan sweep. Keys are chosen by the target's type, never by its text: a cluster named
+    "network" is a `str` and keys under `CLUSTER#` and `OPS#`, so it can never hold the network's
+    lock or mix into its operations (the names are also refused for clusters, so that a name in an
+    API call means one thing)."""
+
+    NETWORK = "network"
+    ORPHANS = "orphans"
+
+
+Target = str | ServiceTarget
+
+
+def target_named(name: str) -> Target:
+    """The target a name in a request means: a service target's name, else a cluster's."""
+    return ServiceTarget(name) if name in {target.value for target in ServiceTarget} else name
 
 
 def cluster_pk(name: str) -> str:
@@ -56,7 +87,9 @@ def operation_pk(operation_id: str) -> str:
     return f"{OPERATION_PREFIX}{operation_id}"
 
 
-def operations_index(target: str) -> str:
+def operations_index(target: Target) -> str:
+    if isinstance(target, ServiceTarget):
+        return f"{SERVICE_OPERATIONS_INDEX_PREFIX}{target.value}"
     return f"{OPERATIONS_INDEX_PREFIX}{target}"
 
 
@@ -69,7 +102,27 @@ def event_sk(involved_object: str, reason: str, digest: str) -> str:
 
 
 def bootstrap_pk(uid: str) -> str:
+    """The control-plane replicas' reports (`REPLICA#<index>`)."""
     return f"{BOOTSTRAP_PREFIX}{uid}"
+
+
+def init_claim_pk(uid: str) -> str:
+    """The init claim, alone in its partition: IAM scopes items by partition key only
+    (`dynamodb:LeadingKeys`), so a role that may write reports cannot touch the claim."""
+    return f"{BOOTSTRAP_PREFIX}{uid}#INIT"
+
+
+def version_claim_pk(uid: str) -> str:
+    """The once-per-version claims (`UPGRADE#<version>`, `ADDONS#<version>`), in a partition of
+    their own: the control-plane role writes them for every upgrade, long after the init claim is
+    sealed, and the reports' partition only takes the report's attributes."""
+    return f"{BOOTSTRAP_PREFIX}{uid}#VERSION"
+
+
+def node_report_pk(uid: str, instance_arn: str) -> str:
+    """One node's report, alone in its partition: the node role may write exactly
+    `node_report_pk(uid, "${ec2:SourceInstanceARN}")`, its own."""
+    return f"{BOOTSTRAP_PREFIX}{uid}{NODE_REPORT_PARTITION}{instance_arn}"
 
 
 def replica_report_sk(index: int) -> str:
@@ -78,6 +131,14 @@ def replica_report_sk(index: int) -> str:
 
 def node_report_sk(instance_id: str) -> str:
     return f"{NODE_REPORT_PREFIX}{instance_id}"
+
+
+def addons_claim_sk(version: str) -> str:
+    return f"{ADDONS_CLAIM_PREFIX}{version}"
+
+
+def upgrade_claim_sk(version: str) -> str:
+    return f"{UPGRADE_CLAIM_PREFIX}{version}"
 
 
 def deadline_pk(operation_id: str) -> str:
@@ -92,11 +153,33 @@ def schedule_pk(schedule_id: str) -> str:
     return f"{SCHEDULE_PREFIX}{schedule_id}"
 
 
-def lock_pk_for(target: str) -> str:
-    """The partition whose LOCK item guards `target` ("network" or a cluster name)."""
-    return NETWORK_PK if target == "network" else cluster_pk(target)
+def lock_pk_for(target: Target) -> str:
+    """The partition whose LOCK item guards `target`: the network's, or the cluster's."""
+    if target is ServiceTarget.NETWORK:
+        return NETWORK_PK
+    if isinstance(target, ServiceTarget):
+        raise ValueError(f"{target.value} takes no lock")
+    return cluster_pk(target)
 
 
-def bootstrap_leading_key_pattern(uid: str = "*") -> str:
-    """`dynamodb:LeadingKeys` value that scopes an instance role to its cluster's report items."""
-    return f"{BOOTSTRAP_PREFIX}{uid}"
+def orphan_pk(uid: str) -> str:
+    return f"{ORPHAN_PREFIX}{uid}"
+
+
+def sighting_sk(resource_id: str) -> str:
+    return f"{SIGHTING_PREFIX}{resource_id}"
+
+
+def bootstrap_leading_key_patterns(uid: str = "*") -> list[str]:
+    """`dynamodb:LeadingKeys` values (StringLike) of every partition a cluster's instances write."""
+    return [bootstrap_pk(uid), init_claim_pk(uid), version_claim_pk(uid), node_report_pk(uid, "*")]
+
+
+def cluster_access_pk(uid: str) -> str:
+    return f"{CLUSTER_ACCESS_PREFIX}{uid}"
+
+
+def cluster_access_leading_key(uid: str = "*") -> str:
+    """`dynamodb:LeadingKeys` value that lets a control-plane role read (only) its cluster's
+    administrators item."""
+    return f"{CLUSTER_ACCESS_PREFIX}{uid}"

@@ -26,11 +26,13 @@ class LockRepository:
     def __init__(self, table: Table):
         self._table = table
 
-    def get(self, target: str) -> Lock | None:
+    def get(self, target: keys.Target) -> Lock | None:
         return Lock.from_item(self._table.get(keys.lock_pk_for(target), keys.LOCK_SK))
 
-    def acquire(self, target: str, operation_id: str, execution_arn: str | None, running: ExecutionRunning) -> Lock:
-        """Take the lock of `target` ("network" or a cluster name) for `operation_id` (again, if it
+    def acquire(
+        self, target: keys.Target, operation_id: str, execution_arn: str | None, running: ExecutionRunning
+    ) -> Lock:
+        """Take the lock of `target` (the network, or a cluster by name) for `operation_id` (again, if it
         already holds it), or take it over from an abandoned holder.
 
         `running(arn)` answers True/False, or None when the execution does not exist (yet)."""
@@ -63,12 +65,12 @@ class LockRepository:
         current = self.get(target)
         raise LockHeld(_describe(target), current.to_item() if current else {})
 
-    def release(self, target: str, operation_id: str) -> bool:
+    def release(self, target: keys.Target, operation_id: str) -> bool:
         return self._table.delete(keys.lock_pk_for(target), keys.LOCK_SK, Attr("operationId").eq(operation_id))
 
 
-def _describe(target: str) -> str:
-    return "the network" if target == "network" else f"cluster {target}"
+def _describe(target: keys.Target) -> str:
+    return "the network" if target is keys.ServiceTarget.NETWORK else f"cluster {target}"
 
 
 def _abandoned(holder: Lock, running: ExecutionRunning) -> bool:

@@ -31,7 +31,7 @@ class OperationRepository:
         item = {
             "pk": keys.operation_pk(operation.operation_id),
             "sk": keys.OPERATION_SK,
-            "gsi1pk": keys.operations_index(operation.target),
+            "gsi1pk": keys.operations_index(operation.keyed_target),
             "gsi1sk": operation.started_at,
             "gsi2pk": keys.ALL_OPERATIONS_INDEX,
             "gsi2sk": f"{operation.started_at}#{operation.operation_id}",
@@ -74,7 +74,9 @@ class OperationRepository:
         except ConditionFailed:
             return False
 
-    def for_target(self, target: str, limit: int = 20, start: str | None = None) -> tuple[list[Operation], str | None]:
+    def for_target(
+        self, target: keys.Target, limit: int = 20, start: str | None = None
+    ) -> tuple[list[Operation], str | None]:
         """Newest first."""
         kwargs: dict[str, Any] = {
             "IndexName": "gsi1",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from kubestep.models import AWSCluster, AWSNodePool, dump
-from kubestep.store.keys import KEY_ATTRIBUTES
+from kubestep.store.keys import KEY_ATTRIBUTES, ServiceTarget, Target
 
 # Manifests read back from the table were valid when they were stored: later catalog changes
 # (a Kubernetes minor leaving the supported list) must not make them unreadable.
@@ -83,6 +83,8 @@ class ErrorInfo(Record):
     error: str
     message: str | None = None
     operation_id: str | None = None
+    # The command that resumes or repairs what the failed operation left (kubestep.recovery).
+    hint: str | None = None
 
 
 # ---------------------------------------------------------------- network
@@ -124,6 +126,13 @@ class NetworkRecord(Record):
 # ---------------------------------------------------------------- clusters
 
 
+class JoinTokenInfo(Record):
+    created_at: str
+    expires_at: str
+    # How many values the control plane accepts right now (the newest and those still overlapping).
+    accepted: int = 1
+
+
 class ClusterRecord(Record):
     name: str
     uid: str
@@ -136,8 +145,12 @@ class ClusterRecord(Record):
     created_at: str | None = None
     updated_at: str | None = None
     created_by: str | None = None
+    # The IAM principal whose API request created the cluster (None: started from the console).
+    creator: str | None = None
     current_operation: str | None = None
     last_error: ErrorInfo | None = None
+    # The join token's public facts (never its value): when the newest was made, when it expires.
+    join_token: JoinTokenInfo | None = None
     # Public PKI facts (never a private key): the cluster CA and the hash joins pin.
     cluster_ca_certificate: str | None = None
     ca_cert_hash: str | None = None
@@ -223,6 +236,15 @@ class EtcdConfig(Record):
 # ---------------------------------------------------------------- operations, events, locks
 
 
+# Operations whose target is not a cluster, by the kind their workflow records (never by the
+# target's text: a cluster may not be named like these, but keys must not depend on that).
+SERVICE_TARGET_KINDS = {
+    "ProvisionNetwork": ServiceTarget.NETWORK,
+    "DeprovisionNetwork": ServiceTarget.NETWORK,
+    "SweepOrphans": ServiceTarget.ORPHANS,
+}
+
+
 class Operation(Record):
     operation_id: str
     kind: str
@@ -240,6 +262,15 @@ class Operation(Record):
     compensating: bool | None = None
     cancel_requested: bool | None = None
     progress: dict[str, Any] | None = None
+
+    @property
+    def keyed_target(self) -> Target:
+        """What the operation's keys (lock, operations index) are built from."""
+        return SERVICE_TARGET_KINDS.get(self.kind, self.target)
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.kind not in SERVICE_TARGET_KINDS
 
 
 class Event(Record):
@@ -265,12 +296,17 @@ class Lock(Record):
 
 
 class BootstrapReport(Record):
+    """What an instance says about itself (docs/contracts.md): at the end of each boot, then
+    every minute from its report timer."""
+
     key: str | None = None
     status: str
     instance_id: str | None = None
     reported_at: str | None = None
+    source: str | None = None  # boot | timer
     version: str | None = None
     checks: dict[str, Any] = Field(default_factory=dict)
+    certificates: dict[str, str] = Field(default_factory=dict)  # name -> notAfter (ISO 8601 UTC)
 
     @property
     def ok(self) -> bool:
@@ -281,6 +317,26 @@ class BootstrapReport(Record):
         if not self.status.startswith("failed"):
             return None
         return self.status.partition(":")[2] or "unknown"
+
+
+class VersionClaim(Record):
+    """Which replica made a cluster-wide change for a Kubernetes version (the kubeadm upgrade,
+    the add-ons), once per version; `status` ends `upgraded` / `applied`."""
+
+    instance_id: str
+    replica: int | None = None
+    status: str
+    claimed_at: str | None = None
+    done_at: str | None = None
+
+
+class ClusterAdmins(Record):
+    """What the control plane's aws-iam-authenticator maps to the cluster-admin group."""
+
+    generation: int
+    role_arns: list[str] = Field(default_factory=list, alias="roleARNs")
+    user_arns: list[str] = Field(default_factory=list, alias="userARNs")
+    updated_at: str | None = None
 
 
 class InitClaim(Record):
@@ -295,6 +351,9 @@ class InitClaim(Record):
 class Schedule(Record):
     schedule_id: str
     cluster: str
+    # The cluster incarnation the schedule was made for: it never acts on a later cluster of the
+    # same name (absent on schedules made before incarnations were recorded).
+    uid: str | None = None
     kind: str
     at: str
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -302,5 +361,6 @@ class Schedule(Record):
     schedule_arn: str | None = None
     created_at: str | None = None
     fired_at: str | None = None
+    cancelled_at: str | None = None
     outcome: str | None = None
     operation_id: str | None = None

@@ -60,5 +60,19 @@ class ScheduleRepository:
             return None
         return Schedule.from_item(item)
 
+    def cancel(self, schedule_id: str, outcome: str) -> Schedule | None:
+        """A pending schedule that will not run, and why; None if it already fired or went."""
+        values = {"state": "CANCELLED", "outcome": outcome[:500], "cancelledAt": iso()}
+        try:
+            item = self._table.update(
+                keys.schedule_pk(schedule_id),
+                keys.SCHEDULE_SK,
+                values,
+                Attr("pk").exists() & Attr("state").eq("SCHEDULED"),
+            )
+        except ConditionFailed:
+            return None
+        return Schedule.from_item(item)
+
     def delete(self, schedule_id: str) -> bool:
         return self._table.delete(keys.schedule_pk(schedule_id), keys.SCHEDULE_SK)

@@ -52,9 +52,8 @@ def workflow(name: str) -> Workflow:
 
 @cache
 def dispatch_table(function: str) -> dict[str, StepSpec]:
-    """The steps the `<function>` Lambda runs: those of every workflow that names it."""
+    """The steps the `<function>` Lambda runs: every task that names it, or whose workflow does."""
     table: dict[str, StepSpec] = {}
     for wf in all_workflows().values():
-        if wf.function == function:
-            table.update(wf.step_specs())
+        table.update(wf.step_specs(function))
     return table

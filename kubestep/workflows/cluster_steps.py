@@ -9,13 +9,14 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from kubestep import preflight
-from kubestep.errors import AlreadyExists, InvalidSpec, NotFound, ResourceTimeout
+from kubestep import preflight, recovery, upgrades
+from kubestep.errors import AlreadyExists, BootstrapFailed, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
+from kubestep.resources import control_plane, instances
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Operation, iso, now, parse_iso
-from kubestep.validation import parse_create_request, parse_delete_request, replica_count
+from kubestep.validation import admins_problems, parse_create_request, parse_delete_request, replica_count
 from kubestep.workflows.identity import execution_running, own_operation
 
 # ---------------------------------------------------------------- create
@@ -25,6 +26,9 @@ from kubestep.workflows.identity import execution_running, own_operation
 def validate_create_request(ctx: StepInput) -> dict:
     """First state: nothing is created on bad input, or on input naming what does not exist."""
     request = parse_create_request(ctx.settings.service, ctx.event.get("request"))
+    problems = admins_problems(request)
+    if problems:
+        raise InvalidSpec(problems)
     network = ctx.store.network.ready(ctx.settings.service_name)
     check_references(ctx.settings, network.vpc_id, request)
     return {"clusterName": request.cluster.name, "rollbackOnFailure": request.rollback_on_failure}
@@ -87,6 +91,8 @@ def _register(ctx: StepInput, request: Any, operation: Operation) -> ClusterReco
             spec=request.cluster,
             version=request.cluster.spec.control_plane.version,
             created_by=ctx.operation_id,
+            # Who asked the API for it (the operation record the API wrote; a console start has none).
+            creator=operation.parameters.get("caller"),
             current_operation=ctx.operation_id,
         )
         pools = [
@@ -115,7 +121,12 @@ def _register(ctx: StepInput, request: Any, operation: Operation) -> ClusterReco
 
 @step
 def mark_cluster_running(ctx: ClusterContext) -> dict:
-    """The cluster passed every health gate: RUNNING, with its API endpoint; the lock goes."""
+    """The cluster passed every health gate: RUNNING, with its API endpoint; the lock goes. The
+    replicas' live state is looked at once more (an instance that failed since its gate makes
+    the operation fail instead: RUNNING is never a record's memory)."""
+    problems = control_plane.control_plane_problems(ctx)
+    if problems:
+        raise BootstrapFailed(f"the control plane is not healthy: {'; '.join(problems)}")
     record = ctx.store.clusters.update(ctx.name, phase="RUNNING", current_operation=None, last_error=None)
     ctx.event("Normal", "ClusterRunning", f"cluster {ctx.name} is RUNNING; API endpoint https://{record.endpoint}:443")
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
@@ -146,14 +157,17 @@ def record_failure(ctx: StepInput, cluster_name: str, error: dict) -> dict:
     phase = ctx.event.get("failurePhase") or "ERROR"
     pool = ctx.event.get("nodePool")
     involved = f"AWSNodePool/{pool}" if pool else f"AWSCluster/{cluster_name}"
-    ctx.store.events.record(cluster_name, "Warning", name, message, involved, ctx.operation_id)
-    last_error = {"error": name, "message": message, "operationId": ctx.operation_id}
+    cluster_phase = phase if not pool or phase != "ERROR" else "DEGRADED"
+    operation = ctx.store.operations.get(ctx.operation_id)
+    hint = recovery.advice(cluster_name, cluster_phase, operation.kind if operation else None)
+    ctx.store.events.record(cluster_name, "Warning", name, f"{message} ({hint})", involved, ctx.operation_id)
+    last_error = {"error": name, "message": message, "operationId": ctx.operation_id, "hint": hint}
     with contextlib.suppress(NotFound):
         if pool:
             ctx.store.node_pools.update(cluster_name, pool, phase=phase)
         ctx.store.clusters.update(
             cluster_name,
-            phase=phase if not pool or phase != "ERROR" else "DEGRADED",
+            phase=cluster_phase,
             current_operation=None if phase != "ERROR" else ctx.operation_id,
             last_error=last_error,
         )
@@ -287,9 +301,20 @@ def acquire_delete_lock(ctx: StepInput, cluster_name: str) -> dict:
 
 
 @step
+def cancel_cluster_schedules(ctx: ClusterContext) -> dict:
+    """The cluster's pending one-off upgrades go with it: each Scheduler schedule deleted and its
+    record CANCELLED, saying why (a schedule never outlives its cluster to act on a new one)."""
+    why = f"cluster {ctx.name} (uid {ctx.uid}) was deleted by operation {ctx.operation_id}"
+    cancelled = upgrades.cancel_cluster_schedules(ctx.settings, ctx.store, ctx.name, ctx.uid, why)
+    if cancelled:
+        ctx.event("Normal", "SchedulesCancelled", f"one-off upgrades {', '.join(cancelled)} cancelled: {why}")
+    return {"cancelled": cancelled}
+
+
+@step
 def delete_cluster_record(ctx: ClusterContext) -> dict:
     """Last step: the record, node pools, etcd items, uid claim and the lock go; events stay."""
-    ctx.store.reports.delete_all(ctx.uid)
+    ctx.store.reports.delete_all(ctx.uid, instances.node_instances_ever(ctx))
     ctx.store.clusters.delete_everything(ctx.name, ctx.uid)
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
     ctx.event("Normal", "Deleted", f"cluster {ctx.name} (uid {ctx.uid}) and its AWS resources are deleted")

@@ -1,5 +1,6 @@
-"""DeleteCluster: every AWS resource the cluster owns, in the order of DESIGN §4, then its
-records (its events stay)."""
+"""DeleteCluster: every AWS resource the cluster owns, in the delete order of
+`fragments.delete_cluster_states`, then its pending one-off upgrades, then its records (its
+events stay)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,13 @@ WORKFLOW = Workflow(
             *delete_cluster_states(
                 prefix="", scope="cluster", catch=FAILED, keep_etcd_volumes={"keepEtcdVolumes.$": "$.keepEtcdVolumes"}
             ),
-            *guarded([Task(cluster_steps.delete_cluster_record, name="DeleteRecord")], FAILED),
+            *guarded(
+                [
+                    Task(cluster_steps.cancel_cluster_schedules, name="CancelSchedules"),
+                    Task(cluster_steps.delete_cluster_record, name="DeleteRecord"),
+                ],
+                FAILED,
+            ),
             Succeed("Deleted"),
         ],
         [

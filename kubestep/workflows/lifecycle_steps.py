@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubestep import lifecycle, preflight
+from kubestep import lifecycle, preflight, recovery, upgrades
 from kubestep.errors import AlreadyExists, ClusterNotReady, InvalidSpec, LockHeld, NotFound
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
 from kubestep.models import CreateNodePoolRequest, DeleteNodePoolRequest, UpdateClusterRequest, UpdateNodePoolRequest
+from kubestep.resources import control_plane
 from kubestep.resources.context import ClusterContext
 from kubestep.store import ClusterRecord, NodePoolRecord, Store
 from kubestep.validation import (
@@ -33,7 +34,9 @@ def _operable(store: Store, name: str) -> ClusterRecord:
         lock = store.locks.get(name)
         if lock is not None:
             raise LockHeld(f"cluster {name}", lock.to_item())
-        hint = "delete it" if record.phase == "ERROR" else "wait for it to be RUNNING"
+        failed = record.last_error.operation_id if record.last_error else None
+        operation = store.operations.get(failed) if failed else None
+        hint = recovery.advice(name, record.phase, operation.kind if operation else None)
         raise ClusterNotReady(f"cluster {name!r} is {record.phase}: {hint}")
     return record
 
@@ -71,7 +74,7 @@ def parse_create_node_pool(ctx: StepInput | Any, data: Any) -> CreateNodePoolReq
         raise InvalidSpec(problems)
     network = ctx.store.network.ready(ctx.settings.service_name)
     launches = preflight.launches_for(0, None, [(field, pool)])
-    found = preflight.reference_problems(ctx.settings, network.vpc_id, None, [(field, pool)], launches)
+    found = preflight.reference_problems(ctx.settings, network.vpc_id, None, [(field, pool)], launches, record.uid)
     if found:
         raise InvalidSpec(found)
     return request
@@ -118,20 +121,31 @@ def acquire_create_node_pool_lock(ctx: StepInput, cluster_name: str) -> dict:
     return {"nodePool": pool.name}
 
 
+def _phase_now(ctx: ClusterContext) -> str:
+    """RUNNING only when the control plane is healthy now (its replicas' live instances and
+    reports): a node-pool operation does not make a DEGRADED cluster well."""
+    return "DEGRADED" if control_plane.control_plane_problems(ctx) else "RUNNING"
+
+
 @step
 def forget_node_pool(ctx: ClusterContext, node_pool: str) -> dict:
     """Compensation's last word: the record of a pool this operation created goes."""
     record = ctx.store.node_pools.get(ctx.name, node_pool)
     if record is not None and record.created_by == ctx.operation_id:
         ctx.store.node_pools.delete(ctx.name, node_pool)
-    ctx.store.clusters.update(ctx.name, phase="RUNNING", current_operation=None)
+    ctx.store.clusters.update(ctx.name, phase=_phase_now(ctx), current_operation=None)
     return {"forgotten": record is not None}
 
 
 @step
 def finish_node_pool_operation(ctx: ClusterContext) -> dict:
-    """The cluster is RUNNING again, the operation SUCCEEDED, the lock released."""
-    ctx.store.clusters.update(ctx.name, phase="RUNNING", current_operation=None, last_error=None)
+    """The cluster is back as it was (RUNNING if its control plane is healthy now), the
+    operation SUCCEEDED, the lock released."""
+    phase = _phase_now(ctx)
+    fields: dict[str, Any] = {"phase": phase, "current_operation": None}
+    if phase == "RUNNING":
+        fields["last_error"] = None
+    ctx.store.clusters.update(ctx.name, **fields)
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")
     return {"released": ctx.store.locks.release(ctx.name, ctx.operation_id)}
 
@@ -148,6 +162,7 @@ def plan_node_pool_update(ctx: StepInput | Any, data: Any) -> tuple[UpdateNodePo
     plan = lifecycle.plan_node_pool_change(
         ctx.settings.service, record.spec, record.version, pool.spec, request.changes, others
     )
+    _check_new_references(ctx, record, pool=request.changes, prefix="changes")
     return request, plan
 
 
@@ -229,23 +244,37 @@ def plan_cluster_update(ctx: StepInput | Any, data: Any) -> tuple[UpdateClusterR
     plan = lifecycle.plan_cluster_change(
         ctx.settings.service, record.spec, pools, request, resume=record.phase == "DEGRADED"
     )
+    _check_new_references(ctx, record, control_plane=request.control_plane, prefix="controlPlane")
     return request, plan
+
+
+def _check_new_references(ctx: StepInput | Any, record: ClusterRecord, **changes: Any) -> None:
+    """What an update introduces passes the create's preflight: it exists, and it is the
+    account's own or this cluster incarnation's (never another cluster's profile or group)."""
+    network = ctx.store.network.ready(ctx.settings.service_name)
+    found = preflight.change_reference_problems(ctx.settings, network.vpc_id, record.uid, **changes)
+    if found:
+        raise InvalidSpec(found)
 
 
 @step
 def validate_update_cluster(ctx: StepInput) -> dict:
     """First state: the change keeps every rule (one minor at a time, never down, pools within
-    two minors and never newer); nothing changes otherwise."""
+    two minors and never newer); nothing changes otherwise. A one-off schedule's run whose
+    cluster is gone, is another incarnation of the name, or no longer fits records why on the
+    schedule and does nothing."""
     data = ctx.event.get("request")
-    schedule = data.get("scheduleId") if isinstance(data, dict) else None
+    schedule = upgrades.scheduled_run(ctx.store, ctx.operation_id, data)
+    stale = upgrades.stale_schedule(ctx.store, schedule) if schedule else None
     try:
+        if stale:
+            raise ClusterNotReady(stale)
         request, plan = plan_cluster_update(ctx, data)
     except (InvalidSpec, NotFound, LockHeld, ClusterNotReady) as exc:
-        if schedule:
-            # A one-off schedule whose cluster is gone or no longer fits: say why it did nothing.
-            ctx.store.schedules.record_outcome(schedule, f"skipped: {exc}", None)
-            return {"skip": True}
-        raise
+        if schedule is None:
+            raise
+        ctx.store.schedules.record_outcome(schedule.schedule_id, f"skipped: {exc}", None)
+        return {"skip": True, "reason": str(exc)[:500]}
     return {
         "skip": False,
         "clusterName": request.cluster_name,
@@ -257,13 +286,19 @@ def validate_update_cluster(ctx: StepInput) -> dict:
 @step
 def acquire_update_cluster_lock(ctx: StepInput, cluster_name: str) -> dict:
     """Identity, the cluster's lock, the target spec on the record."""
-    request, plan = plan_cluster_update(ctx, ctx.event.get("request"))
+    data = ctx.event.get("request")
+    schedule = upgrades.scheduled_run(ctx.store, ctx.operation_id, data)
+    stale = upgrades.stale_schedule(ctx.store, schedule) if schedule else None
+    if schedule is not None and stale:  # the cluster changed since the first state: still nothing
+        ctx.store.schedules.record_outcome(schedule.schedule_id, f"skipped: {stale}", None)
+        raise ClusterNotReady(stale)
+    request, plan = plan_cluster_update(ctx, data)
     version = plan.target.spec.control_plane.version
     try:
         _lock(ctx, "UpdateCluster", cluster_name, version=version, nodePools=plan.node_pools)
     except Exception as exc:
-        if request.schedule_id:
-            ctx.store.schedules.record_outcome(request.schedule_id, f"skipped: {exc}", None)
+        if schedule is not None:
+            ctx.store.schedules.record_outcome(schedule.schedule_id, f"skipped: {exc}", None)
         raise
     try:
         ctx.store.clusters.update(
@@ -272,8 +307,8 @@ def acquire_update_cluster_lock(ctx: StepInput, cluster_name: str) -> dict:
     except Exception:
         ctx.store.locks.release(cluster_name, ctx.operation_id)
         raise
-    if request.schedule_id:
-        ctx.store.schedules.record_outcome(request.schedule_id, "started", ctx.operation_id)
+    if schedule is not None:
+        ctx.store.schedules.record_outcome(schedule.schedule_id, "started", ctx.operation_id)
     _event(
         ctx,
         cluster_name,

@@ -7,11 +7,12 @@ from kubestep.flow.context import StepInput
 from kubestep.flow.steps import step
 from kubestep.resources import network
 from kubestep.resources.network import NetworkContext
+from kubestep.store.keys import ServiceTarget
 from kubestep.validation import parse_network_request
 from kubestep.workflows.cluster_steps import error_message
 from kubestep.workflows.identity import execution_running, own_operation
 
-NETWORK = "network"
+NETWORK = ServiceTarget.NETWORK
 
 
 @step

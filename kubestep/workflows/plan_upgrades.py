@@ -1,19 +1,22 @@
 """PlanUpgrades: fired by an EventBridge rule (`upgrades.plannerSchedule`), it starts the
 automatic upgrades that are due: auto-upgrade on, maintenance window open, a version behind the
-release channel, no operation running, at most `upgrades.maxConcurrent` upgrading fleet-wide."""
+release channel, no operation running, at most `upgrades.maxConcurrent` upgrading fleet-wide.
+Then it keeps the clusters' credentials current: join tokens rotated, certificates close to
+expiry warned about."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from kubestep.flow.asl import Map, Succeed, Task, Workflow
-from kubestep.workflows import upgrade_steps
+from kubestep.workflows import credential_steps, upgrade_steps
 
 WORKFLOW = Workflow(
     name="PlanUpgrades",
     module=__name__,
-    comment="Start the automatic upgrades that are due now (EventBridge schedule). Input: the scheduled event "
-    "(ignored on AWS: the execution's start time is now).",
+    comment="Start the automatic upgrades that are due now, rotate the join tokens that are due, warn about "
+    "certificates close to expiry (EventBridge schedule). Input: the scheduled event (ignored on AWS: the "
+    "execution's start time is now).",
     timeout=timedelta(minutes=15),
     function="UpgradePlanner",
     base_payload={"operationId.$": "$$.Execution.Name"},
@@ -54,6 +57,32 @@ WORKFLOW = Workflow(
                         },
                     )
                 ],
+            ),
+            Task(
+                credential_steps.rotate_join_tokens,
+                comment="A new join token where the newest is a day old (on ClusterTasks: it writes the secrets; "
+                "no value passes through the state machine).",
+                base=False,
+                function="ClusterTasks",
+                args={
+                    "operationId.$": "$$.Execution.Name",
+                    "startTime.$": "$$.Execution.StartTime",
+                    "event.$": "$$.Execution.Input",
+                },
+                output="$.joinTokens",
+                select={"rotated.$": "$.Payload.count"},
+            ),
+            Task(
+                credential_steps.warn_expiring_certificates,
+                comment="A Warning event for each control-plane certificate within 30 days of expiring.",
+                base=False,
+                args={
+                    "operationId.$": "$$.Execution.Name",
+                    "startTime.$": "$$.Execution.StartTime",
+                    "event.$": "$$.Execution.Input",
+                },
+                output="$.certificates",
+                select={"warned.$": "$.Payload.count"},
             ),
             Succeed("Planned"),
         ]

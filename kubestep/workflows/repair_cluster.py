@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
 from kubestep.resources import (
+    cluster_admins,
     control_plane,
     drift,
     instance_roles,
@@ -86,6 +87,7 @@ WORKFLOW = Workflow(
                     Task(secrets.ensure_cluster_pki),
                     Task(termination.ensure_termination_queue),
                     Task(instance_roles.ensure_instance_roles),
+                    Task(cluster_admins.publish_cluster_admins),
                     Task(control_plane.plan_replicas, output="$.plan", select={"replicas.$": "$.Payload.replicas"}),
                     Map(
                         "RestoreReplicas",

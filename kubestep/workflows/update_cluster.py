@@ -1,5 +1,7 @@
-"""UpdateCluster (and upgrades): every control-plane change rolls the replicas one at a time,
-unhealthy first, each through the create's health gate; a failed gate stops the roll with the
+"""UpdateCluster (and upgrades): first, what the roll works with must be as kubestep made it (a
+replica group deleted by hand stops the update before it changes anything, saying `kubestep
+repair cluster`). Every control-plane change rolls the replicas one at a time, unhealthy first,
+each through the create's health gate (every replica passes it, replaced or not); a failed gate stops the roll with the
 cluster DEGRADED and the replicas after it untouched (the next update resumes). Then,
 optionally, node pools move to the control plane's version, one pool at a time."""
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kubestep.flow.asl import Catch, Choice, Fail, Map, Pass, Succeed, Task, Workflow, guarded
-from kubestep.resources import control_plane, control_plane_rollout
+from kubestep.resources import cluster_admins, control_plane, control_plane_rollout, drift
 from kubestep.workflows import cluster_steps, lifecycle_steps
 from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, roll_node_pool_states
 
@@ -63,6 +65,12 @@ WORKFLOW = Workflow(
             ),
             *guarded(
                 [
+                    Task(drift.check_for_drift),
+                    Task(
+                        cluster_admins.publish_cluster_admins,
+                        name="PublishCurrentClusterAdmins",
+                        comment="Replicas the roll replaces read the administrators item at boot: it must exist.",
+                    ),
                     Task(
                         control_plane_rollout.plan_control_plane_roll,
                         output="$.plan",
@@ -84,6 +92,10 @@ WORKFLOW = Workflow(
                         ],
                     ),
                     Task(control_plane_rollout.adopt_control_plane_spec),
+                    Task(
+                        cluster_admins.publish_cluster_admins,
+                        comment="New administrators change in place: the replicas re-read the item, none is replaced.",
+                    ),
                     Map(
                         "UpgradeNodePools",
                         comment="Then the node pools asked for, one pool at a time, each within its update settings.",

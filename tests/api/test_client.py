@@ -13,7 +13,7 @@ import pytest
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.store import Store
 from tests.api.conftest import body_named, example_body, execution_input, executions, register
-from tests.api.helpers import Answer, LocalGateway, invoke
+from tests.api.helpers import ACCOUNT, CALLER_ARN, Answer, LocalGateway, invoke
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics")
 
@@ -135,6 +135,10 @@ def test_behind_the_local_runtimes_gateway(api: Store) -> None:
         def invoke(self, event: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
             answer: Answer = invoke(event)
             return answer.status, list(answer.headers.items()), answer.text.encode()
+
+        def caller_identity(self, access_key: str | None) -> dict[str, str]:
+            # No emulator behind this one to ask who signed (tests/local covers that): a fixed user.
+            return {"userArn": CALLER_ARN, "caller": "AIDATESTER", "accountId": ACCOUNT, "accessKey": "testing"}
 
     server = InProcess("http://127.0.0.1:1", port=0, function_name="unit-api")
     server.start()

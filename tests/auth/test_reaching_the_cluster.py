@@ -296,7 +296,7 @@ def test_kubectl_authenticates_through_the_exec_plugin(world: World, tmp_path: P
             env,
         )
         assert wrote.returncode == 0, wrote.stderr
-        context = f"kubestep_127.0.0.1-{world.gateway.url.rsplit(':', 1)[1]}_prod"
+        context = f"kubestep_127.0.0.1-{world.gateway.url.rsplit(':', 1)[1]}_prod-tunnel"
         assert f"Context {context} written to {kubeconfig}" in wrote.stdout
 
         kubectl = run([str(KUBECTL), "--kubeconfig", str(kubeconfig), "version", "-o", "json"], env)
@@ -390,6 +390,19 @@ def test_get_credentials_server_override_and_exec_api_version(world: World, tmp_
     config = yaml.safe_load((tmp_path / "kube" / "config").read_text())
     assert config["clusters"][0]["cluster"]["server"] == "https://10.0.1.5:6443"
     assert config["users"][0]["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1"
+
+
+def test_get_credentials_via_tunnel_adds_a_context_beside_the_direct_one(world: World, tmp_path: Path) -> None:
+    direct = cli(world, tmp_path, "get-credentials", "prod")
+    assert direct.exit_code == 0, direct.output
+    tunnelled = cli(world, tmp_path, "get-credentials", "prod", "--via-tunnel", "--local-port", "9443")
+    assert tunnelled.exit_code == 0, tunnelled.output
+    config = yaml.safe_load((tmp_path / "kube" / "config").read_text())
+    servers = {c["name"]: c["cluster"]["server"] for c in config["clusters"]}
+    name = next(iter(servers)).removesuffix("-tunnel")
+    assert servers == {name: f"https://{ENDPOINT}:443", f"{name}-tunnel": "https://127.0.0.1:9443"}
+    assert {c["name"] for c in config["contexts"]} == {name, f"{name}-tunnel"}
+    assert config["current-context"] == f"{name}-tunnel"
 
 
 def test_get_credentials_refuses_a_cluster_without_ca_and_writes_nothing(world: World, tmp_path: Path) -> None:

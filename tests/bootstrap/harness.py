@@ -37,6 +37,7 @@ FAST_STUBBED = [
     "openssl",
     "chown",
     "sleep",
+    "crictl",
 ]
 FIXTURES = Path(__file__).with_name("fixtures")
 
@@ -92,7 +93,7 @@ class Sandbox:
         self.state.write_text(json.dumps(self.scenario.pop("state", {})))
         self.scenario.setdefault("version", self.params.version)
         self.scenario.setdefault("calico_url", components.calico_manifest(self.params.minor)[0])
-        self.scenario.setdefault("calico_manifest", str(FIXTURES / "calico-vxlan-excerpt.yaml"))
+        self.scenario.setdefault("calico_manifest", str(FIXTURES / "calico-vxlan-standin.yaml"))
         self.scenario.setdefault(
             "metadata",
             {
@@ -124,7 +125,7 @@ class Sandbox:
     def read(self, path: str) -> str:
         return self.file(path).read_text()
 
-    def run(self, script: str = "/usr/local/sbin/kubestep-bootstrap", **env: str) -> Run:
+    def run(self, script: str = "/usr/local/sbin/kubestep-bootstrap", *args: str, **env: str) -> Run:
         start = len(self.log.read_text().splitlines()) if self.log.exists() else 0
         environment = {
             "PATH": f"{self.bin}:/usr/bin:/bin",
@@ -136,10 +137,11 @@ class Sandbox:
             "STUB_STATE": str(self.state),
             "STUB_SCENARIO": str(self.base / "scenario.json"),
             "STUB_PROGRAM": str(self.program),
+            "STUB_TESTS_DIR": str(STUB_SOURCE.parent),
             **env,
         }
         result = subprocess.run(
-            ["bash", str(self.file(script))], env=environment, capture_output=True, text=True, timeout=120
+            ["bash", str(self.file(script)), *args], env=environment, capture_output=True, text=True, timeout=120
         )
         lines = self.log.read_text().splitlines()[start:] if self.log.exists() else []
         return Run(result.returncode, result.stderr, [json.loads(line) for line in lines])

@@ -12,6 +12,9 @@ import re
 import shutil
 import sys
 
+sys.path.insert(0, os.environ["STUB_TESTS_DIR"])
+import dynamodb_cli  # noqa: E402 - the directory of this stub's source, added just above
+
 ROOT = os.environ.get("KUBESTEP_ROOT", "")
 
 
@@ -79,40 +82,14 @@ def curl(args):
     return 0
 
 
-def dynamodb_text_query(item, query):
-    # e.g. Item.[status.S, replica.N]
-    fields = re.findall(r"(\w+)\.([SNB])", query.split("[", 1)[1])
-    return "\t".join(str(item.get(name, {}).get(kind, "None")) for name, kind in fields)
-
-
 def aws(args):
     service, operation = args[0], args[1]
     state = load_state()
     if service == "dynamodb":
-        items = state.setdefault("items", {})
-        if operation == "put-item":
-            item = json.loads(option(args, "--item"))
-            key = item["pk"]["S"] + "|" + item["sk"]["S"]
-            if option(args, "--condition-expression") and key in items:
-                sys.stderr.write(
-                    "An error occurred (ConditionalCheckFailedException) when calling the PutItem operation: "
-                    "The conditional request failed\n"
-                )
-                return 254
-            items[key] = item
-        elif operation == "get-item":
-            key = json.loads(option(args, "--key"))
-            item = items.get(key["pk"]["S"] + "|" + key["sk"]["S"])
-            print(dynamodb_text_query(item, option(args, "--query")) if item else "None")
-        elif operation == "update-item":
-            key = json.loads(option(args, "--key"))
-            item = items[key["pk"]["S"] + "|" + key["sk"]["S"]]
-            names = json.loads(option(args, "--expression-attribute-names") or "{}")
-            values = json.loads(option(args, "--expression-attribute-values"))
-            for assignment in option(args, "--update-expression").removeprefix("SET ").split(","):
-                target, value = (part.strip() for part in assignment.split("="))
-                item[names.get(target, target)] = values[value]
-    elif service == "secretsmanager":
+        code = dynamodb_cli.run(state.setdefault("items", {}), operation, args)
+        save_state(state)
+        return code
+    if service == "secretsmanager":
         print(SCENARIO["secrets"][option(args, "--secret-id")])
     elif service == "ec2":
         volume = state.setdefault("volume", SCENARIO.get("volume", {"state": "available", "attachedTo": "None"}))
@@ -127,12 +104,21 @@ def aws(args):
 
 
 def etcdctl(args):
+    """etcd's membership API as `etcdctl` 3.4 prints it (`member list -w json`; `member add
+    --learner` prints the new --initial-cluster; promote refuses a member that is not a learner)."""
     state = load_state()
     members = state.setdefault("members", SCENARIO.get("etcd_members", []))
     words = [a for a in args if not a.startswith("--")]
     if words[:2] == ["member", "list"]:
+        listed = []
         for m in members:
-            print(f"{m['id']}, {m['status']}, {m['name']}, {m['peer']}, {m['client']}, false")
+            entry = {"ID": int(m["id"], 16), "peerURLs": [m["peer"]]}
+            if m["status"] == "started":
+                entry |= {"name": m["name"], "clientURLs": [m["client"]]}
+            if m.get("learner"):
+                entry["isLearner"] = True
+            listed.append(entry)
+        print(json.dumps({"members": listed}))
     elif words[:2] == ["member", "remove"]:
         before = len(members)
         members[:] = [m for m in members if m["id"] != words[2]]
@@ -142,10 +128,18 @@ def etcdctl(args):
     elif words[:2] == ["member", "add"]:
         peer = option(args, "--peer-urls")
         new = {"id": f"{len(members) + 0xA0:x}", "status": "unstarted", "name": "", "peer": peer, "client": ""}
+        new["learner"] = "--learner" in args
         members.append(new)
         cluster = ",".join(f"{m['name'] or words[2]}={m['peer']}" for m in members)
         print(f'Member added\n\nETCD_NAME="{words[2]}"\nETCD_INITIAL_CLUSTER="{cluster}"')
         print('ETCD_INITIAL_CLUSTER_STATE="existing"')
+    elif words[:2] == ["member", "promote"]:
+        member = next((m for m in members if m["id"] == words[2]), None)
+        if member is None or not member.get("learner"):
+            sys.stderr.write("etcdserver: can only promote a learner member\n")
+            return 1
+        member["learner"] = False
+        print(f"Member {words[2]} promoted in cluster")
     elif words[:2] == ["endpoint", "health"]:
         pass
     save_state(state)
@@ -161,12 +155,12 @@ def kubeadm(args):
         if os.path.isdir(patches):
             extra["patches"] = {name: read(os.path.join(patches, name)) for name in sorted(os.listdir(patches))}
     etcd_patch = extra.get("patches", {}).get("etcd+json.json")
-    if etcd_patch and args[:2] in (["init", "--config"], ["join", "--config"]):
+    if etcd_patch and (args[:2] == ["init", "--config"] or args[:4] == ["init", "phase", "etcd", "local"]):
         # The etcd static pod starts: a new cluster's first member, or the added member starting.
         flags = dict(op["value"][2:].split("=", 1) for op in json.loads(etcd_patch))
         state = load_state()
         members = state.setdefault("members", SCENARIO.get("etcd_members", []))
-        if args[0] == "init":
+        if args[:2] == ["init", "--config"]:
             members[:] = [
                 {
                     "id": "1000",
@@ -183,11 +177,45 @@ def kubeadm(args):
     return extra
 
 
+def kubeadm_call(args):
+    if args[:2] == ["kubeconfig", "user"]:
+        print("apiVersion: v1\nkind: Config\nusers:\n- name: stub\n  user:\n    client-certificate-data: c3R1Yg==\n")
+    return 0
+
+
 def kubectl(args):
+    """What the API answers, from the scenario: the cluster's kubeadm-config version, the
+    add-ons' version, the kube-apiserver mirror pods, the node's state."""
+    words = [a for a in args if not a.startswith("-")]
     if any(a.startswith("--raw=/readyz") for a in args):
         print("ok")
-    elif "get" in args and "node" in args:
-        print(SCENARIO.get("node_ready", "True"), end="")
+    elif "node" in words and "get" in words:
+        taints = SCENARIO.get("node_taints", [])
+        node = {
+            "spec": {
+                "providerID": SCENARIO.get("provider_id", "aws:///us-east-1a/i-0aaaaaaaaaaaaaaa1"),
+                "taints": taints,
+            },
+            "status": {"conditions": [{"type": "Ready", "status": SCENARIO.get("node_ready", "True")}]},
+        }
+        print(json.dumps(node))
+    elif "kubeadm-config" in words:
+        version = SCENARIO.get("cluster_version", SCENARIO["version"])
+        print(
+            json.dumps(
+                {"data": {"ClusterConfiguration": f"kind: ClusterConfiguration\nkubernetesVersion: v{version}\n"}}
+            )
+        )
+    elif "kubestep-addons" in words:
+        version = SCENARIO.get("addons_version", SCENARIO["version"])
+        if version:
+            print(json.dumps({"data": {"version": version}}))
+    elif "get" in words and "pods" in words:
+        images = SCENARIO.get("apiserver_images", [f"registry.k8s.io/kube-apiserver:v{SCENARIO['version']}"])
+        pods = [{"spec": {"containers": [{"name": "kube-apiserver", "image": image}]}} for image in images]
+        print(json.dumps({"items": pods}))
+    elif "get" in words and ("nodes" in words or "secrets" in words):
+        print(json.dumps({"items": SCENARIO.get("kube_" + words[words.index("get") + 1], [])}))
     return 0
 
 
@@ -218,6 +246,8 @@ def main():
         return etcdctl(args)
     if name == "kubectl":
         return kubectl(args)
+    if name == "kubeadm":
+        return kubeadm_call(args)
     if name == "kubelet":
         print(f"Kubernetes v{SCENARIO['version']}")
     if name == "blkid":

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kubestep.bootstrap import render_cloud_config, render_user_data
-from tests.bootstrap.conftest import CONTROL_PLANE_SECRET_VALUE, JOIN_TOKEN, variants
+from tests.bootstrap.conftest import ACCOUNT, CONTROL_PLANE_SECRET_VALUE, JOIN_TOKEN, control_plane, variants
 
 VARIANTS = variants()
 
@@ -53,6 +53,13 @@ def test_user_data_is_the_gzipped_cloud_config_within_the_ec2_limit(variant):
     assert gzip.decompress(packed).decode() == render_cloud_config(VARIANTS[variant])
 
 
+def test_a_large_control_plane_still_fits_in_the_user_data_limit():
+    # Seven replicas (every stable name in the settings and SANs) and twenty admin identities.
+    admins = tuple(f"arn:aws:iam::{ACCOUNT}:role/team-{i}/PlatformAdministrator{i}" for i in range(20))
+    packed = base64.b64decode(render_user_data(control_plane(6, replica_count=7, admin_identity_arns=admins)))
+    assert len(packed) <= 16384
+
+
 def scripts() -> dict[str, str]:
     """Every distinct script any variant carries, by path and a content digest."""
     found = {}
@@ -83,7 +90,6 @@ def test_every_script_kind_is_checked():
     assert paths == {
         "/usr/local/sbin/kubestep-bootstrap",
         "/usr/local/sbin/kubestep-etcd-member",
-        "/usr/local/sbin/kubestep-token-refresh",
         "/var/lib/cloud/scripts/per-boot/kubestep-bootstrap",
         "/etc/kubestep/bootstrap.env",
     }
@@ -101,9 +107,11 @@ SECRET_PATTERNS = {
 def test_nothing_secret_is_in_the_user_data(variant):
     text = gzip.decompress(base64.b64decode(render_user_data(VARIANTS[variant]))).decode()
     found = {what: pattern.findall(text) for what, pattern in SECRET_PATTERNS.items()}
-    # The one 64-hex value allowed is the public CA hash (sha256:...), and the Calico checksum.
-    allowed = {VARIANTS[variant].ca_cert_hash.split(":")[1]}
+    # The 64-hex values allowed are public: the CA hash and image digests (sha256:...), and the
+    # Calico manifest's checksum.
+    allowed = set(re.findall(r"sha256:([0-9a-f]{64})", text))
     allowed.update(re.findall(r"CALICO_MANIFEST_SHA256=([0-9a-f]{64})", text))
+    assert VARIANTS[variant].ca_cert_hash.split(":")[1] in allowed
     found["a kubeadm certificate key"] = [h for h in found["a kubeadm certificate key"] if h not in allowed]
     assert found == {what: [] for what in SECRET_PATTERNS}
     for value in [JOIN_TOKEN, *CONTROL_PLANE_SECRET_VALUE.values()]:

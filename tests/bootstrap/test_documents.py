@@ -39,6 +39,7 @@ def test_every_rendered_document_uses_only_upstream_fields(variant):
             "JoinConfiguration",
             "KubeletConfiguration",
             "KubeletConfiguration",
+            "UpgradeConfiguration",
         ]
     else:
         assert kinds == ["JoinConfiguration", "KubeletConfiguration"]

@@ -1,9 +1,11 @@
 """Real etcd (Debian's etcd-server): three members started on loopback from the etcd identity
 kubestep renders for a 3-replica cluster form a cluster the way kubestep forms it (the first
-replica initialises; the others are added by `kubestep-etcd-member`, the script the bootstrap
-runs); a member replaced with its data dir keeps its identity and the data without any
-membership change; a member replaced with an empty data dir follows kubestep's recovery
-(remove the stale member registered under the replica's peer URL, add, start `existing`).
+replica initialises; the others are added as learners by `kubestep-etcd-member`, the script the
+bootstrap runs, started, then promoted); a member replaced with its data dir keeps its identity
+and the data without any membership change; a member replaced with an empty data dir follows
+kubestep's recovery (remove the stale member registered under the replica's peer URL, add a
+learner, start `existing`, promote). The cluster keeps quorum throughout: a write succeeds
+between every add and its member's start.
 
 Each replica's stable name stands for a loopback address (127.42.0.<i+1>), and a directory
 stands for its etcd volume. No TLS here: the membership logic, not the certificates, is tested."""
@@ -118,22 +120,28 @@ def all_healthy(endpoints: list[str], count: int) -> bool:
     return result.returncode == 0 and (result.stdout + result.stderr).count("is healthy") == count
 
 
-def kubestep_member_join(replica: Replica, healthy: list[str]) -> str:
-    """The bootstrap's recovery step, the real script: retried as the bootstrap retries it."""
+def kubestep_member(healthy: list[str], *args: str) -> str:
+    """The bootstrap's etcd step, the real script: retried as the bootstrap retries it."""
     env = {**os.environ, "ETCDCTL_API": "3", "ETCDCTL_ENDPOINTS": ",".join(healthy)}
     deadline = time.monotonic() + 60
     while True:
         result = subprocess.run(
-            ["bash", str(MEMBER_SCRIPT), "join", replica.name, replica.peer_url],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
+            ["bash", str(MEMBER_SCRIPT), *args], capture_output=True, text=True, env=env, timeout=60
         )
         if result.returncode == 0:
             return result.stdout.strip()
         assert time.monotonic() < deadline, result.stderr
         time.sleep(1)
+
+
+def kubestep_member_join(replica: Replica, healthy: list[str]) -> str:
+    """Learner add, then (the cluster still writable) start `existing`, then promote."""
+    initial_cluster = kubestep_member(healthy, "add-learner", replica.name, replica.peer_url)
+    assert f"{replica.name}={replica.peer_url}" in initial_cluster.split(",")
+    etcdctl(healthy, "put", f"/registry/kubestep/added/{replica.index}", "writable")  # quorum kept
+    replica.start(initial_cluster, "existing")
+    kubestep_member(healthy, "promote", replica.peer_url)
+    return initial_cluster
 
 
 @pytest.fixture
@@ -154,12 +162,10 @@ def test_three_members_form_a_cluster_and_survive_both_kinds_of_replacement(repl
     # The initialising replica: a new cluster of one, on its stable identity.
     first.start(f"{first.name}={first.peer_url}", "new")
     wait_for(lambda: all_healthy([first.client_url], 1), "the first member")
-    # The others join as kubestep's bootstrap does: kubestep-etcd-member, then `existing`.
+    # The others join as kubestep's bootstrap does: a learner, started `existing`, promoted.
     for replica in (second, third):
         running = [r.client_url for r in replicas if r.process]
-        initial_cluster = kubestep_member_join(replica, running)
-        assert f"{replica.name}={replica.peer_url}" in initial_cluster.split(",")
-        replica.start(initial_cluster, "existing")
+        kubestep_member_join(replica, running)
         count = len(running) + 1
         wait_for(lambda n=count: all_healthy(endpoints[:n], n), f"{replica.name} to join")
     before = members(endpoints)
@@ -182,12 +188,49 @@ def test_three_members_form_a_cluster_and_survive_both_kinds_of_replacement(repl
     shutil.rmtree(third.volume)
     initial_cluster = kubestep_member_join(third, [first.client_url, second.client_url])
     assert sorted(initial_cluster.split(",")) == sorted(f"{r.name}={r.peer_url}" for r in replicas)
-    third.start(initial_cluster, "existing")
     wait_for(lambda: all_healthy(endpoints, 3), "the replacement member")
     after = members(endpoints)
     assert sorted(after) == sorted(r.name for r in replicas)
     assert after[third.name]["ID"] != before[third.name]["ID"]  # a new member under the same identity
     assert after[first.name]["ID"] == before[first.name]["ID"]
+    assert not any(m.get("isLearner") for m in after.values())
     for replica in replicas:
         values = etcdctl([replica.client_url], "get", "--prefix", "--print-value-only", "/registry/kubestep/").stdout
-        assert values.split() == ["survives", "kept"], replica.name  # keys probe, quorum
+        assert "survives" in values.split() and "kept" in values.split(), replica.name
+
+
+def test_a_voting_member_added_before_it_runs_stops_the_cluster_a_learner_does_not(replicas):
+    """What the bootstrap's join order rests on (etcd's "Runtime reconfiguration" guide: a
+    two-member cluster needs both to make progress; its learner design: a learner does not
+    count towards quorum), with the real etcd the harnesses use."""
+    first, second, third = replicas
+    first.start(f"{first.name}={first.peer_url}", "new")
+    wait_for(lambda: all_healthy([first.client_url], 1), "the first member")
+    endpoint = [first.client_url]
+    # A learner that has not started: the one-member cluster still commits and reads.
+    etcdctl(endpoint, "member", "add", second.name, f"--peer-urls={second.peer_url}", "--learner")
+    assert etcdctl(endpoint, "put", "/probe", "with-a-learner", check=False).returncode == 0
+    assert etcdctl(endpoint, "get", "/probe", check=False).returncode == 0
+    # One pending learner at a time: the next joiner retries until this one is promoted.
+    second_learner = etcdctl(
+        endpoint, "member", "add", third.name, f"--peer-urls={third.peer_url}", "--learner", check=False
+    )
+    assert second_learner.returncode != 0 and "too many learner members" in second_learner.stderr
+    learner = next(m for m in members(endpoint).values() if m.get("isLearner"))
+    etcdctl(endpoint, "member", "remove", format(learner["ID"], "x"))
+    # A voting member that has not started: quorum is two, one runs: writes and linearizable
+    # reads time out, and etcd refuses the next member for want of started members.
+    wait_for(
+        lambda: (
+            etcdctl(endpoint, "member", "add", second.name, f"--peer-urls={second.peer_url}", check=False).returncode
+            == 0
+        ),
+        "the voting member's add (etcd settles the learner's removal first)",
+        timeout=20,
+    )
+    put = etcdctl(endpoint, "put", "/probe", "without-quorum", check=False)
+    # The client's deadline or the server's own request timeout, whichever comes first.
+    assert put.returncode != 0 and ("deadline exceeded" in put.stderr or "request timed out" in put.stderr)
+    assert etcdctl(endpoint, "get", "/probe", check=False).returncode != 0
+    refused = etcdctl(endpoint, "member", "add", third.name, f"--peer-urls={third.peer_url}", check=False)
+    assert refused.returncode != 0 and "not enough started members" in refused.stderr

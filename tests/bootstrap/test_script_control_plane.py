@@ -12,18 +12,20 @@ import pytest
 import yaml
 
 from kubestep.bootstrap import components, schema
+from kubestep.store import keys
 from tests.bootstrap.conftest import CA_HASH, JOIN_TOKEN, SECRETS, control_plane
 from tests.bootstrap.harness import FIXTURES, Sandbox
 
 UID = "abcd1234"
-INIT_KEY = f"BOOTSTRAP#{UID}|INIT"
+INIT_KEY = f"{keys.init_claim_pk(UID)}|{keys.INIT_CLAIM_SK}"
+ADDONS_KEY = f"{keys.version_claim_pk(UID)}|{keys.addons_claim_sk('1.35.4')}"
 NAMES = [f"cp-{i}.{UID}.svc.kubestep.internal" for i in range(3)]
 
 
 @pytest.fixture(autouse=True)
 def calico_fixture_checksum(monkeypatch):
     # The stubbed download serves an excerpt of the pinned manifest; pin the excerpt's checksum.
-    digest = hashlib.sha256((FIXTURES / "calico-vxlan-excerpt.yaml").read_bytes()).hexdigest()
+    digest = hashlib.sha256((FIXTURES / "calico-vxlan-standin.yaml").read_bytes()).hexdigest()
     pinned = components.calico_manifest
     monkeypatch.setattr(components, "calico_manifest", lambda minor: (pinned(minor)[0], digest))
 
@@ -41,8 +43,8 @@ def member(i: int, status: str = "started", peer: str | None = None) -> dict[str
 def initialised(by: int = 0) -> dict:
     return {
         INIT_KEY: {
-            "pk": {"S": f"BOOTSTRAP#{UID}"},
-            "sk": {"S": "INIT"},
+            "pk": {"S": keys.init_claim_pk(UID)},
+            "sk": {"S": keys.INIT_CLAIM_SK},
             "status": {"S": "initialized"},
             "replica": {"N": str(by)},
         }
@@ -70,7 +72,7 @@ def report(run) -> dict:
     last = run.calls[-1]
     assert last["cmd"] == "aws" and last["args"][:2] == ["dynamodb", "put-item"], last
     item = json.loads(last["args"][last["args"].index("--item") + 1])
-    assert item["sk"]["S"].startswith(("REPLICA#", "NODE#"))
+    assert item["sk"]["S"].startswith((keys.REPLICA_REPORT_PREFIX, keys.NODE_REPORT_PREFIX))
     return item
 
 
@@ -83,7 +85,7 @@ def first_kubeadm(run) -> int:
 
 @pytest.fixture(scope="module")
 def first_boot(tmp_path_factory):
-    hashed = hashlib.sha256((FIXTURES / "calico-vxlan-excerpt.yaml").read_bytes()).hexdigest()
+    hashed = hashlib.sha256((FIXTURES / "calico-vxlan-standin.yaml").read_bytes()).hexdigest()
     original = components.calico_manifest
     components.calico_manifest = lambda minor: (original(minor)[0], hashed)
     try:
@@ -119,7 +121,7 @@ def test_apt_waits_for_the_dpkg_lock_and_pins_the_version(first_boot):
     _, run = first_boot
     apt = run.commands("apt-get")
     assert apt and all("DPkg::Lock::Timeout=600" in args for args in apt)
-    assert any("kubeadm=1.35.4-*" in args and "kubelet=1.35.4-*" in args and "etcd-client" in args for args in apt)
+    assert any("kubeadm=1.35.4-1.1" in args and "kubelet=1.35.4-1.1" in args and "etcd-client" in args for args in apt)
     assert ["hold", "kubelet", "kubeadm", "kubectl"] in run.commands("apt-mark")
 
 
@@ -257,44 +259,90 @@ def test_authenticator_webhook_is_ready_before_the_api_server_and_runs_as_a_stat
 def test_addons_are_applied_once_by_the_initialising_replica(first_boot):
     box, run = first_boot
     applied = run.applied()
-    assert len(applied) == 4
-    _, ccm, admins, nth = (list(yaml.safe_load_all(text)) for text in applied)
-    # The fixture is the calico-node container's env list of the pinned manifest.
-    calico_env = {e["name"]: e.get("value") for e in yaml.safe_load(applied[0])}
+    assert len(applied) == 6
+    calico, ccm, admins, token_manager, nth, record = (list(yaml.safe_load_all(text)) for text in applied)
+    node = next(d for d in calico if d["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+    calico_env = {e["name"]: e.get("value") for e in node["containers"][0]["env"]}
     assert calico_env["CALICO_IPV4POOL_VXLAN"] == "Always"
     assert calico_env["CALICO_IPV4POOL_IPIP"] == "Never"
     assert calico_env["CALICO_IPV4POOL_CIDR"] == "10.244.0.0/16"
+    # The manifest's images, pulled by their pinned digests.
+    pins = {i.tagged: i.reference for i in components.calico_images(box.params.minor)}
+    assert node["containers"][0]["image"] == pins["quay.io/calico/node:v3.32.1"]
+    assert node["initContainers"][0]["image"] == pins["quay.io/calico/cni:v3.32.1"]
+    assert "@sha256:" in node["containers"][0]["image"]
     assert {d["kind"] for d in ccm} >= {"DaemonSet", "ClusterRole", "ServiceAccount"}
     daemon_set = next(d for d in ccm if d["kind"] == "DaemonSet")
     image = daemon_set["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == components.cloud_controller_manager_image(box.params.minor)
     assert admins[0]["roleRef"]["name"] == "cluster-admin"
+    assert {d["kind"] for d in token_manager} == {"Role", "RoleBinding"}
     deployment = next(d for d in nth if d["kind"] == "Deployment")
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["QUEUE_URL"].endswith("/svc-node-lifecycle-abcd1234")
     assert env["ENABLE_SQS_TERMINATION_DRAINING"] == "true"
+    # Last, the version the add-ons match.
+    assert record == [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "kubestep-addons",
+                "labels": {"app.kubernetes.io/managed-by": "kubestep"},
+                "namespace": "kube-system",
+            },
+            "data": {"version": "1.35.4"},
+        }
+    ]
     for args in (c["args"] for c in run.calls if c["cmd"] == "kubectl" and "apply" in c["args"]):
         # Server-side apply, against this replica's own API server.
         assert "--server-side" in args and args[args.index("--server") + 1] == "https://10.0.1.10:6443"
-    # Marked initialised only after the add-ons: joiners wait for it.
-    marked = run.index(lambda c: c["cmd"] == "aws" and c["args"][:2] == ["dynamodb", "update-item"])
+    # Claimed once for the version, then marked initialised only after the add-ons: joiners wait for it.
+    items = box.dynamodb_items()
+    assert items[ADDONS_KEY]["status"]["S"] == "applied"
+    marked = run.index(
+        lambda c: (
+            c["cmd"] == "aws"
+            and c["args"][:2] == ["dynamodb", "update-item"]
+            and "initializedAt" in " ".join(c["args"])
+        )
+    )
     assert marked > max(i for i, c in enumerate(run.calls) if c["cmd"] == "kubectl" and "apply" in c["args"])
 
 
-def test_token_refresh_timer_is_enabled(first_boot):
-    _, run = first_boot
-    assert ["enable", "--now", "kubestep-token-refresh.timer"] in run.commands("systemctl")
+def test_the_maintenance_timers_are_enabled(first_boot):
+    box, run = first_boot
+    enabled = [a for a in run.commands("systemctl") if a[:2] == ["enable", "--now"]]
+    assert enabled == [
+        ["enable", "--now", "kubestep-token-refresh.timer", "kubestep-certs-renew.timer"],
+        ["enable", "--now", "kubestep-report.timer"],
+    ]
+    renew = box.read("/etc/systemd/system/kubestep-certs-renew.timer")
+    assert "OnCalendar=*-*-* 02:17:00 UTC" in renew  # replica 0's hour; each replica has its own
+    service = box.read("/etc/systemd/system/kubestep-report.service")
+    assert "ExecStart=/usr/local/sbin/kubestep-bootstrap report" in service
+    assert "ConditionPathExists=/var/lib/kubestep/bootstrap-complete" in service
 
 
 def test_report_is_written_last_with_the_checks(first_boot):
     _, run = first_boot
     item = report(run)
-    assert item["sk"]["S"] == "REPLICA#0" and item["status"]["S"] == "ok"
+    assert (
+        item["sk"]["S"] == keys.replica_report_sk(0) and item["status"]["S"] == "ok" and item["source"]["S"] == "boot"
+    )
     assert item["instanceId"]["S"] == "i-0aaaaaaaaaaaaaaa1" and item["version"]["S"] == "1.35.4"
     assert item["checks"]["M"] == {
         "etcdMembers": {"N": "1"},
+        "etcdLearners": {"N": "0"},
         "etcdHealthy": {"BOOL": True},
         "apiserverReady": {"BOOL": True},
+        "clusterVersion": {"S": "1.35.4"},
+        "addonsVersion": {"S": "1.35.4"},
+    }
+    # The stubbed openssl reads every certificate as expiring on 2027-12-01; here only the CAs
+    # exist (the stubbed kubeadm writes no certificates).
+    assert item["certificates"]["M"] == {
+        name: {"S": "2027-12-01T00:00:00Z"} for name in ("ca", "front-proxy-ca", "etcd-ca")
     }
 
 
@@ -309,27 +357,42 @@ def test_nothing_secret_reaches_the_command_lines(first_boot):
 # ---------------------------------------------------------------- other replicas
 
 
-def test_replica_joining_an_initialised_cluster_adds_its_member_and_joins_pinned(tmp_path):
+def test_replica_joining_an_initialised_cluster_follows_kubeadms_phases_with_a_learner(tmp_path):
     box = sandbox(tmp_path, 1, state={"items": initialised(0), "members": [member(0)]})
     run = box.run()
     assert run.returncode == 0, run.stderr
     assert not run.kubeadm("init", "--config")
-    assert [c["args"][:4] for c in run.kubeadm("init", "phase")] == [
-        ["init", "phase", "certs", "apiserver-etcd-client"],
-        ["init", "phase", "etcd", "local"],
+    join = str(box.file("/etc/kubestep/kubeadm/join.yaml"))
+    init = str(box.file("/etc/kubestep/kubeadm/init.yaml"))
+    kubeadm_calls = [c["args"] for c in run.calls if c["cmd"] == "kubeadm"]
+    # kubeadm's join workflow phase by phase; kubestep's etcd step where kubeadm's etcd-join runs.
+    assert kubeadm_calls == [
+        ["join", "phase", "preflight", "--config", join],
+        ["join", "phase", "control-plane-prepare", "all", "--config", join],
+        ["join", "phase", "kubelet-start", "--config", join],
+        ["init", "phase", "etcd", "local", "--config", init],
+        ["join", "phase", "kubelet-wait-bootstrap", "--config", join],
+        ["join", "phase", "control-plane-join", "mark-control-plane", "--config", join],
+        ["join", "phase", "wait-control-plane", "--config", join],
     ]
     # The claim was refused (someone initialised), so it waits for `initialized`, then joins.
     assert run.aws("dynamodb", "get-item")
-    adds = [a for a in run.commands("etcdctl") if a[:2] == ["member", "add"]]
-    assert adds == [["member", "add", NAMES[1], f"--peer-urls=https://{NAMES[1]}:2380"]]
-    assert not [a for a in run.commands("etcdctl") if a[:2] == ["member", "remove"]]
+    etcd = [a for a in run.commands("etcdctl") if a[:1] == ["member"]]
+    assert ["member", "add", NAMES[1], f"--peer-urls=https://{NAMES[1]}:2380", "--learner"] in etcd
+    assert not [a for a in etcd if a[:2] == ["member", "remove"]]
+    # The learner is added after the kubelet starts, and promoted before the kubelet bootstraps.
+    kubelet_start = run.index(lambda c: c["cmd"] == "kubeadm" and c["args"][:3] == ["join", "phase", "kubelet-start"])
+    added = run.index(lambda c: c["cmd"] == "etcdctl" and c["args"][:2] == ["member", "add"])
+    promoted = run.index(lambda c: c["cmd"] == "etcdctl" and c["args"][:2] == ["member", "promote"])
+    bootstrap = run.index(
+        lambda c: c["cmd"] == "kubeadm" and c["args"][:3] == ["join", "phase", "kubelet-wait-bootstrap"]
+    )
+    assert kubelet_start < added < promoted < bootstrap
     (etcd_local,) = run.kubeadm("init", "phase", "etcd", "local")
     flags = [op["value"] for op in json.loads(etcd_local["patches"]["etcd+json.json"])]
     assert f"--initial-cluster={NAMES[0]}=https://{NAMES[0]}:2380,{NAMES[1]}=https://{NAMES[1]}:2380" in flags
     assert "--initial-cluster-state=existing" in flags
-    (join,) = run.kubeadm("join")
-    assert join["args"] == ["join", "--config", str(box.file("/etc/kubestep/kubeadm/join.yaml"))]
-    document = yaml.safe_load(join["config"])
+    document = yaml.safe_load(run.kubeadm("join", "phase", "preflight")[0]["config"])
     assert document["discovery"]["bootstrapToken"] == {
         "apiServerEndpoint": "gke-abcd1234-cp-0123456789abcdef.elb.us-east-1.amazonaws.com:443",
         "token": JOIN_TOKEN,
@@ -337,9 +400,14 @@ def test_replica_joining_an_initialised_cluster_adds_its_member_and_joins_pinned
     }
     assert "unsafeSkipCAVerification" not in document["discovery"]["bootstrapToken"]
     assert document["controlPlane"] == {"localAPIEndpoint": {"advertiseAddress": "10.0.1.10", "bindPort": 6443}}
-    assert document["skipPhases"] == ["control-plane-join/etcd"]
+    # kubeadm's own etcd join (under the instance's address) never runs, not even in a full join.
+    assert document["skipPhases"] == ["etcd-join", "control-plane-join/etcd"]
+    assert document["nodeRegistration"]["ignorePreflightErrors"] == ["KubeletVersion"]
+    registration = {a["name"]: a["value"] for a in document["nodeRegistration"]["kubeletExtraArgs"]}
+    assert registration["node-labels"] == "kubestep.io/replica=1"
     assert not run.applied()
-    assert box.etcd_members()[-1]["peer"] == f"https://{NAMES[1]}:2380"
+    joined = box.etcd_members()[-1]
+    assert joined["peer"] == f"https://{NAMES[1]}:2380" and joined["learner"] is False and joined["status"] == "started"
     assert report(run)["status"]["S"] == "ok"
 
 
@@ -350,7 +418,7 @@ def test_replacement_with_its_volume_restarts_as_the_same_member(tmp_path):
     run = box.run()
     assert run.returncode == 0, run.stderr
     assert not run.commands("mkfs.ext4")
-    assert not [a for a in run.commands("etcdctl") if a[:1] == ["member"] and a[1] in ("add", "remove")]
+    assert not [a for a in run.commands("etcdctl") if a[:1] == ["member"] and a[1] in ("add", "remove", "promote")]
     assert not run.kubeadm("join") and not run.kubeadm("init", "--config")
     phases = [" ".join(c["args"][2 : c["args"].index("--config")]) for c in run.kubeadm("init", "phase")]
     assert phases == [
@@ -360,26 +428,33 @@ def test_replacement_with_its_volume_restarts_as_the_same_member(tmp_path):
         "control-plane all",
         "kubelet-start",
         "mark-control-plane",
+        # kubelet.conf's year-long certificate replaced by the kubelet's rotating one.
+        "kubelet-finalize all",
     ]
     (etcd_local,) = run.kubeadm("init", "phase", "etcd", "local")
     assert "--initial-cluster-state=existing" in etcd_local["patches"]["etcd+json.json"]
-    assert not run.aws("dynamodb", "put-item")[:-1], "no claim: the volume's data decides"
+    assert not [a for a in run.aws("dynamodb", "put-item")[:-1] if "INIT" in " ".join(a)], (
+        "no init claim: the volume decides"
+    )
+    # The cluster runs this version and its add-ons: nothing to upgrade, no add-on claim.
+    assert not run.kubeadm("upgrade") and not run.applied()
     assert len(box.etcd_members()) == 3
     assert report(run)["checks"]["M"]["etcdMembers"] == {"N": "3"}
 
 
-def test_replacement_with_an_empty_volume_removes_the_stale_member_then_joins(tmp_path):
+def test_replacement_with_an_empty_volume_removes_the_stale_member_then_joins_as_a_learner(tmp_path):
     box = sandbox(tmp_path, 1, state={"items": initialised(0), "members": [member(0), member(1), member(2)]})
     run = box.run()
     assert run.returncode == 0, run.stderr
     etcd = [a for a in run.commands("etcdctl") if a[:1] == ["member"]]
     assert etcd[:3] == [
-        ["member", "list"],
+        ["member", "list", "-w", "json"],
         ["member", "remove", f"{0x1001:x}"],
-        ["member", "add", NAMES[1], f"--peer-urls=https://{NAMES[1]}:2380"],
+        ["member", "add", NAMES[1], f"--peer-urls=https://{NAMES[1]}:2380", "--learner"],
     ]
+    assert ["member", "promote", f"{len([0, 2]) + 0xA0:x}"] in etcd
     assert len(run.commands("mkfs.ext4")) == 1
-    assert len(run.kubeadm("join")) == 1 and not run.kubeadm("init", "--config")
+    assert run.kubeadm("join", "phase", "preflight") and not run.kubeadm("init", "--config")
     assert [m["peer"] for m in box.etcd_members()].count(f"https://{NAMES[1]}:2380") == 1
     assert report(run)["status"]["S"] == "ok"
 
@@ -475,4 +550,84 @@ def test_a_failure_before_the_instance_is_known_is_still_reported(tmp_path):
     item = report(run)
     # set -u: the trap uses only what is already set.
     assert item["status"]["S"] == "failed:metadata" and item["instanceId"]["S"] == "unknown"
-    assert item["sk"]["S"] == "REPLICA#0" and "unbound variable" not in run.stderr
+    assert item["sk"]["S"] == keys.replica_report_sk(0) and "unbound variable" not in run.stderr
+
+
+# ---------------------------------------------------------------- join tokens
+
+
+def test_token_refresh_runs_as_a_minted_identity_never_admin_conf_and_keeps_tokens_off_command_lines(tmp_path):
+    box = sandbox(tmp_path, 0)
+    assert box.run().returncode == 0  # the timer runs only after a successful bootstrap
+    run = box.run("/usr/local/sbin/kubestep-bootstrap", "refresh-tokens")
+    assert run.returncode == 0, run.stderr
+    (mint,) = run.kubeadm("kubeconfig", "user")
+    assert mint["args"] == [
+        "kubeconfig",
+        "user",
+        "--config",
+        str(box.file("/etc/kubestep/kubeadm/init.yaml")),
+        "--client-name",
+        "kubestep:bootstrap-token-manager",
+        "--validity-period",
+        "1h",
+    ]
+    (apply,) = [c for c in run.calls if c["cmd"] == "kubectl" and "apply" in c["args"]]
+    (secret,) = yaml.safe_load(apply["file"])["items"]
+    assert secret["type"] == "bootstrap.kubernetes.io/token"
+    assert secret["stringData"]["token-id"] + "." + secret["stringData"]["token-secret"] == JOIN_TOKEN
+    for call in run.calls:
+        assert "admin.conf" not in " ".join(call["args"])
+        assert JOIN_TOKEN not in " ".join(call["args"]), call
+
+
+# ---------------------------------------------------------------- the report timer
+
+OLDER_API_SERVER = ["registry.k8s.io/kube-apiserver:v1.35.4", "registry.k8s.io/kube-apiserver:v1.34.13"]
+
+
+def upgraded_replica(tmp_path) -> Sandbox:
+    """Replica 2 restarted at 1.35.4 during an upgrade from 1.34.13, while another replica still
+    runs 1.34.13: its boot upgrades its node but leaves the add-ons."""
+    state = {"items": initialised(0), "members": [member(0), member(1), member(2)]}
+    box = sandbox(
+        tmp_path, 2, state=state, data_on_volume=True, addons_version="1.34.13", apiserver_images=OLDER_API_SERVER
+    )
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    assert run.kubeadm("upgrade", "node") and not run.applied()
+    assert ADDONS_KEY not in box.dynamodb_items()
+    return box
+
+
+def change_scenario(box: Sandbox, **changes) -> None:
+    path = box.base / "scenario.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+
+
+def test_the_report_timer_applies_lagging_add_ons_once_the_whole_control_plane_runs_this_version(tmp_path):
+    box = upgraded_replica(tmp_path)
+    change_scenario(box, apiserver_images=["registry.k8s.io/kube-apiserver:v1.35.4"] * 3)
+    timer = box.run("/usr/local/sbin/kubestep-bootstrap", "report")
+    assert timer.returncode == 0, timer.stderr
+    assert len(timer.applied()) == 6
+    assert box.dynamodb_items()[ADDONS_KEY]["status"]["S"] == "applied"
+    assert report(timer)["source"]["S"] == "timer"
+    # Once: the next report applies nothing.
+    assert not box.run("/usr/local/sbin/kubestep-bootstrap", "report").applied()
+
+
+def test_a_failed_add_on_is_never_marked_applied_and_the_report_is_still_written(tmp_path):
+    box = upgraded_replica(tmp_path)
+    change_scenario(
+        box,
+        apiserver_images=["registry.k8s.io/kube-apiserver:v1.35.4"] * 3,
+        fail=["^kubectl .*apply .*cloud-controller-manager"],
+    )
+    timer = box.run("/usr/local/sbin/kubestep-bootstrap", "report")
+    assert timer.returncode == 0, timer.stderr
+    # Calico went in, the cloud controller manager's apply failed, and nothing was applied after it.
+    calico, ccm = timer.applied()
+    assert "aws-cloud-controller-manager" in ccm
+    assert box.dynamodb_items()[ADDONS_KEY]["status"]["S"] == "applying"
+    assert report(timer)["status"]["S"] == "ok" and report(timer)["source"]["S"] == "timer"

@@ -140,7 +140,7 @@ def test_local_env_is_all_a_fresh_shell_needs(local_runtime, tmp_path):
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "KUBESTEP_API_URL": state["api_url"],
+        "KUBESTEP_CONTEXT": "local",
     }
     probe = "import boto3; print(len(boto3.client('elbv2').describe_load_balancers()['LoadBalancers']))"
     script = 'eval "$1"; exec "$2" -c "$3"'
@@ -150,7 +150,7 @@ def test_local_env_is_all_a_fresh_shell_needs(local_runtime, tmp_path):
     )
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip().isdigit()
-    # kubestep itself uses KUBESTEP_API_URL (SigV4-signed with the dummy credentials).
+    # kubestep itself uses the context `local`: the runtime of this $KUBESTEP_HOME, where it is now.
     listed = subprocess.run(
         [
             "bash",
@@ -160,7 +160,7 @@ def test_local_env_is_all_a_fresh_shell_needs(local_runtime, tmp_path):
             result.stdout,
             sys.executable,
         ],
-        env={**bare, "KUBESTEP_HOME": str(tmp_path)},
+        env={**bare, "KUBESTEP_HOME": str(HOME)},
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -58,7 +58,7 @@ CASES: dict[str, Case] = {
     "separators only": Case(["apply", "-f", "FILE"], "---\n---\n...\n", "no documents"),
     "empty stdin": Case(["apply", "-f", "-"], None, "no documents", stdin=""),
     "missing file": Case(["apply", "-f", "/nonexistent/cluster.yaml"], None, "no such file"),
-    "a directory": Case(["apply", "-f", "FILE"], _directory, "is a directory"),
+    "a directory without manifests": Case(["apply", "-f", "FILE"], _directory, "no manifest files (.yaml, .yml"),
     "binary file": Case(["apply", "-f", "FILE"], b"\x7fELF\x02\x01\x01\x00\x00\x00", "not a text file"),
     "not UTF-8": Case(["apply", "-f", "FILE"], "name: caf\xe9\n".encode("latin-1"), "not UTF-8"),
     "YAML syntax": Case(["apply", "-f", "FILE"], "kind: AWSCluster\nmetadata: name: prod\n", "line 2: not valid YAML"),
@@ -97,7 +97,9 @@ CASES: dict[str, Case] = {
         ["apply", "-f", "FILE"], "\n---\n".join([CLUSTER, GENERAL, GENERAL]), "AWSNodePool prod/general appears twice"
     ),
     # ---- documents that are not manifests
-    "a list": Case(["apply", "-f", "FILE"], "- kind: AWSCluster\n", "must be a mapping"),
+    "a list": Case(["apply", "-f", "FILE"], "- AWSCluster\n- prod\n", "must be a mapping"),
+    # A list of objects (what `get -o yaml` prints for several) is its objects.
+    "a list of objects": Case(["apply", "-f", "FILE"], "- kind: AWSCluster\n", "apiVersion: is required"),
     "a string": Case(["apply", "-f", "FILE"], "just some words\n", "must be a mapping"),
     "no kind": Case(["apply", "-f", "FILE"], edit(CLUSTER, "kind: AWSCluster", ""), "kind: is required"),
     "unknown kind": Case(["apply", "-f", "FILE"], edit(CLUSTER, "kind: AWSCluster", "kind: Pod"), "cannot be applied"),
@@ -181,7 +183,7 @@ CASES: dict[str, Case] = {
     "cancel without an id": Case(["operations", "cancel"], None, "Missing argument 'ID'"),
     "describe events": Case(["describe", "events", "x", "-c", "prod"], None, "describe shows"),
     "unknown command": Case(["gett", "clusters"], None, "No such command 'gett'"),
-    "bad context name": Case(["config", "set-context", "no spaces"], None, "must match"),
+    "bad context name": Case(["config", "set-context", "no spaces"], None, "1 to 63 characters: letters, digits"),
 }
 
 

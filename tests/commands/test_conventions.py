@@ -122,14 +122,24 @@ def test_query_is_jmespath_on_the_json_form(service: Service, prod: ClusterRecor
     assert as_text.stdout == "prod\tPROVISIONING\n"
 
 
-def test_operations_print_as_tables(service: Service, prod: ClusterRecord) -> None:
-    got = service.run("operations", "get", "create-prod0001-1")
-    header, row = lines(got.stdout)
+def test_operations_are_read_with_get_and_describe(service: Service, prod: ClusterRecord) -> None:
+    listed = service.run("get", "operations", "-c", "prod")
+    header, *rows = lines(listed.stdout)
     assert header.split() == ["ID", "KIND", "TARGET", "STATUS", "AGE", "DURATION"]
-    assert row.split()[:4] == ["create-prod0001-1", "CreateCluster", "prod", "RUNNING"]
-    listed = service.run("get", "operations", "-c", "prod", "-o", "name")
-    assert "operation/create-prod0001-1" in listed.stdout.split()
-    assert service.run("operations", "list", "-c", "prod", "-o", "name").stdout == listed.stdout
+    assert any(row.split()[:4] == ["create-prod0001-1", "CreateCluster", "prod", "RUNNING"] for row in rows)
+    described = service.run("describe", "operation", "create-prod0001-1")
+    assert "Steps" in described.stdout
+    # The earlier names are hidden aliases that say what replaced them.
+    alias = service.run("operations", "get", "create-prod0001-1")
+    steady = lambda text: [line for line in lines(text) if not line.startswith("Started:")]  # noqa: E731 - its age ticks
+    assert steady(alias.stdout) == steady(described.stdout)
+    assert alias.stderr == (
+        "note: `kubestep operations get` is deprecated and will be removed: use `kubestep describe operation ID`\n"
+    )
+    names = service.run("get", "operations", "-c", "prod", "-o", "name").stdout
+    old = service.run("operations", "list", "-c", "prod", "-o", "name")
+    assert old.stdout == names and "use `kubestep get operations`" in old.stderr
+    assert "list" not in service.run("operations", "-h").stdout
 
 
 def test_events_have_relative_times(service: Service, prod: ClusterRecord) -> None:
@@ -317,7 +327,8 @@ def test_contexts(service: Service, prod: ClusterRecord, tmp_path: Path) -> None
     assert service.run("get", "clusters", "-o", "name", "--context", "lab", env=home).stdout == "awscluster/prod\n"
     assert (tmp_path / "config").stat().st_mode & 0o077 == 0
     assert service.run("config", "delete-context", "other", env=home).exit_code == 0
-    assert service.run("config", "get-contexts", "-o", "name", env=home).stdout == "context/lab\n"
+    # `local`, the local runtime's context, is built in.
+    assert service.run("config", "get-contexts", "-o", "name", env=home).stdout == "context/lab\ncontext/local\n"
 
 
 def test_service_finds_the_api_from_the_stack_output(service: Service, prod: ClusterRecord) -> None:

@@ -17,8 +17,11 @@ REFERENCE = README[README.index("## CLI reference") : README.index("## API refer
 def command_paths() -> dict[str, list[str]]:
     """Top-level command -> its subcommands (empty for a plain command)."""
     return {
-        name: sorted(command.commands) if isinstance(command, click.Group) else []
+        name: sorted(n for n, sub in command.commands.items() if not sub.hidden)
+        if isinstance(command, click.Group)
+        else []
         for name, command in main.commands.items()
+        if not command.hidden
     }
 
 
@@ -43,3 +46,23 @@ def test_readme_documents_every_command() -> None:
 def test_readme_names_no_command_that_does_not_exist() -> None:
     mentioned = set(re.findall(r"`kubestep ([a-z-]+)", REFERENCE))
     assert mentioned <= set(main.commands), mentioned - set(main.commands)
+
+
+def test_readmes_generated_sections_are_what_the_generator_prints() -> None:
+    """The global flags, the command table and the API table come from click's command tree and
+    the OpenAPI document: `python -m kubestep.docs` rewrites them."""
+    from kubestep import docs
+
+    assert docs.stale_sections(README) == [], "README.md is stale: run `python -m kubestep.docs`"
+
+
+def test_the_generator_notices_a_stale_section() -> None:
+    from kubestep import docs
+
+    begin, end = docs.BEGIN.format(name="cli-reference"), docs.END.format(name="cli-reference")
+    start = README.index(begin) + len(begin)
+    edited = README[:start] + "\n| `kubestep frobnicate` | no such command |" + README[start:]
+    assert docs.stale_sections(edited) == ["cli-reference"]
+    assert docs.stale_sections(docs.render(edited)) == []
+    assert "kubestep frobnicate" not in docs.render(edited)
+    assert README.count(end) == 1

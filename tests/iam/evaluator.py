@@ -14,8 +14,15 @@ reference pages:
   qualifiers `ForAllValues:` / `ForAnyValue:`. A key missing from the request makes a positive
   operator false, a negated operator true, `...IfExists` true, and `ForAllValues:` true (the
   documented pitfall the tests rely on being modelled).
-Anything else (an unknown operator, policy variables) raises, so a policy the evaluator does not
-understand can never pass silently.
+- policy variables (`${aws:RequestTag/k}`, `${ec2:SourceInstanceARN}`) in `Resource` and condition
+  values, replaced from the request context ("IAM policy elements: Variables and tags"); a
+  variable the request has no value for makes its statement not apply, Allow or Deny alike
+  ("If AWS cannot resolve a variable, this might cause the entire statement to be invalid");
+- a KMS key policy (`evaluate_with_key_policy`): KMS lets nothing use a key its key policy does
+  not allow, to the principal itself or to the account, which then delegates to IAM policies (AWS
+  KMS Developer Guide, "Key policies in AWS KMS" and "Default key policy").
+Anything else (an unknown operator, a variable's default-value form) raises, so a policy the
+evaluator does not understand can never pass silently.
 """
 
 from __future__ import annotations
@@ -32,6 +39,13 @@ ContextValue = str | bool | int | Sequence[str]
 
 class UnsupportedPolicy(ValueError):
     """The policy uses something this evaluator does not model."""
+
+
+class _Unresolved(Exception):
+    """A policy variable the request has no (single) value for: the statement does not apply."""
+
+
+_POLICY_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -68,10 +82,23 @@ def _listify(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def substitute(value: str, request: Request) -> str:
+    """A policy string with its variables replaced from the request context."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if "," in name or not name:
+            raise UnsupportedPolicy(f"policy variable form not modelled: {match.group(0)!r}")
+        values = request.value(name)
+        if not values or len(values) != 1:
+            raise _Unresolved(name)
+        return values[0]
+
+    return _POLICY_VARIABLE.sub(replace, value) if "${" in value else value
+
+
 @lru_cache(maxsize=4096)
 def _glob(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
-    if "${" in pattern:
-        raise UnsupportedPolicy(f"policy variables are not modelled: {pattern!r}")
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile(f"^{regex}$", 0 if case_sensitive else re.IGNORECASE | re.DOTALL)
 
@@ -167,7 +194,7 @@ def _condition_holds(qualified_operator: str, key: str, policy_values: list[Any]
     operator = operator.removesuffix("IfExists")
     if operator not in _KNOWN or qualifier not in ("", "ForAllValues", "ForAnyValue"):
         raise UnsupportedPolicy(f"condition operator {qualified_operator!r} is not modelled")
-    expected = [str(v).lower() if isinstance(v, bool) else str(v) for v in policy_values]
+    expected = [substitute(str(v).lower() if isinstance(v, bool) else str(v), request) for v in policy_values]
     actual = request.value(key)
     if operator == "Null":
         # "true": the key must be absent; "false": present.
@@ -207,7 +234,15 @@ def conditions_hold(conditions: Mapping[str, Mapping[str, Any]] | None, request:
 
 
 def statement_applies(statement: Statement, request: Request) -> bool:
-    """Action, resource and conditions of the statement all match the request."""
+    """Action, resource and conditions of the statement all match the request (a statement with
+    a variable the request cannot fill does not apply)."""
+    try:
+        return _statement_applies(statement, request)
+    except _Unresolved:
+        return False
+
+
+def _statement_applies(statement: Statement, request: Request) -> bool:
     if "Action" in statement:
         if not any(action_match(p, request.action) for p in _listify(statement["Action"])):
             return False
@@ -217,10 +252,10 @@ def statement_applies(statement: Statement, request: Request) -> bool:
     else:
         raise UnsupportedPolicy(f"statement without Action/NotAction: {statement}")
     if "Resource" in statement:
-        if not any(arn_match(p, request.resource) for p in _listify(statement["Resource"])):
+        if not any(arn_match(substitute(p, request), request.resource) for p in _listify(statement["Resource"])):
             return False
     elif "NotResource" in statement:
-        if any(arn_match(p, request.resource) for p in _listify(statement["NotResource"])):
+        if any(arn_match(substitute(p, request), request.resource) for p in _listify(statement["NotResource"])):
             return False
     else:
         raise UnsupportedPolicy(f"identity-policy statement without Resource/NotResource: {statement}")
@@ -261,6 +296,61 @@ def evaluate(
     if outcome != "allow":
         return Decision(False, "no identity-policy statement allows it")
     return Decision(True, "allowed", sid)
+
+
+def _principals(statement: Statement) -> list[str]:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if not isinstance(principal, Mapping):
+        raise UnsupportedPolicy(f"key-policy statement without a Principal: {statement}")
+    return [str(p) for p in _listify(principal.get("AWS"))]
+
+
+def _key_policy_grants(statements: Iterable[Statement], request: Request, principal_arn: str, account: str) -> str:
+    """ "deny", "principal" (the key policy allows the caller itself), "account" (it allows the
+    account, which lets IAM policies decide) or "none"."""
+    root = f"arn:{principal_arn.split(':')[1]}:iam::{account}:root"
+    grant = "none"
+    for statement in statements:
+        if "NotPrincipal" in statement:
+            raise UnsupportedPolicy(f"NotPrincipal is not modelled: {statement}")
+        principals = _principals(statement)
+        names_caller = "*" in principals or principal_arn in principals
+        names_account = root in principals or account in principals
+        if not (names_caller or names_account) or not statement_applies(statement, request):
+            continue
+        if statement.get("Effect") == "Deny":
+            return "deny"
+        if names_caller:
+            grant = "principal"
+        elif grant == "none":
+            grant = "account"
+    return grant
+
+
+def evaluate_with_key_policy(
+    request: Request,
+    principal_arn: str,
+    account: str,
+    key_policy: Iterable[Statement],
+    identity_statements: Iterable[Statement],
+    boundary_statements: Iterable[Statement] | None = None,
+) -> Decision:
+    """A same-account request on a KMS key: its key policy must allow the caller, either by name
+    (then only a boundary can still refuse it) or by allowing the account (then the caller's
+    IAM policies and boundary decide, as `evaluate`)."""
+    grant = _key_policy_grants(key_policy, request, principal_arn, account)
+    if grant == "deny":
+        return Decision(False, "explicitly denied by the key policy")
+    if grant == "none":
+        return Decision(False, "the key policy allows neither the caller nor its account")
+    identity = evaluate(request, identity_statements, boundary_statements)
+    if identity.allowed or grant == "account" or identity.reason.startswith("explicitly denied"):
+        return identity
+    if boundary_statements is not None and _decide(list(boundary_statements), request)[0] != "allow":
+        return Decision(False, "the key policy allows the caller, its permissions boundary does not")
+    return Decision(True, "allowed by the key policy", "key policy")
 
 
 def statements_of(document: Mapping[str, Any]) -> list[Statement]:

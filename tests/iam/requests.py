@@ -144,6 +144,141 @@ def dependent_actions(action: str) -> set[str]:
     return {a for t in entry["resource_types"].values() for a in t.get("dependent_actions", [])}
 
 
+# DynamoDB actions that read items, and those that write them.
+TABLE_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "ConditionCheckItem", "TransactGetItems"}
+TABLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+# The Service Authorization Reference's dependent actions of every action a kubestep principal
+# may call: (action, dependent) -> (modelled: `_implied` authorizes it for the calls that need
+# it, why or when). A granted action whose dependent action is missing here fails the tests, so a
+# new call cannot bring an unreviewed dependency.
+_TAG_ON_CREATE = (True, "with TagSpecifications: ec2:CreateTags with ec2:CreateAction")
+DEPENDENT_ACTIONS: dict[tuple[str, str], tuple[bool, str]] = {
+    **{
+        (f"ec2:{create}", "ec2:CreateTags"): _TAG_ON_CREATE
+        for create in (
+            "AllocateAddress",
+            "AuthorizeSecurityGroupEgress",
+            "AuthorizeSecurityGroupIngress",
+            "CreateInternetGateway",
+            "CreateLaunchTemplate",
+            "CreateNatGateway",
+            "CreateRouteTable",
+            "CreateSecurityGroup",
+            "CreateSubnet",
+            "CreateVolume",
+            "CreateVpc",
+            "CreateVpcEndpoint",
+        )
+    },
+    ("ec2:CreateLaunchTemplate", "ssm:GetParameters"): (True, "an ImageId of resolve:ssm:<parameter>"),
+    ("ec2:CreateLaunchTemplateVersion", "ssm:GetParameters"): (True, "an ImageId of resolve:ssm:<parameter>"),
+    ("ec2:DescribeLaunchTemplateVersions", "ssm:GetParameters"): (
+        False,
+        "only with ResolveAlias, which kubestep never sets",
+    ),
+    ("ec2:CreateVpcEndpoint", "ec2:DescribeVpcs"): (True, "every endpoint"),
+    ("ec2:CreateVpcEndpoint", "ec2:DescribeSubnets"): (True, "every endpoint"),
+    ("ec2:CreateVpcEndpoint", "ec2:DescribeSecurityGroups"): (True, "every endpoint"),
+    ("ec2:CreateVpcEndpoint", "route53:AssociateVPCWithHostedZone"): (
+        False,
+        "an interface endpoint's private DNS name only; kubestep makes gateway endpoints",
+    ),
+    # kubestep never calls RunInstances itself: Auto Scaling launches from its launch templates,
+    # and these are authorized for the group's create or update (the caller's permissions).
+    ("ec2:RunInstances", "ec2:CreateTags"): (True, "the launch template's tags, for a group's launch"),
+    ("ec2:RunInstances", "iam:PassRole"): (True, "the launch template's instance profile, for a group's launch"),
+    ("ec2:RunInstances", "ssm:GetParameters"): (True, "an ImageId of resolve:ssm:<parameter>, for a group's launch"),
+    ("autoscaling:CreateAutoScalingGroup", "iam:PassRole"): (True, "the launch template's instance profile"),
+    ("autoscaling:CreateAutoScalingGroup", "iam:CreateServiceLinkedRole"): (True, "every create"),
+    ("autoscaling:UpdateAutoScalingGroup", "iam:PassRole"): (True, "the launch template's instance profile"),
+    ("elasticloadbalancing:CreateListener", "elasticloadbalancing:AddTags"): (True, "with Tags"),
+    ("elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:AddTags"): (True, "with Tags"),
+    ("elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:AddTags"): (True, "with Tags"),
+    ("iam:AddRoleToInstanceProfile", "iam:PassRole"): (True, "every call"),
+    ("route53:AssociateVPCWithHostedZone", "ec2:DescribeVpcs"): (True, "every call"),
+    ("route53:CreateHostedZone", "ec2:DescribeVpcs"): (True, "a private zone (with its VPC)"),
+    ("scheduler:CreateSchedule", "iam:PassRole"): (True, "the target's role"),
+    **{
+        ("servicequotas:GetServiceQuota", limit): (
+            False,
+            "the describe-limits call of the quota's own service; kubestep reads only EC2's vCPU quota",
+        )
+        for limit in (
+            "autoscaling:DescribeAccountLimits",
+            "cloudformation:DescribeAccountLimits",
+            "dynamodb:DescribeLimits",
+            "elasticloadbalancing:DescribeAccountLimits",
+            "iam:GetAccountSummary",
+            "kinesis:DescribeLimits",
+            "rds:DescribeAccountAttributes",
+            "route53:GetAccountLimit",
+        )
+    },
+}
+
+
+# What the check authorizes for a call that the reference does not list among its dependent
+# actions: (action, implied action) -> the AWS page that documents it (`_implied` cites each).
+_KMS_VIA = {
+    "dynamodb": "Amazon DynamoDB Developer Guide, Key policy for a customer managed key",
+    "secretsmanager": "Secrets Manager User Guide, Secret encryption and decryption",
+    "ec2": "EC2 User Guide, Amazon EBS encryption: permissions for IAM users",
+}
+IMPLIED_BEYOND_THE_REFERENCE: dict[tuple[str, str], str] = {
+    **{
+        (f"autoscaling:{op}AutoScalingGroup", implied): "Amazon EC2 Auto Scaling User Guide, API permissions"
+        for op in ("Create", "Update")
+        for implied in ("ec2:RunInstances", "ec2:CreateTags")
+    },
+    ("autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags"): "Auto Scaling User Guide, Tag groups",
+    **{
+        ("dynamodb:TransactWriteItems", f"dynamodb:{op}"): "DynamoDB Developer Guide, Using IAM with transactions"
+        for op in ("PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem")
+    },
+    ("secretsmanager:CreateSecret", "secretsmanager:TagResource"): "Secrets Manager API Reference, CreateSecret",
+    ("iam:CreateRole", "iam:TagRole"): "IAM User Guide, Permissions required to tag IAM entities",
+    ("iam:CreateInstanceProfile", "iam:TagInstanceProfile"): "IAM User Guide, Permissions required to tag IAM entities",
+    ("sqs:CreateQueue", "sqs:TagQueue"): "SQS Developer Guide, Tagging on creation",
+    ("events:PutRule", "events:TagResource"): "EventBridge User Guide, Tagging resources",
+    **{
+        (f"dynamodb:{op}", kms): _KMS_VIA["dynamodb"]
+        for op in (*TABLE_READS, *TABLE_WRITES)
+        for kms in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+    },
+    **{
+        (f"secretsmanager:{op}", kms): _KMS_VIA["secretsmanager"]
+        for op in ("CreateSecret", "GetSecretValue", "PutSecretValue")
+        for kms in ("kms:Decrypt", "kms:GenerateDataKey")
+    },
+    **{
+        ("ec2:CreateVolume", kms): _KMS_VIA["ec2"]
+        for kms in ("kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:CreateGrant")
+    },
+}
+
+
+def unexplained_implications(pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(action, implied action) pairs the check authorized that neither the reference's dependent
+    actions nor IMPLIED_BEYOND_THE_REFERENCE account for."""
+    return {
+        (action, implied)
+        for action, implied in pairs
+        if implied not in dependent_actions(action) and (action, implied) not in IMPLIED_BEYOND_THE_REFERENCE
+    }
+
+
+def dependent_actions_needing_review(actions: Iterable[str]) -> set[tuple[str, str]]:
+    """(action, dependent) pairs of `actions` the reference lists and DEPENDENT_ACTIONS does not."""
+    return {
+        (action, dependent)
+        for action in actions
+        if "*" not in action
+        for dependent in dependent_actions(action)
+        if (action, dependent) not in DEPENDENT_ACTIONS
+    }
+
+
 # ------------------------------------------------------------------ the ledger
 
 
@@ -163,6 +298,15 @@ class Ledger:
     launch_template_ids: dict[str, str] = field(default_factory=dict)  # name -> id
     security_group_vpcs: dict[str, str] = field(default_factory=dict)
     describe_tags: Callable[[str, str], dict[str, str] | None] | None = None  # (region, arn) -> tags
+    # Customer-managed keys: of each table (by name) and secret (by name), and each key's policy
+    # (key ARN -> statements) where the template holds it.
+    table_keys: dict[str, str] = field(default_factory=dict)
+    secret_keys: dict[str, str] = field(default_factory=dict)
+    key_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Roles made at run time (the instance roles): inline policy statements put on each, and the
+    # managed policies (ARN -> statements) a boundary may name.
+    role_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    managed_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def arn(self, service: str, region: str, resource: str, *, account: bool = True) -> str:
         return f"arn:{self.partition}:{service}:{region}:{self.account if account else ''}:{resource}"
@@ -174,6 +318,13 @@ class Ledger:
             found = self.describe_tags(region, arn)
             if found is not None:
                 return found
+        return None
+
+    def key_of_secret(self, secret: str) -> str | None:
+        name = secret.split(":secret:", 1)[1] if secret.startswith("arn:") else secret
+        for known, key in self.secret_keys.items():
+            if name in (known, self.secret_arns.get(known, "").split(":secret:", 1)[-1]):
+                return key
         return None
 
     def role_arn(self, name: str) -> str:
@@ -439,6 +590,45 @@ def _leading_keys(call: CallRecord, partition_key: str) -> list[str]:
     return keys
 
 
+_EXPRESSION_WORDS = {"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN"}
+
+
+def _expression_attributes(expression: Any, names: Mapping[str, str]) -> set[str]:
+    """Top-level attribute names an expression names: `#placeholders` through the request's
+    ExpressionAttributeNames, bare names as written (function names and keywords aside)."""
+    if isinstance(expression, dict):  # a boto3 condition as the recorder keeps it
+        names = {**names, **expression.get("Names", {})}
+        expression = expression.get("Expression", "")
+    if not isinstance(expression, str):
+        return set()
+    found = set()
+    blanked = re.sub(r":[A-Za-z0-9_]+", " ", expression)  # values
+    for match in re.finditer(r"(#?[A-Za-z_][A-Za-z0-9_]*)(\s*\()?", blanked):
+        token, is_function = match.group(1), match.group(2)
+        nested = match.start(1) > 0 and blanked[match.start(1) - 1] == "."  # a.b: only `a` is top-level
+        if is_function or nested or token.upper() in _EXPRESSION_WORDS:
+            continue
+        found.add(names.get(token, token) if token.startswith("#") else token)
+    return found
+
+
+def _attributes(call: CallRecord) -> list[str]:
+    """`dynamodb:Attributes`: the top-level attribute names a request reads or writes (its key,
+    its item, the names in its expressions); absent for a request that names none beyond the key
+    (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained access control")."""
+    p = call.params or {}
+    names = p.get("ExpressionAttributeNames") or {}
+    found: set[str] = set()
+    for container in ("Item", "Key"):
+        if isinstance(p.get(container), dict):
+            found |= set(p[container])
+    for member in ("UpdateExpression", "ConditionExpression", "ProjectionExpression", "FilterExpression"):
+        found |= _expression_attributes(p.get(member), names)
+    if p.get("Key") and not (found - set(p["Key"])):
+        return []  # a read of the whole item by its key names no attribute
+    return sorted(found)
+
+
 def _request_tags(call: CallRecord, resource_type: str) -> dict[str, str] | None:
     p = call.params or {}
     if "TagSpecifications" in p:
@@ -478,7 +668,8 @@ def _context(
 ) -> dict[str, Any]:
     candidates = Context()
     tagging = action.split(":", 1)[1].startswith(("CreateTags", "AddTags", "CreateOrUpdateTags", "Tag"))
-    inherits_tags = not implied or tagging
+    tags_given = any(k.startswith("aws:RequestTag/") or k == "aws:TagKeys" for k in extra or {})
+    inherits_tags = (not implied or tagging) and not tags_given
     request_tags = (
         _request_tags(call, resource_type)
         if inherits_tags and not action.endswith(("DeleteTags", "RemoveTags", "UntagResource"))
@@ -508,6 +699,7 @@ def _context(
         candidates.add("iam:AWSServiceName", p.get("AWSServiceName"))
     if action.startswith("dynamodb:"):
         candidates.add("dynamodb:LeadingKeys", _leading_keys(call, partition_key))
+        candidates.add("dynamodb:Attributes", _attributes(call))
     if action == "route53:ChangeResourceRecordSets":
         changes = (p.get("ChangeBatch") or {}).get("Changes", [])
         candidates.add(
@@ -567,9 +759,25 @@ def _implied(
             launch = {"ec2:LaunchTemplate": template_arn}
             yield "ec2:RunInstances", "launch-template", template_arn, launch, True
             from_template = {**launch, "ec2:IsLaunchTemplateResource": True}
+            profile_arn = _instance_profile_arn(ledger, data)
+            launch_tags = _launch_template_tags(data)
             for resource_type in ("instance", "volume", "network-interface"):
                 arn = ledger.arn("ec2", region, f"{resource_type}/*")
-                yield "ec2:RunInstances", resource_type, arn, from_template, False
+                context = {**from_template, **_as_request_tags(launch_tags.get(resource_type, {}))}
+                if resource_type == "instance" and profile_arn:
+                    context["ec2:InstanceProfile"] = profile_arn
+                yield "ec2:RunInstances", resource_type, arn, context, False
+            # The template's tags are applied at launch: the caller of CreateAutoScalingGroup /
+            # UpdateAutoScalingGroup needs ec2:CreateTags on what RunInstances creates, with
+            # ec2:CreateAction = RunInstances (Amazon EC2 Auto Scaling User Guide, "Amazon EC2
+            # Auto Scaling API permissions": CreateAutoScalingGroup and UpdateAutoScalingGroup
+            # with a launch template list ec2:CreateTags "if the launch template specifies
+            # tags"; EC2 User Guide, "Grant permission to tag resources during creation"). The
+            # Service Authorization Reference lists only iam:PassRole for these two actions.
+            for resource_type, tags in launch_tags.items():
+                arn = ledger.arn("ec2", region, f"{resource_type}/*")
+                tagging = {"ec2:CreateAction": "RunInstances", **_as_request_tags(tags)}
+                yield "ec2:CreateTags", resource_type, arn, tagging, False
             if data.get("ImageId"):
                 arn = ledger.arn("ec2", region, f"image/{data['ImageId']}", account=False)
                 yield "ec2:RunInstances", "image", arn, from_template, True
@@ -584,12 +792,8 @@ def _implied(
             for subnet in filter(None, (p.get("VPCZoneIdentifier") or "").split(",")):
                 arn = ledger.arn("ec2", region, f"subnet/{subnet.strip()}")
                 yield "ec2:RunInstances", "subnet", arn, {**launch, "ec2:IsLaunchTemplateResource": False}, True
-            profile = (data.get("IamInstanceProfile") or {}).get("Arn") or (data.get("IamInstanceProfile") or {}).get(
-                "Name"
-            )
-            if profile:
-                profile_name = profile.rsplit("/", 1)[-1]
-                role = ledger.profile_roles.get(profile_name)
+            if profile_arn:
+                role = ledger.profile_roles.get(profile_arn.rsplit("/", 1)[-1])
                 if role:
                     yield (
                         "iam:PassRole",
@@ -598,6 +802,19 @@ def _implied(
                         {"iam:PassedToService": "ec2.amazonaws.com"},
                         True,
                     )
+        # The first group in an account makes Auto Scaling create its service-linked role, with
+        # the caller's permission (Auto Scaling User Guide, "Service-linked roles for Amazon EC2
+        # Auto Scaling"; the reference's dependent action): required on every create, since the
+        # check cannot know whether the account has the role already.
+        if op == "CreateAutoScalingGroup":
+            yield (
+                "iam:CreateServiceLinkedRole",
+                "role",
+                f"arn:{ledger.partition}:iam::{ledger.account}:role/aws-service-role/autoscaling.amazonaws.com/"
+                "AWSServiceRoleForAutoScaling",
+                {"iam:AWSServiceName": "autoscaling.amazonaws.com"},
+                False,
+            )
     # Elastic Load Balancing tag-on-create: AddTags with elasticloadbalancing:CreateAction
     # (ELB User Guide, "Resource tagging during creation").
     if action.startswith("elasticloadbalancing:Create") and p.get("Tags") and call.error is None:
@@ -635,6 +852,41 @@ def _implied(
             key_arn = _key_arn(ledger, region, p["KmsKeyId"])
             yield "kms:GenerateDataKey", "key", key_arn, via_secrets, True
             yield "kms:Decrypt", "key", key_arn, via_secrets, True
+    # Reading or writing a secret under a customer-managed key: Secrets Manager decrypts or makes
+    # a data key with it on the caller's behalf (Secrets Manager User Guide, "Secret encryption
+    # and decryption in AWS Secrets Manager": GetSecretValue needs kms:Decrypt, PutSecretValue
+    # kms:GenerateDataKey, both through Secrets Manager).
+    if action in ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"):
+        key = ledger.key_of_secret(str(p.get("SecretId", "")))
+        if key:
+            needed = "kms:Decrypt" if action.endswith("GetSecretValue") else "kms:GenerateDataKey"
+            yield needed, "key", _key_arn(ledger, region, key), via_secrets, True
+    # Items of a table under a customer-managed key: DynamoDB uses the key on the caller's behalf
+    # (Amazon DynamoDB Developer Guide, "Encryption at rest: how it works" > "Key policy for a
+    # customer managed key": the principals using the table need kms:Decrypt, and kms:Encrypt /
+    # kms:GenerateDataKey* to write, through DynamoDB). moto does not enforce it.
+    yield from _table_key(ledger, call, action, region)
+    # A new encrypted volume under a customer-managed key: EC2 makes the data key and a grant for
+    # the volume with the caller's permission (EC2 User Guide, "Amazon EBS encryption" >
+    # "Permissions for IAM users": kms:CreateGrant, kms:GenerateDataKeyWithoutPlaintext,
+    # kms:DescribeKey).
+    if action == "ec2:CreateVolume" and p.get("Encrypted") and p.get("KmsKeyId"):
+        key_arn = _key_arn(ledger, region, p["KmsKeyId"])
+        via_ec2 = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
+        yield "kms:GenerateDataKeyWithoutPlaintext", "key", key_arn, via_ec2, True
+        yield "kms:DescribeKey", "key", key_arn, via_ec2, True
+        yield "kms:CreateGrant", "key", key_arn, {**via_ec2, "kms:GrantIsForAWSResource": True}, True
+    # Adding a role to an instance profile passes the role (IAM API Reference,
+    # AddRoleToInstanceProfile: "The caller of this operation must be granted the PassRole
+    # permission on the IAM role"); no service is named, so iam:PassedToService is absent.
+    if action == "iam:AddRoleToInstanceProfile" and p.get("RoleName"):
+        yield "iam:PassRole", "role", ledger.role_arn(p["RoleName"]), {}, True
+    # A gateway endpoint: the reference lists describes of the VPC's pieces as dependent actions
+    # of CreateVpcEndpoint (the Route 53 association only applies to an interface endpoint's
+    # private DNS name).
+    if action == "ec2:CreateVpcEndpoint":
+        for describe in ("ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"):
+            yield describe, "", "*", {}, True
     # IAM: tags at creation need the Tag* action of the entity (IAM User Guide, "Permissions
     # required to tag IAM entities").
     iam_arn = f"arn:{ledger.partition}:iam::{ledger.account}"
@@ -661,8 +913,14 @@ def _implied(
         passed = {"iam:PassedToService": "scheduler.amazonaws.com"}
         yield "iam:PassRole", "role", p["Target"]["RoleArn"], passed, True
     # Route 53: a private hosted zone checks its VPC (Route 53 API permissions reference).
-    if action == "route53:CreateHostedZone" and p.get("VPC"):
+    if action in ("route53:CreateHostedZone", "route53:AssociateVPCWithHostedZone") and p.get("VPC"):
         yield "ec2:DescribeVpcs", "", "*", {}, True
+    # An image named by a Systems Manager parameter is resolved with the caller's permission (EC2
+    # User Guide, "Use a Systems Manager parameter instead of an AMI ID").
+    image = str((p.get("LaunchTemplateData") or {}).get("ImageId") or "")
+    if action.startswith("ec2:CreateLaunchTemplate") and image.startswith("resolve:ssm:"):
+        name = image.removeprefix("resolve:ssm:").split(":")[0].lstrip("/")
+        yield "ssm:GetParameters", "parameter", ledger.arn("ssm", region, f"parameter/{name}"), {}, True
     # DynamoDB transactions: each item by the action of its kind (DynamoDB Developer Guide,
     # "Using IAM with DynamoDB transactions").
     if action == "dynamodb:TransactWriteItems":
@@ -683,11 +941,22 @@ def _implied(
                     yield item_action, "table", table_arn, {"dynamodb:LeadingKeys": pk}, True
 
 
-def delegated(call: CallRecord) -> list[tuple[str, Request]]:
-    """(role ARN, request) of what a service will do later with a role the call handed it: a
-    one-off schedule's universal StartExecution target, run by Scheduler as the schedule's role
-    (kubestep/upgrades.py create_schedule)."""
+def delegated(call: CallRecord, ledger: Ledger | None = None) -> list[tuple[str, Request]]:
+    """(role ARN, request) of what a service will do later with a role the call handed it or uses
+    for it: a one-off schedule's universal StartExecution target, run by Scheduler as the
+    schedule's role (kubestep/upgrades.py create_schedule); an Auto Scaling group launching
+    encrypted volumes under a customer-managed key, as Auto Scaling's service-linked role."""
     p = call.params or {}
+    if (
+        ledger is not None
+        and call.error is None
+        and call.action
+        in (
+            "autoscaling:CreateAutoScalingGroup",
+            "autoscaling:UpdateAutoScalingGroup",
+        )
+    ):
+        return _launch_keys(ledger, call)
     target = p.get("Target") or {}
     if call.action != "scheduler:CreateSchedule" or call.error is not None or not target.get("RoleArn"):
         return []
@@ -698,6 +967,84 @@ def delegated(call: CallRecord) -> list[tuple[str, Request]]:
     if arn.split(":")[2:3] == ["states"]:
         return [(target["RoleArn"], Request("states:StartExecution", arn))]
     return [(target["RoleArn"], Request(f"? {arn}", "?"))]  # a target the check does not know fails it
+
+
+def _launch_keys(ledger: Ledger, call: CallRecord) -> list[tuple[str, Request]]:
+    """Auto Scaling launches with its service-linked role, which no identity policy gives KMS: the
+    key policy of each customer-managed key the launch template's volumes name must allow it
+    (Amazon EC2 Auto Scaling User Guide, "Required AWS KMS key policy for use with encrypted
+    volumes"; without it, launches fail with Client.InternalError)."""
+    p = call.params or {}
+    template = p.get("LaunchTemplate") or (p.get("MixedInstancesPolicy") or {}).get("LaunchTemplate", {}).get(
+        "LaunchTemplateSpecification"
+    )
+    if not template:
+        return []
+    template_id = template.get("LaunchTemplateId") or ledger.launch_template_ids.get(
+        template.get("LaunchTemplateName", ""), ""
+    )
+    data = ledger.launch_templates.get(template_id, {})
+    region = call.region or ""
+    role = (
+        f"arn:{ledger.partition}:iam::{ledger.account}:role/aws-service-role/autoscaling.amazonaws.com/"
+        "AWSServiceRoleForAutoScaling"
+    )
+    via_ec2 = {"kms:ViaService": f"ec2.{region}.amazonaws.com"}
+    out = []
+    for mapping in data.get("BlockDeviceMappings") or []:
+        ebs = mapping.get("Ebs") or {}
+        if not (ebs.get("Encrypted") and ebs.get("KmsKeyId")):
+            continue
+        key = _key_arn(ledger, region, ebs["KmsKeyId"])
+        for action in ("kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:ReEncryptFrom", "kms:DescribeKey"):
+            out.append((role, Request(action, key, via_ec2)))
+        out.append((role, Request("kms:CreateGrant", key, {**via_ec2, "kms:GrantIsForAWSResource": True})))
+    return out
+
+
+def _table_key(ledger: Ledger, call: CallRecord, action: str, region: str) -> Iterator[tuple]:
+    op = action.split(":", 1)[1]
+    if not action.startswith("dynamodb:") or op not in TABLE_READS | TABLE_WRITES:
+        return
+    p = call.params or {}
+    tables = {p.get("TableName")} | set(p.get("RequestItems") or {})
+    for item in p.get("TransactItems") or []:
+        tables |= {body.get("TableName") for body in item.values() if isinstance(body, dict)}
+    via_dynamodb = {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}
+    for table in sorted(t for t in tables if t):
+        key = ledger.table_keys.get(table)
+        if not key:
+            continue
+        key_arn = _key_arn(ledger, region, key)
+        yield "kms:Decrypt", "key", key_arn, via_dynamodb, True
+        if op in TABLE_WRITES:
+            yield "kms:Encrypt", "key", key_arn, via_dynamodb, True
+            yield "kms:GenerateDataKey", "key", key_arn, via_dynamodb, True
+
+
+def _instance_profile_arn(ledger: Ledger, data: Mapping[str, Any]) -> str | None:
+    profile = data.get("IamInstanceProfile") or {}
+    if profile.get("Arn"):
+        return str(profile["Arn"])
+    if profile.get("Name"):
+        return ledger.profile_arn(profile["Name"])
+    return None
+
+
+def _launch_template_tags(data: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The launch template's tags by the EC2 resource type they go on at launch."""
+    out: dict[str, dict[str, str]] = {}
+    for spec in data.get("TagSpecifications") or []:
+        resource_type = TAG_SPEC_TYPES.get(spec.get("ResourceType"), spec.get("ResourceType"))
+        if resource_type and spec.get("Tags"):
+            out.setdefault(resource_type, {}).update(_tag_list(spec["Tags"]))
+    return out
+
+
+def _as_request_tags(tags: Mapping[str, str]) -> dict[str, Any]:
+    if not tags:
+        return {}
+    return {**{f"aws:RequestTag/{k}": v for k, v in tags.items()}, "aws:TagKeys": sorted(tags)}
 
 
 def _key_arn(ledger: Ledger, region: str, key: str) -> str:
@@ -843,6 +1190,8 @@ def _enter(ledger: Ledger, call: CallRecord) -> None:
                 ledger.tags.setdefault(arn, {}).update(_tag_list(p["Tags"]))
     elif service == "secretsmanager" and op == "CreateSecret" and r.get("ARN"):
         ledger.secret_arns[p["Name"]] = r["ARN"]
+        if p.get("KmsKeyId"):
+            ledger.secret_keys[p["Name"]] = _key_arn(ledger, region, p["KmsKeyId"])
         ledger.tags.setdefault(r["ARN"], {}).update(_tag_list(p.get("Tags")))
     elif service == "iam":
         if op == "CreateRole":
@@ -855,6 +1204,11 @@ def _enter(ledger: Ledger, call: CallRecord) -> None:
             ledger.tags.setdefault(ledger.profile_arn(p["InstanceProfileName"]), {}).update(_tag_list(p.get("Tags")))
         elif op == "AddRoleToInstanceProfile":
             ledger.profile_roles[p["InstanceProfileName"]] = p["RoleName"]
+        elif op == "PutRolePolicy" and isinstance(p.get("PolicyDocument"), (str, dict)):
+            document = p["PolicyDocument"]
+            if isinstance(document, str):
+                document = json.loads(document)
+            ledger.role_policies[p["RoleName"]] = [dict(s) for s in document.get("Statement", [])]
     elif service == "sqs" and op == "CreateQueue":
         ledger.tags.setdefault(ledger.arn("sqs", region, p["QueueName"]), {}).update(_tag_list(p.get("tags")))
     elif service == "events" and op == "PutRule":

@@ -234,3 +234,26 @@ def deployed_resolver(template: Mapping[str, Any], cloudformation: Any, stack_na
         if r.get("PhysicalResourceId")  # the emulator leaves some (an Events rule) without one
     }
     return Resolver(template, Environment(account, region, partition, stack_name), physical)
+
+
+def stack_ledger(template: Mapping[str, Any], resolver: Resolver, **kwargs: Any) -> Any:
+    """A ledger that knows what the template says about keys and boundaries: each managed policy
+    (a boundary the instance roles are created under), each table's customer-managed key and each
+    key's policy (KMS decides a key's use by it)."""
+    from .requests import Ledger
+
+    ledger = Ledger(resolver.env.account, resolver.env.partition, **kwargs)
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            ledger.managed_policies[resolver.ref(logical_id)] = [
+                dict(s) for s in resolver.resolve(props["PolicyDocument"]["Statement"])
+            ]
+        elif resource["Type"] == "AWS::KMS::Key":
+            statements = resolver.resolve(props["KeyPolicy"]["Statement"])
+            ledger.key_policies[resolver.get_att(logical_id, "Arn")] = [dict(s) for s in statements]
+        elif resource["Type"] == "AWS::DynamoDB::Table":
+            key = (props.get("SSESpecification") or {}).get("KMSMasterKeyId")
+            if key:
+                ledger.table_keys[str(resolver.resolve(props["TableName"]))] = str(resolver.resolve(key))
+    return ledger

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .evaluator import Request, UnsupportedPolicy, arn_match, evaluate
+from .evaluator import Request, UnsupportedPolicy, arn_match, evaluate, evaluate_with_key_policy
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/demo-kubestep"
 
@@ -109,4 +109,73 @@ def test_what_it_does_not_model_raises_instead_of_passing():
     with pytest.raises(UnsupportedPolicy):
         evaluate(Request("x:Y", "*", {"k": "v"}), [allow("x:Y", "*", {"DateGreaterThan": {"k": "2020"}})])
     with pytest.raises(UnsupportedPolicy):
-        evaluate(Request("x:Y", "arn:aws:s3:::b/u"), [allow("x:Y", "arn:aws:s3:::b/${aws:username}")])
+        evaluate(Request("x:Y", "arn:aws:s3:::b/u"), [allow("x:Y", "arn:aws:s3:::b/${aws:username, 'x'}")])
+
+
+INSTANCE = "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"
+
+
+def test_policy_variables_come_from_the_request_and_an_unresolved_one_voids_its_statement():
+    """ "IAM policy elements: Variables and tags": a variable is replaced by the request's value of
+    that key; a variable AWS cannot resolve may make the whole statement invalid, so it grants
+    (and denies) nothing."""
+    own_item = [allow("dynamodb:PutItem", TABLE, {"ForAllValues:StringEquals": {
+        "dynamodb:LeadingKeys": ["NODE#${ec2:SourceInstanceARN}"]}})]  # fmt: skip
+    mine = {"ec2:SourceInstanceARN": INSTANCE}
+    assert evaluate(
+        Request("dynamodb:PutItem", TABLE, {**mine, "dynamodb:LeadingKeys": [f"NODE#{INSTANCE}"]}), own_item
+    ).allowed
+    other = f"NODE#{INSTANCE.replace('0abc', '0def')}"
+    assert not evaluate(Request("dynamodb:PutItem", TABLE, {**mine, "dynamodb:LeadingKeys": [other]}), own_item).allowed
+    # Not an instance's request: the variable has no value and the statement does not apply.
+    assert not evaluate(
+        Request("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": [f"NODE#{INSTANCE}"]}), own_item
+    ).allowed
+    in_resource = [allow("s3:GetObject", "arn:aws:s3:::b/${aws:username}/*")]
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/ann/x", {"aws:username": "ann"}), in_resource).allowed
+    assert not evaluate(Request("s3:GetObject", "arn:aws:s3:::b/bob/x", {"aws:username": "ann"}), in_resource).allowed
+    # A Deny whose variable is unresolved does not apply either.
+    deny = {
+        "Effect": "Deny",
+        "Action": "x:Y",
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"k": "${aws:RequestTag/u}"}},
+    }
+    assert evaluate(Request("x:Y", "*", {"k": "a"}), [allow("x:Y", "*"), deny]).allowed
+    assert not evaluate(Request("x:Y", "*", {"k": "a", "aws:RequestTag/u": "b"}), [allow("x:Y", "*"), deny]).allowed
+
+
+KEY = "arn:aws:kms:us-east-1:123456789012:key/k-1"
+ROLE = "arn:aws:iam::123456789012:role/app"
+
+
+def test_a_kms_key_is_usable_only_as_its_key_policy_allows():
+    """AWS KMS Developer Guide, "Key policies in AWS KMS": the key policy must allow the caller,
+    by name, or the account (the default key policy's root statement), which lets IAM decide."""
+    decrypt = Request("kms:Decrypt", KEY)
+    iam_allows = [allow("kms:Decrypt", KEY)]
+    root = [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+    ]
+    assert evaluate_with_key_policy(decrypt, ROLE, "123456789012", root, iam_allows).allowed
+    assert not evaluate_with_key_policy(decrypt, ROLE, "123456789012", root, []).allowed
+    # A key policy without the account statement: IAM policies alone cannot use the key.
+    only_admin = [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:role/admin"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    assert not evaluate_with_key_policy(decrypt, ROLE, "123456789012", only_admin, iam_allows).allowed
+    # Named by the key policy (here `*` narrowed by aws:PrincipalArn): no identity policy needed,
+    # but a permissions boundary still caps it.
+    by_arn = [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*",
+               "Condition": {"ArnEquals": {"aws:PrincipalArn": ROLE}}}]  # fmt: skip
+    named = Request("kms:Decrypt", KEY, {"aws:PrincipalArn": ROLE})
+    assert evaluate_with_key_policy(named, ROLE, "123456789012", by_arn, []).allowed
+    assert not evaluate_with_key_policy(named, ROLE, "123456789012", by_arn, [], [allow("s3:*", "*")]).allowed
+    other = "arn:aws:iam::123456789012:role/x"
+    other_request = Request("kms:Decrypt", KEY, {"aws:PrincipalArn": other})
+    assert not evaluate_with_key_policy(other_request, other, "123456789012", by_arn, []).allowed

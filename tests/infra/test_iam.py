@@ -49,7 +49,8 @@ def test_instance_roles_are_per_cluster_under_a_boundary(synthesized_template: d
 
 
 def test_pass_role_only_to_ec2_and_only_the_services_instance_roles(synthesized_template: dict[str, Any]) -> None:
-    """ClusterTasks passes the per-cluster instance roles to EC2; the API passes the one
+    """ClusterTasks passes the per-cluster instance roles to EC2 (and into their own instance
+    profiles); the API passes the one
     Scheduler role (start UpdateCluster only) to EventBridge Scheduler. Nothing else passes roles."""
     pass_role = [
         (policy, s)
@@ -65,7 +66,8 @@ def test_pass_role_only_to_ec2_and_only_the_services_instance_roles(synthesized_
     }
     instance_roles = by_role.pop(_function_role(synthesized_template, "demo-cluster-tasks"))
     assert json.dumps(instance_roles["Resource"]).endswith(':role/kubestep/demo/us-east-1/instances/gke-*"]]}')
-    assert instance_roles["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    # IfExists: AddRoleToInstanceProfile passes the role too and names no service.
+    assert instance_roles["Condition"] == {"StringEqualsIfExists": {"iam:PassedToService": "ec2.amazonaws.com"}}
     scheduler = by_role.pop(_function_role(synthesized_template, "demo-api"))
     assert json.dumps(scheduler["Resource"]).endswith(':role/kubestep/demo/us-east-1/scheduler/*"]]}')
     assert scheduler["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}

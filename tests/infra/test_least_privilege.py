@@ -23,13 +23,14 @@ from kubestep.store import keys
 from kubestep_local.recorder import CallRecord
 from tests.iam.checker import check
 from tests.iam.evaluator import evaluate, statements_of
-from tests.iam.requests import Ledger, authorizations
+from tests.iam.requests import OPAQUE_ID, Ledger, authorizations, dependent_actions_needing_review
 from tests.iam.template import (
     Environment,
     Resolver,
     function_policies,
     managed_policy_statements,
     named_role_policies,
+    role_policies,
 )
 
 ACCOUNT = "123456789012"
@@ -415,12 +416,22 @@ class Clusters:
     def instance(self, facts) -> str:
         return f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-{facts.uid}"
 
-    def allowed(self, document: dict, boundary: list[dict], action: str, params: dict) -> bool:
+    def allowed(
+        self, document: dict, boundary: list[dict], action: str, params: dict, instance_arn: str | None = None
+    ) -> bool:
+        """The call by an instance (`instance_arn`: its requests' ec2:SourceInstanceARN) whose role
+        has `document` within `boundary`: its own action (the keys' uses aside)."""
         service, operation = action.split(":")
         record = CallRecord("instance", None, None, action, service, operation, REGION, params, None)
-        auths = authorizations(self.ledger, record)
+        auths = [a for a in authorizations(self.ledger, record) if a.request.action == action]
         assert auths and not any(a.unresolved for a in auths)
-        return all(evaluate(a.request, statements_of(document), boundary).allowed for a in auths)
+        principal = {"ec2:SourceInstanceARN": instance_arn} if instance_arn else {}
+        return all(
+            evaluate(
+                replace(a.request, context={**principal, **a.request.context}), statements_of(document), boundary
+            ).allowed
+            for a in auths
+        )
 
 
 @pytest.fixture(scope="module")
@@ -445,14 +456,126 @@ def test_a_control_plane_reads_its_own_cluster_secrets_only(clusters, boundary):
     assert not clusters.allowed(cp_a, boundary, read, {"SecretId": clusters.b.control_plane_secret_arn})
 
 
-def test_report_items_only_in_the_own_clusters_bootstrap_partition(clusters, boundary):
-    for document in (iam_policies.node_policy(clusters.a), iam_policies.control_plane_policy(clusters.a)):
-        own = {"TableName": clusters.table_name, "Item": {"pk": keys.bootstrap_pk(clusters.a.uid), "sk": "NODE#i-1"}}
-        other = {"TableName": clusters.table_name, "Item": {"pk": keys.bootstrap_pk(clusters.b.uid), "sk": "NODE#i-1"}}
-        service_item = {"TableName": clusters.table_name, "Item": {"pk": "NETWORK", "sk": "NETWORK"}}
-        assert clusters.allowed(document, boundary, "dynamodb:PutItem", own)
-        assert not clusters.allowed(document, boundary, "dynamodb:PutItem", other)
-        assert not clusters.allowed(document, boundary, "dynamodb:PutItem", service_item)
+def _item(clusters: Clusters, pk: str, sk: str, **attributes: Any) -> dict:
+    item = {"pk": pk, "sk": sk, "status": "ok", "instanceId": "i-1", "reportedAt": "2026-12-05T00:00:00Z", **attributes}
+    return {"TableName": clusters.table_name, "Item": item}
+
+
+def _node_report(clusters: Clusters, facts, instance: str, **attributes: Any) -> dict:
+    pk = keys.node_report_pk(facts.uid, clusters.instance(facts).replace(f"i-{facts.uid}", instance))
+    return _item(clusters, pk, keys.node_report_sk(instance), **attributes)
+
+
+def test_a_node_writes_its_own_report_and_nothing_else(clusters, boundary):
+    """A node's role reaches one item: its own report, under the partition named by its own
+    instance ARN (`${ec2:SourceInstanceARN}`). It cannot forge another node's report, a replica's
+    report (the health gate), or the init claim (which would make a later empty-volume replica
+    run `kubeadm init` on a running cluster), nor write attributes a report does not have."""
+    a = clusters.a
+    node_a = iam_policies.node_policy(a)
+    me = clusters.instance(a).replace(f"i-{a.uid}", "i-0node1")
+    put = "dynamodb:PutItem"
+    assert clusters.allowed(node_a, boundary, put, _node_report(clusters, a, "i-0node1"), me)
+    assert not clusters.allowed(node_a, boundary, put, _node_report(clusters, a, "i-0node2"), me)
+    assert not clusters.allowed(node_a, boundary, put, _node_report(clusters, clusters.b, "i-0node1"), me)
+    replica = _item(clusters, keys.bootstrap_pk(a.uid), keys.replica_report_sk(0))
+    assert not clusters.allowed(node_a, boundary, put, replica, me)
+    claim = _item(clusters, keys.init_claim_pk(a.uid), keys.INIT_CLAIM_SK)
+    assert not clusters.allowed(node_a, boundary, put, claim, me)
+    reset = {
+        "TableName": clusters.table_name,
+        "Key": {"pk": keys.init_claim_pk(a.uid), "sk": keys.INIT_CLAIM_SK},
+        "UpdateExpression": "REMOVE initializedAt",
+    }
+    assert not clusters.allowed(node_a, boundary, "dynamodb:UpdateItem", reset, me)
+    # An attribute a report does not have (a node listing itself in an index of the table).
+    indexed = _node_report(clusters, a, "i-0node1", gsi1pk="CLUSTERS")
+    assert not clusters.allowed(node_a, boundary, put, indexed, me)
+    # Not an instance's credentials: the policy variable has no value, the statement no effect.
+    assert not clusters.allowed(node_a, boundary, put, _node_report(clusters, a, "i-0node1"))
+
+
+def test_a_replica_claims_init_until_the_cluster_is_initialised_then_only_reads_the_claim(clusters, boundary):
+    """The control-plane role writes the replicas' reports and, until the cluster is initialised,
+    the init claim (the conditional claim, then `initialized`). Once initialised (the management
+    service puts the role's policy again after the health gate), the claim is final: no replica
+    can overwrite or reset it, only read it; a replica report still goes through."""
+    a = clusters.a
+    key = {"pk": keys.init_claim_pk(a.uid), "sk": keys.INIT_CLAIM_SK}
+    attributes = {"status": "initializing", "replica": 0, "instanceId": "i-1", "claimedAt": "t"}
+    claim = {"TableName": clusters.table_name, "Item": {**key, **attributes}}
+    mark = {
+        "TableName": clusters.table_name,
+        "Key": key,
+        "UpdateExpression": "SET #s = :s, initializedAt = :t",
+        "ExpressionAttributeNames": {"#s": "status"},
+    }
+    read = {"TableName": clusters.table_name, "Key": key}
+    report = _item(clusters, keys.bootstrap_pk(a.uid), keys.replica_report_sk(1))
+    claiming = iam_policies.control_plane_policy(a)
+    for action, params in (("dynamodb:PutItem", claim), ("dynamodb:UpdateItem", mark), ("dynamodb:GetItem", read)):
+        assert clusters.allowed(claiming, boundary, action, params), action
+    assert clusters.allowed(claiming, boundary, "dynamodb:PutItem", report)
+    initialised = iam_policies.control_plane_policy(replace(a, initialized=True))
+    assert not clusters.allowed(initialised, boundary, "dynamodb:PutItem", claim)
+    assert not clusters.allowed(initialised, boundary, "dynamodb:UpdateItem", mark)
+    assert clusters.allowed(initialised, boundary, "dynamodb:GetItem", read)
+    assert clusters.allowed(initialised, boundary, "dynamodb:PutItem", report)
+    # The replicas' partition holds reports only: the claim is not reachable through it, and a
+    # replica writes neither nodes' reports nor another cluster's items.
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", _node_report(clusters, a, "i-0node1"))
+    other = _item(clusters, keys.bootstrap_pk(clusters.b.uid), keys.replica_report_sk(0))
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", other)
+    service_item = _item(clusters, "NETWORK", "NETWORK")
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", service_item)
+
+
+def test_a_replica_takes_and_finishes_version_claims_for_the_clusters_life_and_a_node_never(clusters, boundary):
+    """The once-per-version claims (`UPGRADE#<v>`, `ADDONS#<v>`) have their own partition: the
+    control-plane role takes them (a conditional put), marks them done and reads them, before and
+    after the init claim is sealed (upgrades come later), with a claim's attributes only. A node
+    writes none; a replica cannot put a claim into the reports' partition (the attributes a report
+    has not) nor into the sealed init partition, nor touch another cluster's claims."""
+    a = clusters.a
+    sk = keys.addons_claim_sk("1.37.1")
+    key = {"pk": keys.version_claim_pk(a.uid), "sk": sk}
+    attributes = {"status": "applying", "replica": 0, "instanceId": "i-1", "claimedAt": "t"}
+    take = {
+        "TableName": clusters.table_name,
+        "Item": {**key, **attributes},
+        "ConditionExpression": (
+            "attribute_not_exists(pk) OR (#s = :busy AND (replica = :replica OR claimedAt < :stale))"
+        ),
+        "ExpressionAttributeNames": {"#s": "status"},
+    }
+    done = {
+        "TableName": clusters.table_name,
+        "Key": key,
+        "UpdateExpression": "SET #s = :s, doneAt = :t",
+        "ExpressionAttributeNames": {"#s": "status"},
+    }
+    read = {"TableName": clusters.table_name, "Key": key}
+    calls = (("dynamodb:PutItem", take), ("dynamodb:UpdateItem", done), ("dynamodb:GetItem", read))
+    for initialized in (False, True):
+        policy = iam_policies.control_plane_policy(replace(a, initialized=initialized))
+        for action, params in calls:
+            assert clusters.allowed(policy, boundary, action, params), (initialized, action)
+    claiming = iam_policies.control_plane_policy(a)
+    # Only a claim's attributes there (not a report's `checks`, not an index key).
+    report_like = {**take, "Item": {**take["Item"], "checks": {}}}
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", report_like)
+    # A claim in the reports' partition, or in the init claim's once sealed: refused.
+    in_reports = {**take, "Item": {**take["Item"], "pk": keys.bootstrap_pk(a.uid)}}
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", in_reports)
+    sealed = iam_policies.control_plane_policy(replace(a, initialized=True))
+    in_init = {**take, "Item": {**take["Item"], "pk": keys.init_claim_pk(a.uid)}}
+    assert not clusters.allowed(sealed, boundary, "dynamodb:PutItem", in_init)
+    other = {**take, "Item": {**take["Item"], "pk": keys.version_claim_pk(clusters.b.uid)}}
+    assert not clusters.allowed(claiming, boundary, "dynamodb:PutItem", other)
+    node_a = iam_policies.node_policy(a)
+    me = clusters.instance(a).replace(f"i-{a.uid}", "i-0node1")
+    for action, params in calls:
+        assert not clusters.allowed(node_a, boundary, action, params, me), action
 
 
 def test_a_control_plane_attaches_only_its_own_clusters_volumes(clusters, boundary):
@@ -510,3 +633,161 @@ def test_the_boundary_caps_a_policy_that_grants_more(clusters, boundary):
     assert not clusters.allowed(wide, boundary, "secretsmanager:GetSecretValue", {"SecretId": foreign_secret})
     item = {"TableName": clusters.table_name, "Item": {"pk": "CLUSTER#x", "sk": "CLUSTER"}}
     assert not clusters.allowed(wide, boundary, "dynamodb:PutItem", item)
+
+
+# ------------------------------------------------------------------ what a call implies
+
+
+def _instance_role_calls(cluster_tasks: str, resolver: Resolver, service: str, uid: str) -> list[CallRecord]:
+    """ClusterTasks making a cluster's node role and profile as kubestep does."""
+    boundary = resolver.ref(next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::IAM::ManagedPolicy"))
+    path = role_path(service, REGION)
+    name = f"gke-{uid}-node"
+    tags = _owned_tags(service, uid)
+    return [
+        _call(
+            cluster_tasks,
+            "iam:CreateRole",
+            {"RoleName": name, "Path": path, "Tags": tags, "PermissionsBoundary": boundary},
+            {"Role": {"RoleName": name, "Path": path, "Arn": f"arn:aws:iam::{ACCOUNT}:role{path}{name}"}},
+        ),
+        _call(
+            cluster_tasks,
+            "iam:CreateInstanceProfile",
+            {"InstanceProfileName": name, "Path": path, "Tags": tags},
+            {"InstanceProfile": {"Arn": f"arn:aws:iam::{ACCOUNT}:instance-profile{path}{name}"}},
+        ),
+        _call(cluster_tasks, "iam:AddRoleToInstanceProfile", {"InstanceProfileName": name, "RoleName": name}),
+    ]
+
+
+def _launch_template(cluster_tasks: str, service: str, uid: str, profile_uid: str, template_id: str) -> CallRecord:
+    """A node pool's launch template as kubestep makes it (resources/instances.py): the instance
+    and volume tags of the cluster `uid`, the instance profile of the cluster `profile_uid`."""
+    tags = _owned_tags(service, uid)
+    profile = f"arn:aws:iam::{ACCOUNT}:instance-profile{role_path(service, REGION)}gke-{profile_uid}-node"
+    data = {
+        "ImageId": "ami-0123456789abcdef0",
+        "InstanceType": "m5.large",
+        "IamInstanceProfile": {"Arn": profile},
+        "SecurityGroupIds": ["sg-1"],
+        "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": {"Encrypted": True, "VolumeSize": 20}}],
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}],
+    }
+    return _call(
+        cluster_tasks,
+        "ec2:CreateLaunchTemplate",
+        {
+            "LaunchTemplateName": f"gke-{uid}-np-a",
+            "LaunchTemplateData": data,
+            "TagSpecifications": [{"ResourceType": "launch-template", "Tags": tags}],
+        },
+        {"LaunchTemplate": {"LaunchTemplateId": template_id, "LaunchTemplateName": f"gke-{uid}-np-a"}},
+    )
+
+
+def _group(cluster_tasks: str, service: str, uid: str, template_id: str, operation: str = "Create") -> CallRecord:
+    params: dict[str, Any] = {
+        "AutoScalingGroupName": f"gke-{uid}-np-a",
+        "LaunchTemplate": {"LaunchTemplateId": template_id, "Version": "$Latest"},
+        "MinSize": 1,
+        "MaxSize": 3,
+    }
+    if operation == "Create":
+        params["VPCZoneIdentifier"] = "subnet-1"
+        params["Tags"] = [
+            {**t, "ResourceId": f"gke-{uid}-np-a", "ResourceType": "auto-scaling-group", "PropagateAtLaunch": False}
+            for t in _owned_tags(service, uid)
+        ]
+    return _call(cluster_tasks, f"autoscaling:{operation}AutoScalingGroup", params)
+
+
+def _cluster_ledger(service: str) -> Ledger:
+    ledger = Ledger(ACCOUNT)
+    ledger.tags[f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-1"] = {"gke:management-service": service}
+    ledger.tags[f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/subnet-1"] = {"gke:management-service": service}
+    return ledger
+
+
+def test_a_group_launching_from_its_tagged_launch_template_is_granted(policies, cluster_tasks, resolver, service):
+    """Amazon EC2 Auto Scaling User Guide, "Amazon EC2 Auto Scaling API permissions": creating or
+    updating a group with a launch template that carries tags needs ec2:CreateTags for what
+    RunInstances creates (ec2:CreateAction = RunInstances), ec2:RunInstances and iam:PassRole;
+    AddRoleToInstanceProfile passes the role too (IAM API Reference)."""
+    calls = [
+        *_instance_role_calls(cluster_tasks, resolver, service, "u1"),
+        _launch_template(cluster_tasks, service, "u1", "u1", "lt-1"),
+        _group(cluster_tasks, service, "u1", "lt-1"),
+        _group(cluster_tasks, service, "u1", "lt-1", "Update"),
+    ]
+    ledger = _cluster_ledger(service)
+    ledger.tags[
+        f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:{OPAQUE_ID}:autoScalingGroupName/gke-u1-np-a"
+    ] = {"gke:management-service": service}
+    result = check(calls, policies, ledger)
+    assert not result.findings, result.summary()
+    implied = {a.request.action for c in calls for a in authorizations(_cluster_ledger(service), c) if a.implied_by}
+    assert {"ec2:CreateTags", "ec2:RunInstances", "iam:PassRole", "iam:CreateServiceLinkedRole"} <= implied
+
+
+def test_a_launch_template_of_one_cluster_cannot_launch_with_another_clusters_instance_profile(
+    policies, cluster_tasks, resolver, service
+):
+    """PassRole of a cluster's role only into that cluster's launches: RunInstances (which Auto
+    Scaling authorizes as the group's creator) refuses an instance whose profile is a kubestep
+    profile of another uid than the launch's own `gke:cluster-uid` tag."""
+    calls = [
+        *_instance_role_calls(cluster_tasks, resolver, service, "uaaa"),
+        *_instance_role_calls(cluster_tasks, resolver, service, "ubbb"),
+        _launch_template(cluster_tasks, service, "uaaa", "uaaa", "lt-own"),
+        _group(cluster_tasks, service, "uaaa", "lt-own"),
+    ]
+    assert _findings(policies, calls, _cluster_ledger(service)) == []
+    borrowed = [
+        *calls[:6],
+        _launch_template(cluster_tasks, service, "uaaa", "ubbb", "lt-borrowed"),
+        _group(cluster_tasks, service, "uaaa", "lt-borrowed"),
+    ]
+    findings = _findings(policies, borrowed, _cluster_ledger(service))
+    assert any(f"ec2:RunInstances on arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*" in f for f in findings), findings
+
+
+def test_an_encrypted_launch_under_the_service_key_is_allowed_to_the_auto_scaling_service_linked_role(
+    synthesized_template, resolver, policies, cluster_tasks, service
+):
+    """Amazon EC2 Auto Scaling User Guide, "Required AWS KMS key policy for use with encrypted
+    volumes": the key policy must let AWSServiceRoleForAutoScaling use the key and create grants
+    for AWS resources (no identity policy can), else launches fail with Client.InternalError."""
+    key_id = next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::KMS::Key")
+    key = resolver.get_att(key_id, "Arn")
+    key_policy = resolver.resolve(resolver.resources[key_id]["Properties"]["KeyPolicy"]["Statement"])
+    template = _launch_template(cluster_tasks, service, "u1", "u1", "lt-1")
+    template.params["LaunchTemplateData"]["BlockDeviceMappings"][0]["Ebs"]["KmsKeyId"] = key
+    calls = [
+        *_instance_role_calls(cluster_tasks, resolver, service, "u1"),
+        template,
+        _group(cluster_tasks, service, "u1", "lt-1"),
+    ]
+
+    def findings(statements: list[dict]) -> list[str]:
+        ledger = _cluster_ledger(service)
+        ledger.key_policies[key] = statements
+        return [str(f) for f in check(calls, policies, ledger).findings if "AWSServiceRoleForAutoScaling" in f.reason]
+
+    assert findings(key_policy) == []
+    without = [s for s in key_policy if "AutoScaling" not in str(s.get("Sid", ""))]
+    assert len(without) == len(key_policy) - 2
+    assert any("kms:CreateGrant" in f for f in findings(without)), findings(without)
+
+
+def test_every_dependent_action_of_every_granted_action_is_reviewed(synthesized_template, resolver):
+    """Every action any role of the template (and any instance role) may call: each dependent
+    action the Service Authorization Reference lists for it is modelled by the check or ruled out
+    with the reason (tests/iam/requests.py DEPENDENT_ACTIONS)."""
+    actions = set(iam_policies.boundary_actions())
+    for role in role_policies(synthesized_template, resolver).values():
+        for statement in [*role.statements, *(role.boundary or [])]:
+            granted = statement.get("Action", [])
+            actions |= set(granted if isinstance(granted, list) else [granted])
+    assert "autoscaling:CreateAutoScalingGroup" in actions and "iam:AddRoleToInstanceProfile" in actions
+    assert not dependent_actions_needing_review(actions)

@@ -13,6 +13,7 @@ import zipfile
 import pytest
 
 from kubestep_local.apigw import MAX_PAYLOAD_BYTES, ApiGatewayServer
+from kubestep_local.moto_compat import ACCOUNT_ID
 from kubestep_local.runtime import LocalRuntime
 
 SCOPE = "20240101/us-east-1/execute-api/aws4_request"
@@ -245,3 +246,24 @@ def test_the_integration_timeout_is_504(runtime: LocalRuntime) -> None:
         server.stop()
     assert status == 504
     assert json.loads(body) == {"message": "Endpoint request timed out"}
+
+
+def test_the_caller_is_who_signed_as_the_emulators_sts_knows_them(runtime: LocalRuntime) -> None:
+    """API Gateway's IAM authorisation puts the signer in the request context; the stand-in asks
+    the emulator's STS about the signing key. Unsigned local calls act with the dummy credentials."""
+    dummy = runtime.api.caller_identity(None)
+    assert dummy["userArn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/moto" and dummy["accountId"] == ACCOUNT_ID
+    iam = runtime.boto3_client("iam")
+    iam.create_user(UserName="apigw-alice", Path="/team/")
+    key = iam.create_access_key(UserName="apigw-alice")["AccessKey"]["AccessKeyId"]
+    assert runtime.api.caller_identity(key)["userArn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/team/apigw-alice"
+    trust = '{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}'
+    role = iam.create_role(RoleName="apigw-deployer", Path="/ci/", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    session = runtime.boto3_client("sts").assume_role(RoleArn=role, RoleSessionName="run-7")["Credentials"]
+    assumed = runtime.api.caller_identity(session["AccessKeyId"])
+    assert assumed["userArn"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/apigw-deployer/run-7"
+    signed = f"AWS4-HMAC-SHA256 Credential={key}/20261201/us-east-1/execute-api/aws4_request, Signature=x"
+    event = runtime.api.build_event("GET", "/v1/clusters", [("Authorization", signed)], b"", "127.0.0.1")
+    assert event["requestContext"]["identity"]["userArn"] == f"arn:aws:iam::{ACCOUNT_ID}:user/team/apigw-alice"
+    unsigned = runtime.api.build_event("GET", "/v1/clusters", [], b"", "127.0.0.1")
+    assert unsigned["requestContext"]["identity"]["userArn"] == dummy["userArn"]

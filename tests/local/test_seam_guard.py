@@ -45,7 +45,7 @@ def test_another_moto_version_is_refused_with_a_clear_message(monkeypatch: pytes
 
     monkeypatch.setattr(moto_compat, "version", missing)
     with pytest.raises(
-        moto_compat.MotoVersionError, match=r"needs the `local` extra \(pip install 'kubestep\[local\]'\)"
+        moto_compat.MotoVersionError, match=r"needs the `local` extra \(pip install -e '\.\[local\]' in /"
     ):
         moto_compat.check_moto_version()
 

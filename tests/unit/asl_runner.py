@@ -87,7 +87,6 @@ class Interpreter:
     ):
         self.workflow = workflow(workflow_name)
         self.definition = self.workflow.render()
-        self.table = dispatch_table(self.workflow.function)
         self.settings = settings
         self.store = store
         self.hooks = hooks or {}
@@ -126,7 +125,11 @@ class Interpreter:
                     for index, item in enumerate(items):
                         item_context = {**context, "Map": {"Item": {"Value": item, "Index": index}}}
                         item_input = render(state["ItemSelector"], data, item_context)
-                        self._states(state["ItemProcessor"], item_input, item_context, run)
+                        try:
+                            self._states(state["ItemProcessor"], item_input, item_context, run)
+                        except ExecutionFailed as failed:
+                            # A failed iteration fails the Map state itself, whose Catch applies.
+                            raise _StepError(failed.error, failed.cause) from None
                     data = put(data, state.get("ResultPath", "$"), items)
                 elif kind == "Choice":
                     name = self._choose(state, data)
@@ -154,7 +157,9 @@ class Interpreter:
 
     def _task(self, name: str, state: dict, data: Any, context: dict) -> Any:
         payload = render(state["Parameters"]["Payload"], data, context)
-        spec = self.table[payload["task"]]
+        # A task may name another function than its workflow's (`${ClusterTasksFunctionArn}`).
+        function = state["Parameters"]["FunctionName"].removeprefix("${").removesuffix("FunctionArn}")
+        spec = dispatch_table(function)[payload["task"]]
         pending = next((r for r in state.get("Retry", []) if "ResourcePending" in r["ErrorEquals"]), None)
         attempts = 1 + (pending["MaxAttempts"] if pending else 0)
         for attempt in range(attempts):

@@ -44,10 +44,11 @@ def test_every_task_exists_and_retries_what_it_should(name):
     definition = workflow.render()
     assert "Generated from" in definition["Comment"]
     assert definition["TimeoutSeconds"] <= 7200
-    table = dispatch_table(workflow.function)
     for state_name, state in task_states(definition["States"]):
         payload = state["Parameters"]["Payload"]
-        spec = table[payload["task"]]
+        # The function the state invokes (`${ClusterTasksFunctionArn}`) must dispatch its task.
+        function = state["Parameters"]["FunctionName"].removeprefix("${").removesuffix("FunctionArn}")
+        spec = dispatch_table(function)[payload["task"]]
         assert payload["operationId.$"] == "$$.Execution.Name", f"{state_name} takes its identity from the input"
         retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
         assert retried >= set(LAMBDA_SERVICE_ERRORS) | {"Throttled"}, state_name

@@ -12,7 +12,18 @@ from kubestep.aws import errors
 ROOT = Path(__file__).resolve().parents[2]
 # Words kubestep's own API also uses (its error code AlreadyExists; OpenAPI's ValidationError).
 OWN_VOCABULARY = {"AlreadyExists", "ValidationError"}
-KEY_FORMATS = ("CLUSTER#", "NODEPOOL#", "REPLICA#", "NODE#", "ETCD#", "OPERATION#", "EVENTS#", "BOOTSTRAP#", "UID#")
+KEY_FORMATS = (
+    "CLUSTER#",
+    "NODEPOOL#",
+    "REPLICA#",
+    "NODE#",
+    "ETCD#",
+    "OPERATION#",
+    "EVENTS#",
+    "BOOTSTRAP#",
+    "UID#",
+    "ACCESS#",
+)
 
 
 def source_files() -> list[Path]:

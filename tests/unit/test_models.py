@@ -54,7 +54,7 @@ def test_defaults_match_what_users_expect():
 @pytest.mark.parametrize(
     ("changes", "field", "rule"),
     [
-        ({"cluster__metadata__name": "Prod"}, "cluster.metadata.name", "does not match"),
+        ({"cluster__metadata__name": "Prod"}, "cluster.metadata.name", "is not valid: lower-case letters, digits"),
         ({"cluster__metadata__name": "a" * 41}, "cluster.metadata.name", "at most 40"),
         ({"cluster__spec__controlPlane__version": "1.35"}, "cluster.spec.controlPlane.version", "1.MINOR.PATCH"),
         ({"cluster__spec__controlPlane__version": "1.20.1"}, "cluster.spec.controlPlane.version", "not supported"),

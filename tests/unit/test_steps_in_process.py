@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from kubestep.store import Store
+from kubestep_local import existing_vpc
 
 from .asl_runner import ExecutionFailed, Interpreter
 from .conftest import EXAMPLES, configure, load_service
@@ -33,8 +34,14 @@ def report_all(settings, store: Store, uid: str) -> None:
                 checks = {"etcdMembers": members, "etcdHealthy": True, "apiserverReady": True}
                 replica = int(tags["gke:replica"])
             else:
-                checks, replica = {"nodeReady": True}, None
-            store.reports.write(uid, status="ok", instance_id=inst["InstanceId"], replica=replica, checks=checks)
+                # Ready and initialised by the cloud controller manager (providerID set, taint gone).
+                provider = f"aws:///{inst['AvailabilityZone']}/{inst['InstanceId']}"
+                checks = {"nodeReady": True, "nodeInitialized": True, "providerID": provider}
+                replica = None
+            arn = settings.account.arn("ec2", f"instance/{inst['InstanceId']}")
+            store.reports.write(
+                uid, status="ok", instance_id=inst["InstanceId"], replica=replica, instance_arn=arn, checks=checks
+            )
 
 
 def create(settings, store, request, name="create-op1"):
@@ -46,8 +53,13 @@ def create(settings, store, request, name="create-op1"):
     return Interpreter("CreateCluster", settings, store, hooks=hooks).run(request, name)
 
 
+# The console path: an execution's input names the administrators (nothing proves who started it).
+ADMIN = "arn:aws:iam::123456789012:role/platform/Admin"
+
+
 def ha_request():
     docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
+    docs[0]["spec"]["authentication"] = {"awsIAM": {"adminIdentityARNs": [ADMIN]}}
     return {"cluster": docs[0], "nodePools": docs[1:]}
 
 
@@ -83,6 +95,9 @@ def test_existing_vpc_with_one_subnet_puts_three_replicas_in_it(monkeypatch, sto
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    # What preflight asks of an existing VPC: DNS hostnames on, and a way out.
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    existing_vpc.ensure_egress(ec2, vpc, subnet)
     manifest = yaml.safe_load((EXAMPLES / "management-service-existing-vpc.yaml").read_text())
     manifest["spec"]["existingVPC"] = {"vpcID": vpc, "subnetIDs": [subnet]}
     settings = configure(monkeypatch, AWSManagementService.model_validate(manifest))

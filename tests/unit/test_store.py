@@ -11,7 +11,8 @@ import pytest
 
 from kubestep.errors import AlreadyExists, LockHeld
 from kubestep.models import AWSCluster
-from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, locks
+from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, keys, locks
+from kubestep.store.records import VersionClaim
 
 CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.35.1"}}})
 
@@ -58,9 +59,9 @@ def test_release_only_by_the_holder(store):
 
 
 def test_network_and_cluster_locks_are_separate(store):
-    store.locks.acquire("network", "op-n", None, lambda arn: True)
+    store.locks.acquire(keys.ServiceTarget.NETWORK, "op-n", None, lambda arn: True)
     store.locks.acquire("network-like-cluster", "op-c", None, lambda arn: True)
-    assert store.locks.get("network").operation_id == "op-n"
+    assert store.locks.get(keys.ServiceTarget.NETWORK).operation_id == "op-n"
 
 
 def test_a_uid_belongs_to_one_record_only(store):
@@ -161,10 +162,39 @@ def test_init_is_claimed_once(store):
     assert store.reports.claim_init("u1", "i-1", 0) is True
     assert store.reports.claim_init("u1", "i-2", 0) is False
     assert store.reports.init_claim("u1").instance_id == "i-1"
+    assert not store.reports.initialized("u1")
+    store.reports.mark_initialized("u1")
+    assert store.reports.initialized("u1")
+    node_arn = "arn:aws:ec2:us-east-1:123456789012:instance/i-9"
     store.reports.write("u1", status="ok", instance_id="i-1", replica=0)
-    store.reports.write("u1", status="failed:kubeadm-join", instance_id="i-9")
-    assert store.reports.replicas("u1")[0].ok
-    assert store.reports.nodes("u1")["i-9"].failed_phase == "kubeadm-join"
+    store.reports.write("u1", status="failed:kubeadm-join", instance_id="i-9", instance_arn=node_arn)
+    assert list(store.reports.replicas("u1")) == [0] and store.reports.replicas("u1")[0].ok
+    assert store.reports.nodes("u1", {"i-9": node_arn})["i-9"].failed_phase == "kubeadm-join"
+    assert store.reports.nodes("u1", {"i-8": node_arn.replace("i-9", "i-8")}) == {}
+    # A node's report needs its instance ARN: it may write its own partition only.
+    with pytest.raises(ValueError, match="instance ARN"):
+        store.reports.write("u1", status="ok", instance_id="i-7")
+    assert store.reports.delete_all("u1", {"i-9": node_arn}) == 3
+    assert store.reports.init_claim("u1") is None and store.reports.nodes("u1", {"i-9": node_arn}) == {}
+
+
+def test_version_claims_are_read_from_their_own_partition_and_deleted_with_the_rest(store):
+    """What a replica writes for an upgrade (the instances write these items, the store reads
+    them): `UPGRADE#<v>` and `ADDONS#<v>` under the version claims' partition, apart from the
+    replicas' reports and the init claim."""
+    for sk, status in ((keys.upgrade_claim_sk("1.37.1"), "upgraded"), (keys.addons_claim_sk("1.37.1"), "applied")):
+        claim = VersionClaim(instance_id="i-1", replica=2, status=status, claimed_at="t0", done_at="t1")
+        store.table.put({"pk": keys.version_claim_pk("u1"), "sk": sk, **claim.to_item()})
+    assert store.reports.upgrade_claim("u1", "1.37.1").status == "upgraded"
+    addons = store.reports.addons_claim("u1", "1.37.1")
+    assert (addons.status, addons.replica, addons.done_at) == ("applied", 2, "t1")
+    assert store.reports.addons_claim("u1", "1.36.5") is None
+    store.reports.write("u1", status="ok", instance_id="i-1", replica=0, source="timer", certificates={"ca": "t"})
+    report = store.reports.replica("u1", 0)
+    assert (report.source, report.certificates) == ("timer", {"ca": "t"})
+    assert list(store.reports.replicas("u1")) == [0]
+    assert store.reports.delete_all("u1") == 3
+    assert store.reports.upgrade_claim("u1", "1.37.1") is None and store.reports.addons_claim("u1", "1.37.1") is None
 
 
 def test_a_conditional_update_keeps_its_own_values(store):

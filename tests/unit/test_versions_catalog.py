@@ -20,7 +20,8 @@ from kubestep.validation import parse_create_request
 from tests.unit.test_models import SERVICE, request
 
 RAW = json.loads(resources.files("kubestep").joinpath("data/kubernetes-versions.json").read_text())
-MINOR_FIELDS = {"latestPatch", "endOfLife", "pause", "cloudControllerManager", "calico"}
+MINOR_FIELDS = {"latestPatch", "endOfLife", "pause", "cloudControllerManager", "calico", "digests"}
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @pytest.fixture
@@ -44,10 +45,26 @@ def test_every_minor_entry_is_complete_and_pins_what_the_bootstrap_needs():
         # The cloud controller manager is released per Kubernetes minor and must match it.
         assert re.fullmatch(rf"v1\.{minor}\.\d+", entry["cloudControllerManager"]), name
         assert entry["calico"] in RAW["calico"], f"{name}: Calico {entry['calico']} has no pinned manifest"
-        assert components.pause_image(minor).endswith(":" + entry["pause"])
-        assert components.cloud_controller_manager_image(minor).endswith(":" + entry["cloudControllerManager"])
+        assert components.pause(minor).tagged.endswith(":" + entry["pause"])
+        assert components.cloud_controller_manager(minor).tagged.endswith(":" + entry["cloudControllerManager"])
         url, digest = components.calico_manifest(minor)
         assert entry["calico"] in url and re.fullmatch(r"[0-9a-f]{64}", digest)
+        # A digest, where known, pins the same image the tag names (or is null: pulled by tag).
+        assert set(entry["digests"]) == {"pause", "cloudControllerManager"}, name
+        for image, pinned in entry["digests"].items():
+            assert pinned is None or DIGEST.fullmatch(pinned), f"{name} {image}: {pinned!r}"
+        if entry["digests"]["pause"]:
+            assert components.pause_image(minor).endswith(f":{entry['pause']}@{entry['digests']['pause']}")
+
+
+def test_every_calico_release_names_its_images_with_a_digest_or_none():
+    for release, entry in RAW["calico"].items():
+        assert re.fullmatch(r"[0-9a-f]{64}", entry["manifestSHA256"]), release
+        assert entry["images"], f"Calico {release}: list the images its manifest names"
+        for tagged, digest in entry["images"].items():
+            assert tagged.endswith(":" + release), f"Calico {release}: {tagged} is another release's image"
+            assert digest is None or DIGEST.fullmatch(digest), f"{tagged}: {digest!r}"
+    assert re.fullmatch(r"\d+\.\d+", RAW["packageRevision"])
 
 
 def test_minors_are_consecutive_and_end_of_life_dates_follow_their_order():

@@ -62,10 +62,16 @@ def _resource(runtime: LocalRuntime) -> Any:
     )
 
 
+# Executions started directly are the console path: their input must name the administrators
+# (the API would default them to its caller).
+CONSOLE_ADMIN = "arn:aws:iam::123456789012:role/platform/Admin"
+
+
 def ha_request(name: str = "prod", **extra: Any) -> dict:
     docs = list(yaml.safe_load_all((EXAMPLES / "cluster-ha.yaml").read_text()))
     cluster, pools = docs[0], docs[1:]
     cluster["metadata"]["name"] = name
+    cluster["spec"]["authentication"] = {"awsIAM": {"adminIdentityARNs": [CONSOLE_ADMIN]}}
     for pool in pools:
         pool["spec"]["clusterName"] = name
     return {"cluster": cluster, "nodePools": pools, **extra}

@@ -112,7 +112,9 @@ def test_every_launch_template_requires_imdsv2_and_encrypts_volumes(ha_cluster, 
     secrets = runtime.boto3_client("secretsmanager")
     values = []
     for name in (naming.control_plane_secret(ha_cluster.uid), naming.node_secret(ha_cluster.uid)):
-        values += list(json.loads(secrets.get_secret_value(SecretId=name)["SecretString"]).values())
+        secret = json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
+        values += [v for v in secret.values() if isinstance(v, str)]
+        values += [t["token"] for t in secret.get("tokens", [])]  # every join token still accepted
     images = set(ha_cluster.images.values())
     for template in found["launchTemplates"]:
         data = ec2.describe_launch_template_versions(LaunchTemplateId=template["id"])["LaunchTemplateVersions"][0][

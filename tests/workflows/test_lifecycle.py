@@ -267,15 +267,17 @@ def test_a_failed_gate_stops_the_roll_degraded_and_the_next_upgrade_resumes(runt
     warning = [e for e in api.events("up") if e["type"] == "Warning"][-1]
     assert "replica 1" in warning["message"] and "etcd-join" in warning["message"], warning
 
-    # The next update resumes with the replica that failed; those already on the spec stay.
+    # The next update resumes with the replica that failed, then the one not rolled yet; the one
+    # already healthy on the spec keeps its instance (and still passes the gate).
+    on_spec = {m.index: m.instance_id for m in store.etcd.members("up")}
     again = finish(api, api.update_cluster("up", {"controlPlane": {"instanceType": "m5.xlarge"}}), timeout=600)
     assert again["status"] == "SUCCEEDED", again
-    resumed = [
-        r
-        for kind, state, r in roll_order(runtime, again["executionArn"])
-        if (kind, state)[1] == "ReplaceReplica" and kind == "entered"
-    ]
-    assert resumed[0] == 1 and set(resumed) == {1, 2}, resumed
+    order = roll_order(runtime, again["executionArn"])
+    resumed = [r for kind, state, r in order if (kind, state) == ("entered", "ReplaceReplica")]
+    gated = [r for kind, state, r in order if (kind, state) == ("exited", "CheckReplicaHealth")]
+    assert resumed == [1, 2, 0] and sorted(gated) == [0, 1, 2], order
+    now = {m.index: m.instance_id for m in store.etcd.members("up")}
+    assert now[0] == on_spec[0] and now[1] != on_spec[1] and now[2] != on_spec[2], (on_spec, now)
     assert api.get_cluster("up")["status"]["phase"] == "RUNNING"
     assert api.get_cluster("up")["spec"]["controlPlane"]["instanceType"] == "m5.xlarge"
 
@@ -406,6 +408,9 @@ def _needles(runtime, store) -> dict[str, str]:
     for record in store.clusters.all():
         for name in (naming.control_plane_secret(record.uid), naming.node_secret(record.uid)):
             value = json.loads(secrets.get_secret_value(SecretId=name)["SecretString"])
+            # Every join token still accepted is a secret too (the node secret's `tokens`).
+            for i, token in enumerate(value.pop("tokens", [])):
+                needles[f"{name}:tokens[{i}]"] = token["token"]
             for key, text in value.items():
                 if "CERTIFICATE" in text:
                     continue

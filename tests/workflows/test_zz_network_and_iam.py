@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from tests.iam.checker import check
-from tests.iam.requests import Ledger
-from tests.iam.template import deployed_resolver, function_policies, named_role_policies
+from tests.iam.requests import unexplained_implications
+from tests.iam.template import deployed_resolver, function_policies, named_role_policies, stack_ledger
 
 from .conftest import ha_request
 
@@ -120,10 +120,19 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
     }
     assert lifecycle <= actions, f"not exercised: {sorted(lifecycle - actions)}"
     assert sum(len(v) for v in called.values()) > 40
-    ledger = Ledger(resolver.env.account, resolver.env.partition, describe_tags=_describe_tags(runtime))
+    # The instances' own calls (the simulator's, as their roles) are checked against the policies
+    # ClusterTasks put on those roles, within the boundary, under the table's key and its policy.
+    instance_calls = [r for r in records if r.role_name]
+    assert {r.role_name.rsplit("-", 1)[1] for r in instance_calls} == {"controlplane", "node"}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= {r.action for r in instance_calls}
+    ledger = stack_ledger(template, resolver, describe_tags=_describe_tags(runtime))
+    assert ledger.table_keys and ledger.key_policies and ledger.managed_policies
     result = check(records, policies, ledger, roles=named_role_policies(template, resolver))
     assert result.checked > len(records)  # implied authorizations (tag on create, RunInstances, ...) too
     assert not result.findings, f"{len(result.findings)} calls not granted:\n{result.summary()}"
+    # Every implied authorization is one the reference lists as a dependent action, or one an AWS
+    # page documents beyond it (tests/iam/requests.py IMPLIED_BEYOND_THE_REFERENCE).
+    assert not unexplained_implications(result.implied)
 
 
 def test_every_launch_template_requires_imdsv2_and_encrypts_and_every_load_balancer_is_internal(runtime):

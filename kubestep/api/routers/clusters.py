@@ -49,8 +49,12 @@ def started(name: str) -> None:
     summary="Create a cluster (and its node pools)",
     description="Validates the manifests, reserves the name and starts a `CreateCluster` execution. "
     "`GET /v1/operations/{id}` reports progress at once; `GET /v1/clusters/{name}` answers 404 until the "
-    "execution has registered the cluster. With `dryRun=true`: every check (manifests, network ready, "
-    "name free, no operation holding the name), nothing started, 200 with what would be created.",
+    "execution has registered the cluster. A cluster that names no `authentication.awsIAM.adminIdentityARNs` "
+    "gets the caller as its administrator (an assumed-role session as its role). With `dryRun=true`: every "
+    "check (manifests, network ready, name free, no operation holding the name), nothing started, 200 with what "
+    "would be created. The body is the same JSON as the `CreateCluster` execution input; an `Idempotency-Key` "
+    "makes a retry answer what the first request answered. 409 `NetworkNotReady` until `ProvisionNetwork` has "
+    "succeeded.",
     responses={
         **responses(202, schemas.Operation, "The CreateCluster operation started", *BODY_ERRORS, 409),
         **responses(200, schemas.CreateClusterDryRun, "dryRun=true: what would be created"),
@@ -68,13 +72,13 @@ def create_cluster(
         # JSON escapes non-ASCII text: a body under MAX_BODY_BYTES can still grow past the limit.
         raise PayloadTooLarge(f"the manifests exceed the {MAX_EXECUTION_INPUT_BYTES} bytes of an execution input")
     if dry_run:
-        return json_response(200, operations.plan_create(current, store, request))
+        return json_response(200, operations.plan_create(current, store, request, caller(router)))
 
     # Checks of the current state run inside `start`: a retry with the same Idempotency-Key
     # replays the first answer even after the state moved on.
     def start() -> dict:
         store.network.ready(current.service_name)
-        operation = operations.operation_view(operations.start_create(current, store, request), PREFIX)
+        operation = operations.operation_view(operations.start_create(current, store, request, caller(router)), PREFIX)
         started("CreateCluster")
         return operation
 
@@ -107,6 +111,8 @@ def decode_token(token: str) -> str:
     f"{PREFIX}/clusters",
     operation_id="listClusters",
     summary="List clusters",
+    description="One page of clusters, by name; each with its replicas and node pools (the detail view, "
+    "`GET /v1/clusters/{name}`, adds the etcd configuration). Pass `nextToken` for the next page.",
     responses=responses(200, schemas.ClusterList, "One page of clusters, by name", 400),
     tags=["clusters"],
 )
@@ -127,6 +133,8 @@ def list_clusters(
     f"{PREFIX}/clusters/<name>",
     operation_id="getCluster",
     summary="Describe a cluster",
+    description="The cluster: its spec, phase, version, endpoint, uid, CA certificate, replicas (zone, Auto "
+    "Scaling group, instance, etcd volume, bootstrap report), node pools, etcd configuration, drift and warnings.",
     responses=responses(200, schemas.Cluster, "The cluster, its replicas and node pools", 400, 404),
     tags=["clusters"],
 )
@@ -181,6 +189,8 @@ def delete_cluster(
     f"{PREFIX}/clusters/<name>/events",
     operation_id="listEvents",
     summary="A cluster's events (kept 30 days, also after the cluster is deleted)",
+    description="Kubernetes-style events (Normal or Warning, reason, message, the involved object, count, first "
+    "and last time, the operation), oldest first.",
     responses=responses(200, schemas.EventList, "Events, oldest first", 400, 404),
     tags=["clusters"],
 )
@@ -189,7 +199,7 @@ def list_events(name: ClusterName) -> JsonResponse:
     events = store.events.list(name) if could_exist(name) else []
     if not events:
         require_cluster(store, name)
-    return json_response(200, {"items": [views.event_view(e) for e in events]})
+    return json_response(200, {"items": [views.event_view(e, name) for e in events]})
 
 
 @router.patch(

@@ -73,7 +73,11 @@ def repair_cluster(
     operation_id="sweepOrphans",
     summary="Find (and delete) resources of clusters whose record is gone",
     description="Starts a `SweepOrphans` execution. A dry run (the default) lists them in the operation's "
-    "`result`; otherwise those older than the grace period are deleted with DeleteCluster's steps.",
+    "`result` by cluster uid (`resources` a sweep may delete, `retained` ones it never deletes, `ageSeconds`, "
+    "`old`); otherwise those older than the grace period are deleted with DeleteCluster's steps and the result "
+    "says what was deleted (`deletedResources`) and what was left and why (`left`). Etcd volumes kept by a "
+    "delete with `keepEtcdVolumes` are never deleted; what AWS gives no creation time is aged from when a "
+    "sweep first saw it.",
     responses=responses(202, schemas.Operation, "The SweepOrphans operation started", *BODY_ERRORS, 409),
     tags=["operations"],
 )

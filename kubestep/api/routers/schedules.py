@@ -34,6 +34,8 @@ def _require(store, schedule_id: str):
     f"{PREFIX}/schedules",
     operation_id="listSchedules",
     summary="One-off upgrade schedules, by time (pending, fired and cancelled)",
+    description="Each with its time, version, state (SCHEDULED, FIRED, CANCELLED) and outcome (`started`, or "
+    "`skipped: <why>` when the cluster was gone, busy or no longer fit the request).",
     responses=responses(200, schemas.ScheduleList, "The schedules", 400),
     tags=["schedules"],
 )
@@ -63,6 +65,7 @@ def get_schedule(schedule_id: ScheduleId) -> JsonResponse:
     f"{PREFIX}/schedules/<id>",
     operation_id="cancelSchedule",
     summary="Cancel a pending one-off upgrade (deletes its EventBridge Scheduler schedule)",
+    description="Answers the schedule, CANCELLED; 409 `ScheduleNotPending` once it fired.",
     responses=responses(200, schemas.Schedule, "The schedule, CANCELLED", 400, 404, 409),
     tags=["schedules"],
 )

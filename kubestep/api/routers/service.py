@@ -16,6 +16,8 @@ router = APIGatewayRouter()
     f"{PREFIX}/version",
     operation_id="getVersion",
     summary="The management service's version and the Kubernetes versions it installs",
+    description="`{kubestep, apiVersion, managementService, region, kubernetesVersions, timeScale}` (the local "
+    "runtime's time scale; 1 on AWS).",
     responses=responses(200, schemas.VersionInfo, "Versions"),
     tags=["service"],
 )
@@ -38,6 +40,9 @@ def get_version() -> JsonResponse:
     f"{PREFIX}/serverconfig",
     operation_id="getServerConfig",
     summary="The Kubernetes versions kubestep installs, per release channel (GKE's getAwsServerConfig)",
+    description="`{asOf, validVersions, minors: [{minor, defaultVersion, endOfLife, supported}], channels: "
+    "[{channel, minor, defaultVersion}]}`: a minor past its end of life is not `supported` (no new clusters, "
+    "node pools or upgrade targets on it).",
     responses=responses(200, schemas.ServerConfig, "Valid versions and channels"),
     tags=["service"],
 )

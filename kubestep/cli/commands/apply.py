@@ -20,8 +20,8 @@ from kubestep import diff, lifecycle
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli import manifests, target
 from kubestep.cli.base import Command
-from kubestep.cli.errors import CliError, NotApplied
-from kubestep.cli.options import timeout_option
+from kubestep.cli.errors import EXIT_USAGE, INPUT_STATUSES, CliError, NotApplied
+from kubestep.cli.options import output_option, timeout_option
 from kubestep.cli.output import dumps
 from kubestep.cli.waiting import wait_for
 from kubestep.models import AWSCluster, AWSNodePool, dump
@@ -36,6 +36,12 @@ class Action:
     verb: str  # creating, updating, upgrading, scaling, rolling
     describe: list[str]
     start: Any  # Callable[[bool], dict]: dry_run -> answer
+    rolls_what: str = ""  # "the control plane one replica at a time", "the pool within its update settings"
+
+    def learn(self, answer: dict) -> None:
+        """What the server's planner says it will do (its dry-run answer): a roll, or in place."""
+        if self.rolls_what and "rolls" in answer:
+            self.describe = [f"rolls {self.rolls_what}"] if answer["rolls"] else ["in place"]
 
 
 @dataclass
@@ -96,10 +102,17 @@ def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
         if existing is None:
             result.creates.append(body)
             continue
+        read_from, uid = plan.uids.get(name), existing["status"].get("uid")
+        if read_from and read_from != uid:
+            result.fixed[label] = [
+                f"metadata.uid: {read_from} names an earlier cluster {name} (this one is {uid}); "
+                "remove metadata.uid to apply the file to it"
+            ]
+            continue
         blocked = _blocked(existing)
         if blocked:
             result.blocked[label] = blocked
-        wanted = AWSCluster.model_validate(body["cluster"])
+        wanted = lifecycle.with_stored_admins(_stored_cluster(existing), AWSCluster.model_validate(body["cluster"]))
         found = diff.changes(existing["spec"], dump(wanted)["spec"], "spec")
         if found:
             result.changed.append((label, found))
@@ -159,6 +172,7 @@ def _cluster_update(client: ApiClient, result: Comparison, label: str, stored: A
             verb,
             ["rolls the control plane one replica at a time"] if rolls else ["in place"],
             lambda dry_run: client.update_cluster(stored.name, changes, dry_run=dry_run),
+            rolls_what="the control plane one replica at a time",
         )
     )
 
@@ -197,8 +211,36 @@ def _compare_pool(client: ApiClient, result: Comparison, cluster: str, pool: dic
             "rolling" if rolls else "scaling" if set(body) <= {"minNodeCount", "maxNodeCount"} else "updating",
             ["rolls the pool within its update settings"] if rolls else ["in place"],
             lambda dry_run: client.update_node_pool(cluster, pool["metadata"]["name"], body, dry_run=dry_run),
+            rolls_what="the pool within its update settings",
         )
     )
+
+
+def plan_with_server(client: ApiClient, comparison: Comparison) -> list[tuple[str, ApiError]]:
+    """Every operation apply would start, checked by the server (`dryRun=true`): the planner that
+    decides when the operation starts decides here too, for `diff`, `apply --dry-run` and `apply`
+    alike (a downgrade is refused by all three, in the same words). Each action learns what the
+    server will do; returns the refusals, by object."""
+    refusals: list[tuple[str, ApiError]] = []
+    for body in comparison.creates:
+        try:
+            client.create_cluster(body, dry_run=True)
+        except ApiError as exc:
+            refusals.append((f"awscluster/{body['cluster']['metadata']['name']}", exc))
+    for action in comparison.updates:
+        try:
+            action.learn(action.start(True))
+        except ApiError as exc:
+            refusals.append((action.label, exc))
+    return refusals
+
+
+def refused(refusals: list[tuple[str, ApiError]]) -> CliError:
+    """One line naming every refusal; exit 2 when each says the input is wrong (a rule), else 1."""
+    error = CliError("; ".join(f"{label}: {exc.one_line()}" for label, exc in refusals) + "; nothing was applied")
+    if all(exc.status in INPUT_STATUSES for _, exc in refusals):
+        error.exit_code = EXIT_USAGE
+    return error
 
 
 def _print_changes(comparison: Comparison) -> None:
@@ -210,10 +252,28 @@ def _print_changes(comparison: Comparison) -> None:
             click.echo(f"  ! {text.lstrip('~ ')}")
 
 
-@click.command(cls=Command, short_help="Create or update the clusters and node pools of a manifest file.")
-@click.option(
-    "-f", "--filename", "path", required=True, metavar="FILE", help="Manifest file (YAML or JSON; '-' reads stdin)."
-)
+def filename_options(f: Any) -> Any:
+    """`-f FILE` (repeatable; a directory's manifest files; `-` is stdin) and `-R`, as kubectl has them."""
+    f = click.option("-R", "--recursive", is_flag=True, help="With -f DIR, its subdirectories' files too.")(f)
+    return click.option(
+        "-f",
+        "--filename",
+        "paths",
+        required=True,
+        multiple=True,
+        metavar="FILE",
+        help="Manifest file (YAML or JSON; '-' reads stdin), or a directory: its .yaml, .yml and .json files in "
+        "name order. Repeatable.",
+    )(f)
+
+
+def _notes(plan: manifests.ApplyPlan) -> None:
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@click.command(cls=Command, short_help="Create or update the clusters and node pools of manifest files.")
+@filename_options
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -225,17 +285,37 @@ def _print_changes(comparison: Comparison) -> None:
     help="Follow the operations, step by step, to their end (a cluster's operations one after the other).",
 )
 @timeout_option("2h", "How long --wait waits for each operation")
-@click.option(
-    "-o", "--output", "fmt", type=click.Choice(["text", "name", "json", "yaml"]), default="text", show_default=True
-)
+@output_option()
 @click.pass_context
-def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: float, fmt: str) -> None:
-    """Create what FILE describes and does not exist; change what exists and differs.
+def apply(
+    ctx: click.Context, paths: tuple[str, ...], recursive: bool, dry_run: bool, wait: bool, timeout: float, fmt: str
+) -> None:
+    """Create what FILE describes and does not exist; show what exists and differs field by field
+    (`~ spec.maxNodeCount: 10 -> 12`) and start the operation that makes it: UpdateCluster for
+    control-plane fields and the upgrade policy, CreateNodePool for a new pool, UpdateNodePool for a
+    changed one (saying whether it rolls or changes in place). Every document is validated before
+    anything is sent, and the server checks every operation (dryRun) before the first starts: all
+    of the files, or none of them. A field that cannot change in place (networking, zones, etcd,
+    encryption, a pool's subnet) refuses them all, naming it (exit 1); so does a cluster in ERROR
+    (its last error quoted, with repair and delete-then-apply as the ways on) or being deleted,
+    even when the file matches its spec, and a node pool of a cluster that exists nowhere. A
+    cluster takes one operation at a time: --wait runs a cluster's
+    operations one after another; without it the first starts and the rest say they wait (apply
+    the files again when it ends). What the API sets (status, metadata.uid, metadata.createdAt) is
+    ignored, so `kubestep get cluster NAME -o yaml | kubestep apply -f -` round-trips; a
+    metadata.uid must still be the cluster's own. Management-service documents are skipped with a
+    note (they are deployed with `cdk deploy`). --dry-run: the server checks everything, nothing
+    starts.
 
-    Every document is validated before anything is sent, and the server checks every operation
-    (dryRun) before the first starts: all of the file, or none of it. A field that cannot change
-    in place (networking, zones, etcd, a pool's subnet) refuses the whole file and says so."""
-    plan = manifests.load_plan(path)
+    \b
+    Examples:
+      kubestep apply -f examples/cluster-ha.yaml --wait
+      kubestep apply -f manifests/              # its .yaml, .yml and .json files, in name order
+      kubestep get cluster prod -o yaml | kubestep apply -f -
+    """
+    fmt = "text" if fmt == "wide" else fmt  # nothing wider to show
+    plan = manifests.load_plan(paths, recursive=recursive)
+    _notes(plan)
     client = target.client(ctx)
     comparison = compare(client, plan)
     results: list[dict[str, Any]] = []
@@ -243,8 +323,7 @@ def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: flo
         if label in comparison.blocked:
             continue
         results.append({"object": label, "action": "unchanged"})
-        if fmt == "text":
-            click.echo(f"{label} unchanged")
+        _say(fmt, f"{label} unchanged", label)
     if comparison.missing_clusters:
         raise CliError(
             "; ".join(
@@ -267,10 +346,9 @@ def apply(ctx: click.Context, path: str, dry_run: bool, wait: bool, timeout: flo
             + "; nothing was applied"
         )
     # The server checks everything before the first operation starts: all of the file, or none.
-    for body in comparison.creates:
-        client.create_cluster(body, dry_run=True)
-    for action in comparison.updates:
-        action.start(True)
+    refusals = plan_with_server(client, comparison)
+    if refusals:
+        raise refused(refusals)
     if dry_run:
         for body in comparison.creates:
             label = f"awscluster/{body['cluster']['metadata']['name']}"
@@ -336,15 +414,19 @@ def _say(fmt: str, text: str, label: str) -> None:
         click.echo(label)
 
 
-@click.command(cls=Command, short_help="Show how a manifest file differs from what exists.")
-@click.option(
-    "-f", "--filename", "path", required=True, metavar="FILE", help="Manifest file (YAML or JSON; '-' reads stdin)."
-)
+@click.command(cls=Command, short_help="Show how manifest files differ from what exists.")
+@filename_options
 @click.pass_context
-def diff_command(ctx: click.Context, path: str) -> None:
-    """Show how FILE differs from what exists (exit 0: no differences, 1: differences)."""
-    plan = manifests.load_plan(path)
-    comparison = compare(target.client(ctx), plan)
+def diff_command(ctx: click.Context, paths: tuple[str, ...], recursive: bool) -> None:
+    """Show how FILE differs from what exists, and what apply would do about it: `+` new objects,
+    `~`/`+`/`-` fields, `!` fields that cannot change in place, and the operation apply would start.
+    The server checks each operation (dryRun) as apply does, so a change apply would refuse (a
+    downgrade, a busy cluster) is shown refused here too. Exit 0: no differences, 1: differences."""
+    plan = manifests.load_plan(paths, recursive=recursive)
+    _notes(plan)
+    client = target.client(ctx)
+    comparison = compare(client, plan)
+    refusals = dict(plan_with_server(client, comparison))
     for body in comparison.creates:
         click.echo(
             f"+ awscluster/{body['cluster']['metadata']['name']} (new, with {len(body['nodePools'])} node pools)"
@@ -355,8 +437,12 @@ def diff_command(ctx: click.Context, path: str) -> None:
     for label, why in comparison.blocked.items():
         click.echo(f"! {label} {why}")
     for action in comparison.updates:
+        if action.label in refusals:
+            continue
         if action.verb != "creating":
             click.echo(f"{action.label}: apply would start {action.verb} ({'; '.join(action.describe)})")
+    for label, exc in refusals.items():
+        click.echo(f"! {label}: apply would refuse it: {exc.one_line()}")
     if comparison.differs:
         ctx.exit(1)
 

@@ -15,7 +15,8 @@ COMPLETE_VAR = "_KUBESTEP_COMPLETE"
 @click.argument("shell", metavar="SHELL", type=click.Choice(["bash", "zsh", "fish"]))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:
-    """Print the completion script for SHELL.
+    """Print the completion script for SHELL: commands, flags, and the names of clusters, node
+    pools, operations and contexts.
 
     \b
     bash:  source <(kubestep completion bash)     # or add it to ~/.bashrc

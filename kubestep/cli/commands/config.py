@@ -10,11 +10,12 @@ from kubestep.cli.base import CONTEXT_SETTINGS
 from kubestep.cli.errors import CliError, InputError
 from kubestep.cli.options import output_options
 from kubestep.cli.output import Column, emit
+from kubestep.cli.target import read_local_state
 
 
 def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     try:
-        return [CompletionItem(n) for n in sorted(contexts.load().contexts) if n.startswith(incomplete)]
+        return [CompletionItem(n) for n in sorted(contexts.load().all()) if n.startswith(incomplete)]
     except Exception:
         return []
 
@@ -24,21 +25,22 @@ def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> li
 @click.group(context_settings=CONTEXT_SETTINGS, short_help="Contexts: where the API is, with region and profile.")
 def config() -> None:
     """Contexts: named API endpoints (or management services) with their region and profile,
-    kept in $KUBESTEP_HOME/config."""
+    kept in $KUBESTEP_HOME/config. The context `local` is always there: the local runtime of
+    this $KUBESTEP_HOME, wherever it listens now."""
 
 
 @config.command("get-contexts")
 @output_options()
 def get_contexts(fmt: str, query: str | None, no_headers: bool) -> None:
-    """List the contexts; * marks the current one."""
+    """List the contexts; * marks the current one. A local context's endpoint is where the local
+    runtime listens now."""
     current = contexts.load()
-    items = [
-        {"current": name == current.current, **current.contexts[name].as_dict()} for name in sorted(current.contexts)
-    ]
+    everything = current.all()
+    items = [{"current": name == current.current, **everything[name].as_dict()} for name in sorted(everything)]
     columns = [
         Column("CURRENT", lambda c: "*" if c["current"] else ""),
         Column("NAME", lambda c: c["name"]),
-        Column("ENDPOINT", lambda c: c.get("endpoint") or ("(local runtime)" if not c.get("service") else "")),
+        Column("ENDPOINT", lambda c: c.get("endpoint") or ("" if c.get("service") else _local_endpoint())),
         Column("SERVICE", lambda c: c.get("service") or ""),
         Column("REGION", lambda c: c.get("region") or ""),
         Column("PROFILE", lambda c: c.get("profile") or ""),
@@ -51,6 +53,11 @@ def get_contexts(fmt: str, query: str | None, no_headers: bool) -> None:
         query_expression=query,
         headers=not no_headers,
     )
+
+
+def _local_endpoint() -> str:
+    state = read_local_state() or {}
+    return f"{state['api_url']} (local runtime)" if state.get("api_url") else "(local runtime, not running)"
 
 
 @config.command("current-context")
@@ -83,9 +90,13 @@ def use_context(name: str) -> None:
 def set_context(
     name: str, endpoint: str | None, service: str | None, region: str | None, profile: str | None, make_current: bool
 ) -> None:
-    """Create or change context NAME (fields not given are kept). With neither --endpoint nor
-    --service it targets the local runtime."""
+    """Create or change context NAME in $KUBESTEP_HOME/config (fields not given are kept): an
+    endpoint, or a management service found through its stack, with the region and profile to
+    sign with. With neither --endpoint nor --service it targets the local runtime (as `local`,
+    built in, does)."""
     contexts.check_name(name)
+    if name == contexts.LOCAL and (endpoint or service):
+        raise InputError(f"{name!r} is the local runtime's context; give this endpoint another name")
     if endpoint and service:
         raise InputError("give --endpoint or --service, not both")
     if endpoint and not endpoint.startswith(("https://", "http://")):
@@ -112,6 +123,8 @@ def delete_context(name: str) -> None:
     """Delete context NAME."""
     current = contexts.load()
     current.get(name)
+    if current.is_builtin(name):
+        raise InputError(f"{name!r} is built in (the local runtime's context); there is nothing to delete")
     del current.contexts[name]
     if current.current == name:
         current.current = None

@@ -10,47 +10,53 @@ from kubestep.cli.base import Command
 from kubestep.cli.commands.get import cluster_option, complete_kind, complete_name
 from kubestep.cli.errors import INPUT_STATUSES, CliError, InputError
 from kubestep.cli.kinds import Ref
-from kubestep.cli.options import timeout_option
+from kubestep.cli.options import output_option, timeout_option
 from kubestep.cli.waiting import wait_for
 
 
 def _delete_one(
-    client: ApiClient, kind: str, ref: Ref, *, keep_etcd_volumes: bool, dry_run: bool
+    client: ApiClient, kind: str, ref: Ref, *, keep_etcd_volumes: bool, dry_run: bool, fmt: str
 ) -> tuple[str, dict | None]:
+    def echo(label: str, text: str) -> None:
+        click.echo(label if fmt == "name" else f"{label} {text}")
+
     if kind == "schedule":
         label = f"schedule/{ref.name}"
         if dry_run:
             client.get_schedule(ref.name or "")
-            click.echo(f"{label} cancelled (dry run)")
+            echo(label, "cancelled (dry run)")
             return label, None
         client.cancel_schedule(ref.name or "")
-        click.echo(f"{label} cancelled")
+        echo(label, "cancelled")
         return label, None
     if kind == "cluster":
         label = f"awscluster/{ref.name}"
         answer = client.delete_cluster(ref.name or "", keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run)
         if dry_run:
-            click.echo(
-                f"{label} deleted (server dry run: nothing was started; {len(answer.get('nodePools') or [])} node "
-                f"pools and {len(answer.get('resources') or {})} recorded AWS resources would go)"
+            echo(
+                label,
+                f"deleted (server dry run: nothing was started; {len(answer.get('nodePools') or [])} node "
+                f"pools and {len(answer.get('resources') or {})} recorded AWS resources would go)",
             )
             return label, None
-        click.echo(f"{label} deleting (operation {answer['id']})")
+        echo(label, f"deleting (operation {answer['id']})")
         return label, answer
     label = f"awsnodepool/{ref.cluster}/{ref.name}"
     if dry_run:
         client.delete_node_pool(ref.cluster or "", ref.name or "", dry_run=True)
-        click.echo(f"{label} deleted (server dry run: nothing was started)")
+        echo(label, "deleted (server dry run: nothing was started)")
         return label, None
     answer = client.delete_node_pool(ref.cluster or "", ref.name or "")
-    click.echo(f"{label} deleting (operation {answer['id']})")
+    echo(label, f"deleting (operation {answer['id']})")
     return label, answer
 
 
-def _from_file(path: str) -> list[tuple[str, Ref]]:
-    """(kind, ref) for each object of the file; a node pool whose cluster the file also
-    deletes goes with its cluster."""
-    documents = manifests.identify(manifests.load(path))
+def _from_files(paths: tuple[str, ...], recursive: bool) -> list[tuple[str, Ref]]:
+    """(kind, ref) for each object of the files; a node pool whose cluster the files also
+    delete goes with its cluster."""
+    documents, notes = manifests.identify(manifests.load_paths(paths, recursive=recursive))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     clusters = {doc.name for doc in documents if doc.kind == "AWSCluster"}
     targets: list[tuple[str, Ref]] = []
     seen = set()
@@ -70,27 +76,42 @@ def _from_file(path: str) -> list[tuple[str, Ref]]:
 @click.command(cls=Command, short_help="Delete clusters or node pools, cancel schedules (by name or -f FILE).")
 @click.argument("kind", metavar="[TYPE]", required=False, shell_complete=complete_kind)
 @click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_name)
-@click.option("-f", "--filename", "path", metavar="FILE", help="Delete the clusters and node pools named in FILE.")
+@click.option(
+    "-f",
+    "--filename",
+    "paths",
+    multiple=True,
+    metavar="FILE",
+    help="Delete the clusters and node pools named in FILE (a directory: its .yaml, .yml and .json files; "
+    "repeatable; '-' reads stdin).",
+)
+@click.option("-R", "--recursive", is_flag=True, help="With -f DIR, its subdirectories' files too.")
 @cluster_option()
 @click.option("--keep-etcd-volumes", is_flag=True, help="Keep the replicas' etcd volumes (for a restore).")
 @click.option("--ignore-not-found", is_flag=True, help="Treat a resource that does not exist as deleted.")
 @click.option("--dry-run", is_flag=True, help="Check on the server what would be deleted; delete nothing.")
 @click.option("--wait/--no-wait", default=False, help="Follow the operations, step by step, to their end.")
 @timeout_option("1h", "How long --wait waits")
+@output_option(("text", "name"))
 @click.pass_context
 def delete(
     ctx: click.Context,
     kind: str | None,
     names: tuple[str, ...],
-    path: str | None,
+    paths: tuple[str, ...],
+    recursive: bool,
     cluster: str | None,
     keep_etcd_volumes: bool,
     ignore_not_found: bool,
     dry_run: bool,
     wait: bool,
     timeout: float,
+    fmt: str,
 ) -> None:
-    """Delete clusters (and every AWS resource they own) or node pools.
+    """Delete clusters (and every AWS resource they own, including what Kubernetes created under
+    kubernetes.io/cluster/<uid>) or node pools (their nodes drained through the lifecycle hook
+    first), or cancel one-off upgrade schedules. -f FILE deletes what the manifests name (a node
+    pool whose cluster the files also name goes with it). --dry-run: the server says what would go.
 
     \b
     Examples:
@@ -99,10 +120,10 @@ def delete(
       kubestep delete schedule svc-upgrade-1a2b3c4d
       kubestep delete -f examples/cluster-ha.yaml
     """
-    if path and (kind or names):
+    if paths and (kind or names):
         raise InputError("name resources, or give -f FILE, not both")
-    if path:
-        targets = _from_file(path)
+    if paths:
+        targets = _from_files(paths, recursive)
     else:
         if not kind or not names:
             raise InputError("name what to delete: kubestep delete cluster NAME, or kubestep delete -f FILE")
@@ -117,7 +138,9 @@ def delete(
     started = []
     for kind_name, ref in targets:
         try:
-            label, operation = _delete_one(client, kind_name, ref, keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run)
+            label, operation = _delete_one(
+                client, kind_name, ref, keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run, fmt=fmt
+            )
         except ApiError as exc:
             if exc.status == 404 and ignore_not_found:
                 continue
@@ -128,7 +151,8 @@ def delete(
     if wait:
         for label, operation in started:
             done = wait_for(client, operation, timeout)
-            click.echo(f"{label} deleted: operation {done['id']} {done['status']}")
+            if fmt == "text":
+                click.echo(f"{label} deleted: operation {done['id']} {done['status']}")
     if failures:
         error = CliError("; ".join(f.one_line() for f in failures))
         if all(f.status in INPUT_STATUSES for f in failures):

@@ -12,7 +12,14 @@ from kubestep.cli import kinds, target
 from kubestep.cli.base import Command
 from kubestep.cli.commands.get import cluster_option, complete_kind, complete_name
 from kubestep.cli.errors import InputError
-from kubestep.cli.kinds import EVENT_COLUMNS, NODE_POOL_COLUMNS, Ref
+from kubestep.cli.kinds import (
+    EVENT_COLUMNS,
+    NODE_POOL_COLUMNS,
+    Ref,
+    node_pool_events,
+    operation_target,
+    replica_health,
+)
 from kubestep.cli.options import output_options
 from kubestep.cli.output import age, cell, emit, key_values, print_rows, rows_of, section
 
@@ -44,6 +51,9 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
             pairs.append(("Last error", f"{error.get('error')}: {error.get('message') or ''}".strip(": ")))
         if operation:
             pairs.append(("Operation", f"{operation['id']} {operation['kind']} {operation['status']}"))
+        if status.get("rollingBack"):
+            pairs.append(("Rolling back", "the operation deletes what it created; the replicas below are going"))
+        pairs += _access_pairs(status)
         pairs += [("Warning", warning) for warning in status.get("warnings") or []]
         key_values(pairs)
         drift = status.get("drift") or {}
@@ -53,7 +63,7 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
         section("Control plane replicas")
         replicas = (status.get("controlPlane") or {}).get("replicas") or []
         _rows(
-            ["#", "ZONE", "ASG", "INSTANCE", "ETCD VOLUME", "BOOTSTRAP"],
+            ["#", "ZONE", "ASG", "INSTANCE", "ETCD VOLUME", "BOOTSTRAP", "REPORTED"],
             [
                 [
                     r["index"],
@@ -61,10 +71,16 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
                     r.get("autoScalingGroup"),
                     r.get("instanceId"),
                     r.get("etcdVolumeId"),
-                    r.get("bootstrap"),
+                    replica_health(r),
+                    f"{age(r['reportedAt'])} ago" if r.get("reportedAt") else None,
                 ]
                 for r in replicas
             ],
+        )
+        section("Certificates (as the replicas report them; the first copy to expire)")
+        _rows(
+            ["CERTIFICATE", "EXPIRES", "IN", "REPLICA"],
+            [[c["name"], c["expiresAt"], f"{c['daysLeft']}d", c["replica"]] for c in status.get("certificates") or []],
         )
         section("Node pools")
         pools = status.get("nodePools") or []
@@ -77,8 +93,42 @@ def _cluster(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
     return data, human
 
 
+def _access_pairs(status: dict) -> list[tuple[str, Any]]:
+    """Who is cluster-admin (and whether the replicas serve it yet), and the join token's expiry."""
+    admins = status.get("admins") or {}
+    creator = admins.get("creator")
+    arns = admins.get("identityARNs") or []
+    pairs: list[tuple[str, Any]] = [
+        (
+            "Admins",
+            ", ".join(arns)
+            or "none: nobody can use kubectl (set spec.authentication.awsIAM.adminIdentityARNs, then kubestep apply)",
+        ),
+        ("Created by", creator or "-"),
+    ]
+    if admins.get("generation") is not None:
+        replicas = len((status.get("controlPlane") or {}).get("replicas") or [])
+        pairs.append(
+            (
+                "Admin mapping",
+                f"generation {admins['generation']}, served by {admins.get('appliedBy', 0)}/{replicas} replicas",
+            )
+        )
+    token = status.get("joinToken")
+    if token:
+        pairs.append(
+            (
+                "Join token",
+                f"expires {token['expiresAt']} (rotates after {token['rotatesAfter']}; "
+                f"{token.get('accepted', 1)} value(s) accepted)",
+            )
+        )
+    return pairs
+
+
 def _node_pool(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
     pool = client.get_node_pool(ref.cluster or "", ref.name or "")
+    events = node_pool_events(client, ref)
 
     def human() -> None:
         spec, status = pool["spec"], pool["status"]
@@ -114,8 +164,11 @@ def _node_pool(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
             ]
             + [("Warning", warning) for warning in status.get("warnings") or []]
         )
+        section("Events")
+        header, rows = rows_of(events[-15:], EVENT_COLUMNS, wide=False)
+        _rows(header, rows)
 
-    return pool, human
+    return {**pool, "events": events}, human
 
 
 def _operation(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
@@ -131,7 +184,7 @@ def _operation(client: ApiClient, ref: Ref) -> tuple[dict, Any]:
             [
                 ("ID", operation["id"]),
                 ("Kind", operation.get("kind")),
-                ("Target", operation.get("target")),
+                ("Target", operation_target(operation)),
                 ("Status", operation.get("status")),
                 ("Started", f"{operation.get('startedAt')} ({age(operation.get('startedAt'))} ago)"),
                 ("Ended", operation.get("endedAt")),
@@ -163,7 +216,7 @@ DESCRIBERS = {"cluster": _cluster, "nodepool": _node_pool, "operation": _operati
 @click.argument("kind", metavar="TYPE", shell_complete=complete_kind)
 @click.argument("names", nargs=-1, required=True, metavar="NAME...", shell_complete=complete_name)
 @cluster_option()
-@output_options(formats=("table", "json", "yaml"))
+@output_options()
 @click.pass_context
 def describe(
     ctx: click.Context,
@@ -174,8 +227,10 @@ def describe(
     query: str | None,
     no_headers: bool,
 ) -> None:
-    """Show resources in detail: a cluster (replicas, node pools, events, current operation),
-    a node pool (CLUSTER/POOL), an operation (its steps so far).
+    """Show resources in detail: a cluster (phase, version, endpoint, replicas with zone, ASG,
+    instance, etcd volume and bootstrap report, node pools, recent events, the current operation,
+    drift), a node pool (CLUSTER/POOL: sizes, placement, labels, taints, AWS ids, its events), an
+    operation (its steps so far). -o json|yaml prints what the view is made of.
 
     \b
     Examples:
@@ -190,9 +245,9 @@ def describe(
     client = target.client(ctx)
     for i, ref in enumerate(kinds.refs(resource, names, cluster)):
         data, human = describer(client, ref)
-        if fmt == "table" and not query:
+        if fmt in ("text", "wide") and not query:
             if i:
                 click.echo("")
             human()
         else:
-            emit(data, fmt, query_expression=query, headers=not no_headers)
+            emit(data, fmt, name=resource.name_of, query_expression=query, headers=not no_headers)

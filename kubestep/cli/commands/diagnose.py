@@ -84,7 +84,8 @@ def snapshot(ctx: click.Context, cluster: str, output: Path | None, operations: 
     secrets), events, its last operations with their steps and execution histories, an
     inventory of its AWS resources by tag, and summary.md / summary.json naming what looks
     wrong (failed operations and their failing step, Warning events, ERROR or DEGRADED phase,
-    unhealthy replicas, drift). Secret material is scrubbed before anything is written."""
+    unhealthy replicas, drift). Secret material is scrubbed before anything is written. Never
+    overwrites a file, nor writes through a symlink or onto a device (exit 2)."""
     if output is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         output = Path(f"kubestep-diagnose-{cluster}-{stamp}.tar.gz")

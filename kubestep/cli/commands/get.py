@@ -46,6 +46,8 @@ def fetch(ctx: click.Context, kind: kinds.Kind, names: tuple[str, ...], cluster:
     """One object (one NAME), a list (several NAMEs), or the kind's list."""
     refs = kinds.refs(kind, names, cluster)
     client = target.client(ctx)
+    if refs and kind.list_named is not None:
+        return [item for ref in refs for item in kind.list_named(client, ref)]
     if refs:
         if kind.get_item is None:
             raise InputError(f"{kind.plural} have no names to get; list them (kubestep get {kind.plural} -c CLUSTER)")
@@ -79,6 +81,9 @@ def show(
         headers=not no_headers,
         explicit_format=explicit,
     )
+    if kind.warnings is not None and not names:
+        for line in kind.warnings(target.client(ctx)):
+            click.echo(f"warning: {line}", err=True)
     if watch:
         if query:
             raise InputError("--watch cannot be combined with --query")
@@ -155,13 +160,19 @@ def get(
     interval: float,
     timeout: float | None,
 ) -> None:
-    """List resources, or show the ones named.
-
-    \b
-    TYPE: clusters (cluster, cl), nodepools (nodepool, np), operations (operation, op),
-          events (event, ev).
-    Node pools are named CLUSTER/POOL, or POOL with -c CLUSTER; `get nodepools` without -c
-    lists every cluster's. Events need -c CLUSTER; `get operations -c CLUSTER` filters.
+    """List resources, or show the ones named. TYPE has singular, plural and short names:
+    clusters (cluster, cl), nodepools (nodepool, np), operations (operation, op), events (event,
+    ev), versions (version), schedules (schedule, sched). `get clusters`: NAME, PHASE, VERSION,
+    REPLICAS ready/total, NODEPOOLS, AGE (-o wide adds ENDPOINT, UID, OPERATION). Node pools are
+    named CLUSTER/POOL, or POOL with -c CLUSTER; `get nodepools` without -c lists every cluster's.
+    Events need -c CLUSTER (a node pool's: `get events POOL -c CLUSTER`); `get operations -c
+    CLUSTER` filters (a cluster's are kept 90 days, also after it is deleted). `get versions`: the
+    Kubernetes versions kubestep installs, newest first, with the channels each is the default of,
+    the minor's end of life and whether it is supported (warnings on stderr for minors at or near
+    their end of life). `get schedules [-c CLUSTER]`: one-off upgrades (ID, CLUSTER, VERSION, AT,
+    STATE, OUTCOME). -o json|yaml is the API's representation; --query applies a JMESPath
+    expression to it (printed as JSON, or -o yaml, or tab-separated with an explicit -o text);
+    -w prints each change after the list.
 
     \b
     Examples:
@@ -175,8 +186,8 @@ def get(
     show(ctx, kinds.kind_named(kind), names, cluster, fmt, query, no_headers, watch, interval, timeout)
 
 
-@click.command(cls=Command, short_help="A cluster's events (also after it is deleted).")
-@click.argument("cluster", shell_complete=complete_cluster)
+@click.command(cls=Command, short_help="A cluster's or node pool's events (also after it is deleted).")
+@click.argument("cluster", metavar="CLUSTER[/POOL]", shell_complete=complete_cluster)
 @get_options
 @click.pass_context
 def events(
@@ -189,5 +200,15 @@ def events(
     interval: float,
     timeout: float | None,
 ) -> None:
-    """A cluster's events (they outlive the cluster); same as `get events -c CLUSTER`."""
+    """A cluster's events (they outlive the cluster); same as `get events -c CLUSTER`. CLUSTER/POOL:
+    the node pool's events only (`get events POOL -c CLUSTER`).
+
+    \b
+    Examples:
+      kubestep events prod
+      kubestep events prod/general -w
+    """
+    if "/" in cluster:
+        show(ctx, kinds.kind_named("events"), (cluster,), None, fmt, query, no_headers, watch, interval, timeout)
+        return
     show(ctx, kinds.kind_named("events"), (), cluster, fmt, query, no_headers, watch, interval, timeout)

@@ -9,12 +9,13 @@ from typing import Any
 
 import click
 
-from kubestep.api.client import ApiClient
-from kubestep.cli import kinds, manifests, target
+from kubestep import lifecycle
+from kubestep.api.client import ApiClient, ApiError
+from kubestep.cli import end_of_life, kinds, manifests, target
 from kubestep.cli.base import Command, Group
 from kubestep.cli.commands.get import complete_cluster, complete_name
 from kubestep.cli.errors import InputError
-from kubestep.cli.options import timeout_option
+from kubestep.cli.options import output_option, timeout_option
 from kubestep.cli.output import dumps
 from kubestep.cli.waiting import wait_for
 from kubestep.models import API_VERSION
@@ -31,29 +32,57 @@ def _node_pools_value(value: str | None) -> str | list[str] | None:
     return names
 
 
-def _started(client: ApiClient, label: str, answer: dict, wait: bool, timeout: float, fmt: str) -> None:
+def _started(client: ApiClient, label: str, doing: str, answer: dict, wait: bool, timeout: float, fmt: str) -> None:
+    """`label` (awscluster/prod) is `doing` (upgrading to 1.36.5) through the operation `answer`."""
     if fmt in ("json", "yaml"):
         click.echo(dumps(answer, fmt), nl=fmt == "json")
+    elif fmt == "name":
+        click.echo(label)
     else:
-        click.echo(f"{label} (operation {answer['id']})")
+        click.echo(f"{label} {doing} (operation {answer['id']})")
     if wait:
         done = wait_for(client, answer, timeout)
-        if fmt == "text":
+        if fmt in ("text", "wide"):
             click.echo(f"operation {done['id']} {done['status']}")
 
 
-def _dry(answer: dict, fmt: str, summary: str, nothing: str = "nothing was started") -> None:
+def _dry(answer: dict, fmt: str, label: str, done: str, nothing: str = "nothing was started") -> None:
     if fmt in ("json", "yaml"):
         click.echo(dumps(answer, fmt), nl=fmt == "json")
         return
-    click.echo(f"{summary} (server dry run: {nothing})")
+    if fmt == "name":
+        click.echo(label)
+        return
+    click.echo(f"{label} {done} (server dry run: {nothing})")
+
     for change in answer.get("changes") or []:
         click.echo(f"  {change}")
 
 
-OUTPUT = click.option(
-    "-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]), default="text", show_default=True
-)
+def _warn_end_of_life(client: ApiClient, version: str) -> None:
+    """Before an upgrade: say so when its target's minor is at or near its end of life."""
+    for line in end_of_life.warnings(client.server_config(), {end_of_life.minor_of(version)}):
+        click.echo(f"warning: {line}", err=True)
+
+
+def _changes_nothing(exc: ApiError) -> bool:
+    """The server's planner refused a change because there is nothing to change."""
+    return exc.status == 400 and any(
+        str(detail.get("rule", "")).startswith(lifecycle.NOTHING_TO_CHANGE) for detail in exc.details
+    )
+
+
+def _unchanged(label: str, why: str, fmt: str) -> None:
+    """A command that changes nothing says so, as `apply` does, and starts nothing (exit 0)."""
+    if fmt in ("json", "yaml"):
+        click.echo(dumps({"object": label, "action": "unchanged"}, fmt), nl=fmt == "json")
+    elif fmt == "name":
+        click.echo(label)
+    else:
+        click.echo(f"{label} unchanged ({why})")
+
+
+OUTPUT = output_option()
 WAIT = click.option(
     "--wait/--no-wait", default=False, help="Follow the operation step by step (per replica, per batch) to its end."
 )
@@ -99,8 +128,13 @@ def upgrade_cluster(
     timeout: float,
     fmt: str,
 ) -> None:
-    """Upgrade cluster NAME to --version: one minor version at a time, never down; node pools
-    must end within two minors of the control plane and never above it.
+    """Upgrade cluster NAME to --version: the control plane one replica at a time behind its
+    health gate, then the node pools named with --node-pools. One minor version at a time, never
+    down; node pools must end within two minors of the control plane and never above it (refused
+    at once, exit 2). An upgrade to the version the cluster runs is "unchanged" and starts nothing;
+    a target at or near its end of life is warned about. --at TIME (ISO 8601 with a zone, 1 minute
+    to 90 days ahead): an EventBridge Scheduler one-time schedule instead (kubestep get schedules).
+    --wait prints each replica's replacement and gate.
 
     \b
     Examples:
@@ -110,22 +144,34 @@ def upgrade_cluster(
     if at and wait:
         raise InputError("--wait follows an operation; with --at the upgrade starts later (kubestep get schedules)")
     client = target.client(ctx)
-    answer = client.upgrade_cluster(name, version, node_pools=_node_pools_value(node_pools), at=at, dry_run=dry_run)
-    if dry_run:
-        target_version = answer.get("version", version)
-        if at:
-            summary = f"awscluster/{name} upgrade to {target_version} scheduled at {answer.get('at') or at}"
-            _dry(answer, fmt, summary, "nothing was scheduled")
-        else:
-            _dry(answer, fmt, f"awscluster/{name} upgraded to {target_version}")
-        return
-    if at:
-        if fmt in ("json", "yaml"):
+    pools = _node_pools_value(node_pools)
+    label = f"awscluster/{name}"
+    if at:  # a one-off schedule: the server checks the request now, and again when it fires
+        answer = client.upgrade_cluster(name, version, node_pools=pools, at=at, dry_run=dry_run)
+        _warn_end_of_life(client, version)
+        if dry_run:
+            when = answer.get("at") or at
+            _dry(answer, fmt, label, f"upgrade to {version} scheduled at {when}", "nothing was scheduled")
+        elif fmt in ("json", "yaml"):
             click.echo(dumps(answer, fmt), nl=fmt == "json")
+        elif fmt == "name":
+            click.echo(f"schedule/{answer['id']}")
         else:
-            click.echo(f"awscluster/{name} upgrade to {version} scheduled at {answer['at']} (schedule {answer['id']})")
+            click.echo(f"{label} upgrade to {version} scheduled at {answer['at']} (schedule {answer['id']})")
         return
-    _started(client, f"awscluster/{name} upgrading to {version}", answer, wait, timeout, fmt)
+    try:  # the server's planner first: an upgrade that changes nothing starts nothing
+        planned = client.upgrade_cluster(name, version, node_pools=pools, dry_run=True)
+    except ApiError as exc:
+        if not _changes_nothing(exc):
+            raise
+        _unchanged(label, f"already at {version}", fmt)
+        return
+    _warn_end_of_life(client, version)
+    if dry_run:
+        _dry(planned, fmt, label, f"upgraded to {planned.get('version', version)}")
+        return
+    answer = client.upgrade_cluster(name, version, node_pools=pools)
+    _started(client, label, f"upgrading to {version}", answer, wait, timeout, fmt)
 
 
 # ---------------------------------------------------------------- scale
@@ -157,7 +203,8 @@ def scale_nodepool(
     timeout: float,
     fmt: str,
 ) -> None:
-    """Set node pool CLUSTER/POOL's --min and/or --max node count.
+    """Set node pool CLUSTER/POOL's --min and/or --max node count: only its Auto Scaling group
+    changes, in place. Bounds it already has are "unchanged": nothing starts.
 
     \b
     Examples:
@@ -172,12 +219,17 @@ def scale_nodepool(
     if maximum is not None:
         changes["maxNodeCount"] = maximum
     client = target.client(ctx)
-    answer = client.update_node_pool(ref.cluster or "", ref.name or "", changes, dry_run=dry_run)
     label = f"awsnodepool/{ref.cluster}/{ref.name}"
-    if dry_run:
-        _dry(answer, fmt, f"{label} scaled")
+    # The server's planner first: bounds the pool already has are "unchanged", and start nothing.
+    planned = client.update_node_pool(ref.cluster or "", ref.name or "", changes, dry_run=True)
+    if not planned.get("changes"):
+        _unchanged(label, "its bounds are already these", fmt)
         return
-    _started(client, f"{label} scaling", answer, wait, timeout, fmt)
+    if dry_run:
+        _dry(planned, fmt, label, "scaled")
+        return
+    answer = client.update_node_pool(ref.cluster or "", ref.name or "", changes)
+    _started(client, label, "scaling", answer, wait, timeout, fmt)
 
 
 # ---------------------------------------------------------------- create nodepool
@@ -244,7 +296,8 @@ def create_nodepool(
     timeout: float,
     fmt: str,
 ) -> None:
-    """Add node pool CLUSTER/POOL to a running cluster.
+    """Add node pool CLUSTER/POOL to a running cluster (version: the control plane's by default),
+    from flags or from an AWSNodePool manifest (-f FILE).
 
     \b
     Examples:
@@ -285,9 +338,9 @@ def create_nodepool(
     label = f"awsnodepool/{cluster_name}/{pool['metadata']['name']}"
     answer = client.create_node_pool(cluster_name, pool, dry_run=dry_run)
     if dry_run:
-        _dry(answer, fmt, f"{label} created")
+        _dry(answer, fmt, label, "created")
         return
-    _started(client, f"{label} creating", answer, wait, timeout, fmt)
+    _started(client, label, "creating", answer, wait, timeout, fmt)
 
 
 COMMANDS = (upgrade, scale, create)

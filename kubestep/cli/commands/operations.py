@@ -1,5 +1,8 @@
-"""`kubestep operations list|get|wait|cancel`: operations are long-running operations, one per
-workflow run (id = execution name)."""
+"""`kubestep operations wait|cancel`: operations are long-running operations, one per workflow
+run (id = execution name). They are read like everything else, kubectl's way: `kubestep get
+operations`, `kubestep describe operation ID`; the group acts on them (gcloud's `operations
+wait`/`cancel`). `operations list` and `operations get`, the earlier names of those two reads, are
+hidden aliases that say what replaced them."""
 
 from __future__ import annotations
 
@@ -10,19 +13,25 @@ import click
 from kubestep.api.client import ACTIVE_STATUSES
 from kubestep.cli import kinds, target
 from kubestep.cli.base import Group
+from kubestep.cli.commands.describe import describe
 from kubestep.cli.commands.get import cluster_option, get_options, show
 from kubestep.cli.errors import OperationFailed
-from kubestep.cli.options import timeout_option
+from kubestep.cli.options import output_options, timeout_option
 from kubestep.cli.output import duration_text
 from kubestep.cli.waiting import wait_for
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, short_help="Follow or cancel an operation (read them with get and describe).")
 def operations() -> None:
-    """List, follow and cancel operations."""
+    """Follow or cancel an operation. To read operations: `kubestep get operations [-c CLUSTER]`,
+    `kubestep describe operation ID`."""
 
 
-@operations.command("list", short_help="List operations, newest first.")
+def _deprecated(old: str, new: str) -> None:
+    click.echo(f"note: `kubestep operations {old}` is deprecated and will be removed: use `kubestep {new}`", err=True)
+
+
+@operations.command("list", hidden=True, short_help="Deprecated: kubestep get operations.")
 @cluster_option("Only this cluster's operations (also after it was deleted).")
 @get_options
 @click.pass_context
@@ -36,26 +45,21 @@ def operations_list(
     interval: float,
     timeout: float | None,
 ) -> None:
-    """List operations, newest first (same as `get operations`)."""
+    """Deprecated: `kubestep get operations` (newest first)."""
+    _deprecated("list", "get operations")
     show(ctx, kinds.kind_named("operations"), (), cluster, fmt, query, no_headers, watch, interval, timeout)
 
 
-@operations.command("get", short_help="Show an operation.")
+@operations.command("get", hidden=True, short_help="Deprecated: kubestep describe operation ID.")
 @click.argument("operation_id", metavar="ID")
-@get_options
+@output_options()
 @click.pass_context
-def operations_get(
-    ctx: click.Context,
-    operation_id: str,
-    fmt: str,
-    query: str | None,
-    no_headers: bool,
-    watch: bool,
-    interval: float,
-    timeout: float | None,
-) -> None:
-    """Show an operation (same as `get operation ID`; `describe operation ID` adds its steps)."""
-    show(ctx, kinds.kind_named("operation"), (operation_id,), None, fmt, query, no_headers, watch, interval, timeout)
+def operations_get(ctx: click.Context, operation_id: str, fmt: str, query: str | None, no_headers: bool) -> None:
+    """Deprecated: `kubestep describe operation ID` (the operation with its steps)."""
+    _deprecated("get", "describe operation ID")
+    ctx.invoke(
+        describe, kind="operation", names=(operation_id,), cluster=None, fmt=fmt, query=query, no_headers=no_headers
+    )
 
 
 @operations.command("wait", short_help="Follow an operation to its end.")
@@ -64,7 +68,8 @@ def operations_get(
 @click.option("--quiet", is_flag=True, help="No step-by-step progress.")
 @click.pass_context
 def operations_wait(ctx: click.Context, operation_id: str, timeout: float, quiet: bool) -> None:
-    """Follow an operation, step by step, to its end; exit 1 unless it SUCCEEDED."""
+    """Follow an operation, step by step (a live status line under the steps at a terminal), to
+    its end; exit 1 unless it SUCCEEDED."""
     client = target.client(ctx)
     result = wait_for(client, client.operation(operation_id), timeout, progress=not quiet)
     click.echo(f"operation {result['id']} {result['status']}")

@@ -16,10 +16,11 @@ from kubestep.versions import supported_minors
 
 @click.command(cls=Command, short_help="Client and server versions, supported Kubernetes versions.")
 @click.option("--client", "client_only", is_flag=True, help="Only the client's version (no request).")
-@output_options(formats=("table", "json", "yaml"))
+@output_options(formats=("text", "json", "yaml"))
 @click.pass_context
 def version(ctx: click.Context, client_only: bool, fmt: str, query: str | None, no_headers: bool) -> None:
-    """Print the client and server versions and the Kubernetes versions clusters can run."""
+    """Print the client and server versions (the management service, its region, the local
+    runtime's time scale) and the Kubernetes versions clusters can run."""
     data: dict = {"client": {"kubestep": __version__, "kubernetesVersions": [f"1.{m}" for m in supported_minors()]}}
     failure: ApiError | None = None
     if not client_only:
@@ -27,7 +28,7 @@ def version(ctx: click.Context, client_only: bool, fmt: str, query: str | None, 
             data["server"] = target.client(ctx).version()
         except ApiError as exc:
             failure = exc
-    if fmt != "table" or query:
+    if fmt != "text" or query:
         emit(data, fmt, query_expression=query)
     else:
         click.echo(f"Client Version: kubestep {__version__}")
