@@ -78,6 +78,15 @@ class InstanceRoleBoundary(Construct):
                         },
                     },
                 ),
+                # What the management service tells a control plane (its administrators): read only.
+                iam.PolicyStatement(
+                    sid="ClusterAccessRead",
+                    actions=["dynamodb:GetItem"],
+                    resources=[table_arn],
+                    conditions={
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys.cluster_access_leading_key()]}
+                    },
+                ),
                 # Customer-managed keys (the table's, the secrets') only as DynamoDB and Secrets
                 # Manager use them on the instance's behalf.
                 iam.PolicyStatement(

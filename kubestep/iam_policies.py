@@ -241,7 +241,20 @@ def _replica_items(facts: ClusterFacts) -> list[Statement]:
         _items("ReplicaReports", facts, ["dynamodb:PutItem"], keys.bootstrap_pk(facts.uid), REPORT_ATTRIBUTES),
         _items("InitClaim", facts, claim, keys.init_claim_pk(facts.uid), INIT_CLAIM_ATTRIBUTES),
         _items("VersionClaims", facts, CLAIM_ACTIONS, keys.version_claim_pk(facts.uid), VERSION_CLAIM_ATTRIBUTES),
+        _cluster_administrators(facts),
     ]
+
+
+def _cluster_administrators(facts: ClusterFacts) -> Statement:
+    """Read, never write, the cluster's administrators item, which the replicas serve as
+    aws-iam-authenticator's mapping: the management service alone decides who is cluster-admin.
+    The item is read whole, so no attribute condition (one would hold for any read by key)."""
+    return _statement(
+        "ClusterAdministrators",
+        ["dynamodb:GetItem"],
+        [facts.table_arn],
+        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [keys.cluster_access_leading_key(facts.uid)]}},
+    )
 
 
 def control_plane_policy(facts: ClusterFacts) -> Document:

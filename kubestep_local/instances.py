@@ -13,7 +13,8 @@ the real one); an instance that booted well then rewrites its report every
 - a control-plane replica: the etcd members started (the cluster's replicas that have booted
   and still run; no learner once booted), etcd healthy while they hold a quorum, its API server
   ready, the generation of the cluster's administrators item its authenticator serves (it
-  re-reads the item, as the replica's timer does), and its certificates' expiries (leaf
+  re-reads the item, as the replica's timer does, and keeps the generation it serves when the
+  item cannot be read), and its certificates' expiries (leaf
   certificates a year after the replica joined, kubeadm's default; the cluster CA from its
   certificate);
 - a node: Ready, and once the cluster's cloud controller manager runs (a booted replica) and
@@ -23,8 +24,9 @@ Each call an instance makes is recorded as its instance role's (``CallRecord.rol
 the instance's ARN), so the IAM check evaluates them against the policy the functions put on
 that role; what the simulator only reads to play its part (etcd membership, the cluster CA) is
 not recorded. Tests can make chosen instances report ``failed:<phase>``, boot late (a slow
-join), hold their boot until released, or keep the cloud controller manager from ever
-initialising a cluster's nodes.
+join), hold their boot until released, keep the cloud controller manager from ever
+initialising a cluster's nodes, or keep a cluster's replicas from reading its administrators
+item.
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ class LiveInstance:
     joined_at: datetime  # wall clock: its certificates were signed then
     zone: str | None
     next_report: float = 0.0
+    # The administrators generation its authenticator serves (None: no mapping yet).
+    admins_generation: int | None = None
     # What its user-data installs; the real instance reports `kubelet --version`.
     version: str | None = None
 
@@ -245,6 +249,7 @@ class InstanceSimulator:
         self._held: list[PendingBoot] = []
         self._delays: list[Delay] = []
         self._ccm_stalled: set[str] = set()
+        self._admins_unreadable: set[str] = set()
         self._live: dict[str, LiveInstance] = {}
         self._adopt_checked: set[str] = set()
         self._reports: list[Report] = []
@@ -356,6 +361,16 @@ class InstanceSimulator:
     def resume_cloud_controller(self) -> None:
         with self._lock:
             self._ccm_stalled.clear()
+
+    def refuse_admins(self, cluster: str) -> None:
+        """The replicas of `cluster` (uid or name) cannot read its administrators item (as with
+        a role missing its grant): they keep serving the generation they had, and say why."""
+        with self._lock:
+            self._admins_unreadable.add(cluster)
+
+    def allow_admins(self) -> None:
+        with self._lock:
+            self._admins_unreadable.clear()
 
     def stall_drains(self, cluster: str) -> None:
         """The termination handler of `cluster` (uid or name) stops completing lifecycle actions,
@@ -472,7 +487,12 @@ class InstanceSimulator:
             return
         with self._lock:
             self._live[instance_id] = LiveInstance(
-                boot, time.monotonic(), datetime.now(UTC), self._zone(boot), time.monotonic(), self._version(boot)
+                boot,
+                time.monotonic(),
+                datetime.now(UTC),
+                self._zone(boot),
+                time.monotonic(),
+                version=self._version(boot),
             )
 
     # -- the node termination handler (queue mode) ----------------------------------------------
@@ -770,15 +790,40 @@ class InstanceSimulator:
             "etcdHealthy": started * 2 > planned,
             "apiserverReady": True,
         }
-        admins = store.admins.get(boot.uid)
-        if admins is not None:
-            checks["adminsGeneration"] = admins.generation
+        checks |= self._serve_admins(store, live)
         certificates = dict.fromkeys(LEAF_CERTIFICATES, _iso(live.joined_at + LEAF_VALIDITY))
         record = facts.clusters.get(boot.cluster_name) if boot.cluster_name else None
         ca = ca_expiry(record.cluster_ca_certificate if record and record.uid == boot.uid else None)
         if ca is not None:
             certificates["ca"] = _iso(ca)
         return checks, certificates
+
+    def _serve_admins(self, store: Any, live: LiveInstance) -> dict[str, Any]:
+        """What the replica's refresh does: read the administrators item with its role, serve a
+        new generation, keep the one served when the item cannot be read (never none), and say
+        so in its checks."""
+        boot, admins, problem = live.boot, None, None
+        with self._lock:
+            refused = bool({boot.uid, boot.cluster_name} & self._admins_unreadable)
+        try:
+            if refused:
+                raise ClientError(
+                    {"Error": {"Code": "AccessDeniedException", "Message": "not authorized (the simulator refuses)"}},
+                    "GetItem",
+                )
+            admins = store.admins.get(boot.uid)
+        except ClientError as error:
+            problem = f"the cluster administrators item could not be read: {error}"
+        if admins is not None:
+            live.admins_generation = admins.generation
+        elif problem is None:
+            problem = "the item does not exist"
+        checks: dict[str, Any] = {}
+        if live.admins_generation is not None:
+            checks["adminsGeneration"] = live.admins_generation
+        if problem:
+            checks["adminsError"] = problem
+        return checks
 
     def _node_facts(self, live: LiveInstance) -> dict[str, Any]:
         """A node is Ready once booted; the cloud controller manager (running on a booted replica)

@@ -21,10 +21,12 @@ from typing import Any
 
 import yaml
 
-from kubestep.bootstrap import components, paths
-from kubestep.bootstrap.params import IDENTITY_ARN, BootstrapParams
+from kubestep.bootstrap import authenticator_mapping, components, paths
+from kubestep.bootstrap.params import BootstrapParams
 
-CLUSTER_ADMINS_GROUP = "kubestep:cluster-admins"
+CLUSTER_ADMINS_GROUP = authenticator_mapping.GROUP
+AUTHENTICATOR_CONFIG_IN_POD = "/etc/aws-iam-authenticator"
+AUTHENTICATOR_MAPPING_IN_POD = f"{AUTHENTICATOR_CONFIG_IN_POD}/{paths.AUTHENTICATOR_MAPPING_FILE}"
 # The identity the join-token refresh mints for itself from the cluster CA for each run.
 BOOTSTRAP_TOKEN_MANAGER = "kubestep:bootstrap-token-manager"
 ADDONS_CONFIG_MAP = "kubestep-addons"
@@ -262,24 +264,11 @@ def addons_record(p: BootstrapParams) -> list[dict[str, Any]]:
 
 
 def authenticator_config(p: BootstrapParams) -> dict[str, Any]:
-    """aws-iam-authenticator's file-backed mapping: the cluster id is the uid (tokens carry it in
-    the x-k8s-aws-id header); every admin identity maps to the cluster-admins group. The
-    authenticator canonicalises an assumed-role session to `arn:...:role/<name>` without the
-    role's path, so a role ARN is mapped without its path."""
-    roles, users = [], []
-    for arn in p.admin_identity_arns:
-        match = IDENTITY_ARN.match(arn)
-        assert match is not None
-        account, kind, name = match.groups()
-        partition = arn.split(":")[1]
-        if kind == "role":
-            role_arn = f"arn:{partition}:iam::{account}:role/{name.rsplit('/', 1)[-1]}"
-            roles.append(
-                {"roleARN": role_arn, "username": role_arn + "/{{SessionName}}", "groups": [CLUSTER_ADMINS_GROUP]}
-            )
-        else:
-            users.append({"userARN": arn, "username": arn, "groups": [CLUSTER_ADMINS_GROUP]})
-    return {"clusterID": p.uid, "server": {"mapRoles": roles, "mapUsers": users}}
+    """aws-iam-authenticator's configuration: the cluster id is the uid (tokens carry it in the
+    x-k8s-aws-id header), and the mapping is the DynamicFile the replica keeps from the cluster's
+    administrators item (`authenticator_mapping`), reloaded by the authenticator when it changes.
+    The upstream server takes that file's path from its configuration only (no flag)."""
+    return {"clusterID": p.uid, "server": {"dynamicfilepath": AUTHENTICATOR_MAPPING_IN_POD}}
 
 
 def authenticator_pod() -> dict[str, Any]:
@@ -287,7 +276,9 @@ def authenticator_pod() -> dict[str, Any]:
     127.0.0.1 only. Its certificate is generated on the instance before kubeadm runs, with the
     webhook kubeconfig the API server reads (`--kubeconfig-pregenerated`)."""
     volumes = [
-        ("config", paths.AUTHENTICATOR_CONFIG_DIR, "/etc/aws-iam-authenticator", True),
+        # The directory, not the files: a file replaced by rename on the host is seen in the pod
+        # only through a directory mount (a file mount keeps the old inode).
+        ("config", paths.AUTHENTICATOR_CONFIG_DIR, AUTHENTICATOR_CONFIG_IN_POD, True),
         ("state", paths.AUTHENTICATOR_STATE_DIR, "/var/aws-iam-authenticator", False),
     ]
     return {
@@ -304,12 +295,12 @@ def authenticator_pod() -> dict[str, Any]:
                     "image": components.AWS_IAM_AUTHENTICATOR.reference,
                     "args": [
                         "server",
-                        "--config=/etc/aws-iam-authenticator/config.yaml",
+                        f"--config={AUTHENTICATOR_CONFIG_IN_POD}/config.yaml",
                         "--state-dir=/var/aws-iam-authenticator",
                         "--kubeconfig-pregenerated=true",
                         "--address=127.0.0.1",
                         f"--port={components.AWS_IAM_AUTHENTICATOR_PORT}",
-                        "--backend-mode=MountedFile",
+                        "--backend-mode=DynamicFile",
                     ],
                     "securityContext": {
                         "allowPrivilegeEscalation": False,

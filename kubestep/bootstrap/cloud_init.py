@@ -4,8 +4,8 @@ cloud-init writes every file in its final place (host configuration, templates, 
 manifests, the scripts); the bootstrap script runs from cloud-init's per-boot scripts
 directory, so it runs at first boot and again after every reboot. The whole cloud-config is
 gzipped (cloud-init recognises compressed user-data): EC2 allows 16 KB of user-data before
-base64, and the control plane's text is about three times that. The scripts ship without their
-comments (they stay in the repository's copies): the comments alone would not fit."""
+base64, and the control plane's text is about three times that. The shell scripts ship without
+their comments and their indentation (both stay in the repository's copies): they would not fit."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from importlib import resources
 
 import yaml
 
-from kubestep.bootstrap import addons, components, host, kubeadm, paths
+from kubestep.bootstrap import addons, authenticator_mapping, components, host, kubeadm, paths
 from kubestep.bootstrap.params import BootstrapParams
 from kubestep.store import keys
 
@@ -44,12 +44,44 @@ SHELL_COMMENT = re.compile(r"^\s*(#(?!!| shellcheck ).*)?$")
 FUNCTION_COMMENT = re.compile(r"^([a-z_]+\(\) \{) # .*$", re.MULTILINE)
 
 
+def _ends_quoted(line: str, quote: str | None) -> str | None:
+    """The quote (`'` or `"`) still open at the end of a shell line that starts inside `quote`.
+    Enough of bash's quoting for the scripts (tests/bootstrap/test_cloud_config.py checks that
+    bash parses every shipped script exactly as the repository's copy)."""
+    escaped = False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quote == "'":
+            quote = None if char == "'" else quote
+        elif char == "\\":
+            escaped = True
+        elif quote == '"':
+            quote = None if char == '"' else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1] in " \t;|&("):
+            break  # a comment to the end of the line
+    return quote
+
+
+def unindented(text: str) -> str:
+    """Shell lines without their leading whitespace, but for a line that continues a quoted
+    string (the inline Python, whose indentation is its syntax) or a backslash continuation."""
+    lines, quote, continued = [], None, False
+    for line in text.splitlines(keepends=True):
+        lines.append(line if quote or continued else line.lstrip(" \t"))
+        quote = _ends_quoted(line, quote)
+        continued = line.endswith("\\\n")
+    return "".join(lines)
+
+
 def script(name: str) -> str:
-    """A script as it ships: without comments, blank lines or docstrings."""
+    """A script as it ships: without comments, blank lines, indentation or docstrings."""
     text = resources.files("kubestep.bootstrap").joinpath("scripts", name).read_text()
     if name.endswith(".sh"):
         text = FUNCTION_COMMENT.sub(r"\1", text)
-        return "".join(line for line in text.splitlines(keepends=True) if not SHELL_COMMENT.match(line))
+        return unindented("".join(line for line in text.splitlines(keepends=True) if not SHELL_COMMENT.match(line)))
     if name.endswith(".py"):
         tree = ast.parse(text)
         for node in ast.walk(tree):
@@ -94,6 +126,11 @@ def environment(p: BootstrapParams) -> dict[str, str]:
             "VERSION_CLAIM_PK": keys.version_claim_pk(p.uid),
             "UPGRADE_CLAIM_PREFIX": keys.UPGRADE_CLAIM_PREFIX,
             "ADDONS_CLAIM_PREFIX": keys.ADDONS_CLAIM_PREFIX,
+            # The cluster administrators item, and the one rendering of it as the authenticator's
+            # mapping (the AWS CLI applies it to the item it reads).
+            "ADMINS_PK": keys.cluster_access_pk(p.uid),
+            "ADMINS_SK": keys.ADMINS_SK,
+            "ADMINS_MAPPING_QUERY": authenticator_mapping.QUERY,
         }
     else:
         # A node's report partition ends with its own instance ARN (the only one its role may

@@ -21,7 +21,6 @@ VERSION = re.compile(r"^1\.(\d+)\.(\d+)$")
 CA_CERT_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 QUEUE_URL = re.compile(r"^https://sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
-IDENTITY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):(user|role)/([\w+=,.@/-]+)$")
 HOSTED_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")  # AWS ids look like Z0123…; the emulator's do not
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{8,17}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -118,9 +117,6 @@ class BootstrapParams:
     replica_index: int | None = None
     replica_count: int | None = None
     etcd_volume_id: str | None = None
-    # Control plane only: IAM user/role ARNs mapped by aws-iam-authenticator to a group bound to
-    # cluster-admin (spec `authentication.awsIAM.adminIdentityARNs`).
-    admin_identity_arns: tuple[str, ...] = ()
     # Control plane only: the SQS queue the AWS Node Termination Handler processes (queue mode);
     # None installs no handler.
     node_termination_queue_url: str | None = None
@@ -185,14 +181,6 @@ def _check_label_key(name: str, key: str, problems: list[str]) -> None:
         problems.append(
             f"{name} key {key!r} is in a namespace the kubelet may not set on itself "
             f"(allowed: {', '.join(KUBELET_SELF_LABEL_PREFIXES)}, or a prefix outside kubernetes.io/k8s.io)"
-        )
-
-
-def _check_identity_arn(arn: str, problems: list[str]) -> None:
-    if not IDENTITY_ARN.match(arn):
-        problems.append(
-            f"admin_identity_arns: {arn!r} must be an IAM user or role ARN "
-            "(arn:aws:iam::<account>:user/<name> or :role/<name>; not an assumed-role session ARN)"
         )
 
 
@@ -263,8 +251,6 @@ def _validate_control_plane(p: BootstrapParams) -> list[str]:
         problems.append(f"replica_index must be 0..replica_count-1 (got {p.replica_index!r})")
     if not VOLUME_ID.match(p.etcd_volume_id or ""):
         problems.append(f"etcd_volume_id must be an EBS volume id (got {p.etcd_volume_id!r})")
-    for arn in p.admin_identity_arns:
-        _check_identity_arn(arn, problems)
     if p.node_termination_queue_url is not None and not QUEUE_URL.match(p.node_termination_queue_url):
         problems.append(f"node_termination_queue_url must be an SQS queue URL (got {p.node_termination_queue_url!r})")
     if p.node_labels or p.node_taints or p.max_pods is not None:
@@ -285,8 +271,8 @@ def _validate_node(p: BootstrapParams) -> list[str]:
     for name, value in control_plane_only.items():
         if value is not None:
             problems.append(f"{name} applies to the control plane only")
-    if p.admin_identity_arns or p.encrypt_secrets:
-        problems.append("admin_identity_arns and encrypt_secrets apply to the control plane only")
+    if p.encrypt_secrets:
+        problems.append("encrypt_secrets applies to the control plane only")
     for key, value in p.node_labels.items():
         _check_label_key("node_labels", key, problems)
         if not isinstance(value, str) or not LABEL_VALUE.match(value):

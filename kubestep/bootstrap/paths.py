@@ -29,6 +29,9 @@ MANIFESTS_DIR = f"{KUBERNETES_DIR}/manifests"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 
 AUTHENTICATOR_CONFIG_DIR = f"{CONF_DIR}/aws-iam-authenticator"
+# The administrators mapping the authenticator serves (its DynamicFile), in that directory.
+AUTHENTICATOR_MAPPING_FILE = "admins.json"
+AUTHENTICATOR_MAPPING = f"{AUTHENTICATOR_CONFIG_DIR}/{AUTHENTICATOR_MAPPING_FILE}"
 AUTHENTICATOR_STATE_DIR = "/var/aws-iam-authenticator"
 AUTHENTICATOR_WEBHOOK_DIR = f"{KUBERNETES_DIR}/aws-iam-authenticator"
 AUTHENTICATOR_WEBHOOK_KUBECONFIG = f"{AUTHENTICATOR_WEBHOOK_DIR}/kubeconfig.yaml"

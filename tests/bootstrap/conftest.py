@@ -7,8 +7,11 @@ import dataclasses
 import json
 
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 
 from kubestep.bootstrap import BootstrapParams, DnsZone, Taint, components
+from kubestep.store import keys
+from kubestep.store.records import ClusterAdmins
 
 ACCOUNT = "123456789012"
 NODE_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:gke-abcd1234-node-AbCdEf"
@@ -52,6 +55,26 @@ COMMON = dict(
 )
 
 
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Admin"
+ADMIN_USER = f"arn:aws:iam::{ACCOUNT}:user/alice"
+
+
+def admins_item(
+    generation: int = 1,
+    roles: tuple[str, ...] = (ADMIN_ROLE,),
+    users: tuple[str, ...] = (ADMIN_USER,),
+    uid: str = "abcd1234",
+    updated_at: str = "2026-12-01T10:00:00.000Z",
+) -> dict[str, dict]:
+    """The cluster administrators item as the management service writes it (the store's record,
+    `kubestep.store.admins`) and GetItem returns it (DynamoDB JSON), filed under its key for the
+    DynamoDB stand-in."""
+    record = ClusterAdmins(generation=generation, role_arns=list(roles), user_arns=list(users), updated_at=updated_at)
+    item = {"pk": keys.cluster_access_pk(uid), "sk": keys.ADMINS_SK, **record.to_item()}
+    serializer = TypeSerializer()
+    return {f"{item['pk']}|{item['sk']}": {name: serializer.serialize(value) for name, value in item.items()}}
+
+
 def control_plane(index: int = 0, **changes) -> BootstrapParams:
     fields = dict(
         COMMON,
@@ -61,7 +84,6 @@ def control_plane(index: int = 0, **changes) -> BootstrapParams:
         replica_index=index,
         replica_count=3,
         etcd_volume_id=f"vol-0123456789abcdef{index}",
-        admin_identity_arns=(f"arn:aws:iam::{ACCOUNT}:role/platform/Admin", f"arn:aws:iam::{ACCOUNT}:user/alice"),
         node_termination_queue_url=QUEUE,
         encrypt_secrets=True,
     )
@@ -86,7 +108,7 @@ def variants() -> dict[str, BootstrapParams]:
     found = {
         "control-plane": control_plane(),
         "control-plane-minimal": control_plane(
-            2, admin_identity_arns=(), node_termination_queue_url=None, encrypt_secrets=False, replica_count=3
+            2, node_termination_queue_url=None, encrypt_secrets=False, replica_count=3
         ),
         "control-plane-single": control_plane(0, replica_count=1),
         "node": node(),

@@ -4,7 +4,9 @@ writes (AWS docs: "Condition and filter expressions, operators, and functions" i
 Developer Guide): comparisons `= <> < <= > >=` between attribute paths, `#names` and `:values`
 (strings compare by code point, numbers numerically; a comparison with a missing attribute is
 false), `attribute_exists` / `attribute_not_exists`, `AND` / `OR` / `NOT` and parentheses.
-Standard library only: the recording stub imports it with `python -S`."""
+Standard library only, but for `--query` with JSON output, which the AWS CLI evaluates with the
+`jmespath` library (aws-cli `awscli/formatter.py`, FullyBufferedFormatter): the stand-in uses the
+same library (the recording stub, run with `python -S`, is given its directory)."""
 
 from __future__ import annotations
 
@@ -151,6 +153,16 @@ def text_query(item: dict[str, Any], query: str) -> str:
     return "\t".join(str(item.get(name, {}).get(kind, "None")) for name, kind in fields)
 
 
+def print_json_query(response: dict[str, Any], query: str) -> None:
+    """`--query EXPRESSION --output json`: the expression over the response, printed as JSON
+    unless empty (the CLI's JSONFormatter prints nothing for an empty result)."""
+    import jmespath
+
+    result = jmespath.search(query, response)
+    if result:
+        print(json.dumps(result, indent=4))
+
+
 def run(items: dict[str, Any], operation: str, args: list[str]) -> int:
     """One CLI call against `items` (changed in place); prints what the CLI prints."""
     if operation == "put-item":
@@ -162,8 +174,14 @@ def run(items: dict[str, Any], operation: str, args: list[str]) -> int:
     elif operation == "get-item":
         item = items.get(key_of(json.loads(option(args, "--key"))))
         query = option(args, "--query")
-        if item is None:
-            print("None")
+        if query and option(args, "--output") == "json":
+            print_json_query({"Item": item} if item is not None else {}, query)
+        elif item is None:
+            # No item: GetItem answers `{}`, which the CLI's JSON output prints as nothing at all
+            # (aws-cli `awscli/formatter.py`, JSONFormatter skips an empty response); a text
+            # query of a missing value prints `None`.
+            if query:
+                print("None")
         else:
             print(text_query(item, query) if query else json.dumps({"Item": item}))
     elif operation == "update-item":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jmespath
 import yaml
 
 from kubestep.bootstrap import BootstrapParams, components, render_cloud_config
@@ -138,6 +139,7 @@ class Sandbox:
             "STUB_SCENARIO": str(self.base / "scenario.json"),
             "STUB_PROGRAM": str(self.program),
             "STUB_TESTS_DIR": str(STUB_SOURCE.parent),
+            "STUB_JMESPATH_DIR": str(Path(jmespath.__file__).parent.parent),
             **env,
         }
         result = subprocess.run(

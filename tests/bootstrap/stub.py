@@ -13,6 +13,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.environ["STUB_TESTS_DIR"])
+sys.path.append(os.environ["STUB_JMESPATH_DIR"])  # the AWS CLI's --query library, for dynamodb_cli
 import dynamodb_cli  # noqa: E402 - the directory of this stub's source, added just above
 
 ROOT = os.environ.get("KUBESTEP_ROOT", "")

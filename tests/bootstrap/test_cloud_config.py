@@ -9,12 +9,14 @@ import json
 import re
 import shutil
 import subprocess
+from importlib import resources
 
 import pytest
 import yaml
 
 from kubestep.bootstrap import render_cloud_config, render_user_data
-from tests.bootstrap.conftest import ACCOUNT, CONTROL_PLANE_SECRET_VALUE, JOIN_TOKEN, control_plane, variants
+from kubestep.bootstrap.cloud_init import script
+from tests.bootstrap.conftest import CONTROL_PLANE_SECRET_VALUE, JOIN_TOKEN, control_plane, variants
 
 VARIANTS = variants()
 
@@ -53,11 +55,42 @@ def test_user_data_is_the_gzipped_cloud_config_within_the_ec2_limit(variant):
     assert gzip.decompress(packed).decode() == render_cloud_config(VARIANTS[variant])
 
 
-def test_a_large_control_plane_still_fits_in_the_user_data_limit():
-    # Seven replicas (every stable name in the settings and SANs) and twenty admin identities.
-    admins = tuple(f"arn:aws:iam::{ACCOUNT}:role/team-{i}/PlatformAdministrator{i}" for i in range(20))
-    packed = base64.b64decode(render_user_data(control_plane(6, replica_count=7, admin_identity_arns=admins)))
+def test_the_largest_control_plane_fits_in_the_user_data_limit():
+    """Seven replicas (every stable name in the settings and the certificates' SANs), every
+    optional feature on. The administrators are not in the user-data (the replicas read them
+    from their item), so however many there are this is the largest a control plane gets."""
+    params = control_plane(6, replica_count=7)
+    assert params.node_termination_queue_url and params.encrypt_secrets
+    packed = base64.b64decode(render_user_data(params))
     assert len(packed) <= 16384
+
+
+def test_the_shell_scripts_ship_as_bash_parses_them_in_the_repository():
+    """What ships has no comments and no indentation, but for the lines of a quoted string (the
+    inline Python, whose indentation is its syntax): bash parses it into exactly the same
+    commands, strings included (`declare -f` prints a function as bash parsed it)."""
+    for name in ("bootstrap.sh", "etcd-member.sh"):
+        original = resources.files("kubestep.bootstrap").joinpath("scripts", name).read_text()
+        shipped = script(name)
+        assert len(shipped) < len(original) * 0.8
+        assert bash_parse(shipped) == bash_parse(original), name
+
+
+def test_the_parse_comparison_sees_a_changed_string():
+    shipped = script("bootstrap.sh")
+    python_line = next(line for line in shipped.splitlines() if line.startswith("    ") and "token" in line)
+    assert bash_parse(shipped.replace(python_line, python_line.lstrip())) != bash_parse(shipped)
+
+
+def bash_parse(text: str) -> str:
+    """The script as bash parsed it: its whole text as one function's body, printed back."""
+    result = subprocess.run(
+        [tool("bash"), "-c", 'eval "kubestep_script() {\n$1\n}" && declare -f kubestep_script', "bash", text],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def scripts() -> dict[str, str]:
@@ -79,8 +112,10 @@ def test_every_rendered_script_passes_shellcheck(label, tmp_path):
     shell = "sh" if content.startswith("#!/bin/sh") else "bash"
     script = tmp_path / "script"
     script.write_text(content)
-    # The settings file only assigns what the scripts that source it read.
-    excluded = ["-e", "SC2034"] if label.endswith("bootstrap.env") else []
+    # The settings file only assigns what the scripts that source it read (SC2034), each value a
+    # literal in single quotes where it holds a shell character, so that nothing in it expands
+    # (SC2016 flags exactly that, e.g. the JMESPath literals of the administrators mapping).
+    excluded = ["-e", "SC2034,SC2016"] if label.endswith("bootstrap.env") else []
     result = subprocess.run([tool("shellcheck"), "-s", shell, *excluded, str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 

@@ -29,10 +29,6 @@ from tests.bootstrap.conftest import control_plane, node
         (lambda: control_plane(dns=None), "dns (hosted zone id and domain) is required"),
         (lambda: control_plane(control_plane_secret_arn=None), "control_plane_secret_arn must be a Secrets Manager"),
         (lambda: control_plane(max_pods=10), "apply to node pools, not the control plane"),
-        (
-            lambda: control_plane(admin_identity_arns=("arn:aws:sts::123456789012:assumed-role/Admin/me",)),
-            "not an assumed-role session ARN",
-        ),
         (lambda: control_plane(node_termination_queue_url="sqs://queue"), "node_termination_queue_url must be an SQS"),
     ],
 )

@@ -13,7 +13,7 @@ import yaml
 
 from kubestep.bootstrap import components, schema
 from kubestep.store import keys
-from tests.bootstrap.conftest import CA_HASH, JOIN_TOKEN, SECRETS, control_plane
+from tests.bootstrap.conftest import ADMIN_ROLE, ADMIN_USER, CA_HASH, JOIN_TOKEN, SECRETS, admins_item, control_plane
 from tests.bootstrap.harness import FIXTURES, Sandbox
 
 UID = "abcd1234"
@@ -89,7 +89,7 @@ def first_boot(tmp_path_factory):
     original = components.calico_manifest
     components.calico_manifest = lambda minor: (original(minor)[0], hashed)
     try:
-        box = sandbox(tmp_path_factory.mktemp("first-boot"), 0, aws_preinstalled=False)
+        box = sandbox(tmp_path_factory.mktemp("first-boot"), 0, state={"items": admins_item()}, aws_preinstalled=False)
     finally:
         components.calico_manifest = original
     run = box.run()
@@ -251,9 +251,25 @@ def test_authenticator_webhook_is_ready_before_the_api_server_and_runs_as_a_stat
     pod = yaml.safe_load(box.read("/etc/kubernetes/manifests/aws-iam-authenticator.yaml"))
     assert pod["spec"]["hostNetwork"] and "--kubeconfig-pregenerated=true" in pod["spec"]["containers"][0]["args"]
     config = yaml.safe_load(box.read("/etc/kubestep/aws-iam-authenticator/config.yaml"))
-    assert config["clusterID"] == UID
-    assert config["server"]["mapRoles"][0]["roleARN"] == "arn:aws:iam::123456789012:role/Admin"
-    assert config["server"]["mapUsers"][0]["groups"] == ["kubestep:cluster-admins"]
+    assert config == {"clusterID": UID, "server": {"dynamicfilepath": "/etc/aws-iam-authenticator/admins.json"}}
+    assert "--backend-mode=DynamicFile" in pod["spec"]["containers"][0]["args"]
+    # The administrators item's mapping is in place before kubeadm starts the static pods, in the
+    # directory the pod mounts.
+    mapping = json.loads(box.read("/etc/kubestep/aws-iam-authenticator/admins.json"))
+    assert [r["rolearn"] for r in mapping["mapRoles"]] == [ADMIN_ROLE]
+    assert mapping["mapUsers"] == [
+        {"userarn": ADMIN_USER, "username": ADMIN_USER, "groups": ["kubestep:cluster-admins"]}
+    ]
+    assert (mapping["Version"], report(run)["checks"]["M"]["adminsGeneration"]) == ("1", {"N": "1"})
+    mounts = {v["name"]: v["hostPath"]["path"] for v in pod["spec"]["volumes"]}
+    assert mounts["config"] == "/etc/kubestep/aws-iam-authenticator"
+    admins_key = json.dumps(
+        {"pk": {"S": keys.cluster_access_pk(UID)}, "sk": {"S": keys.ADMINS_SK}}, separators=(",", ":")
+    )
+    read_item = run.index(
+        lambda c: c["cmd"] == "aws" and c["args"][:2] == ["dynamodb", "get-item"] and admins_key in c["args"]
+    )
+    assert read_item < first_kubeadm(run)
 
 
 def test_addons_are_applied_once_by_the_initialising_replica(first_boot):
@@ -338,6 +354,7 @@ def test_report_is_written_last_with_the_checks(first_boot):
         "apiserverReady": {"BOOL": True},
         "clusterVersion": {"S": "1.35.4"},
         "addonsVersion": {"S": "1.35.4"},
+        "adminsGeneration": {"N": "1"},
     }
     # The stubbed openssl reads every certificate as expiring on 2027-12-01; here only the CAs
     # exist (the stubbed kubeadm writes no certificates).

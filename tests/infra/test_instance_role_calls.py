@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +27,15 @@ from kubestep import iam_policies
 from kubestep.bootstrap import BootstrapParams, components
 from kubestep.store import keys
 from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
-from tests.bootstrap.conftest import CONTROL_PLANE_SECRET, NODE_SECRET, QUEUE, SECRETS, control_plane, node
+from tests.bootstrap.conftest import (
+    CONTROL_PLANE_SECRET,
+    NODE_SECRET,
+    QUEUE,
+    SECRETS,
+    admins_item,
+    control_plane,
+    node,
+)
 from tests.bootstrap.harness import FIXTURES, Run, Sandbox
 from tests.iam.checker import CheckResult, check
 from tests.iam.cli import call_record
@@ -177,7 +186,7 @@ def _check(stack: Stack, records: Iterable, control_plane_policy: dict, node_pol
 def booted(tmp_path_factory, stack):
     """Replica 0 initialises, replica 1 joins (the registry and etcd as replica 0 left them), a
     node joins: their sandboxes, and every `aws` call each made."""
-    first = _replica(tmp_path_factory.mktemp("replica-0"), stack, 0)
+    first = _replica(tmp_path_factory.mktemp("replica-0"), stack, 0, {"items": admins_item(uid=UID)})
     records = {"replica-0": _records(first.run(), "controlplane", INSTANCES[0])}
     shared = {"items": first.dynamodb_items(), "members": first.etcd_members()}
     joining = _replica(tmp_path_factory.mktemp("replica-1"), stack, 1, shared)
@@ -262,6 +271,58 @@ def test_a_replacement_after_initialisation_only_reads_the_final_claim(tmp_path,
     assert not result.findings, result.summary()
     claim = keys.init_claim_pk(UID)
     assert not [r for r in records if r.action != "dynamodb:GetItem" and claim in str(r.params)]
+
+
+def _admins_reads(records: Iterable) -> list:
+    key = {"pk": {"S": keys.cluster_access_pk(UID)}, "sk": {"S": keys.ADMINS_SK}}
+    return [r for r in records if r.params.get("Key") == key]
+
+
+def test_the_replicas_read_the_administrators_item_and_the_node_never(cluster, maintenance):
+    """Each replica reads its cluster's administrators item (GetItem, by its key) when it boots
+    and on every report; a node never does."""
+    _, records = cluster
+    _, _, timers = maintenance
+    for calls in (records["replica-0"], records["replica-1"], timers["replica-report"]):
+        assert [r.action for r in _admins_reads(calls)] == ["dynamodb:GetItem"]
+    assert not _admins_reads(records["node"] + timers["node-report"])
+
+
+def test_without_the_administrators_grant_a_replica_cannot_read_them(cluster, stack):
+    """The read is what the ClusterAdministrators statement grants: the replicas' other items
+    (their partitions, their attributes) grant none of it."""
+    _, records = cluster
+    facts = stack.facts(initialized=True)
+    policy = iam_policies.control_plane_policy(facts)
+    without = {**policy, "Statement": [s for s in policy["Statement"] if s.get("Sid") != "ClusterAdministrators"]}
+    assert len(without["Statement"]) == len(policy["Statement"]) - 1
+    reads = _admins_reads(records["replica-0"])
+    assert not _check(stack, reads, policy, iam_policies.node_policy(facts)).findings
+    refused = _check(stack, reads, without, iam_policies.node_policy(facts)).findings
+    assert {f.authorization.request.action for f in refused} == {"dynamodb:GetItem"}
+    # The permissions boundary must allow it too.
+    narrow = stack.ledger(policy, iam_policies.node_policy(facts))
+    boundary = [s for s in stack.boundary if s.get("Sid") != "ClusterAccessRead"]
+    assert len(boundary) == len(stack.boundary) - 1
+    narrow.managed_policies[stack.boundary_arn] = boundary
+    assert {f.authorization.request.action for f in check(reads, {}, narrow).findings} == {"dynamodb:GetItem"}
+
+
+def test_a_node_role_may_not_read_the_administrators_item(cluster, stack):
+    """The same read, made by a node with the node role, is denied: a node learns nothing the
+    management service tells the control plane."""
+    _, records = cluster
+    (read,) = _admins_reads(records["replica-0"])
+    args = ["dynamodb", "get-item", "--region", REGION, "--table-name", stack.table_name, "--key"]
+    as_node = call_record(
+        [*args, json.dumps(read.params["Key"])],
+        role_name=f"gke-{UID}-node",
+        source_instance_arn=Stack.instance_arn(INSTANCES["node"]),
+    )
+    assert as_node.params["Key"] == read.params["Key"]
+    facts = stack.facts()
+    result = _check(stack, [as_node], iam_policies.control_plane_policy(facts), iam_policies.node_policy(facts))
+    assert {f.authorization.request.action for f in result.findings} == {"dynamodb:GetItem"}, result.summary()
 
 
 def test_the_node_report_key_is_the_one_the_store_reads(cluster):

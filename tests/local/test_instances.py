@@ -133,21 +133,21 @@ def test_replicas_report_live_membership_and_a_slow_join_shows_up_late(
     runtime.simulator.delay_boot("late-cluster", replica=2, seconds=300)  # 3 s at time scale 0.01
     try:
         _control_plane(runtime, launch_template, "late-cluster", "u3late", 3)
-        first = _report(runtime, "u3late", "REPLICA#0")
+        first = _report(runtime, keys.bootstrap_pk("u3late"), keys.replica_report_sk(0))
         assert first and first["checks"]["M"]["etcdMembers"]["N"] in ("1", "2")
-        assert _report(runtime, "u3late", "REPLICA#2", timeout=1) is None  # still joining
+        assert _report(runtime, keys.bootstrap_pk("u3late"), keys.replica_report_sk(2), timeout=1) is None  # joining
         # The leaf certificates last a year from the replica's join (kubeadm's default).
-        expires = first["checks"]["M"]["certificates"]["M"]["apiserver"]["S"]
+        expires = first["certificates"]["M"]["apiserver"]["S"]
         assert expires.startswith(str(int(first["reportedAt"]["S"][:4]) + 1))
 
         def members(replica: int) -> int:
-            item = _report(runtime, "u3late", f"REPLICA#{replica}", timeout=1) or {}
+            item = _report(runtime, keys.bootstrap_pk("u3late"), keys.replica_report_sk(replica), timeout=1) or {}
             return int(item.get("checks", {}).get("M", {}).get("etcdMembers", {}).get("N", 0))
 
         _until(lambda: members(0) == 2)
         later = _until(lambda: members(0) == 3, timeout=30)
         assert later and members(2) == 3
-        again = _report(runtime, "u3late", "REPLICA#0")
+        again = _report(runtime, keys.bootstrap_pk("u3late"), keys.replica_report_sk(0))
         assert again["reportedAt"]["S"] > first["reportedAt"]["S"]  # a periodic report, not the boot's
         assert again["checks"]["M"]["etcdHealthy"]["BOOL"] is True
     finally:
@@ -160,18 +160,24 @@ def _node(runtime: LocalRuntime, lt: str, cluster: str, uid: str) -> str:
     return groups["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
 
 
+def _node_report(runtime: LocalRuntime, uid: str, instance_id: str, timeout: float = 10) -> dict | None:
+    """A node's report, in the partition its own instance ARN names (the only one its role writes)."""
+    arn = f"arn:aws:ec2:{runtime.region}:123456789012:instance/{instance_id}"
+    return _report(runtime, keys.node_report_pk(uid, arn), keys.node_report_sk(instance_id), timeout=timeout)
+
+
 def test_the_cloud_controller_manager_initialises_nodes_unless_it_is_stalled(
     runtime: LocalRuntime, launch_template: str
 ) -> None:
     _control_plane(runtime, launch_template, "ccm-ok", "u4ccm", 1)
     node = _node(runtime, launch_template, "ccm-ok", "u4ccm")
-    booted = _report(runtime, "u4ccm", f"NODE#{node}")
+    booted = _node_report(runtime, "u4ccm", node)
     assert booted and booted["checks"]["M"]["nodeReady"]["BOOL"] is True
 
     def initialised(uid: str, instance: str) -> dict | None:
-        item = _report(runtime, uid, f"NODE#{instance}", timeout=1) or {}
+        item = _node_report(runtime, uid, instance, timeout=1) or {}
         checks = item.get("checks", {}).get("M", {})
-        return checks if checks.get("uninitializedTaint", {}).get("BOOL") is False else None
+        return checks if checks.get("nodeInitialized", {}).get("BOOL") is True else None
 
     checks = _until(lambda: initialised("u4ccm", node))
     zone = runtime.boto3_client("ec2").describe_instances(InstanceIds=[node])["Reservations"][0]["Instances"][0]
@@ -181,18 +187,77 @@ def test_the_cloud_controller_manager_initialises_nodes_unless_it_is_stalled(
     try:
         _control_plane(runtime, launch_template, "ccm-stalled", "u5stl", 1)
         stalled = _node(runtime, launch_template, "ccm-stalled", "u5stl")
-        # Three periodic reports later (each past the CCM's delay) it is still Ready, tainted,
-        # without a providerID.
+        # Three periodic reports later (each past the CCM's delay) it is still Ready, not
+        # initialised, without a providerID.
         seen: set[str] = set()
 
         def reports_seen() -> bool:
-            item = _report(runtime, "u5stl", f"NODE#{stalled}", timeout=1) or {}
+            item = _node_report(runtime, "u5stl", stalled, timeout=1) or {}
             seen.add(item.get("reportedAt", {}).get("S", ""))
             return len(seen - {""}) >= 3
 
         _until(reports_seen, timeout=30)
-        checks = _report(runtime, "u5stl", f"NODE#{stalled}")["checks"]["M"]
-        assert checks["nodeReady"]["BOOL"] is True and checks["uninitializedTaint"]["BOOL"] is True
+        checks = _node_report(runtime, "u5stl", stalled)["checks"]["M"]
+        assert checks["nodeReady"]["BOOL"] is True and checks["nodeInitialized"]["BOOL"] is False
         assert "providerID" not in checks
     finally:
         runtime.simulator.resume_cloud_controller()
+
+
+def test_replicas_serve_each_administrators_generation_and_keep_it_when_the_item_is_unreadable(
+    runtime: LocalRuntime, launch_template: str
+) -> None:
+    """Each replica's report says the administrators generation it serves: the one the item says
+    (read with its role, on every report), a new one within a report interval, with no instance
+    replaced; and when the item cannot be read, still the last one, with why."""
+    import boto3
+
+    from kubestep.cluster_admins import mapping
+    from kubestep.store import Store
+
+    store = Store.for_table(
+        runtime.outputs["TableName"],
+        dynamodb=boto3.resource(
+            "dynamodb",
+            endpoint_url=runtime.endpoint_url,
+            region_name=runtime.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ),
+    )
+    uid, admin = "u6adm", "arn:aws:iam::123456789012:user/alice"
+    store.admins.publish(uid, mapping([admin]))
+    _control_plane(runtime, launch_template, "admins", uid, 2)
+
+    def served(replica: int) -> dict:
+        item = _report(runtime, keys.bootstrap_pk(uid), keys.replica_report_sk(replica), timeout=1) or {}
+        return item.get("checks", {}).get("M", {})
+
+    def generations() -> list[str | None]:
+        return [served(r).get("adminsGeneration", {}).get("N") for r in range(2)]
+
+    _until(lambda: generations() == ["1", "1"])
+    instances = {
+        r: _report(runtime, keys.bootstrap_pk(uid), keys.replica_report_sk(r))["instanceId"]["S"] for r in range(2)
+    }
+
+    published, changed = store.admins.publish(uid, mapping([admin, "arn:aws:iam::123456789012:role/team/Ops"]))
+    assert changed and published.generation == 2
+    _until(lambda: generations() == ["2", "2"])
+    for replica, instance in instances.items():
+        assert _report(runtime, keys.bootstrap_pk(uid), keys.replica_report_sk(replica))["instanceId"]["S"] == instance
+        assert "adminsError" not in served(replica)
+    calls = [c for c in runtime.recorder.call_records() if c.role_name == f"gke-{uid}-controlplane"]
+    partition = keys.cluster_access_pk(uid)
+    reads = [c for c in calls if c.params.get("Key", {}).get("pk") in (partition, {"S": partition})]
+    assert reads and {c.action for c in reads} == {"dynamodb:GetItem"}
+
+    runtime.simulator.refuse_admins("admins")
+    try:
+        store.admins.publish(uid, mapping([admin]))  # generation 3, which the replicas cannot read
+        _until(lambda: all("adminsError" in served(r) for r in range(2)))
+        assert generations() == ["2", "2"]
+        assert "AccessDeniedException" in served(0)["adminsError"]["S"]
+    finally:
+        runtime.simulator.allow_admins()
+    _until(lambda: generations() == ["3", "3"])

@@ -126,10 +126,18 @@ def test_the_example_manifest_maps_its_creator_and_admins_change_without_a_roll(
     assert replica_instances(runtime, uid) == instances and template_versions(runtime, uid) == versions
     published = store.admins.get(uid)
     assert (published.generation, published.role_arns) == (2, [f"arn:aws:iam::{ACCOUNT}:role/Admin"])
+    # Every replica's authenticator serves exactly the item's generation (each reads the item on
+    # its report timer), and still no instance was replaced.
     until(
-        lambda: all((r.checks.get("adminsGeneration") or 0) >= 2 for r in store.reports.replicas(uid).values()),
-        what="the replicas picking up generation 2",
+        lambda: (
+            [r.checks.get("adminsGeneration") for r in store.reports.replicas(uid).values()]
+            == [published.generation] * 3
+        ),
+        what="every replica serving generation 2",
     )
+    assert not any("adminsError" in r.checks for r in store.reports.replicas(uid).values())
+    assert replica_instances(runtime, uid) == instances
+    assert api.get_cluster("access")["status"]["admins"]["appliedBy"] == 3
     assert "ClusterAdminsPublished" in [e.reason for e in store.events.list("access")]
 
     deleted = api.wait_operation(api.delete_cluster("access")["id"], timeout=600, poll=0.5)

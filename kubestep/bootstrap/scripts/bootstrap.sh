@@ -4,7 +4,8 @@
 # etcd volume, re-registers the replica's DNS name and reports health again.
 #
 #   kubestep-bootstrap                      boot (what cloud-init runs)
-#   kubestep-bootstrap report               the periodic report (kubestep-report.timer)
+#   kubestep-bootstrap report               the periodic report (kubestep-report.timer); a
+#                                           replica also serves the administrators item's mapping
 #   kubestep-bootstrap renew-certificates   kubeadm's certificates, before they expire
 #                                           (kubestep-certs-renew.timer, control plane)
 #   kubestep-bootstrap refresh-tokens       the join tokens the node secret lists, registered
@@ -53,6 +54,7 @@ REPORT_SOURCE=boot
 INSTALLED_VERSION=
 CHECKS=
 CERTIFICATES=
+ADMINS_CHECKS=
 MODE=
 
 # Values only the templates use (fill reads them by name).
@@ -314,6 +316,36 @@ prepare_authenticator() {
   chown 65532:65532 "$state" "$state/key.pem" "$state/cert.pem" # the image's non-root user
   template_value AUTHENTICATOR_CA_DATA "$(base64 -w0 <"$state/cert.pem")"
   fill "$CONF/templates/authenticator-webhook.kubeconfig" "$ROOT/etc/kubernetes/aws-iam-authenticator/kubeconfig.yaml" 0644
+}
+
+refresh_admins() { # sets ADMINS_CHECKS: serve the cluster administrators item, rewritten when its generation changed
+  # The AWS CLI renders the item as the authenticator's mapping (ADMINS_MAPPING_QUERY, from
+  # kubestep.bootstrap.authenticator_mapping); the authenticator reloads the file when it is
+  # replaced (its DynamicFile backend), so nothing restarts. An unreadable item keeps the mapping
+  # served so far, never an empty one, and the report says why.
+  local file=$CONF/aws-iam-authenticator/admins.json out served generation new='' problem=''
+  served=$(json_field 'o["Version"]' <"$file" 2>/dev/null) || served=
+  if ! out=$(aws dynamodb get-item --region "$REGION" --table-name "$TABLE" --consistent-read \
+    --key "$(claim_key "$ADMINS_PK" "$ADMINS_SK")" --query "$ADMINS_MAPPING_QUERY" --output json 2>&1) ||
+    ! generation=$(json_field 'o["Version"]' <<<"$out" 2>/dev/null) || [[ ! $generation =~ ^[0-9]+$ ]]; then
+    problem=${out:-the item does not exist}
+  elif [ "$generation" != "$served" ]; then
+    # A new file renamed over the old one: the authenticator never reads half a mapping.
+    if new=$(mktemp "$file.XXXXXX") && printf '%s\n' "$out" >"$new" && chmod 0644 "$new" && mv -f "$new" "$file"; then
+      served=$generation
+      log "serving the cluster administrators of generation $generation"
+    else
+      rm -f "$new"
+      problem="the mapping file could not be written"
+    fi
+  fi
+  ADMINS_CHECKS=
+  if [[ $served =~ ^[0-9]+$ ]]; then ADMINS_CHECKS=",\"adminsGeneration\":{\"N\":\"$served\"}"; fi
+  if [ -n "$problem" ]; then
+    problem=${problem//[^A-Za-z0-9 ().:\/_-]/ }
+    log "the cluster administrators could not be refreshed: $problem"
+    ADMINS_CHECKS+=",\"adminsError\":{\"S\":\"${problem:0:300}\"}"
+  fi
 }
 
 start_authenticator() {
@@ -729,7 +761,7 @@ control_plane_check() { # one look; sets CHECKS; true when etcd is healthy and t
   CHECKS+=",\"etcdHealthy\":{\"BOOL\":$healthy},\"apiserverReady\":{\"BOOL\":$ready}"
   if [ -n "$cluster" ]; then CHECKS+=",\"clusterVersion\":{\"S\":\"$cluster\"}"; fi
   if [ -n "$addons" ]; then CHECKS+=",\"addonsVersion\":{\"S\":\"$addons\"}"; fi
-  CHECKS+="}"
+  CHECKS+="$ADMINS_CHECKS}"
   [ "$healthy" = true ] && [ "$ready" = true ]
 }
 
@@ -913,6 +945,7 @@ first_boot() {
     read_join_token
     PHASE=aws-iam-authenticator
     prepare_authenticator
+    refresh_admins
     bootstrap_control_plane
   else
     PHASE=secrets
@@ -942,6 +975,7 @@ later_boot() {
     remount_etcd_volume
     PHASE=dns
     upsert_dns_record
+    refresh_admins
   fi
 }
 
@@ -972,6 +1006,7 @@ periodic_report() {
   if [ "$ROLE" = control-plane ]; then
     # In its own process, so a failed step stops the add-ons (errexit) but never this report.
     KUBESTEP_CLAIM_ATTEMPTS=1 bash "$0" converge-addons || log "the add-ons did not converge; the next report retries"
+    refresh_admins
   fi
   health_check || true
   read_certificates
