@@ -270,7 +270,8 @@ def test_fleet_follows_a_create_to_running_with_replicas_and_node_pools(page, cr
         if phase == "RUNNING":
             break
         time.sleep(0.1)
-    assert api.operation(creation["id"])["status"] in ("RUNNING", "SUCCEEDED")
+    ended = api.operation(creation["id"])
+    assert ended["status"] in ("RUNNING", "SUCCEEDED"), ended
     assert phases[0] == "PROVISIONING" and phases[-1] == "RUNNING", phases
     # The change was announced to screen readers.
     page.wait_for_function(
