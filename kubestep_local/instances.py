@@ -51,6 +51,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from kubestep import naming
+from kubestep.aws import errors as aws_errors
 from kubestep_local import moto_compat
 from kubestep_local._worker import record_safe
 from kubestep_local.recorder import CallRecord, CallRecorder
@@ -807,9 +808,9 @@ class InstanceSimulator:
             refused = bool({boot.uid, boot.cluster_name} & self._admins_unreadable)
         try:
             if refused:
+                denied = aws_errors.UNAUTHORIZED_BY_PROTOCOL["json"]  # DynamoDB's JSON protocol
                 raise ClientError(
-                    {"Error": {"Code": "AccessDeniedException", "Message": "not authorized (the simulator refuses)"}},
-                    "GetItem",
+                    {"Error": {"Code": denied, "Message": "not authorized (refused by a test)"}}, "GetItem"
                 )
             admins = store.admins.get(boot.uid)
         except ClientError as error:

@@ -7,7 +7,8 @@ The Lambda side calls one function:
 
 One module per concern: `params` (the interface, validated), `kubeadm` (v1beta4 documents),
 `host` (containerd, kernel, systemd units and timers), `addons` (in-cluster manifests),
-`components` (pinned versions and image digests), `cloud_init` (assembly), `scripts/` (what runs
+`components` (pinned versions and image digests), `authenticator_mapping` (the administrators
+item as aws-iam-authenticator's mapping), `cloud_init` (assembly), `scripts/` (what runs
 on the instance: the boot, the report, certificate renewal, join-token refresh, etcd
 membership), `schema` (upstream field schemas). The report item the instances write is
 `kubestep.store.records.BootstrapReport` (docs/contracts.md)."""

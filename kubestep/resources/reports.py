@@ -47,12 +47,9 @@ def node_problem(report: BootstrapReport | None, time_scale: float = 1.0) -> str
     checks = report.checks
     if checks.get("nodeReady") is not True:
         return "its Node is not Ready (nodeReady)"
-    if not checks.get("providerID"):
-        return "the cloud controller manager has not initialised its Node: no providerID (providerID)"
-    # The instance reports `nodeInitialized` only once providerID is set *and* the taint is gone.
     if checks.get("nodeInitialized") is not True:
         return (
-            f"the cloud controller manager has not initialised its Node: the {UNINITIALIZED_TAINT} taint is "
-            "still on it (nodeInitialized)"
+            "the cloud controller manager has not initialised its Node: no providerID, or the "
+            f"{UNINITIALIZED_TAINT} taint still on it (nodeInitialized)"
         )
     return None

@@ -37,6 +37,8 @@ def small_request(name: str, **pool_spec: Any) -> dict:
     cluster, pool = docs[0], docs[1]
     cluster["metadata"]["name"] = name
     cluster["spec"]["controlPlane"]["availabilityZones"] = ["us-east-1a"]
+    # Started as from the console, which must name the cluster's administrators.
+    cluster["spec"]["authentication"] = {"awsIAM": {"adminIdentityARNs": [f"arn:aws:iam::{ACCOUNT}:role/Admin"]}}
     pool["spec"].update(clusterName=name, minNodeCount=1, maxNodeCount=2, **pool_spec)
     return {"cluster": cluster, "nodePools": [pool]}
 
@@ -63,7 +65,9 @@ def report_all(store: Store, uid: str, status: str = "ok") -> None:
                 checks = {"etcdMembers": members, "etcdHealthy": True, "apiserverReady": True}
                 replica = int(tags["gke:replica"])
             else:
-                checks, replica = {"nodeReady": True}, None
+                # Ready, and initialised by the cloud controller manager (what the node gate requires).
+                provider = f"aws:///us-east-1a/{inst['InstanceId']}"
+                checks, replica = {"nodeReady": True, "nodeInitialized": True, "providerID": provider}, None
             # A node writes its report under its own instance ARN (the only partition its role may write).
             arn = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{inst['InstanceId']}"
             store.reports.write(

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import copy
 
+import boto3
 import pytest
 import yaml
 
 from kubestep import cluster_admins, lifecycle
+from kubestep.bootstrap import authenticator_mapping
 from kubestep.errors import InvalidSpec
 from kubestep.models import AWSCluster, AWSNodePool, UpdateClusterRequest
 from kubestep.operations import with_creator_as_admin
-from kubestep.store import ClusterRecord, Store
+from kubestep.store import ClusterRecord, Store, keys
 from kubestep.validation import ADMINS_FIELD, admins_problems, parse_create_request
 
 from .conftest import EXAMPLES, load_service
@@ -177,3 +179,25 @@ def test_the_admins_item_changes_generation_only_when_the_mapping_does(store: St
     moved, changed = store.admins.publish("abcd1234", second)
     assert (moved.generation, changed, moved.user_arns) == (2, True, [f"arn:aws:iam::{ACCOUNT}:user/moto"])
     assert store.admins.get("abcd1234") == moved
+
+
+def test_the_replicas_serve_the_item_as_the_authenticator_matches_callers(store: Store):
+    """The item as a replica's AWS CLI reads it (DynamoDB JSON), through the one rendering: a
+    role by its path-less ARN with its sessions as users, a user as itself, the generation as the
+    DynamicFile's Version; every identity in the cluster-admins group the add-ons bind."""
+    arns = [f"arn:aws:iam::{ACCOUNT}:role/platform/Admin", f"arn:aws:iam::{ACCOUNT}:user/team/alice"]
+    published, _ = store.admins.publish("u1", cluster_admins.mapping(arns))
+    key = {"pk": {"S": keys.cluster_access_pk("u1")}, "sk": {"S": keys.ADMINS_SK}}
+    raw = boto3.client("dynamodb", region_name="us-east-1").get_item(TableName=store.table.name, Key=key)["Item"]
+    served = authenticator_mapping.render(raw)
+    role = f"arn:aws:iam::{ACCOUNT}:role/Admin"
+    assert served == {
+        "Version": str(published.generation),
+        "mapRoles": [{"rolearn": role, "username": role + "/{{SessionName}}", "groups": ["kubestep:cluster-admins"]}],
+        "mapUsers": [{"userarn": arns[1], "username": arns[1], "groups": ["kubestep:cluster-admins"]}],
+        "mapAccounts": [],
+    }
+    assert all(
+        cluster_admins.matches(arns, caller) for caller in (f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/s", arns[1])
+    )
+    assert authenticator_mapping.render({}) is None  # no item: nothing to serve

@@ -123,7 +123,8 @@ def test_only_the_secret_of_this_incarnation_is_touched(store: Store):
 
 
 def report(certs: dict[str, str]) -> BootstrapReport:
-    return BootstrapReport(status="ok", checks={"etcdMembers": 3, "certificates": certs})
+    """A replica's report: its certificates' expiries beside its checks (docs/contracts.md)."""
+    return BootstrapReport(status="ok", checks={"etcdMembers": 3}, certificates=certs)
 
 
 def test_the_first_copy_to_expire_is_shown_and_warned_about_30_days_ahead():

@@ -324,7 +324,7 @@ refresh_admins() { # sets ADMINS_CHECKS: serve the cluster administrators item, 
   # replaced (its DynamicFile backend), so nothing restarts. An unreadable item keeps the mapping
   # served so far, never an empty one, and the report says why.
   local file=$CONF/aws-iam-authenticator/admins.json out served generation new='' problem=''
-  served=$(json_field 'o["Version"]' <"$file" 2>/dev/null) || served=
+  served=$(json_field 'o["Version"]' 2>/dev/null <"$file") || served=
   if ! out=$(aws dynamodb get-item --region "$REGION" --table-name "$TABLE" --consistent-read \
     --key "$(claim_key "$ADMINS_PK" "$ADMINS_SK")" --query "$ADMINS_MAPPING_QUERY" --output json 2>&1) ||
     ! generation=$(json_field 'o["Version"]' <<<"$out" 2>/dev/null) || [[ ! $generation =~ ^[0-9]+$ ]]; then
