@@ -1312,6 +1312,14 @@ function iterationRows(items, progress, ended) {
     else condition = latest && latest.type === "wait" ? "waiting" : "in progress";
     rows.push({ ...iteration, done: mine.filter((i) => i.type === "done").length, latest, failed, condition });
   }
+  // A Map run's items not started yet (its count is known once the Map starts): a roll's
+  // replicas waiting their turn, so the table lists every iteration from the start.
+  for (const run of (progress && progress.maps) || []) {
+    for (let index = run.started; index < (run.length ?? 0); index += 1) {
+      const condition = ended ? "not run" : "not started";
+      rows.push({ map: run.map, iteration: index, item: null, within: run.within, startedSeconds: null, endedSeconds: null, done: 0, latest: null, failed: null, condition });
+    }
+  }
   return rows;
 }
 
@@ -1334,13 +1342,13 @@ function iterationsView(items, progress, ended) {
         {},
         mapRows.map((row) => {
           const latest = row.latest;
-          const css = row.condition === "failed" || row.condition === "aborted" ? "bad" : row.condition === "waiting" || row.condition === "in progress" ? "pending" : "ok";
+          const css = row.condition === "failed" || row.condition === "aborted" ? "bad" : row.condition === "waiting" || row.condition === "in progress" ? "pending" : row.condition.startsWith("not ") ? "idle" : "ok";
           const took = row.endedSeconds !== null && row.startedSeconds !== null ? seconds(row.endedSeconds - row.startedSeconds) : "—";
           return h(
             "tr",
             { class: `iteration ${row.condition.replace(" ", "-")}`, "data-iteration": row.iteration, "data-state": row.condition },
             h("th", { scope: "row" }, `#${row.iteration}`),
-            h("td", {}, row.item ? `${row.item}${row.within ? ` (in ${row.within})` : ""}` : "—"),
+            h("td", {}, row.item ? `${row.item}${row.within ? ` (in ${row.within})` : ""}` : row.within ? `— (in ${row.within})` : "—"),
             h("td", {}, row.done),
             h("td", {}, (latest && latest.step) || "—"),
             h(
