@@ -56,6 +56,8 @@ STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    # Named by the page, so a browser never asks for /favicon.ico (a 404 in its console).
+    "icon.svg": "image/svg+xml",
 }
 # Everything the page needs comes from this server; nothing inline, no framing.
 SECURITY_HEADERS = {

@@ -134,6 +134,10 @@ def test_the_page_is_static_and_locked_down(dashboard: DashboardServer) -> None:
     for name in ("app.js", "app.css"):
         status, _, _ = call(dashboard, f"/static/{name}", session=False)
         assert status == 200
+    # The page names its icon (a browser would otherwise ask for /favicon.ico, answered 404).
+    assert b'<link rel="icon" href="/static/icon.svg"' in body
+    status, headers, icon = call(dashboard, "/static/icon.svg", session=False)
+    assert status == 200 and headers["Content-Type"] == "image/svg+xml" and icon.startswith(b"<svg")
     for path in ("/static/../server.py", "/static/server.py", "/static/%2e%2e/server.py", "/etc/passwd"):
         status, _, body = call(dashboard, path)
         assert status == 404, path
