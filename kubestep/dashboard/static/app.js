@@ -228,17 +228,23 @@ function idContext(targetName) {
   return { region: version.region || target.region || null, local: target.kind === "local" };
 }
 
+// An id that wraps only after a `:` or `/` of an ARN, never inside a resource id (`i-0abc…`).
+function idText(id) {
+  const parts = String(id).split(/(?<=[:/])/);
+  return parts.map((part, index) => [h("span", { class: "id-part" }, part), index < parts.length - 1 ? h("wbr") : null]);
+}
+
 function awsId(id, context, kind) {
   if (!id) return "—";
   const url = context.local ? null : consoleUrl(String(id), context.region, kind);
   if (!url) {
     const title = context.local ? "an id in the local runtime's emulator (no AWS console page)" : null;
-    return h("code", { class: "aws-id", title }, id);
+    return h("code", { class: "aws-id", title }, idText(id));
   }
   return h(
     "a",
     { class: "aws-id console-link", href: url, target: "_blank", rel: "noopener noreferrer", "data-aws-id": id },
-    h("code", {}, id),
+    h("code", {}, idText(id)),
     h("span", { class: "visually-hidden" }, " (AWS console, opens in a new tab)"),
   );
 }
@@ -1632,6 +1638,12 @@ function operationHead(target, operation) {
   );
 }
 
+// A box for a wide table: on a narrow screen it scrolls sideways (reachable with the keyboard)
+// rather than widening the page.
+function wide(label) {
+  return h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": `${label} (scrolls sideways)` });
+}
+
 function section(id, title, ...content) {
   return h("section", { class: "panel", "aria-labelledby": `${id}-title`, id }, h("h2", { id: `${id}-title` }, title), ...content);
 }
@@ -1650,18 +1662,18 @@ function renderCluster(target, name, selectedOperation) {
   const el = {
     facts: h("div", {}, h("p", {}, "Loading…")),
     actions: h("div", {}),
-    replicas: h("div", {}),
-    nodePools: h("div", {}),
-    resources: h("div", {}),
+    replicas: wide("Control-plane replicas"),
+    nodePools: wide("Node pools"),
+    resources: wide("AWS resources"),
     incarnations: h("div", {}),
     operations: h("div", {}),
     head: h("div", {}),
     count: h("p", { class: "meta" }),
-    iterations: h("div", {}),
+    iterations: wide("Iterations"),
     timeline: h("div", { class: "timeline-chart" }),
     log: h("ol", { class: "timeline", "aria-label": "Steps, oldest first" }),
     schedules: h("div", {}),
-    events: h("div", {}),
+    events: wide("Events"),
   };
   view.replaceChildren(
     section("summary", "Summary", el.facts),

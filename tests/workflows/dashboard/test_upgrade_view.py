@@ -347,6 +347,14 @@ def test_ages_with_absolute_times_console_links_and_an_endpoint_unbroken(page, c
     # The endpoint wraps only after a dot, never inside a label: on a narrow screen, in the fleet
     # and in the summary.
     page.set_viewport_size({"width": 480, "height": 900})
+    # An AWS id never wraps inside itself, an ARN only after a `:` or `/`; wide tables scroll in
+    # their box, the page stays as wide as the screen.
+    instance = page.locator(f"#replicas a.console-link[data-aws-id='{replica['instanceId']}'] code")
+    assert instance.evaluate(BREAKS) == {"text": replica["instanceId"], "breaks": []}
+    listener = status["resources"]["listener"]
+    layout = page.locator(f"#resources a.console-link[data-aws-id='{listener}'] code").evaluate(BREAKS)
+    assert layout["text"] == listener and set(layout["breaks"]) <= {":", "/"}, layout
+    assert page.evaluate("document.documentElement.scrollWidth") <= 480
     summary_endpoint = page.locator("#summary code.endpoint")
     layout = summary_endpoint.evaluate(BREAKS)
     assert layout["text"] == status["endpoint"]
