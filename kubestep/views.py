@@ -65,6 +65,7 @@ def replica_view(member: EtcdMember, report: BootstrapReport | None, *, deleting
         "deleting": deleting,
         "reportedAt": report.reported_at if report else None,
         "adminsGeneration": report.checks.get("adminsGeneration") if report else None,
+        "adminsError": report.checks.get("adminsError") if report else None,
         "certificatesExpireAt": iso(expiries[0].expires_at) if expiries else None,
     }
 

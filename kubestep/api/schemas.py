@@ -246,6 +246,9 @@ class Replica(_Open):
     adminsGeneration: int | None = Field(
         default=None, description="The administrators generation its aws-iam-authenticator serves"
     )
+    adminsError: str | None = Field(
+        default=None, description="Why its last read of the administrators failed (it serves adminsGeneration still)"
+    )
     certificatesExpireAt: str | None = Field(
         default=None, description="When the first of its certificates expires, as it reports them"
     )

@@ -308,3 +308,21 @@ def test_local_up_names_the_operations_a_crash_lost(capsys: pytest.CaptureFixtur
     _print_restore({"restored": True, "savedAt": "S", "clusters": ["a"], "abortedExecutions": [], "lostOperations": []})
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out.startswith("Restored:")
+
+
+def test_describe_says_which_replica_cannot_read_the_administrators() -> None:
+    from kubestep.cli.commands.describe import _access_pairs
+
+    arn = "arn:aws:iam::123456789012:user/alice"
+    replicas = [
+        {"index": 0, "adminsGeneration": 2},
+        {"index": 1, "adminsGeneration": 1, "adminsError": "the item does not exist"},
+    ]
+    status = {
+        "admins": {"identityARNs": [arn], "creator": arn, "generation": 2, "appliedBy": 1},
+        "controlPlane": {"replicas": replicas},
+    }
+    mapping = dict(_access_pairs(status))["Admin mapping"]
+    assert mapping == "generation 2, served by 1/2 replicas; replica 1: the item does not exist"
+    replicas[1] = {"index": 1, "adminsGeneration": 2}
+    assert dict(_access_pairs(status))["Admin mapping"] == "generation 2, served by 1/2 replicas"

@@ -107,13 +107,10 @@ def _access_pairs(status: dict) -> list[tuple[str, Any]]:
         ("Created by", creator or "-"),
     ]
     if admins.get("generation") is not None:
-        replicas = len((status.get("controlPlane") or {}).get("replicas") or [])
-        pairs.append(
-            (
-                "Admin mapping",
-                f"generation {admins['generation']}, served by {admins.get('appliedBy', 0)}/{replicas} replicas",
-            )
-        )
+        replicas = (status.get("controlPlane") or {}).get("replicas") or []
+        mapping = f"generation {admins['generation']}, served by {admins.get('appliedBy', 0)}/{len(replicas)} replicas"
+        unread = [f"replica {r.get('index')}: {r['adminsError']}" for r in replicas if r.get("adminsError")]
+        pairs.append(("Admin mapping", "; ".join([mapping, *unread])))
     token = status.get("joinToken")
     if token:
         pairs.append(
