@@ -17,7 +17,7 @@ from kubestep import cluster_admins, naming
 from kubestep.aws import client
 from kubestep.aws.errors import Kind, is_not_found
 from kubestep.errors import AlreadyExists, InvalidRequest, InvalidSpec, LockHeld, NotFound, OperationNotRunning
-from kubestep.execution_history import history, summarize
+from kubestep.execution_history import history, progress, summarize
 from kubestep.models import dump
 from kubestep.settings import Settings
 from kubestep.store import Operation, Store, keys
@@ -41,6 +41,9 @@ def operation_view(operation: Operation, base_path: str = "/v1") -> dict:
         "kind": operation.kind,
         "target": operation.target,
         "nodePool": operation.parameters.get("nodePool"),
+        # The incarnation of the target it worked on: a cluster deleted and created again
+        # under the same name has another uid.
+        "uid": operation.uid,
         "status": status,
         "executionArn": operation.execution_arn,
         "startedAt": operation.started_at,
@@ -331,20 +334,23 @@ def cancel(settings: Settings, store: Store, operation_id: str, caller: str | No
 
 def steps(settings: Settings, operation: Operation, after: int = 0) -> dict:
     """The operation's progress: the summary items after the first `after` (see
-    `kubestep.execution_history`), and the time scale the durations were measured at."""
-    items: list[dict] = []
+    `kubestep.execution_history`), where it is now (its Map iterations and running steps,
+    recomputed on every call), and the time scale the durations were measured at."""
+    events: list[dict] = []
     if operation.execution_arn:
         try:
-            items = summarize(history(client("stepfunctions", settings.region), operation.execution_arn))
+            events = history(client("stepfunctions", settings.region), operation.execution_arn)
         except Exception as exc:
             if not is_not_found(exc, Kind.EXECUTION):
                 raise
+    items = summarize(events)
     return {
         "operationId": operation.operation_id,
         "status": operation.status,
         "timeScale": settings.time_scale,
         "items": items[after:],
         "next": len(items),
+        **progress(events),
     }
 
 

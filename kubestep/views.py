@@ -32,6 +32,7 @@ def node_pool_view(pool: NodePoolRecord) -> dict[str, Any]:
             "zone": pool.zone,
             "subnetId": pool.subnet_id,
             "readyNodes": pool.ready_nodes,
+            "targetVersion": pool.target_spec.spec.version if pool.target_spec else None,
             "warnings": _version_warnings(pool.version),
         },
     }
@@ -53,6 +54,12 @@ def replica_view(member: EtcdMember, report: BootstrapReport | None, *, deleting
         "instanceId": member.instance_id or (report.instance_id if report else None),
         "etcdVolumeId": member.volume_id,
         "bootstrap": report.status if report else None,
+        # What the instance itself says it installed (its bootstrap report).
+        "version": report.version if report else None,
+        "launchTemplateVersion": member.launch_template_version,
+        # It passed the health gate on an older spec than its template now launches: an update
+        # is replacing the replica, or will (its old instance's report still reads `ok`).
+        "updatePending": bool(member.healthy_spec and member.launch_spec != member.healthy_spec),
         # Its create is rolling back: the replica's resources are being deleted, whatever its
         # last report said.
         "deleting": deleting,
@@ -61,6 +68,11 @@ def replica_view(member: EtcdMember, report: BootstrapReport | None, *, deleting
         "adminsError": report.checks.get("adminsError") if report else None,
         "certificatesExpireAt": iso(expiries[0].expires_at) if expiries else None,
     }
+
+
+def _network_vpc(store: Store) -> str | None:
+    network = store.network.get()
+    return network.vpc_id if network else None
 
 
 def admins_view(store: Store, record: ClusterRecord, reports: dict[int, BootstrapReport], detail: bool) -> dict:
@@ -103,6 +115,7 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
         "phase": record.phase,
         "endpoint": record.endpoint,
         "version": record.version,
+        "targetVersion": record.target_spec.spec.control_plane.version if record.target_spec else None,
         "uid": record.uid,
         # Public: kubeconfig's certificate-authority-data; nodes pin its hash when they join.
         "clusterCaCertificate": record.cluster_ca_certificate,
@@ -130,6 +143,7 @@ def cluster_view(store: Store, record: ClusterRecord, *, detail: bool = True) ->
     if detail:
         config = store.etcd.config(record.name)
         control_plane["etcd"] = config.to_item() if config else None
+        status["vpcId"] = record.spec.spec.networking.vpc_id or _network_vpc(store)
     status["controlPlane"] = control_plane
     status["nodePools"] = [node_pool_view(p) for p in store.node_pools.list(record.name)]
     return {
@@ -152,4 +166,5 @@ def event_view(event: Event, cluster: str | None = None) -> dict[str, Any]:
         "firstTimestamp": event.first_timestamp,
         "lastTimestamp": event.last_timestamp,
         "operationId": event.operation_id,
+        "uid": event.uid,
     }

@@ -6,7 +6,8 @@ report") -- would never arrive. For each new instance of an Auto Scaling group t
 ``gke:cluster-uid``, after a time-scaled boot delay, the simulator does through boto3 against the
 emulator what the bootstrap script does with the instance role: a replica claims initialisation
 (unless the cluster is initialised) and marks it done, every instance writes its report under
-its own key; an instance that booted well then rewrites its report every
+its own key, with the Kubernetes version its user-data installs (as ``kubelet --version`` tells
+the real one); an instance that booted well then rewrites its report every
 ``report_interval_seconds`` (time-scaled), as its report timer does, with what it would see then:
 
 - a control-plane replica: the etcd members started (the cluster's replicas that have booted
@@ -23,17 +24,21 @@ Each call an instance makes is recorded as its instance role's (``CallRecord.rol
 the instance's ARN), so the IAM check evaluates them against the policy the functions put on
 that role; what the simulator only reads to play its part (etcd membership, the cluster CA) is
 not recorded. Tests can make chosen instances report ``failed:<phase>``, boot late (a slow
-join), keep the cloud controller manager from ever initialising a cluster's nodes, or keep a
-cluster's replicas from reading its administrators item.
+join), hold their boot until released, keep the cloud controller manager from ever
+initialising a cluster's nodes, or keep a cluster's replicas from reading its administrators
+item.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gzip
 import heapq
 import itertools
 import json
 import logging
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import yaml
 from botocore.exceptions import ClientError
 
 from kubestep import naming
@@ -125,6 +131,8 @@ class LiveInstance:
     next_report: float = 0.0
     # The administrators generation its authenticator serves (None: no mapping yet).
     admins_generation: int | None = None
+    # What its user-data installs; the real instance reports `kubelet --version`.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,29 @@ class Report:
 
 def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def installed_version(user_data: str | None) -> str | None:
+    """The Kubernetes version an instance's bootstrap installs: `KUBERNETES_VERSION` of the
+    settings file its (gzipped, base64) cloud-config writes, as the real bootstrap reads it."""
+    if not user_data:
+        return None
+    try:
+        text = base64.b64decode(user_data)
+        if text[:2] == b"\x1f\x8b":
+            text = gzip.decompress(text)
+        config = yaml.safe_load(text.decode())
+    except (ValueError, TypeError, OSError, EOFError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    entries = config.get("write_files") if isinstance(config, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and str(entry.get("path", "")).endswith("/bootstrap.env"):
+            for line in str(entry.get("content", "")).splitlines():
+                key, _, value = line.partition("=")
+                if key == "KUBERNETES_VERSION":
+                    words = shlex.split(value)
+                    return words[0] if words else None
+    return None
 
 
 def _iso(moment: datetime) -> str:
@@ -214,6 +245,9 @@ class InstanceSimulator:
         self._seen: set[str] = set()
         self._pending: list[PendingBoot] = []
         self._failures: list[Failure] = []
+        # Boots held back (tests: one replica's new instance stays unbooted while others go on).
+        self._holds: list[Match] = []
+        self._held: list[PendingBoot] = []
         self._delays: list[Delay] = []
         self._ccm_stalled: set[str] = set()
         self._admins_unreadable: set[str] = set()
@@ -272,6 +306,33 @@ class InstanceSimulator:
         with self._lock:
             self._failures.append(failure)
         return failure
+
+    def hold_boots(
+        self, cluster: str, replica: int | None = None, *, role: str = "control-plane", nodepool: str | None = None
+    ) -> Match:
+        """Matching instances (cluster uid or name) do not boot until `release_boots()`: a roll
+        waits at that replica's (or pool's) health gate for as long as a test needs."""
+        hold = Match(cluster, role, replica, nodepool)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def release_boots(self, hold: Match | None = None) -> None:
+        """Boot what `hold` (every hold, by default) held back, at once (their boot delay has
+        passed), and hold those no more."""
+        with self._lock:
+            holds = [hold] if hold is not None else list(self._holds)
+            self._holds = [h for h in self._holds if h not in holds]
+            released = [boot for boot in self._held if any(h.matches(boot) for h in holds)]
+            self._held = [boot for boot in self._held if boot not in released]
+            for boot in released:
+                boot.due = time.monotonic()
+                heapq.heappush(self._pending, boot)
+
+    def held(self) -> list[str]:
+        """Instance ids held back by `hold_boots`, booted once released."""
+        with self._lock:
+            return [boot.instance_id for boot in self._held]
 
     def delay_boot(
         self,
@@ -334,7 +395,7 @@ class InstanceSimulator:
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._held)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until every instance seen so far has reported (or was skipped)."""
@@ -413,7 +474,7 @@ class InstanceSimulator:
         with self._lock:
             if instance_id in self._live or instance_id in self._adopt_checked or not self.table_name:
                 return
-            if any(b.instance_id == instance_id for b in self._pending):
+            if any(b.instance_id == instance_id for b in [*self._pending, *self._held]):
                 return
             self._adopt_checked.add(instance_id)
         if not moto_compat.instance_running(group.region, instance_id):
@@ -428,7 +489,12 @@ class InstanceSimulator:
             return
         with self._lock:
             self._live[instance_id] = LiveInstance(
-                boot, time.monotonic(), datetime.now(UTC), self._zone(boot), time.monotonic()
+                boot,
+                time.monotonic(),
+                datetime.now(UTC),
+                self._zone(boot),
+                time.monotonic(),
+                version=self._version(boot),
             )
 
     # -- the node termination handler (queue mode) ----------------------------------------------
@@ -504,7 +570,7 @@ class InstanceSimulator:
     def booted(self) -> set[str]:
         """Instances that have booted (reported, or were gone before they could)."""
         with self._lock:
-            return self._seen - {boot.instance_id for boot in self._pending}
+            return self._seen - {boot.instance_id for boot in [*self._pending, *self._held]}
 
     def mark_booted(self, instance_ids: set[str]) -> None:
         """Known as booted already (restored from a snapshot): they do not boot again."""
@@ -584,6 +650,9 @@ class InstanceSimulator:
                 if not self._pending or self._pending[0].due > time.monotonic():
                     return
                 boot = heapq.heappop(self._pending)
+                if any(hold.matches(boot) for hold in self._holds):
+                    self._held.append(boot)
+                    continue
                 status = "ok"
                 for failure in self._failures:
                     if failure.matches(boot):
@@ -612,7 +681,7 @@ class InstanceSimulator:
         if boot.role == "control-plane" and boot.replica is None:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
-        live = LiveInstance(boot, time.monotonic(), datetime.now(UTC), self._zone(boot))
+        live = LiveInstance(boot, time.monotonic(), datetime.now(UTC), self._zone(boot), version=self._version(boot))
         if status == "ok":
             with self._lock:
                 self._live[boot.instance_id] = live
@@ -626,6 +695,7 @@ class InstanceSimulator:
                     instance_id=boot.instance_id,
                     replica=replica,
                     instance_arn=self._instance_arn(boot.region, boot.instance_id),
+                    version=live.version,
                 )
             key = f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
         # A node reports again as soon as the cloud controller manager may have initialised it.
@@ -692,6 +762,7 @@ class InstanceSimulator:
                     status="ok",
                     instance_id=boot.instance_id,
                     replica=boot.replica,
+                    version=live.version,
                     checks=checks,
                     certificates=certificates,
                     source=source,
@@ -702,6 +773,7 @@ class InstanceSimulator:
                 status="ok",
                 instance_id=boot.instance_id,
                 instance_arn=self._instance_arn(boot.region, boot.instance_id),
+                version=live.version,
                 checks=self._node_facts(live),
                 certificates={"kubelet-client": _iso(live.joined_at + LEAF_VALIDITY)},
                 source=source,
@@ -772,6 +844,10 @@ class InstanceSimulator:
         if initialised:
             checks["providerID"] = f"aws:///{live.zone or 'unknown'}/{boot.instance_id}"
         return checks
+
+    @staticmethod
+    def _version(boot: PendingBoot) -> str | None:
+        return installed_version(moto_compat.instance_user_data(boot.region, boot.instance_id))
 
     def _zone(self, boot: PendingBoot) -> str | None:
         with contextlib.suppress(Exception):

@@ -1313,6 +1313,24 @@ def instance_running(region: str, instance_id: str) -> bool:
     return False
 
 
+def instance_user_data(region: str, instance_id: str) -> str | None:
+    """The user-data an EC2 instance was launched with (base64, as given), None if unknown."""
+    from moto.ec2.models import ec2_backends
+
+    for _account, backend_region, backend in _iter_backends(ec2_backends):
+        if backend_region != region:
+            continue
+        with contextlib.suppress(Exception):
+            data = backend.get_instance(instance_id).user_data
+            if isinstance(data, list | tuple):  # moto keeps RunInstances' UserData as a one-item list
+                data = data[0] if data else None
+            if data is None:
+                return None
+            # bytes, str, or moto's Base64EncodedString (whose str() is the encoded text)
+            return data.decode() if isinstance(data, bytes) else str(data)
+    return None
+
+
 def instance_state(region: str, instance_id: str) -> str | None:
     """An EC2 instance's state name (None if there is no such instance)."""
     from moto.ec2.models import ec2_backends

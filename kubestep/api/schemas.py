@@ -160,6 +160,11 @@ class Operation(BaseModel):
     id: str
     kind: str = Field(description="The workflow: CreateCluster, DeleteCluster, …")
     target: str | None = Field(default=None, description="The cluster the operation works on")
+    uid: str | None = Field(
+        default=None,
+        description="The uid of the cluster incarnation it works on (a cluster deleted and created again under "
+        "the same name has another)",
+    )
     nodePool: str | None = Field(default=None, description="The node pool a node-pool operation works on")
     status: str = Field(description="RUNNING until the execution ends: SUCCEEDED, FAILED, TIMED_OUT or ABORTED")
     executionArn: str | None = None
@@ -201,6 +206,9 @@ class NodePoolStatus(_Open):
     zone: str | None = None
     subnetId: str | None = None
     readyNodes: int | None = None
+    targetVersion: str | None = Field(
+        default=None, description="While an update rolls the pool: the Kubernetes version it rolls to"
+    )
 
 
 class NodePool(BaseModel):
@@ -220,6 +228,17 @@ class Replica(_Open):
     instanceId: str | None = None
     etcdVolumeId: str | None = None
     bootstrap: str | None = Field(default=None, description="The instance's own report: `ok` or `failed:<phase>`")
+    version: str | None = Field(
+        default=None, description="The Kubernetes version the replica's instance reported it installed"
+    )
+    launchTemplateVersion: int | None = Field(
+        default=None, description="The launch template version the replica's next instance launches with"
+    )
+    updatePending: bool | None = Field(
+        default=None,
+        description="True while its launch template carries a spec its running instance has not passed the "
+        "health gate with: an update is replacing it, or will",
+    )
     deleting: bool = Field(
         default=False, description="Its create is rolling back: the replica's resources are being deleted"
     )
@@ -273,7 +292,11 @@ class ClusterStatus(_Open):
     phase: str | None = None
     endpoint: str | None = Field(default=None, description="The control plane's internal NLB DNS name (port 443)")
     version: str | None = None
+    targetVersion: str | None = Field(
+        default=None, description="While an update rolls the control plane: the Kubernetes version it moves to"
+    )
     uid: str | None = None
+    vpcId: str | None = Field(default=None, description="The VPC the cluster runs in (`GET /clusters/{name}` only)")
     clusterCaCertificate: str | None = Field(
         default=None,
         description="The cluster CA certificate (PEM; public): what `kubestep get-credentials` writes as the "
@@ -332,6 +355,10 @@ class Event(BaseModel):
     firstTimestamp: str | None = None
     lastTimestamp: str | None = None
     operationId: str | None = None
+    uid: str | None = Field(
+        default=None,
+        description="The uid of the cluster incarnation the event is about (events outlive a deleted cluster)",
+    )
 
 
 class EventList(BaseModel):
@@ -364,6 +391,36 @@ class Step(BaseModel):
     )
 
 
+class MapRun(BaseModel):
+    map: str = Field(description="The Map state's name")
+    within: str | None = Field(default=None, description="The outer iteration's item, for a Map inside a Map")
+    length: int | None = Field(default=None, description="How many items it iterates over")
+    started: int
+    succeeded: int
+    failed: int = Field(description="Iterations that failed or were aborted")
+
+
+class MapIteration(BaseModel):
+    map: str | None = None
+    iteration: int | None = Field(default=None, description="The iteration's index (0-based)")
+    item: str | None = Field(default=None, description="What it works on: `replica 0`, `nodePool general`")
+    within: str | None = Field(default=None, description="The outer iteration's item, for a Map inside a Map")
+    state: Literal["running", "succeeded", "failed", "aborted"]
+    startedAt: str | None = None
+    endedAt: str | None = None
+    startedSeconds: float | None = Field(default=None, description="Since the execution started")
+    endedSeconds: float | None = Field(default=None, description="Since the execution started")
+
+
+class ActiveStep(BaseModel):
+    step: str = Field(description="The state's name")
+    since: str = Field(description="When it was entered (ISO 8601 UTC)")
+    sinceSeconds: float = Field(description="Since the execution started")
+    map: str | None = None
+    iteration: int | None = None
+    item: str | None = None
+
+
 class OperationSteps(BaseModel):
     operationId: str
     status: str
@@ -372,6 +429,17 @@ class OperationSteps(BaseModel):
     )
     items: list[Step]
     next: int = Field(description="Pass as `after` to get only the items after these")
+    startedAt: str | None = Field(default=None, description="When the execution started (ISO 8601 UTC)")
+    maps: list[MapRun] = Field(
+        default_factory=list, description="Each run of a Map state, with its item count (the whole history)"
+    )
+    iterations: list[MapIteration] = Field(
+        default_factory=list,
+        description="Every Map iteration with its state now (the whole history): final as soon as it ended",
+    )
+    activeSteps: list[ActiveStep] = Field(
+        default_factory=list, description="The steps running now (entered, not yet exited)"
+    )
 
 
 class CreateClusterDryRun(BaseModel):

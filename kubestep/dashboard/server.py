@@ -10,9 +10,15 @@ Guards, in the order they run on every request:
   is no cookie: browsers scope cookies by host, not port, so any page of any other server on
   127.0.0.1 would receive a cookie, while sessionStorage and a header the page sets belong to
   this origin (host and port) alone;
-- the proxy forwards only `proxy.ALLOWED_ROUTES`; a POST must also carry the page's
-  `X-Kubestep-Dashboard` header (no cross-site form can);
+- the proxy forwards only `proxy.ALLOWED_ROUTES`; an action (POST, PATCH, DELETE) must also
+  carry the page's `X-Kubestep-Dashboard` header (no cross-site form can), a body only as
+  `application/json` with its route's fields, and goes out with an Idempotency-Key, so a retry
+  never starts a second operation;
 - credentials never reach the page: requests are signed here, by `ApiClient`.
+
+A target that is the local runtime follows it: when a call cannot connect, the runtime's recorded
+endpoints are read again (it writes them each time it starts, on whatever ports it got) and the
+call is made once more there.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import re
 import secrets
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -32,12 +39,15 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from kubestep.api.client import ApiClient, ApiError
-from kubestep.dashboard.proxy import ProxyError, allowed_route
+from kubestep.dashboard.proxy import ProxyError, action_body, allowed_route
 
 LOOPBACK = "127.0.0.1"
 SESSION_HEADER = "X-Kubestep-Session"
 ACTION_HEADER = "X-Kubestep-Dashboard"
-MAX_BODY = 1024  # the one action the page posts (cancel) has no body
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_BODY = 1024  # the page's actions send a version or two node counts at most
+ACTION_METHODS = ("POST", "PATCH", "DELETE")
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # A request that stops sending (a body shorter than its Content-Length, an idle keep-alive
 # connection) gives its thread back after this many seconds.
 REQUEST_TIMEOUT_SECONDS = 15
@@ -46,6 +56,8 @@ STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    # Named by the page, so a browser never asks for /favicon.ico (a 404 in its console).
+    "icon.svg": "image/svg+xml",
 }
 # Everything the page needs comes from this server; nothing inline, no framing.
 SECURITY_HEADERS = {
@@ -72,6 +84,9 @@ class DashboardTarget:
     local: bool = False
     make_client: Callable[[], ApiClient] | None = None
     error: str | None = None
+    # The local runtime: where its API is now (None: not running), and a client for an endpoint.
+    locate: Callable[[], str | None] | None = None
+    client_at: Callable[[str], ApiClient] | None = None
     _client: ApiClient | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -87,6 +102,22 @@ class DashboardTarget:
                     self.make_client = None
                     raise ProxyError(502, "TargetUnavailable", self.error) from None
             return self._client
+
+    def moved(self) -> bool:
+        """Whether the target now answers elsewhere (a local runtime restarted on other ports):
+        then later calls go there. Asked after a call could not connect."""
+        if self.locate is None or self.client_at is None:
+            return False
+        endpoint = self.locate()
+        with self._lock:
+            if not endpoint or endpoint == self.endpoint:
+                return False
+            client_at = self.client_at
+            self.endpoint = endpoint
+            self.make_client = lambda: client_at(endpoint)
+            self._client = None
+            self.error = None
+            return True
 
     def describe(self) -> dict[str, Any]:
         """What the page may know about a target: never a credential or a profile."""
@@ -231,54 +262,58 @@ class _Handler(BaseHTTPRequestHandler):
         given = self.headers.get(SESSION_HEADER)
         return given is not None and hmac.compare_digest(given.encode(), self.dashboard.token.encode())
 
-    def _skip_body(self) -> bool:
-        """Read and drop the request's body (the dashboard takes none); False after answering a
-        framing it will not read: a bad or negative Content-Length, a body too large, chunks.
-        The connection is then closed, since where the next request starts is unknown."""
+    def _read_body(self) -> bytes | None:
+        """The request's body (b"" when it has none); None after answering a framing it will not
+        read: a bad or negative Content-Length, a body too large, chunks. The connection is then
+        closed, since where the next request starts is unknown."""
         lengths = self.headers.get_all("Content-Length") or []
         if self.headers.get("Transfer-Encoding") is not None:
             return self._bad_framing(411, "LengthRequired", "the dashboard takes no chunked body")
         if not lengths:
-            return True
+            return b""
         if len(lengths) != 1 or not _CONTENT_LENGTH.fullmatch(lengths[0].strip()):
             return self._bad_framing(400, "BadRequest", "Content-Length must be one non-negative whole number")
         length = int(lengths[0])
         if length > MAX_BODY:
-            return self._bad_framing(413, "PayloadTooLarge", "the dashboard's actions have no body")
+            return self._bad_framing(413, "PayloadTooLarge", f"the dashboard's actions send at most {MAX_BODY} bytes")
         try:
-            if length and len(self.rfile.read(length)) != length:
-                self.close_connection = True
-                return False  # the client went away mid-body: nobody to answer
+            body = self.rfile.read(length) if length else b""
         except TimeoutError:
             self.close_connection = True
-            return False
-        return True
+            return None
+        if len(body) != length:
+            self.close_connection = True
+            return None  # the client went away mid-body: nobody to answer
+        return body
 
-    def _bad_framing(self, status: int, code: str, message: str) -> bool:
+    def _bad_framing(self, status: int, code: str, message: str) -> None:
         self.close_connection = True
         self._error(status, code, message)
-        return False
+        return None
 
     # -------------------------------------------------------------- methods
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self._skip_body():
-            self._dispatch("GET")
+        if self._read_body() is not None:  # read and dropped: a read takes no body
+            self._dispatch("GET", b"")
 
     def do_HEAD(self) -> None:  # noqa: N802
-        if self._skip_body():
-            self._dispatch("GET")
+        if self._read_body() is not None:
+            self._dispatch("GET", b"")
 
-    def do_POST(self) -> None:  # noqa: N802
-        if self._skip_body():
-            self._dispatch("POST")
+    def _action(self) -> None:
+        body = self._read_body()
+        if body is not None:
+            self._dispatch(self.command, body)
+
+    do_POST = do_PATCH = do_DELETE = _action  # noqa: N815
 
     def _refuse_method(self) -> None:
         self.close_connection = True  # its body, if any, is not read
-        self._error(405, "MethodNotAllowed", "the dashboard answers GET, HEAD and POST only")
+        self._error(405, "MethodNotAllowed", "the dashboard answers GET, HEAD, POST, PATCH and DELETE only")
 
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method  # noqa: N815
+    do_PUT = do_OPTIONS = _refuse_method  # noqa: N815
 
-    def _dispatch(self, method: str) -> None:
+    def _dispatch(self, method: str, body: bytes) -> None:
         refusal = self._same_origin()
         if refusal:
             self._error(403, "Forbidden", f"refused: {refusal}")
@@ -290,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/static/") and method == "GET":
             self._static_file(path.removeprefix("/static/"))
         elif path.startswith("/api/"):
-            self._api(method, path.removeprefix("/api/"), parts.query)
+            self._api(method, path.removeprefix("/api/"), parts.query, body)
         else:
             self._error(404, "NotFound", "no such page")
 
@@ -300,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, _static(name), STATIC_FILES[name], {"Cache-Control": "no-cache"})
 
-    def _api(self, method: str, rest: str, query: str) -> None:
+    def _api(self, method: str, rest: str, query: str, raw_body: bytes) -> None:
         if not self._has_session():
             hint = f"open the URL `kubestep dashboard` printed: the page sends its token as {SESSION_HEADER}"
             self._error(401, "NoSession", hint)
@@ -315,10 +350,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "NoSuchTarget", f"no target {unquote(target_name)[:80]!r}")
             return
         try:
-            if method == "POST" and self.headers.get(ACTION_HEADER) != "1":
-                raise ProxyError(403, "Forbidden", f"an action needs the page's {ACTION_HEADER} header")
-            _, parsed = allowed_route(method, api_path, query)
-            answer = target.client().request(method, api_path, query=parsed or None)
+            key = None
+            if method in ACTION_METHODS:
+                if self.headers.get(ACTION_HEADER) != "1":
+                    raise ProxyError(403, "Forbidden", f"an action needs the page's {ACTION_HEADER} header")
+                if raw_body and self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+                    raise ProxyError(415, "UnsupportedMediaType", "an action's body is application/json")
+                key = self.headers.get(IDEMPOTENCY_HEADER) or uuid.uuid4().hex
+                if not _IDEMPOTENCY_KEY.fullmatch(key):
+                    raise ProxyError(400, "InvalidIdempotencyKey", f"{IDEMPOTENCY_HEADER}: 8-64 of [A-Za-z0-9_-]")
+            route, parsed = allowed_route(method, api_path, query)
+            body = action_body(route, raw_body) if method in ACTION_METHODS else None
+            answer = self._forward(target, method, api_path, parsed, body, key)
         except ProxyError as exc:
             self._error(exc.status, exc.code, exc.message)
             return
@@ -328,4 +371,25 @@ class _Handler(BaseHTTPRequestHandler):
             details = {"details": exc.details} if exc.details else {}
             self._error(status, exc.code, exc.message, **details)
             return
-        self._json(202 if method == "POST" else 200, answer if answer is not None else {})
+        self._json(202 if method in ACTION_METHODS else 200, answer if answer is not None else {})
+
+    def _forward(
+        self,
+        target: DashboardTarget,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: dict[str, Any] | None,
+        key: str | None,
+    ) -> Any:
+        def send() -> Any:
+            return target.client().request(method, path, query=query or None, body=body, idempotency_key=key)
+
+        try:
+            return send()
+        except ApiError as exc:
+            # Not connected (status 0): a local runtime that restarted on other ports is followed
+            # there. Safe to resend: a read, or an action under the same Idempotency-Key.
+            if exc.status == 0 and target.moved():
+                return send()
+            raise

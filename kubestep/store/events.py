@@ -1,5 +1,7 @@
-"""Kubernetes-style events: the same (object, reason, message) aggregates into one item with a
-count, as kubectl shows them; kept 30 days, also after the cluster is gone."""
+"""Kubernetes-style events: the same (object, reason, message) of one cluster incarnation
+aggregates into one item with a count, as kubectl shows them; kept 30 days, also after the
+cluster is gone. Each carries the uid of the incarnation it is about, so the events of a
+cluster deleted and created again under the same name are told apart (and never aggregate)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,11 @@ class EventRepository:
         message: str,
         involved_object: str,
         operation_id: str | None = None,
+        *,
+        uid: str | None = None,
     ) -> None:
-        digest = hashlib.sha1(message.encode(), usedforsecurity=False).hexdigest()[:10]
+        uid = uid or self._uid_of(cluster, operation_id)
+        digest = hashlib.sha1(f"{uid or ''}\n{message}".encode(), usedforsecurity=False).hexdigest()[:10]
         stamp = iso()
         values = {
             ":type": type_,
@@ -49,12 +54,32 @@ class EventRepository:
         if operation_id:
             update += ", operationId = :op"
             values[":op"] = operation_id
+        if uid:
+            update += ", #uid = :uid"
+            values[":uid"] = uid
         self._table.raw_update(
             Key={"pk": keys.events_pk(cluster), "sk": keys.event_sk(involved_object, reason, digest)},
             UpdateExpression=update + " ADD #count :one",
-            ExpressionAttributeNames={"#type": "type", "#ttl": "ttl", "#count": "count", "#cluster": "cluster"},
+            ExpressionAttributeNames={
+                "#type": "type",
+                "#ttl": "ttl",
+                "#count": "count",
+                "#cluster": "cluster",
+                **({"#uid": "uid"} if uid else {}),
+            },
             ExpressionAttributeValues=values,
         )
+
+    def _uid_of(self, cluster: str, operation_id: str | None) -> str | None:
+        """The incarnation an event is about: its operation's (written once, at its start, and
+        kept after the cluster is deleted), else the cluster record's (the record is gone only
+        after its delete operation's last event)."""
+        if operation_id:
+            operation = self._table.get(keys.operation_pk(operation_id), keys.OPERATION_SK)
+            if operation and operation.get("target") == cluster and operation.get("uid"):
+                return str(operation["uid"])
+        record = self._table.get(keys.cluster_pk(cluster), keys.CLUSTER_SK)
+        return str(record["uid"]) if record and record.get("uid") else None
 
     def list(self, cluster: str) -> list[Event]:
         items = self._table.query_all(KeyConditionExpression=Key("pk").eq(keys.events_pk(cluster)))

@@ -283,6 +283,8 @@ class Event(Record):
     last_timestamp: str | None = None
     operation_id: str | None = None
     cluster: str | None = None
+    # The cluster incarnation it is about (a name can be deleted and created again).
+    uid: str | None = None
 
 
 class Lock(Record):

@@ -18,6 +18,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -90,9 +92,14 @@ def seeded_gateway(api: Store) -> Iterator[LocalGateway]:
     ],
 )
 def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, gateway: LocalGateway) -> None:
+    # A case whose headers are the invalid part may lack the Authorization the document requires:
+    # adding the signature back would turn it into a valid request the API rightly accepts.
+    header = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
+    negative_headers = header is not None and header.mode == GenerationMode.NEGATIVE
+    unsigned = negative_headers and not (case.headers or {}).get("Authorization")
     # A generous read timeout: a create's dry run validates against the emulator in this process,
     # and on a loaded 2-core machine that can exceed the HTTP client's 10 s default.
-    case.call_and_validate(base_url=gateway.url, checks=CHECKS, headers=SIGNED, timeout=60)
+    case.call_and_validate(base_url=gateway.url, checks=CHECKS, headers=None if unsigned else SIGNED, timeout=60)
 
 
 def test_the_run_reached_the_function_and_its_successful_answers() -> None:

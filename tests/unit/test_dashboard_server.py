@@ -1,14 +1,18 @@
 """The dashboard's server, without a browser: it listens on loopback only, refuses foreign
 Host/Origin headers (DNS rebinding, cross-site requests) and requests without the session
 token header (a cookie, which any server on another port of 127.0.0.1 would receive, is no
-session), forwards only the allow-listed routes, signs what it forwards as the CLI does — SigV4
-for a named endpoint, seen here by a capture server standing in for API Gateway — with no
-credential ever in what the page receives, and answers broken request framing at once."""
+session), forwards only the allow-listed routes — the reads the page shows and its four actions
+(upgrade, scale, delete, cancel), each with only its own body fields and an Idempotency-Key —
+signs what it forwards as the CLI does — SigV4 for a named endpoint, seen here by a capture
+server standing in for API Gateway — with no credential ever in what the page receives, answers
+broken request framing at once, and follows a local runtime that restarted on other ports."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
 import socket
 import threading
 import time
@@ -21,7 +25,7 @@ import pytest
 from kubestep.api.client import ApiClient
 from kubestep.cli import contexts
 from kubestep.cli.commands.dashboard import dashboard_targets
-from kubestep.dashboard import DashboardServer, DashboardTarget, ProxyError, allowed_route
+from kubestep.dashboard import ALLOWED_ROUTES, DashboardServer, DashboardTarget, ProxyError, allowed_route
 
 SESSION_HEADER = "X-Kubestep-Session"  # the page and the server agree on it (static/app.js)
 
@@ -41,7 +45,11 @@ class Upstream:
                 pass
 
             def _answer(self) -> None:
-                upstream.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                upstream.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
                 if "missing" in self.path:
                     body = json.dumps({"error": {"code": "NotFound", "message": "cluster 'missing' does not exist"}})
                     status = 404
@@ -54,7 +62,7 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = _answer  # noqa: N815
+            do_GET = do_POST = do_PATCH = do_DELETE = _answer  # noqa: N815
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -126,6 +134,10 @@ def test_the_page_is_static_and_locked_down(dashboard: DashboardServer) -> None:
     for name in ("app.js", "app.css"):
         status, _, _ = call(dashboard, f"/static/{name}", session=False)
         assert status == 200
+    # The page names its icon (a browser would otherwise ask for /favicon.ico, answered 404).
+    assert b'<link rel="icon" href="/static/icon.svg"' in body
+    status, headers, icon = call(dashboard, "/static/icon.svg", session=False)
+    assert status == 200 and headers["Content-Type"] == "image/svg+xml" and icon.startswith(b"<svg")
     for path in ("/static/../server.py", "/static/server.py", "/static/%2e%2e/server.py", "/etc/passwd"):
         status, _, body = call(dashboard, path)
         assert status == 404, path
@@ -226,9 +238,11 @@ def test_api_errors_come_back_as_the_api_said_them(dashboard: DashboardServer) -
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("GET", "/api/prod/v1/clusters/prod/upgrade", 403),
+        ("GET", "/api/prod/v1/clusters/prod/upgrade", 405),  # an action, POSTed
         ("POST", "/api/prod/v1/clusters", 405),  # a create is not something the page does
-        ("DELETE", "/api/prod/v1/clusters/prod", 405),
+        ("PATCH", "/api/prod/v1/clusters/prod", 405),  # changing a cluster's spec neither
+        ("DELETE", "/api/prod/v1/clusters/prod/nodepools/general", 405),  # nor deleting a pool
+        ("PUT", "/api/prod/v1/clusters/prod", 405),
         ("GET", "/api/prod/v1/clusters/..", 403),
         ("GET", "/api/prod/v1/clusters/a/../../../secrets", 403),
         ("GET", "/api/prod/v1/clusters/prod%2F..%2Fx", 403),
@@ -236,7 +250,8 @@ def test_api_errors_come_back_as_the_api_said_them(dashboard: DashboardServer) -
         ("GET", "/api/prod/v1/operations?cluster=a&cluster=b", 400),
         ("GET", "/api/prod/v1/clusters?dryRun=true", 400),
         ("GET", "/api/prod/v2/clusters", 404),
-        ("DELETE", "/api/prod/v1/schedules/prod-1", 405),  # it shows schedules, cancels none
+        ("DELETE", "/api/prod/v1/schedules/prod-1", 403),  # it shows schedules, cancels none
+        ("DELETE", "/api/prod/v1/clusters/prod?keepEtcdVolumes=true", 400),  # a delete keeps nothing
         ("GET", "/api/prod/v1/schedules?cluster=prod&limit=5", 400),
         ("GET", "/api/prod/v1/openapi.json", 403),  # only the routes the page reads
     ],
@@ -260,12 +275,125 @@ def test_cancel_needs_the_page_header(dashboard: DashboardServer, upstream: Upst
     assert upstream.requests[-1]["path"] == "/api/v1/operations/create-abc-1:cancel"
 
 
-def test_route_table_lists_reads_and_one_action() -> None:
+ACTION = {"X-Kubestep-Dashboard": "1"}
+
+
+def send(server: DashboardServer, method: str, path: str, body: Any = None, headers: dict | None = None) -> tuple:
+    """An action as the page sends it: session, page header, JSON body."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    data = json.dumps(body).encode() if body is not None else None
+    sent = {"Host": f"127.0.0.1:{server.port}", SESSION_HEADER: server.token, **ACTION}
+    if data is not None:
+        sent["Content-Type"] = "application/json"
+    connection.request(method, path, body=data, headers={**sent, **(headers or {})})
+    response = connection.getresponse()
+    answer = response.read()
+    connection.close()
+    return response.status, answer
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "clusters/prod/upgrade", {"version": "1.36.5", "nodePools": "all"}),
+        ("PATCH", "clusters/prod/nodepools/general", {"minNodeCount": 3, "maxNodeCount": 6}),
+        ("DELETE", "clusters/prod", None),
+        ("POST", "operations/create-abc-1:cancel", None),
+    ],
+)
+def test_the_page_actions_are_forwarded_signed_with_their_body_and_an_idempotency_key(
+    dashboard: DashboardServer, upstream: Upstream, method: str, path: str, body: Any
+) -> None:
+    status, answer = send(dashboard, method, f"/api/prod/v1/{path}", body)
+    assert status == 202, answer
+    forwarded = upstream.requests[-1]
+    assert (forwarded["method"], forwarded["path"]) == (method, f"/api/v1/{path}")
+    assert json.loads(forwarded["body"] or b"null") == body
+    assert forwarded["headers"]["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
+    assert len(forwarded["headers"]["Idempotency-Key"]) >= 8
+    # The page's own key goes through, so a retried click starts nothing twice.
+    status, _ = send(dashboard, method, f"/api/prod/v1/{path}", body, {"Idempotency-Key": "page-key-123456"})
+    assert status == 202 and upstream.requests[-1]["headers"]["Idempotency-Key"] == "page-key-123456"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "status"),
+    [
+        # Only the fields of each action: no schedule (`at`), nothing that rolls a node pool.
+        ("POST", "clusters/prod/upgrade", {"version": "1.36.5", "at": "2030-01-01T00:00:00Z"}, {}, 400),
+        ("PATCH", "clusters/prod/nodepools/general", {"instanceType": "m5.24xlarge"}, {}, 400),
+        ("PATCH", "clusters/prod/nodepools/general", {"minNodeCount": {"$gt": 1}}, {}, 400),
+        ("PATCH", "clusters/prod/nodepools/general", [1, 2], {}, 400),
+        ("DELETE", "clusters/prod", {"keepEtcdVolumes": True}, {}, 400),
+        ("POST", "operations/create-abc-1:cancel", {"reason": "x"}, {}, 400),
+        # A form can post text/plain cross-site without a preflight; the page sends JSON.
+        ("POST", "clusters/prod/upgrade", {"version": "1.36.5"}, {"Content-Type": "text/plain"}, 415),
+        ("POST", "clusters/prod/upgrade", {"version": "1.36.5"}, {"Idempotency-Key": "a b"}, 400),
+        ("PATCH", "clusters/prod/nodepools/general", {"minNodeCount": 1}, {"X-Kubestep-Dashboard": "0"}, 403),
+        ("DELETE", "clusters/prod", None, {"Origin": "http://evil.example"}, 403),
+        ("DELETE", "clusters/prod", None, {SESSION_HEADER: "forged"}, 401),
+    ],
+)
+def test_actions_carry_only_their_own_fields_as_json_from_the_page(
+    dashboard: DashboardServer, upstream: Upstream, method: str, path: str, body: Any, headers: dict, status: int
+) -> None:
+    before = len(upstream.requests)
+    got, answer = send(dashboard, method, f"/api/prod/v1/{path}", body, headers)
+    assert got == status, answer
+    assert len(upstream.requests) == before, "nothing was forwarded"
+
+
+def test_a_local_runtime_that_restarted_elsewhere_is_followed(tmp_path, monkeypatch) -> None:
+    """`kubestep local down && kubestep local up` gives the runtime other ports: a call that
+    cannot connect makes the dashboard read the runtime's state file again and go there."""
+    monkeypatch.setenv("KUBESTEP_HOME", str(tmp_path))
+    for name in ("KUBESTEP_API_URL", "KUBESTEP_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    first, second = Upstream(), Upstream()
+    state = tmp_path / "local.json"
+    try:
+        state.write_text(json.dumps({"api_url": first.url, "pid": os.getpid()}))
+        [target] = dashboard_targets({}, ())
+        assert (target.name, target.local, target.endpoint) == ("local", True, first.url)
+        with DashboardServer([target], port=0) as server:
+            assert call(server, "/api/local/v1/clusters")[0] == 200
+            assert first.requests[-1]["path"] == "/api/v1/clusters"
+            first.close()  # the runtime went down...
+            state.write_text(json.dumps({"api_url": second.url, "pid": os.getpid()}))  # ...and came back
+            status, _, body = call(server, "/api/local/v1/clusters?limit=5")
+            assert status == 200, body
+            assert second.requests[-1]["path"] == "/api/v1/clusters?limit=5"
+            targets = json.loads(call(server, "/api/targets")[2])["targets"]
+            assert targets[0]["endpoint"] == second.url
+            # Down with no state file: the page hears why, and nothing else is tried.
+            second.close()
+            state.unlink()
+            status, _, body = call(server, "/api/local/v1/clusters")
+            assert status == 502 and json.loads(body)["error"]["code"] == "Unreachable"
+    finally:
+        for upstream in (first, second):
+            with contextlib.suppress(Exception):
+                upstream.close()
+
+
+def test_a_named_endpoint_is_never_relocated(dashboard: DashboardServer) -> None:
+    assert all(t.locate is None for t in dashboard.targets.values())
+
+
+def test_route_table_lists_reads_and_the_page_actions() -> None:
     assert allowed_route("GET", "operations/op-1/steps", "after=3")[1] == {"after": "3"}
     assert allowed_route("GET", "schedules", "cluster=prod")[1] == {"cluster": "prod"}
     with pytest.raises(ProxyError) as refused:
         allowed_route("GET", "operations/op-1/steps", "after=1&x=2")
     assert "'x' is not forwarded (allowed: after)" in refused.value.message
+    # Reads, and exactly the four actions the page offers.
+    actions = sorted((r.method, r.description) for r in ALLOWED_ROUTES if r.method != "GET")
+    assert actions == [
+        ("DELETE", "delete a cluster"),
+        ("PATCH", "scale a node pool"),
+        ("POST", "cancel a running operation"),
+        ("POST", "upgrade a cluster"),
+    ]
 
 
 def test_targets_from_contexts_and_the_default_endpoint(tmp_path, monkeypatch) -> None:

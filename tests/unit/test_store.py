@@ -1,6 +1,7 @@
 """The store: locks taken by operation id (the API's reservation and the execution are one
 lock), taken over only from a dead or expired holder; uids owned by one record; operations
-written once; events that aggregate and outlive their cluster; parallel etcd members."""
+written once; events that aggregate and outlive their cluster, each naming its incarnation;
+parallel etcd members."""
 
 from __future__ import annotations
 
@@ -116,6 +117,30 @@ def test_events_aggregate_and_outlive_the_cluster(store):
     events = store.events.list("c")
     assert [(e.reason, e.count) for e in events] == [("Pending", 3), ("Other", 1)]
     assert store.clusters.get("c") is None
+
+
+def test_events_name_their_incarnation_and_never_aggregate_across_incarnations(store):
+    """A cluster deleted and created again under its name: the same event of each incarnation is
+    its own item, with the uid of its operation (kept after the record is gone) or record."""
+    store.clusters.create(record("c", "uid00001"), [])
+    store.operations.create(Operation(operation_id="op-old", kind="CreateCluster", target="c", uid="uid00001"))
+    store.events.record("c", "Normal", "ClusterRunning", "cluster c is RUNNING", "AWSCluster/c", "op-old")
+    store.events.record("c", "Warning", "VersionEndOfLife", "1.34 is past its end of life", "AWSCluster/c")
+    store.clusters.delete_everything("c", "uid00001")
+    store.events.record("c", "Normal", "ClusterDeleted", "cluster c is deleted", "AWSCluster/c", "op-old")
+    store.clusters.create(record("c", "uid00002"), [])
+    store.operations.create(Operation(operation_id="op-new", kind="CreateCluster", target="c", uid="uid00002"))
+    store.events.record("c", "Normal", "ClusterRunning", "cluster c is RUNNING", "AWSCluster/c", "op-new")
+    # An operation of another target names no uid of this one: the record's is taken.
+    store.events.record("c", "Normal", "Other", "hello", "AWSCluster/c", "op-of-another-cluster")
+    events = {(e.reason, e.uid): e.count for e in store.events.list("c")}
+    assert events == {
+        ("ClusterRunning", "uid00001"): 1,
+        ("VersionEndOfLife", "uid00001"): 1,
+        ("ClusterDeleted", "uid00001"): 1,
+        ("ClusterRunning", "uid00002"): 1,
+        ("Other", "uid00002"): 1,
+    }
 
 
 def test_parallel_members_do_not_overwrite_each_other(store):

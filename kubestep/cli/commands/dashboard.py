@@ -12,24 +12,41 @@ from typing import Any
 
 import click
 
+from kubestep.api.client import ApiClient
 from kubestep.cli import contexts
 from kubestep.cli.base import with_global_flags
 from kubestep.cli.errors import CliError, InputError
 from kubestep.cli.options import DURATION
-from kubestep.cli.target import FLAGS_KEY, Target, resolve
+from kubestep.cli.target import FLAGS_KEY, Target, read_local_state, resolve
 from kubestep.dashboard import DashboardServer, DashboardTarget
 
 DEFAULT_PORT = 8070
 MIN_INTERVAL_SECONDS = 0.5
 
 
+def _local_api_url() -> str | None:
+    """Where the local runtime's API is now, from the endpoints it recorded when it started."""
+    state = read_local_state() or {}
+    url = state.get("api_url")
+    return url if isinstance(url, str) and url else None
+
+
+def _local_client(endpoint: str) -> ApiClient:
+    return ApiClient(endpoint, sign=False)
+
+
 def _dashboard_target(name: str, resolved: Target) -> DashboardTarget:
+    # The local runtime (found through its state file, or named by the endpoint it recorded) is
+    # followed when it restarts on other ports: `kubestep local down && kubestep local up`.
+    local = not resolved.sign or resolved.endpoint == _local_api_url()
     return DashboardTarget(
         name=name,
         endpoint=resolved.endpoint,
         region=resolved.region,
-        local=not resolved.sign,
+        local=local,
         make_client=resolved.client,
+        locate=_local_api_url if local else None,
+        client_at=_local_client if local else None,
     )
 
 
@@ -102,12 +119,14 @@ def dashboard(
     ctx: click.Context, port: int, open_browser: bool | None, context: tuple[str, ...], interval: float
 ) -> None:
     """Serve the dashboard: every cluster of every management service (phase, version,
-    endpoint, replicas per zone, node pools), a cluster's running operation step by step,
-    scheduled upgrades and events.
+    endpoint, replicas per zone, node pools, the current operation's progress, warnings), a
+    cluster's operations step by step on a timeline, scheduled upgrades and events; upgrade,
+    scale a node pool, delete and cancel, each after a confirmation.
 
     It listens on 127.0.0.1 only and signs the page's API calls with your AWS credentials, as
     the CLI does; the page never sees them. Open the printed URL (it carries this run's session
-    token); Ctrl-C stops it."""
+    token); Ctrl-C stops it. A page showing the local runtime follows it when it restarts on
+    other ports."""
     if interval < MIN_INTERVAL_SECONDS:
         raise InputError(f"--interval must be at least {MIN_INTERVAL_SECONDS:g}s")
     flags = ctx.meta.get(FLAGS_KEY, {})
