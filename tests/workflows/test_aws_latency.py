@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from kubestep import inventory
+from kubestep.resources import control_plane
 from kubestep_local.latency import PROFILES, Profile
 from kubestep_local.runtime import LocalRuntime
 
@@ -51,11 +52,16 @@ def realistic(runtime: LocalRuntime, store) -> Iterator[LocalRuntime]:
     # The NLB provisions while the replicas boot; only the replicas' health gate waits for it. The
     # emulator does not compress the Lambda tasks' own run time, so at time scale 0.02 each real
     # millisecond of them counts 50 modelled ones: the NLB outlasts them (on a busy machine too)
-    # only when it provisions for well beyond the slow end of AWS's "a few minutes".
+    # only when it provisions for well beyond the slow end of AWS's "a few minutes" — half the
+    # gate's deadline, so that the provisioning and the slowest target checks after it
+    # (slow_target_checks: 300 s) still fit in the deadline, on a fast machine too.
     realistic = runtime.latency.profile
-    runtime.latency.profile = Profile(
-        "realistic", {**realistic.seconds, "load-balancer-provisioning": PROFILES["slow"].seconds[LB] * 4}
+    provisioning = control_plane.HEALTH.deadline.total_seconds() / 2
+    assert (
+        provisioning >= PROFILES["slow"].seconds[LB]
+        and provisioning + 300 < control_plane.HEALTH.deadline.total_seconds()
     )
+    runtime.latency.profile = Profile("realistic", {**realistic.seconds, LB: provisioning})
     runtime.latency.reset_report()
     try:
         yield runtime
