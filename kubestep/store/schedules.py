@@ -49,20 +49,15 @@ class ScheduleRepository:
         values = {"state": "FIRED", "firedAt": iso(), "outcome": outcome[:500]}
         if operation_id:
             values["operationId"] = operation_id
-        try:
-            item = self._table.update(
-                keys.schedule_pk(schedule_id),
-                keys.SCHEDULE_SK,
-                values,
-                Attr("pk").exists() & Attr("state").eq("SCHEDULED"),
-            )
-        except ConditionFailed:
-            return None
-        return Schedule.from_item(item)
+        return self._leave_scheduled(schedule_id, values)
 
     def cancel(self, schedule_id: str, outcome: str) -> Schedule | None:
         """A pending schedule that will not run, and why; None if it already fired or went."""
         values = {"state": "CANCELLED", "outcome": outcome[:500], "cancelledAt": iso()}
+        return self._leave_scheduled(schedule_id, values)
+
+    def _leave_scheduled(self, schedule_id: str, values: dict[str, str]) -> Schedule | None:
+        """The schedule's one move out of SCHEDULED (None if it already made it, or is gone)."""
         try:
             item = self._table.update(
                 keys.schedule_pk(schedule_id),
