@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
-from kubestep.resources import (
-    control_plane,
-)
+from kubestep.flow.asl import Choice, Task, Workflow
+from kubestep.resources import control_plane
 from kubestep.workflows import cluster_steps
+from kubestep.workflows.envelope import (
+    COMPENSATION_FAILED,
+    Lock,
+    Validation,
+    lifecycle_head,
+    operation,
+    rolled_back_failure,
+)
 from kubestep.workflows.fragments import (
     CLUSTER_PAYLOAD,
-    IDENTITY_PAYLOAD,
     REPLICA,
     delete_cluster_states,
     each,
@@ -22,9 +27,22 @@ from kubestep.workflows.fragments import (
     ensure_node_pools_states,
 )
 
-FAILED = Catch("RecordFailure", result_path="$.error")
-# Compensation errors go elsewhere: `$.error` stays the cause the operation reports.
-COMPENSATION_FAILED = Catch("RecordCompensationFailure", result_path="$.compensationError")
+ROLLBACK: list = [
+    *delete_cluster_states(prefix="Rollback", scope="operation", catch=COMPENSATION_FAILED, keep_etcd_volumes=False),
+    Task(
+        cluster_steps.verify_rollback,
+        args={"scope": "operation"},
+        output="$.verified",
+        select={"clean.$": "$.Payload.clean"},
+    ),
+    Choice(
+        "RolledBackEverything",
+        comment="A task still running when the create failed may have created something after its "
+        "delete step passed: delete again.",
+        choices=[({"Variable": "$.verified.clean", "BooleanEquals": False}, "RollbackDeleteNodePoolGroups")],
+        default="RecordRollback",
+    ),
+]
 
 WORKFLOW = Workflow(
     name="CreateCluster",
@@ -35,105 +53,42 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
-    chains=[
-        [
-            Task(
+    chains=operation(
+        head=lifecycle_head(
+            Validation(
                 cluster_steps.validate_create_request,
-                name="ValidateRequest",
+                fields=("clusterName", "rollbackOnFailure"),
                 comment="Validate the manifest against the management service; nothing is created on bad input.",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.validated",
-                select={"clusterName.$": "$.Payload.clusterName", "rollbackOnFailure.$": "$.Payload.rollbackOnFailure"},
             ),
-            Task(
+            Lock(
                 cluster_steps.acquire_create_lock,
-                name="AcquireLock",
+                reads=(),
+                with_input=True,
+                holds=("uid",),
                 comment="Prove the execution's identity, take the cluster's lock; a refused lock fails without "
                 "compensating.",
-                base=False,
-                args={"request.$": "$$.Execution.Input", **IDENTITY_PAYLOAD},
-                output="$.lock",
-                select={"uid.$": "$.Payload.uid"},
             ),
-            Pass(
-                "Context",
-                comment="Keep the state small: the spec lives in DynamoDB from here on.",
-                parameters={
-                    "clusterName.$": "$.validated.clusterName",
-                    "rollbackOnFailure.$": "$.validated.rollbackOnFailure",
-                    "uid.$": "$.lock.uid",
-                },
+            context_comment="Keep the state small: the spec lives in DynamoDB from here on.",
+        ),
+        body=[
+            *ensure_cluster_states(replicas_map="CreateReplicas"),
+            each(
+                "WaitForControlPlane",
+                "$.plan.replicas",
+                "replica",
+                [Task(control_plane.check_replica_health, args=REPLICA)],
+                comment="The health gate: every replica InService, bootstrapped, healthy behind the NLB.",
             ),
-            *guarded(
-                [
-                    *ensure_cluster_states(replicas_map="CreateReplicas"),
-                    each(
-                        "WaitForControlPlane",
-                        "$.plan.replicas",
-                        "replica",
-                        [Task(control_plane.check_replica_health, args=REPLICA)],
-                        comment="The health gate: every replica InService, bootstrapped, healthy behind the NLB.",
-                    ),
-                    *ensure_node_pools_states(pools_map="CreateNodePools"),
-                    Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
-                ],
-                FAILED,
-            ),
-            Succeed("Created"),
+            *ensure_node_pools_states(pools_map="CreateNodePools"),
+            Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
         ],
-        [
-            Task(
-                cluster_steps.record_failure,
-                comment="Warning event and ERROR phase, naming the failed step's error.",
-                args={"error.$": "$.error", "rollbackOnFailure.$": "$.rollbackOnFailure"},
-            ),
-            Choice(
-                "RollbackWanted",
-                choices=[({"Variable": "$.rollbackOnFailure", "BooleanEquals": False}, "FinishFailure")],
-                default="RollbackDeleteNodePoolGroups",
-            ),
-        ],
-        [
-            *delete_cluster_states(
-                prefix="Rollback", scope="operation", catch=COMPENSATION_FAILED, keep_etcd_volumes=False
-            ),
-            *guarded(
-                [
-                    Task(
-                        cluster_steps.verify_rollback,
-                        args={"scope": "operation"},
-                        output="$.verified",
-                        select={"clean.$": "$.Payload.clean"},
-                    )
-                ],
-                COMPENSATION_FAILED,
-            ),
-            Choice(
-                "RolledBackEverything",
-                comment="A task still running when the create failed may have created something after its "
-                "delete step passed: delete again.",
-                choices=[({"Variable": "$.verified.clean", "BooleanEquals": False}, "RollbackDeleteNodePoolGroups")],
-                default="RecordRollback",
-            ),
-        ],
-        [
-            Task(cluster_steps.record_rollback, next="FinishFailure"),
-        ],
-        [
-            Task(
-                cluster_steps.record_compensation_failure,
-                args={"compensationError.$": "$.compensationError"},
-                next="FinishFailure",
-            )
-        ],
-        [
-            Task(
-                cluster_steps.finish_failure,
-                comment="Release the lock; the operation reports the original error.",
-                args={"error.$": "$.error"},
-            ),
-            Fail("CreateFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        succeeded="Created",
+        failure=rolled_back_failure(
+            "CreateFailed",
+            record_args={"rollbackOnFailure.$": "$.rollbackOnFailure"},
+            record_comment="Warning event and ERROR phase, naming the failed step's error.",
+            compensation=ROLLBACK,
+            finish_comment="Release the lock; the operation reports the original error.",
+        ),
+    ),
 )

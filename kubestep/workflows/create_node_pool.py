@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Task, Workflow
 from kubestep.resources import node_pools
-from kubestep.workflows import cluster_steps, lifecycle_steps
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, delete_node_pool_states
-
-FAILED = Catch("RecordFailure", result_path="$.error")
-COMPENSATION_FAILED = Catch("RecordCompensationFailure", result_path="$.compensationError")
-POOL = {"nodePool.$": "$.nodePool"}
+from kubestep.workflows import lifecycle_steps
+from kubestep.workflows.envelope import (
+    COMPENSATION_FAILED,
+    Lock,
+    Validation,
+    lifecycle_head,
+    operation,
+    rolled_back_failure,
+)
+from kubestep.workflows.fragments import CLUSTER_PAYLOAD, NODE_POOL, delete_node_pool_states
 
 WORKFLOW = Workflow(
     name="CreateNodePool",
@@ -22,83 +26,27 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=1),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
-    chains=[
-        [
-            Task(
-                lifecycle_steps.validate_create_node_pool,
-                name="ValidateRequest",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.validated",
-                select={
-                    "clusterName.$": "$.Payload.clusterName",
-                    "nodePool.$": "$.Payload.nodePool",
-                    "rollbackOnFailure.$": "$.Payload.rollbackOnFailure",
-                },
+    chains=operation(
+        head=lifecycle_head(
+            Validation(
+                lifecycle_steps.validate_create_node_pool, fields=("clusterName", "nodePool", "rollbackOnFailure")
             ),
-            Task(
-                lifecycle_steps.acquire_create_node_pool_lock,
-                name="AcquireLock",
-                base=False,
-                args={
-                    "request.$": "$$.Execution.Input",
-                    "clusterName.$": "$.validated.clusterName",
-                    **IDENTITY_PAYLOAD,
-                },
-                output=None,
-            ),
-            Pass(
-                "Context",
-                parameters={
-                    "clusterName.$": "$.validated.clusterName",
-                    "nodePool.$": "$.validated.nodePool",
-                    "rollbackOnFailure.$": "$.validated.rollbackOnFailure",
-                },
-            ),
-            *guarded(
-                [
-                    Task(node_pools.ensure_node_pool_launch_template, args=POOL),
-                    Task(node_pools.ensure_node_pool_group, args=POOL),
-                    Task(node_pools.check_node_pool_health, args=POOL),
-                    Task(lifecycle_steps.finish_node_pool_operation, name="MarkRunning"),
-                ],
-                FAILED,
-            ),
-            Succeed("Created"),
+            Lock(lifecycle_steps.acquire_create_node_pool_lock, with_input=True),
+        ),
+        body=[
+            Task(node_pools.ensure_node_pool_launch_template, args=NODE_POOL),
+            Task(node_pools.ensure_node_pool_group, args=NODE_POOL),
+            Task(node_pools.check_node_pool_health, args=NODE_POOL),
+            Task(lifecycle_steps.finish_node_pool_operation, name="MarkRunning"),
         ],
-        [
-            Task(
-                cluster_steps.record_failure,
-                args={
-                    "error.$": "$.error",
-                    "rollbackOnFailure.$": "$.rollbackOnFailure",
-                    "failurePhase": "ERROR",
-                    **POOL,
-                },
-            ),
-            Choice(
-                "RollbackWanted",
-                choices=[({"Variable": "$.rollbackOnFailure", "BooleanEquals": False}, "FinishFailure")],
-                default="RollbackDeleteNodePoolGroup",
-            ),
-        ],
-        [
-            *delete_node_pool_states(prefix="Rollback", scope="operation", catch=COMPENSATION_FAILED),
-            *guarded(
-                [Task(lifecycle_steps.forget_node_pool, name="RollbackForgetNodePool", args=POOL)], COMPENSATION_FAILED
-            ),
-            Task(cluster_steps.record_rollback, next="FinishFailure"),
-        ],
-        [
-            Task(
-                cluster_steps.record_compensation_failure,
-                args={"compensationError.$": "$.compensationError"},
-                next="FinishFailure",
-            )
-        ],
-        [
-            Task(cluster_steps.finish_failure, args={"error.$": "$.error"}),
-            Fail("CreateFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        succeeded="Created",
+        failure=rolled_back_failure(
+            "CreateFailed",
+            record_args={"rollbackOnFailure.$": "$.rollbackOnFailure", "failurePhase": "ERROR", **NODE_POOL},
+            compensation=[
+                *delete_node_pool_states(prefix="Rollback", scope="operation", catch=COMPENSATION_FAILED),
+                Task(lifecycle_steps.forget_node_pool, name="RollbackForgetNodePool", args=NODE_POOL),
+            ],
+        ),
+    ),
 )

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Fail, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Task, Workflow
 from kubestep.workflows import cluster_steps
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, delete_cluster_states
+from kubestep.workflows.envelope import Lock, Validation, lifecycle_head, operation, recorded_failure
+from kubestep.workflows.fragments import CLUSTER_PAYLOAD, delete_cluster_states
 
-FAILED = Catch("RecordFailure", result_path="$.error")
+FAILURE = recorded_failure("DeleteFailed")
 
 WORKFLOW = Workflow(
     name="DeleteCluster",
@@ -19,42 +20,21 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
-    chains=[
-        [
-            Task(
-                cluster_steps.validate_delete_request,
-                name="ValidateRequest",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.validated",
-                select={"clusterName.$": "$.Payload.clusterName", "keepEtcdVolumes.$": "$.Payload.keepEtcdVolumes"},
-            ),
-            Task(
-                cluster_steps.acquire_delete_lock,
-                name="AcquireLock",
-                base=False,
-                args={"clusterName.$": "$.validated.clusterName", **IDENTITY_PAYLOAD},
-                output="$.lock",
-                select={"uid.$": "$.Payload.uid"},
-            ),
-            Pass(
-                "Context",
-                parameters={
-                    "clusterName.$": "$.validated.clusterName",
-                    "keepEtcdVolumes.$": "$.validated.keepEtcdVolumes",
-                    "uid.$": "$.lock.uid",
-                },
-            ),
+    chains=operation(
+        head=lifecycle_head(
+            Validation(cluster_steps.validate_delete_request, fields=("clusterName", "keepEtcdVolumes")),
+            Lock(cluster_steps.acquire_delete_lock, holds=("uid",)),
+        ),
+        body=[
             *delete_cluster_states(
-                prefix="", scope="cluster", catch=FAILED, keep_etcd_volumes={"keepEtcdVolumes.$": "$.keepEtcdVolumes"}
+                prefix="",
+                scope="cluster",
+                catch=FAILURE.catch,
+                keep_etcd_volumes={"keepEtcdVolumes.$": "$.keepEtcdVolumes"},
             ),
-            *guarded([Task(cluster_steps.delete_cluster_record, name="DeleteRecord")], FAILED),
-            Succeed("Deleted"),
+            Task(cluster_steps.delete_cluster_record, name="DeleteRecord"),
         ],
-        [
-            Task(cluster_steps.record_failure, args={"error.$": "$.error"}),
-            Task(cluster_steps.finish_failure, args={"error.$": "$.error"}),
-            Fail("DeleteFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        succeeded="Deleted",
+        failure=FAILURE,
+    ),
 )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Fail, Pass, Succeed, Task, Workflow, guarded
-from kubestep.workflows import cluster_steps, lifecycle_steps
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, delete_node_pool_states
+from kubestep.flow.asl import Task, Workflow
+from kubestep.workflows import lifecycle_steps
+from kubestep.workflows.envelope import Lock, Validation, lifecycle_head, operation, recorded_failure
+from kubestep.workflows.fragments import CLUSTER_PAYLOAD, NODE_POOL, delete_node_pool_states
 
-FAILED = Catch("RecordFailure", result_path="$.error")
-POOL = {"nodePool.$": "$.nodePool"}
+FAILURE = recorded_failure("DeleteFailed", record_args={"failurePhase": "DEGRADED", **NODE_POOL})
 
 WORKFLOW = Workflow(
     name="DeleteNodePool",
@@ -19,44 +19,17 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=1),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
-    chains=[
-        [
-            Task(
-                lifecycle_steps.validate_delete_node_pool,
-                name="ValidateRequest",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.validated",
-                select={"clusterName.$": "$.Payload.clusterName", "nodePool.$": "$.Payload.nodePool"},
-            ),
-            Task(
-                lifecycle_steps.acquire_delete_node_pool_lock,
-                name="AcquireLock",
-                base=False,
-                args={
-                    "clusterName.$": "$.validated.clusterName",
-                    "nodePool.$": "$.validated.nodePool",
-                    **IDENTITY_PAYLOAD,
-                },
-                output=None,
-            ),
-            Pass(
-                "Context", parameters={"clusterName.$": "$.validated.clusterName", "nodePool.$": "$.validated.nodePool"}
-            ),
-            *delete_node_pool_states(prefix="", scope="cluster", catch=FAILED),
-            *guarded(
-                [
-                    Task(lifecycle_steps.delete_node_pool_record, name="DeleteRecord", args=POOL),
-                    Task(lifecycle_steps.finish_node_pool_operation, name="MarkRunning"),
-                ],
-                FAILED,
-            ),
-            Succeed("Deleted"),
+    chains=operation(
+        head=lifecycle_head(
+            Validation(lifecycle_steps.validate_delete_node_pool, fields=("clusterName", "nodePool")),
+            Lock(lifecycle_steps.acquire_delete_node_pool_lock, reads=("clusterName", "nodePool")),
+        ),
+        body=[
+            *delete_node_pool_states(prefix="", scope="cluster", catch=FAILURE.catch),
+            Task(lifecycle_steps.delete_node_pool_record, name="DeleteRecord", args=NODE_POOL),
+            Task(lifecycle_steps.finish_node_pool_operation, name="MarkRunning"),
         ],
-        [
-            Task(cluster_steps.record_failure, args={"error.$": "$.error", "failurePhase": "DEGRADED", **POOL}),
-            Task(cluster_steps.finish_failure, args={"error.$": "$.error"}),
-            Fail("DeleteFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        succeeded="Deleted",
+        failure=FAILURE,
+    ),
 )

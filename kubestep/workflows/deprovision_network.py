@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Choice, Task, Workflow
 from kubestep.resources import network
 from kubestep.workflows import network_steps
-from kubestep.workflows.fragments import IDENTITY_PAYLOAD
-
-FAILED = Catch("RecordFailure", result_path="$.error")
+from kubestep.workflows.envelope import network_failure, network_lock, operation
 
 WORKFLOW = Workflow(
     name="DeprovisionNetwork",
@@ -22,40 +20,23 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=1),
     function="NetworkTasks",
     base_payload={"operationId.$": "$$.Execution.Name"},
-    chains=[
-        [
-            Task(
-                network_steps.begin_deprovision,
-                name="AcquireLock",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.begin",
-                select={"mode.$": "$.Payload.mode"},
-            ),
-            *guarded([Task(network.delete_dns_zone)], FAILED),
+    chains=operation(
+        head=[network_lock(network_steps.begin_deprovision)],
+        body=[
+            Task(network.delete_dns_zone),
             Choice(
                 "NetworkMode",
                 choices=[({"Variable": "$.begin.mode", "StringEquals": "dedicated"}, "DeleteVpcEndpoints")],
                 default="MarkNetworkDeleted",
             ),
+            Task(network.delete_vpc_endpoints),
+            Task(network.delete_nat_gateways),
+            Task(network.release_addresses),
+            Task(network.delete_route_tables_subnets_gateway_vpc),
+            Task(network.mark_network_deleted),
         ],
-        [
-            *guarded(
-                [
-                    Task(network.delete_vpc_endpoints),
-                    Task(network.delete_nat_gateways),
-                    Task(network.release_addresses),
-                    Task(network.delete_route_tables_subnets_gateway_vpc),
-                ],
-                FAILED,
-            ),
-            *guarded([Task(network.mark_network_deleted)], FAILED),
-            Task(network_steps.finish_network_operation, name="Finish"),
-            Succeed("Deprovisioned"),
-        ],
-        [
-            Task(network_steps.record_network_failure, name="RecordFailure", args={"error.$": "$.error"}),
-            Fail("DeprovisionFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        release=[Task(network_steps.finish_network_operation, name="Finish")],
+        succeeded="Deprovisioned",
+        failure=network_failure("DeprovisionFailed"),
+    ),
 )

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Map, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Choice, Map, Task, Workflow
 from kubestep.resources import network
 from kubestep.workflows import network_steps
-from kubestep.workflows.fragments import IDENTITY_PAYLOAD
-
-FAILED = Catch("RecordFailure", result_path="$.error")
-BASE = {"operationId.$": "$$.Execution.Name"}
+from kubestep.workflows.envelope import network_failure, network_lock, operation
 
 WORKFLOW = Workflow(
     name="ProvisionNetwork",
@@ -22,53 +19,38 @@ WORKFLOW = Workflow(
     "it as READY. Input: {} (the manifest is the stack's configuration).",
     timeout=timedelta(hours=1),
     function="NetworkTasks",
-    base_payload=BASE,
-    chains=[
-        [
-            Task(
-                network_steps.begin_provision,
-                name="AcquireLock",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.begin",
-                select={"mode.$": "$.Payload.mode"},
-            ),
+    base_payload={"operationId.$": "$$.Execution.Name"},
+    chains=operation(
+        head=[
+            network_lock(network_steps.begin_provision),
             Choice(
                 "NetworkMode",
                 choices=[({"Variable": "$.begin.mode", "StringEquals": "existing"}, "ValidateExistingNetwork")],
                 default="EnsureVpc",
             ),
         ],
-        [*guarded([Task(network.validate_existing_network, next="EnsureDnsZone")], FAILED)],
-        [
-            *guarded(
-                [
-                    Task(network.ensure_vpc),
-                    Task(network.ensure_internet_gateway),
-                    Task(network.ensure_subnets),
-                    Task(network_steps.list_zones, output="$.zones", select={"names.$": "$.Payload.zones"}),
-                    Map(
-                        "EnsureNatGateways",
-                        comment="An EIP and NAT gateway per zone. CreateNatGateway's token bucket is small (10, 1/s).",
-                        items="$.zones.names",
-                        selector={"zone.$": "$$.Map.Item.Value"},
-                        max_concurrency=3,
-                        steps=[Task(network.ensure_nat_gateway, args={"zone.$": "$.zone"})],
-                    ),
-                    Task(network.check_nat_gateways, name="WaitForNatGateways"),
-                    Task(network.ensure_route_tables),
-                    Task(network.ensure_vpc_endpoints),
-                    Task(network.ensure_dns_zone),
-                    Task(network.mark_network_ready, name="MarkNetworkReady"),
-                ],
-                FAILED,
+        body=[
+            Task(network.validate_existing_network, next="EnsureDnsZone"),
+            Task(network.ensure_vpc),
+            Task(network.ensure_internet_gateway),
+            Task(network.ensure_subnets),
+            Task(network_steps.list_zones, output="$.zones", select={"names.$": "$.Payload.zones"}),
+            Map(
+                "EnsureNatGateways",
+                comment="An EIP and NAT gateway per zone. CreateNatGateway's token bucket is small (10, 1/s).",
+                items="$.zones.names",
+                selector={"zone.$": "$$.Map.Item.Value"},
+                max_concurrency=3,
+                steps=[Task(network.ensure_nat_gateway, args={"zone.$": "$.zone"})],
             ),
-            Task(network_steps.finish_network_operation, name="Finish"),
-            Succeed("Provisioned"),
+            Task(network.check_nat_gateways, name="WaitForNatGateways"),
+            Task(network.ensure_route_tables),
+            Task(network.ensure_vpc_endpoints),
+            Task(network.ensure_dns_zone),
+            Task(network.mark_network_ready, name="MarkNetworkReady"),
         ],
-        [
-            Task(network_steps.record_network_failure, name="RecordFailure", args={"error.$": "$.error"}),
-            Fail("ProvisionFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        release=[Task(network_steps.finish_network_operation, name="Finish")],
+        succeeded="Provisioned",
+        failure=network_failure("ProvisionFailed"),
+    ),
 )

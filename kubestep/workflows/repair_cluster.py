@@ -7,21 +7,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
-from kubestep.resources import (
-    drift,
-)
+from kubestep.flow.asl import Choice, Succeed, Task, Workflow
+from kubestep.resources import drift
 from kubestep.workflows import cluster_steps, repair_steps
+from kubestep.workflows.envelope import Lock, Validation, lifecycle_head, operation, recorded_failure
 from kubestep.workflows.fragments import (
     CLUSTER_PAYLOAD,
-    IDENTITY_PAYLOAD,
     NODE_POOL,
     ensure_cluster_states,
     ensure_node_pools_states,
     roll_replicas_states,
 )
-
-FAILED = Catch("RecordFailure", result_path="$.error")
 
 WORKFLOW = Workflow(
     name="RepairCluster",
@@ -32,70 +28,31 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
-    chains=[
-        [
-            Task(
-                repair_steps.validate_repair_request,
-                name="ValidateRequest",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.validated",
-                select={"clusterName.$": "$.Payload.clusterName", "detectOnly.$": "$.Payload.detectOnly"},
-            ),
-            Task(
-                repair_steps.acquire_repair_lock,
-                name="AcquireLock",
-                base=False,
-                args={"clusterName.$": "$.validated.clusterName", **IDENTITY_PAYLOAD},
-                output="$.lock",
-                select={"uid.$": "$.Payload.uid", "phase.$": "$.Payload.phase"},
-            ),
-            Pass(
-                "Context",
-                parameters={
-                    "clusterName.$": "$.validated.clusterName",
-                    "detectOnly.$": "$.validated.detectOnly",
-                    "phase.$": "$.lock.phase",
-                    "uid.$": "$.lock.uid",
-                },
-            ),
-            *guarded([Task(drift.detect_drift, output="$.drift", select={"found.$": "$.Payload.found"})], FAILED),
+    chains=operation(
+        head=lifecycle_head(
+            Validation(repair_steps.validate_repair_request, fields=("clusterName", "detectOnly")),
+            Lock(repair_steps.acquire_repair_lock, holds=("uid", "phase")),
+        ),
+        body=[
+            Task(drift.detect_drift, output="$.drift", select={"found.$": "$.Payload.found"}),
             Choice(
                 "DetectOnly",
                 choices=[({"Variable": "$.detectOnly", "BooleanEquals": True}, "FinishDetection")],
                 default="EnsureSecurityGroups",
             ),
-        ],
-        [
-            *guarded(
-                [
-                    Task(repair_steps.finish_detection, args={"phase.$": "$.phase", "found.$": "$.drift.found"}),
-                ],
-                FAILED,
-            ),
+            Task(repair_steps.finish_detection, args={"phase.$": "$.phase", "found.$": "$.drift.found"}),
             Succeed("Reported"),
-        ],
-        [
-            *guarded(
-                [
-                    *ensure_cluster_states(replicas_map="RestoreReplicas"),
-                    *roll_replicas_states("One replica at a time: etcd keeps its quorum while a replica is replaced."),
-                    *ensure_node_pools_states(
-                        pools_map="RestoreNodePools",
-                        before_gate=(Task(repair_steps.replace_stale_nodes, args=NODE_POOL),),
-                    ),
-                    Task(repair_steps.record_repair, args={"found.$": "$.drift.found"}),
-                    Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
-                ],
-                FAILED,
+            *ensure_cluster_states(replicas_map="RestoreReplicas"),
+            *roll_replicas_states("One replica at a time: etcd keeps its quorum while a replica is replaced."),
+            *ensure_node_pools_states(
+                pools_map="RestoreNodePools",
+                before_gate=(Task(repair_steps.replace_stale_nodes, args=NODE_POOL),),
             ),
-            Succeed("Repaired"),
+            Task(repair_steps.record_repair, args={"found.$": "$.drift.found"}),
+            Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
         ],
-        [
-            # A repair works on a cluster that ran: what it could not put back leaves it DEGRADED.
-            Task(cluster_steps.record_failure, args={"error.$": "$.error", "failurePhase": "DEGRADED"}),
-            Task(cluster_steps.finish_failure, args={"error.$": "$.error"}),
-            Fail("RepairFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        succeeded="Repaired",
+        # A repair works on a cluster that ran: what it could not put back leaves it DEGRADED.
+        failure=recorded_failure("RepairFailed", record_args={"failurePhase": "DEGRADED"}),
+    ),
 )

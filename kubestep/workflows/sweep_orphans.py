@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Map, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Choice, Map, Task, Workflow
 from kubestep.workflows import sweep_steps
+from kubestep.workflows.envelope import ERROR, Failure, operation
 from kubestep.workflows.fragments import IDENTITY_PAYLOAD
-
-FAILED = Catch("RecordSweepFailure", result_path="$.error")
 
 WORKFLOW = Workflow(
     name="SweepOrphans",
@@ -20,47 +19,31 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload={"operationId.$": "$$.Execution.Name"},
-    chains=[
-        [
-            *guarded(
-                [
-                    Task(
-                        sweep_steps.list_orphans,
-                        base=False,
-                        args={"request.$": "$", **IDENTITY_PAYLOAD},
-                        output="$.found",
-                        select={"orphans.$": "$.Payload.orphans", "dryRun.$": "$.Payload.dryRun"},
-                    )
-                ],
-                FAILED,
+    chains=operation(
+        head=[],
+        body=[
+            Task(
+                sweep_steps.list_orphans,
+                base=False,
+                args={"request.$": "$", **IDENTITY_PAYLOAD},
+                output="$.found",
+                select={"orphans.$": "$.Payload.orphans", "dryRun.$": "$.Payload.dryRun"},
             ),
             Choice(
                 "DryRun",
                 choices=[({"Variable": "$.found.dryRun", "BooleanEquals": True}, "RecordSweep")],
                 default="SweepEach",
             ),
-        ],
-        [
-            *guarded(
-                [
-                    Map(
-                        "SweepEach",
-                        items="$.found.orphans",
-                        selector={"uid.$": "$$.Map.Item.Value.uid", "clusterName.$": "$$.Map.Item.Value.clusterName"},
-                        max_concurrency=2,
-                        steps=[
-                            Task(sweep_steps.sweep_orphan, args={"uid.$": "$.uid", "clusterName.$": "$.clusterName"})
-                        ],
-                    ),
-                    Task(sweep_steps.record_sweep, args={"found.$": "$.found"}),
-                ],
-                FAILED,
+            Map(
+                "SweepEach",
+                items="$.found.orphans",
+                selector={"uid.$": "$$.Map.Item.Value.uid", "clusterName.$": "$$.Map.Item.Value.clusterName"},
+                max_concurrency=2,
+                steps=[Task(sweep_steps.sweep_orphan, args={"uid.$": "$.uid", "clusterName.$": "$.clusterName"})],
             ),
-            Succeed("Swept"),
+            Task(sweep_steps.record_sweep, args={"found.$": "$.found"}),
         ],
-        [
-            Task(sweep_steps.record_sweep_failure, args={"error.$": "$.error"}),
-            Fail("SweepFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        succeeded="Swept",
+        failure=Failure("SweepFailed", record=Task(sweep_steps.record_sweep_failure, args=ERROR)),
+    ),
 )

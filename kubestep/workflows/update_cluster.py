@@ -9,19 +9,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Choice, Fail, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Choice, Succeed, Task, Workflow
 from kubestep.resources import cluster_admins, control_plane_rollout, drift
 from kubestep.workflows import cluster_steps, lifecycle_steps
+from kubestep.workflows.envelope import Lock, Validation, lifecycle_head, operation, recorded_failure
 from kubestep.workflows.fragments import (
     CLUSTER_PAYLOAD,
-    IDENTITY_PAYLOAD,
     NODE_POOL,
     each,
     roll_node_pool_states,
     roll_replicas_states,
 )
 
-FAILED = Catch("RecordFailure", result_path="$.error")
+SCHEDULED_SKIP = [
+    Choice(
+        "Scheduled",
+        comment="A one-off schedule whose cluster is gone or no longer fits records why and does nothing.",
+        choices=[({"Variable": "$.validated.result.skip", "BooleanEquals": True}, "NothingToDo")],
+        default="AcquireLock",
+    ),
+    Succeed("NothingToDo"),
+]
 
 WORKFLOW = Workflow(
     name="UpdateCluster",
@@ -32,82 +40,45 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
-    chains=[
-        [
-            Task(
+    chains=operation(
+        head=lifecycle_head(
+            Validation(
                 lifecycle_steps.validate_update_cluster,
-                name="ValidateRequest",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.validated",
+                fields=("clusterName", "rolls", "nodePools"),
+                whole_answer=True,
             ),
-            Choice(
-                "Scheduled",
-                comment="A one-off schedule whose cluster is gone or no longer fits records why and does nothing.",
-                choices=[({"Variable": "$.validated.result.skip", "BooleanEquals": True}, "NothingToDo")],
-                default="AcquireLock",
-            ),
-        ],
-        [Succeed("NothingToDo")],
-        [
+            Lock(lifecycle_steps.acquire_update_cluster_lock, with_input=True),
+            before_lock=SCHEDULED_SKIP,
+        ),
+        body=[
+            Task(drift.check_for_drift),
             Task(
-                lifecycle_steps.acquire_update_cluster_lock,
-                name="AcquireLock",
-                base=False,
-                args={
-                    "request.$": "$$.Execution.Input",
-                    "clusterName.$": "$.validated.result.clusterName",
-                    **IDENTITY_PAYLOAD,
-                },
-                output=None,
+                cluster_admins.publish_cluster_admins,
+                name="PublishCurrentClusterAdmins",
+                comment="Replicas the roll replaces read the administrators item at boot: it must exist.",
             ),
-            Pass(
-                "Context",
-                parameters={
-                    "clusterName.$": "$.validated.result.clusterName",
-                    "rolls.$": "$.validated.result.rolls",
-                    "nodePools.$": "$.validated.result.nodePools",
-                },
+            Task(
+                control_plane_rollout.plan_control_plane_roll,
+                output="$.plan",
+                select={"replicas.$": "$.Payload.replicas"},
             ),
-            *guarded(
-                [
-                    Task(drift.check_for_drift),
-                    Task(
-                        cluster_admins.publish_cluster_admins,
-                        name="PublishCurrentClusterAdmins",
-                        comment="Replicas the roll replaces read the administrators item at boot: it must exist.",
-                    ),
-                    Task(
-                        control_plane_rollout.plan_control_plane_roll,
-                        output="$.plan",
-                        select={"replicas.$": "$.Payload.replicas"},
-                    ),
-                    *roll_replicas_states(
-                        "One replica at a time: replica N+1 starts only after replica N passed its gate."
-                    ),
-                    Task(control_plane_rollout.adopt_control_plane_spec),
-                    Task(
-                        cluster_admins.publish_cluster_admins,
-                        comment="New administrators change in place: the replicas re-read the item, none is replaced.",
-                    ),
-                    each(
-                        "UpgradeNodePools",
-                        "$.nodePools",
-                        "nodePool",
-                        [Task(lifecycle_steps.prepare_node_pool_upgrade, args=NODE_POOL), *roll_node_pool_states()],
-                        one_at_a_time=True,
-                        comment="Then the node pools asked for, one pool at a time, each within its update settings.",
-                    ),
-                    Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
-                ],
-                FAILED,
+            *roll_replicas_states("One replica at a time: replica N+1 starts only after replica N passed its gate."),
+            Task(control_plane_rollout.adopt_control_plane_spec),
+            Task(
+                cluster_admins.publish_cluster_admins,
+                comment="New administrators change in place: the replicas re-read the item, none is replaced.",
             ),
-            Succeed("Updated"),
+            each(
+                "UpgradeNodePools",
+                "$.nodePools",
+                "nodePool",
+                [Task(lifecycle_steps.prepare_node_pool_upgrade, args=NODE_POOL), *roll_node_pool_states()],
+                one_at_a_time=True,
+                comment="Then the node pools asked for, one pool at a time, each within its update settings.",
+            ),
+            Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
         ],
-        [
-            Task(cluster_steps.record_failure, args={"error.$": "$.error", "failurePhase": "DEGRADED"}),
-            Task(cluster_steps.finish_failure, args={"error.$": "$.error"}),
-            Fail("UpdateFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        succeeded="Updated",
+        failure=recorded_failure("UpdateFailed", record_args={"failurePhase": "DEGRADED"}),
+    ),
 )

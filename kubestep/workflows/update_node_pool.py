@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Fail, Pass, Succeed, Task, Workflow, guarded
+from kubestep.flow.asl import Task, Workflow
 from kubestep.resources import drift
-from kubestep.workflows import cluster_steps, lifecycle_steps
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD, roll_node_pool_states
+from kubestep.workflows import lifecycle_steps
+from kubestep.workflows.envelope import Lock, Validation, lifecycle_head, operation, recorded_failure
+from kubestep.workflows.fragments import CLUSTER_PAYLOAD, NODE_POOL, roll_node_pool_states
 
-FAILED = Catch("RecordFailure", result_path="$.error")
-POOL = {"nodePool.$": "$.nodePool"}
+FAILURE = recorded_failure("UpdateFailed", record_args={"failurePhase": "DEGRADED", **NODE_POOL})
 
 WORKFLOW = Workflow(
     name="UpdateNodePool",
@@ -22,40 +22,18 @@ WORKFLOW = Workflow(
     timeout=timedelta(hours=2),
     function="ClusterTasks",
     base_payload=CLUSTER_PAYLOAD,
-    chains=[
-        [
-            Task(
-                lifecycle_steps.validate_update_node_pool,
-                name="ValidateRequest",
-                base=False,
-                args={"request.$": "$", **IDENTITY_PAYLOAD},
-                output="$.validated",
-                select={"clusterName.$": "$.Payload.clusterName", "nodePool.$": "$.Payload.nodePool"},
-            ),
-            Task(
-                lifecycle_steps.acquire_update_node_pool_lock,
-                name="AcquireLock",
-                base=False,
-                args={
-                    "request.$": "$$.Execution.Input",
-                    "clusterName.$": "$.validated.clusterName",
-                    **IDENTITY_PAYLOAD,
-                },
-                output=None,
-            ),
-            Pass(
-                "Context", parameters={"clusterName.$": "$.validated.clusterName", "nodePool.$": "$.validated.nodePool"}
-            ),
+    chains=operation(
+        head=lifecycle_head(
+            Validation(lifecycle_steps.validate_update_node_pool, fields=("clusterName", "nodePool")),
+            Lock(lifecycle_steps.acquire_update_node_pool_lock, with_input=True),
+        ),
+        body=[
             # A group deleted by hand would fail the update half-way: say "repair" before changing anything.
-            *guarded([Task(drift.check_for_drift)], FAILED),
-            *roll_node_pool_states(catch=FAILED),
-            *guarded([Task(lifecycle_steps.finish_node_pool_operation, name="MarkRunning")], FAILED),
-            Succeed("Updated"),
+            Task(drift.check_for_drift),
+            *roll_node_pool_states(),
+            Task(lifecycle_steps.finish_node_pool_operation, name="MarkRunning"),
         ],
-        [
-            Task(cluster_steps.record_failure, args={"error.$": "$.error", "failurePhase": "DEGRADED", **POOL}),
-            Task(cluster_steps.finish_failure, args={"error.$": "$.error"}),
-            Fail("UpdateFailed", error_path="$.error.Error", cause_path="$.error.Cause"),
-        ],
-    ],
+        succeeded="Updated",
+        failure=FAILURE,
+    ),
 )
