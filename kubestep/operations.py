@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import secrets
 from typing import Any
@@ -26,7 +25,7 @@ from kubestep.validation import ADMINS_FIELD, parse_create_request, parse_delete
 from kubestep.workflows import lifecycle_steps
 from kubestep.workflows.cluster_steps import check_references
 from kubestep.workflows.identity import execution_running
-from kubestep.workflows.starts import Checks, execution_arn, lifecycle_id, start_execution
+from kubestep.workflows.starts import Checks, execution_arn, run_execution, start_execution, start_on_cluster
 from kubestep.workflows.starts import start_update_cluster as start_update_cluster
 
 
@@ -100,68 +99,40 @@ def start_create(settings: Settings, store: Store, body: Any, caller: str | None
 
 def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False) -> Operation:
     request = parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
-    record = store.clusters.get(name)
-    if record is None:
-        raise NotFound(f"cluster {name!r} does not exist")
     # A delete may be retried after a failure: each attempt is its own execution.
-    operation_id = naming.execution_name("delete", record.uid, record.generation, secrets.token_hex(3))
-    return start_execution(
-        settings,
-        store,
-        workflow="DeleteCluster",
-        cluster=name,
-        operation_id=operation_id,
-        execution_input=request.model_dump(mode="json", by_alias=True, exclude_none=True),
-        uid=record.uid,
+    return start_on_cluster(
+        settings, store, workflow="DeleteCluster", prefix="delete", cluster=name, execution_input=dump(request)
     )
 
 
 # ---------------------------------------------------------------- lifecycle
 
 
-def start_create_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
-    request = lifecycle_steps.parse_create_node_pool(Checks(settings, store), body)
-    uid, operation_id = lifecycle_id("nodepool", store, request.cluster_name)
-    return start_execution(
+def _start_on_node_pool(settings: Settings, store: Store, workflow: str, request: Any, pool: str) -> Operation:
+    return start_on_cluster(
         settings,
         store,
-        workflow="CreateNodePool",
+        workflow=workflow,
+        prefix="nodepool",
         cluster=request.cluster_name,
-        operation_id=operation_id,
         execution_input=dump(request),
-        uid=uid,
-        parameters={"nodePool": request.node_pool.name},
+        parameters={"nodePool": pool},
     )
+
+
+def start_create_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
+    request = lifecycle_steps.parse_create_node_pool(Checks(settings, store), body)
+    return _start_on_node_pool(settings, store, "CreateNodePool", request, request.node_pool.name)
 
 
 def start_update_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
     request, _plan = lifecycle_steps.plan_node_pool_update(Checks(settings, store), body)
-    uid, operation_id = lifecycle_id("nodepool", store, request.cluster_name)
-    return start_execution(
-        settings,
-        store,
-        workflow="UpdateNodePool",
-        cluster=request.cluster_name,
-        operation_id=operation_id,
-        execution_input=dump(request),
-        uid=uid,
-        parameters={"nodePool": request.node_pool},
-    )
+    return _start_on_node_pool(settings, store, "UpdateNodePool", request, request.node_pool)
 
 
 def start_delete_node_pool(settings: Settings, store: Store, body: Any) -> Operation:
     request = lifecycle_steps.parse_delete_node_pool(Checks(settings, store), body)
-    uid, operation_id = lifecycle_id("nodepool", store, request.cluster_name)
-    return start_execution(
-        settings,
-        store,
-        workflow="DeleteNodePool",
-        cluster=request.cluster_name,
-        operation_id=operation_id,
-        execution_input=dump(request),
-        uid=uid,
-        parameters={"nodePool": request.node_pool},
-    )
+    return _start_on_node_pool(settings, store, "DeleteNodePool", request, request.node_pool)
 
 
 def plan_node_pool_create(settings: Settings, store: Store, body: Any) -> dict:
@@ -362,18 +333,13 @@ def start_repair(settings: Settings, store: Store, name: str, detect_only: bool 
     from kubestep.workflows.repair_steps import KIND, parse_repair_request
 
     request = parse_repair_request({"clusterName": name, "detectOnly": detect_only})
-    record = store.clusters.get(name)
-    if record is None:
-        raise NotFound(f"cluster {name!r} does not exist")
-    operation_id = naming.execution_name("repair", record.uid, record.generation, secrets.token_hex(3))
-    return start_execution(
+    return start_on_cluster(
         settings,
         store,
         workflow=KIND,
+        prefix="repair",
         cluster=name,
-        operation_id=operation_id,
         execution_input=request.model_dump(mode="json", by_alias=True),
-        uid=record.uid,
     )
 
 
@@ -387,14 +353,4 @@ def start_sweep(settings: Settings, store: Store, body: Any) -> Operation:
     operation, _ = store.operations.create(
         Operation(operation_id=operation_id, kind=KIND, target=TARGET, execution_arn=arn, uid=naming.new_uid())
     )
-    sfn = client("stepfunctions", settings.region)
-    try:
-        sfn.start_execution(
-            stateMachineArn=settings.state_machine_arn(KIND),
-            name=operation_id,
-            input=json.dumps(request.model_dump(mode="json", by_alias=True)),
-        )
-    except Exception as exc:
-        store.operations.finish(operation_id, "FAILED", type(exc).__name__, str(exc))
-        raise
-    return operation
+    return run_execution(settings, store, operation, request.model_dump(mode="json", by_alias=True), locked=False)

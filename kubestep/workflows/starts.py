@@ -60,15 +60,27 @@ def start_execution(
     if not created and operation.execution_arn != arn:
         store.locks.release(cluster, operation_id)
         raise AlreadyExists(f"operation id {operation_id} is taken; retry")
+    return run_execution(settings, store, operation, execution_input, locked=True)
+
+
+def run_execution(
+    settings: Settings, store: Store, operation: Operation, execution_input: dict, *, locked: bool
+) -> Operation:
+    """StartExecution of the operation's workflow, named by its id: a name started before is this
+    operation's execution (a retried start). Refused, the operation ends FAILED, the lock reserved
+    for it (when `locked`) is released, and the error is raised."""
     sfn = client("stepfunctions", settings.region)
     try:
         sfn.start_execution(
-            stateMachineArn=settings.state_machine_arn(workflow), name=operation_id, input=json.dumps(execution_input)
+            stateMachineArn=settings.state_machine_arn(operation.kind),
+            name=operation.operation_id,
+            input=json.dumps(execution_input),
         )
     except Exception as exc:
         if not is_already_exists(exc, Kind.EXECUTION):
-            store.locks.release(cluster, operation_id)
-            store.operations.finish(operation_id, "FAILED", type(exc).__name__, str(exc))
+            if locked:
+                store.locks.release(operation.target, operation.operation_id)
+            store.operations.finish(operation.operation_id, "FAILED", type(exc).__name__, str(exc))
             raise
     return operation
 
@@ -82,25 +94,47 @@ class Checks:
     store: Store
 
 
-def lifecycle_id(kind: str, store: Store, cluster: str) -> tuple[str, str]:
+def start_on_cluster(
+    settings: Settings,
+    store: Store,
+    *,
+    workflow: str,
+    prefix: str,
+    cluster: str,
+    execution_input: dict,
+    parameters: dict[str, Any] | None = None,
+    operation_id: str | None = None,
+) -> Operation:
+    """`workflow` on the existing cluster `cluster`, for its current incarnation (its uid): each
+    attempt its own execution (`<prefix>-<uid>-<generation>-<random>`) unless a deterministic
+    `operation_id` is given."""
     record = store.clusters.get(cluster)
     if record is None:
         raise NotFound(f"cluster {cluster!r} does not exist")
-    return record.uid, naming.execution_name(kind, record.uid, record.generation, secrets.token_hex(3))
+    generated = naming.execution_name(prefix, record.uid, record.generation, secrets.token_hex(3))
+    return start_execution(
+        settings,
+        store,
+        workflow=workflow,
+        cluster=cluster,
+        operation_id=operation_id or generated,
+        execution_input=execution_input,
+        uid=record.uid,
+        parameters=parameters,
+    )
 
 
 def start_update_cluster(settings: Settings, store: Store, body: Any, *, operation_id: str | None = None) -> Operation:
     """UpdateCluster for the API, the upgrade planner (with its deterministic `operation_id`)
     and nothing else: a one-off schedule starts the execution itself (EventBridge Scheduler)."""
     request, plan = lifecycle_steps.plan_cluster_update(Checks(settings, store), body)
-    uid, generated = lifecycle_id("update", store, request.cluster_name)
-    return start_execution(
+    return start_on_cluster(
         settings,
         store,
         workflow="UpdateCluster",
+        prefix="update",
         cluster=request.cluster_name,
-        operation_id=operation_id or generated,
         execution_input=dump(request),
-        uid=uid,
         parameters={"version": plan.target.spec.control_plane.version, "nodePools": plan.node_pools},
+        operation_id=operation_id,
     )

@@ -10,9 +10,8 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
-from kubestep import idempotency, operations, upgrades, views
+from kubestep import operations, upgrades, views
 from kubestep.api import schemas
 from kubestep.api.errors import PayloadTooLarge
 from kubestep.api.http import (
@@ -23,7 +22,6 @@ from kubestep.api.http import (
     DryRun,
     IdempotencyKey,
     JsonResponse,
-    accepted,
     caller,
     could_exist,
     deps,
@@ -32,15 +30,12 @@ from kubestep.api.http import (
     require_cluster,
     responses,
 )
+from kubestep.api.starts import once, start_operation
 from kubestep.errors import InvalidRequest
 from kubestep.models import dump
+from kubestep.store import Operation
 
 router = APIGatewayRouter()
-metrics = Metrics()
-
-
-def started(name: str) -> None:
-    metrics.add_metric(name="OperationStarted", unit=MetricUnit.Count, value=1)
 
 
 @router.post(
@@ -74,23 +69,11 @@ def create_cluster(
     if dry_run:
         return json_response(200, operations.plan_create(current, store, request, caller(router)))
 
-    # Checks of the current state run inside `start`: a retry with the same Idempotency-Key
-    # replays the first answer even after the state moved on.
-    def start() -> dict:
+    def start() -> Operation:
         store.network.ready(current.service_name)
-        operation = operations.operation_view(operations.start_create(current, store, request, caller(router)), PREFIX)
-        started("CreateCluster")
-        return operation
+        return operations.start_create(current, store, request, caller(router))
 
-    answer = idempotency.once(
-        current.table_name,
-        route=f"POST {PREFIX}/clusters",
-        key=idempotency_key,
-        caller=caller(router),
-        body=request,
-        start=start,
-    )
-    return accepted(router, current, answer)
+    return start_operation(router, route=f"POST {PREFIX}/clusters", key=idempotency_key, body=request, start=start)
 
 
 def encode_token(name: str) -> str:
@@ -168,21 +151,17 @@ def delete_cluster(
         require_cluster(store, name)
         return json_response(200, operations.plan_delete(current, store, name, keep_etcd_volumes))
 
-    def start() -> dict:
+    def start() -> Operation:
         require_cluster(store, name)
-        operation = operations.operation_view(operations.start_delete(current, store, name, keep_etcd_volumes), PREFIX)
-        started("DeleteCluster")
-        return operation
+        return operations.start_delete(current, store, name, keep_etcd_volumes)
 
-    answer = idempotency.once(
-        current.table_name,
+    return start_operation(
+        router,
         route=f"DELETE {PREFIX}/clusters/{{name}}",
         key=idempotency_key,
-        caller=caller(router),
         body={"name": name, "keepEtcdVolumes": keep_etcd_volumes},
         start=start,
     )
-    return accepted(router, current, answer)
 
 
 @router.get(
@@ -268,19 +247,12 @@ def upgrade_cluster(
     operations.plan_cluster_update_rules(current, store, request)
 
     def schedule() -> dict:
-        created = upgrades.create_schedule(current, store, request, at, current.scheduler_role_arn)
-        started("ScheduleUpgrade")
-        return upgrades.schedule_view(created)
+        return upgrades.schedule_view(upgrades.create_schedule(current, store, request, at, current.scheduler_role_arn))
 
-    answer = idempotency.once(
-        current.table_name,
-        route=f"POST {PREFIX}/clusters/{{name}}/upgrade",
-        key=idempotency_key,
-        caller=caller(router),
-        body={**request, "at": body.at},
-        start=schedule,
+    route = f"POST {PREFIX}/clusters/{{name}}/upgrade"
+    return json_response(
+        201, once(router, route=route, key=idempotency_key, body={**request, "at": body.at}, start=schedule)
     )
-    return json_response(201, answer)
 
 
 def _update(name: str, request: dict, idempotency_key: str | None, dry_run: bool, route: str) -> JsonResponse:
@@ -289,12 +261,10 @@ def _update(name: str, request: dict, idempotency_key: str | None, dry_run: bool
     if dry_run:
         return json_response(200, operations.plan_cluster_update(current, store, request))
 
-    def start() -> dict:
-        operation = operations.operation_view(operations.start_update_cluster(current, store, request), PREFIX)
-        started("UpdateCluster")
-        return operation
-
-    answer = idempotency.once(
-        current.table_name, route=route, key=idempotency_key, caller=caller(router), body=request, start=start
+    return start_operation(
+        router,
+        route=route,
+        key=idempotency_key,
+        body=request,
+        start=lambda: operations.start_update_cluster(current, store, request),
     )
-    return accepted(router, current, answer)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from kubestep import idempotency, operations, views
+from kubestep import operations, views
 from kubestep.api import schemas
 from kubestep.api.http import (
     BODY_ERRORS,
@@ -16,8 +16,6 @@ from kubestep.api.http import (
     IdempotencyKey,
     JsonResponse,
     PoolName,
-    accepted,
-    caller,
     deps,
     example,
     json_response,
@@ -25,16 +23,12 @@ from kubestep.api.http import (
     require_node_pool,
     responses,
 )
-from kubestep.api.routers.clusters import started
+from kubestep.api.starts import start_operation
 from kubestep.errors import InvalidRequest
 from kubestep.models import AWSNodePool, NodePoolChanges, dump
+from kubestep.store import Operation
 
 router = APIGatewayRouter()
-
-
-def _start_once(route: str, key: str | None, body: dict, start) -> dict:
-    current, _ = deps(router)
-    return idempotency.once(current.table_name, route=route, key=key, caller=caller(router), body=body, start=start)
 
 
 @router.get(
@@ -78,14 +72,12 @@ def create_node_pool(
     if dry_run:
         return json_response(200, operations.plan_node_pool_create(current, store, request))
 
-    def start() -> dict:
+    def start() -> Operation:
         require_cluster(store, name)
-        operation = operations.start_create_node_pool(current, store, request)
-        started("CreateNodePool")
-        return operations.operation_view(operation, PREFIX)
+        return operations.start_create_node_pool(current, store, request)
 
-    answer = _start_once(f"POST {PREFIX}/clusters/{{name}}/nodepools", idempotency_key, request, start)
-    return accepted(router, current, answer)
+    route = f"POST {PREFIX}/clusters/{{name}}/nodepools"
+    return start_operation(router, route=route, key=idempotency_key, body=request, start=start)
 
 
 @router.get(
@@ -133,13 +125,14 @@ def update_node_pool(
     if dry_run:
         return json_response(200, operations.plan_node_pool_update(current, store, request))
 
-    def start() -> dict:
-        operation = operations.start_update_node_pool(current, store, request)
-        started("UpdateNodePool")
-        return operations.operation_view(operation, PREFIX)
-
-    answer = _start_once(f"PATCH {PREFIX}/clusters/{{name}}/nodepools/{{pool}}", idempotency_key, request, start)
-    return accepted(router, current, answer)
+    route = f"PATCH {PREFIX}/clusters/{{name}}/nodepools/{{pool}}"
+    return start_operation(
+        router,
+        route=route,
+        key=idempotency_key,
+        body=request,
+        start=lambda: operations.start_update_node_pool(current, store, request),
+    )
 
 
 @router.delete(
@@ -164,10 +157,11 @@ def delete_node_pool(
     if dry_run:
         return json_response(200, operations.plan_node_pool_delete(current, store, request))
 
-    def start() -> dict:
-        operation = operations.start_delete_node_pool(current, store, request)
-        started("DeleteNodePool")
-        return operations.operation_view(operation, PREFIX)
-
-    answer = _start_once(f"DELETE {PREFIX}/clusters/{{name}}/nodepools/{{pool}}", idempotency_key, request, start)
-    return accepted(router, current, answer)
+    route = f"DELETE {PREFIX}/clusters/{{name}}/nodepools/{{pool}}"
+    return start_operation(
+        router,
+        route=route,
+        key=idempotency_key,
+        body=request,
+        start=lambda: operations.start_delete_node_pool(current, store, request),
+    )

@@ -9,7 +9,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from kubestep import idempotency, operations
+from kubestep import operations
 from kubestep.api import schemas
 from kubestep.api.http import (
     BODY_ERRORS,
@@ -17,15 +17,14 @@ from kubestep.api.http import (
     ClusterName,
     IdempotencyKey,
     JsonResponse,
-    accepted,
-    caller,
     deps,
     example,
     require_cluster,
     responses,
 )
-from kubestep.api.routers.clusters import started
+from kubestep.api.starts import start_operation
 from kubestep.models import dump
+from kubestep.store import Operation
 
 router = APIGatewayRouter()
 
@@ -51,21 +50,17 @@ def repair_cluster(
 ) -> JsonResponse:
     current, store = deps(router)
 
-    def start() -> dict:
+    def start() -> Operation:
         require_cluster(store, name)
-        operation = operations.operation_view(operations.start_repair(current, store, name, detect_only), PREFIX)
-        started("RepairCluster")
-        return operation
+        return operations.start_repair(current, store, name, detect_only)
 
-    answer = idempotency.once(
-        current.table_name,
+    return start_operation(
+        router,
         route=f"POST {PREFIX}/clusters/{{name}}:repair",
         key=idempotency_key,
-        caller=caller(router),
         body={"name": name, "detectOnly": detect_only},
         start=start,
     )
-    return accepted(router, current, answer)
 
 
 @router.post(
@@ -88,17 +83,10 @@ def sweep_orphans(
     current, store = deps(router)
     request = dump(body)
 
-    def start() -> dict:
-        operation = operations.operation_view(operations.start_sweep(current, store, request), PREFIX)
-        started("SweepOrphans")
-        return operation
-
-    answer = idempotency.once(
-        current.table_name,
+    return start_operation(
+        router,
         route=f"POST {PREFIX}/orphans:sweep",
         key=idempotency_key,
-        caller=caller(router),
         body=request,
-        start=start,
+        start=lambda: operations.start_sweep(current, store, request),
     )
-    return accepted(router, current, answer)
