@@ -50,15 +50,14 @@ def test_another_moto_version_is_refused_with_a_clear_message(monkeypatch: pytes
         moto_compat.check_moto_version()
 
 
-def test_only_the_compatibility_module_imports_moto() -> None:
-    """Every reach into moto goes through kubestep_local/moto_compat.py (issue 8)."""
+def test_only_the_compatibility_package_imports_moto() -> None:
+    """Every reach into moto goes through the kubestep_local/moto_compat/ package."""
     import ast
 
     package = Path(moto_compat.__file__).parent
+    assert package.name == "moto_compat"
     offenders = []
-    for module in sorted(package.glob("*.py")):
-        if module.name == "moto_compat.py":
-            continue
+    for module in sorted(package.parent.glob("*.py")):  # kubestep_local's modules, not the package's
         for node in ast.walk(ast.parse(module.read_text())):
             names = []
             if isinstance(node, ast.Import):
@@ -67,6 +66,55 @@ def test_only_the_compatibility_module_imports_moto() -> None:
                 names = [node.module]
             offenders += [f"{module.name}: {name}" for name in names if name.split(".")[0] == "moto"]
     assert not offenders
+
+
+def _patches_applied() -> list[tuple[str, str]]:
+    """(module, function) of every patch the runtime's groups apply (moto_compat/__init__.py),
+    and of the seams it applies on its own."""
+    import ast
+
+    tree = ast.parse(Path(moto_compat.__file__).read_text())
+    groups = ("fix_interpreter_bugs", "match_aws_semantics", "fix_moto_performance", "model_latency")
+    called = [
+        (node.func.value.id, node.func.attr)
+        for group in tree.body
+        if isinstance(group, ast.FunctionDef) and group.name in groups
+        for node in ast.walk(group)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+    ]
+    return called + [
+        ("stepfunctions", "bind_step_functions"),
+        ("awslambda", "route_lambda_invocations"),
+        ("autoscaling", "emulate_lifecycle_hooks"),
+    ]
+
+
+def test_each_patch_names_what_moto_does_and_what_aws_does() -> None:
+    """Each patch says which moto behaviour it corrects and the AWS documentation it follows (or
+    that it changes only how fast moto answers), and is short."""
+    import importlib
+    import re
+
+    applied = _patches_applied()
+    assert len(applied) >= 20
+    for module_name, function_name in applied:
+        function = getattr(importlib.import_module(f"kubestep_local.moto_compat.{module_name}"), function_name)
+        doc = " ".join((inspect.getdoc(function) or "").split())
+        assert "moto" in doc, f"{module_name}.{function_name}: its docstring does not say what moto does"
+        assert re.search(r"API reference|user guide|developer guide|speed fix only", doc, re.I), (
+            f"{module_name}.{function_name}: its docstring names no AWS documentation"
+        )
+
+
+def test_no_function_of_the_compatibility_package_is_long() -> None:
+    import ast
+
+    long = []
+    for module in sorted(Path(moto_compat.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{module.name}: {node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long
 
 
 def test_invoke_lambda_signature_and_contract() -> None:
