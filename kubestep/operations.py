@@ -17,7 +17,7 @@ from kubestep.aws import client
 from kubestep.aws.errors import Kind, is_not_found
 from kubestep.errors import AlreadyExists, InvalidRequest, InvalidSpec, LockHeld, NotFound, OperationNotRunning
 from kubestep.execution_history import history, progress, summarize
-from kubestep.models import dump
+from kubestep.models import CreateClusterRequest, dump
 from kubestep.settings import Settings
 from kubestep.store import Operation, Store, keys
 from kubestep.store.locks import abandoned
@@ -75,14 +75,21 @@ def with_creator_as_admin(body: Any, caller: str | None) -> Any:
     return {**body, "cluster": {**cluster, "spec": spec}}
 
 
-def start_create(settings: Settings, store: Store, body: Any, caller: str | None = None) -> Operation:
-    body = with_creator_as_admin(body, caller)
-    request = parse_create_request(settings.service, body)
+def checked_create(settings: Settings, store: Store, body: Any, caller: str | None) -> CreateClusterRequest:
+    """A create's request after every check it passes before it starts (the same for a dry
+    run): its manifests, its name free, the network ready, what it references usable."""
+    request = parse_create_request(settings.service, with_creator_as_admin(body, caller))
     name = request.cluster.name
     if store.clusters.get(name) is not None:
         raise AlreadyExists(f"cluster {name!r} already exists")
     network = store.network.ready(settings.service_name)
     check_references(settings, network.vpc_id, request)
+    return request
+
+
+def start_create(settings: Settings, store: Store, body: Any, caller: str | None = None) -> Operation:
+    request = checked_create(settings, store, body, caller)
+    name = request.cluster.name
     uid = naming.new_uid()
     operation_id = naming.execution_name("create", uid, 1)
     return start_execution(
@@ -198,13 +205,8 @@ def _lock_free(settings: Settings, store: Store, target: str) -> None:
 
 
 def plan_create(settings: Settings, store: Store, body: Any, caller: str | None = None) -> dict:
-    body = with_creator_as_admin(body, caller)
-    request = parse_create_request(settings.service, body)
+    request = checked_create(settings, store, body, caller)
     name = request.cluster.name
-    if store.clusters.get(name) is not None:
-        raise AlreadyExists(f"cluster {name!r} already exists")
-    network = store.network.ready(settings.service_name)
-    check_references(settings, network.vpc_id, request)
     _lock_free(settings, store, name)
     return {
         "dryRun": True,

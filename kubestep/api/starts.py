@@ -12,8 +12,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from kubestep import idempotency, operations
-from kubestep.api.http import PREFIX, JsonResponse, accepted, caller, deps
-from kubestep.store import Operation
+from kubestep.api.http import PREFIX, JsonResponse, accepted, caller, deps, require_cluster
+from kubestep.settings import Settings
+from kubestep.store import Operation, Store
 
 metrics = Metrics()
 
@@ -35,9 +36,38 @@ def once(
 
 
 def start_operation(
-    router: APIGatewayRouter, *, route: str, key: str | None, body: dict[str, Any], start: Callable[[], Operation]
+    router: APIGatewayRouter,
+    *,
+    route: str,
+    key: str | None,
+    body: dict[str, Any],
+    start: Callable[[], Operation],
+    cluster: str | None = None,
 ) -> JsonResponse:
-    """202 with the operation `start` began (or, for a retried key, the first request's)."""
-    current, _ = deps(router)
-    answer = once(router, route=route, key=key, body=body, start=lambda: operations.operation_view(start(), PREFIX))
-    return accepted(router, current, answer)
+    """202 with the operation `start` began (or, for a retried key, the first request's). With
+    `cluster`, that cluster must exist when the start runs (404 otherwise)."""
+    current, store = deps(router)
+
+    def view() -> dict:
+        if cluster is not None:
+            require_cluster(store, cluster)
+        return operations.operation_view(start(), PREFIX)
+
+    return accepted(router, current, once(router, route=route, key=key, body=body, start=view))
+
+
+def start_for_request(
+    router: APIGatewayRouter,
+    *,
+    route: str,
+    key: str | None,
+    request: dict[str, Any],
+    start: Callable[[Settings, Store, dict[str, Any]], Operation],
+    cluster: str | None = None,
+) -> JsonResponse:
+    """`start_operation` of `start(settings, store, request)`: the request is what it starts and
+    what identifies a retry."""
+    current, store = deps(router)
+    return start_operation(
+        router, route=route, key=key, body=request, cluster=cluster, start=lambda: start(current, store, request)
+    )

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Choice, Task, Workflow
+from kubestep.flow.asl import Choice, State, Task
 from kubestep.resources import control_plane
 from kubestep.workflows import cluster_steps
 from kubestep.workflows.envelope import (
     COMPENSATION_FAILED,
     Lock,
     Validation,
-    lifecycle_head,
-    operation,
+    cluster_operation,
     rolled_back_failure,
 )
 from kubestep.workflows.fragments import (
-    CLUSTER_PAYLOAD,
     REPLICA,
     delete_cluster_states,
     each,
@@ -27,7 +25,7 @@ from kubestep.workflows.fragments import (
     ensure_node_pools_states,
 )
 
-ROLLBACK: list = [
+ROLLBACK: list[State] = [
     *delete_cluster_states(prefix="Rollback", scope="operation", catch=COMPENSATION_FAILED, keep_etcd_volumes=False),
     Task(
         cluster_steps.verify_rollback,
@@ -44,51 +42,44 @@ ROLLBACK: list = [
     ),
 ]
 
-WORKFLOW = Workflow(
+WORKFLOW = cluster_operation(
     name="CreateCluster",
     module=__name__,
     comment="Create a Kubernetes cluster: security groups, internal NLB, PKI and secrets, instance roles, "
     "control-plane replicas (etcd volume + launch template + ASG each), health gate, node pools. "
     "Input: {cluster, nodePools, rollbackOnFailure} (stepfunctions/examples/).",
     timeout=timedelta(hours=2),
-    function="ClusterTasks",
-    base_payload=CLUSTER_PAYLOAD,
-    chains=operation(
-        head=lifecycle_head(
-            Validation(
-                cluster_steps.validate_create_request,
-                fields=("clusterName", "rollbackOnFailure"),
-                comment="Validate the manifest against the management service; nothing is created on bad input.",
-            ),
-            Lock(
-                cluster_steps.acquire_create_lock,
-                reads=(),
-                with_input=True,
-                holds=("uid",),
-                comment="Prove the execution's identity, take the cluster's lock; a refused lock fails without "
-                "compensating.",
-            ),
-            context_comment="Keep the state small: the spec lives in DynamoDB from here on.",
+    validation=Validation(
+        cluster_steps.validate_create_request,
+        fields=("clusterName", "rollbackOnFailure"),
+        comment="Validate the manifest against the management service; nothing is created on bad input.",
+    ),
+    lock=Lock(
+        cluster_steps.acquire_create_lock,
+        reads=(),
+        with_input=True,
+        holds=("uid",),
+        comment="Prove the execution's identity, take the cluster's lock; a refused lock fails without compensating.",
+    ),
+    context_comment="Keep the state small: the spec lives in DynamoDB from here on.",
+    body=[
+        *ensure_cluster_states(replicas_map="CreateReplicas"),
+        each(
+            "WaitForControlPlane",
+            "$.plan.replicas",
+            "replica",
+            [Task(control_plane.check_replica_health, args=REPLICA)],
+            comment="The health gate: every replica InService, bootstrapped, healthy behind the NLB.",
         ),
-        body=[
-            *ensure_cluster_states(replicas_map="CreateReplicas"),
-            each(
-                "WaitForControlPlane",
-                "$.plan.replicas",
-                "replica",
-                [Task(control_plane.check_replica_health, args=REPLICA)],
-                comment="The health gate: every replica InService, bootstrapped, healthy behind the NLB.",
-            ),
-            *ensure_node_pools_states(pools_map="CreateNodePools"),
-            Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
-        ],
-        succeeded="Created",
-        failure=rolled_back_failure(
-            "CreateFailed",
-            record_args={"rollbackOnFailure.$": "$.rollbackOnFailure"},
-            record_comment="Warning event and ERROR phase, naming the failed step's error.",
-            compensation=ROLLBACK,
-            finish_comment="Release the lock; the operation reports the original error.",
-        ),
+        *ensure_node_pools_states(pools_map="CreateNodePools"),
+        Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
+    ],
+    succeeded="Created",
+    failure=rolled_back_failure(
+        "CreateFailed",
+        record_args={"rollbackOnFailure.$": "$.rollbackOnFailure"},
+        record_comment="Warning event and ERROR phase, naming the failed step's error.",
+        compensation=ROLLBACK,
+        finish_comment="Release the lock; the operation reports the original error.",
     ),
 )

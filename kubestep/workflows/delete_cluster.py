@@ -5,36 +5,30 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Task, Workflow
+from kubestep.flow.asl import Task
 from kubestep.workflows import cluster_steps
-from kubestep.workflows.envelope import Lock, Validation, lifecycle_head, operation, recorded_failure
-from kubestep.workflows.fragments import CLUSTER_PAYLOAD, delete_cluster_states
+from kubestep.workflows.envelope import Lock, Validation, cluster_operation, recorded_failure
+from kubestep.workflows.fragments import delete_cluster_states
 
 FAILURE = recorded_failure("DeleteFailed")
 
-WORKFLOW = Workflow(
+WORKFLOW = cluster_operation(
     name="DeleteCluster",
     module=__name__,
     comment="Delete a cluster and every AWS resource it owns, including what Kubernetes created under "
     "kubernetes.io/cluster/<uid>. Input: {clusterName, keepEtcdVolumes}.",
     timeout=timedelta(hours=2),
-    function="ClusterTasks",
-    base_payload=CLUSTER_PAYLOAD,
-    chains=operation(
-        head=lifecycle_head(
-            Validation(cluster_steps.validate_delete_request, fields=("clusterName", "keepEtcdVolumes")),
-            Lock(cluster_steps.acquire_delete_lock, holds=("uid",)),
+    validation=Validation(cluster_steps.validate_delete_request, fields=("clusterName", "keepEtcdVolumes")),
+    lock=Lock(cluster_steps.acquire_delete_lock, holds=("uid",)),
+    body=[
+        *delete_cluster_states(
+            prefix="",
+            scope="cluster",
+            catch=FAILURE.catch,
+            keep_etcd_volumes={"keepEtcdVolumes.$": "$.keepEtcdVolumes"},
         ),
-        body=[
-            *delete_cluster_states(
-                prefix="",
-                scope="cluster",
-                catch=FAILURE.catch,
-                keep_etcd_volumes={"keepEtcdVolumes.$": "$.keepEtcdVolumes"},
-            ),
-            Task(cluster_steps.delete_cluster_record, name="DeleteRecord"),
-        ],
-        succeeded="Deleted",
-        failure=FAILURE,
-    ),
+        Task(cluster_steps.delete_cluster_record, name="DeleteRecord"),
+    ],
+    succeeded="Deleted",
+    failure=FAILURE,
 )

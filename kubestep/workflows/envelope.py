@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from kubestep.flow.asl import Catch, Choice, Fail, Pass, State, Succeed, Task, guarded
+from kubestep.flow.asl import Catch, Choice, Fail, Pass, State, Succeed, Task, Workflow, guarded
 from kubestep.workflows import cluster_steps, network_steps
-from kubestep.workflows.fragments import IDENTITY_PAYLOAD
+from kubestep.workflows.fragments import CLUSTER_PAYLOAD, IDENTITY_PAYLOAD
 
 ERROR: dict[str, Any] = {"error.$": "$.error"}
 # A rollback's own errors go elsewhere: `$.error` stays the cause the operation reports.
@@ -188,3 +189,35 @@ def operation(
     then `release` (a last step outside that path, when it has one), then Succeed `succeeded`."""
     main = [*head, *guarded(list(body), failure.catch), *release, Succeed(succeeded)]
     return [main, failure.chain()]
+
+
+def cluster_operation(
+    name: str,
+    module: str,
+    comment: str,
+    timeout: timedelta,
+    *,
+    validation: Validation,
+    lock: Lock,
+    body: Sequence[State],
+    succeeded: str,
+    failure: Failure,
+    before_lock: Sequence[State] = (),
+    context_comment: str | None = None,
+) -> Workflow:
+    """A cluster lifecycle workflow: its tasks on ClusterTasks, each given the cluster's name and
+    the operation id, in the envelope above."""
+    return Workflow(
+        name=name,
+        module=module,
+        comment=comment,
+        timeout=timeout,
+        function="ClusterTasks",
+        base_payload=CLUSTER_PAYLOAD,
+        chains=operation(
+            head=lifecycle_head(validation, lock, before_lock=before_lock, context_comment=context_comment),
+            body=body,
+            succeeded=succeeded,
+            failure=failure,
+        ),
+    )

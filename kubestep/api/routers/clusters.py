@@ -30,7 +30,7 @@ from kubestep.api.http import (
     require_cluster,
     responses,
 )
-from kubestep.api.starts import once, start_operation
+from kubestep.api.starts import once, start_for_request, start_operation
 from kubestep.errors import InvalidRequest
 from kubestep.models import dump
 from kubestep.store import Operation
@@ -151,16 +151,13 @@ def delete_cluster(
         require_cluster(store, name)
         return json_response(200, operations.plan_delete(current, store, name, keep_etcd_volumes))
 
-    def start() -> Operation:
-        require_cluster(store, name)
-        return operations.start_delete(current, store, name, keep_etcd_volumes)
-
     return start_operation(
         router,
         route=f"DELETE {PREFIX}/clusters/{{name}}",
         key=idempotency_key,
         body={"name": name, "keepEtcdVolumes": keep_etcd_volumes},
-        start=start,
+        cluster=name,
+        start=lambda: operations.start_delete(current, store, name, keep_etcd_volumes),
     )
 
 
@@ -261,10 +258,6 @@ def _update(name: str, request: dict, idempotency_key: str | None, dry_run: bool
     if dry_run:
         return json_response(200, operations.plan_cluster_update(current, store, request))
 
-    return start_operation(
-        router,
-        route=route,
-        key=idempotency_key,
-        body=request,
-        start=lambda: operations.start_update_cluster(current, store, request),
+    return start_for_request(
+        router, route=route, key=idempotency_key, request=request, start=operations.start_update_cluster
     )

@@ -23,10 +23,9 @@ from kubestep.api.http import (
     require_node_pool,
     responses,
 )
-from kubestep.api.starts import start_operation
+from kubestep.api.starts import start_for_request
 from kubestep.errors import InvalidRequest
 from kubestep.models import AWSNodePool, NodePoolChanges, dump
-from kubestep.store import Operation
 
 router = APIGatewayRouter()
 
@@ -72,12 +71,10 @@ def create_node_pool(
     if dry_run:
         return json_response(200, operations.plan_node_pool_create(current, store, request))
 
-    def start() -> Operation:
-        require_cluster(store, name)
-        return operations.start_create_node_pool(current, store, request)
-
     route = f"POST {PREFIX}/clusters/{{name}}/nodepools"
-    return start_operation(router, route=route, key=idempotency_key, body=request, start=start)
+    return start_for_request(
+        router, route=route, key=idempotency_key, request=request, cluster=name, start=operations.start_create_node_pool
+    )
 
 
 @router.get(
@@ -126,12 +123,8 @@ def update_node_pool(
         return json_response(200, operations.plan_node_pool_update(current, store, request))
 
     route = f"PATCH {PREFIX}/clusters/{{name}}/nodepools/{{pool}}"
-    return start_operation(
-        router,
-        route=route,
-        key=idempotency_key,
-        body=request,
-        start=lambda: operations.start_update_node_pool(current, store, request),
+    return start_for_request(
+        router, route=route, key=idempotency_key, request=request, start=operations.start_update_node_pool
     )
 
 
@@ -158,10 +151,6 @@ def delete_node_pool(
         return json_response(200, operations.plan_node_pool_delete(current, store, request))
 
     route = f"DELETE {PREFIX}/clusters/{{name}}/nodepools/{{pool}}"
-    return start_operation(
-        router,
-        route=route,
-        key=idempotency_key,
-        body=request,
-        start=lambda: operations.start_delete_node_pool(current, store, request),
+    return start_for_request(
+        router, route=route, key=idempotency_key, request=request, start=operations.start_delete_node_pool
     )

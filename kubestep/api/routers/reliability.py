@@ -19,12 +19,10 @@ from kubestep.api.http import (
     JsonResponse,
     deps,
     example,
-    require_cluster,
     responses,
 )
-from kubestep.api.starts import start_operation
+from kubestep.api.starts import start_for_request, start_operation
 from kubestep.models import dump
-from kubestep.store import Operation
 
 router = APIGatewayRouter()
 
@@ -50,16 +48,13 @@ def repair_cluster(
 ) -> JsonResponse:
     current, store = deps(router)
 
-    def start() -> Operation:
-        require_cluster(store, name)
-        return operations.start_repair(current, store, name, detect_only)
-
     return start_operation(
         router,
         route=f"POST {PREFIX}/clusters/{{name}}:repair",
         key=idempotency_key,
         body={"name": name, "detectOnly": detect_only},
-        start=start,
+        cluster=name,
+        start=lambda: operations.start_repair(current, store, name, detect_only),
     )
 
 
@@ -80,13 +75,5 @@ def sweep_orphans(
     body: Annotated[schemas.SweepOrphansBody, example("a dry run", {"dryRun": True})],
     idempotency_key: IdempotencyKey = None,
 ) -> JsonResponse:
-    current, store = deps(router)
-    request = dump(body)
-
-    return start_operation(
-        router,
-        route=f"POST {PREFIX}/orphans:sweep",
-        key=idempotency_key,
-        body=request,
-        start=lambda: operations.start_sweep(current, store, request),
-    )
+    route = f"POST {PREFIX}/orphans:sweep"
+    return start_for_request(router, route=route, key=idempotency_key, request=dump(body), start=operations.start_sweep)
