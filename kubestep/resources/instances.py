@@ -24,6 +24,7 @@ from kubestep.aws.errors import (
     is_instance_not_managed,
     is_not_found,
 )
+from kubestep.errors import NotFound
 from kubestep.flow.steps import Poll, step
 from kubestep.models import Volume
 from kubestep.resources.context import ClusterContext
@@ -242,10 +243,10 @@ def terminate_in_group(ctx: ClusterContext, instance_id: str, decrement: bool) -
 def group_instances(ctx: ClusterContext, group_name: str) -> list[dict]:
     """The group's instances: id, lifecycle state, instance type and the spec each was launched
     with."""
-    groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
-    if not groups:
+    group = group_named(ctx, group_name)
+    if group is None:
         return []
-    members = {i["InstanceId"]: i for i in groups[0]["Instances"]}
+    members = {i["InstanceId"]: i for i in group["Instances"]}
     found: dict[str, dict] = {}
     if members:
         pages = ctx.ec2.get_paginator("describe_instances").paginate(InstanceIds=list(members))
@@ -276,9 +277,9 @@ def ensure_group(
     target_groups: list[str],
     tags: dict[str, str],
 ) -> dict:
-    groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
-    if groups:
-        return reconcile_group(ctx, groups[0], launch_template_id, min_size, max_size, target_groups)
+    existing = group_named(ctx, name)
+    if existing is not None:
+        return reconcile_group(ctx, existing, launch_template_id, min_size, max_size, target_groups)
     asg_tags = [
         {"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": name, "ResourceType": "auto-scaling-group"}
         for k, v in tags.items()
@@ -302,10 +303,10 @@ def ensure_group(
     except Exception as exc:
         if not is_error(exc, AUTO_SCALING_GROUP_EXISTS):
             raise
-    created = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
-    if not created:
+    created = group_named(ctx, name)
+    if created is None:
         ctx.pending(f"Auto Scaling group {name} is not visible yet")
-    return created[0]
+    return created
 
 
 def reconcile_group(
@@ -338,7 +339,20 @@ def reconcile_group(
                 raise
     if not (changes or missing or stale):
         return group
-    return ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return existing_group(ctx, name)
+
+
+def group_named(ctx: ClusterContext, name: str) -> dict | None:
+    """One group, by name (DescribeAutoScalingGroups' answer); None when there is none."""
+    return described_groups(ctx, [name]).get(name)
+
+
+def existing_group(ctx: ClusterContext, name: str) -> dict:
+    """One group the step cannot go on without (deleted by hand meanwhile: it says which)."""
+    group = group_named(ctx, name)
+    if group is None:
+        raise NotFound(f"Auto Scaling group {name} does not exist")
+    return group
 
 
 def groups(ctx: ClusterContext, scope: str, role: str) -> list[dict]:

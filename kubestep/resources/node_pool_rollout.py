@@ -43,8 +43,8 @@ def _ready(ctx: ClusterContext, ids: list[str]) -> set[str]:
 
 def begin(ctx: ClusterContext, record: NodePoolRecord, target_spec: str) -> dict[str, Any]:
     """The rollout's fixed facts, recorded once: the desired size to keep and the original max."""
-    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"]
-    desired, max_size = (group[0]["DesiredCapacity"], group[0]["MaxSize"]) if group else (0, 0)
+    group = instances.group_named(ctx, record.asg_name)
+    desired, max_size = (group["DesiredCapacity"], group["MaxSize"]) if group else (0, 0)
     target = record.target_spec or record.spec
     rollout = record.rollout or {}
     if rollout.get("spec") != target_spec:
@@ -91,9 +91,7 @@ def roll_node_pool(ctx: ClusterContext, node_pool: str) -> dict:
 
     # Surge: at most desired + maxSurge instances, counting those still draining.
     capacity = (desired + surge - len(leaving)) if old else desired
-    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"][
-        0
-    ]
+    group = instances.existing_group(ctx, record.asg_name)
     if group["DesiredCapacity"] != capacity:
         ctx.autoscaling.update_auto_scaling_group(
             AutoScalingGroupName=record.asg_name,

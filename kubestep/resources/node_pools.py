@@ -135,10 +135,8 @@ def _node_states(ctx: ClusterContext, record: NodePoolRecord, *, fail: bool) -> 
     """(the pool's in-service instances whose own latest report says bootstrapped, Ready and
     initialised by the cloud controller manager; why each other in-service instance is not);
     with `fail`, an instance that reported a failed bootstrap fails the step."""
-    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"]
-    in_service = [
-        i["InstanceId"] for i in (group[0]["Instances"] if group else []) if i["LifecycleState"] == "InService"
-    ]
+    group = instances.group_named(ctx, record.asg_name)
+    in_service = [i["InstanceId"] for i in (group["Instances"] if group else []) if i["LifecycleState"] == "InService"]
     found = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, in_service))
     failed = [(i, found[i]) for i in in_service if i in found and found[i].failed_phase]
     if fail and failed:
@@ -179,8 +177,8 @@ def _sync_group_tags(ctx: ClusterContext, record: NodePoolRecord, pool: AWSNodeP
     if spec_hash:
         wanted[naming.TAG_SPEC] = spec_hash
     wanted.pop(TAG_CREATED_BY, None)  # who created the group does not change
-    groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"]
-    present = {t["Key"]: t["Value"] for t in (groups[0]["Tags"] if groups else [])}
+    group = instances.group_named(ctx, record.asg_name)
+    present = {t["Key"]: t["Value"] for t in (group["Tags"] if group else [])}
     changed = {k: v for k, v in wanted.items() if present.get(k) != v}
     autoscaler_prefix = "k8s.io/cluster-autoscaler/node-template/"
     user_tags = set(record.spec.spec.tags) - set(pool.spec.tags)
@@ -224,9 +222,7 @@ def apply_node_pool_update(ctx: ClusterContext, node_pool: str) -> dict:
         record = _pool(ctx, node_pool)
         node_pool_rollout.begin(ctx, record, template.spec)
     else:
-        group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])[
-            "AutoScalingGroups"
-        ][0]
+        group = instances.existing_group(ctx, record.asg_name)
         desired = min(max(group["DesiredCapacity"], spec.min_node_count), spec.max_node_count)
         ctx.autoscaling.update_auto_scaling_group(
             AutoScalingGroupName=record.asg_name,
@@ -247,9 +243,7 @@ def finish_node_pool_update(ctx: ClusterContext, node_pool: str) -> dict:
     record = _pool(ctx, node_pool)
     target = record.target_spec or record.spec
     assert record.asg_name
-    group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[record.asg_name])["AutoScalingGroups"][
-        0
-    ]
+    group = instances.existing_group(ctx, record.asg_name)
     desired = min(max(group["DesiredCapacity"], target.spec.min_node_count), target.spec.max_node_count)
     if (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) != (
         target.spec.min_node_count,
@@ -297,12 +291,12 @@ def _pool_filters(ctx: ClusterContext, scope: str, node_pool: str) -> list[dict]
 def delete_node_pool_group(ctx: ClusterContext, node_pool: str, scope: str) -> dict:
     """Force-delete the pool's Auto Scaling group (its instances terminate with it)."""
     name = naming.node_pool(ctx.uid, node_pool)
-    groups = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
-    for group in groups:
+    group = instances.group_named(ctx, name)
+    if group is not None:
         if not ctx.owned({t["Key"]: t["Value"] for t in group["Tags"]}, scope):
             return {"deleted": None}
         instances.force_delete(ctx, group)
-    if ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
+    if instances.group_named(ctx, name) is not None:
         ctx.pending(f"Auto Scaling group {name} is being deleted")
     return {"deleted": name}
 
