@@ -59,11 +59,15 @@ def _manifest(env: os._Environ) -> AWSManagementService:
     inline = env.get("KUBESTEP_MANAGEMENT_SERVICE")
     if inline:
         return AWSManagementService.model_validate(json.loads(inline))
-    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from kubestep.aws import client
 
     # Cached for the execution environment's life: the stack changes it only with a deploy,
-    # which also updates the functions (and so starts new environments).
-    text = parameters.get_parameter(env["KUBESTEP_MANAGEMENT_SERVICE_PARAMETER"], max_age=3600)
+    # which also updates the functions (and so starts new environments). Through the process's
+    # own client: Powertools' default provider would start a session of its own.
+    provider = SSMProvider(boto3_client=client("ssm"))
+    text = provider.get(env["KUBESTEP_MANAGEMENT_SERVICE_PARAMETER"], max_age=3600)
     return AWSManagementService.model_validate(json.loads(text))
 
 

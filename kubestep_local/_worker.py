@@ -12,7 +12,9 @@ Protocol (``AF_UNIX`` stream sockets, messages are 4-byte big-endian length + JS
 
 * zygote control socket (fd given on the command line):
   zygote -> parent ``{"ready": true, "import_error": {...} | null}`` once;
-  parent -> zygote ``{"op": "fork"}`` with one socket fd attached (SCM_RIGHTS);
+  parent -> zygote ``{"op": "fork", "services": [name]}`` with one socket fd attached
+  (SCM_RIGHTS): ``services``, the AWS services the function's workers have called so far, whose
+  SDK models the zygote loads before it forks (``_warm_sdk``);
   zygote -> parent ``{"pid": <worker pid>}``.
 * worker socket: parent -> worker ``{"event": <json text>, "context": {...}}``;
   worker -> parent ``{"payload": str, "errored": bool, "logs": str, "calls": [call]}``, each call
@@ -273,6 +275,40 @@ def _install_faults() -> None:
     _faults = module
 
 
+def _share_sdk_data() -> None:
+    """One botocore data loader for every session of this process: each session would otherwise
+    load the endpoint data and every service model it uses anew. A worker's sessions then start
+    with what the zygote loaded before forking it."""
+    import botocore.loaders
+    import botocore.session
+
+    loaders: dict[str | None, Any] = {}
+    create = botocore.loaders.create_loader
+
+    def create_loader(search_path_string: str | None = None) -> Any:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = create_loader  # what Session._register_data_loader calls
+
+
+def _warm_sdk(services: list[str]) -> None:
+    """Load what a client of each service reads from botocore's data (the models, the endpoint
+    rules): a fork inherits it, and a worker's first client of a service costs no JSON parsing.
+    The pool names the services its workers called: the next worker will call them too."""
+    import botocore.session
+
+    loader = botocore.session.create_loader(os.environ.get("AWS_DATA_PATH"))
+    for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
+        with contextlib.suppress(Exception):  # a name this botocore does not ship
+            loader.load_data(name)
+    for service in services:
+        for type_name in ("service-2", "endpoint-rule-set-1"):
+            with contextlib.suppress(Exception):
+                loader.load_service_model(service, type_name)
+
+
 def _load_handler(spec: str) -> tuple[Any, dict[str, Any] | None]:
     module_name, _, func_name = spec.rpartition(".")
     try:
@@ -366,6 +402,7 @@ def zygote_main(control_fd: int, asset_dir: str, packages: str, handler_spec: st
     sys.meta_path.insert(0, _AssetFinder(asset_dir, set(filter(None, packages.split(",")))))
     _install_call_recorder()
     _install_faults()
+    _share_sdk_data()
     handler, import_error = _load_handler(handler_spec)
     # Auto-reap forked workers: the runtime, not the zygote, tracks their pids.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -380,6 +417,7 @@ def zygote_main(control_fd: int, asset_dir: str, packages: str, handler_spec: st
         body = _recv_exact(control, _HEADER.unpack(msg)[0])
         if body is None or not fds:
             os._exit(0)
+        _warm_sdk(json.loads(body).get("services", []))
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # handlers may use subprocess

@@ -106,6 +106,7 @@ class FunctionPool:
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()  # guards _idle/_busy/_zygote state
         self._fork_lock = threading.Lock()  # one fork request on the control socket at a time
+        self._services: set[str] = set()  # the AWS services the workers have called
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._zygote: subprocess.Popen[bytes] | None = None
@@ -158,7 +159,10 @@ class FunctionPool:
         reply = None
         with self._fork_lock:
             try:
-                send_msg(control, {"op": "fork"}, fds=[theirs.fileno()])
+                # The zygote loads their SDK models first: every worker it forks inherits them.
+                with self._lock:
+                    services = sorted(self._services)
+                send_msg(control, {"op": "fork", "services": services}, fds=[theirs.fileno()])
                 reply = recv_msg(control)
             except OSError:
                 reply = None
@@ -200,6 +204,8 @@ class FunctionPool:
             finally:
                 with self._lock:
                     self._busy.discard(worker)
+                    self._services.update(call.get("service") or "" for call in (reply or {}).get("calls") or ())
+                    self._services.discard("")
                     if reply is not None and not reply.get("died") and not self._closed:
                         self._idle.append(worker)
                     else:

@@ -26,10 +26,22 @@ R = TypeVar("R")
 
 
 @cache
+def session() -> boto3.session.Session:
+    """The process's one session: a session loads botocore's endpoint and partition data on its
+    first client (~0.2 s of a cold start), so a session per service would load it once per service."""
+    return boto3.session.Session()
+
+
+@cache
 def client(service: str, region: str | None = None) -> Any:
-    # boto3's default session is not thread-safe for client creation.
+    # A session is not thread-safe for client creation.
     with _lock:
-        return boto3.session.Session().client(service, region_name=region, config=RETRY_CONFIG)
+        return session().client(service, region_name=region, config=RETRY_CONFIG)
+
+
+def resource(service: str, region: str | None = None) -> Any:
+    with _lock:
+        return session().resource(service, region_name=region, config=RETRY_CONFIG)
 
 
 def pending_until_visible(fn: Callable[P, R]) -> Callable[P, R]:

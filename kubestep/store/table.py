@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
-from kubestep.aws import RETRY_CONFIG
+from kubestep import aws
 from kubestep.aws.errors import is_condition_failed
 
 
@@ -44,7 +43,7 @@ class ConditionFailed(Exception):
 
 class Table:
     def __init__(self, table_name: str, dynamodb: Any = None):
-        resource = dynamodb or boto3.session.Session().resource("dynamodb", config=RETRY_CONFIG)
+        resource = dynamodb or aws.resource("dynamodb")
         self.name = table_name
         self.table = resource.Table(table_name)
         self.client = self.table.meta.client

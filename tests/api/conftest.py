@@ -29,6 +29,8 @@ def _clear_caches() -> None:
     from lambdas import _tasks
 
     aws_module.client.cache_clear()
+
+    aws_module.session.cache_clear()
     settings_module.settings.cache_clear()
     _tasks.store.cache_clear()
     idempotency.runner.cache_clear()

@@ -54,6 +54,8 @@ def aws(monkeypatch):
     from kubestep import aws as aws_module
 
     aws_module.client.cache_clear()
+
+    aws_module.session.cache_clear()
     with mock_aws():
         create_table()
         from kubestep_local.moto_compat import publish_ubuntu_images
@@ -61,6 +63,7 @@ def aws(monkeypatch):
         publish_ubuntu_images("123456789012", "us-east-1")
         yield
     aws_module.client.cache_clear()
+    aws_module.session.cache_clear()
     settings_module.settings.cache_clear()
 
 
