@@ -80,7 +80,7 @@ def lifecycle_head(
     validation: Validation, lock: Lock, *, before_lock: Sequence[State] = (), context_comment: str | None = None
 ) -> list[State]:
     """ValidateRequest → (`before_lock`) → AcquireLock → Context: the state from here on is the
-    validated fields and what the lock answered, nothing of the request itself."""
+    validated fields, then what the lock answered (by name), nothing of the request itself."""
     fields = {f"{f}.$": validation.path(f) for f in validation.fields}
     fields.update({f"{f}.$": f"$.lock.{f}" for f in sorted(lock.holds)})
     return [

@@ -243,42 +243,35 @@ def instances_take_time(patches: PatchSet, hooks: LatencyHooks, later: Later) ->
 
 def instance_running(region: str, instance_id: str) -> bool:
     """Whether an EC2 instance exists and is pending or running."""
-    from moto.ec2.models import ec2_backends
-
-    for _account, backend_region, backend in iter_backends(ec2_backends):
-        if backend_region != region:
-            continue
-        with contextlib.suppress(Exception):
-            instance = backend.get_instance(instance_id)
-            return instance.state not in ("terminated", "shutting-down", "stopped", "stopping")
-    return False
+    instance = _instance(region, instance_id)
+    return instance is not None and instance.state not in ("terminated", "shutting-down", "stopped", "stopping")
 
 
 def instance_user_data(region: str, instance_id: str) -> str | None:
     """The user-data an EC2 instance was launched with (base64, as given), None if unknown."""
-    from moto.ec2.models import ec2_backends
-
-    for _account, backend_region, backend in iter_backends(ec2_backends):
-        if backend_region != region:
-            continue
-        with contextlib.suppress(Exception):
-            data = backend.get_instance(instance_id).user_data
-            if isinstance(data, list | tuple):  # moto keeps RunInstances' UserData as a one-item list
-                data = data[0] if data else None
-            if data is None:
-                return None
-            # bytes, str, or moto's Base64EncodedString (whose str() is the encoded text)
-            return data.decode() if isinstance(data, bytes) else str(data)
-    return None
+    instance = _instance(region, instance_id)
+    data = instance.user_data if instance is not None else None
+    if isinstance(data, list | tuple):  # moto keeps RunInstances' UserData as a one-item list
+        data = data[0] if data else None
+    if data is None:
+        return None
+    # bytes, str, or moto's Base64EncodedString (whose str() is the encoded text)
+    return data.decode() if isinstance(data, bytes) else str(data)
 
 
 def instance_state(region: str, instance_id: str) -> str | None:
     """An EC2 instance's state name (None if there is no such instance)."""
+    instance = _instance(region, instance_id)
+    return str(instance.state) if instance is not None else None
+
+
+def _instance(region: str, instance_id: str) -> Any:
+    """moto's instance of that id in that region (any account), None if there is none."""
     from moto.ec2.models import ec2_backends
 
     for _account, backend_region, backend in iter_backends(ec2_backends):
         if backend_region != region:
             continue
         with contextlib.suppress(Exception):
-            return str(backend.get_instance(instance_id).state)
+            return backend.get_instance(instance_id)
     return None
