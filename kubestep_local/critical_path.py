@@ -156,6 +156,7 @@ def _instances_gone(s: Schedule, step: StepTime) -> None:
 
 def _delete_load_balancer(s: Schedule, step: StepTime) -> None:
     s.start("nlb-interfaces", step, step.start + s.seconds("load-balancer-interfaces-linger"))
+    s.wait(step, "nlb-interfaces")  # the step polls until they are released
 
 
 def _delete_security_groups(s: Schedule, step: StepTime) -> None:
