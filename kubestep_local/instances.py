@@ -3,7 +3,10 @@
 moto makes ASG instances ``InService`` and NLB targets ``healthy`` at once and nothing boots, so
 the health gate's last signal -- the instance's own report (docs/contracts.md, "Bootstrap
 report") -- would never arrive. For each new instance of an Auto Scaling group tagged
-``gke:cluster-uid``, after a time-scaled boot delay, the simulator does through boto3 against the
+``gke:cluster-uid``, once EC2 has it ``running`` and after a time-scaled boot (the latency
+profile's ``BootModel`` per role: a cluster's first replica runs ``kubeadm init``, the other
+replicas join one after another, a node joins only once its control plane answers; without a
+model, a fixed delay, but a node still waits for its control plane), the simulator does through boto3 against the
 emulator what the bootstrap script does with the instance role: a replica claims initialisation
 (unless the cluster is initialised) and marks it done, every instance writes its report under
 its own key, with the Kubernetes version its user-data installs (as ``kubelet --version`` tells
@@ -54,6 +57,7 @@ from kubestep import naming
 from kubestep.aws import errors as aws_errors
 from kubestep_local import moto_compat
 from kubestep_local._worker import record_safe
+from kubestep_local.latency import BootModel
 from kubestep_local.recorder import CallRecord, CallRecorder
 from kubestep_local.time_scale import TimeScale
 
@@ -232,11 +236,22 @@ class InstanceSimulator:
         recorder: CallRecorder | None = None,
         report_interval_seconds: float = 60.0,
         ccm_delay_seconds: float = 10.0,
+        boot_model: Callable[[], BootModel | None] = lambda: None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.table_name = table_name
         self.time_scale = time_scale or TimeScale(1.0)
         self.boot_delay_seconds = boot_delay_seconds
+        # The latency profile's boot per role (None: every instance boots in `boot_delay_seconds`).
+        self.boot_model = boot_model
+        # Per cluster uid: when its control plane answered (its first replica initialised it),
+        # and when the last join scheduled so far ends (joins queue behind each other).
+        self._initialised_at: dict[str, float] = {}
+        self._joins_end: dict[str, float] = {}
+        self._registry_read: dict[str, float] = {}
+        self._scheduling = threading.Lock()
+        # Nodes booted up to their join, retrying it until their control plane answers.
+        self._awaiting_control_plane: list[tuple[PendingBoot, float]] = []
         self.poll_interval = poll_interval
         # Every booted instance rewrites its report this often (the script's report timer: 60 s).
         self.report_interval_seconds = report_interval_seconds
@@ -329,6 +344,11 @@ class InstanceSimulator:
                 boot.due = time.monotonic()
                 heapq.heappush(self._pending, boot)
 
+    def awaiting_control_plane(self) -> list[str]:
+        """Instance ids of nodes ready to join whose control plane does not answer yet."""
+        with self._lock:
+            return [boot.instance_id for boot, _ in self._awaiting_control_plane]
+
     def held(self) -> list[str]:
         """Instance ids held back by `hold_boots`, booted once released."""
         with self._lock:
@@ -395,7 +415,7 @@ class InstanceSimulator:
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._pending) + len(self._held)
+            return len(self._pending) + len(self._held) + len(self._awaiting_control_plane)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until every instance seen so far has reported (or was skipped)."""
@@ -413,7 +433,7 @@ class InstanceSimulator:
             # Each phase on its own: one that fails (moto's races) must not starve the others —
             # a scan that keeps failing would otherwise stop every periodic report, and the
             # health gates would read them as stale.
-            for phase in (self.scan, self._report_due, self._report_live, self._drain_tick):
+            for phase in (self.scan, self._join_nodes, self._report_due, self._report_live, self._drain_tick):
                 try:
                     phase()
                 except Exception:  # noqa: BLE001 - the simulator must survive moto's races
@@ -440,14 +460,94 @@ class InstanceSimulator:
                     if instance_id in self._seen:
                         continue
                     self._seen.add(instance_id)
-                boot = self._boot_of(group, instance_id, now + self.time_scale.seconds(self.boot_delay_seconds))
+                self._schedule(self._boot_of(group, instance_id, now), now)
+
+    def _schedule(self, boot: PendingBoot, now: float) -> None:
+        """When the instance, `running` since `now`, reports: a replica after its packages and its
+        `kubeadm init`, or its join queued behind the others'; a node waits for its control plane
+        (`_join_nodes`)."""
+        model = self.boot_model()
+        if boot.role == "node":
+            ready = model.ready_to_bootstrap() if model else self.boot_delay_seconds
+            with self._lock:
+                self._awaiting_control_plane.append((boot, now + self.time_scale.seconds(ready)))
+            return
+        if model is None:
+            boot.due = now + self.time_scale.seconds(self.boot_delay_seconds)
+        else:
+            ready = now + self.time_scale.seconds(model.ready_to_bootstrap())
+            with self._scheduling:  # scans run on the loop and in `wait_idle`: one queue per cluster
+                joins = self._initialised_or_joining(boot)
+                if joins is None:  # the first replica: it claims initialisation
+                    boot.due = ready + self.time_scale.seconds(model.init)
+                else:
+                    boot.due = max(ready, joins) + self.time_scale.seconds(model.control_plane_join)
                 with self._lock:
-                    for delay in self._delays:
-                        if delay.matches(boot):
-                            boot.due += self.time_scale.seconds(delay.seconds)
-                            delay.use()
-                            break
-                    heapq.heappush(self._pending, boot)
+                    self._joins_end[boot.uid] = max(boot.due, self._joins_end.get(boot.uid, 0.0))
+        self._queue(boot)
+
+    def _initialised_or_joining(self, boot: PendingBoot) -> float | None:
+        """When a new replica of `boot`'s cluster can start its join (the end of the joins before
+        it), or None if it is the cluster's first (no replica scheduled, and the registry says
+        the cluster was never initialised)."""
+        with self._lock:
+            joins = self._joins_end.get(boot.uid)
+        if joins is not None:
+            return joins
+        if self.table_name and self._store(boot.region, as_instance=False).reports.initialized(boot.uid):
+            return 0.0
+        return None
+
+    def _join_nodes(self) -> None:
+        """Nodes whose packages are in join once their control plane answers (its first replica
+        initialised the cluster): until then `kubeadm join` retries discovery."""
+        with self._lock:
+            waiting = list(self._awaiting_control_plane)
+        if not waiting or not self.table_name:
+            return
+        model = self.boot_model()
+        answered: dict[str, float | None] = {}
+        for boot, ready in waiting:
+            if boot.uid not in answered:
+                answered[boot.uid] = self._control_plane_up(boot)
+            up = answered[boot.uid]
+            if up is None:
+                continue
+            boot.due = max(ready, up) + (self.time_scale.seconds(model.node_join) if model else 0.0)
+            with self._lock:
+                if (boot, ready) not in self._awaiting_control_plane:
+                    continue
+                self._awaiting_control_plane.remove((boot, ready))
+            self._queue(boot)
+
+    def _control_plane_up(self, boot: PendingBoot) -> float | None:
+        """When `boot`'s control plane started answering (None: not yet). A replica this
+        simulator booted says so at once; otherwise (a runtime restored from a snapshot, a
+        cluster initialised outside it) the registry is read, at most once a second per cluster."""
+        now = time.monotonic()
+        with self._lock:
+            up = self._initialised_at.get(boot.uid)
+            if up is not None or now - self._registry_read.get(boot.uid, -1.0) < 1.0:
+                return up
+            self._registry_read[boot.uid] = now
+        if self._store(boot.region, as_instance=False).reports.initialized(boot.uid):
+            with self._lock:
+                return self._initialised_at.setdefault(boot.uid, now)
+        with self._lock:
+            waiting = [b for b, _ in self._awaiting_control_plane if b.uid == boot.uid]
+        gone = {b.instance_id for b in waiting if not moto_compat.instance_running(b.region, b.instance_id)}
+        with self._lock:  # instances terminated while they waited never report
+            self._awaiting_control_plane = [w for w in self._awaiting_control_plane if w[0].instance_id not in gone]
+        return None
+
+    def _queue(self, boot: PendingBoot) -> None:
+        with self._lock:
+            for delay in self._delays:
+                if delay.matches(boot):
+                    boot.due += self.time_scale.seconds(delay.seconds)
+                    delay.use()
+                    break
+            heapq.heappush(self._pending, boot)
 
     def _boot_of(self, group: Any, instance_id: str, due: float) -> PendingBoot:
         tags = group.tags
@@ -474,7 +574,8 @@ class InstanceSimulator:
         with self._lock:
             if instance_id in self._live or instance_id in self._adopt_checked or not self.table_name:
                 return
-            if any(b.instance_id == instance_id for b in [*self._pending, *self._held]):
+            waiting = [b for b, _ in self._awaiting_control_plane]
+            if any(b.instance_id == instance_id for b in [*self._pending, *self._held, *waiting]):
                 return
             self._adopt_checked.add(instance_id)
         if not moto_compat.instance_running(group.region, instance_id):
@@ -570,7 +671,8 @@ class InstanceSimulator:
     def booted(self) -> set[str]:
         """Instances that have booted (reported, or were gone before they could)."""
         with self._lock:
-            return self._seen - {boot.instance_id for boot in [*self._pending, *self._held]}
+            waiting = [boot for boot, _ in self._awaiting_control_plane]
+            return self._seen - {boot.instance_id for boot in [*self._pending, *self._held, *waiting]}
 
     def mark_booted(self, instance_ids: set[str]) -> None:
         """Known as booted already (restored from a snapshot): they do not boot again."""
@@ -756,6 +858,8 @@ class InstanceSimulator:
             if boot.role == "control-plane":
                 if source == "boot":
                     claim_initialisation(store, boot)
+                    with self._lock:
+                        self._initialised_at.setdefault(boot.uid, time.monotonic())
                 checks, certificates = self._replica_facts(store, live)
                 store.reports.write(
                     boot.uid,

@@ -49,11 +49,64 @@ STATES = (
 
 
 @dataclass(frozen=True)
+class BootModel:
+    """Modelled seconds from an instance's ``running`` to its bootstrap report, phase by phase,
+    as the bootstrap script runs them (docs/architecture.md, "First boot, in order").
+
+    A cluster's first replica runs ``kubeadm init``; every other replica joins after it, one at a
+    time (etcd takes one learner at a time and refuses a second while one is pending, so joins
+    queue behind each other); a node joins once the control plane answers (its ``kubeadm join``
+    retries discovery until then)."""
+
+    os_boot: float
+    """``running`` until cloud-init runs the bootstrap (kernel, systemd, cloud-init's stages)."""
+    packages: float
+    """AWS CLI, kernel modules, containerd and kubelet/kubeadm/kubectl from the package mirrors."""
+    init: float
+    """The first replica: etcd volume, ``kubeadm init`` (image pulls, static pods up, the API
+    server answering), the add-ons."""
+    control_plane_join: float
+    """One joining replica: kubeadm's join phases, its etcd learner added, caught up, promoted."""
+    node_join: float
+    """A node, once the control plane answers: ``kubeadm join`` (TLS bootstrap, kubelet Ready)."""
+
+    def ready_to_bootstrap(self) -> float:
+        """Every role: until the packages are installed (nothing before waits for the cluster)."""
+        return self.os_boot + self.packages
+
+    def first_replica(self) -> float:
+        return self.ready_to_bootstrap() + self.init
+
+    def replicas(self, count: int) -> float:
+        """Until the last of `count` replicas launched together has reported: the first's init,
+        then each join in turn."""
+        return self.first_replica() + max(count - 1, 0) * self.control_plane_join
+
+    def node(self, control_plane_up: float = 0.0) -> float:
+        """A node launched at 0, the control plane answering at `control_plane_up`."""
+        return max(self.ready_to_bootstrap(), control_plane_up) + self.node_join
+
+
+# What the boot phases take. Published figures: EC2's pending -> running is ~16 s and a cold
+# launch reaches SSH in ~26 s (github.com/brevdev/ec2-coldboot-research, "Key Findings"), so
+# cloud-init starts ~10 s after `running`; kubeadm's own limit for the control plane to come up
+# is 4 min (`kubeadm init`, phase wait-control-plane: "This can take up to 4m0s"). Estimates
+# (no published measurement; what kubeadm-on-EC2 runs of kOps/Cluster API users report): the
+# packages ~45 s from a regional mirror, `kubeadm init` with image pulls and add-ons ~75 s, a
+# control-plane join ~60 s, a node's join ~20 s. `slow`: each about twice to three times that.
+REALISTIC_BOOT = BootModel(os_boot=10.0, packages=45.0, init=75.0, control_plane_join=60.0, node_join=20.0)
+SLOW_BOOT = BootModel(os_boot=30.0, packages=120.0, init=180.0, control_plane_join=150.0, node_join=60.0)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     seconds: dict[str, float] = field(default_factory=dict)
     """Modelled seconds per intermediate state; "target-health" is a switch (its windows come
     from each target group's own health check interval and thresholds, as on AWS)."""
+    boot: BootModel | None = None
+    """How long an instance boots, per role; None: the instance simulator's fixed boot delay
+    (quick, for tests)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.seconds) - set(STATES)
@@ -76,6 +129,7 @@ PROFILES: dict[str, Profile] = {
             "auto-scaling-group-deleting": 45.0,
             "target-health": 1.0,
         },
+        REALISTIC_BOOT,
     ),
     "slow": Profile(
         "slow",
@@ -90,6 +144,7 @@ PROFILES: dict[str, Profile] = {
             "auto-scaling-group-deleting": 180.0,
             "target-health": 1.0,
         },
+        SLOW_BOOT,
     ),
 }
 PROFILE_NAMES = tuple(PROFILES)

@@ -280,6 +280,7 @@ class LocalRuntime:
             self.server.endpoint_url,
             time_scale=self.time_scale,
             boot_delay_seconds=self.config.boot_delay_seconds,
+            boot_model=lambda: self.latency.profile.boot,
             on_report=self._reported,
             recorder=self.recorder,
         )

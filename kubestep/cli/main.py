@@ -63,12 +63,14 @@ for command in (
     main.add_command(command)
 
 # The local runtime, the demo and reaching clusters live in their own modules.
+from kubestep.cli import bench as _bench  # noqa: E402
 from kubestep.cli import credentials as _credentials  # noqa: E402
 from kubestep.cli import demo as _demo  # noqa: E402
 from kubestep.cli import local as _local  # noqa: E402
 
 main.add_command(_local.local)
 main.add_command(_demo.demo)
+main.add_command(_bench.bench)
 for _command in _credentials.COMMANDS:
     main.add_command(with_global_flags(_command))
 from kubestep.cli import reliability as _reliability  # noqa: E402 - repair, sweep

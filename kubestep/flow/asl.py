@@ -226,6 +226,41 @@ class Map(State):
 
 
 @dataclass
+class Parallel(State):
+    """Runs each of `branches` (a chain of states each) at once, and goes on when every one has
+    finished; the first to fail stops the others and fails the state (its Catch applies). A
+    branch's states cannot leave it: their errors reach the Parallel's own Catch."""
+
+    name: str
+    branches: list[list[State]]
+    output: str | None = None
+    comment: str | None = None
+    next: str | None = None
+    catch: Catch | None = None
+
+    def children(self) -> list[list[State]]:
+        return self.branches
+
+    def with_catch(self, catch: Catch) -> Parallel:
+        return self if self.catch else replace(self, catch=catch)
+
+    def render(self, workflow: Workflow) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": branch[0].name, "States": workflow.render_chain(branch, end=True)}
+                for branch in self.branches
+            ],
+            "ResultPath": self.output,
+        }
+        if self.catch:
+            body["Catch"] = [
+                {"ErrorEquals": list(self.catch.errors), "ResultPath": self.catch.result_path, "Next": self.catch.next}
+            ]
+        return self._common(body)
+
+
+@dataclass
 class Succeed(State):
     name: str
     comment: str | None = None
@@ -348,6 +383,8 @@ class Workflow:
                         raise ValueError(f"{self.name}: {name} goes to unknown state {target}")
                 if body["Type"] == "Map":
                     check(body["ItemProcessor"]["States"])
+                for branch in body.get("Branches", []):
+                    check(branch["States"])
 
         check(definition["States"])
 
@@ -363,6 +400,13 @@ class Workflow:
                 if body["Type"] == "Map":
                     lines.append(f"{indent}state {name} {{")
                     edges(body["ItemProcessor"]["States"], body["ItemProcessor"]["StartAt"], indent + "    ")
+                    lines.append(f"{indent}}}")
+                if body["Type"] == "Parallel":
+                    lines.append(f"{indent}state {name} {{")
+                    for i, branch in enumerate(body["Branches"]):
+                        if i:
+                            lines.append(f"{indent}    --")
+                        edges(branch["States"], branch["StartAt"], indent + "    ")
                     lines.append(f"{indent}}}")
                 if body.get("Next"):
                     lines.append(f"{indent}{name} --> {body['Next']}")

@@ -49,6 +49,18 @@ KINDS: list[ResourceKind] = [
 ]
 
 
+# Delete steps that need nothing of each other and start the chain together (a workflow runs
+# them in parallel; in process they run in list order): the node pools' and the replicas'
+# groups, and the NLB. AWS deletes an NLB with targets still registered, and its network
+# interfaces then linger for about a minute, blocking the security groups: deleted first, that
+# minute passes while the groups go.
+DELETED_TOGETHER: tuple[Callable[..., dict], ...] = (
+    instances.delete_node_pool_groups,
+    instances.delete_control_plane_groups,
+    load_balancer.delete_load_balancer,
+)
+
+
 def delete_steps(kinds: Iterable[ResourceKind] | None = None, *, whole_cluster: bool = True) -> list[DeleteStep]:
     """The delete chain, in order: each kind's steps, a step several kinds share (one call
     deletes a load balancer and its listener) once, where the first of them needs it."""

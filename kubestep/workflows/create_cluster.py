@@ -1,13 +1,13 @@
-"""CreateCluster: security groups, subnet tags, the internal NLB, the bootstrap secret, the
-control-plane replicas (etcd volume + launch template + ASG each), the health gate, the node
-pools; on any failure after the lock, a Warning event and compensation of only what this
+"""CreateCluster: security groups, subnet tags, the internal NLB, the bootstrap secret, then at
+once the control-plane replicas (etcd volume + launch template + ASG each, the health gate) and
+the node pools; on any failure after the lock, a Warning event and compensation of only what this
 operation created, through the same delete steps DeleteCluster runs."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Choice, State, Task
+from kubestep.flow.asl import Choice, Parallel, State, Task
 from kubestep.resources import control_plane
 from kubestep.workflows import cluster_steps
 from kubestep.workflows.envelope import (
@@ -18,11 +18,13 @@ from kubestep.workflows.envelope import (
     rolled_back_failure,
 )
 from kubestep.workflows.fragments import (
+    DELETE_FIRST,
     REPLICA,
+    cluster_foundation_states,
     delete_cluster_states,
     each,
-    ensure_cluster_states,
     ensure_node_pools_states,
+    ensure_replicas_states,
 )
 
 ROLLBACK: list[State] = [
@@ -37,7 +39,7 @@ ROLLBACK: list[State] = [
         "RolledBackEverything",
         comment="A task still running when the create failed may have created something after its "
         "delete step passed: delete again.",
-        choices=[({"Variable": "$.verified.clean", "BooleanEquals": False}, "RollbackDeleteNodePoolGroups")],
+        choices=[({"Variable": "$.verified.clean", "BooleanEquals": False}, f"Rollback{DELETE_FIRST}")],
         default="RecordRollback",
     ),
 ]
@@ -63,15 +65,26 @@ WORKFLOW = cluster_operation(
     ),
     context_comment="Keep the state small: the spec lives in DynamoDB from here on.",
     body=[
-        *ensure_cluster_states(replicas_map="CreateReplicas"),
-        each(
-            "WaitForControlPlane",
-            "$.plan.replicas",
-            "replica",
-            [Task(control_plane.check_replica_health, args=REPLICA)],
-            comment="The health gate: every replica InService, bootstrapped, healthy behind the NLB.",
+        *cluster_foundation_states(),
+        Parallel(
+            "CreateControlPlaneAndNodePools",
+            comment="Once the endpoint and the bootstrap material exist, the node pools need "
+            "nothing from the replicas but an answering API server, which their nodes' joins "
+            "retry until it answers: both chains run at once, and RUNNING waits for the slower.",
+            branches=[
+                [
+                    *ensure_replicas_states(replicas_map="CreateReplicas"),
+                    each(
+                        "WaitForControlPlane",
+                        "$.plan.replicas",
+                        "replica",
+                        [Task(control_plane.check_replica_health, args=REPLICA)],
+                        comment="The health gate: every replica InService, bootstrapped, healthy behind the NLB.",
+                    ),
+                ],
+                ensure_node_pools_states(pools_map="CreateNodePools"),
+            ],
         ),
-        *ensure_node_pools_states(pools_map="CreateNodePools"),
         Task(cluster_steps.mark_cluster_running, name="MarkRunning"),
     ],
     succeeded="Created",

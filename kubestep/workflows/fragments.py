@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubestep.flow.asl import Catch, Choice, Map, State, Task, guarded
+from kubestep.flow.asl import Catch, Choice, Map, Parallel, State, Task, guarded
 from kubestep.flow.steps import spec_of
 from kubestep.resources import (
     cluster_admins,
@@ -71,6 +71,13 @@ def ensure_cluster_states(*, replicas_map: str) -> list[State]:
     administrators → each replica's etcd volume, launch template and group (`replicas_map`).
     A create makes them; a repair runs the same steps to make again what is missing (each finds
     what exists)."""
+    return [*cluster_foundation_states(), *ensure_replicas_states(replicas_map=replicas_map)]
+
+
+def cluster_foundation_states() -> list[State]:
+    """What the replicas and the node pools both need: their security groups, the endpoint (the
+    NLB), the bootstrap material (PKI, join token), the termination queue their groups' hooks
+    notify, the instance roles; and the administrators, before the first replica boots."""
     return [
         Task(security_groups.ensure_security_groups),
         Task(subnet_tags.tag_subnets),
@@ -82,6 +89,12 @@ def ensure_cluster_states(*, replicas_map: str) -> list[State]:
             cluster_admins.publish_cluster_admins,
             comment="The administrators where the replicas read them, before the first one boots.",
         ),
+    ]
+
+
+def ensure_replicas_states(*, replicas_map: str) -> list[State]:
+    """Each replica's etcd volume, launch template and group (`replicas_map`)."""
+    return [
         Task(control_plane.plan_replicas, output="$.plan", select={"replicas.$": "$.Payload.replicas"}),
         each(
             replicas_map,
@@ -119,12 +132,29 @@ def delete_cluster_states(*, prefix: str, scope: str, catch: Catch, keep_etcd_vo
     has no schedules). `keep_etcd_volumes` is a literal or a `{"…​.$": path}`."""
     keep = keep_etcd_volumes if isinstance(keep_etcd_volumes, dict) else {"keepEtcdVolumes": keep_etcd_volumes}
     values = {SCOPE: {"scope": scope}, KEEP_ETCD_VOLUMES: keep}
+    together: list[list[State]] = []
     states: list[State] = []
     for delete in kinds.delete_steps(whole_cluster=scope == "cluster"):
         args = {key: value for arg in delete.args for key, value in values[arg].items()}
         name = f"{prefix}{delete.name or spec_of(delete.fn).name}"
-        states.append(Task(delete.fn, name=name, args=args) if args else Task(delete.fn, name=name))
-    return guarded(states, catch)
+        task = Task(delete.fn, name=name, args=args) if args else Task(delete.fn, name=name)
+        if any(delete.fn is fn for fn in kinds.DELETED_TOGETHER):
+            together.append([task])
+        else:
+            states.append(task)
+    if len(together) < 2:  # nothing to run side by side (a chain of other kinds)
+        return guarded([branch[0] for branch in together] + states, catch)
+    first = Parallel(
+        f"{prefix}{DELETE_FIRST}",
+        comment="The node pools' and the replicas' groups and the NLB, at once: none needs another, "
+        "and the NLB's interfaces linger (blocking the security groups) while the groups go.",
+        branches=together,
+    )
+    return guarded([first, *states], catch)
+
+
+# The state that starts a delete chain (DeleteCluster's, a failed create's compensation).
+DELETE_FIRST = "DeleteGroupsAndLoadBalancer"
 
 
 def delete_node_pool_states(*, prefix: str, scope: str, catch: Catch) -> list[State]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
+import boto3
 import pytest
 
 from kubestep.store import keys
+from kubestep_local.latency import BootModel
 from kubestep_local.runtime import LocalRuntime
 
 
@@ -41,6 +44,20 @@ def _report(runtime: LocalRuntime, pk: str, sk: str, timeout: float = 10) -> dic
             return item
         time.sleep(0.05)
     return None
+
+
+def _registry(runtime: LocalRuntime):
+    """The bootstrap registry of the deployed table (what instances read and write)."""
+    from kubestep.store import Store
+
+    resource = boto3.resource(
+        "dynamodb",
+        endpoint_url=runtime.endpoint_url,
+        region_name=runtime.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return Store.for_table(runtime.outputs["TableName"], dynamodb=resource).reports
 
 
 def test_reports_ok_and_injected_failure(runtime: LocalRuntime, launch_template: str) -> None:
@@ -89,7 +106,6 @@ def test_node_reports_and_untagged_groups(runtime: LocalRuntime, launch_template
         },
     )
     _asg(runtime, "not-kubestep", launch_template, {"team": "x"})
-    assert runtime.simulator.wait_idle(timeout=10)
     instance_id = next(
         i["InstanceId"]
         for g in runtime.boto3_client("autoscaling").describe_auto_scaling_groups(
@@ -98,6 +114,15 @@ def test_node_reports_and_untagged_groups(runtime: LocalRuntime, launch_template
         for i in g["Instances"]
     )
     arn = f"arn:aws:ec2:{runtime.region}:123456789012:instance/{instance_id}"
+    # No control plane answers yet: the node's `kubeadm join` retries, and it never reports.
+    _until(lambda: instance_id in runtime.simulator.awaiting_control_plane())
+    assert _report(runtime, keys.node_report_pk("u2def", arn), keys.node_report_sk(instance_id), timeout=0.5) is None
+    assert not runtime.simulator.wait_idle(timeout=0.5)
+    # Its cluster initialised (what the first replica's bootstrap writes): the join goes through.
+    reports = _registry(runtime)
+    assert reports.claim_init("u2def", "i-firstreplica", 0)
+    reports.mark_initialized("u2def")
+    assert runtime.simulator.wait_idle(timeout=10)
     item = _report(runtime, keys.node_report_pk("u2def", arn), keys.node_report_sk(instance_id))
     assert item and item["status"]["S"] == "ok"
     (call,) = [c for c in runtime.recorder.call_records() if c.role_name == "gke-u2def-node"]
@@ -261,3 +286,31 @@ def test_replicas_serve_each_administrators_generation_and_keep_it_when_the_item
     finally:
         runtime.simulator.allow_admins()
     _until(lambda: generations() == ["3", "3"])
+
+
+def test_a_boot_model_inits_first_joins_one_at_a_time_and_nodes_wait_for_the_control_plane(
+    runtime: LocalRuntime, launch_template: str
+) -> None:
+    """With a latency profile's boot model (kubestep_local/latency.py), the first replica reports
+    after its packages and `kubeadm init`, each other replica a join after the one before it
+    (etcd takes one learner at a time), a node a join after the control plane answered."""
+    model = BootModel(os_boot=0.0, packages=50.0, init=100.0, control_plane_join=100.0, node_join=50.0)
+    runtime.simulator.boot_model = lambda: model  # at time scale 0.01: 0.5 s, 1 s, 1 s, 0.5 s
+    created = datetime.now(UTC)
+    try:
+        _control_plane(runtime, launch_template, "modelled", "u6mod", 3)
+        node = _node(runtime, launch_template, "modelled", "u6mod")
+        assert _node_report(runtime, "u6mod", node, timeout=30)
+        assert runtime.simulator.wait_idle(timeout=30)
+    finally:
+        runtime.simulator.boot_model = lambda: None
+    reports = {r.key: datetime.fromisoformat(r.reported_at) for r in runtime.simulator.reports() if r.uid == "u6mod"}
+    scale = runtime.time_scale.scale
+    # A report is never early: the k-th replica to report did so no sooner than the packages,
+    # the init and k joins one after another (all three instances ran at once).
+    for k, reported in enumerate(sorted(reports[f"replica {i}"] for i in range(3))):
+        earliest = (model.ready_to_bootstrap() + model.init + k * model.control_plane_join) * scale
+        assert (reported - created).total_seconds() >= earliest * 0.95, (k, reported, created)
+    # The node was ready to join at 0.5 s, but joined only once the first replica's init was done.
+    node_earliest = (model.first_replica() + model.node_join) * scale
+    assert (reports[f"node {node}"] - created).total_seconds() >= node_earliest * 0.95

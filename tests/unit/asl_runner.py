@@ -1,6 +1,6 @@
 """A small in-process interpreter of the rendered ASL, for fast domain tests against
 in-process moto: the steps run in exactly the order the workflow declaration renders (Task,
-Pass, Choice, Map, Succeed, Fail; Retry of `ResourcePending` without sleeping; Catch), and a
+Pass, Choice, Map, Parallel, Succeed, Fail; Retry of `ResourcePending` without sleeping; Catch), and a
 test may hook a state to play an instance's part. The workflow tests run the same definitions
 through moto's real ASL interpreter."""
 
@@ -131,6 +131,16 @@ class Interpreter:
                             # A failed iteration fails the Map state itself, whose Catch applies.
                             raise _StepError(failed.error, failed.cause) from None
                     data = put(data, state.get("ResultPath", "$"), items)
+                elif kind == "Parallel":
+                    # One branch after the other, in order: the first branch's instances have
+                    # "booted" (the tests' hooks) before the next one needs them.
+                    outputs = []
+                    for branch in state["Branches"]:
+                        try:
+                            outputs.append(self._states(branch, data, context, run))
+                        except ExecutionFailed as failed:
+                            raise _StepError(failed.error, failed.cause) from None
+                    data = put(data, state.get("ResultPath", "$"), outputs)
                 elif kind == "Choice":
                     name = self._choose(state, data)
                     continue

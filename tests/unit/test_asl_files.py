@@ -26,6 +26,9 @@ def task_states(states: dict) -> Iterator[tuple[str, dict]]:
             yield name, state
         elif state["Type"] == "Map":
             yield from task_states(state["ItemProcessor"]["States"])
+        elif state["Type"] == "Parallel":
+            for branch in state["Branches"]:
+                yield from task_states(branch["States"])
 
 
 def test_checked_in_files_are_what_the_declarations_render():
@@ -86,7 +89,8 @@ def test_create_cluster_catches_everything_after_the_lock_and_nothing_before():
     assert "Catch" not in states["ValidateRequest"] and "Catch" not in states["AcquireLock"]
     failure_path = {"RecordFailure", "RecordCompensationFailure", "RecordRollback", "FinishFailure"}
     for name, state in states.items():
-        if state["Type"] in ("Task", "Map") and name not in failure_path | {"ValidateRequest", "AcquireLock"}:
+        unguarded = failure_path | {"ValidateRequest", "AcquireLock"}
+        if state["Type"] in ("Task", "Map", "Parallel") and name not in unguarded:
             assert state.get("Catch"), f"{name} runs under the lock without a Catch"
         if name.startswith("Rollback") and state["Type"] == "Task":
             # Compensation errors never overwrite the cause the operation reports.

@@ -20,7 +20,7 @@ from rich.console import Console
 from kubestep import inventory, naming
 from kubestep.cli.demo import resources_table
 from kubestep.flow import steps
-from kubestep.flow.asl import Catch, Map, Task
+from kubestep.flow.asl import Catch, Map, Parallel, Task
 from kubestep.models import AWSCluster
 from kubestep.resources import kinds, orphans
 from kubestep.resources.context import ClusterContext
@@ -98,29 +98,56 @@ def _add(monkeypatch: pytest.MonkeyPatch, toy: ModuleType) -> None:
 
 def _task_names(scope: str) -> list[str]:
     states = fragments.delete_cluster_states(prefix="", scope=scope, catch=Catch("Failed"), keep_etcd_volumes=False)
-    return [s.name for s in states if isinstance(s, Task)]
+    names: list[str] = []
+    for state in states:
+        if isinstance(state, Parallel):
+            names += [s.name for branch in state.branches for s in branch if isinstance(s, Task)]
+        elif isinstance(state, Task):
+            names.append(state.name)
+    return names
 
 
 def _main_path(workflow) -> list[str]:
-    """The states a successful run enters, in order (from StartAt along Next)."""
+    """The states a successful run enters, in order (from StartAt along Next; a Parallel's
+    branches in place, in order)."""
     definition = json.loads(workflow.to_json())
     path, name = [], definition["StartAt"]
     while name:
         path.append(name)
+        for branch in definition["States"][name].get("Branches", []):
+            path += list(branch["States"])
         name = definition["States"][name].get("Next")
     return path
 
 
 def test_the_delete_chain_is_the_kinds_list_in_order() -> None:
-    """DeleteCluster's states are the list's delete steps, one each, in the list's order."""
-    chain = [s.name or steps.spec_of(s.fn).name for s in kinds.delete_steps()]
+    """DeleteCluster's states are the list's delete steps, one each, in the list's order, but
+    for those deleted together (`kinds.DELETED_TOGETHER`), which start the chain side by side."""
+    listed = kinds.delete_steps()
+    together = [s.name or steps.spec_of(s.fn).name for s in listed if s.fn in kinds.DELETED_TOGETHER]
+    after = [s.name or steps.spec_of(s.fn).name for s in listed if s.fn not in kinds.DELETED_TOGETHER]
+    chain = together + after
+    assert together == ["DeleteNodePoolGroups", "DeleteControlPlaneGroups", "DeleteLoadBalancer"]
     assert chain == _task_names("cluster")
     assert [n for n in _main_path(DELETE_CLUSTER) if n in chain] == chain, "the state machine follows the list"
-    assert chain[:3] == ["DeleteNodePoolGroups", "DeleteControlPlaneGroups", "TerminateInstances"]
+    assert after[0] == "TerminateInstances"
     assert chain[-3:] == ["DeleteDnsRecords", "DeleteClusterSecrets", "CancelSchedules"]
     operation = _task_names("operation")
     assert "DeleteKubernetesResources" not in operation and "CancelSchedules" not in operation
     assert [n for n in chain if n in operation] == operation
+
+
+def test_what_is_deleted_together_is_needed_by_nothing_deleted_before_it_in_the_list() -> None:
+    """Moving a step up to the start of the chain is safe only if no kind listed before it
+    needs its kind (the NLB goes before the instances and volumes: neither needs it)."""
+    names = [kind.name for kind in kinds.KINDS]
+    for kind in kinds.KINDS:
+        if not any(d.fn in kinds.DELETED_TOGETHER for d in kind.delete):
+            continue
+        for earlier in kinds.KINDS[: names.index(kind.name)]:
+            assert kind.name not in earlier.needs or any(d.fn in kinds.DELETED_TOGETHER for d in earlier.delete), (
+                f"{earlier.name} needs {kind.name}, deleted together before it"
+            )
 
 
 def test_each_kind_comes_before_what_it_needs() -> None:

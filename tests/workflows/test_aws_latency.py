@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from kubestep import inventory
 from kubestep.resources import control_plane
-from kubestep_local.latency import PROFILES, Profile
+from kubestep_local.latency import PROFILES
 from kubestep_local.runtime import LocalRuntime
 
 from .conftest import ha_request
@@ -61,7 +62,7 @@ def realistic(runtime: LocalRuntime, store) -> Iterator[LocalRuntime]:
         provisioning >= PROFILES["slow"].seconds[LB]
         and provisioning + 300 < control_plane.HEALTH.deadline.total_seconds()
     )
-    runtime.latency.profile = Profile("realistic", {**realistic.seconds, LB: provisioning})
+    runtime.latency.profile = replace(realistic, seconds={**realistic.seconds, LB: provisioning})
     runtime.latency.reset_report()
     try:
         yield runtime
@@ -83,9 +84,13 @@ def patient_instances(realistic: LocalRuntime) -> Iterator[None]:
     """Instances pending longer than the profile says. The replicas' health gate first looks at
     the last replica's instance a Map transition and a Lambda start after launching it: at time
     scale 0.02 the profile's 30 s of pending are 0.6 s, which a busy machine spends before that
-    look (the gate then never sees an instance pending). 240 s (5 s here) outlast it."""
+    look (the gate then never sees an instance pending). 240 s (5 s here) outlast it. They boot
+    in the simulator's fixed delay, not the profile's boot model: the gate looks at the NLB only
+    once every replica reported, and the model's minutes of packages, init and joins one after
+    another, with the Lambda tasks' unscaled run time of a busy machine, would outlast the NLB's
+    provisioning (tests/local/test_instances.py covers the boot model)."""
     profile = realistic.latency.profile
-    realistic.latency.profile = Profile(profile.name, {**profile.seconds, "instance-pending": 240.0})
+    realistic.latency.profile = replace(profile, seconds={**profile.seconds, "instance-pending": 240.0}, boot=None)
     try:
         yield
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from kubestep import inventory, naming
+from kubestep.flow.asl import Parallel, Task
 from kubestep.workflows import workflow
 from kubestep_local.faults import MUTATING, Fault
 
@@ -35,6 +36,30 @@ CREATING_STEPS = list(
 )
 
 
+def _branch_steps() -> list[set[str]]:
+    """The creating steps of each branch of the create's Parallel state (the control plane's
+    chain and the node pools' run at once)."""
+
+    def creating(states: list) -> set[str]:
+        found: set[str] = set()
+        for state in states:
+            if isinstance(state, Task) and state.spec.creates:
+                found.add(state.spec.name)
+            for child in state.children():
+                found |= creating(child)
+        return found
+
+    (parallel,) = [s for s in workflow("CreateCluster").states() if isinstance(s, Parallel)]
+    return [creating(branch) for branch in parallel.branches]
+
+
+def held_back_with(step: str) -> set[str]:
+    """The creating steps of the other branches when `step` runs in one: they must make nothing
+    before the run dies in `step`, or the chain's later runs would find their work done."""
+    branches = _branch_steps()
+    return set().union(*(b for b in branches if step not in b)) if any(step in b for b in branches) else set()
+
+
 def test_every_creating_step_is_covered() -> None:
     assert {"EnsureSecurityGroups", "EnsureLoadBalancer", "EnsureEtcdVolume", "EnsureReplicaGroup"} <= set(
         CREATING_STEPS
@@ -51,10 +76,15 @@ def chain(runtime, store) -> dict:
     try:
         for index, step in enumerate(CREATING_STEPS):
             (fault,) = runtime.inject(Fault("crash", MUTATING, task=step, cluster=cluster, abort=True))
+            # The other branch's creating calls are throttled (nothing takes effect; the state
+            # retries) until this run dies, so each run is interrupted in its own step.
+            others = held_back_with(step)
+            held = runtime.inject(*(Fault("throttle", MUTATING, times=None, task=t, cluster=cluster) for t in others))
             arn = runtime.start_execution("CreateCluster", small_cluster(cluster), f"{cluster}-{index}")
             result = runtime.wait_execution(arn, 600, 0.2)
             firing = runtime.faults.firings(fault)
-            runtime.faults.remove(fault)
+            for injected in (fault, *held):
+                runtime.faults.remove(injected)
             held = store.locks.get(cluster)
             runs[step] = {
                 "status": result["status"],

@@ -1,0 +1,119 @@
+"""`kubestep bench`: the reference operations on a fresh emulator, measured against their lower
+bound (kubestep_local/bench.py does the work; this prints it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from kubestep.cli import output
+from kubestep.cli.demo import EXAMPLE
+from kubestep.flow.steps import human
+
+
+@click.command(short_help="Measure the reference operations in the emulator against their lower bound.")
+@click.option("--time-scale", default=0.05, show_default=True, help="Factor for waits, retries and boots.")
+@click.option(
+    "--latency",
+    type=click.Choice(("instant", "realistic", "slow")),
+    default="realistic",
+    show_default=True,
+    help="The latency profile of the reference operations (the concurrent creates run instant).",
+)
+@click.option("-f", "--filename", "path", default=str(EXAMPLE), show_default=True, help="Cluster manifest.")
+@click.option("--out", "out_dir", default="kubestep-bench", show_default=True, help="Directory for the JSON and PNG.")
+@click.option(
+    "--concurrent",
+    "counts",
+    default="1,10",
+    show_default=True,
+    help="How many clusters to create at once, comma-separated (e.g. 1,10,50).",
+)
+def bench(time_scale: float, latency: str, path: str, out_dir: str, counts: str) -> None:
+    """Run ProvisionNetwork, CreateCluster (examples/cluster-ha.yaml: three replicas, two node
+    pools) and DeleteCluster on a fresh emulator and print, per operation, the modelled AWS time
+    against its lower bound (the longest chain of AWS waits the workflow must sit through), the
+    wall time, state transitions, Lambda invocations and GB-seconds, AWS API calls (mutating,
+    read, unfiltered describes) and the cost at list prices; then N clusters created at once.
+    Writes OUT/bench.json and OUT/create-timeline.png (the create's steps, critical path in red)."""
+    from kubestep.cli.local import require_local_runtime
+
+    require_local_runtime("bench")
+    try:
+        concurrency = tuple(int(n) for n in counts.split(",") if n.strip())
+    except ValueError:
+        raise click.BadParameter("comma-separated whole numbers, e.g. 1,10,50", param_hint="--concurrent") from None
+    if not concurrency or min(concurrency) < 1:
+        raise click.BadParameter("each count must be at least 1", param_hint="--concurrent")
+    from kubestep_local.bench import run_bench
+
+    result = run_bench(
+        manifest=Path(path),
+        out_dir=Path(out_dir),
+        latency=latency,
+        time_scale=time_scale,
+        concurrency=concurrency,
+        echo=lambda text: click.echo(text, err=True),
+    )
+    output.console.print(operations_table(result["operations"]))
+    output.console.print(concurrency_table(result["concurrent"]))
+    for op in result["operations"]:
+        flagged = op["awsApiCalls"]["unfilteredByAction"]
+        if flagged:
+            click.echo(f"{op['operation']}: unfiltered describes: {', '.join(f'{a} x{n}' for a, n in flagged.items())}")
+    click.echo(f"wrote {Path(out_dir) / 'bench.json'} and {Path(out_dir) / result['files']['timeline']}")
+
+
+def operations_table(operations: list[dict]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold", title="Reference operations")
+    columns = (
+        "OPERATION",
+        "MODELLED",
+        "LOWER BOUND",
+        "RATIO",
+        "WALL",
+        "TRANSITIONS",
+        "LAMBDA",
+        "GB-S",
+        "API CALLS (MUT/READ)",
+        "UNFILTERED",
+        "COST USD",
+    )
+    for column in columns:
+        table.add_column(column)
+    for op in operations:
+        calls = op["awsApiCalls"]
+        table.add_row(
+            op["operation"],
+            human(op["modelledSeconds"]),
+            human(op["lowerBoundSeconds"]),
+            f"{op['ratio']:.2f}" if op["ratio"] else "-",
+            f"{op['wallSeconds']:.1f}s",
+            str(op["stateTransitions"]),
+            str(op["lambdaInvocations"]),
+            f"{op['lambdaGbSeconds']:.1f}",
+            f"{calls['total']} ({calls['mutating']}/{calls['read']})",
+            str(calls["unfilteredDescribes"]),
+            f"{op['costUsd']['total']:.5f}",
+        )
+    return table
+
+
+def concurrency_table(runs: list[dict]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold", title="Clusters created at once (latency instant)")
+    for column in ("CLUSTERS", "RUNNING", "WALL", "x ONE CREATE", "PER MINUTE", "PEAK MEMORY", "THROTTLED", "COST USD"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            str(run["clusters"]),
+            str(run["succeeded"]),
+            f"{run['wallSeconds']:.1f}s",
+            str(run["timesOneCreate"] or "-"),
+            str(run["clustersPerMinute"]),
+            f"{run['peakMemoryMiB']:.0f} MiB",
+            str(run["throttledCalls"]),
+            f"{run['costUsd']:.4f}",
+        )
+    return table
