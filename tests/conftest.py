@@ -63,7 +63,6 @@ GROUP_SECONDS: dict[str, float] = {
     "workflows/test_ownership": 60,
     "bootstrap/test_cluster_upgrade": 60,
     "api/test_schemathesis": 55,
-    "workflows/test_fault_matrix-absorbed": 55,
     "workflows/test_dashboard": 55,
     "api/test_routes": 55,
     "cli/test_dashboard_local_restart": 50,
@@ -73,6 +72,7 @@ GROUP_SECONDS: dict[str, float] = {
     "workflows/test_zz_network_and_iam": 45,
     "workflows/test_console_examples": 45,
     "cli/test_existing_vpc": 40,
+    "workflows/test_fault_matrix-absorbed": 35,
     "cli/test_demo": 30,
     "infra": 25,
 }

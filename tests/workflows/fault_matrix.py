@@ -262,21 +262,24 @@ class Matrix:
         uid = self.uid_of(cluster, create_id)
         if create and create[0].fault == "error":
             self._created_despite_error(create[0], cluster, result, uid)
-        else:
+        elif create:
+            # One look at the cluster for all the rows: each row's numbers are the cluster's now.
+            duplicates = self._duplicates(uid)
             for row in create:
                 if result["status"] != "SUCCEEDED":
                     row.problems.append(f"create {result['status']}: {result.get('cause')}")
                 row.outcome = f"{result['status']} ({self._how(row)})"
-                row.duplicates = self._duplicates(uid)
+                row.duplicates = duplicates
         if middle and result["status"] == "SUCCEEDED":
             for workflow in MIDDLE:
                 self._absorbed(cluster, workflow, middle.get(workflow.name, []), uid)
         if self.store.clusters.get(cluster) is not None:
             self._delete(cluster, delete, uid)
+        left = sum(counts(self.runtime, uid).values()) if uid else 0
+        orphaned = self.orphans(uid)
         for row in everything:
-            row.left = sum(counts(self.runtime, uid).values()) if uid else 0
-            row.lost = row.lost or 0
-            row.lost += self.orphans(uid)
+            row.left = left
+            row.lost = (row.lost or 0) + orphaned
 
     def _absorbed(self, cluster: str, workflow: WorkflowUnderTest, rows: list[Row], uid: str | None) -> None:
         """A middle workflow with faults it must absorb (throttles, lost responses): SUCCEEDED, and
@@ -284,12 +287,15 @@ class Matrix:
         faults = self._inject(rows)
         result = self.run(workflow.name, workflow.execution_input(cluster), f"{cluster}-{workflow.name.lower()}")
         self._settle(faults, rows)
+        if not rows:
+            return
+        duplicates, lost = self._duplicates(uid, workflow.name), self._lost_record(cluster, workflow, uid)
         for row in rows:
             if result["status"] != "SUCCEEDED":
                 row.problems.append(f"{workflow.name} {result['status']}: {result.get('cause')}")
             row.outcome = f"{result['status']} ({self._how(row)})"
-            row.duplicates = self._duplicates(uid, workflow.name)
-            row.lost = self._lost_record(cluster, workflow, uid)
+            row.duplicates = duplicates
+            row.lost = lost
 
     def _lost_record(self, cluster: str, workflow: WorkflowUnderTest, uid: str | None) -> int:
         """The cluster's record gone, or the pool's record gone while its group or template is
@@ -398,9 +404,10 @@ class Matrix:
             row.outcome = f"FAILED in {_step_named(cause)} -> re-run went on"
         final = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete-last")
         left = sum(counts(self.runtime, uid).values()) if uid else 0
+        orphaned = self.orphans(uid)
         for row in rows:
             row.left = left
-            row.lost = (row.lost or 0) + self.orphans(uid)
+            row.lost = (row.lost or 0) + orphaned
             if final["status"] != "SUCCEEDED":
                 row.problems.append(f"the last re-run {final['status']}: {final.get('cause')}")
         if rows and final["status"] == "SUCCEEDED":
@@ -432,11 +439,12 @@ class Matrix:
                 rows[0].problems.append(str(exc))
         deleted = self.run(DELETE.name, DELETE.execution_input(cluster), f"{cluster}-delete")
         left = sum(counts(self.runtime, uid).values()) if uid else 0
+        orphaned = self.orphans(uid)
         for row in rows:
             if deleted["status"] != "SUCCEEDED":
                 row.problems.append(f"the cluster's delete {deleted['status']}: {deleted.get('cause')}")
             row.left = left
-            row.lost = (row.lost or 0) + self.orphans(uid)
+            row.lost = (row.lost or 0) + orphaned
 
     def _fails_then_converges(
         self, cluster: str, workflow: WorkflowUnderTest, row: Row | None, uid: str | None, attempt: int
