@@ -827,7 +827,7 @@ class InstanceSimulator:
         with self._lock:
             due = [live for live in self._live.values() if live.next_report <= now]
         for live in due:
-            if not moto_compat.instance_running(live.boot.region, live.boot.instance_id):
+            if self._replaced(live) or not moto_compat.instance_running(live.boot.region, live.boot.instance_id):
                 with self._lock:
                     self._live.pop(live.boot.instance_id, None)
                 continue
@@ -838,6 +838,19 @@ class InstanceSimulator:
                 self._write(live, source="timer")
             except Exception:  # noqa: BLE001 - one instance's failure must not stop the others' reports
                 LOG.exception("instance simulator: the periodic report of %s failed", live.boot.instance_id)
+
+    def _replaced(self, live: LiveInstance) -> bool:
+        """A replica whose successor has booted: its report item is the successor's now. (While
+        AWS still lists the old instance running, its report would overwrite the new one's and
+        the gates would read the replica as not bootstrapped.)"""
+        boot = live.boot
+        if boot.role != "control-plane":
+            return False
+        with self._lock:
+            return any(
+                other.boot.uid == boot.uid and other.boot.replica == boot.replica and other.booted_at > live.booted_at
+                for other in self._live.values()
+            )
 
     def _running_replicas(self, uid: str) -> set[int]:
         """The replicas of `uid` whose instance booted well and still runs: etcd's started members."""
