@@ -33,6 +33,7 @@ from kubestep import files
 from kubestep.aws.errors import Kind, is_already_exists
 from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
+from kubestep_local.auto_scaling_health import emulate_health_replacement
 from kubestep_local.deploy import deploy_template, stack_region
 from kubestep_local.events import EventBridgeStandIn
 from kubestep_local.faults import ENV_VAR as FAULTS_ENV_VAR
@@ -261,6 +262,7 @@ class LocalRuntime:
         self.faults.clear()
         self.latency.start()
         moto_compat.emulate_lifecycle_hooks(self._patches)
+        emulate_health_replacement(self._patches, self.time_scale.seconds)
         pools = WorkerPools(
             self.server.endpoint_url,
             pool_size=self.config.pool_size,
