@@ -125,9 +125,11 @@ def unhealthy_replicas(ctx: ClusterContext, now: datetime) -> tuple[list[Unhealt
 # ---------------------------------------------------------------- nodes
 
 
-# A node counts as unhealthy once it missed three reports in a row (one late report is not a
-# failure); it is repaired once silent for its pool's `unhealthyAfter` (3 minutes at least).
-NODE_SILENT_AFTER = 3 * reports.REPORT_INTERVAL
+# A node counts as unhealthy (towards `maxUnhealthy`) once it missed two reports in a row, and is
+# repaired once silent for its pool's `unhealthyAfter` (3 minutes at least): nodes cut off at once
+# fall silent within one report interval of each other, so all of them are counted before the
+# first is due, and the short-circuit sees them together.
+NODE_SILENT_AFTER = 2 * reports.REPORT_INTERVAL
 
 
 def node_problem(report: BootstrapReport | None, now: datetime, time_scale: float) -> tuple[str, datetime] | None:
@@ -189,11 +191,11 @@ def _due(
 def decide(ctx: ClusterContext, now: datetime) -> Decision:
     """This cluster's decision now: repair one replica, or the due nodes, or why not."""
     record = ctx.record
-    if record.phase not in REPAIRED_PHASES:
-        return Decision(ctx.name, "skip", f"cluster is {record.phase}")
     lock = ctx.store.locks.get(ctx.name)
     if lock is not None:
         return Decision(ctx.name, "skip", f"operation {lock.operation_id} holds the cluster")
+    if record.phase not in REPAIRED_PHASES:
+        return Decision(ctx.name, "skip", f"cluster is {record.phase}")
     base = {"clusterName": ctx.name}
     suppressed: list[str] = []
     control_plane = record.spec.spec.management.auto_repair

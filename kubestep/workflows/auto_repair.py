@@ -76,11 +76,11 @@ WORKFLOW = Workflow(
                         auto_repair_steps.mark_nodes_unhealthy,
                         args={"nodes.$": "$.nodes"},
                         output="$.repair",
-                        select={"replaced.$": "$.Payload.marked"},
+                        select={"replaced.$": "$.Payload.marked", "previous.$": "$.Payload.previous"},
                     ),
                     Task(
                         auto_repair_steps.wait_for_node_replacements,
-                        args={"nodes.$": "$.nodes", "marked.$": "$.repair.replaced"},
+                        args={"nodes.$": "$.nodes", "marked.$": "$.repair.replaced", "previous.$": "$.repair.previous"},
                     ),
                     Task(auto_repair_steps.record_auto_repair, args={"replaced.$": "$.repair.replaced"}),
                     Task(cluster_steps.mark_cluster_running, name="MarkRunning"),

@@ -170,19 +170,21 @@ def replace_unhealthy_replica(ctx: ClusterContext, replica: int, instance_ids: l
     if problem is None and live.get(instance_id) == "InService":
         ctx.event("Normal", "AutoRepairNotNeeded", f"replica {replica} ({instance_id}) is healthy again")
         return {"replaced": []}
-    return {"replaced": replacement.replace_replica(ctx, replica, unhealthy=instance_id)}
+    replaced = replacement.replace_replica(ctx, replica, unhealthy=instance_id)
+    ctx.store.etcd.update_member(ctx.name, replica, unhealthy=None)  # its successor is judged afresh
+    return {"replaced": replaced}
 
 
 @step
 def mark_nodes_unhealthy(ctx: ClusterContext, nodes: list[dict]) -> dict:
     """Each node, if it is still its pool's and still silent, marked Unhealthy in its Auto Scaling
-    group (respecting the group's health check grace period): Auto Scaling terminates it through
-    the drain hook and launches its successor."""
-    moment, marked, skipped = now(), [], []
+    group: Auto Scaling terminates it through the drain hook and launches its successor."""
+    moment, marked, skipped, previous = now(), [], [], set()
     for node in nodes:
         pool = ctx.store.node_pools.require(ctx.name, node["nodePool"])
         instance_id = node["instanceId"]
         live = {m["id"]: m["state"] for m in instances.group_instances(ctx, pool.asg_name or "")}
+        previous.update(live)
         if live.get(instance_id) != "InService":
             skipped.append(f"{instance_id}: {live.get(instance_id) or 'not in the group'}")
             continue
@@ -190,8 +192,10 @@ def mark_nodes_unhealthy(ctx: ClusterContext, nodes: list[dict]) -> dict:
         if auto_repair.node_problem(report, moment, ctx.settings.time_scale) is None:
             skipped.append(f"{instance_id}: reports again")
             continue
+        # Not respecting the group's grace period: it keeps health checks off instances still
+        # booting, and this one finished its boot, reported, and then fell silent.
         ctx.autoscaling.set_instance_health(
-            InstanceId=instance_id, HealthStatus="Unhealthy", ShouldRespectGracePeriod=True
+            InstanceId=instance_id, HealthStatus="Unhealthy", ShouldRespectGracePeriod=False
         )
         marked.append(instance_id)
     if marked:
@@ -200,30 +204,28 @@ def mark_nodes_unhealthy(ctx: ClusterContext, nodes: list[dict]) -> dict:
         )
     if skipped:
         ctx.event("Normal", "AutoRepairNotNeeded", f"left alone: {'; '.join(skipped)}")
-    return {"marked": marked, "skipped": skipped}
+    return {"marked": marked, "skipped": skipped, "previous": sorted(previous)}
 
 
 @step(poll=NODES_REPLACED)
-def wait_for_node_replacements(ctx: ClusterContext, nodes: list[dict], marked: list[str]) -> dict:
-    """The marked nodes are gone from their groups (drained, terminated) and each group has as
-    many nodes in service, reporting healthy, as it wants."""
-    pools = sorted({n["nodePool"] for n in nodes})
-    for name in pools:
+def wait_for_node_replacements(ctx: ClusterContext, nodes: list[dict], marked: list[str], previous: list[str]) -> dict:
+    """The marked nodes are gone from their groups (drained, terminated), and as many successors
+    (instances the groups did not hold when they were marked) are in service and report healthy.
+    Other nodes are not waited for: one still silent is the next check's concern."""
+    successors: list[str] = []
+    for name in sorted({n["nodePool"] for n in nodes}):
         pool = ctx.store.node_pools.require(ctx.name, name)
         group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[pool.asg_name])["AutoScalingGroups"]
-        if not group:
-            continue
-        members = {i["InstanceId"]: i["LifecycleState"] for i in group[0]["Instances"]}
+        members = {i["InstanceId"]: i["LifecycleState"] for i in group[0]["Instances"]} if group else {}
         leaving = [i for i in marked if i in members]
         if leaving:
             ctx.pending(f"node pool {name}: {', '.join(f'{i} ({members[i]})' for i in leaving)} still leaving")
-        in_service = [i for i, state in members.items() if state == "InService"]
-        found = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, in_service))
-        ready = [i for i in in_service if reports.node_problem(found.get(i), ctx.settings.time_scale) is None]
-        wanted = group[0]["DesiredCapacity"]
-        if len(ready) < wanted:
-            ctx.pending(f"node pool {name} has {len(ready)}/{wanted} nodes ready after the repair")
-    return {"replaced": marked}
+        new = [i for i, state in members.items() if state == "InService" and i not in previous]
+        found = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, new))
+        successors += [i for i in new if reports.node_problem(found.get(i), ctx.settings.time_scale) is None]
+    if len(successors) < len(marked):
+        ctx.pending(f"{len(successors)} of {len(marked)} successors are in service and ready")
+    return {"replaced": marked, "successors": sorted(successors)}
 
 
 @step
