@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kubestep import auto_repair
+from kubestep import auto_repair, recovery
 from kubestep.models import NodePoolAutoRepair
 from kubestep.store import BootstrapReport, EtcdMember
 from kubestep.store.table import iso
@@ -47,10 +47,10 @@ def test_a_report_of_another_instance_says_nothing_good_about_the_gated_one():
     assert "not from it" in auto_repair.replica_problem(_member("i-0bbb"), _report(), "healthy", 1.0)
 
 
-def test_a_node_counts_as_unhealthy_only_after_three_missed_reports_and_only_if_it_booted_well():
-    assert auto_repair.node_problem(_report(age=timedelta(minutes=2)), datetime.now(UTC), 1.0) is None
-    problem, since = auto_repair.node_problem(_report(age=timedelta(minutes=4)), datetime.now(UTC), 1.0)
-    assert "stopped" in problem and datetime.now(UTC) - since >= timedelta(minutes=4)
+def test_a_node_counts_as_unhealthy_only_after_two_missed_reports_and_only_if_it_booted_well():
+    assert auto_repair.node_problem(_report(age=timedelta(seconds=90)), datetime.now(UTC), 1.0) is None
+    problem, since = auto_repair.node_problem(_report(age=timedelta(seconds=150)), datetime.now(UTC), 1.0)
+    assert "stopped" in problem and datetime.now(UTC) - since >= timedelta(seconds=150)
     assert auto_repair.node_problem(_report("failed:packages", age=timedelta(hours=1)), datetime.now(UTC), 1.0) is None
     assert auto_repair.node_problem(None, datetime.now(UTC), 1.0) is None
 
@@ -69,3 +69,9 @@ def test_the_operation_id_is_the_same_for_the_same_instances_and_fits_an_executi
     assert first != auto_repair.operation_id("abcd1234", ["i-0aaa"])
     assert first != auto_repair.operation_id("efgh5678", ["i-0aaa", "i-0bbb"])
     assert first.startswith("autorepair-abcd1234-") and len(first) <= 80
+
+
+def test_a_failed_automatic_repair_is_advised_a_repair_not_a_rerun():
+    assert recovery.phase_after_interruption("AutoRepair") == "DEGRADED"
+    advice = recovery.advice("prod", "DEGRADED", "AutoRepair")
+    assert advice.startswith("run `kubestep repair cluster prod`") and "AutoRepair again" not in advice
