@@ -1128,6 +1128,9 @@ class NodePoolChanges(Model):
     update_settings: UpdateSettings | None = Field(
         default=None, alias="updateSettings", description="maxSurge / maxUnavailable of rolls."
     )
+    management: NodePoolManagement | None = Field(
+        default=None, description="Automatic repair of the pool's nodes (changes in place)."
+    )
 
     _version = field_validator("version")(classmethod(lambda cls, v, info: None if v is None else _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: None if v is None else _check_tags(v)))
@@ -1192,6 +1195,9 @@ class UpdateClusterRequest(Model):
         default=None,
         description="New cluster administrators (replace all; changes in place: the replicas pick the mapping up "
         "without being replaced).",
+    )
+    management: ClusterManagement | None = Field(
+        default=None, description="Automatic repair of the control plane (changes in place)."
     )
     node_pools: Literal["all"] | list[Name] | None = Field(
         default=None,

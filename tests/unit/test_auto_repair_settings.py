@@ -91,3 +91,22 @@ def test_bad_settings_name_the_field_and_the_rule(setting, field, rule):
 
 def test_the_control_plane_default_is_one_replica_at_a_time():
     assert ControlPlaneAutoRepair().allowed(3) == 1 and ControlPlaneAutoRepair().allowed(5) == 1
+
+
+def test_applying_a_changed_setting_changes_it_in_place():
+    from kubestep import lifecycle
+
+    stored = parse_create_request(SERVICE, _request())
+    wanted = parse_create_request(SERVICE, _request({"enabled": True}, {"maxUnhealthy": 1}))
+    request, fixed = lifecycle.cluster_manifest_changes(stored.cluster, wanted.cluster)
+    assert fixed == [] and request is not None and request.control_plane.model_dump(exclude_none=True) == {}
+    assert request.management.auto_repair.enabled is True
+    plan = lifecycle.plan_cluster_change(SERVICE, stored.cluster, stored.node_pools, request)
+    assert plan.target.spec.management.auto_repair.enabled is True and not plan.rolls
+    changes, fixed = lifecycle.node_pool_manifest_changes(stored.node_pools[0], wanted.node_pools[0])
+    assert fixed == [] and changes.management.auto_repair.max_unhealthy == 1
+    others = stored.node_pools[1:]
+    pool = lifecycle.plan_node_pool_change(
+        SERVICE, stored.cluster, stored.cluster.spec.control_plane.version, stored.node_pools[0], changes, others
+    )
+    assert pool.target.spec.management.auto_repair.max_unhealthy == 1 and not pool.rolls
