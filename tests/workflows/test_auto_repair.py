@@ -220,3 +220,32 @@ def test_auto_repair_never_runs_during_another_operation(runtime, store, healthy
     marked = [r for r in runtime.recorder.call_records() if r.operation == "SetInstanceHealth"]
     assert silent not in [r.params["InstanceId"] for r in marked]
     assert runtime.wait_execution(arn, timeout=600)["status"] == "SUCCEEDED"
+
+
+def test_repair_turned_off_in_place_leaves_a_silent_node_alone(runtime, store, healthy):
+    """UpdateNodePool changes `management.autoRepair` in place (no node replaced); off, a silent
+    node past unhealthyAfter is not repaired."""
+    pool = healthy["pool"]
+
+    def set_repair(enabled: bool, name: str) -> None:
+        changes = {"management": {"autoRepair": {"enabled": enabled, "unhealthyAfter": UNHEALTHY_AFTER}}}
+        update = {"clusterName": CLUSTER, "nodePool": pool, "changes": changes}
+        assert runtime.run_execution("UpdateNodePool", update, name=name, timeout=600)["status"] == "SUCCEEDED"
+
+    before = {o.operation_id for o in _repairs(store)}
+    running = _pool_instances(runtime, store, healthy)
+    set_repair(False, f"{CLUSTER}-repair-off-{secrets.token_hex(3)}")
+    try:
+        assert store.node_pools.get(CLUSTER, pool).spec.spec.management.auto_repair.enabled is False
+        assert _pool_instances(runtime, store, healthy) == running
+        (silent,) = runtime.simulator.stop_heartbeat(CLUSTER, nodepool=pool, count=1)
+        since = datetime.now(UTC)
+        _wait(lambda: (datetime.now(UTC) - since).total_seconds() > 2 * 240 * TIME_SCALE, "past unhealthyAfter")
+        decisions = [d for d in _plan(runtime) if d["clusterName"] == CLUSTER]
+        assert [d["action"] for d in decisions] == ["wait"]
+        assert {o.operation_id for o in _repairs(store)} == before
+        assert silent in _pool_instances(runtime, store, healthy)
+    finally:
+        runtime.simulator.restore_health()
+        _wait(lambda: _nodes_fresh(runtime, store, healthy), "two fresh, ready nodes")
+        set_repair(True, f"{CLUSTER}-repair-on-{secrets.token_hex(3)}")
