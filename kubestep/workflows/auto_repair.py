@@ -76,11 +76,11 @@ WORKFLOW = Workflow(
                         auto_repair_steps.mark_nodes_unhealthy,
                         args={"nodes.$": "$.nodes"},
                         output="$.repair",
-                        select={"replaced.$": "$.Payload.marked", "previous.$": "$.Payload.previous"},
+                        select={"replaced.$": "$.Payload.marked"},
                     ),
                     Task(
                         auto_repair_steps.wait_for_node_replacements,
-                        args={"nodes.$": "$.nodes", "marked.$": "$.repair.replaced", "previous.$": "$.repair.previous"},
+                        args={"nodes.$": "$.nodes", "marked.$": "$.repair.replaced"},
                     ),
                     Task(auto_repair_steps.record_auto_repair, args={"replaced.$": "$.repair.replaced"}),
                     Task(cluster_steps.mark_cluster_running, name="MarkRunning"),

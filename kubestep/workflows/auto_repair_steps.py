@@ -179,12 +179,16 @@ def replace_unhealthy_replica(ctx: ClusterContext, replica: int, instance_ids: l
 def mark_nodes_unhealthy(ctx: ClusterContext, nodes: list[dict]) -> dict:
     """Each node, if it is still its pool's and still silent, marked Unhealthy in its Auto Scaling
     group: Auto Scaling terminates it through the drain hook and launches its successor."""
-    moment, marked, skipped, previous = now(), [], [], set()
+    moment, marked, skipped = now(), [], []
     for node in nodes:
         pool = ctx.store.node_pools.require(ctx.name, node["nodePool"])
         instance_id = node["instanceId"]
         live = {m["id"]: m["state"] for m in instances.group_instances(ctx, pool.asg_name or "")}
-        previous.update(live)
+        if instances.going_away(live.get(instance_id, "")):
+            # Marked by an earlier attempt of this step (its answer lost), or leaving anyway: its
+            # successor is waited for all the same.
+            marked.append(instance_id)
+            continue
         if live.get(instance_id) != "InService":
             skipped.append(f"{instance_id}: {live.get(instance_id) or 'not in the group'}")
             continue
@@ -204,28 +208,33 @@ def mark_nodes_unhealthy(ctx: ClusterContext, nodes: list[dict]) -> dict:
         )
     if skipped:
         ctx.event("Normal", "AutoRepairNotNeeded", f"left alone: {'; '.join(skipped)}")
-    return {"marked": marked, "skipped": skipped, "previous": sorted(previous)}
+    return {"marked": marked, "skipped": skipped}
 
 
 @step(poll=NODES_REPLACED)
-def wait_for_node_replacements(ctx: ClusterContext, nodes: list[dict], marked: list[str], previous: list[str]) -> dict:
-    """The marked nodes are gone from their groups (drained, terminated), and as many successors
-    (instances the groups did not hold when they were marked) are in service and report healthy.
-    Other nodes are not waited for: one still silent is the next check's concern."""
-    successors: list[str] = []
+def wait_for_node_replacements(ctx: ClusterContext, nodes: list[dict], marked: list[str]) -> dict:
+    """The marked nodes are gone from their groups (drained, terminated), and each group has its
+    desired count of nodes in service that are ready, or silent themselves (another node still
+    silent is the next check's concern, not this repair's): the successors have booted."""
+    moment = now()
     for name in sorted({n["nodePool"] for n in nodes}):
         pool = ctx.store.node_pools.require(ctx.name, name)
         group = ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[pool.asg_name])["AutoScalingGroups"]
-        members = {i["InstanceId"]: i["LifecycleState"] for i in group[0]["Instances"]} if group else {}
+        if not group:
+            continue
+        members = {i["InstanceId"]: i["LifecycleState"] for i in group[0]["Instances"]}
         leaving = [i for i in marked if i in members]
         if leaving:
             ctx.pending(f"node pool {name}: {', '.join(f'{i} ({members[i]})' for i in leaving)} still leaving")
-        new = [i for i, state in members.items() if state == "InService" and i not in previous]
-        found = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, new))
-        successors += [i for i in new if reports.node_problem(found.get(i), ctx.settings.time_scale) is None]
-    if len(successors) < len(marked):
-        ctx.pending(f"{len(successors)} of {len(marked)} successors are in service and ready")
-    return {"replaced": marked, "successors": sorted(successors)}
+        in_service = [i for i, state in members.items() if state == "InService"]
+        found = ctx.store.reports.nodes(ctx.uid, instances.instance_arns(ctx, in_service))
+        scale = ctx.settings.time_scale
+        ready = [i for i in in_service if reports.node_problem(found.get(i), scale) is None]
+        silent = [i for i in in_service if auto_repair.node_problem(found.get(i), moment, scale) is not None]
+        wanted = group[0]["DesiredCapacity"]
+        if len(ready) + len(silent) < wanted:
+            ctx.pending(f"node pool {name} has {len(ready)}/{wanted} nodes ready after the repair")
+    return {"replaced": marked}
 
 
 @step
