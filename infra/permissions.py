@@ -33,6 +33,8 @@ API = "Api"
 UPGRADE_PLANNER = "UpgradePlanner"
 # The workflow one-off schedules and the planner start (kubestep/upgrades.py).
 UPGRADE_WORKFLOW = "UpdateCluster"
+# The workflow PlanRepairs starts (kubestep/auto_repair.py).
+AUTO_REPAIR_WORKFLOW = "AutoRepair"
 
 # What DynamoDB does with the table's key on the caller's behalf (explicit, no `*` actions).
 TABLE_KEY_ACTIONS = [
@@ -343,9 +345,18 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
         ),
         *_termination_queue(ctx),
         *_cancel_cluster_schedules(ctx),
+        *_start_auto_repairs(ctx),
         *_state_table(ctx),
         *_describe_executions(ctx),
     ]
+
+
+def _start_auto_repairs(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """PlanRepairs (on ClusterTasks, which reads the instances and target health it decides by)
+    starts AutoRepair executions, no other workflow."""
+    if AUTO_REPAIR_WORKFLOW not in ctx.workflows:
+        return []
+    return [_stmt("StartAutoRepairs", ["states:StartExecution"], [ctx.state_machine_arn(AUTO_REPAIR_WORKFLOW)])]
 
 
 def _cancel_cluster_schedules(ctx: PermissionContext) -> list[iam.PolicyStatement]:
@@ -552,6 +563,8 @@ def _auto_scaling(ctx: PermissionContext) -> list[iam.PolicyStatement]:
                 # RepairCluster attaches a recreated target group to the replicas' groups.
                 "autoscaling:AttachLoadBalancerTargetGroups",
                 "autoscaling:DetachLoadBalancerTargetGroups",
+                # AutoRepair marks a silent node Unhealthy: its group drains and replaces it.
+                "autoscaling:SetInstanceHealth",
             ],
             [groups],
             {**_owned(ctx), "ForAllValues:StringNotEquals": {"aws:TagKeys": [SERVICE_TAG]}},

@@ -10,6 +10,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.api import ManagementApi
+from infra.auto_repair import AutoRepairSchedule
 from infra.config import SERVICE_TAG, ServiceConfig
 from infra.dashboard import OperationsDashboard
 from infra.encryption import ServiceKey
@@ -138,6 +139,11 @@ class ManagementServiceStack(cdk.Stack):
         # The orphan sweeper runs daily: what a failed delete left behind is freed without anyone asking.
         sweeper = self.state_machines.machines.get("SweepOrphans")
         self.sweep_schedule = SweepSchedule(self, "SweepSchedule", service=svc, machine=sweeper) if sweeper else None
+        # Automatic repair: the periodic check of every running cluster's members.
+        repairs = self.state_machines.machines.get("PlanRepairs")
+        self.auto_repair = (
+            AutoRepairSchedule(self, "AutoRepairSchedule", service=svc, machine=repairs) if repairs else None
+        )
 
         self.api = ManagementApi(
             self,

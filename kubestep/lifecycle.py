@@ -122,6 +122,8 @@ def plan_cluster_change(
         target_data["spec"]["upgradePolicy"] = dump(request.upgrade_policy)
     if request.authentication is not None:
         target_data["spec"]["authentication"] = dump(request.authentication)
+    if request.management is not None:
+        target_data["spec"]["management"] = dump(request.management)
     target = parse(AWSCluster, target_data, "")
     problems: list[tuple[str, str]] = []
     if request.authentication is not None and not target.spec.authentication.aws_iam.admin_identity_arns:
@@ -184,7 +186,8 @@ def cluster_manifest_changes(stored: AWSCluster, wanted: AWSCluster) -> tuple[Up
     changes = {field: dump(wanted.spec.control_plane).get(field) for field in sorted(cp & movable)}
     policy = wanted.spec.upgrade_policy if stored.spec.upgrade_policy != wanted.spec.upgrade_policy else None
     admins = wanted.spec.authentication if stored.spec.authentication != wanted.spec.authentication else None
-    if not changes and policy is None and admins is None:
+    management = wanted.spec.management if stored.spec.management != wanted.spec.management else None
+    if not changes and policy is None and admins is None and management is None:
         return None, fixed
     request = UpdateClusterRequest.model_validate(
         {
@@ -192,6 +195,7 @@ def cluster_manifest_changes(stored: AWSCluster, wanted: AWSCluster) -> tuple[Up
             "controlPlane": {k: v for k, v in changes.items() if v is not None},
             **({"upgradePolicy": dump(policy)} if policy is not None else {}),
             **({"authentication": dump(admins)} if admins is not None else {}),
+            **({"management": dump(management)} if management is not None else {}),
         }
     )
     return request, fixed

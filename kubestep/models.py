@@ -717,6 +717,121 @@ class UpgradePolicy(Model):
     )
 
 
+# ---------------------------------------------------------------- automatic repair
+
+
+def _unhealthy_after(value: Any) -> Any:
+    """`10m`, `90s`, `1h30m` (Go's duration grammar, `kubestep.durations`) or a number of seconds;
+    3m to 24h. Kept as written (its seconds: `AutoRepair.unhealthy_after_seconds`)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{shown(value)} is not a duration like 10m, 5m30s or 1h")
+    seconds = _seconds(value)
+    if not MIN_UNHEALTHY_AFTER <= seconds <= MAX_UNHEALTHY_AFTER:
+        raise ValueError(
+            f"{shown(value)} must be from 3m to 24h (a replica or node reports every minute: a shorter wait "
+            "would replace members for a late report)"
+        )
+    return value
+
+
+def _seconds(value: int | str) -> int:
+    from kubestep.durations import InvalidDuration, parse_duration
+
+    try:
+        return value if isinstance(value, int) else int(parse_duration(value))
+    except InvalidDuration as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _max_unhealthy(value: Any) -> Any:
+    """A count (`2`) or a share of the members (`40%`), as Cluster API's MachineHealthCheck."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"{value} must be at least 1 (turn repair off with enabled: false instead)")
+        return value
+    if isinstance(value, str):
+        share = re.fullmatch(r"(\d{1,3})%", value.strip())
+        if share and 1 <= int(share.group(1)) <= 100:
+            return value.strip()
+    raise ValueError(f"{shown(value)} is not a count of at least 1 or a share from 1% to 100% (e.g. 1, 40%)")
+
+
+MaxUnhealthy = Annotated[int | str, BeforeValidator(_max_unhealthy)]
+UnhealthyAfter = Annotated[int | str, BeforeValidator(_unhealthy_after)]
+MIN_UNHEALTHY_AFTER = 180  # three missed reports: one late report is not a failure
+MAX_UNHEALTHY_AFTER = 24 * 3600
+
+
+class AutoRepair(Model):
+    """Replace members that stay unhealthy: nodes whose periodic report stops, control-plane
+    replicas whose API server or bootstrap fails after they were healthy. When more than
+    `maxUnhealthy` members are unhealthy at once nothing is repaired (a network partition looks
+    like a dead fleet)."""
+
+    enabled: ManifestSwitch = Field(description="Repair unhealthy members automatically.")
+    unhealthy_after: UnhealthyAfter = Field(
+        default="10m",
+        alias="unhealthyAfter",
+        description="How long a member may stay unhealthy before it is replaced: 10m (default), 5m, 1h30m, "
+        "or seconds; 3m to 24h.",
+    )
+    max_unhealthy: MaxUnhealthy = Field(
+        alias="maxUnhealthy",
+        description="Most members that may be unhealthy at once for repairs to go on: a count (1) or a share "
+        "(40%, rounded up); more than that and nothing is repaired, with a Warning event.",
+    )
+
+    @property
+    def unhealthy_after_seconds(self) -> int:
+        return _seconds(self.unhealthy_after)
+
+    def allowed(self, members: int) -> int:
+        """How many of `members` may be unhealthy at once and still be repaired."""
+        if isinstance(self.max_unhealthy, str):
+            return -(-members * int(self.max_unhealthy.rstrip("%")) // 100)  # rounded up
+        return self.max_unhealthy
+
+
+class ControlPlaneAutoRepair(AutoRepair):
+    """A replica's repair is opt-in: replacing one is a change to etcd's membership."""
+
+    enabled: ManifestSwitch = Field(default=False, description="Repair unhealthy replicas automatically (default off).")
+    max_unhealthy: MaxUnhealthy = Field(
+        default=1,
+        alias="maxUnhealthy",
+        description="Most replicas that may be unhealthy at once for repairs to go on: a count (default 1) or a "
+        "share (rounded up); more than that and nothing is repaired, with a Warning event.",
+    )
+
+
+class NodePoolAutoRepair(AutoRepair):
+    enabled: ManifestSwitch = Field(default=True, description="Repair unhealthy nodes automatically (default on).")
+    max_unhealthy: MaxUnhealthy = Field(
+        default="40%",
+        alias="maxUnhealthy",
+        description="Most nodes of the pool that may be unhealthy at once for repairs to go on: a count or a "
+        "share (default 40%, rounded up); more than that and nothing is repaired, with a Warning event.",
+    )
+
+
+class ClusterManagement(Model):
+    auto_repair: ControlPlaneAutoRepair = Field(
+        default_factory=ControlPlaneAutoRepair,
+        alias="autoRepair",
+        description="Automatic repair of the control-plane replicas (default off; maxUnhealthy 1: one replica at "
+        "a time, never while another operation runs).",
+    )
+
+
+class NodePoolManagement(Model):
+    auto_repair: NodePoolAutoRepair = Field(
+        default_factory=NodePoolAutoRepair,
+        alias="autoRepair",
+        description="Automatic repair of the pool's nodes (default on, maxUnhealthy 40%): a node whose periodic "
+        "report stops is marked Unhealthy in its Auto Scaling group, which drains and replaces it.",
+    )
+
+
 class ClusterSpec(Model):
     region: Region | None = Field(default=None, description="Optional; must be the management service's region.")
     networking: Networking = Field(
@@ -730,6 +845,9 @@ class ClusterSpec(Model):
         default_factory=UpgradePolicy,
         alias="upgradePolicy",
         description="Release channel, automatic upgrades and their maintenance window.",
+    )
+    management: ClusterManagement = Field(
+        default_factory=ClusterManagement, description="Automatic repair of the control plane."
     )
 
 
@@ -917,6 +1035,9 @@ class NodePoolSpec(Model):
         alias="updateSettings",
         description="How rolling updates replace the pool's nodes.",
     )
+    management: NodePoolManagement = Field(
+        default_factory=NodePoolManagement, description="Automatic repair of the pool's nodes."
+    )
 
     _version = field_validator("version")(classmethod(lambda cls, v, info: _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: _check_tags(v)))
@@ -1007,6 +1128,9 @@ class NodePoolChanges(Model):
     update_settings: UpdateSettings | None = Field(
         default=None, alias="updateSettings", description="maxSurge / maxUnavailable of rolls."
     )
+    management: NodePoolManagement | None = Field(
+        default=None, description="Automatic repair of the pool's nodes (changes in place)."
+    )
 
     _version = field_validator("version")(classmethod(lambda cls, v, info: None if v is None else _version(v, info)))
     _tags = field_validator("tags")(classmethod(lambda cls, v: None if v is None else _check_tags(v)))
@@ -1071,6 +1195,9 @@ class UpdateClusterRequest(Model):
         default=None,
         description="New cluster administrators (replace all; changes in place: the replicas pick the mapping up "
         "without being replaced).",
+    )
+    management: ClusterManagement | None = Field(
+        default=None, description="Automatic repair of the control plane (changes in place)."
     )
     node_pools: Literal["all"] | list[Name] | None = Field(
         default=None,

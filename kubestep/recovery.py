@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # Operations that leave a cluster incomplete when they stop half-way.
 INCOMPLETE_WHEN_INTERRUPTED = ("CreateCluster", "DeleteCluster")
+REPAIRS = ("RepairCluster", "AutoRepair")
 
 
 def phase_after_interruption(kind: str) -> str:
@@ -27,6 +28,7 @@ def advice(cluster: str, phase: str, kind: str | None) -> str:
             f"`kubestep delete cluster {cluster}` to give it up"
         )
     if phase in ("ERROR", "DEGRADED"):
-        again = f" (or run the same {kind} again to resume it)" if kind and kind != "RepairCluster" else ""
+        # A repair, automatic or not, is what the advice already names.
+        again = f" (or run the same {kind} again to resume it)" if kind and kind not in REPAIRS else ""
         return f"run `kubestep repair cluster {cluster}`: it checks every resource and replica and restores them{again}"
     return "wait for it to be RUNNING"

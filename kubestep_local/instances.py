@@ -29,7 +29,8 @@ that role; what the simulator only reads to play its part (etcd membership, the 
 not recorded. Tests can make chosen instances report ``failed:<phase>``, boot late (a slow
 join), hold their boot until released, keep the cloud controller manager from ever
 initialising a cluster's nodes, or keep a cluster's replicas from reading its administrators
-item.
+item; and, after a good boot, stop an instance's periodic report (its heartbeat) or make a
+replica's API server stop answering (automatic repair's faults).
 """
 
 from __future__ import annotations
@@ -285,6 +286,10 @@ class InstanceSimulator:
         self.drain_delay_seconds = 20.0
         self._stalled: set[str] = set()
         self.drained: list[tuple[str, str]] = []  # (instance id, lifecycle hook) completed by the "handler"
+        # Faults after a good boot (automatic repair): instances whose report timer stopped, and
+        # replicas whose API server stopped answering.
+        self._silenced: set[str] = set()
+        self._unready: set[str] = set()
 
     # -- control -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -402,6 +407,41 @@ class InstanceSimulator:
     def resume_drains(self) -> None:
         with self._lock:
             self._stalled.clear()
+
+    # -- faults after a good boot ----------------------------------------------------------------
+    def _live_matching(self, match: Match) -> list[str]:
+        with self._lock:
+            return sorted(i for i, live in self._live.items() if match.matches(live.boot))
+
+    def stop_heartbeat(
+        self,
+        cluster: str,
+        *,
+        role: str = "node",
+        nodepool: str | None = None,
+        replica: int | None = None,
+        count: int | None = None,
+    ) -> list[str]:
+        """Matching instances that booted well (cluster uid or name) stop writing their periodic
+        report, as a hung or cut-off instance does; returns their ids (at most `count`)."""
+        chosen = self._live_matching(Match(cluster, role, replica, nodepool))[:count]
+        with self._lock:
+            self._silenced.update(chosen)
+        return chosen
+
+    def fail_after_healthy(self, cluster: str, replica: int) -> list[str]:
+        """The replica's running instance, healthy until now, keeps reporting, but its API server
+        no longer answers (`apiserverReady: false`); returns its id. Its successor is unaffected."""
+        chosen = self._live_matching(Match(cluster, "control-plane", replica))
+        with self._lock:
+            self._unready.update(chosen)
+        return chosen
+
+    def restore_health(self) -> None:
+        """Forget the faults of `stop_heartbeat` and `fail_after_healthy`."""
+        with self._lock:
+            self._silenced.clear()
+            self._unready.clear()
 
     def clear_failures(self) -> None:
         """Forget injected bootstrap failures and slow boots."""
@@ -834,6 +874,10 @@ class InstanceSimulator:
             # The next report is due an interval later whatever this one did: an instance whose
             # write fails is retried on its schedule, never ahead of the others.
             live.next_report = now + self.time_scale.seconds(self.report_interval_seconds)
+            with self._lock:
+                silenced = live.boot.instance_id in self._silenced
+            if silenced:
+                continue
             try:
                 self._write(live, source="timer")
             except Exception:  # noqa: BLE001 - one instance's failure must not stop the others' reports
@@ -908,11 +952,13 @@ class InstanceSimulator:
         started = len(self._running_replicas(boot.uid))
         config = facts.etcd.config(boot.cluster_name) if boot.cluster_name else None
         planned = config.members if config else started
+        with self._lock:
+            unready = boot.instance_id in self._unready
         checks: dict[str, Any] = {
             "etcdMembers": started,
             "etcdLearners": 0,
             "etcdHealthy": started * 2 > planned,
-            "apiserverReady": True,
+            "apiserverReady": not unready,
         }
         checks |= self._serve_admins(store, live)
         certificates = dict.fromkeys(LEAF_CERTIFICATES, _iso(live.joined_at + LEAF_VALIDITY))

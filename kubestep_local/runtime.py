@@ -42,6 +42,7 @@ from kubestep_local.instances import InstanceSimulator
 from kubestep_local.lambda_seam import LambdaSeam
 from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
 from kubestep_local.moto_compat import ACCOUNT_ID, FunctionInfo
+from kubestep_local.moto_compat.autoscaling_health import emulate_health_replacement
 from kubestep_local.recorder import CallRecorder
 from kubestep_local.scheduler import SchedulerClock, Tick, kubestep_outcomes, tick
 from kubestep_local.server import EmulatorServer, PortInUse, port_available
@@ -261,6 +262,7 @@ class LocalRuntime:
         self.faults.clear()
         self.latency.start()
         moto_compat.emulate_lifecycle_hooks(self._patches)
+        emulate_health_replacement(self._patches, self.time_scale.seconds)
         pools = WorkerPools(
             self.server.endpoint_url,
             pool_size=self.config.pool_size,

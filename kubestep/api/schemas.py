@@ -15,6 +15,7 @@ from kubestep.models import (
     Authentication,
     AWSCluster,
     AWSNodePool,
+    ClusterManagement,
     ClusterSpec,
     ControlPlaneChanges,
     Model,
@@ -114,6 +115,9 @@ class UpdateClusterBody(Model):
         default=None,
         description="New cluster administrators (`awsIAM.adminIdentityARNs`, replace all): in place, no instance "
         "is replaced",
+    )
+    management: ClusterManagement | None = Field(
+        default=None, description="Automatic repair of the control plane (`autoRepair`): in place"
     )
     node_pools: Literal["all"] | list[Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=40)]] | None = (
         Field(

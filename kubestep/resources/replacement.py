@@ -33,12 +33,13 @@ def replace_stale(ctx: ClusterContext, group: str, spec: str, involved: str, fai
     return stale
 
 
-def replace_replica(ctx: ClusterContext, replica: int) -> list[str]:
+def replace_replica(ctx: ClusterContext, replica: int, unhealthy: str | None = None) -> list[str]:
     """A control-plane replica's instance, if it is not of the replica's spec or reported a
-    failed bootstrap (the entry point for a roll, a repair, or an automatic repair)."""
+    failed bootstrap, or is `unhealthy` (an automatic repair found it so); the entry point for a
+    roll, a repair, or an automatic repair. Its etcd volume and stable name stay the replica's."""
     member = ctx.store.etcd.require_member(ctx.name, replica)
     if not member.asg_name or not member.launch_spec:
         return []
     report = ctx.store.reports.replica(ctx.uid, replica)
-    failed = report.instance_id if report and report.failed_phase else None
+    failed = unhealthy or (report.instance_id if report and report.failed_phase else None)
     return replace_stale(ctx, member.asg_name, member.launch_spec, f"replica {replica}", failed)

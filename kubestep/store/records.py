@@ -223,6 +223,9 @@ class EtcdMember(Record):
     instance_id: str | None = None
     bootstrap: str | None = None
     version: str | None = None
+    # Automatic repair: since when (and why) the instance that passed the gate has been seen
+    # unhealthy: `{instanceId, since, problem}`; cleared when it is healthy again.
+    unhealthy: dict[str, str] | None = None
 
 
 class EtcdConfig(Record):

@@ -16,11 +16,13 @@ from kubestep.flow.steps import StepSpec
 @cache
 def all_workflows() -> dict[str, Workflow]:
     from kubestep.workflows import (
+        auto_repair,
         create_cluster,
         create_node_pool,
         delete_cluster,
         delete_node_pool,
         deprovision_network,
+        plan_repairs,
         plan_upgrades,
         provision_network,
         repair_cluster,
@@ -42,6 +44,9 @@ def all_workflows() -> dict[str, Workflow]:
         # Reliability: repair after hand changes, and the orphan sweeper.
         repair_cluster,
         sweep_orphans,
+        # Automatic repair: the periodic check, and each cluster's repair.
+        plan_repairs,
+        auto_repair,
     )
     return {m.WORKFLOW.name: m.WORKFLOW for m in modules}
 

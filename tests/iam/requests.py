@@ -427,6 +427,10 @@ class ArnBuilder:
             return out
         if prefix == "autoscaling" and variable == "GroupId":
             return [OPAQUE_ID]
+        if prefix == "autoscaling" and variable == "GroupFriendlyName" and self.call.operation == "SetInstanceHealth":
+            # The request names only the instance; Auto Scaling authorizes it on the instance's
+            # group, whose name EC2 tags every instance the group launches with.
+            return [g for g in map(self._group_of_instance, _values_named(p, ["InstanceId"])) if g]
         if prefix == "autoscaling" and variable == "GroupFriendlyName" and self.call.operation.endswith("Tags"):
             # CreateOrUpdateTags / DeleteTags name each tag's group (the walk skips `Tags`).
             groups = [
@@ -458,6 +462,12 @@ class ArnBuilder:
             names += [t for t in (p.get("RequestItems") or {})]
             return list(dict.fromkeys(names))
         return None
+
+    def _group_of_instance(self, instance_id: str) -> str | None:
+        if self.ledger.describe_tags is None:
+            return None
+        tags = self.ledger.describe_tags(self.region, self.ledger.arn("ec2", self.region, f"instance/{instance_id}"))
+        return (tags or {}).get("aws:autoscaling:groupName")
 
     def values(self, prefix: str, variable: str, use_response: bool) -> list[str]:
         special = self.special(prefix, variable, use_response)

@@ -93,8 +93,9 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     synthesized_template: dict[str, Any], workflows: tuple[str, ...]
 ) -> None:
     """The API starts its own machines; the upgrade planner and the Scheduler role only
-    UpdateCluster; the planner rule's role (CDK's) only PlanUpgrades, the sweep rule's only
-    SweepOrphans. No one else starts anything."""
+    UpdateCluster; ClusterTasks (PlanRepairs) only AutoRepair; the planner rule's role (CDK's)
+    only PlanUpgrades, the sweep rule's only SweepOrphans, the repair rule's only PlanRepairs. No
+    one else starts anything."""
 
     def machine(workflow: str) -> str:
         return json.dumps(
@@ -122,9 +123,12 @@ def test_only_the_api_starts_any_execution_and_only_of_its_own_machines(
     assert sorted(starts.pop(_function_role(synthesized_template, "demo-api"))) == sorted(machine(w) for w in workflows)
     assert starts.pop(_function_role(synthesized_template, "demo-upgrade-planner")) == [machine("UpdateCluster")]
     assert starts.pop(scheduler_role) == [machine("UpdateCluster")]
-    # The two EventBridge rules' roles (CDK's): the planner's and the daily sweep's (issue 11).
+    assert starts.pop(_function_role(synthesized_template, "demo-cluster-tasks")) == [machine("AutoRepair")]
+    # The EventBridge rules' roles (CDK's): the planner's, the daily sweep's and the repair check's.
     sweeper = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-SweepOrphans")
-    assert sorted(starts.values()) == sorted([[json.dumps({"Ref": plan_upgrades})], [json.dumps({"Ref": sweeper})]])
+    repairs = next(i for i, m in machines.items() if m["Properties"]["StateMachineName"] == "demo-PlanRepairs")
+    rules = [[json.dumps({"Ref": plan_upgrades})], [json.dumps({"Ref": sweeper})], [json.dumps({"Ref": repairs})]]
+    assert sorted(starts.values()) == sorted(rules)
     for role in starts:
         trust = roles[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert [s["Principal"] for s in trust] == [{"Service": "events.amazonaws.com"}]

@@ -4,6 +4,8 @@ runtime_checks.py)."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -71,12 +73,27 @@ def test_deprovision_refuses_while_clusters_exist_then_deletes_the_vpc(runtime, 
     assert again["status"] == "SUCCEEDED", again.get("cause")
 
 
+def _auto_repair_of(runtime, store, cluster: str, timeout: float = 120.0) -> str:
+    """PlanRepairs, as its rule runs it, until it starts the cluster's AutoRepair (its node must
+    stay silent for the pool's unhealthyAfter first); that operation's id."""
+    deadline = time.monotonic() + timeout
+    while True:
+        name = f"plan-repairs-{secrets.token_hex(4)}"
+        assert runtime.run_execution("PlanRepairs", {}, name=name, timeout=300)["status"] == "SUCCEEDED"
+        started = [o for o in store.operations.for_target(cluster, limit=50)[0] if o.kind == "AutoRepair"]
+        if started:
+            return started[0].operation_id
+        assert time.monotonic() < deadline, "PlanRepairs started no AutoRepair"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def exercised(runtime, store) -> None:
     """Every function, and the lifecycle's calls: a cluster created, its node pool rolled through
     the drain hook (the termination queue, its rule) with a drain stalled past its deadline (the
     workflow completes the lifecycle action), a one-off upgrade scheduled and cancelled (Scheduler,
-    handed its role), the upgrade planner fired, a refused DeprovisionNetwork (the execution-status
+    handed its role), the upgrade planner fired, a node repaired automatically (PlanRepairs starting
+    AutoRepair, which marks it Unhealthy), a refused DeprovisionNetwork (the execution-status
     handler), the orphan sweep listing, the cluster deleted; all through the API, which starts the
     executions."""
     api = ApiClient(runtime.api_url, sign=False)
@@ -88,12 +105,20 @@ def exercised(runtime, store) -> None:
     request = small_cluster("checked")
     pool = request["nodePools"][0]
     pool["spec"]["minNodeCount"] = 1
+    pool["spec"]["management"] = {"autoRepair": {"unhealthyAfter": "3m"}}
     finish(api.create_cluster(request))
     runtime.simulator.stall_drains("checked")
     try:
         finish(api.update_node_pool("checked", pool["metadata"]["name"], {"labels": {"tier": "web"}}))
     finally:
         runtime.simulator.resume_drains()
+    # Automatic repair: a node falls silent, PlanRepairs starts AutoRepair, which marks it Unhealthy.
+    runtime.simulator.stop_heartbeat("checked", nodepool=pool["metadata"]["name"])
+    try:
+        repair = _auto_repair_of(runtime, store, "checked")
+    finally:
+        runtime.simulator.restore_health()
+    assert api.wait_operation(repair, timeout=600, poll=0.2)["status"] == "SUCCEEDED"
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
     api.cancel_schedule(api.upgrade_cluster("checked", "1.36.5", at=at.isoformat())["id"])
     assert runtime.tick().planner_status == "SUCCEEDED"
@@ -130,6 +155,8 @@ def test_every_call_the_handlers_made_is_granted_at_resource_level_by_the_synthe
         "scheduler:CreateSchedule",
         "scheduler:DeleteSchedule",
         "states:StartExecution",
+        # AutoRepair.
+        "autoscaling:SetInstanceHealth",
         "secretsmanager:ListSecrets",
         # SweepOrphans.
         "iam:ListRoles",
