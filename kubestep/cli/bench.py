@@ -114,6 +114,6 @@ def concurrency_table(runs: list[dict]) -> Table:
             str(run["clustersPerMinute"]),
             f"{run['peakMemoryMiB']:.0f} MiB",
             str(run["throttledCalls"]),
-            f"{run['costUsd']:.4f}",
+            f"{run['costUsd']:.5f}",
         )
     return table
