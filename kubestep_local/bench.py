@@ -86,6 +86,7 @@ def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int
     calls = [c for c in runtime.recorder.call_records() if c.execution_arn == op.arn]
     gb_seconds = sum(_gb_seconds(i, memory_mib) for i in invocations)
     transitions = stats.state_transitions if stats else 0
+    retries = task_retries(runtime, op.arn)
     return {
         "operation": op.kind,
         "status": op.status,
@@ -95,11 +96,24 @@ def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int
         "criticalPath": bound.as_dict()["criticalPath"],
         "wallSeconds": round(op.wall_seconds, 2),
         "stateTransitions": transitions,
+        "taskRetries": retries,
         "lambdaInvocations": len(invocations),
         "lambdaGbSeconds": round(gb_seconds, 3),
         "awsApiCalls": _calls(calls),
-        "costUsd": _cost(transitions, len(invocations), gb_seconds, calls),
+        "costUsd": _cost(transitions + retries, len(invocations), gb_seconds, calls),
     }
+
+
+def task_retries(runtime: Any, execution_arn: str) -> int:
+    """Task attempts beyond each state's first (the polls of waiting steps): Standard workflows
+    bill every retry as a state transition, and the history lists each attempt."""
+    sfn = runtime.boto3_client("stepfunctions")
+    entered = scheduled = 0
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        for event in page["events"]:
+            entered += event["type"] == "TaskStateEntered"
+            scheduled += event["type"] == "TaskScheduled"
+    return max(scheduled - entered, 0)
 
 
 def _gb_seconds(invocation: Invocation, memory_mib: dict[str, int]) -> float:
@@ -203,6 +217,7 @@ def run_concurrent(
     new_calls = runtime.recorder.call_records()[calls_before:]
     stats = runtime.stats()
     transitions = sum(stats[a].state_transitions for a in arns if a in stats)
+    retries = sum(task_retries(runtime, arn) for arn in arns)
     wanted = set(arns)
     invocations = [i for i in runtime.recorder.invocations() if i.execution_arn in wanted]
     return {
@@ -213,8 +228,9 @@ def run_concurrent(
         "peakMemoryMiB": round(peak / 2**20, 1),
         "throttledCalls": sum(1 for c in new_calls if c.error in THROTTLING),
         "stateTransitions": transitions,
+        "taskRetries": retries,
         "costUsd": _cost(
-            transitions,
+            transitions + retries,
             len(invocations),
             sum(_gb_seconds(i, memory_mib) for i in invocations),
             [c for c in new_calls if c.execution_arn in wanted],
