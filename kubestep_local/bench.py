@@ -46,7 +46,10 @@ PRICE_PER_SECRETS_CALL = 0.05 / 10_000
 
 READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
 # Parameters that narrow a read to named resources or a filter.
-NARROWING = ("filters", "filter", "ids", "names", "arns", "name", "id", "arn", "key", "prefix", "url", "identifier")
+NARROWING = (
+    *("filters", "filter", "ids", "names", "arns", "name", "id", "arn", "key", "prefix", "url", "identifier"),
+    *("types", "rule"),
+)
 THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
@@ -83,6 +86,7 @@ def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int
     calls = [c for c in runtime.recorder.call_records() if c.execution_arn == op.arn]
     gb_seconds = sum(_gb_seconds(i, memory_mib) for i in invocations)
     transitions = stats.state_transitions if stats else 0
+    retries = task_retries(runtime, op.arn)
     return {
         "operation": op.kind,
         "status": op.status,
@@ -92,11 +96,24 @@ def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int
         "criticalPath": bound.as_dict()["criticalPath"],
         "wallSeconds": round(op.wall_seconds, 2),
         "stateTransitions": transitions,
+        "taskRetries": retries,
         "lambdaInvocations": len(invocations),
         "lambdaGbSeconds": round(gb_seconds, 3),
         "awsApiCalls": _calls(calls),
-        "costUsd": _cost(transitions, len(invocations), gb_seconds, calls),
+        "costUsd": _cost(transitions + retries, len(invocations), gb_seconds, calls),
     }
+
+
+def task_retries(runtime: Any, execution_arn: str) -> int:
+    """Task attempts beyond each state's first (the polls of waiting steps): Standard workflows
+    bill every retry as a state transition, and the history lists each attempt."""
+    sfn = runtime.boto3_client("stepfunctions")
+    entered = scheduled = 0
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        for event in page["events"]:
+            entered += event["type"] == "TaskStateEntered"
+            scheduled += event["type"] == "TaskScheduled"
+    return max(scheduled - entered, 0)
 
 
 def _gb_seconds(invocation: Invocation, memory_mib: dict[str, int]) -> float:
@@ -182,7 +199,9 @@ def run_reference(runtime: Any, body: dict[str, Any], echo: Callable[[str], None
     return done
 
 
-def run_concurrent(runtime: Any, body: dict[str, Any], count: int, prefix: str) -> dict[str, Any]:
+def run_concurrent(
+    runtime: Any, body: dict[str, Any], count: int, prefix: str, memory_mib: dict[str, int]
+) -> dict[str, Any]:
     """`count` clusters created at once through the API; each waited for."""
     from kubestep.api.client import ApiClient
 
@@ -198,6 +217,9 @@ def run_concurrent(runtime: Any, body: dict[str, Any], count: int, prefix: str) 
     new_calls = runtime.recorder.call_records()[calls_before:]
     stats = runtime.stats()
     transitions = sum(stats[a].state_transitions for a in arns if a in stats)
+    retries = sum(task_retries(runtime, arn) for arn in arns)
+    wanted = set(arns)
+    invocations = [i for i in runtime.recorder.invocations() if i.execution_arn in wanted]
     return {
         "clusters": count,
         "succeeded": sum(1 for r in results if r["status"] == "SUCCEEDED"),
@@ -206,11 +228,13 @@ def run_concurrent(runtime: Any, body: dict[str, Any], count: int, prefix: str) 
         "peakMemoryMiB": round(peak / 2**20, 1),
         "throttledCalls": sum(1 for c in new_calls if c.error in THROTTLING),
         "stateTransitions": transitions,
-        "costUsd": round(
-            transitions * PRICE_PER_TRANSITION
-            + sum(1 for c in new_calls if c.action.startswith("dynamodb:")) * PRICE_PER_DYNAMODB_WRITE,
-            5,
-        ),
+        "taskRetries": retries,
+        "costUsd": _cost(
+            transitions + retries,
+            len(invocations),
+            sum(_gb_seconds(i, memory_mib) for i in invocations),
+            [c for c in new_calls if c.execution_arn in wanted],
+        )["total"],
     }
 
 
@@ -379,7 +403,7 @@ def run_bench(
         runs = []
         for count in concurrency:
             echo(f"{count} CreateCluster at once (latency instant) ...")
-            runs.append(run_concurrent(runtime, body, count, prefix=f"bench{count}-"))
+            runs.append(run_concurrent(runtime, body, count, f"bench{count}-", memory))
             echo(f"  {runs[-1]['succeeded']}/{count} RUNNING in {runs[-1]['wallSeconds']}s")
         single = next((r for r in runs if r["clusters"] == 1), None)
         for run in runs:

@@ -35,8 +35,9 @@ def bench(time_scale: float, latency: str, path: str, out_dir: str, counts: str)
     """Run ProvisionNetwork, CreateCluster (examples/cluster-ha.yaml: three replicas, two node
     pools) and DeleteCluster on a fresh emulator and print, per operation, the modelled AWS time
     against its lower bound (the longest chain of AWS waits the workflow must sit through), the
-    wall time, state transitions, Lambda invocations and GB-seconds, AWS API calls (mutating,
-    read, unfiltered describes) and the cost at list prices; then N clusters created at once.
+    wall time, state transitions (and the task retries, each billed as one), Lambda invocations and
+    GB-seconds, AWS API calls (mutating, read, unfiltered describes) and the cost at list prices;
+    then N clusters created at once.
     Writes OUT/bench.json and OUT/create-timeline.png (the create's steps, critical path in red)."""
     from kubestep.cli.local import require_local_runtime
 
@@ -74,7 +75,7 @@ def operations_table(operations: list[dict]) -> Table:
         "LOWER BOUND",
         "RATIO",
         "WALL",
-        "TRANSITIONS",
+        "TRANSITIONS (+RETRIES)",
         "LAMBDA",
         "GB-S",
         "API CALLS (MUT/READ)",
@@ -91,7 +92,7 @@ def operations_table(operations: list[dict]) -> Table:
             human(op["lowerBoundSeconds"]),
             f"{op['ratio']:.2f}" if op["ratio"] else "-",
             f"{op['wallSeconds']:.1f}s",
-            str(op["stateTransitions"]),
+            f"{op['stateTransitions']} (+{op['taskRetries']})",
             str(op["lambdaInvocations"]),
             f"{op['lambdaGbSeconds']:.1f}",
             f"{calls['total']} ({calls['mutating']}/{calls['read']})",
@@ -114,6 +115,6 @@ def concurrency_table(runs: list[dict]) -> Table:
             str(run["clustersPerMinute"]),
             f"{run['peakMemoryMiB']:.0f} MiB",
             str(run["throttledCalls"]),
-            f"{run['costUsd']:.4f}",
+            f"{run['costUsd']:.5f}",
         )
     return table

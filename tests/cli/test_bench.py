@@ -40,6 +40,7 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
         assert op["status"] == "SUCCEEDED", name
         assert op["lowerBoundSeconds"] > 0 and op["modelledSeconds"] > 0 and op["ratio"] > 0, op
         assert op["criticalPath"] and op["stateTransitions"] > 0 and op["lambdaInvocations"] > 0
+        assert op["taskRetries"] >= 0
         calls = op["awsApiCalls"]
         assert calls["total"] == calls["mutating"] + calls["read"] > 0
         assert sum(a["count"] for a in calls["byAction"].values()) == calls["total"]
@@ -47,6 +48,7 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
         assert name in printed
     # The create's critical path runs through the control plane's gate; the timeline has its steps.
     create = operations["CreateCluster"]
+    assert create["taskRetries"] > 0, "the health gates poll: each poll is a retry, billed as a transition"
     assert "CheckReplicaHealth" in {s["state"] for s in create["criticalPath"]}
     assert {"EnsureLoadBalancer", "CheckReplicaHealth", "CheckNodePoolHealth"} <= {
         s["state"] for s in report["createSteps"]

@@ -21,6 +21,8 @@ def test_reads_writes_and_unfiltered_describes() -> None:
     assert not is_unfiltered(call("autoscaling:DescribeAutoScalingGroups", AutoScalingGroupNames=["g"]))
     assert not is_unfiltered(call("elasticloadbalancing:DescribeTags", ResourceArns=["arn"]))
     assert not is_unfiltered(call("sqs:ListQueues", QueueNamePrefix="gke-"))
+    assert not is_unfiltered(call("ec2:DescribeInstanceTypes", InstanceTypes=["t3.medium"]))
+    assert not is_unfiltered(call("events:ListTargetsByRule", Rule="gke-x-termination"))
     # An empty filter list narrows nothing; a Get names its resource by definition.
     assert is_unfiltered(call("ec2:DescribeVolumes", Filters=[]))
     assert not is_unfiltered(call("secretsmanager:GetSecretValue"))

@@ -49,7 +49,9 @@ def _branch_steps() -> list[set[str]]:
                 found |= creating(child)
         return found
 
-    (parallel,) = [s for s in workflow("CreateCluster").states() if isinstance(s, Parallel)]
+    (parallel,) = [
+        s for s in workflow("CreateCluster").states() if isinstance(s, Parallel) and not s.name.startswith("Rollback")
+    ]
     return [creating(branch) for branch in parallel.branches]
 
 
