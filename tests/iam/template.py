@@ -27,9 +27,11 @@ _ARN_FORMATS = {
     "AWS::StepFunctions::StateMachine": "{id}",
     "AWS::IAM::ManagedPolicy": "{id}",
     "AWS::SSM::Parameter": "arn:{partition}:ssm:{region}:{account}:parameter/{id}",
+    "AWS::S3::Bucket": "arn:{partition}:s3:::{id}",
 }
 # Properties that name a resource (its physical id) when no deployment says otherwise.
 _NAME_PROPERTIES = {
+    "AWS::S3::Bucket": "BucketName",
     "AWS::DynamoDB::Table": "TableName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::Lambda::Function": "FunctionName",
