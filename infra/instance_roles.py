@@ -19,6 +19,7 @@ from constructs import Construct
 from infra.config import SERVICE_TAG, ServiceConfig
 from kubestep import backups, iam_policies
 from kubestep.store import keys
+from kubestep.store.backups import BACKUP_ATTRIBUTES
 from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
 
 
@@ -81,7 +82,18 @@ class InstanceRoleBoundary(Construct):
                         },
                     },
                 ),
-                # What the management service tells a control plane (its administrators): read only.
+                # The records of a cluster's etcd snapshots, only the attributes the leader writes.
+                iam.PolicyStatement(
+                    sid="BackupRecords",
+                    actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+                    resources=[table_arn],
+                    conditions={
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys.backups_pk("*")]},
+                        "ForAllValues:StringEquals": {"dynamodb:Attributes": sorted(BACKUP_ATTRIBUTES)},
+                    },
+                ),
+                # What the management service tells a control plane (its administrators, its
+                # backup policy): read only.
                 iam.PolicyStatement(
                     sid="ClusterAccessRead",
                     actions=["dynamodb:GetItem"],

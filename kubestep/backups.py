@@ -10,6 +10,8 @@ value (infra/backups.py), so nothing with delete rights runs on the instances.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 PREFIX = "backups"
 # The object tag the lifecycle rules filter on.
 RETENTION_TAG = "kubestep-retention-days"
@@ -35,3 +37,24 @@ def object_key(uid: str, backup_id: str) -> str:
 
 def bucket_arn(partition: str, bucket: str) -> str:
     return f"arn:{partition}:s3:::{bucket}"
+
+
+def backup_id(taken_at: datetime) -> str:
+    """A snapshot's id: its UTC time to the second (`20261205T101500Z`), so ids sort by time."""
+    return taken_at.strftime("%Y%m%dT%H%M%SZ")
+
+
+def is_due(interval: timedelta, newest_taken_at: datetime | None, requested_at: datetime | None, now: datetime) -> bool:
+    """The leader takes a snapshot when none exists, the newest is an interval old, or someone
+    asked for one after the newest was taken."""
+    if newest_taken_at is None:
+        return True
+    if requested_at is not None and requested_at > newest_taken_at:
+        return True
+    return now - newest_taken_at >= interval
+
+
+def is_stale(interval: timedelta, newest_taken_at: datetime | None, since: datetime, now: datetime) -> bool:
+    """Backups are late when the newest (or, with none, the cluster's start `since`) is older
+    than twice the interval: one run may be missed, two in a row may not."""
+    return now - (newest_taken_at or since) > 2 * interval

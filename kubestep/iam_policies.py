@@ -18,6 +18,7 @@ from typing import Any
 
 from kubestep import backups
 from kubestep.store import keys
+from kubestep.store.backups import BACKUP_ATTRIBUTES
 from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
 
 Statement = dict[str, Any]
@@ -267,14 +268,24 @@ def _replica_items(facts: ClusterFacts) -> list[Statement]:
         _items("ReplicaReports", facts, ["dynamodb:PutItem"], keys.bootstrap_pk(facts.uid), REPORT_ATTRIBUTES),
         _items("InitClaim", facts, claim, keys.init_claim_pk(facts.uid), INIT_CLAIM_ATTRIBUTES),
         _items("VersionClaims", facts, CLAIM_ACTIONS, keys.version_claim_pk(facts.uid), VERSION_CLAIM_ATTRIBUTES),
+        # The records of the snapshots its etcd leader uploads, and the pointer to the newest
+        # (read back by the next leader to know when one is due).
+        _items(
+            "EtcdBackupRecords",
+            facts,
+            ["dynamodb:GetItem", "dynamodb:PutItem"],
+            keys.backups_pk(facts.uid),
+            BACKUP_ATTRIBUTES,
+        ),
         _cluster_administrators(facts),
     ]
 
 
 def _cluster_administrators(facts: ClusterFacts) -> Statement:
     """Read, never write, the cluster's administrators item, which the replicas serve as
-    aws-iam-authenticator's mapping: the management service alone decides who is cluster-admin.
-    The item is read whole, so no attribute condition (one would hold for any read by key)."""
+    aws-iam-authenticator's mapping, and its backup policy item beside it: the management service
+    alone decides who is cluster-admin and when backups are due. Items are read whole, so no
+    attribute condition (one would hold for any read by key)."""
     return _statement(
         "ClusterAdministrators",
         ["dynamodb:GetItem"],
