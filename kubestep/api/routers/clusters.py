@@ -205,7 +205,7 @@ def list_events(name: ClusterName) -> JsonResponse:
 @router.patch(
     f"{PREFIX}/clusters/<name>",
     operation_id="updateCluster",
-    summary="Change a cluster: control-plane instances (rolled one replica at a time), upgrade policy",
+    summary="Change a cluster: control-plane instances (rolled one replica at a time), upgrade and backup policy",
     description="Starts an `UpdateCluster` execution. Control-plane changes that need new instances (version, "
     "instance type, root volume, security groups, instance profile, AMI) roll the replicas one at a time, "
     "unhealthy first, each through the health gate; a failed gate leaves the cluster DEGRADED and the next "
