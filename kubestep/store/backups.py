@@ -84,11 +84,15 @@ class BackupRepository:
         assert policy is not None
         return policy
 
-    def put(self, uid: str, record: BackupRecord) -> bool:
-        """Record one uploaded snapshot; False when its id is recorded already (a retried run)."""
-        return self._table.put_new(
-            {"pk": keys.backups_pk(uid), "sk": keys.backup_sk(record.backup_id), **record.to_item()}
-        )
+    def put(self, uid: str, record: BackupRecord) -> None:
+        """Record one uploaded snapshot, then point `LATEST` at it (what the next leader reads to
+        know when the next is due). Both are plain puts: a retried run writes the same items."""
+        pk = keys.backups_pk(uid)
+        self._table.put({"pk": pk, "sk": keys.backup_sk(record.backup_id), **record.to_item()})
+        self._table.put({"pk": pk, "sk": keys.LATEST_BACKUP_SK, **record.to_item()})
+
+    def latest(self, uid: str) -> BackupRecord | None:
+        return BackupRecord.from_item(self._table.get(keys.backups_pk(uid), keys.LATEST_BACKUP_SK))
 
     def get(self, uid: str, backup_id: str) -> BackupRecord | None:
         return BackupRecord.from_item(self._table.get(keys.backups_pk(uid), keys.backup_sk(backup_id)))
