@@ -52,8 +52,8 @@ import yaml
 from botocore.exceptions import ClientError
 
 from kubestep import backups, naming
-from kubestep.store.backups import BackupRecord
 from kubestep.aws import errors as aws_errors
+from kubestep.store.backups import BackupRecord
 from kubestep_local import moto_compat
 from kubestep_local._worker import record_safe
 from kubestep_local.recorder import CallRecord, CallRecorder

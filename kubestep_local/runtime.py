@@ -257,6 +257,7 @@ class LocalRuntime:
         moto_compat.fix_interpreter_bugs(self._patches)
         moto_compat.match_aws_semantics(self._patches)
         moto_s3.deploy_bucket_policies()
+        moto_s3.evaluate_bucket_policies_as_aws(self._patches)
         moto_compat.fix_moto_performance(self._patches)
         Path(self.faults.path).parent.mkdir(parents=True, exist_ok=True)
         self.faults.clear()
