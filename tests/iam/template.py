@@ -240,8 +240,8 @@ def deployed_resolver(template: Mapping[str, Any], cloudformation: Any, stack_na
 
 def stack_ledger(template: Mapping[str, Any], resolver: Resolver, **kwargs: Any) -> Any:
     """A ledger that knows what the template says about keys and boundaries: each managed policy
-    (a boundary the instance roles are created under), each table's customer-managed key and each
-    key's policy (KMS decides a key's use by it)."""
+    (a boundary the instance roles are created under), each table's and bucket's customer-managed
+    key and each key's policy (KMS decides a key's use by it)."""
     from .requests import Ledger
 
     ledger = Ledger(resolver.env.account, resolver.env.partition, **kwargs)
@@ -258,4 +258,9 @@ def stack_ledger(template: Mapping[str, Any], resolver: Resolver, **kwargs: Any)
             key = (props.get("SSESpecification") or {}).get("KMSMasterKeyId")
             if key:
                 ledger.table_keys[str(resolver.resolve(props["TableName"]))] = str(resolver.resolve(key))
+        elif resource["Type"] == "AWS::S3::Bucket":
+            rules = (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration", [])
+            keys = [r["ServerSideEncryptionByDefault"].get("KMSMasterKeyID") for r in rules]
+            if keys and keys[0]:
+                ledger.bucket_keys[str(resolver.ref(logical_id))] = str(resolver.resolve(keys[0]))
     return ledger
