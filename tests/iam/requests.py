@@ -226,6 +226,7 @@ _KMS_VIA = {
     "dynamodb": "Amazon DynamoDB Developer Guide, Key policy for a customer managed key",
     "secretsmanager": "Secrets Manager User Guide, Secret encryption and decryption",
     "ec2": "EC2 User Guide, Amazon EBS encryption: permissions for IAM users",
+    "s3": "Amazon S3 User Guide, Using server-side encryption with AWS KMS keys (SSE-KMS): permissions",
 }
 IMPLIED_BEYOND_THE_REFERENCE: dict[tuple[str, str], str] = {
     **{
@@ -257,6 +258,9 @@ IMPLIED_BEYOND_THE_REFERENCE: dict[tuple[str, str], str] = {
         ("ec2:CreateVolume", kms): _KMS_VIA["ec2"]
         for kms in ("kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:CreateGrant")
     },
+    ("s3:PutObject", "s3:PutObjectTagging"): "Amazon S3 API Reference, PutObject (x-amz-tagging)",
+    ("s3:PutObject", "kms:GenerateDataKey"): _KMS_VIA["s3"],
+    ("s3:GetObject", "kms:Decrypt"): _KMS_VIA["s3"],
 }
 
 
