@@ -17,8 +17,9 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import SERVICE_TAG, ServiceConfig
-from kubestep import iam_policies
+from kubestep import backups, iam_policies
 from kubestep.store import keys
+from kubestep.store.backups import BACKUP_ATTRIBUTES
 from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
 
 
@@ -32,7 +33,9 @@ def role_path(service: str, region: str) -> str:
 class InstanceRoleBoundary(Construct):
     """`<svc>-<region>-instance-boundary`: the permissions boundary of every per-cluster instance role."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig, table_arn: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: ServiceConfig, table_arn: str, backup_bucket_arn: str
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         svc = config.name
@@ -45,8 +48,9 @@ class InstanceRoleBoundary(Construct):
             *iam_policies.TABLE_KEY_ACTIONS,
             "kms:CreateGrant",
             "iam:CreateServiceLinkedRole",
+            *iam_policies.BACKUP_ACTIONS,
         }
-        through = [f"{service}.{stack.region}.amazonaws.com" for service in ("dynamodb", "secretsmanager")]
+        through = [f"{service}.{stack.region}.amazonaws.com" for service in ("dynamodb", "secretsmanager", "s3")]
         load_balancer_service_role = (
             f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/"
             "elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing"
@@ -78,7 +82,18 @@ class InstanceRoleBoundary(Construct):
                         },
                     },
                 ),
-                # What the management service tells a control plane (its administrators): read only.
+                # The records of a cluster's etcd snapshots, only the attributes the leader writes.
+                iam.PolicyStatement(
+                    sid="BackupRecords",
+                    actions=["dynamodb:GetItem", "dynamodb:PutItem"],
+                    resources=[table_arn],
+                    conditions={
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys.backups_pk("*")]},
+                        "ForAllValues:StringEquals": {"dynamodb:Attributes": sorted(BACKUP_ATTRIBUTES)},
+                    },
+                ),
+                # What the management service tells a control plane (its administrators, its
+                # backup policy): read only.
                 iam.PolicyStatement(
                     sid="ClusterAccessRead",
                     actions=["dynamodb:GetItem"],
@@ -87,8 +102,15 @@ class InstanceRoleBoundary(Construct):
                         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys.cluster_access_leading_key()]}
                     },
                 ),
-                # Customer-managed keys (the table's, the secrets') only as DynamoDB and Secrets
-                # Manager use them on the instance's behalf.
+                # etcd snapshots, only under the backup bucket's per-cluster prefixes (each
+                # cluster's policy names its own).
+                iam.PolicyStatement(
+                    sid="EtcdBackups",
+                    actions=iam_policies.BACKUP_ACTIONS,
+                    resources=[f"{backup_bucket_arn}/{backups.PREFIX}/*"],
+                ),
+                # Customer-managed keys (the table's, the secrets', the backups') only as
+                # DynamoDB, Secrets Manager and S3 use them on the instance's behalf.
                 iam.PolicyStatement(
                     sid="KeysThroughTheirServices",
                     actions=iam_policies.TABLE_KEY_ACTIONS,

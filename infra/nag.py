@@ -14,6 +14,7 @@ import aws_cdk as cdk
 from constructs import IConstruct
 
 from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, UPGRADE_PLANNER, PermissionContext
+from kubestep import backups
 
 if TYPE_CHECKING:
     from infra.stack import ManagementServiceStack
@@ -151,6 +152,19 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
             "Cluster secrets are named gke-<uid>-...; the boundary also requires the service's tag, each role's "
             "own policy names its two secrets' ARNs.",
         )
+    _ack(
+        boundary,
+        resource(f"{stack.backups.bucket_arn}/{backups.PREFIX}/*"),
+        "etcd snapshots under backups/<uid>/, one prefix per cluster incarnation, created after the stack; each "
+        "cluster's own policy names its prefix (backups/<uid>/*).",
+    )
+    _ack(
+        stack.backups.bucket,
+        "S1",
+        "The backup bucket holds etcd snapshots written only by each cluster's control-plane role under its own "
+        "prefix; server access logs would need a second bucket per service. Object-level access is recorded by "
+        "CloudTrail data events where the account enables them.",
+    )
     for arn in (ctx.instance_role_arns, ctx.instance_profile_arns):
         _ack(
             roles[CLUSTER_TASKS],

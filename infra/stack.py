@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.api import ManagementApi
 from infra.auto_repair import AutoRepairSchedule
+from infra.backups import BackupBucket
 from infra.config import SERVICE_TAG, ServiceConfig
 from infra.dashboard import OperationsDashboard
 from infra.encryption import ServiceKey
@@ -56,8 +57,13 @@ class ManagementServiceStack(cdk.Stack):
 
         self.key = ServiceKey(self, "Encryption", config=config)
         self.state = StateTable(self, "State", table_name=config.table_name, key=self.key.key)
+        self.backups = BackupBucket(self, "Backups", key=self.key.key)
         self.instance_role_boundary = InstanceRoleBoundary(
-            self, "InstanceRoleBoundary", config=config, table_arn=self.state.table_arn
+            self,
+            "InstanceRoleBoundary",
+            config=config,
+            table_arn=self.state.table_arn,
+            backup_bucket_arn=self.backups.bucket_arn,
         )
         boundary_arn = self._boundary_arn(config.permissions_boundary) or self.instance_role_boundary.arn
         # The manifest in an SSM parameter: a Lambda environment holds 4 KB at most.
@@ -99,6 +105,7 @@ class ManagementServiceStack(cdk.Stack):
             "KUBESTEP_INSTANCE_ROLE_PATH": role_path(svc, self.region),
             "KUBESTEP_INSTANCE_ROLE_BOUNDARY_ARN": boundary_arn,
             "KUBESTEP_KMS_KEY_ARN": self.key.key_arn,
+            "KUBESTEP_BACKUP_BUCKET": self.backups.bucket_name,
         }
         self.upgrades = ScheduledUpgrades(self, "Upgrades", context=context)
         environment["KUBESTEP_SCHEDULER_ROLE_ARN"] = self.upgrades.scheduler_role.role_arn
@@ -160,6 +167,7 @@ class ManagementServiceStack(cdk.Stack):
 
         cdk.CfnOutput(self, "ServiceName", value=svc, description="Management service name")
         cdk.CfnOutput(self, "TableName", value=self.state.table_name, description="State table")
+        cdk.CfnOutput(self, "BackupBucketName", value=self.backups.bucket_name, description="etcd backups")
         cdk.CfnOutput(self, "ApiUrl", value=self.api.url, description="Management API stage URL (SigV4)")
         for workflow, machine in self.state_machines.machines.items():
             cdk.CfnOutput(

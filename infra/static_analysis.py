@@ -93,6 +93,13 @@ ACKNOWLEDGED: tuple[Acknowledgement, ...] = (
         "ApiRestApiDeploymentStage*",
         "No response caching: every response is the current state of a cluster or operation.",
     ),
+    Acknowledgement(
+        "checkov",
+        "CKV_AWS_18",
+        "BackupsBucket*",
+        "The etcd backup bucket: only each cluster's control-plane role writes, under its own prefix; server "
+        "access logs would need a second bucket (infra/nag.py, S1).",
+    ),
     # ---------------------------------------------------------------- cloudsplaining (HIGH)
     Acknowledgement(
         "cloudsplaining",

@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kubestep import backups
 from kubestep.store import keys
+from kubestep.store.backups import BACKUP_ATTRIBUTES
 from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
 
 Statement = dict[str, Any]
@@ -114,6 +116,8 @@ SSM_CORE = [
 # What DynamoDB does with the state table's key on the caller's behalf: decrypt what it reads,
 # encrypt and make data keys for what it writes ("kms:GenerateDataKey*" in AWS's key policy).
 TABLE_KEY_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"]
+# etcd snapshots: the leader uploads them (with their retention tag), and a restore reads them.
+BACKUP_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
 # The AWS Node Termination Handler in queue mode, on the control plane.
 NTH_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 
@@ -146,6 +150,8 @@ class ClusterFacts:
     volume_kms_key_arns: tuple[str, ...] = ()
     secrets_kms_key_arn: str | None = None
     node_termination_queue_arn: str | None = None
+    # The service's etcd backup bucket (its name): the control plane writes its own prefix.
+    backup_bucket: str | None = None
     # The cluster is initialised: its init claim is final, readable but no longer writable.
     initialized: bool = False
 
@@ -212,6 +218,27 @@ def _table_key(facts: ClusterFacts) -> list[Statement]:
     ]
 
 
+def _backups(facts: ClusterFacts) -> list[Statement]:
+    """The cluster's own prefix of the backup bucket (`backups/<uid>/`), and the service key only
+    as S3 uses it for those objects (SSE-KMS: S3 asks KMS for a data key on a put and a decrypt
+    on a get, on the caller's behalf)."""
+    if not facts.backup_bucket:
+        return []
+    a = facts.account
+    prefix = backups.bucket_arn(a.partition, facts.backup_bucket) + "/" + backups.cluster_prefix(facts.uid)
+    statements = [_statement("OwnEtcdBackups", BACKUP_ACTIONS, [prefix + "*"])]
+    if facts.service_kms_key_arn:
+        statements.append(
+            _key_statement(
+                "BackupKeyViaS3",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                [facts.service_kms_key_arn],
+                {"StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}},
+            )
+        )
+    return statements
+
+
 def _secret_keys(facts: ClusterFacts) -> list[Statement]:
     keys_used = sorted({k for k in (facts.service_kms_key_arn, facts.secrets_kms_key_arn) if k})
     if not keys_used:
@@ -241,14 +268,24 @@ def _replica_items(facts: ClusterFacts) -> list[Statement]:
         _items("ReplicaReports", facts, ["dynamodb:PutItem"], keys.bootstrap_pk(facts.uid), REPORT_ATTRIBUTES),
         _items("InitClaim", facts, claim, keys.init_claim_pk(facts.uid), INIT_CLAIM_ATTRIBUTES),
         _items("VersionClaims", facts, CLAIM_ACTIONS, keys.version_claim_pk(facts.uid), VERSION_CLAIM_ATTRIBUTES),
+        # The records of the snapshots its etcd leader uploads, and the pointer to the newest
+        # (read back by the next leader to know when one is due).
+        _items(
+            "EtcdBackupRecords",
+            facts,
+            ["dynamodb:GetItem", "dynamodb:PutItem"],
+            keys.backups_pk(facts.uid),
+            BACKUP_ATTRIBUTES,
+        ),
         _cluster_administrators(facts),
     ]
 
 
 def _cluster_administrators(facts: ClusterFacts) -> Statement:
     """Read, never write, the cluster's administrators item, which the replicas serve as
-    aws-iam-authenticator's mapping: the management service alone decides who is cluster-admin.
-    The item is read whole, so no attribute condition (one would hold for any read by key)."""
+    aws-iam-authenticator's mapping, and its backup policy item beside it: the management service
+    alone decides who is cluster-admin and when backups are due. Items are read whole, so no
+    attribute condition (one would hold for any read by key)."""
     return _statement(
         "ClusterAdministrators",
         ["dynamodb:GetItem"],
@@ -267,6 +304,7 @@ def control_plane_policy(facts: ClusterFacts) -> Document:
         *_secret_keys(facts),
         *_table_key(facts),
         *_replica_items(facts),
+        *_backups(facts),
         # The replica's etcd volume: only volumes and instances of this cluster.
         _statement(
             "OwnEtcdVolumes",
@@ -392,6 +430,7 @@ def boundary_actions() -> list[str]:
         *CCM_MUTATE_OWNED,
         *CCM_CREATE_TAGGED,
         *NTH_ACTIONS,
+        *BACKUP_ACTIONS,
         *ECR_READ_ONLY,
         *SSM_CORE,
     }

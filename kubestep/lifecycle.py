@@ -111,15 +111,17 @@ def plan_cluster_change(
 ) -> ClusterPlan:
     """The cluster's target spec and the pools to upgrade after it, or InvalidSpec: control
     planes move one minor at a time and never down; no node pool may end up newer than the
-    control plane or more than two minors behind it. New administrators (`authentication`) and a
-    new upgrade policy change in place. `resume`: the cluster is DEGRADED by an
-    update that failed after its spec was adopted (e.g. releasing the lock failed), so the same
+    control plane or more than two minors behind it. New administrators (`authentication`), a
+    new upgrade policy and a new backup policy change in place. `resume`: the cluster is DEGRADED
+    by an update that failed after its spec was adopted (e.g. releasing the lock failed), so the same
     request, with nothing left to change, runs again to check every replica and end RUNNING."""
     cp_changes: ControlPlaneChanges = request.control_plane
     target_data = dump(cluster)
     target_data["spec"]["controlPlane"] = _merged(cluster.spec.control_plane, cp_changes)
     if request.upgrade_policy is not None:
         target_data["spec"]["upgradePolicy"] = dump(request.upgrade_policy)
+    if request.backup is not None:
+        target_data["spec"]["backup"] = dump(request.backup)
     if request.authentication is not None:
         target_data["spec"]["authentication"] = dump(request.authentication)
     if request.management is not None:
@@ -187,7 +189,8 @@ def cluster_manifest_changes(stored: AWSCluster, wanted: AWSCluster) -> tuple[Up
     policy = wanted.spec.upgrade_policy if stored.spec.upgrade_policy != wanted.spec.upgrade_policy else None
     admins = wanted.spec.authentication if stored.spec.authentication != wanted.spec.authentication else None
     management = wanted.spec.management if stored.spec.management != wanted.spec.management else None
-    if not changes and policy is None and admins is None and management is None:
+    backup = wanted.spec.backup if stored.spec.backup != wanted.spec.backup else None
+    if not changes and policy is None and admins is None and management is None and backup is None:
         return None, fixed
     request = UpdateClusterRequest.model_validate(
         {
@@ -196,6 +199,7 @@ def cluster_manifest_changes(stored: AWSCluster, wanted: AWSCluster) -> tuple[Up
             **({"upgradePolicy": dump(policy)} if policy is not None else {}),
             **({"authentication": dump(admins)} if admins is not None else {}),
             **({"management": dump(management)} if management is not None else {}),
+            **({"backup": dump(backup)} if backup is not None else {}),
         }
     )
     return request, fixed

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from kubestep import cluster_admins, versions
+from kubestep import backups, cluster_admins, versions
 from kubestep.errors import shown
 
 API_VERSION = "kubestep.io/v1"
@@ -832,6 +832,54 @@ class NodePoolManagement(Model):
     )
 
 
+def _retention_days(value: Any) -> Any:
+    """`7d` or a number of days, one of the retentions the backup bucket's lifecycle rules know."""
+    days = value
+    if isinstance(value, str):
+        match = re.fullmatch(r"(\d+)d", value.strip())
+        days = int(match.group(1)) if match else None
+    if isinstance(days, bool) or not isinstance(days, int) or days not in backups.RETENTION_DAYS:
+        allowed = ", ".join(f"{d}d" for d in backups.RETENTION_DAYS)
+        raise ValueError(f"{shown(value)} is not a backup retention: one of {allowed}")
+    return days
+
+
+def _backup_interval(value: Any) -> Any:
+    minutes = _duration(value)
+    if not 5 <= minutes <= 24 * 60:
+        raise ValueError(f"{shown(value)} is not a backup interval: 5m to 24h")
+    return minutes
+
+
+class BackupPolicy(Model):
+    """How often the control plane's etcd leader snapshots etcd to the service's backup bucket,
+    and how long S3 keeps each snapshot."""
+
+    interval_minutes: Annotated[int, BeforeValidator(_backup_interval)] = Field(
+        default=backups.DEFAULT_INTERVAL_MINUTES,
+        alias="interval",
+        ge=5,
+        le=24 * 60,
+        description="Time between snapshots: 30m (default), 1h, 1h30m, or a number of hours; 5m to 24h.",
+    )
+    retention_days: Annotated[int, BeforeValidator(_retention_days)] = Field(
+        default=backups.DEFAULT_RETENTION_DAYS,
+        alias="retention",
+        description="How long each snapshot is kept: 7d (default); one of "
+        + ", ".join(f"{d}d" for d in backups.RETENTION_DAYS)
+        + ".",
+    )
+
+    @field_serializer("interval_minutes")
+    def _interval_text(self, minutes: int) -> str:
+        hours, rest = divmod(minutes, 60)
+        return (f"{hours}h" if hours else "") + (f"{rest}m" if rest else "")
+
+    @field_serializer("retention_days")
+    def _retention_text(self, days: int) -> str:
+        return f"{days}d"
+
+
 class ClusterSpec(Model):
     region: Region | None = Field(default=None, description="Optional; must be the management service's region.")
     networking: Networking = Field(
@@ -848,6 +896,9 @@ class ClusterSpec(Model):
     )
     management: ClusterManagement = Field(
         default_factory=ClusterManagement, description="Automatic repair of the control plane."
+    )
+    backup: BackupPolicy = Field(
+        default_factory=BackupPolicy, description="Scheduled etcd snapshots: their interval and retention."
     )
 
 
@@ -1190,6 +1241,9 @@ class UpdateClusterRequest(Model):
     )
     upgrade_policy: UpgradePolicy | None = Field(
         default=None, alias="upgradePolicy", description="A new upgrade policy (changes in place)."
+    )
+    backup: BackupPolicy | None = Field(
+        default=None, description="A new backup interval and retention (changes in place)."
     )
     authentication: Authentication | None = Field(
         default=None,

@@ -34,6 +34,8 @@ class Settings:
     local_clock: bool = False
     # The role EventBridge Scheduler assumes to start one-off upgrades.
     scheduler_role_arn: str = ""
+    # The service's etcd backup bucket (kubestep/backups.py).
+    backup_bucket: str = ""
 
     @property
     def service_name(self) -> str:
@@ -85,4 +87,5 @@ def settings() -> Settings:
         time_scale=float(env.get("KUBESTEP_LOCAL_TIME_SCALE", "1")),
         local_clock=env.get("KUBESTEP_LOCAL_CLOCK") == "1",
         scheduler_role_arn=env.get("KUBESTEP_SCHEDULER_ROLE_ARN", ""),
+        backup_bucket=env.get("KUBESTEP_BACKUP_BUCKET", ""),
     )

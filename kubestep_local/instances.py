@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import gzip
+import hashlib
 import heapq
 import itertools
 import json
@@ -54,8 +55,9 @@ import boto3
 import yaml
 from botocore.exceptions import ClientError
 
-from kubestep import naming
+from kubestep import backups, naming
 from kubestep.aws import errors as aws_errors
+from kubestep.store.backups import BackupRecord
 from kubestep_local import moto_compat
 from kubestep_local._worker import record_safe
 from kubestep_local.latency import BootModel
@@ -275,6 +277,7 @@ class InstanceSimulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clients: dict[tuple[Any, ...], Any] = {}
+        self._etcd_revisions: dict[str, int] = {}  # each cluster's etcd revision, as its snapshots say
         self.paused = False
         # Told of every report written (the latency model: the instance now serves /readyz).
         self.on_report = on_report
@@ -743,6 +746,7 @@ class InstanceSimulator:
     def _record_calls_of(self, client: Any) -> None:
         """Record each call of `client` as the instance role's that the current boot plays."""
         original = client._make_api_call
+        service = client.meta.service_model.service_name
 
         def make_api_call(operation_name: str, api_params: Any) -> Any:
             role, instance_arn = getattr(self._principal, "current", (None, None))
@@ -763,8 +767,8 @@ class InstanceSimulator:
                                 role,
                                 None,
                                 None,
-                                f"dynamodb:{operation_name}",
-                                "dynamodb",
+                                f"{service}:{operation_name}",
+                                service,
                                 operation_name,
                                 client.meta.region_name,
                                 params,
@@ -928,6 +932,8 @@ class InstanceSimulator:
                     certificates=certificates,
                     source=source,
                 )
+                if source == "timer":
+                    self._backup_if_due(store, live)
                 return f"replica {boot.replica}"
             store.reports.write(
                 boot.uid,
@@ -940,6 +946,63 @@ class InstanceSimulator:
                 source=source,
             )
             return f"node {boot.instance_id}"
+
+    def _backup_if_due(self, store: Any, live: LiveInstance) -> None:
+        """The etcd leader's part of its report timer (docs/contracts.md, "etcd backups"): when
+        the policy item says a snapshot is due (none yet, the newest an interval old, or one
+        asked for since), upload one to the cluster's prefix with its retention tag and record
+        it. The lowest running replica plays etcd's leader (one leader at a time, as etcd has);
+        the object is a stand-in for `etcdctl snapshot save`'s file, with its SHA-256 and size."""
+        boot = live.boot
+        running = self._running_replicas(boot.uid)
+        if not running or boot.replica != min(running):
+            return
+        policy = store.backups.policy(boot.uid)
+        if policy is None:
+            return
+        latest = store.backups.latest(boot.uid)
+        now = datetime.now(UTC)
+        interval = timedelta(seconds=self.time_scale.seconds(policy.interval_minutes * 60))
+        requested = datetime.fromisoformat(policy.requested_at) if policy.requested_at else None
+        taken = datetime.fromisoformat(latest.taken_at) if latest else None
+        if not backups.is_due(interval, taken, requested, now):
+            return
+        revision = self._etcd_revisions.get(boot.uid, 0) + 1
+        self._etcd_revisions[boot.uid] = revision
+        body = f"kubestep simulated etcd snapshot\ncluster {boot.uid}\nrevision {revision}\n".encode()
+        backup_id = backups.backup_id(now)
+        key = backups.object_key(boot.uid, backup_id)
+        self._instance_client("s3", boot.region).put_object(
+            Bucket=policy.bucket, Key=key, Body=body, Tagging=f"{backups.RETENTION_TAG}={policy.retention_days}"
+        )
+        record = BackupRecord(
+            backup_id=backup_id,
+            taken_at=_iso(now),
+            revision=revision,
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            kubernetes_version=live.version,
+            object_key=key,
+            instance_id=boot.instance_id,
+            replica=boot.replica,
+        )
+        store.backups.put(boot.uid, record)
+
+    def _instance_client(self, service: str, region: str) -> Any:
+        """A client whose calls are recorded as the current boot's instance role's."""
+        key = (f"instance:{service}", region)
+        client = self._clients.get(key)
+        if client is None:
+            client = boto3.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            self._record_calls_of(client)
+            self._clients[key] = client
+        return client
 
     def _replica_facts(self, store: Any, live: LiveInstance) -> tuple[dict[str, Any], dict[str, str]]:
         """What a replica's report says now (its `checks`, its `certificates`): etcd membership

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from kubestep import idempotency
 from kubestep.api import errors, guards, openapi
 from kubestep.api.http import MAX_BODY_BYTES, PREFIX, JsonResponse, error_response, json_response
-from kubestep.api.routers import clusters, node_pools, operations, reliability, schedules, service
+from kubestep.api.routers import backups, clusters, node_pools, operations, reliability, schedules, service
 
 __all__ = ["IDEMPOTENCY_PK", "MAX_BODY_BYTES", "app", "handle", "openapi_document"]
 
@@ -27,7 +27,7 @@ IDEMPOTENCY_PK = idempotency.IDEMPOTENCY_PK
 openapi_document = openapi.openapi_document
 
 app = APIGatewayRestResolver(enable_validation=True)
-for module in (clusters, node_pools, operations, schedules, service, reliability):
+for module in (clusters, backups, node_pools, operations, schedules, service, reliability):
     app.include_router(module.router)
 errors.register(app)
 openapi.bind(app)

@@ -215,6 +215,12 @@ class ApiClient:
     def events(self, name: str) -> list[dict[str, Any]]:
         return self.request("GET", f"clusters/{_segment(name)}/events")["items"]
 
+    def list_backups(self, name: str) -> list[dict[str, Any]]:
+        return self.request("GET", f"clusters/{_segment(name)}/backups")["items"]
+
+    def backup_cluster(self, name: str) -> dict[str, Any]:
+        return self.request("POST", f"clusters/{_segment(name)}/backups")
+
     def server_config(self) -> dict[str, Any]:
         return self.request("GET", "serverconfig")
 

@@ -15,6 +15,7 @@ from kubestep.models import (
     Authentication,
     AWSCluster,
     AWSNodePool,
+    BackupPolicy,
     ClusterManagement,
     ClusterSpec,
     ControlPlaneChanges,
@@ -118,6 +119,9 @@ class UpdateClusterBody(Model):
     )
     management: ClusterManagement | None = Field(
         default=None, description="Automatic repair of the control plane (`autoRepair`): in place"
+    )
+    backup: BackupPolicy | None = Field(
+        default=None, description="A new backup interval and retention: in place, no instance is replaced"
     )
     node_pools: Literal["all"] | list[Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=40)]] | None = (
         Field(
@@ -367,6 +371,32 @@ class Event(BaseModel):
 
 class EventList(BaseModel):
     items: list[Event]
+
+
+class Backup(BaseModel):
+    backupId: str = Field(description="The snapshot's id: its UTC time (`20261205T101500Z`)")
+    takenAt: str
+    revision: int = Field(description="etcd's revision in the snapshot")
+    size: int = Field(description="Bytes")
+    sha256: str
+    kubernetesVersion: str | None = None
+    location: str = Field(description="`s3://<bucket>/backups/<uid>/<id>.db`")
+    uid: str = Field(description="The cluster incarnation it belongs to (restored only into it)")
+
+
+class BackupList(BaseModel):
+    items: list[Backup] = Field(description="Newest first")
+    interval: str | None = Field(default=None, description="Time between snapshots (the spec's `backup.interval`)")
+    retention: str | None = Field(default=None, description="How long S3 keeps each (`backup.retention`)")
+    requestedAt: str | None = Field(default=None, description="When a backup was last asked for")
+    late: bool = Field(description="The newest backup is older than twice the interval (a Warning event says so)")
+
+
+class BackupRequested(BaseModel):
+    cluster: str
+    uid: str
+    requestedAt: str
+    message: str
 
 
 # ---------------------------------------------------------------- operations: lists, progress, dry runs

@@ -231,6 +231,22 @@ SCHEDULE_COLUMNS = [
 # ---------------------------------------------------------------- the table of kinds
 
 
+BACKUP_COLUMNS = [
+    Column("BACKUP", lambda b: b["backupId"]),
+    Column("AGE", lambda b: age(b.get("takenAt"))),
+    Column("REVISION", lambda b: b.get("revision")),
+    Column("SIZE", lambda b: b.get("size")),
+    Column("VERSION", lambda b: b.get("kubernetesVersion") or "-"),
+    Column("SHA256", lambda b: b.get("sha256"), wide_only=True),
+    Column("LOCATION", lambda b: b.get("location"), wide_only=True),
+]
+
+
+def cluster_backups(client: ApiClient, ref: Ref) -> list[dict]:
+    """`get backups CLUSTER`: the name is the cluster's."""
+    return client.list_backups(check_name("cluster", ref.name or ""))
+
+
 KINDS: list[Kind] = [
     Kind(
         "cluster",
@@ -274,6 +290,17 @@ KINDS: list[Kind] = [
         scoped=True,
         needs_cluster_to_list=True,
         list_named=node_pool_events,
+    ),
+    Kind(
+        "backup",
+        "backups",
+        ("bk",),
+        BACKUP_COLUMNS,
+        name_of=lambda b: f"backup/{b['backupId']}",
+        key_of=lambda b: b["backupId"],
+        list_items=lambda client, cluster: client.list_backups(check_name("cluster", cluster or "")),
+        needs_cluster_to_list=True,
+        list_named=cluster_backups,
     ),
     Kind(
         "version",

@@ -77,6 +77,10 @@ from kubestep.cli import reliability as _reliability  # noqa: E402 - repair, swe
 
 for _command in _reliability.COMMANDS:
     main.add_command(with_global_flags(_command))
+from kubestep.cli import backups as _backups  # noqa: E402 - backup
+
+for _command in _backups.COMMANDS:
+    main.add_command(with_global_flags(_command))
 
 
 if __name__ == "__main__":  # pragma: no cover

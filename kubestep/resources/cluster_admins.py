@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from kubestep import cluster_admins
 from kubestep.flow.steps import step
+from kubestep.resources.backups import publish_backup_policy
 from kubestep.resources.context import ClusterContext
 
 
 @step
 def publish_cluster_admins(ctx: ClusterContext) -> dict:
-    """The administrators of the cluster's spec, mapped as the authenticator matches callers."""
+    """The administrators of the cluster's spec, mapped as the authenticator matches callers; and
+    its backup policy, the other item the replicas read beside it."""
     arns = ctx.spec.spec.authentication.aws_iam.admin_identity_arns
     item, changed = ctx.store.admins.publish(ctx.uid, cluster_admins.mapping(arns))
     if changed:
@@ -25,4 +27,4 @@ def publish_cluster_admins(ctx: ClusterContext) -> dict:
             f"cluster-admin through aws-iam-authenticator: {named} (generation {item.generation}; "
             "the replicas apply it within a minute, without being replaced)",
         )
-    return {"generation": item.generation, "changed": changed}
+    return {"generation": item.generation, "changed": changed, "backupPolicyChanged": publish_backup_policy(ctx)}

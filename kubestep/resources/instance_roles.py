@@ -60,6 +60,7 @@ def facts(ctx: ClusterContext) -> iam_policies.ClusterFacts:
         secrets_kms_key_arn=cp.database_encryption.kms_key_arn,
         node_termination_queue_arn=ctx.resource_id(Resource.TERMINATION_QUEUE),
         initialized=ctx.store.reports.initialized(ctx.uid),
+        backup_bucket=settings.backup_bucket or None,
     )
 
 

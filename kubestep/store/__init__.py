@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from kubestep.store.admins import ClusterAdminsRepository
+from kubestep.store.backups import BackupRepository
 from kubestep.store.clusters import ClusterRepository
 from kubestep.store.deadlines import DeadlineRepository
 from kubestep.store.etcd import EtcdRepository
@@ -102,6 +103,10 @@ class Store:
     @cached_property
     def admins(self) -> ClusterAdminsRepository:
         return ClusterAdminsRepository(self.table)
+
+    @cached_property
+    def backups(self) -> BackupRepository:
+        return BackupRepository(self.table)
 
     @cached_property
     def reports(self) -> ReportRepository:

@@ -19,6 +19,8 @@ SCHEDULE_PREFIX = "SCHEDULE#"
 ORPHAN_PREFIX = "ORPHAN#"
 # What the management service tells a cluster's control plane (instances read it, never write).
 CLUSTER_ACCESS_PREFIX = "ACCESS#"
+# A cluster incarnation's etcd backups, written by its control plane's etcd leader.
+BACKUPS_PREFIX = "BACKUPS#"
 
 # Sort keys -----------------------------------------------------------------------------------
 NETWORK_SK = "NETWORK"
@@ -40,6 +42,9 @@ UID_SK = "UID"
 SCHEDULE_SK = "SCHEDULE"
 SIGHTING_PREFIX = "SEEN#"
 ADMINS_SK = "ADMINS"
+BACKUP_POLICY_SK = "BACKUP"
+BACKUP_PREFIX = "BACKUP#"
+LATEST_BACKUP_SK = "LATEST"
 
 # GSI1 partitions -------------------------------------------------------------------------------
 CLUSTERS_INDEX = "CLUSTERS"
@@ -183,3 +188,13 @@ def cluster_access_leading_key(uid: str = "*") -> str:
     """`dynamodb:LeadingKeys` value that lets a control-plane role read (only) its cluster's
     administrators item."""
     return f"{CLUSTER_ACCESS_PREFIX}{uid}"
+
+
+def backups_pk(uid: str) -> str:
+    """The records of one incarnation's etcd snapshots (`BACKUP#<id>`), alone in their partition:
+    the control-plane role writes them and nothing else there."""
+    return f"{BACKUPS_PREFIX}{uid}"
+
+
+def backup_sk(backup_id: str) -> str:
+    return f"{BACKUP_PREFIX}{backup_id}"

@@ -453,6 +453,8 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
         ("DELETE", "/v1/schedules/{id}"): {"200", "400", "404", "409"},
         ("GET", "/v1/serverconfig"): {"200"},
         ("GET", "/v1/clusters/{name}/events"): {"200", "400", "404"},
+        ("GET", "/v1/clusters/{name}/backups"): {"200", "400", "404"},
+        ("POST", "/v1/clusters/{name}/backups"): {"202", "400", "404", "409"},
         ("GET", "/v1/operations/{id}"): {"200", "400", "404"},
         ("GET", "/v1/operations"): {"200", "400"},
         ("POST", "/v1/operations/{id}:cancel"): {"202", "400", "404", "409"},
@@ -482,6 +484,8 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
             "updateNodePool",
             "deleteNodePool",
             "listEvents",
+            "listBackups",
+            "backupCluster",
             "getOperation",
             "listOperations",
             "cancelOperation",
@@ -539,3 +543,52 @@ def test_sweep_starts_a_dry_run_unless_told_otherwise(api: Store) -> None:
     }
     bad = call("POST", "/v1/orphans:sweep", body={"gracePeriodSeconds": -1})
     assert bad.status == 400 and bad.json["error"]["details"][0]["field"] == "gracePeriodSeconds"
+
+
+def test_backups_are_listed_newest_first_asked_for_once_the_policy_exists_and_late_ones_warned(api: Store) -> None:
+    from kubestep import backups as backup_rules
+    from kubestep.store.backups import BackupPolicy, BackupRecord
+
+    record = register_running(api)
+    created = datetime.now(UTC) - timedelta(hours=2)
+    record = api.clusters.update("prod", created_at=created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    # No policy yet (the create's step writes it): nothing to ask, and nothing taken is late.
+    refused = call("POST", "/v1/clusters/prod/backups")
+    assert refused.status == 409 and refused.error["code"] == "ClusterNotReady"
+    listed = call("GET", "/v1/clusters/prod/backups").json
+    assert (
+        listed["items"] == [] and listed["late"] is True and (listed["interval"], listed["retention"]) == ("30m", "7d")
+    )
+    assert [e.reason for e in api.events.list("prod") if e.type == "Warning"] == ["BackupsLate"]
+
+    policy = BackupPolicy(
+        bucket="bk", prefix=backup_rules.cluster_prefix(record.uid), interval_minutes=30, retention_days=7
+    )
+    api.backups.publish_policy(record.uid, policy)
+    asked = call("POST", "/v1/clusters/prod/backups")
+    assert asked.status == 202 and asked.json["uid"] == record.uid and "s3://bk/backups/" in asked.json["message"]
+    assert api.backups.policy(record.uid).requested_at == asked.json["requestedAt"]
+    taken = datetime.now(UTC) - timedelta(minutes=10)
+    for moment in (taken - timedelta(minutes=30), taken):
+        backup_id = backup_rules.backup_id(moment)
+        api.backups.put(
+            record.uid,
+            BackupRecord(
+                backup_id=backup_id,
+                taken_at=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                revision=7,
+                size=20,
+                sha256="a" * 64,
+                kubernetes_version="1.35.1",
+                object_key=backup_rules.object_key(record.uid, backup_id),
+            ),
+        )
+    listed = call("GET", "/v1/clusters/prod/backups").json
+    assert listed["late"] is False
+    assert [b["backupId"] for b in listed["items"]] == [
+        backup_rules.backup_id(taken),
+        backup_rules.backup_id(taken - timedelta(minutes=30)),
+    ]
+    assert listed["items"][0]["location"] == f"s3://bk/backups/{record.uid}/{backup_rules.backup_id(taken)}.db"
+    assert call("GET", "/v1/clusters/absent/backups").status == 404
+    assert call("POST", "/v1/clusters/absent/backups").status == 404

@@ -67,6 +67,8 @@ VARIABLE_ALIASES = {
     "RuleName": ("Rule", "Name"),
     "QueueName": ("QueueName",),
     "ScheduleName": ("Name",),
+    "BucketName": ("Bucket",),
+    "ObjectName": ("Key",),
 }
 
 
@@ -224,6 +226,7 @@ _KMS_VIA = {
     "dynamodb": "Amazon DynamoDB Developer Guide, Key policy for a customer managed key",
     "secretsmanager": "Secrets Manager User Guide, Secret encryption and decryption",
     "ec2": "EC2 User Guide, Amazon EBS encryption: permissions for IAM users",
+    "s3": "Amazon S3 User Guide, Using server-side encryption with AWS KMS keys (SSE-KMS): permissions",
 }
 IMPLIED_BEYOND_THE_REFERENCE: dict[tuple[str, str], str] = {
     **{
@@ -255,6 +258,9 @@ IMPLIED_BEYOND_THE_REFERENCE: dict[tuple[str, str], str] = {
         ("ec2:CreateVolume", kms): _KMS_VIA["ec2"]
         for kms in ("kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:CreateGrant")
     },
+    ("s3:PutObject", "s3:PutObjectTagging"): "Amazon S3 API Reference, PutObject (x-amz-tagging)",
+    ("s3:PutObject", "kms:GenerateDataKey"): _KMS_VIA["s3"],
+    ("s3:GetObject", "kms:Decrypt"): _KMS_VIA["s3"],
 }
 
 
@@ -303,6 +309,7 @@ class Ledger:
     table_keys: dict[str, str] = field(default_factory=dict)
     secret_keys: dict[str, str] = field(default_factory=dict)
     key_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    bucket_keys: dict[str, str] = field(default_factory=dict)  # bucket name -> its default SSE-KMS key
     # Roles made at run time (the instance roles): inline policy statements put on each, and the
     # managed policies (ARN -> statements) a boundary may name.
     role_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -922,6 +929,16 @@ def _implied(
     if action == "scheduler:CreateSchedule" and (p.get("Target") or {}).get("RoleArn"):
         passed = {"iam:PassedToService": "scheduler.amazonaws.com"}
         yield "iam:PassRole", "role", p["Target"]["RoleArn"], passed, True
+    # S3: tags given with an upload need PutObjectTagging too (S3 API Reference, PutObject,
+    # "x-amz-tagging"); an object in a bucket whose default encryption is SSE-KMS is encrypted
+    # and decrypted with the caller's permission on the key, through S3 (S3 User Guide, "Using
+    # server-side encryption with AWS KMS keys": GenerateDataKey to upload, Decrypt to download).
+    if action == "s3:PutObject" and p.get("Tagging"):
+        yield "s3:PutObjectTagging", "object", f"arn:{ledger.partition}:s3:::{p['Bucket']}/{p['Key']}", {}, False
+    if action in ("s3:PutObject", "s3:GetObject") and p.get("Bucket") in ledger.bucket_keys:
+        via_s3 = {"kms:ViaService": f"s3.{region}.amazonaws.com"}
+        key_action = "kms:GenerateDataKey" if action == "s3:PutObject" else "kms:Decrypt"
+        yield key_action, "key", _key_arn(ledger, region, ledger.bucket_keys[p["Bucket"]]), via_s3, True
     # Route 53: a private hosted zone checks its VPC (Route 53 API permissions reference).
     if action in ("route53:CreateHostedZone", "route53:AssociateVPCWithHostedZone") and p.get("VPC"):
         yield "ec2:DescribeVpcs", "", "*", {}, True

@@ -27,9 +27,11 @@ _ARN_FORMATS = {
     "AWS::StepFunctions::StateMachine": "{id}",
     "AWS::IAM::ManagedPolicy": "{id}",
     "AWS::SSM::Parameter": "arn:{partition}:ssm:{region}:{account}:parameter/{id}",
+    "AWS::S3::Bucket": "arn:{partition}:s3:::{id}",
 }
 # Properties that name a resource (its physical id) when no deployment says otherwise.
 _NAME_PROPERTIES = {
+    "AWS::S3::Bucket": "BucketName",
     "AWS::DynamoDB::Table": "TableName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::Lambda::Function": "FunctionName",
@@ -238,8 +240,8 @@ def deployed_resolver(template: Mapping[str, Any], cloudformation: Any, stack_na
 
 def stack_ledger(template: Mapping[str, Any], resolver: Resolver, **kwargs: Any) -> Any:
     """A ledger that knows what the template says about keys and boundaries: each managed policy
-    (a boundary the instance roles are created under), each table's customer-managed key and each
-    key's policy (KMS decides a key's use by it)."""
+    (a boundary the instance roles are created under), each table's and bucket's customer-managed
+    key and each key's policy (KMS decides a key's use by it)."""
     from .requests import Ledger
 
     ledger = Ledger(resolver.env.account, resolver.env.partition, **kwargs)
@@ -256,4 +258,9 @@ def stack_ledger(template: Mapping[str, Any], resolver: Resolver, **kwargs: Any)
             key = (props.get("SSESpecification") or {}).get("KMSMasterKeyId")
             if key:
                 ledger.table_keys[str(resolver.resolve(props["TableName"]))] = str(resolver.resolve(key))
+        elif resource["Type"] == "AWS::S3::Bucket":
+            rules = (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration", [])
+            keys = [r["ServerSideEncryptionByDefault"].get("KMSMasterKeyID") for r in rules]
+            if keys and keys[0]:
+                ledger.bucket_keys[str(resolver.ref(logical_id))] = str(resolver.resolve(keys[0]))
     return ledger

@@ -50,7 +50,7 @@ def test_access_logging_opt_in_creates_no_account_resource(variant_template: dic
 
 def test_outputs(synthesized_template: dict[str, Any], workflows: tuple[str, ...]) -> None:
     outputs = synthesized_template["Outputs"]
-    expected = {"TableName", "ApiUrl", "ServiceName", *(f"{w}StateMachineArn" for w in workflows)}
+    expected = {"TableName", "ApiUrl", "ServiceName", "BackupBucketName", *(f"{w}StateMachineArn" for w in workflows)}
     assert set(outputs) == expected
     assert outputs["ServiceName"]["Value"] == "demo"
     table_id = next(iter(resources_of(synthesized_template, "AWS::DynamoDB::Table")))

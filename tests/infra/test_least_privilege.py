@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from infra.instance_roles import role_path
-from kubestep import iam_policies
+from kubestep import backups, iam_policies
 from kubestep.store import keys
 from kubestep_local.recorder import CallRecord
 from tests.iam.checker import check
-from tests.iam.evaluator import evaluate, statements_of
+from tests.iam.evaluator import Request, evaluate, statements_of
 from tests.iam.requests import OPAQUE_ID, Ledger, authorizations, dependent_actions_needing_review
 from tests.iam.template import (
     Environment,
@@ -633,6 +633,67 @@ def test_the_boundary_caps_a_policy_that_grants_more(clusters, boundary):
     assert not clusters.allowed(wide, boundary, "secretsmanager:GetSecretValue", {"SecretId": foreign_secret})
     item = {"TableName": clusters.table_name, "Item": {"pk": "CLUSTER#x", "sk": "CLUSTER"}}
     assert not clusters.allowed(wide, boundary, "dynamodb:PutItem", item)
+
+
+def _backup_bucket(resolver: Resolver) -> str:
+    bucket = next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::S3::Bucket")
+    return resolver.ref(bucket)
+
+
+def _every_authorization_allowed(clusters: Clusters, document: dict, boundary: list[dict], action: str, params: dict):
+    """The call and what AWS authorizes with it (the object's tags, the bucket key through S3),
+    each evaluated as IAM would for the role within the boundary."""
+    service, operation = action.split(":")
+    record = CallRecord("instance", None, None, action, service, operation, REGION, params, None)
+    auths = authorizations(clusters.ledger, record)
+    assert auths and not any(a.unresolved for a in auths)
+    return {a.request.action: evaluate(a.request, statements_of(document), boundary).allowed for a in auths}
+
+
+def test_a_control_plane_backs_up_to_and_restores_from_its_own_clusters_prefix_only(clusters, boundary, resolver):
+    """The leader uploads a snapshot with its retention tag (the object, its tags and the bucket
+    key's data key through S3); a restore downloads it. Another cluster's prefix, the bucket's
+    root and a node are refused."""
+    bucket = _backup_bucket(resolver)
+    key = next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::KMS::Key")
+    clusters.ledger.bucket_keys[bucket] = resolver.get_att(key, "Arn")
+    cp_a = iam_policies.control_plane_policy(replace(clusters.a, backup_bucket=bucket))
+    node_a = iam_policies.node_policy(replace(clusters.a, backup_bucket=bucket))
+
+    def upload(uid: str) -> dict:
+        return {
+            "Bucket": bucket,
+            "Key": backups.object_key(uid, "20261205T101500Z"),
+            "Tagging": "kubestep-retention-days=7",
+        }
+
+    granted = _every_authorization_allowed(clusters, cp_a, boundary, "s3:PutObject", upload(clusters.a.uid))
+    assert granted == {"s3:PutObject": True, "s3:PutObjectTagging": True, "kms:GenerateDataKey": True}
+    download = {"Bucket": bucket, "Key": backups.object_key(clusters.a.uid, "20261205T101500Z")}
+    assert _every_authorization_allowed(clusters, cp_a, boundary, "s3:GetObject", download) == {
+        "s3:GetObject": True,
+        "kms:Decrypt": True,
+    }
+    other = _every_authorization_allowed(clusters, cp_a, boundary, "s3:PutObject", upload(clusters.b.uid))
+    assert not other["s3:PutObject"] and not other["s3:PutObjectTagging"]
+    root = {"Bucket": bucket, "Key": "backups/snapshot.db"}
+    assert not _every_authorization_allowed(clusters, cp_a, boundary, "s3:PutObject", root)["s3:PutObject"]
+    from_b = {"Bucket": bucket, "Key": backups.object_key(clusters.b.uid, "20261205T101500Z")}
+    assert not _every_authorization_allowed(clusters, cp_a, boundary, "s3:GetObject", from_b)["s3:GetObject"]
+    assert not any(
+        _every_authorization_allowed(clusters, node_a, boundary, "s3:PutObject", upload(clusters.a.uid)).values()
+    )
+
+
+def test_the_backup_key_is_granted_only_through_s3(clusters, boundary, resolver):
+    """The bucket key's data key, asked for directly (not by S3 on the instance's behalf), is refused."""
+    bucket = _backup_bucket(resolver)
+    key_arn = resolver.get_att(next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::KMS::Key"), "Arn")
+    cp_a = iam_policies.control_plane_policy(replace(clusters.a, backup_bucket=bucket))
+    direct = Request("kms:GenerateDataKey", key_arn, {})
+    via_s3 = Request("kms:GenerateDataKey", key_arn, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"})
+    assert evaluate(via_s3, statements_of(cp_a), boundary).allowed
+    assert not evaluate(direct, statements_of(cp_a), boundary).allowed
 
 
 # ------------------------------------------------------------------ what a call implies

@@ -181,11 +181,11 @@ def list_events(name: ClusterName) -> JsonResponse:
 @router.patch(
     f"{PREFIX}/clusters/<name>",
     operation_id="updateCluster",
-    summary="Change a cluster: control-plane instances (rolled one replica at a time), upgrade policy",
+    summary="Change a cluster: control-plane instances (rolled one replica at a time), upgrade and backup policy",
     description="Starts an `UpdateCluster` execution. Control-plane changes that need new instances (version, "
     "instance type, root volume, security groups, instance profile, AMI) roll the replicas one at a time, "
     "unhealthy first, each through the health gate; a failed gate leaves the cluster DEGRADED and the next "
-    "update resumes. `upgradePolicy` changes in place. Fields that cannot change (networking, zones, etcd, "
+    "update resumes. `upgradePolicy` and `backup` change in place. Fields that cannot change (networking, zones, etcd, "
     "encryption) are not in the body.",
     responses={
         **responses(202, schemas.Operation, "The UpdateCluster operation started", *BODY_ERRORS, 404, 409),

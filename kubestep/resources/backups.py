@@ -1,0 +1,36 @@
+"""What the control plane is told about its etcd backups: the policy item its replicas read
+(kubestep/store/backups.py). Like the administrators item, it always says what the cluster
+record's spec says, so a changed interval or retention reaches the leader without replacing
+any replica."""
+
+from __future__ import annotations
+
+from kubestep import backups
+from kubestep.resources.context import ClusterContext
+from kubestep.store.backups import BackupPolicy
+from kubestep.store.table import iso
+
+
+def publish_backup_policy(ctx: ClusterContext) -> bool:
+    """The spec's interval and retention, the bucket and the incarnation's prefix; True if changed.
+    Nothing when the service has no backup bucket (a stack deployed before it had one)."""
+    bucket = ctx.settings.backup_bucket
+    if not bucket:
+        return False
+    spec = ctx.spec.spec.backup
+    policy = BackupPolicy(
+        bucket=bucket,
+        prefix=backups.cluster_prefix(ctx.uid),
+        interval_minutes=spec.interval_minutes,
+        retention_days=spec.retention_days,
+        updated_at=iso(),
+    )
+    changed = ctx.store.backups.publish_policy(ctx.uid, policy)
+    if changed:
+        ctx.event(
+            "Normal",
+            "BackupPolicyPublished",
+            f"etcd snapshots every {spec.interval_minutes} minutes to s3://{bucket}/{policy.prefix}, "
+            f"kept {spec.retention_days} days",
+        )
+    return changed

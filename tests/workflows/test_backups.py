@@ -1,0 +1,111 @@
+"""etcd backups in the emulator: once the cluster runs, its etcd leader (the instance
+simulator's lowest running replica, on its report timer) uploads a snapshot to the service's
+backup bucket under the cluster's own prefix, with its retention tag, and records it; `kubestep
+backup cluster` asks for one now; `kubestep get backups` lists them; a new interval and retention
+change in place (no replica replaced); backups and their records outlive the cluster. The
+module's teardown checks every call the instances made against their roles' policies
+(runtime_checks.py), the S3 uploads and record writes included."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+from click.testing import CliRunner
+
+from kubestep import backups
+from kubestep.api.client import ApiClient
+from kubestep.cli.main import main
+
+from .conftest import ha_request
+
+
+def until(condition, timeout: float = 90.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} never held")
+
+
+def small(name: str) -> dict:
+    request = ha_request(name)
+    request["cluster"]["spec"]["controlPlane"]["availabilityZones"] = ["us-east-1a"]
+    request["cluster"]["spec"]["backup"] = {"interval": "24h", "retention": "14d"}
+    request["nodePools"] = []
+    return request
+
+
+def cli(runtime, tmp_path, *args: str):
+    env = {
+        "KUBESTEP_API_URL": runtime.api_url,
+        "KUBESTEP_CONTEXT": "",
+        "KUBESTEP_HOME": str(tmp_path),
+        "AWS_REGION": runtime.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    return CliRunner().invoke(main, list(args), env=env, prog_name="kubestep")
+
+
+def test_the_leader_backs_up_on_schedule_and_on_request_into_its_own_prefix(runtime, store, tmp_path):
+    api = ApiClient(runtime.api_url, sign=False)
+    created = api.wait_operation(api.create_cluster(small("keep"))["id"], timeout=600, poll=0.5)
+    assert created["status"] == "SUCCEEDED", created
+    uid = store.clusters.get("keep").uid
+    policy = store.backups.policy(uid)
+    assert (policy.interval_minutes, policy.retention_days, policy.prefix) == (24 * 60, 14, f"backups/{uid}/")
+
+    # The first backup: none exists, so the leader's next report takes one.
+    first = until(lambda: store.backups.list(uid), what="the first backup")[0]
+    s3 = runtime.boto3_client("s3")
+    body = s3.get_object(Bucket=policy.bucket, Key=first.object_key)["Body"].read()
+    assert first.object_key == backups.object_key(uid, first.backup_id)
+    assert (first.size, first.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    tags = s3.get_object_tagging(Bucket=policy.bucket, Key=first.object_key)["TagSet"]
+    assert tags == [{"Key": backups.RETENTION_TAG, "Value": "14"}]
+    assert first.kubernetes_version == store.clusters.get("keep").version
+    # Only the leader: one backup, not one per replica, and none again within the interval.
+    time.sleep(runtime.time_scale.seconds(3 * 60))  # three report periods of every replica
+    assert [b.backup_id for b in store.backups.list(uid)] == [first.backup_id]
+
+    # Asked for now: the next report takes another, a newer revision.
+    time.sleep(1.1)  # ids are to the second
+    asked = cli(runtime, tmp_path, "backup", "cluster", "keep")
+    assert asked.exit_code == 0 and "backup requested" in asked.output, asked.output
+    second = until(lambda: len(found := store.backups.list(uid)) == 2 and found[0], what="the requested backup")
+    assert second.revision > first.revision and second.taken_at > first.taken_at
+
+    listed = cli(runtime, tmp_path, "get", "backups", "keep", "-o", "json")
+    assert listed.exit_code == 0, listed.output
+    assert [b["backupId"] for b in json.loads(listed.output)] == [second.backup_id, first.backup_id]
+    table = cli(runtime, tmp_path, "get", "backups", "keep")
+    assert "BACKUP" in table.output and second.backup_id in table.output
+    view = api.request("GET", "clusters/keep/backups")
+    assert view["late"] is False and (view["interval"], view["retention"]) == ("24h", "14d")
+    assert view["items"][0]["location"] == f"s3://{policy.bucket}/{second.object_key}"
+
+    # A new interval and retention change in place: the policy item, no instance replaced.
+    change = {"backup": {"interval": "1h", "retention": "30d"}}
+    assert api.update_cluster("keep", change, dry_run=True)["rolls"] is False
+    updated = api.wait_operation(api.update_cluster("keep", change)["id"], timeout=600, poll=0.5)
+    assert updated["status"] == "SUCCEEDED", updated
+    policy = store.backups.policy(uid)
+    assert (policy.interval_minutes, policy.retention_days) == (60, 30)
+    assert "BackupPolicyPublished" in [e.reason for e in store.events.list("keep")]
+
+    # The backups outlive the cluster: its objects and records stay.
+    deleted = api.wait_operation(api.delete_cluster("keep")["id"], timeout=600, poll=0.5)
+    assert deleted["status"] == "SUCCEEDED", deleted
+    assert [b.backup_id for b in store.backups.list(uid)][-2:] == [second.backup_id, first.backup_id]
+    s3.head_object(Bucket=policy.bucket, Key=first.object_key)
+
+
+def test_a_backup_asked_for_a_cluster_that_does_not_exist_is_refused(runtime, tmp_path):
+    refused = cli(runtime, tmp_path, "backup", "cluster", "absent")
+    assert refused.exit_code != 0 and "does not exist" in refused.output, refused.output
+    bad = cli(runtime, tmp_path, "get", "backups", "Not_A_Name")
+    assert bad.exit_code != 0 and "cluster" in bad.output, bad.output
