@@ -159,6 +159,11 @@ def test_create_and_delete_take_every_pending_path(
     # the real time by how much of the create was waiting (how much depends on the machine).
     assert modelled["modelledSeconds"] >= 3 * modelled["realSeconds"], modelled
 
+    # Instances slower to shut down than their groups and the NLB to go: the groups, the replicas'
+    # groups and the NLB go at once (DeleteGroupsAndLoadBalancer), and with the profile's 30 s the
+    # instances are gone before TerminateInstances looks, so its wait would never be taken.
+    profile = realistic.latency.profile
+    realistic.latency.profile = replace(profile, seconds={**profile.seconds, "instance-shutting-down": 600.0})
     deleted = run(realistic, "DeleteCluster", {"clusterName": "patient"}, "delete-patient-1")
     assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
     messages = pending(realistic, deleted["executionArn"])
