@@ -40,7 +40,7 @@ def failure_reason(event: dict) -> str | None:
     return None
 
 
-def _entered(event: dict, by_id: dict[int, dict], name: str | None = None) -> dict | None:
+def entered_state(event: dict, by_id: dict[int, dict], name: str | None = None) -> dict | None:
     """The StateEntered event this event belongs to, by its `previousEventId` chain (on AWS the
     chain stays inside one Map iteration, so parallel replicas are told apart)."""
     current = by_id.get(event.get("previousEventId") or -1)
@@ -216,7 +216,7 @@ def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: list[str] = []
 
     def step_of(event: dict) -> str | None:
-        entered = _entered(event, by_id)
+        entered = entered_state(event, by_id)
         return entered["stateEnteredEventDetails"]["name"] if entered else (latest[-1] if latest else None)
 
     for event in events:
@@ -226,7 +226,7 @@ def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             latest.append(event["stateEnteredEventDetails"]["name"])
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
-            entered = _entered(event, by_id, name)
+            entered = entered_state(event, by_id, name)
             began = entered["timestamp"] if entered else last_entered.get(name, stamp)
             took = (stamp - began).total_seconds()
             inner = frames.get(event.get("id", 0)) or {}
@@ -264,7 +264,7 @@ def progress(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     final at once, while its siblings and the operation still run."""
     events = list(events)
     if not events:
-        return {"startedAt": None, "maps": [], "iterations": [], "activeSteps": []}
+        return {"startedAt": None, "maps": [], "parallels": [], "iterations": [], "activeSteps": []}
     start: datetime = events[0]["timestamp"]
     walk = _walk(events)
     by_id = {e["id"]: e for e in events if "id" in e}
@@ -279,7 +279,7 @@ def progress(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if kind.endswith("StateEntered") and kind not in _CONTAINER_STATES and "id" in event:
             open_states[event["id"]] = event
         elif kind.endswith("StateExited"):
-            entered = _entered(event, by_id, event["stateExitedEventDetails"]["name"])
+            entered = entered_state(event, by_id, event["stateExitedEventDetails"]["name"])
             if entered is not None:
                 open_states.pop(entered["id"], None)
     active = []
@@ -326,7 +326,15 @@ def progress(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         }
         for run in walk.runs
     ]
-    return {"startedAt": _iso(start), "maps": maps, "iterations": iterations, "activeSteps": active}
+    # Parallel states hold their branches' steps, as a Map holds its iterations'.
+    parallels = sorted({e["stateEnteredEventDetails"]["name"] for e in events if e["type"] == "ParallelStateEntered"})
+    return {
+        "startedAt": _iso(start),
+        "maps": maps,
+        "parallels": parallels,
+        "iterations": iterations,
+        "activeSteps": active,
+    }
 
 
 def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kubestep.aws.errors import THROTTLING
 from kubestep_local.critical_path import Shape, lower_bound
 from kubestep_local.recorder import CallRecord, Invocation
 
@@ -50,7 +51,6 @@ NARROWING = (
     *("filters", "filter", "ids", "names", "arns", "name", "id", "arn", "key", "prefix", "url", "identifier"),
     *("types", "rule"),
 )
-THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
 def is_read(record: CallRecord) -> bool:
@@ -296,7 +296,7 @@ def tree_rss(root: int | None = None) -> int:
 # -- the timeline ------------------------------------------------------------------------------------
 def step_intervals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each Task state's run (entered to exited), in seconds from the execution's start."""
-    from kubestep.execution_history import _entered
+    from kubestep.execution_history import entered_state
 
     if not events:
         return []
@@ -307,7 +307,7 @@ def step_intervals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if event["type"] != "TaskStateExited":
             continue
         name = event["stateExitedEventDetails"]["name"]
-        entered = _entered(event, by_id, name)
+        entered = entered_state(event, by_id, name)
         if entered is None:
             continue
         out.append(

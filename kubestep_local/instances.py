@@ -261,6 +261,8 @@ class InstanceSimulator:
         # How long after a node's boot the cloud controller manager initialises it.
         self.ccm_delay_seconds = ccm_delay_seconds
         self._seen: set[str] = set()
+        self._being_scheduled = 0
+        self._launching = 0
         self._pending: list[PendingBoot] = []
         self._failures: list[Failure] = []
         # Boots held back (tests: one replica's new instance stays unbooted while others go on).
@@ -458,7 +460,8 @@ class InstanceSimulator:
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._pending) + len(self._held) + len(self._awaiting_control_plane)
+            queued = len(self._pending) + len(self._held) + len(self._awaiting_control_plane)
+            return queued + self._being_scheduled + self._launching
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until every instance seen so far has reported (or was skipped)."""
@@ -487,6 +490,7 @@ class InstanceSimulator:
         """Schedule a boot for every instance not seen before in a kubestep ASG (late for one a
         test slowed down); take up the periodic reports of instances booted before a restore."""
         now = time.monotonic()
+        launching = 0
         for group in moto_compat.autoscaling_groups():
             uid = group.tags.get(UID_TAG)
             if not uid:
@@ -498,12 +502,20 @@ class InstanceSimulator:
                     self._adopt(group, instance_id)
                     continue
                 if moto_compat.instance_state(group.region, instance_id) == "pending":
+                    launching += 1
                     continue  # boots once EC2 has it running (the latency model keeps it pending)
                 with self._lock:
                     if instance_id in self._seen:
                         continue
                     self._seen.add(instance_id)
-                self._schedule(self._boot_of(group, instance_id, now), now)
+                    self._being_scheduled += 1  # seen but not queued yet: still pending
+                try:
+                    self._schedule(self._boot_of(group, instance_id, now), now)
+                finally:
+                    with self._lock:
+                        self._being_scheduled -= 1
+        with self._lock:
+            self._launching = launching  # instances EC2 still has pending: not booted, not idle
 
     def _schedule(self, boot: PendingBoot, now: float) -> None:
         """When the instance, `running` since `now`, reports: a replica after its packages and its

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from kubestep import files
 from kubestep.aws.errors import Kind, is_already_exists
-from kubestep_local import moto_compat, moto_s3
+from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
 from kubestep_local.deploy import deploy_template, stack_region
 from kubestep_local.events import EventBridgeStandIn
@@ -42,6 +42,7 @@ from kubestep_local.instances import InstanceSimulator
 from kubestep_local.lambda_seam import LambdaSeam
 from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
 from kubestep_local.moto_compat import ACCOUNT_ID, FunctionInfo
+from kubestep_local.moto_compat import s3 as bucket_policies
 from kubestep_local.moto_compat.autoscaling_health import emulate_health_replacement
 from kubestep_local.recorder import CallRecorder
 from kubestep_local.scheduler import SchedulerClock, Tick, kubestep_outcomes, tick
@@ -257,8 +258,8 @@ class LocalRuntime:
         self.time_scale.install()
         moto_compat.fix_interpreter_bugs(self._patches)
         moto_compat.match_aws_semantics(self._patches)
-        moto_s3.deploy_bucket_policies()
-        moto_s3.evaluate_bucket_policies_as_aws(self._patches)
+        bucket_policies.deploy_bucket_policies()
+        bucket_policies.evaluate_bucket_policies_as_aws(self._patches)
         moto_compat.fix_moto_performance(self._patches)
         Path(self.faults.path).parent.mkdir(parents=True, exist_ok=True)
         self.faults.clear()

@@ -467,6 +467,10 @@ class OperationSteps(BaseModel):
     maps: list[MapRun] = Field(
         default_factory=list, description="Each run of a Map state, with its item count (the whole history)"
     )
+    parallels: list[str] = Field(
+        default_factory=list,
+        description="The Parallel states entered (the whole history): their branches' steps are their time",
+    )
     iterations: list[MapIteration] = Field(
         default_factory=list,
         description="Every Map iteration with its state now (the whole history): final as soon as it ended",

@@ -12,7 +12,7 @@ What is here:
   (``core``);
 - the emulator's HTTP server (``server``);
 - per service (``stepfunctions``, ``awslambda``, ``ec2``, ``elbv2``, ``autoscaling``,
-  ``events``, ``iam``, ``secretsmanager``, ``dynamodb``, ``ssm``): each patch, named for what
+  ``events``, ``iam``, ``s3``, ``secretsmanager``, ``dynamodb``, ``ssm``): each patch, named for what
   it makes moto do as AWS does, saying the moto behaviour it corrects and the AWS documentation
   it follows; and read access to that service's backend as plain data (``FunctionInfo``,
   ``ExecutionInfo``, ...);

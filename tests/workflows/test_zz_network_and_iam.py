@@ -114,11 +114,13 @@ def exercised(runtime, store) -> None:
         runtime.simulator.resume_drains()
     # Automatic repair: a node falls silent, PlanRepairs starts AutoRepair, which marks it Unhealthy.
     runtime.simulator.stop_heartbeat("checked", nodepool=pool["metadata"]["name"])
+    # The node stays silent until the repair ends: AutoRepair looks at it again under the lock,
+    # and a heartbeat back by then would rightly leave it alone.
     try:
         repair = _auto_repair_of(runtime, store, "checked")
+        assert api.wait_operation(repair, timeout=600, poll=0.2)["status"] == "SUCCEEDED"
     finally:
         runtime.simulator.restore_health()
-    assert api.wait_operation(repair, timeout=600, poll=0.2)["status"] == "SUCCEEDED"
     at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
     api.cancel_schedule(api.upgrade_cluster("checked", "1.36.5", at=at.isoformat())["id"])
     assert runtime.tick().planner_status == "SUCCEEDED"

@@ -1376,7 +1376,11 @@ function iterationsView(items, progress, ended) {
 // Bars on one time axis: a step's bar runs from when it was entered to when it exited; steps of
 // a Map iteration get a lane of their own, so iterations that ran at once overlap side by side.
 function timelineBars(items, progress, status, now) {
-  const containers = new Set([...((progress && progress.maps) || []).map((m) => m.map), ...items.map((i) => i.map).filter(Boolean)]);
+  const containers = new Set([
+    ...((progress && progress.maps) || []).map((m) => m.map),
+    ...((progress && progress.parallels) || []),
+    ...items.map((i) => i.map).filter(Boolean),
+  ]);
   const iterations = (progress && progress.iterations) || [];
   // When the iteration run a bar belongs to began (a Map inside a Map reuses its indexes).
   const runStart = (map, iteration, start) => {
