@@ -1,0 +1,148 @@
+"""RestoreCluster in the emulator: a backup taken by the cluster's etcd leader, then restored:
+the control plane stopped (every replica's group to 0) and started again, each replica's new
+instance restoring the snapshot at boot (the instance simulator plays the boot-time part: it
+reads the restore request and downloads the object with the replica's role, checks its SHA-256
+and reports the new cluster token), the health gate, the request cleared, RUNNING; every
+replica kept its etcd volume. Refused, changing nothing: another incarnation's backup, a missing
+one, a cluster another operation holds; a dry run changes nothing. The module's teardown checks
+every call the instances made against their roles' policies (runtime_checks.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from kubestep import restore
+from kubestep.api.client import ApiClient, ApiError
+from kubestep.cli.main import main
+
+from .conftest import ha_request
+
+
+def until(condition, timeout: float = 120.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} never held")
+
+
+def cli(runtime, tmp_path, *args: str):
+    env = {
+        "KUBESTEP_API_URL": runtime.api_url,
+        "KUBESTEP_CONTEXT": "",
+        "KUBESTEP_HOME": str(tmp_path),
+        "AWS_REGION": runtime.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    return CliRunner().invoke(main, list(args), env=env, prog_name="kubestep")
+
+
+@pytest.fixture(scope="module")
+def backed_up(runtime, store):
+    """A running 3-replica cluster (one node pool of one node) with one backup."""
+    api = ApiClient(runtime.api_url, sign=False)
+    request = ha_request("back")
+    request["cluster"]["spec"]["backup"] = {"interval": "24h", "retention": "7d"}
+    pool = request["nodePools"][0]
+    pool["spec"]["minNodeCount"] = pool["spec"]["maxNodeCount"] = 1
+    request["nodePools"] = [pool]
+    created = api.wait_operation(api.create_cluster(request)["id"], timeout=900, poll=0.5)
+    assert created["status"] == "SUCCEEDED", created
+    uid = store.clusters.get("back").uid
+    backup = until(lambda: store.backups.list(uid), what="the first backup")[0]
+    return api, uid, backup
+
+
+def groups_desired(runtime, store) -> dict[str, int]:
+    names = [m.asg_name for m in store.etcd.members("back")]
+    found = runtime.boto3_client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=names)
+    return {g["AutoScalingGroupName"]: g["DesiredCapacity"] for g in found["AutoScalingGroups"]}
+
+
+def test_refused_requests_and_the_dry_run_change_nothing(runtime, store, backed_up, tmp_path):
+    api, uid, backup = backed_up
+    operations_before = [o.operation_id for o in store.operations.for_target("back", limit=50)[0]]
+    desired = groups_desired(runtime, store)
+
+    missing = cli(runtime, tmp_path, "restore", "cluster", "back", "--from", "20200101T000000Z")
+    assert missing.exit_code != 0 and "backupId" in missing.output and "has no backup" in missing.output
+    other = cli(runtime, tmp_path, "restore", "cluster", "back", "--from", f"zzother1/{backup.backup_id}")
+    assert other.exit_code != 0 and "another cluster incarnation" in other.output, other.output
+    absent = cli(runtime, tmp_path, "restore", "cluster", "absent", "--from", backup.backup_id)
+    assert absent.exit_code != 0 and "does not exist" in absent.output, absent.output
+
+    dry = cli(runtime, tmp_path, "restore", "cluster", "back", "--from", backup.backup_id, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"backup {backup.backup_id}" in dry.output and f"etcd revision {backup.revision}" in dry.output
+    assert dry.output.count("stops") == 3 and "nothing was changed" in dry.output
+    plan = api.restore_cluster("back", f"{uid}/{backup.backup_id}", dry_run=True)
+    assert plan["backup"]["sha256"] == backup.sha256 and len(plan["replicas"]) == 3
+
+    assert [o.operation_id for o in store.operations.for_target("back", limit=50)[0]] == operations_before
+    assert groups_desired(runtime, store) == desired and set(desired.values()) == {1}
+    assert store.backups.restore_request(uid) is None and store.clusters.get("back").phase == "RUNNING"
+
+
+def test_a_restore_runs_to_running_on_the_kept_volumes(runtime, store, backed_up, tmp_path):
+    api, uid, backup = backed_up
+    before = {m.index: (m.volume_id, m.instance_id) for m in store.etcd.members("back")}
+    nodes_before = {
+        m["InstanceId"]
+        for g in runtime.boto3_client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        if g["AutoScalingGroupName"] == store.node_pools.list("back")[0].asg_name
+        for m in g["Instances"]
+    }
+
+    operation = api.restore_cluster("back", backup.backup_id)
+    assert operation["kind"] == "RestoreCluster" and operation["uid"] == uid
+    # Another operation holds the cluster: a second restore is refused (409 LockHeld).
+    with pytest.raises(ApiError) as busy:
+        api.restore_cluster("back", backup.backup_id)
+    assert busy.value.status == 409 and "LockHeld" in str(busy.value.code), busy.value
+
+    done = api.wait_operation(operation["id"], timeout=1200, poll=0.5)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["result"] == {"backupId": backup.backup_id, "revision": backup.revision}
+    record = store.clusters.get("back")
+    assert record.phase == "RUNNING" and record.current_operation is None
+
+    after = {m.index: (m.volume_id, m.instance_id) for m in store.etcd.members("back")}
+    assert {i: v for i, (v, _) in after.items()} == {i: v for i, (v, _) in before.items()}, "volumes kept"
+    assert all(after[i][1] != before[i][1] for i in before), "every replica runs a new instance"
+    token = restore.cluster_token(uid, operation["id"])
+    for index in before:
+        checks = store.reports.replica(uid, index).checks
+        assert checks[restore.RESTORED_TOKEN] == token and checks[restore.RESTORED_BACKUP] == backup.backup_id
+    assert store.backups.restore_request(uid) is None, "the request is cleared"
+    assert store.etcd.config("back").initial_cluster_token == token
+    reasons = [e.reason for e in store.events.list("back")]
+    for reason in ("Restoring", "ControlPlaneStopping", "ControlPlaneStarting", "Restored", "ClusterRunning"):
+        assert reason in reasons, reasons
+    # The node launched before the snapshot has its Node object in it: it keeps running.
+    nodes_after = {
+        m["InstanceId"]
+        for g in runtime.boto3_client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        if g["AutoScalingGroupName"] == store.node_pools.list("back")[0].asg_name
+        for m in g["Instances"]
+    }
+    assert nodes_after == nodes_before
+
+
+def test_a_console_restore_of_a_backup_the_cluster_does_not_have_fails_in_the_first_state(runtime, store):
+    """The console input (stepfunctions/examples/RestoreCluster.json) names a backup id: one this
+    cluster does not have fails in ValidateRequest, naming the field, before any lock or change."""
+    import json
+
+    from .conftest import ROOT
+
+    payload = json.loads((ROOT / "stepfunctions" / "examples" / "RestoreCluster.json").read_text())
+    payload["clusterName"] = "back"
+    result = runtime.run_execution("RestoreCluster", payload, name="console-restore-missing", check=False, timeout=300)
+    assert result["error"] == "InvalidRequest" and "backupId" in result["cause"], result
+    assert store.clusters.get("back").phase == "RUNNING" and store.locks.get("back") is None
