@@ -19,6 +19,7 @@ from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli.main import main
 from kubestep.resources import instances
 
+from . import runtime_checks
 from .conftest import ha_request
 
 
@@ -143,8 +144,23 @@ def test_a_restore_runs_to_running_on_the_kept_volumes(runtime, store, backed_up
     assert older <= after_nodes and not newer & after_nodes and len(after_nodes) == 2, (older, newer, after_nodes)
     assert "ReplacingNodes" in reasons
 
+    # Each replica read the request and downloaded the snapshot with its own role; the restore's
+    # calls (the groups stopped and started, the request written and cleared) are granted at
+    # resource level by the synthesized policies (the module's teardown checks them all again).
+    records = runtime.recorder.call_records()
+    downloads = [r for r in records if r.role_name and r.action == "s3:GetObject"]
+    assert {(r.params or {}).get("Key") for r in downloads} == {backup.object_key}
+    assert len({r.role_name for r in downloads}) == 1 and len(downloads) >= 3
+    stops = [
+        r for r in records if r.operation_id == operation["id"] and r.action == "autoscaling:UpdateAutoScalingGroup"
+    ]
+    assert sorted({(r.params or {}).get("DesiredCapacity") for r in stops}) == [0, 1]
+    # (All records: the instance roles' policies are what ClusterTasks' recorded calls put on them.)
+    granted = runtime_checks.granted(runtime, records)
+    assert not granted.findings, granted.summary()
 
-def test_a_console_restore_of_a_backup_the_cluster_does_not_have_fails_in_the_first_state(runtime, store):
+
+def test_a_console_restore_of_a_backup_the_cluster_does_not_have_fails_in_the_first_state(runtime, store, backed_up):
     """The console input (stepfunctions/examples/RestoreCluster.json) names a backup id: one this
     cluster does not have fails in ValidateRequest, naming the field, before any lock or change."""
     import json
