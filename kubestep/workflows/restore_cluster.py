@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Map, Task
+from kubestep.flow.asl import Catch, Map, Task
 from kubestep.resources import control_plane, node_pools
 from kubestep.workflows import cluster_steps, restore_steps
 from kubestep.workflows.envelope import Failure, Lock, Validation, cluster_operation, recorded_failure
@@ -23,7 +23,8 @@ def _failure() -> Failure:
     """The error recorded (the cluster DEGRADED), then the restore abandoned (its request cleared,
     the replicas' groups back to 1: never a stopped control plane), the lock released."""
     base = recorded_failure("RestoreFailed", record_args={"failurePhase": "DEGRADED"})
-    abandon = Task(restore_steps.abandon_restore)
+    # Its own error must not keep the lock from being released: recorded apart, the failure goes on.
+    abandon = Task(restore_steps.abandon_restore, catch=Catch("FinishFailure", result_path="$.abandonError"))
     return Failure(base.name, record=base.record, recovery=(abandon,), finish=base.finish)
 
 

@@ -172,3 +172,24 @@ def test_a_console_restore_of_a_backup_the_cluster_does_not_have_fails_in_the_fi
     result = runtime.run_execution("RestoreCluster", payload, name="console-restore-missing", check=False, timeout=300)
     assert result["error"] == "InvalidRequest" and "backupId" in result["cause"], result
     assert store.clusters.get("back").phase == "RUNNING" and store.locks.get("back") is None
+
+
+def test_a_snapshot_whose_checksum_is_not_the_records_fails_the_restore_and_is_abandoned(runtime, store, backed_up):
+    """A replica refuses a snapshot whose SHA-256 is not its record's (`kubestep-etcd-snapshot
+    restore` does; the simulator plays it) and says why: the restore fails at once, the cluster is
+    DEGRADED, the request is cleared, the replicas' groups are back to 1, the lock is released."""
+    api, uid, backup = backed_up
+    store.backups.put(uid, backup.model_copy(update={"sha256": "0" * 64}))
+    try:
+        operation = api.restore_cluster("back", backup.backup_id)
+        done = api.wait_operation(operation["id"], timeout=1200, poll=0.5)
+    finally:
+        store.backups.put(uid, backup)
+    assert done["status"] == "FAILED" and "SHA-256 mismatch" in (done["cause"] or ""), done
+    record = store.clusters.get("back")
+    assert record.phase == "DEGRADED" and record.current_operation is None and store.locks.get("back") is None
+    assert store.backups.restore_request(uid) is None
+    assert set(groups_desired(runtime, store).values()) == {1}
+    assert "RestoreFailed" in {e.reason for e in store.events.list("back") if e.type == "Warning"} or any(
+        "SHA-256 mismatch" in e.message for e in store.events.list("back") if e.type == "Warning"
+    )
