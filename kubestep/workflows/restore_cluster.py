@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from kubestep.flow.asl import Catch, Map, Task
+from kubestep.flow.asl import Catch, Map, Pass, Task
 from kubestep.resources import control_plane, node_pools
 from kubestep.workflows import cluster_steps, restore_steps
 from kubestep.workflows.envelope import Failure, Lock, Validation, cluster_operation, recorded_failure
@@ -24,8 +24,11 @@ def _failure() -> Failure:
     the replicas' groups back to 1: never a stopped control plane), the lock released."""
     base = recorded_failure("RestoreFailed", record_args={"failurePhase": "DEGRADED"})
     # Its own error must not keep the lock from being released: recorded apart, the failure goes on.
-    abandon = Task(restore_steps.abandon_restore, catch=Catch("FinishFailure", result_path="$.abandonError"))
-    return Failure(base.name, record=base.record, recovery=(abandon,), finish=base.finish)
+    abandon = Task(
+        restore_steps.abandon_restore, next="FinishFailure", catch=Catch("AbandonFailed", result_path="$.abandonError")
+    )
+    noted = Pass("AbandonFailed", comment="The restore could not be abandoned: the lock goes all the same.")
+    return Failure(base.name, record=base.record, recovery=(abandon, noted), finish=base.finish)
 
 
 WORKFLOW = cluster_operation(
