@@ -345,6 +345,46 @@ def start_repair(settings: Settings, store: Store, name: str, detect_only: bool 
     )
 
 
+def checked_restore(settings: Settings, store: Store, name: str, backup_id: str) -> tuple[Any, Any, Any]:
+    """A restore's request, cluster record and backup after every check the start makes: the
+    request's fields, the cluster, no other operation on it (LockHeld), its phase, and the
+    backup being one of its current incarnation's."""
+    from kubestep import restore
+
+    request = restore.parse_restore_request({"clusterName": name, "backupId": backup_id})
+    record = store.clusters.get(name)
+    if record is None:
+        raise NotFound(f"cluster {name!r} does not exist")
+    _lock_free(settings, store, name)
+    restore.require_restorable(record)
+    return request, record, restore.resolve_backup(store, record, request.backup_id)
+
+
+def plan_restore(settings: Settings, store: Store, name: str, backup_id: str) -> dict:
+    """The dry run of a restore: what would stop, which snapshot comes back; nothing starts."""
+    from kubestep import restore
+
+    _, record, backup = checked_restore(settings, store, name, backup_id)
+    return restore.plan(store, record, backup)
+
+
+def start_restore(settings: Settings, store: Store, name: str, backup_id: str) -> Operation:
+    """RestoreCluster of one of the cluster's own backups; refused (LockHeld) while another
+    operation works on the cluster."""
+    from kubestep import restore
+
+    request, _, backup = checked_restore(settings, store, name, backup_id)
+    return start_on_cluster(
+        settings,
+        store,
+        workflow=restore.KIND,
+        prefix="restore",
+        cluster=name,
+        execution_input=request.model_dump(mode="json", by_alias=True),
+        parameters={"backupId": backup.backup_id},
+    )
+
+
 def start_sweep(settings: Settings, store: Store, body: Any) -> Operation:
     """SweepOrphans (a dry run unless `dryRun` is false). No lock: every step it runs is idempotent."""
     from kubestep.workflows.sweep_steps import KIND, TARGET, parse_sweep_request

@@ -57,6 +57,7 @@ from botocore.exceptions import ClientError
 
 from kubestep import backups, naming
 from kubestep.aws import errors as aws_errors
+from kubestep.restore import RESTORE_ERROR, RESTORED_BACKUP, RESTORED_TOKEN
 from kubestep.store.backups import BackupRecord
 from kubestep_local import moto_compat
 from kubestep_local._worker import record_safe
@@ -140,6 +141,8 @@ class LiveInstance:
     admins_generation: int | None = None
     # What its user-data installs; the real instance reports `kubelet --version`.
     version: str | None = None
+    # What a replica's boot-time restore reported (the new cluster token, or why it could not).
+    restore_checks: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -930,6 +933,7 @@ class InstanceSimulator:
         with self._as_instance(boot):
             if boot.role == "control-plane":
                 if source == "boot":
+                    self._restore_if_requested(store, live)
                     claim_initialisation(store, boot)
                     with self._lock:
                         self._initialised_at.setdefault(boot.uid, time.monotonic())
@@ -1000,6 +1004,31 @@ class InstanceSimulator:
         )
         store.backups.put(boot.uid, record)
 
+    def _restore_if_requested(self, store: Any, live: LiveInstance) -> None:
+        """What a replica's boot does before etcd starts when RestoreCluster asked for a restore
+        (docs/contracts.md, "etcd backups"): read the request with the replica's role, download
+        the snapshot with it, check its SHA-256 against the request's, restore (`kubestep-etcd-
+        snapshot restore` with the new cluster token; here the simulated etcd's revision goes back
+        to the snapshot's), and say so in its reports: the token, or why it could not."""
+        boot = live.boot
+        request = store.backups.restore_request(boot.uid)
+        if request is None:
+            return
+        try:
+            body = self._instance_client("s3", boot.region).get_object(Bucket=request.bucket, Key=request.object_key)
+            digest = hashlib.sha256(body["Body"].read()).hexdigest()
+        except ClientError as error:
+            live.restore_checks = {RESTORE_ERROR: f"the snapshot could not be downloaded: {error}"}
+            return
+        if digest != request.sha256:
+            live.restore_checks = {
+                RESTORE_ERROR: f"SHA-256 mismatch: got {digest}, the backup record says {request.sha256}"
+            }
+            return
+        with self._lock:
+            self._etcd_revisions[boot.uid] = request.revision
+        live.restore_checks = {RESTORED_TOKEN: request.cluster_token, RESTORED_BACKUP: request.backup_id}
+
     def _instance_client(self, service: str, region: str) -> Any:
         """A client whose calls are recorded as the current boot's instance role's."""
         key = (f"instance:{service}", region)
@@ -1036,6 +1065,7 @@ class InstanceSimulator:
             "apiserverReady": not unready,
         }
         checks |= self._serve_admins(store, live)
+        checks |= live.restore_checks
         certificates = dict.fromkeys(LEAF_CERTIFICATES, _iso(live.joined_at + LEAF_VALIDITY))
         record = facts.clusters.get(boot.cluster_name) if boot.cluster_name else None
         ca = ca_expiry(record.cluster_ca_certificate if record and record.uid == boot.uid else None)

@@ -221,6 +221,13 @@ class ApiClient:
     def backup_cluster(self, name: str) -> dict[str, Any]:
         return self.request("POST", f"clusters/{_segment(name)}/backups")
 
+    def restore_cluster(
+        self, name: str, backup_id: str, idempotency_key: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """RestoreCluster from one of the cluster's backups; `dry_run`: what it would do."""
+        path = f"clusters/{_segment(name)}/restore"
+        return self._mutate("POST", path, {"backupId": backup_id}, idempotency_key, dry_run)
+
     def server_config(self) -> dict[str, Any]:
         return self.request("GET", "serverconfig")
 

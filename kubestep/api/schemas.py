@@ -392,6 +392,39 @@ class BackupList(BaseModel):
     late: bool = Field(description="The newest backup is older than twice the interval (a Warning event says so)")
 
 
+class RestoreClusterBody(Model):
+    """`POST /v1/clusters/{name}/restore`: the backup to restore the cluster's etcd from."""
+
+    backup_id: str = Field(
+        alias="backupId",
+        strict=True,
+        max_length=60,
+        description="One of the cluster's backups (`kubestep get backups`): its id (`20261205T101500Z`), or "
+        "`<uid>/<id>`; a backup of another cluster incarnation is refused",
+    )
+
+
+class RestoreReplica(BaseModel):
+    replica: int
+    autoScalingGroup: str | None = None
+    instanceId: str | None = Field(default=None, description="The instance that stops")
+    etcdVolume: str | None = Field(default=None, description="Kept: the snapshot is restored on it")
+    action: str
+
+
+class RestoreClusterDryRun(BaseModel):
+    dryRun: Literal[True] = True
+    kind: Literal["RestoreCluster"] = "RestoreCluster"
+    target: str
+    uid: str
+    backup: Backup = Field(description="The snapshot restored")
+    replicas: list[RestoreReplica] = Field(description="Every replica stops and starts again on the snapshot")
+    clusterToken: str
+    nodePools: list[str]
+    nodes: str = Field(description="Which nodes are replaced")
+    message: str
+
+
 class BackupRequested(BaseModel):
     cluster: str
     uid: str

@@ -54,6 +54,22 @@ class BackupRecord(Record):
     replica: int | None = None
 
 
+class RestoreRequest(Record):
+    """What each replica of the incarnation restores at boot, before etcd starts: the snapshot
+    (its object, its SHA-256) and the new cluster token the restored members form their new
+    cluster with. Written by RestoreCluster while the control plane is stopped, deleted once
+    every replica passed the health gate."""
+
+    backup_id: str
+    bucket: str
+    object_key: str
+    sha256: str
+    revision: int
+    cluster_token: str
+    operation_id: str
+    requested_at: str
+
+
 class BackupRepository:
     def __init__(self, table: Table):
         self._table = table
@@ -107,6 +123,20 @@ class BackupRepository:
         found = (BackupRecord.from_item(i) for i in items)
         return [r for r in found if r is not None]
 
+    def restore_request(self, uid: str) -> RestoreRequest | None:
+        return RestoreRequest.from_item(self._table.get(keys.cluster_access_pk(uid), keys.RESTORE_REQUEST_SK))
+
+    def put_restore_request(self, uid: str, request: RestoreRequest) -> RestoreRequest:
+        """Record the restore unless one is recorded: a retried step keeps the first request's
+        token (members must all form the same new cluster)."""
+        self._table.put_new({"pk": keys.cluster_access_pk(uid), "sk": keys.RESTORE_REQUEST_SK, **request.to_item()})
+        stored = self.restore_request(uid)
+        assert stored is not None
+        return stored
+
+    def clear_restore_request(self, uid: str) -> bool:
+        return self._table.delete(keys.cluster_access_pk(uid), keys.RESTORE_REQUEST_SK)
+
     def delete_all(self, uid: str) -> int:
         """The records and the policy of one incarnation (when its backups are deleted with it)."""
         records = self.list(uid)
@@ -114,7 +144,15 @@ class BackupRepository:
             self._table.delete(keys.backups_pk(uid), keys.backup_sk(record.backup_id))
         self._table.delete(keys.backups_pk(uid), keys.LATEST_BACKUP_SK)
         self._table.delete(keys.cluster_access_pk(uid), keys.BACKUP_POLICY_SK)
+        self.clear_restore_request(uid)
         return len(records)
 
 
-__all__ = ["BACKUP_ATTRIBUTES", "BackupPolicy", "BackupRecord", "BackupRepository", "ConditionFailed"]
+__all__ = [
+    "BACKUP_ATTRIBUTES",
+    "BackupPolicy",
+    "BackupRecord",
+    "BackupRepository",
+    "ConditionFailed",
+    "RestoreRequest",
+]

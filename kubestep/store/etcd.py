@@ -60,3 +60,12 @@ class EtcdRepository:
 
     def config(self, cluster: str) -> EtcdConfig | None:
         return EtcdConfig.from_item(self._table.get(keys.cluster_pk(cluster), keys.ETCD_CONFIG_SK))
+
+    def set_cluster_token(self, cluster: str, token: str) -> None:
+        """The token the members formed their cluster with last (a restore mints a new one)."""
+        self._table.update(
+            keys.cluster_pk(cluster),
+            keys.ETCD_CONFIG_SK,
+            {EtcdConfig.attribute("initial_cluster_token"): token},
+            Attr("pk").exists(),
+        )

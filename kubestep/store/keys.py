@@ -45,6 +45,8 @@ ADMINS_SK = "ADMINS"
 BACKUP_POLICY_SK = "BACKUP"
 BACKUP_PREFIX = "BACKUP#"
 LATEST_BACKUP_SK = "LATEST"
+# A restore in progress (ACCESS#<uid>): the backup each replica restores at boot before etcd starts.
+RESTORE_REQUEST_SK = "RESTORE"
 
 # GSI1 partitions -------------------------------------------------------------------------------
 CLUSTERS_INDEX = "CLUSTERS"

@@ -26,6 +26,7 @@ def all_workflows() -> dict[str, Workflow]:
         plan_upgrades,
         provision_network,
         repair_cluster,
+        restore_cluster,
         sweep_orphans,
         update_cluster,
         update_node_pool,
@@ -44,6 +45,8 @@ def all_workflows() -> dict[str, Workflow]:
         # Reliability: repair after hand changes, and the orphan sweeper.
         repair_cluster,
         sweep_orphans,
+        # Restore of etcd from one of the cluster's backups.
+        restore_cluster,
         # Automatic repair: the periodic check, and each cluster's repair.
         plan_repairs,
         auto_repair,

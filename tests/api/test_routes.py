@@ -455,6 +455,7 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
         ("GET", "/v1/clusters/{name}/events"): {"200", "400", "404"},
         ("GET", "/v1/clusters/{name}/backups"): {"200", "400", "404"},
         ("POST", "/v1/clusters/{name}/backups"): {"202", "400", "404", "409"},
+        ("POST", "/v1/clusters/{name}/restore"): {"200", "202", "400", "404", "409", "413", "415"},
         ("GET", "/v1/operations/{id}"): {"200", "400", "404"},
         ("GET", "/v1/operations"): {"200", "400"},
         ("POST", "/v1/operations/{id}:cancel"): {"202", "400", "404", "409"},
@@ -486,6 +487,7 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
             "listEvents",
             "listBackups",
             "backupCluster",
+            "restoreCluster",
             "getOperation",
             "listOperations",
             "cancelOperation",
@@ -531,6 +533,52 @@ def test_repair_starts_its_workflow_and_a_busy_cluster_is_refused(api: Store) ->
     again = call("POST", f"/v1/clusters/{record.name}:repair")
     assert again.status == 409 and again.json["error"]["code"] == "LockHeld"
     assert len(executions("RepairCluster")) == 1
+
+
+def test_restore_checks_the_backup_answers_a_dry_run_and_starts_under_the_lock(api: Store) -> None:
+    """`POST /v1/clusters/{name}/restore`: one of the cluster's current incarnation's backups,
+    else 400 naming `backupId`; a dry run starts nothing; a restore holds the cluster's lock."""
+    from kubestep import backups as backup_rules
+    from kubestep.store.backups import BackupPolicy, BackupRecord
+
+    record = register_running(api)
+    backup_id = "20261205T101500Z"
+    api.backups.publish_policy(
+        record.uid,
+        BackupPolicy(
+            bucket="bk", prefix=backup_rules.cluster_prefix(record.uid), interval_minutes=30, retention_days=7
+        ),
+    )
+    api.backups.put(
+        record.uid,
+        BackupRecord(
+            backup_id=backup_id,
+            taken_at="2026-12-05T10:15:00Z",
+            revision=7,
+            size=10,
+            sha256="0" * 64,
+            object_key=backup_rules.object_key(record.uid, backup_id),
+        ),
+    )
+    path = "/v1/clusters/prod/restore"
+    assert call("POST", "/v1/clusters/ghost/restore", body={"backupId": backup_id}).status == 404
+    for wrong, says in (("20200101T000000Z", "has no backup"), (f"zother/{backup_id}", "another cluster incarnation")):
+        refused = call("POST", path, body={"backupId": wrong})
+        assert refused.status == 400 and refused.error["details"][0]["field"] == "backupId", refused.json
+        assert says in refused.error["details"][0]["rule"]
+    assert call("POST", path, body={"backupId": "latest"}).status == 400
+    dry = call("POST", path, body={"backupId": backup_id}, query={"dryRun": "true"})
+    assert dry.status == 200 and dry.json["backup"]["location"] == f"s3://bk/backups/{record.uid}/{backup_id}.db"
+    assert executions("RestoreCluster") == [] and api.locks.get("prod") is None
+    started = call("POST", path, body={"backupId": f"{record.uid}/{backup_id}"})
+    assert started.status == 202 and started.json["kind"] == "RestoreCluster", started.json
+    (execution,) = executions("RestoreCluster")
+    assert execution_input(execution["executionArn"]) == {
+        "clusterName": "prod",
+        "backupId": f"{record.uid}/{backup_id}",
+    }
+    again = call("POST", path, body={"backupId": backup_id})
+    assert again.status == 409 and again.error["code"] == "LockHeld"
 
 
 def test_sweep_starts_a_dry_run_unless_told_otherwise(api: Store) -> None:

@@ -1,12 +1,28 @@
-"""`/v1/clusters/{name}/backups`: a cluster's etcd backups, and asking for one now."""
+"""`/v1/clusters/{name}/backups`: a cluster's etcd backups, and asking for one now;
+`/v1/clusters/{name}/restore`: restoring its etcd from one of them (RestoreCluster)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from kubestep import backup_status
+from kubestep import backup_status, operations
 from kubestep.api import schemas
-from kubestep.api.http import PREFIX, ClusterName, JsonResponse, deps, json_response, require_cluster, responses
+from kubestep.api.http import (
+    BODY_ERRORS,
+    PREFIX,
+    ClusterName,
+    DryRun,
+    IdempotencyKey,
+    JsonResponse,
+    deps,
+    example,
+    json_response,
+    require_cluster,
+    responses,
+)
+from kubestep.api.starts import start_operation
 from kubestep.store import now
 
 router = APIGatewayRouter()
@@ -41,3 +57,40 @@ def backup_cluster(name: ClusterName) -> JsonResponse:
     _, store = deps(router)
     record = require_cluster(store, name)
     return json_response(202, backup_status.request_backup(store, record, now()))
+
+
+@router.post(
+    f"{PREFIX}/clusters/<name>/restore",
+    operation_id="restoreCluster",
+    summary="Restore a cluster's etcd from one of its backups",
+    description="Starts a `RestoreCluster` execution (etcd's disaster recovery): the control plane stops (its "
+    "etcd volumes kept), every replica restores the snapshot with a new cluster token before etcd starts, each "
+    "passes the health gate, nodes launched after the snapshot are replaced. Everything written to the cluster "
+    "since the snapshot is lost. The backup must be one of the cluster's current incarnation's (400 naming "
+    "`backupId` otherwise); 409 while another operation works on the cluster. With `dryRun=true`: which "
+    "replicas stop and which snapshot comes back; nothing changes.",
+    responses={
+        **responses(202, schemas.Operation, "The RestoreCluster operation started", *BODY_ERRORS, 404, 409),
+        **responses(200, schemas.RestoreClusterDryRun, "dryRun=true: what the restore would do"),
+    },
+    tags=["clusters"],
+)
+def restore_cluster(
+    name: ClusterName,
+    body: Annotated[schemas.RestoreClusterBody, example("a backup", {"backupId": "20261205T101500Z"})],
+    idempotency_key: IdempotencyKey = None,
+    dry_run: DryRun = False,
+) -> JsonResponse:
+    current, store = deps(router)
+    backup_id = body.backup_id
+    if dry_run:
+        require_cluster(store, name)
+        return json_response(200, operations.plan_restore(current, store, name, backup_id))
+    return start_operation(
+        router,
+        route=f"POST {PREFIX}/clusters/{{name}}/restore",
+        key=idempotency_key,
+        body={"name": name, "backupId": backup_id},
+        cluster=name,
+        start=lambda: operations.start_restore(current, store, name, backup_id),
+    )
