@@ -264,7 +264,14 @@ def progress(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     final at once, while its siblings and the operation still run."""
     events = list(events)
     if not events:
-        return {"startedAt": None, "maps": [], "parallels": [], "iterations": [], "activeSteps": []}
+        return {
+            "startedAt": None,
+            "maps": [],
+            "parallels": [],
+            "iterations": [],
+            "activeSteps": [],
+            "historyEnded": True,
+        }
     start: datetime = events[0]["timestamp"]
     walk = _walk(events)
     by_id = {e["id"]: e for e in events if "id" in e}
@@ -334,6 +341,9 @@ def progress(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "parallels": parallels,
         "iterations": iterations,
         "activeSteps": active,
+        # The operation's record may say SUCCEEDED (its last task writes it) before the history
+        # has that task's exit: a reader stops polling only once the history has ended too.
+        "historyEnded": ended,
     }
 
 

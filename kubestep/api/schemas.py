@@ -511,6 +511,11 @@ class OperationSteps(BaseModel):
     activeSteps: list[ActiveStep] = Field(
         default_factory=list, description="The steps running now (entered, not yet exited)"
     )
+    historyEnded: bool = Field(
+        default=True,
+        description="The execution's history has its end: the last step's exit may come after the operation's "
+        "status says it ended",
+    )
 
 
 class CreateClusterDryRun(BaseModel):

@@ -301,7 +301,9 @@ def test_a_boot_model_inits_first_joins_one_at_a_time_and_nodes_wait_for_the_con
         _control_plane(runtime, launch_template, "modelled", "u6mod", 3)
         node = _node(runtime, launch_template, "modelled", "u6mod")
         assert _node_report(runtime, "u6mod", node, timeout=30)
-        assert runtime.simulator.wait_idle(timeout=30)
+        wanted = {"replica 0", "replica 1", "replica 2", f"node {node}"}
+        # Every instance's first report, awaited by name (the joins end after the node's).
+        _until(lambda: wanted <= {r.key for r in runtime.simulator.reports() if r.uid == "u6mod"}, timeout=30)
     finally:
         runtime.simulator.boot_model = lambda: None
     reports = {r.key: datetime.fromisoformat(r.reported_at) for r in runtime.simulator.reports() if r.uid == "u6mod"}

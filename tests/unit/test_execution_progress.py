@@ -99,4 +99,11 @@ def test_an_execution_that_ended_leaves_nothing_running() -> None:
 
 
 def test_no_history_no_progress() -> None:
-    assert progress([]) == {"startedAt": None, "maps": [], "parallels": [], "iterations": [], "activeSteps": []}
+    assert progress([]) == {
+        "startedAt": None,
+        "maps": [],
+        "parallels": [],
+        "iterations": [],
+        "activeSteps": [],
+        "historyEnded": True,
+    }

@@ -1595,7 +1595,8 @@ async function refreshSteps(target, operation, elements) {
     record.status = answer.status;
     record.timeScale = answer.timeScale;
     record.progress = answer;
-    record.final = TERMINAL.has(answer.status);
+    // The status may be final before the history holds the last step's exit: poll until both are.
+    record.final = TERMINAL.has(answer.status) && answer.historyEnded !== false;
   }
   const shown = record.shown || 0;
   if (shown < record.items.length) {
