@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubestep_local import moto_compat
 from kubestep_local.time_scale import TimeScale
@@ -284,58 +283,3 @@ class LatencyModel:
                 transition.action()
             except Exception:  # noqa: BLE001 - one transition must not stop the clock
                 LOG.exception("latency model: transition %s failed", transition.what)
-
-
-def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for begin, end in sorted(i for i in intervals if i[1] > i[0]):
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((begin, end))
-    return merged
-
-
-def _measure(intervals: list[tuple[float, float]]) -> float:
-    return sum(end - begin for begin, end in intervals)
-
-
-def _minus(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Parts of the (merged) intervals ``a`` that no (merged) interval of ``b`` covers."""
-    out = []
-    for begin, end in a:
-        cursor = begin
-        for b_begin, b_end in b:
-            if b_end <= cursor or b_begin >= end:
-                continue
-            if b_begin > cursor:
-                out.append((cursor, b_begin))
-            cursor = max(cursor, b_end)
-        if cursor < end:
-            out.append((cursor, end))
-    return out
-
-
-def modelled_seconds(
-    started: float,
-    ended: float,
-    waits: list[tuple[float, float]],
-    compute: list[tuple[float, float]],
-    time_scale: float,
-) -> dict[str, Any]:
-    """How long an execution would take on AWS, from its real run. While the interpreter sleeps
-    a scaled wait (Retry backoff, a Wait state: what polls AWS's intermediate states and the
-    instances' boots) and no Lambda task of the execution runs, time counts divided by the time
-    scale; everything else (Lambda run time, the emulator's own work) counts as it was.
-
-    ``waits`` and ``compute``: (start, end) wall-clock seconds of each scaled wait and invocation."""
-    clip = [(max(b, started), min(e, ended)) for b, e in waits]
-    scaled = _measure(_minus(_union(clip), _union(compute)))
-    total = max(0.0, ended - started)
-    modelled = total - scaled + (scaled / time_scale if time_scale > 0 else 0.0)
-    return {
-        "realSeconds": total,
-        "scaledWaitSeconds": scaled,
-        "modelledSeconds": modelled,
-        "timeScale": time_scale,
-    }

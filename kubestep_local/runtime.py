@@ -40,7 +40,8 @@ from kubestep_local.faults import Fault, FaultPlan, Invocation
 from kubestep_local.home import STATE_FILE, HomeLock, default_home
 from kubestep_local.instances import InstanceSimulator
 from kubestep_local.lambda_seam import LambdaSeam
-from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
+from kubestep_local.latency import PROFILE_NAMES, LatencyModel
+from kubestep_local.modelled_time import modelled_time
 from kubestep_local.moto_compat import ACCOUNT_ID, FunctionInfo
 from kubestep_local.moto_compat import s3 as bucket_policies
 from kubestep_local.moto_compat.autoscaling_health import emulate_health_replacement
@@ -180,9 +181,6 @@ class LocalRuntime:
         self.latency = LatencyModel(self.time_scale, self.config.latency)
         # Fault injection: the plan every Lambda worker reads (kubestep_local/faults.py).
         self.faults = FaultPlan(self.home / "local" / f"faults-{os.getpid()}.json")
-        self._compute: dict[str, list[tuple[float, float]]] = {}
-        self._waits: dict[str, list[tuple[float, float]]] = {}
-        self.time_scale.on_wait = self._waited
         self.timings: dict[str, float] = {}
         # What the start did with the saved state (persistent runtimes): see ``restore_report``.
         self.restore_report: dict[str, Any] | None = None
@@ -632,23 +630,14 @@ class LocalRuntime:
         self.latency.set_profile(profile)
 
     def modelled_time(self, execution_arn: str) -> dict[str, Any]:
-        """How long the execution would have taken on AWS: Lambda run time as measured, every
-        wait (Retry backoff, Wait states: what polls AWS's intermediate states and the instances'
-        boots) divided by the time scale (``latency.modelled_seconds``)."""
+        """How long the execution would have taken on AWS: per branch of its history, Lambda run
+        time as measured, every wait (Retry backoff, Wait states: what polls AWS's intermediate
+        states and the instances' boots) divided by the time scale (``modelled_time``)."""
         execution = next((e for e in moto_compat.executions() if e.arn == execution_arn), None)
         if execution is None or execution.start_date is None:
             raise KeyError(execution_arn)
-        started = execution.start_date.timestamp()
-        ended = execution.stop_date.timestamp() if execution.stop_date else time.time()
-        with self._lock:
-            compute = list(self._compute.get(execution_arn, ()))
-            waits = list(self._waits.get(execution_arn, ()))
-        return modelled_seconds(started, ended, waits, compute, self.time_scale.scale)
-
-    def _waited(self, execution_arn: str | None, started: float, ended: float) -> None:
-        if execution_arn:
-            with self._lock:
-                self._waits.setdefault(execution_arn, []).append((started, ended))
+        now = None if execution.stop_date else time.time()
+        return modelled_time(moto_compat.execution_history(execution_arn), self.time_scale.scale, now)
 
     # LambdaSeam interceptor: Lambda-level faults, and when each invocation ran.
     def before_invoke(self, fn: FunctionInfo, event: Any, execution_arn: str | None) -> None:
@@ -667,9 +656,6 @@ class LocalRuntime:
         duration: float,
         died: bool,
     ) -> None:
-        if execution_arn:
-            with self._lock:
-                self._compute.setdefault(execution_arn, []).append((started_at, started_at + duration))
         if died and execution_arn and self._crashed_with_abort(fn, event, started_at):
             # The management service itself died here: the execution stops before its Catch
             # could see the failed task (what StopExecution does on AWS).

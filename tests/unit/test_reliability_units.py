@@ -8,18 +8,7 @@ import pytest
 
 from kubestep.resources.orphans import Orphan
 from kubestep_local.faults import Fault, Invocation, is_read_only
-from kubestep_local.latency import PROFILES, Profile, modelled_seconds
-
-
-def test_waits_count_divided_by_the_time_scale_unless_a_task_runs_meanwhile() -> None:
-    # 10 s of real time at scale 0.01: tasks 0-2 s and 6-7 s, the interpreter waits 2-6 s and 5-9 s.
-    result = modelled_seconds(0, 10, waits=[(2, 6), (5, 9)], compute=[(0, 2), (6, 7)], time_scale=0.01)
-    # Scaled: 2-6 and 7-9 (6-7 a task ran) = 6 s -> 600 s; the other 4 s count as they were.
-    assert result["scaledWaitSeconds"] == pytest.approx(6)
-    assert result["modelledSeconds"] == pytest.approx(604)
-    assert modelled_seconds(0, 5, [], [], 0.02)["modelledSeconds"] == pytest.approx(5)
-    # Waits outside the execution do not count.
-    assert modelled_seconds(10, 12, [(0, 11)], [], 0.5)["modelledSeconds"] == pytest.approx(1 / 0.5 + 1)
+from kubestep_local.latency import PROFILES, Profile
 
 
 def test_profiles_name_known_states_and_grow_from_realistic_to_slow() -> None:
