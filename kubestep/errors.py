@@ -58,6 +58,11 @@ class ResourcePending(KubestepError):
     """A resource is on its way; the state machine retries the step later."""
 
 
+class ResourceSettling(ResourcePending):
+    """The step has just started what AWS takes a known time over: the state machine looks again
+    once it could plausibly be ready (the step's `Poll.first`), then polls as for ResourcePending."""
+
+
 class ResourceTimeout(KubestepError):
     """A resource did not get ready before the step's deadline."""
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-PENDING = "ResourcePending"
+# A step's errors that say "not ready yet" (the state machine retries them), not a failure.
+PENDING = ("ResourceSettling", "ResourcePending")
 FAILED_EVENTS = ("TaskFailed", "LambdaFunctionFailed")
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -237,10 +238,12 @@ def summarize(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             reason = failure_reason(event)
             if not reason:
                 continue
-            if reason.startswith(PENDING):
-                if reason not in waits:
-                    waits.add(reason)
-                    add("wait", stamp, step_of(event), reason.removeprefix(f"{PENDING}: "), None, event.get("id", 0))
+            pending = next((p for p in PENDING if reason.startswith(p)), None)
+            if pending:
+                said = reason.removeprefix(f"{pending}: ")
+                if said not in waits:
+                    waits.add(said)
+                    add("wait", stamp, step_of(event), said, None, event.get("id", 0))
             else:
                 add("error", stamp, step_of(event), reason, None, event.get("id", 0))
         elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):

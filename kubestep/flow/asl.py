@@ -46,16 +46,27 @@ THROTTLED_RETRY = {
 }
 
 
-def pending_retry(spec: StepSpec) -> dict:
+def pending_retries(spec: StepSpec) -> list[dict]:
     policy = spec.pending_policy
     # No jitter: the budget must be what the step's deadline needs, not a random fraction of it.
-    return {
+    pending = {
         "ErrorEquals": ["ResourcePending"],
         "IntervalSeconds": policy.interval,
         "MaxAttempts": policy.max_attempts,
         "BackoffRate": policy.backoff,
         "MaxDelaySeconds": policy.max_delay,
     }
+    if not policy.first:
+        return [pending]
+    # A step raises ResourceSettling once per operation; a second attempt (a Lambda error
+    # retried in between) must not exhaust the retrier, so it allows two.
+    settling = {
+        "ErrorEquals": ["ResourceSettling"],
+        "IntervalSeconds": policy.first,
+        "MaxAttempts": 2,
+        "BackoffRate": 1,
+    }
+    return [settling, pending]
 
 
 @dataclass
@@ -134,7 +145,7 @@ class Task(State):
             body["ResultPath"] = self.output
         retry = [dict(LAMBDA_RETRY), dict(THROTTLED_RETRY)]
         if self.spec.waits:
-            retry.append(pending_retry(self.spec))
+            retry.extend(pending_retries(self.spec))
         body["Retry"] = retry
         if self.catch:
             body["Catch"] = [

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn, Self
 
-from kubestep.errors import InvalidSpec, ResourcePending, ResourceTimeout
+from kubestep.errors import InvalidSpec, ResourcePending, ResourceSettling, ResourceTimeout
 from kubestep.flow.steps import VISIBILITY, StepSpec, human
 from kubestep.settings import Settings
 from kubestep.store import Store, now
@@ -37,12 +37,15 @@ class StepContext:
 
     def pending(self, message: str, deadline: timedelta | None = None) -> NoReturn:
         """Not ready yet: ResourcePending (the state machine retries), or ResourceTimeout once the
-        step's deadline (counted from the first attempt of this operation) has passed."""
+        step's deadline (counted from the first attempt of this operation) has passed. The first
+        wait of a step whose poll looks first after a while (`Poll.first`) is ResourceSettling."""
         run = self.run
         limit = deadline or (run.deadline if run else VISIBILITY.deadline)
         key = run.key if run else "unnamed"
         scale = self.settings.time_scale
-        started = self.store.deadlines.started(self.operation_id, key)
+        started, first_wait = self.store.deadlines.started(self.operation_id, key)
+        if first_wait and run is not None and run.spec.poll is not None and run.spec.poll.first:
+            raise ResourceSettling(message)
         if now() - started > limit * scale:
             waited = human(limit)
             if scale != 1:

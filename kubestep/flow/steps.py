@@ -33,12 +33,18 @@ BUDGET_MARGIN = 1.2
 class Poll:
     """How a waiting step is retried: `ResourcePending` → Retry every `interval` seconds,
     growing by `backoff` up to `max_delay`, until the step's `deadline` has passed; then the
-    step itself raises `ResourceTimeout`."""
+    step itself raises `ResourceTimeout`.
+
+    `first`: for a resource AWS takes a known while over (a NAT gateway pending, a load
+    balancer's interfaces released), the step's first wait of an operation raises
+    `ResourceSettling` instead, retried once after `first` seconds (when the resource could
+    plausibly be ready), so the short intervals after it poll only near the end; 0: none."""
 
     deadline: timedelta
     interval: int = 5
     backoff: float = 1.5
     max_delay: int = 30
+    first: int = 0
 
     def delays(self, attempts: int) -> list[float]:
         return [min(self.interval * self.backoff**k, self.max_delay) for k in range(attempts)]
@@ -55,7 +61,7 @@ class Poll:
 
     @property
     def budget_seconds(self) -> float:
-        return sum(self.delays(self.max_attempts))
+        return self.first + sum(self.delays(self.max_attempts))
 
 
 # Steps that create something and use it at once wait out EC2's eventual consistency (a new id

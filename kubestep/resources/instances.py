@@ -31,8 +31,9 @@ from kubestep.resources.context import ClusterContext
 from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Scope
 from kubestep.store import EtcdMember, NodePoolRecord, Resource
 
-# ASG deletes take a minute or two; terminating instances up to a few minutes each.
-GROUPS_DELETED = Poll(deadline=timedelta(minutes=15), interval=5)
+# A force-deleted ASG is gone in about 45 s (a minute or two with many instances): the first
+# look after 35 s, then every few seconds; terminating instances takes up to a few minutes each.
+GROUPS_DELETED = Poll(deadline=timedelta(minutes=15), interval=3, backoff=1.2, max_delay=20, first=35)
 INSTANCES_GONE = Poll(deadline=timedelta(minutes=15), interval=10)
 
 ROOT_DEVICE = "/dev/sda1"

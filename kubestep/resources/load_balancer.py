@@ -18,7 +18,9 @@ from kubestep.resources.kind import MISSING, DeleteStep, Found, ResourceKind, Sc
 from kubestep.store import Resource
 
 # AWS: an NLB is `provisioning` for a few minutes (the replicas' health gate waits for it); its
-# ENIs linger a while after a delete.
+# ENIs linger about a minute after a delete (and block the security groups' delete): the first
+# look after 50 s, then every few seconds.
+INTERFACES_RELEASED = Poll(deadline=timedelta(minutes=15), interval=3, backoff=1.2, max_delay=20, first=50)
 DELETED = Poll(deadline=timedelta(minutes=15), interval=5)
 TARGET_GROUP_ATTRIBUTES = {
     "preserve_client_ip.enabled": "false",
@@ -140,7 +142,7 @@ def _ours(ctx: ClusterContext, arn: str, scope: str) -> bool:
     return bool(tags) and ctx.owned(naming.tags_dict(tags[0]["Tags"]), scope)
 
 
-@step(poll=DELETED)
+@step(poll=INTERFACES_RELEASED)
 def delete_load_balancer(ctx: ClusterContext, scope: str) -> dict:
     """Delete the NLB, then wait until its network interfaces are released."""
     lb = _describe_lb(ctx)

@@ -29,8 +29,9 @@ from kubestep.flow.steps import Poll, step
 from kubestep.models import is_zone_id
 from kubestep.store import NetworkRecord
 
-# AWS: a NAT gateway is up to 10 minutes `pending` -> `available`.
-NAT = Poll(deadline=timedelta(minutes=15), interval=15)
+# AWS: a NAT gateway is up to 10 minutes `pending` -> `available`, typically about three: the
+# first look after two and a half, then every few seconds.
+NAT = Poll(deadline=timedelta(minutes=15), interval=5, backoff=1.2, max_delay=30, first=150)
 NAT_DELETED = Poll(deadline=timedelta(minutes=15), interval=15)
 ADDRESSES_RELEASED = Poll(deadline=timedelta(minutes=10), interval=10)
 VPC_DELETED = Poll(deadline=timedelta(minutes=15), interval=10)

@@ -15,15 +15,17 @@ class DeadlineRepository:
     def __init__(self, table: Table):
         self._table = table
 
-    def started(self, operation_id: str, step: str) -> datetime:
+    def started(self, operation_id: str, step: str) -> tuple[datetime, bool]:
+        """When the operation's step first waited, and whether that is now (its first wait)."""
+        moment = iso()
         result = self._table.raw_update(
             Key={"pk": keys.deadline_pk(operation_id), "sk": step},
             UpdateExpression="SET startedAt = if_not_exists(startedAt, :now), #ttl = :ttl",
             ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues={":now": iso(), ":ttl": int((now() + DEADLINE_TTL).timestamp())},
+            ExpressionAttributeValues={":now": moment, ":ttl": int((now() + DEADLINE_TTL).timestamp())},
             ReturnValues="ALL_NEW",
         )
-        return parse_iso(result["startedAt"])
+        return parse_iso(result["startedAt"]), result["startedAt"] == moment
 
     def reset(self, operation_id: str, step: str) -> None:
         self._table.delete(keys.deadline_pk(operation_id), step)

@@ -170,8 +170,8 @@ class Interpreter:
         # A task may name another function than its workflow's (`${ClusterTasksFunctionArn}`).
         function = state["Parameters"]["FunctionName"].removeprefix("${").removesuffix("FunctionArn}")
         spec = dispatch_table(function)[payload["task"]]
-        pending = next((r for r in state.get("Retry", []) if "ResourcePending" in r["ErrorEquals"]), None)
-        attempts = 1 + (pending["MaxAttempts"] if pending else 0)
+        retries = [r for r in state.get("Retry", []) if {"ResourcePending", "ResourceSettling"} & set(r["ErrorEquals"])]
+        attempts = 1 + sum(r["MaxAttempts"] for r in retries)
         for attempt in range(attempts):
             if name in self.hooks:
                 self.hooks[name](payload)
@@ -179,7 +179,7 @@ class Interpreter:
                 return json.loads(json.dumps(run_step(spec, payload, self.settings, self.store)))
             except Exception as exc:  # noqa: BLE001 - surfaces as a Step Functions error
                 error = type(exc).__name__
-                if error == "ResourcePending" and attempt + 1 < attempts:
+                if error in ("ResourcePending", "ResourceSettling") and attempt + 1 < attempts:
                     continue
                 raise _StepError(error, json.dumps({"errorMessage": str(exc), "errorType": error})) from exc
         raise AssertionError("unreachable")

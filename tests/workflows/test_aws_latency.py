@@ -37,7 +37,7 @@ def pending(runtime: LocalRuntime, execution_arn: str) -> list[str]:
     out = []
     for event in events:
         details = event.get("taskFailedEventDetails") or {}
-        if details.get("error") == "ResourcePending":
+        if details.get("error") in ("ResourcePending", "ResourceSettling"):
             out.append(json.loads(details["cause"])["errorMessage"])
     return out
 
