@@ -637,6 +637,9 @@ def _load_balancers(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             [any_balancer, any_target_group],
             {"Null": {"aws:ResourceTag/kubernetes.io/service-name": "false"}},
         ),
+        # DeleteCluster finds those by their kubernetes.io/cluster/<uid> tag instead of listing
+        # every load balancer and target group (GetResources takes no resource-level permissions).
+        _stmt("KubernetesLoadBalancersFind", ["tag:GetResources"], ["*"]),
     ]
 
 

@@ -22,6 +22,28 @@ def _k8s_owned(tags: dict[str, str], uid: str) -> bool:
     return naming.k8s_cluster_tag(uid) in tags and TAG_CREATED_BY not in tags
 
 
+def _tagged_load_balancing(ctx: ClusterContext) -> dict[str, dict[str, str]]:
+    """ARN -> tags of every Elastic Load Balancing resource tagged `kubernetes.io/cluster/<uid>`
+    (any value: `owned` or `shared`)."""
+    tagging = client("resourcegroupstaggingapi", ctx.settings.region)
+    found: dict[str, dict[str, str]] = {}
+    for page in tagging.get_paginator("get_resources").paginate(TagFilters=[{"Key": naming.k8s_cluster_tag(ctx.uid)}]):
+        for mapping in page["ResourceTagMappingList"]:
+            if ":elasticloadbalancing:" in mapping["ResourceARN"]:
+                found[mapping["ResourceARN"]] = naming.tags_dict(mapping.get("Tags"))
+    return found
+
+
+def _kind(arn: str) -> str:
+    """`loadbalancer` (a Network or Application Load Balancer: `loadbalancer/net/<name>/<id>`),
+    `classic` (`loadbalancer/<name>`), `targetgroup`, or what else the ARN names."""
+    resource = arn.split(":", 5)[-1]
+    kind, _, rest = resource.partition("/")
+    if kind == "loadbalancer":
+        return "loadbalancer" if "/" in rest else "classic"
+    return kind
+
+
 @step(poll=GONE)
 def delete_kubernetes_resources(ctx: ClusterContext) -> dict:
     """Service load balancers, their target and security groups, and CSI volumes that
@@ -29,45 +51,28 @@ def delete_kubernetes_resources(ctx: ClusterContext) -> dict:
     uid, vpc = ctx.uid, ctx.vpc_id
     removed: dict[str, list[str]] = {"loadBalancers": [], "targetGroups": [], "volumes": [], "securityGroups": []}
 
-    arns = [
-        lb["LoadBalancerArn"]
-        for page in ctx.elbv2.get_paginator("describe_load_balancers").paginate()
-        for lb in page["LoadBalancers"]
-        if lb.get("VpcId") == vpc
-    ]
-    for i in range(0, len(arns), 20):
-        for desc in ctx.elbv2.describe_tags(ResourceArns=arns[i : i + 20])["TagDescriptions"]:
-            if _k8s_owned(naming.tags_dict(desc["Tags"]), uid):
-                ctx.elbv2.delete_load_balancer(LoadBalancerArn=desc["ResourceArn"])
-                removed["loadBalancers"].append(desc["ResourceArn"])
-
-    elb = client("elb", ctx.settings.region)
-    classic = [
-        lb["LoadBalancerName"]
-        for lb in elb.describe_load_balancers()["LoadBalancerDescriptions"]
-        if lb.get("VPCId") == vpc
-    ]
-    for i in range(0, len(classic), 20):
-        for desc in elb.describe_tags(LoadBalancerNames=classic[i : i + 20])["TagDescriptions"]:
-            if _k8s_owned(naming.tags_dict(desc["Tags"]), uid):
-                elb.delete_load_balancer(LoadBalancerName=desc["LoadBalancerName"])
-                removed["loadBalancers"].append(desc["LoadBalancerName"])
-
-    tg_arns = [
-        tg["TargetGroupArn"]
-        for page in ctx.elbv2.get_paginator("describe_target_groups").paginate()
-        for tg in page["TargetGroups"]
-        if tg.get("VpcId") == vpc
-    ]
-    for i in range(0, len(tg_arns), 20):
-        for desc in ctx.elbv2.describe_tags(ResourceArns=tg_arns[i : i + 20])["TagDescriptions"]:
-            if _k8s_owned(naming.tags_dict(desc["Tags"]), uid):
-                try:
-                    ctx.elbv2.delete_target_group(TargetGroupArn=desc["ResourceArn"])
-                    removed["targetGroups"].append(desc["ResourceArn"])
-                except Exception as exc:
-                    if is_in_use(exc):
-                        ctx.pending("a Kubernetes target group is still in use")
+    # Found by their tag through the Resource Groups Tagging API: a Describe of every load
+    # balancer and target group in the account (EC2's token buckets, other tenants' resources)
+    # would only be filtered here. The tag names this incarnation's uid; `_k8s_owned` still
+    # checks each one's tags before anything is deleted.
+    tagged = _tagged_load_balancing(ctx)
+    for arn, tags in tagged.items():
+        if _kind(arn) == "loadbalancer" and _k8s_owned(tags, uid):
+            ctx.elbv2.delete_load_balancer(LoadBalancerArn=arn)
+            removed["loadBalancers"].append(arn)
+        elif _kind(arn) == "classic" and _k8s_owned(tags, uid):
+            name = arn.rpartition("loadbalancer/")[2]
+            client("elb", ctx.settings.region).delete_load_balancer(LoadBalancerName=name)
+            removed["loadBalancers"].append(name)
+    for arn, tags in tagged.items():
+        if _kind(arn) == "targetgroup" and _k8s_owned(tags, uid):
+            try:
+                ctx.elbv2.delete_target_group(TargetGroupArn=arn)
+                removed["targetGroups"].append(arn)
+            except Exception as exc:
+                if is_in_use(exc):
+                    ctx.pending("a Kubernetes target group is still in use")
+                if not is_not_found(exc, Kind.TARGET_GROUP):
                     raise
 
     tag_key = [{"Name": "tag-key", "Values": [naming.k8s_cluster_tag(uid)]}]

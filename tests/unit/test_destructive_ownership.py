@@ -206,3 +206,62 @@ def test_schedule_cancel_cancels_only_that_schedule(world) -> None:
     assert not _scheduler_has(mine)
     neighbours.assert_untouched()
     fleet_.run("DeleteCluster", {"clusterName": "target"}, "delete-target-7")
+
+
+def _kubernetes_load_balancers(uid: str, name: str) -> dict[str, str]:
+    """What the cloud controller manager makes for a Service of a cluster `uid`: an NLB, its
+    target group and a classic ELB, tagged `kubernetes.io/cluster/<uid>=owned` and
+    `kubernetes.io/service-name` (cloud-provider-aws, TagNameKubernetesService)."""
+    tags = [
+        {"Key": naming.k8s_cluster_tag(uid), "Value": "owned"},
+        {"Key": "kubernetes.io/service-name", "Value": name},
+    ]
+    subnets = [s["SubnetId"] for s in boto3.client("ec2", REGION).describe_subnets()["Subnets"]][:2]
+    elbv2, elb = boto3.client("elbv2", REGION), boto3.client("elb", REGION)
+    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets, Type="network", Scheme="internal", Tags=tags)
+    vpc = lb["LoadBalancers"][0]["VpcId"]
+    tg = elbv2.create_target_group(Name=f"{name}-tg", Protocol="TCP", Port=30080, VpcId=vpc, Tags=tags)
+    elb.create_load_balancer(
+        LoadBalancerName=f"{name}-classic",
+        Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 30081}],
+        Subnets=subnets,
+        Scheme="internal",
+        Tags=tags,
+    )
+    return {
+        "nlb": lb["LoadBalancers"][0]["LoadBalancerArn"],
+        "targetGroup": tg["TargetGroups"][0]["TargetGroupArn"],
+        "classic": f"{name}-classic",
+    }
+
+
+def _exists(planted: dict[str, str]) -> dict[str, bool]:
+    elbv2, elb = boto3.client("elbv2", REGION), boto3.client("elb", REGION)
+    balancers = {lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]}
+    groups = {tg["TargetGroupArn"] for tg in elbv2.describe_target_groups()["TargetGroups"]}
+    classic = {lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancerDescriptions"]}
+    return {
+        "nlb": planted["nlb"] in balancers,
+        "targetGroup": planted["targetGroup"] in groups,
+        "classic": planted["classic"] in classic,
+    }
+
+
+def test_delete_takes_the_load_balancers_kubernetes_made_for_it_and_no_others(world) -> None:
+    """Found by their cluster tag (the Resource Groups Tagging API, not a Describe of every load
+    balancer): the target's Service load balancers go; prod's and the earlier incarnation's stay."""
+    fleet_ = world["world"]
+    target = _target(fleet_)
+    mine = _kubernetes_load_balancers(target.uid, "k8s-target-web")
+    others = [_kubernetes_load_balancers(world[key].uid, f"k8s-{key}-web") for key in ("prod", "earlier")]
+    neighbours = Neighbours(world)
+    run = fleet_.run("DeleteCluster", {"clusterName": "target"}, "delete-target-8")
+    assert run.entered[-1] == "Deleted", run.entered
+    assert _exists(mine) == {"nlb": False, "targetGroup": False, "classic": False}
+    for planted in others:
+        assert _exists(planted) == {"nlb": True, "targetGroup": True, "classic": True}
+    neighbours.assert_untouched()
+    for planted in others:  # the module's other tests compare prod with itself only, but tidy up
+        boto3.client("elbv2", REGION).delete_load_balancer(LoadBalancerArn=planted["nlb"])
+        boto3.client("elbv2", REGION).delete_target_group(TargetGroupArn=planted["targetGroup"])
+        boto3.client("elb", REGION).delete_load_balancer(LoadBalancerName=planted["classic"])
