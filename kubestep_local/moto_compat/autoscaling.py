@@ -75,7 +75,10 @@ def group_instances_take_time(patches: PatchSet, later: Later) -> None:
 
 def groups_take_time_to_delete(patches: PatchSet, hooks: LatencyHooks, later: Later) -> None:
     """A deleted group is ``Delete in progress`` until its instances are gone (Auto Scaling API
-    reference, AutoScalingGroup.Status); moto removes it at once."""
+    reference, AutoScalingGroup.Status); moto removes it at once. A force delete terminates the
+    instances at once ("deletes the group along with all instances associated with the group,
+    without waiting for all instances to be terminated", DeleteAutoScalingGroup's ForceDelete):
+    they shut down while the group is being deleted, not after it."""
     from moto.autoscaling.models import AutoScalingBackend
 
     original_delete_group = AutoScalingBackend.delete_auto_scaling_group
@@ -90,8 +93,12 @@ def groups_take_time_to_delete(patches: PatchSet, hooks: LatencyHooks, later: La
 
         def finish() -> None:
             if self.autoscaling_groups.get(group_name) is group:
+                group.instance_states = []  # terminated when the delete began
                 original_delete_group(self, group_name)
 
+        ids = [state.instance.id for state in group.instance_states]
+        if ids:
+            self.ec2_backend.terminate_instances(ids)
         group.status = "Delete in progress"
         later(delay, finish, "auto-scaling-group-deleting")
         return None
