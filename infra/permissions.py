@@ -378,6 +378,8 @@ CLUSTER_EC2_DESCRIBE = [
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
     "ec2:DescribeKeyPairs",
+    # TagSubnets looks before it tags: a re-run finds the subnets tagged.
+    "ec2:DescribeTags",
 ]
 CLUSTER_EC2_CREATES = ["ec2:CreateSecurityGroup", "ec2:CreateVolume", "ec2:CreateLaunchTemplate"]
 
@@ -750,6 +752,7 @@ def _instance_roles(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             [
                 "iam:TagRole",
                 "iam:ListRoleTags",
+                "iam:GetRolePolicy",
                 "iam:ListRolePolicies",
                 "iam:ListAttachedRolePolicies",
                 "iam:DeleteRolePolicy",

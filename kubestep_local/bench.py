@@ -73,6 +73,8 @@ class Operation:
     arn: str
     wall_seconds: float
     status: str
+    rerun: dict[str, Any] | None = None
+    """A create's steps run again once it finished (`rerun.rerun_steps`): what they mutated."""
 
 
 def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int]) -> dict[str, Any]:
@@ -101,6 +103,7 @@ def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int
         "lambdaGbSeconds": round(gb_seconds, 3),
         "awsApiCalls": _calls(calls),
         "costUsd": _cost(transitions + retries, len(invocations), gb_seconds, calls),
+        **({"rerun": op.rerun} if op.rerun is not None else {}),
     }
 
 
@@ -177,6 +180,7 @@ def shape_of(body: dict[str, Any], zones: int) -> Shape:
 def run_reference(runtime: Any, body: dict[str, Any], echo: Callable[[str], None]) -> list[Operation]:
     """ProvisionNetwork, CreateCluster of `body`, DeleteCluster, one after the other."""
     from kubestep.api.client import ApiClient
+    from kubestep_local.rerun import rerun_steps
 
     api = ApiClient(runtime.api_url, sign=False)
     name = body["cluster"]["metadata"]["name"]
@@ -192,10 +196,15 @@ def run_reference(runtime: Any, body: dict[str, Any], echo: Callable[[str], None
         t0 = time.monotonic()
         arn = start()["executionArn"]
         result = runtime.wait_execution(arn, timeout=3600)
-        done.append(Operation(kind, arn, time.monotonic() - t0, result["status"]))
-        echo(f"{kind} {result['status']} in {done[-1].wall_seconds:.1f}s")
+        wall = time.monotonic() - t0
+        echo(f"{kind} {result['status']} in {wall:.1f}s")
         if result["status"] != "SUCCEEDED":
             raise RuntimeError(f"{kind} {result['status']}: {result.get('cause')}")
+        rerun = None
+        if kind == "CreateCluster":
+            rerun = rerun_steps(runtime, arn, name).as_dict()
+            echo(f"CreateCluster's {rerun['steps']} steps again: {rerun['mutatingCalls']} mutating calls")
+        done.append(Operation(kind, arn, wall, result["status"], rerun))
     return done
 
 

@@ -61,6 +61,11 @@ def bench(time_scale: float, latency: str, path: str, out_dir: str, counts: str)
     output.console.print(operations_table(result["operations"]))
     output.console.print(concurrency_table(result["concurrent"]))
     for op in result["operations"]:
+        if "rerun" in op:
+            rerun = op["rerun"]
+            mutated = ", ".join(f"{a} x{n}" for a, n in rerun["mutatingByAction"].items()) or "none"
+            steps, count = rerun["steps"], rerun["mutatingCalls"]
+            click.echo(f"{op['operation']} re-run ({steps} steps): {count} mutating calls ({mutated})")
         flagged = op["awsApiCalls"]["unfilteredByAction"]
         if flagged:
             click.echo(f"{op['operation']}: unfiltered describes: {', '.join(f'{a} x{n}' for a, n in flagged.items())}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 from kubestep import iam_policies, naming
 from kubestep.aws import client
@@ -93,8 +94,8 @@ def _ensure_role(ctx: ClusterContext, role: str, document: dict) -> tuple[str, s
             if not is_already_exists(exc2, Kind.IAM_ENTITY):
                 raise
             arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-    # Idempotent: the policy is rewritten on every run (a cluster update may change keys).
-    iam.put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(document))
+    # A cluster update may change keys: the policy is put whenever it differs.
+    _put_policy(iam, name, document)
     try:
         profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     except Exception as exc:
@@ -138,6 +139,20 @@ def ensure_instance_roles(ctx: ClusterContext) -> dict:
     return {"instanceProfiles": out}
 
 
+def _put_policy(iam: Any, role_name: str, document: dict) -> None:
+    """The role's inline policy, put only when it differs from `document` (a re-run keeps it)."""
+    try:
+        current = iam.get_role_policy(RoleName=role_name, PolicyName=POLICY_NAME)["PolicyDocument"]
+    except Exception as exc:
+        if not is_not_found(exc, Kind.IAM_ENTITY):
+            raise
+        current = None
+    if isinstance(current, str):  # URL-encoded JSON where botocore does not decode it
+        current = json.loads(unquote(current))
+    if current != json.loads(json.dumps(document)):
+        iam.put_role_policy(RoleName=role_name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(document))
+
+
 def seal_init_claim(ctx: ClusterContext) -> None:
     """Once the cluster is initialised, its control-plane role may only read the init claim: put
     the role's policy again without the claim's writes (idempotent; IAM applies it within
@@ -146,7 +161,7 @@ def seal_init_claim(ctx: ClusterContext) -> None:
         return
     document = iam_policies.control_plane_policy(facts(ctx))
     name = naming.instance_role(ctx.uid, naming.ROLE_CONTROL_PLANE)
-    _iam(ctx).put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(document))
+    _put_policy(_iam(ctx), name, document)
 
 
 def profile_arn(ctx: ClusterContext, role: str) -> str:

@@ -51,6 +51,12 @@ def _describe_tg(ctx: ClusterContext) -> dict | None:
         raise
 
 
+def _differs(current: list[dict[str, str]], wanted: dict[str, str]) -> bool:
+    """Whether any wanted attribute has another value (a re-run modifies nothing that is set)."""
+    have = {a["Key"]: a.get("Value") for a in current}
+    return any(have.get(key) != value for key, value in wanted.items())
+
+
 @step(creates=True)
 def ensure_load_balancer(ctx: ClusterContext) -> dict:
     """The internal NLB, its target group (TCP 6443, HTTPS /readyz) and its TCP 443 listener."""
@@ -69,10 +75,12 @@ def ensure_load_balancer(ctx: ClusterContext) -> dict:
         )["LoadBalancers"][0]
     if ctx.resource_id(Resource.NLB) != lb["LoadBalancerArn"]:
         ctx.record_resource(Resource.NLB, lb["LoadBalancerArn"])
-    ctx.elbv2.modify_load_balancer_attributes(
-        LoadBalancerArn=lb["LoadBalancerArn"],
-        Attributes=[{"Key": k, "Value": v} for k, v in LOAD_BALANCER_ATTRIBUTES.items()],
-    )
+    current = ctx.elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+    if _differs(current, LOAD_BALANCER_ATTRIBUTES):
+        ctx.elbv2.modify_load_balancer_attributes(
+            LoadBalancerArn=lb["LoadBalancerArn"],
+            Attributes=[{"Key": k, "Value": v} for k, v in LOAD_BALANCER_ATTRIBUTES.items()],
+        )
     tg = _describe_tg(ctx)
     if tg is None:
         tg = ctx.elbv2.create_target_group(
@@ -93,10 +101,12 @@ def ensure_load_balancer(ctx: ClusterContext) -> dict:
         )["TargetGroups"][0]
     if ctx.resource_id(Resource.TARGET_GROUP) != tg["TargetGroupArn"]:
         ctx.record_resource(Resource.TARGET_GROUP, tg["TargetGroupArn"])
-    ctx.elbv2.modify_target_group_attributes(
-        TargetGroupArn=tg["TargetGroupArn"],
-        Attributes=[{"Key": k, "Value": v} for k, v in TARGET_GROUP_ATTRIBUTES.items()],
-    )
+    current = ctx.elbv2.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])["Attributes"]
+    if _differs(current, TARGET_GROUP_ATTRIBUTES):
+        ctx.elbv2.modify_target_group_attributes(
+            TargetGroupArn=tg["TargetGroupArn"],
+            Attributes=[{"Key": k, "Value": v} for k, v in TARGET_GROUP_ATTRIBUTES.items()],
+        )
     listeners = ctx.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
     listener = next((item for item in listeners if item["Port"] == 443), None)
     forward = [{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}]

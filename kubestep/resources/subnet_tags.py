@@ -31,7 +31,17 @@ def subnet_ids(ctx: ClusterContext) -> list[str]:
 def tag_subnets(ctx: ClusterContext) -> dict:
     """Mark the service's subnets as shared by this cluster."""
     ids = subnet_ids(ctx)
-    ctx.ec2.create_tags(Resources=ids, Tags=[{"Key": naming.k8s_cluster_tag(ctx.uid), "Value": "shared"}])
+    key = naming.k8s_cluster_tag(ctx.uid)
+    tagged = ctx.ec2.describe_tags(
+        Filters=[
+            {"Name": "resource-id", "Values": ids},
+            {"Name": "key", "Values": [key]},
+            {"Name": "value", "Values": ["shared"]},
+        ]
+    )["Tags"]
+    missing = sorted(set(ids) - {t["ResourceId"] for t in tagged})
+    if missing:  # a re-run finds them tagged and changes nothing
+        ctx.ec2.create_tags(Resources=missing, Tags=[{"Key": key, "Value": "shared"}])
     return {"subnets": len(ids)}
 
 

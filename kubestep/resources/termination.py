@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from kubestep import naming
 from kubestep.aws import client
@@ -46,6 +47,32 @@ def _pattern(uid: str) -> dict:
     }
 
 
+def _queue_as_wanted(sqs: Any, name: str, attributes: dict[str, str]) -> str | None:
+    """The queue's URL if it exists with these attributes (a re-run keeps it), else None."""
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except Exception as exc:
+        if is_not_found(exc, Kind.QUEUE):
+            return None
+        raise
+    have = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(attributes))["Attributes"]
+    same = all(
+        json.loads(have.get(k) or "null") == json.loads(v) if k == "Policy" else have.get(k) == v
+        for k, v in attributes.items()
+    )
+    return url if same else None
+
+
+def _rule_as_wanted(events: Any, name: str, pattern: dict) -> bool:
+    try:
+        rule = events.describe_rule(Name=name)
+    except Exception as exc:
+        if is_not_found(exc, Kind.EVENT_RULE):
+            return False
+        raise
+    return rule.get("State") == "ENABLED" and json.loads(rule.get("EventPattern") or "null") == pattern
+
+
 @step(creates=True)
 def ensure_termination_queue(ctx: ClusterContext) -> dict:
     """The cluster's queue of node-termination messages and the EventBridge rule that fills it."""
@@ -67,33 +94,36 @@ def ensure_termination_queue(ctx: ClusterContext) -> dict:
             }
         ],
     }
-    # CreateQueue is idempotent for the same name and attributes.
-    url = sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "SqsManagedSseEnabled": "true",
-            "MessageRetentionPeriod": "3600",
-            "Policy": json.dumps(policy),
-        },
-        tags=ctx.tags(Name=name),
-    )["QueueUrl"]
+    attributes = {"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": "3600", "Policy": json.dumps(policy)}
+    url = _queue_as_wanted(sqs, name, attributes)
+    if url is None:  # CreateQueue is idempotent for the same name and attributes
+        url = sqs.create_queue(QueueName=name, Attributes=attributes, tags=ctx.tags(Name=name))["QueueUrl"]
     if ctx.resource_id(Resource.TERMINATION_QUEUE) != queue_arn(ctx):
         ctx.record_resource(Resource.TERMINATION_QUEUE, queue_arn(ctx))
-    events.put_rule(
-        Name=rule_name,
-        EventPattern=json.dumps(_pattern(ctx.uid)),
-        State="ENABLED",
-        Description=f"kubestep cluster {ctx.name}: node-termination lifecycle events to its queue",
-        Tags=naming.ec2_tags(ctx.tags(Name=rule_name)),
-    )
-    events.put_targets(Rule=rule_name, Targets=[{"Id": "termination-queue", "Arn": queue_arn(ctx)}])
+    if not _rule_as_wanted(events, rule_name, _pattern(ctx.uid)):
+        events.put_rule(
+            Name=rule_name,
+            EventPattern=json.dumps(_pattern(ctx.uid)),
+            State="ENABLED",
+            Description=f"kubestep cluster {ctx.name}: node-termination lifecycle events to its queue",
+            Tags=naming.ec2_tags(ctx.tags(Name=rule_name)),
+        )
+    targets = events.list_targets_by_rule(Rule=rule_name)["Targets"]
+    if not any(t["Id"] == "termination-queue" and t["Arn"] == queue_arn(ctx) for t in targets):
+        events.put_targets(Rule=rule_name, Targets=[{"Id": "termination-queue", "Arn": queue_arn(ctx)}])
     if ctx.resource_id(Resource.TERMINATION_RULE) != rule_arn:
         ctx.record_resource(Resource.TERMINATION_RULE, rule_arn)
     return {"queue": url}
 
 
 def ensure_drain_hook(ctx: ClusterContext, group_name: str) -> None:
-    """The node pool group's termination lifecycle hook (idempotent: PutLifecycleHook upserts)."""
+    """The node pool group's termination lifecycle hook (put only when missing or different)."""
+    hooks = ctx.autoscaling.describe_lifecycle_hooks(
+        AutoScalingGroupName=group_name, LifecycleHookNames=[naming.DRAIN_HOOK]
+    )["LifecycleHooks"]
+    wanted = ("autoscaling:EC2_INSTANCE_TERMINATING", HEARTBEAT_TIMEOUT_SECONDS, "CONTINUE")
+    if any((h["LifecycleTransition"], h.get("HeartbeatTimeout"), h.get("DefaultResult")) == wanted for h in hooks):
+        return
     ctx.autoscaling.put_lifecycle_hook(
         LifecycleHookName=naming.DRAIN_HOOK,
         AutoScalingGroupName=group_name,

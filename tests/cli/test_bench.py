@@ -53,6 +53,11 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
     assert {"EnsureLoadBalancer", "CheckReplicaHealth", "CheckNodePoolHealth"} <= {
         s["state"] for s in report["createSteps"]
     }
+    # Every create step finds what it made and keeps it: run again, they change nothing.
+    rerun = create["rerun"]
+    assert rerun["steps"] >= 20 and rerun["errors"] == {}, rerun
+    assert rerun["mutatingCalls"] == 0, rerun["mutatingByAction"]
+    assert "re-run" in printed
     assert [run["clusters"] for run in report["concurrent"]] == [1, 2]
     assert all(run["succeeded"] == run["clusters"] and run["peakMemoryMiB"] > 0 for run in report["concurrent"])
     width, height = png_size(out / report["files"]["timeline"])
