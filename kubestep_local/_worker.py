@@ -49,7 +49,7 @@ _HEADER = struct.Struct(">I")
 _MAX_LOG_BYTES = 256 * 1024
 
 # IAM action prefixes that differ from botocore's signing name.
-_IAM_PREFIX_OVERRIDES = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "apigateway"}
+_IAM_PREFIX_OVERRIDES = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "apigateway", "tagging": "tag"}
 
 
 def send_msg(sock: socket.socket, obj: Any, fds: list[int] | None = None) -> None:

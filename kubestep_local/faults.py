@@ -63,7 +63,7 @@ AWS_KINDS = ("throttle", "error", "lost-response", "crash")
 LAMBDA_KINDS = ("service-exception",)
 KINDS = AWS_KINDS + LAMBDA_KINDS
 # IAM action prefixes that differ from botocore's signing name (as the call recorder has them).
-_IAM_PREFIX_OVERRIDES = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "apigateway"}
+_IAM_PREFIX_OVERRIDES = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "apigateway", "tagging": "tag"}
 
 
 @dataclass

@@ -13,17 +13,22 @@ Parallel branch, a Map iteration) is read from the history's `previousEventId` c
 branch:
 
 - a Task state retried (a step polling an AWS resource that is not ready, or a transient
-  error's backoff) waits from its first attempt to its last one: that time runs on the
-  compressed clock, on which the resource it waits for settles, so it counts scaled (the
-  failed attempts' own run time included: the resource's clock ran on meanwhile);
+  error's backoff) waits from the end of its first attempt to the start of its last: that
+  time runs on the compressed clock, on which the resource it waits for settles, so it counts
+  scaled (the failed polls' own run time included: the resource's clock ran on meanwhile);
 - a Wait state counts scaled;
-- the last attempt of each Task and everything else (transitions) count as they ran;
+- the first and the last attempt of each Task (the one that starts a resource, the one that
+  finds it ready) and everything else (transitions) count as they ran;
 - a Parallel or Map state counts as its slowest child: the child's modelled time plus the real
   time the fork spent outside that child (starting and collecting the branches).
 
-A run that follows the latency model therefore never reads below the lower bound of its
-workflow (`critical_path`): every chain of waits the bound adds up is a chain of scaled time in
-one branch, or through forks, which take their slowest child.
+A chain of waits within one branch therefore reads at least what the latency model imposed
+(the bound's `critical_path` adds up the same waits), and a fork never reads below its slowest
+branch, however busy the others are. What a history cannot tell is which earlier step started
+the resource a poll waits for: a replica's instance started in one Map iteration and waited
+for in a later Map keeps booting on the compressed clock while the other iterations' tasks
+run, and that run time counts as run time here. On a loaded machine such a chain reads short
+by that run time × (1 / scale - 1): a few seconds of a five-minute create.
 """
 
 from __future__ import annotations
@@ -92,8 +97,8 @@ class Lane:
         return None
 
     def scaled(self) -> float:
-        """Real seconds of this lane's own waits: each retried Task from its first attempt to its
-        last, and each Wait state."""
+        """Real seconds of this lane's own waits: each retried Task from the end of its first
+        attempt to the start of its last, and each Wait state."""
         total = 0.0
         first_attempt: float | None = None
         last_attempt: float | None = None
