@@ -104,8 +104,12 @@ def start_create(settings: Settings, store: Store, body: Any, caller: str | None
     )
 
 
-def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False) -> Operation:
-    request = parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
+def start_delete(
+    settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False, delete_backups: bool = False
+) -> Operation:
+    request = parse_delete_request(
+        {"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes, "deleteBackups": delete_backups}
+    )
     # A delete may be retried after a failure: each attempt is its own execution.
     return start_on_cluster(
         settings, store, workflow="DeleteCluster", prefix="delete", cluster=name, execution_input=dump(request)
@@ -218,8 +222,10 @@ def plan_create(settings: Settings, store: Store, body: Any, caller: str | None 
     }
 
 
-def plan_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False) -> dict:
-    parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
+def plan_delete(
+    settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False, delete_backups: bool = False
+) -> dict:
+    parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes, "deleteBackups": delete_backups})
     record = store.clusters.get(name)
     if record is None:
         raise NotFound(f"cluster {name!r} does not exist")
@@ -230,6 +236,8 @@ def plan_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: 
         "target": name,
         "uid": record.uid,
         "keepEtcdVolumes": keep_etcd_volumes,
+        "deleteBackups": delete_backups,
+        "backups": len(store.backups.list(record.uid)),
         "nodePools": [pool.name for pool in store.node_pools.list(name)],
         "resources": {logical: ref.id for logical, ref in record.resources.items()},
     }

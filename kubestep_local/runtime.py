@@ -259,6 +259,7 @@ class LocalRuntime:
         moto_compat.fix_interpreter_bugs(self._patches)
         moto_compat.match_aws_semantics(self._patches)
         bucket_policies.deploy_bucket_policies()
+        bucket_policies.deploy_bucket_versioning(self._patches)
         bucket_policies.evaluate_bucket_policies_as_aws(self._patches)
         moto_compat.fix_moto_performance(self._patches)
         Path(self.faults.path).parent.mkdir(parents=True, exist_ok=True)

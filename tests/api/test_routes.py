@@ -190,12 +190,16 @@ def test_unknown_things_answer_404_json(api: Store) -> None:
 
 def test_delete_answers_202_and_passes_its_options(api: Store) -> None:
     register(api, example_body())
-    answer = call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "true"})
+    answer = call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "true", "deleteBackups": "true"})
     assert answer.status == 202, answer.text
     operation = answer.json
     assert operation["kind"] == "DeleteCluster" and operation["target"] == "prod"
     [execution] = executions("DeleteCluster")
-    assert execution_input(execution["executionArn"]) == {"clusterName": "prod", "keepEtcdVolumes": True}
+    assert execution_input(execution["executionArn"]) == {
+        "clusterName": "prod",
+        "keepEtcdVolumes": True,
+        "deleteBackups": True,
+    }
     assert api.operations.get(operation["id"]).execution_arn == execution["executionArn"]
 
 

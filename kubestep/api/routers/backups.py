@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from kubestep import backup_status, operations
@@ -16,6 +17,7 @@ from kubestep.api.http import (
     DryRun,
     IdempotencyKey,
     JsonResponse,
+    could_exist,
     deps,
     example,
     json_response,
@@ -31,17 +33,34 @@ router = APIGatewayRouter()
 @router.get(
     f"{PREFIX}/clusters/<name>/backups",
     operation_id="listBackups",
-    summary="A cluster's etcd backups, newest first",
+    summary="A cluster's etcd backups, newest first (also after it is deleted)",
     description="Each snapshot its etcd leader uploaded to the service's backup bucket (time, etcd revision, "
-    "size, SHA-256, Kubernetes version, location), with the cluster's interval and retention. `late` is true "
-    "when the newest is older than twice the interval; a Warning event (BackupsLate) then says so.",
+    "size, SHA-256, Kubernetes version, location, the cluster incarnation's `uid`), with the cluster's interval "
+    "and retention. `late` is true when the newest is older than twice the interval; a Warning event "
+    "(BackupsLate) then says so. Backups outlive their cluster unless deleted with it: once it is deleted they "
+    "are listed under its name with `clusterDeleted: true`. While a cluster of the name exists, only its own "
+    "are listed unless `allIncarnations=true` (the deleted incarnations' then follow, each item naming its "
+    "`uid`); `earlierIncarnations` says which deleted incarnations left backups. 404 when there is neither a "
+    "cluster of the name nor a deleted one that left backups.",
     responses=responses(200, schemas.BackupList, "The backups, newest first", 400, 404),
     tags=["clusters"],
 )
-def list_backups(name: ClusterName) -> JsonResponse:
+def list_backups(
+    name: ClusterName,
+    all_incarnations: Annotated[
+        bool,
+        Query(
+            alias="allIncarnations",
+            description="With a cluster of the name: the backups of its deleted earlier incarnations too",
+        ),
+    ] = False,
+) -> JsonResponse:
     _, store = deps(router)
-    record = require_cluster(store, name)
-    return json_response(200, backup_status.listing(store, record, now()))
+    record = store.clusters.get(name) if could_exist(name) else None
+    if record is None and not store.backups.deleted_incarnations(name):
+        require_cluster(store, name)  # its NotFound says why (no such cluster, or one being created)
+    listing = backup_status.listing(store, name, record, now(), all_incarnations=all_incarnations)
+    return json_response(200, listing)
 
 
 @router.post(

@@ -15,7 +15,7 @@ from kubestep.cli.waiting import wait_for
 
 
 def _delete_one(
-    client: ApiClient, kind: str, ref: Ref, *, keep_etcd_volumes: bool, dry_run: bool, fmt: str
+    client: ApiClient, kind: str, ref: Ref, *, keep_etcd_volumes: bool, delete_backups: bool, dry_run: bool, fmt: str
 ) -> tuple[str, dict | None]:
     def echo(label: str, text: str) -> None:
         click.echo(label if fmt == "name" else f"{label} {text}")
@@ -31,12 +31,17 @@ def _delete_one(
         return label, None
     if kind == "cluster":
         label = f"awscluster/{ref.name}"
-        answer = client.delete_cluster(ref.name or "", keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run)
+        answer = client.delete_cluster(
+            ref.name or "", keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run, delete_backups=delete_backups
+        )
         if dry_run:
+            backups = answer.get("backups") or 0
+            fate = "would go with it" if delete_backups else "would be kept (--delete-backups deletes them)"
             echo(
                 label,
                 f"deleted (server dry run: nothing was started; {len(answer.get('nodePools') or [])} node "
-                f"pools and {len(answer.get('resources') or {})} recorded AWS resources would go)",
+                f"pools and {len(answer.get('resources') or {})} recorded AWS resources would go; "
+                f"{backups} etcd backups {fate})",
             )
             return label, None
         echo(label, f"deleting (operation {answer['id']})")
@@ -88,6 +93,12 @@ def _from_files(paths: tuple[str, ...], recursive: bool) -> list[tuple[str, Ref]
 @click.option("-R", "--recursive", is_flag=True, help="With -f DIR, its subdirectories' files too.")
 @cluster_option()
 @click.option("--keep-etcd-volumes", is_flag=True, help="Keep the replicas' etcd volumes (for a restore).")
+@click.option(
+    "--delete-backups",
+    is_flag=True,
+    help="clusters: delete their etcd backups too (every object version and the records); by default they "
+    "outlive the cluster until their retention ends (kubestep get backups NAME).",
+)
 @click.option("--ignore-not-found", is_flag=True, help="Treat a resource that does not exist as deleted.")
 @click.option("--dry-run", is_flag=True, help="Check on the server what would be deleted; delete nothing.")
 @click.option("--wait/--no-wait", default=False, help="Follow the operations, step by step, to their end.")
@@ -102,6 +113,7 @@ def delete(
     recursive: bool,
     cluster: str | None,
     keep_etcd_volumes: bool,
+    delete_backups: bool,
     ignore_not_found: bool,
     dry_run: bool,
     wait: bool,
@@ -116,6 +128,7 @@ def delete(
     \b
     Examples:
       kubestep delete cluster prod --wait
+      kubestep delete cluster scratch --delete-backups
       kubestep delete nodepool prod/batch
       kubestep delete schedule svc-upgrade-1a2b3c4d
       kubestep delete -f examples/cluster-ha.yaml
@@ -139,7 +152,13 @@ def delete(
     for kind_name, ref in targets:
         try:
             label, operation = _delete_one(
-                client, kind_name, ref, keep_etcd_volumes=keep_etcd_volumes, dry_run=dry_run, fmt=fmt
+                client,
+                kind_name,
+                ref,
+                keep_etcd_volumes=keep_etcd_volumes,
+                delete_backups=delete_backups,
+                dry_run=dry_run,
+                fmt=fmt,
             )
         except ApiError as exc:
             if exc.status == 404 and ignore_not_found:
