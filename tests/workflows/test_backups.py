@@ -178,4 +178,3 @@ def test_a_backup_asked_for_a_cluster_that_does_not_exist_is_refused(runtime, tm
     assert bad.exit_code != 0 and "cluster" in bad.output, bad.output
     never = cli(runtime, tmp_path, "get", "backups", "never-made")
     assert never.exit_code != 0 and "does not exist" in never.output, never.output
-
