@@ -33,6 +33,7 @@ from kubestep import files
 from kubestep.aws.errors import Kind, is_already_exists
 from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
+from kubestep_local.backup_tick import fire_due_backups
 from kubestep_local.deploy import deploy_template, stack_region
 from kubestep_local.events import EventBridgeStandIn
 from kubestep_local.faults import ENV_VAR as FAULTS_ENV_VAR
@@ -489,14 +490,15 @@ class LocalRuntime:
         return self.outputs
 
     # -- the clock -----------------------------------------------------------------------------------
-    def tick(self, at: datetime | None = None) -> Tick:
+    def tick(self, at: datetime | None = None, *, backups: bool = False) -> Tick:
         """Fire, as of `at` (default now), the upgrade planner's rule and the one-time schedules
-        that are due (`kubestep local tick --at TIME`)."""
+        that are due, and with `backups` the etcd backups due too, as `kubestep local tick --at
+        TIME` does (off by default: tests that play upgrade times leave backups to the timers)."""
         at = at or datetime.now(UTC)
         service = self.service_name
         planner = self.state_machine_arn("PlanUpgrades") if "PlanUpgradesStateMachineArn" in self._outputs else None
         rule_arn = f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{service}-plan-upgrades"
-        outcomes = kubestep_outcomes(self.api_url) if self._api_function_name() else None
+        has_api = bool(self._api_function_name())
         return tick(
             self.boto3_client,
             at,
@@ -504,7 +506,8 @@ class LocalRuntime:
             rule_arn=rule_arn,
             account=ACCOUNT_ID,
             region=self.region,
-            outcome_of=outcomes,
+            outcome_of=kubestep_outcomes(self.api_url) if has_api else None,
+            fire_backups=(lambda moment: fire_due_backups(self.api_url, moment)) if has_api and backups else None,
         )
 
     # -- AWS clients --------------------------------------------------------------------------------

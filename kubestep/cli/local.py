@@ -492,15 +492,18 @@ def local_env(unset: bool) -> None:
 )
 @output_option(("text", "json", "yaml"))
 def local_tick(at: str | None, fmt: str) -> None:
-    """Fire the scheduled upgrades as of TIME: the upgrade planner's EventBridge rule (with the
-    scheduled event's time TIME, which the local runtime's planner honours) and every one-off
+    """Fire what is due as of TIME: each RUNNING cluster's etcd backup when one is due by then
+    (the newest an interval old, or none: asked for and taken by its etcd leader, as its report
+    timer would have), then the scheduled upgrades: the upgrade planner's EventBridge rule (with
+    the scheduled event's time TIME, which the local runtime's planner honours) and every one-off
     upgrade schedule due by TIME, earliest first, each with the outcome its schedule recorded
-    (started, or skipped: why). On AWS, EventBridge does this on its own schedule.
+    (started, or skipped: why). On AWS, the instances' timers and EventBridge do this on their own.
 
     \b
     Examples:
       kubestep local tick --at 2026-12-05T03:30:00Z     # inside a 03:00 maintenance window
       kubestep local tick                                # now: due one-off schedules fire
+      kubestep local tick --at 2026-12-06T12:00:00Z     # a day on: each cluster's backup is due
     """
     require_checkout("local tick")
     from datetime import UTC, datetime
@@ -509,6 +512,7 @@ def local_tick(at: str | None, fmt: str) -> None:
 
     from kubestep import upgrades
     from kubestep.errors import InvalidSpec
+    from kubestep_local.backup_tick import fire_due_backups
     from kubestep_local.moto_compat import ACCOUNT_ID
     from kubestep_local.scheduler import kubestep_outcomes, tick
 
@@ -543,12 +547,18 @@ def local_tick(at: str | None, fmt: str) -> None:
         region=region,
         # Each schedule's own record says what it did (started, or skipped and why).
         outcome_of=kubestep_outcomes(state["api_url"]),
+        fire_backups=lambda moment: fire_due_backups(state["api_url"], moment),
     )
     if fmt in ("json", "yaml"):
         click.echo(
             dumps(
                 {
                     "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "backups": [
+                        {"cluster": b.cluster, "uid": b.uid, "outcome": b.outcome, "backupId": b.backup_id}
+                        | ({"detail": b.detail} if b.detail else {})
+                        for b in result.backups
+                    ],
                     "planner": {"execution": result.planner_execution, "status": result.planner_status},
                     "decisions": result.decisions,
                     "schedules": [
@@ -567,6 +577,10 @@ def local_tick(at: str | None, fmt: str) -> None:
         )
         return
     click.echo(f"At {moment:%Y-%m-%dT%H:%M:%SZ}:")
+    click.echo(f"  etcd backups: {sum(1 for b in result.backups if b.outcome == 'taken')} taken")
+    for taken in result.backups:
+        what = f"taken {taken.backup_id}" if taken.outcome == "taken" else taken.outcome
+        click.echo(f"    {taken.cluster}: {what}" + (f" ({taken.detail})" if taken.detail else ""))
     click.echo(f"  upgrade planner: {result.planner_status or 'not deployed'}")
     for decision in result.decisions:
         what = decision["action"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from datetime import datetime, timedelta
 
 from click.testing import CliRunner
 
@@ -178,3 +179,28 @@ def test_a_backup_asked_for_a_cluster_that_does_not_exist_is_refused(runtime, tm
     assert bad.exit_code != 0 and "cluster" in bad.output, bad.output
     never = cli(runtime, tmp_path, "get", "backups", "never-made")
     assert never.exit_code != 0 and "does not exist" in never.output, never.output
+
+
+def test_a_local_tick_takes_the_backups_due_by_its_moment(runtime, store):
+    """`kubestep local tick --at TIME` (runtime.tick with backups): a cluster whose newest backup
+    is an interval old as of TIME gets a new one from its etcd leader, listed by `get backups`;
+    one that is not due is left alone, and the tick says until when."""
+    api = ApiClient(runtime.api_url, sign=False)
+    created = api.wait_operation(api.create_cluster(small("ticked"))["id"], timeout=600, poll=0.5)
+    assert created["status"] == "SUCCEEDED", created
+    uid = store.clusters.get("ticked").uid
+    first = until(lambda: store.backups.list(uid), what="the first backup")[0]
+    taken_at = datetime.fromisoformat(first.taken_at)
+
+    early = runtime.tick(taken_at + timedelta(hours=23), backups=True)
+    [mine] = [b for b in early.backups if b.cluster == "ticked"]
+    assert (mine.outcome, mine.uid) == ("not due", uid) and "next due at" in mine.detail, mine
+    assert [b.backup_id for b in store.backups.list(uid)] == [first.backup_id]
+
+    time.sleep(1.1)  # ids are to the second
+    due = runtime.tick(taken_at + timedelta(hours=24, minutes=1), backups=True)
+    [mine] = [b for b in due.backups if b.cluster == "ticked"]
+    assert mine.outcome == "taken", mine
+    listed = [b["backupId"] for b in api.list_backups("ticked")]
+    assert listed == [mine.backup_id, first.backup_id]
+    assert store.backups.get(uid, mine.backup_id).revision > first.revision
