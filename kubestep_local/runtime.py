@@ -39,6 +39,7 @@ from kubestep_local.events import EventBridgeStandIn
 from kubestep_local.faults import ENV_VAR as FAULTS_ENV_VAR
 from kubestep_local.faults import Fault, FaultPlan, Invocation
 from kubestep_local.home import STATE_FILE, HomeLock, default_home
+from kubestep_local.instance_faults import InstanceFaultInbox
 from kubestep_local.instances import InstanceSimulator
 from kubestep_local.lambda_seam import LambdaSeam
 from kubestep_local.latency import PROFILE_NAMES, LatencyModel, modelled_seconds
@@ -193,6 +194,7 @@ class LocalRuntime:
         self._simulator: InstanceSimulator | None = None
         self._events: EventBridgeStandIn | None = None
         self._scheduler_clock: SchedulerClock | None = None
+        self._fault_inbox: InstanceFaultInbox | None = None
         self._api: ApiGatewayServer | None = None
         self._outputs: dict[str, str] = {}
         self._started = False
@@ -293,6 +295,9 @@ class LocalRuntime:
         )
         self._simulator.mark_booted(set(self._restored_extra.get("booted", ())))
         self._simulator.start()
+        # `kubestep local fault`, from the user's shell: instance faults for watching auto-repair.
+        self._fault_inbox = InstanceFaultInbox(self.home, self._simulator)
+        self._fault_inbox.start()
         self._events = EventBridgeStandIn(
             self.server.endpoint_url, time_scale=self.time_scale, scheduled_rules=self.config.scheduled_rules
         )
@@ -326,7 +331,7 @@ class LocalRuntime:
         if self._snapshots is not None:
             self._snapshots.join(timeout=30)
             self._snapshots = None
-        for part in (self._api, self._events, self._simulator, self._scheduler_clock):
+        for part in (self._api, self._fault_inbox, self._events, self._simulator, self._scheduler_clock):
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.stop()
@@ -349,6 +354,7 @@ class LocalRuntime:
             os.unlink(self.faults.path)
         self._home_lock.release()
         self._api = self._events = self._simulator = self._seam = self._scheduler_clock = None
+        self._fault_inbox = None
         self._clients.clear()
         self._started = False
         with _ACTIVE_LOCK:
