@@ -393,6 +393,30 @@ def start_restore(settings: Settings, store: Store, name: str, backup_id: str) -
     )
 
 
+def start_delete_backups(settings: Settings, store: Store, name: str, uid: str, backup_id: str | None) -> Operation:
+    """DeleteBackups of a deleted incarnation's backups (one, or every one), after the checks its
+    first state makes. No lock: the cluster is gone and every step is idempotent."""
+    from kubestep import backup_deletion
+
+    body = {"clusterName": name, "incarnation": uid, **({"backupId": backup_id} if backup_id else {})}
+    request = backup_deletion.parse_delete_backups_request(body)
+    backup_deletion.check_deletable(store, request)
+    operation_id = naming.execution_name("backups", uid, 0, secrets.token_hex(3))
+    arn = execution_arn(settings, backup_deletion.KIND, operation_id)
+    operation, _ = store.operations.create(
+        Operation(
+            operation_id=operation_id,
+            kind=backup_deletion.KIND,
+            target=name,
+            execution_arn=arn,
+            uid=uid,
+            parameters={"backupId": backup_id} if backup_id else {},
+        )
+    )
+    execution_input = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return run_execution(settings, store, operation, execution_input, locked=False)
+
+
 def start_sweep(settings: Settings, store: Store, body: Any) -> Operation:
     """SweepOrphans (a dry run unless `dryRun` is false). No lock: every step it runs is idempotent."""
     from kubestep.workflows.sweep_steps import KIND, TARGET, parse_sweep_request

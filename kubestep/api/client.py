@@ -223,6 +223,13 @@ class ApiClient:
         query = {"allIncarnations": True} if all_incarnations else None
         return self.request("GET", f"clusters/{_segment(name)}/backups", query=query)
 
+    def delete_backups(
+        self, name: str, uid: str, backup_id: str | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """DeleteBackups of the deleted incarnation `uid` of cluster `name`: one backup, or every one."""
+        path = f"clusters/{_segment(name)}/backups/{_segment(uid)}" + (f"/{_segment(backup_id)}" if backup_id else "")
+        return self.request("DELETE", path, idempotency_key=idempotency_key or _new_key())
+
     def backup_cluster(self, name: str) -> dict[str, Any]:
         return self.request("POST", f"clusters/{_segment(name)}/backups")
 

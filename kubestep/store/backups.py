@@ -159,6 +159,15 @@ class BackupRepository:
         self.clear_restore_request(uid)
         return len(records)
 
+    def delete(self, uid: str, backup_id: str) -> int:
+        """One backup's record (1 if it was there); `LATEST` goes too when it named it."""
+        latest = self.latest(uid)
+        if latest is not None and latest.backup_id == backup_id:
+            self._table.delete(keys.backups_pk(uid), keys.LATEST_BACKUP_SK)
+        existed = self.get(uid, backup_id) is not None
+        self._table.delete(keys.backups_pk(uid), keys.backup_sk(backup_id))
+        return 1 if existed else 0
+
     def record_deleted_incarnation(self, incarnation: DeletedIncarnation) -> None:
         """A plain put: a retried delete writes the same item."""
         pk = keys.incarnations_pk(incarnation.cluster_name)

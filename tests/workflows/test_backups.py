@@ -204,3 +204,54 @@ def test_a_local_tick_takes_the_backups_due_by_its_moment(runtime, store):
     listed = [b["backupId"] for b in api.list_backups("ticked")]
     assert listed == [mine.backup_id, first.backup_id]
     assert store.backups.get(uid, mine.backup_id).revision > first.revision
+
+
+def test_a_deleted_clusters_backups_are_deleted_one_or_all_on_request(runtime, store, tmp_path):
+    """`kubestep delete backup UID/ID -c NAME` deletes one backup a deleted cluster incarnation
+    left (every version of its object, then its record), `delete backups UID -c NAME` every one
+    (then the name lists none); the existing cluster's backups are refused (they go with it),
+    and so is a reference without its cluster or not naming one incarnation."""
+    api = ApiClient(runtime.api_url, sign=False)
+    s3 = runtime.boto3_client("s3")
+    created = api.wait_operation(api.create_cluster(small("spent"))["id"], timeout=600, poll=0.5)
+    assert created["status"] == "SUCCEEDED", created
+    uid = store.clusters.get("spent").uid
+    first = until(lambda: store.backups.list(uid), what="the first backup")[0]
+    time.sleep(1.1)  # ids are to the second
+    api.backup_cluster("spent")
+    second = until(lambda: len(found := store.backups.list(uid)) == 2 and found[0], what="a second backup")
+    bucket = store.backups.policy(uid).bucket
+
+    existing = cli(runtime, tmp_path, "delete", "backup", f"{uid}/{first.backup_id}", "-c", "spent")
+    assert existing.exit_code == 2 and "incarnation:" in existing.output, existing.output
+    assert "--delete-backups" in existing.output, existing.output
+    no_cluster = cli(runtime, tmp_path, "delete", "backup", f"{uid}/{first.backup_id}")
+    assert no_cluster.exit_code == 2 and "-c CLUSTER" in no_cluster.output, no_cluster.output
+    malformed = cli(runtime, tmp_path, "delete", "backup", "spent/latest", "-c", "spent")
+    assert malformed.exit_code == 2 and "is not a backup reference" in malformed.output, malformed.output
+
+    deleted = api.wait_operation(api.delete_cluster("spent")["id"], timeout=600, poll=0.5)
+    assert deleted["status"] == "SUCCEEDED", deleted
+    unknown = cli(runtime, tmp_path, "delete", "backup", f"zz{uid}/{first.backup_id}", "-c", "spent")
+    assert unknown.exit_code == 1 and "incarnation: no deleted cluster 'spent'" in unknown.output, unknown.output
+
+    # One backup: every version of its object (an overwritten one too), then its record.
+    s3.put_object(Bucket=bucket, Key=first.object_key, Body=b"an overwritten version")
+    one = cli(runtime, tmp_path, "delete", "backup", f"{uid}/{first.backup_id}", "-c", "spent", "--wait")
+    assert one.exit_code == 0 and "SUCCEEDED" in one.output, one.output
+    found = s3.list_object_versions(Bucket=bucket, Prefix=first.object_key)
+    assert not found.get("Versions") and not found.get("DeleteMarkers"), found
+    s3.head_object(Bucket=bucket, Key=second.object_key)
+    listed = cli(runtime, tmp_path, "get", "backups", "spent", "-o", "json")
+    assert [(b["uid"], b["backupId"]) for b in json.loads(listed.stdout)] == [(uid, second.backup_id)]
+
+    # Every one it left: the prefix is empty and the name lists nothing any more.
+    every = cli(runtime, tmp_path, "delete", "backups", uid, "-c", "spent", "--wait")
+    assert every.exit_code == 0 and "SUCCEEDED" in every.output, every.output
+    found = s3.list_object_versions(Bucket=bucket, Prefix=backups.cluster_prefix(uid))
+    assert not found.get("Versions") and not found.get("DeleteMarkers"), found
+    assert store.backups.list(uid) == [] and store.backups.deleted_incarnations("spent") == []
+    gone = cli(runtime, tmp_path, "get", "backups", "spent")
+    assert gone.exit_code != 0 and "does not exist" in gone.output, gone.output
+    kinds = [o["kind"] for o in api.list_operations("spent")]
+    assert kinds.count("DeleteBackups") == 2, kinds

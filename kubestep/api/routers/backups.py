@@ -78,6 +78,52 @@ def backup_cluster(name: ClusterName) -> JsonResponse:
     return json_response(202, backup_status.request_backup(store, record, now()))
 
 
+BACKUP_DELETE_DESCRIPTION = (
+    "Starts a `DeleteBackups` execution: every version of the backup objects of a deleted cluster "
+    "incarnation (`uid`, as `GET .../backups` lists it with `clusterDeleted: true`) and their records are "
+    "deleted for good. 400 naming `incarnation` for the existing cluster's uid (its backups go with it: "
+    "`DELETE /v1/clusters/{name}?deleteBackups=true`); 404 naming the field when the name has no such deleted "
+    "incarnation or backup."
+)
+
+
+@router.delete(
+    f"{PREFIX}/clusters/<name>/backups/<uid>",
+    operation_id="deleteIncarnationBackups",
+    summary="Delete every etcd backup a deleted cluster incarnation left",
+    description=BACKUP_DELETE_DESCRIPTION,
+    responses=responses(202, schemas.Operation, "The DeleteBackups operation started", 400, 404),
+    tags=["clusters"],
+)
+def delete_incarnation_backups(name: ClusterName, uid: str, idempotency_key: IdempotencyKey = None) -> JsonResponse:
+    return _delete_backups(name, uid, None, idempotency_key)
+
+
+@router.delete(
+    f"{PREFIX}/clusters/<name>/backups/<uid>/<backup_id>",
+    operation_id="deleteBackup",
+    summary="Delete one etcd backup of a deleted cluster incarnation",
+    description=BACKUP_DELETE_DESCRIPTION,
+    responses=responses(202, schemas.Operation, "The DeleteBackups operation started", 400, 404),
+    tags=["clusters"],
+)
+def delete_backup(name: ClusterName, uid: str, backup_id: str, idempotency_key: IdempotencyKey = None) -> JsonResponse:
+    return _delete_backups(name, uid, backup_id, idempotency_key)
+
+
+def _delete_backups(name: str, uid: str, backup_id: str | None, idempotency_key: str | None) -> JsonResponse:
+    current, store = deps(router)
+    path = f"{PREFIX}/clusters/{{name}}/backups/{{uid}}" + ("/{backupId}" if backup_id else "")
+    return start_operation(
+        router,
+        route=f"DELETE {path}",
+        key=idempotency_key,
+        body={"name": name, "uid": uid, "backupId": backup_id},
+        # No cluster of the name needs to exist: the incarnation is a deleted one.
+        start=lambda: operations.start_delete_backups(current, store, name, uid, backup_id),
+    )
+
+
 @router.post(
     f"{PREFIX}/clusters/<name>/restore",
     operation_id="restoreCluster",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
+from kubestep import backup_deletion
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli import kinds, manifests, target
 from kubestep.cli.base import Command
@@ -20,6 +23,8 @@ def _delete_one(
     def echo(label: str, text: str) -> None:
         click.echo(label if fmt == "name" else f"{label} {text}")
 
+    if kind == "backup":
+        return _delete_backups(client, ref, dry_run=dry_run, echo=echo)
     if kind == "schedule":
         label = f"schedule/{ref.name}"
         if dry_run:
@@ -56,6 +61,25 @@ def _delete_one(
     return label, answer
 
 
+def _delete_backups(
+    client: ApiClient, ref: Ref, *, dry_run: bool, echo: Callable[[str, str], None]
+) -> tuple[str, dict | None]:
+    """`delete backup UID/ID -c CLUSTER` (one), `delete backups UID -c CLUSTER` (every one of the
+    deleted incarnation UID)."""
+    uid, _, backup_id = (ref.name or "").partition("/")
+    label = f"backup/{ref.name}"
+    if dry_run:
+        listed = [b for b in client.list_backups(ref.cluster or "") if b["uid"] == uid and b.get("clusterDeleted")]
+        chosen = [b for b in listed if not backup_id or b["backupId"] == backup_id]
+        if not chosen:
+            raise InputError(f"{ref.name}: cluster {ref.cluster} has no such backup of a deleted incarnation")
+        echo(label, f"deleted (dry run: {len(chosen)} backups and every version of their objects would go)")
+        return label, None
+    answer = client.delete_backups(ref.cluster or "", uid, backup_id or None)
+    echo(label, f"deleting (operation {answer['id']})")
+    return label, answer
+
+
 def _from_files(paths: tuple[str, ...], recursive: bool) -> list[tuple[str, Ref]]:
     """(kind, ref) for each object of the files; a node pool whose cluster the files also
     delete goes with its cluster."""
@@ -76,6 +100,17 @@ def _from_files(paths: tuple[str, ...], recursive: bool) -> list[tuple[str, Ref]
             seen.add(key)
             targets.append(key)
     return targets
+
+
+def backup_ref(reference: str, cluster: str | None) -> Ref:
+    """A deleted incarnation's backups as `delete backup` names them: UID/ID or UID, with -c."""
+    if not cluster:
+        raise InputError("backups belong to a cluster: kubestep delete backup UID/ID -c CLUSTER")
+    kinds.check_name("cluster", cluster)
+    problem = backup_deletion.reference_problem(reference)
+    if problem:
+        raise InputError(f"{reference[:80]!r} is not a backup reference: {problem}")
+    return Ref(cluster, reference)
 
 
 @click.command(cls=Command, short_help="Delete clusters or node pools, cancel schedules (by name or -f FILE).")
@@ -129,6 +164,8 @@ def delete(
     Examples:
       kubestep delete cluster prod --wait
       kubestep delete cluster scratch --delete-backups
+      kubestep delete backup k3x9a2b1/20261205T101500Z -c scratch   # one of a deleted cluster's
+      kubestep delete backups k3x9a2b1 -c scratch                   # every one it left
       kubestep delete nodepool prod/batch
       kubestep delete schedule svc-upgrade-1a2b3c4d
       kubestep delete -f examples/cluster-ha.yaml
@@ -143,9 +180,12 @@ def delete(
         resource = kinds.kind_named(kind)
         if resource.singular == "operation":
             raise InputError("operations are not deleted; cancel a running one: kubestep operations cancel ID")
-        if resource.singular not in ("cluster", "nodepool", "schedule"):
+        if resource.singular not in ("cluster", "nodepool", "schedule", "backup"):
             raise InputError(f"{resource.plural} cannot be deleted")
-        targets = [(resource.singular, ref) for ref in kinds.refs(resource, names, cluster)]
+        if resource.singular == "backup":
+            targets = [("backup", backup_ref(name, cluster)) for name in names]
+        else:
+            targets = [(resource.singular, ref) for ref in kinds.refs(resource, names, cluster)]
     client = target.client(ctx)
     failures: list[ApiError] = []
     started = []
