@@ -24,7 +24,8 @@ from kubestep.validation import parse, refuse_identity_fields
 
 KIND = "DeleteBackups"
 # A cluster incarnation's uid, and a backup's id (its UTC time to the second).
-INCARNATION_PATTERN = r"^[a-z][a-z0-9]{0,39}$"
+UID = r"[a-z][a-z0-9]{0,39}"
+INCARNATION_PATTERN = f"^{UID}$"
 BACKUP_ID_PATTERN = r"^[0-9]{8}T[0-9]{6}Z$"
 
 # DeleteObjects takes at most 1,000 keys per request (S3 API Reference, DeleteObjects).
@@ -37,7 +38,7 @@ class BackupDeletionFailed(RuntimeError):
 
 def delete_object_versions(s3: Any, bucket: str, prefix: str) -> int:
     """Every version and delete marker under `prefix`, which must be one incarnation's; the count."""
-    if not prefix.startswith(f"{backups.PREFIX}/") or prefix.count("/") != 2 or not prefix.endswith("/"):
+    if not re.fullmatch(f"{backups.PREFIX}/{UID}/", prefix):
         raise ValueError(f"refusing to delete outside one incarnation's backups prefix: {prefix!r}")
     found: list[dict[str, str]] = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):

@@ -42,7 +42,9 @@ def test_every_version_and_delete_marker_of_one_incarnation_goes_and_nothing_els
     assert backup_deletion.delete_object_versions(s3, "svc-backups", backups.cluster_prefix("u1")) == 0
 
 
-@pytest.mark.parametrize("prefix", ["", "backups/", "backups/u1", "backups/u1/x/", "other/u1/"])
+@pytest.mark.parametrize(
+    "prefix", ["", "backups/", "backups//", "backups/u1", "backups/u1/x/", "backups/U1/", "other/u1/"]
+)
 def test_a_prefix_that_is_not_one_incarnations_is_refused(s3, prefix):
     s3.put_object(Bucket="svc-backups", Key=backups.object_key("u1", "20261205T101500Z"), Body=b"x")
     with pytest.raises(ValueError, match="one incarnation's backups prefix"):
