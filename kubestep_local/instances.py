@@ -1002,7 +1002,9 @@ class InstanceSimulator:
         )
         record = BackupRecord(
             backup_id=backup_id,
-            taken_at=_iso(now),
+            # To the millisecond, as requestedAt is: a request made later in the second the
+            # snapshot was taken must not look served by it (nor one made earlier look pending).
+            taken_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             revision=revision,
             size=len(body),
             sha256=hashlib.sha256(body).hexdigest(),
