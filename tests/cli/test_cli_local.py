@@ -398,6 +398,11 @@ def test_local_tick_takes_due_backups_and_local_fault_makes_auto_repair_replace_
     _wait_for(repaired, 300, "an AutoRepair operation that succeeded")
     current = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])
     assert node not in [i["InstanceId"] for i in current["AutoScalingGroups"][0]["Instances"]]
+    # A healthy replica fails (its API server stops answering); the control plane's auto-repair
+    # is off by default, so it stays until cleared.
+    failing = kubestep("local", "fault", "replica-fails", "watched", "0")
+    assert failing.returncode == 0 and "replica 0 of cluster watched (i-" in failing.stdout, failing.stderr
+
     cleared = kubestep("local", "fault", "clear")
     assert cleared.returncode == 0 and "cleared" in cleared.stdout, cleared.stderr
 
