@@ -38,6 +38,9 @@ WORKFLOW = Workflow(
         ],
         body=[Task(backup_steps.delete_requested_backups, args=REQUEST)],
         succeeded="Deleted",
-        failure=Failure("DeleteBackupsFailed", record=Task(backup_steps.record_backup_deletion_failure, args=ERROR)),
+        failure=Failure(
+            "DeleteBackupsFailed",
+            record=Task(backup_steps.record_backup_deletion_failure, name="RecordFailure", args=ERROR),
+        ),
     ),
 )
