@@ -159,6 +159,13 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         "cluster's own policy names its prefix (backups/<uid>/*).",
     )
     _ack(
+        roles[CLUSTER_TASKS],
+        resource(f"{stack.backups.bucket_arn}/{backups.PREFIX}/*"),
+        "DeleteCluster with deleteBackups deletes every version of one incarnation's snapshots, under "
+        "backups/<uid>/ (uids are made after the stack); the function deletes only the prefix of the cluster it "
+        "deletes. No other function or role may delete backups.",
+    )
+    _ack(
         stack.backups.bucket,
         "S1",
         "The backup bucket holds etcd snapshots written only by each cluster's control-plane role under its own "

@@ -24,6 +24,7 @@ from aws_cdk import aws_iam as iam
 
 from infra.config import SERVICE_TAG
 from infra.encryption import ServiceKey
+from kubestep import backups
 from kubestep.naming import TAG_CLUSTER_UID, TAG_RETAINED_BY
 
 NETWORK_TASKS = "NetworkTasks"
@@ -70,6 +71,8 @@ class PermissionContext:
     # An existing VPC named by the manifest (None: the service's dedicated VPC).
     existing_vpc_id: str | None = None
     existing_subnet_ids: tuple[str, ...] = ()
+    # The etcd backup bucket (kubestep/backups.py): DeleteCluster deletes a cluster's when asked.
+    backup_bucket_arn: str | None = None
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return (
@@ -346,8 +349,31 @@ def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
         *_termination_queue(ctx),
         *_cancel_cluster_schedules(ctx),
         *_start_auto_repairs(ctx),
+        *_delete_backups(ctx),
         *_state_table(ctx),
         *_describe_executions(ctx),
+    ]
+
+
+def _delete_backups(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """DeleteCluster with deleteBackups deletes every version of one incarnation's backup objects
+    (kubestep/backup_deletion.py): listing the versions needs ListBucketVersions on the bucket,
+    limited to the backups prefix; deleting a version needs DeleteObjectVersion (a delete marker
+    too) on the object. No other function may delete backups, and no instance role."""
+    if not ctx.backup_bucket_arn:
+        return []
+    return [
+        _stmt(
+            "ListEtcdBackupVersions",
+            ["s3:ListBucketVersions"],
+            [ctx.backup_bucket_arn],
+            {"StringLike": {"s3:prefix": [f"{backups.PREFIX}/*"]}},
+        ),
+        _stmt(
+            "DeleteEtcdBackupVersions",
+            ["s3:DeleteObjectVersion"],
+            [f"{ctx.backup_bucket_arn}/{backups.PREFIX}/*"],
+        ),
     ]
 
 

@@ -1151,6 +1151,12 @@ class DeleteClusterRequest(Model):
     keep_etcd_volumes: bool = Field(
         default=False, alias="keepEtcdVolumes", description="Keep the replicas' etcd volumes (for a restore)."
     )
+    delete_backups: bool = Field(
+        default=False,
+        alias="deleteBackups",
+        description="Delete the cluster's etcd backups too (every version of their objects, and their records); "
+        "by default they outlive it until S3 expires them.",
+    )
 
 
 class NodePoolChanges(Model):

@@ -104,8 +104,12 @@ def start_create(settings: Settings, store: Store, body: Any, caller: str | None
     )
 
 
-def start_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False) -> Operation:
-    request = parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
+def start_delete(
+    settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False, delete_backups: bool = False
+) -> Operation:
+    request = parse_delete_request(
+        {"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes, "deleteBackups": delete_backups}
+    )
     # A delete may be retried after a failure: each attempt is its own execution.
     return start_on_cluster(
         settings, store, workflow="DeleteCluster", prefix="delete", cluster=name, execution_input=dump(request)
@@ -218,8 +222,10 @@ def plan_create(settings: Settings, store: Store, body: Any, caller: str | None 
     }
 
 
-def plan_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False) -> dict:
-    parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes})
+def plan_delete(
+    settings: Settings, store: Store, name: str, keep_etcd_volumes: bool = False, delete_backups: bool = False
+) -> dict:
+    parse_delete_request({"clusterName": name, "keepEtcdVolumes": keep_etcd_volumes, "deleteBackups": delete_backups})
     record = store.clusters.get(name)
     if record is None:
         raise NotFound(f"cluster {name!r} does not exist")
@@ -230,6 +236,8 @@ def plan_delete(settings: Settings, store: Store, name: str, keep_etcd_volumes: 
         "target": name,
         "uid": record.uid,
         "keepEtcdVolumes": keep_etcd_volumes,
+        "deleteBackups": delete_backups,
+        "backups": len(store.backups.list(record.uid)),
         "nodePools": [pool.name for pool in store.node_pools.list(name)],
         "resources": {logical: ref.id for logical, ref in record.resources.items()},
     }
@@ -383,6 +391,30 @@ def start_restore(settings: Settings, store: Store, name: str, backup_id: str) -
         execution_input=request.model_dump(mode="json", by_alias=True),
         parameters={"backupId": backup.backup_id},
     )
+
+
+def start_delete_backups(settings: Settings, store: Store, name: str, uid: str, backup_id: str | None) -> Operation:
+    """DeleteBackups of a deleted incarnation's backups (one, or every one), after the checks its
+    first state makes. No lock: the cluster is gone and every step is idempotent."""
+    from kubestep import backup_deletion
+
+    body = {"clusterName": name, "incarnation": uid, **({"backupId": backup_id} if backup_id else {})}
+    request = backup_deletion.parse_delete_backups_request(body)
+    backup_deletion.check_deletable(store, request)
+    operation_id = naming.execution_name("backups", uid, 0, secrets.token_hex(3))
+    arn = execution_arn(settings, backup_deletion.KIND, operation_id)
+    operation, _ = store.operations.create(
+        Operation(
+            operation_id=operation_id,
+            kind=backup_deletion.KIND,
+            target=name,
+            execution_arn=arn,
+            uid=uid,
+            parameters={"backupId": backup_id} if backup_id else {},
+        )
+    )
+    execution_input = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return run_execution(settings, store, operation, execution_input, locked=False)
 
 
 def start_sweep(settings: Settings, store: Store, body: Any) -> Operation:

@@ -429,13 +429,22 @@ class InstanceSimulator:
         nodepool: str | None = None,
         replica: int | None = None,
         count: int | None = None,
+        instance_id: str | None = None,
     ) -> list[str]:
-        """Matching instances that booted well (cluster uid or name) stop writing their periodic
-        report, as a hung or cut-off instance does; returns their ids (at most `count`)."""
-        chosen = self._live_matching(Match(cluster, role, replica, nodepool))[:count]
+        """Matching instances that booted well (cluster uid or name; one, by `instance_id`) stop
+        writing their periodic report, as a hung or cut-off instance does; returns their ids (at
+        most `count`)."""
+        matching = self._live_matching(Match(cluster, role, replica, nodepool))
+        chosen = [i for i in matching if instance_id in (None, i)][:count]
         with self._lock:
             self._silenced.update(chosen)
         return chosen
+
+    def live_instances(self, cluster: str, role: str) -> dict[str, int | None]:
+        """The cluster's booted instances of `role` that run: instance id -> replica index."""
+        with self._lock:
+            match = Match(cluster, role)
+            return {i: live.boot.replica for i, live in sorted(self._live.items()) if match.matches(live.boot)}
 
     def fail_after_healthy(self, cluster: str, replica: int) -> list[str]:
         """The replica's running instance, healthy until now, keeps reporting, but its API server
@@ -993,7 +1002,9 @@ class InstanceSimulator:
         )
         record = BackupRecord(
             backup_id=backup_id,
-            taken_at=_iso(now),
+            # To the millisecond, as requestedAt is: a request made later in the second the
+            # snapshot was taken must not look served by it (nor one made earlier look pending).
+            taken_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             revision=revision,
             size=len(body),
             sha256=hashlib.sha256(body).hexdigest(),

@@ -33,11 +33,13 @@ from kubestep import files
 from kubestep.aws.errors import Kind, is_already_exists
 from kubestep_local import moto_compat
 from kubestep_local.apigw import ApiGatewayServer
+from kubestep_local.backup_tick import fire_due_backups
 from kubestep_local.deploy import deploy_template, stack_region
 from kubestep_local.events import EventBridgeStandIn
 from kubestep_local.faults import ENV_VAR as FAULTS_ENV_VAR
 from kubestep_local.faults import Fault, FaultPlan, Invocation
 from kubestep_local.home import STATE_FILE, HomeLock, default_home
+from kubestep_local.instance_faults import InstanceFaultInbox
 from kubestep_local.instances import InstanceSimulator
 from kubestep_local.lambda_seam import LambdaSeam
 from kubestep_local.latency import PROFILE_NAMES, LatencyModel
@@ -190,6 +192,7 @@ class LocalRuntime:
         self._simulator: InstanceSimulator | None = None
         self._events: EventBridgeStandIn | None = None
         self._scheduler_clock: SchedulerClock | None = None
+        self._fault_inbox: InstanceFaultInbox | None = None
         self._api: ApiGatewayServer | None = None
         self._outputs: dict[str, str] = {}
         self._started = False
@@ -257,6 +260,7 @@ class LocalRuntime:
         moto_compat.fix_interpreter_bugs(self._patches)
         moto_compat.match_aws_semantics(self._patches)
         bucket_policies.deploy_bucket_policies()
+        bucket_policies.deploy_bucket_versioning(self._patches)
         bucket_policies.evaluate_bucket_policies_as_aws(self._patches)
         moto_compat.fix_moto_performance(self._patches)
         Path(self.faults.path).parent.mkdir(parents=True, exist_ok=True)
@@ -289,6 +293,9 @@ class LocalRuntime:
         )
         self._simulator.mark_booted(set(self._restored_extra.get("booted", ())))
         self._simulator.start()
+        # `kubestep local fault`, from the user's shell: instance faults for watching auto-repair.
+        self._fault_inbox = InstanceFaultInbox(self.home, self._simulator)
+        self._fault_inbox.start()
         self._events = EventBridgeStandIn(
             self.server.endpoint_url, time_scale=self.time_scale, scheduled_rules=self.config.scheduled_rules
         )
@@ -322,7 +329,7 @@ class LocalRuntime:
         if self._snapshots is not None:
             self._snapshots.join(timeout=30)
             self._snapshots = None
-        for part in (self._api, self._events, self._simulator, self._scheduler_clock):
+        for part in (self._api, self._fault_inbox, self._events, self._simulator, self._scheduler_clock):
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.stop()
@@ -345,6 +352,7 @@ class LocalRuntime:
             os.unlink(self.faults.path)
         self._home_lock.release()
         self._api = self._events = self._simulator = self._seam = self._scheduler_clock = None
+        self._fault_inbox = None
         self._clients.clear()
         self._started = False
         with _ACTIVE_LOCK:
@@ -486,14 +494,15 @@ class LocalRuntime:
         return self.outputs
 
     # -- the clock -----------------------------------------------------------------------------------
-    def tick(self, at: datetime | None = None) -> Tick:
+    def tick(self, at: datetime | None = None, *, backups: bool = False) -> Tick:
         """Fire, as of `at` (default now), the upgrade planner's rule and the one-time schedules
-        that are due (`kubestep local tick --at TIME`)."""
+        that are due, and with `backups` the etcd backups due too, as `kubestep local tick --at
+        TIME` does (off by default: tests that play upgrade times leave backups to the timers)."""
         at = at or datetime.now(UTC)
         service = self.service_name
         planner = self.state_machine_arn("PlanUpgrades") if "PlanUpgradesStateMachineArn" in self._outputs else None
         rule_arn = f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{service}-plan-upgrades"
-        outcomes = kubestep_outcomes(self.api_url) if self._api_function_name() else None
+        has_api = bool(self._api_function_name())
         return tick(
             self.boto3_client,
             at,
@@ -501,7 +510,8 @@ class LocalRuntime:
             rule_arn=rule_arn,
             account=ACCOUNT_ID,
             region=self.region,
-            outcome_of=outcomes,
+            outcome_of=kubestep_outcomes(self.api_url) if has_api else None,
+            fire_backups=(lambda moment: fire_due_backups(self.api_url, moment)) if has_api and backups else None,
         )
 
     # -- AWS clients --------------------------------------------------------------------------------

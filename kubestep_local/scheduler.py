@@ -6,7 +6,8 @@ universal target `arn:aws:scheduler:::aws-sdk:sfn:startExecution` (the target's 
 StartExecution request), or a templated Step Functions target (state machine ARN + input), then
 deletes the schedule when `ActionAfterCompletion` is DELETE. Everything goes through boto3
 against the emulator, exactly as a client would see it. Used by the runtime's clock (due by
-wall time) and by `kubestep local tick --at TIME` (due by a time of the caller's choosing).
+wall time) and by `kubestep local tick --at TIME` (due by a time of the caller's choosing), which
+also takes the etcd backups due by then (kubestep_local/backup_tick.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -181,6 +182,8 @@ class Tick:
     planner_status: str | None
     decisions: list[dict[str, Any]]
     fired: list[Fired]
+    # Each RUNNING cluster's etcd backup as of the tick (kubestep_local/backup_tick.py).
+    backups: list[Any] = field(default_factory=list)
 
 
 def scheduled_event(rule_arn: str, at: datetime, account: str, region: str) -> dict[str, Any]:
@@ -223,10 +226,14 @@ def tick(
     region: str,
     timeout: float = 120.0,
     outcome_of: OutcomeOf | None = None,
+    fire_backups: Callable[[datetime], list[Any]] | None = None,
 ) -> Tick:
-    """What would happen at `at`: the upgrade planner fires (as its EventBridge rule would,
-    with the scheduled event's time `at`), then the one-time schedules due by `at` fire, in
-    their order, each with the outcome `outcome_of` reads (see fire_due)."""
+    """What would happen at `at`: the etcd backups due by `at` are taken (`fire_backups`, before
+    any upgrade starts, as the instances' timers would have by then), the upgrade planner fires
+    (as its EventBridge rule would, with the scheduled event's time `at`), then the one-time
+    schedules due by `at` fire, in their order, each with the outcome `outcome_of` reads (see
+    fire_due)."""
+    taken = fire_backups(at) if fire_backups is not None else []
     sfn = client("stepfunctions")
     execution_arn = status = None
     decisions: list[dict[str, Any]] = []
@@ -243,7 +250,8 @@ def tick(
                 break
             time.sleep(0.1)
         decisions = _planner_output(sfn, execution_arn)
-    return Tick(at, execution_arn, status, decisions, fire_due(client, at, outcome_of=outcome_of, timeout=timeout))
+    fired = fire_due(client, at, outcome_of=outcome_of, timeout=timeout)
+    return Tick(at, execution_arn, status, decisions, fired, taken)
 
 
 class SchedulerClock:

@@ -177,15 +177,15 @@ class ApiClient:
         idempotency_key: str | None = None,
         *,
         dry_run: bool = False,
+        delete_backups: bool = False,
     ) -> dict[str, Any]:
+        query: dict[str, Any] = {"keepEtcdVolumes": keep_etcd_volumes}
+        if delete_backups:
+            query["deleteBackups"] = True
         if dry_run:
-            query = {"keepEtcdVolumes": keep_etcd_volumes, "dryRun": True}
-            return self.request("DELETE", f"clusters/{_segment(name)}", query=query)
+            return self.request("DELETE", f"clusters/{_segment(name)}", query={**query, "dryRun": True})
         return self.request(
-            "DELETE",
-            f"clusters/{_segment(name)}",
-            query={"keepEtcdVolumes": keep_etcd_volumes},
-            idempotency_key=idempotency_key or _new_key(),
+            "DELETE", f"clusters/{_segment(name)}", query=query, idempotency_key=idempotency_key or _new_key()
         )
 
     def upgrade_cluster(
@@ -215,8 +215,20 @@ class ApiClient:
     def events(self, name: str) -> list[dict[str, Any]]:
         return self.request("GET", f"clusters/{_segment(name)}/events")["items"]
 
-    def list_backups(self, name: str) -> list[dict[str, Any]]:
-        return self.request("GET", f"clusters/{_segment(name)}/backups")["items"]
+    def list_backups(self, name: str, *, all_incarnations: bool = False) -> list[dict[str, Any]]:
+        return self.backup_listing(name, all_incarnations=all_incarnations)["items"]
+
+    def backup_listing(self, name: str, *, all_incarnations: bool = False) -> dict[str, Any]:
+        """The whole answer: the items, the policy, the deleted incarnations that left backups."""
+        query = {"allIncarnations": True} if all_incarnations else None
+        return self.request("GET", f"clusters/{_segment(name)}/backups", query=query)
+
+    def delete_backups(
+        self, name: str, uid: str, backup_id: str | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """DeleteBackups of the deleted incarnation `uid` of cluster `name`: one backup, or every one."""
+        path = f"clusters/{_segment(name)}/backups/{_segment(uid)}" + (f"/{_segment(backup_id)}" if backup_id else "")
+        return self.request("DELETE", path, idempotency_key=idempotency_key or _new_key())
 
     def backup_cluster(self, name: str) -> dict[str, Any]:
         return self.request("POST", f"clusters/{_segment(name)}/backups")

@@ -382,10 +382,28 @@ class Backup(BaseModel):
     kubernetesVersion: str | None = None
     location: str = Field(description="`s3://<bucket>/backups/<uid>/<id>.db`")
     uid: str = Field(description="The cluster incarnation it belongs to (restored only into it)")
+    clusterDeleted: bool = Field(
+        default=False, description="Its cluster incarnation is deleted (the backup outlived it)"
+    )
+    clusterDeletedAt: str | None = Field(default=None, description="When its cluster incarnation was deleted")
+
+
+class EarlierIncarnation(BaseModel):
+    uid: str = Field(description="A deleted cluster of the same name whose backups were kept")
+    createdAt: str | None = None
+    deletedAt: str
+    backups: int = Field(description="How many backups it left")
+    listed: bool = Field(description="Its backups are among `items` (allIncarnations=true, or no cluster exists)")
 
 
 class BackupList(BaseModel):
-    items: list[Backup] = Field(description="Newest first")
+    items: list[Backup] = Field(
+        description="Newest first: the existing cluster's, then (when listed) each deleted incarnation's"
+    )
+    uid: str | None = Field(default=None, description="The existing cluster's incarnation (none: it is deleted)")
+    earlierIncarnations: list[EarlierIncarnation] = Field(
+        default_factory=list, description="Deleted clusters of the name that left backups, last deleted first"
+    )
     interval: str | None = Field(default=None, description="Time between snapshots (the spec's `backup.interval`)")
     retention: str | None = Field(default=None, description="How long S3 keeps each (`backup.retention`)")
     requestedAt: str | None = Field(default=None, description="When a backup was last asked for")
@@ -533,6 +551,10 @@ class DeleteClusterDryRun(BaseModel):
     target: str
     uid: str | None = None
     keepEtcdVolumes: bool
+    deleteBackups: bool = False
+    backups: int = Field(
+        default=0, description="The cluster's etcd backups: deleted with it when deleteBackups, else kept"
+    )
     nodePools: list[str] = Field(description="Node pools deleted with the cluster")
     resources: dict[str, str] = Field(default_factory=dict, description="Logical name -> AWS id, deleted")
 

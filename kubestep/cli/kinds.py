@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import click
@@ -231,20 +231,54 @@ SCHEDULE_COLUMNS = [
 # ---------------------------------------------------------------- the table of kinds
 
 
+def _incarnation(backup: dict) -> str:
+    """Which cluster incarnation a backup is of: the existing cluster's, or a deleted one's."""
+    deleted = backup.get("clusterDeletedAt")
+    return f"deleted {deleted[:10]}" if backup.get("clusterDeleted") and deleted else "current"
+
+
 BACKUP_COLUMNS = [
     Column("BACKUP", lambda b: b["backupId"]),
+    Column("CLUSTER", _incarnation),
     Column("AGE", lambda b: age(b.get("takenAt"))),
     Column("REVISION", lambda b: b.get("revision")),
     Column("SIZE", lambda b: b.get("size")),
     Column("VERSION", lambda b: b.get("kubernetesVersion") or "-"),
     Column("SHA256", lambda b: b.get("sha256"), wide_only=True),
+    Column("UID", lambda b: b.get("uid"), wide_only=True),
     Column("LOCATION", lambda b: b.get("location"), wide_only=True),
 ]
 
 
-def cluster_backups(client: ApiClient, ref: Ref) -> list[dict]:
-    """`get backups CLUSTER`: the name is the cluster's."""
-    return client.list_backups(check_name("cluster", ref.name or ""))
+def _backup_name(backup: dict) -> str:
+    """`-o name`: a deleted incarnation's backup as `UID/ID` (what `restore --from` reads)."""
+    if backup.get("clusterDeleted"):
+        return f"backup/{backup['uid']}/{backup['backupId']}"
+    return f"backup/{backup['backupId']}"
+
+
+def cluster_backups(client: ApiClient, ref: Ref, *, all_incarnations: bool = False) -> list[dict]:
+    """`get backups CLUSTER`: the name is the cluster's. Once it is deleted, the deleted
+    incarnations' backups; while it exists, its own (and, with `all_incarnations`, theirs after)."""
+    listing = client.backup_listing(check_name("cluster", ref.name or ""), all_incarnations=all_incarnations)
+    hidden = [i for i in listing.get("earlierIncarnations") or [] if not i.get("listed")]
+    if hidden:
+        count = sum(i.get("backups", 0) for i in hidden)
+        click.echo(
+            f"note: {len(hidden)} deleted cluster(s) named {ref.name} left {count} backup(s): "
+            f"kubestep get backups {ref.name} --all-incarnations",
+            err=True,
+        )
+    return listing["items"]
+
+
+def with_all_incarnations(kind: Kind) -> Kind:
+    """The backups kind listing every incarnation's (`get backups CLUSTER --all-incarnations`)."""
+    return replace(
+        kind,
+        list_items=lambda client, cluster: cluster_backups(client, Ref(None, cluster), all_incarnations=True),
+        list_named=lambda client, ref: cluster_backups(client, ref, all_incarnations=True),
+    )
 
 
 KINDS: list[Kind] = [
@@ -296,9 +330,11 @@ KINDS: list[Kind] = [
         "backups",
         ("bk",),
         BACKUP_COLUMNS,
-        name_of=lambda b: f"backup/{b['backupId']}",
-        key_of=lambda b: b["backupId"],
-        list_items=lambda client, cluster: client.list_backups(check_name("cluster", cluster or "")),
+        name_of=lambda b: (
+            f"backup/{b['uid']}/{b['backupId']}" if b.get("clusterDeleted") else f"backup/{b['backupId']}"
+        ),
+        key_of=lambda b: f"{b['uid']}/{b['backupId']}",
+        list_items=lambda client, cluster: cluster_backups(client, Ref(None, cluster)),
         needs_cluster_to_list=True,
         list_named=cluster_backups,
     ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import click
 
 from kubestep import checkout
 from kubestep.cli.contexts import LOCAL
+from kubestep.cli.errors import InputError
 from kubestep.cli.manifests import dumps
 from kubestep.cli.options import DURATION, output_option
 from kubestep.cli.target import home, local_state_file, read_local_state
@@ -492,15 +494,18 @@ def local_env(unset: bool) -> None:
 )
 @output_option(("text", "json", "yaml"))
 def local_tick(at: str | None, fmt: str) -> None:
-    """Fire the scheduled upgrades as of TIME: the upgrade planner's EventBridge rule (with the
-    scheduled event's time TIME, which the local runtime's planner honours) and every one-off
+    """Fire what is due as of TIME: each RUNNING cluster's etcd backup when one is due by then
+    (the newest an interval old, or none: asked for and taken by its etcd leader, as its report
+    timer would have), then the scheduled upgrades: the upgrade planner's EventBridge rule (with
+    the scheduled event's time TIME, which the local runtime's planner honours) and every one-off
     upgrade schedule due by TIME, earliest first, each with the outcome its schedule recorded
-    (started, or skipped: why). On AWS, EventBridge does this on its own schedule.
+    (started, or skipped: why). On AWS, the instances' timers and EventBridge do this on their own.
 
     \b
     Examples:
       kubestep local tick --at 2026-12-05T03:30:00Z     # inside a 03:00 maintenance window
       kubestep local tick                                # now: due one-off schedules fire
+      kubestep local tick --at 2026-12-06T12:00:00Z     # a day on: each cluster's backup is due
     """
     require_checkout("local tick")
     from datetime import UTC, datetime
@@ -509,6 +514,7 @@ def local_tick(at: str | None, fmt: str) -> None:
 
     from kubestep import upgrades
     from kubestep.errors import InvalidSpec
+    from kubestep_local.backup_tick import fire_due_backups
     from kubestep_local.moto_compat import ACCOUNT_ID
     from kubestep_local.scheduler import kubestep_outcomes, tick
 
@@ -543,12 +549,18 @@ def local_tick(at: str | None, fmt: str) -> None:
         region=region,
         # Each schedule's own record says what it did (started, or skipped and why).
         outcome_of=kubestep_outcomes(state["api_url"]),
+        fire_backups=lambda moment: fire_due_backups(state["api_url"], moment),
     )
     if fmt in ("json", "yaml"):
         click.echo(
             dumps(
                 {
                     "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "backups": [
+                        {"cluster": b.cluster, "uid": b.uid, "outcome": b.outcome, "backupId": b.backup_id}
+                        | ({"detail": b.detail} if b.detail else {})
+                        for b in result.backups
+                    ],
                     "planner": {"execution": result.planner_execution, "status": result.planner_status},
                     "decisions": result.decisions,
                     "schedules": [
@@ -567,6 +579,10 @@ def local_tick(at: str | None, fmt: str) -> None:
         )
         return
     click.echo(f"At {moment:%Y-%m-%dT%H:%M:%SZ}:")
+    click.echo(f"  etcd backups: {sum(1 for b in result.backups if b.outcome == 'taken')} taken")
+    for taken in result.backups:
+        what = f"taken {taken.backup_id}" if taken.outcome == "taken" else taken.outcome
+        click.echo(f"    {taken.cluster}: {what}" + (f" ({taken.detail})" if taken.detail else ""))
     click.echo(f"  upgrade planner: {result.planner_status or 'not deployed'}")
     for decision in result.decisions:
         what = decision["action"]
@@ -577,3 +593,76 @@ def local_tick(at: str | None, fmt: str) -> None:
     click.echo(f"  one-off schedules fired: {len(result.fired)}")
     for fired in result.fired:
         click.echo(f"    {fired.name} (due {fired.at:%Y-%m-%dT%H:%M:%SZ}): {fired.outcome}")
+
+
+@local.group("fault")
+def local_fault() -> None:
+    """Make a running instance misbehave, to watch auto-repair (management.autoRepair) in the
+    local runtime: a node's heartbeat stops, or a healthy replica fails. `kubestep get operations
+    -c CLUSTER` and `kubestep events CLUSTER` then show the repair."""
+
+
+def _ask_runtime(request: dict[str, Any]) -> list[str]:
+    """The running runtime applies `request`; the instances it affected, or exit with its reason."""
+    require_checkout(f"local fault {request['kind']}")
+    from kubestep_local.instance_faults import FaultRefused, ask
+
+    if not running_runtime():
+        _fail("the local runtime is not running: `kubestep local up --detach` first")
+    try:
+        return list(ask(home(), request)["instances"])
+    except FaultRefused as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except TimeoutError as exc:
+        _fail(str(exc))
+
+
+NODE_ID = r"i-[0-9a-f]{8,17}"
+
+
+@local_fault.command("node-heartbeat")
+@click.argument("cluster")
+@click.argument("node")
+def local_fault_node_heartbeat(cluster: str, node: str) -> None:
+    """NODE (an instance id) of CLUSTER stops writing its periodic report, as a hung or cut-off
+    instance does. With auto-repair on for its pool, once the heartbeat is late the node is marked
+    Unhealthy in its Auto Scaling group, which replaces it through the drain hook.
+
+    \b
+    Example:
+      kubestep local fault node-heartbeat prod i-0123456789abcdef0
+    """
+    from kubestep.cli.kinds import check_name
+
+    check_name("cluster", cluster)
+    if not re.fullmatch(NODE_ID, node):
+        raise InputError(f"NODE: {node[:80]!r} is not an EC2 instance id (i- and 8 or 17 hex digits)")
+    [instance] = _ask_runtime({"kind": "node-heartbeat", "cluster": cluster, "node": node})
+    click.echo(f"node {instance} of cluster {cluster}: heartbeat stopped (`kubestep local fault clear` restarts it)")
+
+
+@local_fault.command("replica-fails")
+@click.argument("cluster")
+@click.argument("index", type=click.IntRange(min=0))
+def local_fault_replica_fails(cluster: str, index: int) -> None:
+    """Replica INDEX of CLUSTER, healthy until now, keeps reporting but its API server stops
+    answering. With auto-repair on for the control plane, once it stays failed it is replaced
+    through the replica-replacement path, keeping its etcd volume.
+
+    \b
+    Example:
+      kubestep local fault replica-fails prod 1
+    """
+    from kubestep.cli.kinds import check_name
+
+    check_name("cluster", cluster)
+    [instance] = _ask_runtime({"kind": "replica-fails", "cluster": cluster, "replica": index})
+    click.echo(f"replica {index} of cluster {cluster} ({instance}): failing (`kubestep local fault clear` heals it)")
+
+
+@local_fault.command("clear")
+def local_fault_clear() -> None:
+    """Every instance reports as it should again (one already replaced stays replaced)."""
+    _ask_runtime({"kind": "clear"})
+    click.echo("instance faults cleared")

@@ -52,6 +52,10 @@ class ClusterContext(StepContext):
     def secretsmanager(self) -> Any:
         return client("secretsmanager", self.settings.region)
 
+    @cached_property
+    def s3(self) -> Any:
+        return client("s3", self.settings.region)
+
     # ------------------------------------------------------------------ spec and network
     @property
     def spec(self) -> AWSCluster:

@@ -70,6 +70,18 @@ class RestoreRequest(Record):
     requested_at: str
 
 
+class DeletedIncarnation(Record):
+    """A deleted cluster incarnation whose backups were kept: its name's listing finds them here
+    (the cluster record that mapped the name to the uid is gone). Written by DeleteCluster's last
+    step, deleted with the incarnation's backups."""
+
+    cluster_name: str
+    uid: str
+    created_at: str | None = None
+    deleted_at: str
+    deleted_by: str | None = None
+
+
 class BackupRepository:
     def __init__(self, table: Table):
         self._table = table
@@ -147,6 +159,34 @@ class BackupRepository:
         self.clear_restore_request(uid)
         return len(records)
 
+    def delete(self, uid: str, backup_id: str) -> int:
+        """One backup's record (1 if it was there); `LATEST` goes too when it named it."""
+        latest = self.latest(uid)
+        if latest is not None and latest.backup_id == backup_id:
+            self._table.delete(keys.backups_pk(uid), keys.LATEST_BACKUP_SK)
+        existed = self.get(uid, backup_id) is not None
+        self._table.delete(keys.backups_pk(uid), keys.backup_sk(backup_id))
+        return 1 if existed else 0
+
+    def record_deleted_incarnation(self, incarnation: DeletedIncarnation) -> None:
+        """A plain put: a retried delete writes the same item."""
+        pk = keys.incarnations_pk(incarnation.cluster_name)
+        self._table.put({"pk": pk, "sk": keys.incarnation_sk(incarnation.uid), **incarnation.to_item()})
+
+    def deleted_incarnations(self, cluster: str) -> list[DeletedIncarnation]:
+        """The name's deleted incarnations that kept backups, the most recently deleted first."""
+        items = self._table.query_all(
+            KeyConditionExpression=Key("pk").eq(keys.incarnations_pk(cluster))
+            & Key("sk").begins_with(keys.INCARNATION_PREFIX),
+            ConsistentRead=True,
+        )
+        found = [r for r in (DeletedIncarnation.from_item(i) for i in items) if r is not None]
+        return sorted(found, key=lambda r: r.deleted_at, reverse=True)
+
+    def forget_incarnation(self, cluster: str, uid: str) -> bool:
+        """Once its backups are deleted, the incarnation no longer shows in its name's listing."""
+        return self._table.delete(keys.incarnations_pk(cluster), keys.incarnation_sk(uid))
+
 
 __all__ = [
     "BACKUP_ATTRIBUTES",
@@ -154,5 +194,6 @@ __all__ = [
     "BackupRecord",
     "BackupRepository",
     "ConditionFailed",
+    "DeletedIncarnation",
     "RestoreRequest",
 ]

@@ -21,6 +21,8 @@ ORPHAN_PREFIX = "ORPHAN#"
 CLUSTER_ACCESS_PREFIX = "ACCESS#"
 # A cluster incarnation's etcd backups, written by its control plane's etcd leader.
 BACKUPS_PREFIX = "BACKUPS#"
+# The deleted incarnations of a cluster name whose etcd backups were kept (by name).
+INCARNATIONS_PREFIX = "INCARNATIONS#"
 
 # Sort keys -----------------------------------------------------------------------------------
 NETWORK_SK = "NETWORK"
@@ -47,6 +49,7 @@ BACKUP_PREFIX = "BACKUP#"
 LATEST_BACKUP_SK = "LATEST"
 # A restore in progress (ACCESS#<uid>): the backup each replica restores at boot before etcd starts.
 RESTORE_REQUEST_SK = "RESTORE"
+INCARNATION_PREFIX = "INCARNATION#"
 
 # GSI1 partitions -------------------------------------------------------------------------------
 CLUSTERS_INDEX = "CLUSTERS"
@@ -200,3 +203,13 @@ def backups_pk(uid: str) -> str:
 
 def backup_sk(backup_id: str) -> str:
     return f"{BACKUP_PREFIX}{backup_id}"
+
+
+def incarnations_pk(cluster: str) -> str:
+    """A cluster name's deleted incarnations that left backups (`INCARNATION#<uid>`): what lists
+    them by name once the cluster record, which maps the name to its uid, is gone."""
+    return f"{INCARNATIONS_PREFIX}{cluster}"
+
+
+def incarnation_sk(uid: str) -> str:
+    return f"{INCARNATION_PREFIX}{uid}"

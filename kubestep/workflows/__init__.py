@@ -19,6 +19,7 @@ def all_workflows() -> dict[str, Workflow]:
         auto_repair,
         create_cluster,
         create_node_pool,
+        delete_backups,
         delete_cluster,
         delete_node_pool,
         deprovision_network,
@@ -45,8 +46,9 @@ def all_workflows() -> dict[str, Workflow]:
         # Reliability: repair after hand changes, and the orphan sweeper.
         repair_cluster,
         sweep_orphans,
-        # Restore of etcd from one of the cluster's backups.
+        # Restore of etcd from one of the cluster's backups; a deleted incarnation's backups deleted.
         restore_cluster,
+        delete_backups,
         # Automatic repair: the periodic check, and each cluster's repair.
         plan_repairs,
         auto_repair,

@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from kubestep import preflight, recovery
+from kubestep import backup_deletion, preflight, recovery
 from kubestep.errors import AlreadyExists, BootstrapFailed, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
@@ -273,7 +273,11 @@ def validate_delete_request(ctx: StepInput) -> dict:
     """First state: the cluster must exist."""
     request = parse_delete_request(ctx.event.get("request"))
     ctx.store.clusters.require(request.cluster_name)
-    return {"clusterName": request.cluster_name, "keepEtcdVolumes": request.keep_etcd_volumes}
+    return {
+        "clusterName": request.cluster_name,
+        "keepEtcdVolumes": request.keep_etcd_volumes,
+        "deleteBackups": request.delete_backups,
+    }
 
 
 @step
@@ -300,7 +304,11 @@ def acquire_delete_lock(ctx: StepInput, cluster_name: str) -> dict:
 
 @step
 def delete_cluster_record(ctx: ClusterContext) -> dict:
-    """Last step: the record, node pools, etcd items, uid claim and the lock go; events stay."""
+    """Last step: the record, node pools, etcd items, uid claim and the lock go; events stay, and
+    so do backups not deleted with it, findable by the cluster's name."""
+    backup_deletion.keep_with_deleted_cluster(
+        ctx.store, ctx.name, ctx.uid, ctx.record.created_at, iso(), ctx.operation_id
+    )
     ctx.store.reports.delete_all(ctx.uid, instances.node_instances_ever(ctx))
     ctx.store.clusters.delete_everything(ctx.name, ctx.uid)
     ctx.store.operations.finish(ctx.operation_id, "SUCCEEDED")

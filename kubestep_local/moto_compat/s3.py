@@ -1,12 +1,13 @@
 """S3 for the emulator: what moto 5.2.5 lacks for the service's backup bucket.
 
-moto deploys `AWS::S3::Bucket` (encryption, versioning, lifecycle, public access block) but skips
-`AWS::S3::BucketPolicy` with a warning, so the deployed bucket would lack the TLS-only policy the
-template gives it. `deploy_bucket_policies` teaches moto's CloudFormation that type: the policy
-document is put on the bucket (S3 PutBucketPolicy) on create and update, and deleted with the
-stack resource, as CloudFormation does (AWS CloudFormation User Guide, "AWS::S3::BucketPolicy":
-Bucket, PolicyDocument; the physical id is the bucket's name). `evaluate_bucket_policies_as_aws`
-makes moto apply that policy to object requests as AWS does.
+moto deploys `AWS::S3::Bucket` with its encryption but without its versioning
+(`deploy_bucket_versioning` adds it), and skips `AWS::S3::BucketPolicy` with a warning, so the
+deployed bucket would lack the TLS-only policy the template gives it. `deploy_bucket_policies`
+teaches moto's CloudFormation that type: the policy document is put on the bucket (S3
+PutBucketPolicy) on create and update, and deleted with the stack resource, as CloudFormation
+does (AWS CloudFormation User Guide, "AWS::S3::BucketPolicy": Bucket, PolicyDocument; the
+physical id is the bucket's name). `evaluate_bucket_policies_as_aws` makes moto apply that
+policy to object requests as AWS does.
 """
 
 from __future__ import annotations
@@ -96,6 +97,30 @@ def __getattr__(name: str) -> Any:
     if name == "BucketPolicy":
         return deploy_bucket_policies()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def deploy_bucket_versioning(patches: Any) -> None:
+    """moto 5.2.5's CloudFormation creates an `AWS::S3::Bucket` with its encryption and tags but
+    drops `VersioningConfiguration`, so the backup bucket would keep one version per key and a
+    delete that must remove every version could not be told from one that removes only the
+    current. CloudFormation puts the configuration on the new bucket (AWS CloudFormation User
+    Guide, "AWS::S3::Bucket VersioningConfiguration": Status Enabled | Suspended), as S3
+    PutBucketVersioning does."""
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    original = FakeBucket.create_from_cloudformation_json
+
+    def create_from_cloudformation_json(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        bucket = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        status = (cloudformation_json.get("Properties", {}).get("VersioningConfiguration") or {}).get("Status")
+        if status:
+            s3_backends[account_id][get_partition(region_name)].put_bucket_versioning(resource_name, status)
+        return bucket
+
+    patches.set(FakeBucket, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
 
 
 # The request context every call to the emulator stands for: AWS's S3 endpoints are HTTPS (the

@@ -190,12 +190,16 @@ def test_unknown_things_answer_404_json(api: Store) -> None:
 
 def test_delete_answers_202_and_passes_its_options(api: Store) -> None:
     register(api, example_body())
-    answer = call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "true"})
+    answer = call("DELETE", "/v1/clusters/prod", query={"keepEtcdVolumes": "true", "deleteBackups": "true"})
     assert answer.status == 202, answer.text
     operation = answer.json
     assert operation["kind"] == "DeleteCluster" and operation["target"] == "prod"
     [execution] = executions("DeleteCluster")
-    assert execution_input(execution["executionArn"]) == {"clusterName": "prod", "keepEtcdVolumes": True}
+    assert execution_input(execution["executionArn"]) == {
+        "clusterName": "prod",
+        "keepEtcdVolumes": True,
+        "deleteBackups": True,
+    }
     assert api.operations.get(operation["id"]).execution_arn == execution["executionArn"]
 
 
@@ -456,6 +460,8 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
         ("GET", "/v1/clusters/{name}/backups"): {"200", "400", "404"},
         ("POST", "/v1/clusters/{name}/backups"): {"202", "400", "404", "409"},
         ("POST", "/v1/clusters/{name}/restore"): {"200", "202", "400", "404", "409", "413", "415"},
+        ("DELETE", "/v1/clusters/{name}/backups/{uid}"): {"202", "400", "404"},
+        ("DELETE", "/v1/clusters/{name}/backups/{uid}/{backup_id}"): {"202", "400", "404"},
         ("GET", "/v1/operations/{id}"): {"200", "400", "404"},
         ("GET", "/v1/operations"): {"200", "400"},
         ("POST", "/v1/operations/{id}:cancel"): {"202", "400", "404", "409"},
@@ -488,6 +494,8 @@ def test_every_response_is_json_and_the_document_declares_its_statuses(api: Stor
             "listBackups",
             "backupCluster",
             "restoreCluster",
+            "deleteIncarnationBackups",
+            "deleteBackup",
             "getOperation",
             "listOperations",
             "cancelOperation",
@@ -640,3 +648,54 @@ def test_backups_are_listed_newest_first_asked_for_once_the_policy_exists_and_la
     assert listed["items"][0]["location"] == f"s3://bk/backups/{record.uid}/{backup_rules.backup_id(taken)}.db"
     assert call("GET", "/v1/clusters/absent/backups").status == 404
     assert call("POST", "/v1/clusters/absent/backups").status == 404
+
+
+def _deleted_incarnation(api: Store, name: str, uid: str, backup_id: str) -> None:
+    from kubestep import backups
+    from kubestep.store.backups import BackupRecord, DeletedIncarnation
+
+    record = BackupRecord(
+        backup_id=backup_id,
+        taken_at="2026-12-05T10:15:00+00:00",
+        revision=7,
+        size=10,
+        sha256="ab" * 32,
+        object_key=backups.object_key(uid, backup_id),
+    )
+    api.backups.put(uid, record)
+    api.backups.record_deleted_incarnation(
+        DeletedIncarnation(cluster_name=name, uid=uid, deleted_at="2026-12-05T11:00:00+00:00")
+    )
+
+
+def test_a_deleted_incarnations_backups_are_deleted_by_a_delete_backups_execution(api: Store) -> None:
+    _deleted_incarnation(api, "gone", "k3x9a2b1", "20261205T101500Z")
+    listed = call("GET", "/v1/clusters/gone/backups")
+    assert listed.status == 200 and [(i["uid"], i["clusterDeleted"]) for i in listed.json["items"]] == [
+        ("k3x9a2b1", True)
+    ]
+    one = call("DELETE", "/v1/clusters/gone/backups/k3x9a2b1/20261205T101500Z")
+    assert one.status == 202 and one.json["kind"] == "DeleteBackups" and one.json["target"] == "gone", one.text
+    every = call("DELETE", "/v1/clusters/gone/backups/k3x9a2b1")
+    assert every.status == 202, every.text
+    inputs = [execution_input(e["executionArn"]) for e in executions("DeleteBackups")]
+    assert sorted(inputs, key=len) == [
+        {"clusterName": "gone", "incarnation": "k3x9a2b1"},
+        {"clusterName": "gone", "incarnation": "k3x9a2b1", "backupId": "20261205T101500Z"},
+    ]
+    assert api.operations.get(one.json["id"]).uid == "k3x9a2b1"
+
+
+def test_deleting_backups_is_refused_naming_the_field_and_starts_nothing(api: Store) -> None:
+    _deleted_incarnation(api, "gone", "k3x9a2b1", "20261205T101500Z")
+    register(api, example_body())
+    live = api.clusters.get("prod").uid
+    existing = call("DELETE", f"/v1/clusters/prod/backups/{live}")
+    assert existing.status == 400 and "incarnation" in existing.text and "--delete-backups" in existing.text
+    unknown = call("DELETE", "/v1/clusters/gone/backups/zz9")
+    assert unknown.status == 404 and "incarnation: no deleted cluster 'gone' with uid zz9" in unknown.text
+    missing = call("DELETE", "/v1/clusters/gone/backups/k3x9a2b1/20200101T000000Z")
+    assert missing.status == 404 and "backupId:" in missing.text
+    malformed = call("DELETE", "/v1/clusters/gone/backups/k3x9a2b1/latest")
+    assert malformed.status == 400 and "backupId" in malformed.text
+    assert executions("DeleteBackups") == []

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -21,7 +22,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kubestep import inventory
+from kubestep import inventory, naming
 from kubestep.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,3 +330,81 @@ def test_errors_are_one_line_with_documented_exit_codes(local_runtime, tmp_path)
     assert result.exit_code == 1 and "nope" in result.output
     result = cli(local_runtime, "delete", "cluster", "nope")
     assert result.exit_code == 1
+
+
+def _wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what} never held")
+
+
+def test_local_tick_takes_due_backups_and_local_fault_makes_auto_repair_replace_a_node(local_runtime):
+    """A user's view of the local runtime's clocks and faults: `local tick --at` a day on takes the
+    cluster's due etcd backup (`get backups` lists it); `local fault node-heartbeat` silences one
+    node, which auto-repair then replaces (an AutoRepair operation); bad names are refused naming
+    the field, and nothing changes."""
+    docs = list(yaml.safe_load_all((ROOT / "examples" / "cluster-ha.yaml").read_text()))
+    cluster, pool = docs[0], docs[1]
+    cluster["metadata"]["name"] = pool["spec"]["clusterName"] = "watched"
+    cluster["spec"]["controlPlane"]["availabilityZones"] = ["us-east-1a"]
+    pool["spec"].update(minNodeCount=2, maxNodeCount=2, version="1.35.4")
+    pool["spec"]["management"] = {"autoRepair": {"enabled": True, "unhealthyAfter": "3m", "maxUnhealthy": 1}}
+    manifest = HOME / "watched.yaml"
+    manifest.write_text(yaml.safe_dump_all([cluster, pool]))
+    result = cli(local_runtime, "apply", "-f", str(manifest), "--wait")
+    assert result.exit_code == 0, result.output
+
+    # local tick: the first backup exists (taken at once); a day on, the next is due and taken.
+    def backups() -> list[dict]:
+        return json.loads(cli(local_runtime, "get", "backups", "watched", "-o", "json").stdout)
+
+    first = _wait_for(backups, 120, "a backup")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1, minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ticked = kubestep("local", "tick", "--at", tomorrow, "-o", "json")
+    assert ticked.returncode == 0, ticked.stderr
+    [taken] = [b for b in json.loads(ticked.stdout)["backups"] if b["cluster"] == "watched"]
+    assert taken["outcome"] == "taken" and taken["backupId"] not in [b["backupId"] for b in first], taken
+    listed = backups()
+    assert listed[0]["backupId"] == taken["backupId"] and len(listed) == len(first) + 1
+
+    # Bad names are refused before anything is asked, naming the field.
+    bad = kubestep("local", "fault", "node-heartbeat", "Watched", "i-0123456789abcdef0")
+    assert bad.returncode == 2 and "is not a cluster name" in bad.stderr, bad.stderr
+    bad = kubestep("local", "fault", "node-heartbeat", "watched", "node-1")
+    assert bad.returncode == 2 and "NODE:" in bad.stderr and "instance id" in bad.stderr, bad.stderr
+    unknown = kubestep("local", "fault", "node-heartbeat", "watched", "i-00000000000000000")
+    assert unknown.returncode == 2 and "NODE: cluster watched has no running node" in unknown.stderr, unknown.stderr
+    missing = kubestep("local", "fault", "replica-fails", "watched", "4")
+    assert missing.returncode == 2 and "INDEX: cluster watched has no running replica 4" in missing.stderr
+    assert "its running replicas: 0" in missing.stderr, missing.stderr
+
+    # One node's heartbeat stops: auto-repair replaces it (AutoRepair, SetInstanceHealth, the drain).
+    autoscaling = clients(local_runtime["endpoint"])("autoscaling")
+    uid = json.loads(cli(local_runtime, "get", "cluster", "watched", "-o", "json").stdout)["status"]["uid"]
+    group_name = naming.node_pool(uid, "general")
+    [group] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+    node = sorted(i["InstanceId"] for i in group["Instances"])[0]
+    silenced = kubestep("local", "fault", "node-heartbeat", "watched", node)
+    assert silenced.returncode == 0 and f"node {node} of cluster watched: heartbeat stopped" in silenced.stdout
+
+    def repaired():
+        ops = json.loads(cli(local_runtime, "get", "operations", "-c", "watched", "-o", "json").stdout)
+        return [o for o in ops if o["kind"] == "AutoRepair" and o["status"] == "SUCCEEDED"]
+
+    _wait_for(repaired, 300, "an AutoRepair operation that succeeded")
+    current = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])
+    assert node not in [i["InstanceId"] for i in current["AutoScalingGroups"][0]["Instances"]]
+    # A healthy replica fails (its API server stops answering); the control plane's auto-repair
+    # is off by default, so it stays until cleared.
+    failing = kubestep("local", "fault", "replica-fails", "watched", "0")
+    assert failing.returncode == 0 and "replica 0 of cluster watched (i-" in failing.stdout, failing.stderr
+
+    cleared = kubestep("local", "fault", "clear")
+    assert cleared.returncode == 0 and "cleared" in cleared.stdout, cleared.stderr
+
+    result = cli(local_runtime, "delete", "cluster", "watched", "--wait")
+    assert result.exit_code == 0, result.output

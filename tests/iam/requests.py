@@ -36,7 +36,14 @@ from kubestep_local.recorder import CallRecord
 from .evaluator import Request
 
 # API operations that are not IAM actions themselves: IAM authorizes what they contain.
-NOT_IAM_ACTIONS = {"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"}
+NOT_IAM_ACTIONS = {
+    "dynamodb:TransactWriteItems",
+    "dynamodb:TransactGetItems",
+    # S3 names these operations' permissions otherwise (S3 User Guide, "Required permissions for
+    # Amazon S3 API operations"): ListBucketVersions, and DeleteObject(Version) per key.
+    "s3:ListObjectVersions",
+    "s3:DeleteObjects",
+}
 # A stand-in for the random part of an ARN no request names (an Auto Scaling group's UUID).
 OPAQUE_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -939,6 +946,17 @@ def _implied(
         via_s3 = {"kms:ViaService": f"s3.{region}.amazonaws.com"}
         key_action = "kms:GenerateDataKey" if action == "s3:PutObject" else "kms:Decrypt"
         yield key_action, "key", _key_arn(ledger, region, ledger.bucket_keys[p["Bucket"]]), via_s3, True
+    # S3: ListObjectVersions is authorized as s3:ListBucketVersions on the bucket, with the
+    # request's prefix as s3:prefix; DeleteObjects as a delete of each key it names, of a version
+    # (s3:DeleteObjectVersion) when it names one (S3 API Reference, ListObjectVersions and
+    # DeleteObjects, "Permissions"; S3 User Guide, "Bucket policy examples using condition keys").
+    if action == "s3:ListObjectVersions":
+        bucket = f"arn:{ledger.partition}:s3:::{p['Bucket']}"
+        yield "s3:ListBucketVersions", "bucket", bucket, {"s3:prefix": p.get("Prefix", "")}, True
+    if action == "s3:DeleteObjects":
+        for entry in (p.get("Delete") or {}).get("Objects", []):
+            delete = "s3:DeleteObjectVersion" if entry.get("VersionId") else "s3:DeleteObject"
+            yield delete, "object", f"arn:{ledger.partition}:s3:::{p['Bucket']}/{entry['Key']}", {}, True
     # Route 53: a private hosted zone checks its VPC (Route 53 API permissions reference).
     if action in ("route53:CreateHostedZone", "route53:AssociateVPCWithHostedZone") and p.get("VPC"):
         yield "ec2:DescribeVpcs", "", "*", {}, True

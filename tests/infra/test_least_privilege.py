@@ -852,3 +852,32 @@ def test_every_dependent_action_of_every_granted_action_is_reviewed(synthesized_
             actions |= set(granted if isinstance(granted, list) else [granted])
     assert "autoscaling:CreateAutoScalingGroup" in actions and "iam:AddRoleToInstanceProfile" in actions
     assert not dependent_actions_needing_review(actions)
+
+
+def test_only_cluster_tasks_deletes_backup_versions_and_only_under_the_backups_prefix(
+    policies, cluster_tasks, resolver
+):
+    """DeleteCluster with deleteBackups lists one incarnation's versions and deletes them
+    (kubestep/backup_deletion.py): granted to ClusterTasks on the backups prefix; the same calls
+    outside it, or made by any other function, fail the check."""
+    bucket = _backup_bucket(resolver)
+    prefix = backups.cluster_prefix("u1")
+    key = backups.object_key("u1", "20261205T101500Z")
+
+    def calls(function: str, list_prefix: str, delete_key: str) -> list[CallRecord]:
+        return [
+            _call(function, "s3:ListObjectVersions", {"Bucket": bucket, "Prefix": list_prefix}),
+            _call(
+                function,
+                "s3:DeleteObjects",
+                {"Bucket": bucket, "Delete": {"Objects": [{"Key": delete_key, "VersionId": "v1"}], "Quiet": True}},
+            ),
+        ]
+
+    assert _findings(policies, calls(cluster_tasks, prefix, key)) == []
+    outside = _findings(policies, calls(cluster_tasks, "other/", "other/u1.db"))
+    assert len(outside) == 2 and "s3:ListBucketVersions" in outside[0] and "s3:DeleteObjectVersion" in outside[1]
+    for function in policies:
+        if function != cluster_tasks:
+            found = _findings(policies, calls(function, prefix, key))
+            assert len(found) == 2, f"{function} may delete backups: {found}"

@@ -14,7 +14,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from kubestep_local.moto_compat import PatchSet
-from kubestep_local.moto_compat.s3 import deploy_bucket_policies, evaluate_bucket_policies_as_aws
+from kubestep_local.moto_compat.s3 import (
+    deploy_bucket_policies,
+    deploy_bucket_versioning,
+    evaluate_bucket_policies_as_aws,
+)
 
 TLS_ONLY = {
     "Version": "2012-10-17",
@@ -88,5 +92,26 @@ def test_the_tls_only_policy_lets_requests_through_and_a_deny_that_applies_still
         s3.put_bucket_policy(Bucket="backups", Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny_all]}))
         with pytest.raises(ClientError):
             s3.put_object(Bucket="backups", Key="backups/u/2.db", Body=b"y")
+    finally:
+        patches.undo()
+
+
+@mock_aws
+def test_a_stacks_bucket_is_versioned_as_its_template_says():
+    """CloudFormation applies VersioningConfiguration (AWS CloudFormation User Guide,
+    "AWS::S3::Bucket VersioningConfiguration"); moto alone drops it, keeping one version per key."""
+    patches = PatchSet()
+    try:
+        deploy_bucket_versioning(patches)
+        cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        bucket_only = {"Resources": {"Bucket": TEMPLATE["Resources"]["Bucket"]}}
+        cloudformation.create_stack(StackName="backups", TemplateBody=json.dumps(bucket_only))
+        resources = cloudformation.describe_stack_resources(StackName="backups")["StackResources"]
+        bucket = next(r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "Bucket")
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        s3.put_object(Bucket=bucket, Key="backups/u/1.db", Body=b"x")
+        s3.put_object(Bucket=bucket, Key="backups/u/1.db", Body=b"y")
+        assert len(s3.list_object_versions(Bucket=bucket, Prefix="backups/u/")["Versions"]) == 2
     finally:
         patches.undo()

@@ -122,6 +122,8 @@ def test_the_dry_run_says_what_happens_and_changes_nothing(store, settings, clus
         "kubernetesVersion": "1.35.1",
         "location": None,
         "uid": UID,
+        "clusterDeleted": False,
+        "clusterDeletedAt": None,
     }
     assert plan["backup"]["location"] == f"s3://svc-backups/backups/{UID}/{BACKUP_ID}.db"
     assert [(r["replica"], r["instanceId"], r["etcdVolume"]) for r in plan["replicas"]] == [

@@ -131,7 +131,9 @@ def get_cluster(name: ClusterName) -> JsonResponse:
     operation_id="deleteCluster",
     summary="Delete a cluster",
     description="Starts a `DeleteCluster` execution: node pools, control plane, load balancer, security "
-    "groups, what Kubernetes created, secrets, then the record.",
+    "groups, what Kubernetes created, secrets, then the record. Its etcd backups outlive it (listed under its "
+    "name, `clusterDeleted: true`, until S3 expires them) unless `deleteBackups=true`: then every version of "
+    "this incarnation's backup objects and their records go with it.",
     responses={
         **responses(202, schemas.Operation, "The DeleteCluster operation started", 400, 404, 409),
         **responses(200, schemas.DeleteClusterDryRun, "dryRun=true: what would be deleted"),
@@ -143,21 +145,28 @@ def delete_cluster(
     keep_etcd_volumes: Annotated[
         bool, Query(alias="keepEtcdVolumes", description="Keep the etcd EBS volumes (for a restore)")
     ] = False,
+    delete_backups: Annotated[
+        bool,
+        Query(
+            alias="deleteBackups",
+            description="Delete the cluster's etcd backups with it (every object version, and the records)",
+        ),
+    ] = False,
     idempotency_key: IdempotencyKey = None,
     dry_run: DryRun = False,
 ) -> JsonResponse:
     current, store = deps(router)
     if dry_run:
         require_cluster(store, name)
-        return json_response(200, operations.plan_delete(current, store, name, keep_etcd_volumes))
+        return json_response(200, operations.plan_delete(current, store, name, keep_etcd_volumes, delete_backups))
 
     return start_operation(
         router,
         route=f"DELETE {PREFIX}/clusters/{{name}}",
         key=idempotency_key,
-        body={"name": name, "keepEtcdVolumes": keep_etcd_volumes},
+        body={"name": name, "keepEtcdVolumes": keep_etcd_volumes, "deleteBackups": delete_backups},
         cluster=name,
-        start=lambda: operations.start_delete(current, store, name, keep_etcd_volumes),
+        start=lambda: operations.start_delete(current, store, name, keep_etcd_volumes, delete_backups),
     )
 
 

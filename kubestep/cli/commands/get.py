@@ -146,6 +146,11 @@ def get_options(f: Any) -> Any:
 @click.argument("kind", metavar="TYPE", shell_complete=complete_kind)
 @click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_name)
 @cluster_option()
+@click.option(
+    "--all-incarnations",
+    is_flag=True,
+    help="backups: also those of deleted clusters of the same name (each row says its cluster incarnation).",
+)
 @get_options
 @click.pass_context
 def get(
@@ -153,6 +158,7 @@ def get(
     kind: str,
     names: tuple[str, ...],
     cluster: str | None,
+    all_incarnations: bool,
     fmt: str,
     query: str | None,
     no_headers: bool,
@@ -170,7 +176,10 @@ def get(
     Kubernetes versions kubestep installs, newest first, with the channels each is the default of,
     the minor's end of life and whether it is supported (warnings on stderr for minors at or near
     their end of life). `get schedules [-c CLUSTER]`: one-off upgrades (ID, CLUSTER, VERSION, AT,
-    STATE, OUTCOME). -o json|yaml is the API's representation; --query applies a JMESPath
+    STATE, OUTCOME). `get backups CLUSTER`: its etcd backups (-o wide adds SHA256, UID, LOCATION);
+    they outlive the cluster: once it is deleted they are listed under its name, and while a new
+    cluster of the name exists, --all-incarnations adds the deleted ones' (CLUSTER says which
+    incarnation). -o json|yaml is the API's representation; --query applies a JMESPath
     expression to it (printed as JSON, or -o yaml, or tab-separated with an explicit -o text);
     -w prints each change after the list.
 
@@ -183,7 +192,12 @@ def get(
       kubestep get operations -c prod --watch
       kubestep get clusters --query "[?status.phase=='RUNNING'].metadata.name"
     """
-    show(ctx, kinds.kind_named(kind), names, cluster, fmt, query, no_headers, watch, interval, timeout)
+    resource = kinds.kind_named(kind)
+    if all_incarnations:
+        if resource.singular != "backup":
+            raise InputError("--all-incarnations: only backups outlive their cluster (kubestep get backups CLUSTER)")
+        resource = kinds.with_all_incarnations(resource)
+    show(ctx, resource, names, cluster, fmt, query, no_headers, watch, interval, timeout)
 
 
 @click.command(cls=Command, short_help="A cluster's or node pool's events (also after it is deleted).")
