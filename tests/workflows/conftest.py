@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 # The synth cache outlives a test session (synthesis is the slowest part of start-up).
 HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
-TIME_SCALE = 0.02
+# Workflow seconds to real seconds in these runtimes (Wait states, retries, boots, handlers' own
+# deadlines); KUBESTEP_TEST_TIME_SCALE tries another.
+TIME_SCALE = float(os.environ.get("KUBESTEP_TEST_TIME_SCALE", "0.02"))
 # What the runtimes of a session share through their homes: the synthesized assembly and the
 # zipped Lambda asset (both keyed by content; the synth cache takes a lock while it writes).
 SHARED_CACHES = ("cdk.out", "asset-zips")
