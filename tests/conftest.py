@@ -22,8 +22,9 @@ Each xdist group is one unit of work a worker runs from start to end:
 The scheduler hands out the longest groups first (`GROUP_SECONDS`; a group not listed counts
 DEFAULT_EMULATOR_SECONDS if its module starts runtimes, else DEFAULT_SECONDS_PER_TEST a test). A
 workflow module's runtime costs its start on top of its tests: about a second from the snapshot
-the first runtime of the process saved after deploying the stack and provisioning the network
-(which took that first one several seconds), and the checks of all it ran at its end.
+the first runtime of the session saved after deploying the stack and provisioning the network
+(which took that first one several seconds, while a runtime starting on another worker waited
+for it), and the checks of all it ran at its end.
 
 Without xdist everything runs in one process, in collection order, which is also safe: each
 runtime has stopped before the next module starts."""

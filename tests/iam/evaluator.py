@@ -125,6 +125,13 @@ def action_match(pattern: str, action: str) -> bool:
     return glob_match(pattern, action, case_sensitive=False)
 
 
+@lru_cache(maxsize=65536)
+def _any_action_matches(patterns: tuple[str, ...], action: str) -> bool:
+    """Whether one of a statement's action patterns matches: the check asks this of every statement
+    of the caller's policies for every call, with few distinct (patterns, action) pairs."""
+    return any(action_match(p, action) for p in patterns)
+
+
 # ------------------------------------------------------------------ conditions
 
 _NEGATED = {
@@ -244,10 +251,10 @@ def statement_applies(statement: Statement, request: Request) -> bool:
 
 def _statement_applies(statement: Statement, request: Request) -> bool:
     if "Action" in statement:
-        if not any(action_match(p, request.action) for p in _listify(statement["Action"])):
+        if not _any_action_matches(tuple(_listify(statement["Action"])), request.action):
             return False
     elif "NotAction" in statement:
-        if any(action_match(p, request.action) for p in _listify(statement["NotAction"])):
+        if _any_action_matches(tuple(_listify(statement["NotAction"])), request.action):
             return False
     else:
         raise UnsupportedPolicy(f"statement without Action/NotAction: {statement}")

@@ -1,6 +1,7 @@
 """One embedded runtime per test module for the workflow tests: the real synthesized stack deployed
 into moto, its network provisioned, workflows run through the real ASL and handlers. The first
-runtime of a test process deploys and provisions; the others start from its snapshot.
+runtime of a test session deploys and provisions; the others, in every xdist worker, start from its
+snapshot.
 
 Module scope: a module sees only what its own tests did (nothing another module left, created
 or deprovisioned), its tests can be run alone, and xdist can run any two modules at once on two
@@ -10,11 +11,13 @@ no secret material anywhere): a problem fails the module's last test at teardown
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 # The synth cache outlives a test session (synthesis is the slowest part of start-up).
 HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
-TIME_SCALE = 0.02
+# Workflow seconds to real seconds in these runtimes (Wait states, retries, boots, handlers' own
+# deadlines); KUBESTEP_TEST_TIME_SCALE tries another.
+TIME_SCALE = float(os.environ.get("KUBESTEP_TEST_TIME_SCALE", "0.02"))
 # What the runtimes of a session share through their homes: the synthesized assembly and the
 # zipped Lambda asset (both keyed by content; the synth cache takes a lock while it writes).
 SHARED_CACHES = ("cdk.out", "asset-zips")
@@ -50,35 +55,65 @@ def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def deployed_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the first runtime of this test process saves the emulator with the stack deployed and
-    the network provisioned; the runtimes after it start from there (RuntimeConfig.start_from)
-    instead of deploying and provisioning again."""
-    return tmp_path_factory.getbasetemp() / "deployed-stack.pickle"
+    """Where the first runtime of this test session saves the emulator with the stack deployed and
+    the network provisioned; the runtimes after it, in any xdist worker, start from there
+    (RuntimeConfig.start_from) instead of deploying and provisioning again."""
+    base = tmp_path_factory.getbasetemp()
+    # xdist workers' temporary directories are siblings in the session's own directory.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return shared / "deployed-stack.pickle"
 
 
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory, deployed_state: Path) -> Iterator[LocalRuntime]:
+@contextmanager
+def first_deploy(state: Path) -> Iterator[None]:
+    """Held while a runtime deploys and saves `state`: a runtime of another worker starting
+    meanwhile waits for the state rather than deploying the same stack on the same cores."""
+    if state.is_file():
+        yield
+        return
+    with open(state.with_name(state.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the kernel releases it if the worker dies
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def started_runtime(home: Path, state: Path) -> LocalRuntime:
+    """A runtime with the stack deployed and its network provisioned, from `state` if saved."""
     rt = LocalRuntime(
         RuntimeConfig(
             port=0,
             api_port=0,
             time_scale=TIME_SCALE,
-            home=runtime_home(tmp_path_factory),
+            home=home,
             boot_delay_seconds=20.0,
             # The tests fire the upgrade planner at chosen times (`runtime.tick`), not on its rate.
             scheduled_rules=False,
             # A function's warm workers start with its first invocation: most modules never call
             # some of the five, and each costs an import of the handler's dependencies.
             prewarm=False,
-            start_from=deployed_state if deployed_state.is_file() else None,
+            start_from=state if state.is_file() else None,
         )
     )
     try:
         rt.start()
         rt.deploy()
         rt.provision_network()
-        if not deployed_state.is_file():
-            rt.snapshot(deployed_state)
+        if not state.is_file():
+            rt.snapshot(state)
+    except BaseException:
+        rt.stop()
+        raise
+    return rt
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory, deployed_state: Path) -> Iterator[LocalRuntime]:
+    home = runtime_home(tmp_path_factory)
+    with first_deploy(deployed_state):
+        rt = started_runtime(home, deployed_state)
+    try:
         yield rt
         found = runtime_checks.problems(rt, Store.for_table(rt.outputs["TableName"], dynamodb=_resource(rt)))
         assert not found, f"in what this module's runtime ran:\n{found}"
