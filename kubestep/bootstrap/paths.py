@@ -15,6 +15,8 @@ KUBEADM_PATCHES_DIR = f"{KUBEADM_DIR}/patches"
 STATE_DIR = "/var/lib/kubestep"
 
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/kubestep-bootstrap"
+# The user-data's one program: fetches, checks and unpacks the bundle, then runs the bootstrap.
+LOADER_SCRIPT = "/usr/local/sbin/kubestep-loader"
 ETCD_MEMBER_SCRIPT = "/usr/local/sbin/kubestep-etcd-member"
 WRITE_SECRETS_SCRIPT = "/usr/local/lib/kubestep/write-secrets.py"
 # cloud-init runs the scripts here on every boot, the first included.

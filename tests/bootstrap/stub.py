@@ -100,7 +100,31 @@ def aws(args):
             volume.update(state="in-use", attachedTo=option(args, "--instance-id"))
     elif service == "route53" and operation == "change-resource-record-sets":
         print("/change/C0123456789")
+    elif service == "s3api" and operation == "get-object":
+        code = s3_get_object(state, args)
+        save_state(state)
+        return code
     save_state(state)
+    return 0
+
+
+def s3_get_object(state, args):
+    """`aws s3api get-object --bucket B --key K OUTFILE` (AWS CLI Command Reference, s3api
+    get-object): the object's body to OUTFILE, the response as JSON on stdout; an error exits
+    254 with the service's message. The scenario's `objects` maps `bucket/key` to a local file;
+    `s3_unavailable_attempts` makes that many first calls fail (S3 or IAM not answering yet)."""
+    state["s3_attempts"] = state.get("s3_attempts", 0) + 1
+    if state["s3_attempts"] <= SCENARIO.get("s3_unavailable_attempts", 0):
+        sys.stderr.write("An error occurred (AccessDenied) when calling the GetObject operation: Access Denied\n")
+        return 254
+    source = SCENARIO.get("objects", {}).get(f"{option(args, '--bucket')}/{option(args, '--key')}")
+    if source is None:
+        sys.stderr.write(
+            "An error occurred (NoSuchKey) when calling the GetObject operation: The specified key does not exist.\n"
+        )
+        return 254
+    shutil.copyfile(source, args[-1])
+    print(json.dumps({"ContentLength": os.path.getsize(source), "ServerSideEncryption": "aws:kms"}))
     return 0
 
 

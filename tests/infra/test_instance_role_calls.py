@@ -203,6 +203,37 @@ def cluster(booted):
     return boxes["replica-0"], records
 
 
+def _loader_downloads(base, stack: Stack, params: BootstrapParams, instance_id: str) -> tuple[Sandbox, list]:
+    """The loader's download of the instance's bundle, as the call its role makes."""
+    box = Sandbox(
+        base,
+        dataclasses.replace(params, table=stack.table_name),
+        {"secrets": SECRETS, "metadata": _metadata(instance_id, 9)},
+        via_loader=True,
+    )
+    run = box.run("/usr/local/sbin/kubestep-loader")
+    role = "controlplane" if params.is_control_plane else "node"
+    downloads = [a for a in run.commands("aws") if a[:2] == ["s3api", "get-object"]]
+    assert len(downloads) == 1
+    records = [call_record(args, role_name=f"gke-{UID}-{role}", source_instance_arn=None) for args in downloads]
+    return box, records
+
+
+def test_each_instance_role_downloads_its_own_clusters_bundle_and_not_another(tmp_path, stack):
+    """The loader's GetObject and the bucket key's decrypt through S3 are granted to a replica and
+    a node of the cluster; the same policies for another incarnation are refused both."""
+    for name, params, instance in (("replica", control_plane(0), INSTANCES[0]), ("node", node(), INSTANCES["node"])):
+        box, records = _loader_downloads(tmp_path / name, stack, params, instance)
+        assert records[0].params == {"Bucket": box.bundle_ref.bucket, "Key": box.bundle_ref.key}
+        for uid, allowed in ((UID, True), ("other123", False)):
+            facts = stack.facts(uid=uid, backup_bucket=box.bundle_ref.bucket)
+            ledger = stack.ledger(iam_policies.control_plane_policy(facts), iam_policies.node_policy(facts))
+            ledger.bucket_keys[box.bundle_ref.bucket] = stack.key_arn
+            result = check(records, {}, ledger)
+            assert result.checked == 2  # the object and the key
+            assert (not result.findings) is allowed, (name, uid, result.summary())
+
+
 def test_the_instances_calls_are_what_the_check_evaluates(cluster):
     _, records = cluster
     actions = {r.action for calls in records.values() for r in calls}
