@@ -76,6 +76,7 @@ class Sandbox:
     scenario: dict[str, Any] = field(default_factory=dict)
     aws_preinstalled: bool = True
     via_loader: bool = False
+    bundle_bucket: str = BUNDLE_BUCKET
 
     def __post_init__(self) -> None:
         self.root = self.base / "root"
@@ -109,11 +110,11 @@ class Sandbox:
             },
         )
         self.bundle = render_bundle(self.params)
-        self.bundle_ref = BundleRef(BUNDLE_BUCKET, self.bundle.key(self.params.uid), self.bundle.sha256)
+        self.bundle_ref = BundleRef(self.bundle_bucket, self.bundle.key(self.params.uid), self.bundle.sha256)
         if self.via_loader and "objects" not in self.scenario:
             served = self.base / "bundle.tar.gz"
             served.write_bytes(self.bundle.data)
-            self.scenario["objects"] = {f"{BUNDLE_BUCKET}/{self.bundle_ref.key}": str(served)}
+            self.scenario["objects"] = {f"{self.bundle_bucket}/{self.bundle_ref.key}": str(served)}
         (self.base / "scenario.json").write_text(json.dumps(self.scenario))
         # What the bash stubs read: one `fail=REGEX` line per pattern, `mounted=true`.
         shell = [f"fail={pattern}" for pattern in self.scenario.get("fail", [])]

@@ -80,6 +80,8 @@ class Stack:
         self.table_arn = self.resolver.get_att(table, "Arn")
         self.table_name = self.table_arn.rsplit("/", 1)[1]
         self.key_arn = self.resolver.get_att(key, "Arn")
+        bucket = next(k for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket")
+        self.bucket = str(self.resolver.ref(bucket))
         self.key_policy = self.resolver.resolve(resources[key]["Properties"]["KeyPolicy"]["Statement"])
         self.boundary_arn = self.resolver.ref(boundary)
         self.boundary = managed_policy_statements(template, self.resolver, "-instance-boundary")
@@ -210,6 +212,7 @@ def _loader_downloads(base, stack: Stack, params: BootstrapParams, instance_id: 
         dataclasses.replace(params, table=stack.table_name),
         {"secrets": SECRETS, "metadata": _metadata(instance_id, 9)},
         via_loader=True,
+        bundle_bucket=stack.bucket,
     )
     run = box.run("/usr/local/sbin/kubestep-loader")
     role = "controlplane" if params.is_control_plane else "node"
