@@ -17,7 +17,7 @@ from functools import partial
 
 from kubestep import bootstrap, naming
 from kubestep.aws import client
-from kubestep.aws.errors import Kind
+from kubestep.aws.errors import Kind, is_not_found
 from kubestep.bootstrap import BootstrapParams, BundleRef
 from kubestep.bootstrap import bundle as layout
 from kubestep.flow.steps import step
@@ -98,9 +98,14 @@ def bundle_drift(ctx: ClusterContext, found: dict[str, str]) -> dict[str, str]:
     owners += [(f"nodepool-{p.name}", p.launch_template_id) for p in ctx.store.node_pools.list(ctx.name)]
     drift = {}
     for owner, template_id in owners:
-        if not template_id or f"{owner}/launch-template" in found:
+        if not template_id:
             continue
-        versions = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Latest"])
+        try:
+            versions = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Latest"])
+        except Exception as exc:
+            if is_not_found(exc, Kind.LAUNCH_TEMPLATE):
+                continue  # the launch templates' kind reports it (with its bundle, it is made again)
+            raise
         user_data = versions["LaunchTemplateVersions"][0]["LaunchTemplateData"].get("UserData")
         ref = layout.reference(user_data)
         if ref and not exists(partial(s3.head_object, Bucket=ref.bucket, Key=ref.key), Kind.S3_OBJECT):
