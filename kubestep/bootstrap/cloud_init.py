@@ -21,6 +21,7 @@ from importlib import resources
 
 import yaml
 
+from kubestep import backups
 from kubestep.bootstrap import addons, authenticator_mapping, bundle, components, host, kubeadm, paths
 from kubestep.bootstrap.bundle import Bundle, BundleRef
 from kubestep.bootstrap.params import BootstrapParams
@@ -136,6 +137,12 @@ def environment(p: BootstrapParams, ref: BundleRef | None = None) -> dict[str, s
             "ADMINS_PK": keys.cluster_access_pk(p.uid),
             "ADMINS_SK": keys.ADMINS_SK,
             "ADMINS_MAPPING_QUERY": authenticator_mapping.QUERY,
+            # The backup policy item (beside the administrators item) and the snapshots' records.
+            "BACKUP_POLICY_SK": keys.BACKUP_POLICY_SK,
+            "BACKUPS_PK": keys.backups_pk(p.uid),
+            "BACKUP_SK_PREFIX": keys.BACKUP_PREFIX,
+            "LATEST_BACKUP_SK": keys.LATEST_BACKUP_SK,
+            "BACKUP_RETENTION_TAG": backups.RETENTION_TAG,
         }
     else:
         # A node's report partition ends with its own instance ARN (the only one its role may
@@ -207,6 +214,7 @@ def bundled_files(p: BootstrapParams) -> list[File]:
         return found
     found += [
         File(paths.ETCD_MEMBER_SCRIPT, script("etcd-member.sh"), "0755"),
+        File(paths.ETCD_SNAPSHOT_SCRIPT, script("etcd-snapshot.sh"), "0755"),
         File(paths.WRITE_SECRETS_SCRIPT, script("write_secrets.py")),
         File(paths.KUBELET_ETCD_DROP_IN, host.kubelet_etcd_volume_drop_in()),
         File(f"{paths.AUTHENTICATOR_CONFIG_DIR}/config.yaml", yaml.safe_dump(addons.authenticator_config(p))),

@@ -173,6 +173,7 @@ def test_every_script_kind_is_checked():
     assert paths == {
         "/usr/local/sbin/kubestep-bootstrap",
         "/usr/local/sbin/kubestep-etcd-member",
+        "/usr/local/sbin/kubestep-etcd-snapshot",
         "/usr/local/sbin/kubestep-loader",
         "/var/lib/cloud/scripts/per-boot/kubestep-bootstrap",
         "/etc/kubestep/bootstrap.env",

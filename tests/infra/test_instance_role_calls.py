@@ -33,6 +33,7 @@ from tests.bootstrap.conftest import (
     QUEUE,
     SECRETS,
     admins_item,
+    backup_policy_item,
     control_plane,
     node,
 )
@@ -456,6 +457,35 @@ def test_the_timers_and_the_upgrade_make_the_calls_the_check_evaluates(maintenan
     items = upgrading.dynamodb_items()
     for sk, done in ((keys.upgrade_claim_sk(UPGRADE_TO), "upgraded"), (keys.addons_claim_sk(UPGRADE_TO), "applied")):
         assert items[f"{keys.version_claim_pk(UID)}|{sk}"]["status"]["S"] == done
+
+
+def test_the_leaders_backup_is_granted_its_own_prefix_and_records_only(booted, stack):
+    """The backup timer on the etcd leader: the policy item and `LATEST` read, the snapshot
+    uploaded with its retention tag (the object, its tags and the bucket key's data key through
+    S3), the record and `LATEST` written. Another incarnation's policies refuse the upload and
+    the records."""
+    boxes, _ = booted
+    box = boxes["replica-0"]
+    state = json.loads(box.state.read_text())
+    state["items"].update(backup_policy_item(stack.bucket, UID))
+    box.state.write_text(json.dumps(state))
+    run = box.run(SCRIPT, "backup")
+    records = _records(run, "controlplane", INSTANCES[0])
+    assert [r.action for r in records] == [
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        "s3:PutObject",
+        "dynamodb:PutItem",
+        "dynamodb:PutItem",
+    ], run.stderr
+    assert records[2].params["Key"].startswith(f"backups/{UID}/") and records[2].params["Tagging"]
+    for uid, allowed in ((UID, True), ("other123", False)):
+        facts = stack.facts(uid=uid, backup_bucket=stack.bucket, initialized=True)
+        ledger = stack.ledger(iam_policies.control_plane_policy(facts), iam_policies.node_policy(facts))
+        ledger.bucket_keys[stack.bucket] = stack.key_arn
+        result = check(records, {}, ledger)
+        assert result.checked > len(records)  # the tags and the key too
+        assert (not result.findings) is allowed, (uid, result.summary())
 
 
 def test_every_call_of_the_timers_and_an_upgrade_is_granted_after_initialisation(maintenance, stack):

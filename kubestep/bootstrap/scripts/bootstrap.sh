@@ -10,6 +10,8 @@
 #                                           (kubestep-certs-renew.timer, control plane)
 #   kubestep-bootstrap refresh-tokens       the join tokens the node secret lists, registered
 #                                           (kubestep-token-refresh.timer, control plane)
+#   kubestep-bootstrap backup               the etcd leader's snapshot to S3 when one is due
+#                                           (kubestep-backup.timer, control plane)
 #   kubestep-bootstrap converge-addons      the add-ons of this version, if they lag and the
 #                                           whole control plane runs it (the report's child)
 #
@@ -666,7 +668,7 @@ bootstrap_control_plane() {
   fi
   PHASE=timers
   systemctl daemon-reload
-  systemctl enable --now kubestep-token-refresh.timer kubestep-certs-renew.timer
+  systemctl enable --now kubestep-token-refresh.timer kubestep-certs-renew.timer kubestep-backup.timer
 }
 
 # ---------------------------------------------------------------- cluster add-ons
@@ -926,6 +928,77 @@ refresh_tokens() {
   done
 }
 
+# ---------------------------------------------------------------- etcd backups
+
+# From the policy item and the newest record (DynamoDB JSON, "" when absent): "BUCKET PREFIX
+# RETENTION" when a snapshot is due (none yet, the newest an interval old, or one asked for
+# since: kubestep/backups.py is_due), nothing otherwise.
+BACKUP_DUE_PY='import datetime, json, sys
+def item(text):
+    return json.loads(text).get("Item", {}) if text.strip() else {}
+def when(value):
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+policy, latest = item(sys.argv[1]), item(sys.argv[2])
+if policy:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    interval = datetime.timedelta(minutes=int(policy["intervalMinutes"]["N"]))
+    taken = when(latest["takenAt"]["S"]) if "takenAt" in latest else None
+    requested = when(policy["requestedAt"]["S"]) if "requestedAt" in policy else None
+    if taken is None or (requested is not None and requested > taken) or now - taken >= interval:
+        print(policy["bucket"]["S"], policy["prefix"]["S"], policy["retentionDays"]["N"])'
+
+table_item() { # table_item PK SK: the item as GetItem returns it (DynamoDB JSON)
+  aws dynamodb get-item --region "$REGION" --table-name "$TABLE" --consistent-read \
+    --key "{\"pk\":{\"S\":\"$1\"},\"sk\":{\"S\":\"$2\"}}" --output json
+}
+
+take_backup() {
+  # Every replica's backup timer runs this; only the etcd leader (one at a time, as etcd has)
+  # takes a snapshot, and only when the management service's policy item says one is due. The
+  # snapshot is checked (`etcdutl snapshot status`) before it is uploaded to the cluster's own
+  # prefix with its retention tag, then recorded (docs/contracts.md, "etcd backups").
+  local policy latest plan bucket prefix retention file revision size sha taken id key item
+  if [ ! -f "$STATE/bootstrap-complete" ]; then
+    log "not bootstrapped: no backup"
+    return 0
+  fi
+  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS=https://127.0.0.1:2379 ETCDCTL_CACERT=$PKI/etcd/ca.crt \
+    ETCDCTL_CERT=$PKI/apiserver-etcd-client.crt ETCDCTL_KEY=$PKI/apiserver-etcd-client.key
+  if ! "$ROOT/usr/local/sbin/kubestep-etcd-snapshot" is-leader; then
+    log "not the etcd leader: no backup"
+    return 0
+  fi
+  policy=$(table_item "$ADMINS_PK" "$BACKUP_POLICY_SK")
+  latest=$(table_item "$BACKUPS_PK" "$LATEST_BACKUP_SK")
+  plan=$(python3 -c "$BACKUP_DUE_PY" "$policy" "$latest")
+  if [ -z "$plan" ]; then
+    log "no backup due"
+    return 0
+  fi
+  read -r bucket prefix retention <<<"$plan"
+  read_metadata
+  read_installed_version
+  file=$STATE/etcd-snapshot.db
+  taken=$(now)
+  id=${taken//[-:]/} # the backup's id: its UTC time to the second (kubestep/backups.py backup_id)
+  read -r revision size sha < <("$ROOT/usr/local/sbin/kubestep-etcd-snapshot" save "$file")
+  [ -n "$sha" ]
+  key="$prefix$id.db"
+  retry 5 3 aws s3api put-object --region "$REGION" --bucket "$bucket" --key "$key" --body "$file" \
+    --tagging "$BACKUP_RETENTION_TAG=$retention" >/dev/null
+  rm -f "$file"
+  item="\"backupId\":{\"S\":\"$id\"},\"takenAt\":{\"S\":\"$taken\"}"
+  item+=",\"revision\":{\"N\":\"$revision\"},\"size\":{\"N\":\"$size\"},\"sha256\":{\"S\":\"$sha\"}"
+  item+=",\"kubernetesVersion\":{\"S\":\"$INSTALLED_VERSION\"},\"objectKey\":{\"S\":\"$key\"}"
+  item+=",\"instanceId\":{\"S\":\"$INSTANCE_ID\"},\"replica\":{\"N\":\"$REPLICA_INDEX\"}"
+  # The record, then LATEST (what the next leader reads to know when the next is due).
+  retry 5 3 aws dynamodb put-item --region "$REGION" --table-name "$TABLE" \
+    --item "{\"pk\":{\"S\":\"$BACKUPS_PK\"},\"sk\":{\"S\":\"$BACKUP_SK_PREFIX$id\"},$item}"
+  retry 5 3 aws dynamodb put-item --region "$REGION" --table-name "$TABLE" \
+    --item "{\"pk\":{\"S\":\"$BACKUPS_PK\"},\"sk\":{\"S\":\"$LATEST_BACKUP_SK\"},$item}"
+  log "etcd backup $id: revision $revision, $size bytes, uploaded to s3://$bucket/$key"
+}
+
 # ---------------------------------------------------------------- main
 
 first_boot() {
@@ -1022,12 +1095,13 @@ main() {
       renew_certificates
       ;;
     refresh-tokens) refresh_tokens ;;
+    backup) take_backup ;;
     converge-addons)
       read_metadata
       converge_addons
       ;;
     *)
-      echo "usage: kubestep-bootstrap [boot | report | renew-certificates | refresh-tokens | converge-addons]" >&2
+      echo "usage: kubestep-bootstrap [boot | report | renew-certificates | refresh-tokens | backup | converge-addons]" >&2
       return 2
       ;;
   esac
