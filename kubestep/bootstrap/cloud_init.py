@@ -143,6 +143,8 @@ def environment(p: BootstrapParams, ref: BundleRef | None = None) -> dict[str, s
             "BACKUP_SK_PREFIX": keys.BACKUP_PREFIX,
             "LATEST_BACKUP_SK": keys.LATEST_BACKUP_SK,
             "BACKUP_RETENTION_TAG": backups.RETENTION_TAG,
+            # What RestoreCluster asks every replica to restore at boot (beside the policy).
+            "RESTORE_REQUEST_SK": keys.RESTORE_REQUEST_SK,
         }
     else:
         # A node's report partition ends with its own instance ARN (the only one its role may

@@ -216,6 +216,12 @@ def etcdctl_wrapper(args: list[str]) -> int:
             continue
         if arg.startswith("--peer-urls="):
             arg = "--peer-urls=" + translate_urls(arg.split("=", 1)[1])
+        # `snapshot restore`'s member list and peer URL: the stable names resolve to the replicas.
+        if i > 0 and args[i - 1] in ("--initial-cluster", "--initial-advertise-peer-urls"):
+            arg = translate_urls(arg)
+        for flag in ("--initial-cluster=", "--initial-advertise-peer-urls="):
+            if arg.startswith(flag):
+                arg = flag + translate_urls(arg.removeprefix(flag))
         passed.append(arg)
     endpoints = endpoints or os.environ.get("ETCDCTL_ENDPOINTS", "")
     if endpoints:
@@ -1505,6 +1511,8 @@ def aws(args: list[str]) -> int:
             save("volumes.json", volumes)
         elif service == "s3api" and operation == "put-object":
             return s3_put_object(args)
+        elif service == "s3api" and operation == "get-object":
+            return s3_get_object(args)
         elif service == "route53" and operation == "change-resource-record-sets":
             batch = json.loads(dynamodb_cli.option(args, "--change-batch"))
             records = load("dns.json", {})
@@ -1532,6 +1540,21 @@ def s3_put_object(args: list[str]) -> int:
     objects[f"{bucket}/{key}"] = {"tagging": dynamodb_cli.option(args, "--tagging"), "instance": INSTANCE}
     save("s3.json", objects)
     print(json.dumps({"ETag": '"' + hashlib.md5(target.read_bytes()).hexdigest() + '"'}))
+    return 0
+
+
+def s3_get_object(args: list[str]) -> int:
+    """`aws s3api get-object --bucket B --key K OUTFILE` (AWS CLI Command Reference, s3api
+    get-object): the stored bytes to OUTFILE; a missing key exits 254 with S3's NoSuchKey."""
+    bucket, key = dynamodb_cli.option(args, "--bucket"), dynamodb_cli.option(args, "--key")
+    source = SHARED / "s3" / bucket / key
+    if not source.is_file():
+        sys.stderr.write(
+            "An error occurred (NoSuchKey) when calling the GetObject operation: The specified key does not exist.\n"
+        )
+        return 254
+    shutil.copyfile(source, args[-1])
+    print(json.dumps({"ContentLength": source.stat().st_size}))
     return 0
 
 

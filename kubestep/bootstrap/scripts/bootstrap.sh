@@ -46,6 +46,8 @@ CLAIM_ATTEMPTS=${KUBESTEP_CLAIM_ATTEMPTS:-$WAIT_ATTEMPTS}
 IMDS=http://169.254.169.254/latest
 PKI=$ROOT/etc/kubernetes/pki
 ADMIN_KUBECONFIG=$ROOT/etc/kubernetes/admin.conf
+# On the etcd volume: "TOKEN BACKUP" of the restore its data came from.
+RESTORED_MARKER=$ROOT${ETCD_MOUNT:-/nonexistent}/restored
 KUBELET_KUBECONFIG=$ROOT/etc/kubernetes/kubelet.conf
 MANIFESTS=$ROOT/etc/kubernetes/manifests
 KUBEADM_DIR=$CONF/kubeadm
@@ -763,7 +765,7 @@ control_plane_check() { # one look; sets CHECKS; true when etcd is healthy and t
   CHECKS+=",\"etcdHealthy\":{\"BOOL\":$healthy},\"apiserverReady\":{\"BOOL\":$ready}"
   if [ -n "$cluster" ]; then CHECKS+=",\"clusterVersion\":{\"S\":\"$cluster\"}"; fi
   if [ -n "$addons" ]; then CHECKS+=",\"addonsVersion\":{\"S\":\"$addons\"}"; fi
-  CHECKS+="$ADMINS_CHECKS}"
+  CHECKS+="$(restored_checks)$ADMINS_CHECKS}"
   [ "$healthy" = true ] && [ "$ready" = true ]
 }
 
@@ -999,6 +1001,59 @@ take_backup() {
   log "etcd backup $id: revision $revision, $size bytes, uploaded to s3://$bucket/$key"
 }
 
+# ---------------------------------------------------------------- etcd restore (at boot)
+
+# The restore request (docs/contracts.md, "Restore request"), DynamoDB JSON: "TOKEN BACKUP BUCKET
+# KEY SHA256" when there is one, nothing otherwise.
+REQUEST_FIELDS_PY='import json, sys
+text = sys.stdin.read()
+item = json.loads(text).get("Item") if text.strip() else None
+if item:
+    print(*(item[name]["S"] for name in ("clusterToken", "backupId", "bucket", "objectKey", "sha256")))'
+
+restore_failed() { # restore_failed WHY: the boot fails (failed:etcd-restore) with checks.restoreError saying why
+  local why
+  why=$(printf '%s' "$1" | tr -d '\042\134') # no double quote or backslash in the JSON string
+  CHECKS="{\"restoreError\":{\"S\":\"$why\"}}"
+  log "$why"
+  return 1
+}
+
+restore_if_requested() {
+  # RestoreCluster stopped the control plane and asks every replica to restore one snapshot
+  # before etcd starts (etcd's disaster-recovery procedure): each member restores the same
+  # snapshot under its stable name and peer URL with the new cluster token, then all start as a
+  # new cluster. The token on the volume says this volume was restored for that request already
+  # (a reboot, or the next instance on this volume, does not restore again).
+  local request cluster_token backup bucket key sha file initial='' name
+  request=$(table_item "$ADMINS_PK" "$RESTORE_REQUEST_SK" | python3 -c "$REQUEST_FIELDS_PY")
+  if [ -z "$request" ]; then return 0; fi
+  read -r cluster_token backup bucket key sha <<<"$request"
+  if [ "$(cut -d' ' -f1 "$RESTORED_MARKER" 2>/dev/null)" = "$cluster_token" ]; then
+    log "the etcd volume was restored with token $cluster_token already"
+    return 0
+  fi
+  file=$STATE/etcd-restore.db
+  retry 5 10 aws s3api get-object --region "$REGION" --bucket "$bucket" --key "$key" "$file" >/dev/null ||
+    restore_failed "could not download s3://$bucket/$key"
+  for name in $REPLICA_NAMES; do initial+="${initial:+,}$name=https://$name:2380"; done
+  if ! "$ROOT/usr/local/sbin/kubestep-etcd-snapshot" restore "$file" "$sha" "$REPLICA_NAME" \
+    "https://$REPLICA_NAME:2380" "$initial" "$cluster_token" "$ROOT$ETCD_DATA_DIR" 2>"$STATE/etcd-restore.log"; then
+    rm -f "$file"
+    restore_failed "backup $backup not restored: $(tail -n1 "$STATE/etcd-restore.log")"
+  fi
+  rm -f "$file"
+  echo "$cluster_token $backup" >"$RESTORED_MARKER"
+  log "etcd restored from backup $backup with cluster token $cluster_token"
+}
+
+restored_checks() { # what the report says of the restore this member's data came from
+  local restored_token backup
+  if read -r restored_token backup <"$RESTORED_MARKER" 2>/dev/null; then
+    printf ',"etcdClusterToken":{"S":"%s"},"restoredBackup":{"S":"%s"}' "$restored_token" "$backup"
+  fi
+}
+
 # ---------------------------------------------------------------- main
 
 first_boot() {
@@ -1011,6 +1066,8 @@ first_boot() {
   if [ "$ROLE" = control-plane ]; then
     PHASE=etcd-volume
     mount_etcd_volume
+    PHASE=etcd-restore
+    restore_if_requested
     PHASE=dns
     upsert_dns_record
     PHASE=secrets
