@@ -1026,7 +1026,10 @@ restore_if_requested() {
   # new cluster. The token on the volume says this volume was restored for that request already
   # (a reboot, or the next instance on this volume, does not restore again).
   local request cluster_token backup bucket key sha file initial='' name
-  request=$(table_item "$ADMINS_PK" "$RESTORE_REQUEST_SK" | python3 -c "$REQUEST_FIELDS_PY")
+  # Unreadable, the boot fails (and is retried by a new instance): starting etcd on data a
+  # restore is replacing would split the cluster.
+  request=$(retry 5 3 table_item "$ADMINS_PK" "$RESTORE_REQUEST_SK") || restore_failed "could not read the restore request"
+  request=$(python3 -c "$REQUEST_FIELDS_PY" <<<"$request")
   if [ -z "$request" ]; then return 0; fi
   read -r cluster_token backup bucket key sha <<<"$request"
   if [ "$(cut -d' ' -f1 "$RESTORED_MARKER" 2>/dev/null)" = "$cluster_token" ]; then
