@@ -81,7 +81,7 @@ NOT_FOUND: dict[Kind, frozenset[str]] = {
     Kind.KMS_KEY: frozenset({"NotFoundException"}),
     Kind.EVENT_RULE: frozenset({"ResourceNotFoundException"}),
     # HeadObject has no body: its error code is the HTTP status.
-    Kind.S3_OBJECT: frozenset({"NoSuchKey", "404", "NotFound"}),
+    Kind.S3_OBJECT: frozenset({"NoSuchKey", "404"}),
 }
 
 # "Already exists" answers: an earlier attempt (or a concurrent one) won; read it back.
