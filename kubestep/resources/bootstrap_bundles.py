@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 from kubestep import bootstrap, naming
 from kubestep.aws import client
@@ -56,8 +57,8 @@ def ensure_bundle(ctx: ClusterContext, params: BootstrapParams) -> BundleRef:
     return BundleRef(name, key, packed.sha256)
 
 
-def _keys(s3: object, name: str, prefix: str) -> Iterator[dict]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name, Prefix=prefix):  # type: ignore[attr-defined]
+def _keys(s3: Any, name: str, prefix: str) -> Iterator[dict]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name, Prefix=prefix):
         yield from page.get("Contents", [])
 
 
