@@ -1,4 +1,7 @@
-"""The management service's etcd backup bucket (kubestep/backups.py says what goes in it).
+"""The management service's bucket: etcd backups under `backups/` (kubestep/backups.py) and the
+instances' bootstrap bundles under `bootstrap/` (kubestep/bootstrap/bundle.py). Its construct
+id and output keep their first names ("Backups", BackupBucketName): renaming them would make
+CloudFormation replace a retained bucket, and leave the old one and its backups behind.
 
 Encrypted with the service's key (S3 Bucket Keys: one data key per bucket and period, not one
 KMS call per object), versioned, public access blocked, TLS only, and retained with the stack
@@ -15,6 +18,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from kubestep import backups
+from kubestep.bootstrap import bundle
 
 
 class BackupBucket(Construct):
@@ -61,6 +65,14 @@ def _lifecycle_rules() -> list[s3.LifecycleRule]:
             expiration=cdk.Duration.days(backups.LONGEST_RETENTION_DAYS),
             noncurrent_version_expiration=cdk.Duration.days(backups.NONCURRENT_DAYS),
             abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+        )
+    )
+    # A deleted cluster's bootstrap bundles: the delete leaves delete markers, the data goes a day later.
+    rules.append(
+        s3.LifecycleRule(
+            id="deleted-bootstrap-bundles",
+            prefix=f"{bundle.PREFIX}/",
+            noncurrent_version_expiration=cdk.Duration.days(backups.NONCURRENT_DAYS),
         )
     )
     # Delete markers left once every version of an object has expired.

@@ -18,6 +18,7 @@ from constructs import Construct
 
 from infra.config import SERVICE_TAG, ServiceConfig
 from kubestep import backups, iam_policies
+from kubestep.bootstrap import bundle
 from kubestep.store import keys
 from kubestep.store.backups import BACKUP_ATTRIBUTES
 from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
@@ -108,6 +109,13 @@ class InstanceRoleBoundary(Construct):
                     sid="EtcdBackups",
                     actions=iam_policies.BACKUP_ACTIONS,
                     resources=[f"{backup_bucket_arn}/{backups.PREFIX}/*"],
+                ),
+                # The bootstrap bundles the instances' loader downloads, read only (each
+                # cluster's policy names its own prefix).
+                iam.PolicyStatement(
+                    sid="BootstrapBundles",
+                    actions=["s3:GetObject"],
+                    resources=[f"{backup_bucket_arn}/{bundle.PREFIX}/*"],
                 ),
                 # Customer-managed keys (the table's, the secrets', the backups') only as
                 # DynamoDB, Secrets Manager and S3 use them on the instance's behalf.

@@ -15,6 +15,7 @@ from constructs import IConstruct
 
 from infra.permissions import API, CLUSTER_TASKS, EXECUTION_EVENTS, NETWORK_TASKS, UPGRADE_PLANNER, PermissionContext
 from kubestep import backups
+from kubestep.bootstrap import bundle
 
 if TYPE_CHECKING:
     from infra.stack import ManagementServiceStack
@@ -158,6 +159,12 @@ def acknowledge_findings(stack: ManagementServiceStack) -> None:
         "etcd snapshots under backups/<uid>/, one prefix per cluster incarnation, created after the stack; each "
         "cluster's own policy names its prefix (backups/<uid>/*).",
     )
+    bundles = (
+        "Bootstrap bundles under bootstrap/<uid>/<sha256>.tar.gz, one prefix per cluster incarnation, created after "
+        "the stack; each cluster's own policy names its prefix (read only), the cluster tasks write and delete them."
+    )
+    _ack(boundary, resource(f"{stack.backups.bucket_arn}/{bundle.PREFIX}/*"), bundles)
+    _ack(roles[CLUSTER_TASKS], resource(f"{stack.backups.bucket_arn}/{bundle.PREFIX}/*"), bundles)
     _ack(
         roles[CLUSTER_TASKS],
         resource(f"{stack.backups.bucket_arn}/{backups.PREFIX}/*"),

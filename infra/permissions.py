@@ -25,6 +25,7 @@ from aws_cdk import aws_iam as iam
 from infra.config import SERVICE_TAG
 from infra.encryption import ServiceKey
 from kubestep import backups
+from kubestep.bootstrap import bundle
 from kubestep.naming import TAG_CLUSTER_UID, TAG_RETAINED_BY
 
 NETWORK_TASKS = "NetworkTasks"
@@ -71,8 +72,8 @@ class PermissionContext:
     # An existing VPC named by the manifest (None: the service's dedicated VPC).
     existing_vpc_id: str | None = None
     existing_subnet_ids: tuple[str, ...] = ()
-    # The etcd backup bucket (kubestep/backups.py): DeleteCluster deletes a cluster's when asked.
-    backup_bucket_arn: str | None = None
+    # The service's bucket (etcd backups, bootstrap bundles); empty: no statements for it.
+    state_bucket_arn: str = ""
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return (
@@ -301,9 +302,37 @@ def _service_hosted_zone(ctx: PermissionContext) -> list[iam.PolicyStatement]:
 # ------------------------------------------------------------------ ClusterTasks
 
 
+def _bootstrap_bundles(ctx: PermissionContext) -> list[iam.PolicyStatement]:
+    """The launch template steps upload each instance's bootstrap bundle (HeadObject first:
+    a bundle's key is its digest, so one already there is not uploaded again); delete and the
+    sweep list and delete an incarnation's. Only under `bootstrap/`, and the service key only
+    as S3 uses it for those objects (SSE-KMS with the bucket's key)."""
+    if not ctx.state_bucket_arn:
+        return []
+    return [
+        _stmt(
+            "BootstrapBundles",
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            [f"{ctx.state_bucket_arn}/{bundle.PREFIX}/*"],
+        ),
+        _stmt(
+            "ListBootstrapBundles",
+            ["s3:ListBucket"],
+            [ctx.state_bucket_arn],
+            {"StringLike": {"s3:prefix": [f"{bundle.PREFIX}/*"]}},
+        ),
+        ctx.key.statement(
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{ctx.region}.amazonaws.com"}},
+            sid="ServiceKeyViaS3",
+        ),
+    ]
+
+
 def _cluster_tasks(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     return [
         *_preflight(ctx),
+        *_bootstrap_bundles(ctx),
         *_manifest(ctx),
         _stmt("Ec2Describe", CLUSTER_EC2_DESCRIBE, ["*"]),  # EC2 Describe* take no resource-level permissions
         *_security_groups(ctx),
@@ -360,19 +389,19 @@ def _delete_backups(ctx: PermissionContext) -> list[iam.PolicyStatement]:
     (kubestep/backup_deletion.py): listing the versions needs ListBucketVersions on the bucket,
     limited to the backups prefix; deleting a version needs DeleteObjectVersion (a delete marker
     too) on the object. No other function may delete backups, and no instance role."""
-    if not ctx.backup_bucket_arn:
+    if not ctx.state_bucket_arn:
         return []
     return [
         _stmt(
             "ListEtcdBackupVersions",
             ["s3:ListBucketVersions"],
-            [ctx.backup_bucket_arn],
+            [ctx.state_bucket_arn],
             {"StringLike": {"s3:prefix": [f"{backups.PREFIX}/*"]}},
         ),
         _stmt(
             "DeleteEtcdBackupVersions",
             ["s3:DeleteObjectVersion"],
-            [f"{ctx.backup_bucket_arn}/{backups.PREFIX}/*"],
+            [f"{ctx.state_bucket_arn}/{backups.PREFIX}/*"],
         ),
     ]
 

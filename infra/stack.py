@@ -91,7 +91,7 @@ class ManagementServiceStack(cdk.Stack):
             workflows=tuple(workflows),
             existing_vpc_id=existing.get("vpcID"),
             existing_subnet_ids=tuple(existing.get("subnetIDs", ())),
-            backup_bucket_arn=self.backups.bucket_arn,
+            state_bucket_arn=self.backups.bucket_arn,
         )
         environment = {
             "POWERTOOLS_SERVICE_NAME": "kubestep",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubestep import backups
+from kubestep.bootstrap import bundle
 from kubestep.store import keys
 from kubestep.store.backups import BACKUP_ATTRIBUTES
 from kubestep.store.reports import INIT_CLAIM_ATTRIBUTES, REPORT_ATTRIBUTES, VERSION_CLAIM_ATTRIBUTES
@@ -239,6 +240,27 @@ def _backups(facts: ClusterFacts) -> list[Statement]:
     return statements
 
 
+def _bootstrap_bundles(facts: ClusterFacts, *, with_key: bool) -> list[Statement]:
+    """Read the cluster's own bootstrap bundles (`bootstrap/<uid>/`), which its loader fetches at
+    boot, and, `with_key`, decrypt them with the service key only as S3 does for them (the
+    control plane has that from its backups' statement)."""
+    if not facts.backup_bucket:
+        return []
+    a = facts.account
+    prefix = backups.bucket_arn(a.partition, facts.backup_bucket) + "/" + bundle.cluster_prefix(facts.uid)
+    statements = [_statement("OwnBootstrapBundles", ["s3:GetObject"], [prefix + "*"])]
+    if with_key and facts.service_kms_key_arn:
+        statements.append(
+            _key_statement(
+                "BundleKeyViaS3",
+                ["kms:Decrypt"],
+                [facts.service_kms_key_arn],
+                {"StringEquals": {"kms:ViaService": f"s3.{a.region}.amazonaws.com"}},
+            )
+        )
+    return statements
+
+
 def _secret_keys(facts: ClusterFacts) -> list[Statement]:
     keys_used = sorted({k for k in (facts.service_kms_key_arn, facts.secrets_kms_key_arn) if k})
     if not keys_used:
@@ -305,6 +327,7 @@ def control_plane_policy(facts: ClusterFacts) -> Document:
         *_table_key(facts),
         *_replica_items(facts),
         *_backups(facts),
+        *_bootstrap_bundles(facts, with_key=False),
         # The replica's etcd volume: only volumes and instances of this cluster.
         _statement(
             "OwnEtcdVolumes",
@@ -386,6 +409,7 @@ def node_policy(facts: ClusterFacts) -> Document:
             _statement("JoinToken", ["secretsmanager:GetSecretValue"], [facts.node_secret_arn]),
             *_secret_keys(facts),
             *_table_key(facts),
+            *_bootstrap_bundles(facts, with_key=True),
             # Its own report only: the partition named by its own instance ARN.
             _items(
                 "OwnNodeReport",

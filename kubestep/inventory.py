@@ -13,10 +13,13 @@ if TYPE_CHECKING:
     from kubestep.store import Store
 
 
-def cluster_resources(uid: str, clients: Any, store: Store | None = None) -> dict[str, list[dict]]:
+def cluster_resources(
+    uid: str, clients: Any, store: Store | None = None, bucket: str | None = None
+) -> dict[str, list[dict]]:
     """`clients(service)` returns a boto3 client. Terminated instances don't count; the pending
-    schedules, which only the store's records name, only with `store`."""
-    found = kinds.find(Scope(clients, store=store), uid)
+    schedules, which only the store's records name, only with `store`; the bootstrap bundles
+    only with the service's `bucket`."""
+    found = kinds.find(Scope(clients, store=store, bucket=bucket), uid)
     return {kind: [resource.view() for resource in resources] for kind, resources in found.items()}
 
 

@@ -50,6 +50,15 @@ _MAX_LOG_BYTES = 256 * 1024
 
 # IAM action prefixes that differ from botocore's signing name.
 _IAM_PREFIX_OVERRIDES = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "apigateway", "tagging": "tag"}
+# S3 operations whose IAM action has another name (Amazon S3 User Guide, "Actions, resources, and
+# condition keys for Amazon S3": HeadObject needs s3:GetObject, ListObjectsV2 s3:ListBucket).
+_IAM_ACTION_OVERRIDES = {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket"}
+
+
+def iam_action(prefix: str, operation_name: str) -> str:
+    """The IAM action a botocore call is authorized as."""
+    action = f"{_IAM_PREFIX_OVERRIDES.get(prefix, prefix)}:{operation_name}"
+    return _IAM_ACTION_OVERRIDES.get(action, action)
 
 
 def send_msg(sock: socket.socket, obj: Any, fds: list[int] | None = None) -> None:
@@ -207,7 +216,7 @@ def _install_call_recorder() -> None:
             metadata = self.meta.service_model.metadata
             prefix = metadata.get("signingName") or metadata.get("endpointPrefix") or "unknown"
             call = {
-                "action": f"{_IAM_PREFIX_OVERRIDES.get(prefix, prefix)}:{operation_name}",
+                "action": iam_action(prefix, operation_name),
                 "service": self.meta.service_model.service_name,
                 "operation": operation_name,
                 "region": self.meta.region_name,

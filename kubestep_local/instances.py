@@ -57,6 +57,7 @@ from botocore.exceptions import ClientError
 
 from kubestep import backups, naming
 from kubestep.aws import errors as aws_errors
+from kubestep.bootstrap import bundle
 from kubestep.restore import RESTORE_ERROR, RESTORED_BACKUP, RESTORED_TOKEN
 from kubestep.store.backups import BackupRecord
 from kubestep_local import moto_compat
@@ -829,7 +830,27 @@ class InstanceSimulator:
                         status = f"failed:{failure.phase}"
                         failure.use()
                         break
-            self._report(boot, status)
+            self._report(boot, self._load_bundle(boot) if status == "ok" else status)
+
+    def _load_bundle(self, boot: PendingBoot) -> str:
+        """What the instance's loader does first (kubestep/bootstrap/scripts/loader.sh): read the
+        bundle its user-data names, with its own role, and check its SHA-256; `failed:bundle`
+        (the loader's report) if it cannot. User-data naming no bundle is not kubestep's loader's."""
+        ref = bundle.reference(moto_compat.instance_user_data(boot.region, boot.instance_id))
+        if ref is None:
+            return "ok"
+        try:
+            with self._as_instance(boot):
+                s3 = self._instance_client("s3", boot.region)
+                data = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"].read()
+        except ClientError as exc:
+            LOG.warning("instance %s: cannot read s3://%s/%s (%s)", boot.instance_id, ref.bucket, ref.key, exc)
+            return "failed:bundle"
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != ref.sha256:
+            LOG.warning("instance %s: bundle %s has SHA-256 %s, not %s", boot.instance_id, ref.key, digest, ref.sha256)
+            return "failed:bundle"
+        return "ok"
 
     @contextlib.contextmanager
     def _as_instance(self, boot: PendingBoot) -> Any:

@@ -43,6 +43,7 @@ class Kind(StrEnum):
     STACK = "cloudformation-stack"
     KMS_KEY = "kms-key"
     EVENT_RULE = "eventbridge-rule"
+    S3_OBJECT = "s3-object"
 
 
 NOT_FOUND: dict[Kind, frozenset[str]] = {
@@ -79,6 +80,8 @@ NOT_FOUND: dict[Kind, frozenset[str]] = {
     Kind.STACK: frozenset({"ValidationError"}),
     Kind.KMS_KEY: frozenset({"NotFoundException"}),
     Kind.EVENT_RULE: frozenset({"ResourceNotFoundException"}),
+    # HeadObject has no body: its error code is the HTTP status.
+    Kind.S3_OBJECT: frozenset({"NoSuchKey", "404"}),
 }
 
 # "Already exists" answers: an earlier attempt (or a concurrent one) won; read it back.

@@ -1,11 +1,13 @@
-"""The instance's cloud-init user-data: `#cloud-config` with `write_files` only.
+"""What an instance is given: its files, split between the user-data and its bootstrap bundle.
 
-cloud-init writes every file in its final place (host configuration, templates, add-on
-manifests, the scripts); the bootstrap script runs from cloud-init's per-boot scripts
-directory, so it runs at first boot and again after every reboot. The whole cloud-config is
-gzipped (cloud-init recognises compressed user-data): EC2 allows 16 KB of user-data before
-base64, and the control plane's text is about three times that. The shell scripts ship without
-their comments and their indentation (both stay in the repository's copies): they would not fit."""
+The user-data is a `#cloud-config` with `write_files` only: the per-instance settings
+(`bootstrap.env`, which names the bundle by bucket, key and SHA-256), the loader, and the
+per-boot hook that runs it, so the loader runs at first boot and again after every reboot.
+Everything else (host configuration, kubeadm's templates, add-on manifests, the scripts) is the
+bundle (kubestep/bootstrap/bundle.py), which the loader downloads, checks and unpacks in place.
+The cloud-config is gzipped (cloud-init recognises compressed user-data): EC2 allows 16 KB of
+user-data before base64. The shell scripts ship without their comments and their indentation
+(both stay in the repository's copies)."""
 
 from __future__ import annotations
 
@@ -19,14 +21,16 @@ from importlib import resources
 
 import yaml
 
-from kubestep.bootstrap import addons, authenticator_mapping, components, host, kubeadm, paths
+from kubestep import backups
+from kubestep.bootstrap import addons, authenticator_mapping, bundle, components, host, kubeadm, paths
+from kubestep.bootstrap.bundle import Bundle, BundleRef
 from kubestep.bootstrap.params import BootstrapParams
 from kubestep.store import keys
 
 USER_DATA_LIMIT = 16384  # bytes, before base64 (EC2 RunInstances / launch templates)
 PER_BOOT_HOOK = (
-    "#!/bin/sh\n# kubestep: bootstrap at first boot, remount and report after a reboot.\n"
-    f"exec {paths.BOOTSTRAP_SCRIPT}\n"
+    "#!/bin/sh\n# kubestep: fetch the bootstrap bundle; bootstrap at first boot, remount and report after a reboot.\n"
+    f"exec {paths.LOADER_SCRIPT}\n"
 )
 
 
@@ -97,9 +101,11 @@ def script(name: str) -> str:
     return text
 
 
-def environment(p: BootstrapParams) -> dict[str, str]:
-    """The non-secret values the scripts read (`/etc/kubestep/bootstrap.env`)."""
-    env = {
+def environment(p: BootstrapParams, ref: BundleRef | None = None) -> dict[str, str]:
+    """The non-secret values the scripts read (`/etc/kubestep/bootstrap.env`), with the bundle
+    the loader fetches when `ref` names one."""
+    env = ref.settings() if ref else {}
+    env |= {
         "TABLE": p.table,
         "REGION": p.region,
         "SERVICE_NAME": p.service_name,
@@ -131,6 +137,14 @@ def environment(p: BootstrapParams) -> dict[str, str]:
             "ADMINS_PK": keys.cluster_access_pk(p.uid),
             "ADMINS_SK": keys.ADMINS_SK,
             "ADMINS_MAPPING_QUERY": authenticator_mapping.QUERY,
+            # The backup policy item (beside the administrators item) and the snapshots' records.
+            "BACKUP_POLICY_SK": keys.BACKUP_POLICY_SK,
+            "BACKUPS_PK": keys.backups_pk(p.uid),
+            "BACKUP_SK_PREFIX": keys.BACKUP_PREFIX,
+            "LATEST_BACKUP_SK": keys.LATEST_BACKUP_SK,
+            "BACKUP_RETENTION_TAG": backups.RETENTION_TAG,
+            # What RestoreCluster asks every replica to restore at boot (beside the policy).
+            "RESTORE_REQUEST_SK": keys.RESTORE_REQUEST_SK,
         }
     else:
         # A node's report partition ends with its own instance ARN (the only one its role may
@@ -167,13 +181,31 @@ def environment(p: BootstrapParams) -> dict[str, str]:
     return env
 
 
-def files(p: BootstrapParams) -> list[File]:
+def user_data_files(p: BootstrapParams, ref: BundleRef | None = None) -> list[File]:
+    """What the user-data writes: the instance's settings, the loader and the hook that runs it."""
     env = "# shellcheck shell=bash\n# kubestep bootstrap settings (non-secret), sourced by /usr/local/sbin/kubestep-*\n"
-    env += "".join(f"{key}={shlex.quote(value)}\n" for key, value in environment(p).items())
-    found = [
+    env += "".join(f"{key}={shlex.quote(value)}\n" for key, value in environment(p, ref).items())
+    return [
         File(paths.ENV_FILE, env, "0600"),
-        File(paths.BOOTSTRAP_SCRIPT, script("bootstrap.sh"), "0755"),
+        File(paths.LOADER_SCRIPT, script("loader.sh"), "0755"),
         File(paths.PER_BOOT_HOOK, PER_BOOT_HOOK, "0755"),
+    ]
+
+
+def files(p: BootstrapParams, ref: BundleRef | None = None) -> list[File]:
+    """Every file an instance has once its loader unpacked the bundle."""
+    return user_data_files(p, ref) + bundled_files(p)
+
+
+def render_bundle(p: BootstrapParams) -> Bundle:
+    """The bundle of an instance of `p` (its key: `Bundle.key(uid)`)."""
+    return bundle.pack(bundled_files(p))
+
+
+def bundled_files(p: BootstrapParams) -> list[File]:
+    """What the bootstrap bundle carries: everything but the per-instance settings and the loader."""
+    found = [
+        File(paths.BOOTSTRAP_SCRIPT, script("bootstrap.sh"), "0755"),
         File(f"{paths.CONF_DIR}/containerd-config.toml", host.containerd_config(p)),
         File(paths.MODULES_FILE, host.modules_load()),
         File(paths.SYSCTL_FILE, host.sysctl_conf()),
@@ -184,6 +216,7 @@ def files(p: BootstrapParams) -> list[File]:
         return found
     found += [
         File(paths.ETCD_MEMBER_SCRIPT, script("etcd-member.sh"), "0755"),
+        File(paths.ETCD_SNAPSHOT_SCRIPT, script("etcd-snapshot.sh"), "0755"),
         File(paths.WRITE_SECRETS_SCRIPT, script("write_secrets.py")),
         File(paths.KUBELET_ETCD_DROP_IN, host.kubelet_etcd_volume_drop_in()),
         File(f"{paths.AUTHENTICATOR_CONFIG_DIR}/config.yaml", yaml.safe_dump(addons.authenticator_config(p))),
@@ -221,17 +254,20 @@ def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _string)
 
 
-def render_cloud_config(p: BootstrapParams) -> str:
+def write_files(found: list[File]) -> list[dict[str, str]]:
+    """Files as cloud-init's `write_files` entries."""
+    return [{"path": f.path, "owner": "root:root", "permissions": f.permissions, "content": f.content} for f in found]
+
+
+def render_cloud_config(p: BootstrapParams, ref: BundleRef) -> str:
     """The cloud-config text (what cloud-init sees after decompressing the user-data)."""
-    entries = [
-        {"path": f.path, "owner": "root:root", "permissions": f.permissions, "content": f.content} for f in files(p)
-    ]
+    entries = write_files(user_data_files(p, ref))
     return "#cloud-config\n" + yaml.dump({"write_files": entries}, Dumper=_Dumper, sort_keys=False, width=200)
 
 
-def render_user_data(p: BootstrapParams) -> str:
-    """The launch template's `UserData`: base64 of the gzipped cloud-config."""
-    packed = gzip.compress(render_cloud_config(p).encode(), compresslevel=9, mtime=0)
+def render_user_data(p: BootstrapParams, ref: BundleRef) -> str:
+    """The launch template's `UserData`: base64 of the gzipped cloud-config naming bundle `ref`."""
+    packed = gzip.compress(render_cloud_config(p, ref).encode(), compresslevel=9, mtime=0)
     if len(packed) > USER_DATA_LIMIT:
         raise ValueError(f"user-data for {p.role} is {len(packed)} bytes gzipped; EC2 allows {USER_DATA_LIMIT}")
     return base64.b64encode(packed).decode()

@@ -86,13 +86,20 @@ WantedBy=timers.target
 """
 
 
+# The backup timer looks every minute; the policy item (its interval, `requestedAt`) decides
+# whether a snapshot is due, so a changed interval or a backup asked for now needs no new
+# instance, and `kubestep backup cluster` is taken within a minute.
+BACKUP_TIMER = "OnBootSec=3min\nOnUnitActiveSec=60s\nAccuracySec=5s"
+
+
 def systemd_units(p: BootstrapParams) -> dict[str, str]:
     """Unit file name -> content, under /etc/systemd/system. Every instance reports every minute
     (live state for the management service's gate). Control-plane replicas also keep the join
     tokens the node secret lists registered (every 15 minutes: a rotated token is accepted
     within 15 minutes, a dropped one refused within its two-hour TTL) and renew kubeadm's
     certificates before they expire (daily, each replica at its own hour, so two replicas never
-    restart their control plane at once)."""
+    restart their control plane at once), and look every minute whether an etcd backup is due
+    (only the etcd leader takes one)."""
     units = {
         "kubestep-report.service": _oneshot("report this instance's health", f"{paths.BOOTSTRAP_SCRIPT} report"),
         "kubestep-report.timer": _timer(
@@ -117,5 +124,10 @@ def systemd_units(p: BootstrapParams) -> dict[str, str]:
             "renew kubeadm's certificates 90 days before they expire",
             f"OnCalendar=*-*-* {hour:02d}:17:00 UTC\nPersistent=true",
         ),
+        "kubestep-backup.service": _oneshot(
+            "the etcd leader's snapshot to S3, when the backup policy says one is due",
+            f"{paths.BOOTSTRAP_SCRIPT} backup",
+        ),
+        "kubestep-backup.timer": _timer("look every minute whether an etcd backup is due", BACKUP_TIMER),
     }
     return units

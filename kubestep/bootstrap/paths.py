@@ -15,7 +15,10 @@ KUBEADM_PATCHES_DIR = f"{KUBEADM_DIR}/patches"
 STATE_DIR = "/var/lib/kubestep"
 
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/kubestep-bootstrap"
+# The user-data's one program: fetches, checks and unpacks the bundle, then runs the bootstrap.
+LOADER_SCRIPT = "/usr/local/sbin/kubestep-loader"
 ETCD_MEMBER_SCRIPT = "/usr/local/sbin/kubestep-etcd-member"
+ETCD_SNAPSHOT_SCRIPT = "/usr/local/sbin/kubestep-etcd-snapshot"
 WRITE_SECRETS_SCRIPT = "/usr/local/lib/kubestep/write-secrets.py"
 # cloud-init runs the scripts here on every boot, the first included.
 PER_BOOT_HOOK = "/var/lib/cloud/scripts/per-boot/kubestep-bootstrap"

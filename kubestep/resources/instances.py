@@ -665,6 +665,6 @@ LAUNCH_TEMPLATES = ResourceKind(
     find=find_launch_templates,
     ensure=("EnsureReplicaLaunchTemplate", "EnsureNodePoolLaunchTemplate"),
     delete=(DeleteStep(delete_launch_templates),),
-    needs=("instanceProfiles", "securityGroups"),
+    needs=("instanceProfiles", "securityGroups", "bootstrapBundles"),
     drift=launch_template_drift,
 )

@@ -49,12 +49,14 @@ class Found:
 class Scope:
     """Where a listing looks: `clients(service)` gives a boto3 client; `service` narrows it to one
     management service's resources (its `gke:management-service` tag); `store` reads what AWS
-    keeps no tags for (the schedules' records, the hosted zone)."""
+    keeps no tags for (the schedules' records, the hosted zone); `bucket` is the service's
+    bucket (the bootstrap bundles)."""
 
     clients: Callable[[str], Any]
     service: str | None = None
     store: Store | None = None
     role_path: str | None = None
+    bucket: str | None = None
 
     def ec2_filters(self, uid: str | None) -> list[dict]:
         """EC2 and Auto Scaling tag filters for this service's (one incarnation's) resources."""

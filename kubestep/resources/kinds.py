@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubestep.resources import (
+    bootstrap_bundles,
     control_plane,
     dns_records,
     instance_roles,
@@ -36,6 +37,7 @@ KINDS: list[ResourceKind] = [
     load_balancer.LOAD_BALANCERS,
     load_balancer.TARGET_GROUPS,
     instances.LAUNCH_TEMPLATES,
+    bootstrap_bundles.KIND,
     instance_roles.PROFILES,
     instance_roles.ROLES_KIND,
     termination.RULES,

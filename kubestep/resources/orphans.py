@@ -89,7 +89,13 @@ class Orphan:
 def scope(settings: Settings, store: Store) -> Scope:
     """Where the sweep looks: this service's resources, of every cluster incarnation."""
     region = settings.region
-    return Scope(lambda service: client(service, region), settings.service_name, store, settings.instance_role_path)
+    return Scope(
+        lambda service: client(service, region),
+        settings.service_name,
+        store,
+        settings.instance_role_path,
+        settings.backup_bucket or None,
+    )
 
 
 def tagged(settings: Settings, store: Store) -> dict[str, Orphan]:

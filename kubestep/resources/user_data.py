@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from kubestep import bootstrap, naming
 from kubestep.models import AWSCluster, AWSNodePool
-from kubestep.resources import termination
+from kubestep.resources import bootstrap_bundles, termination
 from kubestep.resources.context import ClusterContext
 from kubestep.store import Resource
 
@@ -55,7 +55,7 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str, cluster: AW
         encrypt_secrets=cp.database_encryption.kms_key_arn is not None,
         node_termination_queue_url=termination.queue_url(ctx) if ctx.resource_id(Resource.TERMINATION_QUEUE) else None,
     )
-    return bootstrap.render_user_data(params)
+    return bootstrap.render_user_data(params, bootstrap_bundles.ensure_bundle(ctx, params))
 
 
 def node(ctx: ClusterContext, pool: AWSNodePool) -> str:
@@ -66,4 +66,4 @@ def node(ctx: ClusterContext, pool: AWSNodePool) -> str:
         node_taints=tuple(bootstrap.Taint(t.key, t.value, t.effect) for t in spec.taints),
         max_pods=spec.max_pods_per_node,
     )
-    return bootstrap.render_user_data(params)
+    return bootstrap.render_user_data(params, bootstrap_bundles.ensure_bundle(ctx, params))

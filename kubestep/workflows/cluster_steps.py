@@ -194,7 +194,9 @@ def verify_rollback(ctx: ClusterContext, scope: str) -> dict:
     from kubestep import inventory
     from kubestep.aws import client
 
-    left = inventory.cluster_resources(ctx.uid, lambda service: client(service, ctx.settings.region), ctx.store)
+    left = inventory.cluster_resources(
+        ctx.uid, lambda service: client(service, ctx.settings.region), ctx.store, ctx.settings.backup_bucket or None
+    )
     found = {kind: [r["id"] for r in items] for kind, items in left.items() if items}
     operation = ctx.store.operations.get(ctx.operation_id)
     progress = dict((operation.progress if operation else None) or {})

@@ -28,9 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kubestep.bootstrap import BootstrapParams, components, render_cloud_config
+from kubestep.bootstrap import BootstrapParams, components
+from kubestep.bootstrap.cloud_init import files, write_files
 from kubestep.store import keys
 from tests.bootstrap.conftest import ACCOUNT, CONTROL_PLANE_SECRET, JOIN_TOKEN, NODE_SECRET, control_plane, node
 from tests.bootstrap.dynamodb_cli import item_key
@@ -198,8 +197,10 @@ class ClusterHarness:
         root = self.base / "instances" / instance_id / "root"
         root.mkdir(parents=True)
         with calico_pinned_to_the_fixture():
-            cloud_config = yaml.safe_load(render_cloud_config(params))
-        for entry in cloud_config["write_files"]:
+            # Every file of the instance, as its loader leaves them (tests/bootstrap/test_loader.py
+            # runs the loader itself).
+            entries = write_files(files(params))
+        for entry in entries:
             path = root / entry["path"].lstrip("/")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(entry["content"])

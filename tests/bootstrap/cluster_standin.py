@@ -216,6 +216,12 @@ def etcdctl_wrapper(args: list[str]) -> int:
             continue
         if arg.startswith("--peer-urls="):
             arg = "--peer-urls=" + translate_urls(arg.split("=", 1)[1])
+        # `snapshot restore`'s member list and peer URL: the stable names resolve to the replicas.
+        if i > 0 and args[i - 1] in ("--initial-cluster", "--initial-advertise-peer-urls"):
+            arg = translate_urls(arg)
+        for flag in ("--initial-cluster=", "--initial-advertise-peer-urls="):
+            if arg.startswith(flag):
+                arg = flag + translate_urls(arg.removeprefix(flag))
         passed.append(arg)
     endpoints = endpoints or os.environ.get("ETCDCTL_ENDPOINTS", "")
     if endpoints:
@@ -1503,6 +1509,10 @@ def aws(args: list[str]) -> int:
             elif operation == "attach-volume" and volume["state"] == "available":
                 volume.update(state="in-use", attachedTo=dynamodb_cli.option(args, "--instance-id"))
             save("volumes.json", volumes)
+        elif service == "s3api" and operation == "put-object":
+            return s3_put_object(args)
+        elif service == "s3api" and operation == "get-object":
+            return s3_get_object(args)
         elif service == "route53" and operation == "change-resource-record-sets":
             batch = json.loads(dynamodb_cli.option(args, "--change-batch"))
             records = load("dns.json", {})
@@ -1511,6 +1521,40 @@ def aws(args: list[str]) -> int:
                 records[rrs["Name"]] = rrs["ResourceRecords"][0]["Value"]
             save("dns.json", records)
             print("/change/C0STANDIN")
+    return 0
+
+
+def s3_put_object(args: list[str]) -> int:
+    """`aws s3api put-object --bucket B --key K --body FILE [--tagging T]` (AWS CLI Command
+    Reference, s3api put-object): the file's bytes stored under the bucket and key (shared
+    `s3/<bucket>/<key>`), its tags kept beside it (`s3.json`); prints the response's ETag. A
+    missing body file fails as the CLI does (exit 255, "Error parsing parameter")."""
+    bucket, key, body = (dynamodb_cli.option(args, f"--{name}") for name in ("bucket", "key", "body"))
+    if not body or not os.path.isfile(body):
+        sys.stderr.write(f"Error parsing parameter '--body': Blob values must be a path to a file: {body}\n")
+        return 255
+    target = SHARED / "s3" / bucket / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(body, target)
+    objects = load("s3.json", {})
+    objects[f"{bucket}/{key}"] = {"tagging": dynamodb_cli.option(args, "--tagging"), "instance": INSTANCE}
+    save("s3.json", objects)
+    print(json.dumps({"ETag": '"' + hashlib.md5(target.read_bytes()).hexdigest() + '"'}))
+    return 0
+
+
+def s3_get_object(args: list[str]) -> int:
+    """`aws s3api get-object --bucket B --key K OUTFILE` (AWS CLI Command Reference, s3api
+    get-object): the stored bytes to OUTFILE; a missing key exits 254 with S3's NoSuchKey."""
+    bucket, key = dynamodb_cli.option(args, "--bucket"), dynamodb_cli.option(args, "--key")
+    source = SHARED / "s3" / bucket / key
+    if not source.is_file():
+        sys.stderr.write(
+            "An error occurred (NoSuchKey) when calling the GetObject operation: The specified key does not exist.\n"
+        )
+        return 254
+    shutil.copyfile(source, args[-1])
+    print(json.dumps({"ContentLength": source.stat().st_size}))
     return 0
 
 

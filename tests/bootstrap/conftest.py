@@ -9,8 +9,10 @@ import json
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
+from kubestep import backups
 from kubestep.bootstrap import BootstrapParams, DnsZone, Taint, components
 from kubestep.store import keys
+from kubestep.store.backups import BackupPolicy
 from kubestep.store.records import ClusterAdmins
 
 ACCOUNT = "123456789012"
@@ -71,6 +73,23 @@ def admins_item(
     DynamoDB stand-in."""
     record = ClusterAdmins(generation=generation, role_arns=list(roles), user_arns=list(users), updated_at=updated_at)
     item = {"pk": keys.cluster_access_pk(uid), "sk": keys.ADMINS_SK, **record.to_item()}
+    serializer = TypeSerializer()
+    return {f"{item['pk']}|{item['sk']}": {name: serializer.serialize(value) for name, value in item.items()}}
+
+
+def backup_policy_item(
+    bucket: str, uid: str = "abcd1234", interval_minutes: int = 30, requested_at: str | None = None
+) -> dict[str, dict]:
+    """The backup policy item as kubestep.resources.backups publishes it (the store's record,
+    `kubestep.store.backups.BackupPolicy`), as GetItem returns it, filed under its key."""
+    policy = BackupPolicy(
+        bucket=bucket,
+        prefix=backups.cluster_prefix(uid),
+        interval_minutes=interval_minutes,
+        retention_days=7,
+        requested_at=requested_at,
+    )
+    item = {"pk": keys.cluster_access_pk(uid), "sk": keys.BACKUP_POLICY_SK, **policy.to_item()}
     serializer = TypeSerializer()
     return {f"{item['pk']}|{item['sk']}": {name: serializer.serialize(value) for name, value in item.items()}}
 

@@ -1,7 +1,9 @@
 """A sandbox that runs the real rendered bootstrap script with bash.
 
-cloud-init's part is played by writing every `write_files` entry of the rendered cloud-config
-under a temporary root (the script's KUBESTEP_ROOT); every system command the script calls is
+cloud-init's and the loader's parts are played by writing every file of the instance (the
+user-data's and the bootstrap bundle's) under a temporary root (the script's KUBESTEP_ROOT); with
+`via_loader`, only the user-data's files are written and the bundle is an object the `aws`
+stand-in serves, so the real loader fetches, checks and unpacks it. Every system command the script calls is
 a recording stub (tests/bootstrap/stub.py) first on PATH. Tests then read what ran (in order,
 with the kubeadm configuration files as they were when kubeadm ran) and what was written."""
 
@@ -16,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import jmespath
-import yaml
 
-from kubestep.bootstrap import BootstrapParams, components, render_cloud_config
+from kubestep.bootstrap import BootstrapParams, BundleRef, components, render_bundle
+from kubestep.bootstrap.cloud_init import files, user_data_files, write_files
 
 STUB_SOURCE = Path(__file__).with_name("stub.py")
 FAST_STUB_SOURCE = Path(__file__).with_name("stub.sh")
@@ -41,6 +43,7 @@ FAST_STUBBED = [
     "crictl",
 ]
 FIXTURES = Path(__file__).with_name("fixtures")
+BUNDLE_BUCKET = "svc-kubestep-state-0123456789ab"
 
 
 @dataclass
@@ -72,6 +75,8 @@ class Sandbox:
     params: BootstrapParams
     scenario: dict[str, Any] = field(default_factory=dict)
     aws_preinstalled: bool = True
+    via_loader: bool = False
+    bundle_bucket: str = BUNDLE_BUCKET
 
     def __post_init__(self) -> None:
         self.root = self.base / "root"
@@ -104,16 +109,23 @@ class Sandbox:
                 "placement/availability-zone": "us-east-1a",
             },
         )
+        self.bundle = render_bundle(self.params)
+        self.bundle_ref = BundleRef(self.bundle_bucket, self.bundle.key(self.params.uid), self.bundle.sha256)
+        if self.via_loader and "objects" not in self.scenario:
+            served = self.base / "bundle.tar.gz"
+            served.write_bytes(self.bundle.data)
+            self.scenario["objects"] = {f"{self.bundle_bucket}/{self.bundle_ref.key}": str(served)}
         (self.base / "scenario.json").write_text(json.dumps(self.scenario))
         # What the bash stubs read: one `fail=REGEX` line per pattern, `mounted=true`.
         shell = [f"fail={pattern}" for pattern in self.scenario.get("fail", [])]
         shell += ["mounted=true"] if self.scenario.get("mounted") else []
         (self.base / "scenario.json.sh").write_text("".join(line + "\n" for line in shell))
-        self.cloud_config = yaml.safe_load(render_cloud_config(self.params))
+        installed = user_data_files if self.via_loader else files
+        self.cloud_config = {"write_files": write_files(installed(self.params, self.bundle_ref))}
         self.install_files()
 
     def install_files(self) -> None:
-        """What cloud-init's write_files does."""
+        """What cloud-init's write_files does (and, without `via_loader`, the loader)."""
         for entry in self.cloud_config["write_files"]:
             path = self.file(entry["path"])
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,36 @@ def aws(args):
             volume.update(state="in-use", attachedTo=option(args, "--instance-id"))
     elif service == "route53" and operation == "change-resource-record-sets":
         print("/change/C0123456789")
+    elif service == "s3api" and operation == "put-object":
+        # The body must be a readable file (the CLI reads it before the call).
+        with open(option(args, "--body"), "rb") as body:
+            state.setdefault("uploaded", {})[f"{option(args, '--bucket')}/{option(args, '--key')}"] = len(body.read())
+        print(json.dumps({"ETag": '"stub"'}))
+    elif service == "s3api" and operation == "get-object":
+        code = s3_get_object(state, args)
+        save_state(state)
+        return code
     save_state(state)
+    return 0
+
+
+def s3_get_object(state, args):
+    """`aws s3api get-object --bucket B --key K OUTFILE` (AWS CLI Command Reference, s3api
+    get-object): the object's body to OUTFILE, the response as JSON on stdout; an error exits
+    254 with the service's message. The scenario's `objects` maps `bucket/key` to a local file;
+    `s3_unavailable_attempts` makes that many first calls fail (S3 or IAM not answering yet)."""
+    state["s3_attempts"] = state.get("s3_attempts", 0) + 1
+    if state["s3_attempts"] <= SCENARIO.get("s3_unavailable_attempts", 0):
+        sys.stderr.write("An error occurred (AccessDenied) when calling the GetObject operation: Access Denied\n")
+        return 254
+    source = SCENARIO.get("objects", {}).get(f"{option(args, '--bucket')}/{option(args, '--key')}")
+    if source is None:
+        sys.stderr.write(
+            "An error occurred (NoSuchKey) when calling the GetObject operation: The specified key does not exist.\n"
+        )
+        return 254
+    shutil.copyfile(source, args[-1])
+    print(json.dumps({"ContentLength": os.path.getsize(source), "ServerSideEncryption": "aws:kms"}))
     return 0
 
 
@@ -143,6 +172,17 @@ def etcdctl(args):
         print(f"Member {words[2]} promoted in cluster")
     elif words[:2] == ["endpoint", "health"]:
         pass
+    elif words[:2] == ["endpoint", "status"]:
+        # `endpoint status -w json` (etcd 3.4): the local member's id and the leader's.
+        member_id = int(members[0]["id"], 16) if members else 1
+        leader = member_id if SCENARIO.get("etcd_leader", True) else member_id + 1
+        status = {"header": {"member_id": member_id}, "leader": leader, "dbSize": 24576}
+        print(json.dumps([{"Endpoint": "https://127.0.0.1:2379", "Status": status}]))
+    elif words[:2] == ["snapshot", "save"]:
+        write(words[2], "stub etcd snapshot\n" * 64)
+    elif words[:2] == ["snapshot", "status"]:
+        size = os.path.getsize(words[2])
+        print(json.dumps({"hash": 305419896, "revision": 42, "totalKey": 7, "totalSize": size - 32}))
     save_state(state)
     return 0
 

@@ -120,7 +120,7 @@ def test_an_unreadable_or_missing_item_keeps_the_mapping_served(tmp_path):
     served = box.file(MAPPING)
     kept, before = served.read_text(), served.stat()
 
-    set_scenario(box, fail=[r"dynamodb get-item .*ACCESS#"])  # e.g. the role's grant missing
+    set_scenario(box, fail=[r"dynamodb get-item .*ACCESS#.*ADMINS"])  # e.g. the role's grant missing
     refused = box.run(SCRIPT, "report")
     assert refused.returncode == 0, refused.stderr
     assert served.read_text() == kept and served.stat().st_ino == before.st_ino
@@ -141,7 +141,7 @@ def test_an_unreadable_or_missing_item_keeps_the_mapping_served(tmp_path):
 def test_a_boot_that_cannot_read_the_item_serves_no_mapping_rather_than_an_empty_one(tmp_path):
     """No file at all: the authenticator waits for it (upstream `waitUntilFileAvailable`) and maps
     nobody meanwhile; the report says why, and the next report writes it once the item reads."""
-    box, boot = booted(tmp_path, admins_item(1, uid=UID), fail=[r"dynamodb get-item .*ACCESS#"])
+    box, boot = booted(tmp_path, admins_item(1, uid=UID), fail=[r"dynamodb get-item .*ACCESS#.*ADMINS"])
     assert not box.file(MAPPING).exists()
     found = checks(boot)
     assert "adminsGeneration" not in found and "adminsError" in found

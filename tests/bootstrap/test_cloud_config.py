@@ -1,10 +1,12 @@
-"""Every rendered user-data: valid for Debian's cloud-init, shellcheck-clean scripts, within
-EC2's size limit, and free of secrets."""
+"""Every rendered user-data and bootstrap bundle: valid for Debian's cloud-init, shellcheck-clean
+scripts, the user-data well within EC2's size limit, the bundle reproducible and named by its
+digest, and both free of secrets."""
 
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import re
 import shutil
@@ -14,11 +16,25 @@ from importlib import resources
 import pytest
 import yaml
 
-from kubestep.bootstrap import render_cloud_config, render_user_data
-from kubestep.bootstrap.cloud_init import script
-from tests.bootstrap.conftest import CONTROL_PLANE_SECRET_VALUE, JOIN_TOKEN, control_plane, variants
+from kubestep.bootstrap import BootstrapParams, BundleRef, bundle, render_bundle, render_cloud_config, render_user_data
+from kubestep.bootstrap.cloud_init import USER_DATA_LIMIT, files, script, write_files
+from tests.bootstrap.conftest import CONTROL_PLANE_SECRET_VALUE, JOIN_TOKEN, control_plane, node, variants
 
 VARIANTS = variants()
+BUCKET = "svc-kubestep-state-0123456789ab"
+# What the user-data may grow to: a quarter of EC2's limit. The largest today (seven replicas,
+# every option) is about 2.6 KB; everything big belongs in the bundle, and a feature that needs
+# this ceiling raised should say why in this line.
+USER_DATA_CEILING = 4096
+
+
+def ref(params: BootstrapParams) -> BundleRef:
+    packed = render_bundle(params)
+    return BundleRef(BUCKET, packed.key(params.uid), packed.sha256)
+
+
+def user_data(params: BootstrapParams) -> bytes:
+    return base64.b64decode(render_user_data(params, ref(params)))
 
 
 def tool(name: str) -> str:
@@ -29,7 +45,7 @@ def tool(name: str) -> str:
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_cloud_init_accepts_the_user_data(variant, tmp_path):
-    text = render_cloud_config(VARIANTS[variant])
+    text = render_cloud_config(VARIANTS[variant], ref(VARIANTS[variant]))
     config = tmp_path / "user-data.yaml"
     config.write_text(text)
     result = subprocess.run(
@@ -49,20 +65,52 @@ def test_cloud_init_schema_check_can_fail(tmp_path):
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_user_data_is_the_gzipped_cloud_config_within_the_ec2_limit(variant):
-    packed = base64.b64decode(render_user_data(VARIANTS[variant]))
-    assert len(packed) <= 16384
-    assert gzip.decompress(packed).decode() == render_cloud_config(VARIANTS[variant])
+def test_user_data_is_the_gzipped_cloud_config_well_within_the_ec2_limit(variant):
+    packed = user_data(VARIANTS[variant])
+    assert len(packed) <= USER_DATA_CEILING < USER_DATA_LIMIT
+    assert gzip.decompress(packed).decode() == render_cloud_config(VARIANTS[variant], ref(VARIANTS[variant]))
 
 
-def test_the_largest_control_plane_fits_in_the_user_data_limit():
+def test_the_largest_control_plane_stays_under_the_ceiling():
     """Seven replicas (every stable name in the settings and the certificates' SANs), every
     optional feature on. The administrators are not in the user-data (the replicas read them
     from their item), so however many there are this is the largest a control plane gets."""
     params = control_plane(6, replica_count=7)
     assert params.node_termination_queue_url and params.encrypt_secrets
-    packed = base64.b64decode(render_user_data(params))
-    assert len(packed) <= 16384
+    assert len(user_data(params)) <= USER_DATA_CEILING
+
+
+def test_the_user_data_holds_the_settings_the_loader_and_its_hook_only():
+    params = control_plane(1)
+    config = yaml.safe_load(gzip.decompress(user_data(params)).decode())
+    assert [entry["path"] for entry in config["write_files"]] == [
+        "/etc/kubestep/bootstrap.env",
+        "/usr/local/sbin/kubestep-loader",
+        "/var/lib/cloud/scripts/per-boot/kubestep-bootstrap",
+    ]
+    assert config["write_files"][2]["content"].endswith("exec /usr/local/sbin/kubestep-loader\n")
+    assert bundle.reference(render_user_data(params, ref(params))) == ref(params)
+
+
+@pytest.mark.parametrize("variant", ["control-plane", "node"])
+def test_the_bundle_and_the_user_data_are_every_file_of_the_instance(variant):
+    params = VARIANTS[variant]
+    packed = render_bundle(params)
+    config = yaml.safe_load(gzip.decompress(user_data(params)).decode())
+    written = {entry["path"]: entry["content"] for entry in config["write_files"]}
+    assert {**written, **bundle.unpack(packed.data)} == {f.path: f.content for f in files(params, ref(params))}
+    assert not set(written) & set(bundle.unpack(packed.data))
+
+
+def test_the_bundle_is_reproducible_and_named_by_its_digest():
+    """The same files make the same bytes (the same object, never uploaded twice); a changed
+    file makes another digest, so a launch template version keeps booting the bundle it names."""
+    first, again = render_bundle(control_plane(1)), render_bundle(control_plane(1))
+    assert first.data == again.data and first.sha256 == hashlib.sha256(first.data).hexdigest()
+    assert first.key("abcd1234") == f"bootstrap/abcd1234/{first.sha256}.tar.gz"
+    assert bundle.uid_of(first.key("abcd1234")) == "abcd1234" and bundle.uid_of("backups/abcd1234/x.db") is None
+    assert render_bundle(control_plane(1, version="1.35.5")).sha256 != first.sha256
+    assert render_bundle(node()).sha256 != first.sha256
 
 
 def test_the_shell_scripts_ship_as_bash_parses_them_in_the_repository():
@@ -94,10 +142,10 @@ def bash_parse(text: str) -> str:
 
 
 def scripts() -> dict[str, str]:
-    """Every distinct script any variant carries, by path and a content digest."""
+    """Every distinct script any variant carries (user-data and bundle), by path and a content digest."""
     found = {}
     for name, params in VARIANTS.items():
-        for entry in yaml.safe_load(render_cloud_config(params))["write_files"]:
+        for entry in write_files(files(params, ref(params))):
             if entry["content"].startswith(("#!/bin/", "# shellcheck shell=")):
                 found.setdefault(entry["content"], f"{name}:{entry['path']}")
     return {label: content for content, label in found.items()}
@@ -125,6 +173,8 @@ def test_every_script_kind_is_checked():
     assert paths == {
         "/usr/local/sbin/kubestep-bootstrap",
         "/usr/local/sbin/kubestep-etcd-member",
+        "/usr/local/sbin/kubestep-etcd-snapshot",
+        "/usr/local/sbin/kubestep-loader",
         "/var/lib/cloud/scripts/per-boot/kubestep-bootstrap",
         "/etc/kubestep/bootstrap.env",
     }
@@ -139,13 +189,15 @@ SECRET_PATTERNS = {
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_nothing_secret_is_in_the_user_data(variant):
-    text = gzip.decompress(base64.b64decode(render_user_data(VARIANTS[variant]))).decode()
+def test_nothing_secret_is_in_the_user_data_or_the_bundle(variant):
+    packed = render_bundle(VARIANTS[variant])
+    text = gzip.decompress(user_data(VARIANTS[variant])).decode() + "".join(bundle.unpack(packed.data).values())
     found = {what: pattern.findall(text) for what, pattern in SECRET_PATTERNS.items()}
-    # The 64-hex values allowed are public: the CA hash and image digests (sha256:...), and the
-    # Calico manifest's checksum.
+    # The 64-hex values allowed are public: the CA hash and image digests (sha256:...), the
+    # Calico manifest's checksum and the bundle's own digest.
     allowed = set(re.findall(r"sha256:([0-9a-f]{64})", text))
     allowed.update(re.findall(r"CALICO_MANIFEST_SHA256=([0-9a-f]{64})", text))
+    allowed.add(packed.sha256)
     assert VARIANTS[variant].ca_cert_hash.split(":")[1] in allowed
     found["a kubeadm certificate key"] = [h for h in found["a kubeadm certificate key"] if h not in allowed]
     assert found == {what: [] for what in SECRET_PATTERNS}

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import re
 
-import yaml
-
-from kubestep.bootstrap import components, render_cloud_config
-from kubestep.bootstrap.cloud_init import environment
+from kubestep.bootstrap import components
+from kubestep.bootstrap.cloud_init import environment, files
 from tests.bootstrap.conftest import control_plane, node
 
 # No public source reachable when these pins were made gave their digests.
@@ -42,11 +40,12 @@ def test_the_images_still_pulled_by_tag_are_exactly_these():
 
 
 def rendered_images(params) -> list[str]:
-    """Every `image:` of every manifest the user-data carries, and containerd's sandbox image."""
+    """Every `image:` of every manifest the instance gets (user-data and bundle), and containerd's
+    sandbox image."""
     found = []
-    for entry in yaml.safe_load(render_cloud_config(params))["write_files"]:
-        found += re.findall(r"^\s*-?\s*image: (\S+)$", entry["content"], re.MULTILINE)
-        found += re.findall(r'sandbox_image = "(\S+)"', entry["content"])
+    for entry in files(params):
+        found += re.findall(r"^\s*-?\s*image: (\S+)$", entry.content, re.MULTILINE)
+        found += re.findall(r'sandbox_image = "(\S+)"', entry.content)
     return found
 
 

@@ -330,7 +330,7 @@ def test_the_maintenance_timers_are_enabled(first_boot):
     box, run = first_boot
     enabled = [a for a in run.commands("systemctl") if a[:2] == ["enable", "--now"]]
     assert enabled == [
-        ["enable", "--now", "kubestep-token-refresh.timer", "kubestep-certs-renew.timer"],
+        ["enable", "--now", "kubestep-token-refresh.timer", "kubestep-certs-renew.timer", "kubestep-backup.timer"],
         ["enable", "--now", "kubestep-report.timer"],
     ]
     renew = box.read("/etc/systemd/system/kubestep-certs-renew.timer")
@@ -648,3 +648,16 @@ def test_a_failed_add_on_is_never_marked_applied_and_the_report_is_still_written
     assert "aws-cloud-controller-manager" in ccm
     assert box.dynamodb_items()[ADDONS_KEY]["status"]["S"] == "applying"
     assert report(timer)["status"]["S"] == "ok" and report(timer)["source"]["S"] == "timer"
+
+
+def test_a_replica_that_cannot_read_the_restore_request_does_not_start_etcd(tmp_path):
+    """Unreadable (after its retries), the restore request fails the boot before anything starts
+    etcd: a replica must not start on data a restore is replacing. The report says why."""
+    box = sandbox(tmp_path, 1, state={"items": admins_item()}, fail=[r"dynamodb get-item .*ACCESS#.*RESTORE"])
+    run = box.run()
+    assert run.returncode == 1
+    assert len([a for a in run.aws("dynamodb", "get-item") if "RESTORE" in " ".join(a)]) == 5
+    assert not run.kubeadm("init") and not run.kubeadm("join")
+    report = box.dynamodb_items()[f"{keys.bootstrap_pk('abcd1234')}|{keys.REPLICA_REPORT_PREFIX}1"]
+    assert report["status"] == {"S": "failed:etcd-restore"}
+    assert report["checks"] == {"M": {"restoreError": {"S": "could not read the restore request"}}}

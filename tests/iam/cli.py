@@ -24,9 +24,16 @@ _CLI_OPTIONS = {"--region", "--query", "--output", "--profile", "--endpoint-url"
 _WAITER_OPERATIONS = {("route53", "resource-record-sets-changed"): "GetChange"}
 
 
+# CLI command names that are not botocore's service names.
+_SERVICES = {"s3api": "s3"}
+# Operations whose last word is a positional argument, not an option's value (AWS CLI Command
+# Reference, s3api get-object: `outfile`, the file the body is written to).
+_POSITIONAL_LAST = {("s3api", "get-object")}
+
+
 @cache
 def _service(name: str) -> ServiceModel:
-    return botocore.session.get_session().get_service_model(name)
+    return botocore.session.get_session().get_service_model(_SERVICES.get(name, name))
 
 
 def _operation(service: ServiceModel, cli_name: str) -> OperationModel:
@@ -87,6 +94,8 @@ def call_record(
         rest = rest[1:]
     else:
         operation = _operation(service, cli_operation)
+    if (service_name, cli_operation) in _POSITIONAL_LAST:
+        rest = rest[:-1]
     params = _params(operation, rest)
     prefix = service.metadata.get("signingName") or service.endpoint_prefix
     return CallRecord(

@@ -715,6 +715,9 @@ def _context(
             candidates.add(f"aws:ResourceTag/{k}", v)
             candidates.add(f"{action.split(':', 1)[0]}:ResourceTag/{k}", v)
     p = call.params or {}
+    if action == "s3:ListBucket" and "Prefix" in p:
+        # The listing's prefix (Amazon S3 User Guide, "Condition key examples": s3:prefix).
+        candidates.add("s3:prefix", p["Prefix"])
     if action == "iam:CreateRole":
         candidates.add("iam:PermissionsBoundary", p.get("PermissionsBoundary"))
     if action in ("iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary"):

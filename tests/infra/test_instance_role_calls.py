@@ -33,6 +33,7 @@ from tests.bootstrap.conftest import (
     QUEUE,
     SECRETS,
     admins_item,
+    backup_policy_item,
     control_plane,
     node,
 )
@@ -80,6 +81,8 @@ class Stack:
         self.table_arn = self.resolver.get_att(table, "Arn")
         self.table_name = self.table_arn.rsplit("/", 1)[1]
         self.key_arn = self.resolver.get_att(key, "Arn")
+        bucket = next(k for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket")
+        self.bucket = str(self.resolver.ref(bucket))
         self.key_policy = self.resolver.resolve(resources[key]["Properties"]["KeyPolicy"]["Statement"])
         self.boundary_arn = self.resolver.ref(boundary)
         self.boundary = managed_policy_statements(template, self.resolver, "-instance-boundary")
@@ -201,6 +204,38 @@ def cluster(booted):
     """The initialising replica's sandbox, and the boots' calls by instance."""
     boxes, records = booted
     return boxes["replica-0"], records
+
+
+def _loader_downloads(base, stack: Stack, params: BootstrapParams, instance_id: str) -> tuple[Sandbox, list]:
+    """The loader's download of the instance's bundle, as the call its role makes."""
+    box = Sandbox(
+        base,
+        dataclasses.replace(params, table=stack.table_name),
+        {"secrets": SECRETS, "metadata": _metadata(instance_id, 9)},
+        via_loader=True,
+        bundle_bucket=stack.bucket,
+    )
+    run = box.run("/usr/local/sbin/kubestep-loader")
+    role = "controlplane" if params.is_control_plane else "node"
+    downloads = [a for a in run.commands("aws") if a[:2] == ["s3api", "get-object"]]
+    assert len(downloads) == 1
+    records = [call_record(args, role_name=f"gke-{UID}-{role}", source_instance_arn=None) for args in downloads]
+    return box, records
+
+
+def test_each_instance_role_downloads_its_own_clusters_bundle_and_not_another(tmp_path, stack):
+    """The loader's GetObject and the bucket key's decrypt through S3 are granted to a replica and
+    a node of the cluster; the same policies for another incarnation are refused both."""
+    for name, params, instance in (("replica", control_plane(0), INSTANCES[0]), ("node", node(), INSTANCES["node"])):
+        box, records = _loader_downloads(tmp_path / name, stack, params, instance)
+        assert records[0].params == {"Bucket": box.bundle_ref.bucket, "Key": box.bundle_ref.key}
+        for uid, allowed in ((UID, True), ("other123", False)):
+            facts = stack.facts(uid=uid, backup_bucket=box.bundle_ref.bucket)
+            ledger = stack.ledger(iam_policies.control_plane_policy(facts), iam_policies.node_policy(facts))
+            ledger.bucket_keys[box.bundle_ref.bucket] = stack.key_arn
+            result = check(records, {}, ledger)
+            assert result.checked == 2  # the object and the key
+            assert (not result.findings) is allowed, (name, uid, result.summary())
 
 
 def test_the_instances_calls_are_what_the_check_evaluates(cluster):
@@ -422,6 +457,35 @@ def test_the_timers_and_the_upgrade_make_the_calls_the_check_evaluates(maintenan
     items = upgrading.dynamodb_items()
     for sk, done in ((keys.upgrade_claim_sk(UPGRADE_TO), "upgraded"), (keys.addons_claim_sk(UPGRADE_TO), "applied")):
         assert items[f"{keys.version_claim_pk(UID)}|{sk}"]["status"]["S"] == done
+
+
+def test_the_leaders_backup_is_granted_its_own_prefix_and_records_only(booted, stack):
+    """The backup timer on the etcd leader: the policy item and `LATEST` read, the snapshot
+    uploaded with its retention tag (the object, its tags and the bucket key's data key through
+    S3), the record and `LATEST` written. Another incarnation's policies refuse the upload and
+    the records."""
+    boxes, _ = booted
+    box = boxes["replica-0"]
+    state = json.loads(box.state.read_text())
+    state["items"].update(backup_policy_item(stack.bucket, UID))
+    box.state.write_text(json.dumps(state))
+    run = box.run(SCRIPT, "backup")
+    records = _records(run, "controlplane", INSTANCES[0])
+    assert [r.action for r in records] == [
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        "s3:PutObject",
+        "dynamodb:PutItem",
+        "dynamodb:PutItem",
+    ], run.stderr
+    assert records[2].params["Key"].startswith(f"backups/{UID}/") and records[2].params["Tagging"]
+    for uid, allowed in ((UID, True), ("other123", False)):
+        facts = stack.facts(uid=uid, backup_bucket=stack.bucket, initialized=True)
+        ledger = stack.ledger(iam_policies.control_plane_policy(facts), iam_policies.node_policy(facts))
+        ledger.bucket_keys[stack.bucket] = stack.key_arn
+        result = check(records, {}, ledger)
+        assert result.checked > len(records)  # the tags and the key too
+        assert (not result.findings) is allowed, (uid, result.summary())
 
 
 def test_every_call_of_the_timers_and_an_upgrade_is_granted_after_initialisation(maintenance, stack):

@@ -19,6 +19,7 @@ import pytest
 
 from infra.instance_roles import role_path
 from kubestep import backups, iam_policies
+from kubestep.bootstrap import bundle
 from kubestep.store import keys
 from kubestep_local.recorder import CallRecord
 from tests.iam.checker import check
@@ -694,6 +695,53 @@ def test_the_backup_key_is_granted_only_through_s3(clusters, boundary, resolver)
     via_s3 = Request("kms:GenerateDataKey", key_arn, {"kms:ViaService": f"s3.{REGION}.amazonaws.com"})
     assert evaluate(via_s3, statements_of(cp_a), boundary).allowed
     assert not evaluate(direct, statements_of(cp_a), boundary).allowed
+
+
+def test_instances_read_their_own_clusters_bootstrap_bundles_only(clusters, boundary, resolver):
+    """A replica's and a node's loader download their cluster's bundle (the object and the bucket
+    key's decrypt through S3); another cluster's bundle, a backup's prefix for a node, and any
+    write of a bundle are refused."""
+    bucket = _backup_bucket(resolver)
+    key = next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::KMS::Key")
+    clusters.ledger.bucket_keys[bucket] = resolver.get_att(key, "Arn")
+    facts = replace(clusters.a, backup_bucket=bucket)
+    documents = {"control plane": iam_policies.control_plane_policy(facts), "node": iam_policies.node_policy(facts)}
+
+    def get(uid: str) -> dict:
+        return {"Bucket": bucket, "Key": bundle.object_key(uid, "ab" * 32)}
+
+    for role, document in documents.items():
+        own = _every_authorization_allowed(clusters, document, boundary, "s3:GetObject", get(clusters.a.uid))
+        assert own == {"s3:GetObject": True, "kms:Decrypt": True}, role
+        other = _every_authorization_allowed(clusters, document, boundary, "s3:GetObject", get(clusters.b.uid))
+        assert not other["s3:GetObject"], role
+        write = _every_authorization_allowed(clusters, document, boundary, "s3:PutObject", get(clusters.a.uid))
+        assert not write["s3:PutObject"], role
+    backup = {"Bucket": bucket, "Key": backups.object_key(clusters.a.uid, "20261205T101500Z")}
+    assert not _every_authorization_allowed(clusters, documents["node"], boundary, "s3:GetObject", backup)[
+        "s3:GetObject"
+    ]
+
+
+def test_the_cluster_tasks_write_and_delete_bundles_only_under_the_bootstrap_prefix(policies, cluster_tasks, resolver):
+    bucket = _backup_bucket(resolver)
+    key = next(k for k, r in resolver.resources.items() if r["Type"] == "AWS::KMS::Key")
+    ledger = Ledger(ACCOUNT)
+    ledger.bucket_keys[bucket] = resolver.get_att(key, "Arn")
+    bundle_key = bundle.object_key("u1", "ab" * 32)
+    calls = [
+        # HeadObject and ListObjectsV2, as the recorder names them (their IAM actions).
+        _call(cluster_tasks, "s3:GetObject", {"Bucket": bucket, "Key": bundle_key}),
+        _call(cluster_tasks, "s3:PutObject", {"Bucket": bucket, "Key": bundle_key}),
+        _call(cluster_tasks, "s3:ListBucket", {"Bucket": bucket, "Prefix": bundle.cluster_prefix("u1")}),
+        _call(cluster_tasks, "s3:DeleteObject", {"Bucket": bucket, "Key": bundle_key}),
+    ]
+    assert _findings(policies, calls, ledger) == []
+    backup = backups.object_key("u1", "20261205T101500Z")
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        assert _findings(policies, [_call(cluster_tasks, action, {"Bucket": bucket, "Key": backup})], ledger)
+    listing = _call(cluster_tasks, "s3:ListBucket", {"Bucket": bucket, "Prefix": "backups/"})
+    assert _findings(policies, [listing], ledger)
 
 
 # ------------------------------------------------------------------ what a call implies

@@ -18,6 +18,12 @@ from kubestep.store import Store
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TABLE = "unit-kubestep"
+BUCKET = "unit-kubestep-state"
+
+
+def create_bucket(region: str = "us-east-1") -> None:
+    """The service's bucket (infra/backups.py): backups and the instances' bootstrap bundles."""
+    boto3.client("s3", region).create_bucket(Bucket=BUCKET)
 
 
 def create_table(region: str = "us-east-1") -> None:
@@ -58,6 +64,7 @@ def aws(monkeypatch):
     aws_module.session.cache_clear()
     with mock_aws():
         create_table()
+        create_bucket()
         from kubestep_local.moto_compat import publish_ubuntu_images
 
         publish_ubuntu_images("123456789012", "us-east-1")
@@ -70,6 +77,7 @@ def aws(monkeypatch):
 def configure(monkeypatch, service: AWSManagementService) -> settings_module.Settings:
     monkeypatch.setenv("KUBESTEP_MANAGEMENT_SERVICE", json.dumps(dump(service)))
     monkeypatch.setenv("KUBESTEP_TABLE_NAME", TABLE)
+    monkeypatch.setenv("KUBESTEP_BACKUP_BUCKET", BUCKET)
     monkeypatch.setenv("KUBESTEP_TABLE_ARN", f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}")
     monkeypatch.setenv("KUBESTEP_INSTANCE_ROLE_PATH", "/kubestep/unit/")
     monkeypatch.setenv("KUBESTEP_STATE_MACHINE_ARN_PREFIX", "arn:aws:states:us-east-1:123456789012:stateMachine:unit-")

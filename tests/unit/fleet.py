@@ -25,7 +25,7 @@ from tests.api.conftest import PASS, WORKFLOWS, _clear_caches
 from tests.api.helpers import Answer, call
 
 from .asl_runner import Interpreter, Run
-from .conftest import EXAMPLES, TABLE, configure, create_table, load_service
+from .conftest import EXAMPLES, TABLE, configure, create_bucket, create_table, load_service
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -165,6 +165,7 @@ def fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
     moto_compat.match_aws_semantics(patches)
     with mock_aws():
         create_table()
+        create_bucket()
         moto_compat.publish_ubuntu_images("123456789012", REGION)
         sfn = boto3.client("stepfunctions", REGION)
         for workflow in WORKFLOWS:

@@ -260,6 +260,7 @@ def test_the_sweeper_frees_every_kind_and_nothing_of_another_incarnation(runtime
     for it, are listed and freed; a live cluster's resources and a deleted cluster's retained
     etcd volume stay."""
     live, kept, lost = "bystander", "keptvols", "strayed"
+    bucket = runtime.outputs["BackupBucketName"]  # the bootstrap bundles' bucket
     first_call = len(runtime.recorder.call_records())
     for name in (live, kept, lost):
         created = _run(runtime, "CreateCluster", small_cluster(name), f"{name}-create")
@@ -273,18 +274,19 @@ def test_the_sweeper_frees_every_kind_and_nothing_of_another_incarnation(runtime
     _stale_dns_record(runtime, store, lost_uid, "10.254.254.253")
     schedule = f"{runtime.service_name}-upgrade-{secrets.token_hex(4)}"
     _pending_schedule(runtime, store, lost, lost_uid, schedule)
-    live_before = inventory.cluster_resources(live_uid, runtime.boto3_client, store)
+    live_before = inventory.cluster_resources(live_uid, runtime.boto3_client, store, bucket)
     try:
         store.clusters.delete_everything(lost, lost_uid)  # its records lost by hand
-        made = {k: v for k, v in inventory.cluster_resources(lost_uid, runtime.boto3_client, store).items() if v}
+        found = inventory.cluster_resources(lost_uid, runtime.boto3_client, store, bucket)
+        made = {k: v for k, v in found.items() if v}
         dry = _run(runtime, "SweepOrphans", {"dryRun": True, "gracePeriodSeconds": 0}, "sweep-kinds-dry")
         assert dry["status"] == "SUCCEEDED", dry.get("cause")
         listed = {o["uid"]: o for o in store.operations.get("sweep-kinds-dry").progress["orphans"]}
         swept = _run(runtime, "SweepOrphans", {"dryRun": False, "gracePeriodSeconds": 0}, "sweep-kinds")
         assert swept["status"] == "SUCCEEDED", swept.get("cause")
         result = store.operations.get("sweep-kinds").progress
-        left = inventory.cluster_resources(lost_uid, runtime.boto3_client, store)
-        live_after = inventory.cluster_resources(live_uid, runtime.boto3_client, store)
+        left = inventory.cluster_resources(lost_uid, runtime.boto3_client, store, bucket)
+        live_after = inventory.cluster_resources(live_uid, runtime.boto3_client, store, bucket)
         kept_after = [v["VolumeId"] for v in ec2.describe_volumes(VolumeIds=retained)["Volumes"]]
         sweep_calls = runtime.recorder.call_records()[first_call:]
     finally:

@@ -10,6 +10,8 @@
 #                                           (kubestep-certs-renew.timer, control plane)
 #   kubestep-bootstrap refresh-tokens       the join tokens the node secret lists, registered
 #                                           (kubestep-token-refresh.timer, control plane)
+#   kubestep-bootstrap backup               the etcd leader's snapshot to S3 when one is due
+#                                           (kubestep-backup.timer, control plane)
 #   kubestep-bootstrap converge-addons      the add-ons of this version, if they lag and the
 #                                           whole control plane runs it (the report's child)
 #
@@ -44,6 +46,8 @@ CLAIM_ATTEMPTS=${KUBESTEP_CLAIM_ATTEMPTS:-$WAIT_ATTEMPTS}
 IMDS=http://169.254.169.254/latest
 PKI=$ROOT/etc/kubernetes/pki
 ADMIN_KUBECONFIG=$ROOT/etc/kubernetes/admin.conf
+# On the etcd volume: "TOKEN BACKUP" of the restore its data came from.
+RESTORED_MARKER=$ROOT${ETCD_MOUNT:-/nonexistent}/restored
 KUBELET_KUBECONFIG=$ROOT/etc/kubernetes/kubelet.conf
 MANIFESTS=$ROOT/etc/kubernetes/manifests
 KUBEADM_DIR=$CONF/kubeadm
@@ -666,7 +670,7 @@ bootstrap_control_plane() {
   fi
   PHASE=timers
   systemctl daemon-reload
-  systemctl enable --now kubestep-token-refresh.timer kubestep-certs-renew.timer
+  systemctl enable --now kubestep-token-refresh.timer kubestep-certs-renew.timer kubestep-backup.timer
 }
 
 # ---------------------------------------------------------------- cluster add-ons
@@ -761,7 +765,7 @@ control_plane_check() { # one look; sets CHECKS; true when etcd is healthy and t
   CHECKS+=",\"etcdHealthy\":{\"BOOL\":$healthy},\"apiserverReady\":{\"BOOL\":$ready}"
   if [ -n "$cluster" ]; then CHECKS+=",\"clusterVersion\":{\"S\":\"$cluster\"}"; fi
   if [ -n "$addons" ]; then CHECKS+=",\"addonsVersion\":{\"S\":\"$addons\"}"; fi
-  CHECKS+="$ADMINS_CHECKS}"
+  CHECKS+="$(restored_checks)$ADMINS_CHECKS}"
   [ "$healthy" = true ] && [ "$ready" = true ]
 }
 
@@ -926,6 +930,133 @@ refresh_tokens() {
   done
 }
 
+# ---------------------------------------------------------------- etcd backups
+
+# From the policy item and the newest record (DynamoDB JSON, "" when absent): "BUCKET PREFIX
+# RETENTION" when a snapshot is due (none yet, the newest an interval old, or one asked for
+# since: kubestep/backups.py is_due), nothing otherwise.
+BACKUP_DUE_PY='import datetime, json, sys
+def item(text):
+    return json.loads(text).get("Item", {}) if text.strip() else {}
+def when(value):
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+policy, latest = item(sys.argv[1]), item(sys.argv[2])
+if policy:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    interval = datetime.timedelta(minutes=int(policy["intervalMinutes"]["N"]))
+    taken = when(latest["takenAt"]["S"]) if "takenAt" in latest else None
+    requested = when(policy["requestedAt"]["S"]) if "requestedAt" in policy else None
+    if taken is None or (requested is not None and requested > taken) or now - taken >= interval:
+        print(policy["bucket"]["S"], policy["prefix"]["S"], policy["retentionDays"]["N"])'
+
+table_item() { # table_item PK SK: the item as GetItem returns it (DynamoDB JSON)
+  aws dynamodb get-item --region "$REGION" --table-name "$TABLE" --consistent-read \
+    --key "{\"pk\":{\"S\":\"$1\"},\"sk\":{\"S\":\"$2\"}}" --output json
+}
+
+take_backup() {
+  # Every replica's backup timer runs this; only the etcd leader (one at a time, as etcd has)
+  # takes a snapshot, and only when the management service's policy item says one is due. The
+  # snapshot is checked (`etcdutl snapshot status`) before it is uploaded to the cluster's own
+  # prefix with its retention tag, then recorded (docs/contracts.md, "etcd backups").
+  local policy latest plan bucket prefix retention file revision size sha taken id key item
+  if [ ! -f "$STATE/bootstrap-complete" ]; then
+    log "not bootstrapped: no backup"
+    return 0
+  fi
+  export ETCDCTL_API=3 ETCDCTL_ENDPOINTS=https://127.0.0.1:2379 ETCDCTL_CACERT=$PKI/etcd/ca.crt \
+    ETCDCTL_CERT=$PKI/apiserver-etcd-client.crt ETCDCTL_KEY=$PKI/apiserver-etcd-client.key
+  if ! "$ROOT/usr/local/sbin/kubestep-etcd-snapshot" is-leader; then
+    log "not the etcd leader: no backup"
+    return 0
+  fi
+  policy=$(table_item "$ADMINS_PK" "$BACKUP_POLICY_SK")
+  latest=$(table_item "$BACKUPS_PK" "$LATEST_BACKUP_SK")
+  plan=$(python3 -c "$BACKUP_DUE_PY" "$policy" "$latest")
+  if [ -z "$plan" ]; then
+    log "no backup due"
+    return 0
+  fi
+  read -r bucket prefix retention <<<"$plan"
+  read_metadata
+  read_installed_version
+  file=$STATE/etcd-snapshot.db
+  taken=$(now)
+  id=${taken//[-:]/} # the backup's id: its UTC time to the second (kubestep/backups.py backup_id)
+  read -r revision size sha < <("$ROOT/usr/local/sbin/kubestep-etcd-snapshot" save "$file")
+  [ -n "$sha" ]
+  key="$prefix$id.db"
+  retry 5 3 aws s3api put-object --region "$REGION" --bucket "$bucket" --key "$key" --body "$file" \
+    --tagging "$BACKUP_RETENTION_TAG=$retention" >/dev/null
+  rm -f "$file"
+  item="\"backupId\":{\"S\":\"$id\"},\"takenAt\":{\"S\":\"$taken\"}"
+  item+=",\"revision\":{\"N\":\"$revision\"},\"size\":{\"N\":\"$size\"},\"sha256\":{\"S\":\"$sha\"}"
+  item+=",\"kubernetesVersion\":{\"S\":\"$INSTALLED_VERSION\"},\"objectKey\":{\"S\":\"$key\"}"
+  item+=",\"instanceId\":{\"S\":\"$INSTANCE_ID\"},\"replica\":{\"N\":\"$REPLICA_INDEX\"}"
+  # The record, then LATEST (what the next leader reads to know when the next is due).
+  retry 5 3 aws dynamodb put-item --region "$REGION" --table-name "$TABLE" \
+    --item "{\"pk\":{\"S\":\"$BACKUPS_PK\"},\"sk\":{\"S\":\"$BACKUP_SK_PREFIX$id\"},$item}"
+  retry 5 3 aws dynamodb put-item --region "$REGION" --table-name "$TABLE" \
+    --item "{\"pk\":{\"S\":\"$BACKUPS_PK\"},\"sk\":{\"S\":\"$LATEST_BACKUP_SK\"},$item}"
+  log "etcd backup $id: revision $revision, $size bytes, uploaded to s3://$bucket/$key"
+}
+
+# ---------------------------------------------------------------- etcd restore (at boot)
+
+# The restore request (docs/contracts.md, "Restore request"), DynamoDB JSON: "TOKEN BACKUP BUCKET
+# KEY SHA256" when there is one, nothing otherwise.
+REQUEST_FIELDS_PY='import json, sys
+text = sys.stdin.read()
+item = json.loads(text).get("Item") if text.strip() else None
+if item:
+    print(*(item[name]["S"] for name in ("clusterToken", "backupId", "bucket", "objectKey", "sha256")))'
+
+restore_failed() { # restore_failed WHY: the boot fails (failed:etcd-restore) with checks.restoreError saying why
+  local why
+  why=$(printf '%s' "$1" | tr -d '\042\134') # no double quote or backslash in the JSON string
+  CHECKS="{\"restoreError\":{\"S\":\"$why\"}}"
+  log "$why"
+  return 1
+}
+
+restore_if_requested() {
+  # RestoreCluster stopped the control plane and asks every replica to restore one snapshot
+  # before etcd starts (etcd's disaster-recovery procedure): each member restores the same
+  # snapshot under its stable name and peer URL with the new cluster token, then all start as a
+  # new cluster. The token on the volume says this volume was restored for that request already
+  # (a reboot, or the next instance on this volume, does not restore again).
+  local request cluster_token backup bucket key sha file initial='' name
+  # Unreadable, the boot fails (and is retried by a new instance): starting etcd on data a
+  # restore is replacing would split the cluster.
+  request=$(retry 5 3 table_item "$ADMINS_PK" "$RESTORE_REQUEST_SK") || restore_failed "could not read the restore request"
+  request=$(python3 -c "$REQUEST_FIELDS_PY" <<<"$request")
+  if [ -z "$request" ]; then return 0; fi
+  read -r cluster_token backup bucket key sha <<<"$request"
+  if [ "$(cut -d' ' -f1 "$RESTORED_MARKER" 2>/dev/null)" = "$cluster_token" ]; then
+    log "the etcd volume was restored with token $cluster_token already"
+    return 0
+  fi
+  file=$STATE/etcd-restore.db
+  retry 5 10 aws s3api get-object --region "$REGION" --bucket "$bucket" --key "$key" "$file" >/dev/null ||
+    restore_failed "could not download s3://$bucket/$key"
+  for name in $REPLICA_NAMES; do initial+="${initial:+,}$name=https://$name:2380"; done
+  if ! "$ROOT/usr/local/sbin/kubestep-etcd-snapshot" restore "$file" "$sha" "$REPLICA_NAME" \
+    "https://$REPLICA_NAME:2380" "$initial" "$cluster_token" "$ROOT$ETCD_DATA_DIR" 2>"$STATE/etcd-restore.log"; then
+    rm -f "$file"
+    restore_failed "backup $backup not restored: $(tail -n1 "$STATE/etcd-restore.log")"
+  fi
+  rm -f "$file"
+  echo "$cluster_token $backup" >"$RESTORED_MARKER"
+  log "etcd restored from backup $backup with cluster token $cluster_token"
+}
+
+restored_checks() { # what the report says of the restore this member's data came from
+  local restored_token backup
+  if read -r restored_token backup <"$RESTORED_MARKER" 2>/dev/null; then
+    printf ',"etcdClusterToken":{"S":"%s"},"restoredBackup":{"S":"%s"}' "$restored_token" "$backup"
+  fi
+}
+
 # ---------------------------------------------------------------- main
 
 first_boot() {
@@ -938,6 +1069,8 @@ first_boot() {
   if [ "$ROLE" = control-plane ]; then
     PHASE=etcd-volume
     mount_etcd_volume
+    PHASE=etcd-restore
+    restore_if_requested
     PHASE=dns
     upsert_dns_record
     PHASE=secrets
@@ -1022,12 +1155,13 @@ main() {
       renew_certificates
       ;;
     refresh-tokens) refresh_tokens ;;
+    backup) take_backup ;;
     converge-addons)
       read_metadata
       converge_addons
       ;;
     *)
-      echo "usage: kubestep-bootstrap [boot | report | renew-certificates | refresh-tokens | converge-addons]" >&2
+      echo "usage: kubestep-bootstrap [boot | report | renew-certificates | refresh-tokens | backup | converge-addons]" >&2
       return 2
       ;;
   esac

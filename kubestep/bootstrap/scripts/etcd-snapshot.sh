@@ -4,7 +4,7 @@
 # save`, `etcdutl snapshot status` / `restore`, or etcdctl's own before etcd 3.5).
 #
 #   kubestep-etcd-snapshot is-leader                 exit 0 when the local member leads
-#   kubestep-etcd-snapshot save FILE                 prints "REVISION SIZE SHA256" of FILE
+#   kubestep-etcd-snapshot save FILE                 prints "REVISION SIZE SHA256" of FILE (SIZE in bytes)
 #   kubestep-etcd-snapshot restore FILE SHA256 NAME PEER_URL INITIAL_CLUSTER TOKEN DATA_DIR
 #
 # save takes the snapshot from the member etcdctl's endpoint names (ETCDCTL_* variables) and
@@ -30,15 +30,15 @@ sys.exit(0 if status["leader"] == status["header"]["member_id"] else 1)'
 }
 
 save() {
-  local file=$1 partial="$1.partial" status
+  local file=$1 partial="$1.partial" revision
   rm -f "$partial"
   etcdctl snapshot save "$partial" >&2
-  # Integrity: the snapshot's own hash, its revision and size, before the file is final.
-  status=$(offline snapshot status "$partial" -w json | python3 -c 'import json, sys
-s = json.load(sys.stdin)
-print(s["revision"], s["totalSize"])')
+  # Integrity: the snapshot's own hash and its revision, before the file is final.
+  revision=$(offline snapshot status "$partial" -w json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["revision"])')
   mv "$partial" "$file"
-  echo "$status $(sha256sum "$file" | cut -d' ' -f1)"
+  # The file's size (what is uploaded; etcd's `totalSize` is its database's, without the hash).
+  echo "$revision $(stat -c %s "$file") $(sha256sum "$file" | cut -d' ' -f1)"
 }
 
 restore() {
