@@ -154,7 +154,11 @@ def fix_moto_performance(patches: PatchSet) -> None:
     one Python process: its CPU is the local runtime's bottleneck). The answers stay the same."""
     ec2.look_tags_up_by_id(patches)
     dynamodb.send_items_as_built(patches)
+    dynamodb.roll_back_only_touched_items(patches)
     server.cache_request_routing(patches)
+    server.skip_debug_form_wrapping(patches)
+    stepfunctions.parse_each_definition_once(patches)
+    stepfunctions.compile_json_paths_once(patches)
 
 
 def model_latency(patches: PatchSet, hooks: LatencyHooks) -> None:
