@@ -131,6 +131,7 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
     """moto 5.2.5 bugs that real Step Functions, EC2 and EventBridge do not have; each has a
     test in tests/local."""
     stepfunctions.keep_stopped_executions_aborted(patches)
+    stepfunctions.fail_executions_whose_map_iteration_was_aborted(patches)
     ec2.release_nat_gateway_addresses(patches)
     ec2.store_template_versions_alike(patches)
     events.scheduled_rules_match_no_events(patches)

@@ -93,6 +93,27 @@ def keep_stopped_executions_aborted(patches: PatchSet) -> None:
     patches.set(ExecutionState, "_construct_error_output_value", staticmethod(construct_error_output_value))
 
 
+def fail_executions_whose_map_iteration_was_aborted(patches: PatchSet) -> None:
+    """When one iteration of a Map fails, moto 5.2.5 aborts the others with a plain string (or
+    None) where the failure's event details should be a dict, and the execution's end reads it
+    with ``in`` (``FailureEventException.extract_error_cause_pair``): a TypeError kills the
+    interpreter thread and the execution stays RUNNING forever. On AWS the execution ends FAILED
+    (Step Functions developer guide, Map state: a failed iteration fails the Map); here it ends
+    FAILED with that string as its error (the failed task's own error is in the history)."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+
+    original = FailureEventException.extract_error_cause_pair
+
+    def extract_error_cause_pair(self: Any) -> Any:
+        details = self.failure_event.event_details
+        spec = next(iter(details.values()), None) if isinstance(details, dict) else {}
+        if details is not None and not isinstance(spec, dict):
+            return (spec if isinstance(spec, str) and spec else None), None
+        return original(self)
+
+    patches.set(FailureEventException, "extract_error_cause_pair", extract_error_cause_pair)
+
+
 # (execution ARN or None, wall-clock start, end) of one scaled wait of the interpreter.
 WaitObserver = Callable[["str | None", float, float], None]
 # The execution whose retrier a thread of the interpreter evaluates (its Retry sleep follows).
@@ -331,7 +352,7 @@ def parse_each_definition_once(patches: PatchSet) -> None:
 
 
 def compile_json_paths_once(patches: PatchSet) -> None:
-    """The interpreter compiles every JSONPath (InputPath, ResultPath, ``.$`` parameters) with
+    """moto's interpreter compiles every JSONPath (InputPath, ResultPath, ``.$`` parameters) with
     jsonpath_ng at every use, and jsonpath_ng builds a new PLY parser, grammar tables and all, per
     call (jsonpath_ng/parser.py ``JsonPathParser.__init__``). A compiled path holds no state of
     an evaluation, so each text is compiled once (a speed fix only: the answer is the same)."""
