@@ -223,6 +223,9 @@ def run_concurrent(
     return {
         "clusters": count,
         "succeeded": sum(1 for r in results if r["status"] == "SUCCEEDED"),
+        # Why the others did not: the executions' errors, counted (e.g. ResourceTimeout when the
+        # emulator ran slower than the time scale lets the handlers' deadlines wait).
+        "failures": dict(Counter(r.get("error") or r["status"] for r in results if r["status"] != "SUCCEEDED")),
         "wallSeconds": round(wall, 2),
         "clustersPerMinute": round(count * 60 / wall, 2) if wall else None,
         "peakMemoryMiB": round(peak / 2**20, 1),

@@ -58,5 +58,6 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
     }
     assert [run["clusters"] for run in report["concurrent"]] == [1, 2]
     assert all(run["succeeded"] == run["clusters"] and run["peakMemoryMiB"] > 0 for run in report["concurrent"])
+    assert all(run["failures"] == {} for run in report["concurrent"])
     width, height = png_size(out / report["files"]["timeline"])
     assert width >= 800 and height >= 300
