@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import gzip
 import hashlib
 import heapq
@@ -162,16 +163,19 @@ def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@functools.lru_cache(maxsize=256)
 def installed_version(user_data: str | None) -> str | None:
     """The Kubernetes version an instance's bootstrap installs: `KUBERNETES_VERSION` of the
-    settings file its (gzipped, base64) cloud-config writes, as the real bootstrap reads it."""
+    settings file its (gzipped, base64) cloud-config writes, as the real bootstrap reads it.
+    Every report asks again and the replicas of a pool share one user data: parsed once per text."""
     if not user_data:
         return None
     try:
         text = base64.b64decode(user_data)
         if text[:2] == b"\x1f\x8b":
             text = gzip.decompress(text)
-        config = yaml.safe_load(text.decode())
+        # libyaml's loader when PyYAML has it: the same documents, ten times faster.
+        config = yaml.load(text.decode(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except (ValueError, TypeError, OSError, EOFError, yaml.YAMLError, UnicodeDecodeError):
         return None
     entries = config.get("write_files") if isinstance(config, dict) else None

@@ -639,6 +639,13 @@ class LocalRuntime:
         """Switch the latency model's profile (instant, realistic, slow) while the runtime runs."""
         self.latency.set_profile(profile)
 
+    def set_time_scale(self, scale: float) -> None:
+        """Change the time scale while the runtime runs (between operations: one in flight would
+        mix two scales). The interpreter's waits, the instance simulator and the latency model
+        read it at once; each function gets it with its next workers (its pool is replaced)."""
+        self.time_scale.scale = scale
+        self.workers.extra_env["KUBESTEP_LOCAL_TIME_SCALE"] = repr(self.time_scale.scale)
+
     def modelled_time(self, execution_arn: str) -> dict[str, Any]:
         """How long the execution would have taken on AWS: per branch of its history, Lambda run
         time as measured, every wait (Retry backoff, Wait states: what polls AWS's intermediate

@@ -31,7 +31,16 @@ from kubestep.flow.steps import human
     show_default=True,
     help="How many clusters to create at once, comma-separated (e.g. 1,10,50).",
 )
-def bench(time_scale: float, latency: str, path: str, out_dir: str, counts: str) -> None:
+@click.option(
+    "--concurrent-time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Time scale of the concurrent creates (default: --time-scale); larger when many creates "
+    "slow the emulator past the handlers' scaled deadlines.",
+)
+def bench(
+    time_scale: float, latency: str, path: str, out_dir: str, counts: str, concurrent_time_scale: float | None
+) -> None:
     """Run ProvisionNetwork, CreateCluster (examples/cluster-ha.yaml: three replicas, two node
     pools) and DeleteCluster on a fresh emulator and print, per operation, the modelled AWS time
     against its lower bound (the longest chain of AWS waits the workflow must sit through), the
@@ -56,6 +65,7 @@ def bench(time_scale: float, latency: str, path: str, out_dir: str, counts: str)
         latency=latency,
         time_scale=time_scale,
         concurrency=concurrency,
+        concurrent_time_scale=concurrent_time_scale,
         echo=lambda text: click.echo(text, err=True),
     )
     output.console.print(operations_table(result["operations"]))

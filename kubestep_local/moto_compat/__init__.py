@@ -131,6 +131,7 @@ def fix_interpreter_bugs(patches: PatchSet) -> None:
     """moto 5.2.5 bugs that real Step Functions, EC2 and EventBridge do not have; each has a
     test in tests/local."""
     stepfunctions.keep_stopped_executions_aborted(patches)
+    stepfunctions.fail_executions_whose_map_iteration_was_aborted(patches)
     ec2.release_nat_gateway_addresses(patches)
     ec2.store_template_versions_alike(patches)
     events.scheduled_rules_match_no_events(patches)
@@ -154,7 +155,11 @@ def fix_moto_performance(patches: PatchSet) -> None:
     one Python process: its CPU is the local runtime's bottleneck). The answers stay the same."""
     ec2.look_tags_up_by_id(patches)
     dynamodb.send_items_as_built(patches)
+    dynamodb.roll_back_only_touched_items(patches)
     server.cache_request_routing(patches)
+    server.skip_debug_form_wrapping(patches)
+    stepfunctions.parse_each_definition_once(patches)
+    stepfunctions.compile_json_paths_once(patches)
 
 
 def model_latency(patches: PatchSet, hooks: LatencyHooks) -> None:

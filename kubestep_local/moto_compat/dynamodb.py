@@ -1,7 +1,9 @@
-"""DynamoDB: item operations' answers sent as moto builds them."""
+"""DynamoDB: item operations' answers sent as moto builds them; transactions that copy only the
+items they name."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kubestep_local.moto_compat.core import PatchSet
@@ -40,3 +42,74 @@ def send_items_as_built(patches: PatchSet) -> None:
         return original_result(self, resp, result)
 
     patches.set(BaseJSONSerializer, "_serialize_result", _serialize_result)
+
+
+class _KeepTables:
+    """moto's ``copy`` module as ``transact_write_items`` sees it: a table is not copied."""
+
+    def __init__(self, table_class: type) -> None:
+        self._table_class = table_class
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if isinstance(value, self._table_class):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def roll_back_only_touched_items(patches: PatchSet) -> None:
+    """TransactWriteItems is all or nothing. moto makes it so by deep-copying every table the
+    transaction names, all of its items, before each transaction, and putting the copy back on
+    failure (moto/dynamodb/models/__init__.py ``transact_write_items``): the cost grows with the
+    table, i.e. with the number of clusters. The items a transaction can change are the ones it
+    names, so only those are copied, and put back as they were if the transaction fails (a speed
+    fix only: the answers and the table after a cancelled transaction are the same)."""
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = [_saved_item(self, op) for item in transact_items for op in item.values() if isinstance(op, dict)]
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, before in (s for s in saved if s is not None):
+                _put_back(table, hash_key, range_key, before)
+            raise
+
+    patches.set(models, "copy", _KeepTables(Table))
+    patches.set(models.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def _saved_item(backend: Any, op: dict[str, Any]) -> tuple[Any, Any, Any, Any] | None:
+    """(table, hash key, range key, a copy of the item or None) for one operation of a transaction."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    table = backend.tables.get(op.get("TableName"))
+    key = op.get("Key") or op.get("Item")
+    if table is None or not isinstance(key, dict) or table.hash_key_attr not in key:
+        return None  # moto rejects the operation before it changes anything
+    hash_key = DynamoType(key[table.hash_key_attr])
+    range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
+    if table.range_key_attr is not None and range_key is None:
+        return None
+    return table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))
+
+
+def _put_back(table: Any, hash_key: Any, range_key: Any, before: Any) -> None:
+    if range_key is None:
+        if before is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = before
+        return
+    versions = table.items[hash_key]
+    if before is None:
+        versions.pop(range_key, None)
+        if not versions:
+            table.items.pop(hash_key, None)
+    else:
+        versions[range_key] = before

@@ -111,3 +111,14 @@ def cache_request_routing(patches: PatchSet) -> None:
     patches.set(
         responses, "method_names_from_class", functools.lru_cache(maxsize=None)(responses.method_names_from_class)
     )
+
+
+def skip_debug_form_wrapping(patches: PatchSet) -> None:
+    """moto runs its Flask app in debug mode (moto/moto_server/werkzeug_app.py
+    ``create_backend_app``), and in debug mode Flask wraps every form request's (empty) files
+    dict in a class it creates for that request, only to word a KeyError about file uploads
+    better (flask/wrappers.py ``Request._load_form_data``). AWS's query protocol sends forms and
+    no files: the wrapping is skipped (a speed fix only: the answer is the same)."""
+    from flask import debughelpers
+
+    patches.set(debughelpers, "attach_enctype_error_multidict", lambda request: None)

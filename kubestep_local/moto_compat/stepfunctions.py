@@ -93,6 +93,27 @@ def keep_stopped_executions_aborted(patches: PatchSet) -> None:
     patches.set(ExecutionState, "_construct_error_output_value", staticmethod(construct_error_output_value))
 
 
+def fail_executions_whose_map_iteration_was_aborted(patches: PatchSet) -> None:
+    """When one iteration of a Map fails, moto 5.2.5 aborts the others with a plain string (or
+    None) where the failure's event details should be a dict, and the execution's end reads it
+    with ``in`` (``FailureEventException.extract_error_cause_pair``): a TypeError kills the
+    interpreter thread and the execution stays RUNNING forever. On AWS the execution ends FAILED
+    (Step Functions developer guide, Map state: a failed iteration fails the Map); here it ends
+    FAILED with that string as its error (the failed task's own error is in the history)."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+
+    original = FailureEventException.extract_error_cause_pair
+
+    def extract_error_cause_pair(self: Any) -> Any:
+        details = self.failure_event.event_details
+        spec = next(iter(details.values()), None) if isinstance(details, dict) else {}
+        if details is not None and not isinstance(spec, dict):
+            return (spec if isinstance(spec, str) and spec else None), None
+        return original(self)
+
+    patches.set(FailureEventException, "extract_error_cause_pair", extract_error_cause_pair)
+
+
 # (execution ARN or None, wall-clock start, end) of one scaled wait of the interpreter.
 WaitObserver = Callable[["str | None", float, float], None]
 # The execution whose retrier a thread of the interpreter evaluates (its Retry sleep follows).
@@ -299,3 +320,44 @@ def stop_running_executions(error: str, cause: str) -> list[str]:
             execution.stop(datetime.now(UTC), error=error, cause=cause)
             stopped.append(execution.exec_arn)
     return stopped
+
+
+def parse_each_definition_once(patches: PatchSet) -> None:
+    """moto lexes and parses a state machine's whole definition with its ANTLR grammar (pure
+    Python) at every StartExecution (moto/stepfunctions/parser/backend/execution_worker.py
+    ``_get_evaluation_entrypoint``), and each intrinsic function's text once more while building
+    the evaluation components: a sixth of the emulator's time under concurrent creates. The
+    syntax tree of one text is always the same, so each text is parsed once; the evaluation
+    components, which executions run, are still built afresh from the tree for every execution.
+    Syntax errors are not cached (a speed fix only: the answer is the same)."""
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+    from moto.stepfunctions.parser.asl.parse.intrinsic import intrinsic_parser
+
+    parse_asl = asl_parser.AmazonStateLanguageParser.parse
+    parse_intrinsic = intrinsic_parser.IntrinsicParser.parse
+    # The preprocessors only read the tree: sharing one tree between executions' threads is safe.
+    asl_tree = functools.lru_cache(maxsize=256)(lambda definition: parse_asl(definition)[1])
+    intrinsic_tree = functools.lru_cache(maxsize=4096)(lambda source: parse_intrinsic(source)[1])
+
+    def parse_definition(definition: str) -> tuple[Any, Any]:
+        tree = asl_tree(definition)
+        return asl_parser.Preprocessor().visit(tree), tree
+
+    def parse_intrinsic_function(source: str) -> tuple[Any, Any]:
+        tree = intrinsic_tree(source)
+        return intrinsic_parser.Preprocessor().visit(tree), tree
+
+    patches.set(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(parse_definition))
+    patches.set(intrinsic_parser.IntrinsicParser, "parse", staticmethod(parse_intrinsic_function))
+
+
+def compile_json_paths_once(patches: PatchSet) -> None:
+    """moto's interpreter compiles every JSONPath (InputPath, ResultPath, ``.$`` parameters) with
+    jsonpath_ng at every use, and jsonpath_ng builds a new PLY parser, grammar tables and all, per
+    call (jsonpath_ng/parser.py ``JsonPathParser.__init__``). A compiled path holds no state of
+    an evaluation, so each text is compiled once (a speed fix only: the answer is the same)."""
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    for module in (json_path, result_path):
+        patches.set(module, "parse", functools.lru_cache(maxsize=4096)(module.parse))

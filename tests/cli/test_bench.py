@@ -27,6 +27,8 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     env = {**os.environ, "KUBESTEP_HOME": str(SHARED_HOME)}  # reuses the synthesized assembly
     command = [sys.executable, "-m", "kubestep.cli.main", "bench", "--time-scale", "0.01", "--concurrent", "1,2"]
+    # The concurrent creates at their own scale: the functions' workers are replaced for it.
+    command += ["--concurrent-time-scale", "0.02"]
     result = subprocess.run(
         [*command, "--out", str(out)], env=env, capture_output=True, text=True, timeout=1500, cwd=ROOT
     )
@@ -34,6 +36,7 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
     assert result.returncode == 0, printed[-4000:]
     report = json.loads((out / "bench.json").read_text())
     assert report["latency"] == "realistic" and report["timeScale"] == 0.01
+    assert report["concurrentTimeScale"] == 0.02
     operations = {op["operation"]: op for op in report["operations"]}
     assert list(operations) == ["ProvisionNetwork", "CreateCluster", "DeleteCluster"]
     for name, op in operations.items():
@@ -60,5 +63,6 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
     assert "re-run" in printed
     assert [run["clusters"] for run in report["concurrent"]] == [1, 2]
     assert all(run["succeeded"] == run["clusters"] and run["peakMemoryMiB"] > 0 for run in report["concurrent"])
+    assert all(run["failures"] == {} for run in report["concurrent"])
     width, height = png_size(out / report["files"]["timeline"])
     assert width >= 800 and height >= 300

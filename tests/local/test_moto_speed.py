@@ -1,0 +1,177 @@
+"""moto_compat.fix_moto_performance: what moto does again and again is done once, and the answers
+stay AWS's (each speed patch has a test here that would fail if it changed an answer); and the
+interpreter bug concurrent creates met (an aborted Map iteration)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from kubestep_local.runtime import LocalRuntime
+
+
+@pytest.fixture
+def table(runtime: LocalRuntime) -> Iterator[str]:
+    name = f"speed-{uuid.uuid4().hex[:8]}"
+    dynamodb = runtime.boto3_client("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield name
+    dynamodb.delete_table(TableName=name)
+
+
+def _items(runtime: LocalRuntime, table: str) -> list[dict[str, Any]]:
+    return sorted(
+        runtime.boto3_client("dynamodb").scan(TableName=table)["Items"], key=lambda i: (i["pk"]["S"], i["sk"]["S"])
+    )
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(runtime: LocalRuntime, table: str) -> None:
+    """TransactWriteItems is all or nothing (DynamoDB API reference, TransactWriteItems): the
+    emulator copies only the items a transaction names, and puts exactly those back."""
+    dynamodb = runtime.boto3_client("dynamodb")
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "b"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "other"}, "sk": {"S": "1"}, "n": {"N": "7"}})
+    before = _items(runtime, table)
+    with pytest.raises(ClientError) as raised:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "new"}, "sk": {"S": "1"}}}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                        "UpdateExpression": "SET n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Delete": {"TableName": table, "Key": {"pk": {"S": "b"}, "sk": {"S": "1"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "other"}, "sk": {"S": "1"}},
+                        "ConditionExpression": "n = :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+            ]
+        )
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in raised.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
+    assert _items(runtime, table) == before
+
+
+def test_a_transaction_that_passes_changes_every_item_it_names(runtime: LocalRuntime, table: str) -> None:
+    dynamodb = runtime.boto3_client("dynamodb")
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "b"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "new"}, "sk": {"S": "1"}}}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                    "UpdateExpression": "SET n = :two",
+                    "ExpressionAttributeValues": {":two": {"N": "2"}},
+                }
+            },
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": "b"}, "sk": {"S": "1"}}}},
+        ]
+    )
+    assert [(i["pk"]["S"], i.get("n", {}).get("N")) for i in _items(runtime, table)] == [("a", "2"), ("new", None)]
+
+
+def test_a_transaction_naming_one_item_twice_is_refused_and_changes_nothing(runtime: LocalRuntime, table: str) -> None:
+    dynamodb = runtime.boto3_client("dynamodb")
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+    before = _items(runtime, table)
+    with pytest.raises(ClientError) as raised:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "5"}}}},
+                {"Delete": {"TableName": table, "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}}}},
+            ]
+        )
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert _items(runtime, table) == before
+
+
+def test_each_definition_is_parsed_once_and_each_execution_gets_its_own_components(runtime: LocalRuntime) -> None:
+    """The syntax tree of a definition is shared; the components an execution evaluates (which
+    hold its retry counters) are built for each execution."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    definition = json.dumps({"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}})
+    first_program, first_tree = AmazonStateLanguageParser.parse(definition)
+    second_program, second_tree = AmazonStateLanguageParser.parse(definition)
+    assert first_tree is second_tree
+    assert first_program is not second_program
+
+
+def test_executions_of_one_definition_evaluate_paths_and_intrinsics_on_their_own_input(runtime: LocalRuntime) -> None:
+    """Two executions of one state machine (one parse, compiled JSONPaths and intrinsics shared)
+    each answer from their own input (Step Functions developer guide, intrinsic functions)."""
+    sfn = runtime.boto3_client("stepfunctions")
+    definition = {
+        "StartAt": "Greet",
+        "States": {
+            "Greet": {
+                "Type": "Pass",
+                "Parameters": {"greeting.$": "States.Format('hello {}', $.who.name)", "count.$": "$.count"},
+                "ResultPath": "$.out",
+                "OutputPath": "$.out",
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name=f"speed-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/speed-test",
+    )["stateMachineArn"]
+    arns = [
+        sfn.start_execution(stateMachineArn=machine, input=json.dumps({"who": {"name": name}, "count": n}))[
+            "executionArn"
+        ]
+        for n, name in enumerate(("ada", "grace"))
+    ]
+    outputs = [json.loads(runtime.wait_execution(arn, timeout=60)["output"]) for arn in arns]
+    assert outputs == [{"greeting": "hello ada", "count": 0}, {"greeting": "hello grace", "count": 1}]
+    sfn.delete_state_machine(stateMachineArn=machine)
+
+
+def test_an_aborted_map_iteration_fails_the_execution_instead_of_killing_the_interpreter(
+    runtime: LocalRuntime,
+) -> None:
+    """moto_compat.fail_executions_whose_map_iteration_was_aborted: the failure of an aborted
+    iteration carries no details dict; the execution's end must still read an error (None, or
+    the plain string) instead of raising TypeError in the interpreter thread."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+
+    def failure(details: Any) -> FailureEventException:
+        event = object.__new__(FailureEvent)
+        event.event_details = details
+        return FailureEventException(failure_event=event)
+
+    assert failure({"taskFailedEventDetails": None}).get_execution_failed_event_details() == {}
+    assert failure({"taskFailedEventDetails": "States.Aborted"}).extract_error_cause_pair() == ("States.Aborted", None)
+    real = {"taskFailedEventDetails": {"error": "ClientError", "cause": "TagLimitExceeded"}}
+    assert failure(real).extract_error_cause_pair() == ("ClientError", "TagLimitExceeded")
