@@ -83,7 +83,7 @@ def checked_create(settings: Settings, store: Store, body: Any, caller: str | No
     if store.clusters.get(name) is not None:
         raise AlreadyExists(f"cluster {name!r} already exists")
     network = store.network.ready(settings.service_name)
-    check_references(settings, network.vpc_id, request)
+    check_references(settings, network, request)
     return request
 
 

@@ -11,14 +11,19 @@ from kubestep import naming
 from kubestep.flow.steps import step
 from kubestep.resources.context import ClusterContext
 from kubestep.resources.kind import DeleteStep, ResourceKind
+from kubestep.store import NetworkRecord
 
 
 def subnet_ids(ctx: ClusterContext) -> list[str]:
     # No record: the orphan sweeper deleting what a lost record's cluster left (kubestep.resources.orphans).
     named = ctx.record.spec.spec.networking.service_load_balancer_subnet_ids if ctx.record else None
+    return load_balancer_subnet_ids(named, ctx.network)
+
+
+def load_balancer_subnet_ids(named: list[str] | None, network: NetworkRecord) -> list[str]:
+    """The subnets a cluster tags: those its spec names, else the service's."""
     if named:
         return sorted(set(named))
-    network = ctx.network
     if network.subnets:  # existing VPC
         return sorted(network.subnets)
     ids = []

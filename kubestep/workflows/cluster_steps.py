@@ -10,12 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 from kubestep import backup_deletion, preflight, recovery
+from kubestep.aws import client
 from kubestep.errors import AlreadyExists, BootstrapFailed, InvalidSpec, NotFound, ResourceTimeout
 from kubestep.flow.context import StepInput
 from kubestep.flow.steps import Poll, step
-from kubestep.resources import control_plane, instances
+from kubestep.resources import control_plane, instances, subnet_tags
 from kubestep.resources.context import ClusterContext
-from kubestep.store import ClusterRecord, NodePoolRecord, Operation, iso, now, parse_iso
+from kubestep.store import ClusterRecord, NetworkRecord, NodePoolRecord, Operation, iso, now, parse_iso
 from kubestep.validation import admins_problems, parse_create_request, parse_delete_request, replica_count
 from kubestep.workflows.identity import execution_running, own_operation
 
@@ -30,16 +31,22 @@ def validate_create_request(ctx: StepInput) -> dict:
     if problems:
         raise InvalidSpec(problems)
     network = ctx.store.network.ready(ctx.settings.service_name)
-    check_references(ctx.settings, network.vpc_id, request)
+    check_references(ctx.settings, network, request)
     return {"clusterName": request.cluster.name, "rollbackOnFailure": request.rollback_on_failure}
 
 
-def check_references(settings: Any, vpc_id: str | None, request: Any) -> None:
-    """Everything the request names exists, and what it launches fits the vCPU quota."""
+def check_references(settings: Any, network: NetworkRecord, request: Any) -> None:
+    """Everything the request names exists, what it launches fits the vCPU quota, and the
+    subnets it tags have room for its tag."""
     pools = [(f"nodePools[{i}]", p) for i, p in enumerate(request.node_pools)]
     replicas = replica_count(settings.service, request.cluster)
     launches = preflight.launches_for(replicas, request.cluster, pools)
-    problems = preflight.reference_problems(settings, vpc_id, request.cluster, pools, launches)
+    problems = preflight.reference_problems(settings, network.vpc_id, request.cluster, pools, launches)
+    if not problems:
+        named = request.cluster.spec.networking.service_load_balancer_subnet_ids
+        field = "spec.networking.serviceLoadBalancerSubnetIDs" if named else "network"
+        subnets = subnet_tags.load_balancer_subnet_ids(named, network)
+        problems = preflight.subnet_tag_room_problems(client("ec2", settings.region), subnets, field)
     if problems:
         raise InvalidSpec(problems)
 
