@@ -45,7 +45,7 @@ PRICE_PER_SECRETS_CALL = 0.05 / 10_000
 # EC2, Auto Scaling, Elastic Load Balancing, IAM, Route 53 and SQS control-plane calls at this
 # volume: no charge.
 
-READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
+READ_PREFIXES = ("Describe", "Get", "Head", "List", "Query", "Scan", "BatchGet")
 # Parameters that narrow a read to named resources or a filter.
 NARROWING = (
     *("filters", "filter", "ids", "names", "arns", "name", "id", "arn", "key", "prefix", "url", "identifier"),

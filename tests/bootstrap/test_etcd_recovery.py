@@ -7,13 +7,15 @@ kubestep's recovery (remove the stale member registered under the replica's peer
 learner, start `existing`, promote). The cluster keeps quorum throughout: a write succeeds
 between every add and its member's start.
 
-Each replica's stable name stands for a loopback address (127.42.0.<i+1>), and a directory
+Each replica's stable name stands for a loopback address (127.<a>.<b>.<i+1>, a block drawn
+per test so that tests on other xdist workers never share a port), and a directory
 stands for its etcd volume. No TLS here: the membership logic, not the certificates, is tested."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -26,7 +28,12 @@ from kubestep.bootstrap import kubeadm
 from tests.bootstrap.conftest import control_plane
 
 MEMBER_SCRIPT = Path(kubeadm.__file__).with_name("scripts") / "etcd-member.sh"
-ADDRESSES = {i: f"127.42.0.{i + 1}" for i in range(3)}
+
+
+def loopback_block() -> str:
+    """127.<a>.<b>: the first three bytes of one test's replicas' addresses. Fixed addresses made
+    two etcd modules running at once on two workers fight for the same ports."""
+    return f"127.{random.randint(20, 99)}.{random.randint(1, 250)}"
 
 
 def binary(name: str) -> str:
@@ -39,11 +46,11 @@ def binary(name: str) -> str:
 class Replica:
     """One control-plane replica's etcd: the identity kubestep renders, on a loopback address."""
 
-    def __init__(self, index: int, base: Path):
+    def __init__(self, index: int, base: Path, block: str):
         self.index = index
         params = control_plane(index)
         self.stable_name = params.replica_name
-        address = ADDRESSES[index]
+        address = f"{block}.{index + 1}"
         # kubestep's rendered identity flags, with the stable name standing for this address.
         self.flags = {
             flag: value.replace(f"https://{self.stable_name}:", f"http://{address}:")
@@ -147,7 +154,8 @@ def kubestep_member_join(replica: Replica, healthy: list[str]) -> str:
 @pytest.fixture
 def replicas(tmp_path):
     binary("etcd")
-    found = [Replica(i, tmp_path) for i in range(3)]
+    block = loopback_block()
+    found = [Replica(i, tmp_path, block) for i in range(3)]
     yield found
     for replica in found:
         replica.stop()

@@ -25,6 +25,7 @@ from tests.bootstrap.test_etcd_recovery import (
     binary,
     etcdctl,
     kubestep_member_join,
+    loopback_block,
     members,
     wait_for,
 )
@@ -36,7 +37,8 @@ PREFIX = "/registry/kubestep/"
 @pytest.fixture
 def replicas(tmp_path):
     binary("etcd")
-    found = [Replica(i, tmp_path) for i in range(3)]
+    block = loopback_block()
+    found = [Replica(i, tmp_path, block) for i in range(3)]
     yield found
     for replica in found:
         replica.stop()

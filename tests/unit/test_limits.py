@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from kubestep.errors import InvalidSpec
+from kubestep.store import NetworkRecord
 from kubestep.validation import parse_create_request
 from kubestep.workflows.cluster_steps import check_references
 
@@ -121,7 +122,7 @@ def test_referenced_ids_must_exist(aws, monkeypatch):
     request["nodePools"][0]["spec"]["iamInstanceProfile"] = "no-such-profile"
     parsed = parse_create_request(SERVICE, request)
     with pytest.raises(InvalidSpec) as info:
-        check_references(settings, vpc, parsed)
+        check_references(settings, NetworkRecord(status="READY", vpc_id=vpc), parsed)
     found = dict(info.value.problems)
     assert "m5.64xlarge does not exist" in found["cluster.spec.controlPlane.instanceType"]
     assert "does not exist" in found["cluster.spec.controlPlane.securityGroupIDs[0]"]
@@ -129,4 +130,4 @@ def test_referenced_ids_must_exist(aws, monkeypatch):
     assert "key pair 'nobody'" in found["cluster.spec.controlPlane.keyName"]
     assert "no-such-profile" in found["nodePools[0].spec.iamInstanceProfile"]
     # And a request naming only what exists passes.
-    check_references(settings, vpc, parse_create_request(SERVICE, ha_request()))
+    check_references(settings, NetworkRecord(status="READY", vpc_id=vpc), parse_create_request(SERVICE, ha_request()))

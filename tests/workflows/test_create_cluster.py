@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 
 import pytest
 
 from kubestep import inventory, naming
+from kubestep.bootstrap import bundle
 
 from .conftest import ha_request
 
@@ -116,6 +118,7 @@ def test_every_launch_template_requires_imdsv2_and_encrypts_volumes(ha_cluster, 
         values += [v for v in secret.values() if isinstance(v, str)]
         values += [t["token"] for t in secret.get("tokens", [])]  # every join token still accepted
     images = set(ha_cluster.images.values())
+    s3 = runtime.boto3_client("s3")
     for template in found["launchTemplates"]:
         data = ec2.describe_launch_template_versions(LaunchTemplateId=template["id"])["LaunchTemplateVersions"][0][
             "LaunchTemplateData"
@@ -130,12 +133,18 @@ def test_every_launch_template_requires_imdsv2_and_encrypts_volumes(ha_cluster, 
         assert data["BlockDeviceMappings"] and all(b["Ebs"]["Encrypted"] for b in data["BlockDeviceMappings"])
         user_data = gzip.decompress(base64.b64decode(data["UserData"])).decode()
         assert user_data.startswith("#cloud-config")
-        assert ha_cluster.ca_cert_hash in user_data
-        # The secrets' values stay in Secrets Manager: user-data names the secrets only.
-        assert naming.node_secret(ha_cluster.uid) in user_data
+        # The user-data names the instance's bootstrap bundle; the instance checks its digest.
+        ref = bundle.reference(data["UserData"])
+        assert ref is not None and ref.key == bundle.object_key(ha_cluster.uid, ref.sha256)
+        packed = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"].read()
+        assert hashlib.sha256(packed).hexdigest() == ref.sha256
+        shipped = user_data + "".join(bundle.unpack(packed).values())
+        assert ha_cluster.ca_cert_hash in shipped
+        # The secrets' values stay in Secrets Manager: user-data and bundle name the secrets only.
+        assert naming.node_secret(ha_cluster.uid) in shipped
         for value in values:
             for line in value.splitlines()[1:2] or [value]:  # a PEM's first body line, or the value
-                assert line not in user_data
+                assert line not in shipped
 
 
 def test_the_cluster_ca_is_public_and_pinned(ha_cluster):
