@@ -72,6 +72,10 @@ def apply(simulator: Any, request: dict[str, Any]) -> dict[str, Any]:
     if kind == "clear":
         simulator.restore_health()
         return {"instances": []}
+    if kind in ("node-heartbeat", "replica-fails") and not any(
+        simulator.live_instances(cluster, role) for role in ("control-plane", "node")
+    ):
+        raise FaultRefused(f"CLUSTER: no cluster {cluster!r} runs instances in the local runtime")
     if kind == "node-heartbeat":
         node = str(request.get("node") or "")
         nodes = simulator.live_instances(cluster, "node")
