@@ -11,6 +11,7 @@ import io
 import pickle
 import sys
 import threading
+import types
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
@@ -221,6 +222,11 @@ class _StatePickler(pickle.Pickler):
             return _rebuild_execution, (type(obj), state, history)
         if isinstance(obj, weakref.WeakValueDictionary):
             return _rebuild_weak_value_dict, (dict(obj.items()),)
+        if isinstance(obj, types.GeneratorType):
+            # A paging cursor moto keeps between two pages (the Resource Groups Tagging API's
+            # `_pages`, after GetResources answered a PaginationToken): it does not outlive a
+            # restart; its token then answers an empty last page.
+            return iter, ((),)
         if isinstance(obj, defaultdict) and (
             type(obj) is not defaultdict or getattr(obj.default_factory, "__name__", "") == "<lambda>"
         ):
