@@ -35,16 +35,13 @@ replica's API server stop answering (automatic repair's faults).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
-import gzip
 import hashlib
 import heapq
 import itertools
 import json
 import logging
-import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -53,7 +50,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import yaml
 from botocore.exceptions import ClientError
 
 from kubestep import backups, naming
@@ -166,27 +162,9 @@ def _iso_now() -> str:
 @functools.lru_cache(maxsize=256)
 def installed_version(user_data: str | None) -> str | None:
     """The Kubernetes version an instance's bootstrap installs: `KUBERNETES_VERSION` of the
-    settings file its (gzipped, base64) cloud-config writes, as the real bootstrap reads it.
-    Every report asks again and the replicas of a pool share one user data: parsed once per text."""
-    if not user_data:
-        return None
-    try:
-        text = base64.b64decode(user_data)
-        if text[:2] == b"\x1f\x8b":
-            text = gzip.decompress(text)
-        # libyaml's loader when PyYAML has it: the same documents, ten times faster.
-        config = yaml.load(text.decode(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except (ValueError, TypeError, OSError, EOFError, yaml.YAMLError, UnicodeDecodeError):
-        return None
-    entries = config.get("write_files") if isinstance(config, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and str(entry.get("path", "")).endswith("/bootstrap.env"):
-            for line in str(entry.get("content", "")).splitlines():
-                key, _, value = line.partition("=")
-                if key == "KUBERNETES_VERSION":
-                    words = shlex.split(value)
-                    return words[0] if words else None
-    return None
+    settings file its cloud-config writes, as the real bootstrap reads it. Every report asks
+    again and the replicas of a pool share one user data: parsed once per text."""
+    return bundle.instance_settings(user_data).get("KUBERNETES_VERSION") or None
 
 
 def _iso(moment: datetime) -> str:

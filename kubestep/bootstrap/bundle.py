@@ -103,22 +103,30 @@ def unpack(data: bytes) -> dict[str, str]:
 def reference(user_data: str | None) -> BundleRef | None:
     """The bundle a launch template's user-data (base64 of the gzipped cloud-config) names, as
     the loader reads it from the settings file; None when it names none."""
+    settings = instance_settings(user_data)
+    if all(settings.get(k) for k in (BUCKET_SETTING, KEY_SETTING, SHA256_SETTING)):
+        return BundleRef(settings[BUCKET_SETTING], settings[KEY_SETTING], settings[SHA256_SETTING])
+    return None
+
+
+def instance_settings(user_data: str | None) -> dict[str, str]:
+    """The settings file (`bootstrap.env`) a launch template's user-data (base64 of the gzipped
+    cloud-config) writes, as the loader and the bootstrap read it; {} when it writes none."""
     if not user_data:
-        return None
+        return {}
     try:
         text = base64.b64decode(user_data)
         if text[:2] == b"\x1f\x8b":
             text = gzip.decompress(text)
-        config = yaml.safe_load(text.decode())
+        # libyaml's loader when PyYAML has it: the same documents, ten times faster.
+        config = yaml.load(text.decode(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except (ValueError, TypeError, OSError, EOFError, yaml.YAMLError, UnicodeDecodeError):
-        return None
+        return {}
     entries = config.get("write_files") if isinstance(config, dict) else None
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and str(entry.get("path", "")).endswith("/bootstrap.env"):
-            settings = _settings(str(entry.get("content", "")))
-            if all(settings.get(k) for k in (BUCKET_SETTING, KEY_SETTING, SHA256_SETTING)):
-                return BundleRef(settings[BUCKET_SETTING], settings[KEY_SETTING], settings[SHA256_SETTING])
-    return None
+            return _settings(str(entry.get("content", "")))
+    return {}
 
 
 def _settings(text: str) -> dict[str, str]:
