@@ -451,9 +451,12 @@ class Networking(Model):
     service_load_balancer_subnet_ids: list[SubnetId] = Field(
         default_factory=list,
         alias="serviceLoadBalancerSubnetIDs",
-        description="Subnets where Kubernetes Services of type LoadBalancer place their load balancers: they get "
-        "the cluster's kubernetes.io/cluster/<uid> tag (default: the service's subnets). Tag them "
-        "kubernetes.io/role/elb=1 (internet-facing) or kubernetes.io/role/internal-elb=1 (internal).",
+        description="Subnets reserved for this cluster's Kubernetes Services of type LoadBalancer: they get the "
+        "cluster's kubernetes.io/cluster/<uid> tag, so the AWS cloud controller manager of a cluster that does not "
+        "name them ignores them, while this cluster's also finds every subnet of the VPC without such a tag (pin one "
+        "Service with its service.beta.kubernetes.io/aws-load-balancer-subnets annotation). Default: none tagged; "
+        "every cluster finds the service's subnets by their kubernetes.io/role/elb=1 (internet-facing) or "
+        "kubernetes.io/role/internal-elb=1 (internal) tags.",
     )
     node_port_range: str = Field(
         default="30000-32767",

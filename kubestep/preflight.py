@@ -407,9 +407,10 @@ def _missing_endpoints(ec2: Any, vpc_id: str, table: dict | None) -> list[str]:
 
 
 def subnet_tag_room_problems(ec2: Any, subnet_ids: list[str], field: str) -> Problems:
-    """Every cluster puts its own `kubernetes.io/cluster/<uid>` tag on the subnets its Service
-    load balancers use, and EC2 holds at most 50 tags per resource: refuse a create that would
-    fail at its TagSubnets step (the subnets of one network hold about 46 clusters)."""
+    """A cluster puts its own `kubernetes.io/cluster/<uid>` tag on each subnet its spec names for
+    Service load balancers, and EC2 holds at most 50 tags per resource: refuse a create that would
+    fail at its TagSubnets step because a subnet it names is full (the service's own subnets are
+    never tagged per cluster, so they never fill)."""
     if not subnet_ids:
         return []
     found = ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]
@@ -417,8 +418,9 @@ def subnet_tag_room_problems(ec2: Any, subnet_ids: list[str], field: str) -> Pro
         (
             field,
             f"subnet {s['SubnetId']} already carries {len(s.get('Tags', []))} tags, EC2's limit is "
-            f"{limits.MAX_TAGS_PER_RESOURCE} and each cluster adds kubernetes.io/cluster/<uid> to it: delete a "
-            "cluster that shares it, or name other subnets in spec.networking.serviceLoadBalancerSubnetIDs",
+            f"{limits.MAX_TAGS_PER_RESOURCE} and each cluster naming it adds kubernetes.io/cluster/<uid> to it: "
+            "delete a cluster that names it, name other subnets, or leave the field empty to use the service's "
+            "subnets",
         )
         for s in sorted(found, key=lambda s: s["SubnetId"])
         if len(s.get("Tags", [])) >= limits.MAX_TAGS_PER_RESOURCE

@@ -43,10 +43,10 @@ def check_references(settings: Any, network: NetworkRecord, request: Any) -> Non
     launches = preflight.launches_for(replicas, request.cluster, pools)
     problems = preflight.reference_problems(settings, network.vpc_id, request.cluster, pools, launches)
     if not problems:
-        named = request.cluster.spec.networking.service_load_balancer_subnet_ids
-        field = "spec.networking.serviceLoadBalancerSubnetIDs" if named else "network"
-        subnets = subnet_tags.load_balancer_subnet_ids(named, network)
-        problems = preflight.subnet_tag_room_problems(client("ec2", settings.region), subnets, field)
+        subnets = subnet_tags.tagged_subnet_ids(request.cluster.spec.networking.service_load_balancer_subnet_ids)
+        problems = preflight.subnet_tag_room_problems(
+            client("ec2", settings.region), subnets, "spec.networking.serviceLoadBalancerSubnetIDs"
+        )
     if problems:
         raise InvalidSpec(problems)
 

@@ -76,6 +76,15 @@ def test_internal_nlb_in_private_subnets_with_security_group(ha_cluster, runtime
     assert tg_attrs["deregistration_delay.timeout_seconds"] == "30"
 
 
+def test_a_cluster_on_the_service_subnets_tags_none_of_them(ha_cluster, runtime, store):
+    # The AWS cloud controller manager finds a subnet with no kubernetes.io/cluster/ tag for every
+    # cluster (kubernetes/cloud-provider-aws, pkg/providers/v1/aws.go findSubnets); a tag per
+    # cluster would cap a network at ~46 clusters (EC2: 50 tags per resource) for nothing.
+    network = store.network.get()
+    subnets = runtime.boto3_client("ec2").describe_subnets(Filters=[{"Name": "vpc-id", "Values": [network.vpc_id]}])
+    assert [s["SubnetId"] for s in subnets["Subnets"] if naming.k8s_cluster_tag(ha_cluster.uid) in tags(s)] == []
+
+
 def test_three_control_plane_asgs_in_three_zones_with_etcd_volumes_alongside(ha_cluster, runtime):
     uid = ha_cluster.uid
     found = inventory.cluster_resources(uid, runtime.boto3_client)
@@ -199,12 +208,15 @@ def test_second_create_of_a_busy_cluster_is_refused(runtime, store):
 
 def test_delete_leaves_nothing_but_events_and_shared_network(ha_cluster, runtime, store):
     uid = ha_cluster.uid
+    network = store.network.get()
+    ec2 = runtime.boto3_client("ec2")
+    # A cluster created while every cluster tagged the service's subnets: its delete takes the tag off.
+    service_subnets = [s for z in network.zones.values() for s in (z.private_subnet_id, z.public_subnet_id)]
+    ec2.create_tags(Resources=service_subnets, Tags=[{"Key": naming.k8s_cluster_tag(uid), "Value": "shared"}])
     result = run(runtime, "DeleteCluster", {"clusterName": "prod"}, "delete-prod-1")
     assert result["status"] == "SUCCEEDED", result.get("cause")
     assert inventory.count(inventory.cluster_resources(uid, runtime.boto3_client)) == 0
     assert store.clusters.get("prod") is None and store.etcd.members("prod") == []
-    network = store.network.get()
-    ec2 = runtime.boto3_client("ec2")
     assert ec2.describe_vpcs(VpcIds=[network.vpc_id])["Vpcs"]
     for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [network.vpc_id]}])["Subnets"]:
         assert naming.k8s_cluster_tag(uid) not in tags(subnet)
