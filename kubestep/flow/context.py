@@ -9,9 +9,14 @@ from datetime import timedelta
 from typing import Any, NoReturn, Self
 
 from kubestep.errors import InvalidSpec, ResourcePending, ResourceSettling, ResourceTimeout
-from kubestep.flow.steps import VISIBILITY, StepSpec, human
+from kubestep.flow.steps import VISIBILITY, Poll, StepSpec, human
 from kubestep.settings import Settings
 from kubestep.store import Store, now
+from kubestep.store.deadlines import Waiting
+
+# What one attempt of a polling step takes on AWS (a warm Lambda and a few API calls): the local
+# runtime counts this, not how long the attempt ran there (StepContext.waited).
+MODELLED_TASK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,16 +47,36 @@ class StepContext:
         run = self.run
         limit = deadline or (run.deadline if run else VISIBILITY.deadline)
         key = run.key if run else "unnamed"
-        scale = self.settings.time_scale
-        started, first_wait = self.store.deadlines.started(self.operation_id, key)
-        if first_wait and run is not None and run.spec.poll is not None and run.spec.poll.first:
+        waiting = self.store.deadlines.started(self.operation_id, key)
+        poll = run.spec.poll if run else None
+        if waiting.first and poll is not None and poll.first:
             raise ResourceSettling(message)
-        if now() - started > limit * scale:
-            waited = human(limit)
-            if scale != 1:
-                waited += f" of modelled time ({human(limit * scale)} at time scale {scale:g})"
-            raise ResourceTimeout(f"{message} (still not ready after {waited})")
+        if self.waited(waiting, run.spec.pending_policy if run else VISIBILITY) > limit:
+            raise ResourceTimeout(f"{message} (still not ready after {self._limit_in_words(limit)})")
         raise ResourcePending(message)
+
+    def waited(self, waiting: Waiting, policy: Poll) -> timedelta:
+        """How long the step has waited, in AWS's time. On AWS: the clock's. The local runtime
+        runs the state machine's waits `time_scale` times as long, but its tasks as slowly as one
+        machine running the emulator, the workers and many operations at once makes them; there
+        the waits made so far (scaled back) plus a task's usual run time on AWS per attempt are
+        what it modelled, so an emulator slowed down by load never runs a step out of a deadline
+        AWS would have met, and a resource that never gets ready still times out after the
+        deadline's worth of waiting."""
+        if not self.settings.local_clock:
+            return now() - waiting.started_at
+        earlier = waiting.attempts - 1
+        if policy.first:  # the first wait was the settling one
+            waits = policy.first + sum(policy.delays(earlier - 1)) if earlier else 0.0
+        else:
+            waits = sum(policy.delays(earlier))
+        return timedelta(seconds=waits + waiting.attempts * MODELLED_TASK_SECONDS)
+
+    def _limit_in_words(self, limit: timedelta) -> str:
+        scale = self.settings.time_scale
+        if self.settings.local_clock:
+            return f"{human(limit)} of modelled waiting (the local runtime's waits at time scale {scale:g})"
+        return human(limit)
 
 
 class StepInput(StepContext):
