@@ -19,7 +19,7 @@ from kubestep.store import EtcdConfig, EtcdMember, Resource
 
 VOLUME = Poll(deadline=timedelta(minutes=5))
 # Instance boot + packages + kubeadm join + NLB health checks (an NLB target takes 3-5 min to turn healthy).
-HEALTH = Poll(deadline=timedelta(minutes=20), interval=10, backoff=1.2, max_delay=20)
+HEALTH = Poll(deadline=timedelta(minutes=20), interval=10, backoff=1.2, max_delay=20, first=reports.BOOT_REPORT_FIRST)
 VOLUMES_DELETED = Poll(deadline=timedelta(minutes=10))
 ETCD_DATA_DIR = "/var/lib/etcd"
 

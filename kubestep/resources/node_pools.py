@@ -23,7 +23,7 @@ from kubestep.resources import (
 from kubestep.resources.context import TAG_CREATED_BY, ClusterContext
 from kubestep.store import NodePoolRecord, Resource
 
-HEALTH = Poll(deadline=timedelta(minutes=15), interval=10, backoff=1.2, max_delay=20)
+HEALTH = Poll(deadline=timedelta(minutes=15), interval=10, backoff=1.2, max_delay=20, first=reports.BOOT_REPORT_FIRST)
 
 
 def autoscaler_tags(uid: str, pool: AWSNodePool) -> dict[str, str]:

@@ -14,6 +14,13 @@ from kubestep.store import BootstrapReport, now, parse_iso
 
 REPORT_INTERVAL = timedelta(seconds=60)
 STALE_AFTER = 5 * REPORT_INTERVAL
+# The health gates' first look at a new instance, in seconds: none reports before EC2 ran it
+# (pending -> running ~16 s), cloud-init started its bootstrap (~10 s later) and the bootstrap
+# installed containerd and the Kubernetes packages (tens of seconds from a regional mirror);
+# published cold-boot figures: github.com/brevdev/ec2-coldboot-research, "Key Findings". Looking
+# earlier costs reads (every poll reads the cluster, the operation, the group and the reports)
+# and finds nothing.
+BOOT_REPORT_FIRST = 60
 # The taint kubelet puts on its Node with `cloud-provider: external` until the cloud controller
 # manager has initialised it (k8s.io/cloud-provider, api.TaintExternalCloudProvider).
 UNINITIALIZED_TAINT = "node.cloudprovider.kubernetes.io/uninitialized"

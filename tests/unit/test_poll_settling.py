@@ -46,13 +46,17 @@ def test_the_resources_aws_takes_a_known_while_over_are_looked_at_late() -> None
         "DeleteNodePoolGroups": 35,
         "DeleteControlPlaneGroups": 35,
         "DeleteNodePoolGroup": 35,
+        # No instance reports before it booted and installed its packages.
+        "CheckReplicaHealth": 60,
+        "CheckNodePoolHealth": 60,
+        "FinishNodePoolUpdate": 60,
     }
 
 
 @pytest.mark.parametrize("first", [50, 0])
 def test_only_the_first_wait_of_an_operation_settles(store, first: int) -> None:
     poll = Poll(deadline=timedelta(minutes=15), interval=3, first=first)
-    ctx = StepContext(SimpleNamespace(time_scale=1.0), store, "create-x-1")  # type: ignore[arg-type]
+    ctx = StepContext(SimpleNamespace(time_scale=1.0, local_clock=False), store, "create-x-1")  # type: ignore[arg-type]
     ctx.run = StepRun(_spec(poll), "CheckSomething-0")
     with pytest.raises(ResourcePending) as raised:
         ctx.pending("not yet")
