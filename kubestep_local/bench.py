@@ -229,6 +229,7 @@ def run_concurrent(
     retries = sum(task_retries(runtime, arn) for arn in arns)
     wanted = set(arns)
     invocations = [i for i in runtime.recorder.invocations() if i.execution_arn in wanted]
+    own_calls = [c for c in new_calls if c.execution_arn in wanted]
     return {
         "clusters": count,
         "succeeded": sum(1 for r in results if r["status"] == "SUCCEEDED"),
@@ -241,11 +242,18 @@ def run_concurrent(
         "throttledCalls": sum(1 for c in new_calls if c.error in THROTTLING),
         "stateTransitions": transitions,
         "taskRetries": retries,
+        # How the cost grows with N: per create, what it was billed for and what it asked of AWS.
+        "perCreate": {
+            "stateTransitions": round((transitions + retries) / count, 1),
+            "lambdaInvocations": round(len(invocations) / count, 1),
+            "awsApiCalls": round(len(own_calls) / count, 1),
+            "dynamodbGetItem": round(sum(1 for c in own_calls if c.action == "dynamodb:GetItem") / count, 1),
+        },
         "costUsd": _cost(
             transitions + retries,
             len(invocations),
             sum(_gb_seconds(i, memory_mib) for i in invocations),
-            [c for c in new_calls if c.execution_arn in wanted],
+            own_calls,
         )["total"],
     }
 

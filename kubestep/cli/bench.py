@@ -119,9 +119,11 @@ def operations_table(operations: list[dict]) -> Table:
 
 def concurrency_table(runs: list[dict]) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold", title="Clusters created at once (latency instant)")
-    for column in ("CLUSTERS", "RUNNING", "WALL", "x ONE CREATE", "PER MINUTE", "PEAK MEMORY", "THROTTLED", "COST USD"):
+    columns = ("CLUSTERS", "RUNNING", "WALL", "x ONE CREATE", "PER MINUTE", "PEAK MEMORY", "THROTTLED", "COST USD")
+    for column in (*columns, "PER CREATE: TRANSITIONS", "LAMBDA", "API CALLS"):
         table.add_column(column)
     for run in runs:
+        each = run["perCreate"]
         table.add_row(
             str(run["clusters"]),
             str(run["succeeded"]),
@@ -131,5 +133,8 @@ def concurrency_table(runs: list[dict]) -> Table:
             f"{run['peakMemoryMiB']:.0f} MiB",
             str(run["throttledCalls"]),
             f"{run['costUsd']:.5f}",
+            str(each["stateTransitions"]),
+            str(each["lambdaInvocations"]),
+            str(each["awsApiCalls"]),
         )
     return table

@@ -64,5 +64,9 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
     assert [run["clusters"] for run in report["concurrent"]] == [1, 2]
     assert all(run["succeeded"] == run["clusters"] and run["peakMemoryMiB"] > 0 for run in report["concurrent"])
     assert all(run["failures"] == {} for run in report["concurrent"])
+    for run in report["concurrent"]:  # how the cost grows with N: per create
+        each = run["perCreate"]
+        assert each["stateTransitions"] > 0 and each["lambdaInvocations"] > 0
+        assert each["awsApiCalls"] >= each["dynamodbGetItem"] > 0
     width, height = png_size(out / report["files"]["timeline"])
     assert width >= 800 and height >= 300
