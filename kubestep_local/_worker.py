@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import cProfile
 import ctypes
+import gc
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -455,6 +456,10 @@ def zygote_main(control_fd: int, asset_dir: str, packages: str, handler_spec: st
         if body is None or not fds:
             os._exit(0)
         _warm_sdk(json.loads(body).get("services", []))
+        # What the zygote holds (the handler's modules, the SDK's models) leaves the workers'
+        # garbage collections: each would otherwise walk all of it again, and copy every page it
+        # shares with the zygote by touching the objects' headers (Python's gc.freeze advice).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # handlers may use subprocess
