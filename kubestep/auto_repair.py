@@ -24,7 +24,7 @@ from typing import Any
 from kubestep.models import AutoRepair
 from kubestep.resources import instances, load_balancer, reports
 from kubestep.resources.context import ClusterContext
-from kubestep.store import BootstrapReport, EtcdMember
+from kubestep.store import BootstrapReport, ClusterRecord, EtcdMember, Store
 from kubestep.store.table import iso, parse_iso
 
 WORKFLOW = "AutoRepair"
@@ -188,14 +188,23 @@ def _due(
     return [u for u in unhealthy if u.due(setting, now, ctx.settings.time_scale)], None
 
 
+def not_repaired(store: Store, record: ClusterRecord) -> Decision | None:
+    """Why the cluster of `record` is left alone now (an operation holds it, or it is in a phase
+    never repaired), or None."""
+    lock = store.locks.get(record.name)
+    if lock is not None:
+        return Decision(record.name, "skip", f"operation {lock.operation_id} holds the cluster")
+    if record.phase not in REPAIRED_PHASES:
+        return Decision(record.name, "skip", f"cluster is {record.phase}")
+    return None
+
+
 def decide(ctx: ClusterContext, now: datetime) -> Decision:
     """This cluster's decision now: repair one replica, or the due nodes, or why not."""
     record = ctx.record
-    lock = ctx.store.locks.get(ctx.name)
-    if lock is not None:
-        return Decision(ctx.name, "skip", f"operation {lock.operation_id} holds the cluster")
-    if record.phase not in REPAIRED_PHASES:
-        return Decision(ctx.name, "skip", f"cluster is {record.phase}")
+    skipped = not_repaired(ctx.store, record)
+    if skipped is not None:
+        return skipped
     base = {"clusterName": ctx.name}
     suppressed: list[str] = []
     control_plane = record.spec.spec.management.auto_repair

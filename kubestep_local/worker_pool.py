@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kubestep_local._worker import recv_msg, send_msg
+from kubestep_local._worker import PROFILE_ENV, recv_msg, send_msg
 from kubestep_local.moto_compat import FunctionInfo
 
 LOG = logging.getLogger(__name__)
@@ -279,6 +279,9 @@ class WorkerPools:
         # Snapshot now: the runtime's environment changes under it (pytest sets
         # PYTEST_CURRENT_TEST per phase), which must not retire warm pools.
         self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+        # Where the workers write their CPU profiles, when asked (_worker.PROFILE_ENV).
+        if os.environ.get(PROFILE_ENV):
+            self.extra_env.setdefault(PROFILE_ENV, os.environ[PROFILE_ENV])
 
     def _asset_dir(self, fn: FunctionInfo) -> Path:
         """Extract the function's project packages from its deployed zip (once per code sha)."""

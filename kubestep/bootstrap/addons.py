@@ -19,9 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
-from kubestep.bootstrap import authenticator_mapping, components, paths
+from kubestep.bootstrap import authenticator_mapping, components, paths, yaml_text
 from kubestep.bootstrap.params import BootstrapParams
 
 CLUSTER_ADMINS_GROUP = authenticator_mapping.GROUP
@@ -359,4 +357,4 @@ def encryption_configuration() -> dict[str, Any]:
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)
+    return yaml_text.documents(documents)

@@ -17,12 +17,11 @@ import gzip
 import re
 import shlex
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
-import yaml
-
 from kubestep import backups
-from kubestep.bootstrap import addons, authenticator_mapping, bundle, components, host, kubeadm, paths
+from kubestep.bootstrap import addons, authenticator_mapping, bundle, components, host, kubeadm, paths, yaml_text
 from kubestep.bootstrap.bundle import Bundle, BundleRef
 from kubestep.bootstrap.params import BootstrapParams
 from kubestep.store import keys
@@ -80,6 +79,7 @@ def unindented(text: str) -> str:
     return "".join(lines)
 
 
+@cache  # the same text for every instance: rendered once per process
 def script(name: str) -> str:
     """A script as it ships: without comments, blank lines, indentation or docstrings."""
     text = resources.files("kubestep.bootstrap").joinpath("scripts", name).read_text()
@@ -219,7 +219,9 @@ def bundled_files(p: BootstrapParams) -> list[File]:
         File(paths.ETCD_SNAPSHOT_SCRIPT, script("etcd-snapshot.sh"), "0755"),
         File(paths.WRITE_SECRETS_SCRIPT, script("write_secrets.py")),
         File(paths.KUBELET_ETCD_DROP_IN, host.kubelet_etcd_volume_drop_in()),
-        File(f"{paths.AUTHENTICATOR_CONFIG_DIR}/config.yaml", yaml.safe_dump(addons.authenticator_config(p))),
+        File(
+            f"{paths.AUTHENTICATOR_CONFIG_DIR}/config.yaml", yaml_text.sorted_document(addons.authenticator_config(p))
+        ),
         File(f"{paths.AUTHENTICATOR_CONFIG_DIR}/pod.yaml", addons.to_yaml([addons.authenticator_pod()])),
         File(
             f"{paths.TEMPLATES_DIR}/authenticator-webhook.kubeconfig",
@@ -243,17 +245,6 @@ def bundled_files(p: BootstrapParams) -> list[File]:
     return found
 
 
-class _Dumper(yaml.SafeDumper):
-    """File contents as YAML literal blocks: readable, and what `cloud-init query` shows."""
-
-
-def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
-
-
-_Dumper.add_representer(str, _string)
-
-
 def write_files(found: list[File]) -> list[dict[str, str]]:
     """Files as cloud-init's `write_files` entries."""
     return [{"path": f.path, "owner": "root:root", "permissions": f.permissions, "content": f.content} for f in found]
@@ -262,7 +253,7 @@ def write_files(found: list[File]) -> list[dict[str, str]]:
 def render_cloud_config(p: BootstrapParams, ref: BundleRef) -> str:
     """The cloud-config text (what cloud-init sees after decompressing the user-data)."""
     entries = write_files(user_data_files(p, ref))
-    return "#cloud-config\n" + yaml.dump({"write_files": entries}, Dumper=_Dumper, sort_keys=False, width=200)
+    return yaml_text.cloud_config({"write_files": entries})
 
 
 def render_user_data(p: BootstrapParams, ref: BundleRef) -> str:

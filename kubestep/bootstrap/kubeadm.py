@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
-from kubestep.bootstrap import paths
+from kubestep.bootstrap import paths, yaml_text
 from kubestep.bootstrap.params import BootstrapParams
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
@@ -248,7 +246,7 @@ def init_documents(p: BootstrapParams) -> list[dict[str, Any]]:
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)
+    return yaml_text.documents(documents)
 
 
 def files(p: BootstrapParams) -> dict[str, str]:

@@ -42,8 +42,15 @@ def find_repairs(ctx: StepInput) -> dict:
     decisions: list[auto_repair.Decision] = []
     for record in ctx.store.clusters.all():
         try:
-            cluster = ClusterContext(ctx.settings, ctx.store, record.name, ctx.operation_id)
-            decisions.append(auto_repair.decide(cluster, moment))
+            # The index's copy is enough to leave a cluster being created or deleted alone (one
+            # that has just become RUNNING is seen next round): only a cluster that may need
+            # repair is read again, consistently, with everything its decision needs.
+            repaired = record.phase in auto_repair.REPAIRED_PHASES
+            decision = None if repaired else auto_repair.not_repaired(ctx.store, record)
+            if decision is None:
+                cluster = ClusterContext(ctx.settings, ctx.store, record.name, ctx.operation_id)
+                decision = auto_repair.decide(cluster, moment)
+            decisions.append(decision)
         except NotFound:
             continue  # deleted since it was listed
         except Exception as exc:  # noqa: BLE001 - one cluster must not keep the others from repair

@@ -5,11 +5,13 @@ heartbeat's age; one deterministic operation per set of instances."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from kubestep import auto_repair, recovery
 from kubestep.models import NodePoolAutoRepair
-from kubestep.store import BootstrapReport, EtcdMember
+from kubestep.store import BootstrapReport, ClusterRecord, EtcdMember
 from kubestep.store.table import iso
+from kubestep.workflows import auto_repair_steps
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -75,3 +77,54 @@ def test_a_failed_automatic_repair_is_advised_a_repair_not_a_rerun():
     assert recovery.phase_after_interruption("AutoRepair") == "DEGRADED"
     advice = recovery.advice("prod", "DEGRADED", "AutoRepair")
     assert advice.startswith("run `kubestep repair cluster prod`") and "AutoRepair again" not in advice
+
+
+class _Clusters:
+    """The cluster records as the index lists them; a consistent read of one is noted."""
+
+    def __init__(self, *records: ClusterRecord) -> None:
+        self.records = list(records)
+        self.read: list[str] = []
+
+    def all(self) -> list[ClusterRecord]:
+        return self.records
+
+    def require(self, name: str) -> ClusterRecord:
+        self.read.append(name)
+        return next(r for r in self.records if r.name == name)
+
+
+class _Locks:
+    def __init__(self, **held: str) -> None:
+        self.held = held
+
+    def get(self, name: str) -> SimpleNamespace | None:
+        return SimpleNamespace(operation_id=self.held[name]) if name in self.held else None
+
+
+def _sweep(clusters: _Clusters, locks: _Locks) -> dict:
+    store = SimpleNamespace(clusters=clusters, locks=locks)
+    return auto_repair_steps.find_repairs(SimpleNamespace(store=store, settings=None, operation_id="plan-1"))
+
+
+def test_the_sweep_leaves_a_cluster_being_created_or_deleted_alone_without_reading_it_again():
+    clusters = _Clusters(
+        ClusterRecord.model_construct(name="new", uid="u1", phase="PROVISIONING"),
+        ClusterRecord.model_construct(name="old", uid="u2", phase="DELETING"),
+    )
+    found = _sweep(clusters, _Locks(new="op-create"))
+    assert found["repairs"] == [] and found["othersCount"] == 2
+    assert [(d["clusterName"], d["action"], d["reason"]) for d in found["others"]] == [
+        ("new", "skip", "operation op-create holds the cluster"),  # the same reason a full decision gives
+        ("old", "skip", "cluster is DELETING"),
+    ]
+    assert clusters.read == []  # the index's copy sufficed: no consistent re-read of either
+
+
+def test_the_sweep_reads_a_running_cluster_again_before_deciding():
+    clusters = _Clusters(ClusterRecord.model_construct(name="web", uid="u3", phase="RUNNING"))
+    found = _sweep(clusters, _Locks(web="op-update"))  # a lock taken since the index was read
+    assert clusters.read == ["web"]
+    assert [(d["clusterName"], d["reason"]) for d in found["others"]] == [
+        ("web", "operation op-update holds the cluster")
+    ]

@@ -1,0 +1,76 @@
+"""The local runtime's Lambda workers and their CPU: a worker's profile (KUBESTEP_LOCAL_PROFILE:
+cProfile's statistics of its invocations, in CPU time, where the variable says; without it,
+nothing), and the zygote's heap frozen before each fork (out of the workers' garbage
+collections). The pool is run for real (zygote, fork, socket protocol) on a handler of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import pstats
+from pathlib import Path
+
+from kubestep_local.moto_compat import FunctionInfo
+from kubestep_local.worker_pool import PROFILE_ENV, FunctionPool, WorkerPools
+
+HANDLER = """
+import gc
+
+
+def handler(event, context):
+    return {"sum": busy(event["n"]), "frozen": gc.get_freeze_count()}
+
+
+def busy(n):
+    return sum(i * i for i in range(n))
+"""
+
+
+SUM = sum(i * i for i in range(300_000))
+
+
+def _invoke(tmp_path: Path, env: dict[str, str]) -> dict:
+    """The probe's answer to one invocation on a fresh pool of one worker."""
+    asset = tmp_path / "asset"
+    (asset / "probe").mkdir(parents=True)
+    (asset / "probe" / "__init__.py").write_text(HANDLER)
+    pool = FunctionPool("probe-fn", asset, ["probe"], "probe.handler", env, 1, tmp_path / "probe.log")
+    context = {"function_name": "probe-fn", "invoked_function_arn": "arn:aws:lambda:::probe-fn", "aws_request_id": "r1"}
+    try:
+        reply, _cold = pool.invoke({"event": json.dumps({"n": 300_000}), "context": context}, timeout=60)
+    finally:
+        pool.close()
+    assert reply is not None and not reply["errored"], reply
+    return json.loads(reply["payload"])
+
+
+def test_a_worker_writes_the_cpu_profile_of_its_invocations_where_asked(tmp_path):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    assert _invoke(tmp_path, {**os.environ, PROFILE_ENV: str(profiles)})["sum"] == SUM
+    [written] = profiles.glob("probe-fn-*.prof")
+    stats = pstats.Stats(str(written)).stats  # type: ignore[attr-defined]
+    busy = next(timing for (_file, _line, name), timing in stats.items() if name == "busy")
+    assert busy[3] > 0  # its cumulative CPU time
+
+
+def test_without_the_variable_a_worker_writes_no_profile(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != PROFILE_ENV}
+    assert _invoke(tmp_path, env)["sum"] == SUM
+    assert not list(tmp_path.rglob("*.prof"))
+
+
+def test_the_pools_hand_the_variable_to_every_function(tmp_path, monkeypatch):
+    monkeypatch.setenv(PROFILE_ENV, str(tmp_path / "profiles"))
+    pools = WorkerPools("http://127.0.0.1:1", workdir=tmp_path, log_dir=tmp_path)
+    fn = FunctionInfo(
+        *("demo-api", "arn:aws:lambda:us-east-1:123456789012:function:demo-api", "123456789012", "us-east-1"),
+        *("lambdas.api.handler", "python3.13", "$LATEST", 512, 30.0, "/aws/lambda/demo-api", "sha", {}),
+        code_zip=b"",
+    )
+    assert pools.function_env(fn)[PROFILE_ENV] == str(tmp_path / "profiles")
+
+
+def test_a_worker_inherits_the_zygotes_heap_frozen(tmp_path):
+    # The handler's imports and botocore's: none of them in the worker's collections.
+    assert _invoke(tmp_path, dict(os.environ))["frozen"] > 10_000
