@@ -11,7 +11,9 @@ are others' too, the CPU times still hold. A module run alone deploys the stack 
 does that once a session), so its CPU includes about 15 s the suite does not spend on it.
 
 The tree is read from /proc every 0.2 s (Linux): a process that starts and ends between two looks
-is missed, which only short helper commands do."""
+is missed, which only short helper commands do. A process once seen in the tree stays counted
+after its parent ends (a detached `kubestep local up` runtime, its workers); one detached by a
+parent that ended between two looks is missed."""
 
 from __future__ import annotations
 
@@ -70,8 +72,10 @@ def processes() -> dict[int, Process]:
     return found
 
 
-def tree(root: int, table: dict[int, Process]) -> set[int]:
-    members, grew = {root}, True
+def tree(root: int, table: dict[int, Process], known: set[int] = frozenset()) -> set[int]:
+    """`root` and its descendants, with `known`: members of an earlier look that still run (a
+    detached process, `kubestep local up --detach`'s runtime, is reparented when its parent ends)."""
+    members, grew = {root} | (known & set(table)), True
     while grew:
         added = {pid for pid, process in table.items() if process.parent in members and pid not in members}
         members |= added
@@ -95,11 +99,15 @@ def measure(module: str) -> Cost:
     seen: dict[tuple[int, str], tuple[str, float]] = {}
     started = time.monotonic()
     command = [sys.executable, "-m", "pytest", "-n", "0", "-q", "-p", "no:cacheprovider", module]
+    known: dict[int, str] = {}  # pid -> start time of each member seen so far
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as run:
         while run.poll() is None:
             table = processes()
-            for pid in tree(run.pid, table):
+            # A pid reused by an unrelated process is not a member: its start time differs.
+            alive = {pid for pid, started in known.items() if pid in table and table[pid].started == started}
+            for pid in tree(run.pid, table, alive):
                 process = table[pid]
+                known[pid] = process.started
                 seen[(pid, process.started)] = (kind_of(pid, run.pid, table), process.cpu_seconds)
             time.sleep(POLL_SECONDS)
         cost.returncode = run.returncode

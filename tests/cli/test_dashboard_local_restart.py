@@ -23,6 +23,8 @@ import pytest
 
 from kubestep import versions
 
+from ..deployed_stack import saved_state, seed_home
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
 HOME = SHARED_HOME / f"dashboard-restart-{os.getpid()}"
@@ -61,11 +63,14 @@ def _up() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runtime_home() -> Iterator[Path]:
+def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.rmtree(HOME, ignore_errors=True)
     if (SHARED_HOME / "local" / "cdk.out").is_dir():  # the synthesized assembly, reused
         shutil.copytree(SHARED_HOME / "local" / "cdk.out", HOME / "local" / "cdk.out")
     HOME.mkdir(parents=True, exist_ok=True)
+    # The first `local up` restores the session's deployed stack, as after a `local down`, instead
+    # of deploying it again (tests/cli/test_first_hour.py runs a home's very first `local up`).
+    seed_home(HOME, saved_state(tmp_path_factory))
     try:
         yield HOME
     finally:
