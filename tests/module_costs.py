@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 POLL_SECONDS = 0.2
 LAMBDA_WORKER = "_worker.py"
+FAILURE_LINES = 40  # of pytest's output, printed when a module fails
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Process:
 class Cost:
     module: str
     returncode: int = 0
+    failure: str = ""  # the end of pytest's output when it failed
     wall: float = 0.0
     cpu_by_kind: Counter[str] = field(default_factory=Counter)
 
@@ -52,7 +55,7 @@ class Cost:
     def line(self) -> str:
         kinds = ", ".join(f"{kind} {seconds:.0f}" for kind, seconds in self.cpu_by_kind.most_common())
         ratio = self.cpu / self.wall if self.wall else 0.0
-        status = "" if self.returncode == 0 else f"  (pytest exit {self.returncode})"
+        status = "" if self.returncode == 0 else f"  (pytest exit {self.returncode}):\n{self.failure}"
         return f"{self.module}: wall {self.wall:.0f} s, CPU {self.cpu:.0f} s ({ratio:.2f}): {kinds}{status}"
 
 
@@ -100,7 +103,7 @@ def measure(module: str) -> Cost:
     started = time.monotonic()
     command = [sys.executable, "-m", "pytest", "-n", "0", "-q", "-p", "no:cacheprovider", module]
     known: dict[int, str] = {}  # pid -> start time of each member seen so far
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as run:
+    with tempfile.TemporaryFile() as output, subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT) as run:
         while run.poll() is None:
             table = processes()
             # A pid reused by an unrelated process is not a member: its start time differs.
@@ -111,6 +114,9 @@ def measure(module: str) -> Cost:
                 seen[(pid, process.started)] = (kind_of(pid, run.pid, table), process.cpu_seconds)
             time.sleep(POLL_SECONDS)
         cost.returncode = run.returncode
+        if run.returncode:
+            output.seek(0)
+            cost.failure = "\n".join(output.read().decode(errors="replace").splitlines()[-FAILURE_LINES:])
     cost.wall = time.monotonic() - started
     for kind, seconds in seen.values():
         cost.cpu_by_kind[kind] += seconds
