@@ -111,8 +111,12 @@ def test_an_open_dashboard_follows_the_local_runtime_to_its_new_ports(runtime_ho
     first = _up()
     applied = kubestep("apply", "-f", str(ROOT / "examples" / "cluster-ha.yaml"), "--wait")
     assert applied.returncode == 0, applied.stderr + applied.stdout  # cluster `prod`
+    # Ctrl-C as at a terminal: a test run started in the background (`&`, nohup) ignores SIGINT,
+    # and the dashboard would inherit that, never stop, and outlive the test.
+    ctrl_c = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
     dashboard = subprocess.Popen(
-        [sys.executable, "-m", "kubestep.cli.main", "dashboard", "--port", "0", "--no-open", "--interval", "0.5s"],
+        [sys.executable, "-c", f"{ctrl_c}; from kubestep.cli.main import main; main()", "dashboard"]
+        + ["--port", "0", "--no-open", "--interval", "0.5s"],
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -160,7 +164,12 @@ def test_an_open_dashboard_follows_the_local_runtime_to_its_new_ports(runtime_ho
         assert errors == [], errors
         context.close()
     finally:
-        dashboard.send_signal(signal.SIGINT)
-        dashboard.communicate(timeout=30)
+        dashboard.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            dashboard.communicate(timeout=30)
+        finally:
+            if dashboard.poll() is None:  # it did not stop: the test fails, and leaves no process
+                dashboard.kill()
+                dashboard.communicate()
         deleted = kubestep("delete", "cluster", "prod", "--wait")
         assert deleted.returncode == 0, deleted.stderr + deleted.stdout
