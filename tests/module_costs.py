@@ -111,7 +111,10 @@ def measure(module: str) -> Cost:
             for pid in tree(run.pid, table, alive):
                 process = table[pid]
                 known[pid] = process.started
-                seen[(pid, process.started)] = (kind_of(pid, run.pid, table), process.cpu_seconds)
+                kind = kind_of(pid, run.pid, table)
+                if not process.command and (pid, process.started) in seen:
+                    kind = seen[(pid, process.started)][0]  # ended (a zombie has no command line)
+                seen[(pid, process.started)] = (kind, process.cpu_seconds)
             time.sleep(POLL_SECONDS)
         cost.returncode = run.returncode
         if run.returncode:
