@@ -211,7 +211,10 @@ def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
         assert "local runtime at time scale 0.02" in result.stderr
         assert re.search(r"^  \[\s*[\d.]+s\] done  EnsureLoadBalancer \([\d.]+s\)$", result.stderr, re.M)
         assert re.search(r"^  \[\s*[\d.]+s\] done  MarkRunning", result.stderr, re.M)
-        assert "awscluster/prod created: operation create-" in result.stdout
+        # What apply prints (README): the operation it started, then how that operation ended.
+        started = re.search(r"^awscluster/prod creating \(operation (create-\S+)\)$", result.stdout, re.M)
+        assert started, result.stdout
+        assert f"awscluster/prod: operation {started.group(1)} SUCCEEDED" in result.stdout
     result = cli(local_runtime, "get", "clusters", "-o", "json")
     assert result.exit_code == 0, result.output
     clusters = json.loads(result.output)
