@@ -7,7 +7,8 @@ is fine (a stopped runtime leaves moto as it found it). So no runtime outlives i
 - tests/workflows: each module starts its own runtime (module scope: tests/workflows/conftest.py),
   which ends with the module, after the IAM check of every call its handlers made;
 - tests/local: one runtime of a stub stack for the modules that use it (package scope);
-- tests/cli: the CLI against runtimes it starts in subprocesses;
+- tests/cli: the CLI against runtimes it starts in subprocesses (those whose first `local up` is
+  not the point start from the session's deployed stack: tests/deployed_stack.py);
 - everything else: in-process moto (`mock_aws`, at most module scope) and CDK synth.
 
 Each xdist group is one unit of work a worker runs from start to end:
@@ -31,7 +32,10 @@ runtime has stopped before the next module starts."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,7 +54,8 @@ DEFAULT_EMULATOR_SECONDS = 25.0
 DEFAULT_SECONDS_PER_TEST = 0.2
 # Test time per group in seconds (setup and teardown included; core-seconds of a full run of
 # `scripts/test.sh`): only the order matters. Add a group when it takes more than ~25 s: a long
-# group the scheduler thinks short starts late and finishes alone.
+# group the scheduler thinks short starts late and finishes alone. To measure them again:
+# `bash scripts/test.sh --group-seconds .build/reports/group-seconds.json` (GroupSeconds below).
 GROUP_SECONDS: dict[str, float] = {
     "workflows/test_lifecycle": 100,
     "workflows/dashboard/test_actions_and_fleet": 100,
@@ -133,3 +138,43 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             super()._assign_work_unit(node)
 
     return LongestGroupsFirst(config, log)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--group-seconds",
+        metavar="PATH",
+        default=None,
+        help="write each xdist group's test seconds (setup, call and teardown of its tests) to PATH "
+        "as JSON, longest first: the numbers GROUP_SECONDS in tests/conftest.py wants",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("--group-seconds")
+    if path and not hasattr(config, "workerinput"):  # the controller (or the only process)
+        config.pluginmanager.register(GroupSeconds(Path(path)), "group-seconds")
+
+
+class GroupSeconds:
+    """Sums each group's test seconds from the reports the controller gets: under `--dist
+    loadgroup` a test's node id ends in `@GROUP` (xdist adds it); without xdist it has none and
+    the test's module stands for its group."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seconds: Counter[str] = Counter()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        nodeid = report.nodeid
+        if "@" in nodeid:
+            group = nodeid.rsplit("@", 1)[1]
+        else:
+            inside = nodeid.split("::", 1)[0].removeprefix("tests/")
+            group = inside.removesuffix(".py")
+        self.seconds[group] += report.duration
+
+    def pytest_sessionfinish(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ordered = {group: round(seconds, 1) for group, seconds in self.seconds.most_common()}
+        self.path.write_text(json.dumps(ordered, indent=2) + "\n")

@@ -11,13 +11,16 @@ are others' too, the CPU times still hold. A module run alone deploys the stack 
 does that once a session), so its CPU includes about 15 s the suite does not spend on it.
 
 The tree is read from /proc every 0.2 s (Linux): a process that starts and ends between two looks
-is missed, which only short helper commands do."""
+is missed, which only short helper commands do. A process once seen in the tree stays counted
+after its parent ends (a detached `kubestep local up` runtime, its workers); one detached by a
+parent that ended between two looks is missed."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK")
 POLL_SECONDS = 0.2
 LAMBDA_WORKER = "_worker.py"
+FAILURE_LINES = 40  # of pytest's output, printed when a module fails
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Process:
 class Cost:
     module: str
     returncode: int = 0
+    failure: str = ""  # the end of pytest's output when it failed
     wall: float = 0.0
     cpu_by_kind: Counter[str] = field(default_factory=Counter)
 
@@ -50,7 +55,7 @@ class Cost:
     def line(self) -> str:
         kinds = ", ".join(f"{kind} {seconds:.0f}" for kind, seconds in self.cpu_by_kind.most_common())
         ratio = self.cpu / self.wall if self.wall else 0.0
-        status = "" if self.returncode == 0 else f"  (pytest exit {self.returncode})"
+        status = "" if self.returncode == 0 else f"  (pytest exit {self.returncode}):\n{self.failure}"
         return f"{self.module}: wall {self.wall:.0f} s, CPU {self.cpu:.0f} s ({ratio:.2f}): {kinds}{status}"
 
 
@@ -70,8 +75,10 @@ def processes() -> dict[int, Process]:
     return found
 
 
-def tree(root: int, table: dict[int, Process]) -> set[int]:
-    members, grew = {root}, True
+def tree(root: int, table: dict[int, Process], known: set[int] = frozenset()) -> set[int]:
+    """`root` and its descendants, with `known`: members of an earlier look that still run (a
+    detached process, `kubestep local up --detach`'s runtime, is reparented when its parent ends)."""
+    members, grew = {root} | (known & set(table)), True
     while grew:
         added = {pid for pid, process in table.items() if process.parent in members and pid not in members}
         members |= added
@@ -95,14 +102,24 @@ def measure(module: str) -> Cost:
     seen: dict[tuple[int, str], tuple[str, float]] = {}
     started = time.monotonic()
     command = [sys.executable, "-m", "pytest", "-n", "0", "-q", "-p", "no:cacheprovider", module]
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as run:
+    known: dict[int, str] = {}  # pid -> start time of each member seen so far
+    with tempfile.TemporaryFile() as output, subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT) as run:
         while run.poll() is None:
             table = processes()
-            for pid in tree(run.pid, table):
+            # A pid reused by an unrelated process is not a member: its start time differs.
+            alive = {pid for pid, started in known.items() if pid in table and table[pid].started == started}
+            for pid in tree(run.pid, table, alive):
                 process = table[pid]
-                seen[(pid, process.started)] = (kind_of(pid, run.pid, table), process.cpu_seconds)
+                known[pid] = process.started
+                kind = kind_of(pid, run.pid, table)
+                if not process.command and (pid, process.started) in seen:
+                    kind = seen[(pid, process.started)][0]  # ended (a zombie has no command line)
+                seen[(pid, process.started)] = (kind, process.cpu_seconds)
             time.sleep(POLL_SECONDS)
         cost.returncode = run.returncode
+        if run.returncode:
+            output.seek(0)
+            cost.failure = "\n".join(output.read().decode(errors="replace").splitlines()[-FAILURE_LINES:])
     cost.wall = time.monotonic() - started
     for kind, seconds in seen.values():
         cost.cpu_by_kind[kind] += seconds

@@ -25,6 +25,8 @@ from click.testing import CliRunner
 from kubestep import inventory, naming
 from kubestep.cli.main import main
 
+from ..deployed_stack import saved_state, seed_home
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
 # Its own $KUBESTEP_HOME (state file, logs) per session; the synthesized assembly is reused.
@@ -55,13 +57,16 @@ def _endpoint(stdout: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def local_runtime():
+def local_runtime(tmp_path_factory: pytest.TempPathFactory):
     shutil.rmtree(HOME, ignore_errors=True)
     # The shared synth cache itself, not a copy: another worker may be writing to it (its lock
     # keeps readers off an assembly being written).
     (SHARED_HOME / "local" / "cdk.out").mkdir(parents=True, exist_ok=True)
     (HOME / "local").mkdir(parents=True)
     (HOME / "local" / "cdk.out").symlink_to(SHARED_HOME / "local" / "cdk.out", target_is_directory=True)
+    # Not the home's first `local up` (tests/cli/test_first_hour.py runs that): it restores the
+    # session's deployed stack, as after a `local down`, instead of deploying it again.
+    seed_home(HOME, saved_state(tmp_path_factory))
     up = _up()
     assert up.returncode == 0, up.stderr + up.stdout
     runtime = {"endpoint": _endpoint(up.stdout), "stdout": up.stdout}
@@ -206,7 +211,10 @@ def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
         assert "local runtime at time scale 0.02" in result.stderr
         assert re.search(r"^  \[\s*[\d.]+s\] done  EnsureLoadBalancer \([\d.]+s\)$", result.stderr, re.M)
         assert re.search(r"^  \[\s*[\d.]+s\] done  MarkRunning", result.stderr, re.M)
-        assert "awscluster/prod created: operation create-" in result.stdout
+        # What apply prints (README): the operation it started, then how that operation ended.
+        started = re.search(r"^awscluster/prod creating \(operation (create-\S+)\)$", result.stdout, re.M)
+        assert started, result.stdout
+        assert f"awscluster/prod: operation {started.group(1)} SUCCEEDED" in result.stdout
     result = cli(local_runtime, "get", "clusters", "-o", "json")
     assert result.exit_code == 0, result.output
     clusters = json.loads(result.output)

@@ -23,6 +23,8 @@ import pytest
 
 from kubestep import versions
 
+from ..deployed_stack import saved_state, seed_home
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
 HOME = SHARED_HOME / f"dashboard-restart-{os.getpid()}"
@@ -61,11 +63,14 @@ def _up() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runtime_home() -> Iterator[Path]:
+def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.rmtree(HOME, ignore_errors=True)
     if (SHARED_HOME / "local" / "cdk.out").is_dir():  # the synthesized assembly, reused
         shutil.copytree(SHARED_HOME / "local" / "cdk.out", HOME / "local" / "cdk.out")
     HOME.mkdir(parents=True, exist_ok=True)
+    # The first `local up` restores the session's deployed stack, as after a `local down`, instead
+    # of deploying it again (tests/cli/test_first_hour.py runs a home's very first `local up`).
+    seed_home(HOME, saved_state(tmp_path_factory))
     try:
         yield HOME
     finally:
@@ -106,8 +111,12 @@ def test_an_open_dashboard_follows_the_local_runtime_to_its_new_ports(runtime_ho
     first = _up()
     applied = kubestep("apply", "-f", str(ROOT / "examples" / "cluster-ha.yaml"), "--wait")
     assert applied.returncode == 0, applied.stderr + applied.stdout  # cluster `prod`
+    # Ctrl-C as at a terminal: a test run started in the background (`&`, nohup) ignores SIGINT,
+    # and the dashboard would inherit that, never stop, and outlive the test.
+    ctrl_c = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
     dashboard = subprocess.Popen(
-        [sys.executable, "-m", "kubestep.cli.main", "dashboard", "--port", "0", "--no-open", "--interval", "0.5s"],
+        [sys.executable, "-c", f"{ctrl_c}; from kubestep.cli.main import main; main()", "dashboard"]
+        + ["--port", "0", "--no-open", "--interval", "0.5s"],
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -155,7 +164,12 @@ def test_an_open_dashboard_follows_the_local_runtime_to_its_new_ports(runtime_ho
         assert errors == [], errors
         context.close()
     finally:
-        dashboard.send_signal(signal.SIGINT)
-        dashboard.communicate(timeout=30)
+        dashboard.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            dashboard.communicate(timeout=30)
+        finally:
+            if dashboard.poll() is None:  # it did not stop: the test fails, and leaves no process
+                dashboard.kill()
+                dashboard.communicate()
         deleted = kubestep("delete", "cluster", "prod", "--wait")
         assert deleted.returncode == 0, deleted.stderr + deleted.stdout

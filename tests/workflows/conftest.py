@@ -11,13 +11,10 @@ no secret material anywhere): a problem fails the module's last test at teardown
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,87 +22,20 @@ import pytest
 import yaml
 
 from kubestep.store import Store
-from kubestep_local.runtime import LocalRuntime, RuntimeConfig
+from kubestep_local.runtime import LocalRuntime
 
+from ..deployed_stack import ROOT, first_deploy, runtime_home, started_runtime, state_path
 from . import runtime_checks
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-# The synth cache outlives a test session (synthesis is the slowest part of start-up).
-HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
-# Workflow seconds to real seconds in these runtimes (Wait states, retries, boots, handlers' own
-# deadlines); KUBESTEP_TEST_TIME_SCALE tries another.
-TIME_SCALE = float(os.environ.get("KUBESTEP_TEST_TIME_SCALE", "0.02"))
-# What the runtimes of a session share through their homes: the synthesized assembly and the
-# zipped Lambda asset (both keyed by content; the synth cache takes a lock while it writes).
-SHARED_CACHES = ("cdk.out", "asset-zips")
-
-
-def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home of the runtime's own (its function logs, fault plan, Lambda code), with the caches
-    linked to the shared ones."""
-    home = tmp_path_factory.mktemp("kubestep-home")
-    (home / "local").mkdir()
-    for name in SHARED_CACHES:
-        shared = HOME / "local" / name
-        shared.mkdir(parents=True, exist_ok=True)
-        (home / "local" / name).symlink_to(shared, target_is_directory=True)
-    return home
 
 
 @pytest.fixture(scope="session")
 def deployed_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the first runtime of this test session saves the emulator with the stack deployed and
     the network provisioned; the runtimes after it, in any xdist worker, start from there
-    (RuntimeConfig.start_from) instead of deploying and provisioning again."""
-    base = tmp_path_factory.getbasetemp()
-    # xdist workers' temporary directories are siblings in the session's own directory.
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return shared / "deployed-stack.pickle"
-
-
-@contextmanager
-def first_deploy(state: Path) -> Iterator[None]:
-    """Held while a runtime deploys and saves `state`: a runtime of another worker starting
-    meanwhile waits for the state rather than deploying the same stack on the same cores."""
-    if state.is_file():
-        yield
-        return
-    with open(state.with_name(state.name + ".lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the kernel releases it if the worker dies
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def started_runtime(home: Path, state: Path) -> LocalRuntime:
-    """A runtime with the stack deployed and its network provisioned, from `state` if saved."""
-    rt = LocalRuntime(
-        RuntimeConfig(
-            port=0,
-            api_port=0,
-            time_scale=TIME_SCALE,
-            home=home,
-            boot_delay_seconds=20.0,
-            # The tests fire the upgrade planner at chosen times (`runtime.tick`), not on its rate.
-            scheduled_rules=False,
-            # A function's warm workers start with its first invocation: most modules never call
-            # some of the five, and each costs an import of the handler's dependencies.
-            prewarm=False,
-            start_from=state if state.is_file() else None,
-        )
-    )
-    try:
-        rt.start()
-        rt.deploy()
-        rt.provision_network()
-        if not state.is_file():
-            rt.snapshot(state)
-    except BaseException:
-        rt.stop()
-        raise
-    return rt
+    (tests/deployed_stack.py) instead of deploying and provisioning again."""
+    return state_path(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

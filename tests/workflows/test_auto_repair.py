@@ -23,7 +23,7 @@ import pytest
 from kubestep import auto_repair
 from kubestep.resources import reports
 
-from .conftest import TIME_SCALE
+from ..deployed_stack import TIME_SCALE
 from .fault_matrix import small_cluster
 
 CLUSTER = "mended"
