@@ -454,7 +454,8 @@ class Networking(Model):
         description="Subnets reserved for this cluster's Kubernetes Services of type LoadBalancer: they get the "
         "cluster's kubernetes.io/cluster/<uid> tag, so the AWS cloud controller manager of a cluster that does not "
         "name them ignores them, while this cluster's also finds every subnet of the VPC without such a tag (pin one "
-        "Service with its service.beta.kubernetes.io/aws-load-balancer-subnets annotation). Default: none tagged; "
+        "Service with its service.beta.kubernetes.io/aws-load-balancer-subnets annotation). Only the service's own "
+        "subnets (the existing VPC's listed ones, or those it made) can be named. Default: none tagged; "
         "every cluster finds the service's subnets by their kubernetes.io/role/elb=1 (internet-facing) or "
         "kubernetes.io/role/internal-elb=1 (internal) tags.",
     )

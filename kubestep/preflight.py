@@ -170,11 +170,32 @@ def _check(settings: Settings, vpc_id: str | None, refs: Refs, launches: Iterabl
             problems.append((field, f"subnet {subnet} is not in the cluster's VPC {vpc_id}"))
         elif foreign := ownership.subnet_problem(found[0], uid):
             problems.append((field, foreign))
+        elif untaggable := _untaggable_subnet_problem(settings, found[0]):
+            problems.append((field, untaggable))
     problems += _profile_problems(settings, refs["profile"], uid)
     problems += _kms_problems(settings, refs["kms"])
     if not problems and types:
         problems += quota_problems(settings, types, launches)
     return problems
+
+
+def _untaggable_subnet_problem(settings: Settings, subnet: dict) -> str | None:
+    """A subnet a cluster names for its Service load balancers gets the cluster's tag, and the
+    management role may tag only the service's own subnets (infra/permissions.py,
+    SubnetClusterTags: the existing VPC's listed subnets, else those carrying the service's tag):
+    refuse here what IAM would refuse halfway through the create."""
+    existing = settings.service.spec.existing_vpc
+    if existing is not None:
+        if subnet["SubnetId"] in existing.subnet_ids:
+            return None
+        allowed = ", ".join(existing.subnet_ids)
+        return f"subnet {subnet['SubnetId']} is not one of the service's subnets ({allowed}): only those can be tagged"
+    if naming.tags_dict(subnet.get("Tags")).get(naming.TAG_SERVICE) == settings.service_name:
+        return None
+    return (
+        f"subnet {subnet['SubnetId']} was not made by management service {settings.service_name} "
+        "(no gke:management-service tag): only the service's own subnets can be tagged"
+    )
 
 
 def _profile_problems(settings: Settings, refs: list[tuple[str, Any]], uid: str | None) -> Problems:

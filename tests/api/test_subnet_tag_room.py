@@ -12,6 +12,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from kubestep import naming
+from kubestep.settings import settings
 from kubestep.store import Store
 from tests.api.conftest import example_body, executions
 from tests.api.helpers import call
@@ -29,11 +31,15 @@ def _network_subnet(api: Store, tags: int) -> str:
     return subnet
 
 
-def _other_subnet(api: Store, tags: int) -> str:
-    """A subnet of the network's VPC that is not one of the service's."""
+def _other_subnet(api: Store, tags: int, *, the_services: bool = True) -> str:
+    """A subnet of the network's VPC that no zone of the network uses; with `the_services`, made by
+    the service (its gke:management-service tag, counted in `tags`)."""
     ec2 = boto3.client("ec2", "us-east-1")
     vpc = api.network.get().vpc_id
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.9.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    if the_services:
+        ec2.create_tags(Resources=[subnet], Tags=[{"Key": naming.TAG_SERVICE, "Value": settings().service_name}])
+        tags -= 1
     _tag(subnet, tags)
     return subnet
 
@@ -72,3 +78,15 @@ def test_a_create_naming_a_subnet_with_room_for_one_more_tag_starts(api: Store) 
     _network_subnet(api, tags=0)
     answer = call("POST", "/v1/clusters", body=_naming(_other_subnet(api, tags=49)))
     assert answer.status == 202, answer.text
+
+
+def test_a_create_naming_a_subnet_the_service_did_not_make_is_refused(api: Store) -> None:
+    # The management role may tag only the service's own subnets (infra/permissions.py,
+    # SubnetClusterTags): on AWS the create would fail at TagSubnets after its control plane exists.
+    _network_subnet(api, tags=0)
+    foreign = _other_subnet(api, tags=0, the_services=False)
+    answer = call("POST", "/v1/clusters", body=_naming(foreign))
+    assert answer.status == 400, answer.text
+    assert "serviceLoadBalancerSubnetIDs[0]" in answer.text and foreign in answer.text
+    assert "only the service's own subnets" in answer.text
+    assert executions("CreateCluster") == [] and api.clusters.get("prod") is None
