@@ -158,6 +158,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     dynamodb.roll_back_only_touched_items(patches)
     server.cache_request_routing(patches)
     server.skip_debug_form_wrapping(patches)
+    server.look_attribute_aliases_up_once(patches)
     stepfunctions.parse_each_definition_once(patches)
     stepfunctions.compile_json_paths_once(patches)
 

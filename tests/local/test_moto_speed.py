@@ -175,3 +175,50 @@ def test_an_aborted_map_iteration_fails_the_execution_instead_of_killing_the_int
     assert failure({"taskFailedEventDetails": "States.Aborted"}).extract_error_cause_pair() == ("States.Aborted", None)
     real = {"taskFailedEventDetails": {"error": "ClientError", "cause": "TagLimitExceeded"}}
     assert failure(real).extract_error_cause_pair() == ("ClientError", "TagLimitExceeded")
+
+
+class Vpc:
+    """Named as moto's models are: ``VpcId`` is found as ``id`` (the class name's prefix)."""
+
+    def __init__(self, vpc_id: str, cidr: str) -> None:
+        self.id = vpc_id
+        self.cidr_block = cidr
+
+
+class ImportedVpc:
+    """An explicit alias, as moto's models declare them (``Meta.serialization_aliases``)."""
+
+    class Meta:
+        serialization_aliases = {"VpcId": "imported_from"}
+
+    def __init__(self, vpc_id: str, cidr: str) -> None:
+        self.imported_from = vpc_id
+        self.cidr_block = cidr
+
+
+def _describe_vpcs_answer(vpcs: list[Any]) -> str:
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    operation = get_service_model("ec2").operation_model("DescribeVpcs")
+    serializer = get_serializer_class("ec2", "ec2")(operation_model=operation, value_picker=XFormedAttributePicker())
+    return serializer.serialize({"Vpcs": vpcs})["body"]
+
+
+def test_attribute_names_are_looked_up_once_per_class_and_values_read_every_time() -> None:
+    """The serializer's member names are cached per member, shape and class: objects of one class
+    answer their own values, and a class with other names (an explicit alias) is not given the
+    first class's (the EC2 API reference, DescribeVpcs: each Vpc's VpcId and CidrBlock)."""
+    from kubestep_local import moto_compat
+
+    vpcs = [Vpc("vpc-1", "10.0.0.0/16"), ImportedVpc("vpc-2", "10.1.0.0/16"), Vpc("vpc-3", "10.2.0.0/16")]
+    patches = moto_compat.PatchSet()
+    moto_compat.server.look_attribute_aliases_up_once(patches)
+    try:
+        first, second = _describe_vpcs_answer(vpcs), _describe_vpcs_answer(list(reversed(vpcs)))
+    finally:
+        patches.undo()
+    for vpc_id, cidr in (("vpc-1", "10.0.0.0/16"), ("vpc-2", "10.1.0.0/16"), ("vpc-3", "10.2.0.0/16")):
+        assert f"<item><vpcId>{vpc_id}</vpcId><cidrBlock>{cidr}</cidrBlock></item>" in first
+        assert f"<item><vpcId>{vpc_id}</vpcId><cidrBlock>{cidr}</cidrBlock></item>" in second
+    assert first.index("vpc-1") < first.index("vpc-3") and second.index("vpc-3") < second.index("vpc-1")
