@@ -95,6 +95,19 @@ class _ResponseWriter(SimpleHandler):
     keep_alive = True
     status_code = "-"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent: list[bytes] = []
+
+    def _write(self, data: bytes) -> None:
+        # The status line, the headers and the body leave in one send (``_flush``), not one each.
+        self._unsent.append(data)
+
+    def _flush(self) -> None:
+        if self._unsent:
+            data, self._unsent = b"".join(self._unsent), []
+            self.stdout.write(data)
+
     def send_preamble(self) -> None:
         self.status_code = self.status.split(" ", 1)[0]
         super().send_preamble()
@@ -147,6 +160,7 @@ def keep_alive_request_handler() -> type:
             writer = _ResponseWriter(body, self.wfile, sys.stderr, environ, multithread=True)
             try:
                 writer.run(self.server.app)
+                writer._flush()  # an answer without a body is not flushed by wsgiref
             except (ConnectionError, TimeoutError):
                 self.close_connection = True
                 return

@@ -90,3 +90,17 @@ def test_stopping_the_server_closes_the_connections_it_kept_open() -> None:
         connection.request("GET", CONFIG_PATH)
         connection.getresponse()
     connection.close()
+
+
+def test_an_answer_without_a_body_is_sent_and_the_connection_kept(server: moto_compat.ServerHandle) -> None:
+    """A HEAD answer is its headers only (RFC 9110 section 9.3.2): they must still be sent whole,
+    with the GET's Content-Length, and the connection serve the next request."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("HEAD", CONFIG_PATH)
+    head = connection.getresponse()
+    assert head.status == CONFIG_STATUS
+    assert head.read() == b""
+    assert int(head.getheader("Content-Length")) > 0
+    _config(connection)
+    assert server.connections.accepted == 1
+    connection.close()

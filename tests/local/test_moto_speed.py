@@ -222,3 +222,43 @@ def test_attribute_names_are_looked_up_once_per_class_and_values_read_every_time
         assert f"<item><vpcId>{vpc_id}</vpcId><cidrBlock>{cidr}</cidrBlock></item>" in first
         assert f"<item><vpcId>{vpc_id}</vpcId><cidrBlock>{cidr}</cidrBlock></item>" in second
     assert first.index("vpc-1") < first.index("vpc-3") and second.index("vpc-3") < second.index("vpc-1")
+
+
+def test_update_expressions_are_parsed_once_and_each_update_applies_its_own_values(
+    runtime: LocalRuntime, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One UpdateExpression text, sent again with other values, sets those values; list_append
+    appends each time; a syntax error is refused every time (DynamoDB API reference,
+    UpdateItem; developer guide, "Update expressions"). The text is tokenized once for moto's
+    two readers, then once per update for the validator's own copy."""
+    from moto.dynamodb.parsing.expressions import ExpressionTokenizer
+
+    tokenized = []
+    make_list = ExpressionTokenizer.make_list
+    monkeypatch.setattr(
+        ExpressionTokenizer, "make_list", classmethod(lambda cls, text: tokenized.append(text) or make_list(text))
+    )
+    dynamodb = runtime.boto3_client("dynamodb")
+    key = {"pk": {"S": "u"}, "sk": {"S": "1"}}
+    expression = "SET #n = :n, #l = list_append(if_not_exists(#l, :empty), :x) REMOVE #gone"
+    for n in range(3):
+        answer = dynamodb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#n": "n", "#l": "l", "#gone": "gone"},
+            ExpressionAttributeValues={":n": {"N": str(n)}, ":x": {"L": [{"S": f"x{n}"}]}, ":empty": {"L": []}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        assert answer["n"] == {"N": str(n)}
+        assert answer["l"] == {"L": [{"S": f"x{i}"} for i in range(n + 1)]}
+    # Once for the cache, once per update's validation, once more for the first: an update that
+    # creates its item is validated before the item exists and again after (moto's update_item).
+    # Unpatched moto tokenizes it twice per update (6 times here) and deep-copies each tree.
+    assert tokenized.count(expression) == 1 + 3 + 1
+    for _ in range(2):
+        with pytest.raises(ClientError) as raised:
+            dynamodb.update_item(
+                TableName=table, Key=key, UpdateExpression="SET = :n", ExpressionAttributeValues={":n": {"N": "1"}}
+            )
+        assert raised.value.response["Error"]["Code"] == "ValidationException"
