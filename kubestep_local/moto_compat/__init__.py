@@ -156,8 +156,10 @@ def fix_moto_performance(patches: PatchSet) -> None:
     ec2.look_tags_up_by_id(patches)
     dynamodb.send_items_as_built(patches)
     dynamodb.roll_back_only_touched_items(patches)
+    dynamodb.parse_each_update_expression_once(patches)
     server.cache_request_routing(patches)
     server.skip_debug_form_wrapping(patches)
+    server.look_attribute_aliases_up_once(patches)
     stepfunctions.parse_each_definition_once(patches)
     stepfunctions.compile_json_paths_once(patches)
 

@@ -1,9 +1,10 @@
 """DynamoDB: item operations' answers sent as moto builds them; transactions that copy only the
-items they name."""
+items they name; update expressions parsed once per text."""
 
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 from kubestep_local.moto_compat.core import PatchSet
@@ -113,3 +114,46 @@ def _put_back(table: Any, hash_key: Any, range_key: Any, before: Any) -> None:
             table.items.pop(hash_key, None)
     else:
         versions[range_key] = before
+
+
+# Distinct update expressions kubestep sends: one per shape of a store write, a few hundred at most.
+MAX_PARSED_UPDATE_EXPRESSIONS = 4096
+
+
+def parse_each_update_expression_once(patches: PatchSet) -> None:
+    """moto parses an UpdateItem's UpdateExpression twice per request (moto/dynamodb/responses.py
+    ``update_item`` to find the placeholders it uses, models/__init__.py ``update_item`` to
+    validate it), and its validator then deep-copies the tree (parsing/validators.py
+    ``Validator.__init__``), which costs twice a parse: UpdateItem was the emulator's costliest
+    action. The tree of one text is always the same and those two callers only read it, so each
+    text is parsed once; the validator, which rewrites its copy, gets a fresh parse of the text
+    instead of a deep copy (the same tree, for less). Syntax errors are not cached; any other
+    deep copy the validators make is unchanged (a speed fix only: the answer is the same)."""
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    parse = UpdateExpressionParser.make
+    lock = threading.Lock()
+    trees: dict[str, Any] = {}
+    texts: dict[int, str] = {}  # id of a cached tree -> its text (cached trees live on: ids hold)
+
+    def make(cls: Any, expression: str) -> Any:
+        tree = trees.get(expression)
+        if tree is None:
+            tree = parse(expression)
+            with lock:
+                if len(trees) >= MAX_PARSED_UPDATE_EXPRESSIONS:
+                    trees.clear()
+                    texts.clear()
+                trees[expression] = tree
+                texts[id(tree)] = expression
+        return tree
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        text = texts.get(id(value))
+        if text is not None and trees.get(text) is value:
+            return parse(text)
+        return copy.deepcopy(value, memo)
+
+    patches.set(UpdateExpressionParser, "make", classmethod(make))
+    patches.set(validators, "deepcopy", deepcopy)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import logging
 import os
+import socket
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from wsgiref.handlers import SimpleHandler
 
 from kubestep_local.moto_compat.core import GATE, REQUEST_LOCK, PatchSet, StateGate, gated_path
 
@@ -23,29 +27,156 @@ NOISY_LOGGERS = {
     "moto.stepfunctions.parser.asl.component.eval_component": logging.CRITICAL,
 }
 
+REQUEST_LOG = logging.getLogger("werkzeug")
+
 
 class ServerHandle:
     """moto's WSGI application on a werkzeug server, serving in a daemon thread."""
 
-    def __init__(self, server: Any, thread: threading.Thread) -> None:
+    def __init__(self, server: Any, thread: threading.Thread, connections: OpenConnections) -> None:
         self._server = server
         self._thread = thread
+        self._connections = connections
 
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
 
+    @property
+    def connections(self) -> OpenConnections:
+        return self._connections
+
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=10)
         self._server.server_close()
+        # Kept-alive connections are served by their own threads, which the listener's shutdown
+        # does not reach: a client holding one would otherwise still be answered.
+        self._connections.close_all()
+
+
+class OpenConnections:
+    """The server's accepted connections that are still open (each has a thread of its own)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self.accepted = 0
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+            self.accepted += 1
+
+    def discard(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+
+    def close_all(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sockets)
+
+
+class _ResponseWriter(SimpleHandler):
+    """The standard library's WSGI response writer, as an HTTP/1.1 origin server: the status
+    line, Date and Server, the body, a Content-Length when the application's answer is one
+    block. An answer without a length ends by closing the connection."""
+
+    http_version = "1.1"
+    origin_server = True
+    os_environ: dict[str, str] = {}  # the process's environment is no part of a request's
+    keep_alive = True
+    status_code = "-"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent: list[bytes] = []
+
+    def _write(self, data: bytes) -> None:
+        # The status line, the headers and the body leave in one send (``_flush``), not one each.
+        self._unsent.append(data)
+
+    def _flush(self) -> None:
+        if self._unsent:
+            data, self._unsent = b"".join(self._unsent), []
+            self.stdout.write(data)
+
+    def send_preamble(self) -> None:
+        self.status_code = self.status.split(" ", 1)[0]
+        super().send_preamble()
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        if "Content-Length" not in self.headers:
+            self.headers["Connection"] = "close"
+            self.keep_alive = False
+
+    def handle_error(self) -> None:
+        self.keep_alive = False
+        super().handle_error()
+
+
+@functools.cache
+def keep_alive_request_handler() -> type:
+    """moto's request handler (werkzeug's, with moto's header handling) answering HTTP/1.1 with
+    keep-alive. werkzeug's development server closes the connection after every answer
+    (werkzeug/serving.py ``run_wsgi``: "Always close the connection"), so every AWS call paid for
+    a new TCP connection and a new thread; botocore pools its connections and would reuse them.
+    werkzeug closes because, after the application, it drains whatever the socket still holds,
+    which on a kept-alive connection would be the next request. Here the request body is read
+    whole (to its Content-Length) before the application runs and the answer is written by the
+    standard library's WSGI handler, so nothing needs draining. A chunked request body is left to
+    werkzeug, connection close and all. (A speed fix only: each answer is the same.)"""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # A response's headers and body go out in two writes: without TCP_NODELAY the second
+        # waits for the client's delayed ACK (40 ms) on a kept-alive connection.
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            self.server.open_connections.add(self.connection)
+
+        def finish(self) -> None:
+            self.server.open_connections.discard(self.connection)
+            super().finish()
+
+        def run_wsgi(self) -> None:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                super().run_wsgi()
+                return
+            environ = self.make_environ()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = io.BytesIO(self.rfile.read(length) if length > 0 else b"")
+            writer = _ResponseWriter(body, self.wfile, sys.stderr, environ, multithread=True)
+            try:
+                writer.run(self.server.app)
+                writer._flush()  # an answer without a body is not flushed by wsgiref
+            except (ConnectionError, TimeoutError):
+                self.close_connection = True
+                return
+            if not writer.keep_alive:
+                self.close_connection = True
+            if REQUEST_LOG.isEnabledFor(logging.INFO):  # werkzeug's line per request, when asked for
+                self.log_request(writer.status_code)
+
+    return KeepAliveRequestHandler
 
 
 def start_server(host: str, port: int, gate: StateGate = GATE) -> ServerHandle:
     """Bind ``host:port`` in the calling thread (so a port in use raises OSError at once) and serve
     moto there. moto's ``ThreadedMotoServer`` binds inside its thread and waits forever when the
     port is taken (moto/moto_server/threaded_moto_server.py:24-41), so it is not used."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     moto_app = DomainDispatcherApplication(create_backend_app)
@@ -57,11 +188,12 @@ def start_server(host: str, port: int, gate: StateGate = GATE) -> ServerHandle:
             # Materialize the body inside the gate: the backend call happens in here.
             return list(moto_app(environ, start_response))
 
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=keep_alive_request_handler())
     server.daemon_threads = True
+    server.open_connections = connections = OpenConnections()
     thread = threading.Thread(target=server.serve_forever, name="kubestep-local-moto", daemon=True)
     thread.start()
-    return ServerHandle(server, thread)
+    return ServerHandle(server, thread, connections)
 
 
 def enable_asl_execution(endpoint_url: str) -> None:
@@ -122,3 +254,27 @@ def skip_debug_form_wrapping(patches: PatchSet) -> None:
     from flask import debughelpers
 
     patches.set(debughelpers, "attach_enctype_error_multidict", lambda request: None)
+
+
+def look_attribute_aliases_up_once(patches: PatchSet) -> None:
+    """To find the value of each member of an answer's output shape, moto's serializer asks six
+    alias providers, built anew for every member of every item, which names the member may have
+    on the object (moto/core/serialize.py ``XFormedAttributePicker.get_possible_keys``): a fifth
+    of the serializer's time. The names depend only on the member's name, its shape (botocore's
+    shapes of one service model are built once: ``get_service_model`` is cached) and the object's
+    class (its ``Meta`` aliases and its class name), so they are worked out once per combination;
+    each value is still read from the object every time (a speed fix only: the answer is the
+    same)."""
+    from moto.core.serialize import XFormedAttributePicker
+
+    original = XFormedAttributePicker.get_possible_keys
+    known: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    def get_possible_keys(self: Any, context: Any) -> tuple[str, ...]:
+        key = (tuple(self.alias_providers), type(context.obj), context.key, context.shape)
+        names = known.get(key)
+        if names is None:
+            names = known[key] = tuple(original(self, context))
+        return names
+
+    patches.set(XFormedAttributePicker, "get_possible_keys", get_possible_keys)

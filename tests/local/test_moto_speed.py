@@ -175,3 +175,90 @@ def test_an_aborted_map_iteration_fails_the_execution_instead_of_killing_the_int
     assert failure({"taskFailedEventDetails": "States.Aborted"}).extract_error_cause_pair() == ("States.Aborted", None)
     real = {"taskFailedEventDetails": {"error": "ClientError", "cause": "TagLimitExceeded"}}
     assert failure(real).extract_error_cause_pair() == ("ClientError", "TagLimitExceeded")
+
+
+class Vpc:
+    """Named as moto's models are: ``VpcId`` is found as ``id`` (the class name's prefix)."""
+
+    def __init__(self, vpc_id: str, cidr: str) -> None:
+        self.id = vpc_id
+        self.cidr_block = cidr
+
+
+class ImportedVpc:
+    """An explicit alias, as moto's models declare them (``Meta.serialization_aliases``)."""
+
+    class Meta:
+        serialization_aliases = {"VpcId": "imported_from"}
+
+    def __init__(self, vpc_id: str, cidr: str) -> None:
+        self.imported_from = vpc_id
+        self.cidr_block = cidr
+
+
+def _describe_vpcs_answer(vpcs: list[Any]) -> str:
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    operation = get_service_model("ec2").operation_model("DescribeVpcs")
+    serializer = get_serializer_class("ec2", "ec2")(operation_model=operation, value_picker=XFormedAttributePicker())
+    return serializer.serialize({"Vpcs": vpcs})["body"]
+
+
+def test_attribute_names_are_looked_up_once_per_class_and_values_read_every_time() -> None:
+    """The serializer's member names are cached per member, shape and class: objects of one class
+    answer their own values, and a class with other names (an explicit alias) is not given the
+    first class's (the EC2 API reference, DescribeVpcs: each Vpc's VpcId and CidrBlock)."""
+    from kubestep_local import moto_compat
+
+    vpcs = [Vpc("vpc-1", "10.0.0.0/16"), ImportedVpc("vpc-2", "10.1.0.0/16"), Vpc("vpc-3", "10.2.0.0/16")]
+    patches = moto_compat.PatchSet()
+    moto_compat.server.look_attribute_aliases_up_once(patches)
+    try:
+        first, second = _describe_vpcs_answer(vpcs), _describe_vpcs_answer(list(reversed(vpcs)))
+    finally:
+        patches.undo()
+    for vpc_id, cidr in (("vpc-1", "10.0.0.0/16"), ("vpc-2", "10.1.0.0/16"), ("vpc-3", "10.2.0.0/16")):
+        assert f"<item><vpcId>{vpc_id}</vpcId><cidrBlock>{cidr}</cidrBlock></item>" in first
+        assert f"<item><vpcId>{vpc_id}</vpcId><cidrBlock>{cidr}</cidrBlock></item>" in second
+    assert first.index("vpc-1") < first.index("vpc-3") and second.index("vpc-3") < second.index("vpc-1")
+
+
+def test_update_expressions_are_parsed_once_and_each_update_applies_its_own_values(
+    runtime: LocalRuntime, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One UpdateExpression text, sent again with other values, sets those values; list_append
+    appends each time; a syntax error is refused every time (DynamoDB API reference,
+    UpdateItem; developer guide, "Update expressions"). The text is tokenized once for moto's
+    two readers, then once per update for the validator's own copy."""
+    from moto.dynamodb.parsing.expressions import ExpressionTokenizer
+
+    tokenized = []
+    make_list = ExpressionTokenizer.make_list
+    monkeypatch.setattr(
+        ExpressionTokenizer, "make_list", classmethod(lambda cls, text: tokenized.append(text) or make_list(text))
+    )
+    dynamodb = runtime.boto3_client("dynamodb")
+    key = {"pk": {"S": "u"}, "sk": {"S": "1"}}
+    expression = "SET #n = :n, #l = list_append(if_not_exists(#l, :empty), :x) REMOVE #gone"
+    for n in range(3):
+        answer = dynamodb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#n": "n", "#l": "l", "#gone": "gone"},
+            ExpressionAttributeValues={":n": {"N": str(n)}, ":x": {"L": [{"S": f"x{n}"}]}, ":empty": {"L": []}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        assert answer["n"] == {"N": str(n)}
+        assert answer["l"] == {"L": [{"S": f"x{i}"} for i in range(n + 1)]}
+    # Once for the cache, once per update's validation, once more for the first: an update that
+    # creates its item is validated before the item exists and again after (moto's update_item).
+    # Unpatched moto tokenizes it twice per update (6 times here) and deep-copies each tree.
+    assert tokenized.count(expression) == 1 + 3 + 1
+    for _ in range(2):
+        with pytest.raises(ClientError) as raised:
+            dynamodb.update_item(
+                TableName=table, Key=key, UpdateExpression="SET = :n", ExpressionAttributeValues={":n": {"N": "1"}}
+            )
+        assert raised.value.response["Error"]["Code"] == "ValidationException"
