@@ -161,9 +161,12 @@ def test_create_and_delete_take_every_pending_path(
 
     # Instances slower to shut down than their groups and the NLB to go: the groups, the replicas'
     # groups and the NLB go at once (DeleteGroupsAndLoadBalancer), and with the profile's 30 s the
-    # instances are gone before TerminateInstances looks, so its wait would never be taken.
+    # instances are gone before TerminateInstances looks, so its wait would never be taken. The
+    # NLB's interfaces linger long enough that the poll after DeleteLoadBalancer finds them even
+    # when a loaded machine answers it late (the profile's 60 s passed first under load).
     profile = realistic.latency.profile
-    realistic.latency.profile = replace(profile, seconds={**profile.seconds, "instance-shutting-down": 600.0})
+    slower = {"instance-shutting-down": 600.0, "load-balancer-interfaces-linger": 240.0}
+    realistic.latency.profile = replace(profile, seconds={**profile.seconds, **slower})
     deleted = run(realistic, "DeleteCluster", {"clusterName": "patient"}, "delete-patient-1")
     assert deleted["status"] == "SUCCEEDED", deleted.get("cause")
     messages = pending(realistic, deleted["executionArn"])
