@@ -155,6 +155,8 @@ def _state_table(ctx: PermissionContext) -> list[iam.PolicyStatement]:
             "StateTable",
             [
                 "dynamodb:GetItem",
+                # A step reads its cluster record and its operation in one BatchGetItem.
+                "dynamodb:BatchGetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",

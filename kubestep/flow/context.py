@@ -11,12 +11,19 @@ from typing import Any, NoReturn, Self
 from kubestep.errors import InvalidSpec, ResourcePending, ResourceSettling, ResourceTimeout
 from kubestep.flow.steps import VISIBILITY, Poll, StepSpec, human
 from kubestep.settings import Settings
-from kubestep.store import Store, now
+from kubestep.store import Operation, Store, now
 from kubestep.store.deadlines import Waiting
 
 # What one attempt of a polling step takes on AWS (a warm Lambda and a few API calls): the local
 # runtime counts this, not how long the attempt ran there (StepContext.waited).
 MODELLED_TASK_SECONDS = 1.0
+
+
+class _Unread:
+    """Not read yet (None means read and absent)."""
+
+
+UNREAD = _Unread()
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,19 @@ class StepContext:
         self.store = store
         self.operation_id = operation_id
         self.run: StepRun | None = None
+        self._operation_at_start: Operation | None | _Unread = UNREAD
+
+    @property
+    def operation_at_start(self) -> Operation | None:
+        """The running operation's record as this step started (None: no operation, or gone),
+        read once; a context that reads its own record with it sets it."""
+        if isinstance(self._operation_at_start, _Unread):
+            self._operation_at_start = self.store.operations.get(self.operation_id) if self.operation_id else None
+        return self._operation_at_start
+
+    @operation_at_start.setter
+    def operation_at_start(self, operation: Operation | None) -> None:
+        self._operation_at_start = operation
 
     @classmethod
     def from_event(cls, event: dict[str, Any], settings: Settings, store: Store) -> Self:

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from kubestep.aws import pending_until_visible
 from kubestep.aws.errors import error_code, is_throttling
 from kubestep.errors import InvalidSpec, OperationCancelled, ResourcePending, Throttled
-from kubestep.flow.context import StepRun
+from kubestep.flow.context import StepContext, StepRun
 from kubestep.flow.steps import StepSpec
 from kubestep.settings import Settings
 from kubestep.store import Store
@@ -42,12 +42,12 @@ FAILURE_PATH = frozenset(
 )
 
 
-def _stop_if_cancelled(store: Store, operation_id: str) -> None:
+def _stop_if_cancelled(ctx: StepContext) -> None:
     """A cancel asked for (`kubestep operations cancel`): stop before this step. The workflow's
     Catch then compensates what the operation created, as for any failure."""
-    operation = store.operations.get(operation_id) if operation_id else None
+    operation = ctx.operation_at_start
     if operation is not None and operation.cancel_requested and not operation.compensating:
-        raise OperationCancelled(operation.cause or f"operation {operation_id} was cancelled")
+        raise OperationCancelled(operation.cause or f"operation {ctx.operation_id} was cancelled")
 
 
 def run_step(spec: StepSpec, event: dict[str, Any], settings: Settings, store: Store) -> dict:
@@ -60,7 +60,7 @@ def run_step(spec: StepSpec, event: dict[str, Any], settings: Settings, store: S
     ctx = context_type.from_event(event, settings, store)
     ctx.run = StepRun(spec, "-".join([spec.name, *(str(v) for v in kwargs.values())]))
     if spec.name not in FAILURE_PATH and "scope" not in event:
-        _stop_if_cancelled(store, ctx.operation_id)
+        _stop_if_cancelled(ctx)
     fn = pending_until_visible(spec.fn) if spec.creates else spec.fn
     try:
         return fn(ctx, **kwargs)

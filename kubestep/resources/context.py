@@ -24,7 +24,8 @@ class ClusterContext(StepContext):
     def __init__(self, settings: Settings, store: Store, cluster_name: str, operation_id: str):
         super().__init__(settings, store, operation_id)
         self.name = cluster_name
-        self.record: ClusterRecord = store.clusters.require(cluster_name)
+        self.record: ClusterRecord
+        self.record, self.operation_at_start = store.clusters.require_with_operation(cluster_name, operation_id)
         self.uid: str = self.record.uid
 
     @classmethod

@@ -12,7 +12,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from kubestep.errors import AlreadyExists, NotFound
 from kubestep.store import keys
-from kubestep.store.records import ClusterRecord, NodePoolRecord, Resource, ResourceRef
+from kubestep.store.records import ClusterRecord, NodePoolRecord, Operation, Resource, ResourceRef
 from kubestep.store.table import ConditionFailed, Table, iso
 
 NEW_ITEM = "attribute_not_exists(pk)"
@@ -30,6 +30,20 @@ class ClusterRepository:
         if cluster is None:
             raise NotFound(f"cluster {name!r} does not exist")
         return cluster
+
+    def require_with_operation(self, name: str, operation_id: str) -> tuple[ClusterRecord, Operation | None]:
+        """The record and the running operation's item in one consistent BatchGetItem: every
+        cluster step reads both as it starts (the operation to stop at a cancel), and two
+        GetItem calls were a third of a create's DynamoDB reads."""
+        if not operation_id:
+            return self.require(name), None
+        cluster, operation = self._table.get_many(
+            [(keys.cluster_pk(name), keys.CLUSTER_SK), (keys.operation_pk(operation_id), keys.OPERATION_SK)]
+        )
+        record = ClusterRecord.from_item(cluster)
+        if record is None:
+            raise NotFound(f"cluster {name!r} does not exist")
+        return record, Operation.from_item(operation)
 
     def owner_of_uid(self, uid: str) -> str | None:
         """The cluster name that owns `uid`, if any (the uid claim outlives nothing: it is

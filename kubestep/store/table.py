@@ -3,6 +3,7 @@ conditional writes and paginated queries. Repositories build on this; nothing el
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from kubestep import aws
 from kubestep.aws.errors import is_condition_failed
+from kubestep.errors import Throttled
 
 
 def now() -> datetime:
@@ -37,6 +39,10 @@ def dynamo_safe(value: Any) -> Any:
     return value
 
 
+# BatchGetItem's unprocessed keys: asked again this many times in all, backing off 50 ms..1 s.
+UNPROCESSED_ATTEMPTS = 6
+
+
 class ConditionFailed(Exception):
     """A conditional write lost (the item exists, or no longer matches)."""
 
@@ -50,6 +56,25 @@ class Table:
 
     def get(self, pk: str, sk: str) -> dict | None:
         return self.table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
+
+    def get_many(self, item_keys: list[tuple[str, str]]) -> list[dict | None]:
+        """Consistent reads of a few items in one BatchGetItem, in the order asked (None: no
+        such item). Keys DynamoDB leaves unprocessed (over the table's throughput) are asked
+        again after a short back-off; botocore does not retry those itself."""
+        found: dict[tuple[str, str], dict] = {}
+        request: dict[str, Any] = {
+            self.name: {"Keys": [{"pk": pk, "sk": sk} for pk, sk in item_keys], "ConsistentRead": True}
+        }
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            answer = self.client.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(self.name, []):
+                found[(item["pk"], item["sk"])] = item
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return [found.get(k) for k in item_keys]
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        left = len(request[self.name]["Keys"])
+        raise Throttled(f"DynamoDB left {left} keys unprocessed {UNPROCESSED_ATTEMPTS} times")
 
     def put(self, item: dict, condition: ConditionBase | str | None = None) -> None:
         kwargs: dict[str, Any] = {"Item": dynamo_safe(item)}

@@ -53,7 +53,12 @@ def test_cancelling_a_create_asks_it_to_stop_and_compensate(api: Store) -> None:
     and its next step raises OperationCancelled (tests/workflows/test_failures.py follows it to
     ABORTED with nothing left)."""
     from kubestep.errors import OperationCancelled
+    from kubestep.flow.context import StepContext
     from kubestep.flow.dispatch import _stop_if_cancelled
+    from kubestep.settings import settings
+
+    def step_starting() -> StepContext:  # what a step reads as it starts
+        return StepContext(settings(), api, operation["id"])
 
     operation = call("POST", "/v1/clusters", body=example_body()).json
     answer = call("POST", f"/v1/operations/{operation['id']}:cancel")
@@ -62,10 +67,10 @@ def test_cancelling_a_create_asks_it_to_stop_and_compensate(api: Store) -> None:
     assert sfn.describe_execution(executionArn=operation["executionArn"])["status"] == "RUNNING"
     assert api.operations.get(operation["id"]).cancel_requested is True
     with pytest.raises(OperationCancelled, match="cancelled through the API by"):
-        _stop_if_cancelled(api, operation["id"])
+        _stop_if_cancelled(step_starting())
     # Once compensation runs, the steps that undo the create go on.
     api.operations.set(operation["id"], compensating=True)
-    _stop_if_cancelled(api, operation["id"])
+    _stop_if_cancelled(step_starting())
     again = call("POST", f"/v1/operations/{operation['id']}:cancel")
     assert again.status == 409 and again.error["code"] == "OperationNotRunning"
 

@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from kubestep.errors import AlreadyExists, LockHeld
+from kubestep.errors import AlreadyExists, LockHeld, NotFound, Throttled
 from kubestep.models import AWSCluster
 from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, keys, locks
+from kubestep.store import table as table_module
 from kubestep.store.records import VersionClaim
 
 CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.35.1"}}})
@@ -204,3 +205,51 @@ def test_a_conditional_update_keeps_its_own_values(store):
     assert (updated.phase, updated.current_operation) == ("ERROR", None)
     assert store.clusters.update_if_operation("c", "op-1", phase="RUNNING") is None
     assert store.clusters.get("c").phase == "ERROR"
+
+
+def test_a_step_reads_its_cluster_and_its_operation_in_one_batch(store):
+    store.clusters.create(record("c", "uid00001"), [])
+    operation = Operation(operation_id="op-1", kind="UpdateCluster", target="c", execution_arn="a", uid="u")
+    store.operations.create(operation)
+    calls: list[str] = []
+    store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    cluster, operation = store.clusters.require_with_operation("c", "op-1")
+    assert calls == ["BatchGetItem"]
+    assert (cluster.uid, operation.operation_id, operation.kind) == ("uid00001", "op-1", "UpdateCluster")
+    # An operation that is gone reads as None; a cluster that is gone is NotFound, as require says.
+    assert store.clusters.require_with_operation("c", "op-gone")[1] is None
+    with pytest.raises(NotFound, match="cluster 'gone' does not exist"):
+        store.clusters.require_with_operation("gone", "op-1")
+
+
+def test_unprocessed_keys_are_asked_again(store, monkeypatch):
+    """BatchGetItem may answer part of a request and return the rest as UnprocessedKeys (DynamoDB
+    API reference, BatchGetItem): those are asked again, and a table that never answers them is
+    Throttled, never read as absent."""
+    store.clusters.create(record("c", "uid00001"), [])
+    answers: list[dict] = []
+    real = store.table.client.batch_get_item
+
+    def partial(**kwargs):
+        request = kwargs["RequestItems"][store.table.name]
+        keys_asked = request["Keys"]
+        if len(keys_asked) > 1:  # answer the first key, leave the rest unprocessed
+            first = real(RequestItems={store.table.name: {**request, "Keys": keys_asked[:1]}})
+            first["UnprocessedKeys"] = {store.table.name: {**request, "Keys": keys_asked[1:]}}
+            answers.append(first)
+            return first
+        answers.append(real(**kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(store.table.client, "batch_get_item", partial)
+    monkeypatch.setattr(table_module.time, "sleep", lambda seconds: None)
+    items = store.table.get_many([(keys.cluster_pk("c"), keys.CLUSTER_SK), (keys.cluster_pk("x"), keys.CLUSTER_SK)])
+    assert items[0]["name"] == "c" and items[1] is None and len(answers) == 2
+
+    monkeypatch.setattr(
+        store.table.client,
+        "batch_get_item",
+        lambda **kwargs: {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]},
+    )
+    with pytest.raises(Throttled, match="unprocessed"):
+        store.table.get_many([(keys.cluster_pk("c"), keys.CLUSTER_SK)])
