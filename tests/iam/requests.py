@@ -594,7 +594,10 @@ def _leading_keys(call: CallRecord, partition_key: str) -> list[str]:
         if v is not None:
             keys.append(v)
     for requests in (p.get("RequestItems") or {}).values():
-        for r in requests:
+        if isinstance(requests, dict):  # BatchGetItem: {"Keys": [...], ...} per table
+            keys.extend(v for v in map(value_of, requests.get("Keys", [])) if v is not None)
+            continue
+        for r in requests:  # BatchWriteItem: [{"PutRequest": ...} | {"DeleteRequest": ...}] per table
             for kind in ("PutRequest", "DeleteRequest"):
                 body = r.get(kind, {})
                 v = value_of(body.get("Key") or body.get("Item"))

@@ -116,6 +116,15 @@ def test_dynamodb_leading_keys_come_from_keys_items_and_key_conditions():
         ("dynamodb:PutItem", ["A"]),
         ("dynamodb:DeleteItem", ["B"]),
     ]
+    batch = call(
+        "dynamodb:BatchGetItem",
+        {"RequestItems": {"t": {"Keys": [{"pk": "CLUSTER#a", "sk": "CLUSTER"}, {"pk": "OP#1", "sk": "OP"}]}}},
+    )
+    (read,) = authorizations(ledger, batch)
+    assert (read.request.action, read.request.context["dynamodb:LeadingKeys"]) == (
+        "dynamodb:BatchGetItem",
+        ["CLUSTER#a", "OP#1"],
+    )
 
 
 def test_an_auto_scaling_group_from_a_launch_template_needs_run_instances_and_pass_role():

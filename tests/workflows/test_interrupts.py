@@ -73,6 +73,10 @@ def chain(runtime, store) -> dict:
     """The chain; the execution-status janitor is paused so each dead run's lock stays for its
     successor to take over."""
     cluster = "interrupted"
+    request = small_cluster(cluster)
+    # Named, so TagSubnets has a tag to write (a cluster on the service's subnets tags none).
+    lb_subnet = sorted(z.private_subnet_id for z in store.network.get().zones.values())[0]
+    request["cluster"]["spec"]["networking"]["serviceLoadBalancerSubnetIDs"] = [lb_subnet]
     runs: dict[str, dict] = {}
     runtime.events.stop()
     try:
@@ -82,7 +86,7 @@ def chain(runtime, store) -> dict:
             # retries) until this run dies, so each run is interrupted in its own step.
             others = held_back_with(step)
             held = runtime.inject(*(Fault("throttle", MUTATING, times=None, task=t, cluster=cluster) for t in others))
-            arn = runtime.start_execution("CreateCluster", small_cluster(cluster), f"{cluster}-{index}")
+            arn = runtime.start_execution("CreateCluster", request, f"{cluster}-{index}")
             result = runtime.wait_execution(arn, 600, 0.2)
             firing = runtime.faults.firings(fault)
             for injected in (fault, *held):
@@ -95,7 +99,7 @@ def chain(runtime, store) -> dict:
                 "name": f"{cluster}-{index}",
             }
         last = runtime.wait_execution(
-            runtime.start_execution("CreateCluster", small_cluster(cluster), f"{cluster}-last"), 600, 0.2
+            runtime.start_execution("CreateCluster", request, f"{cluster}-last"), 600, 0.2
         )
     finally:
         runtime.events.start()
