@@ -1,4 +1,4 @@
-"""Test process layout for `pytest -n 2 --dist loadgroup` (scripts/test.sh).
+"""Test process layout for `pytest -n 4 --dist loadgroup` (scripts/test.sh).
 
 moto's backends are process-wide: an embedded runtime (a moto server in the test process) and
 in-process `mock_aws` tests must not share a process *while both are live*; one after the other
@@ -14,7 +14,7 @@ is fine (a stopped runtime leaves moto as it found it). So no runtime outlives i
 Each xdist group is one unit of work a worker runs from start to end:
 
 - every test module is a group of its own (`workflows/test_lifecycle`, `api/test_routes`, ...),
-  so modules of any kind run on both workers in any order;
+  so modules of any kind run on any worker in any order;
 - `local`: the tests/local tests that use its package runtime (one runtime, not one per worker);
 - `infra`: tests/infra (its session-scoped synth runs once);
 - a test module may name its group itself (`pytestmark = pytest.mark.xdist_group(NAME)`), and a
