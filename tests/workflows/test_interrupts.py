@@ -98,9 +98,7 @@ def chain(runtime, store) -> dict:
                 "held": held.operation_id if held else None,
                 "name": f"{cluster}-{index}",
             }
-        last = runtime.wait_execution(
-            runtime.start_execution("CreateCluster", request, f"{cluster}-last"), 600, 0.2
-        )
+        last = runtime.wait_execution(runtime.start_execution("CreateCluster", request, f"{cluster}-last"), 600, 0.2)
     finally:
         runtime.events.start()
     record = store.clusters.get(cluster)
