@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,23 @@ class StateStore:
             return None
         return summary if isinstance(summary, dict) else None
 
+    def save_mark(self) -> str | None:
+        """Changes with every save or failed save, also two in one second (savedAt has whole
+        seconds): the summary's `saveId`, new each time it is written."""
+        return (self.summary() or {}).get("saveId")
+
     def save(self, snapshot: bytes, clusters: list[str] | None) -> dict[str, Any]:
         """Write the snapshot, then the summary (a crash in between leaves the previous summary,
         which still names clusters correctly enough for a warning)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.snapshot_path, snapshot)
-        summary = {"savedAt": now_iso(), "clusters": clusters, "bytes": len(snapshot), "lastError": None}
+        summary = {
+            "savedAt": now_iso(),
+            "saveId": uuid.uuid4().hex,
+            "clusters": clusters,
+            "bytes": len(snapshot),
+            "lastError": None,
+        }
         _write_atomically(self.summary_path, json.dumps(summary, indent=2).encode())
         return summary
 
@@ -79,6 +91,7 @@ class StateStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         summary = self.summary() or {"savedAt": None, "clusters": None}
         summary["lastError"] = {"at": now_iso(), "error": error, "clusters": clusters}
+        summary["saveId"] = uuid.uuid4().hex
         _write_atomically(self.summary_path, json.dumps(summary, indent=2).encode())
         return summary
 

@@ -371,7 +371,8 @@ def local_down(timeout: float, force: bool) -> None:
             _fail("not stopped")
     if not _alive(pid):
         _fail(f"the local runtime's lock is held but its pid is unknown ({describe_runtime(running)})")
-    saved_before = (store.summary() or {}).get("savedAt")
+    # The last periodic save may fall in the same second as the final one: compare saves, not savedAt.
+    saved_before = store.save_mark()
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
@@ -384,7 +385,7 @@ def local_down(timeout: float, force: bool) -> None:
     summary = store.summary() or {}
     if not state.get("persistent", True):
         click.echo(f"stopped; clusters lost: {_names(clusters)}")
-    elif not killed and summary.get("savedAt") not in (None, saved_before) and not summary.get("lastError"):
+    elif not killed and store.save_mark() not in (None, saved_before) and not summary.get("lastError"):
         click.echo(
             f"stopped; its state is saved (clusters: {_names(summary.get('clusters'))}) and comes back with "
             "`kubestep local up` (`--fresh` starts empty)"
