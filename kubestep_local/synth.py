@@ -90,7 +90,7 @@ def cached_synthesize(cache_root: Path, manifest_path: Path | None = None, proje
         return cached
     cache_root.mkdir(parents=True, exist_ok=True)
     # One synth per key at a time: a second runtime starting now waits and reuses the assembly.
-    with _locked(cache_root / f".{key}.lock"):
+    with file_lock(cache_root / f".{key}.lock"):
         cached = _cached_template(target)
         if cached is not None:
             return cached
@@ -119,7 +119,8 @@ def _cached_template(target: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def file_lock(path: Path):
+    """Held exclusively across processes (flock on `path`, created if missing)."""
     with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released by the kernel if this process dies
         try:

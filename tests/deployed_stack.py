@@ -13,7 +13,6 @@ Two ways to start from it:
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ import pytest
 
 from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 from kubestep_local.state import StateStore
+from kubestep_local.synth import file_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 # The synth cache outlives a test session (synthesis is the slowest part of start-up).
@@ -62,12 +62,8 @@ def first_deploy(state: Path) -> Iterator[None]:
     if state.is_file():
         yield
         return
-    with open(state.with_name(state.name + ".lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the kernel releases it if the worker dies
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(state.with_name(state.name + ".lock")):  # the kernel releases it if the worker dies
+        yield
 
 
 def started_runtime(home: Path, state: Path) -> LocalRuntime:
