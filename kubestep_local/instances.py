@@ -45,6 +45,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,6 +62,7 @@ from kubestep_local import moto_compat
 from kubestep_local._worker import record_safe
 from kubestep_local.latency import BootModel
 from kubestep_local.recorder import CallRecord, CallRecorder
+from kubestep_local.report_pass import ReportLag, ReportPass
 from kubestep_local.time_scale import TimeScale
 
 LOG = logging.getLogger(__name__)
@@ -190,8 +192,10 @@ LEAF_CERTIFICATES = (
 LEAF_VALIDITY = timedelta(days=365)
 
 
+@functools.lru_cache(maxsize=256)
 def ca_expiry(certificate_pem: str | None) -> datetime | None:
-    """When the cluster CA (its certificate on the cluster record) expires."""
+    """When the cluster CA (its certificate on the cluster record) expires (parsed once per
+    certificate: every replica's every report says it)."""
     if not certificate_pem:
         return None
     from cryptography import x509
@@ -226,6 +230,8 @@ class InstanceSimulator:
         report_interval_seconds: float = 60.0,
         ccm_delay_seconds: float = 10.0,
         boot_model: Callable[[], BootModel | None] = lambda: None,
+        report_writers: int = 3,
+        report_pass_seconds: float = 1.0,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.table_name = table_name
@@ -264,7 +270,19 @@ class InstanceSimulator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # boto3 clients and resources per thread (a resource is not thread-safe), made one at a
+        # time (nor is making clients from the default session).
         self._clients: dict[tuple[Any, ...], Any] = {}
+        self._clients_lock = threading.Lock()
+        # Periodic reports are written by a small pool, most overdue first, at most
+        # `report_pass_seconds` per pass so boots, scans and drains are not starved; each
+        # request of the pool waits its turn at the emulator's one request lock, so more writers
+        # than a few only queue there.
+        self.report_writers = report_writers
+        self.report_pass_seconds = report_pass_seconds
+        self._writers: ThreadPoolExecutor | None = None
+        # How late reports are written against their due time (the bench prints the largest).
+        self.report_lag = ReportLag()
         self._etcd_revisions: dict[str, int] = {}  # each cluster's etcd revision, as its snapshots say
         self.paused = False
         # Told of every report written (the latency model: the instance now serves /readyz).
@@ -287,6 +305,8 @@ class InstanceSimulator:
         if self._thread is not None:
             return
         self._stop.clear()
+        if self.report_writers > 1:
+            self._writers = ThreadPoolExecutor(self.report_writers, thread_name_prefix="kubestep-instance-report")
         self._thread = threading.Thread(target=self._run, name="kubestep-instance-simulator", daemon=True)
         self._thread.start()
 
@@ -295,6 +315,9 @@ class InstanceSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._writers is not None:
+            self._writers.shutdown(wait=False, cancel_futures=True)
+            self._writers = None
 
     def fail_bootstrap(
         self,
@@ -650,18 +673,7 @@ class InstanceSimulator:
 
     # -- the node termination handler (queue mode) ----------------------------------------------
     def _client(self, service: str, region: str) -> Any:
-        key = (service, region)
-        client = self._clients.get(key)
-        if client is None:
-            client = boto3.client(
-                service,
-                endpoint_url=self.endpoint_url,
-                region_name=region,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
-            self._clients[key] = client
-        return client
+        return self._per_thread((service, region), lambda: self._boto3_client(service, region))
 
     def _queued_actions(self, region: str, uid: str) -> dict[str, tuple[str, dict]]:
         """The lifecycle messages waiting in the cluster's termination queue: token -> (receipt, detail)."""
@@ -734,9 +746,7 @@ class InstanceSimulator:
         the simulator only reads to play its part, unrecorded."""
         from kubestep.store import Store
 
-        key = (region, self.table_name, as_instance)
-        store = self._clients.get(key)
-        if store is None:
+        def make() -> Any:
             resource = boto3.resource(
                 "dynamodb",
                 endpoint_url=self.endpoint_url,
@@ -746,9 +756,9 @@ class InstanceSimulator:
             )
             if as_instance:
                 self._record_calls_of(resource.meta.client)
-            store = Store.for_table(self.table_name, dynamodb=resource)
-            self._clients[key] = store
-        return store
+            return Store.for_table(self.table_name, dynamodb=resource)
+
+        return self._per_thread((region, self.table_name, as_instance), make)
 
     def _record_calls_of(self, client: Any) -> None:
         """Record each call of `client` as the instance role's that the current boot plays."""
@@ -806,6 +816,7 @@ class InstanceSimulator:
                 if any(hold.matches(boot) for hold in self._holds):
                     self._held.append(boot)
                     continue
+                self.report_lag.note("boot", time.monotonic() - boot.due)
                 status = "ok"
                 for failure in self._failures:
                     if failure.matches(boot):
@@ -891,57 +902,82 @@ class InstanceSimulator:
 
     # -- periodic reports ------------------------------------------------------------------------
     def _report_live(self) -> None:
-        """Every booted instance's periodic report, when due; a terminated one stops."""
+        """Every booted instance's periodic report, when due, most overdue first, by the pool of
+        report writers for at most `report_pass_seconds` (what is left is the most overdue of the
+        next pass); a terminated or replaced instance stops."""
         if self.paused or not self.table_name:
             return
         now = time.monotonic()
         with self._lock:
-            due = [live for live in self._live.values() if live.next_report <= now]
-        for live in due:
-            if self._replaced(live) or not moto_compat.instance_running(live.boot.region, live.boot.instance_id):
-                with self._lock:
-                    self._live.pop(live.boot.instance_id, None)
-                continue
-            # The next report is due an interval later whatever this one did: an instance whose
-            # write fails is retried on its schedule, never ahead of the others.
-            live.next_report = now + self.time_scale.seconds(self.report_interval_seconds)
+            live = list(self._live.values())
+        due = sorted((instance for instance in live if instance.next_report <= now), key=lambda i: i.next_report)
+        if not due:
+            return
+        facts = self._new_pass(live)
+        queue, taking = iter(due), threading.Lock()
+        deadline = now + self.report_pass_seconds
+
+        def write_due() -> None:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                with taking:
+                    instance = next(queue, None)
+                if instance is None:
+                    return
+                self._report_periodic(instance, facts)
+
+        if self._writers is None:
+            write_due()
+            return
+        for writer in [self._writers.submit(write_due) for _ in range(self.report_writers)]:
+            writer.result()
+
+    def _report_periodic(self, live: LiveInstance, facts: ReportPass) -> None:
+        """One instance's report timer: its report, with what it sees now; its lag behind its due
+        time and its cost counted."""
+        boot, started = live.boot, time.monotonic()
+        if facts.replaced(live) or not facts.running(boot.region, boot.instance_id):
             with self._lock:
-                silenced = live.boot.instance_id in self._silenced
-            if silenced:
-                continue
-            try:
-                self._write(live, source="timer")
-            except Exception:  # noqa: BLE001 - one instance's failure must not stop the others' reports
-                LOG.exception("instance simulator: the periodic report of %s failed", live.boot.instance_id)
-
-    def _replaced(self, live: LiveInstance) -> bool:
-        """A replica whose successor has booted: its report item is the successor's now. (While
-        AWS still lists the old instance running, its report would overwrite the new one's and
-        the gates would read the replica as not bootstrapped.)"""
-        boot = live.boot
-        if boot.role != "control-plane":
-            return False
+                if self._live.get(boot.instance_id) is live:
+                    self._live.pop(boot.instance_id)
+            return
+        lag = started - live.next_report
+        # The next report is due an interval after this one starts (a systemd timer's
+        # OnUnitActiveSec): an instance whose write fails is retried on its schedule, never ahead.
+        live.next_report = started + self.time_scale.seconds(self.report_interval_seconds)
         with self._lock:
-            return any(
-                other.boot.uid == boot.uid and other.boot.replica == boot.replica and other.booted_at > live.booted_at
-                for other in self._live.values()
-            )
+            silenced = boot.instance_id in self._silenced
+        if silenced:
+            return
+        try:
+            self._write(live, source="timer", facts=facts)
+        except Exception:  # noqa: BLE001 - one instance's failure must not stop the others' reports
+            LOG.exception("instance simulator: the periodic report of %s failed", boot.instance_id)
+        self.report_lag.note("periodic", lag, time.monotonic() - started)
 
-    def _running_replicas(self, uid: str) -> set[int]:
-        """The replicas of `uid` whose instance booted well and still runs: etcd's started members."""
-        with self._lock:
-            replicas = [
-                (live.boot.replica, live.boot.region, live.boot.instance_id)
-                for live in self._live.values()
-                if live.boot.uid == uid and live.boot.role == "control-plane" and live.boot.replica is not None
-            ]
-        return {r for r, region, instance_id in replicas if moto_compat.instance_running(region, instance_id)}
+    def _new_pass(self, live: list[LiveInstance] | None = None) -> ReportPass:
+        """The shared facts of a pass over `live` (every booted instance, by default)."""
+        if live is None:
+            with self._lock:
+                live = list(self._live.values())
+        return ReportPass(live, moto_compat.instance_running, self._read_cluster)
 
-    def _write(self, live: LiveInstance, *, source: str) -> str:
+    def _read_cluster(self, region: str, uid: str, name: str | None) -> tuple[int | None, datetime | None]:
+        """What the simulator reads to play a cluster's replicas (unrecorded): the etcd config's
+        planned membership and the cluster CA's expiry (None where the cluster has neither)."""
+        if not name:
+            return None, None
+        facts = self._store(region, as_instance=False)
+        config = facts.etcd.config(name)
+        record = facts.clusters.get(name)
+        ca = ca_expiry(record.cluster_ca_certificate if record and record.uid == uid else None)
+        return (config.members if config else None), ca
+
+    def _write(self, live: LiveInstance, *, source: str, facts: ReportPass | None = None) -> str:
         """One ok report of a booted instance (the boot's last step, or its report timer), made
         with its role; a replica's first also claims initialisation, as the script does."""
         boot = live.boot
         store = self._store(boot.region)
+        facts = facts or self._new_pass()
         with self._as_instance(boot):
             if boot.role == "control-plane":
                 if source == "boot":
@@ -949,7 +985,7 @@ class InstanceSimulator:
                     claim_initialisation(store, boot)
                     with self._lock:
                         self._initialised_at.setdefault(boot.uid, time.monotonic())
-                checks, certificates = self._replica_facts(store, live)
+                checks, certificates = self._replica_facts(store, live, facts)
                 store.reports.write(
                     boot.uid,
                     status="ok",
@@ -961,7 +997,7 @@ class InstanceSimulator:
                     source=source,
                 )
                 if source == "timer":
-                    self._backup_if_due(store, live)
+                    self._backup_if_due(store, live, facts)
                 return f"replica {boot.replica}"
             store.reports.write(
                 boot.uid,
@@ -969,20 +1005,20 @@ class InstanceSimulator:
                 instance_id=boot.instance_id,
                 instance_arn=self._instance_arn(boot.region, boot.instance_id),
                 version=live.version,
-                checks=self._node_facts(live),
+                checks=self._node_facts(live, facts),
                 certificates={"kubelet-client": _iso(live.joined_at + LEAF_VALIDITY)},
                 source=source,
             )
             return f"node {boot.instance_id}"
 
-    def _backup_if_due(self, store: Any, live: LiveInstance) -> None:
+    def _backup_if_due(self, store: Any, live: LiveInstance, facts: ReportPass) -> None:
         """The etcd leader's part of its report timer (docs/contracts.md, "etcd backups"): when
         the policy item says a snapshot is due (none yet, the newest an interval old, or one
         asked for since), upload one to the cluster's prefix with its retention tag and record
         it. The lowest running replica plays etcd's leader (one leader at a time, as etcd has);
         the object is a stand-in for `etcdctl snapshot save`'s file, with its SHA-256 and size."""
         boot = live.boot
-        running = self._running_replicas(boot.uid)
+        running = facts.running_replicas(boot.uid)
         if not running or boot.replica != min(running):
             return
         policy = store.backups.policy(boot.uid)
@@ -995,8 +1031,9 @@ class InstanceSimulator:
         taken = datetime.fromisoformat(latest.taken_at) if latest else None
         if not backups.is_due(interval, taken, requested, now):
             return
-        revision = self._etcd_revisions.get(boot.uid, 0) + 1
-        self._etcd_revisions[boot.uid] = revision
+        with self._lock:
+            revision = self._etcd_revisions.get(boot.uid, 0) + 1
+            self._etcd_revisions[boot.uid] = revision
         body = f"kubestep simulated etcd snapshot\ncluster {boot.uid}\nrevision {revision}\n".encode()
         backup_id = backups.backup_id(now)
         key = backups.object_key(boot.uid, backup_id)
@@ -1045,46 +1082,58 @@ class InstanceSimulator:
 
     def _instance_client(self, service: str, region: str) -> Any:
         """A client whose calls are recorded as the current boot's instance role's."""
-        key = (f"instance:{service}", region)
+
+        def make() -> Any:
+            client = self._boto3_client(service, region)
+            self._record_calls_of(client)
+            return client
+
+        return self._per_thread((f"instance:{service}", region), make)
+
+    def _per_thread(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The calling thread's client (or store) of `key`, made once."""
+        key = (*key, threading.get_ident())
         client = self._clients.get(key)
         if client is None:
-            client = boto3.client(
-                service,
-                endpoint_url=self.endpoint_url,
-                region_name=region,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
-            self._record_calls_of(client)
-            self._clients[key] = client
+            with self._clients_lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = self._clients[key] = make()
         return client
 
-    def _replica_facts(self, store: Any, live: LiveInstance) -> tuple[dict[str, Any], dict[str, str]]:
+    def _boto3_client(self, service: str, region: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def _replica_facts(
+        self, store: Any, live: LiveInstance, facts: ReportPass
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         """What a replica's report says now (its `checks`, its `certificates`): etcd membership
         (`etcdctl member list`: the replicas booted and running, none a learner once booted),
         health (a quorum of the planned members), its API server, the administrators generation
         its authenticator serves (read with the replica's role, as its report timer does), its
-        certificates' expiries."""
+        certificates' expiries. What its cluster's replicas all see is read once per pass."""
         boot = live.boot
-        facts = self._store(boot.region, as_instance=False)
-        started = len(self._running_replicas(boot.uid))
-        config = facts.etcd.config(boot.cluster_name) if boot.cluster_name else None
-        planned = config.members if config else started
+        cluster = facts.cluster(boot.region, boot.uid, boot.cluster_name)
+        started = len(cluster.running_replicas)
         with self._lock:
             unready = boot.instance_id in self._unready
         checks: dict[str, Any] = {
             "etcdMembers": started,
             "etcdLearners": 0,
-            "etcdHealthy": started * 2 > planned,
+            "etcdHealthy": started * 2 > cluster.planned_members,
             "apiserverReady": not unready,
         }
         checks |= self._serve_admins(store, live)
         checks |= live.restore_checks
         certificates = dict.fromkeys(LEAF_CERTIFICATES, _iso(live.joined_at + LEAF_VALIDITY))
-        record = facts.clusters.get(boot.cluster_name) if boot.cluster_name else None
-        ca = ca_expiry(record.cluster_ca_certificate if record and record.uid == boot.uid else None)
-        if ca is not None:
-            certificates["ca"] = _iso(ca)
+        if cluster.ca_expires is not None:
+            certificates["ca"] = _iso(cluster.ca_expires)
         return checks, certificates
 
     def _serve_admins(self, store: Any, live: LiveInstance) -> dict[str, Any]:
@@ -1114,14 +1163,14 @@ class InstanceSimulator:
             checks["adminsError"] = problem
         return checks
 
-    def _node_facts(self, live: LiveInstance) -> dict[str, Any]:
+    def _node_facts(self, live: LiveInstance, facts: ReportPass) -> dict[str, Any]:
         """A node is Ready once booted; the cloud controller manager (running on a booted replica)
         initialises it `ccm_delay_seconds` later: providerID `aws:///<zone>/<instance>`, taint gone."""
         boot = live.boot
         with self._lock:
             stalled = bool({boot.uid, boot.cluster_name} & self._ccm_stalled)
         waited = time.monotonic() - live.booted_at >= self.time_scale.seconds(self.ccm_delay_seconds)
-        initialised = not stalled and waited and bool(self._running_replicas(boot.uid))
+        initialised = not stalled and waited and bool(facts.running_replicas(boot.uid))
         checks: dict[str, Any] = {"nodeReady": True, "nodeInitialized": initialised}
         if initialised:
             checks["providerID"] = f"aws:///{live.zone or 'unknown'}/{boot.instance_id}"

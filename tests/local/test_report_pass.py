@@ -1,0 +1,87 @@
+"""The instance simulator's periodic reports under load (kubestep_local/report_pass.py): a pass
+reads what a cluster's replicas share once, asks EC2 about each instance once, writes the most
+overdue reports first within its time budget, and counts how late they are. No emulator: the
+simulator's reads are stand-ins that count their calls."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from kubestep_local.instances import InstanceSimulator, LiveInstance, PendingBoot
+from kubestep_local.report_pass import ReportLag, ReportPass
+
+
+def _live(instance_id: str, uid: str, replica: int | None, *, booted_at: float = 0.0, due: float = 0.0) -> LiveInstance:
+    role = "node" if replica is None else "control-plane"
+    boot = PendingBoot(0.0, 0, instance_id, "us-east-1", uid, f"name-{uid}", role, replica, None, f"asg-{instance_id}")
+    return LiveInstance(boot, booted_at, datetime.now(UTC), "us-east-1a", next_report=due)
+
+
+def test_a_pass_reads_each_cluster_once_and_asks_ec2_about_each_instance_once() -> None:
+    live = [_live(f"i-{uid}{r}", uid, r) for uid in ("a", "b") for r in range(3)] + [_live("i-node", "a", None)]
+    asked: list[str] = []
+    read: list[str] = []
+
+    def running(region: str, instance_id: str) -> bool:
+        asked.append(instance_id)
+        return instance_id != "i-a2"  # replica 2 of cluster a was terminated
+
+    def read_cluster(region: str, uid: str, name: str | None) -> tuple[int | None, datetime | None]:
+        read.append(uid)
+        return (3 if uid == "a" else None), None
+
+    facts = ReportPass(live, running, read_cluster)
+    for _ in range(3):  # every replica's report of both clusters, and the node's
+        assert facts.cluster("us-east-1", "a", "name-a").running_replicas == {0, 1}
+        assert facts.cluster("us-east-1", "a", "name-a").planned_members == 3
+        # No etcd config: the members planned are the ones running.
+        assert facts.cluster("us-east-1", "b", "name-b").planned_members == 3
+        assert facts.running_replicas("a") == {0, 1}
+        assert facts.running("us-east-1", "i-node")
+    assert sorted(read) == ["a", "b"]
+    assert sorted(asked) == sorted(i.boot.instance_id for i in live)
+
+
+def test_a_replica_whose_successor_booted_is_replaced_and_nodes_never_are() -> None:
+    old, new = _live("i-old", "a", 1, booted_at=10.0), _live("i-new", "a", 1, booted_at=20.0)
+    node = _live("i-node", "a", None, booted_at=5.0)
+    facts = ReportPass([old, new, node], lambda region, instance: True, lambda region, uid, name: (None, None))
+    assert facts.replaced(old) and not facts.replaced(new) and not facts.replaced(node)
+
+
+def test_reports_go_most_overdue_first_within_the_pass_budget_and_their_lag_is_counted() -> None:
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table", report_pass_seconds=0.5)
+    now = time.monotonic()
+    dues = {"i-late": now - 5.0, "i-later": now - 9.0, "i-soon": now - 1.0, "i-future": now + 60.0}
+    for instance_id, due in dues.items():
+        simulator._live[instance_id] = _live(instance_id, "a", None, due=due)
+    simulator._new_pass = lambda live=None: None  # type: ignore[method-assign]
+    written: list[str] = []
+
+    def write(live: LiveInstance, facts: Any) -> None:
+        written.append(live.boot.instance_id)
+        simulator.report_lag.note("periodic", time.monotonic() - live.next_report, 0.3)
+        time.sleep(0.3)  # a slow write: the budget (0.5 s) ends the pass after the second
+
+    simulator._report_periodic = write  # type: ignore[method-assign]
+    simulator._report_live()
+    assert written == ["i-later", "i-late"]
+    simulator._report_live()  # what was left is written first in the next pass
+    assert written == ["i-later", "i-late", "i-later", "i-late"]  # (the stand-in never reschedules)
+    figures = simulator.report_lag.take()["periodic"]
+    assert figures["reports"] == 4 and 9.0 <= figures["largestLagSeconds"] < 10.0
+    assert figures["meanWriteMs"] == 300.0
+    assert simulator.report_lag.take() == {}
+
+
+def test_the_lag_counter_keeps_each_kind_apart_and_never_counts_an_early_report_as_negative() -> None:
+    lag = ReportLag()
+    lag.note("boot", 0.5)
+    lag.note("boot", -0.1)
+    lag.note("periodic", 2.0, 0.01)
+    assert lag.figures() == {
+        "boot": {"reports": 2, "largestLagSeconds": 0.5},
+        "periodic": {"reports": 1, "largestLagSeconds": 2.0, "meanWriteMs": 10.0},
+    }
