@@ -217,12 +217,14 @@ def run_concurrent(
     api = ApiClient(runtime.api_url, sign=False)
     sampler = MemorySampler()
     sampler.start()
+    runtime.simulator.report_lag.take()  # this run's lag only
     calls_before = len(runtime.recorder.call_records())
     t0 = time.monotonic()
     arns = [api.create_cluster(reference_body_named(body, f"{prefix}{i}"))["executionArn"] for i in range(count)]
     results = [runtime.wait_execution(arn, timeout=3600) for arn in arns]
     wall = time.monotonic() - t0
     peak = sampler.stop()
+    reports = runtime.simulator.report_lag.take()
     new_calls = runtime.recorder.call_records()[calls_before:]
     stats = runtime.stats()
     transitions = sum(stats[a].state_transitions for a in arns if a in stats)
@@ -240,6 +242,10 @@ def run_concurrent(
         "clustersPerMinute": round(count * 60 / wall, 2) if wall else None,
         "peakMemoryMiB": round(peak / 2**20, 1),
         "throttledCalls": sum(1 for c in new_calls if c.error in THROTTLING),
+        # The instance simulator's reports in this run, per kind (boot, periodic): how many, the
+        # largest lag behind their due time, a periodic report's mean cost. A periodic report
+        # later than the health gates' staleness window reads as a dead instance.
+        "instanceReports": reports,
         "stateTransitions": transitions,
         "taskRetries": retries,
         # How the cost grows with N: per create, what it was billed for and what it asked of AWS.

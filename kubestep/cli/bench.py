@@ -119,7 +119,10 @@ def operations_table(operations: list[dict]) -> Table:
 
 def concurrency_table(runs: list[dict]) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold", title="Clusters created at once (latency instant)")
-    columns = ("CLUSTERS", "RUNNING", "WALL", "x ONE CREATE", "PER MINUTE", "PEAK MEMORY", "THROTTLED", "COST USD")
+    columns = (
+        *("CLUSTERS", "RUNNING", "WALL", "x ONE CREATE", "PER MINUTE", "PEAK MEMORY", "THROTTLED", "COST USD"),
+        "REPORT LAG",
+    )
     for column in (*columns, "PER CREATE: TRANSITIONS", "LAMBDA", "API CALLS"):
         table.add_column(column)
     for run in runs:
@@ -133,8 +136,18 @@ def concurrency_table(runs: list[dict]) -> Table:
             f"{run['peakMemoryMiB']:.0f} MiB",
             str(run["throttledCalls"]),
             f"{run['costUsd']:.5f}",
+            report_lag(run.get("instanceReports") or {}),
             str(each["stateTransitions"]),
             str(each["lambdaInvocations"]),
             str(each["awsApiCalls"]),
         )
     return table
+
+
+def report_lag(reports: dict) -> str:
+    """The instance simulator's largest lag behind a periodic report's due time (and a report's
+    mean cost): a lag past the health gates' staleness window reads as a dead instance."""
+    periodic = reports.get("periodic")
+    if not periodic:
+        return "-"
+    return f"{periodic['largestLagSeconds']:.1f}s ({periodic.get('meanWriteMs', 0):.0f} ms/report)"

@@ -68,5 +68,12 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
         each = run["perCreate"]
         assert each["stateTransitions"] > 0 and each["lambdaInvocations"] > 0
         assert each["awsApiCalls"] >= each["dynamodbGetItem"] > 0
+        # The instance simulator's reports in the run: every instance's boot report, then its
+        # periodic ones, with the largest lag behind their due time (printed as REPORT LAG).
+        reports = run["instanceReports"]
+        assert reports["boot"]["reports"] >= 5 * run["clusters"]  # 3 replicas, the general pool's 2 nodes
+        assert reports["periodic"]["reports"] > 0 and reports["periodic"]["largestLagSeconds"] >= 0
+        assert reports["periodic"]["meanWriteMs"] > 0
+    assert "REPORT LAG" in printed
     width, height = png_size(out / report["files"]["timeline"])
     assert width >= 800 and height >= 300
