@@ -23,6 +23,11 @@ the real one); an instance that booted well then rewrites its report every
 - a node: Ready, and once the cluster's cloud controller manager runs (a booted replica) and
   ``ccm_delay_seconds`` passed, initialised by it (``nodeInitialized``, providerID set).
 
+The periodic reports are written in passes (`report_pass.py`): the due ones, most overdue
+first, by a small pool of writers; what a cluster's replicas all see (etcd's members, its etcd
+config, its CA) is read once per pass; how late each report runs behind its timer is counted
+(`report_lag`), so an overloaded simulator shows as lag, never as reports written early.
+
 Each call an instance makes is recorded as its instance role's (``CallRecord.role_name``, with
 the instance's ARN), so the IAM check evaluates them against the policy the functions put on
 that role; what the simulator only reads to play its part (etcd membership, the cluster CA) is
@@ -230,7 +235,7 @@ class InstanceSimulator:
         report_interval_seconds: float = 60.0,
         ccm_delay_seconds: float = 10.0,
         boot_model: Callable[[], BootModel | None] = lambda: None,
-        report_writers: int = 3,
+        report_writers: int = 6,
         report_pass_seconds: float = 1.0,
     ) -> None:
         self.endpoint_url = endpoint_url
@@ -274,13 +279,19 @@ class InstanceSimulator:
         # time (nor is making clients from the default session).
         self._clients: dict[tuple[Any, ...], Any] = {}
         self._clients_lock = threading.Lock()
-        # Periodic reports are written by a small pool, most overdue first, at most
-        # `report_pass_seconds` per pass so boots, scans and drains are not starved; each
-        # request of the pool waits its turn at the emulator's one request lock, so more writers
-        # than a few only queue there.
+        # Periodic reports are written on their own thread, apart from boots, scans and drains,
+        # in passes back to back (a pass's shared facts at most `report_pass_seconds` old), each
+        # by a small pool, most overdue first: every request waits its turn at the emulator's one
+        # request lock, and one writer's turn came too seldom to keep hundreds of instances'
+        # reports within the gates' staleness window.
         self.report_writers = report_writers
         self.report_pass_seconds = report_pass_seconds
         self._writers: ThreadPoolExecutor | None = None
+        self._reporter: threading.Thread | None = None
+        # Per control-plane replica, when its newest instance booted, and a lock that orders its
+        # instances' writes: a replaced instance's report never lands after its successor's.
+        self._newest_replica: dict[tuple[str, int], float] = {}
+        self._replica_locks: dict[tuple[str, int], threading.Lock] = {}
         # How late reports are written against their due time (the bench prints the largest).
         self.report_lag = ReportLag()
         self._etcd_revisions: dict[str, int] = {}  # each cluster's etcd revision, as its snapshots say
@@ -309,12 +320,15 @@ class InstanceSimulator:
             self._writers = ThreadPoolExecutor(self.report_writers, thread_name_prefix="kubestep-instance-report")
         self._thread = threading.Thread(target=self._run, name="kubestep-instance-simulator", daemon=True)
         self._thread.start()
+        self._reporter = threading.Thread(target=self._run_reports, name="kubestep-instance-reports", daemon=True)
+        self._reporter.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        for thread in (self._thread, self._reporter):
+            if thread is not None:
+                thread.join(timeout=5)
+        self._thread = self._reporter = None
         if self._writers is not None:
             self._writers.shutdown(wait=False, cancel_futures=True)
             self._writers = None
@@ -497,12 +511,23 @@ class InstanceSimulator:
             # Each phase on its own: one that fails (moto's races) must not starve the others —
             # a scan that keeps failing would otherwise stop every periodic report, and the
             # health gates would read them as stale.
-            for phase in (self.scan, self._join_nodes, self._report_due, self._report_live, self._drain_tick):
+            for phase in (self.scan, self._join_nodes, self._report_due, self._drain_tick):
                 try:
                     phase()
                 except Exception:  # noqa: BLE001 - the simulator must survive moto's races
                     LOG.exception("instance simulator: %s failed", phase.__name__)
             self._stop.wait(self.poll_interval)
+
+    def _run_reports(self) -> None:
+        """The periodic reports' passes, one after another while reports are due."""
+        while not self._stop.is_set():
+            written = 0
+            try:
+                written = self._report_live()
+            except Exception:  # noqa: BLE001 - the simulator must survive moto's races
+                LOG.exception("instance simulator: a pass of periodic reports failed")
+            if not written:
+                self._stop.wait(self.poll_interval)
 
     def scan(self) -> None:
         """Schedule a boot for every instance not seen before in a kubestep ASG (late for one a
@@ -661,15 +686,36 @@ class InstanceSimulator:
             report = store.reports.node(boot.uid, instance_id, self._instance_arn(group.region, instance_id))
         if report is None or not report.ok or report.instance_id != instance_id:
             return
+        live = LiveInstance(
+            boot, time.monotonic(), datetime.now(UTC), self._zone(boot), time.monotonic(), version=self._version(boot)
+        )
         with self._lock:
-            self._live[instance_id] = LiveInstance(
-                boot,
-                time.monotonic(),
-                datetime.now(UTC),
-                self._zone(boot),
-                time.monotonic(),
-                version=self._version(boot),
-            )
+            self._add_live(live)
+
+    def _add_live(self, live: LiveInstance) -> None:
+        """`live` reports periodically from now on (under `_lock`); a replica's newest instance."""
+        boot = live.boot
+        self._live[boot.instance_id] = live
+        if boot.role == "control-plane" and boot.replica is not None:
+            key = (boot.uid, boot.replica)
+            self._newest_replica[key] = max(self._newest_replica.get(key, live.booted_at), live.booted_at)
+
+    def _replaced(self, live: LiveInstance) -> bool:
+        """A replica whose successor has booted: its report item is the successor's now (while
+        AWS still lists the old instance running, its report would overwrite the new one's and
+        the gates would read the replica as not bootstrapped)."""
+        boot = live.boot
+        if boot.role != "control-plane" or boot.replica is None:
+            return False
+        with self._lock:
+            return self._newest_replica.get((boot.uid, boot.replica), live.booted_at) > live.booted_at
+
+    def _replica_writes(self, boot: PendingBoot) -> Any:
+        """Held while a replica's instance writes its report (nothing for a node)."""
+        if boot.role != "control-plane" or boot.replica is None:
+            return contextlib.nullcontext()
+        with self._lock:
+            return self._replica_locks.setdefault((boot.uid, boot.replica), threading.Lock())
 
     # -- the node termination handler (queue mode) ----------------------------------------------
     def _client(self, service: str, region: str) -> Any:
@@ -866,10 +912,15 @@ class InstanceSimulator:
             LOG.warning("instance %s of %s has no %s tag; no report", boot.instance_id, boot.asg_name, REPLICA_TAG)
             return
         live = LiveInstance(boot, time.monotonic(), datetime.now(UTC), self._zone(boot), version=self._version(boot))
+        # A node reports again as soon as the cloud controller manager may have initialised it.
+        first = min(self.report_interval_seconds, self.ccm_delay_seconds) if boot.role == "node" else None
+        # Not due before its boot report is written: the report writers never take it mid-boot.
+        live.next_report = time.monotonic() + self.time_scale.seconds(first or self.report_interval_seconds)
         if status == "ok":
-            with self._lock:
-                self._live[boot.instance_id] = live
-            key = self._write(live, source="boot")
+            with self._replica_writes(boot):
+                with self._lock:
+                    self._add_live(live)
+                key = self._write(live, source="boot")
         else:
             replica = boot.replica if boot.role == "control-plane" else None
             with self._as_instance(boot):
@@ -882,8 +933,6 @@ class InstanceSimulator:
                     version=live.version,
                 )
             key = f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
-        # A node reports again as soon as the cloud controller manager may have initialised it.
-        first = min(self.report_interval_seconds, self.ccm_delay_seconds) if boot.role == "node" else None
         live.next_report = time.monotonic() + self.time_scale.seconds(first or self.report_interval_seconds)
         report = Report(
             boot.uid,
@@ -901,41 +950,49 @@ class InstanceSimulator:
             self.on_report(report)
 
     # -- periodic reports ------------------------------------------------------------------------
-    def _report_live(self) -> None:
+    def _report_live(self) -> int:
         """Every booted instance's periodic report, when due, most overdue first, by the pool of
         report writers for at most `report_pass_seconds` (what is left is the most overdue of the
         next pass); a terminated or replaced instance stops."""
         if self.paused or not self.table_name:
-            return
+            return 0
         now = time.monotonic()
         with self._lock:
             live = list(self._live.values())
         due = sorted((instance for instance in live if instance.next_report <= now), key=lambda i: i.next_report)
         if not due:
-            return
+            return 0
         facts = self._new_pass(live)
         queue, taking = iter(due), threading.Lock()
         deadline = now + self.report_pass_seconds
+        taken = itertools.count()
 
         def write_due() -> None:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 with taking:
                     instance = next(queue, None)
+                    if instance is not None:
+                        next(taken)
                 if instance is None:
                     return
                 self._report_periodic(instance, facts)
 
         if self._writers is None:
             write_due()
-            return
-        for writer in [self._writers.submit(write_due) for _ in range(self.report_writers)]:
-            writer.result()
+        else:
+            for writer in [self._writers.submit(write_due) for _ in range(self.report_writers)]:
+                writer.result()
+        return next(taken)
 
     def _report_periodic(self, live: LiveInstance, facts: ReportPass) -> None:
         """One instance's report timer: its report, with what it sees now; its lag behind its due
         time and its cost counted."""
+        with self._replica_writes(live.boot):
+            self._report_timer(live, facts)
+
+    def _report_timer(self, live: LiveInstance, facts: ReportPass) -> None:
         boot, started = live.boot, time.monotonic()
-        if facts.replaced(live) or not facts.running(boot.region, boot.instance_id):
+        if self._replaced(live) or not facts.running(boot.region, boot.instance_id):
             with self._lock:
                 if self._live.get(boot.instance_id) is live:
                     self._live.pop(boot.instance_id)

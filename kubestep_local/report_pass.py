@@ -21,8 +21,6 @@ from typing import Any, Protocol
 class Booted(Protocol):
     """What a pass needs of a booted instance (`instances.LiveInstance`)."""
 
-    booted_at: float
-
     @property
     def boot(self) -> Any: ...
 
@@ -54,16 +52,13 @@ class ReportPass:
         self._clusters: dict[str, ClusterFacts] = {}
         self._lock = threading.Lock()
         self._cluster_locks: dict[str, threading.Lock] = {}
-        # Per cluster, its booted replicas; per (cluster, replica), when its newest instance booted.
+        # Per cluster, its booted replicas.
         self._replicas: dict[str, list[tuple[int, str, str]]] = {}
-        self._newest: dict[tuple[str, int], float] = {}
         for instance in live:
             boot = instance.boot
             if boot.role != "control-plane" or boot.replica is None:
                 continue
             self._replicas.setdefault(boot.uid, []).append((boot.replica, boot.region, boot.instance_id))
-            key = (boot.uid, boot.replica)
-            self._newest[key] = max(self._newest.get(key, instance.booted_at), instance.booted_at)
 
     def running(self, region: str, instance_id: str) -> bool:
         key = (region, instance_id)
@@ -74,13 +69,6 @@ class ReportPass:
             with self._lock:
                 self._running[key] = known
         return known
-
-    def replaced(self, instance: Booted) -> bool:
-        """A replica whose successor has booted: its report item is the successor's now."""
-        boot = instance.boot
-        if boot.role != "control-plane" or boot.replica is None:
-            return False
-        return self._newest.get((boot.uid, boot.replica), instance.booted_at) > instance.booted_at
 
     def running_replicas(self, uid: str) -> frozenset[int]:
         return frozenset(r for r, region, i in self._replicas.get(uid, ()) if self.running(region, i))

@@ -1,7 +1,7 @@
 """The instance simulator's periodic reports under load (kubestep_local/report_pass.py): a pass
 reads what a cluster's replicas share once, asks EC2 about each instance once, writes the most
-overdue reports first within its time budget, and counts how late they are. No emulator: the
-simulator's reads are stand-ins that count their calls."""
+overdue reports first within its time budget, and counts how late they are; a replaced replica
+stops reporting. No emulator: the simulator's reads are stand-ins that count their calls."""
 
 from __future__ import annotations
 
@@ -45,10 +45,15 @@ def test_a_pass_reads_each_cluster_once_and_asks_ec2_about_each_instance_once() 
 
 
 def test_a_replica_whose_successor_booted_is_replaced_and_nodes_never_are() -> None:
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table")
     old, new = _live("i-old", "a", 1, booted_at=10.0), _live("i-new", "a", 1, booted_at=20.0)
-    node = _live("i-node", "a", None, booted_at=5.0)
-    facts = ReportPass([old, new, node], lambda region, instance: True, lambda region, uid, name: (None, None))
-    assert facts.replaced(old) and not facts.replaced(new) and not facts.replaced(node)
+    node, other = _live("i-node", "a", None, booted_at=5.0), _live("i-other", "a", 2, booted_at=1.0)
+    for instance in (old, node, other):
+        simulator._add_live(instance)
+    assert not simulator._replaced(old)
+    simulator._add_live(new)
+    assert simulator._replaced(old) and not simulator._replaced(new)
+    assert not simulator._replaced(node) and not simulator._replaced(other)
 
 
 def test_reports_go_most_overdue_first_within_the_pass_budget_and_their_lag_is_counted() -> None:
@@ -66,9 +71,9 @@ def test_reports_go_most_overdue_first_within_the_pass_budget_and_their_lag_is_c
         time.sleep(0.3)  # a slow write: the budget (0.5 s) ends the pass after the second
 
     simulator._report_periodic = write  # type: ignore[method-assign]
-    simulator._report_live()
+    assert simulator._report_live() == 2
     assert written == ["i-later", "i-late"]
-    simulator._report_live()  # what was left is written first in the next pass
+    assert simulator._report_live() == 2  # what was left is written first in the next pass
     assert written == ["i-later", "i-late", "i-later", "i-late"]  # (the stand-in never reschedules)
     figures = simulator.report_lag.take()["periodic"]
     assert figures["reports"] == 4 and 9.0 <= figures["largestLagSeconds"] < 10.0
