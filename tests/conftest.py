@@ -32,12 +32,15 @@ runtime has stopped before the next module starts."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from kubestep import versions
@@ -47,6 +50,19 @@ from kubestep import versions
 # of life (tests/unit/test_versions_catalog.py moves the date explicitly). Set before any runtime
 # starts: its worker processes inherit it.
 os.environ.setdefault(versions.TODAY_ENV, versions.catalog().as_of)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    """One botocore data loader per data path for the whole test process. Each boto3 session makes
+    its own loader, which parses the service models' JSON again (EC2's is megabytes): the tests
+    clear kubestep's cached session between tests (a test's environment is its own), so every
+    test paid for parsing the models of every client it made. The models are botocore's packaged
+    data, the same for every session; credentials, region and endpoints stay per session."""
+    return botocore.loaders.create_loader(search_path_string)
+
+
+botocore.session.create_loader = _shared_loader
 
 # Packages whose modules start runtimes of their own (the scheduler's default for them).
 RUNTIME_PACKAGES = ("workflows", "cli")
