@@ -60,7 +60,8 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
     its own loader, which parses the service models' JSON again (EC2's is megabytes): the tests
     clear kubestep's cached session between tests (a test's environment is its own), so every
     test paid for parsing the models of every client it made. The models are botocore's packaged
-    data, the same for every session; credentials, region and endpoints stay per session."""
+    data, the same for every session; credentials, region and endpoints stay per session. (The
+    local runtime's Lambda workers share theirs the same way: kubestep_local/_worker.py.)"""
     return botocore.loaders.create_loader(search_path_string)
 
 
