@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The synth cache outlives a test session (synthesis is the slowest part of start-up).
 HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
 # Workflow seconds to real seconds in these runtimes (Wait states, retries, boots, handlers' own
-# deadlines); KUBESTEP_TEST_TIME_SCALE tries another (for every module, its own choice too).
+# deadlines); KUBESTEP_TEST_TIME_SCALE tries another for every module, a module's own included.
 TIME_SCALE_ENV = "KUBESTEP_TEST_TIME_SCALE"
 TIME_SCALE = float(os.environ.get(TIME_SCALE_ENV, "0.02"))
 # The name a workflow module gives a scale of its own (tests/workflows/conftest.py): a module whose
