@@ -18,7 +18,9 @@ Each xdist group is one unit of work a worker runs from start to end:
 - `local`: the tests/local tests that use its package runtime (one runtime, not one per worker);
 - `infra`: tests/infra (its session-scoped synth runs once);
 - a test module may name its group itself (`pytestmark = pytest.mark.xdist_group(NAME)`), and a
-  test may be split across groups (tests/workflows/test_fault_matrix.py: one group per part).
+  test may be split across groups (its parameters marked with groups of their own). The fault
+  matrix is not: its parts share one runtime and one derivation of the operations, which three
+  groups would each pay for.
 
 The scheduler hands out the longest groups first (`GROUP_SECONDS`; a group not listed counts
 DEFAULT_EMULATOR_SECONDS if its module starts runtimes, else DEFAULT_SECONDS_PER_TEST a test). A
@@ -32,12 +34,15 @@ runtime has stopped before the next module starts."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from kubestep import versions
@@ -48,6 +53,20 @@ from kubestep import versions
 # starts: its worker processes inherit it.
 os.environ.setdefault(versions.TODAY_ENV, versions.catalog().as_of)
 
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    """One botocore data loader per data path for the whole test process. Each boto3 session makes
+    its own loader, which parses the service models' JSON again (EC2's is megabytes): the tests
+    clear kubestep's cached session between tests (a test's environment is its own), so every
+    test paid for parsing the models of every client it made. The models are botocore's packaged
+    data, the same for every session; credentials, region and endpoints stay per session. (The
+    local runtime's Lambda workers share theirs the same way: kubestep_local/_worker.py.)"""
+    return botocore.loaders.create_loader(search_path_string)
+
+
+botocore.session.create_loader = _shared_loader
+
 # Packages whose modules start runtimes of their own (the scheduler's default for them).
 RUNTIME_PACKAGES = ("workflows", "cli")
 DEFAULT_EMULATOR_SECONDS = 25.0
@@ -57,28 +76,27 @@ DEFAULT_SECONDS_PER_TEST = 0.2
 # group the scheduler thinks short starts late and finishes alone. To measure them again:
 # `bash scripts/test.sh --group-seconds .build/reports/group-seconds.json` (GroupSeconds below).
 GROUP_SECONDS: dict[str, float] = {
-    "workflows/test_lifecycle": 100,
+    # Its three parts (~185 s as three groups) less two derivations and two runtimes' start.
+    "workflows/test_fault_matrix": 160,
     "workflows/dashboard/test_actions_and_fleet": 100,
-    "workflows/test_fault_matrix-other-errors": 90,
+    "workflows/test_lifecycle": 85,
     "workflows/test_aws_latency": 80,
     "cli/test_cli_local": 75,
-    "workflows/test_fault_matrix-create-errors": 70,
     "workflows/dashboard/test_upgrade_view": 70,
     "workflows/test_cluster_access": 65,
     "bootstrap/test_control_plane_join": 65,
-    "workflows/test_ownership": 60,
     "bootstrap/test_cluster_upgrade": 60,
     "api/test_schemathesis": 55,
     "workflows/test_dashboard": 55,
-    "api/test_routes": 55,
     "cli/test_dashboard_local_restart": 50,
     "workflows/test_failures": 50,
     "local/test_persistence": 50,
     "cli/test_first_hour": 45,
     "workflows/test_zz_network_and_iam": 45,
     "workflows/test_console_examples": 45,
+    "workflows/test_ownership": 40,
     "cli/test_existing_vpc": 40,
-    "workflows/test_fault_matrix-absorbed": 35,
+    "api/test_routes": 30,
     "cli/test_demo": 30,
     "infra": 25,
 }

@@ -28,11 +28,23 @@ ROOT = Path(__file__).resolve().parents[1]
 # The synth cache outlives a test session (synthesis is the slowest part of start-up).
 HOME = Path(os.environ.get("KUBESTEP_TEST_HOME", ROOT / ".build" / "test-home"))
 # Workflow seconds to real seconds in these runtimes (Wait states, retries, boots, handlers' own
-# deadlines); KUBESTEP_TEST_TIME_SCALE tries another.
-TIME_SCALE = float(os.environ.get("KUBESTEP_TEST_TIME_SCALE", "0.02"))
+# deadlines); KUBESTEP_TEST_TIME_SCALE tries another for every module, a module's own included.
+TIME_SCALE_ENV = "KUBESTEP_TEST_TIME_SCALE"
+TIME_SCALE = float(os.environ.get(TIME_SCALE_ENV, "0.02"))
+# The name a workflow module gives a scale of its own (tests/workflows/conftest.py): a module whose
+# tests only wait on modelled time (Wait states, boots, drains) runs them at a lower one.
+MODULE_TIME_SCALE = "RUNTIME_TIME_SCALE"
 # What the runtimes of a session share through their homes: the synthesized assembly and the
 # zipped Lambda asset (both keyed by content; the synth cache takes a lock while it writes).
 SHARED_CACHES = ("cdk.out", "asset-zips")
+
+
+def time_scale_of(module: object) -> float:
+    """The time scale of a module's runtime: its own (`RUNTIME_TIME_SCALE`) unless
+    KUBESTEP_TEST_TIME_SCALE sets one for the whole run."""
+    if os.environ.get(TIME_SCALE_ENV):
+        return TIME_SCALE
+    return float(getattr(module, MODULE_TIME_SCALE, TIME_SCALE))
 
 
 def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -66,14 +78,14 @@ def first_deploy(state: Path) -> Iterator[None]:
         yield
 
 
-def started_runtime(home: Path, state: Path) -> LocalRuntime:
+def started_runtime(home: Path, state: Path, time_scale: float = TIME_SCALE) -> LocalRuntime:
     """A runtime with the stack deployed and its network provisioned, from `state` if saved (else
     it deploys, provisions and saves `state`). Call it inside `first_deploy(state)`."""
     rt = LocalRuntime(
         RuntimeConfig(
             port=0,
             api_port=0,
-            time_scale=TIME_SCALE,
+            time_scale=time_scale,
             home=home,
             boot_delay_seconds=20.0,
             # The tests fire the upgrade planner at chosen times (`runtime.tick`), not on its rate.

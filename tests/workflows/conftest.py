@@ -7,7 +7,9 @@ Module scope: a module sees only what its own tests did (nothing another module 
 or deprovisioned), its tests can be run alone, and xdist can run any two modules at once on two
 workers (tests/conftest.py). Before it stops, the runtime checks every AWS call its handlers
 made and every execution it ran (runtime_checks.py: calls granted by the synthesized policies,
-no secret material anywhere): a problem fails the module's last test at teardown."""
+no secret material anywhere): a problem fails the module's last test at teardown. The runtime
+runs at the session's time scale (tests/deployed_stack.py), or at the module's own if it names one
+(`RUNTIME_TIME_SCALE`: a module that mostly waits on modelled time)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import yaml
 from kubestep.store import Store
 from kubestep_local.runtime import LocalRuntime
 
-from ..deployed_stack import ROOT, first_deploy, runtime_home, started_runtime, state_path
+from ..deployed_stack import ROOT, first_deploy, runtime_home, started_runtime, state_path, time_scale_of
 from . import runtime_checks
 
 EXAMPLES = ROOT / "examples"
@@ -39,10 +41,12 @@ def deployed_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory, deployed_state: Path) -> Iterator[LocalRuntime]:
+def runtime(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, deployed_state: Path
+) -> Iterator[LocalRuntime]:
     home = runtime_home(tmp_path_factory)
     with first_deploy(deployed_state):
-        rt = started_runtime(home, deployed_state)
+        rt = started_runtime(home, deployed_state, time_scale_of(request.module))
     try:
         yield rt
         found = runtime_checks.problems(rt, Store.for_table(rt.outputs["TableName"], dynamodb=_resource(rt)))

@@ -16,8 +16,8 @@ module's runtime, grouped where the faults cannot disturb each other:
   called: each run fails at its operation and the next run gets past it, the last one finishes;
 - each create's hard failure gets its own cluster (compensation, then a clean delete).
 
-The matrix is run in parts (`PARTS`), each a test of its own that can run on its own worker, in
-its own runtime: each part derives the operations from a clean run, then runs its cases.
+The matrix is run in parts (`PARTS`), each a test of its own that passes alone; in the suite they
+share the module's runtime and the operations derived once from a clean run.
 """
 
 from __future__ import annotations

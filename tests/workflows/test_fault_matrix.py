@@ -4,8 +4,10 @@ control-plane upgrade) and DeleteCluster throttled three times, failing hard, an
 response lost after it took effect. The table of each part is printed (and written to
 .build/reports/fault-matrix-<part>.txt): nothing left, no record lost, nothing made twice.
 
-The parts are groups of their own (tests/conftest.py): xdist runs them on both workers, each in
-its runtime; two parts on the same worker in a row share the runtime and the derived operations."""
+The parts are tests of one xdist group (the module's): they share its runtime and the operations
+derived once from one clean cluster's life, which each part needs (a part run alone derives
+them itself). Three groups, one runtime and one derivation each, cost two more clean lives and
+two more runtimes' start and checks for parts that run in parallel threads anyway."""
 
 from __future__ import annotations
 
@@ -24,9 +26,7 @@ def derived(runtime, store) -> Matrix:
     return matrix
 
 
-@pytest.mark.parametrize(
-    "part", [pytest.param(part, marks=pytest.mark.xdist_group(f"workflows/test_fault_matrix-{part}")) for part in PARTS]
-)
+@pytest.mark.parametrize("part", PARTS)
 def test_every_mutating_operation_under_every_fault(derived, part) -> None:
     started = time.monotonic()
     # Derived from what the clean runs called, not listed by hand: the operations that create
