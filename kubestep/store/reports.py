@@ -29,19 +29,21 @@ class ReportRepository:
     def __init__(self, table: Table):
         self._table = table
 
-    def _report(self, item: dict | None) -> BootstrapReport | None:
+    @staticmethod
+    def report_of(item: dict | None) -> BootstrapReport | None:
+        """The report an item read from the table holds (its `key` the item's sort key)."""
         report = BootstrapReport.from_item(item)
         if report is not None and item is not None:
             report = report.model_copy(update={"key": item["sk"]})
         return report
 
     def replica(self, uid: str, index: int) -> BootstrapReport | None:
-        return self._report(self._table.get(keys.bootstrap_pk(uid), keys.replica_report_sk(index)))
+        return self.report_of(self._table.get(keys.bootstrap_pk(uid), keys.replica_report_sk(index)))
 
     def replicas(self, uid: str) -> dict[int, BootstrapReport]:
         """Control-plane reports by replica index."""
         items = self._table.query_all(KeyConditionExpression=Key("pk").eq(keys.bootstrap_pk(uid)), ConsistentRead=True)
-        reports = (self._report(i) for i in items if i["sk"].startswith(keys.REPLICA_REPORT_PREFIX))
+        reports = (self.report_of(i) for i in items if i["sk"].startswith(keys.REPLICA_REPORT_PREFIX))
         return {int(r.key.removeprefix(keys.REPLICA_REPORT_PREFIX)): r for r in reports if r is not None and r.key}
 
     def node(self, uid: str, instance_id: str, instance_arn: str) -> BootstrapReport | None:
@@ -59,7 +61,7 @@ class ReportRepository:
         items = self._table.get_many(own + shared)
         found = {}
         for n, (instance_id, _arn) in enumerate(wanted):
-            report = self._report(items[n] or items[len(wanted) + n])
+            report = self.report_of(items[n] or items[len(wanted) + n])
             if report is not None:
                 found[instance_id] = report
         return found

@@ -11,7 +11,7 @@ import pytest
 
 from kubestep.errors import AlreadyExists, LockHeld, NotFound, Throttled
 from kubestep.models import AWSCluster
-from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, keys, locks
+from kubestep.store import ClusterRecord, EtcdConfig, EtcdMember, Operation, Resource, keys, locks
 from kubestep.store import table as table_module
 from kubestep.store.records import VersionClaim
 
@@ -251,6 +251,23 @@ def test_a_batch_read_of_more_than_a_hundred_items_is_split(store):
     items = store.table.get_many([("P", f"S{i:03}") for i in range(131)])
     assert asked == [100, 31]
     assert [item["n"] for item in items[:130]] == list(range(130)) and items[130] is None
+
+
+def test_a_replica_gate_reads_its_member_config_and_report_in_one_batch(store):
+    store.clusters.create(record("c", "uid00001"), [])
+    store.etcd.plan_member("c", EtcdMember(index=1, zone="z1", subnet_id="s", name="m1", peer_name="p1"))
+    store.etcd.put_config("c", EtcdConfig(initial_cluster_token="t", data_dir="/var/lib/etcd", members=3))
+    store.reports.write("uid00001", status="ok", instance_id="i-1", replica=1, checks={"etcdMembers": 2})
+    calls: list[str] = []
+    store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    member, config, report = store.replica_with_report("c", "uid00001", 1)
+    assert calls == ["BatchGetItem"]
+    assert (member.zone, config.members, report.instance_id, report.checks) == ("z1", 3, "i-1", {"etcdMembers": 2})
+    # No report yet reads as None; a replica never planned is NotFound, as require_member says.
+    store.etcd.plan_member("c", EtcdMember(index=0, zone="z0", subnet_id="s", name="m0", peer_name="p0"))
+    assert store.replica_with_report("c", "uid00001", 0)[2] is None
+    with pytest.raises(NotFound, match="replica 2 of cluster 'c' was never planned"):
+        store.replica_with_report("c", "uid00001", 2)
 
 
 def test_unprocessed_keys_are_asked_again(store, monkeypatch):
