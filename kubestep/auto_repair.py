@@ -101,13 +101,19 @@ def unhealthy_replicas(ctx: ClusterContext, now: datetime) -> tuple[list[Unhealt
     each replica's member item since when it is unhealthy (cleared once it is healthy)."""
     members = ctx.store.etcd.members(ctx.name)
     health = load_balancer.target_health(ctx)
+    # Every replica's group, instances and report in three reads, not three per replica: the
+    # sweep decides every running cluster each time it runs.
+    gated = [m for m in members if m.asg_name and m.instance_id and m.bootstrap == "ok"]
+    groups = instances.groups_instances(ctx, [m.asg_name for m in gated if m.asg_name])
+    reports_now = ctx.store.reports.replicas(ctx.uid) if gated else {}
+    gated_indexes = {m.index for m in gated}
     found = []
     for member in members:
         problem = None
-        if member.asg_name and member.instance_id and member.bootstrap == "ok":
-            live = {m["id"]: m["state"] for m in instances.group_instances(ctx, member.asg_name)}
+        if member.index in gated_indexes:
+            live = {m["id"]: m["state"] for m in groups.get(member.asg_name or "", [])}
             if live.get(member.instance_id) == "InService":
-                report = ctx.store.reports.replica(ctx.uid, member.index)
+                report = reports_now.get(member.index)
                 problem = replica_problem(member, report, health.get(member.instance_id), ctx.settings.time_scale)
         seen = member.unhealthy or {}
         if problem is None:

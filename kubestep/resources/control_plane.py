@@ -187,8 +187,7 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     InService, and the NLB target (HTTPS /readyz on AWS) is healthy. A failed bootstrap fails at
     once; anything else is waited for until the step's deadline (a slow join is not a failure),
     then the timeout names the check that never held."""
-    member = ctx.store.etcd.require_member(ctx.name, replica)
-    report = ctx.store.reports.replica(ctx.uid, replica)
+    member, config, report = ctx.store.replica_with_report(ctx.name, ctx.uid, replica)
     where = f"replica {replica} ({member.zone}, {member.asg_name})"
     assert member.asg_name
     members = instances.group_instances(ctx, member.asg_name)
@@ -209,7 +208,7 @@ def check_replica_health(ctx: ClusterContext, replica: int) -> dict:
     stale = reports.staleness(report, ctx.settings.time_scale)
     if stale:
         ctx.pending(f"{where} instance {instance_id}: {stale}")
-    failed_check = replica_check_failure(report.checks, ctx.store.etcd.config(ctx.name))
+    failed_check = replica_check_failure(report.checks, config)
     if failed_check:
         ctx.pending(f"{where} instance {instance_id} reported ok but {failed_check}")
     state = load_balancer.load_balancer_state(ctx)

@@ -244,10 +244,14 @@ def terminate_in_group(ctx: ClusterContext, instance_id: str, decrement: bool) -
 def group_instances(ctx: ClusterContext, group_name: str) -> list[dict]:
     """The group's instances: id, lifecycle state, instance type and the spec each was launched
     with."""
-    group = group_named(ctx, group_name)
-    if group is None:
-        return []
-    members = {i["InstanceId"]: i for i in group["Instances"]}
+    return groups_instances(ctx, [group_name]).get(group_name, [])
+
+
+def groups_instances(ctx: ClusterContext, group_names: list[str]) -> dict[str, list[dict]]:
+    """`group_instances` of each group that exists, by name, in one DescribeAutoScalingGroups
+    and one DescribeInstances for all of them."""
+    groups = described_groups(ctx, group_names)
+    members = {i["InstanceId"]: i for group in groups.values() for i in group["Instances"]}
     found: dict[str, dict] = {}
     if members:
         pages = ctx.ec2.get_paginator("describe_instances").paginate(InstanceIds=list(members))
@@ -255,15 +259,18 @@ def group_instances(ctx: ClusterContext, group_name: str) -> list[dict]:
             for reservation in page["Reservations"]:
                 for instance in reservation["Instances"]:
                     found[instance["InstanceId"]] = instance
-    return [
-        {
-            "id": i,
-            "state": m["LifecycleState"],
-            "spec": naming.tags_dict(found.get(i, {}).get("Tags")).get(naming.TAG_SPEC),
-            "type": found.get(i, {}).get("InstanceType") or m.get("InstanceType"),
-        }
-        for i, m in sorted(members.items())
-    ]
+    return {
+        name: [
+            {
+                "id": m["InstanceId"],
+                "state": m["LifecycleState"],
+                "spec": naming.tags_dict(found.get(m["InstanceId"], {}).get("Tags")).get(naming.TAG_SPEC),
+                "type": found.get(m["InstanceId"], {}).get("InstanceType") or m.get("InstanceType"),
+            }
+            for m in sorted(group["Instances"], key=lambda m: m["InstanceId"])
+        ]
+        for name, group in groups.items()
+    }
 
 
 def ensure_group(

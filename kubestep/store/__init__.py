@@ -11,6 +11,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from kubestep.errors import NotFound
+from kubestep.store import keys
 from kubestep.store.admins import ClusterAdminsRepository
 from kubestep.store.backups import BackupRepository
 from kubestep.store.clusters import ClusterRepository
@@ -123,3 +125,21 @@ class Store:
     @cached_property
     def deadlines(self) -> DeadlineRepository:
         return DeadlineRepository(self.table)
+
+    def replica_with_report(
+        self, cluster: str, uid: str, index: int
+    ) -> tuple[EtcdMember, EtcdConfig | None, BootstrapReport | None]:
+        """A replica's member item, its cluster's etcd configuration and the replica's latest
+        report, in one consistent batched read: a control-plane health gate reads all three on
+        every poll."""
+        member, config, report = self.table.get_many(
+            [
+                (keys.cluster_pk(cluster), keys.etcd_member_sk(index)),
+                (keys.cluster_pk(cluster), keys.ETCD_CONFIG_SK),
+                (keys.bootstrap_pk(uid), keys.replica_report_sk(index)),
+            ]
+        )
+        found = EtcdMember.from_item(member)
+        if found is None:
+            raise NotFound(f"replica {index} of cluster {cluster!r} was never planned")
+        return found, EtcdConfig.from_item(config), self.reports.report_of(report)

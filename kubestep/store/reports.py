@@ -29,33 +29,42 @@ class ReportRepository:
     def __init__(self, table: Table):
         self._table = table
 
-    def _report(self, item: dict | None) -> BootstrapReport | None:
+    @staticmethod
+    def report_of(item: dict | None) -> BootstrapReport | None:
+        """The report an item read from the table holds (its `key` the item's sort key)."""
         report = BootstrapReport.from_item(item)
         if report is not None and item is not None:
             report = report.model_copy(update={"key": item["sk"]})
         return report
 
     def replica(self, uid: str, index: int) -> BootstrapReport | None:
-        return self._report(self._table.get(keys.bootstrap_pk(uid), keys.replica_report_sk(index)))
+        return self.report_of(self._table.get(keys.bootstrap_pk(uid), keys.replica_report_sk(index)))
 
     def replicas(self, uid: str) -> dict[int, BootstrapReport]:
         """Control-plane reports by replica index."""
         items = self._table.query_all(KeyConditionExpression=Key("pk").eq(keys.bootstrap_pk(uid)), ConsistentRead=True)
-        reports = (self._report(i) for i in items if i["sk"].startswith(keys.REPLICA_REPORT_PREFIX))
+        reports = (self.report_of(i) for i in items if i["sk"].startswith(keys.REPLICA_REPORT_PREFIX))
         return {int(r.key.removeprefix(keys.REPLICA_REPORT_PREFIX)): r for r in reports if r is not None and r.key}
 
     def node(self, uid: str, instance_id: str, instance_arn: str) -> BootstrapReport | None:
-        item = self._table.get(keys.node_report_pk(uid, instance_arn), keys.node_report_sk(instance_id))
-        if item is None:
-            # Written by a node booted before each node had its own partition.
-            item = self._table.get(keys.bootstrap_pk(uid), keys.node_report_sk(instance_id))
-        return self._report(item)
+        return self.nodes(uid, {instance_id: instance_arn}).get(instance_id)
 
     def nodes(self, uid: str, instance_arns: Mapping[str, str]) -> dict[str, BootstrapReport]:
-        """Node reports by instance id, of the instances given (instance id -> its ARN): each
-        node's report is its own partition, read by key."""
-        found = {i: self.node(uid, i, arn) for i, arn in instance_arns.items()}
-        return {i: r for i, r in found.items() if r is not None}
+        """Node reports by instance id, of the instances given (instance id -> its ARN), all in
+        one batched read: each node's report is its own partition. A node booted while the nodes
+        still shared the replicas' partition keeps writing its report there until it is
+        replaced, so that key is read in the same batch and counts where the node's own is
+        missing."""
+        wanted = list(instance_arns.items())
+        own = [(keys.node_report_pk(uid, arn), keys.node_report_sk(i)) for i, arn in wanted]
+        shared = [(keys.bootstrap_pk(uid), keys.node_report_sk(i)) for i, _arn in wanted]
+        items = self._table.get_many(own + shared)
+        found = {}
+        for n, (instance_id, _arn) in enumerate(wanted):
+            report = self.report_of(items[n] or items[len(wanted) + n])
+            if report is not None:
+                found[instance_id] = report
+        return found
 
     def write(
         self,

@@ -41,6 +41,8 @@ def dynamo_safe(value: Any) -> Any:
 
 # BatchGetItem's unprocessed keys: asked again this many times in all, backing off 50 ms..1 s.
 UNPROCESSED_ATTEMPTS = 6
+# The most keys one BatchGetItem may ask for (DynamoDB API reference, BatchGetItem).
+BATCH_GET_LIMIT = 100
 
 
 class ConditionFailed(Exception):
@@ -58,9 +60,16 @@ class Table:
         return self.table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
 
     def get_many(self, item_keys: list[tuple[str, str]]) -> list[dict | None]:
-        """Consistent reads of a few items in one BatchGetItem, in the order asked (None: no
-        such item). Keys DynamoDB leaves unprocessed (over the table's throughput) are asked
-        again after a short back-off; botocore does not retry those itself."""
+        """Consistent reads of distinct items in BatchGetItem calls of at most 100 keys (its
+        limit), in the order asked (None: no such item). Keys DynamoDB leaves unprocessed (over
+        the table's throughput) are asked again after a short back-off; botocore does not retry
+        those itself."""
+        found: dict[tuple[str, str], dict] = {}
+        for start in range(0, len(item_keys), BATCH_GET_LIMIT):
+            found.update(self._get_batch(item_keys[start : start + BATCH_GET_LIMIT]))
+        return [found.get(k) for k in item_keys]
+
+    def _get_batch(self, item_keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
         found: dict[tuple[str, str], dict] = {}
         request: dict[str, Any] = {
             self.name: {"Keys": [{"pk": pk, "sk": sk} for pk, sk in item_keys], "ConsistentRead": True}
@@ -71,7 +80,7 @@ class Table:
                 found[(item["pk"], item["sk"])] = item
             request = answer.get("UnprocessedKeys") or {}
             if not request:
-                return [found.get(k) for k in item_keys]
+                return found
             time.sleep(min(1.0, 0.05 * 2**attempt))
         left = len(request[self.name]["Keys"])
         raise Throttled(f"DynamoDB left {left} keys unprocessed {UNPROCESSED_ATTEMPTS} times")

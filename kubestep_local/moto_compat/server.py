@@ -278,3 +278,24 @@ def look_attribute_aliases_up_once(patches: PatchSet) -> None:
         return names
 
     patches.set(XFormedAttributePicker, "get_possible_keys", get_possible_keys)
+
+
+def parse_query_parameters_from_a_dict(patches: PatchSet) -> None:
+    """For every structure it may descend into, moto's query-protocol parser (EC2, Auto Scaling,
+    ELB, IAM) asks whether any request parameter starts with the structure's prefix, walking all
+    of the request's parameters each time through werkzeug's CombinedMultiDict (moto/core/
+    parse.py ``QueryParser._gonna_recurse``): calls with lists of structures (security group
+    rules, tags, filters) pay for it once per element and parameter. The parser reads only each
+    parameter's first value (``.get``) and the names, so it gets them as a plain dict, built once
+    per request (a speed fix only: the parse is the same)."""
+    from moto.core.parse import QueryParser
+
+    original = QueryParser._do_parse
+
+    def _do_parse(self: Any, request_dict: Any, shape: Any) -> Any:
+        values = request_dict.get("values")
+        if values is not None and type(values) is not dict:
+            request_dict = {**request_dict, "values": dict(values.items())}
+        return original(self, request_dict, shape)
+
+    patches.set(QueryParser, "_do_parse", _do_parse)

@@ -262,3 +262,61 @@ def test_update_expressions_are_parsed_once_and_each_update_applies_its_own_valu
                 TableName=table, Key=key, UpdateExpression="SET = :n", ExpressionAttributeValues={":n": {"N": "1"}}
             )
         assert raised.value.response["Error"]["Code"] == "ValidationException"
+
+
+def _parse_authorize_ingress(values: Any) -> dict:
+    from moto.core.parse import EC2QueryParser
+    from moto.core.utils import get_service_model
+
+    operation = get_service_model("ec2").operation_model("AuthorizeSecurityGroupIngress")
+    return EC2QueryParser(operation).parse({"method": "POST", "values": values, "headers": {}, "body": b""})
+
+
+def test_query_parameters_parse_the_same_from_a_plain_dict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query-protocol request (the EC2 API reference, AuthorizeSecurityGroupIngress: a list of
+    IpPermissions, each with its own IpRanges and a tag list) parses to the same parameters
+    whether the parser walks werkzeug's multi-dicts or the plain dict the patch hands it."""
+    from werkzeug.datastructures import CombinedMultiDict, MultiDict
+
+    from kubestep_local import moto_compat
+
+    form = {
+        "Action": "AuthorizeSecurityGroupIngress",
+        "GroupId": "sg-1",
+        "IpPermissions.1.IpProtocol": "tcp",
+        "IpPermissions.1.FromPort": "443",
+        "IpPermissions.1.ToPort": "443",
+        "IpPermissions.1.IpRanges.1.CidrIp": "10.0.0.0/16",
+        "IpPermissions.1.IpRanges.1.Description": "api",
+        "IpPermissions.1.IpRanges.2.CidrIp": "10.1.0.0/16",
+        "IpPermissions.2.IpProtocol": "udp",
+        "IpPermissions.2.FromPort": "53",
+        "IpPermissions.2.ToPort": "53",
+        "IpPermissions.2.Groups.1.GroupId": "sg-2",
+        "TagSpecification.1.ResourceType": "security-group-rule",
+        "TagSpecification.1.Tag.1.Key": "k",
+        "TagSpecification.1.Tag.1.Value": "v",
+    }
+    from moto.core.parse import QueryParser
+
+    values = CombinedMultiDict([MultiDict({"Version": "2016-11-15"}), MultiDict(form)])
+    expected = _parse_authorize_ingress(values)
+    walked: list[type] = []
+    walk = QueryParser._gonna_recurse
+    monkeypatch.setattr(
+        QueryParser,
+        "_gonna_recurse",
+        lambda self, params, prefix: walked.append(type(params)) or walk(self, params, prefix),
+    )
+    patches = moto_compat.PatchSet()
+    moto_compat.server.parse_query_parameters_from_a_dict(patches)
+    try:
+        parsed = _parse_authorize_ingress(values)
+    finally:
+        patches.undo()
+    assert parsed == expected
+    assert walked and set(walked) == {dict}  # the patched parse walked the plain dict only
+    assert [p["IpProtocol"] for p in parsed["IpPermissions"]] == ["tcp", "udp"]
+    assert [r["CidrIp"] for r in parsed["IpPermissions"][0]["IpRanges"]] == ["10.0.0.0/16", "10.1.0.0/16"]
+    assert parsed["IpPermissions"][1]["UserIdGroupPairs"] == [{"GroupId": "sg-2"}]
+    assert parsed["TagSpecifications"][0]["Tags"] == [{"Key": "k", "Value": "v"}]

@@ -11,7 +11,7 @@ import pytest
 
 from kubestep.errors import AlreadyExists, LockHeld, NotFound, Throttled
 from kubestep.models import AWSCluster
-from kubestep.store import ClusterRecord, EtcdMember, Operation, Resource, keys, locks
+from kubestep.store import ClusterRecord, EtcdConfig, EtcdMember, Operation, Resource, keys, locks
 from kubestep.store import table as table_module
 from kubestep.store.records import VersionClaim
 
@@ -220,6 +220,54 @@ def test_a_step_reads_its_cluster_and_its_operation_in_one_batch(store):
     assert store.clusters.require_with_operation("c", "op-gone")[1] is None
     with pytest.raises(NotFound, match="cluster 'gone' does not exist"):
         store.clusters.require_with_operation("gone", "op-1")
+
+
+def test_node_reports_are_read_in_one_batch_and_a_shared_partition_report_still_counts(store):
+    """A health gate's poll reads every node's report in one BatchGetItem: its own partition and,
+    for a node booted while nodes shared the replicas' partition (still writing there until it
+    is replaced), that older key; where both exist the node's own partition wins."""
+    arn = "arn:aws:ec2:us-east-1:123456789012:instance/{}".format
+    store.reports.write("u1", status="ok", instance_id="i-1", instance_arn=arn("i-1"))
+    shared = {"pk": keys.bootstrap_pk("u1"), "status": "failed:kubeadm-join", "reportedAt": table_module.iso()}
+    store.table.put({**shared, "sk": keys.node_report_sk("i-2"), "instanceId": "i-2"})
+    store.table.put({**shared, "sk": keys.node_report_sk("i-1"), "instanceId": "i-1"})
+    calls: list[str] = []
+    store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    found = store.reports.nodes("u1", {i: arn(i) for i in ("i-1", "i-2", "i-3")})
+    assert calls == ["BatchGetItem"]
+    assert (found["i-1"].ok, found["i-2"].failed_phase, "i-3" in found) == (True, "kubeadm-join", False)
+    assert store.reports.node("u1", "i-2", arn("i-2")).failed_phase == "kubeadm-join"
+
+
+def test_a_batch_read_of_more_than_a_hundred_items_is_split(store):
+    """BatchGetItem takes at most 100 keys (DynamoDB API reference, BatchGetItem)."""
+    for i in range(130):
+        store.table.put({"pk": "P", "sk": f"S{i:03}", "n": i})
+    asked: list[int] = []
+    store.table.client.meta.events.register(
+        "before-parameter-build.dynamodb.BatchGetItem",
+        lambda params, **_: asked.append(len(params["RequestItems"][store.table.name]["Keys"])),
+    )
+    items = store.table.get_many([("P", f"S{i:03}") for i in range(131)])
+    assert asked == [100, 31]
+    assert [item["n"] for item in items[:130]] == list(range(130)) and items[130] is None
+
+
+def test_a_replica_gate_reads_its_member_config_and_report_in_one_batch(store):
+    store.clusters.create(record("c", "uid00001"), [])
+    store.etcd.plan_member("c", EtcdMember(index=1, zone="z1", subnet_id="s", name="m1", peer_name="p1"))
+    store.etcd.put_config("c", EtcdConfig(initial_cluster_token="t", data_dir="/var/lib/etcd", members=3))
+    store.reports.write("uid00001", status="ok", instance_id="i-1", replica=1, checks={"etcdMembers": 2})
+    calls: list[str] = []
+    store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    member, config, report = store.replica_with_report("c", "uid00001", 1)
+    assert calls == ["BatchGetItem"]
+    assert (member.zone, config.members, report.instance_id, report.checks) == ("z1", 3, "i-1", {"etcdMembers": 2})
+    # No report yet reads as None; a replica never planned is NotFound, as require_member says.
+    store.etcd.plan_member("c", EtcdMember(index=0, zone="z0", subnet_id="s", name="m0", peer_name="p0"))
+    assert store.replica_with_report("c", "uid00001", 0)[2] is None
+    with pytest.raises(NotFound, match="replica 2 of cluster 'c' was never planned"):
+        store.replica_with_report("c", "uid00001", 2)
 
 
 def test_unprocessed_keys_are_asked_again(store, monkeypatch):
