@@ -154,6 +154,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     """What moto 5.2.5 does on every request that costs more than the request (the emulator is
     one Python process: its CPU is the local runtime's bottleneck). The answers stay the same."""
     ec2.look_tags_up_by_id(patches)
+    ec2.list_instances_without_copies(patches)
     dynamodb.send_items_as_built(patches)
     dynamodb.roll_back_only_touched_items(patches)
     dynamodb.parse_each_update_expression_once(patches)

@@ -129,6 +129,26 @@ def look_tags_up_by_id(patches: PatchSet) -> None:
     patches.set(TaggedEC2Resource, "get_tags", get_tags)
 
 
+def list_instances_without_copies(patches: PatchSet) -> None:
+    """moto 5.2.5's ``all_instances`` (behind ``get_instance``, which every instance lookup of
+    EC2, Auto Scaling and ELBv2 uses) walks ``all_reservations()``, which shallow-copies every
+    reservation first (the copies exist for ``filter_reservations``, which trims them): one
+    lookup among a few hundred instances took ~1.5 ms. The same instances, read in place (the
+    filters are applied per instance, as moto's own loop does; nothing is trimmed: a speed fix
+    only, DescribeInstances' answer is unchanged)."""
+    from moto.ec2.models.instances import InstanceBackend
+
+    def all_instances(self: Any, filters: Any = None) -> list[Any]:
+        return [
+            instance
+            for reservation in list(self.reservations.values())
+            for instance in list(reservation.instances)
+            if instance.applies(filters)
+        ]
+
+    patches.set(InstanceBackend, "all_instances", all_instances)
+
+
 # ---------------------------------------------------------------- latency
 
 

@@ -320,3 +320,30 @@ def test_query_parameters_parse_the_same_from_a_plain_dict(monkeypatch: pytest.M
     assert [r["CidrIp"] for r in parsed["IpPermissions"][0]["IpRanges"]] == ["10.0.0.0/16", "10.1.0.0/16"]
     assert parsed["IpPermissions"][1]["UserIdGroupPairs"] == [{"GroupId": "sg-2"}]
     assert parsed["TagSpecifications"][0]["Tags"] == [{"Key": "k", "Value": "v"}]
+
+
+def test_instances_are_looked_up_in_place_with_the_same_answers(runtime: LocalRuntime) -> None:
+    """EC2 answers for instances stay moto's (and AWS's: DescribeInstances, TerminateInstances)
+    while lookups read the reservations in place instead of copying each one first."""
+    from moto.ec2.models import ec2_backends
+
+    from kubestep_local import moto_compat
+    from kubestep_local.moto_compat.core import iter_backends
+
+    ec2 = runtime.boto3_client("ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    launched = ec2.run_instances(ImageId=image, MinCount=3, MaxCount=3, InstanceType="t3.micro")["Instances"]
+    ids = [i["InstanceId"] for i in launched]
+    ec2.terminate_instances(InstanceIds=[ids[0]])
+    backend = next(b for _a, r, b in iter_backends(ec2_backends) if r == runtime.region)
+    reservation = next(r for r in backend.reservations.values() if {i.id for i in r.instances} >= set(ids))
+    assert backend.get_instance(ids[1]) is next(i for i in reservation.instances if i.id == ids[1])
+    assert [i.id for i in backend.all_instances(filters=[{"name": "instance-state-name", "values": ["running"]}])][
+        -2:
+    ] == ids[1:]
+    assert moto_compat.instance_state(runtime.region, ids[0]) in ("shutting-down", "terminated")
+    assert moto_compat.instance_running(runtime.region, ids[2])
+    assert moto_compat.instance_state(runtime.region, "i-0000000000000dead") is None
+    described = ec2.describe_instances(InstanceIds=ids[1:])["Reservations"]
+    assert sorted(i["InstanceId"] for r in described for i in r["Instances"]) == sorted(ids[1:])
+    assert len(reservation.instances) == 3  # nothing trimmed the stored reservation
