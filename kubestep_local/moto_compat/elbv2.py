@@ -8,7 +8,7 @@ import contextlib
 import time
 from typing import Any
 
-from kubestep_local.moto_compat.core import PatchSet
+from kubestep_local.moto_compat.core import PatchSet, iter_backends
 from kubestep_local.moto_compat.latency import LatencyHooks, Later
 
 # ---------------------------------------------------------------- a resent call meets AWS's answer
@@ -204,3 +204,19 @@ def _load_balancers_active_at(target_group: Any) -> float:
     backend = elbv2_backends[target_group.account_id][target_group.region_name]
     balancers = (backend.load_balancers.get(arn) for arn in target_group.load_balancer_arns)
     return max((getattr(lb, "_kubestep_active_at", 0.0) for lb in balancers if lb is not None), default=0.0)
+
+
+def keep_load_balancers_provisioning(seconds: float) -> int:
+    """Every load balancer the latency model still has provisioning stays so for at least
+    `seconds` more (a test that must see it provisioning, whatever the machine's load); returns
+    how many were held."""
+    from moto.elbv2.models import elbv2_backends
+
+    held = 0
+    for _account, _region, backend in iter_backends(elbv2_backends):
+        for balancer in list(backend.load_balancers.values()):
+            active_at = getattr(balancer, "_kubestep_active_at", 0.0)
+            if active_at > time.time():
+                balancer._kubestep_active_at = max(active_at, time.time() + seconds)
+                held += 1
+    return held

@@ -17,6 +17,7 @@ import pytest
 
 from kubestep import inventory
 from kubestep.resources import control_plane
+from kubestep_local import moto_compat
 from kubestep_local.latency import PROFILES
 from kubestep_local.runtime import LocalRuntime
 
@@ -126,6 +127,40 @@ def slow_target_checks(realistic: LocalRuntime) -> Iterator[None]:
         watcher.join()
 
 
+@pytest.fixture
+def nlb_provisioning_until_the_gate_looks(realistic: LocalRuntime) -> Iterator[None]:
+    """The NLB stays provisioning until a replica's health gate has said so. The gate looks at it
+    only once every replica reported (kubestep.resources.control_plane.check_replica_health), and
+    a loaded machine can spend the NLB's whole modelled provisioning before that look; so, until
+    an execution's history shows the gate waiting for it, every provisioning NLB is held."""
+    sfn = realistic.boto3_client("stepfunctions")
+    stop, seen = threading.Event(), threading.Event()
+
+    def the_gate_saw_it() -> bool:
+        for execution in sfn.list_executions(stateMachineArn=realistic.state_machine_arn("CreateCluster"))[
+            "executions"
+        ]:
+            if execution["status"] == "RUNNING" and said(
+                pending(realistic, execution["executionArn"]), "the load balancer is provisioning"
+            ):
+                return True
+        return False
+
+    def hold() -> None:
+        while not stop.wait(0.25) and not seen.is_set():
+            moto_compat.keep_load_balancers_provisioning(2.0)
+            if the_gate_saw_it():
+                seen.set()
+
+    watcher = threading.Thread(target=hold, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
 def test_provision_network_waits_for_its_nat_gateways(realistic, store) -> None:
     result = run(realistic, "ProvisionNetwork", {}, "provision-network-realistic")
     assert result["status"] == "SUCCEEDED", result.get("cause")
@@ -140,7 +175,7 @@ def test_provision_network_waits_for_its_nat_gateways(realistic, store) -> None:
 
 
 def test_create_and_delete_take_every_pending_path(
-    realistic, store, network, patient_instances, slow_target_checks
+    realistic, store, network, patient_instances, slow_target_checks, nlb_provisioning_until_the_gate_looks
 ) -> None:
     created = run(realistic, "CreateCluster", ha_request("patient"), "create-patient-1")
     assert created["status"] == "SUCCEEDED", created.get("cause")
