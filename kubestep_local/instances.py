@@ -287,6 +287,9 @@ class InstanceSimulator:
         self.report_writers = report_writers
         self.report_pass_seconds = report_pass_seconds
         self._writers: ThreadPoolExecutor | None = None
+        # Boot reports of different clusters due together are written side by side.
+        self._booters: ThreadPoolExecutor | None = None
+        self._being_reported = 0  # taken from the queue, report not written yet: still pending
         self._reporter: threading.Thread | None = None
         # Per control-plane replica, when its newest instance booted, and a lock that orders its
         # instances' writes: a replaced instance's report never lands after its successor's.
@@ -318,6 +321,7 @@ class InstanceSimulator:
         self._stop.clear()
         if self.report_writers > 1:
             self._writers = ThreadPoolExecutor(self.report_writers, thread_name_prefix="kubestep-instance-report")
+            self._booters = ThreadPoolExecutor(self.report_writers, thread_name_prefix="kubestep-instance-boot")
         self._thread = threading.Thread(target=self._run, name="kubestep-instance-simulator", daemon=True)
         self._thread.start()
         self._reporter = threading.Thread(target=self._run_reports, name="kubestep-instance-reports", daemon=True)
@@ -329,9 +333,10 @@ class InstanceSimulator:
             if thread is not None:
                 thread.join(timeout=5)
         self._thread = self._reporter = None
-        if self._writers is not None:
-            self._writers.shutdown(wait=False, cancel_futures=True)
-            self._writers = None
+        for pool in (self._writers, self._booters):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._writers = self._booters = None
 
     def fail_bootstrap(
         self,
@@ -493,7 +498,7 @@ class InstanceSimulator:
     def pending(self) -> int:
         with self._lock:
             queued = len(self._pending) + len(self._held) + len(self._awaiting_control_plane)
-            return queued + self._being_scheduled + self._launching
+            return queued + self._being_scheduled + self._being_reported + self._launching
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until every instance seen so far has reported (or was skipped)."""
@@ -852,24 +857,46 @@ class InstanceSimulator:
         return f"arn:aws:ec2:{region}:{self._accounts[region]}:instance/{instance_id}"
 
     def _report_due(self) -> None:
+        """Every boot whose report is due: clusters side by side (the boot pool), each cluster's in
+        due order (its init claim and joins keep their order). Sixty instances of ten clusters
+        due together took seconds one after another, and a create's gates waited on the last."""
         if self.paused or not self.table_name:  # not deployed yet: reports wait
             return
-        while True:
-            with self._lock:
-                if not self._pending or self._pending[0].due > time.monotonic():
-                    return
+        by_cluster: dict[str, list[tuple[PendingBoot, str]]] = {}
+        with self._lock:
+            while self._pending and self._pending[0].due <= time.monotonic():
                 boot = heapq.heappop(self._pending)
                 if any(hold.matches(boot) for hold in self._holds):
                     self._held.append(boot)
                     continue
                 self.report_lag.note("boot", time.monotonic() - boot.due)
-                status = "ok"
-                for failure in self._failures:
-                    if failure.matches(boot):
-                        status = f"failed:{failure.phase}"
-                        failure.use()
-                        break
-            self._report(boot, self._load_bundle(boot) if status == "ok" else status)
+                by_cluster.setdefault(boot.uid, []).append((boot, self._planned_status(boot)))
+                self._being_reported += 1
+        if self._booters is None or len(by_cluster) < 2:
+            for boots in by_cluster.values():
+                self._report_boots(boots)
+            return
+        for done in [self._booters.submit(self._report_boots, boots) for boots in by_cluster.values()]:
+            done.result()
+
+    def _planned_status(self, boot: PendingBoot) -> str:
+        """ "ok", or the failure a test planned for this boot (used up; under `_lock`)."""
+        for failure in self._failures:
+            if failure.matches(boot):
+                failure.use()
+                return f"failed:{failure.phase}"
+        return "ok"
+
+    def _report_boots(self, boots: list[tuple[PendingBoot, str]]) -> None:
+        """One cluster's due boots, in order; one that fails to report does not stop the rest."""
+        for boot, status in boots:
+            try:
+                self._report(boot, self._load_bundle(boot) if status == "ok" else status)
+            except Exception:  # noqa: BLE001 - the simulator must survive moto's races
+                LOG.exception("instance simulator: the boot report of %s failed", boot.instance_id)
+            finally:
+                with self._lock:
+                    self._being_reported -= 1
 
     def _load_bundle(self, boot: PendingBoot) -> str:
         """What the instance's loader does first (kubestep/bootstrap/scripts/loader.sh): read the

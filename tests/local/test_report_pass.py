@@ -6,6 +6,7 @@ stops reporting. No emulator: the simulator's reads are stand-ins that count the
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,3 +91,47 @@ def test_the_lag_counter_keeps_each_kind_apart_and_never_counts_an_early_report_
         "boot": {"reports": 2, "largestLagSeconds": 0.5},
         "periodic": {"reports": 1, "largestLagSeconds": 2.0, "meanWriteMs": 10.0},
     }
+
+
+def test_boots_due_together_report_cluster_by_cluster_side_by_side_each_cluster_in_order() -> None:
+    """Ten clusters' instances due at once: each cluster's boots are written in due order (its
+    init claim first, then the joins), different clusters' at the same time; until its report is
+    written a boot still counts as pending (wait_idle must not see the simulator idle early)."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table", report_writers=4)
+    simulator._booters = ThreadPoolExecutor(4)
+    now = time.monotonic()
+    for seq, (uid, replica) in enumerate((uid, r) for r in range(3) for uid in ("a", "b", "c", "d")):
+        boot = PendingBoot(
+            now - 1 + replica * 0.1,
+            seq,
+            f"i-{uid}{replica}",
+            "us-east-1",
+            uid,
+            uid,
+            "control-plane",
+            replica,
+            None,
+            "asg",
+        )
+        simulator._queue(boot)
+    written: list[tuple[str, float, float]] = []
+    pending_seen: list[int] = []
+
+    def report(boot: PendingBoot, status: str) -> None:
+        start = time.monotonic()
+        pending_seen.append(simulator.pending())
+        time.sleep(0.1)
+        written.append((boot.instance_id, start, time.monotonic()))
+
+    simulator._report = report  # type: ignore[method-assign]
+    simulator._load_bundle = lambda boot: "ok"  # type: ignore[method-assign]
+    simulator._report_due()
+    simulator._booters.shutdown()
+    assert sorted(i for i, _, _ in written) == sorted(f"i-{u}{r}" for u in "abcd" for r in range(3))
+    for uid in "abcd":
+        mine = [(i, start, end) for i, start, end in written if i.startswith(f"i-{uid}")]
+        assert [i for i, _, _ in mine] == [f"i-{uid}0", f"i-{uid}1", f"i-{uid}2"]
+        assert all(later[1] >= earlier[2] for earlier, later in zip(mine, mine[1:], strict=False))
+    side_by_side = [(a, b) for a in written for b in written if a[0][2] != b[0][2] and a[1] < b[2] and b[1] < a[2]]
+    assert side_by_side, written
+    assert min(pending_seen) >= 1 and simulator.pending() == 0
