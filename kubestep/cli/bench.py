@@ -10,11 +10,18 @@ from rich.table import Table
 
 from kubestep.cli import output
 from kubestep.cli.demo import EXAMPLE
+from kubestep.cli.options import POSITIVE_TIME_SCALE
 from kubestep.flow.steps import human
 
 
 @click.command(short_help="Measure the reference operations in the emulator against their lower bound.")
-@click.option("--time-scale", default=0.05, show_default=True, help="Factor for waits, retries and boots.")
+@click.option(
+    "--time-scale",
+    type=POSITIVE_TIME_SCALE,
+    default=0.05,
+    show_default=True,
+    help="Factor for waits, retries and boots.",
+)
 @click.option(
     "--latency",
     type=click.Choice(("instant", "realistic", "slow")),
@@ -33,7 +40,7 @@ from kubestep.flow.steps import human
 )
 @click.option(
     "--concurrent-time-scale",
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE_TIME_SCALE,
     default=None,
     help="Time scale of the concurrent creates (default: --time-scale); larger when many creates "
     "slow the emulator past the handlers' scaled deadlines.",

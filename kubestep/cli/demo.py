@@ -15,6 +15,7 @@ from rich.table import Table
 from kubestep import inventory
 from kubestep.api.client import ApiClient
 from kubestep.cli import manifests, output, progress
+from kubestep.cli.options import POSITIVE_TIME_SCALE
 from kubestep.flow.steps import human
 from kubestep.resources import kinds
 
@@ -47,7 +48,13 @@ def _shown(value: object) -> str:
 
 @click.command(short_help="Create and delete an HA cluster on a fresh emulator, step by step.")
 @click.option("--keep", is_flag=True, help="Keep the cluster and the runtime running (Ctrl-C stops).")
-@click.option("--time-scale", default=0.02, show_default=True, help="Factor for waits, retries and boots.")
+@click.option(
+    "--time-scale",
+    type=POSITIVE_TIME_SCALE,
+    default=0.02,
+    show_default=True,
+    help="Factor for waits, retries and boots.",
+)
 @click.option("-f", "--filename", "path", default=str(EXAMPLE), show_default=True, help="Cluster manifest.")
 @click.option(
     "--latency",

@@ -26,7 +26,7 @@ from kubestep import checkout
 from kubestep.cli.contexts import LOCAL
 from kubestep.cli.errors import InputError
 from kubestep.cli.manifests import dumps
-from kubestep.cli.options import DURATION, output_option
+from kubestep.cli.options import DURATION, TIME_SCALE, output_option
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike
@@ -186,6 +186,7 @@ def local() -> None:
 @click.option("--api-port", default=8080, show_default=True, help="Management API port (0: any free port).")
 @click.option(
     "--time-scale",
+    type=TIME_SCALE,
     default=DEFAULT_TIME_SCALE,
     show_default=True,
     help="Factor for Wait states, Retry intervals and simulated boot delays.",

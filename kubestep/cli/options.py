@@ -185,3 +185,10 @@ def timeout_option(default: str = "1h", help_text: str = "How long to wait") -> 
     return click.option(
         "--timeout", type=DURATION, default=default, show_default=True, help=f"{help_text} (e.g. 90s, 10m, 1h)."
     )
+
+
+# --time-scale of the commands that run the emulator: a factor for waits, retries and boots. The
+# demo and the bench print figures divided by it (modelled time, "N x faster"), so they need it
+# above 0; `local up` takes 0 (no waits at all), never less.
+POSITIVE_TIME_SCALE = click.FloatRange(min=0, min_open=True)
+TIME_SCALE = click.FloatRange(min=0)

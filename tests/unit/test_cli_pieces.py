@@ -326,3 +326,25 @@ def test_describe_says_which_replica_cannot_read_the_administrators() -> None:
     assert mapping == "generation 2, served by 1/2 replicas; replica 1: the item does not exist"
     replicas[1] = {"index": 1, "adminsGeneration": 2}
     assert dict(_access_pairs(status))["Admin mapping"] == "generation 2, served by 1/2 replicas"
+
+
+@pytest.mark.parametrize(
+    ("args", "rule"),
+    [
+        (["demo", "--time-scale", "-1"], "'--time-scale': -1.0 is not in the range x>0"),
+        (["demo", "--time-scale", "0"], "'--time-scale': 0.0 is not in the range x>0"),
+        (["bench", "--time-scale", "0"], "'--time-scale': 0.0 is not in the range x>0"),
+        (["bench", "--concurrent-time-scale", "0"], "'--concurrent-time-scale': 0.0 is not in the range x>0"),
+        (["local", "up", "--time-scale", "-0.5"], "'--time-scale': -0.5 is not in the range x>=0"),
+    ],
+)
+def test_a_time_scale_out_of_range_is_refused_before_anything_starts(args: list[str], rule: str) -> None:
+    """The demo and the bench divide by it (modelled time, "N x faster"); no command takes one
+    below 0. Refused by the option itself: a usage error naming it, before any runtime starts."""
+    from click.testing import CliRunner
+
+    from kubestep.cli.main import main
+
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert rule in result.output
