@@ -8,9 +8,10 @@ profile."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -98,27 +99,17 @@ def patient_instances(realistic: LocalRuntime) -> Iterator[None]:
         realistic.latency.profile = profile
 
 
-@pytest.fixture
-def slow_target_checks(realistic: LocalRuntime) -> Iterator[None]:
-    """Every target group checks its targets every 30 s and counts one healthy after 10 checks
-    (the longest an NLB allows), set as soon as the group exists: a target stays `initial`, then
-    `unhealthy`, for 5 minutes of AWS time (6 s here) after its load balancer is active. With
-    kubestep's 10 s x 2 it is 0.4 s here, less than a busy machine takes between two looks of the
-    health gate (the Lambda tasks' own run time is not compressed)."""
-    elbv2 = realistic.boto3_client("elbv2")
+@contextlib.contextmanager
+def repeating(seconds: float, action: Callable[[], bool | None]) -> Iterator[None]:
+    """`action` every `seconds` on a thread of its own while the block runs, until it returns True."""
     stop = threading.Event()
-    slowed: set[str] = set()
 
-    def slow_down() -> None:
-        while not stop.wait(0.05):
-            for group in elbv2.describe_target_groups()["TargetGroups"]:
-                if group["TargetGroupArn"] not in slowed:
-                    elbv2.modify_target_group(
-                        TargetGroupArn=group["TargetGroupArn"], HealthCheckIntervalSeconds=30, HealthyThresholdCount=10
-                    )
-                    slowed.add(group["TargetGroupArn"])
+    def loop() -> None:
+        while not stop.wait(seconds):
+            if action():
+                return
 
-    watcher = threading.Thread(target=slow_down, daemon=True)
+    watcher = threading.Thread(target=loop, daemon=True)
     watcher.start()
     try:
         yield
@@ -128,13 +119,34 @@ def slow_target_checks(realistic: LocalRuntime) -> Iterator[None]:
 
 
 @pytest.fixture
+def slow_target_checks(realistic: LocalRuntime) -> Iterator[None]:
+    """Every target group checks its targets every 30 s and counts one healthy after 10 checks
+    (the longest an NLB allows), set as soon as the group exists: a target stays `initial`, then
+    `unhealthy`, for 5 minutes of AWS time (6 s here) after its load balancer is active. With
+    kubestep's 10 s x 2 it is 0.4 s here, less than a busy machine takes between two looks of the
+    health gate (the Lambda tasks' own run time is not compressed)."""
+    elbv2 = realistic.boto3_client("elbv2")
+    slowed: set[str] = set()
+
+    def slow_down() -> None:
+        for group in elbv2.describe_target_groups()["TargetGroups"]:
+            if group["TargetGroupArn"] not in slowed:
+                elbv2.modify_target_group(
+                    TargetGroupArn=group["TargetGroupArn"], HealthCheckIntervalSeconds=30, HealthyThresholdCount=10
+                )
+                slowed.add(group["TargetGroupArn"])
+
+    with repeating(0.05, slow_down):
+        yield
+
+
+@pytest.fixture
 def nlb_provisioning_until_the_gate_looks(realistic: LocalRuntime) -> Iterator[None]:
     """The NLB stays provisioning until a replica's health gate has said so. The gate looks at it
     only once every replica reported (kubestep.resources.control_plane.check_replica_health), and
     a loaded machine can spend the NLB's whole modelled provisioning before that look; so, until
     an execution's history shows the gate waiting for it, every provisioning NLB is held."""
     sfn = realistic.boto3_client("stepfunctions")
-    stop, seen = threading.Event(), threading.Event()
 
     def the_gate_saw_it() -> bool:
         for execution in sfn.list_executions(stateMachineArn=realistic.state_machine_arn("CreateCluster"))[
@@ -146,19 +158,12 @@ def nlb_provisioning_until_the_gate_looks(realistic: LocalRuntime) -> Iterator[N
                 return True
         return False
 
-    def hold() -> None:
-        while not stop.wait(0.25) and not seen.is_set():
-            moto_compat.keep_load_balancers_provisioning(2.0)
-            if the_gate_saw_it():
-                seen.set()
+    def hold() -> bool:
+        moto_compat.keep_load_balancers_provisioning(2.0)
+        return the_gate_saw_it()
 
-    watcher = threading.Thread(target=hold, daemon=True)
-    watcher.start()
-    try:
+    with repeating(0.25, hold):
         yield
-    finally:
-        stop.set()
-        watcher.join()
 
 
 def test_provision_network_waits_for_its_nat_gateways(realistic, store) -> None:
