@@ -443,8 +443,15 @@ class InstanceSimulator:
 
     # -- faults after a good boot ----------------------------------------------------------------
     def _live_matching(self, match: Match) -> list[str]:
+        """Matching booted instances that still run. A terminated or replaced instance stays in
+        `_live` until its next report timer notices; a fault aimed at it would hit nothing."""
         with self._lock:
-            return sorted(i for i, live in self._live.items() if match.matches(live.boot))
+            found = [live for live in self._live.values() if match.matches(live.boot)]
+        return sorted(
+            live.boot.instance_id
+            for live in found
+            if not self._replaced(live) and moto_compat.instance_running(live.boot.region, live.boot.instance_id)
+        )
 
     def stop_heartbeat(
         self,
@@ -467,9 +474,9 @@ class InstanceSimulator:
 
     def live_instances(self, cluster: str, role: str) -> dict[str, int | None]:
         """The cluster's booted instances of `role` that run: instance id -> replica index."""
+        running = set(self._live_matching(Match(cluster, role)))
         with self._lock:
-            match = Match(cluster, role)
-            return {i: live.boot.replica for i, live in sorted(self._live.items()) if match.matches(live.boot)}
+            return {i: live.boot.replica for i, live in sorted(self._live.items()) if i in running}
 
     def fail_after_healthy(self, cluster: str, replica: int) -> list[str]:
         """The replica's running instance, healthy until now, keeps reporting, but its API server

@@ -135,3 +135,24 @@ def test_boots_due_together_report_cluster_by_cluster_side_by_side_each_cluster_
     side_by_side = [(a, b) for a in written for b in written if a[0][2] != b[0][2] and a[1] < b[2] and b[1] < a[2]]
     assert side_by_side, written
     assert min(pending_seen) >= 1 and simulator.pending() == 0
+
+
+def test_faults_aim_only_at_instances_that_still_run(monkeypatch) -> None:
+    """A terminated node, or a replica whose successor booted, stays known to the simulator until
+    its next report timer; a fault injected meanwhile must pick a running instance instead (an
+    auto-repair test silenced a node a roll had just terminated, and waited for nothing)."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table")
+    terminated = {"i-a-node-gone", "i-b-gone"}
+    monkeypatch.setattr("kubestep_local.instances.moto_compat.instance_running", lambda region, i: i not in terminated)
+    for instance in (
+        _live("i-a-node-gone", "a", None),
+        _live("i-b-node", "a", None),
+        _live("i-a-old", "a", 1, booted_at=10.0),
+        _live("i-b-new", "a", 1, booted_at=20.0),
+        _live("i-b-gone", "a", 0),
+    ):
+        simulator._add_live(instance)
+    assert simulator.stop_heartbeat("a", count=1) == ["i-b-node"]
+    assert simulator.live_instances("a", "node") == {"i-b-node": None}
+    assert simulator.live_instances("a", "control-plane") == {"i-b-new": 1}
+    assert simulator.fail_after_healthy("a", 1) == ["i-b-new"]
