@@ -111,9 +111,24 @@ def output_option(formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "tex
         type=OutputFormat(formats),
         default=default,
         show_default=True,
-        help=f"{', '.join(formats[:-1])} or {formats[-1]}: text for people, name for scripts (kind/name), "
-        "json or yaml for programs (the API's representation).",
+        help=_formats_help(formats),
     )
+
+
+# What each -o format is for; a command's help names only the formats it accepts.
+FORMAT_USES = {
+    "text": "text (for people)",
+    "wide": "wide (more columns)",
+    "name": "name (kind/name, for scripts)",
+    "json": "json",
+    "yaml": "yaml",
+}
+
+
+def _formats_help(formats: tuple[str, ...], text: str = "text (for people)") -> str:
+    uses = [text if f == "text" else FORMAT_USES[f] for f in formats]
+    listed = ", ".join(uses[:-1]) + f" or {uses[-1]}" if len(uses) > 1 else uses[0]
+    return listed + (" (the API's representation)." if {"json", "yaml"} & set(formats) else ".")
 
 
 def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "text") -> Callable[[F], F]:
@@ -135,7 +150,7 @@ def output_options(*, formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = 
             type=OutputFormat(formats),
             default=default,
             show_default=True,
-            help="text (a table), wide (more columns), name (kind/name), json or yaml (the API representation).",
+            help=_formats_help(formats, text="text (a table)"),
         )(f)
 
     return decorate

@@ -4,6 +4,7 @@ relative times, the progress summary of an execution history."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -348,3 +349,26 @@ def test_a_time_scale_out_of_range_is_refused_before_anything_starts(args: list[
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert rule in result.output
+
+
+def _commands(group: click.Command, path: str = "kubestep"):
+    yield path, group
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, f"{path} {name}")
+
+
+def test_each_output_option_describes_only_the_formats_it_accepts() -> None:
+    """`kubestep sweep -o` accepts text, json and yaml; its help once offered `name` too."""
+    from kubestep.cli.main import main as cli
+    from kubestep.cli.options import FORMAT_USES
+
+    checked = 0
+    for path, command in _commands(cli):
+        for param in command.params:
+            if param.name != "fmt" or not isinstance(param.type, click.Choice):
+                continue
+            accepted = {str(c) for c in param.type.choices}
+            described = set(FORMAT_USES) & set(re.findall(r"[a-z]+", param.help or ""))
+            assert described <= accepted, (path, param.help, accepted)
+            checked += 1
+    assert checked > 10
