@@ -136,10 +136,11 @@ def plan_cluster_change(
             )
         )
     current_version, target_version = cluster.spec.control_plane.version, target.spec.control_plane.version
+    version_problem = None
     if target_version != current_version:
-        problem = versions.upgrade_problem(current_version, target_version)
-        if problem:
-            problems.append(("controlPlane.version", problem))
+        version_problem = versions.upgrade_problem(current_version, target_version)
+        if version_problem:
+            problems.append(("controlPlane.version", version_problem))
     names = [p.name for p in pools]
     if request.node_pools == "all":
         upgraded = names
@@ -148,7 +149,9 @@ def plan_cluster_change(
         unknown = sorted(set(upgraded) - set(names))
         if unknown:
             problems.append(("nodePools", f"{unknown} are not node pools of cluster {cluster.name!r} ({names})"))
-    for pool in pools:
+    # Node-pool skew is judged against a version the control plane may take: against a refused
+    # one, every pool would be reported too, for a version that will never run.
+    for pool in pools if version_problem is None else []:
         version = target_version if pool.name in upgraded else pool.spec.version
         skew = versions.node_pool_skew_problem(target_version, version)
         if skew:
