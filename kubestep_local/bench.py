@@ -88,7 +88,8 @@ def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int
     calls = [c for c in runtime.recorder.call_records() if c.execution_arn == op.arn]
     gb_seconds = sum(_gb_seconds(i, memory_mib) for i in invocations)
     transitions = stats.state_transitions if stats else 0
-    retries = task_retries(runtime, op.arn)
+    entered, attempts = task_attempts(runtime, op.arn)
+    retries = max(sum(attempts.values()) - entered, 0)
     return {
         "operation": op.kind,
         "status": op.status,
@@ -99,6 +100,7 @@ def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int
         "wallSeconds": round(op.wall_seconds, 2),
         "stateTransitions": transitions,
         "taskRetries": retries,
+        "gateAttempts": {gate: attempts[gate] for gate in GATES},
         "lambdaInvocations": len(invocations),
         "lambdaGbSeconds": round(gb_seconds, 3),
         "awsApiCalls": _calls(calls),
@@ -107,16 +109,27 @@ def measure(runtime: Any, op: Operation, shape: Shape, memory_mib: dict[str, int
     }
 
 
-def task_retries(runtime: Any, execution_arn: str) -> int:
-    """Task attempts beyond each state's first (the polls of waiting steps): Standard workflows
-    bill every retry as a state transition, and the history lists each attempt."""
+# The health gates: each attempt is a poll (a Lambda invocation, a billed transition when retried).
+GATES = ("CheckReplicaHealth", "CheckNodePoolHealth")
+
+
+def task_attempts(runtime: Any, execution_arn: str) -> tuple[int, Counter[str]]:
+    """(Task states entered, attempts per state name): the attempts beyond each state's first
+    are the polls of waiting steps, and Standard workflows bill every retry as a state
+    transition. An attempt's state is the one its chain of `previousEventId`s leads back to (Map
+    iterations and Parallel branches interleave)."""
     sfn = runtime.boto3_client("stepfunctions")
-    entered = scheduled = 0
+    entered, attempts, state_of = 0, Counter[str](), dict[int, str]()
     for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
         for event in page["events"]:
-            entered += event["type"] == "TaskStateEntered"
-            scheduled += event["type"] == "TaskScheduled"
-    return max(scheduled - entered, 0)
+            if event["type"] == "TaskStateEntered":
+                entered += 1
+                state_of[event["id"]] = event["stateEnteredEventDetails"]["name"]
+            elif event.get("previousEventId") in state_of:
+                state_of[event["id"]] = state_of[event["previousEventId"]]
+            if event["type"] == "TaskScheduled":
+                attempts[state_of.get(event["id"], "?")] += 1
+    return entered, attempts
 
 
 def _gb_seconds(invocation: Invocation, memory_mib: dict[str, int]) -> float:
@@ -228,7 +241,9 @@ def run_concurrent(
     new_calls = runtime.recorder.call_records()[calls_before:]
     stats = runtime.stats()
     transitions = sum(stats[a].state_transitions for a in arns if a in stats)
-    retries = sum(task_retries(runtime, arn) for arn in arns)
+    counted = [task_attempts(runtime, arn) for arn in arns]
+    retries = sum(max(sum(attempts.values()) - entered, 0) for entered, attempts in counted)
+    gate_attempts = sum((attempts for _, attempts in counted), Counter[str]())
     wanted = set(arns)
     invocations = [i for i in runtime.recorder.invocations() if i.execution_arn in wanted]
     own_calls = [c for c in new_calls if c.execution_arn in wanted]
@@ -254,6 +269,7 @@ def run_concurrent(
             "lambdaInvocations": round(len(invocations) / count, 1),
             "awsApiCalls": round(len(own_calls) / count, 1),
             "dynamodbGetItem": round(sum(1 for c in own_calls if c.action == "dynamodb:GetItem") / count, 1),
+            "gateAttempts": {gate: round(gate_attempts[gate] / count, 1) for gate in GATES},
         },
         "costUsd": _cost(
             transitions + retries,

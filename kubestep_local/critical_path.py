@@ -14,10 +14,12 @@ can be named state by state (`Bound.critical_path`), for the bench's timeline.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubestep.bootstrap.host import REPORT_SOON_SECONDS
 from kubestep_local.latency import BootModel, Profile
 
 # An NLB target is healthy after this many checks this far apart, once its load balancer is
@@ -123,10 +125,23 @@ def _replica_group(s: Schedule, step: StepTime) -> None:
 
 
 def _replica_health(s: Schedule, step: StepTime) -> None:
-    # The gate passes once every replica serves and its target is healthy behind the active NLB.
-    s.wait(step, *(f"replica:{r}" for r in range(s.shape.replicas)), "nlb")
+    # The gate passes once every replica's own report shows the whole control plane and its
+    # target is healthy behind the active NLB.
+    s.wait(step, *(_whole_control_plane(s, r) for r in range(s.shape.replicas)), "nlb")
     if s.seconds("target-health"):
         step.end += TARGET_HEALTHY_SECONDS
+
+
+def _whole_control_plane(s: Schedule, replica: int) -> str:
+    """The resource "replica `replica`'s report shows every planned member": a replica that
+    reported before the last join reports again every REPORT_SOON_SECONDS (its fast report
+    timer), so it says so at its first run from the last join on."""
+    reported, joins_end = s.ready.get(f"replica:{replica}"), s.ready.get("joins-end")
+    if reported is None or joins_end is None or reported >= joins_end:
+        return f"replica:{replica}"
+    runs = math.ceil((joins_end - reported) / REPORT_SOON_SECONDS)
+    s.start(f"whole:{replica}", s.started_by[f"replica:{replica}"], reported + runs * REPORT_SOON_SECONDS)
+    return f"whole:{replica}"
 
 
 def _node_pool_group(s: Schedule, step: StepTime) -> None:

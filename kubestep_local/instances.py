@@ -11,7 +11,10 @@ emulator what the bootstrap script does with the instance role: a replica claims
 (unless the cluster is initialised) and marks it done, every instance writes its report under
 its own key, with the Kubernetes version its user-data installs (as ``kubelet --version`` tells
 the real one); an instance that booted well then rewrites its report every
-``report_interval_seconds`` (time-scaled), as its report timer does, with what it would see then:
+``report_interval_seconds`` (time-scaled), as its report timer does, with what it would see then
+-- a replica every ``report_soon_seconds`` while its report falls short of the whole control
+plane (every planned etcd member started, etcd healthy, its API server ready), as its fast
+report timer does (`kubestep.bootstrap.host.REPORT_SOON_TIMER`):
 
 - a control-plane replica: the etcd members started (the cluster's replicas that have booted
   and still run; no learner once booted), etcd healthy while they hold a quorum, its API server
@@ -61,6 +64,7 @@ from botocore.exceptions import ClientError
 from kubestep import backups, naming
 from kubestep.aws import errors as aws_errors
 from kubestep.bootstrap import bundle
+from kubestep.bootstrap.host import REPORT_SOON_SECONDS
 from kubestep.restore import RESTORE_ERROR, RESTORED_BACKUP, RESTORED_TOKEN
 from kubestep.store.backups import BackupRecord
 from kubestep_local import moto_compat
@@ -142,6 +146,9 @@ class LiveInstance:
     joined_at: datetime  # wall clock: its certificates were signed then
     zone: str | None
     next_report: float = 0.0
+    # A replica whose latest report falls short of the whole control plane: its fast report
+    # timer runs.
+    short: bool = False
     # The administrators generation its authenticator serves (None: no mapping yet).
     admins_generation: int | None = None
     # What its user-data installs; the real instance reports `kubelet --version`.
@@ -211,6 +218,17 @@ def ca_expiry(certificate_pem: str | None) -> datetime | None:
         return None
 
 
+def replica_whole(checks: dict[str, Any], planned_members: int) -> bool:
+    """A replica's report shows the whole control plane: every planned etcd member started, etcd
+    healthy, its API server ready (what the management service's gate waits for; the script's
+    CONTROL_PLANE_WHOLE)."""
+    return (
+        checks.get("etcdMembers") == planned_members
+        and checks.get("etcdHealthy") is True
+        and checks.get("apiserverReady") is True
+    )
+
+
 def claim_initialisation(store: Any, boot: PendingBoot) -> None:
     """What a replica's first successful boot does in the registry: unless the cluster is
     initialised, claim initialisation (the conditional put) and, having claimed it, mark it done."""
@@ -233,6 +251,7 @@ class InstanceSimulator:
         on_report: Callable[[Report], None] | None = None,
         recorder: CallRecorder | None = None,
         report_interval_seconds: float = 60.0,
+        report_soon_seconds: float = REPORT_SOON_SECONDS,
         ccm_delay_seconds: float = 10.0,
         boot_model: Callable[[], BootModel | None] = lambda: None,
         report_writers: int = 6,
@@ -255,6 +274,9 @@ class InstanceSimulator:
         self.poll_interval = poll_interval
         # Every booted instance rewrites its report this often (the script's report timer: 60 s).
         self.report_interval_seconds = report_interval_seconds
+        # A replica whose report falls short of the whole control plane reports again this soon
+        # (the script's fast report timer: 10 s), until its report is whole.
+        self.report_soon_seconds = report_soon_seconds
         # How long after a node's boot the cloud controller manager initialises it.
         self.ccm_delay_seconds = ccm_delay_seconds
         self._seen: set[str] = set()
@@ -967,7 +989,10 @@ class InstanceSimulator:
                     version=live.version,
                 )
             key = f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
-        live.next_report = time.monotonic() + self.time_scale.seconds(first or self.report_interval_seconds)
+        # The fast timer, started by a short report, first runs its interval after that report.
+        live.next_report = time.monotonic() + self.time_scale.seconds(
+            self.report_soon_seconds if live.short else (first or self.report_interval_seconds)
+        )
         report = Report(
             boot.uid,
             boot.cluster_name,
@@ -1034,7 +1059,10 @@ class InstanceSimulator:
         lag = started - live.next_report
         # The next report is due an interval after this one starts (a systemd timer's
         # OnUnitActiveSec): an instance whose write fails is retried on its schedule, never ahead.
-        live.next_report = started + self.time_scale.seconds(self.report_interval_seconds)
+        was_short = live.short
+        live.next_report = started + self.time_scale.seconds(
+            self.report_soon_seconds if was_short else self.report_interval_seconds
+        )
         with self._lock:
             silenced = boot.instance_id in self._silenced
         if silenced:
@@ -1043,6 +1071,14 @@ class InstanceSimulator:
             self._write(live, source="timer", facts=facts)
         except Exception:  # noqa: BLE001 - one instance's failure must not stop the others' reports
             LOG.exception("instance simulator: the periodic report of %s failed", boot.instance_id)
+        if live.short != was_short:
+            # This report started the fast timer (its first run an interval from now) or stopped
+            # it (the minute timer, from this run's start).
+            live.next_report = (
+                time.monotonic() + self.time_scale.seconds(self.report_soon_seconds)
+                if live.short
+                else started + self.time_scale.seconds(self.report_interval_seconds)
+            )
         self.report_lag.note("periodic", lag, time.monotonic() - started)
 
     def _new_pass(self, live: list[LiveInstance] | None = None) -> ReportPass:
@@ -1077,6 +1113,8 @@ class InstanceSimulator:
                     with self._lock:
                         self._initialised_at.setdefault(boot.uid, time.monotonic())
                 checks, certificates = self._replica_facts(store, live, facts)
+                planned = facts.cluster(boot.region, boot.uid, boot.cluster_name).planned_members
+                live.short = not replica_whole(checks, planned)
                 store.reports.write(
                     boot.uid,
                     status="ok",

@@ -74,17 +74,28 @@ ExecStart={command}
 """
 
 
-def _timer(description: str, schedule: str) -> str:
+def _timer(description: str, schedule: str, *, enabled: bool = True) -> str:
+    install = "\n[Install]\nWantedBy=timers.target\n" if enabled else ""
     return f"""[Unit]
 Description=kubestep: {description}
 
 [Timer]
 {schedule}
+{install}"""
 
-[Install]
-WantedBy=timers.target
-"""
 
+# A replica's report must show the whole control plane (every planned etcd member started, etcd
+# healthy, its API server ready) before the management service's gate lets the cluster run. A
+# replica that reported while later replicas were still joining would otherwise wait for its
+# minute timer to say so; while its own report falls short, the script starts this timer, which
+# runs the same report service 10 s after each run, and stops it once the report is whole.
+# Both timers count from the service's last run (OnUnitActiveSec), so the minute timer never
+# fires while this one runs. Not enabled: only the report starts it.
+REPORT_SOON_SECONDS = 10
+REPORT_SOON_TIMER = (
+    f"OnActiveSec={REPORT_SOON_SECONDS}s\nOnUnitActiveSec={REPORT_SOON_SECONDS}s\nAccuracySec=1s\n"
+    "Unit=kubestep-report.service"
+)
 
 # The backup timer looks every minute; the policy item (its interval, `requestedAt`) decides
 # whether a snapshot is due, so a changed interval or a backup asked for now needs no new
@@ -94,7 +105,8 @@ BACKUP_TIMER = "OnBootSec=3min\nOnUnitActiveSec=60s\nAccuracySec=5s"
 
 def systemd_units(p: BootstrapParams) -> dict[str, str]:
     """Unit file name -> content, under /etc/systemd/system. Every instance reports every minute
-    (live state for the management service's gate). Control-plane replicas also keep the join
+    (live state for the management service's gate), a replica every 10 s while its report falls
+    short of the whole control plane (`REPORT_SOON_TIMER`). Control-plane replicas also keep the join
     tokens the node secret lists registered (every 15 minutes: a rotated token is accepted
     within 15 minutes, a dropped one refused within its two-hour TTL) and renew kubeadm's
     certificates before they expire (daily, each replica at its own hour, so two replicas never
@@ -111,6 +123,11 @@ def systemd_units(p: BootstrapParams) -> dict[str, str]:
     assert p.replica_index is not None
     hour = (2 + 3 * p.replica_index) % 24
     units |= {
+        "kubestep-report-soon.timer": _timer(
+            "report again every 10 s while this replica's report falls short of the whole control plane",
+            REPORT_SOON_TIMER,
+            enabled=False,
+        ),
         "kubestep-token-refresh.service": _oneshot(
             "register the node secret's join tokens in the cluster", f"{paths.BOOTSTRAP_SCRIPT} refresh-tokens"
         ),

@@ -67,9 +67,17 @@ def sandbox(tmp_path, index=0, *, state=None, data_on_volume=False, **scenario) 
     return box
 
 
+PACING = (["start", "kubestep-report-soon.timer"], ["stop", "kubestep-report-soon.timer"])
+
+
 def report(run) -> dict:
-    """The last AWS call, which must be the report; returns its item."""
+    """The report's item: the last call, or the one before it when a replica's ok report is
+    followed by its pacing (the fast report timer started while the report falls short of the
+    whole control plane, else stopped)."""
     last = run.calls[-1]
+    if last["cmd"] == "systemctl":
+        assert last["args"] in PACING, last
+        last = run.calls[-2]
     assert last["cmd"] == "aws" and last["args"][:2] == ["dynamodb", "put-item"], last
     item = json.loads(last["args"][last["args"].index("--item") + 1])
     assert item["sk"]["S"].startswith((keys.REPLICA_REPORT_PREFIX, keys.NODE_REPORT_PREFIX))
@@ -338,6 +346,21 @@ def test_the_maintenance_timers_are_enabled(first_boot):
     service = box.read("/etc/systemd/system/kubestep-report.service")
     assert "ExecStart=/usr/local/sbin/kubestep-bootstrap report" in service
     assert "ConditionPathExists=/var/lib/kubestep/bootstrap-complete" in service
+
+
+def test_a_report_short_of_the_whole_control_plane_starts_the_fast_report_timer(first_boot):
+    """Replica 0 reports 1 of its 3 members: it reports again every 10 s until its report shows
+    all of them (the minute timer alone would keep the gate waiting up to a minute after the
+    last join)."""
+    box, run = first_boot
+    assert report(run)["checks"]["M"]["etcdMembers"] == {"N": "1"}
+    assert run.calls[-1]["args"] == ["start", "kubestep-report-soon.timer"]
+    soon = box.read("/etc/systemd/system/kubestep-report-soon.timer")
+    for setting in ("OnActiveSec=10s", "OnUnitActiveSec=10s", "Unit=kubestep-report.service"):
+        assert setting in soon.splitlines()
+    # Started only by a short report, never at boot by itself.
+    assert "[Install]" not in soon
+    assert not [a for a in run.commands("systemctl") if a[0] == "enable" and "kubestep-report-soon.timer" in a]
 
 
 def test_report_is_written_last_with_the_checks(first_boot):
@@ -632,6 +655,27 @@ def test_the_report_timer_applies_lagging_add_ons_once_the_whole_control_plane_r
     assert report(timer)["source"]["S"] == "timer"
     # Once: the next report applies nothing.
     assert not box.run("/usr/local/sbin/kubestep-bootstrap", "report").applied()
+
+
+def test_a_report_of_the_whole_control_plane_stops_the_fast_report_timer(tmp_path):
+    box = upgraded_replica(tmp_path)
+    timer = box.run("/usr/local/sbin/kubestep-bootstrap", "report")
+    assert timer.returncode == 0, timer.stderr
+    checks = report(timer)["checks"]["M"]
+    assert checks["etcdMembers"] == {"N": "3"} and checks["etcdHealthy"] == checks["apiserverReady"] == {"BOOL": True}
+    assert timer.calls[-1]["args"] == ["stop", "kubestep-report-soon.timer"]
+
+
+def test_a_report_missing_a_member_keeps_the_fast_report_timer(tmp_path):
+    state = {"items": initialised(0), "members": [member(0), member(1), member(2, status="unstarted")]}
+    box = sandbox(tmp_path, 2, state=state, data_on_volume=True)
+    run = box.run()
+    assert run.returncode == 0, run.stderr
+    box.state.write_text(json.dumps(json.loads(box.state.read_text()) | {"members": [member(0), member(1)]}))
+    timer = box.run("/usr/local/sbin/kubestep-bootstrap", "report")
+    assert timer.returncode == 0, timer.stderr
+    assert report(timer)["checks"]["M"]["etcdMembers"] == {"N": "2"}
+    assert timer.calls[-1]["args"] == ["start", "kubestep-report-soon.timer"]
 
 
 def test_a_failed_add_on_is_never_marked_applied_and_the_report_is_still_written(tmp_path):

@@ -94,6 +94,7 @@ def test_the_report_timer_writes_live_state_after_a_successful_boot(tmp_path):
     assert item["checks"]["M"]["nodeInitialized"] == {"BOOL": True}
     # Nothing but the report: no join, no package, no reboot handling.
     assert {c["cmd"] for c in timer.calls} <= {"curl", "kubelet", "kubectl", "openssl", "aws"}
+    assert timer.calls[-1]["cmd"] == "aws"  # a node's report is not paced: only a replica's
 
 
 def test_a_malformed_join_token_fails_the_secrets_phase(tmp_path):

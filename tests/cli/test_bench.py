@@ -53,6 +53,10 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
     create = operations["CreateCluster"]
     assert create["taskRetries"] > 0, "the health gates poll: each poll is a retry, billed as a transition"
     assert "CheckReplicaHealth" in {s["state"] for s in create["criticalPath"]}
+    # Each replica's gate looks at least once, each pool's too; every look is a Lambda invocation.
+    gates = create["gateAttempts"]
+    assert gates["CheckReplicaHealth"] >= 3 and gates["CheckNodePoolHealth"] >= 2, gates
+    assert sum(gates.values()) <= create["lambdaInvocations"]
     assert {"EnsureLoadBalancer", "CheckReplicaHealth", "CheckNodePoolHealth"} <= {
         s["state"] for s in report["createSteps"]
     }
@@ -68,6 +72,7 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
         each = run["perCreate"]
         assert each["stateTransitions"] > 0 and each["lambdaInvocations"] > 0
         assert each["awsApiCalls"] >= each["dynamodbGetItem"] > 0
+        assert each["gateAttempts"]["CheckReplicaHealth"] >= 3 and each["gateAttempts"]["CheckNodePoolHealth"] >= 2
         # The instance simulator's reports in the run: every instance's boot report, then its
         # periodic ones, with the largest lag behind their due time (printed as REPORT LAG).
         reports = run["instanceReports"]

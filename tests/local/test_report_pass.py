@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from kubestep_local.instances import InstanceSimulator, LiveInstance, PendingBoot
+from kubestep_local.instances import InstanceSimulator, LiveInstance, PendingBoot, replica_whole
 from kubestep_local.report_pass import ReportLag, ReportPass
 
 
@@ -156,3 +156,39 @@ def test_faults_aim_only_at_instances_that_still_run(monkeypatch) -> None:
     assert simulator.live_instances("a", "node") == {"i-b-node": None}
     assert simulator.live_instances("a", "control-plane") == {"i-b-new": 1}
     assert simulator.fail_after_healthy("a", 1) == ["i-b-new"]
+
+
+def test_a_replica_short_of_the_whole_control_plane_reports_every_soon_interval_until_whole() -> None:
+    """The script's pacing (kubestep/bootstrap/host.py, REPORT_SOON_TIMER): a report that falls
+    short of the whole control plane starts a 10 s timer (its first run 10 s after that report,
+    then 10 s after each run's start, as systemd's OnActiveSec / OnUnitActiveSec count); the
+    first whole report stops it, and the minute timer counts from that run's start."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table")
+    replica = _live("i-a0", "a", 0)
+    simulator._add_live(replica)
+    facts = ReportPass([replica], lambda region, instance_id: True, lambda region, uid, name: (3, None))
+    members = iter([1, 2, 3, 3])
+
+    def write(live: LiveInstance, *, source: str, facts: Any = None) -> str:
+        checks = {"etcdMembers": next(members), "etcdHealthy": True, "apiserverReady": True}
+        live.short = not replica_whole(checks, 3)
+        return "replica 0"
+
+    simulator._write = write  # type: ignore[method-assign]
+    dues: list[float] = []
+    for _ in range(4):
+        started = time.monotonic()
+        simulator._report_timer(replica, facts)
+        dues.append(replica.next_report - started)
+    # 1 of 3: the fast timer starts (10 s from now); 2 of 3: it runs on (10 s from this start);
+    # 3 of 3: it stops, the minute timer's next run is 60 s from this start; whole: a minute.
+    assert [round(d) for d in dues] == [10, 10, 60, 60]
+
+
+def test_a_report_is_whole_only_with_every_planned_member_started_etcd_healthy_and_the_api_server_ready() -> None:
+    whole = {"etcdMembers": 3, "etcdHealthy": True, "apiserverReady": True}
+    assert replica_whole(whole, 3)
+    assert not replica_whole(whole, 5)
+    assert not replica_whole(whole | {"etcdMembers": 2}, 3)
+    assert not replica_whole(whole | {"etcdHealthy": False}, 3)
+    assert not replica_whole(whole | {"apiserverReady": False}, 3)

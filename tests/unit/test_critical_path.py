@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from kubestep.bootstrap.host import REPORT_SOON_SECONDS
 from kubestep.workflows import create_cluster, delete_cluster, provision_network
 from kubestep_local.critical_path import TARGET_HEALTHY_SECONDS, Shape, lower_bound
 from kubestep_local.latency import PROFILES, BootModel, Profile
@@ -71,6 +72,22 @@ def test_replicas_join_one_after_another_behind_the_init_and_the_gate_waits_for_
     # One replica: no join at all.
     single = lower_bound(create_cluster.WORKFLOW.render(), PROFILE, Shape(replicas=1, node_pools=0))
     assert single.seconds == first_report + TARGET_HEALTHY_SECONDS
+
+
+def test_a_replica_that_reported_before_the_last_join_holds_the_gate_until_its_next_fast_report() -> None:
+    """Replica 1 reports 45 s before replica 2 joins: its report shows 2 of 3 members, and the
+    whole control plane only at its fast report timer's next run (every REPORT_SOON_SECONDS from
+    its report: 50 s later), 5 s after the last join."""
+    boot = replace(BOOT, control_plane_join=45)
+    bound = lower_bound(create_cluster.WORKFLOW.render(), replace(PROFILE, boot=boot), Shape(replicas=3, node_pools=0))
+    first_report = 3 + 5 + boot.first_replica()
+    last_join = first_report + 2 * 45
+    assert REPORT_SOON_SECONDS == 10
+    held = next(s for s in bound.critical_path() if s.state == "CheckReplicaHealth")
+    assert held.end == last_join + 5 + TARGET_HEALTHY_SECONDS
+    # Replica 0 reported 90 s (nine fast runs) before the last join: it shows it at the join.
+    aligned = lower_bound(create_cluster.WORKFLOW.render(), PROFILE, Shape(replicas=2, node_pools=0))
+    assert aligned.seconds == first_report + BOOT.control_plane_join + TARGET_HEALTHY_SECONDS
 
 
 def test_the_reference_operations_under_the_realistic_profile() -> None:

@@ -4,8 +4,11 @@
 # etcd volume, re-registers the replica's DNS name and reports health again.
 #
 #   kubestep-bootstrap                      boot (what cloud-init runs)
-#   kubestep-bootstrap report               the periodic report (kubestep-report.timer); a
-#                                           replica also serves the administrators item's mapping
+#   kubestep-bootstrap report               the periodic report (kubestep-report.timer; a
+#                                           replica's also kubestep-report-soon.timer while
+#                                           its report falls short of the whole control
+#                                           plane); a replica also serves the administrators
+#                                           item's mapping
 #   kubestep-bootstrap renew-certificates   kubeadm's certificates, before they expire
 #                                           (kubestep-certs-renew.timer, control plane)
 #   kubestep-bootstrap refresh-tokens       the join tokens the node secret lists, registered
@@ -57,6 +60,9 @@ REPORT_KEY=
 REPORT_SOURCE=boot
 INSTALLED_VERSION=
 CHECKS=
+# Set by the control plane's health check: this replica sees every planned etcd member started,
+# etcd healthy and its API server ready (what the management service's gate waits for).
+CONTROL_PLANE_WHOLE=false
 CERTIFICATES=
 ADMINS_CHECKS=
 MODE=
@@ -100,6 +106,16 @@ report() { # report STATUS: the report item (docs/contracts.md), with the checks
   if [ -n "$CERTIFICATES" ]; then item+=",\"certificates\":{\"M\":$CERTIFICATES}"; fi
   item+="}"
   retry 5 3 aws dynamodb put-item --region "$REGION" --table-name "$TABLE" --item "$item"
+}
+
+pace_reports() { # a replica reports every 10 s while its report falls short of the whole control plane
+  [ "$ROLE" = control-plane ] || return 0
+  # Never fails the boot or the report just written: the minute timer reports on regardless.
+  if [ "$CONTROL_PLANE_WHOLE" = true ]; then
+    systemctl stop kubestep-report-soon.timer || log "could not stop kubestep-report-soon.timer"
+  else
+    systemctl start kubestep-report-soon.timer || log "could not start kubestep-report-soon.timer"
+  fi
 }
 
 on_error() {
@@ -766,6 +782,8 @@ control_plane_check() { # one look; sets CHECKS; true when etcd is healthy and t
   if [ -n "$cluster" ]; then CHECKS+=",\"clusterVersion\":{\"S\":\"$cluster\"}"; fi
   if [ -n "$addons" ]; then CHECKS+=",\"addonsVersion\":{\"S\":\"$addons\"}"; fi
   CHECKS+="$(restored_checks)$ADMINS_CHECKS}"
+  CONTROL_PLANE_WHOLE=false
+  if [ "$members" = "$REPLICA_COUNT" ] && [ "$healthy" = true ] && [ "$ready" = true ]; then CONTROL_PLANE_WHOLE=true; fi
   [ "$healthy" = true ] && [ "$ready" = true ]
 }
 
@@ -1128,6 +1146,7 @@ boot() {
   wait_healthy
   PHASE=report
   report ok
+  pace_reports
 }
 
 periodic_report() {
@@ -1144,6 +1163,7 @@ periodic_report() {
   health_check || true
   read_certificates
   report ok
+  pace_reports
 }
 
 main() {
