@@ -123,6 +123,43 @@ def test_each_definition_is_parsed_once_and_each_execution_gets_its_own_componen
     assert first_program is not second_program
 
 
+def test_a_parsed_definition_knows_each_node_text_as_antlr_joins_it(runtime: LocalRuntime) -> None:
+    """The cached tree answers each rule node's text once joined (what the preprocessors ask
+    for at every level): the same text antlr4's ``RuleContext.getText`` joins from the tokens."""
+    from antlr4 import ParserRuleContext
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    def joined(node: Any) -> str:
+        if not isinstance(node, ParserRuleContext):
+            return node.symbol.text
+        return "".join(joined(child) for child in node.children or ())
+
+    definition = json.dumps(
+        {
+            "StartAt": "Greet",
+            "States": {
+                "Greet": {
+                    "Type": "Pass",
+                    "Parameters": {"greeting.$": "States.Format('hi {}', $.who)", "n": [1, {"a": None}]},
+                    "Next": "Done",
+                },
+                "Done": {"Type": "Succeed"},
+            },
+        }
+    )
+    _, tree = AmazonStateLanguageParser.parse(definition)
+    nodes, rule_nodes = [tree], 0
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ParserRuleContext):
+            rule_nodes += 1
+            assert "getText" in vars(node)
+            assert node.getText() == joined(node)
+            nodes.extend(node.children or ())
+    assert rule_nodes > 20
+    assert tree.getText().startswith('{"StartAt":"Greet"')
+
+
 def test_executions_of_one_definition_evaluate_paths_and_intrinsics_on_their_own_input(runtime: LocalRuntime) -> None:
     """Two executions of one state machine (one parse, compiled JSONPaths and intrinsics shared)
     each answer from their own input (Step Functions developer guide, intrinsic functions)."""
