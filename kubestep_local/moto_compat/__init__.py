@@ -158,6 +158,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     ec2.list_instances_without_copies(patches)
     dynamodb.send_items_as_built(patches)
     dynamodb.roll_back_only_touched_items(patches)
+    dynamodb.copy_updated_items_only_for_streams(patches)
     dynamodb.parse_each_update_expression_once(patches)
     server.cache_request_routing(patches)
     server.skip_debug_form_wrapping(patches)

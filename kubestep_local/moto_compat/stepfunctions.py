@@ -336,8 +336,8 @@ def parse_each_definition_once(patches: PatchSet) -> None:
     parse_asl = asl_parser.AmazonStateLanguageParser.parse
     parse_intrinsic = intrinsic_parser.IntrinsicParser.parse
     # The preprocessors only read the tree: sharing one tree between executions' threads is safe.
-    asl_tree = functools.lru_cache(maxsize=256)(lambda definition: parse_asl(definition)[1])
-    intrinsic_tree = functools.lru_cache(maxsize=4096)(lambda source: parse_intrinsic(source)[1])
+    asl_tree = functools.lru_cache(maxsize=256)(lambda definition: _remember_texts(parse_asl(definition)[1]))
+    intrinsic_tree = functools.lru_cache(maxsize=4096)(lambda source: _remember_texts(parse_intrinsic(source)[1]))
 
     def parse_definition(definition: str) -> tuple[Any, Any]:
         tree = asl_tree(definition)
@@ -349,6 +349,29 @@ def parse_each_definition_once(patches: PatchSet) -> None:
 
     patches.set(asl_parser.AmazonStateLanguageParser, "parse", staticmethod(parse_definition))
     patches.set(intrinsic_parser.IntrinsicParser, "parse", staticmethod(parse_intrinsic_function))
+
+
+def _remember_texts(tree: Any) -> Any:
+    """Give each rule node of a parsed tree its text as a constant ``getText``. The preprocessors
+    ask nodes for their text at every level (antlr4's ``RuleContext.getText`` joins its
+    children's texts, recursively, at each call): a third of building an execution's components.
+    A cached tree never changes, so each node's text is joined once, bottom up, exactly as
+    ``getText`` joins it (no children: ""); tokens keep their own ``getText``."""
+    from antlr4 import ParserRuleContext
+
+    texts: dict[int, str] = {}
+    pending: list[tuple[Any, bool]] = [(tree, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if not isinstance(node, ParserRuleContext):
+            texts[id(node)] = node.getText()
+        elif children_done:
+            text = texts[id(node)] = "".join(texts[id(child)] for child in node.children or ())
+            node.getText = text.__str__  # an instance attribute: other trees are unchanged
+        else:
+            pending.append((node, True))
+            pending.extend((child, False) for child in node.children or ())
+    return tree
 
 
 def compile_json_paths_once(patches: PatchSet) -> None:

@@ -123,6 +123,43 @@ def test_each_definition_is_parsed_once_and_each_execution_gets_its_own_componen
     assert first_program is not second_program
 
 
+def test_a_parsed_definition_knows_each_node_text_as_antlr_joins_it(runtime: LocalRuntime) -> None:
+    """The cached tree answers each rule node's text once joined (what the preprocessors ask
+    for at every level): the same text antlr4's ``RuleContext.getText`` joins from the tokens."""
+    from antlr4 import ParserRuleContext
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    def joined(node: Any) -> str:
+        if not isinstance(node, ParserRuleContext):
+            return node.symbol.text
+        return "".join(joined(child) for child in node.children or ())
+
+    definition = json.dumps(
+        {
+            "StartAt": "Greet",
+            "States": {
+                "Greet": {
+                    "Type": "Pass",
+                    "Parameters": {"greeting.$": "States.Format('hi {}', $.who)", "n": [1, {"a": None}]},
+                    "Next": "Done",
+                },
+                "Done": {"Type": "Succeed"},
+            },
+        }
+    )
+    _, tree = AmazonStateLanguageParser.parse(definition)
+    nodes, rule_nodes = [tree], 0
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, ParserRuleContext):
+            rule_nodes += 1
+            assert "getText" in vars(node)
+            assert node.getText() == joined(node)
+            nodes.extend(node.children or ())
+    assert rule_nodes > 20
+    assert tree.getText().startswith('{"StartAt":"Greet"')
+
+
 def test_executions_of_one_definition_evaluate_paths_and_intrinsics_on_their_own_input(runtime: LocalRuntime) -> None:
     """Two executions of one state machine (one parse, compiled JSONPaths and intrinsics shared)
     each answer from their own input (Step Functions developer guide, intrinsic functions)."""
@@ -262,6 +299,50 @@ def test_update_expressions_are_parsed_once_and_each_update_applies_its_own_valu
                 TableName=table, Key=key, UpdateExpression="SET = :n", ExpressionAttributeValues={":n": {"N": "1"}}
             )
         assert raised.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_an_update_copies_the_item_for_its_answer_and_for_a_stream_only(
+    runtime: LocalRuntime, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a table without a stream, UpdateItem copies the item once, for its ALL_OLD answer
+    (moto copied it twice: once more for a stream that does not exist); on a table with one, the
+    stream record's OldImage is still the item as it was (DynamoDB API reference, UpdateItem:
+    ReturnValues; Streams API reference, StreamRecord: OldImage)."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    copies = []
+    deepcopy = Item.__deepcopy__
+    monkeypatch.setattr(Item, "__deepcopy__", lambda item, memo: copies.append(item) or deepcopy(item, memo))
+    dynamodb = runtime.boto3_client("dynamodb")
+    key = {"pk": {"S": "u"}, "sk": {"S": "1"}}
+    dynamodb.put_item(TableName=table, Item={**key, "n": {"N": "1"}, "tags": {"SS": ["a"]}})
+    copies.clear()
+    old = dynamodb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET n = :n ADD tags :t",
+        ExpressionAttributeValues={":n": {"N": "2"}, ":t": {"SS": ["b"]}},
+        ReturnValues="ALL_OLD",
+    )["Attributes"]
+    assert old == {**key, "n": {"N": "1"}, "tags": {"SS": ["a"]}}
+    assert len(copies) == 1
+    item = dynamodb.get_item(TableName=table, Key=key)["Item"]
+    assert item["n"] == {"N": "2"} and sorted(item["tags"]["SS"]) == ["a", "b"]
+
+    dynamodb.update_table(
+        TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    )
+    dynamodb.update_item(
+        TableName=table, Key=key, UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": "3"}}
+    )
+    streams = runtime.boto3_client("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [(r["dynamodb"]["OldImage"]["n"], r["dynamodb"]["NewImage"]["n"]) for r in records] == [
+        ({"N": "2"}, {"N": "3"})
+    ]
 
 
 def _parse_authorize_ingress(values: Any) -> dict:
