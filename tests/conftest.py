@@ -53,6 +53,14 @@ from kubestep import versions
 # starts: its worker processes inherit it.
 os.environ.setdefault(versions.TODAY_ENV, versions.catalog().as_of)
 
+# moto fills every EC2 backend it makes (one per region, again after each `mock_aws` reset) with
+# ~1,300 public AMIs, and scans them all on each launch's image lookup: ~0.17 CPU-s of the unit
+# `aws` fixture's 0.23, and most of a saved emulator state's size. kubestep boots only the Ubuntu
+# images it publishes itself (moto_compat.publish_ubuntu_images) and the tests name no public
+# AMI, so none are loaded. Set before any runtime starts: its worker processes and the CLI's
+# runtimes inherit it (moto reads it each time it makes a backend).
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
 
 @functools.cache
 def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
