@@ -53,6 +53,14 @@ from kubestep import versions
 # starts: its worker processes inherit it.
 os.environ.setdefault(versions.TODAY_ENV, versions.catalog().as_of)
 
+# moto fills every EC2 backend it makes (one per region, again after each `mock_aws` reset) with
+# ~1,300 public AMIs, and scans them all on each launch's image lookup: ~0.17 CPU-s of the unit
+# `aws` fixture's 0.23, and most of a saved emulator state's size. kubestep boots only the Ubuntu
+# images it publishes itself (moto_compat.publish_ubuntu_images) and the tests name no public
+# AMI, so none are loaded. Set before any runtime starts: its worker processes and the CLI's
+# runtimes inherit it (moto reads it each time it makes a backend).
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
 
 @functools.cache
 def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
@@ -71,34 +79,57 @@ botocore.session.create_loader = _shared_loader
 RUNTIME_PACKAGES = ("workflows", "cli")
 DEFAULT_EMULATOR_SECONDS = 25.0
 DEFAULT_SECONDS_PER_TEST = 0.2
-# Test time per group in seconds (setup and teardown included; core-seconds of a full run of
-# `scripts/test.sh`): only the order matters. Add a group when it takes more than ~25 s: a long
-# group the scheduler thinks short starts late and finishes alone. To measure them again:
+# Test seconds per group (setup, call and teardown of its tests, summed; measured in a full run of
+# `pytest -n 6 --dist loadgroup` on 2 cores): only the order matters. Every group of 25 s or more is
+# listed: one missing counts as DEFAULT_SECONDS_PER_TEST a test (or DEFAULT_EMULATOR_SECONDS),
+# so a long module of few tests (unit/test_destructive_ownership: 7 tests, ~100 s) would start
+# last and finish alone. To measure them again:
 # `bash scripts/test.sh --group-seconds .build/reports/group-seconds.json` (GroupSeconds below).
 GROUP_SECONDS: dict[str, float] = {
-    # Its three parts (~185 s as three groups) less two derivations and two runtimes' start.
-    "workflows/test_fault_matrix": 160,
-    "workflows/dashboard/test_actions_and_fleet": 100,
-    "workflows/test_lifecycle": 85,
-    "workflows/test_aws_latency": 80,
-    "cli/test_cli_local": 75,
-    "workflows/dashboard/test_upgrade_view": 70,
-    "workflows/test_cluster_access": 65,
-    "bootstrap/test_control_plane_join": 65,
-    "bootstrap/test_cluster_upgrade": 60,
-    "api/test_schemathesis": 55,
-    "workflows/test_dashboard": 55,
-    "cli/test_dashboard_local_restart": 50,
-    "workflows/test_failures": 50,
-    "local/test_persistence": 50,
-    "cli/test_first_hour": 45,
-    "workflows/test_zz_network_and_iam": 45,
-    "workflows/test_console_examples": 45,
-    "workflows/test_ownership": 40,
-    "cli/test_existing_vpc": 40,
-    "api/test_routes": 30,
-    "cli/test_demo": 30,
-    "infra": 25,
+    # Its three parts in one group: one runtime and one derivation of the operations.
+    "workflows/test_fault_matrix": 358,
+    "workflows/test_lifecycle": 225,
+    "workflows/dashboard/test_actions_and_fleet": 221,
+    "bootstrap/test_control_plane_join": 198,
+    "workflows/dashboard/test_upgrade_view": 192,
+    "cli/test_cli_local": 182,
+    "bootstrap/test_cluster_upgrade": 177,
+    "api/test_schemathesis": 171,
+    "infra": 143,
+    "local/test_persistence": 140,
+    "workflows/test_aws_latency": 117,
+    "unit/test_destructive_ownership": 104,
+    "workflows/test_cluster_access": 102,
+    "workflows/test_ownership": 98,
+    "workflows/test_dashboard": 93,
+    "workflows/test_failures": 87,
+    "cli/test_first_hour": 83,
+    "bootstrap/test_script_control_plane": 83,
+    "bootstrap/test_cluster_restore": 71,
+    "workflows/test_auto_repair": 71,
+    "workflows/test_zz_network_and_iam": 69,
+    "cli/test_bench": 68,
+    "workflows/test_console_examples": 64,
+    "workflows/test_backups": 61,
+    "workflows/test_drift": 60,
+    "cli/test_dashboard_local_restart": 60,
+    "local": 58,
+    "cli/test_existing_vpc": 58,
+    "bootstrap/test_cluster_backups": 50,
+    "cli/test_demo": 46,
+    "workflows/test_create_cluster": 44,
+    "bootstrap/test_cluster_maintenance": 43,
+    "unit/test_steps_in_process": 41,
+    "unit/test_reference_ownership": 40,
+    "local/test_isolation": 39,
+    "api/test_routes": 37,
+    "workflows/test_interrupts": 36,
+    "workflows/test_trust_boundaries": 34,
+    "workflows/test_restore": 33,
+    "unit/test_sweeper_ownership": 31,
+    "bootstrap/test_admins_refresh": 26,
+    "bootstrap/test_etcd_recovery": 26,
+    "local/test_lifecycle": 25,
 }
 
 
