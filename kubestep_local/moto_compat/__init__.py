@@ -160,6 +160,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     dynamodb.roll_back_only_touched_items(patches)
     dynamodb.copy_updated_items_only_for_streams(patches)
     dynamodb.parse_each_update_expression_once(patches)
+    dynamodb.query_only_matching_items(patches)
     server.cache_request_routing(patches)
     server.skip_debug_form_wrapping(patches)
     server.look_attribute_aliases_up_once(patches)

@@ -190,3 +190,101 @@ def parse_each_update_expression_once(patches: PatchSet) -> None:
 
     patches.set(UpdateExpressionParser, "make", classmethod(make))
     patches.set(validators, "deepcopy", deepcopy)
+
+
+# The items moto's ``Table.all_items`` gives the Query running on this thread: (table, items).
+_QUERY_CANDIDATES = threading.local()
+
+
+def query_only_matching_items(patches: PatchSet) -> None:
+    """moto answers every Query by sorting every item of the table (``Table.all_items``), then
+    keeping those of the asked partition (moto/dynamodb/models/table.py ``Table.query``): a read of
+    one cluster's partition cost in proportion to every cluster, report and event in the table,
+    and Query was the emulator's costliest read. While a Query runs, ``all_items`` gives it only
+    the items its key condition can keep (``query_candidates``); moto's own filtering, sorting and
+    paging run on those unchanged, so the answer is the same (a speed fix only). No index is kept
+    beside the table: the candidates are read from ``Table.items`` at each Query, so no write
+    path (put, update, delete, batch, transaction, a restored table) can leave them stale."""
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    def all_items(self: Any) -> list[Any]:
+        narrowed = getattr(_QUERY_CANDIDATES, "value", None)
+        if narrowed is not None and narrowed[0] is self:
+            return narrowed[1]
+        return original_all_items(self)
+
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: Any,
+        range_objs: Any,
+        limit: Any,
+        exclusive_start_key: Any,
+        scan_index_forward: Any,
+        projection_expressions: Any,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        filter_expression: Any = None,
+        hash_key_conditions: list[tuple[str, Any]] | None = None,
+        range_key_conditions: Any = None,
+        **filter_kwargs: Any,
+    ) -> Any:
+        candidates = query_candidates(self, hash_key, index_name, hash_key_conditions)
+        _QUERY_CANDIDATES.value = None if candidates is None else (self, candidates)
+        try:
+            return original_query(
+                self,
+                hash_key,
+                range_comparison,
+                range_objs,
+                limit,
+                exclusive_start_key,
+                scan_index_forward,
+                projection_expressions,
+                index_name,
+                consistent_read,
+                filter_expression,
+                hash_key_conditions=hash_key_conditions,
+                range_key_conditions=range_key_conditions,
+                **filter_kwargs,
+            )
+        finally:
+            _QUERY_CANDIDATES.value = None
+
+    patches.set(Table, "all_items", all_items)
+    patches.set(Table, "query", query)
+
+
+def query_candidates(
+    table: Any, hash_key: Any, index_name: str | None, hash_key_conditions: list[tuple[str, Any]] | None
+) -> list[Any] | None:
+    """Every item a Query's partition key condition keeps, in no particular order (moto sorts
+    them itself, on keys unique per item), or None to let moto read the whole table.
+
+    On the table, the partition is ``Table.items[hash_key]``: moto files each item under its
+    hash key, and ``DynamoType`` hashes by what it compares. On an index, one pass over the items
+    with moto's own test (the attribute present and equal), without sorting the whole table: an
+    item without the attribute is not in a sparse index, one whose attribute changed answers by
+    its value now."""
+    if not index_name:
+        if hash_key is None:
+            return None
+        partition = table.items.get(hash_key)  # .get: ``items`` is a defaultdict
+        if partition is None:
+            return []
+        return list(partition.values()) if table.range_key_attr else [partition]
+    if not hash_key_conditions or index_name not in {i.name for i in table.all_indexes()}:
+        return None  # moto's own answer (its error for an unknown index)
+    found = []
+    for stored in table.items.values():
+        for item in stored.values() if table.range_key_attr else (stored,):
+            if all(_equal(item.attrs.get(name), value) for name, value in hash_key_conditions):
+                found.append(item)
+    return found
+
+
+def _equal(stored: Any, wanted: Any) -> bool:
+    return bool(stored) and stored == wanted

@@ -428,3 +428,211 @@ def test_instances_are_looked_up_in_place_with_the_same_answers(runtime: LocalRu
     described = ec2.describe_instances(InstanceIds=ids[1:])["Reservations"]
     assert sorted(i["InstanceId"] for r in described for i in r["Instances"]) == sorted(ids[1:])
     assert len(reservation.instances) == 3  # nothing trimmed the stored reservation
+
+
+@pytest.fixture
+def indexed_table(runtime: LocalRuntime) -> Iterator[str]:
+    """A table like kubestep's (pk, sk) with a GSI on (gsi1pk, gsi1sk) and a sparse hash-only GSI
+    on ``owner`` (an item without the attribute is not in the index)."""
+    name = f"speed-query-{uuid.uuid4().hex[:8]}"
+    dynamodb = runtime.boto3_client("dynamodb")
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "gsi1pk", "gsi1sk", "owner")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": "byowner",
+                "KeySchema": [{"AttributeName": "owner", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield name
+    dynamodb.delete_table(TableName=name)
+
+
+def _random_item(rng: Any) -> dict[str, Any]:
+    item = {"pk": {"S": f"p{rng.randrange(4)}"}, "sk": {"S": f"s{rng.randrange(12):02d}"}, "n": {"N": "0"}}
+    if rng.random() < 0.6:
+        item["gsi1pk"] = {"S": f"g{rng.randrange(3)}"}
+    if rng.random() < 0.7:
+        item["gsi1sk"] = {"S": f"k{rng.randrange(20):02d}"}
+    if rng.random() < 0.4:
+        item["owner"] = {"S": f"o{rng.randrange(2)}"}
+    return item
+
+
+def _random_update(rng: Any, table: str) -> dict[str, Any]:
+    """SET or REMOVE an index key attribute (the item enters or leaves an index) and bump n."""
+    key = {k: v for k, v in _random_item(rng).items() if k in ("pk", "sk")}
+    attribute = rng.choice(["gsi1pk", "gsi1sk", "owner"])
+    if rng.random() < 0.35:
+        return {
+            "TableName": table,
+            "Key": key,
+            "UpdateExpression": "REMOVE #a SET n = :one",
+            "ExpressionAttributeNames": {"#a": attribute},
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    value = {"gsi1pk": f"g{rng.randrange(3)}", "gsi1sk": f"k{rng.randrange(20):02d}", "owner": f"o{rng.randrange(2)}"}
+    return {
+        "TableName": table,
+        "Key": key,
+        "UpdateExpression": "SET #a = :v",
+        "ExpressionAttributeNames": {"#a": attribute},
+        "ExpressionAttributeValues": {":v": {"S": value[attribute]}},
+    }
+
+
+def _write_randomly(dynamodb: Any, rng: Any, table: str) -> None:
+    """One write of each kind DynamoDB has, chosen at random."""
+    kind = rng.choice(["put", "update", "delete", "batch", "transaction"])
+    try:
+        if kind == "put":
+            dynamodb.put_item(TableName=table, Item=_random_item(rng))
+        elif kind == "update":
+            dynamodb.update_item(**_random_update(rng, table))
+        elif kind == "delete":
+            key = {k: v for k, v in _random_item(rng).items() if k in ("pk", "sk")}
+            dynamodb.delete_item(TableName=table, Key=key)
+        elif kind == "batch":
+            requests = {}
+            for _ in range(rng.randrange(1, 6)):
+                item = _random_item(rng)
+                keyed = (item["pk"]["S"], item["sk"]["S"])  # one request per key in a batch
+                key = {"pk": item["pk"], "sk": item["sk"]}
+                requests[keyed] = (
+                    {"PutRequest": {"Item": item}} if rng.random() < 0.6 else {"DeleteRequest": {"Key": key}}
+                )
+            dynamodb.batch_write_item(RequestItems={table: list(requests.values())})
+        else:
+            operations: dict[tuple[str, str], dict[str, Any]] = {}
+            for _ in range(rng.randrange(1, 4)):
+                update = _random_update(rng, table)
+                update.pop("ConditionExpression", None)
+                put = _random_item(rng)
+                choice = rng.choice(
+                    [
+                        {"Put": {"TableName": table, "Item": put}},
+                        {"Update": update},
+                        {"Delete": {"TableName": table, "Key": {"pk": put["pk"], "sk": put["sk"]}}},
+                    ]
+                )
+                named = next(iter(choice.values()))
+                key = named.get("Key") or named["Item"]
+                operations[(key["pk"]["S"], key["sk"]["S"])] = choice
+            dynamodb.transact_write_items(TransactItems=list(operations.values()))
+    except ClientError as error:  # a REMOVE on an item that does not exist: nothing changes
+        assert error.response["Error"]["Code"] == "ConditionalCheckFailedException", error
+
+
+def _random_query(rng: Any, table: str) -> dict[str, Any]:
+    query: dict[str, Any] = {"TableName": table, "ScanIndexForward": rng.random() < 0.5}
+    if rng.random() < 0.6:
+        query["Limit"] = rng.randrange(1, 5)
+    where = rng.choice(["table", "table-prefix", "gsi1", "gsi1-range", "byowner"])
+    if where.startswith("table"):
+        query["KeyConditionExpression"] = "pk = :h"
+        query["ExpressionAttributeValues"] = {":h": {"S": f"p{rng.randrange(5)}"}}
+        query["ConsistentRead"] = True
+        if where == "table-prefix":
+            query["KeyConditionExpression"] += " AND begins_with(sk, :p)"
+            query["ExpressionAttributeValues"][":p"] = {"S": "s0"}
+    elif where.startswith("gsi1"):
+        query["IndexName"] = "gsi1"
+        query["KeyConditionExpression"] = "gsi1pk = :h"
+        query["ExpressionAttributeValues"] = {":h": {"S": f"g{rng.randrange(4)}"}}
+        if where == "gsi1-range":
+            query["KeyConditionExpression"] += " AND gsi1sk > :r"
+            query["ExpressionAttributeValues"][":r"] = {"S": f"k{rng.randrange(20):02d}"}
+    else:
+        query["IndexName"] = "byowner"
+        query["KeyConditionExpression"] = "#o = :h"
+        query["ExpressionAttributeNames"] = {"#o": "owner"}
+        query["ExpressionAttributeValues"] = {":h": {"S": f"o{rng.randrange(3)}"}}
+    return query
+
+
+def _pages(dynamodb: Any, query: dict[str, Any]) -> list[tuple[list[Any], Any]]:
+    pages = []
+    asked = dict(query)
+    while True:
+        answer = dynamodb.query(**asked)
+        pages.append((answer["Items"], answer.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in answer:
+            return pages
+        asked["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def _expected_by_scan(dynamodb: Any, query: dict[str, Any]) -> list[tuple[str, str]]:
+    """The keys a query must return, in order, from a Scan of the whole table (DynamoDB developer
+    guide, "Query": items sorted by the sort key, then, on an index, by the table's key; an item
+    without every key attribute of an index is not in it)."""
+    items = dynamodb.scan(TableName=query["TableName"], ConsistentRead=True)["Items"]
+    wanted = query["ExpressionAttributeValues"]
+    index = query.get("IndexName")
+    hash_attr, range_attrs = {None: ("pk", ["sk"]), "gsi1": ("gsi1pk", ["gsi1sk"]), "byowner": ("owner", [])}[index]
+    kept = [i for i in items if i.get(hash_attr) == wanted[":h"] and all(r in i for r in range_attrs)]
+    if ":p" in wanted:
+        kept = [i for i in kept if i["sk"]["S"].startswith(wanted[":p"]["S"])]
+    if ":r" in wanted:
+        kept = [i for i in kept if i["gsi1sk"]["S"] > wanted[":r"]["S"]]
+    kept.sort(key=lambda i: (*(i[r]["S"] for r in range_attrs), i["pk"]["S"], i["sk"]["S"]))
+    if not query["ScanIndexForward"]:
+        kept.reverse()
+    return [(i["pk"]["S"], i["sk"]["S"]) for i in kept]
+
+
+def test_a_query_reads_only_its_partition_and_answers_as_moto_reading_the_whole_table(
+    runtime: LocalRuntime, indexed_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After random writes of every kind (put, update setting or removing an index's key
+    attribute, delete, batch, transaction), each random Query (the table's partition with or
+    without a sort key condition, a GSI with a range, a sparse hash-only GSI; Limit,
+    ExclusiveStartKey, ScanIndexForward) answers page by page as moto does when it reads the
+    whole table, and returns the keys a Scan says it must."""
+    import random
+
+    from moto.dynamodb.models.table import Table
+
+    from kubestep_local.moto_compat import dynamodb as patched
+
+    rng = random.Random(18)
+    dynamodb = runtime.boto3_client("dynamodb")
+    read = []
+    all_items = Table.all_items
+    monkeypatch.setattr(Table, "all_items", lambda table: read.append(len(r := all_items(table))) or r)
+    for _ in range(20):
+        for _ in range(rng.randrange(1, 15)):
+            _write_randomly(dynamodb, rng, indexed_table)
+        items = dynamodb.scan(TableName=indexed_table, ConsistentRead=True)["Items"]
+        for _ in range(6):
+            query = _random_query(rng, indexed_table)
+            read.clear()
+            narrowed = _pages(dynamodb, query)
+            pages_read = list(read)
+            keys = [(i["pk"]["S"], i["sk"]["S"]) for page, _ in narrowed for i in page]
+            expected = _expected_by_scan(dynamodb, query)
+            if query.get("IndexName") == "byowner":  # no sort key: DynamoDB promises no order
+                keys, expected = sorted(keys), sorted(expected)
+            assert keys == expected, query
+            # Each page read only the items with the partition key asked, not the whole table.
+            hash_attr = {None: "pk", "gsi1": "gsi1pk", "byowner": "owner"}[query.get("IndexName")]
+            matching = sum(1 for i in items if i.get(hash_attr) == query["ExpressionAttributeValues"][":h"])
+            assert pages_read == [matching] * len(narrowed), (query, pages_read, matching)
+            with monkeypatch.context() as whole_table:
+                whole_table.setattr(patched, "query_candidates", lambda *args: None)
+                assert _pages(dynamodb, query) == narrowed, query
