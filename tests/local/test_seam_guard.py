@@ -165,6 +165,25 @@ def test_asl_call_sites_exist() -> None:
     assert "stepfunctions_backends[account_id][region_name]" in source
 
 
+def test_interpreter_invoke_call_sites() -> None:
+    """What the in-process route of the interpreter's Lambda tasks replaces and mimics."""
+    from moto.awslambda.responses import LambdaResponse
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    assert list(inspect.signature(lambda_eval_utils._invoke_lambda_function).parameters) == [
+        "parameters",
+        "region",
+        "state_credentials",
+    ]
+    assert "_invoke_lambda_function(" in inspect.getsource(lambda_eval_utils.execute_lambda_function_integration)
+    assert callable(lambda_eval_utils._from_payload)
+    # The server reads the qualifier as `qualifier` (query string, then the JSON body), answers
+    # with the backend's payload and caps its size: the in-process route does the same.
+    source = inspect.getsource(LambdaResponse.invoke)
+    assert 'self._get_param("qualifier")' in source
+    assert "self.backend.invoke(" in source and "sys.getsizeof(payload) > 6000000" in source
+
+
 @pytest.fixture(scope="module")
 def guard_function(runtime: LocalRuntime) -> str:
     buffer = io.BytesIO()
