@@ -118,8 +118,9 @@ def route_lambda_invocations(patches: PatchSet, runner: LambdaRunner) -> None:
 
 
 def _attribute_interpreter_invocations(patches: PatchSet, lambda_eval_utils: Any, tls: threading.local) -> None:
-    """The interpreter's Lambda task remembers, in its thread, which execution invokes; its
-    Lambda client (one per region and service: moto makes a new boto3 client for every
+    """The interpreter's Lambda task remembers, in its thread, which execution invokes; the
+    in-process route hands it to the backend as that header, and for the calls that still go over
+    HTTP its Lambda client (one per region and service: moto makes a new boto3 client for every
     invocation, milliseconds of CPU each) sends it in a header at send time."""
     original_integration = lambda_eval_utils.execute_lambda_function_integration
     original_client_for = lambda_eval_utils.boto_client_for
