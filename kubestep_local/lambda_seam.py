@@ -2,7 +2,8 @@
 
 moto runs Lambda code only in Docker, which the development machines do not have.
 ``moto_compat.route_lambda_invocations`` hands each invocation -- from boto3 ``lambda.invoke``,
-the Step Functions interpreter, the EventBridge and API Gateway stand-ins -- to ``LambdaSeam.run``,
+the Step Functions interpreter (whose Lambda tasks call moto's Lambda backend in process, not
+over loopback HTTP), the EventBridge and API Gateway stand-ins -- to ``LambdaSeam.run``,
 which runs the handler **from the code zip CloudFormation deployed** on ``worker_pool.WorkerPools``,
 answers as Lambda does (payload, function error, timeout, crash), writes the function's log to
 CloudWatch Logs, and records the invocation and its AWS API calls in ``recorder.CallRecorder``.

@@ -5,12 +5,18 @@ attributed to the Step Functions execution that made it; deployed functions read
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+import math
+import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from wsgiref.handlers import SimpleHandler
 
-from kubestep_local.moto_compat.core import GATE, REQUEST_LOCK, PatchSet, iter_backends
+from kubestep_local.moto_compat.core import GATE, LOG, REQUEST_LOCK, PatchSet, iter_backends
 
 # Attribution of Lambda invocations to the Step Functions execution that made them.
 EXECUTION_HEADER = "x-kubestep-execution-arn"
@@ -112,8 +118,9 @@ def route_lambda_invocations(patches: PatchSet, runner: LambdaRunner) -> None:
 
 
 def _attribute_interpreter_invocations(patches: PatchSet, lambda_eval_utils: Any, tls: threading.local) -> None:
-    """The interpreter's Lambda task remembers, in its thread, which execution invokes; its
-    Lambda client (one per region and service: moto makes a new boto3 client for every
+    """The interpreter's Lambda task remembers, in its thread, which execution invokes; the
+    in-process route hands it to the backend as that header, and for the calls that still go over
+    HTTP its Lambda client (one per region and service: moto makes a new boto3 client for every
     invocation, milliseconds of CPU each) sends it in a header at send time."""
     original_integration = lambda_eval_utils.execute_lambda_function_integration
     original_client_for = lambda_eval_utils.boto_client_for
@@ -148,6 +155,121 @@ def _attribute_interpreter_invocations(patches: PatchSet, lambda_eval_utils: Any
 
     patches.set(lambda_eval_utils, "execute_lambda_function_integration", integration)
     patches.set(lambda_eval_utils, "boto_client_for", boto_client_for)
+    _invoke_from_the_interpreter_in_process(patches, lambda_eval_utils, tls)
+
+
+# The Invoke parameters the in-process route serves: a synchronous invocation of a function's
+# latest code, as Step Functions' Lambda tasks make it. Anything else (InvocationType, LogType,
+# ClientContext, Qualifier: moto's server reads the qualifier from the payload, see
+# ``_backend_answer``) goes over HTTP.
+_IN_PROCESS_PARAMETERS = frozenset({"FunctionName", "Payload"})
+# moto's interpreter signs its Lambda calls with this access key (boto_client_for): the account
+# moto's server derives from it is the account the in-process route invokes in.
+_INTERPRETER_ACCESS_KEY = "ak"
+
+
+def _invoke_from_the_interpreter_in_process(patches: PatchSet, lambda_eval_utils: Any, tls: threading.local) -> None:
+    """moto's interpreter invokes a Task's function with a boto3 client against its own HTTP
+    server in the same process (moto/stepfunctions/parser/asl/component/state/exec/state_task/
+    lambda_eval_utils.py ``_invoke_lambda_function``): botocore builds, signs and sends the
+    request, werkzeug and Flask route it, moto's Lambda responses call the backend, botocore
+    parses the answer: milliseconds of CPU per Task, under the one GIL. Here the
+    interpreter calls the same backend method (``LambdaBackend.invoke``) directly, with the
+    account and region the server would derive, and botocore's own parser reads the status,
+    headers and body moto's Lambda responses would have sent; an error is raised as the
+    ``ClientError`` botocore raises, so a Task fails with the same ``Lambda.<code>`` (Step
+    Functions developer guide, handling errors: Lambda service exceptions) and the same answer
+    (Lambda API reference, Invoke: StatusCode, FunctionError, Payload). The seam, its fault
+    injection and its recorder run inside that backend method as before. Calls the route does
+    not serve (other parameters, or moto's request authorization turned on) go over HTTP as
+    before (a speed fix only: the answer is the same)."""
+    import botocore.session
+    from botocore.awsrequest import HeadersDict
+    from botocore.exceptions import ClientError
+    from botocore.parsers import create_parser
+    from botocore.response import StreamingBody
+
+    over_http = lambda_eval_utils._invoke_lambda_function
+    operation = botocore.session.get_session().get_service_model("lambda").operation_model("Invoke")
+    parser = create_parser(operation.metadata["protocol"])
+
+    def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_credentials: Any) -> Any:
+        event = _served_in_process(parameters)
+        if event is None:
+            return over_http(parameters=parameters, region=region, state_credentials=state_credentials)
+        status, headers, body = _backend_answer(parameters, event, region, getattr(tls, "sfn_execution", None))
+        if status >= 300:  # botocore reads an error's body whole (endpoint.convert_to_response_dict)
+            parsed = parser.parse({"status_code": status, "headers": HeadersDict(headers), "body": body}, None)
+            raise ClientError(parsed, operation.name)
+        streamed = StreamingBody(io.BytesIO(body), len(body))
+        response = {"status_code": status, "headers": HeadersDict(headers), "body": streamed}
+        invocation = parser.parse(response, operation.output_shape)
+        invocation["Payload"] = lambda_eval_utils._from_payload(invocation["Payload"])
+        return invocation
+
+    patches.set(lambda_eval_utils, "_invoke_lambda_function", _invoke_lambda_function)
+
+
+def _served_in_process(parameters: dict[str, Any]) -> dict[str, Any] | None:
+    """The event of an Invoke the in-process route serves (a JSON object), else None."""
+    from moto import settings
+
+    if not math.isinf(settings.INITIAL_NO_AUTH_ACTION_COUNT) or not set(parameters) <= _IN_PROCESS_PARAMETERS:
+        return None
+    payload = parameters.get("Payload")
+    try:
+        event = json.loads(payload) if payload else None
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _backend_answer(
+    parameters: dict[str, Any], event: dict[str, Any], region: str, execution_arn: str | None
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) as moto's Lambda responses answer a synchronous Invoke
+    (moto/awslambda/responses.py ``invoke``; the error path moto/core/responses.py
+    ``call_action``; the request id ``_enrich_response``). moto's server looks the qualifier up
+    as ``qualifier`` in the query string, where botocore sends ``Qualifier``, then in the JSON
+    body -- the event (moto/core/responses.py ``_get_param``): so does this."""
+    from moto.awslambda.models import lambda_backends
+    from moto.iam.models import get_account_id_from
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+    from werkzeug.datastructures import Headers
+    from werkzeug.exceptions import HTTPException
+
+    account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(_INTERPRETER_ACCESS_KEY)
+    payload = parameters.get("Payload")
+    body = payload.decode("utf-8") if isinstance(payload, bytes) else (payload or "")
+    request_headers = Headers({EXECUTION_HEADER: execution_arn} if execution_arn else {})
+    headers: dict[str, str] = {}
+    try:
+        backend = lambda_backends[account][region]
+        answer = backend.invoke(parameters["FunctionName"], event.get("qualifier"), body, request_headers, headers)
+    except HTTPException as error:
+        headers = {**dict(error.get_headers() or []), "status": str(error.code)}
+        gen_amzn_requestid_long(headers)
+        return int(error.code or 500), headers, str(error.get_body()).encode()
+    except Exception:  # noqa: BLE001 - the server answers a crash with a bare 500, logged
+        LOG.exception("the in-process Lambda Invoke crashed")
+        return 500, {"content-type": "text/plain"}, SimpleHandler.error_body
+    gen_amzn_requestid_long(headers)
+    if answer is None:
+        return 404, headers, b"{}"
+    headers.pop("x-amz-log-result", None)  # sent only for LogType Tail, which goes over HTTP
+    headers["content-type"] = "application/json"
+    if sys.getsizeof(answer) > _MAX_RESPONSE_BYTES:
+        headers["x-amz-function-error"] = "Unhandled"
+        answer = json.dumps(_RESPONSE_TOO_LARGE).encode("utf-8")
+    return 200, headers, answer if isinstance(answer, bytes) else str(answer).encode("utf-8")
+
+
+# moto's limit on a synchronous answer and its error (moto/awslambda/responses.py ``invoke``).
+_MAX_RESPONSE_BYTES = 6_000_000
+_RESPONSE_TOO_LARGE = {
+    "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+    "errorType": "Function.ResponseSizeTooLarge",
+}
 
 
 def lambda_functions(account: str | None = None, region: str | None = None) -> list[FunctionInfo]:

@@ -165,6 +165,30 @@ def test_asl_call_sites_exist() -> None:
     assert "stepfunctions_backends[account_id][region_name]" in source
 
 
+def test_interpreter_invoke_call_sites() -> None:
+    """What the in-process route of the interpreter's Lambda tasks replaces and mimics."""
+    import ast
+
+    from moto.awslambda.responses import LambdaResponse
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    # moto's source, not the attributes: while a runtime runs, those are the replacements.
+    tree = ast.parse(inspect.getsource(lambda_eval_utils))
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert [a.arg for a in functions["_invoke_lambda_function"].args.args] == [
+        "parameters",
+        "region",
+        "state_credentials",
+    ]
+    assert "_invoke_lambda_function(" in ast.unparse(functions["execute_lambda_function_integration"])
+    assert "_from_payload" in functions
+    # The server reads the qualifier as `qualifier` (query string, then the JSON body), answers
+    # with the backend's payload and caps its size: the in-process route does the same.
+    source = inspect.getsource(LambdaResponse.invoke)
+    assert 'self._get_param("qualifier")' in source
+    assert "self.backend.invoke(" in source and "sys.getsizeof(payload) > 6000000" in source
+
+
 @pytest.fixture(scope="module")
 def guard_function(runtime: LocalRuntime) -> str:
     buffer = io.BytesIO()
