@@ -1429,7 +1429,9 @@ function timelineBars(items, progress, status, now) {
 // (the latest of that iteration to end before it started), or, for the first step of an
 // iteration or a step outside any Map, the latest step of all to end before it started. A step
 // after a Map so waits for the Map's slowest iteration, whose steps join the path; an iteration
-// that waited for a free slot (MaxConcurrency) waits for the one that freed it.
+// that waited for a free slot (MaxConcurrency) waits for the one that freed it. A step of another
+// Map counts only once that whole Map had ended: a Map still running beside it (a Parallel's
+// other branch) is not what it waited for.
 function criticalPath(bars) {
   const leaves = bars.filter((b) => !b.container);
   if (!leaves.length) return new Set();
@@ -1437,11 +1439,19 @@ function criticalPath(bars) {
   const path = new Set();
   const latest = (candidates) =>
     candidates.reduce((a, b) => (b.end > a.end || (b.end === a.end && (b.index || 0) > (a.index || 0)) ? b : a));
+  const mapEndedBy = (map, time) =>
+    leaves.every((b) => b.map !== map || b.start > time || b.end <= time + slack);
   let current = latest(leaves);
   while (current) {
     path.add(current);
     const at = current;
-    const before = leaves.filter((b) => !path.has(b) && b.end <= at.start + slack && b.start <= at.start);
+    const before = leaves.filter(
+      (b) =>
+        !path.has(b) &&
+        b.end <= at.start + slack &&
+        b.start <= at.start &&
+        (!b.map || b.map === at.map || mapEndedBy(b.map, at.start)),
+    );
     const ownIteration = at.map
       ? before.filter((b) => b.map === at.map && b.iteration === at.iteration && b.start >= (at.runStart ?? -Infinity) - slack)
       : [];
