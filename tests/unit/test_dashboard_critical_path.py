@@ -38,14 +38,20 @@ def _bar(name: str, start: float, end: float, map_name: str | None = None, itera
     return bar
 
 
-def test_a_step_after_a_parallel_waits_for_its_own_branch_not_the_other_maps_middle() -> None:
-    bars = [
+def _validate_then_pools() -> list[dict]:
+    """A first step, then the node pools' Map: two iterations, the slower (#1) ending at 4.2."""
+    return [
         _bar("Validate", 0.0, 0.5),
-        # Branch 1: the node pools' Map, two iterations; the slower (#1) ends at 4.2.
         _bar("pool0 first", 0.5, 1.0, "CreateNodePools", 0),
         _bar("pool0 last", 1.0, 2.9, "CreateNodePools", 0),
         _bar("pool1 first", 0.5, 1.1, "CreateNodePools", 1),
         _bar("pool1 last", 1.1, 4.2, "CreateNodePools", 1),
+    ]
+
+
+def test_a_step_after_a_parallel_waits_for_its_own_branch_not_the_other_maps_middle() -> None:
+    bars = [
+        *_validate_then_pools(),  # Branch 1: the node pools' Map
         # Branch 2: the control plane's gate, a Map whose iteration starts while pools still run.
         _bar("gate first", 3.0, 4.0, "WaitForControlPlane", 0),
         _bar("gate last", 4.0, 5.0, "WaitForControlPlane", 0),
@@ -57,11 +63,7 @@ def test_a_step_after_a_parallel_waits_for_its_own_branch_not_the_other_maps_mid
 
 def test_a_step_after_a_map_waits_for_its_slowest_iteration() -> None:
     bars = [
-        _bar("Validate", 0.0, 0.5),
-        _bar("pool0 first", 0.5, 1.0, "CreateNodePools", 0),
-        _bar("pool0 last", 1.0, 2.9, "CreateNodePools", 0),
-        _bar("pool1 first", 0.5, 1.1, "CreateNodePools", 1),
-        _bar("pool1 last", 1.1, 4.2, "CreateNodePools", 1),
+        *_validate_then_pools(),
         _bar("gate first", 4.3, 4.6, "WaitForControlPlane", 0),
         _bar("MarkRunning", 4.6, 5.0),
     ]
