@@ -6,29 +6,15 @@ through an iteration that was not its slowest)."""
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "kubestep" / "dashboard" / "static" / "app.js"
-
-
-def _node() -> str:
-    local = ROOT / ".build" / "node" / "node_modules" / ".bin" / "node"
-    found = str(local) if local.exists() else shutil.which("node")
-    assert found, "Node.js is installed by scripts/setup.sh"
-    return found
+from tests.dashboard_script import app_source, run_printing_json
 
 
 def _critical(bars: list[dict]) -> list[str]:
-    source = APP.read_text()
-    (function,) = re.findall(r"^function criticalPath\(bars\) \{\n.*?^\}\n", source, re.S | re.M)
-    script = f"{function}\nconst bars = {json.dumps(bars)};\nconst path = criticalPath(bars);\n"
+    script = app_source("function criticalPath(bars)")
+    script += f"const bars = {json.dumps(bars)};\nconst path = criticalPath(bars);\n"
     script += "console.log(JSON.stringify(bars.filter((b) => path.has(b)).map((b) => b.name)));"
-    done = subprocess.run([_node(), "-e", script], capture_output=True, text=True, check=True, timeout=60)
-    return json.loads(done.stdout)
+    return run_printing_json(script)
 
 
 def _bar(name: str, start: float, end: float, map_name: str | None = None, iteration: int | None = None) -> dict:

@@ -1586,6 +1586,22 @@ function stepLogItem(item) {
   );
 }
 
+// Adds one steps answer (the items after `after`) to an operation's record. Two polls may ask
+// with the same `after` (a navigation's new poll loop starts while the old one still waits for
+// its answer; both share the record): only the first answer to arrive is taken, else its items
+// would be added twice (a step drawn twice on the timeline).
+function takeSteps(record, after, answer) {
+  if (record.next !== after) return false;
+  record.items.push(...answer.items);
+  record.next = answer.next;
+  record.status = answer.status;
+  record.timeScale = answer.timeScale;
+  record.progress = answer;
+  // The status may be final before the history holds the last step's exit: poll until both are.
+  record.final = TERMINAL.has(answer.status) && answer.historyEnded !== false;
+  return true;
+}
+
 async function refreshSteps(target, operation, elements) {
   const key = `${target}/${operation.id}`;
   let record = state.steps.get(key);
@@ -1599,14 +1615,9 @@ async function refreshSteps(target, operation, elements) {
     record.shown = 0;
   }
   if (!record.final) {
-    const answer = await api(target, `operations/${encodeURIComponent(operation.id)}/steps?after=${record.next}`);
-    record.items.push(...answer.items);
-    record.next = answer.next;
-    record.status = answer.status;
-    record.timeScale = answer.timeScale;
-    record.progress = answer;
-    // The status may be final before the history holds the last step's exit: poll until both are.
-    record.final = TERMINAL.has(answer.status) && answer.historyEnded !== false;
+    const after = record.next;
+    const answer = await api(target, `operations/${encodeURIComponent(operation.id)}/steps?after=${after}`);
+    takeSteps(record, after, answer);
   }
   const shown = record.shown || 0;
   if (shown < record.items.length) {
@@ -1715,7 +1726,7 @@ function renderCluster(target, name, selectedOperation) {
   );
   const encoded = encodeURIComponent(name);
   let redraw = () => {};
-  startPolling(async () => {
+  startPolling(async (generation) => {
     const [cluster, events, operations, schedules] = await Promise.all([
       optional(api(target, `clusters/${encoded}`)),
       optional(api(target, `clusters/${encoded}/events`)),
@@ -1723,6 +1734,8 @@ function renderCluster(target, name, selectedOperation) {
       optional(schedulesOf(target, name)),
       optional(versionOf(target)),
     ]);
+    // A navigation while this poll waited started a new poll loop: it draws the page from now on.
+    if (generation !== state.generation) return;
     const record = cluster.value;
     if (record) {
       noticePhase(target, record, name, record.status.phase);
