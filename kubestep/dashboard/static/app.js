@@ -946,8 +946,9 @@ function renderFleet() {
       ),
     ),
   );
-  startPolling(async () => {
+  startPolling(async (generation) => {
     await loadTargets();
+    if (generation !== state.generation) return; // navigated away while it waited
     let failures = 0;
     await Promise.all(
       state.targets.map(async (target, index) => {
@@ -974,6 +975,7 @@ function renderFleet() {
         }
       }),
     );
+    if (generation !== state.generation) return;
     renderFleetTables();
     if (failures && failures === state.targets.length) throw new Error("no target answered");
   });
