@@ -1,6 +1,7 @@
 """DynamoDB: item operations' answers sent as moto builds them; transactions that copy only the
 items they name; updates that copy an item only for a stream; update expressions parsed once per
-text; items' JSON and size computed in one pass, and an update's old image read without a copy."""
+text; items' JSON and size computed in one pass, an update's old image read without a copy, and a
+projection of top-level attributes converting only those."""
 
 from __future__ import annotations
 
@@ -393,3 +394,33 @@ def size_items_in_one_pass(patches: PatchSet) -> None:
 
     size.__wrapped__ = moto_own  # type: ignore[attr-defined]  # moto's, for the tests
     patches.set(DynamoType, "size", size)
+
+
+def project_only_the_named_attributes(patches: PatchSet) -> None:
+    """moto projects an item (a read's ProjectionExpression) by converting the whole item to
+    Python values once per attribute named (moto/dynamodb/models/dynamo_type.py ``Item.project``:
+    ``self.to_regular_json()`` inside its loop over the expressions), then picking the named
+    ones: five names read from a cluster record converted it five times. When every name is a
+    top-level attribute, only those attributes are converted, once each, the same way (the
+    item's other attributes never reach the answer); a nested path or a list element is
+    projected by moto as before (a speed fix only: the answer is the same)."""
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.dynamo_type import Item
+
+    moto_own = Item.project
+
+    def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+        names = [path[0] for path in projection_expressions if len(path) == 1 and "[" not in path[0]]
+        if len(names) != len(projection_expressions):
+            return moto_own(self, projection_expressions)
+        picked = {
+            name: dynamo_type.deserializer.deserialize(self.attrs[name].to_regular_json())
+            for name in dict.fromkeys(names)
+            if name in self.attrs
+        }
+        return Item(
+            hash_key=self.hash_key, range_key=self.range_key, attrs=dynamo_type.serializer.serialize(picked)["M"]
+        )
+
+    project.__wrapped__ = moto_own  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(Item, "project", project)

@@ -434,6 +434,36 @@ def test_item_json_and_size_are_computed_in_one_pass_as_moto_computes_them() -> 
     assert DynamoType(NESTED_VALUE).to_regular_json() == moto_answer == stored.to_regular_json()
 
 
+def test_a_projection_of_top_level_attributes_answers_as_moto_projects_it() -> None:
+    """A ProjectionExpression (DynamoDB developer guide, "Projection expressions") naming
+    top-level attributes, one twice and one the item lacks, answers moto's own projection
+    without converting the attributes it does not name; a nested path is moto's own answer."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from kubestep_local import moto_compat
+
+    attrs = {"pk": {"S": "c"}, "sk": {"S": "CLUSTER"}, "uid": {"S": "u1"}, "tags": {"SS": ["b", "a"]}}
+    spec = {"M": {"list": NESTED_VALUE["M"]["list"], "n": {"N": "1.5"}, "ns": {"NS": ["2", "10"]}}}
+    attrs |= {"spec": spec, "members": {"N": "3"}}
+    top_level, nested = [["members"], ["uid"], ["tags"], ["uid"], ["absent"]], [["uid"], ["spec", "list"]]
+    patches = moto_compat.PatchSet()
+    converted: list[Any] = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(Item, "project", inspect.unwrap(Item.project))  # moto's own
+        item = Item(DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+        moto_answers = [item.project(paths).to_json() for paths in (top_level, nested)]
+        moto_compat.dynamodb.project_only_the_named_attributes(patches)
+        try:
+            to_regular_json = DynamoType.to_regular_json
+            monkeypatch.setattr(DynamoType, "to_regular_json", lambda v: converted.append(v.type) or to_regular_json(v))
+            answer = item.project(top_level).to_json()
+            assert sorted(converted) == ["N", "S", "SS"]  # members, uid, tags: never the map
+            assert [answer, item.project(nested).to_json()] == moto_answers
+        finally:
+            patches.undo()
+    assert moto_answers[0]["Attributes"].keys() == {"members", "uid", "tags"}
+
+
 def _parse_authorize_ingress(values: Any) -> dict:
     from moto.core.parse import EC2QueryParser
     from moto.core.utils import get_service_model
