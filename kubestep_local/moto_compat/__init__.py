@@ -165,6 +165,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     dynamodb.read_old_image_without_a_copy(patches)
     dynamodb.size_items_in_one_pass(patches)
     dynamodb.project_only_the_named_attributes(patches)
+    dynamodb.build_items_in_one_pass(patches)
     server.cache_request_routing(patches)
     server.skip_debug_form_wrapping(patches)
     server.look_attribute_aliases_up_once(patches)

@@ -464,6 +464,46 @@ def test_a_projection_of_top_level_attributes_answers_as_moto_projects_it() -> N
     assert moto_answers[0]["Attributes"].keys() == {"members", "uid", "tags"}
 
 
+def test_an_item_is_built_in_one_pass_and_refused_over_the_size_limit_where_moto_refuses_it() -> None:
+    """An item is built with the same attributes as moto builds it, sizing each attribute once;
+    an item over 400 KB is refused with moto's error at the same size, one byte under is kept
+    (DynamoDB developer guide, "Item sizes")."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from kubestep_local import moto_compat
+
+    attrs = {"pk": {"S": "c"}, "sk": {"S": "1"}, "spec": NESTED_VALUE, "tags": {"SS": ["a"]}}
+    # "pk" + "c" + "sk" + "1" + "big" = 9 bytes beside the big string.
+    at_limit = {"pk": {"S": "c"}, "sk": {"S": "1"}, "big": {"S": "x" * (moto_compat.dynamodb.MOTO_ITEM_SIZE_LIMIT - 9)}}
+    over = {**at_limit, "big": {"S": at_limit["big"]["S"] + "x"}}
+
+    def outcomes() -> list[Any]:
+        built = Item(DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+        kept = Item(DynamoType(at_limit["pk"]), DynamoType(at_limit["sk"]), at_limit)
+        with pytest.raises(ItemSizeTooLarge) as refused:
+            Item(DynamoType(over["pk"]), DynamoType(over["sk"]), over)
+        return [built.to_json(), built.size(), kept.size(), type(built.attrs), str(refused.value)]
+
+    patches = moto_compat.PatchSet()
+    sized: list[Any] = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(Item, "__init__", inspect.unwrap(Item.__init__))  # moto's own
+        moto_outcomes = outcomes()
+        moto_compat.dynamodb.build_items_in_one_pass(patches)
+        try:
+            size = DynamoType.size
+            monkeypatch.setattr(DynamoType, "size", lambda v: sized.append(v) or size(v))
+            item = Item(DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+            monkeypatch.setattr(DynamoType, "size", size)
+            assert outcomes() == moto_outcomes
+        finally:
+            patches.undo()
+    top_level = [id(v) for v in item.attrs.values()]
+    assert sorted(top_level) == sorted(id(v) for v in sized if id(v) in top_level)  # each attribute sized once
+    assert moto_outcomes[2] == moto_compat.dynamodb.MOTO_ITEM_SIZE_LIMIT
+
+
 def _parse_authorize_ingress(values: Any) -> dict:
     from moto.core.parse import EC2QueryParser
     from moto.core.utils import get_service_model
