@@ -66,7 +66,9 @@ from kubestep.aws import errors as aws_errors
 from kubestep.bootstrap import bundle
 from kubestep.bootstrap.host import REPORT_SOON_SECONDS
 from kubestep.restore import RESTORE_ERROR, RESTORED_BACKUP, RESTORED_TOKEN
+from kubestep.store import keys
 from kubestep.store.backups import BackupRecord
+from kubestep.store.records import ClusterRecord, EtcdConfig
 from kubestep_local import moto_compat
 from kubestep_local._worker import record_safe
 from kubestep_local.latency import BootModel
@@ -202,6 +204,13 @@ LEAF_CERTIFICATES = (
     "kubelet-client",
 )
 LEAF_VALIDITY = timedelta(days=365)
+# What a pass reads of a cluster (`_read_cluster`): the etcd config's planned membership, the
+# record's incarnation and its CA certificate.
+CLUSTER_FACTS = (
+    EtcdConfig.attribute("members"),
+    ClusterRecord.attribute("uid"),
+    ClusterRecord.attribute("cluster_ca_certificate"),
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -1093,11 +1102,14 @@ class InstanceSimulator:
         planned membership and the cluster CA's expiry (None where the cluster has neither)."""
         if not name:
             return None, None
-        facts = self._store(region, as_instance=False)
-        config = facts.etcd.config(name)
-        record = facts.clusters.get(name)
-        ca = ca_expiry(record.cluster_ca_certificate if record and record.uid == uid else None)
-        return (config.members if config else None), ca
+        members, record_uid, certificate = CLUSTER_FACTS
+        # One read of just these attributes: the cluster record is the table's largest item.
+        config, record = self._store(region, as_instance=False).table.get_many(
+            [(keys.cluster_pk(name), keys.ETCD_CONFIG_SK), (keys.cluster_pk(name), keys.CLUSTER_SK)],
+            attributes=CLUSTER_FACTS,
+        )
+        planned = int(config[members]) if config and members in config else None
+        return planned, ca_expiry(record.get(certificate) if record and record.get(record_uid) == uid else None)
 
     def _write(self, live: LiveInstance, *, source: str, facts: ReportPass | None = None) -> str:
         """One ok report of a booted instance (the boot's last step, or its report timer), made

@@ -96,7 +96,7 @@ class BackupRepository:
         fields.pop("requestedAt", None)
         if current is not None and all(current.to_item().get(k) == v for k, v in fields.items() if k != "updatedAt"):
             return False
-        self._table.update(keys.cluster_access_pk(uid), keys.BACKUP_POLICY_SK, fields)
+        self._table.update(keys.cluster_access_pk(uid), keys.BACKUP_POLICY_SK, fields, new_item=False)
         return True
 
     def request(self, uid: str, at: str) -> BackupPolicy:

@@ -101,18 +101,20 @@ class ClusterRepository:
         """Remember a new AWS id right after creating it, with the operation that created it
         (compensation deletes only what its own operation created)."""
         ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
-        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {f"resources.{logical.value}": ref})
+        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {f"resources.{logical.value}": ref}, new_item=False)
 
     def record_image(self, name: str, arch: str, image_id: str) -> ClusterRecord:
         """Pin the image of an architecture; the first writer wins (parallel branches agree)."""
-        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {"images": {}}, if_not_exists=("images",))
+        self._table.update(
+            keys.cluster_pk(name), keys.CLUSTER_SK, {"images": {}}, if_not_exists=("images",), new_item=False
+        )
         item = self._table.update(
             keys.cluster_pk(name), keys.CLUSTER_SK, {f"images.{arch}": image_id}, if_not_exists=(f"images.{arch}",)
         )
         return ClusterRecord.from_item(item)  # type: ignore[return-value]
 
     def set_drift(self, name: str, drift: dict[str, str]) -> None:
-        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {"drift": drift})
+        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {"drift": drift}, new_item=False)
 
     def list(self, limit: int = 100, start: str | None = None) -> tuple[list[ClusterRecord], str | None]:
         kwargs: dict[str, Any] = {

@@ -52,7 +52,9 @@ class EtcdRepository:
 
     def record_resource(self, cluster: str, index: int, logical: Resource, resource_id: str, operation_id: str) -> None:
         ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
-        self._table.update(keys.cluster_pk(cluster), keys.etcd_member_sk(index), {f"resources.{logical.value}": ref})
+        self._table.update(
+            keys.cluster_pk(cluster), keys.etcd_member_sk(index), {f"resources.{logical.value}": ref}, new_item=False
+        )
 
     def put_config(self, cluster: str, config: EtcdConfig) -> EtcdConfig:
         self._table.put_new({"pk": keys.cluster_pk(cluster), "sk": keys.ETCD_CONFIG_SK, **config.to_item()})
@@ -68,4 +70,5 @@ class EtcdRepository:
             keys.ETCD_CONFIG_SK,
             {EtcdConfig.attribute("initial_cluster_token"): token},
             Attr("pk").exists(),
+            new_item=False,
         )

@@ -38,8 +38,10 @@ class NetworkRepository:
     def update_zone(self, zone: str, **fields: Any) -> NetworkRecord:
         """Set fields of one zone's entry without touching the other zones (parallel Map branches
         each write their own zone). The `zones` map itself exists from the operation's start."""
-        self._table.update(keys.NETWORK_PK, keys.NETWORK_SK, {"zones": {}}, if_not_exists=("zones",))
-        self._table.update(keys.NETWORK_PK, keys.NETWORK_SK, {f"zones.{zone}": {}}, if_not_exists=(f"zones.{zone}",))
+        self._table.update(keys.NETWORK_PK, keys.NETWORK_SK, {"zones": {}}, if_not_exists=("zones",), new_item=False)
+        self._table.update(
+            keys.NETWORK_PK, keys.NETWORK_SK, {f"zones.{zone}": {}}, if_not_exists=(f"zones.{zone}",), new_item=False
+        )
         values = {f"zones.{zone}.{NetworkZone.attribute(k)}": v for k, v in fields.items()}
         return NetworkRecord.from_item(self._table.update(keys.NETWORK_PK, keys.NETWORK_SK, values))  # type: ignore[return-value]
 

@@ -50,7 +50,9 @@ class NodePoolRepository:
 
     def record_resource(self, cluster: str, pool: str, logical: Resource, resource_id: str, operation_id: str) -> None:
         ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
-        self._table.update(keys.cluster_pk(cluster), keys.node_pool_sk(pool), {f"resources.{logical.value}": ref})
+        self._table.update(
+            keys.cluster_pk(cluster), keys.node_pool_sk(pool), {f"resources.{logical.value}": ref}, new_item=False
+        )
 
     def delete(self, cluster: str, pool: str) -> bool:
         return self._table.delete(keys.cluster_pk(cluster), keys.node_pool_sk(pool))

@@ -69,6 +69,7 @@ class OperationRepository:
                 keys.OPERATION_SK,
                 fields,
                 Attr("pk").exists() & Attr("endedAt").not_exists(),
+                new_item=False,
             )
             return True
         except ConditionFailed:

@@ -118,7 +118,9 @@ class ReportRepository:
         return VersionClaim.from_item(self._table.get(keys.version_claim_pk(uid), keys.upgrade_claim_sk(version)))
 
     def mark_initialized(self, uid: str) -> None:
-        self._table.update(keys.init_claim_pk(uid), keys.INIT_CLAIM_SK, {"status": INITIALIZED, "initializedAt": iso()})
+        self._table.update(
+            keys.init_claim_pk(uid), keys.INIT_CLAIM_SK, {"status": INITIALIZED, "initializedAt": iso()}, new_item=False
+        )
 
     def adopt_shared_partition_claim(self, uid: str) -> None:
         """A cluster initialised while the claim shared the replicas' partition: copy it to its

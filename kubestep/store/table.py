@@ -59,21 +59,23 @@ class Table:
     def get(self, pk: str, sk: str) -> dict | None:
         return self.table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
 
-    def get_many(self, item_keys: list[tuple[str, str]]) -> list[dict | None]:
+    def get_many(self, item_keys: list[tuple[str, str]], attributes: tuple[str, ...] = ()) -> list[dict | None]:
         """Consistent reads of distinct items in BatchGetItem calls of at most 100 keys (its
-        limit), in the order asked (None: no such item). Keys DynamoDB leaves unprocessed (over
-        the table's throughput) are asked again after a short back-off; botocore does not retry
-        those itself."""
+        limit), in the order asked (None: no such item); with `attributes`, only those (and the
+        key) of each item. Keys DynamoDB leaves unprocessed (over the table's throughput) are
+        asked again after a short back-off; botocore does not retry those itself."""
         found: dict[tuple[str, str], dict] = {}
         for start in range(0, len(item_keys), BATCH_GET_LIMIT):
-            found.update(self._get_batch(item_keys[start : start + BATCH_GET_LIMIT]))
+            found.update(self._get_batch(item_keys[start : start + BATCH_GET_LIMIT], attributes))
         return [found.get(k) for k in item_keys]
 
-    def _get_batch(self, item_keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    def _get_batch(self, item_keys: list[tuple[str, str]], attributes: tuple[str, ...]) -> dict[tuple[str, str], dict]:
         found: dict[tuple[str, str], dict] = {}
-        request: dict[str, Any] = {
-            self.name: {"Keys": [{"pk": pk, "sk": sk} for pk, sk in item_keys], "ConsistentRead": True}
-        }
+        asked: dict[str, Any] = {"Keys": [{"pk": pk, "sk": sk} for pk, sk in item_keys], "ConsistentRead": True}
+        if attributes:
+            names = {f"#a{i}": name for i, name in enumerate(("pk", "sk", *attributes))}
+            asked |= {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        request: dict[str, Any] = {self.name: asked}
         for attempt in range(UNPROCESSED_ATTEMPTS):
             answer = self.client.batch_get_item(RequestItems=request)
             for item in answer.get("Responses", {}).get(self.name, []):
@@ -113,9 +115,11 @@ class Table:
         *,
         remove: tuple[str, ...] = (),
         if_not_exists: tuple[str, ...] = (),
+        new_item: bool = True,
     ) -> dict:
         """SET each field (a dotted key updates one entry of a map attribute without touching its
-        siblings; a value of None removes the attribute); returns the new item."""
+        siblings; a value of None removes the attribute); returns the new item, or {} with
+        `new_item=False` (DynamoDB then sends nothing back: a cluster record is kilobytes)."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets: list[str] = []
@@ -150,14 +154,14 @@ class Table:
             "Key": {"pk": pk, "sk": sk},
             "UpdateExpression": " ".join(expression),
             "ExpressionAttributeNames": names,
-            "ReturnValues": "ALL_NEW",
+            "ReturnValues": "ALL_NEW" if new_item else "NONE",
         }
         if values:
             kwargs["ExpressionAttributeValues"] = values
         if condition is not None:
             kwargs["ConditionExpression"] = condition
         try:
-            return self.table.update_item(**kwargs)["Attributes"]
+            return self.table.update_item(**kwargs).get("Attributes", {})
         except ClientError as exc:
             if is_condition_failed(exc):
                 raise ConditionFailed(str(exc)) from None

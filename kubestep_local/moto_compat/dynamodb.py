@@ -1,9 +1,11 @@
 """DynamoDB: item operations' answers sent as moto builds them; transactions that copy only the
 items they name; updates that copy an item only for a stream; update expressions parsed once per
-text."""
+text; items' JSON and size computed in one pass, an item built in one pass, an update's old image
+read without a copy, and a projection of top-level attributes converting only those."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import threading
 from typing import Any
@@ -288,3 +290,172 @@ def query_candidates(
 
 def _equal(stored: Any, wanted: Any) -> bool:
     return bool(stored) and stored == wanted
+
+
+# Values moto keeps in a DynamoType that ``copy.deepcopy`` gives back as they are.
+_IMMUTABLE = (str, bytes, int, float, bool, type(None))
+
+
+def build_item_json_in_one_pass(patches: PatchSet) -> None:
+    """moto's ``DynamoType.to_regular_json`` deep-copies its value, then calls itself on each
+    nested value, which deep-copies that again (moto/dynamodb/models/dynamo_type.py): a value
+    nested n deep is copied n times, and ``Item.to_json`` runs it on every map and list
+    attribute, twice per UpdateItem (the old and the new image). Half of UpdateItem's time went
+    there on kubestep's cluster record, a map of maps. The same JSON is built in one pass: fresh
+    dicts and lists, the same leaves, binary decoded as before (a speed fix only: the answer is
+    the same, and shares nothing mutable with the stored item)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_own = DynamoType.to_regular_json
+
+    def regular(value: Any) -> Any:
+        if isinstance(value, DynamoType):
+            return value.to_regular_json()
+        if isinstance(value, _IMMUTABLE):
+            return value
+        return copy.deepcopy(value)
+
+    def to_regular_json(self: Any) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, dict):
+            value = {key: regular(nested) for key, nested in value.items()}
+        elif isinstance(value, list):
+            value = [regular(nested) for nested in value]
+        else:
+            value = regular(value)
+        if self.is_binary() and isinstance(value, str):
+            value = base64.b64decode(value)
+        return {self.type: value}
+
+    to_regular_json.__wrapped__ = moto_own  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(DynamoType, "to_regular_json", to_regular_json)
+
+
+class _ReadItemsInPlace:
+    """moto's ``copy`` module as its DynamoDB request handlers see it: an item is not copied."""
+
+    def __init__(self, item_class: type) -> None:
+        self._item_class = item_class
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        if isinstance(value, self._item_class):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def read_old_image_without_a_copy(patches: PatchSet) -> None:
+    """moto's UpdateItem handler deep-copies the item before the update (moto/dynamodb/
+    responses.py ``update_item``: ``existing_item``) only to read its JSON once, before the
+    update runs, for the ALL_OLD, UPDATED_OLD and UPDATED_NEW answers. ``Item.to_json`` builds
+    fresh dicts and lists around immutable leaves (as moto's own PutItem handler relies on, reading
+    the old item without a copy), so the old image read from the item itself is the same; the
+    copy was a fifth of UpdateItem's time (a speed fix only: the answer is the same)."""
+    from moto.dynamodb import responses
+    from moto.dynamodb.models.dynamo_type import Item
+
+    patches.set(responses, "copy", _ReadItemsInPlace(Item))
+
+
+def size_items_in_one_pass(patches: PatchSet) -> None:
+    """moto's ``DynamoType.size`` rebuilds every value of a map as a new DynamoType, which
+    rebuilds everything below it, before sizing it (moto/dynamodb/models/dynamo_type.py
+    ``size``): sizing a map nested n deep rebuilds its leaves n times. moto sizes every item
+    it answers a BatchGetItem with (twice), a Query or Scan with, and the whole item again at
+    each attribute it sets (``LimitedSizeDict``): a third of BatchGetItem's time on kubestep's
+    cluster record. The same sizes are summed without the rebuilds (a speed fix only: the
+    400 KB item limit and the 16 MB and 1 MB result limits apply at the same bytes)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    moto_own = DynamoType.size
+
+    def sized(value: Any) -> int:
+        # What ``DynamoType(value).size()`` gives, without the copy when it is a DynamoType.
+        return (value if type(value) is DynamoType else DynamoType(value)).size()
+
+    def size(self: Any) -> int:
+        value = self.value
+        if self.is_number():
+            return len(str(value))
+        if self.is_set():  # each member sized as a value of the set's scalar type
+            if self.type[0] == "N":
+                return sum(len(str(member)) for member in value)
+            return sum(bytesize(member) for member in value)
+        if self.is_list():
+            return sum(member.size() for member in value)
+        if self.is_map():
+            return sum(bytesize(key) + sized(member) for key, member in value.items())
+        if isinstance(value, bool):
+            return 1
+        return bytesize(value)
+
+    size.__wrapped__ = moto_own  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(DynamoType, "size", size)
+
+
+def project_only_the_named_attributes(patches: PatchSet) -> None:
+    """moto projects an item (a read's ProjectionExpression) by converting the whole item to
+    Python values once per attribute named (moto/dynamodb/models/dynamo_type.py ``Item.project``:
+    ``self.to_regular_json()`` inside its loop over the expressions), then picking the named
+    ones: five names read from a cluster record converted it five times. When every name is a
+    top-level attribute, only those attributes are converted, once each, the same way (the
+    item's other attributes never reach the answer); a nested path or a list element is
+    projected by moto as before (a speed fix only: the answer is the same)."""
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.dynamo_type import Item
+
+    moto_own = Item.project
+
+    def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+        names = [path[0] for path in projection_expressions if len(path) == 1 and "[" not in path[0]]
+        if len(names) != len(projection_expressions):
+            return moto_own(self, projection_expressions)
+        picked = {
+            name: dynamo_type.deserializer.deserialize(self.attrs[name].to_regular_json())
+            for name in dict.fromkeys(names)
+            if name in self.attrs
+        }
+        return Item(
+            hash_key=self.hash_key, range_key=self.range_key, attrs=dynamo_type.serializer.serialize(picked)["M"]
+        )
+
+    project.__wrapped__ = moto_own  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(Item, "project", project)
+
+
+# moto's item size limit (moto/dynamodb/models/dynamo_type.py ``LimitedSizeDict``): DynamoDB's
+# 400 KB, which moto measured between 409 and 410 KB.
+MOTO_ITEM_SIZE_LIMIT = 405000
+
+
+def build_items_in_one_pass(patches: PatchSet) -> None:
+    """moto builds an item attribute by attribute into a ``LimitedSizeDict``, which sizes every
+    attribute already there at each one it adds, to refuse an item over 400 KB (moto/dynamodb/
+    models/dynamo_type.py ``Item.__init__``, ``LimitedSizeDict.__setitem__``): every PutItem
+    and every projected read sized its item once per attribute. Nothing changes the attributes
+    while the item is built, so a running total gives the same sizes: the item is refused at
+    the same attribute, with the same error (DynamoDB developer guide, "Item sizes"; a speed
+    fix only). Later writes to an item's attributes go through moto's check as before."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    moto_own = Item.__init__
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        total = 0
+        for key, value in attrs.items():
+            typed = DynamoType(value)
+            total += bytesize(key) + typed.size()
+            if total > MOTO_ITEM_SIZE_LIMIT:
+                raise ItemSizeTooLarge
+            dict.__setitem__(self.attrs, key, typed)
+
+    __init__.__wrapped__ = moto_own  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(Item, "__init__", __init__)

@@ -4,6 +4,7 @@ interpreter bug concurrent creates met (an aborted Map iteration)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from collections.abc import Iterator
@@ -301,13 +302,14 @@ def test_update_expressions_are_parsed_once_and_each_update_applies_its_own_valu
         assert raised.value.response["Error"]["Code"] == "ValidationException"
 
 
-def test_an_update_copies_the_item_for_its_answer_and_for_a_stream_only(
+def test_an_update_copies_the_item_for_a_stream_only(
     runtime: LocalRuntime, table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On a table without a stream, UpdateItem copies the item once, for its ALL_OLD answer
-    (moto copied it twice: once more for a stream that does not exist); on a table with one, the
-    stream record's OldImage is still the item as it was (DynamoDB API reference, UpdateItem:
-    ReturnValues; Streams API reference, StreamRecord: OldImage)."""
+    """On a table without a stream, UpdateItem does not copy the item: its ALL_OLD answer is the
+    item as it was, read before the update (moto copied it twice: for that answer and for a
+    stream that does not exist); on a table with one, the stream record's OldImage is still the
+    item as it was (DynamoDB API reference, UpdateItem: ReturnValues; Streams API reference,
+    StreamRecord: OldImage)."""
     from moto.dynamodb.models.dynamo_type import Item
 
     copies = []
@@ -325,7 +327,7 @@ def test_an_update_copies_the_item_for_its_answer_and_for_a_stream_only(
         ReturnValues="ALL_OLD",
     )["Attributes"]
     assert old == {**key, "n": {"N": "1"}, "tags": {"SS": ["a"]}}
-    assert len(copies) == 1
+    assert copies == []
     item = dynamodb.get_item(TableName=table, Key=key)["Item"]
     assert item["n"] == {"N": "2"} and sorted(item["tags"]["SS"]) == ["a", "b"]
 
@@ -343,6 +345,163 @@ def test_an_update_copies_the_item_for_its_answer_and_for_a_stream_only(
     assert [(r["dynamodb"]["OldImage"]["n"], r["dynamodb"]["NewImage"]["n"]) for r in records] == [
         ({"N": "2"}, {"N": "3"})
     ]
+
+
+def test_old_and_new_images_of_nested_attributes_answer_as_before_the_update(runtime: LocalRuntime, table: str) -> None:
+    """ALL_OLD, UPDATED_OLD and UPDATED_NEW of an update that changes a map nested in a map, a
+    list's element and a set (DynamoDB API reference, UpdateItem: ReturnValues): the old image
+    is the item before the update, though the update changes the containers it was read from
+    in place, and the new one after it."""
+    dynamodb = runtime.boto3_client("dynamodb")
+    key = {"pk": {"S": "nested"}, "sk": {"S": "1"}}
+    resources = {"M": {"vpc": {"M": {"id": {"S": "vpc-1"}, "by": {"S": "op-1"}}}, "nlb": {"M": {"id": {"S": "a"}}}}}
+    before = {
+        **key,
+        "resources": resources,
+        "zones": {"L": [{"M": {"name": {"S": "a"}}}, {"S": "b"}]},
+        "tags": {"SS": ["x"]},
+    }
+    dynamodb.put_item(TableName=table, Item=before)
+    update = {
+        "TableName": table,
+        "Key": key,
+        "UpdateExpression": "SET resources.vpc.id = :id, zones[0].#name = :zone ADD tags :tag",
+        "ExpressionAttributeNames": {"#name": "name"},
+        "ExpressionAttributeValues": {":id": {"S": "vpc-2"}, ":zone": {"S": "c"}, ":tag": {"SS": ["y"]}},
+    }
+    assert dynamodb.update_item(**update, ReturnValues="ALL_OLD")["Attributes"] == before
+    after = dynamodb.get_item(TableName=table, Key=key)["Item"]
+    assert after["resources"]["M"]["vpc"]["M"] == {"id": {"S": "vpc-2"}, "by": {"S": "op-1"}}
+    assert after["zones"] == {"L": [{"M": {"name": {"S": "c"}}}, {"S": "b"}]}
+    assert sorted(after["tags"]["SS"]) == ["x", "y"]
+
+    # moto answers UPDATED_* with each changed top-level attribute whole (DynamoDB narrows a
+    # nested change to its path); what is checked is that the old ones are the item's before.
+    dynamodb.put_item(TableName=table, Item=before)
+    old = dynamodb.update_item(**update, ReturnValues="UPDATED_OLD")["Attributes"]
+    assert old == {"resources": resources, "zones": before["zones"], "tags": {"SS": ["x"]}}
+    dynamodb.put_item(TableName=table, Item=before)
+    new = dynamodb.update_item(**update, ReturnValues="UPDATED_NEW")["Attributes"]
+    assert new["resources"] == {"M": {"vpc": {"M": {"id": {"S": "vpc-2"}}}}}
+    assert new["zones"] == after["zones"] and sorted(new["tags"]["SS"]) == ["x", "y"]
+
+
+# Every attribute type, nested (DynamoDB API reference, AttributeValue).
+NESTED_VALUE = {
+    "M": {
+        "s": {"S": "text é"},
+        "n": {"N": "1.5"},
+        "b": {"B": "AAE="},
+        "yes": {"BOOL": True},
+        "none": {"NULL": True},
+        "sets": {"M": {"ss": {"SS": ["a", "bé"]}, "ns": {"NS": ["1", "22"]}, "bs": {"BS": ["AAE="]}}},
+        "list": {"L": [{"M": {"deep": {"L": [{"S": "x"}, {"M": {"z": {"N": "3"}}}]}}}, {"S": "y"}]},
+    }
+}
+
+
+def test_item_json_and_size_are_computed_in_one_pass_as_moto_computes_them() -> None:
+    """``DynamoType.to_regular_json`` and ``DynamoType.size`` give moto's own answers for every
+    attribute type, nested, without copying or rebuilding a DynamoType; the JSON shares no
+    container with the stored value (DynamoDB developer guide, "Item sizes": the size counts
+    are moto's)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from kubestep_local import moto_compat
+
+    patches = moto_compat.PatchSet()
+    made: list[Any] = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        # moto's own (a runtime of this process may have patched them already).
+        monkeypatch.setattr(DynamoType, "to_regular_json", inspect.unwrap(DynamoType.to_regular_json))
+        monkeypatch.setattr(DynamoType, "size", inspect.unwrap(DynamoType.size))
+        moto_answer, moto_size = DynamoType(NESTED_VALUE).to_regular_json(), DynamoType(NESTED_VALUE).size()
+        moto_compat.dynamodb.build_item_json_in_one_pass(patches)
+        moto_compat.dynamodb.size_items_in_one_pass(patches)
+        try:
+            stored = DynamoType(NESTED_VALUE)
+            copy, init = DynamoType.__deepcopy__, DynamoType.__init__
+            monkeypatch.setattr(DynamoType, "__deepcopy__", lambda v, memo: made.append(v) or copy(v, memo))
+            monkeypatch.setattr(DynamoType, "__init__", lambda v, value: made.append(v) or init(v, value))
+            answer, size = stored.to_regular_json(), stored.size()
+        finally:
+            patches.undo()
+    assert answer == moto_answer and size == moto_size
+    assert answer["M"]["b"] == {"B": b"\x00\x01"}
+    assert made == []
+    answer["M"]["list"]["L"][0]["M"]["deep"]["L"].append({"S": "added"})
+    answer["M"]["sets"]["M"]["ss"]["SS"].append("c")
+    assert DynamoType(NESTED_VALUE).to_regular_json() == moto_answer == stored.to_regular_json()
+
+
+def test_a_projection_of_top_level_attributes_answers_as_moto_projects_it() -> None:
+    """A ProjectionExpression (DynamoDB developer guide, "Projection expressions") naming
+    top-level attributes, one twice and one the item lacks, answers moto's own projection
+    without converting the attributes it does not name; a nested path is moto's own answer."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from kubestep_local import moto_compat
+
+    attrs = {"pk": {"S": "c"}, "sk": {"S": "CLUSTER"}, "uid": {"S": "u1"}, "tags": {"SS": ["b", "a"]}}
+    spec = {"M": {"list": NESTED_VALUE["M"]["list"], "n": {"N": "1.5"}, "ns": {"NS": ["2", "10"]}}}
+    attrs |= {"spec": spec, "members": {"N": "3"}}
+    top_level, nested = [["members"], ["uid"], ["tags"], ["uid"], ["absent"]], [["uid"], ["spec", "list"]]
+    patches = moto_compat.PatchSet()
+    converted: list[Any] = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(Item, "project", inspect.unwrap(Item.project))  # moto's own
+        item = Item(DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+        moto_answers = [item.project(paths).to_json() for paths in (top_level, nested)]
+        moto_compat.dynamodb.project_only_the_named_attributes(patches)
+        try:
+            to_regular_json = DynamoType.to_regular_json
+            monkeypatch.setattr(DynamoType, "to_regular_json", lambda v: converted.append(v.type) or to_regular_json(v))
+            answer = item.project(top_level).to_json()
+            assert sorted(converted) == ["N", "S", "SS"]  # members, uid, tags: never the map
+            assert [answer, item.project(nested).to_json()] == moto_answers
+        finally:
+            patches.undo()
+    assert moto_answers[0]["Attributes"].keys() == {"members", "uid", "tags"}
+
+
+def test_an_item_is_built_in_one_pass_and_refused_over_the_size_limit_where_moto_refuses_it() -> None:
+    """An item is built with the same attributes as moto builds it, sizing each attribute once;
+    an item over 400 KB is refused with moto's error at the same size, one byte under is kept
+    (DynamoDB developer guide, "Item sizes")."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from kubestep_local import moto_compat
+
+    attrs = {"pk": {"S": "c"}, "sk": {"S": "1"}, "spec": NESTED_VALUE, "tags": {"SS": ["a"]}}
+    # "pk" + "c" + "sk" + "1" + "big" = 9 bytes beside the big string.
+    at_limit = {"pk": {"S": "c"}, "sk": {"S": "1"}, "big": {"S": "x" * (moto_compat.dynamodb.MOTO_ITEM_SIZE_LIMIT - 9)}}
+    over = {**at_limit, "big": {"S": at_limit["big"]["S"] + "x"}}
+
+    def outcomes() -> list[Any]:
+        built = Item(DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+        kept = Item(DynamoType(at_limit["pk"]), DynamoType(at_limit["sk"]), at_limit)
+        with pytest.raises(ItemSizeTooLarge) as refused:
+            Item(DynamoType(over["pk"]), DynamoType(over["sk"]), over)
+        return [built.to_json(), built.size(), kept.size(), type(built.attrs), str(refused.value)]
+
+    patches = moto_compat.PatchSet()
+    sized: list[Any] = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(Item, "__init__", inspect.unwrap(Item.__init__))  # moto's own
+        moto_outcomes = outcomes()
+        moto_compat.dynamodb.build_items_in_one_pass(patches)
+        try:
+            size = DynamoType.size
+            monkeypatch.setattr(DynamoType, "size", lambda v: sized.append(v) or size(v))
+            item = Item(DynamoType(attrs["pk"]), DynamoType(attrs["sk"]), attrs)
+            monkeypatch.setattr(DynamoType, "size", size)
+            assert outcomes() == moto_outcomes
+        finally:
+            patches.undo()
+    top_level = [id(v) for v in item.attrs.values()]
+    assert sorted(top_level) == sorted(id(v) for v in sized if id(v) in top_level)  # each attribute sized once
+    assert moto_outcomes[2] == moto_compat.dynamodb.MOTO_ITEM_SIZE_LIMIT
 
 
 def _parse_authorize_ingress(values: Any) -> dict:

@@ -253,6 +253,40 @@ def test_a_batch_read_of_more_than_a_hundred_items_is_split(store):
     assert [item["n"] for item in items[:130]] == list(range(130)) and items[130] is None
 
 
+def test_a_write_whose_answer_is_not_read_asks_for_none(store):
+    """Recording a resource reads nothing back: DynamoDB is asked for no attributes (UpdateItem's
+    ReturnValues NONE, DynamoDB API reference), and the record has the reference; an update whose
+    answer is used still gets the whole new item."""
+    store.clusters.create(record(), [])
+    asked: list[str] = []
+    store.table.client.meta.events.register(
+        "before-parameter-build.dynamodb.UpdateItem", lambda params, **_: asked.append(params["ReturnValues"])
+    )
+    store.clusters.record_resource("c", Resource.NLB, "arn:nlb", "op-1")
+    updated = store.clusters.update("c", drift={"nlb": "gone"})
+    assert asked == ["NONE", "ALL_NEW"]
+    assert updated.resources[Resource.NLB.value].id == "arn:nlb" and updated.drift == {"nlb": "gone"}
+
+
+def test_a_batch_read_of_some_attributes_answers_only_those_and_the_key(store):
+    """BatchGetItem's ProjectionExpression (DynamoDB API reference, BatchGetItem): each item
+    answers only the attributes asked for, with its key (the reads are matched to their keys);
+    an item without one of them answers without it, a missing item is None."""
+    store.clusters.create(record(), [])
+    store.etcd.put_config("c", EtcdConfig(initial_cluster_token="t", data_dir="/var/lib/etcd", members=3))
+    config, cluster, missing = store.table.get_many(
+        [
+            (keys.cluster_pk("c"), keys.ETCD_CONFIG_SK),
+            (keys.cluster_pk("c"), keys.CLUSTER_SK),
+            (keys.cluster_pk("x"), keys.CLUSTER_SK),
+        ],
+        attributes=("members", "uid", "clusterCaCertificate"),
+    )
+    assert config == {"pk": keys.cluster_pk("c"), "sk": keys.ETCD_CONFIG_SK, "members": 3}
+    assert cluster == {"pk": keys.cluster_pk("c"), "sk": keys.CLUSTER_SK, "uid": "uid00001"}
+    assert missing is None
+
+
 def test_a_replica_gate_reads_its_member_config_and_report_in_one_batch(store):
     store.clusters.create(record("c", "uid00001"), [])
     store.etcd.plan_member("c", EtcdMember(index=1, zone="z1", subnet_id="s", name="m1", peer_name="p1"))
