@@ -5,14 +5,19 @@ interpreter bug concurrent creates met (an aborted Map iteration)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from kubestep_local.runtime import LocalRuntime
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -636,3 +641,112 @@ def test_a_query_reads_only_its_partition_and_answers_as_moto_reading_the_whole_
             with monkeypatch.context() as whole_table:
                 whole_table.setattr(patched, "query_candidates", lambda *args: None)
                 assert _pages(dynamodb, query) == narrowed, query
+
+
+# moto's own XML answers (mock_aws, no runtime in the process, so no patch applied yet), then the
+# same describes with the serializer's speed fixes: each answer must be byte for byte the same
+# (request ids aside: moto draws a new one per answer).
+_XML_ANSWERS_SCRIPT = r"""
+import re, sys
+import boto3
+from moto import mock_aws
+from kubestep_local import moto_compat
+from kubestep_local.moto_compat import server
+
+def answers(ec2, autoscaling):
+    bodies = []
+    def keep(http_response, **_):
+        bodies.append(re.sub(rb"<(RequestId|requestId)>[^<]*<", b"<\\1><", http_response.content))
+
+    for client in (ec2, autoscaling):
+        client.meta.events.register("after-call", keep)
+    ec2.describe_instances()
+    ec2.describe_vpc_peering_connections()
+    ec2.describe_security_groups()
+    autoscaling.describe_auto_scaling_groups()
+    for client in (ec2, autoscaling):
+        client.meta.events.unregister("after-call", keep)
+    return bodies
+
+with mock_aws():
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    autoscaling = boto3.client("autoscaling", region_name="us-east-1")
+    image = "ami-12c6146b"  # moto runs instances of an image it does not know
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    peer = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": "kubestep:cluster", "Value": "a"}]}]
+    ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2, SubnetId=subnet, TagSpecifications=tags)
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)  # no tags: none answered
+    template = ec2.create_launch_template(LaunchTemplateName="t", LaunchTemplateData={"ImageId": image})
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="g", MinSize=1, MaxSize=2, VPCZoneIdentifier=subnet,
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplate"]["LaunchTemplateId"]},
+        Tags=[{"Key": "k", "Value": "v", "PropagateAtLaunch": True}],
+    )
+    # A transformer moto adds at run time (the new connection's status).
+    ec2.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=peer)
+    plain = answers(ec2, autoscaling)
+    patches = moto_compat.PatchSet()
+    server.find_response_transformers_once(patches)
+    server.validate_xml_names_once(patches)
+    fast, again = answers(ec2, autoscaling), answers(ec2, autoscaling)
+    patches.undo()
+    same = plain == fast == again
+    print("same" if same else b"\n----\n".join(plain + fast).decode(), len(b"".join(plain)))
+"""
+
+
+def test_xml_answers_are_byte_identical_with_the_serializer_speed_fixes() -> None:
+    """DescribeInstances, DescribeVpcPeeringConnections, DescribeSecurityGroups and
+    DescribeAutoScalingGroups answer the same bytes with the transformer paths and the XML names
+    worked out once (EC2 API reference, DescribeInstances: an instance without tags has no
+    tagSet; moto's transformers decide it) as moto answers them without."""
+    result = subprocess.run(
+        [sys.executable, "-c", _XML_ANSWERS_SCRIPT], capture_output=True, text=True, check=False, cwd=PROJECT_ROOT
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    verdict, size = result.stdout.split()[0], int(result.stdout.split()[-1])
+    assert verdict == "same", result.stdout[-6000:]
+    assert size > 5000  # the answers were not empty
+
+
+def test_a_response_transformer_moto_adds_at_run_time_is_applied() -> None:
+    """moto adds a transformer to a service's table while it runs (CreateVpcPeeringConnection):
+    a path worked out before the table changed is worked out again."""
+    from moto.core.serialize import AttributePicker, AttributePickerContext
+
+    from kubestep_local import moto_compat
+
+    transformers: dict[str, Any] = {"Item.Tags": lambda tags: tags or None}
+    picker = AttributePicker(response_transformers=transformers)
+    context = AttributePickerContext(obj={"State": "running", "Tags": []}, key="State", shape=None, key_path="Item")
+    patches = moto_compat.PatchSet()
+    moto_compat.server.find_response_transformers_once(patches)
+    try:
+        assert picker(context) == "running"
+        transformers["Item.State"] = lambda _: "pending"
+        assert picker(context) == "pending"
+        transformers["Item.State"] = lambda _: "initiating"  # the same path, a new transformer
+        assert picker(context) == "initiating"
+        tags = AttributePickerContext(obj={"Tags": []}, key="Tags", shape=None, key_path="Item")
+        assert picker(tags) is None
+    finally:
+        patches.undo()
+
+
+def test_an_xml_name_xmltodict_refuses_is_still_refused() -> None:
+    """Only names that passed xmltodict's check are remembered: one it refuses is refused every time."""
+    import xmltodict
+
+    from kubestep_local import moto_compat
+
+    patches = moto_compat.PatchSet()
+    moto_compat.server.validate_xml_names_once(patches)
+    try:
+        assert xmltodict.unparse({"Reply": {"Name": "x"}}) == xmltodict.unparse({"Reply": {"Name": "x"}})
+        for _ in range(2):
+            with pytest.raises(ValueError, match="whitespace"):
+                xmltodict.unparse({"Reply": {"bad name": "x"}})
+    finally:
+        patches.undo()
