@@ -347,9 +347,10 @@ def find_response_transformers_once(patches: PatchSet) -> None:
 
 
 def validate_xml_names_once(patches: PatchSet) -> None:
-    """xmltodict checks each element's name for characters XML forbids before writing it
-    (xmltodict.py ``_validate_name``, called by ``_emit`` for every element): an XML answer
-    (EC2, Auto Scaling, ELB, IAM) checks the same few hundred member names thousands of times.
+    """moto writes its XML answers (EC2, Auto Scaling, ELB, IAM) with xmltodict, which checks
+    each element's name for characters XML forbids before writing it (xmltodict.py
+    ``_validate_name``, called by ``_emit`` for every element): an answer checks the same few
+    hundred member names thousands of times.
     A name that passed once passes again, so it is remembered; a name never seen, or one that
     failed, is checked as before (a speed fix only: the answer, or the error, is the same)."""
     import xmltodict
