@@ -165,6 +165,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     server.skip_debug_form_wrapping(patches)
     server.look_attribute_aliases_up_once(patches)
     server.find_response_transformers_once(patches)
+    server.read_plain_dict_members_directly(patches)
     server.validate_xml_names_once(patches)
     server.parse_query_parameters_from_a_dict(patches)
     stepfunctions.parse_each_definition_once(patches)

@@ -313,7 +313,6 @@ def find_response_transformers_once(patches: PatchSet) -> None:
     from moto.core import serialize
 
     missing = serialize.MISSING
-    get_value = serialize.get_value
     # id of a transformers dict -> (the dict, its paths when last seen, path -> transformer path)
     matches: dict[int, tuple[dict[str, Any], tuple[str, ...], dict[str, str | None]]] = {}
     lock = threading.Lock()
@@ -329,7 +328,7 @@ def find_response_transformers_once(patches: PatchSet) -> None:
         return found[key_path]
 
     def __call__(self: Any, context: Any) -> Any:
-        obj = context.obj
+        obj, get_value = context.obj, serialize.get_value  # read_plain_dict_members_directly's, once applied
         for possible_key in self.get_possible_keys(context):
             value = get_value(obj, possible_key, missing)
             if value is not missing:
@@ -368,3 +367,23 @@ def validate_xml_names_once(patches: PatchSet) -> None:
             valid.add((value, kind))
 
     patches.set(xmltodict, "_validate_name", _validate_name)
+
+
+def read_plain_dict_members_directly(patches: PatchSet) -> None:
+    """moto's serializer reads every member of an answer's shape from the answer's object, each
+    under two to four possible names (moto/core/utils.py ``get_value``): on a plain dict by
+    indexing it and catching the KeyError of each name it lacks. Step Functions' history events
+    are dicts whose shape has some sixty optional members, so GetExecutionHistory raised and
+    caught tens of thousands of KeyErrors an answer. A plain dict (not a subclass, which could
+    answer a missing key) is read with ``dict.get`` under a name that is not a dotted path (moto
+    walks those); anything else as before (a speed fix only: the answer is the same)."""
+    from moto.core import serialize
+
+    original = serialize.get_value
+
+    def get_value(obj: Any, key: Any, default: Any = serialize.MISSING) -> Any:
+        if type(obj) is dict and type(key) is str and "." not in key:
+            return obj.get(key, default)
+        return original(obj, key, default)
+
+    patches.set(serialize, "get_value", get_value)

@@ -689,6 +689,7 @@ with mock_aws():
     plain = answers(ec2, autoscaling)
     patches = moto_compat.PatchSet()
     server.find_response_transformers_once(patches)
+    server.read_plain_dict_members_directly(patches)
     server.validate_xml_names_once(patches)
     fast, again = answers(ec2, autoscaling), answers(ec2, autoscaling)
     patches.undo()
@@ -700,8 +701,9 @@ with mock_aws():
 def test_xml_answers_are_byte_identical_with_the_serializer_speed_fixes() -> None:
     """DescribeInstances, DescribeVpcPeeringConnections, DescribeSecurityGroups and
     DescribeAutoScalingGroups answer the same bytes with the transformer paths and the XML names
-    worked out once (EC2 API reference, DescribeInstances: an instance without tags has no
-    tagSet; moto's transformers decide it) as moto answers them without."""
+    worked out once and plain dicts read with ``dict.get`` (EC2 API reference, DescribeInstances:
+    an instance without tags has no tagSet; moto's transformers decide it) as moto answers them
+    without."""
     result = subprocess.run(
         [sys.executable, "-c", _XML_ANSWERS_SCRIPT], capture_output=True, text=True, check=False, cwd=PROJECT_ROOT
     )
@@ -750,3 +752,80 @@ def test_an_xml_name_xmltodict_refuses_is_still_refused() -> None:
                 xmltodict.unparse({"Reply": {"bad name": "x"}})
     finally:
         patches.undo()
+
+
+def _history_answer() -> str:
+    """GetExecutionHistory's answer, as moto's serializer writes it from the history's dicts."""
+    from datetime import UTC, datetime
+
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    class Details(dict):  # a dict subclass: read as moto reads it
+        pass
+
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    events = [
+        {
+            "timestamp": started,
+            "type": "ExecutionStarted",
+            "id": 1,
+            "previousEventId": 0,
+            "executionStartedEventDetails": {"input": '{"a": 1}', "inputDetails": {"truncated": False}},
+        },
+        {
+            "timestamp": started,
+            "type": "TaskStateEntered",
+            "id": 2,
+            "previousEventId": 1,
+            "stateEnteredEventDetails": Details(name="Create", input="{}"),
+        },
+        {
+            "timestamp": started,
+            "type": "TaskScheduled",
+            "id": 3,
+            "previousEventId": 2,
+            "taskScheduledEventDetails": {
+                "resourceType": "lambda",
+                "resource": "invoke",
+                "region": "us-east-1",
+                "parameters": '{"FunctionName": "f"}',
+            },
+        },
+        {
+            "timestamp": started,
+            "type": "ExecutionFailed",
+            "id": 4,
+            "previousEventId": 3,
+            "executionFailedEventDetails": {"error": "States.TaskFailed", "cause": "boom"},
+        },
+    ]
+    operation = get_service_model("stepfunctions").operation_model("GetExecutionHistory")
+    serializer = get_serializer_class("stepfunctions", "json")(
+        operation_model=operation, value_picker=XFormedAttributePicker()
+    )
+    return serializer.serialize({"events": events, "nextToken": None})["body"]
+
+
+def test_an_answer_read_from_plain_dicts_is_the_same_read_with_dict_get() -> None:
+    """GetExecutionHistory's events (plain dicts, one a dict subclass) serialize to the same JSON
+    whether each member is read with ``dict.get`` or as moto reads it (Step Functions API
+    reference, GetExecutionHistory: each event's details member for its type only)."""
+    import moto.core.utils
+    from moto.core import serialize
+
+    from kubestep_local import moto_compat
+
+    patches = moto_compat.PatchSet()
+    moto_compat.server.read_plain_dict_members_directly(patches)
+    try:
+        fast = _history_answer()
+        patches.set(serialize, "get_value", moto.core.utils.get_value)  # moto's own reader
+        plain = _history_answer()
+    finally:
+        patches.undo()
+    assert fast == plain
+    events = json.loads(fast)["events"]
+    assert [e["type"] for e in events] == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "ExecutionFailed"]
+    assert events[1]["stateEnteredEventDetails"] == {"name": "Create", "input": "{}"}
+    assert set(events[3]) == {"timestamp", "type", "id", "previousEventId", "executionFailedEventDetails"}
