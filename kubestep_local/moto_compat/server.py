@@ -299,3 +299,91 @@ def parse_query_parameters_from_a_dict(patches: PatchSet) -> None:
         return original(self, request_dict, shape)
 
     patches.set(QueryParser, "_do_parse", _do_parse)
+
+
+def find_response_transformers_once(patches: PatchSet) -> None:
+    """For every member of every item of an answer, moto's serializer builds the member's dotted
+    path and tests it with ``endswith`` against each of the service's response transformers
+    (moto/core/serialize.py ``AttributePicker.__call__``; EC2 has twenty): a DescribeInstances
+    answer tests thousands of paths twenty times each. Which transformer a path ends with depends
+    only on the path and the transformers' paths, so it is worked out once per path; the
+    transformer itself is still looked up and applied to each value. moto adds a transformer at
+    run time (CreateVpcPeeringConnection): a table whose paths changed is worked out anew (a
+    speed fix only: the answer is the same)."""
+    from moto.core import serialize
+
+    missing = serialize.MISSING
+    # id of a transformers dict -> (the dict, its paths when last seen, path -> transformer path)
+    matches: dict[int, tuple[dict[str, Any], tuple[str, ...], dict[str, str | None]]] = {}
+    lock = threading.Lock()
+
+    def transformer_path(transformers: dict[str, Any], key_path: str) -> str | None:
+        known = matches.get(id(transformers))
+        if known is None or known[0] is not transformers or len(known[1]) != len(transformers):
+            with lock:
+                known = matches[id(transformers)] = (transformers, tuple(transformers), {})
+        found = known[2]
+        if key_path not in found:
+            found[key_path] = next((path for path in known[1] if key_path.endswith(path)), None)
+        return found[key_path]
+
+    def __call__(self: Any, context: Any) -> Any:
+        obj, get_value = context.obj, serialize.get_value  # read_plain_dict_members_directly's, once applied
+        for possible_key in self.get_possible_keys(context):
+            value = get_value(obj, possible_key, missing)
+            if value is not missing:
+                break
+        else:
+            value = None
+        transformers = self.response_transformers
+        if transformers:
+            path = transformer_path(transformers, f"{context.key_path}.{context.key}")
+            if path is not None:
+                value = transformers[path](value)
+        return value
+
+    patches.set(serialize.AttributePicker, "__call__", __call__)
+
+
+def validate_xml_names_once(patches: PatchSet) -> None:
+    """moto writes its XML answers (EC2, Auto Scaling, ELB, IAM) with xmltodict, which checks
+    each element's name for characters XML forbids before writing it (xmltodict.py
+    ``_validate_name``, called by ``_emit`` for every element): an answer checks the same few
+    hundred member names thousands of times.
+    A name that passed once passes again, so it is remembered; a name never seen, or one that
+    failed, is checked as before (a speed fix only: the answer, or the error, is the same)."""
+    import xmltodict
+
+    original = getattr(xmltodict, "_validate_name", None)
+    if original is None:  # an xmltodict that does not check names: nothing is repeated
+        return
+    valid: set[tuple[str, str]] = set()
+
+    def _validate_name(value: Any, kind: str) -> None:
+        if type(value) is str and (value, kind) in valid:
+            return
+        original(value, kind)
+        if type(value) is str:
+            valid.add((value, kind))
+
+    patches.set(xmltodict, "_validate_name", _validate_name)
+
+
+def read_plain_dict_members_directly(patches: PatchSet) -> None:
+    """moto's serializer reads every member of an answer's shape from the answer's object, each
+    under two to four possible names (moto/core/utils.py ``get_value``): on a plain dict by
+    indexing it and catching the KeyError of each name it lacks. Step Functions' history events
+    are dicts whose shape has some sixty optional members, so GetExecutionHistory raised and
+    caught tens of thousands of KeyErrors an answer. A plain dict (not a subclass, which could
+    answer a missing key) is read with ``dict.get`` under a name that is not a dotted path (moto
+    walks those); anything else as before (a speed fix only: the answer is the same)."""
+    from moto.core import serialize
+
+    original = serialize.get_value
+
+    def get_value(obj: Any, key: Any, default: Any = serialize.MISSING) -> Any:
+        if type(obj) is dict and type(key) is str and "." not in key:
+            return obj.get(key, default)
+        return original(obj, key, default)
+
+    patches.set(serialize, "get_value", get_value)
