@@ -18,6 +18,7 @@ from typing import Any
 from wsgiref.handlers import SimpleHandler
 
 from kubestep_local.moto_compat.core import GATE, REQUEST_LOCK, PatchSet, StateGate, gated_path
+from kubestep_local.moto_compat.direct_dispatch import DirectDispatch
 
 # Loggers of moto's that are noisy at their default levels: werkzeug logs one INFO line per
 # request; the interpreter logs expected task failures (ResourcePending retries) at ERROR with
@@ -172,20 +173,26 @@ def keep_alive_request_handler() -> type:
     return KeepAliveRequestHandler
 
 
-def start_server(host: str, port: int, gate: StateGate = GATE) -> ServerHandle:
+def start_server(host: str, port: int, gate: StateGate = GATE, *, direct_dispatch: bool = True) -> ServerHandle:
     """Bind ``host:port`` in the calling thread (so a port in use raises OSError at once) and serve
     moto there. moto's ``ThreadedMotoServer`` binds inside its thread and waits forever when the
-    port is taken (moto/moto_server/threaded_moto_server.py:24-41), so it is not used."""
+    port is taken (moto/moto_server/threaded_moto_server.py:24-41), so it is not used.
+    ``direct_dispatch``: answer JSON- and query-protocol requests without Flask
+    (``DirectDispatch``); without it every request goes through Flask, as moto's server does."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     moto_app = DomainDispatcherApplication(create_backend_app)
+    direct = DirectDispatch(moto_app) if direct_dispatch else None
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         if not gated_path(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
             return moto_app(environ, start_response)
+        handler = direct.route(environ) if direct is not None else None
         with gate.shared(), REQUEST_LOCK:
             # Materialize the body inside the gate: the backend call happens in here.
+            if direct is not None and handler is not None:
+                return list(direct.answer(handler, environ, start_response))
             return list(moto_app(environ, start_response))
 
     server = make_server(host, port, app, threaded=True, request_handler=keep_alive_request_handler())
