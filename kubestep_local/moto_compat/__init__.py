@@ -10,7 +10,8 @@ What is here:
 
 - the version pin (``check_moto_version``), reversible patches (``PatchSet``) and the state gate
   (``core``);
-- the emulator's HTTP server (``server``);
+- the emulator's HTTP server (``server``) and its route to moto's response classes around Flask
+  (``direct_dispatch``);
 - per service (``stepfunctions``, ``awslambda``, ``ec2``, ``elbv2``, ``autoscaling``,
   ``events``, ``iam``, ``s3``, ``secretsmanager``, ``dynamodb``, ``ssm``): each patch, named for what
   it makes moto do as AWS does, saying the moto behaviour it corrects and the AWS documentation
