@@ -6,8 +6,8 @@ report") -- would never arrive. For each new instance of an Auto Scaling group t
 ``gke:cluster-uid``, once EC2 has it ``running`` and after a time-scaled boot (the latency
 profile's ``BootModel`` per role: a cluster's first replica runs ``kubeadm init``, the other
 replicas join one after another, a node joins only once its control plane answers; without a
-model, a fixed delay, but a node still waits for its control plane), the simulator does through boto3 against the
-emulator what the bootstrap script does with the instance role: a replica claims initialisation
+model, a fixed delay, but a node still waits for its control plane), the simulator does through boto3 (served by
+moto in this process: `moto_compat/in_process.py`) what the bootstrap script does with the instance role: a replica claims initialisation
 (unless the cluster is initialised) and marks it done, every instance writes its report under
 its own key, with the Kubernetes version its user-data installs (as ``kubelet --version`` tells
 the real one); an instance that booted well then rewrites its report every
@@ -58,7 +58,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from kubestep import backups, naming
@@ -72,6 +71,7 @@ from kubestep.store.records import ClusterRecord, EtcdConfig
 from kubestep_local import moto_compat
 from kubestep_local._worker import record_safe
 from kubestep_local.latency import BootModel
+from kubestep_local.moto_compat import in_process
 from kubestep_local.recorder import CallRecord, CallRecorder
 from kubestep_local.report_pass import ReportLag, ReportPass
 from kubestep_local.time_scale import TimeScale
@@ -836,13 +836,7 @@ class InstanceSimulator:
         from kubestep.store import Store
 
         def make() -> Any:
-            resource = boto3.resource(
-                "dynamodb",
-                endpoint_url=self.endpoint_url,
-                region_name=region,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
+            resource = in_process.resource("dynamodb", region)
             if as_instance:
                 self._record_calls_of(resource.meta.client)
             return Store.for_table(self.table_name, dynamodb=resource)
@@ -1243,13 +1237,9 @@ class InstanceSimulator:
         return client
 
     def _boto3_client(self, service: str, region: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        # The simulator runs in the runtime's process: its requests reach moto there, not over
+        # loopback HTTP (moto_compat/in_process.py).
+        return in_process.client(service, region)
 
     def _replica_facts(
         self, store: Any, live: LiveInstance, facts: ReportPass
