@@ -6,8 +6,9 @@ report") -- would never arrive. For each new instance of an Auto Scaling group t
 ``gke:cluster-uid``, once EC2 has it ``running`` and after a time-scaled boot (the latency
 profile's ``BootModel`` per role: a cluster's first replica runs ``kubeadm init``, the other
 replicas join one after another, a node joins only once its control plane answers; without a
-model, a fixed delay, but a node still waits for its control plane), the simulator does through boto3 (served by
-moto in this process: `moto_compat/in_process.py`) what the bootstrap script does with the instance role: a replica claims initialisation
+model, a fixed delay, but a node still waits for its control plane), the simulator does through
+boto3 (served by moto in this process: `moto_compat/in_process.py`) what the bootstrap script
+does with the instance role: a replica claims initialisation
 (unless the cluster is initialised) and marks it done, every instance writes its report under
 its own key, with the Kubernetes version its user-data installs (as ``kubelet --version`` tells
 the real one); an instance that booted well then rewrites its report every
