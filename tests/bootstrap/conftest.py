@@ -105,6 +105,7 @@ def control_plane(index: int = 0, **changes) -> BootstrapParams:
         etcd_volume_id=f"vol-0123456789abcdef{index}",
         node_termination_queue_url=QUEUE,
         encrypt_secrets=True,
+        encryption_algorithm="ECDSA-P256",
     )
     return BootstrapParams(**(fields | changes))
 
