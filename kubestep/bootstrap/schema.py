@@ -83,7 +83,7 @@ def _check(schema: dict[str, Any], go_type: str, value: Any, path: str, problems
             problems.append(f"{path}: expected a string ({go_type}), got {type(value).__name__}")
         elif value not in schema.get("enums", {}).get(go_type, (value,)):
             allowed = ", ".join(schema["enums"][go_type])
-            problems.append(f"{path}: {value!r} is not a {go_type} (one of {allowed})")
+            problems.append(f"{path}: {value!r} is not one of {go_type}'s values ({allowed})")
         return
     if go_type not in schema["types"]:
         # A type of another package the schema does not describe (e.g. resource quantities,
