@@ -31,12 +31,12 @@ def pem(kind: str, tag: str) -> str:
 
 CONTROL_PLANE_SECRET_VALUE = {
     "ca.crt": pem("CERTIFICATE", "cluster-ca"),
-    "ca.key": pem("RSA PRIVATE KEY", "cluster-ca-key"),
+    "ca.key": pem("EC PRIVATE KEY", "cluster-ca-key"),
     "etcd-ca.crt": pem("CERTIFICATE", "etcd-ca"),
-    "etcd-ca.key": pem("RSA PRIVATE KEY", "etcd-ca-key"),
+    "etcd-ca.key": pem("EC PRIVATE KEY", "etcd-ca-key"),
     "front-proxy-ca.crt": pem("CERTIFICATE", "front-proxy-ca"),
-    "front-proxy-ca.key": pem("RSA PRIVATE KEY", "front-proxy-ca-key"),
-    "sa.key": pem("RSA PRIVATE KEY", "service-account-key"),
+    "front-proxy-ca.key": pem("EC PRIVATE KEY", "front-proxy-ca-key"),
+    "sa.key": pem("EC PRIVATE KEY", "service-account-key"),
     "sa.pub": pem("PUBLIC KEY", "service-account-pub"),
     "encryptionKey": ENCRYPTION_KEY,
 }
