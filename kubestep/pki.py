@@ -3,8 +3,21 @@ hash is known before any instance boots and every join can pin it): the cluster 
 CA, the front-proxy CA and the service-account key pair, as kubeadm lays them out in
 /etc/kubernetes/pki. kubeadm then signs every leaf certificate from these on each replica.
 
-Certificates follow kubeadm's CA profile (cmd/kubeadm/app/util/pkiutil: self-signed, CA:true,
-key usages digitalSignature+keyEncipherment+keyCertSign, 10 years)."""
+Every key is ECDSA P-256, as kubeadm makes them with `encryptionAlgorithm: ECDSA-P256`
+(cmd/kubeadm/app/util/pkiutil GeneratePrivateKey: `ecdsa.GenerateKey(elliptic.P256())`): an RSA-2048
+key costs ~45 ms of CPU to generate, a P-256 key well under a millisecond. Private keys are PEM in
+kubeadm's own format (client-go keyutil.MarshalPrivateKeyToPEM: SEC1 "EC PRIVATE KEY"; "RSA
+PRIVATE KEY" for the RSA keys of clusters made before), the public key PKIX "PUBLIC KEY"
+(pkiutil EncodePublicKeyPEM). kubeadm loads a provided CA or service-account key of either type
+(pkiutil TryLoadKeyFromDisk, TryLoadPrivatePublicKeyFromDisk).
+
+Certificates follow kubeadm's CA profile (pkiutil NewSelfSignedCACert: self-signed, CA:true,
+key usages digitalSignature+keyEncipherment+keyCertSign whatever the key type, 10 years), signed
+with SHA-256 (ecdsa-with-SHA256 for a P-256 key, as Go's x509 picks for it).
+
+The replicas' kubeadm makes every leaf key of the ClusterConfiguration's `encryptionAlgorithm`;
+`encryption_algorithm()` reads it off the CA certificate a cluster actually has, so a cluster
+whose PKI was made RSA keeps RSA leaves."""
 
 from __future__ import annotations
 
@@ -16,26 +29,28 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 CA_VALIDITY = timedelta(days=3650)
-KEY_SIZE = 2048
+# kubeadm's EncryptionAlgorithmType of the keys generate() makes (v1beta4 ClusterConfiguration).
+ENCRYPTION_ALGORITHM = "ECDSA-P256"
 # kubeadm's CA common names.
 CAS = {"ca": "kubernetes", "etcd-ca": "etcd-ca", "front-proxy-ca": "front-proxy-ca"}
 
 
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
 
 
-def _pem_key(key: rsa.RSAPrivateKey) -> str:
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
+    # TraditionalOpenSSL is SEC1 ("EC PRIVATE KEY") for an EC key: what kubeadm writes.
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     ).decode()
 
 
-def _ca(common_name: str, key: rsa.RSAPrivateKey, now: datetime) -> x509.Certificate:
+def _ca(common_name: str, key: ec.EllipticCurvePrivateKey, now: datetime) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     public = key.public_key()
     return (
@@ -108,6 +123,26 @@ def ca_cert_hash(certificate_pem: str) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return "sha256:" + hashlib.sha256(spki).hexdigest()
+
+
+# The CA key's type -> kubeadm's EncryptionAlgorithmType (the const block of
+# cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go at the commit kubestep's schema names).
+RSA_ALGORITHMS = {2048: "RSA-2048", 3072: "RSA-3072", 4096: "RSA-4096"}
+EC_ALGORITHMS = {"secp256r1": "ECDSA-P256"}
+
+
+def encryption_algorithm(certificate_pem: str) -> str:
+    """The `encryptionAlgorithm` matching a CA certificate's key: the replicas' leaf keys are then
+    of the CA's own type (RSA-2048 for a cluster whose PKI was made before P-256)."""
+    key = x509.load_pem_x509_certificate(certificate_pem.encode()).public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size in RSA_ALGORITHMS:
+        return RSA_ALGORITHMS[key.key_size]
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in EC_ALGORITHMS:
+        return EC_ALGORITHMS[key.curve.name]
+    raise ValueError(
+        f"the cluster CA's key ({type(key).__name__}) is none of kubeadm's encryption algorithms "
+        f"({', '.join([*RSA_ALGORITHMS.values(), *EC_ALGORITHMS.values()])})"
+    )
 
 
 TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"

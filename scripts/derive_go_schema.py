@@ -6,12 +6,14 @@ exist upstream. This reads the Go struct definitions of one `types.go` (for exam
 `config/v1beta1/types.go` of k8s.io/kubelet at a release tag) and prints JSON:
 
     {"source": ..., "types": {"KubeletConfiguration": {"fields": {"maxPods": "int32", ...},
-                                                      "inline": ["metav1.TypeMeta"]}, ...}}
+                                                      "inline": ["metav1.TypeMeta"]}, ...},
+     "enums": {"EncryptionAlgorithmType": ["ECDSA-P256", "RSA-2048", ...], ...}}
 
 Usage: derive_go_schema.py TYPES_GO SOURCE_DESCRIPTION KIND=API_VERSION... > schema.json
 e.g. in a k8s.io/kubelet clone: `git show v0.31.0:config/v1beta1/types.go > /tmp/types.go`, then
 `derive_go_schema.py /tmp/types.go "k8s.io/kubelet v0.31.0 ..." KubeletConfiguration=kubelet.config.k8s.io/v1beta1`.
-Only the struct shapes are kept: field JSON names and Go types, no code or comments."""
+Only the struct shapes are kept: field JSON names and Go types, no code or comments; and the
+string values a named type's `const` block declares (`Name Type = "value"`), its enum."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ STRUCT_START = re.compile(r"^type\s+(\w+)\s+struct\s*\{\s*$")
 FIELD = re.compile(r"^\s*(\w+)\s+([^\s`]+)\s+`([^`]*)`")
 EMBEDDED = re.compile(r"^\s*\*?([\w.]+)\s*(`([^`]*)`)?\s*$")
 JSON_TAG = re.compile(r'json:"([^"]*)"')
+TYPED_STRING_CONST = re.compile(r'^\s*\w+\s+(\w+)\s*=\s*"([^"]*)"\s*$')
 
 
 def derive(source: str) -> dict[str, dict]:
@@ -58,13 +61,32 @@ def derive(source: str) -> dict[str, dict]:
     return types
 
 
+def derive_enums(source: str) -> dict[str, list[str]]:
+    """Each named type's string constants, in declaration order (`const ( Name Type = "value" )`)."""
+    enums: dict[str, list[str]] = {}
+    in_const = False
+    for raw in source.splitlines():
+        line = raw.split("//", 1)[0].rstrip()
+        if line.strip() == "const (":
+            in_const = True
+        elif in_const and line.strip() == ")":
+            in_const = False
+        elif in_const and (match := TYPED_STRING_CONST.match(line)):
+            enums.setdefault(match.group(1), []).append(match.group(2))
+    return enums
+
+
 def main() -> None:
     path, source, *kinds = sys.argv[1:]
     with open(path, encoding="utf-8") as handle:
-        types = derive(handle.read())
+        text = handle.read()
+    types = derive(text)
     # Every top-level kind embeds apimachinery's TypeMeta.
     types["metav1.TypeMeta"] = {"fields": {"apiVersion": "string", "kind": "string"}, "inline": []}
     document = {"source": source, "kinds": dict(kind.split("=", 1) for kind in kinds), "types": types}
+    enums = derive_enums(text)
+    if enums:
+        document["enums"] = enums
     json.dump(document, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
 

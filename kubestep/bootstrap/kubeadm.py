@@ -105,6 +105,10 @@ def cluster_configuration(p: BootstrapParams) -> dict[str, Any]:
         "kubernetesVersion": f"v{p.version}",
         "controlPlaneEndpoint": api_endpoint(p),
         "certificatesDir": paths.PKI_DIR,
+        # The key type of every key and certificate kubeadm makes on a replica (init, the join's
+        # control-plane-prepare, a restart's `init phase certs`, `certs renew`): the cluster CA's
+        # (pkiutil GeneratePrivateKey). Joining replicas read it back from kubeadm-config.
+        "encryptionAlgorithm": p.encryption_algorithm,
         "networking": {"podSubnet": p.pod_cidr, "serviceSubnet": p.service_cidr, "dnsDomain": "cluster.local"},
         "etcd": {
             "local": {

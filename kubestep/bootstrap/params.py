@@ -123,6 +123,10 @@ class BootstrapParams:
     # Control plane only: encrypt Secrets at rest (`databaseEncryption`); the key is the
     # control-plane secret's `encryptionKey`.
     encrypt_secrets: bool = False
+    # Control plane only: kubeadm's `encryptionAlgorithm` (ClusterConfiguration), the type of every
+    # key kubeadm makes on the replicas; that of the cluster CA's key (kubestep.pki.encryption_algorithm:
+    # ECDSA-P256, or RSA-2048 for a PKI made before), so leaves match the CA they are signed with.
+    encryption_algorithm: str | None = None
     # Nodes only: node-pool labels (kubelet `--node-labels`), taints (registered at join), maxPods.
     node_labels: Mapping[str, str] = field(default_factory=dict)
     node_taints: tuple[Taint, ...] = ()
@@ -251,6 +255,12 @@ def _validate_control_plane(p: BootstrapParams) -> list[str]:
         problems.append(f"replica_index must be 0..replica_count-1 (got {p.replica_index!r})")
     if not VOLUME_ID.match(p.etcd_volume_id or ""):
         problems.append(f"etcd_volume_id must be an EBS volume id (got {p.etcd_volume_id!r})")
+    algorithms = schema.enum(schema.KUBEADM, "EncryptionAlgorithmType")
+    if p.encryption_algorithm not in algorithms:
+        problems.append(
+            f"encryption_algorithm must be one of kubeadm's {', '.join(algorithms)} "
+            f"(the cluster CA's key type; got {p.encryption_algorithm!r})"
+        )
     if p.node_termination_queue_url is not None and not QUEUE_URL.match(p.node_termination_queue_url):
         problems.append(f"node_termination_queue_url must be an SQS queue URL (got {p.node_termination_queue_url!r})")
     if p.node_labels or p.node_taints or p.max_pods is not None:
@@ -267,6 +277,7 @@ def _validate_node(p: BootstrapParams) -> list[str]:
         "replica_count": p.replica_count,
         "etcd_volume_id": p.etcd_volume_id,
         "node_termination_queue_url": p.node_termination_queue_url,
+        "encryption_algorithm": p.encryption_algorithm,
     }
     for name, value in control_plane_only.items():
         if value is not None:

@@ -2,9 +2,10 @@
 
 `schemas/kubeadm.k8s.io-v1beta4.json` and `schemas/kubelet.config.k8s.io-v1beta1.json` hold the
 JSON field names and Go types of kubeadm's and the kubelet's published API types (each file
-names its upstream source and commit; `scripts/derive_go_schema.py` derives the format). The
+names its upstream source and commit; `scripts/derive_go_schema.py` derives the format), and
+the values of the string types upstream enumerates in a const block (EncryptionAlgorithmType). The
 bootstrap refuses kubelet settings that are not KubeletConfiguration fields, and the tests check
-every rendered document against these schemas, so a misspelt or invented field fails here
+every rendered document against these schemas, so a misspelt or invented field or value fails here
 instead of on an instance (kubeadm's strict decoding would reject it at boot)."""
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def _check(schema: dict[str, Any], go_type: str, value: Any, path: str, problems
     if go_type in STRING_LIKE:
         if not isinstance(value, str):
             problems.append(f"{path}: expected a string ({go_type}), got {type(value).__name__}")
+        elif value not in schema.get("enums", {}).get(go_type, (value,)):
+            allowed = ", ".join(schema["enums"][go_type])
+            problems.append(f"{path}: {value!r} is not one of {go_type}'s values ({allowed})")
         return
     if go_type not in schema["types"]:
         # A type of another package the schema does not describe (e.g. resource quantities,
@@ -107,6 +111,11 @@ def problems(schema_name: str, document: dict[str, Any]) -> list[str]:
     found: list[str] = []
     _check(schema, kind, document, kind, found)
     return found
+
+
+def enum(schema_name: str, type_name: str) -> tuple[str, ...]:
+    """The values upstream declares for a string type (its const block), e.g. EncryptionAlgorithmType."""
+    return tuple(load(schema_name)["enums"][type_name])
 
 
 def kubelet_fields() -> dict[str, str]:

@@ -4,7 +4,7 @@ their key material from the secrets these name, with their own role."""
 
 from __future__ import annotations
 
-from kubestep import bootstrap, naming
+from kubestep import bootstrap, naming, pki
 from kubestep.models import AWSCluster, AWSNodePool
 from kubestep.resources import bootstrap_bundles, termination
 from kubestep.resources.context import ClusterContext
@@ -43,6 +43,10 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str, cluster: AW
     assert network.hosted_zone_id and network.dns_domain
     # The script reads the init claim in its own partition: a claim from before must be there.
     ctx.store.reports.adopt_shared_partition_claim(ctx.uid)
+    # The leaf key type follows the CA the cluster has, read off its certificate on the record
+    # (the secret's own `ca.crt`, written by the PKI step): no field to migrate, and a cluster made
+    # with RSA keys (before P-256) keeps rendering RSA-2048 through every upgrade and repair.
+    assert ctx.record.cluster_ca_certificate, "the PKI step records the CA first"
     params = bootstrap.BootstrapParams(
         **_common(ctx, naming.ROLE_CONTROL_PLANE, cp.version),
         control_plane_secret_arn=ctx.resource_id(Resource.CONTROL_PLANE_SECRET),
@@ -53,6 +57,7 @@ def control_plane(ctx: ClusterContext, replica: int, volume_id: str, cluster: AW
         # No administrators here: the replicas read them from the cluster's administrators item
         # (kubestep.resources.cluster_admins), so changing them replaces no instance.
         encrypt_secrets=cp.database_encryption.kms_key_arn is not None,
+        encryption_algorithm=pki.encryption_algorithm(ctx.record.cluster_ca_certificate),
         node_termination_queue_url=termination.queue_url(ctx) if ctx.resource_id(Resource.TERMINATION_QUEUE) else None,
     )
     return bootstrap.render_user_data(params, bootstrap_bundles.ensure_bundle(ctx, params))

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubestep import pki
 from kubestep.auth.token import TokenError, decode_token, mint_token, verify_token
 from kubestep.cli.main import main
 from kubestep.store import EtcdMember, Store
@@ -65,24 +66,11 @@ def _name(common_name: str) -> x509.Name:
 
 
 def make_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A cluster CA like kubeadm's (CN kubernetes, CA:TRUE, keyCertSign)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kubernetes"))
-        .issuer_name(_name("kubernetes"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-        )  # digitalSignature, keyCertSign, cRLSign
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
+    """The cluster CA exactly as the PKI step makes it (kubestep.pki: kubeadm's CA profile, P-256)."""
+    material = pki.generate().material
+    key = serialization.load_pem_private_key(material["ca.key"].encode(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key, x509.load_pem_x509_certificate(material["ca.crt"].encode())
 
 
 def make_serving_cert(

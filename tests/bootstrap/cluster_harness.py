@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import datetime
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubestep import pki
 from kubestep.bootstrap import BootstrapParams, components
 from kubestep.bootstrap.cloud_init import files, write_files
 from kubestep.store import keys
@@ -409,32 +409,6 @@ def calico_pinned_to_the_fixture():
 
 
 def control_plane_secret() -> dict[str, str]:
-    """The control-plane secret with real (self-signed) CA certificates, so the report can read them."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    secret = {}
-    for name in ("ca", "etcd-ca", "front-proxy-ca"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(1)
-            .not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=3650))
-            .sign(key, hashes.SHA256())
-        )
-        secret[f"{name}.crt"] = certificate.public_bytes(serialization.Encoding.PEM).decode()
-        secret[f"{name}.key"] = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-    secret["sa.key"] = secret["ca.key"]
-    secret["sa.pub"] = "-----BEGIN PUBLIC KEY-----\nc3RhbmQtaW4=\n-----END PUBLIC KEY-----\n"
-    secret["encryptionKey"] = base64.b64encode(bytes(range(32))).decode()
-    return secret
+    """The control-plane secret as the PKI step makes it (kubestep.pki): real CA certificates and
+    keys of the type new clusters get, so the report reads real certificates."""
+    return pki.generate().material

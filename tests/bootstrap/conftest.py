@@ -31,12 +31,12 @@ def pem(kind: str, tag: str) -> str:
 
 CONTROL_PLANE_SECRET_VALUE = {
     "ca.crt": pem("CERTIFICATE", "cluster-ca"),
-    "ca.key": pem("RSA PRIVATE KEY", "cluster-ca-key"),
+    "ca.key": pem("EC PRIVATE KEY", "cluster-ca-key"),
     "etcd-ca.crt": pem("CERTIFICATE", "etcd-ca"),
-    "etcd-ca.key": pem("RSA PRIVATE KEY", "etcd-ca-key"),
+    "etcd-ca.key": pem("EC PRIVATE KEY", "etcd-ca-key"),
     "front-proxy-ca.crt": pem("CERTIFICATE", "front-proxy-ca"),
-    "front-proxy-ca.key": pem("RSA PRIVATE KEY", "front-proxy-ca-key"),
-    "sa.key": pem("RSA PRIVATE KEY", "service-account-key"),
+    "front-proxy-ca.key": pem("EC PRIVATE KEY", "front-proxy-ca-key"),
+    "sa.key": pem("EC PRIVATE KEY", "service-account-key"),
     "sa.pub": pem("PUBLIC KEY", "service-account-pub"),
     "encryptionKey": ENCRYPTION_KEY,
 }
@@ -105,6 +105,7 @@ def control_plane(index: int = 0, **changes) -> BootstrapParams:
         etcd_volume_id=f"vol-0123456789abcdef{index}",
         node_termination_queue_url=QUEUE,
         encrypt_secrets=True,
+        encryption_algorithm="ECDSA-P256",
     )
     return BootstrapParams(**(fields | changes))
 

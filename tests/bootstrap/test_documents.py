@@ -78,6 +78,13 @@ def test_the_schemas_name_their_upstream_source():
             },
             "ClusterConfiguration.etcd.local.extraArgs: expected a list ([]Arg)",
         ),
+        # kubeadm's EncryptionAlgorithmType values are spelt upper-case, curve and size after a dash.
+        (
+            schema.KUBEADM,
+            {"apiVersion": kubeadm.KUBEADM_API, "kind": "ClusterConfiguration", "encryptionAlgorithm": "ecdsa-p256"},
+            "ClusterConfiguration.encryptionAlgorithm: 'ecdsa-p256' is not one of EncryptionAlgorithmType's values "
+            "(ECDSA-P256, RSA-2048, RSA-3072, RSA-4096)",
+        ),
         (
             schema.KUBEADM,
             {"apiVersion": "kubeadm.k8s.io/v1beta3", "kind": "JoinConfiguration"},

@@ -30,6 +30,9 @@ from tests.bootstrap.conftest import control_plane, node
         (lambda: control_plane(control_plane_secret_arn=None), "control_plane_secret_arn must be a Secrets Manager"),
         (lambda: control_plane(max_pods=10), "apply to node pools, not the control plane"),
         (lambda: control_plane(node_termination_queue_url="sqs://queue"), "node_termination_queue_url must be an SQS"),
+        (lambda: control_plane(encryption_algorithm=None), "encryption_algorithm must be one of kubeadm's ECDSA-P256"),
+        (lambda: control_plane(encryption_algorithm="ECDSA-P521"), "(the cluster CA's key type; got 'ECDSA-P521')"),
+        (lambda: node(encryption_algorithm="RSA-2048"), "encryption_algorithm applies to the control plane only"),
     ],
 )
 def test_bad_values_are_refused_naming_the_field(make, message):

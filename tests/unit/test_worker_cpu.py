@@ -74,3 +74,51 @@ def test_the_pools_hand_the_variable_to_every_function(tmp_path, monkeypatch):
 def test_a_worker_inherits_the_zygotes_heap_frozen(tmp_path):
     # The handler's imports and botocore's: none of them in the worker's collections.
     assert _invoke(tmp_path, dict(os.environ))["frozen"] > 10_000
+
+
+CLIENT_HANDLER = """
+import os
+import time
+
+from botocore.stub import Stubber
+
+from kubestep import aws
+
+
+def handler(event, context):
+    region = os.environ["AWS_REGION"]
+    inherited = aws.client.cache_info().currsize
+    start = time.process_time()
+    s3 = aws.client("s3", region)
+    made = time.process_time() - start
+    pools = len(s3._endpoint.http_session._manager.pools)  # urllib3's connection pools so far
+    with Stubber(s3) as stub:  # a call the pool records (service s3), answered without a server
+        stub.add_response("list_buckets", {"Buckets": []})
+        s3.list_buckets()
+    return {"inherited": inherited, "pools": pools, "cpu_ms": made * 1000, "pid": os.getpid()}
+"""
+
+
+def test_a_fresh_worker_starts_with_the_clients_of_the_services_its_pool_called_and_no_connection(tmp_path):
+    """The first worker builds its s3 client and calls s3; the next worker forked finds the
+    zygote's s3 client ready (no client to build), with no connection pool opened in it."""
+    asset = tmp_path / "asset"
+    (asset / "probe").mkdir(parents=True)
+    (asset / "probe" / "__init__.py").write_text(CLIENT_HANDLER)
+    env = {**os.environ, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    pool = FunctionPool("probe-fn", asset, ["probe"], "probe.handler", env, 2, tmp_path / "probe.log")
+    context = {"function_name": "probe-fn", "invoked_function_arn": "arn:aws:lambda:::probe-fn", "aws_request_id": "r"}
+    request = {"event": "{}", "context": context}
+    try:
+        first, cold = pool.invoke(request, timeout=60)
+        assert cold and first is not None and not first["errored"], first
+        pool.prewarm(2)  # a second worker, forked after the first one's s3 call
+        second, cold = pool.invoke(request, timeout=60)
+        assert not cold and second is not None and not second["errored"], second
+    finally:
+        pool.close()
+    built, ready = json.loads(first["payload"]), json.loads(second["payload"])
+    assert built["pid"] != ready["pid"]
+    assert (built["inherited"], ready["inherited"]) == (0, 1)
+    assert ready["pools"] == built["pools"] == 0
+    print(f"s3 client in a fresh worker: {built['cpu_ms']:.2f} ms CPU built, {ready['cpu_ms']:.3f} ms inherited")
