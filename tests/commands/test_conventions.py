@@ -164,14 +164,23 @@ def test_describe_cluster_nodepool_operation(service: Service, prod: ClusterReco
 
 
 def test_watch_prints_each_change(service: Service, prod: ClusterRecord) -> None:
-    def change_later() -> None:
-        time.sleep(0.6)
+    def reads() -> int:
+        return service.sent().count(("GET", "/v1/clusters/prod"))
+
+    before = reads()
+
+    def change_after_the_first_answer() -> None:
+        # The watch's first poll is sent only once the first answer is printed: the phase changes
+        # after what the first line shows, however slow the machine (a fixed sleep raced it).
+        deadline = time.monotonic() + 30
+        while reads() < before + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         service.store.clusters.update("prod", phase="RUNNING")
 
-    changer = threading.Thread(target=change_later)
+    changer = threading.Thread(target=change_after_the_first_answer)
     changer.start()
     try:
-        result = service.run("get", "cluster", "prod", "-w", "--interval", "0.2s", "--timeout", "2s")
+        result = service.run("get", "cluster", "prod", "-w", "--interval", "0.2s", "--timeout", "5s")
     finally:
         changer.join()
         service.store.clusters.update("prod", phase="PROVISIONING")
