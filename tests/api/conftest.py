@@ -18,6 +18,7 @@ from kubestep import idempotency, naming
 from kubestep import settings as settings_module
 from kubestep.store import ClusterRecord, NodePoolRecord, Store
 from kubestep.workflows import all_workflows
+from kubestep_local import moto_compat
 from tests.unit.conftest import EXAMPLES, TABLE, configure, create_table, load_service
 
 PREFIX = "arn:aws:states:us-east-1:123456789012:stateMachine:unit-"
@@ -55,17 +56,24 @@ def management_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     }.items():
         monkeypatch.setenv(key, value)
     _clear_caches()
-    with mock_aws():
-        create_table()
-        sfn = boto3.client("stepfunctions", "us-east-1")
-        for workflow in WORKFLOWS:
-            sfn.create_state_machine(
-                name=f"unit-{workflow}", definition=PASS, roleArn="arn:aws:iam::123456789012:role/unit-sfn"
-            )
-        configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
-        store = Store.for_table(TABLE)
-        store.network.update(status="READY")
-        yield store
+    # The emulator's moto performance patches (the same answers, tests/local/test_moto_speed.py),
+    # as the embedded runtime applies them: the API's reads and writes are DynamoDB calls.
+    patches = moto_compat.PatchSet()
+    moto_compat.fix_moto_performance(patches)
+    try:
+        with mock_aws():
+            create_table()
+            sfn = boto3.client("stepfunctions", "us-east-1")
+            for workflow in WORKFLOWS:
+                sfn.create_state_machine(
+                    name=f"unit-{workflow}", definition=PASS, roleArn="arn:aws:iam::123456789012:role/unit-sfn"
+                )
+            configure(monkeypatch, load_service(EXAMPLES / "management-service.yaml"))
+            store = Store.for_table(TABLE)
+            store.network.update(status="READY")
+            yield store
+    finally:
+        patches.undo()
     _clear_caches()
 
 

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kubestep import pki
 from kubestep.bootstrap import BootstrapParams, components
 from kubestep.bootstrap.cloud_init import files, write_files
@@ -35,6 +37,8 @@ from tests.bootstrap.conftest import ACCOUNT, CONTROL_PLANE_SECRET, JOIN_TOKEN, 
 from tests.bootstrap.dynamodb_cli import item_key
 
 HERE = Path(__file__).parent
+# Where the stand-ins' third-party imports live (PyYAML, cryptography: one site-packages).
+THIRD_PARTY = Path(yaml.__file__).parent.parent
 STANDIN_COMMANDS = [
     "kubeadm",
     "kubectl",
@@ -113,8 +117,12 @@ class ClusterHarness:
         self.bin = base / "bin"
         self.bin.mkdir()
         launcher = self.bin / "standin"
+        # `-S`: no site (the venv's .pth files, the editable install's import finder), which cost a
+        # stand-in start about as much as its own work; the stand-in needs only its own directory
+        # and the one holding PyYAML and cryptography.
         launcher.write_text(
-            f"#!{sys.executable}\nimport os, sys\nsys.path.insert(0, {str(HERE)!r})\n"
+            f"#!{sys.executable} -S\nimport os, sys\nsys.path.insert(0, {str(HERE)!r})\n"
+            f"sys.path.append({str(THIRD_PARTY)!r})\n"
             "from cluster_standin import main\nsys.exit(main(os.path.basename(sys.argv[0]), sys.argv[1:]))\n"
         )
         launcher.chmod(launcher.stat().st_mode | stat.S_IEXEC)

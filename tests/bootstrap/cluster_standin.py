@@ -46,28 +46,78 @@ import base64
 import contextlib
 import datetime
 import fcntl
-import hashlib
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dynamodb_cli
-import yaml
+
+if TYPE_CHECKING:
+    import hashlib
+    import shutil
+    import signal
+    import subprocess
+
+    import yaml
+
+
+class LazyModule:
+    """A module imported where it is first used. Every stand-in command is a fresh interpreter (a
+    few hundred a harness test), and most (aws, curl, the devices) need none of subprocess, yaml,
+    hashlib or shutil: importing them all at each start cost more CPU than most commands' work."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        __import__(self._name)
+        module = sys.modules[self._name]
+        globals()[self._name] = module  # later uses skip this proxy
+        return getattr(module, attribute)
+
+
+hashlib = LazyModule("hashlib")
+shutil = LazyModule("shutil")
+signal = LazyModule("signal")
+subprocess = LazyModule("subprocess")
+yaml = LazyModule("yaml")
+
+
+def yaml_loader() -> type:
+    """libyaml's safe loader where PyYAML was built with it (the same documents as the pure-Python
+    one, parsed several times faster: the API server stand-in reads every replica's static-pod
+    manifests on each request)."""
+    return getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+
+def yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=yaml_loader())
+
+
+def yaml_load_all(text: str) -> list[Any]:
+    return list(yaml.load_all(text, Loader=yaml_loader()))
+
+
+def system_program(name: str) -> str:
+    """The real program on SYSTEM_PATH (shutil.which's search, without importing shutil)."""
+    for directory in SYSTEM_PATH.split(":"):
+        candidate = os.path.join(directory, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return f"/usr/bin/{name}"
+
 
 SHARED = Path(os.environ.get("STANDIN_SHARED", "/nonexistent"))
 INSTANCE = os.environ.get("STANDIN_INSTANCE", "")
 ROOT = os.environ.get("KUBESTEP_ROOT", "")
 # The real programs (this stand-in is etcdctl too, first on the instance's PATH).
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
-ETCD = shutil.which("etcd", path=SYSTEM_PATH) or "/usr/bin/etcd"
-ETCDCTL = shutil.which("etcdctl", path=SYSTEM_PATH) or "/usr/bin/etcdctl"
+ETCD = system_program("etcd")
+ETCDCTL = system_program("etcdctl")
 COREDNS_ANNOTATION = "standin.kubestep.io/deployed-by-kubeadm"
 APPLIED_BY = "standin.kubestep.io/applied-by"
 UNINITIALIZED_TAINT = "node.cloudprovider.kubernetes.io/uninitialized"
@@ -324,7 +374,7 @@ def manifests(instance: dict[str, Any] | None = None) -> dict[str, dict[str, Any
     found = {}
     if directory.is_dir():
         for path in sorted(directory.glob("*.yaml")):
-            found[path.stem] = yaml.safe_load(path.read_text())
+            found[path.stem] = yaml_load(path.read_text())
     return found
 
 
@@ -356,7 +406,7 @@ def start_kubelet() -> None:
     kubeconfig = host_path("/etc/kubernetes/kubelet.conf")
     pem = host_path("/var/lib/kubelet/pki/kubelet-client-current.pem")
     if kubeconfig.exists() and not pem.exists():
-        user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+        user = yaml_load(kubeconfig.read_text())["users"][0]["user"]
         if "client-certificate-data" in user:
             pem.parent.mkdir(parents=True, exist_ok=True)
             pem.write_bytes(
@@ -681,7 +731,7 @@ def mirror_pods(api: Api) -> None:
 
 def kubeconfig_identity(path: Path) -> tuple[str, str, list[str]]:
     """(server, user, groups) of a kubeconfig; refuses an expired client certificate."""
-    document = yaml.safe_load(path.read_text())
+    document = yaml_load(path.read_text())
     user = document["users"][0]["user"]
     if "client-certificate-data" in user:
         pem = base64.b64decode(user["client-certificate-data"])
@@ -775,7 +825,7 @@ def kubectl(args: list[str]) -> int:
         return 0
     if verb == "apply":
         text = sys.stdin.read() if options["file"] == "-" else Path(options["file"]).read_text()
-        documents = [d for d in yaml.safe_load_all(text) if d]
+        documents = [d for d in yaml_load_all(text) if d]
         documents = [item for d in documents for item in (d["items"] if d["kind"] == "List" else [d])]
         for document in documents:
             resource = resource_of(document["kind"])
@@ -837,7 +887,7 @@ def kubectl(args: list[str]) -> int:
 
 def read_config(args: list[str]) -> dict[str, dict[str, Any]]:
     path = dynamodb_cli.option(args, "--config")
-    return {d["kind"]: d for d in yaml.safe_load_all(Path(path).read_text()) if d} if path else {}
+    return {d["kind"]: d for d in yaml_load_all(Path(path).read_text()) if d} if path else {}
 
 
 def patches_dir() -> Path:
@@ -935,7 +985,7 @@ def cluster_configuration_from(api: Api) -> dict[str, Any]:
     found = get_object(api, "configmaps", "kube-system", "kubeadm-config")
     if not found:
         raise Failure('unable to fetch the kubeadm-config ConfigMap: configmaps "kubeadm-config" not found')
-    return yaml.safe_load(found["data"]["ClusterConfiguration"])
+    return yaml_load(found["data"]["ClusterConfiguration"])
 
 
 def upload_config(api: Api, cluster_config: dict[str, Any], kubelet_config: dict[str, Any]) -> None:
@@ -1280,7 +1330,7 @@ def init_phase(config: dict[str, dict[str, Any]], phase: str, sub: str | None) -
         pem = "/var/lib/kubelet/pki/kubelet-client-current.pem"
         if host_path(pem).exists():
             path = host_path("/etc/kubernetes/kubelet.conf")
-            document = yaml.safe_load(path.read_text())
+            document = yaml_load(path.read_text())
             document["users"][0]["user"] = {"client-certificate": pem, "client-key": pem}
             path.write_text(yaml.safe_dump(document))
     elif phase == "upload-config":
@@ -1359,7 +1409,7 @@ def upgrade_apply(config: dict[str, dict[str, Any]]) -> None:
         )
     cluster_config["kubernetesVersion"] = target
     upgrade_static_pods(api, cluster_config, target)
-    kubelet_config = yaml.safe_load(get_object(api, "configmaps", "kube-system", "kubelet-config")["data"]["kubelet"])
+    kubelet_config = yaml_load(get_object(api, "configmaps", "kube-system", "kubelet-config")["data"]["kubelet"])
     upload_config(api, cluster_config, kubelet_config)
     record("kubeadm-upgrade-apply", target=target, previous=current)
     upgrade_addons(api, cluster_config)
@@ -1427,7 +1477,7 @@ def certs_renew() -> None:
     for name in ("admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"):
         path = directory / name
         if path.exists():
-            document = yaml.safe_load(path.read_text())
+            document = yaml_load(path.read_text())
             user = document["users"][0]["user"]
             common_name, organizations, _ = certificate_identity(base64.b64decode(user["client-certificate-data"]))
             write_kubeconfig(

@@ -62,13 +62,21 @@ def aws(monkeypatch):
     aws_module.client.cache_clear()
 
     aws_module.session.cache_clear()
-    with mock_aws():
-        create_table()
-        create_bucket()
-        from kubestep_local.moto_compat import publish_ubuntu_images
+    from kubestep_local import moto_compat
 
-        publish_ubuntu_images("123456789012", "us-east-1")
-        yield
+    # The emulator's moto performance patches (the same answers, tests/local/test_moto_speed.py),
+    # as the embedded runtime applies them: moto's generic serializer walking every DynamoDB item
+    # cost more than the tests' own work.
+    patches = moto_compat.PatchSet()
+    moto_compat.fix_moto_performance(patches)
+    try:
+        with mock_aws():
+            create_table()
+            create_bucket()
+            moto_compat.publish_ubuntu_images("123456789012", "us-east-1")
+            yield
+    finally:
+        patches.undo()
     aws_module.client.cache_clear()
     aws_module.session.cache_clear()
     settings_module.settings.cache_clear()

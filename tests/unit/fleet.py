@@ -159,10 +159,13 @@ def fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
     from kubestep_local import moto_compat
 
     # The emulator's corrections of moto (launch templates' later versions launch, resent calls
-    # meet AWS's answers), as the embedded runtime applies them.
+    # meet AWS's answers), as the embedded runtime applies them; and its performance patches (the
+    # same answers, tests/local/test_moto_speed.py): without them moto's generic serializer
+    # walking every DynamoDB item was about half of a fleet module's CPU.
     patches = moto_compat.PatchSet()
     moto_compat.fix_interpreter_bugs(patches)
     moto_compat.match_aws_semantics(patches)
+    moto_compat.fix_moto_performance(patches)
     with mock_aws():
         create_table()
         create_bucket()
