@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 source scripts/env.sh
 ruff check .
-# Four workers on two cores: about half of the suite's time is waiting (time-scaled waits, boots,
-# real etcd and kubeadm stand-ins, browsers), so two more workers overlap it (18 min -> 14 min
+# Four workers on two cores: with two, the suite waited part of its time (time-scaled waits, boots,
+# real etcd and kubeadm stand-ins, browsers); four keep both cores busy (18 min -> 14-16 min
 # measured on 2 cores; peak memory ~7.5 GB of the machine's 24).
 exec python -m pytest -n 4 --dist loadgroup "$@"
