@@ -34,9 +34,12 @@ from .core import GATE, REQUEST_LOCK, gated_path
 LOG = logging.getLogger("kubestep_local.moto_compat")
 
 
+@functools.cache
 def endpoint_of(service: str, region: str) -> str:
     """The AWS endpoint moto's URL patterns know the service by: its endpoint prefix in the
-    region (the standard regional form every service kubestep's stand-ins call accepts)."""
+    region (the standard regional form every service kubestep's stand-ins call accepts). Cached:
+    a fresh botocore session parses the service's model (EC2's is megabytes), and the simulator
+    makes its clients per thread."""
     import botocore.session
 
     prefix = botocore.session.get_session().get_service_model(service).endpoint_prefix
@@ -45,30 +48,26 @@ def endpoint_of(service: str, region: str) -> str:
 
 def client(service: str, region: str, config: Config | None = None) -> Any:
     """A boto3 client of `service` in `region` whose requests moto serves in this process."""
-    made = boto3.client(
-        service,
-        endpoint_url=endpoint_of(service, region),
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=_path_style(service, config),
-    )
+    made = boto3.client(service, **_settings(service, region, config))
     serve_in_process(made)
     return made
 
 
 def resource(service: str, region: str) -> Any:
     """A boto3 resource of `service` in `region` whose requests moto serves in this process."""
-    made = boto3.resource(
-        service,
-        endpoint_url=endpoint_of(service, region),
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=_path_style(service, None),
-    )
+    made = boto3.resource(service, **_settings(service, region, None))
     serve_in_process(made.meta.client)
     return made
+
+
+def _settings(service: str, region: str, config: Config | None) -> dict[str, Any]:
+    return {
+        "endpoint_url": endpoint_of(service, region),
+        "region_name": region,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+        "config": _path_style(service, config),
+    }
 
 
 def _path_style(service: str, config: Config | None) -> Config | None:
