@@ -10,7 +10,12 @@ a file). Faults:
   (auto-repair marks it Unhealthy in its group once the heartbeat is late enough);
 - `replica-fails`: a replica that was healthy keeps reporting but its API server no longer
   answers (auto-repair replaces it, keeping its etcd volume, once it stays failed);
-- `clear`: every instance reports as it should again (an instance already replaced stays so).
+- `boot-hangs`: the cluster's instances that have not finished booting, and those launched
+  later, hang in their bootstrap and never report, as an instance whose cloud-init stalls does
+  (the create, roll or repair waits at its health gate, up to its timeout); a runtime stopped
+  meanwhile (`kubestep local down`) finds the operation still running;
+- `clear`: every instance reports as it should again (an instance already replaced stays so) and
+  hung boots finish.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 
 DIRECTORY = "instance-faults"
-KINDS = ("node-heartbeat", "replica-fails", "clear")
+KINDS = ("node-heartbeat", "replica-fails", "boot-hangs", "clear")
 
 
 class FaultRefused(ValueError):
@@ -71,6 +76,14 @@ def apply(simulator: Any, request: dict[str, Any]) -> dict[str, Any]:
     kind, cluster = request.get("kind"), str(request.get("cluster") or "")
     if kind == "clear":
         simulator.restore_health()
+        simulator.release_boots()
+        return {"instances": []}
+    if kind == "boot-hangs":
+        # By name: the cluster may have no instance yet (its create was just started).
+        if not cluster:
+            raise FaultRefused("CLUSTER: the cluster whose instances' boots hang")
+        for role in ("control-plane", "node"):
+            simulator.hold_boots(cluster, role=role)
         return {"instances": []}
     if kind in ("node-heartbeat", "replica-fails") and not any(
         simulator.live_instances(cluster, role) for role in ("control-plane", "node")

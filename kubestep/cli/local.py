@@ -600,7 +600,8 @@ def local_tick(at: str | None, fmt: str) -> None:
 @local.group("fault")
 def local_fault() -> None:
     """Make a running instance misbehave, to watch auto-repair (management.autoRepair) in the
-    local runtime: a node's heartbeat stops, or a healthy replica fails. `kubestep get operations
+    local runtime: a node's heartbeat stops, or a healthy replica fails; or make a cluster's boots
+    hang, to watch an operation wait at its gate. `kubestep get operations
     -c CLUSTER` and `kubestep events CLUSTER` then show the repair."""
 
 
@@ -663,8 +664,28 @@ def local_fault_replica_fails(cluster: str, index: int) -> None:
     click.echo(f"replica {index} of cluster {cluster} ({instance}): failing (`kubestep local fault clear` heals it)")
 
 
+@local_fault.command("boot-hangs")
+@click.argument("cluster")
+def local_fault_boot_hangs(cluster: str) -> None:
+    """CLUSTER's instances still booting, and those launched from now on, hang in their bootstrap
+    and never report, as an instance whose cloud-init stalls does: the create, roll or repair
+    waits at its health gate (up to its timeout). The cluster may not exist yet: hang the boots,
+    then apply it, to hold its create in flight.
+
+    \b
+    Example:
+      kubestep local fault boot-hangs prod
+    """
+    from kubestep.cli.kinds import check_name
+
+    check_name("cluster", cluster)
+    _ask_runtime({"kind": "boot-hangs", "cluster": cluster})
+    click.echo(f"cluster {cluster}: instances hang in boot (`kubestep local fault clear` lets them finish)")
+
+
 @local_fault.command("clear")
 def local_fault_clear() -> None:
-    """Every instance reports as it should again (one already replaced stays replaced)."""
+    """Every instance reports as it should again (one already replaced stays replaced), and boots
+    that hang finish."""
     _ask_runtime({"kind": "clear"})
     click.echo("instance faults cleared")

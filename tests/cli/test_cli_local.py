@@ -243,7 +243,10 @@ def test_apply_get_describe_survive_a_restart_then_delete(local_runtime):
     assert result.exit_code == 0 and "unchanged" in result.output
 
     # A second create still running when the runtime stops cannot survive the restart: it ends
-    # ABORTED, and the management service's own handler releases its lock, as on AWS.
+    # ABORTED, and the management service's own handler releases its lock, as on AWS. Its
+    # instances' boots hang (the runtime forgets that when it stops), so it is still running then.
+    hang = kubestep("local", "fault", "boot-hangs", "second")
+    assert hang.returncode == 0 and "cluster second: instances hang in boot" in hang.stdout, hang.stderr
     docs = list(yaml.safe_load_all((ROOT / "examples" / "cluster-ha.yaml").read_text()))
     docs[0]["metadata"]["name"] = "second"
     for pool in docs[1:]:

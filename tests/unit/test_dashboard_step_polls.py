@@ -45,3 +45,43 @@ takeSteps(record, 0, {json.dumps(answer)});
 console.log(JSON.stringify({{ final: record.final, status: record.status }}));
 """
     assert _run(script) == {"final": False, "status": "SUCCEEDED"}
+
+
+def test_a_navigation_draws_the_steps_an_old_poll_took_into_the_new_page() -> None:
+    """The old page's poll is still waiting when the user opens the operation: its answer lands
+    in the shared record first and is drawn into the old (detached) log; the new page's log must
+    still show every step (it showed none: what was drawn was counted on the record)."""
+    script = f"""
+const state = {{ steps: new Map() }};
+const waiting = [];
+const api = () => new Promise((resolve) => waiting.push(resolve));
+const update = () => {{}};
+const stepLogItem = (item) => item.index;
+function page() {{
+  const log = {{ dataset: {{}}, items: [],
+    get childElementCount() {{ return this.items.length; }},
+    append(...items) {{ this.items.push(...items); }},
+    replaceChildren() {{ this.items = []; }} }};
+  return {{ log, count: {{}}, iterations: {{}}, timeline: {{}} }};
+}}
+(async () => {{
+  const operation = {{ id: "create-1", status: "RUNNING" }};
+  const oldPage = page(), newPage = page();
+  const oldPoll = refreshSteps("default", operation, oldPage);
+  const newPoll = refreshSteps("default", operation, newPage);
+  waiting[0]({json.dumps(_answer(1, 3, "SUCCEEDED") | {"historyEnded": True})});
+  await oldPoll;
+  waiting[1]({json.dumps(_answer(1, 3, "SUCCEEDED") | {"historyEnded": True})});
+  await newPoll;
+  await refreshSteps("default", operation, newPage);  // the next poll: the record is final
+  console.log(JSON.stringify({{ old: oldPage.log.items, shown: newPage.log.items }}));
+}})();
+"""
+    source = app_source(
+        "const TERMINAL",
+        "function takeSteps(record, after, answer)",
+        "async function refreshSteps(target, operation, elements)",
+    )
+    result = run_printing_json(source + script)
+    assert result["old"] == [1, 2, 3]
+    assert result["shown"] == [1, 2, 3]

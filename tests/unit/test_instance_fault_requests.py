@@ -26,6 +26,15 @@ class Simulator:
         self.changed.append(("fails", cluster, replica))
         return ["i-0aaa"]
 
+    def hold_boots(self, cluster: str, *, role: str) -> None:
+        self.changed.append(("hold", cluster, role))
+
+    def restore_health(self) -> None:
+        self.changed.append(("restore",))
+
+    def release_boots(self) -> None:
+        self.changed.append(("release",))
+
 
 @pytest.mark.parametrize(
     ("request_", "field"),
@@ -35,6 +44,7 @@ class Simulator:
         ({"kind": "node-heartbeat", "cluster": "prod", "node": "i-0aaa"}, "NODE"),
         ({"kind": "replica-fails", "cluster": "prod", "replica": 2}, "INDEX"),
         ({"kind": "reboot", "cluster": "prod"}, "kind"),
+        ({"kind": "boot-hangs"}, "CLUSTER"),
     ],
 )
 def test_a_bad_fault_request_names_its_field_and_changes_nothing(request_: dict, field: str) -> None:
@@ -51,3 +61,15 @@ def test_a_good_fault_request_reaches_the_simulator() -> None:
     }
     assert apply(simulator, {"kind": "replica-fails", "cluster": "prod", "replica": 1}) == {"instances": ["i-0aaa"]}
     assert simulator.changed == [("heartbeat", "prod", "i-0ccc"), ("fails", "prod", 1)]
+
+
+def test_boots_hang_for_a_cluster_without_instances_yet_and_clear_lets_them_finish() -> None:
+    simulator = Simulator()
+    assert apply(simulator, {"kind": "boot-hangs", "cluster": "second"}) == {"instances": []}
+    assert apply(simulator, {"kind": "clear"}) == {"instances": []}
+    assert simulator.changed == [
+        ("hold", "second", "control-plane"),
+        ("hold", "second", "node"),
+        ("restore",),
+        ("release",),
+    ]

@@ -1614,18 +1614,16 @@ async function refreshSteps(target, operation, elements) {
   if (elements.log.dataset.operation !== key) {
     elements.log.replaceChildren();
     elements.log.dataset.operation = key;
-    record.shown = 0;
   }
   if (!record.final) {
     const after = record.next;
     const answer = await api(target, `operations/${encodeURIComponent(operation.id)}/steps?after=${after}`);
     takeSteps(record, after, answer);
   }
-  const shown = record.shown || 0;
-  if (shown < record.items.length) {
-    elements.log.append(...record.items.slice(shown).map(stepLogItem));
-    record.shown = record.items.length;
-  }
+  // What this page's log shows, counted on the log itself: a navigation's old poll loop may take
+  // an answer into the shared record and draw it into the old page's (detached) log.
+  const shown = elements.log.childElementCount;
+  if (shown < record.items.length) elements.log.append(...record.items.slice(shown).map(stepLogItem));
   const progress = record.progress || {};
   update(elements.iterations, `${key}:${record.items.length}:${record.final}:${JSON.stringify(progress.iterations || [])}`, () =>
     iterationsView(record.items, progress, record.final),
