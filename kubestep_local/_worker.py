@@ -1,8 +1,12 @@
 """Lambda worker process for the embedded local runtime (run as a script, never imported).
 
-One *zygote* process per deployed function (code sha + environment) imports the handler once,
-then forks warm workers on request, so growing a pool to the workflows' ``MaxConcurrency`` costs
-a ``fork()`` instead of re-importing boto3/pydantic/powertools (seconds on a 2-core machine).
+One *base zygote* per deployed code zip imports what all its functions share (the shared
+imports: third-party libraries and the project modules that read no function setting at import
+time) once, then forks one *function zygote* per function (code sha + environment), which takes
+the function's own environment and imports its handler. A function zygote forks warm workers on
+request, so growing a pool to the workflows' ``MaxConcurrency`` costs a ``fork()`` instead of
+re-importing boto3/pydantic/powertools (seconds on a 2-core machine), and a runtime's five
+functions import those libraries once instead of five times.
 
 This file only imports the standard library at module level: the project packages (``kubestep``,
 ``lambdas``) must come from the deployed asset, so nothing may import them before the asset's
@@ -10,8 +14,14 @@ directory has been put first on the import path.
 
 Protocol (``AF_UNIX`` stream sockets, messages are 4-byte big-endian length + JSON):
 
-* zygote control socket (fd given on the command line):
-  zygote -> parent ``{"ready": true, "import_error": {...} | null}`` once;
+* base control socket (fd given on the command line):
+  base -> parent ``{"ready": true, "threads": n, "env_read": [name]}`` once (``threads``: the
+  base's OS threads, 1 when it is safe to fork; ``env_read``: the variables its shared imports
+  read, each one a variable the runtime gives the base with the function's own value);
+  parent -> base ``{"op": "zygote", "asset_dir", "handler", "env"}`` with two fds attached (the
+  new function zygote's control socket, its log file); base -> parent ``{"pid": <zygote pid>}``.
+* function zygote control socket (the fd the base passed it):
+  zygote -> parent ``{"ready": true, "pid": <its pid>, "import_error": {...} | null}`` once;
   parent -> zygote ``{"op": "fork", "services": [name]}`` with one socket fd attached
   (SCM_RIGHTS): ``services``, the AWS services the function's workers have called so far, whose
   SDK models the zygote loads before it forks (``_warm_sdk``), and the project's clients of
@@ -452,28 +462,127 @@ def worker_loop(sock: socket.socket, handler: Any, import_error: dict[str, Any] 
         send_msg(sock, {"payload": payload, "errored": errored, "logs": logs, "calls": list(_calls)})
 
 
-def zygote_main(control_fd: int, asset_dir: str, packages: str, handler_spec: str) -> None:
+class _EnvReads(os._Environ):  # type: ignore[type-arg]
+    """``os.environ`` that notes the variables read through it (``*`` for a walk over all of
+    them), while ``recording`` is set: what the base's shared imports read of the environment."""
+
+    recording = True
+    names: set[str]
+
+    def __getitem__(self, key: str) -> str:
+        if self.recording:
+            self.names.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if self.recording and isinstance(key, str):
+            self.names.add(key)
+        return super().__contains__(key)
+
+    def __iter__(self) -> Any:
+        if self.recording:
+            self.names.add("*")
+        return super().__iter__()
+
+
+def _import_shared(modules: list[str], finder: _AssetFinder) -> list[str]:
+    """Import the shared modules and return the environment variables that took. A project
+    module only from the asset (an asset without the package skips it), and third-party ones
+    only for an asset of the project: a bare handler zip needs none of them. A module that fails
+    is left to the handler's import, which reports it like the Lambda runtime."""
+    if not any(finder.find_spec(name) is not None for name in finder.names):
+        return []
+    real = os.environ
+    reads = _EnvReads(real._data, real.encodekey, real.decodekey, real.encodevalue, real.decodevalue)
+    reads.names = set()
+    os.environ = reads  # noqa: B003 - the same variables: os.getenv and the modules read through it
+    try:
+        for name in modules:
+            top = name.partition(".")[0]
+            if top in finder.names and finder.find_spec(top) is None:
+                continue
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+    finally:
+        reads.recording = False  # a module that kept it (`from os import environ`) still works
+        os.environ = real  # noqa: B003
+    return sorted(reads.names)
+
+
+def _os_threads() -> int:
+    """The process's OS threads (Python's and any a C extension started)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # not Linux: Python's own threads are all we can see
+        return threading.active_count()
+
+
+def base_main(control_fd: int, asset_dir: str, packages: str, shared: str) -> None:
+    """The base zygote: the shared imports from the asset, then a function zygote per request."""
     control = socket.socket(fileno=control_fd)
     sys.path.insert(0, asset_dir)
-    sys.meta_path.insert(0, _AssetFinder(asset_dir, set(filter(None, packages.split(",")))))
+    finder = _AssetFinder(asset_dir, set(filter(None, packages.split(","))))
+    sys.meta_path.insert(0, finder)
     _install_call_recorder()
-    _install_faults()
     _share_sdk_data()
-    handler, import_error = _load_handler(handler_spec)
-    # Auto-reap forked workers: the runtime, not the zygote, tracks their pids.
+    env_read = _import_shared(list(filter(None, shared.split(","))), finder)
+    # Auto-reap the function zygotes: the runtime tracks them (pidfd), not the base.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    send_msg(control, {"ready": True, "import_error": import_error})
+    send_msg(control, {"ready": True, "threads": _os_threads(), "env_read": env_read})
     while True:
-        try:
-            msg, fds, _flags, _addr = socket.recv_fds(control, _HEADER.size, 1)
-        except OSError:
+        request, fds = _recv_request(control, 2)
+        # The shared imports leave the function zygotes' garbage collections (see _serve_forks).
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            _function_zygote(request, fds[0], fds[1], finder, asset_dir)
             os._exit(0)
-        if not msg:  # the runtime closed the control socket (or died): leave, workers follow
-            os._exit(0)
-        body = _recv_exact(control, _HEADER.unpack(msg)[0])
-        if body is None or not fds:
-            os._exit(0)
-        services = json.loads(body).get("services", [])
+        for fd in fds:
+            os.close(fd)
+        send_msg(control, {"pid": pid})
+
+
+def _recv_request(control: socket.socket, nfds: int) -> tuple[dict[str, Any], list[int]]:
+    """The next request on a control socket and its fds; exit when the runtime is gone."""
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(control, _HEADER.size, nfds)
+    except OSError:
+        os._exit(0)
+    if not msg:  # the runtime closed the control socket (or died): leave, workers follow
+        os._exit(0)
+    body = _recv_exact(control, _HEADER.unpack(msg)[0])
+    if body is None or len(fds) != nfds:
+        os._exit(0)
+    return json.loads(body), fds
+
+
+def _function_zygote(
+    request: dict[str, Any], control_fd: int, log_fd: int, finder: _AssetFinder, base_dir: str
+) -> None:
+    """In the fork of the base: become the function's zygote, with its environment only (what
+    Lambda gives it), its log, its asset directory, its handler."""
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    asset_dir = request["asset_dir"]
+    os.chdir(asset_dir)
+    # The same code zip as the base's directory, plus the handler's module: imports still to come
+    # resolve here first.
+    sys.path[sys.path.index(base_dir)] = asset_dir
+    finder.root = asset_dir
+    _serve_forks(socket.socket(fileno=control_fd), request["handler"])
+
+
+def _serve_forks(control: socket.socket, handler_spec: str) -> None:
+    _install_faults()
+    handler, import_error = _load_handler(handler_spec)
+    send_msg(control, {"ready": True, "pid": os.getpid(), "import_error": import_error})
+    while True:
+        request, fds = _recv_request(control, 1)
+        services = request.get("services", [])
         _warm_sdk(services)
         _warm_clients(services)
         # What the zygote holds (the handler's modules, the SDK's models) leaves the workers'
@@ -492,4 +601,4 @@ def zygote_main(control_fd: int, asset_dir: str, packages: str, handler_spec: st
 
 
 if __name__ == "__main__":
-    zygote_main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
+    base_main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])

@@ -1,10 +1,12 @@
 """Warm worker processes that run deployed Lambda functions from their code zip.
 
-Per function (code sha + configuration) one *zygote* process imports the handler once and forks
-warm workers on request (``_worker.py``), so growing a pool to the workflows' ``MaxConcurrency``
-costs a ``fork()`` instead of re-importing boto3/pydantic/powertools. Each worker runs one
-invocation at a time, with the function's environment and ``AWS_ENDPOINT_URL`` pointing at the
-emulator; a crash or timeout kills that worker only, like a Lambda sandbox.
+Per code zip one *base zygote* imports what its functions share (``DEFAULT_SHARED_IMPORTS``)
+once and forks, per function (code sha + configuration), a *function zygote* that takes the
+function's environment, imports the handler and forks warm workers on request (``_worker.py``):
+a runtime's functions import boto3/pydantic/powertools once, and growing a pool to the
+workflows' ``MaxConcurrency`` costs a ``fork()``. Each worker runs one invocation at a time, with
+the function's environment and ``AWS_ENDPOINT_URL`` pointing at the emulator; a crash or timeout
+kills that worker only, like a Lambda sandbox.
 """
 
 from __future__ import annotations
@@ -39,6 +41,84 @@ DEFAULT_PROJECT_PACKAGES = ("kubestep", "lambdas")
 # Environment of the runtime process that must not leak into functions: the function gets its
 # own configuration (and AWS credentials/endpoint pointing at the emulator) like on AWS.
 _SCRUBBED_PREFIXES = ("AWS_", "MOTO_", "KUBESTEP_", "POWERTOOLS_", "_X_AMZN", "TEST_SERVER_MODE")
+
+# What every function of the project imports, imported once per code zip by its base zygote. None
+# may read a function's setting at import time: the Logger/Tracer/Metrics of lambdas._tasks,
+# Powertools' resolver and routers (kubestep.api), X-Ray's recorder (aws_xray_sdk.core, which
+# starts a botocore session) do, so they stay out and each function zygote imports them. A
+# project module is imported from the asset only; an asset without the project's packages (a bare
+# handler zip) gets none of these. tests/unit/test_base_zygote.py checks what they read.
+DEFAULT_SHARED_IMPORTS = (
+    "botocore.session",
+    "botocore.client",
+    "boto3",
+    "pydantic",
+    "aws_lambda_powertools",
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.event_handler.middlewares",
+    "aws_lambda_powertools.logging.correlation_paths",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.utilities.idempotency",
+    "aws_lambda_powertools.utilities.parameters",
+    "kubestep.aws",
+    "kubestep.errors",
+    "kubestep.flow.dispatch",
+    "kubestep.settings",
+    "kubestep.store",
+    "kubestep.workflows",
+    *(
+        f"kubestep.workflows.{name}"
+        for name in (
+            "auto_repair",
+            "create_cluster",
+            "create_node_pool",
+            "delete_backups",
+            "delete_cluster",
+            "delete_node_pool",
+            "deprovision_network",
+            "execution_events",
+            "plan_repairs",
+            "plan_upgrades",
+            "provision_network",
+            "repair_cluster",
+            "restore_cluster",
+            "sweep_orphans",
+            "update_cluster",
+            "update_node_pool",
+        )
+    ),
+)
+
+# The variables the shared imports read at import time (Powertools' package logger and user agent,
+# its middleware factory, pydantic's plugin loader, botocore's and sysconfig's home), and those
+# the interpreter and the C library read at start (PYTHON*, locale, time zone). A base zygote
+# starts with the function's own values of these and nothing else, so what the shared imports
+# made of them is what the function's own imports would have made; functions that differ in one
+# get a base each.
+IMPORT_TIME_ENV = frozenset(
+    {
+        "HOME",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "POWERTOOLS_DEBUG",
+        "POWERTOOLS_TRACE_MIDDLEWARES",
+        "PYDANTIC_DISABLE_PLUGINS",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+    }
+)
+IMPORT_TIME_ENV_PREFIXES = ("PYTHON", "_PYTHON", "LC_")
+
+
+def read_at_import(name: str) -> bool:
+    """Whether a base zygote is given the variable (one that its imports may read)."""
+    return name in IMPORT_TIME_ENV or name.startswith(IMPORT_TIME_ENV_PREFIXES)
+
+
+def import_time_env(env: dict[str, str]) -> dict[str, str]:
+    """The part of a function's environment its base zygote starts with."""
+    return {name: value for name, value in env.items() if read_at_import(name)}
 
 
 class _Worker:
@@ -83,8 +163,169 @@ class _Worker:
             self.sock.close()
 
 
+class _ForkedZygote:
+    """A function zygote, the base zygote's child (not ours to wait for): a pidfd, which keeps
+    naming this process after it died (a pid could name another by then)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._pidfd: int | None = os.pidfd_open(pid)  # ProcessLookupError: gone already
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.wait(timeout=0) if self.returncode is None else self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """None if it still runs after ``timeout`` seconds (the base reaped it: no exit status)."""
+        if self._pidfd is None:
+            return self.returncode
+        readable, _, _ = select.select([self._pidfd], [], [], timeout)
+        if not readable:
+            if timeout is not None and timeout > 0:
+                raise subprocess.TimeoutExpired(f"zygote {self.pid}", timeout)
+            return None
+        os.close(self._pidfd)
+        self._pidfd, self.returncode = None, 0
+        return 0
+
+    def kill(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+
+class BaseZygote:
+    """The base zygote of a code zip: its shared imports done once, it forks the function
+    zygotes (each with its own environment, log and handler). Started on first use; a dead one
+    is replaced on the next."""
+
+    def __init__(
+        self,
+        asset_dir: Path,
+        packages: Iterable[str],
+        shared_imports: Iterable[str],
+        env: dict[str, str],
+        log_path: Path,
+    ) -> None:
+        self.asset_dir = asset_dir
+        self.packages = ",".join(packages)
+        self.shared_imports = ",".join(shared_imports)
+        self.env = env
+        self.log_path = log_path
+        self.env_read: list[str] = []  # what its shared imports read of the environment
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._closed = False
+
+    def _ensure(self) -> socket.socket:
+        if self._control is not None and self._process is not None and self._process.poll() is None:
+            return self._control
+        if self._closed:
+            raise RuntimeError(f"base zygote of {self.asset_dir} is closed")
+        self._forget()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            # -P: keep kubestep_local/ (this script's directory) off sys.path, so nothing of
+            # the working tree shadows the deployed asset.
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-P",
+                    str(WORKER_SCRIPT),
+                    str(child.fileno()),
+                    str(self.asset_dir),
+                    self.packages,
+                    self.shared_imports,
+                ],
+                pass_fds=[child.fileno()],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=str(self.asset_dir),
+            )
+        child.close()
+        parent.settimeout(120)
+        try:
+            ready = recv_msg(parent)
+        except OSError:
+            ready = None
+        if not ready or not ready.get("ready"):
+            parent.close()
+            self._forget()
+            raise RuntimeError(f"Lambda base zygote failed to start; see {self.log_path}")
+        if ready.get("threads") != 1:  # a fork would copy no thread but a lock one held
+            LOG.warning("Lambda base zygote runs %s threads before forking", ready.get("threads"))
+        self.env_read = ready.get("env_read") or []
+        foreign = [name for name in self.env_read if not read_at_import(name)]
+        if foreign:  # the functions would see the base's value (none) of these at import time
+            LOG.warning("Lambda base zygote's shared imports read %s, not given to it", ", ".join(foreign))
+        self._control = parent
+        return parent
+
+    def _forget(self) -> None:
+        control, self._control = self._control, None
+        if control is not None:
+            with contextlib.suppress(OSError):
+                control.close()
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
+    def start_zygote(
+        self, asset_dir: Path, handler: str, env: dict[str, str], log_path: Path
+    ) -> tuple[socket.socket, _ForkedZygote]:
+        """Fork a function zygote; its control socket (its ready message still to read) and process."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        request = {"op": "zygote", "asset_dir": str(asset_dir), "handler": handler, "env": env}
+        for attempt in range(2):  # once more on a fresh base when the old one died
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            reply = None
+            with self._lock:
+                control = self._ensure()
+                try:
+                    with open(log_path, "ab") as log:
+                        send_msg(control, request, fds=[theirs.fileno(), log.fileno()])
+                    reply = recv_msg(control)
+                    zygote = _ForkedZygote(reply["pid"]) if reply and "pid" in reply else None
+                except (OSError, ValueError):
+                    zygote = None
+                if zygote is None:
+                    self._forget()
+            theirs.close()
+            if zygote is not None:
+                return ours, zygote
+            ours.close()
+            if attempt:
+                raise RuntimeError(f"Lambda base zygote died; see {self.log_path}")
+        raise AssertionError("unreachable")
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            process = self._process
+        return [process.pid] if process is not None and process.poll() is None else []
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            control, self._control = self._control, None
+            process = self._process
+        if control is not None:
+            with contextlib.suppress(OSError):
+                control.close()  # EOF: the base exits; its function zygotes live on their own sockets
+        if process is not None:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 class FunctionPool:
-    """A zygote with the handler imported, and up to ``size`` forked warm workers."""
+    """A function zygote with the handler imported, and up to ``size`` forked warm workers."""
 
     def __init__(
         self,
@@ -95,10 +336,10 @@ class FunctionPool:
         env: dict[str, str],
         size: int,
         log_path: Path,
+        base: BaseZygote | None = None,
     ) -> None:
         self.name = name
         self.asset_dir = asset_dir
-        self.packages = ",".join(packages)
         self.handler = handler
         self.env = env
         self.size = size
@@ -109,9 +350,14 @@ class FunctionPool:
         self._services: set[str] = set()  # the AWS services the workers have called
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
-        self._zygote: subprocess.Popen[bytes] | None = None
+        self._zygote: _ForkedZygote | None = None
         self._control: socket.socket | None = None
         self._closed = False
+        # Without a base given, one of its own with no shared imports: a zygote as if alone.
+        self._own_base = base is None
+        self.base = base or BaseZygote(
+            asset_dir, packages, (), import_time_env(env), log_path.with_suffix(".base" + log_path.suffix)
+        )
 
     # -- zygote ----------------------------------------------------------------------------
     def _ensure_zygote(self) -> socket.socket:
@@ -120,33 +366,16 @@ class FunctionPool:
                 return self._control
             if self._closed:
                 raise RuntimeError(f"pool of {self.name} is closed")
-            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.log_path, "ab") as log:
-                # -P: keep kubestep_local/ (this script's directory) off sys.path, so nothing of
-                # the working tree shadows the deployed asset.
-                self._zygote = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-P",
-                        str(WORKER_SCRIPT),
-                        str(child.fileno()),
-                        str(self.asset_dir),
-                        self.packages,
-                        self.handler,
-                    ],
-                    pass_fds=[child.fileno()],
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    cwd=str(self.asset_dir),
-                )
-            child.close()
+            parent, self._zygote = self.base.start_zygote(self.asset_dir, self.handler, self.env, self.log_path)
             parent.settimeout(120)
-            ready = recv_msg(parent)
+            try:
+                ready = recv_msg(parent)
+            except OSError:
+                ready = None
             if not ready or not ready.get("ready"):
+                parent.close()
                 self._zygote.kill()
+                self._zygote.wait()
                 raise RuntimeError(f"Lambda worker for {self.name} failed to start; see {self.log_path}")
             if ready.get("import_error"):
                 LOG.warning("%s: %s", self.name, ready["import_error"]["errorMessage"])
@@ -251,6 +480,8 @@ class FunctionPool:
             except subprocess.TimeoutExpired:
                 self._zygote.kill()
                 self._zygote.wait()
+        if self._own_base:
+            self.base.close()
 
 
 class WorkerPools:
@@ -264,6 +495,7 @@ class WorkerPools:
         workdir: Path,
         log_dir: Path,
         project_packages: Iterable[str] = DEFAULT_PROJECT_PACKAGES,
+        shared_imports: Iterable[str] = DEFAULT_SHARED_IMPORTS,
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
@@ -271,10 +503,13 @@ class WorkerPools:
         self.workdir = workdir
         self.log_dir = log_dir
         self.project_packages = tuple(project_packages)
+        self.shared_imports = tuple(shared_imports)
         # Local-only variables for every function (e.g. KUBESTEP_LOCAL_TIME_SCALE).
         self.extra_env = dict(extra_env or {})
         self._lock = threading.Lock()
         self._pools: dict[str, tuple[tuple[Any, ...], FunctionPool]] = {}
+        # Per code zip and the import-time part of the environment (import_time_env).
+        self._bases: dict[tuple[Any, ...], BaseZygote] = {}
         self._extract_locks: dict[str, threading.Lock] = {}
         # Snapshot now: the runtime's environment changes under it (pytest sets
         # PYTEST_CURRENT_TEST per phase), which must not retire warm pools.
@@ -284,15 +519,24 @@ class WorkerPools:
             self.extra_env.setdefault(PROFILE_ENV, os.environ[PROFILE_ENV])
 
     def _asset_dir(self, fn: FunctionInfo) -> Path:
-        """Extract the function's project packages from its deployed zip (once per code sha)."""
+        """The function's project packages and handler module from its deployed zip (once per
+        code sha and handler)."""
         code_id = hashlib.sha1(f"{fn.code_sha256}:{fn.handler}".encode()).hexdigest()[:16]
+        return self._extract(fn, code_id, set(self.project_packages) | {fn.handler.split(".", 1)[0]})
+
+    def _base_asset_dir(self, fn: FunctionInfo) -> Path:
+        """The project packages of the function's deployed zip (once per code sha), which its
+        base zygote runs from."""
+        code_id = "base-" + hashlib.sha1(fn.code_sha256.encode()).hexdigest()[:16]
+        return self._extract(fn, code_id, set(self.project_packages))
+
+    def _extract(self, fn: FunctionInfo, code_id: str, wanted: set[str]) -> Path:
         target = self.workdir / "code" / code_id
         with self._lock:
             lock = self._extract_locks.setdefault(code_id, threading.Lock())
         with lock:
             if target.is_dir():
                 return target
-            wanted = set(self.project_packages) | {fn.handler.split(".", 1)[0]}
             staging = Path(tempfile.mkdtemp(prefix=f"{code_id}-", dir=self.workdir))
             with zipfile.ZipFile(io.BytesIO(fn.code_zip)) as archive:
                 # Only the project's pure-Python packages: the asset's third-party dependencies
@@ -307,6 +551,26 @@ class WorkerPools:
             target.parent.mkdir(parents=True, exist_ok=True)
             staging.rename(target)
             return target
+
+    def _base_for(self, fn: FunctionInfo, env: dict[str, str]) -> BaseZygote:
+        base_env = import_time_env(env)
+        key = (fn.code_sha256, json.dumps(base_env, sort_keys=True))
+        with self._lock:
+            base = self._bases.get(key)
+        if base is not None:
+            return base
+        asset_dir = self._base_asset_dir(fn)
+        with self._lock:
+            if key not in self._bases:
+                base_id = hashlib.sha1(repr(key).encode()).hexdigest()[:12]
+                self._bases[key] = BaseZygote(
+                    asset_dir,
+                    self.project_packages,
+                    self.shared_imports,
+                    base_env,
+                    self.log_dir / f"lambda-base-{base_id}.worker.log",
+                )
+            return self._bases[key]
 
     def function_env(self, fn: FunctionInfo) -> dict[str, str]:
         env = dict(self._base_env)
@@ -349,6 +613,7 @@ class WorkerPools:
             if entry is not None and entry[0] == key:
                 return entry[1]
         asset_dir = self._asset_dir(fn)
+        base = self._base_for(fn, env)
         with self._lock:
             entry = self._pools.get(fn.arn)
             if entry is not None and entry[0] == key:
@@ -363,11 +628,24 @@ class WorkerPools:
                 env,
                 self.pool_size,
                 self.log_dir / f"{fn.name}.worker.log",
+                base,
             )
             self._pools[fn.arn] = (key, pool)
         if retired is not None:  # off the invoking thread: it may wait for a zygote start
-            threading.Thread(target=retired.close, name=f"retire-{fn.name}", daemon=True).start()
+            threading.Thread(target=self._retire, args=(retired,), name=f"retire-{fn.name}", daemon=True).start()
         return pool
+
+    def _retire(self, pool: FunctionPool) -> None:
+        """Close a replaced pool, and its base zygote when no current pool forks from it (a new
+        code zip: its functions get a base of their own)."""
+        pool.close()
+        with self._lock:
+            if any(current.base is pool.base for _, current in self._pools.values()):
+                return
+            for key, base in list(self._bases.items()):
+                if base is pool.base:
+                    del self._bases[key]
+        pool.base.close()
 
     def invoke(self, fn: FunctionInfo, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, bool]:
         """Run one request on a warm worker of the function; (reply or None if it died, cold)."""
@@ -398,12 +676,18 @@ class WorkerPools:
             return [pool for _, pool in self._pools.values()]
 
     def pids(self) -> list[int]:
-        """Process ids of all zygotes and workers (for leak checks)."""
-        return [pid for pool in self.pools() for pid in pool.pids()]
+        """Process ids of all zygotes (base and function) and workers (for leak checks)."""
+        with self._lock:
+            bases = list(self._bases.values())
+        return [pid for pool in self.pools() for pid in pool.pids()] + [pid for base in bases for pid in base.pids()]
 
     def close(self) -> None:
         with self._lock:
             pools = [pool for _, pool in self._pools.values()]
             self._pools.clear()
+            bases = list(self._bases.values())
+            self._bases.clear()
         for pool in pools:
             pool.close()
+        for base in bases:
+            base.close()
