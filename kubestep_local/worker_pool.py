@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -164,34 +165,51 @@ class _Worker:
 
 
 class _ForkedZygote:
-    """A function zygote, the base zygote's child (not ours to wait for): a pidfd, which keeps
-    naming this process after it died (a pid could name another by then)."""
+    """A function zygote, the base zygote's child (not ours to wait for). On Linux a pidfd, which
+    keeps naming this process after it died (its pid could name another by then); elsewhere its
+    pid."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._pidfd: int | None = os.pidfd_open(pid)  # ProcessLookupError: gone already
-        self.returncode: int | None = None
+        # ProcessLookupError: it is gone already.
+        self._pidfd: int | None = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        self.returncode: int | None = None  # 0 once it ended (the base reaped it: no status)
 
     def poll(self) -> int | None:
         return self.wait(timeout=0) if self.returncode is None else self.returncode
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """None if it still runs after ``timeout`` seconds (the base reaped it: no exit status)."""
-        if self._pidfd is None:
-            return self.returncode
-        readable, _, _ = select.select([self._pidfd], [], [], timeout)
-        if not readable:
+        """Its end, waited for up to ``timeout`` seconds (TimeoutExpired after a positive one;
+        None at once with 0 if it still runs)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            if self._pidfd is not None:
+                if select.select([self._pidfd], [], [], timeout)[0]:
+                    os.close(self._pidfd)
+                    self._pidfd, self.returncode = None, 0
+                    break
+            else:
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    self.returncode = 0
+                    break
+                if deadline is None or time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
             if timeout is not None and timeout > 0:
-                raise subprocess.TimeoutExpired(f"zygote {self.pid}", timeout)
+                raise subprocess.TimeoutExpired(f"Lambda zygote {self.pid}", timeout)
             return None
-        os.close(self._pidfd)
-        self._pidfd, self.returncode = None, 0
-        return 0
+        return self.returncode
 
     def kill(self) -> None:
-        if self._pidfd is not None:
-            with contextlib.suppress(ProcessLookupError):
+        if self.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if self._pidfd is not None:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
 
 
 class BaseZygote:
