@@ -570,25 +570,21 @@ class WorkerPools:
             staging.rename(target)
             return target
 
-    def _base_for(self, fn: FunctionInfo, env: dict[str, str]) -> BaseZygote:
+    def _base_for(self, fn: FunctionInfo, env: dict[str, str], asset_dir: Path) -> BaseZygote:
+        """The base zygote the function's zygote forks from (call with ``_lock`` held: a pool
+        registered in the same hold keeps it from being retired)."""
         base_env = import_time_env(env)
         key = (fn.code_sha256, json.dumps(base_env, sort_keys=True))
-        with self._lock:
-            base = self._bases.get(key)
-        if base is not None:
-            return base
-        asset_dir = self._base_asset_dir(fn)
-        with self._lock:
-            if key not in self._bases:
-                base_id = hashlib.sha1(repr(key).encode()).hexdigest()[:12]
-                self._bases[key] = BaseZygote(
-                    asset_dir,
-                    self.project_packages,
-                    self.shared_imports,
-                    base_env,
-                    self.log_dir / f"lambda-base-{base_id}.worker.log",
-                )
-            return self._bases[key]
+        if key not in self._bases:
+            base_id = hashlib.sha1(repr(key).encode()).hexdigest()[:12]
+            self._bases[key] = BaseZygote(
+                asset_dir,
+                self.project_packages,
+                self.shared_imports,
+                base_env,
+                self.log_dir / f"lambda-base-{base_id}.worker.log",
+            )
+        return self._bases[key]
 
     def function_env(self, fn: FunctionInfo) -> dict[str, str]:
         env = dict(self._base_env)
@@ -631,13 +627,14 @@ class WorkerPools:
             if entry is not None and entry[0] == key:
                 return entry[1]
         asset_dir = self._asset_dir(fn)
-        base = self._base_for(fn, env)
+        base_asset_dir = self._base_asset_dir(fn)
         with self._lock:
             entry = self._pools.get(fn.arn)
             if entry is not None and entry[0] == key:
                 return entry[1]
             if entry is not None:  # new code or configuration: retire the old workers
                 retired = entry[1]
+            base = self._base_for(fn, env, base_asset_dir)
             pool = FunctionPool(
                 fn.name,
                 asset_dir,
