@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 import os
+import signal
+import time
 import zipfile
 from pathlib import Path
 
@@ -29,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # imported in.
 SHARED = """
 import os
+import signal
+import time
 
 IMPORTED_BY = os.getpid()
 ENVIRONMENT_AT_IMPORT = dict(os.environ)
@@ -37,6 +41,8 @@ VERSION = {version!r}
 
 HANDLER = """
 import os
+import signal
+import time
 import sys
 
 from probe import shared
@@ -163,3 +169,27 @@ def test_the_projects_shared_imports_read_only_what_their_base_is_given_and_star
     assert [name for name in base.env_read if not read_at_import(name)] == []
     assert len(threads) == 1
     assert len(sockets) == 1
+
+
+def test_a_dead_base_leaves_its_function_zygotes_running_and_is_replaced_when_one_is_needed(tmp_path):
+    code = _code("v1")
+    fn_a = _function("fn_a", code, {})
+    pools = _pools(tmp_path)
+    try:
+        first = _invoke(pools, fn_a)
+        [base] = pools._bases.values()
+        os.kill(first["shared_imported_by"], signal.SIGKILL)
+        base._process.wait()
+        # The function's zygote and warm worker live on their own sockets to the runtime.
+        assert _invoke(pools, fn_a)["pid"] == first["pid"]
+        [pool] = pools.pools()
+        os.kill(pool._zygote.pid, signal.SIGKILL)
+        pool._zygote.wait()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{first['pid']}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # its worker dies with it (PDEATHSIG)
+        again = _invoke(pools, fn_a)
+    finally:
+        pools.close()
+    assert again["pid"] != first["pid"]
+    assert again["shared_imported_by"] != first["shared_imported_by"]
