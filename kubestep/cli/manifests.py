@@ -93,9 +93,9 @@ class Document:
         return f"{self.source}: {self.label}" if self.show_source else self.label
 
     def problem(self, path: tuple[Any, ...], rule: str, error_type: str = "") -> str:
-        where = f"{self.where}, line {self.line_of(path)}"
         from kubestep.validation import field_path
 
+        where = f"{self.where}, line {self.line_of(path)}"
         name = field_path(path) if path else ""
         return f"{where}: {name + ': ' if name else ''}{rule}{self.hint(path, error_type)}"
 
