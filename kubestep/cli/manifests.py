@@ -22,7 +22,7 @@ from kubestep.cli.safe_yaml import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, load_all,
 from kubestep.suggest import did_you_mean
 
 # The pydantic models (kubestep.models, kubestep.validation, kubestep.views) are imported where
-# a manifest is validated: every command imports this module (for `dumps`), few read manifests.
+# a manifest is read or validated: `kubestep -h` imports this module too.
 APPLICABLE_KINDS = ("AWSCluster", "AWSNodePool")
 # The API refuses request bodies over this (kubestep.api.app.MAX_BODY_BYTES; a test keeps them equal).
 MAX_REQUEST_BYTES = MAX_DOCUMENT_BYTES
@@ -464,9 +464,3 @@ def plan(docs: list[dict[str, Any]], source: str = "manifest") -> ApplyPlan:
     """The requests for documents that `read_documents` returned (validated)."""
     documents = [Document(source, i, doc, {}) for i, doc in enumerate(docs, start=1)]
     return validate(documents)
-
-
-def dumps(data: Any, fmt: str) -> str:
-    if fmt == "yaml":
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    return json.dumps(data, indent=2, ensure_ascii=False)

@@ -15,10 +15,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kubestep.cli.errors import InputError
-from kubestep.cli.manifests import dumps
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+def dumps(data: Any, fmt: str) -> str:
+    """`-o yaml` or `-o json`: the API's form."""
+    if fmt == "yaml":
+        import yaml  # here: most commands print no YAML
+
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 @functools.cache

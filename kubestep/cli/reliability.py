@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kubestep.cli import manifests, output, target
+from kubestep.cli import output, target
 from kubestep.cli.base import Command, Group
 from kubestep.cli.options import Duration, output_option, timeout_option
 from kubestep.cli.waiting import wait_for
@@ -128,7 +128,7 @@ def sweep(ctx: click.Context, yes: bool, grace_period: float, fmt: str, timeout:
     done = wait_for(client, operation, timeout, progress=False)
     result = done.get("result") or {}
     if fmt != "text":
-        click.echo(manifests.dumps(result, fmt))
+        click.echo(output.dumps(result, fmt))
         return
     if not result.get("orphans"):
         click.echo("no orphaned resources")
