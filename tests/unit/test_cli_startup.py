@@ -35,8 +35,8 @@ HEAVY = (
     "kubestep.inventory",
     "kubestep.dashboard",
 )
-# Runs the command in-process as the console script does, then names what it imported.
-PROBE = f"""
+# Runs the command in-process as the console script does, then names every module imported.
+PROBE = """
 import json, sys
 from kubestep.cli.main import main
 code = None
@@ -44,10 +44,12 @@ try:
     main.main(sys.argv[1:], prog_name="kubestep")
 except SystemExit as exc:
     code = exc.code
-heavy = {HEAVY!r}
-loaded = sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in heavy))
-print(json.dumps({{"code": code, "loaded": loaded}}), file=sys.stderr)
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
 """
+
+
+def among(modules: list[str], packages: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == p or m.startswith(p + ".") for p in packages)]
 
 
 def imported_by(args: list[str], home: Path) -> tuple[int, list[str]]:
@@ -62,7 +64,7 @@ def imported_by(args: list[str], home: Path) -> tuple[int, list[str]]:
         timeout=60,
     )
     report = json.loads(done.stderr.strip().splitlines()[-1])
-    return report["code"], report["loaded"]
+    return report["code"], report["modules"]
 
 
 @pytest.mark.parametrize(
@@ -82,13 +84,24 @@ def imported_by(args: list[str], home: Path) -> tuple[int, list[str]]:
     ids=lambda value: " ".join(["kubestep", *value]) if isinstance(value, list) else None,
 )
 def test_light_commands_import_no_sdk_models_or_runtime(args: list[str], exit_code: int, tmp_path: Path) -> None:
-    code, loaded = imported_by(args, tmp_path)
+    code, modules = imported_by(args, tmp_path)
     assert code == exit_code
-    assert loaded == []
+    assert among(modules, HEAVY) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["get", "clusters"], ["get", "cluster", "prod"], ["version", "--client"], ["config", "get-contexts"]],
+    ids=" ".join,
+)
+def test_commands_that_read_no_yaml_import_none(args: list[str], tmp_path: Path) -> None:
+    """YAML is for manifests, the config file (none here) and `-o yaml`."""
+    _, modules = imported_by(args, tmp_path)
+    assert among(modules, ("yaml", "kubestep.cli.manifests", "kubestep.cli.safe_yaml")) == []
 
 
 def test_a_command_still_gets_what_it_uses(tmp_path: Path) -> None:
     """The probe sees imports: `explain` documents the pydantic models, so it loads them."""
-    code, loaded = imported_by(["explain", "cluster"], tmp_path)
+    code, modules = imported_by(["explain", "cluster"], tmp_path)
     assert code == 0
-    assert "pydantic" in loaded and "kubestep.models" in loaded
+    assert "pydantic" in modules and "kubestep.models" in modules
