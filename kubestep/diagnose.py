@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubestep import files, inventory
+from kubestep import files
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.execution_history import history
 
@@ -212,6 +212,9 @@ def collect(
     if aws is None:
         snapshot.problems.append("AWS inventory and raw execution histories: skipped (no direct AWS access)")
     elif uid:
+        # Here, not at the top: `kubestep diagnose -h` (and `kubestep -h`) import this module.
+        from kubestep import inventory
+
         files["inventory.json"] = attempt(
             "AWS inventory", lambda: {"uid": uid, "resources": inventory.cluster_resources(uid, aws)}
         )

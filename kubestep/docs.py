@@ -41,16 +41,16 @@ def _commands() -> Iterator[tuple[list[str], Any]]:
 
     def walk(path: list[str], command: click.Command) -> Iterator[tuple[list[str], click.Command]]:
         if isinstance(command, click.Group):
-            for name in sorted(command.commands):
-                sub = command.commands[name]
-                if not sub.hidden:
+            # click's Group API, not `.commands`: `kubestep`'s own subcommands load lazily.
+            ctx = click.Context(command)
+            for name in sorted(command.list_commands(ctx)):
+                sub = command.get_command(ctx, name)
+                if sub is not None and not sub.hidden:
                     yield from walk([*path, name], sub)
         else:
             yield path, command
 
-    for name in sorted(main.commands):
-        if not main.commands[name].hidden:
-            yield from walk([name], main.commands[name])
+    yield from walk([], main)
 
 
 def _synopsis(path: list[str], command: Any) -> str:

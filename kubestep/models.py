@@ -26,12 +26,10 @@ from pydantic import (
 
 from kubestep import backups, cluster_admins, versions
 from kubestep.errors import shown
+from kubestep.names import NAME_PATTERN
 
 API_VERSION = "kubestep.io/v1"
 
-# DNS-1123 label; 40 characters like GKE cluster names, which keeps every derived AWS name
-# (tags, ASG names) far inside AWS limits. AWS names that have tight limits use the uid.
-NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=40)]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
 # A zone's name (us-east-1a) or its ID (use1-az1). Names are shuffled per account; IDs name the same

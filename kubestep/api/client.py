@@ -11,15 +11,10 @@ import json
 import re
 import time
 import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
-
-import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 
 API_PREFIX = "v1"
 # Answers worth retrying: throttling and API Gateway / Lambda hiccups (and a first attempt with
@@ -61,6 +56,14 @@ class ApiError(Exception):
         return f"{text} ({self.code}, HTTP {self.status})" if self.status else f"{text} ({self.code})"
 
 
+def _boto3_session(profile: str | None) -> Any:
+    # boto3 (and botocore's signer below) only when requests are signed: the local runtime's
+    # plain HTTP, and every CLI command that never reaches the API, start without them.
+    import boto3
+
+    return boto3.Session(profile_name=profile)
+
+
 class ApiClient:
     def __init__(
         self,
@@ -76,14 +79,17 @@ class ApiClient:
         self.sign = sign
         self.timeout = timeout
         self.retries = retries
-        self._session = boto3.Session(profile_name=profile) if sign else None
+        self._session = _boto3_session(profile) if sign else None
         # The API's own region first: a signature scoped to another region is refused.
         self.region = region or _region_of(base_url) or (self._session.region_name if self._session else None)
         if sign and not self.region:
             raise ValueError(f"no AWS region to sign requests to {base_url} with: pass region= or set AWS_REGION")
+        # urllib.request here: every CLI command imports ApiError, few make a request.
+        from urllib.request import ProxyHandler, build_opener
+
         # The local runtime listens on loopback: never send its requests through an HTTP proxy.
-        handlers = [] if sign else [urllib.request.ProxyHandler({})]
-        self._opener = urllib.request.build_opener(*handlers)
+        handlers = [] if sign else [ProxyHandler({})]
+        self._opener = build_opener(*handlers)
 
     # ------------------------------------------------------------------ transport
     def url(self, path: str, query: dict[str, Any] | None = None) -> str:
@@ -95,6 +101,9 @@ class ApiClient:
         if not self.sign:
             return headers
         assert self._session is not None
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
         credentials = self._session.get_credentials()
         if credentials is None:
             raise ApiError(0, "NoCredentials", "no AWS credentials found to sign the request (configure a profile)")
@@ -111,6 +120,8 @@ class ApiClient:
         query: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
+        from urllib.request import Request
+
         url = self.url(path, query)
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Accept": "application/json"}
@@ -125,7 +136,7 @@ class ApiClient:
             signed = self._headers(method, url, data, headers)
             try:
                 with self._opener.open(
-                    urllib.request.Request(url, data=data, headers=signed, method=method),
+                    Request(url, data=data, headers=signed, method=method),
                     timeout=self.timeout,
                 ) as response:
                     return _json(response.read())

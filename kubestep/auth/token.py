@@ -20,14 +20,13 @@ import urllib.request
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError
-
 from kubestep.errors import KubestepError
+
+if TYPE_CHECKING:  # boto3 is imported by mint_token: reading and checking tokens need no SDK
+    import boto3
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -101,6 +100,10 @@ def mint_token(
 
     The URL goes to the regional STS endpoint of `region` (botocore's resolution, which also
     honours `AWS_ENDPOINT_URL_STS`), or to `sts_endpoint` (the local emulator)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
     if not cluster_id:
         raise TokenError("a cluster id is required to mint a token")
     session = session or boto3.Session()

@@ -3,8 +3,10 @@ and fails with one line (see kubestep.cli.errors)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import click
@@ -42,14 +44,41 @@ def with_global_flags(command: click.Command) -> click.Command:
 
 class RootGroup(click.Group):
     """The `kubestep` group: global flags shown here; the guard that turns every failure into
-    one line and an exit code."""
+    one line and an exit code. Its subcommands load lazily, as click's docs show ("Lazily
+    Loading Subcommands"): `lazy_subcommands` maps a name to the "module:attribute" of its
+    command, imported when the command line names it (or the help lists it);
+    `lazy_with_global_flags` names the plain click commands among them (see with_global_flags)."""
 
     command_class = Command
     group_class = Group
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        lazy_subcommands: Mapping[str, str] | None = None,
+        lazy_with_global_flags: Collection[str] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.params.extend(global_params(hidden=False))
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+        self.lazy_with_global_flags = frozenset(lazy_with_global_flags)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_subcommands:
+            return self._load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def _load(self, cmd_name: str) -> click.Command:
+        module_name, attribute = self.lazy_subcommands[cmd_name].split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy_subcommands[cmd_name]} is not a click command")
+        # with_global_flags adds only the flags a command lacks: loading it again changes nothing.
+        return with_global_flags(command) if cmd_name in self.lazy_with_global_flags else command
 
     def main(  # type: ignore[override]
         self,

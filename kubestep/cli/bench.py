@@ -4,14 +4,17 @@ bound (kubestep_local/bench.py does the work; this prints it)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
 from kubestep.cli import output
 from kubestep.cli.demo import EXAMPLE
 from kubestep.cli.options import POSITIVE_TIME_SCALE
 from kubestep.flow.steps import human
+
+if TYPE_CHECKING:  # rich is imported when a table is printed
+    from rich.table import Table
 
 
 @click.command(short_help="Measure the reference operations in the emulator against their lower bound.")
@@ -75,8 +78,8 @@ def bench(
         concurrent_time_scale=concurrent_time_scale,
         echo=lambda text: click.echo(text, err=True),
     )
-    output.console.print(operations_table(result["operations"]))
-    output.console.print(concurrency_table(result["concurrent"]))
+    output.console().print(operations_table(result["operations"]))
+    output.console().print(concurrency_table(result["concurrent"]))
     for op in result["operations"]:
         if "rerun" in op:
             rerun = op["rerun"]
@@ -90,6 +93,8 @@ def bench(
 
 
 def operations_table(operations: list[dict]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold", title="Reference operations")
     columns = (
         "OPERATION",
@@ -125,6 +130,8 @@ def operations_table(operations: list[dict]) -> Table:
 
 
 def concurrency_table(runs: list[dict]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold", title="Clusters created at once (latency instant)")
     columns = (
         *("CLUSTERS", "RUNNING", "WALL", "x ONE CREATE", "PER MINUTE", "PEAK MEMORY", "THROTTLED", "COST USD"),

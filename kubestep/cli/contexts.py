@@ -22,8 +22,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
 from kubestep import files
 from kubestep.cli.errors import InputError
 
@@ -98,6 +96,8 @@ def load() -> Config:
         raise InputError(f"{path}: cannot read it ({exc})") from None
     if text is None:
         return Config()
+    import yaml  # here, not at the top: most commands find no config file to read
+
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -114,6 +114,8 @@ def load() -> Config:
 
 
 def save(config: Config) -> Path:
+    import yaml
+
     data = {
         "current-context": config.current,
         "contexts": [config.contexts[name].as_dict() for name in sorted(config.contexts)],

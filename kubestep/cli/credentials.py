@@ -11,19 +11,19 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import boto3
 import click
-from botocore.exceptions import BotoCoreError
-from cryptography import x509
 
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.auth import kubeconfig
 from kubestep.auth.token import EXEC_API_VERSIONS, TokenError, exec_credential, mint_token, requested_exec_api_version
 from kubestep.cli.errors import InputError
 from kubestep.cli.target import Target, home, read_local_state, target_of
+
+if TYPE_CHECKING:  # boto3 and cryptography are imported by the commands that sign or read a certificate
+    import boto3
 
 DEFAULT_TUNNEL_PORT = 8443
 TUNNEL_SUFFIX = "-tunnel"  # the context that reaches the cluster through `kubestep tunnel`
@@ -129,6 +129,8 @@ def _ca_certificate(view: dict[str, Any]) -> str:
             f"cluster {name} has no cluster CA certificate yet (phase {status.get('phase')}); "
             "credentials exist once the create has generated the cluster's PKI"
         )
+    from cryptography import x509
+
     try:
         x509.load_pem_x509_certificate(pem.encode())
     except ValueError as exc:
@@ -252,6 +254,8 @@ def token(ctx: click.Context, cluster: str, expected_uid: str | None) -> None:
 
     The cluster is looked up each time: a deleted cluster, or one created again under its name
     (another uid than --uid), gets no token."""
+    from botocore.exceptions import BotoCoreError
+
     connection = _connect(ctx)
     uid = signable_cluster_id(connection, cluster, expected_uid)
     try:
@@ -275,6 +279,8 @@ def token(ctx: click.Context, cluster: str, expected_uid: str | None) -> None:
 def _signing_session(connection: Connection) -> boto3.Session:
     """Whose credentials sign the token: yours, or for the local runtime (whose STS accepts any
     signature) its dummy ones, so a local cluster needs no `eval "$(kubestep local env)"`."""
+    import boto3
+
     if connection.local:
         from kubestep.cli.local import DUMMY_CREDENTIALS
 

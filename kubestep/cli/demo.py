@@ -8,16 +8,20 @@ import contextlib
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from kubestep import inventory
 from kubestep.api.client import ApiClient
 from kubestep.cli import manifests, output, progress
 from kubestep.cli.options import POSITIVE_TIME_SCALE
 from kubestep.flow.steps import human
-from kubestep.resources import kinds
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# The resource kinds (kubestep.resources, kubestep.inventory) and rich's tables are imported
+# when the demo runs: `kubestep -h` imports this module too.
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cluster-ha.yaml"
 
@@ -29,6 +33,10 @@ def _section(title: str) -> None:
 def resources_table(found: dict[str, list[dict]]) -> Table:
     """Every resource of the inventory, kind by kind in the kinds' list order
     (`kubestep.resources.kinds`)."""
+    from rich.table import Table
+
+    from kubestep.resources import kinds
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("KIND", "NAME / ID", "DETAILS"):
         table.add_column(column)
@@ -81,6 +89,9 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
             err=True,
         )
         raise SystemExit(1)
+    from rich.table import Table
+
+    from kubestep import inventory
     from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
     plan = manifests.plan(manifests.read_documents(path), path)
@@ -133,7 +144,7 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
             f"Cluster {name}: {status['phase']}, Kubernetes {status['version']}, endpoint https://{status['endpoint']}:443"
         )
         found = inventory.cluster_resources(status["uid"], runtime.boto3_client)
-        output.console.print(resources_table(found))
+        output.console().print(resources_table(found))
 
         if keep:
             runtime.write_state_file()
@@ -177,7 +188,7 @@ def demo(keep: bool, time_scale: float, path: str, latency: str) -> None:
                 str(s.aws_api_calls if s else "-"),
                 human(modelled),
             )
-        output.console.print(table)
+        output.console().print(table)
         click.echo(
             f"\ntotal wall time {time.monotonic() - wall:.1f}s (time scale {time_scale}: "
             f"a 20 s instance boot took {20 * time_scale:.1f}s)"

@@ -16,9 +16,8 @@ from kubestep.api.client import ApiClient
 from kubestep.cli import end_of_life
 from kubestep.cli.errors import InputError
 from kubestep.cli.output import Column, age, duration_text, parse_time
-from kubestep.models import NAME_PATTERN
+from kubestep.names import NAME_PATTERN
 from kubestep.suggest import close_matches, did_you_mean
-from kubestep.validation import pattern_rule
 
 
 @dataclass(frozen=True)
@@ -379,6 +378,8 @@ def check_name(what: str, name: str) -> str:
     """A cluster's or node pool's name, or InputError saying the rule (before any request)."""
     if len(name) <= MAX_NAME_LENGTH and re.fullmatch(NAME_PATTERN, name):
         return name
+    from kubestep.validation import pattern_rule  # the domain's models: only for the error's words
+
     hint = "; a node pool is named CLUSTER/POOL" if what == "cluster" and "/" in name else ""
     raise InputError(
         f"{name[:80]!r} is not a {what} name: {pattern_rule(NAME_PATTERN)}, at most {MAX_NAME_LENGTH} characters{hint}"

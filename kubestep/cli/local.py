@@ -25,8 +25,8 @@ import click
 from kubestep import checkout
 from kubestep.cli.contexts import LOCAL
 from kubestep.cli.errors import InputError
-from kubestep.cli.manifests import dumps
 from kubestep.cli.options import DURATION, TIME_SCALE, output_option
+from kubestep.cli.output import dumps
 from kubestep.cli.target import home, local_state_file, read_local_state
 
 DEFAULT_TIME_SCALE = 0.05  # a 20 s boot takes 1 s; Retry intervals shrink alike

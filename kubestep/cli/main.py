@@ -4,35 +4,67 @@ classes (global flags anywhere, `-h`, one-line errors) are in `kubestep.cli.base
 
 Errors are one line on stderr; exit code 1 for a failed operation (or not found, conflict),
 2 for bad usage or input; `--debug` (or KUBESTEP_DEBUG=1) adds the traceback of an
-unexpected error."""
+unexpected error.
+
+Every command pays this module's imports before it starts, so the commands are loaded lazily
+(click's "Lazily Loading Subcommands"): `kubestep get clusters` imports the `get` module only,
+and `kubestep -h` the command modules but not boto3, pydantic or the local runtime."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
 from kubestep import __version__
-from kubestep.cli.base import CONTEXT_SETTINGS, RootGroup, with_global_flags
-from kubestep.cli.commands.apply import apply, diff_command
-from kubestep.cli.commands.completion import completion
-from kubestep.cli.commands.config import config
-from kubestep.cli.commands.dashboard import dashboard
-from kubestep.cli.commands.delete import delete
-from kubestep.cli.commands.describe import describe
-from kubestep.cli.commands.diagnose import diagnose
-from kubestep.cli.commands.explain import explain, schema
-from kubestep.cli.commands.get import events, get
-from kubestep.cli.commands.lifecycle import create, scale, upgrade
-from kubestep.cli.commands.operations import operations
-from kubestep.cli.commands.version import version
+from kubestep.cli.base import CONTEXT_SETTINGS, RootGroup
 
-# Re-exported for callers of the old single-module CLI.
+# Re-exported for callers of the old single-module CLI (wait_for too, below).
 from kubestep.cli.errors import OperationFailed
-from kubestep.cli.waiting import wait_for
 
-__all__ = ["OperationFailed", "main", "wait_for"]
+# name -> "module:attribute" of each command.
+COMMANDS = {
+    "apply": "kubestep.cli.commands.apply:apply",
+    "diff": "kubestep.cli.commands.apply:diff_command",
+    "get": "kubestep.cli.commands.get:get",
+    "describe": "kubestep.cli.commands.describe:describe",
+    "create": "kubestep.cli.commands.lifecycle:create",
+    "upgrade": "kubestep.cli.commands.lifecycle:upgrade",
+    "scale": "kubestep.cli.commands.lifecycle:scale",
+    "delete": "kubestep.cli.commands.delete:delete",
+    "events": "kubestep.cli.commands.get:events",
+    "operations": "kubestep.cli.commands.operations:operations",
+    "version": "kubestep.cli.commands.version:version",
+    "explain": "kubestep.cli.commands.explain:explain",
+    "schema": "kubestep.cli.commands.explain:schema",
+    "config": "kubestep.cli.commands.config:config",
+    "completion": "kubestep.cli.commands.completion:completion",
+    "dashboard": "kubestep.cli.commands.dashboard:dashboard",
+    "diagnose": "kubestep.cli.commands.diagnose:diagnose",
+    # The local runtime, the demo and reaching clusters live in their own modules.
+    "local": "kubestep.cli.local:local",
+    "demo": "kubestep.cli.demo:demo",
+    "bench": "kubestep.cli.bench:bench",
+    "get-credentials": "kubestep.cli.credentials:get_credentials",
+    "token": "kubestep.cli.credentials:token",
+    "tunnel": "kubestep.cli.credentials:tunnel",
+    "repair": "kubestep.cli.reliability:repair",
+    "sweep": "kubestep.cli.reliability:sweep",
+    "backup": "kubestep.cli.backups:backup",
+    "restore": "kubestep.cli.backups:restore",
+}
+# Commands their modules build as plain click commands: they take the global flags after them too.
+WITH_GLOBAL_FLAGS = frozenset({"get-credentials", "token", "tunnel", "repair", "sweep", "backup", "restore"})
+
+__all__ = ["OperationFailed", "main"]
 
 
-@click.group(cls=RootGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(
+    cls=RootGroup,
+    context_settings=CONTEXT_SETTINGS,
+    lazy_subcommands=COMMANDS,
+    lazy_with_global_flags=WITH_GLOBAL_FLAGS,
+)
 @click.version_option(__version__, "--version", prog_name="kubestep", message="%(prog)s %(version)s")
 def main() -> None:
     """Kubernetes clusters on AWS, run by a serverless management service on Step Functions.
@@ -41,46 +73,13 @@ def main() -> None:
     (`kubestep get clusters --context prod`)."""
 
 
-for command in (
-    apply,
-    diff_command,
-    get,
-    describe,
-    create,
-    upgrade,
-    scale,
-    delete,
-    events,
-    operations,
-    version,
-    explain,
-    schema,
-    config,
-    completion,
-    dashboard,
-    diagnose,
-):
-    main.add_command(command)
+def __getattr__(name: str) -> Any:
+    # kubestep.cli.waiting is imported when asked for: most commands never wait.
+    if name == "wait_for":
+        from kubestep.cli.waiting import wait_for
 
-# The local runtime, the demo and reaching clusters live in their own modules.
-from kubestep.cli import bench as _bench  # noqa: E402
-from kubestep.cli import credentials as _credentials  # noqa: E402
-from kubestep.cli import demo as _demo  # noqa: E402
-from kubestep.cli import local as _local  # noqa: E402
-
-main.add_command(_local.local)
-main.add_command(_demo.demo)
-main.add_command(_bench.bench)
-for _command in _credentials.COMMANDS:
-    main.add_command(with_global_flags(_command))
-from kubestep.cli import reliability as _reliability  # noqa: E402 - repair, sweep
-
-for _command in _reliability.COMMANDS:
-    main.add_command(with_global_flags(_command))
-from kubestep.cli import backups as _backups  # noqa: E402 - backup
-
-for _command in _backups.COMMANDS:
-    main.add_command(with_global_flags(_command))
+        return wait_for
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":  # pragma: no cover

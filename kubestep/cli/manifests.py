@@ -14,19 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 from yaml.nodes import Node, ScalarNode
 
-from kubestep import manifest_schema, versions
+from kubestep import versions
 from kubestep.cli.errors import InputError
 from kubestep.cli.safe_yaml import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, load_all, node_index
-from kubestep.models import API_VERSION, AWSCluster, AWSNodePool, CreateClusterRequest
 from kubestep.suggest import did_you_mean
-from kubestep.validation import field_path, problems_from_errors
-from kubestep.views import SERVER_SET_FIELDS
 
-APPLICABLE = {"AWSCluster": AWSCluster, "AWSNodePool": AWSNodePool}
-MAX_NODE_POOLS = CreateClusterRequest.model_fields["node_pools"].metadata[0].max_length
+# The pydantic models (kubestep.models, kubestep.validation, kubestep.views) are imported where
+# a manifest is read or validated: `kubestep -h` imports this module too.
+APPLICABLE_KINDS = ("AWSCluster", "AWSNodePool")
 # The API refuses request bodies over this (kubestep.api.app.MAX_BODY_BYTES; a test keeps them equal).
 MAX_REQUEST_BYTES = MAX_DOCUMENT_BYTES
 _NOT_APPLIED = {
@@ -96,6 +93,8 @@ class Document:
         return f"{self.source}: {self.label}" if self.show_source else self.label
 
     def problem(self, path: tuple[Any, ...], rule: str, error_type: str = "") -> str:
+        from kubestep.validation import field_path
+
         where = f"{self.where}, line {self.line_of(path)}"
         name = field_path(path) if path else ""
         return f"{where}: {name + ': ' if name else ''}{rule}{self.hint(path, error_type)}"
@@ -197,6 +196,8 @@ def manifest_files(path: str, *, recursive: bool = False) -> list[str]:
 def _without_server_fields(data: Any) -> tuple[Any, str | None]:
     """An object as `kubestep get -o yaml` prints it, less what the API sets (kubestep.views:
     SERVER_SET_FIELDS), and the uid it carried."""
+    from kubestep.views import SERVER_SET_FIELDS
+
     if not isinstance(data, dict):
         return data, None
     metadata = data.get("metadata")
@@ -317,20 +318,28 @@ def _structure_problems(doc: Document) -> list[str]:
     data = doc.data
     problems = []
     if "apiVersion" not in data:
+        from kubestep.models import API_VERSION
+
         problems.append(doc.problem(("apiVersion",), f"is required ({API_VERSION})", "missing"))
     kind = data.get("kind")
     if kind is None:
         problems.append(doc.problem(("kind",), "is required (AWSCluster or AWSNodePool)", "missing"))
     elif kind in _NOT_APPLIED:
         problems.append(doc.problem(("kind",), f"{kind} {_NOT_APPLIED[kind]}"))
-    elif kind not in APPLICABLE:
+    elif kind not in APPLICABLE_KINDS:
         problems.append(doc.problem(("kind",), f"{str(kind)[:60]!r} cannot be applied (AWSCluster or AWSNodePool)"))
     return problems
 
 
 def _model_problems(doc: Document) -> list[str]:
+    from pydantic import ValidationError
+
+    from kubestep import manifest_schema, models
+    from kubestep.validation import problems_from_errors
+
     try:
-        APPLICABLE[doc.data["kind"]].model_validate(doc.data)
+        applicable = {"AWSCluster": models.AWSCluster, "AWSNodePool": models.AWSNodePool}
+        applicable[doc.data["kind"]].model_validate(doc.data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
@@ -346,10 +355,16 @@ def _model_problems(doc: Document) -> list[str]:
 def validate(documents: list[Document]) -> ApplyPlan:
     """Validate every document, then the file as a whole; raise one InputError naming every
     problem, or return the requests to send."""
+    from pydantic import ValidationError
+
+    from kubestep.models import CreateClusterRequest
+    from kubestep.validation import problems_from_errors
+
     everything = documents
     documents, notes = _skipped(documents)
     problems: list[str] = []
     valid: list[Document] = []
+    max_node_pools = CreateClusterRequest.model_fields["node_pools"].metadata[0].max_length
     for doc in documents:
         found = _structure_problems(doc) or _model_problems(doc)
         problems += found
@@ -392,9 +407,9 @@ def validate(documents: list[Document]) -> ApplyPlan:
         body = {"cluster": cluster.data, "nodePools": [p.data for p in pools]}
         if cluster.uid:
             result.uids[name or ""] = cluster.uid
-        if len(pools) > MAX_NODE_POOLS:
+        if len(pools) > max_node_pools:
             problems.append(
-                f"{cluster.where}: at most {MAX_NODE_POOLS} node pools per cluster (the file has {len(pools)})"
+                f"{cluster.where}: at most {max_node_pools} node pools per cluster (the file has {len(pools)})"
             )
         elif not problems:
             # The request as a whole (what the API validates); per-document rules were checked above.
@@ -449,9 +464,3 @@ def plan(docs: list[dict[str, Any]], source: str = "manifest") -> ApplyPlan:
     """The requests for documents that `read_documents` returned (validated)."""
     documents = [Document(source, i, doc, {}) for i, doc in enumerate(docs, start=1)]
     return validate(documents)
-
-
-def dumps(data: Any, fmt: str) -> str:
-    if fmt == "yaml":
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    return json.dumps(data, indent=2, ensure_ascii=False)

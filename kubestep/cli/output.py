@@ -4,22 +4,38 @@ CLI does)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from kubestep.cli.errors import InputError
-from kubestep.cli.manifests import dumps
 
-# Wide enough for AWS ids when printing to a file or pipe (rich assumes 80 columns there).
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def dumps(data: Any, fmt: str) -> str:
+    """`-o yaml` or `-o json`: the API's form."""
+    if fmt == "yaml":
+        import yaml  # here: most commands print no YAML
+
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+@functools.cache
+def console() -> Console:
+    """The console tables print to, made when first used (rich is imported then)."""
+    from rich.console import Console
+
+    # Wide enough for AWS ids when printing to a file or pipe (rich assumes 80 columns there).
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 # ---------------------------------------------------------------- times
@@ -180,10 +196,14 @@ def emit(
 
 
 def key_values(pairs: list[tuple[str, Any]]) -> None:
+    from rich.markup import escape
+
     width = max((len(k) for k, _ in pairs), default=0) + 1
     for key, value in pairs:
-        console.print(f"[bold]{escape(key) + ':':<{width}}[/bold] {escape(cell(value))}", highlight=False)
+        console().print(f"[bold]{escape(key) + ':':<{width}}[/bold] {escape(cell(value))}", highlight=False)
 
 
 def section(title: str) -> None:
-    console.print(f"\n[bold]{escape(title)}[/bold]")
+    from rich.markup import escape
+
+    console().print(f"\n[bold]{escape(title)}[/bold]")

@@ -4,14 +4,17 @@ changes, and find (with `--yes`, delete) what clusters whose record is gone left
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from kubestep.cli import manifests, output, target
+from kubestep.cli import output, target
 from kubestep.cli.base import Command, Group
 from kubestep.cli.options import Duration, output_option, timeout_option
 from kubestep.cli.waiting import wait_for
+
+if TYPE_CHECKING:  # rich is imported when a table is printed
+    from rich.table import Table
 
 # `0s` is a grace period too: everything orphaned, whatever its age.
 GRACE_PERIOD = Duration(minimum=0)
@@ -72,6 +75,8 @@ def _counts(resources: dict[str, list[str]] | None) -> str:
 def orphan_table(result: dict) -> Table:
     """One row per orphaned uid: what is deletable, what a delete kept (never swept), and what this
     sweep did with it — deleted (counted), left (and why), kept for its age, or would delete."""
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("UID", "CLUSTER", "RESOURCES", "RETAINED", "AGE", "ACTION"):
         table.add_column(column)
@@ -123,12 +128,12 @@ def sweep(ctx: click.Context, yes: bool, grace_period: float, fmt: str, timeout:
     done = wait_for(client, operation, timeout, progress=False)
     result = done.get("result") or {}
     if fmt != "text":
-        click.echo(manifests.dumps(result, fmt))
+        click.echo(output.dumps(result, fmt))
         return
     if not result.get("orphans"):
         click.echo("no orphaned resources")
         return
-    output.console.print(orphan_table(result))
+    output.console().print(orphan_table(result))
     if not yes and any(o["old"] for o in result["orphans"]):
         click.echo("dry run: nothing was deleted; `kubestep sweep --yes` deletes what is older than the grace period")
 

@@ -13,16 +13,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import click
-from rich.console import Console
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.text import Text
 
 from kubestep.cli.output import duration_text
 from kubestep.cli.target import FLAGS_KEY
+
+if TYPE_CHECKING:  # rich is imported when a live status line is drawn, not by every command
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
 
 NO_PROGRESS_ENV = "KUBESTEP_NO_PROGRESS"
 # A Map iteration's item is `<key> <value>` (kubestep.execution_history): `replica 1`, `nodePool general`.
@@ -101,10 +102,14 @@ class _StatusRenderable:
     """Redrawn by rich's Live a few times a second: the spinner turns, the elapsed time moves on."""
 
     def __init__(self) -> None:
+        from rich.spinner import Spinner
+
         self.status: Status | None = None
         self.spinner = Spinner("dots")
 
     def __rich__(self) -> Text:
+        from rich.text import Text
+
         frame = self.spinner.render(time.monotonic())
         line = Text.assemble(frame if isinstance(frame, Text) else "", " ", self.status.render() if self.status else "")
         # One line, cut to the terminal's width: a wrapped status line would leave copies behind.
@@ -120,6 +125,8 @@ class LiveProgress:
         self._renderable = renderable
 
     def log(self, text: str) -> None:
+        from rich.text import Text
+
         self._live.console.print(Text(text), soft_wrap=True)
 
     def show(self, status: Status) -> None:
@@ -148,6 +155,9 @@ def progress_display(
     if not (wants_live() if live is None else live):
         yield PlainProgress(echo)
         return
+    from rich.console import Console
+    from rich.live import Live
+
     renderable = _StatusRenderable()
     console = console or Console(stderr=True, highlight=False)
     with Live(renderable, console=console, transient=True, refresh_per_second=4, redirect_stdout=False) as shown:

@@ -54,9 +54,11 @@ def lines(text: str) -> list[str]:
 
 
 def test_h_is_help_everywhere(service: Service) -> None:
+    import click
+
     from kubestep.cli.main import main
 
-    commands = [[]] + [[name] for name in main.commands]
+    commands = [[]] + [[name] for name in main.list_commands(click.Context(main))]
     commands += [["operations", sub] for sub in ("list", "get", "wait", "cancel")]
     commands += [["config", sub] for sub in ("get-contexts", "use-context", "set-context", "current-context")]
     for command in commands:

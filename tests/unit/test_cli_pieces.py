@@ -353,8 +353,10 @@ def test_a_time_scale_out_of_range_is_refused_before_anything_starts(args: list[
 
 def _commands(group: click.Command, path: str = "kubestep"):
     yield path, group
-    for name, command in getattr(group, "commands", {}).items():
-        yield from _commands(command, f"{path} {name}")
+    if isinstance(group, click.Group):  # click's Group API: `kubestep`'s commands load lazily
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            yield from _commands(group.get_command(ctx, name), f"{path} {name}")
 
 
 def test_each_output_option_describes_only_the_formats_it_accepts() -> None:

@@ -12,11 +12,11 @@ cluster's operations one after the other; without it, it starts the first and sa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from kubestep import diff, lifecycle
+from kubestep import diff
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli import manifests, target
 from kubestep.cli.base import Command
@@ -24,7 +24,12 @@ from kubestep.cli.errors import EXIT_USAGE, INPUT_STATUSES, CliError, NotApplied
 from kubestep.cli.options import output_option, timeout_option
 from kubestep.cli.output import dumps
 from kubestep.cli.waiting import wait_for
-from kubestep.models import AWSCluster, AWSNodePool, dump
+
+if TYPE_CHECKING:
+    from kubestep.models import AWSCluster, AWSNodePool
+
+# kubestep.lifecycle and kubestep.models (pydantic) are imported where a manifest is compared:
+# `kubestep -h` imports this module too.
 
 
 @dataclass
@@ -72,6 +77,8 @@ def _get_or_none(fetch: Any, *args: str) -> dict | None:
 
 
 def _stored_cluster(existing: dict) -> AWSCluster:
+    from kubestep.models import AWSCluster
+
     return AWSCluster.model_validate(
         {
             "apiVersion": existing["apiVersion"],
@@ -83,6 +90,8 @@ def _stored_cluster(existing: dict) -> AWSCluster:
 
 
 def _stored_pool(existing: dict) -> AWSNodePool:
+    from kubestep.models import AWSNodePool
+
     return AWSNodePool.model_validate(
         {
             "apiVersion": existing["apiVersion"],
@@ -94,6 +103,9 @@ def _stored_pool(existing: dict) -> AWSNodePool:
 
 
 def compare(client: ApiClient, plan: manifests.ApplyPlan) -> Comparison:
+    from kubestep import lifecycle
+    from kubestep.models import AWSCluster, dump
+
     result = Comparison()
     for body in plan.clusters:
         name = body["cluster"]["metadata"]["name"]
@@ -156,6 +168,8 @@ def _blocked(existing: dict) -> str | None:
 
 
 def _cluster_update(client: ApiClient, result: Comparison, label: str, stored: AWSCluster, wanted: AWSCluster) -> None:
+    from kubestep import lifecycle
+
     request, fixed = lifecycle.cluster_manifest_changes(stored, wanted)
     if fixed:
         result.fixed[label] = fixed
@@ -178,6 +192,9 @@ def _cluster_update(client: ApiClient, result: Comparison, label: str, stored: A
 
 
 def _compare_pool(client: ApiClient, result: Comparison, cluster: str, pool: dict, stored: dict | None) -> None:
+    from kubestep import lifecycle
+    from kubestep.models import AWSNodePool, dump
+
     label = f"awsnodepool/{cluster}/{pool['metadata']['name']}"
     if stored is None:
         result.new_pools.append(pool)

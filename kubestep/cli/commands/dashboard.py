@@ -8,7 +8,7 @@ import errno
 import sys
 import threading
 import webbrowser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,7 +18,9 @@ from kubestep.cli.base import with_global_flags
 from kubestep.cli.errors import CliError, InputError
 from kubestep.cli.options import DURATION
 from kubestep.cli.target import FLAGS_KEY, Target, read_local_state, resolve
-from kubestep.dashboard import DashboardServer, DashboardTarget
+
+if TYPE_CHECKING:  # the dashboard's server is imported when it is served
+    from kubestep.dashboard import DashboardTarget
 
 DEFAULT_PORT = 8070
 MIN_INTERVAL_SECONDS = 0.5
@@ -38,6 +40,8 @@ def _local_client(endpoint: str) -> ApiClient:
 def _dashboard_target(name: str, resolved: Target) -> DashboardTarget:
     # The local runtime (found through its state file, or named by the endpoint it recorded) is
     # followed when it restarts on other ports: `kubestep local down && kubestep local up`.
+    from kubestep.dashboard import DashboardTarget
+
     local = not resolved.sign or resolved.endpoint == _local_api_url()
     return DashboardTarget(
         name=name,
@@ -52,6 +56,8 @@ def _dashboard_target(name: str, resolved: Target) -> DashboardTarget:
 
 def _context_target(name: str, flags: dict[str, Any]) -> DashboardTarget:
     """A context's management service; one that cannot be resolved is still listed, with why."""
+    from kubestep.dashboard import DashboardTarget
+
     try:
         resolved = resolve({"context": name, "region": flags.get("region"), "profile": flags.get("profile")})
     except (CliError, click.UsageError) as exc:
@@ -129,6 +135,8 @@ def dashboard(
     other ports."""
     if interval < MIN_INTERVAL_SECONDS:
         raise InputError(f"--interval must be at least {MIN_INTERVAL_SECONDS:g}s")
+    from kubestep.dashboard import DashboardServer
+
     flags = ctx.meta.get(FLAGS_KEY, {})
     targets = dashboard_targets(flags, context)
     try:

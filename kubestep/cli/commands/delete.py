@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import click
 
-from kubestep import backup_deletion
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli import kinds, manifests, target
 from kubestep.cli.base import Command
@@ -107,6 +106,8 @@ def backup_ref(reference: str, cluster: str | None) -> Ref:
     if not cluster:
         raise InputError("backups belong to a cluster: kubestep delete backup UID/ID -c CLUSTER")
     kinds.check_name("cluster", cluster)
+    from kubestep import backup_deletion  # the domain's store and models: `delete backup` only
+
     problem = backup_deletion.reference_problem(reference)
     if problem:
         raise InputError(f"{reference[:80]!r} is not a backup reference: {problem}")

@@ -6,14 +6,19 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from kubestep import files, manifest_schema
+from kubestep import files
 from kubestep.cli.base import Command
 from kubestep.cli.errors import InputError
-from kubestep.manifest_schema import FieldDoc
-from kubestep.models import API_VERSION
+
+if TYPE_CHECKING:
+    from kubestep.manifest_schema import FieldDoc
+
+# kubestep.manifest_schema (the pydantic models) is imported by the commands: `kubestep -h`
+# imports this module too.
 
 
 def _wrap(text: str, indent: str) -> list[str]:
@@ -34,6 +39,9 @@ def explain(target: str, recursive: bool) -> None:
     """Document a manifest kind or field, e.g. `kubestep explain cluster.spec.controlPlane`.
 
     KIND: cluster (AWSCluster), nodepool (AWSNodePool), managementservice."""
+    from kubestep import manifest_schema
+    from kubestep.models import API_VERSION
+
     try:
         found = manifest_schema.explain(target)
     except (manifest_schema.UnknownKind, manifest_schema.UnknownField) as exc:
@@ -52,6 +60,8 @@ def explain(target: str, recursive: bool) -> None:
 
 
 def _fields(lines: list[str], path: str, fields: list[FieldDoc], recursive: bool, depth: int) -> None:
+    from kubestep import manifest_schema
+
     pad = "  " * depth
     for doc in fields:
         lines.append(pad + _field_line(doc))
@@ -77,6 +87,8 @@ def schema(kind: str | None, directory: Path | None) -> None:
 
     Editors use it with a modeline, e.g. for the YAML language server:
     `# yaml-language-server: $schema=<path>/schemas/manifest.json`."""
+    from kubestep import manifest_schema
+
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         for name, filename in manifest_schema.SCHEMA_FILES.items():

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from kubestep import lifecycle
 from kubestep.api.client import ApiClient, ApiError
 from kubestep.cli import end_of_life, kinds, manifests, target
 from kubestep.cli.base import Command, Group
@@ -18,7 +17,6 @@ from kubestep.cli.errors import InputError
 from kubestep.cli.options import output_option, timeout_option
 from kubestep.cli.output import dumps
 from kubestep.cli.waiting import wait_for
-from kubestep.models import API_VERSION
 
 
 def _node_pools_value(value: str | None) -> str | list[str] | None:
@@ -67,6 +65,8 @@ def _warn_end_of_life(client: ApiClient, version: str) -> None:
 
 def _changes_nothing(exc: ApiError) -> bool:
     """The server's planner refused a change because there is nothing to change."""
+    from kubestep import lifecycle  # the domain package (pydantic) only when an answer needs it
+
     return exc.status == 400 and any(
         str(detail.get("rule", "")).startswith(lifecycle.NOTHING_TO_CHANGE) for detail in exc.details
     )
@@ -334,6 +334,8 @@ def create_nodepool(
         ):
             if value is not None:
                 spec[key] = value
+        from kubestep.models import API_VERSION
+
         pool = {"apiVersion": API_VERSION, "kind": "AWSNodePool", "metadata": {"name": ref.name}, "spec": spec}
     label = f"awsnodepool/{cluster_name}/{pool['metadata']['name']}"
     answer = client.create_node_pool(cluster_name, pool, dry_run=dry_run)
