@@ -30,7 +30,10 @@ report timer does (`kubestep.bootstrap.host.REPORT_SOON_TIMER`):
 The periodic reports are written in passes (`report_pass.py`): the due ones, most overdue
 first, by a small pool of writers; what a cluster's replicas all see (etcd's members, its etcd
 config, its CA) is read once per pass; how late each report runs behind its timer is counted
-(`report_lag`), so an overloaded simulator shows as lag, never as reports written early.
+(`report_lag`), so an overloaded simulator shows as lag, never as reports written early. Boots
+are taken on a thread of their own at their due time, each cluster's written in order by its
+own booter; while boot reports are written, settled instances' heartbeats wait (at most an
+interval).
 
 Each call an instance makes is recorded as its instance role's (``CallRecord.role_name``, with
 the instance's ARN), so the IAM check evaluates them against the policy the functions put on
