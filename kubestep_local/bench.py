@@ -232,10 +232,10 @@ def run_concurrent(
     sampler.start()
     runtime.simulator.report_lag.take()  # this run's lag only
     calls_before = len(runtime.recorder.call_records())
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     arns = [api.create_cluster(reference_body_named(body, f"{prefix}{i}"))["executionArn"] for i in range(count)]
     results = [runtime.wait_execution(arn, timeout=3600) for arn in arns]
-    wall = time.monotonic() - t0
+    wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
     peak = sampler.stop()
     reports = runtime.simulator.report_lag.take()
     new_calls = runtime.recorder.call_records()[calls_before:]
@@ -254,6 +254,9 @@ def run_concurrent(
         # emulator ran slower than the time scale lets the handlers' deadlines wait).
         "failures": dict(Counter(r.get("error") or r["status"] for r in results if r["status"] != "SUCCEEDED")),
         "wallSeconds": round(wall, 2),
+        # The runtime process's CPU (moto, the interpreter, the simulator; not the Lambda
+        # workers'): on a shared machine a steadier measure than the wall time.
+        "runtimeCpuSeconds": round(cpu, 2),
         "clustersPerMinute": round(count * 60 / wall, 2) if wall else None,
         "peakMemoryMiB": round(peak / 2**20, 1),
         "throttledCalls": sum(1 for c in new_calls if c.error in THROTTLING),
@@ -265,6 +268,7 @@ def run_concurrent(
         "taskRetries": retries,
         # How the cost grows with N: per create, what it was billed for and what it asked of AWS.
         "perCreate": {
+            "runtimeCpuSeconds": round(cpu / count, 2),
             "stateTransitions": round((transitions + retries) / count, 1),
             "lambdaInvocations": round(len(invocations) / count, 1),
             "awsApiCalls": round(len(own_calls) / count, 1),

@@ -30,7 +30,10 @@ report timer does (`kubestep.bootstrap.host.REPORT_SOON_TIMER`):
 The periodic reports are written in passes (`report_pass.py`): the due ones, most overdue
 first, by a small pool of writers; what a cluster's replicas all see (etcd's members, its etcd
 config, its CA) is read once per pass; how late each report runs behind its timer is counted
-(`report_lag`), so an overloaded simulator shows as lag, never as reports written early.
+(`report_lag`), so an overloaded simulator shows as lag, never as reports written early. Boots
+are taken on a thread of their own at their due time, each cluster's written in order by its
+own booter; while boot reports are written, settled instances' heartbeats wait (at most an
+interval).
 
 Each call an instance makes is recorded as its instance role's (``CallRecord.role_name``, with
 the instance's ARN), so the IAM check evaluates them against the policy the functions put on
@@ -44,6 +47,7 @@ replica's API server stop answering (automatic repair's faults).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -152,6 +156,9 @@ class LiveInstance:
     # A replica whose latest report falls short of the whole control plane: its fast report
     # timer runs.
     short: bool = False
+    # Its latest report said all a health gate waits for (a replica: the whole control plane; a
+    # node: initialised by the cloud controller manager): its next timer report restates it.
+    settled: bool = False
     # The administrators generation its authenticator serves (None: no mapping yet).
     admins_generation: int | None = None
     # What its user-data installs; the real instance reports `kubelet --version`.
@@ -322,6 +329,14 @@ class InstanceSimulator:
         # Boot reports of different clusters due together are written side by side.
         self._booters: ThreadPoolExecutor | None = None
         self._being_reported = 0  # taken from the queue, report not written yet: still pending
+        # Each cluster's boots taken from the queue, written in due order by one booter at a time
+        # (its init claim, then its joins); the clusters whose booter runs.
+        self._boot_queues: dict[str, collections.deque[tuple[PendingBoot, str]]] = {}
+        self._boots_written = threading.Condition(self._lock)  # told when no boot report is left
+        # Due boots are taken on their own thread, at their due time: behind the main loop's
+        # scans and drains, and behind the last batch's slowest cluster, they waited seconds.
+        self._wake_boots = threading.Event()
+        self._boot_thread: threading.Thread | None = None
         self._reporter: threading.Thread | None = None
         # Per control-plane replica, when its newest instance booted, and a lock that orders its
         # instances' writes: a replaced instance's report never lands after its successor's.
@@ -356,19 +371,29 @@ class InstanceSimulator:
             self._booters = ThreadPoolExecutor(self.report_writers, thread_name_prefix="kubestep-instance-boot")
         self._thread = threading.Thread(target=self._run, name="kubestep-instance-simulator", daemon=True)
         self._thread.start()
+        self._boot_thread = threading.Thread(target=self._run_boots, name="kubestep-instance-boots", daemon=True)
+        self._boot_thread.start()
         self._reporter = threading.Thread(target=self._run_reports, name="kubestep-instance-reports", daemon=True)
         self._reporter.start()
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in (self._thread, self._reporter):
+        self._wake_boots.set()
+        for thread in (self._thread, self._boot_thread, self._reporter):
             if thread is not None:
                 thread.join(timeout=5)
-        self._thread = self._reporter = None
+        self._thread = self._boot_thread = self._reporter = None
         for pool in (self._writers, self._booters):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
         self._writers = self._booters = None
+        with self._lock:  # boots taken but not written go back to the queue: a restart writes them
+            for boots in self._boot_queues.values():
+                for boot, _ in boots:
+                    heapq.heappush(self._pending, boot)
+                self._being_reported -= len(boots)
+            self._boot_queues.clear()
+            self._boots_written.notify_all()
 
     def fail_bootstrap(
         self,
@@ -413,6 +438,7 @@ class InstanceSimulator:
             for boot in released:
                 boot.due = time.monotonic()
                 heapq.heappush(self._pending, boot)
+        self._wake_boots.set()
 
     def awaiting_control_plane(self) -> list[str]:
         """Instance ids of nodes ready to join whose control plane does not answer yet."""
@@ -555,12 +581,26 @@ class InstanceSimulator:
             # Each phase on its own: one that fails (moto's races) must not starve the others —
             # a scan that keeps failing would otherwise stop every periodic report, and the
             # health gates would read them as stale.
-            for phase in (self.scan, self._join_nodes, self._report_due, self._drain_tick):
+            for phase in (self.scan, self._join_nodes, self._drain_tick):
                 try:
                     phase()
                 except Exception:  # noqa: BLE001 - the simulator must survive moto's races
                     LOG.exception("instance simulator: %s failed", phase.__name__)
             self._stop.wait(self.poll_interval)
+
+    def _run_boots(self) -> None:
+        """Boot reports as they fall due: woken by a newly queued boot, or at the earliest due."""
+        while not self._stop.is_set():
+            try:
+                self._report_due()
+            except Exception:  # noqa: BLE001 - the simulator must survive moto's races
+                LOG.exception("instance simulator: taking the due boots failed")
+            with self._lock:
+                earliest = self._pending[0].due if self._pending else None
+            wait = self.poll_interval if earliest is None else min(self.poll_interval, earliest - time.monotonic())
+            if wait > 0:
+                self._wake_boots.wait(wait)
+            self._wake_boots.clear()
 
     def _run_reports(self) -> None:
         """The periodic reports' passes, one after another while reports are due."""
@@ -690,6 +730,7 @@ class InstanceSimulator:
                     delay.use()
                     break
             heapq.heappush(self._pending, boot)
+        self._wake_boots.set()
 
     def _boot_of(self, group: Any, instance_id: str, due: float) -> PendingBoot:
         tags = group.tags
@@ -890,12 +931,14 @@ class InstanceSimulator:
         return f"arn:aws:ec2:{region}:{self._accounts[region]}:instance/{instance_id}"
 
     def _report_due(self) -> None:
-        """Every boot whose report is due: clusters side by side (the boot pool), each cluster's in
-        due order (its init claim and joins keep their order). Sixty instances of ten clusters
-        due together took seconds one after another, and a create's gates waited on the last."""
+        """Hand every boot whose report is due to its cluster's booter: clusters side by side (the
+        boot pool), each cluster's in due order (its init claim and joins keep their order).
+        Sixty instances of ten clusters due together took seconds one after another, and a
+        create's gates waited on the last; a boot due while another cluster's are written does
+        not wait for them."""
         if self.paused or not self.table_name:  # not deployed yet: reports wait
             return
-        by_cluster: dict[str, list[tuple[PendingBoot, str]]] = {}
+        starting: list[str] = []
         with self._lock:
             while self._pending and self._pending[0].due <= time.monotonic():
                 boot = heapq.heappop(self._pending)
@@ -903,14 +946,27 @@ class InstanceSimulator:
                     self._held.append(boot)
                     continue
                 self.report_lag.note("boot", time.monotonic() - boot.due)
-                by_cluster.setdefault(boot.uid, []).append((boot, self._planned_status(boot)))
+                if boot.uid not in self._boot_queues:
+                    self._boot_queues[boot.uid] = collections.deque()
+                    starting.append(boot.uid)
+                self._boot_queues[boot.uid].append((boot, self._planned_status(boot)))
                 self._being_reported += 1
-        if self._booters is None or len(by_cluster) < 2:
-            for boots in by_cluster.values():
-                self._report_boots(boots)
-            return
-        for done in [self._booters.submit(self._report_boots, boots) for boots in by_cluster.values()]:
-            done.result()
+        for uid in starting:
+            if self._booters is None:
+                self._write_boots(uid)
+            else:
+                self._booters.submit(self._write_boots, uid)
+
+    def _write_boots(self, uid: str) -> None:
+        """A cluster's booter: its queued boots, in order, until none is left."""
+        while True:
+            with self._lock:
+                boots = self._boot_queues.get(uid)
+                if not boots:
+                    self._boot_queues.pop(uid, None)
+                    return
+                boot = boots.popleft()
+            self._report_boots([boot])
 
     def _planned_status(self, boot: PendingBoot) -> str:
         """ "ok", or the failure a test planned for this boot (used up; under `_lock`)."""
@@ -930,6 +986,8 @@ class InstanceSimulator:
             finally:
                 with self._lock:
                     self._being_reported -= 1
+                    if not self._being_reported:
+                        self._boots_written.notify_all()
 
     def _load_bundle(self, boot: PendingBoot) -> str:
         """What the instance's loader does first (kubestep/bootstrap/scripts/loader.sh): read the
@@ -1038,6 +1096,7 @@ class InstanceSimulator:
                         next(taken)
                 if instance is None:
                     return
+                self._yield_to_boots(instance)
                 self._report_periodic(instance, facts)
 
         if self._writers is None:
@@ -1046,6 +1105,20 @@ class InstanceSimulator:
             for writer in [self._writers.submit(write_due) for _ in range(self.report_writers)]:
                 writer.result()
         return next(taken)
+
+    def _yield_to_boots(self, live: LiveInstance) -> None:
+        """A heartbeat waits while boot reports are being written: the report of a settled
+        instance restates what the gates already read, and every report takes its turn at the
+        emulator's one request lock and this process's one interpreter, where a boot report
+        (which a create's gate waits for) ran seconds late behind them. It waits at most until it
+        is an interval late (the gates' staleness window is five)."""
+        if not live.settled:
+            return
+        latest = live.next_report + self.time_scale.seconds(self.report_interval_seconds)
+        with self._lock:
+            self._boots_written.wait_for(
+                lambda: not self._being_reported or self._stop.is_set(), timeout=max(latest - time.monotonic(), 0.0)
+            )
 
     def _report_periodic(self, live: LiveInstance, facts: ReportPass) -> None:
         """One instance's report timer: its report, with what it sees now; its lag behind its due
@@ -1122,6 +1195,7 @@ class InstanceSimulator:
                 checks, certificates = self._replica_facts(store, live, facts)
                 planned = facts.cluster(boot.region, boot.uid, boot.cluster_name).planned_members
                 live.short = not replica_whole(checks, planned)
+                live.settled = not live.short
                 store.reports.write(
                     boot.uid,
                     status="ok",
@@ -1135,16 +1209,18 @@ class InstanceSimulator:
                 if source == "timer":
                     self._backup_if_due(store, live, facts)
                 return f"replica {boot.replica}"
+            checks = self._node_facts(live, facts)
             store.reports.write(
                 boot.uid,
                 status="ok",
                 instance_id=boot.instance_id,
                 instance_arn=self._instance_arn(boot.region, boot.instance_id),
                 version=live.version,
-                checks=self._node_facts(live, facts),
+                checks=checks,
                 certificates={"kubelet-client": _iso(live.joined_at + LEAF_VALIDITY)},
                 source=source,
             )
+            live.settled = checks["nodeInitialized"] is True
             return f"node {boot.instance_id}"
 
     def _backup_if_due(self, store: Any, live: LiveInstance, facts: ReportPass) -> None:
@@ -1312,8 +1388,8 @@ class InstanceSimulator:
     def _version(boot: PendingBoot) -> str | None:
         return installed_version(moto_compat.instance_user_data(boot.region, boot.instance_id))
 
-    def _zone(self, boot: PendingBoot) -> str | None:
-        with contextlib.suppress(Exception):
-            answer = self._client("ec2", boot.region).describe_instances(InstanceIds=[boot.instance_id])
-            return answer["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
-        return None
+    @staticmethod
+    def _zone(boot: PendingBoot) -> str | None:
+        """The instance's zone, as it reads it from its metadata service (no AWS API call: a
+        DescribeInstances per boot cost an EC2 XML answer built and parsed in this process)."""
+        return moto_compat.instance_zone(boot.region, boot.instance_id)

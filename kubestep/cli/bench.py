@@ -137,7 +137,7 @@ def concurrency_table(runs: list[dict]) -> Table:
         *("CLUSTERS", "RUNNING", "WALL", "x ONE CREATE", "PER MINUTE", "PEAK MEMORY", "THROTTLED", "COST USD"),
         "REPORT LAG",
     )
-    for column in (*columns, "PER CREATE: TRANSITIONS", "LAMBDA", "API CALLS"):
+    for column in (*columns, "PER CREATE: TRANSITIONS", "LAMBDA", "API CALLS", "RUNTIME CPU"):
         table.add_column(column)
     for run in runs:
         each = run["perCreate"]
@@ -154,6 +154,7 @@ def concurrency_table(runs: list[dict]) -> Table:
             str(each["stateTransitions"]),
             str(each["lambdaInvocations"]),
             str(each["awsApiCalls"]),
+            f"{each['runtimeCpuSeconds']:.2f}s",
         )
     return table
 

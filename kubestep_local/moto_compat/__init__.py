@@ -69,7 +69,7 @@ from kubestep_local.moto_compat.core import (
     gated_path,
 )
 from kubestep_local.moto_compat.dynamodb import DYNAMODB_DATA_OPERATIONS
-from kubestep_local.moto_compat.ec2 import instance_running, instance_state, instance_user_data
+from kubestep_local.moto_compat.ec2 import instance_running, instance_state, instance_user_data, instance_zone
 from kubestep_local.moto_compat.elbv2 import keep_load_balancers_provisioning
 from kubestep_local.moto_compat.events import RuleInfo, event_rules, render_input_transformer
 from kubestep_local.moto_compat.latency import LatencyHooks, gated
@@ -240,6 +240,7 @@ __all__ = [
     "instance_running",
     "instance_state",
     "instance_user_data",
+    "instance_zone",
     "keep_load_balancers_provisioning",
     "lambda_functions",
     "match_aws_semantics",

@@ -279,6 +279,14 @@ def instance_user_data(region: str, instance_id: str) -> str | None:
     return data.decode() if isinstance(data, bytes) else str(data)
 
 
+def instance_zone(region: str, instance_id: str) -> str | None:
+    """The Availability Zone an EC2 instance was placed in (DescribeInstances'
+    ``Placement.AvailabilityZone``), None if there is no such instance. What an instance reads of
+    itself from its metadata service (``placement/availability-zone``), not through the EC2 API."""
+    instance = _instance(region, instance_id)
+    return instance.availability_zone if instance is not None else None
+
+
 def instance_state(region: str, instance_id: str) -> str | None:
     """An EC2 instance's state name (None if there is no such instance)."""
     instance = _instance(region, instance_id)

@@ -79,6 +79,9 @@ def test_bench_writes_its_table_json_and_timeline(tmp_path: Path) -> None:
         assert reports["boot"]["reports"] >= 5 * run["clusters"]  # 3 replicas, the general pool's 2 nodes
         assert reports["periodic"]["reports"] > 0 and reports["periodic"]["largestLagSeconds"] >= 0
         assert reports["periodic"]["meanWriteMs"] > 0
-    assert "REPORT LAG" in printed
+        # The runtime process's CPU over the run, and per create.
+        assert run["runtimeCpuSeconds"] > 0
+        assert abs(each["runtimeCpuSeconds"] - run["runtimeCpuSeconds"] / run["clusters"]) <= 0.01
+    assert "REPORT LAG" in printed and "RUNTIME CPU" in printed
     width, height = png_size(out / report["files"]["timeline"])
     assert width >= 800 and height >= 300

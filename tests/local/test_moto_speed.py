@@ -592,6 +592,26 @@ def test_instances_are_looked_up_in_place_with_the_same_answers(runtime: LocalRu
     assert len(reservation.instances) == 3  # nothing trimmed the stored reservation
 
 
+def test_an_instances_zone_read_in_place_is_the_one_describe_instances_answers(runtime: LocalRuntime) -> None:
+    """The instance simulator reads an instance's zone as the instance reads it from its metadata,
+    in place (`moto_compat.instance_zone`): the same zone moto's DescribeInstances answers."""
+    from kubestep_local import moto_compat
+
+    ec2 = runtime.boto3_client("ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    ids = [
+        ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", Placement={"AvailabilityZone": zone}
+        )["Instances"][0]["InstanceId"]
+        for zone in (f"{runtime.region}b", f"{runtime.region}c")
+    ]
+    described = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    zones = {i["InstanceId"]: i["Placement"]["AvailabilityZone"] for r in described for i in r["Instances"]}
+    assert [moto_compat.instance_zone(runtime.region, i) for i in ids] == [zones[i] for i in ids]
+    assert [zones[i] for i in ids] == [f"{runtime.region}b", f"{runtime.region}c"]
+    assert moto_compat.instance_zone(runtime.region, "i-0000000000000dead") is None
+
+
 @pytest.fixture
 def indexed_table(runtime: LocalRuntime) -> Iterator[str]:
     """A table like kubestep's (pk, sk) with a GSI on (gsi1pk, gsi1sk) and a sparse hash-only GSI

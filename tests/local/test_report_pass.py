@@ -5,6 +5,7 @@ stops reporting. No emulator: the simulator's reads are stand-ins that count the
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -192,3 +193,74 @@ def test_a_report_is_whole_only_with_every_planned_member_started_etcd_healthy_a
     assert not replica_whole(whole | {"etcdMembers": 2}, 3)
     assert not replica_whole(whole | {"etcdHealthy": False}, 3)
     assert not replica_whole(whole | {"apiserverReady": False}, 3)
+
+
+def _replica_boot(uid: str, replica: int, due: float, seq: int = 0) -> PendingBoot:
+    return PendingBoot(due, seq, f"i-{uid}{replica}", "us-east-1", uid, uid, "control-plane", replica, None, "asg")
+
+
+def test_a_boot_due_while_another_clusters_boots_are_written_is_taken_at_once_and_its_own_wait_in_order() -> None:
+    """Taking due boots hands each cluster's to its booter and returns: cluster b's boot, due while
+    cluster a's slow report is being written, is written beside it, not after it; a's next boot,
+    due meanwhile, waits for a's first (its join after the init claim)."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table", report_writers=4)
+    simulator._booters = ThreadPoolExecutor(4)
+    a_writing, release_a = threading.Event(), threading.Event()
+    written: list[tuple[str, str]] = []
+
+    def report(boot: PendingBoot, status: str) -> None:
+        written.append(("start", boot.instance_id))
+        if boot.instance_id == "i-a0":
+            a_writing.set()
+            assert release_a.wait(10)
+        written.append(("end", boot.instance_id))
+
+    simulator._report = report  # type: ignore[method-assign]
+    simulator._load_bundle = lambda boot: "ok"  # type: ignore[method-assign]
+    now = time.monotonic()
+    simulator._queue(_replica_boot("a", 0, now - 1))
+    simulator._report_due()  # returns while a0's report is still being written
+    assert a_writing.wait(10)
+    simulator._queue(_replica_boot("a", 1, now - 0.5, 1))
+    simulator._queue(_replica_boot("b", 0, now - 0.5, 2))
+    simulator._report_due()
+    deadline = time.monotonic() + 10
+    while ("end", "i-b0") not in written and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ("end", "i-b0") in written and ("end", "i-a0") not in written
+    assert ("start", "i-a1") not in written  # a's join waits for a's init claim
+    assert simulator.pending() == 2  # a0 being written, a1 queued behind it
+    release_a.set()
+    simulator._booters.shutdown(wait=True)
+    a_order = [event for event in written if event[1].startswith("i-a")]
+    assert a_order == [("start", "i-a0"), ("end", "i-a0"), ("start", "i-a1"), ("end", "i-a1")]
+    assert simulator.pending() == 0
+
+
+def test_a_heartbeat_waits_while_boots_are_written_and_reports_that_gates_wait_for_do_not() -> None:
+    """While a boot report is being written, a settled instance's timer report (it restates what
+    the gates read) waits, at most until it is an interval late; a report that can change a
+    gate's answer (a replica short of the whole control plane, a node not initialised yet) goes."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table", report_interval_seconds=60.0)
+    now = time.monotonic()
+    settled = _live("i-settled", "a", 0, due=now)
+    settled.settled = True
+    short = _live("i-short", "a", 1, due=now)
+    late = _live("i-late", "a", 2, due=now - 61.0)
+    late.settled = True
+    with simulator._lock:
+        simulator._being_reported = 1  # a boot report in flight
+    for live in (short, late):
+        returned = threading.Thread(target=simulator._yield_to_boots, args=(live,))
+        returned.start()
+        returned.join(5)
+        assert not returned.is_alive(), live.boot.instance_id
+    waiting = threading.Thread(target=simulator._yield_to_boots, args=(settled,))
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive()  # still waiting for the boot report
+    with simulator._lock:
+        simulator._being_reported = 0
+        simulator._boots_written.notify_all()
+    waiting.join(5)
+    assert not waiting.is_alive()

@@ -1,0 +1,131 @@
+"""Where the local runtime's process spends its CPU while N clusters are created at once, by thread.
+
+Starts a runtime in this process (latency instant, as `kubestep bench --concurrent` runs its
+creates), provisions the network, then creates N clusters at once through the API and prints the
+process's CPU over the creates, per group of threads (the kernel's per-thread clocks,
+/proc/self/task/<tid>/stat, named by their Python thread names with numbers folded; threads
+that ended during the creates, the Step Functions interpreter's mostly, are counted together),
+the instance simulator's reports (how late, how many) and the gates' attempts:
+
+    python scripts/runtime_cpu.py [-f examples/cluster-ha.yaml] [--clusters 10] [--profile FILE]
+
+With ``--profile`` every thread started after the runtime is created also runs under cProfile on
+its own CPU clock (the setup included; cProfile inflates Python code several times: read its
+shares, not its seconds), all threads' stats added into FILE (``python -m pstats FILE``). A call
+still in progress when the stats are taken (a thread blocked in ``recv_into``, a queue's
+``get``, a lock) is closed on the main thread's clock: ignore those and their callers'
+cumulative times. It asserts nothing; it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_profiles: list[cProfile.Profile] = []
+_profiles_lock = threading.Lock()
+
+
+def _profile_this_thread(*_: Any) -> None:
+    """`threading.setprofile` hook: the new thread's own profiler, on its own CPU clock."""
+    sys.setprofile(None)
+    profile = cProfile.Profile(time.thread_time)
+    with _profiles_lock:
+        _profiles.append(profile)
+    profile.enable()
+
+
+def thread_cpu() -> dict[int, tuple[str, float]]:
+    """Native thread id -> (Python thread name, CPU seconds so far) for this process's threads."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[str, float]] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(tid)] = (names.get(int(tid), "?"), (int(fields[11]) + int(fields[12])) / ticks)
+    return found
+
+
+def group(name: str) -> str:
+    """A thread group's name: numbers folded, moto's interpreter threads' long names cut."""
+    return re.sub(r"\d+", "N", name)[:40]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--filename", default=str(ROOT / "examples" / "cluster-ha.yaml"))
+    parser.add_argument("--clusters", type=int, default=10)
+    parser.add_argument("--time-scale", type=float, default=0.05)
+    parser.add_argument("--profile", help="write the threads' cProfile stats here")
+    args = parser.parse_args()
+    os.environ.setdefault("KUBESTEP_HOME", tempfile.mkdtemp(prefix="kubestep-runtime-cpu-"))
+
+    from kubestep_local import bench
+    from kubestep_local.runtime import LocalRuntime, RuntimeConfig
+
+    body = bench.reference_body(Path(args.filename))
+    if args.profile:
+        threading.setprofile(_profile_this_thread)
+    runtime = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=args.time_scale, latency="instant"))
+    runtime.start()
+    try:
+        runtime.deploy()
+        runtime.provision_network(wait=True, timeout=3600)
+        before = thread_cpu()
+        cpu = time.process_time()
+        run = bench.run_concurrent(runtime, body, args.clusters, "cpu", {})
+        cpu = time.process_time() - cpu
+        after = thread_cpu()
+    finally:
+        runtime.stop()
+        threading.setprofile(None)
+    by_group: Counter[str] = Counter()
+    for tid, (name, seconds) in after.items():
+        by_group[group(name)] += seconds - before.get(tid, (name, 0.0))[1]
+    print(
+        f"{args.clusters} creates: {run['succeeded']} RUNNING in {run['wallSeconds']} s, "
+        f"runtime process CPU {cpu:.2f} s ({cpu / args.clusters:.2f} s a create), load {os.getloadavg()[0]:.1f}"
+    )
+    for name, seconds in by_group.most_common():
+        if seconds >= 0.005:
+            print(f"  {name:42s} {seconds:7.2f} s  {100 * seconds / cpu:5.1f} %")
+    ended = cpu - sum(by_group.values())
+    print(f"  {'(threads that ended meanwhile)':42s} {ended:7.2f} s  {100 * ended / cpu:5.1f} %")
+    print("instance reports:", run["instanceReports"])
+    print("per create:", run["perCreate"])
+    if args.profile:
+        import pstats
+
+        stats = None
+        with _profiles_lock:
+            profiles = list(_profiles)
+        for profile in profiles:
+            profile.create_stats()
+            if not profile.stats:  # type: ignore[attr-defined]
+                continue
+            if stats is None:
+                stats = pstats.Stats(profile)
+            else:
+                stats.add(profile)
+        if stats is not None:
+            stats.dump_stats(args.profile)
+            print(f"profile: {args.profile} (python -m pstats {args.profile})")
+
+
+if __name__ == "__main__":
+    main()
