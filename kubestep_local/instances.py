@@ -594,6 +594,8 @@ class InstanceSimulator:
             try:
                 self._report_due()
             except Exception:  # noqa: BLE001 - the simulator must survive moto's races
+                if self._stop.is_set():  # stopped meanwhile: its booters were shut down under it
+                    return
                 LOG.exception("instance simulator: taking the due boots failed")
             with self._lock:
                 earliest = self._pending[0].due if self._pending else None
@@ -609,6 +611,8 @@ class InstanceSimulator:
             try:
                 written = self._report_live()
             except Exception:  # noqa: BLE001 - the simulator must survive moto's races
+                if self._stop.is_set():  # stopped meanwhile: its writers were shut down under it
+                    return
                 LOG.exception("instance simulator: a pass of periodic reports failed")
             if not written:
                 self._stop.wait(self.poll_interval)

@@ -264,3 +264,22 @@ def test_a_heartbeat_waits_while_boots_are_written_and_reports_that_gates_wait_f
         simulator._boots_written.notify_all()
     waiting.join(5)
     assert not waiting.is_alive()
+
+
+def test_a_pass_cut_short_by_stop_ends_quietly(caplog: Any) -> None:
+    """`stop()` joins the report and boot threads for at most 5 s, then shuts their pools down: a
+    pass still running then fails on the closed pool ("cannot schedule new futures after
+    shutdown"). That is the simulator stopping, not a failure worth a traceback in the log."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table")
+
+    def stopped_under_it() -> int:
+        simulator._stop.set()
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    simulator._report_live = stopped_under_it  # type: ignore[method-assign]
+    simulator._report_due = stopped_under_it  # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="kubestep_local.instances"):
+        simulator._run_reports()
+        simulator._stop.clear()
+        simulator._run_boots()
+    assert [r.getMessage() for r in caplog.records] == []
