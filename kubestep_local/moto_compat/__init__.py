@@ -161,6 +161,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     dynamodb.roll_back_only_touched_items(patches)
     dynamodb.copy_updated_items_only_for_streams(patches)
     dynamodb.parse_each_update_expression_once(patches)
+    dynamodb.traverse_update_trees_by_node_type(patches)
     dynamodb.query_only_matching_items(patches)
     dynamodb.build_item_json_in_one_pass(patches)
     dynamodb.read_old_image_without_a_copy(patches)
