@@ -317,6 +317,43 @@ def traverse_update_trees_by_node_type(patches: PatchSet) -> None:
     patches.set(ast_nodes.Node, "find_clauses", find_clauses)
 
 
+# Distinct condition expressions kubestep sends: a few dozen.
+MAX_LEXED_CONDITION_EXPRESSIONS = 4096
+
+
+def lex_each_condition_expression_once(patches: PatchSet) -> None:
+    """moto parses a ConditionExpression twice per UpdateItem and PutItem (moto/dynamodb/
+    responses.py ``update_item``/``put_item`` to find the placeholders it uses, then the backend
+    to evaluate it), and each parse starts by cutting the text into tokens, trying a dozen
+    regular expressions at each (comparisons.py ``ConditionExpressionParser.
+    _lex_condition_expression``): a third of a conditional PutItem's time. The tokens depend on
+    the text alone (names and values are looked up in later steps), so each text is cut once;
+    each parse gets its own tokens (the same tuples, each with a new empty list of children) in
+    the same order. A text that does not cut is not cached: it raises moto's error each time (a
+    speed fix only: the answer is the same)."""
+    from collections import deque
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    moto_lex = ConditionExpressionParser._lex_condition_expression
+    lock = threading.Lock()
+    lexed: dict[str, tuple[Any, ...]] = {}
+
+    def _lex_condition_expression(self: Any) -> Any:
+        text = self.condition_expression
+        tokens = lexed.get(text)
+        if tokens is None:
+            tokens = tuple(moto_lex(self))
+            with lock:
+                if len(lexed) >= MAX_LEXED_CONDITION_EXPRESSIONS:
+                    lexed.clear()
+                lexed[text] = tokens
+        return deque(token._replace(children=[]) for token in tokens)
+
+    _lex_condition_expression.__wrapped__ = moto_lex  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(ConditionExpressionParser, "_lex_condition_expression", _lex_condition_expression)
+
+
 # The items moto's ``Table.all_items`` gives the Query running on this thread: (table, items).
 _QUERY_CANDIDATES = threading.local()
 

@@ -125,6 +125,29 @@ def requests() -> list[tuple[str, dict[str, Any]]]:
             },
         )
     )
+    # A condition text sent again naming another attribute; a condition moto cannot read, twice.
+    for name in ("missing", "n"):
+        sent.append(
+            (
+                "PutItem",
+                {
+                    "Item": {**_key("p2"), "n": {"N": "1"}},
+                    "ConditionExpression": "attribute_not_exists(#n0)",
+                    "ExpressionAttributeNames": {"#n0": name},
+                },
+            )
+        )
+    for _ in range(2):
+        sent.append(
+            (
+                "PutItem",
+                {
+                    "Item": {**_key("p3")},
+                    "ConditionExpression": "n $ :v",
+                    "ExpressionAttributeValues": {":v": {"N": "1"}},
+                },
+            )
+        )
     # Bad expressions: a syntax error (twice: errors are not cached), and each of the validator's
     # refusals (its passes walk the tree), then the same text again with good values.
     bad = [

@@ -850,7 +850,7 @@ def test_updates_and_conditional_puts_answer_as_moto_answers_them() -> None:
     assert patched["items"] == moto["items"]
     errors = [answer[1] for answer in moto["answers"] if answer[0] == "error"]
     assert "ConditionalCheckFailed" in errors and "InvalidTokenException" in errors
-    assert len(moto["items"]) == 5
+    assert len(moto["items"]) == 6
 
 
 def test_an_update_tree_is_copied_node_by_node_as_deepcopy_copies_it() -> None:
