@@ -157,6 +157,10 @@ def requests() -> list[tuple[str, dict[str, Any]]]:
         ("SET a = :n, a = :m", {}, {":n": {"N": "1"}, ":m": {"N": "2"}}),
         ("SET a.b = :n, a = :m", {}, {":n": {"N": "1"}, ":m": {"N": "2"}}),
         ("SET pk = :n", {}, {":n": {"S": "other"}}),
+        # One text: two attributes, then one attribute twice (the names decide).
+        ("SET #a = :n, #b = :m", {"#a": "x", "#b": "y"}, {":n": {"N": "1"}, ":m": {"N": "2"}}),
+        ("SET #a = :n, #b = :m", {"#a": "x", "#b": "x"}, {":n": {"N": "1"}, ":m": {"N": "2"}}),
+        ("SET #a = :n, #b = :m", {"#a": "x", "#b": "y"}, {":n": {"N": "3"}, ":m": {"N": "4"}}),
         ("SET a = :missing", {}, {":n": {"N": "1"}}),
         ("SET #missing.b = :n", {"#missing": "nope"}, {":n": {"N": "1"}}),
         ("SET a = b + :n", {}, {":n": {"N": "1"}}),
