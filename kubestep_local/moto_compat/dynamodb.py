@@ -1,8 +1,9 @@
 """DynamoDB: item operations' answers sent as moto builds them; transactions that copy only the
 items they name; updates that copy an item only for a stream; update expressions parsed once per
 text, their trees walked by node class and checked once per text; condition expressions cut into
-tokens once per text; items' JSON and size computed in one pass, an item built in one pass, an update's old image
-read without a copy, and a projection of top-level attributes converting only those."""
+tokens once per text; items' JSON and size computed in one pass, an item built in one pass, an
+update's old image read without a copy, and a projection of top-level attributes converting only
+those."""
 
 from __future__ import annotations
 
