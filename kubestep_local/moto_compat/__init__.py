@@ -162,6 +162,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     dynamodb.copy_updated_items_only_for_streams(patches)
     dynamodb.parse_each_update_expression_once(patches)
     dynamodb.traverse_update_trees_by_node_type(patches)
+    dynamodb.search_update_trees_by_node_type(patches)
     dynamodb.check_each_update_text_once(patches)
     dynamodb.lex_each_condition_expression_once(patches)
     dynamodb.query_only_matching_items(patches)

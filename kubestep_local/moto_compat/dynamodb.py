@@ -284,35 +284,24 @@ def traverse_update_trees_by_node_type(patches: PatchSet) -> None:
     validators.py ``UpdateExpressionValidator.get_ast_processors``), each a walk of the whole tree
     (parsing/ast_nodes.py ``DepthFirstTraverser.traverse_node_recursively``) that, at every node,
     asks ``isinstance`` of abstract classes (slow checks through ``ABCMeta``) and rebuilds the
-    pass's processing map twice; two passes (``ActionCountValidator``,
-    ``OverlappingPathsValidator``) then search each node's subtree again (``Node.find_clauses``).
-    That was half of UpdateItem's time. Which processor a node gets depends only on its class, so
-    each walk looks it up once per class; nodes are visited, processed and replaced in the same
-    order, with the same hooks (a speed fix only: the answer, and the error of a bad expression,
-    are the same). A pass whose class changes how moto walks is walked by moto."""
+    pass's processing map twice: half of UpdateItem's time. Which processor a node gets depends
+    only on its class, so each walk looks it up once per class; nodes are visited, processed and
+    replaced in the same order, with the same hooks (a speed fix only: the same answers and
+    errors). A pass whose class changes how moto walks is walked by moto."""
     from moto.dynamodb.parsing import ast_nodes
 
     traverser = ast_nodes.DepthFirstTraverser
-    moto_walk = traverser.traverse_node_recursively
-    moto_process = traverser.process
-    moto_kinds = traverser.nodes_to_be_processed
+    moto_walking = (traverser.traverse_node_recursively, traverser.process, traverser.nodes_to_be_processed)
     moto_hook = traverser.pre_processing_of_child
-    moto_find_clauses = ast_nodes.Node.find_clauses
     node_class = ast_nodes.Node
-    searched_classes = (ast_nodes.Expression, ast_nodes.UpdateExpressionFunction)
     is_node: dict[type, bool] = {}
-    is_searched: dict[type, bool] = {}
     # A pass's node classes (its map's keys, in order) -> node class -> that class's processor's
     # position in the map, or -1 (none: the node is left as it is).
     positions: dict[tuple[type, ...], dict[type, int]] = {}
 
     def traverse(self: Any, node: Any) -> Any:
         walker = type(self)
-        if (walker.traverse_node_recursively, walker.process, walker.nodes_to_be_processed) != (
-            moto_walk,
-            moto_process,
-            moto_kinds,
-        ):
+        if (walker.traverse_node_recursively, walker.process, walker.nodes_to_be_processed) != moto_walking:
             return self.traverse_node_recursively(node)
         processing = self._processing_map()
         kinds = tuple(processing)
@@ -345,6 +334,21 @@ def traverse_update_trees_by_node_type(patches: PatchSet) -> None:
 
         return visit(node, -1)
 
+    traverse.__wrapped__ = traverser.traverse  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(traverser, "traverse", traverse)
+
+
+def search_update_trees_by_node_type(patches: PatchSet) -> None:
+    """moto's ``Node.find_clauses`` (moto/dynamodb/parsing/ast_nodes.py), which its validator
+    and UpdateItem handler call on every node, asks ``isinstance`` of two abstract classes
+    (``ABCMeta``) at each child to decide whether to search below it. The answer depends only on
+    the child's class, so it is asked once per class; the clauses are found in the same order (a
+    speed fix only)."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    searched_classes = (ast_nodes.Expression, ast_nodes.UpdateExpressionFunction)
+    is_searched: dict[type, bool] = {}
+
     def find_clauses(self: Any, clause_types: list[type]) -> list[Any]:
         clauses = []
         for child in self.children or []:
@@ -359,9 +363,7 @@ def traverse_update_trees_by_node_type(patches: PatchSet) -> None:
                 clauses.extend(child.find_clauses(clause_types))
         return clauses
 
-    traverse.__wrapped__ = traverser.traverse  # type: ignore[attr-defined]  # moto's, for the tests
-    find_clauses.__wrapped__ = moto_find_clauses  # type: ignore[attr-defined]
-    patches.set(traverser, "traverse", traverse)
+    find_clauses.__wrapped__ = ast_nodes.Node.find_clauses  # type: ignore[attr-defined]  # moto's
     patches.set(ast_nodes.Node, "find_clauses", find_clauses)
 
 
