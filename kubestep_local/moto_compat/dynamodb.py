@@ -1,13 +1,16 @@
 """DynamoDB: item operations' answers sent as moto builds them; transactions that copy only the
 items they name; updates that copy an item only for a stream; update expressions parsed once per
-text; items' JSON and size computed in one pass, an item built in one pass, an update's old image
-read without a copy, and a projection of top-level attributes converting only those."""
+text, their trees walked by node class and checked once per text; condition expressions cut into
+tokens once per text; items' JSON and size computed in one pass, an item built in one pass, an
+update's old image read without a copy, and a projection of top-level attributes converting only
+those."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import threading
+import weakref
 from typing import Any
 
 from kubestep_local.moto_compat.core import PatchSet
@@ -161,9 +164,11 @@ def parse_each_update_expression_once(patches: PatchSet) -> None:
     validate it), and its validator then deep-copies the tree (parsing/validators.py
     ``Validator.__init__``), which costs twice a parse: UpdateItem was the emulator's costliest
     action. The tree of one text is always the same and those two callers only read it, so each
-    text is parsed once; the validator, which rewrites its copy, gets a fresh parse of the text
-    instead of a deep copy (the same tree, for less). Syntax errors are not cached; any other
-    deep copy the validators make is unchanged (a speed fix only: the answer is the same)."""
+    text is parsed once; the validator, which rewrites its copy, gets a copy of the cached tree
+    made node by node (``copy_plain_tree``: new nodes and lists, the same str and int leaves),
+    a tenth of a parse; a tree holding anything else is parsed afresh for it instead. Syntax
+    errors are not cached; any other deep copy the validators make is unchanged (a speed fix
+    only: the answer is the same)."""
     from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
@@ -171,6 +176,7 @@ def parse_each_update_expression_once(patches: PatchSet) -> None:
     lock = threading.Lock()
     trees: dict[str, Any] = {}
     texts: dict[int, str] = {}  # id of a cached tree -> its text (cached trees live on: ids hold)
+    plain: dict[int, bool] = {}  # id of a cached tree -> whether ``copy_plain_tree`` copies it
 
     def make(cls: Any, expression: str) -> Any:
         tree = trees.get(expression)
@@ -180,18 +186,222 @@ def parse_each_update_expression_once(patches: PatchSet) -> None:
                 if len(trees) >= MAX_PARSED_UPDATE_EXPRESSIONS:
                     trees.clear()
                     texts.clear()
+                    plain.clear()
                 trees[expression] = tree
                 texts[id(tree)] = expression
+                plain[id(tree)] = tree.parent is None and is_plain_tree(tree)
         return tree
 
     def deepcopy(value: Any, memo: Any = None) -> Any:
         text = texts.get(id(value))
         if text is not None and trees.get(text) is value:
-            return parse(text)
+            tree = copy_plain_tree(value) if plain.get(id(value)) else parse(text)
+            _VALIDATED_TREE_TEXTS[tree] = text
+            return tree
         return copy.deepcopy(value, memo)
 
     patches.set(UpdateExpressionParser, "make", classmethod(make))
     patches.set(validators, "deepcopy", deepcopy)
+
+
+# The validator's own tree (its root) -> the UpdateExpression text it was parsed or copied from.
+_VALIDATED_TREE_TEXTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def check_each_update_text_once(patches: PatchSet) -> None:
+    """The first two of moto's validator passes only check the tree they are given, and at every
+    node of it search its subtree again (moto/dynamodb/parsing/validators.py
+    ``ActionCountValidator``: one SET, REMOVE, ADD, DELETE clause each; ``OverlappingPathsValidator``:
+    no path set twice, by text or by the attribute names' values): a quarter of UpdateItem's time.
+    They run first, on the validator's fresh tree (``parse_each_update_expression_once``), so
+    what they find depends on the expression's text alone, and on its attribute names for the
+    second. Once a text (with those names) has passed a check, its trees skip it; a tree that
+    fails, or one of another origin, is checked by moto each time (a speed fix only: the same
+    requests are refused, with the same errors)."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
+
+    lock = threading.Lock()
+    passed: set[tuple[Any, ...]] = set()
+
+    def traverse(self: Any, node: Any) -> Any:
+        text = _VALIDATED_TREE_TEXTS.get(node)
+        names = getattr(self, "expression_attribute_names", None) or {}
+        key: tuple[Any, ...] | None = None
+        if text is not None:
+            key = (type(self), text, tuple(sorted(names.items())))
+            try:
+                if key in passed:
+                    return node
+            except TypeError:  # an unhashable attribute name value: moto refuses it itself
+                key = None
+        checked = DepthFirstTraverser.traverse(self, node)
+        if key is not None:
+            with lock:
+                if len(passed) >= MAX_PARSED_UPDATE_EXPRESSIONS:
+                    passed.clear()
+                passed.add(key)
+        return checked
+
+    for check in (ActionCountValidator, OverlappingPathsValidator):
+        patches.set(check, "traverse", traverse)
+
+
+# What a freshly parsed update expression's nodes hold (moto/dynamodb/parsing/ast_nodes.py
+# ``Node.__init__``): their class name, their children, their parent.
+_PLAIN_NODE_ATTRIBUTES = frozenset(("type", "children", "parent"))
+
+
+def is_plain_tree(node: Any) -> bool:
+    """Whether every node of the tree holds only ``_PLAIN_NODE_ATTRIBUTES`` and every other
+    child is a str or an int (all a parse makes): what ``copy_plain_tree`` copies as deepcopy."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if not isinstance(node, Node):
+        return type(node) in (str, int)
+    if vars(node).keys() != _PLAIN_NODE_ATTRIBUTES or not isinstance(node.children, list | None):
+        return False
+    return all(is_plain_tree(child) for child in node.children or ())
+
+
+def copy_plain_tree(node: Any, parent: Any = None) -> Any:
+    """``copy.deepcopy`` of a tree ``is_plain_tree`` accepts: new nodes, new lists of children,
+    each node's parent its copied parent, the same (immutable) leaves."""
+    if type(node) in (str, int):
+        return node
+    copied = object.__new__(type(node))
+    children = node.children
+    copied.__dict__.update(
+        type=node.type,
+        parent=parent,
+        children=None if children is None else [copy_plain_tree(child, copied) for child in children],
+    )
+    return copied
+
+
+def traverse_update_trees_by_node_type(patches: PatchSet) -> None:
+    """moto validates an UpdateItem's expression tree with ten passes (moto/dynamodb/parsing/
+    validators.py ``UpdateExpressionValidator.get_ast_processors``), each a walk of the whole tree
+    (parsing/ast_nodes.py ``DepthFirstTraverser.traverse_node_recursively``) that, at every node,
+    asks ``isinstance`` of abstract classes (slow checks through ``ABCMeta``) and rebuilds the
+    pass's processing map twice: half of UpdateItem's time. Which processor a node gets depends
+    only on its class, so each walk looks it up once per class; nodes are visited, processed and
+    replaced in the same order, with the same hooks (a speed fix only: the same answers and
+    errors). A pass whose class changes how moto walks is walked by moto."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    traverser = ast_nodes.DepthFirstTraverser
+    moto_walking = (traverser.traverse_node_recursively, traverser.process, traverser.nodes_to_be_processed)
+    moto_hook = traverser.pre_processing_of_child
+    node_class = ast_nodes.Node
+    is_node: dict[type, bool] = {}
+    # A pass's node classes (its map's keys, in order) -> node class -> that class's processor's
+    # position in the map, or -1 (none: the node is left as it is).
+    positions: dict[tuple[type, ...], dict[type, int]] = {}
+
+    def traverse(self: Any, node: Any) -> Any:
+        walker = type(self)
+        if (walker.traverse_node_recursively, walker.process, walker.nodes_to_be_processed) != moto_walking:
+            return self.traverse_node_recursively(node)
+        processing = self._processing_map()
+        kinds = tuple(processing)
+        processors = tuple(processing.values())
+        position_of = positions.setdefault(kinds, {})
+        hook = None if walker.pre_processing_of_child is moto_hook else self.pre_processing_of_child
+
+        def visit(node: Any, child_id: int) -> Any:
+            cls = type(node)
+            a_node = is_node.get(cls)
+            if a_node is None:
+                a_node = is_node[cls] = isinstance(node, node_class)
+            if not a_node:
+                return node
+            parent = node.parent
+            if node.children is not None:
+                for i, child in enumerate(node.children):
+                    if hook is not None:
+                        hook(node, i)
+                    visit(child, i)
+            position = position_of.get(cls)
+            if position is None:
+                position = position_of[cls] = next((i for i, k in enumerate(kinds) if isinstance(node, k)), -1)
+            if position >= 0:
+                node = processors[position](node)
+                node.parent = parent
+                if parent:
+                    parent.children[child_id] = node
+            return node
+
+        return visit(node, -1)
+
+    traverse.__wrapped__ = traverser.traverse  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(traverser, "traverse", traverse)
+
+
+def search_update_trees_by_node_type(patches: PatchSet) -> None:
+    """moto's ``Node.find_clauses`` (moto/dynamodb/parsing/ast_nodes.py), which its validator
+    and UpdateItem handler call on every node, asks ``isinstance`` of two abstract classes
+    (``ABCMeta``) at each child to decide whether to search below it. The answer depends only on
+    the child's class, so it is asked once per class; the clauses are found in the same order (a
+    speed fix only)."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    searched_classes = (ast_nodes.Expression, ast_nodes.UpdateExpressionFunction)
+    is_searched: dict[type, bool] = {}
+
+    def find_clauses(self: Any, clause_types: list[type]) -> list[Any]:
+        clauses = []
+        for child in self.children or []:
+            cls = type(child)
+            if cls in clause_types:
+                clauses.append(child)
+                continue
+            searched = is_searched.get(cls)
+            if searched is None:
+                searched = is_searched[cls] = isinstance(child, searched_classes)
+            if searched:
+                clauses.extend(child.find_clauses(clause_types))
+        return clauses
+
+    find_clauses.__wrapped__ = ast_nodes.Node.find_clauses  # type: ignore[attr-defined]  # moto's
+    patches.set(ast_nodes.Node, "find_clauses", find_clauses)
+
+
+# Distinct condition expressions kubestep sends: a few dozen.
+MAX_LEXED_CONDITION_EXPRESSIONS = 4096
+
+
+def lex_each_condition_expression_once(patches: PatchSet) -> None:
+    """moto parses a ConditionExpression twice per UpdateItem and PutItem (moto/dynamodb/
+    responses.py ``update_item``/``put_item`` to find the placeholders it uses, then the backend
+    to evaluate it), and each parse starts by cutting the text into tokens, trying a dozen
+    regular expressions at each (comparisons.py ``ConditionExpressionParser.
+    _lex_condition_expression``): a third of a conditional PutItem's time. The tokens depend on
+    the text alone (names and values are looked up in later steps), so each text is cut once;
+    each parse gets its own tokens (the same tuples, each with a new empty list of children) in
+    the same order. A text that does not cut is not cached: it raises moto's error each time (a
+    speed fix only: the answer is the same)."""
+    from collections import deque
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    moto_lex = ConditionExpressionParser._lex_condition_expression
+    lock = threading.Lock()
+    lexed: dict[str, tuple[Any, ...]] = {}
+
+    def _lex_condition_expression(self: Any) -> Any:
+        text = self.condition_expression
+        tokens = lexed.get(text)
+        if tokens is None:
+            tokens = tuple(moto_lex(self))
+            with lock:
+                if len(lexed) >= MAX_LEXED_CONDITION_EXPRESSIONS:
+                    lexed.clear()
+                lexed[text] = tokens
+        return deque(token._replace(children=[]) for token in tokens)
+
+    _lex_condition_expression.__wrapped__ = moto_lex  # type: ignore[attr-defined]  # moto's, for the tests
+    patches.set(ConditionExpressionParser, "_lex_condition_expression", _lex_condition_expression)
 
 
 # The items moto's ``Table.all_items`` gives the Query running on this thread: (table, items).

@@ -4,8 +4,12 @@ interpreter bug concurrent creates met (an aborted Map iteration)."""
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,8 +274,8 @@ def test_update_expressions_are_parsed_once_and_each_update_applies_its_own_valu
 ) -> None:
     """One UpdateExpression text, sent again with other values, sets those values; list_append
     appends each time; a syntax error is refused every time (DynamoDB API reference,
-    UpdateItem; developer guide, "Update expressions"). The text is tokenized once for moto's
-    two readers, then once per update for the validator's own copy."""
+    UpdateItem; developer guide, "Update expressions"). The text is tokenized once: moto's two
+    readers share the tree, the validator gets its own copy of it (``copy_plain_tree``)."""
     from moto.dynamodb.parsing.expressions import ExpressionTokenizer
 
     tokenized = []
@@ -293,10 +297,8 @@ def test_update_expressions_are_parsed_once_and_each_update_applies_its_own_valu
         )["Attributes"]
         assert answer["n"] == {"N": str(n)}
         assert answer["l"] == {"L": [{"S": f"x{i}"} for i in range(n + 1)]}
-    # Once for the cache, once per update's validation, once more for the first: an update that
-    # creates its item is validated before the item exists and again after (moto's update_item).
     # Unpatched moto tokenizes it twice per update (6 times here) and deep-copies each tree.
-    assert tokenized.count(expression) == 1 + 3 + 1
+    assert tokenized.count(expression) == 1
     for _ in range(2):
         with pytest.raises(ClientError) as raised:
             dynamodb.update_item(
@@ -818,3 +820,63 @@ def test_a_query_reads_only_its_partition_and_answers_as_moto_reading_the_whole_
             with monkeypatch.context() as whole_table:
                 whole_table.setattr(patched, "query_candidates", lambda *args: None)
                 assert _pages(dynamodb, query) == narrowed, query
+
+
+UPDATE_SEQUENCE = Path(__file__).with_name("dynamodb_update_sequence.py")
+
+
+def _sequence_answers(mode: str) -> dict[str, Any]:
+    """dynamodb_update_sequence.py's answers and items, in a process of its own: moto there is
+    patched only if ``mode`` is "patched" (this process's runtime has patched it already)."""
+    result = subprocess.run(
+        [sys.executable, str(UPDATE_SEQUENCE), mode],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_updates_and_conditional_puts_answer_as_moto_answers_them() -> None:
+    """The same UpdateItem and PutItem requests (expressions sent again with other values, items
+    an update creates, condition failures, a syntax error and each of moto's validator refusals)
+    get the same answers and leave the same items with the emulator's speed fixes as with moto
+    as it ships (DynamoDB API reference, UpdateItem and PutItem). An update tree shared between
+    requests, or a walk of it that processed other nodes, would answer with another request's
+    values or another error."""
+    patched, moto = _sequence_answers("patched"), _sequence_answers("moto")
+    assert patched["answers"] == moto["answers"]
+    assert patched["items"] == moto["items"]
+    errors = [answer[1] for answer in moto["answers"] if answer[0] == "error"]
+    assert "ConditionalCheckFailed" in errors and "InvalidTokenException" in errors
+    assert len(moto["items"]) == 6
+
+
+def test_an_update_tree_is_copied_node_by_node_as_deepcopy_copies_it() -> None:
+    """The validator's copy of a cached update tree (``copy_plain_tree``) equals moto's deep copy
+    and shares no node or list of children with the cached tree, which later requests read."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from kubestep_local.moto_compat.dynamodb import copy_plain_tree, is_plain_tree
+
+    def shape(node: Any) -> Any:
+        if not isinstance(node, Node):
+            return node
+        children = None if node.children is None else [shape(c) for c in node.children]
+        assert node.children is None or all(not isinstance(c, Node) or c.parent is node for c in node.children)
+        return (type(node), node.type, children)
+
+    def nodes_and_lists(node: Any) -> list[int]:
+        if not isinstance(node, Node):
+            return []
+        found = [id(node)] + ([id(node.children)] if node.children is not None else [])
+        return found + [i for child in node.children or () for i in nodes_and_lists(child)]
+
+    tree = UpdateExpressionParser.make("SET a.b[1] = if_not_exists(#x, :y) + :z REMOVE d[2], #e ADD f :g DELETE h :i")
+    assert is_plain_tree(tree)
+    copied = copy_plain_tree(tree)
+    assert shape(copied) == shape(copy.deepcopy(tree)) == shape(tree)
+    assert copied.parent is None
+    assert not set(nodes_and_lists(copied)) & set(nodes_and_lists(tree))
