@@ -212,6 +212,17 @@ class _ForkedZygote:
                 os.kill(self.pid, signal.SIGKILL)
 
 
+def _ready_message(control: socket.socket) -> dict[str, Any] | None:
+    """A zygote's first message on its control socket, when it says it is ready (None: it died,
+    timed out or said something else)."""
+    control.settimeout(120)
+    try:
+        ready = recv_msg(control)
+    except OSError:
+        return None
+    return ready if ready and ready.get("ready") else None
+
+
 class BaseZygote:
     """The base zygote of a code zip: its shared imports done once, it forks the function
     zygotes (each with its own environment, log and handler). Started on first use; a dead one
@@ -265,12 +276,8 @@ class BaseZygote:
                 cwd=str(self.asset_dir),
             )
         child.close()
-        parent.settimeout(120)
-        try:
-            ready = recv_msg(parent)
-        except OSError:
-            ready = None
-        if not ready or not ready.get("ready"):
+        ready = _ready_message(parent)
+        if ready is None:
             parent.close()
             self._forget()
             raise RuntimeError(f"Lambda base zygote failed to start; see {self.log_path}")
@@ -385,12 +392,8 @@ class FunctionPool:
             if self._closed:
                 raise RuntimeError(f"pool of {self.name} is closed")
             parent, self._zygote = self.base.start_zygote(self.asset_dir, self.handler, self.env, self.log_path)
-            parent.settimeout(120)
-            try:
-                ready = recv_msg(parent)
-            except OSError:
-                ready = None
-            if not ready or not ready.get("ready"):
+            ready = _ready_message(parent)
+            if ready is None:
                 parent.close()
                 self._zygote.kill()
                 self._zygote.wait()
