@@ -5,16 +5,21 @@ creates), provisions the network, then creates N clusters at once through the AP
 process's CPU over the creates, per group of threads (the kernel's per-thread clocks,
 /proc/self/task/<tid>/stat, named by their Python thread names with numbers folded; threads
 that ended during the creates, the Step Functions interpreter's mostly, are counted together),
-the instance simulator's reports (how late, how many) and the gates' attempts:
+the instance simulator's reports (how late, how many) and the gates' attempts, and the CPU of the
+Lambda zygotes and workers (the runtime's descendant processes) over the same creates:
 
     python scripts/runtime_cpu.py [-f examples/cluster-ha.yaml] [--clusters 10] [--profile FILE]
+                                  [--worker-profile DIR]
 
 With ``--profile`` every thread started after the runtime is created also runs under cProfile on
 its own CPU clock (the setup included; cProfile inflates Python code several times: read its
 shares, not its seconds), all threads' stats added into FILE (``python -m pstats FILE``). A call
 still in progress when the stats are taken (a thread blocked in ``recv_into``, a queue's
 ``get``, a lock) is closed on the main thread's clock: ignore those and their callers'
-cumulative times. It asserts nothing; it prints numbers.
+cumulative times. With ``--worker-profile`` each Lambda worker profiles its invocations (`KUBESTEP_LOCAL_PROFILE`,
+kubestep_local/_worker.py) into DIR: ``python -c "import pstats, glob;
+pstats.Stats(*glob.glob('DIR/*cluster-tasks*')).sort_stats('cumtime').print_stats(40)"``. It
+asserts nothing; it prints numbers.
 """
 
 from __future__ import annotations
@@ -61,6 +66,33 @@ def thread_cpu() -> dict[int, tuple[str, float]]:
     return found
 
 
+def descendants_cpu() -> float:
+    """CPU seconds of this process's descendants (the Lambda zygotes and workers), the children
+    they reaped included: /proc/<pid>/stat utime+stime+cutime+cstime of each live descendant."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = sum(int(value) for value in fields[11:15]) / ticks
+    me = os.getpid()
+    total = 0.0
+    for pid in cpu:
+        ancestor = parent.get(pid)
+        while ancestor and ancestor != me:
+            ancestor = parent.get(ancestor)
+        if ancestor == me:
+            total += cpu[pid]
+    return total
+
+
 def group(name: str) -> str:
     """A thread group's name: numbers folded, moto's interpreter threads' long names cut."""
     return re.sub(r"\d+", "N", name)[:40]
@@ -72,24 +104,43 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--time-scale", type=float, default=0.05)
     parser.add_argument("--profile", help="write the threads' cProfile stats here")
+    parser.add_argument(
+        "--worker-profile",
+        metavar="DIR",
+        help="each Lambda worker writes its invocations' cProfile stats to DIR/<function>-<pid>.prof",
+    )
     args = parser.parse_args()
     os.environ.setdefault("KUBESTEP_HOME", tempfile.mkdtemp(prefix="kubestep-runtime-cpu-"))
+    if args.worker_profile:
+        args.worker_profile = str(Path(args.worker_profile).resolve())
+        Path(args.worker_profile).mkdir(parents=True, exist_ok=True)
 
     from kubestep_local import bench
+    from kubestep_local._worker import PROFILE_ENV
     from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
     body = bench.reference_body(Path(args.filename))
     if args.profile:
         threading.setprofile(_profile_this_thread)
-    runtime = LocalRuntime(RuntimeConfig(port=0, api_port=0, time_scale=args.time_scale, latency="instant"))
+    runtime = LocalRuntime(
+        RuntimeConfig(
+            port=0,
+            api_port=0,
+            time_scale=args.time_scale,
+            latency="instant",
+            extra_function_env={PROFILE_ENV: args.worker_profile} if args.worker_profile else {},
+        )
+    )
     runtime.start()
     try:
         runtime.deploy()
         runtime.provision_network(wait=True, timeout=3600)
         before = thread_cpu()
+        workers_cpu = descendants_cpu()
         cpu = time.process_time()
         run = bench.run_concurrent(runtime, body, args.clusters, "cpu", {})
         cpu = time.process_time() - cpu
+        workers_cpu = descendants_cpu() - workers_cpu
         after = thread_cpu()
     finally:
         runtime.stop()
@@ -101,6 +152,7 @@ def main() -> None:
         f"{args.clusters} creates: {run['succeeded']} RUNNING in {run['wallSeconds']} s, "
         f"runtime process CPU {cpu:.2f} s ({cpu / args.clusters:.2f} s a create), load {os.getloadavg()[0]:.1f}"
     )
+    print(f"Lambda zygotes and workers CPU {workers_cpu:.2f} s ({workers_cpu / args.clusters:.2f} s a create)")
     for name, seconds in by_group.most_common():
         if seconds >= 0.005:
             print(f"  {name:42s} {seconds:7.2f} s  {100 * seconds / cpu:5.1f} %")
