@@ -172,6 +172,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     dynamodb.project_only_the_named_attributes(patches)
     dynamodb.build_items_in_one_pass(patches)
     server.cache_request_routing(patches)
+    server.draw_random_strings_without_choice(patches)
     server.skip_debug_form_wrapping(patches)
     server.look_attribute_aliases_up_once(patches)
     server.find_response_transformers_once(patches)

@@ -236,6 +236,42 @@ def reset_backends() -> None:
     moto_api_backend.reset()
 
 
+def draw_random_strings_without_choice(patches: PatchSet) -> None:
+    """moto draws each character of a random string with ``Random.choice`` (moto/moto_api/
+    _internal/moto_random.py ``MotoRandom.get_random_string``): two Python calls a character,
+    and every answer carries a 52-character request id drawn so (moto/utilities/aws_headers.py
+    ``gen_amzn_requestid_long``), 28,000 calls a create. The same draws are made here from the
+    same generator, inline: ``choice`` picks ``seq[_randbelow(len(seq))]`` and ``_randbelow``
+    draws ``getrandbits(n.bit_length())`` until the number is below n (random.py
+    ``_randbelow_with_getrandbits``), so the string and the generator's state after it are the
+    same, seeded (``deterministic_ids``) or not. A Python whose ``Random`` draws otherwise is left
+    to moto (a speed fix only: the ids are the same)."""
+    import random
+    import string
+
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    if MotoRandom._randbelow is not getattr(random.Random, "_randbelow_with_getrandbits", None):
+        return
+    if MotoRandom.choice is not random.Random.choice:
+        return
+
+    def get_random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        pool = string.ascii_letters + string.digits if include_digits else string.ascii_letters
+        size, getrandbits = len(pool), self.getrandbits
+        bits = size.bit_length()
+        drawn = []
+        for _ in range(length):
+            index = getrandbits(bits)
+            while index >= size:
+                index = getrandbits(bits)
+            drawn.append(pool[index])
+        text = "".join(drawn)
+        return text.lower() if lower_case else text
+
+    patches.set(MotoRandom, "get_random_string", get_random_string)
+
+
 def cache_request_routing(patches: PatchSet) -> None:
     """Per request, moto lists its own package directory (an isdir per service) to route the
     request (moto/moto_server/werkzeug_app.py ``get_backend_for_host``), and inspects the
