@@ -179,6 +179,7 @@ def fix_moto_performance(patches: PatchSet) -> None:
     server.read_plain_dict_members_directly(patches)
     server.validate_xml_names_once(patches)
     server.parse_query_parameters_from_a_dict(patches)
+    server.parse_each_timestamp_text_once(patches)
     stepfunctions.parse_each_definition_once(patches)
     stepfunctions.compile_json_paths_once(patches)
 

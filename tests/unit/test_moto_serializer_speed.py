@@ -64,6 +64,7 @@ with mock_aws():
     server.find_response_transformers_once(patches)
     server.read_plain_dict_members_directly(patches)
     server.validate_xml_names_once(patches)
+    server.parse_each_timestamp_text_once(patches)
     fast, again = answers(ec2, autoscaling), answers(ec2, autoscaling)
     patches.undo()
     same = plain == fast == again
@@ -73,8 +74,9 @@ with mock_aws():
 
 def test_xml_answers_are_byte_identical_with_the_serializer_speed_fixes() -> None:
     """DescribeInstances, DescribeVpcPeeringConnections, DescribeSecurityGroups and
-    DescribeAutoScalingGroups answer the same bytes with the transformer paths and the XML names
-    worked out once and plain dicts read with ``dict.get`` (EC2 API reference, DescribeInstances:
+    DescribeAutoScalingGroups answer the same bytes with the transformer paths, the XML names and
+    the timestamp texts (a group's CreatedTime, an instance's LaunchTime) worked out once and
+    plain dicts read with ``dict.get`` (EC2 API reference, DescribeInstances:
     an instance without tags has no tagSet; moto's transformers decide it) as moto answers them
     without."""
     result = subprocess.run(
@@ -123,6 +125,64 @@ def test_an_xml_name_xmltodict_refuses_is_still_refused() -> None:
         for _ in range(2):
             with pytest.raises(ValueError, match="whitespace"):
                 xmltodict.unparse({"Reply": {"bad name": "x"}})
+    finally:
+        patches.undo()
+
+
+TIMESTAMP_TEXTS = [
+    "2026-12-06T11:00:00Z",
+    "2026-12-06T11:00:00.123Z",
+    "2026-12-06T11:00:00.123456789Z",
+    "2026-12-06T11:00:00",
+    "2026-12-06T11:00:00.5+05:30",
+    "2026-12-06T23:30:00-0800",
+    "2026-12-06T11:00:00+00:00",
+]
+
+
+@pytest.mark.parametrize("text", TIMESTAMP_TEXTS)
+def test_a_timestamp_text_parses_to_what_botocore_parses_it_to(text: str) -> None:
+    """moto's serializer reads a whole ISO 8601 timestamp text as botocore's
+    ``parse_to_aware_datetime`` reads it, the first time and every time after (aware, in UTC)."""
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core import serialize
+
+    from kubestep_local import moto_compat
+
+    expected = parse_to_aware_datetime(text)
+    patches = moto_compat.PatchSet()
+    moto_compat.server.parse_each_timestamp_text_once(patches)
+    try:
+        first, again = serialize.parse_to_aware_datetime(text), serialize.parse_to_aware_datetime(text)
+    finally:
+        patches.undo()
+    for parsed in (first, again):
+        assert parsed == expected
+        assert parsed.utcoffset() == expected.utcoffset()
+        assert parsed.isoformat() == expected.isoformat()
+    assert again is first  # parsed once
+
+
+def test_other_timestamp_values_are_parsed_as_botocore_parses_them() -> None:
+    """A datetime, an epoch number (or its text) and a date without a time (dateutil fills the
+    rest) are not remembered: each is parsed as botocore parses it; a text that is no
+    timestamp is refused as botocore refuses it."""
+    from datetime import datetime, timedelta, timezone
+
+    from botocore.utils import parse_to_aware_datetime
+    from moto.core import serialize
+
+    from kubestep_local import moto_compat
+
+    values: list[object] = [datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, tzinfo=timezone(timedelta(hours=2)))]
+    values += [1767225600, 1767225600.5, "1767225600", "2026-01-02"]
+    patches = moto_compat.PatchSet()
+    moto_compat.server.parse_each_timestamp_text_once(patches)
+    try:
+        for value in values:
+            assert serialize.parse_to_aware_datetime(value) == parse_to_aware_datetime(value), value
+        with pytest.raises(ValueError, match="Invalid timestamp"):
+            serialize.parse_to_aware_datetime("not a time")
     finally:
         patches.undo()
 
