@@ -9,7 +9,7 @@ the instance simulator's reports (how late, how many) and the gates' attempts, a
 Lambda zygotes and workers (the runtime's descendant processes) over the same creates:
 
     python scripts/runtime_cpu.py [-f examples/cluster-ha.yaml] [--clusters 10] [--profile FILE]
-                                  [--worker-profile DIR]
+                                  [--worker-profile DIR] [--time MODULE:QUALNAME,...]
 
 With ``--profile`` every thread started after the runtime is created also runs under cProfile on
 its own CPU clock (the setup included; cProfile inflates Python code several times: read its
@@ -18,14 +18,21 @@ still in progress when the stats are taken (a thread blocked in ``recv_into``, a
 ``get``, a lock) is closed on the main thread's clock: ignore those and their callers'
 cumulative times. With ``--worker-profile`` each Lambda worker profiles its invocations (`KUBESTEP_LOCAL_PROFILE`,
 kubestep_local/_worker.py) into DIR: ``python -c "import pstats, glob;
-pstats.Stats(*glob.glob('DIR/*cluster-tasks*')).sort_stats('cumtime').print_stats(40)"``. It
-asserts nothing; it prints numbers.
+pstats.Stats(*glob.glob('DIR/*cluster-tasks*')).sort_stats('cumtime').print_stats(40)"``.
+With ``--time`` (e.g. ``moto.core.responses:BaseResponse.setup_class``) each function named is
+wrapped, once the runtime runs, and the thread CPU spent inside it during the creates is printed
+(its own thread's clock from entry to return; a nested or recursive call counted once): real
+seconds per call, where cProfile inflates every Python call (a name another module imported with
+``from ... import`` keeps the unwrapped function there). It asserts nothing; it prints numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
+import importlib
+import inspect
 import os
 import re
 import sys
@@ -49,6 +56,56 @@ def _profile_this_thread(*_: Any) -> None:
     with _profiles_lock:
         _profiles.append(profile)
     profile.enable()
+
+
+class CallTimers:
+    """``--time``: the thread CPU spent inside each function named, while ``active``."""
+
+    def __init__(self, targets: list[str]) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        self.active = False
+        self._inside = threading.local()
+        self._lock = threading.Lock()
+        for target in targets:
+            self._wrap(target)
+
+    def _wrap(self, target: str) -> None:
+        module_name, _, path = target.partition(":")
+        if not path:
+            raise SystemExit(
+                f"--time {target}: expected MODULE:QUALNAME (e.g. moto.core.responses:BaseResponse.dispatch)"
+            )
+        owner: Any = importlib.import_module(module_name)
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        if isinstance(inspect.getattr_static(owner, name), staticmethod | classmethod):
+            raise SystemExit(f"--time {target}: static and class methods are not timed")
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if not self.active or getattr(self._inside, path, False):
+                return original(*args, **kwargs)
+            setattr(self._inside, path, True)
+            started = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                setattr(self._inside, path, False)
+                with self._lock:
+                    self.seconds[path] += spent
+                    self.calls[path] += 1
+
+        setattr(owner, name, timed)
+
+    def report(self, cpu: float) -> None:
+        for path, seconds in self.seconds.most_common():
+            calls = self.calls[path]
+            share = 100 * seconds / cpu if cpu else 0.0
+            print(f"  {path:60s} {seconds:7.2f} s {share:5.1f} %  {calls:6d} calls {1000 * seconds / calls:8.3f} ms")
 
 
 def thread_cpu() -> dict[int, tuple[str, float]]:
@@ -109,6 +166,12 @@ def main() -> None:
         metavar="DIR",
         help="each Lambda worker writes its invocations' cProfile stats to DIR/<function>-<pid>.prof",
     )
+    parser.add_argument(
+        "--time",
+        metavar="MODULE:QUALNAME,...",
+        default="",
+        help="print the thread CPU spent inside these functions during the creates",
+    )
     args = parser.parse_args()
     os.environ.setdefault("KUBESTEP_HOME", tempfile.mkdtemp(prefix="kubestep-runtime-cpu-"))
     if args.worker_profile:
@@ -135,11 +198,14 @@ def main() -> None:
     try:
         runtime.deploy()
         runtime.provision_network(wait=True, timeout=3600)
+        timers = CallTimers([target for target in args.time.split(",") if target])
+        timers.active = True
         before = thread_cpu()
         workers_cpu = descendants_cpu()
         cpu = time.process_time()
         run = bench.run_concurrent(runtime, body, args.clusters, "cpu", {})
         cpu = time.process_time() - cpu
+        timers.active = False
         workers_cpu = descendants_cpu() - workers_cpu
         after = thread_cpu()
     finally:
@@ -158,6 +224,7 @@ def main() -> None:
             print(f"  {name:42s} {seconds:7.2f} s  {100 * seconds / cpu:5.1f} %")
     ended = cpu - sum(by_group.values())
     print(f"  {'(threads that ended meanwhile)':42s} {ended:7.2f} s  {100 * ended / cpu:5.1f} %")
+    timers.report(cpu)
     print("instance reports:", run["instanceReports"])
     print("per create:", run["perCreate"])
     if args.profile:
