@@ -50,6 +50,7 @@ def main() -> None:
 
     body = bench.reference_body(Path(args.filename))
     profiles = ReportProfiles() if args.profile else None
+    cluster_reads = count_cluster_reads()
     runtime = LocalRuntime(
         RuntimeConfig(
             port=0,
@@ -74,6 +75,7 @@ def main() -> None:
         invocations_before = len(runtime.recorder.invocations())
         calls_before = len(runtime.recorder.call_records())
         runtime.simulator.report_lag.take()
+        reads_before = cluster_reads["count"]
         if profiles is not None:
             profiles.measuring = True
         before, workers, cpu, wall = thread_cpu(), descendants_cpu(), time.process_time(), time.monotonic()
@@ -85,6 +87,7 @@ def main() -> None:
         invocations = runtime.recorder.invocations()[invocations_before:]
         calls = runtime.recorder.call_records()[calls_before:]
         reports = runtime.simulator.report_lag.take()
+        reads = cluster_reads["count"] - reads_before
     finally:
         runtime.stop()
     per_minute = 60.0 / wall
@@ -105,6 +108,7 @@ def main() -> None:
     ended = cpu - sum(by_group.values())
     print(f"  {'(threads that ended meanwhile)':42s} {ended * per_minute:7.2f} s/min")
     print("instance reports:", reports)
+    print(f"the simulator's own reads of clusters (unrecorded): {reads}")
     print(
         "invocations:",
         dict(Counter((i.function_name.split("-")[-1], (i.execution_arn or "-").split(":")[-2]) for i in invocations)),
@@ -118,6 +122,22 @@ def main() -> None:
             stats.add(profile)
         stats.dump_stats(args.profile)
         print(f"profile: {args.profile} (python -m pstats {args.profile})")
+
+
+def count_cluster_reads() -> dict[str, int]:
+    """How often the instance simulator reads what a cluster's replicas share (unrecorded
+    BatchGetItems: `InstanceSimulator._read_cluster`)."""
+    from kubestep_local.instances import InstanceSimulator
+
+    counted = {"count": 0}
+    original = InstanceSimulator._read_cluster
+
+    def read_cluster(simulator: InstanceSimulator, *args: Any) -> Any:
+        counted["count"] += 1
+        return original(simulator, *args)
+
+    InstanceSimulator._read_cluster = read_cluster  # type: ignore[method-assign]
+    return counted
 
 
 class ReportProfiles:

@@ -83,6 +83,43 @@ def test_reports_go_most_overdue_first_within_the_pass_budget_and_their_lag_is_c
     assert simulator.report_lag.take() == {}
 
 
+def test_passes_close_together_share_what_they_read_of_a_cluster_and_see_ec2_afresh(monkeypatch: Any) -> None:
+    """A cluster's replicas report at different moments, each in a pass of its own: what the
+    passes read of the cluster (its etcd config, its CA) is shared for `report_pass_seconds`,
+    as within one pass, then read again; which replicas run is asked of EC2 in every pass."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table", report_pass_seconds=0.3)
+    terminated: set[str] = set()
+    monkeypatch.setattr("kubestep_local.instances.moto_compat.instance_running", lambda region, i: i not in terminated)
+    now = time.monotonic()
+    replicas = [_live(f"i-a{r}", "a", r, due=now + 60) for r in range(3)]
+    for replica in replicas:
+        simulator._add_live(replica)
+    read: list[str] = []
+
+    def read_cluster(region: str, uid: str, name: str | None) -> tuple[int | None, datetime | None]:
+        read.append(uid)
+        return 3, None
+
+    seen: list[frozenset[int]] = []
+
+    def write(live: LiveInstance, facts: Any) -> None:
+        seen.append(facts.cluster(live.boot.region, live.boot.uid, live.boot.cluster_name).running_replicas)
+        live.next_report = time.monotonic() + 60
+
+    simulator._read_cluster = read_cluster  # type: ignore[method-assign]
+    simulator._report_periodic = write  # type: ignore[method-assign]
+    replicas[0].next_report = time.monotonic()
+    assert simulator._report_live() == 1
+    terminated.add("i-a2")
+    replicas[1].next_report = time.monotonic()
+    assert simulator._report_live() == 1  # its own pass, a moment later
+    assert read == ["a"] and seen == [{0, 1, 2}, {0, 1}]
+    time.sleep(0.35)
+    replicas[0].next_report = time.monotonic()
+    assert simulator._report_live() == 1
+    assert read == ["a", "a"]
+
+
 def test_the_lag_counter_keeps_each_kind_apart_and_never_counts_an_early_report_as_negative() -> None:
     lag = ReportLag()
     lag.note("boot", 0.5)
