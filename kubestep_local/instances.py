@@ -88,6 +88,9 @@ NAME_TAG = "gke:cluster"
 ROLE_TAG = "gke:role"
 REPLICA_TAG = "gke:replica"
 NODEPOOL_TAG = "gke:nodepool"
+# The reporter's longest sleep between passes: it is woken for a new instance, so this bounds
+# only what nothing wakes it for.
+REPORTER_SLEEP_SECONDS = 1.0
 
 
 @dataclass
@@ -343,6 +346,9 @@ class InstanceSimulator:
         self._wake_boots = threading.Event()
         self._boot_thread: threading.Thread | None = None
         self._reporter: threading.Thread | None = None
+        # Between passes the reporter sleeps until the earliest report is due; a newly booted (or
+        # adopted) instance wakes it, as does stop().
+        self._wake_reports = threading.Event()
         # Per control-plane replica, when its newest instance booted, and a lock that orders its
         # instances' writes: a replaced instance's report never lands after its successor's.
         self._newest_replica: dict[tuple[str, int], float] = {}
@@ -384,6 +390,7 @@ class InstanceSimulator:
     def stop(self) -> None:
         self._stop.set()
         self._wake_boots.set()
+        self._wake_reports.set()
         for thread in (self._thread, self._boot_thread, self._reporter):
             if thread is not None:
                 thread.join(timeout=5)
@@ -610,8 +617,10 @@ class InstanceSimulator:
             self._wake_boots.clear()
 
     def _run_reports(self) -> None:
-        """The periodic reports' passes, one after another while reports are due."""
+        """The periodic reports' passes, one after another while reports are due, then asleep
+        until the next is (`_until_next_report`)."""
         while not self._stop.is_set():
+            self._wake_reports.clear()
             written = 0
             try:
                 written = self._report_live()
@@ -620,7 +629,19 @@ class InstanceSimulator:
                     return
                 LOG.exception("instance simulator: a pass of periodic reports failed")
             if not written:
-                self._stop.wait(self.poll_interval)
+                self._wake_reports.wait(self._until_next_report())
+
+    def _until_next_report(self) -> float:
+        """How long the reporter sleeps after a pass that wrote nothing: until the earliest
+        report is due (a settled runtime's instances report seconds apart; waking every
+        `poll_interval` to find nothing due cost ~0.1 CPU-s a minute), `poll_interval` while
+        one is overdue (the simulator paused, a failed pass), at most REPORTER_SLEEP_SECONDS."""
+        with self._lock:
+            earliest = min((live.next_report for live in self._live.values()), default=None)
+        if earliest is None:
+            return REPORTER_SLEEP_SECONDS
+        wait = earliest - time.monotonic()
+        return min(wait, REPORTER_SLEEP_SECONDS) if wait > 0 else self.poll_interval
 
     def scan(self) -> None:
         """Schedule a boot for every instance not seen before in a kubestep ASG (late for one a
@@ -790,6 +811,7 @@ class InstanceSimulator:
         """`live` reports periodically from now on (under `_lock`); a replica's newest instance."""
         boot = live.boot
         self._live[boot.instance_id] = live
+        self._wake_reports.set()  # its first report may be due before the reporter would wake
         if boot.role == "control-plane" and boot.replica is not None:
             key = (boot.uid, boot.replica)
             self._newest_replica[key] = max(self._newest_replica.get(key, live.booted_at), live.booted_at)

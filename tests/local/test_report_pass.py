@@ -120,6 +120,52 @@ def test_passes_close_together_share_what_they_read_of_a_cluster_and_see_ec2_afr
     assert read == ["a", "a"]
 
 
+def test_the_reporter_sleeps_until_the_next_report_is_due_and_wakes_for_a_new_instance(monkeypatch: Any) -> None:
+    """Between passes the reporter thread sleeps until the earliest report is due, not a poll
+    interval at a time; an instance that starts reporting (booted, or adopted after a restore:
+    due at once) wakes it. The longest sleep is raised so that only the wake can explain a
+    prompt report."""
+    monkeypatch.setattr("kubestep_local.instances.REPORTER_SLEEP_SECONDS", 30.0)
+    monkeypatch.setattr("kubestep_local.instances.moto_compat.instance_running", lambda region, i: True)
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table", poll_interval=0.05)
+    passes: list[int] = []
+    written: dict[str, float] = {}
+    report_live = simulator._report_live
+
+    def counted() -> int:
+        passes.append(len(written))
+        return report_live()
+
+    def write(live: LiveInstance, facts: Any) -> None:
+        written[live.boot.instance_id] = time.monotonic()
+        live.next_report = time.monotonic() + 60
+
+    simulator._report_live = counted  # type: ignore[method-assign]
+    simulator._report_periodic = write  # type: ignore[method-assign]
+    due = time.monotonic() + 0.6
+    with simulator._lock:
+        simulator._add_live(_live("i-first", "a", None, due=due))
+    reporter = threading.Thread(target=simulator._run_reports, daemon=True)
+    reporter.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "i-first" not in written and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert written["i-first"] >= due
+        # Woken once, when it was due (a poll every 50 ms would have made a dozen passes).
+        assert passes.count(0) <= 2, passes
+        with simulator._lock:
+            simulator._add_live(_live("i-adopted", "a", None, due=time.monotonic()))
+        while "i-adopted" not in written and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "i-adopted" in written  # long before the 30 s sleep would have ended
+    finally:
+        simulator._stop.set()
+        simulator._wake_reports.set()
+        reporter.join(5)
+    assert not reporter.is_alive()
+
+
 def test_the_lag_counter_keeps_each_kind_apart_and_never_counts_an_early_report_as_negative() -> None:
     lag = ReportLag()
     lag.note("boot", 0.5)
