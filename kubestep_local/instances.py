@@ -27,13 +27,15 @@ report timer does (`kubestep.bootstrap.host.REPORT_SOON_TIMER`):
 - a node: Ready, and once the cluster's cloud controller manager runs (a booted replica) and
   ``ccm_delay_seconds`` passed, initialised by it (``nodeInitialized``, providerID set).
 
-The periodic reports are written in passes (`report_pass.py`): the due ones, most overdue
-first, by a small pool of writers; what a cluster's replicas all see is read once per pass
-(etcd's members) or once per `report_pass_seconds` (its etcd config, its CA); how late each
-report runs behind its timer is counted (`report_lag`), so an overloaded simulator shows as
-lag, never as reports written early. Boots are taken on a thread of their own at their due
-time, each cluster's written in order by its own booter; while boot reports are written,
-settled instances' heartbeats wait (at most an interval).
+The periodic reports are written in passes (`report_pass.py`): a pass runs when some report's
+timer elapses at the end of its AccuracySec window, and takes every report whose window has
+begun, most overdue first, by a small pool of writers (the reporter sleeps until then); what a
+cluster's replicas all see is read once per pass (etcd's members) or once per
+`report_pass_seconds` (its etcd config, its CA); how late each report runs behind its timer is
+counted (`report_lag`), so an overloaded simulator shows as lag, never as reports written
+early. Boots are taken on a thread of their own at their due time, each cluster's written in
+order by its own booter; while boot reports are written, settled instances' heartbeats wait (at
+most an interval).
 
 Each call an instance makes is recorded as its instance role's (``CallRecord.role_name``, with
 the instance's ARN), so the IAM check evaluates them against the policy the functions put on
@@ -68,7 +70,7 @@ from botocore.exceptions import ClientError
 from kubestep import backups, naming
 from kubestep.aws import errors as aws_errors
 from kubestep.bootstrap import bundle
-from kubestep.bootstrap.host import REPORT_SOON_SECONDS
+from kubestep.bootstrap.host import REPORT_ACCURACY_SECONDS, REPORT_SOON_ACCURACY_SECONDS, REPORT_SOON_SECONDS
 from kubestep.restore import RESTORE_ERROR, RESTORED_BACKUP, RESTORED_TOKEN
 from kubestep.store import keys
 from kubestep.store.backups import BackupRecord
@@ -155,7 +157,10 @@ class LiveInstance:
     booted_at: float  # monotonic
     joined_at: datetime  # wall clock: its certificates were signed then
     zone: str | None
+    # When its report timer elapses at the latest (monotonic), and how long before that it may
+    # (systemd's AccuracySec window): a pass due for another instance takes it along.
     next_report: float = 0.0
+    report_window: float = 0.0
     # A replica whose latest report falls short of the whole control plane: its fast report
     # timer runs.
     short: bool = False
@@ -1064,7 +1069,7 @@ class InstanceSimulator:
         # A node reports again as soon as the cloud controller manager may have initialised it.
         first = min(self.report_interval_seconds, self.ccm_delay_seconds) if boot.role == "node" else None
         # Not due before its boot report is written: the report writers never take it mid-boot.
-        live.next_report = time.monotonic() + self.time_scale.seconds(first or self.report_interval_seconds)
+        self._time_next_report(live, time.monotonic(), first or self.report_interval_seconds)
         if status == "ok":
             with self._replica_writes(boot):
                 with self._lock:
@@ -1083,9 +1088,7 @@ class InstanceSimulator:
                 )
             key = f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
         # The fast timer, started by a short report, first runs its interval after that report.
-        live.next_report = time.monotonic() + self.time_scale.seconds(
-            self.report_soon_seconds if live.short else (first or self.report_interval_seconds)
-        )
+        self._time_next_report(live, time.monotonic(), first or self.report_interval_seconds, soon=live.short)
         report = Report(
             boot.uid,
             boot.cluster_name,
@@ -1111,9 +1114,13 @@ class InstanceSimulator:
         now = time.monotonic()
         with self._lock:
             live = list(self._live.values())
-        due = sorted((instance for instance in live if instance.next_report <= now), key=lambda i: i.next_report)
-        if not due:
+        # A pass runs when a timer's window ends, and takes every report whose window has begun.
+        if not any(instance.next_report <= now for instance in live):
             return 0
+        due = sorted(
+            (instance for instance in live if instance.next_report - instance.report_window <= now),
+            key=lambda i: i.next_report,
+        )
         facts = ReportPass(live, moto_compat.instance_running, self._read_cluster_recent)
         queue, taking = iter(due), threading.Lock()
         deadline = now + self.report_pass_seconds
@@ -1169,9 +1176,7 @@ class InstanceSimulator:
         # The next report is due an interval after this one starts (a systemd timer's
         # OnUnitActiveSec): an instance whose write fails is retried on its schedule, never ahead.
         was_short = live.short
-        live.next_report = started + self.time_scale.seconds(
-            self.report_soon_seconds if was_short else self.report_interval_seconds
-        )
+        self._time_next_report(live, started, self.report_interval_seconds, soon=was_short)
         with self._lock:
             silenced = boot.instance_id in self._silenced
         if silenced:
@@ -1183,12 +1188,24 @@ class InstanceSimulator:
         if live.short != was_short:
             # This report started the fast timer (its first run an interval from now) or stopped
             # it (the minute timer, from this run's start).
-            live.next_report = (
-                time.monotonic() + self.time_scale.seconds(self.report_soon_seconds)
-                if live.short
-                else started + self.time_scale.seconds(self.report_interval_seconds)
-            )
+            if live.short:
+                self._time_next_report(live, time.monotonic(), self.report_interval_seconds, soon=True)
+            else:
+                self._time_next_report(live, started, self.report_interval_seconds)
         self.report_lag.note("periodic", lag, time.monotonic() - started)
+
+    def _time_next_report(self, live: LiveInstance, start: float, seconds: float, *, soon: bool = False) -> None:
+        """`live`'s next report, by the timer that runs it: the fast one (`soon`: every
+        `report_soon_seconds`) or the minute one (`seconds` after `start`, time-scaled). systemd
+        elapses a timer anywhere in the AccuracySec window after it is due (the script's: 5 s,
+        the fast one's 1 s; man systemd.timer), and its next run counts from then: here at the
+        window's end, unless a pass due for another instance takes it earlier in its window, so
+        the instances' reports share passes (and what a pass reads) instead of one pass each."""
+        interval, accuracy = (
+            (self.report_soon_seconds, REPORT_SOON_ACCURACY_SECONDS) if soon else (seconds, REPORT_ACCURACY_SECONDS)
+        )
+        live.report_window = self.time_scale.seconds(accuracy)
+        live.next_report = start + self.time_scale.seconds(interval + accuracy)
 
     def _new_pass(self, live: list[LiveInstance] | None = None) -> ReportPass:
         """The shared facts of a pass over `live` (every booted instance, by default)."""

@@ -166,6 +166,26 @@ def test_the_reporter_sleeps_until_the_next_report_is_due_and_wakes_for_a_new_in
     assert not reporter.is_alive()
 
 
+def test_a_pass_runs_when_a_timer_window_ends_and_takes_the_reports_whose_window_began() -> None:
+    """systemd elapses a timer anywhere in its AccuracySec window: a pass runs once some report's
+    window has ended, and takes along every report whose window has begun (it shares that
+    pass's reads), not one whose window is still ahead."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table")
+    now = time.monotonic()
+    windows = {"i-ended": (now + 0.5, 1.0), "i-begun": (now + 0.5, 1.0), "i-ahead": (now + 0.5, 0.2)}
+    for instance_id, (latest, window) in windows.items():
+        live = _live(instance_id, "a", None, due=latest)
+        live.report_window = window
+        simulator._live[instance_id] = live
+    simulator._new_pass = lambda live=None: None  # type: ignore[method-assign]
+    written: list[str] = []
+    simulator._report_periodic = lambda live, facts: written.append(live.boot.instance_id)  # type: ignore[method-assign]
+    assert simulator._report_live() == 0 and written == []  # two windows begun, none ended: no pass
+    simulator._live["i-ended"].next_report = now - 0.01
+    assert simulator._report_live() == 2
+    assert written == ["i-ended", "i-begun"]
+
+
 def test_the_lag_counter_keeps_each_kind_apart_and_never_counts_an_early_report_as_negative() -> None:
     lag = ReportLag()
     lag.note("boot", 0.5)
@@ -266,7 +286,9 @@ def test_a_replica_short_of_the_whole_control_plane_reports_every_soon_interval_
         dues.append(replica.next_report - started)
     # 1 of 3: the fast timer starts (10 s from now); 2 of 3: it runs on (10 s from this start);
     # 3 of 3: it stops, the minute timer's next run is 60 s from this start; whole: a minute.
-    assert [round(d) for d in dues] == [10, 10, 60, 60]
+    # Each elapses at the latest at the end of its AccuracySec window (1 s, 5 s).
+    assert [round(d) for d in dues] == [10 + 1, 10 + 1, 60 + 5, 60 + 5]
+    assert replica.report_window == 5
 
 
 def test_a_report_is_whole_only_with_every_planned_member_started_etcd_healthy_and_the_api_server_ready() -> None:
