@@ -27,13 +27,15 @@ report timer does (`kubestep.bootstrap.host.REPORT_SOON_TIMER`):
 - a node: Ready, and once the cluster's cloud controller manager runs (a booted replica) and
   ``ccm_delay_seconds`` passed, initialised by it (``nodeInitialized``, providerID set).
 
-The periodic reports are written in passes (`report_pass.py`): the due ones, most overdue
-first, by a small pool of writers; what a cluster's replicas all see (etcd's members, its etcd
-config, its CA) is read once per pass; how late each report runs behind its timer is counted
-(`report_lag`), so an overloaded simulator shows as lag, never as reports written early. Boots
-are taken on a thread of their own at their due time, each cluster's written in order by its
-own booter; while boot reports are written, settled instances' heartbeats wait (at most an
-interval).
+The periodic reports are written in passes (`report_pass.py`): a pass runs when some report's
+timer elapses at the end of its AccuracySec window, and takes every report whose window has
+begun, most overdue first, by a small pool of writers (the reporter sleeps until then); what a
+cluster's replicas all see is read once per pass (etcd's members) or once per
+`report_pass_seconds` (its etcd config, its CA); how late each report runs behind its timer is
+counted (`report_lag`), so an overloaded simulator shows as lag, never as reports written
+early. Boots are taken on a thread of their own at their due time, each cluster's written in
+order by its own booter; while boot reports are written, settled instances' heartbeats wait (at
+most an interval).
 
 Each call an instance makes is recorded as its instance role's (``CallRecord.role_name``, with
 the instance's ARN), so the IAM check evaluates them against the policy the functions put on
@@ -68,7 +70,7 @@ from botocore.exceptions import ClientError
 from kubestep import backups, naming
 from kubestep.aws import errors as aws_errors
 from kubestep.bootstrap import bundle
-from kubestep.bootstrap.host import REPORT_SOON_SECONDS
+from kubestep.bootstrap.host import REPORT_ACCURACY_SECONDS, REPORT_SOON_ACCURACY_SECONDS, REPORT_SOON_SECONDS
 from kubestep.restore import RESTORE_ERROR, RESTORED_BACKUP, RESTORED_TOKEN
 from kubestep.store import keys
 from kubestep.store.backups import BackupRecord
@@ -88,6 +90,9 @@ NAME_TAG = "gke:cluster"
 ROLE_TAG = "gke:role"
 REPLICA_TAG = "gke:replica"
 NODEPOOL_TAG = "gke:nodepool"
+# The reporter's longest sleep between passes: it is woken for a new instance, so this bounds
+# only what nothing wakes it for.
+REPORTER_SLEEP_SECONDS = 1.0
 
 
 @dataclass
@@ -152,7 +157,10 @@ class LiveInstance:
     booted_at: float  # monotonic
     joined_at: datetime  # wall clock: its certificates were signed then
     zone: str | None
+    # When its report timer elapses at the latest (monotonic), and how long before that it may
+    # (systemd's AccuracySec window): a pass due for another instance takes it along.
     next_report: float = 0.0
+    report_window: float = 0.0
     # A replica whose latest report falls short of the whole control plane: its fast report
     # timer runs.
     short: bool = False
@@ -326,6 +334,11 @@ class InstanceSimulator:
         self.report_writers = report_writers
         self.report_pass_seconds = report_pass_seconds
         self._writers: ThreadPoolExecutor | None = None
+        # What the periodic passes read of each cluster (`_read_cluster`), and when: a pass that
+        # starts within `report_pass_seconds` of a read takes it, as a long pass's later reports
+        # take its first one's (a cluster's replicas report at different moments, so each would
+        # otherwise read it for itself: a fifth of the periodic reports' CPU at rest, by cProfile).
+        self._cluster_reads: dict[tuple[str, str, str | None], tuple[float, tuple[int | None, datetime | None]]] = {}
         # Boot reports of different clusters due together are written side by side.
         self._booters: ThreadPoolExecutor | None = None
         self._being_reported = 0  # taken from the queue, report not written yet: still pending
@@ -338,6 +351,9 @@ class InstanceSimulator:
         self._wake_boots = threading.Event()
         self._boot_thread: threading.Thread | None = None
         self._reporter: threading.Thread | None = None
+        # Between passes the reporter sleeps until the earliest report is due; a newly booted (or
+        # adopted) instance wakes it, as does stop().
+        self._wake_reports = threading.Event()
         # Per control-plane replica, when its newest instance booted, and a lock that orders its
         # instances' writes: a replaced instance's report never lands after its successor's.
         self._newest_replica: dict[tuple[str, int], float] = {}
@@ -379,6 +395,7 @@ class InstanceSimulator:
     def stop(self) -> None:
         self._stop.set()
         self._wake_boots.set()
+        self._wake_reports.set()
         for thread in (self._thread, self._boot_thread, self._reporter):
             if thread is not None:
                 thread.join(timeout=5)
@@ -605,8 +622,10 @@ class InstanceSimulator:
             self._wake_boots.clear()
 
     def _run_reports(self) -> None:
-        """The periodic reports' passes, one after another while reports are due."""
+        """The periodic reports' passes, one after another while reports are due, then asleep
+        until the next is (`_until_next_report`)."""
         while not self._stop.is_set():
+            self._wake_reports.clear()
             written = 0
             try:
                 written = self._report_live()
@@ -615,7 +634,19 @@ class InstanceSimulator:
                     return
                 LOG.exception("instance simulator: a pass of periodic reports failed")
             if not written:
-                self._stop.wait(self.poll_interval)
+                self._wake_reports.wait(self._until_next_report())
+
+    def _until_next_report(self) -> float:
+        """How long the reporter sleeps after a pass that wrote nothing: until the earliest
+        report is due (a settled runtime's instances report seconds apart; waking every
+        `poll_interval` to find nothing due cost ~0.1 CPU-s a minute), `poll_interval` while
+        one is overdue (the simulator paused, a failed pass), at most REPORTER_SLEEP_SECONDS."""
+        with self._lock:
+            earliest = min((live.next_report for live in self._live.values()), default=None)
+        if earliest is None:
+            return REPORTER_SLEEP_SECONDS
+        wait = earliest - time.monotonic()
+        return min(wait, REPORTER_SLEEP_SECONDS) if wait > 0 else self.poll_interval
 
     def scan(self) -> None:
         """Schedule a boot for every instance not seen before in a kubestep ASG (late for one a
@@ -785,6 +816,7 @@ class InstanceSimulator:
         """`live` reports periodically from now on (under `_lock`); a replica's newest instance."""
         boot = live.boot
         self._live[boot.instance_id] = live
+        self._wake_reports.set()  # its first report may be due before the reporter would wake
         if boot.role == "control-plane" and boot.replica is not None:
             key = (boot.uid, boot.replica)
             self._newest_replica[key] = max(self._newest_replica.get(key, live.booted_at), live.booted_at)
@@ -1037,7 +1069,7 @@ class InstanceSimulator:
         # A node reports again as soon as the cloud controller manager may have initialised it.
         first = min(self.report_interval_seconds, self.ccm_delay_seconds) if boot.role == "node" else None
         # Not due before its boot report is written: the report writers never take it mid-boot.
-        live.next_report = time.monotonic() + self.time_scale.seconds(first or self.report_interval_seconds)
+        self._time_next_report(live, time.monotonic(), first or self.report_interval_seconds)
         if status == "ok":
             with self._replica_writes(boot):
                 with self._lock:
@@ -1056,9 +1088,7 @@ class InstanceSimulator:
                 )
             key = f"replica {replica}" if replica is not None else f"node {boot.instance_id}"
         # The fast timer, started by a short report, first runs its interval after that report.
-        live.next_report = time.monotonic() + self.time_scale.seconds(
-            self.report_soon_seconds if live.short else (first or self.report_interval_seconds)
-        )
+        self._time_next_report(live, time.monotonic(), first or self.report_interval_seconds, soon=live.short)
         report = Report(
             boot.uid,
             boot.cluster_name,
@@ -1084,10 +1114,14 @@ class InstanceSimulator:
         now = time.monotonic()
         with self._lock:
             live = list(self._live.values())
-        due = sorted((instance for instance in live if instance.next_report <= now), key=lambda i: i.next_report)
-        if not due:
+        # A pass runs when a timer's window ends, and takes every report whose window has begun.
+        if not any(instance.next_report <= now for instance in live):
             return 0
-        facts = self._new_pass(live)
+        due = sorted(
+            (instance for instance in live if instance.next_report - instance.report_window <= now),
+            key=lambda i: i.next_report,
+        )
+        facts = ReportPass(live, moto_compat.instance_running, self._read_cluster_recent)
         queue, taking = iter(due), threading.Lock()
         deadline = now + self.report_pass_seconds
         taken = itertools.count()
@@ -1106,7 +1140,8 @@ class InstanceSimulator:
         if self._writers is None:
             write_due()
         else:
-            for writer in [self._writers.submit(write_due) for _ in range(self.report_writers)]:
+            # No more writers than reports: an idle runtime's pass has one or two.
+            for writer in [self._writers.submit(write_due) for _ in range(min(self.report_writers, len(due)))]:
                 writer.result()
         return next(taken)
 
@@ -1141,9 +1176,7 @@ class InstanceSimulator:
         # The next report is due an interval after this one starts (a systemd timer's
         # OnUnitActiveSec): an instance whose write fails is retried on its schedule, never ahead.
         was_short = live.short
-        live.next_report = started + self.time_scale.seconds(
-            self.report_soon_seconds if was_short else self.report_interval_seconds
-        )
+        self._time_next_report(live, started, self.report_interval_seconds, soon=was_short)
         with self._lock:
             silenced = boot.instance_id in self._silenced
         if silenced:
@@ -1155,12 +1188,24 @@ class InstanceSimulator:
         if live.short != was_short:
             # This report started the fast timer (its first run an interval from now) or stopped
             # it (the minute timer, from this run's start).
-            live.next_report = (
-                time.monotonic() + self.time_scale.seconds(self.report_soon_seconds)
-                if live.short
-                else started + self.time_scale.seconds(self.report_interval_seconds)
-            )
+            if live.short:
+                self._time_next_report(live, time.monotonic(), self.report_interval_seconds, soon=True)
+            else:
+                self._time_next_report(live, started, self.report_interval_seconds)
         self.report_lag.note("periodic", lag, time.monotonic() - started)
+
+    def _time_next_report(self, live: LiveInstance, start: float, seconds: float, *, soon: bool = False) -> None:
+        """`live`'s next report, by the timer that runs it: the fast one (`soon`: every
+        `report_soon_seconds`) or the minute one (`seconds` after `start`, time-scaled). systemd
+        elapses a timer anywhere in the AccuracySec window after it is due (the script's: 5 s,
+        the fast one's 1 s; man systemd.timer), and its next run counts from then: here at the
+        window's end, unless a pass due for another instance takes it earlier in its window, so
+        the instances' reports share passes (and what a pass reads) instead of one pass each."""
+        interval, accuracy = (
+            (self.report_soon_seconds, REPORT_SOON_ACCURACY_SECONDS) if soon else (seconds, REPORT_ACCURACY_SECONDS)
+        )
+        live.report_window = self.time_scale.seconds(accuracy)
+        live.next_report = start + self.time_scale.seconds(interval + accuracy)
 
     def _new_pass(self, live: list[LiveInstance] | None = None) -> ReportPass:
         """The shared facts of a pass over `live` (every booted instance, by default)."""
@@ -1168,6 +1213,21 @@ class InstanceSimulator:
             with self._lock:
                 live = list(self._live.values())
         return ReportPass(live, moto_compat.instance_running, self._read_cluster)
+
+    def _read_cluster_recent(self, region: str, uid: str, name: str | None) -> tuple[int | None, datetime | None]:
+        """`_read_cluster`, or what a read started less than `report_pass_seconds` ago found."""
+        key, now = (region, uid, name), time.monotonic()
+        with self._lock:
+            recent = self._cluster_reads.get(key)
+        if recent is not None and now - recent[0] < self.report_pass_seconds:
+            return recent[1]
+        found = self._read_cluster(region, uid, name)
+        with self._lock:
+            self._cluster_reads = {
+                k: read for k, read in self._cluster_reads.items() if now - read[0] < self.report_pass_seconds
+            }
+            self._cluster_reads[key] = (now, found)
+        return found
 
     def _read_cluster(self, region: str, uid: str, name: str | None) -> tuple[int | None, datetime | None]:
         """What the simulator reads to play a cluster's replicas (unrecorded): the etcd config's

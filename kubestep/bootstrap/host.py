@@ -92,10 +92,14 @@ Description=kubestep: {description}
 # Both timers count from the service's last run (OnUnitActiveSec), so the minute timer never
 # fires while this one runs. Not enabled: only the report starts it.
 REPORT_SOON_SECONDS = 10
+REPORT_SOON_ACCURACY_SECONDS = 1
 REPORT_SOON_TIMER = (
-    f"OnActiveSec={REPORT_SOON_SECONDS}s\nOnUnitActiveSec={REPORT_SOON_SECONDS}s\nAccuracySec=1s\n"
-    "Unit=kubestep-report.service"
+    f"OnActiveSec={REPORT_SOON_SECONDS}s\nOnUnitActiveSec={REPORT_SOON_SECONDS}s\n"
+    f"AccuracySec={REPORT_SOON_ACCURACY_SECONDS}s\nUnit=kubestep-report.service"
 )
+# The minute timer's window: systemd lets it elapse up to this long after it is due (AccuracySec).
+REPORT_ACCURACY_SECONDS = 5
+REPORT_TIMER = f"OnBootSec=2min\nOnUnitActiveSec=60s\nAccuracySec={REPORT_ACCURACY_SECONDS}s"
 
 # The backup timer looks every minute; the policy item (its interval, `requestedAt`) decides
 # whether a snapshot is due, so a changed interval or a backup asked for now needs no new
@@ -114,9 +118,7 @@ def systemd_units(p: BootstrapParams) -> dict[str, str]:
     (only the etcd leader takes one)."""
     units = {
         "kubestep-report.service": _oneshot("report this instance's health", f"{paths.BOOTSTRAP_SCRIPT} report"),
-        "kubestep-report.timer": _timer(
-            "report this instance's health every minute", "OnBootSec=2min\nOnUnitActiveSec=60s\nAccuracySec=5s"
-        ),
+        "kubestep-report.timer": _timer("report this instance's health every minute", REPORT_TIMER),
     }
     if not p.is_control_plane:
         return units

@@ -83,6 +83,109 @@ def test_reports_go_most_overdue_first_within_the_pass_budget_and_their_lag_is_c
     assert simulator.report_lag.take() == {}
 
 
+def test_passes_close_together_share_what_they_read_of_a_cluster_and_see_ec2_afresh(monkeypatch: Any) -> None:
+    """A cluster's replicas report at different moments, each in a pass of its own: what the
+    passes read of the cluster (its etcd config, its CA) is shared for `report_pass_seconds`,
+    as within one pass, then read again; which replicas run is asked of EC2 in every pass."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table", report_pass_seconds=0.3)
+    terminated: set[str] = set()
+    monkeypatch.setattr("kubestep_local.instances.moto_compat.instance_running", lambda region, i: i not in terminated)
+    now = time.monotonic()
+    replicas = [_live(f"i-a{r}", "a", r, due=now + 60) for r in range(3)]
+    for replica in replicas:
+        simulator._add_live(replica)
+    read: list[str] = []
+
+    def read_cluster(region: str, uid: str, name: str | None) -> tuple[int | None, datetime | None]:
+        read.append(uid)
+        return 3, None
+
+    seen: list[frozenset[int]] = []
+
+    def write(live: LiveInstance, facts: Any) -> None:
+        seen.append(facts.cluster(live.boot.region, live.boot.uid, live.boot.cluster_name).running_replicas)
+        live.next_report = time.monotonic() + 60
+
+    simulator._read_cluster = read_cluster  # type: ignore[method-assign]
+    simulator._report_periodic = write  # type: ignore[method-assign]
+    replicas[0].next_report = time.monotonic()
+    assert simulator._report_live() == 1
+    terminated.add("i-a2")
+    replicas[1].next_report = time.monotonic()
+    assert simulator._report_live() == 1  # its own pass, a moment later
+    assert read == ["a"] and seen == [{0, 1, 2}, {0, 1}]
+    time.sleep(0.35)
+    replicas[0].next_report = time.monotonic()
+    assert simulator._report_live() == 1
+    assert read == ["a", "a"]
+
+
+def test_the_reporter_sleeps_until_the_next_report_is_due_and_wakes_for_a_new_instance(monkeypatch: Any) -> None:
+    """Between passes the reporter thread sleeps until the earliest report is due, not a poll
+    interval at a time; an instance that starts reporting (booted, or adopted after a restore:
+    due at once) wakes it. The longest sleep is raised so that only the wake can explain a
+    prompt report."""
+    monkeypatch.setattr("kubestep_local.instances.REPORTER_SLEEP_SECONDS", 30.0)
+    monkeypatch.setattr("kubestep_local.instances.moto_compat.instance_running", lambda region, i: True)
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table", poll_interval=0.05)
+    passes: list[int] = []
+    written: dict[str, float] = {}
+    report_live = simulator._report_live
+
+    def counted() -> int:
+        passes.append(len(written))
+        return report_live()
+
+    def write(live: LiveInstance, facts: Any) -> None:
+        written[live.boot.instance_id] = time.monotonic()
+        live.next_report = time.monotonic() + 60
+
+    simulator._report_live = counted  # type: ignore[method-assign]
+    simulator._report_periodic = write  # type: ignore[method-assign]
+    due = time.monotonic() + 0.6
+    with simulator._lock:
+        simulator._add_live(_live("i-first", "a", None, due=due))
+    reporter = threading.Thread(target=simulator._run_reports, daemon=True)
+    reporter.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "i-first" not in written and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert written["i-first"] >= due
+        # Woken once, when it was due (a poll every 50 ms would have made a dozen passes).
+        assert passes.count(0) <= 2, passes
+        with simulator._lock:
+            simulator._add_live(_live("i-adopted", "a", None, due=time.monotonic()))
+        while "i-adopted" not in written and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "i-adopted" in written  # long before the 30 s sleep would have ended
+    finally:
+        simulator._stop.set()
+        simulator._wake_reports.set()
+        reporter.join(5)
+    assert not reporter.is_alive()
+
+
+def test_a_pass_runs_when_a_timer_window_ends_and_takes_the_reports_whose_window_began() -> None:
+    """systemd elapses a timer anywhere in its AccuracySec window: a pass runs once some report's
+    window has ended, and takes along every report whose window has begun (it shares that
+    pass's reads), not one whose window is still ahead."""
+    simulator = InstanceSimulator("http://127.0.0.1:9", table_name="table")
+    now = time.monotonic()
+    windows = {"i-ended": (now + 0.5, 1.0), "i-begun": (now + 0.5, 1.0), "i-ahead": (now + 0.5, 0.2)}
+    for instance_id, (latest, window) in windows.items():
+        live = _live(instance_id, "a", None, due=latest)
+        live.report_window = window
+        simulator._live[instance_id] = live
+    simulator._new_pass = lambda live=None: None  # type: ignore[method-assign]
+    written: list[str] = []
+    simulator._report_periodic = lambda live, facts: written.append(live.boot.instance_id)  # type: ignore[method-assign]
+    assert simulator._report_live() == 0 and written == []  # two windows begun, none ended: no pass
+    simulator._live["i-ended"].next_report = now - 0.01
+    assert simulator._report_live() == 2
+    assert written == ["i-ended", "i-begun"]
+
+
 def test_the_lag_counter_keeps_each_kind_apart_and_never_counts_an_early_report_as_negative() -> None:
     lag = ReportLag()
     lag.note("boot", 0.5)
@@ -183,7 +286,9 @@ def test_a_replica_short_of_the_whole_control_plane_reports_every_soon_interval_
         dues.append(replica.next_report - started)
     # 1 of 3: the fast timer starts (10 s from now); 2 of 3: it runs on (10 s from this start);
     # 3 of 3: it stops, the minute timer's next run is 60 s from this start; whole: a minute.
-    assert [round(d) for d in dues] == [10, 10, 60, 60]
+    # Each elapses at the latest at the end of its AccuracySec window (1 s, 5 s).
+    assert [round(d) for d in dues] == [10 + 1, 10 + 1, 60 + 5, 60 + 5]
+    assert replica.report_window == 5
 
 
 def test_a_report_is_whole_only_with_every_planned_member_started_etcd_healthy_and_the_api_server_ready() -> None:

@@ -1,0 +1,172 @@
+"""What a local runtime costs at rest: N clusters RUNNING, nothing asked of it.
+
+Starts a runtime in this process as the emulator tests start theirs (tests/deployed_stack.py:
+no scheduled rules unless ``--scheduled-rules``, no prewarmed workers), creates N clusters
+through the API, waits for them to be RUNNING and ``--settle`` seconds more, then measures
+``--seconds`` of wall time in which nothing is asked: the process's CPU by thread group (the
+kernel's per-thread clocks, as scripts/runtime_cpu.py reads them), the Lambda zygotes' and
+workers' CPU, the invocations (which function, which execution) and the instances' AWS calls
+made meanwhile. Prints CPU-seconds per idle minute:
+
+    python scripts/idle_cpu.py [--clusters 1] [--seconds 30] [--time-scale 0.02] [-f FILE]
+
+It asserts nothing; it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from runtime_cpu import descendants_cpu, group, thread_cpu  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--filename", default=str(ROOT / "examples" / "cluster-ha.yaml"))
+    parser.add_argument("--clusters", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=30.0, help="idle wall seconds measured")
+    parser.add_argument("--settle", type=float, default=5.0, help="wall seconds waited after RUNNING")
+    parser.add_argument("--time-scale", type=float, default=0.02)
+    parser.add_argument("--scheduled-rules", action="store_true", help="fire rate() rules (tests do not)")
+    parser.add_argument("--profile", help="write the idle periodic reports' cProfile stats (thread CPU) here")
+    args = parser.parse_args()
+    os.environ.setdefault("KUBESTEP_HOME", tempfile.mkdtemp(prefix="kubestep-idle-cpu-"))
+
+    from kubestep.api.client import ApiClient
+    from kubestep_local import bench
+    from kubestep_local.runtime import LocalRuntime, RuntimeConfig
+
+    body = bench.reference_body(Path(args.filename))
+    profiles = ReportProfiles() if args.profile else None
+    cluster_reads = count_cluster_reads()
+    runtime = LocalRuntime(
+        RuntimeConfig(
+            port=0,
+            api_port=0,
+            time_scale=args.time_scale,
+            boot_delay_seconds=20.0,
+            scheduled_rules=args.scheduled_rules,
+            prewarm=False,
+        )
+    )
+    runtime.start()
+    try:
+        runtime.deploy()
+        runtime.provision_network(wait=True, timeout=3600)
+        api = ApiClient(runtime.api_url, sign=False)
+        arns = [
+            api.create_cluster(bench.reference_body_named(body, f"idle{i}"))["executionArn"]
+            for i in range(args.clusters)
+        ]
+        statuses = [runtime.wait_execution(arn, timeout=3600)["status"] for arn in arns]
+        time.sleep(args.settle)
+        invocations_before = len(runtime.recorder.invocations())
+        calls_before = len(runtime.recorder.call_records())
+        runtime.simulator.report_lag.take()
+        reads_before = cluster_reads["count"]
+        if profiles is not None:
+            profiles.measuring = True
+        before, workers, cpu, wall = thread_cpu(), descendants_cpu(), time.process_time(), time.monotonic()
+        time.sleep(args.seconds)
+        after, workers = thread_cpu(), descendants_cpu() - workers
+        if profiles is not None:
+            profiles.measuring = False
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        invocations = runtime.recorder.invocations()[invocations_before:]
+        calls = runtime.recorder.call_records()[calls_before:]
+        reports = runtime.simulator.report_lag.take()
+        reads = cluster_reads["count"] - reads_before
+    finally:
+        runtime.stop()
+    per_minute = 60.0 / wall
+    by_group: Counter[str] = Counter()
+    for tid, (name, seconds) in after.items():
+        by_group[group(name)] += seconds - before.get(tid, (name, 0.0))[1]
+    print(
+        f"{args.clusters} cluster(s) {statuses}, time scale {args.time_scale}, idle {wall:.1f} s, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"CPU-s per idle minute: runtime process {cpu * per_minute:.2f}, Lambda workers "
+        f"{workers * per_minute:.2f}, total {(cpu + workers) * per_minute:.2f}"
+    )
+    for name, seconds in by_group.most_common():
+        if seconds >= 0.005:
+            print(f"  {name:42s} {seconds * per_minute:7.2f} s/min")
+    ended = cpu - sum(by_group.values())
+    print(f"  {'(threads that ended meanwhile)':42s} {ended * per_minute:7.2f} s/min")
+    print("instance reports:", reports)
+    print(f"the simulator's own reads of clusters (unrecorded): {reads}")
+    print(
+        "invocations:",
+        dict(Counter((i.function_name.split("-")[-1], (i.execution_arn or "-").split(":")[-2]) for i in invocations)),
+    )
+    print("instances' calls:", dict(Counter((c.role_name and "instance", c.service, c.operation) for c in calls)))
+    if profiles is not None and profiles.all:
+        import pstats
+
+        stats = pstats.Stats(profiles.all[0])
+        for profile in profiles.all[1:]:
+            stats.add(profile)
+        stats.dump_stats(args.profile)
+        print(f"profile: {args.profile} (python -m pstats {args.profile})")
+
+
+def count_cluster_reads() -> dict[str, int]:
+    """How often the instance simulator reads what a cluster's replicas share (unrecorded
+    BatchGetItems: `InstanceSimulator._read_cluster`)."""
+    from kubestep_local.instances import InstanceSimulator
+
+    counted = {"count": 0}
+    original = InstanceSimulator._read_cluster
+
+    def read_cluster(simulator: InstanceSimulator, *args: Any) -> Any:
+        counted["count"] += 1
+        return original(simulator, *args)
+
+    InstanceSimulator._read_cluster = read_cluster  # type: ignore[method-assign]
+    return counted
+
+
+class ReportProfiles:
+    """Each periodic report written while `measuring` runs under its writer thread's own
+    profiler, on that thread's CPU clock (`InstanceSimulator._report_periodic` wrapped)."""
+
+    def __init__(self) -> None:
+        from kubestep_local.instances import InstanceSimulator
+
+        self.measuring = False
+        self.all: list[cProfile.Profile] = []
+        self._mine = threading.local()
+        original = InstanceSimulator._report_periodic
+
+        def profiled(simulator: InstanceSimulator, live: Any, facts: Any) -> None:
+            if not self.measuring:
+                return original(simulator, live, facts)
+            profile = getattr(self._mine, "profile", None)
+            if profile is None:
+                profile = self._mine.profile = cProfile.Profile(time.thread_time)
+                self.all.append(profile)
+            profile.enable()
+            try:
+                return original(simulator, live, facts)
+            finally:
+                profile.disable()
+
+        InstanceSimulator._report_periodic = profiled  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    main()
