@@ -23,7 +23,7 @@ Protocol (``AF_UNIX`` stream sockets, messages are 4-byte big-endian length + JS
 * function zygote control socket (the fd the base passed it):
   zygote -> parent ``{"ready": true, "pid": <its pid>, "import_error": {...} | null}`` once;
   parent -> zygote ``{"op": "fork", "services": [name]}`` with one socket fd attached
-  (SCM_RIGHTS): ``services``, the AWS services the function's workers have called so far, whose
+  (SCM_RIGHTS): ``services``, the AWS services the runtime's workers have called so far, whose
   SDK models the zygote loads before it forks (``_warm_sdk``), and the project's clients of
   them (``_warm_clients``);
   zygote -> parent ``{"pid": <worker pid>}``.
@@ -333,7 +333,8 @@ def _share_sdk_data() -> None:
 def _warm_sdk(services: list[str]) -> None:
     """Load what a client of each service reads from botocore's data (the models, the endpoint
     rules): a fork inherits it, and a worker's first client of a service costs no JSON parsing.
-    The pool names the services its workers called: the next worker will call them too."""
+    The pool names the services the runtime's workers called: the next worker will likely call
+    them too."""
     import botocore.session
 
     loader = botocore.session.create_loader(os.environ.get("AWS_DATA_PATH"))
