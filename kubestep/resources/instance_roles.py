@@ -34,7 +34,9 @@ def _iam(ctx: ClusterContext):
     return client("iam", ctx.settings.region)
 
 
-def facts(ctx: ClusterContext) -> iam_policies.ClusterFacts:
+def facts(ctx: ClusterContext, initialized: bool | None = None) -> iam_policies.ClusterFacts:
+    """What the instance roles' policies are made of; ``initialized``: whether the cluster is
+    initialised, when the caller has just read it (None: read it here)."""
     settings = ctx.settings
     cp = ctx.spec.spec.control_plane
     volume_keys = tuple(k for k in (cp.root_volume.kms_key_arn, cp.etcd.main_volume.kms_key_arn) if k)
@@ -60,7 +62,7 @@ def facts(ctx: ClusterContext) -> iam_policies.ClusterFacts:
         volume_kms_key_arns=volume_keys,
         secrets_kms_key_arn=cp.database_encryption.kms_key_arn,
         node_termination_queue_arn=ctx.resource_id(Resource.TERMINATION_QUEUE),
-        initialized=ctx.store.reports.initialized(ctx.uid),
+        initialized=ctx.store.reports.initialized(ctx.uid) if initialized is None else initialized,
         backup_bucket=settings.backup_bucket or None,
     )
 
@@ -159,7 +161,7 @@ def seal_init_claim(ctx: ClusterContext) -> None:
     seconds)."""
     if not ctx.store.reports.initialized(ctx.uid):
         return
-    document = iam_policies.control_plane_policy(facts(ctx))
+    document = iam_policies.control_plane_policy(facts(ctx, initialized=True))
     name = naming.instance_role(ctx.uid, naming.ROLE_CONTROL_PLANE)
     _put_policy(_iam(ctx), name, document)
 
