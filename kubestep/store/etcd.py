@@ -42,13 +42,15 @@ class EtcdRepository:
         )
         return sorted((m for m in (EtcdMember.from_item(i) for i in items) if m is not None), key=lambda m: m.index)
 
-    def update_member(self, cluster: str, index: int, **fields: Any) -> EtcdMember:
+    def update_member(self, cluster: str, index: int, **fields: Any) -> None:
+        """Set the member's fields (its new item is not sent back: no caller reads it)."""
         values = {EtcdMember.attribute(k): stored_form(v) for k, v in fields.items()}
         try:
-            item = self._table.update(keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, Attr("pk").exists())
+            self._table.update(
+                keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, Attr("pk").exists(), new_item=False
+            )
         except ConditionFailed:
             raise NotFound(f"replica {index} of cluster {cluster!r} was never planned") from None
-        return EtcdMember.from_item(item)  # type: ignore[return-value]
 
     def record_resource(self, cluster: str, index: int, logical: Resource, resource_id: str, operation_id: str) -> None:
         ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
