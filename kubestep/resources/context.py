@@ -117,8 +117,12 @@ class ClusterContext(StepContext):
         self.store.clusters.record_resource(self.name, logical, resource_id, self.operation_id)
 
     def event(self, type_: str, reason: str, message: str, involved: str | None = None) -> None:
+        # The incarnation the event is about is the operation's uid (EventRepository._uid_of),
+        # which this context read as it started: no read of the operation again.
+        operation = self.operation_at_start
+        uid = operation.uid if operation is not None and operation.target == self.name else None
         self.store.events.record(
-            self.name, type_, reason, message, involved or f"AWSCluster/{self.name}", self.operation_id
+            self.name, type_, reason, message, involved or f"AWSCluster/{self.name}", self.operation_id, uid=uid
         )
 
 
