@@ -25,7 +25,10 @@ class ClusterContext(StepContext):
         super().__init__(settings, store, operation_id)
         self.name = cluster_name
         self.record: ClusterRecord
-        self.record, self.operation_at_start = store.clusters.require_with_operation(cluster_name, operation_id)
+        self.record, self.operation_at_start, self._network_at_start = (
+            store.clusters.require_with_operation_and_network(cluster_name, operation_id)
+        )
+        self._network_read = True
         self.uid: str = self.record.uid
 
     @classmethod
@@ -62,9 +65,17 @@ class ClusterContext(StepContext):
     def spec(self) -> AWSCluster:
         return self.record.spec
 
+    # The network item as read with the record (None: there is none); a context that read no
+    # record (OrphanContext) reads it on first use.
+    _network_read = False
+    _network_at_start: NetworkRecord | None = None
+
     @cached_property
     def network(self) -> NetworkRecord:
-        return self.store.network.ready(self.settings.service_name)
+        """The network (NetworkNotReady if it is not ready)."""
+        if not self._network_read:
+            return self.store.network.ready(self.settings.service_name)
+        return self.store.network.ready_of(self._network_at_start, self.settings.service_name)
 
     @property
     def vpc_id(self) -> str:

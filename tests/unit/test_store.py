@@ -213,13 +213,26 @@ def test_a_step_reads_its_cluster_and_its_operation_in_one_batch(store):
     store.operations.create(operation)
     calls: list[str] = []
     store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
-    cluster, operation = store.clusters.require_with_operation("c", "op-1")
+    cluster, operation, _network = store.clusters.require_with_operation_and_network("c", "op-1")
     assert calls == ["BatchGetItem"]
     assert (cluster.uid, operation.operation_id, operation.kind) == ("uid00001", "op-1", "UpdateCluster")
     # An operation that is gone reads as None; a cluster that is gone is NotFound, as require says.
-    assert store.clusters.require_with_operation("c", "op-gone")[1] is None
+    assert store.clusters.require_with_operation_and_network("c", "op-gone")[1] is None
     with pytest.raises(NotFound, match="cluster 'gone' does not exist"):
-        store.clusters.require_with_operation("gone", "op-1")
+        store.clusters.require_with_operation_and_network("gone", "op-1")
+
+
+def test_a_cluster_step_reads_the_network_in_the_same_batch(store):
+    store.clusters.create(record("c", "uid00001"), [])
+    store.operations.create(Operation(operation_id="op-1", kind="CreateCluster", target="c", execution_arn="a"))
+    calls: list[str] = []
+    store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    cluster, operation, network = store.clusters.require_with_operation_and_network("c", "op-1")
+    assert (cluster.uid, operation.operation_id, network) == ("uid00001", "op-1", None)  # no network yet
+    store.network.update(status="READY", vpc_id="vpc-1")
+    _, operation, network = store.clusters.require_with_operation_and_network("c", "")
+    assert (operation, network.status, network.vpc_id) == (None, "READY", "vpc-1")
+    assert calls == ["BatchGetItem", "UpdateItem", "BatchGetItem"]
 
 
 def test_node_reports_are_read_in_one_batch_and_a_shared_partition_report_still_counts(store):
