@@ -52,11 +52,23 @@ class EtcdRepository:
         except ConditionFailed:
             raise NotFound(f"replica {index} of cluster {cluster!r} was never planned") from None
 
-    def record_resource(self, cluster: str, index: int, logical: Resource, resource_id: str, operation_id: str) -> None:
+    def record_resource(
+        self, cluster: str, index: int, logical: Resource, resource_id: str, operation_id: str, **fields: Any
+    ) -> None:
+        """Remember a new AWS id of the member's, with the operation that created it; ``fields``:
+        the member's fields that go with it, set in the same write (``update_member``'s)."""
         ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
-        self._table.update(
-            keys.cluster_pk(cluster), keys.etcd_member_sk(index), {f"resources.{logical.value}": ref}, new_item=False
-        )
+        values = {f"resources.{logical.value}": ref}
+        if not fields:
+            self._table.update(keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, new_item=False)
+            return
+        values |= {EtcdMember.attribute(k): stored_form(v) for k, v in fields.items()}
+        try:
+            self._table.update(
+                keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, Attr("pk").exists(), new_item=False
+            )
+        except ConditionFailed:
+            raise NotFound(f"replica {index} of cluster {cluster!r} was never planned") from None
 
     def put_config(self, cluster: str, config: EtcdConfig) -> EtcdConfig:
         self._table.put_new({"pk": keys.cluster_pk(cluster), "sk": keys.ETCD_CONFIG_SK, **config.to_item()})

@@ -13,7 +13,7 @@ from kubestep.errors import AlreadyExists, LockHeld, NotFound, Throttled
 from kubestep.models import AWSCluster
 from kubestep.store import ClusterRecord, EtcdConfig, EtcdMember, Operation, Resource, keys, locks
 from kubestep.store import table as table_module
-from kubestep.store.records import VersionClaim
+from kubestep.store.records import NodePoolRecord, VersionClaim
 
 CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.35.1"}}})
 
@@ -279,6 +279,35 @@ def test_a_write_whose_answer_is_not_read_asks_for_none(store):
     updated = store.clusters.update("c", drift={"nlb": "gone"})
     assert asked == ["NONE", "ALL_NEW"]
     assert updated.resources[Resource.NLB.value].id == "arn:nlb" and updated.drift == {"nlb": "gone"}
+
+
+def test_a_resource_and_the_fields_that_go_with_it_are_recorded_in_one_write(store):
+    """A step that made a resource records its id and its fields (the member's or pool's) in one
+    UpdateItem, and a role's and its profile's ids on the cluster record together."""
+    spec = {"clusterName": "c", "version": "1.35.1", "minNodeCount": 1, "maxNodeCount": 2}
+    pool = NodePoolRecord.model_validate(
+        {"name": "p", "cluster": "c", "version": "1.35.1", "spec": {"metadata": {"name": "p"}, "spec": spec}}
+    )
+    store.clusters.create(record(), [pool])
+    store.etcd.plan_member("c", EtcdMember(index=0, zone="z0", subnet_id="s", name="m0", peer_name="p0"))
+    calls: list[str] = []
+    store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    store.etcd.record_resource("c", 0, Resource.ASG, "asg-0", "op-1", asg_name="asg-0")
+    store.node_pools.record_resource("c", "p", Resource.ASG, "asg-p", "op-1", asg_name="asg-p", zone="z1")
+    store.clusters.record_resources("c", {Resource.NLB: "arn:nlb", Resource.LISTENER: "arn:listener"}, "op-1")
+    assert calls == ["UpdateItem"] * 3
+    member = store.etcd.require_member("c", 0)
+    assert (member.asg_name, member.resources[Resource.ASG.value].created_by) == ("asg-0", "op-1")
+    recorded = store.node_pools.get("c", "p")
+    assert (recorded.asg_name, recorded.zone, recorded.resources[Resource.ASG.value].id) == ("asg-p", "z1", "asg-p")
+    resources = store.clusters.get("c").resources
+    assert (resources[Resource.NLB.value].id, resources[Resource.LISTENER.value].id) == ("arn:nlb", "arn:listener")
+    # The member or pool must exist, as update_member and update say; nothing is written then.
+    with pytest.raises(NotFound, match="replica 5 of cluster 'c' was never planned"):
+        store.etcd.record_resource("c", 5, Resource.ASG, "asg-5", "op-1", asg_name="asg-5")
+    with pytest.raises(NotFound, match="node pool 'q' of cluster 'c' does not exist"):
+        store.node_pools.record_resource("c", "q", Resource.ASG, "asg-q", "op-1", asg_name="asg-q")
+    assert store.etcd.get_member("c", 5) is None and store.node_pools.get("c", "q") is None
 
 
 def test_a_batch_read_of_some_attributes_answers_only_those_and_the_key(store):
