@@ -127,6 +127,11 @@ class ClusterContext(StepContext):
     def record_resource(self, logical: Resource, resource_id: str) -> None:
         self.store.clusters.record_resource(self.name, logical, resource_id, self.operation_id)
 
+    def record_resources(self, resource_ids: dict[Resource, str]) -> None:
+        """``record_resource`` of each (none: nothing), in one write."""
+        if resource_ids:
+            self.store.clusters.record_resources(self.name, resource_ids, self.operation_id)
+
     def event(self, type_: str, reason: str, message: str, involved: str | None = None) -> None:
         # The incarnation the event is about is the operation's uid (EventRepository._uid_of),
         # which this context read as it started: no read of the operation again.

@@ -133,10 +133,8 @@ def ensure_instance_roles(ctx: ClusterContext) -> dict:
     ):
         role_arn, profile_arn = _ensure_role(ctx, role, document)
         role_resource, profile_resource = ROLES[role]
-        if ctx.resource_id(role_resource) != role_arn:
-            ctx.record_resource(role_resource, role_arn)
-        if ctx.resource_id(profile_resource) != profile_arn:
-            ctx.record_resource(profile_resource, profile_arn)
+        made = {role_resource: role_arn, profile_resource: profile_arn}
+        ctx.record_resources({logical: arn for logical, arn in made.items() if ctx.resource_id(logical) != arn})
         out[role] = profile_arn
     return {"instanceProfiles": out}
 

@@ -103,8 +103,15 @@ class ClusterRepository:
     def record_resource(self, name: str, logical: Resource, resource_id: str, operation_id: str) -> None:
         """Remember a new AWS id right after creating it, with the operation that created it
         (compensation deletes only what its own operation created)."""
-        ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
-        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {f"resources.{logical.value}": ref}, new_item=False)
+        self.record_resources(name, {logical: resource_id}, operation_id)
+
+    def record_resources(self, name: str, resource_ids: dict[Resource, str], operation_id: str) -> None:
+        """``record_resource`` of each, in one write."""
+        values = {
+            f"resources.{logical.value}": ResourceRef(id=resource_id, created_by=operation_id).to_item()
+            for logical, resource_id in resource_ids.items()
+        }
+        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, values, new_item=False)
 
     def record_image(self, name: str, arch: str, image_id: str) -> ClusterRecord:
         """Pin the image of an architecture; the first writer wins (parallel branches agree)."""
