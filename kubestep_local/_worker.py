@@ -23,7 +23,7 @@ Protocol (``AF_UNIX`` stream sockets, messages are 4-byte big-endian length + JS
 * function zygote control socket (the fd the base passed it):
   zygote -> parent ``{"ready": true, "pid": <its pid>, "import_error": {...} | null}`` once;
   parent -> zygote ``{"op": "fork", "services": [name]}`` with one socket fd attached
-  (SCM_RIGHTS): ``services``, the AWS services the function's workers have called so far, whose
+  (SCM_RIGHTS): ``services``, the AWS services the runtime's workers have called so far, whose
   SDK models the zygote loads before it forks (``_warm_sdk``), and the project's clients of
   them (``_warm_clients``);
   zygote -> parent ``{"pid": <worker pid>}``.
@@ -163,6 +163,8 @@ _MAX_STRING = 2048
 # Kept whole: an instance role's policy (no secret in it) is what the IAM check evaluates the
 # instances' own calls against (tests/iam).
 _KEPT_WHOLE = frozenset({"PolicyDocument"})
+# Leaves _redact keeps as they are (a str only up to _MAX_STRING): exact types, not subclasses.
+_KEPT_LEAVES = frozenset({str, bool, int, float, type(None)})
 # Read calls' responses are not recorded: the resources they act on are named in the request.
 _READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Query", "Scan")
 
@@ -171,13 +173,26 @@ def _redact(value: Any, depth: int = 0) -> Any:
     if depth > 12:
         return "<nested>"
     if isinstance(value, dict):
-        return {
-            k: ("<redacted>" if k in _REDACTED_KEYS else v if k in _KEPT_WHOLE else _redact(v, depth + 1))
-            for k, v in value.items()
-            if k != "ResponseMetadata"
-        }
+        kept: dict[Any, Any] = {}
+        for k, v in value.items():
+            if k == "ResponseMetadata":
+                continue
+            if k in _REDACTED_KEYS:
+                kept[k] = "<redacted>"
+            elif k in _KEPT_WHOLE:
+                kept[k] = v
+            elif depth < 12 and type(v) in _KEPT_LEAVES and (type(v) is not str or len(v) <= _MAX_STRING):
+                kept[k] = v  # what _redact(v, depth + 1) gives, without the call (most members)
+            else:
+                kept[k] = _redact(v, depth + 1)
+        return kept
     if isinstance(value, (list, tuple)):
-        return [_redact(v, depth + 1) for v in value[:200]]
+        return [
+            v
+            if depth < 12 and type(v) in _KEPT_LEAVES and (type(v) is not str or len(v) <= _MAX_STRING)
+            else _redact(v, depth + 1)
+            for v in value[:200]
+        ]
     if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)} bytes>"
     if isinstance(value, str):
@@ -318,7 +333,8 @@ def _share_sdk_data() -> None:
 def _warm_sdk(services: list[str]) -> None:
     """Load what a client of each service reads from botocore's data (the models, the endpoint
     rules): a fork inherits it, and a worker's first client of a service costs no JSON parsing.
-    The pool names the services its workers called: the next worker will call them too."""
+    The pool names the services the runtime's workers called: the next worker will likely call
+    them too."""
     import botocore.session
 
     loader = botocore.session.create_loader(os.environ.get("AWS_DATA_PATH"))

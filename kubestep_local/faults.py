@@ -100,6 +100,10 @@ class Fault:
 
     def hits(self, invocation: Invocation, operation: str | None, request_text: str = "") -> bool:
         """Whether this fault applies to ``operation`` (None: the invocation itself)."""
+        return self.hits_besides_text(invocation, operation) and (self.match is None or self.match in request_text)
+
+    def hits_besides_text(self, invocation: Invocation, operation: str | None) -> bool:
+        """Whether this fault applies to ``operation``, its ``match`` on the request aside."""
         if self.exhausted:
             return False
         if operation is None:
@@ -114,11 +118,9 @@ class Fault:
             return False
         if self.task is not None and invocation.task != self.task:
             return False
-        if self.function is not None and not (
+        return self.function is None or (
             invocation.function == self.function or invocation.function.endswith(f"-{self.function}")
-        ):
-            return False
-        return self.match is None or self.match in request_text
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
@@ -265,6 +267,11 @@ class FaultPlan:
             self._cache_key = key
         return self._cache
 
+    def may_hit(self, invocation: Invocation, operation: str | None, kinds: tuple = KINDS) -> bool:
+        """Whether a fault of ``kinds`` hits ``operation`` if its request matches (the faults as of
+        the file's last change; ``take`` decides under the lock)."""
+        return any(f.kind in kinds and f.hits_besides_text(invocation, operation) for f in self._current())
+
     def take(
         self, invocation: Invocation, operation: str | None, request_text: str = "", kinds: tuple = KINDS
     ) -> Fault | None:
@@ -391,6 +398,10 @@ def _before_send(request: Any, event_name: str, prefix: str, protocol: str, serv
         return None
     operation_name = event_name.rsplit(".", 1)[-1]
     operation = f"{prefix}:{operation_name}"
+    # Most calls meet no fault: the request's text (decoded and unquoted, a launch template's
+    # user data included) is only made for a call some fault could hit.
+    if not _plan.may_hit(_invocation, operation, AWS_KINDS):
+        return None
     body = request.body
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")

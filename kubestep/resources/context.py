@@ -21,11 +21,18 @@ SCOPES = ("cluster", "operation")
 
 
 class ClusterContext(StepContext):
+    # Whether the context read its record, operation and network as it started (an OrphanContext
+    # reads none: it reads what it needs when it needs it).
+    _read_at_start = False
+
     def __init__(self, settings: Settings, store: Store, cluster_name: str, operation_id: str):
         super().__init__(settings, store, operation_id)
         self.name = cluster_name
         self.record: ClusterRecord
-        self.record, self.operation_at_start = store.clusters.require_with_operation(cluster_name, operation_id)
+        self.record, self.operation_at_start, self._network_at_start = (
+            store.clusters.require_with_operation_and_network(cluster_name, operation_id)
+        )
+        self._read_at_start = True
         self.uid: str = self.record.uid
 
     @classmethod
@@ -62,9 +69,15 @@ class ClusterContext(StepContext):
     def spec(self) -> AWSCluster:
         return self.record.spec
 
+    # The network item as read with the record (None: there is none).
+    _network_at_start: NetworkRecord | None = None
+
     @cached_property
     def network(self) -> NetworkRecord:
-        return self.store.network.ready(self.settings.service_name)
+        """The network (NetworkNotReady if it is not ready)."""
+        if not self._read_at_start:
+            return self.store.network.ready(self.settings.service_name)
+        return self.store.network.ready_of(self._network_at_start, self.settings.service_name)
 
     @property
     def vpc_id(self) -> str:
@@ -116,9 +129,18 @@ class ClusterContext(StepContext):
     def record_resource(self, logical: Resource, resource_id: str) -> None:
         self.store.clusters.record_resource(self.name, logical, resource_id, self.operation_id)
 
+    def record_resources(self, resource_ids: dict[Resource, str]) -> None:
+        """``record_resource`` of each (none: nothing), in one write."""
+        if resource_ids:
+            self.store.clusters.record_resources(self.name, resource_ids, self.operation_id)
+
     def event(self, type_: str, reason: str, message: str, involved: str | None = None) -> None:
+        # The incarnation the event is about is the operation's uid (EventRepository._uid_of),
+        # which this context read as it started: no read of the operation again.
+        operation = self.operation_at_start if self._read_at_start else None
+        uid = operation.uid if operation is not None and operation.target == self.name else None
         self.store.events.record(
-            self.name, type_, reason, message, involved or f"AWSCluster/{self.name}", self.operation_id
+            self.name, type_, reason, message, involved or f"AWSCluster/{self.name}", self.operation_id, uid=uid
         )
 
 

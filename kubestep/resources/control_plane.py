@@ -97,8 +97,9 @@ def ensure_etcd_volume(ctx: ClusterContext, replica: int) -> dict:
             **kwargs,
         )
     if member.volume_id != volume["VolumeId"]:
-        ctx.store.etcd.record_resource(ctx.name, replica, Resource.ETCD_VOLUME, volume["VolumeId"], ctx.operation_id)
-        ctx.store.etcd.update_member(ctx.name, replica, volume_id=volume["VolumeId"])
+        ctx.store.etcd.record_resource(
+            ctx.name, replica, Resource.ETCD_VOLUME, volume["VolumeId"], ctx.operation_id, volume_id=volume["VolumeId"]
+        )
     if volume["State"] not in ("available", "in-use"):
         ctx.pending(f"etcd volume {volume['VolumeId']} of replica {replica} is {volume['State']}")
     return {"volumeId": volume["VolumeId"], "zone": volume["AvailabilityZone"]}
@@ -131,22 +132,17 @@ def replica_launch_template(ctx: ClusterContext, replica: int) -> instances.Temp
         tags=tags,
     )
     template = instances.ensure_launch_template(ctx, naming.replica(ctx.uid, replica), data, tags)
+    fields = {
+        "launch_template_id": template.template_id,
+        "launch_template_version": template.version,
+        "launch_spec": template.spec,
+    }
     if member.launch_template_id != template.template_id:
         ctx.store.etcd.record_resource(
-            ctx.name, replica, Resource.LAUNCH_TEMPLATE, template.template_id, ctx.operation_id
+            ctx.name, replica, Resource.LAUNCH_TEMPLATE, template.template_id, ctx.operation_id, **fields
         )
-    if (member.launch_template_id, member.launch_template_version, member.launch_spec) != (
-        template.template_id,
-        template.version,
-        template.spec,
-    ):
-        ctx.store.etcd.update_member(
-            ctx.name,
-            replica,
-            launch_template_id=template.template_id,
-            launch_template_version=template.version,
-            launch_spec=template.spec,
-        )
+    elif (member.launch_template_version, member.launch_spec) != (template.version, template.spec):
+        ctx.store.etcd.update_member(ctx.name, replica, **fields)
     return template
 
 
@@ -175,8 +171,7 @@ def ensure_replica_group(ctx: ClusterContext, replica: int) -> dict:
         tags={**replica_tags(ctx, replica), naming.TAG_SPEC: member.launch_spec or ""},
     )
     if member.asg_name != name:
-        ctx.store.etcd.record_resource(ctx.name, replica, Resource.ASG, name, ctx.operation_id)
-        ctx.store.etcd.update_member(ctx.name, replica, asg_name=name)
+        ctx.store.etcd.record_resource(ctx.name, replica, Resource.ASG, name, ctx.operation_id, asg_name=name)
     return {"asg": group["AutoScalingGroupName"]}
 
 

@@ -34,7 +34,9 @@ def _iam(ctx: ClusterContext):
     return client("iam", ctx.settings.region)
 
 
-def facts(ctx: ClusterContext) -> iam_policies.ClusterFacts:
+def facts(ctx: ClusterContext, initialized: bool | None = None) -> iam_policies.ClusterFacts:
+    """What the instance roles' policies are made of; ``initialized``: whether the cluster is
+    initialised, when the caller has just read it (None: read it here)."""
     settings = ctx.settings
     cp = ctx.spec.spec.control_plane
     volume_keys = tuple(k for k in (cp.root_volume.kms_key_arn, cp.etcd.main_volume.kms_key_arn) if k)
@@ -60,7 +62,7 @@ def facts(ctx: ClusterContext) -> iam_policies.ClusterFacts:
         volume_kms_key_arns=volume_keys,
         secrets_kms_key_arn=cp.database_encryption.kms_key_arn,
         node_termination_queue_arn=ctx.resource_id(Resource.TERMINATION_QUEUE),
-        initialized=ctx.store.reports.initialized(ctx.uid),
+        initialized=ctx.store.reports.initialized(ctx.uid) if initialized is None else initialized,
         backup_bucket=settings.backup_bucket or None,
     )
 
@@ -131,10 +133,8 @@ def ensure_instance_roles(ctx: ClusterContext) -> dict:
     ):
         role_arn, profile_arn = _ensure_role(ctx, role, document)
         role_resource, profile_resource = ROLES[role]
-        if ctx.resource_id(role_resource) != role_arn:
-            ctx.record_resource(role_resource, role_arn)
-        if ctx.resource_id(profile_resource) != profile_arn:
-            ctx.record_resource(profile_resource, profile_arn)
+        made = {role_resource: role_arn, profile_resource: profile_arn}
+        ctx.record_resources({logical: arn for logical, arn in made.items() if ctx.resource_id(logical) != arn})
         out[role] = profile_arn
     return {"instanceProfiles": out}
 
@@ -159,7 +159,7 @@ def seal_init_claim(ctx: ClusterContext) -> None:
     seconds)."""
     if not ctx.store.reports.initialized(ctx.uid):
         return
-    document = iam_policies.control_plane_policy(facts(ctx))
+    document = iam_policies.control_plane_policy(facts(ctx, initialized=True))
     name = naming.instance_role(ctx.uid, naming.ROLE_CONTROL_PLANE)
     _put_policy(_iam(ctx), name, document)
 

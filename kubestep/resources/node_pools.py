@@ -75,22 +75,17 @@ def launch_template(ctx: ClusterContext, record: NodePoolRecord, pool: AWSNodePo
         tags=tags,
     )
     template = instances.ensure_launch_template(ctx, naming.node_pool(ctx.uid, record.name), data, tags)
+    fields = {
+        "launch_template_id": template.template_id,
+        "launch_template_version": template.version,
+        "launch_spec": template.spec,
+    }
     if record.launch_template_id != template.template_id:
         ctx.store.node_pools.record_resource(
-            ctx.name, record.name, Resource.LAUNCH_TEMPLATE, template.template_id, ctx.operation_id
+            ctx.name, record.name, Resource.LAUNCH_TEMPLATE, template.template_id, ctx.operation_id, **fields
         )
-    if (record.launch_template_id, record.launch_template_version, record.launch_spec) != (
-        template.template_id,
-        template.version,
-        template.spec,
-    ):
-        ctx.store.node_pools.update(
-            ctx.name,
-            record.name,
-            launch_template_id=template.template_id,
-            launch_template_version=template.version,
-            launch_spec=template.spec,
-        )
+    elif (record.launch_template_version, record.launch_spec) != (template.version, template.spec):
+        ctx.store.node_pools.update(ctx.name, record.name, **fields)
     return template
 
 
@@ -126,8 +121,8 @@ def ensure_node_pool_group(ctx: ClusterContext, node_pool: str) -> dict:
     )
     termination.ensure_drain_hook(ctx, asg_name)
     if record.asg_name != asg_name:
-        ctx.store.node_pools.record_resource(ctx.name, node_pool, Resource.ASG, asg_name, ctx.operation_id)
-        ctx.store.node_pools.update(ctx.name, node_pool, asg_name=asg_name, zone=zone, subnet_id=subnet)
+        placed = {"asg_name": asg_name, "zone": zone, "subnet_id": subnet}
+        ctx.store.node_pools.record_resource(ctx.name, node_pool, Resource.ASG, asg_name, ctx.operation_id, **placed)
     return {"asg": group["AutoScalingGroupName"]}
 
 

@@ -12,7 +12,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from kubestep.errors import AlreadyExists, NotFound
 from kubestep.store import keys
-from kubestep.store.records import ClusterRecord, NodePoolRecord, Operation, Resource, ResourceRef
+from kubestep.store.records import ClusterRecord, NetworkRecord, NodePoolRecord, Operation, Resource, ResourceRef
 from kubestep.store.table import ConditionFailed, Table, iso
 
 NEW_ITEM = "attribute_not_exists(pk)"
@@ -31,19 +31,22 @@ class ClusterRepository:
             raise NotFound(f"cluster {name!r} does not exist")
         return cluster
 
-    def require_with_operation(self, name: str, operation_id: str) -> tuple[ClusterRecord, Operation | None]:
-        """The record and the running operation's item in one consistent BatchGetItem: every
-        cluster step reads both as it starts (the operation to stop at a cancel), and two
-        GetItem calls were a third of a create's DynamoDB reads."""
-        if not operation_id:
-            return self.require(name), None
-        cluster, operation = self._table.get_many(
-            [(keys.cluster_pk(name), keys.CLUSTER_SK), (keys.operation_pk(operation_id), keys.OPERATION_SK)]
-        )
+    def require_with_operation_and_network(
+        self, name: str, operation_id: str
+    ) -> tuple[ClusterRecord, Operation | None, NetworkRecord | None]:
+        """The record, the running operation's item (None without an operation id, or when it
+        is gone) and the management service's network item (None: none) in one consistent
+        BatchGetItem: every cluster step reads the first two as it starts (the operation to stop
+        at a cancel), half of them the network too; apart, they were a third of a create's
+        DynamoDB reads."""
+        item_keys = [(keys.cluster_pk(name), keys.CLUSTER_SK), (keys.NETWORK_PK, keys.NETWORK_SK)]
+        if operation_id:
+            item_keys.append((keys.operation_pk(operation_id), keys.OPERATION_SK))
+        cluster, network, *operation = self._table.get_many(item_keys)
         record = ClusterRecord.from_item(cluster)
         if record is None:
             raise NotFound(f"cluster {name!r} does not exist")
-        return record, Operation.from_item(operation)
+        return record, Operation.from_item(operation[0]) if operation else None, NetworkRecord.from_item(network)
 
     def owner_of_uid(self, uid: str) -> str | None:
         """The cluster name that owns `uid`, if any (the uid claim outlives nothing: it is
@@ -100,8 +103,15 @@ class ClusterRepository:
     def record_resource(self, name: str, logical: Resource, resource_id: str, operation_id: str) -> None:
         """Remember a new AWS id right after creating it, with the operation that created it
         (compensation deletes only what its own operation created)."""
-        ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
-        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, {f"resources.{logical.value}": ref}, new_item=False)
+        self.record_resources(name, {logical: resource_id}, operation_id)
+
+    def record_resources(self, name: str, resource_ids: dict[Resource, str], operation_id: str) -> None:
+        """``record_resource`` of each, in one write."""
+        values = {
+            f"resources.{logical.value}": ResourceRef(id=resource_id, created_by=operation_id).to_item()
+            for logical, resource_id in resource_ids.items()
+        }
+        self._table.update(keys.cluster_pk(name), keys.CLUSTER_SK, values, new_item=False)
 
     def record_image(self, name: str, arch: str, image_id: str) -> ClusterRecord:
         """Pin the image of an architecture; the first writer wins (parallel branches agree)."""

@@ -42,19 +42,33 @@ class EtcdRepository:
         )
         return sorted((m for m in (EtcdMember.from_item(i) for i in items) if m is not None), key=lambda m: m.index)
 
-    def update_member(self, cluster: str, index: int, **fields: Any) -> EtcdMember:
+    def update_member(self, cluster: str, index: int, **fields: Any) -> None:
+        """Set the member's fields (its new item is not sent back: no caller reads it)."""
         values = {EtcdMember.attribute(k): stored_form(v) for k, v in fields.items()}
         try:
-            item = self._table.update(keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, Attr("pk").exists())
+            self._table.update(
+                keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, Attr("pk").exists(), new_item=False
+            )
         except ConditionFailed:
             raise NotFound(f"replica {index} of cluster {cluster!r} was never planned") from None
-        return EtcdMember.from_item(item)  # type: ignore[return-value]
 
-    def record_resource(self, cluster: str, index: int, logical: Resource, resource_id: str, operation_id: str) -> None:
+    def record_resource(
+        self, cluster: str, index: int, logical: Resource, resource_id: str, operation_id: str, **fields: Any
+    ) -> None:
+        """Remember a new AWS id of the member's, with the operation that created it; ``fields``:
+        the member's fields that go with it, set in the same write (``update_member``'s)."""
         ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
-        self._table.update(
-            keys.cluster_pk(cluster), keys.etcd_member_sk(index), {f"resources.{logical.value}": ref}, new_item=False
-        )
+        values = {f"resources.{logical.value}": ref}
+        if not fields:
+            self._table.update(keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, new_item=False)
+            return
+        values |= {EtcdMember.attribute(k): stored_form(v) for k, v in fields.items()}
+        try:
+            self._table.update(
+                keys.cluster_pk(cluster), keys.etcd_member_sk(index), values, Attr("pk").exists(), new_item=False
+            )
+        except ConditionFailed:
+            raise NotFound(f"replica {index} of cluster {cluster!r} was never planned") from None
 
     def put_config(self, cluster: str, config: EtcdConfig) -> EtcdConfig:
         self._table.put_new({"pk": keys.cluster_pk(cluster), "sk": keys.ETCD_CONFIG_SK, **config.to_item()})

@@ -19,7 +19,11 @@ class NetworkRepository:
 
     def ready(self, service_name: str) -> NetworkRecord:
         """The network, or NetworkNotReady saying how to get there."""
-        network = self.get()
+        return self.ready_of(self.get(), service_name)
+
+    @staticmethod
+    def ready_of(network: NetworkRecord | None, service_name: str) -> NetworkRecord:
+        """``network`` (as read), or NetworkNotReady saying how to get there."""
         if network is None or network.status != "READY":
             state = network.status if network else "not provisioned"
             raise NetworkNotReady(

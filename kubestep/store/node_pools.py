@@ -48,11 +48,24 @@ class NodePoolRepository:
             raise NotFound(f"node pool {pool!r} of cluster {cluster!r} does not exist") from None
         return NodePoolRecord.from_item(item)  # type: ignore[return-value]
 
-    def record_resource(self, cluster: str, pool: str, logical: Resource, resource_id: str, operation_id: str) -> None:
+    def record_resource(
+        self, cluster: str, pool: str, logical: Resource, resource_id: str, operation_id: str, **fields: Any
+    ) -> None:
+        """Remember a new AWS id of the pool's, with the operation that created it; ``fields``:
+        the pool's fields that go with it, set in the same write (``update``'s)."""
         ref = ResourceRef(id=resource_id, created_by=operation_id).to_item()
-        self._table.update(
-            keys.cluster_pk(cluster), keys.node_pool_sk(pool), {f"resources.{logical.value}": ref}, new_item=False
-        )
+        values = {f"resources.{logical.value}": ref}
+        if not fields:
+            self._table.update(keys.cluster_pk(cluster), keys.node_pool_sk(pool), values, new_item=False)
+            return
+        values |= {NodePoolRecord.attribute(k): stored_form(v) for k, v in fields.items()}
+        values.setdefault("updatedAt", iso())
+        try:
+            self._table.update(
+                keys.cluster_pk(cluster), keys.node_pool_sk(pool), values, Attr("pk").exists(), new_item=False
+            )
+        except ConditionFailed:
+            raise NotFound(f"node pool {pool!r} of cluster {cluster!r} does not exist") from None
 
     def delete(self, cluster: str, pool: str) -> bool:
         return self._table.delete(keys.cluster_pk(cluster), keys.node_pool_sk(pool))

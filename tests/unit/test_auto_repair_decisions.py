@@ -93,8 +93,8 @@ class _Clusters:
         self.read.append(name)
         return next(r for r in self.records if r.name == name)
 
-    def require_with_operation(self, name: str, operation_id: str) -> tuple[ClusterRecord, None]:
-        return self.require(name), None  # what a step's context reads as it starts
+    def require_with_operation_and_network(self, name: str, operation_id: str) -> tuple[ClusterRecord, None, None]:
+        return self.require(name), None, None  # what a step's context reads as it starts
 
 
 class _Locks:

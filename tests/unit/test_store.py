@@ -13,7 +13,7 @@ from kubestep.errors import AlreadyExists, LockHeld, NotFound, Throttled
 from kubestep.models import AWSCluster
 from kubestep.store import ClusterRecord, EtcdConfig, EtcdMember, Operation, Resource, keys, locks
 from kubestep.store import table as table_module
-from kubestep.store.records import VersionClaim
+from kubestep.store.records import NodePoolRecord, VersionClaim
 
 CLUSTER = AWSCluster.model_validate({"metadata": {"name": "c"}, "spec": {"controlPlane": {"version": "1.35.1"}}})
 
@@ -213,13 +213,26 @@ def test_a_step_reads_its_cluster_and_its_operation_in_one_batch(store):
     store.operations.create(operation)
     calls: list[str] = []
     store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
-    cluster, operation = store.clusters.require_with_operation("c", "op-1")
+    cluster, operation, _network = store.clusters.require_with_operation_and_network("c", "op-1")
     assert calls == ["BatchGetItem"]
     assert (cluster.uid, operation.operation_id, operation.kind) == ("uid00001", "op-1", "UpdateCluster")
     # An operation that is gone reads as None; a cluster that is gone is NotFound, as require says.
-    assert store.clusters.require_with_operation("c", "op-gone")[1] is None
+    assert store.clusters.require_with_operation_and_network("c", "op-gone")[1] is None
     with pytest.raises(NotFound, match="cluster 'gone' does not exist"):
-        store.clusters.require_with_operation("gone", "op-1")
+        store.clusters.require_with_operation_and_network("gone", "op-1")
+
+
+def test_a_cluster_step_reads_the_network_in_the_same_batch(store):
+    store.clusters.create(record("c", "uid00001"), [])
+    store.operations.create(Operation(operation_id="op-1", kind="CreateCluster", target="c", execution_arn="a"))
+    calls: list[str] = []
+    store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    cluster, operation, network = store.clusters.require_with_operation_and_network("c", "op-1")
+    assert (cluster.uid, operation.operation_id, network) == ("uid00001", "op-1", None)  # no network yet
+    store.network.update(status="READY", vpc_id="vpc-1")
+    _, operation, network = store.clusters.require_with_operation_and_network("c", "")
+    assert (operation, network.status, network.vpc_id) == (None, "READY", "vpc-1")
+    assert calls == ["BatchGetItem", "UpdateItem", "BatchGetItem"]
 
 
 def test_node_reports_are_read_in_one_batch_and_a_shared_partition_report_still_counts(store):
@@ -266,6 +279,35 @@ def test_a_write_whose_answer_is_not_read_asks_for_none(store):
     updated = store.clusters.update("c", drift={"nlb": "gone"})
     assert asked == ["NONE", "ALL_NEW"]
     assert updated.resources[Resource.NLB.value].id == "arn:nlb" and updated.drift == {"nlb": "gone"}
+
+
+def test_a_resource_and_the_fields_that_go_with_it_are_recorded_in_one_write(store):
+    """A step that made a resource records its id and its fields (the member's or pool's) in one
+    UpdateItem, and a role's and its profile's ids on the cluster record together."""
+    spec = {"clusterName": "c", "version": "1.35.1", "minNodeCount": 1, "maxNodeCount": 2}
+    pool = NodePoolRecord.model_validate(
+        {"name": "p", "cluster": "c", "version": "1.35.1", "spec": {"metadata": {"name": "p"}, "spec": spec}}
+    )
+    store.clusters.create(record(), [pool])
+    store.etcd.plan_member("c", EtcdMember(index=0, zone="z0", subnet_id="s", name="m0", peer_name="p0"))
+    calls: list[str] = []
+    store.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    store.etcd.record_resource("c", 0, Resource.ASG, "asg-0", "op-1", asg_name="asg-0")
+    store.node_pools.record_resource("c", "p", Resource.ASG, "asg-p", "op-1", asg_name="asg-p", zone="z1")
+    store.clusters.record_resources("c", {Resource.NLB: "arn:nlb", Resource.LISTENER: "arn:listener"}, "op-1")
+    assert calls == ["UpdateItem"] * 3
+    member = store.etcd.require_member("c", 0)
+    assert (member.asg_name, member.resources[Resource.ASG.value].created_by) == ("asg-0", "op-1")
+    recorded = store.node_pools.get("c", "p")
+    assert (recorded.asg_name, recorded.zone, recorded.resources[Resource.ASG.value].id) == ("asg-p", "z1", "asg-p")
+    resources = store.clusters.get("c").resources
+    assert (resources[Resource.NLB.value].id, resources[Resource.LISTENER.value].id) == ("arn:nlb", "arn:listener")
+    # The member or pool must exist, as update_member and update say; nothing is written then.
+    with pytest.raises(NotFound, match="replica 5 of cluster 'c' was never planned"):
+        store.etcd.record_resource("c", 5, Resource.ASG, "asg-5", "op-1", asg_name="asg-5")
+    with pytest.raises(NotFound, match="node pool 'q' of cluster 'c' does not exist"):
+        store.node_pools.record_resource("c", "q", Resource.ASG, "asg-q", "op-1", asg_name="asg-q")
+    assert store.etcd.get_member("c", 5) is None and store.node_pools.get("c", "q") is None
 
 
 def test_a_batch_read_of_some_attributes_answers_only_those_and_the_key(store):

@@ -11,7 +11,7 @@ import pstats
 from pathlib import Path
 
 from kubestep_local.moto_compat import FunctionInfo
-from kubestep_local.worker_pool import PROFILE_ENV, FunctionPool, WorkerPools
+from kubestep_local.worker_pool import PROFILE_ENV, CalledServices, FunctionPool, WorkerPools
 
 HANDLER = """
 import gc
@@ -122,3 +122,29 @@ def test_a_fresh_worker_starts_with_the_clients_of_the_services_its_pool_called_
     assert (built["inherited"], ready["inherited"]) == (0, 1)
     assert ready["pools"] == built["pools"] == 0
     print(f"s3 client in a fresh worker: {built['cpu_ms']:.2f} ms CPU built, {ready['cpu_ms']:.3f} ms inherited")
+
+
+def test_a_functions_first_worker_starts_with_the_clients_of_what_the_runtimes_other_functions_called(tmp_path):
+    """Pools that share their called services (a runtime's do): the second function's first
+    worker finds the s3 client the first function's worker needed ready in its zygote."""
+    asset = tmp_path / "asset"
+    (asset / "probe").mkdir(parents=True)
+    (asset / "probe" / "__init__.py").write_text(CLIENT_HANDLER)
+    env = {**os.environ, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    services = CalledServices()
+    pools = [
+        FunctionPool(name, asset, ["probe"], "probe.handler", env, 1, tmp_path / f"{name}.log", services=services)
+        for name in ("probe-one", "probe-two")
+    ]
+    answers = []
+    try:
+        for pool in pools:
+            context = {"function_name": pool.name, "invoked_function_arn": f"arn:aws:lambda:::{pool.name}"}
+            reply, cold = pool.invoke({"event": "{}", "context": {**context, "aws_request_id": "r"}}, timeout=60)
+            assert cold and reply is not None and not reply["errored"], reply
+            answers.append(json.loads(reply["payload"]))
+    finally:
+        for pool in pools:
+            pool.close()
+    assert services.names() == ["s3"]
+    assert [answer["inherited"] for answer in answers] == [0, 1]
