@@ -339,6 +339,9 @@ class InstanceSimulator:
         # take its first one's (a cluster's replicas report at different moments, so each would
         # otherwise read it for itself: a fifth of the periodic reports' CPU at rest, by cProfile).
         self._cluster_reads: dict[tuple[str, str, str | None], tuple[float, tuple[int | None, datetime | None]]] = {}
+        # How often the simulator has read what a cluster's replicas share (scripts/idle_cpu.py
+        # counts them: unlike the instances' own calls, they are not recorded).
+        self.cluster_reads = 0
         # Boot reports of different clusters due together are written side by side.
         self._booters: ThreadPoolExecutor | None = None
         self._being_reported = 0  # taken from the queue, report not written yet: still pending
@@ -1234,6 +1237,7 @@ class InstanceSimulator:
         planned membership and the cluster CA's expiry (None where the cluster has neither)."""
         if not name:
             return None, None
+        self.cluster_reads += 1
         members, record_uid, certificate = CLUSTER_FACTS
         # One read of just these attributes: the cluster record is the table's largest item.
         config, record = self._store(region, as_instance=False).table.get_many(

@@ -16,15 +16,12 @@ It asserts nothing; it prints numbers.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -40,7 +37,6 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0, help="wall seconds waited after RUNNING")
     parser.add_argument("--time-scale", type=float, default=0.02)
     parser.add_argument("--scheduled-rules", action="store_true", help="fire rate() rules (tests do not)")
-    parser.add_argument("--profile", help="write the idle periodic reports' cProfile stats (thread CPU) here")
     args = parser.parse_args()
     os.environ.setdefault("KUBESTEP_HOME", tempfile.mkdtemp(prefix="kubestep-idle-cpu-"))
 
@@ -49,8 +45,6 @@ def main() -> None:
     from kubestep_local.runtime import LocalRuntime, RuntimeConfig
 
     body = bench.reference_body(Path(args.filename))
-    profiles = ReportProfiles() if args.profile else None
-    cluster_reads = count_cluster_reads()
     runtime = LocalRuntime(
         RuntimeConfig(
             port=0,
@@ -75,19 +69,15 @@ def main() -> None:
         invocations_before = len(runtime.recorder.invocations())
         calls_before = len(runtime.recorder.call_records())
         runtime.simulator.report_lag.take()
-        reads_before = cluster_reads["count"]
-        if profiles is not None:
-            profiles.measuring = True
+        reads_before = runtime.simulator.cluster_reads
         before, workers, cpu, wall = thread_cpu(), descendants_cpu(), time.process_time(), time.monotonic()
         time.sleep(args.seconds)
         after, workers = thread_cpu(), descendants_cpu() - workers
-        if profiles is not None:
-            profiles.measuring = False
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
         invocations = runtime.recorder.invocations()[invocations_before:]
         calls = runtime.recorder.call_records()[calls_before:]
         reports = runtime.simulator.report_lag.take()
-        reads = cluster_reads["count"] - reads_before
+        reads = runtime.simulator.cluster_reads - reads_before
     finally:
         runtime.stop()
     per_minute = 60.0 / wall
@@ -114,58 +104,6 @@ def main() -> None:
         dict(Counter((i.function_name.split("-")[-1], (i.execution_arn or "-").split(":")[-2]) for i in invocations)),
     )
     print("instances' calls:", dict(Counter((c.role_name and "instance", c.service, c.operation) for c in calls)))
-    if profiles is not None and profiles.all:
-        import pstats
-
-        stats = pstats.Stats(profiles.all[0])
-        for profile in profiles.all[1:]:
-            stats.add(profile)
-        stats.dump_stats(args.profile)
-        print(f"profile: {args.profile} (python -m pstats {args.profile})")
-
-
-def count_cluster_reads() -> dict[str, int]:
-    """How often the instance simulator reads what a cluster's replicas share (unrecorded
-    BatchGetItems: `InstanceSimulator._read_cluster`)."""
-    from kubestep_local.instances import InstanceSimulator
-
-    counted = {"count": 0}
-    original = InstanceSimulator._read_cluster
-
-    def read_cluster(simulator: InstanceSimulator, *args: Any) -> Any:
-        counted["count"] += 1
-        return original(simulator, *args)
-
-    InstanceSimulator._read_cluster = read_cluster  # type: ignore[method-assign]
-    return counted
-
-
-class ReportProfiles:
-    """Each periodic report written while `measuring` runs under its writer thread's own
-    profiler, on that thread's CPU clock (`InstanceSimulator._report_periodic` wrapped)."""
-
-    def __init__(self) -> None:
-        from kubestep_local.instances import InstanceSimulator
-
-        self.measuring = False
-        self.all: list[cProfile.Profile] = []
-        self._mine = threading.local()
-        original = InstanceSimulator._report_periodic
-
-        def profiled(simulator: InstanceSimulator, live: Any, facts: Any) -> None:
-            if not self.measuring:
-                return original(simulator, live, facts)
-            profile = getattr(self._mine, "profile", None)
-            if profile is None:
-                profile = self._mine.profile = cProfile.Profile(time.thread_time)
-                self.all.append(profile)
-            profile.enable()
-            try:
-                return original(simulator, live, facts)
-            finally:
-                profile.disable()
-
-        InstanceSimulator._report_periodic = profiled  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
