@@ -8,6 +8,6 @@ bash scripts/setup.sh test
 source scripts/env.sh
 ruff check .
 # Four workers on two cores: with two, the suite waited part of its time (time-scaled waits, boots,
-# real etcd and kubeadm stand-ins, browsers); four keep both cores busy (about 10.5 min measured
+# real etcd and kubeadm stand-ins, browsers); four keep both cores busy (8–9 min measured
 # on 2 cores; peak memory ~7.5 GB of the machine's 24).
 exec python -m pytest -n 4 --dist loadgroup "$@"
