@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from runtime_cpu import descendants_cpu, group, thread_cpu  # noqa: E402
+from runtime_cpu import cpu_by_group, descendants_cpu, thread_cpu  # noqa: E402
 
 
 def main() -> None:
@@ -81,9 +81,7 @@ def main() -> None:
     finally:
         runtime.stop()
     per_minute = 60.0 / wall
-    by_group: Counter[str] = Counter()
-    for tid, (name, seconds) in after.items():
-        by_group[group(name)] += seconds - before.get(tid, (name, 0.0))[1]
+    by_group = cpu_by_group(before, after)
     print(
         f"{args.clusters} cluster(s) {statuses}, time scale {args.time_scale}, idle {wall:.1f} s, "
         f"load {os.getloadavg()[0]:.1f}"

@@ -150,6 +150,14 @@ def descendants_cpu() -> float:
     return total
 
 
+def cpu_by_group(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> Counter[str]:
+    """CPU seconds between two `thread_cpu` readings, per thread group (`group`)."""
+    by_group: Counter[str] = Counter()
+    for tid, (name, seconds) in after.items():
+        by_group[group(name)] += seconds - before.get(tid, (name, 0.0))[1]
+    return by_group
+
+
 def group(name: str) -> str:
     """A thread group's name: numbers folded, moto's interpreter threads' long names cut."""
     return re.sub(r"\d+", "N", name)[:40]
@@ -211,9 +219,7 @@ def main() -> None:
     finally:
         runtime.stop()
         threading.setprofile(None)
-    by_group: Counter[str] = Counter()
-    for tid, (name, seconds) in after.items():
-        by_group[group(name)] += seconds - before.get(tid, (name, 0.0))[1]
+    by_group = cpu_by_group(before, after)
     print(
         f"{args.clusters} creates: {run['succeeded']} RUNNING in {run['wallSeconds']} s, "
         f"runtime process CPU {cpu:.2f} s ({cpu / args.clusters:.2f} s a create), load {os.getloadavg()[0]:.1f}"
